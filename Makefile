@@ -1,0 +1,52 @@
+# Violet. `make run` starts it on http://localhost:8080; `make test` checks
+# everything CI checks. See README.md.
+
+GO      ?= go
+BIN     := bin/violet
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+# Browser tests run whenever Chromium is present; VIOLET_BROWSER_REQUIRED=1
+# (set by .ci/run) makes a missing browser a failure instead of a skip.
+TESTFLAGS ?= -race -count=1 -timeout 10m
+
+.PHONY: run build test test-go generate check-generated migrate-diff lint tools-chromium
+
+## run: start Violet (project-local PostgreSQL unless DATABASE_URL is set)
+run: build
+	@scripts/run
+
+## build: compile bin/violet
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/violet
+
+## test: lint, generated code up to date, every Go test including the browser tests
+test: tools-chromium lint check-generated test-go
+
+test-go:
+	$(GO) test $(TESTFLAGS) ./...
+
+## generate: regenerate ent and templ code
+generate:
+	$(GO) generate ./ent
+	$(GO) tool templ generate
+
+## check-generated: fail when regenerating ent/templ code would change it (drift of
+## migrations against the schema is checked by the migration package's tests)
+check-generated:
+	@scripts/check-generated
+
+## migrate-diff NAME=…: write a migration for the ent schema changes
+migrate-diff:
+	@test -n "$(NAME)" || { echo "usage: make migrate-diff NAME=add_something"; exit 2; }
+	$(GO) run ./cmd/violet migrate diff --dev-url "$$(scripts/devdb fresh-dev)" $(NAME)
+
+## lint: gofmt and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' ; git ls-files -o --exclude-standard '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# tools-chromium installs Debian's chromium for the browser tests when it is
+# missing and apt is usable (root); otherwise the browser tests say why they skip.
+tools-chromium:
+	@scripts/ensure-chromium

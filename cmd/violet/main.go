@@ -1,0 +1,76 @@
+// Command violet is the whole of Violet: the web server and the commands
+// that operate it (migrations, and later catalogue sync, imports, invites).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	default:
+		fmt.Fprintln(os.Stderr, "violet:", err)
+		os.Exit(1)
+	}
+}
+
+// env bundles what every subcommand gets from the process.
+type env struct {
+	getenv func(string) string
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// run dispatches to a subcommand. It takes everything from its arguments so
+// tests can call it like the shell does.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	e := env{getenv: getenv, stdout: stdout, stderr: stderr}
+	if len(args) < 2 {
+		usage(stderr)
+		return errors.New("missing command")
+	}
+	cmd, rest := args[1], args[2:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, e, rest)
+	case "migrate":
+		return migrateCmd(ctx, e, rest)
+	case "version":
+		fmt.Fprintln(stdout, version)
+		return nil
+	case "-h", "--help", "help":
+		usage(stdout)
+		return nil
+	default:
+		usage(stderr)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: violet <command> [arguments]
+
+Commands:
+  serve                       run the web server (violet serve -h lists its environment)
+  migrate diff NAME           write a migration for schema changes (needs a dev database)
+  migrate apply               apply pending migrations to DATABASE_URL
+  migrate status              show applied and pending migrations
+  migrate validate            check migration files against atlas.sum
+  migrate hash                rewrite atlas.sum
+  version                     print the version
+`)
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"violet/handlers"
+	"violet/internal/config"
+	"violet/internal/database"
+	"violet/internal/i18n"
+	"violet/internal/migration"
+	"violet/internal/seed"
+	"violet/migrations"
+	"violet/static"
+)
+
+// serve runs the web server until ctx is cancelled (SIGINT/SIGTERM), then
+// turns readiness off and lets in-flight requests finish.
+func serve(ctx context.Context, e env, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: violet serve\n\nConfiguration comes from the environment:")
+		config.Usage(fs.Output())
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	start := time.Now()
+	cfg, err := config.Load(e.getenv, config.ServeRequired()...)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w\n(violet serve -h lists every variable)", err)
+	}
+	log := newLogger(e.stderr, cfg.LogLevel, cfg.LogFormat)
+
+	db, client, err := database.Open(cfg.DatabaseURL, cfg.DBMaxConns)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	dir, err := migrations.Dir()
+	if err != nil {
+		return err
+	}
+	if cfg.MigrateOnStart {
+		if _, err := migration.Apply(ctx, db, dir, log); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if err := seed.Ensure(ctx, client); err != nil {
+			return fmt.Errorf("reference data: %w", err)
+		}
+	}
+	if err := os.MkdirAll(cfg.EvidenceDir, 0o700); err != nil {
+		return fmt.Errorf("evidence directory: %w", err)
+	}
+	catalog, err := i18n.New(cfg.DefaultLocale)
+	if err != nil {
+		return err
+	}
+	assets, err := static.New()
+	if err != nil {
+		return err
+	}
+	srv := handlers.New(handlers.Deps{
+		Config: cfg, DB: db, Ent: client, Migrations: dir,
+		Catalog: catalog, Assets: assets, Log: log, Version: version,
+	})
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	httpServer := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("violet serving", "addr", ln.Addr().String(), "base_url", cfg.BaseURL.String(),
+		"version", version, "startup", time.Since(start).Round(time.Millisecond))
+
+	served := make(chan error, 1)
+	go func() { served <- httpServer.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: readiness off, waiting for in-flight requests", "timeout", cfg.ShutdownTimeout)
+	srv.Drain()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// newLogger builds the process logger.
+func newLogger(w io.Writer, level slog.Level, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,46 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+)
+
+// DetectionLevel is one step of the configurable outcome scale blue teams
+// pick from (e.g. Blocked 100 … Not detected 0).
+type DetectionLevel struct{ ent.Schema }
+
+// Mixin of the DetectionLevel.
+func (DetectionLevel) Mixin() []ent.Mixin {
+	return []ent.Mixin{IDMixin{}, TimeMixin{}}
+}
+
+// Annotations of the DetectionLevel.
+func (DetectionLevel) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entsql.Table("detection_levels"),
+		entsql.Checks(map[string]string{
+			"ck_detection_levels_score":  "score >= 0 AND score <= 100",
+			"ck_detection_levels_colour": hexColour,
+		}),
+	}
+}
+
+// Fields of the DetectionLevel.
+func (DetectionLevel) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("name").NotEmpty().MaxLen(100),
+		field.String("description").Default(""),
+		field.Int("score").Range(0, 100),
+		field.String("colour").SchemaType(varchar(7)),
+		field.Int("position").Default(0),
+		field.Bool("counts_as_detected").Default(false),
+	}
+}
+
+// Indexes of the DetectionLevel.
+func (DetectionLevel) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("name").Unique().StorageKey("uq_detection_levels_name")}
+}

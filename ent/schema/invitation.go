@@ -1,0 +1,69 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+	"github.com/google/uuid"
+)
+
+// Invitation is a single-use sign-up link. Only the SHA-256 of the token is
+// stored; the groups are applied to the user who accepts it.
+type Invitation struct{ ent.Schema }
+
+// Mixin of the Invitation.
+func (Invitation) Mixin() []ent.Mixin {
+	return []ent.Mixin{IDMixin{}, TimeMixin{}}
+}
+
+// Annotations of the Invitation.
+func (Invitation) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entsql.Table("invitations"),
+		entsql.Checks(map[string]string{
+			"ck_invitations_token_hash_hex": `token_hash ~ '^[0-9a-f]{64}$'`,
+		}),
+	}
+}
+
+// Fields of the Invitation.
+func (Invitation) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("token_hash").Sensitive().SchemaType(varchar(64)),
+		field.String("email_hint").Default("").MaxLen(254),
+		field.UUID("created_by_id", uuid.UUID{}).Optional().Nillable(),
+		field.Time("expires_at"),
+		field.Time("consumed_at").Optional().Nillable(),
+		field.UUID("consumed_by_id", uuid.UUID{}).Optional().Nillable(),
+		field.Time("revoked_at").Optional().Nillable(),
+	}
+}
+
+// Edges of the Invitation.
+func (Invitation) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("groups", Group.Type).
+			StorageKey(
+				edge.Table("invitation_groups"),
+				edge.Columns("invitation_id", "group_id"),
+				edge.Symbols("fk_invitation_groups_invitation_id", "fk_invitation_groups_group_id"),
+			),
+		edge.To("created_by", User.Type).Unique().Field("created_by_id").
+			StorageKey(fk("invitations", "created_by_id")).
+			Annotations(entsql.OnDelete(entsql.SetNull)),
+		edge.To("consumed_by", User.Type).Unique().Field("consumed_by_id").
+			StorageKey(fk("invitations", "consumed_by_id")).
+			Annotations(entsql.OnDelete(entsql.SetNull)),
+	}
+}
+
+// Indexes of the Invitation.
+func (Invitation) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("token_hash").Unique().StorageKey("uq_invitations_token_hash"),
+		index.Fields("created_at").StorageKey("ix_invitations_created_at"),
+	}
+}

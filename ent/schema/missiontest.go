@@ -1,0 +1,164 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+	"github.com/google/uuid"
+)
+
+var (
+	testStates = []string{"pending", "running", "executed", "reviewed", "skipped", "blocked"}
+	mitreKinds = []string{"tactic", "technique", "subtechnique"}
+)
+
+// MissionTest is a test template copied into a mission (so later template
+// edits never rewrite history) plus what the red and blue teams recorded.
+// Version is bumped on every save for optimistic locking.
+type MissionTest struct{ ent.Schema }
+
+// Mixin of the MissionTest.
+func (MissionTest) Mixin() []ent.Mixin {
+	return []ent.Mixin{IDMixin{}, TimeMixin{}, SoftDeleteMixin{}}
+}
+
+// Annotations of the MissionTest.
+func (MissionTest) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entsql.Table("mission_tests"),
+		entsql.Checks(map[string]string{
+			"ck_mission_tests_state":       inList("state", testStates...),
+			"ck_mission_tests_opsec_level": inList("opsec_level", opsecLevels...),
+			"ck_mission_tests_version":     "version >= 1",
+			"ck_mission_tests_times":       "ended_at IS NULL OR started_at IS NULL OR ended_at >= started_at",
+		}),
+	}
+}
+
+// Fields of the MissionTest.
+func (MissionTest) Fields() []ent.Field {
+	return []ent.Field{
+		field.UUID("mission_id", uuid.UUID{}),
+		field.UUID("mission_scenario_id", uuid.UUID{}).Optional().Nillable(),
+		field.UUID("category_id", uuid.UUID{}).Optional().Nillable(),
+		field.UUID("test_template_id", uuid.UUID{}).Optional().Nillable(),
+		field.Int("position").Default(0),
+		// Copied from the template.
+		field.String("name").NotEmpty().MaxLen(300),
+		field.Text("description").Default(""),
+		field.Text("objective").Default(""),
+		field.Text("procedure").Default(""),
+		field.Text("prerequisites").Default(""),
+		field.Text("cleanup").Default(""),
+		field.Text("expected_detection").Default(""),
+		field.Strings("platforms").Default([]string{}).SchemaType(jsonb),
+		field.Enum("opsec_level").Values(opsecLevels...).Default("medium"),
+		// Execution.
+		field.Enum("state").Values(testStates...).Default("pending"),
+		field.Bool("released_to_blue").Default(false),
+		// Red side.
+		field.UUID("executed_by_id", uuid.UUID{}).Optional().Nillable(),
+		field.Time("started_at").Optional().Nillable(),
+		field.Time("ended_at").Optional().Nillable(),
+		field.Text("command").Default(""),
+		field.String("source_host").Default("").MaxLen(255),
+		field.String("target_host").Default("").MaxLen(255),
+		field.Text("red_notes").Default(""),
+		// Blue side.
+		field.UUID("detection_level_id", uuid.UUID{}).Optional().Nillable(),
+		field.Time("detected_at").Optional().Nillable(),
+		field.String("alert_name").Default("").MaxLen(300).Comment("alert or rule name"),
+		field.String("log_source").Default("").MaxLen(300),
+		field.Text("blue_notes").Default(""),
+		// Review.
+		field.UUID("reviewed_by_id", uuid.UUID{}).Optional().Nillable(),
+		field.Time("reviewed_at").Optional().Nillable(),
+		field.Int("version").Default(1),
+	}
+}
+
+// Edges of the MissionTest.
+func (MissionTest) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("mission", Mission.Type).Ref("tests").Field("mission_id").Unique().Required(),
+		edge.From("scenario", MissionScenario.Type).Ref("tests").Field("mission_scenario_id").Unique(),
+		edge.From("category", MissionCategory.Type).Ref("tests").Field("category_id").Unique(),
+		edge.To("test_template", TestTemplate.Type).Unique().Field("test_template_id").
+			StorageKey(fk("mission_tests", "test_template_id")).
+			Annotations(entsql.OnDelete(entsql.SetNull)),
+		edge.To("executed_by", User.Type).Unique().Field("executed_by_id").
+			StorageKey(fk("mission_tests", "executed_by_id")).
+			Annotations(entsql.OnDelete(entsql.SetNull)),
+		edge.To("reviewed_by", User.Type).Unique().Field("reviewed_by_id").
+			StorageKey(fk("mission_tests", "reviewed_by_id")).
+			Annotations(entsql.OnDelete(entsql.SetNull)),
+		edge.To("detection_level", DetectionLevel.Type).Unique().Field("detection_level_id").
+			StorageKey(fk("mission_tests", "detection_level_id")).
+			Annotations(entsql.OnDelete(entsql.Restrict)),
+		edge.To("mitre_tags", MissionTestMitreTag.Type).
+			StorageKey(fk("mission_test_mitre_tags", "mission_test_id")).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("evidence", EvidenceFile.Type).
+			StorageKey(fk("evidence_files", "mission_test_id")).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
+	}
+}
+
+// Indexes of the MissionTest.
+func (MissionTest) Indexes() []ent.Index {
+	return []ent.Index{
+		activeIndex("mission_tests", "mission_id", "position"),
+		index.Fields("mission_scenario_id").StorageKey("ix_mission_tests_mission_scenario_id"),
+		index.Fields("category_id").StorageKey("ix_mission_tests_category_id"),
+	}
+}
+
+// MissionTestMitreTag is a deliberately denormalised copy of an ATT&CK tag
+// on a mission test. It has no foreign key to the catalogue, so a re-sync
+// can never purge or rewrite a mission's history.
+type MissionTestMitreTag struct{ ent.Schema }
+
+// Mixin of the MissionTestMitreTag.
+func (MissionTestMitreTag) Mixin() []ent.Mixin {
+	return []ent.Mixin{IDMixin{}, TimeMixin{}}
+}
+
+// Annotations of the MissionTestMitreTag.
+func (MissionTestMitreTag) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entsql.Table("mission_test_mitre_tags"),
+		entsql.Checks(map[string]string{
+			"ck_mission_test_mitre_tags_kind": inList("kind", mitreKinds...),
+		}),
+	}
+}
+
+// Fields of the MissionTestMitreTag.
+func (MissionTestMitreTag) Fields() []ent.Field {
+	return []ent.Field{
+		field.UUID("mission_test_id", uuid.UUID{}),
+		field.Enum("kind").Values(mitreKinds...),
+		field.String("external_id").NotEmpty(),
+		field.String("name").NotEmpty(),
+		field.String("url").Default(""),
+	}
+}
+
+// Edges of the MissionTestMitreTag.
+func (MissionTestMitreTag) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("mission_test", MissionTest.Type).Ref("mitre_tags").
+			Field("mission_test_id").Unique().Required(),
+	}
+}
+
+// Indexes of the MissionTestMitreTag.
+func (MissionTestMitreTag) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("mission_test_id").StorageKey("ix_mission_test_mitre_tags_mission_test_id"),
+		index.Fields("external_id").StorageKey("ix_mission_test_mitre_tags_external_id"),
+	}
+}

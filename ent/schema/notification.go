@@ -1,0 +1,54 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+	"github.com/google/uuid"
+)
+
+// Notification is an in-app message for one user; read_at stays NULL until
+// the user reads it, which is what the unread badge counts.
+type Notification struct{ ent.Schema }
+
+// Mixin of the Notification.
+func (Notification) Mixin() []ent.Mixin {
+	return []ent.Mixin{IDMixin{}, TimeMixin{}}
+}
+
+// Annotations of the Notification.
+func (Notification) Annotations() []schema.Annotation {
+	return []schema.Annotation{entsql.Table("notifications")}
+}
+
+// Fields of the Notification.
+func (Notification) Fields() []ent.Field {
+	return []ent.Field{
+		field.UUID("user_id", uuid.UUID{}),
+		field.String("kind").NotEmpty().MaxLen(64),
+		field.String("title").NotEmpty().MaxLen(300),
+		field.Text("body").Default(""),
+		field.String("link").Default(""),
+		field.Time("read_at").Optional().Nillable(),
+	}
+}
+
+// Edges of the Notification.
+func (Notification) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("user", User.Type).Ref("notifications").Field("user_id").Unique().Required(),
+	}
+}
+
+// Indexes of the Notification.
+func (Notification) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("user_id", "created_at").
+			StorageKey("ix_notifications_unread").
+			Annotations(entsql.IndexWhere("read_at IS NULL")),
+		index.Fields("user_id", "created_at").StorageKey("ix_notifications_user_id_created_at"),
+	}
+}

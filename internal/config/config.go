@@ -1,0 +1,198 @@
+// Package config reads Violet's configuration from environment variables,
+// once, into a Config value that is passed to whatever needs it.
+package config
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Config is everything Violet reads from its environment.
+type Config struct {
+	DatabaseURL     string
+	ListenAddr      string
+	BaseURL         *url.URL
+	SessionKey      []byte
+	EvidenceDir     string
+	DefaultLocale   string
+	LogLevel        slog.Level
+	LogFormat       string
+	TrustedProxies  []netip.Prefix
+	MigrateOnStart  bool
+	RequestTimeout  time.Duration
+	ShutdownTimeout time.Duration
+	DBMaxConns      int
+}
+
+// Secure reports whether Violet is served over https, which turns on HSTS,
+// Secure cookies and the __Host- cookie prefix.
+func (c Config) Secure() bool { return c.BaseURL != nil && c.BaseURL.Scheme == "https" }
+
+// variable describes one environment variable: its default, what it is
+// for, and how it is parsed into the Config.
+type variable struct {
+	name  string
+	def   string
+	help  string
+	parse func(c *Config, v string) error
+}
+
+// variables is the single list behind Load and Usage.
+func variables() []variable {
+	return []variable{
+		{"DATABASE_URL", "", "PostgreSQL URL, e.g. postgres://violet:secret@db:5432/violet?sslmode=disable (make run sets it)",
+			func(c *Config, v string) error {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+					return errors.New("must be a postgres:// URL")
+				}
+				c.DatabaseURL = v
+				return nil
+			}},
+		{"LISTEN_ADDR", ":8080", "address the HTTP server listens on",
+			func(c *Config, v string) error { c.ListenAddr = v; return nil }},
+		{"BASE_URL", "http://localhost:8080", "public URL of this instance, used in invitation links; https turns on HSTS and secure cookies",
+			func(c *Config, v string) error {
+				u, err := url.Parse(strings.TrimRight(v, "/"))
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return errors.New("must be an absolute http:// or https:// URL")
+				}
+				c.BaseURL = u
+				return nil
+			}},
+		{"SESSION_KEY", "", "at least 32 random bytes, hex or base64, that sign session cookies (make run generates .data/session.key)",
+			func(c *Config, v string) error {
+				key, err := decodeKey(v)
+				if err != nil {
+					return err
+				}
+				c.SessionKey = key
+				return nil
+			}},
+		{"EVIDENCE_DIR", "", "directory where evidence files are stored, outside any served folder (make run uses .data/evidence)",
+			func(c *Config, v string) error { c.EvidenceDir = v; return nil }},
+		{"DEFAULT_LOCALE", "en", "language for visitors whose browser asks for none we have: en or fr",
+			func(c *Config, v string) error {
+				if v != "en" && v != "fr" {
+					return errors.New("must be en or fr")
+				}
+				c.DefaultLocale = v
+				return nil
+			}},
+		{"LOG_LEVEL", "info", "debug, info, warn or error",
+			func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+		{"LOG_FORMAT", "text", "text or json",
+			func(c *Config, v string) error {
+				if v != "text" && v != "json" {
+					return errors.New("must be text or json")
+				}
+				c.LogFormat = v
+				return nil
+			}},
+		{"TRUSTED_PROXIES", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed; empty trusts none",
+			func(c *Config, v string) error {
+				c.TrustedProxies = nil
+				for _, s := range strings.Split(v, ",") {
+					if s = strings.TrimSpace(s); s == "" {
+						continue
+					}
+					p, err := netip.ParsePrefix(s)
+					if err != nil {
+						return fmt.Errorf("%q is not a CIDR", s)
+					}
+					c.TrustedProxies = append(c.TrustedProxies, p)
+				}
+				return nil
+			}},
+		{"MIGRATE_ON_START", "true", "apply pending migrations before serving",
+			func(c *Config, v string) (err error) { c.MigrateOnStart, err = strconv.ParseBool(v); return err }},
+		{"REQUEST_TIMEOUT", "30s", "deadline of every request",
+			func(c *Config, v string) (err error) { c.RequestTimeout, err = positiveDuration(v); return err }},
+		{"SHUTDOWN_TIMEOUT", "30s", "how long in-flight requests may run after SIGTERM",
+			func(c *Config, v string) (err error) { c.ShutdownTimeout, err = positiveDuration(v); return err }},
+		{"DB_MAX_CONNS", "20", "maximum open database connections",
+			func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 2 {
+					return errors.New("must be a whole number of at least 2")
+				}
+				c.DBMaxConns = n
+				return nil
+			}},
+	}
+}
+
+// ServeRequired lists the variables `violet serve` cannot start without.
+func ServeRequired() []string { return []string{"DATABASE_URL", "SESSION_KEY", "EVIDENCE_DIR"} }
+
+// Load parses every variable (defaults for unset ones) and fails, naming
+// each problem, when a value is malformed or one of required is unset.
+func Load(getenv func(string) string, required ...string) (Config, error) {
+	var (
+		c    Config
+		errs []error
+	)
+	for _, v := range variables() {
+		val := getenv(v.name)
+		if val == "" {
+			if slices.Contains(required, v.name) {
+				errs = append(errs, fmt.Errorf("%s is not set: %s", v.name, v.help))
+				continue
+			}
+			if val = v.def; val == "" {
+				continue
+			}
+		}
+		if err := v.parse(&c, val); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", v.name, err))
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// Usage writes the table of variables with their defaults.
+func Usage(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tMEANING")
+	for _, v := range variables() {
+		def := v.def
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.name, def, v.help)
+	}
+	tw.Flush()
+}
+
+func decodeKey(v string) ([]byte, error) {
+	for _, dec := range []func(string) ([]byte, error){
+		hex.DecodeString, base64.StdEncoding.DecodeString, base64.RawURLEncoding.DecodeString,
+	} {
+		if b, err := dec(v); err == nil {
+			if len(b) < 32 {
+				return nil, errors.New("must decode to at least 32 bytes")
+			}
+			return b, nil
+		}
+	}
+	return nil, errors.New("must be hex or base64 (generate one with: head -c 32 /dev/urandom | base64)")
+}
+
+func positiveDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, errors.New("must be a positive duration such as 30s")
+	}
+	return d, nil
+}

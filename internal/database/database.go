@@ -1,0 +1,85 @@
+// Package database opens Violet's PostgreSQL connection pool and ent client
+// and reports on the database's health for diagnostics and readiness.
+package database
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"time"
+
+	entsql "entgo.io/ent/dialect/sql"
+	_ "github.com/lib/pq" // registers the "postgres" driver
+
+	"violet/ent"
+	_ "violet/ent/runtime" // registers schema hooks and interceptors (soft delete)
+)
+
+// DefaultConnectTimeout bounds how long opening one connection may take when
+// the URL does not say, so an unreachable database fails fast instead of
+// hanging requests.
+const DefaultConnectTimeout = "2"
+
+// Open returns a connection pool and an ent client over it. Nothing is
+// dialled yet: a database that is down at start-up is reported by the first
+// request, and the pool reconnects by itself once it is back.
+func Open(rawURL string, maxConns int) (*sql.DB, *ent.Client, error) {
+	dsn, err := withConnectTimeout(rawURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := sql.Open("postgres", dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open database: %w", err)
+	}
+	if maxConns < 2 {
+		maxConns = 2
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	// Idle connections are recycled so that after a database restart stale
+	// ones are not kept around long.
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	db.SetConnMaxLifetime(time.Hour)
+	client := ent.NewClient(ent.Driver(entsql.OpenDB("postgres", db)))
+	return db, client, nil
+}
+
+func withConnectTimeout(rawURL string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", fmt.Errorf("parse database URL: %w", err)
+	}
+	q := u.Query()
+	if q.Get("connect_timeout") == "" {
+		q.Set("connect_timeout", DefaultConnectTimeout)
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
+}
+
+// WithTx runs fn inside a transaction on client, committing when fn returns
+// nil and rolling back otherwise (also on panic).
+func WithTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Tx) error) (err error) {
+	tx, err := client.Tx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			_ = tx.Rollback()
+			panic(v)
+		}
+	}()
+	if err := fn(tx); err != nil {
+		if rerr := tx.Rollback(); rerr != nil {
+			err = fmt.Errorf("%w (rollback: %v)", err, rerr)
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,31 @@
+// Violet's own few lines of JavaScript. Pages work without it; it only adds
+// keyboard shortcuts and dismissable toasts. No inline handlers: the CSP
+// forbids them, so behaviour is attached here by delegation.
+(function () {
+  "use strict";
+
+  // "/" focuses the page's search field, as in most issue trackers.
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
+    var t = e.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    var search = document.querySelector("[data-search]");
+    if (search) {
+      e.preventDefault();
+      search.focus();
+    }
+  });
+
+  // Toasts close on click and on their own after a while.
+  document.addEventListener("click", function (e) {
+    var btn = e.target.closest("[data-dismiss]");
+    if (btn) btn.closest(".toast").remove();
+  });
+  document.addEventListener("htmx:afterSwap", function (e) {
+    var region = e.detail.target;
+    if (region && region.id === "toasts" && region.lastElementChild) {
+      var toast = region.lastElementChild;
+      setTimeout(function () { toast.remove(); }, 8000);
+    }
+  });
+})();

@@ -1,0 +1,20 @@
+// Package diag renders the diagnostics page and the Database card that the
+// home page also shows and refreshes.
+package diag
+
+import "time"
+
+// DBCardProps is what the Database card shows.
+type DBCardProps struct {
+	Reachable     bool
+	Revision      string
+	TableCount    int
+	ServerVersion string
+	Latency       time.Duration
+	CheckedAt     time.Time // UTC
+}
+
+// latency renders a probe duration in milliseconds.
+func latency(d time.Duration) string {
+	return d.Round(100 * time.Microsecond).String()
+}

@@ -1,0 +1,33 @@
+// Package layout is the page frame every full page shares: head, header
+// with navigation, main, footer, and the toast region for htmx errors.
+package layout
+
+// Assets resolves a logical asset name to its content-hashed URL.
+type Assets interface {
+	URL(name string) string
+}
+
+// NavItem is one entry of the main navigation.
+type NavItem struct {
+	Key     string // i18n key of the label
+	Href    string
+	Current bool
+}
+
+// Props is what the frame needs from the handler.
+type Props struct {
+	Title   string // already translated
+	Assets  Assets
+	Version string
+	Nav     []NavItem
+}
+
+// htmxConfig is the safe htmx configuration (QUALITY.md §1): no eval, no
+// script tags in swapped content, no injected indicator styles (the CSP
+// forbids inline styles), no history cache (Back after logout must not show
+// a cached page), requests only to this origin. Error responses are swapped
+// so the error handler's toast reaches the page.
+const htmxConfig = `{"allowEval":false,"allowScriptTags":false,"includeIndicatorStyles":false,` +
+	`"historyCacheSize":0,"refreshOnHistoryMiss":true,"selfRequestsOnly":true,` +
+	`"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},` +
+	`{"code":"[45]..","swap":true,"error":true}]}`
