@@ -9,10 +9,10 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # (set by .ci/run) makes a missing browser a failure instead of a skip.
 TESTFLAGS ?= -race -count=1 -timeout 10m
 
-.PHONY: run build test test-go generate check-generated migrate-diff lint tools-chromium
+.PHONY: run build test test-go generate check-generated migrate-diff lint tools-chromium tools-postgres
 
 ## run: start Violet (project-local PostgreSQL unless DATABASE_URL is set)
-run: build
+run: tools-postgres build
 	@scripts/run
 
 ## build: compile bin/violet
@@ -20,7 +20,7 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/violet
 
 ## test: lint, generated code up to date, every Go test including the browser tests
-test: tools-chromium lint check-generated test-go
+test: tools-postgres tools-chromium lint check-generated test-go
 
 test-go:
 	$(GO) test $(TESTFLAGS) ./...
@@ -45,6 +45,11 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' ; git ls-files -o --exclude-standard '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# tools-postgres makes sure PostgreSQL's server programs are there (apt when
+# missing and root).
+tools-postgres:
+	@scripts/ensure-postgres
 
 # tools-chromium installs Debian's chromium for the browser tests when it is
 # missing and apt is usable (root); otherwise the browser tests say why they skip.

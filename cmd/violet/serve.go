@@ -93,8 +93,15 @@ func serve(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: readiness off, waiting for in-flight requests", "timeout", cfg.ShutdownTimeout)
+	log.Info("shutting down: readiness off, then waiting for in-flight requests",
+		"drain_delay", cfg.DrainDelay, "timeout", cfg.ShutdownTimeout)
 	srv.Drain()
+	// Keep serving while load balancers notice /readyz answering 503.
+	select {
+	case <-time.After(cfg.DrainDelay):
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := httpServer.Shutdown(shutdownCtx); err != nil {

@@ -24,7 +24,7 @@ func (User) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entsql.Table("users"),
 		entsql.Checks(map[string]string{
-			"ck_users_locale":     inList("locale", "en", "fr"),
+			"ck_users_locale":      inList("locale", "en", "fr"),
 			"ck_users_email_lower": "email = lower(email)",
 		}),
 	}

@@ -32,6 +32,7 @@ type Config struct {
 	MigrateOnStart  bool
 	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
+	DrainDelay      time.Duration
 	DBMaxConns      int
 }
 
@@ -121,6 +122,15 @@ func variables() []variable {
 			func(c *Config, v string) (err error) { c.RequestTimeout, err = positiveDuration(v); return err }},
 		{"SHUTDOWN_TIMEOUT", "30s", "how long in-flight requests may run after SIGTERM",
 			func(c *Config, v string) (err error) { c.ShutdownTimeout, err = positiveDuration(v); return err }},
+		{"DRAIN_DELAY", "0s", "after SIGTERM, how long /readyz answers 503 while still serving, so a load balancer stops sending traffic first (5s behind one)",
+			func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 0 {
+					return errors.New("must be a duration such as 5s, or 0s")
+				}
+				c.DrainDelay = d
+				return nil
+			}},
 		{"DB_MAX_CONNS", "20", "maximum open database connections",
 			func(c *Config, v string) error {
 				n, err := strconv.Atoi(v)

@@ -5,12 +5,13 @@ package database
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"net/url"
 	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
-	_ "github.com/lib/pq" // registers the "postgres" driver
+	"github.com/lib/pq"
 
 	"violet/ent"
 	_ "violet/ent/runtime" // registers schema hooks and interceptors (soft delete)
@@ -29,10 +30,11 @@ func Open(rawURL string, maxConns int) (*sql.DB, *ent.Client, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := sql.Open("postgres", dsn)
+	connector, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open database: %w", err)
 	}
+	db := sql.OpenDB(contextConnector{connector})
 	if maxConns < 2 {
 		maxConns = 2
 	}
@@ -44,6 +46,38 @@ func Open(rawURL string, maxConns int) (*sql.DB, *ent.Client, error) {
 	db.SetConnMaxLifetime(time.Hour)
 	client := ent.NewClient(ent.Driver(entsql.OpenDB("postgres", db)))
 	return db, client, nil
+}
+
+// contextConnector makes opening a connection give up when the caller's
+// context ends. lib/pq honours the context while dialling but not during the
+// start-up handshake, so a server that accepts connections and never
+// answers would otherwise hold a request for the whole connect_timeout.
+type contextConnector struct{ driver.Connector }
+
+// Connect implements driver.Connector.
+func (c contextConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	type result struct {
+		conn driver.Conn
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		conn, err := c.Connector.Connect(ctx)
+		done <- result{conn, err}
+	}()
+	select {
+	case r := <-done:
+		return r.conn, r.err
+	case <-ctx.Done():
+		// The handshake goes on until connect_timeout; close whatever it
+		// yields.
+		go func() {
+			if r := <-done; r.err == nil && r.conn != nil {
+				r.conn.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
 }
 
 func withConnectTimeout(rawURL string) (string, error) {

@@ -12,6 +12,7 @@ import (
 	"violet/ent"
 	"violet/ent/group"
 	"violet/ent/permission"
+	"violet/ent/schema"
 	"violet/ent/setting"
 	"violet/internal/auth"
 	"violet/internal/database"
@@ -90,7 +91,9 @@ func ensurePermissions(ctx context.Context, tx *ent.Tx) (map[auth.Permission]*en
 	for _, p := range existing {
 		byCode[auth.Permission(p.Code)] = p
 	}
+	inCode := make(map[auth.Permission]bool)
 	for _, info := range auth.Permissions() {
+		inCode[info.Code] = true
 		p, ok := byCode[info.Code]
 		switch {
 		case !ok:
@@ -103,6 +106,16 @@ func ensurePermissions(ctx context.Context, tx *ent.Tx) (map[auth.Permission]*en
 		}
 		byCode[info.Code] = p
 	}
+	// A code removed from the list is removed from the table, and with it
+	// from every group (group_permissions cascades).
+	for code, p := range byCode {
+		if !inCode[code] {
+			if err := tx.Permission.DeleteOne(p).Exec(ctx); err != nil {
+				return nil, fmt.Errorf("remove permission %s: %w", code, err)
+			}
+			delete(byCode, code)
+		}
+	}
 	return byCode, nil
 }
 
@@ -110,7 +123,13 @@ func ensurePermissions(ctx context.Context, tx *ent.Tx) (map[auth.Permission]*en
 // keeps the admin group holding every permission.
 func ensureGroups(ctx context.Context, tx *ent.Tx, perms map[auth.Permission]*ent.Permission) error {
 	for _, info := range auth.SystemGroups() {
-		g, err := tx.Group.Query().Where(group.Name(info.Name)).Only(ctx)
+		// System groups cannot be deleted through Violet; should one have
+		// been soft-deleted anyway, it is restored rather than duplicated.
+		g, err := tx.Group.Query().Where(group.Name(info.Name), group.IsSystem(true)).
+			Only(schema.SkipSoftDelete(ctx))
+		if err == nil && g.DeletedAt != nil {
+			g, err = g.Update().ClearDeletedAt().Save(schema.SkipSoftDelete(ctx))
+		}
 		switch {
 		case ent.IsNotFound(err):
 			g, err = tx.Group.Create().SetName(info.Name).SetDescription(info.Description).SetIsSystem(true).Save(ctx)

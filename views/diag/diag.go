@@ -2,7 +2,10 @@
 // home page also shows and refreshes.
 package diag
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // DBCardProps is what the Database card shows.
 type DBCardProps struct {
@@ -17,4 +20,11 @@ type DBCardProps struct {
 // latency renders a probe duration in milliseconds.
 func latency(d time.Duration) string {
 	return d.Round(100 * time.Microsecond).String()
+}
+
+// shortVersion keeps the version number of a server_version such as
+// "15.18 (Debian 15.18-0+deb12u1)"; the whole string is the title.
+func shortVersion(v string) string {
+	number, _, _ := strings.Cut(v, " ")
+	return number
 }

@@ -1,0 +1,253 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"violet/internal/apptest"
+	"violet/internal/migration"
+	"violet/internal/testdb"
+)
+
+// headRevision is the version of the newest embedded migration.
+func headRevision(t *testing.T, app *apptest.App) string {
+	t.Helper()
+	st, err := migration.ReadStatus(t.Context(), app.DB, app.Migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Head
+}
+
+func TestDiagDBContract(t *testing.T) {
+	app := apptest.New(t)
+	w := app.Get("/api/v1/diag/db")
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d, body %s", w.Code, w.Body)
+	}
+	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"reachable":          true,
+		"migration_revision": headRevision(t, app),
+		"table_count":        float64(26),
+	}
+	if len(body) != len(want) {
+		t.Errorf("body has keys %v, want exactly %v", body, want)
+	}
+	for k, v := range want {
+		if body[k] != v {
+			t.Errorf("%s = %v, want %v", k, body[k], v)
+		}
+	}
+}
+
+// blackHole accepts TCP connections and never answers: a database that
+// hangs rather than refuses.
+func blackHole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestDiagDBOutage: whatever is wrong with the database, the diagnostics
+// answer 503 {"reachable":false} within two seconds, and the pages still
+// render (the card says unreachable).
+func TestDiagDBOutage(t *testing.T) {
+	stopped := testdb.NewCluster(t)
+	stoppedURL := stopped.MigratedURL(t)
+	stopped.StopAndWait(t)
+
+	cases := []struct {
+		name string
+		url  string
+	}{
+		{"connection refused", "postgres://violet@" + closedPort(t) + "/violet?sslmode=disable"},
+		{"server hangs", "postgres://violet@" + blackHole(t) + "/violet?sslmode=disable"},
+		{"cluster stopped", stoppedURL},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			app := apptest.New(t, apptest.WithDatabaseURL(tc.url))
+			start := time.Now()
+			w := app.Get("/api/v1/diag/db")
+			took := time.Since(start)
+			if w.Code != http.StatusServiceUnavailable {
+				t.Errorf("status %d, want 503", w.Code)
+			}
+			if got := strings.TrimSpace(w.Body.String()); got != `{"reachable":false}` {
+				t.Errorf("body %s, want {\"reachable\":false}", got)
+			}
+			if took > 2*time.Second {
+				t.Errorf("answered in %v, want within 2s", took)
+			}
+
+			start = time.Now()
+			page := app.Get("/")
+			if page.Code != http.StatusOK || time.Since(start) > 2*time.Second {
+				t.Errorf("home page: status %d after %v, want 200 within 2s", page.Code, time.Since(start))
+			}
+			if v, _ := doc(t, page).Find(`[data-testid="db-reachable"]`).Attr("data-reachable"); v != "false" {
+				t.Errorf("Database card reachable = %q, want false", v)
+			}
+
+			ready := app.Get("/readyz")
+			if ready.Code != http.StatusServiceUnavailable || !strings.Contains(ready.Body.String(), `"database":"unreachable"`) {
+				t.Errorf("readyz = %d %s, want 503 with database unreachable", ready.Code, ready.Body)
+			}
+		})
+	}
+}
+
+// TestRecoversWhenDatabaseReturns: the same server, without a restart,
+// reports the database again once it is back.
+func TestRecoversWhenDatabaseReturns(t *testing.T) {
+	cluster := testdb.NewCluster(t)
+	app := apptest.New(t, apptest.WithDatabaseURL(cluster.MigratedURL(t)))
+	if w := app.Get("/api/v1/diag/db"); w.Code != http.StatusOK {
+		t.Fatalf("before the outage: %d %s", w.Code, w.Body)
+	}
+	cluster.StopAndWait(t)
+	if w := app.Get("/api/v1/diag/db"); w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("during the outage: %d, want 503", w.Code)
+	}
+	if err := cluster.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		w := app.Get("/api/v1/diag/db")
+		if w.Code == http.StatusOK && app.Get("/readyz").Code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d five seconds after the database came back: %s", w.Code, w.Body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestReadiness(t *testing.T) {
+	t.Run("ready at head", func(t *testing.T) {
+		app := apptest.New(t)
+		w := app.Get("/readyz")
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"ready":true`) {
+			t.Errorf("readyz = %d %s, want 200 ready", w.Code, w.Body)
+		}
+	})
+	t.Run("migrations pending", func(t *testing.T) {
+		app := apptest.New(t, apptest.WithDatabaseURL(testdb.EmptyURL(t)))
+		w := app.Get("/readyz")
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), `"migrations":"pending"`) {
+			t.Errorf("readyz = %d %s, want 503 with migrations pending", w.Code, w.Body)
+		}
+	})
+	t.Run("draining after SIGTERM", func(t *testing.T) {
+		app := apptest.New(t)
+		app.Drain()
+		w := app.Get("/readyz")
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), `"draining":true`) {
+			t.Errorf("readyz = %d %s, want 503 draining", w.Code, w.Body)
+		}
+		if h := app.Get("/healthz"); h.Code != http.StatusOK {
+			t.Errorf("healthz while draining = %d, want 200 (the process is alive)", h.Code)
+		}
+	})
+	t.Run("healthz", func(t *testing.T) {
+		app := apptest.New(t, apptest.WithDatabaseURL("postgres://violet@"+closedPort(t)+"/x?sslmode=disable"))
+		if w := app.Get("/healthz"); w.Code != http.StatusOK {
+			t.Errorf("healthz with the database down = %d, want 200", w.Code)
+		}
+	})
+}
+
+func TestDatabaseCard(t *testing.T) {
+	app := apptest.New(t)
+	for _, path := range []string{"/", "/diag"} {
+		t.Run(path, func(t *testing.T) {
+			w := app.Get(path)
+			if w.Code != http.StatusOK {
+				t.Fatalf("status %d", w.Code)
+			}
+			d := doc(t, w)
+			if got := testid(d, "db-revision"); got != headRevision(t, app) {
+				t.Errorf("revision %q, want %q", got, headRevision(t, app))
+			}
+			if got := testid(d, "db-table-count"); got != strconv.Itoa(26) {
+				t.Errorf("table count %q, want 26", got)
+			}
+			if got := testid(d, "db-server-version"); !strings.HasPrefix(got, "1") {
+				t.Errorf("server version %q", got)
+			}
+			card := d.Find(`[data-testid="db-card"]`)
+			if get, _ := card.Attr("hx-get"); get != "/diag" {
+				t.Errorf("card refreshes from %q, want /diag", get)
+			}
+			if trig, _ := card.Attr("hx-trigger"); trig != "every 10s" {
+				t.Errorf("card trigger %q, want every 10s", trig)
+			}
+			if got := testid(d, "footer-version"); got != "Violet "+apptest.Version {
+				t.Errorf("footer %q", got)
+			}
+		})
+	}
+
+	t.Run("htmx refresh gets the card alone", func(t *testing.T) {
+		w := app.Get("/diag", "HX-Request", "true")
+		body := w.Body.String()
+		if w.Code != http.StatusOK || strings.Contains(body, "<html") || !strings.Contains(body, `id="db-card"`) {
+			t.Errorf("partial = %d %q, want the card fragment only", w.Code, body)
+		}
+		if !strings.Contains(strings.Join(w.Header().Values("Vary"), ","), "HX-Request") {
+			t.Errorf("Vary = %v, want HX-Request", w.Header().Values("Vary"))
+		}
+	})
+	t.Run("boosted and history-restore requests get the page", func(t *testing.T) {
+		for _, h := range []string{"HX-Boosted", "HX-History-Restore-Request"} {
+			w := app.Get("/diag", "HX-Request", "true", h, "true")
+			if !strings.Contains(w.Body.String(), "<html") {
+				t.Errorf("%s: got a fragment, want the full page", h)
+			}
+		}
+	})
+}

@@ -1,0 +1,353 @@
+package config_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"violet/internal/config"
+)
+
+// allVariables is every variable Violet reads, with the default Usage must
+// show ("-" for none). A variable added to config.go must be added here too,
+// so that its default and its validation get a test.
+var allVariables = []struct{ name, def string }{
+	{"DATABASE_URL", "-"},
+	{"LISTEN_ADDR", ":8080"},
+	{"BASE_URL", "http://localhost:8080"},
+	{"SESSION_KEY", "-"},
+	{"EVIDENCE_DIR", "-"},
+	{"DEFAULT_LOCALE", "en"},
+	{"LOG_LEVEL", "info"},
+	{"LOG_FORMAT", "text"},
+	{"TRUSTED_PROXIES", "-"},
+	{"MIGRATE_ON_START", "true"},
+	{"REQUEST_TIMEOUT", "30s"},
+	{"SHUTDOWN_TIMEOUT", "30s"},
+	{"DRAIN_DELAY", "0s"},
+	{"DB_MAX_CONNS", "20"},
+}
+
+var (
+	key32       = bytes.Repeat([]byte{0xA5}, 32)
+	hexKey      = hex.EncodeToString(key32)
+	base64Key   = base64.StdEncoding.EncodeToString(key32)
+	validServe  = map[string]string{"DATABASE_URL": "postgres://violet@db:5432/violet?sslmode=disable", "SESSION_KEY": hexKey, "EVIDENCE_DIR": "/var/lib/violet/evidence"}
+	serveNeeded = config.ServeRequired()
+)
+
+// env returns a getenv over base with overrides applied; an override to ""
+// unsets the variable.
+func env(base map[string]string, overrides ...string) func(string) string {
+	m := map[string]string{}
+	for k, v := range base {
+		m[k] = v
+	}
+	for i := 0; i+1 < len(overrides); i += 2 {
+		m[overrides[i]] = overrides[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func TestServeRequired(t *testing.T) {
+	want := []string{"DATABASE_URL", "SESSION_KEY", "EVIDENCE_DIR"}
+	got := slices.Clone(config.ServeRequired())
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("ServeRequired() = %v, want %v", got, want)
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatalf("Load with nothing set and nothing required: %v", err)
+	}
+	checks := []struct {
+		name string
+		ok   bool
+		got  any
+	}{
+		{"DATABASE_URL unset", c.DatabaseURL == "", c.DatabaseURL},
+		{"LISTEN_ADDR :8080", c.ListenAddr == ":8080", c.ListenAddr},
+		{"BASE_URL http://localhost:8080", c.BaseURL != nil && c.BaseURL.String() == "http://localhost:8080", c.BaseURL},
+		{"SESSION_KEY unset", c.SessionKey == nil, c.SessionKey},
+		{"EVIDENCE_DIR unset", c.EvidenceDir == "", c.EvidenceDir},
+		{"DEFAULT_LOCALE en", c.DefaultLocale == "en", c.DefaultLocale},
+		{"LOG_LEVEL info", c.LogLevel == slog.LevelInfo, c.LogLevel},
+		{"LOG_FORMAT text", c.LogFormat == "text", c.LogFormat},
+		{"TRUSTED_PROXIES none", len(c.TrustedProxies) == 0, c.TrustedProxies},
+		{"MIGRATE_ON_START true", c.MigrateOnStart, c.MigrateOnStart},
+		{"REQUEST_TIMEOUT 30s", c.RequestTimeout == 30*time.Second, c.RequestTimeout},
+		{"SHUTDOWN_TIMEOUT 30s", c.ShutdownTimeout == 30*time.Second, c.ShutdownTimeout},
+		{"DRAIN_DELAY 0s", c.DrainDelay == 0, c.DrainDelay},
+		{"DB_MAX_CONNS 20", c.DBMaxConns == 20, c.DBMaxConns},
+		{"not Secure over http", !c.Secure(), c.Secure()},
+	}
+	for _, ch := range checks {
+		t.Run(ch.name, func(t *testing.T) {
+			if !ch.ok {
+				t.Errorf("got %v", ch.got)
+			}
+		})
+	}
+}
+
+func TestLoadValidServeConfig(t *testing.T) {
+	c, err := config.Load(env(validServe), serveNeeded...)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.DatabaseURL != validServe["DATABASE_URL"] {
+		t.Errorf("DatabaseURL = %q", c.DatabaseURL)
+	}
+	if !bytes.Equal(c.SessionKey, key32) {
+		t.Errorf("SessionKey = %x, want %x", c.SessionKey, key32)
+	}
+	if c.EvidenceDir != validServe["EVIDENCE_DIR"] {
+		t.Errorf("EvidenceDir = %q", c.EvidenceDir)
+	}
+}
+
+func TestLoadRequiredMissing(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		missing []string
+	}{
+		{"nothing set", nil, []string{"DATABASE_URL", "SESSION_KEY", "EVIDENCE_DIR"}},
+		{"only DATABASE_URL set", map[string]string{"DATABASE_URL": validServe["DATABASE_URL"]}, []string{"SESSION_KEY", "EVIDENCE_DIR"}},
+		{"only EVIDENCE_DIR missing", map[string]string{"DATABASE_URL": validServe["DATABASE_URL"], "SESSION_KEY": hexKey}, []string{"EVIDENCE_DIR"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(env(tt.env), serveNeeded...)
+			if err == nil {
+				t.Fatal("Load succeeded, want an error naming the missing variables")
+			}
+			msg := err.Error()
+			for _, name := range tt.missing {
+				line := lineNaming(msg, name)
+				if line == "" {
+					t.Errorf("error does not name %s:\n%s", name, msg)
+					continue
+				}
+				if !strings.Contains(line, "is not set") {
+					t.Errorf("%s line does not say it is not set: %q", name, line)
+				}
+				// The hint is the variable's help text, after the colon.
+				if _, hint, ok := strings.Cut(line, "is not set:"); !ok || len(strings.TrimSpace(hint)) < 10 {
+					t.Errorf("%s line has no hint: %q", name, line)
+				}
+			}
+			for _, name := range serveNeeded {
+				if !slices.Contains(tt.missing, name) && lineNaming(msg, name) != "" {
+					t.Errorf("error names %s, which is set:\n%s", name, msg)
+				}
+			}
+			if got := len(strings.Split(msg, "\n")); got != len(tt.missing) {
+				t.Errorf("error has %d lines, want one per missing variable (%d):\n%s", got, len(tt.missing), msg)
+			}
+		})
+	}
+	t.Run("not required means not reported", func(t *testing.T) {
+		_, err := config.Load(env(nil), "DATABASE_URL")
+		if err == nil || lineNaming(err.Error(), "DATABASE_URL") == "" || lineNaming(err.Error(), "SESSION_KEY") != "" {
+			t.Errorf("Load(required DATABASE_URL only) = %v, want an error naming DATABASE_URL alone", err)
+		}
+	})
+}
+
+// lineNaming returns the line of msg that starts with name, or "".
+func lineNaming(msg, name string) string {
+	for _, l := range strings.Split(msg, "\n") {
+		if strings.HasPrefix(l, name+" ") || strings.HasPrefix(l, name+":") {
+			return l
+		}
+	}
+	return ""
+}
+
+func TestLoadRejectsMalformed(t *testing.T) {
+	tests := []struct {
+		name, variable, value string
+	}{
+		{"DATABASE_URL mysql scheme", "DATABASE_URL", "mysql://violet@db/violet"},
+		{"DATABASE_URL not a URL", "DATABASE_URL", "host=db user=violet"},
+		{"BASE_URL relative", "BASE_URL", "/violet"},
+		{"BASE_URL without scheme", "BASE_URL", "violet.example.com"},
+		{"BASE_URL ftp", "BASE_URL", "ftp://violet.example.com"},
+		{"SESSION_KEY too short hex", "SESSION_KEY", hex.EncodeToString(key32[:31])},
+		{"SESSION_KEY too short base64", "SESSION_KEY", base64.StdEncoding.EncodeToString(key32[:16])},
+		{"SESSION_KEY neither hex nor base64", "SESSION_KEY", strings.Repeat("not a key! ", 8)},
+		{"DEFAULT_LOCALE de", "DEFAULT_LOCALE", "de"},
+		{"LOG_LEVEL bogus", "LOG_LEVEL", "bogus"},
+		{"LOG_FORMAT xml", "LOG_FORMAT", "xml"},
+		{"TRUSTED_PROXIES not a CIDR", "TRUSTED_PROXIES", "10.0.0.0/8, proxy.example.com"},
+		{"TRUSTED_PROXIES bare address", "TRUSTED_PROXIES", "10.0.0.1"},
+		{"MIGRATE_ON_START maybe", "MIGRATE_ON_START", "maybe"},
+		{"DB_MAX_CONNS 1", "DB_MAX_CONNS", "1"},
+		{"DB_MAX_CONNS not a number", "DB_MAX_CONNS", "many"},
+		{"REQUEST_TIMEOUT -1s", "REQUEST_TIMEOUT", "-1s"},
+		{"REQUEST_TIMEOUT 0s", "REQUEST_TIMEOUT", "0s"},
+		{"REQUEST_TIMEOUT without unit", "REQUEST_TIMEOUT", "30"},
+		{"SHUTDOWN_TIMEOUT -1s", "SHUTDOWN_TIMEOUT", "-1s"},
+		{"DRAIN_DELAY -1s", "DRAIN_DELAY", "-1s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(env(validServe, tt.variable, tt.value), serveNeeded...)
+			if err == nil {
+				t.Fatalf("Load accepted %s=%q", tt.variable, tt.value)
+			}
+			if lineNaming(err.Error(), tt.variable) == "" {
+				t.Errorf("error does not name %s:\n%v", tt.variable, err)
+			}
+			for _, other := range allVariables {
+				if other.name != tt.variable && lineNaming(err.Error(), other.name) != "" {
+					t.Errorf("error also names %s, which is valid:\n%v", other.name, err)
+				}
+			}
+		})
+	}
+	t.Run("every problem reported at once", func(t *testing.T) {
+		_, err := config.Load(env(validServe, "DEFAULT_LOCALE", "de", "LOG_LEVEL", "bogus", "DB_MAX_CONNS", "1"), serveNeeded...)
+		if err == nil {
+			t.Fatal("Load accepted three malformed values")
+		}
+		for _, name := range []string{"DEFAULT_LOCALE", "LOG_LEVEL", "DB_MAX_CONNS"} {
+			if lineNaming(err.Error(), name) == "" {
+				t.Errorf("error does not name %s:\n%v", name, err)
+			}
+		}
+	})
+}
+
+func TestLoadAccepts(t *testing.T) {
+	tests := []struct {
+		name     string
+		variable string
+		value    string
+		check    func(config.Config) bool
+	}{
+		{"SESSION_KEY hex", "SESSION_KEY", hexKey,
+			func(c config.Config) bool { return bytes.Equal(c.SessionKey, key32) }},
+		{"SESSION_KEY base64", "SESSION_KEY", base64Key,
+			func(c config.Config) bool { return bytes.Equal(c.SessionKey, key32) }},
+		{"SESSION_KEY base64url unpadded", "SESSION_KEY", base64.RawURLEncoding.EncodeToString(key32),
+			func(c config.Config) bool { return bytes.Equal(c.SessionKey, key32) }},
+		{"SESSION_KEY longer than 32 bytes", "SESSION_KEY", base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 64)),
+			func(c config.Config) bool { return len(c.SessionKey) == 64 }},
+		{"DATABASE_URL postgresql scheme", "DATABASE_URL", "postgresql://violet@db/violet",
+			func(c config.Config) bool { return c.DatabaseURL == "postgresql://violet@db/violet" }},
+		{"BASE_URL trailing slash trimmed", "BASE_URL", "https://violet.example.com/",
+			func(c config.Config) bool { return c.BaseURL.String() == "https://violet.example.com" }},
+		{"DEFAULT_LOCALE fr", "DEFAULT_LOCALE", "fr",
+			func(c config.Config) bool { return c.DefaultLocale == "fr" }},
+		{"LOG_LEVEL warn", "LOG_LEVEL", "warn",
+			func(c config.Config) bool { return c.LogLevel == slog.LevelWarn }},
+		{"LOG_LEVEL debug", "LOG_LEVEL", "debug",
+			func(c config.Config) bool { return c.LogLevel == slog.LevelDebug }},
+		{"LOG_FORMAT json", "LOG_FORMAT", "json",
+			func(c config.Config) bool { return c.LogFormat == "json" }},
+		{"TRUSTED_PROXIES parsed", "TRUSTED_PROXIES", " 10.0.0.0/8, ,192.168.1.0/24,fd00::/8 ",
+			func(c config.Config) bool {
+				return slices.Equal(c.TrustedProxies, []netip.Prefix{
+					netip.MustParsePrefix("10.0.0.0/8"),
+					netip.MustParsePrefix("192.168.1.0/24"),
+					netip.MustParsePrefix("fd00::/8"),
+				})
+			}},
+		{"MIGRATE_ON_START false", "MIGRATE_ON_START", "false",
+			func(c config.Config) bool { return !c.MigrateOnStart }},
+		{"REQUEST_TIMEOUT 1m30s", "REQUEST_TIMEOUT", "1m30s",
+			func(c config.Config) bool { return c.RequestTimeout == 90*time.Second }},
+		{"SHUTDOWN_TIMEOUT 5s", "SHUTDOWN_TIMEOUT", "5s",
+			func(c config.Config) bool { return c.ShutdownTimeout == 5*time.Second }},
+		{"DRAIN_DELAY 5s", "DRAIN_DELAY", "5s",
+			func(c config.Config) bool { return c.DrainDelay == 5*time.Second }},
+		{"DB_MAX_CONNS 2", "DB_MAX_CONNS", "2",
+			func(c config.Config) bool { return c.DBMaxConns == 2 }},
+		{"LISTEN_ADDR", "LISTEN_ADDR", "127.0.0.1:9000",
+			func(c config.Config) bool { return c.ListenAddr == "127.0.0.1:9000" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Load(env(validServe, tt.variable, tt.value), serveNeeded...)
+			if err != nil {
+				t.Fatalf("Load rejected %s=%q: %v", tt.variable, tt.value, err)
+			}
+			if !tt.check(c) {
+				t.Errorf("%s=%q parsed into %+v", tt.variable, tt.value, c)
+			}
+		})
+	}
+}
+
+func TestSecure(t *testing.T) {
+	tests := []struct {
+		name    string
+		baseURL string
+		want    bool
+	}{
+		{"https", "https://violet.example.com", true},
+		{"https with path", "https://example.com/violet", true},
+		{"http", "http://violet.example.com", false},
+		{"default", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Load(env(nil, "BASE_URL", tt.baseURL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Secure(); got != tt.want {
+				t.Errorf("Secure() with BASE_URL=%q = %v, want %v", tt.baseURL, got, tt.want)
+			}
+		})
+	}
+	t.Run("zero Config", func(t *testing.T) {
+		if (config.Config{}).Secure() {
+			t.Error("zero Config is Secure")
+		}
+	})
+}
+
+func TestUsage(t *testing.T) {
+	var buf bytes.Buffer
+	config.Usage(&buf)
+	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "VARIABLE") {
+		t.Fatalf("Usage has no header line:\n%s", buf.String())
+	}
+	rows := map[string][]string{}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) < 3 {
+			t.Errorf("Usage row without name, default and meaning: %q", l)
+			continue
+		}
+		rows[f[0]] = f
+	}
+	for _, v := range allVariables {
+		t.Run(v.name, func(t *testing.T) {
+			f, ok := rows[v.name]
+			if !ok {
+				t.Fatalf("Usage does not list %s:\n%s", v.name, buf.String())
+			}
+			if f[1] != v.def {
+				t.Errorf("Usage shows default %q for %s, want %q", f[1], v.name, v.def)
+			}
+		})
+	}
+	if len(rows) != len(allVariables) {
+		t.Errorf("Usage lists %d variables, this test knows %d: add the new ones to allVariables", len(rows), len(allVariables))
+	}
+}
