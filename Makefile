@@ -30,8 +30,8 @@ generate:
 	$(GO) generate ./ent
 	$(GO) tool templ generate
 
-## check-generated: fail when regenerating ent/templ code would change it (drift of
-## migrations against the schema is checked by the migration package's tests)
+## check-generated: fail when regenerating ent/templ code would change it, or when
+## the migrations and the ent schema disagree (a migrate diff would write a file)
 check-generated:
 	@scripts/check-generated
 

@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,44 +51,6 @@ func TestDiagDBContract(t *testing.T) {
 	}
 }
 
-// blackHole accepts TCP connections and never answers: a database that
-// hangs rather than refuses.
-func blackHole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // TestDiagDBOutage: whatever is wrong with the database, the diagnostics
 // answer 503 {"reachable":false} within two seconds, and the pages still
 // render (the card says unreachable).
@@ -102,8 +63,8 @@ func TestDiagDBOutage(t *testing.T) {
 		name string
 		url  string
 	}{
-		{"connection refused", "postgres://violet@" + closedPort(t) + "/violet?sslmode=disable"},
-		{"server hangs", "postgres://violet@" + blackHole(t) + "/violet?sslmode=disable"},
+		{"connection refused", testdb.RefusedURL(t)},
+		{"server hangs", testdb.HangingURL(t)},
 		{"cluster stopped", stoppedURL},
 	}
 	for _, tc := range cases {
@@ -194,7 +155,7 @@ func TestReadiness(t *testing.T) {
 		}
 	})
 	t.Run("healthz", func(t *testing.T) {
-		app := apptest.New(t, apptest.WithDatabaseURL("postgres://violet@"+closedPort(t)+"/x?sslmode=disable"))
+		app := apptest.New(t, apptest.WithDatabaseURL(testdb.RefusedURL(t)))
 		if w := app.Get("/healthz"); w.Code != http.StatusOK {
 			t.Errorf("healthz with the database down = %d, want 200", w.Code)
 		}

@@ -455,43 +455,9 @@ func TestServeEndToEnd(t *testing.T) {
 	})
 }
 
-// blackHole listens on 127.0.0.1, accepts connections and never answers,
-// like a database host that hangs. It is closed when the test ends.
-func blackHole(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
 func TestServeShutdownWaitsForInFlightRequest(t *testing.T) {
 	s := startServe(t, map[string]string{
-		"DATABASE_URL":     "postgres://violet@" + blackHole(t) + "/violet?sslmode=disable",
+		"DATABASE_URL":     testdb.HangingURL(t),
 		"MIGRATE_ON_START": "false",
 		"SESSION_KEY":      sessionKey(t),
 		"EVIDENCE_DIR":     filepath.Join(t.TempDir(), "evidence"),
