@@ -5,7 +5,11 @@
 # step instead by setting MIGRATE_ON_START=false.
 #
 #   docker build -t violet .
-#   docker run -e DATABASE_URL=… -e SESSION_KEY=… -p 8080:8080 -v violet-data:/data violet
+#   docker run --stop-timeout 40 -e DATABASE_URL=… -e SESSION_KEY=… -p 8080:8080 -v violet-data:/data violet
+#
+# After SIGTERM the server answers /readyz with 503 for DRAIN_DELAY (5s),
+# then lets requests finish for up to SHUTDOWN_TIMEOUT (30s): give docker
+# stop more than their sum (--stop-timeout), or it kills the process first.
 #   docker build --target test .      # the whole test suite, in a container
 
 FROM golang:1.26-bookworm AS build

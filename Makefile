@@ -12,7 +12,8 @@ TESTFLAGS ?= -race -count=1 -timeout 10m
 .PHONY: run build test test-go generate check-generated migrate-diff lint tools-chromium tools-postgres
 
 ## run: start Violet (project-local PostgreSQL unless DATABASE_URL is set)
-run: tools-postgres build
+run: build
+	@test -n "$$DATABASE_URL" || scripts/ensure-postgres
 	@scripts/run
 
 ## build: compile bin/violet
@@ -38,7 +39,7 @@ check-generated:
 ## migrate-diff NAME=…: write a migration for the ent schema changes
 migrate-diff:
 	@test -n "$(NAME)" || { echo "usage: make migrate-diff NAME=add_something"; exit 2; }
-	$(GO) run ./cmd/violet migrate diff --dev-url "$$(scripts/devdb fresh-dev)" $(NAME)
+	DEV_DATABASE_URL="$$(scripts/devdb fresh-dev)" $(GO) run ./cmd/violet migrate diff $(NAME)
 
 ## lint: gofmt and go vet
 lint:
@@ -49,7 +50,7 @@ lint:
 # tools-postgres makes sure PostgreSQL's server programs are there (apt when
 # missing and root).
 tools-postgres:
-	@scripts/ensure-postgres
+	@test -n "$$TEST_DATABASE_URL" || scripts/ensure-postgres
 
 # tools-chromium installs Debian's chromium for the browser tests when it is
 # missing and apt is usable (root); otherwise the browser tests say why they skip.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"violet/ent/auditevent"
 	"violet/ent/detectionlevel"
 	"violet/ent/evidencefile"
 	"violet/ent/group"
@@ -94,6 +95,7 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			auditevent.Table:           auditevent.ValidColumn,
 			detectionlevel.Table:       detectionlevel.ValidColumn,
 			evidencefile.Table:         evidencefile.ValidColumn,
 			group.Table:                group.ValidColumn,

@@ -3,4 +3,4 @@
 // `go generate ./ent` and committed (DESIGN.md §2 rule 7).
 package ent
 
-//go:generate go tool ent generate --feature intercept,sql/versioned-migration,sql/execquery,sql/upsert,sql/lock ./schema
+//go:generate go tool ent generate --feature intercept,privacy,sql/versioned-migration,sql/execquery,sql/upsert,sql/lock ./schema

@@ -109,7 +109,9 @@ func (_c *PermissionCreate) Mutation() *PermissionMutation {
 
 // Save creates the Permission in the database.
 func (_c *PermissionCreate) Save(ctx context.Context) (*Permission, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -136,12 +138,18 @@ func (_c *PermissionCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *PermissionCreate) defaults() {
+func (_c *PermissionCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if permission.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized permission.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := permission.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if permission.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized permission.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := permission.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
@@ -150,9 +158,13 @@ func (_c *PermissionCreate) defaults() {
 		_c.mutation.SetDescription(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if permission.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized permission.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := permission.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/group"
@@ -366,6 +367,12 @@ func (_q *PermissionQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if permission.Policy == nil {
+		return errors.New("ent: uninitialized permission.Policy (forgotten import ent/runtime?)")
+	}
+	if err := permission.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

@@ -107,7 +107,9 @@ func (_u *PermissionUpdate) RemoveGroups(v ...*Group) *PermissionUpdate {
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *PermissionUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -134,11 +136,15 @@ func (_u *PermissionUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *PermissionUpdate) defaults() {
+func (_u *PermissionUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if permission.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized permission.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := permission.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -327,7 +333,9 @@ func (_u *PermissionUpdateOne) Select(field string, fields ...string) *Permissio
 
 // Save executes the query and returns the updated Permission entity.
 func (_u *PermissionUpdateOne) Save(ctx context.Context) (*Permission, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -354,11 +362,15 @@ func (_u *PermissionUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *PermissionUpdateOne) defaults() {
+func (_u *PermissionUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if permission.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized permission.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := permission.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

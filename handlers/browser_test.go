@@ -52,8 +52,8 @@ func TestBrowserHomePage(t *testing.T) {
 	if err := app.DB.QueryRow(`SELECT max(version) FROM atlas_schema_revisions.atlas_schema_revisions`).Scan(&revision); err != nil {
 		t.Fatal(err)
 	}
-	if got := text("db-table-count"); got != strconv.Itoa(tables) || tables != 26 {
-		t.Errorf("card table count %q, database has %d (want 26)", got, tables)
+	if got := text("db-table-count"); got != strconv.Itoa(tables) || tables < 26 {
+		t.Errorf("card table count %q, database has %d (at least the 26 of the data model)", got, tables)
 	}
 	if got := text("db-revision"); got != revision {
 		t.Errorf("card revision %q, database at %q", got, revision)

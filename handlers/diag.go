@@ -37,10 +37,11 @@ func (s *Server) showDiag(c echo.Context) error {
 }
 
 // dbDiagnostics is the JSON contract of GET /api/v1/diag/db.
+// When the database is unreachable only "reachable" is sent.
 type dbDiagnostics struct {
 	Reachable         bool   `json:"reachable"`
-	MigrationRevision string `json:"migration_revision,omitempty"`
-	TableCount        *int   `json:"table_count,omitempty"`
+	MigrationRevision string `json:"migration_revision"`
+	TableCount        int    `json:"table_count"`
 }
 
 // diagDB answers 200 with the revision and table count, or 503
@@ -49,12 +50,12 @@ func (s *Server) diagDB(c echo.Context) error {
 	r, err := database.Probe(c.Request().Context(), s.DB)
 	if err != nil {
 		s.Log.Warn("database probe failed", "id", requestIDFrom(c.Request().Context()), "err", err)
-		return c.JSON(http.StatusServiceUnavailable, dbDiagnostics{Reachable: false})
+		return c.JSON(http.StatusServiceUnavailable, map[string]bool{"reachable": false})
 	}
 	return c.JSON(http.StatusOK, dbDiagnostics{
 		Reachable:         true,
 		MigrationRevision: r.Revision,
-		TableCount:        &r.TableCount,
+		TableCount:        r.TableCount,
 	})
 }
 

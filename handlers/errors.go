@@ -21,10 +21,13 @@ import (
 // requests, a toast; for the JSON API, a JSON body) with the request id and
 // nothing internal: no SQL, no paths, no stack.
 func (s *Server) handleError(err error, c echo.Context) {
+	status := statusOf(err)
 	if c.Response().Committed {
+		// Too late to change the response; the log is all there is.
+		s.Log.Error("error after the response was sent", "id", requestIDFrom(c.Request().Context()),
+			"route", c.Path(), "err", err)
 		return
 	}
-	status := statusOf(err)
 	// The request's context may already be cancelled (deadline spent,
 	// middleware unwound); the error page must still render, with the
 	// request's values (language, request id).
@@ -32,9 +35,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	req = req.WithContext(context.WithoutCancel(req.Context()))
 	c.SetRequest(req)
 	rid := requestIDFrom(req.Context())
-	if status >= 500 {
+	switch {
+	case status == statusClientClosed:
+		s.Log.Debug("client went away", "id", rid, "route", c.Path())
+		return
+	case status >= 500:
 		s.Log.Error("request failed", "id", rid, "route", c.Path(), "status", status, "err", err)
-	} else {
+	default:
 		s.Log.Debug("request refused", "id", rid, "route", c.Path(), "status", status, "err", err)
 	}
 	if status == http.StatusServiceUnavailable {
@@ -63,12 +70,18 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 }
 
+// statusClientClosed is nginx's 499: the client closed the connection
+// before the answer; nobody reads the response and nothing is wrong.
+const statusClientClosed = 499
+
 // statusOf maps an error to the HTTP status the user gets.
 func statusOf(err error) int {
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &he):
 		return he.Code
+	case errors.Is(err, context.Canceled):
+		return statusClientClosed
 	case ent.IsNotFound(err):
 		return http.StatusNotFound
 	case isUnavailable(err):

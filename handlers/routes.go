@@ -37,7 +37,7 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/api/v1/diag/db", public, s.diagDB},
 		{http.MethodGet, "/healthz", public, s.healthz},
 		{http.MethodGet, "/readyz", public, s.readyz},
-		{http.MethodGet, static.Prefix + "*", public, echo.WrapHandler(s.Assets)},
+		{http.MethodGet, static.Prefix + "*", public, s.serveAsset},
 	}
 }
 
@@ -47,7 +47,7 @@ func (s *Server) register() {
 	e.Use(
 		s.requestID,
 		s.logRequests,
-		middleware.RecoverWithConfig(middleware.RecoverConfig{LogErrorFunc: s.logPanic}),
+		middleware.RecoverWithConfig(middleware.RecoverConfig{LogErrorFunc: s.logPanic, DisableStackAll: true}),
 		s.securityHeaders,
 		s.locale,
 		s.crossOriginProtection(),
@@ -60,5 +60,9 @@ func (s *Server) register() {
 			mw = append(mw, gzip)
 		}
 		e.Add(r.method, r.path, r.handler, mw...)
+		if r.method == http.MethodGet {
+			// Probes and link checkers send HEAD; the server drops the body.
+			e.Add(http.MethodHead, r.path, r.handler, mw...)
+		}
 	}
 }

@@ -5,13 +5,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
 
 	"violet/internal/apptest"
+	"violet/internal/config"
 )
 
 // TestSecurityHeaders: every kind of response carries the headers of
@@ -224,4 +228,65 @@ func TestStaticAssets(t *testing.T) {
 			t.Errorf("gzip body %d bytes for %d plain", w.Body.Len(), len(plain))
 		}
 	})
+}
+
+// TestHSTSOverHTTPS: Strict-Transport-Security is sent when BASE_URL is
+// https (and, per TestSecurityHeaders, never over plain http).
+func TestHSTSOverHTTPS(t *testing.T) {
+	app := apptest.New(t, apptest.WithConfig(func(c *config.Config) {
+		c.BaseURL, _ = url.Parse("https://violet.example")
+	}))
+	if got := app.Get("/healthz").Header().Get("Strict-Transport-Security"); !strings.HasPrefix(got, "max-age=") {
+		t.Errorf("Strict-Transport-Security = %q over https", got)
+	}
+}
+
+// TestClientAddress: X-Forwarded-For is believed only from TRUSTED_PROXIES;
+// throttling per address depends on it.
+func TestClientAddress(t *testing.T) {
+	cases := []struct {
+		name    string
+		trusted string
+		remote  string
+		want    string
+	}{
+		{"no trusted proxy: the connection's address", "", "203.0.113.9:5555", "ip=203.0.113.9"},
+		{"trusted proxy: the forwarded address", "10.0.0.0/8", "10.1.2.3:5555", "ip=198.51.100.7"},
+		{"untrusted sender: the connection's address", "10.0.0.0/8", "203.0.113.9:5555", "ip=203.0.113.9"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var log syncLog
+			app := apptest.New(t, apptest.WithLog(&log), apptest.WithConfig(func(c *config.Config) {
+				if tc.trusted != "" {
+					c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix(tc.trusted)}
+				}
+			}))
+			r := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+			r.RemoteAddr = tc.remote
+			r.Header.Set("X-Forwarded-For", "198.51.100.7")
+			app.Do(r)
+			if !strings.Contains(log.String(), tc.want+" ") && !strings.HasSuffix(strings.TrimSpace(log.String()), tc.want) {
+				t.Errorf("log does not name %s:\n%s", tc.want, log.String())
+			}
+		})
+	}
+}
+
+// syncLog is a log destination safe for concurrent writes.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -40,7 +40,6 @@ type Deps struct {
 type Server struct {
 	Deps
 	echo     *echo.Echo
-	handler  http.Handler
 	draining atomic.Bool
 	buffers  sync.Pool // *bytes.Buffer for buffered rendering
 	routes   []route
@@ -61,12 +60,11 @@ func New(d Deps) *Server {
 	s.echo = e
 	s.routes = s.routeTable()
 	s.register()
-	s.handler = e
 	return s
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
 // Drain turns readiness off so load balancers stop sending new requests
 // while in-flight ones finish (SIGTERM).

@@ -2,8 +2,8 @@ package migrations_test
 
 // These tests read the catalogue of a database migrated to head and check
 // it against the data model of DESIGN.md §3, written out here by hand from
-// migrations/20261126161406_initial.sql: a change to the schema that is not
-// mirrored in these lists fails the build.
+// the migration files (the initial schema, then audit_events): a change to
+// the schema that is not mirrored in these lists fails the build.
 
 import (
 	"context"
@@ -119,6 +119,7 @@ func diffSets(want, got []string) (missing, unexpected []string) {
 }
 
 var wantTables = []string{
+	"audit_events",
 	"detection_levels",
 	"evidence_files",
 	"group_permissions",
@@ -154,8 +155,9 @@ func TestTables(t *testing.T) {
 		WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`) {
 		got = append(got, r[0])
 	}
-	if len(wantTables) != 26 {
-		t.Fatalf("expected list has %d tables, want 26", len(wantTables))
+	// The 26 tables of the v1 data model plus audit_events.
+	if len(wantTables) != 27 {
+		t.Fatalf("expected list has %d tables, want 27", len(wantTables))
 	}
 	if !slices.IsSorted(wantTables) {
 		t.Fatal("expected table list is not sorted")
@@ -544,6 +546,9 @@ var wantPartialIndexes = map[string]partialIndex{
 	"ix_notifications_unread":      {"notifications", false, "user_id, created_at", "read_at IS NULL"},
 	"uq_users_email_active":        {"users", true, "email", "deleted_at IS NULL"},
 	"uq_groups_name_active":        {"groups", true, "name", "deleted_at IS NULL"},
+	// Login throttling counts recent failures by email and by address.
+	"ix_audit_events_login_failed_email": {"audit_events", false, "target_label, created_at", "(action)::text = 'login.failed'::text"},
+	"ix_audit_events_login_failed_ip":    {"audit_events", false, "ip, created_at", "(action)::text = 'login.failed'::text"},
 }
 
 var indexDefRE = regexp.MustCompile(`^CREATE (UNIQUE )?INDEX (\S+) ON public\.(\S+) USING btree \((.*)\) WHERE \((.*)\)$`)
@@ -567,8 +572,8 @@ func TestPartialIndexes(t *testing.T) {
 			t.Errorf("expected list lacks ix_%s_active", table)
 		}
 	}
-	if len(wantPartialIndexes) != 12 {
-		t.Errorf("expected list has %d partial indexes, want 12", len(wantPartialIndexes))
+	if len(wantPartialIndexes) != 14 {
+		t.Errorf("expected list has %d partial indexes, want 14", len(wantPartialIndexes))
 	}
 	names := make([]string, 0, len(wantPartialIndexes))
 	for name := range wantPartialIndexes {
@@ -789,5 +794,30 @@ func TestMigrationsAtHead(t *testing.T) {
 	}
 	if files[0].Version() != "20261126161406" {
 		t.Errorf("first migration version %s, want 20261126161406 (the initial schema)", files[0].Version())
+	}
+}
+
+// TestAuditEventsAreAppendOnly: whoever connects, the audit log can only
+// grow; the trigger refuses UPDATE, DELETE and TRUNCATE.
+func TestAuditEventsAreAppendOnly(t *testing.T) {
+	db := openDB(t)
+	if _, err := db.Exec(`INSERT INTO audit_events (action, target_label) VALUES ('login.failed', 'a@example.com')`); err != nil {
+		t.Fatalf("insert refused: %v", err)
+	}
+	for _, stmt := range []string{
+		`UPDATE audit_events SET action = 'x'`,
+		`DELETE FROM audit_events`,
+		`TRUNCATE audit_events`,
+	} {
+		t.Run(stmt, func(t *testing.T) {
+			_, err := db.Exec(stmt)
+			if err == nil || !strings.Contains(err.Error(), "append-only") {
+				t.Fatalf("err = %v, want the append-only refusal", err)
+			}
+		})
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM audit_events WHERE action = 'login.failed'`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("audit rows = %d (%v), want the one inserted", n, err)
 	}
 }

@@ -75,18 +75,19 @@ func (a *Assets) URL(name string) string {
 	return Prefix + "missing/" + name
 }
 
-// ServeHTTP serves a hashed asset with a one-year immutable cache lifetime.
-// The path must be relative to Prefix.
-func (a *Assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Serve writes the hashed asset named by the request path with a one-year
+// immutable cache lifetime, and reports false when there is no such asset
+// (the caller answers 404 its own way).
+func (a *Assets) Serve(w http.ResponseWriter, r *http.Request) bool {
 	name := strings.TrimPrefix(r.URL.Path, Prefix)
 	f, ok := a.hashed[name]
 	if !ok {
-		http.NotFound(w, r)
-		return
+		return false
 	}
 	h := w.Header()
 	h.Set("Content-Type", f.contentType)
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	h.Set("ETag", f.etag)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
+	return true
 }

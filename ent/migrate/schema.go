@@ -9,6 +9,59 @@ import (
 )
 
 var (
+	// AuditEventsColumns holds the columns for the "audit_events" table.
+	AuditEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
+		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "actor_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "actor_label", Type: field.TypeString, Default: ""},
+		{Name: "action", Type: field.TypeString, Size: 64},
+		{Name: "target_type", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "target_id", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "target_label", Type: field.TypeString, Default: ""},
+		{Name: "ip", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "request_id", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "details", Type: field.TypeJSON, Nullable: true, SchemaType: map[string]string{"postgres": "jsonb"}},
+	}
+	// AuditEventsTable holds the schema information for the "audit_events" table.
+	AuditEventsTable = &schema.Table{
+		Name:       "audit_events",
+		Columns:    AuditEventsColumns,
+		PrimaryKey: []*schema.Column{AuditEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "ix_audit_events_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[1]},
+			},
+			{
+				Name:    "ix_audit_events_actor_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[2], AuditEventsColumns[1]},
+			},
+			{
+				Name:    "ix_audit_events_action_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[4], AuditEventsColumns[1]},
+			},
+			{
+				Name:    "ix_audit_events_login_failed_email",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[7], AuditEventsColumns[1]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "action = 'login.failed'",
+				},
+			},
+			{
+				Name:    "ix_audit_events_login_failed_ip",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[8], AuditEventsColumns[1]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "action = 'login.failed'",
+				},
+			},
+		},
+	}
 	// DetectionLevelsColumns holds the columns for the "detection_levels" table.
 	DetectionLevelsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
@@ -1047,6 +1100,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		AuditEventsTable,
 		DetectionLevelsTable,
 		EvidenceFilesTable,
 		GroupsTable,
@@ -1077,6 +1131,9 @@ var (
 )
 
 func init() {
+	AuditEventsTable.Annotation = &entsql.Annotation{
+		Table: "audit_events",
+	}
 	DetectionLevelsTable.Annotation = &entsql.Annotation{
 		Table: "detection_levels",
 	}

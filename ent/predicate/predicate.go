@@ -6,6 +6,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// AuditEvent is the predicate function for auditevent builders.
+type AuditEvent func(*sql.Selector)
+
 // DetectionLevel is the predicate function for detectionlevel builders.
 type DetectionLevel func(*sql.Selector)
 

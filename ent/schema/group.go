@@ -7,6 +7,10 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"violet/ent/privacy"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
 )
 
 // Group bundles permissions and is what users are given. The system groups
@@ -22,6 +26,23 @@ func (Group) Mixin() []ent.Mixin {
 // Annotations of the Group.
 func (Group) Annotations() []schema.Annotation {
 	return []schema.Annotation{entsql.Table("groups")}
+}
+
+// Policy of the Group: any signed-in viewer reads groups; changes need
+// group.manage (which fields and system groups: the handlers).
+func (Group) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfViewer(),
+			privacy.AlwaysDenyRule(),
+		},
+		Mutation: privacy.MutationPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfPermission(auth.GroupManage),
+			privacy.AlwaysDenyRule(),
+		},
+	}
 }
 
 // Fields of the Group.

@@ -8,6 +8,10 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+
+	"violet/ent/privacy"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
 )
 
 // Invitation is a single-use sign-up link. Only the SHA-256 of the token is
@@ -26,6 +30,23 @@ func (Invitation) Annotations() []schema.Annotation {
 		entsql.Checks(map[string]string{
 			"ck_invitations_token_hash_hex": `token_hash ~ '^[0-9a-f]{64}$'`,
 		}),
+	}
+}
+
+// Policy of the Invitation: reading and changing invitations needs
+// user.invite; accepting one runs as the system.
+func (Invitation) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfPermission(auth.UserInvite),
+			privacy.AlwaysDenyRule(),
+		},
+		Mutation: privacy.MutationPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfPermission(auth.UserInvite),
+			privacy.AlwaysDenyRule(),
+		},
 	}
 }
 

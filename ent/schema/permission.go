@@ -7,6 +7,9 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"violet/ent/privacy"
+	"violet/internal/auth/rule"
 )
 
 // Permission is one `<entity>.<action>` code. The list lives in code
@@ -25,6 +28,21 @@ func (Permission) Annotations() []schema.Annotation {
 		entsql.Checks(map[string]string{
 			"ck_permissions_code_format": `code ~ '^[a-z_]+\.[a-z_]+$'`,
 		}),
+	}
+}
+
+// Policy of the Permission: any signed-in viewer reads the codes; only the
+// system (start-up sync) changes them.
+func (Permission) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfViewer(),
+			privacy.AlwaysDenyRule(),
+		},
+		Mutation: privacy.MutationPolicy{
+			privacy.AlwaysDenyRule(),
+		},
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"violet/ent/group"
 	"violet/ent/schema"
 	"violet/ent/user"
+	"violet/internal/auth/rule"
 	"violet/internal/testdb"
 )
 
@@ -31,7 +32,7 @@ func newUser(t *testing.T, client *ent.Client, email string, groups ...*ent.Grou
 		SetPasswordHash("$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA").
 		SetDisplayName("User " + email).
 		AddGroups(groups...).
-		Save(context.Background())
+		Save(rule.SystemContext(context.Background()))
 	if err != nil {
 		t.Fatalf("create user %s: %v", email, err)
 	}
@@ -40,7 +41,7 @@ func newUser(t *testing.T, client *ent.Client, email string, groups ...*ent.Grou
 
 func newGroup(t *testing.T, client *ent.Client, name string) *ent.Group {
 	t.Helper()
-	g, err := client.Group.Create().SetName(name).Save(context.Background())
+	g, err := client.Group.Create().SetName(name).Save(rule.SystemContext(context.Background()))
 	if err != nil {
 		t.Fatalf("create group %s: %v", name, err)
 	}
@@ -96,7 +97,7 @@ func wantUniqueViolation(t *testing.T, err error, index string) {
 }
 
 func TestDeletedUserIsHidden(t *testing.T) {
-	ctx := context.Background()
+	ctx := rule.SystemContext(context.Background())
 	db, client, _ := testdb.Open(t)
 	g := newGroup(t, client, "hidden-test")
 	alice := newUser(t, client, "alice@example.com", g)
@@ -194,7 +195,7 @@ func TestDeletedUserIsHidden(t *testing.T) {
 }
 
 func TestDeletedUserEmailReusable(t *testing.T) {
-	ctx := context.Background()
+	ctx := rule.SystemContext(context.Background())
 	db, client, _ := testdb.Open(t)
 	const email = "reuse@example.com"
 	first := newUser(t, client, email)
@@ -230,7 +231,7 @@ func TestDeletedUserEmailReusable(t *testing.T) {
 }
 
 func TestDeletedGroupNameReusable(t *testing.T) {
-	ctx := context.Background()
+	ctx := rule.SystemContext(context.Background())
 	db, client, _ := testdb.Open(t)
 	const name = "operators"
 	first := newGroup(t, client, name)
@@ -262,7 +263,7 @@ func TestDeletedGroupNameReusable(t *testing.T) {
 }
 
 func TestDeleteAlreadyDeleted(t *testing.T) {
-	ctx := context.Background()
+	ctx := rule.SystemContext(context.Background())
 	db, client, _ := testdb.Open(t)
 	u := newUser(t, client, "twice@example.com")
 	if err := client.User.DeleteOneID(u.ID).Exec(ctx); err != nil {
@@ -303,7 +304,7 @@ func TestDeleteAlreadyDeleted(t *testing.T) {
 }
 
 func TestHardDeleteWithSkipSoftDelete(t *testing.T) {
-	ctx := context.Background()
+	ctx := rule.SystemContext(context.Background())
 	db, client, _ := testdb.Open(t)
 	sctx := schema.SkipSoftDelete(ctx)
 
@@ -338,7 +339,7 @@ func TestHardDeleteWithSkipSoftDelete(t *testing.T) {
 }
 
 func TestBulkDeleteIsSoft(t *testing.T) {
-	ctx := context.Background()
+	ctx := rule.SystemContext(context.Background())
 	db, client, _ := testdb.Open(t)
 	var doomed []uuid.UUID
 	for _, email := range []string{"b1@example.com", "b2@example.com", "b3@example.com"} {

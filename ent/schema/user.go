@@ -7,6 +7,10 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"violet/ent/privacy"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
 )
 
 // User is a person who signs in to Violet. Email addresses are stored
@@ -27,6 +31,25 @@ func (User) Annotations() []schema.Annotation {
 			"ck_users_locale":      inList("locale", "en", "fr"),
 			"ck_users_email_lower": "email = lower(email)",
 		}),
+	}
+}
+
+// Policy of the User: any signed-in viewer reads users (colleagues
+// appear on missions); changes need user.manage, except viewers changing their
+// own name, language and password.
+func (User) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfViewer(),
+			privacy.AlwaysDenyRule(),
+		},
+		Mutation: privacy.MutationPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfPermission(auth.UserManage),
+			rule.AllowSelfUpdate(),
+			privacy.AlwaysDenyRule(),
+		},
 	}
 }
 

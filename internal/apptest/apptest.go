@@ -39,10 +39,14 @@ type App struct {
 type Option func(*options)
 
 type options struct {
-	dbURL string
-	log   io.Writer
-	now   func() time.Time
+	dbURL  string
+	log    io.Writer
+	now    func() time.Time
+	config func(*config.Config)
 }
+
+// WithConfig changes the configuration before the server is built.
+func WithConfig(change func(*config.Config)) Option { return func(o *options) { o.config = change } }
 
 // WithDatabaseURL serves from the database at u instead of a fresh one
 // (for outage tests: a stopped cluster, a closed port, a black hole).
@@ -88,6 +92,9 @@ func New(t testing.TB, opts ...Option) *App {
 		o.dbURL = testdb.URL(t)
 	}
 	cfg := Config(t, o.dbURL)
+	if o.config != nil {
+		o.config(&cfg)
+	}
 	db, client, err := database.Open(cfg.DatabaseURL, cfg.DBMaxConns)
 	if err != nil {
 		t.Fatal(err)

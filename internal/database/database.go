@@ -23,8 +23,7 @@ import (
 const DefaultConnectTimeout = "2"
 
 // Open returns a connection pool and an ent client over it. Nothing is
-// dialled yet: a database that is down at start-up is reported by the first
-// request, and the pool reconnects by itself once it is back.
+// dialled yet; once serving, the pool reconnects by itself after an outage.
 func Open(rawURL string, maxConns int) (*sql.DB, *ent.Client, error) {
 	dsn, err := withConnectTimeout(rawURL)
 	if err != nil {

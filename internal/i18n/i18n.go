@@ -1,4 +1,5 @@
-// Package i18n holds Violet's message catalogues (English and French) and
+// Package i18n holds Violet's message catalogues (English and French, one
+// file per area of the interface: locales/<area>.<lang>.toml) and
 // picks the language of each request: the user's own choice, else the
 // browser's Accept-Language, else the instance default. Every user-visible
 // string goes through T; a test fails when a key is missing in a language.
@@ -8,6 +9,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"io/fs"
 
 	"github.com/BurntSushi/toml"
 	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
@@ -36,8 +38,14 @@ func New(defaultLocale string) (*Catalog, error) {
 	c := &Catalog{def: defaultLocale, localizers: map[string]*Localizer{}}
 	var tags []language.Tag
 	for _, lang := range Supported() {
-		if _, err := bundle.LoadMessageFileFS(locales, "locales/"+lang+".toml"); err != nil {
-			return nil, fmt.Errorf("load %s messages: %w", lang, err)
+		files, err := catalogueFiles(lang)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			if _, err := bundle.LoadMessageFileFS(locales, f); err != nil {
+				return nil, fmt.Errorf("load %s: %w", f, err)
+			}
 		}
 		tags = append(tags, language.MustParse(lang))
 		c.localizers[lang] = &Localizer{lang: lang, loc: goi18n.NewLocalizer(bundle, lang)}
@@ -152,17 +160,33 @@ func keys(prefix string, m map[string]any, out map[string]bool) {
 	}
 }
 
+// catalogueFiles lists the message files of lang: one file per area of
+// the interface, named <area>.<lang>.toml.
+func catalogueFiles(lang string) ([]string, error) {
+	files, err := fs.Glob(locales, "locales/*."+lang+".toml")
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("no message files for %s: %v", lang, err)
+	}
+	return files, nil
+}
+
 // Keys returns every message id in the catalogue of lang.
 func Keys(lang string) (map[string]bool, error) {
-	b, err := locales.ReadFile("locales/" + lang + ".toml")
+	files, err := catalogueFiles(lang)
 	if err != nil {
 		return nil, err
 	}
-	var m map[string]any
-	if err := toml.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", lang, err)
-	}
 	out := map[string]bool{}
-	keys("", m, out)
+	for _, f := range files {
+		b, err := locales.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		if err := toml.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("parse %s: %w", f, err)
+		}
+		keys("", m, out)
+	}
 	return out, nil
 }

@@ -46,7 +46,7 @@ func TestCataloguesHaveSameKeys(t *testing.T) {
 				}
 				sort.Strings(missing)
 				if len(missing) > 0 {
-					t.Errorf("locales/%s.toml lacks %d key(s) that locales/%s.toml has:\n  %s",
+					t.Errorf("the %s catalogue lacks %d key(s) that the %s catalogue has:\n  %s",
 						lang, len(missing), other, strings.Join(missing, "\n  "))
 				}
 			})
@@ -253,7 +253,7 @@ func TestSourceKeysExist(t *testing.T) {
 				}
 			}
 			if len(missing) > 0 {
-				t.Errorf("locales/%s.toml lacks %d key(s) used in the source:\n  %s",
+				t.Errorf("the %s catalogue lacks %d key(s) used in the source:\n  %s",
 					lang, len(missing), strings.Join(missing, "\n  "))
 			}
 		})

@@ -15,6 +15,7 @@ import (
 	"violet/ent/schema"
 	"violet/ent/setting"
 	"violet/internal/auth"
+	"violet/internal/auth/rule"
 	"violet/internal/database"
 )
 
@@ -60,8 +61,10 @@ func Settings() map[string]any {
 	}
 }
 
-// Ensure brings the reference data up to date in one transaction.
+// Ensure brings the reference data up to date in one transaction. It is
+// the system's own work, so it runs past the privacy rules.
 func Ensure(ctx context.Context, client *ent.Client) error {
+	ctx = rule.SystemContext(ctx)
 	return database.WithTx(ctx, client, func(tx *ent.Tx) error {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
 			return fmt.Errorf("seed lock: %w", err)
@@ -81,7 +84,7 @@ func Ensure(ctx context.Context, client *ent.Client) error {
 }
 
 // ensurePermissions inserts missing codes, refreshes descriptions and
-// returns every code's id.
+// returns the rows of the codes this binary knows.
 func ensurePermissions(ctx context.Context, tx *ent.Tx) (map[auth.Permission]*ent.Permission, error) {
 	existing, err := tx.Permission.Query().All(ctx)
 	if err != nil {
@@ -106,13 +109,12 @@ func ensurePermissions(ctx context.Context, tx *ent.Tx) (map[auth.Permission]*en
 		}
 		byCode[info.Code] = p
 	}
-	// A code removed from the list is removed from the table, and with it
-	// from every group (group_permissions cascades).
-	for code, p := range byCode {
+	// A code in the table that this binary does not know is left alone: it
+	// may belong to a newer release running beside this one (a rolling
+	// deploy), and deleting it would take its grants away. Only the codes
+	// of this binary are returned.
+	for code := range byCode {
 		if !inCode[code] {
-			if err := tx.Permission.DeleteOne(p).Exec(ctx); err != nil {
-				return nil, fmt.Errorf("remove permission %s: %w", code, err)
-			}
 			delete(byCode, code)
 		}
 	}

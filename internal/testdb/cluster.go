@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -50,6 +51,7 @@ func StartCluster() (*Cluster, error) {
 	for attempt := 0; ; attempt++ {
 		if c.port, err = freePort(); err == nil {
 			if err = c.Start(); err == nil {
+				c.watch()
 				return c, nil
 			}
 		}
@@ -64,6 +66,26 @@ func StartCluster() (*Cluster, error) {
 func (c *Cluster) URL(db string) string {
 	return fmt.Sprintf("postgres://violet@127.0.0.1:%d/%s?sslmode=disable", c.port, db)
 }
+
+// watch starts a small shell process, in its own session, that stops the
+// server and deletes its files once this process is gone. Remove does that
+// on a normal exit; the watchdog covers a test binary killed by -timeout, a
+// panic or Ctrl-C, which would otherwise leave a postmaster running.
+func (c *Cluster) watch() {
+	stop := append(append([]string{}, c.asOwner...), filepath.Join(c.binDir, "pg_ctl"), "-D", c.data(), "-m", "immediate", "stop")
+	for i, a := range stop {
+		stop[i] = shellQuote(a)
+	}
+	script := fmt.Sprintf("while kill -0 %d 2>/dev/null; do sleep 1; done; %s >/dev/null 2>&1; rm -rf %s",
+		os.Getpid(), strings.Join(stop, " "), shellQuote(c.root))
+	cmd := exec.Command("sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err == nil {
+		go cmd.Wait() //nolint:errcheck // only reaps the watchdog if it ends first
+	}
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // Addr returns the cluster's host:port.
 func (c *Cluster) Addr() string { return "127.0.0.1:" + strconv.Itoa(c.port) }

@@ -1,20 +1,8 @@
 // Violet's own few lines of JavaScript. Pages work without it; it only adds
-// keyboard shortcuts and dismissable toasts. No inline handlers: the CSP
+// dismissable toasts. No inline handlers: the CSP
 // forbids them, so behaviour is attached here by delegation.
 (function () {
   "use strict";
-
-  // "/" focuses the page's search field, as in most issue trackers.
-  document.addEventListener("keydown", function (e) {
-    if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
-    var t = e.target;
-    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
-    var search = document.querySelector("[data-search]");
-    if (search) {
-      e.preventDefault();
-      search.focus();
-    }
-  });
 
   // Toasts close on click and on their own after a while.
   document.addEventListener("click", function (e) {

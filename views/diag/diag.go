@@ -17,7 +17,7 @@ type DBCardProps struct {
 	CheckedAt     time.Time // UTC
 }
 
-// latency renders a probe duration in milliseconds.
+// latency renders a probe duration to a tenth of a millisecond.
 func latency(d time.Duration) string {
 	return d.Round(100 * time.Microsecond).String()
 }

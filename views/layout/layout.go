@@ -14,12 +14,27 @@ type NavItem struct {
 	Current bool
 }
 
+// User is the signed-in user shown in the header's user menu.
+type User struct {
+	DisplayName string
+	Email       string
+	Locale      string
+}
+
+// Flash is a one-time message shown at the top of the next page.
+type Flash struct {
+	Kind    string // "success" or "error"
+	Message string // already translated
+}
+
 // Props is what the frame needs from the handler.
 type Props struct {
 	Title   string // already translated
 	Assets  Assets
 	Version string
 	Nav     []NavItem
+	User    *User // nil when nobody is signed in
+	Flashes []Flash
 }
 
 // htmxConfig is the safe htmx configuration (QUALITY.md §1): no eval, no
