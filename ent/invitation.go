@@ -37,6 +37,8 @@ type Invitation struct {
 	ConsumedByID *uuid.UUID `json:"consumed_by_id,omitempty"`
 	// RevokedAt holds the value of the "revoked_at" field.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// set for a password reset: the user whose password the link replaces
+	ResetUserID *uuid.UUID `json:"reset_user_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the InvitationQuery when eager-loading is set.
 	Edges        InvitationEdges `json:"edges"`
@@ -51,9 +53,11 @@ type InvitationEdges struct {
 	CreatedBy *User `json:"created_by,omitempty"`
 	// ConsumedBy holds the value of the consumed_by edge.
 	ConsumedBy *User `json:"consumed_by,omitempty"`
+	// ResetUser holds the value of the reset_user edge.
+	ResetUser *User `json:"reset_user,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [4]bool
 }
 
 // GroupsOrErr returns the Groups value or an error if the edge
@@ -87,12 +91,23 @@ func (e InvitationEdges) ConsumedByOrErr() (*User, error) {
 	return nil, &NotLoadedError{edge: "consumed_by"}
 }
 
+// ResetUserOrErr returns the ResetUser value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e InvitationEdges) ResetUserOrErr() (*User, error) {
+	if e.ResetUser != nil {
+		return e.ResetUser, nil
+	} else if e.loadedTypes[3] {
+		return nil, &NotFoundError{label: user.Label}
+	}
+	return nil, &NotLoadedError{edge: "reset_user"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Invitation) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case invitation.FieldCreatedByID, invitation.FieldConsumedByID:
+		case invitation.FieldCreatedByID, invitation.FieldConsumedByID, invitation.FieldResetUserID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
 		case invitation.FieldTokenHash, invitation.FieldEmailHint:
 			values[i] = new(sql.NullString)
@@ -179,6 +194,13 @@ func (_m *Invitation) assignValues(columns []string, values []any) error {
 				_m.RevokedAt = new(time.Time)
 				*_m.RevokedAt = value.Time
 			}
+		case invitation.FieldResetUserID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field reset_user_id", values[i])
+			} else if value.Valid {
+				_m.ResetUserID = new(uuid.UUID)
+				*_m.ResetUserID = *value.S.(*uuid.UUID)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -205,6 +227,11 @@ func (_m *Invitation) QueryCreatedBy() *UserQuery {
 // QueryConsumedBy queries the "consumed_by" edge of the Invitation entity.
 func (_m *Invitation) QueryConsumedBy() *UserQuery {
 	return NewInvitationClient(_m.config).QueryConsumedBy(_m)
+}
+
+// QueryResetUser queries the "reset_user" edge of the Invitation entity.
+func (_m *Invitation) QueryResetUser() *UserQuery {
+	return NewInvitationClient(_m.config).QueryResetUser(_m)
 }
 
 // Update returns a builder for updating this Invitation.
@@ -262,6 +289,11 @@ func (_m *Invitation) String() string {
 	if v := _m.RevokedAt; v != nil {
 		builder.WriteString("revoked_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.ResetUserID; v != nil {
+		builder.WriteString("reset_user_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')
 	return builder.String()

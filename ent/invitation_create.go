@@ -136,6 +136,20 @@ func (_c *InvitationCreate) SetNillableRevokedAt(v *time.Time) *InvitationCreate
 	return _c
 }
 
+// SetResetUserID sets the "reset_user_id" field.
+func (_c *InvitationCreate) SetResetUserID(v uuid.UUID) *InvitationCreate {
+	_c.mutation.SetResetUserID(v)
+	return _c
+}
+
+// SetNillableResetUserID sets the "reset_user_id" field if the given value is not nil.
+func (_c *InvitationCreate) SetNillableResetUserID(v *uuid.UUID) *InvitationCreate {
+	if v != nil {
+		_c.SetResetUserID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *InvitationCreate) SetID(v uuid.UUID) *InvitationCreate {
 	_c.mutation.SetID(v)
@@ -173,6 +187,11 @@ func (_c *InvitationCreate) SetCreatedBy(v *User) *InvitationCreate {
 // SetConsumedBy sets the "consumed_by" edge to the User entity.
 func (_c *InvitationCreate) SetConsumedBy(v *User) *InvitationCreate {
 	return _c.SetConsumedByID(v.ID)
+}
+
+// SetResetUser sets the "reset_user" edge to the User entity.
+func (_c *InvitationCreate) SetResetUser(v *User) *InvitationCreate {
+	return _c.SetResetUserID(v.ID)
 }
 
 // Mutation returns the InvitationMutation object of the builder.
@@ -376,6 +395,23 @@ func (_c *InvitationCreate) createSpec() (*Invitation, *sqlgraph.CreateSpec) {
 		_node.ConsumedByID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.ResetUserIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   invitation.ResetUserTable,
+			Columns: []string{invitation.ResetUserColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.ResetUserID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	return _node, _spec
 }
 
@@ -545,6 +581,24 @@ func (u *InvitationUpsert) UpdateRevokedAt() *InvitationUpsert {
 // ClearRevokedAt clears the value of the "revoked_at" field.
 func (u *InvitationUpsert) ClearRevokedAt() *InvitationUpsert {
 	u.SetNull(invitation.FieldRevokedAt)
+	return u
+}
+
+// SetResetUserID sets the "reset_user_id" field.
+func (u *InvitationUpsert) SetResetUserID(v uuid.UUID) *InvitationUpsert {
+	u.Set(invitation.FieldResetUserID, v)
+	return u
+}
+
+// UpdateResetUserID sets the "reset_user_id" field to the value that was provided on create.
+func (u *InvitationUpsert) UpdateResetUserID() *InvitationUpsert {
+	u.SetExcluded(invitation.FieldResetUserID)
+	return u
+}
+
+// ClearResetUserID clears the value of the "reset_user_id" field.
+func (u *InvitationUpsert) ClearResetUserID() *InvitationUpsert {
+	u.SetNull(invitation.FieldResetUserID)
 	return u
 }
 
@@ -736,6 +790,27 @@ func (u *InvitationUpsertOne) UpdateRevokedAt() *InvitationUpsertOne {
 func (u *InvitationUpsertOne) ClearRevokedAt() *InvitationUpsertOne {
 	return u.Update(func(s *InvitationUpsert) {
 		s.ClearRevokedAt()
+	})
+}
+
+// SetResetUserID sets the "reset_user_id" field.
+func (u *InvitationUpsertOne) SetResetUserID(v uuid.UUID) *InvitationUpsertOne {
+	return u.Update(func(s *InvitationUpsert) {
+		s.SetResetUserID(v)
+	})
+}
+
+// UpdateResetUserID sets the "reset_user_id" field to the value that was provided on create.
+func (u *InvitationUpsertOne) UpdateResetUserID() *InvitationUpsertOne {
+	return u.Update(func(s *InvitationUpsert) {
+		s.UpdateResetUserID()
+	})
+}
+
+// ClearResetUserID clears the value of the "reset_user_id" field.
+func (u *InvitationUpsertOne) ClearResetUserID() *InvitationUpsertOne {
+	return u.Update(func(s *InvitationUpsert) {
+		s.ClearResetUserID()
 	})
 }
 
@@ -1094,6 +1169,27 @@ func (u *InvitationUpsertBulk) UpdateRevokedAt() *InvitationUpsertBulk {
 func (u *InvitationUpsertBulk) ClearRevokedAt() *InvitationUpsertBulk {
 	return u.Update(func(s *InvitationUpsert) {
 		s.ClearRevokedAt()
+	})
+}
+
+// SetResetUserID sets the "reset_user_id" field.
+func (u *InvitationUpsertBulk) SetResetUserID(v uuid.UUID) *InvitationUpsertBulk {
+	return u.Update(func(s *InvitationUpsert) {
+		s.SetResetUserID(v)
+	})
+}
+
+// UpdateResetUserID sets the "reset_user_id" field to the value that was provided on create.
+func (u *InvitationUpsertBulk) UpdateResetUserID() *InvitationUpsertBulk {
+	return u.Update(func(s *InvitationUpsert) {
+		s.UpdateResetUserID()
+	})
+}
+
+// ClearResetUserID clears the value of the "reset_user_id" field.
+func (u *InvitationUpsertBulk) ClearResetUserID() *InvitationUpsertBulk {
+	return u.Update(func(s *InvitationUpsert) {
+		s.ClearResetUserID()
 	})
 }
 

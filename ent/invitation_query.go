@@ -31,6 +31,7 @@ type InvitationQuery struct {
 	withGroups     *GroupQuery
 	withCreatedBy  *UserQuery
 	withConsumedBy *UserQuery
+	withResetUser  *UserQuery
 	modifiers      []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -127,6 +128,28 @@ func (_q *InvitationQuery) QueryConsumedBy() *UserQuery {
 			sqlgraph.From(invitation.Table, invitation.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, invitation.ConsumedByTable, invitation.ConsumedByColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryResetUser chains the current query on the "reset_user" edge.
+func (_q *InvitationQuery) QueryResetUser() *UserQuery {
+	query := (&UserClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invitation.Table, invitation.FieldID, selector),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, invitation.ResetUserTable, invitation.ResetUserColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -329,6 +352,7 @@ func (_q *InvitationQuery) Clone() *InvitationQuery {
 		withGroups:     _q.withGroups.Clone(),
 		withCreatedBy:  _q.withCreatedBy.Clone(),
 		withConsumedBy: _q.withConsumedBy.Clone(),
+		withResetUser:  _q.withResetUser.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -365,6 +389,17 @@ func (_q *InvitationQuery) WithConsumedBy(opts ...func(*UserQuery)) *InvitationQ
 		opt(query)
 	}
 	_q.withConsumedBy = query
+	return _q
+}
+
+// WithResetUser tells the query-builder to eager-load the nodes that are connected to
+// the "reset_user" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *InvitationQuery) WithResetUser(opts ...func(*UserQuery)) *InvitationQuery {
+	query := (&UserClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withResetUser = query
 	return _q
 }
 
@@ -452,10 +487,11 @@ func (_q *InvitationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*I
 	var (
 		nodes       = []*Invitation{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [4]bool{
 			_q.withGroups != nil,
 			_q.withCreatedBy != nil,
 			_q.withConsumedBy != nil,
+			_q.withResetUser != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -495,6 +531,12 @@ func (_q *InvitationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*I
 	if query := _q.withConsumedBy; query != nil {
 		if err := _q.loadConsumedBy(ctx, query, nodes, nil,
 			func(n *Invitation, e *User) { n.Edges.ConsumedBy = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withResetUser; query != nil {
+		if err := _q.loadResetUser(ctx, query, nodes, nil,
+			func(n *Invitation, e *User) { n.Edges.ResetUser = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -626,6 +668,38 @@ func (_q *InvitationQuery) loadConsumedBy(ctx context.Context, query *UserQuery,
 	}
 	return nil
 }
+func (_q *InvitationQuery) loadResetUser(ctx context.Context, query *UserQuery, nodes []*Invitation, init func(*Invitation), assign func(*Invitation, *User)) error {
+	ids := make([]uuid.UUID, 0, len(nodes))
+	nodeids := make(map[uuid.UUID][]*Invitation)
+	for i := range nodes {
+		if nodes[i].ResetUserID == nil {
+			continue
+		}
+		fk := *nodes[i].ResetUserID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(user.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "reset_user_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 
 func (_q *InvitationQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -660,6 +734,9 @@ func (_q *InvitationQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withConsumedBy != nil {
 			_spec.Node.AddColumnOnce(invitation.FieldConsumedByID)
+		}
+		if _q.withResetUser != nil {
+			_spec.Node.AddColumnOnce(invitation.FieldResetUserID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

@@ -159,6 +159,26 @@ func (_u *InvitationUpdate) ClearRevokedAt() *InvitationUpdate {
 	return _u
 }
 
+// SetResetUserID sets the "reset_user_id" field.
+func (_u *InvitationUpdate) SetResetUserID(v uuid.UUID) *InvitationUpdate {
+	_u.mutation.SetResetUserID(v)
+	return _u
+}
+
+// SetNillableResetUserID sets the "reset_user_id" field if the given value is not nil.
+func (_u *InvitationUpdate) SetNillableResetUserID(v *uuid.UUID) *InvitationUpdate {
+	if v != nil {
+		_u.SetResetUserID(*v)
+	}
+	return _u
+}
+
+// ClearResetUserID clears the value of the "reset_user_id" field.
+func (_u *InvitationUpdate) ClearResetUserID() *InvitationUpdate {
+	_u.mutation.ClearResetUserID()
+	return _u
+}
+
 // AddGroupIDs adds the "groups" edge to the Group entity by IDs.
 func (_u *InvitationUpdate) AddGroupIDs(ids ...uuid.UUID) *InvitationUpdate {
 	_u.mutation.AddGroupIDs(ids...)
@@ -182,6 +202,11 @@ func (_u *InvitationUpdate) SetCreatedBy(v *User) *InvitationUpdate {
 // SetConsumedBy sets the "consumed_by" edge to the User entity.
 func (_u *InvitationUpdate) SetConsumedBy(v *User) *InvitationUpdate {
 	return _u.SetConsumedByID(v.ID)
+}
+
+// SetResetUser sets the "reset_user" edge to the User entity.
+func (_u *InvitationUpdate) SetResetUser(v *User) *InvitationUpdate {
+	return _u.SetResetUserID(v.ID)
 }
 
 // Mutation returns the InvitationMutation object of the builder.
@@ -219,6 +244,12 @@ func (_u *InvitationUpdate) ClearCreatedBy() *InvitationUpdate {
 // ClearConsumedBy clears the "consumed_by" edge to the User entity.
 func (_u *InvitationUpdate) ClearConsumedBy() *InvitationUpdate {
 	_u.mutation.ClearConsumedBy()
+	return _u
+}
+
+// ClearResetUser clears the "reset_user" edge to the User entity.
+func (_u *InvitationUpdate) ClearResetUser() *InvitationUpdate {
+	_u.mutation.ClearResetUser()
 	return _u
 }
 
@@ -413,6 +444,35 @@ func (_u *InvitationUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.ResetUserCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   invitation.ResetUserTable,
+			Columns: []string{invitation.ResetUserColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ResetUserIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   invitation.ResetUserTable,
+			Columns: []string{invitation.ResetUserColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{invitation.Label}
@@ -561,6 +621,26 @@ func (_u *InvitationUpdateOne) ClearRevokedAt() *InvitationUpdateOne {
 	return _u
 }
 
+// SetResetUserID sets the "reset_user_id" field.
+func (_u *InvitationUpdateOne) SetResetUserID(v uuid.UUID) *InvitationUpdateOne {
+	_u.mutation.SetResetUserID(v)
+	return _u
+}
+
+// SetNillableResetUserID sets the "reset_user_id" field if the given value is not nil.
+func (_u *InvitationUpdateOne) SetNillableResetUserID(v *uuid.UUID) *InvitationUpdateOne {
+	if v != nil {
+		_u.SetResetUserID(*v)
+	}
+	return _u
+}
+
+// ClearResetUserID clears the value of the "reset_user_id" field.
+func (_u *InvitationUpdateOne) ClearResetUserID() *InvitationUpdateOne {
+	_u.mutation.ClearResetUserID()
+	return _u
+}
+
 // AddGroupIDs adds the "groups" edge to the Group entity by IDs.
 func (_u *InvitationUpdateOne) AddGroupIDs(ids ...uuid.UUID) *InvitationUpdateOne {
 	_u.mutation.AddGroupIDs(ids...)
@@ -584,6 +664,11 @@ func (_u *InvitationUpdateOne) SetCreatedBy(v *User) *InvitationUpdateOne {
 // SetConsumedBy sets the "consumed_by" edge to the User entity.
 func (_u *InvitationUpdateOne) SetConsumedBy(v *User) *InvitationUpdateOne {
 	return _u.SetConsumedByID(v.ID)
+}
+
+// SetResetUser sets the "reset_user" edge to the User entity.
+func (_u *InvitationUpdateOne) SetResetUser(v *User) *InvitationUpdateOne {
+	return _u.SetResetUserID(v.ID)
 }
 
 // Mutation returns the InvitationMutation object of the builder.
@@ -621,6 +706,12 @@ func (_u *InvitationUpdateOne) ClearCreatedBy() *InvitationUpdateOne {
 // ClearConsumedBy clears the "consumed_by" edge to the User entity.
 func (_u *InvitationUpdateOne) ClearConsumedBy() *InvitationUpdateOne {
 	_u.mutation.ClearConsumedBy()
+	return _u
+}
+
+// ClearResetUser clears the "reset_user" edge to the User entity.
+func (_u *InvitationUpdateOne) ClearResetUser() *InvitationUpdateOne {
+	_u.mutation.ClearResetUser()
 	return _u
 }
 
@@ -835,6 +926,35 @@ func (_u *InvitationUpdateOne) sqlSave(ctx context.Context) (_node *Invitation, 
 			Inverse: false,
 			Table:   invitation.ConsumedByTable,
 			Columns: []string{invitation.ConsumedByColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ResetUserCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   invitation.ResetUserTable,
+			Columns: []string{invitation.ResetUserColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ResetUserIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   invitation.ResetUserTable,
+			Columns: []string{invitation.ResetUserColumn},
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),

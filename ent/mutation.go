@@ -3699,6 +3699,8 @@ type InvitationMutation struct {
 	clearedcreated_by  bool
 	consumed_by        *uuid.UUID
 	clearedconsumed_by bool
+	reset_user         *uuid.UUID
+	clearedreset_user  bool
 	done               bool
 	oldValue           func(context.Context) (*Invitation, error)
 	predicates         []predicate.Invitation
@@ -4184,6 +4186,55 @@ func (m *InvitationMutation) ResetRevokedAt() {
 	delete(m.clearedFields, invitation.FieldRevokedAt)
 }
 
+// SetResetUserID sets the "reset_user_id" field.
+func (m *InvitationMutation) SetResetUserID(u uuid.UUID) {
+	m.reset_user = &u
+}
+
+// ResetUserID returns the value of the "reset_user_id" field in the mutation.
+func (m *InvitationMutation) ResetUserID() (r uuid.UUID, exists bool) {
+	v := m.reset_user
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResetUserID returns the old "reset_user_id" field's value of the Invitation entity.
+// If the Invitation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvitationMutation) OldResetUserID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResetUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResetUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResetUserID: %w", err)
+	}
+	return oldValue.ResetUserID, nil
+}
+
+// ClearResetUserID clears the value of the "reset_user_id" field.
+func (m *InvitationMutation) ClearResetUserID() {
+	m.reset_user = nil
+	m.clearedFields[invitation.FieldResetUserID] = struct{}{}
+}
+
+// ResetUserIDCleared returns if the "reset_user_id" field was cleared in this mutation.
+func (m *InvitationMutation) ResetUserIDCleared() bool {
+	_, ok := m.clearedFields[invitation.FieldResetUserID]
+	return ok
+}
+
+// ResetResetUserID resets all changes to the "reset_user_id" field.
+func (m *InvitationMutation) ResetResetUserID() {
+	m.reset_user = nil
+	delete(m.clearedFields, invitation.FieldResetUserID)
+}
+
 // AddGroupIDs adds the "groups" edge to the Group entity by ids.
 func (m *InvitationMutation) AddGroupIDs(ids ...uuid.UUID) {
 	if m.groups == nil {
@@ -4292,6 +4343,33 @@ func (m *InvitationMutation) ResetConsumedBy() {
 	m.clearedconsumed_by = false
 }
 
+// ClearResetUser clears the "reset_user" edge to the User entity.
+func (m *InvitationMutation) ClearResetUser() {
+	m.clearedreset_user = true
+	m.clearedFields[invitation.FieldResetUserID] = struct{}{}
+}
+
+// ResetUserCleared reports if the "reset_user" edge to the User entity was cleared.
+func (m *InvitationMutation) ResetUserCleared() bool {
+	return m.ResetUserIDCleared() || m.clearedreset_user
+}
+
+// ResetUserIDs returns the "reset_user" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ResetUserID instead. It exists only for internal usage by the builders.
+func (m *InvitationMutation) ResetUserIDs() (ids []uuid.UUID) {
+	if id := m.reset_user; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetResetUser resets all changes to the "reset_user" edge.
+func (m *InvitationMutation) ResetResetUser() {
+	m.reset_user = nil
+	m.clearedreset_user = false
+}
+
 // Where appends a list predicates to the InvitationMutation builder.
 func (m *InvitationMutation) Where(ps ...predicate.Invitation) {
 	m.predicates = append(m.predicates, ps...)
@@ -4326,7 +4404,7 @@ func (m *InvitationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *InvitationMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 10)
 	if m.created_at != nil {
 		fields = append(fields, invitation.FieldCreatedAt)
 	}
@@ -4354,6 +4432,9 @@ func (m *InvitationMutation) Fields() []string {
 	if m.revoked_at != nil {
 		fields = append(fields, invitation.FieldRevokedAt)
 	}
+	if m.reset_user != nil {
+		fields = append(fields, invitation.FieldResetUserID)
+	}
 	return fields
 }
 
@@ -4380,6 +4461,8 @@ func (m *InvitationMutation) Field(name string) (ent.Value, bool) {
 		return m.ConsumedByID()
 	case invitation.FieldRevokedAt:
 		return m.RevokedAt()
+	case invitation.FieldResetUserID:
+		return m.ResetUserID()
 	}
 	return nil, false
 }
@@ -4407,6 +4490,8 @@ func (m *InvitationMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldConsumedByID(ctx)
 	case invitation.FieldRevokedAt:
 		return m.OldRevokedAt(ctx)
+	case invitation.FieldResetUserID:
+		return m.OldResetUserID(ctx)
 	}
 	return nil, fmt.Errorf("unknown Invitation field %s", name)
 }
@@ -4479,6 +4564,13 @@ func (m *InvitationMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRevokedAt(v)
 		return nil
+	case invitation.FieldResetUserID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResetUserID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Invitation field %s", name)
 }
@@ -4521,6 +4613,9 @@ func (m *InvitationMutation) ClearedFields() []string {
 	if m.FieldCleared(invitation.FieldRevokedAt) {
 		fields = append(fields, invitation.FieldRevokedAt)
 	}
+	if m.FieldCleared(invitation.FieldResetUserID) {
+		fields = append(fields, invitation.FieldResetUserID)
+	}
 	return fields
 }
 
@@ -4546,6 +4641,9 @@ func (m *InvitationMutation) ClearField(name string) error {
 		return nil
 	case invitation.FieldRevokedAt:
 		m.ClearRevokedAt()
+		return nil
+	case invitation.FieldResetUserID:
+		m.ClearResetUserID()
 		return nil
 	}
 	return fmt.Errorf("unknown Invitation nullable field %s", name)
@@ -4582,13 +4680,16 @@ func (m *InvitationMutation) ResetField(name string) error {
 	case invitation.FieldRevokedAt:
 		m.ResetRevokedAt()
 		return nil
+	case invitation.FieldResetUserID:
+		m.ResetResetUserID()
+		return nil
 	}
 	return fmt.Errorf("unknown Invitation field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *InvitationMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.groups != nil {
 		edges = append(edges, invitation.EdgeGroups)
 	}
@@ -4597,6 +4698,9 @@ func (m *InvitationMutation) AddedEdges() []string {
 	}
 	if m.consumed_by != nil {
 		edges = append(edges, invitation.EdgeConsumedBy)
+	}
+	if m.reset_user != nil {
+		edges = append(edges, invitation.EdgeResetUser)
 	}
 	return edges
 }
@@ -4619,13 +4723,17 @@ func (m *InvitationMutation) AddedIDs(name string) []ent.Value {
 		if id := m.consumed_by; id != nil {
 			return []ent.Value{*id}
 		}
+	case invitation.EdgeResetUser:
+		if id := m.reset_user; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *InvitationMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.removedgroups != nil {
 		edges = append(edges, invitation.EdgeGroups)
 	}
@@ -4648,7 +4756,7 @@ func (m *InvitationMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *InvitationMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.clearedgroups {
 		edges = append(edges, invitation.EdgeGroups)
 	}
@@ -4657,6 +4765,9 @@ func (m *InvitationMutation) ClearedEdges() []string {
 	}
 	if m.clearedconsumed_by {
 		edges = append(edges, invitation.EdgeConsumedBy)
+	}
+	if m.clearedreset_user {
+		edges = append(edges, invitation.EdgeResetUser)
 	}
 	return edges
 }
@@ -4671,6 +4782,8 @@ func (m *InvitationMutation) EdgeCleared(name string) bool {
 		return m.clearedcreated_by
 	case invitation.EdgeConsumedBy:
 		return m.clearedconsumed_by
+	case invitation.EdgeResetUser:
+		return m.clearedreset_user
 	}
 	return false
 }
@@ -4684,6 +4797,9 @@ func (m *InvitationMutation) ClearEdge(name string) error {
 		return nil
 	case invitation.EdgeConsumedBy:
 		m.ClearConsumedBy()
+		return nil
+	case invitation.EdgeResetUser:
+		m.ClearResetUser()
 		return nil
 	}
 	return fmt.Errorf("unknown Invitation unique edge %s", name)
@@ -4701,6 +4817,9 @@ func (m *InvitationMutation) ResetEdge(name string) error {
 		return nil
 	case invitation.EdgeConsumedBy:
 		m.ResetConsumedBy()
+		return nil
+	case invitation.EdgeResetUser:
+		m.ResetResetUser()
 		return nil
 	}
 	return fmt.Errorf("unknown Invitation edge %s", name)

@@ -25,11 +25,17 @@ func TestBrowserHomePage(t *testing.T) {
 	base := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 	now := func() time.Time { return base.Add(time.Duration(tick.Add(1)) * time.Minute) }
 	app, url := browsertest.Server(t, apptest.WithNow(now))
+	app.User(t, "observer@example.com", "observer")
 	ctx := browsertest.New(t)
 	console := browsertest.WatchConsole(ctx)
 
+	// The home page asks for a sign-in first and comes back to it.
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(url+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#field-email`), "observer@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
+		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="db-card"]`)),
 	); err != nil {
 		t.Fatal(err)

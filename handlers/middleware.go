@@ -2,15 +2,20 @@ package handlers
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
+	"violet/internal/auth"
 	"violet/internal/i18n"
+	"violet/static"
 )
 
 type requestIDKey struct{}
@@ -31,7 +36,9 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		id := hex.EncodeToString(b[:])
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
 		req := c.Request()
-		c.SetRequest(req.WithContext(context.WithValue(req.Context(), requestIDKey{}, id)))
+		ctx := context.WithValue(req.Context(), requestIDKey{}, id)
+		ctx = auth.WithRequestInfo(ctx, auth.RequestInfo{IP: c.RealIP(), UserAgent: req.UserAgent(), RequestID: id})
+		c.SetRequest(req.WithContext(ctx))
 		return next(c)
 	}
 }
@@ -148,4 +155,111 @@ func (s *Server) locale(next echo.HandlerFunc) echo.HandlerFunc {
 		c.SetRequest(req.WithContext(i18n.NewContext(req.Context(), loc)))
 		return next(c)
 	}
+}
+
+type sessionKey struct{}
+
+// sessionFrom returns the request's session (nil on routes that skip
+// sessions).
+func sessionFrom(ctx context.Context) *sessions.Session {
+	sess, _ := ctx.Value(sessionKey{}).(*sessions.Session)
+	return sess
+}
+
+// withoutSession lists the routes that never look at a session: assets and
+// probes must not cost a database query.
+func withoutSession(path string) bool {
+	return strings.HasPrefix(path, static.Prefix) || path == "/healthz" || path == "/readyz" || path == "/api/v1/diag/db"
+}
+
+// authenticate loads the session of the request's cookie and, when it is
+// valid, puts the viewer (with the permissions read from the database just
+// now) and the viewer's language in the request context. It also rotates
+// the session token or records activity when due. A missing, expired,
+// revoked or tampered cookie leaves the request anonymous.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if withoutSession(c.Path()) {
+			return next(c)
+		}
+		req := c.Request()
+		sess, err := s.Sessions.Get(req, s.Sessions.Name())
+		if err != nil {
+			return fmt.Errorf("load session: %w", err)
+		}
+		ctx := context.WithValue(req.Context(), sessionKey{}, sess)
+		if rec := auth.Record(sess); rec != nil {
+			v := rec.Viewer()
+			ctx = auth.NewContext(ctx, v)
+			loc := s.Catalog.Pick(v.Locale, req.Header.Get("Accept-Language"))
+			ctx = i18n.NewContext(ctx, loc)
+			c.Response().Header().Set("Content-Language", loc.Lang())
+			if err := sess.Save(req.WithContext(ctx), c.Response()); err != nil {
+				s.Log.Warn("refresh session", "id", requestIDFrom(ctx), "err", err)
+			}
+		}
+		c.SetRequest(req.WithContext(ctx))
+		return next(c)
+	}
+}
+
+// requireAccess enforces a route's declared access: anonymous visitors are
+// sent to the sign-in page (htmx requests get 401 with HX-Redirect, since a
+// redirect would be swapped into the page), signed-in viewers without the
+// permission get 403.
+func (s *Server) requireAccess(a access) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if a == public {
+			return next
+		}
+		return func(c echo.Context) error {
+			v := auth.FromContext(c.Request().Context())
+			switch {
+			case v == nil:
+				return s.toLogin(c)
+			case a == signedIn || v.Can(auth.Permission(a)):
+				return next(c)
+			default:
+				return echo.ErrForbidden
+			}
+		}
+	}
+}
+
+// toLogin sends an anonymous visitor to the sign-in page, remembering the
+// page they asked for when it was one they could come back to.
+func (s *Server) toLogin(c echo.Context) error {
+	req := c.Request()
+	back := ""
+	switch {
+	case req.Header.Get("HX-Request") == "true":
+		if u, err := url.Parse(req.Header.Get("HX-Current-URL")); err == nil {
+			back = u.RequestURI()
+		}
+	case req.Method == http.MethodGet:
+		back = req.URL.RequestURI()
+	}
+	target := "/login"
+	if back = safeNext(back); back != "/" {
+		target += "?next=" + url.QueryEscape(back)
+	}
+	if req.Header.Get("HX-Request") == "true" {
+		c.Response().Header().Set("HX-Redirect", target)
+		return c.NoContent(http.StatusUnauthorized)
+	}
+	return c.Redirect(http.StatusSeeOther, target)
+}
+
+// safeNext returns next when it is a path on this site, "/" otherwise, so
+// that the sign-in page cannot be used to send people elsewhere.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsAny(next, "\\\r\n") || strings.HasPrefix(next, "/login") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	return next
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"violet/internal/auth"
 	"violet/internal/i18n"
 	"violet/views/layout"
 )
@@ -38,17 +39,73 @@ func isPartial(r *http.Request) bool {
 		r.Header.Get("HX-History-Restore-Request") != "true"
 }
 
-// layoutProps builds the page frame's properties; title is an i18n key.
+// layoutProps builds the page frame's properties: title is an i18n key,
+// navKey the i18n key of the current navigation entry. It takes the
+// pending flash messages, so call it once per page.
 func (s *Server) layoutProps(c echo.Context, titleKey, navKey string) layout.Props {
 	ctx := c.Request().Context()
-	nav := []layout.NavItem{{Key: "nav.home", Href: "/"}}
-	for i := range nav {
-		nav[i].Current = nav[i].Key == navKey
-	}
-	return layout.Props{
+	p := layout.Props{
 		Title:   i18n.T(ctx, titleKey),
 		Assets:  s.Assets,
 		Version: s.Version,
-		Nav:     nav,
+		Flashes: s.takeFlashes(c),
 	}
+	v := auth.FromContext(ctx)
+	if v == nil {
+		return p
+	}
+	p.User = &layout.User{DisplayName: v.DisplayName, Email: v.Email, Locale: v.Locale}
+	p.Nav = []layout.NavItem{{Key: "nav.home", Href: "/"}}
+	if href := adminHome(v); href != "" {
+		p.Nav = append(p.Nav, layout.NavItem{Key: "nav.admin", Href: href})
+	}
+	for i := range p.Nav {
+		p.Nav[i].Current = p.Nav[i].Key == navKey
+	}
+	return p
+}
+
+// adminSections are the administration pages in the order of their tabs,
+// with the permission each needs.
+func adminSections() []layout.NavItem {
+	return []layout.NavItem{
+		{Key: "admin.nav.users", Href: "/admin/users"},
+		{Key: "admin.nav.invitations", Href: "/admin/invitations"},
+		{Key: "admin.nav.groups", Href: "/admin/groups"},
+		{Key: "admin.nav.audit", Href: "/admin/audit"},
+	}
+}
+
+func adminPermission(href string) auth.Permission {
+	switch href {
+	case "/admin/users":
+		return auth.UserRead
+	case "/admin/invitations":
+		return auth.UserInvite
+	case "/admin/groups":
+		return auth.GroupManage
+	case "/admin/audit":
+		return auth.AuditRead
+	}
+	return ""
+}
+
+// adminTabs returns the administration sections v may open, current marked.
+func adminTabs(v *auth.Viewer, current string) []layout.NavItem {
+	var tabs []layout.NavItem
+	for _, t := range adminSections() {
+		if v.Can(adminPermission(t.Href)) {
+			t.Current = t.Href == current
+			tabs = append(tabs, t)
+		}
+	}
+	return tabs
+}
+
+// adminHome is the first administration page v may open, "" for none.
+func adminHome(v *auth.Viewer) string {
+	if tabs := adminTabs(v, ""); len(tabs) > 0 {
+		return tabs[0].Href
+	}
+	return ""
 }

@@ -15,8 +15,12 @@ import (
 // does not (QUALITY.md §1, deny by default).
 type access string
 
-// public marks a route anyone may call.
-const public access = "public"
+// public marks a route anyone may call; signedIn one any signed-in user
+// may call.
+const (
+	public   access = "public"
+	signedIn access = "signed-in"
+)
 
 // need declares that a route requires a permission.
 func need(p auth.Permission) access { return access(p) }
@@ -32,12 +36,29 @@ type route struct {
 // routeTable is THE route table: every URL Violet answers, in one place.
 func (s *Server) routeTable() []route {
 	return []route{
-		{http.MethodGet, "/", public, s.showHome},
-		{http.MethodGet, "/diag", public, s.showDiag},
+		{http.MethodGet, "/", signedIn, s.showHome},
+		{http.MethodGet, "/diag", signedIn, s.showDiag},
 		{http.MethodGet, "/api/v1/diag/db", public, s.diagDB},
 		{http.MethodGet, "/healthz", public, s.healthz},
 		{http.MethodGet, "/readyz", public, s.readyz},
 		{http.MethodGet, static.Prefix + "*", public, s.serveAsset},
+
+		// Signing in and out.
+		{http.MethodGet, "/login", public, s.showLogin},
+		{http.MethodPost, "/login", public, s.login},
+		{http.MethodPost, "/logout", signedIn, s.logout},
+
+		// Invitations: the admin pages and the acceptance page.
+		// (invitations routes)
+
+		// My account.
+		// (account routes)
+
+		// Administration of users and groups.
+		// (users and groups routes)
+
+		// The audit log.
+		// (audit routes)
 	}
 }
 
@@ -49,13 +70,15 @@ func (s *Server) register() {
 		s.logRequests,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{LogErrorFunc: s.logPanic, DisableStackAll: true}),
 		s.securityHeaders,
+		s.deadline,
 		s.locale,
 		s.crossOriginProtection(),
-		s.deadline,
+		middleware.BodyLimit("2M"),
+		s.authenticate,
 	)
 	gzip := middleware.Gzip()
 	for _, r := range s.routes {
-		var mw []echo.MiddlewareFunc
+		mw := []echo.MiddlewareFunc{s.requireAccess(r.access)}
 		if r.path == static.Prefix+"*" {
 			mw = append(mw, gzip)
 		}

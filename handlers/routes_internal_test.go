@@ -40,12 +40,16 @@ func newTestServer(t *testing.T, logTo io.Writer) *Server {
 		t.Fatal(err)
 	}
 	base, _ := url.Parse("http://localhost:8080")
-	return New(Deps{
+	s, err := New(Deps{
 		Config: config.Config{BaseURL: base, RequestTimeout: 5 * time.Second, EvidenceDir: t.TempDir(), DefaultLocale: "en"},
 		DB:     db, Ent: client, Migrations: dir, Catalog: catalog, Assets: assets,
 		Log:     slog.New(slog.NewTextHandler(logTo, nil)),
 		Version: "test",
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // undeclared lists the routes echo serves that the route table does not
@@ -55,7 +59,7 @@ func undeclared(s *Server) []string {
 	for _, r := range s.routes {
 		declared[r.method+" "+r.path] = r.access
 	}
-	known := map[access]bool{public: true}
+	known := map[access]bool{public: true, signedIn: true}
 	for _, p := range auth.Permissions() {
 		known[need(p.Code)] = true
 	}

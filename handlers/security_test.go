@@ -22,14 +22,14 @@ import (
 // QUALITY.md §1, including error pages and static files.
 func TestSecurityHeaders(t *testing.T) {
 	app := apptest.New(t)
-	css := regexp.MustCompile(`/static/css/app\.[0-9a-f]+\.css`).FindString(app.Get("/").Body.String())
+	css := regexp.MustCompile(`/static/css/app\.[0-9a-f]+\.css`).FindString(app.Get("/login").Body.String())
 	want := map[string]string{
 		"Content-Security-Policy": "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
 		"X-Content-Type-Options":  "nosniff",
 		"Referrer-Policy":         "no-referrer",
 		"X-Frame-Options":         "DENY",
 	}
-	for _, path := range []string{"/", "/diag", "/api/v1/diag/db", "/no-such-page", css} {
+	for _, path := range []string{"/", "/login", "/diag", "/api/v1/diag/db", "/no-such-page", css} {
 		t.Run(path, func(t *testing.T) {
 			w := app.Get(path)
 			for k, v := range want {
@@ -46,18 +46,18 @@ func TestSecurityHeaders(t *testing.T) {
 		})
 	}
 	t.Run("pages are not cached", func(t *testing.T) {
-		if got := app.Get("/").Header().Get("Cache-Control"); got != "no-store" {
+		if got := app.Get("/login").Header().Get("Cache-Control"); got != "no-store" {
 			t.Errorf("Cache-Control = %q, want no-store", got)
 		}
 	})
 	t.Run("the page has no inline script or style", func(t *testing.T) {
-		body := app.Get("/").Body.String()
+		body := app.Get("/login").Body.String()
 		if regexp.MustCompile(`<script>|<script [^>]*>[^<]|<style|style="|\son[a-z]+=`).MatchString(body) {
 			t.Errorf("inline script, style or handler in the page:\n%s", body)
 		}
 	})
 	t.Run("htmx is configured safely", func(t *testing.T) {
-		d := doc(t, app.Get("/"))
+		d := doc(t, app.Get("/login"))
 		cfg, _ := d.Find(`meta[name="htmx-config"]`).Attr("content")
 		for _, s := range []string{`"allowEval":false`, `"allowScriptTags":false`, `"includeIndicatorStyles":false`, `"historyCacheSize":0`, `"selfRequestsOnly":true`} {
 			if !strings.Contains(cfg, s) {
@@ -145,14 +145,14 @@ func TestErrorPages(t *testing.T) {
 func TestLanguage(t *testing.T) {
 	app := apptest.New(t)
 	cases := []struct{ accept, lang, title string }{
-		{"fr-FR,fr;q=0.9,en;q=0.5", "fr", "Accueil"},
-		{"en-GB", "en", "Home"},
-		{"de-DE", "en", "Home"},
-		{"", "en", "Home"},
+		{"fr-FR,fr;q=0.9,en;q=0.5", "fr", "Se connecter à Violet"},
+		{"en-GB", "en", "Sign in to Violet"},
+		{"de-DE", "en", "Sign in to Violet"},
+		{"", "en", "Sign in to Violet"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.accept, func(t *testing.T) {
-			w := app.Get("/", "Accept-Language", tc.accept)
+			w := app.Get("/login", "Accept-Language", tc.accept)
 			d := doc(t, w)
 			if lang, _ := d.Find("html").Attr("lang"); lang != tc.lang {
 				t.Errorf("lang %q, want %q", lang, tc.lang)
@@ -175,7 +175,7 @@ func TestLanguage(t *testing.T) {
 
 func TestStaticAssets(t *testing.T) {
 	app := apptest.New(t)
-	d := doc(t, app.Get("/"))
+	d := doc(t, app.Get("/login"))
 	var urls []string
 	d.Find(`link[href^="/static/"], script[src^="/static/"]`).Each(func(_ int, s *goquery.Selection) {
 		if v, ok := s.Attr("href"); ok {

@@ -10,14 +10,17 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"ariga.io/atlas/sql/migrate"
+	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
 	"violet/ent"
+	"violet/internal/auth"
 	"violet/internal/config"
 	"violet/internal/i18n"
 	"violet/static"
@@ -34,11 +37,17 @@ type Deps struct {
 	Log        *slog.Logger
 	Version    string
 	Now        func() time.Time // nil means time.Now
+	// Hasher checks passwords; nil means argon2id with OWASP's parameters
+	// and one hash per CPU at a time.
+	Hasher *auth.Hasher
 }
 
 // Server holds the dependencies and serves Violet's HTTP requests.
 type Server struct {
 	Deps
+	Sessions *auth.SessionStore
+	throttle *auth.Throttle
+	flashes  *sessions.CookieStore
 	echo     *echo.Echo
 	draining atomic.Bool
 	buffers  sync.Pool // *bytes.Buffer for buffered rendering
@@ -46,11 +55,23 @@ type Server struct {
 }
 
 // New builds the server with its middleware and routes.
-func New(d Deps) *Server {
+func New(d Deps) (*Server, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &Server{Deps: d}
+	if d.Hasher == nil {
+		h, err := auth.NewHasher(auth.DefaultArgon2Params(), runtime.NumCPU(), 2*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		d.Hasher = h
+	}
+	s := &Server{
+		Deps:     d,
+		Sessions: auth.NewSessionStore(d.DB, d.Config.SessionKey, d.Config.Secure(), d.Now),
+		throttle: auth.DefaultThrottle(d.DB, d.Now),
+		flashes:  newFlashStore(d.Config.SessionKey, d.Config.Secure()),
+	}
 	s.buffers.New = func() any { return new(bytes.Buffer) }
 	e := echo.New()
 	e.HideBanner = true
@@ -60,7 +81,7 @@ func New(d Deps) *Server {
 	s.echo = e
 	s.routes = s.routeTable()
 	s.register()
-	return s
+	return s, nil
 }
 
 // ServeHTTP implements http.Handler.

@@ -182,6 +182,7 @@ var wantForeignKeys = []foreignKey{
 	{"invitation_groups", "invitation_id", "invitations", "fk_invitation_groups_invitation_id", "CASCADE"},
 	{"invitations", "consumed_by_id", "users", "fk_invitations_consumed_by_id", "SET NULL"},
 	{"invitations", "created_by_id", "users", "fk_invitations_created_by_id", "SET NULL"},
+	{"invitations", "reset_user_id", "users", "fk_invitations_reset_user_id", "CASCADE"},
 	{"mission_categories", "mission_id", "missions", "fk_mission_categories_mission_id", "CASCADE"},
 	{"mission_members", "mission_id", "missions", "fk_mission_members_mission_id", "CASCADE"},
 	{"mission_members", "user_id", "users", "fk_mission_members_user_id", "CASCADE"},

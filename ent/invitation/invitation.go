@@ -34,12 +34,16 @@ const (
 	FieldConsumedByID = "consumed_by_id"
 	// FieldRevokedAt holds the string denoting the revoked_at field in the database.
 	FieldRevokedAt = "revoked_at"
+	// FieldResetUserID holds the string denoting the reset_user_id field in the database.
+	FieldResetUserID = "reset_user_id"
 	// EdgeGroups holds the string denoting the groups edge name in mutations.
 	EdgeGroups = "groups"
 	// EdgeCreatedBy holds the string denoting the created_by edge name in mutations.
 	EdgeCreatedBy = "created_by"
 	// EdgeConsumedBy holds the string denoting the consumed_by edge name in mutations.
 	EdgeConsumedBy = "consumed_by"
+	// EdgeResetUser holds the string denoting the reset_user edge name in mutations.
+	EdgeResetUser = "reset_user"
 	// Table holds the table name of the invitation in the database.
 	Table = "invitations"
 	// GroupsTable is the table that holds the groups relation/edge. The primary key declared below.
@@ -61,6 +65,13 @@ const (
 	ConsumedByInverseTable = "users"
 	// ConsumedByColumn is the table column denoting the consumed_by relation/edge.
 	ConsumedByColumn = "consumed_by_id"
+	// ResetUserTable is the table that holds the reset_user relation/edge.
+	ResetUserTable = "invitations"
+	// ResetUserInverseTable is the table name for the User entity.
+	// It exists in this package in order to avoid circular dependency with the "user" package.
+	ResetUserInverseTable = "users"
+	// ResetUserColumn is the table column denoting the reset_user relation/edge.
+	ResetUserColumn = "reset_user_id"
 )
 
 // Columns holds all SQL columns for invitation fields.
@@ -75,6 +86,7 @@ var Columns = []string{
 	FieldConsumedAt,
 	FieldConsumedByID,
 	FieldRevokedAt,
+	FieldResetUserID,
 }
 
 var (
@@ -168,6 +180,11 @@ func ByRevokedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRevokedAt, opts...).ToFunc()
 }
 
+// ByResetUserID orders the results by the reset_user_id field.
+func ByResetUserID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldResetUserID, opts...).ToFunc()
+}
+
 // ByGroupsCount orders the results by groups count.
 func ByGroupsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -195,6 +212,13 @@ func ByConsumedByField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newConsumedByStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByResetUserField orders the results by reset_user field.
+func ByResetUserField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newResetUserStep(), sql.OrderByField(field, opts...))
+	}
+}
 func newGroupsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -214,5 +238,12 @@ func newConsumedByStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ConsumedByInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, ConsumedByTable, ConsumedByColumn),
+	)
+}
+func newResetUserStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ResetUserInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, false, ResetUserTable, ResetUserColumn),
 	)
 }

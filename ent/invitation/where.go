@@ -101,6 +101,11 @@ func RevokedAt(v time.Time) predicate.Invitation {
 	return predicate.Invitation(sql.FieldEQ(FieldRevokedAt, v))
 }
 
+// ResetUserID applies equality check predicate on the "reset_user_id" field. It's identical to ResetUserIDEQ.
+func ResetUserID(v uuid.UUID) predicate.Invitation {
+	return predicate.Invitation(sql.FieldEQ(FieldResetUserID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Invitation {
 	return predicate.Invitation(sql.FieldEQ(FieldCreatedAt, v))
@@ -511,6 +516,36 @@ func RevokedAtNotNil() predicate.Invitation {
 	return predicate.Invitation(sql.FieldNotNull(FieldRevokedAt))
 }
 
+// ResetUserIDEQ applies the EQ predicate on the "reset_user_id" field.
+func ResetUserIDEQ(v uuid.UUID) predicate.Invitation {
+	return predicate.Invitation(sql.FieldEQ(FieldResetUserID, v))
+}
+
+// ResetUserIDNEQ applies the NEQ predicate on the "reset_user_id" field.
+func ResetUserIDNEQ(v uuid.UUID) predicate.Invitation {
+	return predicate.Invitation(sql.FieldNEQ(FieldResetUserID, v))
+}
+
+// ResetUserIDIn applies the In predicate on the "reset_user_id" field.
+func ResetUserIDIn(vs ...uuid.UUID) predicate.Invitation {
+	return predicate.Invitation(sql.FieldIn(FieldResetUserID, vs...))
+}
+
+// ResetUserIDNotIn applies the NotIn predicate on the "reset_user_id" field.
+func ResetUserIDNotIn(vs ...uuid.UUID) predicate.Invitation {
+	return predicate.Invitation(sql.FieldNotIn(FieldResetUserID, vs...))
+}
+
+// ResetUserIDIsNil applies the IsNil predicate on the "reset_user_id" field.
+func ResetUserIDIsNil() predicate.Invitation {
+	return predicate.Invitation(sql.FieldIsNull(FieldResetUserID))
+}
+
+// ResetUserIDNotNil applies the NotNil predicate on the "reset_user_id" field.
+func ResetUserIDNotNil() predicate.Invitation {
+	return predicate.Invitation(sql.FieldNotNull(FieldResetUserID))
+}
+
 // HasGroups applies the HasEdge predicate on the "groups" edge.
 func HasGroups() predicate.Invitation {
 	return predicate.Invitation(func(s *sql.Selector) {
@@ -572,6 +607,29 @@ func HasConsumedBy() predicate.Invitation {
 func HasConsumedByWith(preds ...predicate.User) predicate.Invitation {
 	return predicate.Invitation(func(s *sql.Selector) {
 		step := newConsumedByStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasResetUser applies the HasEdge predicate on the "reset_user" edge.
+func HasResetUser() predicate.Invitation {
+	return predicate.Invitation(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, ResetUserTable, ResetUserColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasResetUserWith applies the HasEdge predicate on the "reset_user" edge with a given conditions (other predicates).
+func HasResetUserWith(preds ...predicate.User) predicate.Invitation {
+	return predicate.Invitation(func(s *sql.Selector) {
+		step := newResetUserStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -184,6 +184,7 @@ var (
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
 		{Name: "created_by_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "consumed_by_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "reset_user_id", Type: field.TypeUUID, Nullable: true},
 	}
 	// InvitationsTable holds the schema information for the "invitations" table.
 	InvitationsTable = &schema.Table{
@@ -202,6 +203,12 @@ var (
 				Columns:    []*schema.Column{InvitationsColumns[9]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "fk_invitations_reset_user_id",
+				Columns:    []*schema.Column{InvitationsColumns[10]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
@@ -1156,6 +1163,7 @@ func init() {
 	}
 	InvitationsTable.ForeignKeys[0].RefTable = UsersTable
 	InvitationsTable.ForeignKeys[1].RefTable = UsersTable
+	InvitationsTable.ForeignKeys[2].RefTable = UsersTable
 	InvitationsTable.Annotation = &entsql.Annotation{
 		Table: "invitations",
 	}

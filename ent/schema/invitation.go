@@ -14,8 +14,9 @@ import (
 	"violet/internal/auth/rule"
 )
 
-// Invitation is a single-use sign-up link. Only the SHA-256 of the token is
-// stored; the groups are applied to the user who accepts it.
+// Invitation is a single-use link. Only the SHA-256 of the token is stored.
+// A sign-up invitation creates a user with its groups; a reset invitation
+// (reset_user_id set) lets an existing user choose a new password.
 type Invitation struct{ ent.Schema }
 
 // Mixin of the Invitation.
@@ -60,6 +61,8 @@ func (Invitation) Fields() []ent.Field {
 		field.Time("consumed_at").Optional().Nillable(),
 		field.UUID("consumed_by_id", uuid.UUID{}).Optional().Nillable(),
 		field.Time("revoked_at").Optional().Nillable(),
+		field.UUID("reset_user_id", uuid.UUID{}).Optional().Nillable().
+			Comment("set for a password reset: the user whose password the link replaces"),
 	}
 }
 
@@ -78,6 +81,9 @@ func (Invitation) Edges() []ent.Edge {
 		edge.To("consumed_by", User.Type).Unique().Field("consumed_by_id").
 			StorageKey(fk("invitations", "consumed_by_id")).
 			Annotations(entsql.OnDelete(entsql.SetNull)),
+		edge.To("reset_user", User.Type).Unique().Field("reset_user_id").
+			StorageKey(fk("invitations", "reset_user_id")).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
 	}
 }
 

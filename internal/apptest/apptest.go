@@ -4,6 +4,7 @@
 package apptest
 
 import (
+	"context"
 	"crypto/rand"
 	"database/sql"
 	"io"
@@ -11,11 +12,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"violet/ent"
+	"violet/ent/group"
 	"violet/handlers"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
 	"violet/internal/config"
 	"violet/internal/database"
 	"violet/internal/i18n"
@@ -43,7 +48,18 @@ type options struct {
 	log    io.Writer
 	now    func() time.Time
 	config func(*config.Config)
+	hash   *auth.Hasher
 }
+
+func (o options) hasher(def *auth.Hasher) *auth.Hasher {
+	if o.hash != nil {
+		return o.hash
+	}
+	return def
+}
+
+// WithHasher replaces the (deliberately cheap) test password hasher.
+func WithHasher(h *auth.Hasher) Option { return func(o *options) { o.hash = h } }
 
 // WithConfig changes the configuration before the server is built.
 func WithConfig(change func(*config.Config)) Option { return func(o *options) { o.config = change } }
@@ -104,6 +120,12 @@ func New(t testing.TB, opts ...Option) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Cheap password hashing keeps tests fast; production parameters are
+	// exercised by the auth package's own tests.
+	hasher, err := auth.NewHasher(auth.Argon2Params{Memory: 1024, Time: 1, Threads: 1}, 4, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
 	catalog, err := i18n.New(cfg.DefaultLocale)
 	if err != nil {
 		t.Fatal(err)
@@ -112,11 +134,14 @@ func New(t testing.TB, opts ...Option) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := handlers.New(handlers.Deps{
+	srv, err := handlers.New(handlers.Deps{
 		Config: cfg, DB: db, Ent: client, Migrations: dir, Catalog: catalog, Assets: assets,
 		Log:     slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Version: Version, Now: o.now,
+		Version: Version, Now: o.now, Hasher: o.hasher(hasher),
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &App{Server: srv, DB: db, Ent: client, Config: cfg}
 }
 
@@ -130,6 +155,84 @@ func (a *App) Do(r *http.Request) *httptest.ResponseRecorder {
 // Get requests path with the given header pairs ("Name", "value", …).
 func (a *App) Get(path string, header ...string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(http.MethodGet, path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Set(header[i], header[i+1])
+	}
+	return a.Do(r)
+}
+
+// Password is the password of every user made by User.
+const Password = "correct horse battery staple"
+
+// User creates an active user with Password, in the given groups (by name),
+// as the system would.
+func (a *App) User(t testing.TB, email string, groups ...string) *ent.User {
+	t.Helper()
+	ctx := rule.SystemContext(context.Background())
+	hash, err := a.Hasher.Hash(ctx, Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := a.Ent.Group.Query().Where(group.NameIn(groups...)).IDs(ctx)
+	if err != nil || len(ids) != len(groups) {
+		t.Fatalf("groups %v: found %d: %v", groups, len(ids), err)
+	}
+	u, err := a.Ent.User.Create().SetEmail(email).SetDisplayName(strings.Split(email, "@")[0]).
+		SetPasswordHash(hash).AddGroupIDs(ids...).Save(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// Login signs in through POST /login and returns the session cookie.
+func (a *App) Login(t testing.TB, email, password string) *http.Cookie {
+	t.Helper()
+	form := url.Values{"email": {email}, "password": {password}}
+	r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := a.Do(r)
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("login as %s: status %d\n%s", email, w.Code, w.Body)
+	}
+	for _, c := range w.Result().Cookies() {
+		if c.Name == a.Sessions.Name() && c.Value != "" {
+			return c
+		}
+	}
+	t.Fatalf("login as %s: no session cookie", email)
+	return nil
+}
+
+// SignedIn creates a user in groups and returns a session cookie for them.
+func (a *App) SignedIn(t testing.TB, email string, groups ...string) *http.Cookie {
+	t.Helper()
+	a.User(t, email, groups...)
+	return a.Login(t, email, Password)
+}
+
+// GetAs requests path with the session cookie (nil for anonymous) and
+// header pairs.
+func (a *App) GetAs(cookie *http.Cookie, path string, header ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodGet, path, nil)
+	if cookie != nil {
+		r.AddCookie(cookie)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Set(header[i], header[i+1])
+	}
+	return a.Do(r)
+}
+
+// PostAs submits a form to path with the session cookie (nil for
+// anonymous), as a same-origin browser would.
+func (a *App) PostAs(cookie *http.Cookie, path string, form url.Values, header ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	if cookie != nil {
+		r.AddCookie(cookie)
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		r.Header.Set(header[i], header[i+1])
 	}

@@ -149,24 +149,24 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 	switch {
 	case sess.Options != nil && sess.Options.MaxAge < 0:
 		if rec != nil {
-			if err := s.Revoke(ctx, rec.ID); err != nil {
+			if err := s.RevokeWith(ctx, s.db, rec.ID); err != nil {
 				return err
 			}
 		}
-		http.SetCookie(w, s.cookie("", -1))
+		s.ClearCookie(w)
 		return nil
 	case rec == nil:
 		userID, ok := sess.Values[ValueUserID].(uuid.UUID)
 		if !ok {
 			return nil
 		}
-		token, rec, err := s.create(ctx, userID, nil)
+		token, rec, err := s.Create(ctx, s.db, userID)
 		if err != nil {
 			return err
 		}
 		sess.ID, sess.IsNew = rec.ID.String(), false
 		sess.Values[valueRecord] = rec
-		http.SetCookie(w, s.cookieFor(token, rec.ExpiresAt))
+		s.SetCookie(w, token, rec.ExpiresAt)
 		return nil
 	case rec.rotate:
 		token, next, err := s.rotate(ctx, rec)
@@ -175,7 +175,7 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 		}
 		sess.ID = next.ID.String()
 		sess.Values[valueRecord] = next
-		http.SetCookie(w, s.cookieFor(token, next.ExpiresAt))
+		s.SetCookie(w, token, next.ExpiresAt)
 		return nil
 	case rec.touch:
 		_, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET last_seen_at = $2, updated_at = $2 WHERE id = $1`, rec.ID, s.now())
@@ -242,20 +242,24 @@ type row struct {
 	idle      time.Duration
 }
 
-func (s *SessionStore) query(ctx context.Context, where string, arg any) (*row, error) {
+func (s *SessionStore) query(ctx context.Context, q DBTX, where string, arg any) (*row, error) {
 	var (
 		r       row
 		idleMin int
 		groups  pq.StringArray
 		perms   pq.StringArray
 	)
-	err := s.db.QueryRowContext(ctx, fmt.Sprintf(sessionQuery, where), arg).Scan(
-		&r.rec.ID, &r.rec.UserID, &r.rec.IssuedAt, &r.rec.ExpiresAt, &r.rec.LastSeenAt, &r.revokedAt, &r.replaced,
-		&r.rec.Email, &r.rec.DisplayName, &r.rec.Locale, &idleMin, &groups, &perms)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(sessionQuery, where), arg)
 	if err != nil {
+		return nil, fmt.Errorf("load session: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	if err := rows.Scan(
+		&r.rec.ID, &r.rec.UserID, &r.rec.IssuedAt, &r.rec.ExpiresAt, &r.rec.LastSeenAt, &r.revokedAt, &r.replaced,
+		&r.rec.Email, &r.rec.DisplayName, &r.rec.Locale, &idleMin, &groups, &perms); err != nil {
 		return nil, fmt.Errorf("load session: %w", err)
 	}
 	r.rec.Groups, r.rec.Permissions = groups, perms
@@ -268,7 +272,7 @@ func (s *SessionStore) query(ctx context.Context, where string, arg any) (*row, 
 
 // load returns the valid session of a token hash, or nil.
 func (s *SessionStore) load(ctx context.Context, tokenHash string) (*SessionRecord, error) {
-	r, err := s.query(ctx, "rt.token_hash = $1", tokenHash)
+	r, err := s.query(ctx, s.db, "rt.token_hash = $1", tokenHash)
 	if err != nil || r == nil {
 		return nil, err
 	}
@@ -280,7 +284,7 @@ func (s *SessionStore) load(ctx context.Context, tokenHash string) (*SessionReco
 		if now.Sub(r.revokedAt.Time) > RotateGrace {
 			// A token replaced long ago is back: someone kept a copy.
 			// End the whole chain rather than guess who is who.
-			return nil, s.revokeChain(ctx, r.replaced.UUID)
+			return nil, s.RevokeWith(ctx, s.db, r.replaced.UUID)
 		}
 		return s.follow(ctx, r.replaced.UUID)
 	}
@@ -290,7 +294,7 @@ func (s *SessionStore) load(ctx context.Context, tokenHash string) (*SessionReco
 // follow returns the live successor of a token rotated a moment ago.
 func (s *SessionStore) follow(ctx context.Context, id uuid.UUID) (*SessionRecord, error) {
 	for range 5 {
-		r, err := s.query(ctx, "rt.id = $1", id)
+		r, err := s.query(ctx, s.db, "rt.id = $1", id)
 		if err != nil || r == nil {
 			return nil, err
 		}
@@ -322,25 +326,23 @@ func (s *SessionStore) check(r *row) *SessionRecord {
 	return &rec
 }
 
-// create inserts a new session for userID and returns its token. A
-// rotation passes the record it replaces so the expiry carries over.
-func (s *SessionStore) create(ctx context.Context, userID uuid.UUID, from *SessionRecord) (string, *SessionRecord, error) {
+// Create starts a new session for userID through q (the transaction of
+// the login, so that its audit event commits with it) and returns the
+// token to put in the cookie with SetCookie.
+func (s *SessionStore) Create(ctx context.Context, q DBTX, userID uuid.UUID) (string, *SessionRecord, error) {
 	now := s.now()
-	expires := now.Add(s.absolute(ctx))
-	if from != nil {
-		expires = from.ExpiresAt
-	}
 	info := RequestInfoFrom(ctx)
 	token := newToken()
 	id := uuid.New()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO refresh_tokens
+	_, err := q.ExecContext(ctx, `INSERT INTO refresh_tokens
 		(id, jti, token_hash, user_id, issued_at, expires_at, last_seen_at, user_agent, ip, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $5, $7, $8, $5, $5)`,
-		id, uuid.New(), hashToken(token), userID, now, expires, truncate(info.UserAgent, 512), truncate(info.IP, 64))
+		id, uuid.New(), hashToken(token), userID, now, now.Add(s.absolute(ctx, q)),
+		truncate(info.UserAgent, 512), truncate(info.IP, 64))
 	if err != nil {
 		return "", nil, fmt.Errorf("create session: %w", err)
 	}
-	r, err := s.query(ctx, "rt.id = $1", id)
+	r, err := s.query(ctx, q, "rt.id = $1", id)
 	if err != nil {
 		return "", nil, err
 	}
@@ -348,6 +350,16 @@ func (s *SessionStore) create(ctx context.Context, userID uuid.UUID, from *Sessi
 		return "", nil, errors.New("create session: the user cannot sign in")
 	}
 	return token, &r.rec, nil
+}
+
+// SetCookie sends the session cookie for token.
+func (s *SessionStore) SetCookie(w http.ResponseWriter, token string, expires time.Time) {
+	http.SetCookie(w, s.cookieFor(token, expires))
+}
+
+// ClearCookie removes the session cookie from the browser.
+func (s *SessionStore) ClearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, s.cookie("", -1))
 }
 
 // rotate replaces rec's token by a new one in one transaction. It returns a
@@ -385,23 +397,23 @@ func (s *SessionStore) rotate(ctx context.Context, rec *SessionRecord) (string, 
 }
 
 // absolute reads the absolute session lifetime from the settings.
-func (s *SessionStore) absolute(ctx context.Context) time.Duration {
+func (s *SessionStore) absolute(ctx context.Context, q DBTX) time.Duration {
+	rows, err := q.QueryContext(ctx, `SELECT (value #>> '{}')::int FROM settings WHERE key = 'session.absolute_timeout_hours'`)
+	if err != nil {
+		return defaultAbsolute
+	}
+	defer rows.Close()
 	var hours int
-	err := s.db.QueryRowContext(ctx, `SELECT (value #>> '{}')::int FROM settings WHERE key = 'session.absolute_timeout_hours'`).Scan(&hours)
-	if err != nil || hours <= 0 {
+	if !rows.Next() || rows.Scan(&hours) != nil || hours <= 0 {
 		return defaultAbsolute
 	}
 	return time.Duration(hours) * time.Hour
 }
 
-// Revoke ends one session (and what it was rotated into).
-func (s *SessionStore) Revoke(ctx context.Context, id uuid.UUID) error {
-	return s.revokeChain(ctx, id)
-}
-
-// revokeChain ends a session and every token it was rotated into.
-func (s *SessionStore) revokeChain(ctx context.Context, id uuid.UUID) error {
-	_, err := s.db.ExecContext(ctx, `
+// RevokeWith ends a session, and every token it was rotated into, through
+// q (the transaction that records why).
+func (s *SessionStore) RevokeWith(ctx context.Context, q DBTX, id uuid.UUID) error {
+	_, err := q.ExecContext(ctx, `
 		WITH RECURSIVE chain(id) AS (
 			SELECT $1::uuid
 			UNION SELECT rt.replaced_by_id FROM refresh_tokens rt JOIN chain ON rt.id = chain.id
@@ -417,7 +429,7 @@ func (s *SessionStore) revokeChain(ctx context.Context, id uuid.UUID) error {
 
 // RevokeUser ends every session of a user, except keep (uuid.Nil for
 // none): password changes keep the current one, deactivation keeps none.
-func (s *SessionStore) RevokeUser(ctx context.Context, q Execer, userID, keep uuid.UUID) (int64, error) {
+func (s *SessionStore) RevokeUser(ctx context.Context, q DBTX, userID, keep uuid.UUID) (int64, error) {
 	res, err := q.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $3, updated_at = $3
 		WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL`, userID, keep, s.now())
 	if err != nil {
@@ -426,10 +438,12 @@ func (s *SessionStore) RevokeUser(ctx context.Context, q Execer, userID, keep uu
 	return res.RowsAffected()
 }
 
-// Execer runs a statement: a *sql.DB, or an ent transaction so that
-// revocation commits with the change that causes it.
-type Execer interface {
+// DBTX runs statements: a *sql.DB, or an ent transaction (*ent.Tx) so that
+// a session change commits with the change that causes it and its audit
+// event.
+type DBTX interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 func truncate(s string, n int) string {

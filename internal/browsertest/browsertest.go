@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -48,7 +49,9 @@ func Server(t testing.TB, opts ...apptest.Option) (*apptest.App, string) {
 }
 
 // New starts a headless browser for t and returns a context for chromedp
-// actions on one tab. The browser is stopped when t ends.
+// actions on one tab, with a deadline so that a page that never shows what
+// a test waits for fails the test instead of hanging the run. The browser
+// is stopped when t ends.
 func New(t testing.TB) context.Context {
 	t.Helper()
 	path := execPath()
@@ -84,8 +87,13 @@ func New(t testing.TB) context.Context {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}
+	ctx, cancelDeadline := context.WithTimeout(ctx, ActionTimeout)
+	t.Cleanup(cancelDeadline)
 	return ctx
 }
+
+// ActionTimeout bounds everything a browser test does in one tab.
+const ActionTimeout = 60 * time.Second
 
 // Screenshot saves a full-page PNG of the current page as name.png under
 // the test's temporary directory (and under $VIOLET_ARTIFACTS when set) and

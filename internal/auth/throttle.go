@@ -1,0 +1,68 @@
+package auth
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Throttle limits failed logins per email and per client address by
+// counting the login.failed events of the audit log: the count is shared by
+// every instance on the database, needs no state of its own, and a window
+// that slides means no permanent lockout.
+type Throttle struct {
+	db       *sql.DB
+	window   time.Duration
+	perEmail int
+	perIP    int
+	now      func() time.Time
+}
+
+// NewThrottle allows perEmail failures per email and perIP failures per
+// address within window.
+func NewThrottle(db *sql.DB, window time.Duration, perEmail, perIP int, now func() time.Time) *Throttle {
+	if now == nil {
+		now = time.Now
+	}
+	return &Throttle{db: db, window: window, perEmail: perEmail, perIP: perIP, now: now}
+}
+
+// DefaultThrottle allows 10 failures per email and 50 per address in 15
+// minutes.
+func DefaultThrottle(db *sql.DB, now func() time.Time) *Throttle {
+	return NewThrottle(db, 15*time.Minute, 10, 50, now)
+}
+
+// RetryAfter returns how long a login for email from ip must wait, zero
+// when it may go ahead.
+func (t *Throttle) RetryAfter(ctx context.Context, email, ip string) (time.Duration, error) {
+	wait, err := t.wait(ctx, "target_label", email, t.perEmail)
+	if err != nil || wait > 0 || ip == "" {
+		return wait, err
+	}
+	return t.wait(ctx, "ip", ip, t.perIP)
+}
+
+// wait looks at the limit-th most recent failure for value: while it is
+// inside the window the limit is reached, until it leaves the window.
+func (t *Throttle) wait(ctx context.Context, column, value string, limit int) (time.Duration, error) {
+	now := t.now()
+	var oldest sql.NullTime
+	err := t.db.QueryRowContext(ctx, fmt.Sprintf(`SELECT min(created_at) FROM (
+		SELECT created_at FROM audit_events
+		WHERE action = 'login.failed' AND %s = $1 AND created_at > $2
+		ORDER BY created_at DESC LIMIT $3) recent
+		HAVING count(*) >= $3`, column), value, now.Add(-t.window), limit).Scan(&oldest)
+	if err == sql.ErrNoRows || (err == nil && !oldest.Valid) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("login throttle: %w", err)
+	}
+	wait := oldest.Time.Add(t.window).Sub(now)
+	if wait < time.Second {
+		wait = time.Second
+	}
+	return wait, nil
+}
