@@ -49,6 +49,7 @@ func (s *Server) layoutProps(c echo.Context, titleKey, navKey string) layout.Pro
 		Assets:  s.Assets,
 		Version: s.Version,
 		Flashes: s.takeFlashes(c),
+		Path:    c.Request().URL.RequestURI(),
 	}
 	v := auth.FromContext(ctx)
 	if v == nil {

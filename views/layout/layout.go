@@ -35,6 +35,7 @@ type Props struct {
 	Nav     []NavItem
 	User    *User // nil when nobody is signed in
 	Flashes []Flash
+	Path    string // the page's own path and query, to come back to after a form in the frame
 }
 
 // htmxConfig is the safe htmx configuration (QUALITY.md §1): no eval, no
