@@ -1207,8 +1207,11 @@ func init() {
 		})
 	}
 	userMixinHooks2 := userMixin[2].Hooks()
+	userHooks := schema.User{}.Hooks()
 
 	user.Hooks[1] = userMixinHooks2[0]
+
+	user.Hooks[2] = userHooks[0]
 	userMixinInters2 := userMixin[2].Interceptors()
 	user.Interceptors[0] = userMixinInters2[0]
 	userMixinFields0 := userMixin[0].Fields()

@@ -1,6 +1,9 @@
 package schema
 
 import (
+	"context"
+	"strings"
+
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
@@ -8,6 +11,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
+	gen "violet/ent"
+	"violet/ent/hook"
 	"violet/ent/privacy"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
@@ -62,6 +67,21 @@ func (User) Fields() []ent.Field {
 		field.Enum("locale").Values("en", "fr").Default("en"),
 		field.Bool("is_active").Default(true),
 		field.Time("last_login_at").Optional().Nillable(),
+	}
+}
+
+// Hooks of the User: emails are stored trimmed and lower-cased, whoever
+// writes them, so lookups and the unique index agree.
+func (User) Hooks() []ent.Hook {
+	return []ent.Hook{
+		hook.On(func(next ent.Mutator) ent.Mutator {
+			return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (ent.Value, error) {
+				if e, ok := m.Email(); ok {
+					m.SetEmail(strings.ToLower(strings.TrimSpace(e)))
+				}
+				return next.Mutate(ctx, m)
+			})
+		}, ent.OpCreate|ent.OpUpdate|ent.OpUpdateOne),
 	}
 }
 
