@@ -13,6 +13,7 @@ import (
 	"github.com/lib/pq"
 
 	"violet/ent"
+	"violet/ent/privacy"
 	"violet/views/errorpage"
 )
 
@@ -84,6 +85,8 @@ func statusOf(err error) int {
 		return statusClientClosed
 	case ent.IsNotFound(err):
 		return http.StatusNotFound
+	case errors.Is(err, privacy.Deny):
+		return http.StatusForbidden
 	case isUnavailable(err):
 		return http.StatusServiceUnavailable
 	default:

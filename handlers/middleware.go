@@ -2,11 +2,11 @@ package handlers
 
 import (
 	"context"
-	"fmt"
-	"net/url"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -196,6 +196,11 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Response().Header().Set("Content-Language", loc.Lang())
 			if err := sess.Save(req.WithContext(ctx), c.Response()); err != nil {
 				s.Log.Warn("refresh session", "id", requestIDFrom(ctx), "err", err)
+			}
+			if cur := auth.Record(sess); cur != nil && cur.ID != rec.ID {
+				// The token was rotated on this request: the viewer names
+				// the live session.
+				ctx = auth.NewContext(ctx, cur.Viewer())
 			}
 		}
 		c.SetRequest(req.WithContext(ctx))

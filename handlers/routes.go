@@ -50,15 +50,44 @@ func (s *Server) routeTable() []route {
 
 		// Invitations: the admin pages and the acceptance page.
 		// (invitations routes)
+		{http.MethodGet, "/admin/invitations", need(auth.UserInvite), s.listInvitations},
+		{http.MethodPost, "/admin/invitations", need(auth.UserInvite), s.createInvitation},
+		{http.MethodPost, "/admin/invitations/:id/revoke", need(auth.UserInvite), s.revokeInvitation},
+		{http.MethodPost, "/admin/users/:id/reset-invitation", need(auth.UserManage), s.createResetInvitation},
+		{http.MethodGet, "/invitations/:token", public, s.showInvitation},
+		{http.MethodPost, "/invitations/:token", public, s.acceptInvitation},
 
 		// My account.
 		// (account routes)
+		{http.MethodGet, "/account", signedIn, s.showAccount},
+		{http.MethodPost, "/account/profile", signedIn, s.updateProfile},
+		{http.MethodPost, "/account/password", signedIn, s.changePassword},
+		{http.MethodPost, "/account/language", signedIn, s.updateLanguage},
+		{http.MethodPost, "/account/sessions/end-others", signedIn, s.endOthers},
+		{http.MethodPost, "/account/sessions/:id/end", signedIn, s.endSession},
 
 		// Administration of users and groups.
 		// (users and groups routes)
+		{http.MethodGet, "/admin/users", need(auth.UserRead), s.listUsers},
+		{http.MethodGet, "/admin/users/:id", need(auth.UserRead), s.showUser},
+		{http.MethodPost, "/admin/users/:id/groups", need(auth.UserManage), s.updateUserGroups},
+		{http.MethodPost, "/admin/users/:id/deactivate", need(auth.UserManage), s.deactivateUser},
+		{http.MethodPost, "/admin/users/:id/reactivate", need(auth.UserManage), s.reactivateUser},
+		{http.MethodPost, "/admin/users/:id/delete", need(auth.UserManage), s.deleteUser},
+		{http.MethodPost, "/admin/users/:id/restore", need(auth.UserManage), s.restoreUser},
+		{http.MethodPost, "/admin/users/:id/end-sessions", need(auth.UserManage), s.endUserSessions},
+		{http.MethodGet, "/admin/groups", need(auth.GroupManage), s.listGroups},
+		{http.MethodGet, "/admin/groups/new", need(auth.GroupManage), s.newGroup},
+		{http.MethodPost, "/admin/groups", need(auth.GroupManage), s.createGroup},
+		{http.MethodGet, "/admin/groups/:id", need(auth.GroupManage), s.showGroup},
+		{http.MethodPost, "/admin/groups/:id", need(auth.GroupManage), s.updateGroup},
+		{http.MethodPost, "/admin/groups/:id/delete", need(auth.GroupManage), s.deleteGroup},
+		{http.MethodPost, "/admin/groups/:id/permissions", need(auth.GroupManage), s.updateGroupPermissions},
+		{http.MethodPost, "/admin/groups/:id/permissions/:code", need(auth.GroupManage), s.toggleGroupPermission},
 
 		// The audit log.
 		// (audit routes)
+		{http.MethodGet, "/admin/audit", need(auth.AuditRead), s.listAuditEvents},
 	}
 }
 

@@ -1,5 +1,5 @@
 // Command violet is the whole of Violet: the web server and the commands
-// that operate it (migrations, and later catalogue sync, imports, invites).
+// that operate it (migrations, invitations, and later catalogue sync, imports).
 package main
 
 import (
@@ -54,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, e, rest)
 	case "migrate":
 		return migrateCmd(ctx, e, rest)
+	case "invite":
+		return inviteCmd(ctx, e, rest)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return nil
@@ -76,6 +78,9 @@ Commands:
   migrate status              show applied and pending migrations
   migrate validate            check migration files against atlas.sum
   migrate hash                rewrite atlas.sum
+  invite --admin [--email E]  print a one-time link that creates an administrator
+  invite --group NAME… [--email E]
+                              print a one-time link that creates an account in those groups
   version                     print the version
 `)
 }

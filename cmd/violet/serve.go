@@ -91,6 +91,8 @@ func serve(ctx context.Context, e env, args []string) error {
 
 	served := make(chan error, 1)
 	go func() { served <- httpServer.Serve(ln) }()
+	bootstrap := startBootstrap(ctx, client, cfg.BaseURL, log)
+	defer bootstrap.Wait()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)

@@ -63,7 +63,7 @@ func (User) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("email").NotEmpty().MaxLen(254).SchemaType(varchar(254)),
 		field.String("password_hash").Sensitive(),
-		field.String("display_name").NotEmpty().MaxLen(100),
+		field.String("display_name").NotEmpty().MaxRuneLen(100),
 		field.Enum("locale").Values("en", "fr").Default("en"),
 		field.Bool("is_active").Default(true),
 		field.Time("last_login_at").Optional().Nillable(),

@@ -1,5 +1,5 @@
 // Violet's own few lines of JavaScript. Pages work without it; it only adds
-// dismissable toasts. No inline handlers: the CSP
+// dismissable toasts and copy buttons. No inline handlers: the CSP
 // forbids them, so behaviour is attached here by delegation.
 (function () {
   "use strict";
@@ -8,6 +8,31 @@
   document.addEventListener("click", function (e) {
     var btn = e.target.closest("[data-dismiss]");
     if (btn) btn.closest(".toast").remove();
+  });
+  // A button with data-copy="<selector>" copies that field's value (an
+  // invitation link) and says so with its data-copied label. Where the
+  // clipboard API is missing (plain http) or refused, the older copy
+  // command is tried; failing that, the text stays selected for Ctrl+C.
+  document.addEventListener("click", function (e) {
+    var btn = e.target.closest("[data-copy]");
+    if (!btn) return;
+    var field = document.querySelector(btn.getAttribute("data-copy"));
+    if (!field) return;
+    field.focus();
+    field.select();
+    var done = function () {
+      if (btn.hasAttribute("data-copied")) btn.textContent = btn.getAttribute("data-copied");
+    };
+    var fallback = function () {
+      try {
+        if (document.execCommand("copy")) done();
+      } catch (err) { /* the text stays selected */ }
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done, fallback);
+    } else {
+      fallback();
+    }
   });
   document.addEventListener("htmx:afterSwap", function (e) {
     var region = e.detail.target;

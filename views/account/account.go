@@ -1,0 +1,79 @@
+// Package account renders "My account": the viewer's profile and
+// language, the password change and the list of their sessions.
+package account
+
+import (
+	"time"
+
+	"violet/views/components"
+)
+
+// Page is everything the account page shows.
+type Page struct {
+	Email    string
+	Profile  ProfileForm
+	Password PasswordForm
+	Sessions Sessions
+}
+
+// ProfileForm is the profile section: the name and language as saved, or
+// as the viewer typed them when the form came back with errors.
+type ProfileForm struct {
+	DisplayName string
+	Locale      string
+	Errors      components.Errors
+}
+
+// PasswordForm is the password section. Passwords are never sent back to
+// the browser, so only the errors are kept.
+type PasswordForm struct {
+	Errors components.Errors
+}
+
+// Session is one live session of the viewer.
+type Session struct {
+	ID         string
+	Browser    string // "" when the user agent was not recognised
+	OS         string
+	UserAgent  string // as the browser sent it
+	IP         string
+	SignedInAt time.Time // when the session (the first token of its chain) began
+	LastSeenAt time.Time
+	Current    bool // the session of this very request
+}
+
+// Sessions is the sessions block, which htmx swaps after an action.
+type Sessions struct {
+	Rows []Session
+	// Notice is the i18n key of what the last action did, "" for none.
+	Notice string
+}
+
+// Others reports whether there are sessions besides the current one.
+func (s Sessions) Others() bool {
+	for _, r := range s.Rows {
+		if !r.Current {
+			return true
+		}
+	}
+	return false
+}
+
+// rawAgentMax bounds an unrecognised user agent shown as it is.
+const rawAgentMax = 60
+
+// rawAgent is an unrecognised user agent cut to a readable length.
+func rawAgent(ua string) string {
+	r := []rune(ua)
+	if len(r) <= rawAgentMax {
+		return ua
+	}
+	return string(r[:rawAgentMax-1]) + "…"
+}
+
+// formatTime shows a time in UTC with the zone named, the same everywhere
+// until users have a time zone of their own.
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
+
+// isoTime is the machine-readable form for <time datetime>.
+func isoTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
