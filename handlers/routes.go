@@ -33,6 +33,21 @@ type route struct {
 	handler echo.HandlerFunc
 }
 
+// RouteInfo describes a route for tests and documentation.
+type RouteInfo struct {
+	Method, Path, Access string
+}
+
+// Routes lists the route table: every URL Violet answers with the access
+// it declares.
+func (s *Server) Routes() []RouteInfo {
+	out := make([]RouteInfo, len(s.routes))
+	for i, r := range s.routes {
+		out[i] = RouteInfo{r.method, r.path, string(r.access)}
+	}
+	return out
+}
+
 // routeTable is THE route table: every URL Violet answers, in one place.
 func (s *Server) routeTable() []route {
 	return []route{
@@ -49,7 +64,6 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/logout", signedIn, s.logout},
 
 		// Invitations: the admin pages and the acceptance page.
-		// (invitations routes)
 		{http.MethodGet, "/admin/invitations", need(auth.UserInvite), s.listInvitations},
 		{http.MethodPost, "/admin/invitations", need(auth.UserInvite), s.createInvitation},
 		{http.MethodPost, "/admin/invitations/:id/revoke", need(auth.UserInvite), s.revokeInvitation},
@@ -58,7 +72,6 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/invitations/:token", public, s.acceptInvitation},
 
 		// My account.
-		// (account routes)
 		{http.MethodGet, "/account", signedIn, s.showAccount},
 		{http.MethodPost, "/account/profile", signedIn, s.updateProfile},
 		{http.MethodPost, "/account/password", signedIn, s.changePassword},
@@ -67,7 +80,6 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/account/sessions/:id/end", signedIn, s.endSession},
 
 		// Administration of users and groups.
-		// (users and groups routes)
 		{http.MethodGet, "/admin/users", need(auth.UserRead), s.listUsers},
 		{http.MethodGet, "/admin/users/:id", need(auth.UserRead), s.showUser},
 		{http.MethodPost, "/admin/users/:id/groups", need(auth.UserManage), s.updateUserGroups},
@@ -86,7 +98,6 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/admin/groups/:id/permissions/:code", need(auth.GroupManage), s.toggleGroupPermission},
 
 		// The audit log.
-		// (audit routes)
 		{http.MethodGet, "/admin/audit", need(auth.AuditRead), s.listAuditEvents},
 	}
 }
