@@ -11,6 +11,7 @@ import (
 
 	"violet/ent/migrate"
 
+	"violet/ent/attacksync"
 	"violet/ent/auditevent"
 	"violet/ent/detectionlevel"
 	"violet/ent/evidencefile"
@@ -49,6 +50,8 @@ type Client struct {
 	config
 	// Schema is the client for creating, migrating and dropping schema.
 	Schema *migrate.Schema
+	// AttackSync is the client for interacting with the AttackSync builders.
+	AttackSync *AttackSyncClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
 	// DetectionLevel is the client for interacting with the DetectionLevel builders.
@@ -106,6 +109,7 @@ func NewClient(opts ...Option) *Client {
 
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
+	c.AttackSync = NewAttackSyncClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.DetectionLevel = NewDetectionLevelClient(c.config)
 	c.EvidenceFile = NewEvidenceFileClient(c.config)
@@ -221,6 +225,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	return &Tx{
 		ctx:                  ctx,
 		config:               cfg,
+		AttackSync:           NewAttackSyncClient(cfg),
 		AuditEvent:           NewAuditEventClient(cfg),
 		DetectionLevel:       NewDetectionLevelClient(cfg),
 		EvidenceFile:         NewEvidenceFileClient(cfg),
@@ -263,6 +268,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	return &Tx{
 		ctx:                  ctx,
 		config:               cfg,
+		AttackSync:           NewAttackSyncClient(cfg),
 		AuditEvent:           NewAuditEventClient(cfg),
 		DetectionLevel:       NewDetectionLevelClient(cfg),
 		EvidenceFile:         NewEvidenceFileClient(cfg),
@@ -292,7 +298,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 // Debug returns a new debug-client. It's used to get verbose logging on specific operations.
 //
 //	client.Debug().
-//		AuditEvent.
+//		AttackSync.
 //		Query().
 //		Count(ctx)
 func (c *Client) Debug() *Client {
@@ -315,8 +321,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.AuditEvent, c.DetectionLevel, c.EvidenceFile, c.Group, c.Invitation,
-		c.Mission, c.MissionCategory, c.MissionMember, c.MissionScenario,
+		c.AttackSync, c.AuditEvent, c.DetectionLevel, c.EvidenceFile, c.Group,
+		c.Invitation, c.Mission, c.MissionCategory, c.MissionMember, c.MissionScenario,
 		c.MissionTest, c.MissionTestMitreTag, c.MitreSubtechnique, c.MitreTactic,
 		c.MitreTechnique, c.Notification, c.Permission, c.RefreshToken,
 		c.ScenarioTemplate, c.ScenarioTemplateTest, c.Setting, c.TestTemplate,
@@ -330,8 +336,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.AuditEvent, c.DetectionLevel, c.EvidenceFile, c.Group, c.Invitation,
-		c.Mission, c.MissionCategory, c.MissionMember, c.MissionScenario,
+		c.AttackSync, c.AuditEvent, c.DetectionLevel, c.EvidenceFile, c.Group,
+		c.Invitation, c.Mission, c.MissionCategory, c.MissionMember, c.MissionScenario,
 		c.MissionTest, c.MissionTestMitreTag, c.MitreSubtechnique, c.MitreTactic,
 		c.MitreTechnique, c.Notification, c.Permission, c.RefreshToken,
 		c.ScenarioTemplate, c.ScenarioTemplateTest, c.Setting, c.TestTemplate,
@@ -344,6 +350,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 // Mutate implements the ent.Mutator interface.
 func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
+	case *AttackSyncMutation:
+		return c.AttackSync.mutate(ctx, m)
 	case *AuditEventMutation:
 		return c.AuditEvent.mutate(ctx, m)
 	case *DetectionLevelMutation:
@@ -392,6 +400,155 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.User.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
+	}
+}
+
+// AttackSyncClient is a client for the AttackSync schema.
+type AttackSyncClient struct {
+	config
+}
+
+// NewAttackSyncClient returns a client for the AttackSync from the given config.
+func NewAttackSyncClient(c config) *AttackSyncClient {
+	return &AttackSyncClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `attacksync.Hooks(f(g(h())))`.
+func (c *AttackSyncClient) Use(hooks ...Hook) {
+	c.hooks.AttackSync = append(c.hooks.AttackSync, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `attacksync.Intercept(f(g(h())))`.
+func (c *AttackSyncClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AttackSync = append(c.inters.AttackSync, interceptors...)
+}
+
+// Create returns a builder for creating a AttackSync entity.
+func (c *AttackSyncClient) Create() *AttackSyncCreate {
+	mutation := newAttackSyncMutation(c.config, OpCreate)
+	return &AttackSyncCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AttackSync entities.
+func (c *AttackSyncClient) CreateBulk(builders ...*AttackSyncCreate) *AttackSyncCreateBulk {
+	return &AttackSyncCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AttackSyncClient) MapCreateBulk(slice any, setFunc func(*AttackSyncCreate, int)) *AttackSyncCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AttackSyncCreateBulk{err: fmt.Errorf("calling to AttackSyncClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AttackSyncCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AttackSyncCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AttackSync.
+func (c *AttackSyncClient) Update() *AttackSyncUpdate {
+	mutation := newAttackSyncMutation(c.config, OpUpdate)
+	return &AttackSyncUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AttackSyncClient) UpdateOne(_m *AttackSync) *AttackSyncUpdateOne {
+	mutation := newAttackSyncMutation(c.config, OpUpdateOne, withAttackSync(_m))
+	return &AttackSyncUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AttackSyncClient) UpdateOneID(id uuid.UUID) *AttackSyncUpdateOne {
+	mutation := newAttackSyncMutation(c.config, OpUpdateOne, withAttackSyncID(id))
+	return &AttackSyncUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AttackSync.
+func (c *AttackSyncClient) Delete() *AttackSyncDelete {
+	mutation := newAttackSyncMutation(c.config, OpDelete)
+	return &AttackSyncDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AttackSyncClient) DeleteOne(_m *AttackSync) *AttackSyncDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AttackSyncClient) DeleteOneID(id uuid.UUID) *AttackSyncDeleteOne {
+	builder := c.Delete().Where(attacksync.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AttackSyncDeleteOne{builder}
+}
+
+// Query returns a query builder for AttackSync.
+func (c *AttackSyncClient) Query() *AttackSyncQuery {
+	return &AttackSyncQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAttackSync},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AttackSync entity by its id.
+func (c *AttackSyncClient) Get(ctx context.Context, id uuid.UUID) (*AttackSync, error) {
+	return c.Query().Where(attacksync.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AttackSyncClient) GetX(ctx context.Context, id uuid.UUID) *AttackSync {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryStartedBy queries the started_by edge of a AttackSync.
+func (c *AttackSyncClient) QueryStartedBy(_m *AttackSync) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(attacksync.Table, attacksync.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, attacksync.StartedByTable, attacksync.StartedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *AttackSyncClient) Hooks() []Hook {
+	return c.hooks.AttackSync
+}
+
+// Interceptors returns the client interceptors.
+func (c *AttackSyncClient) Interceptors() []Interceptor {
+	return c.inters.AttackSync
+}
+
+func (c *AttackSyncClient) mutate(ctx context.Context, m *AttackSyncMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AttackSyncCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AttackSyncUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AttackSyncUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AttackSyncDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AttackSync mutation op: %q", m.Op())
 	}
 }
 
@@ -4406,15 +4563,15 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		AuditEvent, DetectionLevel, EvidenceFile, Group, Invitation, Mission,
-		MissionCategory, MissionMember, MissionScenario, MissionTest,
+		AttackSync, AuditEvent, DetectionLevel, EvidenceFile, Group, Invitation,
+		Mission, MissionCategory, MissionMember, MissionScenario, MissionTest,
 		MissionTestMitreTag, MitreSubtechnique, MitreTactic, MitreTechnique,
 		Notification, Permission, RefreshToken, ScenarioTemplate, ScenarioTemplateTest,
 		Setting, TestTemplate, TestTemplateMitreTag, User []ent.Hook
 	}
 	inters struct {
-		AuditEvent, DetectionLevel, EvidenceFile, Group, Invitation, Mission,
-		MissionCategory, MissionMember, MissionScenario, MissionTest,
+		AttackSync, AuditEvent, DetectionLevel, EvidenceFile, Group, Invitation,
+		Mission, MissionCategory, MissionMember, MissionScenario, MissionTest,
 		MissionTestMitreTag, MitreSubtechnique, MitreTactic, MitreTechnique,
 		Notification, Permission, RefreshToken, ScenarioTemplate, ScenarioTemplateTest,
 		Setting, TestTemplate, TestTemplateMitreTag, User []ent.Interceptor

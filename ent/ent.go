@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"violet/ent/attacksync"
 	"violet/ent/auditevent"
 	"violet/ent/detectionlevel"
 	"violet/ent/evidencefile"
@@ -95,6 +96,7 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			attacksync.Table:           attacksync.ValidColumn,
 			auditevent.Table:           auditevent.ValidColumn,
 			detectionlevel.Table:       detectionlevel.ValidColumn,
 			evidencefile.Table:         evidencefile.ValidColumn,

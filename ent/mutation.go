@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"violet/ent/attacksync"
 	"violet/ent/auditevent"
 	"violet/ent/detectionlevel"
 	"violet/ent/evidencefile"
@@ -48,6 +49,7 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
+	TypeAttackSync           = "AttackSync"
 	TypeAuditEvent           = "AuditEvent"
 	TypeDetectionLevel       = "DetectionLevel"
 	TypeEvidenceFile         = "EvidenceFile"
@@ -72,6 +74,1357 @@ const (
 	TypeTestTemplateMitreTag = "TestTemplateMitreTag"
 	TypeUser                 = "User"
 )
+
+// AttackSyncMutation represents an operation that mutates the AttackSync nodes in the graph.
+type AttackSyncMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *uuid.UUID
+	created_at        *time.Time
+	updated_at        *time.Time
+	started_by_label  *string
+	source            *string
+	attack_version    *string
+	status            *attacksync.Status
+	phase             *string
+	progress          *int
+	addprogress       *int
+	error             *string
+	added             *int
+	addadded          *int
+	updated           *int
+	addupdated        *int
+	revoked           *int
+	addrevoked        *int
+	unchanged         *int
+	addunchanged      *int
+	finished_at       *time.Time
+	clearedFields     map[string]struct{}
+	started_by        *uuid.UUID
+	clearedstarted_by bool
+	done              bool
+	oldValue          func(context.Context) (*AttackSync, error)
+	predicates        []predicate.AttackSync
+}
+
+var _ ent.Mutation = (*AttackSyncMutation)(nil)
+
+// attacksyncOption allows management of the mutation configuration using functional options.
+type attacksyncOption func(*AttackSyncMutation)
+
+// newAttackSyncMutation creates new mutation for the AttackSync entity.
+func newAttackSyncMutation(c config, op Op, opts ...attacksyncOption) *AttackSyncMutation {
+	m := &AttackSyncMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAttackSync,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAttackSyncID sets the ID field of the mutation.
+func withAttackSyncID(id uuid.UUID) attacksyncOption {
+	return func(m *AttackSyncMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AttackSync
+		)
+		m.oldValue = func(ctx context.Context) (*AttackSync, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AttackSync.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAttackSync sets the old AttackSync of the mutation.
+func withAttackSync(node *AttackSync) attacksyncOption {
+	return func(m *AttackSyncMutation) {
+		m.oldValue = func(context.Context) (*AttackSync, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AttackSyncMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AttackSyncMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of AttackSync entities.
+func (m *AttackSyncMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AttackSyncMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AttackSyncMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AttackSync.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *AttackSyncMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *AttackSyncMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the AttackSync entity.
+// If the AttackSync object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttackSyncMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *AttackSyncMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *AttackSyncMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *AttackSyncMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the AttackSync entity.
+// If the AttackSync object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttackSyncMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *AttackSyncMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetStartedByID sets the "started_by_id" field.
+func (m *AttackSyncMutation) SetStartedByID(u uuid.UUID) {
+	m.started_by = &u
+}
+
+// StartedByID returns the value of the "started_by_id" field in the mutation.
+func (m *AttackSyncMutation) StartedByID() (r uuid.UUID, exists bool) {
+	v := m.started_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedByID returns the old "started_by_id" field's value of the AttackSync entity.
+// If the AttackSync object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttackSyncMutation) OldStartedByID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedByID: %w", err)
+	}
+	return oldValue.StartedByID, nil
+}
+
+// ClearStartedByID clears the value of the "started_by_id" field.
+func (m *AttackSyncMutation) ClearStartedByID() {
+	m.started_by = nil
+	m.clearedFields[attacksync.FieldStartedByID] = struct{}{}
+}
+
+// StartedByIDCleared returns if the "started_by_id" field was cleared in this mutation.
+func (m *AttackSyncMutation) StartedByIDCleared() bool {
+	_, ok := m.clearedFields[attacksync.FieldStartedByID]
+	return ok
+}
+
+// ResetStartedByID resets all changes to the "started_by_id" field.
+func (m *AttackSyncMutation) ResetStartedByID() {
+	m.started_by = nil
+	delete(m.clearedFields, attacksync.FieldStartedByID)
+}
+
+// SetStartedByLabel sets the "started_by_label" field.
+func (m *AttackSyncMutation) SetStartedByLabel(s string) {
+	m.started_by_label = &s
+}
+
+// StartedByLabel returns the value of the "started_by_label" field in the mutation.
+func (m *AttackSyncMutation) StartedByLabel() (r string, exists bool) {
+	v := m.started_by_label
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedByLabel returns the old "started_by_label" field's value of the AttackSync entity.
+// If the AttackSync object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttackSyncMutation) OldStartedByLabel(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedByLabel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedByLabel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedByLabel: %w", err)
+	}
+	return oldValue.StartedByLabel, nil
+}
+
+// ResetStartedByLabel resets all changes to the "started_by_label" field.
+func (m *AttackSyncMutation) ResetStartedByLabel() {
+	m.started_by_label = nil
+}
+
+// SetSource sets the "source" field.
+func (m *AttackSyncMutation) SetSource(s string) {
+	m.source = &s
+}
+
+// Source returns the value of the "source" field in the mutation.
+func (m *AttackSyncMutation) Source() (r string, exists bool) {
+	v := m.source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSource returns the old "source" field's value of the AttackSync entity.
+// If the AttackSync object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttackSyncMutation) OldSource(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSource: %w", err)
+	}
+	return oldValue.Source, nil
+}
+
+// ResetSource resets all changes to the "source" field.
+func (m *AttackSyncMutation) ResetSource() {
+	m.source = nil
+}
+
+// SetAttackVersion sets the "attack_version" field.
+func (m *AttackSyncMutation) SetAttackVersion(s string) {
+	m.attack_version = &s
+}
+
+// AttackVersion returns the value of the "attack_version" field in the mutation.
+func (m *AttackSyncMutation) AttackVersion() (r string, exists bool) {
+	v := m.attack_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttackVersion returns the old "attack_version" field's value of the AttackSync entity.
+// If the AttackSync object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttackSyncMutation) OldAttackVersion(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttackVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttackVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttackVersion: %w", err)
+	}
+	return oldValue.AttackVersion, nil
+}
+
+// ResetAttackVersion resets all changes to the "attack_version" field.
+func (m *AttackSyncMutation) ResetAttackVersion() {
+	m.attack_version = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *AttackSyncMutation) SetStatus(a attacksync.Status) {
+	m.status = &a
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *AttackSyncMutation) Status() (r attacksync.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the AttackSync entity.
+// If the AttackSync object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttackSyncMutation) OldStatus(ctx context.Context) (v attacksync.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *AttackSyncMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetPhase sets the "phase" field.
+func (m *AttackSyncMutation) SetPhase(s string) {
+	m.phase = &s
+}
+
+// Phase returns the value of the "phase" field in the mutation.
+func (m *AttackSyncMutation) Phase() (r string, exists bool) {
+	v := m.phase
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPhase returns the old "phase" field's value of the AttackSync entity.
+// If the AttackSync object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttackSyncMutation) OldPhase(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPhase is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPhase requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPhase: %w", err)
+	}
+	return oldValue.Phase, nil
+}
+
+// ResetPhase resets all changes to the "phase" field.
+func (m *AttackSyncMutation) ResetPhase() {
+	m.phase = nil
+}
+
+// SetProgress sets the "progress" field.
+func (m *AttackSyncMutation) SetProgress(i int) {
+	m.progress = &i
+	m.addprogress = nil
+}
+
+// Progress returns the value of the "progress" field in the mutation.
+func (m *AttackSyncMutation) Progress() (r int, exists bool) {
+	v := m.progress
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProgress returns the old "progress" field's value of the AttackSync entity.
+// If the AttackSync object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttackSyncMutation) OldProgress(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProgress is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProgress requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProgress: %w", err)
+	}
+	return oldValue.Progress, nil
+}
+
+// AddProgress adds i to the "progress" field.
+func (m *AttackSyncMutation) AddProgress(i int) {
+	if m.addprogress != nil {
+		*m.addprogress += i
+	} else {
+		m.addprogress = &i
+	}
+}
+
+// AddedProgress returns the value that was added to the "progress" field in this mutation.
+func (m *AttackSyncMutation) AddedProgress() (r int, exists bool) {
+	v := m.addprogress
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetProgress resets all changes to the "progress" field.
+func (m *AttackSyncMutation) ResetProgress() {
+	m.progress = nil
+	m.addprogress = nil
+}
+
+// SetError sets the "error" field.
+func (m *AttackSyncMutation) SetError(s string) {
+	m.error = &s
+}
+
+// Error returns the value of the "error" field in the mutation.
+func (m *AttackSyncMutation) Error() (r string, exists bool) {
+	v := m.error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldError returns the old "error" field's value of the AttackSync entity.
+// If the AttackSync object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttackSyncMutation) OldError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldError: %w", err)
+	}
+	return oldValue.Error, nil
+}
+
+// ResetError resets all changes to the "error" field.
+func (m *AttackSyncMutation) ResetError() {
+	m.error = nil
+}
+
+// SetAdded sets the "added" field.
+func (m *AttackSyncMutation) SetAdded(i int) {
+	m.added = &i
+	m.addadded = nil
+}
+
+// Added returns the value of the "added" field in the mutation.
+func (m *AttackSyncMutation) Added() (r int, exists bool) {
+	v := m.added
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAdded returns the old "added" field's value of the AttackSync entity.
+// If the AttackSync object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttackSyncMutation) OldAdded(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAdded is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAdded requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAdded: %w", err)
+	}
+	return oldValue.Added, nil
+}
+
+// AddAdded adds i to the "added" field.
+func (m *AttackSyncMutation) AddAdded(i int) {
+	if m.addadded != nil {
+		*m.addadded += i
+	} else {
+		m.addadded = &i
+	}
+}
+
+// AddedAdded returns the value that was added to the "added" field in this mutation.
+func (m *AttackSyncMutation) AddedAdded() (r int, exists bool) {
+	v := m.addadded
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAdded resets all changes to the "added" field.
+func (m *AttackSyncMutation) ResetAdded() {
+	m.added = nil
+	m.addadded = nil
+}
+
+// SetUpdated sets the "updated" field.
+func (m *AttackSyncMutation) SetUpdated(i int) {
+	m.updated = &i
+	m.addupdated = nil
+}
+
+// Updated returns the value of the "updated" field in the mutation.
+func (m *AttackSyncMutation) Updated() (r int, exists bool) {
+	v := m.updated
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdated returns the old "updated" field's value of the AttackSync entity.
+// If the AttackSync object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttackSyncMutation) OldUpdated(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdated is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdated requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdated: %w", err)
+	}
+	return oldValue.Updated, nil
+}
+
+// AddUpdated adds i to the "updated" field.
+func (m *AttackSyncMutation) AddUpdated(i int) {
+	if m.addupdated != nil {
+		*m.addupdated += i
+	} else {
+		m.addupdated = &i
+	}
+}
+
+// AddedUpdated returns the value that was added to the "updated" field in this mutation.
+func (m *AttackSyncMutation) AddedUpdated() (r int, exists bool) {
+	v := m.addupdated
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUpdated resets all changes to the "updated" field.
+func (m *AttackSyncMutation) ResetUpdated() {
+	m.updated = nil
+	m.addupdated = nil
+}
+
+// SetRevoked sets the "revoked" field.
+func (m *AttackSyncMutation) SetRevoked(i int) {
+	m.revoked = &i
+	m.addrevoked = nil
+}
+
+// Revoked returns the value of the "revoked" field in the mutation.
+func (m *AttackSyncMutation) Revoked() (r int, exists bool) {
+	v := m.revoked
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevoked returns the old "revoked" field's value of the AttackSync entity.
+// If the AttackSync object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttackSyncMutation) OldRevoked(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevoked is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevoked requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevoked: %w", err)
+	}
+	return oldValue.Revoked, nil
+}
+
+// AddRevoked adds i to the "revoked" field.
+func (m *AttackSyncMutation) AddRevoked(i int) {
+	if m.addrevoked != nil {
+		*m.addrevoked += i
+	} else {
+		m.addrevoked = &i
+	}
+}
+
+// AddedRevoked returns the value that was added to the "revoked" field in this mutation.
+func (m *AttackSyncMutation) AddedRevoked() (r int, exists bool) {
+	v := m.addrevoked
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRevoked resets all changes to the "revoked" field.
+func (m *AttackSyncMutation) ResetRevoked() {
+	m.revoked = nil
+	m.addrevoked = nil
+}
+
+// SetUnchanged sets the "unchanged" field.
+func (m *AttackSyncMutation) SetUnchanged(i int) {
+	m.unchanged = &i
+	m.addunchanged = nil
+}
+
+// Unchanged returns the value of the "unchanged" field in the mutation.
+func (m *AttackSyncMutation) Unchanged() (r int, exists bool) {
+	v := m.unchanged
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnchanged returns the old "unchanged" field's value of the AttackSync entity.
+// If the AttackSync object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttackSyncMutation) OldUnchanged(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnchanged is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnchanged requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnchanged: %w", err)
+	}
+	return oldValue.Unchanged, nil
+}
+
+// AddUnchanged adds i to the "unchanged" field.
+func (m *AttackSyncMutation) AddUnchanged(i int) {
+	if m.addunchanged != nil {
+		*m.addunchanged += i
+	} else {
+		m.addunchanged = &i
+	}
+}
+
+// AddedUnchanged returns the value that was added to the "unchanged" field in this mutation.
+func (m *AttackSyncMutation) AddedUnchanged() (r int, exists bool) {
+	v := m.addunchanged
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUnchanged resets all changes to the "unchanged" field.
+func (m *AttackSyncMutation) ResetUnchanged() {
+	m.unchanged = nil
+	m.addunchanged = nil
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (m *AttackSyncMutation) SetFinishedAt(t time.Time) {
+	m.finished_at = &t
+}
+
+// FinishedAt returns the value of the "finished_at" field in the mutation.
+func (m *AttackSyncMutation) FinishedAt() (r time.Time, exists bool) {
+	v := m.finished_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinishedAt returns the old "finished_at" field's value of the AttackSync entity.
+// If the AttackSync object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttackSyncMutation) OldFinishedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinishedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinishedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinishedAt: %w", err)
+	}
+	return oldValue.FinishedAt, nil
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (m *AttackSyncMutation) ClearFinishedAt() {
+	m.finished_at = nil
+	m.clearedFields[attacksync.FieldFinishedAt] = struct{}{}
+}
+
+// FinishedAtCleared returns if the "finished_at" field was cleared in this mutation.
+func (m *AttackSyncMutation) FinishedAtCleared() bool {
+	_, ok := m.clearedFields[attacksync.FieldFinishedAt]
+	return ok
+}
+
+// ResetFinishedAt resets all changes to the "finished_at" field.
+func (m *AttackSyncMutation) ResetFinishedAt() {
+	m.finished_at = nil
+	delete(m.clearedFields, attacksync.FieldFinishedAt)
+}
+
+// ClearStartedBy clears the "started_by" edge to the User entity.
+func (m *AttackSyncMutation) ClearStartedBy() {
+	m.clearedstarted_by = true
+	m.clearedFields[attacksync.FieldStartedByID] = struct{}{}
+}
+
+// StartedByCleared reports if the "started_by" edge to the User entity was cleared.
+func (m *AttackSyncMutation) StartedByCleared() bool {
+	return m.StartedByIDCleared() || m.clearedstarted_by
+}
+
+// StartedByIDs returns the "started_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// StartedByID instead. It exists only for internal usage by the builders.
+func (m *AttackSyncMutation) StartedByIDs() (ids []uuid.UUID) {
+	if id := m.started_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetStartedBy resets all changes to the "started_by" edge.
+func (m *AttackSyncMutation) ResetStartedBy() {
+	m.started_by = nil
+	m.clearedstarted_by = false
+}
+
+// Where appends a list predicates to the AttackSyncMutation builder.
+func (m *AttackSyncMutation) Where(ps ...predicate.AttackSync) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AttackSyncMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AttackSyncMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AttackSync, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AttackSyncMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AttackSyncMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AttackSync).
+func (m *AttackSyncMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AttackSyncMutation) Fields() []string {
+	fields := make([]string, 0, 15)
+	if m.created_at != nil {
+		fields = append(fields, attacksync.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, attacksync.FieldUpdatedAt)
+	}
+	if m.started_by != nil {
+		fields = append(fields, attacksync.FieldStartedByID)
+	}
+	if m.started_by_label != nil {
+		fields = append(fields, attacksync.FieldStartedByLabel)
+	}
+	if m.source != nil {
+		fields = append(fields, attacksync.FieldSource)
+	}
+	if m.attack_version != nil {
+		fields = append(fields, attacksync.FieldAttackVersion)
+	}
+	if m.status != nil {
+		fields = append(fields, attacksync.FieldStatus)
+	}
+	if m.phase != nil {
+		fields = append(fields, attacksync.FieldPhase)
+	}
+	if m.progress != nil {
+		fields = append(fields, attacksync.FieldProgress)
+	}
+	if m.error != nil {
+		fields = append(fields, attacksync.FieldError)
+	}
+	if m.added != nil {
+		fields = append(fields, attacksync.FieldAdded)
+	}
+	if m.updated != nil {
+		fields = append(fields, attacksync.FieldUpdated)
+	}
+	if m.revoked != nil {
+		fields = append(fields, attacksync.FieldRevoked)
+	}
+	if m.unchanged != nil {
+		fields = append(fields, attacksync.FieldUnchanged)
+	}
+	if m.finished_at != nil {
+		fields = append(fields, attacksync.FieldFinishedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AttackSyncMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case attacksync.FieldCreatedAt:
+		return m.CreatedAt()
+	case attacksync.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case attacksync.FieldStartedByID:
+		return m.StartedByID()
+	case attacksync.FieldStartedByLabel:
+		return m.StartedByLabel()
+	case attacksync.FieldSource:
+		return m.Source()
+	case attacksync.FieldAttackVersion:
+		return m.AttackVersion()
+	case attacksync.FieldStatus:
+		return m.Status()
+	case attacksync.FieldPhase:
+		return m.Phase()
+	case attacksync.FieldProgress:
+		return m.Progress()
+	case attacksync.FieldError:
+		return m.Error()
+	case attacksync.FieldAdded:
+		return m.Added()
+	case attacksync.FieldUpdated:
+		return m.Updated()
+	case attacksync.FieldRevoked:
+		return m.Revoked()
+	case attacksync.FieldUnchanged:
+		return m.Unchanged()
+	case attacksync.FieldFinishedAt:
+		return m.FinishedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AttackSyncMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case attacksync.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case attacksync.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case attacksync.FieldStartedByID:
+		return m.OldStartedByID(ctx)
+	case attacksync.FieldStartedByLabel:
+		return m.OldStartedByLabel(ctx)
+	case attacksync.FieldSource:
+		return m.OldSource(ctx)
+	case attacksync.FieldAttackVersion:
+		return m.OldAttackVersion(ctx)
+	case attacksync.FieldStatus:
+		return m.OldStatus(ctx)
+	case attacksync.FieldPhase:
+		return m.OldPhase(ctx)
+	case attacksync.FieldProgress:
+		return m.OldProgress(ctx)
+	case attacksync.FieldError:
+		return m.OldError(ctx)
+	case attacksync.FieldAdded:
+		return m.OldAdded(ctx)
+	case attacksync.FieldUpdated:
+		return m.OldUpdated(ctx)
+	case attacksync.FieldRevoked:
+		return m.OldRevoked(ctx)
+	case attacksync.FieldUnchanged:
+		return m.OldUnchanged(ctx)
+	case attacksync.FieldFinishedAt:
+		return m.OldFinishedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown AttackSync field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AttackSyncMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case attacksync.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case attacksync.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case attacksync.FieldStartedByID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedByID(v)
+		return nil
+	case attacksync.FieldStartedByLabel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedByLabel(v)
+		return nil
+	case attacksync.FieldSource:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSource(v)
+		return nil
+	case attacksync.FieldAttackVersion:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttackVersion(v)
+		return nil
+	case attacksync.FieldStatus:
+		v, ok := value.(attacksync.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case attacksync.FieldPhase:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPhase(v)
+		return nil
+	case attacksync.FieldProgress:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProgress(v)
+		return nil
+	case attacksync.FieldError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetError(v)
+		return nil
+	case attacksync.FieldAdded:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAdded(v)
+		return nil
+	case attacksync.FieldUpdated:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdated(v)
+		return nil
+	case attacksync.FieldRevoked:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevoked(v)
+		return nil
+	case attacksync.FieldUnchanged:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnchanged(v)
+		return nil
+	case attacksync.FieldFinishedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinishedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AttackSync field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AttackSyncMutation) AddedFields() []string {
+	var fields []string
+	if m.addprogress != nil {
+		fields = append(fields, attacksync.FieldProgress)
+	}
+	if m.addadded != nil {
+		fields = append(fields, attacksync.FieldAdded)
+	}
+	if m.addupdated != nil {
+		fields = append(fields, attacksync.FieldUpdated)
+	}
+	if m.addrevoked != nil {
+		fields = append(fields, attacksync.FieldRevoked)
+	}
+	if m.addunchanged != nil {
+		fields = append(fields, attacksync.FieldUnchanged)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AttackSyncMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case attacksync.FieldProgress:
+		return m.AddedProgress()
+	case attacksync.FieldAdded:
+		return m.AddedAdded()
+	case attacksync.FieldUpdated:
+		return m.AddedUpdated()
+	case attacksync.FieldRevoked:
+		return m.AddedRevoked()
+	case attacksync.FieldUnchanged:
+		return m.AddedUnchanged()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AttackSyncMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case attacksync.FieldProgress:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddProgress(v)
+		return nil
+	case attacksync.FieldAdded:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAdded(v)
+		return nil
+	case attacksync.FieldUpdated:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUpdated(v)
+		return nil
+	case attacksync.FieldRevoked:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRevoked(v)
+		return nil
+	case attacksync.FieldUnchanged:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUnchanged(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AttackSync numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AttackSyncMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(attacksync.FieldStartedByID) {
+		fields = append(fields, attacksync.FieldStartedByID)
+	}
+	if m.FieldCleared(attacksync.FieldFinishedAt) {
+		fields = append(fields, attacksync.FieldFinishedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AttackSyncMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AttackSyncMutation) ClearField(name string) error {
+	switch name {
+	case attacksync.FieldStartedByID:
+		m.ClearStartedByID()
+		return nil
+	case attacksync.FieldFinishedAt:
+		m.ClearFinishedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown AttackSync nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AttackSyncMutation) ResetField(name string) error {
+	switch name {
+	case attacksync.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case attacksync.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case attacksync.FieldStartedByID:
+		m.ResetStartedByID()
+		return nil
+	case attacksync.FieldStartedByLabel:
+		m.ResetStartedByLabel()
+		return nil
+	case attacksync.FieldSource:
+		m.ResetSource()
+		return nil
+	case attacksync.FieldAttackVersion:
+		m.ResetAttackVersion()
+		return nil
+	case attacksync.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case attacksync.FieldPhase:
+		m.ResetPhase()
+		return nil
+	case attacksync.FieldProgress:
+		m.ResetProgress()
+		return nil
+	case attacksync.FieldError:
+		m.ResetError()
+		return nil
+	case attacksync.FieldAdded:
+		m.ResetAdded()
+		return nil
+	case attacksync.FieldUpdated:
+		m.ResetUpdated()
+		return nil
+	case attacksync.FieldRevoked:
+		m.ResetRevoked()
+		return nil
+	case attacksync.FieldUnchanged:
+		m.ResetUnchanged()
+		return nil
+	case attacksync.FieldFinishedAt:
+		m.ResetFinishedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown AttackSync field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AttackSyncMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.started_by != nil {
+		edges = append(edges, attacksync.EdgeStartedBy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AttackSyncMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case attacksync.EdgeStartedBy:
+		if id := m.started_by; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AttackSyncMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AttackSyncMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AttackSyncMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedstarted_by {
+		edges = append(edges, attacksync.EdgeStartedBy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AttackSyncMutation) EdgeCleared(name string) bool {
+	switch name {
+	case attacksync.EdgeStartedBy:
+		return m.clearedstarted_by
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AttackSyncMutation) ClearEdge(name string) error {
+	switch name {
+	case attacksync.EdgeStartedBy:
+		m.ClearStartedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown AttackSync unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AttackSyncMutation) ResetEdge(name string) error {
+	switch name {
+	case attacksync.EdgeStartedBy:
+		m.ResetStartedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown AttackSync edge %s", name)
+}
 
 // AuditEventMutation represents an operation that mutates the AuditEvent nodes in the graph.
 type AuditEventMutation struct {

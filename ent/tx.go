@@ -14,6 +14,8 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// AttackSync is the client for interacting with the AttackSync builders.
+	AttackSync *AttackSyncClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
 	// DetectionLevel is the client for interacting with the DetectionLevel builders.
@@ -191,6 +193,7 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.AttackSync = NewAttackSyncClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.DetectionLevel = NewDetectionLevelClient(tx.config)
 	tx.EvidenceFile = NewEvidenceFileClient(tx.config)
@@ -223,7 +226,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: AuditEvent.QueryXXX(), the query will be executed
+// applies a query, for example: AttackSync.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

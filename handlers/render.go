@@ -57,6 +57,9 @@ func (s *Server) layoutProps(c echo.Context, titleKey, navKey string) layout.Pro
 	}
 	p.User = &layout.User{DisplayName: v.DisplayName, Email: v.Email, Locale: v.Locale}
 	p.Nav = []layout.NavItem{{Key: "nav.home", Href: "/"}}
+	if v.Can(auth.AttackRead) {
+		p.Nav = append(p.Nav, layout.NavItem{Key: "nav.attack", Href: "/attack"})
+	}
 	if href := adminHome(v); href != "" {
 		p.Nav = append(p.Nav, layout.NavItem{Key: "nav.admin", Href: href})
 	}
@@ -73,6 +76,7 @@ func adminSections() []layout.NavItem {
 		{Key: "admin.nav.users", Href: "/admin/users"},
 		{Key: "admin.nav.invitations", Href: "/admin/invitations"},
 		{Key: "admin.nav.groups", Href: "/admin/groups"},
+		{Key: "admin.nav.attack_sync", Href: "/admin/attack-sync"},
 		{Key: "admin.nav.audit", Href: "/admin/audit"},
 	}
 }
@@ -85,6 +89,8 @@ func adminPermission(href string) auth.Permission {
 		return auth.UserInvite
 	case "/admin/groups":
 		return auth.GroupManage
+	case "/admin/attack-sync":
+		return auth.AttackSync
 	case "/admin/audit":
 		return auth.AuditRead
 	}

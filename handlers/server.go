@@ -5,6 +5,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"log/slog"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"violet/ent"
+	"violet/internal/attack"
 	"violet/internal/auth"
 	"violet/internal/config"
 	"violet/internal/i18n"
@@ -40,18 +42,26 @@ type Deps struct {
 	// Hasher checks passwords; nil means argon2id with OWASP's parameters
 	// and one hash per CPU at a time.
 	Hasher *auth.Hasher
+	// HTTPClient fetches ATT&CK bundles; nil means attack.DefaultHTTPClient.
+	HTTPClient *http.Client
 }
 
 // Server holds the dependencies and serves Violet's HTTP requests.
 type Server struct {
 	Deps
 	Sessions *auth.SessionStore
+	Syncer   *attack.Syncer
 	throttle *auth.Throttle
 	flashes  *sessions.CookieStore
 	echo     *echo.Echo
 	draining atomic.Bool
 	buffers  sync.Pool // *bytes.Buffer for buffered rendering
 	routes   []route
+	// Background jobs (catalogue syncs) outlive the request that started
+	// them; Wait lets them finish at shutdown.
+	jobs     sync.WaitGroup
+	jobCtx   context.Context
+	stopJobs context.CancelFunc
 }
 
 // New builds the server with its middleware and routes.
@@ -71,7 +81,9 @@ func New(d Deps) (*Server, error) {
 		Sessions: auth.NewSessionStore(d.DB, d.Config.SessionKey, d.Config.Secure(), d.Now),
 		throttle: auth.DefaultThrottle(d.DB, d.Now),
 		flashes:  newFlashStore(d.Config.SessionKey, d.Config.Secure()),
+		Syncer:   attack.NewSyncer(d.Ent, d.HTTPClient, d.Now, d.Log),
 	}
+	s.jobCtx, s.stopJobs = context.WithCancel(context.Background())
 	s.buffers.New = func() any { return new(bytes.Buffer) }
 	e := echo.New()
 	e.HideBanner = true
@@ -86,6 +98,35 @@ func New(d Deps) (*Server, error) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// background runs fn as a job of the server: it keeps running after the
+// request that started it has been answered, with a context that Wait
+// cancels when the grace period is over.
+func (s *Server) background(fn func(ctx context.Context)) {
+	s.jobs.Add(1)
+	go func() {
+		defer s.jobs.Done()
+		defer func() {
+			if v := recover(); v != nil {
+				s.Log.Error("background job panicked", "panic", v)
+			}
+		}()
+		fn(s.jobCtx)
+	}()
+}
+
+// Wait lets running background jobs finish until ctx ends, then cancels
+// them (their transactions roll back and they record the interruption).
+func (s *Server) Wait(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { s.jobs.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.stopJobs()
+		<-done
+	}
+}
 
 // Drain turns readiness off so load balancers stop sending new requests
 // while in-flight ones finish (SIGTERM).

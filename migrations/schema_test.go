@@ -119,6 +119,7 @@ func diffSets(want, got []string) (missing, unexpected []string) {
 }
 
 var wantTables = []string{
+	"attack_syncs",
 	"audit_events",
 	"detection_levels",
 	"evidence_files",
@@ -155,9 +156,9 @@ func TestTables(t *testing.T) {
 		WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`) {
 		got = append(got, r[0])
 	}
-	// The 26 tables of the v1 data model plus audit_events.
-	if len(wantTables) != 27 {
-		t.Fatalf("expected list has %d tables, want 27", len(wantTables))
+	// The 26 tables of the v1 data model plus audit_events and attack_syncs.
+	if len(wantTables) != 28 {
+		t.Fatalf("expected list has %d tables, want 28", len(wantTables))
 	}
 	if !slices.IsSorted(wantTables) {
 		t.Fatal("expected table list is not sorted")
@@ -183,6 +184,7 @@ var wantForeignKeys = []foreignKey{
 	{"invitations", "consumed_by_id", "users", "fk_invitations_consumed_by_id", "SET NULL"},
 	{"invitations", "created_by_id", "users", "fk_invitations_created_by_id", "SET NULL"},
 	{"invitations", "reset_user_id", "users", "fk_invitations_reset_user_id", "CASCADE"},
+	{"attack_syncs", "started_by_id", "users", "fk_attack_syncs_started_by_id", "SET NULL"},
 	{"mission_categories", "mission_id", "missions", "fk_mission_categories_mission_id", "CASCADE"},
 	{"mission_members", "mission_id", "missions", "fk_mission_members_mission_id", "CASCADE"},
 	{"mission_members", "user_id", "users", "fk_mission_members_user_id", "CASCADE"},
@@ -288,6 +290,8 @@ func TestForeignKeys(t *testing.T) {
 
 // wantChecks is every CHECK constraint as "table.name".
 var wantChecks = []string{
+	"attack_syncs.ck_attack_syncs_progress",
+	"attack_syncs.ck_attack_syncs_status",
 	"detection_levels.ck_detection_levels_colour",
 	"detection_levels.ck_detection_levels_score",
 	"evidence_files.ck_evidence_files_sha256_hex",

@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrateCmd(ctx, e, rest)
 	case "invite":
 		return inviteCmd(ctx, e, rest)
+	case "attack":
+		return attackCmd(ctx, e, rest)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return nil
@@ -81,6 +83,8 @@ Commands:
   invite --admin [--email E]  print a one-time link that creates an administrator
   invite --group NAME… [--email E]
                               print a one-time link that creates an account in those groups
+  attack sync --file PATH | --url URL
+                              sync the ATT&CK Enterprise catalogue from a STIX bundle
   version                     print the version
 `)
 }

@@ -76,6 +76,11 @@ func serve(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if n, err := srv.Syncer.Interrupted(ctx); err != nil {
+		log.Warn("look for interrupted ATT&CK syncs", "err", err)
+	} else if n > 0 {
+		log.Warn("ATT&CK syncs interrupted by a restart marked as failed", "count", n)
+	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -112,6 +117,7 @@ func serve(ctx context.Context, e env, args []string) error {
 	if err := httpServer.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	srv.Wait(shutdownCtx)
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

@@ -8,6 +8,18 @@ import (
 	"violet/ent"
 )
 
+// The AttackSyncFunc type is an adapter to allow the use of ordinary
+// function as AttackSync mutator.
+type AttackSyncFunc func(context.Context, *ent.AttackSyncMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AttackSyncFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AttackSyncMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AttackSyncMutation", m)
+}
+
 // The AuditEventFunc type is an adapter to allow the use of ordinary
 // function as AuditEvent mutator.
 type AuditEventFunc func(context.Context, *ent.AuditEventMutation) (ent.Value, error)

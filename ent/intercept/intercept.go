@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"violet/ent"
+	"violet/ent/attacksync"
 	"violet/ent/auditevent"
 	"violet/ent/detectionlevel"
 	"violet/ent/evidencefile"
@@ -89,6 +90,33 @@ func (f TraverseFunc) Traverse(ctx context.Context, q ent.Query) error {
 		return err
 	}
 	return f(ctx, query)
+}
+
+// The AttackSyncFunc type is an adapter to allow the use of ordinary function as a Querier.
+type AttackSyncFunc func(context.Context, *ent.AttackSyncQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f AttackSyncFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.AttackSyncQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.AttackSyncQuery", q)
+}
+
+// The TraverseAttackSync type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseAttackSync func(context.Context, *ent.AttackSyncQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseAttackSync) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseAttackSync) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AttackSyncQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.AttackSyncQuery", q)
 }
 
 // The AuditEventFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -715,6 +743,8 @@ func (f TraverseUser) Traverse(ctx context.Context, q ent.Query) error {
 // NewQuery returns the generic Query interface for the given typed query.
 func NewQuery(q ent.Query) (Query, error) {
 	switch q := q.(type) {
+	case *ent.AttackSyncQuery:
+		return &query[*ent.AttackSyncQuery, predicate.AttackSync, attacksync.OrderOption]{typ: ent.TypeAttackSync, tq: q}, nil
 	case *ent.AuditEventQuery:
 		return &query[*ent.AuditEventQuery, predicate.AuditEvent, auditevent.OrderOption]{typ: ent.TypeAuditEvent, tq: q}, nil
 	case *ent.DetectionLevelQuery:

@@ -9,6 +9,46 @@ import (
 )
 
 var (
+	// AttackSyncsColumns holds the columns for the "attack_syncs" table.
+	AttackSyncsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
+		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "started_by_label", Type: field.TypeString, Default: ""},
+		{Name: "source", Type: field.TypeString},
+		{Name: "attack_version", Type: field.TypeString, Default: ""},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"running", "succeeded", "failed"}, Default: "running"},
+		{Name: "phase", Type: field.TypeString, Default: ""},
+		{Name: "progress", Type: field.TypeInt, Default: 0},
+		{Name: "error", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "added", Type: field.TypeInt, Default: 0},
+		{Name: "updated", Type: field.TypeInt, Default: 0},
+		{Name: "revoked", Type: field.TypeInt, Default: 0},
+		{Name: "unchanged", Type: field.TypeInt, Default: 0},
+		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
+		{Name: "started_by_id", Type: field.TypeUUID, Nullable: true},
+	}
+	// AttackSyncsTable holds the schema information for the "attack_syncs" table.
+	AttackSyncsTable = &schema.Table{
+		Name:       "attack_syncs",
+		Columns:    AttackSyncsColumns,
+		PrimaryKey: []*schema.Column{AttackSyncsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "fk_attack_syncs_started_by_id",
+				Columns:    []*schema.Column{AttackSyncsColumns[15]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "ix_attack_syncs_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AttackSyncsColumns[1]},
+			},
+		},
+	}
 	// AuditEventsColumns holds the columns for the "audit_events" table.
 	AuditEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
@@ -1107,6 +1147,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		AttackSyncsTable,
 		AuditEventsTable,
 		DetectionLevelsTable,
 		EvidenceFilesTable,
@@ -1138,6 +1179,14 @@ var (
 )
 
 func init() {
+	AttackSyncsTable.ForeignKeys[0].RefTable = UsersTable
+	AttackSyncsTable.Annotation = &entsql.Annotation{
+		Table: "attack_syncs",
+	}
+	AttackSyncsTable.Annotation.Checks = map[string]string{
+		"ck_attack_syncs_progress": "progress >= 0 AND progress <= 100",
+		"ck_attack_syncs_status":   "status IN ('running', 'succeeded', 'failed')",
+	}
 	AuditEventsTable.Annotation = &entsql.Annotation{
 		Table: "audit_events",
 	}

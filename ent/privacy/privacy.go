@@ -110,6 +110,30 @@ func DenyMutationOperationRule(op ent.Op) MutationRule {
 	return OnMutationOperation(rule, op)
 }
 
+// The AttackSyncQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type AttackSyncQueryRuleFunc func(context.Context, *ent.AttackSyncQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f AttackSyncQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AttackSyncQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.AttackSyncQuery", q)
+}
+
+// The AttackSyncMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type AttackSyncMutationRuleFunc func(context.Context, *ent.AttackSyncMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f AttackSyncMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.AttackSyncMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AttackSyncMutation", m)
+}
+
 // The AuditEventQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type AuditEventQueryRuleFunc func(context.Context, *ent.AuditEventQuery) error

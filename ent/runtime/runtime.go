@@ -5,6 +5,7 @@ package runtime
 import (
 	"context"
 	"time"
+	"violet/ent/attacksync"
 	"violet/ent/auditevent"
 	"violet/ent/detectionlevel"
 	"violet/ent/evidencefile"
@@ -40,6 +41,67 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	attacksyncMixin := schema.AttackSync{}.Mixin()
+	attacksyncMixinFields0 := attacksyncMixin[0].Fields()
+	_ = attacksyncMixinFields0
+	attacksyncMixinFields1 := attacksyncMixin[1].Fields()
+	_ = attacksyncMixinFields1
+	attacksyncFields := schema.AttackSync{}.Fields()
+	_ = attacksyncFields
+	// attacksyncDescCreatedAt is the schema descriptor for created_at field.
+	attacksyncDescCreatedAt := attacksyncMixinFields1[0].Descriptor()
+	// attacksync.DefaultCreatedAt holds the default value on creation for the created_at field.
+	attacksync.DefaultCreatedAt = attacksyncDescCreatedAt.Default.(func() time.Time)
+	// attacksyncDescUpdatedAt is the schema descriptor for updated_at field.
+	attacksyncDescUpdatedAt := attacksyncMixinFields1[1].Descriptor()
+	// attacksync.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	attacksync.DefaultUpdatedAt = attacksyncDescUpdatedAt.Default.(func() time.Time)
+	// attacksync.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	attacksync.UpdateDefaultUpdatedAt = attacksyncDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// attacksyncDescStartedByLabel is the schema descriptor for started_by_label field.
+	attacksyncDescStartedByLabel := attacksyncFields[1].Descriptor()
+	// attacksync.DefaultStartedByLabel holds the default value on creation for the started_by_label field.
+	attacksync.DefaultStartedByLabel = attacksyncDescStartedByLabel.Default.(string)
+	// attacksyncDescSource is the schema descriptor for source field.
+	attacksyncDescSource := attacksyncFields[2].Descriptor()
+	// attacksync.SourceValidator is a validator for the "source" field. It is called by the builders before save.
+	attacksync.SourceValidator = attacksyncDescSource.Validators[0].(func(string) error)
+	// attacksyncDescAttackVersion is the schema descriptor for attack_version field.
+	attacksyncDescAttackVersion := attacksyncFields[3].Descriptor()
+	// attacksync.DefaultAttackVersion holds the default value on creation for the attack_version field.
+	attacksync.DefaultAttackVersion = attacksyncDescAttackVersion.Default.(string)
+	// attacksyncDescPhase is the schema descriptor for phase field.
+	attacksyncDescPhase := attacksyncFields[5].Descriptor()
+	// attacksync.DefaultPhase holds the default value on creation for the phase field.
+	attacksync.DefaultPhase = attacksyncDescPhase.Default.(string)
+	// attacksyncDescProgress is the schema descriptor for progress field.
+	attacksyncDescProgress := attacksyncFields[6].Descriptor()
+	// attacksync.DefaultProgress holds the default value on creation for the progress field.
+	attacksync.DefaultProgress = attacksyncDescProgress.Default.(int)
+	// attacksyncDescError is the schema descriptor for error field.
+	attacksyncDescError := attacksyncFields[7].Descriptor()
+	// attacksync.DefaultError holds the default value on creation for the error field.
+	attacksync.DefaultError = attacksyncDescError.Default.(string)
+	// attacksyncDescAdded is the schema descriptor for added field.
+	attacksyncDescAdded := attacksyncFields[8].Descriptor()
+	// attacksync.DefaultAdded holds the default value on creation for the added field.
+	attacksync.DefaultAdded = attacksyncDescAdded.Default.(int)
+	// attacksyncDescUpdated is the schema descriptor for updated field.
+	attacksyncDescUpdated := attacksyncFields[9].Descriptor()
+	// attacksync.DefaultUpdated holds the default value on creation for the updated field.
+	attacksync.DefaultUpdated = attacksyncDescUpdated.Default.(int)
+	// attacksyncDescRevoked is the schema descriptor for revoked field.
+	attacksyncDescRevoked := attacksyncFields[10].Descriptor()
+	// attacksync.DefaultRevoked holds the default value on creation for the revoked field.
+	attacksync.DefaultRevoked = attacksyncDescRevoked.Default.(int)
+	// attacksyncDescUnchanged is the schema descriptor for unchanged field.
+	attacksyncDescUnchanged := attacksyncFields[11].Descriptor()
+	// attacksync.DefaultUnchanged holds the default value on creation for the unchanged field.
+	attacksync.DefaultUnchanged = attacksyncDescUnchanged.Default.(int)
+	// attacksyncDescID is the schema descriptor for id field.
+	attacksyncDescID := attacksyncMixinFields0[0].Descriptor()
+	// attacksync.DefaultID holds the default value on creation for the id field.
+	attacksync.DefaultID = attacksyncDescID.Default.(func() uuid.UUID)
 	auditeventMixin := schema.AuditEvent{}.Mixin()
 	auditeventHooks := schema.AuditEvent{}.Hooks()
 	auditevent.Hooks[0] = auditeventHooks[0]

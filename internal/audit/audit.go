@@ -34,6 +34,7 @@ const (
 	GroupDeleted         = "group.deleted"
 	GroupPermissionAdded = "group.permission_added"
 	GroupPermissionGone  = "group.permission_removed"
+	AttackSynced         = "attack.synced"
 )
 
 // Actions lists every action, for the audit page's filter.
@@ -43,6 +44,7 @@ func Actions() []string {
 		InvitationCreated, InvitationRevoked, InvitationAccepted,
 		UserUpdated, UserGroupsChanged, UserDeactivated, UserReactivated, UserDeleted, UserRestored, UserSessionsEnded,
 		GroupCreated, GroupUpdated, GroupDeleted, GroupPermissionAdded, GroupPermissionGone,
+		AttackSynced,
 	}
 }
 
