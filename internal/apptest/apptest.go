@@ -49,7 +49,12 @@ type options struct {
 	now    func() time.Time
 	config func(*config.Config)
 	hash   *auth.Hasher
+	http   *http.Client
 }
+
+// WithHTTPClient gives the app the client it downloads ATT&CK bundles with
+// (short timeouts for tests).
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.http = c } }
 
 func (o options) hasher(def *auth.Hasher) *auth.Hasher {
 	if o.hash != nil {
@@ -137,7 +142,7 @@ func New(t testing.TB, opts ...Option) *App {
 	srv, err := handlers.New(handlers.Deps{
 		Config: cfg, DB: db, Ent: client, Migrations: dir, Catalog: catalog, Assets: assets,
 		Log:     slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Version: Version, Now: o.now, Hasher: o.hasher(hasher),
+		Version: Version, Now: o.now, Hasher: o.hasher(hasher), HTTPClient: o.http,
 	})
 	if err != nil {
 		t.Fatal(err)
