@@ -91,7 +91,7 @@ func TestListGroups(t *testing.T) {
 	})
 	want := map[string]row{
 		"admin":    {"1", fmt.Sprint(len(auth.Permissions())), true},
-		"redteam":  {"2", "8", true},
+		"redteam":  {"2", "7", true},
 		"blueteam": {"0", "5", true},
 		"observer": {"1", "3", true},
 		"auditors": {"0", "2", false},
@@ -325,18 +325,18 @@ func TestToggleGroupPermission(t *testing.T) {
 			[]string{"audit.read", "mission.read"}, ""},
 		{"remove", root, purple, "mission.read", false, true, 200, "perm-saved",
 			[]string{"audit.read"}, "group.permission_removed"},
-		{"without htmx it redirects", root, purple, "library.read", true, false, 303, "",
-			[]string{"audit.read", "library.read"}, "group.permission_added"},
+		{"without htmx it redirects", root, purple, "template.read", true, false, 303, "",
+			[]string{"audit.read", "template.read"}, "group.permission_added"},
 		{"the admin group keeps every permission", root, adminID, "user.manage", false, true, 422, "perm-failed",
 			allCodes(), ""},
 		{"a manager gives what they hold", manager, purple, "user.read", true, true, 200, "perm-saved",
-			[]string{"audit.read", "library.read", "user.read"}, "group.permission_added"},
+			[]string{"audit.read", "template.read", "user.read"}, "group.permission_added"},
 		{"a manager cannot give what they lack", manager, purple, "user.manage", true, true, 403, "",
-			[]string{"audit.read", "library.read", "user.read"}, ""},
-		{"a manager cannot take what they lack either", manager, purple, "library.read", false, true, 403, "",
-			[]string{"audit.read", "library.read", "user.read"}, ""},
+			[]string{"audit.read", "template.read", "user.read"}, ""},
+		{"a manager cannot take what they lack either", manager, purple, "template.read", false, true, 403, "",
+			[]string{"audit.read", "template.read", "user.read"}, ""},
 		{"an unknown code", root, purple, "nuclear.launch", true, true, 404, "",
-			[]string{"audit.read", "library.read", "user.read"}, ""},
+			[]string{"audit.read", "template.read", "user.read"}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -394,8 +394,8 @@ func TestSaveGroupPermissions(t *testing.T) {
 		added   int
 		removed int
 	}{
-		{"set exactly the ticked ones", purple, []string{"attack.read", "audit.read", "library.read"}, 303,
-			[]string{"attack.read", "audit.read", "library.read"}, 2, 1},
+		{"set exactly the ticked ones", purple, []string{"attack.read", "audit.read", "template.read"}, 303,
+			[]string{"attack.read", "audit.read", "template.read"}, 2, 1},
 		{"untick all", purple, nil, 303, nil, 0, 3},
 		{"an unknown code is a bad request", purple, []string{"audit.read", "nuclear.launch"}, 400, nil, 0, 0},
 		{"the admin group keeps everything", adminID, []string{"audit.read"}, 422, allCodes(), 0, 0},

@@ -240,9 +240,9 @@ func TestInvitationInvalidLinksLookAlike(t *testing.T) {
 // at creation, and not at acceptance once its rights are gone.
 func TestInvitationGrantRule(t *testing.T) {
 	app := apptest.New(t)
-	// The observer group holds mission.read, library.read, attack.read;
+	// The observer group holds mission.read, template.read, attack.read;
 	// redteam holds more.
-	inviter := invInviterGroup(t, app, "inviter@example.com", "mission.read", "library.read", "attack.read")
+	inviter := invInviterGroup(t, app, "inviter@example.com", "mission.read", "template.read", "attack.read")
 
 	t.Run("the form offers only what may be granted", func(t *testing.T) {
 		d := doc(t, app.GetAs(inviter, "/admin/invitations"))

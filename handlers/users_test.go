@@ -441,7 +441,7 @@ func TestUpdateUserGroups(t *testing.T) {
 	root := app.SignedIn(t, "root@example.com", "admin")
 	// A manager outside the admin group holds observer's permissions and
 	// user.manage, and so may grant observer but not redteam or admin.
-	mgr := f.group("managers", auth.UserRead, auth.UserManage, auth.MissionRead, auth.LibraryRead, auth.AttackRead)
+	mgr := f.group("managers", auth.UserRead, auth.UserManage, auth.MissionRead, auth.TemplateRead, auth.AttackRead)
 	manager := app.SignedIn(t, "mgr@example.com", mgr.Name)
 	ids := map[string]string{}
 	for _, g := range []string{"admin", "redteam", "blueteam", "observer", "managers"} {

@@ -18,9 +18,8 @@ const (
 	MissionTestReview    Permission = "mission_test.review"
 	EvidenceUpload       Permission = "evidence.upload"
 	EvidenceDelete       Permission = "evidence.delete"
-	LibraryRead          Permission = "library.read"
-	LibraryWrite         Permission = "library.write"
-	LibraryImport        Permission = "library.import"
+	TemplateRead         Permission = "template.read"
+	TemplateWrite        Permission = "template.write"
 	AttackRead           Permission = "attack.read"
 	AttackSync           Permission = "attack.sync"
 	UserRead             Permission = "user.read"
@@ -50,9 +49,8 @@ func Permissions() []PermissionInfo {
 		{MissionTestReview, "Review mission test results"},
 		{EvidenceUpload, "Upload evidence to mission tests"},
 		{EvidenceDelete, "Delete any evidence file"},
-		{LibraryRead, "Read the test and scenario library"},
-		{LibraryWrite, "Create and edit test and scenario templates"},
-		{LibraryImport, "Import Atomic Red Team and library files"},
+		{TemplateRead, "Read the test and scenario library"},
+		{TemplateWrite, "Create, edit and import test and scenario templates"},
 		{AttackRead, "Browse the ATT&CK catalogue"},
 		{AttackSync, "Synchronise the ATT&CK catalogue"},
 		{UserRead, "List users"},
@@ -88,13 +86,13 @@ func SystemGroups() []GroupInfo {
 		{GroupAdmin, "Administrators: every permission", nil},
 		{GroupRedTeam, "Red-team operators: plan missions, run tests, keep the library", []Permission{
 			MissionRead, MissionCreate, MissionTestRedWrite, EvidenceUpload,
-			LibraryRead, LibraryWrite, LibraryImport, AttackRead,
+			TemplateRead, TemplateWrite, AttackRead,
 		}},
 		{GroupBlueTeam, "Blue-team analysts: record detections on released tests", []Permission{
-			MissionRead, MissionTestBlueWrite, EvidenceUpload, LibraryRead, AttackRead,
+			MissionRead, MissionTestBlueWrite, EvidenceUpload, TemplateRead, AttackRead,
 		}},
 		{GroupObserver, "Observers and clients: read missions and reports", []Permission{
-			MissionRead, LibraryRead, AttackRead,
+			MissionRead, TemplateRead, AttackRead,
 		}},
 	}
 }
