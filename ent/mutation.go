@@ -19876,6 +19876,8 @@ type ScenarioTemplateMutation struct {
 	deleted_at        *time.Time
 	name              *string
 	description       *string
+	version           *int
+	addversion        *int
 	clearedFields     map[string]struct{}
 	entries           map[uuid.UUID]struct{}
 	removedentries    map[uuid.UUID]struct{}
@@ -20233,6 +20235,62 @@ func (m *ScenarioTemplateMutation) ResetCreatedByID() {
 	delete(m.clearedFields, scenariotemplate.FieldCreatedByID)
 }
 
+// SetVersion sets the "version" field.
+func (m *ScenarioTemplateMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *ScenarioTemplateMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the ScenarioTemplate entity.
+// If the ScenarioTemplate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScenarioTemplateMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *ScenarioTemplateMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *ScenarioTemplateMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *ScenarioTemplateMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
 // AddEntryIDs adds the "entries" edge to the ScenarioTemplateTest entity by ids.
 func (m *ScenarioTemplateMutation) AddEntryIDs(ids ...uuid.UUID) {
 	if m.entries == nil {
@@ -20348,7 +20406,7 @@ func (m *ScenarioTemplateMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ScenarioTemplateMutation) Fields() []string {
-	fields := make([]string, 0, 6)
+	fields := make([]string, 0, 7)
 	if m.created_at != nil {
 		fields = append(fields, scenariotemplate.FieldCreatedAt)
 	}
@@ -20366,6 +20424,9 @@ func (m *ScenarioTemplateMutation) Fields() []string {
 	}
 	if m.created_by != nil {
 		fields = append(fields, scenariotemplate.FieldCreatedByID)
+	}
+	if m.version != nil {
+		fields = append(fields, scenariotemplate.FieldVersion)
 	}
 	return fields
 }
@@ -20387,6 +20448,8 @@ func (m *ScenarioTemplateMutation) Field(name string) (ent.Value, bool) {
 		return m.Description()
 	case scenariotemplate.FieldCreatedByID:
 		return m.CreatedByID()
+	case scenariotemplate.FieldVersion:
+		return m.Version()
 	}
 	return nil, false
 }
@@ -20408,6 +20471,8 @@ func (m *ScenarioTemplateMutation) OldField(ctx context.Context, name string) (e
 		return m.OldDescription(ctx)
 	case scenariotemplate.FieldCreatedByID:
 		return m.OldCreatedByID(ctx)
+	case scenariotemplate.FieldVersion:
+		return m.OldVersion(ctx)
 	}
 	return nil, fmt.Errorf("unknown ScenarioTemplate field %s", name)
 }
@@ -20459,6 +20524,13 @@ func (m *ScenarioTemplateMutation) SetField(name string, value ent.Value) error 
 		}
 		m.SetCreatedByID(v)
 		return nil
+	case scenariotemplate.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown ScenarioTemplate field %s", name)
 }
@@ -20466,13 +20538,21 @@ func (m *ScenarioTemplateMutation) SetField(name string, value ent.Value) error 
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *ScenarioTemplateMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, scenariotemplate.FieldVersion)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *ScenarioTemplateMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case scenariotemplate.FieldVersion:
+		return m.AddedVersion()
+	}
 	return nil, false
 }
 
@@ -20481,6 +20561,13 @@ func (m *ScenarioTemplateMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *ScenarioTemplateMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case scenariotemplate.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown ScenarioTemplate numeric field %s", name)
 }
@@ -20540,6 +20627,9 @@ func (m *ScenarioTemplateMutation) ResetField(name string) error {
 		return nil
 	case scenariotemplate.FieldCreatedByID:
 		m.ResetCreatedByID()
+		return nil
+	case scenariotemplate.FieldVersion:
+		m.ResetVersion()
 		return nil
 	}
 	return fmt.Errorf("unknown ScenarioTemplate field %s", name)
@@ -21862,6 +21952,11 @@ type TestTemplateMutation struct {
 	opsec_level             *testtemplate.OpsecLevel
 	source                  *testtemplate.Source
 	external_ref            *string
+	labels                  *[]string
+	appendlabels            []string
+	import_hash             *string
+	version                 *int
+	addversion              *int
 	clearedFields           map[string]struct{}
 	mitre_tags              map[uuid.UUID]struct{}
 	removedmitre_tags       map[uuid.UUID]struct{}
@@ -22561,6 +22656,149 @@ func (m *TestTemplateMutation) ResetCreatedByID() {
 	delete(m.clearedFields, testtemplate.FieldCreatedByID)
 }
 
+// SetLabels sets the "labels" field.
+func (m *TestTemplateMutation) SetLabels(s []string) {
+	m.labels = &s
+	m.appendlabels = nil
+}
+
+// Labels returns the value of the "labels" field in the mutation.
+func (m *TestTemplateMutation) Labels() (r []string, exists bool) {
+	v := m.labels
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLabels returns the old "labels" field's value of the TestTemplate entity.
+// If the TestTemplate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TestTemplateMutation) OldLabels(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLabels is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLabels requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLabels: %w", err)
+	}
+	return oldValue.Labels, nil
+}
+
+// AppendLabels adds s to the "labels" field.
+func (m *TestTemplateMutation) AppendLabels(s []string) {
+	m.appendlabels = append(m.appendlabels, s...)
+}
+
+// AppendedLabels returns the list of values that were appended to the "labels" field in this mutation.
+func (m *TestTemplateMutation) AppendedLabels() ([]string, bool) {
+	if len(m.appendlabels) == 0 {
+		return nil, false
+	}
+	return m.appendlabels, true
+}
+
+// ResetLabels resets all changes to the "labels" field.
+func (m *TestTemplateMutation) ResetLabels() {
+	m.labels = nil
+	m.appendlabels = nil
+}
+
+// SetImportHash sets the "import_hash" field.
+func (m *TestTemplateMutation) SetImportHash(s string) {
+	m.import_hash = &s
+}
+
+// ImportHash returns the value of the "import_hash" field in the mutation.
+func (m *TestTemplateMutation) ImportHash() (r string, exists bool) {
+	v := m.import_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldImportHash returns the old "import_hash" field's value of the TestTemplate entity.
+// If the TestTemplate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TestTemplateMutation) OldImportHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldImportHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldImportHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldImportHash: %w", err)
+	}
+	return oldValue.ImportHash, nil
+}
+
+// ResetImportHash resets all changes to the "import_hash" field.
+func (m *TestTemplateMutation) ResetImportHash() {
+	m.import_hash = nil
+}
+
+// SetVersion sets the "version" field.
+func (m *TestTemplateMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *TestTemplateMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the TestTemplate entity.
+// If the TestTemplate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TestTemplateMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *TestTemplateMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *TestTemplateMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *TestTemplateMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
 // AddMitreTagIDs adds the "mitre_tags" edge to the TestTemplateMitreTag entity by ids.
 func (m *TestTemplateMutation) AddMitreTagIDs(ids ...uuid.UUID) {
 	if m.mitre_tags == nil {
@@ -22730,7 +22968,7 @@ func (m *TestTemplateMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *TestTemplateMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 18)
 	if m.created_at != nil {
 		fields = append(fields, testtemplate.FieldCreatedAt)
 	}
@@ -22776,6 +23014,15 @@ func (m *TestTemplateMutation) Fields() []string {
 	if m.created_by != nil {
 		fields = append(fields, testtemplate.FieldCreatedByID)
 	}
+	if m.labels != nil {
+		fields = append(fields, testtemplate.FieldLabels)
+	}
+	if m.import_hash != nil {
+		fields = append(fields, testtemplate.FieldImportHash)
+	}
+	if m.version != nil {
+		fields = append(fields, testtemplate.FieldVersion)
+	}
 	return fields
 }
 
@@ -22814,6 +23061,12 @@ func (m *TestTemplateMutation) Field(name string) (ent.Value, bool) {
 		return m.ExternalRef()
 	case testtemplate.FieldCreatedByID:
 		return m.CreatedByID()
+	case testtemplate.FieldLabels:
+		return m.Labels()
+	case testtemplate.FieldImportHash:
+		return m.ImportHash()
+	case testtemplate.FieldVersion:
+		return m.Version()
 	}
 	return nil, false
 }
@@ -22853,6 +23106,12 @@ func (m *TestTemplateMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldExternalRef(ctx)
 	case testtemplate.FieldCreatedByID:
 		return m.OldCreatedByID(ctx)
+	case testtemplate.FieldLabels:
+		return m.OldLabels(ctx)
+	case testtemplate.FieldImportHash:
+		return m.OldImportHash(ctx)
+	case testtemplate.FieldVersion:
+		return m.OldVersion(ctx)
 	}
 	return nil, fmt.Errorf("unknown TestTemplate field %s", name)
 }
@@ -22967,6 +23226,27 @@ func (m *TestTemplateMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCreatedByID(v)
 		return nil
+	case testtemplate.FieldLabels:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLabels(v)
+		return nil
+	case testtemplate.FieldImportHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetImportHash(v)
+		return nil
+	case testtemplate.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown TestTemplate field %s", name)
 }
@@ -22974,13 +23254,21 @@ func (m *TestTemplateMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *TestTemplateMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, testtemplate.FieldVersion)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *TestTemplateMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case testtemplate.FieldVersion:
+		return m.AddedVersion()
+	}
 	return nil, false
 }
 
@@ -22989,6 +23277,13 @@ func (m *TestTemplateMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *TestTemplateMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case testtemplate.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown TestTemplate numeric field %s", name)
 }
@@ -23075,6 +23370,15 @@ func (m *TestTemplateMutation) ResetField(name string) error {
 		return nil
 	case testtemplate.FieldCreatedByID:
 		m.ResetCreatedByID()
+		return nil
+	case testtemplate.FieldLabels:
+		m.ResetLabels()
+		return nil
+	case testtemplate.FieldImportHash:
+		m.ResetImportHash()
+		return nil
+	case testtemplate.FieldVersion:
+		m.ResetVersion()
 		return nil
 	}
 	return fmt.Errorf("unknown TestTemplate field %s", name)

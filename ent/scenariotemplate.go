@@ -31,6 +31,8 @@ type ScenarioTemplate struct {
 	Description string `json:"description,omitempty"`
 	// CreatedByID holds the value of the "created_by_id" field.
 	CreatedByID *uuid.UUID `json:"created_by_id,omitempty"`
+	// optimistic locking: bumped by every change to the scenario or its order
+	Version int `json:"version,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ScenarioTemplateQuery when eager-loading is set.
 	Edges        ScenarioTemplateEdges `json:"edges"`
@@ -75,6 +77,8 @@ func (*ScenarioTemplate) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case scenariotemplate.FieldCreatedByID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
+		case scenariotemplate.FieldVersion:
+			values[i] = new(sql.NullInt64)
 		case scenariotemplate.FieldName, scenariotemplate.FieldDescription:
 			values[i] = new(sql.NullString)
 		case scenariotemplate.FieldCreatedAt, scenariotemplate.FieldUpdatedAt, scenariotemplate.FieldDeletedAt:
@@ -139,6 +143,12 @@ func (_m *ScenarioTemplate) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.CreatedByID = new(uuid.UUID)
 				*_m.CreatedByID = *value.S.(*uuid.UUID)
+			}
+		case scenariotemplate.FieldVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field version", values[i])
+			} else if value.Valid {
+				_m.Version = int(value.Int64)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -207,6 +217,9 @@ func (_m *ScenarioTemplate) String() string {
 		builder.WriteString("created_by_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Version))
 	builder.WriteByte(')')
 	return builder.String()
 }

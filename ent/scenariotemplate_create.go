@@ -102,6 +102,20 @@ func (_c *ScenarioTemplateCreate) SetNillableCreatedByID(v *uuid.UUID) *Scenario
 	return _c
 }
 
+// SetVersion sets the "version" field.
+func (_c *ScenarioTemplateCreate) SetVersion(v int) *ScenarioTemplateCreate {
+	_c.mutation.SetVersion(v)
+	return _c
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_c *ScenarioTemplateCreate) SetNillableVersion(v *int) *ScenarioTemplateCreate {
+	if v != nil {
+		_c.SetVersion(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *ScenarioTemplateCreate) SetID(v uuid.UUID) *ScenarioTemplateCreate {
 	_c.mutation.SetID(v)
@@ -191,6 +205,10 @@ func (_c *ScenarioTemplateCreate) defaults() error {
 		v := scenariotemplate.DefaultDescription
 		_c.mutation.SetDescription(v)
 	}
+	if _, ok := _c.mutation.Version(); !ok {
+		v := scenariotemplate.DefaultVersion
+		_c.mutation.SetVersion(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if scenariotemplate.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized scenariotemplate.DefaultID (forgotten import ent/runtime?)")
@@ -219,6 +237,9 @@ func (_c *ScenarioTemplateCreate) check() error {
 	}
 	if _, ok := _c.mutation.Description(); !ok {
 		return &ValidationError{Name: "description", err: errors.New(`ent: missing required field "ScenarioTemplate.description"`)}
+	}
+	if _, ok := _c.mutation.Version(); !ok {
+		return &ValidationError{Name: "version", err: errors.New(`ent: missing required field "ScenarioTemplate.version"`)}
 	}
 	return nil
 }
@@ -275,6 +296,10 @@ func (_c *ScenarioTemplateCreate) createSpec() (*ScenarioTemplate, *sqlgraph.Cre
 	if value, ok := _c.mutation.Description(); ok {
 		_spec.SetField(scenariotemplate.FieldDescription, field.TypeString, value)
 		_node.Description = value
+	}
+	if value, ok := _c.mutation.Version(); ok {
+		_spec.SetField(scenariotemplate.FieldVersion, field.TypeInt, value)
+		_node.Version = value
 	}
 	if nodes := _c.mutation.EntriesIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -433,6 +458,24 @@ func (u *ScenarioTemplateUpsert) ClearCreatedByID() *ScenarioTemplateUpsert {
 	return u
 }
 
+// SetVersion sets the "version" field.
+func (u *ScenarioTemplateUpsert) SetVersion(v int) *ScenarioTemplateUpsert {
+	u.Set(scenariotemplate.FieldVersion, v)
+	return u
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *ScenarioTemplateUpsert) UpdateVersion() *ScenarioTemplateUpsert {
+	u.SetExcluded(scenariotemplate.FieldVersion)
+	return u
+}
+
+// AddVersion adds v to the "version" field.
+func (u *ScenarioTemplateUpsert) AddVersion(v int) *ScenarioTemplateUpsert {
+	u.Add(scenariotemplate.FieldVersion, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -565,6 +608,27 @@ func (u *ScenarioTemplateUpsertOne) UpdateCreatedByID() *ScenarioTemplateUpsertO
 func (u *ScenarioTemplateUpsertOne) ClearCreatedByID() *ScenarioTemplateUpsertOne {
 	return u.Update(func(s *ScenarioTemplateUpsert) {
 		s.ClearCreatedByID()
+	})
+}
+
+// SetVersion sets the "version" field.
+func (u *ScenarioTemplateUpsertOne) SetVersion(v int) *ScenarioTemplateUpsertOne {
+	return u.Update(func(s *ScenarioTemplateUpsert) {
+		s.SetVersion(v)
+	})
+}
+
+// AddVersion adds v to the "version" field.
+func (u *ScenarioTemplateUpsertOne) AddVersion(v int) *ScenarioTemplateUpsertOne {
+	return u.Update(func(s *ScenarioTemplateUpsert) {
+		s.AddVersion(v)
+	})
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *ScenarioTemplateUpsertOne) UpdateVersion() *ScenarioTemplateUpsertOne {
+	return u.Update(func(s *ScenarioTemplateUpsert) {
+		s.UpdateVersion()
 	})
 }
 
@@ -867,6 +931,27 @@ func (u *ScenarioTemplateUpsertBulk) UpdateCreatedByID() *ScenarioTemplateUpsert
 func (u *ScenarioTemplateUpsertBulk) ClearCreatedByID() *ScenarioTemplateUpsertBulk {
 	return u.Update(func(s *ScenarioTemplateUpsert) {
 		s.ClearCreatedByID()
+	})
+}
+
+// SetVersion sets the "version" field.
+func (u *ScenarioTemplateUpsertBulk) SetVersion(v int) *ScenarioTemplateUpsertBulk {
+	return u.Update(func(s *ScenarioTemplateUpsert) {
+		s.SetVersion(v)
+	})
+}
+
+// AddVersion adds v to the "version" field.
+func (u *ScenarioTemplateUpsertBulk) AddVersion(v int) *ScenarioTemplateUpsertBulk {
+	return u.Update(func(s *ScenarioTemplateUpsert) {
+		s.AddVersion(v)
+	})
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *ScenarioTemplateUpsertBulk) UpdateVersion() *ScenarioTemplateUpsertBulk {
+	return u.Update(func(s *ScenarioTemplateUpsert) {
+		s.UpdateVersion()
 	})
 }
 

@@ -105,6 +105,27 @@ func (_u *ScenarioTemplateUpdate) ClearCreatedByID() *ScenarioTemplateUpdate {
 	return _u
 }
 
+// SetVersion sets the "version" field.
+func (_u *ScenarioTemplateUpdate) SetVersion(v int) *ScenarioTemplateUpdate {
+	_u.mutation.ResetVersion()
+	_u.mutation.SetVersion(v)
+	return _u
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_u *ScenarioTemplateUpdate) SetNillableVersion(v *int) *ScenarioTemplateUpdate {
+	if v != nil {
+		_u.SetVersion(*v)
+	}
+	return _u
+}
+
+// AddVersion adds value to the "version" field.
+func (_u *ScenarioTemplateUpdate) AddVersion(v int) *ScenarioTemplateUpdate {
+	_u.mutation.AddVersion(v)
+	return _u
+}
+
 // AddEntryIDs adds the "entries" edge to the ScenarioTemplateTest entity by IDs.
 func (_u *ScenarioTemplateUpdate) AddEntryIDs(ids ...uuid.UUID) *ScenarioTemplateUpdate {
 	_u.mutation.AddEntryIDs(ids...)
@@ -235,6 +256,12 @@ func (_u *ScenarioTemplateUpdate) sqlSave(ctx context.Context) (_node int, err e
 	}
 	if value, ok := _u.mutation.Description(); ok {
 		_spec.SetField(scenariotemplate.FieldDescription, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Version(); ok {
+		_spec.SetField(scenariotemplate.FieldVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedVersion(); ok {
+		_spec.AddField(scenariotemplate.FieldVersion, field.TypeInt, value)
 	}
 	if _u.mutation.EntriesCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -404,6 +431,27 @@ func (_u *ScenarioTemplateUpdateOne) ClearCreatedByID() *ScenarioTemplateUpdateO
 	return _u
 }
 
+// SetVersion sets the "version" field.
+func (_u *ScenarioTemplateUpdateOne) SetVersion(v int) *ScenarioTemplateUpdateOne {
+	_u.mutation.ResetVersion()
+	_u.mutation.SetVersion(v)
+	return _u
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_u *ScenarioTemplateUpdateOne) SetNillableVersion(v *int) *ScenarioTemplateUpdateOne {
+	if v != nil {
+		_u.SetVersion(*v)
+	}
+	return _u
+}
+
+// AddVersion adds value to the "version" field.
+func (_u *ScenarioTemplateUpdateOne) AddVersion(v int) *ScenarioTemplateUpdateOne {
+	_u.mutation.AddVersion(v)
+	return _u
+}
+
 // AddEntryIDs adds the "entries" edge to the ScenarioTemplateTest entity by IDs.
 func (_u *ScenarioTemplateUpdateOne) AddEntryIDs(ids ...uuid.UUID) *ScenarioTemplateUpdateOne {
 	_u.mutation.AddEntryIDs(ids...)
@@ -564,6 +612,12 @@ func (_u *ScenarioTemplateUpdateOne) sqlSave(ctx context.Context) (_node *Scenar
 	}
 	if value, ok := _u.mutation.Description(); ok {
 		_spec.SetField(scenariotemplate.FieldDescription, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Version(); ok {
+		_spec.SetField(scenariotemplate.FieldVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedVersion(); ok {
+		_spec.AddField(scenariotemplate.FieldVersion, field.TypeInt, value)
 	}
 	if _u.mutation.EntriesCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -50,6 +50,12 @@ type TestTemplate struct {
 	ExternalRef string `json:"external_ref,omitempty"`
 	// CreatedByID holds the value of the "created_by_id" field.
 	CreatedByID *uuid.UUID `json:"created_by_id,omitempty"`
+	// free-form tags people filter the library by
+	Labels []string `json:"labels,omitempty"`
+	// hash of the content an import last wrote; a differing row was edited locally
+	ImportHash string `json:"import_hash,omitempty"`
+	// optimistic locking: bumped by every save
+	Version int `json:"version,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the TestTemplateQuery when eager-loading is set.
 	Edges        TestTemplateEdges `json:"edges"`
@@ -105,9 +111,11 @@ func (*TestTemplate) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case testtemplate.FieldCreatedByID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
-		case testtemplate.FieldPlatforms:
+		case testtemplate.FieldPlatforms, testtemplate.FieldLabels:
 			values[i] = new([]byte)
-		case testtemplate.FieldName, testtemplate.FieldDescription, testtemplate.FieldObjective, testtemplate.FieldProcedure, testtemplate.FieldPrerequisites, testtemplate.FieldCleanup, testtemplate.FieldExpectedDetection, testtemplate.FieldOpsecLevel, testtemplate.FieldSource, testtemplate.FieldExternalRef:
+		case testtemplate.FieldVersion:
+			values[i] = new(sql.NullInt64)
+		case testtemplate.FieldName, testtemplate.FieldDescription, testtemplate.FieldObjective, testtemplate.FieldProcedure, testtemplate.FieldPrerequisites, testtemplate.FieldCleanup, testtemplate.FieldExpectedDetection, testtemplate.FieldOpsecLevel, testtemplate.FieldSource, testtemplate.FieldExternalRef, testtemplate.FieldImportHash:
 			values[i] = new(sql.NullString)
 		case testtemplate.FieldCreatedAt, testtemplate.FieldUpdatedAt, testtemplate.FieldDeletedAt:
 			values[i] = new(sql.NullTime)
@@ -228,6 +236,26 @@ func (_m *TestTemplate) assignValues(columns []string, values []any) error {
 				_m.CreatedByID = new(uuid.UUID)
 				*_m.CreatedByID = *value.S.(*uuid.UUID)
 			}
+		case testtemplate.FieldLabels:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field labels", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Labels); err != nil {
+					return fmt.Errorf("unmarshal field labels: %w", err)
+				}
+			}
+		case testtemplate.FieldImportHash:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field import_hash", values[i])
+			} else if value.Valid {
+				_m.ImportHash = value.String
+			}
+		case testtemplate.FieldVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field version", values[i])
+			} else if value.Valid {
+				_m.Version = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -327,6 +355,15 @@ func (_m *TestTemplate) String() string {
 		builder.WriteString("created_by_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("labels=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Labels))
+	builder.WriteString(", ")
+	builder.WriteString("import_hash=")
+	builder.WriteString(_m.ImportHash)
+	builder.WriteString(", ")
+	builder.WriteString("version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Version))
 	builder.WriteByte(')')
 	return builder.String()
 }

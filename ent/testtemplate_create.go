@@ -221,6 +221,40 @@ func (_c *TestTemplateCreate) SetNillableCreatedByID(v *uuid.UUID) *TestTemplate
 	return _c
 }
 
+// SetLabels sets the "labels" field.
+func (_c *TestTemplateCreate) SetLabels(v []string) *TestTemplateCreate {
+	_c.mutation.SetLabels(v)
+	return _c
+}
+
+// SetImportHash sets the "import_hash" field.
+func (_c *TestTemplateCreate) SetImportHash(v string) *TestTemplateCreate {
+	_c.mutation.SetImportHash(v)
+	return _c
+}
+
+// SetNillableImportHash sets the "import_hash" field if the given value is not nil.
+func (_c *TestTemplateCreate) SetNillableImportHash(v *string) *TestTemplateCreate {
+	if v != nil {
+		_c.SetImportHash(*v)
+	}
+	return _c
+}
+
+// SetVersion sets the "version" field.
+func (_c *TestTemplateCreate) SetVersion(v int) *TestTemplateCreate {
+	_c.mutation.SetVersion(v)
+	return _c
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_c *TestTemplateCreate) SetNillableVersion(v *int) *TestTemplateCreate {
+	if v != nil {
+		_c.SetVersion(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *TestTemplateCreate) SetID(v uuid.UUID) *TestTemplateCreate {
 	_c.mutation.SetID(v)
@@ -361,6 +395,18 @@ func (_c *TestTemplateCreate) defaults() error {
 		v := testtemplate.DefaultExternalRef
 		_c.mutation.SetExternalRef(v)
 	}
+	if _, ok := _c.mutation.Labels(); !ok {
+		v := testtemplate.DefaultLabels
+		_c.mutation.SetLabels(v)
+	}
+	if _, ok := _c.mutation.ImportHash(); !ok {
+		v := testtemplate.DefaultImportHash
+		_c.mutation.SetImportHash(v)
+	}
+	if _, ok := _c.mutation.Version(); !ok {
+		v := testtemplate.DefaultVersion
+		_c.mutation.SetVersion(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if testtemplate.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized testtemplate.DefaultID (forgotten import ent/runtime?)")
@@ -431,6 +477,12 @@ func (_c *TestTemplateCreate) check() error {
 		if err := testtemplate.ExternalRefValidator(v); err != nil {
 			return &ValidationError{Name: "external_ref", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.external_ref": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.ImportHash(); !ok {
+		return &ValidationError{Name: "import_hash", err: errors.New(`ent: missing required field "TestTemplate.import_hash"`)}
+	}
+	if _, ok := _c.mutation.Version(); !ok {
+		return &ValidationError{Name: "version", err: errors.New(`ent: missing required field "TestTemplate.version"`)}
 	}
 	return nil
 }
@@ -523,6 +575,18 @@ func (_c *TestTemplateCreate) createSpec() (*TestTemplate, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.ExternalRef(); ok {
 		_spec.SetField(testtemplate.FieldExternalRef, field.TypeString, value)
 		_node.ExternalRef = value
+	}
+	if value, ok := _c.mutation.Labels(); ok {
+		_spec.SetField(testtemplate.FieldLabels, field.TypeJSON, value)
+		_node.Labels = value
+	}
+	if value, ok := _c.mutation.ImportHash(); ok {
+		_spec.SetField(testtemplate.FieldImportHash, field.TypeString, value)
+		_node.ImportHash = value
+	}
+	if value, ok := _c.mutation.Version(); ok {
+		_spec.SetField(testtemplate.FieldVersion, field.TypeInt, value)
+		_node.Version = value
 	}
 	if nodes := _c.mutation.MitreTagsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -805,6 +869,48 @@ func (u *TestTemplateUpsert) ClearCreatedByID() *TestTemplateUpsert {
 	return u
 }
 
+// SetLabels sets the "labels" field.
+func (u *TestTemplateUpsert) SetLabels(v []string) *TestTemplateUpsert {
+	u.Set(testtemplate.FieldLabels, v)
+	return u
+}
+
+// UpdateLabels sets the "labels" field to the value that was provided on create.
+func (u *TestTemplateUpsert) UpdateLabels() *TestTemplateUpsert {
+	u.SetExcluded(testtemplate.FieldLabels)
+	return u
+}
+
+// SetImportHash sets the "import_hash" field.
+func (u *TestTemplateUpsert) SetImportHash(v string) *TestTemplateUpsert {
+	u.Set(testtemplate.FieldImportHash, v)
+	return u
+}
+
+// UpdateImportHash sets the "import_hash" field to the value that was provided on create.
+func (u *TestTemplateUpsert) UpdateImportHash() *TestTemplateUpsert {
+	u.SetExcluded(testtemplate.FieldImportHash)
+	return u
+}
+
+// SetVersion sets the "version" field.
+func (u *TestTemplateUpsert) SetVersion(v int) *TestTemplateUpsert {
+	u.Set(testtemplate.FieldVersion, v)
+	return u
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *TestTemplateUpsert) UpdateVersion() *TestTemplateUpsert {
+	u.SetExcluded(testtemplate.FieldVersion)
+	return u
+}
+
+// AddVersion adds v to the "version" field.
+func (u *TestTemplateUpsert) AddVersion(v int) *TestTemplateUpsert {
+	u.Add(testtemplate.FieldVersion, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -1063,6 +1169,55 @@ func (u *TestTemplateUpsertOne) UpdateCreatedByID() *TestTemplateUpsertOne {
 func (u *TestTemplateUpsertOne) ClearCreatedByID() *TestTemplateUpsertOne {
 	return u.Update(func(s *TestTemplateUpsert) {
 		s.ClearCreatedByID()
+	})
+}
+
+// SetLabels sets the "labels" field.
+func (u *TestTemplateUpsertOne) SetLabels(v []string) *TestTemplateUpsertOne {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.SetLabels(v)
+	})
+}
+
+// UpdateLabels sets the "labels" field to the value that was provided on create.
+func (u *TestTemplateUpsertOne) UpdateLabels() *TestTemplateUpsertOne {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.UpdateLabels()
+	})
+}
+
+// SetImportHash sets the "import_hash" field.
+func (u *TestTemplateUpsertOne) SetImportHash(v string) *TestTemplateUpsertOne {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.SetImportHash(v)
+	})
+}
+
+// UpdateImportHash sets the "import_hash" field to the value that was provided on create.
+func (u *TestTemplateUpsertOne) UpdateImportHash() *TestTemplateUpsertOne {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.UpdateImportHash()
+	})
+}
+
+// SetVersion sets the "version" field.
+func (u *TestTemplateUpsertOne) SetVersion(v int) *TestTemplateUpsertOne {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.SetVersion(v)
+	})
+}
+
+// AddVersion adds v to the "version" field.
+func (u *TestTemplateUpsertOne) AddVersion(v int) *TestTemplateUpsertOne {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.AddVersion(v)
+	})
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *TestTemplateUpsertOne) UpdateVersion() *TestTemplateUpsertOne {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.UpdateVersion()
 	})
 }
 
@@ -1491,6 +1646,55 @@ func (u *TestTemplateUpsertBulk) UpdateCreatedByID() *TestTemplateUpsertBulk {
 func (u *TestTemplateUpsertBulk) ClearCreatedByID() *TestTemplateUpsertBulk {
 	return u.Update(func(s *TestTemplateUpsert) {
 		s.ClearCreatedByID()
+	})
+}
+
+// SetLabels sets the "labels" field.
+func (u *TestTemplateUpsertBulk) SetLabels(v []string) *TestTemplateUpsertBulk {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.SetLabels(v)
+	})
+}
+
+// UpdateLabels sets the "labels" field to the value that was provided on create.
+func (u *TestTemplateUpsertBulk) UpdateLabels() *TestTemplateUpsertBulk {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.UpdateLabels()
+	})
+}
+
+// SetImportHash sets the "import_hash" field.
+func (u *TestTemplateUpsertBulk) SetImportHash(v string) *TestTemplateUpsertBulk {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.SetImportHash(v)
+	})
+}
+
+// UpdateImportHash sets the "import_hash" field to the value that was provided on create.
+func (u *TestTemplateUpsertBulk) UpdateImportHash() *TestTemplateUpsertBulk {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.UpdateImportHash()
+	})
+}
+
+// SetVersion sets the "version" field.
+func (u *TestTemplateUpsertBulk) SetVersion(v int) *TestTemplateUpsertBulk {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.SetVersion(v)
+	})
+}
+
+// AddVersion adds v to the "version" field.
+func (u *TestTemplateUpsertBulk) AddVersion(v int) *TestTemplateUpsertBulk {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.AddVersion(v)
+	})
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *TestTemplateUpsertBulk) UpdateVersion() *TestTemplateUpsertBulk {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.UpdateVersion()
 	})
 }
 

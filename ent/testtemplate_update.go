@@ -231,6 +231,53 @@ func (_u *TestTemplateUpdate) ClearCreatedByID() *TestTemplateUpdate {
 	return _u
 }
 
+// SetLabels sets the "labels" field.
+func (_u *TestTemplateUpdate) SetLabels(v []string) *TestTemplateUpdate {
+	_u.mutation.SetLabels(v)
+	return _u
+}
+
+// AppendLabels appends value to the "labels" field.
+func (_u *TestTemplateUpdate) AppendLabels(v []string) *TestTemplateUpdate {
+	_u.mutation.AppendLabels(v)
+	return _u
+}
+
+// SetImportHash sets the "import_hash" field.
+func (_u *TestTemplateUpdate) SetImportHash(v string) *TestTemplateUpdate {
+	_u.mutation.SetImportHash(v)
+	return _u
+}
+
+// SetNillableImportHash sets the "import_hash" field if the given value is not nil.
+func (_u *TestTemplateUpdate) SetNillableImportHash(v *string) *TestTemplateUpdate {
+	if v != nil {
+		_u.SetImportHash(*v)
+	}
+	return _u
+}
+
+// SetVersion sets the "version" field.
+func (_u *TestTemplateUpdate) SetVersion(v int) *TestTemplateUpdate {
+	_u.mutation.ResetVersion()
+	_u.mutation.SetVersion(v)
+	return _u
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_u *TestTemplateUpdate) SetNillableVersion(v *int) *TestTemplateUpdate {
+	if v != nil {
+		_u.SetVersion(*v)
+	}
+	return _u
+}
+
+// AddVersion adds value to the "version" field.
+func (_u *TestTemplateUpdate) AddVersion(v int) *TestTemplateUpdate {
+	_u.mutation.AddVersion(v)
+	return _u
+}
+
 // AddMitreTagIDs adds the "mitre_tags" edge to the TestTemplateMitreTag entity by IDs.
 func (_u *TestTemplateUpdate) AddMitreTagIDs(ids ...uuid.UUID) *TestTemplateUpdate {
 	_u.mutation.AddMitreTagIDs(ids...)
@@ -444,6 +491,23 @@ func (_u *TestTemplateUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.ExternalRef(); ok {
 		_spec.SetField(testtemplate.FieldExternalRef, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Labels(); ok {
+		_spec.SetField(testtemplate.FieldLabels, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedLabels(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, testtemplate.FieldLabels, value)
+		})
+	}
+	if value, ok := _u.mutation.ImportHash(); ok {
+		_spec.SetField(testtemplate.FieldImportHash, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Version(); ok {
+		_spec.SetField(testtemplate.FieldVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedVersion(); ok {
+		_spec.AddField(testtemplate.FieldVersion, field.TypeInt, value)
 	}
 	if _u.mutation.MitreTagsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -782,6 +846,53 @@ func (_u *TestTemplateUpdateOne) ClearCreatedByID() *TestTemplateUpdateOne {
 	return _u
 }
 
+// SetLabels sets the "labels" field.
+func (_u *TestTemplateUpdateOne) SetLabels(v []string) *TestTemplateUpdateOne {
+	_u.mutation.SetLabels(v)
+	return _u
+}
+
+// AppendLabels appends value to the "labels" field.
+func (_u *TestTemplateUpdateOne) AppendLabels(v []string) *TestTemplateUpdateOne {
+	_u.mutation.AppendLabels(v)
+	return _u
+}
+
+// SetImportHash sets the "import_hash" field.
+func (_u *TestTemplateUpdateOne) SetImportHash(v string) *TestTemplateUpdateOne {
+	_u.mutation.SetImportHash(v)
+	return _u
+}
+
+// SetNillableImportHash sets the "import_hash" field if the given value is not nil.
+func (_u *TestTemplateUpdateOne) SetNillableImportHash(v *string) *TestTemplateUpdateOne {
+	if v != nil {
+		_u.SetImportHash(*v)
+	}
+	return _u
+}
+
+// SetVersion sets the "version" field.
+func (_u *TestTemplateUpdateOne) SetVersion(v int) *TestTemplateUpdateOne {
+	_u.mutation.ResetVersion()
+	_u.mutation.SetVersion(v)
+	return _u
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_u *TestTemplateUpdateOne) SetNillableVersion(v *int) *TestTemplateUpdateOne {
+	if v != nil {
+		_u.SetVersion(*v)
+	}
+	return _u
+}
+
+// AddVersion adds value to the "version" field.
+func (_u *TestTemplateUpdateOne) AddVersion(v int) *TestTemplateUpdateOne {
+	_u.mutation.AddVersion(v)
+	return _u
+}
+
 // AddMitreTagIDs adds the "mitre_tags" edge to the TestTemplateMitreTag entity by IDs.
 func (_u *TestTemplateUpdateOne) AddMitreTagIDs(ids ...uuid.UUID) *TestTemplateUpdateOne {
 	_u.mutation.AddMitreTagIDs(ids...)
@@ -1025,6 +1136,23 @@ func (_u *TestTemplateUpdateOne) sqlSave(ctx context.Context) (_node *TestTempla
 	}
 	if value, ok := _u.mutation.ExternalRef(); ok {
 		_spec.SetField(testtemplate.FieldExternalRef, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Labels(); ok {
+		_spec.SetField(testtemplate.FieldLabels, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedLabels(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, testtemplate.FieldLabels, value)
+		})
+	}
+	if value, ok := _u.mutation.ImportHash(); ok {
+		_spec.SetField(testtemplate.FieldImportHash, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Version(); ok {
+		_spec.SetField(testtemplate.FieldVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedVersion(); ok {
+		_spec.AddField(testtemplate.FieldVersion, field.TypeInt, value)
 	}
 	if _u.mutation.MitreTagsCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -310,9 +310,11 @@ var wantChecks = []string{
 	"permissions.ck_permissions_code_format",
 	"refresh_tokens.ck_refresh_tokens_token_hash_hex",
 	"scenario_template_tests.ck_scenario_template_tests_position",
+	"scenario_templates.ck_scenario_templates_version",
 	"test_template_mitre_tags.ck_test_template_mitre_tags_exactly_one_mitre_fk",
 	"test_templates.ck_test_templates_opsec_level",
 	"test_templates.ck_test_templates_source",
+	"test_templates.ck_test_templates_version",
 	"users.ck_users_email_lower",
 	"users.ck_users_locale",
 }

@@ -808,6 +808,7 @@ var (
 		{Name: "deleted_at", Type: field.TypeTime, Nullable: true},
 		{Name: "name", Type: field.TypeString, Size: 300},
 		{Name: "description", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "version", Type: field.TypeInt, Default: 1},
 		{Name: "created_by_id", Type: field.TypeUUID, Nullable: true},
 	}
 	// ScenarioTemplatesTable holds the schema information for the "scenario_templates" table.
@@ -818,7 +819,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fk_scenario_templates_created_by_id",
-				Columns:    []*schema.Column{ScenarioTemplatesColumns[6]},
+				Columns:    []*schema.Column{ScenarioTemplatesColumns[7]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -913,6 +914,9 @@ var (
 		{Name: "opsec_level", Type: field.TypeEnum, Enums: []string{"low", "medium", "high"}, Default: "medium"},
 		{Name: "source", Type: field.TypeEnum, Enums: []string{"manual", "atomic"}, Default: "manual"},
 		{Name: "external_ref", Type: field.TypeString, Size: 100, Default: ""},
+		{Name: "labels", Type: field.TypeJSON, Default: schema.Expr("'[]'::jsonb"), SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "import_hash", Type: field.TypeString, Default: ""},
+		{Name: "version", Type: field.TypeInt, Default: 1},
 		{Name: "created_by_id", Type: field.TypeUUID, Nullable: true},
 	}
 	// TestTemplatesTable holds the schema information for the "test_templates" table.
@@ -923,7 +927,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fk_test_templates_created_by_id",
-				Columns:    []*schema.Column{TestTemplatesColumns[15]},
+				Columns:    []*schema.Column{TestTemplatesColumns[18]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -1302,6 +1306,9 @@ func init() {
 	ScenarioTemplatesTable.Annotation = &entsql.Annotation{
 		Table: "scenario_templates",
 	}
+	ScenarioTemplatesTable.Annotation.Checks = map[string]string{
+		"ck_scenario_templates_version": "version >= 1",
+	}
 	ScenarioTemplateTestsTable.ForeignKeys[0].RefTable = ScenarioTemplatesTable
 	ScenarioTemplateTestsTable.ForeignKeys[1].RefTable = TestTemplatesTable
 	ScenarioTemplateTestsTable.Annotation = &entsql.Annotation{
@@ -1320,6 +1327,7 @@ func init() {
 	TestTemplatesTable.Annotation.Checks = map[string]string{
 		"ck_test_templates_opsec_level": "opsec_level IN ('low', 'medium', 'high')",
 		"ck_test_templates_source":      "source IN ('manual', 'atomic')",
+		"ck_test_templates_version":     "version >= 1",
 	}
 	TestTemplateMitreTagsTable.ForeignKeys[0].RefTable = MitreSubtechniquesTable
 	TestTemplateMitreTagsTable.ForeignKeys[1].RefTable = MitreTacticsTable

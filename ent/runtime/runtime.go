@@ -1096,6 +1096,10 @@ func init() {
 	scenariotemplateDescDescription := scenariotemplateFields[1].Descriptor()
 	// scenariotemplate.DefaultDescription holds the default value on creation for the description field.
 	scenariotemplate.DefaultDescription = scenariotemplateDescDescription.Default.(string)
+	// scenariotemplateDescVersion is the schema descriptor for version field.
+	scenariotemplateDescVersion := scenariotemplateFields[3].Descriptor()
+	// scenariotemplate.DefaultVersion holds the default value on creation for the version field.
+	scenariotemplate.DefaultVersion = scenariotemplateDescVersion.Default.(int)
 	// scenariotemplateDescID is the schema descriptor for id field.
 	scenariotemplateDescID := scenariotemplateMixinFields0[0].Descriptor()
 	// scenariotemplate.DefaultID holds the default value on creation for the id field.
@@ -1233,6 +1237,18 @@ func init() {
 	testtemplate.DefaultExternalRef = testtemplateDescExternalRef.Default.(string)
 	// testtemplate.ExternalRefValidator is a validator for the "external_ref" field. It is called by the builders before save.
 	testtemplate.ExternalRefValidator = testtemplateDescExternalRef.Validators[0].(func(string) error)
+	// testtemplateDescLabels is the schema descriptor for labels field.
+	testtemplateDescLabels := testtemplateFields[12].Descriptor()
+	// testtemplate.DefaultLabels holds the default value on creation for the labels field.
+	testtemplate.DefaultLabels = testtemplateDescLabels.Default.([]string)
+	// testtemplateDescImportHash is the schema descriptor for import_hash field.
+	testtemplateDescImportHash := testtemplateFields[13].Descriptor()
+	// testtemplate.DefaultImportHash holds the default value on creation for the import_hash field.
+	testtemplate.DefaultImportHash = testtemplateDescImportHash.Default.(string)
+	// testtemplateDescVersion is the schema descriptor for version field.
+	testtemplateDescVersion := testtemplateFields[14].Descriptor()
+	// testtemplate.DefaultVersion holds the default value on creation for the version field.
+	testtemplate.DefaultVersion = testtemplateDescVersion.Default.(int)
 	// testtemplateDescID is the schema descriptor for id field.
 	testtemplateDescID := testtemplateMixinFields0[0].Descriptor()
 	// testtemplate.DefaultID holds the default value on creation for the id field.

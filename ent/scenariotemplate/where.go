@@ -86,6 +86,11 @@ func CreatedByID(v uuid.UUID) predicate.ScenarioTemplate {
 	return predicate.ScenarioTemplate(sql.FieldEQ(FieldCreatedByID, v))
 }
 
+// Version applies equality check predicate on the "version" field. It's identical to VersionEQ.
+func Version(v int) predicate.ScenarioTemplate {
+	return predicate.ScenarioTemplate(sql.FieldEQ(FieldVersion, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.ScenarioTemplate {
 	return predicate.ScenarioTemplate(sql.FieldEQ(FieldCreatedAt, v))
@@ -374,6 +379,46 @@ func CreatedByIDIsNil() predicate.ScenarioTemplate {
 // CreatedByIDNotNil applies the NotNil predicate on the "created_by_id" field.
 func CreatedByIDNotNil() predicate.ScenarioTemplate {
 	return predicate.ScenarioTemplate(sql.FieldNotNull(FieldCreatedByID))
+}
+
+// VersionEQ applies the EQ predicate on the "version" field.
+func VersionEQ(v int) predicate.ScenarioTemplate {
+	return predicate.ScenarioTemplate(sql.FieldEQ(FieldVersion, v))
+}
+
+// VersionNEQ applies the NEQ predicate on the "version" field.
+func VersionNEQ(v int) predicate.ScenarioTemplate {
+	return predicate.ScenarioTemplate(sql.FieldNEQ(FieldVersion, v))
+}
+
+// VersionIn applies the In predicate on the "version" field.
+func VersionIn(vs ...int) predicate.ScenarioTemplate {
+	return predicate.ScenarioTemplate(sql.FieldIn(FieldVersion, vs...))
+}
+
+// VersionNotIn applies the NotIn predicate on the "version" field.
+func VersionNotIn(vs ...int) predicate.ScenarioTemplate {
+	return predicate.ScenarioTemplate(sql.FieldNotIn(FieldVersion, vs...))
+}
+
+// VersionGT applies the GT predicate on the "version" field.
+func VersionGT(v int) predicate.ScenarioTemplate {
+	return predicate.ScenarioTemplate(sql.FieldGT(FieldVersion, v))
+}
+
+// VersionGTE applies the GTE predicate on the "version" field.
+func VersionGTE(v int) predicate.ScenarioTemplate {
+	return predicate.ScenarioTemplate(sql.FieldGTE(FieldVersion, v))
+}
+
+// VersionLT applies the LT predicate on the "version" field.
+func VersionLT(v int) predicate.ScenarioTemplate {
+	return predicate.ScenarioTemplate(sql.FieldLT(FieldVersion, v))
+}
+
+// VersionLTE applies the LTE predicate on the "version" field.
+func VersionLTE(v int) predicate.ScenarioTemplate {
+	return predicate.ScenarioTemplate(sql.FieldLTE(FieldVersion, v))
 }
 
 // HasEntries applies the HasEdge predicate on the "entries" edge.

@@ -20,7 +20,10 @@ func (ScenarioTemplate) Mixin() []ent.Mixin {
 
 // Annotations of the ScenarioTemplate.
 func (ScenarioTemplate) Annotations() []schema.Annotation {
-	return []schema.Annotation{entsql.Table("scenario_templates")}
+	return []schema.Annotation{
+		entsql.Table("scenario_templates"),
+		entsql.Checks(map[string]string{"ck_scenario_templates_version": "version >= 1"}),
+	}
 }
 
 // Fields of the ScenarioTemplate.
@@ -29,6 +32,8 @@ func (ScenarioTemplate) Fields() []ent.Field {
 		field.String("name").NotEmpty().MaxLen(300),
 		field.Text("description").Default(""),
 		field.UUID("created_by_id", uuid.UUID{}).Optional().Nillable(),
+		field.Int("version").Default(1).
+			Comment("optimistic locking: bumped by every change to the scenario or its order"),
 	}
 }
 

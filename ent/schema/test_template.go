@@ -31,6 +31,7 @@ func (TestTemplate) Annotations() []schema.Annotation {
 		entsql.Checks(map[string]string{
 			"ck_test_templates_opsec_level": inList("opsec_level", opsecLevels...),
 			"ck_test_templates_source":      inList("source", templateSources...),
+			"ck_test_templates_version":     "version >= 1",
 		}),
 	}
 }
@@ -51,6 +52,12 @@ func (TestTemplate) Fields() []ent.Field {
 		field.String("external_ref").Default("").MaxLen(100).
 			Comment("Atomic Red Team auto_generated_guid for imported tests"),
 		field.UUID("created_by_id", uuid.UUID{}).Optional().Nillable(),
+		field.Strings("labels").Default([]string{}).SchemaType(jsonb).
+			Annotations(entsql.DefaultExpr("'[]'::jsonb")).
+			Comment("free-form tags people filter the library by"),
+		field.String("import_hash").Default("").
+			Comment("hash of the content an import last wrote; a differing row was edited locally"),
+		field.Int("version").Default(1).Comment("optimistic locking: bumped by every save"),
 	}
 }
 

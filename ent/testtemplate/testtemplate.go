@@ -47,6 +47,12 @@ const (
 	FieldExternalRef = "external_ref"
 	// FieldCreatedByID holds the string denoting the created_by_id field in the database.
 	FieldCreatedByID = "created_by_id"
+	// FieldLabels holds the string denoting the labels field in the database.
+	FieldLabels = "labels"
+	// FieldImportHash holds the string denoting the import_hash field in the database.
+	FieldImportHash = "import_hash"
+	// FieldVersion holds the string denoting the version field in the database.
+	FieldVersion = "version"
 	// EdgeMitreTags holds the string denoting the mitre_tags edge name in mutations.
 	EdgeMitreTags = "mitre_tags"
 	// EdgeScenarioEntries holds the string denoting the scenario_entries edge name in mutations.
@@ -96,6 +102,9 @@ var Columns = []string{
 	FieldSource,
 	FieldExternalRef,
 	FieldCreatedByID,
+	FieldLabels,
+	FieldImportHash,
+	FieldVersion,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -142,6 +151,12 @@ var (
 	DefaultExternalRef string
 	// ExternalRefValidator is a validator for the "external_ref" field. It is called by the builders before save.
 	ExternalRefValidator func(string) error
+	// DefaultLabels holds the default value on creation for the "labels" field.
+	DefaultLabels []string
+	// DefaultImportHash holds the default value on creation for the "import_hash" field.
+	DefaultImportHash string
+	// DefaultVersion holds the default value on creation for the "version" field.
+	DefaultVersion int
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -275,6 +290,16 @@ func ByExternalRef(opts ...sql.OrderTermOption) OrderOption {
 // ByCreatedByID orders the results by the created_by_id field.
 func ByCreatedByID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCreatedByID, opts...).ToFunc()
+}
+
+// ByImportHash orders the results by the import_hash field.
+func ByImportHash(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldImportHash, opts...).ToFunc()
+}
+
+// ByVersion orders the results by the version field.
+func ByVersion(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldVersion, opts...).ToFunc()
 }
 
 // ByMitreTagsCount orders the results by mitre_tags count.

@@ -116,6 +116,16 @@ func CreatedByID(v uuid.UUID) predicate.TestTemplate {
 	return predicate.TestTemplate(sql.FieldEQ(FieldCreatedByID, v))
 }
 
+// ImportHash applies equality check predicate on the "import_hash" field. It's identical to ImportHashEQ.
+func ImportHash(v string) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldEQ(FieldImportHash, v))
+}
+
+// Version applies equality check predicate on the "version" field. It's identical to VersionEQ.
+func Version(v int) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldEQ(FieldVersion, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.TestTemplate {
 	return predicate.TestTemplate(sql.FieldEQ(FieldCreatedAt, v))
@@ -834,6 +844,111 @@ func CreatedByIDIsNil() predicate.TestTemplate {
 // CreatedByIDNotNil applies the NotNil predicate on the "created_by_id" field.
 func CreatedByIDNotNil() predicate.TestTemplate {
 	return predicate.TestTemplate(sql.FieldNotNull(FieldCreatedByID))
+}
+
+// ImportHashEQ applies the EQ predicate on the "import_hash" field.
+func ImportHashEQ(v string) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldEQ(FieldImportHash, v))
+}
+
+// ImportHashNEQ applies the NEQ predicate on the "import_hash" field.
+func ImportHashNEQ(v string) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldNEQ(FieldImportHash, v))
+}
+
+// ImportHashIn applies the In predicate on the "import_hash" field.
+func ImportHashIn(vs ...string) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldIn(FieldImportHash, vs...))
+}
+
+// ImportHashNotIn applies the NotIn predicate on the "import_hash" field.
+func ImportHashNotIn(vs ...string) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldNotIn(FieldImportHash, vs...))
+}
+
+// ImportHashGT applies the GT predicate on the "import_hash" field.
+func ImportHashGT(v string) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldGT(FieldImportHash, v))
+}
+
+// ImportHashGTE applies the GTE predicate on the "import_hash" field.
+func ImportHashGTE(v string) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldGTE(FieldImportHash, v))
+}
+
+// ImportHashLT applies the LT predicate on the "import_hash" field.
+func ImportHashLT(v string) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldLT(FieldImportHash, v))
+}
+
+// ImportHashLTE applies the LTE predicate on the "import_hash" field.
+func ImportHashLTE(v string) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldLTE(FieldImportHash, v))
+}
+
+// ImportHashContains applies the Contains predicate on the "import_hash" field.
+func ImportHashContains(v string) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldContains(FieldImportHash, v))
+}
+
+// ImportHashHasPrefix applies the HasPrefix predicate on the "import_hash" field.
+func ImportHashHasPrefix(v string) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldHasPrefix(FieldImportHash, v))
+}
+
+// ImportHashHasSuffix applies the HasSuffix predicate on the "import_hash" field.
+func ImportHashHasSuffix(v string) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldHasSuffix(FieldImportHash, v))
+}
+
+// ImportHashEqualFold applies the EqualFold predicate on the "import_hash" field.
+func ImportHashEqualFold(v string) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldEqualFold(FieldImportHash, v))
+}
+
+// ImportHashContainsFold applies the ContainsFold predicate on the "import_hash" field.
+func ImportHashContainsFold(v string) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldContainsFold(FieldImportHash, v))
+}
+
+// VersionEQ applies the EQ predicate on the "version" field.
+func VersionEQ(v int) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldEQ(FieldVersion, v))
+}
+
+// VersionNEQ applies the NEQ predicate on the "version" field.
+func VersionNEQ(v int) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldNEQ(FieldVersion, v))
+}
+
+// VersionIn applies the In predicate on the "version" field.
+func VersionIn(vs ...int) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldIn(FieldVersion, vs...))
+}
+
+// VersionNotIn applies the NotIn predicate on the "version" field.
+func VersionNotIn(vs ...int) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldNotIn(FieldVersion, vs...))
+}
+
+// VersionGT applies the GT predicate on the "version" field.
+func VersionGT(v int) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldGT(FieldVersion, v))
+}
+
+// VersionGTE applies the GTE predicate on the "version" field.
+func VersionGTE(v int) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldGTE(FieldVersion, v))
+}
+
+// VersionLT applies the LT predicate on the "version" field.
+func VersionLT(v int) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldLT(FieldVersion, v))
+}
+
+// VersionLTE applies the LTE predicate on the "version" field.
+func VersionLTE(v int) predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldLTE(FieldVersion, v))
 }
 
 // HasMitreTags applies the HasEdge predicate on the "mitre_tags" edge.
