@@ -16,6 +16,7 @@ import (
 	"violet/ent/detectionlevel"
 	"violet/ent/evidencefile"
 	"violet/ent/group"
+	"violet/ent/importjob"
 	"violet/ent/invitation"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
@@ -60,6 +61,8 @@ type Client struct {
 	EvidenceFile *EvidenceFileClient
 	// Group is the client for interacting with the Group builders.
 	Group *GroupClient
+	// ImportJob is the client for interacting with the ImportJob builders.
+	ImportJob *ImportJobClient
 	// Invitation is the client for interacting with the Invitation builders.
 	Invitation *InvitationClient
 	// Mission is the client for interacting with the Mission builders.
@@ -114,6 +117,7 @@ func (c *Client) init() {
 	c.DetectionLevel = NewDetectionLevelClient(c.config)
 	c.EvidenceFile = NewEvidenceFileClient(c.config)
 	c.Group = NewGroupClient(c.config)
+	c.ImportJob = NewImportJobClient(c.config)
 	c.Invitation = NewInvitationClient(c.config)
 	c.Mission = NewMissionClient(c.config)
 	c.MissionCategory = NewMissionCategoryClient(c.config)
@@ -230,6 +234,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		DetectionLevel:       NewDetectionLevelClient(cfg),
 		EvidenceFile:         NewEvidenceFileClient(cfg),
 		Group:                NewGroupClient(cfg),
+		ImportJob:            NewImportJobClient(cfg),
 		Invitation:           NewInvitationClient(cfg),
 		Mission:              NewMissionClient(cfg),
 		MissionCategory:      NewMissionCategoryClient(cfg),
@@ -273,6 +278,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		DetectionLevel:       NewDetectionLevelClient(cfg),
 		EvidenceFile:         NewEvidenceFileClient(cfg),
 		Group:                NewGroupClient(cfg),
+		ImportJob:            NewImportJobClient(cfg),
 		Invitation:           NewInvitationClient(cfg),
 		Mission:              NewMissionClient(cfg),
 		MissionCategory:      NewMissionCategoryClient(cfg),
@@ -322,9 +328,9 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.AttackSync, c.AuditEvent, c.DetectionLevel, c.EvidenceFile, c.Group,
-		c.Invitation, c.Mission, c.MissionCategory, c.MissionMember, c.MissionScenario,
-		c.MissionTest, c.MissionTestMitreTag, c.MitreSubtechnique, c.MitreTactic,
-		c.MitreTechnique, c.Notification, c.Permission, c.RefreshToken,
+		c.ImportJob, c.Invitation, c.Mission, c.MissionCategory, c.MissionMember,
+		c.MissionScenario, c.MissionTest, c.MissionTestMitreTag, c.MitreSubtechnique,
+		c.MitreTactic, c.MitreTechnique, c.Notification, c.Permission, c.RefreshToken,
 		c.ScenarioTemplate, c.ScenarioTemplateTest, c.Setting, c.TestTemplate,
 		c.TestTemplateMitreTag, c.User,
 	} {
@@ -337,9 +343,9 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.AttackSync, c.AuditEvent, c.DetectionLevel, c.EvidenceFile, c.Group,
-		c.Invitation, c.Mission, c.MissionCategory, c.MissionMember, c.MissionScenario,
-		c.MissionTest, c.MissionTestMitreTag, c.MitreSubtechnique, c.MitreTactic,
-		c.MitreTechnique, c.Notification, c.Permission, c.RefreshToken,
+		c.ImportJob, c.Invitation, c.Mission, c.MissionCategory, c.MissionMember,
+		c.MissionScenario, c.MissionTest, c.MissionTestMitreTag, c.MitreSubtechnique,
+		c.MitreTactic, c.MitreTechnique, c.Notification, c.Permission, c.RefreshToken,
 		c.ScenarioTemplate, c.ScenarioTemplateTest, c.Setting, c.TestTemplate,
 		c.TestTemplateMitreTag, c.User,
 	} {
@@ -360,6 +366,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.EvidenceFile.mutate(ctx, m)
 	case *GroupMutation:
 		return c.Group.mutate(ctx, m)
+	case *ImportJobMutation:
+		return c.ImportJob.mutate(ctx, m)
 	case *InvitationMutation:
 		return c.Invitation.mutate(ctx, m)
 	case *MissionMutation:
@@ -1166,6 +1174,155 @@ func (c *GroupClient) mutate(ctx context.Context, m *GroupMutation) (Value, erro
 		return (&GroupDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Group mutation op: %q", m.Op())
+	}
+}
+
+// ImportJobClient is a client for the ImportJob schema.
+type ImportJobClient struct {
+	config
+}
+
+// NewImportJobClient returns a client for the ImportJob from the given config.
+func NewImportJobClient(c config) *ImportJobClient {
+	return &ImportJobClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `importjob.Hooks(f(g(h())))`.
+func (c *ImportJobClient) Use(hooks ...Hook) {
+	c.hooks.ImportJob = append(c.hooks.ImportJob, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `importjob.Intercept(f(g(h())))`.
+func (c *ImportJobClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ImportJob = append(c.inters.ImportJob, interceptors...)
+}
+
+// Create returns a builder for creating a ImportJob entity.
+func (c *ImportJobClient) Create() *ImportJobCreate {
+	mutation := newImportJobMutation(c.config, OpCreate)
+	return &ImportJobCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ImportJob entities.
+func (c *ImportJobClient) CreateBulk(builders ...*ImportJobCreate) *ImportJobCreateBulk {
+	return &ImportJobCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ImportJobClient) MapCreateBulk(slice any, setFunc func(*ImportJobCreate, int)) *ImportJobCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ImportJobCreateBulk{err: fmt.Errorf("calling to ImportJobClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ImportJobCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ImportJobCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ImportJob.
+func (c *ImportJobClient) Update() *ImportJobUpdate {
+	mutation := newImportJobMutation(c.config, OpUpdate)
+	return &ImportJobUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ImportJobClient) UpdateOne(_m *ImportJob) *ImportJobUpdateOne {
+	mutation := newImportJobMutation(c.config, OpUpdateOne, withImportJob(_m))
+	return &ImportJobUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ImportJobClient) UpdateOneID(id uuid.UUID) *ImportJobUpdateOne {
+	mutation := newImportJobMutation(c.config, OpUpdateOne, withImportJobID(id))
+	return &ImportJobUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ImportJob.
+func (c *ImportJobClient) Delete() *ImportJobDelete {
+	mutation := newImportJobMutation(c.config, OpDelete)
+	return &ImportJobDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ImportJobClient) DeleteOne(_m *ImportJob) *ImportJobDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ImportJobClient) DeleteOneID(id uuid.UUID) *ImportJobDeleteOne {
+	builder := c.Delete().Where(importjob.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ImportJobDeleteOne{builder}
+}
+
+// Query returns a query builder for ImportJob.
+func (c *ImportJobClient) Query() *ImportJobQuery {
+	return &ImportJobQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeImportJob},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ImportJob entity by its id.
+func (c *ImportJobClient) Get(ctx context.Context, id uuid.UUID) (*ImportJob, error) {
+	return c.Query().Where(importjob.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ImportJobClient) GetX(ctx context.Context, id uuid.UUID) *ImportJob {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryStartedBy queries the started_by edge of a ImportJob.
+func (c *ImportJobClient) QueryStartedBy(_m *ImportJob) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(importjob.Table, importjob.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, importjob.StartedByTable, importjob.StartedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ImportJobClient) Hooks() []Hook {
+	return c.hooks.ImportJob
+}
+
+// Interceptors returns the client interceptors.
+func (c *ImportJobClient) Interceptors() []Interceptor {
+	return c.inters.ImportJob
+}
+
+func (c *ImportJobClient) mutate(ctx context.Context, m *ImportJobMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ImportJobCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ImportJobUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ImportJobUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ImportJobDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ImportJob mutation op: %q", m.Op())
 	}
 }
 
@@ -4563,18 +4720,20 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		AttackSync, AuditEvent, DetectionLevel, EvidenceFile, Group, Invitation,
-		Mission, MissionCategory, MissionMember, MissionScenario, MissionTest,
-		MissionTestMitreTag, MitreSubtechnique, MitreTactic, MitreTechnique,
-		Notification, Permission, RefreshToken, ScenarioTemplate, ScenarioTemplateTest,
-		Setting, TestTemplate, TestTemplateMitreTag, User []ent.Hook
+		AttackSync, AuditEvent, DetectionLevel, EvidenceFile, Group, ImportJob,
+		Invitation, Mission, MissionCategory, MissionMember, MissionScenario,
+		MissionTest, MissionTestMitreTag, MitreSubtechnique, MitreTactic,
+		MitreTechnique, Notification, Permission, RefreshToken, ScenarioTemplate,
+		ScenarioTemplateTest, Setting, TestTemplate, TestTemplateMitreTag,
+		User []ent.Hook
 	}
 	inters struct {
-		AttackSync, AuditEvent, DetectionLevel, EvidenceFile, Group, Invitation,
-		Mission, MissionCategory, MissionMember, MissionScenario, MissionTest,
-		MissionTestMitreTag, MitreSubtechnique, MitreTactic, MitreTechnique,
-		Notification, Permission, RefreshToken, ScenarioTemplate, ScenarioTemplateTest,
-		Setting, TestTemplate, TestTemplateMitreTag, User []ent.Interceptor
+		AttackSync, AuditEvent, DetectionLevel, EvidenceFile, Group, ImportJob,
+		Invitation, Mission, MissionCategory, MissionMember, MissionScenario,
+		MissionTest, MissionTestMitreTag, MitreSubtechnique, MitreTactic,
+		MitreTechnique, Notification, Permission, RefreshToken, ScenarioTemplate,
+		ScenarioTemplateTest, Setting, TestTemplate, TestTemplateMitreTag,
+		User []ent.Interceptor
 	}
 )
 

@@ -13,6 +13,7 @@ import (
 	"violet/ent/detectionlevel"
 	"violet/ent/evidencefile"
 	"violet/ent/group"
+	"violet/ent/importjob"
 	"violet/ent/invitation"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
@@ -101,6 +102,7 @@ func checkColumn(t, c string) error {
 			detectionlevel.Table:       detectionlevel.ValidColumn,
 			evidencefile.Table:         evidencefile.ValidColumn,
 			group.Table:                group.ValidColumn,
+			importjob.Table:            importjob.ValidColumn,
 			invitation.Table:           invitation.ValidColumn,
 			mission.Table:              mission.ValidColumn,
 			missioncategory.Table:      missioncategory.ValidColumn,

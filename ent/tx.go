@@ -24,6 +24,8 @@ type Tx struct {
 	EvidenceFile *EvidenceFileClient
 	// Group is the client for interacting with the Group builders.
 	Group *GroupClient
+	// ImportJob is the client for interacting with the ImportJob builders.
+	ImportJob *ImportJobClient
 	// Invitation is the client for interacting with the Invitation builders.
 	Invitation *InvitationClient
 	// Mission is the client for interacting with the Mission builders.
@@ -198,6 +200,7 @@ func (tx *Tx) init() {
 	tx.DetectionLevel = NewDetectionLevelClient(tx.config)
 	tx.EvidenceFile = NewEvidenceFileClient(tx.config)
 	tx.Group = NewGroupClient(tx.config)
+	tx.ImportJob = NewImportJobClient(tx.config)
 	tx.Invitation = NewInvitationClient(tx.config)
 	tx.Mission = NewMissionClient(tx.config)
 	tx.MissionCategory = NewMissionCategoryClient(tx.config)

@@ -125,6 +125,7 @@ var wantTables = []string{
 	"evidence_files",
 	"group_permissions",
 	"groups",
+	"import_jobs",
 	"invitation_groups",
 	"invitations",
 	"mission_categories",
@@ -156,9 +157,10 @@ func TestTables(t *testing.T) {
 		WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`) {
 		got = append(got, r[0])
 	}
-	// The 26 tables of the v1 data model plus audit_events and attack_syncs.
-	if len(wantTables) != 28 {
-		t.Fatalf("expected list has %d tables, want 28", len(wantTables))
+	// The 26 tables of the v1 data model plus audit_events, attack_syncs
+	// and import_jobs.
+	if len(wantTables) != 29 {
+		t.Fatalf("expected list has %d tables, want 29", len(wantTables))
 	}
 	if !slices.IsSorted(wantTables) {
 		t.Fatal("expected table list is not sorted")
@@ -185,6 +187,7 @@ var wantForeignKeys = []foreignKey{
 	{"invitations", "created_by_id", "users", "fk_invitations_created_by_id", "SET NULL"},
 	{"invitations", "reset_user_id", "users", "fk_invitations_reset_user_id", "CASCADE"},
 	{"attack_syncs", "started_by_id", "users", "fk_attack_syncs_started_by_id", "SET NULL"},
+	{"import_jobs", "started_by_id", "users", "fk_import_jobs_started_by_id", "SET NULL"},
 	{"mission_categories", "mission_id", "missions", "fk_mission_categories_mission_id", "CASCADE"},
 	{"mission_members", "mission_id", "missions", "fk_mission_members_mission_id", "CASCADE"},
 	{"mission_members", "user_id", "users", "fk_mission_members_user_id", "CASCADE"},
@@ -297,6 +300,9 @@ var wantChecks = []string{
 	"evidence_files.ck_evidence_files_sha256_hex",
 	"evidence_files.ck_evidence_files_side",
 	"evidence_files.ck_evidence_files_size",
+	"import_jobs.ck_import_jobs_kind",
+	"import_jobs.ck_import_jobs_progress",
+	"import_jobs.ck_import_jobs_status",
 	"invitations.ck_invitations_token_hash_hex",
 	"mission_categories.ck_mission_categories_colour",
 	"mission_members.ck_mission_members_role",

@@ -212,6 +212,42 @@ var (
 			},
 		},
 	}
+	// ImportJobsColumns holds the columns for the "import_jobs" table.
+	ImportJobsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
+		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"atomic", "library"}},
+		{Name: "started_by_label", Type: field.TypeString, Default: ""},
+		{Name: "source", Type: field.TypeString},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"running", "succeeded", "failed"}, Default: "running"},
+		{Name: "progress", Type: field.TypeInt, Default: 0},
+		{Name: "summary", Type: field.TypeJSON, Nullable: true, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "error", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
+		{Name: "started_by_id", Type: field.TypeUUID, Nullable: true},
+	}
+	// ImportJobsTable holds the schema information for the "import_jobs" table.
+	ImportJobsTable = &schema.Table{
+		Name:       "import_jobs",
+		Columns:    ImportJobsColumns,
+		PrimaryKey: []*schema.Column{ImportJobsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "fk_import_jobs_started_by_id",
+				Columns:    []*schema.Column{ImportJobsColumns[11]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "ix_import_jobs_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{ImportJobsColumns[1]},
+			},
+		},
+	}
 	// InvitationsColumns holds the columns for the "invitations" table.
 	InvitationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
@@ -1156,6 +1192,7 @@ var (
 		DetectionLevelsTable,
 		EvidenceFilesTable,
 		GroupsTable,
+		ImportJobsTable,
 		InvitationsTable,
 		MissionsTable,
 		MissionCategoriesTable,
@@ -1213,6 +1250,15 @@ func init() {
 	}
 	GroupsTable.Annotation = &entsql.Annotation{
 		Table: "groups",
+	}
+	ImportJobsTable.ForeignKeys[0].RefTable = UsersTable
+	ImportJobsTable.Annotation = &entsql.Annotation{
+		Table: "import_jobs",
+	}
+	ImportJobsTable.Annotation.Checks = map[string]string{
+		"ck_import_jobs_kind":     "kind IN ('atomic', 'library')",
+		"ck_import_jobs_progress": "progress >= 0 AND progress <= 100",
+		"ck_import_jobs_status":   "status IN ('running', 'succeeded', 'failed')",
 	}
 	InvitationsTable.ForeignKeys[0].RefTable = UsersTable
 	InvitationsTable.ForeignKeys[1].RefTable = UsersTable

@@ -10,6 +10,7 @@ import (
 	"violet/ent/detectionlevel"
 	"violet/ent/evidencefile"
 	"violet/ent/group"
+	"violet/ent/importjob"
 	"violet/ent/invitation"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
@@ -344,6 +345,43 @@ func init() {
 	groupDescID := groupMixinFields0[0].Descriptor()
 	// group.DefaultID holds the default value on creation for the id field.
 	group.DefaultID = groupDescID.Default.(func() uuid.UUID)
+	importjobMixin := schema.ImportJob{}.Mixin()
+	importjobMixinFields0 := importjobMixin[0].Fields()
+	_ = importjobMixinFields0
+	importjobMixinFields1 := importjobMixin[1].Fields()
+	_ = importjobMixinFields1
+	importjobFields := schema.ImportJob{}.Fields()
+	_ = importjobFields
+	// importjobDescCreatedAt is the schema descriptor for created_at field.
+	importjobDescCreatedAt := importjobMixinFields1[0].Descriptor()
+	// importjob.DefaultCreatedAt holds the default value on creation for the created_at field.
+	importjob.DefaultCreatedAt = importjobDescCreatedAt.Default.(func() time.Time)
+	// importjobDescUpdatedAt is the schema descriptor for updated_at field.
+	importjobDescUpdatedAt := importjobMixinFields1[1].Descriptor()
+	// importjob.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	importjob.DefaultUpdatedAt = importjobDescUpdatedAt.Default.(func() time.Time)
+	// importjob.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	importjob.UpdateDefaultUpdatedAt = importjobDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// importjobDescStartedByLabel is the schema descriptor for started_by_label field.
+	importjobDescStartedByLabel := importjobFields[2].Descriptor()
+	// importjob.DefaultStartedByLabel holds the default value on creation for the started_by_label field.
+	importjob.DefaultStartedByLabel = importjobDescStartedByLabel.Default.(string)
+	// importjobDescSource is the schema descriptor for source field.
+	importjobDescSource := importjobFields[3].Descriptor()
+	// importjob.SourceValidator is a validator for the "source" field. It is called by the builders before save.
+	importjob.SourceValidator = importjobDescSource.Validators[0].(func(string) error)
+	// importjobDescProgress is the schema descriptor for progress field.
+	importjobDescProgress := importjobFields[5].Descriptor()
+	// importjob.DefaultProgress holds the default value on creation for the progress field.
+	importjob.DefaultProgress = importjobDescProgress.Default.(int)
+	// importjobDescError is the schema descriptor for error field.
+	importjobDescError := importjobFields[7].Descriptor()
+	// importjob.DefaultError holds the default value on creation for the error field.
+	importjob.DefaultError = importjobDescError.Default.(string)
+	// importjobDescID is the schema descriptor for id field.
+	importjobDescID := importjobMixinFields0[0].Descriptor()
+	// importjob.DefaultID holds the default value on creation for the id field.
+	importjob.DefaultID = importjobDescID.Default.(func() uuid.UUID)
 	invitationMixin := schema.Invitation{}.Mixin()
 	invitation.Policy = privacy.NewPolicies(schema.Invitation{})
 	invitation.Hooks[0] = func(next ent.Mutator) ent.Mutator {
