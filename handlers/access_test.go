@@ -72,6 +72,11 @@ var matrix = map[string][6]string{
 	"POST /admin/groups/:id/permissions/:code": {L, F, F, F, F, O},
 
 	"GET /admin/audit": {L, F, F, F, F, O},
+
+	"GET /attack":              {L, F, O, O, O, O},
+	"GET /attack/search":       {L, F, O, O, O, O},
+	"GET /attack/picker":       {L, F, O, O, O, O},
+	"GET /attack/:external_id": {L, F, O, O, O, O},
 }
 
 // TestRoleRouteMatrix walks the route table and asks every route as every

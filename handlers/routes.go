@@ -99,6 +99,12 @@ func (s *Server) routeTable() []route {
 
 		// The audit log.
 		{http.MethodGet, "/admin/audit", need(auth.AuditRead), s.listAuditEvents},
+
+		// The ATT&CK catalogue.
+		{http.MethodGet, "/attack", need(auth.AttackRead), s.showAttackMatrix},
+		{http.MethodGet, "/attack/search", need(auth.AttackRead), s.searchAttack},
+		{http.MethodGet, "/attack/picker", need(auth.AttackRead), s.searchAttackPicker},
+		{http.MethodGet, "/attack/:external_id", need(auth.AttackRead), s.showAttackEntry},
 	}
 }
 

@@ -42,3 +42,32 @@
     }
   });
 })();
+
+// ATT&CK matrix, search, picker (views/attack). "/" focuses the search box
+// marked data-search, unless the user is already typing somewhere. In a
+// picker, a ticked search result moves into the picker's selection, so the
+// next search (which replaces the results) keeps it; without this script
+// the ticked box still submits with the form.
+(function () {
+  "use strict";
+
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
+    var t = e.target;
+    if (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)) return;
+    var box = document.querySelector("[data-search]");
+    if (!box) return;
+    e.preventDefault();
+    box.focus();
+    box.select();
+  });
+  document.addEventListener("change", function (e) {
+    var box = e.target;
+    if (box.type !== "checkbox" || !box.checked || !box.closest("[data-picker-results]")) return;
+    var picker = box.closest("[data-picker]");
+    var selected = picker && picker.querySelector("[data-picker-selected]");
+    if (!selected) return;
+    selected.appendChild(box.closest("li"));
+    box.focus();
+  });
+})();
