@@ -83,6 +83,8 @@ func statusOf(err error) int {
 		return he.Code
 	case errors.Is(err, context.Canceled):
 		return statusClientClosed
+	case errors.As(err, new(*http.MaxBytesError)):
+		return http.StatusRequestEntityTooLarge
 	case ent.IsNotFound(err):
 		return http.StatusNotFound
 	case errors.Is(err, privacy.Deny):

@@ -268,3 +268,34 @@ func safeNext(next string) string {
 	}
 	return next
 }
+
+// Request body limits: forms are small; the routes that take uploads of
+// bundles and archives (100 MB) are named here, by their route's prefix.
+const (
+	formBodyLimit   = 2 << 20
+	uploadBodyLimit = 100 << 20
+)
+
+func bodyLimitFor(path string) int64 {
+	for _, prefix := range []string{"/admin/attack-sync/upload", "/library/import"} {
+		if strings.HasPrefix(path, prefix) {
+			return uploadBodyLimit
+		}
+	}
+	return formBodyLimit
+}
+
+// bodyLimit refuses a body over the route's limit with 413: at once when
+// Content-Length says so, else when reading passes the limit (the error
+// handler maps http.MaxBytesError to 413).
+func (s *Server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		limit := bodyLimitFor(c.Path())
+		if req.ContentLength > limit {
+			return echo.ErrStatusRequestEntityTooLarge
+		}
+		req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
+		return next(c)
+	}
+}

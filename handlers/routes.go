@@ -119,7 +119,7 @@ func (s *Server) register() {
 		s.deadline,
 		s.locale,
 		s.crossOriginProtection(),
-		middleware.BodyLimit("2M"),
+		s.bodyLimit,
 		s.authenticate,
 	)
 	gzip := middleware.Gzip()

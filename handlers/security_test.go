@@ -290,3 +290,25 @@ func (l *syncLog) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestBodyLimits: forms take at most 2 MB, announced or not; the upload
+// routes take more.
+func TestBodyLimits(t *testing.T) {
+	app := apptest.New(t)
+	big := strings.Repeat("x", 3<<20)
+	t.Run("announced", func(t *testing.T) {
+		w := app.PostAs(nil, "/login", url.Values{"email": {"a@example.com"}, "password": {big}})
+		if w.Code != http.StatusRequestEntityTooLarge {
+			t.Errorf("status %d, want 413", w.Code)
+		}
+	})
+	t.Run("not announced", func(t *testing.T) {
+		r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader("email=a%40example.com&password="+big))
+		r.ContentLength = -1
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Sec-Fetch-Site", "same-origin")
+		if w := app.Do(r); w.Code != http.StatusRequestEntityTooLarge && w.Code != http.StatusBadRequest {
+			t.Errorf("status %d, want 413 (or 400 when the form parser gives up first)", w.Code)
+		}
+	})
+}
