@@ -73,6 +73,11 @@ var matrix = map[string][6]string{
 
 	"GET /admin/audit": {L, F, F, F, F, O},
 
+	"GET /admin/attack-sync":         {L, F, F, F, F, O},
+	"POST /admin/attack-sync/url":    {L, F, F, F, F, O},
+	"POST /admin/attack-sync/upload": {L, F, F, F, F, O},
+	"GET /admin/attack-sync/:id":     {L, F, F, F, F, O},
+
 	"GET /attack":              {L, F, O, O, O, O},
 	"GET /attack/search":       {L, F, O, O, O, O},
 	"GET /attack/picker":       {L, F, O, O, O, O},

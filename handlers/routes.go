@@ -100,6 +100,12 @@ func (s *Server) routeTable() []route {
 		// The audit log.
 		{http.MethodGet, "/admin/audit", need(auth.AuditRead), s.listAuditEvents},
 
+		// ATT&CK sync (administration).
+		{http.MethodGet, "/admin/attack-sync", need(auth.AttackSync), s.showAttackSync},
+		{http.MethodPost, "/admin/attack-sync/url", need(auth.AttackSync), s.syncFromURL},
+		{http.MethodPost, "/admin/attack-sync/upload", need(auth.AttackSync), s.syncUpload},
+		{http.MethodGet, "/admin/attack-sync/:id", need(auth.AttackSync), s.showAttackSyncJob},
+
 		// The ATT&CK catalogue.
 		{http.MethodGet, "/attack", need(auth.AttackRead), s.showAttackMatrix},
 		{http.MethodGet, "/attack/search", need(auth.AttackRead), s.searchAttack},
