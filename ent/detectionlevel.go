@@ -34,7 +34,9 @@ type DetectionLevel struct {
 	Position int `json:"position,omitempty"`
 	// CountsAsDetected holds the value of the "counts_as_detected" field.
 	CountsAsDetected bool `json:"counts_as_detected,omitempty"`
-	selectValues     sql.SelectValues
+	// a level in use cannot be deleted; retired, it is no longer offered
+	Retired      bool `json:"retired,omitempty"`
+	selectValues sql.SelectValues
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -42,7 +44,7 @@ func (*DetectionLevel) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case detectionlevel.FieldCountsAsDetected:
+		case detectionlevel.FieldCountsAsDetected, detectionlevel.FieldRetired:
 			values[i] = new(sql.NullBool)
 		case detectionlevel.FieldScore, detectionlevel.FieldPosition:
 			values[i] = new(sql.NullInt64)
@@ -121,6 +123,12 @@ func (_m *DetectionLevel) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.CountsAsDetected = value.Bool
 			}
+		case detectionlevel.FieldRetired:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field retired", values[i])
+			} else if value.Valid {
+				_m.Retired = value.Bool
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -180,6 +188,9 @@ func (_m *DetectionLevel) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("counts_as_detected=")
 	builder.WriteString(fmt.Sprintf("%v", _m.CountsAsDetected))
+	builder.WriteString(", ")
+	builder.WriteString("retired=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Retired))
 	builder.WriteByte(')')
 	return builder.String()
 }

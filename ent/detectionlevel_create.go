@@ -112,6 +112,20 @@ func (_c *DetectionLevelCreate) SetNillableCountsAsDetected(v *bool) *DetectionL
 	return _c
 }
 
+// SetRetired sets the "retired" field.
+func (_c *DetectionLevelCreate) SetRetired(v bool) *DetectionLevelCreate {
+	_c.mutation.SetRetired(v)
+	return _c
+}
+
+// SetNillableRetired sets the "retired" field if the given value is not nil.
+func (_c *DetectionLevelCreate) SetNillableRetired(v *bool) *DetectionLevelCreate {
+	if v != nil {
+		_c.SetRetired(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *DetectionLevelCreate) SetID(v uuid.UUID) *DetectionLevelCreate {
 	_c.mutation.SetID(v)
@@ -181,6 +195,10 @@ func (_c *DetectionLevelCreate) defaults() {
 		v := detectionlevel.DefaultCountsAsDetected
 		_c.mutation.SetCountsAsDetected(v)
 	}
+	if _, ok := _c.mutation.Retired(); !ok {
+		v := detectionlevel.DefaultRetired
+		_c.mutation.SetRetired(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := detectionlevel.DefaultID()
 		_c.mutation.SetID(v)
@@ -222,6 +240,9 @@ func (_c *DetectionLevelCreate) check() error {
 	}
 	if _, ok := _c.mutation.CountsAsDetected(); !ok {
 		return &ValidationError{Name: "counts_as_detected", err: errors.New(`ent: missing required field "DetectionLevel.counts_as_detected"`)}
+	}
+	if _, ok := _c.mutation.Retired(); !ok {
+		return &ValidationError{Name: "retired", err: errors.New(`ent: missing required field "DetectionLevel.retired"`)}
 	}
 	return nil
 }
@@ -290,6 +311,10 @@ func (_c *DetectionLevelCreate) createSpec() (*DetectionLevel, *sqlgraph.CreateS
 	if value, ok := _c.mutation.CountsAsDetected(); ok {
 		_spec.SetField(detectionlevel.FieldCountsAsDetected, field.TypeBool, value)
 		_node.CountsAsDetected = value
+	}
+	if value, ok := _c.mutation.Retired(); ok {
+		_spec.SetField(detectionlevel.FieldRetired, field.TypeBool, value)
+		_node.Retired = value
 	}
 	return _node, _spec
 }
@@ -436,6 +461,18 @@ func (u *DetectionLevelUpsert) SetCountsAsDetected(v bool) *DetectionLevelUpsert
 // UpdateCountsAsDetected sets the "counts_as_detected" field to the value that was provided on create.
 func (u *DetectionLevelUpsert) UpdateCountsAsDetected() *DetectionLevelUpsert {
 	u.SetExcluded(detectionlevel.FieldCountsAsDetected)
+	return u
+}
+
+// SetRetired sets the "retired" field.
+func (u *DetectionLevelUpsert) SetRetired(v bool) *DetectionLevelUpsert {
+	u.Set(detectionlevel.FieldRetired, v)
+	return u
+}
+
+// UpdateRetired sets the "retired" field to the value that was provided on create.
+func (u *DetectionLevelUpsert) UpdateRetired() *DetectionLevelUpsert {
+	u.SetExcluded(detectionlevel.FieldRetired)
 	return u
 }
 
@@ -599,6 +636,20 @@ func (u *DetectionLevelUpsertOne) SetCountsAsDetected(v bool) *DetectionLevelUps
 func (u *DetectionLevelUpsertOne) UpdateCountsAsDetected() *DetectionLevelUpsertOne {
 	return u.Update(func(s *DetectionLevelUpsert) {
 		s.UpdateCountsAsDetected()
+	})
+}
+
+// SetRetired sets the "retired" field.
+func (u *DetectionLevelUpsertOne) SetRetired(v bool) *DetectionLevelUpsertOne {
+	return u.Update(func(s *DetectionLevelUpsert) {
+		s.SetRetired(v)
+	})
+}
+
+// UpdateRetired sets the "retired" field to the value that was provided on create.
+func (u *DetectionLevelUpsertOne) UpdateRetired() *DetectionLevelUpsertOne {
+	return u.Update(func(s *DetectionLevelUpsert) {
+		s.UpdateRetired()
 	})
 }
 
@@ -929,6 +980,20 @@ func (u *DetectionLevelUpsertBulk) SetCountsAsDetected(v bool) *DetectionLevelUp
 func (u *DetectionLevelUpsertBulk) UpdateCountsAsDetected() *DetectionLevelUpsertBulk {
 	return u.Update(func(s *DetectionLevelUpsert) {
 		s.UpdateCountsAsDetected()
+	})
+}
+
+// SetRetired sets the "retired" field.
+func (u *DetectionLevelUpsertBulk) SetRetired(v bool) *DetectionLevelUpsertBulk {
+	return u.Update(func(s *DetectionLevelUpsert) {
+		s.SetRetired(v)
+	})
+}
+
+// UpdateRetired sets the "retired" field to the value that was provided on create.
+func (u *DetectionLevelUpsertBulk) UpdateRetired() *DetectionLevelUpsertBulk {
+	return u.Update(func(s *DetectionLevelUpsert) {
+		s.UpdateRetired()
 	})
 }
 

@@ -132,6 +132,20 @@ func (_u *DetectionLevelUpdate) SetNillableCountsAsDetected(v *bool) *DetectionL
 	return _u
 }
 
+// SetRetired sets the "retired" field.
+func (_u *DetectionLevelUpdate) SetRetired(v bool) *DetectionLevelUpdate {
+	_u.mutation.SetRetired(v)
+	return _u
+}
+
+// SetNillableRetired sets the "retired" field if the given value is not nil.
+func (_u *DetectionLevelUpdate) SetNillableRetired(v *bool) *DetectionLevelUpdate {
+	if v != nil {
+		_u.SetRetired(*v)
+	}
+	return _u
+}
+
 // Mutation returns the DetectionLevelMutation object of the builder.
 func (_u *DetectionLevelUpdate) Mutation() *DetectionLevelMutation {
 	return _u.mutation
@@ -226,6 +240,9 @@ func (_u *DetectionLevelUpdate) sqlSave(ctx context.Context) (_node int, err err
 	}
 	if value, ok := _u.mutation.CountsAsDetected(); ok {
 		_spec.SetField(detectionlevel.FieldCountsAsDetected, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.Retired(); ok {
+		_spec.SetField(detectionlevel.FieldRetired, field.TypeBool, value)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -347,6 +364,20 @@ func (_u *DetectionLevelUpdateOne) SetCountsAsDetected(v bool) *DetectionLevelUp
 func (_u *DetectionLevelUpdateOne) SetNillableCountsAsDetected(v *bool) *DetectionLevelUpdateOne {
 	if v != nil {
 		_u.SetCountsAsDetected(*v)
+	}
+	return _u
+}
+
+// SetRetired sets the "retired" field.
+func (_u *DetectionLevelUpdateOne) SetRetired(v bool) *DetectionLevelUpdateOne {
+	_u.mutation.SetRetired(v)
+	return _u
+}
+
+// SetNillableRetired sets the "retired" field if the given value is not nil.
+func (_u *DetectionLevelUpdateOne) SetNillableRetired(v *bool) *DetectionLevelUpdateOne {
+	if v != nil {
+		_u.SetRetired(*v)
 	}
 	return _u
 }
@@ -475,6 +506,9 @@ func (_u *DetectionLevelUpdateOne) sqlSave(ctx context.Context) (_node *Detectio
 	}
 	if value, ok := _u.mutation.CountsAsDetected(); ok {
 		_spec.SetField(detectionlevel.FieldCountsAsDetected, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.Retired(); ok {
+		_spec.SetField(detectionlevel.FieldRetired, field.TypeBool, value)
 	}
 	_node = &DetectionLevel{config: _u.config}
 	_spec.Assign = _node.assignValues

@@ -39,6 +39,8 @@ type Mission struct {
 	Status mission.Status `json:"status,omitempty"`
 	// CreatedByID holds the value of the "created_by_id" field.
 	CreatedByID *uuid.UUID `json:"created_by_id,omitempty"`
+	// optimistic locking: bumped by every save of the mission's own fields
+	Version int `json:"version,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the MissionQuery when eager-loading is set.
 	Edges        MissionEdges `json:"edges"`
@@ -116,6 +118,8 @@ func (*Mission) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case mission.FieldCreatedByID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
+		case mission.FieldVersion:
+			values[i] = new(sql.NullInt64)
 		case mission.FieldName, mission.FieldDescription, mission.FieldScope, mission.FieldStatus:
 			values[i] = new(sql.NullString)
 		case mission.FieldCreatedAt, mission.FieldUpdatedAt, mission.FieldDeletedAt, mission.FieldStartDate, mission.FieldEndDate:
@@ -206,6 +210,12 @@ func (_m *Mission) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.CreatedByID = new(uuid.UUID)
 				*_m.CreatedByID = *value.S.(*uuid.UUID)
+			}
+		case mission.FieldVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field version", values[i])
+			} else if value.Valid {
+				_m.Version = int(value.Int64)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -305,6 +315,9 @@ func (_m *Mission) String() string {
 		builder.WriteString("created_by_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Version))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -161,6 +161,20 @@ func (_c *MissionCreate) SetNillableCreatedByID(v *uuid.UUID) *MissionCreate {
 	return _c
 }
 
+// SetVersion sets the "version" field.
+func (_c *MissionCreate) SetVersion(v int) *MissionCreate {
+	_c.mutation.SetVersion(v)
+	return _c
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_c *MissionCreate) SetNillableVersion(v *int) *MissionCreate {
+	if v != nil {
+		_c.SetVersion(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *MissionCreate) SetID(v uuid.UUID) *MissionCreate {
 	_c.mutation.SetID(v)
@@ -303,6 +317,10 @@ func (_c *MissionCreate) defaults() error {
 		v := mission.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.Version(); !ok {
+		v := mission.DefaultVersion
+		_c.mutation.SetVersion(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if mission.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized mission.DefaultID (forgotten import ent/runtime?)")
@@ -342,6 +360,9 @@ func (_c *MissionCreate) check() error {
 		if err := mission.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Mission.status": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.Version(); !ok {
+		return &ValidationError{Name: "version", err: errors.New(`ent: missing required field "Mission.version"`)}
 	}
 	return nil
 }
@@ -414,6 +435,10 @@ func (_c *MissionCreate) createSpec() (*Mission, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Status(); ok {
 		_spec.SetField(mission.FieldStatus, field.TypeEnum, value)
 		_node.Status = value
+	}
+	if value, ok := _c.mutation.Version(); ok {
+		_spec.SetField(mission.FieldVersion, field.TypeInt, value)
+		_node.Version = value
 	}
 	if nodes := _c.mutation.MembersIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -680,6 +705,24 @@ func (u *MissionUpsert) ClearCreatedByID() *MissionUpsert {
 	return u
 }
 
+// SetVersion sets the "version" field.
+func (u *MissionUpsert) SetVersion(v int) *MissionUpsert {
+	u.Set(mission.FieldVersion, v)
+	return u
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *MissionUpsert) UpdateVersion() *MissionUpsert {
+	u.SetExcluded(mission.FieldVersion)
+	return u
+}
+
+// AddVersion adds v to the "version" field.
+func (u *MissionUpsert) AddVersion(v int) *MissionUpsert {
+	u.Add(mission.FieldVersion, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -882,6 +925,27 @@ func (u *MissionUpsertOne) UpdateCreatedByID() *MissionUpsertOne {
 func (u *MissionUpsertOne) ClearCreatedByID() *MissionUpsertOne {
 	return u.Update(func(s *MissionUpsert) {
 		s.ClearCreatedByID()
+	})
+}
+
+// SetVersion sets the "version" field.
+func (u *MissionUpsertOne) SetVersion(v int) *MissionUpsertOne {
+	return u.Update(func(s *MissionUpsert) {
+		s.SetVersion(v)
+	})
+}
+
+// AddVersion adds v to the "version" field.
+func (u *MissionUpsertOne) AddVersion(v int) *MissionUpsertOne {
+	return u.Update(func(s *MissionUpsert) {
+		s.AddVersion(v)
+	})
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *MissionUpsertOne) UpdateVersion() *MissionUpsertOne {
+	return u.Update(func(s *MissionUpsert) {
+		s.UpdateVersion()
 	})
 }
 
@@ -1254,6 +1318,27 @@ func (u *MissionUpsertBulk) UpdateCreatedByID() *MissionUpsertBulk {
 func (u *MissionUpsertBulk) ClearCreatedByID() *MissionUpsertBulk {
 	return u.Update(func(s *MissionUpsert) {
 		s.ClearCreatedByID()
+	})
+}
+
+// SetVersion sets the "version" field.
+func (u *MissionUpsertBulk) SetVersion(v int) *MissionUpsertBulk {
+	return u.Update(func(s *MissionUpsert) {
+		s.SetVersion(v)
+	})
+}
+
+// AddVersion adds v to the "version" field.
+func (u *MissionUpsertBulk) AddVersion(v int) *MissionUpsertBulk {
+	return u.Update(func(s *MissionUpsert) {
+		s.AddVersion(v)
+	})
+}
+
+// UpdateVersion sets the "version" field to the value that was provided on create.
+func (u *MissionUpsertBulk) UpdateVersion() *MissionUpsertBulk {
+	return u.Update(func(s *MissionUpsert) {
+		s.UpdateVersion()
 	})
 }
 

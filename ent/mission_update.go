@@ -176,6 +176,27 @@ func (_u *MissionUpdate) ClearCreatedByID() *MissionUpdate {
 	return _u
 }
 
+// SetVersion sets the "version" field.
+func (_u *MissionUpdate) SetVersion(v int) *MissionUpdate {
+	_u.mutation.ResetVersion()
+	_u.mutation.SetVersion(v)
+	return _u
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_u *MissionUpdate) SetNillableVersion(v *int) *MissionUpdate {
+	if v != nil {
+		_u.SetVersion(*v)
+	}
+	return _u
+}
+
+// AddVersion adds value to the "version" field.
+func (_u *MissionUpdate) AddVersion(v int) *MissionUpdate {
+	_u.mutation.AddVersion(v)
+	return _u
+}
+
 // AddMemberIDs adds the "members" edge to the MissionMember entity by IDs.
 func (_u *MissionUpdate) AddMemberIDs(ids ...uuid.UUID) *MissionUpdate {
 	_u.mutation.AddMemberIDs(ids...)
@@ -437,6 +458,12 @@ func (_u *MissionUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(mission.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Version(); ok {
+		_spec.SetField(mission.FieldVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedVersion(); ok {
+		_spec.AddField(mission.FieldVersion, field.TypeInt, value)
 	}
 	if _u.mutation.MembersCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -809,6 +836,27 @@ func (_u *MissionUpdateOne) ClearCreatedByID() *MissionUpdateOne {
 	return _u
 }
 
+// SetVersion sets the "version" field.
+func (_u *MissionUpdateOne) SetVersion(v int) *MissionUpdateOne {
+	_u.mutation.ResetVersion()
+	_u.mutation.SetVersion(v)
+	return _u
+}
+
+// SetNillableVersion sets the "version" field if the given value is not nil.
+func (_u *MissionUpdateOne) SetNillableVersion(v *int) *MissionUpdateOne {
+	if v != nil {
+		_u.SetVersion(*v)
+	}
+	return _u
+}
+
+// AddVersion adds value to the "version" field.
+func (_u *MissionUpdateOne) AddVersion(v int) *MissionUpdateOne {
+	_u.mutation.AddVersion(v)
+	return _u
+}
+
 // AddMemberIDs adds the "members" edge to the MissionMember entity by IDs.
 func (_u *MissionUpdateOne) AddMemberIDs(ids ...uuid.UUID) *MissionUpdateOne {
 	_u.mutation.AddMemberIDs(ids...)
@@ -1100,6 +1148,12 @@ func (_u *MissionUpdateOne) sqlSave(ctx context.Context) (_node *Mission, err er
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(mission.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Version(); ok {
+		_spec.SetField(mission.FieldVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedVersion(); ok {
+		_spec.AddField(mission.FieldVersion, field.TypeInt, value)
 	}
 	if _u.mutation.MembersCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -61,6 +61,8 @@ type MissionTest struct {
 	OpsecLevel missiontest.OpsecLevel `json:"opsec_level,omitempty"`
 	// State holds the value of the "state" field.
 	State missiontest.State `json:"state,omitempty"`
+	// why a test is skipped or blocked
+	StateReason string `json:"state_reason,omitempty"`
 	// ReleasedToBlue holds the value of the "released_to_blue" field.
 	ReleasedToBlue bool `json:"released_to_blue,omitempty"`
 	// ExecutedByID holds the value of the "executed_by_id" field.
@@ -232,7 +234,7 @@ func (*MissionTest) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case missiontest.FieldPosition, missiontest.FieldVersion:
 			values[i] = new(sql.NullInt64)
-		case missiontest.FieldName, missiontest.FieldDescription, missiontest.FieldObjective, missiontest.FieldProcedure, missiontest.FieldPrerequisites, missiontest.FieldCleanup, missiontest.FieldExpectedDetection, missiontest.FieldOpsecLevel, missiontest.FieldState, missiontest.FieldCommand, missiontest.FieldSourceHost, missiontest.FieldTargetHost, missiontest.FieldRedNotes, missiontest.FieldAlertName, missiontest.FieldLogSource, missiontest.FieldBlueNotes:
+		case missiontest.FieldName, missiontest.FieldDescription, missiontest.FieldObjective, missiontest.FieldProcedure, missiontest.FieldPrerequisites, missiontest.FieldCleanup, missiontest.FieldExpectedDetection, missiontest.FieldOpsecLevel, missiontest.FieldState, missiontest.FieldStateReason, missiontest.FieldCommand, missiontest.FieldSourceHost, missiontest.FieldTargetHost, missiontest.FieldRedNotes, missiontest.FieldAlertName, missiontest.FieldLogSource, missiontest.FieldBlueNotes:
 			values[i] = new(sql.NullString)
 		case missiontest.FieldCreatedAt, missiontest.FieldUpdatedAt, missiontest.FieldDeletedAt, missiontest.FieldStartedAt, missiontest.FieldEndedAt, missiontest.FieldDetectedAt, missiontest.FieldReviewedAt:
 			values[i] = new(sql.NullTime)
@@ -372,6 +374,12 @@ func (_m *MissionTest) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field state", values[i])
 			} else if value.Valid {
 				_m.State = missiontest.State(value.String)
+			}
+		case missiontest.FieldStateReason:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field state_reason", values[i])
+			} else if value.Valid {
+				_m.StateReason = value.String
 			}
 		case missiontest.FieldReleasedToBlue:
 			if value, ok := values[i].(*sql.NullBool); !ok {
@@ -618,6 +626,9 @@ func (_m *MissionTest) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("state=")
 	builder.WriteString(fmt.Sprintf("%v", _m.State))
+	builder.WriteString(", ")
+	builder.WriteString("state_reason=")
+	builder.WriteString(_m.StateReason)
 	builder.WriteString(", ")
 	builder.WriteString("released_to_blue=")
 	builder.WriteString(fmt.Sprintf("%v", _m.ReleasedToBlue))

@@ -260,6 +260,20 @@ func (_c *MissionTestCreate) SetNillableState(v *missiontest.State) *MissionTest
 	return _c
 }
 
+// SetStateReason sets the "state_reason" field.
+func (_c *MissionTestCreate) SetStateReason(v string) *MissionTestCreate {
+	_c.mutation.SetStateReason(v)
+	return _c
+}
+
+// SetNillableStateReason sets the "state_reason" field if the given value is not nil.
+func (_c *MissionTestCreate) SetNillableStateReason(v *string) *MissionTestCreate {
+	if v != nil {
+		_c.SetStateReason(*v)
+	}
+	return _c
+}
+
 // SetReleasedToBlue sets the "released_to_blue" field.
 func (_c *MissionTestCreate) SetReleasedToBlue(v bool) *MissionTestCreate {
 	_c.mutation.SetReleasedToBlue(v)
@@ -668,6 +682,10 @@ func (_c *MissionTestCreate) defaults() error {
 		v := missiontest.DefaultState
 		_c.mutation.SetState(v)
 	}
+	if _, ok := _c.mutation.StateReason(); !ok {
+		v := missiontest.DefaultStateReason
+		_c.mutation.SetStateReason(v)
+	}
 	if _, ok := _c.mutation.ReleasedToBlue(); !ok {
 		v := missiontest.DefaultReleasedToBlue
 		_c.mutation.SetReleasedToBlue(v)
@@ -772,6 +790,9 @@ func (_c *MissionTestCreate) check() error {
 		if err := missiontest.StateValidator(v); err != nil {
 			return &ValidationError{Name: "state", err: fmt.Errorf(`ent: validator failed for field "MissionTest.state": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.StateReason(); !ok {
+		return &ValidationError{Name: "state_reason", err: errors.New(`ent: missing required field "MissionTest.state_reason"`)}
 	}
 	if _, ok := _c.mutation.ReleasedToBlue(); !ok {
 		return &ValidationError{Name: "released_to_blue", err: errors.New(`ent: missing required field "MissionTest.released_to_blue"`)}
@@ -914,6 +935,10 @@ func (_c *MissionTestCreate) createSpec() (*MissionTest, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.State(); ok {
 		_spec.SetField(missiontest.FieldState, field.TypeEnum, value)
 		_node.State = value
+	}
+	if value, ok := _c.mutation.StateReason(); ok {
+		_spec.SetField(missiontest.FieldStateReason, field.TypeString, value)
+		_node.StateReason = value
 	}
 	if value, ok := _c.mutation.ReleasedToBlue(); ok {
 		_spec.SetField(missiontest.FieldReleasedToBlue, field.TypeBool, value)
@@ -1401,6 +1426,18 @@ func (u *MissionTestUpsert) SetState(v missiontest.State) *MissionTestUpsert {
 // UpdateState sets the "state" field to the value that was provided on create.
 func (u *MissionTestUpsert) UpdateState() *MissionTestUpsert {
 	u.SetExcluded(missiontest.FieldState)
+	return u
+}
+
+// SetStateReason sets the "state_reason" field.
+func (u *MissionTestUpsert) SetStateReason(v string) *MissionTestUpsert {
+	u.Set(missiontest.FieldStateReason, v)
+	return u
+}
+
+// UpdateStateReason sets the "state_reason" field to the value that was provided on create.
+func (u *MissionTestUpsert) UpdateStateReason() *MissionTestUpsert {
+	u.SetExcluded(missiontest.FieldStateReason)
 	return u
 }
 
@@ -1965,6 +2002,20 @@ func (u *MissionTestUpsertOne) SetState(v missiontest.State) *MissionTestUpsertO
 func (u *MissionTestUpsertOne) UpdateState() *MissionTestUpsertOne {
 	return u.Update(func(s *MissionTestUpsert) {
 		s.UpdateState()
+	})
+}
+
+// SetStateReason sets the "state_reason" field.
+func (u *MissionTestUpsertOne) SetStateReason(v string) *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.SetStateReason(v)
+	})
+}
+
+// UpdateStateReason sets the "state_reason" field to the value that was provided on create.
+func (u *MissionTestUpsertOne) UpdateStateReason() *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.UpdateStateReason()
 	})
 }
 
@@ -2736,6 +2787,20 @@ func (u *MissionTestUpsertBulk) SetState(v missiontest.State) *MissionTestUpsert
 func (u *MissionTestUpsertBulk) UpdateState() *MissionTestUpsertBulk {
 	return u.Update(func(s *MissionTestUpsert) {
 		s.UpdateState()
+	})
+}
+
+// SetStateReason sets the "state_reason" field.
+func (u *MissionTestUpsertBulk) SetStateReason(v string) *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.SetStateReason(v)
+	})
+}
+
+// UpdateStateReason sets the "state_reason" field to the value that was provided on create.
+func (u *MissionTestUpsertBulk) UpdateStateReason() *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.UpdateStateReason()
 	})
 }
 

@@ -297,6 +297,20 @@ func (_u *MissionTestUpdate) SetNillableState(v *missiontest.State) *MissionTest
 	return _u
 }
 
+// SetStateReason sets the "state_reason" field.
+func (_u *MissionTestUpdate) SetStateReason(v string) *MissionTestUpdate {
+	_u.mutation.SetStateReason(v)
+	return _u
+}
+
+// SetNillableStateReason sets the "state_reason" field if the given value is not nil.
+func (_u *MissionTestUpdate) SetNillableStateReason(v *string) *MissionTestUpdate {
+	if v != nil {
+		_u.SetStateReason(*v)
+	}
+	return _u
+}
+
 // SetReleasedToBlue sets the "released_to_blue" field.
 func (_u *MissionTestUpdate) SetReleasedToBlue(v bool) *MissionTestUpdate {
 	_u.mutation.SetReleasedToBlue(v)
@@ -884,6 +898,9 @@ func (_u *MissionTestUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	}
 	if value, ok := _u.mutation.State(); ok {
 		_spec.SetField(missiontest.FieldState, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.StateReason(); ok {
+		_spec.SetField(missiontest.FieldStateReason, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.ReleasedToBlue(); ok {
 		_spec.SetField(missiontest.FieldReleasedToBlue, field.TypeBool, value)
@@ -1511,6 +1528,20 @@ func (_u *MissionTestUpdateOne) SetNillableState(v *missiontest.State) *MissionT
 	return _u
 }
 
+// SetStateReason sets the "state_reason" field.
+func (_u *MissionTestUpdateOne) SetStateReason(v string) *MissionTestUpdateOne {
+	_u.mutation.SetStateReason(v)
+	return _u
+}
+
+// SetNillableStateReason sets the "state_reason" field if the given value is not nil.
+func (_u *MissionTestUpdateOne) SetNillableStateReason(v *string) *MissionTestUpdateOne {
+	if v != nil {
+		_u.SetStateReason(*v)
+	}
+	return _u
+}
+
 // SetReleasedToBlue sets the "released_to_blue" field.
 func (_u *MissionTestUpdateOne) SetReleasedToBlue(v bool) *MissionTestUpdateOne {
 	_u.mutation.SetReleasedToBlue(v)
@@ -2128,6 +2159,9 @@ func (_u *MissionTestUpdateOne) sqlSave(ctx context.Context) (_node *MissionTest
 	}
 	if value, ok := _u.mutation.State(); ok {
 		_spec.SetField(missiontest.FieldState, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.StateReason(); ok {
+		_spec.SetField(missiontest.FieldStateReason, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.ReleasedToBlue(); ok {
 		_spec.SetField(missiontest.FieldReleasedToBlue, field.TypeBool, value)

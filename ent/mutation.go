@@ -2303,6 +2303,7 @@ type DetectionLevelMutation struct {
 	position           *int
 	addposition        *int
 	counts_as_detected *bool
+	retired            *bool
 	clearedFields      map[string]struct{}
 	done               bool
 	oldValue           func(context.Context) (*DetectionLevel, error)
@@ -2741,6 +2742,42 @@ func (m *DetectionLevelMutation) ResetCountsAsDetected() {
 	m.counts_as_detected = nil
 }
 
+// SetRetired sets the "retired" field.
+func (m *DetectionLevelMutation) SetRetired(b bool) {
+	m.retired = &b
+}
+
+// Retired returns the value of the "retired" field in the mutation.
+func (m *DetectionLevelMutation) Retired() (r bool, exists bool) {
+	v := m.retired
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRetired returns the old "retired" field's value of the DetectionLevel entity.
+// If the DetectionLevel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionLevelMutation) OldRetired(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRetired is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRetired requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRetired: %w", err)
+	}
+	return oldValue.Retired, nil
+}
+
+// ResetRetired resets all changes to the "retired" field.
+func (m *DetectionLevelMutation) ResetRetired() {
+	m.retired = nil
+}
+
 // Where appends a list predicates to the DetectionLevelMutation builder.
 func (m *DetectionLevelMutation) Where(ps ...predicate.DetectionLevel) {
 	m.predicates = append(m.predicates, ps...)
@@ -2775,7 +2812,7 @@ func (m *DetectionLevelMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DetectionLevelMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m.created_at != nil {
 		fields = append(fields, detectionlevel.FieldCreatedAt)
 	}
@@ -2799,6 +2836,9 @@ func (m *DetectionLevelMutation) Fields() []string {
 	}
 	if m.counts_as_detected != nil {
 		fields = append(fields, detectionlevel.FieldCountsAsDetected)
+	}
+	if m.retired != nil {
+		fields = append(fields, detectionlevel.FieldRetired)
 	}
 	return fields
 }
@@ -2824,6 +2864,8 @@ func (m *DetectionLevelMutation) Field(name string) (ent.Value, bool) {
 		return m.Position()
 	case detectionlevel.FieldCountsAsDetected:
 		return m.CountsAsDetected()
+	case detectionlevel.FieldRetired:
+		return m.Retired()
 	}
 	return nil, false
 }
@@ -2849,6 +2891,8 @@ func (m *DetectionLevelMutation) OldField(ctx context.Context, name string) (ent
 		return m.OldPosition(ctx)
 	case detectionlevel.FieldCountsAsDetected:
 		return m.OldCountsAsDetected(ctx)
+	case detectionlevel.FieldRetired:
+		return m.OldRetired(ctx)
 	}
 	return nil, fmt.Errorf("unknown DetectionLevel field %s", name)
 }
@@ -2913,6 +2957,13 @@ func (m *DetectionLevelMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetCountsAsDetected(v)
+		return nil
+	case detectionlevel.FieldRetired:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRetired(v)
 		return nil
 	}
 	return fmt.Errorf("unknown DetectionLevel field %s", name)
@@ -3013,6 +3064,9 @@ func (m *DetectionLevelMutation) ResetField(name string) error {
 		return nil
 	case detectionlevel.FieldCountsAsDetected:
 		m.ResetCountsAsDetected()
+		return nil
+	case detectionlevel.FieldRetired:
+		m.ResetRetired()
 		return nil
 	}
 	return fmt.Errorf("unknown DetectionLevel field %s", name)
@@ -7217,6 +7271,8 @@ type MissionMutation struct {
 	start_date        *time.Time
 	end_date          *time.Time
 	status            *mission.Status
+	version           *int
+	addversion        *int
 	clearedFields     map[string]struct{}
 	members           map[uuid.UUID]struct{}
 	removedmembers    map[uuid.UUID]struct{}
@@ -7753,6 +7809,62 @@ func (m *MissionMutation) ResetCreatedByID() {
 	delete(m.clearedFields, mission.FieldCreatedByID)
 }
 
+// SetVersion sets the "version" field.
+func (m *MissionMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *MissionMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the Mission entity.
+// If the Mission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *MissionMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *MissionMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *MissionMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
 // AddMemberIDs adds the "members" edge to the MissionMember entity by ids.
 func (m *MissionMutation) AddMemberIDs(ids ...uuid.UUID) {
 	if m.members == nil {
@@ -8030,7 +8142,7 @@ func (m *MissionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MissionMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, mission.FieldCreatedAt)
 	}
@@ -8061,6 +8173,9 @@ func (m *MissionMutation) Fields() []string {
 	if m.created_by != nil {
 		fields = append(fields, mission.FieldCreatedByID)
 	}
+	if m.version != nil {
+		fields = append(fields, mission.FieldVersion)
+	}
 	return fields
 }
 
@@ -8089,6 +8204,8 @@ func (m *MissionMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case mission.FieldCreatedByID:
 		return m.CreatedByID()
+	case mission.FieldVersion:
+		return m.Version()
 	}
 	return nil, false
 }
@@ -8118,6 +8235,8 @@ func (m *MissionMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldStatus(ctx)
 	case mission.FieldCreatedByID:
 		return m.OldCreatedByID(ctx)
+	case mission.FieldVersion:
+		return m.OldVersion(ctx)
 	}
 	return nil, fmt.Errorf("unknown Mission field %s", name)
 }
@@ -8197,6 +8316,13 @@ func (m *MissionMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCreatedByID(v)
 		return nil
+	case mission.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Mission field %s", name)
 }
@@ -8204,13 +8330,21 @@ func (m *MissionMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *MissionMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, mission.FieldVersion)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *MissionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case mission.FieldVersion:
+		return m.AddedVersion()
+	}
 	return nil, false
 }
 
@@ -8219,6 +8353,13 @@ func (m *MissionMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *MissionMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case mission.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Mission numeric field %s", name)
 }
@@ -8302,6 +8443,9 @@ func (m *MissionMutation) ResetField(name string) error {
 		return nil
 	case mission.FieldCreatedByID:
 		m.ResetCreatedByID()
+		return nil
+	case mission.FieldVersion:
+		m.ResetVersion()
 		return nil
 	}
 	return fmt.Errorf("unknown Mission field %s", name)
@@ -10982,6 +11126,7 @@ type MissionTestMutation struct {
 	appendplatforms        []string
 	opsec_level            *missiontest.OpsecLevel
 	state                  *missiontest.State
+	state_reason           *string
 	released_to_blue       *bool
 	started_at             *time.Time
 	ended_at               *time.Time
@@ -11859,6 +12004,42 @@ func (m *MissionTestMutation) OldState(ctx context.Context) (v missiontest.State
 // ResetState resets all changes to the "state" field.
 func (m *MissionTestMutation) ResetState() {
 	m.state = nil
+}
+
+// SetStateReason sets the "state_reason" field.
+func (m *MissionTestMutation) SetStateReason(s string) {
+	m.state_reason = &s
+}
+
+// StateReason returns the value of the "state_reason" field in the mutation.
+func (m *MissionTestMutation) StateReason() (r string, exists bool) {
+	v := m.state_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStateReason returns the old "state_reason" field's value of the MissionTest entity.
+// If the MissionTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestMutation) OldStateReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStateReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStateReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStateReason: %w", err)
+	}
+	return oldValue.StateReason, nil
+}
+
+// ResetStateReason resets all changes to the "state_reason" field.
+func (m *MissionTestMutation) ResetStateReason() {
+	m.state_reason = nil
 }
 
 // SetReleasedToBlue sets the "released_to_blue" field.
@@ -12892,7 +13073,7 @@ func (m *MissionTestMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MissionTestMutation) Fields() []string {
-	fields := make([]string, 0, 34)
+	fields := make([]string, 0, 35)
 	if m.created_at != nil {
 		fields = append(fields, missiontest.FieldCreatedAt)
 	}
@@ -12946,6 +13127,9 @@ func (m *MissionTestMutation) Fields() []string {
 	}
 	if m.state != nil {
 		fields = append(fields, missiontest.FieldState)
+	}
+	if m.state_reason != nil {
+		fields = append(fields, missiontest.FieldStateReason)
 	}
 	if m.released_to_blue != nil {
 		fields = append(fields, missiontest.FieldReleasedToBlue)
@@ -13039,6 +13223,8 @@ func (m *MissionTestMutation) Field(name string) (ent.Value, bool) {
 		return m.OpsecLevel()
 	case missiontest.FieldState:
 		return m.State()
+	case missiontest.FieldStateReason:
+		return m.StateReason()
 	case missiontest.FieldReleasedToBlue:
 		return m.ReleasedToBlue()
 	case missiontest.FieldExecutedByID:
@@ -13116,6 +13302,8 @@ func (m *MissionTestMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldOpsecLevel(ctx)
 	case missiontest.FieldState:
 		return m.OldState(ctx)
+	case missiontest.FieldStateReason:
+		return m.OldStateReason(ctx)
 	case missiontest.FieldReleasedToBlue:
 		return m.OldReleasedToBlue(ctx)
 	case missiontest.FieldExecutedByID:
@@ -13282,6 +13470,13 @@ func (m *MissionTestMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetState(v)
+		return nil
+	case missiontest.FieldStateReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStateReason(v)
 		return nil
 	case missiontest.FieldReleasedToBlue:
 		v, ok := value.(bool)
@@ -13593,6 +13788,9 @@ func (m *MissionTestMutation) ResetField(name string) error {
 		return nil
 	case missiontest.FieldState:
 		m.ResetState()
+		return nil
+	case missiontest.FieldStateReason:
+		m.ResetStateReason()
 		return nil
 	case missiontest.FieldReleasedToBlue:
 		m.ResetReleasedToBlue()

@@ -313,6 +313,7 @@ var wantChecks = []string{
 	"mission_tests.ck_mission_tests_version",
 	"missions.ck_missions_dates",
 	"missions.ck_missions_status",
+	"missions.ck_missions_version",
 	"permissions.ck_permissions_code_format",
 	"refresh_tokens.ck_refresh_tokens_token_hash_hex",
 	"scenario_template_tests.ck_scenario_template_tests_position",

@@ -30,6 +30,8 @@ const (
 	FieldPosition = "position"
 	// FieldCountsAsDetected holds the string denoting the counts_as_detected field in the database.
 	FieldCountsAsDetected = "counts_as_detected"
+	// FieldRetired holds the string denoting the retired field in the database.
+	FieldRetired = "retired"
 	// Table holds the table name of the detectionlevel in the database.
 	Table = "detection_levels"
 )
@@ -45,6 +47,7 @@ var Columns = []string{
 	FieldColour,
 	FieldPosition,
 	FieldCountsAsDetected,
+	FieldRetired,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -74,6 +77,8 @@ var (
 	DefaultPosition int
 	// DefaultCountsAsDetected holds the default value on creation for the "counts_as_detected" field.
 	DefaultCountsAsDetected bool
+	// DefaultRetired holds the default value on creation for the "retired" field.
+	DefaultRetired bool
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -124,4 +129,9 @@ func ByPosition(opts ...sql.OrderTermOption) OrderOption {
 // ByCountsAsDetected orders the results by the counts_as_detected field.
 func ByCountsAsDetected(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCountsAsDetected, opts...).ToFunc()
+}
+
+// ByRetired orders the results by the retired field.
+func ByRetired(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRetired, opts...).ToFunc()
 }

@@ -95,6 +95,11 @@ func CountsAsDetected(v bool) predicate.DetectionLevel {
 	return predicate.DetectionLevel(sql.FieldEQ(FieldCountsAsDetected, v))
 }
 
+// Retired applies equality check predicate on the "retired" field. It's identical to RetiredEQ.
+func Retired(v bool) predicate.DetectionLevel {
+	return predicate.DetectionLevel(sql.FieldEQ(FieldRetired, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.DetectionLevel {
 	return predicate.DetectionLevel(sql.FieldEQ(FieldCreatedAt, v))
@@ -458,6 +463,16 @@ func CountsAsDetectedEQ(v bool) predicate.DetectionLevel {
 // CountsAsDetectedNEQ applies the NEQ predicate on the "counts_as_detected" field.
 func CountsAsDetectedNEQ(v bool) predicate.DetectionLevel {
 	return predicate.DetectionLevel(sql.FieldNEQ(FieldCountsAsDetected, v))
+}
+
+// RetiredEQ applies the EQ predicate on the "retired" field.
+func RetiredEQ(v bool) predicate.DetectionLevel {
+	return predicate.DetectionLevel(sql.FieldEQ(FieldRetired, v))
+}
+
+// RetiredNEQ applies the NEQ predicate on the "retired" field.
+func RetiredNEQ(v bool) predicate.DetectionLevel {
+	return predicate.DetectionLevel(sql.FieldNEQ(FieldRetired, v))
 }
 
 // And groups predicates with the AND operator between them.

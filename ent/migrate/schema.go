@@ -113,6 +113,7 @@ var (
 		{Name: "colour", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(7)"}},
 		{Name: "position", Type: field.TypeInt, Default: 0},
 		{Name: "counts_as_detected", Type: field.TypeBool, Default: false},
+		{Name: "retired", Type: field.TypeBool, Default: false},
 	}
 	// DetectionLevelsTable holds the schema information for the "detection_levels" table.
 	DetectionLevelsTable = &schema.Table{
@@ -312,6 +313,7 @@ var (
 		{Name: "start_date", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"postgres": "date"}},
 		{Name: "end_date", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"postgres": "date"}},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"draft", "planned", "in_progress", "completed", "archived"}, Default: "draft"},
+		{Name: "version", Type: field.TypeInt, Default: 1},
 		{Name: "created_by_id", Type: field.TypeUUID, Nullable: true},
 	}
 	// MissionsTable holds the schema information for the "missions" table.
@@ -322,7 +324,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fk_missions_created_by_id",
-				Columns:    []*schema.Column{MissionsColumns[10]},
+				Columns:    []*schema.Column{MissionsColumns[11]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -473,6 +475,7 @@ var (
 		{Name: "platforms", Type: field.TypeJSON, SchemaType: map[string]string{"postgres": "jsonb"}},
 		{Name: "opsec_level", Type: field.TypeEnum, Enums: []string{"low", "medium", "high"}, Default: "medium"},
 		{Name: "state", Type: field.TypeEnum, Enums: []string{"pending", "running", "executed", "reviewed", "skipped", "blocked"}, Default: "pending"},
+		{Name: "state_reason", Type: field.TypeString, Size: 2147483647, Default: ""},
 		{Name: "released_to_blue", Type: field.TypeBool, Default: false},
 		{Name: "started_at", Type: field.TypeTime, Nullable: true},
 		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
@@ -502,43 +505,43 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fk_mission_tests_mission_id",
-				Columns:    []*schema.Column{MissionTestsColumns[28]},
+				Columns:    []*schema.Column{MissionTestsColumns[29]},
 				RefColumns: []*schema.Column{MissionsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "fk_mission_tests_category_id",
-				Columns:    []*schema.Column{MissionTestsColumns[29]},
+				Columns:    []*schema.Column{MissionTestsColumns[30]},
 				RefColumns: []*schema.Column{MissionCategoriesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "fk_mission_tests_mission_scenario_id",
-				Columns:    []*schema.Column{MissionTestsColumns[30]},
+				Columns:    []*schema.Column{MissionTestsColumns[31]},
 				RefColumns: []*schema.Column{MissionScenariosColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "fk_mission_tests_test_template_id",
-				Columns:    []*schema.Column{MissionTestsColumns[31]},
+				Columns:    []*schema.Column{MissionTestsColumns[32]},
 				RefColumns: []*schema.Column{TestTemplatesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "fk_mission_tests_executed_by_id",
-				Columns:    []*schema.Column{MissionTestsColumns[32]},
-				RefColumns: []*schema.Column{UsersColumns[0]},
-				OnDelete:   schema.SetNull,
-			},
-			{
-				Symbol:     "fk_mission_tests_reviewed_by_id",
 				Columns:    []*schema.Column{MissionTestsColumns[33]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
-				Symbol:     "fk_mission_tests_detection_level_id",
+				Symbol:     "fk_mission_tests_reviewed_by_id",
 				Columns:    []*schema.Column{MissionTestsColumns[34]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "fk_mission_tests_detection_level_id",
+				Columns:    []*schema.Column{MissionTestsColumns[35]},
 				RefColumns: []*schema.Column{DetectionLevelsColumns[0]},
 				OnDelete:   schema.Restrict,
 			},
@@ -547,7 +550,7 @@ var (
 			{
 				Name:    "ix_mission_tests_active",
 				Unique:  false,
-				Columns: []*schema.Column{MissionTestsColumns[28], MissionTestsColumns[4]},
+				Columns: []*schema.Column{MissionTestsColumns[29], MissionTestsColumns[4]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "deleted_at IS NULL",
 				},
@@ -555,12 +558,12 @@ var (
 			{
 				Name:    "ix_mission_tests_mission_scenario_id",
 				Unique:  false,
-				Columns: []*schema.Column{MissionTestsColumns[30]},
+				Columns: []*schema.Column{MissionTestsColumns[31]},
 			},
 			{
 				Name:    "ix_mission_tests_category_id",
 				Unique:  false,
-				Columns: []*schema.Column{MissionTestsColumns[29]},
+				Columns: []*schema.Column{MissionTestsColumns[30]},
 			},
 		},
 	}
@@ -1274,8 +1277,9 @@ func init() {
 		Table: "missions",
 	}
 	MissionsTable.Annotation.Checks = map[string]string{
-		"ck_missions_dates":  "end_date IS NULL OR start_date IS NULL OR end_date >= start_date",
-		"ck_missions_status": "status IN ('draft', 'planned', 'in_progress', 'completed', 'archived')",
+		"ck_missions_dates":   "end_date IS NULL OR start_date IS NULL OR end_date >= start_date",
+		"ck_missions_status":  "status IN ('draft', 'planned', 'in_progress', 'completed', 'archived')",
+		"ck_missions_version": "version >= 1",
 	}
 	MissionCategoriesTable.ForeignKeys[0].RefTable = MissionsTable
 	MissionCategoriesTable.Annotation = &entsql.Annotation{

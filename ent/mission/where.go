@@ -101,6 +101,11 @@ func CreatedByID(v uuid.UUID) predicate.Mission {
 	return predicate.Mission(sql.FieldEQ(FieldCreatedByID, v))
 }
 
+// Version applies equality check predicate on the "version" field. It's identical to VersionEQ.
+func Version(v int) predicate.Mission {
+	return predicate.Mission(sql.FieldEQ(FieldVersion, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Mission {
 	return predicate.Mission(sql.FieldEQ(FieldCreatedAt, v))
@@ -574,6 +579,46 @@ func CreatedByIDIsNil() predicate.Mission {
 // CreatedByIDNotNil applies the NotNil predicate on the "created_by_id" field.
 func CreatedByIDNotNil() predicate.Mission {
 	return predicate.Mission(sql.FieldNotNull(FieldCreatedByID))
+}
+
+// VersionEQ applies the EQ predicate on the "version" field.
+func VersionEQ(v int) predicate.Mission {
+	return predicate.Mission(sql.FieldEQ(FieldVersion, v))
+}
+
+// VersionNEQ applies the NEQ predicate on the "version" field.
+func VersionNEQ(v int) predicate.Mission {
+	return predicate.Mission(sql.FieldNEQ(FieldVersion, v))
+}
+
+// VersionIn applies the In predicate on the "version" field.
+func VersionIn(vs ...int) predicate.Mission {
+	return predicate.Mission(sql.FieldIn(FieldVersion, vs...))
+}
+
+// VersionNotIn applies the NotIn predicate on the "version" field.
+func VersionNotIn(vs ...int) predicate.Mission {
+	return predicate.Mission(sql.FieldNotIn(FieldVersion, vs...))
+}
+
+// VersionGT applies the GT predicate on the "version" field.
+func VersionGT(v int) predicate.Mission {
+	return predicate.Mission(sql.FieldGT(FieldVersion, v))
+}
+
+// VersionGTE applies the GTE predicate on the "version" field.
+func VersionGTE(v int) predicate.Mission {
+	return predicate.Mission(sql.FieldGTE(FieldVersion, v))
+}
+
+// VersionLT applies the LT predicate on the "version" field.
+func VersionLT(v int) predicate.Mission {
+	return predicate.Mission(sql.FieldLT(FieldVersion, v))
+}
+
+// VersionLTE applies the LTE predicate on the "version" field.
+func VersionLTE(v int) predicate.Mission {
+	return predicate.Mission(sql.FieldLTE(FieldVersion, v))
 }
 
 // HasMembers applies the HasEdge predicate on the "members" edge.

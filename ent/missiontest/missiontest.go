@@ -53,6 +53,8 @@ const (
 	FieldOpsecLevel = "opsec_level"
 	// FieldState holds the string denoting the state field in the database.
 	FieldState = "state"
+	// FieldStateReason holds the string denoting the state_reason field in the database.
+	FieldStateReason = "state_reason"
 	// FieldReleasedToBlue holds the string denoting the released_to_blue field in the database.
 	FieldReleasedToBlue = "released_to_blue"
 	// FieldExecutedByID holds the string denoting the executed_by_id field in the database.
@@ -191,6 +193,7 @@ var Columns = []string{
 	FieldPlatforms,
 	FieldOpsecLevel,
 	FieldState,
+	FieldStateReason,
 	FieldReleasedToBlue,
 	FieldExecutedByID,
 	FieldStartedAt,
@@ -251,6 +254,8 @@ var (
 	DefaultExpectedDetection string
 	// DefaultPlatforms holds the default value on creation for the "platforms" field.
 	DefaultPlatforms []string
+	// DefaultStateReason holds the default value on creation for the "state_reason" field.
+	DefaultStateReason string
 	// DefaultReleasedToBlue holds the default value on creation for the "released_to_blue" field.
 	DefaultReleasedToBlue bool
 	// DefaultCommand holds the default value on creation for the "command" field.
@@ -429,6 +434,11 @@ func ByOpsecLevel(opts ...sql.OrderTermOption) OrderOption {
 // ByState orders the results by the state field.
 func ByState(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldState, opts...).ToFunc()
+}
+
+// ByStateReason orders the results by the state_reason field.
+func ByStateReason(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStateReason, opts...).ToFunc()
 }
 
 // ByReleasedToBlue orders the results by the released_to_blue field.

@@ -131,6 +131,11 @@ func ExpectedDetection(v string) predicate.MissionTest {
 	return predicate.MissionTest(sql.FieldEQ(FieldExpectedDetection, v))
 }
 
+// StateReason applies equality check predicate on the "state_reason" field. It's identical to StateReasonEQ.
+func StateReason(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldEQ(FieldStateReason, v))
+}
+
 // ReleasedToBlue applies equality check predicate on the "released_to_blue" field. It's identical to ReleasedToBlueEQ.
 func ReleasedToBlue(v bool) predicate.MissionTest {
 	return predicate.MissionTest(sql.FieldEQ(FieldReleasedToBlue, v))
@@ -984,6 +989,71 @@ func StateIn(vs ...State) predicate.MissionTest {
 // StateNotIn applies the NotIn predicate on the "state" field.
 func StateNotIn(vs ...State) predicate.MissionTest {
 	return predicate.MissionTest(sql.FieldNotIn(FieldState, vs...))
+}
+
+// StateReasonEQ applies the EQ predicate on the "state_reason" field.
+func StateReasonEQ(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldEQ(FieldStateReason, v))
+}
+
+// StateReasonNEQ applies the NEQ predicate on the "state_reason" field.
+func StateReasonNEQ(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldNEQ(FieldStateReason, v))
+}
+
+// StateReasonIn applies the In predicate on the "state_reason" field.
+func StateReasonIn(vs ...string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldIn(FieldStateReason, vs...))
+}
+
+// StateReasonNotIn applies the NotIn predicate on the "state_reason" field.
+func StateReasonNotIn(vs ...string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldNotIn(FieldStateReason, vs...))
+}
+
+// StateReasonGT applies the GT predicate on the "state_reason" field.
+func StateReasonGT(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldGT(FieldStateReason, v))
+}
+
+// StateReasonGTE applies the GTE predicate on the "state_reason" field.
+func StateReasonGTE(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldGTE(FieldStateReason, v))
+}
+
+// StateReasonLT applies the LT predicate on the "state_reason" field.
+func StateReasonLT(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldLT(FieldStateReason, v))
+}
+
+// StateReasonLTE applies the LTE predicate on the "state_reason" field.
+func StateReasonLTE(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldLTE(FieldStateReason, v))
+}
+
+// StateReasonContains applies the Contains predicate on the "state_reason" field.
+func StateReasonContains(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldContains(FieldStateReason, v))
+}
+
+// StateReasonHasPrefix applies the HasPrefix predicate on the "state_reason" field.
+func StateReasonHasPrefix(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldHasPrefix(FieldStateReason, v))
+}
+
+// StateReasonHasSuffix applies the HasSuffix predicate on the "state_reason" field.
+func StateReasonHasSuffix(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldHasSuffix(FieldStateReason, v))
+}
+
+// StateReasonEqualFold applies the EqualFold predicate on the "state_reason" field.
+func StateReasonEqualFold(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldEqualFold(FieldStateReason, v))
+}
+
+// StateReasonContainsFold applies the ContainsFold predicate on the "state_reason" field.
+func StateReasonContainsFold(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldContainsFold(FieldStateReason, v))
 }
 
 // ReleasedToBlueEQ applies the EQ predicate on the "released_to_blue" field.

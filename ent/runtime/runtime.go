@@ -219,6 +219,10 @@ func init() {
 	detectionlevelDescCountsAsDetected := detectionlevelFields[5].Descriptor()
 	// detectionlevel.DefaultCountsAsDetected holds the default value on creation for the counts_as_detected field.
 	detectionlevel.DefaultCountsAsDetected = detectionlevelDescCountsAsDetected.Default.(bool)
+	// detectionlevelDescRetired is the schema descriptor for retired field.
+	detectionlevelDescRetired := detectionlevelFields[6].Descriptor()
+	// detectionlevel.DefaultRetired holds the default value on creation for the retired field.
+	detectionlevel.DefaultRetired = detectionlevelDescRetired.Default.(bool)
 	// detectionlevelDescID is the schema descriptor for id field.
 	detectionlevelDescID := detectionlevelMixinFields0[0].Descriptor()
 	// detectionlevel.DefaultID holds the default value on creation for the id field.
@@ -465,6 +469,10 @@ func init() {
 	missionDescScope := missionFields[2].Descriptor()
 	// mission.DefaultScope holds the default value on creation for the scope field.
 	mission.DefaultScope = missionDescScope.Default.(string)
+	// missionDescVersion is the schema descriptor for version field.
+	missionDescVersion := missionFields[7].Descriptor()
+	// mission.DefaultVersion holds the default value on creation for the version field.
+	mission.DefaultVersion = missionDescVersion.Default.(int)
 	// missionDescID is the schema descriptor for id field.
 	missionDescID := missionMixinFields0[0].Descriptor()
 	// mission.DefaultID holds the default value on creation for the id field.
@@ -663,48 +671,52 @@ func init() {
 	missiontestDescPlatforms := missiontestFields[12].Descriptor()
 	// missiontest.DefaultPlatforms holds the default value on creation for the platforms field.
 	missiontest.DefaultPlatforms = missiontestDescPlatforms.Default.([]string)
+	// missiontestDescStateReason is the schema descriptor for state_reason field.
+	missiontestDescStateReason := missiontestFields[15].Descriptor()
+	// missiontest.DefaultStateReason holds the default value on creation for the state_reason field.
+	missiontest.DefaultStateReason = missiontestDescStateReason.Default.(string)
 	// missiontestDescReleasedToBlue is the schema descriptor for released_to_blue field.
-	missiontestDescReleasedToBlue := missiontestFields[15].Descriptor()
+	missiontestDescReleasedToBlue := missiontestFields[16].Descriptor()
 	// missiontest.DefaultReleasedToBlue holds the default value on creation for the released_to_blue field.
 	missiontest.DefaultReleasedToBlue = missiontestDescReleasedToBlue.Default.(bool)
 	// missiontestDescCommand is the schema descriptor for command field.
-	missiontestDescCommand := missiontestFields[19].Descriptor()
+	missiontestDescCommand := missiontestFields[20].Descriptor()
 	// missiontest.DefaultCommand holds the default value on creation for the command field.
 	missiontest.DefaultCommand = missiontestDescCommand.Default.(string)
 	// missiontestDescSourceHost is the schema descriptor for source_host field.
-	missiontestDescSourceHost := missiontestFields[20].Descriptor()
+	missiontestDescSourceHost := missiontestFields[21].Descriptor()
 	// missiontest.DefaultSourceHost holds the default value on creation for the source_host field.
 	missiontest.DefaultSourceHost = missiontestDescSourceHost.Default.(string)
 	// missiontest.SourceHostValidator is a validator for the "source_host" field. It is called by the builders before save.
 	missiontest.SourceHostValidator = missiontestDescSourceHost.Validators[0].(func(string) error)
 	// missiontestDescTargetHost is the schema descriptor for target_host field.
-	missiontestDescTargetHost := missiontestFields[21].Descriptor()
+	missiontestDescTargetHost := missiontestFields[22].Descriptor()
 	// missiontest.DefaultTargetHost holds the default value on creation for the target_host field.
 	missiontest.DefaultTargetHost = missiontestDescTargetHost.Default.(string)
 	// missiontest.TargetHostValidator is a validator for the "target_host" field. It is called by the builders before save.
 	missiontest.TargetHostValidator = missiontestDescTargetHost.Validators[0].(func(string) error)
 	// missiontestDescRedNotes is the schema descriptor for red_notes field.
-	missiontestDescRedNotes := missiontestFields[22].Descriptor()
+	missiontestDescRedNotes := missiontestFields[23].Descriptor()
 	// missiontest.DefaultRedNotes holds the default value on creation for the red_notes field.
 	missiontest.DefaultRedNotes = missiontestDescRedNotes.Default.(string)
 	// missiontestDescAlertName is the schema descriptor for alert_name field.
-	missiontestDescAlertName := missiontestFields[25].Descriptor()
+	missiontestDescAlertName := missiontestFields[26].Descriptor()
 	// missiontest.DefaultAlertName holds the default value on creation for the alert_name field.
 	missiontest.DefaultAlertName = missiontestDescAlertName.Default.(string)
 	// missiontest.AlertNameValidator is a validator for the "alert_name" field. It is called by the builders before save.
 	missiontest.AlertNameValidator = missiontestDescAlertName.Validators[0].(func(string) error)
 	// missiontestDescLogSource is the schema descriptor for log_source field.
-	missiontestDescLogSource := missiontestFields[26].Descriptor()
+	missiontestDescLogSource := missiontestFields[27].Descriptor()
 	// missiontest.DefaultLogSource holds the default value on creation for the log_source field.
 	missiontest.DefaultLogSource = missiontestDescLogSource.Default.(string)
 	// missiontest.LogSourceValidator is a validator for the "log_source" field. It is called by the builders before save.
 	missiontest.LogSourceValidator = missiontestDescLogSource.Validators[0].(func(string) error)
 	// missiontestDescBlueNotes is the schema descriptor for blue_notes field.
-	missiontestDescBlueNotes := missiontestFields[27].Descriptor()
+	missiontestDescBlueNotes := missiontestFields[28].Descriptor()
 	// missiontest.DefaultBlueNotes holds the default value on creation for the blue_notes field.
 	missiontest.DefaultBlueNotes = missiontestDescBlueNotes.Default.(string)
 	// missiontestDescVersion is the schema descriptor for version field.
-	missiontestDescVersion := missiontestFields[30].Descriptor()
+	missiontestDescVersion := missiontestFields[31].Descriptor()
 	// missiontest.DefaultVersion holds the default value on creation for the version field.
 	missiontest.DefaultVersion = missiontestDescVersion.Default.(int)
 	// missiontestDescID is the schema descriptor for id field.

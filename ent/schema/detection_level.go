@@ -37,6 +37,8 @@ func (DetectionLevel) Fields() []ent.Field {
 		field.String("colour").SchemaType(varchar(7)),
 		field.Int("position").Default(0),
 		field.Bool("counts_as_detected").Default(false),
+		field.Bool("retired").Default(false).
+			Comment("a level in use cannot be deleted; retired, it is no longer offered"),
 	}
 }
 

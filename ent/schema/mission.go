@@ -33,8 +33,9 @@ func (Mission) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entsql.Table("missions"),
 		entsql.Checks(map[string]string{
-			"ck_missions_status": inList("status", missionStatuses...),
-			"ck_missions_dates":  "end_date IS NULL OR start_date IS NULL OR end_date >= start_date",
+			"ck_missions_status":  inList("status", missionStatuses...),
+			"ck_missions_dates":   "end_date IS NULL OR start_date IS NULL OR end_date >= start_date",
+			"ck_missions_version": "version >= 1",
 		}),
 	}
 }
@@ -49,6 +50,7 @@ func (Mission) Fields() []ent.Field {
 		field.Time("end_date").Optional().Nillable().SchemaType(date),
 		field.Enum("status").Values(missionStatuses...).Default("draft"),
 		field.UUID("created_by_id", uuid.UUID{}).Optional().Nillable(),
+		field.Int("version").Default(1).Comment("optimistic locking: bumped by every save of the mission's own fields"),
 	}
 }
 

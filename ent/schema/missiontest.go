@@ -58,6 +58,7 @@ func (MissionTest) Fields() []ent.Field {
 		field.Enum("opsec_level").Values(opsecLevels...).Default("medium"),
 		// Execution.
 		field.Enum("state").Values(testStates...).Default("pending"),
+		field.Text("state_reason").Default("").Comment("why a test is skipped or blocked"),
 		field.Bool("released_to_blue").Default(false),
 		// Red side.
 		field.UUID("executed_by_id", uuid.UUID{}).Optional().Nillable(),

@@ -48,6 +48,8 @@ const (
 	SettingInvitationExpiryHours  = "invitation.default_expiry_hours"
 	SettingEvidenceMaxUploadBytes = "evidence.max_upload_bytes"
 	SettingAttackSourceURL        = "attack.source_url"
+	SettingOrganisationName       = "instance.organisation_name"
+	SettingDefaultLocale          = "instance.default_locale"
 )
 
 // Settings returns the default value of every setting.
@@ -58,6 +60,8 @@ func Settings() map[string]any {
 		SettingInvitationExpiryHours:  72,
 		SettingEvidenceMaxUploadBytes: 50 << 20,
 		SettingAttackSourceURL:        "https://raw.githubusercontent.com/mitre-attack/attack-stix-data/master/enterprise-attack/enterprise-attack.json",
+		SettingOrganisationName:       "",
+		SettingDefaultLocale:          "en",
 	}
 }
 

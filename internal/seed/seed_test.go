@@ -263,6 +263,8 @@ var wantSettings = map[string]string{
 	"invitation.default_expiry_hours": `72`,
 	"evidence.max_upload_bytes":       `52428800`,
 	"attack.source_url":               `"https://raw.githubusercontent.com/mitre-attack/attack-stix-data/master/enterprise-attack/enterprise-attack.json"`,
+	"instance.organisation_name":      `""`,
+	"instance.default_locale":         `"en"`,
 }
 
 // jsonEqual reports whether two JSON texts hold the same value.
