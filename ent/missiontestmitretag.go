@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -33,6 +34,8 @@ type MissionTestMitreTag struct {
 	Name string `json:"name,omitempty"`
 	// URL holds the value of the "url" field.
 	URL string `json:"url,omitempty"`
+	// the tactics of a technique or sub-technique when copied: [{"id":"TA0002","shortname":"execution","name":"Execution"}]
+	Tactics []map[string]string `json:"tactics,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the MissionTestMitreTagQuery when eager-loading is set.
 	Edges        MissionTestMitreTagEdges `json:"edges"`
@@ -64,6 +67,8 @@ func (*MissionTestMitreTag) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case missiontestmitretag.FieldTactics:
+			values[i] = new([]byte)
 		case missiontestmitretag.FieldKind, missiontestmitretag.FieldExternalID, missiontestmitretag.FieldName, missiontestmitretag.FieldURL:
 			values[i] = new(sql.NullString)
 		case missiontestmitretag.FieldCreatedAt, missiontestmitretag.FieldUpdatedAt:
@@ -133,6 +138,14 @@ func (_m *MissionTestMitreTag) assignValues(columns []string, values []any) erro
 			} else if value.Valid {
 				_m.URL = value.String
 			}
+		case missiontestmitretag.FieldTactics:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field tactics", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Tactics); err != nil {
+					return fmt.Errorf("unmarshal field tactics: %w", err)
+				}
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -194,6 +207,9 @@ func (_m *MissionTestMitreTag) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("url=")
 	builder.WriteString(_m.URL)
+	builder.WriteString(", ")
+	builder.WriteString("tactics=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Tactics))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -91,6 +91,12 @@ func (_c *MissionTestMitreTagCreate) SetNillableURL(v *string) *MissionTestMitre
 	return _c
 }
 
+// SetTactics sets the "tactics" field.
+func (_c *MissionTestMitreTagCreate) SetTactics(v []map[string]string) *MissionTestMitreTagCreate {
+	_c.mutation.SetTactics(v)
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *MissionTestMitreTagCreate) SetID(v uuid.UUID) *MissionTestMitreTagCreate {
 	_c.mutation.SetID(v)
@@ -264,6 +270,10 @@ func (_c *MissionTestMitreTagCreate) createSpec() (*MissionTestMitreTag, *sqlgra
 		_spec.SetField(missiontestmitretag.FieldURL, field.TypeString, value)
 		_node.URL = value
 	}
+	if value, ok := _c.mutation.Tactics(); ok {
+		_spec.SetField(missiontestmitretag.FieldTactics, field.TypeJSON, value)
+		_node.Tactics = value
+	}
 	if nodes := _c.mutation.MissionTestIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -405,6 +415,24 @@ func (u *MissionTestMitreTagUpsert) UpdateURL() *MissionTestMitreTagUpsert {
 	return u
 }
 
+// SetTactics sets the "tactics" field.
+func (u *MissionTestMitreTagUpsert) SetTactics(v []map[string]string) *MissionTestMitreTagUpsert {
+	u.Set(missiontestmitretag.FieldTactics, v)
+	return u
+}
+
+// UpdateTactics sets the "tactics" field to the value that was provided on create.
+func (u *MissionTestMitreTagUpsert) UpdateTactics() *MissionTestMitreTagUpsert {
+	u.SetExcluded(missiontestmitretag.FieldTactics)
+	return u
+}
+
+// ClearTactics clears the value of the "tactics" field.
+func (u *MissionTestMitreTagUpsert) ClearTactics() *MissionTestMitreTagUpsert {
+	u.SetNull(missiontestmitretag.FieldTactics)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -537,6 +565,27 @@ func (u *MissionTestMitreTagUpsertOne) SetURL(v string) *MissionTestMitreTagUpse
 func (u *MissionTestMitreTagUpsertOne) UpdateURL() *MissionTestMitreTagUpsertOne {
 	return u.Update(func(s *MissionTestMitreTagUpsert) {
 		s.UpdateURL()
+	})
+}
+
+// SetTactics sets the "tactics" field.
+func (u *MissionTestMitreTagUpsertOne) SetTactics(v []map[string]string) *MissionTestMitreTagUpsertOne {
+	return u.Update(func(s *MissionTestMitreTagUpsert) {
+		s.SetTactics(v)
+	})
+}
+
+// UpdateTactics sets the "tactics" field to the value that was provided on create.
+func (u *MissionTestMitreTagUpsertOne) UpdateTactics() *MissionTestMitreTagUpsertOne {
+	return u.Update(func(s *MissionTestMitreTagUpsert) {
+		s.UpdateTactics()
+	})
+}
+
+// ClearTactics clears the value of the "tactics" field.
+func (u *MissionTestMitreTagUpsertOne) ClearTactics() *MissionTestMitreTagUpsertOne {
+	return u.Update(func(s *MissionTestMitreTagUpsert) {
+		s.ClearTactics()
 	})
 }
 
@@ -839,6 +888,27 @@ func (u *MissionTestMitreTagUpsertBulk) SetURL(v string) *MissionTestMitreTagUps
 func (u *MissionTestMitreTagUpsertBulk) UpdateURL() *MissionTestMitreTagUpsertBulk {
 	return u.Update(func(s *MissionTestMitreTagUpsert) {
 		s.UpdateURL()
+	})
+}
+
+// SetTactics sets the "tactics" field.
+func (u *MissionTestMitreTagUpsertBulk) SetTactics(v []map[string]string) *MissionTestMitreTagUpsertBulk {
+	return u.Update(func(s *MissionTestMitreTagUpsert) {
+		s.SetTactics(v)
+	})
+}
+
+// UpdateTactics sets the "tactics" field to the value that was provided on create.
+func (u *MissionTestMitreTagUpsertBulk) UpdateTactics() *MissionTestMitreTagUpsertBulk {
+	return u.Update(func(s *MissionTestMitreTagUpsert) {
+		s.UpdateTactics()
+	})
+}
+
+// ClearTactics clears the value of the "tactics" field.
+func (u *MissionTestMitreTagUpsertBulk) ClearTactics() *MissionTestMitreTagUpsertBulk {
+	return u.Update(func(s *MissionTestMitreTagUpsert) {
+		s.ClearTactics()
 	})
 }
 

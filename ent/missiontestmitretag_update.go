@@ -13,6 +13,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
 )
@@ -103,6 +104,24 @@ func (_u *MissionTestMitreTagUpdate) SetNillableURL(v *string) *MissionTestMitre
 	if v != nil {
 		_u.SetURL(*v)
 	}
+	return _u
+}
+
+// SetTactics sets the "tactics" field.
+func (_u *MissionTestMitreTagUpdate) SetTactics(v []map[string]string) *MissionTestMitreTagUpdate {
+	_u.mutation.SetTactics(v)
+	return _u
+}
+
+// AppendTactics appends value to the "tactics" field.
+func (_u *MissionTestMitreTagUpdate) AppendTactics(v []map[string]string) *MissionTestMitreTagUpdate {
+	_u.mutation.AppendTactics(v)
+	return _u
+}
+
+// ClearTactics clears the value of the "tactics" field.
+func (_u *MissionTestMitreTagUpdate) ClearTactics() *MissionTestMitreTagUpdate {
+	_u.mutation.ClearTactics()
 	return _u
 }
 
@@ -207,6 +226,17 @@ func (_u *MissionTestMitreTagUpdate) sqlSave(ctx context.Context) (_node int, er
 	}
 	if value, ok := _u.mutation.URL(); ok {
 		_spec.SetField(missiontestmitretag.FieldURL, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Tactics(); ok {
+		_spec.SetField(missiontestmitretag.FieldTactics, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedTactics(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, missiontestmitretag.FieldTactics, value)
+		})
+	}
+	if _u.mutation.TacticsCleared() {
+		_spec.ClearField(missiontestmitretag.FieldTactics, field.TypeJSON)
 	}
 	if _u.mutation.MissionTestCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -330,6 +360,24 @@ func (_u *MissionTestMitreTagUpdateOne) SetNillableURL(v *string) *MissionTestMi
 	if v != nil {
 		_u.SetURL(*v)
 	}
+	return _u
+}
+
+// SetTactics sets the "tactics" field.
+func (_u *MissionTestMitreTagUpdateOne) SetTactics(v []map[string]string) *MissionTestMitreTagUpdateOne {
+	_u.mutation.SetTactics(v)
+	return _u
+}
+
+// AppendTactics appends value to the "tactics" field.
+func (_u *MissionTestMitreTagUpdateOne) AppendTactics(v []map[string]string) *MissionTestMitreTagUpdateOne {
+	_u.mutation.AppendTactics(v)
+	return _u
+}
+
+// ClearTactics clears the value of the "tactics" field.
+func (_u *MissionTestMitreTagUpdateOne) ClearTactics() *MissionTestMitreTagUpdateOne {
+	_u.mutation.ClearTactics()
 	return _u
 }
 
@@ -464,6 +512,17 @@ func (_u *MissionTestMitreTagUpdateOne) sqlSave(ctx context.Context) (_node *Mis
 	}
 	if value, ok := _u.mutation.URL(); ok {
 		_spec.SetField(missiontestmitretag.FieldURL, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Tactics(); ok {
+		_spec.SetField(missiontestmitretag.FieldTactics, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedTactics(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, missiontestmitretag.FieldTactics, value)
+		})
+	}
+	if _u.mutation.TacticsCleared() {
+		_spec.ClearField(missiontestmitretag.FieldTactics, field.TypeJSON)
 	}
 	if _u.mutation.MissionTestCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -14092,6 +14092,8 @@ type MissionTestMitreTagMutation struct {
 	external_id         *string
 	name                *string
 	url                 *string
+	tactics             *[]map[string]string
+	appendtactics       []map[string]string
 	clearedFields       map[string]struct{}
 	mission_test        *uuid.UUID
 	clearedmission_test bool
@@ -14456,6 +14458,71 @@ func (m *MissionTestMitreTagMutation) ResetURL() {
 	m.url = nil
 }
 
+// SetTactics sets the "tactics" field.
+func (m *MissionTestMitreTagMutation) SetTactics(value []map[string]string) {
+	m.tactics = &value
+	m.appendtactics = nil
+}
+
+// Tactics returns the value of the "tactics" field in the mutation.
+func (m *MissionTestMitreTagMutation) Tactics() (r []map[string]string, exists bool) {
+	v := m.tactics
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTactics returns the old "tactics" field's value of the MissionTestMitreTag entity.
+// If the MissionTestMitreTag object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestMitreTagMutation) OldTactics(ctx context.Context) (v []map[string]string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTactics is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTactics requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTactics: %w", err)
+	}
+	return oldValue.Tactics, nil
+}
+
+// AppendTactics adds value to the "tactics" field.
+func (m *MissionTestMitreTagMutation) AppendTactics(value []map[string]string) {
+	m.appendtactics = append(m.appendtactics, value...)
+}
+
+// AppendedTactics returns the list of values that were appended to the "tactics" field in this mutation.
+func (m *MissionTestMitreTagMutation) AppendedTactics() ([]map[string]string, bool) {
+	if len(m.appendtactics) == 0 {
+		return nil, false
+	}
+	return m.appendtactics, true
+}
+
+// ClearTactics clears the value of the "tactics" field.
+func (m *MissionTestMitreTagMutation) ClearTactics() {
+	m.tactics = nil
+	m.appendtactics = nil
+	m.clearedFields[missiontestmitretag.FieldTactics] = struct{}{}
+}
+
+// TacticsCleared returns if the "tactics" field was cleared in this mutation.
+func (m *MissionTestMitreTagMutation) TacticsCleared() bool {
+	_, ok := m.clearedFields[missiontestmitretag.FieldTactics]
+	return ok
+}
+
+// ResetTactics resets all changes to the "tactics" field.
+func (m *MissionTestMitreTagMutation) ResetTactics() {
+	m.tactics = nil
+	m.appendtactics = nil
+	delete(m.clearedFields, missiontestmitretag.FieldTactics)
+}
+
 // ClearMissionTest clears the "mission_test" edge to the MissionTest entity.
 func (m *MissionTestMitreTagMutation) ClearMissionTest() {
 	m.clearedmission_test = true
@@ -14517,7 +14584,7 @@ func (m *MissionTestMitreTagMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MissionTestMitreTagMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 8)
 	if m.created_at != nil {
 		fields = append(fields, missiontestmitretag.FieldCreatedAt)
 	}
@@ -14538,6 +14605,9 @@ func (m *MissionTestMitreTagMutation) Fields() []string {
 	}
 	if m.url != nil {
 		fields = append(fields, missiontestmitretag.FieldURL)
+	}
+	if m.tactics != nil {
+		fields = append(fields, missiontestmitretag.FieldTactics)
 	}
 	return fields
 }
@@ -14561,6 +14631,8 @@ func (m *MissionTestMitreTagMutation) Field(name string) (ent.Value, bool) {
 		return m.Name()
 	case missiontestmitretag.FieldURL:
 		return m.URL()
+	case missiontestmitretag.FieldTactics:
+		return m.Tactics()
 	}
 	return nil, false
 }
@@ -14584,6 +14656,8 @@ func (m *MissionTestMitreTagMutation) OldField(ctx context.Context, name string)
 		return m.OldName(ctx)
 	case missiontestmitretag.FieldURL:
 		return m.OldURL(ctx)
+	case missiontestmitretag.FieldTactics:
+		return m.OldTactics(ctx)
 	}
 	return nil, fmt.Errorf("unknown MissionTestMitreTag field %s", name)
 }
@@ -14642,6 +14716,13 @@ func (m *MissionTestMitreTagMutation) SetField(name string, value ent.Value) err
 		}
 		m.SetURL(v)
 		return nil
+	case missiontestmitretag.FieldTactics:
+		v, ok := value.([]map[string]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTactics(v)
+		return nil
 	}
 	return fmt.Errorf("unknown MissionTestMitreTag field %s", name)
 }
@@ -14671,7 +14752,11 @@ func (m *MissionTestMitreTagMutation) AddField(name string, value ent.Value) err
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *MissionTestMitreTagMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(missiontestmitretag.FieldTactics) {
+		fields = append(fields, missiontestmitretag.FieldTactics)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -14684,6 +14769,11 @@ func (m *MissionTestMitreTagMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *MissionTestMitreTagMutation) ClearField(name string) error {
+	switch name {
+	case missiontestmitretag.FieldTactics:
+		m.ClearTactics()
+		return nil
+	}
 	return fmt.Errorf("unknown MissionTestMitreTag nullable field %s", name)
 }
 
@@ -14711,6 +14801,9 @@ func (m *MissionTestMitreTagMutation) ResetField(name string) error {
 		return nil
 	case missiontestmitretag.FieldURL:
 		m.ResetURL()
+		return nil
+	case missiontestmitretag.FieldTactics:
+		m.ResetTactics()
 		return nil
 	}
 	return fmt.Errorf("unknown MissionTestMitreTag field %s", name)

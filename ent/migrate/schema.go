@@ -576,6 +576,7 @@ var (
 		{Name: "external_id", Type: field.TypeString},
 		{Name: "name", Type: field.TypeString},
 		{Name: "url", Type: field.TypeString, Default: ""},
+		{Name: "tactics", Type: field.TypeJSON, Nullable: true, Default: schema.Expr("'[]'::jsonb"), SchemaType: map[string]string{"postgres": "jsonb"}},
 		{Name: "mission_test_id", Type: field.TypeUUID},
 	}
 	// MissionTestMitreTagsTable holds the schema information for the "mission_test_mitre_tags" table.
@@ -586,7 +587,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fk_mission_test_mitre_tags_mission_test_id",
-				Columns:    []*schema.Column{MissionTestMitreTagsColumns[7]},
+				Columns:    []*schema.Column{MissionTestMitreTagsColumns[8]},
 				RefColumns: []*schema.Column{MissionTestsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -595,7 +596,7 @@ var (
 			{
 				Name:    "ix_mission_test_mitre_tags_mission_test_id",
 				Unique:  false,
-				Columns: []*schema.Column{MissionTestMitreTagsColumns[7]},
+				Columns: []*schema.Column{MissionTestMitreTagsColumns[8]},
 			},
 			{
 				Name:    "ix_mission_test_mitre_tags_external_id",

@@ -30,6 +30,8 @@ const (
 	FieldName = "name"
 	// FieldURL holds the string denoting the url field in the database.
 	FieldURL = "url"
+	// FieldTactics holds the string denoting the tactics field in the database.
+	FieldTactics = "tactics"
 	// EdgeMissionTest holds the string denoting the mission_test edge name in mutations.
 	EdgeMissionTest = "mission_test"
 	// Table holds the table name of the missiontestmitretag in the database.
@@ -53,6 +55,7 @@ var Columns = []string{
 	FieldExternalID,
 	FieldName,
 	FieldURL,
+	FieldTactics,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).

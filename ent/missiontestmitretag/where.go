@@ -401,6 +401,16 @@ func URLContainsFold(v string) predicate.MissionTestMitreTag {
 	return predicate.MissionTestMitreTag(sql.FieldContainsFold(FieldURL, v))
 }
 
+// TacticsIsNil applies the IsNil predicate on the "tactics" field.
+func TacticsIsNil() predicate.MissionTestMitreTag {
+	return predicate.MissionTestMitreTag(sql.FieldIsNull(FieldTactics))
+}
+
+// TacticsNotNil applies the NotNil predicate on the "tactics" field.
+func TacticsNotNil() predicate.MissionTestMitreTag {
+	return predicate.MissionTestMitreTag(sql.FieldNotNull(FieldTactics))
+}
+
 // HasMissionTest applies the HasEdge predicate on the "mission_test" edge.
 func HasMissionTest() predicate.MissionTestMitreTag {
 	return predicate.MissionTestMitreTag(func(s *sql.Selector) {

@@ -145,6 +145,9 @@ func (MissionTestMitreTag) Fields() []ent.Field {
 		field.String("external_id").NotEmpty(),
 		field.String("name").NotEmpty(),
 		field.String("url").Default(""),
+		field.JSON("tactics", []map[string]string{}).Optional().SchemaType(jsonb).
+			Annotations(entsql.DefaultExpr("'[]'::jsonb")).
+			Comment(`the tactics of a technique or sub-technique when copied: [{"id":"TA0002","shortname":"execution","name":"Execution"}]`),
 	}
 }
 
