@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/mission"
@@ -510,6 +511,12 @@ func (_q *MissionQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if mission.Policy == nil {
+		return errors.New("ent: uninitialized mission.Policy (forgotten import ent/runtime?)")
+	}
+	if err := mission.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

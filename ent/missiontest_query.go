@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/detectionlevel"
@@ -653,6 +654,12 @@ func (_q *MissionTestQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if missiontest.Policy == nil {
+		return errors.New("ent: uninitialized missiontest.Policy (forgotten import ent/runtime?)")
+	}
+	if err := missiontest.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

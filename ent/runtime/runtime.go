@@ -423,8 +423,18 @@ func init() {
 	// invitation.DefaultID holds the default value on creation for the id field.
 	invitation.DefaultID = invitationDescID.Default.(func() uuid.UUID)
 	missionMixin := schema.Mission{}.Mixin()
+	mission.Policy = privacy.NewPolicies(schema.Mission{})
+	mission.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := mission.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	missionMixinHooks2 := missionMixin[2].Hooks()
-	mission.Hooks[0] = missionMixinHooks2[0]
+
+	mission.Hooks[1] = missionMixinHooks2[0]
 	missionMixinInters2 := missionMixin[2].Interceptors()
 	mission.Interceptors[0] = missionMixinInters2[0]
 	missionMixinFields0 := missionMixin[0].Fields()
@@ -601,8 +611,18 @@ func init() {
 	// missionscenario.DefaultID holds the default value on creation for the id field.
 	missionscenario.DefaultID = missionscenarioDescID.Default.(func() uuid.UUID)
 	missiontestMixin := schema.MissionTest{}.Mixin()
+	missiontest.Policy = privacy.NewPolicies(schema.MissionTest{})
+	missiontest.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := missiontest.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	missiontestMixinHooks2 := missiontestMixin[2].Hooks()
-	missiontest.Hooks[0] = missiontestMixinHooks2[0]
+
+	missiontest.Hooks[1] = missiontestMixinHooks2[0]
 	missiontestMixinInters2 := missiontestMixin[2].Interceptors()
 	missiontest.Interceptors[0] = missiontestMixinInters2[0]
 	missiontestMixinFields0 := missiontestMixin[0].Fields()

@@ -9,6 +9,10 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+
+	"violet/ent/privacy"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
 )
 
 var (
@@ -37,6 +41,26 @@ func (Mission) Annotations() []schema.Annotation {
 			"ck_missions_dates":   "end_date IS NULL OR start_date IS NULL OR end_date >= start_date",
 			"ck_missions_version": "version >= 1",
 		}),
+	}
+}
+
+// Policy of the Mission: a viewer sees the missions they are a
+// member of (all of them with mission.read_all); leads change their own
+// mission, mission.manage any.
+func (Mission) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfPermission(auth.MissionReadAll),
+			rule.FilterVisibleMissions(),
+			privacy.AlwaysDenyRule(),
+		},
+		Mutation: privacy.MutationPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfPermission(auth.MissionManage),
+			rule.MissionWrite(),
+			privacy.AlwaysDenyRule(),
+		},
 	}
 }
 

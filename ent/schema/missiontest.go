@@ -8,6 +8,10 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+
+	"violet/ent/privacy"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
 )
 
 var (
@@ -35,6 +39,25 @@ func (MissionTest) Annotations() []schema.Annotation {
 			"ck_mission_tests_version":     "version >= 1",
 			"ck_mission_tests_times":       "ended_at IS NULL OR started_at IS NULL OR ended_at >= started_at",
 		}),
+	}
+}
+
+// Policy of the MissionTest: members see their missions' tests, blue
+// members only the released ones; who writes which fields is
+// rule.MissionTestWrite.
+func (MissionTest) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfPermission(auth.MissionReadAll),
+			rule.FilterVisibleTests(),
+			privacy.AlwaysDenyRule(),
+		},
+		Mutation: privacy.MutationPolicy{
+			rule.DenyIfNoViewer(),
+			rule.MissionTestWrite(),
+			privacy.AlwaysDenyRule(),
+		},
 	}
 }
 
