@@ -98,7 +98,9 @@ func TestScenarioOrdering(t *testing.T) {
 		{"reorder by drag", func(v int, e []uuid.UUID) (int, error) {
 			return library.ReorderTests(ctx, client, s, v, []uuid.UUID{e[2], e[0], e[1]})
 		}, "A,B,C"},
-		{"append without a version", func(v int, e []uuid.UUID) (int, error) { return library.AddTests(ctx, client, s, 0, []uuid.UUID{tpl["B"]}) }, "A,B,C,B"},
+		{"append without a version", func(v int, e []uuid.UUID) (int, error) {
+			return library.AddTests(ctx, client, s, 0, []uuid.UUID{tpl["B"]})
+		}, "A,B,C,B"},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
