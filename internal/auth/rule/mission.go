@@ -132,7 +132,7 @@ func MissionTestWrite() privacy.MissionTestMutationRuleFunc {
 		if role == RoleLead {
 			return privacy.Allow
 		}
-		if m.Op().Is(ent.OpCreate) || len(m.AddedEdges())+len(m.RemovedEdges())+len(m.ClearedEdges()) > 0 {
+		if m.Op().Is(ent.OpCreate) || changesEdgeWithoutField(m) {
 			return privacy.Denyf("only leads change the test plan")
 		}
 		var allowed map[string]bool
@@ -149,6 +149,12 @@ func MissionTestWrite() privacy.MissionTestMutationRuleFunc {
 			return privacy.Denyf("your role on this mission does not write tests")
 		}
 		for _, f := range append(m.Fields(), m.ClearedFields()...) {
+			// The red side releases a test to blue; only a lead takes it back.
+			if f == missiontest.FieldReleasedToBlue && role == RoleRed {
+				if v, ok := m.ReleasedToBlue(); ok && v {
+					continue
+				}
+			}
 			if !allowed[f] && !bookkeeping(f) {
 				return privacy.Denyf("your role on this mission does not write %s", f)
 			}
@@ -184,4 +190,16 @@ func MissionWrite() privacy.MissionMutationRuleFunc {
 		}
 		return privacy.Skip
 	}
+}
+
+// changesEdgeWithoutField reports a change to the test's tags or evidence
+// through the test itself; edges bound to a field (executed_by_id,
+// detection_level_id…) are judged by their field.
+func changesEdgeWithoutField(m *ent.MissionTestMutation) bool {
+	for _, e := range append(append(m.AddedEdges(), m.RemovedEdges()...), m.ClearedEdges()...) {
+		if e == missiontest.EdgeMitreTags || e == missiontest.EdgeEvidence {
+			return true
+		}
+	}
+	return false
 }

@@ -37,6 +37,8 @@ func TestMissionPolicies(t *testing.T) {
 	}
 	released := client.MissionTest.Create().SetMissionID(m.ID).SetName("released").SetReleasedToBlue(true).SaveX(sys)
 	hidden := client.MissionTest.Create().SetMissionID(m.ID).SetName("unreleased").SaveX(sys)
+	// Released during the table below; hidden stays unreleased.
+	toRelease := client.MissionTest.Create().SetMissionID(m.ID).SetName("unreleased too").SaveX(sys)
 	client.MissionTest.Create().SetMissionID(other.ID).SetName("elsewhere").ExecX(sys)
 
 	// Each role with the permissions its seeded group gives.
@@ -58,12 +60,12 @@ func TestMissionPolicies(t *testing.T) {
 
 	t.Run("visibility", func(t *testing.T) {
 		want := map[string][]string{
-			"lead":     {"released", "unreleased"},
-			"red":      {"released", "unreleased"},
+			"lead":     {"released", "unreleased", "unreleased too"},
+			"red":      {"released", "unreleased", "unreleased too"},
 			"blue":     {"released"},
-			"observer": {"released", "unreleased"},
+			"observer": {"released", "unreleased", "unreleased too"},
 			"outsider": nil,
-			"admin":    {"elsewhere", "released", "unreleased"},
+			"admin":    {"elsewhere", "released", "unreleased", "unreleased too"},
 		}
 		for role, names := range want {
 			got, err := client.MissionTest.Query().Order(ent.Asc(missiontest.FieldName)).Select(missiontest.FieldName).Strings(as(role))
@@ -108,7 +110,8 @@ func TestMissionPolicies(t *testing.T) {
 	}{
 		{"red", write{"red fields", released, red}, true},
 		{"red", write{"blue fields", released, blue}, false},
-		{"red", write{"release", hidden, release}, false},
+		{"red", write{"release", toRelease, release}, true},
+		{"red", write{"take a release back", released, func(u *ent.MissionTestUpdateOne) *ent.MissionTestUpdateOne { return u.SetReleasedToBlue(false) }}, false},
 		{"red", write{"plan fields", released, rename}, false},
 		{"blue", write{"blue fields on a released test", released, blue}, true},
 		{"blue", write{"blue fields on an unreleased test", hidden, blue}, false},
@@ -116,7 +119,7 @@ func TestMissionPolicies(t *testing.T) {
 		{"observer", write{"red fields", released, red}, false},
 		{"observer", write{"blue fields", released, blue}, false},
 		{"outsider", write{"red fields", released, red}, false},
-		{"lead", write{"release", hidden, release}, true},
+		{"lead", write{"take a release back", toRelease, func(u *ent.MissionTestUpdateOne) *ent.MissionTestUpdateOne { return u.SetReleasedToBlue(false) }}, true},
 		{"lead", write{"red and blue fields", released, func(u *ent.MissionTestUpdateOne) *ent.MissionTestUpdateOne { return blue(red(u)) }}, true},
 		{"admin", write{"plan fields", released, rename}, true},
 	}

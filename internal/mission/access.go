@@ -1,0 +1,90 @@
+// Package mission holds the workflows of a purple-team mission that span
+// several rows or need a rule of their own: who may do what on a mission
+// (Access), its status transitions, instantiating scenario templates into
+// its test plan, the state machine of a test with its optimistic locking,
+// and the mission's figures. Handlers call these; the ent privacy policies
+// (internal/auth/rule) refuse the same things a second time.
+package mission
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+
+	"violet/ent"
+	"violet/ent/mission"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
+)
+
+// Errors of the workflows; handlers map them to statuses.
+var (
+	// ErrForbidden is an action the viewer's role does not allow (403).
+	ErrForbidden = errors.New("your role on this mission does not allow this")
+	// ErrReadOnly is a change to an archived mission (409).
+	ErrReadOnly = errors.New("the mission is archived: it can no longer change")
+	// ErrConflict is a save of a version someone else has saved since (409).
+	ErrConflict = errors.New("someone else saved this since you opened it")
+)
+
+// Access is what a viewer may do on one mission. Load returns it only for
+// a mission the viewer may see; any other is "not found", exactly like a
+// missing one (QUALITY.md §3 #11).
+type Access struct {
+	Mission *ent.Mission
+	Viewer  *auth.Viewer
+	Role    string // lead, red, blue, observer; "" for an admin who is not a member
+	manage  bool   // mission.manage: everything
+}
+
+// Load returns the viewer's access to a mission, or an ent not-found error.
+func Load(ctx context.Context, client *ent.Client, v *auth.Viewer, missionID uuid.UUID) (*Access, error) {
+	if v == nil {
+		return nil, &ent.NotFoundError{}
+	}
+	m, err := client.Mission.Query().Where(mission.ID(missionID)).Only(ctx) // privacy filters what v may not see
+	if err != nil {
+		return nil, err
+	}
+	role, err := rule.MissionRole(ctx, client, missionID, v.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return &Access{Mission: m, Viewer: v, Role: role, manage: v.Can(auth.MissionManage)}, nil
+}
+
+// Archived reports whether the mission is read-only.
+func (a *Access) Archived() bool { return a.Mission.Status == mission.StatusArchived }
+
+// CanManage: members, categories, scenarios, the plan, releases, status.
+func (a *Access) CanManage() bool { return a.manage || a.Role == rule.RoleLead }
+
+// CanWriteRed: the red side of tests.
+func (a *Access) CanWriteRed() bool {
+	return a.manage || a.Role == rule.RoleLead || (a.Role == rule.RoleRed && a.Viewer.Can(auth.MissionTestRedWrite))
+}
+
+// CanWriteBlue: the blue side of released tests.
+func (a *Access) CanWriteBlue() bool {
+	return a.manage || a.Role == rule.RoleLead || (a.Role == rule.RoleBlue && a.Viewer.Can(auth.MissionTestBlueWrite))
+}
+
+// CanReview: closing a test after both sides recorded it, reopening it.
+func (a *Access) CanReview() bool { return a.manage || a.Role == rule.RoleLead }
+
+// SeesUnreleased reports whether the viewer sees tests not yet released to
+// the blue team.
+func (a *Access) SeesUnreleased() bool { return a.Role != rule.RoleBlue }
+
+// check returns ErrReadOnly for an archived mission and ErrForbidden when
+// allowed is false.
+func (a *Access) check(allowed bool) error {
+	switch {
+	case !allowed:
+		return ErrForbidden
+	case a.Archived():
+		return ErrReadOnly
+	}
+	return nil
+}

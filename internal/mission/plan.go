@@ -1,0 +1,224 @@
+package mission
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"violet/ent"
+	"violet/ent/missionscenario"
+	"violet/ent/missiontest"
+	"violet/ent/scenariotemplate"
+	"violet/ent/scenariotemplatetest"
+	"violet/ent/testtemplate"
+	"violet/internal/auth/rule"
+	"violet/internal/database"
+)
+
+// Instantiate copies scenario templates into the mission's plan, in one
+// transaction: for each scenario a mission scenario, and for each of its
+// entries a mission test copied from the template with its ATT&CK tags
+// denormalised (kind, ID, name, URL and, for techniques, their tactics), so
+// that later template edits or catalogue syncs never rewrite the mission.
+// All of it or nothing. It returns the new mission scenarios' ids.
+func Instantiate(ctx context.Context, client *ent.Client, a *Access, scenarioIDs []uuid.UUID) ([]uuid.UUID, error) {
+	if err := a.check(a.CanManage()); err != nil {
+		return nil, err
+	}
+	sys := rule.SystemContext(ctx)
+	scenarios, err := client.ScenarioTemplate.Query().Where(scenariotemplate.IDIn(scenarioIDs...)).
+		WithEntries(func(q *ent.ScenarioTemplateTestQuery) {
+			q.Order(ent.Asc(scenariotemplatetest.FieldPosition))
+		}).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(scenarios) != len(uniq(scenarioIDs)) {
+		return nil, &ent.NotFoundError{}
+	}
+	byID := map[uuid.UUID]*ent.ScenarioTemplate{}
+	var templateIDs []uuid.UUID
+	for _, s := range scenarios {
+		byID[s.ID] = s
+		for _, e := range s.Edges.Entries {
+			templateIDs = append(templateIDs, e.TestTemplateID)
+		}
+	}
+	templates, err := loadTemplates(ctx, client, templateIDs)
+	if err != nil {
+		return nil, err
+	}
+	var created []uuid.UUID
+	err = database.WithTx(sys, client, func(tx *ent.Tx) error {
+		created = nil
+		scenarioPos, testPos, err := nextPositions(sys, tx, a.Mission.ID)
+		if err != nil {
+			return err
+		}
+		for _, id := range scenarioIDs {
+			s := byID[id]
+			ms, err := tx.MissionScenario.Create().SetMissionID(a.Mission.ID).SetScenarioTemplateID(s.ID).
+				SetName(s.Name).SetDescription(s.Description).SetPosition(scenarioPos).Save(sys)
+			if err != nil {
+				return fmt.Errorf("copy scenario %q: %w", s.Name, err)
+			}
+			scenarioPos++
+			created = append(created, ms.ID)
+			for _, e := range s.Edges.Entries {
+				t, ok := templates[e.TestTemplateID]
+				if !ok {
+					continue // deleted since it was placed in the scenario
+				}
+				if err := copyTest(sys, tx, a.Mission.ID, &ms.ID, t, testPos); err != nil {
+					return err
+				}
+				testPos++
+			}
+		}
+		return nil
+	})
+	return created, err
+}
+
+// AddTemplate copies one test template into the mission, outside any
+// scenario (or into the given mission scenario).
+func AddTemplate(ctx context.Context, client *ent.Client, a *Access, templateID uuid.UUID, scenarioID *uuid.UUID) (uuid.UUID, error) {
+	if err := a.check(a.CanManage()); err != nil {
+		return uuid.Nil, err
+	}
+	templates, err := loadTemplates(ctx, client, []uuid.UUID{templateID})
+	if err != nil {
+		return uuid.Nil, err
+	}
+	t, ok := templates[templateID]
+	if !ok {
+		return uuid.Nil, &ent.NotFoundError{}
+	}
+	sys := rule.SystemContext(ctx)
+	var id uuid.UUID
+	err = database.WithTx(sys, client, func(tx *ent.Tx) error {
+		_, pos, err := nextPositions(sys, tx, a.Mission.ID)
+		if err != nil {
+			return err
+		}
+		if scenarioID != nil {
+			if ok, err := tx.MissionScenario.Query().Where(missionscenario.ID(*scenarioID),
+				missionscenario.MissionID(a.Mission.ID)).Exist(sys); err != nil || !ok {
+				return &ent.NotFoundError{}
+			}
+		}
+		id, err = copyTestID(sys, tx, a.Mission.ID, scenarioID, t, pos)
+		return err
+	})
+	return id, err
+}
+
+// loadTemplates reads templates with their tags and the catalogue entries
+// the tags name (techniques with their tactics, sub-techniques with their
+// parent's), in a fixed number of queries.
+func loadTemplates(ctx context.Context, client *ent.Client, ids []uuid.UUID) (map[uuid.UUID]*ent.TestTemplate, error) {
+	list, err := client.TestTemplate.Query().Where(testtemplate.IDIn(uniq(ids)...)).
+		WithMitreTags(func(q *ent.TestTemplateMitreTagQuery) {
+			q.WithTactic().
+				WithTechnique(func(q *ent.MitreTechniqueQuery) { q.WithTactics() }).
+				WithSubtechnique(func(q *ent.MitreSubtechniqueQuery) {
+					q.WithTechnique(func(q *ent.MitreTechniqueQuery) { q.WithTactics() })
+				})
+		}).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read templates: %w", err)
+	}
+	out := make(map[uuid.UUID]*ent.TestTemplate, len(list))
+	for _, t := range list {
+		out[t.ID] = t
+	}
+	return out, nil
+}
+
+func copyTest(ctx context.Context, tx *ent.Tx, missionID uuid.UUID, scenarioID *uuid.UUID, t *ent.TestTemplate, pos int) error {
+	_, err := copyTestID(ctx, tx, missionID, scenarioID, t, pos)
+	return err
+}
+
+func copyTestID(ctx context.Context, tx *ent.Tx, missionID uuid.UUID, scenarioID *uuid.UUID, t *ent.TestTemplate, pos int) (uuid.UUID, error) {
+	mt, err := tx.MissionTest.Create().SetMissionID(missionID).SetNillableMissionScenarioID(scenarioID).
+		SetTestTemplateID(t.ID).SetPosition(pos).SetName(t.Name).SetDescription(t.Description).
+		SetObjective(t.Objective).SetProcedure(t.Procedure).SetPrerequisites(t.Prerequisites).
+		SetCleanup(t.Cleanup).SetExpectedDetection(t.ExpectedDetection).SetPlatforms(t.Platforms).
+		SetOpsecLevel(missiontest.OpsecLevel(t.OpsecLevel)).Save(ctx)
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("copy test %q: %w", t.Name, err)
+	}
+	tags := make([]*ent.MissionTestMitreTagCreate, 0, len(t.Edges.MitreTags))
+	for _, g := range t.Edges.MitreTags {
+		c := tx.MissionTestMitreTag.Create().SetMissionTestID(mt.ID)
+		switch {
+		case g.Edges.Tactic != nil:
+			e := g.Edges.Tactic
+			c.SetKind("tactic").SetExternalID(e.ExternalID).SetName(e.Name).SetURL(e.URL)
+		case g.Edges.Technique != nil:
+			e := g.Edges.Technique
+			c.SetKind("technique").SetExternalID(e.ExternalID).SetName(e.Name).SetURL(e.URL).SetTactics(tacticsOf(e))
+		case g.Edges.Subtechnique != nil:
+			e := g.Edges.Subtechnique
+			c.SetKind("subtechnique").SetExternalID(e.ExternalID).SetName(e.Name).SetURL(e.URL)
+			if e.Edges.Technique != nil {
+				c.SetTactics(tacticsOf(e.Edges.Technique))
+			}
+		default:
+			continue
+		}
+		tags = append(tags, c)
+	}
+	if len(tags) > 0 {
+		if err := tx.MissionTestMitreTag.CreateBulk(tags...).Exec(ctx); err != nil {
+			return uuid.Nil, fmt.Errorf("copy the tags of %q: %w", t.Name, err)
+		}
+	}
+	return mt.ID, nil
+}
+
+// tacticsOf lists a technique's tactics for the denormalised tag.
+func tacticsOf(t *ent.MitreTechnique) []map[string]string {
+	out := []map[string]string{}
+	tactics := slices.Clone(t.Edges.Tactics)
+	slices.SortFunc(tactics, func(a, b *ent.MitreTactic) int { return a.Position - b.Position })
+	for _, tac := range tactics {
+		out = append(out, map[string]string{"id": tac.ExternalID, "shortname": tac.Shortname, "name": tac.Name})
+	}
+	return out
+}
+
+// nextPositions returns the next free scenario and test positions of a
+// mission, after locking the mission's row so two plan changes at once
+// never take the same place.
+func nextPositions(ctx context.Context, tx *ent.Tx, missionID uuid.UUID) (int, int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT
+		(SELECT coalesce(max(position) + 1, 0) FROM mission_scenarios WHERE mission_id = m.id AND deleted_at IS NULL),
+		(SELECT coalesce(max(position) + 1, 0) FROM mission_tests WHERE mission_id = m.id AND deleted_at IS NULL)
+		FROM missions m WHERE m.id = $1 FOR UPDATE`, missionID)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return 0, 0, &ent.NotFoundError{}
+	}
+	var s, t int
+	err = rows.Scan(&s, &t)
+	return s, t, err
+}
+
+func uniq(ids []uuid.UUID) []uuid.UUID {
+	seen := map[uuid.UUID]bool{}
+	var out []uuid.UUID
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}

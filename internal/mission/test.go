@@ -1,0 +1,181 @@
+package mission
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"violet/ent"
+	"violet/ent/missiontest"
+)
+
+// A test's state machine:
+//
+//	pending → running (start) → executed (stop) → reviewed (review)
+//	pending/running → skipped or blocked, with a reason
+//	reviewed → executed, skipped/blocked → pending (reopen, by a lead)
+//
+// Every change carries the version the person saw; a save of an older
+// version is refused with ErrConflict and changes nothing. The saves run
+// with the viewer's context, so the field-level privacy rules apply too.
+
+// ErrState is an action the test's current state does not allow.
+type ErrState struct{ From, Action string }
+
+func (e *ErrState) Error() string { return "a " + e.From + " test cannot be " + e.Action }
+
+// IsState reports whether err is a refused state change.
+func IsState(err error) bool {
+	var s *ErrState
+	return errors.As(err, &s)
+}
+
+// RedFields are what the red team records about a run.
+type RedFields struct {
+	Command    string
+	SourceHost string
+	TargetHost string
+	Notes      string
+	StartedAt  *time.Time
+	EndedAt    *time.Time
+}
+
+// BlueFields are what the blue team records about a detection.
+type BlueFields struct {
+	DetectionLevelID *uuid.UUID
+	DetectedAt       *time.Time
+	AlertName        string
+	LogSource        string
+	Notes            string
+}
+
+// update applies a change to one test at the version the person saw.
+func update(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int,
+	allowed bool, from []missiontest.State, action string, set func(*ent.MissionTestUpdateOne)) (int, error) {
+	if err := a.check(allowed); err != nil {
+		return 0, err
+	}
+	t, err := client.MissionTest.Query().Where(missiontest.ID(testID), missiontest.MissionID(a.Mission.ID)).Only(ctx)
+	if err != nil {
+		return 0, err // not found, or not visible to this viewer
+	}
+	if t.Version != version {
+		return 0, ErrConflict
+	}
+	if from != nil && !contains(from, t.State) {
+		return 0, &ErrState{From: string(t.State), Action: action}
+	}
+	u := client.MissionTest.UpdateOneID(testID).Where(missiontest.Version(version)).AddVersion(1)
+	set(u)
+	if err := u.Exec(ctx); err != nil {
+		if ent.IsNotFound(err) {
+			return 0, ErrConflict // saved by someone else in between
+		}
+		return 0, err
+	}
+	return version + 1, nil
+}
+
+func contains(list []missiontest.State, s missiontest.State) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Start records the start of a run (red).
+func Start(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int, now time.Time) (int, error) {
+	return update(ctx, client, a, testID, version, a.CanWriteRed(), []missiontest.State{missiontest.StatePending}, "started",
+		func(u *ent.MissionTestUpdateOne) {
+			u.SetState(missiontest.StateRunning).SetStartedAt(now).SetExecutedByID(a.Viewer.UserID)
+		})
+}
+
+// Stop records the end of a run (red).
+func Stop(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int, now time.Time) (int, error) {
+	return update(ctx, client, a, testID, version, a.CanWriteRed(), []missiontest.State{missiontest.StateRunning}, "stopped",
+		func(u *ent.MissionTestUpdateOne) { u.SetState(missiontest.StateExecuted).SetEndedAt(now) })
+}
+
+// SaveRed saves the red side's record of a test.
+func SaveRed(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int, f RedFields) (int, error) {
+	return update(ctx, client, a, testID, version, a.CanWriteRed(), nil, "edited",
+		func(u *ent.MissionTestUpdateOne) {
+			u.SetCommand(f.Command).SetSourceHost(strings.TrimSpace(f.SourceHost)).
+				SetTargetHost(strings.TrimSpace(f.TargetHost)).SetRedNotes(f.Notes)
+			if f.StartedAt != nil {
+				u.SetStartedAt(*f.StartedAt)
+			}
+			if f.EndedAt != nil {
+				u.SetEndedAt(*f.EndedAt)
+			}
+		})
+}
+
+// Release makes a test visible to the blue team (red or lead).
+func Release(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int) (int, error) {
+	return update(ctx, client, a, testID, version, a.CanWriteRed(), nil, "released",
+		func(u *ent.MissionTestUpdateOne) { u.SetReleasedToBlue(true) })
+}
+
+// SaveBlue saves the blue side's record of a released test.
+func SaveBlue(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int, f BlueFields) (int, error) {
+	return update(ctx, client, a, testID, version, a.CanWriteBlue(), nil, "edited",
+		func(u *ent.MissionTestUpdateOne) {
+			u.SetAlertName(strings.TrimSpace(f.AlertName)).SetLogSource(strings.TrimSpace(f.LogSource)).SetBlueNotes(f.Notes)
+			if f.DetectionLevelID != nil {
+				u.SetDetectionLevelID(*f.DetectionLevelID)
+			} else {
+				u.ClearDetectionLevelID()
+			}
+			if f.DetectedAt != nil {
+				u.SetDetectedAt(*f.DetectedAt)
+			} else {
+				u.ClearDetectedAt()
+			}
+		})
+}
+
+// Review closes an executed test (lead).
+func Review(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int, now time.Time) (int, error) {
+	return update(ctx, client, a, testID, version, a.CanReview(), []missiontest.State{missiontest.StateExecuted}, "reviewed",
+		func(u *ent.MissionTestUpdateOne) {
+			u.SetState(missiontest.StateReviewed).SetReviewedByID(a.Viewer.UserID).SetReviewedAt(now)
+		})
+}
+
+// SetAside marks a test skipped or blocked, with the reason (red or lead).
+func SetAside(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int, to missiontest.State, reason string) (int, error) {
+	if to != missiontest.StateSkipped && to != missiontest.StateBlocked {
+		return 0, &ErrState{From: "test", Action: string(to)}
+	}
+	return update(ctx, client, a, testID, version, a.CanWriteRed(),
+		[]missiontest.State{missiontest.StatePending, missiontest.StateRunning}, string(to),
+		func(u *ent.MissionTestUpdateOne) { u.SetState(to).SetStateReason(strings.TrimSpace(reason)) })
+}
+
+// Reopen takes a reviewed test back to executed, and a skipped or blocked
+// one back to pending (lead).
+func Reopen(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int) (int, error) {
+	t, err := client.MissionTest.Query().Where(missiontest.ID(testID), missiontest.MissionID(a.Mission.ID)).Only(ctx)
+	if err != nil {
+		return 0, err
+	}
+	to := missiontest.StateExecuted
+	if t.State == missiontest.StateSkipped || t.State == missiontest.StateBlocked {
+		to = missiontest.StatePending
+	}
+	return update(ctx, client, a, testID, version, a.CanReview(),
+		[]missiontest.State{missiontest.StateReviewed, missiontest.StateSkipped, missiontest.StateBlocked}, "reopened",
+		func(u *ent.MissionTestUpdateOne) {
+			u.SetState(to).SetStateReason("")
+			if to == missiontest.StateExecuted {
+				u.ClearReviewedByID().ClearReviewedAt()
+			}
+		})
+}
