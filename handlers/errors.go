@@ -14,6 +14,7 @@ import (
 
 	"violet/ent"
 	"violet/ent/privacy"
+	"violet/internal/mission"
 	"violet/views/errorpage"
 )
 
@@ -87,8 +88,12 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case ent.IsNotFound(err):
 		return http.StatusNotFound
-	case errors.Is(err, privacy.Deny):
+	case errors.Is(err, privacy.Deny), errors.Is(err, mission.ErrForbidden):
 		return http.StatusForbidden
+	case errors.Is(err, mission.ErrReadOnly), errors.Is(err, mission.ErrConflict), mission.IsState(err):
+		return http.StatusConflict
+	case mission.IsTransition(err):
+		return http.StatusUnprocessableEntity
 	case isUnavailable(err):
 		return http.StatusServiceUnavailable
 	default:
