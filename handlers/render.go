@@ -57,6 +57,9 @@ func (s *Server) layoutProps(c echo.Context, titleKey, navKey string) layout.Pro
 	}
 	p.User = &layout.User{DisplayName: v.DisplayName, Email: v.Email, Locale: v.Locale}
 	p.Nav = []layout.NavItem{{Key: "nav.home", Href: "/"}}
+	if v.Can(auth.MissionRead) {
+		p.Nav = append(p.Nav, layout.NavItem{Key: "nav.missions", Href: "/missions"})
+	}
 	if v.Can(auth.TemplateRead) {
 		p.Nav = append(p.Nav, layout.NavItem{Key: "nav.library", Href: "/library/tests"})
 	}
