@@ -82,6 +82,20 @@ var matrix = map[string][6]string{
 	"GET /attack/search":       {L, F, O, O, O, O},
 	"GET /attack/picker":       {L, F, O, O, O, O},
 	"GET /attack/:external_id": {L, F, O, O, O, O},
+
+	"GET /library/scenarios":                   {L, F, O, O, O, O},
+	"GET /library/scenarios/new":               {L, F, O, F, F, O},
+	"POST /library/scenarios":                  {L, F, O, F, F, O},
+	"GET /library/scenarios/:id":               {L, F, O, O, O, O},
+	"POST /library/scenarios/:id":              {L, F, O, F, F, O},
+	"GET /library/scenarios/:id/candidates":    {L, F, O, F, F, O},
+	"POST /library/scenarios/:id/tests":        {L, F, O, F, F, O},
+	"POST /library/scenarios/:id/tests/move":   {L, F, O, F, F, O},
+	"POST /library/scenarios/:id/tests/remove": {L, F, O, F, F, O},
+	"POST /library/scenarios/:id/order":        {L, F, O, F, F, O},
+	"POST /library/scenarios/:id/duplicate":    {L, F, O, F, F, O},
+	"POST /library/scenarios/:id/delete":       {L, F, O, F, F, O},
+	"POST /library/scenarios/:id/restore":      {L, F, F, F, F, O},
 }
 
 // TestRoleRouteMatrix walks the route table and asks every route as every

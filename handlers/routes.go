@@ -111,6 +111,27 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/attack/search", need(auth.AttackRead), s.searchAttack},
 		{http.MethodGet, "/attack/picker", need(auth.AttackRead), s.searchAttackPicker},
 		{http.MethodGet, "/attack/:external_id", need(auth.AttackRead), s.showAttackEntry},
+
+		// The test library: scenarios.
+		{http.MethodGet, "/library/scenarios", need(auth.TemplateRead), s.listScenarios},
+		{http.MethodGet, "/library/scenarios/new", need(auth.TemplateWrite), s.newScenario},
+		{http.MethodPost, "/library/scenarios", need(auth.TemplateWrite), s.createScenario},
+		{http.MethodGet, "/library/scenarios/:id", need(auth.TemplateRead), s.showScenario},
+		{http.MethodPost, "/library/scenarios/:id", need(auth.TemplateWrite), s.updateScenario},
+		{http.MethodGet, "/library/scenarios/:id/candidates", need(auth.TemplateWrite), s.searchScenarioCandidates},
+		{http.MethodPost, "/library/scenarios/:id/tests", need(auth.TemplateWrite), s.addScenarioTest},
+		{http.MethodPost, "/library/scenarios/:id/tests/move", need(auth.TemplateWrite), s.moveScenarioTest},
+		{http.MethodPost, "/library/scenarios/:id/tests/remove", need(auth.TemplateWrite), s.removeScenarioTest},
+		{http.MethodPost, "/library/scenarios/:id/order", need(auth.TemplateWrite), s.reorderScenarioTests},
+		{http.MethodPost, "/library/scenarios/:id/duplicate", need(auth.TemplateWrite), s.duplicateScenario},
+		{http.MethodPost, "/library/scenarios/:id/delete", need(auth.TemplateWrite), s.deleteScenario},
+		{http.MethodPost, "/library/scenarios/:id/restore", need(auth.TrashManage), s.restoreScenario},
+
+		// The test library: test templates.
+		// (test template routes)
+
+		// The test library: imports and exports.
+		// (library import routes)
 	}
 }
 

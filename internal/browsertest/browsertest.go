@@ -102,7 +102,10 @@ func Screenshot(t testing.TB, ctx context.Context, name string) string {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
-		t.Fatalf("screenshot: %v", err)
+		// A screenshot is evidence for a failure being reported; failing
+		// here would hide that failure behind this one.
+		t.Errorf("screenshot %s: %v", name, err)
+		return ""
 	}
 	return save(t, name+".png", png)
 }

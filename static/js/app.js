@@ -71,3 +71,78 @@
     box.focus();
   });
 })();
+
+// Library: scenario order (views/library/scenarios.templ). The entries of
+// a scenario's list (draggable [data-scenario-entry]) can be dragged with
+// the mouse; the row under the pointer shows where the dragged one will
+// land. On drop the list's hidden reorder form (named by the list's
+// data-scenario-order) gets every entry id in the new order and is
+// submitted, which htmx posts with the list's version and swaps. Without
+// this script, or from the keyboard, the up/down buttons do the same.
+(function () {
+  "use strict";
+
+  var dragged = null;
+  var marked = null;
+
+  function unmark() {
+    if (marked) marked.classList.remove("is-drop-before", "is-drop-after");
+    marked = null;
+  }
+  function rowAt(e) {
+    var row = e.target.closest && e.target.closest("[data-scenario-entry]");
+    return row && dragged && row.parentNode === dragged.parentNode ? row : null;
+  }
+  function below(row, e) {
+    var r = row.getBoundingClientRect();
+    return e.clientY > r.top + r.height / 2;
+  }
+
+  document.addEventListener("dragstart", function (e) {
+    var row = e.target.closest && e.target.closest("[data-scenario-entry]");
+    if (!row) return;
+    dragged = row;
+    e.dataTransfer.effectAllowed = "move";
+    e.dataTransfer.setData("text/plain", row.getAttribute("data-scenario-entry"));
+    row.classList.add("is-dragging");
+  });
+  document.addEventListener("dragover", function (e) {
+    var row = rowAt(e);
+    if (!row) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = "move";
+    unmark();
+    if (row === dragged) return;
+    marked = row;
+    row.classList.add(below(row, e) ? "is-drop-after" : "is-drop-before");
+  });
+  document.addEventListener("drop", function (e) {
+    var row = rowAt(e);
+    if (!row) return;
+    e.preventDefault();
+    var list = dragged.parentNode;
+    if (row !== dragged) list.insertBefore(dragged, below(row, e) ? row.nextSibling : row);
+    var form = document.getElementById(list.getAttribute("data-scenario-order"));
+    if (!form) return;
+    var before = [];
+    form.querySelectorAll('input[name="entry"]').forEach(function (input) {
+      before.push(input.value);
+      input.remove();
+    });
+    var after = [];
+    list.querySelectorAll("[data-scenario-entry]").forEach(function (entry) {
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "entry";
+      input.value = entry.getAttribute("data-scenario-entry");
+      after.push(input.value);
+      form.appendChild(input);
+    });
+    if (after.join() !== before.join()) form.requestSubmit();
+  });
+  document.addEventListener("dragend", function () {
+    unmark();
+    if (dragged) dragged.classList.remove("is-dragging");
+    dragged = null;
+  });
+})();
