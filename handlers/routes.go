@@ -132,6 +132,18 @@ func (s *Server) routeTable() []route {
 
 		// The test library: imports and exports.
 		// (library import routes)
+
+		// Missions: list, form, status, members, categories.
+		// (mission routes)
+
+		// The mission page and its plan.
+		// (mission page routes)
+
+		// One mission test: red, blue, review.
+		// (mission test routes)
+
+		// Administration: detection scale and settings.
+		// (detection and settings routes)
 	}
 }
 
