@@ -35,6 +35,32 @@ const (
 	GroupPermissionAdded = "group.permission_added"
 	GroupPermissionGone  = "group.permission_removed"
 	AttackSynced         = "attack.synced"
+
+	TemplateCreated  = "template.created"
+	TemplateUpdated  = "template.updated"
+	TemplateDeleted  = "template.deleted"
+	TemplateRestored = "template.restored"
+	ScenarioCreated  = "scenario.created"
+	ScenarioUpdated  = "scenario.updated"
+	ScenarioDeleted  = "scenario.deleted"
+	ScenarioRestored = "scenario.restored"
+	LibraryImported  = "library.imported"
+
+	MissionCreated       = "mission.created"
+	MissionUpdated       = "mission.updated"
+	MissionStatusChanged = "mission.status_changed"
+	MissionDeleted       = "mission.deleted"
+	MissionRestored      = "mission.restored"
+	MissionMemberAdded   = "mission.member_added"
+	MissionMemberChanged = "mission.member_changed"
+	MissionMemberRemoved = "mission.member_removed"
+	MissionPlanChanged   = "mission.plan_changed"
+	MissionTestReviewed  = "mission_test.reviewed"
+
+	DetectionLevelCreated = "detection_level.created"
+	DetectionLevelUpdated = "detection_level.updated"
+	DetectionLevelDeleted = "detection_level.deleted"
+	SettingChanged        = "setting.changed"
 )
 
 // Actions lists every action, for the audit page's filter.
@@ -45,6 +71,11 @@ func Actions() []string {
 		UserUpdated, UserGroupsChanged, UserDeactivated, UserReactivated, UserDeleted, UserRestored, UserSessionsEnded,
 		GroupCreated, GroupUpdated, GroupDeleted, GroupPermissionAdded, GroupPermissionGone,
 		AttackSynced,
+		TemplateCreated, TemplateUpdated, TemplateDeleted, TemplateRestored,
+		ScenarioCreated, ScenarioUpdated, ScenarioDeleted, ScenarioRestored, LibraryImported,
+		MissionCreated, MissionUpdated, MissionStatusChanged, MissionDeleted, MissionRestored,
+		MissionMemberAdded, MissionMemberChanged, MissionMemberRemoved, MissionPlanChanged, MissionTestReviewed,
+		DetectionLevelCreated, DetectionLevelUpdated, DetectionLevelDeleted, SettingChanged,
 	}
 }
 
