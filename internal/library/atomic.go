@@ -61,6 +61,10 @@ type AtomicOptions struct {
 	Progress func(done, total int)
 }
 
+// atomicImportLock is the advisory lock key serialising the files of
+// concurrent Atomic imports (any value unique among Violet's locks).
+const atomicImportLock = 0x766c_6174_6f6d // "vlatom"
+
 // ImportAtomic imports Atomic Red Team technique files: each atomic test
 // becomes a test template (source atomic, its GUID as external reference)
 // tagged with its technique or sub-technique when the catalogue has it.
@@ -83,6 +87,12 @@ func ImportAtomic(ctx context.Context, client *ent.Client, sources []Source, opt
 			var fileSum Summary
 			err := database.WithTx(ctx, client, func(tx *ent.Tx) error {
 				fileSum = Summary{}
+				// Imports take turns file by file: the GUID lookup of one
+				// must see what another has just committed, or two imports
+				// of the same files at once would both add every test.
+				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, atomicImportLock); err != nil {
+					return fmt.Errorf("import lock: %w", err)
+				}
 				return importFile(ctx, tx, src.Name, f, cat, opts, &fileSum)
 			})
 			if err != nil {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -415,4 +416,30 @@ func BenchmarkImportAtomic(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestConcurrentImportsDoNotDuplicate runs the same import twice at once:
+// the files take turns, so the second import finds the first's templates
+// by GUID and adds nothing.
+func TestConcurrentImportsDoNotDuplicate(t *testing.T) {
+	db, client, _ := testdb.Open(t)
+	src := []library.Source{{Name: "T9999.001.yaml", Data: fixture(t)}}
+	var wg sync.WaitGroup
+	sums := make([]library.Summary, 4)
+	for i := range sums {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sums[i] = importAll(t, client, src, library.AtomicOptions{})
+		}()
+	}
+	wg.Wait()
+	added := 0
+	for _, s := range sums {
+		added += s.Added
+	}
+	tests := strings.Count(string(fixture(t)), "auto_generated_guid:")
+	if n := count(t, db, `SELECT count(*) FROM test_templates`); n != tests || added != tests {
+		t.Errorf("%d templates, %d added by 4 concurrent imports; want %d", n, added, tests)
+	}
 }
