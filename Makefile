@@ -56,3 +56,13 @@ tools-postgres:
 # missing and apt is usable (root); otherwise the browser tests say why they skip.
 tools-chromium:
 	@scripts/ensure-chromium
+
+.PHONY: demo
+
+## demo: create the demo mission and its accounts on the local database
+## (project-local PostgreSQL unless DATABASE_URL is set); a second run changes nothing
+demo: build
+	@test -n "$$DATABASE_URL" || scripts/ensure-postgres
+	@if [ -z "$$DATABASE_URL" ]; then DATABASE_URL=$$(scripts/devdb start) || exit 1; export DATABASE_URL; fi; \
+	  export BASE_URL="$${BASE_URL:-http://localhost:8080}"; \
+	  bin/violet migrate apply && bin/violet demo
