@@ -56,6 +56,13 @@ const (
 	MissionMemberRemoved = "mission.member_removed"
 	MissionPlanChanged   = "mission.plan_changed"
 	MissionTestReviewed  = "mission_test.reviewed"
+	MissionTestStarted   = "mission_test.started"
+	MissionTestStopped   = "mission_test.stopped"
+	MissionTestRedSaved  = "mission_test.red_saved"
+	MissionTestReleased  = "mission_test.released"
+	MissionTestBlueSaved = "mission_test.blue_saved"
+	MissionTestSetAside  = "mission_test.set_aside"
+	MissionTestReopened  = "mission_test.reopened"
 
 	DetectionLevelCreated = "detection_level.created"
 	DetectionLevelUpdated = "detection_level.updated"
@@ -75,6 +82,8 @@ func Actions() []string {
 		ScenarioCreated, ScenarioUpdated, ScenarioDeleted, ScenarioRestored, LibraryImported,
 		MissionCreated, MissionUpdated, MissionStatusChanged, MissionDeleted, MissionRestored,
 		MissionMemberAdded, MissionMemberChanged, MissionMemberRemoved, MissionPlanChanged, MissionTestReviewed,
+		MissionTestStarted, MissionTestStopped, MissionTestRedSaved, MissionTestReleased,
+		MissionTestBlueSaved, MissionTestSetAside, MissionTestReopened,
 		DetectionLevelCreated, DetectionLevelUpdated, DetectionLevelDeleted, SettingChanged,
 	}
 }

@@ -1,0 +1,844 @@
+package handlers_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+
+	"violet/ent"
+	"violet/ent/auditevent"
+	"violet/ent/detectionlevel"
+	"violet/ent/mission"
+	"violet/ent/missionmember"
+	"violet/ent/missiontest"
+	"violet/ent/user"
+	"violet/internal/apptest"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
+	"violet/internal/browsertest"
+	msn "violet/internal/mission"
+)
+
+// mtWorld is a mission with a member of each role, a second mission, the
+// seeded detection scale plus a retired level, and people who are not
+// members: an operator of the red team and an admin.
+type mtWorld struct {
+	app      *apptest.App
+	ctx      context.Context // the system's, for fixtures and checks
+	mission  uuid.UUID
+	other    uuid.UUID // another mission, with its own test
+	cookies  map[string]*http.Cookie
+	users    map[string]uuid.UUID
+	level    uuid.UUID // an active level
+	retired  uuid.UUID
+	otherTst uuid.UUID
+}
+
+// mtRoles are the viewers of the matrix: members by role, then an
+// operator who is not a member (mission hidden) and an admin who is not
+// one either (mission.read_all, mission.manage).
+var mtRoles = []string{"lead", "red", "blue", "observer", "outsider", "admin"}
+
+func newMTWorld(t *testing.T) *mtWorld {
+	t.Helper()
+	app := apptest.New(t)
+	w := &mtWorld{app: app, ctx: rule.SystemContext(context.Background()),
+		cookies: map[string]*http.Cookie{}, users: map[string]uuid.UUID{}}
+	groups := map[string]string{"lead": "redteam", "red": "redteam", "blue": "blueteam",
+		"observer": "observer", "outsider": "redteam", "admin": "admin"}
+	for _, role := range mtRoles {
+		email := role + "@example.com"
+		w.cookies[role] = app.SignedIn(t, email, groups[role])
+	}
+	for _, u := range app.Ent.User.Query().AllX(w.ctx) {
+		w.users[strings.TrimSuffix(u.Email, "@example.com")] = u.ID
+	}
+	w.mission = app.Ent.Mission.Create().SetName("Operation Violet").SetStatus(mission.StatusInProgress).SaveX(w.ctx).ID
+	for _, role := range []string{"lead", "red", "blue", "observer"} {
+		app.Ent.MissionMember.Create().SetMissionID(w.mission).SetUserID(w.users[role]).
+			SetRole(missionmember.Role(role)).ExecX(w.ctx)
+	}
+	w.other = app.Ent.Mission.Create().SetName("Other mission").SaveX(w.ctx).ID
+	for _, role := range []string{"lead", "red", "blue", "observer"} {
+		app.Ent.MissionMember.Create().SetMissionID(w.other).SetUserID(w.users[role]).
+			SetRole(missionmember.Role(role)).ExecX(w.ctx)
+	}
+	w.otherTst = app.Ent.MissionTest.Create().SetMissionID(w.other).SetName("Elsewhere").
+		SetReleasedToBlue(true).SaveX(w.ctx).ID
+	w.level = app.Ent.DetectionLevel.Query().Where(detectionlevel.Retired(false)).
+		Order(detectionlevel.ByPosition()).FirstIDX(w.ctx)
+	w.retired = app.Ent.DetectionLevel.Create().SetName("Old level").SetScore(10).SetColour("#777777").
+		SetRetired(true).SaveX(w.ctx).ID
+	return w
+}
+
+// mk creates a test of the mission in state, released to blue or not,
+// with a tag and markdown copied from its template.
+func (w *mtWorld) mk(t *testing.T, state missiontest.State, released bool) uuid.UUID {
+	t.Helper()
+	c := w.app.Ent.MissionTest.Create().SetMissionID(w.mission).SetName("Run PowerShell").
+		SetProcedure("Run **encoded** commands").SetObjective("Check script logging").
+		SetState(state).SetReleasedToBlue(released)
+	start := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
+	switch state {
+	case missiontest.StateRunning:
+		c.SetStartedAt(start).SetExecutedByID(w.users["red"])
+	case missiontest.StateExecuted, missiontest.StateReviewed:
+		c.SetStartedAt(start).SetEndedAt(start.Add(5 * time.Minute)).SetExecutedByID(w.users["red"])
+	}
+	if state == missiontest.StateReviewed {
+		c.SetReviewedByID(w.users["lead"]).SetReviewedAt(start.Add(time.Hour))
+	}
+	if state == missiontest.StateSkipped || state == missiontest.StateBlocked {
+		c.SetStateReason("no access")
+	}
+	id := c.SaveX(w.ctx).ID
+	w.app.Ent.MissionTestMitreTag.Create().SetMissionTestID(id).SetKind("subtechnique").
+		SetExternalID("T1059.001").SetName("PowerShell").ExecX(w.ctx)
+	return id
+}
+
+func (w *mtWorld) get(id uuid.UUID) *ent.MissionTest {
+	return w.app.Ent.MissionTest.GetX(w.ctx, id)
+}
+
+func (w *mtWorld) url(id uuid.UUID, action string) string {
+	u := "/missions/" + w.mission.String() + "/tests/" + id.String()
+	if action != "" {
+		u += "/" + action
+	}
+	return u
+}
+
+// post sends an action's form as role; the version is the test's current
+// one unless the form has its own.
+func (w *mtWorld) post(role string, id uuid.UUID, action string, form url.Values, header ...string) *httptest.ResponseRecorder {
+	if form == nil {
+		form = url.Values{}
+	}
+	if !form.Has("version") {
+		form.Set("version", strconv.Itoa(w.get(id).Version))
+	}
+	return w.app.PostAs(w.cookies[role], w.url(id, action), form, header...)
+}
+
+func TestMissionTestPageByRole(t *testing.T) {
+	w := newMTWorld(t)
+	unreleased := w.mk(t, missiontest.StatePending, false)
+	released := w.mk(t, missiontest.StateExecuted, true)
+	for _, tc := range []struct {
+		name, role string
+		id         uuid.UUID
+		status     int
+		redForm    bool // the red form is offered
+		blueForm   bool // the blue form is offered
+		review     bool // review or reopen is offered
+	}{
+		{"lead sees an unreleased test, edits red", "lead", unreleased, 200, true, false, false},
+		{"lead reviews an executed test", "lead", released, 200, true, true, true},
+		{"red edits red only", "red", released, 200, true, false, false},
+		{"blue edits blue on a released test", "blue", released, 200, false, true, false},
+		{"blue does not see an unreleased test", "blue", unreleased, 404, false, false, false},
+		{"observer reads only", "observer", released, 200, false, false, false},
+		{"outsider does not see the mission", "outsider", released, 404, false, false, false},
+		{"admin non-member does everything", "admin", released, 200, true, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := w.app.GetAs(w.cookies[tc.role], w.url(tc.id, ""))
+			if resp.Code != tc.status {
+				t.Fatalf("status %d, want %d", resp.Code, tc.status)
+			}
+			if tc.status != 200 {
+				return
+			}
+			d := doc(t, resp)
+			if got := testid(d, "mission-test-name"); got != "Run PowerShell" {
+				t.Errorf("name %q", got)
+			}
+			if got := testid(d, "mission-test-tag"); !strings.Contains(got, "T1059.001") || !strings.Contains(got, "PowerShell") {
+				t.Errorf("tag %q", got)
+			}
+			if d.Find(`[data-testid="mission-test-procedure"] strong`).Text() != "encoded" {
+				t.Errorf("procedure markdown not rendered")
+			}
+			if got := d.Find(`[data-testid="mission-test-red-form"]`).Length() == 1; got != tc.redForm {
+				t.Errorf("red form offered %v, want %v", got, tc.redForm)
+			}
+			if !tc.redForm && d.Find(`[data-testid="mission-test-red-values"]`).Length() != 1 {
+				t.Errorf("read-only red values missing")
+			}
+			if got := d.Find(`[data-testid="mission-test-blue-form"]`).Length() == 1; got != tc.blueForm {
+				t.Errorf("blue form offered %v, want %v", got, tc.blueForm)
+			}
+			review := d.Find(`[data-testid="mission-test-review-submit"], [data-testid="mission-test-reopen"]`).Length() > 0
+			if review != tc.review {
+				t.Errorf("review offered %v, want %v", review, tc.review)
+			}
+		})
+	}
+	t.Run("another mission's test is not found", func(t *testing.T) {
+		u := "/missions/" + w.mission.String() + "/tests/" + w.otherTst.String()
+		for _, role := range []string{"lead", "admin"} {
+			if resp := w.app.GetAs(w.cookies[role], u); resp.Code != 404 {
+				t.Errorf("%s: status %d, want 404", role, resp.Code)
+			}
+			resp := w.app.PostAs(w.cookies[role], u+"/release", url.Values{"version": {"1"}})
+			if resp.Code != 404 {
+				t.Errorf("%s release: status %d, want 404", role, resp.Code)
+			}
+		}
+		if !w.get(w.otherTst).ReleasedToBlue || w.get(w.otherTst).Version != 1 {
+			t.Error("the other mission's test changed")
+		}
+	})
+	t.Run("malformed ids are not found", func(t *testing.T) {
+		for _, u := range []string{"/missions/" + w.mission.String() + "/tests/nope", "/missions/nope/tests/" + released.String()} {
+			if resp := w.app.GetAs(w.cookies["lead"], u); resp.Code != 404 {
+				t.Errorf("%s: status %d", u, resp.Code)
+			}
+		}
+	})
+}
+
+// TestMissionTestRoleMatrix asks every action as every role on a fresh
+// test in the state the action needs, and checks both the status and
+// whether the test changed.
+func TestMissionTestRoleMatrix(t *testing.T) {
+	w := newMTWorld(t)
+	blueForm := url.Values{"detection_level": {""}, "alert_name": {"EDR: encoded PowerShell"}}
+	actions := []struct {
+		action   string
+		state    missiontest.State
+		released bool
+		form     url.Values
+		want     map[string]int // by role; 303 = done
+	}{
+		{"start", missiontest.StatePending, false, nil,
+			map[string]int{"lead": 303, "red": 303, "blue": 404, "observer": 403, "outsider": 404, "admin": 303}},
+		{"start", missiontest.StatePending, true, nil, // blue sees it, but red fields are not theirs
+			map[string]int{"blue": 403}},
+		{"stop", missiontest.StateRunning, false, nil,
+			map[string]int{"lead": 303, "red": 303, "blue": 404, "observer": 403, "outsider": 404, "admin": 303}},
+		{"red", missiontest.StateRunning, true, url.Values{"command": {"powershell -enc AAAA"}},
+			map[string]int{"lead": 303, "red": 303, "blue": 403, "observer": 403, "outsider": 404, "admin": 303}},
+		{"release", missiontest.StateExecuted, false, nil,
+			map[string]int{"lead": 303, "red": 303, "blue": 404, "observer": 403, "outsider": 404, "admin": 303}},
+		{"set-aside", missiontest.StatePending, false, url.Values{"state": {"blocked"}, "reason": {"host down"}},
+			map[string]int{"lead": 303, "red": 303, "blue": 404, "observer": 403, "outsider": 404, "admin": 303}},
+		{"blue", missiontest.StateExecuted, true, blueForm,
+			map[string]int{"lead": 303, "red": 403, "blue": 303, "observer": 403, "outsider": 404, "admin": 303}},
+		{"blue", missiontest.StateExecuted, false, blueForm, // unreleased: invisible to blue, refused to leads
+			map[string]int{"lead": 409, "red": 403, "blue": 404, "admin": 409}},
+		{"review", missiontest.StateExecuted, true, nil,
+			map[string]int{"lead": 303, "red": 403, "blue": 403, "observer": 403, "outsider": 404, "admin": 303}},
+		{"reopen", missiontest.StateReviewed, true, nil,
+			map[string]int{"lead": 303, "red": 403, "blue": 403, "observer": 403, "outsider": 404, "admin": 303}},
+	}
+	for _, a := range actions {
+		for _, role := range mtRoles {
+			want, ok := a.want[role]
+			if !ok {
+				continue
+			}
+			name := a.action + "/" + string(a.state) + "/released=" + strconv.FormatBool(a.released) + "/" + role
+			t.Run(name, func(t *testing.T) {
+				id := w.mk(t, a.state, a.released)
+				form := url.Values{}
+				for k, v := range a.form {
+					form[k] = v
+				}
+				resp := w.post(role, id, a.action, form)
+				if resp.Code != want {
+					t.Fatalf("status %d, want %d\n%s", resp.Code, want, resp.Body)
+				}
+				changed := w.get(id).Version != 1
+				if changed != (want == 303) {
+					t.Errorf("test changed: %v, status %d", changed, want)
+				}
+			})
+		}
+	}
+}
+
+// TestMissionTestFieldLevel checks that a role's form cannot carry the
+// other side's fields: extra fields are ignored, the other side's form is
+// refused, and the ent privacy rule refuses the same writes on its own.
+func TestMissionTestFieldLevel(t *testing.T) {
+	w := newMTWorld(t)
+	id := w.mk(t, missiontest.StateExecuted, true)
+	// Red posts blue fields to the blue form: 403, nothing changes.
+	resp := w.post("red", id, "blue", url.Values{"alert_name": {"forged"}, "detection_level": {w.level.String()}})
+	if resp.Code != 403 {
+		t.Fatalf("red → blue form: status %d", resp.Code)
+	}
+	// Red posts blue fields along with the red form: only red fields change.
+	resp = w.post("red", id, "red", url.Values{"command": {"whoami"}, "alert_name": {"forged"},
+		"detection_level": {w.level.String()}, "blue_notes": {"forged"}})
+	if resp.Code != 303 {
+		t.Fatalf("red form: status %d\n%s", resp.Code, resp.Body)
+	}
+	got := w.get(id)
+	if got.Command != "whoami" || got.AlertName != "" || got.DetectionLevelID != nil || got.BlueNotes != "" {
+		t.Errorf("after red save: command %q alert %q level %v notes %q", got.Command, got.AlertName, got.DetectionLevelID, got.BlueNotes)
+	}
+	// Blue posts red fields along with the blue form: only blue fields change.
+	resp = w.post("blue", id, "blue", url.Values{"alert_name": {"EDR rule 12"}, "command": {"forged"},
+		"source_host": {"forged"}, "red_notes": {"forged"}})
+	if resp.Code != 303 {
+		t.Fatalf("blue form: status %d\n%s", resp.Code, resp.Body)
+	}
+	got = w.get(id)
+	if got.AlertName != "EDR rule 12" || got.Command != "whoami" || got.SourceHost != "" || got.RedNotes != "" {
+		t.Errorf("after blue save: alert %q command %q host %q notes %q", got.AlertName, got.Command, got.SourceHost, got.RedNotes)
+	}
+	// Blue cannot use the red actions on a test it sees.
+	for _, action := range []string{"red", "release", "set-aside"} {
+		before := w.get(id).Version
+		resp := w.post("blue", id, action, url.Values{"command": {"forged"}, "state": {"skipped"}, "reason": {"x"}})
+		if resp.Code != 403 || w.get(id).Version != before {
+			t.Errorf("blue %s: status %d, version %d → %d", action, resp.Code, before, w.get(id).Version)
+		}
+	}
+}
+
+// TestMissionTestWorkflow walks a test through the routes, each step by
+// the role that does it, and the refused transitions at each state.
+func TestMissionTestWorkflow(t *testing.T) {
+	w := newMTWorld(t)
+	id := w.mk(t, missiontest.StatePending, false)
+	refuse := func(t *testing.T, role, action string) {
+		t.Helper()
+		before := w.get(id)
+		// A valid form for every action: only the state refuses it.
+		resp := w.post(role, id, action, url.Values{"state": {"skipped"}, "reason": {"late"}})
+		if resp.Code != 409 {
+			t.Errorf("%s %s in state %s: status %d, want 409", role, action, before.State, resp.Code)
+			return
+		}
+		d := doc(t, resp)
+		if d.Find(`[data-testid="mission-test-notice"][data-notice="error"]`).Length() != 1 {
+			t.Errorf("%s %s: no refusal notice", role, action)
+		}
+		if after := w.get(id); after.Version != before.Version || after.State != before.State {
+			t.Errorf("%s %s: test changed", role, action)
+		}
+	}
+	step := func(t *testing.T, role, action string, form url.Values, want missiontest.State) {
+		t.Helper()
+		resp := w.post(role, id, action, form)
+		if resp.Code != 303 || resp.Header().Get("Location") != w.url(id, "") {
+			t.Fatalf("%s %s: status %d to %q\n%s", role, action, resp.Code, resp.Header().Get("Location"), resp.Body)
+		}
+		if got := w.get(id).State; got != want {
+			t.Fatalf("%s %s: state %s, want %s", role, action, got, want)
+		}
+	}
+	refuse(t, "red", "stop")
+	refuse(t, "lead", "review")
+	refuse(t, "lead", "reopen")
+	step(t, "red", "start", nil, missiontest.StateRunning)
+	if got := w.get(id); got.StartedAt == nil || got.ExecutedByID == nil || *got.ExecutedByID != w.users["red"] {
+		t.Errorf("start recorded %v by %v", got.StartedAt, got.ExecutedByID)
+	}
+	refuse(t, "red", "start")
+	refuse(t, "lead", "review")
+	step(t, "red", "stop", nil, missiontest.StateExecuted)
+	if got := w.get(id); got.EndedAt == nil || got.EndedAt.Before(*got.StartedAt) {
+		t.Errorf("stop recorded %v", got.EndedAt)
+	}
+	refuse(t, "red", "stop")
+	refuse(t, "red", "set-aside")
+	step(t, "red", "red", url.Values{"command": {"powershell -enc SQBFAFgA"}, "source_host": {" ws01 "},
+		"target_host": {"dc01"}, "red_notes": {"ran twice"}}, missiontest.StateExecuted)
+	step(t, "red", "release", nil, missiontest.StateExecuted)
+	if resp := w.app.GetAs(w.cookies["blue"], w.url(id, "")); resp.Code != 200 {
+		t.Fatalf("blue after release: %d", resp.Code)
+	}
+	started := w.get(id).StartedAt.UTC()
+	step(t, "blue", "blue", url.Values{"detection_level": {w.level.String()},
+		"detected_at": {started.Add(3 * time.Minute).Format("2006-01-02T15:04")},
+		"alert_name":  {"Encoded PowerShell"}, "log_source": {"Sysmon"}, "blue_notes": {"seen"}}, missiontest.StateExecuted)
+	got := w.get(id)
+	if got.SourceHost != "ws01" || got.Command != "powershell -enc SQBFAFgA" || !got.ReleasedToBlue ||
+		got.DetectionLevelID == nil || *got.DetectionLevelID != w.level || got.DetectedAt == nil || got.LogSource != "Sysmon" {
+		t.Fatalf("saved %+v", got)
+	}
+	step(t, "lead", "review", nil, missiontest.StateReviewed)
+	if got := w.get(id); got.ReviewedByID == nil || *got.ReviewedByID != w.users["lead"] || got.ReviewedAt == nil {
+		t.Errorf("review recorded %v at %v", got.ReviewedByID, got.ReviewedAt)
+	}
+	events := w.app.Ent.AuditEvent.Query().Where(auditevent.Action("mission_test.reviewed"), auditevent.TargetID(id.String())).AllX(w.ctx)
+	if len(events) != 1 || events[0].ActorID == nil || *events[0].ActorID != w.users["lead"] || events[0].TargetType != "mission_test" {
+		t.Errorf("review audit events: %+v", events)
+	}
+	refuse(t, "lead", "review")
+	refuse(t, "red", "start")
+	// The page tells who ran and reviewed it.
+	d := doc(t, w.app.GetAs(w.cookies["observer"], w.url(id, "")))
+	if got := testid(d, "mission-test-reviewed"); !strings.Contains(got, "lead") {
+		t.Errorf("reviewed by %q", got)
+	}
+	if got := testid(d, "mission-test-started"); !strings.Contains(got, "red") {
+		t.Errorf("started %q", got)
+	}
+	if n := d.Find(`[data-testid="mission-test-event"]`).Length(); n < 4 {
+		t.Errorf("%d history events", n)
+	}
+	step(t, "lead", "reopen", nil, missiontest.StateExecuted)
+	if got := w.get(id); got.ReviewedByID != nil || got.ReviewedAt != nil {
+		t.Errorf("reopen kept the review")
+	}
+	// Reviewed again, by someone else: the history keeps both reviews
+	// (from the audit log), the record only the last.
+	step(t, "admin", "review", nil, missiontest.StateReviewed)
+	var reviews []string
+	doc(t, w.app.GetAs(w.cookies["blue"], w.url(id, ""))).
+		Find(`[data-testid="mission-test-event"][data-key="missions.test.event_reviewed"]`).
+		Each(func(_ int, s *goquery.Selection) {
+			if s.AttrOr("data-audited", "") == "true" {
+				reviews = append(reviews, strings.TrimSpace(s.Text()))
+			}
+		})
+	if len(reviews) != 2 || !strings.HasSuffix(reviews[0], "reviewed by lead") || !strings.HasSuffix(reviews[1], "reviewed by admin") {
+		t.Errorf("history of reviews %q", reviews)
+	}
+
+	t.Run("set aside with a reason, reopen", func(t *testing.T) {
+		id = w.mk(t, missiontest.StatePending, false)
+		resp := w.post("red", id, "set-aside", url.Values{"state": {"skipped"}, "reason": {"   "}})
+		if resp.Code != 422 || testid(doc(t, resp), "error-reason") == "" || w.get(id).Version != 1 {
+			t.Fatalf("blank reason: status %d", resp.Code)
+		}
+		if resp := w.post("red", id, "set-aside", url.Values{"state": {"done"}, "reason": {"x"}}); resp.Code != 400 {
+			t.Errorf("unknown state: status %d", resp.Code)
+		}
+		step(t, "red", "set-aside", url.Values{"state": {"skipped"}, "reason": {"out of scope"}}, missiontest.StateSkipped)
+		if got := w.get(id).StateReason; got != "out of scope" {
+			t.Errorf("reason %q", got)
+		}
+		refuse(t, "red", "start")
+		refuse(t, "red", "set-aside")
+		if resp := w.post("red", id, "reopen", nil); resp.Code != 403 {
+			t.Errorf("red reopen: %d", resp.Code)
+		}
+		step(t, "lead", "reopen", nil, missiontest.StatePending)
+		step(t, "red", "start", nil, missiontest.StateRunning)
+		step(t, "red", "set-aside", url.Values{"state": {"blocked"}, "reason": {"EDR killed it"}}, missiontest.StateBlocked)
+	})
+}
+
+// TestMissionTestValidation: invalid input is 422 with the error next to
+// its field and the input kept; nothing is saved.
+func TestMissionTestValidation(t *testing.T) {
+	w := newMTWorld(t)
+	id := w.mk(t, missiontest.StateExecuted, true) // started 2026-03-14 09:30 UTC
+	long := strings.Repeat("h", 256)
+	for _, tc := range []struct {
+		name, role, action string
+		form               url.Values
+		field, kept        string // the field in error; an input value kept
+	}{
+		{"host too long", "red", "red", url.Values{"source_host": {long}, "command": {"id -a"}}, "source_host", "id -a"},
+		{"host with a line break", "red", "red", url.Values{"target_host": {"a\nb"}}, "target_host", ""},
+		{"command too long", "lead", "red", url.Values{"command": {strings.Repeat("x", 20001)}}, "command", ""},
+		{"unknown level", "blue", "blue", url.Values{"detection_level": {uuid.NewString()}, "alert_name": {"kept"}}, "detection_level", "kept"},
+		{"malformed level", "blue", "blue", url.Values{"detection_level": {"high"}}, "detection_level", ""},
+		{"retired level", "blue", "blue", url.Values{"detection_level": {w.retired.String()}}, "detection_level", ""},
+		{"unparseable time", "blue", "blue", url.Values{"detected_at": {"yesterday"}, "log_source": {"Sysmon"}}, "detected_at", "Sysmon"},
+		{"detection before start", "blue", "blue", url.Values{"detected_at": {"2026-03-14T09:29"}}, "detected_at", "2026-03-14T09:29"},
+		{"alert name too long", "blue", "blue", url.Values{"alert_name": {strings.Repeat("a", 301)}}, "alert_name", ""},
+		{"reason too long", "red", "set-aside", url.Values{"state": {"skipped"}, "reason": {strings.Repeat("r", 2001)}}, "reason", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := id
+			if tc.action == "set-aside" {
+				id = w.mk(t, missiontest.StatePending, false)
+			}
+			before := w.get(id).Version
+			resp := w.post(tc.role, id, tc.action, tc.form)
+			if resp.Code != 422 {
+				t.Fatalf("status %d, want 422", resp.Code)
+			}
+			d := doc(t, resp)
+			if testid(d, "error-"+tc.field) == "" {
+				t.Errorf("no error next to %s", tc.field)
+			}
+			if d.Find(`[data-testid="error-summary"]`).Length() != 1 {
+				t.Errorf("no error summary")
+			}
+			if tc.kept != "" && !strings.Contains(resp.Body.String(), tc.kept) {
+				t.Errorf("input %q not kept", tc.kept)
+			}
+			if w.get(id).Version != before {
+				t.Errorf("saved despite the errors")
+			}
+		})
+	}
+	t.Run("detection in the start minute and a retired level already saved are accepted", func(t *testing.T) {
+		w.app.Ent.MissionTest.UpdateOneID(id).SetDetectionLevelID(w.retired).ExecX(w.ctx)
+		resp := w.post("blue", id, "blue", url.Values{"detection_level": {w.retired.String()}, "detected_at": {"2026-03-14T09:30"}})
+		if resp.Code != 303 {
+			t.Fatalf("status %d\n%s", resp.Code, resp.Body)
+		}
+		if got := w.get(id); got.DetectedAt == nil || !got.DetectedAt.Equal(time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)) {
+			t.Errorf("detected at %v, want 09:30 UTC", got.DetectedAt)
+		}
+	})
+}
+
+// TestMissionTestConflict: a save of a version someone else has saved
+// since is 409, changes nothing, keeps the input and shows what was saved.
+func TestMissionTestConflict(t *testing.T) {
+	w := newMTWorld(t)
+	id := w.mk(t, missiontest.StateExecuted, true)
+	for _, tc := range []struct {
+		name, action, first, second string
+		firstForm, secondForm       url.Values
+		savedID, mine, theirs       string
+		check                       func(*ent.MissionTest) bool
+		header                      []string
+	}{
+		{name: "red side", action: "red", first: "red", second: "lead",
+			firstForm: url.Values{"command": {"whoami /all"}}, secondForm: url.Values{"command": {"net user"}},
+			savedID: "saved-command", mine: "net user", theirs: "whoami /all",
+			check: func(m *ent.MissionTest) bool { return m.Command == "whoami /all" }},
+		{name: "blue side, htmx", action: "blue", first: "blue", second: "lead",
+			firstForm: url.Values{"alert_name": {"Rule 7"}}, secondForm: url.Values{"alert_name": {"Rule 9"}},
+			savedID: "saved-alert_name", mine: "Rule 9", theirs: "Rule 7",
+			check:  func(m *ent.MissionTest) bool { return m.AlertName == "Rule 7" },
+			header: []string{"HX-Request", "true"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seen := strconv.Itoa(w.get(id).Version)
+			tc.firstForm.Set("version", seen)
+			if resp := w.post(tc.first, id, tc.action, tc.firstForm); resp.Code != 303 {
+				t.Fatalf("first save: %d", resp.Code)
+			}
+			tc.secondForm.Set("version", seen)
+			resp := w.post(tc.second, id, tc.action, tc.secondForm, tc.header...)
+			if resp.Code != 409 {
+				t.Fatalf("stale save: status %d, want 409", resp.Code)
+			}
+			if !tc.check(w.get(id)) {
+				t.Errorf("the stale save overwrote the first one")
+			}
+			body := resp.Body.String()
+			if len(tc.header) > 0 && strings.Contains(body, "<html") {
+				t.Errorf("htmx got a whole page")
+			}
+			d := doc(t, resp)
+			if !strings.Contains(testid(d, tc.savedID), tc.theirs) {
+				t.Errorf("saved value %q not shown: %q", tc.theirs, testid(d, tc.savedID))
+			}
+			if !strings.Contains(body, tc.mine) {
+				t.Errorf("input %q not kept", tc.mine)
+			}
+			if v, _ := d.Find(`#mission-test-work`).Attr("data-version"); v != strconv.Itoa(w.get(id).Version) {
+				t.Errorf("the form carries version %s, the test is at %d", v, w.get(id).Version)
+			}
+			if d.Find(`[data-testid="mission-test-notice"][data-notice="conflict"]`).Length() != 1 {
+				t.Errorf("no conflict notice")
+			}
+		})
+	}
+	t.Run("stale action", func(t *testing.T) {
+		resp := w.post("lead", id, "review", url.Values{"version": {"1"}})
+		if resp.Code != 409 || w.get(id).State != missiontest.StateExecuted {
+			t.Errorf("stale review: status %d, state %s", resp.Code, w.get(id).State)
+		}
+	})
+	t.Run("version is required", func(t *testing.T) {
+		for _, v := range []string{"", "0", "x"} {
+			if resp := w.post("lead", id, "review", url.Values{"version": {v}}); resp.Code != 400 {
+				t.Errorf("version %q: status %d", v, resp.Code)
+			}
+		}
+	})
+}
+
+// TestMissionTestHTMX: an action from the page swaps the work block, with
+// the new version in every form.
+func TestMissionTestHTMX(t *testing.T) {
+	w := newMTWorld(t)
+	id := w.mk(t, missiontest.StatePending, false)
+	resp := w.post("red", id, "start", nil, "HX-Request", "true")
+	if resp.Code != 200 {
+		t.Fatalf("status %d", resp.Code)
+	}
+	body := resp.Body.String()
+	if strings.Contains(body, "<html") || !strings.HasPrefix(strings.TrimSpace(body), `<div id="mission-test-work"`) {
+		t.Fatalf("not the work fragment: %.200s", body)
+	}
+	d := doc(t, resp)
+	if got, _ := d.Find("#mission-test-work").Attr("data-state"); got != "running" {
+		t.Errorf("state %q", got)
+	}
+	n := 0
+	d.Find(`input[name="version"]`).Each(func(_ int, s *goquery.Selection) {
+		n++
+		if v := s.AttrOr("value", ""); v != "2" {
+			t.Errorf("a form carries version %s", v)
+		}
+	})
+	if n < 3 {
+		t.Errorf("%d forms carry the version", n)
+	}
+	if d.Find(`[data-testid="mission-test-stop"]`).Length() != 1 || d.Find(`[data-testid="mission-test-start"]`).Length() != 0 {
+		t.Errorf("the buttons do not follow the state")
+	}
+}
+
+// TestMissionTestArchived: an archived mission's tests read, never change.
+func TestMissionTestArchived(t *testing.T) {
+	w := newMTWorld(t)
+	id := w.mk(t, missiontest.StateExecuted, true)
+	w.app.Ent.Mission.UpdateOneID(w.mission).SetStatus(mission.StatusArchived).ExecX(w.ctx)
+	d := doc(t, w.app.GetAs(w.cookies["lead"], w.url(id, "")))
+	if d.Find(`[data-testid="mission-test-archived"]`).Length() != 1 || d.Find("form[action*='/tests/']").Length() != 0 {
+		t.Errorf("an archived mission's test offers forms")
+	}
+	for _, tc := range []struct {
+		role, action string
+		form         url.Values
+		want         int
+	}{
+		{"lead", "red", url.Values{"command": {"x"}}, 409},
+		{"lead", "blue", url.Values{"alert_name": {"x"}}, 409},
+		{"lead", "review", nil, 409},
+		{"admin", "release", nil, 409},
+		{"blue", "blue", url.Values{"alert_name": {"x"}}, 409},
+		{"observer", "red", nil, 403},
+	} {
+		resp := w.post(tc.role, id, tc.action, tc.form)
+		if resp.Code != tc.want {
+			t.Errorf("%s %s: status %d, want %d", tc.role, tc.action, resp.Code, tc.want)
+		}
+	}
+	if w.get(id).Version != 1 {
+		t.Errorf("an archived mission's test changed")
+	}
+}
+
+// TestMissionTestMessagesTranslated renders the page and every answer of
+// the actions (done, refused, stale, invalid) in both languages and fails
+// on a message id left untranslated: the keys built at run time (states,
+// notices, history) escape the catalogue test.
+func TestMissionTestMessagesTranslated(t *testing.T) {
+	w := newMTWorld(t)
+	for _, lang := range []string{"en", "fr"} {
+		t.Run(lang, func(t *testing.T) {
+			for _, role := range []string{"lead", "red", "blue"} {
+				w.app.Ent.User.UpdateOneID(w.users[role]).SetLocale(user.Locale(lang)).ExecX(w.ctx)
+			}
+			check := func(what string, resp *httptest.ResponseRecorder) {
+				t.Helper()
+				if resp.Code >= 500 || resp.Code == 303 {
+					t.Errorf("%s: status %d", what, resp.Code)
+				}
+				text := doc(t, resp).Text()
+				if i := strings.Index(text, "missions.test."); i >= 0 {
+					t.Errorf("%s: untranslated %.60s", what, text[i:])
+				}
+			}
+			hx := []string{"HX-Request", "true"}
+			id := w.mk(t, missiontest.StatePending, false)
+			check("page", w.app.GetAs(w.cookies["lead"], w.url(id, "")))
+			check("refused", w.post("red", id, "stop", nil, hx...))
+			check("blue unreleased", w.post("lead", id, "blue", url.Values{"alert_name": {"x"}}, hx...))
+			for _, action := range []string{"start", "stop", "red", "release", "blue", "review"} {
+				check(action, w.post("lead", id, action, url.Values{"detection_level": {w.level.String()},
+					"detected_at": {time.Now().UTC().Add(time.Hour).Format("2006-01-02T15:04")}}, hx...))
+			}
+			check("reviewed page", w.app.GetAs(w.cookies["blue"], w.url(id, "")))
+			check("stale", w.post("lead", id, "red", url.Values{"version": {"1"}, "command": {"x"}}, hx...))
+			check("invalid", w.post("blue", id, "blue", url.Values{"detected_at": {"soon"}}, hx...))
+			check("reopen", w.post("lead", id, "reopen", nil, hx...))
+			aside := w.mk(t, missiontest.StatePending, false)
+			check("aside invalid", w.post("red", aside, "set-aside", url.Values{"state": {"blocked"}}, hx...))
+			check("aside", w.post("red", aside, "set-aside", url.Values{"state": {"blocked"}, "reason": {"x"}}, hx...))
+			check("aside page", w.app.GetAs(w.cookies["red"], w.url(aside, "")))
+			check("reopened aside", w.post("lead", aside, "reopen", nil, hx...))
+			w.app.Ent.Mission.UpdateOneID(w.mission).SetStatus(mission.StatusArchived).ExecX(w.ctx)
+			check("archived", w.post("lead", aside, "start", nil, hx...))
+			check("archived page", w.app.GetAs(w.cookies["lead"], w.url(aside, "")))
+			w.app.Ent.Mission.UpdateOneID(w.mission).SetStatus(mission.StatusInProgress).ExecX(w.ctx)
+		})
+	}
+}
+
+// TestBrowserMissionTest runs a test in two real browsers: red starts and
+// stops it with htmx (the work block swaps in place, the buttons follow
+// the state), records the command and releases it; blue records a
+// detection; red's page, now stale, gets the 409 swapped in with its input
+// kept. Each step is checked on the page and in the database.
+func TestBrowserMissionTest(t *testing.T) {
+	app, base := browsertest.Server(t)
+	sys := rule.SystemContext(context.Background())
+	red := app.User(t, "red@example.com", "redteam")
+	blue := app.User(t, "blue@example.com", "blueteam")
+	m := app.Ent.Mission.Create().SetName("Browser mission").SetStatus(mission.StatusInProgress).SaveX(sys)
+	app.Ent.MissionMember.Create().SetMissionID(m.ID).SetUserID(red.ID).SetRole(missionmember.RoleRed).ExecX(sys)
+	app.Ent.MissionMember.Create().SetMissionID(m.ID).SetUserID(blue.ID).SetRole(missionmember.RoleBlue).ExecX(sys)
+	tst := app.Ent.MissionTest.Create().SetMissionID(m.ID).SetName("Run PowerShell").SaveX(sys)
+	level := app.Ent.DetectionLevel.Query().Where(detectionlevel.Retired(false)).Order(detectionlevel.ByPosition()).FirstX(sys)
+	page := base + "/missions/" + m.ID.String() + "/tests/" + tst.ID.String()
+	poll := func(expr string) chromedp.Action[chromedp.Void] { return chromedp.Poll[chromedp.Void](expr) }
+	settled := poll(`!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
+	work := func(attr string) chromedp.Action[chromedp.Void] {
+		return chromedp.WaitVisible(chromedp.CSS(`#mission-test-work` + attr))
+	}
+	login := func(ctx context.Context, email string) {
+		t.Helper()
+		if err := chromedp.Do(ctx,
+			chromedp.Navigate(page),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-form"]`)),
+			chromedp.SendKeys(chromedp.CSS(`#field-email`), email),
+			chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
+			chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
+			work(""),
+			settled,
+		); err != nil {
+			browsertest.Screenshot(t, ctx, "mission-test-login-failed")
+			t.Fatal(err)
+		}
+	}
+	redCtx := browsertest.New(t)
+	console := browsertest.WatchConsole(redCtx)
+	login(redCtx, "red@example.com")
+	if err := chromedp.Do(redCtx,
+		chromedp.Evaluate[chromedp.Void](`window.violetMarker = 1`),
+		chromedp.Click(chromedp.CSS(`[data-testid="mission-test-start"]`)),
+		work(`[data-state="running"]`),
+		settled,
+		chromedp.Click(chromedp.CSS(`[data-testid="mission-test-stop"]`)),
+		work(`[data-state="executed"]`),
+		settled,
+		chromedp.SendKeys(chromedp.CSS(`#field-command`), "powershell -enc SQBFAFgA"),
+		chromedp.Click(chromedp.CSS(`[data-testid="mission-test-red-save"]`)),
+		work(`[data-version="4"]`),
+		settled,
+		chromedp.Click(chromedp.CSS(`[data-testid="mission-test-release"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mission-test-released"]`)),
+		settled,
+	); err != nil {
+		browsertest.Screenshot(t, redCtx, "mission-test-red-failed")
+		t.Fatal(err)
+	}
+	if same, _ := chromedp.Run(redCtx, chromedp.Evaluate[bool](`window.violetMarker === 1`)); !same {
+		t.Error("the red actions reloaded the page instead of swapping the work block")
+	}
+	got := app.Ent.MissionTest.GetX(sys, tst.ID)
+	if got.State != missiontest.StateExecuted || got.Command != "powershell -enc SQBFAFgA" || !got.ReleasedToBlue ||
+		got.StartedAt == nil || got.EndedAt == nil || got.Version != 5 {
+		t.Fatalf("after red: %+v", got)
+	}
+	browsertest.Screenshot(t, redCtx, "mission-test-red")
+
+	blueCtx := browsertest.New(t)
+	login(blueCtx, "blue@example.com")
+	if err := chromedp.Do(blueCtx,
+		chromedp.SetValue(chromedp.CSS(`#field-detection_level`), level.ID.String()),
+		chromedp.SendKeys(chromedp.CSS(`#field-alert_name`), "Encoded PowerShell"),
+		chromedp.Click(chromedp.CSS(`[data-testid="mission-test-blue-save"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mission-test-notice"][data-notice="saved"]`)),
+		settled,
+	); err != nil {
+		browsertest.Screenshot(t, blueCtx, "mission-test-blue-failed")
+		t.Fatal(err)
+	}
+	got = app.Ent.MissionTest.GetX(sys, tst.ID)
+	if got.AlertName != "Encoded PowerShell" || got.DetectionLevelID == nil || *got.DetectionLevelID != level.ID {
+		t.Fatalf("after blue: alert %q level %v", got.AlertName, got.DetectionLevelID)
+	}
+
+	// Red's page still carries the version before blue's save.
+	if err := chromedp.Do(redCtx,
+		chromedp.SendKeys(chromedp.CSS(`#field-red_notes`), "ran it twice"),
+		chromedp.Click(chromedp.CSS(`[data-testid="mission-test-red-save"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mission-test-notice"][data-notice="conflict"]`)),
+		settled,
+	); err != nil {
+		browsertest.Screenshot(t, redCtx, "mission-test-conflict-failed")
+		t.Fatal(err)
+	}
+	notes, _ := chromedp.Run(redCtx, chromedp.Evaluate[string](`document.querySelector("#field-red_notes").value`))
+	if notes != "ran it twice" {
+		t.Errorf("red notes after the conflict %q, want the input kept", notes)
+	}
+	if app.Ent.MissionTest.GetX(sys, tst.ID).RedNotes != "" {
+		t.Error("the stale save went through")
+	}
+	browsertest.Screenshot(t, redCtx, "mission-test-conflict")
+	if errs := console.Errors(); len(errs) > 0 {
+		// A 409 is logged by the browser as a failed resource load.
+		for _, e := range errs {
+			if !strings.Contains(e, "409") {
+				t.Errorf("console error: %s", e)
+			}
+		}
+	}
+}
+
+// TestMissionTestFromTemplate: a test copied into the mission by the plan
+// workflow shows its template's markdown fields and its ATT&CK tags as
+// "ID name", and runs like any other.
+func TestMissionTestFromTemplate(t *testing.T) {
+	w := newMTWorld(t)
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := w.app.DB.Exec(q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`INSERT INTO mitre_tactics (stix_id, external_id, name, shortname, position, platforms)
+		VALUES ('x-mitre-tactic--mt', 'TA0002', 'Execution', 'execution', 0, '[]')`)
+	exec(`INSERT INTO mitre_techniques (stix_id, external_id, name, platforms) VALUES ('attack-pattern--mt1', 'T1059', 'Command and Scripting Interpreter', '[]')`)
+	exec(`INSERT INTO mitre_technique_tactics SELECT t.id, a.id FROM mitre_techniques t, mitre_tactics a`)
+	exec(`INSERT INTO mitre_subtechniques (stix_id, external_id, name, technique_id, platforms)
+		SELECT 'attack-pattern--mt2', 'T1059.001', 'PowerShell', id, '[]' FROM mitre_techniques`)
+	tpl := uuid.New()
+	exec(`INSERT INTO test_templates (id, name, description, procedure, cleanup, expected_detection, platforms, opsec_level)
+		VALUES ($1, 'Encoded PowerShell', 'Runs *encoded* commands', '1. run it', 'Remove the file', 'Script block logging **4104**', '["Windows"]', 'high')`, tpl)
+	exec(`INSERT INTO test_template_mitre_tags (test_template_id, subtechnique_id) SELECT $1, id FROM mitre_subtechniques`, tpl)
+	exec(`INSERT INTO test_template_mitre_tags (test_template_id, tactic_id) SELECT $1, id FROM mitre_tactics`, tpl)
+
+	ctx := auth.NewContext(context.Background(), auth.NewViewer(w.users["lead"], "lead@example.com", "lead", "en", uuid.New(), nil,
+		[]string{string(auth.MissionRead), string(auth.TemplateRead), string(auth.MissionTestRedWrite)}))
+	a, err := msn.Load(ctx, w.app.Ent, auth.FromContext(ctx), w.mission)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := msn.AddTemplate(ctx, w.app.Ent, a, tpl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := w.app.GetAs(w.cookies["red"], w.url(id, ""))
+	if resp.Code != 200 {
+		t.Fatalf("status %d", resp.Code)
+	}
+	d := doc(t, resp)
+	var tags []string
+	d.Find(`[data-testid="mission-test-tag"]`).Each(func(_ int, s *goquery.Selection) {
+		tags = append(tags, strings.Join(strings.Fields(s.Text()), " "))
+	})
+	if strings.Join(tags, "|") != "T1059.001 PowerShell|TA0002 Execution" {
+		t.Errorf("tags %q", tags)
+	}
+	if d.Find(`[data-testid="mission-test-description"] em`).Text() != "encoded" ||
+		d.Find(`[data-testid="mission-test-expected-detection"] strong`).Text() != "4104" ||
+		!strings.Contains(testid(d, "mission-test-cleanup"), "Remove the file") {
+		t.Errorf("the template's markdown fields are not shown")
+	}
+	if resp := w.post("red", id, "start", nil); resp.Code != 303 || w.get(id).State != missiontest.StateRunning {
+		t.Errorf("start: status %d, state %s", resp.Code, w.get(id).State)
+	}
+}

@@ -1,0 +1,171 @@
+// Package missiontest renders one mission test's page: what the test is
+// (copied from its template, with its ATT&CK tags), then the work on it —
+// the red panel, the blue panel, the review and the history — as one
+// fragment that every action swaps whole.
+package missiontest
+
+import (
+	"time"
+
+	"violet/views/components"
+)
+
+// Field limits of the red and blue forms, as the handler checks them (the
+// schema's MaxLen counts bytes, so the handler counts bytes for hosts and
+// names).
+const (
+	HostMax   = 255
+	NameMax   = 300
+	TextMax   = 20000
+	ReasonMax = 2000
+)
+
+// DateTimeLayout is the value of a datetime-local input, in UTC.
+const DateTimeLayout = "2006-01-02T15:04"
+
+// Notice kinds of the work fragment.
+const (
+	NoticeSaved    = "saved"
+	NoticeConflict = "conflict"
+	NoticeError    = "error"
+)
+
+// Tag is one ATT&CK tag as copied into the mission; it links to the
+// catalogue's page of its ID.
+type Tag struct {
+	ExternalID string
+	Name       string
+}
+
+// Page is a mission test's page.
+type Page struct {
+	MissionID   string
+	MissionName string
+	CanManage   bool
+	Name        string
+	Platforms   []string
+	Opsec       string
+	Tags        []Tag
+	// Markdown, copied from the template.
+	Description, Objective, Procedure, Prerequisites, Cleanup, ExpectedDetection string
+	Work                                                                         Work
+}
+
+// HasText reports whether the test has any of the template's text.
+func (p Page) HasText() bool {
+	return p.Description != "" || p.Objective != "" || p.Procedure != "" ||
+		p.Prerequisites != "" || p.Cleanup != "" || p.ExpectedDetection != ""
+}
+
+// Work is the part of the page that changes: the state line, the red and
+// blue panels, the review and the history. Every form in it carries
+// Version; all of them are re-rendered together after any action, so no
+// form on screen ever holds a version older than another's.
+type Work struct {
+	Base        string // /missions/{id}/tests/{test}
+	Version     int
+	State       string
+	Reason      string
+	Released    bool
+	Archived    bool
+	Notice      string // NoticeSaved, NoticeConflict, NoticeError or ""
+	NoticeKey   string
+	NoticeState string // the state named by a refused action's notice
+	Red         Red
+	Blue        Blue
+	Review      Review
+	History     []Event
+}
+
+// Red is the red panel: the run's times, what was run and where, and the
+// actions of the red side.
+type Red struct {
+	Editable    bool
+	StartedAt   *time.Time
+	EndedAt     *time.Time
+	ExecutedBy  string
+	Form        RedForm
+	Saved       *RedForm // the values saved meanwhile by someone else (409)
+	Aside       AsideForm
+	CanStart    bool
+	CanStop     bool
+	CanRelease  bool
+	CanSetAside bool
+}
+
+// RedForm is the red side's record, as typed or as saved.
+type RedForm struct {
+	Command    string
+	SourceHost string
+	TargetHost string
+	Notes      string
+	Errors     components.Errors
+}
+
+// AsideForm marks a test skipped or blocked, with a reason.
+type AsideForm struct {
+	State  string
+	Reason string
+	Errors components.Errors
+	Open   bool
+}
+
+// Blue is the blue panel, shown once the test is released.
+type Blue struct {
+	Editable bool
+	Levels   []Level
+	Form     BlueForm
+	Saved    *BlueForm // the values saved meanwhile by someone else (409)
+}
+
+// Level is one detection level offered by the select.
+type Level struct {
+	ID      string
+	Name    string
+	Class   string // the scale stylesheet's class colouring it
+	Retired bool
+}
+
+// BlueForm is the blue side's record, as typed or as saved. DetectedAt is
+// a datetime-local value in UTC.
+type BlueForm struct {
+	DetectionLevel string
+	LevelName      string
+	LevelClass     string
+	DetectedAt     string
+	AlertName      string
+	LogSource      string
+	Notes          string
+	Errors         components.Errors
+}
+
+// Review is the lead's part: close an executed test, reopen a closed one.
+type Review struct {
+	CanReview  bool
+	ReviewedBy string
+	ReviewedAt *time.Time
+}
+
+// CanClose reports whether "review and close" applies to state.
+func (w Work) CanClose() bool { return w.Review.CanReview && w.State == "executed" }
+
+// CanReopen reports whether "reopen" applies to state.
+func (w Work) CanReopen() bool {
+	return w.Review.CanReview && (w.State == "reviewed" || w.State == "skipped" || w.State == "blocked")
+}
+
+// Event is one line of the test's history: an i18n key with who and when;
+// Audited events come from the audit log (Action is theirs).
+type Event struct {
+	Key     string
+	Who     string
+	Action  string
+	At      time.Time
+	Audited bool
+}
+
+// when formats a time for people, in UTC, naming the zone.
+func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
+
+// iso formats a time for the datetime attribute.
+func iso(t time.Time) string { return t.UTC().Format(time.RFC3339) }
