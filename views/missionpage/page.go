@@ -1,0 +1,246 @@
+// Package missionpage renders a mission's overview page: its header, the
+// headline figures, the progress bars, the tests grouped by scenario or by
+// category with their filters, and for leads the plan editor (instantiate
+// scenarios, add tests, reorder, categorise, remove).
+package missionpage
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"violet/internal/i18n"
+	"violet/internal/mission"
+	"violet/views/components"
+)
+
+// Grouping of the test list.
+const (
+	GroupScenario = "scenario"
+	GroupCategory = "category"
+)
+
+// Field limits of the "new test" form, as the handler checks them.
+const (
+	TestNameMax        = 300
+	TestDescriptionMax = 20000
+	SearchMax          = 200
+	// CandidateLimit is the most templates one plan search offers.
+	CandidateLimit = 20
+)
+
+// States lists the test states in workflow order (the state filter).
+var States = []string{"pending", "running", "executed", "reviewed", "skipped", "blocked"}
+
+// Filter is the test list's query: it round-trips through the URL so that
+// Back and reload show the same list.
+type Filter struct {
+	Group    string // scenario (default) or category
+	State    string
+	Category string // a category id, "none" for uncategorised tests
+	Tactic   string // an ATT&CK tactic ID (TA0002)
+	Q        string // part of a name or an ATT&CK ID
+	Plan     bool   // the plan editor is open
+}
+
+// Active reports whether the filter hides any test.
+func (f Filter) Active() bool {
+	return f.State != "" || f.Category != "" || f.Tactic != "" || f.Q != ""
+}
+
+// Values is the filter as query parameters.
+func (f Filter) Values() url.Values {
+	v := url.Values{}
+	if f.Group == GroupCategory {
+		v.Set("group", f.Group)
+	}
+	for k, s := range map[string]string{"state": f.State, "category": f.Category, "tactic": f.Tactic, "q": f.Q} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if f.Plan {
+		v.Set("plan", "1")
+	}
+	return v
+}
+
+// URL is the mission page's address with this filter.
+func (f Filter) URL(missionID string) string {
+	base := "/missions/" + missionID
+	if q := f.Values().Encode(); q != "" {
+		return base + "?" + q
+	}
+	return base
+}
+
+// Tag is an ATT&CK tag copied into the mission.
+type Tag struct {
+	Kind       string
+	ExternalID string
+	Name       string
+}
+
+// Row is one test of the list.
+type Row struct {
+	ID         string
+	Number     int // 1-based place in the mission's plan
+	Name       string
+	State      string
+	Released   bool
+	Tags       []Tag
+	Level      string // detection level name, "" when none recorded
+	LevelPos   int
+	LevelColor string // #rrggbb, validated by the database
+	Executor   string
+	CategoryID string
+	Category   string
+	First      bool // first of its scenario (no "up")
+	Last       bool // last of its scenario (no "down")
+}
+
+// Group is a heading of the list with its tests.
+type Group struct {
+	Key   string // scenario or category id, "" for the rest
+	Name  string // "" for tests outside any scenario or category
+	Color string // category colour
+	Rows  []Row
+}
+
+// Option is one choice of a select.
+type Option struct {
+	Value string
+	Label string
+}
+
+// Candidate is a template a plan search found.
+type Candidate struct {
+	ID    string
+	Name  string
+	Tests int    // scenario templates: their number of tests
+	Tags  []Tag  // test templates: their ATT&CK tags
+	Note  string // description excerpt
+}
+
+// Candidates is the result of a plan search.
+type Candidates struct {
+	Kind  string // scenarios or tests
+	Query string
+	Hits  []Candidate
+	More  bool
+}
+
+// NewTestForm is the "new test from scratch" form.
+type NewTestForm struct {
+	Name        string
+	Description string
+	Errors      components.Errors
+}
+
+// Page is everything the mission page shows.
+type Page struct {
+	ID          string
+	Name        string
+	Description string
+	Scope       string
+	Status      string
+	Start, End  *time.Time
+	Role        string // the viewer's role, "" for an admin non-member
+	CanManage   bool   // tabs and the plan editor
+	Editable    bool   // CanManage on a mission that is not archived
+	BlueView    bool   // figures and list restricted to released tests
+	Figures     mission.Figures
+	Filter      Filter
+	Groups      []Group
+	Shown       int // tests the filter keeps
+	Total       int // tests the viewer may see
+	Categories  []Option
+	Tactics     []Option
+	Scenarios   Candidates
+	Templates   Candidates
+	NewTest     NewTestForm
+	NoticeKey   string // an i18n key shown above the list (refused change)
+	NoticeError bool
+}
+
+// Tab is the mission's id as the shared tabs want it.
+func (p Page) Tab() string { return p.ID }
+
+// TestURL is the one-test page of a row.
+func (p Page) TestURL(r Row) string { return "/missions/" + p.ID + "/tests/" + r.ID }
+
+// PlanURL is where the plan's forms post.
+func (p Page) PlanURL(suffix string) string { return "/missions/" + p.ID + "/plan" + suffix }
+
+// GroupURL is the list grouped by g with the same filters.
+func (p Page) GroupURL(g string) string {
+	f := p.Filter
+	f.Group = g
+	return f.URL(p.ID)
+}
+
+// PlanToggleURL opens or closes the plan editor, keeping the filters.
+func (p Page) PlanToggleURL() string {
+	f := p.Filter
+	f.Plan = !f.Plan
+	return f.URL(p.ID)
+}
+
+// date formats a mission date (a calendar day, no zone).
+func date(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.Format("2006-01-02")
+}
+
+// duration is a median time to detect in words a person reads at a glance.
+func duration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h %02d min", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%d d", int(d.Hours()/24))
+}
+
+// percent renders a rate, "–" when nothing was rated.
+func percent(rate int) string {
+	if rate < 0 {
+		return "–"
+	}
+	return strconv.Itoa(rate) + " %"
+}
+
+// statusBadge is the badge class of a mission status.
+func statusBadge(status string) string {
+	switch status {
+	case "in_progress":
+		return "badge badge--warn"
+	case "completed":
+		return "badge badge--ok"
+	case "archived":
+		return "badge badge--neutral"
+	}
+	return "badge"
+}
+
+// rowLabels are the words every row repeats, translated once per list
+// rather than once per row (a mission has up to thousands of tests).
+type rowLabels struct {
+	State      map[string]string
+	Unreleased string
+}
+
+func newRowLabels(ctx context.Context) rowLabels {
+	l := rowLabels{State: make(map[string]string, len(States)), Unreleased: i18n.T(ctx, "missions.page.unreleased")}
+	for _, s := range States {
+		l.State[s] = i18n.T(ctx, "missions.page.state_"+s)
+	}
+	return l
+}
