@@ -8,6 +8,7 @@ import (
 
 	"violet/internal/auth"
 	"violet/static"
+	"violet/views/scale"
 )
 
 // access is what a route requires: public, or a permission code. Every
@@ -128,22 +129,81 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/library/scenarios/:id/restore", need(auth.TrashManage), s.restoreScenario},
 
 		// The test library: test templates.
-		// (test template routes)
+		{http.MethodGet, "/library", need(auth.TemplateRead), s.showLibrary},
+		{http.MethodGet, "/library/tests", need(auth.TemplateRead), s.listTemplates},
+		{http.MethodGet, "/library/tests/new", need(auth.TemplateWrite), s.newTemplate},
+		{http.MethodPost, "/library/tests", need(auth.TemplateWrite), s.createTemplate},
+		{http.MethodPost, "/library/tests/preview", need(auth.TemplateWrite), s.previewTemplateText},
+		{http.MethodPost, "/library/tests/bulk/add", need(auth.TemplateWrite), s.addTemplatesToScenario},
+		{http.MethodPost, "/library/tests/bulk/delete", need(auth.TemplateWrite), s.deleteTemplates},
+		{http.MethodGet, "/library/tests/:id", need(auth.TemplateRead), s.showTemplate},
+		{http.MethodGet, "/library/tests/:id/edit", need(auth.TemplateWrite), s.editTemplate},
+		{http.MethodPost, "/library/tests/:id", need(auth.TemplateWrite), s.updateTemplate},
+		{http.MethodPost, "/library/tests/:id/duplicate", need(auth.TemplateWrite), s.duplicateTemplate},
+		{http.MethodPost, "/library/tests/:id/delete", need(auth.TemplateWrite), s.deleteTemplate},
+		{http.MethodPost, "/library/tests/:id/restore", need(auth.TrashManage), s.restoreTemplate},
 
 		// The test library: imports and exports.
-		// (library import routes)
+		{http.MethodGet, "/library/import", need(auth.TemplateWrite), s.showLibraryImport},
+		{http.MethodPost, "/library/import/atomic", need(auth.TemplateWrite), s.importAtomic},
+		{http.MethodPost, "/library/import/library", need(auth.TemplateWrite), s.importLibraryDocument},
+		{http.MethodGet, "/library/import/:id", need(auth.TemplateWrite), s.showImportJob},
+		{http.MethodGet, "/library/export", need(auth.TemplateRead), s.exportLibrary},
 
 		// Missions: list, form, status, members, categories.
-		// (mission routes)
+		{http.MethodGet, "/missions", need(auth.MissionRead), s.listMissions},
+		{http.MethodGet, "/missions/new", need(auth.MissionCreate), s.newMission},
+		{http.MethodPost, "/missions", need(auth.MissionCreate), s.createMission},
+		{http.MethodGet, "/missions/:id/settings", need(auth.MissionRead), s.showMissionSettings},
+		{http.MethodPost, "/missions/:id/settings", need(auth.MissionRead), s.updateMissionSettings},
+		{http.MethodPost, "/missions/:id/status", need(auth.MissionRead), s.changeMissionStatus},
+		{http.MethodPost, "/missions/:id/delete", need(auth.MissionRead), s.deleteMission},
+		{http.MethodPost, "/missions/:id/restore", need(auth.TrashManage), s.restoreMission},
+		{http.MethodGet, "/missions/:id/members", need(auth.MissionRead), s.listMissionMembers},
+		{http.MethodGet, "/missions/:id/members/candidates", need(auth.MissionRead), s.searchMemberCandidates},
+		{http.MethodPost, "/missions/:id/members", need(auth.MissionRead), s.addMissionMember},
+		{http.MethodPost, "/missions/:id/members/:user/role", need(auth.MissionRead), s.changeMemberRole},
+		{http.MethodPost, "/missions/:id/members/:user/remove", need(auth.MissionRead), s.removeMissionMember},
+		{http.MethodGet, "/missions/:id/categories", need(auth.MissionRead), s.listMissionCategories},
+		{http.MethodPost, "/missions/:id/categories", need(auth.MissionRead), s.addMissionCategory},
+		{http.MethodPost, "/missions/:id/categories/:cat", need(auth.MissionRead), s.updateMissionCategory},
+		{http.MethodPost, "/missions/:id/categories/:cat/move", need(auth.MissionRead), s.moveMissionCategory},
+		{http.MethodPost, "/missions/:id/categories/:cat/delete", need(auth.MissionRead), s.deleteMissionCategory},
 
 		// The mission page and its plan.
-		// (mission page routes)
+		{http.MethodGet, "/missions/:id", need(auth.MissionRead), s.showMission},
+		{http.MethodGet, "/missions/:id/plan/scenarios", need(auth.MissionRead), s.searchPlanScenarios},
+		{http.MethodPost, "/missions/:id/plan/scenarios", need(auth.MissionRead), s.instantiateScenarios},
+		{http.MethodGet, "/missions/:id/plan/tests", need(auth.MissionRead), s.searchPlanTemplates},
+		{http.MethodPost, "/missions/:id/plan/tests", need(auth.MissionRead), s.addPlanTemplate},
+		{http.MethodPost, "/missions/:id/plan/tests/new", need(auth.MissionRead), s.addPlanTest},
+		{http.MethodPost, "/missions/:id/plan/tests/:test/move", need(auth.MissionRead), s.movePlanTest},
+		{http.MethodPost, "/missions/:id/plan/tests/:test/category", need(auth.MissionRead), s.setPlanTestCategory},
+		{http.MethodPost, "/missions/:id/plan/tests/:test/remove", need(auth.MissionRead), s.removePlanTest},
 
 		// One mission test: red, blue, review.
-		// (mission test routes)
+		{http.MethodGet, "/missions/:id/tests/:test", need(auth.MissionRead), s.showMissionTest},
+		{http.MethodPost, "/missions/:id/tests/:test/start", need(auth.MissionRead), s.startMissionTest},
+		{http.MethodPost, "/missions/:id/tests/:test/stop", need(auth.MissionRead), s.stopMissionTest},
+		{http.MethodPost, "/missions/:id/tests/:test/red", need(auth.MissionRead), s.saveMissionTestRed},
+		{http.MethodPost, "/missions/:id/tests/:test/release", need(auth.MissionRead), s.releaseMissionTest},
+		{http.MethodPost, "/missions/:id/tests/:test/set-aside", need(auth.MissionRead), s.setAsideMissionTest},
+		{http.MethodPost, "/missions/:id/tests/:test/blue", need(auth.MissionRead), s.saveMissionTestBlue},
+		{http.MethodPost, "/missions/:id/tests/:test/review", need(auth.MissionRead), s.reviewMissionTest},
+		{http.MethodPost, "/missions/:id/tests/:test/reopen", need(auth.MissionRead), s.reopenMissionTest},
 
 		// Administration: detection scale and settings.
-		// (detection and settings routes)
+		{http.MethodGet, "/admin/detection-levels", need(auth.SettingsManage), s.listDetectionLevels},
+		{http.MethodPost, "/admin/detection-levels", need(auth.SettingsManage), s.createDetectionLevel},
+		{http.MethodGet, "/admin/detection-levels/:id", need(auth.SettingsManage), s.editDetectionLevel},
+		{http.MethodPost, "/admin/detection-levels/:id", need(auth.SettingsManage), s.updateDetectionLevel},
+		{http.MethodPost, "/admin/detection-levels/:id/move", need(auth.SettingsManage), s.moveDetectionLevel},
+		{http.MethodPost, "/admin/detection-levels/:id/retire", need(auth.SettingsManage), s.retireDetectionLevel},
+		{http.MethodPost, "/admin/detection-levels/:id/unretire", need(auth.SettingsManage), s.unretireDetectionLevel},
+		{http.MethodPost, "/admin/detection-levels/:id/delete", need(auth.SettingsManage), s.deleteDetectionLevel},
+		{http.MethodGet, scale.Path, public, s.showScaleCSS},
+		{http.MethodGet, "/admin/settings", need(auth.SettingsManage), s.showSettings},
+		{http.MethodPost, "/admin/settings", need(auth.SettingsManage), s.updateSettings},
 	}
 }
 

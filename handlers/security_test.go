@@ -102,7 +102,7 @@ func TestCrossOriginWritesRefused(t *testing.T) {
 func TestErrorPages(t *testing.T) {
 	app := apptest.New(t)
 	t.Run("404 page", func(t *testing.T) {
-		w := app.Get("/missions/does-not-exist")
+		w := app.Get("/no-such-page/at-all")
 		if w.Code != http.StatusNotFound {
 			t.Fatalf("status %d", w.Code)
 		}

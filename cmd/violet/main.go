@@ -58,6 +58,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return inviteCmd(ctx, e, rest)
 	case "attack":
 		return attackCmd(ctx, e, rest)
+	case "atomic":
+		return atomicCmd(ctx, e, rest)
+	case "demo":
+		return demoCmd(ctx, e, rest)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return nil
@@ -85,6 +89,9 @@ Commands:
                               print a one-time link that creates an account in those groups
   attack sync --file PATH | --url URL
                               sync the ATT&CK Enterprise catalogue from a STIX bundle
+  atomic import PATH [--overwrite]
+                              import Atomic Red Team technique files (a folder, a file, a .zip or .tar.gz)
+  demo                        create a demo mission with its accounts (once; a second run changes nothing)
   version                     print the version
 `)
 }

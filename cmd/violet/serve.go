@@ -81,6 +81,7 @@ func serve(ctx context.Context, e env, args []string) error {
 	} else if n > 0 {
 		log.Warn("ATT&CK syncs interrupted by a restart marked as failed", "count", n)
 	}
+	srv.MarkInterruptedImports(ctx)
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
