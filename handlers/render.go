@@ -82,6 +82,8 @@ func adminSections() []layout.NavItem {
 		{Key: "admin.nav.users", Href: "/admin/users"},
 		{Key: "admin.nav.invitations", Href: "/admin/invitations"},
 		{Key: "admin.nav.groups", Href: "/admin/groups"},
+		{Key: "admin.nav.detection_levels", Href: "/admin/detection-levels"},
+		{Key: "admin.nav.settings", Href: "/admin/settings"},
 		{Key: "admin.nav.attack_sync", Href: "/admin/attack-sync"},
 		{Key: "admin.nav.audit", Href: "/admin/audit"},
 	}
@@ -95,6 +97,8 @@ func adminPermission(href string) auth.Permission {
 		return auth.UserInvite
 	case "/admin/groups":
 		return auth.GroupManage
+	case "/admin/detection-levels", "/admin/settings":
+		return auth.SettingsManage
 	case "/admin/attack-sync":
 		return auth.AttackSync
 	case "/admin/audit":
