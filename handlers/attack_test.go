@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,25 +15,20 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"entgo.io/ent/dialect"
-	entsql "entgo.io/ent/dialect/sql"
 	"github.com/PuerkitoBio/goquery"
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 
 	"violet/ent"
-	"violet/handlers"
 	"violet/internal/apptest"
 	"violet/internal/attack"
 	"violet/internal/auth/rule"
 	"violet/internal/browsertest"
 	"violet/internal/database"
 	"violet/internal/i18n"
-	"violet/static"
 	attackviews "violet/views/attack"
 )
 
@@ -409,30 +403,6 @@ func TestAttackMatrix(t *testing.T) {
 	})
 }
 
-// attackCountingServer serves app's database through an ent client that
-// counts every statement it sends, for the query-count budget.
-func attackCountingServer(t *testing.T, app *apptest.App) (*handlers.Server, *atomic.Int64) {
-	t.Helper()
-	var n atomic.Int64
-	drv := dialect.DebugWithContext(entsql.OpenDB(dialect.Postgres, app.DB), func(context.Context, ...any) { n.Add(1) })
-	catalog, err := i18n.New("en")
-	if err != nil {
-		t.Fatal(err)
-	}
-	assets, err := static.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := handlers.New(handlers.Deps{
-		Config: app.Config, DB: app.DB, Ent: ent.NewClient(ent.Driver(drv)), Catalog: catalog, Assets: assets,
-		Log: slog.New(slog.DiscardHandler), Version: apptest.Version, Hasher: app.Hasher,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, &n
-}
-
 // TestAttackQueryCount: the matrix, search and entry pages send the same
 // number of SQL statements for a catalogue of three entries as for the
 // whole of ATT&CK (no N+1), and the matrix needs at most four.
@@ -447,7 +417,7 @@ func TestAttackQueryCount(t *testing.T) {
 	app.Ent.MitreSubtechnique.Create().SetStixID("attack-pattern--" + uuid.NewString()).SetExternalID("T1059.001").
 		SetName("PowerShell").SetTechnique(te).SaveX(ctx)
 
-	srv, n := attackCountingServer(t, app)
+	srv, n := countingServer(t, app)
 	count := func(path string) (int64, *goquery.Document) {
 		r := httptest.NewRequest(http.MethodGet, path, nil)
 		r.AddCookie(cookie)

@@ -862,7 +862,7 @@ func TestListMissions(t *testing.T) {
 // members and tests.
 func TestListMissionsQueryCount(t *testing.T) {
 	f := newMissionFixture(t)
-	srv, n := attackCountingServer(t, f.app)
+	srv, n := countingServer(t, f.app)
 	count := func() int64 {
 		r := httptest.NewRequest(http.MethodGet, "/missions", nil)
 		r.AddCookie(f.cookies["admin"])

@@ -3,33 +3,26 @@ package handlers_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 
-	"entgo.io/ent/dialect"
-	entsql "entgo.io/ent/dialect/sql"
 	"github.com/PuerkitoBio/goquery"
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 
 	"violet/ent"
 	"violet/ent/testtemplate"
-	"violet/handlers"
 	"violet/internal/apptest"
 	"violet/internal/attack"
 	"violet/internal/auth/rule"
 	"violet/internal/browsertest"
 	"violet/internal/database"
-	"violet/internal/i18n"
 	"violet/internal/library"
-	"violet/static"
 )
 
 // templateFixture is an app with the small ATT&CK fixture bundle synced
@@ -429,7 +422,7 @@ func (f *templateFixture) seedTemplates(n int) {
 func TestTemplateQueryCount(t *testing.T) {
 	f := newTemplateFixture(t)
 	f.seedTemplates(10)
-	srv, n := attackCountingServer(t, f.app)
+	srv, n := countingServer(t, f.app)
 	count := func(path string, header ...string) (int64, int) {
 		r := httptest.NewRequest(http.MethodGet, path, nil)
 		r.AddCookie(f.red)
@@ -1099,7 +1092,7 @@ func TestBrowserTemplateCreate(t *testing.T) {
 func BenchmarkTemplateList(b *testing.B) {
 	f := newTemplateFixture(b)
 	f.seedTemplates(5000)
-	srv, n := templateCountingServer(b, f.app)
+	srv, n := countingServer(b, f.app)
 	get := func() {
 		r := httptest.NewRequest(http.MethodGet, "/library/tests", nil)
 		r.AddCookie(f.red)
@@ -1117,28 +1110,4 @@ func BenchmarkTemplateList(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(n.Load())/float64(b.N), "queries/op")
-}
-
-// templateCountingServer serves app's database through an ent client that
-// counts every statement it sends (attackCountingServer for benchmarks).
-func templateCountingServer(tb testing.TB, app *apptest.App) (*handlers.Server, *atomic.Int64) {
-	tb.Helper()
-	var n atomic.Int64
-	drv := dialect.DebugWithContext(entsql.OpenDB(dialect.Postgres, app.DB), func(context.Context, ...any) { n.Add(1) })
-	catalog, err := i18n.New("en")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	assets, err := static.New()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv, err := handlers.New(handlers.Deps{
-		Config: app.Config, DB: app.DB, Ent: ent.NewClient(ent.Driver(drv)), Catalog: catalog, Assets: assets,
-		Log: slog.New(slog.DiscardHandler), Version: apptest.Version, Hasher: app.Hasher,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return srv, &n
 }
