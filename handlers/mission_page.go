@@ -22,6 +22,7 @@ import (
 	"violet/ent/user"
 	"violet/internal/mission"
 	"violet/views/missionpage"
+	"violet/views/scale"
 )
 
 // overviewFilter reads the mission page's query string. Unknown values
@@ -99,9 +100,8 @@ type overviewLine struct {
 	CategoryID       *uuid.UUID `json:"category_id"`
 	ScenarioName     string     `json:"scenario_name"`
 	ScenarioPosition int        `json:"scenario_position"`
+	LevelID          *uuid.UUID `json:"detection_level_id"`
 	LevelName        string     `json:"level_name"`
-	LevelPosition    int        `json:"level_position"`
-	LevelColour      string     `json:"level_colour"`
 	Executor         string     `json:"executor_name"`
 	Tags             string     `json:"tags"`
 	Tactics          string     `json:"tactics"`
@@ -154,12 +154,11 @@ func (s *Server) overviewLines(ctx context.Context, missionID uuid.UUID) ([]over
 		Where(missiontest.MissionID(missionID)).
 		Order(ent.Asc(missiontest.FieldPosition), ent.Asc(missiontest.FieldID)).
 		Select(missiontest.FieldID, missiontest.FieldPosition, missiontest.FieldName, missiontest.FieldState,
-			missiontest.FieldReleasedToBlue, missiontest.FieldMissionScenarioID, missiontest.FieldCategoryID).
+			missiontest.FieldReleasedToBlue, missiontest.FieldMissionScenarioID, missiontest.FieldCategoryID,
+			missiontest.FieldDetectionLevelID).
 		Aggregate(join,
 			col(sc.C(missionscenario.FieldPosition), "scenario_position"),
 			col(dl.C(detectionlevel.FieldName), "level_name"),
-			col(dl.C(detectionlevel.FieldPosition), "level_position"),
-			col(dl.C(detectionlevel.FieldColour), "level_colour"),
 			col(u.C(user.FieldDisplayName), "executor_name"),
 			col(overviewTagsSQL, "tags"),
 			col(overviewTacticsSQL, "tactics"),
@@ -236,7 +235,10 @@ func overviewRows(lines []overviewLine, cats []*ent.MissionCategory) ([]missionp
 		l := &lines[i]
 		r := missionpage.Row{
 			ID: l.ID.String(), Number: i + 1, Name: l.Name, State: l.State, Released: l.Released,
-			Level: l.LevelName, LevelPos: l.LevelPosition, LevelColor: l.LevelColour, Executor: l.Executor,
+			Level: l.LevelName, Executor: l.Executor,
+		}
+		if l.LevelID != nil && l.LevelName != "" {
+			r.LevelClass = scale.Class(*l.LevelID)
 		}
 		if l.CategoryID != nil {
 			if name, ok := catName[*l.CategoryID]; ok {

@@ -21,6 +21,7 @@ import (
 	"violet/internal/apptest"
 	"violet/internal/auth/rule"
 	"violet/internal/mission"
+	"violet/views/scale"
 )
 
 // overviewFixture is a mission with a member of each role, plus an
@@ -217,6 +218,17 @@ func TestShowMissionByRole(t *testing.T) {
 		}
 		if d.Find(`[data-testid="tactic-row"]`).Length() != 3 {
 			t.Errorf("%d tactic rows, want 3", d.Find(`[data-testid="tactic-row"]`).Length())
+		}
+	})
+	t.Run("detection level badge carries the scale's class", func(t *testing.T) {
+		d := doc(t, f.app.GetAs(f.cookies["lead"], f.path("")))
+		lvl := f.levels[2%len(f.levels)]
+		badge := d.Find(`[data-testid="test-row"][data-id="` + ids[2].String() + `"] [data-testid="test-level"]`)
+		if class, _ := badge.Attr("class"); !strings.Contains(class, scale.Class(lvl.ID)) || strings.TrimSpace(badge.Text()) != lvl.Name {
+			t.Errorf("level badge %q %q, want class %s and %q", class, badge.Text(), scale.Class(lvl.ID), lvl.Name)
+		}
+		if strings.Contains(d.Text(), "style=") {
+			t.Error("inline style")
 		}
 	})
 	t.Run("missing mission", func(t *testing.T) {
@@ -768,7 +780,7 @@ func missionPageFloor(b *testing.B, ctx context.Context, db *sql.DB, userID, mis
 	}
 	rows.Close()
 	rows, err = db.QueryContext(ctx, `SELECT t.id, t.position, t.name, t.state, t.released_to_blue, t.mission_scenario_id, t.category_id,
-		sc.name, sc.position, dl.name, dl.position, dl.colour, u.display_name,
+		t.detection_level_id, sc.name, sc.position, dl.name, u.display_name,
 		coalesce(string_agg(g.kind || E'\x1f' || g.external_id || E'\x1f' || g.name, E'\x1e' ORDER BY g.external_id), ''),
 		coalesce(string_agg(CASE WHEN g.kind = 'tactic' THEN '[{"id":"' || g.external_id || '"}]' ELSE g.tactics::text END, E'\x1e'), '')
 		FROM mission_tests t
@@ -785,14 +797,14 @@ func missionPageFloor(b *testing.B, ctx context.Context, db *sql.DB, userID, mis
 	defer rows.Close()
 	n := 0
 	var (
-		scID, catID                    uuid.NullUUID
-		scName, lvName, lvColour, exec sql.NullString
-		tags, tactics                  string
-		scPos, lvPos                   sql.NullInt64
-		released                       bool
+		scID, catID, lvID    uuid.NullUUID
+		scName, lvName, exec sql.NullString
+		tags, tactics        string
+		scPos                sql.NullInt64
+		released             bool
 	)
 	for rows.Next() {
-		must(rows.Scan(&id, &pos, &name, &status, &released, &scID, &catID, &scName, &scPos, &lvName, &lvPos, &lvColour,
+		must(rows.Scan(&id, &pos, &name, &status, &released, &scID, &catID, &lvID, &scName, &scPos, &lvName,
 			&exec, &tags, &tactics))
 		n++
 	}

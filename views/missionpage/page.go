@@ -92,8 +92,7 @@ type Row struct {
 	Released   bool
 	Tags       []Tag
 	Level      string // detection level name, "" when none recorded
-	LevelPos   int
-	LevelColor string // #rrggbb, validated by the database
+	LevelClass string // the scale stylesheet's class of the level (views/scale)
 	Executor   string
 	CategoryID string
 	Category   string
