@@ -22,7 +22,9 @@ import (
 	"violet/ent/scenariotemplatetest"
 	"violet/ent/schema"
 	"violet/ent/testtemplate"
+	"violet/internal/audit"
 	"violet/internal/auth"
+	"violet/internal/database"
 	"violet/internal/i18n"
 	"violet/internal/library"
 	attackviews "violet/views/attack"
@@ -242,9 +244,17 @@ func (s *Server) createScenario(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	v := auth.FromContext(ctx)
-	sc, err := s.Ent.ScenarioTemplate.Create().
-		SetName(f.Name).SetDescription(f.Description).SetCreatedByID(v.UserID).
-		Save(ctx)
+	var sc *ent.ScenarioTemplate
+	err := database.WithTx(ctx, s.Ent, func(tx *ent.Tx) error {
+		var err error
+		sc, err = tx.ScenarioTemplate.Create().
+			SetName(f.Name).SetDescription(f.Description).SetCreatedByID(v.UserID).
+			Save(ctx)
+		if err != nil {
+			return err
+		}
+		return recordScenario(ctx, tx, audit.ScenarioCreated, sc.ID, sc.Name)
+	})
 	if err != nil {
 		return fmt.Errorf("create scenario: %w", err)
 	}
@@ -464,10 +474,18 @@ func (s *Server) updateScenario(c echo.Context) error {
 		return s.renderScenario(c, http.StatusUnprocessableEntity, d)
 	}
 	if f.Name != d.Name || f.Description != d.Description {
-		n, err := s.Ent.ScenarioTemplate.Update().
-			Where(scenariotemplate.ID(id), scenariotemplate.Version(version), scenariotemplate.DeletedAtIsNil()).
-			SetName(f.Name).SetDescription(f.Description).AddVersion(1).
-			Save(ctx)
+		var n int
+		err := database.WithTx(ctx, s.Ent, func(tx *ent.Tx) error {
+			var err error
+			n, err = tx.ScenarioTemplate.Update().
+				Where(scenariotemplate.ID(id), scenariotemplate.Version(version), scenariotemplate.DeletedAtIsNil()).
+				SetName(f.Name).SetDescription(f.Description).AddVersion(1).
+				Save(ctx)
+			if err != nil || n == 0 {
+				return err
+			}
+			return recordScenario(ctx, tx, audit.ScenarioUpdated, id, f.Name)
+		})
 		if err != nil {
 			return fmt.Errorf("update scenario: %w", err)
 		}
@@ -651,7 +669,16 @@ func (s *Server) deleteScenario(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	err = s.Ent.ScenarioTemplate.DeleteOneID(id).Exec(ctx)
+	err = database.WithTx(ctx, s.Ent, func(tx *ent.Tx) error {
+		sc, err := tx.ScenarioTemplate.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := tx.ScenarioTemplate.DeleteOneID(id).Exec(ctx); err != nil {
+			return err
+		}
+		return recordScenario(ctx, tx, audit.ScenarioDeleted, id, sc.Name)
+	})
 	if ent.IsNotFound(err) {
 		// Already in the trash (a second click): the same answer, unless
 		// there is no such scenario at all.
@@ -673,10 +700,22 @@ func (s *Server) restoreScenario(c echo.Context) error {
 		return err
 	}
 	ctx := schema.SkipSoftDelete(c.Request().Context())
-	n, err := s.Ent.ScenarioTemplate.Update().
-		Where(scenariotemplate.ID(id), scenariotemplate.DeletedAtNotNil()).
-		ClearDeletedAt().
-		Save(ctx)
+	var n int
+	err = database.WithTx(ctx, s.Ent, func(tx *ent.Tx) error {
+		var err error
+		n, err = tx.ScenarioTemplate.Update().
+			Where(scenariotemplate.ID(id), scenariotemplate.DeletedAtNotNil()).
+			ClearDeletedAt().
+			Save(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+		sc, err := tx.ScenarioTemplate.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		return recordScenario(ctx, tx, audit.ScenarioRestored, id, sc.Name)
+	})
 	if err != nil {
 		return fmt.Errorf("restore scenario: %w", err)
 	}
@@ -688,4 +727,12 @@ func (s *Server) restoreScenario(c echo.Context) error {
 	}
 	s.flash(c, "success", "library.scenarios.restored_done")
 	return c.Redirect(http.StatusSeeOther, "/library/scenarios/"+id.String())
+}
+
+// recordScenario writes a scenario's audit event in the transaction of its
+// change.
+func recordScenario(ctx context.Context, tx *ent.Tx, action string, id uuid.UUID, name string) error {
+	return audit.Record(ctx, tx.AuditEvent, audit.Event{
+		Action: action, TargetType: "scenario_template", TargetID: id.String(), TargetLabel: name,
+	})
 }

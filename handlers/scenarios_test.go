@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"violet/internal/apptest"
+	"violet/internal/audit"
 	"violet/internal/auth/rule"
 	"violet/internal/browsertest"
 	"violet/internal/library"
@@ -1185,6 +1186,46 @@ func TestBrowserScenario(t *testing.T) {
 		// The refused change is a 409 response, which the browser logs.
 		if !strings.Contains(m, "409") {
 			t.Errorf("console error: %s", m)
+		}
+	}
+}
+
+// TestScenarioAudit: creating, editing, deleting and restoring a scenario
+// each leave their audit event (written in the change's transaction), and
+// a refused stale edit leaves none.
+func TestScenarioAudit(t *testing.T) {
+	f := newScenarioFixture(t)
+	events := func(action string) int {
+		t.Helper()
+		var n int
+		if err := f.app.DB.QueryRow(`SELECT count(*) FROM audit_events WHERE action = $1 AND target_type = 'scenario_template'`,
+			action).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	w := f.app.PostAs(f.red, "/library/scenarios", url.Values{"name": {"Audited"}})
+	if w.Code != 303 {
+		t.Fatalf("create: %d", w.Code)
+	}
+	id := uuid.MustParse(strings.TrimPrefix(w.Header().Get("Location"), "/library/scenarios/"))
+	if w := f.post(f.red, id, "", url.Values{"name": {"Audited again"}, "version": {strconv.Itoa(f.version(id))}}, false); w.Code != 303 {
+		t.Fatalf("edit: %d", w.Code)
+	}
+	if w := f.post(f.red, id, "", url.Values{"name": {"Stale"}, "version": {"1"}}, false); w.Code != 409 {
+		t.Fatalf("stale edit: %d", w.Code)
+	}
+	if w := f.post(f.red, id, "/delete", nil, false); w.Code != 303 {
+		t.Fatalf("delete: %d", w.Code)
+	}
+	if w := f.post(f.admin, id, "/restore", nil, false); w.Code != 303 {
+		t.Fatalf("restore: %d", w.Code)
+	}
+	for action, want := range map[string]int{
+		audit.ScenarioCreated: 1, audit.ScenarioUpdated: 1, audit.ScenarioDeleted: 1, audit.ScenarioRestored: 1,
+	} {
+		if got := events(action); got != want {
+			t.Errorf("%s: %d events, want %d", action, got, want)
 		}
 	}
 }
