@@ -73,11 +73,11 @@ func Ensure(ctx context.Context, client *ent.Client) error {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
 			return fmt.Errorf("seed lock: %w", err)
 		}
-		perms, err := ensurePermissions(ctx, tx)
+		perms, added, err := ensurePermissions(ctx, tx)
 		if err != nil {
 			return err
 		}
-		if err := ensureGroups(ctx, tx, perms); err != nil {
+		if err := ensureGroups(ctx, tx, perms, added); err != nil {
 			return err
 		}
 		if err := ensureDetectionLevels(ctx, tx); err != nil {
@@ -88,12 +88,14 @@ func Ensure(ctx context.Context, client *ent.Client) error {
 }
 
 // ensurePermissions inserts missing codes, refreshes descriptions and
-// returns the rows of the codes this binary knows.
-func ensurePermissions(ctx context.Context, tx *ent.Tx) (map[auth.Permission]*ent.Permission, error) {
+// returns the rows of the codes this binary knows, and the codes it has
+// just inserted (new to this database).
+func ensurePermissions(ctx context.Context, tx *ent.Tx) (map[auth.Permission]*ent.Permission, map[auth.Permission]bool, error) {
 	existing, err := tx.Permission.Query().All(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read permissions: %w", err)
+		return nil, nil, fmt.Errorf("read permissions: %w", err)
 	}
+	added := make(map[auth.Permission]bool)
 	byCode := make(map[auth.Permission]*ent.Permission, len(existing))
 	for _, p := range existing {
 		byCode[auth.Permission(p.Code)] = p
@@ -105,11 +107,12 @@ func ensurePermissions(ctx context.Context, tx *ent.Tx) (map[auth.Permission]*en
 		switch {
 		case !ok:
 			p, err = tx.Permission.Create().SetCode(string(info.Code)).SetDescription(info.Description).Save(ctx)
+			added[info.Code] = true
 		case p.Description != info.Description:
 			p, err = p.Update().SetDescription(info.Description).Save(ctx)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("permission %s: %w", info.Code, err)
+			return nil, nil, fmt.Errorf("permission %s: %w", info.Code, err)
 		}
 		byCode[info.Code] = p
 	}
@@ -122,12 +125,16 @@ func ensurePermissions(ctx context.Context, tx *ent.Tx) (map[auth.Permission]*en
 			delete(byCode, code)
 		}
 	}
-	return byCode, nil
+	return byCode, added, nil
 }
 
 // ensureGroups creates missing system groups with their default grants and
-// keeps the admin group holding every permission.
-func ensureGroups(ctx context.Context, tx *ent.Tx, perms map[auth.Permission]*ent.Permission) error {
+// keeps the admin group holding every permission. An existing system group
+// also gets those of its default grants that are new to the database (a
+// release adding a permission): the grants an admin removed earlier stay
+// removed, but an upgrade does not leave a group without the permission
+// its pages now need.
+func ensureGroups(ctx context.Context, tx *ent.Tx, perms map[auth.Permission]*ent.Permission, added map[auth.Permission]bool) error {
 	for _, info := range auth.SystemGroups() {
 		// System groups cannot be deleted through Violet; should one have
 		// been soft-deleted anyway, it is restored rather than duplicated.
@@ -150,6 +157,18 @@ func ensureGroups(ctx context.Context, tx *ent.Tx, perms map[auth.Permission]*en
 		case info.Permissions == nil:
 			if err := grant(ctx, tx, g, perms, nil); err != nil {
 				return err
+			}
+		default:
+			var fresh []auth.Permission
+			for _, code := range info.Permissions {
+				if added[code] {
+					fresh = append(fresh, code)
+				}
+			}
+			if len(fresh) > 0 {
+				if err := grant(ctx, tx, g, perms, fresh); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -511,5 +512,50 @@ func TestSoftDeletedSystemGroupIsRestored(t *testing.T) {
 	}
 	if n := count(t, db, `SELECT count(*) FROM groups WHERE name = 'blueteam' AND deleted_at IS NULL AND is_system`); n != 1 {
 		t.Error("blueteam not restored")
+	}
+}
+
+// TestUpgradeGrantsNewPermissions: a permission code new to the database
+// (here: removed, as if the previous release did not have it) is granted
+// on the next seed to the existing system groups whose defaults hold it,
+// and only to them; grants an admin removed from older codes stay removed.
+func TestUpgradeGrantsNewPermissions(t *testing.T) {
+	db, client, _ := testdb.Open(t)
+	const removedByAdmin = string(auth.MissionCreate)
+	if n := exec(t, db, `DELETE FROM group_permissions WHERE
+		group_id = (SELECT id FROM groups WHERE name = $1) AND
+		permission_id = (SELECT id FROM permissions WHERE code = $2)`, auth.GroupRedTeam, removedByAdmin); n != 1 {
+		t.Fatalf("removed %d grants", n)
+	}
+	// The "previous release": no template.read at all.
+	exec(t, db, `DELETE FROM group_permissions WHERE permission_id = (SELECT id FROM permissions WHERE code = $1)`, string(auth.TemplateRead))
+	if n := exec(t, db, `DELETE FROM permissions WHERE code = $1`, string(auth.TemplateRead)); n != 1 {
+		t.Fatalf("deleted %d permissions", n)
+	}
+	if err := seed.Ensure(context.Background(), client); err != nil {
+		t.Fatal(err)
+	}
+	holders := func(code string) string {
+		t.Helper()
+		var s string
+		if err := db.QueryRow(`SELECT coalesce(string_agg(g.name, ',' ORDER BY g.name), '') FROM groups g
+			JOIN group_permissions gp ON gp.group_id = g.id JOIN permissions p ON p.id = gp.permission_id
+			WHERE p.code = $1`, code).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	var want []string
+	for _, g := range auth.SystemGroups() {
+		if g.Permissions == nil || slices.Contains(g.Permissions, auth.TemplateRead) {
+			want = append(want, g.Name)
+		}
+	}
+	slices.Sort(want)
+	if got := holders(string(auth.TemplateRead)); got != strings.Join(want, ",") {
+		t.Errorf("template.read held by %q after the upgrade, want %q", got, strings.Join(want, ","))
+	}
+	if strings.Contains(holders(removedByAdmin), auth.GroupRedTeam) {
+		t.Error("a grant the admin removed came back")
 	}
 }
