@@ -409,61 +409,54 @@ func (s *Server) inMissionTestTx(ctx context.Context, a *mission.Access, t *ent.
 	})
 }
 
-// startMissionTest records the start of a run (pending → running).
-func (s *Server) startMissionTest(c echo.Context) error {
-	return s.changeMissionTest(c, "missions.test.started",
+// missionStep is one workflow step of internal/mission taking the version
+// the page showed (Release, Reopen, and the timed ones through timed).
+type missionStep func(ctx context.Context, client *ent.Client, a *mission.Access, id uuid.UUID, version int) (int, error)
+
+// timed adapts a step that records a time (start, stop, review) to the
+// server's clock.
+func (s *Server) timed(step func(context.Context, *ent.Client, *mission.Access, uuid.UUID, int, time.Time) (int, error)) missionStep {
+	return func(ctx context.Context, client *ent.Client, a *mission.Access, id uuid.UUID, version int) (int, error) {
+		return step(ctx, client, a, id, version, s.Now())
+	}
+}
+
+// runMissionTestStep answers a step's button: the step with its audit
+// event in one transaction, then the test's work block (or a redirect).
+func (s *Server) runMissionTestStep(c echo.Context, doneKey, action string, step missionStep) error {
+	return s.changeMissionTest(c, doneKey,
 		func(ctx context.Context, a *mission.Access, t *ent.MissionTest, version int) error {
-			return s.inMissionTestTx(ctx, a, t, audit.MissionTestStarted, func(client *ent.Client) error {
-				_, err := mission.Start(ctx, client, a, t.ID, version, s.Now())
+			return s.inMissionTestTx(ctx, a, t, action, func(client *ent.Client) error {
+				_, err := step(ctx, client, a, t.ID, version)
 				return err
 			})
 		})
+}
+
+// startMissionTest records the start of a run (pending → running).
+func (s *Server) startMissionTest(c echo.Context) error {
+	return s.runMissionTestStep(c, "missions.test.started", audit.MissionTestStarted, s.timed(mission.Start))
 }
 
 // stopMissionTest records the end of a run (running → executed).
 func (s *Server) stopMissionTest(c echo.Context) error {
-	return s.changeMissionTest(c, "missions.test.stopped",
-		func(ctx context.Context, a *mission.Access, t *ent.MissionTest, version int) error {
-			return s.inMissionTestTx(ctx, a, t, audit.MissionTestStopped, func(client *ent.Client) error {
-				_, err := mission.Stop(ctx, client, a, t.ID, version, s.Now())
-				return err
-			})
-		})
+	return s.runMissionTestStep(c, "missions.test.stopped", audit.MissionTestStopped, s.timed(mission.Stop))
 }
 
 // releaseMissionTest makes the test visible to the blue team.
 func (s *Server) releaseMissionTest(c echo.Context) error {
-	return s.changeMissionTest(c, "missions.test.released_done",
-		func(ctx context.Context, a *mission.Access, t *ent.MissionTest, version int) error {
-			return s.inMissionTestTx(ctx, a, t, audit.MissionTestReleased, func(client *ent.Client) error {
-				_, err := mission.Release(ctx, client, a, t.ID, version)
-				return err
-			})
-		})
+	return s.runMissionTestStep(c, "missions.test.released_done", audit.MissionTestReleased, mission.Release)
 }
 
-// reviewMissionTest closes an executed test (executed → reviewed), with
-// its audit event in the same transaction.
+// reviewMissionTest closes an executed test (executed → reviewed).
 func (s *Server) reviewMissionTest(c echo.Context) error {
-	return s.changeMissionTest(c, "missions.test.reviewed_done",
-		func(ctx context.Context, a *mission.Access, t *ent.MissionTest, version int) error {
-			return s.inMissionTestTx(ctx, a, t, audit.MissionTestReviewed, func(client *ent.Client) error {
-				_, err := mission.Review(ctx, client, a, t.ID, version, s.Now())
-				return err
-			})
-		})
+	return s.runMissionTestStep(c, "missions.test.reviewed_done", audit.MissionTestReviewed, s.timed(mission.Review))
 }
 
 // reopenMissionTest takes a reviewed test back to executed, a skipped or
 // blocked one back to pending (leads).
 func (s *Server) reopenMissionTest(c echo.Context) error {
-	return s.changeMissionTest(c, "missions.test.reopened",
-		func(ctx context.Context, a *mission.Access, t *ent.MissionTest, version int) error {
-			return s.inMissionTestTx(ctx, a, t, audit.MissionTestReopened, func(client *ent.Client) error {
-				_, err := mission.Reopen(ctx, client, a, t.ID, version)
-				return err
-			})
-		})
+	return s.runMissionTestStep(c, "missions.test.reopened", audit.MissionTestReopened, mission.Reopen)
 }
 
 // checkRedFields validates the red side's record; hosts are trimmed.
