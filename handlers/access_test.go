@@ -72,6 +72,7 @@ var matrix = map[string][6]string{
 	"POST /admin/groups/:id/permissions/:code": {L, F, F, F, F, O},
 
 	"GET /admin/audit": {L, F, F, F, F, O},
+	"GET /admin/trash": {L, F, F, F, F, O},
 
 	"GET /admin/attack-sync":         {L, F, F, F, F, O},
 	"POST /admin/attack-sync/url":    {L, F, F, F, F, O},

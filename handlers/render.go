@@ -86,6 +86,7 @@ func adminSections() []layout.NavItem {
 		{Key: "admin.nav.settings", Href: "/admin/settings"},
 		{Key: "admin.nav.attack_sync", Href: "/admin/attack-sync"},
 		{Key: "admin.nav.audit", Href: "/admin/audit"},
+		{Key: "admin.nav.trash", Href: "/admin/trash"},
 	}
 }
 
@@ -101,6 +102,8 @@ func adminPermission(href string) auth.Permission {
 		return auth.SettingsManage
 	case "/admin/attack-sync":
 		return auth.AttackSync
+	case "/admin/trash":
+		return auth.TrashManage
 	case "/admin/audit":
 		return auth.AuditRead
 	}

@@ -100,6 +100,7 @@ func (s *Server) routeTable() []route {
 
 		// The audit log.
 		{http.MethodGet, "/admin/audit", need(auth.AuditRead), s.listAuditEvents},
+		{http.MethodGet, "/admin/trash", need(auth.TrashManage), s.listTrash},
 
 		// ATT&CK sync (administration).
 		{http.MethodGet, "/admin/attack-sync", need(auth.AttackSync), s.showAttackSync},
