@@ -18,6 +18,7 @@ import (
 	"violet/ent/group"
 	"violet/ent/importjob"
 	"violet/ent/invitation"
+	"violet/ent/liveevent"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionmember"
@@ -65,6 +66,8 @@ type Client struct {
 	ImportJob *ImportJobClient
 	// Invitation is the client for interacting with the Invitation builders.
 	Invitation *InvitationClient
+	// LiveEvent is the client for interacting with the LiveEvent builders.
+	LiveEvent *LiveEventClient
 	// Mission is the client for interacting with the Mission builders.
 	Mission *MissionClient
 	// MissionCategory is the client for interacting with the MissionCategory builders.
@@ -119,6 +122,7 @@ func (c *Client) init() {
 	c.Group = NewGroupClient(c.config)
 	c.ImportJob = NewImportJobClient(c.config)
 	c.Invitation = NewInvitationClient(c.config)
+	c.LiveEvent = NewLiveEventClient(c.config)
 	c.Mission = NewMissionClient(c.config)
 	c.MissionCategory = NewMissionCategoryClient(c.config)
 	c.MissionMember = NewMissionMemberClient(c.config)
@@ -236,6 +240,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Group:                NewGroupClient(cfg),
 		ImportJob:            NewImportJobClient(cfg),
 		Invitation:           NewInvitationClient(cfg),
+		LiveEvent:            NewLiveEventClient(cfg),
 		Mission:              NewMissionClient(cfg),
 		MissionCategory:      NewMissionCategoryClient(cfg),
 		MissionMember:        NewMissionMemberClient(cfg),
@@ -280,6 +285,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Group:                NewGroupClient(cfg),
 		ImportJob:            NewImportJobClient(cfg),
 		Invitation:           NewInvitationClient(cfg),
+		LiveEvent:            NewLiveEventClient(cfg),
 		Mission:              NewMissionClient(cfg),
 		MissionCategory:      NewMissionCategoryClient(cfg),
 		MissionMember:        NewMissionMemberClient(cfg),
@@ -328,11 +334,11 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.AttackSync, c.AuditEvent, c.DetectionLevel, c.EvidenceFile, c.Group,
-		c.ImportJob, c.Invitation, c.Mission, c.MissionCategory, c.MissionMember,
-		c.MissionScenario, c.MissionTest, c.MissionTestMitreTag, c.MitreSubtechnique,
-		c.MitreTactic, c.MitreTechnique, c.Notification, c.Permission, c.RefreshToken,
-		c.ScenarioTemplate, c.ScenarioTemplateTest, c.Setting, c.TestTemplate,
-		c.TestTemplateMitreTag, c.User,
+		c.ImportJob, c.Invitation, c.LiveEvent, c.Mission, c.MissionCategory,
+		c.MissionMember, c.MissionScenario, c.MissionTest, c.MissionTestMitreTag,
+		c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique, c.Notification,
+		c.Permission, c.RefreshToken, c.ScenarioTemplate, c.ScenarioTemplateTest,
+		c.Setting, c.TestTemplate, c.TestTemplateMitreTag, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -343,11 +349,11 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.AttackSync, c.AuditEvent, c.DetectionLevel, c.EvidenceFile, c.Group,
-		c.ImportJob, c.Invitation, c.Mission, c.MissionCategory, c.MissionMember,
-		c.MissionScenario, c.MissionTest, c.MissionTestMitreTag, c.MitreSubtechnique,
-		c.MitreTactic, c.MitreTechnique, c.Notification, c.Permission, c.RefreshToken,
-		c.ScenarioTemplate, c.ScenarioTemplateTest, c.Setting, c.TestTemplate,
-		c.TestTemplateMitreTag, c.User,
+		c.ImportJob, c.Invitation, c.LiveEvent, c.Mission, c.MissionCategory,
+		c.MissionMember, c.MissionScenario, c.MissionTest, c.MissionTestMitreTag,
+		c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique, c.Notification,
+		c.Permission, c.RefreshToken, c.ScenarioTemplate, c.ScenarioTemplateTest,
+		c.Setting, c.TestTemplate, c.TestTemplateMitreTag, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -370,6 +376,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ImportJob.mutate(ctx, m)
 	case *InvitationMutation:
 		return c.Invitation.mutate(ctx, m)
+	case *LiveEventMutation:
+		return c.LiveEvent.mutate(ctx, m)
 	case *MissionMutation:
 		return c.Mission.mutate(ctx, m)
 	case *MissionCategoryMutation:
@@ -1521,6 +1529,139 @@ func (c *InvitationClient) mutate(ctx context.Context, m *InvitationMutation) (V
 		return (&InvitationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Invitation mutation op: %q", m.Op())
+	}
+}
+
+// LiveEventClient is a client for the LiveEvent schema.
+type LiveEventClient struct {
+	config
+}
+
+// NewLiveEventClient returns a client for the LiveEvent from the given config.
+func NewLiveEventClient(c config) *LiveEventClient {
+	return &LiveEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `liveevent.Hooks(f(g(h())))`.
+func (c *LiveEventClient) Use(hooks ...Hook) {
+	c.hooks.LiveEvent = append(c.hooks.LiveEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `liveevent.Intercept(f(g(h())))`.
+func (c *LiveEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LiveEvent = append(c.inters.LiveEvent, interceptors...)
+}
+
+// Create returns a builder for creating a LiveEvent entity.
+func (c *LiveEventClient) Create() *LiveEventCreate {
+	mutation := newLiveEventMutation(c.config, OpCreate)
+	return &LiveEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LiveEvent entities.
+func (c *LiveEventClient) CreateBulk(builders ...*LiveEventCreate) *LiveEventCreateBulk {
+	return &LiveEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LiveEventClient) MapCreateBulk(slice any, setFunc func(*LiveEventCreate, int)) *LiveEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LiveEventCreateBulk{err: fmt.Errorf("calling to LiveEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LiveEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LiveEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LiveEvent.
+func (c *LiveEventClient) Update() *LiveEventUpdate {
+	mutation := newLiveEventMutation(c.config, OpUpdate)
+	return &LiveEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LiveEventClient) UpdateOne(_m *LiveEvent) *LiveEventUpdateOne {
+	mutation := newLiveEventMutation(c.config, OpUpdateOne, withLiveEvent(_m))
+	return &LiveEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LiveEventClient) UpdateOneID(id int64) *LiveEventUpdateOne {
+	mutation := newLiveEventMutation(c.config, OpUpdateOne, withLiveEventID(id))
+	return &LiveEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LiveEvent.
+func (c *LiveEventClient) Delete() *LiveEventDelete {
+	mutation := newLiveEventMutation(c.config, OpDelete)
+	return &LiveEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LiveEventClient) DeleteOne(_m *LiveEvent) *LiveEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LiveEventClient) DeleteOneID(id int64) *LiveEventDeleteOne {
+	builder := c.Delete().Where(liveevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LiveEventDeleteOne{builder}
+}
+
+// Query returns a query builder for LiveEvent.
+func (c *LiveEventClient) Query() *LiveEventQuery {
+	return &LiveEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLiveEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LiveEvent entity by its id.
+func (c *LiveEventClient) Get(ctx context.Context, id int64) (*LiveEvent, error) {
+	return c.Query().Where(liveevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LiveEventClient) GetX(ctx context.Context, id int64) *LiveEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *LiveEventClient) Hooks() []Hook {
+	return c.hooks.LiveEvent
+}
+
+// Interceptors returns the client interceptors.
+func (c *LiveEventClient) Interceptors() []Interceptor {
+	return c.inters.LiveEvent
+}
+
+func (c *LiveEventClient) mutate(ctx context.Context, m *LiveEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LiveEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LiveEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LiveEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LiveEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LiveEvent mutation op: %q", m.Op())
 	}
 }
 
@@ -4721,19 +4862,19 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 type (
 	hooks struct {
 		AttackSync, AuditEvent, DetectionLevel, EvidenceFile, Group, ImportJob,
-		Invitation, Mission, MissionCategory, MissionMember, MissionScenario,
-		MissionTest, MissionTestMitreTag, MitreSubtechnique, MitreTactic,
-		MitreTechnique, Notification, Permission, RefreshToken, ScenarioTemplate,
-		ScenarioTemplateTest, Setting, TestTemplate, TestTemplateMitreTag,
-		User []ent.Hook
+		Invitation, LiveEvent, Mission, MissionCategory, MissionMember,
+		MissionScenario, MissionTest, MissionTestMitreTag, MitreSubtechnique,
+		MitreTactic, MitreTechnique, Notification, Permission, RefreshToken,
+		ScenarioTemplate, ScenarioTemplateTest, Setting, TestTemplate,
+		TestTemplateMitreTag, User []ent.Hook
 	}
 	inters struct {
 		AttackSync, AuditEvent, DetectionLevel, EvidenceFile, Group, ImportJob,
-		Invitation, Mission, MissionCategory, MissionMember, MissionScenario,
-		MissionTest, MissionTestMitreTag, MitreSubtechnique, MitreTactic,
-		MitreTechnique, Notification, Permission, RefreshToken, ScenarioTemplate,
-		ScenarioTemplateTest, Setting, TestTemplate, TestTemplateMitreTag,
-		User []ent.Interceptor
+		Invitation, LiveEvent, Mission, MissionCategory, MissionMember,
+		MissionScenario, MissionTest, MissionTestMitreTag, MitreSubtechnique,
+		MitreTactic, MitreTechnique, Notification, Permission, RefreshToken,
+		ScenarioTemplate, ScenarioTemplateTest, Setting, TestTemplate,
+		TestTemplateMitreTag, User []ent.Interceptor
 	}
 )
 

@@ -15,6 +15,7 @@ import (
 	"violet/ent/group"
 	"violet/ent/importjob"
 	"violet/ent/invitation"
+	"violet/ent/liveevent"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionmember"
@@ -104,6 +105,7 @@ func checkColumn(t, c string) error {
 			group.Table:                group.ValidColumn,
 			importjob.Table:            importjob.ValidColumn,
 			invitation.Table:           invitation.ValidColumn,
+			liveevent.Table:            liveevent.ValidColumn,
 			mission.Table:              mission.ValidColumn,
 			missioncategory.Table:      missioncategory.ValidColumn,
 			missionmember.Table:        missionmember.ValidColumn,

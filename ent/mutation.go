@@ -16,6 +16,7 @@ import (
 	"violet/ent/group"
 	"violet/ent/importjob"
 	"violet/ent/invitation"
+	"violet/ent/liveevent"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionmember"
@@ -57,6 +58,7 @@ const (
 	TypeGroup                = "Group"
 	TypeImportJob            = "ImportJob"
 	TypeInvitation           = "Invitation"
+	TypeLiveEvent            = "LiveEvent"
 	TypeMission              = "Mission"
 	TypeMissionCategory      = "MissionCategory"
 	TypeMissionMember        = "MissionMember"
@@ -7254,6 +7256,741 @@ func (m *InvitationMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Invitation edge %s", name)
+}
+
+// LiveEventMutation represents an operation that mutates the LiveEvent nodes in the graph.
+type LiveEventMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int64
+	created_at    *time.Time
+	kind          *liveevent.Kind
+	mission_id    *uuid.UUID
+	test_id       *uuid.UUID
+	user_id       *uuid.UUID
+	actor_id      *uuid.UUID
+	released      *bool
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*LiveEvent, error)
+	predicates    []predicate.LiveEvent
+}
+
+var _ ent.Mutation = (*LiveEventMutation)(nil)
+
+// liveeventOption allows management of the mutation configuration using functional options.
+type liveeventOption func(*LiveEventMutation)
+
+// newLiveEventMutation creates new mutation for the LiveEvent entity.
+func newLiveEventMutation(c config, op Op, opts ...liveeventOption) *LiveEventMutation {
+	m := &LiveEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLiveEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLiveEventID sets the ID field of the mutation.
+func withLiveEventID(id int64) liveeventOption {
+	return func(m *LiveEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LiveEvent
+		)
+		m.oldValue = func(ctx context.Context) (*LiveEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LiveEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLiveEvent sets the old LiveEvent of the mutation.
+func withLiveEvent(node *LiveEvent) liveeventOption {
+	return func(m *LiveEventMutation) {
+		m.oldValue = func(context.Context) (*LiveEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LiveEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LiveEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of LiveEvent entities.
+func (m *LiveEventMutation) SetID(id int64) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LiveEventMutation) ID() (id int64, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LiveEventMutation) IDs(ctx context.Context) ([]int64, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int64{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LiveEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LiveEventMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LiveEventMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LiveEvent entity.
+// If the LiveEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveEventMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LiveEventMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *LiveEventMutation) SetKind(l liveevent.Kind) {
+	m.kind = &l
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *LiveEventMutation) Kind() (r liveevent.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the LiveEvent entity.
+// If the LiveEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveEventMutation) OldKind(ctx context.Context) (v liveevent.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *LiveEventMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetMissionID sets the "mission_id" field.
+func (m *LiveEventMutation) SetMissionID(u uuid.UUID) {
+	m.mission_id = &u
+}
+
+// MissionID returns the value of the "mission_id" field in the mutation.
+func (m *LiveEventMutation) MissionID() (r uuid.UUID, exists bool) {
+	v := m.mission_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMissionID returns the old "mission_id" field's value of the LiveEvent entity.
+// If the LiveEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveEventMutation) OldMissionID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMissionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMissionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMissionID: %w", err)
+	}
+	return oldValue.MissionID, nil
+}
+
+// ClearMissionID clears the value of the "mission_id" field.
+func (m *LiveEventMutation) ClearMissionID() {
+	m.mission_id = nil
+	m.clearedFields[liveevent.FieldMissionID] = struct{}{}
+}
+
+// MissionIDCleared returns if the "mission_id" field was cleared in this mutation.
+func (m *LiveEventMutation) MissionIDCleared() bool {
+	_, ok := m.clearedFields[liveevent.FieldMissionID]
+	return ok
+}
+
+// ResetMissionID resets all changes to the "mission_id" field.
+func (m *LiveEventMutation) ResetMissionID() {
+	m.mission_id = nil
+	delete(m.clearedFields, liveevent.FieldMissionID)
+}
+
+// SetTestID sets the "test_id" field.
+func (m *LiveEventMutation) SetTestID(u uuid.UUID) {
+	m.test_id = &u
+}
+
+// TestID returns the value of the "test_id" field in the mutation.
+func (m *LiveEventMutation) TestID() (r uuid.UUID, exists bool) {
+	v := m.test_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTestID returns the old "test_id" field's value of the LiveEvent entity.
+// If the LiveEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveEventMutation) OldTestID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTestID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTestID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTestID: %w", err)
+	}
+	return oldValue.TestID, nil
+}
+
+// ClearTestID clears the value of the "test_id" field.
+func (m *LiveEventMutation) ClearTestID() {
+	m.test_id = nil
+	m.clearedFields[liveevent.FieldTestID] = struct{}{}
+}
+
+// TestIDCleared returns if the "test_id" field was cleared in this mutation.
+func (m *LiveEventMutation) TestIDCleared() bool {
+	_, ok := m.clearedFields[liveevent.FieldTestID]
+	return ok
+}
+
+// ResetTestID resets all changes to the "test_id" field.
+func (m *LiveEventMutation) ResetTestID() {
+	m.test_id = nil
+	delete(m.clearedFields, liveevent.FieldTestID)
+}
+
+// SetUserID sets the "user_id" field.
+func (m *LiveEventMutation) SetUserID(u uuid.UUID) {
+	m.user_id = &u
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *LiveEventMutation) UserID() (r uuid.UUID, exists bool) {
+	v := m.user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the LiveEvent entity.
+// If the LiveEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveEventMutation) OldUserID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ClearUserID clears the value of the "user_id" field.
+func (m *LiveEventMutation) ClearUserID() {
+	m.user_id = nil
+	m.clearedFields[liveevent.FieldUserID] = struct{}{}
+}
+
+// UserIDCleared returns if the "user_id" field was cleared in this mutation.
+func (m *LiveEventMutation) UserIDCleared() bool {
+	_, ok := m.clearedFields[liveevent.FieldUserID]
+	return ok
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *LiveEventMutation) ResetUserID() {
+	m.user_id = nil
+	delete(m.clearedFields, liveevent.FieldUserID)
+}
+
+// SetActorID sets the "actor_id" field.
+func (m *LiveEventMutation) SetActorID(u uuid.UUID) {
+	m.actor_id = &u
+}
+
+// ActorID returns the value of the "actor_id" field in the mutation.
+func (m *LiveEventMutation) ActorID() (r uuid.UUID, exists bool) {
+	v := m.actor_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActorID returns the old "actor_id" field's value of the LiveEvent entity.
+// If the LiveEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveEventMutation) OldActorID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActorID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActorID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActorID: %w", err)
+	}
+	return oldValue.ActorID, nil
+}
+
+// ClearActorID clears the value of the "actor_id" field.
+func (m *LiveEventMutation) ClearActorID() {
+	m.actor_id = nil
+	m.clearedFields[liveevent.FieldActorID] = struct{}{}
+}
+
+// ActorIDCleared returns if the "actor_id" field was cleared in this mutation.
+func (m *LiveEventMutation) ActorIDCleared() bool {
+	_, ok := m.clearedFields[liveevent.FieldActorID]
+	return ok
+}
+
+// ResetActorID resets all changes to the "actor_id" field.
+func (m *LiveEventMutation) ResetActorID() {
+	m.actor_id = nil
+	delete(m.clearedFields, liveevent.FieldActorID)
+}
+
+// SetReleased sets the "released" field.
+func (m *LiveEventMutation) SetReleased(b bool) {
+	m.released = &b
+}
+
+// Released returns the value of the "released" field in the mutation.
+func (m *LiveEventMutation) Released() (r bool, exists bool) {
+	v := m.released
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReleased returns the old "released" field's value of the LiveEvent entity.
+// If the LiveEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LiveEventMutation) OldReleased(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReleased is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReleased requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReleased: %w", err)
+	}
+	return oldValue.Released, nil
+}
+
+// ResetReleased resets all changes to the "released" field.
+func (m *LiveEventMutation) ResetReleased() {
+	m.released = nil
+}
+
+// Where appends a list predicates to the LiveEventMutation builder.
+func (m *LiveEventMutation) Where(ps ...predicate.LiveEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LiveEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LiveEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LiveEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LiveEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LiveEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LiveEvent).
+func (m *LiveEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LiveEventMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, liveevent.FieldCreatedAt)
+	}
+	if m.kind != nil {
+		fields = append(fields, liveevent.FieldKind)
+	}
+	if m.mission_id != nil {
+		fields = append(fields, liveevent.FieldMissionID)
+	}
+	if m.test_id != nil {
+		fields = append(fields, liveevent.FieldTestID)
+	}
+	if m.user_id != nil {
+		fields = append(fields, liveevent.FieldUserID)
+	}
+	if m.actor_id != nil {
+		fields = append(fields, liveevent.FieldActorID)
+	}
+	if m.released != nil {
+		fields = append(fields, liveevent.FieldReleased)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LiveEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case liveevent.FieldCreatedAt:
+		return m.CreatedAt()
+	case liveevent.FieldKind:
+		return m.Kind()
+	case liveevent.FieldMissionID:
+		return m.MissionID()
+	case liveevent.FieldTestID:
+		return m.TestID()
+	case liveevent.FieldUserID:
+		return m.UserID()
+	case liveevent.FieldActorID:
+		return m.ActorID()
+	case liveevent.FieldReleased:
+		return m.Released()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LiveEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case liveevent.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case liveevent.FieldKind:
+		return m.OldKind(ctx)
+	case liveevent.FieldMissionID:
+		return m.OldMissionID(ctx)
+	case liveevent.FieldTestID:
+		return m.OldTestID(ctx)
+	case liveevent.FieldUserID:
+		return m.OldUserID(ctx)
+	case liveevent.FieldActorID:
+		return m.OldActorID(ctx)
+	case liveevent.FieldReleased:
+		return m.OldReleased(ctx)
+	}
+	return nil, fmt.Errorf("unknown LiveEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LiveEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case liveevent.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case liveevent.FieldKind:
+		v, ok := value.(liveevent.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case liveevent.FieldMissionID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMissionID(v)
+		return nil
+	case liveevent.FieldTestID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTestID(v)
+		return nil
+	case liveevent.FieldUserID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case liveevent.FieldActorID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActorID(v)
+		return nil
+	case liveevent.FieldReleased:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReleased(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LiveEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LiveEventMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LiveEventMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LiveEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LiveEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LiveEventMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(liveevent.FieldMissionID) {
+		fields = append(fields, liveevent.FieldMissionID)
+	}
+	if m.FieldCleared(liveevent.FieldTestID) {
+		fields = append(fields, liveevent.FieldTestID)
+	}
+	if m.FieldCleared(liveevent.FieldUserID) {
+		fields = append(fields, liveevent.FieldUserID)
+	}
+	if m.FieldCleared(liveevent.FieldActorID) {
+		fields = append(fields, liveevent.FieldActorID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LiveEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LiveEventMutation) ClearField(name string) error {
+	switch name {
+	case liveevent.FieldMissionID:
+		m.ClearMissionID()
+		return nil
+	case liveevent.FieldTestID:
+		m.ClearTestID()
+		return nil
+	case liveevent.FieldUserID:
+		m.ClearUserID()
+		return nil
+	case liveevent.FieldActorID:
+		m.ClearActorID()
+		return nil
+	}
+	return fmt.Errorf("unknown LiveEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LiveEventMutation) ResetField(name string) error {
+	switch name {
+	case liveevent.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case liveevent.FieldKind:
+		m.ResetKind()
+		return nil
+	case liveevent.FieldMissionID:
+		m.ResetMissionID()
+		return nil
+	case liveevent.FieldTestID:
+		m.ResetTestID()
+		return nil
+	case liveevent.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case liveevent.FieldActorID:
+		m.ResetActorID()
+		return nil
+	case liveevent.FieldReleased:
+		m.ResetReleased()
+		return nil
+	}
+	return fmt.Errorf("unknown LiveEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LiveEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LiveEventMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LiveEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LiveEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LiveEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LiveEventMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LiveEventMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown LiveEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LiveEventMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown LiveEvent edge %s", name)
 }
 
 // MissionMutation represents an operation that mutates the Mission nodes in the graph.
@@ -25684,34 +26421,36 @@ func (m *TestTemplateMitreTagMutation) ResetEdge(name string) error {
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
-	op                    Op
-	typ                   string
-	id                    *uuid.UUID
-	created_at            *time.Time
-	updated_at            *time.Time
-	deleted_at            *time.Time
-	email                 *string
-	password_hash         *string
-	display_name          *string
-	locale                *user.Locale
-	is_active             *bool
-	last_login_at         *time.Time
-	clearedFields         map[string]struct{}
-	groups                map[uuid.UUID]struct{}
-	removedgroups         map[uuid.UUID]struct{}
-	clearedgroups         bool
-	refresh_tokens        map[uuid.UUID]struct{}
-	removedrefresh_tokens map[uuid.UUID]struct{}
-	clearedrefresh_tokens bool
-	notifications         map[uuid.UUID]struct{}
-	removednotifications  map[uuid.UUID]struct{}
-	clearednotifications  bool
-	memberships           map[uuid.UUID]struct{}
-	removedmemberships    map[uuid.UUID]struct{}
-	clearedmemberships    bool
-	done                  bool
-	oldValue              func(context.Context) (*User, error)
-	predicates            []predicate.User
+	op                        Op
+	typ                       string
+	id                        *uuid.UUID
+	created_at                *time.Time
+	updated_at                *time.Time
+	deleted_at                *time.Time
+	email                     *string
+	password_hash             *string
+	display_name              *string
+	locale                    *user.Locale
+	is_active                 *bool
+	last_login_at             *time.Time
+	muted_notifications       *[]string
+	appendmuted_notifications []string
+	clearedFields             map[string]struct{}
+	groups                    map[uuid.UUID]struct{}
+	removedgroups             map[uuid.UUID]struct{}
+	clearedgroups             bool
+	refresh_tokens            map[uuid.UUID]struct{}
+	removedrefresh_tokens     map[uuid.UUID]struct{}
+	clearedrefresh_tokens     bool
+	notifications             map[uuid.UUID]struct{}
+	removednotifications      map[uuid.UUID]struct{}
+	clearednotifications      bool
+	memberships               map[uuid.UUID]struct{}
+	removedmemberships        map[uuid.UUID]struct{}
+	clearedmemberships        bool
+	done                      bool
+	oldValue                  func(context.Context) (*User, error)
+	predicates                []predicate.User
 }
 
 var _ ent.Mutation = (*UserMutation)(nil)
@@ -26168,6 +26907,57 @@ func (m *UserMutation) ResetLastLoginAt() {
 	delete(m.clearedFields, user.FieldLastLoginAt)
 }
 
+// SetMutedNotifications sets the "muted_notifications" field.
+func (m *UserMutation) SetMutedNotifications(s []string) {
+	m.muted_notifications = &s
+	m.appendmuted_notifications = nil
+}
+
+// MutedNotifications returns the value of the "muted_notifications" field in the mutation.
+func (m *UserMutation) MutedNotifications() (r []string, exists bool) {
+	v := m.muted_notifications
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMutedNotifications returns the old "muted_notifications" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldMutedNotifications(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMutedNotifications is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMutedNotifications requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMutedNotifications: %w", err)
+	}
+	return oldValue.MutedNotifications, nil
+}
+
+// AppendMutedNotifications adds s to the "muted_notifications" field.
+func (m *UserMutation) AppendMutedNotifications(s []string) {
+	m.appendmuted_notifications = append(m.appendmuted_notifications, s...)
+}
+
+// AppendedMutedNotifications returns the list of values that were appended to the "muted_notifications" field in this mutation.
+func (m *UserMutation) AppendedMutedNotifications() ([]string, bool) {
+	if len(m.appendmuted_notifications) == 0 {
+		return nil, false
+	}
+	return m.appendmuted_notifications, true
+}
+
+// ResetMutedNotifications resets all changes to the "muted_notifications" field.
+func (m *UserMutation) ResetMutedNotifications() {
+	m.muted_notifications = nil
+	m.appendmuted_notifications = nil
+}
+
 // AddGroupIDs adds the "groups" edge to the Group entity by ids.
 func (m *UserMutation) AddGroupIDs(ids ...uuid.UUID) {
 	if m.groups == nil {
@@ -26418,7 +27208,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 10)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -26446,6 +27236,9 @@ func (m *UserMutation) Fields() []string {
 	if m.last_login_at != nil {
 		fields = append(fields, user.FieldLastLoginAt)
 	}
+	if m.muted_notifications != nil {
+		fields = append(fields, user.FieldMutedNotifications)
+	}
 	return fields
 }
 
@@ -26472,6 +27265,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.IsActive()
 	case user.FieldLastLoginAt:
 		return m.LastLoginAt()
+	case user.FieldMutedNotifications:
+		return m.MutedNotifications()
 	}
 	return nil, false
 }
@@ -26499,6 +27294,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldIsActive(ctx)
 	case user.FieldLastLoginAt:
 		return m.OldLastLoginAt(ctx)
+	case user.FieldMutedNotifications:
+		return m.OldMutedNotifications(ctx)
 	}
 	return nil, fmt.Errorf("unknown User field %s", name)
 }
@@ -26570,6 +27367,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetLastLoginAt(v)
+		return nil
+	case user.FieldMutedNotifications:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMutedNotifications(v)
 		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
@@ -26661,6 +27465,9 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldLastLoginAt:
 		m.ResetLastLoginAt()
+		return nil
+	case user.FieldMutedNotifications:
+		m.ResetMutedNotifications()
 		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)

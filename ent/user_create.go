@@ -130,6 +130,12 @@ func (_c *UserCreate) SetNillableLastLoginAt(v *time.Time) *UserCreate {
 	return _c
 }
 
+// SetMutedNotifications sets the "muted_notifications" field.
+func (_c *UserCreate) SetMutedNotifications(v []string) *UserCreate {
+	_c.mutation.SetMutedNotifications(v)
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *UserCreate) SetID(v uuid.UUID) *UserCreate {
 	_c.mutation.SetID(v)
@@ -263,6 +269,10 @@ func (_c *UserCreate) defaults() error {
 		v := user.DefaultIsActive
 		_c.mutation.SetIsActive(v)
 	}
+	if _, ok := _c.mutation.MutedNotifications(); !ok {
+		v := user.DefaultMutedNotifications
+		_c.mutation.SetMutedNotifications(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if user.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized user.DefaultID (forgotten import ent/runtime?)")
@@ -382,6 +392,10 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.LastLoginAt(); ok {
 		_spec.SetField(user.FieldLastLoginAt, field.TypeTime, value)
 		_node.LastLoginAt = &value
+	}
+	if value, ok := _c.mutation.MutedNotifications(); ok {
+		_spec.SetField(user.FieldMutedNotifications, field.TypeJSON, value)
+		_node.MutedNotifications = value
 	}
 	if nodes := _c.mutation.GroupsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -607,6 +621,18 @@ func (u *UserUpsert) ClearLastLoginAt() *UserUpsert {
 	return u
 }
 
+// SetMutedNotifications sets the "muted_notifications" field.
+func (u *UserUpsert) SetMutedNotifications(v []string) *UserUpsert {
+	u.Set(user.FieldMutedNotifications, v)
+	return u
+}
+
+// UpdateMutedNotifications sets the "muted_notifications" field to the value that was provided on create.
+func (u *UserUpsert) UpdateMutedNotifications() *UserUpsert {
+	u.SetExcluded(user.FieldMutedNotifications)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -781,6 +807,20 @@ func (u *UserUpsertOne) UpdateLastLoginAt() *UserUpsertOne {
 func (u *UserUpsertOne) ClearLastLoginAt() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearLastLoginAt()
+	})
+}
+
+// SetMutedNotifications sets the "muted_notifications" field.
+func (u *UserUpsertOne) SetMutedNotifications(v []string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetMutedNotifications(v)
+	})
+}
+
+// UpdateMutedNotifications sets the "muted_notifications" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateMutedNotifications() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateMutedNotifications()
 	})
 }
 
@@ -1125,6 +1165,20 @@ func (u *UserUpsertBulk) UpdateLastLoginAt() *UserUpsertBulk {
 func (u *UserUpsertBulk) ClearLastLoginAt() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearLastLoginAt()
+	})
+}
+
+// SetMutedNotifications sets the "muted_notifications" field.
+func (u *UserUpsertBulk) SetMutedNotifications(v []string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetMutedNotifications(v)
+	})
+}
+
+// UpdateMutedNotifications sets the "muted_notifications" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateMutedNotifications() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateMutedNotifications()
 	})
 }
 

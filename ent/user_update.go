@@ -16,6 +16,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
 )
@@ -146,6 +147,18 @@ func (_u *UserUpdate) SetNillableLastLoginAt(v *time.Time) *UserUpdate {
 // ClearLastLoginAt clears the value of the "last_login_at" field.
 func (_u *UserUpdate) ClearLastLoginAt() *UserUpdate {
 	_u.mutation.ClearLastLoginAt()
+	return _u
+}
+
+// SetMutedNotifications sets the "muted_notifications" field.
+func (_u *UserUpdate) SetMutedNotifications(v []string) *UserUpdate {
+	_u.mutation.SetMutedNotifications(v)
+	return _u
+}
+
+// AppendMutedNotifications appends value to the "muted_notifications" field.
+func (_u *UserUpdate) AppendMutedNotifications(v []string) *UserUpdate {
+	_u.mutation.AppendMutedNotifications(v)
 	return _u
 }
 
@@ -401,6 +414,14 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.LastLoginAtCleared() {
 		_spec.ClearField(user.FieldLastLoginAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.MutedNotifications(); ok {
+		_spec.SetField(user.FieldMutedNotifications, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedMutedNotifications(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, user.FieldMutedNotifications, value)
+		})
 	}
 	if _u.mutation.GroupsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -718,6 +739,18 @@ func (_u *UserUpdateOne) ClearLastLoginAt() *UserUpdateOne {
 	return _u
 }
 
+// SetMutedNotifications sets the "muted_notifications" field.
+func (_u *UserUpdateOne) SetMutedNotifications(v []string) *UserUpdateOne {
+	_u.mutation.SetMutedNotifications(v)
+	return _u
+}
+
+// AppendMutedNotifications appends value to the "muted_notifications" field.
+func (_u *UserUpdateOne) AppendMutedNotifications(v []string) *UserUpdateOne {
+	_u.mutation.AppendMutedNotifications(v)
+	return _u
+}
+
 // AddGroupIDs adds the "groups" edge to the Group entity by IDs.
 func (_u *UserUpdateOne) AddGroupIDs(ids ...uuid.UUID) *UserUpdateOne {
 	_u.mutation.AddGroupIDs(ids...)
@@ -1000,6 +1033,14 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if _u.mutation.LastLoginAtCleared() {
 		_spec.ClearField(user.FieldLastLoginAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.MutedNotifications(); ok {
+		_spec.SetField(user.FieldMutedNotifications, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedMutedNotifications(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, user.FieldMutedNotifications, value)
+		})
 	}
 	if _u.mutation.GroupsCleared() {
 		edge := &sqlgraph.EdgeSpec{

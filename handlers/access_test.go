@@ -30,15 +30,22 @@ var roles = []string{"anonymous", "no groups", "redteam", "blueteam", "observer"
 // table without a row here fails the test, and so does an access rule that
 // changes without this table changing with it.
 var matrix = map[string][6]string{
-	"GET /":               {L, O, O, O, O, O},
-	"GET /diag":           {L, O, O, O, O, O},
-	"GET /api/v1/diag/db": {O, O, O, O, O, O},
-	"GET /healthz":        {O, O, O, O, O, O},
-	"GET /readyz":         {O, O, O, O, O, O},
-	"GET /static/*":       {O, O, O, O, O, O},
-	"GET /login":          {O, O, O, O, O, O},
-	"POST /login":         {O, O, O, O, O, O},
-	"POST /logout":        {L, O, O, O, O, O},
+	"GET /":                           {L, O, O, O, O, O},
+	"GET /diag":                       {L, O, O, O, O, O},
+	"GET /events":                     {L, O, O, O, O, O},
+	"GET /notifications":              {L, O, O, O, O, O},
+	"GET /notifications/bell":         {L, O, O, O, O, O},
+	"POST /notifications/read-all":    {L, O, O, O, O, O},
+	"POST /notifications/preferences": {L, O, O, O, O, O},
+	"POST /notifications/:id/read":    {L, O, O, O, O, O},
+	"POST /notifications/:id/open":    {L, O, O, O, O, O},
+	"GET /api/v1/diag/db":             {O, O, O, O, O, O},
+	"GET /healthz":                    {O, O, O, O, O, O},
+	"GET /readyz":                     {O, O, O, O, O, O},
+	"GET /static/*":                   {O, O, O, O, O, O},
+	"GET /login":                      {O, O, O, O, O, O},
+	"POST /login":                     {O, O, O, O, O, O},
+	"POST /logout":                    {L, O, O, O, O, O},
 
 	"GET /admin/invitations":                 {L, F, F, F, F, O},
 	"POST /admin/invitations":                {L, F, F, F, F, O},
@@ -150,6 +157,7 @@ var matrix = map[string][6]string{
 	"POST /missions/:id/categories/:cat/delete": {L, F, O, O, O, O},
 
 	"GET /missions/:id":                            {L, F, O, O, O, O},
+	"GET /missions/:id/figures":                    {L, F, O, O, O, O},
 	"GET /missions/:id/plan/scenarios":             {L, F, O, O, O, O},
 	"POST /missions/:id/plan/scenarios":            {L, F, O, O, O, O},
 	"GET /missions/:id/plan/tests":                 {L, F, O, O, O, O},
@@ -198,6 +206,9 @@ func TestRoleRouteMatrix(t *testing.T) {
 		"/invitations/:token", "/invitations/not-a-real-token",
 		"/account/sessions/:id", "/account/sessions/"+uuid.NewString(),
 		"/permissions/:code", "/permissions/mission.read",
+		// A stream of a mission nobody may see: 404 at once, where a real
+		// stream would stay open (handlers/events_test.go covers those).
+		"/events", "/events?mission="+uuid.NewString(),
 	)
 
 	seen := map[string]bool{}

@@ -29,6 +29,7 @@ import (
 	"violet/internal/auth/rule"
 	"violet/internal/database"
 	"violet/internal/library"
+	"violet/internal/notify"
 	"violet/views/components"
 	libraryviews "violet/views/library"
 )
@@ -119,6 +120,24 @@ type AtomicImport struct {
 	Files     []ImportFile
 	Overwrite bool
 	Scenario  *ImportScenario
+	// Notifier tells the person who started the import that it finished
+	// (nil: nobody to tell, as on the command line).
+	Notifier *notify.Notifier
+}
+
+// notifyFinished notifies the person who started the import, in the
+// transaction that finishes it.
+func (a *AtomicImport) notifyFinished(ctx context.Context, tx *ent.Tx, job *ent.ImportJob, succeeded bool) error {
+	if a.Notifier == nil || a.Actor == nil {
+		return nil
+	}
+	key := "notify.title.import_failed"
+	if succeeded {
+		key = "notify.title.import_succeeded"
+	}
+	_, err := a.Notifier.Send(ctx, tx, notify.Message{Kind: notify.ImportFinished, TitleKey: key,
+		TitleArgs: []any{"Source", job.Source}, Link: "/library/import/" + job.ID.String()}, a.Actor.UserID)
+	return err
 }
 
 // Begin records the import as a running job.
@@ -193,8 +212,11 @@ func (a *AtomicImport) Run(ctx context.Context, job *ent.ImportJob) (ImportJobSu
 		if out.ScenarioID != "" {
 			details["scenario_id"] = out.ScenarioID
 		}
-		return audit.Record(ctx, tx.AuditEvent, audit.Event{Action: audit.LibraryImported, TargetType: "import_job",
-			TargetID: job.ID.String(), TargetLabel: job.Source, Details: details, Actor: a.Actor})
+		if err := audit.Record(ctx, tx.AuditEvent, audit.Event{Action: audit.LibraryImported, TargetType: "import_job",
+			TargetID: job.ID.String(), TargetLabel: job.Source, Details: details, Actor: a.Actor}); err != nil {
+			return err
+		}
+		return a.notifyFinished(ctx, tx, job, true)
 	})
 	if err != nil {
 		return out, a.fail(ctx, job, "the import could not be recorded: "+err.Error(), &out)
@@ -315,11 +337,17 @@ func (a *AtomicImport) fail(ctx context.Context, job *ent.ImportJob, msg string,
 	}
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	update := a.Client.ImportJob.UpdateOneID(job.ID).SetStatus(importjob.StatusFailed).SetError(msg).SetFinishedAt(a.Now())
-	if sum != nil {
-		update.SetSummary(sum.column())
-	}
-	if err := update.Exec(bg); err != nil && a.Log != nil {
+	err := database.WithTx(bg, a.Client, func(tx *ent.Tx) error {
+		update := tx.ImportJob.UpdateOneID(job.ID).SetStatus(importjob.StatusFailed).SetError(msg).SetFinishedAt(a.Now())
+		if sum != nil {
+			update.SetSummary(sum.column())
+		}
+		if err := update.Exec(bg); err != nil {
+			return err
+		}
+		return a.notifyFinished(bg, tx, job, false)
+	})
+	if err != nil && a.Log != nil {
 		a.Log.Error("record the failed import", "import", job.ID, "err", err)
 	}
 	return errors.New(msg)
@@ -608,7 +636,7 @@ func (s *Server) importAtomic(c echo.Context) error {
 	}
 	imp := &AtomicImport{
 		Client: s.Ent, Log: s.Log, Now: s.Now, Actor: auth.FromContext(ctx),
-		Source: strings.Join(names, ", "), Files: u.files, Overwrite: u.form.Overwrite,
+		Source: strings.Join(names, ", "), Files: u.files, Overwrite: u.form.Overwrite, Notifier: s.Notifier,
 	}
 	if u.form.Scenario {
 		imp.Scenario = &ImportScenario{Name: u.form.ScenarioName, Filter: u.form.ScenarioFilter}

@@ -131,9 +131,12 @@ func (s *Server) crossOriginProtection() echo.MiddlewareFunc {
 // deadline bounds every request (REQUEST_TIMEOUT) so that nothing waits on
 // a stuck database forever. It only sets the context deadline; unlike
 // echo's Timeout middleware it never writes a response behind the
-// handler's back.
+// handler's back. Event streams are long on purpose and bound themselves.
 func (s *Server) deadline(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if c.Path() == eventsPath {
+			return next(c)
+		}
 		req := c.Request()
 		ctx, cancel := context.WithTimeout(req.Context(), s.Config.RequestTimeout)
 		defer cancel()

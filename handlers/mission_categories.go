@@ -16,6 +16,7 @@ import (
 	"violet/ent/missiontest"
 	"violet/internal/audit"
 	"violet/internal/database"
+	"violet/internal/live"
 	"violet/internal/mission"
 	"violet/views/components"
 	missionviews "violet/views/missions"
@@ -147,10 +148,14 @@ func (s *Server) changeCategories(c echo.Context, saved string,
 		if err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx.AuditEvent, audit.Event{
+		if err := audit.Record(ctx, tx.AuditEvent, audit.Event{
 			Action: audit.MissionPlanChanged, TargetType: "mission", TargetID: a.Mission.ID.String(),
 			TargetLabel: a.Mission.Name, Details: details,
-		})
+		}); err != nil {
+			return err
+		}
+		// Category names and colours show on the test list.
+		return s.announceMission(ctx, tx, a, live.KindPlan)
 	})
 	var invalid categoryInvalid
 	status := http.StatusOK

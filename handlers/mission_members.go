@@ -17,6 +17,7 @@ import (
 	"violet/ent/user"
 	"violet/internal/audit"
 	"violet/internal/database"
+	"violet/internal/live"
 	"violet/internal/mission"
 	missionviews "violet/views/missions"
 )
@@ -177,7 +178,10 @@ func (s *Server) changeMembers(c echo.Context, saved, q string,
 			return err
 		}
 		e.TargetType, e.TargetID, e.TargetLabel = "mission", a.Mission.ID.String(), a.Mission.Name
-		return audit.Record(ctx, tx.AuditEvent, e)
+		if err := audit.Record(ctx, tx.AuditEvent, e); err != nil {
+			return err
+		}
+		return s.announceMission(ctx, tx, a, live.KindMembers)
 	})
 	status, notice, key := http.StatusOK, missionviews.NoticeSaved, saved
 	var refused memberRefusal
@@ -245,6 +249,9 @@ func (s *Server) addMissionMember(c echo.Context) error {
 				return audit.Event{}, memberRefusal{"missions.members.user_missing"}
 			}
 			if err != nil {
+				return audit.Event{}, err
+			}
+			if err := s.announceMemberAdded(ctx, tx, a, uid, string(m.Role)); err != nil {
 				return audit.Event{}, err
 			}
 			return audit.Event{Action: audit.MissionMemberAdded,

@@ -84,6 +84,7 @@ func (s *Server) renderOverview(c echo.Context, status int, p missionpage.Page) 
 	}
 	lp := s.layoutProps(c, "missions.page.title", "nav.missions")
 	lp.Title = p.Name + " · " + lp.Title
+	lp.Live = s.liveURL(uuid.MustParse(p.ID))
 	return s.render(c, status, missionpage.MissionPage(lp, p), fragment)
 }
 
@@ -384,4 +385,18 @@ func overviewByCategory(rows []missionpage.Row, cats []*ent.MissionCategory) []m
 		groups = append(groups, missionpage.Group{Rows: rs})
 	}
 	return groups
+}
+
+// showMissionFigures renders the mission's figures alone, for the live
+// updates of an open mission page (three queries).
+func (s *Server) showMissionFigures(c echo.Context) error {
+	a, err := s.missionAccess(c)
+	if err != nil {
+		return err
+	}
+	p := missionpage.Page{ID: a.Mission.ID.String(), BlueView: !a.SeesUnreleased()}
+	if p.Figures, err = mission.ComputeFigures(c.Request().Context(), s.DB, a.Mission.ID, p.BlueView); err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, missionpage.Figures(p), nil)
 }

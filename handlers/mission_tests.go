@@ -130,7 +130,7 @@ func (s *Server) renderMissionTest(c echo.Context, status int, a *mission.Access
 		return s.render(c, status, fragment, nil)
 	}
 	p := mtviews.Page{
-		MissionID: a.Mission.ID.String(), MissionName: a.Mission.Name, CanManage: a.CanManage(),
+		ID: t.ID.String(), MissionID: a.Mission.ID.String(), MissionName: a.Mission.Name, CanManage: a.CanManage(),
 		Name: t.Name, Platforms: t.Platforms, Opsec: string(t.OpsecLevel),
 		Description: t.Description, Objective: t.Objective, Procedure: t.Procedure,
 		Prerequisites: t.Prerequisites, Cleanup: t.Cleanup, ExpectedDetection: t.ExpectedDetection,
@@ -141,6 +141,7 @@ func (s *Server) renderMissionTest(c echo.Context, status int, a *mission.Access
 	}
 	lp := s.layoutProps(c, "missions.test.title", "nav.missions")
 	lp.Title = t.Name + " · " + a.Mission.Name
+	lp.Live = s.liveURL(a.Mission.ID)
 	return s.render(c, status, mtviews.TestPage(lp, p), fragment)
 }
 
@@ -399,13 +400,15 @@ func (s *Server) inMissionTestTx(ctx context.Context, a *mission.Access, t *ent.
 		if err := change(tx.Client()); err != nil {
 			return err
 		}
-		if action == "" {
-			return nil
+		if action != "" {
+			if err := audit.Record(ctx, tx.AuditEvent, audit.Event{
+				Action: action, TargetType: missionTestTarget, TargetID: t.ID.String(), TargetLabel: t.Name,
+				Details: map[string]any{"mission_id": a.Mission.ID.String(), "mission": a.Mission.Name},
+			}); err != nil {
+				return err
+			}
 		}
-		return audit.Record(ctx, tx.AuditEvent, audit.Event{
-			Action: action, TargetType: missionTestTarget, TargetID: t.ID.String(), TargetLabel: t.Name,
-			Details: map[string]any{"mission_id": a.Mission.ID.String(), "mission": a.Mission.Name},
-		})
+		return s.announceTestChange(ctx, tx, a, t, action)
 	})
 }
 

@@ -24,6 +24,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
+	"violet/internal/live"
 	"violet/internal/mission"
 	"violet/views/components"
 	missionviews "violet/views/missions"
@@ -380,10 +381,13 @@ func (s *Server) updateMissionSettings(c echo.Context) error {
 		if err := upd.Exec(ctx); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx.AuditEvent, audit.Event{
+		if err := audit.Record(ctx, tx.AuditEvent, audit.Event{
 			Action: audit.MissionUpdated, TargetType: "mission", TargetID: m.ID.String(), TargetLabel: f.Name,
 			Details: map[string]any{"version": version + 1},
-		})
+		}); err != nil {
+			return err
+		}
+		return s.announceMission(ctx, tx, a, live.KindMission)
 	})
 	if ent.IsNotFound(err) {
 		// Stale (or deleted meanwhile): read the mission again.
@@ -427,10 +431,13 @@ func (s *Server) changeMissionStatus(c echo.Context) error {
 		if err := mission.Transition(ctx, tx.Client(), a, entmission.Status(f.To)); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx.AuditEvent, audit.Event{
+		if err := audit.Record(ctx, tx.AuditEvent, audit.Event{
 			Action: audit.MissionStatusChanged, TargetType: "mission", TargetID: a.Mission.ID.String(),
 			TargetLabel: a.Mission.Name, Details: map[string]any{"from": string(from), "to": f.To},
-		})
+		}); err != nil {
+			return err
+		}
+		return s.announceMissionStatus(ctx, tx, a, f.To)
 	})
 	var refused *mission.ErrTransition
 	if errors.As(err, &refused) {

@@ -123,7 +123,7 @@ func countingServer(t testing.TB, app *apptest.App) (*handlers.Server, *atomic.I
 	}
 	srv, err := handlers.New(handlers.Deps{
 		Config: app.Config, DB: db, Ent: client, Migrations: dir, Catalog: catalog, Assets: assets,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: apptest.Version, Hasher: app.Hasher,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: apptest.Version, Hasher: app.Hasher, Live: app.Live,
 	})
 	if err != nil {
 		t.Fatal(err)

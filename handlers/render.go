@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/a-h/templ"
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"violet/internal/auth"
@@ -55,7 +56,8 @@ func (s *Server) layoutProps(c echo.Context, titleKey, navKey string) layout.Pro
 	if v == nil {
 		return p
 	}
-	p.User = &layout.User{DisplayName: v.DisplayName, Email: v.Email, Locale: v.Locale}
+	p.User = &layout.User{DisplayName: v.DisplayName, Email: v.Email, Locale: v.Locale, Unread: v.Unread}
+	p.Live = s.liveURL(uuid.Nil)
 	p.Nav = []layout.NavItem{{Key: "nav.home", Href: "/"}}
 	if v.Can(auth.MissionRead) {
 		p.Nav = append(p.Nav, layout.NavItem{Key: "nav.missions", Href: "/missions"})
@@ -102,10 +104,10 @@ func adminPermission(href string) auth.Permission {
 		return auth.SettingsManage
 	case "/admin/attack-sync":
 		return auth.AttackSync
-	case "/admin/trash":
-		return auth.TrashManage
 	case "/admin/audit":
 		return auth.AuditRead
+	case "/admin/trash":
+		return auth.TrashManage
 	}
 	return ""
 }

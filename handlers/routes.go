@@ -59,6 +59,9 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/readyz", public, s.readyz},
 		{http.MethodGet, static.Prefix + "*", public, s.serveAsset},
 
+		// Live updates: the event stream of every signed-in page.
+		{http.MethodGet, eventsPath, signedIn, s.streamEvents},
+
 		// Signing in and out.
 		{http.MethodGet, "/login", public, s.showLogin},
 		{http.MethodPost, "/login", public, s.login},
@@ -79,6 +82,14 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/account/language", signedIn, s.updateLanguage},
 		{http.MethodPost, "/account/sessions/end-others", signedIn, s.endOthers},
 		{http.MethodPost, "/account/sessions/:id/end", signedIn, s.endSession},
+
+		// Notifications.
+		{http.MethodGet, "/notifications", signedIn, s.listNotifications},
+		{http.MethodGet, "/notifications/bell", signedIn, s.showBell},
+		{http.MethodPost, "/notifications/read-all", signedIn, s.markAllNotificationsRead},
+		{http.MethodPost, "/notifications/preferences", signedIn, s.updateNotificationPrefs},
+		{http.MethodPost, "/notifications/:id/read", signedIn, s.markNotificationRead},
+		{http.MethodPost, "/notifications/:id/open", signedIn, s.openNotification},
 
 		// Administration of users and groups.
 		{http.MethodGet, "/admin/users", need(auth.UserRead), s.listUsers},
@@ -173,6 +184,7 @@ func (s *Server) routeTable() []route {
 
 		// The mission page and its plan.
 		{http.MethodGet, "/missions/:id", need(auth.MissionRead), s.showMission},
+		{http.MethodGet, "/missions/:id/figures", need(auth.MissionRead), s.showMissionFigures},
 		{http.MethodGet, "/missions/:id/plan/scenarios", need(auth.MissionRead), s.searchPlanScenarios},
 		{http.MethodPost, "/missions/:id/plan/scenarios", need(auth.MissionRead), s.instantiateScenarios},
 		{http.MethodGet, "/missions/:id/plan/tests", need(auth.MissionRead), s.searchPlanTemplates},

@@ -17,6 +17,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/config"
 	"violet/internal/i18n"
+	"violet/internal/live"
 	"violet/internal/testdb"
 	"violet/migrations"
 	"violet/static"
@@ -45,6 +46,8 @@ func newTestServer(t *testing.T, logTo io.Writer) *Server {
 		DB:     db, Ent: client, Migrations: dir, Catalog: catalog, Assets: assets,
 		Log:     slog.New(slog.NewTextHandler(logTo, nil)),
 		Version: "test",
+		// Not running: these tests only walk the route table.
+		Live: live.NewHub(db, "", slog.New(slog.NewTextHandler(io.Discard, nil))),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,6 +26,8 @@ import (
 	"violet/internal/auth"
 	"violet/internal/config"
 	"violet/internal/i18n"
+	"violet/internal/live"
+	"violet/internal/notify"
 	"violet/static"
 )
 
@@ -44,6 +47,10 @@ type Deps struct {
 	Hasher *auth.Hasher
 	// HTTPClient fetches ATT&CK bundles; nil means attack.DefaultHTTPClient.
 	HTTPClient *http.Client
+	// Live is the feed of changes for open pages; its Run is the caller's
+	// to start and stop (stopping it ends the event streams, which lets a
+	// graceful shutdown finish).
+	Live *live.Hub
 }
 
 // Server holds the dependencies and serves Violet's HTTP requests.
@@ -51,6 +58,7 @@ type Server struct {
 	Deps
 	Sessions *auth.SessionStore
 	Syncer   *attack.Syncer
+	Notifier *notify.Notifier
 	throttle *auth.Throttle
 	flashes  *sessions.CookieStore
 	echo     *echo.Echo
@@ -82,7 +90,12 @@ func New(d Deps) (*Server, error) {
 		throttle: auth.DefaultThrottle(d.DB, d.Now),
 		flashes:  newFlashStore(d.Config.SessionKey, d.Config.Secure()),
 		Syncer:   attack.NewSyncer(d.Ent, d.HTTPClient, d.Now, d.Log),
+		Notifier: notify.New(d.Catalog),
 	}
+	if d.Live == nil {
+		return nil, errors.New("handlers: Deps.Live is required")
+	}
+	s.Syncer.OnFinish(s.announceSyncFinished)
 	s.jobCtx, s.stopJobs = context.WithCancel(context.Background())
 	s.buffers.New = func() any { return new(bytes.Buffer) }
 	e := echo.New()

@@ -128,6 +128,7 @@ var wantTables = []string{
 	"import_jobs",
 	"invitation_groups",
 	"invitations",
+	"live_events",
 	"mission_categories",
 	"mission_members",
 	"mission_scenarios",
@@ -157,10 +158,10 @@ func TestTables(t *testing.T) {
 		WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name`) {
 		got = append(got, r[0])
 	}
-	// The 26 tables of the v1 data model plus audit_events, attack_syncs
-	// and import_jobs.
-	if len(wantTables) != 29 {
-		t.Fatalf("expected list has %d tables, want 29", len(wantTables))
+	// The 26 tables of the v1 data model plus audit_events, attack_syncs,
+	// import_jobs and live_events.
+	if len(wantTables) != 30 {
+		t.Fatalf("expected list has %d tables, want 30", len(wantTables))
 	}
 	if !slices.IsSorted(wantTables) {
 		t.Fatal("expected table list is not sorted")
@@ -304,6 +305,7 @@ var wantChecks = []string{
 	"import_jobs.ck_import_jobs_progress",
 	"import_jobs.ck_import_jobs_status",
 	"invitations.ck_invitations_token_hash_hex",
+	"live_events.ck_live_events_kind",
 	"mission_categories.ck_mission_categories_colour",
 	"mission_members.ck_mission_members_role",
 	"mission_test_mitre_tags.ck_mission_test_mitre_tags_kind",

@@ -16,6 +16,7 @@ import (
 	"violet/internal/config"
 	"violet/internal/database"
 	"violet/internal/i18n"
+	"violet/internal/live"
 	"violet/internal/migration"
 	"violet/internal/seed"
 	"violet/migrations"
@@ -69,9 +70,21 @@ func serve(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The live events hub outlives ctx a little: it stops after the drain
+	// delay, which ends the event streams so the shutdown can finish.
+	hub := live.NewHub(db, cfg.DatabaseURL, log)
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	defer stopHub()
+	hubDone := make(chan struct{})
+	go func() {
+		defer close(hubDone)
+		if err := hub.Run(hubCtx); err != nil && hubCtx.Err() == nil {
+			log.Error("live updates are off: the events hub could not start", "err", err)
+		}
+	}()
 	srv, err := handlers.New(handlers.Deps{
 		Config: cfg, DB: db, Ent: client, Migrations: dir,
-		Catalog: catalog, Assets: assets, Log: log, Version: version,
+		Catalog: catalog, Assets: assets, Log: log, Version: version, Live: hub,
 	})
 	if err != nil {
 		return err
@@ -113,6 +126,8 @@ func serve(ctx context.Context, e env, args []string) error {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
 	}
+	stopHub()
+	<-hubDone
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := httpServer.Shutdown(shutdownCtx); err != nil {

@@ -92,6 +92,18 @@ func (f InvitationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.InvitationMutation", m)
 }
 
+// The LiveEventFunc type is an adapter to allow the use of ordinary
+// function as LiveEvent mutator.
+type LiveEventFunc func(context.Context, *ent.LiveEventMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LiveEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LiveEventMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LiveEventMutation", m)
+}
+
 // The MissionFunc type is an adapter to allow the use of ordinary
 // function as Mission mutator.
 type MissionFunc func(context.Context, *ent.MissionMutation) (ent.Value, error)

@@ -14,6 +14,7 @@ import (
 	"violet/ent/group"
 	"violet/ent/importjob"
 	"violet/ent/invitation"
+	"violet/ent/liveevent"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionmember"
@@ -280,6 +281,33 @@ func (f TraverseInvitation) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.InvitationQuery", q)
+}
+
+// The LiveEventFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LiveEventFunc func(context.Context, *ent.LiveEventQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LiveEventFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LiveEventQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LiveEventQuery", q)
+}
+
+// The TraverseLiveEvent type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLiveEvent func(context.Context, *ent.LiveEventQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLiveEvent) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLiveEvent) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LiveEventQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LiveEventQuery", q)
 }
 
 // The MissionFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -785,6 +813,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.ImportJobQuery, predicate.ImportJob, importjob.OrderOption]{typ: ent.TypeImportJob, tq: q}, nil
 	case *ent.InvitationQuery:
 		return &query[*ent.InvitationQuery, predicate.Invitation, invitation.OrderOption]{typ: ent.TypeInvitation, tq: q}, nil
+	case *ent.LiveEventQuery:
+		return &query[*ent.LiveEventQuery, predicate.LiveEvent, liveevent.OrderOption]{typ: ent.TypeLiveEvent, tq: q}, nil
 	case *ent.MissionQuery:
 		return &query[*ent.MissionQuery, predicate.Mission, mission.OrderOption]{typ: ent.TypeMission, tq: q}, nil
 	case *ent.MissionCategoryQuery:

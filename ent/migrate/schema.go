@@ -301,6 +301,30 @@ var (
 			},
 		},
 	}
+	// LiveEventsColumns holds the columns for the "live_events" table.
+	LiveEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"test", "plan", "mission", "members", "notification"}},
+		{Name: "mission_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "test_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "user_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "actor_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "released", Type: field.TypeBool, Default: false},
+	}
+	// LiveEventsTable holds the schema information for the "live_events" table.
+	LiveEventsTable = &schema.Table{
+		Name:       "live_events",
+		Columns:    LiveEventsColumns,
+		PrimaryKey: []*schema.Column{LiveEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "ix_live_events_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{LiveEventsColumns[1]},
+			},
+		},
+	}
 	// MissionsColumns holds the columns for the "missions" table.
 	MissionsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
@@ -1064,6 +1088,7 @@ var (
 		{Name: "locale", Type: field.TypeEnum, Enums: []string{"en", "fr"}, Default: "en"},
 		{Name: "is_active", Type: field.TypeBool, Default: true},
 		{Name: "last_login_at", Type: field.TypeTime, Nullable: true},
+		{Name: "muted_notifications", Type: field.TypeJSON, Default: schema.Expr("'[]'::jsonb"), SchemaType: map[string]string{"postgres": "jsonb"}},
 	}
 	// UsersTable holds the schema information for the "users" table.
 	UsersTable = &schema.Table{
@@ -1198,6 +1223,7 @@ var (
 		GroupsTable,
 		ImportJobsTable,
 		InvitationsTable,
+		LiveEventsTable,
 		MissionsTable,
 		MissionCategoriesTable,
 		MissionMembersTable,
@@ -1272,6 +1298,12 @@ func init() {
 	}
 	InvitationsTable.Annotation.Checks = map[string]string{
 		"ck_invitations_token_hash_hex": "token_hash ~ '^[0-9a-f]{64}$'",
+	}
+	LiveEventsTable.Annotation = &entsql.Annotation{
+		Table: "live_events",
+	}
+	LiveEventsTable.Annotation.Checks = map[string]string{
+		"ck_live_events_kind": "kind IN ('test', 'plan', 'mission', 'members', 'notification')",
 	}
 	MissionsTable.ForeignKeys[0].RefTable = UsersTable
 	MissionsTable.Annotation = &entsql.Annotation{

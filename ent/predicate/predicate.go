@@ -27,6 +27,9 @@ type ImportJob func(*sql.Selector)
 // Invitation is the predicate function for invitation builders.
 type Invitation func(*sql.Selector)
 
+// LiveEvent is the predicate function for liveevent builders.
+type LiveEvent func(*sql.Selector)
+
 // Mission is the predicate function for mission builders.
 type Mission func(*sql.Selector)
 

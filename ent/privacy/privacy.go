@@ -278,6 +278,30 @@ func (f InvitationMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Muta
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.InvitationMutation", m)
 }
 
+// The LiveEventQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type LiveEventQueryRuleFunc func(context.Context, *ent.LiveEventQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f LiveEventQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LiveEventQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.LiveEventQuery", q)
+}
+
+// The LiveEventMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type LiveEventMutationRuleFunc func(context.Context, *ent.LiveEventMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f LiveEventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.LiveEventMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.LiveEventMutation", m)
+}
+
 // The MissionQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type MissionQueryRuleFunc func(context.Context, *ent.MissionQuery) error

@@ -12,6 +12,7 @@ import (
 	"violet/ent/group"
 	"violet/ent/importjob"
 	"violet/ent/invitation"
+	"violet/ent/liveevent"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionmember"
@@ -422,6 +423,16 @@ func init() {
 	invitationDescID := invitationMixinFields0[0].Descriptor()
 	// invitation.DefaultID holds the default value on creation for the id field.
 	invitation.DefaultID = invitationDescID.Default.(func() uuid.UUID)
+	liveeventFields := schema.LiveEvent{}.Fields()
+	_ = liveeventFields
+	// liveeventDescCreatedAt is the schema descriptor for created_at field.
+	liveeventDescCreatedAt := liveeventFields[1].Descriptor()
+	// liveevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	liveevent.DefaultCreatedAt = liveeventDescCreatedAt.Default.(func() time.Time)
+	// liveeventDescReleased is the schema descriptor for released field.
+	liveeventDescReleased := liveeventFields[7].Descriptor()
+	// liveevent.DefaultReleased holds the default value on creation for the released field.
+	liveevent.DefaultReleased = liveeventDescReleased.Default.(bool)
 	missionMixin := schema.Mission{}.Mixin()
 	mission.Policy = privacy.NewPolicies(schema.Mission{})
 	mission.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -1418,6 +1429,10 @@ func init() {
 	userDescIsActive := userFields[4].Descriptor()
 	// user.DefaultIsActive holds the default value on creation for the is_active field.
 	user.DefaultIsActive = userDescIsActive.Default.(bool)
+	// userDescMutedNotifications is the schema descriptor for muted_notifications field.
+	userDescMutedNotifications := userFields[6].Descriptor()
+	// user.DefaultMutedNotifications holds the default value on creation for the muted_notifications field.
+	user.DefaultMutedNotifications = userDescMutedNotifications.Default.([]string)
 	// userDescID is the schema descriptor for id field.
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.

@@ -67,6 +67,9 @@ func (User) Fields() []ent.Field {
 		field.Enum("locale").Values("en", "fr").Default("en"),
 		field.Bool("is_active").Default(true),
 		field.Time("last_login_at").Optional().Nillable(),
+		field.Strings("muted_notifications").Default([]string{}).SchemaType(jsonb).
+			Annotations(entsql.DefaultExpr("'[]'::jsonb")).
+			Comment("the notification kinds the user chose not to receive"),
 	}
 }
 

@@ -35,6 +35,8 @@ const (
 	FieldIsActive = "is_active"
 	// FieldLastLoginAt holds the string denoting the last_login_at field in the database.
 	FieldLastLoginAt = "last_login_at"
+	// FieldMutedNotifications holds the string denoting the muted_notifications field in the database.
+	FieldMutedNotifications = "muted_notifications"
 	// EdgeGroups holds the string denoting the groups edge name in mutations.
 	EdgeGroups = "groups"
 	// EdgeRefreshTokens holds the string denoting the refresh_tokens edge name in mutations.
@@ -85,6 +87,7 @@ var Columns = []string{
 	FieldLocale,
 	FieldIsActive,
 	FieldLastLoginAt,
+	FieldMutedNotifications,
 }
 
 var (
@@ -124,6 +127,8 @@ var (
 	DisplayNameValidator func(string) error
 	// DefaultIsActive holds the default value on creation for the "is_active" field.
 	DefaultIsActive bool
+	// DefaultMutedNotifications holds the default value on creation for the "muted_notifications" field.
+	DefaultMutedNotifications []string
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )

@@ -24,6 +24,7 @@ import (
 	"violet/internal/config"
 	"violet/internal/database"
 	"violet/internal/i18n"
+	"violet/internal/live"
 	"violet/internal/testdb"
 	"violet/migrations"
 	"violet/static"
@@ -139,15 +140,39 @@ func New(t testing.TB, opts ...Option) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
+	log := slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	hub := StartHub(t, db, cfg.DatabaseURL, log)
 	srv, err := handlers.New(handlers.Deps{
 		Config: cfg, DB: db, Ent: client, Migrations: dir, Catalog: catalog, Assets: assets,
-		Log:     slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Version: Version, Now: o.now, Hasher: o.hasher(hasher), HTTPClient: o.http,
+		Log: log, Version: Version, Now: o.now, Hasher: o.hasher(hasher), HTTPClient: o.http, Live: hub,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &App{Server: srv, DB: db, Ent: client, Config: cfg}
+}
+
+// StartHub runs a live events hub on the database until the test ends. On
+// a database that does not answer it gives up quietly after a few seconds
+// (outage tests): the pages work without live updates.
+func StartHub(t testing.TB, db *sql.DB, dbURL string, log *slog.Logger) *live.Hub {
+	t.Helper()
+	hub := live.NewHub(db, dbURL, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := hub.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("live events hub", "err", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-hub.Started():
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+	return hub
 }
 
 // Do sends r through the app's router and returns the recorded response.

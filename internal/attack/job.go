@@ -25,10 +25,25 @@ import (
 // Syncer runs catalogue syncs as recorded jobs: each one is a row of
 // attack_syncs that shows its progress while it runs and its result after.
 type Syncer struct {
-	client *ent.Client
-	http   *http.Client
-	now    func() time.Time
-	log    *slog.Logger
+	client   *ent.Client
+	http     *http.Client
+	now      func() time.Time
+	log      *slog.Logger
+	finished FinishFunc
+}
+
+// FinishFunc runs in the transaction that finishes a job (to notify the
+// person who started it): counts is nil when the sync failed.
+type FinishFunc func(ctx context.Context, tx *ent.Tx, job *ent.AttackSync, counts *Counts) error
+
+// OnFinish sets what runs in the transaction that finishes each job.
+func (s *Syncer) OnFinish(fn FinishFunc) { s.finished = fn }
+
+func (s *Syncer) finish(ctx context.Context, tx *ent.Tx, job *ent.AttackSync, counts *Counts) error {
+	if s.finished == nil {
+		return nil
+	}
+	return s.finished(ctx, tx, job, counts)
 }
 
 // NewSyncer returns a syncer; httpClient nil means DefaultHTTPClient.
@@ -114,7 +129,10 @@ func (s *Syncer) Run(ctx context.Context, job *ent.AttackSync, r io.Reader, size
 		if job.StartedByID != nil {
 			ev.Actor = auth.NewViewer(*job.StartedByID, job.StartedByLabel, "", "", uuid.Nil, nil, nil)
 		}
-		return audit.Record(sys, tx.AuditEvent, ev)
+		if err := audit.Record(sys, tx.AuditEvent, ev); err != nil {
+			return err
+		}
+		return s.finish(sys, tx, job, &counts)
 	})
 	rep.stop()
 	if err != nil {
@@ -209,8 +227,14 @@ func (s *Syncer) fail(ctx context.Context, job *ent.AttackSync, err error) error
 	// The job's context may be spent; recording the failure must not be.
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if uerr := s.client.AttackSync.UpdateOneID(job.ID).SetStatus(attacksync.StatusFailed).SetPhase(PhaseDone).
-		SetError(Message(err)).SetFinishedAt(s.now()).Exec(bg); uerr != nil {
+	uerr := database.WithTx(bg, s.client, func(tx *ent.Tx) error {
+		if err := tx.AttackSync.UpdateOneID(job.ID).SetStatus(attacksync.StatusFailed).SetPhase(PhaseDone).
+			SetError(Message(err)).SetFinishedAt(s.now()).Exec(bg); err != nil {
+			return err
+		}
+		return s.finish(rule.SystemContext(bg), tx, job, nil)
+	})
+	if uerr != nil {
 		s.log.Error("record the failed sync", "sync", job.ID, "err", uerr)
 	}
 	return err

@@ -68,12 +68,16 @@ const (
 	DetectionLevelUpdated = "detection_level.updated"
 	DetectionLevelDeleted = "detection_level.deleted"
 	SettingChanged        = "setting.changed"
+
+	// AccountNotificationsChanged is a user choosing which kinds of
+	// notification to receive.
+	AccountNotificationsChanged = "account.notifications_changed"
 )
 
 // Actions lists every action, for the audit page's filter.
 func Actions() []string {
 	return []string{
-		LoginSucceeded, LoginFailed, Logout, SessionEnded, PasswordChanged, AccountUpdated,
+		LoginSucceeded, LoginFailed, Logout, SessionEnded, PasswordChanged, AccountUpdated, AccountNotificationsChanged,
 		InvitationCreated, InvitationRevoked, InvitationAccepted,
 		UserUpdated, UserGroupsChanged, UserDeactivated, UserReactivated, UserDeleted, UserRestored, UserSessionsEnded,
 		GroupCreated, GroupUpdated, GroupDeleted, GroupPermissionAdded, GroupPermissionGone,

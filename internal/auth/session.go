@@ -52,13 +52,16 @@ type SessionRecord struct {
 	IssuedAt    time.Time
 	ExpiresAt   time.Time
 	LastSeenAt  time.Time
+	Unread      int  // unread notifications, up to UnreadCap
 	rotate      bool // Save replaces the token
 	touch       bool // Save records the activity
 }
 
 // Viewer returns the viewer of the session.
 func (r *SessionRecord) Viewer() *Viewer {
-	return NewViewer(r.UserID, r.Email, r.DisplayName, r.Locale, r.ID, r.Groups, r.Permissions)
+	v := NewViewer(r.UserID, r.Email, r.DisplayName, r.Locale, r.ID, r.Groups, r.Permissions)
+	v.Unread = r.Unread
+	return v
 }
 
 // SessionStore is a gorilla sessions.Store whose sessions are rows of
@@ -217,15 +220,20 @@ func hashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// UnreadCap bounds the unread notifications a request counts: the bell
+// shows "99+" beyond it, and the count stays cheap however many pile up.
+const UnreadCap = 100
+
 // sessionQuery loads a token's row, its user (active, not deleted) and the
-// user's groups and permissions, with the idle timeout setting, in one
-// round trip.
+// user's groups and permissions, with the idle timeout setting and the
+// user's unread notifications (the bell on every page), in one round trip.
 const sessionQuery = `
 SELECT rt.id, rt.user_id, rt.issued_at, rt.expires_at, rt.last_seen_at, rt.revoked_at, rt.replaced_by_id,
 	u.email, u.display_name, u.locale,
 	COALESCE((SELECT (value #>> '{}')::int FROM settings WHERE key = 'session.idle_timeout_minutes'), 0),
 	COALESCE(array_agg(DISTINCT g.name) FILTER (WHERE g.name IS NOT NULL), '{}'),
-	COALESCE(array_agg(DISTINCT p.code) FILTER (WHERE p.code IS NOT NULL), '{}')
+	COALESCE(array_agg(DISTINCT p.code) FILTER (WHERE p.code IS NOT NULL), '{}'),
+	(SELECT count(*) FROM (SELECT 1 FROM notifications n WHERE n.user_id = u.id AND n.read_at IS NULL LIMIT 100) unread) -- LIMIT UnreadCap
 FROM refresh_tokens rt
 JOIN users u ON u.id = rt.user_id AND u.deleted_at IS NULL AND u.is_active
 LEFT JOIN user_groups ug ON ug.user_id = u.id
@@ -259,7 +267,7 @@ func (s *SessionStore) query(ctx context.Context, q DBTX, where string, arg any)
 	}
 	if err := rows.Scan(
 		&r.rec.ID, &r.rec.UserID, &r.rec.IssuedAt, &r.rec.ExpiresAt, &r.rec.LastSeenAt, &r.revokedAt, &r.replaced,
-		&r.rec.Email, &r.rec.DisplayName, &r.rec.Locale, &idleMin, &groups, &perms); err != nil {
+		&r.rec.Email, &r.rec.DisplayName, &r.rec.Locale, &idleMin, &groups, &perms, &r.rec.Unread); err != nil {
 		return nil, fmt.Errorf("load session: %w", err)
 	}
 	r.rec.Groups, r.rec.Permissions = groups, perms

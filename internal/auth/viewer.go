@@ -16,6 +16,7 @@ type Viewer struct {
 	Locale      string
 	SessionID   uuid.UUID
 	Groups      []string // group names, sorted
+	Unread      int      // unread notifications when the request began, up to UnreadCap
 	permissions map[Permission]bool
 }
 

@@ -13,6 +13,7 @@ import (
 	"violet/internal/audit"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
+	"violet/internal/live"
 )
 
 // Plan changes: a lead (or a holder of mission.manage) reorders the tests
@@ -47,11 +48,20 @@ func planChange(ctx context.Context, client *ent.Client, a *Access, details map[
 		if err := fn(sys, tx); err != nil {
 			return err
 		}
-		return audit.Record(sys, tx.AuditEvent, audit.Event{
-			Action: audit.MissionPlanChanged, TargetType: targetMission,
-			TargetID: a.Mission.ID.String(), TargetLabel: a.Mission.Name, Details: details,
-		})
+		return recordPlanChange(sys, tx, a, details)
 	})
+}
+
+// recordPlanChange writes a plan change's audit event and tells the
+// mission's open pages.
+func recordPlanChange(sys context.Context, tx *ent.Tx, a *Access, details map[string]any) error {
+	if err := audit.Record(sys, tx.AuditEvent, audit.Event{
+		Action: audit.MissionPlanChanged, TargetType: targetMission,
+		TargetID: a.Mission.ID.String(), TargetLabel: a.Mission.Name, Details: details,
+	}); err != nil {
+		return err
+	}
+	return live.Publish(sys, tx, live.Event{Kind: live.KindPlan, MissionID: a.Mission.ID, ActorID: a.Viewer.UserID})
 }
 
 // planTest reads one live test of the mission inside a plan change.
@@ -188,9 +198,6 @@ func AddNewTest(ctx context.Context, client *ent.Client, a *Access, name, descri
 func RecordPlanChange(ctx context.Context, client *ent.Client, a *Access, details map[string]any) error {
 	sys := rule.SystemContext(ctx)
 	return database.WithTx(sys, client, func(tx *ent.Tx) error {
-		return audit.Record(sys, tx.AuditEvent, audit.Event{
-			Action: audit.MissionPlanChanged, TargetType: targetMission,
-			TargetID: a.Mission.ID.String(), TargetLabel: a.Mission.Name, Details: details,
-		})
+		return recordPlanChange(sys, tx, a, details)
 	})
 }

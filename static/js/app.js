@@ -146,3 +146,81 @@
     dragged = null;
   });
 })();
+
+// Live updates (handlers/events.go). <body data-live> names the page's
+// event stream; EventSource reconnects by itself and sends the last id it
+// got, so the server replays what was missed. Events carry ids only: what
+// changed is fetched again through the ordinary pages, which check
+// permissions again. Bursts are gathered for a moment and fetched once.
+(function () {
+  "use strict";
+
+  var url = document.body && document.body.getAttribute("data-live");
+  if (!url || !window.EventSource || !window.htmx) return;
+  var match = /[?&]mission=([0-9a-f-]+)/.exec(url);
+  var missionBase = match ? "/missions/" + match[1] : null;
+  var pending = {};   // test id → "self" | "other"
+  var whole = false;  // the whole list must be fetched again
+  var timer = null;
+
+  function get(path, target, extra) {
+    var ctx = { target: target, swap: "outerHTML" };
+    if (extra) ctx.select = extra;
+    htmx.ajax("GET", path, ctx);
+  }
+  function flush() {
+    timer = null;
+    var ids = Object.keys(pending);
+    var list = document.getElementById("mission-tests");
+    if (list) {
+      var here = location.pathname + location.search;
+      var full = whole || ids.length > 3 || ids.some(function (id) {
+        return !document.getElementById("test-" + id);
+      });
+      if (full) {
+        get(here, "#mission-tests");
+      } else {
+        ids.forEach(function (id) { get(here, "#test-" + id, "#test-" + id); });
+      }
+      if (missionBase && document.getElementById("mission-figures")) {
+        get(missionBase + "/figures", "#mission-figures");
+      }
+    }
+    var notice = document.querySelector("[data-live-test]");
+    if (notice && (pending[notice.getAttribute("data-live-test")] === "other" || whole)) {
+      notice.hidden = false;
+    }
+    pending = {};
+    whole = false;
+  }
+  function later() {
+    if (!timer) timer = setTimeout(flush, 150);
+  }
+  function data(e) {
+    try { return JSON.parse(e.data || "{}"); } catch (err) { return {}; }
+  }
+
+  var es = new EventSource(url);
+  es.addEventListener("bell", function () {
+    if (document.getElementById("bell")) get("/notifications/bell", "#bell");
+  });
+  es.addEventListener("test", function (e) {
+    var d = data(e);
+    if (!d.test) return;
+    if (pending[d.test] !== "other") pending[d.test] = d.self ? "self" : "other";
+    later();
+  });
+  ["plan", "mission", "members", "reset"].forEach(function (name) {
+    es.addEventListener(name, function (e) {
+      // A page's own plan or status change already shows; others' do not.
+      if (name !== "reset" && data(e).self) return;
+      whole = true;
+      later();
+    });
+  });
+  es.addEventListener("gone", function () {
+    es.close();
+    location.reload();
+  });
+  window.addEventListener("pagehide", function () { es.close(); });
+})();

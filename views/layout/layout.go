@@ -2,6 +2,8 @@
 // with navigation, main, footer, and the toast region for htmx errors.
 package layout
 
+import "strconv"
+
 // Assets resolves a logical asset name to its content-hashed URL.
 type Assets interface {
 	URL(name string) string
@@ -19,6 +21,7 @@ type User struct {
 	DisplayName string
 	Email       string
 	Locale      string
+	Unread      int // unread notifications, for the bell
 }
 
 // Flash is a one-time message shown at the top of the next page.
@@ -36,6 +39,20 @@ type Props struct {
 	User    *User // nil when nobody is signed in
 	Flashes []Flash
 	Path    string // the page's own path and query, to come back to after a form in the frame
+	// Live is the URL of the page's event stream (live updates, the bell);
+	// empty when nobody is signed in.
+	Live string
+}
+
+// UnreadCap mirrors auth.UnreadCap: counts at or beyond it show as "99+".
+const UnreadCap = 100
+
+// UnreadLabel is the bell's count: the number, or "99+".
+func UnreadLabel(n int) string {
+	if n >= UnreadCap {
+		return "99+"
+	}
+	return strconv.Itoa(n)
 }
 
 // htmxConfig is the safe htmx configuration (QUALITY.md §1): no eval, no

@@ -245,6 +245,9 @@ func statusBadge(status string) string {
 // roleKey is the i18n key naming a role.
 func roleKey(role string) string { return "missions.members.role_" + role }
 
+// RoleLabel names a member role in the context's language.
+func RoleLabel(ctx context.Context, role string) string { return i18n.T(ctx, roleKey(role)) }
+
 // day shows a date, or a dash.
 func day(t *time.Time) string {
 	if t == nil {

@@ -39,6 +39,7 @@ type Tag struct {
 
 // Page is a mission test's page.
 type Page struct {
+	ID          string // the test's id: live updates of it show the notice
 	MissionID   string
 	MissionName string
 	CanManage   bool
