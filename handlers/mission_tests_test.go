@@ -48,7 +48,7 @@ type mtWorld struct {
 // one either (mission.read_all, mission.manage).
 var mtRoles = []string{"lead", "red", "blue", "observer", "outsider", "admin"}
 
-func newMTWorld(t *testing.T) *mtWorld {
+func newMTWorld(t testing.TB) *mtWorld {
 	t.Helper()
 	app := apptest.New(t)
 	w := &mtWorld{app: app, ctx: rule.SystemContext(context.Background()),
@@ -83,7 +83,7 @@ func newMTWorld(t *testing.T) *mtWorld {
 
 // mk creates a test of the mission in state, released to blue or not,
 // with a tag and markdown copied from its template.
-func (w *mtWorld) mk(t *testing.T, state missiontest.State, released bool) uuid.UUID {
+func (w *mtWorld) mk(t testing.TB, state missiontest.State, released bool) uuid.UUID {
 	t.Helper()
 	c := w.app.Ent.MissionTest.Create().SetMissionID(w.mission).SetName("Run PowerShell").
 		SetProcedure("Run **encoded** commands").SetObjective("Check script logging").
