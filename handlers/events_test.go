@@ -2,9 +2,12 @@ package handlers_test
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,9 +15,12 @@ import (
 
 	"github.com/google/uuid"
 
+	"violet/ent"
 	"violet/ent/missiontest"
 	"violet/ent/notification"
+	"violet/ent/user"
 	"violet/internal/apptest"
+	"violet/internal/auth/rule"
 	"violet/internal/config"
 	"violet/internal/notify"
 )
@@ -411,5 +417,58 @@ func TestLivePagesNameTheirStream(t *testing.T) {
 	d = doc(t, w.app.GetAs(w.cookies["blue"], "/missions"))
 	if live, _ := d.Find("body").Attr("data-live"); strings.Contains(live, "mission=") || live == "" {
 		t.Errorf("missions list stream %q", live)
+	}
+}
+
+// TestJobNotifications: whoever starts an ATT&CK sync or an Atomic import
+// is told when it ends, succeeded or failed, with a link to its page.
+func TestJobNotifications(t *testing.T) {
+	app := apptest.New(t)
+	admin := app.SignedIn(t, "admin@example.com", "admin")
+	red := app.SignedIn(t, "red@example.com", "redteam")
+	sys := rule.SystemContext(context.Background())
+	of := func(email string) []*ent.Notification {
+		return app.Ent.Notification.Query().Where(notification.HasUserWith(user.Email(email))).
+			Order(notification.ByCreatedAt()).AllX(sys)
+	}
+	check := func(t *testing.T, email string, n int, kind notify.Kind, link, title string) {
+		t.Helper()
+		got := of(email)
+		if len(got) != n {
+			t.Fatalf("%s has %d notifications, want %d", email, len(got), n)
+		}
+		last := got[n-1]
+		if last.Kind != string(kind) || last.Link != link || !strings.Contains(last.Title, title) {
+			t.Errorf("notification %s %q → %q", last.Kind, last.Title, last.Link)
+		}
+	}
+
+	data, err := os.ReadFile(miniBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, status, _, _, _ := waitSync(t, app, uploadBundle(app, admin, "enterprise-attack-99.1.json", bytes.NewReader(data)))
+	if status != "succeeded" {
+		t.Fatalf("sync %s", status)
+	}
+	check(t, "admin@example.com", 1, notify.SyncFinished, "/admin/attack-sync/"+id, "10 added")
+	id, status, _, _, _ = waitSync(t, app, uploadBundle(app, admin, "broken.json", strings.NewReader(`{"type": "bundle", "objects": [`)))
+	if status != "failed" {
+		t.Fatalf("broken sync %s", status)
+	}
+	check(t, "admin@example.com", 2, notify.SyncFinished, "/admin/attack-sync/"+id, "failed")
+
+	j := importWait(t, app, importPost(app, red, "/library/import/atomic", importFile("T9999.001.yaml", importFixtureBytes(t))))
+	if j.Status != "succeeded" {
+		t.Fatalf("import %s", j.Status)
+	}
+	check(t, "red@example.com", 1, notify.ImportFinished, "/library/import/"+j.ID, "T9999.001.yaml")
+	j = importWait(t, app, importPost(app, red, "/library/import/atomic", importFile("broken.yml", []byte("attack_technique: [oops"))))
+	if j.Status != "failed" {
+		t.Fatalf("broken import %s", j.Status)
+	}
+	check(t, "red@example.com", 2, notify.ImportFinished, "/library/import/"+j.ID, "failed")
+	if n := len(of("admin@example.com")); n != 2 {
+		t.Errorf("the admin got %d notifications, want 2 (the imports are red's)", n)
 	}
 }

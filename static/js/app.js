@@ -159,8 +159,9 @@
   if (!url || !window.EventSource || !window.htmx) return;
   var match = /[?&]mission=([0-9a-f-]+)/.exec(url);
   var missionBase = match ? "/missions/" + match[1] : null;
-  var pending = {};   // test id → "self" | "other"
-  var whole = false;  // the whole list must be fetched again
+  var pending = {};    // test id → "self" | "other"
+  var whole = false;   // the whole list must be fetched again
+  var missed = false;  // too much was missed to replay (reset)
   var timer = null;
 
   function get(path, target, extra) {
@@ -187,11 +188,12 @@
       }
     }
     var notice = document.querySelector("[data-live-test]");
-    if (notice && (pending[notice.getAttribute("data-live-test")] === "other" || whole)) {
+    if (notice && (pending[notice.getAttribute("data-live-test")] === "other" || missed)) {
       notice.hidden = false;
     }
     pending = {};
     whole = false;
+    missed = false;
   }
   function later() {
     if (!timer) timer = setTimeout(flush, 150);
@@ -215,6 +217,7 @@
       // A page's own plan or status change already shows; others' do not.
       if (name !== "reset" && data(e).self) return;
       whole = true;
+      missed = missed || name === "reset";
       later();
     });
   });
