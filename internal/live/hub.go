@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,53 @@ const Retention = 24 * time.Hour
 
 // fetchBatch bounds one read of new events.
 const fetchBatch = 500
+
+// handshakeTimeout bounds connecting the listening connection, start-up
+// handshake included.
+const handshakeTimeout = 5 * time.Second
+
+// handshakeDialer gives each connection of the listener a deadline for its
+// start-up: lib/pq has none for the handshake and holds the listener's
+// lock meanwhile, so a database that accepts connections and never
+// answers would hold the listener (and its Close) for ever. The listener's
+// connected event lifts the deadline: the connection then waits for
+// notifications as long as it lives.
+type handshakeDialer struct {
+	timeout time.Duration
+	mu      sync.Mutex
+	last    net.Conn
+}
+
+// Dial implements pq.Dialer.
+func (d *handshakeDialer) Dial(network, addr string) (net.Conn, error) {
+	return d.DialTimeout(network, addr, d.timeout)
+}
+
+// DialTimeout implements pq.Dialer.
+func (d *handshakeDialer) DialTimeout(network, addr string, timeout time.Duration) (net.Conn, error) {
+	if timeout <= 0 || timeout > d.timeout {
+		timeout = d.timeout
+	}
+	c, err := net.DialTimeout(network, addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Now().Add(d.timeout))
+	d.mu.Lock()
+	d.last = c
+	d.mu.Unlock()
+	return c, nil
+}
+
+// connected lifts the deadline of the connection just made.
+func (d *handshakeDialer) connected() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.last != nil {
+		_ = d.last.SetDeadline(time.Time{})
+		d.last = nil
+	}
+}
 
 // Sub is one subscriber: an open stream of one user, on one mission or
 // none. C is closed when the hub drops the subscriber (too slow) or stops.
@@ -109,12 +157,19 @@ func (h *Hub) Subscribers() int {
 // Run listens until ctx ends, then closes every subscriber. It returns an
 // error only when it cannot start.
 func (h *Hub) Run(ctx context.Context) error {
-	l := pq.NewListener(h.dsn, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
+	dialer := &handshakeDialer{timeout: handshakeTimeout}
+	l := pq.NewDialListener(dialer, h.dsn, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
+		if ev == pq.ListenerEventConnected || ev == pq.ListenerEventReconnected {
+			dialer.connected()
+		}
 		if err != nil {
 			h.log.Warn("live events: listener", "event", ev, "err", err)
 		}
 	})
-	defer l.Close()
+	// Closing waits for a connection attempt under way (up to the
+	// handshake timeout): let it finish on its own rather than hold up a
+	// shutdown.
+	defer func() { go l.Close() }()
 	defer h.stop()
 	// Listen waits for a connection (the database may be down at start);
 	// closing the listener on the way out ends the wait.

@@ -301,3 +301,32 @@ func openSame(t *testing.T, u string) *sql.DB {
 	}
 	return db
 }
+
+// TestHubStopsOnAHangingDatabase: a database that accepts connections and
+// never answers must not hold the hub (and so a shutdown) up.
+func TestHubStopsOnAHangingDatabase(t *testing.T) {
+	u := testdb.HangingURL(t)
+	db, err := sql.Open("postgres", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	h := live.NewHub(db, u, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the hub did not stop within 2 s of its cancellation")
+	}
+	// Streams opened meanwhile end at once.
+	if _, open := <-h.Subscribe(uuid.New(), uuid.Nil).C; open {
+		t.Error("a subscriber of a stopped hub is open")
+	}
+}
