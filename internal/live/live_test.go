@@ -181,11 +181,12 @@ func TestSlowSubscriberIsDroppedWithoutHoldingOthers(t *testing.T) {
 			}
 		}
 	}()
-	events := make([]live.Event, live.Buffer+10)
-	for i := range events {
-		events[i] = live.Event{Kind: live.KindPlan, MissionID: mission}
+	// One change at a time, as people make them: the reading subscriber
+	// keeps up, the other's buffer fills.
+	for range live.Buffer + 10 {
+		publish(t, db, live.Event{Kind: live.KindPlan, MissionID: mission})
+		time.Sleep(2 * time.Millisecond)
 	}
-	publish(t, db, events...)
 	wg.Wait()
 	if len(got) != live.Buffer+10 {
 		t.Fatalf("the reading subscriber got %d events, want %d", len(got), live.Buffer+10)

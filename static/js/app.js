@@ -165,7 +165,11 @@
   var timer = null;
 
   function get(path, target, extra) {
-    var ctx = { target: target, swap: "outerHTML" };
+    // Each fetch is sourced on its own target: htmx queues requests per
+    // source element (the body when none is given) and keeps only the last
+    // one waiting, so the bell, the list and the figures would drop each
+    // other.
+    var ctx = { source: target, target: target, swap: "outerHTML" };
     if (extra) ctx.select = extra;
     htmx.ajax("GET", path, ctx);
   }
