@@ -273,13 +273,19 @@ func safeNext(next string) string {
 }
 
 // Request body limits: forms are small; the routes that take uploads of
-// bundles and archives (100 MB) are named here, by their route's prefix.
+// bundles and archives (100 MB) are named here, by their route's prefix,
+// and evidence uploads by their route (limit from the settings).
 const (
 	formBodyLimit   = 2 << 20
 	uploadBodyLimit = 100 << 20
 )
 
 func bodyLimitFor(path string) int64 {
+	if path == evidenceUploadPath {
+		// The handler narrows it to the setting evidence.max_upload_bytes
+		// (plus the form) before reading a byte.
+		return evidenceBodyCeiling
+	}
 	for _, prefix := range []string{"/admin/attack-sync/upload", "/library/import"} {
 		if strings.HasPrefix(path, prefix) {
 			return uploadBodyLimit

@@ -205,6 +205,23 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/missions/:id/tests/:test/review", need(auth.MissionRead), s.reviewMissionTest},
 		{http.MethodPost, "/missions/:id/tests/:test/reopen", need(auth.MissionRead), s.reopenMissionTest},
 
+		// Evidence.
+		{http.MethodGet, "/missions/:id/tests/:test/evidence", need(auth.MissionRead), s.showEvidence},
+		{http.MethodPost, evidenceUploadPath, need(auth.EvidenceUpload), s.uploadEvidence},
+		{http.MethodGet, "/missions/:id/tests/:test/evidence/:ev", need(auth.MissionRead), s.downloadEvidence},
+		{http.MethodGet, "/missions/:id/tests/:test/evidence/:ev/preview", need(auth.MissionRead), s.showEvidencePreview},
+		{http.MethodPost, "/missions/:id/tests/:test/evidence/:ev/delete", need(auth.MissionRead), s.deleteEvidence},
+
+		// Report and exports.
+		{http.MethodGet, "/missions/:id/report", need(auth.MissionRead), s.showMissionReport},
+		{http.MethodGet, "/missions/:id/report/page.css", need(auth.MissionRead), s.showMissionReportCSS},
+		{http.MethodGet, "/missions/:id/export/navigator.json", need(auth.MissionRead), s.exportNavigator},
+		{http.MethodGet, "/missions/:id/export/tests.csv", need(auth.MissionRead), s.exportTestsCSV},
+		{http.MethodGet, "/missions/:id/export/mission.json", need(auth.MissionRead), s.exportMissionJSON},
+		{http.MethodGet, "/missions/:id/plan/navigator", need(auth.MissionRead), s.showNavigatorImport},
+		{http.MethodPost, "/missions/:id/plan/navigator", need(auth.MissionRead), s.previewNavigatorImport},
+		{http.MethodPost, "/missions/:id/plan/navigator/confirm", need(auth.MissionRead), s.confirmNavigatorImport},
+
 		// Administration: detection scale and settings.
 		{http.MethodGet, "/admin/detection-levels", need(auth.SettingsManage), s.listDetectionLevels},
 		{http.MethodPost, "/admin/detection-levels", need(auth.SettingsManage), s.createDetectionLevel},

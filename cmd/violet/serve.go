@@ -15,6 +15,7 @@ import (
 	"violet/handlers"
 	"violet/internal/config"
 	"violet/internal/database"
+	"violet/internal/evidence"
 	"violet/internal/i18n"
 	"violet/internal/live"
 	"violet/internal/migration"
@@ -95,6 +96,9 @@ func serve(ctx context.Context, e env, args []string) error {
 		log.Warn("ATT&CK syncs interrupted by a restart marked as failed", "count", n)
 	}
 	srv.MarkInterruptedImports(ctx)
+	// Evidence files without a row (a crash between the rename and the
+	// commit) are swept now and then; this ends with ctx.
+	go srv.SweepEvidenceEvery(ctx, evidence.SweepAge)
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -72,6 +72,12 @@ const (
 	// AccountNotificationsChanged is a user choosing which kinds of
 	// notification to receive.
 	AccountNotificationsChanged = "account.notifications_changed"
+
+	// Evidence files of mission tests: uploaded, downloaded (the original,
+	// not its preview) and deleted (soft).
+	EvidenceUploaded   = "evidence.uploaded"
+	EvidenceDownloaded = "evidence.downloaded"
+	EvidenceDeleted    = "evidence.deleted"
 )
 
 // Actions lists every action, for the audit page's filter.
@@ -89,6 +95,7 @@ func Actions() []string {
 		MissionTestStarted, MissionTestStopped, MissionTestRedSaved, MissionTestReleased,
 		MissionTestBlueSaved, MissionTestSetAside, MissionTestReopened,
 		DetectionLevelCreated, DetectionLevelUpdated, DetectionLevelDeleted, SettingChanged,
+		EvidenceUploaded, EvidenceDownloaded, EvidenceDeleted,
 	}
 }
 

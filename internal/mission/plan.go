@@ -115,6 +115,56 @@ func AddTemplate(ctx context.Context, client *ent.Client, a *Access, templateID 
 	return id, err
 }
 
+// AddTemplates copies test templates into the mission outside any
+// scenario, in the order given (each once), all of them or none, with the
+// plan change recorded (details, plus the new tests' ids) in the same
+// transaction. A template missing or deleted is a not-found error and
+// nothing is copied.
+func AddTemplates(ctx context.Context, client *ent.Client, a *Access, templateIDs []uuid.UUID, details map[string]any) ([]uuid.UUID, error) {
+	if err := a.check(a.CanManage()); err != nil {
+		return nil, err
+	}
+	ids := uniq(templateIDs)
+	templates, err := loadTemplates(ctx, client, ids)
+	if err != nil {
+		return nil, err
+	}
+	if len(templates) != len(ids) {
+		return nil, &ent.NotFoundError{}
+	}
+	sys := rule.SystemContext(ctx)
+	var created []uuid.UUID
+	err = database.WithTx(sys, client, func(tx *ent.Tx) error {
+		created = created[:0]
+		_, pos, err := nextPositions(sys, tx, a.Mission.ID)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			tid, err := copyTestID(sys, tx, a.Mission.ID, nil, templates[id], pos)
+			if err != nil {
+				return err
+			}
+			created = append(created, tid)
+			pos++
+		}
+		all := make(map[string]any, len(details)+1)
+		for k, v := range details {
+			all[k] = v
+		}
+		tests := make([]string, len(created))
+		for i, id := range created {
+			tests[i] = id.String()
+		}
+		all["test_ids"] = tests
+		return recordPlanChange(sys, tx, a, all)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return created, nil
+}
+
 // loadTemplates reads templates with their tags and the catalogue entries
 // the tags name (techniques with their tactics, sub-techniques with their
 // parent's), in a fixed number of queries.

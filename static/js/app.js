@@ -206,28 +206,119 @@
     try { return JSON.parse(e.data || "{}"); } catch (err) { return {}; }
   }
 
-  var es = new EventSource(url);
-  es.addEventListener("bell", function () {
-    if (document.getElementById("bell")) get("/notifications/bell", "#bell");
-  });
-  es.addEventListener("test", function (e) {
-    var d = data(e);
-    if (!d.test) return;
-    if (pending[d.test] !== "other") pending[d.test] = d.self ? "self" : "other";
-    later();
-  });
-  ["plan", "mission", "members", "reset"].forEach(function (name) {
-    es.addEventListener(name, function (e) {
-      // A page's own plan or status change already shows; others' do not.
-      if (name !== "reset" && data(e).self) return;
-      whole = true;
-      missed = missed || name === "reset";
+  var es = null;
+  function open() {
+    if (es) return;
+    es = new EventSource(url);
+    es.addEventListener("bell", function () {
+      if (document.getElementById("bell")) get("/notifications/bell", "#bell");
+    });
+    es.addEventListener("test", function (e) {
+      var d = data(e);
+      if (!d.test) return;
+      if (pending[d.test] !== "other") pending[d.test] = d.self ? "self" : "other";
       later();
     });
+    ["plan", "mission", "members", "reset"].forEach(function (name) {
+      es.addEventListener(name, function (e) {
+        // A page's own plan or status change already shows; others' do not.
+        if (name !== "reset" && data(e).self) return;
+        whole = true;
+        missed = missed || name === "reset";
+        later();
+      });
+    });
+    es.addEventListener("gone", function () {
+      close();
+      location.reload();
+    });
+  }
+  function close() {
+    if (es) es.close();
+    es = null;
+  }
+  // The stream opens once the page has loaded, so that it never competes
+  // with the page's own requests, and closes when the page goes (or into
+  // the back/forward cache, from which it reopens and replays since the
+  // page was rendered).
+  if (document.readyState === "complete") {
+    open();
+  } else {
+    window.addEventListener("load", open);
+  }
+  window.addEventListener("pagehide", close);
+  window.addEventListener("pageshow", function (e) { if (e.persisted) open(); });
+})();
+
+// Evidence upload (views/missiontest/evidence.templ). The form
+// [data-evidence-upload] posts its files through htmx (multipart); this
+// block only adds what a plain file input lacks:
+// - files dropped on [data-evidence-drop] become the input's files;
+// - one caption field per chosen file (named "caption", in the files'
+//   order, labelled with data-caption-label and the file's name) replaces
+//   the single caption field;
+// - the <progress data-evidence-progress> follows htmx:xhr:progress while
+//   the files are sent.
+(function () {
+  "use strict";
+
+  function captions(input) {
+    var form = input.closest("[data-evidence-upload]");
+    var box = form && form.querySelector("[data-evidence-captions]");
+    if (!box || !input.files || input.files.length === 0) return;
+    var label = box.getAttribute("data-caption-label") || "";
+    var kept = Array.prototype.map.call(box.querySelectorAll("input[name=caption]"), function (el) { return el.value; });
+    box.textContent = "";
+    Array.prototype.forEach.call(input.files, function (file, i) {
+      var field = document.createElement("div");
+      field.className = "field";
+      var id = "evidence-caption-" + i;
+      var l = document.createElement("label");
+      l.htmlFor = id;
+      l.textContent = label + " " + file.name;
+      var c = document.createElement("input");
+      c.type = "text";
+      c.id = id;
+      c.name = "caption";
+      c.maxLength = 500;
+      c.value = kept[i] || "";
+      c.setAttribute("data-testid", "evidence-caption-input");
+      field.appendChild(l);
+      field.appendChild(c);
+      box.appendChild(field);
+    });
+  }
+
+  document.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches("[data-evidence-files]")) captions(e.target);
   });
-  es.addEventListener("gone", function () {
-    es.close();
-    location.reload();
+  ["dragenter", "dragover"].forEach(function (name) {
+    document.addEventListener(name, function (e) {
+      var zone = e.target.closest && e.target.closest("[data-evidence-drop]");
+      if (!zone) return;
+      e.preventDefault();
+      zone.classList.add("is-dragover");
+    });
   });
-  window.addEventListener("pagehide", function () { es.close(); });
+  document.addEventListener("dragleave", function (e) {
+    var zone = e.target.closest && e.target.closest("[data-evidence-drop]");
+    if (zone) zone.classList.remove("is-dragover");
+  });
+  document.addEventListener("drop", function (e) {
+    var zone = e.target.closest && e.target.closest("[data-evidence-drop]");
+    if (!zone) return;
+    e.preventDefault();
+    zone.classList.remove("is-dragover");
+    var input = zone.querySelector("[data-evidence-files]");
+    if (!input || !e.dataTransfer || e.dataTransfer.files.length === 0) return;
+    input.files = e.dataTransfer.files;
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+  document.addEventListener("htmx:xhr:progress", function (e) {
+    var form = e.target.closest && e.target.closest("[data-evidence-upload]");
+    var bar = form && form.querySelector("[data-evidence-progress]");
+    if (!bar || !e.detail.lengthComputable || !e.detail.total) return;
+    bar.hidden = false;
+    bar.value = Math.round((e.detail.loaded / e.detail.total) * 100);
+  });
 })();

@@ -1,0 +1,147 @@
+package navigator
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+)
+
+// ParseError says why a file is not a layer Violet can plan from. Reason
+// is an i18n key; IDs lists the offending technique IDs, if any.
+type ParseError struct {
+	Reason string
+	IDs    []string
+}
+
+func (e *ParseError) Error() string {
+	if len(e.IDs) > 0 {
+		return e.Reason + ": " + strings.Join(e.IDs, ", ")
+	}
+	return e.Reason
+}
+
+// Reasons of a ParseError (i18n keys).
+const (
+	ReasonNotJSON      = "exports.import.error.not_json"
+	ReasonNotLayer     = "exports.import.error.not_layer"
+	ReasonManyLayers   = "exports.import.error.many_layers"
+	ReasonDomain       = "exports.import.error.domain"
+	ReasonNoTechniques = "exports.import.error.no_techniques"
+	ReasonBadIDs       = "exports.import.error.bad_ids"
+	ReasonUnknownIDs   = "exports.import.error.unknown_ids"
+)
+
+// maxListed bounds the IDs an error names.
+const maxListed = 10
+
+// ImportedLayer is what the import keeps of a layer.
+type ImportedLayer struct {
+	Name string
+	// IDs are the selected techniques and sub-techniques, unique, in the
+	// layer's order.
+	IDs []string
+}
+
+// inLayer is the part of a layer the import reads.
+type inLayer struct {
+	Name       *string `json:"name"`
+	Domain     *string `json:"domain"`
+	Techniques []struct {
+		TechniqueID string            `json:"techniqueID"`
+		Score       *json.Number      `json:"score"`
+		Color       string            `json:"color"`
+		Comment     string            `json:"comment"`
+		Enabled     *bool             `json:"enabled"`
+		Metadata    []json.RawMessage `json:"metadata"`
+	} `json:"techniques"`
+}
+
+// Parse reads a layer (or a JSON array holding exactly one layer) and
+// selects its techniques. Selection rule: an entry with "enabled": false
+// is skipped; any other entry is taken when it has a score (0 included),
+// a colour, a comment or metadata — what someone marked in Navigator.
+// Entries carrying only display state (showSubtechniques) are skipped.
+// The same technique under several tactics is taken once.
+func Parse(data []byte) (*ImportedLayer, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || !json.Valid(trimmed) {
+		return nil, &ParseError{Reason: ReasonNotJSON}
+	}
+	if trimmed[0] == '[' {
+		var list []json.RawMessage
+		if err := json.Unmarshal(trimmed, &list); err != nil {
+			return nil, &ParseError{Reason: ReasonNotLayer}
+		}
+		if len(list) != 1 {
+			return nil, &ParseError{Reason: ReasonManyLayers}
+		}
+		trimmed = bytes.TrimSpace(list[0])
+	}
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, &ParseError{Reason: ReasonNotLayer}
+	}
+	var in inLayer
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.UseNumber()
+	if err := dec.Decode(&in); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return nil, &ParseError{Reason: ReasonNotLayer}
+		}
+		return nil, &ParseError{Reason: ReasonNotJSON}
+	}
+	if in.Name == nil || in.Domain == nil {
+		return nil, &ParseError{Reason: ReasonNotLayer}
+	}
+	if *in.Domain != Domain {
+		return nil, &ParseError{Reason: ReasonDomain, IDs: []string{*in.Domain}}
+	}
+	out := &ImportedLayer{Name: strings.TrimSpace(*in.Name)}
+	var bad []string
+	for _, t := range in.Techniques {
+		if t.Enabled != nil && !*t.Enabled {
+			continue
+		}
+		if t.Score == nil && strings.TrimSpace(t.Color) == "" && strings.TrimSpace(t.Comment) == "" && len(t.Metadata) == 0 {
+			continue
+		}
+		id := strings.TrimSpace(t.TechniqueID)
+		if !TechniqueID.MatchString(id) {
+			if len(bad) < maxListed {
+				bad = append(bad, id)
+			}
+			continue
+		}
+		if !slices.Contains(out.IDs, id) {
+			out.IDs = append(out.IDs, id)
+		}
+	}
+	if len(bad) > 0 {
+		return nil, &ParseError{Reason: ReasonBadIDs, IDs: bad}
+	}
+	if len(out.IDs) == 0 {
+		return nil, &ParseError{Reason: ReasonNoTechniques}
+	}
+	return out, nil
+}
+
+// Unknown returns a ParseError naming the IDs the catalogue does not
+// hold (known reports whether it holds one), or nil.
+func (l *ImportedLayer) Unknown(known func(id string) bool) error {
+	var missing []string
+	for _, id := range l.IDs {
+		if !known(id) {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if len(missing) > maxListed {
+		missing = append(missing[:maxListed], "…")
+	}
+	return &ParseError{Reason: ReasonUnknownIDs, IDs: missing}
+}
