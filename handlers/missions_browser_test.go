@@ -45,12 +45,14 @@ func TestBrowserMissionMembers(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#field-name`), "Browser mission"),
 		chromedp.SendKeys(chromedp.CSS(`#field-scope`), "The lab"),
 		chromedp.Click(chromedp.CSS(`[data-testid="mission-submit"]`)),
+		// The form redirects to the mission's overview: let that page
+		// load, or navigating away below may abort it (ERR_ABORTED).
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mission-name"]`)),
 	); err != nil {
 		browsertest.Screenshot(t, ctx, "mission-create-failed")
 		t.Fatal(err)
 	}
-	// The form redirects to the mission's overview (another page): wait
-	// for the mission in the database, then open its members.
+	// Then find the mission in the database and open its members.
 	var id uuid.UUID
 	for i := 0; id == uuid.Nil && i < 100; i++ {
 		if err := app.DB.QueryRow(`SELECT id FROM missions WHERE name = 'Browser mission'`).Scan(&id); err != nil {
