@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/lexer"
+	"github.com/goccy/go-yaml/token"
 )
 
 // File is one technique file.
@@ -71,6 +73,14 @@ const MaxFileSize = 4 << 20
 func Parse(data []byte) (*File, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("the file is larger than %d MB", MaxFileSize>>20)
+	}
+	// Aliases expand exponentially (a few hundred bytes of nested *refs
+	// take seconds and gigabytes) and the YAML library cannot bound them;
+	// upstream technique files use none.
+	for _, tk := range lexer.Tokenize(string(data)) {
+		if tk.Type == token.AliasType {
+			return nil, errors.New("not a valid Atomic Red Team file: YAML aliases (*name) are not accepted")
+		}
 	}
 	var f File
 	if err := yaml.UnmarshalWithOptions(data, &f, yaml.Strict()); err != nil {

@@ -1,11 +1,13 @@
 package atomic_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"violet/internal/atomic"
 )
@@ -110,5 +112,45 @@ func TestParseRealFiles(t *testing.T) {
 	}
 	if len(files) != 70 || tests != 433 {
 		t.Errorf("%d files, %d tests; want 70 and 433", len(files), tests)
+	}
+}
+
+// TestParseRefusesAliasBomb: nested YAML anchors expand exponentially
+// (seven levels of ten aliases are 10^7 copies from a few hundred bytes);
+// a technique file with aliases is refused before anything is expanded.
+func TestParseRefusesAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i <= 7; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [", i, i)
+		for j := range 10 {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*a%d", i-1)
+		}
+		b.WriteString("]\n")
+	}
+	b.WriteString(`attack_technique: T9999
+display_name: Bomb
+atomic_tests:
+- name: bomb
+  supported_platforms: [linux]
+  input_arguments:
+    x:
+      description: x
+      type: string
+      default: *a7
+  executor:
+    name: sh
+    command: echo #{x}
+`)
+	start := time.Now()
+	_, err := atomic.Parse([]byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "aliases") {
+		t.Fatalf("Parse: %v, want the aliases refused", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("refusing took %v", d)
 	}
 }
