@@ -83,10 +83,10 @@ func Parse(data []byte) (*File, error) {
 		}
 	}
 	var f File
-	if err := yaml.UnmarshalWithOptions(data, &f, yaml.Strict()); err != nil {
+	if err := decodeYAML(data, &f, yaml.Strict()); err != nil {
 		// Upstream files may carry fields Violet does not know; only
 		// complain about those when the lenient read fails too.
-		if err2 := yaml.Unmarshal(data, &f); err2 != nil {
+		if err2 := decodeYAML(data, &f); err2 != nil {
 			return nil, fmt.Errorf("not a valid Atomic Red Team file: %s", firstLine(yaml.FormatError(err2, false, false)))
 		}
 	}
@@ -297,4 +297,16 @@ func platforms(in []string) []string {
 		out = []string{}
 	}
 	return out
+}
+
+// decodeYAML is yaml.UnmarshalWithOptions returning an error where go-yaml
+// (v1.19.2) panics: a nil dereference on an empty tag read into a list
+// ("atomic_tests: ! "); one such file would otherwise stop a whole import.
+func decodeYAML(data []byte, v any, opts ...yaml.DecodeOption) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the YAML reader failed on this file (%v)", r)
+		}
+	}()
+	return yaml.UnmarshalWithOptions(data, v, opts...)
 }

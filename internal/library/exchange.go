@@ -3,6 +3,7 @@ package library
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/lexer"
+	"github.com/goccy/go-yaml/token"
 	"github.com/google/uuid"
 
 	"violet/ent"
@@ -139,13 +142,42 @@ func Export(ctx context.Context, client *ent.Client, templateIDs, scenarioIDs []
 		}
 		doc.Scenarios = append(doc.Scenarios, ds)
 	}
-	var b bytes.Buffer
-	b.WriteString("# Violet test library (import it in Library → Import)\n")
-	enc := yaml.NewEncoder(&b, yaml.UseLiteralStyleIfMultiline(true))
-	if err := enc.Encode(doc); err != nil {
+	return EncodeDocument(&doc)
+}
+
+// EncodeDocument writes doc as Export does: block YAML with multi-line
+// texts as literal blocks, for people to read. go-yaml's writer does not
+// always keep a text (a literal block drops the trailing spaces of its
+// last line and writes a first line indented with a space as YAML that
+// does not parse; a plain scalar loses a leading tab; found by
+// FuzzParseDocument), so each form is read back and compared with the
+// JSON-style form, where every text is quoted, which is the one written
+// when neither of the others keeps the document exactly.
+func EncodeDocument(doc *Document) ([]byte, error) {
+	d := *doc
+	if d.Templates == nil {
+		d.Templates = []Template{} // "templates: []", never null
+	}
+	exact, err := yaml.MarshalWithOptions(&d, yaml.JSON())
+	if err != nil {
 		return nil, err
 	}
-	return b.Bytes(), nil
+	body := exact
+	for _, opts := range [][]yaml.EncodeOption{{yaml.UseLiteralStyleIfMultiline(true)}, nil} {
+		out, err := yaml.MarshalWithOptions(&d, opts...)
+		if err != nil {
+			return nil, err
+		}
+		var back Document
+		if decodeYAML(out, &back, yaml.Strict()) != nil {
+			continue
+		}
+		if again, err := yaml.MarshalWithOptions(&back, yaml.JSON()); err == nil && bytes.Equal(again, exact) {
+			body = out
+			break
+		}
+	}
+	return append([]byte("# Violet test library (import it in Library → Import)\n"), body...), nil
 }
 
 // ExchangeSummary is what importing a document did.
@@ -168,8 +200,16 @@ var attackIDRE = map[string]*regexp.Regexp{
 // unknown opsec level or source, an ATT&CK ID that is not one, a scenario
 // naming a test that is neither in the document nor given in known.
 func ParseDocument(data []byte) (*Document, error) {
+	// Aliases expand exponentially (under a kilobyte of nested *refs
+	// takes minutes and gigabytes) and the YAML library cannot bound
+	// them; Export writes none.
+	for _, tk := range lexer.Tokenize(string(data)) {
+		if tk.Type == token.AliasType {
+			return nil, errors.New("not a Violet library document: YAML aliases (*name) are not accepted")
+		}
+	}
 	var doc Document
-	if err := yaml.UnmarshalWithOptions(data, &doc, yaml.Strict()); err != nil {
+	if err := decodeYAML(data, &doc, yaml.Strict()); err != nil {
 		return nil, fmt.Errorf("not a Violet library document: %s", firstLine(yaml.FormatError(err, false, false)))
 	}
 	if doc.Violet != FormatVersion {
@@ -226,6 +266,18 @@ func ParseDocument(data []byte) (*Document, error) {
 		}
 	}
 	return &doc, nil
+}
+
+// decodeYAML is yaml.UnmarshalWithOptions returning an error where go-yaml
+// (v1.19.2) panics: a nil dereference on an empty tag read into a list
+// ("tests: ! "), found by FuzzParseDocument.
+func decodeYAML(data []byte, v any, opts ...yaml.DecodeOption) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the YAML reader failed on this file (%v)", r)
+		}
+	}()
+	return yaml.UnmarshalWithOptions(data, v, opts...)
 }
 
 // ImportDocument writes a document into the library in one transaction:

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"slices"
 	"strings"
 )
 
@@ -101,6 +100,9 @@ func Parse(data []byte) (*ImportedLayer, error) {
 	}
 	out := &ImportedLayer{Name: strings.TrimSpace(*in.Name)}
 	var bad []string
+	// A set, not slices.Contains: a 4 MiB layer holds 100,000 entries, and
+	// a quadratic scan of them took a CPU for most of a minute.
+	taken := map[string]bool{}
 	for _, t := range in.Techniques {
 		if t.Enabled != nil && !*t.Enabled {
 			continue
@@ -115,7 +117,8 @@ func Parse(data []byte) (*ImportedLayer, error) {
 			}
 			continue
 		}
-		if !slices.Contains(out.IDs, id) {
+		if !taken[id] {
+			taken[id] = true
 			out.IDs = append(out.IDs, id)
 		}
 	}
