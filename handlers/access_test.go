@@ -42,6 +42,7 @@ var matrix = map[string][6]string{
 	"GET /api/v1/diag/db":             {O, O, O, O, O, O},
 	"GET /healthz":                    {O, O, O, O, O, O},
 	"GET /readyz":                     {O, O, O, O, O, O},
+	"GET /metrics":                    {L, F, F, F, F, O},
 	"GET /static/*":                   {O, O, O, O, O, O},
 	"GET /login":                      {O, O, O, O, O, O},
 	"POST /login":                     {O, O, O, O, O, O},

@@ -95,13 +95,16 @@ func (s *Server) syncFromURL(c echo.Context) error {
 		return err
 	}
 	s.background(func(ctx context.Context) {
+		start := time.Now()
 		body, size, err := s.Syncer.Fetch(ctx, form.URL)
 		if err != nil {
 			_ = s.Syncer.Fail(ctx, job, err)
+			s.Metrics.ObserveSync(false, time.Since(start))
 			return
 		}
 		defer body.Close()
-		_, _ = s.Syncer.Run(ctx, job, body, size, attack.VersionFromName(form.URL), attack.PhaseDownload)
+		_, err = s.Syncer.Run(ctx, job, body, size, attack.VersionFromName(form.URL), attack.PhaseDownload)
+		s.Metrics.ObserveSync(err == nil, time.Since(start))
 	})
 	return c.Redirect(http.StatusSeeOther, "/admin/attack-sync/"+job.ID.String())
 }
@@ -155,11 +158,14 @@ func (s *Server) syncUpload(c echo.Context) error {
 	}
 	s.background(func(ctx context.Context) {
 		defer discard(tmp)
+		start := time.Now()
 		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 			_ = s.Syncer.Fail(ctx, job, err)
+			s.Metrics.ObserveSync(false, time.Since(start))
 			return
 		}
-		_, _ = s.Syncer.Run(ctx, job, tmp, size, attack.VersionFromName(name), attack.PhaseRead)
+		_, err := s.Syncer.Run(ctx, job, tmp, size, attack.VersionFromName(name), attack.PhaseRead)
+		s.Metrics.ObserveSync(err == nil, time.Since(start))
 	})
 	return c.Redirect(http.StatusSeeOther, "/admin/attack-sync/"+job.ID.String())
 }

@@ -28,6 +28,7 @@ import (
 	"violet/internal/evidence"
 	"violet/internal/i18n"
 	"violet/internal/live"
+	"violet/internal/metrics"
 	"violet/internal/mission"
 	mtviews "violet/views/missiontest"
 )
@@ -286,9 +287,13 @@ func (s *Server) uploadEvidence(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The upload's outcome for the metrics, settled on the way out.
+	outcome, accepted := metrics.OutcomeFailed, int64(0)
+	defer func() { s.Metrics.EvidenceUpload(outcome, accepted) }()
 	req := c.Request()
 	limit := max + evidenceFormOverhead
 	if req.ContentLength > limit {
+		outcome = metrics.OutcomeRefused
 		return echo.ErrStatusRequestEntityTooLarge
 	}
 	req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
@@ -311,6 +316,10 @@ func (s *Server) uploadEvidence(c echo.Context) error {
 		}
 	}()
 	if err := s.readUpload(context.WithoutCancel(ctx), body, boundary, max, &up); err != nil {
+		var he *echo.HTTPError
+		if errors.As(err, &he) && (he.Code == http.StatusRequestEntityTooLarge || he.Code == http.StatusUnprocessableEntity) {
+			outcome = metrics.OutcomeRefused
+		}
 		return err
 	}
 	dbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Config.RequestTimeout)
@@ -327,9 +336,11 @@ func (s *Server) uploadEvidence(c echo.Context) error {
 		}
 	}
 	if len(up.stored) == 0 && len(up.refused) == 0 {
+		outcome = metrics.OutcomeRefused
 		return s.evidenceRefused(c, dbCtx, a, t, up, "evidence.no_file")
 	}
 	if len(up.refused) > 0 {
+		outcome = metrics.OutcomeRefused
 		return s.evidenceRefused(c, dbCtx, a, t, up, "evidence.refused_all")
 	}
 	err = database.WithTx(dbCtx, s.Ent, func(tx *ent.Tx) error {
@@ -358,6 +369,10 @@ func (s *Server) uploadEvidence(c echo.Context) error {
 		return err
 	}
 	committed = true
+	outcome = metrics.OutcomeAccepted
+	for _, st := range up.stored {
+		accepted += st.Size
+	}
 	if !isPartial(req) {
 		// Without JavaScript the form lives on the evidence page: back to it.
 		s.flash(c, "success", "evidence.uploaded")
@@ -457,7 +472,7 @@ func (s *Server) downloadEvidence(c echo.Context) error {
 		}
 	}
 	h := c.Response().Header()
-	setEvidenceHeaders(h, f.ContentType, contentDisposition("attachment", f.OriginalName))
+	setEvidenceHeaders(h, f.ContentType, evidence.ContentDisposition("attachment", f.OriginalName))
 	h.Set(echo.HeaderContentLength, strconv.FormatInt(f.Size, 10))
 	c.Response().WriteHeader(http.StatusOK)
 	_, err = io.Copy(c.Response(), rc)
@@ -485,7 +500,7 @@ func (s *Server) showEvidencePreview(c echo.Context) error {
 	defer rc.Close()
 	br := bufio.NewReader(rc)
 	head, _ := br.Peek(8)
-	setEvidenceHeaders(c.Response().Header(), evidence.PreviewType(head), contentDisposition("inline", f.OriginalName))
+	setEvidenceHeaders(c.Response().Header(), evidence.PreviewType(head), evidence.ContentDisposition("inline", f.OriginalName))
 	c.Response().WriteHeader(http.StatusOK)
 	_, err = io.Copy(c.Response(), br)
 	return err
@@ -531,35 +546,4 @@ func (s *Server) deleteEvidence(c echo.Context) error {
 	}
 	sec.NoticeKey = "evidence.deleted"
 	return s.renderEvidence(c, http.StatusOK, a, t, sec)
-}
-
-// contentDisposition names a served file: an ASCII fallback for old
-// clients and the sanitised name as RFC 5987 UTF-8.
-func contentDisposition(kind, name string) string {
-	name = evidence.SanitizeName(name)
-	var ascii, enc strings.Builder
-	for _, r := range name {
-		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' || r == '%' || r == ';' {
-			ascii.WriteByte('_')
-		} else {
-			ascii.WriteRune(r)
-		}
-	}
-	for _, b := range []byte(name) {
-		if isAttrChar(b) {
-			enc.WriteByte(b)
-		} else {
-			fmt.Fprintf(&enc, "%%%02X", b)
-		}
-	}
-	return kind + `; filename="` + ascii.String() + `"; filename*=UTF-8''` + enc.String()
-}
-
-// isAttrChar is RFC 5987's attr-char: sent unencoded in filename*.
-func isAttrChar(b byte) bool {
-	switch {
-	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$&+-.^_`|~", b) >= 0
 }

@@ -29,6 +29,7 @@ import (
 	"violet/internal/auth/rule"
 	"violet/internal/database"
 	"violet/internal/library"
+	"violet/internal/metrics"
 	"violet/internal/notify"
 	"violet/views/components"
 	libraryviews "violet/views/library"
@@ -649,7 +650,9 @@ func (s *Server) importAtomic(c echo.Context) error {
 	info := auth.RequestInfoFrom(ctx)
 	s.background(func(ctx context.Context) {
 		defer u.discard()
-		_, _ = imp.Run(auth.WithRequestInfo(ctx, info), job)
+		start := time.Now()
+		_, err := imp.Run(auth.WithRequestInfo(ctx, info), job)
+		s.Metrics.ObserveImport(metrics.ImportAtomic, err == nil, time.Since(start))
 	})
 	return c.Redirect(http.StatusSeeOther, "/library/import/"+job.ID.String())
 }
@@ -698,8 +701,10 @@ func (s *Server) importLibraryDocument(c echo.Context) error {
 		return refuse("library.import.document.invalid", err.Error())
 	}
 	v := auth.FromContext(ctx)
+	start := time.Now()
 	sum, err := library.ImportDocument(ctx, s.Ent, doc, &v.UserID)
 	if err != nil {
+		s.Metrics.ObserveImport(metrics.ImportLibrary, false, time.Since(start))
 		if ent.IsConstraintError(err) || ent.IsValidationError(err) {
 			return refuse("library.import.document.refused", err.Error())
 		}
@@ -722,6 +727,7 @@ func (s *Server) importLibraryDocument(c echo.Context) error {
 				"created": sum.Created, "updated": sum.Updated, "untagged": len(sum.Untagged),
 			}})
 	})
+	s.Metrics.ObserveImport(metrics.ImportLibrary, err == nil, time.Since(start))
 	if err != nil {
 		return fmt.Errorf("record the library import: %w", err)
 	}

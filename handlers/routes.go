@@ -57,6 +57,9 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/api/v1/diag/db", public, s.diagDB},
 		{http.MethodGet, "/healthz", public, s.healthz},
 		{http.MethodGet, "/readyz", public, s.readyz},
+		// Prometheus metrics: metrics.read, or METRICS_TOKEN as a bearer
+		// token (metricsAccess, installed by register).
+		{http.MethodGet, metricsPath, need(auth.MetricsRead), s.showMetrics},
 		{http.MethodGet, static.Prefix + "*", public, s.serveAsset},
 
 		// Live updates: the event stream of every signed-in page.
@@ -242,6 +245,7 @@ func (s *Server) register() {
 	e := s.echo
 	e.Use(
 		s.requestID,
+		s.observeRequests(),
 		s.logRequests,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{LogErrorFunc: s.logPanic, DisableStackAll: true}),
 		s.securityHeaders,
@@ -254,6 +258,9 @@ func (s *Server) register() {
 	gzip := middleware.Gzip()
 	for _, r := range s.routes {
 		mw := []echo.MiddlewareFunc{s.requireAccess(r.access)}
+		if r.path == metricsPath {
+			mw[0] = s.metricsAccess(r.access)
+		}
 		if r.path == static.Prefix+"*" {
 			mw = append(mw, gzip)
 		}

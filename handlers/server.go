@@ -27,6 +27,7 @@ import (
 	"violet/internal/config"
 	"violet/internal/i18n"
 	"violet/internal/live"
+	"violet/internal/metrics"
 	"violet/internal/notify"
 	"violet/static"
 )
@@ -59,6 +60,9 @@ type Server struct {
 	Sessions *auth.SessionStore
 	Syncer   *attack.Syncer
 	Notifier *notify.Notifier
+	// Metrics is this server's Prometheus registry and collectors,
+	// served at /metrics.
+	Metrics  *metrics.Metrics
 	throttle *auth.Throttle
 	flashes  *sessions.CookieStore
 	echo     *echo.Echo
@@ -91,6 +95,7 @@ func New(d Deps) (*Server, error) {
 		flashes:  newFlashStore(d.Config.SessionKey, d.Config.Secure()),
 		Syncer:   attack.NewSyncer(d.Ent, d.HTTPClient, d.Now, d.Log),
 		Notifier: notify.New(d.Catalog),
+		Metrics:  metrics.New(d.DB, slog.NewLogLogger(d.Log.Handler(), slog.LevelError)),
 	}
 	if d.Live == nil {
 		return nil, errors.New("handlers: Deps.Live is required")

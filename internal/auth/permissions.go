@@ -29,6 +29,7 @@ const (
 	SettingsManage       Permission = "settings.manage"
 	AuditRead            Permission = "audit.read"
 	TrashManage          Permission = "trash.manage"
+	MetricsRead          Permission = "metrics.read"
 )
 
 // PermissionInfo describes a code for the permissions table.
@@ -60,6 +61,7 @@ func Permissions() []PermissionInfo {
 		{SettingsManage, "Change settings and the detection scale"},
 		{AuditRead, "Read the audit log"},
 		{TrashManage, "See and restore deleted items"},
+		{MetricsRead, "Read the Prometheus metrics at /metrics"},
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 )
 
 // Config is everything Violet reads from its environment.
@@ -34,6 +35,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	DrainDelay      time.Duration
 	DBMaxConns      int
+	// MetricsToken lets a scraper read /metrics with
+	// "Authorization: Bearer <token>"; empty turns bearer access off.
+	MetricsToken string
 }
 
 // Secure reports whether Violet is served over https, which turns on HSTS,
@@ -138,6 +142,16 @@ func variables() []variable {
 					return errors.New("must be a whole number of at least 2")
 				}
 				c.DBMaxConns = n
+				return nil
+			}},
+		{"METRICS_TOKEN", "", "bearer token (at least 32 characters) a Prometheus scraper sends to read /metrics; empty: only signed-in holders of metrics.read may",
+			func(c *Config, v string) error {
+				// Short tokens are guessable; a token with spaces could not
+				// be sent in an Authorization header as configured.
+				if len(v) < 32 || strings.ContainsFunc(v, unicode.IsSpace) {
+					return errors.New("must be at least 32 characters without spaces (generate one with: head -c 32 /dev/urandom | base64)")
+				}
+				c.MetricsToken = v
 				return nil
 			}},
 	}

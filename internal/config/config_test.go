@@ -32,6 +32,7 @@ var allVariables = []struct{ name, def string }{
 	{"SHUTDOWN_TIMEOUT", "30s"},
 	{"DRAIN_DELAY", "0s"},
 	{"DB_MAX_CONNS", "20"},
+	{"METRICS_TOKEN", "-"},
 }
 
 var (
@@ -89,6 +90,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"SHUTDOWN_TIMEOUT 30s", c.ShutdownTimeout == 30*time.Second, c.ShutdownTimeout},
 		{"DRAIN_DELAY 0s", c.DrainDelay == 0, c.DrainDelay},
 		{"DB_MAX_CONNS 20", c.DBMaxConns == 20, c.DBMaxConns},
+		{"METRICS_TOKEN unset", c.MetricsToken == "", c.MetricsToken},
 		{"not Secure over http", !c.Secure(), c.Secure()},
 	}
 	for _, ch := range checks {
@@ -200,6 +202,8 @@ func TestLoadRejectsMalformed(t *testing.T) {
 		{"REQUEST_TIMEOUT without unit", "REQUEST_TIMEOUT", "30"},
 		{"SHUTDOWN_TIMEOUT -1s", "SHUTDOWN_TIMEOUT", "-1s"},
 		{"DRAIN_DELAY -1s", "DRAIN_DELAY", "-1s"},
+		{"METRICS_TOKEN too short", "METRICS_TOKEN", strings.Repeat("x", 31)},
+		{"METRICS_TOKEN with a space", "METRICS_TOKEN", strings.Repeat("x", 20) + " " + strings.Repeat("x", 20)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,6 +281,8 @@ func TestLoadAccepts(t *testing.T) {
 			func(c config.Config) bool { return c.DBMaxConns == 2 }},
 		{"LISTEN_ADDR", "LISTEN_ADDR", "127.0.0.1:9000",
 			func(c config.Config) bool { return c.ListenAddr == "127.0.0.1:9000" }},
+		{"METRICS_TOKEN 32 characters", "METRICS_TOKEN", base64Key[:32],
+			func(c config.Config) bool { return c.MetricsToken == base64Key[:32] }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
