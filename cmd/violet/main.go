@@ -62,6 +62,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return atomicCmd(ctx, e, rest)
 	case "demo":
 		return demoCmd(ctx, e, rest)
+	case "backup":
+		return backupCmd(ctx, e, rest)
+	case "restore":
+		return restoreCmd(ctx, e, rest)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return nil
@@ -92,6 +96,8 @@ Commands:
   atomic import PATH [--overwrite]
                               import Atomic Red Team technique files (a folder, a file, a .zip or .tar.gz)
   demo                        create a demo mission with its accounts (once; a second run changes nothing)
+  backup DIR                  write the database and the evidence files, with a manifest of hashes, into DIR (new or empty)
+  restore DIR                 restore a backup into an empty database and evidence store, checking every hash
   version                     print the version
 `)
 }
