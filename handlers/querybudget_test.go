@@ -1,0 +1,221 @@
+package handlers_test
+
+// Query budgets (issue 9, QUALITY.md §4): every main page sends the same
+// number of SQL statements whatever the size of what it lists, so no page
+// hides a query per row (N+1).
+//
+// Pages with a budget test of their own, not repeated here:
+//   - /missions                          TestListMissionsQueryCount (missions_test.go)
+//   - /missions/:id (lead and blue)       TestMissionPageQueryCount (mission_page_test.go)
+//   - /missions/:id/report                TestMissionReportQueryCount (report_test.go)
+//   - /missions/:id/tests/:t/evidence     TestEvidenceSectionQueries (evidence_test.go),
+//     1 and 20 files; measured here again at 10 and 200
+//   - /missions/:id/export/*              TestExportQueryCount (exports_test.go)
+//   - /attack, /attack/search, /attack/:external_id
+//     (matrix, search, entry)             TestAttackQueryCount (attack_test.go)
+//   - /library/tests                      TestTemplateQueryCount (templates_test.go)
+//   - /notifications                      TestNotificationListQueries (notifications_test.go)
+//   - /admin/trash                        TestTrashQueryCount (trash_test.go)
+//
+// TestQueryBudgets covers the rest: it measures every page on a small
+// dataset (10 of each thing), grows every dataset (to 1,000 or 200 rows),
+// and measures again.
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// budgetData grows the rows the pages list, in a handful of set-based
+// statements per step so that 1,000 rows cost milliseconds.
+type budgetData struct {
+	t        *testing.T
+	f        *overviewFixture
+	group    uuid.UUID // a group every bulk user joins
+	tactic   uuid.UUID // the ATT&CK tactic every bulk template is tagged with
+	scenario uuid.UUID // a scenario template holding every bulk template
+	template uuid.UUID // a test template in every bulk scenario
+	test     uuid.UUID // the mission test with the evidence and history
+}
+
+func (d *budgetData) exec(q string, args ...any) {
+	d.t.Helper()
+	if _, err := d.f.app.DB.Exec(q, args...); err != nil {
+		d.t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func (d *budgetData) id(q string, args ...any) uuid.UUID {
+	d.t.Helper()
+	var id uuid.UUID
+	if err := d.f.app.DB.QueryRow(q, args...).Scan(&id); err != nil {
+		d.t.Fatalf("%s: %v", q, err)
+	}
+	return id
+}
+
+func newBudgetData(t *testing.T, f *overviewFixture) *budgetData {
+	d := &budgetData{t: t, f: f}
+	d.group = d.id(`INSERT INTO groups (name, description) VALUES ('Budget crew', 'bulk users') RETURNING id`)
+	d.exec(`INSERT INTO group_permissions (group_id, permission_id) SELECT $1, id FROM permissions WHERE code LIKE 'mission.%'`, d.group)
+	d.tactic = d.id(`INSERT INTO mitre_tactics (stix_id, external_id, name, shortname, position, platforms)
+		VALUES ('x-mitre-tactic--budget', 'TA0002', 'Execution', 'execution', 0, '["Windows"]') RETURNING id`)
+	d.template = d.id(`INSERT INTO test_templates (name, platforms, created_by_id) VALUES ('Budget template', '["windows"]', $1) RETURNING id`, f.users["red"])
+	d.exec(`INSERT INTO test_template_mitre_tags (test_template_id, tactic_id) VALUES ($1, $2)`, d.template, d.tactic)
+	d.scenario = d.id(`INSERT INTO scenario_templates (name, created_by_id) VALUES ('Budget scenario', $1) RETURNING id`, f.users["red"])
+	d.test = d.id(`INSERT INTO mission_tests (mission_id, name, platforms, state, released_to_blue, started_at, ended_at, executed_by_id)
+		VALUES ($1, 'Budget test', '["windows"]', 'executed', true, now() - interval '1 hour', now(), $2) RETURNING id`, f.id, f.users["red"])
+	d.exec(`INSERT INTO mission_test_mitre_tags (mission_test_id, kind, external_id, name, tactics)
+		VALUES ($1, 'subtechnique', 'T1059.001', 'PowerShell', '[{"id": "TA0002", "name": "Execution", "shortname": "execution"}]')`, d.test)
+	return d
+}
+
+// grow adds rows [from, to) of everything the pages list.
+func (d *budgetData) grow(from, to int) {
+	d.t.Helper()
+	f := d.f
+	lo, hi := from, to-1
+	// Users, each in a system group and the bulk group.
+	d.exec(`WITH u AS (
+		INSERT INTO users (email, password_hash, display_name, last_login_at)
+		SELECT format('bulk%s@example.com', i), 'x', format('Bulk user %s', i), now() FROM generate_series($1::int, $2::int) i
+		RETURNING id)
+	INSERT INTO user_groups (user_id, group_id)
+	SELECT u.id, g.id FROM u, groups g WHERE g.name = 'blueteam' OR g.id = $3`, lo, hi, d.group)
+	// Groups, each with three permissions and a member.
+	d.exec(`WITH g AS (
+		INSERT INTO groups (name, description) SELECT format('Group %s', i), 'bulk' FROM generate_series($1::int, $2::int) i RETURNING id)
+	INSERT INTO group_permissions (group_id, permission_id)
+	SELECT g.id, p.id FROM g, (SELECT id FROM permissions ORDER BY code LIMIT 3) p`, lo, hi)
+	d.exec(`INSERT INTO user_groups (user_id, group_id)
+		SELECT $1, id FROM groups WHERE description = 'bulk' AND NOT EXISTS
+		(SELECT 1 FROM user_groups ug WHERE ug.group_id = groups.id)`, f.users["blue"])
+	// Audit events by many actors, some about the mission test.
+	d.exec(`INSERT INTO audit_events (actor_id, actor_label, action, target_type, target_id, target_label, created_at)
+		SELECT u.id, u.email, 'user.updated', 'user', u.id::text, u.email, now() - i * interval '1 minute'
+		FROM generate_series($1::int, $2::int) i JOIN users u ON u.email = format('bulk%s@example.com', i)`, lo, hi)
+	d.exec(`INSERT INTO audit_events (actor_id, actor_label, action, target_type, target_id, target_label, created_at)
+		SELECT u.id, u.email, CASE WHEN i % 2 = 0 THEN 'mission_test.red_saved' ELSE 'mission_test.blue_saved' END,
+			'mission_test', $3::text, 'Budget test', now() - i * interval '1 second'
+		FROM generate_series($1::int, $2::int) i JOIN users u ON u.email = format('bulk%s@example.com', i)
+		WHERE i < 200`, lo, hi, d.test.String())
+	// Mission members, categories and tests (each test tagged).
+	d.exec(`INSERT INTO mission_members (mission_id, user_id, role)
+		SELECT $3, u.id, 'blue' FROM generate_series($1::int, $2::int) i JOIN users u ON u.email = format('bulk%s@example.com', i)
+		WHERE i < 200`, lo, hi, f.id)
+	d.exec(`INSERT INTO mission_categories (mission_id, name, colour, position)
+		SELECT $3, format('Category %s', i), '#0e7490', i FROM generate_series($1::int, $2::int) i WHERE i < 200`, lo, hi, f.id)
+	d.exec(`WITH t AS (
+		INSERT INTO mission_tests (mission_id, name, platforms, state, released_to_blue, position)
+		SELECT $3, format('Bulk test %s', i), '["windows"]', 'pending', i % 3 <> 0, i + 1 FROM generate_series($1::int, $2::int) i
+		RETURNING id)
+	INSERT INTO mission_test_mitre_tags (mission_test_id, kind, external_id, name) SELECT id, 'technique', 'T1003', 'OS Credential Dumping' FROM t`, lo, hi, f.id)
+	// Evidence on the test, red and blue, from several uploaders.
+	d.exec(`INSERT INTO evidence_files (side, original_name, stored_key, content_type, size, sha256, caption, uploaded_by_id, mission_test_id)
+		SELECT CASE WHEN i % 2 = 0 THEN 'red' ELSE 'blue' END, format('file-%s.png', i), gen_random_uuid()::text,
+			'image/png', 100 + i, md5(i::text) || md5(i::text), format('caption %s', i),
+			CASE WHEN i % 2 = 0 THEN $4::uuid ELSE $5::uuid END, $3
+		FROM generate_series($1::int, $2::int) i WHERE i < 200`, lo, hi, d.test, f.users["red"], f.users["blue"])
+	// Test templates (tagged) in the bulk scenario, and scenarios of three
+	// tests each holding the budget template.
+	d.exec(`WITH t AS (
+		INSERT INTO test_templates (name, platforms, created_by_id)
+		SELECT format('Bulk template %s', i), '["windows"]', $3 FROM generate_series($1::int, $2::int) i WHERE i < 200
+		RETURNING id, name),
+	tags AS (INSERT INTO test_template_mitre_tags (test_template_id, tactic_id) SELECT id, $4 FROM t)
+	INSERT INTO scenario_template_tests (scenario_template_id, test_template_id, position)
+	SELECT $5, id, substring(name from 15)::int FROM t`, lo, hi, f.users["red"], d.tactic, d.scenario)
+	d.exec(`WITH s AS (
+		INSERT INTO scenario_templates (name, created_by_id)
+		SELECT format('Bulk scenario %s', i), $3 FROM generate_series($1::int, $2::int) i WHERE i < 200 RETURNING id)
+	INSERT INTO scenario_template_tests (scenario_template_id, test_template_id, position)
+	SELECT s.id, t.id, row_number() OVER (PARTITION BY s.id ORDER BY t.name)
+	FROM s, (SELECT id, name FROM test_templates WHERE id = $4 OR name IN ('Bulk template 0', 'Bulk template 1')) t`,
+		lo, hi, f.users["red"], d.template)
+	// Invitations, each for two groups, and sessions of the admin.
+	d.exec(`WITH v AS (
+		INSERT INTO invitations (token_hash, email_hint, expires_at, created_by_id, created_at)
+		SELECT md5('inv' || i) || md5('tion' || i), format('invitee%s@example.com', i), now() + interval '2 days', $3,
+			now() - i * interval '1 minute'
+		FROM generate_series($1::int, $2::int) i WHERE i < 200 RETURNING id)
+	INSERT INTO invitation_groups (invitation_id, group_id)
+	SELECT v.id, g.id FROM v, groups g WHERE g.name IN ('blueteam', 'observer')`, lo, hi, f.users["admin"])
+	d.exec(`INSERT INTO refresh_tokens (jti, token_hash, issued_at, expires_at, last_seen_at, user_agent, ip, user_id)
+		SELECT gen_random_uuid(), md5('tok' || i) || md5('en' || i), now(), now() + interval '2 days', now(),
+			format('Browser %s', i), '192.0.2.1', $3
+		FROM generate_series($1::int, $2::int) i WHERE i < 200`, lo, hi, f.users["admin"])
+}
+
+// TestQueryBudgets: each page sends as many statements at 10 rows as at
+// 1,000 (users, audit events, mission tests) or 200 (groups, members,
+// categories, evidence and history of a test, templates, scenarios,
+// invitations, sessions).
+func TestQueryBudgets(t *testing.T) {
+	f := newOverviewFixture(t)
+	d := newBudgetData(t, f)
+	srv, n := countingServer(t, f.app)
+	testPath := f.path("/tests/" + d.test.String())
+	pages := []struct {
+		name, role, path string
+		hx               bool
+		want             string // a row only the grown data has (or, where a page lists nothing, proof it rendered)
+	}{
+		{"home", "lead", "/", false, "Migration revision"},
+		{"test page as lead", "lead", testPath, false, "Bulk user 199"},
+		{"test page as blue", "blue", testPath, false, "Bulk user 199"},
+		{"test evidence section", "lead", testPath + "/evidence", false, "file-199.png"},
+		{"test work block (htmx)", "red", testPath, true, "Bulk user 199"},
+		{"mission members", "lead", f.path("/members"), false, "Bulk user 199"},
+		{"mission categories", "lead", f.path("/categories"), false, "Category 199"},
+		{"mission settings", "lead", f.path("/settings"), false, "Operation Violet"},
+		{"mission figures", "lead", f.path("/figures"), false, "of 1001"},
+		{"template page", "red", "/library/tests/" + d.template.String(), false, "Bulk scenario 199"},
+		{"scenario list", "red", "/library/scenarios", false, "Bulk scenario 100"},
+		{"scenario page", "red", "/library/scenarios/" + d.scenario.String(), false, "Bulk template 199"},
+		{"users", "admin", "/admin/users", false, "Bulk user 100"},
+		{"user page", "admin", "/admin/users/" + f.users["admin"].String(), false, "Group 199"},
+		{"groups", "admin", "/admin/groups", false, "Group 190"},
+		{"group page", "admin", "/admin/groups/" + d.group.String(), false, "Bulk user 100"},
+		{"invitations", "admin", "/admin/invitations", false, "invitee42@"},
+		{"audit log", "admin", "/admin/audit", false, "bulk42@"},
+		{"account", "admin", "/account", false, "Browser 199"},
+	}
+	count := func(role, path string, hx bool) (int64, string) {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		r.AddCookie(f.cookies[role])
+		if hx {
+			r.Header.Set("HX-Request", "true")
+		}
+		w := httptest.NewRecorder()
+		before := n.Count()
+		srv.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			t.Fatalf("GET %s as %s: status %d", path, role, w.Code)
+		}
+		return n.Count() - before, w.Body.String()
+	}
+	d.grow(0, 10)
+	small := make([]int64, len(pages))
+	for i, p := range pages {
+		small[i], _ = count(p.role, p.path, p.hx)
+	}
+	d.grow(10, 1000)
+	for i, p := range pages {
+		big, body := count(p.role, p.path, p.hx)
+		if !strings.Contains(body, p.want) {
+			t.Errorf("%s: %q not on the page; the grown data is not listed", p.name, p.want)
+		}
+		if big != small[i] {
+			t.Errorf("%s (%s): %d statements with 10 rows, %d with 1,000", p.name, p.path, small[i], big)
+		}
+		if big < 2 {
+			t.Errorf("%s: %d statements counted; the counter is not counting", p.name, big)
+		}
+		t.Logf("%-24s %d statements", p.name, big)
+	}
+}
