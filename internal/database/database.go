@@ -22,9 +22,32 @@ import (
 // hanging requests.
 const DefaultConnectTimeout = "2"
 
+// Option tunes the pool Open returns.
+type Option func(*options)
+
+type options struct {
+	cache int
+	wrap  []func(driver.Connector) driver.Connector
+}
+
+// WithStatementCache sets how many prepared statements each connection
+// keeps (DefaultStatementCache when not given); 0 turns the cache off.
+func WithStatementCache(n int) Option { return func(o *options) { o.cache = n } }
+
+// WithConnector wraps the driver's connector outside the statement cache:
+// the benchmark program counts and records statements that way, on an
+// otherwise identical pool.
+func WithConnector(wrap func(driver.Connector) driver.Connector) Option {
+	return func(o *options) { o.wrap = append(o.wrap, wrap) }
+}
+
 // Open returns a connection pool and an ent client over it. Nothing is
 // dialled yet; once serving, the pool reconnects by itself after an outage.
-func Open(rawURL string, maxConns int) (*sql.DB, *ent.Client, error) {
+func Open(rawURL string, maxConns int, opts ...Option) (*sql.DB, *ent.Client, error) {
+	o := options{cache: DefaultStatementCache}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	dsn, err := withConnectTimeout(rawURL)
 	if err != nil {
 		return nil, nil, err
@@ -33,7 +56,14 @@ func Open(rawURL string, maxConns int) (*sql.DB, *ent.Client, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("open database: %w", err)
 	}
-	db := sql.OpenDB(contextConnector{connector})
+	var c driver.Connector = contextConnector{connector}
+	if o.cache > 0 {
+		c = statementCache{Connector: c, size: o.cache}
+	}
+	for _, w := range o.wrap {
+		c = w(c)
+	}
+	db := sql.OpenDB(c)
 	if maxConns < 2 {
 		maxConns = 2
 	}
