@@ -66,3 +66,28 @@ demo: build
 	@if [ -z "$$DATABASE_URL" ]; then DATABASE_URL=$$(scripts/devdb start) || exit 1; export DATABASE_URL; fi; \
 	  export BASE_URL="$${BASE_URL:-http://localhost:8080}"; \
 	  bin/violet migrate apply && bin/violet demo
+
+.PHONY: bench
+
+# BENCHFLAGS passes options to the benchmark program (go run ./cmd/violet-bench -h
+# lists them), e.g. BENCHFLAGS='-duration 5s -pages "template list"'.
+BENCHFLAGS ?=
+
+## bench: measure every page against its SQL and HTTP floors at concurrency 1, 16
+## and 64 on a throwaway PostgreSQL (QUALITY.md §4): a table on stdout,
+## bench.json, and docs/bench/DATE.md to commit with the code it measured
+bench: tools-postgres build
+	@mkdir -p docs/bench
+	$(GO) run ./cmd/violet-bench -version '$(VERSION)' -binary $(BIN) -json bench.json \
+	  -markdown docs/bench/$$(date -u +%F).md $(BENCHFLAGS)
+
+.PHONY: fuzz
+
+# FUZZTIME is how long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 30s
+
+## fuzz: run every Go fuzz target (func FuzzX in a _test.go file) for FUZZTIME
+## each, one after the other (e.g. make fuzz FUZZTIME=5m); their seed corpora
+## already run in `make test`
+fuzz:
+	@FUZZTIME='$(FUZZTIME)' GO='$(GO)' scripts/fuzz

@@ -327,23 +327,6 @@ func createLibrary(ctx context.Context, tx *ent.Tx, lead *ent.User, res *Result)
 // errNoTests is a demo mission whose plan did not come out as expected.
 var errNoTests = errors.New("the demo mission's plan is not the scenario's")
 
-// viewerOf builds the viewer a user would be when signed in: their groups
-// and the permissions those grant.
-func viewerOf(ctx context.Context, client *ent.Client, u *ent.User) (*auth.Viewer, error) {
-	groups, err := client.User.QueryGroups(u).WithPermissions().All(rule.SystemContext(ctx))
-	if err != nil {
-		return nil, fmt.Errorf("groups of %s: %w", u.Email, err)
-	}
-	var names, codes []string
-	for _, g := range groups {
-		names = append(names, g.Name)
-		for _, p := range g.Edges.Permissions {
-			codes = append(codes, p.Code)
-		}
-	}
-	return auth.NewViewer(u.ID, u.Email, u.DisplayName, string(u.Locale), uuid.Nil, names, codes), nil
-}
-
 // levels picks, from the scale's levels still offered, one that counts as
 // detected (the highest) and one that does not (the highest above zero if
 // any); either may be nil on an unusual scale.
@@ -370,7 +353,7 @@ func levels(ctx context.Context, client *ent.Client) (detected, seen *uuid.UUID,
 // and releases them, blue rates the released ones, the lead reviews.
 func play(ctx context.Context, client *ent.Client, users map[string]*ent.User, missionID uuid.UUID, ids []uuid.UUID, now time.Time) error {
 	as := func(role string) (context.Context, *mission.Access, error) {
-		v, err := viewerOf(ctx, client, users[role])
+		v, err := mission.ViewerOf(ctx, client, users[role])
 		if err != nil {
 			return nil, nil, err
 		}

@@ -9,6 +9,7 @@ package mission
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/google/uuid"
 
@@ -87,4 +88,22 @@ func (a *Access) check(allowed bool) error {
 		return ErrReadOnly
 	}
 	return nil
+}
+
+// ViewerOf builds the viewer a user would be when signed in, outside any
+// request (the demo and the benchmark act as their accounts): their groups
+// and the permissions those grant.
+func ViewerOf(ctx context.Context, client *ent.Client, u *ent.User) (*auth.Viewer, error) {
+	groups, err := client.User.QueryGroups(u).WithPermissions().All(rule.SystemContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("groups of %s: %w", u.Email, err)
+	}
+	var names, codes []string
+	for _, g := range groups {
+		names = append(names, g.Name)
+		for _, p := range g.Edges.Permissions {
+			codes = append(codes, p.Code)
+		}
+	}
+	return auth.NewViewer(u.ID, u.Email, u.DisplayName, string(u.Locale), uuid.Nil, names, codes), nil
 }
