@@ -53,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		atomics  = fs.String("atomics", "../shared/data/atomic-red-team/atomics", "Atomic Red Team atomics folder for the import timing (\"\" skips it)")
 		tests    = fs.Int("atomic-tests", 1700, "scale the Atomic import to at least this many tests")
 		binary   = fs.String("binary", "bin/violet", "built violet binary for the start-up and RSS measurement (\"\" skips it)")
+		two      = fs.Bool("two-instances", true, "with -binary: compare one violet serve process with two behind a round-robin proxy")
 		only     = fs.String("pages", "", "comma-separated page names to run (default: all)")
 		jsonOut  = fs.String("json", "bench.json", "write the report as JSON here (\"\" skips it)")
 		mdOut    = fs.String("markdown", "", "also write the report as markdown here (for docs/bench/)")
@@ -110,7 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rep, err := bench.Run(ctx, bench.Options{
 		DatabaseURL: *dbURL, Scale: s, Concurrency: levels, Duration: *duration, Warmup: *warmup,
-		AttackBundle: *bundle, AtomicsDir: *atomics, AtomicTests: *tests, Binary: *binary,
+		AttackBundle: *bundle, AtomicsDir: *atomics, AtomicTests: *tests, Binary: *binary, TwoInstances: *two,
 		Only: pages, Version: *version, Progress: stderr, StatementCache: *stmts,
 	})
 	if err != nil {

@@ -21,8 +21,9 @@ import (
 func measureProcess(ctx context.Context, binary, dbURL string, d *Dataset, o Options) (*ProcessResult, error) {
 	res := &ProcessResult{}
 	const starts = 3
+	key := sessionKey()
 	for i := range starts {
-		p, ready, err := startProcess(ctx, binary, dbURL)
+		p, ready, err := startProcess(ctx, binary, dbURL, key)
 		if err != nil {
 			return nil, err
 		}
@@ -58,8 +59,9 @@ type process struct {
 }
 
 // startProcess starts `binary serve` on a free loopback port and waits for
-// /readyz; it returns the time from exec to ready.
-func startProcess(ctx context.Context, binary, dbURL string) (*process, time.Duration, error) {
+// /readyz; it returns the time from exec to ready. Instances meant to
+// serve one user in turn share sessionKey, as behind a load balancer.
+func startProcess(ctx context.Context, binary, dbURL, sessionKey string) (*process, time.Duration, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, 0, err
@@ -72,7 +74,7 @@ func startProcess(ctx context.Context, binary, dbURL string) (*process, time.Dur
 	}
 	p := &process{base: "http://" + addr, log: &strings.Builder{}, done: make(chan error, 1), evidence: evidenceDir}
 	p.cmd = exec.Command(binary, "serve")
-	p.cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "SESSION_KEY="+sessionKey(),
+	p.cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "SESSION_KEY="+sessionKey,
 		"EVIDENCE_DIR="+evidenceDir, "LISTEN_ADDR="+addr, "BASE_URL=http://"+addr,
 		"LOG_LEVEL=warn", "MIGRATE_ON_START=true")
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log

@@ -18,18 +18,19 @@ import (
 // Report is everything one run measured; it is written as a table, as
 // JSON and as the dated markdown kept under docs/.
 type Report struct {
-	Started     time.Time      `json:"started"`
-	Finished    time.Time      `json:"finished"`
-	Version     string         `json:"violet_version"`
-	Machine     Machine        `json:"machine"`
-	Scale       Scale          `json:"scale"`
-	Rows        map[string]int `json:"rows"`
-	Concurrency []int          `json:"concurrency"`
-	Duration    time.Duration  `json:"cell_duration_ns"`
-	Timings     []Timing       `json:"timings"`
-	Pages       []PageResult   `json:"pages"`
-	Process     *ProcessResult `json:"process,omitempty"`
-	Budgets     []Budget       `json:"budgets"`
+	Started     time.Time        `json:"started"`
+	Finished    time.Time        `json:"finished"`
+	Version     string           `json:"violet_version"`
+	Machine     Machine          `json:"machine"`
+	Scale       Scale            `json:"scale"`
+	Rows        map[string]int   `json:"rows"`
+	Concurrency []int            `json:"concurrency"`
+	Duration    time.Duration    `json:"cell_duration_ns"`
+	Timings     []Timing         `json:"timings"`
+	Pages       []PageResult     `json:"pages"`
+	Process     *ProcessResult   `json:"process,omitempty"`
+	Instances   *InstancesResult `json:"instances,omitempty"`
+	Budgets     []Budget         `json:"budgets"`
 }
 
 // Machine describes where the run happened.
@@ -220,6 +221,9 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "\nviolet serve process: ready after %v; mission %d tests c=16: %.0f req/s, p50 %s, p99 %s, %d errors, peak RSS %s\n",
 			p.Ready, r.Scale.SmallTests, p.Small.RPS, ms(p.Small.P50), ms(p.Small.P99), p.Small.Errors, mb(p.PeakRSS))
 	}
+	if r.Instances != nil {
+		r.Instances.write(w)
+	}
 	fmt.Fprintln(w, "\nBudgets (QUALITY.md §4):")
 	for _, b := range r.Budgets {
 		mark := "met    "
@@ -316,4 +320,24 @@ func peakRSSDuring(pid int, fn func()) int64 {
 	fn()
 	close(done)
 	return <-peak
+}
+
+// write prints one instance against two, page by page.
+func (r *InstancesResult) write(w io.Writer) {
+	fmt.Fprintln(w, "\nOne violet serve process against two on the same database, behind a round-robin proxy:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "page\tc\t1 instance req/s\tp99\t2 instances req/s\tp99\t2/1\terr\t")
+	for _, one := range r.Rows {
+		if one.Instances != 1 {
+			continue
+		}
+		for _, two := range r.Rows {
+			if two.Instances == 2 && two.Page == one.Page && two.Stats.Concurrency == one.Stats.Concurrency {
+				fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%.0f\t%s\t%.2f\t%d\t\n", one.Page, one.Stats.Concurrency,
+					one.Stats.RPS, ms(one.Stats.P99), two.Stats.RPS, ms(two.Stats.P99), two.Stats.RPS/max(one.Stats.RPS, 1),
+					one.Stats.Errors+two.Stats.Errors)
+			}
+		}
+	}
+	tw.Flush()
 }

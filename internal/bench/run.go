@@ -47,6 +47,7 @@ type Options struct {
 	AtomicsDir   string        // Atomic Red Team atomics folder for the import timing; "" skips it
 	AtomicTests  int           // the import is scaled (GUIDs rewritten) to at least this many tests
 	Binary       string        // a built violet binary for the start-up and RSS measurement; "" skips it
+	TwoInstances bool          // with Binary: also compare one serve process with two behind a proxy
 	Only         []string      // page names to run; empty runs all
 	Version      string        // Violet's version, for the report
 	// StatementCache is the prepared statements per connection of the
@@ -213,6 +214,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 		rep.Process = pr
+		if o.TwoInstances {
+			progress("one instance against two, behind a round-robin proxy")
+			if rep.Instances, err = measureInstances(ctx, o.Binary, o.DatabaseURL, d, o); err != nil {
+				return nil, err
+			}
+		}
 	}
 	rep.Budgets = checkBudgets(rep)
 	rep.Finished = time.Now().UTC()
