@@ -3,11 +3,11 @@ package handlers
 import (
 	"context"
 	"net/http"
-	"os"
 
 	"github.com/labstack/echo/v4"
 
 	"violet/internal/database"
+	"violet/internal/evidence"
 	"violet/internal/migration"
 	"violet/views/diag"
 )
@@ -86,8 +86,15 @@ func (s *Server) readyz(c echo.Context) error {
 	} else if !st.AtHead() {
 		r.Migrations = "pending"
 	}
-	if fi, err := os.Stat(s.Config.EvidenceDir); err != nil || !fi.IsDir() {
-		r.Evidence = "unusable"
+	// The store bounds its own check (evidence.CheckTimeout), apart from
+	// the database's: a slow database does not make it look unusable.
+	if st, ok := s.evidenceStore().(evidence.Checker); ok {
+		if err := st.Check(c.Request().Context()); err != nil {
+			r.Evidence = "unusable"
+			// The cause (missing bucket, refused credentials) is shown
+			// nowhere else.
+			s.Log.Warn("evidence store unusable", "err", err)
+		}
 	}
 	r.Ready = !r.Draining && r.Database == "ok" && r.Migrations == "ok" && r.Evidence == "ok"
 	status := http.StatusOK

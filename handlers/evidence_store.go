@@ -15,10 +15,9 @@ import (
 	"violet/internal/seed"
 )
 
-// evidenceStore is the blob store of evidence files: the local directory
-// EVIDENCE_DIR. It holds nothing but the path, so it is built where it is
-// used; an object store would become a field of Deps instead.
-func (s *Server) evidenceStore() evidence.Store { return evidence.NewDir(s.Config.EvidenceDir) }
+// evidenceStore is the blob store of evidence files (Deps.Evidence): the
+// directory EVIDENCE_DIR or an S3 bucket, chosen by EVIDENCE_STORE.
+func (s *Server) evidenceStore() evidence.Store { return s.Evidence }
 
 // evidenceMaxBytes reads the size limit of one evidence file from the
 // settings (evidence.max_upload_bytes), or its default.

@@ -48,9 +48,9 @@ type mtWorld struct {
 // one either (mission.read_all, mission.manage).
 var mtRoles = []string{"lead", "red", "blue", "observer", "outsider", "admin"}
 
-func newMTWorld(t testing.TB) *mtWorld {
+func newMTWorld(t testing.TB, opts ...apptest.Option) *mtWorld {
 	t.Helper()
-	app := apptest.New(t)
+	app := apptest.New(t, opts...)
 	w := &mtWorld{app: app, ctx: rule.SystemContext(context.Background()),
 		cookies: map[string]*http.Cookie{}, users: map[string]uuid.UUID{}}
 	groups := map[string]string{"lead": "redteam", "red": "redteam", "blue": "blueteam",

@@ -25,6 +25,7 @@ import (
 	"violet/internal/attack"
 	"violet/internal/auth"
 	"violet/internal/config"
+	"violet/internal/evidence"
 	"violet/internal/i18n"
 	"violet/internal/live"
 	"violet/internal/metrics"
@@ -52,6 +53,10 @@ type Deps struct {
 	// to start and stop (stopping it ends the event streams, which lets a
 	// graceful shutdown finish).
 	Live *live.Hub
+	// Evidence is the blob store of evidence files, built once at
+	// start-up from the configuration; nil means the directory
+	// Config.EvidenceDir.
+	Evidence evidence.Store
 }
 
 // Server holds the dependencies and serves Violet's HTTP requests.
@@ -80,6 +85,9 @@ type Server struct {
 func New(d Deps) (*Server, error) {
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Evidence == nil {
+		d.Evidence = evidence.NewDir(d.Config.EvidenceDir)
 	}
 	if d.Hasher == nil {
 		h, err := auth.NewHasher(auth.DefaultArgon2Params(), runtime.NumCPU(), 2*time.Second)

@@ -5,24 +5,22 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"time"
 
 	"violet/internal/backup"
 	"violet/internal/config"
-	"violet/internal/evidence"
 	"violet/migrations"
 	"violet/views/report"
 )
 
 // backupCmd implements `violet backup DIR`: a pg_dump of DATABASE_URL and
-// a copy of every evidence object of EVIDENCE_DIR into DIR (new or empty),
+// a copy of every object of the evidence store into DIR (new or empty),
 // with a manifest of hashes written last (see internal/backup).
 func backupCmd(ctx context.Context, e env, args []string) error {
 	dir, err := backupArgs(e, "backup", args,
 		"Writes a consistent copy of the database (pg_dump custom format) and of the evidence store into DIR,\n"+
 			"which must not exist or be empty, with manifest.json (sizes and SHA-256 of every file) written last.\n"+
-			"Needs DATABASE_URL and EVIDENCE_DIR, and pg_dump (on PATH or in /usr/lib/postgresql/*/bin).")
+			"Needs DATABASE_URL and the evidence store (EVIDENCE_DIR, or EVIDENCE_STORE=s3 and S3_*), and pg_dump (on PATH or in /usr/lib/postgresql/*/bin).")
 	if err != nil {
 		return err
 	}
@@ -30,7 +28,11 @@ func backupCmd(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	sum, err := backup.Backup(ctx, cfg.DatabaseURL, evidence.NewDir(cfg.EvidenceDir), dir, backup.Options{Version: version})
+	store, err := openEvidence(cfg, false)
+	if err != nil {
+		return err
+	}
+	sum, err := backup.Backup(ctx, cfg.DatabaseURL, store, dir, backup.Options{Version: version})
 	if sum != nil {
 		fmt.Fprintf(e.stdout, "Backup written to %s: database dump %s (migration %s), %d evidence objects (%s), in %s\n",
 			dir, report.Size(sum.DumpBytes), sum.MigrationRevision, sum.Objects, report.Size(sum.ObjectBytes), sum.Duration.Round(time.Millisecond))
@@ -40,13 +42,14 @@ func backupCmd(ctx context.Context, e env, args []string) error {
 
 // restoreCmd implements `violet restore DIR`: it verifies the backup in
 // DIR, restores it into the empty DATABASE_URL database and the empty
-// EVIDENCE_DIR store, and checks every evidence row against the store.
+// evidence store, and checks every evidence row against the store.
 func restoreCmd(ctx context.Context, e env, args []string) error {
 	dir, err := backupArgs(e, "restore", args,
-		"Restores the backup in DIR (made by violet backup) into DATABASE_URL and EVIDENCE_DIR, which must both be empty.\n"+
+		"Restores the backup in DIR (made by violet backup) into DATABASE_URL and the evidence store, which must both be empty.\n"+
 			"Every file is checked against the manifest before anything is changed; afterwards every evidence file\n"+
 			"is read back from the store and checked against its SHA-256 in the database.\n"+
-			"Needs DATABASE_URL and EVIDENCE_DIR (created if missing), and pg_restore (on PATH or in /usr/lib/postgresql/*/bin).")
+			"Needs DATABASE_URL and the evidence store (EVIDENCE_DIR, created if missing, or EVIDENCE_STORE=s3 and S3_*),\n"+
+			"and pg_restore (on PATH or in /usr/lib/postgresql/*/bin).")
 	if err != nil {
 		return err
 	}
@@ -54,10 +57,11 @@ func restoreCmd(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	if err := os.MkdirAll(cfg.EvidenceDir, 0o700); err != nil {
+	store, err := openEvidence(cfg, true)
+	if err != nil {
 		return err
 	}
-	sum, err := backup.Restore(ctx, cfg.DatabaseURL, evidence.NewDir(cfg.EvidenceDir), dir, backup.Options{Version: version})
+	sum, err := backup.Restore(ctx, cfg.DatabaseURL, store, dir, backup.Options{Version: version})
 	if sum == nil {
 		return err
 	}

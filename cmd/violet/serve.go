@@ -60,8 +60,15 @@ func serve(ctx context.Context, e env, args []string) error {
 			return fmt.Errorf("reference data: %w", err)
 		}
 	}
-	if err := os.MkdirAll(cfg.EvidenceDir, 0o700); err != nil {
-		return fmt.Errorf("evidence directory: %w", err)
+	store, err := openEvidence(cfg, true)
+	if err != nil {
+		return err
+	}
+	// Said now rather than at the first upload; /readyz keeps checking.
+	if c, ok := store.(evidence.Checker); ok {
+		if err := c.Check(ctx); err != nil {
+			log.Warn("the evidence store is unusable: this instance is not ready", "err", err)
+		}
 	}
 	catalog, err := i18n.New(cfg.DefaultLocale)
 	if err != nil {
@@ -86,6 +93,7 @@ func serve(ctx context.Context, e env, args []string) error {
 	srv, err := handlers.New(handlers.Deps{
 		Config: cfg, DB: db, Ent: client, Migrations: dir,
 		Catalog: catalog, Assets: assets, Log: log, Version: version, Live: hub,
+		Evidence: store,
 	})
 	if err != nil {
 		return err
@@ -143,6 +151,31 @@ func serve(ctx context.Context, e env, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// openEvidence builds the evidence store EVIDENCE_STORE names, once, for
+// every command that reads or writes evidence (serve, backup, restore).
+// With createDir the directory is created if missing (a backup does not:
+// a mistyped EVIDENCE_DIR must not back up as "no evidence"); a bucket
+// must exist already.
+func openEvidence(cfg config.Config, createDir bool) (evidence.Store, error) {
+	if cfg.EvidenceStore == "s3" {
+		s, err := evidence.NewS3(evidence.S3Config{
+			Endpoint: cfg.S3.Endpoint, Region: cfg.S3.Region, Bucket: cfg.S3.Bucket, Prefix: cfg.S3.Prefix,
+			PathStyle: cfg.S3.PathStyle, AccessKeyID: cfg.S3.AccessKeyID, SecretAccessKey: cfg.S3.SecretAccessKey,
+			SessionToken: cfg.S3.SessionToken,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("evidence store: %w", err)
+		}
+		return s, nil
+	}
+	if createDir {
+		if err := os.MkdirAll(cfg.EvidenceDir, 0o700); err != nil {
+			return nil, fmt.Errorf("evidence directory: %w", err)
+		}
+	}
+	return evidence.NewDir(cfg.EvidenceDir), nil
 }
 
 // newLogger builds the process logger.

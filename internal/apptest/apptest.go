@@ -23,6 +23,7 @@ import (
 	"violet/internal/auth/rule"
 	"violet/internal/config"
 	"violet/internal/database"
+	"violet/internal/evidence"
 	"violet/internal/i18n"
 	"violet/internal/live"
 	"violet/internal/testdb"
@@ -51,7 +52,12 @@ type options struct {
 	config func(*config.Config)
 	hash   *auth.Hasher
 	http   *http.Client
+	store  evidence.Store
 }
+
+// WithEvidence gives the app its evidence store (default: the directory
+// Config.EvidenceDir).
+func WithEvidence(store evidence.Store) Option { return func(o *options) { o.store = store } }
 
 // WithHTTPClient gives the app the client it downloads ATT&CK bundles with
 // (short timeouts for tests).
@@ -145,6 +151,7 @@ func New(t testing.TB, opts ...Option) *App {
 	srv, err := handlers.New(handlers.Deps{
 		Config: cfg, DB: db, Ent: client, Migrations: dir, Catalog: catalog, Assets: assets,
 		Log: log, Version: Version, Now: o.now, Hasher: o.hasher(hasher), HTTPClient: o.http, Live: hub,
+		Evidence: o.store,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -38,6 +38,25 @@ type Config struct {
 	// MetricsToken lets a scraper read /metrics with
 	// "Authorization: Bearer <token>"; empty turns bearer access off.
 	MetricsToken string
+	// EvidenceStore is where evidence files are kept: "dir" (EvidenceDir)
+	// or "s3" (the S3 fields).
+	EvidenceStore string
+	S3            S3
+}
+
+// S3 locates the evidence bucket of an S3-compatible object store and
+// holds the credentials to reach it (EVIDENCE_STORE=s3).
+type S3 struct {
+	Bucket    string
+	Prefix    string
+	Endpoint  string
+	Region    string
+	PathStyle bool
+	// AccessKeyID, SecretAccessKey and SessionToken come from the usual
+	// AWS variables; with none, the instance's IAM role is used.
+	AccessKeyID     string
+	SecretAccessKey string
+	SessionToken    string
 }
 
 // Secure reports whether Violet is served over https, which turns on HSTS,
@@ -85,8 +104,45 @@ func variables() []variable {
 				c.SessionKey = key
 				return nil
 			}},
-		{"EVIDENCE_DIR", "", "directory where evidence files are stored, outside any served folder (make run uses .data/evidence)",
+		{"EVIDENCE_DIR", "", "directory where evidence files are stored (EVIDENCE_STORE=dir), outside any served folder (make run uses .data/evidence)",
 			func(c *Config, v string) error { c.EvidenceDir = v; return nil }},
+		{"EVIDENCE_STORE", "dir", "where evidence files are kept: dir (EVIDENCE_DIR) or s3 (a bucket of an S3-compatible object store, see S3_*); s3 lets several instances share them",
+			func(c *Config, v string) error {
+				if v != "dir" && v != "s3" {
+					return errors.New("must be dir or s3")
+				}
+				c.EvidenceStore = v
+				return nil
+			}},
+		{"S3_BUCKET", "", "bucket of the evidence files (required when EVIDENCE_STORE=s3); it must exist",
+			func(c *Config, v string) error { c.S3.Bucket = v; return nil }},
+		{"S3_PREFIX", "evidence/", "put before every object name in the bucket",
+			func(c *Config, v string) error {
+				if strings.HasPrefix(v, "/") {
+					return errors.New("must not start with /")
+				}
+				c.S3.Prefix = v
+				return nil
+			}},
+		{"S3_ENDPOINT", "https://s3.amazonaws.com", "URL of the S3 service, e.g. https://s3.eu-west-1.amazonaws.com or http://minio:9000 (http turns TLS off)",
+			func(c *Config, v string) error {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
+					return errors.New("must be an http:// or https:// URL with a host and no path")
+				}
+				c.S3.Endpoint = v
+				return nil
+			}},
+		{"S3_REGION", "", "region of the bucket, e.g. eu-west-1; empty: asked of AWS, or the server's default",
+			func(c *Config, v string) error { c.S3.Region = v; return nil }},
+		{"S3_PATH_STYLE", "false", "address the bucket in the URL path rather than the host name (true for MinIO and most self-hosted servers)",
+			func(c *Config, v string) (err error) { c.S3.PathStyle, err = strconv.ParseBool(v); return err }},
+		{"AWS_ACCESS_KEY_ID", "", "access key of the S3 store; unset: the instance's IAM role (EC2, ECS, EKS)",
+			func(c *Config, v string) error { c.S3.AccessKeyID = v; return nil }},
+		{"AWS_SECRET_ACCESS_KEY", "", "secret key that goes with AWS_ACCESS_KEY_ID",
+			func(c *Config, v string) error { c.S3.SecretAccessKey = v; return nil }},
+		{"AWS_SESSION_TOKEN", "", "session token of temporary credentials, if any",
+			func(c *Config, v string) error { c.S3.SessionToken = v; return nil }},
 		{"DEFAULT_LOCALE", "en", "language for visitors whose browser asks for none we have: en or fr",
 			func(c *Config, v string) error {
 				if v != "en" && v != "fr" {
@@ -158,15 +214,23 @@ func variables() []variable {
 }
 
 // ServeRequired lists the variables `violet serve` cannot start without.
+// EVIDENCE_DIR stands for the evidence store (see Load).
 func ServeRequired() []string { return []string{"DATABASE_URL", "SESSION_KEY", "EVIDENCE_DIR"} }
 
 // Load parses every variable (defaults for unset ones) and fails, naming
 // each problem, when a value is malformed or one of required is unset.
+// Requiring EVIDENCE_DIR requires the evidence store: EVIDENCE_DIR with
+// EVIDENCE_STORE=dir, S3_BUCKET with EVIDENCE_STORE=s3 (the directory is
+// then not used).
 func Load(getenv func(string) string, required ...string) (Config, error) {
 	var (
 		c    Config
 		errs []error
 	)
+	if slices.Contains(required, "EVIDENCE_DIR") && getenv("EVIDENCE_STORE") == "s3" {
+		required = slices.DeleteFunc(slices.Clone(required), func(n string) bool { return n == "EVIDENCE_DIR" })
+		required = append(required, "S3_BUCKET")
+	}
 	for _, v := range variables() {
 		val := getenv(v.name)
 		if val == "" {
@@ -181,6 +245,9 @@ func Load(getenv func(string) string, required ...string) (Config, error) {
 		if err := v.parse(&c, val); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", v.name, err))
 		}
+	}
+	if c.S3.AccessKeyID != "" && c.S3.SecretAccessKey == "" {
+		errs = append(errs, errors.New("AWS_SECRET_ACCESS_KEY is not set: AWS_ACCESS_KEY_ID needs its secret key"))
 	}
 	return c, errors.Join(errs...)
 }

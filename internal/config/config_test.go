@@ -33,6 +33,15 @@ var allVariables = []struct{ name, def string }{
 	{"DRAIN_DELAY", "0s"},
 	{"DB_MAX_CONNS", "20"},
 	{"METRICS_TOKEN", "-"},
+	{"EVIDENCE_STORE", "dir"},
+	{"S3_BUCKET", "-"},
+	{"S3_PREFIX", "evidence/"},
+	{"S3_ENDPOINT", "https://s3.amazonaws.com"},
+	{"S3_REGION", "-"},
+	{"S3_PATH_STYLE", "false"},
+	{"AWS_ACCESS_KEY_ID", "-"},
+	{"AWS_SECRET_ACCESS_KEY", "-"},
+	{"AWS_SESSION_TOKEN", "-"},
 }
 
 var (
@@ -91,6 +100,11 @@ func TestLoadDefaults(t *testing.T) {
 		{"DRAIN_DELAY 0s", c.DrainDelay == 0, c.DrainDelay},
 		{"DB_MAX_CONNS 20", c.DBMaxConns == 20, c.DBMaxConns},
 		{"METRICS_TOKEN unset", c.MetricsToken == "", c.MetricsToken},
+		{"EVIDENCE_STORE dir", c.EvidenceStore == "dir", c.EvidenceStore},
+		{"S3_PREFIX evidence/", c.S3.Prefix == "evidence/", c.S3.Prefix},
+		{"S3_ENDPOINT AWS", c.S3.Endpoint == "https://s3.amazonaws.com", c.S3.Endpoint},
+		{"S3_PATH_STYLE false", !c.S3.PathStyle, c.S3.PathStyle},
+		{"S3_BUCKET unset", c.S3.Bucket == "", c.S3.Bucket},
 		{"not Secure over http", !c.Secure(), c.Secure()},
 	}
 	for _, ch := range checks {
@@ -204,6 +218,11 @@ func TestLoadRejectsMalformed(t *testing.T) {
 		{"DRAIN_DELAY -1s", "DRAIN_DELAY", "-1s"},
 		{"METRICS_TOKEN too short", "METRICS_TOKEN", strings.Repeat("x", 31)},
 		{"METRICS_TOKEN with a space", "METRICS_TOKEN", strings.Repeat("x", 20) + " " + strings.Repeat("x", 20)},
+		{"EVIDENCE_STORE nfs", "EVIDENCE_STORE", "nfs"},
+		{"S3_ENDPOINT without scheme", "S3_ENDPOINT", "minio:9000"},
+		{"S3_ENDPOINT with a path", "S3_ENDPOINT", "http://minio:9000/bucket"},
+		{"S3_PREFIX absolute", "S3_PREFIX", "/evidence/"},
+		{"S3_PATH_STYLE maybe", "S3_PATH_STYLE", "maybe"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -355,5 +374,43 @@ func TestUsage(t *testing.T) {
 	}
 	if len(rows) != len(allVariables) {
 		t.Errorf("Usage lists %d variables, this test knows %d: add the new ones to allVariables", len(rows), len(allVariables))
+	}
+}
+
+// TestLoadEvidenceStore checks what the evidence store requires: the
+// directory for dir, the bucket (and not the directory) for s3.
+func TestLoadEvidenceStore(t *testing.T) {
+	s3 := env(validServe, "EVIDENCE_DIR", "", "EVIDENCE_STORE", "s3", "S3_BUCKET", "violet",
+		"S3_ENDPOINT", "http://minio:9000", "S3_PATH_STYLE", "true", "S3_REGION", "eu-west-1",
+		"AWS_ACCESS_KEY_ID", "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY", "secret", "AWS_SESSION_TOKEN", "token")
+	c, err := config.Load(s3, serveNeeded...)
+	if err != nil {
+		t.Fatalf("s3 without EVIDENCE_DIR: %v", err)
+	}
+	want := config.S3{Bucket: "violet", Prefix: "evidence/", Endpoint: "http://minio:9000", Region: "eu-west-1", PathStyle: true,
+		AccessKeyID: "AKIAEXAMPLE", SecretAccessKey: "secret", SessionToken: "token"}
+	if c.EvidenceStore != "s3" || c.S3 != want {
+		t.Errorf("Load = %q %+v, want s3 %+v", c.EvidenceStore, c.S3, want)
+	}
+	for _, tt := range []struct {
+		name, variable string
+		getenv         func(string) string
+	}{
+		{"s3 without a bucket", "S3_BUCKET", env(validServe, "EVIDENCE_STORE", "s3")},
+		{"dir without a directory", "EVIDENCE_DIR", env(validServe, "EVIDENCE_DIR", "", "S3_BUCKET", "violet")},
+		{"an access key without its secret", "AWS_SECRET_ACCESS_KEY", env(validServe, "AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(tt.getenv, serveNeeded...)
+			if err == nil || lineNaming(err.Error(), tt.variable) == "" {
+				t.Fatalf("Load = %v, want an error naming %s", err, tt.variable)
+			}
+			if got := len(strings.Split(err.Error(), "\n")); got != 1 {
+				t.Errorf("error has %d lines, want 1:\n%v", got, err)
+			}
+		})
+	}
+	if _, err := config.Load(env(nil, "EVIDENCE_STORE", "s3"), "DATABASE_URL"); lineNaming(err.Error(), "S3_BUCKET") != "" {
+		t.Errorf("a command that needs no evidence store asks for S3_BUCKET: %v", err)
 	}
 }

@@ -1,13 +1,15 @@
 // Package evidence keeps the files people attach to mission tests: a blob
-// store (an interface, with a local-directory implementation), the checks
-// a file passes before it is kept (extension allowlist AND magic bytes,
-// text that is UTF-8 without NUL, image dimension caps read from the
-// header before anything is decoded), the SHA-256 computed while the bytes
-// stream to disk, re-encoded previews of images, and the sweep of files no
-// row names (QUALITY.md §1, Evidence files).
+// store (an interface, implemented by a local directory and by a bucket
+// of an S3-compatible object store), the checks a file passes before it
+// is kept (extension allowlist AND magic bytes, text that is UTF-8
+// without NUL, image dimension caps read from the header before anything
+// is decoded), the SHA-256 computed while the bytes stream to the store,
+// re-encoded previews of images, and the sweep of files no row names
+// (QUALITY.md §1, Evidence files).
 //
 // The order of an upload is: stream to a staging file, fsync, rename to a
-// random key, fsync the directory, and only then write the row. A row
+// random key, fsync the directory (in S3: a multipart upload, completed
+// at the end), and only then write the row. A row
 // without a file is therefore impossible; a file without a row (a crash
 // between the rename and the commit, a refused upload whose clean-up
 // failed) is an orphan, which Sweep removes once it is old enough.
@@ -215,4 +217,22 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// Checker is a Store that can tell whether it is usable now, for the
+// readiness probe: the directory is there, the bucket answers.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
+// Check reports whether the directory exists.
+func (d *Dir) Check(context.Context) error {
+	fi, err := os.Stat(d.root)
+	if err != nil {
+		return fmt.Errorf("evidence: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("evidence: %s is not a directory", d.root)
+	}
+	return nil
 }
