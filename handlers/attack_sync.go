@@ -22,6 +22,7 @@ import (
 	"violet/ent/setting"
 	"violet/internal/attack"
 	"violet/internal/auth"
+	"violet/internal/auth/rule"
 	"violet/internal/seed"
 	"violet/views/admin"
 	"violet/views/components"
@@ -189,6 +190,17 @@ func (s *Server) showAttackSyncJob(c echo.Context) error {
 	job, err := s.Ent.AttackSync.Get(ctx, id)
 	if err != nil {
 		return err
+	}
+	if job.Status == attacksync.StatusRunning {
+		// The page is polled while the sync runs: a sync whose instance
+		// died shows as failed at once rather than at the next sweep.
+		if n, err := s.Syncer.Reap(rule.SystemContext(ctx), id); err != nil {
+			s.Log.Warn("check the sync is alive", "sync", id, "err", err)
+		} else if n > 0 {
+			if job, err = s.Ent.AttackSync.Get(ctx, id); err != nil {
+				return err
+			}
+		}
 	}
 	r := syncRow(job)
 	v := auth.FromContext(ctx)

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"entgo.io/ent/dialect/sql"
+	entsql "entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
@@ -28,6 +29,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
+	"violet/internal/joblock"
 	"violet/internal/library"
 	"violet/internal/metrics"
 	"violet/internal/notify"
@@ -124,6 +126,11 @@ type AtomicImport struct {
 	// Notifier tells the person who started the import that it finished
 	// (nil: nobody to tell, as on the command line).
 	Notifier *notify.Notifier
+	// DB holds the job's liveness lock while it runs (see joblock); nil
+	// takes none, and a running job without its lock is taken for dead
+	// by any server's reaper.
+	DB   *sql.DB
+	held *joblock.Held
 }
 
 // notifyFinished notifies the person who started the import, in the
@@ -141,14 +148,25 @@ func (a *AtomicImport) notifyFinished(ctx context.Context, tx *ent.Tx, job *ent.
 	return err
 }
 
-// Begin records the import as a running job.
+// Begin records the import as a running job. Its liveness lock is taken
+// before the row exists, so no instance ever sees it running and
+// unlocked; Run lets it go.
 func (a *AtomicImport) Begin(ctx context.Context) (*ent.ImportJob, error) {
-	create := a.Client.ImportJob.Create().SetKind(importjob.KindAtomic).SetSource(importSource(a.Source))
+	id := uuid.New()
+	if a.DB != nil {
+		held, err := joblock.Hold(ctx, a.DB, joblock.ImportJob, id)
+		if err != nil {
+			return nil, fmt.Errorf("record the import: %w", err)
+		}
+		a.held = held
+	}
+	create := a.Client.ImportJob.Create().SetID(id).SetKind(importjob.KindAtomic).SetSource(importSource(a.Source))
 	if a.Actor != nil {
 		create.SetStartedByID(a.Actor.UserID).SetStartedByLabel(a.Actor.Email)
 	}
 	job, err := create.Save(ctx)
 	if err != nil {
+		a.held.Release()
 		return nil, fmt.Errorf("record the import: %w", err)
 	}
 	return job, nil
@@ -174,6 +192,8 @@ func importSource(s string) string {
 // then), else succeeded with the summary, the scenario asked for and the
 // audit event in one transaction. The error is the job's failure.
 func (a *AtomicImport) Run(ctx context.Context, job *ent.ImportJob) (ImportJobSummary, error) {
+	// Every way out has committed the job's end by the time this runs.
+	defer a.held.Release()
 	ctx = rule.SystemContext(ctx)
 	var out ImportJobSummary
 	sources, err := readImportFiles(a.Files)
@@ -446,20 +466,39 @@ func (r *importReporter) report(done, total int) {
 	}
 }
 
-// MarkInterruptedImports marks imports left "running" by a process that
-// is gone (not updated for a minute: a live import writes its progress
-// several times a second) as failed, at start-up.
-func (s *Server) MarkInterruptedImports(ctx context.Context) {
-	n, err := s.Ent.ImportJob.Update().
-		Where(importjob.StatusEQ(importjob.StatusRunning), importjob.UpdatedAtLT(s.Now().Add(-time.Minute))).
-		SetStatus(importjob.StatusFailed).SetError(importInterrupted).SetFinishedAt(s.Now()).
-		Save(rule.SystemContext(ctx))
-	switch {
-	case err != nil:
-		s.Log.Warn("look for interrupted library imports", "err", err)
-	case n > 0:
-		s.Log.Warn("library imports interrupted by a restart marked as failed", "count", n)
+// reapImports marks the running imports whose instance is gone (nobody
+// holds their liveness lock) as failed with importInterrupted; imports
+// running in any live instance are left alone. ids limits it to those
+// jobs; none means every running one.
+func (s *Server) reapImports(ctx context.Context, ids ...uuid.UUID) (int, error) {
+	ctx = rule.SystemContext(ctx)
+	q := s.Ent.ImportJob.Query().Where(importjob.StatusEQ(importjob.StatusRunning))
+	if len(ids) > 0 {
+		q.Where(importjob.IDIn(ids...))
 	}
+	running, err := q.IDs(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list running imports: %w", err)
+	}
+	n := 0
+	for _, id := range running {
+		err := database.WithTx(ctx, s.Ent, func(tx *ent.Tx) error {
+			dead, err := joblock.Dead(ctx, tx, joblock.ImportJob, id)
+			if err != nil || !dead {
+				return err
+			}
+			// The status condition leaves alone an import that finished
+			// (and let its lock go) since the list was read.
+			m, err := tx.ImportJob.Update().Where(importjob.ID(id), importjob.StatusEQ(importjob.StatusRunning)).
+				SetStatus(importjob.StatusFailed).SetError(importInterrupted).SetFinishedAt(s.Now()).Save(ctx)
+			n += m
+			return err
+		})
+		if err != nil {
+			return n, fmt.Errorf("reap import %s: %w", id, err)
+		}
+	}
+	return n, nil
 }
 
 // showLibraryImport renders the import and export page.
@@ -469,7 +508,7 @@ func (s *Server) showLibraryImport(c echo.Context) error {
 
 func (s *Server) renderLibraryImport(c echo.Context, status int, p libraryviews.ImportPageProps) error {
 	ctx := c.Request().Context()
-	jobs, err := s.Ent.ImportJob.Query().Order(importjob.ByCreatedAt(sql.OrderDesc())).Limit(importHistorySize).All(ctx)
+	jobs, err := s.Ent.ImportJob.Query().Order(importjob.ByCreatedAt(entsql.OrderDesc())).Limit(importHistorySize).All(ctx)
 	if err != nil {
 		return fmt.Errorf("list imports: %w", err)
 	}
@@ -638,6 +677,7 @@ func (s *Server) importAtomic(c echo.Context) error {
 	imp := &AtomicImport{
 		Client: s.Ent, Log: s.Log, Now: s.Now, Actor: auth.FromContext(ctx),
 		Source: strings.Join(names, ", "), Files: u.files, Overwrite: u.form.Overwrite, Notifier: s.Notifier,
+		DB: s.DB,
 	}
 	if u.form.Scenario {
 		imp.Scenario = &ImportScenario{Name: u.form.ScenarioName, Filter: u.form.ScenarioFilter}
@@ -742,9 +782,21 @@ func (s *Server) showImportJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	job, err := s.Ent.ImportJob.Get(c.Request().Context(), id)
+	ctx := c.Request().Context()
+	job, err := s.Ent.ImportJob.Get(ctx, id)
 	if err != nil {
 		return err
+	}
+	if job.Status == importjob.StatusRunning {
+		// The page is polled while the job runs: a job whose instance
+		// died shows as failed at once rather than at the next sweep.
+		if n, err := s.reapImports(ctx, id); err != nil {
+			s.Log.Warn("check the import is alive", "import", id, "err", err)
+		} else if n > 0 {
+			if job, err = s.Ent.ImportJob.Get(ctx, id); err != nil {
+				return err
+			}
+		}
 	}
 	r := importJobRow(job)
 	return s.render(c, http.StatusOK, libraryviews.ImportJobPage(s.layoutProps(c, "library.import.job.title", "nav.library"), r),

@@ -21,11 +21,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"violet/ent"
+	"violet/handlers"
 	"violet/internal/apptest"
 	"violet/internal/attack"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
+	"violet/internal/joblock"
 )
 
 const (
@@ -368,8 +372,16 @@ func TestLibraryImportAtomicFiles(t *testing.T) {
 		}
 	})
 	t.Run("a running job's card polls, with its progress", func(t *testing.T) {
-		var id string
-		if err := app.DB.QueryRow(`INSERT INTO import_jobs (kind, source, status, progress) VALUES ('atomic', 'x.zip', 'running', 40) RETURNING id`).Scan(&id); err != nil {
+		// A live job: its instance holds its liveness lock (a job nobody
+		// holds is shown failed as interrupted).
+		uid := uuid.New()
+		held, err := joblock.Hold(context.Background(), app.DB, joblock.ImportJob, uid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer held.Release()
+		id := uid.String()
+		if _, err := app.DB.Exec(`INSERT INTO import_jobs (id, kind, source, status, progress) VALUES ($1, 'atomic', 'x.zip', 'running', 40)`, id); err != nil {
 			t.Fatal(err)
 		}
 		w := app.GetAs(red, "/library/import/"+id, "HX-Request", "true")
@@ -615,23 +627,30 @@ func TestLibraryImportDocumentBadInput(t *testing.T) {
 	}
 }
 
-// TestMarkInterruptedImports: at start-up, imports left running by a
-// process that is gone are failed; a live one is left alone.
-func TestMarkInterruptedImports(t *testing.T) {
+// TestInterruptedImports: imports left running by a process that is gone
+// (nobody holds their liveness lock) are failed by the reaper; a live one
+// is left alone, however old.
+func TestInterruptedImports(t *testing.T) {
 	app := apptest.New(t)
-	var stale, live string
+	var stale string
 	if err := app.DB.QueryRow(`INSERT INTO import_jobs (kind, source, status, updated_at) VALUES ('atomic', 'old.zip', 'running', now() - interval '10 minutes') RETURNING id`).Scan(&stale); err != nil {
 		t.Fatal(err)
 	}
-	if err := app.DB.QueryRow(`INSERT INTO import_jobs (kind, source, status) VALUES ('atomic', 'new.zip', 'running') RETURNING id`).Scan(&live); err != nil {
+	imp := &handlers.AtomicImport{Client: app.Ent, DB: app.DB, Now: time.Now, Source: "new.zip"}
+	live, err := imp.Begin(rule.SystemContext(context.Background()))
+	if err != nil {
 		t.Fatal(err)
 	}
-	app.MarkInterruptedImports(context.Background())
+	if _, err := app.DB.Exec(`UPDATE import_jobs SET updated_at = now() - interval '10 minutes' WHERE id = $1`, live.ID); err != nil {
+		t.Fatal(err)
+	}
+	app.ReapJobs(context.Background())
 	var status, msg string
 	if err := app.DB.QueryRow(`SELECT status, error FROM import_jobs WHERE id = $1 AND finished_at IS NOT NULL`, stale).Scan(&status, &msg); err != nil || status != "failed" || !strings.Contains(msg, "interrupted") {
 		t.Errorf("stale job: %s %q %v", status, msg, err)
 	}
-	if err := app.DB.QueryRow(`SELECT status FROM import_jobs WHERE id = $1`, live).Scan(&status); err != nil || status != "running" {
+	if err := app.DB.QueryRow(`SELECT status FROM import_jobs WHERE id = $1`, live.ID).Scan(&status); err != nil || status != "running" {
 		t.Errorf("live job: %s %v", status, err)
 	}
+	_, _ = imp.Run(context.Background(), live) // no files: it fails and lets its lock go
 }

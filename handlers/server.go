@@ -101,7 +101,7 @@ func New(d Deps) (*Server, error) {
 		Sessions: auth.NewSessionStore(d.DB, d.Config.SessionKey, d.Config.Secure(), d.Now),
 		throttle: auth.DefaultThrottle(d.DB, d.Now),
 		flashes:  newFlashStore(d.Config.SessionKey, d.Config.Secure()),
-		Syncer:   attack.NewSyncer(d.Ent, d.HTTPClient, d.Now, d.Log),
+		Syncer:   attack.NewSyncer(d.Ent, d.DB, d.HTTPClient, d.Now, d.Log),
 		Notifier: notify.New(d.Catalog),
 		Metrics:  metrics.New(d.DB, slog.NewLogLogger(d.Log.Handler(), slog.LevelError)),
 	}

@@ -61,7 +61,7 @@ func atomicCmd(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, client, err := database.Open(cfg.DatabaseURL, 4)
+	db, client, err := database.Open(cfg.DatabaseURL, 4)
 	if err != nil {
 		return err
 	}
@@ -70,6 +70,7 @@ func atomicCmd(ctx context.Context, e env, args []string) error {
 	imp := &handlers.AtomicImport{
 		Client: client, Log: newLogger(e.stderr, slog.LevelWarn, "text"), Now: time.Now,
 		Source: file.Name, Files: []handlers.ImportFile{file}, Overwrite: *overwrite,
+		DB: db, // so that a server's reaper sees this import is alive
 	}
 	job, err := imp.Begin(ctx)
 	if err != nil {

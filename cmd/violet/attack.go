@@ -43,13 +43,13 @@ func attackCmd(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, client, err := database.Open(cfg.DatabaseURL, 4)
+	db, client, err := database.Open(cfg.DatabaseURL, 4)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
 	log := newLogger(e.stderr, slog.LevelWarn, "text")
-	syncer := attack.NewSyncer(client, nil, nil, log)
+	syncer := attack.NewSyncer(client, db, nil, nil, log) // the lock tells a server's reaper this sync is alive
 	ctx = rule.SystemContext(ctx)
 
 	source := *url

@@ -98,12 +98,10 @@ func serve(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if n, err := srv.Syncer.Interrupted(ctx); err != nil {
-		log.Warn("look for interrupted ATT&CK syncs", "err", err)
-	} else if n > 0 {
-		log.Warn("ATT&CK syncs interrupted by a restart marked as failed", "count", n)
-	}
-	srv.MarkInterruptedImports(ctx)
+	// Jobs whose instance died (this one before a restart, or another
+	// behind the same load balancer) are marked failed now and every
+	// ReapInterval; jobs of live instances are left alone. This ends with ctx.
+	go srv.ReapJobsEvery(ctx, handlers.ReapInterval)
 	// Evidence files without a row (a crash between the rename and the
 	// commit) are swept now and then; this ends with ctx.
 	go srv.SweepEvidenceEvery(ctx, evidence.SweepAge)

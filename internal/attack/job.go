@@ -2,6 +2,7 @@ package attack
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
+	"violet/internal/joblock"
 )
 
 // Syncer runs catalogue syncs as recorded jobs: each one is a row of
@@ -30,6 +32,20 @@ type Syncer struct {
 	now      func() time.Time
 	log      *slog.Logger
 	finished FinishFunc
+	// db holds each running job's liveness lock (see joblock), so that
+	// any instance can tell a job whose instance died from a live one.
+	db    *sql.DB
+	mu    sync.Mutex
+	locks map[uuid.UUID]*joblock.Held
+}
+
+// release lets a finished job's lock go (its end is committed).
+func (s *Syncer) release(id uuid.UUID) {
+	s.mu.Lock()
+	h := s.locks[id]
+	delete(s.locks, id)
+	s.mu.Unlock()
+	h.Release()
 }
 
 // FinishFunc runs in the transaction that finishes a job (to notify the
@@ -46,15 +62,18 @@ func (s *Syncer) finish(ctx context.Context, tx *ent.Tx, job *ent.AttackSync, co
 	return s.finished(ctx, tx, job, counts)
 }
 
-// NewSyncer returns a syncer; httpClient nil means DefaultHTTPClient.
-func NewSyncer(client *ent.Client, httpClient *http.Client, now func() time.Time, log *slog.Logger) *Syncer {
+// NewSyncer returns a syncer; httpClient nil means DefaultHTTPClient. It
+// holds each running job's liveness lock on a connection of db: a running
+// job without its lock is taken for dead by any server's Reap, so db may
+// be nil only where no server runs (unit tests of the sync itself).
+func NewSyncer(client *ent.Client, db *sql.DB, httpClient *http.Client, now func() time.Time, log *slog.Logger) *Syncer {
 	if httpClient == nil {
 		httpClient = DefaultHTTPClient()
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Syncer{client: client, http: httpClient, now: now, log: log}
+	return &Syncer{client: client, db: db, http: httpClient, now: now, log: log, locks: map[uuid.UUID]*joblock.Held{}}
 }
 
 // DefaultHTTPClient fetches bundles with timeouts at every step, so that an
@@ -72,14 +91,27 @@ func DefaultHTTPClient() *http.Client {
 }
 
 // Begin records a new running sync of source started by actor (nil for the
-// command line).
+// command line). The job's liveness lock is taken before its row exists,
+// so no instance ever sees it running and unlocked; Run or Fail lets the
+// lock go.
 func (s *Syncer) Begin(ctx context.Context, actor *auth.Viewer, source string) (*ent.AttackSync, error) {
-	create := s.client.AttackSync.Create().SetSource(source).SetPhase(PhaseQueued)
+	id := uuid.New()
+	if s.db != nil {
+		held, err := joblock.Hold(ctx, s.db, joblock.AttackSync, id)
+		if err != nil {
+			return nil, fmt.Errorf("record the sync: %w", err)
+		}
+		s.mu.Lock()
+		s.locks[id] = held
+		s.mu.Unlock()
+	}
+	create := s.client.AttackSync.Create().SetID(id).SetSource(source).SetPhase(PhaseQueued)
 	if actor != nil {
 		create.SetStartedByID(actor.UserID).SetStartedByLabel(actor.Email)
 	}
 	job, err := create.Save(ctx)
 	if err != nil {
+		s.release(id)
 		return nil, fmt.Errorf("record the sync: %w", err)
 	}
 	return job, nil
@@ -138,6 +170,7 @@ func (s *Syncer) Run(ctx context.Context, job *ent.AttackSync, r io.Reader, size
 	if err != nil {
 		return Counts{}, s.fail(ctx, job, err)
 	}
+	s.release(job.ID)
 	return counts, nil
 }
 
@@ -237,29 +270,45 @@ func (s *Syncer) fail(ctx context.Context, job *ent.AttackSync, err error) error
 	if uerr != nil {
 		s.log.Error("record the failed sync", "sync", job.ID, "err", uerr)
 	}
+	s.release(job.ID)
 	return err
 }
 
-// Interrupted marks syncs left "running" by a process that is gone as
-// failed (their transaction rolled back with it). It does so only while no
-// instance holds the sync lock, so a sync running elsewhere is left alone;
-// a job still waiting for its bundle (younger than a minute) too.
-func (s *Syncer) Interrupted(ctx context.Context) (int, error) {
+// Reap marks the running syncs whose instance is gone (nobody holds their
+// liveness lock: its connection closed with the process) as failed, with
+// the "interrupted" message; their transaction rolled back with them.
+// Syncs running in any live instance are left alone. ids limits it to
+// those jobs (a job's page checks its own); none means every running one.
+func (s *Syncer) Reap(ctx context.Context, ids ...uuid.UUID) (int, error) {
+	ctx = rule.SystemContext(ctx)
+	q := s.client.AttackSync.Query().Where(attacksync.StatusEQ(attacksync.StatusRunning))
+	if len(ids) > 0 {
+		q.Where(attacksync.IDIn(ids...))
+	}
+	running, err := q.IDs(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list running syncs: %w", err)
+	}
 	n := 0
-	err := database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
-		if err := lock(ctx, tx); errors.Is(err, ErrSyncRunning) {
-			return nil
-		} else if err != nil {
+	for _, id := range running {
+		err := database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
+			dead, err := joblock.Dead(ctx, tx, joblock.AttackSync, id)
+			if err != nil || !dead {
+				return err
+			}
+			// The status condition leaves alone a job that finished
+			// (and let its lock go) since the list was read.
+			m, err := tx.AttackSync.Update().Where(attacksync.ID(id), attacksync.StatusEQ(attacksync.StatusRunning)).
+				SetStatus(attacksync.StatusFailed).SetPhase(PhaseDone).SetFinishedAt(s.now()).
+				SetError(Message(context.Canceled)).Save(ctx)
+			n += m
 			return err
+		})
+		if err != nil {
+			return n, fmt.Errorf("reap sync %s: %w", id, err)
 		}
-		var err error
-		n, err = tx.AttackSync.Update().
-			Where(attacksync.StatusEQ(attacksync.StatusRunning), attacksync.UpdatedAtLT(s.now().Add(-time.Minute))).
-			SetStatus(attacksync.StatusFailed).SetPhase(PhaseDone).SetFinishedAt(s.now()).
-			SetError(Message(context.Canceled)).Save(ctx)
-		return err
-	})
-	return n, err
+	}
+	return n, nil
 }
 
 // reporter writes a job's progress to its row, at most a few times a

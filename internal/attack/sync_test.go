@@ -40,7 +40,7 @@ func syncFile(t testing.TB, client *ent.Client, path string) (attack.Counts, *en
 func syncReader(t testing.TB, client *ent.Client, name string, r io.Reader) (attack.Counts, *ent.AttackSync, error) {
 	t.Helper()
 	ctx := rule.SystemContext(context.Background())
-	s := attack.NewSyncer(client, nil, nil, quiet)
+	s := attack.NewSyncer(client, nil, nil, nil, quiet)
 	job, err := s.Begin(ctx, nil, name)
 	if err != nil {
 		t.Fatal(err)
@@ -247,21 +247,28 @@ func TestOneSyncAtATime(t *testing.T) {
 	if n := count(t, db, `SELECT count(*) FROM mitre_techniques`); n != 0 {
 		t.Errorf("%d techniques written while the lock was held", n)
 	}
-	t.Run("interrupted jobs are marked only when no sync runs", func(t *testing.T) {
+	t.Run("jobs are reaped only when their lock is free", func(t *testing.T) {
 		sys := rule.SystemContext(ctx)
-		stale := client.AttackSync.Create().SetSource("old").SetUpdatedAt(time.Now().Add(-time.Hour)).SaveX(sys)
-		s := attack.NewSyncer(client, nil, nil, quiet)
-		if n, err := s.Interrupted(sys); err != nil || n != 0 {
-			t.Errorf("with the lock held: %d marked (%v), want 0", n, err)
-		}
-		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, int64(0x76696f6c65742d61)); err != nil {
+		// A row left running by a process that is gone: nobody holds
+		// its lock.
+		stale := client.AttackSync.Create().SetSource("old").SaveX(sys)
+		s := attack.NewSyncer(client, db, nil, nil, quiet)
+		live, err := s.Begin(sys, nil, "live")
+		if err != nil {
 			t.Fatal(err)
 		}
-		if n, err := s.Interrupted(sys); err != nil || n != 1 {
-			t.Errorf("without a running sync: %d marked (%v), want the stale one", n, err)
+		if n, err := s.Reap(sys); err != nil || n != 1 {
+			t.Errorf("reaped %d (%v), want the stale one only", n, err)
 		}
 		if got := client.AttackSync.GetX(sys, stale.ID); got.Status != attacksync.StatusFailed || !strings.Contains(got.Error, "interrupted") {
 			t.Errorf("stale job %s %q", got.Status, got.Error)
+		}
+		if got := client.AttackSync.GetX(sys, live.ID); got.Status != attacksync.StatusRunning {
+			t.Errorf("live job %s %q, want running", got.Status, got.Error)
+		}
+		_ = s.Fail(sys, live, context.Canceled)
+		if n, err := s.Reap(sys); err != nil || n != 0 {
+			t.Errorf("after the live job ended: reaped %d (%v), want 0", n, err)
 		}
 	})
 }
@@ -289,7 +296,7 @@ func TestFetch(t *testing.T) {
 	closed.Close()
 
 	short := &http.Client{Timeout: 300 * time.Millisecond}
-	s := attack.NewSyncer(client, short, nil, quiet)
+	s := attack.NewSyncer(client, nil, short, nil, quiet)
 	ctx := rule.SystemContext(context.Background())
 	cases := []struct{ name, url, want string }{
 		{"served", ok.URL + "/enterprise-attack-15.0.json", ""},

@@ -93,7 +93,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	progress("ATT&CK sync of %s", filepath.Base(o.AttackBundle))
-	syncer := attack.NewSyncer(client, nil, nil, quiet)
+	syncer := attack.NewSyncer(client, db, nil, nil, quiet)
 	syncOnce := func() (string, error) {
 		c, err := syncBundle(ctx, syncer, o.AttackBundle)
 		return fmt.Sprintf("%d added, %d updated, %d unchanged", c.Added, c.Updated, c.Unchanged), err
