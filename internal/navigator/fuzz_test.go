@@ -102,7 +102,8 @@ func checkParseError(t *testing.T, data []byte, err error) {
 		t.Fatalf("Parse(%q): error %T %v, want a *ParseError", data, err, err)
 	}
 	switch pe.Reason {
-	case navigator.ReasonNotJSON, navigator.ReasonNotLayer, navigator.ReasonManyLayers, navigator.ReasonNoTechniques:
+	case navigator.ReasonNotJSON, navigator.ReasonNotLayer, navigator.ReasonManyLayers, navigator.ReasonNoTechniques,
+		navigator.ReasonTooMany:
 		if len(pe.IDs) != 0 {
 			t.Fatalf("Parse(%q): %s with IDs %q", data, pe.Reason, pe.IDs)
 		}

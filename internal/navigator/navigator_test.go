@@ -3,6 +3,7 @@ package navigator_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -231,9 +232,27 @@ func TestParse(t *testing.T) {
 			}
 		})
 	}
+	var pe *navigator.ParseError
+	// Distinct valid IDs beyond MaxIDs: refused before any query (the
+	// preview's would pass PostgreSQL's 65,535 parameters); MaxIDs pass.
+	many := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"techniqueID":"T%04d.%03d","score":1}`, 1000+i/1000, i%1000)
+		}
+		return layer(b.String())
+	}
+	if _, err := navigator.Parse([]byte(many(navigator.MaxIDs + 1))); !errors.As(err, &pe) || pe.Reason != navigator.ReasonTooMany {
+		t.Errorf("%d techniques: %v, want %s", navigator.MaxIDs+1, err, navigator.ReasonTooMany)
+	}
+	if got, err := navigator.Parse([]byte(many(navigator.MaxIDs))); err != nil || len(got.IDs) != navigator.MaxIDs {
+		t.Errorf("%d techniques: %v", navigator.MaxIDs, err)
+	}
 	l := &navigator.ImportedLayer{IDs: []string{"T1059", "T9999", "T1003.999"}}
 	err := l.Unknown(func(id string) bool { return id == "T1059" })
-	var pe *navigator.ParseError
 	if !errors.As(err, &pe) || pe.Reason != navigator.ReasonUnknownIDs || strings.Join(pe.IDs, ",") != "T9999,T1003.999" {
 		t.Errorf("Unknown: %v", err)
 	}

@@ -30,7 +30,14 @@ const (
 	ReasonNoTechniques = "exports.import.error.no_techniques"
 	ReasonBadIDs       = "exports.import.error.bad_ids"
 	ReasonUnknownIDs   = "exports.import.error.unknown_ids"
+	ReasonTooMany      = "exports.import.error.too_many"
 )
+
+// MaxIDs bounds the techniques one layer may select: Enterprise ATT&CK
+// holds under 2,000 techniques and sub-techniques, revoked ones included.
+// Beyond it a layer is not one, and the import preview's catalogue query
+// would pass PostgreSQL's limit of 65,535 parameters.
+const MaxIDs = 5000
 
 // maxListed bounds the IDs an error names.
 const maxListed = 10
@@ -121,6 +128,9 @@ func Parse(data []byte) (*ImportedLayer, error) {
 			taken[id] = true
 			out.IDs = append(out.IDs, id)
 		}
+	}
+	if len(out.IDs) > MaxIDs {
+		return nil, &ParseError{Reason: ReasonTooMany}
 	}
 	if len(bad) > 0 {
 		return nil, &ParseError{Reason: ReasonBadIDs, IDs: bad}
