@@ -142,6 +142,16 @@ func (c *cachingConn) ResetSession(ctx context.Context) error {
 	return nil
 }
 
+// Ping forwards to the driver's: without it database/sql's PingContext
+// only takes a pooled connection and reports success even when the server
+// is gone (readiness would say the database is fine).
+func (c *cachingConn) Ping(ctx context.Context) error {
+	if p, ok := c.Conn.(driver.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
+
 func (c *cachingConn) IsValid() bool {
 	if v, ok := c.Conn.(driver.Validator); ok {
 		return v.IsValid()

@@ -112,3 +112,27 @@ func TestStatementCacheAfterSchemaChange(t *testing.T) {
 		t.Fatalf("after the change: %d columns, %v; want 2 and no error", n, err)
 	}
 }
+
+// TestPingReachesTheServer: the connection wrappers keep the driver's
+// Ping, so a ping over a pooled connection fails once the server is gone
+// (without it database/sql only checks a pooled connection out, and
+// /readyz reported the database as fine during an outage).
+func TestPingReachesTheServer(t *testing.T) {
+	cluster := testdb.NewCluster(t)
+	db, client, err := database.Open(cluster.MigratedURL(t), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+	if err := db.PingContext(ctx); err != nil {
+		t.Fatalf("ping before the outage: %v", err)
+	}
+	if _, err := db.ExecContext(ctx, `SELECT $1::int`, 1); err != nil { // a pooled, cached connection
+		t.Fatal(err)
+	}
+	cluster.StopAndWait(t)
+	if err := db.PingContext(ctx); err == nil {
+		t.Fatal("ping succeeded with the server stopped")
+	}
+}

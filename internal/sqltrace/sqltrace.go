@@ -133,6 +133,16 @@ func (c *conn) ResetSession(ctx context.Context) error {
 	return nil
 }
 
+// Ping forwards to the driver's: without it database/sql's PingContext
+// only takes a pooled connection and reports success even when the server
+// is gone (readiness would say the database is fine).
+func (c *conn) Ping(ctx context.Context) error {
+	if p, ok := c.Conn.(driver.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
+
 func (c *conn) IsValid() bool {
 	if v, ok := c.Conn.(driver.Validator); ok {
 		return v.IsValid()
