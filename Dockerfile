@@ -21,11 +21,12 @@ ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/violet ./cmd/violet \
  && mkdir -p /out/data/evidence
 
-# The test stage runs the Go tests as `make test` does: PostgreSQL's server programs
-# and Chromium come from Debian, the tests start their own clusters.
+# The test stage runs the Go tests as `make test` does: PostgreSQL's server programs,
+# Chromium and poppler-utils (the report test reads the printed PDF) come from
+# Debian, the tests start their own clusters.
 FROM build AS test
 RUN apt-get update \
- && apt-get install -y --no-install-recommends postgresql chromium \
+ && apt-get install -y --no-install-recommends postgresql chromium poppler-utils \
  && rm -rf /var/lib/apt/lists/*
 ENV VIOLET_BROWSER_REQUIRED=1
 RUN go vet ./... && go test -race -count=1 ./...

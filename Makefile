@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # Browser tests run whenever Chromium is present; VIOLET_BROWSER_REQUIRED=1
 # (set by .ci/run) makes a missing browser a failure instead of a skip.
-TESTFLAGS ?= -race -count=1 -timeout 10m
+TESTFLAGS ?= -race -count=1 -timeout 20m
 
 .PHONY: run build test test-go generate check-generated migrate-diff lint tools-chromium tools-postgres
 

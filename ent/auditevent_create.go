@@ -275,6 +275,11 @@ func (_c *AuditEventCreate) check() error {
 	if _, ok := _c.mutation.TargetLabel(); !ok {
 		return &ValidationError{Name: "target_label", err: errors.New(`ent: missing required field "AuditEvent.target_label"`)}
 	}
+	if v, ok := _c.mutation.TargetLabel(); ok {
+		if err := auditevent.TargetLabelValidator(v); err != nil {
+			return &ValidationError{Name: "target_label", err: fmt.Errorf(`ent: validator failed for field "AuditEvent.target_label": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.IP(); !ok {
 		return &ValidationError{Name: "ip", err: errors.New(`ent: missing required field "AuditEvent.ip"`)}
 	}

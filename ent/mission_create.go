@@ -350,8 +350,18 @@ func (_c *MissionCreate) check() error {
 	if _, ok := _c.mutation.Description(); !ok {
 		return &ValidationError{Name: "description", err: errors.New(`ent: missing required field "Mission.description"`)}
 	}
+	if v, ok := _c.mutation.Description(); ok {
+		if err := mission.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "Mission.description": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.Scope(); !ok {
 		return &ValidationError{Name: "scope", err: errors.New(`ent: missing required field "Mission.scope"`)}
+	}
+	if v, ok := _c.mutation.Scope(); ok {
+		if err := mission.ScopeValidator(v); err != nil {
+			return &ValidationError{Name: "scope", err: fmt.Errorf(`ent: validator failed for field "Mission.scope": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.Status(); !ok {
 		return &ValidationError{Name: "status", err: errors.New(`ent: missing required field "Mission.status"`)}

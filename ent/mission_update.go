@@ -406,6 +406,16 @@ func (_u *MissionUpdate) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Mission.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Description(); ok {
+		if err := mission.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "Mission.description": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Scope(); ok {
+		if err := mission.ScopeValidator(v); err != nil {
+			return &ValidationError{Name: "scope", err: fmt.Errorf(`ent: validator failed for field "Mission.scope": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := mission.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Mission.status": %w`, err)}
@@ -1077,6 +1087,16 @@ func (_u *MissionUpdateOne) check() error {
 	if v, ok := _u.mutation.Name(); ok {
 		if err := mission.NameValidator(v); err != nil {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Mission.name": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Description(); ok {
+		if err := mission.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "Mission.description": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Scope(); ok {
+		if err := mission.ScopeValidator(v); err != nil {
+			return &ValidationError{Name: "scope", err: fmt.Errorf(`ent: validator failed for field "Mission.scope": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.Status(); ok {

@@ -253,6 +253,11 @@ func (_c *MissionScenarioCreate) check() error {
 	if _, ok := _c.mutation.Description(); !ok {
 		return &ValidationError{Name: "description", err: errors.New(`ent: missing required field "MissionScenario.description"`)}
 	}
+	if v, ok := _c.mutation.Description(); ok {
+		if err := missionscenario.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "MissionScenario.description": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.Position(); !ok {
 		return &ValidationError{Name: "position", err: errors.New(`ent: missing required field "MissionScenario.position"`)}
 	}

@@ -253,6 +253,11 @@ func (_u *MissionScenarioUpdate) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "MissionScenario.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Description(); ok {
+		if err := missionscenario.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "MissionScenario.description": %w`, err)}
+		}
+	}
 	if _u.mutation.MissionCleared() && len(_u.mutation.MissionIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "MissionScenario.mission"`)
 	}
@@ -647,6 +652,11 @@ func (_u *MissionScenarioUpdateOne) check() error {
 	if v, ok := _u.mutation.Name(); ok {
 		if err := missionscenario.NameValidator(v); err != nil {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "MissionScenario.name": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Description(); ok {
+		if err := missionscenario.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "MissionScenario.description": %w`, err)}
 		}
 	}
 	if _u.mutation.MissionCleared() && len(_u.mutation.MissionIDs()) > 0 {

@@ -757,20 +757,50 @@ func (_c *MissionTestCreate) check() error {
 	if _, ok := _c.mutation.Description(); !ok {
 		return &ValidationError{Name: "description", err: errors.New(`ent: missing required field "MissionTest.description"`)}
 	}
+	if v, ok := _c.mutation.Description(); ok {
+		if err := missiontest.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "MissionTest.description": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.Objective(); !ok {
 		return &ValidationError{Name: "objective", err: errors.New(`ent: missing required field "MissionTest.objective"`)}
+	}
+	if v, ok := _c.mutation.Objective(); ok {
+		if err := missiontest.ObjectiveValidator(v); err != nil {
+			return &ValidationError{Name: "objective", err: fmt.Errorf(`ent: validator failed for field "MissionTest.objective": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.Procedure(); !ok {
 		return &ValidationError{Name: "procedure", err: errors.New(`ent: missing required field "MissionTest.procedure"`)}
 	}
+	if v, ok := _c.mutation.Procedure(); ok {
+		if err := missiontest.ProcedureValidator(v); err != nil {
+			return &ValidationError{Name: "procedure", err: fmt.Errorf(`ent: validator failed for field "MissionTest.procedure": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.Prerequisites(); !ok {
 		return &ValidationError{Name: "prerequisites", err: errors.New(`ent: missing required field "MissionTest.prerequisites"`)}
+	}
+	if v, ok := _c.mutation.Prerequisites(); ok {
+		if err := missiontest.PrerequisitesValidator(v); err != nil {
+			return &ValidationError{Name: "prerequisites", err: fmt.Errorf(`ent: validator failed for field "MissionTest.prerequisites": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.Cleanup(); !ok {
 		return &ValidationError{Name: "cleanup", err: errors.New(`ent: missing required field "MissionTest.cleanup"`)}
 	}
+	if v, ok := _c.mutation.Cleanup(); ok {
+		if err := missiontest.CleanupValidator(v); err != nil {
+			return &ValidationError{Name: "cleanup", err: fmt.Errorf(`ent: validator failed for field "MissionTest.cleanup": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.ExpectedDetection(); !ok {
 		return &ValidationError{Name: "expected_detection", err: errors.New(`ent: missing required field "MissionTest.expected_detection"`)}
+	}
+	if v, ok := _c.mutation.ExpectedDetection(); ok {
+		if err := missiontest.ExpectedDetectionValidator(v); err != nil {
+			return &ValidationError{Name: "expected_detection", err: fmt.Errorf(`ent: validator failed for field "MissionTest.expected_detection": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.Platforms(); !ok {
 		return &ValidationError{Name: "platforms", err: errors.New(`ent: missing required field "MissionTest.platforms"`)}
@@ -794,11 +824,21 @@ func (_c *MissionTestCreate) check() error {
 	if _, ok := _c.mutation.StateReason(); !ok {
 		return &ValidationError{Name: "state_reason", err: errors.New(`ent: missing required field "MissionTest.state_reason"`)}
 	}
+	if v, ok := _c.mutation.StateReason(); ok {
+		if err := missiontest.StateReasonValidator(v); err != nil {
+			return &ValidationError{Name: "state_reason", err: fmt.Errorf(`ent: validator failed for field "MissionTest.state_reason": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.ReleasedToBlue(); !ok {
 		return &ValidationError{Name: "released_to_blue", err: errors.New(`ent: missing required field "MissionTest.released_to_blue"`)}
 	}
 	if _, ok := _c.mutation.Command(); !ok {
 		return &ValidationError{Name: "command", err: errors.New(`ent: missing required field "MissionTest.command"`)}
+	}
+	if v, ok := _c.mutation.Command(); ok {
+		if err := missiontest.CommandValidator(v); err != nil {
+			return &ValidationError{Name: "command", err: fmt.Errorf(`ent: validator failed for field "MissionTest.command": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.SourceHost(); !ok {
 		return &ValidationError{Name: "source_host", err: errors.New(`ent: missing required field "MissionTest.source_host"`)}
@@ -819,6 +859,11 @@ func (_c *MissionTestCreate) check() error {
 	if _, ok := _c.mutation.RedNotes(); !ok {
 		return &ValidationError{Name: "red_notes", err: errors.New(`ent: missing required field "MissionTest.red_notes"`)}
 	}
+	if v, ok := _c.mutation.RedNotes(); ok {
+		if err := missiontest.RedNotesValidator(v); err != nil {
+			return &ValidationError{Name: "red_notes", err: fmt.Errorf(`ent: validator failed for field "MissionTest.red_notes": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.AlertName(); !ok {
 		return &ValidationError{Name: "alert_name", err: errors.New(`ent: missing required field "MissionTest.alert_name"`)}
 	}
@@ -837,6 +882,11 @@ func (_c *MissionTestCreate) check() error {
 	}
 	if _, ok := _c.mutation.BlueNotes(); !ok {
 		return &ValidationError{Name: "blue_notes", err: errors.New(`ent: missing required field "MissionTest.blue_notes"`)}
+	}
+	if v, ok := _c.mutation.BlueNotes(); ok {
+		if err := missiontest.BlueNotesValidator(v); err != nil {
+			return &ValidationError{Name: "blue_notes", err: fmt.Errorf(`ent: validator failed for field "MissionTest.blue_notes": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.Version(); !ok {
 		return &ValidationError{Name: "version", err: errors.New(`ent: missing required field "MissionTest.version"`)}

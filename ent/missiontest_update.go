@@ -801,6 +801,36 @@ func (_u *MissionTestUpdate) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "MissionTest.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Description(); ok {
+		if err := missiontest.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "MissionTest.description": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Objective(); ok {
+		if err := missiontest.ObjectiveValidator(v); err != nil {
+			return &ValidationError{Name: "objective", err: fmt.Errorf(`ent: validator failed for field "MissionTest.objective": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Procedure(); ok {
+		if err := missiontest.ProcedureValidator(v); err != nil {
+			return &ValidationError{Name: "procedure", err: fmt.Errorf(`ent: validator failed for field "MissionTest.procedure": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Prerequisites(); ok {
+		if err := missiontest.PrerequisitesValidator(v); err != nil {
+			return &ValidationError{Name: "prerequisites", err: fmt.Errorf(`ent: validator failed for field "MissionTest.prerequisites": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Cleanup(); ok {
+		if err := missiontest.CleanupValidator(v); err != nil {
+			return &ValidationError{Name: "cleanup", err: fmt.Errorf(`ent: validator failed for field "MissionTest.cleanup": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ExpectedDetection(); ok {
+		if err := missiontest.ExpectedDetectionValidator(v); err != nil {
+			return &ValidationError{Name: "expected_detection", err: fmt.Errorf(`ent: validator failed for field "MissionTest.expected_detection": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.OpsecLevel(); ok {
 		if err := missiontest.OpsecLevelValidator(v); err != nil {
 			return &ValidationError{Name: "opsec_level", err: fmt.Errorf(`ent: validator failed for field "MissionTest.opsec_level": %w`, err)}
@@ -809,6 +839,16 @@ func (_u *MissionTestUpdate) check() error {
 	if v, ok := _u.mutation.State(); ok {
 		if err := missiontest.StateValidator(v); err != nil {
 			return &ValidationError{Name: "state", err: fmt.Errorf(`ent: validator failed for field "MissionTest.state": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.StateReason(); ok {
+		if err := missiontest.StateReasonValidator(v); err != nil {
+			return &ValidationError{Name: "state_reason", err: fmt.Errorf(`ent: validator failed for field "MissionTest.state_reason": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Command(); ok {
+		if err := missiontest.CommandValidator(v); err != nil {
+			return &ValidationError{Name: "command", err: fmt.Errorf(`ent: validator failed for field "MissionTest.command": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.SourceHost(); ok {
@@ -821,6 +861,11 @@ func (_u *MissionTestUpdate) check() error {
 			return &ValidationError{Name: "target_host", err: fmt.Errorf(`ent: validator failed for field "MissionTest.target_host": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.RedNotes(); ok {
+		if err := missiontest.RedNotesValidator(v); err != nil {
+			return &ValidationError{Name: "red_notes", err: fmt.Errorf(`ent: validator failed for field "MissionTest.red_notes": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.AlertName(); ok {
 		if err := missiontest.AlertNameValidator(v); err != nil {
 			return &ValidationError{Name: "alert_name", err: fmt.Errorf(`ent: validator failed for field "MissionTest.alert_name": %w`, err)}
@@ -829,6 +874,11 @@ func (_u *MissionTestUpdate) check() error {
 	if v, ok := _u.mutation.LogSource(); ok {
 		if err := missiontest.LogSourceValidator(v); err != nil {
 			return &ValidationError{Name: "log_source", err: fmt.Errorf(`ent: validator failed for field "MissionTest.log_source": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.BlueNotes(); ok {
+		if err := missiontest.BlueNotesValidator(v); err != nil {
+			return &ValidationError{Name: "blue_notes", err: fmt.Errorf(`ent: validator failed for field "MissionTest.blue_notes": %w`, err)}
 		}
 	}
 	if _u.mutation.MissionCleared() && len(_u.mutation.MissionIDs()) > 0 {
@@ -2045,6 +2095,36 @@ func (_u *MissionTestUpdateOne) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "MissionTest.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Description(); ok {
+		if err := missiontest.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "MissionTest.description": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Objective(); ok {
+		if err := missiontest.ObjectiveValidator(v); err != nil {
+			return &ValidationError{Name: "objective", err: fmt.Errorf(`ent: validator failed for field "MissionTest.objective": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Procedure(); ok {
+		if err := missiontest.ProcedureValidator(v); err != nil {
+			return &ValidationError{Name: "procedure", err: fmt.Errorf(`ent: validator failed for field "MissionTest.procedure": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Prerequisites(); ok {
+		if err := missiontest.PrerequisitesValidator(v); err != nil {
+			return &ValidationError{Name: "prerequisites", err: fmt.Errorf(`ent: validator failed for field "MissionTest.prerequisites": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Cleanup(); ok {
+		if err := missiontest.CleanupValidator(v); err != nil {
+			return &ValidationError{Name: "cleanup", err: fmt.Errorf(`ent: validator failed for field "MissionTest.cleanup": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ExpectedDetection(); ok {
+		if err := missiontest.ExpectedDetectionValidator(v); err != nil {
+			return &ValidationError{Name: "expected_detection", err: fmt.Errorf(`ent: validator failed for field "MissionTest.expected_detection": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.OpsecLevel(); ok {
 		if err := missiontest.OpsecLevelValidator(v); err != nil {
 			return &ValidationError{Name: "opsec_level", err: fmt.Errorf(`ent: validator failed for field "MissionTest.opsec_level": %w`, err)}
@@ -2053,6 +2133,16 @@ func (_u *MissionTestUpdateOne) check() error {
 	if v, ok := _u.mutation.State(); ok {
 		if err := missiontest.StateValidator(v); err != nil {
 			return &ValidationError{Name: "state", err: fmt.Errorf(`ent: validator failed for field "MissionTest.state": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.StateReason(); ok {
+		if err := missiontest.StateReasonValidator(v); err != nil {
+			return &ValidationError{Name: "state_reason", err: fmt.Errorf(`ent: validator failed for field "MissionTest.state_reason": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Command(); ok {
+		if err := missiontest.CommandValidator(v); err != nil {
+			return &ValidationError{Name: "command", err: fmt.Errorf(`ent: validator failed for field "MissionTest.command": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.SourceHost(); ok {
@@ -2065,6 +2155,11 @@ func (_u *MissionTestUpdateOne) check() error {
 			return &ValidationError{Name: "target_host", err: fmt.Errorf(`ent: validator failed for field "MissionTest.target_host": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.RedNotes(); ok {
+		if err := missiontest.RedNotesValidator(v); err != nil {
+			return &ValidationError{Name: "red_notes", err: fmt.Errorf(`ent: validator failed for field "MissionTest.red_notes": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.AlertName(); ok {
 		if err := missiontest.AlertNameValidator(v); err != nil {
 			return &ValidationError{Name: "alert_name", err: fmt.Errorf(`ent: validator failed for field "MissionTest.alert_name": %w`, err)}
@@ -2073,6 +2168,11 @@ func (_u *MissionTestUpdateOne) check() error {
 	if v, ok := _u.mutation.LogSource(); ok {
 		if err := missiontest.LogSourceValidator(v); err != nil {
 			return &ValidationError{Name: "log_source", err: fmt.Errorf(`ent: validator failed for field "MissionTest.log_source": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.BlueNotes(); ok {
+		if err := missiontest.BlueNotesValidator(v); err != nil {
+			return &ValidationError{Name: "blue_notes", err: fmt.Errorf(`ent: validator failed for field "MissionTest.blue_notes": %w`, err)}
 		}
 	}
 	if _u.mutation.MissionCleared() && len(_u.mutation.MissionIDs()) > 0 {

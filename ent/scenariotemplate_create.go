@@ -238,6 +238,11 @@ func (_c *ScenarioTemplateCreate) check() error {
 	if _, ok := _c.mutation.Description(); !ok {
 		return &ValidationError{Name: "description", err: errors.New(`ent: missing required field "ScenarioTemplate.description"`)}
 	}
+	if v, ok := _c.mutation.Description(); ok {
+		if err := scenariotemplate.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "ScenarioTemplate.description": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.Version(); !ok {
 		return &ValidationError{Name: "version", err: errors.New(`ent: missing required field "ScenarioTemplate.version"`)}
 	}

@@ -227,6 +227,11 @@ func (_u *ScenarioTemplateUpdate) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "ScenarioTemplate.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Description(); ok {
+		if err := scenariotemplate.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "ScenarioTemplate.description": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -564,6 +569,11 @@ func (_u *ScenarioTemplateUpdateOne) check() error {
 	if v, ok := _u.mutation.Name(); ok {
 		if err := scenariotemplate.NameValidator(v); err != nil {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "ScenarioTemplate.name": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Description(); ok {
+		if err := scenariotemplate.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "ScenarioTemplate.description": %w`, err)}
 		}
 	}
 	return nil

@@ -436,20 +436,50 @@ func (_c *TestTemplateCreate) check() error {
 	if _, ok := _c.mutation.Description(); !ok {
 		return &ValidationError{Name: "description", err: errors.New(`ent: missing required field "TestTemplate.description"`)}
 	}
+	if v, ok := _c.mutation.Description(); ok {
+		if err := testtemplate.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.description": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.Objective(); !ok {
 		return &ValidationError{Name: "objective", err: errors.New(`ent: missing required field "TestTemplate.objective"`)}
+	}
+	if v, ok := _c.mutation.Objective(); ok {
+		if err := testtemplate.ObjectiveValidator(v); err != nil {
+			return &ValidationError{Name: "objective", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.objective": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.Procedure(); !ok {
 		return &ValidationError{Name: "procedure", err: errors.New(`ent: missing required field "TestTemplate.procedure"`)}
 	}
+	if v, ok := _c.mutation.Procedure(); ok {
+		if err := testtemplate.ProcedureValidator(v); err != nil {
+			return &ValidationError{Name: "procedure", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.procedure": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.Prerequisites(); !ok {
 		return &ValidationError{Name: "prerequisites", err: errors.New(`ent: missing required field "TestTemplate.prerequisites"`)}
+	}
+	if v, ok := _c.mutation.Prerequisites(); ok {
+		if err := testtemplate.PrerequisitesValidator(v); err != nil {
+			return &ValidationError{Name: "prerequisites", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.prerequisites": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.Cleanup(); !ok {
 		return &ValidationError{Name: "cleanup", err: errors.New(`ent: missing required field "TestTemplate.cleanup"`)}
 	}
+	if v, ok := _c.mutation.Cleanup(); ok {
+		if err := testtemplate.CleanupValidator(v); err != nil {
+			return &ValidationError{Name: "cleanup", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.cleanup": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.ExpectedDetection(); !ok {
 		return &ValidationError{Name: "expected_detection", err: errors.New(`ent: missing required field "TestTemplate.expected_detection"`)}
+	}
+	if v, ok := _c.mutation.ExpectedDetection(); ok {
+		if err := testtemplate.ExpectedDetectionValidator(v); err != nil {
+			return &ValidationError{Name: "expected_detection", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.expected_detection": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.Platforms(); !ok {
 		return &ValidationError{Name: "platforms", err: errors.New(`ent: missing required field "TestTemplate.platforms"`)}

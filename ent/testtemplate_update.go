@@ -415,6 +415,36 @@ func (_u *TestTemplateUpdate) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Description(); ok {
+		if err := testtemplate.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.description": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Objective(); ok {
+		if err := testtemplate.ObjectiveValidator(v); err != nil {
+			return &ValidationError{Name: "objective", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.objective": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Procedure(); ok {
+		if err := testtemplate.ProcedureValidator(v); err != nil {
+			return &ValidationError{Name: "procedure", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.procedure": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Prerequisites(); ok {
+		if err := testtemplate.PrerequisitesValidator(v); err != nil {
+			return &ValidationError{Name: "prerequisites", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.prerequisites": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Cleanup(); ok {
+		if err := testtemplate.CleanupValidator(v); err != nil {
+			return &ValidationError{Name: "cleanup", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.cleanup": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ExpectedDetection(); ok {
+		if err := testtemplate.ExpectedDetectionValidator(v); err != nil {
+			return &ValidationError{Name: "expected_detection", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.expected_detection": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.OpsecLevel(); ok {
 		if err := testtemplate.OpsecLevelValidator(v); err != nil {
 			return &ValidationError{Name: "opsec_level", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.opsec_level": %w`, err)}
@@ -1041,6 +1071,36 @@ func (_u *TestTemplateUpdateOne) check() error {
 	if v, ok := _u.mutation.Name(); ok {
 		if err := testtemplate.NameValidator(v); err != nil {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.name": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Description(); ok {
+		if err := testtemplate.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.description": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Objective(); ok {
+		if err := testtemplate.ObjectiveValidator(v); err != nil {
+			return &ValidationError{Name: "objective", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.objective": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Procedure(); ok {
+		if err := testtemplate.ProcedureValidator(v); err != nil {
+			return &ValidationError{Name: "procedure", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.procedure": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Prerequisites(); ok {
+		if err := testtemplate.PrerequisitesValidator(v); err != nil {
+			return &ValidationError{Name: "prerequisites", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.prerequisites": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Cleanup(); ok {
+		if err := testtemplate.CleanupValidator(v); err != nil {
+			return &ValidationError{Name: "cleanup", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.cleanup": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ExpectedDetection(); ok {
+		if err := testtemplate.ExpectedDetectionValidator(v); err != nil {
+			return &ValidationError{Name: "expected_detection", err: fmt.Errorf(`ent: validator failed for field "TestTemplate.expected_detection": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.OpsecLevel(); ok {

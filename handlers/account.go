@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -20,13 +18,10 @@ import (
 	"violet/internal/auth"
 	"violet/internal/database"
 	"violet/internal/i18n"
+	"violet/internal/identity"
 	"violet/views/account"
 	"violet/views/components"
 )
-
-// maxDisplayName bounds display names, in characters, like the schema's
-// validator; the form says it before the database would.
-const maxDisplayName = 100
 
 // profileForm is what the profile form may set: the viewer's own name and
 // language, nothing else of their account.
@@ -144,18 +139,15 @@ func (s *Server) updateProfile(c echo.Context) error {
 		return echo.ErrBadRequest
 	}
 	ctx := c.Request().Context()
-	name := strings.TrimSpace(f.DisplayName)
 	errs := components.Errors{}
-	switch {
-	case name == "":
-		errs["display_name"] = "form.required"
-	case utf8.RuneCountInString(name) > maxDisplayName:
-		errs["display_name"] = "account.profile.display_name_too_long"
+	name, err := identity.DisplayName(f.DisplayName)
+	if err != nil {
+		errs["display_name"] = nameErrorKey(err)
 	}
 	if !slices.Contains(i18n.Supported(), f.Locale) {
 		errs["locale"] = "account.profile.locale_invalid"
 	}
-	if len(errs) > 0 {
+	refuse := func(errs components.Errors) error {
 		p, err := s.accountPage(ctx)
 		if err != nil {
 			return err
@@ -163,7 +155,13 @@ func (s *Server) updateProfile(c echo.Context) error {
 		p.Profile = account.ProfileForm{DisplayName: f.DisplayName, Locale: f.Locale, Errors: errs}
 		return s.renderAccount(c, http.StatusUnprocessableEntity, p)
 	}
+	if len(errs) > 0 {
+		return refuse(errs)
+	}
 	changed, err := s.saveProfile(ctx, name, f.Locale)
+	if errors.Is(err, errNameLookAlike) {
+		return refuse(components.Errors{"display_name": "identity.name.look_alike"})
+	}
 	if err != nil {
 		return err
 	}
@@ -191,14 +189,27 @@ func (s *Server) updateLanguage(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, safeNext(f.Next))
 }
 
-// saveProfile changes the viewer's own display name (unless name is "")
-// and language, with its audit event, in one transaction, through the
-// request's context: the privacy policy lets viewers change these fields
-// of their own row only. It reports whether anything changed.
+// errNameLookAlike refuses a display name that another account has or
+// reads like (identity.Check).
+var errNameLookAlike = errors.New("the name looks like another account's")
+
+// saveProfile changes the viewer's own display name (unless name is "";
+// normalised by identity.DisplayName) and language, with its audit event,
+// in one transaction, through the request's context: the privacy policy
+// lets viewers change these fields of their own row only. A new name that
+// another account has or reads like is errNameLookAlike. It reports
+// whether anything changed.
 func (s *Server) saveProfile(ctx context.Context, name, locale string) (bool, error) {
 	v := auth.FromContext(ctx)
 	changed := false
 	err := database.WithTx(ctx, s.Ent, func(tx *ent.Tx) error {
+		if name != "" {
+			// Taken before the row lock, in the order account creation
+			// takes it; the language switch alone does not wait for it.
+			if err := identity.Lock(ctx, tx); err != nil {
+				return err
+			}
+		}
 		u, err := tx.User.Query().Where(user.ID(v.UserID)).ForUpdate().Only(ctx)
 		if err != nil {
 			return fmt.Errorf("load account: %w", err)
@@ -206,6 +217,16 @@ func (s *Server) saveProfile(ctx context.Context, name, locale string) (bool, er
 		upd := tx.User.UpdateOneID(u.ID)
 		details := map[string]any{}
 		if name != "" && name != u.DisplayName {
+			// Compared only when the name changes: an account whose name
+			// already reads like another's (made before this check) can
+			// still change its language.
+			clash, err := identity.Check(ctx, tx.User, u.ID, "", name)
+			if err != nil {
+				return err
+			}
+			if clash.Any() {
+				return errNameLookAlike
+			}
 			upd.SetDisplayName(name)
 			details["display_name"] = map[string]any{"from": u.DisplayName, "to": name}
 		}

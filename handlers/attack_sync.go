@@ -125,13 +125,13 @@ func (s *Server) syncUpload(c echo.Context) error {
 		size int64
 	)
 	for {
-		part, err := mr.NextPart()
+		part, err := nextUploadPart(mr)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			discard(tmp)
-			return fmt.Errorf("read the upload: %w", err)
+			return uploadError(err)
 		}
 		if part.FormName() != "bundle" || part.FileName() == "" || tmp != nil {
 			part.Close()

@@ -53,7 +53,7 @@ func TestBrowserAttackSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	if same, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.violetMarker === 1`)); !same {
-		t.Log("the summary came after a page load, not by the card's own refresh")
+		t.Error("the summary came after a page load, not by the card's own refresh")
 	}
 	added, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid="sync-added"]`)))
 	if err != nil || strings.TrimSpace(added) != "813" {

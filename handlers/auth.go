@@ -4,16 +4,18 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"violet/ent"
+	"violet/ent/schema"
 	"violet/ent/user"
 	"violet/internal/audit"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
+	"violet/internal/identity"
+	"violet/internal/textrule"
 	authview "violet/views/auth"
 	"violet/views/components"
 )
@@ -49,7 +51,7 @@ func (s *Server) login(c echo.Context) error {
 		return echo.ErrBadRequest
 	}
 	ctx := c.Request().Context()
-	email := strings.ToLower(strings.TrimSpace(f.Email))
+	email := identity.LoginEmail(f.Email)
 	view := authview.LoginForm{Email: f.Email, Next: safeNext(f.Next), Errors: components.Errors{}}
 	if len(f.Password) > auth.MaxPasswordBytes {
 		view.Errors["password"] = "auth.login.password_too_long"
@@ -64,6 +66,16 @@ func (s *Server) login(c echo.Context) error {
 	if len(view.Errors) > 0 {
 		return s.renderLogin(c, http.StatusUnprocessableEntity, view)
 	}
+	// An email longer than any account's cannot sign in, but it is still a
+	// failed attempt: it is throttled, costs a hash and is audited like any
+	// other (under its cut form, which is what the throttle counts), and
+	// the form says what is wrong.
+	tooLong := false
+	if limit := textrule.For(schema.User{}, "email"); limit.Len(email) > limit.Max {
+		tooLong = true
+		email = audit.Label(email)
+		view.Errors["email"] = "auth.login.email_too_long"
+	}
 
 	wait, err := s.throttle.RetryAfter(ctx, email, auth.RequestInfoFrom(ctx).IP)
 	if err != nil {
@@ -76,10 +88,15 @@ func (s *Server) login(c echo.Context) error {
 	}
 
 	sys := rule.SystemContext(ctx)
-	u, err := s.Ent.User.Query().Where(user.Email(email)).Only(sys)
-	var ok, rehash bool
+	var (
+		u          *ent.User
+		ok, rehash bool
+	)
+	if !tooLong {
+		u, err = s.Ent.User.Query().Where(user.Email(email)).Only(sys)
+	}
 	switch {
-	case ent.IsNotFound(err):
+	case tooLong || ent.IsNotFound(err):
 		err = s.Hasher.VerifyDummy(ctx, f.Password)
 	case err == nil:
 		ok, rehash, err = s.Hasher.Verify(ctx, f.Password, u.PasswordHash)
@@ -98,6 +115,9 @@ func (s *Server) login(c echo.Context) error {
 			Action: audit.LoginFailed, TargetType: "user", TargetLabel: email,
 		}); err != nil {
 			return err
+		}
+		if tooLong {
+			return s.renderLogin(c, http.StatusUnprocessableEntity, view)
 		}
 		view.Errors[""] = "auth.login.failed"
 		return s.renderLogin(c, http.StatusUnauthorized, view)

@@ -37,6 +37,9 @@ func TestBrowserHomePage(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="db-card"]`)),
+		// The card shows while the page is still parsing; the deferred
+		// scripts (htmx) run at its end, before "complete".
+		chromedp.Poll[chromedp.Void](`document.readyState === "complete"`),
 	); err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		werr = c.JSON(status, map[string]string{"error": http.StatusText(status), "request_id": rid})
 	default:
 		p := errorProps(status, rid)
+		var bad *badTextError
+		if errors.As(err, &bad) {
+			bad.props(&p)
+		}
 		if req.Header.Get("HX-Request") == "true" {
 			// Keep the page as it is and append a toast to the live region.
 			h := c.Response().Header()
@@ -78,8 +82,13 @@ const statusClientClosed = 499
 
 // statusOf maps an error to the HTTP status the user gets.
 func statusOf(err error) int {
-	var he *echo.HTTPError
+	var (
+		he  *echo.HTTPError
+		bad *badTextError
+	)
 	switch {
+	case errors.As(err, &bad):
+		return bad.status
 	case errors.As(err, &he):
 		return he.Code
 	case errors.Is(err, context.Canceled):

@@ -9,17 +9,17 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"violet/ent"
 	"violet/ent/evidencefile"
+	"violet/ent/schema"
 	"violet/ent/user"
 	"violet/internal/audit"
 	"violet/internal/auth"
@@ -30,6 +30,7 @@ import (
 	"violet/internal/live"
 	"violet/internal/metrics"
 	"violet/internal/mission"
+	"violet/internal/textrule"
 	mtviews "violet/views/missiontest"
 )
 
@@ -41,7 +42,6 @@ const evidenceTarget = "evidence_file"
 // headers) on top of the size limit.
 const (
 	evidenceMaxFiles     = 20
-	evidenceCaptionMax   = 500
 	evidenceFormOverhead = 1 << 20
 	// evidenceBodyCeiling is the route's body limit before the setting is
 	// read: the largest the settings form allows (1 GiB) plus the form.
@@ -181,27 +181,15 @@ func (rr *readRecorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// evidenceIdleTimeout is how long an upload may send nothing before the
-// server gives up on it: a slow link goes on, a stalled one is cut.
-const evidenceIdleTimeout = time.Minute
-
-// idleReader pushes the connection's read deadline forward before each
-// read of the body (where the server supports it; tests' recorders do
-// not, which is fine).
-type idleReader struct {
-	r  io.Reader
-	rc *http.ResponseController
-}
-
-func (ir *idleReader) Read(p []byte) (int, error) {
-	_ = ir.rc.SetReadDeadline(time.Now().Add(evidenceIdleTimeout))
-	return ir.r.Read(p)
-}
-
-// bodyError maps a failure to read the request body to its status.
+// bodyError maps a failure to read the request body to its status: a
+// body that stalled past BODY_IDLE_TIMEOUT (idleBody) is a 408, for the
+// log: its connection is closed already.
 func bodyError(err error) error {
-	if errors.As(err, new(*http.MaxBytesError)) {
+	switch {
+	case errors.As(err, new(*http.MaxBytesError)):
 		return echo.ErrStatusRequestEntityTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return echo.NewHTTPError(http.StatusRequestTimeout).SetInternal(err)
 	}
 	return echo.NewHTTPError(http.StatusBadRequest).SetInternal(err)
 }
@@ -213,9 +201,13 @@ func (s *Server) readUpload(ctx context.Context, body io.Reader, boundary string
 	mr := multipart.NewReader(body, boundary)
 	store := s.evidenceStore()
 	for {
-		part, err := mr.NextPart()
+		part, err := nextUploadPart(mr)
 		if errors.Is(err, io.EOF) {
 			return nil
+		}
+		var bad *badTextError
+		if errors.As(err, &bad) {
+			return err
 		}
 		if err != nil {
 			return bodyError(err)
@@ -229,7 +221,9 @@ func (s *Server) readUpload(ctx context.Context, body io.Reader, boundary string
 				return echo.NewHTTPError(http.StatusUnprocessableEntity)
 			}
 			rr := &readRecorder{r: part}
-			st, err := evidence.Ingest(ctx, store, part.FileName(), rr, evidence.Limits{MaxBytes: max})
+			// A decode waits for its memory as long as a request may last.
+			st, err := evidence.Ingest(ctx, store, part.FileName(), rr, evidence.Limits{
+				MaxBytes: max, Decodes: s.Decodes, DecodeWait: s.Config.RequestTimeout})
 			var refusal *evidence.Refusal
 			switch {
 			case err == nil:
@@ -244,16 +238,10 @@ func (s *Server) readUpload(ctx context.Context, body io.Reader, boundary string
 			default:
 				return err
 			}
-		case "caption", "side":
-			v, err := io.ReadAll(io.LimitReader(part, 4*evidenceCaptionMax+1))
-			if err != nil {
-				return bodyError(err)
-			}
-			if part.FormName() == "side" {
-				up.side = strings.TrimSpace(string(v))
-			} else {
-				up.captions = append(up.captions, strings.TrimSpace(string(v)))
-			}
+		case "caption":
+			up.captions = append(up.captions, strings.TrimSpace(part.Value))
+		case "side":
+			up.side = strings.TrimSpace(part.Value)
 		}
 		if err := part.Close(); err != nil {
 			return bodyError(err)
@@ -297,7 +285,6 @@ func (s *Server) uploadEvidence(c echo.Context) error {
 		return echo.ErrStatusRequestEntityTooLarge
 	}
 	req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
-	body := &idleReader{r: req.Body, rc: http.NewResponseController(c.Response())}
 	boundary, err := multipartBoundary(req)
 	if err != nil {
 		return echo.ErrBadRequest
@@ -315,7 +302,7 @@ func (s *Server) uploadEvidence(c echo.Context) error {
 			}
 		}
 	}()
-	if err := s.readUpload(context.WithoutCancel(ctx), body, boundary, max, &up); err != nil {
+	if err := s.readUpload(context.WithoutCancel(ctx), req.Body, boundary, max, &up); err != nil {
 		var he *echo.HTTPError
 		if errors.As(err, &he) && (he.Code == http.StatusRequestEntityTooLarge || he.Code == http.StatusUnprocessableEntity) {
 			outcome = metrics.OutcomeRefused
@@ -331,7 +318,8 @@ func (s *Server) uploadEvidence(c echo.Context) error {
 		side = up.side
 	}
 	for i, st := range up.stored {
-		if utf8.RuneCountInString(caption(up.captions, i)) > evidenceCaptionMax {
+		// The caption column's own length (bytes, from the schema).
+		if rule := textrule.For(schema.EvidenceFile{}, "caption"); rule.Len(caption(up.captions, i)) > rule.Max {
 			up.refused = append(up.refused, mtviews.EvidenceRefusal{Name: st.Name, Reason: "evidence.refused.caption"})
 		}
 	}

@@ -8,9 +8,11 @@ import (
 
 	"violet/ent"
 	"violet/ent/evidencefile"
+	"violet/ent/predicate"
 	"violet/ent/schema"
 	"violet/ent/setting"
 	"violet/internal/auth/rule"
+	"violet/internal/database"
 	"violet/internal/evidence"
 	"violet/internal/seed"
 )
@@ -51,7 +53,7 @@ func (s *Server) SweepEvidence(ctx context.Context) (int, error) {
 		if len(keys) == 0 {
 			return out, nil
 		}
-		found, err := s.Ent.EvidenceFile.Query().Where(evidencefile.StoredKeyIn(keys...)).
+		found, err := s.Ent.EvidenceFile.Query().Where(predicate.EvidenceFile(database.In(evidencefile.FieldStoredKey, keys))).
 			Select(evidencefile.FieldStoredKey).Strings(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("sweep evidence: %w", err)

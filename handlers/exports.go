@@ -30,9 +30,11 @@ import (
 	"violet/ent/missiontestmitretag"
 	"violet/ent/mitresubtechnique"
 	"violet/ent/mitretechnique"
+	"violet/ent/predicate"
 	"violet/ent/testtemplate"
 	"violet/ent/testtemplatemitretag"
 	"violet/ent/user"
+	"violet/internal/database"
 	"violet/internal/i18n"
 	"violet/internal/mission"
 	"violet/internal/navigator"
@@ -524,7 +526,7 @@ func (s *Server) exportMissionJSON(c echo.Context) error {
 	for i, t := range tests {
 		ids[i] = t.ID
 	}
-	files, err := s.Ent.EvidenceFile.Query().Where(evidencefile.MissionTestIDIn(ids...)).
+	files, err := s.Ent.EvidenceFile.Query().Where(predicate.EvidenceFile(database.In(evidencefile.FieldMissionTestID, ids))).
 		Order(ent.Asc(evidencefile.FieldCreatedAt), ent.Asc(evidencefile.FieldID)).
 		WithUploadedBy(func(q *ent.UserQuery) { q.Select(user.FieldDisplayName, user.FieldEmail) }).All(ctx)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/i18n"
+	"violet/internal/identity"
 	"violet/internal/invite"
 	"violet/views/admin"
 	authview "violet/views/auth"
@@ -156,9 +157,9 @@ func (s *Server) createInvitation(c echo.Context) error {
 		GroupIDs: map[string]bool{}, Errors: components.Errors{}}
 	email := ""
 	if strings.TrimSpace(f.EmailHint) != "" {
-		var ok bool
-		if email, ok = invite.NormalizeEmail(f.EmailHint); !ok {
-			view.Errors["email_hint"] = "admin.invitations.email_invalid"
+		var err error
+		if email, err = identity.Email(f.EmailHint); err != nil {
+			view.Errors["email_hint"] = emailErrorKey(err)
 		}
 	}
 	hours, err := strconv.Atoi(strings.TrimSpace(f.ExpiryHours))
@@ -193,6 +194,8 @@ func (s *Server) createInvitation(c echo.Context) error {
 		view.Errors["group_ids"] = "admin.invitations.group_unknown"
 	case errors.Is(err, invite.ErrEmailTaken):
 		view.Errors["email_hint"] = "admin.invitations.email_taken"
+	case errors.As(err, new(invite.ClashError)):
+		view.Errors["email_hint"] = "identity.email.look_alike"
 	case errors.Is(err, invite.ErrExpiry):
 		view.Errors["expiry_hours"] = "admin.invitations.expiry_too_long"
 	case err != nil:
@@ -327,22 +330,18 @@ func (s *Server) acceptInvitation(c echo.Context) error {
 	email := open.ResetEmail
 	name := ""
 	if !reset {
-		email = open.EmailHint
-		if email == "" {
-			var ok bool
-			switch email, ok = invite.NormalizeEmail(f.Email); {
-			case email == "":
-				view.Errors["email"] = "form.required"
-			case !ok:
-				view.Errors["email"] = "invitations.accept.email_invalid"
+		var err error
+		if open.EmailHint != "" {
+			// A hint made before addresses were normalised as they are
+			// now may not make an account; the invitee cannot change it.
+			if email, err = identity.Email(open.EmailHint); err != nil {
+				view.Errors[""] = "identity.email.hint_unusable"
 			}
+		} else if email, err = identity.Email(f.Email); err != nil {
+			view.Errors["email"] = emailErrorKey(err)
 		}
-		var ok bool
-		switch name, ok = invite.CheckDisplayName(f.DisplayName); {
-		case name == "":
-			view.Errors["display_name"] = "form.required"
-		case !ok:
-			view.Errors["display_name"] = "invitations.accept.display_name_too_long"
+		if name, err = identity.DisplayName(f.DisplayName); err != nil {
+			view.Errors["display_name"] = nameErrorKey(err)
 		}
 		if !slices.Contains(i18n.Supported(), f.Locale) {
 			view.Errors["locale"] = "invitations.accept.locale_invalid"
@@ -379,17 +378,36 @@ func (s *Server) acceptInvitation(c echo.Context) error {
 		a.PreviousSession = rec.ID
 	}
 	res, err := invite.Accept(sys, s.Ent, s.Sessions, s.Now(), token, a)
+	var clash invite.ClashError
 	switch {
 	case errors.Is(err, invite.ErrInvalid):
 		return s.invitationInvalid(c)
 	case errors.Is(err, invite.ErrNotGrantable):
 		lp := s.layoutProps(c, "invitations.refused.title", "")
 		return s.render(c, http.StatusForbidden, authview.InvitationRefusedPage(lp), nil)
-	case errors.Is(err, invite.ErrEmailTaken):
-		if open.EmailHint != "" {
+	case errors.Is(err, invite.ErrEmailUnusable):
+		view.Errors[""] = "identity.email.hint_unusable"
+		return s.renderAccept(c, http.StatusUnprocessableEntity, view)
+	case errors.As(err, &clash), errors.Is(err, invite.ErrEmailTaken):
+		// Every field that clashes says so, the input kept. A bare
+		// ErrEmailTaken is an address taken by a transaction that ended
+		// a moment ago.
+		if clash == (invite.ClashError{}) {
+			clash.Clash.Email = identity.Same
+		}
+		hint := open.EmailHint != "" // the invitee cannot change the address
+		switch {
+		case clash.Clash.Email == identity.Same && hint:
 			view.Errors[""] = "invitations.accept.email_taken_hint"
-		} else {
+		case clash.Clash.Email == identity.Same:
 			view.Errors["email"] = "invitations.accept.email_taken"
+		case clash.Clash.Email == identity.LookAlike && hint:
+			view.Errors[""] = "identity.email.look_alike_hint"
+		case clash.Clash.Email == identity.LookAlike:
+			view.Errors["email"] = "identity.email.look_alike"
+		}
+		if clash.Clash.Name != identity.None {
+			view.Errors["display_name"] = "identity.name.look_alike"
 		}
 		return s.renderAccept(c, http.StatusUnprocessableEntity, view)
 	case err != nil:
@@ -402,4 +420,35 @@ func (s *Server) acceptInvitation(c echo.Context) error {
 		s.flash(c, "success", "invitations.accept.welcome")
 	}
 	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+// emailErrorKey is the message of an address identity.Email refused.
+func emailErrorKey(err error) string {
+	switch {
+	case errors.Is(err, identity.ErrEmpty):
+		return "form.required"
+	case errors.Is(err, identity.ErrTooLong):
+		return "identity.email.too_long"
+	case errors.Is(err, identity.ErrInvisible):
+		return "identity.email.invisible"
+	case errors.Is(err, identity.ErrCharacter):
+		return "identity.email.character"
+	default:
+		return "identity.email.invalid"
+	}
+}
+
+// nameErrorKey is the message of a display name identity.DisplayName
+// refused.
+func nameErrorKey(err error) string {
+	switch {
+	case errors.Is(err, identity.ErrEmpty):
+		return "form.required"
+	case errors.Is(err, identity.ErrTooLong):
+		return "identity.name.too_long"
+	case errors.Is(err, identity.ErrInvisible):
+		return "identity.name.invisible"
+	default:
+		return "identity.name.character"
+	}
 }

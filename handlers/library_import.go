@@ -23,6 +23,7 @@ import (
 	"violet/ent"
 	"violet/ent/importjob"
 	"violet/ent/mitretactic"
+	"violet/ent/predicate"
 	"violet/ent/testtemplate"
 	"violet/internal/atomic"
 	"violet/internal/audit"
@@ -113,7 +114,8 @@ func importJobSummaryOf(m map[string]any) ImportJobSummary {
 // AtomicImport is an Atomic Red Team import recorded as an import job,
 // the same from the web (in the background) and from the command line:
 // Begin records the running job, Run reads the files, imports them with
-// the job's progress kept up to date, and finishes the job.
+// the job's progress kept up to date, and finishes the job. With Document
+// set it imports that library document instead, the same way.
 type AtomicImport struct {
 	Client    *ent.Client
 	Log       *slog.Logger
@@ -123,6 +125,9 @@ type AtomicImport struct {
 	Files     []ImportFile
 	Overwrite bool
 	Scenario  *ImportScenario
+	// Document is a library document already read (library.ParseDocument)
+	// to import instead of Files.
+	Document *library.Document
 	// Notifier tells the person who started the import that it finished
 	// (nil: nobody to tell, as on the command line).
 	Notifier *notify.Notifier
@@ -160,7 +165,11 @@ func (a *AtomicImport) Begin(ctx context.Context) (*ent.ImportJob, error) {
 		}
 		a.held = held
 	}
-	create := a.Client.ImportJob.Create().SetID(id).SetKind(importjob.KindAtomic).SetSource(importSource(a.Source))
+	kind := importjob.KindAtomic
+	if a.Document != nil {
+		kind = importjob.KindLibrary
+	}
+	create := a.Client.ImportJob.Create().SetID(id).SetKind(kind).SetSource(importSource(a.Source))
 	if a.Actor != nil {
 		create.SetStartedByID(a.Actor.UserID).SetStartedByLabel(a.Actor.Email)
 	}
@@ -195,6 +204,9 @@ func (a *AtomicImport) Run(ctx context.Context, job *ent.ImportJob) (ImportJobSu
 	// Every way out has committed the job's end by the time this runs.
 	defer a.held.Release()
 	ctx = rule.SystemContext(ctx)
+	if a.Document != nil {
+		return a.runDocument(ctx, job)
+	}
 	var out ImportJobSummary
 	sources, err := readImportFiles(a.Files)
 	if err != nil {
@@ -235,6 +247,47 @@ func (a *AtomicImport) Run(ctx context.Context, job *ent.ImportJob) (ImportJobSu
 		}
 		if err := audit.Record(ctx, tx.AuditEvent, audit.Event{Action: audit.LibraryImported, TargetType: "import_job",
 			TargetID: job.ID.String(), TargetLabel: job.Source, Details: details, Actor: a.Actor}); err != nil {
+			return err
+		}
+		return a.notifyFinished(ctx, tx, job, true)
+	})
+	if err != nil {
+		return out, a.fail(ctx, job, "the import could not be recorded: "+err.Error(), &out)
+	}
+	return out, nil
+}
+
+// runDocument imports the library document in one transaction, with the
+// job's progress kept up to date, and finishes the job: failed with the
+// reason (nothing is imported then), or succeeded with the counts and the
+// audit event.
+func (a *AtomicImport) runDocument(ctx context.Context, job *ent.ImportJob) (ImportJobSummary, error) {
+	rep := &importReporter{client: a.Client, log: a.Log, id: job.ID, start: time.Now()}
+	var createdBy *uuid.UUID
+	if a.Actor != nil {
+		createdBy = &a.Actor.UserID
+	}
+	sum, err := library.ImportDocument(ctx, a.Client, a.Document, createdBy, rep.report)
+	out := ImportJobSummary{DocTemplates: sum.Templates, DocScenarios: sum.Scenarios}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return out, a.fail(ctx, job, "interrupted: Violet stopped before the import finished; nothing was imported, import again", &out)
+	case ent.IsConstraintError(err) || ent.IsValidationError(err):
+		return out, a.fail(ctx, job, "the document was refused, nothing was imported: "+err.Error(), &out)
+	case err != nil:
+		return out, a.fail(ctx, job, "the import stopped, nothing was imported: "+err.Error(), &out)
+	}
+	out.Added, out.Updated, out.Untagged = sum.Created, sum.Updated, sum.Untagged
+	err = database.WithTx(ctx, a.Client, func(tx *ent.Tx) error {
+		if err := tx.ImportJob.UpdateOneID(job.ID).SetStatus(importjob.StatusSucceeded).SetProgress(100).
+			SetSummary(out.column()).SetFinishedAt(a.Now()).Exec(ctx); err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, tx.AuditEvent, audit.Event{Action: audit.LibraryImported, TargetType: "import_job",
+			TargetID: job.ID.String(), TargetLabel: job.Source, Actor: a.Actor, Details: map[string]any{
+				"kind": "library", "templates": sum.Templates, "scenarios": sum.Scenarios,
+				"created": sum.Created, "updated": sum.Updated, "untagged": len(sum.Untagged),
+			}}); err != nil {
 			return err
 		}
 		return a.notifyFinished(ctx, tx, job, true)
@@ -294,7 +347,7 @@ func importScenarioTests(ctx context.Context, tx *ent.Tx, ids []uuid.UUID, filte
 	if len(unique) == 0 {
 		return nil, nil
 	}
-	templates, err := tx.TestTemplate.Query().Where(testtemplate.IDIn(unique...)).
+	templates, err := tx.TestTemplate.Query().Where(predicate.TestTemplate(database.In(testtemplate.FieldID, unique))).
 		WithMitreTags(func(q *ent.TestTemplateMitreTagQuery) {
 			q.WithTactic().
 				WithTechnique(func(q *ent.MitreTechniqueQuery) { q.WithTactics() }).
@@ -553,15 +606,15 @@ func readAtomicUpload(c echo.Context) (*atomicUpload, error) {
 		return u, nil
 	}
 	for {
-		part, err := mr.NextPart()
+		part, err := nextUploadPart(mr)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			u.discard()
-			return nil, fmt.Errorf("read the upload: %w", err)
+			return nil, uploadError(err)
 		}
-		if err := u.take(part.FormName(), part.FileName(), part); err != nil {
+		if err := u.take(part.FormName(), part.FileName(), part.Value, part); err != nil {
 			part.Close()
 			u.discard()
 			return nil, err
@@ -574,7 +627,7 @@ func readAtomicUpload(c echo.Context) (*atomicUpload, error) {
 	return u, nil
 }
 
-func (u *atomicUpload) take(field, fileName string, r io.Reader) error {
+func (u *atomicUpload) take(field, fileName, value string, r io.Reader) error {
 	if field == "files" {
 		if fileName == "" {
 			return nil
@@ -605,11 +658,6 @@ func (u *atomicUpload) take(field, fileName string, r io.Reader) error {
 		u.files = append(u.files, ImportFile{Name: name, Path: f.Name()})
 		return nil
 	}
-	b, err := io.ReadAll(io.LimitReader(r, 4096))
-	if err != nil {
-		return fmt.Errorf("read the upload: %w", err)
-	}
-	value := string(b)
 	switch field {
 	case "overwrite":
 		u.form.Overwrite = value != ""
@@ -698,9 +746,10 @@ func (s *Server) importAtomic(c echo.Context) error {
 }
 
 // importLibraryDocument imports a library document exported by another
-// Violet, synchronously: the document is checked first (any problem is
-// shown next to the file field and nothing is imported), then written in
-// one transaction; the job row and its audit event record it.
+// Violet. The document is read and checked here (any problem is shown
+// next to the file field and nothing is imported; its bounds keep the
+// reading small, see library.ParseDocument), then imported in the
+// background as an import job, whose page shows its progress.
 func (s *Server) importLibraryDocument(c echo.Context) error {
 	ctx := c.Request().Context()
 	refuse := func(key, cause string) error {
@@ -712,26 +761,32 @@ func (s *Server) importLibraryDocument(c echo.Context) error {
 		return refuse("library.import.document.missing", "")
 	}
 	var (
-		data []byte
-		name string
+		data     []byte
+		name     string
+		tooLarge bool
 	)
 	for {
-		part, err := mr.NextPart()
+		part, err := nextUploadPart(mr)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("read the upload: %w", err)
+			return uploadError(err)
 		}
 		if part.FormName() == "document" && part.FileName() != "" && data == nil {
 			name = filepath.Base(strings.ReplaceAll(part.FileName(), `\`, "/"))
-			data, err = io.ReadAll(part)
+			// One byte over the bound tells a document too large.
+			data, err = io.ReadAll(io.LimitReader(part, library.MaxDocumentBytes+1))
 			if err != nil {
 				part.Close()
 				return fmt.Errorf("read the upload: %w", err)
 			}
+			tooLarge = len(data) > library.MaxDocumentBytes
 		}
 		part.Close()
+	}
+	if tooLarge {
+		return refuse("library.import.document.invalid", fmt.Sprintf("the file is larger than %d MB", library.MaxDocumentBytes>>20))
 	}
 	if len(data) == 0 {
 		return refuse("library.import.document.missing", "")
@@ -740,38 +795,20 @@ func (s *Server) importLibraryDocument(c echo.Context) error {
 	if err != nil {
 		return refuse("library.import.document.invalid", err.Error())
 	}
-	v := auth.FromContext(ctx)
-	start := time.Now()
-	sum, err := library.ImportDocument(ctx, s.Ent, doc, &v.UserID)
-	if err != nil {
-		s.Metrics.ObserveImport(metrics.ImportLibrary, false, time.Since(start))
-		if ent.IsConstraintError(err) || ent.IsValidationError(err) {
-			return refuse("library.import.document.refused", err.Error())
-		}
-		return fmt.Errorf("import the library document: %w", err)
+	imp := &AtomicImport{
+		Client: s.Ent, Log: s.Log, Now: s.Now, Actor: auth.FromContext(ctx), Source: name,
+		Document: doc, Notifier: s.Notifier, DB: s.DB,
 	}
-	out := ImportJobSummary{DocTemplates: sum.Templates, DocScenarios: sum.Scenarios}
-	out.Added, out.Updated, out.Untagged = sum.Created, sum.Updated, sum.Untagged
-	var job *ent.ImportJob
-	err = database.WithTx(ctx, s.Ent, func(tx *ent.Tx) error {
-		var err error
-		job, err = tx.ImportJob.Create().SetKind(importjob.KindLibrary).SetSource(importSource(name)).
-			SetStartedByID(v.UserID).SetStartedByLabel(v.Email).SetStatus(importjob.StatusSucceeded).
-			SetProgress(100).SetSummary(out.column()).SetFinishedAt(s.Now()).Save(ctx)
-		if err != nil {
-			return err
-		}
-		return audit.Record(ctx, tx.AuditEvent, audit.Event{Action: audit.LibraryImported, TargetType: "import_job",
-			TargetID: job.ID.String(), TargetLabel: job.Source, Details: map[string]any{
-				"kind": "library", "templates": sum.Templates, "scenarios": sum.Scenarios,
-				"created": sum.Created, "updated": sum.Updated, "untagged": len(sum.Untagged),
-			}})
+	job, err := imp.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	info := auth.RequestInfoFrom(ctx)
+	s.background(func(ctx context.Context) {
+		start := time.Now()
+		_, err := imp.Run(auth.WithRequestInfo(ctx, info), job)
+		s.Metrics.ObserveImport(metrics.ImportLibrary, err == nil, time.Since(start))
 	})
-	s.Metrics.ObserveImport(metrics.ImportLibrary, err == nil, time.Since(start))
-	if err != nil {
-		return fmt.Errorf("record the library import: %w", err)
-	}
-	s.flash(c, "success", "library.import.document.done")
 	return c.Redirect(http.StatusSeeOther, "/library/import/"+job.ID.String())
 }
 

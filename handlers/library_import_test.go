@@ -555,8 +555,8 @@ func TestLibraryExchangeHTTP(t *testing.T) {
 	exported := importExportDoc(t, one, red1, "")
 
 	w := importPost(two, red2, "/library/import/library", importPart{"document", "violet-library-20261127.yaml", []byte(exported)})
-	if w.Code != http.StatusSeeOther {
-		t.Fatalf("import: %d\n%s", w.Code, w.Body)
+	if j := importWait(t, two, w); j.Status != "succeeded" {
+		t.Fatalf("import: %+v", j)
 	}
 	if got := importExportDoc(t, two, red2, ""); got != exported {
 		t.Errorf("the second instance exports another document")
@@ -571,7 +571,7 @@ func TestLibraryExchangeHTTP(t *testing.T) {
 	}
 	t.Run("importing again updates, never duplicates", func(t *testing.T) {
 		w := importPost(two, red2, "/library/import/library", importPart{"document", "again.yaml", []byte(exported)})
-		if w.Code != http.StatusSeeOther || importCount(t, two.DB, `SELECT count(*) FROM test_templates`) != tests ||
+		if j := importWait(t, two, w); j.Status != "succeeded" || importCount(t, two.DB, `SELECT count(*) FROM test_templates`) != tests ||
 			importCount(t, two.DB, `SELECT count(*) FROM scenario_templates`) != 1 || importExportDoc(t, two, red2, "") != exported {
 			t.Errorf("status %d", w.Code)
 		}

@@ -9,11 +9,14 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
+	"violet/internal/audit"
 	"violet/internal/auth"
+	"violet/internal/auth/rule"
 	"violet/internal/i18n"
 	"violet/static"
 )
@@ -214,7 +217,8 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 // requireAccess enforces a route's declared access: anonymous visitors are
 // sent to the sign-in page (htmx requests get 401 with HX-Redirect, since a
 // redirect would be swapped into the page), signed-in viewers without the
-// permission get 403.
+// permission get 403. A write refused with 403, here or by the handler
+// (a role on the mission, a privacy rule), is audited once.
 func (s *Server) requireAccess(a access) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		if a == public {
@@ -222,16 +226,104 @@ func (s *Server) requireAccess(a access) echo.MiddlewareFunc {
 		}
 		return func(c echo.Context) error {
 			v := auth.FromContext(c.Request().Context())
+			var err error
 			switch {
 			case v == nil:
 				return s.toLogin(c)
 			case a == signedIn || v.Can(auth.Permission(a)):
-				return next(c)
+				err = next(c)
 			default:
-				return echo.ErrForbidden
+				err = echo.ErrForbidden
 			}
+			if err != nil && statusOf(err) == http.StatusForbidden && isWrite(c.Request().Method) {
+				s.auditRefusal(c, err)
+			}
+			return err
 		}
 	}
+}
+
+// isWrite reports a method that asks for a change. Refused reads are not
+// audited: following a stale link is not an attempt to change anything,
+// and every such page view would fill the log.
+func isWrite(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return true
+}
+
+// refusalTarget names the deepest object a route names, which is what a
+// refused write was aimed at: an evidence file, a mission test, else what
+// the route's :id is by its prefix.
+func refusalTarget(c echo.Context) (kind, id string) {
+	if id = c.Param("ev"); id != "" {
+		return "evidence_file", id
+	}
+	if id = c.Param("test"); id != "" {
+		return "mission_test", id
+	}
+	if id = c.Param("id"); id == "" {
+		return "", ""
+	}
+	route := c.Path()
+	for _, k := range [...][2]string{
+		{"/missions/", "mission"},
+		{"/admin/users/", "user"},
+		{"/admin/groups/", "group"},
+		{"/admin/invitations/", "invitation"},
+		{"/admin/detection-levels/", "detection_level"},
+		{"/library/tests/", "test_template"},
+		{"/library/scenarios/", "scenario_template"},
+		{"/account/sessions/", "session"},
+		{"/notifications/", "notification"},
+	} {
+		if strings.HasPrefix(route, k[0]) {
+			return k[1], id
+		}
+	}
+	return "", id
+}
+
+// auditRefusal records a refused write with the viewer, the route
+// template (never the raw URL), the method and the route's parameters.
+// The refused change wrote nothing, so the event stands alone in its own
+// statement. A client that went away does not stop the record, but the
+// record is bounded like a request, so a database outage cannot hold the
+// answer. Failing to audit does not change the answer (403).
+func (s *Server) auditRefusal(c echo.Context, refusal error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), s.Config.RequestTimeout)
+	defer cancel()
+	ctx = rule.SystemContext(ctx)
+	route := c.Path()
+	params := map[string]any{}
+	for _, name := range c.ParamNames() {
+		params[name] = auditText(c.Param(name))
+	}
+	kind, id := refusalTarget(c)
+	e := audit.Event{
+		Action: audit.AccessDenied, TargetType: kind, TargetID: auditText(id),
+		Details: map[string]any{"route": route, "method": c.Request().Method, "params": params},
+	}
+	if err := audit.Record(ctx, s.Ent.AuditEvent, e); err != nil {
+		s.Log.Error("audit a refused write", "id", requestIDFrom(ctx), "route", route, "refusal", refusal, "err", err)
+	}
+}
+
+// auditText makes a path parameter, which is whatever the client sent,
+// fit an audit column: valid UTF-8 without NUL (PostgreSQL refuses both,
+// in text and in jsonb), at most 64 bytes.
+func auditText(s string) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+	n := 64
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // toLogin sends an anonymous visitor to the sign-in page, remembering the

@@ -401,15 +401,20 @@ func (s *Server) inMissionTestTx(ctx context.Context, a *mission.Access, t *ent.
 			return err
 		}
 		if action != "" {
-			if err := audit.Record(ctx, tx.AuditEvent, audit.Event{
-				Action: action, TargetType: missionTestTarget, TargetID: t.ID.String(), TargetLabel: t.Name,
-				Details: map[string]any{"mission_id": a.Mission.ID.String(), "mission": a.Mission.Name},
-			}); err != nil {
+			if err := audit.Record(ctx, tx.AuditEvent, missionTestEvent(a, t, action)); err != nil {
 				return err
 			}
 		}
 		return s.announceTestChange(ctx, tx, a, t, action)
 	})
+}
+
+// missionTestEvent is the audit event of action on test t.
+func missionTestEvent(a *mission.Access, t *ent.MissionTest, action string) audit.Event {
+	return audit.Event{
+		Action: action, TargetType: missionTestTarget, TargetID: t.ID.String(), TargetLabel: t.Name,
+		Details: map[string]any{"mission_id": a.Mission.ID.String(), "mission": a.Mission.Name},
+	}
 }
 
 // missionStep is one workflow step of internal/mission taking the version
@@ -436,19 +441,109 @@ func (s *Server) runMissionTestStep(c echo.Context, doneKey, action string, step
 		})
 }
 
-// startMissionTest records the start of a run (pending → running).
+// startMissionTest records the start of a run (pending → running), with
+// the red fields typed so far.
 func (s *Server) startMissionTest(c echo.Context) error {
-	return s.runMissionTestStep(c, "missions.test.started", audit.MissionTestStarted, s.timed(mission.Start))
+	return s.runRedStep(c, "missions.test.started", audit.MissionTestStarted, s.timed(mission.Start))
 }
 
-// stopMissionTest records the end of a run (running → executed).
+// stopMissionTest records the end of a run (running → executed), with the
+// red fields typed so far.
 func (s *Server) stopMissionTest(c echo.Context) error {
-	return s.runMissionTestStep(c, "missions.test.stopped", audit.MissionTestStopped, s.timed(mission.Stop))
+	return s.runRedStep(c, "missions.test.stopped", audit.MissionTestStopped, s.timed(mission.Stop))
 }
 
-// releaseMissionTest makes the test visible to the blue team.
+// releaseMissionTest makes the test visible to the blue team, with the red
+// fields typed so far.
 func (s *Server) releaseMissionTest(c echo.Context) error {
-	return s.runMissionTestStep(c, "missions.test.released_done", audit.MissionTestReleased, mission.Release)
+	return s.runRedStep(c, "missions.test.released_done", audit.MissionTestReleased, mission.Release)
+}
+
+// redFieldNames are the red form's fields; Start, Stop and Release send
+// them too, their buttons being part of that form.
+var redFieldNames = []string{"command", "source_host", "target_host", "red_notes"}
+
+// runRedStep answers Start, Stop and Release. Their buttons belong to the
+// red form, so the page sends what the operator has typed with them:
+// those fields are checked like a save (422 with the input kept) and, when
+// they change the record, saved in the same transaction as the step, at
+// the version the page showed. A refusal (stale version, state, archived
+// mission) rolls both back and answers with the input kept, so pressing
+// a button never discards typed text. A request without the fields (an
+// older page, a script) runs the step alone.
+func (s *Server) runRedStep(c echo.Context, doneKey, action string, step missionStep) error {
+	a, t, err := s.loadMissionTest(c)
+	if err != nil {
+		return err
+	}
+	var f missionTestRedForm
+	if err := (&echo.DefaultBinder{}).BindBody(c, &f); err != nil {
+		return echo.ErrBadRequest
+	}
+	version, err := scenarioVersion(f.Version)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if !slices.ContainsFunc(redFieldNames, c.Request().PostForm.Has) {
+		err := s.inMissionTestTx(ctx, a, t, action, func(client *ent.Client) error {
+			_, err := step(ctx, client, a, t.ID, version)
+			return err
+		})
+		return s.afterMissionTestChange(c, a, t.ID, doneKey, err, nil)
+	}
+	if !a.CanWriteRed() {
+		return mission.ErrForbidden
+	}
+	if a.Archived() {
+		return s.afterMissionTestChange(c, a, t.ID, "", mission.ErrReadOnly, nil)
+	}
+	in := mtviews.RedForm{Command: f.Command, SourceHost: f.SourceHost, TargetHost: f.TargetHost, Notes: f.Notes}
+	keep := keepRed(&in)
+	if errs := checkRedFields(&in); len(errs) > 0 {
+		in.Errors = errs
+		return s.refuseMissionTestInput(c, a, t, keep)
+	}
+	fields := mission.RedFields{Command: in.Command, SourceHost: in.SourceHost, TargetHost: in.TargetHost, Notes: in.Notes}
+	err = s.inMissionTestTx(ctx, a, t, action, func(client *ent.Client) error {
+		v := version
+		if fields.Changes(t) {
+			var err error
+			if v, err = mission.SaveRed(ctx, client, a, t.ID, version, fields); err != nil {
+				return err
+			}
+			if err := audit.Record(ctx, client.AuditEvent, missionTestEvent(a, t, audit.MissionTestRedSaved)); err != nil {
+				return err
+			}
+		}
+		_, err := step(ctx, client, a, t.ID, v)
+		return err
+	})
+	return s.afterMissionTestChange(c, a, t.ID, doneKey, err, keep)
+}
+
+// keepRed keeps the red input *in on the page answering a refusal; after
+// a conflict, the values saved meanwhile are shown next to it.
+func keepRed(in *mtviews.RedForm) missionTestKeep {
+	return func(w *mtviews.Work, conflict bool) {
+		if conflict {
+			saved := w.Red.Form
+			w.Red.Saved = &saved
+		}
+		w.Red.Form = *in
+		w.Red.Form.Unsaved = true
+	}
+}
+
+// refuseMissionTestInput answers invalid input: 422, the test as saved
+// with the input (and its errors) kept by keep.
+func (s *Server) refuseMissionTestInput(c echo.Context, a *mission.Access, t *ent.MissionTest, keep missionTestKeep) error {
+	w, err := s.missionTestWork(c.Request().Context(), a, t)
+	if err != nil {
+		return err
+	}
+	keep(&w, false)
+	return s.renderMissionTest(c, http.StatusUnprocessableEntity, a, t, w)
 }
 
 // reviewMissionTest closes an executed test (executed → reviewed).
@@ -508,22 +603,11 @@ func (s *Server) saveMissionTestRed(c echo.Context) error {
 		return s.afterMissionTestChange(c, a, t.ID, "", mission.ErrReadOnly, nil)
 	}
 	in := mtviews.RedForm{Command: f.Command, SourceHost: f.SourceHost, TargetHost: f.TargetHost, Notes: f.Notes}
-	keep := func(w *mtviews.Work, conflict bool) {
-		if conflict {
-			saved := w.Red.Form
-			w.Red.Saved = &saved
-		}
-		w.Red.Form = in
-	}
+	keep := keepRed(&in)
 	ctx := c.Request().Context()
 	if errs := checkRedFields(&in); len(errs) > 0 {
 		in.Errors = errs
-		w, err := s.missionTestWork(ctx, a, t)
-		if err != nil {
-			return err
-		}
-		keep(&w, false)
-		return s.renderMissionTest(c, http.StatusUnprocessableEntity, a, t, w)
+		return s.refuseMissionTestInput(c, a, t, keep)
 	}
 	err = s.inMissionTestTx(ctx, a, t, audit.MissionTestRedSaved, func(client *ent.Client) error {
 		_, err := mission.SaveRed(ctx, client, a, t.ID, version, mission.RedFields{
@@ -544,10 +628,23 @@ func parseDetectedAt(raw string) (time.Time, error) {
 	return time.Time{}, errors.New("not a date and time")
 }
 
+// detectedAtKey is the message of a detection time the workflow refuses.
+func detectedAtKey(err error) (string, bool) {
+	switch {
+	case errors.Is(err, mission.ErrDetectedBeforeStart):
+		return "missions.test.detected_before_start", true
+	case errors.Is(err, mission.ErrDetectedInFuture):
+		return "missions.test.detected_in_future", true
+	}
+	return "", false
+}
+
 // checkBlueFields validates the blue side's record and returns what to
 // save. The level must be one of the scale's, not retired (unless it is
-// the one already saved); the detection time may not be before the run
-// started (to the minute: the input has no seconds).
+// the one already saved); the detection time follows the workflow's rule
+// (mission.CheckDetectedAt: not before the run started, not in the
+// future) on the server's clock, checked here to answer next to the field
+// and again by the save against the test as stored.
 func (s *Server) checkBlueFields(ctx context.Context, t *ent.MissionTest, f *mtviews.BlueForm) (mission.BlueFields, components.Errors, error) {
 	f.DetectionLevel = strings.TrimSpace(f.DetectionLevel)
 	f.DetectedAt = strings.TrimSpace(f.DetectedAt)
@@ -578,10 +675,12 @@ func (s *Server) checkBlueFields(ctx context.Context, t *ent.MissionTest, f *mtv
 		switch {
 		case err != nil:
 			errs["detected_at"] = "missions.test.detected_at_invalid"
-		case t.StartedAt != nil && at.Before(t.StartedAt.UTC().Truncate(time.Minute)):
-			errs["detected_at"] = "missions.test.detected_before_start"
 		default:
-			out.DetectedAt = &at
+			if key, refused := detectedAtKey(mission.CheckDetectedAt(at, t.StartedAt, s.Now())); refused {
+				errs["detected_at"] = key
+			} else {
+				out.DetectedAt = &at
+			}
 		}
 	}
 	if len(f.AlertName) > mtviews.NameMax {
@@ -633,24 +732,25 @@ func (s *Server) saveMissionTestBlue(c echo.Context) error {
 			w.Blue.Saved = &saved
 		}
 		w.Blue.Form = in
+		w.Blue.Form.Unsaved = true
 	}
 	if len(errs) > 0 {
 		in.Errors = errs
-		w, err := s.missionTestWork(ctx, a, t)
-		if err != nil {
-			return err
-		}
-		keep(&w, false)
-		return s.renderMissionTest(c, http.StatusUnprocessableEntity, a, t, w)
+		return s.refuseMissionTestInput(c, a, t, keep)
 	}
 	if !t.ReleasedToBlue {
 		// Leads see unreleased tests; the blue side waits for the release.
 		err = errNotReleased
 	} else {
 		err = s.inMissionTestTx(ctx, a, t, audit.MissionTestBlueSaved, func(client *ent.Client) error {
-			_, err := mission.SaveBlue(ctx, client, a, t.ID, version, fields)
+			_, err := mission.SaveBlue(ctx, client, a, t.ID, version, fields, s.Now())
 			return err
 		})
+	}
+	// The start time changed between the check above and the save.
+	if key, refused := detectedAtKey(err); refused {
+		in.Errors = components.Errors{"detected_at": key}
+		return s.refuseMissionTestInput(c, a, t, keep)
 	}
 	return s.afterMissionTestChange(c, a, t.ID, "missions.test.blue_saved", err, keep)
 }
@@ -681,7 +781,10 @@ func (s *Server) setAsideMissionTest(c echo.Context) error {
 		return s.afterMissionTestChange(c, a, t.ID, "", mission.ErrReadOnly, nil)
 	}
 	in := mtviews.AsideForm{State: f.State, Reason: strings.TrimSpace(f.Reason), Open: true}
-	keep := func(w *mtviews.Work, _ bool) { w.Red.Aside = in }
+	keep := func(w *mtviews.Work, _ bool) {
+		w.Red.Aside = in
+		w.Red.Aside.Unsaved = true
+	}
 	ctx := c.Request().Context()
 	switch {
 	case in.Reason == "":

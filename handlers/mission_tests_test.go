@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 
@@ -583,13 +584,13 @@ func TestMissionTestHTMX(t *testing.T) {
 		t.Errorf("state %q", got)
 	}
 	n := 0
-	d.Find(`input[name="version"]`).Each(func(_ int, s *goquery.Selection) {
+	d.Find(`form[method="post"]`).Each(func(_ int, s *goquery.Selection) {
 		n++
-		if v := s.AttrOr("value", ""); v != "2" {
-			t.Errorf("a form carries version %s", v)
+		if v := s.Find(`input[name="version"]`).AttrOr("value", ""); v != "2" {
+			t.Errorf("form %s carries version %q", s.AttrOr("data-testid", ""), v)
 		}
 	})
-	if n < 3 {
+	if n < 2 {
 		t.Errorf("%d forms carry the version", n)
 	}
 	if d.Find(`[data-testid="mission-test-stop"]`).Length() != 1 || d.Find(`[data-testid="mission-test-start"]`).Length() != 0 {
@@ -628,6 +629,213 @@ func TestMissionTestArchived(t *testing.T) {
 	}
 }
 
+// TestMissionTestStepSavesRedInput: Start, Stop and Release are buttons
+// of the red form, so they send what the operator typed; it is saved with
+// the step, in one transaction, each audited. Unchanged fields record no
+// save.
+func TestMissionTestStepSavesRedInput(t *testing.T) {
+	w := newMTWorld(t)
+	audited := func(id uuid.UUID, action string) int {
+		return w.app.Ent.AuditEvent.Query().Where(auditevent.Action(action), auditevent.TargetID(id.String())).CountX(w.ctx)
+	}
+	for _, tc := range []struct {
+		action string
+		from   missiontest.State
+		check  func(*ent.MissionTest) bool
+		hx     bool
+	}{
+		{"start", missiontest.StatePending, func(m *ent.MissionTest) bool { return m.State == missiontest.StateRunning }, false},
+		{"stop", missiontest.StateRunning, func(m *ent.MissionTest) bool { return m.State == missiontest.StateExecuted }, true},
+		{"release", missiontest.StateExecuted, func(m *ent.MissionTest) bool { return m.ReleasedToBlue }, true},
+	} {
+		t.Run(tc.action, func(t *testing.T) {
+			id := w.mk(t, tc.from, false)
+			var header []string
+			if tc.hx {
+				header = []string{"HX-Request", "true"}
+			}
+			resp := w.post("red", id, tc.action, url.Values{"command": {"whoami /all"}, "source_host": {" ws01 "},
+				"target_host": {"dc01"}, "red_notes": {"typed before " + tc.action}}, header...)
+			if want := map[bool]int{false: 303, true: 200}[tc.hx]; resp.Code != want {
+				t.Fatalf("status %d, want %d\n%s", resp.Code, want, resp.Body)
+			}
+			got := w.get(id)
+			if !tc.check(got) || got.Command != "whoami /all" || got.SourceHost != "ws01" || got.TargetHost != "dc01" ||
+				got.RedNotes != "typed before "+tc.action || got.Version != 3 {
+				t.Errorf("saved state %s command %q hosts %q/%q notes %q version %d", got.State, got.Command,
+					got.SourceHost, got.TargetHost, got.RedNotes, got.Version)
+			}
+			if tc.hx {
+				d := doc(t, resp)
+				if got := d.Find("#field-red_notes").Text(); got != "typed before "+tc.action {
+					t.Errorf("the swapped form shows notes %q", got)
+				}
+				if v, _ := d.Find("#mission-test-work").Attr("data-version"); v != "3" {
+					t.Errorf("the swapped block carries version %s, want 3", v)
+				}
+			}
+			if audited(id, "mission_test.red_saved") != 1 {
+				t.Errorf("%d red saves audited, want 1", audited(id, "mission_test.red_saved"))
+			}
+		})
+	}
+	t.Run("unchanged fields record no save", func(t *testing.T) {
+		id := w.mk(t, missiontest.StatePending, false)
+		w.app.Ent.MissionTest.UpdateOneID(id).SetCommand("id").ExecX(w.ctx)
+		resp := w.post("red", id, "start", url.Values{"command": {"id"}, "source_host": {""}, "target_host": {""}, "red_notes": {""}})
+		if got := w.get(id); resp.Code != 303 || got.State != missiontest.StateRunning || got.Version != 2 || got.Command != "id" {
+			t.Errorf("status %d, state %s, version %d, command %q", resp.Code, got.State, got.Version, got.Command)
+		}
+		if audited(id, "mission_test.red_saved") != 0 || audited(id, "mission_test.started") != 1 {
+			t.Errorf("audited %d saves, %d starts", audited(id, "mission_test.red_saved"), audited(id, "mission_test.started"))
+		}
+	})
+	t.Run("the page's step buttons belong to the red form", func(t *testing.T) {
+		id := w.mk(t, missiontest.StatePending, false)
+		d := doc(t, w.app.GetAs(w.cookies["red"], w.url(id, "")))
+		for _, step := range []string{"start", "release"} {
+			b := d.Find(`[data-testid="mission-test-red-form"] [data-testid="mission-test-` + step + `"]`)
+			if b.Length() != 1 || b.AttrOr("formaction", "") != w.url(id, step) || b.AttrOr("hx-post", "") != w.url(id, step) {
+				t.Errorf("%s is not a button of the red form posting to its route", step)
+			}
+		}
+		if first := d.Find(`[data-testid="mission-test-red-form"] button[type="submit"]`).First(); first.AttrOr("data-testid", "") != "mission-test-red-save" {
+			t.Errorf("the red form's default button is %s, want save", first.AttrOr("data-testid", ""))
+		}
+	})
+}
+
+// TestMissionTestStepKeepsRedInput: a step the server refuses (stale
+// version, state, invalid input, archived mission) saves nothing of the
+// step nor of the typed fields, and sends the typed fields back, marked
+// unsaved.
+func TestMissionTestStepKeepsRedInput(t *testing.T) {
+	w := newMTWorld(t)
+	typed := url.Values{"command": {"net group \"domain admins\""}, "red_notes": {"ran from ws01"}}
+	with := func(extra url.Values) url.Values {
+		f := url.Values{}
+		for k, v := range typed {
+			f[k] = v
+		}
+		for k, v := range extra {
+			f[k] = v
+		}
+		return f
+	}
+	kept := func(t *testing.T, resp *httptest.ResponseRecorder) *goquery.Document {
+		t.Helper()
+		d := doc(t, resp)
+		if got := d.Find("#field-command").Text(); got != typed.Get("command") {
+			t.Errorf("command shown %q, want the input kept", got)
+		}
+		if got := d.Find("#field-red_notes").Text(); got != typed.Get("red_notes") {
+			t.Errorf("notes shown %q, want the input kept", got)
+		}
+		if got := d.Find(`[data-testid="mission-test-red-form"]`).AttrOr("data-unsaved", ""); got != "kept" {
+			t.Errorf("the kept input is marked %q, want kept (unsaved)", got)
+		}
+		return d
+	}
+	t.Run("stale version", func(t *testing.T) {
+		id := w.mk(t, missiontest.StatePending, false)
+		if resp := w.post("lead", id, "red", url.Values{"command": {"theirs"}}); resp.Code != 303 {
+			t.Fatalf("first save: %d", resp.Code)
+		}
+		resp := w.post("red", id, "start", with(url.Values{"version": {"1"}}), "HX-Request", "true")
+		if resp.Code != 409 {
+			t.Fatalf("status %d, want 409", resp.Code)
+		}
+		if got := w.get(id); got.State != missiontest.StatePending || got.Command != "theirs" || got.RedNotes != "" || got.Version != 2 {
+			t.Errorf("the stale step changed the test: %s %q %q v%d", got.State, got.Command, got.RedNotes, got.Version)
+		}
+		d := kept(t, resp)
+		if !strings.Contains(testid(d, "saved-command"), "theirs") {
+			t.Errorf("the value saved meanwhile is not shown")
+		}
+		if d.Find(`[data-testid="mission-test-notice"][data-notice="conflict"]`).Length() != 1 {
+			t.Errorf("no conflict notice")
+		}
+	})
+	t.Run("state refuses the step", func(t *testing.T) {
+		id := w.mk(t, missiontest.StatePending, false)
+		resp := w.post("red", id, "stop", with(nil))
+		if resp.Code != 409 {
+			t.Fatalf("status %d, want 409", resp.Code)
+		}
+		if got := w.get(id); got.State != missiontest.StatePending || got.Command != "" || got.Version != 1 {
+			t.Errorf("the refused step saved: %s %q v%d", got.State, got.Command, got.Version)
+		}
+		kept(t, resp)
+	})
+	t.Run("invalid input", func(t *testing.T) {
+		id := w.mk(t, missiontest.StatePending, false)
+		resp := w.post("red", id, "start", with(url.Values{"source_host": {strings.Repeat("h", 256)}}))
+		if resp.Code != 422 {
+			t.Fatalf("status %d, want 422", resp.Code)
+		}
+		if got := w.get(id); got.State != missiontest.StatePending || got.Version != 1 {
+			t.Errorf("started despite the invalid input: %s v%d", got.State, got.Version)
+		}
+		if testid(kept(t, resp), "error-source_host") == "" {
+			t.Errorf("no error next to the host")
+		}
+	})
+	t.Run("not red", func(t *testing.T) {
+		id := w.mk(t, missiontest.StatePending, true)
+		if resp := w.post("blue", id, "start", with(nil)); resp.Code != 403 || w.get(id).Version != 1 {
+			t.Errorf("blue start: status %d", resp.Code)
+		}
+	})
+}
+
+// TestMissionTestDetectionTime: a detection time before the run started,
+// or later than the server's clock plus the allowed skew, is 422 with the
+// error next to the field, the input kept and nothing saved.
+func TestMissionTestDetectionTime(t *testing.T) {
+	now := time.Date(2026, 3, 14, 12, 0, 30, 0, time.UTC)
+	w := newMTWorld(t, apptest.WithNow(func() time.Time { return now }))
+	id := w.mk(t, missiontest.StateExecuted, true) // started 2026-03-14 09:30 UTC
+	for _, tc := range []struct {
+		name, at, key string
+	}{
+		{"an hour ahead (a local time east of UTC)", "2026-03-14T13:00", "The detection cannot be in the future"},
+		{"beyond the skew", "2026-03-14T12:06", "The detection cannot be in the future"},
+		{"a day ahead", "2026-03-15T11:59", "The detection cannot be in the future"},
+		{"a minute before the start", "2026-03-14T09:29", "The detection cannot be before the test started"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := w.post("blue", id, "blue", url.Values{"detected_at": {tc.at}, "alert_name": {"Rule 7"}}, "HX-Request", "true")
+			if resp.Code != 422 {
+				t.Fatalf("status %d, want 422", resp.Code)
+			}
+			d := doc(t, resp)
+			if got := testid(d, "error-detected_at"); !strings.Contains(got, tc.key) {
+				t.Errorf("error next to the field %q, want %q", got, tc.key)
+			}
+			if got := d.Find("#field-detected_at").AttrOr("value", ""); got != tc.at {
+				t.Errorf("detected_at shown %q, want the input kept", got)
+			}
+			if got := d.Find(`[data-testid="mission-test-blue-form"]`).AttrOr("data-unsaved", ""); got != "kept" {
+				t.Errorf("the kept input is marked %q, want kept (unsaved)", got)
+			}
+			if got := w.get(id); got.Version != 1 || got.DetectedAt != nil || got.AlertName != "" {
+				t.Errorf("saved despite the error: v%d %v %q", got.Version, got.DetectedAt, got.AlertName)
+			}
+		})
+	}
+	for _, at := range []string{"2026-03-14T12:05", "2026-03-14T09:30"} {
+		t.Run("accepted "+at, func(t *testing.T) {
+			resp := w.post("blue", id, "blue", url.Values{"detected_at": {at}})
+			if resp.Code != 303 {
+				t.Fatalf("status %d\n%s", resp.Code, resp.Body)
+			}
+			if got := w.get(id).DetectedAt; got == nil || got.UTC().Format("2006-01-02T15:04") != at {
+				t.Errorf("detected at %v, want %s", got, at)
+			}
+		})
+	}
+}
+
 // TestMissionTestMessagesTranslated renders the page and every answer of
 // the actions (done, refused, stale, invalid) in both languages and fails
 // on a message id left untranslated: the keys built at run time (states,
@@ -656,7 +864,7 @@ func TestMissionTestMessagesTranslated(t *testing.T) {
 			check("blue unreleased", w.post("lead", id, "blue", url.Values{"alert_name": {"x"}}, hx...))
 			for _, action := range []string{"start", "stop", "red", "release", "blue", "review"} {
 				check(action, w.post("lead", id, action, url.Values{"detection_level": {w.level.String()},
-					"detected_at": {time.Now().UTC().Add(time.Hour).Format("2006-01-02T15:04")}}, hx...))
+					"detected_at": {time.Now().UTC().Format("2006-01-02T15:04")}}, hx...))
 			}
 			check("reviewed page", w.app.GetAs(w.cookies["blue"], w.url(id, "")))
 			check("stale", w.post("lead", id, "red", url.Values{"version": {"1"}, "command": {"x"}}, hx...))
@@ -785,6 +993,164 @@ func TestBrowserMissionTest(t *testing.T) {
 				t.Errorf("console error: %s", e)
 			}
 		}
+	}
+}
+
+// TestBrowserMissionTestKeepsTypedText: what a red operator types is never
+// lost. With unsaved text, leaving the page asks first (a beforeunload
+// dialog, dismissed: the page and the text stay); Start saves what was
+// typed with the step and the page shows it, clean; an action that would
+// swap typed text away unsent (set aside, with notes typed) asks first,
+// and declined sends nothing.
+func TestBrowserMissionTestKeepsTypedText(t *testing.T) {
+	app, base := browsertest.Server(t)
+	sys := rule.SystemContext(context.Background())
+	red := app.User(t, "red@example.com", "redteam")
+	m := app.Ent.Mission.Create().SetName("Browser mission").SetStatus(mission.StatusInProgress).SaveX(sys)
+	app.Ent.MissionMember.Create().SetMissionID(m.ID).SetUserID(red.ID).SetRole(missionmember.RoleRed).ExecX(sys)
+	tst := app.Ent.MissionTest.Create().SetMissionID(m.ID).SetName("Run PowerShell").SaveX(sys)
+	testURL := base + "/missions/" + m.ID.String() + "/tests/" + tst.ID.String()
+	settled := chromedp.Poll[chromedp.Void](`!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
+	value := func(ctx context.Context, sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector(`+strconv.Quote(sel)+`).value`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	unsaved := func(ctx context.Context) bool {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`typeof violetUnsaved === "function" && violetUnsaved()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	ctx := browsertest.New(t)
+	console := browsertest.WatchConsole(ctx)
+	// Every dialog is reported, then dismissed (stay on the page, cancel).
+	dialogs := make(chan cdppage.DialogType, 8)
+	go func() {
+		for ev, err := range chromedp.Events(ctx, cdppage.JavascriptDialogOpening) {
+			if err != nil {
+				return
+			}
+			dialogs <- ev.Type
+			go func() {
+				_, _ = chromedp.Call(ctx, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: false})
+			}()
+		}
+	}()
+	dialog := func(want cdppage.DialogType) {
+		t.Helper()
+		select {
+		case got := <-dialogs:
+			if got != want {
+				t.Errorf("a %s dialog, want %s", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			browsertest.Screenshot(t, ctx, "mission-test-no-dialog")
+			t.Fatalf("no %s dialog", want)
+		}
+	}
+	noDialog := func(what string) {
+		t.Helper()
+		select {
+		case got := <-dialogs:
+			t.Errorf("%s: unexpected %s dialog", what, got)
+		default:
+		}
+	}
+
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(testURL),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#field-email`), "red@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
+		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#mission-test-work[data-state="pending"]`)),
+		// The scripts run once the page is parsed, which a busy machine
+		// makes later than the work block shows.
+		chromedp.Poll[chromedp.Void](`document.readyState === "complete"`),
+		settled,
+	); err != nil {
+		browsertest.Screenshot(t, ctx, "mission-test-login-failed")
+		t.Fatal(err)
+	}
+	if unsaved(ctx) {
+		t.Fatal("a page just loaded reports unsaved changes")
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#field-command`), "whoami /all"),
+		chromedp.SendKeys(chromedp.CSS(`#field-red_notes`), "first run"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if !unsaved(ctx) {
+		t.Error("typed text is not reported unsaved")
+	}
+
+	// Leaving asks first; dismissed, the page and the text stay.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="mission-test-back"]`))); err != nil {
+		t.Fatal(err)
+	}
+	dialog(cdppage.DialogTypeBeforeunload)
+	if err := chromedp.Do(ctx, chromedp.Sleep(300*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); loc != testURL {
+		t.Fatalf("left the page with unsaved text, to %s", loc)
+	}
+	if got := value(ctx, "#field-command"); got != "whoami /all" {
+		t.Errorf("command after the warning %q", got)
+	}
+
+	// Start saves the typed text with the step.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="mission-test-start"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#mission-test-work[data-state="running"]`)),
+		settled,
+	); err != nil {
+		browsertest.Screenshot(t, ctx, "mission-test-start-failed")
+		t.Fatal(err)
+	}
+	noDialog("start")
+	if got, notes := value(ctx, "#field-command"), value(ctx, "#field-red_notes"); got != "whoami /all" || notes != "first run" {
+		t.Errorf("after start the page shows command %q, notes %q", got, notes)
+	}
+	if unsaved(ctx) {
+		t.Error("saved text is still reported unsaved")
+	}
+	got := app.Ent.MissionTest.GetX(sys, tst.ID)
+	if got.State != missiontest.StateRunning || got.Command != "whoami /all" || got.RedNotes != "first run" {
+		t.Fatalf("after start: state %s, command %q, notes %q", got.State, got.Command, got.RedNotes)
+	}
+	browsertest.Screenshot(t, ctx, "mission-test-started-with-text")
+
+	// Set aside would swap the work block and the notes typed since with
+	// it: it asks first; declined, nothing is sent.
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#field-red_notes`), ", then again"),
+		chromedp.Click(chromedp.CSS(`[data-testid="mission-test-aside"] summary`)),
+		chromedp.SendKeys(chromedp.CSS(`#field-reason`), "EDR killed it"),
+		chromedp.Click(chromedp.CSS(`[data-testid="mission-test-aside-submit"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	dialog(cdppage.DialogTypeConfirm)
+	if err := chromedp.Do(ctx, chromedp.Sleep(500*time.Millisecond), settled); err != nil {
+		t.Fatal(err)
+	}
+	if got := value(ctx, "#field-red_notes"); !strings.Contains(got, "first run") || !strings.Contains(got, ", then again") {
+		t.Errorf("notes after the declined set aside %q", got)
+	}
+	if got := app.Ent.MissionTest.GetX(sys, tst.ID); got.State != missiontest.StateRunning || got.Version != 3 {
+		t.Errorf("the declined set aside was sent: state %s, version %d", got.State, got.Version)
+	}
+	for _, e := range console.Errors() {
+		t.Errorf("console error: %s", e)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	entmission "violet/ent/mission"
 	"violet/ent/missionmember"
 	"violet/ent/missiontest"
+	"violet/ent/predicate"
 	"violet/ent/schema"
 	"violet/internal/audit"
 	"violet/internal/auth"
@@ -151,7 +152,7 @@ func (s *Server) missionCounts(ctx context.Context, missions []*ent.Mission) (ma
 		MissionID uuid.UUID `json:"mission_id"`
 		Count     int       `json:"count"`
 	}
-	err := s.Ent.MissionMember.Query().Where(missionmember.MissionIDIn(ids...)).
+	err := s.Ent.MissionMember.Query().Where(predicate.MissionMember(database.In(missionmember.FieldMissionID, ids))).
 		GroupBy(missionmember.FieldMissionID).Aggregate(ent.Count()).Scan(ctx, &members)
 	if err != nil {
 		return nil, fmt.Errorf("count mission members: %w", err)
@@ -166,7 +167,7 @@ func (s *Server) missionCounts(ctx context.Context, missions []*ent.Mission) (ma
 		State     string    `json:"state"`
 		Count     int       `json:"count"`
 	}
-	err = s.Ent.MissionTest.Query().Where(missiontest.MissionIDIn(ids...)).
+	err = s.Ent.MissionTest.Query().Where(predicate.MissionTest(database.In(missiontest.FieldMissionID, ids))).
 		GroupBy(missiontest.FieldMissionID, missiontest.FieldState).Aggregate(ent.Count()).Scan(ctx, &tests)
 	if err != nil {
 		return nil, fmt.Errorf("count mission tests: %w", err)

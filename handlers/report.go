@@ -57,7 +57,8 @@ func (s *Server) showMissionReportCSS(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("Cache-Control", "private, no-cache")
+	// It carries the mission's name: not stored, like the report itself.
+	c.Response().Header().Set("Cache-Control", "private, no-store")
 	css := "@page { @top-left { content: " + cssString(a.Mission.Name) + "; } }\n"
 	return c.Blob(http.StatusOK, "text/css; charset=utf-8", []byte(css))
 }

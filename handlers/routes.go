@@ -244,6 +244,7 @@ func (s *Server) routeTable() []route {
 func (s *Server) register() {
 	e := s.echo
 	e.Use(
+		s.idleBody, // first: a body no middleware reads is bounded too
 		s.requestID,
 		s.observeRequests(),
 		s.logRequests,
@@ -257,7 +258,7 @@ func (s *Server) register() {
 	)
 	gzip := middleware.Gzip()
 	for _, r := range s.routes {
-		mw := []echo.MiddlewareFunc{s.requireAccess(r.access)}
+		mw := []echo.MiddlewareFunc{s.requireAccess(r.access), s.checkText}
 		if r.path == metricsPath {
 			mw[0] = s.metricsAccess(r.access)
 		}

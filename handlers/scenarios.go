@@ -18,6 +18,7 @@ import (
 	"violet/ent/mitresubtechnique"
 	"violet/ent/mitretactic"
 	"violet/ent/mitretechnique"
+	"violet/ent/predicate"
 	"violet/ent/scenariotemplate"
 	"violet/ent/scenariotemplatetest"
 	"violet/ent/schema"
@@ -185,7 +186,7 @@ func (s *Server) scenarioTestCounts(ctx context.Context, scenarios []*ent.Scenar
 		Count              int       `json:"count"`
 	}
 	err := s.Ent.ScenarioTemplateTest.Query().
-		Where(scenariotemplatetest.ScenarioTemplateIDIn(ids...)).
+		Where(predicate.ScenarioTemplateTest(database.In(scenariotemplatetest.FieldScenarioTemplateID, ids))).
 		GroupBy(scenariotemplatetest.FieldScenarioTemplateID).
 		Aggregate(ent.Count()).
 		Scan(ctx, &rows)

@@ -57,6 +57,10 @@ type Deps struct {
 	// start-up from the configuration; nil means the directory
 	// Config.EvidenceDir.
 	Evidence evidence.Store
+	// Decodes is the process's memory budget for image decodes (evidence
+	// previews), shared by every upload; nil means a budget of
+	// evidence.DefaultDecodeBudget for this server.
+	Decodes *evidence.DecodeBudget
 }
 
 // Server holds the dependencies and serves Violet's HTTP requests.
@@ -88,6 +92,12 @@ func New(d Deps) (*Server, error) {
 	}
 	if d.Evidence == nil {
 		d.Evidence = evidence.NewDir(d.Config.EvidenceDir)
+	}
+	if d.Decodes == nil {
+		d.Decodes = evidence.NewDecodeBudget(evidence.DefaultDecodeBudget)
+	}
+	if d.Config.BodyIdleTimeout == 0 {
+		d.Config.BodyIdleTimeout = defaultBodyIdleTimeout
 	}
 	if d.Hasher == nil {
 		h, err := auth.NewHasher(auth.DefaultArgon2Params(), runtime.NumCPU(), 2*time.Second)

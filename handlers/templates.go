@@ -854,7 +854,7 @@ func (s *Server) duplicateTemplate(c echo.Context) error {
 func (s *Server) softDeleteTemplates(ctx context.Context, ids []uuid.UUID) (int, error) {
 	var moved int
 	err := database.WithTx(ctx, s.Ent, func(tx *ent.Tx) error {
-		tpls, err := tx.TestTemplate.Query().Where(testtemplate.IDIn(ids...)).
+		tpls, err := tx.TestTemplate.Query().Where(predicate.TestTemplate(database.In(testtemplate.FieldID, ids))).
 			Select(testtemplate.FieldName).ForUpdate().All(ctx)
 		if err != nil {
 			return fmt.Errorf("load templates: %w", err)
@@ -866,7 +866,7 @@ func (s *Server) softDeleteTemplates(ctx context.Context, ids []uuid.UUID) (int,
 		for i, t := range tpls {
 			found[i] = t.ID
 		}
-		if moved, err = tx.TestTemplate.Delete().Where(testtemplate.IDIn(found...)).Exec(ctx); err != nil {
+		if moved, err = tx.TestTemplate.Delete().Where(predicate.TestTemplate(database.In(testtemplate.FieldID, found))).Exec(ctx); err != nil {
 			return fmt.Errorf("delete templates: %w", err)
 		}
 		for _, t := range tpls {
@@ -983,7 +983,7 @@ func (s *Server) addTemplatesToScenario(c echo.Context) error {
 		return s.renderTemplateList(c, http.StatusUnprocessableEntity, f, b, "library.templates.bulk_no_scenario")
 	}
 	ctx := c.Request().Context()
-	n, err := s.Ent.TestTemplate.Query().Where(testtemplate.IDIn(ids...)).Count(ctx)
+	n, err := s.Ent.TestTemplate.Query().Where(predicate.TestTemplate(database.In(testtemplate.FieldID, ids))).Count(ctx)
 	if err != nil {
 		return fmt.Errorf("count templates: %w", err)
 	}

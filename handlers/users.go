@@ -21,6 +21,7 @@ import (
 	"violet/internal/audit"
 	"violet/internal/auth"
 	"violet/internal/database"
+	"violet/internal/identity"
 	"violet/internal/invite"
 	"violet/views/admin"
 )
@@ -129,6 +130,7 @@ func (s *Server) listUsers(c echo.Context) error {
 		r := admin.UserRow{
 			ID: u.ID.String(), Email: u.Email, DisplayName: u.DisplayName,
 			Active: u.IsActive, Deleted: u.DeletedAt != nil, LastLogin: u.LastLoginAt,
+			MixedEmail: identity.EmailMixedScript(u.Email), MixedName: identity.MixedScript(u.DisplayName),
 		}
 		for _, g := range u.Edges.Groups {
 			if g.DeletedAt == nil { // the trash's context also sees deleted groups
@@ -199,6 +201,7 @@ func (s *Server) userDetail(ctx context.Context, id uuid.UUID) (admin.UserDetail
 	}
 	d := admin.UserDetail{
 		ID: u.ID.String(), Email: u.Email, DisplayName: u.DisplayName, Locale: string(u.Locale),
+		MixedEmail: identity.EmailMixedScript(u.Email), MixedName: identity.MixedScript(u.DisplayName),
 		Active: u.IsActive, DeletedAt: u.DeletedAt, CreatedAt: u.CreatedAt, LastLogin: u.LastLoginAt,
 		Sessions: sessions, Self: u.ID == v.UserID, CanManage: v.Can(auth.UserManage),
 	}
@@ -543,16 +546,24 @@ func (s *Server) deleteUser(c echo.Context) error {
 }
 
 // restoreUser takes a user out of the trash, unless their email address
-// now belongs to another account.
+// or name now belongs to another account, or reads like it: restoring is
+// bringing an account back as if it were new (identity.Check).
 func (s *Server) restoreUser(c echo.Context) error {
 	return s.changeUser(c, userChange{inTrash: true, flash: "admin.users.restored_done",
 		apply: func(ctx context.Context, tx *ent.Tx, u *ent.User, _ *ent.Group) (string, map[string]any, error) {
-			taken, err := tx.User.Query().Where(user.Email(u.Email)).Exist(ctx)
-			if err != nil {
-				return "", nil, fmt.Errorf("check email: %w", err)
+			if err := identity.Lock(ctx, tx); err != nil {
+				return "", nil, err
 			}
-			if taken {
+			clash, err := identity.Check(ctx, tx.User, u.ID, u.Email, u.DisplayName)
+			switch {
+			case err != nil:
+				return "", nil, err
+			case clash.Email == identity.Same:
 				return "", nil, refusal{"admin.users.email_taken"}
+			case clash.Email == identity.LookAlike:
+				return "", nil, refusal{"identity.restore.email_look_alike"}
+			case clash.Name != identity.None:
+				return "", nil, refusal{"identity.restore.name_look_alike"}
 			}
 			if err := tx.User.UpdateOneID(u.ID).ClearDeletedAt().Exec(schema.SkipSoftDelete(ctx)); err != nil {
 				return "", nil, fmt.Errorf("restore user: %w", err)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -16,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"violet/ent"
 	"violet/ent/group"
 	"violet/ent/mission"
 	"violet/ent/missionmember"
@@ -44,55 +48,85 @@ func faultLogin(t *testing.T, client *http.Client, base, email, password string)
 	return resp.Cookies()
 }
 
-// TestFaultSIGTERMDuringLongUpload (QUALITY.md §3: SIGTERM during a long
-// upload): an evidence upload streamed over about 2.5 s is under way when
-// the process gets SIGTERM; the upload completes with its success answer,
-// its row and file are kept with the right SHA-256, and serve returns nil
-// (exit status 0).
-//
-// main turns SIGTERM into the cancellation of run's context
-// (signal.NotifyContext) and does nothing else with it, so cancelling the
-// context here is exactly what the signal does.
-func TestFaultSIGTERMDuringLongUpload(t *testing.T) {
-	dbURL := testdb.URL(t)
-	const password = "a long upload passphrase"
-	ctx := rule.SystemContext(context.Background())
+// uploadWorld is a red operator on a running test of a mission, in the
+// database at dbURL: what an evidence upload needs.
+type uploadWorld struct {
+	client   *ent.Client
+	ctx      context.Context
+	mission  uuid.UUID
+	test     uuid.UUID
+	email    string
+	password string
+}
+
+func newUploadWorld(t *testing.T, dbURL string) *uploadWorld {
+	t.Helper()
+	w := &uploadWorld{ctx: rule.SystemContext(context.Background()), email: "red@example.com", password: "a long upload passphrase"}
 	_, client, err := database.Open(dbURL, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
+	t.Cleanup(func() { client.Close() })
+	w.client = client
 	hasher, err := auth.NewHasher(auth.DefaultArgon2Params(), 1, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hash, err := hasher.Hash(ctx, password)
+	hash, err := hasher.Hash(w.ctx, w.password)
 	if err != nil {
 		t.Fatal(err)
 	}
-	red := client.User.Create().SetEmail("red@example.com").SetDisplayName("Red").SetPasswordHash(hash).
-		AddGroups(client.Group.Query().Where(group.Name("redteam")).OnlyX(ctx)).SaveX(ctx)
-	m := client.Mission.Create().SetName("Long upload").SetStatus(mission.StatusInProgress).SaveX(ctx)
-	client.MissionMember.Create().SetMissionID(m.ID).SetUserID(red.ID).SetRole(missionmember.RoleRed).ExecX(ctx)
+	red := client.User.Create().SetEmail(w.email).SetDisplayName("Red").SetPasswordHash(hash).
+		AddGroups(client.Group.Query().Where(group.Name("redteam")).OnlyX(w.ctx)).SaveX(w.ctx)
+	m := client.Mission.Create().SetName("Long upload").SetStatus(mission.StatusInProgress).SaveX(w.ctx)
+	client.MissionMember.Create().SetMissionID(m.ID).SetUserID(red.ID).SetRole(missionmember.RoleRed).ExecX(w.ctx)
 	test := client.MissionTest.Create().SetMissionID(m.ID).SetName("Collect logs").
-		SetState(missiontest.StateRunning).SetStartedAt(time.Now()).SetExecutedByID(red.ID).SaveX(ctx)
+		SetState(missiontest.StateRunning).SetStartedAt(time.Now()).SetExecutedByID(red.ID).SaveX(w.ctx)
+	w.mission, w.test = m.ID, test.ID
+	return w
+}
 
-	evidenceDir := filepath.Join(t.TempDir(), "evidence")
-	s := startServe(t, map[string]string{
-		"DATABASE_URL": dbURL,
-		"SESSION_KEY":  sessionKey(t),
-		"EVIDENCE_DIR": evidenceDir,
-		"LISTEN_ADDR":  freeAddr(t),
-		"LOG_LEVEL":    "warn",
-	})
-	httpClient := &http.Client{
-		Timeout:       30 * time.Second,
+// uploadURL is the path evidence is posted to, and redirected to after.
+func (w *uploadWorld) uploadURL() string {
+	return "/missions/" + w.mission.String() + "/tests/" + w.test.String() + "/evidence"
+}
+
+// uploadClient does not follow redirects: the 303 is the answer checked.
+func uploadClient() *http.Client {
+	return &http.Client{
+		Timeout:       60 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	s.waitFor(t, httpClient, "/readyz", 10*time.Second)
-	cookies := faultLogin(t, httpClient, s.base, "red@example.com", password)
+}
 
-	// A 4 MiB log, sent in 32 chunks 80 ms apart.
+// post sends one multipart upload to the test and returns its answer.
+func (w *uploadWorld) post(client *http.Client, base string, cookies []*http.Cookie, body io.Reader, contentType string) (*http.Response, error) {
+	req, _ := http.NewRequest(http.MethodPost, base+w.uploadURL(), body)
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	return client.Do(req)
+}
+
+// longUpload is an evidence upload of a 4 MiB log streamed in 32 chunks
+// 80 ms apart (about 2.5 s), under way.
+type longUpload struct {
+	wantSHA   string
+	size      int64
+	firstSent chan time.Time
+	lastSent  chan time.Time
+	answered  chan uploadAnswer
+}
+
+type uploadAnswer struct {
+	resp *http.Response
+	err  error
+	at   time.Time
+}
+
+func (w *uploadWorld) startLongUpload(client *http.Client, base string, cookies []*http.Cookie) *longUpload {
 	const chunks, chunkSize = 32, 128 << 10
 	line := []byte("2026-03-14T09:30:00Z host=ws01 event=4688 cmd=powershell.exe -enc SQBFAFgA\n")
 	chunk := make([]byte, 0, chunkSize)
@@ -103,12 +137,12 @@ func TestFaultSIGTERMDuringLongUpload(t *testing.T) {
 	for range chunks {
 		sum.Write(chunk)
 	}
-	wantSHA := hex.EncodeToString(sum.Sum(nil))
-
+	u := &longUpload{
+		wantSHA: hex.EncodeToString(sum.Sum(nil)), size: chunks * int64(len(chunk)),
+		firstSent: make(chan time.Time, 1), lastSent: make(chan time.Time, 1), answered: make(chan uploadAnswer, 1),
+	}
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
-	firstSent := make(chan time.Time, 1)
-	lastSent := make(chan time.Time, 1)
 	go func() {
 		fail := func(err error) { pw.CloseWithError(err) }
 		if err := mw.WriteField("caption", "a long capture"); err != nil {
@@ -127,68 +161,58 @@ func TestFaultSIGTERMDuringLongUpload(t *testing.T) {
 				return
 			}
 			if i == 0 {
-				firstSent <- time.Now()
+				u.firstSent <- time.Now()
 			}
 			time.Sleep(80 * time.Millisecond)
 		}
-		lastSent <- time.Now()
+		u.lastSent <- time.Now()
 		if err := mw.Close(); err != nil {
 			fail(err)
 			return
 		}
 		pw.Close()
 	}()
-	req, _ := http.NewRequest(http.MethodPost, s.base+"/missions/"+m.ID.String()+"/tests/"+test.ID.String()+"/evidence", pr)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	for _, c := range cookies {
-		req.AddCookie(c)
-	}
-	type answer struct {
-		resp *http.Response
-		err  error
-		at   time.Time
-	}
-	answered := make(chan answer, 1)
 	go func() {
-		resp, err := httpClient.Do(req)
+		resp, err := w.post(client, base, cookies, pr, mw.FormDataContentType())
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		}
-		answered <- answer{resp, err, time.Now()}
+		u.answered <- uploadAnswer{resp, err, time.Now()}
 	}()
+	return u
+}
 
-	first := <-firstSent
-	time.Sleep(200 * time.Millisecond)
-	sigterm := time.Now()
-	s.cancel() // SIGTERM
-
-	a := <-answered
+// checkAnswered: the upload, under way when SIGTERM came at sigterm,
+// was answered with its success (303 back to the evidence page).
+func (w *uploadWorld) checkAnswered(t *testing.T, u *longUpload, first, sigterm time.Time, log fmt.Stringer) {
+	t.Helper()
+	a := <-u.answered
 	if a.err != nil {
-		t.Fatalf("the upload failed after SIGTERM: %v\n%s", a.err, s.stderr)
+		t.Fatalf("the upload failed after SIGTERM: %v\n%s", a.err, log)
 	}
-	last := <-lastSent
+	last := <-u.lastSent
 	if !sigterm.Before(last) {
 		t.Fatalf("SIGTERM at %v was not before the end of the upload (%v): the test proves nothing", sigterm, last)
 	}
 	t.Logf("SIGTERM %v after the first chunk; the last chunk was sent %v after SIGTERM, the answer came %v after it",
 		sigterm.Sub(first).Round(time.Millisecond), last.Sub(sigterm).Round(time.Millisecond),
 		a.at.Sub(sigterm).Round(time.Millisecond))
-	wantLoc := "/missions/" + m.ID.String() + "/tests/" + test.ID.String() + "/evidence"
-	if a.resp.StatusCode != http.StatusSeeOther || a.resp.Header.Get("Location") != wantLoc {
-		t.Errorf("upload answered %s to %q, want 303 to %s", a.resp.Status, a.resp.Header.Get("Location"), wantLoc)
+	if a.resp.StatusCode != http.StatusSeeOther || a.resp.Header.Get("Location") != w.uploadURL() {
+		t.Errorf("upload answered %s to %q, want 303 to %s", a.resp.Status, a.resp.Header.Get("Location"), w.uploadURL())
 	}
-	if err := s.wait(t, 10*time.Second); err != nil {
-		t.Fatalf("run returned %v after SIGTERM, want nil (exit 0)\n%s", err, s.stderr)
-	}
+}
 
-	rows := client.EvidenceFile.Query().AllX(ctx)
+// checkStored: the upload's one row and its file, with the SHA-256 of
+// what was sent.
+func (w *uploadWorld) checkStored(t *testing.T, evidenceDir string, u *longUpload) {
+	t.Helper()
+	rows := w.client.EvidenceFile.Query().AllX(w.ctx)
 	if len(rows) != 1 {
 		t.Fatalf("%d evidence rows, want 1", len(rows))
 	}
-	if r := rows[0]; r.Sha256 != wantSHA || r.Size != chunks*int64(len(chunk)) || r.MissionTestID != test.ID {
-		t.Errorf("row %s, %d bytes, test %s; want %s, %d bytes, test %s", r.Sha256, r.Size, r.MissionTestID, wantSHA, chunks*len(chunk), test.ID)
+	if r := rows[0]; r.Sha256 != u.wantSHA || r.Size != u.size || r.MissionTestID != w.test {
+		t.Errorf("row %s, %d bytes, test %s; want %s, %d bytes, test %s", r.Sha256, r.Size, r.MissionTestID, u.wantSHA, u.size, w.test)
 	}
 	f, err := os.Open(filepath.Join(evidenceDir, rows[0].StoredKey))
 	if err != nil {
@@ -199,9 +223,47 @@ func TestFaultSIGTERMDuringLongUpload(t *testing.T) {
 	if _, err := io.Copy(got, f); err != nil {
 		t.Fatal(err)
 	}
-	if hex.EncodeToString(got.Sum(nil)) != wantSHA {
-		t.Errorf("the stored file's SHA-256 is %x, want %s", got.Sum(nil), wantSHA)
+	if hex.EncodeToString(got.Sum(nil)) != u.wantSHA {
+		t.Errorf("the stored file's SHA-256 is %x, want %s", got.Sum(nil), u.wantSHA)
 	}
+}
+
+// TestFaultSIGTERMDuringLongUpload (QUALITY.md §3: SIGTERM during a long
+// upload): an evidence upload streamed over about 2.5 s is under way when
+// serve gets SIGTERM; the upload completes with its success answer, its
+// row and file are kept with the right SHA-256, and serve returns nil
+// (exit status 0).
+//
+// main turns SIGTERM into the cancellation of run's context
+// (signal.NotifyContext) and does nothing else with it, so cancelling the
+// context here is what the signal does; TestProcess sends the real signal
+// to the built binary.
+func TestFaultSIGTERMDuringLongUpload(t *testing.T) {
+	dbURL := testdb.URL(t)
+	w := newUploadWorld(t, dbURL)
+	evidenceDir := filepath.Join(t.TempDir(), "evidence")
+	s := startServe(t, map[string]string{
+		"DATABASE_URL": dbURL,
+		"SESSION_KEY":  sessionKey(t),
+		"EVIDENCE_DIR": evidenceDir,
+		"LISTEN_ADDR":  freeAddr(t),
+		"LOG_LEVEL":    "warn",
+	})
+	httpClient := uploadClient()
+	s.waitFor(t, httpClient, "/readyz", 10*time.Second)
+	cookies := faultLogin(t, httpClient, s.base, w.email, w.password)
+
+	u := w.startLongUpload(httpClient, s.base, cookies)
+	first := <-u.firstSent
+	time.Sleep(200 * time.Millisecond)
+	sigterm := time.Now()
+	s.cancel() // SIGTERM
+
+	w.checkAnswered(t, u, first, sigterm, s.stderr)
+	if err := s.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("run returned %v after SIGTERM, want nil (exit 0)\n%s", err, s.stderr)
+	}
+	w.checkStored(t, evidenceDir, u)
 }
 
 // TestFaultTwoInstancesStartOnEmptyDatabase (QUALITY.md §3: two instances

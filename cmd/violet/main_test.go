@@ -35,6 +35,7 @@ var allVariables = []string{
 	"DATABASE_URL", "LISTEN_ADDR", "BASE_URL", "SESSION_KEY", "EVIDENCE_DIR",
 	"DEFAULT_LOCALE", "LOG_LEVEL", "LOG_FORMAT", "TRUSTED_PROXIES",
 	"MIGRATE_ON_START", "REQUEST_TIMEOUT", "SHUTDOWN_TIMEOUT", "DB_MAX_CONNS",
+	"BODY_IDLE_TIMEOUT",
 }
 
 // syncBuffer is a bytes.Buffer safe to write from the server's goroutines

@@ -94,6 +94,9 @@ func serve(ctx context.Context, e env, args []string) error {
 		Config: cfg, DB: db, Ent: client, Migrations: dir,
 		Catalog: catalog, Assets: assets, Log: log, Version: version, Live: hub,
 		Evidence: store,
+		// One budget for every image decode of the process, however many
+		// uploads arrive at once.
+		Decodes: evidence.NewDecodeBudget(evidence.DefaultDecodeBudget),
 	})
 	if err != nil {
 		return err
@@ -109,6 +112,15 @@ func serve(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	// Headers must arrive within 10 s; a body that stalls is cut after
+	// BODY_IDLE_TIMEOUT by the handler's middleware (a deadline per read,
+	// so a slow upload completes); an idle keep-alive connection is
+	// closed after 2 min. There is no ReadTimeout or WriteTimeout: they
+	// would cut large uploads and downloads on slow links. Nor is there a
+	// cap on connections per client address: behind the reverse proxy
+	// Violet is meant to run behind, every connection comes from the
+	// proxy's address, so the cap belongs to the proxy (nginx's
+	// limit_conn); these deadlines bound how long any one is held.
 	httpServer := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -87,6 +87,8 @@ var (
 	TargetIDValidator func(string) error
 	// DefaultTargetLabel holds the default value on creation for the "target_label" field.
 	DefaultTargetLabel string
+	// TargetLabelValidator is a validator for the "target_label" field. It is called by the builders before save.
+	TargetLabelValidator func(string) error
 	// DefaultIP holds the default value on creation for the "ip" field.
 	DefaultIP string
 	// IPValidator is a validator for the "ip" field. It is called by the builders before save.

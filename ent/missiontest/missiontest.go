@@ -243,24 +243,40 @@ var (
 	NameValidator func(string) error
 	// DefaultDescription holds the default value on creation for the "description" field.
 	DefaultDescription string
+	// DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	DescriptionValidator func(string) error
 	// DefaultObjective holds the default value on creation for the "objective" field.
 	DefaultObjective string
+	// ObjectiveValidator is a validator for the "objective" field. It is called by the builders before save.
+	ObjectiveValidator func(string) error
 	// DefaultProcedure holds the default value on creation for the "procedure" field.
 	DefaultProcedure string
+	// ProcedureValidator is a validator for the "procedure" field. It is called by the builders before save.
+	ProcedureValidator func(string) error
 	// DefaultPrerequisites holds the default value on creation for the "prerequisites" field.
 	DefaultPrerequisites string
+	// PrerequisitesValidator is a validator for the "prerequisites" field. It is called by the builders before save.
+	PrerequisitesValidator func(string) error
 	// DefaultCleanup holds the default value on creation for the "cleanup" field.
 	DefaultCleanup string
+	// CleanupValidator is a validator for the "cleanup" field. It is called by the builders before save.
+	CleanupValidator func(string) error
 	// DefaultExpectedDetection holds the default value on creation for the "expected_detection" field.
 	DefaultExpectedDetection string
+	// ExpectedDetectionValidator is a validator for the "expected_detection" field. It is called by the builders before save.
+	ExpectedDetectionValidator func(string) error
 	// DefaultPlatforms holds the default value on creation for the "platforms" field.
 	DefaultPlatforms []string
 	// DefaultStateReason holds the default value on creation for the "state_reason" field.
 	DefaultStateReason string
+	// StateReasonValidator is a validator for the "state_reason" field. It is called by the builders before save.
+	StateReasonValidator func(string) error
 	// DefaultReleasedToBlue holds the default value on creation for the "released_to_blue" field.
 	DefaultReleasedToBlue bool
 	// DefaultCommand holds the default value on creation for the "command" field.
 	DefaultCommand string
+	// CommandValidator is a validator for the "command" field. It is called by the builders before save.
+	CommandValidator func(string) error
 	// DefaultSourceHost holds the default value on creation for the "source_host" field.
 	DefaultSourceHost string
 	// SourceHostValidator is a validator for the "source_host" field. It is called by the builders before save.
@@ -271,6 +287,8 @@ var (
 	TargetHostValidator func(string) error
 	// DefaultRedNotes holds the default value on creation for the "red_notes" field.
 	DefaultRedNotes string
+	// RedNotesValidator is a validator for the "red_notes" field. It is called by the builders before save.
+	RedNotesValidator func(string) error
 	// DefaultAlertName holds the default value on creation for the "alert_name" field.
 	DefaultAlertName string
 	// AlertNameValidator is a validator for the "alert_name" field. It is called by the builders before save.
@@ -281,6 +299,8 @@ var (
 	LogSourceValidator func(string) error
 	// DefaultBlueNotes holds the default value on creation for the "blue_notes" field.
 	DefaultBlueNotes string
+	// BlueNotesValidator is a validator for the "blue_notes" field. It is called by the builders before save.
+	BlueNotesValidator func(string) error
 	// DefaultVersion holds the default value on creation for the "version" field.
 	DefaultVersion int
 	// DefaultID holds the default value on creation for the "id" field.

@@ -153,6 +153,8 @@ func init() {
 	auditeventDescTargetLabel := auditeventFields[6].Descriptor()
 	// auditevent.DefaultTargetLabel holds the default value on creation for the target_label field.
 	auditevent.DefaultTargetLabel = auditeventDescTargetLabel.Default.(string)
+	// auditevent.TargetLabelValidator is a validator for the "target_label" field. It is called by the builders before save.
+	auditevent.TargetLabelValidator = auditeventDescTargetLabel.Validators[0].(func(string) error)
 	// auditeventDescIP is the schema descriptor for ip field.
 	auditeventDescIP := auditeventFields[7].Descriptor()
 	// auditevent.DefaultIP holds the default value on creation for the ip field.
@@ -486,10 +488,14 @@ func init() {
 	missionDescDescription := missionFields[1].Descriptor()
 	// mission.DefaultDescription holds the default value on creation for the description field.
 	mission.DefaultDescription = missionDescDescription.Default.(string)
+	// mission.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	mission.DescriptionValidator = missionDescDescription.Validators[0].(func(string) error)
 	// missionDescScope is the schema descriptor for scope field.
 	missionDescScope := missionFields[2].Descriptor()
 	// mission.DefaultScope holds the default value on creation for the scope field.
 	mission.DefaultScope = missionDescScope.Default.(string)
+	// mission.ScopeValidator is a validator for the "scope" field. It is called by the builders before save.
+	mission.ScopeValidator = missionDescScope.Validators[0].(func(string) error)
 	// missionDescVersion is the schema descriptor for version field.
 	missionDescVersion := missionFields[7].Descriptor()
 	// mission.DefaultVersion holds the default value on creation for the version field.
@@ -613,6 +619,8 @@ func init() {
 	missionscenarioDescDescription := missionscenarioFields[3].Descriptor()
 	// missionscenario.DefaultDescription holds the default value on creation for the description field.
 	missionscenario.DefaultDescription = missionscenarioDescDescription.Default.(string)
+	// missionscenario.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	missionscenario.DescriptionValidator = missionscenarioDescDescription.Validators[0].(func(string) error)
 	// missionscenarioDescPosition is the schema descriptor for position field.
 	missionscenarioDescPosition := missionscenarioFields[4].Descriptor()
 	// missionscenario.DefaultPosition holds the default value on creation for the position field.
@@ -678,26 +686,38 @@ func init() {
 	missiontestDescDescription := missiontestFields[6].Descriptor()
 	// missiontest.DefaultDescription holds the default value on creation for the description field.
 	missiontest.DefaultDescription = missiontestDescDescription.Default.(string)
+	// missiontest.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	missiontest.DescriptionValidator = missiontestDescDescription.Validators[0].(func(string) error)
 	// missiontestDescObjective is the schema descriptor for objective field.
 	missiontestDescObjective := missiontestFields[7].Descriptor()
 	// missiontest.DefaultObjective holds the default value on creation for the objective field.
 	missiontest.DefaultObjective = missiontestDescObjective.Default.(string)
+	// missiontest.ObjectiveValidator is a validator for the "objective" field. It is called by the builders before save.
+	missiontest.ObjectiveValidator = missiontestDescObjective.Validators[0].(func(string) error)
 	// missiontestDescProcedure is the schema descriptor for procedure field.
 	missiontestDescProcedure := missiontestFields[8].Descriptor()
 	// missiontest.DefaultProcedure holds the default value on creation for the procedure field.
 	missiontest.DefaultProcedure = missiontestDescProcedure.Default.(string)
+	// missiontest.ProcedureValidator is a validator for the "procedure" field. It is called by the builders before save.
+	missiontest.ProcedureValidator = missiontestDescProcedure.Validators[0].(func(string) error)
 	// missiontestDescPrerequisites is the schema descriptor for prerequisites field.
 	missiontestDescPrerequisites := missiontestFields[9].Descriptor()
 	// missiontest.DefaultPrerequisites holds the default value on creation for the prerequisites field.
 	missiontest.DefaultPrerequisites = missiontestDescPrerequisites.Default.(string)
+	// missiontest.PrerequisitesValidator is a validator for the "prerequisites" field. It is called by the builders before save.
+	missiontest.PrerequisitesValidator = missiontestDescPrerequisites.Validators[0].(func(string) error)
 	// missiontestDescCleanup is the schema descriptor for cleanup field.
 	missiontestDescCleanup := missiontestFields[10].Descriptor()
 	// missiontest.DefaultCleanup holds the default value on creation for the cleanup field.
 	missiontest.DefaultCleanup = missiontestDescCleanup.Default.(string)
+	// missiontest.CleanupValidator is a validator for the "cleanup" field. It is called by the builders before save.
+	missiontest.CleanupValidator = missiontestDescCleanup.Validators[0].(func(string) error)
 	// missiontestDescExpectedDetection is the schema descriptor for expected_detection field.
 	missiontestDescExpectedDetection := missiontestFields[11].Descriptor()
 	// missiontest.DefaultExpectedDetection holds the default value on creation for the expected_detection field.
 	missiontest.DefaultExpectedDetection = missiontestDescExpectedDetection.Default.(string)
+	// missiontest.ExpectedDetectionValidator is a validator for the "expected_detection" field. It is called by the builders before save.
+	missiontest.ExpectedDetectionValidator = missiontestDescExpectedDetection.Validators[0].(func(string) error)
 	// missiontestDescPlatforms is the schema descriptor for platforms field.
 	missiontestDescPlatforms := missiontestFields[12].Descriptor()
 	// missiontest.DefaultPlatforms holds the default value on creation for the platforms field.
@@ -706,6 +726,8 @@ func init() {
 	missiontestDescStateReason := missiontestFields[15].Descriptor()
 	// missiontest.DefaultStateReason holds the default value on creation for the state_reason field.
 	missiontest.DefaultStateReason = missiontestDescStateReason.Default.(string)
+	// missiontest.StateReasonValidator is a validator for the "state_reason" field. It is called by the builders before save.
+	missiontest.StateReasonValidator = missiontestDescStateReason.Validators[0].(func(string) error)
 	// missiontestDescReleasedToBlue is the schema descriptor for released_to_blue field.
 	missiontestDescReleasedToBlue := missiontestFields[16].Descriptor()
 	// missiontest.DefaultReleasedToBlue holds the default value on creation for the released_to_blue field.
@@ -714,6 +736,8 @@ func init() {
 	missiontestDescCommand := missiontestFields[20].Descriptor()
 	// missiontest.DefaultCommand holds the default value on creation for the command field.
 	missiontest.DefaultCommand = missiontestDescCommand.Default.(string)
+	// missiontest.CommandValidator is a validator for the "command" field. It is called by the builders before save.
+	missiontest.CommandValidator = missiontestDescCommand.Validators[0].(func(string) error)
 	// missiontestDescSourceHost is the schema descriptor for source_host field.
 	missiontestDescSourceHost := missiontestFields[21].Descriptor()
 	// missiontest.DefaultSourceHost holds the default value on creation for the source_host field.
@@ -730,6 +754,8 @@ func init() {
 	missiontestDescRedNotes := missiontestFields[23].Descriptor()
 	// missiontest.DefaultRedNotes holds the default value on creation for the red_notes field.
 	missiontest.DefaultRedNotes = missiontestDescRedNotes.Default.(string)
+	// missiontest.RedNotesValidator is a validator for the "red_notes" field. It is called by the builders before save.
+	missiontest.RedNotesValidator = missiontestDescRedNotes.Validators[0].(func(string) error)
 	// missiontestDescAlertName is the schema descriptor for alert_name field.
 	missiontestDescAlertName := missiontestFields[26].Descriptor()
 	// missiontest.DefaultAlertName holds the default value on creation for the alert_name field.
@@ -746,6 +772,8 @@ func init() {
 	missiontestDescBlueNotes := missiontestFields[28].Descriptor()
 	// missiontest.DefaultBlueNotes holds the default value on creation for the blue_notes field.
 	missiontest.DefaultBlueNotes = missiontestDescBlueNotes.Default.(string)
+	// missiontest.BlueNotesValidator is a validator for the "blue_notes" field. It is called by the builders before save.
+	missiontest.BlueNotesValidator = missiontestDescBlueNotes.Validators[0].(func(string) error)
 	// missiontestDescVersion is the schema descriptor for version field.
 	missiontestDescVersion := missiontestFields[31].Descriptor()
 	// missiontest.DefaultVersion holds the default value on creation for the version field.
@@ -1177,6 +1205,8 @@ func init() {
 	scenariotemplateDescDescription := scenariotemplateFields[1].Descriptor()
 	// scenariotemplate.DefaultDescription holds the default value on creation for the description field.
 	scenariotemplate.DefaultDescription = scenariotemplateDescDescription.Default.(string)
+	// scenariotemplate.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	scenariotemplate.DescriptionValidator = scenariotemplateDescDescription.Validators[0].(func(string) error)
 	// scenariotemplateDescVersion is the schema descriptor for version field.
 	scenariotemplateDescVersion := scenariotemplateFields[3].Descriptor()
 	// scenariotemplate.DefaultVersion holds the default value on creation for the version field.
@@ -1288,26 +1318,38 @@ func init() {
 	testtemplateDescDescription := testtemplateFields[1].Descriptor()
 	// testtemplate.DefaultDescription holds the default value on creation for the description field.
 	testtemplate.DefaultDescription = testtemplateDescDescription.Default.(string)
+	// testtemplate.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	testtemplate.DescriptionValidator = testtemplateDescDescription.Validators[0].(func(string) error)
 	// testtemplateDescObjective is the schema descriptor for objective field.
 	testtemplateDescObjective := testtemplateFields[2].Descriptor()
 	// testtemplate.DefaultObjective holds the default value on creation for the objective field.
 	testtemplate.DefaultObjective = testtemplateDescObjective.Default.(string)
+	// testtemplate.ObjectiveValidator is a validator for the "objective" field. It is called by the builders before save.
+	testtemplate.ObjectiveValidator = testtemplateDescObjective.Validators[0].(func(string) error)
 	// testtemplateDescProcedure is the schema descriptor for procedure field.
 	testtemplateDescProcedure := testtemplateFields[3].Descriptor()
 	// testtemplate.DefaultProcedure holds the default value on creation for the procedure field.
 	testtemplate.DefaultProcedure = testtemplateDescProcedure.Default.(string)
+	// testtemplate.ProcedureValidator is a validator for the "procedure" field. It is called by the builders before save.
+	testtemplate.ProcedureValidator = testtemplateDescProcedure.Validators[0].(func(string) error)
 	// testtemplateDescPrerequisites is the schema descriptor for prerequisites field.
 	testtemplateDescPrerequisites := testtemplateFields[4].Descriptor()
 	// testtemplate.DefaultPrerequisites holds the default value on creation for the prerequisites field.
 	testtemplate.DefaultPrerequisites = testtemplateDescPrerequisites.Default.(string)
+	// testtemplate.PrerequisitesValidator is a validator for the "prerequisites" field. It is called by the builders before save.
+	testtemplate.PrerequisitesValidator = testtemplateDescPrerequisites.Validators[0].(func(string) error)
 	// testtemplateDescCleanup is the schema descriptor for cleanup field.
 	testtemplateDescCleanup := testtemplateFields[5].Descriptor()
 	// testtemplate.DefaultCleanup holds the default value on creation for the cleanup field.
 	testtemplate.DefaultCleanup = testtemplateDescCleanup.Default.(string)
+	// testtemplate.CleanupValidator is a validator for the "cleanup" field. It is called by the builders before save.
+	testtemplate.CleanupValidator = testtemplateDescCleanup.Validators[0].(func(string) error)
 	// testtemplateDescExpectedDetection is the schema descriptor for expected_detection field.
 	testtemplateDescExpectedDetection := testtemplateFields[6].Descriptor()
 	// testtemplate.DefaultExpectedDetection holds the default value on creation for the expected_detection field.
 	testtemplate.DefaultExpectedDetection = testtemplateDescExpectedDetection.Default.(string)
+	// testtemplate.ExpectedDetectionValidator is a validator for the "expected_detection" field. It is called by the builders before save.
+	testtemplate.ExpectedDetectionValidator = testtemplateDescExpectedDetection.Validators[0].(func(string) error)
 	// testtemplateDescPlatforms is the schema descriptor for platforms field.
 	testtemplateDescPlatforms := testtemplateFields[7].Descriptor()
 	// testtemplate.DefaultPlatforms holds the default value on creation for the platforms field.

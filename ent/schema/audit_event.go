@@ -40,7 +40,9 @@ func (AuditEvent) Fields() []ent.Field {
 		field.String("action").NotEmpty().MaxLen(64).Immutable(),
 		field.String("target_type").Default("").MaxLen(64).Immutable(),
 		field.String("target_id").Default("").MaxLen(64).Immutable(),
-		field.String("target_label").Default("").Immutable().
+		// Bounded so that a label always fits the login-throttle index (a
+		// btree entry must stay under ~2.7 kB); audit.Record cuts to it.
+		field.String("target_label").Default("").MaxLen(500).Immutable().
 			Comment("what the target was called at the time (for logins: the email tried)"),
 		field.String("ip").Default("").MaxLen(64).Immutable(),
 		field.String("request_id").Default("").MaxLen(64).Immutable(),

@@ -68,8 +68,8 @@ func (Mission) Policy() ent.Policy {
 func (Mission) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("name").NotEmpty().MaxLen(300),
-		field.Text("description").Default(""),
-		field.Text("scope").Default("").Comment("scope and target environment"),
+		field.Text("description").Default("").MaxRuneLen(notesTextMax).SchemaType(text),
+		field.Text("scope").Default("").MaxRuneLen(notesTextMax).SchemaType(text).Comment("scope and target environment"),
 		field.Time("start_date").Optional().Nillable().SchemaType(date),
 		field.Time("end_date").Optional().Nillable().SchemaType(date),
 		field.Enum("status").Values(missionStatuses...).Default("draft"),
@@ -208,7 +208,7 @@ func (MissionScenario) Fields() []ent.Field {
 		field.UUID("mission_id", uuid.UUID{}),
 		field.UUID("scenario_template_id", uuid.UUID{}).Optional().Nillable(),
 		field.String("name").NotEmpty().MaxLen(300),
-		field.Text("description").Default(""),
+		field.Text("description").Default("").MaxRuneLen(notesTextMax).SchemaType(text),
 		field.Int("position").Default(0),
 	}
 }

@@ -50,6 +50,21 @@ func (TimeMixin) Fields() []ent.Field {
 // jsonb makes a JSON field a PostgreSQL jsonb column.
 var jsonb = map[string]string{dialect.Postgres: "jsonb"}
 
+// text keeps a bounded Text field a PostgreSQL text column: with a
+// MaxRuneLen, ent would otherwise make it varchar. The bound is checked by
+// ent's validator and, through internal/textrule, by every form and import
+// before a value gets that far.
+var text = map[string]string{dialect.Postgres: "text"}
+
+// Lengths of the long text fields, in characters. Templates hold whole
+// Atomic procedures (the longest upstream is ~12,000 characters), and a
+// mission test copies its template's fields, so both get the same room.
+const (
+	longTextMax  = 50000 // markdown fields of templates and mission tests
+	notesTextMax = 20000 // descriptions, scope, notes, commands
+	reasonMax    = 2000  // why a test is skipped or blocked
+)
+
 // varchar returns the PostgreSQL column type varchar(n); ent's MaxLen is
 // only a Go-side validator and does not change the column type.
 func varchar(n int) map[string]string {

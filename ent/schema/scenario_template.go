@@ -30,7 +30,7 @@ func (ScenarioTemplate) Annotations() []schema.Annotation {
 func (ScenarioTemplate) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("name").NotEmpty().MaxLen(300),
-		field.Text("description").Default(""),
+		field.Text("description").Default("").MaxRuneLen(notesTextMax).SchemaType(text),
 		field.UUID("created_by_id", uuid.UUID{}).Optional().Nillable(),
 		field.Int("version").Default(1).
 			Comment("optimistic locking: bumped by every change to the scenario or its order"),

@@ -40,12 +40,12 @@ func (TestTemplate) Annotations() []schema.Annotation {
 func (TestTemplate) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("name").NotEmpty().MaxLen(300),
-		field.Text("description").Default(""),
-		field.Text("objective").Default(""),
-		field.Text("procedure").Default(""),
-		field.Text("prerequisites").Default(""),
-		field.Text("cleanup").Default(""),
-		field.Text("expected_detection").Default(""),
+		field.Text("description").Default("").MaxRuneLen(longTextMax).SchemaType(text),
+		field.Text("objective").Default("").MaxRuneLen(longTextMax).SchemaType(text),
+		field.Text("procedure").Default("").MaxRuneLen(longTextMax).SchemaType(text),
+		field.Text("prerequisites").Default("").MaxRuneLen(longTextMax).SchemaType(text),
+		field.Text("cleanup").Default("").MaxRuneLen(longTextMax).SchemaType(text),
+		field.Text("expected_detection").Default("").MaxRuneLen(longTextMax).SchemaType(text),
 		field.Strings("platforms").Default([]string{}).SchemaType(jsonb),
 		field.Enum("opsec_level").Values(opsecLevels...).Default("medium"),
 		field.Enum("source").Values(templateSources...).Default("manual"),

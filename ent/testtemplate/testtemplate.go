@@ -135,16 +135,28 @@ var (
 	NameValidator func(string) error
 	// DefaultDescription holds the default value on creation for the "description" field.
 	DefaultDescription string
+	// DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	DescriptionValidator func(string) error
 	// DefaultObjective holds the default value on creation for the "objective" field.
 	DefaultObjective string
+	// ObjectiveValidator is a validator for the "objective" field. It is called by the builders before save.
+	ObjectiveValidator func(string) error
 	// DefaultProcedure holds the default value on creation for the "procedure" field.
 	DefaultProcedure string
+	// ProcedureValidator is a validator for the "procedure" field. It is called by the builders before save.
+	ProcedureValidator func(string) error
 	// DefaultPrerequisites holds the default value on creation for the "prerequisites" field.
 	DefaultPrerequisites string
+	// PrerequisitesValidator is a validator for the "prerequisites" field. It is called by the builders before save.
+	PrerequisitesValidator func(string) error
 	// DefaultCleanup holds the default value on creation for the "cleanup" field.
 	DefaultCleanup string
+	// CleanupValidator is a validator for the "cleanup" field. It is called by the builders before save.
+	CleanupValidator func(string) error
 	// DefaultExpectedDetection holds the default value on creation for the "expected_detection" field.
 	DefaultExpectedDetection string
+	// ExpectedDetectionValidator is a validator for the "expected_detection" field. It is called by the builders before save.
+	ExpectedDetectionValidator func(string) error
 	// DefaultPlatforms holds the default value on creation for the "platforms" field.
 	DefaultPlatforms []string
 	// DefaultExternalRef holds the default value on creation for the "external_ref" field.

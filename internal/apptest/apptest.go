@@ -51,8 +51,10 @@ type options struct {
 	now    func() time.Time
 	config func(*config.Config)
 	hash   *auth.Hasher
-	http   *http.Client
-	store  evidence.Store
+	// prodHash leaves the hasher to handlers.New, as `violet serve` does.
+	prodHash bool
+	http     *http.Client
+	store    evidence.Store
 }
 
 // WithEvidence gives the app its evidence store (default: the directory
@@ -64,6 +66,9 @@ func WithEvidence(store evidence.Store) Option { return func(o *options) { o.sto
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.http = c } }
 
 func (o options) hasher(def *auth.Hasher) *auth.Hasher {
+	if o.prodHash {
+		return nil
+	}
 	if o.hash != nil {
 		return o.hash
 	}
@@ -72,6 +77,11 @@ func (o options) hasher(def *auth.Hasher) *auth.Hasher {
 
 // WithHasher replaces the (deliberately cheap) test password hasher.
 func WithHasher(h *auth.Hasher) Option { return func(o *options) { o.hash = h } }
+
+// WithProductionHasher lets the server build its own hasher, as `violet
+// serve` does: argon2id with the production parameters and one hash per
+// CPU at a time.
+func WithProductionHasher() Option { return func(o *options) { o.prodHash = true } }
 
 // WithConfig changes the configuration before the server is built.
 func WithConfig(change func(*config.Config)) Option { return func(o *options) { o.config = change } }

@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/lexer"
-	"github.com/goccy/go-yaml/token"
+
+	"violet/internal/parselimit"
 )
 
 // File is one technique file.
@@ -67,20 +67,26 @@ var (
 // a megabyte.
 const MaxFileSize = 4 << 20
 
+// Limits are checked before the YAML reader runs (see parselimit). The
+// deepest upstream file nests 12 levels, so 64 refuses only files made to
+// crash the reader. The largest upstream file estimates at under 17,000
+// tokens; 200,000 is twelve times that, and bounds what the reader holds
+// (about 800 bytes a token at its peak) to some 160 MB for a file made of
+// nothing but tokens.
+const (
+	MaxDepth  = 64
+	MaxTokens = 200_000
+)
+
 // Parse reads one technique file. Everything wrong with it is an error
 // naming the problem: not YAML, wrong types, no technique or an ID that is
 // not one, a test without a name, GUID or executor.
 func Parse(data []byte) (*File, error) {
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("the file is larger than %d MB", MaxFileSize>>20)
-	}
-	// Aliases expand exponentially (a few hundred bytes of nested *refs
-	// take seconds and gigabytes) and the YAML library cannot bound them;
-	// upstream technique files use none.
-	for _, tk := range lexer.Tokenize(string(data)) {
-		if tk.Type == token.AliasType {
-			return nil, errors.New("not a valid Atomic Red Team file: YAML aliases (*name) are not accepted")
-		}
+	// Nesting crashes the reader and aliases expand exponentially (a few
+	// hundred bytes of nested *refs take seconds and gigabytes); upstream
+	// technique files use neither.
+	if err := parselimit.YAML(data, parselimit.Limits{MaxBytes: MaxFileSize, MaxDepth: MaxDepth, MaxTokens: MaxTokens}); err != nil {
+		return nil, fmt.Errorf("not a valid Atomic Red Team file: %w", err)
 	}
 	var f File
 	if err := decodeYAML(data, &f, yaml.Strict()); err != nil {

@@ -154,3 +154,24 @@ atomic_tests:
 		t.Errorf("refusing took %v", d)
 	}
 }
+
+// TestParseRefusesDeepNesting: a technique file whose atomic_tests nest
+// deeply took go-yaml to gigabytes (issue 16); it is refused before the
+// reader runs, quickly, naming the limit.
+func TestParseRefusesDeepNesting(t *testing.T) {
+	cases := map[string]string{
+		"flow":  "attack_technique: T1059\natomic_tests: " + strings.Repeat("[", 300_000) + strings.Repeat("]", 300_000) + "\n",
+		"small": "attack_technique: T1059\natomic_tests: " + strings.Repeat("[{a: ", 500) + "x" + strings.Repeat("}]", 500) + "\n",
+		"block": "attack_technique: T1059\natomic_tests:\n" + strings.Repeat("- ", 2000) + "x\n",
+	}
+	for name, body := range cases {
+		start := time.Now()
+		_, err := atomic.Parse([]byte(body))
+		if err == nil || !(strings.Contains(err.Error(), "nesting deeper than 64 levels") || strings.Contains(err.Error(), "YAML tokens")) {
+			t.Errorf("%s: err = %v, want the nesting or token limit named", name, err)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("%s: refused after %v", name, took)
+		}
+	}
+}

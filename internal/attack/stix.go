@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"violet/internal/parselimit"
 )
 
 // Entry is what every catalogue entry keeps from its STIX object.
@@ -127,6 +129,40 @@ type ReadOptions struct {
 // ATT&CK IDs, duplicate ids, relationships to unknown objects) is a
 // *ReadError naming it.
 func Read(r io.Reader, opts ReadOptions) (*Bundle, error) {
+	// Checked as the bytes go by: a bundle is never held whole.
+	lim := &limitReader{r: parselimit.NewJSONReader(r, parselimit.Limits{MaxBytes: MaxBundleBytes, MaxDepth: MaxBundleDepth})}
+	b, err := read(lim, opts)
+	if err != nil && lim.err != nil {
+		return nil, &ReadError{Reason: lim.err.Error()}
+	}
+	return b, err
+}
+
+// Bounds of a bundle, checked before the JSON decoder sees its bytes. The
+// full Enterprise bundle (every object, 17.1) is 44 MB: 128 MB leaves
+// room for years of releases, and the stream is never held whole. A
+// bundle nests 6 levels; 64 refuses only files made to hurt the decoder.
+const (
+	MaxBundleBytes = 128 << 20
+	MaxBundleDepth = 64
+)
+
+// limitReader keeps the limit a bundle passed, which the JSON decoder
+// would otherwise report as a read error among others.
+type limitReader struct {
+	r   io.Reader
+	err *parselimit.Error
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if le := (*parselimit.Error)(nil); errors.As(err, &le) {
+		l.err = le
+	}
+	return n, err
+}
+
+func read(r io.Reader, opts ReadOptions) (*Bundle, error) {
 	cr := &countingReader{r: r, progress: opts.Progress}
 	dec := json.NewDecoder(bufio.NewReaderSize(cr, 256<<10))
 	p := newParser()

@@ -291,3 +291,23 @@ func TestVersionFromName(t *testing.T) {
 		}
 	}
 }
+
+// TestReadFullBundle: the full Enterprise bundle (44 MB, every object)
+// passes the bounds Read checks as it streams.
+func TestReadFullBundle(t *testing.T) {
+	b := readFile(t, realBundle(t, "enterprise-attack-17.1-full.json"))
+	if len(b.Tactics) != 14 || len(b.Techniques) < 300 || b.Version != "17.1" {
+		t.Errorf("%d tactics, %d techniques, version %q", len(b.Tactics), len(b.Techniques), b.Version)
+	}
+}
+
+// TestReadRefusesDeepJSON: nesting in a bundle is refused as the bytes go
+// by, naming the limit, before the decoder holds any of it.
+func TestReadRefusesDeepJSON(t *testing.T) {
+	deep := `{"type": "bundle", "objects": [{"type": "x", "id": "x--1", "d": ` + strings.Repeat("[", 300_000) + strings.Repeat("]", 300_000) + `}]}`
+	_, err := attack.Read(strings.NewReader(deep), attack.ReadOptions{})
+	var re *attack.ReadError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "nesting deeper than 64 levels") {
+		t.Errorf("err = %v, want a ReadError naming the nesting limit", err)
+	}
+}

@@ -6,9 +6,13 @@ package audit
 import (
 	"context"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"violet/ent"
+	"violet/ent/schema"
 	"violet/internal/auth"
+	"violet/internal/textrule"
 )
 
 // Actions recorded in the log.
@@ -78,6 +82,10 @@ const (
 	EvidenceUploaded   = "evidence.uploaded"
 	EvidenceDownloaded = "evidence.downloaded"
 	EvidenceDeleted    = "evidence.deleted"
+
+	// AccessDenied is a write refused with 403 (a role on a mission, a
+	// missing permission): who tried what, on which route and object.
+	AccessDenied = "access.denied"
 )
 
 // Actions lists every action, for the audit page's filter.
@@ -96,6 +104,7 @@ func Actions() []string {
 		MissionTestBlueSaved, MissionTestSetAside, MissionTestReopened,
 		DetectionLevelCreated, DetectionLevelUpdated, DetectionLevelDeleted, SettingChanged,
 		EvidenceUploaded, EvidenceDownloaded, EvidenceDeleted,
+		AccessDenied,
 	}
 }
 
@@ -114,12 +123,16 @@ type Event struct {
 
 // Record writes e through events, which should belong to the transaction of
 // the change (tx.AuditEvent).
+//
+// The label is what somebody typed or named (an email tried at sign-in, a
+// mission's name): it is cut to the column's length and made valid text, so
+// that recording a refusal can never fail because of what was refused.
 func Record(ctx context.Context, events *ent.AuditEventClient, e Event) error {
 	create := events.Create().
 		SetAction(e.Action).
 		SetTargetType(e.TargetType).
 		SetTargetID(e.TargetID).
-		SetTargetLabel(e.TargetLabel)
+		SetTargetLabel(Label(e.TargetLabel))
 	actor := e.Actor
 	if actor == nil {
 		actor = auth.FromContext(ctx)
@@ -137,4 +150,22 @@ func Record(ctx context.Context, events *ent.AuditEventClient, e Event) error {
 		return fmt.Errorf("audit %s: %w", e.Action, err)
 	}
 	return nil
+}
+
+// labelRule is the audit label column's length, from the ent schema.
+func labelRule() textrule.Rule { return textrule.For(schema.AuditEvent{}, "target_label") }
+
+// Label returns s as it is stored as an audit label: NUL bytes and invalid
+// UTF-8 replaced, cut to the column's length without splitting a
+// character. The login throttle counts failures by this form of the email.
+func Label(s string) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+	max := labelRule().Max
+	if len(s) <= max {
+		return s
+	}
+	for max > 0 && !utf8.RuneStart(s[max]) {
+		max--
+	}
+	return s[:max]
 }

@@ -34,6 +34,9 @@ type Config struct {
 	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
 	DrainDelay      time.Duration
+	// BodyIdleTimeout cuts off a request body that sends nothing for
+	// that long (a slow upload goes on as long as bytes arrive).
+	BodyIdleTimeout time.Duration
 	DBMaxConns      int
 	// MetricsToken lets a scraper read /metrics with
 	// "Authorization: Bearer <token>"; empty turns bearer access off.
@@ -182,6 +185,8 @@ func variables() []variable {
 			func(c *Config, v string) (err error) { c.RequestTimeout, err = positiveDuration(v); return err }},
 		{"SHUTDOWN_TIMEOUT", "30s", "how long in-flight requests may run after SIGTERM",
 			func(c *Config, v string) (err error) { c.ShutdownTimeout, err = positiveDuration(v); return err }},
+		{"BODY_IDLE_TIMEOUT", "30s", "a request body that sends nothing for this long is cut off (a slow upload goes on while bytes arrive)",
+			func(c *Config, v string) (err error) { c.BodyIdleTimeout, err = positiveDuration(v); return err }},
 		{"DRAIN_DELAY", "0s", "after SIGTERM, how long /readyz answers 503 while still serving, so a load balancer stops sending traffic first (5s behind one)",
 			func(c *Config, v string) error {
 				d, err := time.ParseDuration(v)

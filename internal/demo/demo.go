@@ -423,7 +423,7 @@ func play(ctx context.Context, client *ent.Client, users map[string]*ent.User, m
 			step("rate", func() (int, error) {
 				return mission.SaveBlue(blueCtx, client, blue, t.ID, v, mission.BlueFields{DetectionLevelID: detected,
 					DetectedAt: &at, AlertName: "EDR: PowerShell downloaded and ran remote content", LogSource: "EDR console",
-					Notes: "Alert triaged by the SOC within 15 minutes."})
+					Notes: "Alert triaged by the SOC within 15 minutes."}, now)
 			})
 			step("review", func() (int, error) { return mission.Review(leadCtx, client, lead, t.ID, v, start.Add(2*time.Hour)) })
 		case 1: // rated as seen in the logs, awaiting the lead's review
@@ -431,7 +431,7 @@ func play(ctx context.Context, client *ent.Client, users map[string]*ent.User, m
 			step("rate", func() (int, error) {
 				return mission.SaveBlue(blueCtx, client, blue, t.ID, v, mission.BlueFields{DetectionLevelID: seen,
 					DetectedAt: &at, LogSource: "Windows Security 4688 in the SIEM",
-					Notes: "Found by hunting afterwards; no rule fired."})
+					Notes: "Found by hunting afterwards; no rule fired."}, now)
 			})
 		case 5: // set aside
 			step("skip", func() (int, error) {

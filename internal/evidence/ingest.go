@@ -13,6 +13,8 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"runtime/debug"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/image/draw"
@@ -24,10 +26,19 @@ type Limits struct {
 	MaxBytes  int64 // the size of one file (the setting evidence.max_upload_bytes)
 	MaxSide   int   // an image's width or height, in pixels
 	MaxPixels int   // an image's width × height
+	// Decodes is the process's memory budget for image decodes: an image
+	// whose decode needs more than all of it is refused, and a preview is
+	// made only once its bytes are taken from it. nil gives this call a
+	// budget of DefaultDecodeBudget of its own (tools, tests).
+	Decodes *DecodeBudget
+	// DecodeWait bounds the wait for the budget (0: DefaultDecodeWait);
+	// past it the file is refused as busy.
+	DecodeWait time.Duration
 }
 
-// Image caps: a decoded image takes 4 bytes a pixel, so 40 MP is 160 MB at
-// most while its preview is made.
+// Image caps. The pixels alone do not bound memory (a 16-bit image takes
+// 8 bytes a pixel): what a decode takes is counted by decodeCost and
+// bounded by the DecodeBudget.
 const (
 	DefaultMaxSide   = 12000
 	DefaultMaxPixels = 40_000_000
@@ -52,6 +63,10 @@ const (
 	ReasonImage      = "evidence.refused.image"
 	ReasonDimensions = "evidence.refused.dimensions"
 	ReasonEmpty      = "evidence.refused.empty"
+	// ReasonMemory: the image would decode to more than the whole budget.
+	ReasonMemory = "evidence.refused.memory"
+	// ReasonBusy: other decodes held the budget for all of DecodeWait.
+	ReasonBusy = "evidence.refused.busy"
 )
 
 // Stored is a file kept by Ingest: what its row records.
@@ -77,14 +92,21 @@ const headSize = 256 << 10
 // their caps (checked before any decoding); text must be UTF-8 without
 // NUL to its end. The bytes are hashed while they stream to the store.
 // An image also gets a preview (decoded, downscaled, re-encoded as PNG or
-// JPEG: no metadata survives), stored under PreviewKey. On any error
-// nothing is left in the store.
+// JPEG: no metadata survives), stored under PreviewKey; what the decode
+// takes in memory is counted (decodeCost) and taken from lim.Decodes
+// first. On any error nothing is left in the store.
 func Ingest(ctx context.Context, store Store, name string, r io.Reader, lim Limits) (*Stored, error) {
 	if lim.MaxSide == 0 {
 		lim.MaxSide = DefaultMaxSide
 	}
 	if lim.MaxPixels == 0 {
 		lim.MaxPixels = DefaultMaxPixels
+	}
+	if lim.Decodes == nil {
+		lim.Decodes = NewDecodeBudget(DefaultDecodeBudget)
+	}
+	if lim.DecodeWait == 0 {
+		lim.DecodeWait = DefaultDecodeWait
 	}
 	out := &Stored{Key: NewKey(), Name: SanitizeName(name)}
 	limited := &limitReader{r: r, left: lim.MaxBytes}
@@ -101,6 +123,7 @@ func Ingest(ctx context.Context, store Store, name string, r io.Reader, lim Limi
 		return nil, &Refusal{Reason: ReasonType}
 	}
 	out.Kind = kind
+	var cost int64 // of decoding the image
 	if kind.Class == ClassImage {
 		cfg, err := decodeConfig(kind.Name, head)
 		if err != nil {
@@ -109,6 +132,10 @@ func Ingest(ctx context.Context, store Store, name string, r io.Reader, lim Limi
 		if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > lim.MaxSide || cfg.Height > lim.MaxSide ||
 			cfg.Width*cfg.Height > lim.MaxPixels {
 			return nil, &Refusal{Reason: ReasonDimensions}
+		}
+		// Refused before a byte is stored: it could never get its memory.
+		if cost = decodeCost(kind.Name, cfg, head); cost > lim.Decodes.Size() {
+			return nil, &Refusal{Reason: ReasonMemory}
 		}
 		out.Width, out.Height = cfg.Width, cfg.Height
 	}
@@ -124,7 +151,7 @@ func Ingest(ctx context.Context, store Store, name string, r io.Reader, lim Limi
 	out.Size = n
 	out.SHA256 = hex.EncodeToString(sum.Sum(nil))
 	if kind.Class == ClassImage {
-		if err := makePreview(ctx, store, out); err != nil {
+		if err := makePreview(ctx, store, out, lim, cost); err != nil {
 			_ = store.Delete(context.WithoutCancel(ctx), out.Key)
 			return nil, err
 		}
@@ -171,19 +198,52 @@ func decode(kind string, r io.Reader) (image.Image, error) {
 	return nil, fmt.Errorf("evidence: not an image: %s", kind)
 }
 
-// makePreview decodes the stored original (its dimensions were checked),
-// scales it to PreviewSide at most and stores it re-encoded: JPEG for
-// photographs (JPEG, opaque WebP), PNG for the rest (screenshots stay
-// sharp, transparency stays). An image that does not decode is refused.
-func makePreview(ctx context.Context, store Store, s *Stored) error {
-	f, err := store.Open(ctx, s.Key)
+// makePreview decodes the stored original (its dimensions and cost were
+// checked), scales it to PreviewSide at most and stores it re-encoded:
+// JPEG for photographs (JPEG, opaque WebP), PNG for the rest (screenshots
+// stay sharp, transparency stays). An image that does not decode is
+// refused. The decode runs with cost bytes of lim.Decodes held, waiting
+// for them at most lim.DecodeWait.
+func makePreview(ctx context.Context, store Store, s *Stored, lim Limits, cost int64) error {
+	wait, cancel := context.WithTimeout(ctx, lim.DecodeWait)
+	defer cancel()
+	if err := lim.Decodes.acquire(wait, cost); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &Refusal{Reason: ReasonBusy}
+	}
+	buf, err := encodePreview(ctx, store, s)
+	if cost > freeAbove {
+		// The decoded image is garbage now: hand its pages back before
+		// the budget goes to the next decode, so that the heap never
+		// holds one decode's garbage and another's image (and the
+		// process does not keep its peak size for ever).
+		debug.FreeOSMemory()
+	}
+	lim.Decodes.release(cost) // the preview left to store is small
 	if err != nil {
 		return err
+	}
+	key := PreviewKey(s.Key)
+	if _, err := store.Put(ctx, key, buf); err != nil {
+		return err
+	}
+	s.PreviewKey = key
+	return nil
+}
+
+// encodePreview decodes the original and returns its preview, encoded;
+// the full-size image is unreachable once it returns.
+func encodePreview(ctx context.Context, store Store, s *Stored) (*bytes.Buffer, error) {
+	f, err := store.Open(ctx, s.Key)
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	img, err := decode(s.Kind.Name, bufio.NewReader(f))
 	if err != nil {
-		return &Refusal{Reason: ReasonImage}
+		return nil, &Refusal{Reason: ReasonImage}
 	}
 	img = downscale(img, PreviewSide)
 	var buf bytes.Buffer
@@ -193,33 +253,21 @@ func makePreview(ctx context.Context, store Store, s *Stored) error {
 		err = (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&buf, img)
 	}
 	if err != nil {
-		return fmt.Errorf("evidence: encode preview: %w", err)
+		return nil, fmt.Errorf("evidence: encode preview: %w", err)
 	}
-	key := PreviewKey(s.Key)
-	if _, err := store.Put(ctx, key, &buf); err != nil {
-		return err
-	}
-	s.PreviewKey = key
-	return nil
+	return &buf, nil
 }
 
 // downscale fits img in side × side, keeping its proportions.
 func downscale(img image.Image, side int) image.Image {
 	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	if w <= side && h <= side {
+	w, h := previewSize(b.Dx(), b.Dy(), side)
+	if w == b.Dx() && h == b.Dy() {
 		// Copied anyway so that the encoder never sees the source's
 		// colour model quirks (paletted GIFs, CMYK JPEGs).
 		dst := image.NewRGBA(image.Rect(0, 0, w, h))
 		draw.Draw(dst, dst.Bounds(), img, b.Min, draw.Src)
 		return dst
-	}
-	if w >= h {
-		h = max(1, h*side/w)
-		w = side
-	} else {
-		w = max(1, w*side/h)
-		h = side
 	}
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
 	draw.ApproxBiLinear.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)

@@ -29,12 +29,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/mail"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -48,6 +46,7 @@ import (
 	"violet/internal/audit"
 	"violet/internal/auth"
 	"violet/internal/database"
+	"violet/internal/identity"
 	"violet/internal/seed"
 )
 
@@ -59,7 +58,7 @@ const (
 )
 
 // MaxEmailLen is the longest email address Violet stores.
-const MaxEmailLen = 254
+const MaxEmailLen = identity.MaxEmailLen
 
 // Errors of the workflow. ErrInvalid is the one answer for a link that is
 // unknown, expired, used or revoked: callers must not tell them apart.
@@ -70,7 +69,48 @@ var (
 	ErrUnknownGroup = errors.New("unknown group")
 	ErrEmailTaken   = errors.New("an account already uses this email")
 	ErrInactiveUser = errors.New("the account is deactivated")
+	// ErrEmailUnusable is an invitation whose email address, made before
+	// addresses were normalised as they are now, cannot be an account's.
+	ErrEmailUnusable = errors.New("the invitation's email address is not usable")
 )
+
+// ClashError refuses an account whose address or display name is, or
+// reads like, another account's (identity.Check). It is ErrEmailTaken
+// when the address is the very same.
+type ClashError struct{ Clash identity.Clash }
+
+func (e ClashError) Error() string {
+	switch {
+	case e.Clash.Email == identity.Same:
+		return ErrEmailTaken.Error()
+	case e.Clash.Email != identity.None:
+		return "the email address looks like another account's"
+	default:
+		return "the display name looks like another account's"
+	}
+}
+
+// Is makes a clash on the very same address an ErrEmailTaken.
+func (e ClashError) Is(target error) bool {
+	return target == ErrEmailTaken && e.Clash.Email == identity.Same
+}
+
+// checkIdentity refuses, in tx, an address or name that another account
+// has or reads like, after taking the identities' lock so that two
+// look-alikes cannot pass at once.
+func checkIdentity(ctx context.Context, tx *ent.Tx, email, name string) error {
+	if err := identity.Lock(ctx, tx); err != nil {
+		return err
+	}
+	c, err := identity.Check(ctx, tx.User, uuid.Nil, email, name)
+	if err != nil {
+		return err
+	}
+	if c.Any() {
+		return ClashError{c}
+	}
+	return nil
+}
 
 // Status is where an invitation stands.
 type Status string
@@ -135,18 +175,11 @@ func URL(base *url.URL, token string) string {
 	return strings.TrimRight(base.String(), "/") + "/invitations/" + token
 }
 
-// NormalizeEmail lower-cases and trims an email address and reports
-// whether it is a plain address (no display name, at most MaxEmailLen).
+// NormalizeEmail returns the stored form of an email address
+// (identity.Email) and whether it is a usable one; "" when it is not.
 func NormalizeEmail(s string) (string, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "" || len(s) > MaxEmailLen {
-		return s, false
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" {
-		return s, false
-	}
-	return s, true
+	e, err := identity.Email(s)
+	return e, err == nil
 }
 
 // Grantor is what an inviter may grant: everything (the system, an
@@ -339,12 +372,8 @@ func Create(ctx context.Context, client *ent.Client, now time.Time, p Params) (*
 			label = u.Email
 			details["reset"] = true
 		case p.EmailHint != "":
-			taken, err := tx.User.Query().Where(user.Email(p.EmailHint)).Exist(ctx)
-			if err != nil {
-				return fmt.Errorf("check email: %w", err)
-			}
-			if taken {
-				return ErrEmailTaken
+			if err := checkIdentity(ctx, tx, p.EmailHint, ""); err != nil {
+				return err
 			}
 			create.SetEmailHint(p.EmailHint)
 		}
@@ -526,18 +555,28 @@ func acceptNew(ctx context.Context, tx *ent.Tx, sessions *auth.SessionStore, gra
 	if !grantor.mayGrantAll(groups) {
 		return nil, ErrNotGrantable
 	}
-	email := hint
-	if email == "" {
-		email = a.Email
+	// The address and name are normalised again here, whoever the caller:
+	// a hint written before addresses were normalised as they are now
+	// may not be usable, and then no account is made from it.
+	given := a.Email
+	if hint != "" {
+		given = hint
 	}
-	taken, err := tx.User.Query().Where(user.Email(email)).Exist(ctx)
+	email, err := identity.Email(given)
+	switch {
+	case err != nil && hint != "":
+		return nil, fmt.Errorf("%w: %w", ErrEmailUnusable, err)
+	case err != nil:
+		return nil, fmt.Errorf("email: %w", err)
+	}
+	name, err := identity.DisplayName(a.DisplayName)
 	if err != nil {
-		return nil, fmt.Errorf("check email: %w", err)
+		return nil, fmt.Errorf("display name: %w", err)
 	}
-	if taken {
-		return nil, ErrEmailTaken
+	if err := checkIdentity(ctx, tx, email, name); err != nil {
+		return nil, err
 	}
-	u, err := tx.User.Create().SetEmail(email).SetDisplayName(a.DisplayName).
+	u, err := tx.User.Create().SetEmail(email).SetDisplayName(name).
 		SetLocale(user.Locale(a.Locale)).SetPasswordHash(a.PasswordHash).AddGroups(groups...).Save(ctx)
 	if ent.IsConstraintError(err) {
 		return nil, ErrEmailTaken // taken a moment ago by another transaction
@@ -658,14 +697,6 @@ func Bootstrap(ctx context.Context, client *ent.Client, now time.Time) (string, 
 		return "", err
 	}
 	return token, nil
-}
-
-// CheckDisplayName trims a display name and reports whether it is usable
-// (1 to 100 characters).
-func CheckDisplayName(s string) (string, bool) {
-	s = strings.TrimSpace(s)
-	n := utf8.RuneCountInString(s)
-	return s, n > 0 && n <= 100
 }
 
 func names(groups []*ent.Group) []string {

@@ -90,10 +90,11 @@ func TestNormalizeEmail(t *testing.T) {
 		{"  Ada@Example.COM ", "ada@example.com", true},
 		{"ada@example.com", "ada@example.com", true},
 		{"", "", false},
-		{"not an email", "not an email", false},
-		{"Ada <ada@example.com>", "ada <ada@example.com>", false},
-		{"ada@", "ada@", false},
-		{long + "@example.com", long + "@example.com", false},
+		{"not an email", "", false},
+		{"Ada <ada@example.com>", "", false},
+		{"ada@", "", false},
+		{long + "@example.com", "", false},
+		{"ad\u200ba@example.com", "", false},
 	} {
 		got, ok := invite.NormalizeEmail(tc.in)
 		if got != tc.want || ok != tc.ok {

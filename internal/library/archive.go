@@ -20,10 +20,19 @@ import (
 )
 
 // Limits on what an archive may hold. The upstream atomics folder is about
-// 340 technique files and tens of megabytes unpacked.
+// 340 technique files and tens of megabytes unpacked (binaries and
+// sources included; the technique files themselves are a few MB), and
+// the whole repository's archive a few thousand entries. What is kept
+// in memory until the import ends is only the technique files: 64 MB of
+// them is ten times upstream's. Deflate packs YAML 5 to 20 times; a bomb
+// packs a thousand times, so past 1 MB unpacked an archive packed more
+// than 100 to 1 is refused before it is inflated further.
 const (
 	MaxArchiveEntries = 20000
 	MaxUnpacked       = 256 << 20
+	MaxTechniqueBytes = 64 << 20
+	MaxRatio          = 100
+	ratioFloor        = 1 << 20
 )
 
 // techniqueFile matches the technique files of an atomics folder
@@ -44,6 +53,18 @@ func ReadZip(ra io.ReaderAt, size int64) ([]Source, error) {
 	}
 	if len(zr.File) > MaxArchiveEntries {
 		return nil, &ArchiveError{fmt.Sprintf("more than %d entries", MaxArchiveEntries)}
+	}
+	// The sizes the archive declares refuse a bomb before anything is
+	// inflated; take() still counts what really comes out, in case they lie.
+	var declared uint64
+	for _, f := range zr.File {
+		declared += f.UncompressedSize64
+	}
+	if declared > MaxUnpacked {
+		return nil, &ArchiveError{fmt.Sprintf("the archive unpacks to more than %d MB", MaxUnpacked>>20)}
+	}
+	if err := checkRatio(int64(declared), size); err != nil {
+		return nil, err
 	}
 	u := &unpacker{}
 	for _, f := range zr.File {
@@ -68,7 +89,8 @@ func ReadZip(ra io.ReaderAt, size int64) ([]Source, error) {
 
 // ReadTarGz returns the technique files of a .tar.gz archive.
 func ReadTarGz(r io.Reader) ([]Source, error) {
-	gz, err := gzip.NewReader(r)
+	packed := &countReader{r: r}
+	gz, err := gzip.NewReader(packed)
 	if err != nil {
 		return nil, &ArchiveError{"not a gzip archive: " + err.Error()}
 	}
@@ -85,6 +107,9 @@ func ReadTarGz(r io.Reader) ([]Source, error) {
 		}
 		if entries >= MaxArchiveEntries {
 			return nil, &ArchiveError{fmt.Sprintf("more than %d entries", MaxArchiveEntries)}
+		}
+		if err := checkRatio(u.total, packed.n); err != nil {
+			return nil, err
 		}
 		if err := u.check(h.Name); err != nil {
 			return nil, err
@@ -160,8 +185,32 @@ func readLimited(p string) ([]byte, error) {
 // and the whole not unpack to more than MaxUnpacked (an archive bomb is
 // stopped at the limit, not read to its end).
 type unpacker struct {
-	total int64
+	total int64 // bytes inflated
+	kept  int64 // bytes of technique files held
 	files []Source
+}
+
+// checkRatio refuses an archive that unpacks to more than MaxRatio times
+// its packed size, once it unpacks to more than ratioFloor (tiny archives
+// of repeated text pack well and harm nobody).
+func checkRatio(unpacked, packed int64) error {
+	if unpacked > ratioFloor && unpacked > MaxRatio*max(packed, 1) {
+		return &ArchiveError{fmt.Sprintf("the archive unpacks to more than %d times its size (%d MB from %d KB): an archive bomb, not technique files",
+			MaxRatio, unpacked>>20, packed>>10)}
+	}
+	return nil
+}
+
+// countReader counts the bytes read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func (u *unpacker) check(name string) error {
@@ -183,6 +232,9 @@ func (u *unpacker) take(name string, r io.Reader) error {
 	}
 	if u.total += n; u.total > MaxUnpacked {
 		return &ArchiveError{fmt.Sprintf("the archive unpacks to more than %d MB", MaxUnpacked>>20)}
+	}
+	if u.kept += n; u.kept > MaxTechniqueBytes {
+		return &ArchiveError{fmt.Sprintf("the technique files total more than %d MB", MaxTechniqueBytes>>20)}
 	}
 	u.files = append(u.files, Source{Name: name, Data: b.Bytes()})
 	return nil

@@ -358,6 +358,28 @@ func TestArchives(t *testing.T) {
 			_, err := library.ReadTarGz(bytes.NewReader(b.Bytes()))
 			return err
 		}, "unpacks to more than"},
+		{"zip bomb: files each under the limit, packed a thousand to one", func() error {
+			var b bytes.Buffer
+			zw := zip.NewWriter(&b)
+			for i := range 3 {
+				w, _ := zw.Create(fmt.Sprintf("atomics/T123%d/T123%d.yaml", i, i))
+				io.Copy(w, &zeros{left: 3 << 20})
+			}
+			zw.Close()
+			_, err := library.ReadZip(bytes.NewReader(b.Bytes()), int64(b.Len()))
+			return err
+		}, "times its size"},
+		{"tar bomb: files each under the limit, packed a thousand to one", func() error {
+			files := map[string]io.Reader{}
+			sizes := map[string]int64{}
+			for i := range 3 {
+				name := fmt.Sprintf("atomics/T123%d/T123%d.yaml", i, i)
+				files[name], sizes[name] = &zeros{left: 3 << 20}, 3<<20
+			}
+			data := tgzOf(t, files, sizes)
+			_, err := library.ReadTarGz(bytes.NewReader(data))
+			return err
+		}, "times its size"},
 		{"not an archive", func() error {
 			_, err := library.ReadTarGz(strings.NewReader("plain text"))
 			return err

@@ -3,25 +3,28 @@ package library
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/lexer"
-	"github.com/goccy/go-yaml/token"
 	"github.com/google/uuid"
 
 	"violet/ent"
+	"violet/ent/mitresubtechnique"
+	"violet/ent/mitretactic"
+	"violet/ent/mitretechnique"
+	"violet/ent/predicate"
 	"violet/ent/scenariotemplate"
 	"violet/ent/scenariotemplatetest"
 	"violet/ent/schema"
 	"violet/ent/testtemplate"
 	"violet/ent/testtemplatemitretag"
 	"violet/internal/database"
+	"violet/internal/parselimit"
 )
 
 // FormatVersion is the version of the library exchange document.
@@ -75,74 +78,138 @@ type Scenario struct {
 // Export writes the library (or only the templates in ids and scenarios in
 // scenarioIDs, when given; nil means all) as a YAML document. Deleted
 // templates and scenarios are left out, and so are deleted templates'
-// places in scenarios.
+// places in scenarios. Every query binds its id list as one array (a
+// library holds tens of thousands of templates; ent's eager loading would
+// bind one parameter each, past PostgreSQL's 65,535).
 func Export(ctx context.Context, client *ent.Client, templateIDs, scenarioIDs []uuid.UUID, now time.Time) ([]byte, error) {
 	doc := Document{Violet: FormatVersion, Exported: now.UTC().Format(time.RFC3339)}
-	sq := client.ScenarioTemplate.Query().Order(ent.Asc(scenariotemplate.FieldName), ent.Asc(scenariotemplate.FieldID)).
-		WithEntries(func(q *ent.ScenarioTemplateTestQuery) { q.Order(ent.Asc(scenariotemplatetest.FieldPosition)) })
+	sq := client.ScenarioTemplate.Query().Order(ent.Asc(scenariotemplate.FieldName), ent.Asc(scenariotemplate.FieldID))
 	if scenarioIDs != nil {
-		sq.Where(scenariotemplate.IDIn(scenarioIDs...))
+		sq.Where(predicate.ScenarioTemplate(database.In(scenariotemplate.FieldID, scenarioIDs)))
 	}
 	scenarios, err := sq.All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read scenarios: %w", err)
 	}
-	// A scenario brings its templates along, so the document is whole.
-	wanted := map[uuid.UUID]bool{}
-	for _, id := range templateIDs {
-		wanted[id] = true
-	}
-	for _, s := range scenarios {
-		for _, e := range s.Edges.Entries {
-			wanted[e.TestTemplateID] = true
+	entries := map[uuid.UUID][]uuid.UUID{} // scenario → its templates in order
+	if len(scenarios) > 0 {
+		ids := make([]uuid.UUID, len(scenarios))
+		for i, sc := range scenarios {
+			ids[i] = sc.ID
+		}
+		rows, err := client.ScenarioTemplateTest.Query().
+			Where(predicate.ScenarioTemplateTest(database.In(scenariotemplatetest.FieldScenarioTemplateID, ids))).
+			Order(ent.Asc(scenariotemplatetest.FieldScenarioTemplateID), ent.Asc(scenariotemplatetest.FieldPosition)).
+			Select(scenariotemplatetest.FieldScenarioTemplateID, scenariotemplatetest.FieldTestTemplateID).All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read scenarios: %w", err)
+		}
+		for _, r := range rows {
+			entries[r.ScenarioTemplateID] = append(entries[r.ScenarioTemplateID], r.TestTemplateID)
 		}
 	}
-	tq := client.TestTemplate.Query().Order(ent.Asc(testtemplate.FieldName), ent.Asc(testtemplate.FieldID)).
-		WithMitreTags(func(q *ent.TestTemplateMitreTagQuery) {
-			q.WithTactic().WithTechnique().WithSubtechnique().Order(ent.Asc(testtemplatemitretag.FieldCreatedAt))
-		})
+	tq := client.TestTemplate.Query().Order(ent.Asc(testtemplate.FieldName), ent.Asc(testtemplate.FieldID))
 	if templateIDs != nil || scenarioIDs != nil {
+		// A scenario brings its templates along, so the document is whole.
+		wanted := map[uuid.UUID]bool{}
+		for _, id := range templateIDs {
+			wanted[id] = true
+		}
+		for _, list := range entries {
+			for _, id := range list {
+				wanted[id] = true
+			}
+		}
 		ids := make([]uuid.UUID, 0, len(wanted))
 		for id := range wanted {
 			ids = append(ids, id)
 		}
-		tq.Where(testtemplate.IDIn(ids...))
+		tq.Where(predicate.TestTemplate(database.In(testtemplate.FieldID, ids)))
 	}
 	templates, err := tq.All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read templates: %w", err)
 	}
-	present := map[uuid.UUID]bool{}
+	tags, err := exportTags(ctx, client, templates)
+	if err != nil {
+		return nil, err
+	}
+	present := make(map[uuid.UUID]bool, len(templates))
+	doc.Templates = make([]Template, 0, len(templates))
 	for _, t := range templates {
 		present[t.ID] = true
-		dt := Template{
+		doc.Templates = append(doc.Templates, Template{
 			ID: t.ID.String(), Name: t.Name, Description: t.Description, Objective: t.Objective,
 			Procedure: t.Procedure, Prerequisites: t.Prerequisites, Cleanup: t.Cleanup,
 			ExpectedDetection: t.ExpectedDetection, Platforms: t.Platforms, OpsecLevel: string(t.OpsecLevel),
-			Source: string(t.Source), ExternalRef: t.ExternalRef, Labels: t.Labels,
-		}
-		for _, g := range t.Edges.MitreTags {
-			switch {
-			case g.Edges.Tactic != nil:
-				dt.Tags = append(dt.Tags, Tag{KindTactic, g.Edges.Tactic.ExternalID})
-			case g.Edges.Technique != nil:
-				dt.Tags = append(dt.Tags, Tag{KindTechnique, g.Edges.Technique.ExternalID})
-			case g.Edges.Subtechnique != nil:
-				dt.Tags = append(dt.Tags, Tag{KindSubtechnique, g.Edges.Subtechnique.ExternalID})
-			}
-		}
-		doc.Templates = append(doc.Templates, dt)
+			Source: string(t.Source), ExternalRef: t.ExternalRef, Labels: t.Labels, Tags: tags[t.ID],
+		})
 	}
 	for _, s := range scenarios {
 		ds := Scenario{ID: s.ID.String(), Name: s.Name, Description: s.Description, Tests: []string{}}
-		for _, e := range s.Edges.Entries {
-			if present[e.TestTemplateID] {
-				ds.Tests = append(ds.Tests, e.TestTemplateID.String())
+		for _, id := range entries[s.ID] {
+			if present[id] {
+				ds.Tests = append(ds.Tests, id.String())
 			}
 		}
 		doc.Scenarios = append(doc.Scenarios, ds)
 	}
 	return EncodeDocument(&doc)
+}
+
+// exportTags reads the ATT&CK tags of templates, by ATT&CK ID, in the
+// order they were added: one query for the tags (the ids as one array)
+// and three for the catalogue's ATT&CK IDs.
+func exportTags(ctx context.Context, client *ent.Client, templates []*ent.TestTemplate) (map[uuid.UUID][]Tag, error) {
+	out := map[uuid.UUID][]Tag{}
+	if len(templates) == 0 {
+		return out, nil
+	}
+	ids := make([]uuid.UUID, len(templates))
+	for i, t := range templates {
+		ids[i] = t.ID
+	}
+	rows, err := client.TestTemplateMitreTag.Query().
+		Where(predicate.TestTemplateMitreTag(database.In(testtemplatemitretag.FieldTestTemplateID, ids))).
+		Order(ent.Asc(testtemplatemitretag.FieldCreatedAt), ent.Asc(testtemplatemitretag.FieldID)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read tags: %w", err)
+	}
+	type ref struct {
+		ID         uuid.UUID `json:"id"`
+		ExternalID string    `json:"external_id"`
+	}
+	var tactics, techniques, subs []ref
+	if err := client.MitreTactic.Query().Select(mitretactic.FieldID, mitretactic.FieldExternalID).Scan(ctx, &tactics); err != nil {
+		return nil, fmt.Errorf("read the catalogue: %w", err)
+	}
+	if err := client.MitreTechnique.Query().Select(mitretechnique.FieldID, mitretechnique.FieldExternalID).Scan(ctx, &techniques); err != nil {
+		return nil, fmt.Errorf("read the catalogue: %w", err)
+	}
+	if err := client.MitreSubtechnique.Query().Select(mitresubtechnique.FieldID, mitresubtechnique.FieldExternalID).Scan(ctx, &subs); err != nil {
+		return nil, fmt.Errorf("read the catalogue: %w", err)
+	}
+	external := map[uuid.UUID]string{}
+	for _, list := range [][]ref{tactics, techniques, subs} {
+		for _, r := range list {
+			external[r.ID] = r.ExternalID
+		}
+	}
+	for _, g := range rows {
+		var tag Tag
+		switch {
+		case g.TacticID != nil:
+			tag = Tag{KindTactic, external[*g.TacticID]}
+		case g.TechniqueID != nil:
+			tag = Tag{KindTechnique, external[*g.TechniqueID]}
+		case g.SubtechniqueID != nil:
+			tag = Tag{KindSubtechnique, external[*g.SubtechniqueID]}
+		}
+		if tag.ID != "" {
+			out[g.TestTemplateID] = append(out[g.TestTemplateID], tag)
+		}
+	}
+	return out, nil
 }
 
 // EncodeDocument writes doc as Export does: block YAML with multi-line
@@ -152,32 +219,115 @@ func Export(ctx context.Context, client *ent.Client, templateIDs, scenarioIDs []
 // does not parse; a plain scalar loses a leading tab; found by
 // FuzzParseDocument), so each form is read back and compared with the
 // JSON-style form, where every text is quoted, which is the one written
-// when neither of the others keeps the document exactly.
+// when neither of the others keeps the text exactly. This is done one
+// template and one scenario at a time: go-yaml takes some 80 times a
+// document's size to write and read it, which for a whole library of
+// 70,000 templates was gigabytes.
 func EncodeDocument(doc *Document) ([]byte, error) {
-	d := *doc
-	if d.Templates == nil {
-		d.Templates = []Template{} // "templates: []", never null
-	}
-	exact, err := yaml.MarshalWithOptions(&d, yaml.JSON())
+	var b bytes.Buffer
+	b.WriteString("# Violet test library (import it in Library → Import)\n")
+	head, err := yaml.Marshal(struct {
+		Violet   int    `yaml:"violet_library"`
+		Exported string `yaml:"exported_at,omitempty"`
+	}{doc.Violet, doc.Exported})
 	if err != nil {
 		return nil, err
 	}
-	body := exact
-	for _, opts := range [][]yaml.EncodeOption{{yaml.UseLiteralStyleIfMultiline(true)}, nil} {
-		out, err := yaml.MarshalWithOptions(&d, opts...)
-		if err != nil {
-			return nil, err
-		}
-		var back Document
-		if decodeYAML(out, &back, yaml.Strict()) != nil {
-			continue
-		}
-		if again, err := yaml.MarshalWithOptions(&back, yaml.JSON()); err == nil && bytes.Equal(again, exact) {
-			body = out
-			break
+	b.Write(head)
+	if len(doc.Templates) == 0 {
+		b.WriteString("templates: []\n") // never null
+	} else {
+		b.WriteString("templates:\n")
+		for i := range doc.Templates {
+			if err := encodeEntry(&b, doc.Templates[i]); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return append([]byte("# Violet test library (import it in Library → Import)\n"), body...), nil
+	if len(doc.Scenarios) > 0 {
+		b.WriteString("scenarios:\n")
+		for i := range doc.Scenarios {
+			if err := encodeEntry(&b, doc.Scenarios[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return b.Bytes(), nil
+}
+
+// sameEntry is reflect.DeepEqual for the entries of a document (structs
+// of strings, ints and slices of them) where a nil and an empty slice are
+// equal, as they are once written.
+func sameEntry(a, b reflect.Value) bool {
+	if a.Kind() != b.Kind() {
+		return false
+	}
+	switch a.Kind() {
+	case reflect.Struct:
+		for i := range a.NumField() {
+			if !sameEntry(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Slice:
+		if a.Len() != b.Len() {
+			return false
+		}
+		for i := range a.Len() {
+			if !sameEntry(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.String:
+		return a.String() == b.String()
+	case reflect.Int, reflect.Int64:
+		return a.Int() == b.Int()
+	case reflect.Bool:
+		return a.Bool() == b.Bool()
+	}
+	return false // a kind entries do not have: let the JSON forms decide
+}
+
+// encodeEntry writes v as one entry of a block sequence ("- …"), in the
+// first form that reads back exactly (see EncodeDocument).
+func encodeEntry[T any](b *bytes.Buffer, v T) error {
+	var exact []byte // v as JSON, made only when a quick comparison is not enough
+	for _, opts := range [][]yaml.EncodeOption{{yaml.UseLiteralStyleIfMultiline(true)}, nil} {
+		out, err := yaml.MarshalWithOptions([]T{v}, opts...)
+		if err != nil {
+			return err
+		}
+		var back []T
+		if decodeYAML(out, &back, yaml.Strict()) != nil || len(back) != 1 {
+			continue
+		}
+		// Equal values read back exactly (an omitted empty list reads
+		// back nil, which counts as equal). Otherwise the costlier
+		// comparison of the JSON forms decides.
+		if sameEntry(reflect.ValueOf(back[0]), reflect.ValueOf(v)) {
+			b.Write(out)
+			return nil
+		}
+		if exact == nil {
+			if exact, err = yaml.MarshalWithOptions([]T{v}, yaml.JSON()); err != nil {
+				return err
+			}
+		}
+		if again, err := yaml.MarshalWithOptions(back, yaml.JSON()); err == nil && bytes.Equal(again, exact) {
+			b.Write(out)
+			return nil
+		}
+	}
+	flow, err := yaml.MarshalWithOptions(v, yaml.JSON())
+	if err != nil {
+		return err
+	}
+	b.WriteString("- ")
+	b.Write(bytes.TrimRight(flow, "\n"))
+	b.WriteString("\n")
+	return nil
 }
 
 // ExchangeSummary is what importing a document did.
@@ -195,18 +345,37 @@ var attackIDRE = map[string]*regexp.Regexp{
 	KindSubtechnique: regexp.MustCompile(`^T\d{4}\.\d{3}$`),
 }
 
+// Bounds of one library document. go-yaml holds about 800 bytes a token
+// at its peak (measured: 400,000 tokens took 325 MB), so the token
+// estimate bounds the reader's memory: 300,000 keeps it near 250 MB for a
+// document made of nothing but tokens, and fits some 1,700 templates of
+// Atomic-like content (the whole upstream Atomic Red Team catalogue) in
+// one document. 8 MB is twice the size of such a document; what else it
+// allows is long texts, which cost the reader little. Nesting: a document
+// nests 5 levels; 64 refuses only files made to crash the reader. 5,000
+// templates and 1,000 scenarios bound one import's transaction; a larger
+// library moves in several documents (export a selection).
+const (
+	MaxDocumentBytes     = 8 << 20
+	MaxDocumentTokens    = 300_000
+	MaxDocumentDepth     = 64
+	MaxDocumentTemplates = 5000
+	MaxDocumentScenarios = 1000
+)
+
 // ParseDocument reads and checks a library document. Every problem is an
 // error naming the place: not YAML, wrong types, missing names, an
 // unknown opsec level or source, an ATT&CK ID that is not one, a scenario
-// naming a test that is neither in the document nor given in known.
+// naming a test that is neither in the document nor given in known, a
+// field that a form would refuse (see checkFields). A document past the
+// bounds above is refused before it is read.
 func ParseDocument(data []byte) (*Document, error) {
-	// Aliases expand exponentially (under a kilobyte of nested *refs
-	// takes minutes and gigabytes) and the YAML library cannot bound
-	// them; Export writes none.
-	for _, tk := range lexer.Tokenize(string(data)) {
-		if tk.Type == token.AliasType {
-			return nil, errors.New("not a Violet library document: YAML aliases (*name) are not accepted")
-		}
+	// Nesting crashes the YAML reader, tokens take its memory, and aliases
+	// expand exponentially (under a kilobyte of nested *refs takes minutes
+	// and gigabytes); Export writes none.
+	err := parselimit.YAML(data, parselimit.Limits{MaxBytes: MaxDocumentBytes, MaxDepth: MaxDocumentDepth, MaxTokens: MaxDocumentTokens})
+	if err != nil {
+		return nil, fmt.Errorf("not a Violet library document: %w", err)
 	}
 	var doc Document
 	if err := decodeYAML(data, &doc, yaml.Strict()); err != nil {
@@ -215,14 +384,27 @@ func ParseDocument(data []byte) (*Document, error) {
 	if doc.Violet != FormatVersion {
 		return nil, fmt.Errorf("not a Violet library document of version %d (violet_library: %d)", FormatVersion, doc.Violet)
 	}
+	if len(doc.Templates) > MaxDocumentTemplates {
+		return nil, fmt.Errorf("the document holds %d templates, more than the %d one import takes: export and import the library in parts", len(doc.Templates), MaxDocumentTemplates)
+	}
+	if len(doc.Scenarios) > MaxDocumentScenarios {
+		return nil, fmt.Errorf("the document holds %d scenarios, more than the %d one import takes: export and import the library in parts", len(doc.Scenarios), MaxDocumentScenarios)
+	}
+	rules := newFieldRules()
 	ids := map[string]bool{}
 	for i := range doc.Templates {
 		t := &doc.Templates[i]
 		where := fmt.Sprintf("template %d", i+1)
+		if err := rules.templateName.check(t.Name); err != nil {
+			return nil, fmt.Errorf("%s: name %w", where, err)
+		}
 		if strings.TrimSpace(t.Name) == "" {
 			return nil, fmt.Errorf("%s has no name", where)
 		}
 		where = fmt.Sprintf("template %d (%q)", i+1, t.Name)
+		if err := rules.checkTemplate(t); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
 		if _, err := uuid.Parse(t.ID); err != nil {
 			return nil, fmt.Errorf("%s: id %q is not a UUID", where, t.ID)
 		}
@@ -253,8 +435,14 @@ func ParseDocument(data []byte) (*Document, error) {
 		}
 	}
 	for i, s := range doc.Scenarios {
+		if err := rules.scenarioName.check(s.Name); err != nil {
+			return nil, fmt.Errorf("scenario %d: name %w", i+1, err)
+		}
 		if strings.TrimSpace(s.Name) == "" {
 			return nil, fmt.Errorf("scenario %d has no name", i+1)
+		}
+		if err := rules.scenarioDescription.check(s.Description); err != nil {
+			return nil, fmt.Errorf("scenario %d (%q): description %w", i+1, s.Name, err)
 		}
 		if _, err := uuid.Parse(s.ID); err != nil {
 			return nil, fmt.Errorf("scenario %d (%q): id %q is not a UUID", i+1, s.Name, s.ID)
@@ -283,15 +471,23 @@ func decodeYAML(data []byte, v any, opts ...yaml.DecodeOption) (err error) {
 // ImportDocument writes a document into the library in one transaction:
 // templates and scenarios are matched by id (created when new, replaced
 // when present), tags resolved in this instance's catalogue (IDs it lacks
-// are reported and left off). All of it or nothing.
-func ImportDocument(ctx context.Context, client *ent.Client, doc *Document, createdBy *uuid.UUID) (ExchangeSummary, error) {
+// are reported and left off). All of it or nothing. progress, when set,
+// is told how many templates and scenarios are done out of how many.
+func ImportDocument(ctx context.Context, client *ent.Client, doc *Document, createdBy *uuid.UUID, progress func(done, total int)) (ExchangeSummary, error) {
 	sum := ExchangeSummary{Templates: len(doc.Templates), Scenarios: len(doc.Scenarios)}
+	total, done := len(doc.Templates)+len(doc.Scenarios), 0
+	step := func() {
+		if done++; progress != nil {
+			progress(done, total)
+		}
+	}
 	cat, err := LoadCatalogue(ctx, client)
 	if err != nil {
 		return sum, err
 	}
 	err = database.WithTx(ctx, client, func(tx *ent.Tx) error {
 		sum.Created, sum.Updated, sum.Untagged = 0, 0, nil
+		done = 0
 		for _, t := range doc.Templates {
 			id := uuid.MustParse(t.ID)
 			// A template deleted here comes back: the document says it exists.
@@ -332,6 +528,7 @@ func ImportDocument(ctx context.Context, client *ent.Client, doc *Document, crea
 					return fmt.Errorf("template %q: tag %s: %w", t.Name, g.ID, err)
 				}
 			}
+			step()
 		}
 		for _, s := range doc.Scenarios {
 			id := uuid.MustParse(s.ID)
@@ -362,6 +559,7 @@ func ImportDocument(ctx context.Context, client *ent.Client, doc *Document, crea
 					return fmt.Errorf("scenario %q: %w", s.Name, err)
 				}
 			}
+			step()
 		}
 		return nil
 	})

@@ -67,7 +67,7 @@ func TestExchangeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := library.ImportDocument(ctx, dst, doc, nil)
+	sum, err := library.ImportDocument(ctx, dst, doc, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestExchangeRoundTrip(t *testing.T) {
 	}
 
 	t.Run("importing again updates, never duplicates", func(t *testing.T) {
-		sum, err := library.ImportDocument(ctx, dst, doc, nil)
+		sum, err := library.ImportDocument(ctx, dst, doc, nil, nil)
 		if err != nil || sum.Created != 0 || sum.Updated != 3 {
 			t.Fatalf("%+v %v", sum, err)
 		}
@@ -143,7 +143,7 @@ func TestImportDocumentAllOrNothing(t *testing.T) {
 		// Longer than the name limit: the database refuses the second.
 		{ID: id2.String(), Name: strings.Repeat("x", 400), OpsecLevel: "low", Source: "manual"},
 	}}
-	if _, err := library.ImportDocument(ctx, client, doc, nil); err == nil {
+	if _, err := library.ImportDocument(ctx, client, doc, nil, nil); err == nil {
 		t.Fatal("import succeeded")
 	}
 	if n := count(t, db, `SELECT count(*) FROM test_templates`); n != 0 {
@@ -161,7 +161,7 @@ func TestImportDocumentReportsMissingTags(t *testing.T) {
 		ID: uuid.NewString(), Name: "Future", OpsecLevel: "low", Source: "manual",
 		Tags: []library.Tag{{Kind: "technique", ID: "T1059"}, {Kind: "subtechnique", ID: "T9999.999"}},
 	}}}
-	sum, err := library.ImportDocument(ctx, client, doc, nil)
+	sum, err := library.ImportDocument(ctx, client, doc, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

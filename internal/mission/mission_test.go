@@ -290,7 +290,7 @@ func TestTestStateMachine(t *testing.T) {
 	if _, err := msn.Start(w.as("observer"), w.client, obs, id, v, now); !errors.Is(err, msn.ErrForbidden) {
 		t.Errorf("observer starting: %v", err)
 	}
-	if _, err := msn.SaveBlue(bctx, w.client, blue, id, v, msn.BlueFields{AlertName: "x"}); !ent.IsNotFound(err) {
+	if _, err := msn.SaveBlue(bctx, w.client, blue, id, v, msn.BlueFields{AlertName: "x"}, now); !ent.IsNotFound(err) {
 		t.Errorf("blue on an unreleased test: %v, want not found", err)
 	}
 	step("start", func() (int, error) { return msn.Start(rctx, w.client, red, id, v, now) })
@@ -306,7 +306,7 @@ func TestTestStateMachine(t *testing.T) {
 	w.db.QueryRow(`SELECT id FROM detection_levels WHERE name = 'Alerted'`).Scan(&level)
 	detected := now.Add(12 * time.Minute)
 	step("save blue", func() (int, error) {
-		return msn.SaveBlue(bctx, w.client, blue, id, v, msn.BlueFields{DetectionLevelID: &level, DetectedAt: &detected, AlertName: "PowerShell encoded"})
+		return msn.SaveBlue(bctx, w.client, blue, id, v, msn.BlueFields{DetectionLevelID: &level, DetectedAt: &detected, AlertName: "PowerShell encoded"}, now.Add(time.Hour))
 	})
 	if _, err := msn.Review(rctx, w.client, red, id, v, now); !errors.Is(err, msn.ErrForbidden) {
 		t.Errorf("red reviewing: %v", err)
@@ -402,4 +402,46 @@ func ts(min int) any {
 		return nil
 	}
 	return time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC).Add(time.Duration(min) * time.Minute).Format(time.RFC3339)
+}
+
+// TestDetectionTimeRule: the workflow itself refuses a detection time
+// before the run started or beyond the clock skew ahead of now, whoever
+// calls it; the bounds are inclusive to the minute.
+func TestDetectionTimeRule(t *testing.T) {
+	start := time.Date(2026, 3, 14, 9, 30, 40, 0, time.UTC)
+	now := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		at      time.Time
+		started *time.Time
+		want    error
+	}{
+		{time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC), &start, nil}, // the start's minute
+		{time.Date(2026, 3, 14, 9, 29, 0, 0, time.UTC), &start, msn.ErrDetectedBeforeStart},
+		{now.Add(msn.DetectionSkew), &start, nil},
+		{now.Add(msn.DetectionSkew + time.Minute), &start, msn.ErrDetectedInFuture},
+		{now.Add(2 * time.Hour), nil, msn.ErrDetectedInFuture},
+		{time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), nil, nil}, // not started: no lower bound
+	} {
+		if err := msn.CheckDetectedAt(tc.at, tc.started, now); !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+			t.Errorf("detected %v, started %v: %v, want %v", tc.at, tc.started, err, tc.want)
+		}
+	}
+
+	w := setup(t)
+	sys := rule.SystemContext(context.Background())
+	id := w.client.MissionTest.Create().SetMissionID(w.mission).SetName("Run").SetState(missiontest.StateExecuted).
+		SetStartedAt(start).SetReleasedToBlue(true).SaveX(sys).ID
+	blue, bctx := w.access(t, "blue"), w.as("blue")
+	for _, at := range []time.Time{start.Add(-time.Minute), now.Add(time.Hour)} {
+		if _, err := msn.SaveBlue(bctx, w.client, blue, id, 1, msn.BlueFields{DetectedAt: &at, AlertName: "x"}, now); err == nil {
+			t.Errorf("detected at %v saved", at)
+		}
+	}
+	if got := w.client.MissionTest.GetX(sys, id); got.Version != 1 || got.DetectedAt != nil || got.AlertName != "" {
+		t.Errorf("a refused detection time changed the test: v%d %v %q", got.Version, got.DetectedAt, got.AlertName)
+	}
+	at := now.Add(4 * time.Minute)
+	if v, err := msn.SaveBlue(bctx, w.client, blue, id, 1, msn.BlueFields{DetectedAt: &at}, now); err != nil || v != 2 {
+		t.Errorf("detection within the skew: v%d %v", v, err)
+	}
 }

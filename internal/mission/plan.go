@@ -10,6 +10,7 @@ import (
 	"violet/ent"
 	"violet/ent/missionscenario"
 	"violet/ent/missiontest"
+	"violet/ent/predicate"
 	"violet/ent/scenariotemplate"
 	"violet/ent/scenariotemplatetest"
 	"violet/ent/testtemplate"
@@ -169,7 +170,7 @@ func AddTemplates(ctx context.Context, client *ent.Client, a *Access, templateID
 // the tags name (techniques with their tactics, sub-techniques with their
 // parent's), in a fixed number of queries.
 func loadTemplates(ctx context.Context, client *ent.Client, ids []uuid.UUID) (map[uuid.UUID]*ent.TestTemplate, error) {
-	list, err := client.TestTemplate.Query().Where(testtemplate.IDIn(uniq(ids)...)).
+	list, err := client.TestTemplate.Query().Where(predicate.TestTemplate(database.In(testtemplate.FieldID, uniq(ids)))).
 		WithMitreTags(func(q *ent.TestTemplateMitreTagQuery) {
 			q.WithTactic().
 				WithTechnique(func(q *ent.MitreTechniqueQuery) { q.WithTactics() }).

@@ -52,9 +52,49 @@ type BlueFields struct {
 	Notes            string
 }
 
-// update applies a change to one test at the version the person saw.
+// Changes reports whether saving f would change t's red record, as SaveRed
+// saves it (hosts trimmed, times only when given): a step pressed with
+// the red fields unchanged records no save.
+func (f RedFields) Changes(t *ent.MissionTest) bool {
+	return f.Command != t.Command || strings.TrimSpace(f.SourceHost) != t.SourceHost ||
+		strings.TrimSpace(f.TargetHost) != t.TargetHost || f.Notes != t.RedNotes ||
+		(f.StartedAt != nil && (t.StartedAt == nil || !f.StartedAt.Equal(*t.StartedAt))) ||
+		(f.EndedAt != nil && (t.EndedAt == nil || !f.EndedAt.Equal(*t.EndedAt)))
+}
+
+// DetectionSkew is how far ahead of the server's clock a detection time
+// may be. The times are typed to the minute from another system's clock
+// (the SIEM's, the EDR console's), so a few minutes of difference are
+// normal; five minutes is the tolerance Kerberos uses for the same reason,
+// and it stays well below the smallest offset of a time zone from UTC
+// (30 minutes), so a local time typed as UTC east of Greenwich is still
+// refused.
+const DetectionSkew = 5 * time.Minute
+
+// Refused detection times (422, next to the field).
+var (
+	ErrDetectedBeforeStart = errors.New("the detection cannot be before the test started")
+	ErrDetectedInFuture    = errors.New("the detection cannot be in the future")
+)
+
+// CheckDetectedAt applies the rule for a detection time: not before the
+// run started (to the minute, as the time is typed), not later than now
+// plus DetectionSkew. A test not started yet has no lower bound.
+func CheckDetectedAt(at time.Time, startedAt *time.Time, now time.Time) error {
+	if startedAt != nil && at.Before(startedAt.Truncate(time.Minute)) {
+		return ErrDetectedBeforeStart
+	}
+	if at.After(now.Add(DetectionSkew)) {
+		return ErrDetectedInFuture
+	}
+	return nil
+}
+
+// update applies a change to one test at the version the person saw;
+// check, when given, refuses the change from the test as stored.
 func update(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int,
-	allowed bool, from []missiontest.State, action string, set func(*ent.MissionTestUpdateOne)) (int, error) {
+	allowed bool, from []missiontest.State, action string, check func(*ent.MissionTest) error,
+	set func(*ent.MissionTestUpdateOne)) (int, error) {
 	if err := a.check(allowed); err != nil {
 		return 0, err
 	}
@@ -67,6 +107,11 @@ func update(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID
 	}
 	if from != nil && !contains(from, t.State) {
 		return 0, &ErrState{From: string(t.State), Action: action}
+	}
+	if check != nil {
+		if err := check(t); err != nil {
+			return 0, err
+		}
 	}
 	u := client.MissionTest.UpdateOneID(testID).Where(missiontest.Version(version)).AddVersion(1)
 	set(u)
@@ -90,7 +135,7 @@ func contains(list []missiontest.State, s missiontest.State) bool {
 
 // Start records the start of a run (red).
 func Start(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int, now time.Time) (int, error) {
-	return update(ctx, client, a, testID, version, a.CanWriteRed(), []missiontest.State{missiontest.StatePending}, "started",
+	return update(ctx, client, a, testID, version, a.CanWriteRed(), []missiontest.State{missiontest.StatePending}, "started", nil,
 		func(u *ent.MissionTestUpdateOne) {
 			u.SetState(missiontest.StateRunning).SetStartedAt(now).SetExecutedByID(a.Viewer.UserID)
 		})
@@ -98,13 +143,13 @@ func Start(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID,
 
 // Stop records the end of a run (red).
 func Stop(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int, now time.Time) (int, error) {
-	return update(ctx, client, a, testID, version, a.CanWriteRed(), []missiontest.State{missiontest.StateRunning}, "stopped",
+	return update(ctx, client, a, testID, version, a.CanWriteRed(), []missiontest.State{missiontest.StateRunning}, "stopped", nil,
 		func(u *ent.MissionTestUpdateOne) { u.SetState(missiontest.StateExecuted).SetEndedAt(now) })
 }
 
 // SaveRed saves the red side's record of a test.
 func SaveRed(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int, f RedFields) (int, error) {
-	return update(ctx, client, a, testID, version, a.CanWriteRed(), nil, "edited",
+	return update(ctx, client, a, testID, version, a.CanWriteRed(), nil, "edited", nil,
 		func(u *ent.MissionTestUpdateOne) {
 			u.SetCommand(f.Command).SetSourceHost(strings.TrimSpace(f.SourceHost)).
 				SetTargetHost(strings.TrimSpace(f.TargetHost)).SetRedNotes(f.Notes)
@@ -119,13 +164,21 @@ func SaveRed(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUI
 
 // Release makes a test visible to the blue team (red or lead).
 func Release(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int) (int, error) {
-	return update(ctx, client, a, testID, version, a.CanWriteRed(), nil, "released",
+	return update(ctx, client, a, testID, version, a.CanWriteRed(), nil, "released", nil,
 		func(u *ent.MissionTestUpdateOne) { u.SetReleasedToBlue(true) })
 }
 
-// SaveBlue saves the blue side's record of a released test.
-func SaveBlue(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int, f BlueFields) (int, error) {
-	return update(ctx, client, a, testID, version, a.CanWriteBlue(), nil, "edited",
+// SaveBlue saves the blue side's record of a released test; a detection
+// time is checked against the run's start as stored and against now (see
+// CheckDetectedAt).
+func SaveBlue(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int, f BlueFields, now time.Time) (int, error) {
+	check := func(t *ent.MissionTest) error {
+		if f.DetectedAt == nil {
+			return nil
+		}
+		return CheckDetectedAt(*f.DetectedAt, t.StartedAt, now)
+	}
+	return update(ctx, client, a, testID, version, a.CanWriteBlue(), nil, "edited", check,
 		func(u *ent.MissionTestUpdateOne) {
 			u.SetAlertName(strings.TrimSpace(f.AlertName)).SetLogSource(strings.TrimSpace(f.LogSource)).SetBlueNotes(f.Notes)
 			if f.DetectionLevelID != nil {
@@ -143,7 +196,7 @@ func SaveBlue(ctx context.Context, client *ent.Client, a *Access, testID uuid.UU
 
 // Review closes an executed test (lead).
 func Review(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int, now time.Time) (int, error) {
-	return update(ctx, client, a, testID, version, a.CanReview(), []missiontest.State{missiontest.StateExecuted}, "reviewed",
+	return update(ctx, client, a, testID, version, a.CanReview(), []missiontest.State{missiontest.StateExecuted}, "reviewed", nil,
 		func(u *ent.MissionTestUpdateOne) {
 			u.SetState(missiontest.StateReviewed).SetReviewedByID(a.Viewer.UserID).SetReviewedAt(now)
 		})
@@ -155,7 +208,7 @@ func SetAside(ctx context.Context, client *ent.Client, a *Access, testID uuid.UU
 		return 0, &ErrState{From: "test", Action: string(to)}
 	}
 	return update(ctx, client, a, testID, version, a.CanWriteRed(),
-		[]missiontest.State{missiontest.StatePending, missiontest.StateRunning}, string(to),
+		[]missiontest.State{missiontest.StatePending, missiontest.StateRunning}, string(to), nil,
 		func(u *ent.MissionTestUpdateOne) { u.SetState(to).SetStateReason(strings.TrimSpace(reason)) })
 }
 
@@ -171,7 +224,7 @@ func Reopen(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID
 		to = missiontest.StatePending
 	}
 	return update(ctx, client, a, testID, version, a.CanReview(),
-		[]missiontest.State{missiontest.StateReviewed, missiontest.StateSkipped, missiontest.StateBlocked}, "reopened",
+		[]missiontest.State{missiontest.StateReviewed, missiontest.StateSkipped, missiontest.StateBlocked}, "reopened", nil,
 		func(u *ent.MissionTestUpdateOne) {
 			u.SetState(to).SetStateReason("")
 			if to == missiontest.StateExecuted {

@@ -111,6 +111,10 @@ func checkParseError(t *testing.T, data []byte, err error) {
 		if len(pe.IDs) != 1 || pe.IDs[0] == navigator.Domain {
 			t.Fatalf("Parse(%q): domain refused with %q", data, pe.IDs)
 		}
+	case navigator.ReasonLimit:
+		if len(pe.IDs) != 1 {
+			t.Fatalf("Parse(%q): limit refused with %q", data, pe.IDs)
+		}
 	case navigator.ReasonBadIDs:
 		if len(pe.IDs) == 0 || len(pe.IDs) > 10 {
 			t.Fatalf("Parse(%q): %d bad IDs named", data, len(pe.IDs))

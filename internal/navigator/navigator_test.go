@@ -269,3 +269,14 @@ func deref(p *int) any {
 	}
 	return *p
 }
+
+// TestParseRefusesDeepLayer: a layer nesting deeper than any layer does is
+// refused before it is decoded, the limit named.
+func TestParseRefusesDeepLayer(t *testing.T) {
+	deep := `{"name": "x", "domain": "enterprise-attack", "techniques": [], "m": ` + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + `}`
+	_, err := navigator.Parse([]byte(deep))
+	var pe *navigator.ParseError
+	if !errors.As(err, &pe) || pe.Reason != navigator.ReasonLimit || !strings.Contains(err.Error(), "nesting deeper than 64 levels") {
+		t.Errorf("err = %v, want the nesting limit", err)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+
+	"violet/internal/parselimit"
 )
 
 // ParseError says why a file is not a layer Violet can plan from. Reason
@@ -31,6 +33,17 @@ const (
 	ReasonBadIDs       = "exports.import.error.bad_ids"
 	ReasonUnknownIDs   = "exports.import.error.unknown_ids"
 	ReasonTooMany      = "exports.import.error.too_many"
+	// ReasonLimit is a layer refused before it is read; IDs holds the
+	// limit passed, in words.
+	ReasonLimit = "exports.import.error.limit"
+)
+
+// Bounds of a layer, checked before the JSON decoder runs. A 4 MB layer
+// holds 100,000 entries, fifty times what ATT&CK has; a layer nests 5
+// levels and 64 refuses only files made to hurt the decoder.
+const (
+	MaxLayerBytes = 4 << 20
+	MaxLayerDepth = 64
 )
 
 // MaxIDs bounds the techniques one layer may select: Enterprise ATT&CK
@@ -72,6 +85,9 @@ type inLayer struct {
 // The same technique under several tactics is taken once.
 func Parse(data []byte) (*ImportedLayer, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if err := parselimit.JSON(data, parselimit.Limits{MaxBytes: MaxLayerBytes, MaxDepth: MaxLayerDepth}); err != nil {
+		return nil, &ParseError{Reason: ReasonLimit, IDs: []string{err.Error()}}
+	}
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || !json.Valid(trimmed) {
 		return nil, &ParseError{Reason: ReasonNotJSON}

@@ -322,3 +322,76 @@
     bar.value = Math.round((e.detail.loaded / e.detail.total) * 100);
   });
 })();
+
+// Unsaved changes (views/missiontest). A form marked data-unsaved holds
+// text that only its own submission saves ("kept" when it shows refused
+// input the server sent back, unsaved though untouched since). While one
+// differs from what it was rendered with:
+// - leaving the page asks first (beforeunload), unless it is that form
+//   being submitted the plain way;
+// - an htmx request that would swap it away without sending it (the test
+//   page swaps its whole work block after every action) asks first, with
+//   the question in data-unsaved-confirm; declined, nothing is sent and
+//   the text stays. A form's own request sends its text: the server
+//   saves it or sends it back.
+(function () {
+  "use strict";
+
+  function defaultIndex(select) {
+    var def = 0;
+    Array.prototype.forEach.call(select.options, function (o, i) { if (o.defaultSelected) def = i; });
+    return def;
+  }
+  function changed(form) {
+    if (form.getAttribute("data-unsaved") === "kept") return true;
+    return Array.prototype.some.call(form.elements, function (el) {
+      switch (el.type) {
+        case "checkbox":
+        case "radio":
+          return el.checked !== el.defaultChecked;
+        case "select-one":
+          return el.selectedIndex !== defaultIndex(el);
+        case "select-multiple":
+          return Array.prototype.some.call(el.options, function (o) { return o.selected !== o.defaultSelected; });
+        case "hidden":
+        case "file":
+        case "submit":
+        case "button":
+        case "reset":
+          return false;
+        default:
+          return typeof el.defaultValue === "string" && el.value !== el.defaultValue;
+      }
+    });
+  }
+  // unsaved lists the changed forms in (or being) region, except sent.
+  function unsaved(region, sent) {
+    var forms = Array.prototype.slice.call(region.querySelectorAll("form[data-unsaved]"));
+    if (region.matches && region.matches("form[data-unsaved]")) forms.push(region);
+    return forms.filter(function (f) { return f !== sent && changed(f); });
+  }
+  // violetUnsaved reports whether the page holds unsaved text (for tests
+  // and for whoever needs to know before replacing the page).
+  window.violetUnsaved = function () { return unsaved(document, null).length > 0; };
+
+  var submitting = null;
+  document.addEventListener("submit", function (e) {
+    // htmx prevents the default of the submissions it sends itself.
+    submitting = e.defaultPrevented ? null : e.target;
+  });
+  window.addEventListener("beforeunload", function (e) {
+    if (unsaved(document, submitting).length === 0) return;
+    e.preventDefault();
+    e.returnValue = ""; // older browsers
+  });
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var elt = e.detail.elt;
+    var target = e.detail.target;
+    if (!elt || !target) return;
+    var sent = elt.form || (elt.closest && elt.closest("form"));
+    if (unsaved(target, sent).length === 0) return;
+    var holder = target.closest("[data-unsaved-confirm]") || document.querySelector("[data-unsaved-confirm]");
+    var question = holder ? holder.getAttribute("data-unsaved-confirm") : "";
+    if (!window.confirm(question)) e.preventDefault();
+  });
+})();

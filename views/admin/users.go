@@ -60,6 +60,10 @@ type UserRow struct {
 	Deleted     bool
 	Groups      []string
 	LastLogin   *time.Time
+	// MixedEmail and MixedName flag an address or name that mixes writing
+	// systems (identity.MixedScript), the way look-alike accounts are made.
+	MixedEmail bool
+	MixedName  bool
 }
 
 // UserList is the user list page: the filter, the choices of the group
@@ -118,6 +122,8 @@ type UserDetail struct {
 	CreatedAt   time.Time
 	LastLogin   *time.Time
 	Sessions    int // sessions neither ended nor expired
+	MixedEmail  bool
+	MixedName   bool
 	Self        bool
 	CanManage   bool   // the viewer has user.manage
 	ErrorKey    string // i18n key of why the last action was refused

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"violet/ent/schema"
 	"violet/internal/i18n"
+	"violet/internal/textrule"
 	"violet/views/attack"
 	"violet/views/components"
 )
@@ -16,12 +18,17 @@ import (
 // TemplatesPageSize is how many test templates one page of the list shows.
 const TemplatesPageSize = 50
 
-// Field limits of the test template form, as the handler checks them.
+// Field limits of the test template form, as the handler checks them. The
+// column lengths are read from the ent schema (every markdown field has the
+// description's length); labels are a JSON list, bounded here.
+var (
+	TemplateNameMax = textrule.For(schema.TestTemplate{}, "name").Max
+	TemplateTextMax = textrule.For(schema.TestTemplate{}, "description").Max
+)
+
 const (
-	TemplateNameMax   = 300
-	TemplateTextMax   = 50000 // characters of each markdown field
-	TemplateLabelMax  = 50    // characters of one label
-	TemplateLabelsMax = 30    // labels on one template
+	TemplateLabelMax  = 50 // characters of one label
+	TemplateLabelsMax = 30 // labels on one template
 )
 
 // TemplatePlatforms is the fixed list of platforms a template may name:

@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"time"
 
+	"violet/ent/schema"
 	"violet/internal/i18n"
 	"violet/internal/mission"
+	"violet/internal/textrule"
 	"violet/views/components"
 )
 
@@ -22,11 +24,15 @@ const (
 	GroupCategory = "category"
 )
 
-// Field limits of the "new test" form, as the handler checks them.
+// Field limits of the "new test" form, as the handler checks them: the
+// columns' lengths, read from the ent schema.
+var (
+	TestNameMax        = textrule.For(schema.MissionTest{}, "name").Max
+	TestDescriptionMax = textrule.For(schema.MissionTest{}, "description").Max
+)
+
 const (
-	TestNameMax        = 300
-	TestDescriptionMax = 20000
-	SearchMax          = 200
+	SearchMax = 200
 	// CandidateLimit is the most templates one plan search offers.
 	CandidateLimit = 20
 )

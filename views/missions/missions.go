@@ -7,19 +7,26 @@ import (
 	"strconv"
 	"time"
 
+	"violet/ent/schema"
 	"violet/internal/i18n"
+	"violet/internal/textrule"
 	"violet/views/components"
 )
 
-// Limits of the mission forms, as the handlers check them.
+// Sizes of the mission pages.
 const (
 	PageSize           = 50
-	NameMax            = 300
-	DescriptionMax     = 20000
-	ScopeMax           = 20000
-	CategoryNameMax    = 100
 	CandidateLimit     = 20
 	DefaultCategoryHex = "#6d28d9"
+)
+
+// Limits of the mission forms, as the handlers check them: the columns'
+// own lengths, read from the ent schema.
+var (
+	NameMax         = textrule.For(schema.Mission{}, "name").Max
+	DescriptionMax  = textrule.For(schema.Mission{}, "description").Max
+	ScopeMax        = textrule.For(schema.Mission{}, "scope").Max
+	CategoryNameMax = textrule.For(schema.MissionCategory{}, "name").Max
 )
 
 // Statuses lists a mission's statuses in their order.

@@ -7,17 +7,19 @@ package missiontest
 import (
 	"time"
 
+	"violet/ent/schema"
+	"violet/internal/textrule"
 	"violet/views/components"
 )
 
-// Field limits of the red and blue forms, as the handler checks them (the
-// schema's MaxLen counts bytes, so the handler counts bytes for hosts and
-// names).
-const (
-	HostMax   = 255
-	NameMax   = 300
-	TextMax   = 20000
-	ReasonMax = 2000
+// Field limits of the red and blue forms, as the handler checks them: the
+// columns' own lengths, read from the ent schema (bytes for hosts and
+// names, characters for the long texts, as the schema counts them).
+var (
+	HostMax   = textrule.For(schema.MissionTest{}, "source_host").Max
+	NameMax   = textrule.For(schema.MissionTest{}, "alert_name").Max
+	TextMax   = textrule.For(schema.MissionTest{}, "red_notes").Max
+	ReasonMax = textrule.For(schema.MissionTest{}, "state_reason").Max
 )
 
 // DateTimeLayout is the value of a datetime-local input, in UTC.
@@ -101,14 +103,16 @@ type RedForm struct {
 	TargetHost string
 	Notes      string
 	Errors     components.Errors
+	Unsaved    bool // refused input, kept: the page warns before it is left
 }
 
 // AsideForm marks a test skipped or blocked, with a reason.
 type AsideForm struct {
-	State  string
-	Reason string
-	Errors components.Errors
-	Open   bool
+	State   string
+	Reason  string
+	Errors  components.Errors
+	Open    bool
+	Unsaved bool // refused input, kept: the page warns before it is left
 }
 
 // Blue is the blue panel, shown once the test is released.
@@ -138,6 +142,7 @@ type BlueForm struct {
 	LogSource      string
 	Notes          string
 	Errors         components.Errors
+	Unsaved        bool // refused input, kept: the page warns before it is left
 }
 
 // Review is the lead's part: close an executed test, reopen a closed one.
@@ -163,6 +168,17 @@ type Event struct {
 	Action  string
 	At      time.Time
 	Audited bool
+}
+
+// unsaved is the data-unsaved attribute of a form holding typed text
+// (static/js/app.js): "kept" when it holds refused input the server sent
+// back, which the page counts as unsaved even though the user has not
+// touched it since.
+func unsaved(kept bool) string {
+	if kept {
+		return "kept"
+	}
+	return "typed"
 }
 
 // when formats a time for people, in UTC, naming the zone.
