@@ -196,6 +196,7 @@ var matrix = map[string][6]string{
 // role, asserting the status each gets (QUALITY.md §3 #11-15 at the route
 // level; object-level checks live in each resource's tests).
 func TestRoleRouteMatrix(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	ctx := rule.SystemContext(t.Context())
 	users := map[string]uuid.UUID{}

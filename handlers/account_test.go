@@ -144,6 +144,7 @@ func sessionRows(t *testing.T, w *httptest.ResponseRecorder) (ids []string, curr
 }
 
 func TestAccountNeedsSignIn(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	app.User(t, "anon-target@example.com", "observer")
 	cases := []struct {
@@ -174,6 +175,7 @@ func TestAccountNeedsSignIn(t *testing.T) {
 }
 
 func TestShowAccount(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	cookie := app.SignedIn(t, "show@example.com", "observer")
 	w := app.GetAs(cookie, "/account")
@@ -196,6 +198,7 @@ func TestShowAccount(t *testing.T) {
 }
 
 func TestUpdateProfile(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	long := strings.Repeat("x", 101)
 	cases := []struct {
@@ -289,6 +292,7 @@ func TestUpdateProfile(t *testing.T) {
 }
 
 func TestChangePassword(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	cases := []struct {
 		name     string
@@ -401,6 +405,7 @@ func postLoginStatus(app *apptest.App, email, password string) int {
 // password may also be the one on which the session token is rotated; the
 // session kept is the new token, not the one the request came with.
 func TestChangePasswordKeepsRotatedSession(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	now := time.Now().UTC()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -440,6 +445,7 @@ func TestChangePasswordKeepsRotatedSession(t *testing.T) {
 // TestChangePasswordThrottled: wrong current passwords count as failed
 // sign-ins, so a stolen session cannot guess the password at leisure.
 func TestChangePasswordThrottled(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	cookie := app.SignedIn(t, "guess@example.com", "observer")
 	wrong := url.Values{"current_password": {"wrong guess number"}, "new_password": {newPassword}, "new_password_confirm": {newPassword}}
@@ -465,6 +471,7 @@ func TestChangePasswordThrottled(t *testing.T) {
 }
 
 func TestMySessions(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	app.User(t, "alice@example.com", "observer")
 	app.User(t, "bob@example.com", "observer")
@@ -531,6 +538,7 @@ func TestMySessions(t *testing.T) {
 // TestSessionSignedInAt: the sign-in time shown is the start of the
 // session, not its latest token rotation.
 func TestSessionSignedInAt(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	start := time.Date(2030, 3, 4, 5, 6, 0, 0, time.UTC)
 	now := start
@@ -563,6 +571,7 @@ func TestSessionSignedInAt(t *testing.T) {
 }
 
 func TestEndSession(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	cases := []struct {
 		name    string
@@ -669,6 +678,7 @@ func TestEndSession(t *testing.T) {
 }
 
 func TestEndOtherSessions(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	app.User(t, "many@example.com", "observer")
 	app.User(t, "bystander@example.com", "observer")
@@ -721,6 +731,7 @@ func TestEndOtherSessions(t *testing.T) {
 }
 
 func TestUpdateLanguage(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	cases := []struct {
 		name, locale, next string

@@ -79,6 +79,7 @@ func catalogueSum(t *testing.T, db *sql.DB) string {
 }
 
 func TestAttackSyncUpload(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	admin := app.SignedIn(t, "admin@example.com", "admin")
 	data, err := os.ReadFile(miniBundle)
@@ -123,6 +124,7 @@ func TestAttackSyncUpload(t *testing.T) {
 
 // TestAttackSyncRealBundle uploads MITRE's 16.1 bundle through the page.
 func TestAttackSyncRealBundle(t *testing.T) {
+	t.Parallel()
 	path := "../../shared/data/attack/enterprise-attack-16.1.json"
 	f, err := os.Open(path)
 	if err != nil {
@@ -150,6 +152,7 @@ func TestAttackSyncRealBundle(t *testing.T) {
 // TestAttackSyncBadUploads: every bad bundle fails its job with a message
 // naming the problem and leaves the catalogue as it was.
 func TestAttackSyncBadUploads(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	admin := app.SignedIn(t, "admin@example.com", "admin")
 	good, err := os.ReadFile(miniBundle)
@@ -233,6 +236,7 @@ func (zeroReader) Read(p []byte) (int, error) {
 }
 
 func TestAttackSyncFromURL(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(miniBundle)
 	if err != nil {
 		t.Fatal(err)

@@ -125,6 +125,7 @@ func attackGet(t *testing.T, app *apptest.App, cookie *http.Cookie, path string,
 const activeTechnique = `NOT t.revoked AND NOT t.deprecated`
 
 func TestAttackAccess(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	observer := app.SignedIn(t, "observer@example.com", "observer")
 	nobody := app.SignedIn(t, "nobody@example.com")
@@ -158,6 +159,7 @@ func TestAttackAccess(t *testing.T) {
 // TestAttackMatrixEmpty: before any sync the matrix says what to do, with
 // the way to the sync page for those who may use it.
 func TestAttackMatrixEmpty(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	cases := []struct {
 		name     string
@@ -189,6 +191,7 @@ func TestAttackMatrixEmpty(t *testing.T) {
 // columns, counts, techniques under every tactic they belong to, nested
 // sub-techniques, the retired toggle and the platform filter.
 func TestAttackMatrix(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	attackCatalogue(t, app)
 	cookie := app.SignedIn(t, "viewer@example.com", "observer")
@@ -407,6 +410,7 @@ func TestAttackMatrix(t *testing.T) {
 // number of SQL statements for a catalogue of three entries as for the
 // whole of ATT&CK (no N+1), and the matrix needs at most four.
 func TestAttackQueryCount(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	cookie := app.SignedIn(t, "viewer@example.com", "observer")
 	ctx := rule.SystemContext(context.Background())
@@ -461,6 +465,7 @@ func attackHits(d *goquery.Document) []string {
 }
 
 func TestAttackSearch(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	attackCatalogue(t, app)
 	cookie := app.SignedIn(t, "viewer@example.com", "redteam")
@@ -582,6 +587,7 @@ func TestAttackSearch(t *testing.T) {
 // TestAttackDetail opens entries of every kind, a retired one, unknown IDs,
 // and a description holding markup that must stay inert.
 func TestAttackDetail(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	attackCatalogue(t, app)
 	cookie := app.SignedIn(t, "viewer@example.com", "blueteam")
@@ -737,6 +743,7 @@ func TestAttackDetail(t *testing.T) {
 // deleted tests and tests of deleted missions never; missions only to their
 // members or to mission.read_all.
 func TestAttackUsedBy(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	attackCatalogue(t, app)
 	member := app.User(t, "member@example.com", "observer")
@@ -859,6 +866,7 @@ func pickerDemo(t *testing.T, ctx context.Context, p attackviews.PickerProps) *g
 }
 
 func TestAttackPicker(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	attackCatalogue(t, app)
 	cookie := app.SignedIn(t, "red@example.com", "redteam")
@@ -987,6 +995,7 @@ func TestAttackPicker(t *testing.T) {
 
 // TestAttackInFrench: the catalogue pages speak the viewer's language.
 func TestAttackInFrench(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	attackCatalogue(t, app)
 	cookie := app.SignedIn(t, "fr@example.com", "observer")

@@ -84,6 +84,7 @@ func auditReader(t *testing.T, app *apptest.App, name string) {
 }
 
 func TestAuditLogAccess(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	auditReader(t, app, "auditors")
 	cases := []struct {
@@ -125,6 +126,7 @@ func TestAuditLogAccess(t *testing.T) {
 // TestAuditLogShowsRealActions: what users do appears on the page, newest
 // first, with the actor, the translated action and the target.
 func TestAuditLogShowsRealActions(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	app.User(t, "root@example.com", "admin")
 	if got := postLoginStatus(app, "nobody@example.com", "whatever password"); got != http.StatusUnauthorized {
@@ -185,6 +187,7 @@ func TestAuditLogShowsRealActions(t *testing.T) {
 // TestAuditActionsTranslated: every action has a label in both languages,
 // in the filter and in the table.
 func TestAuditActionsTranslated(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	for _, lang := range []string{"en", "fr"} {
 		t.Run(lang, func(t *testing.T) {
@@ -233,6 +236,7 @@ func TestAuditActionsTranslated(t *testing.T) {
 }
 
 func TestAuditLogFilters(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	root := app.SignedIn(t, "root@example.com", "admin")
 	day := func(d, h, m int) time.Time { return time.Date(2020, 1, d, h, m, 0, 0, time.UTC) }
@@ -308,6 +312,7 @@ func TestAuditLogFilters(t *testing.T) {
 // TestAuditLogEmpty signs in without going through the login form (which
 // would record an entry) to see the page of an empty log.
 func TestAuditLogEmpty(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	u := app.User(t, "root@example.com", "admin")
 	token, rec, err := app.Sessions.Create(context.Background(), app.DB, u.ID)
@@ -338,6 +343,7 @@ func TestAuditLogEmpty(t *testing.T) {
 }
 
 func TestAuditLogPaging(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	root := app.SignedIn(t, "root@example.com", "admin")
 	seeds := make([]auditSeed, 120)

@@ -120,6 +120,7 @@ func levelValues(name, score, colour string, counts bool) url.Values {
 }
 
 func TestDetectionLevelCreate(t *testing.T) {
+	t.Parallel()
 	f := newLevelFixture(t)
 	tests := []struct {
 		name      string
@@ -177,6 +178,7 @@ func TestDetectionLevelCreate(t *testing.T) {
 }
 
 func TestDetectionLevelColourPicker(t *testing.T) {
+	t.Parallel()
 	f := newLevelFixture(t)
 	// The text field unchanged: the picker's colour is saved.
 	form := levelValues("Picked", "40", "#6b7280", false)
@@ -203,6 +205,7 @@ func TestDetectionLevelColourPicker(t *testing.T) {
 }
 
 func TestDetectionLevelUpdate(t *testing.T) {
+	t.Parallel()
 	f := newLevelFixture(t)
 	id := f.level("Logged")
 	path := "/admin/detection-levels/" + id.String()
@@ -252,6 +255,7 @@ func TestDetectionLevelUpdate(t *testing.T) {
 }
 
 func TestDetectionLevelMove(t *testing.T) {
+	t.Parallel()
 	f := newLevelFixture(t)
 	tests := []struct {
 		name, level, direction string
@@ -297,6 +301,7 @@ func TestDetectionLevelMove(t *testing.T) {
 }
 
 func TestDetectionLevelRetireAndDelete(t *testing.T) {
+	t.Parallel()
 	f := newLevelFixture(t)
 	logged, blocked := f.level("Logged"), f.level("Blocked")
 	f.rateTest(logged)
@@ -384,6 +389,7 @@ func TestDetectionLevelRetireAndDelete(t *testing.T) {
 }
 
 func TestDetectionLevelAccess(t *testing.T) {
+	t.Parallel()
 	f := newLevelFixture(t)
 	settingsOnly := settingsManager(t, f.app)
 	id := f.level("Logged").String()

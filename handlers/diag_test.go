@@ -36,6 +36,7 @@ func headRevision(t *testing.T, app *apptest.App) string {
 }
 
 func TestDiagDBContract(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	w := app.Get("/api/v1/diag/db")
 	if w.Code != http.StatusOK {
@@ -124,6 +125,7 @@ func TestDiagDBOutage(t *testing.T) {
 // TestRecoversWhenDatabaseReturns: the same server, without a restart,
 // reports the database again once it is back.
 func TestRecoversWhenDatabaseReturns(t *testing.T) {
+	t.Parallel()
 	cluster := testdb.NewCluster(t)
 	app := apptest.New(t, apptest.WithDatabaseURL(cluster.MigratedURL(t)))
 	if w := app.Get("/api/v1/diag/db"); w.Code != http.StatusOK {
@@ -150,6 +152,7 @@ func TestRecoversWhenDatabaseReturns(t *testing.T) {
 }
 
 func TestReadiness(t *testing.T) {
+	t.Parallel()
 	t.Run("ready at head", func(t *testing.T) {
 		app := apptest.New(t)
 		w := app.Get("/readyz")
@@ -184,6 +187,7 @@ func TestReadiness(t *testing.T) {
 }
 
 func TestDatabaseCard(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	cookie := app.SignedIn(t, "observer@example.com", "observer")
 	for _, path := range []string{"/", "/diag"} {

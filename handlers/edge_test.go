@@ -21,6 +21,7 @@ import (
 // answered 422 with the field named, audited under its cut form, and
 // counted: the eleventh attempt is throttled.
 func TestLongLoginEmailIsCountedAndAudited(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	raw := make([]byte, 4500)
 	_, _ = rand.Read(raw)
@@ -63,6 +64,7 @@ func TestLongLoginEmailIsCountedAndAudited(t *testing.T) {
 // answered 500. Queries are refused with 400, forms with 422 naming the
 // field; nothing reaches a handler. (TestRouteProbe covers every route.)
 func TestBadTextIsRefusedAtTheEdge(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	admin := app.SignedIn(t, "admin@example.com", "admin")
 	for _, path := range []string{

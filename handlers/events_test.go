@@ -299,6 +299,7 @@ func TestEventStreamRefusals(t *testing.T) {
 // TestNotificationsGoToThePeopleConcerned drives each step that notifies
 // through the router and checks who got what.
 func TestNotificationsGoToThePeopleConcerned(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	missionURL := "/missions/" + w.mission.String()
 	counts := func() map[string]map[string]int {
@@ -423,6 +424,7 @@ func TestLivePagesNameTheirStream(t *testing.T) {
 // TestJobNotifications: whoever starts an ATT&CK sync or an Atomic import
 // is told when it ends, succeeded or failed, with a link to its page.
 func TestJobNotifications(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	admin := app.SignedIn(t, "admin@example.com", "admin")
 	red := app.SignedIn(t, "red@example.com", "redteam")

@@ -26,6 +26,7 @@ import (
 // part), download, preview, delete, sweep, and readiness when the
 // service goes away. Nothing is written to EVIDENCE_DIR.
 func TestEvidenceS3(t *testing.T) {
+	t.Parallel()
 	clock := &storetest.Clock{}
 	cfg, srv := storetest.FakeS3(t, clock)
 	store, err := evidence.NewS3(cfg)
@@ -204,6 +205,7 @@ func TestEvidenceS3(t *testing.T) {
 // TestReadinessEvidenceDir: the directory store is unusable once its
 // directory is gone.
 func TestReadinessEvidenceDir(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	if res := app.Get("/readyz"); res.Code != http.StatusOK {
 		t.Fatalf("readyz = %d %s, want 200", res.Code, res.Body)

@@ -161,6 +161,7 @@ var storedKey = regexp.MustCompile(`^[0-9a-f]{32}$`)
 // TestEvidenceUpload walks issue 8's upload cases through the router: each
 // ends with the rows and the files of the store checked.
 func TestEvidenceUpload(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	shot := evPNG(t, 40, 30)
 	const limit = 4096
@@ -303,6 +304,7 @@ func hugePNG(w, h uint32) []byte {
 // people who are not members and blue members on unreleased tests attach
 // nothing; an archived mission takes nothing.
 func TestEvidenceRoles(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	file := []evFile{{"note.txt", []byte("seen")}}
 	cases := []struct {
@@ -373,6 +375,7 @@ func TestEvidenceRoles(t *testing.T) {
 // evidence is reached only through its own mission and test, the delete
 // rules, and that deleted evidence is a 404 everywhere.
 func TestEvidenceDownload(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	test := w.mk(t, missiontest.StateExecuted, true)
 	shot := evPNG(t, 2000, 100)
@@ -547,6 +550,7 @@ func TestEvidenceDownload(t *testing.T) {
 // TestEvidenceSweep: an old file no row names goes, with its preview; the
 // files of rows (deleted ones too) and young files stay.
 func TestEvidenceSweep(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	test := w.mk(t, missiontest.StateExecuted, true)
 	if res := w.upload(t, "red", test, []evFile{{"a.png", evPNG(t, 10, 10)}}); res.Code != http.StatusSeeOther {
@@ -848,6 +852,7 @@ func TestEvidenceUploadOutlastsRequestTimeout(t *testing.T) {
 // TestEvidenceSectionQueries: the evidence section runs as many
 // statements for twenty files as for one (uploaders eager-loaded).
 func TestEvidenceSectionQueries(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	srv, n := countingServer(t, w.app)
 	test := w.mk(t, missiontest.StateExecuted, true)

@@ -206,6 +206,7 @@ func exportURL(w *mtWorld, mission uuid.UUID, what string) string {
 }
 
 func TestExportNavigatorLayer(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	levels := levelsByScore(t, w)
 	high, low := levels[0], levels[len(levels)-1]
@@ -331,6 +332,7 @@ var tricky = struct{ name, command, notes, host, alert string }{
 }
 
 func TestExportTestsCSV(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	level := levelsByScore(t, w)[0]
 	released := w.mk(t, missiontest.StateExecuted, true)
@@ -450,6 +452,7 @@ type exportArchive struct {
 }
 
 func TestExportMissionJSON(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	level := levelsByScore(t, w)[0]
 	released := w.mk(t, missiontest.StateExecuted, true)
@@ -594,6 +597,7 @@ const goodLayer = `{"name":"APT demo","domain":"enterprise-attack","versions":{"
 {"techniqueID":"T1003","comment":"dumped lsass"},{"techniqueID":"T1105","showSubtechniques":true}]}`
 
 func TestNavigatorImport(t *testing.T) {
+	t.Parallel()
 	w := newNavigatorWorld(t)
 	base := "/missions/" + w.mission.String() + "/plan/navigator"
 
@@ -786,6 +790,7 @@ func TestNavigatorImport(t *testing.T) {
 // TestExportQueryCount: each export runs the same number of statements
 // for 3 and for 60 tests (tags, levels, people and evidence included).
 func TestExportQueryCount(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	srv, n := countingServer(t, w.app)
 	level := levelsByScore(t, w)[0]
@@ -825,6 +830,7 @@ func TestExportQueryCount(t *testing.T) {
 // TestExportLinks: the overview's export block links to routes that
 // answer, and offers the import to leads only.
 func TestExportLinks(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	w.mk(t, missiontest.StateExecuted, true)
 	catalog, err := i18n.New("en")

@@ -57,6 +57,7 @@ func allCodes() []string {
 }
 
 func TestListGroups(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	app := f.app
 	root := app.SignedIn(t, "root@example.com", "admin")
@@ -110,6 +111,7 @@ func TestListGroups(t *testing.T) {
 }
 
 func TestCreateGroup(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	app := f.app
 	root := app.SignedIn(t, "root@example.com", "admin")
@@ -183,6 +185,7 @@ func TestCreateGroup(t *testing.T) {
 }
 
 func TestUpdateGroup(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	app := f.app
 	root := app.SignedIn(t, "root@example.com", "admin")
@@ -242,6 +245,7 @@ func TestUpdateGroup(t *testing.T) {
 }
 
 func TestDeleteGroup(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	app := f.app
 	root := app.SignedIn(t, "root@example.com", "admin")
@@ -286,6 +290,7 @@ func TestDeleteGroup(t *testing.T) {
 }
 
 func TestToggleGroupPermission(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	app := f.app
 	root := app.SignedIn(t, "root@example.com", "admin")
@@ -380,6 +385,7 @@ func TestToggleGroupPermission(t *testing.T) {
 }
 
 func TestSaveGroupPermissions(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	app := f.app
 	root := app.SignedIn(t, "root@example.com", "admin")
@@ -425,6 +431,7 @@ func TestSaveGroupPermissions(t *testing.T) {
 }
 
 func TestGroupPage(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	app := f.app
 	root := app.SignedIn(t, "root@example.com", "admin")
@@ -486,6 +493,7 @@ func TestGroupPage(t *testing.T) {
 // TestPermissionsHaveDescriptions fails when a permission code is added
 // without its description in every language.
 func TestPermissionsHaveDescriptions(t *testing.T) {
+	t.Parallel()
 	for _, lang := range i18n.Supported() {
 		keys, err := i18n.Keys(lang)
 		if err != nil {
@@ -502,6 +510,7 @@ func TestPermissionsHaveDescriptions(t *testing.T) {
 // TestGroupChangesNeedGroupManage: viewers without group.manage get 403 on
 // every group route, and nothing changes.
 func TestGroupChangesNeedGroupManage(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	app := f.app
 	um := f.group("usermanagers", auth.UserRead, auth.UserManage)

@@ -28,6 +28,7 @@ import (
 // audited exactly once with the actor, the route template and the target;
 // nothing is written; refused reads and a 404 are not audited.
 func TestRefusedWriteAudited(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	running := w.mk(t, missiontest.StateRunning, true)
 	m := "/missions/" + w.mission.String()
@@ -152,6 +153,7 @@ func loginFrom(app *apptest.App, ip, email, password string) *httptest.ResponseR
 // per-address limit holds across emails, and other clients behind the
 // same proxy are not locked out with the attacker.
 func TestLoginThrottleBehindProxy(t *testing.T) {
+	t.Parallel()
 	t.Run("per email, rotating X-Forwarded-For", func(t *testing.T) {
 		app := apptest.New(t, apptest.WithConfig(behindProxy))
 		app.User(t, "target@example.com", "observer")
@@ -327,6 +329,7 @@ const markupName = `<img src=x onerror=alert(1)>"'&`
 // page, the report and a 409 page; and an outsider's 404 on the mission is
 // byte for byte the 404 of an unknown id (request id blanked).
 func TestMissionNameEscaped(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	w.app.Ent.Mission.UpdateOneID(w.mission).SetName(markupName).ExecX(w.ctx)
 	m := "/missions/" + w.mission.String()
@@ -420,6 +423,7 @@ func TestMissionNameEscaped(t *testing.T) {
 // this mission, or a mission_id field naming another mission, changes
 // nothing of that mission (its rows are compared before and after).
 func TestForeignMissionIDChangesNothing(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	own := w.mk(t, missiontest.StateRunning, true)
 	ownBlue := w.mk(t, missiontest.StateExecuted, true)
@@ -543,6 +547,7 @@ func TestForeignMissionIDChangesNothing(t *testing.T) {
 // stylesheet, evidence downloads and signed-in error pages all refuse
 // framing, carry the CSP and are not stored by the browser.
 func TestSecurityHeadersSignedIn(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	test := w.mk(t, missiontest.StateRunning, true)
 	if resp := w.upload(t, "red", test, []evFile{{"run.log", []byte("whoami\n")}}); resp.Code >= 400 {

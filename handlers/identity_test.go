@@ -45,6 +45,7 @@ func idMake(t *testing.T, app *apptest.App, email, name string) {
 // nor typed at acceptance; the refusal is next to the field, with the
 // input kept, and the invitation stays usable.
 func TestLookAlikeEmailsRefused(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	root := app.SignedIn(t, "admin@example.com", "admin")
 	for _, tc := range lookAlikes {
@@ -90,6 +91,7 @@ func TestLookAlikeEmailsRefused(t *testing.T) {
 // address are that address: they sign in to its account and cannot make
 // a second one; a new account's address is stored normalised.
 func TestEmailVariantsAreOneAccount(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	app.User(t, "admin@example.com", "admin")
 	for _, variant := range []string{"ＡＤＭＩＮ@ＥＸＡＭＰＬＥ.ＣＯＭ", "Admin@Example.COM", " admin@example.com "} {
@@ -121,6 +123,7 @@ func TestEmailVariantsAreOneAccount(t *testing.T) {
 // and in the profile, next to the field with the input kept; so is one
 // with an invisible character.
 func TestLookAlikeDisplayNamesRefused(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	app.User(t, "admin@example.com", "admin") // named "admin"
 	for i, name := range []string{"Admin", "\u0410dmin", "ADMIN", "  admin "} {
@@ -207,6 +210,7 @@ func TestLookAlikeAcceptancesAtOnce(t *testing.T) {
 // Cyrillic letters (made before the checks) carries a visible badge in
 // the users list and on the user's page; plain ones do not.
 func TestUsersListFlagsMixedScript(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	root := app.SignedIn(t, "root@example.com", "admin")
 	idMake(t, app, "\u0430dmin@example.com", "Admin")
@@ -244,6 +248,7 @@ func TestUsersListFlagsMixedScript(t *testing.T) {
 // TestRestoreRefusesLookAlike: a deleted account is not restored while
 // another account has a look-alike of its address or name.
 func TestRestoreRefusesLookAlike(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	root := app.SignedIn(t, "root@example.com", "admin")
 	for _, tc := range []struct{ email, name, otherEmail, otherName, message string }{

@@ -164,6 +164,7 @@ func TestInvitationSingleUseUnderConcurrency(t *testing.T) {
 // revoked, used and unknown links get one identical 410 page, on GET and
 // on POST.
 func TestInvitationInvalidLinksLookAlike(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	admin := app.SignedIn(t, "admin@example.com", "admin")
 	observer := invGroupIDs(t, app, "observer")
@@ -239,6 +240,7 @@ func TestInvitationInvalidLinksLookAlike(t *testing.T) {
 // admin cannot grant admin, nor a group holding permissions it lacks: not
 // at creation, and not at acceptance once its rights are gone.
 func TestInvitationGrantRule(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	// The observer group holds mission.read, template.read, attack.read;
 	// redteam holds more.
@@ -340,6 +342,7 @@ func TestInvitationGrantRule(t *testing.T) {
 // the invitation's groups, and signs it in; invalid input is answered 422
 // with the input kept and leaves the invitation unused.
 func TestInvitationAccept(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	app.User(t, "taken@example.com", "observer")
 	admin := app.SignedIn(t, "admin@example.com", "admin")
@@ -469,6 +472,7 @@ func TestInvitationAccept(t *testing.T) {
 // TestInvitationTokenNeverLogged: the server log holds the route template,
 // never the token nor its hash, whatever the path taken.
 func TestInvitationTokenNeverLogged(t *testing.T) {
+	t.Parallel()
 	var log bytes.Buffer
 	var mu sync.Mutex
 	app := apptest.New(t, apptest.WithLog(&lockedWriter{w: &log, mu: &mu}))
@@ -545,6 +549,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // TestInvitationExpiry: the form starts from the setting (72 h by default),
 // the expiry is what was asked, and more than 30 days is refused.
 func TestInvitationExpiry(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	app := apptest.New(t, apptest.WithNow(func() time.Time { return now }))
 	admin := app.SignedIn(t, "admin@example.com", "admin")
@@ -620,6 +625,7 @@ func TestInvitationExpiry(t *testing.T) {
 // TestInvitationList: statuses, counts, filter, paging, revocation in
 // place, and access.
 func TestInvitationList(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	admin := app.SignedIn(t, "admin@example.com", "admin")
 	observer := invGroupIDs(t, app, "observer")
@@ -771,6 +777,7 @@ func TestInvitationList(t *testing.T) {
 // other sessions and signs the user in; only an inviter who could grant all
 // of the user's groups may make one.
 func TestResetInvitation(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	admin := app.SignedIn(t, "admin@example.com", "admin")
 	u := app.User(t, "forgetful@example.com", "redteam")

@@ -266,6 +266,7 @@ func importTgz(t *testing.T, files map[string][]byte) []byte {
 // test, tagged; the second changes nothing. A scenario of the imported
 // macOS tests is built on the way.
 func TestLibraryImportRealAtomics(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	importSyncCatalogue(t, app.Ent)
 	files := importRealFiles(t)
@@ -333,6 +334,7 @@ func importItoa(n int) string { return strconv.Itoa(n) }
 // fixture (its technique is not in the catalogue: imported untagged and
 // reported) and a broken file, which is reported while the other goes in.
 func TestLibraryImportAtomicFiles(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	red := app.SignedIn(t, "red@example.com", "redteam")
 	j := importWait(t, app, importPost(app, red, "/library/import/atomic",
@@ -400,6 +402,7 @@ func TestLibraryImportAtomicFiles(t *testing.T) {
 // field and starts nothing; a bad archive or file fails the job with a
 // clear message and imports nothing.
 func TestLibraryImportAtomicBadInput(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	red := app.SignedIn(t, "red@example.com", "redteam")
 	good := importFixtureBytes(t)
@@ -495,6 +498,7 @@ func TestLibraryImportAtomicBadInput(t *testing.T) {
 // TestLibraryImportPermissions: importing needs template.write, exporting
 // template.read.
 func TestLibraryImportPermissions(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	blue := app.SignedIn(t, "blue@example.com", "blueteam")
 	red := app.SignedIn(t, "red@example.com", "redteam")
@@ -536,6 +540,7 @@ func importExportDoc(t *testing.T, app *apptest.App, cookie *http.Cookie, query 
 // fixture's untagged ones, a scenario) through the HTTP routes and imports
 // it into a second instance: the second one exports the same document.
 func TestLibraryExchangeHTTP(t *testing.T) {
+	t.Parallel()
 	files := importRealFiles(t)
 	one, two := apptest.New(t), apptest.New(t)
 	importSyncCatalogue(t, one.Ent)
@@ -595,6 +600,7 @@ func TestLibraryExchangeHTTP(t *testing.T) {
 // TestLibraryImportDocumentBadInput: a document that is not one is
 // refused with the reason next to the file field; nothing changes.
 func TestLibraryImportDocumentBadInput(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	red := app.SignedIn(t, "red@example.com", "redteam")
 	const id = "5b0c3f5e-8f0e-4d47-9a43-6a1f6f3d2c11"

@@ -65,6 +65,7 @@ func TestLibraryExportAtScale(t *testing.T) {
 // Import; it and its kin are refused with the limit named next to the
 // file field, and nothing is imported.
 func TestLibraryImportDocumentBounded(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	red := app.SignedIn(t, "red@example.com", "redteam")
 	cases := []struct{ name, data, cause string }{

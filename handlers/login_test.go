@@ -21,6 +21,7 @@ func postLogin(app *apptest.App, email, password string, header ...string) *http
 // TestLoginEnumeration is QUALITY.md §3 #4: unknown email, wrong password
 // and deactivated account get the same status and body.
 func TestLoginEnumeration(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	app.User(t, "known@example.com", "observer")
 	app.User(t, "off@example.com", "observer")
@@ -60,6 +61,7 @@ func TestLoginEnumeration(t *testing.T) {
 }
 
 func TestLoginSuccess(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	app.User(t, "Mixed.Case@example.com", "observer")
 	cases := []struct {
@@ -103,6 +105,7 @@ func TestLoginSuccess(t *testing.T) {
 }
 
 func TestLoginValidation(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	cases := []struct {
 		name     string
@@ -145,6 +148,7 @@ func TestLoginValidation(t *testing.T) {
 // right password is refused too until the window passes, but other
 // accounts are not affected.
 func TestLoginThrottling(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	app.User(t, "target@example.com", "observer")
 	app.User(t, "bystander@example.com", "observer")
@@ -225,6 +229,7 @@ func TestParallelLogins(t *testing.T) {
 // TestCrossSitePostWithSession is QUALITY.md §3 #1: a cross-site form post
 // carrying a valid session cookie is refused and changes nothing.
 func TestCrossSitePostWithSession(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	cookie := app.SignedIn(t, "victim@example.com", "observer")
 	for name, header := range map[string][]string{

@@ -94,6 +94,7 @@ func sample(all []series, name string, want ...string) (float64, bool) {
 // Prometheus text format, with request durations by route template (never
 // the path), the pool's statistics and the runtime's.
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t, apptest.WithConfig(func(c *config.Config) { c.MetricsToken = metricsToken }))
 	admin := app.SignedIn(t, "admin@example.com", "admin")
 	red := app.SignedIn(t, "red@example.com", "redteam")
@@ -210,6 +211,7 @@ func TestMetrics(t *testing.T) {
 // TestMetricsTokenOff: without METRICS_TOKEN no bearer token opens
 // /metrics, not even an empty one.
 func TestMetricsTokenOff(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	for _, token := range []string{metricsToken, "", "x"} {
 		if w := scrapeAs(app, nil, "Authorization", "Bearer "+token); w.Code != http.StatusUnauthorized {
@@ -225,6 +227,7 @@ func TestMetricsTokenOff(t *testing.T) {
 // TestMetricsEvidenceBytes: an accepted upload adds its files' bytes, a
 // refused one adds none; both count by outcome.
 func TestMetricsEvidenceBytes(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	test := w.mk(t, missiontest.StateRunning, false)
 	read := func() (stored, accepted, refused float64) {

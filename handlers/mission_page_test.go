@@ -140,6 +140,7 @@ func (f *overviewFixture) countRows(t testing.TB, q string, args ...any) int {
 }
 
 func TestShowMissionByRole(t *testing.T) {
+	t.Parallel()
 	f := newOverviewFixture(t)
 	ids := f.seedTests(t, 12)
 	unreleased := ids[0] // i % 3 == 0
@@ -241,6 +242,7 @@ func TestShowMissionByRole(t *testing.T) {
 }
 
 func TestShowMissionGroupsAndFilters(t *testing.T) {
+	t.Parallel()
 	f := newOverviewFixture(t)
 	f.seedTests(t, 12)
 	cat := f.app.Ent.MissionCategory.Query().OnlyX(rule.SystemContext(context.Background()))
@@ -311,6 +313,7 @@ func TestShowMissionGroupsAndFilters(t *testing.T) {
 // TestMissionPageQueryCount: the page runs the same number of statements
 // for 10 and for 1,000 tests, at most 8 with the session's.
 func TestMissionPageQueryCount(t *testing.T) {
+	t.Parallel()
 	f := newOverviewFixture(t)
 	srv, n := countingServer(t, f.app)
 	f.seedTests(t, 10)
@@ -341,6 +344,7 @@ func TestMissionPageQueryCount(t *testing.T) {
 }
 
 func TestPlanPermissions(t *testing.T) {
+	t.Parallel()
 	f := newOverviewFixture(t)
 	ids := f.seedTests(t, 4)
 	archived := f.app.Ent.Mission.Create().SetName("Old").SetStatus("archived").SaveX(rule.SystemContext(context.Background()))
@@ -442,6 +446,7 @@ func (f *overviewFixture) libraryFixture(t testing.TB) (templates, scenarios []u
 }
 
 func TestInstantiateScenariosRoute(t *testing.T) {
+	t.Parallel()
 	f := newOverviewFixture(t)
 	templates, scenarios := f.libraryFixture(t)
 	lead := f.cookies["lead"]
@@ -531,6 +536,7 @@ func TestInstantiateScenariosRoute(t *testing.T) {
 }
 
 func TestAddPlanTests(t *testing.T) {
+	t.Parallel()
 	f := newOverviewFixture(t)
 	templates, _ := f.libraryFixture(t)
 	lead := f.cookies["lead"]
@@ -585,6 +591,7 @@ func TestAddPlanTests(t *testing.T) {
 }
 
 func TestChangePlanTests(t *testing.T) {
+	t.Parallel()
 	f := newOverviewFixture(t)
 	ids := f.seedTests(t, 6) // scenario A: 0, 2, 4; B: 1, 3, 5
 	lead := f.cookies["lead"]

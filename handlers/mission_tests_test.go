@@ -133,6 +133,7 @@ func (w *mtWorld) post(role string, id uuid.UUID, action string, form url.Values
 }
 
 func TestMissionTestPageByRole(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	unreleased := w.mk(t, missiontest.StatePending, false)
 	released := w.mk(t, missiontest.StateExecuted, true)
@@ -214,6 +215,7 @@ func TestMissionTestPageByRole(t *testing.T) {
 // test in the state the action needs, and checks both the status and
 // whether the test changed.
 func TestMissionTestRoleMatrix(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	blueForm := url.Values{"detection_level": {""}, "alert_name": {"EDR: encoded PowerShell"}}
 	actions := []struct {
@@ -274,6 +276,7 @@ func TestMissionTestRoleMatrix(t *testing.T) {
 // other side's fields: extra fields are ignored, the other side's form is
 // refused, and the ent privacy rule refuses the same writes on its own.
 func TestMissionTestFieldLevel(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	id := w.mk(t, missiontest.StateExecuted, true)
 	// Red posts blue fields to the blue form: 403, nothing changes.
@@ -314,6 +317,7 @@ func TestMissionTestFieldLevel(t *testing.T) {
 // TestMissionTestWorkflow walks a test through the routes, each step by
 // the role that does it, and the refused transitions at each state.
 func TestMissionTestWorkflow(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	id := w.mk(t, missiontest.StatePending, false)
 	refuse := func(t *testing.T, role, action string) {
@@ -440,6 +444,7 @@ func TestMissionTestWorkflow(t *testing.T) {
 // TestMissionTestValidation: invalid input is 422 with the error next to
 // its field and the input kept; nothing is saved.
 func TestMissionTestValidation(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	id := w.mk(t, missiontest.StateExecuted, true) // started 2026-03-14 09:30 UTC
 	long := strings.Repeat("h", 256)
@@ -499,6 +504,7 @@ func TestMissionTestValidation(t *testing.T) {
 // TestMissionTestConflict: a save of a version someone else has saved
 // since is 409, changes nothing, keeps the input and shows what was saved.
 func TestMissionTestConflict(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	id := w.mk(t, missiontest.StateExecuted, true)
 	for _, tc := range []struct {
@@ -569,6 +575,7 @@ func TestMissionTestConflict(t *testing.T) {
 // TestMissionTestHTMX: an action from the page swaps the work block, with
 // the new version in every form.
 func TestMissionTestHTMX(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	id := w.mk(t, missiontest.StatePending, false)
 	resp := w.post("red", id, "start", nil, "HX-Request", "true")
@@ -600,6 +607,7 @@ func TestMissionTestHTMX(t *testing.T) {
 
 // TestMissionTestArchived: an archived mission's tests read, never change.
 func TestMissionTestArchived(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	id := w.mk(t, missiontest.StateExecuted, true)
 	w.app.Ent.Mission.UpdateOneID(w.mission).SetStatus(mission.StatusArchived).ExecX(w.ctx)
@@ -634,6 +642,7 @@ func TestMissionTestArchived(t *testing.T) {
 // the step, in one transaction, each audited. Unchanged fields record no
 // save.
 func TestMissionTestStepSavesRedInput(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	audited := func(id uuid.UUID, action string) int {
 		return w.app.Ent.AuditEvent.Query().Where(auditevent.Action(action), auditevent.TargetID(id.String())).CountX(w.ctx)
@@ -710,6 +719,7 @@ func TestMissionTestStepSavesRedInput(t *testing.T) {
 // step nor of the typed fields, and sends the typed fields back, marked
 // unsaved.
 func TestMissionTestStepKeepsRedInput(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	typed := url.Values{"command": {"net group \"domain admins\""}, "red_notes": {"ran from ws01"}}
 	with := func(extra url.Values) url.Values {
@@ -792,6 +802,7 @@ func TestMissionTestStepKeepsRedInput(t *testing.T) {
 // or later than the server's clock plus the allowed skew, is 422 with the
 // error next to the field, the input kept and nothing saved.
 func TestMissionTestDetectionTime(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 3, 14, 12, 0, 30, 0, time.UTC)
 	w := newMTWorld(t, apptest.WithNow(func() time.Time { return now }))
 	id := w.mk(t, missiontest.StateExecuted, true) // started 2026-03-14 09:30 UTC
@@ -841,6 +852,7 @@ func TestMissionTestDetectionTime(t *testing.T) {
 // on a message id left untranslated: the keys built at run time (states,
 // notices, history) escape the catalogue test.
 func TestMissionTestMessagesTranslated(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	for _, lang := range []string{"en", "fr"} {
 		t.Run(lang, func(t *testing.T) {
@@ -1158,6 +1170,7 @@ func TestBrowserMissionTestKeepsTypedText(t *testing.T) {
 // workflow shows its template's markdown fields and its ATT&CK tags as
 // "ID name", and runs like any other.
 func TestMissionTestFromTemplate(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	exec := func(q string, args ...any) {
 		t.Helper()

@@ -130,6 +130,7 @@ func validMission(name string) url.Values {
 // members and categories, for each role on the mission; the writes are
 // checked in the database too (a refused write changes nothing).
 func TestMissionRoleMatrix(t *testing.T) {
+	t.Parallel()
 	f := newMissionFixture(t)
 	const (
 		ok   = http.StatusOK
@@ -256,6 +257,7 @@ func TestMissionRoleMatrix(t *testing.T) {
 // lead and an audit event, and opens it; refused forms are 422 with the
 // input kept and nothing created.
 func TestCreateMission(t *testing.T) {
+	t.Parallel()
 	f := newMissionFixture(t)
 	w := f.post("red", "/missions", validMission("Night run"))
 	if w.Code != http.StatusSeeOther {
@@ -329,6 +331,7 @@ func TestCreateMission(t *testing.T) {
 // is 409 with the user's input kept, the current values shown and the
 // current version in the form; saving again from there works.
 func TestUpdateMissionConflict(t *testing.T) {
+	t.Parallel()
 	f := newMissionFixture(t)
 	seen := f.version()
 	adminForm := validMission("Admin's name")
@@ -386,6 +389,7 @@ func TestUpdateMissionConflict(t *testing.T) {
 // moves are 422 with the reason and change nothing; archived missions are
 // read-only until a lead reopens them.
 func TestMissionStatusTransitions(t *testing.T) {
+	t.Parallel()
 	f := newMissionFixture(t)
 	status := func() string { return f.str(`SELECT status FROM missions WHERE id = $1`, f.mission) }
 	move := func(role, to string, want int, wantStatus string) *goquery.Document {
@@ -466,6 +470,7 @@ func TestMissionStatusTransitions(t *testing.T) {
 // change roles and remove members; a person is a member once; the last
 // lead can be neither demoted nor removed.
 func TestMissionMembers(t *testing.T) {
+	t.Parallel()
 	f := newMissionFixture(t)
 	ctx := rule.SystemContext(context.Background())
 	carol := f.app.User(t, "carol.analyst@example.com", "blueteam")
@@ -581,6 +586,7 @@ func TestMissionMembers(t *testing.T) {
 // category's tests become uncategorised; colours reach the page only as
 // SVG fills.
 func TestMissionCategories(t *testing.T) {
+	t.Parallel()
 	f := newMissionFixture(t)
 	order := func() string {
 		rows, err := f.app.DB.Query(`SELECT name, position FROM mission_categories WHERE mission_id = $1 AND deleted_at IS NULL ORDER BY position`, f.mission)
@@ -739,6 +745,7 @@ func TestMissionCategories(t *testing.T) {
 // everywhere and out of the list); the trash is for trash.manage, who
 // restores it.
 func TestMissionDeleteRestore(t *testing.T) {
+	t.Parallel()
 	f := newMissionFixture(t)
 	if w := f.post("lead", f.path("/delete"), nil); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/missions" {
 		t.Fatalf("delete: %d %s", w.Code, w.Header().Get("Location"))
@@ -797,6 +804,7 @@ func listedMissions(t *testing.T, w *httptest.ResponseRecorder) map[string]strin
 // with mission.read_all), with counts a blue member sees through their
 // role; filters by status, membership and name; pages by 50.
 func TestListMissions(t *testing.T) {
+	t.Parallel()
 	f := newMissionFixture(t)
 	f.addTest(f.mission, "A", missiontest.StateReviewed, true)
 	f.addTest(f.mission, "B", missiontest.StateExecuted, false)
@@ -861,6 +869,7 @@ func TestListMissions(t *testing.T) {
 // statements for 10 missions as for 200 (a full page of 50), each with
 // members and tests.
 func TestListMissionsQueryCount(t *testing.T) {
+	t.Parallel()
 	f := newMissionFixture(t)
 	srv, n := countingServer(t, f.app)
 	count := func() int64 {

@@ -139,6 +139,7 @@ func tableFragment(t *testing.T, w *httptest.ResponseRecorder) *goquery.Document
 var hx = []string{"HX-Request", "true"}
 
 func TestNotificationList(t *testing.T) {
+	t.Parallel()
 	f := newNotifFixture(t)
 	f.add(f.me.ID, "Mine, read", "/missions", true)
 	f.add(f.other.ID, "Theirs", "/missions", false)
@@ -238,6 +239,7 @@ func testidIn(s *goquery.Selection, id string) string {
 }
 
 func TestNotificationPaging(t *testing.T) {
+	t.Parallel()
 	f := newNotifFixture(t)
 	f.addMany(f.me.ID, "N", 65)
 	f.addMany(f.other.ID, "Theirs", 5)
@@ -283,6 +285,7 @@ func TestNotificationPaging(t *testing.T) {
 }
 
 func TestNotificationMarkRead(t *testing.T) {
+	t.Parallel()
 	f := newNotifFixture(t)
 	first := f.add(f.me.ID, "First", "/missions", false)
 	second := f.add(f.me.ID, "Second", "/missions", false)
@@ -359,6 +362,7 @@ func TestNotificationMarkRead(t *testing.T) {
 }
 
 func TestNotificationOpen(t *testing.T) {
+	t.Parallel()
 	f := newNotifFixture(t)
 	tests := []struct {
 		name, link, want string
@@ -384,6 +388,7 @@ func TestNotificationOpen(t *testing.T) {
 }
 
 func TestNotificationReadAll(t *testing.T) {
+	t.Parallel()
 	f := newNotifFixture(t)
 	f.addMany(f.me.ID, "Mine", 4)
 	f.addMany(f.other.ID, "Theirs", 2)
@@ -425,6 +430,7 @@ func TestNotificationReadAll(t *testing.T) {
 }
 
 func TestNotificationBell(t *testing.T) {
+	t.Parallel()
 	f := newNotifFixture(t)
 	tests := []struct {
 		name      string
@@ -468,6 +474,7 @@ func TestNotificationBell(t *testing.T) {
 }
 
 func TestNotificationPreferences(t *testing.T) {
+	t.Parallel()
 	f := newNotifFixture(t)
 	all := func(except ...notify.Kind) url.Values {
 		v := url.Values{}
@@ -575,6 +582,7 @@ func TestNotificationPreferences(t *testing.T) {
 // TestNotificationListQueries checks the page's query budget: the same
 // number of statements at 3 and 60 notifications.
 func TestNotificationListQueries(t *testing.T) {
+	t.Parallel()
 	f := newNotifFixture(t)
 	srv, n := countingServer(t, f.app)
 	f.addMany(f.me.ID, "N", 3)

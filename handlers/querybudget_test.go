@@ -155,6 +155,7 @@ func (d *budgetData) grow(from, to int) {
 // categories, evidence and history of a test, templates, scenarios,
 // invitations, sessions).
 func TestQueryBudgets(t *testing.T) {
+	t.Parallel()
 	f := newOverviewFixture(t)
 	d := newBudgetData(t, f)
 	srv, n := countingServer(t, f.app)

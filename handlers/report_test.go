@@ -38,6 +38,7 @@ func (f *overviewFixture) addEvidence(t testing.TB, testID uuid.UUID, name, ctyp
 }
 
 func TestShowMissionReportByRole(t *testing.T) {
+	t.Parallel()
 	f := newOverviewFixture(t)
 	ids := f.seedTests(t, 12)
 	unreleased, released := ids[0], ids[1] // i % 3 == 0 is unreleased
@@ -123,6 +124,7 @@ func TestShowMissionReportByRole(t *testing.T) {
 }
 
 func TestMissionReportContent(t *testing.T) {
+	t.Parallel()
 	f := newOverviewFixture(t)
 	ctx := rule.SystemContext(context.Background())
 	ids := f.seedTests(t, 12)
@@ -285,6 +287,7 @@ func TestMissionReportContent(t *testing.T) {
 // TestMissionReportEmptyAndFrench: a mission without tests still has its
 // report (every section says it is empty), in the viewer's language.
 func TestMissionReportEmptyAndFrench(t *testing.T) {
+	t.Parallel()
 	f := newOverviewFixture(t)
 	ctx := rule.SystemContext(context.Background())
 	f.app.Ent.User.UpdateOneID(f.users["observer"]).SetLocale("fr").ExecX(ctx)
@@ -313,6 +316,7 @@ func TestMissionReportEmptyAndFrench(t *testing.T) {
 // technique takes the best level (highest score) among its tests; with no
 // level it is "executed, not rated" or "not executed".
 func TestMissionReportHeatmapLevels(t *testing.T) {
+	t.Parallel()
 	f := newOverviewFixture(t)
 	ctx := rule.SystemContext(context.Background())
 	c := f.app.Ent
@@ -369,6 +373,7 @@ func TestMissionReportHeatmapLevels(t *testing.T) {
 // TestMissionReportCSSEscapesName: a mission name cannot break out of the
 // running header's CSS string.
 func TestMissionReportCSSEscapesName(t *testing.T) {
+	t.Parallel()
 	f := newOverviewFixture(t)
 	ctx := rule.SystemContext(context.Background())
 	f.app.Ent.Mission.UpdateOneID(f.id).SetName("Op \"X\"; } body { display: none } \\ </style>\n").ExecX(ctx)
@@ -386,6 +391,7 @@ func TestMissionReportCSSEscapesName(t *testing.T) {
 // TestMissionReportQueryCount: the report runs the same number of
 // statements for 10 and for 1,000 tests.
 func TestMissionReportQueryCount(t *testing.T) {
+	t.Parallel()
 	f := newOverviewFixture(t)
 	srv, n := countingServer(t, f.app)
 	f.seedTests(t, 10)

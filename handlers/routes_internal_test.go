@@ -87,6 +87,7 @@ func undeclared(s *Server) []string {
 // TestEveryRouteDeclaresAccess is QUALITY.md §3 #15: a route with no
 // declared permission fails the suite.
 func TestEveryRouteDeclaresAccess(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t, io.Discard)
 	if bad := undeclared(s); len(bad) > 0 {
 		t.Fatalf("routes without a declared access rule:\n%s", strings.Join(bad, "\n"))
@@ -104,6 +105,7 @@ func TestEveryRouteDeclaresAccess(t *testing.T) {
 // error gives the generic page with a request id, and the details go only
 // to the log.
 func TestInternalErrorsStayInternal(t *testing.T) {
+	t.Parallel()
 	var log strings.Builder
 	s := newTestServer(t, &log)
 	s.echo.GET("/boom", func(c echo.Context) error { panic("secret panic detail /etc/violet") })
@@ -145,6 +147,7 @@ func TestInternalErrorsStayInternal(t *testing.T) {
 // TestLogsNameRoutesNotURLs: tokens in URLs (invitation links) must never
 // reach the logs, so requests are logged by route template.
 func TestLogsNameRoutesNotURLs(t *testing.T) {
+	t.Parallel()
 	var log strings.Builder
 	s := newTestServer(t, &log)
 	s.echo.GET("/invitations/:token", func(c echo.Context) error { return c.NoContent(http.StatusGone) })

@@ -187,6 +187,7 @@ func pageOrder(d *goquery.Document) (names string, version int, consistent bool)
 // results); pages by 50; leaves deleted scenarios out; its trash is for
 // trash.manage only.
 func TestListScenarios(t *testing.T) {
+	t.Parallel()
 	f := newScenarioFixture(t)
 	app := f.app
 	ops := f.scenario("Ops night", "Alpha", "Bravo", "Alpha")
@@ -283,6 +284,7 @@ func TestListScenarios(t *testing.T) {
 // TestCreateScenario: the form creates an empty scenario owned by its
 // author; bad input gets 422 with the input kept and nothing written.
 func TestCreateScenario(t *testing.T) {
+	t.Parallel()
 	f := newScenarioFixture(t)
 	app := f.app
 	if w := app.GetAs(f.red, "/library/scenarios/new"); w.Code != 200 || doc(t, w).Find(`[data-testid="scenario-form"]`).Length() != 1 {
@@ -355,6 +357,7 @@ func TestCreateScenario(t *testing.T) {
 // still at the version the page showed; a stale save gets 409 with the
 // input kept and nothing overwritten.
 func TestUpdateScenario(t *testing.T) {
+	t.Parallel()
 	f := newScenarioFixture(t)
 	app := f.app
 	id := f.scenario("Before", "Alpha")
@@ -437,6 +440,7 @@ func TestUpdateScenario(t *testing.T) {
 // in the database (positions dense from 0) and in the response (htmx: the
 // list fragment with the new version in every form; plain POST: 303).
 func TestScenarioOrder(t *testing.T) {
+	t.Parallel()
 	f := newScenarioFixture(t)
 	id := f.scenario("Build")
 	steps := []struct {
@@ -537,6 +541,7 @@ func TestScenarioOrder(t *testing.T) {
 // current order and version in the body, and the database keeps the first
 // change only.
 func TestScenarioStaleChanges(t *testing.T) {
+	t.Parallel()
 	f := newScenarioFixture(t)
 	seconds := []struct {
 		name string
@@ -610,6 +615,7 @@ func TestScenarioStaleChanges(t *testing.T) {
 // TestScenarioOrderBadInput: malformed forms are refused and change
 // nothing; ids from elsewhere are not found.
 func TestScenarioOrderBadInput(t *testing.T) {
+	t.Parallel()
 	f := newScenarioFixture(t)
 	id := f.scenario("Target", "Alpha", "Bravo")
 	other := f.scenario("Other", "Charlie")
@@ -669,6 +675,7 @@ func TestScenarioOrderBadInput(t *testing.T) {
 // with a button submitting the list's add form, and leaves deleted
 // templates out.
 func TestScenarioCandidates(t *testing.T) {
+	t.Parallel()
 	f := newScenarioFixture(t)
 	id := f.scenario("Search", "Alpha")
 	gone := f.template("Alphabet soup")
@@ -746,6 +753,7 @@ func TestScenarioCandidates(t *testing.T) {
 // TestDuplicateScenario: the copy has the same description and the same
 // tests in the same order, under "<name> (copy)", and is independent.
 func TestDuplicateScenario(t *testing.T) {
+	t.Parallel()
 	f := newScenarioFixture(t)
 	id := f.scenario("Original", "Bravo", "Alpha", "Bravo")
 	w := f.post(f.red, id, "/duplicate", url.Values{"name": {"ignored"}}, false)
@@ -798,6 +806,7 @@ func TestDuplicateScenario(t *testing.T) {
 // from the list, 404 for viewers without trash.manage, frozen for order
 // changes — and restore brings it back with its tests.
 func TestDeleteRestoreScenario(t *testing.T) {
+	t.Parallel()
 	f := newScenarioFixture(t)
 	id := f.scenario("Doomed", "Alpha", "Bravo")
 	page := "/library/scenarios/" + id.String()
@@ -884,6 +893,7 @@ func TestDeleteRestoreScenario(t *testing.T) {
 // get 403 on every change, with nothing written; anonymous viewers are
 // sent to sign in; users without template.read see nothing.
 func TestScenarioPermissions(t *testing.T) {
+	t.Parallel()
 	f := newScenarioFixture(t)
 	id := f.scenario("Guarded", "Alpha", "Bravo")
 	page := "/library/scenarios/" + id.String()
@@ -959,6 +969,7 @@ func TestScenarioPermissions(t *testing.T) {
 // shown as text in the list, the page, the list fragment, the search
 // results and the page title.
 func TestScenarioEscapesNames(t *testing.T) {
+	t.Parallel()
 	f := newScenarioFixture(t)
 	const payload = `"><img src=x onerror=alert(1)><script>alert(2)</script>`
 	f.template(payload)
@@ -1194,6 +1205,7 @@ func TestBrowserScenario(t *testing.T) {
 // each leave their audit event (written in the change's transaction), and
 // a refused stale edit leaves none.
 func TestScenarioAudit(t *testing.T) {
+	t.Parallel()
 	f := newScenarioFixture(t)
 	events := func(action string) int {
 		t.Helper()

@@ -21,6 +21,7 @@ import (
 // TestSecurityHeaders: every kind of response carries the headers of
 // QUALITY.md §1, including error pages and static files.
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	css := regexp.MustCompile(`/static/css/app\.[0-9a-f]+\.css`).FindString(app.Get("/login").Body.String())
 	want := map[string]string{
@@ -73,6 +74,7 @@ func TestSecurityHeaders(t *testing.T) {
 // TestCrossOriginWritesRefused is QUALITY.md §3 #1-2: a state-changing
 // request from another origin is refused before any handler runs.
 func TestCrossOriginWritesRefused(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	cases := []struct {
 		name   string
@@ -100,6 +102,7 @@ func TestCrossOriginWritesRefused(t *testing.T) {
 }
 
 func TestErrorPages(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	t.Run("404 page", func(t *testing.T) {
 		w := app.Get("/no-such-page/at-all")
@@ -143,6 +146,7 @@ func TestErrorPages(t *testing.T) {
 }
 
 func TestLanguage(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	cases := []struct{ accept, lang, title string }{
 		{"fr-FR,fr;q=0.9,en;q=0.5", "fr", "Se connecter à Violet"},
@@ -174,6 +178,7 @@ func TestLanguage(t *testing.T) {
 }
 
 func TestStaticAssets(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	d := doc(t, app.Get("/login"))
 	var urls []string
@@ -233,6 +238,7 @@ func TestStaticAssets(t *testing.T) {
 // TestHSTSOverHTTPS: Strict-Transport-Security is sent when BASE_URL is
 // https (and, per TestSecurityHeaders, never over plain http).
 func TestHSTSOverHTTPS(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t, apptest.WithConfig(func(c *config.Config) {
 		c.BaseURL, _ = url.Parse("https://violet.example")
 	}))
@@ -244,6 +250,7 @@ func TestHSTSOverHTTPS(t *testing.T) {
 // TestClientAddress: X-Forwarded-For is believed only from TRUSTED_PROXIES;
 // throttling per address depends on it.
 func TestClientAddress(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		trusted string
@@ -294,6 +301,7 @@ func (l *syncLog) String() string {
 // TestBodyLimits: forms take at most 2 MB, announced or not; the upload
 // routes take more.
 func TestBodyLimits(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	big := strings.Repeat("x", 3<<20)
 	t.Run("announced", func(t *testing.T) {

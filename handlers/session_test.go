@@ -64,6 +64,7 @@ func signedIn(app *apptest.App, cookie *http.Cookie) bool {
 }
 
 func TestSessionCookieFlags(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name       string
 		base       string
@@ -99,6 +100,7 @@ func TestSessionCookieFlags(t *testing.T) {
 // TestNewTokenAtLogin: signing in never keeps the cookie the browser came
 // with (no session fixation), and the old session ends.
 func TestNewTokenAtLogin(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	app.User(t, "fix@example.com", "observer")
 	first := app.Login(t, "fix@example.com", apptest.Password)
@@ -125,6 +127,7 @@ func TestNewTokenAtLogin(t *testing.T) {
 
 // TestReplayAfterLogout is QUALITY.md §3 #7.
 func TestReplayAfterLogout(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	cookie := app.SignedIn(t, "bye@example.com", "observer")
 	w := app.PostAs(cookie, "/logout", nil)
@@ -158,6 +161,7 @@ func TestReplayAfterLogout(t *testing.T) {
 
 // TestTamperedCookie is QUALITY.md §3 #10.
 func TestTamperedCookie(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	good := app.SignedIn(t, "tamper@example.com", "observer")
 	cases := map[string]string{
@@ -226,6 +230,7 @@ func TestSessionTimeouts(t *testing.T) {
 // works for a minute (requests in flight), and a replaced token coming back
 // later ends the whole chain (it was copied).
 func TestTokenRotation(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	app := apptest.New(t, apptest.WithNow(clk.Now))
 	old := app.SignedIn(t, "rot@example.com", "observer")
@@ -261,6 +266,7 @@ func TestTokenRotation(t *testing.T) {
 // TestPermissionsReadEveryRequest: a group change applies to the next
 // request of a session that already exists.
 func TestPermissionsReadEveryRequest(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	cookie := app.SignedIn(t, "perm@example.com", "observer")
 	if w := app.GetAs(cookie, "/admin/audit"); w.Code != http.StatusForbidden {

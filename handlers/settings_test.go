@@ -39,6 +39,7 @@ func settingJSON(t *testing.T, app *apptest.App, key string) string {
 }
 
 func TestSettingsValidation(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	admin := app.SignedIn(t, "admin@example.com", "admin")
 	with := func(field, value string) url.Values {
@@ -109,6 +110,7 @@ func TestSettingsValidation(t *testing.T) {
 }
 
 func TestSettingsSave(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	admin := app.SignedIn(t, "admin@example.com", "admin")
 
@@ -172,6 +174,7 @@ func TestSettingsSave(t *testing.T) {
 }
 
 func TestSettingsAccess(t *testing.T) {
+	t.Parallel()
 	app := apptest.New(t)
 	manager := settingsManager(t, app)
 	tests := []struct {

@@ -20,6 +20,7 @@ import (
 // answer 404. Each deleted thing carries a marker no live row has, so
 // "absent" is a plain search of the answer.
 func TestSoftDeletedAbsentEverywhere(t *testing.T) {
+	t.Parallel()
 	w := newMTWorld(t)
 	deleted := time.Now().Add(-time.Hour)
 	evidenceRow := func(test uuid.UUID, name, ctype string, gone bool) uuid.UUID {

@@ -202,6 +202,7 @@ func templateFormValues(name string, tags ...string) url.Values {
 }
 
 func TestListTemplates(t *testing.T) {
+	t.Parallel()
 	f := newTemplateFixture(t)
 	app := f.app
 	f.template("Alpha phishing", templateSeed{platforms: []string{"Windows"}, opsec: "low", tags: []string{"T1001.001"}, labels: []string{"mail"}})
@@ -337,6 +338,7 @@ func TestListTemplates(t *testing.T) {
 }
 
 func TestListTemplatesPaging(t *testing.T) {
+	t.Parallel()
 	f := newTemplateFixture(t)
 	ctx := rule.SystemContext(context.Background())
 	creates := make([]*ent.TestTemplateCreate, 120)
@@ -420,6 +422,7 @@ func (f *templateFixture) seedTemplates(n int) {
 // templates as for 10 (tags eager-loaded, no query per row), full page and
 // htmx partial alike.
 func TestTemplateQueryCount(t *testing.T) {
+	t.Parallel()
 	f := newTemplateFixture(t)
 	f.seedTemplates(10)
 	srv, n := countingServer(t, f.app)
@@ -474,6 +477,7 @@ func TestTemplateQueryCount(t *testing.T) {
 }
 
 func TestCreateTemplate(t *testing.T) {
+	t.Parallel()
 	f := newTemplateFixture(t)
 	app := f.app
 
@@ -581,6 +585,7 @@ func TestCreateTemplate(t *testing.T) {
 // TestTemplateTagExactlyOne: the database refuses a tag naming two
 // entries (or none), whatever the form does.
 func TestTemplateTagExactlyOne(t *testing.T) {
+	t.Parallel()
 	f := newTemplateFixture(t)
 	id := f.template("Target", templateSeed{})
 	ctx := rule.SystemContext(context.Background())
@@ -599,6 +604,7 @@ func TestTemplateTagExactlyOne(t *testing.T) {
 }
 
 func TestUpdateTemplate(t *testing.T) {
+	t.Parallel()
 	f := newTemplateFixture(t)
 	app := f.app
 	id := f.template("Original", templateSeed{tags: []string{"T1001"}, text: "first"})
@@ -705,6 +711,7 @@ func TestUpdateTemplate(t *testing.T) {
 }
 
 func TestDuplicateTemplate(t *testing.T) {
+	t.Parallel()
 	f := newTemplateFixture(t)
 	app := f.app
 	id := f.template("Imported", templateSeed{source: "atomic", tags: []string{"T1002.001", "T1003"}, labels: []string{"x"}, text: "About"})
@@ -739,6 +746,7 @@ func TestDuplicateTemplate(t *testing.T) {
 }
 
 func TestDeleteRestoreTemplate(t *testing.T) {
+	t.Parallel()
 	f := newTemplateFixture(t)
 	app := f.app
 	id := f.template("Doomed", templateSeed{tags: []string{"T1001"}})
@@ -823,6 +831,7 @@ func TestDeleteRestoreTemplate(t *testing.T) {
 }
 
 func TestBulkAddTemplatesToScenario(t *testing.T) {
+	t.Parallel()
 	f := newTemplateFixture(t)
 	app := f.app
 	a := f.template("Alpha", templateSeed{})
@@ -908,6 +917,7 @@ func TestBulkAddTemplatesToScenario(t *testing.T) {
 // TestTemplateMarkdownIsEscaped: what people type never runs as script,
 // on the page, in the list and in the preview.
 func TestTemplateMarkdownIsEscaped(t *testing.T) {
+	t.Parallel()
 	f := newTemplateFixture(t)
 	app := f.app
 	evil := "**bold**\n\n<script>alert(1)</script>\n\n<img src=x onerror=alert(2)> [x](javascript:alert(3))"
@@ -947,6 +957,7 @@ func TestTemplateMarkdownIsEscaped(t *testing.T) {
 // TestTemplatesInFrench: every page of the test templates speaks French
 // to a French user, and none shows a raw message ID.
 func TestTemplatesInFrench(t *testing.T) {
+	t.Parallel()
 	f := newTemplateFixture(t)
 	app := f.app
 	id := f.template("Script", templateSeed{tags: []string{"T1003", "T1002.001"}, text: "Texte", platforms: []string{"Linux"}})

@@ -114,6 +114,7 @@ func trashCounts(d *goquery.Document) string {
 // it (the counts follow the search); htmx gets only the results; only
 // trash.manage opens it.
 func TestListTrash(t *testing.T) {
+	t.Parallel()
 	f := newTrashFixture(t)
 	all := []string{"mission:Lost Mission", "test:Old Template", "scenario:Gone Scenario", "user:Deleted Dora"}
 	tests := []struct {
@@ -209,6 +210,7 @@ func TestListTrash(t *testing.T) {
 // restore route, which brings the item back (in the database) and takes it
 // off the trash; once everything is restored the trash says it is empty.
 func TestTrashRestore(t *testing.T) {
+	t.Parallel()
 	f := newTrashFixture(t)
 	tests := []struct{ kind, name string }{
 		{"test", "Old Template"},
@@ -254,6 +256,7 @@ func TestTrashRestore(t *testing.T) {
 // deleted items as for 4, page and htmx partial alike, and pages them by
 // 50.
 func TestTrashQueryCount(t *testing.T) {
+	t.Parallel()
 	f := newTrashFixture(t)
 	srv, n := countingServer(t, f.app)
 	probes := []struct {
@@ -307,6 +310,7 @@ func TestTrashQueryCount(t *testing.T) {
 // restore: no users, and only the deleted missions they are a member of —
 // which they can restore from the page.
 func TestTrashNarrowed(t *testing.T) {
+	t.Parallel()
 	f := newTrashFixture(t)
 	if _, err := f.app.DB.Exec(`INSERT INTO groups (name) VALUES ('janitors')`); err != nil {
 		t.Fatal(err)

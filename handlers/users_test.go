@@ -197,6 +197,7 @@ func rowEmails(t *testing.T, w *httptest.ResponseRecorder) []string {
 }
 
 func TestListUsers(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	app := f.app
 	root := app.SignedIn(t, "root@example.com", "admin")
@@ -303,6 +304,7 @@ func TestListUsers(t *testing.T) {
 }
 
 func TestListUsersPaging(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	root := f.app.SignedIn(t, "root@example.com", "admin")
 	if _, err := f.app.DB.Exec(`INSERT INTO users (email, password_hash, display_name, locale, is_active)
@@ -359,6 +361,7 @@ func TestListUsersPaging(t *testing.T) {
 }
 
 func TestShowUser(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	app := f.app
 	root := app.SignedIn(t, "root@example.com", "admin")
@@ -436,6 +439,7 @@ func TestShowUser(t *testing.T) {
 }
 
 func TestUpdateUserGroups(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	app := f.app
 	root := app.SignedIn(t, "root@example.com", "admin")
@@ -555,6 +559,7 @@ func TestUpdateUserGroups(t *testing.T) {
 // message and changes nothing (deactivated and deleted admins do not
 // count); with a second active admin the same change goes through.
 func TestLastAdmin(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		byAdmin bool // the admin acts on themselves; else a manager does
@@ -615,6 +620,7 @@ func TestLastAdmin(t *testing.T) {
 }
 
 func TestDeactivateUser(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	app := f.app
 	root := app.SignedIn(t, "root@example.com", "admin")
@@ -685,6 +691,7 @@ func TestDeactivateUser(t *testing.T) {
 }
 
 func TestDeleteAndRestoreUser(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	app := f.app
 	root := app.SignedIn(t, "root@example.com", "admin")
@@ -760,6 +767,7 @@ func TestDeleteAndRestoreUser(t *testing.T) {
 }
 
 func TestEndUserSessions(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	app := f.app
 	root := app.SignedIn(t, "root@example.com", "admin")
@@ -788,6 +796,7 @@ func TestEndUserSessions(t *testing.T) {
 // TestUserChangesNeedUserManage: viewers without user.manage get 403 on
 // every change route, and nothing changes.
 func TestUserChangesNeedUserManage(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	app := f.app
 	desk := f.group("helpdesk", auth.UserRead)
@@ -849,6 +858,7 @@ func TestUserChangesNeedUserManage(t *testing.T) {
 
 // TestUserPagesInFrench: the pages speak the viewer's language.
 func TestUserPagesInFrench(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	root := f.app.SignedIn(t, "root@example.com", "admin")
 	if _, err := f.app.DB.Exec(`UPDATE users SET locale = 'fr'`); err != nil {
