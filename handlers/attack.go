@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -24,15 +23,9 @@ import (
 	"violet/ent/mitretechnique"
 	"violet/ent/predicate"
 	"violet/ent/testtemplate"
+	"violet/internal/attackid"
 	"violet/internal/auth"
 	attackviews "violet/views/attack"
-)
-
-// ATT&CK IDs by kind, as the catalogue stores them (upper case).
-var (
-	tacticExternalID       = regexp.MustCompile(`^TA\d{4}$`)
-	techniqueExternalID    = regexp.MustCompile(`^T\d{4}$`)
-	subtechniqueExternalID = regexp.MustCompile(`^T\d{4}\.\d{3}$`)
 )
 
 // usedByLimit is how many templates or mission tests an entry's page
@@ -368,11 +361,11 @@ func (s *Server) showAttackEntry(c echo.Context) error {
 		err error
 	)
 	switch {
-	case tacticExternalID.MatchString(id):
+	case attackid.IsTactic(id):
 		d, err = s.attackTactic(ctx, id)
-	case techniqueExternalID.MatchString(id):
+	case attackid.IsTechnique(id):
 		d, err = s.attackTechnique(ctx, id)
-	case subtechniqueExternalID.MatchString(id):
+	case attackid.IsSubtechnique(id):
 		d, err = s.attackSubtechnique(ctx, id)
 	default:
 		return echo.ErrNotFound

@@ -34,6 +34,7 @@ import (
 	"violet/ent/testtemplate"
 	"violet/ent/testtemplatemitretag"
 	"violet/ent/user"
+	"violet/internal/attackid"
 	"violet/internal/database"
 	"violet/internal/i18n"
 	"violet/internal/mission"
@@ -763,7 +764,7 @@ func (s *Server) confirmNavigatorImport(c echo.Context) error {
 	}
 	var techniques []string
 	for _, id := range f.Techniques {
-		if !navigator.TechniqueID.MatchString(id) {
+		if !attackid.IsTechniqueOrSub(id) {
 			return echo.ErrBadRequest
 		}
 		if !slices.Contains(techniques, id) {

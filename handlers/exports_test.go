@@ -25,6 +25,7 @@ import (
 	"violet/ent/detectionlevel"
 	"violet/ent/missiontest"
 	"violet/ent/missiontestmitretag"
+	"violet/internal/attackid"
 	"violet/internal/i18n"
 	"violet/views/missionpage"
 )
@@ -40,7 +41,6 @@ func validateLayer(raw []byte) []string {
 		return []string{"not a JSON object: " + err.Error()}
 	}
 	hexColour := regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
-	techniqueID := regexp.MustCompile(`^T\d{4}(\.\d{3})?$`)
 	str := func(m map[string]any, k, where string, required bool) (string, bool) {
 		v, ok := m[k]
 		if !ok {
@@ -82,7 +82,7 @@ func validateLayer(raw []byte) []string {
 			fail("%s is not an object", where)
 			continue
 		}
-		if id, _ := str(e, "techniqueID", where, true); !techniqueID.MatchString(id) {
+		if id, _ := str(e, "techniqueID", where, true); !attackid.IsTechniqueOrSub(id) {
 			fail("%s: techniqueID %q", where, id)
 		}
 		str(e, "tactic", where, false)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +26,7 @@ import (
 	"violet/ent/schema"
 	"violet/ent/testtemplate"
 	"violet/ent/testtemplatemitretag"
+	"violet/internal/attackid"
 	"violet/internal/audit"
 	"violet/internal/auth"
 	"violet/internal/database"
@@ -46,14 +46,6 @@ const templateBulkMax = 500
 
 // templateScenarioChoices is the most scenarios the bulk form offers.
 const templateScenarioChoices = 500
-
-var (
-	templateTacticRE    = regexp.MustCompile(`^TA\d{4}$`)
-	templateTechniqueRE = regexp.MustCompile(`^T\d{4}(\.\d{3})?$`)
-	// templateAttackIDRE is a search that looks like (the start of) an
-	// ATT&CK ID: it also matches tags.
-	templateAttackIDRE = regexp.MustCompile(`^(TA|T)\d{1,4}(\.\d{0,3})?$`)
-)
 
 // errTemplateStale is a save refused because the template is no longer at
 // the version the form showed.
@@ -118,10 +110,10 @@ func templateFilter(q url.Values) libraryviews.TemplateFilter {
 		Deleted: q.Get("deleted") == "1",
 		Page:    1,
 	}
-	if t := strings.ToUpper(strings.TrimSpace(q.Get("tactic"))); templateTacticRE.MatchString(t) {
+	if t := strings.ToUpper(strings.TrimSpace(q.Get("tactic"))); attackid.IsTactic(t) {
 		f.Tactic = t
 	}
-	if t := strings.ToUpper(strings.TrimSpace(q.Get("technique"))); templateTechniqueRE.MatchString(t) {
+	if t := strings.ToUpper(strings.TrimSpace(q.Get("technique"))); attackid.IsTechniqueOrSub(t) {
 		f.Technique = t
 	}
 	if p := q.Get("platform"); slices.Contains(libraryviews.TemplatePlatforms, p) {
@@ -174,7 +166,7 @@ func templateTechniqueTag(id string) predicate.TestTemplateMitreTag {
 func templateSearch(q string) predicate.TestTemplate {
 	byName := testtemplate.NameContainsFold(q)
 	id := strings.ToUpper(q)
-	if !templateAttackIDRE.MatchString(id) {
+	if !attackid.IsPrefix(id) {
 		return byName
 	}
 	return testtemplate.Or(byName, testtemplate.HasMitreTagsWith(testtemplatemitretag.Or(

@@ -13,6 +13,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"violet/internal/attackid"
 	"violet/internal/parselimit"
 )
 
@@ -59,8 +60,7 @@ type Executor struct {
 }
 
 var (
-	techniqueRE = regexp.MustCompile(`^T\d{4}(\.\d{3})?$`)
-	guidRE      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 )
 
 // MaxFileSize bounds one technique file; upstream's largest is well under
@@ -100,7 +100,7 @@ func Parse(data []byte) (*File, error) {
 		return nil, errors.New("no attack_technique: not an Atomic Red Team technique file")
 	}
 	f.AttackTechnique = strings.ToUpper(strings.TrimSpace(f.AttackTechnique))
-	if !techniqueRE.MatchString(f.AttackTechnique) {
+	if !attackid.IsTechniqueOrSub(f.AttackTechnique) {
 		return nil, fmt.Errorf("attack_technique %q is not an ATT&CK technique ID (T1234 or T1234.001)", f.AttackTechnique)
 	}
 	if len(f.Tests) == 0 {

@@ -4,17 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 
 	"violet/internal/attack"
-)
-
-var (
-	fuzzTacticID    = regexp.MustCompile(`^TA\d{4}$`)
-	fuzzTechniqueID = regexp.MustCompile(`^T\d{4}$`)
-	fuzzSubID       = regexp.MustCompile(`^T\d{4}\.\d{3}$`)
+	"violet/internal/attackid"
 )
 
 // FuzzRead is issue 9's fuzzing of the STIX reader: whatever the bytes,
@@ -65,13 +59,13 @@ func FuzzRead(f *testing.F) {
 			return
 		}
 		for _, e := range b.Tactics {
-			checkFuzzEntry(t, "tactic", e.Entry, fuzzTacticID)
+			checkFuzzEntry(t, "tactic", e.Entry, attackid.IsTactic)
 		}
 		for _, e := range b.Techniques {
-			checkFuzzEntry(t, "technique", e.Entry, fuzzTechniqueID)
+			checkFuzzEntry(t, "technique", e.Entry, attackid.IsTechnique)
 		}
 		for _, e := range b.Subtechniques {
-			checkFuzzEntry(t, "sub-technique", e.Entry, fuzzSubID)
+			checkFuzzEntry(t, "sub-technique", e.Entry, attackid.IsSubtechnique)
 			if e.Parent == "" {
 				t.Fatalf("sub-technique %s has no parent", e.ExternalID)
 			}
@@ -79,9 +73,9 @@ func FuzzRead(f *testing.F) {
 	})
 }
 
-func checkFuzzEntry(t *testing.T, kind string, e attack.Entry, id *regexp.Regexp) {
+func checkFuzzEntry(t *testing.T, kind string, e attack.Entry, isID func(string) bool) {
 	t.Helper()
-	if !id.MatchString(e.ExternalID) || e.StixID == "" {
+	if !isID(e.ExternalID) || e.StixID == "" {
 		t.Fatalf("%s %q (STIX id %q) accepted", kind, e.ExternalID, e.StixID)
 	}
 }

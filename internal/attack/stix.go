@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"violet/internal/attackid"
 	"violet/internal/parselimit"
 )
 
@@ -107,12 +108,7 @@ type head struct {
 	ID   string `json:"id"`
 }
 
-var (
-	tacticIDRE    = regexp.MustCompile(`^TA\d{4}$`)
-	techniqueIDRE = regexp.MustCompile(`^T\d{4}$`)
-	subIDRE       = regexp.MustCompile(`^T\d{4}\.\d{3}$`)
-	stixIDRE      = regexp.MustCompile(`^([a-z0-9-]+)--[0-9a-fA-F-]{36}$`)
-)
+var stixIDRE = regexp.MustCompile(`^([a-z0-9-]+)--[0-9a-fA-F-]{36}$`)
 
 // ReadOptions tune Read.
 type ReadOptions struct {
@@ -309,7 +305,7 @@ func (p *parser) add(index int, raw json.RawMessage) error {
 			p.revokedBy = append(p.revokedBy, relationship{index, o.SourceRef, o.TargetRef})
 		}
 	case "x-mitre-tactic":
-		e, err := entry(index, &o, tacticIDRE)
+		e, err := entry(index, &o, attackid.IsTactic)
 		if err != nil {
 			return err
 		}
@@ -319,11 +315,11 @@ func (p *parser) add(index int, raw json.RawMessage) error {
 		p.tactics[o.ID] = &Tactic{Entry: e, Shortname: o.Shortname}
 		p.tacticOrder = append(p.tacticOrder, o.ID)
 	case "attack-pattern":
-		re := techniqueIDRE
+		isID := attackid.IsTechnique
 		if o.IsSub {
-			re = subIDRE
+			isID = attackid.IsSubtechnique
 		}
-		e, err := entry(index, &o, re)
+		e, err := entry(index, &o, isID)
 		if err != nil {
 			return err
 		}
@@ -344,7 +340,7 @@ func (p *parser) add(index int, raw json.RawMessage) error {
 
 // entry takes the common fields of a tactic or attack pattern, requiring
 // a name and an ATT&CK ID of the right shape.
-func entry(index int, o *stixObject, idRE *regexp.Regexp) (Entry, error) {
+func entry(index int, o *stixObject, isID func(string) bool) (Entry, error) {
 	e := Entry{
 		StixID: o.ID, Name: strings.TrimSpace(o.Name), Description: o.Description,
 		Platforms: o.Platforms, Revoked: o.Revoked, Deprecated: o.Deprecated,
@@ -358,7 +354,7 @@ func entry(index int, o *stixObject, idRE *regexp.Regexp) (Entry, error) {
 	if e.ExternalID == "" {
 		return e, invalid("object %d (%s %q) has no ATT&CK ID (external reference mitre-attack)", index, o.ID, o.Name)
 	}
-	if !idRE.MatchString(e.ExternalID) {
+	if !isID(e.ExternalID) {
 		return e, invalid("object %d (%s): ATT&CK ID %q is not one of a %s", index, o.ID, e.ExternalID, kindOf(o))
 	}
 	if e.Name == "" {
@@ -494,8 +490,7 @@ func (p *parser) finish() (*Bundle, error) {
 		if s.Parent == "" {
 			// Some retired sub-techniques lost their subtechnique-of link;
 			// their ATT&CK ID still names the parent (T1053.001 → T1053).
-			parentID, _, _ := strings.Cut(s.ExternalID, ".")
-			parent, ok := byExternal[parentID]
+			parent, ok := byExternal[attackid.Parent(s.ExternalID)]
 			if !ok {
 				return nil, invalid("sub-technique %s (%s) has no parent technique", s.ExternalID, id)
 			}

@@ -12,11 +12,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
 	"violet/internal/atomic"
+	"violet/internal/attackid"
 )
 
 // Limits on what an archive may hold. The upstream atomics folder is about
@@ -35,10 +35,16 @@ const (
 	ratioFloor        = 1 << 20
 )
 
-// techniqueFile matches the technique files of an atomics folder
-// (atomics/T1059.001/T1059.001.yaml); everything else there (indexes,
-// sources, binaries) is skipped.
-var techniqueFile = regexp.MustCompile(`^T\d{4}(\.\d{3})?\.ya?ml$`)
+// techniqueFile reports whether name is a technique file of an atomics
+// folder (atomics/T1059.001/T1059.001.yaml); everything else there
+// (indexes, sources, binaries) is skipped.
+func techniqueFile(name string) bool {
+	id, ok := strings.CutSuffix(name, ".yaml")
+	if !ok {
+		id, ok = strings.CutSuffix(name, ".yml")
+	}
+	return ok && attackid.IsTechniqueOrSub(id)
+}
 
 // ArchiveError is an archive refused as a whole: nothing in it is imported.
 type ArchiveError struct{ Reason string }
@@ -71,7 +77,7 @@ func ReadZip(ra io.ReaderAt, size int64) ([]Source, error) {
 		if err := u.check(f.Name); err != nil {
 			return nil, err
 		}
-		if f.FileInfo().IsDir() || !techniqueFile.MatchString(path.Base(f.Name)) {
+		if f.FileInfo().IsDir() || !techniqueFile(path.Base(f.Name)) {
 			continue
 		}
 		rc, err := f.Open()
@@ -117,7 +123,7 @@ func ReadTarGz(r io.Reader) ([]Source, error) {
 		if h.Typeflag != tar.TypeReg {
 			continue
 		}
-		if !techniqueFile.MatchString(path.Base(h.Name)) {
+		if !techniqueFile(path.Base(h.Name)) {
 			// Skipping an entry still inflates it; it counts.
 			if u.total += h.Size; u.total > MaxUnpacked {
 				return nil, &ArchiveError{fmt.Sprintf("the archive unpacks to more than %d MB", MaxUnpacked>>20)}
@@ -147,7 +153,7 @@ func ReadDir(dir string) ([]Source, error) {
 	}
 	u := &unpacker{}
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !techniqueFile.MatchString(d.Name()) {
+		if err != nil || d.IsDir() || !techniqueFile(d.Name()) {
 			return err
 		}
 		f, err := os.Open(p)

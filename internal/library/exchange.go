@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"violet/ent/schema"
 	"violet/ent/testtemplate"
 	"violet/ent/testtemplatemitretag"
+	"violet/internal/attackid"
 	"violet/internal/database"
 	"violet/internal/parselimit"
 )
@@ -339,10 +339,18 @@ type ExchangeSummary struct {
 	Untagged  []Untagged `json:"untagged,omitempty"`
 }
 
-var attackIDRE = map[string]*regexp.Regexp{
-	KindTactic:       regexp.MustCompile(`^TA\d{4}$`),
-	KindTechnique:    regexp.MustCompile(`^T\d{4}$`),
-	KindSubtechnique: regexp.MustCompile(`^T\d{4}\.\d{3}$`),
+// attackIDCheck is the check of a document tag's ID for its kind, or nil
+// for a kind that is not one.
+func attackIDCheck(kind string) func(string) bool {
+	switch kind {
+	case KindTactic:
+		return attackid.IsTactic
+	case KindTechnique:
+		return attackid.IsTechnique
+	case KindSubtechnique:
+		return attackid.IsSubtechnique
+	}
+	return nil
 }
 
 // Bounds of one library document. go-yaml holds about 800 bytes a token
@@ -425,11 +433,11 @@ func ParseDocument(data []byte) (*Document, error) {
 			return nil, fmt.Errorf("%s: source %q is not manual or atomic", where, t.Source)
 		}
 		for _, g := range t.Tags {
-			re, ok := attackIDRE[g.Kind]
-			if !ok {
+			isID := attackIDCheck(g.Kind)
+			if isID == nil {
 				return nil, fmt.Errorf("%s: ATT&CK kind %q is not tactic, technique or subtechnique", where, g.Kind)
 			}
-			if !re.MatchString(g.ID) {
+			if !isID(g.ID) {
 				return nil, fmt.Errorf("%s: %q is not the ATT&CK ID of a %s", where, g.ID, g.Kind)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"violet/internal/attackid"
 	"violet/internal/library"
 )
 
@@ -80,9 +81,9 @@ func FuzzParseDocument(f *testing.F) {
 				t.Fatalf("ParseDocument(%q): template %+v", data, tpl)
 			}
 			for _, g := range tpl.Tags {
-				ok := (g.Kind == library.KindTactic && len(g.ID) == 6 && strings.HasPrefix(g.ID, "TA")) ||
-					(g.Kind == library.KindTechnique && len(g.ID) == 5 && g.ID[0] == 'T') ||
-					(g.Kind == library.KindSubtechnique && len(g.ID) == 9 && g.ID[0] == 'T' && g.ID[5] == '.')
+				ok := (g.Kind == library.KindTactic && attackid.IsTactic(g.ID)) ||
+					(g.Kind == library.KindTechnique && attackid.IsTechnique(g.ID)) ||
+					(g.Kind == library.KindSubtechnique && attackid.IsSubtechnique(g.ID))
 				if !ok {
 					t.Fatalf("ParseDocument(%q): tag %+v", data, g)
 				}

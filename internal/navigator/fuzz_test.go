@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"violet/internal/attackid"
 	"violet/internal/navigator"
 )
 
@@ -64,7 +65,7 @@ func FuzzParseLayer(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, id := range got.IDs {
-			if !navigator.TechniqueID.MatchString(id) || seen[id] {
+			if !attackid.IsTechniqueOrSub(id) || seen[id] {
 				t.Fatalf("Parse(%q): IDs %q", data, got.IDs)
 			}
 			seen[id] = true
@@ -120,7 +121,7 @@ func checkParseError(t *testing.T, data []byte, err error) {
 			t.Fatalf("Parse(%q): %d bad IDs named", data, len(pe.IDs))
 		}
 		for _, id := range pe.IDs {
-			if navigator.TechniqueID.MatchString(id) {
+			if attackid.IsTechniqueOrSub(id) {
 				t.Fatalf("Parse(%q): valid ID %q called bad", data, id)
 			}
 		}

@@ -27,13 +27,14 @@ package navigator
 import (
 	"cmp"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+
+	"violet/internal/attackid"
 )
 
 // Format constants of the layers Violet writes.
@@ -43,9 +44,6 @@ const (
 	// NavigatorVersion is the oldest Navigator that reads layer format 4.5.
 	NavigatorVersion = "4.9.0"
 )
-
-// TechniqueID matches an ATT&CK technique or sub-technique ID.
-var TechniqueID = regexp.MustCompile(`^T\d{4}(\.\d{3})?$`)
 
 // defaultGradient is Navigator's own red → yellow → green, used when the
 // scale has fewer than two active levels.
@@ -241,7 +239,7 @@ func entries(tests []Test) []entry {
 			}
 		}
 		for _, g := range t.Tags {
-			if g.Kind != "technique" && g.Kind != "subtechnique" || !TechniqueID.MatchString(g.ExternalID) {
+			if g.Kind != "technique" && g.Kind != "subtechnique" || !attackid.IsTechniqueOrSub(g.ExternalID) {
 				continue
 			}
 			var under []string

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 
+	"violet/internal/attackid"
 	"violet/internal/parselimit"
 )
 
@@ -134,7 +135,7 @@ func Parse(data []byte) (*ImportedLayer, error) {
 			continue
 		}
 		id := strings.TrimSpace(t.TechniqueID)
-		if !TechniqueID.MatchString(id) {
+		if !attackid.IsTechniqueOrSub(id) {
 			if len(bad) < maxListed {
 				bad = append(bad, id)
 			}
