@@ -11,12 +11,12 @@ import (
 
 	"github.com/google/uuid"
 
-	"violet/handlers"
 	"violet/internal/apptest"
 	"violet/internal/attack"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
 	"violet/internal/joblock"
+	"violet/internal/libraryimport"
 )
 
 // jobStatus reads a job's status and error from table.
@@ -50,7 +50,7 @@ func TestInterruptedJobsAcrossInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	imp := &handlers.AtomicImport{Client: clientA, DB: dbA, Now: time.Now, Source: "atomics.zip"}
+	imp := &libraryimport.Job{Client: clientA, DB: dbA, Now: time.Now, Source: "atomics.zip"}
 	job, err := imp.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,6 @@ import (
 	"github.com/google/uuid"
 
 	"violet/ent"
-	"violet/handlers"
 	"violet/internal/apptest"
 	"violet/internal/attack"
 	"violet/internal/auth/rule"
@@ -631,32 +630,4 @@ func TestLibraryImportDocumentBadInput(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestInterruptedImports: imports left running by a process that is gone
-// (nobody holds their liveness lock) are failed by the reaper; a live one
-// is left alone, however old.
-func TestInterruptedImports(t *testing.T) {
-	app := apptest.New(t)
-	var stale string
-	if err := app.DB.QueryRow(`INSERT INTO import_jobs (kind, source, status, updated_at) VALUES ('atomic', 'old.zip', 'running', now() - interval '10 minutes') RETURNING id`).Scan(&stale); err != nil {
-		t.Fatal(err)
-	}
-	imp := &handlers.AtomicImport{Client: app.Ent, DB: app.DB, Now: time.Now, Source: "new.zip"}
-	live, err := imp.Begin(rule.SystemContext(context.Background()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := app.DB.Exec(`UPDATE import_jobs SET updated_at = now() - interval '10 minutes' WHERE id = $1`, live.ID); err != nil {
-		t.Fatal(err)
-	}
-	app.ReapJobs(context.Background())
-	var status, msg string
-	if err := app.DB.QueryRow(`SELECT status, error FROM import_jobs WHERE id = $1 AND finished_at IS NOT NULL`, stale).Scan(&status, &msg); err != nil || status != "failed" || !strings.Contains(msg, "interrupted") {
-		t.Errorf("stale job: %s %q %v", status, msg, err)
-	}
-	if err := app.DB.QueryRow(`SELECT status FROM import_jobs WHERE id = $1`, live.ID).Scan(&status); err != nil || status != "running" {
-		t.Errorf("live job: %s %v", status, err)
-	}
-	_, _ = imp.Run(context.Background(), live) // no files: it fails and lets its lock go
 }

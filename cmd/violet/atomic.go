@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"time"
 
-	"violet/handlers"
 	"violet/internal/auth/rule"
 	"violet/internal/config"
 	"violet/internal/database"
+	"violet/internal/libraryimport"
 )
 
 // atomicCmd implements `violet atomic import PATH [--overwrite]`: it
@@ -53,8 +53,8 @@ func atomicCmd(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	file := handlers.ImportFile{Name: filepath.Base(path), Path: path, Dir: fi.IsDir()}
-	if !file.Dir && !handlers.CanImport(file.Name) {
+	file := libraryimport.File{Name: filepath.Base(path), Path: path, Dir: fi.IsDir()}
+	if !file.Dir && !libraryimport.CanImport(file.Name) {
 		return fmt.Errorf("%s: not a folder, a .yaml technique file or a .zip or .tar.gz archive", path)
 	}
 	cfg, err := config.Load(e.getenv, "DATABASE_URL")
@@ -67,9 +67,9 @@ func atomicCmd(ctx context.Context, e env, args []string) error {
 	}
 	defer client.Close()
 	ctx = rule.SystemContext(ctx)
-	imp := &handlers.AtomicImport{
+	imp := &libraryimport.Job{
 		Client: client, Log: newLogger(e.stderr, slog.LevelWarn, "text"), Now: time.Now,
-		Source: file.Name, Files: []handlers.ImportFile{file}, Overwrite: *overwrite,
+		Source: file.Name, Files: []libraryimport.File{file}, Overwrite: *overwrite,
 		DB: db, // so that a server's reaper sees this import is alive
 	}
 	job, err := imp.Begin(ctx)

@@ -1,0 +1,553 @@
+// Package libraryimport is the library import job: an Atomic Red Team
+// import (archives, folders, technique files) or a library document
+// recorded as an import job, the same from the web (in the background)
+// and from the command line. Begin records the running job under its
+// liveness lock (see joblock), Run imports with the job's progress kept
+// up to date and finishes it (succeeded with its audit event, or failed),
+// telling whoever started it; Reap fails the jobs whose instance died.
+package libraryimport
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"violet/ent"
+	"violet/ent/importjob"
+	"violet/ent/predicate"
+	"violet/ent/testtemplate"
+	"violet/internal/atomic"
+	"violet/internal/audit"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
+	"violet/internal/database"
+	"violet/internal/joblock"
+	"violet/internal/library"
+	"violet/internal/notify"
+)
+
+// interrupted is the error of an import whose process stopped before it
+// finished (files done by then stay imported: one transaction per file).
+const interrupted = "interrupted: Violet stopped before the import finished; the files done by then are imported, import again to finish"
+
+// File is one thing an Atomic Red Team import reads: what the
+// person uploaded or named (its extension says how to read it: .zip,
+// .tar.gz or .tgz, .yaml or .yml) and where it is on disk. Dir marks a
+// folder (the command line's atomics folder).
+type File struct {
+	Name string
+	Path string
+	Dir  bool
+}
+
+// format tells how to read a file by its name: "zip", "tgz",
+// "yaml", or "" for anything else.
+func format(name string) string {
+	n := strings.ToLower(name)
+	switch {
+	case strings.HasSuffix(n, ".zip"):
+		return "zip"
+	case strings.HasSuffix(n, ".tar.gz"), strings.HasSuffix(n, ".tgz"):
+		return "tgz"
+	case strings.HasSuffix(n, ".yaml"), strings.HasSuffix(n, ".yml"):
+		return "yaml"
+	}
+	return ""
+}
+
+// CanImport reports whether a file name has an extension an Atomic
+// import reads.
+func CanImport(name string) bool { return format(name) != "" }
+
+// Scenario asks an Atomic import to build a scenario template from
+// the tests it imported: all of them, or those of one tactic
+// ("tactic:TA0002") or platform ("platform:Windows").
+type Scenario struct {
+	Name   string
+	Filter string
+}
+
+// Summary is what an import job keeps in its summary column: the
+// library's summary of an Atomic import, or a library document's counts,
+// and the scenario built from the import.
+type Summary struct {
+	library.Summary
+	DocTemplates  int    `json:"templates,omitempty"`
+	DocScenarios  int    `json:"scenarios,omitempty"`
+	ScenarioID    string `json:"scenario_id,omitempty"`
+	ScenarioName  string `json:"scenario_name,omitempty"`
+	ScenarioTests int    `json:"scenario_tests,omitempty"`
+	ScenarioEmpty bool   `json:"scenario_empty,omitempty"`
+}
+
+// column is the summary as the job row's JSON column holds it.
+func (s Summary) column() map[string]any {
+	b, _ := json.Marshal(s)
+	m := map[string]any{}
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+// SummaryOf reads a job row's summary column back (a column it cannot
+// read gives the zero summary: the page then shows no counts).
+func SummaryOf(m map[string]any) Summary {
+	var s Summary
+	if b, err := json.Marshal(m); err == nil {
+		_ = json.Unmarshal(b, &s)
+	}
+	return s
+}
+
+// Job is an Atomic Red Team import recorded as an import job,
+// the same from the web (in the background) and from the command line:
+// Begin records the running job, Run reads the files, imports them with
+// the job's progress kept up to date, and finishes the job. With Document
+// set it imports that library document instead, the same way.
+type Job struct {
+	Client    *ent.Client
+	Log       *slog.Logger
+	Now       func() time.Time
+	Actor     *auth.Viewer // nil for the command line
+	Source    string       // what the history shows: the file names or the path
+	Files     []File
+	Overwrite bool
+	Scenario  *Scenario
+	// Document is a library document already read (library.ParseDocument)
+	// to import instead of Files.
+	Document *library.Document
+	// Notifier tells the person who started the import that it finished
+	// (nil: nobody to tell, as on the command line).
+	Notifier *notify.Notifier
+	// DB holds the job's liveness lock while it runs (see joblock); nil
+	// takes none, and a running job without its lock is taken for dead
+	// by any server's reaper.
+	DB   *sql.DB
+	held *joblock.Held
+}
+
+// notifyFinished notifies the person who started the import, in the
+// transaction that finishes it.
+func (j *Job) notifyFinished(ctx context.Context, tx *ent.Tx, job *ent.ImportJob, succeeded bool) error {
+	if j.Notifier == nil || j.Actor == nil {
+		return nil
+	}
+	key := "notify.title.import_failed"
+	if succeeded {
+		key = "notify.title.import_succeeded"
+	}
+	_, err := j.Notifier.Send(ctx, tx, notify.Message{Kind: notify.ImportFinished, TitleKey: key,
+		TitleArgs: []any{"Source", job.Source}, Link: "/library/import/" + job.ID.String()}, j.Actor.UserID)
+	return err
+}
+
+// Begin records the import as a running job. Its liveness lock is taken
+// before the row exists, so no instance ever sees it running and
+// unlocked; Run lets it go.
+func (j *Job) Begin(ctx context.Context) (*ent.ImportJob, error) {
+	id := uuid.New()
+	if j.DB != nil {
+		held, err := joblock.Hold(ctx, j.DB, joblock.ImportJob, id)
+		if err != nil {
+			return nil, fmt.Errorf("record the import: %w", err)
+		}
+		j.held = held
+	}
+	kind := importjob.KindAtomic
+	if j.Document != nil {
+		kind = importjob.KindLibrary
+	}
+	create := j.Client.ImportJob.Create().SetID(id).SetKind(kind).SetSource(sourceLabel(j.Source))
+	if j.Actor != nil {
+		create.SetStartedByID(j.Actor.UserID).SetStartedByLabel(j.Actor.Email)
+	}
+	job, err := create.Save(ctx)
+	if err != nil {
+		j.held.Release()
+		return nil, fmt.Errorf("record the import: %w", err)
+	}
+	return job, nil
+}
+
+// sourceLabel keeps the source column short and never empty.
+func sourceLabel(s string) string {
+	if s = strings.TrimSpace(s); s == "" {
+		return "?"
+	}
+	if len(s) > 250 {
+		cut := 250
+		for !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
+// Run imports the files and finishes the job: failed with the reason when
+// an archive is refused or no file could be imported (nothing is imported
+// then), else succeeded with the summary, the scenario asked for and the
+// audit event in one transaction. The error is the job's failure.
+func (j *Job) Run(ctx context.Context, job *ent.ImportJob) (Summary, error) {
+	// Every way out has committed the job's end by the time this runs.
+	defer j.held.Release()
+	ctx = rule.SystemContext(ctx)
+	if j.Document != nil {
+		return j.runDocument(ctx, job)
+	}
+	var out Summary
+	sources, err := readFiles(j.Files)
+	if err != nil {
+		return out, j.fail(ctx, job, err.Error(), nil)
+	}
+	if len(sources) == 0 {
+		return out, j.fail(ctx, job, "no technique file found: an Atomic Red Team archive holds atomics/T…/T….yaml files", nil)
+	}
+	rep := &reporter{client: j.Client, log: j.Log, id: job.ID, start: time.Now()}
+	opts := library.AtomicOptions{Overwrite: j.Overwrite, Progress: rep.report}
+	if j.Actor != nil {
+		opts.CreatedBy = &j.Actor.UserID
+	}
+	out.Summary, err = library.ImportAtomic(ctx, j.Client, sources, opts)
+	if err != nil {
+		if ctx.Err() != nil {
+			return out, j.fail(ctx, job, interrupted, &out)
+		}
+		return out, j.fail(ctx, job, "the import stopped: "+err.Error(), &out)
+	}
+	if out.Failed == out.Files {
+		return out, j.fail(ctx, job, fmt.Sprintf("no file could be imported (%d refused)", out.Failed), &out)
+	}
+	err = database.WithTx(ctx, j.Client, func(tx *ent.Tx) error {
+		if j.Scenario != nil {
+			if err := j.buildScenario(ctx, tx, job, &out); err != nil {
+				return err
+			}
+		}
+		if err := tx.ImportJob.UpdateOneID(job.ID).SetStatus(importjob.StatusSucceeded).SetProgress(100).
+			SetSummary(out.column()).SetFinishedAt(j.Now()).Exec(ctx); err != nil {
+			return err
+		}
+		details := map[string]any{"kind": "atomic", "files": out.Files, "added": out.Added, "updated": out.Updated,
+			"unchanged": out.Unchanged, "kept": out.Kept, "failed": out.Failed, "overwrite": j.Overwrite}
+		if out.ScenarioID != "" {
+			details["scenario_id"] = out.ScenarioID
+		}
+		if err := audit.Record(ctx, tx.AuditEvent, audit.Event{Action: audit.LibraryImported, TargetType: "import_job",
+			TargetID: job.ID.String(), TargetLabel: job.Source, Details: details, Actor: j.Actor}); err != nil {
+			return err
+		}
+		return j.notifyFinished(ctx, tx, job, true)
+	})
+	if err != nil {
+		return out, j.fail(ctx, job, "the import could not be recorded: "+err.Error(), &out)
+	}
+	return out, nil
+}
+
+// runDocument imports the library document in one transaction, with the
+// job's progress kept up to date, and finishes the job: failed with the
+// reason (nothing is imported then), or succeeded with the counts and the
+// audit event.
+func (j *Job) runDocument(ctx context.Context, job *ent.ImportJob) (Summary, error) {
+	rep := &reporter{client: j.Client, log: j.Log, id: job.ID, start: time.Now()}
+	var createdBy *uuid.UUID
+	if j.Actor != nil {
+		createdBy = &j.Actor.UserID
+	}
+	sum, err := library.ImportDocument(ctx, j.Client, j.Document, createdBy, rep.report)
+	out := Summary{DocTemplates: sum.Templates, DocScenarios: sum.Scenarios}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return out, j.fail(ctx, job, "interrupted: Violet stopped before the import finished; nothing was imported, import again", &out)
+	case ent.IsConstraintError(err) || ent.IsValidationError(err):
+		return out, j.fail(ctx, job, "the document was refused, nothing was imported: "+err.Error(), &out)
+	case err != nil:
+		return out, j.fail(ctx, job, "the import stopped, nothing was imported: "+err.Error(), &out)
+	}
+	out.Added, out.Updated, out.Untagged = sum.Created, sum.Updated, sum.Untagged
+	err = database.WithTx(ctx, j.Client, func(tx *ent.Tx) error {
+		if err := tx.ImportJob.UpdateOneID(job.ID).SetStatus(importjob.StatusSucceeded).SetProgress(100).
+			SetSummary(out.column()).SetFinishedAt(j.Now()).Exec(ctx); err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, tx.AuditEvent, audit.Event{Action: audit.LibraryImported, TargetType: "import_job",
+			TargetID: job.ID.String(), TargetLabel: job.Source, Actor: j.Actor, Details: map[string]any{
+				"kind": "library", "templates": sum.Templates, "scenarios": sum.Scenarios,
+				"created": sum.Created, "updated": sum.Updated, "untagged": len(sum.Untagged),
+			}}); err != nil {
+			return err
+		}
+		return j.notifyFinished(ctx, tx, job, true)
+	})
+	if err != nil {
+		return out, j.fail(ctx, job, "the import could not be recorded: "+err.Error(), &out)
+	}
+	return out, nil
+}
+
+// buildScenario creates the scenario asked for from the imported tests
+// that pass its filter, in import order, with its audit event.
+func (j *Job) buildScenario(ctx context.Context, tx *ent.Tx, job *ent.ImportJob, out *Summary) error {
+	ids, err := scenarioTests(ctx, tx, out.Templates, j.Scenario.Filter)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		out.ScenarioEmpty = true
+		return nil
+	}
+	create := tx.ScenarioTemplate.Create().SetName(j.Scenario.Name).
+		SetDescription(fmt.Sprintf("Built from the Atomic Red Team import %s.", job.Source))
+	if j.Actor != nil {
+		create.SetCreatedByID(j.Actor.UserID)
+	}
+	sc, err := create.Save(ctx)
+	if err != nil {
+		return err
+	}
+	entries := make([]*ent.ScenarioTemplateTestCreate, len(ids))
+	for i, id := range ids {
+		entries[i] = tx.ScenarioTemplateTest.Create().SetScenarioTemplateID(sc.ID).SetTestTemplateID(id).SetPosition(i)
+	}
+	for chunk := range slices.Chunk(entries, 500) {
+		if err := tx.ScenarioTemplateTest.CreateBulk(chunk...).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	out.ScenarioID, out.ScenarioName, out.ScenarioTests = sc.ID.String(), sc.Name, len(ids)
+	return audit.Record(ctx, tx.AuditEvent, audit.Event{Action: audit.ScenarioCreated, TargetType: "scenario_template",
+		TargetID: sc.ID.String(), TargetLabel: sc.Name, Actor: j.Actor,
+		Details: map[string]any{"import_job": job.ID.String(), "filter": j.Scenario.Filter, "tests": len(ids)}})
+}
+
+// scenarioTests keeps the imported templates (each once, in import
+// order; deleted ones are not found) that pass filter, in one query.
+func scenarioTests(ctx context.Context, tx *ent.Tx, ids []uuid.UUID, filter string) ([]uuid.UUID, error) {
+	seen := map[uuid.UUID]bool{}
+	var unique []uuid.UUID
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			unique = append(unique, id)
+		}
+	}
+	if len(unique) == 0 {
+		return nil, nil
+	}
+	templates, err := tx.TestTemplate.Query().Where(predicate.TestTemplate(database.In(testtemplate.FieldID, unique))).
+		WithMitreTags(func(q *ent.TestTemplateMitreTagQuery) {
+			q.WithTactic().
+				WithTechnique(func(q *ent.MitreTechniqueQuery) { q.WithTactics() }).
+				WithSubtechnique(func(q *ent.MitreSubtechniqueQuery) {
+					q.WithTechnique(func(q *ent.MitreTechniqueQuery) { q.WithTactics() })
+				})
+		}).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the imported templates: %w", err)
+	}
+	keep := map[uuid.UUID]bool{}
+	kind, value, _ := strings.Cut(filter, ":")
+	for _, t := range templates {
+		switch kind {
+		case "platform":
+			keep[t.ID] = slices.Contains(t.Platforms, value)
+		case "tactic":
+			keep[t.ID] = slices.Contains(templateTactics(t), value)
+		default:
+			keep[t.ID] = true
+		}
+	}
+	var out []uuid.UUID
+	for _, id := range unique {
+		if keep[id] {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// templateTactics lists the ATT&CK IDs of the tactics a template's tags
+// belong to.
+func templateTactics(t *ent.TestTemplate) []string {
+	var out []string
+	for _, g := range t.Edges.MitreTags {
+		var tech *ent.MitreTechnique
+		switch {
+		case g.Edges.Tactic != nil:
+			out = append(out, g.Edges.Tactic.ExternalID)
+		case g.Edges.Technique != nil:
+			tech = g.Edges.Technique
+		case g.Edges.Subtechnique != nil:
+			tech = g.Edges.Subtechnique.Edges.Technique
+		}
+		if tech != nil {
+			for _, ta := range tech.Edges.Tactics {
+				out = append(out, ta.ExternalID)
+			}
+		}
+	}
+	return out
+}
+
+// fail finishes the job as failed with msg (and what was done, if
+// anything). The job's context may be spent; recording the failure must
+// not be.
+func (j *Job) fail(ctx context.Context, job *ent.ImportJob, msg string, sum *Summary) error {
+	if j.Log != nil {
+		j.Log.Warn("library import failed", "import", job.ID, "source", job.Source, "err", msg)
+	}
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := database.WithTx(bg, j.Client, func(tx *ent.Tx) error {
+		update := tx.ImportJob.UpdateOneID(job.ID).SetStatus(importjob.StatusFailed).SetError(msg).SetFinishedAt(j.Now())
+		if sum != nil {
+			update.SetSummary(sum.column())
+		}
+		if err := update.Exec(bg); err != nil {
+			return err
+		}
+		return j.notifyFinished(bg, tx, job, false)
+	})
+	if err != nil && j.Log != nil {
+		j.Log.Error("record the failed import", "import", job.ID, "err", err)
+	}
+	return errors.New(msg)
+}
+
+// readFiles reads the technique files out of the archives, folders
+// and YAML files given. A refused archive refuses the whole import; a
+// YAML file is read as it is (up to one byte over the limit, so that a
+// file too large is reported as such and the others go on).
+func readFiles(files []File) ([]library.Source, error) {
+	var out []library.Source
+	for _, f := range files {
+		var (
+			got []library.Source
+			err error
+		)
+		switch {
+		case f.Dir:
+			got, err = library.ReadDir(f.Path)
+		case format(f.Name) == "zip":
+			got, err = readZip(f.Path)
+		case format(f.Name) == "tgz":
+			got, err = readTarGz(f.Path)
+		case format(f.Name) == "yaml":
+			var data []byte
+			data, err = readYAML(f.Path)
+			got = []library.Source{{Name: f.Name, Data: data}}
+		default:
+			err = fmt.Errorf("%s: not a .zip, .tar.gz, .tgz, .yaml or .yml file", f.Name)
+		}
+		if err != nil {
+			var ae *library.ArchiveError
+			if errors.As(err, &ae) {
+				return nil, fmt.Errorf("%s: %s", f.Name, err)
+			}
+			return nil, fmt.Errorf("%s: %w", f.Name, err)
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+func readZip(path string) ([]library.Source, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return library.ReadZip(f, fi.Size())
+}
+
+func readTarGz(path string) ([]library.Source, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return library.ReadTarGz(f)
+}
+
+func readYAML(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, atomic.MaxFileSize+1))
+}
+
+// reporter writes an import's progress to its row, at most every
+// 250 ms unless it moved 5 points, so that any instance can show it.
+type reporter struct {
+	client  *ent.Client
+	log     *slog.Logger
+	id      uuid.UUID
+	start   time.Time
+	last    time.Time
+	percent int
+}
+
+func (r *reporter) report(done, total int) {
+	p := min(99, 100*done/max(total, 1))
+	if p == r.percent || (time.Since(r.last) < 250*time.Millisecond && p-r.percent < 5) {
+		return
+	}
+	r.percent, r.last = p, time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := r.client.ImportJob.UpdateOneID(r.id).SetProgress(p).Exec(ctx); err != nil && r.log != nil {
+		r.log.Warn("record import progress", "import", r.id, "err", err)
+	}
+}
+
+// Reap marks the running imports whose instance is gone (nobody holds
+// their liveness lock) as failed with interrupted, finished at now();
+// imports running in any live instance are left alone. ids limits it to
+// those jobs; none means every running one.
+func Reap(ctx context.Context, client *ent.Client, now func() time.Time, ids ...uuid.UUID) (int, error) {
+	ctx = rule.SystemContext(ctx)
+	q := client.ImportJob.Query().Where(importjob.StatusEQ(importjob.StatusRunning))
+	if len(ids) > 0 {
+		q.Where(importjob.IDIn(ids...))
+	}
+	running, err := q.IDs(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list running imports: %w", err)
+	}
+	n := 0
+	for _, id := range running {
+		err := database.WithTx(ctx, client, func(tx *ent.Tx) error {
+			dead, err := joblock.Dead(ctx, tx, joblock.ImportJob, id)
+			if err != nil || !dead {
+				return err
+			}
+			// The status condition leaves alone an import that finished
+			// (and let its lock go) since the list was read.
+			m, err := tx.ImportJob.Update().Where(importjob.ID(id), importjob.StatusEQ(importjob.StatusRunning)).
+				SetStatus(importjob.StatusFailed).SetError(interrupted).SetFinishedAt(now()).Save(ctx)
+			n += m
+			return err
+		})
+		if err != nil {
+			return n, fmt.Errorf("reap import %s: %w", id, err)
+		}
+	}
+	return n, nil
+}
