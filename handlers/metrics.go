@@ -18,10 +18,10 @@ const metricsPath = "/metrics"
 // observeRequests times every request into the request-duration histogram,
 // labelled by the route template (c.Path()), never the URL: paths carry
 // ids and invitation tokens, and a label per id would grow without bound.
-// Requests that matched no route share one label. Event streams stay open
-// for minutes by design and are left out: they would only stretch the top
-// bucket. It sits outside logRequests, whose c.Error has written the final
-// status by the time it looks.
+// Requests that matched no route share one label. Streaming routes (event
+// streams) stay open for minutes by design and are left out: they would
+// only stretch the top bucket. It sits outside logRequests, whose c.Error
+// has written the final status by the time it looks.
 func (s *Server) observeRequests() echo.MiddlewareFunc {
 	// The route templates, fixed once the table is built; echo reports a
 	// near miss (a 404 under a known prefix) with a template-like path
@@ -33,7 +33,7 @@ func (s *Server) observeRequests() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			route := c.Path()
-			if route == eventsPath {
+			if s.routeOf(c).stream {
 				return next(c)
 			}
 			if !known[route] {
@@ -47,9 +47,10 @@ func (s *Server) observeRequests() echo.MiddlewareFunc {
 	}
 }
 
-// metricsAccess guards /metrics: a request with "Authorization: Bearer"
-// must carry METRICS_TOKEN (else 401, whoever is signed in: a scraper
-// with a stale token should hear so, not be sent to a sign-in page);
+// metricsAccess guards the routes marked bearer (/metrics): a request
+// with "Authorization: Bearer" must carry METRICS_TOKEN (else 401,
+// whoever is signed in: a scraper with a stale token should hear so, not
+// be sent to a sign-in page);
 // without one the route's declared permission applies as on every route.
 // The token is compared as a SHA-256 digest in constant time, so neither
 // its content nor its length shows in the timing.

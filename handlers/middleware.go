@@ -18,7 +18,6 @@ import (
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/i18n"
-	"violet/static"
 )
 
 type requestIDKey struct{}
@@ -59,10 +58,10 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		req, res := c.Request(), c.Response()
 		level := s.Log.Info
-		switch path := c.Path(); {
+		switch {
 		case res.Status >= 500:
 			level = s.Log.Error
-		case path == "/healthz" || path == "/readyz" || strings.HasPrefix(path, "/static/"):
+		case s.routeOf(c).quiet:
 			level = s.Log.Debug
 		}
 		level("request",
@@ -89,7 +88,8 @@ func (s *Server) logPanic(c echo.Context, err error, stack []byte) error {
 const contentSecurityPolicy = "default-src 'self'; object-src 'none'; base-uri 'none'; " +
 	"frame-ancestors 'none'; form-action 'self'"
 
-// securityHeaders sets the headers of QUALITY.md §1 on every response.
+// securityHeaders sets the security headers on every response: no
+// inline or foreign content, no sniffing, no framing, no referrer.
 // Dynamic responses are not cached; static assets override that.
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	secure := s.Config.Secure()
@@ -134,10 +134,11 @@ func (s *Server) crossOriginProtection() echo.MiddlewareFunc {
 // deadline bounds every request (REQUEST_TIMEOUT) so that nothing waits on
 // a stuck database forever. It only sets the context deadline; unlike
 // echo's Timeout middleware it never writes a response behind the
-// handler's back. Event streams are long on purpose and bound themselves.
+// handler's back. Streaming routes (events) are long on purpose and bound
+// themselves.
 func (s *Server) deadline(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if c.Path() == eventsPath {
+		if s.routeOf(c).stream {
 			return next(c)
 		}
 		req := c.Request()
@@ -172,20 +173,15 @@ func sessionFrom(ctx context.Context) *sessions.Session {
 	return sess
 }
 
-// withoutSession lists the routes that never look at a session: assets and
-// probes must not cost a database query.
-func withoutSession(path string) bool {
-	return strings.HasPrefix(path, static.Prefix) || path == "/healthz" || path == "/readyz" || path == "/api/v1/diag/db"
-}
-
 // authenticate loads the session of the request's cookie and, when it is
 // valid, puts the viewer (with the permissions read from the database just
 // now) and the viewer's language in the request context. It also rotates
 // the session token or records activity when due. A missing, expired,
-// revoked or tampered cookie leaves the request anonymous.
+// revoked or tampered cookie leaves the request anonymous. Routes marked
+// sessionless (assets, probes) skip all of it.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if withoutSession(c.Path()) {
+		if s.routeOf(c).noSession {
 			return next(c)
 		}
 		req := c.Request()
@@ -364,35 +360,24 @@ func safeNext(next string) string {
 	return next
 }
 
-// Request body limits: forms are small; the routes that take uploads of
-// bundles and archives (100 MB) are named here, by their route's prefix,
-// and evidence uploads by their route (limit from the settings).
+// Request body limits: forms are small (2 MB, every route's default);
+// the routes that take uploads of bundles and archives set 100 MB in the
+// route table, and the evidence upload route the largest the settings
+// allow (its handler narrows it to evidence.max_upload_bytes, plus the
+// form, before reading a byte).
 const (
 	formBodyLimit   = 2 << 20
 	uploadBodyLimit = 100 << 20
 )
 
-func bodyLimitFor(path string) int64 {
-	if path == evidenceUploadPath {
-		// The handler narrows it to the setting evidence.max_upload_bytes
-		// (plus the form) before reading a byte.
-		return evidenceBodyCeiling
-	}
-	for _, prefix := range []string{"/admin/attack-sync/upload", "/library/import"} {
-		if strings.HasPrefix(path, prefix) {
-			return uploadBodyLimit
-		}
-	}
-	return formBodyLimit
-}
-
 // bodyLimit refuses a body over the route's limit with 413: at once when
 // Content-Length says so, else when reading passes the limit (the error
-// handler maps http.MaxBytesError to 413).
+// handler maps http.MaxBytesError to 413). A request that matched no
+// route has the form limit.
 func (s *Server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
-		limit := bodyLimitFor(c.Path())
+		limit := s.routeOf(c).bodyLimit()
 		if req.ContentLength > limit {
 			return echo.ErrStatusRequestEntityTooLarge
 		}

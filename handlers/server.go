@@ -78,6 +78,7 @@ type Server struct {
 	draining atomic.Bool
 	buffers  sync.Pool // *bytes.Buffer for buffered rendering
 	routes   []route
+	byRoute  routeIndex // the routes' settings, for the middleware
 	// Background jobs (catalogue syncs) outlive the request that started
 	// them; Wait lets them finish at shutdown.
 	jobs     sync.WaitGroup
@@ -128,6 +129,7 @@ func New(d Deps) (*Server, error) {
 	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
 	s.echo = e
 	s.routes = s.routeTable()
+	s.byRoute = indexRoutes(s.routes)
 	s.register()
 	return s, nil
 }

@@ -77,7 +77,7 @@ func (s *Server) checkText(next echo.HandlerFunc) echo.HandlerFunc {
 				return err
 			}
 		case echo.MIMEMultipartForm:
-			if bodyLimitFor(c.Path()) > formBodyLimit {
+			if s.routeOf(c).bodyLimit() > formBodyLimit {
 				// An upload route: its handler streams the parts and
 				// checks their text itself.
 				break
