@@ -74,8 +74,8 @@ demo: build
 BENCHFLAGS ?=
 
 ## bench: measure every page against its SQL and HTTP floors at concurrency 1, 16
-## and 64 on a throwaway PostgreSQL (QUALITY.md §4): a table on stdout and
-## docs/bench/DATE.md and .json, to commit with the code they measured
+## and 64 on a throwaway PostgreSQL (budgets: docs/ARCHITECTURE.md): a table on
+## stdout and docs/bench/DATE.md and .json, to commit with the code they measured
 bench: tools-postgres build
 	@mkdir -p docs/bench
 	$(GO) run ./cmd/violet-bench -version '$(VERSION)' -binary $(BIN) -json docs/bench/$$(date -u +%F).json \

@@ -25,10 +25,11 @@ const (
 // roles are the kinds of viewer the matrix tries, in column order.
 var roles = []string{"anonymous", "no groups", "redteam", "blueteam", "observer", "admin"}
 
-// matrix is the expected outcome of every route for every role, written
-// out by hand from DESIGN.md §4 and the seeded groups: a route added to the
-// table without a row here fails the test, and so does an access rule that
-// changes without this table changing with it.
+// matrix is the expected outcome of every route for every role, written out by
+// hand from the access rules (docs/ARCHITECTURE.md, "Rules that matter") and
+// the seeded groups: a route added to the table without a row here fails the
+// test, and so does an access rule that changes without this table changing
+// with it.
 var matrix = map[string][6]string{
 	"GET /":                           {L, O, O, O, O, O},
 	"GET /diag":                       {L, O, O, O, O, O},
@@ -193,8 +194,8 @@ var matrix = map[string][6]string{
 }
 
 // TestRoleRouteMatrix walks the route table and asks every route as every
-// role, asserting the status each gets (QUALITY.md §3 #11-15 at the route
-// level; object-level checks live in each resource's tests).
+// role, asserting the status each gets (deny by default at the route level;
+// object-level checks live in each resource's tests).
 func TestRoleRouteMatrix(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)

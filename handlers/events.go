@@ -76,11 +76,10 @@ type stream struct {
 //
 // Once checked, the connection is taken over from net/http (hijacked) and
 // served by one goroutine of its own with a shallow stack: the request's
-// goroutine, buffers and context are let go, so an idle stream costs a
-// few kilobytes rather than the tens a parked request would (QUALITY.md:
-// ≤ 20 KB per idle stream; BenchmarkLiveDelivery measures it). Where the
-// connection cannot be taken over (HTTP/2, test recorders) the request
-// serves the stream itself.
+// goroutine, buffers and context are let go, so an idle stream costs a few
+// kilobytes rather than the tens a parked request would (budget: ≤ 20 KB per
+// idle stream; BenchmarkLiveDelivery measures it). Where the connection cannot
+// be taken over (HTTP/2, test recorders) the request serves the stream itself.
 func (s *Server) streamEvents(c echo.Context) error {
 	req := c.Request()
 	ctx := req.Context()

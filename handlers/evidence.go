@@ -422,8 +422,8 @@ func (s *Server) loadEvidence(c echo.Context) (*mission.Access, *ent.MissionTest
 	return a, t, f, nil
 }
 
-// setEvidenceHeaders sets the headers of a served evidence file
-// (QUALITY.md §1): never sniffed, never run, never cached.
+// setEvidenceHeaders sets the headers of a served evidence file: never
+// sniffed, never run, never cached.
 func setEvidenceHeaders(h http.Header, contentType, disposition string) {
 	h.Set(echo.HeaderContentType, contentType)
 	h.Set(echo.HeaderContentDisposition, disposition)

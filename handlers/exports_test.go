@@ -30,9 +30,9 @@ import (
 	"violet/views/missionpage"
 )
 
-// validateLayer checks a layer against the required fields and types of
-// the ATT&CK Navigator layer format 4.5 (FORMATS.md) and returns what is
-// wrong.
+// validateLayer checks a layer against the required fields and types of the
+// ATT&CK Navigator layer format 4.5 (as internal/navigator writes it) and
+// returns what is wrong.
 func validateLayer(raw []byte) []string {
 	var bad []string
 	fail := func(format string, args ...any) { bad = append(bad, fmt.Sprintf(format, args...)) }

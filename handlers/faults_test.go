@@ -47,14 +47,14 @@ var createdMission = regexp.MustCompile(`^/missions/([0-9a-f-]{36})$`)
 // connect_timeout (2 s) bounds one that is not answered.
 const faultOutageBound = 2 * time.Second
 
-// TestFaultDatabaseOutageUnderWriteLoad (QUALITY.md §3: PostgreSQL stopped
-// for 10 s and restarted under a steady write load). Six writers create
-// missions through the real router over loopback HTTP, with the real pool,
-// for 2 s before the outage, the 10 s of the outage and until after the
-// recovery. While the database is down every write fails fast with 503 and
-// /readyz answers 503; once it is back writes succeed within 5 s; every
-// acknowledged mission is in the database afterwards, complete (its lead
-// membership and its audit event), and no failed write left part of one.
+// TestFaultDatabaseOutageUnderWriteLoad: PostgreSQL stopped for 10 s and
+// restarted under a steady write load. Six writers create missions through the
+// real router over loopback HTTP, with the real pool, for 2 s before the
+// outage, the 10 s of the outage and until after the recovery. While the
+// database is down every write fails fast with 503 and /readyz answers 503;
+// once it is back writes succeed within 5 s; every acknowledged mission is in
+// the database afterwards, complete (its lead membership and its audit event),
+// and no failed write left part of one.
 func TestFaultDatabaseOutageUnderWriteLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes about 15 s")

@@ -23,10 +23,10 @@ import (
 	"violet/internal/evidence"
 )
 
-// TestRefusedWriteAudited is QUALITY.md §3 #12: a write refused with 403
-// (by a role on the mission, or by the route table's permission) is
-// audited exactly once with the actor, the route template and the target;
-// nothing is written; refused reads and a 404 are not audited.
+// TestRefusedWriteAudited: a write refused with 403 (by a role on the mission,
+// or by the route table's permission) is audited exactly once with the actor,
+// the route template and the target; nothing is written; refused reads and a
+// 404 are not audited.
 func TestRefusedWriteAudited(t *testing.T) {
 	t.Parallel()
 	w := newMTWorld(t)
@@ -147,11 +147,11 @@ func loginFrom(app *apptest.App, ip, email, password string) *httptest.ResponseR
 	return postLogin(app, email, password, "X-Forwarded-For", ip)
 }
 
-// TestLoginThrottleBehindProxy is QUALITY.md §3 #5 with a configured
-// trusted proxy: the address throttled is the client's from
-// X-Forwarded-For; rotating it does not escape the per-email limit, the
-// per-address limit holds across emails, and other clients behind the
-// same proxy are not locked out with the attacker.
+// TestLoginThrottleBehindProxy is the login throttle with a configured trusted
+// proxy: the address throttled is the client's from X-Forwarded-For; rotating
+// it does not escape the per-email limit, the per-address limit holds across
+// emails, and other clients behind the same proxy are not locked out with the
+// attacker.
 func TestLoginThrottleBehindProxy(t *testing.T) {
 	t.Parallel()
 	t.Run("per email, rotating X-Forwarded-For", func(t *testing.T) {
@@ -259,11 +259,11 @@ func TestLoginLockoutEnds(t *testing.T) {
 	}
 }
 
-// TestLoginBurstProductionHasher is QUALITY.md §3 #6 with the hasher
+// TestLoginBurstProductionHasher is a burst of logins with the hasher
 // `violet serve` builds (argon2id, production parameters, one hash per
-// CPU): 100 failed logins at once from 100 clients behind the proxy get
-// 401, 429 or 503 with Retry-After, never a 500; every 401 is audited once;
-// and a correct login afterwards works.
+// CPU): 100 failed logins at once from 100 clients behind the proxy get 401,
+// 429 or 503 with Retry-After, never a 500; every 401 is audited once; and a
+// correct login afterwards works.
 func TestLoginBurstProductionHasher(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100 argon2id hashes")
@@ -324,10 +324,10 @@ func TestLoginBurstProductionHasher(t *testing.T) {
 // element with a handler, and both quotes and an ampersand for attributes.
 const markupName = `<img src=x onerror=alert(1)>"'&`
 
-// TestMissionNameEscaped is QUALITY.md §3 #24 and #11: a mission name
-// with markup is text on the list, the htmx search partial, the mission
-// page, the report and a 409 page; and an outsider's 404 on the mission is
-// byte for byte the 404 of an unknown id (request id blanked).
+// TestMissionNameEscaped: a mission name with markup is text on the list, the
+// htmx search partial, the mission page, the report and a 409 page; and an
+// outsider's 404 on the mission is byte for byte the 404 of an unknown id
+// (request id blanked).
 func TestMissionNameEscaped(t *testing.T) {
 	t.Parallel()
 	w := newMTWorld(t)
@@ -418,9 +418,9 @@ func TestMissionNameEscaped(t *testing.T) {
 	})
 }
 
-// TestForeignMissionIDChangesNothing is QUALITY.md §3 #16 for the mission
-// forms: another mission's test, category or evidence named in a URL of
-// this mission, or a mission_id field naming another mission, changes
+// TestForeignMissionIDChangesNothing: ids the user may not set are ignored by
+// the mission forms: another mission's test, category or evidence named in a
+// URL of this mission, or a mission_id field naming another mission, changes
 // nothing of that mission (its rows are compared before and after).
 func TestForeignMissionIDChangesNothing(t *testing.T) {
 	t.Parallel()
@@ -542,10 +542,10 @@ func TestForeignMissionIDChangesNothing(t *testing.T) {
 	}
 }
 
-// TestSecurityHeadersSignedIn is QUALITY.md §1 and §3 #25 beyond the
-// anonymous pages: signed-in pages, htmx partials, exports, the report's
-// stylesheet, evidence downloads and signed-in error pages all refuse
-// framing, carry the CSP and are not stored by the browser.
+// TestSecurityHeadersSignedIn is TestSecurityHeaders beyond the anonymous
+// pages: signed-in pages, htmx partials, exports, the report's stylesheet,
+// evidence downloads and signed-in error pages all refuse framing, carry the
+// CSP and are not stored by the browser.
 func TestSecurityHeadersSignedIn(t *testing.T) {
 	t.Parallel()
 	w := newMTWorld(t)

@@ -160,9 +160,8 @@ func TestInvitationSingleUseUnderConcurrency(t *testing.T) {
 	}
 }
 
-// TestInvitationInvalidLinksLookAlike is QUALITY.md §3 #17: expired,
-// revoked, used and unknown links get one identical 410 page, on GET and
-// on POST.
+// TestInvitationInvalidLinksLookAlike: expired, revoked, used and unknown
+// links get one identical 410 page, on GET and on POST.
 func TestInvitationInvalidLinksLookAlike(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)
@@ -236,9 +235,9 @@ func TestInvitationInvalidLinksLookAlike(t *testing.T) {
 	}
 }
 
-// TestInvitationGrantRule is QUALITY.md §3 #18: an inviter who is not an
-// admin cannot grant admin, nor a group holding permissions it lacks: not
-// at creation, and not at acceptance once its rights are gone.
+// TestInvitationGrantRule: an inviter who is not an admin cannot grant admin,
+// nor a group holding permissions it lacks: not at creation, and not at
+// acceptance once its rights are gone.
 func TestInvitationGrantRule(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)
@@ -401,7 +400,7 @@ func TestInvitationAccept(t *testing.T) {
 
 	t.Run("accepted: account, groups, language, session", func(t *testing.T) {
 		f := invAcceptForm(" New@Example.com ", "  New Person ")
-		// Fields the invitee may not set are ignored (QUALITY.md §3 #16).
+		// Fields the invitee may not set (groups, admin) are ignored.
 		f["group_ids"] = invGroupIDs(t, app, "admin")
 		f.Set("is_admin", "true")
 		w := app.PostAs(nil, "/invitations/"+open, f)

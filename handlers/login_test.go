@@ -18,8 +18,8 @@ func postLogin(app *apptest.App, email, password string, header ...string) *http
 	return app.PostAs(nil, "/login", url.Values{"email": {email}, "password": {password}}, header...)
 }
 
-// TestLoginEnumeration is QUALITY.md §3 #4: unknown email, wrong password
-// and deactivated account get the same status and body.
+// TestLoginEnumeration: unknown email, wrong password and deactivated account
+// get the same status and body.
 func TestLoginEnumeration(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)
@@ -143,10 +143,9 @@ func TestLoginValidation(t *testing.T) {
 	}
 }
 
-// TestLoginThrottling is QUALITY.md §3 #5: thirty wrong passwords for one
-// email, whatever X-Forwarded-For says, end in 429 with Retry-After; the
-// right password is refused too until the window passes, but other
-// accounts are not affected.
+// TestLoginThrottling: thirty wrong passwords for one email, whatever
+// X-Forwarded-For says, end in 429 with Retry-After; the right password is
+// refused too until the window passes, but other accounts are not affected.
 func TestLoginThrottling(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)
@@ -178,8 +177,8 @@ func TestLoginThrottling(t *testing.T) {
 	}
 }
 
-// TestParallelLogins is QUALITY.md §3 #6: a burst of logins is bounded by
-// the hasher's slots; some may be refused with 429/503, none crash.
+// TestParallelLogins: a burst of logins is bounded by the hasher's slots; some
+// may be refused with 429/503, none crash.
 func TestParallelLogins(t *testing.T) {
 	// One slot and a short wait make the limit visible with real argon2id.
 	hasher, err := auth.NewHasher(auth.DefaultArgon2Params(), 1, 50*time.Millisecond)
@@ -226,8 +225,8 @@ func TestParallelLogins(t *testing.T) {
 	}
 }
 
-// TestCrossSitePostWithSession is QUALITY.md §3 #1: a cross-site form post
-// carrying a valid session cookie is refused and changes nothing.
+// TestCrossSitePostWithSession: a cross-site form post carrying a valid
+// session cookie is refused and changes nothing.
 func TestCrossSitePostWithSession(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)

@@ -8,9 +8,9 @@ import (
 	"violet/internal/mission"
 )
 
-// missionAccess loads the viewer's access to the mission named by the
-// route's :id. A mission the viewer may not see is a 404, exactly like a
-// missing one (QUALITY.md §3 #11); so is a malformed id.
+// missionAccess loads the viewer's access to the mission named by the route's
+// :id. A mission the viewer may not see is a 404, exactly like a missing one;
+// so is a malformed id.
 func (s *Server) missionAccess(c echo.Context) (*mission.Access, error) {
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {

@@ -690,10 +690,10 @@ func TestChangePlanTests(t *testing.T) {
 	}
 }
 
-// BenchmarkMissionPage measures GET /missions/:id for a lead on a mission
-// of 1,000 tests with 3 ATT&CK tags each, through the router, and its SQL
-// floor (QUALITY.md §4): the same queries on the same data through
-// database/sql, rows scanned, no rendering. The budget is page ≤ 2× floor.
+// BenchmarkMissionPage measures GET /missions/:id for a lead on a mission of
+// 1,000 tests with 3 ATT&CK tags each, through the router, and its SQL floor:
+// the same queries on the same data through database/sql, rows scanned, no
+// rendering. The budget is page ≤ 2× floor.
 func BenchmarkMissionPage(b *testing.B) {
 	f := newOverviewFixture(b)
 	f.seedTests(b, 1000)

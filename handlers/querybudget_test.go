@@ -1,8 +1,8 @@
 package handlers_test
 
-// Query budgets (issue 9, QUALITY.md §4): every main page sends the same
-// number of SQL statements whatever the size of what it lists, so no page
-// hides a query per row (N+1).
+// Query budgets (issue 9; docs/ARCHITECTURE.md, "Performance budgets"): every
+// main page sends the same number of SQL statements whatever the size of what
+// it lists, so no page hides a query per row (N+1).
 //
 // Pages with a budget test of their own, not repeated here:
 //   - /missions                          TestListMissionsQueryCount (missions_test.go)

@@ -20,9 +20,9 @@ import (
 	"violet/static"
 )
 
-// The query budgets (QUALITY.md §4) are checked by counting, at the driver,
-// every statement a request sends: the session load, ent's queries and raw
-// SQL alike.
+// The query budgets (docs/ARCHITECTURE.md) are checked by counting, at the
+// driver, every statement a request sends: the session load, ent's queries and
+// raw SQL alike.
 
 // countingServer is a second server on the app's database (same session
 // key, so the app's cookies work) whose connections count statements.

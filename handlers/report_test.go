@@ -430,7 +430,7 @@ func TestMissionReportQueryCount(t *testing.T) {
 
 // BenchmarkMissionReport measures GET /missions/:id/report for a lead on a
 // mission of 1,000 tests with 3 ATT&CK tags each and their red and blue
-// details, through the router (QUALITY.md §4: ≤ 200 ms server time).
+// details, through the router (budget: ≤ 200 ms server time).
 func BenchmarkMissionReport(b *testing.B) {
 	f := newOverviewFixture(b)
 	f.seedTests(b, 1000)

@@ -84,8 +84,8 @@ func undeclared(s *Server) []string {
 	return bad
 }
 
-// TestEveryRouteDeclaresAccess is QUALITY.md §3 #15: a route with no
-// declared permission fails the suite.
+// TestEveryRouteDeclaresAccess is deny by default: a route with no declared
+// permission fails the suite.
 func TestEveryRouteDeclaresAccess(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t, io.Discard)
@@ -101,9 +101,8 @@ func TestEveryRouteDeclaresAccess(t *testing.T) {
 	})
 }
 
-// TestInternalErrorsStayInternal is QUALITY.md §3 #26: a panic or an SQL
-// error gives the generic page with a request id, and the details go only
-// to the log.
+// TestInternalErrorsStayInternal: a panic or an SQL error gives the generic
+// page with a request id, and the details go only to the log.
 func TestInternalErrorsStayInternal(t *testing.T) {
 	t.Parallel()
 	var log strings.Builder

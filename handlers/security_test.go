@@ -18,8 +18,8 @@ import (
 	"violet/internal/config"
 )
 
-// TestSecurityHeaders: every kind of response carries the headers of
-// QUALITY.md §1, including error pages and static files.
+// TestSecurityHeaders: every kind of response carries the security headers
+// (securityHeaders), including error pages and static files.
 func TestSecurityHeaders(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)
@@ -71,8 +71,8 @@ func TestSecurityHeaders(t *testing.T) {
 	})
 }
 
-// TestCrossOriginWritesRefused is QUALITY.md §3 #1-2: a state-changing
-// request from another origin is refused before any handler runs.
+// TestCrossOriginWritesRefused: a state-changing request from another origin
+// is refused before any handler runs.
 func TestCrossOriginWritesRefused(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)

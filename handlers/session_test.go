@@ -125,7 +125,8 @@ func TestNewTokenAtLogin(t *testing.T) {
 	}
 }
 
-// TestReplayAfterLogout is QUALITY.md §3 #7.
+// TestReplayAfterLogout: a session cookie replayed after logout is sent back
+// to the sign-in page (htmx: 401 with HX-Redirect).
 func TestReplayAfterLogout(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)
@@ -159,7 +160,8 @@ func TestReplayAfterLogout(t *testing.T) {
 	}
 }
 
-// TestTamperedCookie is QUALITY.md §3 #10.
+// TestTamperedCookie: a tampered session cookie leaves the request anonymous,
+// never a 500.
 func TestTamperedCookie(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)
@@ -180,7 +182,8 @@ func TestTamperedCookie(t *testing.T) {
 	}
 }
 
-// TestSessionTimeouts is QUALITY.md §3 #9, on an injected clock.
+// TestSessionTimeouts: a session idle past the timeout, or older than the
+// absolute limit, must sign in again; on an injected clock.
 func TestSessionTimeouts(t *testing.T) {
 	t.Run("idle", func(t *testing.T) {
 		clk := newClock()

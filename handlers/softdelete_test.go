@@ -13,12 +13,11 @@ import (
 	"violet/internal/evidence"
 )
 
-// TestSoftDeletedAbsentEverywhere is QUALITY.md §3 #14: a soft-deleted
-// mission, mission test or evidence file is absent from every page that
-// could show it (lists, the htmx search, the mission and test pages, the
-// evidence section, the report, the three exports), and its own URLs
-// answer 404. Each deleted thing carries a marker no live row has, so
-// "absent" is a plain search of the answer.
+// TestSoftDeletedAbsentEverywhere: a soft-deleted mission, mission test or
+// evidence file is absent from every page that could show it (lists, the htmx
+// search, the mission and test pages, the evidence section, the report, the
+// three exports), and its own URLs answer 404. Each deleted thing carries a
+// marker no live row has, so "absent" is a plain search of the answer.
 func TestSoftDeletedAbsentEverywhere(t *testing.T) {
 	t.Parallel()
 	w := newMTWorld(t)

@@ -1,9 +1,9 @@
 package migrations_test
 
-// These tests read the catalogue of a database migrated to head and check
-// it against the data model of DESIGN.md §3, written out here by hand from
-// the migration files (the initial schema, then audit_events): a change to
-// the schema that is not mirrored in these lists fails the build.
+// These tests read the catalogue of a database migrated to head and check it
+// against the data model (ent/schema), written out here by hand from the
+// migration files (the initial schema, then audit_events): a change to the
+// schema that is not mirrored in these lists fails the build.
 
 import (
 	"context"

@@ -1,10 +1,11 @@
 // Command violet-bench is `make bench`: it starts a throwaway PostgreSQL
-// cluster (or uses an empty database given with -database-url), generates
-// a deterministic dataset, serves Violet in-process on loopback and drives
-// every page at concurrency 1, 16 and 64 with the two floors of QUALITY.md
-// §4, times the ATT&CK sync and the Atomic import, measures a separate
-// `violet serve` process's start-up and RSS, and prints a table, writes
-// JSON and, with -markdown, the dated result kept under docs/.
+// cluster (or uses an empty database given with -database-url), generates a
+// deterministic dataset, serves Violet in-process on loopback and drives every
+// page at concurrency 1, 16 and 64 with its SQL and HTTP floors
+// (docs/ARCHITECTURE.md, "Performance budgets"), times the ATT&CK sync and the
+// Atomic import, measures a separate `violet serve` process's start-up and
+// RSS, and prints a table, writes JSON and, with -markdown, the dated result
+// kept under docs/.
 //
 // It is not part of the product binary.
 package main

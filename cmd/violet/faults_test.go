@@ -228,11 +228,10 @@ func (w *uploadWorld) checkStored(t *testing.T, evidenceDir string, u *longUploa
 	}
 }
 
-// TestFaultSIGTERMDuringLongUpload (QUALITY.md §3: SIGTERM during a long
-// upload): an evidence upload streamed over about 2.5 s is under way when
-// serve gets SIGTERM; the upload completes with its success answer, its
-// row and file are kept with the right SHA-256, and serve returns nil
-// (exit status 0).
+// TestFaultSIGTERMDuringLongUpload: an evidence upload streamed over
+// about 2.5 s is under way when serve gets SIGTERM; the upload completes
+// with its success answer, its row and file are kept with the right
+// SHA-256, and serve returns nil (exit status 0).
 //
 // main turns SIGTERM into the cancellation of run's context
 // (signal.NotifyContext) and does nothing else with it, so cancelling the
@@ -266,10 +265,10 @@ func TestFaultSIGTERMDuringLongUpload(t *testing.T) {
 	w.checkStored(t, evidenceDir, u)
 }
 
-// TestFaultTwoInstancesStartOnEmptyDatabase (QUALITY.md §3: two instances
-// starting together): two `violet serve` with MIGRATE_ON_START on one
-// empty database both become ready; every migration is applied once, the
-// reference data exists once, and neither logs an error.
+// TestFaultTwoInstancesStartOnEmptyDatabase: two `violet serve` with
+// MIGRATE_ON_START starting together on one empty database both become ready;
+// every migration is applied once, the reference data exists once, and neither
+// logs an error.
 func TestFaultTwoInstancesStartOnEmptyDatabase(t *testing.T) {
 	files := sourceFiles(t)
 	dbURL := testdb.EmptyURL(t)

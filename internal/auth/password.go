@@ -14,8 +14,8 @@ import (
 	"golang.org/x/crypto/argon2"
 )
 
-// Password rules (QUALITY.md §1): at least 12 characters, at most 1024
-// bytes, never trimmed or case-folded, no composition rules, not the email.
+// Password rules: at least 12 characters, at most 1024 bytes, never trimmed or
+// case-folded, no composition rules, not the email.
 const (
 	MinPasswordChars = 12
 	MaxPasswordBytes = 1024

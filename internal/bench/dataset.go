@@ -34,7 +34,7 @@ type Scale struct {
 	Evidence    int // evidence files on each of the first Evidence tests of the big mission, and on the drawer's test
 }
 
-// DefaultScale is QUALITY.md §4's: a 10-test and a 1,000-test mission.
+// DefaultScale is the budgets' scale: a 10-test and a 1,000-test mission.
 func DefaultScale() Scale {
 	return Scale{Users: 200, Missions: 50, SmallTests: 10, BigTests: 1000, TagsPerTest: 3, Evidence: 20}
 }

@@ -14,9 +14,9 @@ import (
 )
 
 // SQLFloor returns an operation that sends a page's own statements, as
-// recorded while it was served, through database/sql on the same pool
-// settings and scans every row into raw bytes: what the page would cost
-// with nothing but its SQL (QUALITY.md §4, the SQL floor).
+// recorded while it was served, through database/sql on the same pool settings
+// and scans every row into raw bytes: what the page would cost with nothing
+// but its SQL (the SQL floor).
 func SQLFloor(db *sql.DB, stmts []sqltrace.Statement) func(context.Context) error {
 	return func(ctx context.Context) error {
 		for _, st := range stmts {
@@ -56,9 +56,9 @@ func SQLFloor(db *sql.DB, stmts []sqltrace.Statement) func(context.Context) erro
 	}
 }
 
-// HTTPFloor is an echo server answering GET /floor/:size with size bytes
-// of HTML built in advance, for each of sizes: the cost of serving a page
-// of that size with no work at all (QUALITY.md §4, the HTTP floor).
+// HTTPFloor is an echo server answering GET /floor/:size with size bytes of
+// HTML built in advance, for each of sizes: the cost of serving a page of that
+// size with no work at all (the HTTP floor).
 func HTTPFloor(sizes []int) http.Handler {
 	line := []byte("<div class=\"row\"><span>floor</span><span>0123456789abcdef</span></div>\n")
 	bodies := make(map[int][]byte, len(sizes))

@@ -1,8 +1,8 @@
 // Package bench is the machinery of `make bench` (cmd/violet-bench): a
-// deterministic dataset at a chosen scale, a closed-loop load generator,
-// the two floors of QUALITY.md §4 (the page's own SQL replayed through
-// database/sql, and pre-built bytes of the page's size served by echo) and
-// the report (a table and JSON).
+// deterministic dataset at a chosen scale, a closed-loop load generator, the
+// two floors of docs/ARCHITECTURE.md (the page's own SQL replayed through
+// database/sql, and pre-built bytes of the page's size served by echo) and the
+// report (a table and JSON).
 package bench
 
 import (

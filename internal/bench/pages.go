@@ -27,9 +27,9 @@ type Page struct {
 	NoFloors bool
 }
 
-// Pages lists what QUALITY.md §4 and issue 9 name: home, mission list,
-// mission page at 10 and 1,000 tests, the test page and its drawer
-// partial, the report, the matrix, search, the template list and login.
+// Pages lists the pages issue 9 budgets: home, mission list, mission page at
+// 10 and 1,000 tests, the test page and its drawer partial, the report, the
+// matrix, search, the template list and login.
 func Pages(d *Dataset) []Page {
 	hx := map[string]string{"HX-Request": "true"}
 	big, small := "/missions/"+d.Big.String(), "/missions/"+d.Small.String()

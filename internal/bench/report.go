@@ -85,7 +85,8 @@ type ProcessResult struct {
 	ExitClean bool            `json:"exit_clean"`
 }
 
-// Budget is one QUALITY.md §4 budget and whether this run met it.
+// Budget is one performance budget (docs/ARCHITECTURE.md) and whether this run
+// met it.
 type Budget struct {
 	Name     string `json:"name"`
 	Measured string `json:"measured"`
@@ -126,7 +127,8 @@ func (p *PageResult) cell(conc int) *Cell {
 	return nil
 }
 
-// checkBudgets compares the run with QUALITY.md §4.
+// checkBudgets compares the run with the performance budgets
+// (docs/ARCHITECTURE.md, "Performance budgets").
 func checkBudgets(r *Report) []Budget {
 	var out []Budget
 	small, big := r.page("small"), r.page("big")
@@ -224,7 +226,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	if r.Instances != nil {
 		r.Instances.write(w)
 	}
-	fmt.Fprintln(w, "\nBudgets (QUALITY.md §4):")
+	fmt.Fprintln(w, "\nBudgets (docs/ARCHITECTURE.md, Performance budgets):")
 	for _, b := range r.Budgets {
 		mark := "met    "
 		if !b.Met {

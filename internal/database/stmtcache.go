@@ -9,8 +9,8 @@ import (
 	"github.com/lib/pq"
 )
 
-// DefaultStatementCache is how many prepared statements each connection
-// keeps (QUALITY.md §4: round trips matter most).
+// DefaultStatementCache is how many prepared statements each connection keeps:
+// round trips matter most (docs/ARCHITECTURE.md, "Performance budgets").
 const DefaultStatementCache = 128
 
 // lib/pq sends a statement with parameters as two round trips: Parse and

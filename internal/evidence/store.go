@@ -1,11 +1,10 @@
 // Package evidence keeps the files people attach to mission tests: a blob
-// store (an interface, implemented by a local directory and by a bucket
-// of an S3-compatible object store), the checks a file passes before it
-// is kept (extension allowlist AND magic bytes, text that is UTF-8
-// without NUL, image dimension caps read from the header before anything
-// is decoded), the SHA-256 computed while the bytes stream to the store,
-// re-encoded previews of images, and the sweep of files no row names
-// (QUALITY.md §1, Evidence files).
+// store (an interface, implemented by a local directory and by a bucket of an
+// S3-compatible object store), the checks a file passes before it is kept
+// (extension allowlist AND magic bytes, text that is UTF-8 without NUL, image
+// dimension caps read from the header before anything is decoded), the SHA-256
+// computed while the bytes stream to the store, re-encoded previews of images,
+// and the sweep of files no row names.
 //
 // The order of an upload is: stream to a staging file, fsync, rename to a
 // random key, fsync the directory (in S3: a multipart upload, completed

@@ -6,14 +6,13 @@
 // stored, so the database never holds a usable link. A token is returned
 // once, by Create, and never stored or logged.
 //
-// Who may grant what (QUALITY.md §1): an inviter may grant a group when the
-// inviter is in the admin group, or when the group is not admin and the
-// inviter holds every permission of the group. The rule is checked when the
-// invitation is created and again when it is accepted, against the
-// inviter's groups and permissions at that moment, so taking rights away
-// from an inviter also takes them away from the links the inviter handed
-// out. Invitations made by the system (the command line, the bootstrap
-// link; created_by NULL) may grant anything.
+// Who may grant what: an inviter may grant a group when the inviter is in the
+// admin group, or when the group is not admin and the inviter holds every
+// permission of the group. The rule is checked when the invitation is created
+// and again when it is accepted, against the inviter's groups and permissions
+// at that moment, so taking rights away from an inviter also takes them away
+// from the links the inviter handed out. Invitations made by the system (the
+// command line, the bootstrap link; created_by NULL) may grant anything.
 //
 // Acceptance is one transaction that starts with one conditional UPDATE
 // claiming the invitation; concurrent acceptances of one link serialise on

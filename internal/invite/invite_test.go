@@ -103,7 +103,7 @@ func TestNormalizeEmail(t *testing.T) {
 	}
 }
 
-// TestMayGrant is the grant rule of QUALITY.md §1 on its own.
+// TestMayGrant is the grant rule (Grantor.MayGrant) on its own.
 func TestMayGrant(t *testing.T) {
 	group := func(name string, codes ...string) *ent.Group {
 		g := &ent.Group{Name: name}

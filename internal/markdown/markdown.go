@@ -1,10 +1,10 @@
-// Package markdown turns text that people or MITRE wrote (ATT&CK
-// descriptions, template descriptions, notes) into HTML that is safe to put
-// in a page. It is the only place Violet writes HTML it did not escape
-// itself (QUALITY.md §1, Output): goldmark renders without raw HTML, then
-// bluemonday's user-generated-content policy removes anything that could
-// still run or restyle the page, and the result sits in an hx-disable
-// container so htmx never acts on attributes inside it.
+// Package markdown turns text that people or MITRE wrote (ATT&CK descriptions,
+// template descriptions, notes) into HTML that is safe to put in a page. It is
+// the only place Violet writes HTML it did not escape itself (templ.Raw
+// nowhere else): goldmark renders without raw HTML, then bluemonday's
+// user-generated-content policy removes anything that could still run or
+// restyle the page, and the result sits in an hx-disable container so htmx
+// never acts on attributes inside it.
 package markdown
 
 import (

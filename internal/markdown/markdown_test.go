@@ -25,8 +25,8 @@ func render(t *testing.T, src string) (string, *goquery.Document) {
 	return buf.String(), d
 }
 
-// TestMarkdownIsInert is QUALITY.md §3 #23: whatever the source holds,
-// nothing in the output can run script, load a handler or act through htmx.
+// TestMarkdownIsInert: whatever the source holds, nothing in the output can
+// run script, load a handler or act through htmx.
 func TestMarkdownIsInert(t *testing.T) {
 	cases := []struct {
 		name string

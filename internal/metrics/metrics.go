@@ -66,7 +66,7 @@ func New(db *sql.DB, errorLog *log.Logger) *Metrics {
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "violet_http_request_duration_seconds",
 			Help: "Time to answer an HTTP request, by method, route template and status (event streams excluded).",
-			// Pages are budgeted in milliseconds (QUALITY.md §4); the
+			// Pages are budgeted in milliseconds (docs/ARCHITECTURE.md); the
 			// upper buckets catch uploads and exports.
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"method", "route", "status"}),

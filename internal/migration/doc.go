@@ -1,6 +1,6 @@
 // Package migration is the part of the Atlas CLI that Violet needs, built on
-// the ariga.io/atlas library because the CLI itself cannot be installed here
-// (DESIGN.md §7):
+// the ariga.io/atlas library because the CLI itself cannot be installed from
+// the Go module proxy (docs/ARCHITECTURE.md, "A migration"):
 //
 //   - Diff (dev time) replays the migration directory on an empty dev
 //     database and writes a new Atlas-format file plus atlas.sum for whatever

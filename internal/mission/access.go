@@ -29,9 +29,9 @@ var (
 	ErrConflict = errors.New("someone else saved this since you opened it")
 )
 
-// Access is what a viewer may do on one mission. Load returns it only for
-// a mission the viewer may see; any other is "not found", exactly like a
-// missing one (QUALITY.md §3 #11).
+// Access is what a viewer may do on one mission. Load returns it only for a
+// mission the viewer may see; any other is "not found", exactly like a missing
+// one.
 type Access struct {
 	Mission *ent.Mission
 	Viewer  *auth.Viewer

@@ -176,8 +176,8 @@ func TestInstantiate(t *testing.T) {
 	})
 }
 
-// TestInstantiateAllOrNothing is QUALITY.md §3 #28: an instantiation
-// failing at its 7th insert leaves no row behind.
+// TestInstantiateAllOrNothing: an instantiation failing at its 7th insert
+// leaves no row behind.
 func TestInstantiateAllOrNothing(t *testing.T) {
 	w := setup(t)
 	// Two copies of the scenario: 8 tests. A trigger refuses the 7th.

@@ -1,7 +1,6 @@
 // Package navigator writes and reads MITRE ATT&CK Navigator layers (layer
-// format 4.5, domain enterprise-attack; FORMATS.md), so that a mission's
-// results open in MITRE's Navigator and a layer someone drew there can
-// seed a mission's plan.
+// format 4.5, domain enterprise-attack), so that a mission's results open in
+// MITRE's Navigator and a layer someone drew there can seed a mission's plan.
 //
 // Scoring rule of an exported layer (also written in the layer's
 // description): a technique entry's score is the HIGHEST detection-level

@@ -1,7 +1,7 @@
 // Package sqltrace counts, and on demand records, the statements a
-// database/sql pool sends to PostgreSQL. The query budgets (QUALITY.md §4:
-// a page's query count does not grow with its data) are checked with it,
-// and the benchmark program replays what it records as a page's SQL floor.
+// database/sql pool sends to PostgreSQL. The query budgets (a page's query
+// count does not grow with its data; docs/ARCHITECTURE.md) are checked with
+// it, and the benchmark program replays what it records as a page's SQL floor.
 //
 // It wraps a driver.Connector: every statement is seen at the driver, so
 // the session load, ent's queries and raw SQL are counted alike. BEGIN and

@@ -55,11 +55,11 @@ func UnreadLabel(n int) string {
 	return strconv.Itoa(n)
 }
 
-// htmxConfig is the safe htmx configuration (QUALITY.md §1): no eval, no
-// script tags in swapped content, no injected indicator styles (the CSP
-// forbids inline styles), no history cache (Back after logout must not show
-// a cached page), requests only to this origin. Error responses are swapped
-// so the error handler's toast reaches the page.
+// htmxConfig is the safe htmx configuration: no eval, no script tags in
+// swapped content, no injected indicator styles (the CSP forbids inline
+// styles), no history cache (Back after logout must not show a cached page),
+// requests only to this origin. Error responses are swapped so the error
+// handler's toast reaches the page.
 const htmxConfig = `{"allowEval":false,"allowScriptTags":false,"includeIndicatorStyles":false,` +
 	`"historyCacheSize":0,"refreshOnHistoryMiss":true,"selfRequestsOnly":true,` +
 	`"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},` +

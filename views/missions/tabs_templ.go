@@ -32,8 +32,8 @@ type TabsProps struct {
 	CanManage bool
 }
 
-// Tabs is the navigation between a mission's pages (UI.md page map:
-// /missions/{id}, /members, /categories, /settings).
+// Tabs is the navigation between a mission's pages: /missions/{id}, /members,
+// /categories, /settings.
 func Tabs(p TabsProps) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context

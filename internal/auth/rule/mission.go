@@ -34,10 +34,10 @@ func FilterVisibleMissions() privacy.MissionQueryRuleFunc {
 	}
 }
 
-// FilterVisibleTests narrows a mission test query to the tests the viewer
-// may see: every test of a mission they are lead, red or observer on, and
-// only the released ones of a mission they are blue on (DESIGN.md §4:
-// unreleased tests are invisible to blue members).
+// FilterVisibleTests narrows a mission test query to the tests the viewer may
+// see: every test of a mission they are lead, red or observer on, and only the
+// released ones of a mission they are blue on (unreleased tests are invisible
+// to blue members).
 func FilterVisibleTests() privacy.MissionTestQueryRuleFunc {
 	return func(ctx context.Context, q *ent.MissionTestQuery) error {
 		v := auth.FromContext(ctx)
@@ -94,14 +94,13 @@ func bookkeeping(f string) bool {
 	return f == missiontest.FieldVersion || f == missiontest.FieldUpdatedAt
 }
 
-// MissionTestWrite is the field-level rule of mission tests (QUALITY.md §3
-// #13): a save of one test is allowed when every field it changes is one
-// the viewer's role on that test's mission may write — red members (and
-// leads) the red fields, blue members the blue fields and only on released
-// tests, observers and non-members nothing. Leads and holders of
-// mission.manage write everything. Creating tests is for leads; bulk
-// changes are for the workflows, which check roles themselves and run as
-// the system.
+// MissionTestWrite is the field-level rule of mission tests: a save of one
+// test is allowed when every field it changes is one the viewer's role on that
+// test's mission may write — red members (and leads) the red fields, blue
+// members the blue fields and only on released tests, observers and
+// non-members nothing. Leads and holders of mission.manage write everything.
+// Creating tests is for leads; bulk changes are for the workflows, which check
+// roles themselves and run as the system.
 func MissionTestWrite() privacy.MissionTestMutationRuleFunc {
 	return func(ctx context.Context, m *ent.MissionTestMutation) error {
 		v := auth.FromContext(ctx)

@@ -17,9 +17,9 @@ import (
 	"violet/internal/testdb"
 )
 
-// TestMissionPolicies is the role × action matrix of missions and tests at
-// the ent level: who sees which tests (unreleased ones hidden from blue),
-// and who writes which fields (QUALITY.md §3 #11, #13).
+// TestMissionPolicies is the role × action matrix of missions and tests at the
+// ent level: who sees which tests (unreleased ones hidden from blue), and who
+// writes which fields (blue never a red field, nor red a blue one).
 func TestMissionPolicies(t *testing.T) {
 	_, client, _ := testdb.Open(t)
 	sys := rule.SystemContext(context.Background())

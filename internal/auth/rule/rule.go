@@ -1,9 +1,9 @@
 // Package rule holds the ent privacy rules of Violet's schemas. Each policy
 // starts with DenyIfNoViewer and ends in privacy.AlwaysDenyRule(), so an
-// operation is refused unless a rule allows it (DESIGN.md §2 rule 3).
-// Work done by the system itself (start-up seeding, the command line, the
-// sign-in and invitation flows before anyone is signed in) runs under
-// SystemContext.
+// operation is refused unless a rule allows it (deny by default:
+// docs/ARCHITECTURE.md, "Rules that matter"). Work done by the system itself
+// (start-up seeding, the command line, the sign-in and invitation flows before
+// anyone is signed in) runs under SystemContext.
 package rule
 
 import (
