@@ -7,7 +7,6 @@ import (
 
 	"violet/ent"
 	"violet/internal/attack"
-	"violet/internal/audit"
 	"violet/internal/live"
 	"violet/internal/mission"
 	"violet/internal/notify"
@@ -55,51 +54,6 @@ func (s *Server) announceMemberAdded(ctx context.Context, tx *ent.Tx, a *mission
 			"Role", notify.Localized(func(ctx context.Context) string { return missions.RoleLabel(ctx, role) })},
 		Link: "/missions/" + a.Mission.ID.String(), MissionID: a.Mission.ID,
 	}, userID)
-	return err
-}
-
-// announceTestChange tells the open pages that a test changed (with
-// whether it is now released, so blue pages only hear of released tests)
-// and, for the steps that concern others, notifies them: a release the
-// blue members, an execution the leads, a review the red member who ran
-// the test and the blue members.
-func (s *Server) announceTestChange(ctx context.Context, tx *ent.Tx, a *mission.Access, t *ent.MissionTest, action string) error {
-	if err := live.PublishTest(ctx, tx, t.ID, a.Viewer.UserID); err != nil {
-		return err
-	}
-	var (
-		kind     notify.Kind
-		titleKey string
-		roles    []string
-		extra    []uuid.UUID
-	)
-	switch action {
-	case audit.MissionTestReleased:
-		kind, titleKey, roles = notify.TestReleased, "notify.title.test_released", []string{"blue"}
-	case audit.MissionTestStopped:
-		kind, titleKey, roles = notify.TestExecuted, "notify.title.test_executed", []string{"lead"}
-	case audit.MissionTestReviewed:
-		kind, titleKey, roles = notify.TestReviewed, "notify.title.test_reviewed", []string{"blue"}
-		if t.ExecutedByID != nil && *t.ExecutedByID != a.Viewer.UserID {
-			extra = append(extra, *t.ExecutedByID)
-		}
-		if !t.ReleasedToBlue {
-			roles = nil // blue members do not know of the test yet
-		}
-	default:
-		return nil
-	}
-	var recipients []uuid.UUID
-	if len(roles) > 0 {
-		var err error
-		if recipients, err = notify.Members(ctx, tx, a.Mission.ID, a.Viewer.UserID, roles...); err != nil {
-			return err
-		}
-	}
-	_, err := s.Notifier.Send(ctx, tx, notify.Message{
-		Kind: kind, TitleKey: titleKey, TitleArgs: []any{"Test", t.Name, "Mission", a.Mission.Name},
-		Link: missionTestURL(a.Mission.ID, t.ID), MissionID: a.Mission.ID,
-	}, append(recipients, extra...)...)
 	return err
 }
 

@@ -21,7 +21,6 @@ import (
 	"violet/ent/missiontestmitretag"
 	"violet/ent/user"
 	"violet/internal/audit"
-	"violet/internal/database"
 	"violet/internal/mission"
 	"violet/views/components"
 	mtviews "violet/views/missiontest"
@@ -66,11 +65,11 @@ type missionTestAsideForm struct {
 var errNotReleased = &mission.ErrState{From: "unreleased", Action: "recorded by the blue team"}
 
 // missionTestTarget is the audit target type of a mission test.
-const missionTestTarget = "mission_test"
+const missionTestTarget = mission.TestTarget
 
 // missionTestURL is the page of one test.
 func missionTestURL(missionID, testID uuid.UUID) string {
-	return "/missions/" + missionID.String() + "/tests/" + testID.String()
+	return mission.TestLink(missionID, testID)
 }
 
 // loadMissionTest loads the viewer's access to the route's mission and
@@ -390,31 +389,11 @@ func (s *Server) changeMissionTest(c echo.Context, saved string,
 }
 
 // inMissionTestTx runs change (a workflow of internal/mission, given the
-// transaction's client) in one transaction and records the audit event
-// action in it. action is "" for the steps internal/audit has no action
-// for yet (start, stop, saves, release, set aside, reopen): review is
-// the one recorded today.
+// transaction's client) as a step of the test: one transaction with its
+// audit event, live event and notifications (mission.Steps).
 func (s *Server) inMissionTestTx(ctx context.Context, a *mission.Access, t *ent.MissionTest, action string,
 	change func(client *ent.Client) error) error {
-	return database.WithTx(ctx, s.Ent, func(tx *ent.Tx) error {
-		if err := change(tx.Client()); err != nil {
-			return err
-		}
-		if action != "" {
-			if err := audit.Record(ctx, tx.AuditEvent, missionTestEvent(a, t, action)); err != nil {
-				return err
-			}
-		}
-		return s.announceTestChange(ctx, tx, a, t, action)
-	})
-}
-
-// missionTestEvent is the audit event of action on test t.
-func missionTestEvent(a *mission.Access, t *ent.MissionTest, action string) audit.Event {
-	return audit.Event{
-		Action: action, TargetType: missionTestTarget, TargetID: t.ID.String(), TargetLabel: t.Name,
-		Details: map[string]any{"mission_id": a.Mission.ID.String(), "mission": a.Mission.Name},
-	}
+	return s.Steps.Run(ctx, a, t, action, change)
 }
 
 // missionStep is one workflow step of internal/mission taking the version
@@ -512,7 +491,7 @@ func (s *Server) runRedStep(c echo.Context, doneKey, action string, step mission
 			if v, err = mission.SaveRed(ctx, client, a, t.ID, version, fields); err != nil {
 				return err
 			}
-			if err := audit.Record(ctx, client.AuditEvent, missionTestEvent(a, t, audit.MissionTestRedSaved)); err != nil {
+			if err := audit.Record(ctx, client.AuditEvent, mission.TestEvent(a, t, audit.MissionTestRedSaved)); err != nil {
 				return err
 			}
 		}

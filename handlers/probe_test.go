@@ -103,7 +103,7 @@ func newProbeWorld(t *testing.T) *probeWorld {
 	t.Helper()
 	app := apptest.New(t)
 	ctx := rule.SystemContext(t.Context())
-	res, err := demo.Run(ctx, app.Ent, app.Hasher.Hash, time.Now())
+	res, err := demo.Run(ctx, app.Ent, app.Steps, app.Hasher.Hash, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"violet/internal/i18n"
 	"violet/internal/live"
 	"violet/internal/metrics"
+	"violet/internal/mission"
 	"violet/internal/notify"
 	"violet/static"
 )
@@ -69,6 +70,9 @@ type Server struct {
 	Sessions *auth.SessionStore
 	Syncer   *attack.Syncer
 	Notifier *notify.Notifier
+	// Steps runs the mission tests' steps with their audit and
+	// announcements, as the demo does.
+	Steps *mission.Steps
 	// Metrics is this server's Prometheus registry and collectors,
 	// served at /metrics.
 	Metrics  *metrics.Metrics
@@ -119,6 +123,7 @@ func New(d Deps) (*Server, error) {
 	if d.Live == nil {
 		return nil, errors.New("handlers: Deps.Live is required")
 	}
+	s.Steps = mission.NewSteps(d.Ent, s.Notifier)
 	s.Syncer.OnFinish(s.announceSyncFinished)
 	s.jobCtx, s.stopJobs = context.WithCancel(context.Background())
 	s.buffers.New = func() any { return new(bytes.Buffer) }

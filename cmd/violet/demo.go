@@ -12,6 +12,9 @@ import (
 	"violet/internal/config"
 	"violet/internal/database"
 	"violet/internal/demo"
+	"violet/internal/i18n"
+	"violet/internal/mission"
+	"violet/internal/notify"
 	"violet/internal/seed"
 )
 
@@ -51,7 +54,13 @@ func demoCmd(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := demo.Run(ctx, client, hasher.Hash, time.Now())
+	// The catalog renders the notifications the demo's steps send.
+	catalog, err := i18n.New(cfg.DefaultLocale)
+	if err != nil {
+		return err
+	}
+	steps := mission.NewSteps(client, notify.New(catalog))
+	res, err := demo.Run(ctx, client, steps, hasher.Hash, time.Now())
 	if err != nil {
 		return err
 	}

@@ -7,8 +7,10 @@
 // It is idempotent: the demo is made once, and a second run finds it and
 // changes nothing (Result.Existed). The setup (accounts, library, mission
 // and members) is one transaction; the tests are then advanced through
-// internal/mission's workflow functions as the demo's own members, so the
-// same rules apply as for people using the web pages.
+// internal/mission's workflow functions as the demo's own members, each
+// run by mission.Steps, so the same rules apply as for people using the
+// web pages and each step leaves the same audit record, live event and
+// notifications.
 package demo
 
 import (
@@ -139,10 +141,10 @@ var templates = []template{
 	},
 }
 
-// Run creates the demo, or finds the one made before. now dates the
-// red and blue records (the runs happened over the last hours); hash
-// hashes the generated passwords.
-func Run(ctx context.Context, client *ent.Client, hash func(context.Context, string) (string, error), now time.Time) (Result, error) {
+// Run creates the demo, or finds the one made before. steps runs the
+// tests' steps (on client); now dates the red and blue records (the runs
+// happened over the last hours); hash hashes the generated passwords.
+func Run(ctx context.Context, client *ent.Client, steps *mission.Steps, hash func(context.Context, string) (string, error), now time.Time) (Result, error) {
 	sys := rule.SystemContext(ctx)
 	var (
 		res   Result
@@ -202,7 +204,7 @@ func Run(ctx context.Context, client *ent.Client, hash func(context.Context, str
 	if err != nil || res.Existed {
 		return res, err
 	}
-	if err := play(ctx, client, users, res.MissionID, lib, now); err != nil {
+	if err := play(ctx, client, steps, users, res.MissionID, lib, now); err != nil {
 		return res, fmt.Errorf("run the demo mission: %w", err)
 	}
 	n, err := client.MissionTest.Query().Where(missiontest.MissionID(res.MissionID)).Count(sys)
@@ -351,7 +353,7 @@ func levels(ctx context.Context, client *ent.Client) (detected, seen *uuid.UUID,
 // tests as the members would, each through the mission workflows with
 // their own rights: the lead plans and starts the mission, red runs tests
 // and releases them, blue rates the released ones, the lead reviews.
-func play(ctx context.Context, client *ent.Client, users map[string]*ent.User, missionID uuid.UUID, ids []uuid.UUID, now time.Time) error {
+func play(ctx context.Context, client *ent.Client, steps *mission.Steps, users map[string]*ent.User, missionID uuid.UUID, ids []uuid.UUID, now time.Time) error {
 	as := func(role string) (context.Context, *mission.Access, error) {
 		v, err := mission.ViewerOf(ctx, client, users[role])
 		if err != nil {
@@ -395,47 +397,65 @@ func play(ctx context.Context, client *ent.Client, users map[string]*ent.User, m
 	}
 	for i, t := range tests {
 		tpl := templates[i]
-		v := t.Version
 		start := now.Add(-time.Duration(len(tests)-i) * time.Hour)
-		step := func(name string, f func() (int, error)) {
+		// step runs one workflow as the member of a, as a press of its
+		// button would: on the test as it is now (its version, and who
+		// to notify), with the step's audit action.
+		step := func(ctx context.Context, a *mission.Access, name, action string,
+			f func(client *ent.Client, version int) (int, error)) {
 			if err != nil {
 				return
 			}
-			if v, err = f(); err != nil {
+			var cur *ent.MissionTest
+			if cur, err = client.MissionTest.Get(rule.SystemContext(ctx), t.ID); err == nil {
+				err = steps.Run(ctx, a, cur, action, func(client *ent.Client) error {
+					_, err := f(client, cur.Version)
+					return err
+				})
+			}
+			if err != nil {
 				err = fmt.Errorf("%s %q: %w", name, tpl.name, err)
 			}
 		}
 		if i <= 3 { // run by the red team
-			step("start", func() (int, error) { return mission.Start(redCtx, client, red, t.ID, v, start) })
-			step("stop", func() (int, error) { return mission.Stop(redCtx, client, red, t.ID, v, start.Add(7*time.Minute)) })
-			step("record", func() (int, error) {
-				return mission.SaveRed(redCtx, client, red, t.ID, v, mission.RedFields{
+			step(redCtx, red, "start", audit.MissionTestStarted, func(c *ent.Client, v int) (int, error) {
+				return mission.Start(redCtx, c, red, t.ID, v, start)
+			})
+			step(redCtx, red, "stop", audit.MissionTestStopped, func(c *ent.Client, v int) (int, error) {
+				return mission.Stop(redCtx, c, red, t.ID, v, start.Add(7*time.Minute))
+			})
+			step(redCtx, red, "record", audit.MissionTestRedSaved, func(c *ent.Client, v int) (int, error) {
+				return mission.SaveRed(redCtx, c, red, t.ID, v, mission.RedFields{
 					Command: tpl.command, SourceHost: tpl.source, TargetHost: tpl.target,
 					Notes: "Ran as planned; the marker file was written, then cleaned up."})
 			})
 		}
 		if i <= 2 { // released to the blue team
-			step("release", func() (int, error) { return mission.Release(redCtx, client, red, t.ID, v) })
+			step(redCtx, red, "release", audit.MissionTestReleased, func(c *ent.Client, v int) (int, error) {
+				return mission.Release(redCtx, c, red, t.ID, v)
+			})
 		}
 		switch i {
 		case 0: // rated as detected, then reviewed
 			at := start.Add(12 * time.Minute)
-			step("rate", func() (int, error) {
-				return mission.SaveBlue(blueCtx, client, blue, t.ID, v, mission.BlueFields{DetectionLevelID: detected,
+			step(blueCtx, blue, "rate", audit.MissionTestBlueSaved, func(c *ent.Client, v int) (int, error) {
+				return mission.SaveBlue(blueCtx, c, blue, t.ID, v, mission.BlueFields{DetectionLevelID: detected,
 					DetectedAt: &at, AlertName: "EDR: PowerShell downloaded and ran remote content", LogSource: "EDR console",
 					Notes: "Alert triaged by the SOC within 15 minutes."}, now)
 			})
-			step("review", func() (int, error) { return mission.Review(leadCtx, client, lead, t.ID, v, start.Add(2*time.Hour)) })
+			step(leadCtx, lead, "review", audit.MissionTestReviewed, func(c *ent.Client, v int) (int, error) {
+				return mission.Review(leadCtx, c, lead, t.ID, v, start.Add(2*time.Hour))
+			})
 		case 1: // rated as seen in the logs, awaiting the lead's review
 			at := start.Add(40 * time.Minute)
-			step("rate", func() (int, error) {
-				return mission.SaveBlue(blueCtx, client, blue, t.ID, v, mission.BlueFields{DetectionLevelID: seen,
+			step(blueCtx, blue, "rate", audit.MissionTestBlueSaved, func(c *ent.Client, v int) (int, error) {
+				return mission.SaveBlue(blueCtx, c, blue, t.ID, v, mission.BlueFields{DetectionLevelID: seen,
 					DetectedAt: &at, LogSource: "Windows Security 4688 in the SIEM",
 					Notes: "Found by hunting afterwards; no rule fired."}, now)
 			})
 		case 5: // set aside
-			step("skip", func() (int, error) {
-				return mission.SetAside(redCtx, client, red, t.ID, v, missiontest.StateSkipped,
+			step(redCtx, red, "skip", audit.MissionTestSetAside, func(c *ent.Client, v int) (int, error) {
+				return mission.SetAside(redCtx, c, red, t.ID, v, missiontest.StateSkipped,
 					"The log collector is shared with production: clearing logs is out of scope this week.")
 			})
 		}

@@ -2,6 +2,7 @@ package demo_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"slices"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"violet/ent/detectionlevel"
 	"violet/ent/missiontest"
 	"violet/internal/apptest"
+	"violet/internal/audit"
 	"violet/internal/auth/rule"
 	"violet/internal/demo"
 	"violet/internal/mission"
@@ -52,7 +54,7 @@ func TestRun(t *testing.T) {
 		SetExternalID("T1082").SetName("System Information Discovery").AddTacticIDs(tactic.ID).ExecX(ctx)
 
 	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
-	first, err := demo.Run(context.Background(), app.Ent, app.Hasher.Hash, now)
+	first, err := demo.Run(context.Background(), app.Ent, app.Steps, app.Hasher.Hash, now)
 	if err != nil {
 		t.Fatalf("first run: %v", err)
 	}
@@ -143,6 +145,62 @@ func TestRun(t *testing.T) {
 		}
 	})
 
+	t.Run("each step is audited, live and notified as on the web pages", func(t *testing.T) {
+		// action → actor → count: four tests run by red, three released,
+		// two rated by blue, one reviewed by the lead, one set aside.
+		want := map[string]map[string]int{
+			audit.MissionTestStarted:   {demo.RedEmail: 4},
+			audit.MissionTestStopped:   {demo.RedEmail: 4},
+			audit.MissionTestRedSaved:  {demo.RedEmail: 4},
+			audit.MissionTestReleased:  {demo.RedEmail: 3},
+			audit.MissionTestBlueSaved: {demo.BlueEmail: 2},
+			audit.MissionTestReviewed:  {demo.LeadEmail: 1},
+			audit.MissionTestSetAside:  {demo.RedEmail: 1},
+		}
+		rows, err := app.DB.Query(`SELECT e.action, e.actor_label, count(*) FROM audit_events e
+			JOIN mission_tests mt ON mt.id::text = e.target_id
+			WHERE e.target_type = 'mission_test' AND mt.mission_id = $1 AND e.details->>'mission_id' = $1::text
+			GROUP BY 1, 2`, first.MissionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		got := map[string]map[string]int{}
+		steps := 0
+		for rows.Next() {
+			var action, actor string
+			var n int
+			if err := rows.Scan(&action, &actor, &n); err != nil {
+				t.Fatal(err)
+			}
+			if got[action] == nil {
+				got[action] = map[string]int{}
+			}
+			got[action][actor] = n
+			steps += n
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if !maps.EqualFunc(got, want, maps.Equal) {
+			t.Errorf("audited steps %v, want %v", got, want)
+		}
+		if n := count(t, app, `SELECT count(*) FROM live_events WHERE kind = 'test' AND mission_id = $1`, first.MissionID); n != steps {
+			t.Errorf("%d live test events, want one per step (%d)", n, steps)
+		}
+		if n := count(t, app, `SELECT count(DISTINCT test_id) FROM live_events WHERE kind = 'test' AND mission_id = $1`, first.MissionID); n != 5 {
+			t.Errorf("live events for %d tests, want the 5 that moved", n)
+		}
+		// The stops notify the lead, the releases blue; the review both
+		// blue and the red member who ran the test.
+		for email, want := range map[string]int{demo.LeadEmail: 4, demo.BlueEmail: 4, demo.RedEmail: 1} {
+			if n := count(t, app, `SELECT count(*) FROM notifications n JOIN users u ON u.id = n.user_id
+				WHERE u.email = $1 AND n.link LIKE '/missions/' || $2 || '/tests/%'`, email, first.MissionID.String()); n != want {
+				t.Errorf("%s: %d notifications, want %d", email, n, want)
+			}
+		}
+	})
+
 	snapshot := func() [6]int {
 		return [6]int{
 			count(t, app, `SELECT count(*) FROM users`),
@@ -157,7 +215,7 @@ func TestRun(t *testing.T) {
 	if before[0] != 4 || before[1] != 2 {
 		t.Errorf("users %d (want the 1 before + 3), missions %d (want 1 + 1)", before[0], before[1])
 	}
-	second, err := demo.Run(context.Background(), app.Ent, app.Hasher.Hash, now.Add(time.Hour))
+	second, err := demo.Run(context.Background(), app.Ent, app.Steps, app.Hasher.Hash, now.Add(time.Hour))
 	if err != nil {
 		t.Fatalf("second run: %v", err)
 	}
@@ -181,7 +239,7 @@ func TestRunEmptyCatalogue(t *testing.T) {
 	app := apptest.New(t)
 	ctx := rule.SystemContext(context.Background())
 	app.Ent.DetectionLevel.Update().Where(detectionlevel.CountsAsDetected(false)).SetRetired(true).ExecX(ctx)
-	res, err := demo.Run(context.Background(), app.Ent, app.Hasher.Hash, time.Now())
+	res, err := demo.Run(context.Background(), app.Ent, app.Steps, app.Hasher.Hash, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
