@@ -174,7 +174,7 @@ func checkImportScenario(f *libraryviews.ImportAtomicForm, tactics []libraryview
 	}
 	kind, value, _ := strings.Cut(f.ScenarioFilter, ":")
 	ok := f.ScenarioFilter == "" ||
-		(kind == "platform" && slices.Contains(libraryviews.ImportPlatforms, value)) ||
+		(kind == "platform" && slices.Contains(libraryviews.ImportPlatforms(), value)) ||
 		(kind == "tactic" && slices.ContainsFunc(tactics, func(o libraryviews.ImportOption) bool { return o.Value == f.ScenarioFilter }))
 	if !ok {
 		f.Errors["scenario_filter"] = "library.import.scenario.filter_invalid"

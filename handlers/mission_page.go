@@ -38,7 +38,7 @@ func overviewFilter(q url.Values) missionpage.Filter {
 	if q.Get("group") == missionpage.GroupCategory {
 		f.Group = missionpage.GroupCategory
 	}
-	if s := q.Get("state"); slices.Contains(missionpage.States, s) {
+	if s := q.Get("state"); slices.Contains(missionpage.States(), s) {
 		f.State = s
 	}
 	if f.Category != "none" {

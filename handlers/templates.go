@@ -116,13 +116,13 @@ func templateFilter(q url.Values) libraryviews.TemplateFilter {
 	if t := strings.ToUpper(strings.TrimSpace(q.Get("technique"))); attackid.IsTechniqueOrSub(t) {
 		f.Technique = t
 	}
-	if p := q.Get("platform"); slices.Contains(libraryviews.TemplatePlatforms, p) {
+	if p := q.Get("platform"); slices.Contains(libraryviews.TemplatePlatforms(), p) {
 		f.Platform = p
 	}
-	if o := q.Get("opsec"); slices.Contains(libraryviews.TemplateOpsecLevels, o) {
+	if o := q.Get("opsec"); slices.Contains(libraryviews.TemplateOpsecLevels(), o) {
 		f.Opsec = o
 	}
-	if src := q.Get("source"); slices.Contains(libraryviews.TemplateSources, src) {
+	if src := q.Get("source"); slices.Contains(libraryviews.TemplateSources(), src) {
 		f.Source = src
 	}
 	if p, err := strconv.Atoi(q.Get("page")); err == nil && p > 1 {
@@ -491,7 +491,7 @@ func (s *Server) bindTemplate(c echo.Context, id string) (libraryviews.TemplateF
 		// refuse with a 500.
 		errs["name"] = "library.templates.name_too_long"
 	}
-	for _, name := range libraryviews.TemplateTextFields {
+	for _, name := range libraryviews.TemplateTextFields() {
 		p := templateTextOf(&in.body, name)
 		*p = strings.TrimSpace(*p)
 		if utf8.RuneCountInString(*p) > libraryviews.TemplateTextMax {
@@ -499,18 +499,18 @@ func (s *Server) bindTemplate(c echo.Context, id string) (libraryviews.TemplateF
 		}
 	}
 	platforms := []string{}
-	for _, p := range libraryviews.TemplatePlatforms {
+	for _, p := range libraryviews.TemplatePlatforms() {
 		if slices.Contains(b.Platforms, p) {
 			platforms = append(platforms, p)
 		}
 	}
 	for _, p := range b.Platforms {
-		if !slices.Contains(libraryviews.TemplatePlatforms, p) {
+		if !slices.Contains(libraryviews.TemplatePlatforms(), p) {
 			errs["platforms"] = "library.templates.platform_unknown"
 		}
 	}
 	in.body.Platforms = platforms
-	if !slices.Contains(libraryviews.TemplateOpsecLevels, b.Opsec) {
+	if !slices.Contains(libraryviews.TemplateOpsecLevels(), b.Opsec) {
 		errs["opsec_level"] = "library.templates.opsec_unknown"
 	}
 	var key string
@@ -752,7 +752,7 @@ func templateConflictOf(ctx context.Context, t *ent.TestTemplate, f libraryviews
 		}
 	}
 	add("library.templates.name", stored.Name, f.Name)
-	for _, name := range libraryviews.TemplateTextFields {
+	for _, name := range libraryviews.TemplateTextFields() {
 		add("library.templates.field_"+name, stored.Text(name), f.Text(name))
 	}
 	add("library.templates.platforms", strings.Join(stored.Platforms, ", "), strings.Join(f.Platforms, ", "))
@@ -781,7 +781,7 @@ func (s *Server) previewTemplateText(c echo.Context) error {
 	if err := (&echo.DefaultBinder{}).BindBody(c, &b); err != nil {
 		return echo.ErrBadRequest
 	}
-	if !slices.Contains(libraryviews.TemplateTextFields, b.Field) {
+	if !slices.Contains(libraryviews.TemplateTextFields(), b.Field) {
 		return echo.ErrBadRequest
 	}
 	body := templateFormBody{Description: b.Description, Objective: b.Objective, Procedure: b.Procedure,

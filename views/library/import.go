@@ -7,9 +7,12 @@ import (
 )
 
 // ImportPlatforms are the platforms an imported scenario may be built
-// from: Atomic's platforms as the import names them (ATT&CK's names).
-var ImportPlatforms = []string{"Windows", "Linux", "macOS", "Office Suite", "Identity Provider", "SaaS",
-	"IaaS", "Containers", "ESXi", "Network Devices"}
+// from: Atomic's platforms as the import names them (ATT&CK's names). A
+// function returning a fresh slice, so no importer can change the list.
+func ImportPlatforms() []string {
+	return []string{"Windows", "Linux", "macOS", "Office Suite", "Identity Provider", "SaaS",
+		"IaaS", "Containers", "ESXi", "Network Devices"}
+}
 
 // ImportAtomicForm is the Atomic Red Team upload form as the person left
 // it (files cannot be kept: the browser asks for them again).

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"violet/ent/schema"
+	"violet/ent/testtemplate"
 	"violet/internal/i18n"
 	"violet/internal/textrule"
 	"violet/views/attack"
@@ -31,25 +32,40 @@ const (
 	TemplateLabelsMax = 30 // labels on one template
 )
 
+// The lists below are functions returning a fresh slice rather than
+// exported variables, so that no importer can change them for everyone.
+
 // TemplatePlatforms is the fixed list of platforms a template may name:
 // ATT&CK's own names, which the Atomic import also uses, so one filter
 // serves both.
-var TemplatePlatforms = []string{
-	"Windows", "Linux", "macOS", "Network Devices", "Containers", "IaaS", "SaaS",
-	"Office Suite", "Identity Provider", "ESXi", "PRE",
+func TemplatePlatforms() []string {
+	return []string{
+		"Windows", "Linux", "macOS", "Network Devices", "Containers", "IaaS", "SaaS",
+		"Office Suite", "Identity Provider", "ESXi", "PRE",
+	}
 }
 
-// TemplateOpsecLevels are the opsec levels, quietest first.
-var TemplateOpsecLevels = []string{"low", "medium", "high"}
+// TemplateOpsecLevels are the opsec levels, quietest first: ent's enum,
+// written once in the schema.
+func TemplateOpsecLevels() []string {
+	return []string{
+		testtemplate.OpsecLevelLow.String(), testtemplate.OpsecLevelMedium.String(),
+		testtemplate.OpsecLevelHigh.String(),
+	}
+}
 
-// TemplateSources are where templates come from.
-var TemplateSources = []string{"manual", "atomic"}
+// TemplateSources are where templates come from: ent's enum.
+func TemplateSources() []string {
+	return []string{testtemplate.SourceManual.String(), testtemplate.SourceAtomic.String()}
+}
 
 // TemplateTextFields are the markdown fields of the form, in the order it
 // shows them; each is a form field name and the i18n key suffix of its
 // label (library.templates.field_<name>).
-var TemplateTextFields = []string{
-	"description", "objective", "procedure", "prerequisites", "cleanup", "expected_detection",
+func TemplateTextFields() []string {
+	return []string{
+		"description", "objective", "procedure", "prerequisites", "cleanup", "expected_detection",
+	}
 }
 
 // TemplateFilter is the test template list's query as the filter form and

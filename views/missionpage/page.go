@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"violet/ent/missiontest"
 	"violet/ent/schema"
 	"violet/internal/i18n"
 	"violet/internal/mission"
@@ -37,8 +38,16 @@ const (
 	CandidateLimit = 20
 )
 
-// States lists the test states in workflow order (the state filter).
-var States = []string{"pending", "running", "executed", "reviewed", "skipped", "blocked"}
+// States lists the test states in workflow order (the state filter, the
+// report's columns). The values are ent's enum, written once in the schema;
+// a function rather than a shared slice, so no caller can change the list.
+func States() []string {
+	return []string{
+		missiontest.StatePending.String(), missiontest.StateRunning.String(),
+		missiontest.StateExecuted.String(), missiontest.StateReviewed.String(),
+		missiontest.StateSkipped.String(), missiontest.StateBlocked.String(),
+	}
+}
 
 // Filter is the test list's query: it round-trips through the URL so that
 // Back and reload show the same list.
@@ -243,8 +252,8 @@ type rowLabels struct {
 }
 
 func newRowLabels(ctx context.Context) rowLabels {
-	l := rowLabels{State: make(map[string]string, len(States)), Unreleased: i18n.T(ctx, "missions.page.unreleased")}
-	for _, s := range States {
+	l := rowLabels{State: make(map[string]string, len(States())), Unreleased: i18n.T(ctx, "missions.page.unreleased")}
+	for _, s := range States() {
 		l.State[s] = i18n.T(ctx, "missions.page.state_"+s)
 	}
 	return l

@@ -17,10 +17,8 @@ import (
 	"violet/internal/i18n"
 	"violet/internal/mission"
 	"violet/views/layout"
+	"violet/views/missionpage"
 )
-
-// States are the test states in their natural order.
-var States = []string{"pending", "running", "executed", "reviewed", "skipped", "blocked"}
 
 // Heatmap cell classes for techniques without a recorded level; rated
 // cells carry the scale's class of their level instead.
@@ -200,7 +198,7 @@ type labels struct {
 
 func newLabels(ctx context.Context) labels {
 	l := labels{
-		State: make(map[string]string, len(States)),
+		State: make(map[string]string, len(missionpage.States())),
 		Side: map[string]string{
 			"red":  i18n.T(ctx, "report.side_red"),
 			"blue": i18n.T(ctx, "report.side_blue"),
@@ -223,7 +221,7 @@ func newLabels(ctx context.Context) labels {
 		LogSource:  i18n.T(ctx, "report.log_source"),
 		Evidence:   i18n.T(ctx, "report.evidence"),
 	}
-	for _, s := range States {
+	for _, s := range missionpage.States() {
 		l.State[s] = i18n.T(ctx, "missions.page.state_"+s)
 	}
 	return l
