@@ -15,6 +15,7 @@ import (
 	"violet/ent/auditevent"
 	"violet/internal/audit"
 	"violet/internal/auth"
+	"violet/internal/identity"
 	"violet/views/admin"
 	"violet/views/components"
 )
@@ -124,7 +125,7 @@ func (s *Server) listAuditEvents(c echo.Context) error {
 		}
 		switch {
 		case e.ActorID != nil:
-			row.ActorKind = admin.ActorUser
+			row.ActorKind, row.ActorMixed = admin.ActorUser, identity.EmailMixedScript(e.ActorLabel)
 		case e.RequestID != "" || e.IP != "":
 			row.ActorKind = admin.ActorAnonymous
 		default:

@@ -17,6 +17,7 @@ import (
 	"violet/ent/user"
 	"violet/internal/audit"
 	"violet/internal/database"
+	"violet/internal/identity"
 	"violet/internal/live"
 	"violet/internal/mission"
 	missionviews "violet/views/missions"
@@ -105,6 +106,7 @@ func (s *Server) membersDetail(ctx context.Context, a *mission.Access) (missionv
 		row := missionviews.Member{UserID: m.UserID.String(), Role: string(m.Role), Self: m.UserID == a.Viewer.UserID}
 		if u := m.Edges.User; u != nil {
 			row.Name, row.Email = u.DisplayName, u.Email
+			row.MixedName, row.MixedEmail = identity.MixedScript(u.DisplayName), identity.EmailMixedScript(u.Email)
 		}
 		d.Members.Rows = append(d.Members.Rows, row)
 	}
@@ -134,7 +136,8 @@ func (s *Server) memberCandidates(ctx context.Context, a *mission.Access, q stri
 		users, out.More = users[:missionviews.CandidateLimit], true
 	}
 	for _, u := range users {
-		out.Hits = append(out.Hits, missionviews.Candidate{ID: u.ID.String(), Name: u.DisplayName, Email: u.Email})
+		out.Hits = append(out.Hits, missionviews.Candidate{ID: u.ID.String(), Name: u.DisplayName, Email: u.Email,
+			MixedName: identity.MixedScript(u.DisplayName), MixedEmail: identity.EmailMixedScript(u.Email)})
 	}
 	return out, nil
 }

@@ -150,6 +150,10 @@ type Member struct {
 	Email  string
 	Role   string
 	Self   bool
+	// MixedName and MixedEmail flag a name or an address that mixes
+	// writing systems (identity.MixedScript): a possible look-alike.
+	MixedName  bool
+	MixedEmail bool
 }
 
 // Members is a mission's member list: the fragment every member change
@@ -169,6 +173,10 @@ type Candidate struct {
 	ID    string
 	Name  string
 	Email string
+	// MixedName and MixedEmail flag a possible look-alike, as for Member:
+	// the picker is where one would be added by mistake.
+	MixedName  bool
+	MixedEmail bool
 }
 
 // Candidates is one member search.
