@@ -37,6 +37,7 @@ func TestBrowserAttackSync(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="sync-upload"]`)),
+		browsertest.Loaded(),
 		chromedp.SetUploadFiles(chromedp.CSS(`#field-bundle`), []string{bundle}),
 		chromedp.Click(chromedp.CSS(`[data-testid="sync-upload-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="sync-job"]`)),

@@ -1069,6 +1069,7 @@ func TestBrowserAttack(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="matrix"]`)),
+		browsertest.Loaded(),
 	); err != nil {
 		t.Fatal(err)
 	}

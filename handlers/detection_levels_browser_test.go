@@ -26,6 +26,7 @@ func TestBrowserDetectionScale(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="detection-levels"]`)),
+		browsertest.Loaded(),
 	); err != nil {
 		t.Fatal(err)
 	}

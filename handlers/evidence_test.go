@@ -712,6 +712,7 @@ func TestBrowserEvidenceUpload(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="evidence-upload-form"]`)),
+		browsertest.Loaded(),
 		settled,
 		chromedp.Evaluate[chromedp.Void](`window.violetMarker = 1; window.progressSeen = [];
 			document.addEventListener("htmx:xhr:progress", function () {

@@ -49,6 +49,7 @@ func TestBrowserInvitation(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS(`#field-password`), password),
 			chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="user-menu-toggle"]`)),
+			browsertest.Loaded(),
 		)
 	}
 	// createLink creates an invitation into observer on the admin page and

@@ -39,6 +39,7 @@ func TestBrowserAtomicImport(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="import-atomic"]`)),
+		browsertest.Loaded(),
 	); err != nil {
 		t.Fatal(err)
 	}

@@ -76,6 +76,7 @@ func TestBrowserLiveUpdates(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
 			chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 			visible(ready),
+			browsertest.Loaded(),
 			settled,
 		)
 	}

@@ -55,6 +55,7 @@ func TestBrowserMissionFlow(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
 			chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 			visible(ready),
+			browsertest.Loaded(),
 			settled,
 		); err != nil {
 			browsertest.Screenshot(t, ctx, "flow-login-failed")

@@ -925,6 +925,7 @@ func TestBrowserMissionTest(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
 			chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 			work(""),
+			browsertest.Loaded(),
 			settled,
 		); err != nil {
 			browsertest.Screenshot(t, ctx, "mission-test-login-failed")
@@ -1083,6 +1084,7 @@ func TestBrowserMissionTestKeepsTypedText(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#mission-test-work[data-state="pending"]`)),
+		browsertest.Loaded(),
 		// The scripts run once the page is parsed, which a busy machine
 		// makes later than the work block shows.
 		chromedp.Poll[chromedp.Void](`document.readyState === "complete"`),

@@ -42,6 +42,7 @@ func TestBrowserMissionMembers(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mission-form"]`)),
+		browsertest.Loaded(),
 		chromedp.SendKeys(chromedp.CSS(`#field-name`), "Browser mission"),
 		chromedp.SendKeys(chromedp.CSS(`#field-scope`), "The lab"),
 		chromedp.Click(chromedp.CSS(`[data-testid="mission-submit"]`)),

@@ -79,6 +79,7 @@ func TestBrowserMissionReport(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="report-name"]`)),
+		browsertest.Loaded(),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="report-appendix"]`)),
 	); err != nil {
 		browsertest.Screenshot(t, ctx, "report-failed")

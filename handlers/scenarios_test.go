@@ -1082,6 +1082,7 @@ func TestBrowserScenario(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="scenario-form"]`)),
+		browsertest.Loaded(),
 		chromedp.SendKeys(chromedp.CSS(`#field-name`), "Browser drill"),
 		chromedp.SendKeys(chromedp.CSS(`#field-description`), "Built in **Chromium**"),
 		chromedp.Click(chromedp.CSS(`[data-testid="scenario-submit"]`)),

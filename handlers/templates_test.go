@@ -1025,6 +1025,7 @@ func TestBrowserTemplateCreate(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="template-form"]`)),
+		browsertest.Loaded(),
 		chromedp.SendKeys(chromedp.CSS(`#field-name`), "Browser script run"),
 		chromedp.SendKeys(chromedp.CSS(`#field-procedure`), "Run **bash**"),
 		chromedp.Click(chromedp.CSS(`[data-testid="preview-procedure-button"]`)),

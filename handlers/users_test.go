@@ -901,6 +901,7 @@ func TestBrowserUserAndGroupAdmin(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="user-table"]`)),
+		browsertest.Loaded(),
 		rows(3),
 		chromedp.SendKeys(chromedp.CSS(`#user-q`), "ali"),
 		rows(1),

@@ -166,3 +166,11 @@ func (c *Console) Errors() []string {
 	}
 	return out
 }
+
+// Loaded waits until the page has finished loading. An element can be
+// visible while the page is still parsing, before its deferred scripts
+// (htmx, app.js) have run; a click then submits the form natively or does
+// nothing, so a test waits for this after a navigation before it clicks.
+func Loaded() chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](`document.readyState === "complete"`)
+}
