@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
@@ -311,15 +310,7 @@ func (s *Server) auditRefusal(c echo.Context, refusal error) {
 // fit an audit column: valid UTF-8 without NUL (PostgreSQL refuses both,
 // in text and in jsonb), at most 64 bytes.
 func auditText(s string) string {
-	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
-	n := 64
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return audit.Fit(strings.ReplaceAll(s, "\x00", ""), 64)
 }
 
 // toLogin sends an anonymous visitor to the sign-in page, remembering the

@@ -159,8 +159,14 @@ func labelRule() textrule.Rule { return textrule.For(schema.AuditEvent{}, "targe
 // UTF-8 replaced, cut to the column's length without splitting a
 // character. The login throttle counts failures by this form of the email.
 func Label(s string) string {
-	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
-	max := labelRule().Max
+	return Fit(strings.ReplaceAll(s, "\x00", "\uFFFD"), labelRule().Max)
+}
+
+// Fit makes s valid UTF-8 (invalid bytes replaced) of at most max bytes,
+// cut without splitting a character: what a client sent, made fit for an
+// audit column. NUL bytes are the caller's choice (replaced or dropped).
+func Fit(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= max {
 		return s
 	}
