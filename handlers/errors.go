@@ -14,6 +14,7 @@ import (
 
 	"violet/ent"
 	"violet/ent/privacy"
+	"violet/internal/app"
 	"violet/internal/mission"
 	"violet/views/errorpage"
 )
@@ -97,11 +98,14 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case ent.IsNotFound(err):
 		return http.StatusNotFound
-	case errors.Is(err, privacy.Deny), errors.Is(err, mission.ErrForbidden):
+	case errors.Is(err, app.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, privacy.Deny), errors.Is(err, mission.ErrForbidden), errors.Is(err, app.ErrForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, mission.ErrReadOnly), errors.Is(err, mission.ErrConflict), mission.IsState(err):
+	case errors.Is(err, mission.ErrReadOnly), errors.Is(err, mission.ErrConflict), mission.IsState(err),
+		errors.Is(err, app.ErrConflict), errors.Is(err, app.ErrBusy):
 		return http.StatusConflict
-	case mission.IsTransition(err):
+	case mission.IsTransition(err), errors.Is(err, app.ErrInvalid):
 		return http.StatusUnprocessableEntity
 	case isUnavailable(err):
 		return http.StatusServiceUnavailable
