@@ -1,47 +1,30 @@
 package handlers
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"violet/ent"
-	"violet/ent/evidencefile"
-	"violet/ent/schema"
-	"violet/ent/user"
-	"violet/internal/audit"
-	"violet/internal/auth"
-	"violet/internal/auth/rule"
-	"violet/internal/database"
+	"violet/internal/app"
 	"violet/internal/evidence"
 	"violet/internal/i18n"
-	"violet/internal/live"
 	"violet/internal/metrics"
 	"violet/internal/mission"
-	"violet/internal/textrule"
 	mtviews "violet/views/missiontest"
 )
 
-// evidenceTarget is the audit target type of an evidence file.
-const evidenceTarget = "evidence_file"
-
-// Evidence upload bounds: the files of one request, a caption's length,
-// and what the form may add to the files (captions, side, multipart
-// headers) on top of the size limit.
+// Evidence upload bounds: what the form may add to the files (captions,
+// side, multipart headers) on top of the size limit; the files of one
+// request are bounded by evidence.MaxFiles.
 const (
-	evidenceMaxFiles     = 20
 	evidenceFormOverhead = 1 << 20
 	// evidenceBodyCeiling is the route's body limit before the setting is
 	// read: the largest the settings form allows (1 GiB) plus the form.
@@ -53,92 +36,45 @@ const (
 // nothing and runs sandboxed, should a browser ever render it.
 const evidenceCSP = "default-src 'none'; sandbox"
 
-// evidenceSides lists the sides the viewer may attach files to on t, by
-// role on the mission: red members and leads the red side, blue members
-// and leads the blue side of released tests. Observers and people who are
-// not members (admins reading every mission) attach nothing.
-func evidenceSides(a *mission.Access, t *ent.MissionTest) []string {
-	if !a.Viewer.Can(auth.EvidenceUpload) {
-		return nil
+// evidenceRef reads the route's mission, test and, when the route has
+// one, evidence file ids; a malformed one is a 404. It carries the
+// viewer's access to the mission when requireMissionRole has loaded it.
+func evidenceRef(c echo.Context) (ref evidence.Ref, err error) {
+	ref.Access, _ = c.Get(accessKey).(*mission.Access)
+	ref.Mission, err = uuid.Parse(c.Param("id"))
+	if err == nil {
+		ref.Test, err = uuid.Parse(c.Param("test"))
 	}
-	switch a.Role {
-	case rule.RoleLead:
-		if t.ReleasedToBlue {
-			return []string{"red", "blue"}
-		}
-		return []string{"red"}
-	case rule.RoleRed:
-		if a.CanWriteRed() {
-			return []string{"red"}
-		}
-	case rule.RoleBlue:
-		if a.CanWriteBlue() && t.ReleasedToBlue {
-			return []string{"blue"}
-		}
+	if err == nil && c.Param("ev") != "" {
+		ref.File, err = uuid.Parse(c.Param("ev"))
 	}
-	return nil
-}
-
-// canDeleteEvidence: the uploader, the mission's lead, a holder of
-// evidence.delete.
-func canDeleteEvidence(a *mission.Access, f *ent.EvidenceFile) bool {
-	return f.UploadedByID == a.Viewer.UserID || a.Role == rule.RoleLead || a.Viewer.Can(auth.EvidenceDelete)
-}
-
-// evidenceSection builds the test's evidence section: its files (with
-// their uploaders: two queries) and, for the people who may upload, the
-// size limit (one more).
-func (s *Server) evidenceSection(ctx context.Context, a *mission.Access, t *ent.MissionTest) (mtviews.EvidenceSection, error) {
-	sec := mtviews.EvidenceSection{Base: missionTestURL(a.Mission.ID, t.ID), Archived: a.Archived()}
-	sec.Sides = evidenceSides(a, t)
-	sec.CanUpload = len(sec.Sides) > 0
-	if sec.CanUpload {
-		sec.Side = sec.Sides[0]
-		if a.Role == rule.RoleBlue {
-			sec.Side = "blue"
-		}
-		max, err := s.evidenceMaxBytes(ctx)
-		if err != nil {
-			return sec, err
-		}
-		sec.MaxBytes = max
-	}
-	files, err := s.Ent.EvidenceFile.Query().
-		Where(evidencefile.MissionTestID(t.ID)).
-		WithUploadedBy(func(q *ent.UserQuery) { q.Select(user.FieldDisplayName) }).
-		Order(evidencefile.ByCreatedAt(), evidencefile.ByID()).
-		All(ctx)
 	if err != nil {
-		return sec, fmt.Errorf("load evidence: %w", err)
+		return ref, echo.ErrNotFound
 	}
-	for _, f := range files {
-		item := mtviews.EvidenceItem{
-			ID: f.ID.String(), Name: f.OriginalName, Caption: f.Caption, Side: string(f.Side),
-			Size: f.Size, SHA256: f.Sha256, At: f.CreatedAt,
-			Preview:   strings.HasPrefix(f.ContentType, "image/"),
-			CanDelete: canDeleteEvidence(a, f),
-		}
-		if u := f.Edges.UploadedBy; u != nil {
-			item.Uploader = u.DisplayName
-		}
-		sec.Files = append(sec.Files, item)
-	}
-	return sec, nil
+	return ref, nil
 }
 
-// renderEvidence answers with the evidence section: alone for htmx, on a
-// page of its own otherwise.
-func (s *Server) renderEvidence(c echo.Context, status int, a *mission.Access, t *ent.MissionTest, sec mtviews.EvidenceSection) error {
+// renderEvidence answers with the test's evidence section, changed by
+// edit when not nil: alone for htmx, on a page of its own otherwise.
+func (s *Server) renderEvidence(c echo.Context, status int, t *evidence.Test, edit func(*mtviews.EvidenceSection)) error {
+	sec, err := s.evidenceService().Section(c.Request().Context(), t)
+	if err != nil {
+		return err
+	}
+	if edit != nil {
+		edit(&sec)
+	}
 	fragment := mtviews.Evidence(sec)
 	if isPartial(c.Request()) {
 		return s.render(c, status, fragment, nil)
 	}
+	a := t.Access
 	lp := s.layoutProps(c, "evidence.page_title", "nav.missions")
-	lp.Title = i18n.T(c.Request().Context(), "evidence.page_title") + " · " + t.Name
+	lp.Title = i18n.T(c.Request().Context(), "evidence.page_title") + " · " + t.Test.Name
 	lp.Live = s.liveURL(a.Mission.ID)
 	p := mtviews.EvidencePageProps{
-		MissionID: a.Mission.ID.String(), MissionName: a.Mission.Name, TestName: t.Name,
-		TestURL: missionTestURL(a.Mission.ID, t.ID), CanManage: a.CanManage(), Section: sec,
+		MissionID: a.Mission.ID.String(), MissionName: a.Mission.Name, TestName: t.Test.Name,
+		TestURL: t.URL(), CanManage: a.CanManage(), Section: sec,
 	}
 	return s.render(c, status, mtviews.EvidencePage(lp, p), fragment)
 }
@@ -146,39 +82,26 @@ func (s *Server) renderEvidence(c echo.Context, status int, a *mission.Access, t
 // showEvidence renders a test's evidence: the section the test page
 // fetches, or a page of its own without JavaScript.
 func (s *Server) showEvidence(c echo.Context) error {
-	a, t, err := s.loadMissionTest(c)
+	ref, err := evidenceRef(c)
 	if err != nil {
 		return err
 	}
-	sec, err := s.evidenceSection(c.Request().Context(), a, t)
+	t, err := s.evidenceService().Load(c.Request().Context(), ref)
 	if err != nil {
 		return err
 	}
-	return s.renderEvidence(c, http.StatusOK, a, t, sec)
+	return s.renderEvidence(c, http.StatusOK, t, nil)
 }
 
-// upload is what one upload request carries.
-type upload struct {
-	stored   []*evidence.Stored
-	captions []string
-	side     string
-	refused  []mtviews.EvidenceRefusal
-}
-
-// readRecorder remembers the error reading the request body failed with,
-// to tell the client's failures (gone mid-upload: 400; over the limit:
-// 413) from the store's (500).
-type readRecorder struct {
-	r   io.Reader
-	err error
-}
-
-func (rr *readRecorder) Read(p []byte) (int, error) {
-	n, err := rr.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
-		rr.err = err
+// evidenceChanged answers a change of a test's evidence: back to the
+// evidence page (where the form lives without JavaScript) with a flash,
+// or the section with the notice for htmx.
+func (s *Server) evidenceChanged(c echo.Context, t *evidence.Test, notice string) error {
+	if !isPartial(c.Request()) {
+		s.flash(c, "success", notice)
+		return c.Redirect(http.StatusSeeOther, t.URL()+"/evidence")
 	}
-	return n, err
+	return s.renderEvidence(c, http.StatusOK, t, func(sec *mtviews.EvidenceSection) { sec.NoticeKey = notice })
 }
 
 // bodyError maps a failure to read the request body to its status: a
@@ -194,12 +117,10 @@ func bodyError(err error) error {
 	return echo.NewHTTPError(http.StatusBadRequest).SetInternal(err)
 }
 
-// readUpload streams the multipart body: each file is checked, hashed and
-// stored as it arrives (evidence.Ingest); refused files are listed. The
-// caller discards what was stored when the upload fails.
-func (s *Server) readUpload(ctx context.Context, body io.Reader, boundary string, max int64, up *upload) error {
+// readUpload streams the multipart body into up: each file is checked,
+// hashed and stored as it arrives; refused files are listed by up.
+func readUpload(ctx context.Context, body io.Reader, boundary string, up *evidence.Upload) error {
 	mr := multipart.NewReader(body, boundary)
-	store := s.evidenceStore()
 	for {
 		part, err := nextUploadPart(mr)
 		if errors.Is(err, io.EOF) {
@@ -217,31 +138,20 @@ func (s *Server) readUpload(ctx context.Context, body io.Reader, boundary string
 			if part.FileName() == "" {
 				break // an empty file input
 			}
-			if len(up.stored)+len(up.refused) >= evidenceMaxFiles {
-				return echo.NewHTTPError(http.StatusUnprocessableEntity)
-			}
-			rr := &readRecorder{r: part}
-			// A decode waits for its memory as long as a request may last.
-			st, err := evidence.Ingest(ctx, store, part.FileName(), rr, evidence.Limits{
-				MaxBytes: max, Decodes: s.Decodes, DecodeWait: s.Config.RequestTimeout})
-			var refusal *evidence.Refusal
-			switch {
-			case err == nil:
-				up.stored = append(up.stored, st)
+			var rerr *evidence.ReadError
+			switch err := up.Add(ctx, part.FileName(), part); {
+			case err == nil, errors.As(err, new(*evidence.Refusal)): // a refusal is listed by up
 			case errors.Is(err, evidence.ErrTooLarge):
 				return echo.ErrStatusRequestEntityTooLarge
-			case rr.err != nil:
-				return bodyError(rr.err)
-			case errors.As(err, &refusal):
-				up.refused = append(up.refused, mtviews.EvidenceRefusal{
-					Name: evidence.SanitizeName(part.FileName()), Reason: refusal.Reason})
+			case errors.As(err, &rerr):
+				return bodyError(rerr.Err)
 			default:
 				return err
 			}
 		case "caption":
-			up.captions = append(up.captions, strings.TrimSpace(part.Value))
+			up.AddCaption(part.Value)
 		case "side":
-			up.side = strings.TrimSpace(part.Value)
+			up.SetSide(part.Value)
 		}
 		if err := part.Close(); err != nil {
 			return bodyError(err)
@@ -249,62 +159,43 @@ func (s *Server) readUpload(ctx context.Context, body io.Reader, boundary string
 	}
 }
 
-// uploadEvidence attaches files to a test: several at once, a caption
-// each, on the side the viewer's role gives (red members and leads: red;
-// blue members: blue, on released tests; a lead may pick blue once the
-// test is released). Each file is streamed to the store while hashed,
-// checked (type by extension AND content, image dimensions, text) and
-// kept under a random key; then every row, its audit event and the live
-// update are written in one transaction. All or nothing: a refused file
-// (422), a file over the limit (413) or a client gone mid-upload (400)
-// leaves no row and no file.
+// uploadEvidence attaches files to a test (evidence.Upload): the body is
+// streamed file by file to the store, then every row, its audit event and
+// the live update are written in one transaction. All or nothing: a
+// refused file (422), a file over the limit (413) or a client gone
+// mid-upload (400) leaves no row and no file.
 func (s *Server) uploadEvidence(c echo.Context) error {
-	a, t, err := s.loadMissionTest(c)
+	ref, err := evidenceRef(c)
 	if err != nil {
 		return err
 	}
-	sides := evidenceSides(a, t)
-	if len(sides) == 0 {
-		return mission.ErrForbidden
-	}
-	if a.Archived() {
-		return mission.ErrReadOnly
-	}
 	ctx := c.Request().Context()
-	max, err := s.evidenceMaxBytes(ctx)
+	up, err := s.evidenceService().BeginUpload(ctx, ref)
 	if err != nil {
 		return err
 	}
 	// The upload's outcome for the metrics, settled on the way out.
 	outcome, accepted := metrics.OutcomeFailed, int64(0)
 	defer func() { s.Metrics.EvidenceUpload(outcome, accepted) }()
+	defer up.Discard(ctx) // what was stored, unless committed
 	req := c.Request()
-	limit := max + evidenceFormOverhead
+	limit := up.MaxBytes + evidenceFormOverhead
 	if req.ContentLength > limit {
 		outcome = metrics.OutcomeRefused
 		return echo.ErrStatusRequestEntityTooLarge
 	}
 	req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
-	boundary, err := multipartBoundary(req)
-	if err != nil {
+	mt, params, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
+	if err != nil || mt != echo.MIMEMultipartForm || params["boundary"] == "" {
 		return echo.ErrBadRequest
 	}
 
 	// A large upload outlasts REQUEST_TIMEOUT: reading the body is bounded
 	// by the client (a client gone fails the read), and what comes after
 	// it (the database, the answer) gets a deadline of its own.
-	var up upload
-	committed := false
-	defer func() {
-		if !committed {
-			for _, st := range up.stored {
-				evidence.Discard(ctx, s.evidenceStore(), st)
-			}
-		}
-	}()
-	if err := s.readUpload(context.WithoutCancel(ctx), req.Body, boundary, max, &up); err != nil {
+	if err := readUpload(context.WithoutCancel(ctx), req.Body, params["boundary"], up); err != nil {
 		var he *echo.HTTPError
-		if errors.As(err, &he) && (he.Code == http.StatusRequestEntityTooLarge || he.Code == http.StatusUnprocessableEntity) {
+		if errors.Is(err, evidence.ErrTooManyFiles) || errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
 			outcome = metrics.OutcomeRefused
 		}
 		return err
@@ -313,225 +204,84 @@ func (s *Server) uploadEvidence(c echo.Context) error {
 	defer cancel()
 	c.SetRequest(req.WithContext(dbCtx)) // rendering the answer checks it too
 
-	side := sides[0]
-	if slices.Contains(sides, up.side) {
-		side = up.side
-	}
-	for i, st := range up.stored {
-		// The caption column's own length (bytes, from the schema).
-		if rule := textrule.For(schema.EvidenceFile{}, "caption"); rule.Len(caption(up.captions, i)) > rule.Max {
-			up.refused = append(up.refused, mtviews.EvidenceRefusal{Name: st.Name, Reason: "evidence.refused.caption"})
-		}
-	}
-	if len(up.stored) == 0 && len(up.refused) == 0 {
+	res, err := up.Commit(dbCtx)
+	var invalid *app.Invalid
+	if errors.As(err, &invalid) {
+		// 422 with the section, the refused files and why, and the
+		// captions typed.
 		outcome = metrics.OutcomeRefused
-		return s.evidenceRefused(c, dbCtx, a, t, up, "evidence.no_file")
+		return s.renderEvidence(c, http.StatusUnprocessableEntity, up.Test, func(sec *mtviews.EvidenceSection) {
+			sec.NoticeKey, sec.Failed, sec.Refused, sec.Captions = invalid.Key, true, up.Refused(), up.Captions()
+		})
 	}
-	if len(up.refused) > 0 {
-		outcome = metrics.OutcomeRefused
-		return s.evidenceRefused(c, dbCtx, a, t, up, "evidence.refused_all")
-	}
-	err = database.WithTx(dbCtx, s.Ent, func(tx *ent.Tx) error {
-		for i, st := range up.stored {
-			f, err := tx.EvidenceFile.Create().
-				SetMissionTestID(t.ID).SetSide(evidencefile.Side(side)).SetUploadedByID(a.Viewer.UserID).
-				SetOriginalName(st.Name).SetStoredKey(st.Key).SetContentType(st.Kind.ContentType).
-				SetSize(st.Size).SetSha256(st.SHA256).SetCaption(caption(up.captions, i)).
-				Save(dbCtx)
-			if err != nil {
-				return fmt.Errorf("save evidence: %w", err)
-			}
-			if err := audit.Record(dbCtx, tx.AuditEvent, audit.Event{
-				Action: audit.EvidenceUploaded, TargetType: evidenceTarget, TargetID: f.ID.String(), TargetLabel: f.OriginalName,
-				Details: map[string]any{
-					"mission_id": a.Mission.ID.String(), "mission_test_id": t.ID.String(), "test": t.Name,
-					"side": side, "size": st.Size, "sha256": st.SHA256, "content_type": st.Kind.ContentType,
-				},
-			}); err != nil {
-				return err
-			}
-		}
-		return live.PublishTest(dbCtx, tx, t.ID, a.Viewer.UserID)
-	})
 	if err != nil {
 		return err
 	}
-	committed = true
-	outcome = metrics.OutcomeAccepted
-	for _, st := range up.stored {
-		accepted += st.Size
-	}
-	if !isPartial(req) {
-		// Without JavaScript the form lives on the evidence page: back to it.
-		s.flash(c, "success", "evidence.uploaded")
-		return c.Redirect(http.StatusSeeOther, missionTestURL(a.Mission.ID, t.ID)+"/evidence")
-	}
-	sec, err := s.evidenceSection(dbCtx, a, t)
-	if err != nil {
-		return err
-	}
-	sec.NoticeKey = "evidence.uploaded"
-	return s.renderEvidence(c, http.StatusOK, a, t, sec)
+	outcome, accepted = metrics.OutcomeAccepted, res.Bytes
+	return s.evidenceChanged(c, up.Test, "evidence.uploaded")
 }
 
-// multipartBoundary returns the boundary of a multipart/form-data body.
-func multipartBoundary(r *http.Request) (string, error) {
-	mt, params, err := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
-	if err != nil || mt != echo.MIMEMultipartForm || params["boundary"] == "" {
-		return "", errors.New("no multipart boundary")
-	}
-	return params["boundary"], nil
-}
-
-// caption is the i-th caption, "" when there are fewer.
-func caption(captions []string, i int) string {
-	if i < len(captions) {
-		return captions[i]
-	}
-	return ""
-}
-
-// evidenceRefused answers a refused upload: 422 with the section, the
-// refused files and why, and the captions typed.
-func (s *Server) evidenceRefused(c echo.Context, ctx context.Context, a *mission.Access, t *ent.MissionTest, up upload, key string) error {
-	sec, err := s.evidenceSection(ctx, a, t)
-	if err != nil {
-		return err
-	}
-	sec.NoticeKey, sec.Failed, sec.Refused, sec.Captions = key, true, up.refused, up.captions
-	return s.renderEvidence(c, http.StatusUnprocessableEntity, a, t, sec)
-}
-
-// loadEvidence loads the route's test and its evidence file :ev. A file
-// of another test or mission, a deleted one and a malformed id are 404.
-func (s *Server) loadEvidence(c echo.Context) (*mission.Access, *ent.MissionTest, *ent.EvidenceFile, error) {
-	a, t, err := s.loadMissionTest(c)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	id, err := uuid.Parse(c.Param("ev"))
-	if err != nil {
-		return nil, nil, nil, echo.ErrNotFound
-	}
-	f, err := s.Ent.EvidenceFile.Query().
-		Where(evidencefile.ID(id), evidencefile.MissionTestID(t.ID)).
-		Only(c.Request().Context())
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("load evidence: %w", err)
-	}
-	return a, t, f, nil
-}
-
-// setEvidenceHeaders sets the headers of a served evidence file: never
-// sniffed, never run, never cached.
-func setEvidenceHeaders(h http.Header, contentType, disposition string) {
-	h.Set(echo.HeaderContentType, contentType)
-	h.Set(echo.HeaderContentDisposition, disposition)
+// sendEvidence streams f as an attachment or inline (disposition), with
+// the headers of a served evidence file: never sniffed, never run, never
+// cached.
+func sendEvidence(c echo.Context, f *evidence.File, disposition string) error {
+	defer f.Body.Close()
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, f.ContentType)
+	h.Set(echo.HeaderContentDisposition, evidence.ContentDisposition(disposition, f.Row.OriginalName))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", evidenceCSP)
 	h.Set("Cache-Control", "private, no-store")
+	if f.Length >= 0 {
+		h.Set(echo.HeaderContentLength, strconv.FormatInt(f.Length, 10))
+	}
+	c.Response().WriteHeader(http.StatusOK)
+	_, err := io.Copy(c.Response(), f.Body)
+	return err
 }
 
 // downloadEvidence sends the original bytes as an attachment, streamed
-// from the store, and audits the download.
+// from the store; a GET is audited.
 func (s *Server) downloadEvidence(c echo.Context) error {
-	a, t, f, err := s.loadEvidence(c)
+	ref, err := evidenceRef(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	rc, err := s.evidenceStore().Open(ctx, f.StoredKey)
+	f, err := s.evidenceService().Download(ctx, ref, c.Request().Method == http.MethodGet)
 	if errors.Is(err, evidence.ErrNotFound) {
-		s.Log.Error("evidence file missing from the store", "id", requestIDFrom(ctx), "evidence", f.ID)
-		return echo.ErrNotFound
+		s.Log.Error("evidence file missing from the store", "id", requestIDFrom(ctx), "evidence", ref.File)
 	}
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
-	if c.Request().Method == http.MethodGet {
-		if err := database.WithTx(ctx, s.Ent, func(tx *ent.Tx) error {
-			return audit.Record(ctx, tx.AuditEvent, audit.Event{
-				Action: audit.EvidenceDownloaded, TargetType: evidenceTarget, TargetID: f.ID.String(), TargetLabel: f.OriginalName,
-				Details: map[string]any{"mission_id": a.Mission.ID.String(), "mission_test_id": t.ID.String(), "sha256": f.Sha256},
-			})
-		}); err != nil {
-			return err
-		}
-	}
-	h := c.Response().Header()
-	setEvidenceHeaders(h, f.ContentType, evidence.ContentDisposition("attachment", f.OriginalName))
-	h.Set(echo.HeaderContentLength, strconv.FormatInt(f.Size, 10))
-	c.Response().WriteHeader(http.StatusOK)
-	_, err = io.Copy(c.Response(), rc)
-	return err
+	return sendEvidence(c, f, "attachment")
 }
 
-// showEvidencePreview sends an image's re-encoded preview (PNG or JPEG,
-// metadata stripped) inline, for <img> in the page and the report. Files
-// that are not images have none (404).
+// showEvidencePreview sends an image's re-encoded preview inline, for
+// <img> in the page and the report.
 func (s *Server) showEvidencePreview(c echo.Context) error {
-	_, _, f, err := s.loadEvidence(c)
+	ref, err := evidenceRef(c)
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(f.ContentType, "image/") {
-		return echo.ErrNotFound
-	}
-	rc, err := s.evidenceStore().Open(c.Request().Context(), evidence.PreviewKey(f.StoredKey))
-	if errors.Is(err, evidence.ErrNotFound) {
-		return echo.ErrNotFound
-	}
+	f, err := s.evidenceService().Preview(c.Request().Context(), ref)
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
-	br := bufio.NewReader(rc)
-	head, _ := br.Peek(8)
-	setEvidenceHeaders(c.Response().Header(), evidence.PreviewType(head), evidence.ContentDisposition("inline", f.OriginalName))
-	c.Response().WriteHeader(http.StatusOK)
-	_, err = io.Copy(c.Response(), br)
-	return err
+	return sendEvidence(c, f, "inline")
 }
 
-// deleteEvidence deletes a file (soft: the row is kept for the trash,
-// the bytes too): its uploader, the mission's lead or a holder of
-// evidence.delete, while the mission is not archived.
+// deleteEvidence deletes a file (evidence.Service.Delete: soft, by its
+// uploader, the mission's lead or a holder of evidence.delete).
 func (s *Server) deleteEvidence(c echo.Context) error {
-	a, t, f, err := s.loadEvidence(c)
+	ref, err := evidenceRef(c)
 	if err != nil {
 		return err
 	}
-	if !canDeleteEvidence(a, f) {
-		return mission.ErrForbidden
-	}
-	if a.Archived() {
-		return mission.ErrReadOnly
-	}
-	ctx := c.Request().Context()
-	err = database.WithTx(ctx, s.Ent, func(tx *ent.Tx) error {
-		if err := tx.EvidenceFile.DeleteOneID(f.ID).Exec(ctx); err != nil {
-			return fmt.Errorf("delete evidence: %w", err)
-		}
-		if err := audit.Record(ctx, tx.AuditEvent, audit.Event{
-			Action: audit.EvidenceDeleted, TargetType: evidenceTarget, TargetID: f.ID.String(), TargetLabel: f.OriginalName,
-			Details: map[string]any{"mission_id": a.Mission.ID.String(), "mission_test_id": t.ID.String(), "sha256": f.Sha256},
-		}); err != nil {
-			return err
-		}
-		return live.PublishTest(ctx, tx, t.ID, a.Viewer.UserID)
-	})
+	t, err := s.evidenceService().Delete(c.Request().Context(), ref)
 	if err != nil {
 		return err
 	}
-	if !isPartial(c.Request()) {
-		s.flash(c, "success", "evidence.deleted")
-		return c.Redirect(http.StatusSeeOther, missionTestURL(a.Mission.ID, t.ID)+"/evidence")
-	}
-	sec, err := s.evidenceSection(ctx, a, t)
-	if err != nil {
-		return err
-	}
-	sec.NoticeKey = "evidence.deleted"
-	return s.renderEvidence(c, http.StatusOK, a, t, sec)
+	return s.evidenceChanged(c, t, "evidence.deleted")
 }

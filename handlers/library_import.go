@@ -1,25 +1,18 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
-	entsql "entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"violet/ent"
-	"violet/ent/importjob"
-	"violet/ent/mitretactic"
-	"violet/internal/auth"
+	"violet/internal/app"
 	"violet/internal/library"
 	"violet/internal/libraryimport"
 	"violet/internal/metrics"
@@ -27,14 +20,9 @@ import (
 	libraryviews "violet/views/library"
 )
 
-// importHistorySize is how many imports the import page lists.
-const importHistorySize = 20
-
-// reapImports fails the running imports whose instance is gone (see
-// libraryimport.Reap); ids limits it to those jobs.
-func (s *Server) reapImports(ctx context.Context, ids ...uuid.UUID) (int, error) {
-	return libraryimport.Reap(ctx, s.Ent, s.Now, ids...)
-}
+// The library import pages: imports are jobs of s.Jobs run by
+// libraryimport (internal/libraryimport, internal/job); the handlers read
+// the upload, start the job and show its page.
 
 // showLibraryImport renders the import and export page.
 func (s *Server) showLibraryImport(c echo.Context) error {
@@ -42,255 +30,113 @@ func (s *Server) showLibraryImport(c echo.Context) error {
 }
 
 func (s *Server) renderLibraryImport(c echo.Context, status int, p libraryviews.ImportPageProps) error {
-	ctx := c.Request().Context()
-	jobs, err := s.Ent.ImportJob.Query().Order(importjob.ByCreatedAt(entsql.OrderDesc())).Limit(importHistorySize).All(ctx)
+	p, err := libraryimport.NewService(s.Jobs).Page(c.Request().Context(), p)
 	if err != nil {
-		return fmt.Errorf("list imports: %w", err)
-	}
-	for _, j := range jobs {
-		p.History = append(p.History, importJobRow(j))
-	}
-	if p.Tactics, err = s.importTactics(ctx); err != nil {
 		return err
 	}
 	return s.render(c, status, libraryviews.ImportPage(s.layoutProps(c, "library.import.title", "nav.library"), p), nil)
 }
 
-// importTactics lists the catalogue's tactics for the scenario filter.
-func (s *Server) importTactics(ctx context.Context) ([]libraryviews.ImportOption, error) {
-	tactics, err := s.Ent.MitreTactic.Query().Order(ent.Asc(mitretactic.FieldPosition), ent.Asc(mitretactic.FieldExternalID)).All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list tactics: %w", err)
-	}
-	out := make([]libraryviews.ImportOption, len(tactics))
-	for i, t := range tactics {
-		out[i] = libraryviews.ImportOption{Value: "tactic:" + t.ExternalID, Label: t.ExternalID + " " + t.Name}
-	}
-	return out, nil
-}
-
-// atomicUpload is the Atomic upload form once read: its fields, and the
-// files stored in dir.
-type atomicUpload struct {
-	form  libraryviews.ImportAtomicForm
-	dir   string
-	files []libraryimport.File
-}
-
-// readAtomicUpload streams the upload's files into a temporary folder
-// (nothing is held in memory; the body is limited to 100 MB) and reads
-// its fields. Files with an unknown extension are refused by name.
-func readAtomicUpload(c echo.Context) (*atomicUpload, error) {
-	u := &atomicUpload{form: libraryviews.ImportAtomicForm{Errors: components.Errors{}}}
-	mr, err := c.Request().MultipartReader()
-	if err != nil {
-		u.form.Errors["files"] = "library.import.atomic.files_missing"
-		return u, nil
-	}
-	for {
-		part, err := nextUploadPart(mr)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			u.discard()
-			return nil, uploadError(err)
-		}
-		if err := u.take(part.FormName(), part.FileName(), part.Value, part); err != nil {
-			part.Close()
-			u.discard()
-			return nil, err
-		}
-		part.Close()
-	}
-	if len(u.files) == 0 && !u.form.Errors.Has("files") {
-		u.form.Errors["files"] = "library.import.atomic.files_missing"
-	}
-	return u, nil
-}
-
-func (u *atomicUpload) take(field, fileName, value string, r io.Reader) error {
-	if field == "files" {
-		if fileName == "" {
-			return nil
-		}
-		name := filepath.Base(strings.ReplaceAll(fileName, `\`, "/"))
-		if !libraryimport.CanImport(name) {
-			u.form.Errors["files"] = "library.import.atomic.files_type"
-			return nil
-		}
-		if u.dir == "" {
-			dir, err := os.MkdirTemp("", "violet-import-*")
-			if err != nil {
-				return err
-			}
-			u.dir = dir
-		}
-		f, err := os.CreateTemp(u.dir, "upload-*")
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(f, r)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("store the upload: %w", err)
-		}
-		u.files = append(u.files, libraryimport.File{Name: name, Path: f.Name()})
-		return nil
-	}
-	switch field {
-	case "overwrite":
-		u.form.Overwrite = value != ""
-	case "scenario":
-		u.form.Scenario = value != ""
-	case "scenario_name":
-		u.form.ScenarioName = value
-	case "scenario_filter":
-		u.form.ScenarioFilter = value
-	}
-	return nil
-}
-
-// discard removes the stored files.
-func (u *atomicUpload) discard() {
-	if u.dir != "" {
-		os.RemoveAll(u.dir)
-	}
-}
-
-// checkImportScenario validates the "build a scenario" fields when asked.
-func checkImportScenario(f *libraryviews.ImportAtomicForm, tactics []libraryviews.ImportOption) {
-	f.ScenarioName = strings.TrimSpace(f.ScenarioName)
-	if !f.Scenario {
-		return
-	}
-	switch {
-	case f.ScenarioName == "":
-		f.Errors["scenario_name"] = "form.required"
-	case len(f.ScenarioName) > libraryviews.ScenarioNameMax:
-		f.Errors["scenario_name"] = "library.import.scenario.name_long"
-	}
-	kind, value, _ := strings.Cut(f.ScenarioFilter, ":")
-	ok := f.ScenarioFilter == "" ||
-		(kind == "platform" && slices.Contains(libraryviews.ImportPlatforms(), value)) ||
-		(kind == "tactic" && slices.ContainsFunc(tactics, func(o libraryviews.ImportOption) bool { return o.Value == f.ScenarioFilter }))
-	if !ok {
-		f.Errors["scenario_filter"] = "library.import.scenario.filter_invalid"
-	}
-}
-
 // importAtomic takes an Atomic Red Team upload (an archive of the atomics
 // folder, or technique files), starts its import in the background and
-// shows the job's page.
+// shows the job's page. The files are streamed into a temporary folder
+// (the body is limited to 100 MB), removed once the import has read them.
 func (s *Server) importAtomic(c echo.Context) error {
-	ctx := c.Request().Context()
-	u, err := readAtomicUpload(c)
-	if err != nil {
-		return err
+	var (
+		up libraryimport.Upload
+		f  = libraryimport.AtomicForm{}
+	)
+	if mr, err := c.Request().MultipartReader(); err == nil {
+		for {
+			part, err := nextUploadPart(mr)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				up.Remove()
+				return uploadError(err)
+			}
+			switch part.FormName() {
+			case "files":
+				if part.FileName() != "" {
+					err = up.Add(part.FileName(), part)
+				}
+			case "overwrite":
+				f.Overwrite = part.Value != ""
+			case "scenario":
+				f.Scenario = part.Value != ""
+			case "scenario_name":
+				f.ScenarioName = part.Value
+			case "scenario_filter":
+				f.ScenarioFilter = part.Value
+			}
+			part.Close()
+			if err != nil {
+				up.Remove()
+				return err
+			}
+		}
 	}
-	tactics, err := s.importTactics(ctx)
-	if err != nil {
-		u.discard()
-		return err
-	}
-	checkImportScenario(&u.form, tactics)
-	if len(u.form.Errors) > 0 {
-		u.discard()
-		return s.renderLibraryImport(c, http.StatusUnprocessableEntity, libraryviews.ImportPageProps{Atomic: u.form})
-	}
-	names := make([]string, len(u.files))
-	for i, f := range u.files {
-		names[i] = f.Name
-	}
-	imp := &libraryimport.Job{
-		Client: s.Ent, Log: s.Log, Now: s.Now, Actor: auth.FromContext(ctx),
-		Source: strings.Join(names, ", "), Files: u.files, Overwrite: u.form.Overwrite, Notifier: s.Notifier,
-		DB: s.DB,
-	}
-	if u.form.Scenario {
-		imp.Scenario = &libraryimport.Scenario{Name: u.form.ScenarioName, Filter: u.form.ScenarioFilter}
-	}
-	job, err := imp.Begin(ctx)
-	if err != nil {
-		u.discard()
-		return err
-	}
-	info := auth.RequestInfoFrom(ctx)
-	s.background(func(ctx context.Context) {
-		defer u.discard()
-		start := time.Now()
-		_, err := imp.Run(auth.WithRequestInfo(ctx, info), job)
-		s.Metrics.ObserveImport(metrics.ImportAtomic, err == nil, time.Since(start))
+	f.Files, f.Refused = up.Files, up.Refused
+	job, err := libraryimport.NewService(s.Jobs).StartAtomic(c.Request().Context(), f, func(ok bool, took time.Duration) {
+		up.Remove()
+		s.Metrics.ObserveImport(metrics.ImportAtomic, ok, took)
 	})
+	var invalid *app.Invalid
+	if errors.As(err, &invalid) {
+		up.Remove()
+		return s.renderLibraryImport(c, http.StatusUnprocessableEntity, libraryviews.ImportPageProps{Atomic: libraryviews.ImportAtomicForm{
+			Overwrite: f.Overwrite, Scenario: f.Scenario, ScenarioName: strings.TrimSpace(f.ScenarioName),
+			ScenarioFilter: f.ScenarioFilter, Errors: components.Errors(invalid.Fields),
+		}})
+	}
+	if err != nil {
+		up.Remove()
+		return err
+	}
 	return c.Redirect(http.StatusSeeOther, "/library/import/"+job.ID.String())
 }
 
 // importLibraryDocument imports a library document exported by another
-// Violet. The document is read and checked here (any problem is shown
-// next to the file field and nothing is imported; its bounds keep the
-// reading small, see library.ParseDocument), then imported in the
-// background as an import job, whose page shows its progress.
+// Violet: read here (bounded), checked by the workflow (any problem is
+// shown next to the file field and nothing is imported), then imported in
+// the background as an import job, whose page shows its progress.
 func (s *Server) importLibraryDocument(c echo.Context) error {
-	ctx := c.Request().Context()
-	refuse := func(key, cause string) error {
-		return s.renderLibraryImport(c, http.StatusUnprocessableEntity,
-			libraryviews.ImportPageProps{DocumentError: key, DocumentCause: cause})
-	}
-	mr, err := c.Request().MultipartReader()
-	if err != nil {
-		return refuse("library.import.document.missing", "")
-	}
 	var (
-		data     []byte
-		name     string
-		tooLarge bool
+		data []byte
+		name string
 	)
-	for {
-		part, err := nextUploadPart(mr)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return uploadError(err)
-		}
-		if part.FormName() == "document" && part.FileName() != "" && data == nil {
-			name = filepath.Base(strings.ReplaceAll(part.FileName(), `\`, "/"))
-			// One byte over the bound tells a document too large.
-			data, err = io.ReadAll(io.LimitReader(part, library.MaxDocumentBytes+1))
+	if mr, err := c.Request().MultipartReader(); err == nil {
+		for {
+			part, err := nextUploadPart(mr)
+			if errors.Is(err, io.EOF) {
+				break
+			}
 			if err != nil {
-				part.Close()
+				return uploadError(err)
+			}
+			if part.FormName() == "document" && part.FileName() != "" && data == nil {
+				name = filepath.Base(strings.ReplaceAll(part.FileName(), `\`, "/"))
+				// One byte over the bound tells a document too large.
+				data, err = io.ReadAll(io.LimitReader(part, library.MaxDocumentBytes+1))
+			}
+			part.Close()
+			if err != nil {
 				return fmt.Errorf("read the upload: %w", err)
 			}
-			tooLarge = len(data) > library.MaxDocumentBytes
 		}
-		part.Close()
 	}
-	if tooLarge {
-		return refuse("library.import.document.invalid", fmt.Sprintf("the file is larger than %d MB", library.MaxDocumentBytes>>20))
+	job, err := libraryimport.NewService(s.Jobs).StartDocument(c.Request().Context(), name, data, func(ok bool, took time.Duration) {
+		s.Metrics.ObserveImport(metrics.ImportLibrary, ok, took)
+	})
+	var refused *libraryimport.DocumentRefused
+	if errors.As(err, &refused) {
+		return s.renderLibraryImport(c, http.StatusUnprocessableEntity,
+			libraryviews.ImportPageProps{DocumentError: refused.Key, DocumentCause: refused.Cause})
 	}
-	if len(data) == 0 {
-		return refuse("library.import.document.missing", "")
-	}
-	doc, err := library.ParseDocument(data)
-	if err != nil {
-		return refuse("library.import.document.invalid", err.Error())
-	}
-	imp := &libraryimport.Job{
-		Client: s.Ent, Log: s.Log, Now: s.Now, Actor: auth.FromContext(ctx), Source: name,
-		Document: doc, Notifier: s.Notifier, DB: s.DB,
-	}
-	job, err := imp.Begin(ctx)
 	if err != nil {
 		return err
 	}
-	info := auth.RequestInfoFrom(ctx)
-	s.background(func(ctx context.Context) {
-		start := time.Now()
-		_, err := imp.Run(auth.WithRequestInfo(ctx, info), job)
-		s.Metrics.ObserveImport(metrics.ImportLibrary, err == nil, time.Since(start))
-	})
 	return c.Redirect(http.StatusSeeOther, "/library/import/"+job.ID.String())
 }
 
@@ -301,47 +147,12 @@ func (s *Server) showImportJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	job, err := s.Ent.ImportJob.Get(ctx, id)
+	r, err := libraryimport.NewService(s.Jobs).Show(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
-	if job.Status == importjob.StatusRunning {
-		// The page is polled while the job runs: a job whose instance
-		// died shows as failed at once rather than at the next sweep.
-		if n, err := s.reapImports(ctx, id); err != nil {
-			s.Log.Warn("check the import is alive", "import", id, "err", err)
-		} else if n > 0 {
-			if job, err = s.Ent.ImportJob.Get(ctx, id); err != nil {
-				return err
-			}
-		}
-	}
-	r := importJobRow(job)
 	return s.render(c, http.StatusOK, libraryviews.ImportJobPage(s.layoutProps(c, "library.import.job.title", "nav.library"), r),
 		libraryviews.ImportJob(r))
-}
-
-func importJobRow(j *ent.ImportJob) libraryviews.ImportJobRow {
-	sum := libraryimport.SummaryOf(j.Summary)
-	r := libraryviews.ImportJobRow{
-		ID: j.ID.String(), Kind: string(j.Kind), When: j.CreatedAt.UTC().Format("2006-01-02 15:04 MST"),
-		Who: j.StartedByLabel, Source: j.Source, Status: string(j.Status), Progress: j.Progress, Error: j.Error,
-		Files: sum.Files, Added: sum.Added, Updated: sum.Updated, Unchanged: sum.Unchanged, Kept: sum.Kept,
-		Failed: sum.Failed, Templates: sum.DocTemplates, Scenarios: sum.DocScenarios,
-		ScenarioID: sum.ScenarioID, ScenarioName: sum.ScenarioName, ScenarioTests: sum.ScenarioTests,
-		ScenarioEmpty: sum.ScenarioEmpty,
-	}
-	for _, f := range sum.Failures {
-		r.Failures = append(r.Failures, libraryviews.ImportFailure{File: f.File, Reason: f.Reason})
-	}
-	for _, u := range sum.Untagged {
-		r.Untagged = append(r.Untagged, libraryviews.ImportUntagged{File: u.File, Test: u.Test, TechniqueID: u.TechniqueID})
-	}
-	if j.FinishedAt != nil {
-		r.Took = j.FinishedAt.Sub(j.CreatedAt).Round(100 * time.Millisecond).String()
-	}
-	return r
 }
 
 // exportLibrary downloads the library as one YAML document: all of it, or

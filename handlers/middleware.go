@@ -15,7 +15,6 @@ import (
 
 	"violet/internal/audit"
 	"violet/internal/auth"
-	"violet/internal/auth/rule"
 	"violet/internal/i18n"
 )
 
@@ -290,27 +289,16 @@ func refusalTarget(c echo.Context) (kind, id string) {
 func (s *Server) auditRefusal(c echo.Context, refusal error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), s.Config.RequestTimeout)
 	defer cancel()
-	ctx = rule.SystemContext(ctx)
 	route := c.Path()
-	params := map[string]any{}
+	params := map[string]string{}
 	for _, name := range c.ParamNames() {
-		params[name] = auditText(c.Param(name))
+		params[name] = c.Param(name)
 	}
 	kind, id := refusalTarget(c)
-	e := audit.Event{
-		Action: audit.AccessDenied, TargetType: kind, TargetID: auditText(id),
-		Details: map[string]any{"route": route, "method": c.Request().Method, "params": params},
-	}
-	if err := audit.Record(ctx, s.Ent.AuditEvent, e); err != nil {
+	r := audit.Refusal{Route: route, Method: c.Request().Method, Params: params, TargetType: kind, TargetID: id}
+	if err := audit.RecordRefusal(ctx, s.Ent.AuditEvent, r); err != nil {
 		s.Log.Error("audit a refused write", "id", requestIDFrom(ctx), "route", route, "refusal", refusal, "err", err)
 	}
-}
-
-// auditText makes a path parameter, which is whatever the client sent,
-// fit an audit column: valid UTF-8 without NUL (PostgreSQL refuses both,
-// in text and in jsonb), at most 64 bytes.
-func auditText(s string) string {
-	return audit.Fit(strings.ReplaceAll(s, "\x00", ""), 64)
 }
 
 // toLogin sends an anonymous visitor to the sign-in page, remembering the

@@ -2,21 +2,16 @@ package handlers
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/a-h/templ"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"violet/ent"
-	"violet/ent/scenariotemplate"
-	"violet/ent/testtemplate"
 	"violet/internal/mission"
-	"violet/views/components"
 	"violet/views/missionpage"
 )
 
@@ -52,9 +47,9 @@ func planQuery(raw string) string {
 	return cutRunes(strings.TrimSpace(raw), missionpage.SearchMax)
 }
 
-// planAccess loads the mission for a plan change or search: members who
-// do not lead it get 403 (others 404, as for the page), an archived
-// mission 409.
+// planAccess loads the mission for a plan search (or a navigator import):
+// members who do not lead it get 403 (others 404, as for the page), an
+// archived mission 409.
 func (s *Server) planAccess(c echo.Context) (*mission.Access, error) {
 	a, err := s.missionAccess(c)
 	if err != nil {
@@ -69,102 +64,59 @@ func (s *Server) planAccess(c echo.Context) (*mission.Access, error) {
 	return a, nil
 }
 
-// planTestID reads the :test route parameter.
-func planTestID(c echo.Context) (uuid.UUID, error) {
-	id, err := uuid.Parse(c.Param("test"))
-	if err != nil {
-		return uuid.Nil, echo.ErrNotFound
-	}
-	return id, nil
-}
-
-// planScenarioCandidates finds scenario templates whose name holds q, with
-// their number of tests (two queries).
-func (s *Server) planScenarioCandidates(ctx context.Context, q string) (missionpage.Candidates, error) {
-	out := missionpage.Candidates{Kind: "scenarios", Query: q}
-	if q == "" {
-		return out, nil
-	}
-	list, err := s.Ent.ScenarioTemplate.Query().Where(scenariotemplate.NameContainsFold(q)).
-		Order(scenariotemplate.ByName(), scenariotemplate.ByID()).
-		Limit(missionpage.CandidateLimit + 1).All(ctx)
-	if err != nil {
-		return out, fmt.Errorf("search scenarios: %w", err)
-	}
-	if len(list) > missionpage.CandidateLimit {
-		list, out.More = list[:missionpage.CandidateLimit], true
-	}
-	counts, err := s.scenarioTestCounts(ctx, list)
-	if err != nil {
-		return out, err
-	}
-	for _, sc := range list {
-		out.Hits = append(out.Hits, missionpage.Candidate{ID: sc.ID.String(), Name: sc.Name, Tests: counts[sc.ID]})
-	}
-	return out, nil
-}
-
-// planTemplateCandidates finds test templates whose name holds q, with
-// their ATT&CK tags (five queries).
-func (s *Server) planTemplateCandidates(ctx context.Context, q string) (missionpage.Candidates, error) {
-	out := missionpage.Candidates{Kind: "tests", Query: q}
-	if q == "" {
-		return out, nil
-	}
-	tq := s.Ent.TestTemplate.Query().Where(testtemplate.NameContainsFold(q)).
-		Order(testtemplate.ByName(), testtemplate.ByID()).
-		Limit(missionpage.CandidateLimit + 1)
-	withScenarioTagEntries(tq)
-	list, err := tq.Select(testtemplate.FieldName).All(ctx)
-	if err != nil {
-		return out, fmt.Errorf("search templates: %w", err)
-	}
-	if len(list) > missionpage.CandidateLimit {
-		list, out.More = list[:missionpage.CandidateLimit], true
-	}
-	for _, t := range list {
-		h := missionpage.Candidate{ID: t.ID.String(), Name: t.Name}
-		for _, e := range scenarioTagEntries(t.Edges.MitreTags) {
-			h.Tags = append(h.Tags, missionpage.Tag{Kind: string(e.Kind), ExternalID: e.ExternalID, Name: e.Name})
+// planCandidates runs a plan search (mission.SearchScenarios or
+// SearchTemplates) and shows its hits.
+func (s *Server) planCandidates(ctx context.Context, kind, q string,
+	search func(context.Context, *ent.Client, string, int) ([]mission.Candidate, bool, error)) (missionpage.Candidates, error) {
+	hits, more, err := search(ctx, s.Ent, q, missionpage.CandidateLimit)
+	out := missionpage.Candidates{Kind: kind, Query: q, More: more}
+	for _, h := range hits {
+		hit := missionpage.Candidate{ID: h.ID.String(), Name: h.Name, Tests: h.Tests}
+		for _, t := range h.Tags {
+			hit.Tags = append(hit.Tags, missionpage.Tag{Kind: t.Kind, ExternalID: t.ExternalID, Name: t.Name})
 		}
-		out.Hits = append(out.Hits, h)
+		out.Hits = append(out.Hits, hit)
 	}
-	return out, nil
+	return out, err
 }
 
-// searchPlanScenarios answers the scenario search as you type with the
-// results only; without htmx it is the page with them.
+// planScenarioCandidates finds scenario templates whose name holds q.
+func (s *Server) planScenarioCandidates(ctx context.Context, q string) (missionpage.Candidates, error) {
+	return s.planCandidates(ctx, "scenarios", q, mission.SearchScenarios)
+}
+
+// planTemplateCandidates finds test templates whose name holds q.
+func (s *Server) planTemplateCandidates(ctx context.Context, q string) (missionpage.Candidates, error) {
+	return s.planCandidates(ctx, "tests", q, mission.SearchTemplates)
+}
+
+// searchPlan answers a plan search as you type (its query parameter,
+// param) with the results only; without htmx it is the page with them.
+func (s *Server) searchPlan(c echo.Context, param, q string,
+	search func(context.Context, string) (missionpage.Candidates, error),
+	results func(string, missionpage.Candidates) templ.Component) error {
+	a, err := s.planAccess(c)
+	if err != nil {
+		return err
+	}
+	if q = planQuery(q); !isPartial(c.Request()) {
+		return c.Redirect(http.StatusSeeOther, "/missions/"+a.Mission.ID.String()+"?"+url.Values{"plan": {"1"}, param: {q}}.Encode())
+	}
+	res, err := search(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, results(a.Mission.ID.String(), res), nil)
+}
+
+// searchPlanScenarios answers the scenario search.
 func (s *Server) searchPlanScenarios(c echo.Context) error {
-	a, err := s.planAccess(c)
-	if err != nil {
-		return err
-	}
-	q := planQuery(c.QueryParam("sq"))
-	if !isPartial(c.Request()) {
-		return c.Redirect(http.StatusSeeOther, "/missions/"+a.Mission.ID.String()+"?"+url.Values{"plan": {"1"}, "sq": {q}}.Encode())
-	}
-	res, err := s.planScenarioCandidates(c.Request().Context(), q)
-	if err != nil {
-		return err
-	}
-	return s.render(c, http.StatusOK, missionpage.ScenarioResults(a.Mission.ID.String(), res), nil)
+	return s.searchPlan(c, "sq", c.QueryParam("sq"), s.planScenarioCandidates, missionpage.ScenarioResults)
 }
 
-// searchPlanTemplates answers the test template search as you type.
+// searchPlanTemplates answers the test template search.
 func (s *Server) searchPlanTemplates(c echo.Context) error {
-	a, err := s.planAccess(c)
-	if err != nil {
-		return err
-	}
-	q := planQuery(c.QueryParam("tq"))
-	if !isPartial(c.Request()) {
-		return c.Redirect(http.StatusSeeOther, "/missions/"+a.Mission.ID.String()+"?"+url.Values{"plan": {"1"}, "tq": {q}}.Encode())
-	}
-	res, err := s.planTemplateCandidates(c.Request().Context(), q)
-	if err != nil {
-		return err
-	}
-	return s.render(c, http.StatusOK, missionpage.TemplateResults(a.Mission.ID.String(), res), nil)
+	return s.searchPlan(c, "tq", c.QueryParam("tq"), s.planTemplateCandidates, missionpage.TemplateResults)
 }
 
 // planURL is the page with the plan editor open.
@@ -181,11 +133,26 @@ func (s *Server) renderPlanRefused(c echo.Context, a *mission.Access, status int
 	return s.renderOverview(c, status, p)
 }
 
+// addToPlan answers a plan addition (err, its workflow's outcome): the
+// plan with a flash, or the plan with the refusal's notice and the new
+// test's form as sent with its errors (422).
+func (s *Server) addToPlan(c echo.Context, a *mission.Access, saved string, form missionpage.NewTestForm, err error) error {
+	if inv, ok := missionInvalid(err); ok {
+		form.Errors = inv.Fields
+		return s.renderPlanRefused(c, a, http.StatusUnprocessableEntity, inv.Key, form)
+	}
+	if err != nil {
+		return err
+	}
+	s.flash(c, "success", saved)
+	return c.Redirect(http.StatusSeeOther, planURL(a))
+}
+
 // instantiateScenarios copies the chosen scenario templates into the plan,
-// all of them or none (one transaction). A scenario deleted since the
-// search is refused with 422 and nothing is copied.
+// all of them or none. A scenario deleted since the search is refused
+// with 422 and nothing is copied.
 func (s *Server) instantiateScenarios(c echo.Context) error {
-	a, err := s.planAccess(c)
+	a, err := s.missionAccess(c)
 	if err != nil {
 		return err
 	}
@@ -201,29 +168,14 @@ func (s *Server) instantiateScenarios(c echo.Context) error {
 		}
 		ids = append(ids, id)
 	}
-	if len(ids) == 0 {
-		return s.renderPlanRefused(c, a, http.StatusUnprocessableEntity, "missions.plan.choose_scenario", missionpage.NewTestForm{})
-	}
-	ctx := c.Request().Context()
-	created, err := mission.Instantiate(ctx, s.Ent, a, ids)
-	if ent.IsNotFound(err) {
-		return s.renderPlanRefused(c, a, http.StatusUnprocessableEntity, "missions.plan.scenario_gone", missionpage.NewTestForm{})
-	}
-	if err != nil {
-		return fmt.Errorf("instantiate scenarios: %w", err)
-	}
-	details := map[string]any{"change": "instantiate", "scenario_templates": uuidStrings(ids), "mission_scenarios": uuidStrings(created)}
-	if err := mission.RecordPlanChange(ctx, s.Ent, a, details); err != nil {
-		return err
-	}
-	s.flash(c, "success", "missions.plan.instantiated")
-	return c.Redirect(http.StatusSeeOther, planURL(a))
+	_, err = s.missions().InstantiateScenarios(c.Request().Context(), a, ids)
+	return s.addToPlan(c, a, "missions.plan.instantiated", missionpage.NewTestForm{}, err)
 }
 
 // addPlanTemplate copies one test template into the plan, outside any
 // scenario.
 func (s *Server) addPlanTemplate(c echo.Context) error {
-	a, err := s.planAccess(c)
+	a, err := s.missionAccess(c)
 	if err != nil {
 		return err
 	}
@@ -235,42 +187,14 @@ func (s *Server) addPlanTemplate(c echo.Context) error {
 	if err != nil {
 		return echo.ErrBadRequest
 	}
-	ctx := c.Request().Context()
-	id, err := mission.AddTemplate(ctx, s.Ent, a, tid, nil)
-	if ent.IsNotFound(err) {
-		return s.renderPlanRefused(c, a, http.StatusUnprocessableEntity, "missions.plan.template_gone", missionpage.NewTestForm{})
-	}
-	if err != nil {
-		return fmt.Errorf("add template: %w", err)
-	}
-	details := map[string]any{"change": "add_template", "test_template_id": tid.String(), "test_id": id.String()}
-	if err := mission.RecordPlanChange(ctx, s.Ent, a, details); err != nil {
-		return err
-	}
-	s.flash(c, "success", "missions.plan.test_added")
-	return c.Redirect(http.StatusSeeOther, planURL(a))
+	_, err = s.missions().AddTemplate(c.Request().Context(), a, tid)
+	return s.addToPlan(c, a, "missions.plan.test_added", missionpage.NewTestForm{}, err)
 }
 
-// checkPlanTest trims and validates a new test's name and description.
-func checkPlanTest(f *planNewTestForm) components.Errors {
-	f.Name = strings.TrimSpace(f.Name)
-	f.Description = strings.TrimSpace(f.Description)
-	errs := components.Errors{}
-	switch {
-	case f.Name == "":
-		errs["name"] = "form.required"
-	case len(f.Name) > missionpage.TestNameMax:
-		errs["name"] = "missions.plan.name_too_long"
-	}
-	if utf8.RuneCountInString(f.Description) > missionpage.TestDescriptionMax {
-		errs["description"] = "missions.plan.description_too_long"
-	}
-	return errs
-}
-
-// addPlanTest writes a test from scratch at the end of the plan.
+// addPlanTest writes a test from scratch at the end of the plan; a
+// refused one comes back with the input kept.
 func (s *Server) addPlanTest(c echo.Context) error {
-	a, err := s.planAccess(c)
+	a, err := s.missionAccess(c)
 	if err != nil {
 		return err
 	}
@@ -278,28 +202,23 @@ func (s *Server) addPlanTest(c echo.Context) error {
 	if err := (&echo.DefaultBinder{}).BindBody(c, &f); err != nil {
 		return echo.ErrBadRequest
 	}
-	if errs := checkPlanTest(&f); len(errs) > 0 {
-		return s.renderPlanRefused(c, a, http.StatusUnprocessableEntity, "",
-			missionpage.NewTestForm{Name: f.Name, Description: f.Description, Errors: errs})
-	}
-	if _, err := mission.AddNewTest(c.Request().Context(), s.Ent, a, f.Name, f.Description); err != nil {
-		return fmt.Errorf("add test: %w", err)
-	}
-	s.flash(c, "success", "missions.plan.test_added")
-	return c.Redirect(http.StatusSeeOther, planURL(a))
+	in := mission.NewTestInput{Name: f.Name, Description: f.Description}.Normalize()
+	_, err = s.missions().AddTest(c.Request().Context(), a, in)
+	return s.addToPlan(c, a, "missions.plan.test_added", missionpage.NewTestForm{Name: in.Name, Description: in.Description}, err)
 }
 
-// changePlanTest runs one change to a test of the plan. htmx gets the test
-// list back (with the filters of the page it was sent from); a plain form
-// is redirected to the plan (303).
+// changePlanTest runs one change to a test of the plan (run, a workflow
+// of internal/mission). htmx gets the test list back (with the filters
+// of the page it was sent from); a plain form is redirected to the plan
+// (303).
 func (s *Server) changePlanTest(c echo.Context, saved string, run func(ctx context.Context, a *mission.Access, testID uuid.UUID) error) error {
-	a, err := s.planAccess(c)
+	a, err := s.missionAccess(c)
 	if err != nil {
 		return err
 	}
-	testID, err := planTestID(c)
+	testID, err := uuid.Parse(c.Param("test"))
 	if err != nil {
-		return err
+		return echo.ErrNotFound
 	}
 	ctx := c.Request().Context()
 	if err := run(ctx, a, testID); err != nil {
@@ -329,13 +248,8 @@ func (s *Server) movePlanTest(c echo.Context) error {
 		if err := (&echo.DefaultBinder{}).BindBody(c, &f); err != nil {
 			return echo.ErrBadRequest
 		}
-		delta := 0
-		switch f.Direction {
-		case "up":
-			delta = -1
-		case "down":
-			delta = 1
-		default:
+		delta, ok := map[string]int{"up": -1, "down": 1}[f.Direction]
+		if !ok {
 			return echo.ErrBadRequest
 		}
 		return mission.MoveTest(ctx, s.Ent, a, id, delta)
@@ -343,7 +257,7 @@ func (s *Server) movePlanTest(c echo.Context) error {
 }
 
 // setPlanTestCategory files a test under one of the mission's categories
-// or under none.
+// or under none; a category that is not the mission's is 422.
 func (s *Server) setPlanTestCategory(c echo.Context) error {
 	return s.changePlanTest(c, "missions.plan.categorised", func(ctx context.Context, a *mission.Access, id uuid.UUID) error {
 		var f planCategoryForm
@@ -358,11 +272,7 @@ func (s *Server) setPlanTestCategory(c echo.Context) error {
 			}
 			cat = &cid
 		}
-		err := mission.SetCategory(ctx, s.Ent, a, id, cat)
-		if errors.Is(err, mission.ErrNoCategory) {
-			return echo.NewHTTPError(http.StatusUnprocessableEntity)
-		}
-		return err
+		return mission.SetCategory(ctx, s.Ent, a, id, cat)
 	})
 }
 
@@ -371,13 +281,4 @@ func (s *Server) removePlanTest(c echo.Context) error {
 	return s.changePlanTest(c, "missions.plan.removed", func(ctx context.Context, a *mission.Access, id uuid.UUID) error {
 		return mission.RemoveTest(ctx, s.Ent, a, id)
 	})
-}
-
-// uuidStrings formats ids for an audit event's details.
-func uuidStrings(ids []uuid.UUID) []string {
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = id.String()
-	}
-	return out
 }

@@ -7,8 +7,9 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"violet/internal/auth"
+	"violet/internal/auth/rule"
+	"violet/internal/paths"
 	"violet/static"
-	"violet/views/scale"
 )
 
 // access is what a route requires: public, or a permission code. Every
@@ -55,6 +56,12 @@ type route struct {
 	// bearer also admits a request carrying METRICS_TOKEN as a bearer
 	// token (metricsAccess), for scrapers that cannot sign in.
 	bearer bool
+	// roles are the mission roles a mission route serves (lead, red,
+	// blue, observer). The workflow behind it checks the role (once);
+	// the table says it, for readers and for the mission-role matrix
+	// test, which fails when a route serves a role it does not declare
+	// or refuses one it does.
+	roles []string
 }
 
 // bodyLimit is the route's request body limit.
@@ -95,6 +102,17 @@ func streaming(r *route)     { r.stream = true }
 func quietLog(r *route)      { r.quiet = true }
 func metricsBearer(r *route) { r.bearer = true }
 
+// The mission roles of a route.
+func forRoles(roles ...string) routeOption { return func(r *route) { r.roles = roles } }
+
+func anyMember(r *route) {
+	forRoles(rule.RoleLead, rule.RoleRed, rule.RoleBlue, rule.RoleObserver)(r)
+}
+func leads(r *route)     { forRoles(rule.RoleLead)(r) }
+func redSide(r *route)   { forRoles(rule.RoleLead, rule.RoleRed)(r) }
+func blueSide(r *route)  { forRoles(rule.RoleLead, rule.RoleBlue)(r) }
+func executors(r *route) { forRoles(rule.RoleLead, rule.RoleRed, rule.RoleBlue)(r) }
+
 // routeIndex finds a route's entry by method and template. HEAD requests
 // find their GET route's entry, as register installs both.
 type routeIndex map[string]*route
@@ -131,6 +149,9 @@ type RouteInfo struct {
 	// Gzip, Stream, Quiet and Bearer are the route settings of the same
 	// names.
 	Gzip, Stream, Quiet, Bearer bool
+	// MissionRoles are the mission roles the route serves; nil for a
+	// route that is not about one mission.
+	MissionRoles []string
 }
 
 // Routes lists the route table: every URL Violet answers with the access
@@ -142,6 +163,7 @@ func (s *Server) Routes() []RouteInfo {
 			Method: r.method, Path: r.path, Access: string(r.access),
 			BodyLimit: r.bodyLimit(), Session: !r.noSession,
 			Gzip: r.gzip, Stream: r.stream, Quiet: r.quiet, Bearer: r.bearer,
+			MissionRoles: r.roles,
 		}
 	}
 	return out
@@ -150,191 +172,191 @@ func (s *Server) Routes() []RouteInfo {
 // routeTable is THE route table: every URL Violet answers, in one place.
 func (s *Server) routeTable() []route {
 	return []route{
-		get("/", signedIn, s.showHome),
-		get("/diag", signedIn, s.showDiag),
-		get("/api/v1/diag/db", public, s.diagDB, sessionless),
-		get("/healthz", public, s.healthz, sessionless, quietLog),
-		get("/readyz", public, s.readyz, sessionless, quietLog),
+		get(paths.Home, signedIn, s.showHome),
+		get(paths.Diag, signedIn, s.showDiag),
+		get(paths.DiagDB, public, s.diagDB, sessionless),
+		get(paths.Healthz, public, s.healthz, sessionless, quietLog),
+		get(paths.Readyz, public, s.readyz, sessionless, quietLog),
 		// Prometheus metrics: metrics.read, or METRICS_TOKEN as a bearer
 		// token (metricsAccess, installed by register).
-		get(metricsPath, need(auth.MetricsRead), s.showMetrics, metricsBearer),
+		get(paths.Metrics, need(auth.MetricsRead), s.showMetrics, metricsBearer),
 		get(static.Prefix+"*", public, s.serveAsset, sessionless, compressed, quietLog),
 
 		// Live updates: the event stream of every signed-in page.
-		get(eventsPath, signedIn, s.streamEvents, streaming),
+		get(paths.Events, signedIn, s.streamEvents, streaming),
 
 		// Signing in and out.
-		get("/login", public, s.showLogin),
-		post("/login", public, s.login),
-		post("/logout", signedIn, s.logout),
+		get(paths.Login, public, s.showLogin),
+		post(paths.Login, public, s.login),
+		post(paths.Logout, signedIn, s.logout),
 
 		// Invitations: the admin pages and the acceptance page.
-		get("/admin/invitations", need(auth.UserInvite), s.listInvitations),
-		post("/admin/invitations", need(auth.UserInvite), s.createInvitation),
-		post("/admin/invitations/:id/revoke", need(auth.UserInvite), s.revokeInvitation),
-		post("/admin/users/:id/reset-invitation", need(auth.UserManage), s.createResetInvitation),
-		get("/invitations/:token", public, s.showInvitation),
-		post("/invitations/:token", public, s.acceptInvitation),
+		get(paths.Invitations, need(auth.UserInvite), s.listInvitations),
+		post(paths.Invitations, need(auth.UserInvite), s.createInvitation),
+		post(paths.InvitationRevoke, need(auth.UserInvite), s.revokeInvitation),
+		post(paths.UserResetInvitation, need(auth.UserManage), s.createResetInvitation),
+		get(paths.Invitation, public, s.showInvitation),
+		post(paths.Invitation, public, s.acceptInvitation),
 
 		// My account.
-		get("/account", signedIn, s.showAccount),
-		post("/account/profile", signedIn, s.updateProfile),
-		post("/account/password", signedIn, s.changePassword),
-		post("/account/language", signedIn, s.updateLanguage),
-		post("/account/sessions/end-others", signedIn, s.endOthers),
-		post("/account/sessions/:id/end", signedIn, s.endSession),
+		get(paths.Account, signedIn, s.showAccount),
+		post(paths.AccountProfile, signedIn, s.updateProfile),
+		post(paths.AccountPassword, signedIn, s.changePassword),
+		post(paths.AccountLanguage, signedIn, s.updateLanguage),
+		post(paths.AccountEndOtherSession, signedIn, s.endOthers),
+		post(paths.AccountEndSession, signedIn, s.endSession),
 
 		// Notifications.
-		get("/notifications", signedIn, s.listNotifications),
-		get("/notifications/bell", signedIn, s.showBell),
-		post("/notifications/read-all", signedIn, s.markAllNotificationsRead),
-		post("/notifications/preferences", signedIn, s.updateNotificationPrefs),
-		post("/notifications/:id/read", signedIn, s.markNotificationRead),
-		post("/notifications/:id/open", signedIn, s.openNotification),
+		get(paths.Notifications, signedIn, s.listNotifications),
+		get(paths.NotificationsBell, signedIn, s.showBell),
+		post(paths.NotificationsReadAll, signedIn, s.markAllNotificationsRead),
+		post(paths.NotificationPreferences, signedIn, s.updateNotificationPrefs),
+		post(paths.NotificationRead, signedIn, s.markNotificationRead),
+		post(paths.NotificationOpen, signedIn, s.openNotification),
 
 		// Administration of users and groups.
-		get("/admin/users", need(auth.UserRead), s.listUsers),
-		get("/admin/users/:id", need(auth.UserRead), s.showUser),
-		post("/admin/users/:id/groups", need(auth.UserManage), s.updateUserGroups),
-		post("/admin/users/:id/deactivate", need(auth.UserManage), s.deactivateUser),
-		post("/admin/users/:id/reactivate", need(auth.UserManage), s.reactivateUser),
-		post("/admin/users/:id/delete", need(auth.UserManage), s.deleteUser),
-		post("/admin/users/:id/restore", need(auth.UserManage), s.restoreUser),
-		post("/admin/users/:id/end-sessions", need(auth.UserManage), s.endUserSessions),
-		get("/admin/groups", need(auth.GroupManage), s.listGroups),
-		get("/admin/groups/new", need(auth.GroupManage), s.newGroup),
-		post("/admin/groups", need(auth.GroupManage), s.createGroup),
-		get("/admin/groups/:id", need(auth.GroupManage), s.showGroup),
-		post("/admin/groups/:id", need(auth.GroupManage), s.updateGroup),
-		post("/admin/groups/:id/delete", need(auth.GroupManage), s.deleteGroup),
-		post("/admin/groups/:id/permissions", need(auth.GroupManage), s.updateGroupPermissions),
-		post("/admin/groups/:id/permissions/:code", need(auth.GroupManage), s.toggleGroupPermission),
+		get(paths.Users, need(auth.UserRead), s.listUsers),
+		get(paths.User, need(auth.UserRead), s.showUser),
+		post(paths.UserGroups, need(auth.UserManage), s.updateUserGroups),
+		post(paths.UserDeactivate, need(auth.UserManage), s.deactivateUser),
+		post(paths.UserReactivate, need(auth.UserManage), s.reactivateUser),
+		post(paths.UserDelete, need(auth.UserManage), s.deleteUser),
+		post(paths.UserRestore, need(auth.UserManage), s.restoreUser),
+		post(paths.UserEndSessions, need(auth.UserManage), s.endUserSessions),
+		get(paths.Groups, need(auth.GroupManage), s.listGroups),
+		get(paths.GroupNew, need(auth.GroupManage), s.newGroup),
+		post(paths.Groups, need(auth.GroupManage), s.createGroup),
+		get(paths.Group, need(auth.GroupManage), s.showGroup),
+		post(paths.Group, need(auth.GroupManage), s.updateGroup),
+		post(paths.GroupDelete, need(auth.GroupManage), s.deleteGroup),
+		post(paths.GroupPermissions, need(auth.GroupManage), s.updateGroupPermissions),
+		post(paths.GroupPermissionToggle, need(auth.GroupManage), s.toggleGroupPermission),
 
 		// The audit log.
-		get("/admin/audit", need(auth.AuditRead), s.listAuditEvents),
-		get("/admin/trash", need(auth.TrashManage), s.listTrash),
+		get(paths.Audit, need(auth.AuditRead), s.listAuditEvents),
+		get(paths.Trash, need(auth.TrashManage), s.listTrash),
 
 		// ATT&CK sync (administration).
-		get("/admin/attack-sync", need(auth.AttackSync), s.showAttackSync),
-		post("/admin/attack-sync/url", need(auth.AttackSync), s.syncFromURL),
-		post("/admin/attack-sync/upload", need(auth.AttackSync), s.syncUpload, bodyUpTo(uploadBodyLimit)),
-		get("/admin/attack-sync/:id", need(auth.AttackSync), s.showAttackSyncJob),
+		get(paths.AttackSync, need(auth.AttackSync), s.showAttackSync),
+		post(paths.AttackSyncURL, need(auth.AttackSync), s.syncFromURL),
+		post(paths.AttackSyncUpload, need(auth.AttackSync), s.syncUpload, bodyUpTo(uploadBodyLimit)),
+		get(paths.AttackSyncJob, need(auth.AttackSync), s.showAttackSyncJob),
 
 		// The ATT&CK catalogue.
-		get("/attack", need(auth.AttackRead), s.showAttackMatrix),
-		get("/attack/search", need(auth.AttackRead), s.searchAttack),
-		get("/attack/picker", need(auth.AttackRead), s.searchAttackPicker),
-		get("/attack/:external_id", need(auth.AttackRead), s.showAttackEntry),
+		get(paths.Attack, need(auth.AttackRead), s.showAttackMatrix),
+		get(paths.AttackSearch, need(auth.AttackRead), s.searchAttack),
+		get(paths.AttackPicker, need(auth.AttackRead), s.searchAttackPicker),
+		get(paths.AttackEntry, need(auth.AttackRead), s.showAttackEntry),
 
 		// The test library: scenarios.
-		get("/library/scenarios", need(auth.TemplateRead), s.listScenarios),
-		get("/library/scenarios/new", need(auth.TemplateWrite), s.newScenario),
-		post("/library/scenarios", need(auth.TemplateWrite), s.createScenario),
-		get("/library/scenarios/:id", need(auth.TemplateRead), s.showScenario),
-		post("/library/scenarios/:id", need(auth.TemplateWrite), s.updateScenario),
-		get("/library/scenarios/:id/candidates", need(auth.TemplateWrite), s.searchScenarioCandidates),
-		post("/library/scenarios/:id/tests", need(auth.TemplateWrite), s.addScenarioTest),
-		post("/library/scenarios/:id/tests/move", need(auth.TemplateWrite), s.moveScenarioTest),
-		post("/library/scenarios/:id/tests/remove", need(auth.TemplateWrite), s.removeScenarioTest),
-		post("/library/scenarios/:id/order", need(auth.TemplateWrite), s.reorderScenarioTests),
-		post("/library/scenarios/:id/duplicate", need(auth.TemplateWrite), s.duplicateScenario),
-		post("/library/scenarios/:id/delete", need(auth.TemplateWrite), s.deleteScenario),
-		post("/library/scenarios/:id/restore", need(auth.TrashManage), s.restoreScenario),
+		get(paths.Scenarios, need(auth.TemplateRead), s.listScenarios),
+		get(paths.ScenarioNew, need(auth.TemplateWrite), s.newScenario),
+		post(paths.Scenarios, need(auth.TemplateWrite), s.createScenario),
+		get(paths.Scenario, need(auth.TemplateRead), s.showScenario),
+		post(paths.Scenario, need(auth.TemplateWrite), s.updateScenario),
+		get(paths.ScenarioCandidates, need(auth.TemplateWrite), s.searchScenarioCandidates),
+		post(paths.ScenarioTests, need(auth.TemplateWrite), s.addScenarioTest),
+		post(paths.ScenarioTestMove, need(auth.TemplateWrite), s.moveScenarioTest),
+		post(paths.ScenarioTestRemove, need(auth.TemplateWrite), s.removeScenarioTest),
+		post(paths.ScenarioOrder, need(auth.TemplateWrite), s.reorderScenarioTests),
+		post(paths.ScenarioDuplicate, need(auth.TemplateWrite), s.duplicateScenario),
+		post(paths.ScenarioDelete, need(auth.TemplateWrite), s.deleteScenario),
+		post(paths.ScenarioRestore, need(auth.TrashManage), s.restoreScenario),
 
 		// The test library: test templates.
-		get("/library", need(auth.TemplateRead), s.showLibrary),
-		get("/library/tests", need(auth.TemplateRead), s.listTemplates),
-		get("/library/tests/new", need(auth.TemplateWrite), s.newTemplate),
-		post("/library/tests", need(auth.TemplateWrite), s.createTemplate),
-		post("/library/tests/preview", need(auth.TemplateWrite), s.previewTemplateText),
-		post("/library/tests/bulk/add", need(auth.TemplateWrite), s.addTemplatesToScenario),
-		post("/library/tests/bulk/delete", need(auth.TemplateWrite), s.deleteTemplates),
-		get("/library/tests/:id", need(auth.TemplateRead), s.showTemplate),
-		get("/library/tests/:id/edit", need(auth.TemplateWrite), s.editTemplate),
-		post("/library/tests/:id", need(auth.TemplateWrite), s.updateTemplate),
-		post("/library/tests/:id/duplicate", need(auth.TemplateWrite), s.duplicateTemplate),
-		post("/library/tests/:id/delete", need(auth.TemplateWrite), s.deleteTemplate),
-		post("/library/tests/:id/restore", need(auth.TrashManage), s.restoreTemplate),
+		get(paths.Library, need(auth.TemplateRead), s.showLibrary),
+		get(paths.Templates, need(auth.TemplateRead), s.listTemplates),
+		get(paths.TemplateNew, need(auth.TemplateWrite), s.newTemplate),
+		post(paths.Templates, need(auth.TemplateWrite), s.createTemplate),
+		post(paths.TemplatePreview, need(auth.TemplateWrite), s.previewTemplateText),
+		post(paths.TemplatesBulkAdd, need(auth.TemplateWrite), s.addTemplatesToScenario),
+		post(paths.TemplatesBulkDelete, need(auth.TemplateWrite), s.deleteTemplates),
+		get(paths.Template, need(auth.TemplateRead), s.showTemplate),
+		get(paths.TemplateEdit, need(auth.TemplateWrite), s.editTemplate),
+		post(paths.Template, need(auth.TemplateWrite), s.updateTemplate),
+		post(paths.TemplateDuplicate, need(auth.TemplateWrite), s.duplicateTemplate),
+		post(paths.TemplateDelete, need(auth.TemplateWrite), s.deleteTemplate),
+		post(paths.TemplateRestore, need(auth.TrashManage), s.restoreTemplate),
 
 		// The test library: imports and exports.
-		get("/library/import", need(auth.TemplateWrite), s.showLibraryImport),
-		post("/library/import/atomic", need(auth.TemplateWrite), s.importAtomic, bodyUpTo(uploadBodyLimit)),
-		post("/library/import/library", need(auth.TemplateWrite), s.importLibraryDocument, bodyUpTo(uploadBodyLimit)),
-		get("/library/import/:id", need(auth.TemplateWrite), s.showImportJob),
-		get("/library/export", need(auth.TemplateRead), s.exportLibrary),
+		get(paths.LibraryImport, need(auth.TemplateWrite), s.showLibraryImport),
+		post(paths.LibraryImportAtomic, need(auth.TemplateWrite), s.importAtomic, bodyUpTo(uploadBodyLimit)),
+		post(paths.LibraryImportLibrary, need(auth.TemplateWrite), s.importLibraryDocument, bodyUpTo(uploadBodyLimit)),
+		get(paths.LibraryImportJob, need(auth.TemplateWrite), s.showImportJob),
+		get(paths.LibraryExport, need(auth.TemplateRead), s.exportLibrary),
 
 		// Missions: list, form, status, members, categories.
-		get("/missions", need(auth.MissionRead), s.listMissions),
-		get("/missions/new", need(auth.MissionCreate), s.newMission),
-		post("/missions", need(auth.MissionCreate), s.createMission),
-		get("/missions/:id/settings", need(auth.MissionRead), s.showMissionSettings),
-		post("/missions/:id/settings", need(auth.MissionRead), s.updateMissionSettings),
-		post("/missions/:id/status", need(auth.MissionRead), s.changeMissionStatus),
-		post("/missions/:id/delete", need(auth.MissionRead), s.deleteMission),
-		post("/missions/:id/restore", need(auth.TrashManage), s.restoreMission),
-		get("/missions/:id/members", need(auth.MissionRead), s.listMissionMembers),
-		get("/missions/:id/members/candidates", need(auth.MissionRead), s.searchMemberCandidates),
-		post("/missions/:id/members", need(auth.MissionRead), s.addMissionMember),
-		post("/missions/:id/members/:user/role", need(auth.MissionRead), s.changeMemberRole),
-		post("/missions/:id/members/:user/remove", need(auth.MissionRead), s.removeMissionMember),
-		get("/missions/:id/categories", need(auth.MissionRead), s.listMissionCategories),
-		post("/missions/:id/categories", need(auth.MissionRead), s.addMissionCategory),
-		post("/missions/:id/categories/:cat", need(auth.MissionRead), s.updateMissionCategory),
-		post("/missions/:id/categories/:cat/move", need(auth.MissionRead), s.moveMissionCategory),
-		post("/missions/:id/categories/:cat/delete", need(auth.MissionRead), s.deleteMissionCategory),
+		get(paths.Missions, need(auth.MissionRead), s.listMissions),
+		get(paths.MissionNew, need(auth.MissionCreate), s.newMission),
+		post(paths.Missions, need(auth.MissionCreate), s.createMission),
+		get(paths.MissionSettings, need(auth.MissionRead), s.showMissionSettings, leads),
+		post(paths.MissionSettings, need(auth.MissionRead), s.updateMissionSettings, leads),
+		post(paths.MissionStatus, need(auth.MissionRead), s.changeMissionStatus, leads),
+		post(paths.MissionDelete, need(auth.MissionRead), s.deleteMission, leads),
+		post(paths.MissionRestore, need(auth.TrashManage), s.restoreMission),
+		get(paths.MissionMembers, need(auth.MissionRead), s.listMissionMembers, anyMember),
+		get(paths.MissionMemberCandidates, need(auth.MissionRead), s.searchMemberCandidates, anyMember),
+		post(paths.MissionMembers, need(auth.MissionRead), s.addMissionMember, leads),
+		post(paths.MissionMemberRole, need(auth.MissionRead), s.changeMemberRole, leads),
+		post(paths.MissionMemberRemove, need(auth.MissionRead), s.removeMissionMember, leads),
+		get(paths.MissionCategories, need(auth.MissionRead), s.listMissionCategories, anyMember),
+		post(paths.MissionCategories, need(auth.MissionRead), s.addMissionCategory, leads),
+		post(paths.MissionCategory, need(auth.MissionRead), s.updateMissionCategory, leads),
+		post(paths.MissionCategoryMove, need(auth.MissionRead), s.moveMissionCategory, leads),
+		post(paths.MissionCategoryDelete, need(auth.MissionRead), s.deleteMissionCategory, leads),
 
 		// The mission page and its plan.
-		get("/missions/:id", need(auth.MissionRead), s.showMission),
-		get("/missions/:id/figures", need(auth.MissionRead), s.showMissionFigures),
-		get("/missions/:id/plan/scenarios", need(auth.MissionRead), s.searchPlanScenarios),
-		post("/missions/:id/plan/scenarios", need(auth.MissionRead), s.instantiateScenarios),
-		get("/missions/:id/plan/tests", need(auth.MissionRead), s.searchPlanTemplates),
-		post("/missions/:id/plan/tests", need(auth.MissionRead), s.addPlanTemplate),
-		post("/missions/:id/plan/tests/new", need(auth.MissionRead), s.addPlanTest),
-		post("/missions/:id/plan/tests/:test/move", need(auth.MissionRead), s.movePlanTest),
-		post("/missions/:id/plan/tests/:test/category", need(auth.MissionRead), s.setPlanTestCategory),
-		post("/missions/:id/plan/tests/:test/remove", need(auth.MissionRead), s.removePlanTest),
+		get(paths.Mission, need(auth.MissionRead), s.showMission, anyMember),
+		get(paths.MissionFigures, need(auth.MissionRead), s.showMissionFigures, anyMember),
+		get(paths.PlanScenarios, need(auth.MissionRead), s.searchPlanScenarios, leads),
+		post(paths.PlanScenarios, need(auth.MissionRead), s.instantiateScenarios, leads),
+		get(paths.PlanTests, need(auth.MissionRead), s.searchPlanTemplates, leads),
+		post(paths.PlanTests, need(auth.MissionRead), s.addPlanTemplate, leads),
+		post(paths.PlanTestNew, need(auth.MissionRead), s.addPlanTest, leads),
+		post(paths.PlanTestMove, need(auth.MissionRead), s.movePlanTest, leads),
+		post(paths.PlanTestCategory, need(auth.MissionRead), s.setPlanTestCategory, leads),
+		post(paths.PlanTestRemove, need(auth.MissionRead), s.removePlanTest, leads),
 
 		// One mission test: red, blue, review.
-		get("/missions/:id/tests/:test", need(auth.MissionRead), s.showMissionTest),
-		post("/missions/:id/tests/:test/start", need(auth.MissionRead), s.startMissionTest),
-		post("/missions/:id/tests/:test/stop", need(auth.MissionRead), s.stopMissionTest),
-		post("/missions/:id/tests/:test/red", need(auth.MissionRead), s.saveMissionTestRed),
-		post("/missions/:id/tests/:test/release", need(auth.MissionRead), s.releaseMissionTest),
-		post("/missions/:id/tests/:test/set-aside", need(auth.MissionRead), s.setAsideMissionTest),
-		post("/missions/:id/tests/:test/blue", need(auth.MissionRead), s.saveMissionTestBlue),
-		post("/missions/:id/tests/:test/review", need(auth.MissionRead), s.reviewMissionTest),
-		post("/missions/:id/tests/:test/reopen", need(auth.MissionRead), s.reopenMissionTest),
+		get(paths.MissionTest, need(auth.MissionRead), s.showMissionTest, anyMember),
+		post(paths.MissionTestStart, need(auth.MissionRead), s.startMissionTest, redSide),
+		post(paths.MissionTestStop, need(auth.MissionRead), s.stopMissionTest, redSide),
+		post(paths.MissionTestRed, need(auth.MissionRead), s.saveMissionTestRed, redSide),
+		post(paths.MissionTestRelease, need(auth.MissionRead), s.releaseMissionTest, redSide),
+		post(paths.MissionTestSetAside, need(auth.MissionRead), s.setAsideMissionTest, redSide),
+		post(paths.MissionTestBlue, need(auth.MissionRead), s.saveMissionTestBlue, blueSide),
+		post(paths.MissionTestReview, need(auth.MissionRead), s.reviewMissionTest, leads),
+		post(paths.MissionTestReopen, need(auth.MissionRead), s.reopenMissionTest, leads),
 
 		// Evidence.
-		get("/missions/:id/tests/:test/evidence", need(auth.MissionRead), s.showEvidence),
-		post(evidenceUploadPath, need(auth.EvidenceUpload), s.uploadEvidence, bodyUpTo(evidenceBodyCeiling)),
-		get("/missions/:id/tests/:test/evidence/:ev", need(auth.MissionRead), s.downloadEvidence),
-		get("/missions/:id/tests/:test/evidence/:ev/preview", need(auth.MissionRead), s.showEvidencePreview),
-		post("/missions/:id/tests/:test/evidence/:ev/delete", need(auth.MissionRead), s.deleteEvidence),
+		get(paths.Evidence, need(auth.MissionRead), s.showEvidence, anyMember),
+		post(paths.Evidence, need(auth.EvidenceUpload), s.uploadEvidence, bodyUpTo(evidenceBodyCeiling), executors),
+		get(paths.EvidenceFile, need(auth.MissionRead), s.downloadEvidence, anyMember),
+		get(paths.EvidencePreview, need(auth.MissionRead), s.showEvidencePreview, anyMember),
+		post(paths.EvidenceDelete, need(auth.MissionRead), s.deleteEvidence, executors),
 
 		// Report and exports.
-		get("/missions/:id/report", need(auth.MissionRead), s.showMissionReport),
-		get("/missions/:id/report/page.css", need(auth.MissionRead), s.showMissionReportCSS),
-		get("/missions/:id/export/navigator.json", need(auth.MissionRead), s.exportNavigator),
-		get("/missions/:id/export/tests.csv", need(auth.MissionRead), s.exportTestsCSV),
-		get("/missions/:id/export/mission.json", need(auth.MissionRead), s.exportMissionJSON),
-		get("/missions/:id/plan/navigator", need(auth.MissionRead), s.showNavigatorImport),
-		post("/missions/:id/plan/navigator", need(auth.MissionRead), s.previewNavigatorImport),
-		post("/missions/:id/plan/navigator/confirm", need(auth.MissionRead), s.confirmNavigatorImport),
+		get(paths.MissionReport, need(auth.MissionRead), s.showMissionReport, anyMember),
+		get(paths.MissionReportCSS, need(auth.MissionRead), s.showMissionReportCSS, anyMember),
+		get(paths.MissionExportNavigator, need(auth.MissionRead), s.exportNavigator, anyMember),
+		get(paths.MissionExportTestsCSV, need(auth.MissionRead), s.exportTestsCSV, anyMember),
+		get(paths.MissionExportMissionJSON, need(auth.MissionRead), s.exportMissionJSON, anyMember),
+		get(paths.PlanNavigator, need(auth.MissionRead), s.showNavigatorImport, leads),
+		post(paths.PlanNavigator, need(auth.MissionRead), s.previewNavigatorImport, leads),
+		post(paths.PlanNavigatorConfirm, need(auth.MissionRead), s.confirmNavigatorImport, leads),
 
 		// Administration: detection scale and settings.
-		get("/admin/detection-levels", need(auth.SettingsManage), s.listDetectionLevels),
-		post("/admin/detection-levels", need(auth.SettingsManage), s.createDetectionLevel),
-		get("/admin/detection-levels/:id", need(auth.SettingsManage), s.editDetectionLevel),
-		post("/admin/detection-levels/:id", need(auth.SettingsManage), s.updateDetectionLevel),
-		post("/admin/detection-levels/:id/move", need(auth.SettingsManage), s.moveDetectionLevel),
-		post("/admin/detection-levels/:id/retire", need(auth.SettingsManage), s.retireDetectionLevel),
-		post("/admin/detection-levels/:id/unretire", need(auth.SettingsManage), s.unretireDetectionLevel),
-		post("/admin/detection-levels/:id/delete", need(auth.SettingsManage), s.deleteDetectionLevel),
-		get(scale.Path, public, s.showScaleCSS),
-		get("/admin/settings", need(auth.SettingsManage), s.showSettings),
-		post("/admin/settings", need(auth.SettingsManage), s.updateSettings),
+		get(paths.DetectionLevels, need(auth.SettingsManage), s.listDetectionLevels),
+		post(paths.DetectionLevels, need(auth.SettingsManage), s.createDetectionLevel),
+		get(paths.DetectionLevel, need(auth.SettingsManage), s.editDetectionLevel),
+		post(paths.DetectionLevel, need(auth.SettingsManage), s.updateDetectionLevel),
+		post(paths.DetectionLevelMove, need(auth.SettingsManage), s.moveDetectionLevel),
+		post(paths.DetectionLevelRetire, need(auth.SettingsManage), s.retireDetectionLevel),
+		post(paths.DetectionLevelUnretire, need(auth.SettingsManage), s.unretireDetectionLevel),
+		post(paths.DetectionLevelDelete, need(auth.SettingsManage), s.deleteDetectionLevel),
+		get(paths.ScaleCSS, public, s.showScaleCSS),
+		get(paths.Settings, need(auth.SettingsManage), s.showSettings),
+		post(paths.Settings, need(auth.SettingsManage), s.updateSettings),
 	}
 }
 
@@ -359,6 +381,9 @@ func (s *Server) register() {
 		mw := []echo.MiddlewareFunc{s.requireAccess(r.access), s.checkText}
 		if r.bearer {
 			mw[0] = s.metricsAccess(r.access)
+		}
+		if len(r.roles) > 0 {
+			mw = append(mw, s.requireMissionRole(r.roles))
 		}
 		if r.gzip {
 			mw = append(mw, gzip)

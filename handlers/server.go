@@ -27,6 +27,7 @@ import (
 	"violet/internal/config"
 	"violet/internal/evidence"
 	"violet/internal/i18n"
+	"violet/internal/job"
 	"violet/internal/live"
 	"violet/internal/metrics"
 	"violet/internal/mission"
@@ -68,6 +69,10 @@ type Deps struct {
 type Server struct {
 	Deps
 	Sessions *auth.SessionStore
+	// Jobs runs the recorded jobs (catalogue syncs, library imports):
+	// they outlive the request that started them; Wait lets them finish
+	// at shutdown.
+	Jobs     *job.Runner
 	Syncer   *attack.Syncer
 	Notifier *notify.Notifier
 	// Steps runs the mission tests' steps with their audit and
@@ -83,11 +88,6 @@ type Server struct {
 	buffers  sync.Pool // *bytes.Buffer for buffered rendering
 	routes   []route
 	byRoute  routeIndex // the routes' settings, for the middleware
-	// Background jobs (catalogue syncs) outlive the request that started
-	// them; Wait lets them finish at shutdown.
-	jobs     sync.WaitGroup
-	jobCtx   context.Context
-	stopJobs context.CancelFunc
 }
 
 // New builds the server with its middleware and routes.
@@ -116,7 +116,6 @@ func New(d Deps) (*Server, error) {
 		Sessions: auth.NewSessionStore(d.DB, d.Config.SessionKey, d.Config.Secure(), d.Now),
 		throttle: auth.DefaultThrottle(d.DB, d.Now),
 		flashes:  newFlashStore(d.Config.SessionKey, d.Config.Secure()),
-		Syncer:   attack.NewSyncer(d.Ent, d.DB, d.HTTPClient, d.Now, d.Log),
 		Notifier: notify.New(d.Catalog),
 		Metrics:  metrics.New(d.DB, slog.NewLogLogger(d.Log.Handler(), slog.LevelError)),
 	}
@@ -124,8 +123,8 @@ func New(d Deps) (*Server, error) {
 		return nil, errors.New("handlers: Deps.Live is required")
 	}
 	s.Steps = mission.NewSteps(d.Ent, s.Notifier)
-	s.Syncer.OnFinish(s.announceSyncFinished)
-	s.jobCtx, s.stopJobs = context.WithCancel(context.Background())
+	s.Jobs = job.NewRunner(d.Ent, d.DB, s.Notifier, d.Now, d.Log)
+	s.Syncer = attack.NewSyncerOn(s.Jobs, d.HTTPClient)
 	s.buffers.New = func() any { return new(bytes.Buffer) }
 	e := echo.New()
 	e.HideBanner = true
@@ -142,34 +141,9 @@ func New(d Deps) (*Server, error) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
-// background runs fn as a job of the server: it keeps running after the
-// request that started it has been answered, with a context that Wait
-// cancels when the grace period is over.
-func (s *Server) background(fn func(ctx context.Context)) {
-	s.jobs.Add(1)
-	go func() {
-		defer s.jobs.Done()
-		defer func() {
-			if v := recover(); v != nil {
-				s.Log.Error("background job panicked", "panic", v)
-			}
-		}()
-		fn(s.jobCtx)
-	}()
-}
-
 // Wait lets running background jobs finish until ctx ends, then cancels
 // them (their transactions roll back and they record the interruption).
-func (s *Server) Wait(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { s.jobs.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.stopJobs()
-		<-done
-	}
-}
+func (s *Server) Wait(ctx context.Context) { s.Jobs.Wait(ctx) }
 
 // Drain turns readiness off so load balancers stop sending new requests
 // while in-flight ones finish (SIGTERM).

@@ -13,6 +13,7 @@ import (
 	"violet/internal/auth/rule"
 	"violet/internal/config"
 	"violet/internal/database"
+	"violet/internal/job"
 	"violet/internal/libraryimport"
 )
 
@@ -68,9 +69,10 @@ func atomicCmd(ctx context.Context, e env, args []string) error {
 	defer client.Close()
 	ctx = rule.SystemContext(ctx)
 	imp := &libraryimport.Job{
-		Client: client, Log: newLogger(e.stderr, slog.LevelWarn, "text"), Now: time.Now,
+		// The job's lock on db tells a server's reaper this import is
+		// alive; without a notifier, nobody is told when it ends.
+		Jobs:   job.NewRunner(client, db, nil, time.Now, newLogger(e.stderr, slog.LevelWarn, "text")),
 		Source: file.Name, Files: []libraryimport.File{file}, Overwrite: *overwrite,
-		DB: db, // so that a server's reaper sees this import is alive
 	}
 	job, err := imp.Begin(ctx)
 	if err != nil {

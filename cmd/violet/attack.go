@@ -5,10 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"violet/internal/attack"
 	"violet/internal/auth/rule"
@@ -52,40 +50,17 @@ func attackCmd(ctx context.Context, e env, args []string) error {
 	syncer := attack.NewSyncer(client, db, nil, nil, log) // the lock tells a server's reaper this sync is alive
 	ctx = rule.SystemContext(ctx)
 
-	source := *url
-	if *file != "" {
-		source = filepath.Base(*file)
-	}
-	if *version == "" {
-		*version = attack.VersionFromName(source)
-	}
-	job, err := syncer.Begin(ctx, nil, source)
+	src := attack.Source{URL: *url, Path: *file, Version: *version}
+	job, err := syncer.Begin(ctx, nil, src.Label())
 	if err != nil {
 		return err
 	}
-	var (
-		r     io.ReadCloser
-		size  int64 = -1
-		phase       = attack.PhaseRead
-	)
-	if *file != "" {
-		f, ferr := os.Open(*file)
-		if ferr != nil {
-			return syncer.Fail(ctx, job, fmt.Errorf("open the bundle: %w", ferr))
-		}
-		if fi, serr := f.Stat(); serr == nil {
-			size = fi.Size()
-		}
-		r = f
-	} else {
-		phase = attack.PhaseDownload
-		if r, size, err = syncer.Fetch(ctx, *url); err != nil {
-			return syncer.Fail(ctx, job, err)
-		}
-	}
-	defer r.Close()
-	counts, err := syncer.Run(ctx, job, r, size, *version, phase)
-	if err != nil {
+	counts, err := syncer.Sync(ctx, job, src)
+	var pathErr *os.PathError
+	switch {
+	case errors.As(err, &pathErr):
+		return err // a file that cannot be opened is told as it is: the person named it
+	case err != nil:
 		return errors.New(attack.Message(err))
 	}
 	got, err := client.AttackSync.Get(ctx, job.ID)
@@ -93,6 +68,6 @@ func attackCmd(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "ATT&CK %s synced from %s: %d added, %d updated, %d revoked or deprecated, %d unchanged\n",
-		orNone(got.AttackVersion), source, counts.Added, counts.Updated, counts.Revoked, counts.Unchanged)
+		orNone(got.AttackVersion), src.Label(), counts.Added, counts.Updated, counts.Revoked, counts.Unchanged)
 	return nil
 }

@@ -1,79 +1,70 @@
 package attack
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
+	entsql "entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 
 	"violet/ent"
 	"violet/ent/attacksync"
+	"violet/ent/setting"
+	"violet/internal/app"
 	"violet/internal/audit"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
-	"violet/internal/database"
+	"violet/internal/job"
 	"violet/internal/joblock"
+	"violet/internal/notify"
+	"violet/internal/seed"
+	"violet/views/admin"
 )
 
-// Syncer runs catalogue syncs as recorded jobs: each one is a row of
-// attack_syncs that shows its progress while it runs and its result after.
+// Syncer runs catalogue syncs as jobs of a job.Runner (see internal/job):
+// each one is a row of attack_syncs that shows its progress while it runs
+// and its result after.
 type Syncer struct {
-	client   *ent.Client
-	http     *http.Client
-	now      func() time.Time
-	log      *slog.Logger
-	finished FinishFunc
-	// db holds each running job's liveness lock (see joblock), so that
-	// any instance can tell a job whose instance died from a live one.
-	db    *sql.DB
+	jobs *job.Runner
+	http *http.Client
+	// begun holds the jobs begun by Begin until Run or Fail ends them.
 	mu    sync.Mutex
-	locks map[uuid.UUID]*joblock.Held
+	begun map[uuid.UUID]*job.Job
 }
 
-// release lets a finished job's lock go (its end is committed).
-func (s *Syncer) release(id uuid.UUID) {
-	s.mu.Lock()
-	h := s.locks[id]
-	delete(s.locks, id)
-	s.mu.Unlock()
-	h.Release()
-}
-
-// FinishFunc runs in the transaction that finishes a job (to notify the
-// person who started it): counts is nil when the sync failed.
-type FinishFunc func(ctx context.Context, tx *ent.Tx, job *ent.AttackSync, counts *Counts) error
-
-// OnFinish sets what runs in the transaction that finishes each job.
-func (s *Syncer) OnFinish(fn FinishFunc) { s.finished = fn }
-
-func (s *Syncer) finish(ctx context.Context, tx *ent.Tx, job *ent.AttackSync, counts *Counts) error {
-	if s.finished == nil {
-		return nil
-	}
-	return s.finished(ctx, tx, job, counts)
-}
-
-// NewSyncer returns a syncer; httpClient nil means DefaultHTTPClient. It
-// holds each running job's liveness lock on a connection of db: a running
-// job without its lock is taken for dead by any server's Reap, so db may
-// be nil only where no server runs (unit tests of the sync itself).
+// NewSyncer returns a syncer with a runner of its own that tells nobody
+// when a sync ends (the command line, tests); httpClient nil means
+// DefaultHTTPClient. It holds each running job's liveness lock on a
+// connection of db: a running job without its lock is taken for dead by
+// any server's Reap, so db may be nil only where no server runs (unit
+// tests of the sync itself).
 func NewSyncer(client *ent.Client, db *sql.DB, httpClient *http.Client, now func() time.Time, log *slog.Logger) *Syncer {
+	return NewSyncerOn(job.NewRunner(client, db, nil, now, log), httpClient)
+}
+
+// NewSyncerOn returns a syncer whose jobs run on jobs (a server's, whose
+// notifier tells the person who started a sync that it ended);
+// httpClient nil means DefaultHTTPClient.
+func NewSyncerOn(jobs *job.Runner, httpClient *http.Client) *Syncer {
 	if httpClient == nil {
 		httpClient = DefaultHTTPClient()
 	}
-	if now == nil {
-		now = time.Now
-	}
-	return &Syncer{client: client, db: db, http: httpClient, now: now, log: log, locks: map[uuid.UUID]*joblock.Held{}}
+	return &Syncer{jobs: jobs, http: httpClient, begun: map[uuid.UUID]*job.Job{}}
 }
 
 // DefaultHTTPClient fetches bundles with timeouts at every step, so that an
@@ -92,29 +83,45 @@ func DefaultHTTPClient() *http.Client {
 
 // Begin records a new running sync of source started by actor (nil for the
 // command line). The job's liveness lock is taken before its row exists,
-// so no instance ever sees it running and unlocked; Run or Fail lets the
-// lock go.
+// so no instance ever sees it running and unlocked; Run, Sync or Fail
+// lets the lock go.
 func (s *Syncer) Begin(ctx context.Context, actor *auth.Viewer, source string) (*ent.AttackSync, error) {
-	id := uuid.New()
-	if s.db != nil {
-		held, err := joblock.Hold(ctx, s.db, joblock.AttackSync, id)
-		if err != nil {
-			return nil, fmt.Errorf("record the sync: %w", err)
-		}
-		s.mu.Lock()
-		s.locks[id] = held
-		s.mu.Unlock()
-	}
-	create := s.client.AttackSync.Create().SetID(id).SetSource(source).SetPhase(PhaseQueued)
-	if actor != nil {
-		create.SetStartedByID(actor.UserID).SetStartedByLabel(actor.Email)
-	}
-	job, err := create.Save(ctx)
+	j, row, err := s.begin(ctx, actor, source)
 	if err != nil {
-		s.release(id)
-		return nil, fmt.Errorf("record the sync: %w", err)
+		return nil, err
 	}
-	return job, nil
+	s.mu.Lock()
+	s.begun[row.ID] = j
+	s.mu.Unlock()
+	return row, nil
+}
+
+func (s *Syncer) begin(ctx context.Context, actor *auth.Viewer, source string) (*job.Job, *ent.AttackSync, error) {
+	var row *ent.AttackSync
+	j, err := s.jobs.Begin(ctx, Syncs{}, actor, source, func(ctx context.Context, id uuid.UUID) (err error) {
+		create := s.jobs.Client().AttackSync.Create().SetID(id).SetSource(source).SetPhase(PhaseQueued)
+		if actor != nil {
+			create.SetStartedByID(actor.UserID).SetStartedByLabel(actor.Email)
+		}
+		row, err = create.Save(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("record the sync: %w", err)
+	}
+	return j, row, nil
+}
+
+// take hands over the job Begin began for row, once: what ends it.
+func (s *Syncer) take(row *ent.AttackSync) (*job.Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.begun[row.ID]
+	if j == nil {
+		return nil, fmt.Errorf("sync %s was not begun by this syncer, or has ended", row.ID)
+	}
+	delete(s.begun, row.ID)
+	return j, nil
 }
 
 // Phases of a sync job, shown on its page.
@@ -126,51 +133,185 @@ const (
 	PhaseDone     = "done"
 )
 
+// Source is where a sync reads its bundle: a URL to download, or a file
+// on disk.
+type Source struct {
+	URL  string
+	Path string
+	// Name is the file's name the history shows (default: the path's).
+	Name string
+	// Version is the ATT&CK release to record when the bundle does not say
+	// (default: from the name or URL, see VersionFromName).
+	Version string
+	// Temporary marks a copy of an upload, removed once the sync is done
+	// with it.
+	Temporary bool
+}
+
+// Label is what the history shows of src: its URL or its file's name.
+func (src Source) Label() string {
+	if src.URL != "" {
+		return src.URL
+	}
+	return cmp.Or(src.Name, filepath.Base(src.Path))
+}
+
+// Start begins a sync of src started by the viewer and runs it in the
+// background of the runner; done (may be nil) is told how it ended. The
+// viewer is sent to the returned job's page, which polls its row.
+func (s *Syncer) Start(ctx context.Context, src Source, done func(ok bool, took time.Duration)) (*ent.AttackSync, error) {
+	j, row, err := s.begin(ctx, auth.FromContext(ctx), src.Label())
+	if err != nil {
+		src.Discard()
+		return nil, err
+	}
+	s.jobs.Go(j, func(ctx context.Context) error {
+		_, err := s.sync(ctx, j, row, src)
+		return err
+	}, done)
+	return row, nil
+}
+
+// URLForm is the "sync from URL" form.
+type URLForm struct {
+	URL      string
+	Remember bool // keep the URL as the default (the attack.source_url setting)
+}
+
+// StartURL checks the form (its errors as *app.Invalid), keeps the URL as
+// the default when asked, and starts a sync of the bundle at the URL
+// (Start).
+func (s *Syncer) StartURL(ctx context.Context, f URLForm, done func(ok bool, took time.Duration)) (*ent.AttackSync, error) {
+	f.URL = strings.TrimSpace(f.URL)
+	u, err := url.Parse(f.URL)
+	switch {
+	case f.URL == "":
+		return nil, app.Invalidf("url", "form.required")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return nil, app.Invalidf("url", "attack_sync.url.invalid")
+	}
+	if f.Remember {
+		value, _ := json.Marshal(f.URL)
+		if err := s.jobs.Client().Setting.Update().Where(setting.Key(seed.SettingAttackSourceURL)).SetValue(value).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("save the default URL: %w", err)
+		}
+	}
+	return s.Start(ctx, Source{URL: f.URL}, done)
+}
+
+// Sync reads the bundle of src (downloading it, or opening the file) and
+// runs the sync Begin began (Run); a bundle that cannot be had fails it.
+// The command line runs it in the foreground, the web in the background
+// (Start).
+func (s *Syncer) Sync(ctx context.Context, row *ent.AttackSync, src Source) (Counts, error) {
+	j, err := s.take(row)
+	if err != nil {
+		src.Discard()
+		return Counts{}, err
+	}
+	return s.sync(ctx, j, row, src)
+}
+
+func (s *Syncer) sync(ctx context.Context, j *job.Job, row *ent.AttackSync, src Source) (Counts, error) {
+	defer src.Discard()
+	version := cmp.Or(src.Version, VersionFromName(src.Label()))
+	if src.URL != "" {
+		body, size, err := s.Fetch(ctx, src.URL)
+		if err != nil {
+			return Counts{}, j.Fail(ctx, err, nil)
+		}
+		defer body.Close()
+		return s.run(ctx, j, row, body, size, version, PhaseDownload)
+	}
+	f, err := os.Open(src.Path)
+	if err != nil {
+		return Counts{}, j.Fail(ctx, fmt.Errorf("open the bundle: %w", err), nil)
+	}
+	defer f.Close()
+	size := int64(-1)
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	return s.run(ctx, j, row, f, size, version, PhaseRead)
+}
+
+// Discard removes src's file when it is a temporary copy of an upload.
+func (src Source) Discard() {
+	if src.Temporary && src.Path != "" {
+		os.Remove(src.Path)
+	}
+}
+
+// SaveUpload stores a bundle uploaded as fileName in a temporary file,
+// nothing held in memory, and returns it as a Source that the sync
+// removes once read (Discard removes it before), with its size.
+func SaveUpload(fileName string, r io.Reader) (Source, int64, error) {
+	tmp, err := os.CreateTemp("", "violet-bundle-*.json")
+	if err != nil {
+		return Source{}, 0, err
+	}
+	src := Source{Path: tmp.Name(), Name: filepath.Base(fileName), Temporary: true}
+	size, err := io.Copy(tmp, r)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		src.Discard()
+		return Source{}, 0, fmt.Errorf("store the upload: %w", err)
+	}
+	return src, size, nil
+}
+
 // Run reads a bundle from r (size bytes, or -1 when unknown), syncs it in
-// one transaction and finishes the job: succeeded with its counts, or
-// failed with a message for the person who started it. version is the
-// ATT&CK release to record when the bundle does not say.
-func (s *Syncer) Run(ctx context.Context, job *ent.AttackSync, r io.Reader, size int64, version, phase string) (Counts, error) {
-	rep := &reporter{s: s, id: job.ID}
+// one transaction and finishes the job Begin began: succeeded with its
+// counts, or failed with a message for the person who started it.
+// version is the ATT&CK release to record when the bundle does not say.
+func (s *Syncer) Run(ctx context.Context, row *ent.AttackSync, r io.Reader, size int64, version, phase string) (Counts, error) {
+	j, err := s.take(row)
+	if err != nil {
+		return Counts{}, err
+	}
+	return s.run(ctx, j, row, r, size, version, phase)
+}
+
+func (s *Syncer) run(ctx context.Context, j *job.Job, row *ent.AttackSync, r io.Reader, size int64, version, phase string) (Counts, error) {
 	b, err := Read(r, ReadOptions{Version: version, Progress: func(n int64) {
 		if size > 0 {
-			rep.report(phase, int(60*n/size))
+			j.Progress(phase, int(60*n/size))
 		}
 	}})
 	if err != nil {
-		return Counts{}, s.fail(ctx, job, err)
+		return Counts{}, j.Fail(ctx, err, nil)
 	}
-	rep.report(PhaseWrite, 60)
+	j.Progress(PhaseWrite, 60)
 	var counts Counts
-	sys := rule.SystemContext(ctx)
-	err = database.WithTx(sys, s.client, func(tx *ent.Tx) error {
-		counts, err = Sync(sys, tx, b, func(done, total int) { rep.report(PhaseWrite, 60+40*done/max(total, 1)) })
+	err = j.Succeed(rule.SystemContext(ctx), func(ctx context.Context, tx *ent.Tx) (notify.Message, error) {
+		var err error
+		counts, err = Sync(ctx, tx, b, func(done, total int) { j.Progress(PhaseWrite, 60+40*done/max(total, 1)) })
 		if err != nil {
-			return err
+			return notify.Message{}, err
 		}
-		if err := tx.AttackSync.UpdateOneID(job.ID).SetStatus(attacksync.StatusSucceeded).SetPhase(PhaseDone).
+		if err := tx.AttackSync.UpdateOneID(row.ID).SetStatus(attacksync.StatusSucceeded).SetPhase(PhaseDone).
 			SetProgress(100).SetAttackVersion(b.Version).SetAdded(counts.Added).SetUpdated(counts.Updated).
-			SetRevoked(counts.Revoked).SetUnchanged(counts.Unchanged).SetFinishedAt(s.now()).Exec(sys); err != nil {
-			return err
+			SetRevoked(counts.Revoked).SetUnchanged(counts.Unchanged).SetFinishedAt(s.jobs.Now()).Exec(ctx); err != nil {
+			return notify.Message{}, err
 		}
-		ev := audit.Event{Action: audit.AttackSynced, TargetType: "attack_sync", TargetID: job.ID.String(),
-			TargetLabel: job.Source, Details: map[string]any{
+		ev := audit.Event{Action: audit.AttackSynced, TargetType: "attack_sync", TargetID: row.ID.String(),
+			TargetLabel: row.Source, Details: map[string]any{
 				"attack_version": b.Version, "added": counts.Added, "updated": counts.Updated,
 				"revoked": counts.Revoked, "unchanged": counts.Unchanged,
 			}}
-		if job.StartedByID != nil {
-			ev.Actor = auth.NewViewer(*job.StartedByID, job.StartedByLabel, "", "", uuid.Nil, nil, nil)
+		if row.StartedByID != nil {
+			ev.Actor = auth.NewViewer(*row.StartedByID, row.StartedByLabel, "", "", uuid.Nil, nil, nil)
 		}
-		if err := audit.Record(sys, tx.AuditEvent, ev); err != nil {
-			return err
+		if err := audit.Record(ctx, tx.AuditEvent, ev); err != nil {
+			return notify.Message{}, err
 		}
-		return s.finish(sys, tx, job, &counts)
+		return notice(row.ID, &counts), nil
 	})
-	rep.stop()
 	if err != nil {
-		return Counts{}, s.fail(ctx, job, err)
+		return Counts{}, j.Fail(ctx, err, nil)
 	}
-	s.release(job.ID)
 	return counts, nil
 }
 
@@ -250,98 +391,142 @@ func Message(err error) string {
 	return "the sync failed inside Violet (see the server log); the catalogue is unchanged"
 }
 
-// Fail ends a job that could not run (a download error, say) as failed.
-func (s *Syncer) Fail(ctx context.Context, job *ent.AttackSync, err error) error {
-	return s.fail(ctx, job, err)
-}
-
-func (s *Syncer) fail(ctx context.Context, job *ent.AttackSync, err error) error {
-	s.log.Warn("ATT&CK sync failed", "sync", job.ID, "source", job.Source, "err", err)
-	// The job's context may be spent; recording the failure must not be.
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	uerr := database.WithTx(bg, s.client, func(tx *ent.Tx) error {
-		if err := tx.AttackSync.UpdateOneID(job.ID).SetStatus(attacksync.StatusFailed).SetPhase(PhaseDone).
-			SetError(Message(err)).SetFinishedAt(s.now()).Exec(bg); err != nil {
-			return err
-		}
-		return s.finish(rule.SystemContext(bg), tx, job, nil)
-	})
-	if uerr != nil {
-		s.log.Error("record the failed sync", "sync", job.ID, "err", uerr)
+// Fail ends a job Begin began that could not run (a download error, say)
+// as failed, and returns err.
+func (s *Syncer) Fail(ctx context.Context, row *ent.AttackSync, err error) error {
+	j, terr := s.take(row)
+	if terr != nil {
+		return errors.Join(err, terr)
 	}
-	s.release(job.ID)
-	return err
+	return j.Fail(ctx, err, nil)
 }
 
-// Reap marks the running syncs whose instance is gone (nobody holds their
-// liveness lock: its connection closed with the process) as failed, with
-// the "interrupted" message; their transaction rolled back with them.
-// Syncs running in any live instance are left alone. ids limits it to
-// those jobs (a job's page checks its own); none means every running one.
+// Reap marks the running syncs whose instance is gone as failed with the
+// "interrupted" message and tells whoever started them (see
+// job.Runner.Reap). ids limits it to those jobs; none means every running
+// one.
 func (s *Syncer) Reap(ctx context.Context, ids ...uuid.UUID) (int, error) {
-	ctx = rule.SystemContext(ctx)
-	q := s.client.AttackSync.Query().Where(attacksync.StatusEQ(attacksync.StatusRunning))
+	return s.jobs.Reap(ctx, Syncs{}, ids...)
+}
+
+// Syncs plugs the ATT&CK sync into the job runner: its rows are
+// attack_syncs.
+type Syncs struct{}
+
+// Name implements job.Kind.
+func (Syncs) Name() string { return "ATT&CK sync" }
+
+// Lock implements job.Kind.
+func (Syncs) Lock() int32 { return joblock.AttackSync }
+
+// Progress implements job.Kind.
+func (Syncs) Progress(ctx context.Context, client *ent.Client, id uuid.UUID, phase string, percent int) error {
+	return client.AttackSync.UpdateOneID(id).SetPhase(phase).SetProgress(percent).Exec(ctx)
+}
+
+// Fail implements job.Kind.
+func (Syncs) Fail(ctx context.Context, tx *ent.Tx, id uuid.UUID, msg string, at time.Time) (bool, error) {
+	n, err := tx.AttackSync.Update().Where(attacksync.ID(id), attacksync.StatusEQ(attacksync.StatusRunning)).
+		SetStatus(attacksync.StatusFailed).SetPhase(PhaseDone).SetError(msg).SetFinishedAt(at).Save(ctx)
+	return n > 0, err
+}
+
+// Running implements job.Kind.
+func (Syncs) Running(ctx context.Context, client *ent.Client, ids []uuid.UUID) ([]job.Ref, error) {
+	q := client.AttackSync.Query().Where(attacksync.StatusEQ(attacksync.StatusRunning))
 	if len(ids) > 0 {
 		q.Where(attacksync.IDIn(ids...))
 	}
-	running, err := q.IDs(ctx)
+	rows, err := q.Select(attacksync.FieldSource, attacksync.FieldStartedByID).All(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("list running syncs: %w", err)
+		return nil, err
 	}
-	n := 0
-	for _, id := range running {
-		err := database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
-			dead, err := joblock.Dead(ctx, tx, joblock.AttackSync, id)
-			if err != nil || !dead {
-				return err
+	out := make([]job.Ref, len(rows))
+	for i, r := range rows {
+		out[i] = job.Ref{ID: r.ID, Source: r.Source, StartedBy: r.StartedByID}
+	}
+	return out, nil
+}
+
+// Message implements job.Kind.
+func (Syncs) Message(err error) string { return Message(err) }
+
+// Failed implements job.Kind.
+func (Syncs) Failed(j job.Ref) notify.Message { return notice(j.ID, nil) }
+
+// notice tells the person who started sync id that it ended (counts is
+// nil when it failed); command-line syncs have nobody to tell.
+func notice(id uuid.UUID, counts *Counts) notify.Message {
+	m := notify.Message{Kind: notify.SyncFinished, TitleKey: "notify.title.sync_failed",
+		Link: "/admin/attack-sync/" + id.String()}
+	if counts != nil {
+		m.TitleKey, m.TitleArgs = "notify.title.sync_succeeded", []any{"Added", counts.Added, "Updated", counts.Updated}
+	}
+	return m
+}
+
+// historySize is how many syncs the sync page lists.
+const historySize = 50
+
+// Page is the sync page: form (nil: the form with the default URL), the
+// upload field's error key, and the last syncs.
+func (s *Syncer) Page(ctx context.Context, form *admin.SyncForm, uploadErr string) (admin.SyncPageProps, error) {
+	p := admin.SyncPageProps{UploadError: uploadErr}
+	if form != nil {
+		p.Form = *form
+	} else {
+		p.Form.URL = s.DefaultURL(ctx)
+	}
+	syncs, err := s.jobs.Client().AttackSync.Query().Order(attacksync.ByCreatedAt(entsql.OrderDesc())).Limit(historySize).All(ctx)
+	if err != nil {
+		return p, fmt.Errorf("list syncs: %w", err)
+	}
+	for _, j := range syncs {
+		p.History = append(p.History, Row(j))
+	}
+	return p, nil
+}
+
+// DefaultURL is the attack.source_url setting.
+func (s *Syncer) DefaultURL(ctx context.Context) string {
+	st, err := s.jobs.Client().Setting.Query().Where(setting.Key(seed.SettingAttackSourceURL)).Only(ctx)
+	var u string
+	if err == nil && json.Unmarshal(st.Value, &u) == nil {
+		return u
+	}
+	return seed.Settings()[seed.SettingAttackSourceURL].(string)
+}
+
+// Show is a sync's page. The page is polled while the sync runs: a sync
+// whose instance died shows as failed at once rather than at the next
+// sweep.
+func (s *Syncer) Show(ctx context.Context, id uuid.UUID) (admin.SyncRow, error) {
+	client := s.jobs.Client()
+	j, err := client.AttackSync.Get(ctx, id)
+	if err != nil {
+		return admin.SyncRow{}, err
+	}
+	if j.Status == attacksync.StatusRunning {
+		if n, err := s.Reap(rule.SystemContext(ctx), id); err != nil {
+			s.jobs.Log().Warn("check the sync is alive", "sync", id, "err", err)
+		} else if n > 0 {
+			if j, err = client.AttackSync.Get(ctx, id); err != nil {
+				return admin.SyncRow{}, err
 			}
-			// The status condition leaves alone a job that finished
-			// (and let its lock go) since the list was read.
-			m, err := tx.AttackSync.Update().Where(attacksync.ID(id), attacksync.StatusEQ(attacksync.StatusRunning)).
-				SetStatus(attacksync.StatusFailed).SetPhase(PhaseDone).SetFinishedAt(s.now()).
-				SetError(Message(context.Canceled)).Save(ctx)
-			n += m
-			return err
-		})
-		if err != nil {
-			return n, fmt.Errorf("reap sync %s: %w", id, err)
 		}
 	}
-	return n, nil
+	return Row(j), nil
 }
 
-// reporter writes a job's progress to its row, at most a few times a
-// second, so that any instance can show it.
-type reporter struct {
-	s       *Syncer
-	id      uuid.UUID
-	mu      sync.Mutex
-	last    time.Time
-	phase   string
-	percent int
-	stopped bool
-}
-
-func (r *reporter) report(phase string, percent int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.stopped || (phase == r.phase && percent == r.percent) {
-		return
+// Row is a sync as the history and its page show it.
+func Row(j *ent.AttackSync) admin.SyncRow {
+	r := admin.SyncRow{
+		ID: j.ID.String(), When: j.CreatedAt.UTC().Format("2006-01-02 15:04 MST"), Who: j.StartedByLabel,
+		Source: j.Source, Version: j.AttackVersion, Status: string(j.Status), Phase: j.Phase,
+		Progress: j.Progress, Error: j.Error, Added: j.Added, Updated: j.Updated, Revoked: j.Revoked, Unchanged: j.Unchanged,
 	}
-	if phase == r.phase && time.Since(r.last) < 250*time.Millisecond {
-		return
+	if j.FinishedAt != nil {
+		r.Took = j.FinishedAt.Sub(j.CreatedAt).Round(100 * time.Millisecond).String()
 	}
-	r.phase, r.percent, r.last = phase, percent, time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := r.s.client.AttackSync.UpdateOneID(r.id).SetPhase(phase).SetProgress(min(max(percent, 0), 99)).Exec(ctx); err != nil {
-		r.s.log.Warn("record sync progress", "sync", r.id, "err", err)
-	}
-}
-
-func (r *reporter) stop() {
-	r.mu.Lock()
-	r.stopped = true
-	r.mu.Unlock()
+	return r
 }

@@ -4,7 +4,10 @@
 // (extension allowlist AND magic bytes, text that is UTF-8 without NUL, image
 // dimension caps read from the header before anything is decoded), the SHA-256
 // computed while the bytes stream to the store, re-encoded previews of images,
-// and the sweep of files no row names.
+// and the sweep of files no row names. Service holds the use cases of
+// evidence files (section, upload, download, preview, delete, sweep), each
+// with its rules, its transaction, audit record and live event (see
+// docs/ARCHITECTURE.md, "A workflow").
 //
 // The order of an upload is: stream to a staging file, fsync, rename to a
 // random key, fsync the directory (in S3: a multipart upload, completed

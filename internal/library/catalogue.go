@@ -1,7 +1,9 @@
-// Package library holds the multi-entity workflows of the test library:
-// importing Atomic Red Team files and exchanging the library between
-// Violet instances. Each imported file is one transaction: a file is
-// imported whole or not at all, and one bad file never stops the others.
+// Package library holds the workflows of the test library: the test
+// template and scenario use cases of the library pages (templates.go,
+// scenarios.go, scenario.go) and their read models (read.go), importing
+// Atomic Red Team files and exchanging the library between Violet
+// instances. Each imported file is one transaction: a file is imported
+// whole or not at all, and one bad file never stops the others.
 package library
 
 import (

@@ -32,6 +32,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
+	"violet/internal/job"
 	"violet/internal/joblock"
 	"violet/internal/library"
 	"violet/internal/notify"
@@ -109,15 +110,30 @@ func SummaryOf(m map[string]any) Summary {
 	return s
 }
 
-// Job is an Atomic Red Team import recorded as an import job,
-// the same from the web (in the background) and from the command line:
-// Begin records the running job, Run reads the files, imports them with
-// the job's progress kept up to date, and finishes the job. With Document
-// set it imports that library document instead, the same way.
+// Job is an Atomic Red Team import recorded as an import job, the same
+// from the web (in the background, Start) and from the command line (in
+// the foreground): Begin records the running job, Run reads the files,
+// imports them with the job's progress kept up to date, and finishes the
+// job. With Document set it imports that library document instead, the
+// same way.
 type Job struct {
-	Client    *ent.Client
-	Log       *slog.Logger
-	Now       func() time.Time
+	// Jobs is the runner the import runs on: a server's, whose notifier
+	// tells the person who started it that it ended. Nil means one of its
+	// own built from Client, DB, Notifier, Now and Log, as on the command
+	// line.
+	Jobs *job.Runner
+
+	Client *ent.Client
+	Log    *slog.Logger
+	Now    func() time.Time
+	// Notifier tells the person who started the import that it finished
+	// (nil: nobody to tell, as on the command line).
+	Notifier *notify.Notifier
+	// DB holds the job's liveness lock while it runs (see joblock); nil
+	// takes none, and a running job without its lock is taken for dead
+	// by any server's reaper.
+	DB *sql.DB
+
 	Actor     *auth.Viewer // nil for the command line
 	Source    string       // what the history shows: the file names or the path
 	Files     []File
@@ -126,57 +142,58 @@ type Job struct {
 	// Document is a library document already read (library.ParseDocument)
 	// to import instead of Files.
 	Document *library.Document
-	// Notifier tells the person who started the import that it finished
-	// (nil: nobody to tell, as on the command line).
-	Notifier *notify.Notifier
-	// DB holds the job's liveness lock while it runs (see joblock); nil
-	// takes none, and a running job without its lock is taken for dead
-	// by any server's reaper.
-	DB   *sql.DB
-	held *joblock.Held
+
+	job *job.Job // begun, until Run ends it
 }
 
-// notifyFinished notifies the person who started the import, in the
-// transaction that finishes it.
-func (j *Job) notifyFinished(ctx context.Context, tx *ent.Tx, job *ent.ImportJob, succeeded bool) error {
-	if j.Notifier == nil || j.Actor == nil {
-		return nil
+// runner is the runner of j's job.
+func (j *Job) runner() *job.Runner {
+	if j.Jobs == nil {
+		j.Jobs = job.NewRunner(j.Client, j.DB, j.Notifier, j.Now, j.Log)
 	}
-	key := "notify.title.import_failed"
-	if succeeded {
-		key = "notify.title.import_succeeded"
-	}
-	_, err := j.Notifier.Send(ctx, tx, notify.Message{Kind: notify.ImportFinished, TitleKey: key,
-		TitleArgs: []any{"Source", job.Source}, Link: "/library/import/" + job.ID.String()}, j.Actor.UserID)
-	return err
+	return j.Jobs
 }
 
 // Begin records the import as a running job. Its liveness lock is taken
 // before the row exists, so no instance ever sees it running and
 // unlocked; Run lets it go.
 func (j *Job) Begin(ctx context.Context) (*ent.ImportJob, error) {
-	id := uuid.New()
-	if j.DB != nil {
-		held, err := joblock.Hold(ctx, j.DB, joblock.ImportJob, id)
-		if err != nil {
-			return nil, fmt.Errorf("record the import: %w", err)
-		}
-		j.held = held
-	}
 	kind := importjob.KindAtomic
 	if j.Document != nil {
 		kind = importjob.KindLibrary
 	}
-	create := j.Client.ImportJob.Create().SetID(id).SetKind(kind).SetSource(sourceLabel(j.Source))
-	if j.Actor != nil {
-		create.SetStartedByID(j.Actor.UserID).SetStartedByLabel(j.Actor.Email)
-	}
-	job, err := create.Save(ctx)
+	source := sourceLabel(j.Source)
+	var row *ent.ImportJob
+	h, err := j.runner().Begin(ctx, Imports{}, j.Actor, source, func(ctx context.Context, id uuid.UUID) (err error) {
+		create := j.runner().Client().ImportJob.Create().SetID(id).SetKind(kind).SetSource(source)
+		if j.Actor != nil {
+			create.SetStartedByID(j.Actor.UserID).SetStartedByLabel(j.Actor.Email)
+		}
+		row, err = create.Save(ctx)
+		return err
+	})
 	if err != nil {
-		j.held.Release()
 		return nil, fmt.Errorf("record the import: %w", err)
 	}
-	return job, nil
+	j.job = h
+	return row, nil
+}
+
+// Start begins the import (Begin) and runs it (Run) in the background of
+// its runner, with the request's information kept for its audit records;
+// done (may be nil) is told how it ended. The person who started it is
+// sent to the returned job's page, which polls its row.
+func (j *Job) Start(ctx context.Context, done func(ok bool, took time.Duration)) (*ent.ImportJob, error) {
+	row, err := j.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	info := auth.RequestInfoFrom(ctx)
+	j.runner().Go(j.job, func(ctx context.Context) error {
+		_, err := j.Run(auth.WithRequestInfo(ctx, info), row)
+		return err
+	}, done)
+	return row, nil
 }
 
 // sourceLabel keeps the source column short and never empty.
@@ -194,49 +211,52 @@ func sourceLabel(s string) string {
 	return s
 }
 
-// Run imports the files and finishes the job: failed with the reason when
-// an archive is refused or no file could be imported (nothing is imported
-// then), else succeeded with the summary, the scenario asked for and the
-// audit event in one transaction. The error is the job's failure.
-func (j *Job) Run(ctx context.Context, job *ent.ImportJob) (Summary, error) {
-	// Every way out has committed the job's end by the time this runs.
-	defer j.held.Release()
+// Run imports the files and finishes the job Begin began: failed with the
+// reason when an archive is refused or no file could be imported (nothing
+// is imported then), else succeeded with the summary, the scenario asked
+// for and the audit event in one transaction. The error is the job's
+// failure.
+func (j *Job) Run(ctx context.Context, row *ent.ImportJob) (Summary, error) {
+	h := j.job
+	if h == nil || h.ID != row.ID {
+		return Summary{}, fmt.Errorf("import %s was not begun by this job", row.ID)
+	}
+	j.job = nil
 	ctx = rule.SystemContext(ctx)
 	if j.Document != nil {
-		return j.runDocument(ctx, job)
+		return j.runDocument(ctx, h, row)
 	}
 	var out Summary
 	sources, err := readFiles(j.Files)
 	if err != nil {
-		return out, j.fail(ctx, job, err.Error(), nil)
+		return out, h.Fail(ctx, failure(err.Error()), nil)
 	}
 	if len(sources) == 0 {
-		return out, j.fail(ctx, job, "no technique file found: an Atomic Red Team archive holds atomics/T…/T….yaml files", nil)
+		return out, h.Fail(ctx, failure("no technique file found: an Atomic Red Team archive holds atomics/T…/T….yaml files"), nil)
 	}
-	rep := &reporter{client: j.Client, log: j.Log, id: job.ID, start: time.Now()}
-	opts := library.AtomicOptions{Overwrite: j.Overwrite, Progress: rep.report}
+	opts := library.AtomicOptions{Overwrite: j.Overwrite, Progress: progress(h)}
 	if j.Actor != nil {
 		opts.CreatedBy = &j.Actor.UserID
 	}
-	out.Summary, err = library.ImportAtomic(ctx, j.Client, sources, opts)
+	out.Summary, err = library.ImportAtomic(ctx, j.runner().Client(), sources, opts)
 	if err != nil {
 		if ctx.Err() != nil {
-			return out, j.fail(ctx, job, interrupted, &out)
+			return out, h.Fail(ctx, failure(interrupted), out.write(row.ID))
 		}
-		return out, j.fail(ctx, job, "the import stopped: "+err.Error(), &out)
+		return out, h.Fail(ctx, failure("the import stopped: "+err.Error()), out.write(row.ID))
 	}
 	if out.Failed == out.Files {
-		return out, j.fail(ctx, job, fmt.Sprintf("no file could be imported (%d refused)", out.Failed), &out)
+		return out, h.Fail(ctx, failure(fmt.Sprintf("no file could be imported (%d refused)", out.Failed)), out.write(row.ID))
 	}
-	err = database.WithTx(ctx, j.Client, func(tx *ent.Tx) error {
+	err = h.Succeed(ctx, func(ctx context.Context, tx *ent.Tx) (notify.Message, error) {
 		if j.Scenario != nil {
-			if err := j.buildScenario(ctx, tx, job, &out); err != nil {
-				return err
+			if err := j.buildScenario(ctx, tx, row, &out); err != nil {
+				return notify.Message{}, err
 			}
 		}
-		if err := tx.ImportJob.UpdateOneID(job.ID).SetStatus(importjob.StatusSucceeded).SetProgress(100).
-			SetSummary(out.column()).SetFinishedAt(j.Now()).Exec(ctx); err != nil {
-			return err
+		if err := tx.ImportJob.UpdateOneID(row.ID).SetStatus(importjob.StatusSucceeded).SetProgress(100).
+			SetSummary(out.column()).SetFinishedAt(j.runner().Now()).Exec(ctx); err != nil {
+			return notify.Message{}, err
 		}
 		details := map[string]any{"kind": "atomic", "files": out.Files, "added": out.Added, "updated": out.Updated,
 			"unchanged": out.Unchanged, "kept": out.Kept, "failed": out.Failed, "overwrite": j.Overwrite}
@@ -244,13 +264,13 @@ func (j *Job) Run(ctx context.Context, job *ent.ImportJob) (Summary, error) {
 			details["scenario_id"] = out.ScenarioID
 		}
 		if err := audit.Record(ctx, tx.AuditEvent, audit.Event{Action: audit.LibraryImported, TargetType: "import_job",
-			TargetID: job.ID.String(), TargetLabel: job.Source, Details: details, Actor: j.Actor}); err != nil {
-			return err
+			TargetID: row.ID.String(), TargetLabel: row.Source, Details: details, Actor: j.Actor}); err != nil {
+			return notify.Message{}, err
 		}
-		return j.notifyFinished(ctx, tx, job, true)
+		return notice(h.Ref, true), nil
 	})
 	if err != nil {
-		return out, j.fail(ctx, job, "the import could not be recorded: "+err.Error(), &out)
+		return out, h.Fail(ctx, failure("the import could not be recorded: "+err.Error()), out.write(row.ID))
 	}
 	return out, nil
 }
@@ -259,46 +279,58 @@ func (j *Job) Run(ctx context.Context, job *ent.ImportJob) (Summary, error) {
 // job's progress kept up to date, and finishes the job: failed with the
 // reason (nothing is imported then), or succeeded with the counts and the
 // audit event.
-func (j *Job) runDocument(ctx context.Context, job *ent.ImportJob) (Summary, error) {
-	rep := &reporter{client: j.Client, log: j.Log, id: job.ID, start: time.Now()}
+func (j *Job) runDocument(ctx context.Context, h *job.Job, row *ent.ImportJob) (Summary, error) {
 	var createdBy *uuid.UUID
 	if j.Actor != nil {
 		createdBy = &j.Actor.UserID
 	}
-	sum, err := library.ImportDocument(ctx, j.Client, j.Document, createdBy, rep.report)
+	sum, err := library.ImportDocument(ctx, j.runner().Client(), j.Document, createdBy, progress(h))
 	out := Summary{DocTemplates: sum.Templates, DocScenarios: sum.Scenarios}
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return out, j.fail(ctx, job, "interrupted: Violet stopped before the import finished; nothing was imported, import again", &out)
+		return out, h.Fail(ctx, failure("interrupted: Violet stopped before the import finished; nothing was imported, import again"), out.write(row.ID))
 	case ent.IsConstraintError(err) || ent.IsValidationError(err):
-		return out, j.fail(ctx, job, "the document was refused, nothing was imported: "+err.Error(), &out)
+		return out, h.Fail(ctx, failure("the document was refused, nothing was imported: "+err.Error()), out.write(row.ID))
 	case err != nil:
-		return out, j.fail(ctx, job, "the import stopped, nothing was imported: "+err.Error(), &out)
+		return out, h.Fail(ctx, failure("the import stopped, nothing was imported: "+err.Error()), out.write(row.ID))
 	}
 	out.Added, out.Updated, out.Untagged = sum.Created, sum.Updated, sum.Untagged
-	err = database.WithTx(ctx, j.Client, func(tx *ent.Tx) error {
-		if err := tx.ImportJob.UpdateOneID(job.ID).SetStatus(importjob.StatusSucceeded).SetProgress(100).
-			SetSummary(out.column()).SetFinishedAt(j.Now()).Exec(ctx); err != nil {
-			return err
+	err = h.Succeed(ctx, func(ctx context.Context, tx *ent.Tx) (notify.Message, error) {
+		if err := tx.ImportJob.UpdateOneID(row.ID).SetStatus(importjob.StatusSucceeded).SetProgress(100).
+			SetSummary(out.column()).SetFinishedAt(j.runner().Now()).Exec(ctx); err != nil {
+			return notify.Message{}, err
 		}
 		if err := audit.Record(ctx, tx.AuditEvent, audit.Event{Action: audit.LibraryImported, TargetType: "import_job",
-			TargetID: job.ID.String(), TargetLabel: job.Source, Actor: j.Actor, Details: map[string]any{
+			TargetID: row.ID.String(), TargetLabel: row.Source, Actor: j.Actor, Details: map[string]any{
 				"kind": "library", "templates": sum.Templates, "scenarios": sum.Scenarios,
 				"created": sum.Created, "updated": sum.Updated, "untagged": len(sum.Untagged),
 			}}); err != nil {
-			return err
+			return notify.Message{}, err
 		}
-		return j.notifyFinished(ctx, tx, job, true)
+		return notice(h.Ref, true), nil
 	})
 	if err != nil {
-		return out, j.fail(ctx, job, "the import could not be recorded: "+err.Error(), &out)
+		return out, h.Fail(ctx, failure("the import could not be recorded: "+err.Error()), out.write(row.ID))
 	}
 	return out, nil
 }
 
+// progress reports an import's files or entries done on its job.
+func progress(h *job.Job) func(done, total int) {
+	return func(done, total int) { h.Progress("", 100*done/max(total, 1)) }
+}
+
+// write records what a failed import did (its summary) on its row, in
+// the transaction that fails it.
+func (s Summary) write(id uuid.UUID) func(ctx context.Context, tx *ent.Tx) error {
+	return func(ctx context.Context, tx *ent.Tx) error {
+		return tx.ImportJob.UpdateOneID(id).SetSummary(s.column()).Exec(ctx)
+	}
+}
+
 // buildScenario creates the scenario asked for from the imported tests
 // that pass its filter, in import order, with its audit event.
-func (j *Job) buildScenario(ctx context.Context, tx *ent.Tx, job *ent.ImportJob, out *Summary) error {
+func (j *Job) buildScenario(ctx context.Context, tx *ent.Tx, row *ent.ImportJob, out *Summary) error {
 	ids, err := scenarioTests(ctx, tx, out.Templates, j.Scenario.Filter)
 	if err != nil {
 		return err
@@ -308,7 +340,7 @@ func (j *Job) buildScenario(ctx context.Context, tx *ent.Tx, job *ent.ImportJob,
 		return nil
 	}
 	create := tx.ScenarioTemplate.Create().SetName(j.Scenario.Name).
-		SetDescription(fmt.Sprintf("Built from the Atomic Red Team import %s.", job.Source))
+		SetDescription(fmt.Sprintf("Built from the Atomic Red Team import %s.", row.Source))
 	if j.Actor != nil {
 		create.SetCreatedByID(j.Actor.UserID)
 	}
@@ -328,7 +360,7 @@ func (j *Job) buildScenario(ctx context.Context, tx *ent.Tx, job *ent.ImportJob,
 	out.ScenarioID, out.ScenarioName, out.ScenarioTests = sc.ID.String(), sc.Name, len(ids)
 	return audit.Record(ctx, tx.AuditEvent, audit.Event{Action: audit.ScenarioCreated, TargetType: "scenario_template",
 		TargetID: sc.ID.String(), TargetLabel: sc.Name, Actor: j.Actor,
-		Details: map[string]any{"import_job": job.ID.String(), "filter": j.Scenario.Filter, "tests": len(ids)}})
+		Details: map[string]any{"import_job": row.ID.String(), "filter": j.Scenario.Filter, "tests": len(ids)}})
 }
 
 // scenarioTests keeps the imported templates (each once, in import
@@ -400,31 +432,6 @@ func templateTactics(t *ent.TestTemplate) []string {
 	return out
 }
 
-// fail finishes the job as failed with msg (and what was done, if
-// anything). The job's context may be spent; recording the failure must
-// not be.
-func (j *Job) fail(ctx context.Context, job *ent.ImportJob, msg string, sum *Summary) error {
-	if j.Log != nil {
-		j.Log.Warn("library import failed", "import", job.ID, "source", job.Source, "err", msg)
-	}
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	err := database.WithTx(bg, j.Client, func(tx *ent.Tx) error {
-		update := tx.ImportJob.UpdateOneID(job.ID).SetStatus(importjob.StatusFailed).SetError(msg).SetFinishedAt(j.Now())
-		if sum != nil {
-			update.SetSummary(sum.column())
-		}
-		if err := update.Exec(bg); err != nil {
-			return err
-		}
-		return j.notifyFinished(bg, tx, job, false)
-	})
-	if err != nil && j.Log != nil {
-		j.Log.Error("record the failed import", "import", job.ID, "err", err)
-	}
-	return errors.New(msg)
-}
-
 // readFiles reads the technique files out of the archives, folders
 // and YAML files given. A refused archive refuses the whole import; a
 // YAML file is read as it is (up to one byte over the limit, so that a
@@ -493,61 +500,81 @@ func readYAML(path string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, atomic.MaxFileSize+1))
 }
 
-// reporter writes an import's progress to its row, at most every
-// 250 ms unless it moved 5 points, so that any instance can show it.
-type reporter struct {
-	client  *ent.Client
-	log     *slog.Logger
-	id      uuid.UUID
-	start   time.Time
-	last    time.Time
-	percent int
-}
-
-func (r *reporter) report(done, total int) {
-	p := min(99, 100*done/max(total, 1))
-	if p == r.percent || (time.Since(r.last) < 250*time.Millisecond && p-r.percent < 5) {
-		return
-	}
-	r.percent, r.last = p, time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := r.client.ImportJob.UpdateOneID(r.id).SetProgress(p).Exec(ctx); err != nil && r.log != nil {
-		r.log.Warn("record import progress", "import", r.id, "err", err)
-	}
-}
-
 // Reap marks the running imports whose instance is gone (nobody holds
 // their liveness lock) as failed with interrupted, finished at now();
 // imports running in any live instance are left alone. ids limits it to
-// those jobs; none means every running one.
+// those jobs; none means every running one. It tells nobody: a server
+// reaps with its own runner (job.Runner.Reap with Imports), which does.
 func Reap(ctx context.Context, client *ent.Client, now func() time.Time, ids ...uuid.UUID) (int, error) {
-	ctx = rule.SystemContext(ctx)
+	return job.NewRunner(client, nil, nil, now, nil).Reap(ctx, Imports{}, ids...)
+}
+
+// Imports plugs the library import into the job runner: its rows are
+// import_jobs.
+type Imports struct{}
+
+// Name implements job.Kind.
+func (Imports) Name() string { return "library import" }
+
+// Lock implements job.Kind.
+func (Imports) Lock() int32 { return joblock.ImportJob }
+
+// Progress implements job.Kind; an import has no phases.
+func (Imports) Progress(ctx context.Context, client *ent.Client, id uuid.UUID, _ string, percent int) error {
+	return client.ImportJob.UpdateOneID(id).SetProgress(percent).Exec(ctx)
+}
+
+// Fail implements job.Kind.
+func (Imports) Fail(ctx context.Context, tx *ent.Tx, id uuid.UUID, msg string, at time.Time) (bool, error) {
+	n, err := tx.ImportJob.Update().Where(importjob.ID(id), importjob.StatusEQ(importjob.StatusRunning)).
+		SetStatus(importjob.StatusFailed).SetError(msg).SetFinishedAt(at).Save(ctx)
+	return n > 0, err
+}
+
+// Running implements job.Kind.
+func (Imports) Running(ctx context.Context, client *ent.Client, ids []uuid.UUID) ([]job.Ref, error) {
 	q := client.ImportJob.Query().Where(importjob.StatusEQ(importjob.StatusRunning))
 	if len(ids) > 0 {
 		q.Where(importjob.IDIn(ids...))
 	}
-	running, err := q.IDs(ctx)
+	rows, err := q.Select(importjob.FieldSource, importjob.FieldStartedByID).All(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("list running imports: %w", err)
+		return nil, err
 	}
-	n := 0
-	for _, id := range running {
-		err := database.WithTx(ctx, client, func(tx *ent.Tx) error {
-			dead, err := joblock.Dead(ctx, tx, joblock.ImportJob, id)
-			if err != nil || !dead {
-				return err
-			}
-			// The status condition leaves alone an import that finished
-			// (and let its lock go) since the list was read.
-			m, err := tx.ImportJob.Update().Where(importjob.ID(id), importjob.StatusEQ(importjob.StatusRunning)).
-				SetStatus(importjob.StatusFailed).SetError(interrupted).SetFinishedAt(now()).Save(ctx)
-			n += m
-			return err
-		})
-		if err != nil {
-			return n, fmt.Errorf("reap import %s: %w", id, err)
-		}
+	out := make([]job.Ref, len(rows))
+	for i, r := range rows {
+		out[i] = job.Ref{ID: r.ID, Source: r.Source, StartedBy: r.StartedByID}
 	}
-	return n, nil
+	return out, nil
+}
+
+// Message implements job.Kind: an import's own failures say what went
+// wrong with what was given.
+func (Imports) Message(err error) string {
+	var f failure
+	switch {
+	case errors.As(err, &f):
+		return string(f)
+	case errors.Is(err, context.Canceled):
+		return interrupted
+	}
+	return "the import failed inside Violet (see the server log); the files done by then are imported, import again to finish"
+}
+
+// Failed implements job.Kind.
+func (Imports) Failed(j job.Ref) notify.Message { return notice(j, false) }
+
+// failure is an import's failure as the person who started it reads it.
+type failure string
+
+func (f failure) Error() string { return string(f) }
+
+// notice tells the person who started an import that it finished.
+func notice(j job.Ref, succeeded bool) notify.Message {
+	key := "notify.title.import_failed"
+	if succeeded {
+		key = "notify.title.import_succeeded"
+	}
+	return notify.Message{Kind: notify.ImportFinished, TitleKey: key,
+		TitleArgs: []any{"Source", j.Source}, Link: "/library/import/" + j.ID.String()}
 }

@@ -2,8 +2,13 @@
 // several rows or need a rule of their own: who may do what on a mission
 // (Access), its status transitions, instantiating scenario templates into
 // its test plan, the state machine of a test with its optimistic locking,
-// and the mission's figures. Handlers call these; the ent privacy policies
-// (internal/auth/rule) refuse the same things a second time.
+// and the mission's figures. The use cases are Service's methods (a
+// mission, its members, categories and plan) and Steps' (a test's steps):
+// each one transaction with its audit record, live event and
+// notifications; the read models of the pages (List, SettingsPage,
+// MembersPage, CategoriesPage, TestPage) sit beside them. Handlers call
+// these; the ent privacy policies (internal/auth/rule) refuse the same
+// things a second time.
 package mission
 
 import (
@@ -53,6 +58,20 @@ func Load(ctx context.Context, client *ent.Client, v *auth.Viewer, missionID uui
 		return nil, err
 	}
 	return &Access{Mission: m, Viewer: v, Role: role, manage: v.Can(auth.MissionManage)}, nil
+}
+
+// ActsAs is the role the viewer acts in on the mission: a lead's with
+// mission.manage, their membership's, and an observer's for someone who
+// is no member but reads every mission (mission.read_all).
+func (a *Access) ActsAs() string {
+	switch {
+	case a.manage:
+		return rule.RoleLead
+	case a.Role != "":
+		return a.Role
+	default:
+		return rule.RoleObserver
+	}
 }
 
 // Archived reports whether the mission is read-only.

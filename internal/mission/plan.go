@@ -23,13 +23,28 @@ import (
 // entries a mission test copied from the template with its ATT&CK tags
 // denormalised (kind, ID, name, URL and, for techniques, their tactics), so
 // that later template edits or catalogue syncs never rewrite the mission.
-// All of it or nothing. It returns the new mission scenarios' ids.
+// All of it or nothing. It returns the new mission scenarios' ids. It
+// records no audit event: the plan's workflow (Service.InstantiateScenarios)
+// does, in the same transaction.
 func Instantiate(ctx context.Context, client *ent.Client, a *Access, scenarioIDs []uuid.UUID) ([]uuid.UUID, error) {
 	if err := a.check(a.CanManage()); err != nil {
 		return nil, err
 	}
 	sys := rule.SystemContext(ctx)
-	scenarios, err := client.ScenarioTemplate.Query().Where(scenariotemplate.IDIn(scenarioIDs...)).
+	var created []uuid.UUID
+	err := database.WithTx(sys, client, func(tx *ent.Tx) error {
+		var err error
+		created, err = instantiate(ctx, tx, a, scenarioIDs)
+		return err
+	})
+	return created, err
+}
+
+// instantiate copies the scenarios in tx: the templates are read with
+// ctx (the viewer's), the copies written as the system.
+func instantiate(ctx context.Context, tx *ent.Tx, a *Access, scenarioIDs []uuid.UUID) ([]uuid.UUID, error) {
+	sys := rule.SystemContext(ctx)
+	scenarios, err := tx.ScenarioTemplate.Query().Where(scenariotemplate.IDIn(scenarioIDs...)).
 		WithEntries(func(q *ent.ScenarioTemplateTestQuery) {
 			q.Order(ent.Asc(scenariotemplatetest.FieldPosition))
 		}).All(ctx)
@@ -47,49 +62,59 @@ func Instantiate(ctx context.Context, client *ent.Client, a *Access, scenarioIDs
 			templateIDs = append(templateIDs, e.TestTemplateID)
 		}
 	}
-	templates, err := loadTemplates(ctx, client, templateIDs)
+	templates, err := loadTemplates(ctx, tx.Client(), templateIDs)
+	if err != nil {
+		return nil, err
+	}
+	scenarioPos, testPos, err := nextPositions(sys, tx, a.Mission.ID)
 	if err != nil {
 		return nil, err
 	}
 	var created []uuid.UUID
-	err = database.WithTx(sys, client, func(tx *ent.Tx) error {
-		created = nil
-		scenarioPos, testPos, err := nextPositions(sys, tx, a.Mission.ID)
+	for _, id := range scenarioIDs {
+		s := byID[id]
+		ms, err := tx.MissionScenario.Create().SetMissionID(a.Mission.ID).SetScenarioTemplateID(s.ID).
+			SetName(s.Name).SetDescription(s.Description).SetPosition(scenarioPos).Save(sys)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("copy scenario %q: %w", s.Name, err)
 		}
-		for _, id := range scenarioIDs {
-			s := byID[id]
-			ms, err := tx.MissionScenario.Create().SetMissionID(a.Mission.ID).SetScenarioTemplateID(s.ID).
-				SetName(s.Name).SetDescription(s.Description).SetPosition(scenarioPos).Save(sys)
-			if err != nil {
-				return fmt.Errorf("copy scenario %q: %w", s.Name, err)
+		scenarioPos++
+		created = append(created, ms.ID)
+		for _, e := range s.Edges.Entries {
+			t, ok := templates[e.TestTemplateID]
+			if !ok {
+				continue // deleted since it was placed in the scenario
 			}
-			scenarioPos++
-			created = append(created, ms.ID)
-			for _, e := range s.Edges.Entries {
-				t, ok := templates[e.TestTemplateID]
-				if !ok {
-					continue // deleted since it was placed in the scenario
-				}
-				if err := copyTest(sys, tx, a.Mission.ID, &ms.ID, t, testPos); err != nil {
-					return err
-				}
-				testPos++
+			if err := copyTest(sys, tx, a.Mission.ID, &ms.ID, t, testPos); err != nil {
+				return nil, err
 			}
+			testPos++
 		}
-		return nil
-	})
-	return created, err
+	}
+	return created, nil
 }
 
 // AddTemplate copies one test template into the mission, outside any
-// scenario (or into the given mission scenario).
+// scenario (or into the given mission scenario), in one transaction. It
+// records no audit event: the plan's workflow (Service.AddTemplate) does,
+// in the same transaction.
 func AddTemplate(ctx context.Context, client *ent.Client, a *Access, templateID uuid.UUID, scenarioID *uuid.UUID) (uuid.UUID, error) {
 	if err := a.check(a.CanManage()); err != nil {
 		return uuid.Nil, err
 	}
-	templates, err := loadTemplates(ctx, client, []uuid.UUID{templateID})
+	var id uuid.UUID
+	err := database.WithTx(rule.SystemContext(ctx), client, func(tx *ent.Tx) error {
+		var err error
+		id, err = addTemplate(ctx, tx, a, templateID, scenarioID)
+		return err
+	})
+	return id, err
+}
+
+// addTemplate copies one test template into the mission in tx; a template
+// missing or deleted, or a scenario not the mission's, is not found.
+func addTemplate(ctx context.Context, tx *ent.Tx, a *Access, templateID uuid.UUID, scenarioID *uuid.UUID) (uuid.UUID, error) {
+	templates, err := loadTemplates(ctx, tx.Client(), []uuid.UUID{templateID})
 	if err != nil {
 		return uuid.Nil, err
 	}
@@ -98,22 +123,17 @@ func AddTemplate(ctx context.Context, client *ent.Client, a *Access, templateID 
 		return uuid.Nil, &ent.NotFoundError{}
 	}
 	sys := rule.SystemContext(ctx)
-	var id uuid.UUID
-	err = database.WithTx(sys, client, func(tx *ent.Tx) error {
-		_, pos, err := nextPositions(sys, tx, a.Mission.ID)
-		if err != nil {
-			return err
+	_, pos, err := nextPositions(sys, tx, a.Mission.ID)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	if scenarioID != nil {
+		if ok, err := tx.MissionScenario.Query().Where(missionscenario.ID(*scenarioID),
+			missionscenario.MissionID(a.Mission.ID)).Exist(sys); err != nil || !ok {
+			return uuid.Nil, &ent.NotFoundError{}
 		}
-		if scenarioID != nil {
-			if ok, err := tx.MissionScenario.Query().Where(missionscenario.ID(*scenarioID),
-				missionscenario.MissionID(a.Mission.ID)).Exist(sys); err != nil || !ok {
-				return &ent.NotFoundError{}
-			}
-		}
-		id, err = copyTestID(sys, tx, a.Mission.ID, scenarioID, t, pos)
-		return err
-	})
-	return id, err
+	}
+	return copyTestID(sys, tx, a.Mission.ID, scenarioID, t, pos)
 }
 
 // AddTemplates copies test templates into the mission outside any

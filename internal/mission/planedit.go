@@ -2,7 +2,6 @@ package mission
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -10,6 +9,7 @@ import (
 	"violet/ent"
 	"violet/ent/missioncategory"
 	"violet/ent/missiontest"
+	"violet/internal/app"
 	"violet/internal/audit"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
@@ -25,8 +25,9 @@ import (
 // (internal/auth/rule/mission.go).
 
 // ErrNoCategory is a category that is not one of the mission's (or was
-// deleted): the request named something the page no longer offers.
-var ErrNoCategory = errors.New("no such category in this mission")
+// deleted): the request named something the page no longer offers
+// (invalid input, 422).
+var ErrNoCategory = fmt.Errorf("%w: no such category in this mission", app.ErrInvalid)
 
 // Audit target of plan changes.
 const targetMission = "mission"
@@ -191,13 +192,4 @@ func AddNewTest(ctx context.Context, client *ent.Client, a *Access, name, descri
 		return nil
 	})
 	return id, err
-}
-
-// RecordPlanChange records a plan change made by a workflow that runs its
-// own transaction (Instantiate, AddTemplate), right after it committed.
-func RecordPlanChange(ctx context.Context, client *ent.Client, a *Access, details map[string]any) error {
-	sys := rule.SystemContext(ctx)
-	return database.WithTx(sys, client, func(tx *ent.Tx) error {
-		return recordPlanChange(sys, tx, a, details)
-	})
 }

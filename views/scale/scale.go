@@ -5,10 +5,14 @@
 // put Class(levelID) on a badge or a cell to colour it.
 package scale
 
-import "github.com/google/uuid"
+import (
+	"github.com/google/uuid"
+
+	"violet/internal/paths"
+)
 
 // Path is where the generated stylesheet of the scale's colours is served.
-const Path = "/static-gen/levels.css"
+const Path = paths.ScaleCSS
 
 // Class is the CSS class colouring an element with a level's colour (its
 // background and border, with a readable text colour).

@@ -1,15 +1,16 @@
-package handlers
+package mission_test
 
 import (
 	"testing"
 	"time"
 
+	msn "violet/internal/mission"
 	mtviews "violet/views/missiontest"
 )
 
 // FuzzParseDetectedAt is issue 9's fuzzing of the blue form's detection
 // time, a datetime-local value read as UTC: whatever the string,
-// parseDetectedAt does not panic; an accepted time is in UTC, within the
+// ParseDetectedAt does not panic; an accepted time is in UTC, within the
 // four-digit years the layout allows, and shown again in the form (to the
 // minute, as the input shows it) it parses back to the same minute.
 // (time.Parse takes a fraction after the seconds although the layout has
@@ -39,20 +40,20 @@ func FuzzParseDetectedAt(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		at, err := parseDetectedAt(raw)
+		at, err := msn.ParseDetectedAt(raw)
 		if err != nil {
 			if !at.IsZero() {
-				t.Fatalf("parseDetectedAt(%q) = %v with error %v", raw, at, err)
+				t.Fatalf("ParseDetectedAt(%q) = %v with error %v", raw, at, err)
 			}
 			return
 		}
 		if at.Location() != time.UTC || at.Year() < 0 || at.Year() > 9999 {
-			t.Fatalf("parseDetectedAt(%q) = %v", raw, at)
+			t.Fatalf("ParseDetectedAt(%q) = %v", raw, at)
 		}
 		shown := at.Format(mtviews.DateTimeLayout)
-		back, err := parseDetectedAt(shown)
+		back, err := msn.ParseDetectedAt(shown)
 		if err != nil || !back.Equal(at.Truncate(time.Minute)) {
-			t.Fatalf("parseDetectedAt(%q) = %v, shown as %q, parses back as %v (%v)", raw, at, shown, back, err)
+			t.Fatalf("ParseDetectedAt(%q) = %v, shown as %q, parses back as %v (%v)", raw, at, shown, back, err)
 		}
 	})
 }

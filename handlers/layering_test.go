@@ -1,0 +1,99 @@
+package handlers
+
+import (
+	"bytes"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// handlersLineBudget is the most lines of non-test Go the HTTP layer may
+// hold: past it, logic is growing here instead of in the workflows.
+const handlersLineBudget = 7000
+
+// TestHandlersOnlySpeakHTTP keeps the application layer out of handlers
+// (docs/ARCHITECTURE.md, "Layers"): no transactions, no SQL, no audit
+// records, live events or notifications written here — workflows in the
+// domain packages own those — and the package stays small.
+func TestHandlersOnlySpeakHTTP(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Calls that belong to workflows, by the selector they are made with.
+	forbiddenCalls := map[string]string{
+		"WithTx":          "opens a transaction",
+		"Record":          "writes an audit record",
+		"Publish":         "publishes a live event",
+		"PublishTest":     "publishes a live event",
+		"Send":            "sends a notification",
+		"ExecContext":     "runs SQL",
+		"QueryContext":    "runs SQL",
+		"QueryRowContext": "runs SQL",
+		"BeginTx":         "opens a transaction",
+		"Tx":              "opens a transaction",
+	}
+	// Only these packages' functions of those names are the workflows'.
+	forbiddenPkgs := map[string]bool{"database": true, "audit": true, "live": true}
+	sqlText := regexp.MustCompile(`(?is)\bselect\b.+\bfrom\b|\binsert\s+into\b|\bupdate\s+\w+\s+set\b|\bdelete\s+from\b|pg_advisory|pg_notify`)
+	lines := 0
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines += bytes.Count(src, []byte("\n"))
+		f, err := parser.ParseFile(fset, name, src, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch x := n.(type) {
+			case *ast.CallExpr:
+				sel, ok := x.Fun.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				why, bad := forbiddenCalls[sel.Sel.Name]
+				if !bad {
+					return true
+				}
+				if id, ok := sel.X.(*ast.Ident); ok && forbiddenPkgs[id.Name] {
+					t.Errorf("%s: %s.%s %s: that is a workflow's job", fset.Position(x.Pos()), id.Name, sel.Sel.Name, why)
+					return true
+				}
+				switch sel.Sel.Name {
+				case "ExecContext", "QueryContext", "QueryRowContext", "BeginTx", "Tx":
+					t.Errorf("%s: .%s %s: that is a workflow's or read model's job", fset.Position(x.Pos()), sel.Sel.Name, why)
+				case "Send":
+					if inner, ok := sel.X.(*ast.SelectorExpr); ok && inner.Sel.Name == "Notifier" {
+						t.Errorf("%s: Notifier.Send %s: that is a workflow's job", fset.Position(x.Pos()), why)
+					}
+				}
+			case *ast.BasicLit:
+				if x.Kind != token.STRING {
+					return true
+				}
+				if s, err := strconv.Unquote(x.Value); err == nil && sqlText.MatchString(s) {
+					t.Errorf("%s: SQL text %q: queries belong to the domain packages", fset.Position(x.Pos()), s)
+				}
+			}
+			return true
+		})
+	}
+	if lines >= handlersLineBudget {
+		t.Errorf("handlers holds %d lines of non-test Go; the budget is %d", lines, handlersLineBudget)
+	}
+	t.Logf("handlers: %d lines of non-test Go", lines)
+}

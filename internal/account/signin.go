@@ -1,0 +1,155 @@
+package account
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+
+	"violet/ent"
+	"violet/ent/schema"
+	"violet/ent/user"
+	"violet/internal/app"
+	"violet/internal/audit"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
+	"violet/internal/database"
+	"violet/internal/identity"
+	"violet/internal/textrule"
+)
+
+// SignInInput is what the sign-in form sends, and the session the
+// browser already holds (uuid.Nil for none), which a sign-in ends.
+type SignInInput struct {
+	Email    string
+	Password string
+	Replace  uuid.UUID
+}
+
+// SignedIn is a new session: the token for the cookie and its record.
+type SignedIn struct {
+	Token   string
+	Session *auth.SessionRecord
+}
+
+// SignIn checks an email and password. Unknown emails, wrong passwords and
+// deactivated accounts get the same answer (ErrSignInFailed) after the
+// same work (a hash is always verified); failures are throttled per email
+// and per address from the audit log; a success starts a new session
+// (never the browser's old one, which it ends) in the transaction that
+// records it.
+func (s *Service) SignIn(ctx context.Context, in SignInInput) (SignedIn, error) {
+	email := identity.LoginEmail(in.Email)
+	if len(in.Password) > auth.MaxPasswordBytes {
+		return SignedIn{}, refuse(ErrOversized, app.Invalidf("password", "auth.login.password_too_long"))
+	}
+	inv := &app.Invalid{}
+	if email == "" {
+		inv.Add("email", "form.required")
+	}
+	if in.Password == "" {
+		inv.Add("password", "form.required")
+	}
+	if err := inv.Err(); err != nil {
+		return SignedIn{}, err
+	}
+	// An email longer than any account's cannot sign in, but it is still a
+	// failed attempt: it is throttled, costs a hash and is audited like any
+	// other (under its cut form, which is what the throttle counts), and
+	// the form says what is wrong.
+	tooLong := false
+	if limit := textrule.For(schema.User{}, "email"); limit.Len(email) > limit.Max {
+		tooLong = true
+		email = audit.Label(email)
+		inv.Add("email", "auth.login.email_too_long")
+	}
+
+	wait, err := s.throttle.RetryAfter(ctx, email, auth.RequestInfoFrom(ctx).IP)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	if wait > 0 {
+		inv.Key = "auth.login.throttled"
+		return SignedIn{}, refuse(&Throttled{Wait: wait}, inv)
+	}
+
+	sys := rule.SystemContext(ctx)
+	var (
+		u          *ent.User
+		ok, rehash bool
+	)
+	if !tooLong {
+		u, err = s.client.User.Query().Where(user.Email(email)).Only(sys)
+	}
+	switch {
+	case tooLong || ent.IsNotFound(err):
+		err = s.hasher.VerifyDummy(ctx, in.Password)
+	case err == nil:
+		ok, rehash, err = s.hasher.Verify(ctx, in.Password, u.PasswordHash)
+		ok = ok && u.IsActive
+	}
+	if errors.Is(err, auth.ErrHasherBusy) {
+		inv.Key = "auth.login.busy"
+		return SignedIn{}, refuse(err, inv)
+	}
+	if err != nil {
+		return SignedIn{}, err
+	}
+	if !ok {
+		if err := audit.Record(sys, s.client.AuditEvent, audit.Event{
+			Action: audit.LoginFailed, TargetType: "user", TargetLabel: email,
+		}); err != nil {
+			return SignedIn{}, err
+		}
+		if tooLong {
+			return SignedIn{}, inv
+		}
+		inv.Key = "auth.login.failed"
+		return SignedIn{}, refuse(ErrSignInFailed, inv)
+	}
+
+	var newHash string
+	if rehash {
+		if newHash, err = s.hasher.Hash(ctx, in.Password); err != nil {
+			return SignedIn{}, err
+		}
+	}
+	var out SignedIn
+	err = database.WithTx(sys, s.client, func(tx *ent.Tx) error {
+		if in.Replace != uuid.Nil {
+			if err := s.sessions.RevokeWith(sys, tx, in.Replace); err != nil {
+				return err
+			}
+		}
+		upd := tx.User.UpdateOneID(u.ID).SetLastLoginAt(s.now())
+		if newHash != "" {
+			upd.SetPasswordHash(newHash)
+		}
+		if err := upd.Exec(sys); err != nil {
+			return err
+		}
+		if out.Token, out.Session, err = s.sessions.Create(sys, tx, u.ID); err != nil {
+			return err
+		}
+		return audit.Record(sys, tx.AuditEvent, audit.Event{
+			Action: audit.LoginSucceeded, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
+			Actor: out.Session.Viewer(),
+		})
+	})
+	if err != nil {
+		return SignedIn{}, err
+	}
+	return out, nil
+}
+
+// SignOut ends the session rec in the transaction that records it.
+func (s *Service) SignOut(ctx context.Context, rec *auth.SessionRecord) error {
+	return database.WithTx(rule.SystemContext(ctx), s.client, func(tx *ent.Tx) error {
+		if err := s.sessions.RevokeWith(ctx, tx, rec.ID); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx.AuditEvent, audit.Event{
+			Action: audit.Logout, TargetType: "session", TargetID: rec.ID.String(), TargetLabel: rec.Email,
+		})
+	})
+}

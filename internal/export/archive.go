@@ -1,0 +1,252 @@
+package export
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+
+	"violet/ent"
+	"violet/internal/mission"
+	"violet/internal/missionread"
+)
+
+// archiveFormat and archiveVersion name the JSON archive's format; the
+// version changes when a field changes meaning.
+const (
+	archiveFormat  = "violet-mission"
+	archiveVersion = 1
+)
+
+// The JSON archive. Struct field order is the key order; instants are
+// RFC 3339 in UTC, calendar dates (the mission's start and end) RFC 3339
+// full-dates; absent values are null.
+type (
+	archive struct {
+		Format          string          `json:"format"`
+		Version         int             `json:"version"`
+		ExportedAt      string          `json:"exported_at"`
+		ReleasedOnly    bool            `json:"released_only"`
+		Mission         archiveMission  `json:"mission"`
+		Members         []archiveMember `json:"members"`
+		Categories      []archiveGroup  `json:"categories"`
+		Scenarios       []archiveGroup  `json:"scenarios"`
+		DetectionLevels []archiveLevel  `json:"detection_levels"`
+		Tests           []archiveTest   `json:"tests"`
+	}
+	archiveMission struct {
+		ID          string  `json:"id"`
+		Name        string  `json:"name"`
+		Description string  `json:"description"`
+		Scope       string  `json:"scope"`
+		Status      string  `json:"status"`
+		StartDate   *string `json:"start_date"`
+		EndDate     *string `json:"end_date"`
+		CreatedAt   string  `json:"created_at"`
+		UpdatedAt   string  `json:"updated_at"`
+	}
+	archivePerson struct {
+		Name  string `json:"name"`
+		Email string `json:"email"`
+	}
+	archiveMember struct {
+		Name  string `json:"name"`
+		Email string `json:"email"`
+		Role  string `json:"role"`
+	}
+	archiveGroup struct {
+		ID          string `json:"id"`
+		Name        string `json:"name"`
+		Description string `json:"description,omitempty"`
+		Colour      string `json:"colour,omitempty"`
+		Position    int    `json:"position"`
+	}
+	archiveLevel struct {
+		ID               string `json:"id"`
+		Name             string `json:"name"`
+		Score            int    `json:"score"`
+		Colour           string `json:"colour"`
+		CountsAsDetected bool   `json:"counts_as_detected"`
+		Position         int    `json:"position"`
+		Retired          bool   `json:"retired"`
+	}
+	archiveTag struct {
+		Kind       string              `json:"kind"`
+		ExternalID string              `json:"external_id"`
+		Name       string              `json:"name"`
+		URL        string              `json:"url"`
+		Tactics    []map[string]string `json:"tactics"`
+	}
+	archiveRed struct {
+		ExecutedBy *archivePerson `json:"executed_by"`
+		StartedAt  *string        `json:"started_at"`
+		EndedAt    *string        `json:"ended_at"`
+		Command    string         `json:"command"`
+		SourceHost string         `json:"source_host"`
+		TargetHost string         `json:"target_host"`
+		Notes      string         `json:"notes"`
+	}
+	archiveBlue struct {
+		DetectionLevel *archiveLevel `json:"detection_level"`
+		DetectedAt     *string       `json:"detected_at"`
+		AlertName      string        `json:"alert_name"`
+		LogSource      string        `json:"log_source"`
+		Notes          string        `json:"notes"`
+	}
+	archiveReview struct {
+		ReviewedBy *archivePerson `json:"reviewed_by"`
+		ReviewedAt *string        `json:"reviewed_at"`
+	}
+	archiveEvidence struct {
+		ID          string         `json:"id"`
+		Side        string         `json:"side"`
+		Name        string         `json:"name"`
+		ContentType string         `json:"content_type"`
+		Size        int64          `json:"size"`
+		SHA256      string         `json:"sha256"`
+		Caption     string         `json:"caption"`
+		UploadedBy  *archivePerson `json:"uploaded_by"`
+		UploadedAt  string         `json:"uploaded_at"`
+	}
+	archiveTest struct {
+		ID                string            `json:"id"`
+		Number            int               `json:"number"`
+		Position          int               `json:"position"`
+		ScenarioID        *string           `json:"scenario_id"`
+		CategoryID        *string           `json:"category_id"`
+		TemplateID        *string           `json:"test_template_id"`
+		Name              string            `json:"name"`
+		Description       string            `json:"description"`
+		Objective         string            `json:"objective"`
+		Procedure         string            `json:"procedure"`
+		Prerequisites     string            `json:"prerequisites"`
+		Cleanup           string            `json:"cleanup"`
+		ExpectedDetection string            `json:"expected_detection"`
+		Platforms         []string          `json:"platforms"`
+		OpsecLevel        string            `json:"opsec_level"`
+		State             string            `json:"state"`
+		StateReason       string            `json:"state_reason"`
+		ReleasedToBlue    bool              `json:"released_to_blue"`
+		Tags              []archiveTag      `json:"tags"`
+		Red               archiveRed        `json:"red"`
+		Blue              archiveBlue       `json:"blue"`
+		Review            archiveReview     `json:"review"`
+		Evidence          []archiveEvidence `json:"evidence"`
+		CreatedAt         string            `json:"created_at"`
+		UpdatedAt         string            `json:"updated_at"`
+	}
+)
+
+// personOf is a person a test names, or null.
+func personOf(p *missionread.Person) *archivePerson {
+	if p == nil {
+		return nil
+	}
+	return &archivePerson{Name: p.Name, Email: p.Email}
+}
+
+// uploader is the user who uploaded a file, or null.
+func uploader(u *ent.User) *archivePerson {
+	if u == nil {
+		return nil
+	}
+	return &archivePerson{Name: u.DisplayName, Email: u.Email}
+}
+
+func level(l *ent.DetectionLevel) *archiveLevel {
+	if l == nil {
+		return nil
+	}
+	return &archiveLevel{ID: l.ID.String(), Name: l.Name, Score: l.Score, Colour: l.Colour,
+		CountsAsDetected: l.CountsAsDetected, Position: l.Position, Retired: l.Retired}
+}
+
+// MissionJSON writes the whole mission for archival: its fields, members,
+// categories, scenarios, the detection scale, and every test the viewer
+// sees with all its fields, tags, results and the metadata of its evidence
+// files (not their bytes), read in eight statements whatever its size
+// (missionread.LoadArchive). now is the export's date.
+func MissionJSON(ctx context.Context, client *ent.Client, a *mission.Access, now time.Time) (File, error) {
+	in, err := missionread.LoadArchive(ctx, client, a)
+	if err != nil {
+		return File{}, err
+	}
+	m := a.Mission
+	out := archive{
+		Format: archiveFormat, Version: archiveVersion, ExportedAt: stamp(&now), ReleasedOnly: !a.SeesUnreleased(),
+		Mission: archiveMission{ID: m.ID.String(), Name: m.Name, Description: m.Description, Scope: m.Scope,
+			Status: string(m.Status), StartDate: optDate(m.StartDate), EndDate: optDate(m.EndDate),
+			CreatedAt: stamp(&m.CreatedAt), UpdatedAt: stamp(&m.UpdatedAt)},
+		Members: []archiveMember{}, Categories: []archiveGroup{}, Scenarios: []archiveGroup{},
+		DetectionLevels: []archiveLevel{}, Tests: []archiveTest{},
+	}
+	for _, mm := range in.Members {
+		if u := mm.Edges.User; u != nil {
+			out.Members = append(out.Members, archiveMember{Name: u.DisplayName, Email: u.Email, Role: string(mm.Role)})
+		}
+	}
+	slices.SortFunc(out.Members, func(x, y archiveMember) int { return strings.Compare(x.Email, y.Email) })
+	for _, cat := range in.Categories {
+		out.Categories = append(out.Categories, archiveGroup{ID: cat.ID.String(), Name: cat.Name, Colour: cat.Colour, Position: cat.Position})
+	}
+	for _, sc := range in.Scenarios {
+		out.Scenarios = append(out.Scenarios, archiveGroup{ID: sc.ID.String(), Name: sc.Name, Description: sc.Description, Position: sc.Position})
+	}
+	for _, l := range in.Levels {
+		out.DetectionLevels = append(out.DetectionLevels, *level(l))
+	}
+	for i := range in.Tests {
+		out.Tests = append(out.Tests, archiveTestOf(&in.Tests[i], in.Evidence[in.Tests[i].ID]))
+	}
+	data, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return File{}, err
+	}
+	return newFile("application/json; charset=utf-8", m.Name, "mission.json", data), nil
+}
+
+// archiveTestOf is one test of the archive with its evidence files.
+func archiveTestOf(t *missionread.Test, files []*ent.EvidenceFile) archiveTest {
+	et := archiveTest{
+		ID: t.ID.String(), Number: t.Number, Position: t.Position,
+		TemplateID: optID(t.TestTemplateID),
+		Name:       t.Name, Description: t.Description, Objective: t.Objective, Procedure: t.Procedure,
+		Prerequisites: t.Prerequisites, Cleanup: t.Cleanup, ExpectedDetection: t.ExpectedDetection,
+		Platforms: t.Platforms, OpsecLevel: string(t.OpsecLevel),
+		State: string(t.State), StateReason: t.StateReason, ReleasedToBlue: t.ReleasedToBlue,
+		Tags: []archiveTag{},
+		Red: archiveRed{ExecutedBy: personOf(t.ExecutedBy), StartedAt: optStamp(t.StartedAt), EndedAt: optStamp(t.EndedAt),
+			Command: t.Command, SourceHost: t.SourceHost, TargetHost: t.TargetHost, Notes: t.RedNotes},
+		Blue: archiveBlue{DetectionLevel: level(t.Level), DetectedAt: optStamp(t.DetectedAt),
+			AlertName: t.AlertName, LogSource: t.LogSource, Notes: t.BlueNotes},
+		Review:    archiveReview{ReviewedBy: personOf(t.ReviewedBy), ReviewedAt: optStamp(t.ReviewedAt)},
+		Evidence:  []archiveEvidence{},
+		CreatedAt: stamp(&t.CreatedAt), UpdatedAt: stamp(&t.UpdatedAt),
+	}
+	if et.Platforms == nil {
+		et.Platforms = []string{}
+	}
+	// A scenario or category deleted since is null.
+	if t.Scenario != nil {
+		et.ScenarioID = optID(&t.Scenario.ID)
+	}
+	if t.Category != nil {
+		et.CategoryID = optID(&t.Category.ID)
+	}
+	for _, g := range t.Tags {
+		tactics := g.Tactics
+		if tactics == nil {
+			tactics = []map[string]string{}
+		}
+		et.Tags = append(et.Tags, archiveTag{Kind: g.Kind, ExternalID: g.ExternalID, Name: g.Name, URL: g.URL, Tactics: tactics})
+	}
+	for _, f := range files {
+		et.Evidence = append(et.Evidence, archiveEvidence{
+			ID: f.ID.String(), Side: string(f.Side), Name: f.OriginalName, ContentType: f.ContentType,
+			Size: f.Size, SHA256: f.Sha256, Caption: f.Caption, UploadedBy: uploader(f.Edges.UploadedBy),
+			UploadedAt: stamp(&f.CreatedAt),
+		})
+	}
+	return et
+}

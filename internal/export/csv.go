@@ -1,0 +1,111 @@
+package export
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"strconv"
+	"strings"
+
+	"violet/ent"
+	"violet/internal/mission"
+	"violet/internal/missionread"
+)
+
+// csvHeader names the CSV columns: stable field names (not translated) so
+// that spreadsheets and scripts can rely on them.
+func csvHeader() []string {
+	return []string{
+		"number", "id", "scenario", "category", "name", "description", "objective", "procedure",
+		"prerequisites", "cleanup", "expected_detection", "platforms", "opsec_level", "tags",
+		"state", "state_reason", "released_to_blue",
+		"executed_by", "started_at", "ended_at", "command", "source_host", "target_host", "red_notes",
+		"detection_level", "detection_score", "counts_as_detected", "detected_at", "alert_name", "log_source", "blue_notes",
+		"reviewed_by", "reviewed_at", "created_at", "updated_at",
+	}
+}
+
+// csvCell neutralises a cell a spreadsheet would run as a formula: one
+// starting with =, +, -, @, a tab or a carriage return gets a leading '.
+func csvCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// csvLineBreaks writes every line break inside a cell as LF: the writer
+// ends records with CRLF (RFC 4180) and would drop a lone CR, and readers
+// give back CRLF inside a quoted cell as LF anyway.
+var csvLineBreaks = strings.NewReplacer("\r\n", "\n", "\r", "\n")
+
+// csvRow is one test's row, in csvHeader's order.
+func csvRow(t *missionread.Test) []string {
+	name := func(p *missionread.Person) string {
+		if p == nil {
+			return ""
+		}
+		return p.Name
+	}
+	var scenario, category, level, score, detected string
+	if t.Scenario != nil {
+		scenario = t.Scenario.Name
+	}
+	if t.Category != nil {
+		category = t.Category.Name
+	}
+	if l := t.Level; l != nil {
+		level, score, detected = l.Name, strconv.Itoa(l.Score), strconv.FormatBool(l.CountsAsDetected)
+	}
+	tags := make([]string, 0, len(t.Tags))
+	for _, g := range t.Tags {
+		tags = append(tags, g.ExternalID+" "+g.Name) // "T1059.001 PowerShell"
+	}
+	return []string{
+		strconv.Itoa(t.Number), t.ID.String(), scenario, category, t.Name, t.Description, t.Objective, t.Procedure,
+		t.Prerequisites, t.Cleanup, t.ExpectedDetection, strings.Join(t.Platforms, "; "), string(t.OpsecLevel),
+		strings.Join(tags, "; "),
+		string(t.State), t.StateReason, strconv.FormatBool(t.ReleasedToBlue),
+		name(t.ExecutedBy), stamp(t.StartedAt), stamp(t.EndedAt), t.Command, t.SourceHost, t.TargetHost, t.RedNotes,
+		level, score, detected, stamp(t.DetectedAt), t.AlertName, t.LogSource, t.BlueNotes,
+		name(t.ReviewedBy), stamp(t.ReviewedAt), stamp(&t.CreatedAt), stamp(&t.UpdatedAt),
+	}
+}
+
+// TestsCSV writes one row per test the viewer sees, every red and blue
+// field (RFC 4180 through encoding/csv, UTF-8 without a byte order mark,
+// CRLF between records and LF for line breaks inside cells, a header row),
+// read in one statement. No byte order mark: spreadsheets that need one to
+// read UTF-8 can import the file with its encoding named, and scripts would
+// find the mark glued to the first column's name.
+func TestsCSV(ctx context.Context, client *ent.Client, a *mission.Access) (File, error) {
+	listed, err := missionread.Tests(ctx, client, a, missionread.Everything, missionread.Filter{})
+	if err != nil {
+		return File{}, err
+	}
+	data, err := writeCSV(listed.Tests)
+	if err != nil {
+		return File{}, err
+	}
+	return newFile("text/csv; charset=utf-8", a.Mission.Name, "tests.csv", data), nil
+}
+
+func writeCSV(tests []missionread.Test) ([]byte, error) {
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.UseCRLF = true
+	if err := w.Write(csvHeader()); err != nil {
+		return nil, err
+	}
+	for i := range tests {
+		row := csvRow(&tests[i])
+		for j := range row {
+			row[j] = csvLineBreaks.Replace(csvCell(row[j]))
+		}
+		if err := w.Write(row); err != nil {
+			return nil, err
+		}
+	}
+	w.Flush()
+	return buf.Bytes(), w.Error()
+}

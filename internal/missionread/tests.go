@@ -1,0 +1,418 @@
+// Package missionread is the one read model of a mission: its tests as the
+// overview, the printable report and the exports show them, read in a fixed
+// number of statements whatever the mission's size (docs/ARCHITECTURE.md,
+// "Performance budgets"), with the overview's filters applied in SQL.
+//
+// Every test query goes through ent with the request's context, so the
+// privacy policy of mission tests applies (internal/auth/rule
+// FilterVisibleTests: blue members never see unreleased tests) and
+// soft-deleted rows stay hidden. The package builds the views' own structs
+// (views/missionpage, views/report), so that handlers only render them.
+package missionread
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"entgo.io/ent/dialect/sql"
+	"github.com/google/uuid"
+
+	"violet/ent"
+	"violet/ent/detectionlevel"
+	"violet/ent/missioncategory"
+	"violet/ent/missionscenario"
+	"violet/ent/missiontest"
+	"violet/ent/missiontestmitretag"
+	"violet/ent/user"
+	"violet/internal/auth"
+	"violet/internal/mission"
+)
+
+// Detail is how much of each test a page reads.
+type Detail int
+
+const (
+	// Rows is the overview's list: name, state, scenario, category, level,
+	// executor and tags (kind, ID, name), with the test's place in the plan.
+	Rows Detail = iota
+	// Results adds the red and blue results and the tags' URLs and tactics
+	// (the report, the Navigator layer).
+	Results
+	// Everything is every column of the test and of the people and the
+	// level it names (the CSV and JSON exports).
+	Everything
+)
+
+// Filter narrows the tests; the zero Filter keeps them all. It is applied
+// in SQL.
+type Filter struct {
+	State    string // a test state
+	Category string // a category id, "none" for tests outside any category
+	Tactic   string // an ATT&CK tactic ID: a tag of the test belongs to it
+	Q        string // part of the name or of a tag's name, or the start of a tag's ATT&CK ID
+}
+
+// Active reports whether the filter hides any test.
+func (f Filter) Active() bool {
+	return f.State != "" || f.Category != "" || f.Tactic != "" || f.Q != ""
+}
+
+// Test is one test with what it names. Of the embedded MissionTest only the
+// columns of the Detail read are set; its Edges are not loaded.
+type Test struct {
+	*ent.MissionTest
+	// Number is the test's place in the plan among the tests the viewer
+	// may see, from 1, whatever the filter.
+	Number int
+	// First and Last mark the first and last test of its scenario (Rows
+	// only): they cannot move up or down.
+	First, Last bool
+	Scenario    *Scenario           // nil outside any scenario (or in a deleted one)
+	Category    *Category           // nil outside any category (or in a deleted one)
+	Level       *ent.DetectionLevel // nil when no level is recorded; Rows: ID and name only
+	ExecutedBy  *Person
+	ReviewedBy  *Person // Everything only
+	Tags        []Tag   // in ATT&CK ID order
+}
+
+// Scenario is the mission scenario a test belongs to.
+type Scenario struct {
+	ID       uuid.UUID
+	Name     string
+	Position int
+}
+
+// Category is the mission category of a test.
+type Category struct {
+	ID   uuid.UUID
+	Name string
+}
+
+// Person is a user a test names. Email is read with Everything only.
+type Person struct {
+	Name  string
+	Email string
+}
+
+// Tag is an ATT&CK tag copied into the test. URL and Tactics are read from
+// Results on.
+type Tag struct {
+	Kind       string              `json:"kind"`
+	ExternalID string              `json:"external_id"`
+	Name       string              `json:"name"`
+	URL        string              `json:"url"`
+	Tactics    []map[string]string `json:"tactics"`
+}
+
+// Listed is the result of Tests: the tests and the number of tests the
+// viewer may see, which is more than len(Tests) under a filter.
+type Listed struct {
+	Tests []Test
+	// Total is the number of tests the viewer may see, read with Rows
+	// when at least one test passed the filter, else -1 (unknown).
+	Total int
+}
+
+// line is one row of the test query, scanned by column name (ent's
+// sql.ScanSlice: the embedded MissionTest takes the test's columns).
+type line struct {
+	ent.MissionTest
+	ScenarioName     *string `json:"scenario_name"`
+	ScenarioPosition *int    `json:"scenario_position"`
+	CategoryName     *string `json:"category_name"`
+	LevelName        *string `json:"level_name"`
+	LevelScore       *int    `json:"level_score"`
+	LevelColour      *string `json:"level_colour"`
+	LevelDetected    *bool   `json:"level_detected"`
+	LevelPosition    *int    `json:"level_position"`
+	LevelRetired     *bool   `json:"level_retired"`
+	ExecutorName     *string `json:"executor_name"`
+	ExecutorEmail    *string `json:"executor_email"`
+	ReviewerName     *string `json:"reviewer_name"`
+	ReviewerEmail    *string `json:"reviewer_email"`
+	TagText          string  `json:"tag_text"`
+	Tags             []Tag   `json:"tags"` // a JSON array, decoded by ScanSlice
+	Number           *int    `json:"number"`
+	First            *bool   `json:"first"`
+	Last             *bool   `json:"last"`
+	Total            *int    `json:"total"`
+}
+
+// columns are the columns of a test the Detail reads.
+func columns(d Detail) []string {
+	if d == Everything {
+		return missiontest.Columns
+	}
+	cols := []string{missiontest.FieldID, missiontest.FieldPosition, missiontest.FieldName, missiontest.FieldState,
+		missiontest.FieldReleasedToBlue, missiontest.FieldMissionScenarioID, missiontest.FieldCategoryID,
+		missiontest.FieldDetectionLevelID}
+	if d == Results {
+		cols = append(cols, missiontest.FieldMissionID, missiontest.FieldStateReason, missiontest.FieldExecutedByID,
+			missiontest.FieldStartedAt, missiontest.FieldEndedAt, missiontest.FieldCommand, missiontest.FieldSourceHost,
+			missiontest.FieldTargetHost, missiontest.FieldRedNotes, missiontest.FieldDetectedAt, missiontest.FieldAlertName,
+			missiontest.FieldLogSource, missiontest.FieldBlueNotes)
+	}
+	return cols
+}
+
+// Separators of the folded tags of Rows (tagTable): the ASCII record and
+// unit separators, which ATT&CK IDs and names never hold.
+const (
+	tagSep   = "\x1e"
+	fieldSep = "\x1f"
+)
+
+// Tests reads the tests of the mission the viewer may see, in plan order,
+// in one statement: the request's context applies the mission test privacy
+// policy, and the joined tables add their columns to the same statement,
+// each test's tags folded into one column (tagTable).
+func Tests(ctx context.Context, client *ent.Client, a *mission.Access, d Detail, f Filter) (Listed, error) {
+	q := client.MissionTest.Query().
+		Where(missiontest.MissionID(a.Mission.ID)).
+		Order(ent.Asc(missiontest.FieldPosition), ent.Asc(missiontest.FieldID))
+	if f.State != "" {
+		q.Where(missiontest.StateEQ(missiontest.State(f.State)))
+	}
+	if f.Category != "" || f.Tactic != "" || f.Q != "" {
+		q.Where(func(s *sql.Selector) { s.Where(filterPredicate(s, f)) })
+	}
+	var lines []line
+	if err := q.Select(columns(d)...).Aggregate(joined(a, d)...).Scan(ctx, &lines); err != nil {
+		return Listed{}, fmt.Errorf("load mission tests: %w", err)
+	}
+	out := Listed{Tests: make([]Test, len(lines)), Total: -1}
+	for i := range lines {
+		out.Tests[i] = lines[i].test(i, d)
+	}
+	if d == Rows && len(lines) > 0 && lines[0].Total != nil {
+		out.Total = *lines[0].Total
+	}
+	return out, nil
+}
+
+// Table aliases of the test query.
+const (
+	aliasScenario = "sc"
+	aliasCategory = "cat"
+	aliasLevel    = "dl"
+	aliasExecutor = "u"
+	aliasReviewer = "rv"
+	aliasTags     = "tg"
+	aliasPlace    = "w"
+)
+
+// joined returns the test query's extra columns. ent has no other hook to
+// join tables to a query it builds: the first column adds the joins to the
+// statement.
+func joined(a *mission.Access, d Detail) []ent.AggregateFunc {
+	col := func(expr, as string) ent.AggregateFunc {
+		return func(*sql.Selector) string { return sql.As(expr, as) }
+	}
+	sc := sql.Table(missionscenario.Table).As(aliasScenario)
+	cat := sql.Table(missioncategory.Table).As(aliasCategory)
+	dl := sql.Table(detectionlevel.Table).As(aliasLevel)
+	u := sql.Table(user.Table).As(aliasExecutor)
+	rv := sql.Table(user.Table).As(aliasReviewer)
+	tg := tagTable(a, d)
+	join := func(s *sql.Selector) string {
+		s.LeftJoin(sc).OnP(sql.And(sql.ColumnsEQ(s.C(missiontest.FieldMissionScenarioID), sc.C(missionscenario.FieldID)),
+			sql.IsNull(sc.C(missionscenario.FieldDeletedAt))))
+		s.LeftJoin(cat).OnP(sql.And(sql.ColumnsEQ(s.C(missiontest.FieldCategoryID), cat.C(missioncategory.FieldID)),
+			sql.IsNull(cat.C(missioncategory.FieldDeletedAt))))
+		s.LeftJoin(dl).On(s.C(missiontest.FieldDetectionLevelID), dl.C(detectionlevel.FieldID))
+		// The overview names the executor even once their account is
+		// deleted; the report and the exports leave deleted accounts out,
+		// as ent's soft delete does for the people they name.
+		executor := sql.ColumnsEQ(s.C(missiontest.FieldExecutedByID), u.C(user.FieldID))
+		if d > Rows {
+			executor = sql.And(executor, sql.IsNull(u.C(user.FieldDeletedAt)))
+		}
+		s.LeftJoin(u).OnP(executor)
+		if d == Everything {
+			s.LeftJoin(rv).OnP(sql.And(sql.ColumnsEQ(s.C(missiontest.FieldReviewedByID), rv.C(user.FieldID)),
+				sql.IsNull(rv.C(user.FieldDeletedAt))))
+		}
+		s.LeftJoin(tg).On(s.C(missiontest.FieldID), tg.C(missiontestmitretag.FieldMissionTestID))
+		if d == Rows {
+			w := place(a)
+			s.LeftJoin(w).On(s.C(missiontest.FieldID), w.C(missiontest.FieldID))
+		}
+		return sql.As(sc.C(missionscenario.FieldName), "scenario_name")
+	}
+	fns := []ent.AggregateFunc{join,
+		col(sc.C(missionscenario.FieldPosition), "scenario_position"),
+		col(cat.C(missioncategory.FieldName), "category_name"),
+		col(dl.C(detectionlevel.FieldName), "level_name"),
+		col(u.C(user.FieldDisplayName), "executor_name"),
+	}
+	if d == Rows {
+		w := sql.Table(aliasPlace)
+		return append(fns, col("coalesce("+tg.C("tags")+", '')", "tag_text"),
+			col(w.C("number"), "number"), col(w.C("first"), "first"), col(w.C("last"), "last"), col(w.C("total"), "total"))
+	}
+	fns = append(fns, col("coalesce("+tg.C("tags")+", '[]')", "tags"),
+		col(dl.C(detectionlevel.FieldScore), "level_score"),
+		col(dl.C(detectionlevel.FieldColour), "level_colour"),
+		col(dl.C(detectionlevel.FieldCountsAsDetected), "level_detected"),
+		col(dl.C(detectionlevel.FieldPosition), "level_position"),
+		col(dl.C(detectionlevel.FieldRetired), "level_retired"))
+	if d == Everything {
+		fns = append(fns, col(u.C(user.FieldEmail), "executor_email"),
+			col(rv.C(user.FieldDisplayName), "reviewer_name"), col(rv.C(user.FieldEmail), "reviewer_email"))
+	}
+	return fns
+}
+
+// tagTable folds the tags of each of the mission's tests into one value,
+// in ATT&CK ID order: a text "kind␟id␟name␞…" for Rows, where scanning
+// lines is most of the overview's own work, else a JSON array of tags. It
+// is aggregated once for the mission (one hash join), not per test.
+func tagTable(a *mission.Access, d Detail) *sql.Selector {
+	g := sql.Table(missiontestmitretag.Table).As("g")
+	t := sql.Table(missiontest.Table).As("gt")
+	order := " ORDER BY " + g.C(missiontestmitretag.FieldExternalID) + ", " + g.C(missiontestmitretag.FieldID) + ")"
+	agg := "json_agg(json_build_object('kind', g.kind, 'external_id', g.external_id, 'name', g.name, " +
+		"'url', g.url, 'tactics', g.tactics)" + order
+	if d == Rows {
+		agg = `string_agg(g.kind || E'\x1f' || g.external_id || E'\x1f' || g.name, E'\x1e'` + order
+	}
+	return sql.Select(g.C(missiontestmitretag.FieldMissionTestID), sql.As(agg, "tags")).
+		From(g).
+		Join(t).On(g.C(missiontestmitretag.FieldMissionTestID), t.C(missiontest.FieldID)).
+		Where(sql.EQ(t.C(missiontest.FieldMissionID), a.Mission.ID)).
+		GroupBy(g.C(missiontestmitretag.FieldMissionTestID)).
+		As(aliasTags)
+}
+
+// place numbers the tests the viewer may see in plan order, marks the first
+// and last of each scenario and counts them, before any filter: a filtered
+// list keeps each test's number, and its arrows. The rows themselves come
+// through the privacy policy; this table, joined to them, repeats the
+// policy's rule for one mission (internal/auth/rule FilterVisibleTests):
+// every test for a viewer who may read every mission or is not a blue
+// member, the released ones for a blue member.
+func place(a *mission.Access) *sql.Selector {
+	t := sql.Table(missiontest.Table).As("t")
+	s := sql.Table(missionscenario.Table).As("s")
+	order := "ORDER BY " + t.C(missiontest.FieldPosition) + ", " + t.C(missiontest.FieldID)
+	scenario := "PARTITION BY " + s.C(missionscenario.FieldID)
+	visible := sql.And(sql.EQ(t.C(missiontest.FieldMissionID), a.Mission.ID), sql.IsNull(t.C(missiontest.FieldDeletedAt)))
+	if !seesAll(a) {
+		visible = sql.And(visible, sql.EQ(t.C(missiontest.FieldReleasedToBlue), true))
+	}
+	// One sort per ordering: the last of a scenario is the one whose
+	// number within it is the scenario's count.
+	return sql.Select(t.C(missiontest.FieldID),
+		sql.As("row_number() OVER ("+order+")", "number"),
+		sql.As("row_number() OVER ("+scenario+" "+order+") = 1", "first"),
+		sql.As("row_number() OVER ("+scenario+" "+order+") = count(*) OVER ("+scenario+")", "last"),
+		sql.As("count(*) OVER ()", "total")).
+		From(t).
+		LeftJoin(s).OnP(sql.And(sql.ColumnsEQ(t.C(missiontest.FieldMissionScenarioID), s.C(missionscenario.FieldID)),
+		sql.IsNull(s.C(missionscenario.FieldDeletedAt)))).
+		Where(visible).
+		As(aliasPlace)
+}
+
+// seesAll reports whether the privacy policy shows the viewer every test of
+// the mission, unreleased ones included.
+func seesAll(a *mission.Access) bool {
+	return a.Viewer.Can(auth.MissionReadAll) || a.SeesUnreleased()
+}
+
+// filterPredicate is the filter's condition on the category and the tags.
+func filterPredicate(s *sql.Selector, f Filter) *sql.Predicate {
+	var ps []*sql.Predicate
+	cat := sql.Table(aliasCategory)
+	switch f.Category {
+	case "":
+	case "none":
+		ps = append(ps, sql.IsNull(cat.C(missioncategory.FieldID)))
+	default:
+		id, err := uuid.Parse(f.Category)
+		if err != nil {
+			return sql.False() // no category has that id
+		}
+		ps = append(ps, sql.EQ(cat.C(missioncategory.FieldID), id))
+	}
+	tagged := func(cond func(b *sql.Builder)) *sql.Predicate {
+		return sql.P(func(b *sql.Builder) {
+			b.WriteString("EXISTS (SELECT 1 FROM " + missiontestmitretag.Table + " g WHERE g.mission_test_id = " +
+				s.C(missiontest.FieldID) + " AND (")
+			cond(b)
+			b.WriteString("))")
+		})
+	}
+	if f.Tactic != "" {
+		// A tactic tag is its own tactic; a technique's tactics were
+		// copied with its tag.
+		ps = append(ps, tagged(func(b *sql.Builder) {
+			b.WriteString("(g.kind = 'tactic' AND g.external_id = ").Arg(f.Tactic).
+				WriteString(") OR (g.kind <> 'tactic' AND g.tactics @> jsonb_build_array(jsonb_build_object('id', ").
+				Arg(f.Tactic).WriteString("::text)))")
+		}))
+	}
+	if f.Q != "" {
+		// Case-insensitive: both sides through PostgreSQL's lower().
+		ps = append(ps, sql.Or(
+			sql.P(func(b *sql.Builder) {
+				b.WriteString("strpos(lower(" + s.C(missiontest.FieldName) + "), lower(").Arg(f.Q).WriteString("::text)) > 0")
+			}),
+			tagged(func(b *sql.Builder) {
+				b.WriteString("starts_with(lower(g.external_id), lower(").Arg(f.Q).
+					WriteString("::text)) OR strpos(lower(g.name), lower(").Arg(f.Q).WriteString("::text)) > 0")
+			})))
+	}
+	return sql.And(ps...)
+}
+
+// test turns the i-th line into a Test.
+func (l *line) test(i int, d Detail) Test {
+	t := Test{MissionTest: &l.MissionTest, Number: i + 1}
+	if l.Number != nil {
+		t.Number = *l.Number
+	}
+	t.First = l.First != nil && *l.First
+	t.Last = l.Last != nil && *l.Last
+	if l.MissionScenarioID != nil && l.ScenarioName != nil {
+		t.Scenario = &Scenario{ID: *l.MissionScenarioID, Name: *l.ScenarioName}
+		if l.ScenarioPosition != nil {
+			t.Scenario.Position = *l.ScenarioPosition
+		}
+	}
+	if l.CategoryID != nil && l.CategoryName != nil {
+		t.Category = &Category{ID: *l.CategoryID, Name: *l.CategoryName}
+	}
+	if l.DetectionLevelID != nil && l.LevelName != nil {
+		t.Level = &ent.DetectionLevel{ID: *l.DetectionLevelID, Name: *l.LevelName}
+		if d > Rows {
+			t.Level.Score, t.Level.Colour = deref(l.LevelScore), deref(l.LevelColour)
+			t.Level.CountsAsDetected, t.Level.Position, t.Level.Retired = deref(l.LevelDetected), deref(l.LevelPosition), deref(l.LevelRetired)
+		}
+	}
+	if l.ExecutorName != nil {
+		t.ExecutedBy = &Person{Name: *l.ExecutorName, Email: deref(l.ExecutorEmail)}
+	}
+	if l.ReviewerName != nil {
+		t.ReviewedBy = &Person{Name: *l.ReviewerName, Email: deref(l.ReviewerEmail)}
+	}
+	t.Tags = l.Tags
+	if l.TagText != "" {
+		for tag := range strings.SplitSeq(l.TagText, tagSep) {
+			if kind, rest, ok := strings.Cut(tag, fieldSep); ok {
+				id, name, _ := strings.Cut(rest, fieldSep)
+				t.Tags = append(t.Tags, Tag{Kind: kind, ExternalID: id, Name: name})
+			}
+		}
+	}
+	return t
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
