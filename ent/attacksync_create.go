@@ -253,7 +253,9 @@ func (_c *AttackSyncCreate) Mutation() *AttackSyncMutation {
 
 // Save creates the AttackSync in the database.
 func (_c *AttackSyncCreate) Save(ctx context.Context) (*AttackSync, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -280,12 +282,18 @@ func (_c *AttackSyncCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *AttackSyncCreate) defaults() {
+func (_c *AttackSyncCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if attacksync.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized attacksync.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := attacksync.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if attacksync.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized attacksync.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := attacksync.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
@@ -330,9 +338,13 @@ func (_c *AttackSyncCreate) defaults() {
 		_c.mutation.SetUnchanged(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if attacksync.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized attacksync.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := attacksync.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/attacksync"
@@ -365,6 +366,12 @@ func (_q *AttackSyncQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if attacksync.Policy == nil {
+		return errors.New("ent: uninitialized attacksync.Policy (forgotten import ent/runtime?)")
+	}
+	if err := attacksync.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

@@ -283,7 +283,9 @@ func (_u *AttackSyncUpdate) ClearStartedBy() *AttackSyncUpdate {
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *AttackSyncUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -310,11 +312,15 @@ func (_u *AttackSyncUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *AttackSyncUpdate) defaults() {
+func (_u *AttackSyncUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if attacksync.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized attacksync.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := attacksync.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -716,7 +722,9 @@ func (_u *AttackSyncUpdateOne) Select(field string, fields ...string) *AttackSyn
 
 // Save executes the query and returns the updated AttackSync entity.
 func (_u *AttackSyncUpdateOne) Save(ctx context.Context) (*AttackSync, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -743,11 +751,15 @@ func (_u *AttackSyncUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *AttackSyncUpdateOne) defaults() {
+func (_u *AttackSyncUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if attacksync.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized attacksync.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := attacksync.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -545,7 +545,8 @@ func (c *AttackSyncClient) QueryStartedBy(_m *AttackSync) *UserQuery {
 
 // Hooks returns the client hooks.
 func (c *AttackSyncClient) Hooks() []Hook {
-	return c.hooks.AttackSync
+	hooks := c.hooks.AttackSync
+	return append(hooks[:len(hooks):len(hooks)], attacksync.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -812,7 +813,8 @@ func (c *DetectionLevelClient) GetX(ctx context.Context, id uuid.UUID) *Detectio
 
 // Hooks returns the client hooks.
 func (c *DetectionLevelClient) Hooks() []Hook {
-	return c.hooks.DetectionLevel
+	hooks := c.hooks.DetectionLevel
+	return append(hooks[:len(hooks):len(hooks)], detectionlevel.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -1311,7 +1313,8 @@ func (c *ImportJobClient) QueryStartedBy(_m *ImportJob) *UserQuery {
 
 // Hooks returns the client hooks.
 func (c *ImportJobClient) Hooks() []Hook {
-	return c.hooks.ImportJob
+	hooks := c.hooks.ImportJob
+	return append(hooks[:len(hooks):len(hooks)], importjob.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -1642,7 +1645,8 @@ func (c *LiveEventClient) GetX(ctx context.Context, id int64) *LiveEvent {
 
 // Hooks returns the client hooks.
 func (c *LiveEventClient) Hooks() []Hook {
-	return c.hooks.LiveEvent
+	hooks := c.hooks.LiveEvent
+	return append(hooks[:len(hooks):len(hooks)], liveevent.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -2189,7 +2193,8 @@ func (c *MissionMemberClient) QueryUser(_m *MissionMember) *UserQuery {
 
 // Hooks returns the client hooks.
 func (c *MissionMemberClient) Hooks() []Hook {
-	return c.hooks.MissionMember
+	hooks := c.hooks.MissionMember
+	return append(hooks[:len(hooks):len(hooks)], missionmember.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -2800,7 +2805,8 @@ func (c *MissionTestMitreTagClient) QueryMissionTest(_m *MissionTestMitreTag) *M
 
 // Hooks returns the client hooks.
 func (c *MissionTestMitreTagClient) Hooks() []Hook {
-	return c.hooks.MissionTestMitreTag
+	hooks := c.hooks.MissionTestMitreTag
+	return append(hooks[:len(hooks):len(hooks)], missiontestmitretag.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -2965,7 +2971,8 @@ func (c *MitreSubtechniqueClient) QueryTemplateTags(_m *MitreSubtechnique) *Test
 
 // Hooks returns the client hooks.
 func (c *MitreSubtechniqueClient) Hooks() []Hook {
-	return c.hooks.MitreSubtechnique
+	hooks := c.hooks.MitreSubtechnique
+	return append(hooks[:len(hooks):len(hooks)], mitresubtechnique.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -3130,7 +3137,8 @@ func (c *MitreTacticClient) QueryTemplateTags(_m *MitreTactic) *TestTemplateMitr
 
 // Hooks returns the client hooks.
 func (c *MitreTacticClient) Hooks() []Hook {
-	return c.hooks.MitreTactic
+	hooks := c.hooks.MitreTactic
+	return append(hooks[:len(hooks):len(hooks)], mitretactic.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -3311,7 +3319,8 @@ func (c *MitreTechniqueClient) QueryTemplateTags(_m *MitreTechnique) *TestTempla
 
 // Hooks returns the client hooks.
 func (c *MitreTechniqueClient) Hooks() []Hook {
-	return c.hooks.MitreTechnique
+	hooks := c.hooks.MitreTechnique
+	return append(hooks[:len(hooks):len(hooks)], mitretechnique.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -3460,7 +3469,8 @@ func (c *NotificationClient) QueryUser(_m *Notification) *UserQuery {
 
 // Hooks returns the client hooks.
 func (c *NotificationClient) Hooks() []Hook {
-	return c.hooks.Notification
+	hooks := c.hooks.Notification
+	return append(hooks[:len(hooks):len(hooks)], notification.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -3791,7 +3801,8 @@ func (c *RefreshTokenClient) QueryReplacedBy(_m *RefreshToken) *RefreshTokenQuer
 
 // Hooks returns the client hooks.
 func (c *RefreshTokenClient) Hooks() []Hook {
-	return c.hooks.RefreshToken
+	hooks := c.hooks.RefreshToken
+	return append(hooks[:len(hooks):len(hooks)], refreshtoken.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -4123,7 +4134,8 @@ func (c *ScenarioTemplateTestClient) QueryTestTemplate(_m *ScenarioTemplateTest)
 
 // Hooks returns the client hooks.
 func (c *ScenarioTemplateTestClient) Hooks() []Hook {
-	return c.hooks.ScenarioTemplateTest
+	hooks := c.hooks.ScenarioTemplateTest
+	return append(hooks[:len(hooks):len(hooks)], scenariotemplatetest.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -4256,7 +4268,8 @@ func (c *SettingClient) GetX(ctx context.Context, id uuid.UUID) *Setting {
 
 // Hooks returns the client hooks.
 func (c *SettingClient) Hooks() []Hook {
-	return c.hooks.Setting
+	hooks := c.hooks.Setting
+	return append(hooks[:len(hooks):len(hooks)], setting.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -4636,7 +4649,8 @@ func (c *TestTemplateMitreTagClient) QuerySubtechnique(_m *TestTemplateMitreTag)
 
 // Hooks returns the client hooks.
 func (c *TestTemplateMitreTagClient) Hooks() []Hook {
-	return c.hooks.TestTemplateMitreTag
+	hooks := c.hooks.TestTemplateMitreTag
+	return append(hooks[:len(hooks):len(hooks)], testtemplatemitretag.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.

@@ -147,7 +147,9 @@ func (_c *DetectionLevelCreate) Mutation() *DetectionLevelMutation {
 
 // Save creates the DetectionLevel in the database.
 func (_c *DetectionLevelCreate) Save(ctx context.Context) (*DetectionLevel, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -174,12 +176,18 @@ func (_c *DetectionLevelCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *DetectionLevelCreate) defaults() {
+func (_c *DetectionLevelCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if detectionlevel.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized detectionlevel.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := detectionlevel.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if detectionlevel.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized detectionlevel.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := detectionlevel.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
@@ -200,9 +208,13 @@ func (_c *DetectionLevelCreate) defaults() {
 		_c.mutation.SetRetired(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if detectionlevel.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized detectionlevel.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := detectionlevel.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

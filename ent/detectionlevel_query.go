@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/detectionlevel"
@@ -329,6 +330,12 @@ func (_q *DetectionLevelQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if detectionlevel.Policy == nil {
+		return errors.New("ent: uninitialized detectionlevel.Policy (forgotten import ent/runtime?)")
+	}
+	if err := detectionlevel.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

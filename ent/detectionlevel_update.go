@@ -153,7 +153,9 @@ func (_u *DetectionLevelUpdate) Mutation() *DetectionLevelMutation {
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *DetectionLevelUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -180,11 +182,15 @@ func (_u *DetectionLevelUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *DetectionLevelUpdate) defaults() {
+func (_u *DetectionLevelUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if detectionlevel.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized detectionlevel.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := detectionlevel.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -402,7 +408,9 @@ func (_u *DetectionLevelUpdateOne) Select(field string, fields ...string) *Detec
 
 // Save executes the query and returns the updated DetectionLevel entity.
 func (_u *DetectionLevelUpdateOne) Save(ctx context.Context) (*DetectionLevel, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -429,11 +437,15 @@ func (_u *DetectionLevelUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *DetectionLevelUpdateOne) defaults() {
+func (_u *DetectionLevelUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if detectionlevel.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized detectionlevel.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := detectionlevel.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

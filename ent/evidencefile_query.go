@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/evidencefile"
@@ -401,6 +402,12 @@ func (_q *EvidenceFileQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if evidencefile.Policy == nil {
+		return errors.New("ent: uninitialized evidencefile.Policy (forgotten import ent/runtime?)")
+	}
+	if err := evidencefile.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

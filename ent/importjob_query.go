@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/importjob"
@@ -365,6 +366,12 @@ func (_q *ImportJobQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if importjob.Policy == nil {
+		return errors.New("ent: uninitialized importjob.Policy (forgotten import ent/runtime?)")
+	}
+	if err := importjob.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

@@ -126,7 +126,9 @@ func (_c *LiveEventCreate) Mutation() *LiveEventMutation {
 
 // Save creates the LiveEvent in the database.
 func (_c *LiveEventCreate) Save(ctx context.Context) (*LiveEvent, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -153,8 +155,11 @@ func (_c *LiveEventCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *LiveEventCreate) defaults() {
+func (_c *LiveEventCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if liveevent.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized liveevent.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := liveevent.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
@@ -162,6 +167,7 @@ func (_c *LiveEventCreate) defaults() {
 		v := liveevent.DefaultReleased
 		_c.mutation.SetReleased(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/liveevent"
@@ -328,6 +329,12 @@ func (_q *LiveEventQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if liveevent.Policy == nil {
+		return errors.New("ent: uninitialized liveevent.Policy (forgotten import ent/runtime?)")
+	}
+	if err := liveevent.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

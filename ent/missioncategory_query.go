@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/mission"
@@ -402,6 +403,12 @@ func (_q *MissionCategoryQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if missioncategory.Policy == nil {
+		return errors.New("ent: uninitialized missioncategory.Policy (forgotten import ent/runtime?)")
+	}
+	if err := missioncategory.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

@@ -103,7 +103,9 @@ func (_c *MissionMemberCreate) Mutation() *MissionMemberMutation {
 
 // Save creates the MissionMember in the database.
 func (_c *MissionMemberCreate) Save(ctx context.Context) (*MissionMember, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -130,19 +132,29 @@ func (_c *MissionMemberCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *MissionMemberCreate) defaults() {
+func (_c *MissionMemberCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if missionmember.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized missionmember.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := missionmember.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if missionmember.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized missionmember.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := missionmember.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if missionmember.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized missionmember.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := missionmember.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

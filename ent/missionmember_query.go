@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/mission"
@@ -401,6 +402,12 @@ func (_q *MissionMemberQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if missionmember.Policy == nil {
+		return errors.New("ent: uninitialized missionmember.Policy (forgotten import ent/runtime?)")
+	}
+	if err := missionmember.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

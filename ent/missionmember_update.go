@@ -108,7 +108,9 @@ func (_u *MissionMemberUpdate) ClearUser() *MissionMemberUpdate {
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *MissionMemberUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -135,11 +137,15 @@ func (_u *MissionMemberUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *MissionMemberUpdate) defaults() {
+func (_u *MissionMemberUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if missionmember.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized missionmember.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := missionmember.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -344,7 +350,9 @@ func (_u *MissionMemberUpdateOne) Select(field string, fields ...string) *Missio
 
 // Save executes the query and returns the updated MissionMember entity.
 func (_u *MissionMemberUpdateOne) Save(ctx context.Context) (*MissionMember, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -371,11 +379,15 @@ func (_u *MissionMemberUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *MissionMemberUpdateOne) defaults() {
+func (_u *MissionMemberUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if missionmember.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized missionmember.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := missionmember.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

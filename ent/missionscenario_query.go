@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/mission"
@@ -438,6 +439,12 @@ func (_q *MissionScenarioQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if missionscenario.Policy == nil {
+		return errors.New("ent: uninitialized missionscenario.Policy (forgotten import ent/runtime?)")
+	}
+	if err := missionscenario.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

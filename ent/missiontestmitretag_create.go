@@ -123,7 +123,9 @@ func (_c *MissionTestMitreTagCreate) Mutation() *MissionTestMitreTagMutation {
 
 // Save creates the MissionTestMitreTag in the database.
 func (_c *MissionTestMitreTagCreate) Save(ctx context.Context) (*MissionTestMitreTag, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -150,12 +152,18 @@ func (_c *MissionTestMitreTagCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *MissionTestMitreTagCreate) defaults() {
+func (_c *MissionTestMitreTagCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if missiontestmitretag.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized missiontestmitretag.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := missiontestmitretag.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if missiontestmitretag.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized missiontestmitretag.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := missiontestmitretag.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
@@ -164,9 +172,13 @@ func (_c *MissionTestMitreTagCreate) defaults() {
 		_c.mutation.SetURL(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if missiontestmitretag.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized missiontestmitretag.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := missiontestmitretag.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

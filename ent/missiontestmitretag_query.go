@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/missiontest"
@@ -365,6 +366,12 @@ func (_q *MissionTestMitreTagQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if missiontestmitretag.Policy == nil {
+		return errors.New("ent: uninitialized missiontestmitretag.Policy (forgotten import ent/runtime?)")
+	}
+	if err := missiontestmitretag.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

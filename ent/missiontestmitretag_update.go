@@ -143,7 +143,9 @@ func (_u *MissionTestMitreTagUpdate) ClearMissionTest() *MissionTestMitreTagUpda
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *MissionTestMitreTagUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -170,11 +172,15 @@ func (_u *MissionTestMitreTagUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *MissionTestMitreTagUpdate) defaults() {
+func (_u *MissionTestMitreTagUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if missiontestmitretag.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized missiontestmitretag.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := missiontestmitretag.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -412,7 +418,9 @@ func (_u *MissionTestMitreTagUpdateOne) Select(field string, fields ...string) *
 
 // Save executes the query and returns the updated MissionTestMitreTag entity.
 func (_u *MissionTestMitreTagUpdateOne) Save(ctx context.Context) (*MissionTestMitreTag, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -439,11 +447,15 @@ func (_u *MissionTestMitreTagUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *MissionTestMitreTagUpdateOne) defaults() {
+func (_u *MissionTestMitreTagUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if missiontestmitretag.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized missiontestmitretag.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := missiontestmitretag.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -223,7 +223,9 @@ func (_c *MitreSubtechniqueCreate) Mutation() *MitreSubtechniqueMutation {
 
 // Save creates the MitreSubtechnique in the database.
 func (_c *MitreSubtechniqueCreate) Save(ctx context.Context) (*MitreSubtechnique, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -250,12 +252,18 @@ func (_c *MitreSubtechniqueCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *MitreSubtechniqueCreate) defaults() {
+func (_c *MitreSubtechniqueCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if mitresubtechnique.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized mitresubtechnique.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := mitresubtechnique.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if mitresubtechnique.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized mitresubtechnique.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := mitresubtechnique.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
@@ -288,9 +296,13 @@ func (_c *MitreSubtechniqueCreate) defaults() {
 		_c.mutation.SetRevokedByStixID(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if mitresubtechnique.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized mitresubtechnique.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := mitresubtechnique.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/mitresubtechnique"
@@ -402,6 +403,12 @@ func (_q *MitreSubtechniqueQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if mitresubtechnique.Policy == nil {
+		return errors.New("ent: uninitialized mitresubtechnique.Policy (forgotten import ent/runtime?)")
+	}
+	if err := mitresubtechnique.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

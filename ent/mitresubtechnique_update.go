@@ -250,7 +250,9 @@ func (_u *MitreSubtechniqueUpdate) RemoveTemplateTags(v ...*TestTemplateMitreTag
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *MitreSubtechniqueUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -277,11 +279,15 @@ func (_u *MitreSubtechniqueUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *MitreSubtechniqueUpdate) defaults() {
+func (_u *MitreSubtechniqueUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if mitresubtechnique.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized mitresubtechnique.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := mitresubtechnique.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -680,7 +686,9 @@ func (_u *MitreSubtechniqueUpdateOne) Select(field string, fields ...string) *Mi
 
 // Save executes the query and returns the updated MitreSubtechnique entity.
 func (_u *MitreSubtechniqueUpdateOne) Save(ctx context.Context) (*MitreSubtechnique, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -707,11 +715,15 @@ func (_u *MitreSubtechniqueUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *MitreSubtechniqueUpdateOne) defaults() {
+func (_u *MitreSubtechniqueUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if mitresubtechnique.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized mitresubtechnique.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := mitresubtechnique.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

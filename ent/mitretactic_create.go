@@ -233,7 +233,9 @@ func (_c *MitreTacticCreate) Mutation() *MitreTacticMutation {
 
 // Save creates the MitreTactic in the database.
 func (_c *MitreTacticCreate) Save(ctx context.Context) (*MitreTactic, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -260,12 +262,18 @@ func (_c *MitreTacticCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *MitreTacticCreate) defaults() {
+func (_c *MitreTacticCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if mitretactic.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized mitretactic.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := mitretactic.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if mitretactic.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized mitretactic.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := mitretactic.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
@@ -298,9 +306,13 @@ func (_c *MitreTacticCreate) defaults() {
 		_c.mutation.SetPosition(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if mitretactic.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized mitretactic.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := mitretactic.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/mitretactic"
@@ -402,6 +403,12 @@ func (_q *MitreTacticQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if mitretactic.Policy == nil {
+		return errors.New("ent: uninitialized mitretactic.Policy (forgotten import ent/runtime?)")
+	}
+	if err := mitretactic.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

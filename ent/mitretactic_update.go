@@ -282,7 +282,9 @@ func (_u *MitreTacticUpdate) RemoveTemplateTags(v ...*TestTemplateMitreTag) *Mit
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *MitreTacticUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -309,11 +311,15 @@ func (_u *MitreTacticUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *MitreTacticUpdate) defaults() {
+func (_u *MitreTacticUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if mitretactic.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized mitretactic.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := mitretactic.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -768,7 +774,9 @@ func (_u *MitreTacticUpdateOne) Select(field string, fields ...string) *MitreTac
 
 // Save executes the query and returns the updated MitreTactic entity.
 func (_u *MitreTacticUpdateOne) Save(ctx context.Context) (*MitreTactic, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -795,11 +803,15 @@ func (_u *MitreTacticUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *MitreTacticUpdateOne) defaults() {
+func (_u *MitreTacticUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if mitretactic.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized mitretactic.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := mitretactic.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

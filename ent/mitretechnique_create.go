@@ -243,7 +243,9 @@ func (_c *MitreTechniqueCreate) Mutation() *MitreTechniqueMutation {
 
 // Save creates the MitreTechnique in the database.
 func (_c *MitreTechniqueCreate) Save(ctx context.Context) (*MitreTechnique, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -270,12 +272,18 @@ func (_c *MitreTechniqueCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *MitreTechniqueCreate) defaults() {
+func (_c *MitreTechniqueCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if mitretechnique.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized mitretechnique.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := mitretechnique.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if mitretechnique.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized mitretechnique.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := mitretechnique.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
@@ -308,9 +316,13 @@ func (_c *MitreTechniqueCreate) defaults() {
 		_c.mutation.SetRevokedByStixID(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if mitretechnique.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized mitretechnique.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := mitretechnique.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/mitresubtechnique"
@@ -438,6 +439,12 @@ func (_q *MitreTechniqueQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if mitretechnique.Policy == nil {
+		return errors.New("ent: uninitialized mitretechnique.Policy (forgotten import ent/runtime?)")
+	}
+	if err := mitretechnique.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

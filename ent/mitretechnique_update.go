@@ -298,7 +298,9 @@ func (_u *MitreTechniqueUpdate) RemoveTemplateTags(v ...*TestTemplateMitreTag) *
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *MitreTechniqueUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -325,11 +327,15 @@ func (_u *MitreTechniqueUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *MitreTechniqueUpdate) defaults() {
+func (_u *MitreTechniqueUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if mitretechnique.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized mitretechnique.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := mitretechnique.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -833,7 +839,9 @@ func (_u *MitreTechniqueUpdateOne) Select(field string, fields ...string) *Mitre
 
 // Save executes the query and returns the updated MitreTechnique entity.
 func (_u *MitreTechniqueUpdateOne) Save(ctx context.Context) (*MitreTechnique, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -860,11 +868,15 @@ func (_u *MitreTechniqueUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *MitreTechniqueUpdateOne) defaults() {
+func (_u *MitreTechniqueUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if mitretechnique.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized mitretechnique.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := mitretechnique.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

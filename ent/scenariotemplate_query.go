@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/predicate"
@@ -402,6 +403,12 @@ func (_q *ScenarioTemplateQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if scenariotemplate.Policy == nil {
+		return errors.New("ent: uninitialized scenariotemplate.Policy (forgotten import ent/runtime?)")
+	}
+	if err := scenariotemplate.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

@@ -103,7 +103,9 @@ func (_c *ScenarioTemplateTestCreate) Mutation() *ScenarioTemplateTestMutation {
 
 // Save creates the ScenarioTemplateTest in the database.
 func (_c *ScenarioTemplateTestCreate) Save(ctx context.Context) (*ScenarioTemplateTest, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -130,19 +132,29 @@ func (_c *ScenarioTemplateTestCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *ScenarioTemplateTestCreate) defaults() {
+func (_c *ScenarioTemplateTestCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if scenariotemplatetest.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized scenariotemplatetest.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := scenariotemplatetest.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if scenariotemplatetest.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized scenariotemplatetest.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := scenariotemplatetest.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if scenariotemplatetest.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized scenariotemplatetest.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := scenariotemplatetest.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

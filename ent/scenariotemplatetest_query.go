@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/predicate"
@@ -401,6 +402,12 @@ func (_q *ScenarioTemplateTestQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if scenariotemplatetest.Policy == nil {
+		return errors.New("ent: uninitialized scenariotemplatetest.Policy (forgotten import ent/runtime?)")
+	}
+	if err := scenariotemplatetest.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

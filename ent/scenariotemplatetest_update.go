@@ -115,7 +115,9 @@ func (_u *ScenarioTemplateTestUpdate) ClearTestTemplate() *ScenarioTemplateTestU
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *ScenarioTemplateTestUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -142,11 +144,15 @@ func (_u *ScenarioTemplateTestUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *ScenarioTemplateTestUpdate) defaults() {
+func (_u *ScenarioTemplateTestUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if scenariotemplatetest.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized scenariotemplatetest.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := scenariotemplatetest.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -356,7 +362,9 @@ func (_u *ScenarioTemplateTestUpdateOne) Select(field string, fields ...string) 
 
 // Save executes the query and returns the updated ScenarioTemplateTest entity.
 func (_u *ScenarioTemplateTestUpdateOne) Save(ctx context.Context) (*ScenarioTemplateTest, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -383,11 +391,15 @@ func (_u *ScenarioTemplateTestUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *ScenarioTemplateTestUpdateOne) defaults() {
+func (_u *ScenarioTemplateTestUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if scenariotemplatetest.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized scenariotemplatetest.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := scenariotemplatetest.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

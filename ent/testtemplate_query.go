@@ -5,6 +5,7 @@ package ent
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/predicate"
@@ -438,6 +439,12 @@ func (_q *TestTemplateQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if testtemplate.Policy == nil {
+		return errors.New("ent: uninitialized testtemplate.Policy (forgotten import ent/runtime?)")
+	}
+	if err := testtemplate.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

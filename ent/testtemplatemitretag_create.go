@@ -145,7 +145,9 @@ func (_c *TestTemplateMitreTagCreate) Mutation() *TestTemplateMitreTagMutation {
 
 // Save creates the TestTemplateMitreTag in the database.
 func (_c *TestTemplateMitreTagCreate) Save(ctx context.Context) (*TestTemplateMitreTag, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -172,19 +174,29 @@ func (_c *TestTemplateMitreTagCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *TestTemplateMitreTagCreate) defaults() {
+func (_c *TestTemplateMitreTagCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if testtemplatemitretag.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized testtemplatemitretag.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := testtemplatemitretag.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if testtemplatemitretag.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized testtemplatemitretag.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := testtemplatemitretag.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if testtemplatemitretag.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized testtemplatemitretag.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := testtemplatemitretag.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"violet/ent/mitresubtechnique"
@@ -473,6 +474,12 @@ func (_q *TestTemplateMitreTagQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if testtemplatemitretag.Policy == nil {
+		return errors.New("ent: uninitialized testtemplatemitretag.Policy (forgotten import ent/runtime?)")
+	}
+	if err := testtemplatemitretag.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

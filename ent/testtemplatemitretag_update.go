@@ -164,7 +164,9 @@ func (_u *TestTemplateMitreTagUpdate) ClearSubtechnique() *TestTemplateMitreTagU
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *TestTemplateMitreTagUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -191,11 +193,15 @@ func (_u *TestTemplateMitreTagUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *TestTemplateMitreTagUpdate) defaults() {
+func (_u *TestTemplateMitreTagUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if testtemplatemitretag.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized testtemplatemitretag.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := testtemplatemitretag.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -501,7 +507,9 @@ func (_u *TestTemplateMitreTagUpdateOne) Select(field string, fields ...string) 
 
 // Save executes the query and returns the updated TestTemplateMitreTag entity.
 func (_u *TestTemplateMitreTagUpdateOne) Save(ctx context.Context) (*TestTemplateMitreTag, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -528,11 +536,15 @@ func (_u *TestTemplateMitreTagUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *TestTemplateMitreTagUpdateOne) defaults() {
+func (_u *TestTemplateMitreTagUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if testtemplatemitretag.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized testtemplatemitretag.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := testtemplatemitretag.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -11,6 +11,7 @@ import (
 
 	"violet/internal/account"
 	"violet/internal/auth"
+	"violet/internal/paths"
 	accountview "violet/views/account"
 )
 
@@ -107,7 +108,7 @@ func (s *Server) updateProfile(c echo.Context) error {
 	} else {
 		s.flash(c, "success", "account.profile.unchanged")
 	}
-	return c.Redirect(http.StatusSeeOther, "/account")
+	return c.Redirect(http.StatusSeeOther, paths.Account)
 }
 
 // updateLanguage is the user menu's language switch: it saves the
@@ -144,7 +145,7 @@ func (s *Server) changePassword(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "account.password.changed")
-	return c.Redirect(http.StatusSeeOther, "/account")
+	return c.Redirect(http.StatusSeeOther, paths.Account)
 }
 
 // endSession ends one of the viewer's own sessions; another user's session
@@ -164,10 +165,10 @@ func (s *Server) endSession(c echo.Context) error {
 		s.Sessions.ClearCookie(c.Response())
 		s.flash(c, "success", "auth.login.signed_out")
 		if c.Request().Header.Get("HX-Request") == "true" {
-			c.Response().Header().Set("HX-Redirect", "/login")
+			c.Response().Header().Set("HX-Redirect", paths.Login)
 			return c.NoContent(http.StatusNoContent)
 		}
-		return c.Redirect(http.StatusSeeOther, "/login")
+		return c.Redirect(http.StatusSeeOther, paths.Login)
 	}
 	notice := "account.sessions.ended"
 	if !ended.Ended {
@@ -195,7 +196,7 @@ func (s *Server) endOthers(c echo.Context) error {
 func (s *Server) afterSessionChange(c echo.Context, notice string) error {
 	if !isPartial(c.Request()) {
 		s.flash(c, "success", notice)
-		return c.Redirect(http.StatusSeeOther, "/account")
+		return c.Redirect(http.StatusSeeOther, paths.Account)
 	}
 	ctx := c.Request().Context()
 	rows, err := s.myAccount().Sessions(ctx, currentSession(ctx))

@@ -12,6 +12,7 @@ import (
 	"violet/internal/app"
 	"violet/internal/attack"
 	"violet/internal/auth"
+	"violet/internal/paths"
 	"violet/views/admin"
 	"violet/views/components"
 )
@@ -35,7 +36,7 @@ func (s *Server) renderAttackSync(c echo.Context, status int, form *admin.SyncFo
 		return err
 	}
 	return s.render(c, status, admin.SyncPage(s.layoutProps(c, "attack_sync.title", "nav.admin"),
-		adminTabs(auth.FromContext(ctx), "/admin/attack-sync"), p), nil)
+		adminTabs(auth.FromContext(ctx), paths.AttackSync), p), nil)
 }
 
 // syncFromURL starts a background sync of the bundle at a URL (and keeps
@@ -58,7 +59,7 @@ func (s *Server) syncFromURL(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/admin/attack-sync/"+job.ID.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.AttackSyncJob, job.ID))
 }
 
 // syncUpload streams an uploaded bundle to a temporary file, starts a
@@ -101,7 +102,7 @@ func (s *Server) syncUpload(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/admin/attack-sync/"+job.ID.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.AttackSyncJob, job.ID))
 }
 
 // showAttackSyncJob renders a sync's page, or only its progress card for
@@ -116,5 +117,5 @@ func (s *Server) showAttackSyncJob(c echo.Context) error {
 		return err
 	}
 	return s.render(c, http.StatusOK, admin.SyncJobPage(s.layoutProps(c, "attack_sync.job.title", "nav.admin"),
-		adminTabs(auth.FromContext(c.Request().Context()), "/admin/attack-sync"), r), admin.SyncJob(r))
+		adminTabs(auth.FromContext(c.Request().Context()), paths.AttackSync), r), admin.SyncJob(r))
 }

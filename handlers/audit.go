@@ -8,6 +8,7 @@ import (
 
 	"violet/internal/audit"
 	"violet/internal/auth"
+	"violet/internal/paths"
 	"violet/views/admin"
 )
 
@@ -28,5 +29,5 @@ func (s *Server) listAuditEvents(c echo.Context) error {
 		status = http.StatusUnprocessableEntity
 	}
 	lp := s.layoutProps(c, "audit.title", "nav.admin")
-	return s.render(c, status, admin.AuditPage(lp, adminTabs(auth.FromContext(ctx), "/admin/audit"), l), admin.AuditResults(l))
+	return s.render(c, status, admin.AuditPage(lp, adminTabs(auth.FromContext(ctx), paths.Audit), l), admin.AuditResults(l))
 }

@@ -7,6 +7,7 @@ import (
 
 	"violet/internal/account"
 	"violet/internal/auth"
+	"violet/internal/paths"
 	authview "violet/views/auth"
 )
 
@@ -66,5 +67,5 @@ func (s *Server) logout(c echo.Context) error {
 	}
 	s.Sessions.ClearCookie(c.Response())
 	s.flash(c, "success", "auth.login.signed_out")
-	return c.Redirect(http.StatusSeeOther, "/login")
+	return c.Redirect(http.StatusSeeOther, paths.Login)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"violet/internal/auth"
+	"violet/internal/paths"
 	detection "violet/internal/scale"
 	"violet/views/admin"
 )
@@ -79,7 +80,7 @@ func (s *Server) renderDetectionLevels(c echo.Context, status int, errorKey stri
 		return s.render(c, status, fragment, nil)
 	}
 	lp := s.layoutProps(c, "admin.detection.title", "nav.admin")
-	return s.render(c, status, admin.DetectionLevelsPage(lp, adminTabs(auth.FromContext(ctx), "/admin/detection-levels"), l, f), fragment)
+	return s.render(c, status, admin.DetectionLevelsPage(lp, adminTabs(auth.FromContext(ctx), paths.DetectionLevels), l, f), fragment)
 }
 
 // createDetectionLevel adds a level at the end of the scale.
@@ -98,7 +99,7 @@ func (s *Server) createDetectionLevel(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "admin.detection.created")
-	return c.Redirect(http.StatusSeeOther, "/admin/detection-levels")
+	return c.Redirect(http.StatusSeeOther, paths.DetectionLevels)
 }
 
 // editDetectionLevel renders a level's edit form.
@@ -117,7 +118,7 @@ func (s *Server) editDetectionLevel(c echo.Context) error {
 func (s *Server) renderDetectionLevelEdit(c echo.Context, status int, f admin.DetectionLevelForm) error {
 	lp := s.layoutProps(c, "admin.detection.edit_title", "nav.admin")
 	lp.Title = f.Name + " · " + lp.Title
-	tabs := adminTabs(auth.FromContext(c.Request().Context()), "/admin/detection-levels")
+	tabs := adminTabs(auth.FromContext(c.Request().Context()), paths.DetectionLevels)
 	return s.render(c, status, admin.DetectionLevelEditPage(lp, tabs, f), nil)
 }
 
@@ -141,7 +142,7 @@ func (s *Server) updateDetectionLevel(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "admin.detection.saved")
-	return c.Redirect(http.StatusSeeOther, "/admin/detection-levels")
+	return c.Redirect(http.StatusSeeOther, paths.DetectionLevels)
 }
 
 // moveDetectionLevel moves a level one step up or down the scale.
@@ -172,7 +173,7 @@ func (s *Server) afterLevelChange(c echo.Context, key string) error {
 		return s.render(c, http.StatusOK, admin.DetectionLevelsTable(l), nil)
 	}
 	s.flash(c, "success", key)
-	return c.Redirect(http.StatusSeeOther, "/admin/detection-levels")
+	return c.Redirect(http.StatusSeeOther, paths.DetectionLevels)
 }
 
 // retireDetectionLevel stops offering a level to blue teams; tests rated

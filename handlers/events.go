@@ -19,6 +19,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/live"
 	"violet/internal/mission"
+	"violet/internal/paths"
 )
 
 // Live updates: every signed-in page opens one Server-Sent Events stream,
@@ -27,7 +28,7 @@ import (
 // content: the page fetches what changed through the ordinary routes,
 // which check permissions again.
 const (
-	eventsPath = "/events"
+	eventsPath = paths.Events
 	// streamHeartbeat keeps idle streams alive through proxies and
 	// notices clients that went away.
 	streamHeartbeat = 25 * time.Second

@@ -18,6 +18,7 @@ import (
 	"violet/internal/i18n"
 	"violet/internal/metrics"
 	"violet/internal/mission"
+	"violet/internal/paths"
 	mtviews "violet/views/missiontest"
 )
 
@@ -29,7 +30,7 @@ const (
 	// evidenceBodyCeiling is the route's body limit before the setting is
 	// read: the largest the settings form allows (1 GiB) plus the form.
 	evidenceBodyCeiling = 1<<30 + evidenceFormOverhead
-	evidenceUploadPath  = "/missions/:id/tests/:test/evidence"
+	evidenceUploadPath  = paths.Evidence
 )
 
 // evidenceCSP is the policy of a served evidence file: it may load
@@ -99,7 +100,7 @@ func (s *Server) showEvidence(c echo.Context) error {
 func (s *Server) evidenceChanged(c echo.Context, t *evidence.Test, notice string) error {
 	if !isPartial(c.Request()) {
 		s.flash(c, "success", notice)
-		return c.Redirect(http.StatusSeeOther, t.URL()+"/evidence")
+		return c.Redirect(http.StatusSeeOther, paths.URL(paths.Evidence, t.Access.Mission.ID, t.Test.ID))
 	}
 	return s.renderEvidence(c, http.StatusOK, t, func(sec *mtviews.EvidenceSection) { sec.NoticeKey = notice })
 }

@@ -9,6 +9,7 @@ import (
 
 	"violet/internal/app"
 	"violet/internal/auth"
+	"violet/internal/paths"
 	"violet/internal/people"
 	"violet/views/admin"
 	"violet/views/components"
@@ -51,7 +52,7 @@ func (s *Server) listGroups(c echo.Context) error {
 		return err
 	}
 	lp := s.layoutProps(c, "admin.groups.title", "nav.admin")
-	return s.render(c, http.StatusOK, admin.GroupsPage(lp, adminTabs(auth.FromContext(ctx), "/admin/groups"), rows), nil)
+	return s.render(c, http.StatusOK, admin.GroupsPage(lp, adminTabs(auth.FromContext(ctx), paths.Groups), rows), nil)
 }
 
 // newGroup renders the empty group form.
@@ -63,7 +64,7 @@ func (s *Server) newGroup(c echo.Context) error {
 func (s *Server) renderNewGroup(c echo.Context, status int, f admin.GroupForm) error {
 	v := auth.FromContext(c.Request().Context())
 	lp := s.layoutProps(c, "admin.groups.new_title", "nav.admin")
-	return s.render(c, status, admin.NewGroupPage(lp, adminTabs(v, "/admin/groups"), f), nil)
+	return s.render(c, status, admin.NewGroupPage(lp, adminTabs(v, paths.Groups), f), nil)
 }
 
 // createGroup creates a group without permissions and opens its page,
@@ -83,7 +84,7 @@ func (s *Server) createGroup(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "admin.groups.created")
-	return c.Redirect(http.StatusSeeOther, "/admin/groups/"+g.ID.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.Group, g.ID))
 }
 
 // showGroup renders a group's edit page.
@@ -104,7 +105,7 @@ func (s *Server) renderGroup(c echo.Context, status int, d admin.GroupDetail) er
 	v := auth.FromContext(c.Request().Context())
 	lp := s.layoutProps(c, "admin.groups.group_title", "nav.admin")
 	lp.Title = d.Title + " · " + lp.Title
-	return s.render(c, status, admin.GroupPage(lp, adminTabs(v, "/admin/groups"), d), nil)
+	return s.render(c, status, admin.GroupPage(lp, adminTabs(v, paths.Groups), d), nil)
 }
 
 // updateGroup changes a group's name and description; invalid input (a
@@ -134,7 +135,7 @@ func (s *Server) updateGroup(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "admin.groups.saved")
-	return c.Redirect(http.StatusSeeOther, "/admin/groups/"+id.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.Group, id))
 }
 
 // deleteGroup moves a group to the trash (not a system group).
@@ -147,7 +148,7 @@ func (s *Server) deleteGroup(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "admin.groups.deleted")
-	return c.Redirect(http.StatusSeeOther, "/admin/groups")
+	return c.Redirect(http.StatusSeeOther, paths.Groups)
 }
 
 // permissionsForm is what the permission matrix sends: the codes ticked.
@@ -184,7 +185,7 @@ func (s *Server) updateGroupPermissions(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "admin.groups.permissions_saved")
-	return c.Redirect(http.StatusSeeOther, "/admin/groups/"+id.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.Group, id))
 }
 
 // toggleGroupPermission gives or takes away one permission, as a checkbox
@@ -216,7 +217,7 @@ func (s *Server) toggleGroupPermission(c echo.Context) error {
 		} else {
 			s.flash(c, "success", "admin.groups.permissions_saved")
 		}
-		return c.Redirect(http.StatusSeeOther, "/admin/groups/"+id.String())
+		return c.Redirect(http.StatusSeeOther, paths.URL(paths.Group, id))
 	}
 	status := http.StatusOK
 	if key != "" {

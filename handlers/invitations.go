@@ -10,6 +10,7 @@ import (
 	"violet/internal/auth/rule"
 	"violet/internal/i18n"
 	"violet/internal/invite"
+	"violet/internal/paths"
 	"violet/views/admin"
 	authview "violet/views/auth"
 )
@@ -57,7 +58,7 @@ func (s *Server) renderInvitations(c echo.Context, status int, f invitationFilte
 	if err != nil {
 		return err
 	}
-	page.Tabs = adminTabs(auth.FromContext(ctx), "/admin/invitations")
+	page.Tabs = adminTabs(auth.FromContext(ctx), paths.Invitations)
 	lp := s.layoutProps(c, "admin.invitations.title", "nav.admin")
 	return s.render(c, status, admin.InvitationsListPage(lp, page), nil)
 }
@@ -82,8 +83,8 @@ func (s *Server) createInvitation(c echo.Context) error {
 		return err
 	}
 	link := admin.InvitationLink{
-		Tabs: adminTabs(auth.FromContext(ctx), "/admin/invitations"), URL: invite.URL(s.Config.BaseURL, token),
-		For: inv.EmailHint, ExpiresAt: inv.ExpiresAt, BackHref: "/admin/invitations",
+		Tabs: adminTabs(auth.FromContext(ctx), paths.Invitations), URL: invite.URL(s.Config.BaseURL, token),
+		For: inv.EmailHint, ExpiresAt: inv.ExpiresAt, BackHref: paths.Invitations,
 	}
 	for _, g := range inv.Edges.Groups {
 		link.Groups = append(link.Groups, g.Name)
@@ -108,7 +109,7 @@ func (s *Server) revokeInvitation(c echo.Context) error {
 		if changed {
 			s.flash(c, "success", "admin.invitations.revoked")
 		}
-		return c.Redirect(http.StatusSeeOther, "/admin/invitations")
+		return c.Redirect(http.StatusSeeOther, paths.Invitations)
 	}
 	row := admin.InvitationRowView(invite.Row(ctx, inv, s.Now()))
 	return s.render(c, http.StatusOK, row, row)
@@ -125,14 +126,14 @@ func (s *Server) createResetInvitation(c echo.Context) error {
 	inv, token, err := invite.Reset(ctx, s.Ent, s.Now(), id)
 	if errors.Is(err, invite.ErrInactiveUser) {
 		s.flash(c, "error", "admin.invitations.reset_inactive")
-		return c.Redirect(http.StatusSeeOther, "/admin/users/"+id.String())
+		return c.Redirect(http.StatusSeeOther, paths.URL(paths.User, id))
 	}
 	if err != nil {
 		return err
 	}
 	link := admin.InvitationLink{
-		Tabs: adminTabs(auth.FromContext(ctx), "/admin/users"), URL: invite.URL(s.Config.BaseURL, token), Reset: true,
-		For: inv.Edges.ResetUser.Email, ExpiresAt: inv.ExpiresAt, BackHref: "/admin/users/" + id.String(),
+		Tabs: adminTabs(auth.FromContext(ctx), paths.Users), URL: invite.URL(s.Config.BaseURL, token), Reset: true,
+		For: inv.Edges.ResetUser.Email, ExpiresAt: inv.ExpiresAt, BackHref: paths.URL(paths.User, id),
 	}
 	lp := s.layoutProps(c, "admin.invitations.reset_created_title", "nav.admin")
 	return s.render(c, http.StatusOK, admin.InvitationLinkPage(lp, link), nil)
@@ -223,5 +224,5 @@ func (s *Server) acceptInvitation(c echo.Context) error {
 	} else {
 		s.flash(c, "success", "invitations.accept.welcome")
 	}
-	return c.Redirect(http.StatusSeeOther, "/")
+	return c.Redirect(http.StatusSeeOther, paths.Home)
 }

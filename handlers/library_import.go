@@ -16,6 +16,7 @@ import (
 	"violet/internal/library"
 	"violet/internal/libraryimport"
 	"violet/internal/metrics"
+	"violet/internal/paths"
 	"violet/views/components"
 	libraryviews "violet/views/library"
 )
@@ -94,7 +95,7 @@ func (s *Server) importAtomic(c echo.Context) error {
 		up.Remove()
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/library/import/"+job.ID.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.LibraryImportJob, job.ID))
 }
 
 // importLibraryDocument imports a library document exported by another
@@ -137,7 +138,7 @@ func (s *Server) importLibraryDocument(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/library/import/"+job.ID.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.LibraryImportJob, job.ID))
 }
 
 // showImportJob renders an import's page, or only its card for the

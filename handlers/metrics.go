@@ -10,10 +10,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"violet/internal/metrics"
+	"violet/internal/paths"
 )
 
 // metricsPath serves the Prometheus metrics.
-const metricsPath = "/metrics"
+const metricsPath = paths.Metrics
 
 // observeRequests times every request into the request-duration histogram,
 // labelled by the route template (c.Path()), never the URL: paths carry

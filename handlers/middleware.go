@@ -16,6 +16,7 @@ import (
 	"violet/internal/audit"
 	"violet/internal/auth"
 	"violet/internal/i18n"
+	"violet/internal/paths"
 )
 
 type requestIDKey struct{}
@@ -263,15 +264,15 @@ func refusalTarget(c echo.Context) (kind, id string) {
 	}
 	route := c.Path()
 	for _, k := range [...][2]string{
-		{"/missions/", "mission"},
-		{"/admin/users/", "user"},
-		{"/admin/groups/", "group"},
-		{"/admin/invitations/", "invitation"},
-		{"/admin/detection-levels/", "detection_level"},
-		{"/library/tests/", "test_template"},
-		{"/library/scenarios/", "scenario_template"},
-		{"/account/sessions/", "session"},
-		{"/notifications/", "notification"},
+		{paths.Missions + "/", "mission"},
+		{paths.Users + "/", "user"},
+		{paths.Groups + "/", "group"},
+		{paths.Invitations + "/", "invitation"},
+		{paths.DetectionLevels + "/", "detection_level"},
+		{paths.Templates + "/", "test_template"},
+		{paths.Scenarios + "/", "scenario_template"},
+		{paths.AccountEndSession, "session"},
+		{paths.Notifications + "/", "notification"},
 	} {
 		if strings.HasPrefix(route, k[0]) {
 			return k[1], id
@@ -314,8 +315,8 @@ func (s *Server) toLogin(c echo.Context) error {
 	case req.Method == http.MethodGet:
 		back = req.URL.RequestURI()
 	}
-	target := "/login"
-	if back = safeNext(back); back != "/" {
+	target := paths.Login
+	if back = safeNext(back); back != paths.Home {
 		target += "?next=" + url.QueryEscape(back)
 	}
 	if req.Header.Get("HX-Request") == "true" {
@@ -329,12 +330,12 @@ func (s *Server) toLogin(c echo.Context) error {
 // that the sign-in page cannot be used to send people elsewhere.
 func safeNext(next string) string {
 	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
-		strings.ContainsAny(next, "\\\r\n") || strings.HasPrefix(next, "/login") {
-		return "/"
+		strings.ContainsAny(next, "\\\r\n") || strings.HasPrefix(next, paths.Login) {
+		return paths.Home
 	}
 	u, err := url.Parse(next)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
-		return "/"
+		return paths.Home
 	}
 	return next
 }

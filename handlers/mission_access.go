@@ -39,6 +39,13 @@ func (s *Server) missionAccess(c echo.Context) (*mission.Access, error) {
 	return a, nil
 }
 
+// reloadMissionAccess reads the viewer's access again, after a change
+// that may have changed their own role.
+func (s *Server) reloadMissionAccess(c echo.Context) (*mission.Access, error) {
+	c.Set(accessKey, nil)
+	return s.missionAccess(c)
+}
+
 // requireMissionRole refuses a mission route to a viewer whose role on
 // the mission is not one the route table declares for it (403; a mission
 // they may not see is a 404), before the handler reads any input: an

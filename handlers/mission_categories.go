@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"violet/internal/mission"
+	"violet/internal/paths"
 	missionviews "violet/views/missions"
 )
 
@@ -75,7 +76,7 @@ func (s *Server) changeCategories(c echo.Context, saved string, form *missionvie
 	}
 	if err == nil && !isPartial(c.Request()) {
 		s.flash(c, "success", saved)
-		return c.Redirect(http.StatusSeeOther, "/missions/"+a.Mission.ID.String()+"/categories")
+		return c.Redirect(http.StatusSeeOther, paths.URL(paths.MissionCategories, a.Mission.ID))
 	}
 	d, err := mission.CategoriesPage(ctx, s.Ent, a)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"violet/ent"
 	"violet/internal/mission"
+	"violet/internal/paths"
 	missionviews "violet/views/missions"
 )
 
@@ -99,23 +100,23 @@ func (s *Server) changeMembers(c echo.Context, saved, q string, run func(ctx con
 	} else if err != nil {
 		return err
 	}
-	base := "/missions/" + a.Mission.ID.String()
+	members := paths.URL(paths.MissionMembers, a.Mission.ID)
 	// The change may have changed the viewer's own role: read it again.
-	a, err = s.missionAccess(c)
+	a, err = s.reloadMissionAccess(c)
 	if ent.IsNotFound(err) {
 		s.flash(c, "success", saved)
 		if isPartial(c.Request()) {
-			c.Response().Header().Set("HX-Redirect", "/missions")
+			c.Response().Header().Set("HX-Redirect", paths.Missions)
 			return c.NoContent(http.StatusOK)
 		}
-		return c.Redirect(http.StatusSeeOther, "/missions")
+		return c.Redirect(http.StatusSeeOther, paths.Missions)
 	}
 	if err != nil {
 		return err
 	}
 	if status == http.StatusOK && !isPartial(c.Request()) {
 		s.flash(c, "success", saved)
-		return c.Redirect(http.StatusSeeOther, base+"/members")
+		return c.Redirect(http.StatusSeeOther, members)
 	}
 	d, err := mission.MembersPage(ctx, s.Ent, a, "")
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"violet/ent"
 	"violet/internal/mission"
+	"violet/internal/paths"
 	"violet/views/missionpage"
 )
 
@@ -100,7 +101,7 @@ func (s *Server) searchPlan(c echo.Context, param, q string,
 		return err
 	}
 	if q = planQuery(q); !isPartial(c.Request()) {
-		return c.Redirect(http.StatusSeeOther, "/missions/"+a.Mission.ID.String()+"?"+url.Values{"plan": {"1"}, param: {q}}.Encode())
+		return c.Redirect(http.StatusSeeOther, paths.URL(paths.Mission, a.Mission.ID)+"?"+url.Values{"plan": {"1"}, param: {q}}.Encode())
 	}
 	res, err := search(c.Request().Context(), q)
 	if err != nil {
@@ -120,7 +121,7 @@ func (s *Server) searchPlanTemplates(c echo.Context) error {
 }
 
 // planURL is the page with the plan editor open.
-func planURL(a *mission.Access) string { return "/missions/" + a.Mission.ID.String() + "?plan=1" }
+func planURL(a *mission.Access) string { return paths.URL(paths.Mission, a.Mission.ID) + "?plan=1" }
 
 // renderPlanRefused renders the page with the plan editor open and a
 // notice, with status (422: the request named something that is gone).
@@ -229,7 +230,7 @@ func (s *Server) changePlanTest(c echo.Context, saved string, run func(ctx conte
 		return c.Redirect(http.StatusSeeOther, planURL(a)+"#test-"+testID.String())
 	}
 	f := missionpage.Filter{Group: missionpage.GroupScenario}
-	if u, err := url.Parse(c.Request().Header.Get("HX-Current-URL")); err == nil && u.Path == "/missions/"+a.Mission.ID.String() {
+	if u, err := url.Parse(c.Request().Header.Get("HX-Current-URL")); err == nil && u.Path == paths.URL(paths.Mission, a.Mission.ID) {
 		f = overviewFilter(u.Query())
 	}
 	f.Plan = true

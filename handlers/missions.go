@@ -10,6 +10,7 @@ import (
 
 	entmission "violet/ent/mission"
 	"violet/internal/mission"
+	"violet/internal/paths"
 	"violet/views/components"
 	missionviews "violet/views/missions"
 )
@@ -87,7 +88,7 @@ func (s *Server) createMission(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "missions.form.created")
-	return c.Redirect(http.StatusSeeOther, "/missions/"+m.ID.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.Mission, m.ID))
 }
 
 // renderMissionSettings renders a mission's settings page with status.
@@ -157,7 +158,7 @@ func (s *Server) updateMissionSettings(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "missions.form.saved")
-	return c.Redirect(http.StatusSeeOther, "/missions/"+a.Mission.ID.String()+"/settings")
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.MissionSettings, a.Mission.ID))
 }
 
 // changeMissionStatus moves the mission to the status its button names,
@@ -187,7 +188,7 @@ func (s *Server) changeMissionStatus(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "missions.status.changed")
-	return c.Redirect(http.StatusSeeOther, "/missions/"+a.Mission.ID.String()+"/settings")
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.MissionSettings, a.Mission.ID))
 }
 
 // deleteMission moves a mission to the trash (leads and mission.manage);
@@ -201,7 +202,7 @@ func (s *Server) deleteMission(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "missions.form.deleted_done")
-	return c.Redirect(http.StatusSeeOther, "/missions")
+	return c.Redirect(http.StatusSeeOther, paths.Missions)
 }
 
 // restoreMission takes a mission out of the trash; a mission not in the
@@ -215,5 +216,5 @@ func (s *Server) restoreMission(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "missions.form.restored_done")
-	return c.Redirect(http.StatusSeeOther, "/missions/"+id.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.Mission, id))
 }

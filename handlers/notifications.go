@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"violet/internal/notify"
+	"violet/internal/paths"
 	"violet/views/layout"
 	notifyviews "violet/views/notifications"
 )
@@ -65,7 +66,7 @@ func (s *Server) markNotificationRead(c echo.Context) error {
 		return err
 	}
 	if !isPartial(c.Request()) {
-		return c.Redirect(http.StatusSeeOther, notifyviews.Path)
+		return c.Redirect(http.StatusSeeOther, paths.Notifications)
 	}
 	unread, err := inbox.Unread(ctx)
 	if err != nil {
@@ -143,5 +144,5 @@ func (s *Server) updateNotificationPrefs(c echo.Context) error {
 	} else {
 		s.flash(c, "success", "notifications.prefs.unchanged")
 	}
-	return c.Redirect(http.StatusSeeOther, notifyviews.Path)
+	return c.Redirect(http.StatusSeeOther, paths.Notifications)
 }

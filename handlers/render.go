@@ -11,6 +11,7 @@ import (
 
 	"violet/internal/auth"
 	"violet/internal/i18n"
+	"violet/internal/paths"
 	"violet/views/layout"
 )
 
@@ -58,15 +59,15 @@ func (s *Server) layoutProps(c echo.Context, titleKey, navKey string) layout.Pro
 	}
 	p.User = &layout.User{DisplayName: v.DisplayName, Email: v.Email, Locale: v.Locale, Unread: v.Unread}
 	p.Live = s.liveURL(uuid.Nil)
-	p.Nav = []layout.NavItem{{Key: "nav.home", Href: "/"}}
+	p.Nav = []layout.NavItem{{Key: "nav.home", Href: paths.Home}}
 	if v.Can(auth.MissionRead) {
-		p.Nav = append(p.Nav, layout.NavItem{Key: "nav.missions", Href: "/missions"})
+		p.Nav = append(p.Nav, layout.NavItem{Key: "nav.missions", Href: paths.Missions})
 	}
 	if v.Can(auth.TemplateRead) {
-		p.Nav = append(p.Nav, layout.NavItem{Key: "nav.library", Href: "/library/tests"})
+		p.Nav = append(p.Nav, layout.NavItem{Key: "nav.library", Href: paths.Templates})
 	}
 	if v.Can(auth.AttackRead) {
-		p.Nav = append(p.Nav, layout.NavItem{Key: "nav.attack", Href: "/attack"})
+		p.Nav = append(p.Nav, layout.NavItem{Key: "nav.attack", Href: paths.Attack})
 	}
 	if href := adminHome(v); href != "" {
 		p.Nav = append(p.Nav, layout.NavItem{Key: "nav.admin", Href: href})
@@ -81,32 +82,32 @@ func (s *Server) layoutProps(c echo.Context, titleKey, navKey string) layout.Pro
 // with the permission each needs.
 func adminSections() []layout.NavItem {
 	return []layout.NavItem{
-		{Key: "admin.nav.users", Href: "/admin/users"},
-		{Key: "admin.nav.invitations", Href: "/admin/invitations"},
-		{Key: "admin.nav.groups", Href: "/admin/groups"},
-		{Key: "admin.nav.detection_levels", Href: "/admin/detection-levels"},
-		{Key: "admin.nav.settings", Href: "/admin/settings"},
-		{Key: "admin.nav.attack_sync", Href: "/admin/attack-sync"},
-		{Key: "admin.nav.audit", Href: "/admin/audit"},
-		{Key: "admin.nav.trash", Href: "/admin/trash"},
+		{Key: "admin.nav.users", Href: paths.Users},
+		{Key: "admin.nav.invitations", Href: paths.Invitations},
+		{Key: "admin.nav.groups", Href: paths.Groups},
+		{Key: "admin.nav.detection_levels", Href: paths.DetectionLevels},
+		{Key: "admin.nav.settings", Href: paths.Settings},
+		{Key: "admin.nav.attack_sync", Href: paths.AttackSync},
+		{Key: "admin.nav.audit", Href: paths.Audit},
+		{Key: "admin.nav.trash", Href: paths.Trash},
 	}
 }
 
 func adminPermission(href string) auth.Permission {
 	switch href {
-	case "/admin/users":
+	case paths.Users:
 		return auth.UserRead
-	case "/admin/invitations":
+	case paths.Invitations:
 		return auth.UserInvite
-	case "/admin/groups":
+	case paths.Groups:
 		return auth.GroupManage
-	case "/admin/detection-levels", "/admin/settings":
+	case paths.DetectionLevels, paths.Settings:
 		return auth.SettingsManage
-	case "/admin/attack-sync":
+	case paths.AttackSync:
 		return auth.AttackSync
-	case "/admin/audit":
+	case paths.Audit:
 		return auth.AuditRead
-	case "/admin/trash":
+	case paths.Trash:
 		return auth.TrashManage
 	}
 	return ""

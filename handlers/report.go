@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"violet/internal/missionread"
+	"violet/internal/paths"
 	"violet/views/report"
 )
 
@@ -46,7 +47,7 @@ func (s *Server) showMissionReportCSS(c echo.Context) error {
 }
 
 // reportCSSPath is the running header stylesheet of a mission.
-func reportCSSPath(id uuid.UUID) string { return "/missions/" + id.String() + "/report/page.css" }
+func reportCSSPath(id uuid.UUID) string { return paths.URL(paths.MissionReportCSS, id) }
 
 // cssString quotes s as a CSS string: quotes, backslashes and control
 // characters are written as escapes, so no name can end the string or

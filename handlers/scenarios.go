@@ -15,6 +15,7 @@ import (
 	"violet/ent"
 	"violet/internal/app"
 	"violet/internal/library"
+	"violet/internal/paths"
 	attackviews "violet/views/attack"
 	"violet/views/components"
 	libraryviews "violet/views/library"
@@ -136,7 +137,7 @@ func (s *Server) createScenario(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "library.scenarios.created")
-	return c.Redirect(http.StatusSeeOther, "/library/scenarios/"+sc.ID.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.Scenario, sc.ID))
 }
 
 // showScenario renders a scenario's page; ?q= searches test templates to
@@ -218,7 +219,7 @@ func (s *Server) updateScenario(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "library.scenarios.saved")
-	return c.Redirect(http.StatusSeeOther, "/library/scenarios/"+id.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.Scenario, id))
 }
 
 // changeScenarioOrder binds an order form and runs change (one of
@@ -257,7 +258,7 @@ func (s *Server) changeScenarioOrder(c echo.Context, saved string,
 	}
 	if status == http.StatusOK && !isPartial(c.Request()) {
 		s.flash(c, "success", saved)
-		return c.Redirect(http.StatusSeeOther, "/library/scenarios/"+id.String()+"#scenario-tests")
+		return c.Redirect(http.StatusSeeOther, paths.URL(paths.Scenario, id)+"#scenario-tests")
 	}
 	d, err := library.ScenarioDetail(ctx, s.Ent, id, "")
 	if err != nil {
@@ -341,7 +342,7 @@ func (s *Server) duplicateScenario(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "library.scenarios.duplicated")
-	return c.Redirect(http.StatusSeeOther, "/library/scenarios/"+copyID.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.Scenario, copyID))
 }
 
 // deleteScenario moves a scenario to the trash.
@@ -354,7 +355,7 @@ func (s *Server) deleteScenario(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "library.scenarios.deleted_done")
-	return c.Redirect(http.StatusSeeOther, "/library/scenarios")
+	return c.Redirect(http.StatusSeeOther, paths.Scenarios)
 }
 
 // restoreScenario takes a scenario out of the trash.
@@ -367,5 +368,5 @@ func (s *Server) restoreScenario(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "library.scenarios.restored_done")
-	return c.Redirect(http.StatusSeeOther, "/library/scenarios/"+id.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.Scenario, id))
 }

@@ -86,7 +86,7 @@ func (f *scenarioFixture) scenario(name string, tests ...string) uuid.UUID {
 		for i, n := range tests {
 			ids[i] = f.tpl[n]
 		}
-		if _, err := library.AddTests(context.Background(), f.app.Ent, id, 0, ids); err != nil {
+		if _, err := library.AddTests(rule.SystemContext(context.Background()), f.app.Ent, id, 0, ids); err != nil {
 			f.t.Fatal(err)
 		}
 	}
@@ -414,7 +414,7 @@ func TestUpdateScenario(t *testing.T) {
 		}
 	})
 	t.Run("a reorder makes the edit stale too", func(t *testing.T) {
-		if _, err := library.AddTests(context.Background(), app.Ent, id, 3, []uuid.UUID{f.tpl["Bravo"]}); err != nil {
+		if _, err := library.AddTests(rule.SystemContext(context.Background()), app.Ent, id, 3, []uuid.UUID{f.tpl["Bravo"]}); err != nil {
 			t.Fatal(err)
 		}
 		if w := f.post(f.red, id, "", url.Values{"name": {"Later"}, "version": {"3"}}, false); w.Code != 409 {
@@ -1177,7 +1177,7 @@ func TestBrowserScenario(t *testing.T) {
 	// Someone else moves an entry meanwhile; removing from the stale page
 	// is refused and the list comes back as it now is.
 	e := f.entries(id)
-	if _, err := library.MoveTest(context.Background(), app.Ent, id, f.version(id), uuid.MustParse(e[2]), -1); err != nil {
+	if _, err := library.MoveTest(rule.SystemContext(context.Background()), app.Ent, id, f.version(id), uuid.MustParse(e[2]), -1); err != nil {
 		t.Fatal(err)
 	}
 	if err := chromedp.Do(ctx,

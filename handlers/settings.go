@@ -8,6 +8,7 @@ import (
 
 	"violet/internal/app"
 	"violet/internal/auth"
+	"violet/internal/paths"
 	"violet/internal/settings"
 	"violet/views/admin"
 	"violet/views/components"
@@ -53,7 +54,7 @@ func (s *Server) showSettings(c echo.Context) error {
 
 func (s *Server) renderSettings(c echo.Context, status int, f admin.SettingsForm) error {
 	lp := s.layoutProps(c, "admin.settings.title", "nav.admin")
-	tabs := adminTabs(auth.FromContext(c.Request().Context()), "/admin/settings")
+	tabs := adminTabs(auth.FromContext(c.Request().Context()), paths.Settings)
 	return s.render(c, status, admin.SettingsPage(lp, tabs, f), nil)
 }
 
@@ -79,5 +80,5 @@ func (s *Server) updateSettings(c echo.Context) error {
 	} else {
 		s.flash(c, "success", "admin.settings.saved")
 	}
-	return c.Redirect(http.StatusSeeOther, "/admin/settings")
+	return c.Redirect(http.StatusSeeOther, paths.Settings)
 }

@@ -13,6 +13,7 @@ import (
 
 	"violet/internal/app"
 	"violet/internal/library"
+	"violet/internal/paths"
 	"violet/views/components"
 	libraryviews "violet/views/library"
 )
@@ -64,7 +65,7 @@ type templatePreviewBody struct {
 
 // showLibrary sends the library's home to its first section.
 func (s *Server) showLibrary(c echo.Context) error {
-	return c.Redirect(http.StatusSeeOther, "/library/tests")
+	return c.Redirect(http.StatusSeeOther, paths.Templates)
 }
 
 // listTemplates renders the test template list, filtered and paged
@@ -193,7 +194,7 @@ func (s *Server) createTemplate(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "library.templates.created")
-	return c.Redirect(http.StatusSeeOther, "/library/tests/"+res.ID.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.Template, res.ID))
 }
 
 // updateTemplate saves a template and its tags if it is still at the
@@ -214,7 +215,7 @@ func (s *Server) updateTemplate(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "library.templates.saved")
-	return c.Redirect(http.StatusSeeOther, "/library/tests/"+id.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.Template, id))
 }
 
 // previewTemplateText renders one markdown field as its page would show
@@ -244,7 +245,7 @@ func (s *Server) duplicateTemplate(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "library.templates.duplicated")
-	return c.Redirect(http.StatusSeeOther, "/library/tests/"+copyID.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.Template, copyID))
 }
 
 // deleteTemplate moves a template to the trash.
@@ -257,7 +258,7 @@ func (s *Server) deleteTemplate(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "library.templates.deleted_done")
-	return c.Redirect(http.StatusSeeOther, "/library/tests")
+	return c.Redirect(http.StatusSeeOther, paths.Templates)
 }
 
 // restoreTemplate takes a template out of the trash.
@@ -270,7 +271,7 @@ func (s *Server) restoreTemplate(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "library.templates.restored_done")
-	return c.Redirect(http.StatusSeeOther, "/library/tests/"+id.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.Template, id))
 }
 
 // bindTemplateBulk binds the bulk form: the ticked ids in order (repeats
@@ -295,7 +296,7 @@ func bindTemplateBulk(c echo.Context) (templateBulkBody, []uuid.UUID, libraryvie
 		}
 	}
 	var f libraryviews.TemplateFilter
-	if u, err := url.Parse(b.Back); err == nil && u.Path == "/library/tests" && u.Host == "" && u.Scheme == "" {
+	if u, err := url.Parse(b.Back); err == nil && u.Path == paths.Templates && u.Host == "" && u.Scheme == "" {
 		f = library.TemplateFilterOf(u.Query())
 	} else {
 		f = library.TemplateFilterOf(url.Values{})
@@ -330,7 +331,7 @@ func (s *Server) addTemplatesToScenario(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "success", "library.templates.bulk_added")
-	return c.Redirect(http.StatusSeeOther, "/library/scenarios/"+scID.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.Scenario, scID))
 }
 
 // deleteTemplates moves the ticked templates to the trash in one

@@ -840,7 +840,7 @@ func TestBulkAddTemplatesToScenario(t *testing.T) {
 	if _, err := app.DB.Exec(`INSERT INTO scenario_templates (id, name, description) VALUES ($1, 'Night', '')`, sc); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := library.AddTests(context.Background(), app.Ent, sc, 0, []uuid.UUID{a}); err != nil {
+	if _, err := library.AddTests(rule.SystemContext(context.Background()), app.Ent, sc, 0, []uuid.UUID{a}); err != nil {
 		t.Fatal(err)
 	}
 	order := func() string {

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"violet/internal/auth"
+	"violet/internal/paths"
 	"violet/internal/trash"
 	"violet/views/admin"
 )
@@ -23,5 +24,5 @@ func (s *Server) listTrash(c echo.Context) error {
 		return err
 	}
 	lp := s.layoutProps(c, "trash.title", "nav.admin")
-	return s.render(c, http.StatusOK, admin.TrashPage(lp, adminTabs(auth.FromContext(ctx), "/admin/trash"), l), admin.TrashResults(l))
+	return s.render(c, http.StatusOK, admin.TrashPage(lp, adminTabs(auth.FromContext(ctx), paths.Trash), l), admin.TrashResults(l))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"violet/internal/auth"
+	"violet/internal/paths"
 	"violet/internal/people"
 	"violet/views/admin"
 )
@@ -66,7 +67,7 @@ func (s *Server) listUsers(c echo.Context) error {
 	}
 	lp := s.layoutProps(c, title, "nav.admin")
 	v := auth.FromContext(c.Request().Context())
-	return s.render(c, http.StatusOK, admin.UsersPage(lp, adminTabs(v, "/admin/users"), l), admin.UserResults(l))
+	return s.render(c, http.StatusOK, admin.UsersPage(lp, adminTabs(v, paths.Users), l), admin.UserResults(l))
 }
 
 // showUser renders a user's page (deleted users too, for user.manage).
@@ -87,7 +88,7 @@ func (s *Server) renderUser(c echo.Context, status int, d admin.UserDetail) erro
 	v := auth.FromContext(c.Request().Context())
 	lp := s.layoutProps(c, "admin.users.user_title", "nav.admin")
 	lp.Title = d.DisplayName + " · " + lp.Title
-	return s.render(c, status, admin.UserPage(lp, adminTabs(v, "/admin/users"), d), nil)
+	return s.render(c, status, admin.UserPage(lp, adminTabs(v, paths.Users), d), nil)
 }
 
 // userGroupsForm is what the groups form may set: group ids.
@@ -120,7 +121,7 @@ func (s *Server) updateUserGroups(c echo.Context) error {
 	partial := isPartial(c.Request())
 	if key == "" && !partial {
 		s.flash(c, "success", "admin.users.groups_saved")
-		return c.Redirect(http.StatusSeeOther, "/admin/users/"+id.String())
+		return c.Redirect(http.StatusSeeOther, paths.URL(paths.User, id))
 	}
 	d, err := svc.UserGroupsAfter(ctx, id, f.Groups, ch, err)
 	if err != nil {
@@ -158,7 +159,7 @@ func (s *Server) changeUser(c echo.Context, flash string, change func(*people.Se
 		return err
 	}
 	s.flash(c, "success", flash)
-	return c.Redirect(http.StatusSeeOther, "/admin/users/"+id.String())
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.User, id))
 }
 
 // deactivateUser stops a user from signing in and ends their sessions.

@@ -70,7 +70,8 @@ func ValidColumn(column string) bool {
 //
 //	import _ "violet/ent/runtime"
 var (
-	Hooks [1]ent.Hook
+	Hooks  [2]ent.Hook
+	Policy ent.Policy
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
 	// DefaultActorLabel holds the default value on creation for the "actor_label" field.

@@ -44,6 +44,15 @@ import (
 // to their package variables.
 func init() {
 	attacksyncMixin := schema.AttackSync{}.Mixin()
+	attacksync.Policy = privacy.NewPolicies(schema.AttackSync{})
+	attacksync.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := attacksync.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	attacksyncMixinFields0 := attacksyncMixin[0].Fields()
 	_ = attacksyncMixinFields0
 	attacksyncMixinFields1 := attacksyncMixin[1].Fields()
@@ -105,8 +114,18 @@ func init() {
 	// attacksync.DefaultID holds the default value on creation for the id field.
 	attacksync.DefaultID = attacksyncDescID.Default.(func() uuid.UUID)
 	auditeventMixin := schema.AuditEvent{}.Mixin()
+	auditevent.Policy = privacy.NewPolicies(schema.AuditEvent{})
+	auditevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := auditevent.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	auditeventHooks := schema.AuditEvent{}.Hooks()
-	auditevent.Hooks[0] = auditeventHooks[0]
+
+	auditevent.Hooks[1] = auditeventHooks[0]
 	auditeventMixinFields0 := auditeventMixin[0].Fields()
 	_ = auditeventMixinFields0
 	auditeventFields := schema.AuditEvent{}.Fields()
@@ -172,6 +191,15 @@ func init() {
 	// auditevent.DefaultID holds the default value on creation for the id field.
 	auditevent.DefaultID = auditeventDescID.Default.(func() uuid.UUID)
 	detectionlevelMixin := schema.DetectionLevel{}.Mixin()
+	detectionlevel.Policy = privacy.NewPolicies(schema.DetectionLevel{})
+	detectionlevel.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := detectionlevel.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	detectionlevelMixinFields0 := detectionlevelMixin[0].Fields()
 	_ = detectionlevelMixinFields0
 	detectionlevelMixinFields1 := detectionlevelMixin[1].Fields()
@@ -231,8 +259,18 @@ func init() {
 	// detectionlevel.DefaultID holds the default value on creation for the id field.
 	detectionlevel.DefaultID = detectionlevelDescID.Default.(func() uuid.UUID)
 	evidencefileMixin := schema.EvidenceFile{}.Mixin()
+	evidencefile.Policy = privacy.NewPolicies(schema.EvidenceFile{})
+	evidencefile.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := evidencefile.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	evidencefileMixinHooks2 := evidencefileMixin[2].Hooks()
-	evidencefile.Hooks[0] = evidencefileMixinHooks2[0]
+
+	evidencefile.Hooks[1] = evidencefileMixinHooks2[0]
 	evidencefileMixinInters2 := evidencefileMixin[2].Interceptors()
 	evidencefile.Interceptors[0] = evidencefileMixinInters2[0]
 	evidencefileMixinFields0 := evidencefileMixin[0].Fields()
@@ -353,6 +391,15 @@ func init() {
 	// group.DefaultID holds the default value on creation for the id field.
 	group.DefaultID = groupDescID.Default.(func() uuid.UUID)
 	importjobMixin := schema.ImportJob{}.Mixin()
+	importjob.Policy = privacy.NewPolicies(schema.ImportJob{})
+	importjob.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := importjob.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	importjobMixinFields0 := importjobMixin[0].Fields()
 	_ = importjobMixinFields0
 	importjobMixinFields1 := importjobMixin[1].Fields()
@@ -425,6 +472,15 @@ func init() {
 	invitationDescID := invitationMixinFields0[0].Descriptor()
 	// invitation.DefaultID holds the default value on creation for the id field.
 	invitation.DefaultID = invitationDescID.Default.(func() uuid.UUID)
+	liveevent.Policy = privacy.NewPolicies(schema.LiveEvent{})
+	liveevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := liveevent.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	liveeventFields := schema.LiveEvent{}.Fields()
 	_ = liveeventFields
 	// liveeventDescCreatedAt is the schema descriptor for created_at field.
@@ -505,8 +561,18 @@ func init() {
 	// mission.DefaultID holds the default value on creation for the id field.
 	mission.DefaultID = missionDescID.Default.(func() uuid.UUID)
 	missioncategoryMixin := schema.MissionCategory{}.Mixin()
+	missioncategory.Policy = privacy.NewPolicies(schema.MissionCategory{})
+	missioncategory.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := missioncategory.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	missioncategoryMixinHooks2 := missioncategoryMixin[2].Hooks()
-	missioncategory.Hooks[0] = missioncategoryMixinHooks2[0]
+
+	missioncategory.Hooks[1] = missioncategoryMixinHooks2[0]
 	missioncategoryMixinInters2 := missioncategoryMixin[2].Interceptors()
 	missioncategory.Interceptors[0] = missioncategoryMixinInters2[0]
 	missioncategoryMixinFields0 := missioncategoryMixin[0].Fields()
@@ -556,6 +622,15 @@ func init() {
 	// missioncategory.DefaultID holds the default value on creation for the id field.
 	missioncategory.DefaultID = missioncategoryDescID.Default.(func() uuid.UUID)
 	missionmemberMixin := schema.MissionMember{}.Mixin()
+	missionmember.Policy = privacy.NewPolicies(schema.MissionMember{})
+	missionmember.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := missionmember.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	missionmemberMixinFields0 := missionmemberMixin[0].Fields()
 	_ = missionmemberMixinFields0
 	missionmemberMixinFields1 := missionmemberMixin[1].Fields()
@@ -577,8 +652,18 @@ func init() {
 	// missionmember.DefaultID holds the default value on creation for the id field.
 	missionmember.DefaultID = missionmemberDescID.Default.(func() uuid.UUID)
 	missionscenarioMixin := schema.MissionScenario{}.Mixin()
+	missionscenario.Policy = privacy.NewPolicies(schema.MissionScenario{})
+	missionscenario.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := missionscenario.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	missionscenarioMixinHooks2 := missionscenarioMixin[2].Hooks()
-	missionscenario.Hooks[0] = missionscenarioMixinHooks2[0]
+
+	missionscenario.Hooks[1] = missionscenarioMixinHooks2[0]
 	missionscenarioMixinInters2 := missionscenarioMixin[2].Interceptors()
 	missionscenario.Interceptors[0] = missionscenarioMixinInters2[0]
 	missionscenarioMixinFields0 := missionscenarioMixin[0].Fields()
@@ -783,6 +868,15 @@ func init() {
 	// missiontest.DefaultID holds the default value on creation for the id field.
 	missiontest.DefaultID = missiontestDescID.Default.(func() uuid.UUID)
 	missiontestmitretagMixin := schema.MissionTestMitreTag{}.Mixin()
+	missiontestmitretag.Policy = privacy.NewPolicies(schema.MissionTestMitreTag{})
+	missiontestmitretag.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := missiontestmitretag.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	missiontestmitretagMixinFields0 := missiontestmitretagMixin[0].Fields()
 	_ = missiontestmitretagMixinFields0
 	missiontestmitretagMixinFields1 := missiontestmitretagMixin[1].Fields()
@@ -816,6 +910,15 @@ func init() {
 	// missiontestmitretag.DefaultID holds the default value on creation for the id field.
 	missiontestmitretag.DefaultID = missiontestmitretagDescID.Default.(func() uuid.UUID)
 	mitresubtechniqueMixin := schema.MitreSubtechnique{}.Mixin()
+	mitresubtechnique.Policy = privacy.NewPolicies(schema.MitreSubtechnique{})
+	mitresubtechnique.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := mitresubtechnique.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	mitresubtechniqueMixinFields0 := mitresubtechniqueMixin[0].Fields()
 	_ = mitresubtechniqueMixinFields0
 	mitresubtechniqueMixinFields1 := mitresubtechniqueMixin[1].Fields()
@@ -879,6 +982,15 @@ func init() {
 	// mitresubtechnique.DefaultID holds the default value on creation for the id field.
 	mitresubtechnique.DefaultID = mitresubtechniqueDescID.Default.(func() uuid.UUID)
 	mitretacticMixin := schema.MitreTactic{}.Mixin()
+	mitretactic.Policy = privacy.NewPolicies(schema.MitreTactic{})
+	mitretactic.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := mitretactic.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	mitretacticMixinFields0 := mitretacticMixin[0].Fields()
 	_ = mitretacticMixinFields0
 	mitretacticMixinFields1 := mitretacticMixin[1].Fields()
@@ -946,6 +1058,15 @@ func init() {
 	// mitretactic.DefaultID holds the default value on creation for the id field.
 	mitretactic.DefaultID = mitretacticDescID.Default.(func() uuid.UUID)
 	mitretechniqueMixin := schema.MitreTechnique{}.Mixin()
+	mitretechnique.Policy = privacy.NewPolicies(schema.MitreTechnique{})
+	mitretechnique.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := mitretechnique.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	mitretechniqueMixinFields0 := mitretechniqueMixin[0].Fields()
 	_ = mitretechniqueMixinFields0
 	mitretechniqueMixinFields1 := mitretechniqueMixin[1].Fields()
@@ -1009,6 +1130,15 @@ func init() {
 	// mitretechnique.DefaultID holds the default value on creation for the id field.
 	mitretechnique.DefaultID = mitretechniqueDescID.Default.(func() uuid.UUID)
 	notificationMixin := schema.Notification{}.Mixin()
+	notification.Policy = privacy.NewPolicies(schema.Notification{})
+	notification.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := notification.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	notificationMixinFields0 := notificationMixin[0].Fields()
 	_ = notificationMixinFields0
 	notificationMixinFields1 := notificationMixin[1].Fields()
@@ -1126,6 +1256,15 @@ func init() {
 	// permission.DefaultID holds the default value on creation for the id field.
 	permission.DefaultID = permissionDescID.Default.(func() uuid.UUID)
 	refreshtokenMixin := schema.RefreshToken{}.Mixin()
+	refreshtoken.Policy = privacy.NewPolicies(schema.RefreshToken{})
+	refreshtoken.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := refreshtoken.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	refreshtokenMixinFields0 := refreshtokenMixin[0].Fields()
 	_ = refreshtokenMixinFields0
 	refreshtokenMixinFields1 := refreshtokenMixin[1].Fields()
@@ -1163,8 +1302,18 @@ func init() {
 	// refreshtoken.DefaultID holds the default value on creation for the id field.
 	refreshtoken.DefaultID = refreshtokenDescID.Default.(func() uuid.UUID)
 	scenariotemplateMixin := schema.ScenarioTemplate{}.Mixin()
+	scenariotemplate.Policy = privacy.NewPolicies(schema.ScenarioTemplate{})
+	scenariotemplate.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := scenariotemplate.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	scenariotemplateMixinHooks2 := scenariotemplateMixin[2].Hooks()
-	scenariotemplate.Hooks[0] = scenariotemplateMixinHooks2[0]
+
+	scenariotemplate.Hooks[1] = scenariotemplateMixinHooks2[0]
 	scenariotemplateMixinInters2 := scenariotemplateMixin[2].Interceptors()
 	scenariotemplate.Interceptors[0] = scenariotemplateMixinInters2[0]
 	scenariotemplateMixinFields0 := scenariotemplateMixin[0].Fields()
@@ -1216,6 +1365,15 @@ func init() {
 	// scenariotemplate.DefaultID holds the default value on creation for the id field.
 	scenariotemplate.DefaultID = scenariotemplateDescID.Default.(func() uuid.UUID)
 	scenariotemplatetestMixin := schema.ScenarioTemplateTest{}.Mixin()
+	scenariotemplatetest.Policy = privacy.NewPolicies(schema.ScenarioTemplateTest{})
+	scenariotemplatetest.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := scenariotemplatetest.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	scenariotemplatetestMixinFields0 := scenariotemplatetestMixin[0].Fields()
 	_ = scenariotemplatetestMixinFields0
 	scenariotemplatetestMixinFields1 := scenariotemplatetestMixin[1].Fields()
@@ -1237,6 +1395,15 @@ func init() {
 	// scenariotemplatetest.DefaultID holds the default value on creation for the id field.
 	scenariotemplatetest.DefaultID = scenariotemplatetestDescID.Default.(func() uuid.UUID)
 	settingMixin := schema.Setting{}.Mixin()
+	setting.Policy = privacy.NewPolicies(schema.Setting{})
+	setting.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := setting.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	settingMixinFields0 := settingMixin[0].Fields()
 	_ = settingMixinFields0
 	settingMixinFields1 := settingMixin[1].Fields()
@@ -1276,8 +1443,18 @@ func init() {
 	// setting.DefaultID holds the default value on creation for the id field.
 	setting.DefaultID = settingDescID.Default.(func() uuid.UUID)
 	testtemplateMixin := schema.TestTemplate{}.Mixin()
+	testtemplate.Policy = privacy.NewPolicies(schema.TestTemplate{})
+	testtemplate.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := testtemplate.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	testtemplateMixinHooks2 := testtemplateMixin[2].Hooks()
-	testtemplate.Hooks[0] = testtemplateMixinHooks2[0]
+
+	testtemplate.Hooks[1] = testtemplateMixinHooks2[0]
 	testtemplateMixinInters2 := testtemplateMixin[2].Interceptors()
 	testtemplate.Interceptors[0] = testtemplateMixinInters2[0]
 	testtemplateMixinFields0 := testtemplateMixin[0].Fields()
@@ -1377,6 +1554,15 @@ func init() {
 	// testtemplate.DefaultID holds the default value on creation for the id field.
 	testtemplate.DefaultID = testtemplateDescID.Default.(func() uuid.UUID)
 	testtemplatemitretagMixin := schema.TestTemplateMitreTag{}.Mixin()
+	testtemplatemitretag.Policy = privacy.NewPolicies(schema.TestTemplateMitreTag{})
+	testtemplatemitretag.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := testtemplatemitretag.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
 	testtemplatemitretagMixinFields0 := testtemplatemitretagMixin[0].Fields()
 	_ = testtemplatemitretagMixinFields0
 	testtemplatemitretagMixinFields1 := testtemplatemitretagMixin[1].Fields()

@@ -8,6 +8,9 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+	"violet/ent/privacy"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
 )
 
 var syncStatuses = []string{"running", "succeeded", "failed"}
@@ -30,6 +33,16 @@ func (AttackSync) Annotations() []schema.Annotation {
 			"ck_attack_syncs_status":   inList("status", syncStatuses...),
 			"ck_attack_syncs_progress": "progress >= 0 AND progress <= 100",
 		}),
+	}
+}
+
+// Policy of the AttackSync: sync jobs are read and started with
+// attack.sync; the catalogue's provenance (the version a mission's export
+// names) is read by any signed-in viewer.
+func (AttackSync) Policy() ent.Policy {
+	return privacy.Policy{
+		Query:    privacy.QueryPolicy{rule.DenyIfNoViewer(), rule.AllowIfViewer(), privacy.AlwaysDenyRule()},
+		Mutation: privacy.MutationPolicy{rule.DenyIfNoViewer(), rule.AllowIfPermission(auth.AttackSync), privacy.AlwaysDenyRule()},
 	}
 }
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"time"
+	"violet/ent/privacy"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/entsql"
@@ -27,6 +30,22 @@ func (AuditEvent) Mixin() []ent.Mixin {
 // Annotations of the AuditEvent.
 func (AuditEvent) Annotations() []schema.Annotation {
 	return []schema.Annotation{entsql.Table("audit_events")}
+}
+
+// Policy of the AuditEvent: the log is append-only (rows are created,
+// even by nobody: a failed sign-in; never changed or deleted); audit.read
+// reads it all, and a mission's members read the history of the tests
+// they may see.
+func (AuditEvent) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfPermission(auth.AuditRead),
+			rule.FilterTestHistory(),
+			privacy.AlwaysDenyRule(),
+		},
+		Mutation: privacy.MutationPolicy{rule.AppendOnly(), privacy.AlwaysDenyRule()},
+	}
 }
 
 // Fields of the AuditEvent.

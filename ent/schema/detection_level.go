@@ -6,6 +6,8 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
 )
 
 // DetectionLevel is one step of the configurable outcome scale blue teams
@@ -27,6 +29,10 @@ func (DetectionLevel) Annotations() []schema.Annotation {
 		}),
 	}
 }
+
+// Policy of the DetectionLevel: everyone signed in reads the scale;
+// settings.manage changes it.
+func (DetectionLevel) Policy() ent.Policy { return rule.ReferencePolicy(auth.SettingsManage) }
 
 // Fields of the DetectionLevel.
 func (DetectionLevel) Fields() []ent.Field {

@@ -8,6 +8,9 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+	"violet/ent/privacy"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
 )
 
 var evidenceSides = []string{"red", "blue"}
@@ -31,6 +34,27 @@ func (EvidenceFile) Annotations() []schema.Annotation {
 			"ck_evidence_files_size":       "size >= 0",
 			"ck_evidence_files_sha256_hex": `sha256 ~ '^[0-9a-f]{64}$'`,
 		}),
+	}
+}
+
+// Policy of the EvidenceFile: evidence is seen with its test (blue
+// members only on released tests; everything with mission.read_all);
+// it is added and removed by the mission's leads, red and blue members,
+// the finer rules being the evidence workflow's.
+func (EvidenceFile) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfPermission(auth.MissionReadAll),
+			rule.FilterVisibleTestRows("mission_test_id"),
+			privacy.AlwaysDenyRule(),
+		},
+		Mutation: privacy.MutationPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfPermission(auth.MissionManage),
+			rule.AllowMissionRoles("mission_test_id", true, rule.RoleLead, rule.RoleRed, rule.RoleBlue),
+			privacy.AlwaysDenyRule(),
+		},
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
 )
 
 var importKinds = []string{"atomic", "library"}
@@ -33,6 +35,10 @@ func (ImportJob) Annotations() []schema.Annotation {
 		}),
 	}
 }
+
+// Policy of the ImportJob: library imports are read and started with
+// template.write.
+func (ImportJob) Policy() ent.Policy { return rule.PermissionPolicy(auth.TemplateWrite) }
 
 // Fields of the ImportJob.
 func (ImportJob) Fields() []ent.Field {

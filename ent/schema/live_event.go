@@ -2,6 +2,7 @@ package schema
 
 import (
 	"time"
+	"violet/internal/auth/rule"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/entsql"
@@ -29,6 +30,10 @@ func (LiveEvent) Annotations() []schema.Annotation {
 		entsql.Checks(map[string]string{"ck_live_events_kind": inList("kind", liveKinds...)}),
 	}
 }
+
+// Policy of the LiveEvent: the feed is written and read by internal/live
+// in SQL, never by a viewer through ent.
+func (LiveEvent) Policy() ent.Policy { return rule.SystemOnlyPolicy() }
 
 // Fields of the LiveEvent.
 func (LiveEvent) Fields() []ent.Field {

@@ -122,6 +122,11 @@ func (MissionMember) Annotations() []schema.Annotation {
 	}
 }
 
+// Policy of the MissionMember: members are seen on the missions the
+// viewer belongs to (all with mission.read_all) and managed by the
+// mission's leads (or mission.manage).
+func (MissionMember) Policy() ent.Policy { return missionChildPolicy(rule.RoleLead) }
+
 // Fields of the MissionMember.
 func (MissionMember) Fields() []ent.Field {
 	return []ent.Field{
@@ -163,6 +168,10 @@ func (MissionCategory) Annotations() []schema.Annotation {
 	}
 }
 
+// Policy of the MissionCategory: seen with its mission, managed by its
+// leads.
+func (MissionCategory) Policy() ent.Policy { return missionChildPolicy(rule.RoleLead) }
+
 // Fields of the MissionCategory.
 func (MissionCategory) Fields() []ent.Field {
 	return []ent.Field{
@@ -202,6 +211,10 @@ func (MissionScenario) Annotations() []schema.Annotation {
 	return []schema.Annotation{entsql.Table("mission_scenarios")}
 }
 
+// Policy of the MissionScenario: seen with its mission, managed by its
+// leads.
+func (MissionScenario) Policy() ent.Policy { return missionChildPolicy(rule.RoleLead) }
+
 // Fields of the MissionScenario.
 func (MissionScenario) Fields() []ent.Field {
 	return []ent.Field{
@@ -229,4 +242,25 @@ func (MissionScenario) Edges() []ent.Edge {
 // Indexes of the MissionScenario.
 func (MissionScenario) Indexes() []ent.Index {
 	return []ent.Index{activeIndex("mission_scenarios", "mission_id", "position")}
+}
+
+// missionChildPolicy is the policy of a mission's own children (members,
+// categories, scenarios): read on the missions the viewer belongs to (all
+// of them with mission.read_all), changed by the mission's writers among
+// roles (or with mission.manage).
+func missionChildPolicy(roles ...string) ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfPermission(auth.MissionReadAll),
+			rule.FilterMemberMissions("mission_id"),
+			privacy.AlwaysDenyRule(),
+		},
+		Mutation: privacy.MutationPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfPermission(auth.MissionManage),
+			rule.AllowMissionRoles("mission_id", false, roles...),
+			privacy.AlwaysDenyRule(),
+		},
+	}
 }

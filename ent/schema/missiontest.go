@@ -160,6 +160,25 @@ func (MissionTestMitreTag) Annotations() []schema.Annotation {
 	}
 }
 
+// Policy of the MissionTestMitreTag: tags are seen with their test and
+// changed by the mission's leads (the plan).
+func (MissionTestMitreTag) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfPermission(auth.MissionReadAll),
+			rule.FilterVisibleTestRows("mission_test_id"),
+			privacy.AlwaysDenyRule(),
+		},
+		Mutation: privacy.MutationPolicy{
+			rule.DenyIfNoViewer(),
+			rule.AllowIfPermission(auth.MissionManage),
+			rule.AllowMissionRoles("mission_test_id", true, rule.RoleLead),
+			privacy.AlwaysDenyRule(),
+		},
+	}
+}
+
 // Fields of the MissionTestMitreTag.
 func (MissionTestMitreTag) Fields() []ent.Field {
 	return []ent.Field{

@@ -9,6 +9,8 @@ import (
 	"entgo.io/ent/schema/index"
 	"entgo.io/ent/schema/mixin"
 	"github.com/google/uuid"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
 )
 
 // catalogueMixin holds what every ATT&CK catalogue entry keeps from its STIX
@@ -56,6 +58,10 @@ func (MitreTactic) Annotations() []schema.Annotation {
 	return []schema.Annotation{entsql.Table("mitre_tactics")}
 }
 
+// Policy of the MitreTactic: the ATT&CK catalogue is read by everyone
+// signed in and written by a sync (attack.sync).
+func (MitreTactic) Policy() ent.Policy { return rule.ReferencePolicy(auth.AttackSync) }
+
 // Fields of the MitreTactic.
 func (MitreTactic) Fields() []ent.Field {
 	return []ent.Field{
@@ -87,6 +93,10 @@ func (MitreTechnique) Mixin() []ent.Mixin {
 func (MitreTechnique) Annotations() []schema.Annotation {
 	return []schema.Annotation{entsql.Table("mitre_techniques")}
 }
+
+// Policy of the MitreTechnique: the ATT&CK catalogue is read by everyone
+// signed in and written by a sync (attack.sync).
+func (MitreTechnique) Policy() ent.Policy { return rule.ReferencePolicy(auth.AttackSync) }
 
 // Fields of the MitreTechnique.
 func (MitreTechnique) Fields() []ent.Field {
@@ -126,6 +136,10 @@ func (MitreSubtechnique) Mixin() []ent.Mixin {
 func (MitreSubtechnique) Annotations() []schema.Annotation {
 	return []schema.Annotation{entsql.Table("mitre_subtechniques")}
 }
+
+// Policy of the MitreSubtechnique: the ATT&CK catalogue is read by everyone
+// signed in and written by a sync (attack.sync).
+func (MitreSubtechnique) Policy() ent.Policy { return rule.ReferencePolicy(auth.AttackSync) }
 
 // Fields of the MitreSubtechnique.
 func (MitreSubtechnique) Fields() []ent.Field {

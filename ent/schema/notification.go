@@ -8,6 +8,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+	"violet/ent/privacy"
+	"violet/internal/auth/rule"
 )
 
 // Notification is an in-app message for one user; read_at stays NULL until
@@ -22,6 +24,16 @@ func (Notification) Mixin() []ent.Mixin {
 // Annotations of the Notification.
 func (Notification) Annotations() []schema.Annotation {
 	return []schema.Annotation{entsql.Table("notifications")}
+}
+
+// Policy of the Notification: workflows create notifications for others
+// (a job that ends has no viewer); each person reads, marks and deletes
+// only their own.
+func (Notification) Policy() ent.Policy {
+	return privacy.Policy{
+		Query:    privacy.QueryPolicy{rule.DenyIfNoViewer(), rule.FilterOwnRows("user_id"), privacy.AlwaysDenyRule()},
+		Mutation: privacy.MutationPolicy{rule.AllowCreate(), rule.DenyIfNoViewer(), rule.FilterOwnRows("user_id"), privacy.AlwaysDenyRule()},
+	}
 }
 
 // Fields of the Notification.

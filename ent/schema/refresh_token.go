@@ -8,6 +8,9 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+	"violet/ent/privacy"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
 )
 
 // RefreshToken is the server-side record behind a session cookie. The
@@ -27,6 +30,20 @@ func (RefreshToken) Annotations() []schema.Annotation {
 		entsql.Checks(map[string]string{
 			"ck_refresh_tokens_token_hash_hex": `token_hash ~ '^[0-9a-f]{64}$'`,
 		}),
+	}
+}
+
+// Policy of the RefreshToken: people list and end their own sessions,
+// user.manage anyone's; sessions are created by the sign-in (as the
+// system).
+func (RefreshToken) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			rule.DenyIfNoViewer(), rule.AllowIfPermission(auth.UserManage), rule.FilterOwnRows("user_id"), privacy.AlwaysDenyRule(),
+		},
+		Mutation: privacy.MutationPolicy{
+			rule.DenyIfNoViewer(), rule.AllowIfPermission(auth.UserManage), rule.FilterOwnRows("user_id"), privacy.AlwaysDenyRule(),
+		},
 	}
 }
 

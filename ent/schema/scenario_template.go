@@ -8,6 +8,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
 )
 
 // ScenarioTemplate is an ordered list of test templates.
@@ -24,6 +26,13 @@ func (ScenarioTemplate) Annotations() []schema.Annotation {
 		entsql.Table("scenario_templates"),
 		entsql.Checks(map[string]string{"ck_scenario_templates_version": "version >= 1"}),
 	}
+}
+
+// Policy of the ScenarioTemplate: the library is read by everyone signed
+// in, changed with template.write and restored from the trash with
+// trash.manage.
+func (ScenarioTemplate) Policy() ent.Policy {
+	return rule.ReferencePolicy(auth.TemplateWrite, auth.TrashManage)
 }
 
 // Fields of the ScenarioTemplate.
@@ -72,6 +81,11 @@ func (ScenarioTemplateTest) Annotations() []schema.Annotation {
 			"ck_scenario_template_tests_position": "position >= 0",
 		}),
 	}
+}
+
+// Policy of the ScenarioTemplateTest: as its scenario.
+func (ScenarioTemplateTest) Policy() ent.Policy {
+	return rule.ReferencePolicy(auth.TemplateWrite, auth.TrashManage)
 }
 
 // Fields of the ScenarioTemplateTest.

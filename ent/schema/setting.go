@@ -2,6 +2,8 @@ package schema
 
 import (
 	"encoding/json"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/entsql"
@@ -23,6 +25,10 @@ func (Setting) Mixin() []ent.Mixin {
 func (Setting) Annotations() []schema.Annotation {
 	return []schema.Annotation{entsql.Table("settings")}
 }
+
+// Policy of the Setting: everyone signed in reads the settings;
+// settings.manage changes them.
+func (Setting) Policy() ent.Policy { return rule.ReferencePolicy(auth.SettingsManage) }
 
 // Fields of the Setting.
 func (Setting) Fields() []ent.Field {

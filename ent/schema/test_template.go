@@ -8,6 +8,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
 )
 
 // Opsec levels and template sources, shared by templates and mission tests.
@@ -34,6 +36,13 @@ func (TestTemplate) Annotations() []schema.Annotation {
 			"ck_test_templates_version":     "version >= 1",
 		}),
 	}
+}
+
+// Policy of the TestTemplate: the library is read by everyone signed in,
+// changed with template.write and restored from the trash with
+// trash.manage.
+func (TestTemplate) Policy() ent.Policy {
+	return rule.ReferencePolicy(auth.TemplateWrite, auth.TrashManage)
 }
 
 // Fields of the TestTemplate.
@@ -102,6 +111,11 @@ func (TestTemplateMitreTag) Annotations() []schema.Annotation {
 			"ck_test_template_mitre_tags_exactly_one_mitre_fk": "num_nonnulls(tactic_id, technique_id, subtechnique_id) = 1",
 		}),
 	}
+}
+
+// Policy of the TestTemplateMitreTag: as its template.
+func (TestTemplateMitreTag) Policy() ent.Policy {
+	return rule.ReferencePolicy(auth.TemplateWrite, auth.TrashManage)
 }
 
 // Fields of the TestTemplateMitreTag.

@@ -26,6 +26,7 @@ import (
 	"violet/internal/evidence"
 	"violet/internal/i18n"
 	"violet/internal/live"
+	"violet/internal/paths"
 	"violet/internal/testdb"
 	"violet/migrations"
 	"violet/static"
@@ -241,7 +242,7 @@ func (a *App) User(t testing.TB, email string, groups ...string) *ent.User {
 func (a *App) Login(t testing.TB, email, password string) *http.Cookie {
 	t.Helper()
 	form := url.Values{"email": {email}, "password": {password}}
-	r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
+	r := httptest.NewRequest(http.MethodPost, paths.Login, strings.NewReader(form.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	w := a.Do(r)
 	if w.Code != http.StatusSeeOther {

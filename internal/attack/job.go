@@ -32,6 +32,7 @@ import (
 	"violet/internal/job"
 	"violet/internal/joblock"
 	"violet/internal/notify"
+	"violet/internal/paths"
 	"violet/internal/seed"
 	"violet/views/admin"
 )
@@ -458,7 +459,7 @@ func (Syncs) Failed(j job.Ref) notify.Message { return notice(j.ID, nil) }
 // nil when it failed); command-line syncs have nobody to tell.
 func notice(id uuid.UUID, counts *Counts) notify.Message {
 	m := notify.Message{Kind: notify.SyncFinished, TitleKey: "notify.title.sync_failed",
-		Link: "/admin/attack-sync/" + id.String()}
+		Link: paths.URL(paths.AttackSyncJob, id)}
 	if counts != nil {
 		m.TitleKey, m.TitleArgs = "notify.title.sync_succeeded", []any{"Added", counts.Added, "Updated", counts.Updated}
 	}

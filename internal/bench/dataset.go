@@ -21,6 +21,7 @@ import (
 	"violet/internal/evidence"
 	"violet/internal/mission"
 	"violet/internal/notify"
+	"violet/internal/paths"
 )
 
 // Scale is the size of the generated dataset. Everything generated is a
@@ -333,7 +334,7 @@ func addNotifications(ctx context.Context, client *ent.Client, userID, missionID
 	for i := range 60 {
 		c := client.Notification.Create().SetUserID(userID).SetKind(string(notify.TestReleased)).
 			SetTitle(fmt.Sprintf("Bench template %04d was released to the blue team", i)).
-			SetLink("/missions/" + missionID.String())
+			SetLink(paths.URL(paths.Mission, missionID))
 		if i%2 == 0 {
 			c.SetReadAt(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
 		}

@@ -7,6 +7,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync/atomic"
+
+	"violet/internal/paths"
 )
 
 // InstancesResult compares one `violet serve` process with two on the
@@ -43,9 +45,9 @@ func roundRobin(backends []*url.URL) http.Handler {
 func measureInstances(ctx context.Context, binary, dbURL string, d *Dataset, o Options) (*InstancesResult, error) {
 	res := &InstancesResult{}
 	pages := []Page{
-		{Name: "home", Path: "/", As: "lead"},
-		{Name: fmt.Sprintf("mission %d tests", d.Scale.SmallTests), Path: "/missions/" + d.Small.String(), As: "lead"},
-		{Name: "test drawer (htmx)", Path: "/missions/" + d.Big.String() + "/tests/" + d.DrawerTest.String(), As: "lead",
+		{Name: "home", Path: paths.Home, As: "lead"},
+		{Name: fmt.Sprintf("mission %d tests", d.Scale.SmallTests), Path: paths.URL(paths.Mission, d.Small), As: "lead"},
+		{Name: "test drawer (htmx)", Path: paths.URL(paths.MissionTest, d.Big, d.DrawerTest), As: "lead",
 			Header: map[string]string{"HX-Request": "true"}},
 	}
 	key := sessionKey()

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"violet/internal/paths"
 	"violet/internal/sqltrace"
 )
 
@@ -32,24 +33,24 @@ type Page struct {
 // matrix, search, the template list and login.
 func Pages(d *Dataset) []Page {
 	hx := map[string]string{"HX-Request": "true"}
-	big, small := "/missions/"+d.Big.String(), "/missions/"+d.Small.String()
-	test := big + "/tests/" + d.DrawerTest.String()
+	big, small := paths.URL(paths.Mission, d.Big), paths.URL(paths.Mission, d.Small)
+	test := paths.URL(paths.MissionTest, d.Big, d.DrawerTest)
 	return []Page{
-		{Name: "home", Path: "/", As: "lead"},
-		{Name: "mission list", Path: "/missions", As: "lead"},
+		{Name: "home", Path: paths.Home, As: "lead"},
+		{Name: "mission list", Path: paths.Missions, As: "lead"},
 		{Mission: "small", Name: fmt.Sprintf("mission %d tests", d.Scale.SmallTests), Path: small, As: "lead"},
 		{Mission: "big", Name: fmt.Sprintf("mission %d tests", d.Scale.BigTests), Path: big, As: "lead"},
 		{Name: fmt.Sprintf("mission %d tests (blue)", d.Scale.BigTests), Path: big, As: "blue"},
 		{Name: "test page", Path: test, As: "lead"},
 		{Name: "test drawer (htmx)", Path: test, As: "lead", Header: hx},
-		{Name: fmt.Sprintf("report %d tests", d.Scale.BigTests), Path: big + "/report", As: "lead"},
-		{Name: "ATT&CK matrix", Path: "/attack", As: "lead"},
-		{Name: "ATT&CK search (htmx)", Path: "/attack/search?q=powershell", As: "lead", Header: hx},
-		{Name: "ATT&CK entry", Path: "/attack/" + d.TechniqueID, As: "lead"},
-		{Name: "template list", Path: "/library/tests", As: "lead"},
-		{Name: "notification bell (htmx)", Path: "/notifications/bell", As: "lead", Header: hx},
-		{Name: "login page", Path: "/login"},
-		{Name: "login (POST, argon2id)", Path: "/login", Form: url.Values{"email": {d.LeadEmail}, "password": {Password}},
+		{Name: fmt.Sprintf("report %d tests", d.Scale.BigTests), Path: paths.URL(paths.MissionReport, d.Big), As: "lead"},
+		{Name: "ATT&CK matrix", Path: paths.Attack, As: "lead"},
+		{Name: "ATT&CK search (htmx)", Path: paths.Query(paths.AttackSearch, "q", "powershell"), As: "lead", Header: hx},
+		{Name: "ATT&CK entry", Path: paths.URL(paths.AttackEntry, d.TechniqueID), As: "lead"},
+		{Name: "template list", Path: paths.Templates, As: "lead"},
+		{Name: "notification bell (htmx)", Path: paths.NotificationsBell, As: "lead", Header: hx},
+		{Name: "login page", Path: paths.Login},
+		{Name: "login (POST, argon2id)", Path: paths.Login, Form: url.Values{"email": {d.LeadEmail}, "password": {Password}},
 			Want: http.StatusSeeOther, NoFloors: true},
 	}
 }
@@ -75,7 +76,7 @@ func NewClient(base string, conns int) *Client {
 
 // Login signs email in and keeps its session cookie under role.
 func (c *Client) Login(ctx context.Context, role, email, password string) error {
-	res, _, err := c.do(ctx, Page{Path: "/login", Form: url.Values{"email": {email}, "password": {password}}})
+	res, _, err := c.do(ctx, Page{Path: paths.Login, Form: url.Values{"email": {email}, "password": {password}}})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"violet/internal/paths"
 )
 
 // measureProcess runs the built binary as an operator would (`violet
@@ -34,7 +36,7 @@ func measureProcess(ctx context.Context, binary, dbURL string, d *Dataset, o Opt
 				p.kill()
 				return nil, err
 			}
-			page := Page{Name: "small mission", Path: "/missions/" + d.Small.String(), As: "lead"}
+			page := Page{Name: "small mission", Path: paths.URL(paths.Mission, d.Small), As: "lead"}
 			Load(ctx, 16, 0, o.Warmup, c.Op(page))
 			res.PeakRSS = peakRSSDuring(p.cmd.Process.Pid, func() { res.Small = Load(ctx, 16, 0, o.Duration, c.Op(page)) })
 		}
@@ -87,7 +89,7 @@ func startProcess(ctx context.Context, binary, dbURL, sessionKey string) (*proce
 	client := &http.Client{Timeout: time.Second}
 	deadline := start.Add(30 * time.Second)
 	for {
-		if res, err := client.Get(p.base + "/readyz"); err == nil {
+		if res, err := client.Get(p.base + paths.Readyz); err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
 				return p, time.Since(start), nil

@@ -17,6 +17,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/mission"
+	"violet/internal/paths"
 	"violet/internal/seed"
 	mtviews "violet/views/missiontest"
 )
@@ -71,7 +72,7 @@ type Test struct {
 
 // URL is the test's page, which the evidence addresses hang off.
 func (t *Test) URL() string {
-	return "/missions/" + t.Access.Mission.ID.String() + "/tests/" + t.Test.ID.String()
+	return paths.URL(paths.MissionTest, t.Access.Mission.ID, t.Test.ID)
 }
 
 // Load returns the test of ref for the viewer: a mission the viewer may

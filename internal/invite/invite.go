@@ -46,6 +46,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/database"
 	"violet/internal/identity"
+	"violet/internal/paths"
 	"violet/internal/seed"
 )
 
@@ -171,7 +172,7 @@ func HashToken(token string) string {
 
 // URL is the link that opens an invitation on the instance at base.
 func URL(base *url.URL, token string) string {
-	return strings.TrimRight(base.String(), "/") + "/invitations/" + token
+	return strings.TrimRight(base.String(), "/") + paths.URL(paths.Invitation, token)
 }
 
 // NormalizeEmail returns the stored form of an email address

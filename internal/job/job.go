@@ -95,7 +95,10 @@ func NewRunner(client *ent.Client, db *sql.DB, notifier *notify.Notifier, now fu
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Runner{client: client, db: db, notifier: notifier, now: now, log: log}
-	r.ctx, r.stop = context.WithCancel(context.Background())
+	// Background work runs as the system: whoever started a job was
+	// allowed to when it began (its workflow checked), and the work
+	// outlives their request and its viewer.
+	r.ctx, r.stop = context.WithCancel(rule.SystemContext(context.Background()))
 	return r
 }
 

@@ -36,6 +36,7 @@ import (
 	"violet/internal/joblock"
 	"violet/internal/library"
 	"violet/internal/notify"
+	"violet/internal/paths"
 )
 
 // interrupted is the error of an import whose process stopped before it
@@ -576,5 +577,5 @@ func notice(j job.Ref, succeeded bool) notify.Message {
 		key = "notify.title.import_succeeded"
 	}
 	return notify.Message{Kind: notify.ImportFinished, TitleKey: key,
-		TitleArgs: []any{"Source", j.Source}, Link: "/library/import/" + j.ID.String()}
+		TitleArgs: []any{"Source", j.Source}, Link: paths.URL(paths.LibraryImportJob, j.ID)}
 }

@@ -98,8 +98,10 @@ func (s *Service) Create(ctx context.Context, in MissionInput) (*ent.Mission, er
 		if err != nil {
 			return fmt.Errorf("create mission: %w", err)
 		}
+		// The founding membership is the system's: nobody is a lead of
+		// the mission yet, and mission.create allowed its creation.
 		if err := tx.MissionMember.Create().SetMissionID(m.ID).SetUserID(v.UserID).
-			SetRole(missionmember.RoleLead).Exec(ctx); err != nil {
+			SetRole(missionmember.RoleLead).Exec(rule.SystemContext(ctx)); err != nil {
 			return fmt.Errorf("make the creator lead: %w", err)
 		}
 		return audit.Record(ctx, tx.AuditEvent, audit.Event{

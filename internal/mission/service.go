@@ -11,6 +11,7 @@ import (
 	"violet/internal/audit"
 	"violet/internal/live"
 	"violet/internal/notify"
+	"violet/internal/paths"
 	missionviews "violet/views/missions"
 )
 
@@ -34,7 +35,7 @@ func NewService(client *ent.Client, notifier *notify.Notifier) *Service {
 }
 
 // Link is the page of a mission, the link of its notifications.
-func Link(missionID uuid.UUID) string { return "/missions/" + missionID.String() }
+func Link(missionID uuid.UUID) string { return paths.URL(paths.Mission, missionID) }
 
 // missionEvent is the audit event of action on a's mission.
 func missionEvent(a *Access, action string, details map[string]any) audit.Event {

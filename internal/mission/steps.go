@@ -18,6 +18,7 @@ import (
 	"violet/internal/database"
 	"violet/internal/live"
 	"violet/internal/notify"
+	"violet/internal/paths"
 	mtviews "violet/views/missiontest"
 )
 
@@ -26,7 +27,7 @@ const TestTarget = "mission_test"
 
 // TestLink is the page of one test, the link of its notifications.
 func TestLink(missionID, testID uuid.UUID) string {
-	return "/missions/" + missionID.String() + "/tests/" + testID.String()
+	return paths.URL(paths.MissionTest, missionID, testID)
 }
 
 // ErrNotReleased refuses a blue record on a test the red team has not

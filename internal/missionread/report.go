@@ -26,6 +26,7 @@ import (
 	"violet/internal/i18n"
 	"violet/internal/markdown"
 	"violet/internal/mission"
+	"violet/internal/paths"
 	"violet/views/report"
 	"violet/views/scale"
 )
@@ -251,9 +252,9 @@ func reportEvidence(tests []report.Test, files []*ent.EvidenceFile, missionID uu
 			ID: f.ID.String(), TestNumber: tests[i].Number, TestName: tests[i].Name, Side: string(f.Side),
 			Name: f.OriginalName, Caption: f.Caption, ContentType: f.ContentType, Size: f.Size, SHA256: f.Sha256,
 		}
-		e.DownloadURL = "/missions/" + missionID.String() + "/tests/" + f.MissionTestID.String() + "/evidence/" + f.ID.String()
+		e.DownloadURL = paths.URL(paths.EvidenceFile, missionID, f.MissionTestID, f.ID)
 		if strings.HasPrefix(f.ContentType, "image/") {
-			e.PreviewURL = e.DownloadURL + "/preview"
+			e.PreviewURL = paths.URL(paths.EvidencePreview, missionID, f.MissionTestID, f.ID)
 			tests[i].Images = append(tests[i].Images, e)
 			continue
 		}

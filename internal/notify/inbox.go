@@ -19,6 +19,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/database"
 	"violet/internal/live"
+	"violet/internal/paths"
 	notifyviews "violet/views/notifications"
 )
 
@@ -90,7 +91,7 @@ func (b *Inbox) List(ctx context.Context, f notifyviews.Filter, unread int) (not
 func RowOf(n *ent.Notification) notifyviews.Row {
 	return notifyviews.Row{
 		ID: n.ID.String(), KindKey: LabelKey(Kind(n.Kind)), Title: n.Title,
-		CreatedAt: n.CreatedAt, Read: n.ReadAt != nil, HasLink: LocalLink(n.Link) != notifyviews.Path,
+		CreatedAt: n.CreatedAt, Read: n.ReadAt != nil, HasLink: LocalLink(n.Link) != paths.Notifications,
 	}
 }
 
@@ -99,11 +100,11 @@ func RowOf(n *ent.Notification) notifyviews.Row {
 // Violet, but a link that could leave the site is never followed.
 func LocalLink(link string) string {
 	if !strings.HasPrefix(link, "/") || strings.HasPrefix(link, "//") || strings.ContainsAny(link, "\\\r\n") {
-		return notifyviews.Path
+		return paths.Notifications
 	}
 	u, err := url.Parse(link)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
-		return notifyviews.Path
+		return paths.Notifications
 	}
 	return link
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"violet/ent/detectionlevel"
+	"violet/internal/auth/rule"
 	scaleview "violet/views/scale"
 )
 
@@ -38,10 +39,12 @@ func (s *Service) Version(ctx context.Context) (string, error) {
 // readable text colour. The CSP forbids inline styles, so this is how
 // colours chosen by an admin reach the page.
 func (s *Service) Stylesheet(ctx context.Context) ([]byte, error) {
+	// The colours are public (the sign-in page links the stylesheet),
+	// so they are read as the system, viewer or none.
 	levels, err := s.client.DetectionLevel.Query().
 		Order(detectionlevel.ByPosition(), detectionlevel.ByName()).
 		Select(detectionlevel.FieldColour).
-		All(ctx)
+		All(rule.SystemContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("scale stylesheet: %w", err)
 	}

@@ -60,7 +60,7 @@ func (w *world) level(t *testing.T, name string) uuid.UUID {
 
 func (w *world) audits(t *testing.T, action string, id uuid.UUID) int {
 	t.Helper()
-	return w.client.AuditEvent.Query().Where(auditevent.Action(action), auditevent.TargetID(id.String())).CountX(w.ctx)
+	return w.client.AuditEvent.Query().Where(auditevent.Action(action), auditevent.TargetID(id.String())).CountX(rule.SystemContext(w.ctx))
 }
 
 func TestCreateChecksTheForm(t *testing.T) {
@@ -125,7 +125,7 @@ func TestUpdateAuditsWhatChanged(t *testing.T) {
 	if err := w.svc.Update(w.ctx, id, in); err != nil {
 		t.Fatal(err)
 	}
-	e := w.client.AuditEvent.Query().Where(auditevent.Action("detection_level.updated"), auditevent.TargetID(id.String())).OnlyX(w.ctx)
+	e := w.client.AuditEvent.Query().Where(auditevent.Action("detection_level.updated"), auditevent.TargetID(id.String())).OnlyX(rule.SystemContext(w.ctx))
 	if _, ok := e.Details["name"]; !ok || len(e.Details) != 2 || e.TargetLabel != "Logged only" {
 		t.Errorf("event %q %v: want the name and score changes", e.TargetLabel, e.Details)
 	}

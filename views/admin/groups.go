@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"violet/internal/i18n"
+	"violet/internal/paths"
 	"violet/views/components"
 )
 
@@ -31,9 +32,9 @@ type GroupForm struct {
 // Action is where the form posts.
 func (f GroupForm) Action() string {
 	if f.ID == "" {
-		return "/admin/groups"
+		return paths.Groups
 	}
-	return "/admin/groups/" + f.ID
+	return paths.URL(paths.Group, f.ID)
 }
 
 // Permission notes shown on a matrix row after an htmx change.

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"violet/internal/paths"
 	"violet/views/components"
 	"violet/views/layout"
 )
@@ -72,11 +73,11 @@ type InvitationLink struct {
 }
 
 // filterHref is the list's URL for a status filter (first page).
-func filterHref(status string) string { return "/admin/invitations?status=" + status }
+func filterHref(status string) string { return paths.Invitations + "?status=" + status }
 
 // pageHref is the list's URL for a page of a filter.
 func pageHref(status string, page int) string {
-	return "/admin/invitations?status=" + status + "&page=" + strconv.Itoa(page)
+	return paths.Invitations + "?status=" + status + "&page=" + strconv.Itoa(page)
 }
 
 // when formats a time for the tables, in UTC, to the minute.

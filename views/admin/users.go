@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"violet/internal/paths"
 )
 
 // User list filters: the account states the list can show.
@@ -46,9 +48,9 @@ func (f UserFilter) URL(page int) string {
 		v.Set("page", strconv.Itoa(page))
 	}
 	if len(v) == 0 {
-		return "/admin/users"
+		return paths.Users
 	}
-	return "/admin/users?" + v.Encode()
+	return paths.Users + "?" + v.Encode()
 }
 
 // UserRow is one line of the user list.

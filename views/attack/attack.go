@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"violet/internal/i18n"
+	"violet/internal/paths"
 )
 
 // Kinds of catalogue entry, as picker values and mission tags name them.
@@ -33,7 +34,7 @@ type Entry struct {
 }
 
 // Href is the entry's page in Violet.
-func (e Entry) Href() string { return "/attack/" + e.ExternalID }
+func (e Entry) Href() string { return paths.URL(paths.AttackEntry, e.ExternalID) }
 
 // Retired reports a revoked or deprecated entry: hidden from the matrix by
 // default and from pickers always.
@@ -58,9 +59,9 @@ func (f MatrixFilter) URL() string {
 		v.Set("retired", "1")
 	}
 	if len(v) == 0 {
-		return "/attack"
+		return paths.Attack
 	}
-	return "/attack?" + v.Encode()
+	return paths.Attack + "?" + v.Encode()
 }
 
 // ToggleRetired is the same filter with retired entries switched.
@@ -121,7 +122,7 @@ type Search struct {
 }
 
 // SearchURL is the search page's address for a query.
-func SearchURL(q string) string { return "/attack/search?q=" + url.QueryEscape(q) }
+func SearchURL(q string) string { return paths.AttackSearch + "?q=" + url.QueryEscape(q) }
 
 // TemplateUse is a test template tagged with an entry.
 type TemplateUse struct {
@@ -130,7 +131,7 @@ type TemplateUse struct {
 }
 
 // Href is the template's page.
-func (u TemplateUse) Href() string { return "/library/tests/" + u.ID }
+func (u TemplateUse) Href() string { return paths.URL(paths.Template, u.ID) }
 
 // MissionTestUse is a mission test tagged with an entry.
 type MissionTestUse struct {
@@ -141,7 +142,7 @@ type MissionTestUse struct {
 }
 
 // Href is the mission test's page.
-func (u MissionTestUse) Href() string { return "/missions/" + u.MissionID + "/tests/" + u.ID }
+func (u MissionTestUse) Href() string { return paths.URL(paths.MissionTest, u.MissionID, u.ID) }
 
 // Detail is one entry's page.
 type Detail struct {

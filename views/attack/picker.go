@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"violet/internal/paths"
 )
 
 // PickerLimit is the most results one picker search shows.
@@ -52,7 +54,7 @@ func (p PickerProps) label() string {
 func pickerID(name string) string { return "picker-" + name }
 
 // PickerURL is the picker endpoint's address for a picker named name.
-func PickerURL(name string) string { return "/attack/picker?name=" + name }
+func PickerURL(name string) string { return paths.AttackPicker + "?name=" + name }
 
 // PickerResult is one search of a picker: the rows it offers.
 type PickerResult struct {

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"violet/internal/i18n"
+	"violet/internal/paths"
 	"violet/views/attack"
 	"violet/views/components"
 )
@@ -43,9 +44,9 @@ func (f ScenarioFilter) URL(page int) string {
 		v.Set("page", strconv.Itoa(page))
 	}
 	if len(v) == 0 {
-		return "/library/scenarios"
+		return paths.Scenarios
 	}
-	return "/library/scenarios?" + v.Encode()
+	return paths.Scenarios + "?" + v.Encode()
 }
 
 // ScenarioRow is one line of the scenario list.
@@ -99,9 +100,9 @@ type ScenarioForm struct {
 // Action is where the form posts.
 func (f ScenarioForm) Action() string {
 	if f.ID == "" {
-		return "/library/scenarios"
+		return paths.Scenarios
 	}
-	return "/library/scenarios/" + f.ID
+	return paths.URL(paths.Scenario, f.ID)
 }
 
 // scenarioFormID is the element id of the scenario form; the version input
@@ -141,9 +142,6 @@ const (
 	ScenarioNoticeError = "error"
 	ScenarioNoticeSaved = "saved"
 )
-
-// base is the scenario's address.
-func (t ScenarioTests) base() string { return "/library/scenarios/" + t.ScenarioID }
 
 // ScenarioCandidate is a test template an "add a test" search offers.
 type ScenarioCandidate struct {

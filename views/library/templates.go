@@ -11,6 +11,7 @@ import (
 	"violet/ent/schema"
 	"violet/ent/testtemplate"
 	"violet/internal/i18n"
+	"violet/internal/paths"
 	"violet/internal/textrule"
 	"violet/views/attack"
 	"violet/views/components"
@@ -107,9 +108,9 @@ func (f TemplateFilter) URL(page int) string {
 		v.Set("page", strconv.Itoa(page))
 	}
 	if len(v) == 0 {
-		return "/library/tests"
+		return paths.Templates
 	}
-	return "/library/tests?" + v.Encode()
+	return paths.Templates + "?" + v.Encode()
 }
 
 // Active reports whether anything narrows the list.
@@ -194,9 +195,9 @@ type TemplateForm struct {
 // Action is where the form posts.
 func (f TemplateForm) Action() string {
 	if f.ID == "" {
-		return "/library/tests"
+		return paths.Templates
 	}
-	return "/library/tests/" + f.ID
+	return paths.URL(paths.Template, f.ID)
 }
 
 // Text returns the value of a markdown field by its form name.

@@ -15,6 +15,7 @@ import (
 	"violet/ent/schema"
 	"violet/internal/i18n"
 	"violet/internal/mission"
+	"violet/internal/paths"
 	"violet/internal/textrule"
 	"violet/views/components"
 )
@@ -84,7 +85,7 @@ func (f Filter) Values() url.Values {
 
 // URL is the mission page's address with this filter.
 func (f Filter) URL(missionID string) string {
-	base := "/missions/" + missionID
+	base := paths.URL(paths.Mission, missionID)
 	if q := f.Values().Encode(); q != "" {
 		return base + "?" + q
 	}
@@ -183,10 +184,7 @@ type Page struct {
 func (p Page) Tab() string { return p.ID }
 
 // TestURL is the one-test page of a row.
-func (p Page) TestURL(r Row) string { return "/missions/" + p.ID + "/tests/" + r.ID }
-
-// PlanURL is where the plan's forms post.
-func (p Page) PlanURL(suffix string) string { return "/missions/" + p.ID + "/plan" + suffix }
+func (p Page) TestURL(r Row) string { return paths.URL(paths.MissionTest, p.ID, r.ID) }
 
 // GroupURL is the list grouped by g with the same filters.
 func (p Page) GroupURL(g string) string {

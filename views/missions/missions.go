@@ -9,6 +9,7 @@ import (
 
 	"violet/ent/schema"
 	"violet/internal/i18n"
+	"violet/internal/paths"
 	"violet/internal/textrule"
 	"violet/views/components"
 )
@@ -63,9 +64,9 @@ func (f Filter) URL(page int) string {
 		v.Set("page", strconv.Itoa(page))
 	}
 	if len(v) == 0 {
-		return "/missions"
+		return paths.Missions
 	}
-	return "/missions?" + v.Encode()
+	return paths.Missions + "?" + v.Encode()
 }
 
 // Row is one line of the mission list.
@@ -118,9 +119,9 @@ type Form struct {
 // Action is where the form posts.
 func (f Form) Action() string {
 	if f.ID == "" {
-		return "/missions"
+		return paths.Missions
 	}
-	return "/missions/" + f.ID + "/settings"
+	return paths.URL(paths.MissionSettings, f.ID)
 }
 
 // Settings is a mission's settings page: the form (or, archived, its

@@ -5,9 +5,12 @@
 package missiontest
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"violet/ent/schema"
+	"violet/internal/paths"
 	"violet/internal/textrule"
 	"violet/views/components"
 )
@@ -58,6 +61,18 @@ type Page struct {
 func (p Page) HasText() bool {
 	return p.Description != "" || p.Objective != "" || p.Procedure != "" ||
 		p.Prerequisites != "" || p.Cleanup != "" || p.ExpectedDetection != ""
+}
+
+// below is the address of route, a route under the test's page
+// (paths.MissionTestRed, paths.EvidenceFile…), for the test whose page is
+// base (the work block's and the evidence section's Base, built by their
+// caller), with route's own parameters after the test's.
+func below(base, route string, params ...any) string {
+	rest, ok := strings.CutPrefix(route, paths.MissionTest)
+	if !ok {
+		panic(fmt.Sprintf("missiontest: %q is not under %q", route, paths.MissionTest))
+	}
+	return base + paths.URL(rest, params...)
 }
 
 // Work is the part of the page that changes: the state line, the red and

@@ -8,13 +8,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"violet/internal/paths"
 )
 
 // PageSize is how many notifications one page of the list shows.
 const PageSize = 30
 
 // Path is the notifications page's address.
-const Path = "/notifications"
+const Path = paths.Notifications
 
 // Filter is the list's query as the unread switch and the pager hold it.
 // It round-trips through the URL so that Back and reload show the same list.
