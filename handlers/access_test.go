@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"violet/internal/apptest"
 	"violet/internal/auth/rule"
+	"violet/internal/testkit/apptest"
 )
 
 // Expected outcome codes of the role × route matrix.

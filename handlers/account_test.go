@@ -14,7 +14,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"violet/internal/apptest"
+	"violet/internal/testkit/apptest"
 )
 
 // User agents of the devices the session tests sign in from.

@@ -8,8 +8,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"violet/internal/apptest"
-	"violet/internal/browsertest"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/browsertest"
 )
 
 // TestBrowserAttackSync is issue 4's browser test: an admin syncs the

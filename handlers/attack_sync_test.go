@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"violet/internal/apptest"
+	"violet/internal/testkit/apptest"
 )
 
 const miniBundle = "../internal/attack/testdata/mini-bundle.json"

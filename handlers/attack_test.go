@@ -23,12 +23,12 @@ import (
 	"github.com/google/uuid"
 
 	"violet/ent"
-	"violet/internal/apptest"
 	"violet/internal/attack"
 	"violet/internal/auth/rule"
-	"violet/internal/browsertest"
 	"violet/internal/database"
 	"violet/internal/i18n"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/browsertest"
 	attackviews "violet/views/attack"
 )
 

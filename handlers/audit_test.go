@@ -16,10 +16,10 @@ import (
 
 	"violet/ent"
 	"violet/ent/permission"
-	"violet/internal/apptest"
 	"violet/internal/audit"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
+	"violet/internal/testkit/apptest"
 )
 
 // auditSeed is an audit entry a test writes with a chosen time.

@@ -7,8 +7,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"violet/internal/apptest"
-	"violet/internal/browsertest"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/browsertest"
 )
 
 // TestBrowserDetectionScale: the scale's colours reach the page through the
@@ -66,8 +66,7 @@ func TestBrowserDetectionScale(t *testing.T) {
 	if same, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.violetMarker === 1`)); !same {
 		t.Error("moving a level reloaded the page instead of swapping the table")
 	}
-	f := &levelFixture{t: t, app: app}
-	if got := f.scale(); got != "Alerted,Blocked,Logged,Not detected" {
+	if got := levelScale(t, app); got != "Alerted,Blocked,Logged,Not detected" {
 		t.Errorf("scale in the database %s", got)
 	}
 	// The settings page, next tab.

@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -10,49 +11,19 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/google/uuid"
 
-	"violet/ent/auditevent"
-	"violet/ent/detectionlevel"
 	"violet/ent/permission"
-	"violet/internal/apptest"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
+	"violet/internal/testkit/apptest"
 )
 
-// levelFixture is an app with an admin, a user with only settings.manage
-// (through a group of their own) and helpers reading the scale back.
-type levelFixture struct {
-	t     *testing.T
-	app   *apptest.App
-	admin *http.Cookie
-	red   *http.Cookie
-}
-
-func newLevelFixture(t *testing.T) *levelFixture {
+// levelScale returns the levels' names in position order, failing unless
+// the positions are distinct.
+func levelScale(t testing.TB, app *apptest.App) string {
 	t.Helper()
-	app := apptest.New(t)
-	return &levelFixture{t: t, app: app,
-		admin: app.SignedIn(t, "admin@example.com", "admin"),
-		red:   app.SignedIn(t, "red@example.com", "redteam"),
-	}
-}
-
-// level returns the id of the level named name.
-func (f *levelFixture) level(name string) uuid.UUID {
-	f.t.Helper()
-	lv, err := f.app.Ent.DetectionLevel.Query().Where(detectionlevel.Name(name)).Only(rule.SystemContext(context.Background()))
+	rows, err := app.DB.Query(`SELECT name, position FROM detection_levels ORDER BY position, name`)
 	if err != nil {
-		f.t.Fatalf("level %q: %v", name, err)
-	}
-	return lv.ID
-}
-
-// scale returns the levels' names in position order, failing unless the
-// positions are distinct.
-func (f *levelFixture) scale() string {
-	f.t.Helper()
-	rows, err := f.app.DB.Query(`SELECT name, position FROM detection_levels ORDER BY position, name`)
-	if err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer rows.Close()
 	var names []string
@@ -61,10 +32,10 @@ func (f *levelFixture) scale() string {
 		var name string
 		var pos int
 		if err := rows.Scan(&name, &pos); err != nil {
-			f.t.Fatal(err)
+			t.Fatal(err)
 		}
 		if seen[pos] {
-			f.t.Errorf("two levels at position %d", pos)
+			t.Errorf("two levels at position %d", pos)
 		}
 		seen[pos] = true
 		names = append(names, name)
@@ -72,28 +43,10 @@ func (f *levelFixture) scale() string {
 	return strings.Join(names, ",")
 }
 
-// audits counts the audit events of action on the level id.
-func (f *levelFixture) audits(action string, id uuid.UUID) int {
-	f.t.Helper()
-	n, err := f.app.Ent.AuditEvent.Query().Where(auditevent.Action(action), auditevent.TargetID(id.String())).
-		Count(rule.SystemContext(context.Background()))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return n
-}
-
-// rateTest makes a mission with one test rated with the level.
-func (f *levelFixture) rateTest(level uuid.UUID) {
-	f.t.Helper()
-	mission := uuid.New()
-	if _, err := f.app.DB.Exec(`INSERT INTO missions (id, name) VALUES ($1, 'M')`, mission); err != nil {
-		f.t.Fatal(err)
-	}
-	if _, err := f.app.DB.Exec(`INSERT INTO mission_tests (mission_id, name, platforms, detection_level_id)
-		VALUES ($1, 'T', '[]', $2)`, mission, level); err != nil {
-		f.t.Fatal(err)
-	}
+// levelAudits is the Rows key counting the audit events of action on the
+// level id.
+func levelAudits(action string, id uuid.UUID) string {
+	return "audit_events WHERE action = '" + action + "' AND target_id = '" + id.String() + "'"
 }
 
 // settingsManager signs in a user whose only group grants settings.manage.
@@ -121,7 +74,8 @@ func levelValues(name, score, colour string, counts bool) url.Values {
 
 func TestDetectionLevelCreate(t *testing.T) {
 	t.Parallel()
-	f := newLevelFixture(t)
+	w := apptest.NewWorld(t)
+	created := "audit_events WHERE action = 'detection_level.created'"
 	tests := []struct {
 		name      string
 		form      url.Values
@@ -142,35 +96,37 @@ func TestDetectionLevelCreate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := f.scale()
-			w := f.app.PostAs(f.admin, "/admin/detection-levels", tt.form)
-			if w.Code != tt.status {
-				t.Fatalf("status %d, want %d: %s", w.Code, tt.status, w.Body)
+			before := levelScale(t, w.App)
+			step := apptest.Step{As: "admin", Path: "/admin/detection-levels", Form: tt.form, Status: tt.status,
+				Rows: apptest.Rows{"detection_levels": +1, created: +1}}
+			if tt.errField != "" {
+				step.Text = map[string]string{"error-" + tt.errField: ""}
+				step.Rows = apptest.Rows{"detection_levels": 0, created: 0}
+			}
+			r := w.Do(t, step)
+			if t.Failed() {
+				return
 			}
 			if tt.errField != "" {
-				d := doc(t, w)
-				if testid(d, "error-"+tt.errField) == "" {
-					t.Errorf("no error next to %s", tt.errField)
-				}
-				if got, _ := d.Find(`#field-name`).Attr("value"); got != strings.TrimSpace(tt.form.Get("name")) {
+				if got, _ := doc(t, r).Find(`#field-name`).Attr("value"); got != strings.TrimSpace(tt.form.Get("name")) {
 					t.Errorf("name not kept: %q", got)
 				}
-				if got := f.scale(); got != before {
+				if got := levelScale(t, w.App); got != before {
 					t.Errorf("scale changed on a refused form: %s", got)
 				}
 				return
 			}
-			if got := f.scale(); got != tt.wantScale {
+			if got := levelScale(t, w.App); got != tt.wantScale {
 				t.Errorf("scale %s, want %s", got, tt.wantScale)
 			}
-			lv, err := f.app.Ent.DetectionLevel.Get(rule.SystemContext(context.Background()), f.level("Contained"))
+			lv, err := w.Ent.DetectionLevel.Get(w.Sys(), w.Level(t, "Contained"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if lv.Colour != "#0f766e" || lv.Score != 90 || !lv.CountsAsDetected || lv.Description != "About Contained" {
 				t.Errorf("saved %+v", lv)
 			}
-			if n := f.audits("detection_level.created", lv.ID); n != 1 {
+			if n := w.Count(t, levelAudits("detection_level.created", lv.ID)); n != 1 {
 				t.Errorf("%d created events, want 1", n)
 			}
 		})
@@ -179,22 +135,19 @@ func TestDetectionLevelCreate(t *testing.T) {
 
 func TestDetectionLevelColourPicker(t *testing.T) {
 	t.Parallel()
-	f := newLevelFixture(t)
-	// The text field unchanged: the picker's colour is saved.
-	form := levelValues("Picked", "40", "#6b7280", false)
-	form.Set("colour_picker", "#123abc")
-	if w := f.app.PostAs(f.admin, "/admin/detection-levels", form); w.Code != http.StatusSeeOther {
-		t.Fatalf("status %d: %s", w.Code, w.Body)
-	}
-	// The text field changed: it wins over the picker.
-	form = levelValues("Typed", "40", "#ABCDEF", false)
-	form.Set("colour_picker", "#123abc")
-	if w := f.app.PostAs(f.admin, "/admin/detection-levels", form); w.Code != http.StatusSeeOther {
-		t.Fatalf("status %d: %s", w.Code, w.Body)
-	}
-	ctx := rule.SystemContext(context.Background())
+	w := apptest.NewWorld(t)
+	picked := levelValues("Picked", "40", "#6b7280", false)
+	picked.Set("colour_picker", "#123abc")
+	typed := levelValues("Typed", "40", "#ABCDEF", false)
+	typed.Set("colour_picker", "#123abc")
+	w.Run(t,
+		apptest.Step{Name: "the text field unchanged: the picker's colour is saved", As: "admin",
+			Path: "/admin/detection-levels", Form: picked, Status: http.StatusSeeOther, Rows: apptest.Rows{"detection_levels": +1}},
+		apptest.Step{Name: "the text field changed: it wins over the picker", As: "admin",
+			Path: "/admin/detection-levels", Form: typed, Status: http.StatusSeeOther, Rows: apptest.Rows{"detection_levels": +1}},
+	)
 	for name, want := range map[string]string{"Picked": "#123abc", "Typed": "#abcdef"} {
-		lv, err := f.app.Ent.DetectionLevel.Get(ctx, f.level(name))
+		lv, err := w.Ent.DetectionLevel.Get(w.Sys(), w.Level(t, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,37 +159,37 @@ func TestDetectionLevelColourPicker(t *testing.T) {
 
 func TestDetectionLevelUpdate(t *testing.T) {
 	t.Parallel()
-	f := newLevelFixture(t)
-	id := f.level("Logged")
+	w := apptest.NewWorld(t)
+	id := w.Level(t, "Logged")
 	path := "/admin/detection-levels/" + id.String()
-	if w := f.app.GetAs(f.admin, path); w.Code != http.StatusOK {
-		t.Fatalf("edit page %d", w.Code)
-	} else if v, _ := doc(t, w).Find("#field-name").Attr("value"); v != "Logged" {
+	r := w.Do(t, apptest.Step{Name: "edit page", As: "admin", Path: path})
+	if v, _ := doc(t, r).Find("#field-name").Attr("value"); v != "Logged" {
 		t.Errorf("edit form name %q", v)
 	}
+	// The valid edit records one event; the refused and unchanged saves none.
+	updated := levelAudits("detection_level.updated", id)
 	tests := []struct {
 		name   string
 		form   url.Values
 		status int
 		want   string // saved name
+		events int
 	}{
-		{"rename onto another level refused", levelValues("Alerted", "25", "#ca8a04", false), http.StatusUnprocessableEntity, "Logged"},
-		{"bad score keeps input", levelValues("Seen in logs", "250", "#ca8a04", false), http.StatusUnprocessableEntity, "Logged"},
-		{"valid edit", levelValues("Seen in logs", "30", "#ca8a04", true), http.StatusSeeOther, "Seen in logs"},
-		{"same name own level", levelValues("Seen in logs", "30", "#ca8a04", true), http.StatusSeeOther, "Seen in logs"},
+		{"rename onto another level refused", levelValues("Alerted", "25", "#ca8a04", false), http.StatusUnprocessableEntity, "Logged", 0},
+		{"bad score keeps input", levelValues("Seen in logs", "250", "#ca8a04", false), http.StatusUnprocessableEntity, "Logged", 0},
+		{"valid edit", levelValues("Seen in logs", "30", "#ca8a04", true), http.StatusSeeOther, "Seen in logs", 1},
+		{"same name own level", levelValues("Seen in logs", "30", "#ca8a04", true), http.StatusSeeOther, "Seen in logs", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := f.app.PostAs(f.admin, path, tt.form)
-			if w.Code != tt.status {
-				t.Fatalf("status %d, want %d: %s", w.Code, tt.status, w.Body)
-			}
-			if tt.status == http.StatusUnprocessableEntity {
-				if v, _ := doc(t, w).Find("#field-score").Attr("value"); v != tt.form.Get("score") {
+			r := w.Do(t, apptest.Step{As: "admin", Path: path, Form: tt.form, Status: tt.status,
+				Rows: apptest.Rows{updated: tt.events, "detection_levels": 0}})
+			if tt.status == http.StatusUnprocessableEntity && r.Code == tt.status {
+				if v, _ := doc(t, r).Find("#field-score").Attr("value"); v != tt.form.Get("score") {
 					t.Errorf("score not kept: %q", v)
 				}
 			}
-			lv, err := f.app.Ent.DetectionLevel.Get(rule.SystemContext(context.Background()), id)
+			lv, err := w.Ent.DetectionLevel.Get(w.Sys(), id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -245,18 +198,12 @@ func TestDetectionLevelUpdate(t *testing.T) {
 			}
 		})
 	}
-	// The valid edit recorded one event; the unchanged save none.
-	if n := f.audits("detection_level.updated", id); n != 1 {
-		t.Errorf("%d updated events, want 1", n)
-	}
-	if w := f.app.GetAs(f.admin, "/admin/detection-levels/"+uuid.NewString()); w.Code != http.StatusNotFound {
-		t.Errorf("unknown level: %d", w.Code)
-	}
+	w.Do(t, apptest.Step{Name: "unknown level", As: "admin", Path: "/admin/detection-levels/" + uuid.NewString(), Status: http.StatusNotFound})
 }
 
 func TestDetectionLevelMove(t *testing.T) {
 	t.Parallel()
-	f := newLevelFixture(t)
+	w := apptest.NewWorld(t)
 	tests := []struct {
 		name, level, direction string
 		htmx                   bool
@@ -271,21 +218,18 @@ func TestDetectionLevelMove(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var hdr []string
+			step := apptest.Step{As: "admin", Path: "/admin/detection-levels/" + w.Level(t, tt.level).String() + "/move",
+				Form: url.Values{"direction": {tt.direction}}, HX: tt.htmx, Status: tt.status}
 			if tt.htmx {
-				hdr = []string{"HX-Request", "true"}
+				step.TestIDs, step.NoTestIDs = []string{"detection-levels"}, []string{"html header"}
 			}
-			w := f.app.PostAs(f.admin, "/admin/detection-levels/"+f.level(tt.level).String()+"/move",
-				url.Values{"direction": {tt.direction}}, hdr...)
-			if w.Code != tt.status {
-				t.Fatalf("status %d, want %d", w.Code, tt.status)
-			}
-			if got := f.scale(); got != tt.want {
+			r := w.Do(t, step)
+			if got := levelScale(t, w.App); got != tt.want {
 				t.Errorf("scale %s, want %s", got, tt.want)
 			}
 			if tt.htmx {
-				d := doc(t, w)
-				if d.Find(`[data-testid="detection-levels"]`).Length() != 1 || d.Find("header").Length() != 0 {
+				d := doc(t, r)
+				if d.Find(`[data-testid="detection-levels"]`).Length() != 1 {
 					t.Errorf("htmx answer is not the table alone")
 				}
 				var names []string
@@ -302,126 +246,73 @@ func TestDetectionLevelMove(t *testing.T) {
 
 func TestDetectionLevelRetireAndDelete(t *testing.T) {
 	t.Parallel()
-	f := newLevelFixture(t)
-	logged, blocked := f.level("Logged"), f.level("Blocked")
-	f.rateTest(logged)
+	w := apptest.NewWorld(t)
+	logged, blocked := w.Level(t, "Logged"), w.Level(t, "Blocked")
+	w.Test(t, w.Mission(t, "M"), apptest.TestOpts{Name: "T", Level: logged})
 	base := "/admin/detection-levels/"
 
 	// The list offers no delete for the level in use, and delete for the other.
-	d := doc(t, f.app.GetAs(f.admin, "/admin/detection-levels"))
-	row := func(name string) *goquery.Selection {
-		return d.Find(`[data-testid="detection-row"][data-name="` + name + `"]`)
-	}
-	if row("Logged").Find(`[data-testid="detection-delete"]`).Length() != 0 {
-		t.Error("a level in use offers delete")
-	}
-	if row("Logged").Find(`[data-testid="detection-retire"]`).Length() != 1 {
-		t.Error("a level in use offers no retire")
-	}
-	if row("Blocked").Find(`[data-testid="detection-delete"]`).Length() != 1 {
-		t.Error("an unused level offers no delete")
-	}
-	if got := testid(d, "detection-uses"); got == "" {
-		t.Error("no use count")
-	}
+	inUse := `[data-testid="detection-row"][data-name="Logged"] `
+	unused := `[data-testid="detection-row"][data-name="Blocked"] `
+	w.Do(t, apptest.Step{Name: "the list", As: "admin", Path: "/admin/detection-levels",
+		TestIDs:   []string{inUse + `[data-testid="detection-retire"]`, unused + `[data-testid="detection-delete"]`},
+		NoTestIDs: []string{inUse + `[data-testid="detection-delete"]`},
+		Text:      map[string]string{"detection-uses": ""}})
 
-	tests := []struct {
-		name   string
-		path   string
-		htmx   bool
-		status int
-		check  func(t *testing.T)
-	}{
-		{"delete in use refused", base + logged.String() + "/delete", false, http.StatusConflict, func(t *testing.T) {
-			if !strings.Contains(f.scale(), "Logged") {
-				t.Error("level in use deleted")
+	retired := func(want bool) func(t *testing.T, _ *httptest.ResponseRecorder) {
+		return func(t *testing.T, _ *httptest.ResponseRecorder) {
+			lv, _ := w.Ent.DetectionLevel.Get(w.Sys(), logged)
+			if lv.Retired != want {
+				t.Errorf("retired %v, want %v", lv.Retired, want)
 			}
-			if n := f.audits("detection_level.deleted", logged); n != 0 {
-				t.Errorf("%d delete events", n)
-			}
-		}},
-		{"delete in use refused (htmx)", base + logged.String() + "/delete", true, http.StatusConflict, nil},
-		{"retire", base + logged.String() + "/retire", false, http.StatusSeeOther, func(t *testing.T) {
-			lv, _ := f.app.Ent.DetectionLevel.Get(rule.SystemContext(context.Background()), logged)
-			if !lv.Retired {
-				t.Error("not retired")
-			}
-		}},
-		{"retire twice changes nothing", base + logged.String() + "/retire", true, http.StatusOK, func(t *testing.T) {
-			if n := f.audits("detection_level.updated", logged); n != 1 {
-				t.Errorf("%d update events, want 1", n)
-			}
-		}},
-		{"unretire", base + logged.String() + "/unretire", false, http.StatusSeeOther, func(t *testing.T) {
-			lv, _ := f.app.Ent.DetectionLevel.Get(rule.SystemContext(context.Background()), logged)
-			if lv.Retired {
-				t.Error("still retired")
-			}
-		}},
-		{"delete unused", base + blocked.String() + "/delete", false, http.StatusSeeOther, func(t *testing.T) {
-			if got := f.scale(); got != "Alerted,Logged,Not detected" {
-				t.Errorf("scale %s", got)
-			}
-			if n := f.audits("detection_level.deleted", blocked); n != 1 {
-				t.Errorf("%d delete events, want 1", n)
-			}
-		}},
-		{"delete missing", base + blocked.String() + "/delete", false, http.StatusNotFound, nil},
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var hdr []string
-			if tt.htmx {
-				hdr = []string{"HX-Request", "true"}
-			}
-			w := f.app.PostAs(f.admin, tt.path, url.Values{}, hdr...)
-			if w.Code != tt.status {
-				t.Fatalf("status %d, want %d: %s", w.Code, tt.status, w.Body)
-			}
-			if tt.status == http.StatusConflict && testid(doc(t, w), "detection-error") == "" {
-				t.Error("no message saying why")
-			}
-			if tt.check != nil {
-				tt.check(t)
-			}
-		})
-	}
+	why := map[string]string{"detection-error": ""} // the message saying why
+	w.Run(t,
+		apptest.Step{Name: "delete in use refused", As: "admin", Path: base + logged.String() + "/delete", Form: url.Values{},
+			Status: http.StatusConflict, Text: why,
+			Rows: apptest.Rows{"detection_levels WHERE name = 'Logged'": 0, levelAudits("detection_level.deleted", logged): 0}},
+		apptest.Step{Name: "delete in use refused (htmx)", As: "admin", Path: base + logged.String() + "/delete", Form: url.Values{},
+			HX: true, Status: http.StatusConflict, Text: why},
+		apptest.Step{Name: "retire", As: "admin", Path: base + logged.String() + "/retire", Form: url.Values{},
+			Status: http.StatusSeeOther, Check: retired(true)},
+		apptest.Step{Name: "retire twice changes nothing", As: "admin", Path: base + logged.String() + "/retire", Form: url.Values{},
+			HX: true, Check: func(t *testing.T, _ *httptest.ResponseRecorder) {
+				if n := w.Count(t, levelAudits("detection_level.updated", logged)); n != 1 {
+					t.Errorf("%d update events, want 1", n)
+				}
+			}},
+		apptest.Step{Name: "unretire", As: "admin", Path: base + logged.String() + "/unretire", Form: url.Values{},
+			Status: http.StatusSeeOther, Check: retired(false)},
+		apptest.Step{Name: "delete unused", As: "admin", Path: base + blocked.String() + "/delete", Form: url.Values{},
+			Status: http.StatusSeeOther, Rows: apptest.Rows{levelAudits("detection_level.deleted", blocked): +1},
+			Check: func(t *testing.T, _ *httptest.ResponseRecorder) {
+				if got := levelScale(t, w.App); got != "Alerted,Logged,Not detected" {
+					t.Errorf("scale %s", got)
+				}
+			}},
+		apptest.Step{Name: "delete missing", As: "admin", Path: base + blocked.String() + "/delete", Form: url.Values{},
+			Status: http.StatusNotFound},
+	)
 }
 
 func TestDetectionLevelAccess(t *testing.T) {
 	t.Parallel()
-	f := newLevelFixture(t)
-	settingsOnly := settingsManager(t, f.app)
-	id := f.level("Logged").String()
-	tests := []struct {
-		name   string
-		cookie *http.Cookie
-		method string
-		path   string
-		status int
-	}{
-		{"red cannot see the scale page", f.red, http.MethodGet, "/admin/detection-levels", http.StatusForbidden},
-		{"red cannot create", f.red, http.MethodPost, "/admin/detection-levels", http.StatusForbidden},
-		{"red cannot delete", f.red, http.MethodPost, "/admin/detection-levels/" + id + "/delete", http.StatusForbidden},
-		{"anonymous goes to login", nil, http.MethodGet, "/admin/detection-levels", http.StatusSeeOther},
-		{"admin sees the page", f.admin, http.MethodGet, "/admin/detection-levels", http.StatusOK},
-		{"settings.manage alone sees the page", settingsOnly, http.MethodGet, "/admin/detection-levels", http.StatusOK},
-		{"settings.manage alone edits", settingsOnly, http.MethodPost, "/admin/detection-levels/" + id, http.StatusSeeOther},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var code int
-			if tt.method == http.MethodGet {
-				code = f.app.GetAs(tt.cookie, tt.path).Code
-			} else {
-				code = f.app.PostAs(tt.cookie, tt.path, levelValues("New", "10", "#000000", false)).Code
-			}
-			if code != tt.status {
-				t.Errorf("status %d, want %d", code, tt.status)
-			}
-		})
-	}
-	if got := f.scale(); got != "Blocked,Alerted,New,Not detected" {
+	w := apptest.NewWorld(t)
+	w.Group(t, "settings-admins", auth.SettingsManage)
+	w.Person(t, "settings", "settings-admins")
+	id := w.Level(t, "Logged").String()
+	form := levelValues("New", "10", "#000000", false)
+	w.Run(t,
+		apptest.Step{Name: "red cannot see the scale page", As: "red", Path: "/admin/detection-levels", Status: http.StatusForbidden},
+		apptest.Step{Name: "red cannot create", As: "red", Path: "/admin/detection-levels", Form: form, Status: http.StatusForbidden},
+		apptest.Step{Name: "red cannot delete", As: "red", Path: "/admin/detection-levels/" + id + "/delete", Form: form, Status: http.StatusForbidden},
+		apptest.Step{Name: "anonymous goes to login", Path: "/admin/detection-levels", Status: http.StatusSeeOther},
+		apptest.Step{Name: "admin sees the page", As: "admin", Path: "/admin/detection-levels"},
+		apptest.Step{Name: "settings.manage alone sees the page", As: "settings", Path: "/admin/detection-levels"},
+		apptest.Step{Name: "settings.manage alone edits", As: "settings", Path: "/admin/detection-levels/" + id, Form: form, Status: http.StatusSeeOther},
+	)
+	if got := levelScale(t, w.App); got != "Blocked,Alerted,New,Not detected" {
 		t.Errorf("scale %s: only the settings manager's edit should have changed it", got)
 	}
 }

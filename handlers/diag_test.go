@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"violet/internal/apptest"
 	"violet/internal/migration"
-	"violet/internal/testdb"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/testdb"
 )
 
 // publicTables counts the application tables of the app's database.

@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"violet/ent/auditevent"
-	"violet/internal/apptest"
 	"violet/internal/audit"
 	"violet/internal/auth/rule"
+	"violet/internal/testkit/apptest"
 )
 
 // TestLongLoginEmailIsCountedAndAudited is defect 2 of the hardening issue:

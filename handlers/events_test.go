@@ -19,10 +19,10 @@ import (
 	"violet/ent/missiontest"
 	"violet/ent/notification"
 	"violet/ent/user"
-	"violet/internal/apptest"
 	"violet/internal/auth/rule"
 	"violet/internal/config"
 	"violet/internal/notify"
+	"violet/internal/testkit/apptest"
 )
 
 // sseEvent is one server-sent event as a browser would see it.

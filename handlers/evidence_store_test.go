@@ -16,9 +16,9 @@ import (
 	"violet/ent"
 	"violet/ent/missiontest"
 	"violet/ent/schema"
-	"violet/internal/apptest"
 	"violet/internal/evidence"
 	"violet/internal/evidence/storetest"
+	"violet/internal/testkit/apptest"
 )
 
 // TestEvidenceS3 runs evidence through the router with the S3 store on

@@ -35,12 +35,12 @@ import (
 	"violet/ent/missiontest"
 	"violet/ent/schema"
 	"violet/ent/setting"
-	"violet/internal/apptest"
 	"violet/internal/auth/rule"
-	"violet/internal/browsertest"
 	"violet/internal/config"
 	"violet/internal/evidence"
 	"violet/internal/seed"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/browsertest"
 )
 
 // evFile is one file of an upload.

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"violet/internal/apptest"
-	"violet/internal/testdb"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/testdb"
 )
 
 // faultWrite is one write request of the outage test and how it ended.

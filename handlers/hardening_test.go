@@ -18,9 +18,9 @@ import (
 
 	"violet/ent/evidencefile"
 	"violet/ent/missiontest"
-	"violet/internal/apptest"
 	"violet/internal/config"
 	"violet/internal/evidence"
+	"violet/internal/testkit/apptest"
 )
 
 // TestRefusedWriteAudited: a write refused with 403 (by a role on the mission,

@@ -12,8 +12,8 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"violet/ent/user"
-	"violet/internal/apptest"
 	"violet/internal/auth/rule"
+	"violet/internal/testkit/apptest"
 )
 
 // lookAlikes are the addresses of issue 16, defect 8: admin@example.com

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"violet/ent/missiontest"
-	"violet/internal/apptest"
 	"violet/internal/config"
+	"violet/internal/testkit/apptest"
 )
 
 // lockedBuffer is a bytes.Buffer the server's goroutines write while the

@@ -10,8 +10,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"violet/internal/apptest"
-	"violet/internal/browsertest"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/browsertest"
 )
 
 // TestBrowserInvitation walks the invitation flow in two real browsers: an

@@ -16,9 +16,9 @@ import (
 
 	"violet/ent/group"
 	"violet/ent/permission"
-	"violet/internal/apptest"
 	"violet/internal/auth/rule"
 	"violet/internal/invite"
+	"violet/internal/testkit/apptest"
 )
 
 // invGroupIDs returns the ids of the named groups, in the order named.

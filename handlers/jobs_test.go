@@ -11,12 +11,12 @@ import (
 
 	"github.com/google/uuid"
 
-	"violet/internal/apptest"
 	"violet/internal/attack"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
 	"violet/internal/joblock"
 	"violet/internal/libraryimport"
+	"violet/internal/testkit/apptest"
 )
 
 // jobStatus reads a job's status and error from table.

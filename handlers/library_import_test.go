@@ -24,11 +24,11 @@ import (
 	"github.com/google/uuid"
 
 	"violet/ent"
-	"violet/internal/apptest"
 	"violet/internal/attack"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
 	"violet/internal/joblock"
+	"violet/internal/testkit/apptest"
 )
 
 const (

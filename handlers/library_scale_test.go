@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"violet/internal/apptest"
+	"violet/internal/testkit/apptest"
 )
 
 // TestLibraryExportAtScale: after a big import the export answered 500
@@ -19,7 +19,7 @@ func TestLibraryExportAtScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fills the library with 70,000 templates")
 	}
-	app := apptest.New(t)
+	app := apptest.New(t, apptest.Patient())
 	red := app.SignedIn(t, "red@example.com", "redteam")
 	const n = 70_000
 	for _, q := range []string{
@@ -66,7 +66,7 @@ func TestLibraryExportAtScale(t *testing.T) {
 // file field, and nothing is imported.
 func TestLibraryImportDocumentBounded(t *testing.T) {
 	t.Parallel()
-	app := apptest.New(t)
+	app := apptest.New(t, apptest.Patient())
 	red := app.SignedIn(t, "red@example.com", "redteam")
 	cases := []struct{ name, data, cause string }{
 		{"300,000 nested [", "violet_library: 1\ntemplates: " + strings.Repeat("[", 300_000) + strings.Repeat("]", 300_000) + "\n", "more than 300,000 YAML tokens"},

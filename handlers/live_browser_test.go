@@ -13,9 +13,9 @@ import (
 	"violet/ent/missionmember"
 	"violet/ent/missiontest"
 	"violet/ent/notification"
-	"violet/internal/apptest"
 	"violet/internal/auth/rule"
-	"violet/internal/browsertest"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/browsertest"
 )
 
 // TestBrowserLiveUpdates is issue 7's end-to-end test with two people in

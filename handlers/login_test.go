@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"violet/internal/apptest"
 	"violet/internal/auth"
+	"violet/internal/testkit/apptest"
 )
 
 func postLogin(app *apptest.App, email, password string, header ...string) *httptest.ResponseRecorder {

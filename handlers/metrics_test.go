@@ -15,9 +15,9 @@ import (
 	"github.com/prometheus/common/model"
 
 	"violet/ent/missiontest"
-	"violet/internal/apptest"
 	"violet/internal/auth/rule"
 	"violet/internal/config"
+	"violet/internal/testkit/apptest"
 )
 
 // metricsToken is the METRICS_TOKEN of the tests' apps.

@@ -11,10 +11,10 @@ import (
 	"violet/ent"
 	"violet/ent/detectionlevel"
 	"violet/ent/missiontest"
-	"violet/internal/apptest"
 	"violet/internal/auth/rule"
-	"violet/internal/browsertest"
 	"violet/internal/library"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/browsertest"
 )
 
 // TestBrowserMissionFlow is issue 6's end-to-end test with three people in

@@ -18,9 +18,9 @@ import (
 	"violet/ent"
 	"violet/ent/missionmember"
 	"violet/ent/missiontest"
-	"violet/internal/apptest"
 	"violet/internal/auth/rule"
 	"violet/internal/mission"
+	"violet/internal/testkit/apptest"
 	"violet/views/scale"
 )
 
@@ -39,9 +39,9 @@ var overviewRoleGroups = map[string]string{
 	"outsider": "redteam", "admin": "admin",
 }
 
-func newOverviewFixture(t testing.TB) *overviewFixture {
+func newOverviewFixture(t testing.TB, opts ...apptest.Option) *overviewFixture {
 	t.Helper()
-	app := apptest.New(t)
+	app := apptest.New(t, opts...)
 	ctx := rule.SystemContext(context.Background())
 	f := &overviewFixture{app: app, users: map[string]uuid.UUID{}, cookies: map[string]*http.Cookie{}}
 	for role, group := range overviewRoleGroups {

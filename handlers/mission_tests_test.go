@@ -22,17 +22,21 @@ import (
 	"violet/ent/missionmember"
 	"violet/ent/missiontest"
 	"violet/ent/user"
-	"violet/internal/apptest"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
-	"violet/internal/browsertest"
 	msn "violet/internal/mission"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/browsertest"
 )
 
-// mtWorld is a mission with a member of each role, a second mission, the
-// seeded detection scale plus a retired level, and people who are not
-// members: an operator of the red team and an admin.
+// mtWorld is the shared world (apptest.World) with the scene of the
+// mission test pages: a mission in progress with the lead, red, blue and
+// observer people as members, a second mission with its own test, the
+// seeded detection scale plus a retired level; the outsider and the admin
+// are members of neither. Its fields are aliases the tests of several
+// files reach for.
 type mtWorld struct {
+	*apptest.World
 	app      *apptest.App
 	ctx      context.Context // the system's, for fixtures and checks
 	mission  uuid.UUID
@@ -51,33 +55,18 @@ var mtRoles = []string{"lead", "red", "blue", "observer", "outsider", "admin"}
 
 func newMTWorld(t testing.TB, opts ...apptest.Option) *mtWorld {
 	t.Helper()
-	app := apptest.New(t, opts...)
-	w := &mtWorld{app: app, ctx: rule.SystemContext(context.Background()),
+	world := apptest.NewWorldOf(t, mtRoles, opts...)
+	w := &mtWorld{World: world, app: world.App, ctx: world.Sys(),
 		cookies: map[string]*http.Cookie{}, users: map[string]uuid.UUID{}}
-	groups := map[string]string{"lead": "redteam", "red": "redteam", "blue": "blueteam",
-		"observer": "observer", "outsider": "redteam", "admin": "admin"}
 	for _, role := range mtRoles {
-		email := role + "@example.com"
-		w.cookies[role] = app.SignedIn(t, email, groups[role])
+		w.cookies[role], w.users[role] = world.Cookie(role), world.User(role)
 	}
-	for _, u := range app.Ent.User.Query().AllX(w.ctx) {
-		w.users[strings.TrimSuffix(u.Email, "@example.com")] = u.ID
-	}
-	w.mission = app.Ent.Mission.Create().SetName("Operation Violet").SetStatus(mission.StatusInProgress).SaveX(w.ctx).ID
-	for _, role := range []string{"lead", "red", "blue", "observer"} {
-		app.Ent.MissionMember.Create().SetMissionID(w.mission).SetUserID(w.users[role]).
-			SetRole(missionmember.Role(role)).ExecX(w.ctx)
-	}
-	w.other = app.Ent.Mission.Create().SetName("Other mission").SaveX(w.ctx).ID
-	for _, role := range []string{"lead", "red", "blue", "observer"} {
-		app.Ent.MissionMember.Create().SetMissionID(w.other).SetUserID(w.users[role]).
-			SetRole(missionmember.Role(role)).ExecX(w.ctx)
-	}
-	w.otherTst = app.Ent.MissionTest.Create().SetMissionID(w.other).SetName("Elsewhere").
-		SetReleasedToBlue(true).SaveX(w.ctx).ID
-	w.level = app.Ent.DetectionLevel.Query().Where(detectionlevel.Retired(false)).
+	w.mission = world.Mission(t, "Operation Violet", mission.StatusInProgress)
+	w.other = world.Mission(t, "Other mission")
+	w.otherTst = world.Test(t, w.other, apptest.TestOpts{Name: "Elsewhere", Released: true})
+	w.level = w.Ent.DetectionLevel.Query().Where(detectionlevel.Retired(false)).
 		Order(detectionlevel.ByPosition()).FirstIDX(w.ctx)
-	w.retired = app.Ent.DetectionLevel.Create().SetName("Old level").SetScore(10).SetColour("#777777").
+	w.retired = w.Ent.DetectionLevel.Create().SetName("Old level").SetScore(10).SetColour("#777777").
 		SetRetired(true).SaveX(w.ctx).ID
 	return w
 }
@@ -86,30 +75,13 @@ func newMTWorld(t testing.TB, opts ...apptest.Option) *mtWorld {
 // with a tag and markdown copied from its template.
 func (w *mtWorld) mk(t testing.TB, state missiontest.State, released bool) uuid.UUID {
 	t.Helper()
-	c := w.app.Ent.MissionTest.Create().SetMissionID(w.mission).SetName("Run PowerShell").
-		SetProcedure("Run **encoded** commands").SetObjective("Check script logging").
-		SetState(state).SetReleasedToBlue(released)
-	start := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
-	switch state {
-	case missiontest.StateRunning:
-		c.SetStartedAt(start).SetExecutedByID(w.users["red"])
-	case missiontest.StateExecuted, missiontest.StateReviewed:
-		c.SetStartedAt(start).SetEndedAt(start.Add(5 * time.Minute)).SetExecutedByID(w.users["red"])
-	}
-	if state == missiontest.StateReviewed {
-		c.SetReviewedByID(w.users["lead"]).SetReviewedAt(start.Add(time.Hour))
-	}
-	if state == missiontest.StateSkipped || state == missiontest.StateBlocked {
-		c.SetStateReason("no access")
-	}
-	id := c.SaveX(w.ctx).ID
-	w.app.Ent.MissionTestMitreTag.Create().SetMissionTestID(id).SetKind("subtechnique").
-		SetExternalID("T1059.001").SetName("PowerShell").ExecX(w.ctx)
-	return id
+	return w.Test(t, w.mission, apptest.TestOpts{Name: "Run PowerShell", State: state, Released: released,
+		Procedure: "Run **encoded** commands", Objective: "Check script logging",
+		Technique: "T1059.001", TechniqueName: "PowerShell"})
 }
 
 func (w *mtWorld) get(id uuid.UUID) *ent.MissionTest {
-	return w.app.Ent.MissionTest.GetX(w.ctx, id)
+	return w.Ent.MissionTest.GetX(w.ctx, id)
 }
 
 func (w *mtWorld) url(id uuid.UUID, action string) string {
@@ -120,16 +92,28 @@ func (w *mtWorld) url(id uuid.UUID, action string) string {
 	return u
 }
 
-// post sends an action's form as role; the version is the test's current
-// one unless the form has its own.
-func (w *mtWorld) post(role string, id uuid.UUID, action string, form url.Values, header ...string) *httptest.ResponseRecorder {
+// act is the step of an action's form sent as role; the version is the
+// test's current one unless the form has its own (set in form).
+func (w *mtWorld) act(role string, id uuid.UUID, action string, form url.Values) apptest.Step {
 	if form == nil {
 		form = url.Values{}
 	}
 	if !form.Has("version") {
 		form.Set("version", strconv.Itoa(w.get(id).Version))
 	}
-	return w.app.PostAs(w.cookies[role], w.url(id, action), form, header...)
+	return apptest.Step{As: role, Path: w.url(id, action), Form: form}
+}
+
+// unchanged is the Rows key counting the test id while it is at version
+// 1: it drops by one when the test is saved.
+func unchanged(id uuid.UUID) string {
+	return "mission_tests WHERE id = " + apptest.Lit(id) + " AND version = 1"
+}
+
+// post sends an action's form as role, as act builds it.
+func (w *mtWorld) post(role string, id uuid.UUID, action string, form url.Values, header ...string) *httptest.ResponseRecorder {
+	s := w.act(role, id, action, form)
+	return w.app.PostAs(w.cookies[role], s.Path, s.Form, header...)
 }
 
 func TestMissionTestPageByRole(t *testing.T) {
@@ -190,24 +174,19 @@ func TestMissionTestPageByRole(t *testing.T) {
 	t.Run("another mission's test is not found", func(t *testing.T) {
 		u := "/missions/" + w.mission.String() + "/tests/" + w.otherTst.String()
 		for _, role := range []string{"lead", "admin"} {
-			if resp := w.app.GetAs(w.cookies[role], u); resp.Code != 404 {
-				t.Errorf("%s: status %d, want 404", role, resp.Code)
-			}
-			resp := w.app.PostAs(w.cookies[role], u+"/release", url.Values{"version": {"1"}})
-			if resp.Code != 404 {
-				t.Errorf("%s release: status %d, want 404", role, resp.Code)
-			}
+			w.Do(t, apptest.Step{As: role, Path: u, Status: 404})
+			w.Do(t, apptest.Step{As: role, Path: u + "/release", Form: url.Values{"version": {"1"}}, Status: 404,
+				Rows: apptest.Rows{unchanged(w.otherTst): 0}})
 		}
 		if !w.get(w.otherTst).ReleasedToBlue || w.get(w.otherTst).Version != 1 {
 			t.Error("the other mission's test changed")
 		}
 	})
 	t.Run("malformed ids are not found", func(t *testing.T) {
-		for _, u := range []string{"/missions/" + w.mission.String() + "/tests/nope", "/missions/nope/tests/" + released.String()} {
-			if resp := w.app.GetAs(w.cookies["lead"], u); resp.Code != 404 {
-				t.Errorf("%s: status %d", u, resp.Code)
-			}
-		}
+		w.Run(t,
+			apptest.Step{As: "lead", Path: "/missions/" + w.mission.String() + "/tests/nope", Status: 404},
+			apptest.Step{As: "lead", Path: "/missions/nope/tests/" + released.String(), Status: 404},
+		)
 	})
 }
 
@@ -261,14 +240,12 @@ func TestMissionTestRoleMatrix(t *testing.T) {
 				for k, v := range a.form {
 					form[k] = v
 				}
-				resp := w.post(role, id, a.action, form)
-				if resp.Code != want {
-					t.Fatalf("status %d, want %d\n%s", resp.Code, want, resp.Body)
+				step := w.act(role, id, a.action, form)
+				step.Status, step.Rows = want, apptest.Rows{unchanged(id): 0} // refused: the test did not change
+				if want == 303 {
+					step.Rows[unchanged(id)] = -1 // done: the test changed
 				}
-				changed := w.get(id).Version != 1
-				if changed != (want == 303) {
-					t.Errorf("test changed: %v, status %d", changed, want)
-				}
+				w.Do(t, step)
 			})
 		}
 	}
@@ -308,11 +285,9 @@ func TestMissionTestFieldLevel(t *testing.T) {
 	}
 	// Blue cannot use the red actions on a test it sees.
 	for _, action := range []string{"red", "release", "set-aside"} {
-		before := w.get(id).Version
-		resp := w.post("blue", id, action, url.Values{"command": {"forged"}, "state": {"skipped"}, "reason": {"x"}})
-		if resp.Code != 403 || w.get(id).Version != before {
-			t.Errorf("blue %s: status %d, version %d → %d", action, resp.Code, before, w.get(id).Version)
-		}
+		step := w.act("blue", id, action, url.Values{"command": {"forged"}, "state": {"skipped"}, "reason": {"x"}})
+		step.Status, step.Rows = 403, apptest.Rows{"mission_tests WHERE id = " + apptest.Lit(id) + " AND version = " + step.Form.Get("version"): 0}
+		w.Do(t, step)
 	}
 }
 
@@ -559,17 +534,14 @@ func TestMissionTestConflict(t *testing.T) {
 			}
 		})
 	}
+	executed := "mission_tests WHERE id = " + apptest.Lit(id) + " AND state = 'executed'"
 	t.Run("stale action", func(t *testing.T) {
-		resp := w.post("lead", id, "review", url.Values{"version": {"1"}})
-		if resp.Code != 409 || w.get(id).State != missiontest.StateExecuted {
-			t.Errorf("stale review: status %d, state %s", resp.Code, w.get(id).State)
-		}
+		w.Do(t, apptest.Step{Name: "stale review", As: "lead", Path: w.url(id, "review"), Form: url.Values{"version": {"1"}},
+			Status: 409, Rows: apptest.Rows{executed: 0}})
 	})
 	t.Run("version is required", func(t *testing.T) {
 		for _, v := range []string{"", "0", "x"} {
-			if resp := w.post("lead", id, "review", url.Values{"version": {v}}); resp.Code != 400 {
-				t.Errorf("version %q: status %d", v, resp.Code)
-			}
+			w.Do(t, apptest.Step{Name: "version " + v, As: "lead", Path: w.url(id, "review"), Form: url.Values{"version": {v}}, Status: 400})
 		}
 	})
 }
@@ -613,10 +585,8 @@ func TestMissionTestArchived(t *testing.T) {
 	w := newMTWorld(t)
 	id := w.mk(t, missiontest.StateExecuted, true)
 	w.app.Ent.Mission.UpdateOneID(w.mission).SetStatus(mission.StatusArchived).ExecX(w.ctx)
-	d := doc(t, w.app.GetAs(w.cookies["lead"], w.url(id, "")))
-	if d.Find(`[data-testid="mission-test-archived"]`).Length() != 1 || d.Find("form[action*='/tests/']").Length() != 0 {
-		t.Errorf("an archived mission's test offers forms")
-	}
+	w.Do(t, apptest.Step{Name: "the page offers no forms", As: "lead", Path: w.url(id, ""),
+		TestIDs: []string{"mission-test-archived"}, NoTestIDs: []string{"form[action*='/tests/']"}})
 	for _, tc := range []struct {
 		role, action string
 		form         url.Values
@@ -629,13 +599,9 @@ func TestMissionTestArchived(t *testing.T) {
 		{"blue", "blue", url.Values{"alert_name": {"x"}}, 409},
 		{"observer", "red", nil, 403},
 	} {
-		resp := w.post(tc.role, id, tc.action, tc.form)
-		if resp.Code != tc.want {
-			t.Errorf("%s %s: status %d, want %d", tc.role, tc.action, resp.Code, tc.want)
-		}
-	}
-	if w.get(id).Version != 1 {
-		t.Errorf("an archived mission's test changed")
+		step := w.act(tc.role, id, tc.action, tc.form)
+		step.Status, step.Rows = tc.want, apptest.Rows{unchanged(id): 0} // an archived mission's test never changes
+		w.Do(t, step)
 	}
 }
 

@@ -1,8 +1,6 @@
 package handlers_test
 
 import (
-	"context"
-	"database/sql"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,111 +12,25 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/google/uuid"
 
-	"violet/ent/missionmember"
+	"violet/ent/mission"
 	"violet/ent/missiontest"
-	"violet/internal/apptest"
-	"violet/internal/auth/rule"
+	"violet/internal/testkit/apptest"
 )
 
-// missionFixture is an app with one signed-in user per role on one
-// mission ("Operation Violet": lead, red, blue, observer members), an
-// outsider in the red team who is not a member, an admin who is not a
-// member either, and a user without groups.
-type missionFixture struct {
-	t       *testing.T
-	app     *apptest.App
-	cookies map[string]*http.Cookie
-	users   map[string]uuid.UUID
-	mission uuid.UUID
-}
+// The mission tests run in a world with one mission, "Operation Violet",
+// whose members are the lead, red, blue and observer people.
 
-// missionRoles are the fixture's people, in the order tables list them.
-var missionRoles = []string{"lead", "red", "blue", "observer", "outsider", "admin", "none"}
+// missionURL is the path of the mission id followed by suffix.
+func missionURL(id uuid.UUID, suffix string) string { return "/missions/" + id.String() + suffix }
 
-func newMissionFixture(t *testing.T) *missionFixture {
+// missionVersion is the mission's version, for the settings form.
+func missionVersion(t testing.TB, w *apptest.World, id uuid.UUID) string {
 	t.Helper()
-	app := apptest.New(t)
-	f := &missionFixture{t: t, app: app, cookies: map[string]*http.Cookie{}, users: map[string]uuid.UUID{}}
-	groups := map[string][]string{
-		"lead": {"redteam"}, "red": {"redteam"}, "blue": {"blueteam"}, "observer": {"observer"},
-		"outsider": {"redteam"}, "admin": {"admin"}, "none": nil,
-	}
-	for _, role := range missionRoles {
-		email := role + "@example.com"
-		f.cookies[role] = app.SignedIn(t, email, groups[role]...)
-		f.users[role] = f.userID(email)
-	}
-	f.mission = f.newMission("Operation Violet", map[string]string{
-		"lead": "lead", "red": "red", "blue": "blue", "observer": "observer"})
-	return f
+	return w.Value(t, `SELECT version FROM missions WHERE id = $1`, id)
 }
 
-func (f *missionFixture) userID(email string) uuid.UUID {
-	f.t.Helper()
-	var id uuid.UUID
-	if err := f.app.DB.QueryRow(`SELECT id FROM users WHERE email = $1`, email).Scan(&id); err != nil {
-		f.t.Fatal(err)
-	}
-	return id
-}
-
-// newMission makes a mission with members (fixture person → role).
-func (f *missionFixture) newMission(name string, members map[string]string) uuid.UUID {
-	f.t.Helper()
-	ctx := rule.SystemContext(context.Background())
-	m := f.app.Ent.Mission.Create().SetName(name).SaveX(ctx)
-	for person, role := range members {
-		f.app.Ent.MissionMember.Create().SetMissionID(m.ID).SetUserID(f.users[person]).
-			SetRole(missionmember.Role(role)).ExecX(ctx)
-	}
-	return m.ID
-}
-
-// addTest plans a test on mission in state, released to blue or not.
-func (f *missionFixture) addTest(mission uuid.UUID, name string, state missiontest.State, released bool) uuid.UUID {
-	f.t.Helper()
-	ctx := rule.SystemContext(context.Background())
-	return f.app.Ent.MissionTest.Create().SetMissionID(mission).SetName(name).SetState(state).
-		SetReleasedToBlue(released).SaveX(ctx).ID
-}
-
-func (f *missionFixture) path(suffix string) string {
-	return "/missions/" + f.mission.String() + suffix
-}
-
-func (f *missionFixture) get(role, path string, header ...string) *httptest.ResponseRecorder {
-	return f.app.GetAs(f.cookies[role], path, header...)
-}
-
-func (f *missionFixture) post(role, path string, form url.Values, header ...string) *httptest.ResponseRecorder {
-	return f.app.PostAs(f.cookies[role], path, form, header...)
-}
-
-func (f *missionFixture) count(q string, args ...any) int {
-	f.t.Helper()
-	var n int
-	if err := f.app.DB.QueryRow(q, args...).Scan(&n); err != nil {
-		f.t.Fatalf("%s: %v", q, err)
-	}
-	return n
-}
-
-func (f *missionFixture) str(q string, args ...any) string {
-	f.t.Helper()
-	var s sql.NullString
-	if err := f.app.DB.QueryRow(q, args...).Scan(&s); err != nil {
-		f.t.Fatalf("%s: %v", q, err)
-	}
-	return s.String
-}
-
-func (f *missionFixture) version() int {
-	return f.count(`SELECT version FROM missions WHERE id = $1`, f.mission)
-}
-
-func (f *missionFixture) audits(action string) int {
-	return f.count(`SELECT count(*) FROM audit_events WHERE action = $1`, action)
-}
+// actions is the Rows key counting the audit events of action.
+func actions(action string) string { return "audit_events WHERE action = '" + action + "'" }
 
 // validMission is a complete, valid mission form.
 func validMission(name string) url.Values {
@@ -131,123 +43,106 @@ func validMission(name string) url.Values {
 // checked in the database too (a refused write changes nothing).
 func TestMissionRoleMatrix(t *testing.T) {
 	t.Parallel()
-	f := newMissionFixture(t)
+	w := apptest.NewWorld(t)
+	m := w.Mission(t, "Operation Violet")
+	path := func(suffix string) string { return missionURL(m, suffix) }
 	const (
 		ok   = http.StatusOK
 		see  = http.StatusSeeOther
 		no   = http.StatusForbidden
 		gone = http.StatusNotFound
 	)
-	type row struct {
-		name   string
-		do     func(role string) *httptest.ResponseRecorder
-		want   map[string]int
-		effect func(role string, code int) // checks the database after the call
-	}
-	catCount := func() int {
-		return f.count(`SELECT count(*) FROM mission_categories WHERE mission_id = $1 AND deleted_at IS NULL`, f.mission)
-	}
-	rows := []row{
-		{"GET /missions", func(r string) *httptest.ResponseRecorder { return f.get(r, "/missions") },
-			map[string]int{"lead": ok, "red": ok, "blue": ok, "observer": ok, "outsider": ok, "admin": ok, "none": no}, nil},
-		{"GET /missions/new", func(r string) *httptest.ResponseRecorder { return f.get(r, "/missions/new") },
-			map[string]int{"lead": ok, "red": ok, "blue": no, "observer": no, "outsider": ok, "admin": ok, "none": no}, nil},
-		{"POST /missions", func(r string) *httptest.ResponseRecorder {
-			return f.post(r, "/missions", validMission("Created by "+r))
-		}, map[string]int{"lead": see, "red": see, "blue": no, "observer": no, "outsider": see, "admin": see, "none": no},
-			func(r string, code int) {
-				n := f.count(`SELECT count(*) FROM missions WHERE name = $1`, "Created by "+r)
-				if (code == see) != (n == 1) {
-					t.Errorf("%s: %d missions created with status %d", r, n, code)
-				}
+	where := func(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+	rows := []struct {
+		name string
+		want map[string]int
+		// step is the request, built just before it is sent.
+		step func(role string) apptest.Step
+		// done, when set, is the Rows key the write adds one row to
+		// when it is let through (303), and leaves alone otherwise.
+		done func(role string) string
+	}{
+		{"GET /missions", map[string]int{"lead": ok, "red": ok, "blue": ok, "observer": ok, "outsider": ok, "admin": ok, "none": no},
+			func(string) apptest.Step { return apptest.Step{Path: "/missions"} }, nil},
+		{"GET /missions/new", map[string]int{"lead": ok, "red": ok, "blue": no, "observer": no, "outsider": ok, "admin": ok, "none": no},
+			func(string) apptest.Step { return apptest.Step{Path: "/missions/new"} }, nil},
+		{"POST /missions", map[string]int{"lead": see, "red": see, "blue": no, "observer": no, "outsider": see, "admin": see, "none": no},
+			func(r string) apptest.Step {
+				return apptest.Step{Path: "/missions", Form: validMission("Created by " + r)}
+			},
+			func(r string) string { return where("missions WHERE name = 'Created by %s'", r) }},
+		{"GET settings", map[string]int{"lead": ok, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": ok, "none": no},
+			func(string) apptest.Step { return apptest.Step{Path: path("/settings")} }, nil},
+		{"POST settings", map[string]int{"lead": see, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": see, "none": no},
+			func(r string) apptest.Step {
+				form := validMission("Renamed by " + r)
+				form.Set("version", missionVersion(t, w, m))
+				return apptest.Step{Path: path("/settings"), Form: form}
+			},
+			func(r string) string { return where("missions WHERE id = '%s' AND name = 'Renamed by %s'", m, r) }},
+		// No test planned yet: a manager gets the reason (422); the status stays draft.
+		{"POST status", map[string]int{"lead": 422, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": 422, "none": no},
+			func(string) apptest.Step {
+				return apptest.Step{Path: path("/status"), Form: url.Values{"to": {"planned"}}}
+			},
+			func(string) string { return where("missions WHERE id = '%s' AND status = 'draft'", m) }},
+		{"GET members", map[string]int{"lead": ok, "red": ok, "blue": ok, "observer": ok, "outsider": gone, "admin": ok, "none": no},
+			func(string) apptest.Step { return apptest.Step{Path: path("/members")} }, nil},
+		{"GET member candidates", map[string]int{"lead": ok, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": ok, "none": no},
+			func(string) apptest.Step { return apptest.Step{Path: path("/members/candidates?q=out"), HX: true} }, nil},
+		// The lead adds "none"; the admin after them finds them a member (422).
+		{"POST members (add)", map[string]int{"lead": see, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": 422, "none": no},
+			func(string) apptest.Step {
+				return apptest.Step{Path: path("/members"), Form: url.Values{"user_id": {w.User("none").String()}, "role": {"observer"}}}
+			},
+			func(string) string {
+				return where("mission_members WHERE mission_id = '%s' AND user_id = '%s'", m, w.User("none"))
 			}},
-		{"GET settings", func(r string) *httptest.ResponseRecorder { return f.get(r, f.path("/settings")) },
-			map[string]int{"lead": ok, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": ok, "none": no}, nil},
-		{"POST settings", func(r string) *httptest.ResponseRecorder {
-			form := validMission("Renamed by " + r)
-			form.Set("version", strconv.Itoa(f.version()))
-			return f.post(r, f.path("/settings"), form)
-		}, map[string]int{"lead": see, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": see, "none": no},
-			func(r string, code int) {
-				renamed := f.str(`SELECT name FROM missions WHERE id = $1`, f.mission) == "Renamed by "+r
-				if (code == see) != renamed {
-					t.Errorf("%s: renamed %v with status %d", r, renamed, code)
-				}
+		{"POST member role", map[string]int{"lead": see, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": see, "none": no},
+			func(string) apptest.Step {
+				return apptest.Step{Path: path("/members/" + w.User("observer").String() + "/role"), Form: url.Values{"role": {"red"}}}
+			}, nil},
+		// The admin comes after the lead removed them: the member is gone (404).
+		{"POST member remove", map[string]int{"lead": see, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": gone, "none": no},
+			func(string) apptest.Step {
+				return apptest.Step{Path: path("/members/" + w.User("none").String() + "/remove"), Form: url.Values{}}
+			}, nil},
+		{"GET categories", map[string]int{"lead": ok, "red": ok, "blue": ok, "observer": ok, "outsider": gone, "admin": ok, "none": no},
+			func(string) apptest.Step { return apptest.Step{Path: path("/categories")} }, nil},
+		{"POST categories (add)", map[string]int{"lead": see, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": see, "none": no},
+			func(r string) apptest.Step {
+				return apptest.Step{Path: path("/categories"), Form: url.Values{"name": {"By " + r}, "colour": {"#112233"}}}
+			},
+			func(string) string {
+				return where("mission_categories WHERE mission_id = '%s' AND deleted_at IS NULL", m)
 			}},
-		{"POST status", func(r string) *httptest.ResponseRecorder {
-			return f.post(r, f.path("/status"), url.Values{"to": {"planned"}})
-		}, // no test planned yet: a manager gets the reason (422)
-			map[string]int{"lead": 422, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": 422, "none": no},
-			func(r string, _ int) {
-				if s := f.str(`SELECT status FROM missions WHERE id = $1`, f.mission); s != "draft" {
-					t.Errorf("%s: status %s", r, s)
-				}
+		{"POST mission delete", map[string]int{"lead": see, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": see, "none": no},
+			func(r string) apptest.Step {
+				return apptest.Step{Path: missionURL(w.Mission(t, "To delete "+r), "/delete"), Form: url.Values{}}
+			},
+			func(r string) string {
+				return where("missions WHERE name = 'To delete %s' AND deleted_at IS NOT NULL", r)
 			}},
-		{"GET members", func(r string) *httptest.ResponseRecorder { return f.get(r, f.path("/members")) },
-			map[string]int{"lead": ok, "red": ok, "blue": ok, "observer": ok, "outsider": gone, "admin": ok, "none": no}, nil},
-		{"GET member candidates", func(r string) *httptest.ResponseRecorder {
-			return f.get(r, f.path("/members/candidates?q=out"), hxRequest...)
-		}, map[string]int{"lead": ok, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": ok, "none": no}, nil},
-		{"POST members (add)", func(r string) *httptest.ResponseRecorder {
-			return f.post(r, f.path("/members"), url.Values{"user_id": {f.users["none"].String()}, "role": {"observer"}})
-		}, map[string]int{"lead": see, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": 422, "none": no},
-			func(r string, code int) {
-				n := f.count(`SELECT count(*) FROM mission_members WHERE mission_id = $1 AND user_id = $2`, f.mission, f.users["none"])
-				if n != 1 && r == "lead" || n > 1 {
-					t.Errorf("%s: %d memberships", r, n)
-				}
-			}},
-		{"POST member role", func(r string) *httptest.ResponseRecorder {
-			return f.post(r, f.path("/members/"+f.users["observer"].String()+"/role"), url.Values{"role": {"red"}})
-		}, map[string]int{"lead": see, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": see, "none": no}, nil},
-		{"POST member remove", func(r string) *httptest.ResponseRecorder {
-			return f.post(r, f.path("/members/"+f.users["none"].String()+"/remove"), nil)
-		}, // admin comes after lead removed them: the member is gone (404)
-			map[string]int{"lead": see, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": gone, "none": no}, nil},
-		{"GET categories", func(r string) *httptest.ResponseRecorder { return f.get(r, f.path("/categories")) },
-			map[string]int{"lead": ok, "red": ok, "blue": ok, "observer": ok, "outsider": gone, "admin": ok, "none": no}, nil},
-		{"POST categories (add)", func(r string) *httptest.ResponseRecorder {
-			before := catCount()
-			w := f.post(r, f.path("/categories"), url.Values{"name": {"By " + r}, "colour": {"#112233"}})
-			if after := catCount(); (w.Code == see) != (after == before+1) {
-				t.Errorf("%s: categories %d → %d with status %d", r, before, after, w.Code)
-			}
-			return w
-		}, map[string]int{"lead": see, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": see, "none": no}, nil},
-		{"POST mission delete", func(r string) *httptest.ResponseRecorder {
-			return f.post(r, "/missions/"+f.newMission("To delete "+r, map[string]string{"lead": "lead", "red": "red",
-				"blue": "blue", "observer": "observer"}).String()+"/delete", nil)
-		}, map[string]int{"lead": see, "red": no, "blue": no, "observer": no, "outsider": gone, "admin": see, "none": no},
-			func(r string, code int) {
-				deleted := f.count(`SELECT count(*) FROM missions WHERE name = $1 AND deleted_at IS NOT NULL`, "To delete "+r) == 1
-				if (code == see) != deleted {
-					t.Errorf("%s: deleted %v with status %d", r, deleted, code)
-				}
-			}},
-		{"POST mission restore", func(r string) *httptest.ResponseRecorder {
-			id := f.newMission("To restore "+r, map[string]string{"lead": "lead"})
-			if _, err := f.app.DB.Exec(`UPDATE missions SET deleted_at = now() WHERE id = $1`, id); err != nil {
-				t.Fatal(err)
-			}
-			return f.post(r, "/missions/"+id.String()+"/restore", nil)
-		}, map[string]int{"lead": no, "red": no, "blue": no, "observer": no, "outsider": no, "admin": see, "none": no},
-			func(r string, code int) {
-				restored := f.count(`SELECT count(*) FROM missions WHERE name = $1 AND deleted_at IS NULL`, "To restore "+r) == 1
-				if (code == see) != restored {
-					t.Errorf("%s: restored %v with status %d", r, restored, code)
-				}
-			}},
+		{"POST mission restore", map[string]int{"lead": no, "red": no, "blue": no, "observer": no, "outsider": no, "admin": see, "none": no},
+			func(r string) apptest.Step {
+				id := w.MissionWith(t, "To restore "+r, map[string]string{"lead": "lead"})
+				w.Exec(t, `UPDATE missions SET deleted_at = now() WHERE id = $1`, id)
+				return apptest.Step{Path: missionURL(id, "/restore"), Form: url.Values{}}
+			},
+			func(r string) string { return where("missions WHERE name = 'To restore %s' AND deleted_at IS NULL", r) }},
 	}
 	for _, rw := range rows {
 		t.Run(rw.name, func(t *testing.T) {
-			for _, role := range missionRoles {
-				w := rw.do(role)
-				if w.Code != rw.want[role] {
-					t.Errorf("%s: status %d, want %d", role, w.Code, rw.want[role])
+			for _, role := range apptest.Everyone {
+				s := rw.step(role)
+				s.Name, s.As, s.Status = role, role, rw.want[role]
+				if rw.done != nil {
+					s.Rows = apptest.Rows{rw.done(role): 0}
+					if s.Status == see {
+						s.Rows[rw.done(role)] = +1
+					}
 				}
-				if rw.effect != nil {
-					rw.effect(role, w.Code)
-				}
+				w.Do(t, s)
 			}
 		})
 	}
@@ -258,27 +153,28 @@ func TestMissionRoleMatrix(t *testing.T) {
 // input kept and nothing created.
 func TestCreateMission(t *testing.T) {
 	t.Parallel()
-	f := newMissionFixture(t)
-	w := f.post("red", "/missions", validMission("Night run"))
-	if w.Code != http.StatusSeeOther {
-		t.Fatalf("create: %d\n%s", w.Code, w.Body)
+	w := apptest.NewWorld(t)
+	r := w.Do(t, apptest.Step{Name: "create", As: "red", Path: "/missions", Form: validMission("Night run"),
+		Status: http.StatusSeeOther, Rows: apptest.Rows{"missions": +1}})
+	if r.Code != http.StatusSeeOther {
+		t.FailNow()
 	}
 	var id uuid.UUID
 	var scope, start, end, status string
-	if err := f.app.DB.QueryRow(`SELECT id, scope, start_date::text, end_date::text, status FROM missions WHERE name = 'Night run'`).
+	if err := w.DB.QueryRow(`SELECT id, scope, start_date::text, end_date::text, status FROM missions WHERE name = 'Night run'`).
 		Scan(&id, &scope, &start, &end, &status); err != nil {
 		t.Fatal(err)
 	}
-	if loc := w.Header().Get("Location"); loc != "/missions/"+id.String() {
+	if loc := r.Header().Get("Location"); loc != "/missions/"+id.String() {
 		t.Errorf("redirect to %q", loc)
 	}
 	if scope != "Lab network" || start != "2026-03-01" || end != "2026-03-31" || status != "draft" {
 		t.Errorf("stored %q %s %s %s", scope, start, end, status)
 	}
-	if role := f.str(`SELECT role FROM mission_members WHERE mission_id = $1 AND user_id = $2`, id, f.users["red"]); role != "lead" {
+	if role := w.Value(t, `SELECT role FROM mission_members WHERE mission_id = $1 AND user_id = $2`, id, w.User("red")); role != "lead" {
 		t.Errorf("creator's role %q, want lead", role)
 	}
-	if n := f.count(`SELECT count(*) FROM audit_events WHERE action = 'mission.created' AND target_id = $1`, id.String()); n != 1 {
+	if n := w.Count(t, `audit_events WHERE action = 'mission.created' AND target_id = $1`, id.String()); n != 1 {
 		t.Errorf("%d audit events", n)
 	}
 
@@ -293,36 +189,26 @@ func TestCreateMission(t *testing.T) {
 		{"malformed date", url.Values{"name": {"Bad date"}, "scope": {"kept scope"}, "start_date": {"10/03/2026"}}, "start_date"},
 		{"description too long", url.Values{"name": {"Long"}, "scope": {"kept scope"}, "description": {strings.Repeat("x", 20001)}}, "description"},
 	}
-	before := f.count(`SELECT count(*) FROM missions`)
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			w := f.post("red", "/missions", tc.form)
-			if w.Code != http.StatusUnprocessableEntity {
-				t.Fatalf("status %d", w.Code)
-			}
-			d := doc(t, w)
-			if d.Find(`[data-testid="error-`+tc.field+`"]`).Length() != 1 || d.Find(`[data-testid="error-summary"]`).Length() != 1 {
-				t.Errorf("no error for %s", tc.field)
-			}
-			if got := d.Find(`textarea[name="scope"]`).Text(); got != "kept scope" {
-				t.Errorf("scope not kept: %q", got)
-			}
-			if v := d.Find(`input[name="start_date"]`).AttrOr("value", ""); v != tc.form.Get("start_date") {
-				t.Errorf("start date not kept: %q", v)
-			}
-		})
-	}
-	if after := f.count(`SELECT count(*) FROM missions`); after != before {
-		t.Errorf("refused forms created %d missions", after-before)
+		w.Run(t, apptest.Step{Name: tc.name, As: "red", Path: "/missions", Form: tc.form,
+			Status: http.StatusUnprocessableEntity, TestIDs: []string{"error-" + tc.field, "error-summary"},
+			Rows: apptest.Rows{"missions": 0},
+			Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+				d := doc(t, r)
+				if got := d.Find(`textarea[name="scope"]`).Text(); got != "kept scope" {
+					t.Errorf("scope not kept: %q", got)
+				}
+				if v := d.Find(`input[name="start_date"]`).AttrOr("value", ""); v != tc.form.Get("start_date") {
+					t.Errorf("start date not kept: %q", v)
+				}
+			}})
 	}
 	// Extra fields are ignored: the status and creator are not the form's.
 	form := validMission("Sneaky")
 	form.Set("status", "archived")
-	form.Set("created_by_id", f.users["admin"].String())
-	if w := f.post("red", "/missions", form); w.Code != http.StatusSeeOther {
-		t.Fatalf("sneaky: %d", w.Code)
-	}
-	if s := f.str(`SELECT status::text || ' ' || created_by_id::text FROM missions WHERE name = 'Sneaky'`); s != "draft "+f.users["red"].String() {
+	form.Set("created_by_id", w.User("admin").String())
+	w.Do(t, apptest.Step{Name: "sneaky", As: "red", Path: "/missions", Form: form, Status: http.StatusSeeOther})
+	if s := w.Value(t, `SELECT status::text || ' ' || created_by_id::text FROM missions WHERE name = 'Sneaky'`); s != "draft "+w.User("red").String() {
 		t.Errorf("sneaky mission: %s", s)
 	}
 }
@@ -332,57 +218,53 @@ func TestCreateMission(t *testing.T) {
 // current version in the form; saving again from there works.
 func TestUpdateMissionConflict(t *testing.T) {
 	t.Parallel()
-	f := newMissionFixture(t)
-	seen := f.version()
+	w := apptest.NewWorld(t)
+	m := w.Mission(t, "Operation Violet")
+	settings := missionURL(m, "/settings")
+	seen := missionVersion(t, w, m)
+	named := func(name string) string {
+		return "missions WHERE id = " + apptest.Lit(m) + " AND name = " + apptest.Lit(name)
+	}
 	adminForm := validMission("Admin's name")
 	adminForm.Set("scope", "Admin scope")
-	adminForm.Set("version", strconv.Itoa(seen))
-	if w := f.post("admin", f.path("/settings"), adminForm); w.Code != http.StatusSeeOther {
-		t.Fatalf("admin save: %d\n%s", w.Code, w.Body)
-	}
+	adminForm.Set("version", seen)
 	leadForm := validMission("Lead's name")
 	leadForm.Set("scope", "Lead scope")
-	leadForm.Set("version", strconv.Itoa(seen))
-	w := f.post("lead", f.path("/settings"), leadForm)
-	if w.Code != http.StatusConflict {
-		t.Fatalf("stale save: %d", w.Code)
-	}
-	d := doc(t, w)
-	if v := d.Find(`input[name="name"]`).AttrOr("value", ""); v != "Lead's name" {
-		t.Errorf("input not kept: %q", v)
-	}
-	if got := strings.TrimSpace(d.Find(`[data-testid="mission-saved"] [data-testid="value-name"]`).Text()); got != "Admin's name" {
-		t.Errorf("saved values show %q", got)
-	}
-	if d.Find(`[data-testid="mission-notice"]`).Length() != 1 {
-		t.Error("no notice")
-	}
-	now := f.version()
-	if now != seen+1 || d.Find(`input[name="version"]`).AttrOr("value", "") != strconv.Itoa(now) {
-		t.Errorf("version %d, form carries %s", now, d.Find(`input[name="version"]`).AttrOr("value", ""))
-	}
-	if name := f.str(`SELECT name FROM missions WHERE id = $1`, f.mission); name != "Admin's name" {
-		t.Errorf("stale save changed the name to %q", name)
-	}
-	leadForm.Set("version", strconv.Itoa(now))
-	if w := f.post("lead", f.path("/settings"), leadForm); w.Code != http.StatusSeeOther {
-		t.Fatalf("save again: %d", w.Code)
-	}
-	if name := f.str(`SELECT name FROM missions WHERE id = $1`, f.mission); name != "Lead's name" {
-		t.Errorf("name %q", name)
-	}
-	if n := f.audits("mission.updated"); n != 2 {
+	leadForm.Set("version", seen)
+	w.Run(t,
+		apptest.Step{Name: "admin save", As: "admin", Path: settings, Form: adminForm, Status: http.StatusSeeOther},
+		apptest.Step{Name: "stale save", As: "lead", Path: settings, Form: leadForm, Status: http.StatusConflict,
+			TestIDs: []string{"mission-notice"},
+			Rows:    apptest.Rows{named("Admin's name"): 0, actions("mission.updated"): 0},
+			Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+				d := doc(t, r)
+				if v := d.Find(`input[name="name"]`).AttrOr("value", ""); v != "Lead's name" {
+					t.Errorf("input not kept: %q", v)
+				}
+				if got := strings.TrimSpace(d.Find(`[data-testid="mission-saved"] [data-testid="value-name"]`).Text()); got != "Admin's name" {
+					t.Errorf("saved values show %q", got)
+				}
+				now := missionVersion(t, w, m)
+				if n, _ := strconv.Atoi(seen); now != strconv.Itoa(n+1) || d.Find(`input[name="version"]`).AttrOr("value", "") != now {
+					t.Errorf("version %s, form carries %s", now, d.Find(`input[name="version"]`).AttrOr("value", ""))
+				}
+			}},
+	)
+	leadForm.Set("version", missionVersion(t, w, m))
+	w.Run(t,
+		apptest.Step{Name: "save again", As: "lead", Path: settings, Form: leadForm, Status: http.StatusSeeOther,
+			Rows: apptest.Rows{named("Lead's name"): +1}},
+	)
+	if n := w.Count(t, actions("mission.updated")); n != 2 {
 		t.Errorf("%d update events, want 2", n)
 	}
 	// Validation on edit keeps the input too, and a missing version is 400.
 	bad := validMission("")
-	bad.Set("version", strconv.Itoa(f.version()))
-	if w := f.post("lead", f.path("/settings"), bad); w.Code != http.StatusUnprocessableEntity {
-		t.Errorf("invalid edit: %d", w.Code)
-	}
-	if w := f.post("lead", f.path("/settings"), validMission("No version")); w.Code != http.StatusBadRequest {
-		t.Errorf("no version: %d", w.Code)
-	}
+	bad.Set("version", missionVersion(t, w, m))
+	w.Run(t,
+		apptest.Step{Name: "invalid edit", As: "lead", Path: settings, Form: bad, Status: http.StatusUnprocessableEntity},
+		apptest.Step{Name: "no version", As: "lead", Path: settings, Form: validMission("No version"), Status: http.StatusBadRequest},
+	)
 }
 
 // TestMissionStatusTransitions walks a mission through its life: refused
@@ -390,78 +272,62 @@ func TestUpdateMissionConflict(t *testing.T) {
 // read-only until a lead reopens them.
 func TestMissionStatusTransitions(t *testing.T) {
 	t.Parallel()
-	f := newMissionFixture(t)
-	status := func() string { return f.str(`SELECT status FROM missions WHERE id = $1`, f.mission) }
-	move := func(role, to string, want int, wantStatus string) *goquery.Document {
+	w := apptest.NewWorld(t)
+	m := w.Mission(t, "Operation Violet")
+	move := func(role, to string, want int, wantStatus string, reason ...string) {
 		t.Helper()
-		w := f.post(role, f.path("/status"), url.Values{"to": {to}})
-		if w.Code != want {
-			t.Fatalf("%s → %s: %d, want %d\n%s", role, to, w.Code, want, w.Body)
+		s := apptest.Step{Name: role + " → " + to, As: role, Path: missionURL(m, "/status"), Form: url.Values{"to": {to}}, Status: want}
+		if len(reason) > 0 {
+			s.Text = map[string]string{"mission-notice": reason[0]}
 		}
-		if s := status(); s != wantStatus {
+		w.Do(t, s)
+		if s := w.Value(t, `SELECT status FROM missions WHERE id = $1`, m); s != wantStatus {
 			t.Fatalf("%s → %s: status %s, want %s", role, to, s, wantStatus)
 		}
-		if w.Code == http.StatusSeeOther || w.Code >= 500 {
-			return nil
+		if t.Failed() {
+			t.FailNow()
 		}
-		return doc(t, w)
 	}
-	d := move("lead", "planned", 422, "draft")
-	if n := strings.TrimSpace(d.Find(`[data-testid="mission-notice"]`).Text()); !strings.Contains(n, "at least one test") {
-		t.Errorf("reason %q", n)
-	}
-	d = move("lead", "completed", 422, "draft") // not a next status of draft
-	if n := d.Find(`[data-testid="mission-notice"]`).Text(); !strings.Contains(n, "“Completed”") {
-		t.Errorf("reason %q", n)
-	}
+	move("lead", "planned", 422, "draft", "at least one test")
+	move("lead", "completed", 422, "draft", "“Completed”") // not a next status of draft
 	move("lead", "bogus", http.StatusBadRequest, "draft")
 	move("red", "planned", http.StatusForbidden, "draft")
-	test := f.addTest(f.mission, "Run PowerShell", missiontest.StatePending, false)
+	test := w.Test(t, m, apptest.TestOpts{Name: "Run PowerShell"})
 	move("lead", "planned", http.StatusSeeOther, "planned")
 	move("lead", "draft", http.StatusSeeOther, "draft")
 	move("lead", "planned", http.StatusSeeOther, "planned")
 	move("lead", "in_progress", http.StatusSeeOther, "in_progress")
-	d = move("lead", "completed", 422, "in_progress")
-	if n := d.Find(`[data-testid="mission-notice"]`).Text(); !strings.Contains(n, "1 test is not reviewed") {
-		t.Errorf("reason %q", n)
-	}
-	if _, err := f.app.DB.Exec(`UPDATE mission_tests SET state = 'reviewed' WHERE id = $1`, test); err != nil {
-		t.Fatal(err)
-	}
+	move("lead", "completed", 422, "in_progress", "1 test is not reviewed")
+	w.Exec(t, `UPDATE mission_tests SET state = 'reviewed' WHERE id = $1`, test)
 	move("lead", "completed", http.StatusSeeOther, "completed")
 	move("lead", "archived", http.StatusSeeOther, "archived")
 
 	// Archived: the settings page has no inputs, offers reopening only,
 	// and refuses saves and plan changes.
-	w := f.get("lead", f.path("/settings"))
-	if w.Code != http.StatusOK {
-		t.Fatal(w.Code)
-	}
-	d = doc(t, w)
-	if d.Find(`[data-testid="mission-settings"] input, [data-testid="mission-settings"] textarea`).Length() != 0 ||
-		d.Find(`[data-testid="mission-read-only"]`).Length() != 1 {
-		t.Error("archived mission's form still has inputs")
-	}
-	var next []string
-	d.Find(`[data-testid="mission-status-box"] button`).Each(func(_ int, s *goquery.Selection) { next = append(next, s.AttrOr("data-to", "")) })
-	if strings.Join(next, ",") != "completed" {
-		t.Errorf("archived offers %v", next)
-	}
 	form := validMission("Archived edit")
-	form.Set("version", strconv.Itoa(f.version()))
-	if w := f.post("lead", f.path("/settings"), form); w.Code != http.StatusConflict {
-		t.Errorf("archived save: %d", w.Code)
-	}
-	if w := f.post("lead", f.path("/categories"), url.Values{"name": {"Late"}, "colour": {"#000000"}}); w.Code != http.StatusConflict {
-		t.Errorf("archived category add: %d", w.Code)
-	}
+	form.Set("version", missionVersion(t, w, m))
+	w.Run(t,
+		apptest.Step{Name: "archived settings", As: "lead", Path: missionURL(m, "/settings"),
+			TestIDs:   []string{"mission-read-only"},
+			NoTestIDs: []string{`[data-testid="mission-settings"] input`, `[data-testid="mission-settings"] textarea`},
+			Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+				var next []string
+				doc(t, r).Find(`[data-testid="mission-status-box"] button`).Each(func(_ int, s *goquery.Selection) { next = append(next, s.AttrOr("data-to", "")) })
+				if strings.Join(next, ",") != "completed" {
+					t.Errorf("archived offers %v", next)
+				}
+			}},
+		apptest.Step{Name: "archived save", As: "lead", Path: missionURL(m, "/settings"), Form: form, Status: http.StatusConflict},
+		apptest.Step{Name: "archived category add", As: "lead", Path: missionURL(m, "/categories"),
+			Form: url.Values{"name": {"Late"}, "colour": {"#000000"}}, Status: http.StatusConflict, Rows: apptest.Rows{"mission_categories": 0}},
+	)
 	move("observer", "completed", http.StatusForbidden, "archived")
 	move("lead", "completed", http.StatusSeeOther, "completed") // reopen
 	move("lead", "in_progress", http.StatusSeeOther, "in_progress")
-	if n := f.audits("mission.status_changed"); n != 8 {
+	if n := w.Count(t, actions("mission.status_changed")); n != 8 {
 		t.Errorf("%d status events, want 8", n)
 	}
-	if s := f.str(`SELECT details->>'from' || '>' || (details->>'to') FROM audit_events WHERE action = 'mission.status_changed' ORDER BY created_at DESC, id LIMIT 1`); s != "completed>in_progress" {
+	if s := w.Value(t, `SELECT details->>'from' || '>' || (details->>'to') FROM audit_events WHERE action = 'mission.status_changed' ORDER BY created_at DESC, id LIMIT 1`); s != "completed>in_progress" {
 		t.Errorf("last event %s", s)
 	}
 }
@@ -471,112 +337,102 @@ func TestMissionStatusTransitions(t *testing.T) {
 // lead can be neither demoted nor removed.
 func TestMissionMembers(t *testing.T) {
 	t.Parallel()
-	f := newMissionFixture(t)
-	ctx := rule.SystemContext(context.Background())
-	carol := f.app.User(t, "carol.analyst@example.com", "blueteam")
-	gone := f.app.User(t, "carol.gone@example.com", "blueteam")
-	f.app.Ent.User.UpdateOne(gone).SetIsActive(false).ExecX(ctx)
+	w := apptest.NewWorld(t)
+	m := w.Mission(t, "Operation Violet")
+	path := func(suffix string) string { return missionURL(m, suffix) }
+	carol := w.App.User(t, "carol.analyst@example.com", "blueteam")
+	gone := w.App.User(t, "carol.gone@example.com", "blueteam")
+	w.Ent.User.UpdateOne(gone).SetIsActive(false).ExecX(w.Sys())
 	role := func(u uuid.UUID) string {
-		return f.str(`SELECT role FROM mission_members WHERE mission_id = $1 AND user_id = $2`, f.mission, u)
+		return w.Value(t, `SELECT role FROM mission_members WHERE mission_id = $1 AND user_id = $2`, m, u)
 	}
+	member := func(u uuid.UUID, role string) string {
+		return fmt.Sprintf("mission_members WHERE mission_id = '%s' AND user_id = '%s' AND role = '%s'", m, u, role)
+	}
+	lead := w.User("lead").String()
 
 	t.Run("search", func(t *testing.T) {
-		w := f.get("lead", f.path("/members/candidates?q=CAROL"), hxRequest...)
-		if w.Code != http.StatusOK {
-			t.Fatal(w.Code)
-		}
-		var hits []string
-		doc(t, w).Find(`[data-testid="member-candidate"]`).Each(func(_ int, s *goquery.Selection) { hits = append(hits, s.AttrOr("data-user-id", "")) })
-		if strings.Join(hits, ",") != carol.ID.String() {
-			t.Errorf("hits %v: want only the active carol", hits)
-		}
-		// Members are not offered; the page without JavaScript shows results.
-		if w := f.get("lead", f.path("/members/candidates?q=blue"), hxRequest...); strings.Contains(w.Body.String(), f.users["blue"].String()) {
-			t.Error("a member is offered")
-		}
-		if w := f.get("lead", f.path("/members?q=carol")); !strings.Contains(w.Body.String(), `data-testid="member-candidate"`) {
-			t.Error("no results on the page")
-		}
+		w.Run(t,
+			apptest.Step{Name: "only the active carol", As: "lead", Path: path("/members/candidates?q=CAROL"), HX: true,
+				Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+					var hits []string
+					doc(t, r).Find(`[data-testid="member-candidate"]`).Each(func(_ int, s *goquery.Selection) { hits = append(hits, s.AttrOr("data-user-id", "")) })
+					if strings.Join(hits, ",") != carol.ID.String() {
+						t.Errorf("hits %v: want only the active carol", hits)
+					}
+				}},
+			// Members are not offered; the page without JavaScript shows results.
+			apptest.Step{Name: "a member is not offered", As: "lead", Path: path("/members/candidates?q=blue"), HX: true,
+				Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+					if strings.Contains(r.Body.String(), w.User("blue").String()) {
+						t.Error("a member is offered")
+					}
+				}},
+			apptest.Step{Name: "results on the page", As: "lead", Path: path("/members?q=carol"), TestIDs: []string{"member-candidate"}},
+		)
 	})
 	t.Run("add", func(t *testing.T) {
-		w := f.post("lead", f.path("/members"), url.Values{"user_id": {carol.ID.String()}, "role": {"blue"}, "q": {"carol"}}, hxRequest...)
-		if w.Code != http.StatusOK {
-			t.Fatalf("add: %d", w.Code)
-		}
-		d := doc(t, w)
-		if d.Find(`[data-testid="member-row"][data-user-id="`+carol.ID.String()+`"][data-role="blue"]`).Length() != 1 {
-			t.Error("the list does not show carol as blue")
-		}
-		// The search results come back out of band, without carol.
-		cands := d.Find(`#member-candidates[hx-swap-oob="true"]`)
-		if cands.Length() != 1 || cands.Find(`[data-testid="member-candidate"]`).Length() != 0 ||
-			cands.Find(`[data-testid="member-candidates-none"]`).Length() != 1 {
-			t.Error("the search results are not refreshed")
-		}
+		w.Run(t,
+			apptest.Step{Name: "add carol as blue", As: "lead", Path: path("/members"), HX: true,
+				Form: url.Values{"user_id": {carol.ID.String()}, "role": {"blue"}, "q": {"carol"}},
+				Rows: apptest.Rows{member(carol.ID, "blue"): +1, actions("mission.member_added"): +1},
+				TestIDs: []string{`[data-testid="member-row"][data-user-id="` + carol.ID.String() + `"][data-role="blue"]`,
+					// The search results come back out of band, without carol.
+					`#member-candidates[hx-swap-oob="true"] [data-testid="member-candidates-none"]`},
+				NoTestIDs: []string{`#member-candidates[hx-swap-oob="true"] [data-testid="member-candidate"]`}},
+			apptest.Step{Name: "second add", As: "lead", Path: path("/members"), HX: true,
+				Form: url.Values{"user_id": {carol.ID.String()}, "role": {"red"}}, Status: http.StatusUnprocessableEntity,
+				TestIDs: []string{`[data-testid="members-notice"][data-notice="error"]`},
+				Rows:    apptest.Rows{member(carol.ID, "blue"): 0, "mission_members": 0}},
+			apptest.Step{Name: "inactive user", As: "lead", Path: path("/members"),
+				Form: url.Values{"user_id": {gone.ID.String()}, "role": {"red"}}, Status: http.StatusUnprocessableEntity,
+				Rows: apptest.Rows{"mission_members": 0}},
+			apptest.Step{Name: "unknown role", As: "lead", Path: path("/members"),
+				Form: url.Values{"user_id": {carol.ID.String()}, "role": {"owner"}}, Status: http.StatusBadRequest,
+				Rows: apptest.Rows{member(carol.ID, "blue"): 0}},
+		)
 		if role(carol.ID) != "blue" {
-			t.Error("not stored")
+			t.Error("not stored as blue")
 		}
-		w = f.post("lead", f.path("/members"), url.Values{"user_id": {carol.ID.String()}, "role": {"red"}}, hxRequest...)
-		if w.Code != http.StatusUnprocessableEntity || doc(t, w).Find(`[data-testid="members-notice"][data-notice="error"]`).Length() != 1 {
-			t.Errorf("second add: %d", w.Code)
-		}
-		if role(carol.ID) != "blue" {
-			t.Error("second add changed the role")
-		}
-		if w := f.post("lead", f.path("/members"), url.Values{"user_id": {gone.ID.String()}, "role": {"red"}}); w.Code != http.StatusUnprocessableEntity {
-			t.Errorf("inactive user: %d", w.Code)
-		}
-		if w := f.post("lead", f.path("/members"), url.Values{"user_id": {carol.ID.String()}, "role": {"owner"}}); w.Code != http.StatusBadRequest {
-			t.Errorf("unknown role: %d", w.Code)
-		}
-		if n := f.audits("mission.member_added"); n != 1 {
+		if n := w.Count(t, actions("mission.member_added")); n != 1 {
 			t.Errorf("%d add events", n)
 		}
 	})
 	t.Run("last lead", func(t *testing.T) {
-		lead := f.users["lead"].String()
-		w := f.post("lead", f.path("/members/"+lead+"/role"), url.Values{"role": {"red"}}, hxRequest...)
-		if w.Code != http.StatusUnprocessableEntity || !strings.Contains(w.Body.String(), "at least one lead") {
-			t.Errorf("demote the last lead: %d", w.Code)
-		}
-		if w := f.post("admin", f.path("/members/"+lead+"/remove"), nil); w.Code != http.StatusUnprocessableEntity {
-			t.Errorf("remove the last lead: %d", w.Code)
-		}
-		if role(f.users["lead"]) != "lead" {
-			t.Error("the last lead lost the role")
-		}
-		// With a second lead, the first may step down.
-		if w := f.post("lead", f.path("/members/"+f.users["red"].String()+"/role"), url.Values{"role": {"lead"}}); w.Code != http.StatusSeeOther {
-			t.Fatalf("promote: %d", w.Code)
-		}
-		w = f.post("lead", f.path("/members/"+lead+"/role"), url.Values{"role": {"observer"}}, hxRequest...)
-		if w.Code != http.StatusOK || role(f.users["lead"]) != "observer" {
-			t.Fatalf("step down: %d", w.Code)
-		}
-		// Now an observer: the list is read-only for them.
-		if doc(t, w).Find(`select[name="role"]`).Length() != 0 {
-			t.Error("a former lead still gets the role selects")
-		}
-		if w := f.post("lead", f.path("/members/"+f.users["red"].String()+"/remove"), nil); w.Code != http.StatusForbidden {
-			t.Errorf("former lead removes: %d", w.Code)
-		}
-		if w := f.post("red", f.path("/members/"+f.users["red"].String()+"/remove"), nil); w.Code != http.StatusUnprocessableEntity {
-			t.Errorf("the only lead removes themselves: %d", w.Code)
-		}
+		// The last lead keeps the role.
+		stillLead := apptest.Rows{member(w.User("lead"), "lead"): 0}
+		w.Run(t,
+			apptest.Step{Name: "demote the last lead", As: "lead", Path: path("/members/" + lead + "/role"), HX: true,
+				Form: url.Values{"role": {"red"}}, Status: http.StatusUnprocessableEntity, Rows: stillLead,
+				Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+					if !strings.Contains(r.Body.String(), "at least one lead") {
+						t.Error("no reason given")
+					}
+				}},
+			apptest.Step{Name: "remove the last lead", As: "admin", Path: path("/members/" + lead + "/remove"), Form: url.Values{},
+				Status: http.StatusUnprocessableEntity, Rows: stillLead},
+			// With a second lead, the first may step down.
+			apptest.Step{Name: "promote", As: "lead", Path: path("/members/" + w.User("red").String() + "/role"),
+				Form: url.Values{"role": {"lead"}}, Status: http.StatusSeeOther, Rows: apptest.Rows{member(w.User("red"), "lead"): +1}},
+			// Now an observer: the list is read-only for them.
+			apptest.Step{Name: "step down", As: "lead", Path: path("/members/" + lead + "/role"), HX: true,
+				Form: url.Values{"role": {"observer"}}, Rows: apptest.Rows{member(w.User("lead"), "observer"): +1},
+				NoTestIDs: []string{`select[name="role"]`}},
+			apptest.Step{Name: "former lead removes", As: "lead", Path: path("/members/" + w.User("red").String() + "/remove"),
+				Form: url.Values{}, Status: http.StatusForbidden, Rows: apptest.Rows{"mission_members": 0}},
+			apptest.Step{Name: "the only lead removes themselves", As: "red", Path: path("/members/" + w.User("red").String() + "/remove"),
+				Form: url.Values{}, Status: http.StatusUnprocessableEntity, Rows: apptest.Rows{"mission_members": 0}},
+		)
 	})
 	t.Run("remove", func(t *testing.T) {
-		w := f.post("red", f.path("/members/"+carol.ID.String()+"/remove"), nil)
-		if w.Code != http.StatusSeeOther {
-			t.Fatalf("remove: %d", w.Code)
-		}
-		if n := f.count(`SELECT count(*) FROM mission_members WHERE mission_id = $1 AND user_id = $2`, f.mission, carol.ID); n != 0 {
-			t.Error("still a member")
-		}
-		if w := f.post("red", f.path("/members/"+carol.ID.String()+"/remove"), nil); w.Code != http.StatusNotFound {
-			t.Errorf("remove twice: %d", w.Code)
-		}
-		if f.audits("mission.member_removed") != 1 || f.audits("mission.member_changed") != 2 {
-			t.Errorf("events: removed %d changed %d", f.audits("mission.member_removed"), f.audits("mission.member_changed"))
+		w.Run(t,
+			apptest.Step{Name: "remove", As: "red", Path: path("/members/" + carol.ID.String() + "/remove"), Form: url.Values{},
+				Status: http.StatusSeeOther, Rows: apptest.Rows{member(carol.ID, "blue"): -1}},
+			apptest.Step{Name: "remove twice", As: "red", Path: path("/members/" + carol.ID.String() + "/remove"), Form: url.Values{},
+				Status: http.StatusNotFound},
+		)
+		if w.Count(t, actions("mission.member_removed")) != 1 || w.Count(t, actions("mission.member_changed")) != 2 {
+			t.Errorf("events: removed %d changed %d", w.Count(t, actions("mission.member_removed")), w.Count(t, actions("mission.member_changed")))
 		}
 	})
 }
@@ -587,9 +443,12 @@ func TestMissionMembers(t *testing.T) {
 // SVG fills.
 func TestMissionCategories(t *testing.T) {
 	t.Parallel()
-	f := newMissionFixture(t)
-	order := func() string {
-		rows, err := f.app.DB.Query(`SELECT name, position FROM mission_categories WHERE mission_id = $1 AND deleted_at IS NULL ORDER BY position`, f.mission)
+	w := apptest.NewWorld(t)
+	m := w.Mission(t, "Operation Violet")
+	path := func(suffix string) string { return missionURL(m, suffix) }
+	order := func(t *testing.T) string {
+		t.Helper()
+		rows, err := w.DB.Query(`SELECT name, position FROM mission_categories WHERE mission_id = $1 AND deleted_at IS NULL ORDER BY position`, m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -608,19 +467,25 @@ func TestMissionCategories(t *testing.T) {
 		}
 		return strings.Join(out, ",")
 	}
-	id := func(name string) string {
-		return f.str(`SELECT id FROM mission_categories WHERE mission_id = $1 AND name = $2 AND deleted_at IS NULL`, f.mission, name)
-	}
-	for i, name := range []string{"Workstations", "Servers", "Cloud"} {
-		w := f.post("lead", f.path("/categories"), url.Values{"name": {name}, "colour": {fmt.Sprintf("#A0B0C%d", i)}}, hxRequest...)
-		if w.Code != http.StatusOK {
-			t.Fatalf("add %s: %d", name, w.Code)
+	wantOrder := func(want string) func(t *testing.T, _ *httptest.ResponseRecorder) {
+		return func(t *testing.T, _ *httptest.ResponseRecorder) {
+			if o := order(t); o != want {
+				t.Errorf("order %s, want %s", o, want)
+			}
 		}
 	}
-	if o := order(); o != "Workstations,Servers,Cloud" {
+	id := func(name string) string {
+		return w.Value(t, `SELECT id FROM mission_categories WHERE mission_id = $1 AND name = $2 AND deleted_at IS NULL`, m, name)
+	}
+	categories := fmt.Sprintf("mission_categories WHERE mission_id = '%s' AND deleted_at IS NULL", m)
+	for i, name := range []string{"Workstations", "Servers", "Cloud"} {
+		w.Do(t, apptest.Step{Name: "add " + name, As: "lead", Path: path("/categories"), HX: true,
+			Form: url.Values{"name": {name}, "colour": {fmt.Sprintf("#A0B0C%d", i)}}, Rows: apptest.Rows{categories: +1}})
+	}
+	if o := order(t); o != "Workstations,Servers,Cloud" {
 		t.Fatalf("order %s", o)
 	}
-	if c := f.str(`SELECT colour FROM mission_categories WHERE id = $1`, id("Cloud")); c != "#a0b0c2" {
+	if c := w.Value(t, `SELECT colour FROM mission_categories WHERE id = $1`, id("Cloud")); c != "#a0b0c2" {
 		t.Errorf("colour stored as %q", c)
 	}
 
@@ -632,110 +497,77 @@ func TestMissionCategories(t *testing.T) {
 			{"Script", `#000000"/><script>`, "colour"},
 		}
 		for _, tc := range cases {
-			w := f.post("lead", f.path("/categories"), url.Values{"name": {tc.name}, "colour": {tc.colour}}, hxRequest...)
-			if w.Code != http.StatusUnprocessableEntity {
-				t.Errorf("%q %q: %d", tc.name, tc.colour, w.Code)
-				continue
-			}
-			d := doc(t, w)
-			if d.Find(`[data-testid="category-add"] [data-testid="error-`+tc.field+`"]`).Length() != 1 {
-				t.Errorf("%q %q: no error on %s", tc.name, tc.colour, tc.field)
-			}
-			if v := d.Find(`#category-new-name`).AttrOr("value", ""); v != strings.TrimSpace(tc.name) {
-				t.Errorf("name not kept: %q", v)
-			}
+			w.Do(t, apptest.Step{Name: fmt.Sprintf("%q %q", tc.name, tc.colour), As: "lead", Path: path("/categories"), HX: true,
+				Form: url.Values{"name": {tc.name}, "colour": {tc.colour}}, Status: http.StatusUnprocessableEntity,
+				TestIDs: []string{`[data-testid="category-add"] [data-testid="error-` + tc.field + `"]`},
+				Rows:    apptest.Rows{"mission_categories": 0},
+				Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+					if v := doc(t, r).Find(`#category-new-name`).AttrOr("value", ""); v != strings.TrimSpace(tc.name) {
+						t.Errorf("name not kept: %q", v)
+					}
+				}})
 		}
-		if o := order(); o != "Workstations,Servers,Cloud" {
+		if o := order(t); o != "Workstations,Servers,Cloud" {
 			t.Errorf("order %s", o)
 		}
 		// An edit refused: that row's form comes back open with its errors.
-		w := f.post("lead", f.path("/categories/"+id("Servers")), url.Values{"name": {"Servers"}, "colour": {"blue"}}, hxRequest...)
-		if w.Code != http.StatusUnprocessableEntity {
-			t.Fatalf("bad edit: %d", w.Code)
-		}
-		row := doc(t, w).Find(`[data-testid="category-row"][data-category-id="` + id("Servers") + `"]`)
-		if _, open := row.Find(`details`).Attr("open"); !open || row.Find(`[data-testid="error-colour"]`).Length() != 1 {
-			t.Error("the refused edit is not shown open with its error")
-		}
+		row := `[data-testid="category-row"][data-category-id="` + id("Servers") + `"]`
+		w.Do(t, apptest.Step{Name: "bad edit", As: "lead", Path: path("/categories/" + id("Servers")), HX: true,
+			Form: url.Values{"name": {"Servers"}, "colour": {"blue"}}, Status: http.StatusUnprocessableEntity,
+			TestIDs: []string{row + ` details[open]`, row + ` [data-testid="error-colour"]`}})
 	})
 	t.Run("move", func(t *testing.T) {
-		if w := f.post("lead", f.path("/categories/"+id("Cloud")+"/move"), url.Values{"direction": {"up"}}, hxRequest...); w.Code != http.StatusOK {
-			t.Fatalf("move: %d", w.Code)
-		}
-		if o := order(); o != "Workstations,Cloud,Servers" {
-			t.Errorf("after up: %s", o)
-		}
-		if w := f.post("lead", f.path("/categories/"+id("Workstations")+"/move"), url.Values{"direction": {"up"}}); w.Code != http.StatusSeeOther {
-			t.Fatalf("first up: %d", w.Code)
-		}
-		if w := f.post("lead", f.path("/categories/"+id("Workstations")+"/move"), url.Values{"direction": {"down"}}); w.Code != http.StatusSeeOther {
-			t.Fatalf("down: %d", w.Code)
-		}
-		if o := order(); o != "Cloud,Workstations,Servers" {
-			t.Errorf("after first up and down: %s", o)
-		}
-		if w := f.post("lead", f.path("/categories/"+id("Cloud")+"/move"), url.Values{"direction": {"sideways"}}); w.Code != http.StatusBadRequest {
-			t.Errorf("sideways: %d", w.Code)
-		}
-		other := f.newMission("Other", map[string]string{"lead": "lead"})
-		if w := f.post("lead", "/missions/"+other.String()+"/categories/"+id("Cloud")+"/move", url.Values{"direction": {"down"}}); w.Code != http.StatusNotFound {
-			t.Errorf("another mission's category: %d", w.Code)
-		}
+		other := w.MissionWith(t, "Other", map[string]string{"lead": "lead"})
+		w.Run(t,
+			apptest.Step{Name: "up", As: "lead", Path: path("/categories/" + id("Cloud") + "/move"), HX: true,
+				Form: url.Values{"direction": {"up"}}, Check: wantOrder("Workstations,Cloud,Servers")},
+			apptest.Step{Name: "first up", As: "lead", Path: path("/categories/" + id("Workstations") + "/move"),
+				Form: url.Values{"direction": {"up"}}, Status: http.StatusSeeOther},
+			apptest.Step{Name: "down", As: "lead", Path: path("/categories/" + id("Workstations") + "/move"),
+				Form: url.Values{"direction": {"down"}}, Status: http.StatusSeeOther, Check: wantOrder("Cloud,Workstations,Servers")},
+			apptest.Step{Name: "sideways", As: "lead", Path: path("/categories/" + id("Cloud") + "/move"),
+				Form: url.Values{"direction": {"sideways"}}, Status: http.StatusBadRequest},
+			apptest.Step{Name: "another mission's category", As: "lead", Path: missionURL(other, "/categories/"+id("Cloud")+"/move"),
+				Form: url.Values{"direction": {"down"}}, Status: http.StatusNotFound},
+		)
 	})
 	t.Run("edit", func(t *testing.T) {
-		w := f.post("lead", f.path("/categories/"+id("Servers")), url.Values{"name": {"Data centre"}, "colour": {"#00FF00"}}, hxRequest...)
-		if w.Code != http.StatusOK {
-			t.Fatalf("edit: %d", w.Code)
-		}
-		if s := f.str(`SELECT name || ' ' || colour FROM mission_categories WHERE mission_id = $1 AND position = 2`, f.mission); s != "Data centre #00ff00" {
-			t.Errorf("stored %s", s)
-		}
+		w.Do(t, apptest.Step{As: "lead", Path: path("/categories/" + id("Servers")), HX: true,
+			Form: url.Values{"name": {"Data centre"}, "colour": {"#00FF00"}},
+			Rows: apptest.Rows{fmt.Sprintf("mission_categories WHERE mission_id = '%s' AND position = 2 AND name = 'Data centre' AND colour = '#00ff00'", m): +1}})
 	})
 	t.Run("page", func(t *testing.T) {
-		w := f.get("observer", f.path("/categories"))
-		if w.Code != http.StatusOK {
-			t.Fatal(w.Code)
-		}
-		body := w.Body.String()
-		d := doc(t, w)
-		var fills []string
-		d.Find(`[data-testid="category-swatch"] rect`).Each(func(_ int, s *goquery.Selection) { fills = append(fills, s.AttrOr("fill", "")) })
-		if strings.Join(fills, ",") != "#a0b0c2,#a0b0c0,#00ff00" {
-			t.Errorf("fills %v", fills)
-		}
-		if strings.Contains(body, "style=") {
-			t.Error("inline style on the page")
-		}
-		if d.Find(`[data-testid="category-add"], [data-testid="category-delete"]`).Length() != 0 {
-			t.Error("an observer gets the management forms")
-		}
-		if d.Find(`[data-testid="mission-tabs"] [data-testid="mission-tab-settings"]`).Length() != 0 {
-			t.Error("an observer gets the settings tab")
-		}
+		w.Do(t, apptest.Step{As: "observer", Path: path("/categories"),
+			NoTestIDs: []string{"category-add", "category-delete", `[data-testid="mission-tabs"] [data-testid="mission-tab-settings"]`},
+			Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+				var fills []string
+				doc(t, r).Find(`[data-testid="category-swatch"] rect`).Each(func(_ int, s *goquery.Selection) { fills = append(fills, s.AttrOr("fill", "")) })
+				if strings.Join(fills, ",") != "#a0b0c2,#a0b0c0,#00ff00" {
+					t.Errorf("fills %v", fills)
+				}
+				if strings.Contains(r.Body.String(), "style=") {
+					t.Error("inline style on the page")
+				}
+			}})
 	})
 	t.Run("delete", func(t *testing.T) {
 		cloud := id("Cloud")
-		test := f.addTest(f.mission, "Enumerate buckets", missiontest.StatePending, false)
-		if _, err := f.app.DB.Exec(`UPDATE mission_tests SET category_id = $1 WHERE id = $2`, cloud, test); err != nil {
+		cid, err := uuid.Parse(cloud)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if w := f.post("red", f.path("/categories/"+cloud+"/delete"), nil); w.Code != http.StatusForbidden {
-			t.Errorf("red deletes: %d", w.Code)
-		}
-		if w := f.post("lead", f.path("/categories/"+cloud+"/delete"), nil, hxRequest...); w.Code != http.StatusOK {
-			t.Fatalf("delete: %d", w.Code)
-		}
-		if o := order(); o != "Workstations,Data centre" {
-			t.Errorf("after delete: %s", o)
-		}
-		if c := f.str(`SELECT category_id::text FROM mission_tests WHERE id = $1`, test); c != "" {
-			t.Errorf("the test keeps category %s", c)
-		}
-		if w := f.post("lead", f.path("/categories/"+cloud+"/delete"), nil); w.Code != http.StatusNotFound {
-			t.Errorf("delete twice: %d", w.Code)
-		}
+		test := w.Test(t, m, apptest.TestOpts{Name: "Enumerate buckets", Category: cid})
+		uncategorised := fmt.Sprintf("mission_tests WHERE id = '%s' AND category_id IS NULL", test)
+		w.Run(t,
+			apptest.Step{Name: "red deletes", As: "red", Path: path("/categories/" + cloud + "/delete"), Form: url.Values{},
+				Status: http.StatusForbidden, Rows: apptest.Rows{categories: 0, uncategorised: 0}},
+			apptest.Step{Name: "delete", As: "lead", Path: path("/categories/" + cloud + "/delete"), Form: url.Values{}, HX: true,
+				Rows: apptest.Rows{uncategorised: +1}, Check: wantOrder("Workstations,Data centre")},
+			apptest.Step{Name: "delete twice", As: "lead", Path: path("/categories/" + cloud + "/delete"), Form: url.Values{},
+				Status: http.StatusNotFound},
+		)
 		// 3 adds, 2 moves that changed the order and 1 that did not, 1 edit, 1 delete.
-		if n := f.audits("mission.plan_changed"); n != 8 {
+		if n := w.Count(t, actions("mission.plan_changed")); n != 8 {
 			t.Errorf("%d plan events, want 8", n)
 		}
 	})
@@ -746,42 +578,34 @@ func TestMissionCategories(t *testing.T) {
 // restores it.
 func TestMissionDeleteRestore(t *testing.T) {
 	t.Parallel()
-	f := newMissionFixture(t)
-	if w := f.post("lead", f.path("/delete"), nil); w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/missions" {
-		t.Fatalf("delete: %d %s", w.Code, w.Header().Get("Location"))
-	}
+	w := apptest.NewWorld(t)
+	m := w.Mission(t, "Operation Violet")
+	path := func(suffix string) string { return missionURL(m, suffix) }
+	steps := []apptest.Step{{Name: "delete", As: "lead", Path: path("/delete"), Form: url.Values{},
+		Status: http.StatusSeeOther, Location: "/missions", Rows: apptest.Rows{actions("mission.deleted"): +1}}}
 	for _, p := range []string{"/settings", "/members", "/categories"} {
-		if w := f.get("lead", f.path(p)); w.Code != http.StatusNotFound {
-			t.Errorf("deleted mission %s: %d", p, w.Code)
-		}
+		steps = append(steps, apptest.Step{Name: "deleted mission " + p, As: "lead", Path: path(p), Status: http.StatusNotFound})
 	}
-	if w := f.get("lead", "/missions"); strings.Contains(w.Body.String(), f.mission.String()) {
-		t.Error("the deleted mission is listed")
-	}
-	if w := f.get("lead", "/missions?deleted=1"); w.Code != http.StatusForbidden {
-		t.Errorf("lead opens the trash: %d", w.Code)
-	}
-	w := f.get("admin", "/missions?deleted=1")
-	if w.Code != http.StatusOK {
-		t.Fatal(w.Code)
-	}
-	if doc(t, w).Find(`[data-testid="mission-row"][data-id="`+f.mission.String()+`"] [data-testid="mission-row-restore"]`).Length() != 1 {
-		t.Error("the trash does not offer the mission")
-	}
-	if w := f.post("admin", f.path("/restore"), nil); w.Code != http.StatusSeeOther || w.Header().Get("Location") != f.path("") {
-		t.Fatalf("restore: %d %s", w.Code, w.Header().Get("Location"))
-	}
-	if w := f.post("admin", f.path("/restore"), nil); w.Code != http.StatusSeeOther {
-		t.Errorf("restore twice: %d", w.Code)
-	}
-	if w := f.get("lead", f.path("/members")); w.Code != http.StatusOK {
-		t.Errorf("restored mission: %d", w.Code)
-	}
-	if f.audits("mission.deleted") != 1 || f.audits("mission.restored") != 1 {
-		t.Errorf("events: deleted %d restored %d", f.audits("mission.deleted"), f.audits("mission.restored"))
-	}
-	if w := f.post("admin", "/missions/"+uuid.NewString()+"/restore", nil); w.Code != http.StatusNotFound {
-		t.Errorf("restore a missing mission: %d", w.Code)
+	w.Run(t, append(steps,
+		apptest.Step{Name: "the deleted mission is not listed", As: "lead", Path: "/missions",
+			Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+				if strings.Contains(r.Body.String(), m.String()) {
+					t.Error("the deleted mission is listed")
+				}
+			}},
+		apptest.Step{Name: "lead opens the trash", As: "lead", Path: "/missions?deleted=1", Status: http.StatusForbidden},
+		apptest.Step{Name: "the trash offers the mission", As: "admin", Path: "/missions?deleted=1",
+			TestIDs: []string{`[data-testid="mission-row"][data-id="` + m.String() + `"] [data-testid="mission-row-restore"]`}},
+		apptest.Step{Name: "restore", As: "admin", Path: path("/restore"), Form: url.Values{},
+			Status: http.StatusSeeOther, Location: path(""), Rows: apptest.Rows{actions("mission.restored"): +1}},
+		apptest.Step{Name: "restore twice", As: "admin", Path: path("/restore"), Form: url.Values{},
+			Status: http.StatusSeeOther, Rows: apptest.Rows{actions("mission.restored"): 0}},
+		apptest.Step{Name: "restored mission", As: "lead", Path: path("/members")},
+		apptest.Step{Name: "restore a missing mission", As: "admin", Path: missionURL(uuid.New(), "/restore"), Form: url.Values{},
+			Status: http.StatusNotFound},
+	)...)
+	if w.Count(t, actions("mission.deleted")) != 1 || w.Count(t, actions("mission.restored")) != 1 {
+		t.Errorf("events: deleted %d restored %d", w.Count(t, actions("mission.deleted")), w.Count(t, actions("mission.restored")))
 	}
 }
 
@@ -805,14 +629,12 @@ func listedMissions(t *testing.T, w *httptest.ResponseRecorder) map[string]strin
 // role; filters by status, membership and name; pages by 50.
 func TestListMissions(t *testing.T) {
 	t.Parallel()
-	f := newMissionFixture(t)
-	f.addTest(f.mission, "A", missiontest.StateReviewed, true)
-	f.addTest(f.mission, "B", missiontest.StateExecuted, false)
-	f.addTest(f.mission, "C", missiontest.StatePending, false)
-	other := f.newMission("Red only", map[string]string{"red": "lead"})
-	if _, err := f.app.DB.Exec(`UPDATE missions SET status = 'planned' WHERE id = $1`, other); err != nil {
-		t.Fatal(err)
-	}
+	w := apptest.NewWorld(t)
+	m := w.Mission(t, "Operation Violet")
+	w.Test(t, m, apptest.TestOpts{Name: "A", State: missiontest.StateReviewed, Released: true})
+	w.Test(t, m, apptest.TestOpts{Name: "B", State: missiontest.StateExecuted})
+	w.Test(t, m, apptest.TestOpts{Name: "C"})
+	w.MissionWith(t, "Red only", map[string]string{"red": "lead"}, mission.StatusPlanned)
 	cases := []struct {
 		role, query string
 		want        map[string]string
@@ -828,40 +650,33 @@ func TestListMissions(t *testing.T) {
 		{"admin", "?status=nonsense", map[string]string{"Operation Violet": "draft 4 3 2", "Red only": "planned 1 0 0"}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.role+tc.query, func(t *testing.T) {
-			w := f.get(tc.role, "/missions"+tc.query)
-			if w.Code != http.StatusOK {
-				t.Fatal(w.Code)
-			}
-			got := listedMissions(t, w)
-			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
-				t.Errorf("got %v, want %v", got, tc.want)
-			}
-		})
+		w.Run(t, apptest.Step{Name: tc.role + tc.query, As: tc.role, Path: "/missions" + tc.query,
+			Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+				if got := listedMissions(t, r); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+					t.Errorf("got %v, want %v", got, tc.want)
+				}
+			}})
 	}
-	t.Run("htmx gets the results only", func(t *testing.T) {
-		w := f.get("red", "/missions?q=red", hxRequest...)
-		d := doc(t, w)
-		if d.Find(`#mission-results`).Length() != 1 || d.Find(`[data-testid="mission-filters"]`).Length() != 0 {
-			t.Error("not the fragment")
-		}
-	})
+	w.Run(t, apptest.Step{Name: "htmx gets the results only", As: "red", Path: "/missions?q=red", HX: true,
+		TestIDs: []string{"#mission-results"}, NoTestIDs: []string{"mission-filters"}})
 	t.Run("paging", func(t *testing.T) {
 		for i := 0; i < 55; i++ {
-			f.newMission(fmt.Sprintf("Bulk %02d", i), nil)
+			w.MissionWith(t, fmt.Sprintf("Bulk %02d", i), nil)
 		}
-		w := f.get("admin", "/missions?q=bulk")
-		if n := len(listedMissions(t, w)); n != 50 {
-			t.Errorf("page 1: %d rows", n)
-		}
-		w = f.get("admin", "/missions?q=bulk&page=2")
-		d := doc(t, w)
-		if n := d.Find(`[data-testid="mission-row"]`).Length(); n != 5 {
-			t.Errorf("page 2: %d rows", n)
-		}
-		if d.Find(`[data-testid="mission-count"]`).AttrOr("data-total", "") != "55" {
-			t.Error("total")
-		}
+		w.Run(t,
+			apptest.Step{Name: "page 1", As: "admin", Path: "/missions?q=bulk", Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+				if n := len(listedMissions(t, r)); n != 50 {
+					t.Errorf("page 1: %d rows", n)
+				}
+			}},
+			apptest.Step{Name: "page 2", As: "admin", Path: "/missions?q=bulk&page=2",
+				TestIDs: []string{`[data-testid="mission-count"][data-total="55"]`},
+				Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+					if n := doc(t, r).Find(`[data-testid="mission-row"]`).Length(); n != 5 {
+						t.Errorf("page 2: %d rows", n)
+					}
+				}},
+		)
 	})
 }
 
@@ -870,24 +685,23 @@ func TestListMissions(t *testing.T) {
 // members and tests.
 func TestListMissionsQueryCount(t *testing.T) {
 	t.Parallel()
-	f := newMissionFixture(t)
-	srv, n := countingServer(t, f.app)
+	w := apptest.NewWorld(t)
+	w.Mission(t, "Operation Violet")
+	srv, n := countingServer(t, w.App)
 	count := func() int64 {
-		r := httptest.NewRequest(http.MethodGet, "/missions", nil)
-		r.AddCookie(f.cookies["admin"])
-		w := httptest.NewRecorder()
+		r := httptest.NewRecorder()
 		before := n.Count()
-		srv.ServeHTTP(w, r)
-		if w.Code != http.StatusOK {
-			t.Fatalf("list: %d", w.Code)
+		srv.ServeHTTP(r, w.Request(apptest.Step{As: "admin", Path: "/missions"}))
+		if r.Code != http.StatusOK {
+			t.Fatalf("list: %d", r.Code)
 		}
 		return n.Count() - before
 	}
 	grow := func(total int) {
-		for f.count(`SELECT count(*) FROM missions`) < total {
-			m := f.newMission("Mission", map[string]string{"lead": "lead", "red": "red"})
-			f.addTest(m, "T1", missiontest.StateExecuted, true)
-			f.addTest(m, "T2", missiontest.StatePending, false)
+		for w.Count(t, "missions") < total {
+			m := w.MissionWith(t, "Mission", map[string]string{"lead": "lead", "red": "red"})
+			w.Test(t, m, apptest.TestOpts{Name: "T1", State: missiontest.StateExecuted, Released: true})
+			w.Test(t, m, apptest.TestOpts{Name: "T2"})
 		}
 	}
 	grow(10)

@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,8 +8,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"violet/internal/apptest"
-	"violet/internal/auth/rule"
+	"violet/internal/testkit/apptest"
 )
 
 // mixedFlags returns, for each element of sel keyed by attr, the fields
@@ -38,23 +36,23 @@ func mixedFlags(t *testing.T, sel *goquery.Selection, attr string) map[string]st
 // plain names and addresses carry none (issue 16, defect 8).
 func TestMixedScriptFlaggedInPickersAndAudit(t *testing.T) {
 	t.Parallel()
-	f := newMissionFixture(t)
-	ctx := rule.SystemContext(context.Background())
+	w := apptest.NewWorld(t)
+	m := w.Mission(t, "Operation Violet")
 	const lookAlike = "\u0430dmin@example.com"
-	mixed := f.app.User(t, lookAlike, "redteam")
-	f.app.Ent.User.UpdateOne(mixed).SetDisplayName("\u0410dmin").ExecX(ctx)
-	plain := f.app.User(t, "admin.real@example.com", "redteam")
-	f.app.Ent.User.UpdateOne(plain).SetDisplayName("Admin").ExecX(ctx)
+	mixed := w.App.User(t, lookAlike, "redteam")
+	w.Ent.User.UpdateOne(mixed).SetDisplayName("\u0410dmin").ExecX(w.Sys())
+	plain := w.App.User(t, "admin.real@example.com", "redteam")
+	w.Ent.User.UpdateOne(plain).SetDisplayName("Admin").ExecX(w.Sys())
 
 	// The picker: "dmin" finds the look-alike, the plain Admin and the
-	// fixture's admin@example.com (not a member).
-	w := f.get("lead", f.path("/members/candidates?q=dmin"), hxRequest...)
-	if w.Code != http.StatusOK {
-		t.Fatalf("candidates: %d", w.Code)
+	// world's admin@example.com (not a member).
+	r := w.Do(t, apptest.Step{Name: "candidates", As: "lead", Path: missionURL(m, "/members/candidates?q=dmin"), HX: true})
+	if r.Code != http.StatusOK {
+		t.FailNow()
 	}
-	got := mixedFlags(t, doc(t, w).Find(`[data-testid="member-candidate"]`), "data-user-id")
+	got := mixedFlags(t, doc(t, r).Find(`[data-testid="member-candidate"]`), "data-user-id")
 	want := map[string]string{
-		mixed.ID.String(): "display_name,email", plain.ID.String(): "", f.users["admin"].String(): "",
+		mixed.ID.String(): "display_name,email", plain.ID.String(): "", w.User("admin").String(): "",
 	}
 	for id, fields := range want {
 		if g, ok := got[id]; !ok || g != fields {
@@ -64,17 +62,18 @@ func TestMixedScriptFlaggedInPickersAndAudit(t *testing.T) {
 
 	// The look-alike becomes a lead and acts: signs in and adds the plain
 	// Admin, so the audit log has entries by it and by the real lead.
-	if w := f.post("lead", f.path("/members"), url.Values{"user_id": {mixed.ID.String()}, "role": {"lead"}}); w.Code != http.StatusSeeOther {
-		t.Fatalf("add the look-alike: %d", w.Code)
+	if r := w.Do(t, apptest.Step{Name: "add the look-alike", As: "lead", Path: missionURL(m, "/members"),
+		Form: url.Values{"user_id": {mixed.ID.String()}, "role": {"lead"}}, Status: http.StatusSeeOther}); r.Code != http.StatusSeeOther {
+		t.FailNow()
 	}
-	cookie := f.app.Login(t, lookAlike, apptest.Password)
-	if w := f.app.PostAs(cookie, f.path("/members"), url.Values{"user_id": {plain.ID.String()}, "role": {"red"}}); w.Code != http.StatusSeeOther {
-		t.Fatalf("the look-alike adds a member: %d", w.Code)
+	cookie := w.Login(t, lookAlike, apptest.Password)
+	if r := w.PostAs(cookie, missionURL(m, "/members"), url.Values{"user_id": {plain.ID.String()}, "role": {"red"}}); r.Code != http.StatusSeeOther {
+		t.Fatalf("the look-alike adds a member: %d", r.Code)
 	}
 
 	// The member list.
-	got = mixedFlags(t, doc(t, f.get("lead", f.path("/members"))).Find(`[data-testid="member-row"]`), "data-user-id")
-	want = map[string]string{mixed.ID.String(): "display_name,email", plain.ID.String(): "", f.users["lead"].String(): ""}
+	got = mixedFlags(t, doc(t, w.GetAs(w.Cookie("lead"), missionURL(m, "/members"))).Find(`[data-testid="member-row"]`), "data-user-id")
+	want = map[string]string{mixed.ID.String(): "display_name,email", plain.ID.String(): "", w.User("lead").String(): ""}
 	for id, fields := range want {
 		if g, ok := got[id]; !ok || g != fields {
 			t.Errorf("member %s flagged %q (listed %v), want %q", id, g, ok, fields)
@@ -83,7 +82,7 @@ func TestMixedScriptFlaggedInPickersAndAudit(t *testing.T) {
 
 	// The audit log names actors by address: the look-alike's entries are
 	// flagged, the real lead's are not.
-	rows := doc(t, f.get("admin", "/admin/audit")).Find(`[data-testid="audit-row"]`)
+	rows := doc(t, w.GetAs(w.Cookie("admin"), "/admin/audit")).Find(`[data-testid="audit-row"]`)
 	seen := map[string]int{}
 	rows.Each(func(_ int, r *goquery.Selection) {
 		actor := r.AttrOr("data-actor", "")

@@ -26,11 +26,11 @@ import (
 
 	"violet/ent/evidencefile"
 	"violet/ent/missiontest"
-	"violet/internal/apptest"
 	"violet/internal/auth/rule"
 	"violet/internal/config"
 	"violet/internal/evidence"
 	"violet/internal/evidence/storetest"
+	"violet/internal/testkit/apptest"
 )
 
 // balancer is a round-robin load balancer in front of Violet instances,

@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,104 +14,58 @@ import (
 	"github.com/google/uuid"
 
 	"violet/ent"
-	"violet/internal/apptest"
 	"violet/internal/audit"
-	"violet/internal/auth/rule"
 	"violet/internal/database"
 	"violet/internal/notify"
+	"violet/internal/testkit/apptest"
 )
 
-// notifFixture is an app with two signed-in users, "me" and "other", and
-// helpers writing and reading their notifications.
-type notifFixture struct {
-	t           *testing.T
-	app         *apptest.App
-	me, other   *ent.User
-	meC, otherC *http.Cookie
-	base        time.Time // notifications are dated from here, one minute apart
-	seq         int
-}
+// The notification tests read as "blue" (me) and "other", both of the
+// blue team. Notifications are dated a day ago plus one minute per
+// notification already in the database, so each is newer than the last.
 
-func newNotifFixture(t *testing.T) *notifFixture {
+// newNotifWorld is the world with "other", a second blue team member.
+func newNotifWorld(t *testing.T) (w *apptest.World, me, other uuid.UUID) {
 	t.Helper()
-	app := apptest.New(t)
-	f := &notifFixture{t: t, app: app, base: time.Now().Add(-24 * time.Hour).UTC()}
-	f.me = app.User(t, "me@example.com", "blueteam")
-	f.other = app.User(t, "other@example.com", "blueteam")
-	f.meC = app.Login(t, "me@example.com", apptest.Password)
-	f.otherC = app.Login(t, "other@example.com", apptest.Password)
-	return f
+	w = apptest.NewWorld(t)
+	return w, w.User("blue"), w.Person(t, "other", "blueteam")
 }
 
-// add writes a notification for userID, one minute after the previous
-// one, read or not, and returns its id.
-func (f *notifFixture) add(userID uuid.UUID, title, link string, read bool) uuid.UUID {
-	f.t.Helper()
-	f.seq++
-	at := f.base.Add(time.Duration(f.seq) * time.Minute)
-	c := f.app.Ent.Notification.Create().SetUserID(userID).SetKind(string(notify.TestReleased)).
+// addNote writes a notification for userID, newer than any so far, read
+// or not, and returns its id.
+func addNote(t *testing.T, w *apptest.World, userID uuid.UUID, title, link string, read bool) uuid.UUID {
+	t.Helper()
+	at := time.Now().Add(-24 * time.Hour).UTC().Add(time.Duration(w.Count(t, "notifications")+1) * time.Minute)
+	c := w.Ent.Notification.Create().SetUserID(userID).SetKind(string(notify.TestReleased)).
 		SetTitle(title).SetLink(link).SetCreatedAt(at)
 	if read {
 		c.SetReadAt(at)
 	}
-	return c.SaveX(rule.SystemContext(context.Background())).ID
+	return c.SaveX(w.Sys()).ID
 }
 
-// addMany writes n unread notifications for userID titled "<prefix> 1" to
-// "<prefix> n", oldest first, in one statement.
-func (f *notifFixture) addMany(userID uuid.UUID, prefix string, n int) {
-	f.t.Helper()
+// addNotes writes n unread notifications for userID titled "<prefix> 1"
+// to "<prefix> n", oldest first, newer than any so far, in one statement.
+func addNotes(t *testing.T, w *apptest.World, userID uuid.UUID, prefix string, n int) {
+	t.Helper()
+	base := time.Now().Add(-24 * time.Hour).UTC().Add(time.Duration(w.Count(t, "notifications")) * time.Minute)
 	creates := make([]*ent.NotificationCreate, n)
 	for i := range n {
-		f.seq++
-		creates[i] = f.app.Ent.Notification.Create().SetUserID(userID).SetKind(string(notify.TestReviewed)).
+		creates[i] = w.Ent.Notification.Create().SetUserID(userID).SetKind(string(notify.TestReviewed)).
 			SetTitle(fmt.Sprintf("%s %d", prefix, i+1)).SetLink("/missions").
-			SetCreatedAt(f.base.Add(time.Duration(f.seq) * time.Minute))
+			SetCreatedAt(base.Add(time.Duration(i+1) * time.Minute))
 	}
-	f.app.Ent.Notification.CreateBulk(creates...).ExecX(rule.SystemContext(context.Background()))
+	w.Ent.Notification.CreateBulk(creates...).ExecX(w.Sys())
 }
 
-// readAt returns a notification's read_at (nil while unread).
-func (f *notifFixture) readAt(id uuid.UUID) *time.Time {
-	f.t.Helper()
-	return f.app.Ent.Notification.GetX(rule.SystemContext(context.Background()), id).ReadAt
+// noteRead is the Rows key counting the notification id when it is read.
+func noteRead(id uuid.UUID) string {
+	return "notifications WHERE id = '" + id.String() + "' AND read_at IS NOT NULL"
 }
 
-// unread counts userID's unread notifications in the database.
-func (f *notifFixture) unread(userID uuid.UUID) int {
-	f.t.Helper()
-	var n int
-	if err := f.app.DB.QueryRow(`SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL`, userID).Scan(&n); err != nil {
-		f.t.Fatal(err)
-	}
-	return n
-}
-
-// muted returns userID's muted kinds as stored.
-func (f *notifFixture) muted(userID uuid.UUID) []string {
-	f.t.Helper()
-	m := f.app.Ent.User.GetX(rule.SystemContext(context.Background()), userID).MutedNotifications
-	slices.Sort(m)
-	return m
-}
-
-// send sends a notification of kind to userID through the Notifier, in a
-// transaction, and returns how many it wrote.
-func (f *notifFixture) send(kind notify.Kind, userID uuid.UUID) int {
-	f.t.Helper()
-	ctx := rule.SystemContext(context.Background())
-	var n int
-	err := database.WithTx(ctx, f.app.Ent, func(tx *ent.Tx) error {
-		var err error
-		n, err = f.app.Notifier.Send(ctx, tx, notify.Message{
-			Kind: kind, TitleKey: "notify.title.sync_failed", Link: "/admin/attack-sync",
-		}, userID)
-		return err
-	})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return n
+// unreadOf is the Rows key counting userID's unread notifications.
+func unreadOf(userID uuid.UUID) string {
+	return "notifications WHERE user_id = '" + userID.String() + "' AND read_at IS NULL"
 }
 
 // rowTitles returns the titles of the notification rows of a page or
@@ -125,66 +78,50 @@ func rowTitles(d *goquery.Document) []string {
 	return out
 }
 
-// tableFragment parses an htmx answer made of table rows (and out-of-band
-// elements): an HTML parser drops rows found outside a table.
-func tableFragment(t *testing.T, w *httptest.ResponseRecorder) *goquery.Document {
-	t.Helper()
-	d, err := goquery.NewDocumentFromReader(strings.NewReader("<table><tbody>" + w.Body.String() + "</tbody></table>"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 var hx = []string{"HX-Request", "true"}
 
 func TestNotificationList(t *testing.T) {
 	t.Parallel()
-	f := newNotifFixture(t)
-	f.add(f.me.ID, "Mine, read", "/missions", true)
-	f.add(f.other.ID, "Theirs", "/missions", false)
-	f.add(f.me.ID, "Mine, unread", "/missions", false)
+	w, me, other := newNotifWorld(t)
+	addNote(t, w, me, "Mine, read", "/missions", true)
+	addNote(t, w, other, "Theirs", "/missions", false)
+	addNote(t, w, me, "Mine, unread", "/missions", false)
 
 	tests := []struct {
 		name       string
 		path       string
-		header     []string
+		hx         bool
 		wantTitles []string
-		wantEmpty  string // data-testid of the empty state, "" for none
-		full       bool   // a whole page (with the preferences) rather than the results
+		full       bool // a whole page (with the preferences) rather than the results
 	}{
-		{"all of mine, newest first, none of theirs", "/notifications", nil, []string{"Mine, unread", "Mine, read"}, "", true},
-		{"unread only", "/notifications?unread=1", nil, []string{"Mine, unread"}, "", true},
-		{"unread switch under htmx: the results only", "/notifications?unread=1", hx, []string{"Mine, unread"}, "", false},
-		{"unknown values fall back to the defaults", "/notifications?unread=yes&page=x", nil, []string{"Mine, unread", "Mine, read"}, "", true},
+		{"all of mine, newest first, none of theirs", "/notifications", false, []string{"Mine, unread", "Mine, read"}, true},
+		{"unread only", "/notifications?unread=1", false, []string{"Mine, unread"}, true},
+		{"unread switch under htmx: the results only", "/notifications?unread=1", true, []string{"Mine, unread"}, false},
+		{"unknown values fall back to the defaults", "/notifications?unread=yes&page=x", false, []string{"Mine, unread", "Mine, read"}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := f.app.GetAs(f.meC, tc.path, tc.header...)
-			if w.Code != http.StatusOK {
-				t.Fatalf("status %d\n%s", w.Code, w.Body)
+			step := apptest.Step{As: "blue", Path: tc.path, HX: tc.hx}
+			if tc.full {
+				step.TestIDs = []string{"notification-prefs"}
+			} else {
+				step.NoTestIDs = []string{"notification-prefs", "html > head > title", "html header.site-header"}
 			}
-			d := doc(t, w)
+			d := doc(t, w.Do(t, step))
 			if got := rowTitles(d); !slices.Equal(got, tc.wantTitles) {
 				t.Errorf("titles %q, want %q", got, tc.wantTitles)
 			}
-			if got := d.Find(`[data-testid="notification-prefs"]`).Length() == 1; got != tc.full {
-				t.Errorf("preferences shown %v, want %v", got, tc.full)
+			if got := d.Find(`[data-testid="notification-prefs"]`).Length(); tc.full && got != 1 {
+				t.Errorf("%d preferences, want 1", got)
 			}
 			if got := d.Find(`#notification-results`).Length(); got != 1 {
 				t.Errorf("%d #notification-results, want 1", got)
-			}
-			if tc.full {
-				return
-			}
-			if d.Find(`html > head > title`).Length() != 0 || d.Find(`header.site-header`).Length() != 0 {
-				t.Error("htmx got a whole page, want the results only")
 			}
 		})
 	}
 
 	t.Run("each row shows its kind, time and state; unread ones can be marked read", func(t *testing.T) {
-		d := doc(t, f.app.GetAs(f.meC, "/notifications"))
+		d := doc(t, w.Do(t, apptest.Step{As: "blue", Path: "/notifications"}))
 		rows := d.Find(`[data-testid="notification-row"]`)
 		unread, read := rows.Eq(0), rows.Eq(1)
 		if got := testidIn(unread, "notification-kind"); got != "A test is released to the blue team" {
@@ -211,24 +148,20 @@ func TestNotificationList(t *testing.T) {
 	})
 
 	t.Run("empty states", func(t *testing.T) {
-		fresh := f.app.SignedIn(t, "fresh@example.com")
-		d := doc(t, f.app.GetAs(fresh, "/notifications"))
-		if d.Find(`[data-testid="notifications-empty-none"]`).Length() != 1 {
-			t.Errorf("no empty state for a user without notifications:\n%s", d.Find("main").Text())
-		}
-		if d.Find(`[data-testid="notification-read-all"]`).Length() != 0 {
-			t.Error("Mark all read offered with nothing unread")
-		}
-		f.add(f.other.ID, "Theirs, read", "", true)
-		d = doc(t, f.app.GetAs(f.otherC, "/notifications?unread=1"))
-		if got := rowTitles(d); !slices.Equal(got, []string{"Theirs"}) {
-			t.Fatalf("titles %q", got)
-		}
-		f.app.PostAs(f.otherC, "/notifications/read-all", nil)
-		d = doc(t, f.app.GetAs(f.otherC, "/notifications?unread=1"))
-		if d.Find(`[data-testid="notifications-empty-unread"]`).Length() != 1 {
-			t.Errorf("no 'none unread' state:\n%s", d.Find("main").Text())
-		}
+		w.Person(t, "fresh")
+		addNote(t, w, other, "Theirs, read", "", true)
+		w.Run(t,
+			apptest.Step{Name: "a user without notifications", As: "fresh", Path: "/notifications",
+				TestIDs: []string{"notifications-empty-none"}, NoTestIDs: []string{"notification-read-all"}},
+			apptest.Step{Name: "theirs unread", As: "other", Path: "/notifications?unread=1",
+				Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+					if got := rowTitles(doc(t, r)); !slices.Equal(got, []string{"Theirs"}) {
+						t.Fatalf("titles %q", got)
+					}
+				}},
+			apptest.Step{Name: "all read", As: "other", Path: "/notifications/read-all", Form: url.Values{}, Status: http.StatusSeeOther},
+			apptest.Step{Name: "none unread", As: "other", Path: "/notifications?unread=1", TestIDs: []string{"notifications-empty-unread"}},
+		)
 	})
 }
 
@@ -240,9 +173,9 @@ func testidIn(s *goquery.Selection, id string) string {
 
 func TestNotificationPaging(t *testing.T) {
 	t.Parallel()
-	f := newNotifFixture(t)
-	f.addMany(f.me.ID, "N", 65)
-	f.addMany(f.other.ID, "Theirs", 5)
+	w, me, other := newNotifWorld(t)
+	addNotes(t, w, me, "N", 65)
+	addNotes(t, w, other, "Theirs", 5)
 
 	tests := []struct {
 		name             string
@@ -259,11 +192,11 @@ func TestNotificationPaging(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := f.app.GetAs(f.meC, tc.path)
-			if w.Code != http.StatusOK {
-				t.Fatalf("status %d", w.Code)
+			r := w.Do(t, apptest.Step{As: "blue", Path: tc.path})
+			if r.Code != http.StatusOK {
+				return
 			}
-			d := doc(t, w)
+			d := doc(t, r)
 			got := rowTitles(d)
 			if len(got) != tc.rows || got[0] != tc.first || got[len(got)-1] != tc.last {
 				t.Errorf("%d rows %q…%q, want %d %q…%q", len(got), got[0], got[len(got)-1], tc.rows, tc.first, tc.last)
@@ -276,86 +209,64 @@ func TestNotificationPaging(t *testing.T) {
 			}
 		})
 	}
-	t.Run("the pager keeps the unread filter", func(t *testing.T) {
-		d := doc(t, f.app.GetAs(f.meC, "/notifications?unread=1"))
-		if got := d.Find(`[data-testid="pager-next"]`).AttrOr("href", ""); got != "/notifications?page=2&unread=1" {
-			t.Errorf("next %q", got)
-		}
-	})
+	w.Run(t, apptest.Step{Name: "the pager keeps the unread filter", As: "blue", Path: "/notifications?unread=1",
+		TestIDs: []string{`[data-testid="pager-next"][href="/notifications?page=2&unread=1"]`}})
 }
 
 func TestNotificationMarkRead(t *testing.T) {
 	t.Parallel()
-	f := newNotifFixture(t)
-	first := f.add(f.me.ID, "First", "/missions", false)
-	second := f.add(f.me.ID, "Second", "/missions", false)
-	f.add(f.me.ID, "Third", "/missions", false)
-	theirs := f.add(f.other.ID, "Theirs", "/missions", false)
+	w, me, other := newNotifWorld(t)
+	first := addNote(t, w, me, "First", "/missions", false)
+	second := addNote(t, w, me, "Second", "/missions", false)
+	addNote(t, w, me, "Third", "/missions", false)
+	theirs := addNote(t, w, other, "Theirs", "/missions", false)
+	readAt := func(id uuid.UUID) *time.Time { return w.Ent.Notification.GetX(w.Sys(), id).ReadAt }
 
-	t.Run("htmx: the row comes back read, with the bell out of band", func(t *testing.T) {
-		w := f.app.PostAs(f.meC, "/notifications/"+first.String()+"/read", nil, hx...)
-		if w.Code != http.StatusOK {
-			t.Fatalf("status %d\n%s", w.Code, w.Body)
-		}
-		if f.readAt(first) == nil {
-			t.Fatal("read_at not set")
-		}
-		d := tableFragment(t, w)
-		row := d.Find(`#notification-` + first.String())
-		if row.AttrOr("data-read", "") != "true" || row.Find(`[data-testid="notification-mark-read"]`).Length() != 0 {
-			t.Errorf("row not shown read:\n%s", w.Body)
-		}
-		bell := d.Find(`#bell[hx-swap-oob="true"]`)
-		if bell.AttrOr("data-unread", "") != "2" || testidIn(bell, "bell-count") != "2" {
-			t.Errorf("bell %q / %q, want 2:\n%s", bell.AttrOr("data-unread", ""), testidIn(bell, "bell-count"), w.Body)
-		}
-		if !strings.HasPrefix(strings.TrimSpace(w.Body.String()), "<tr") {
-			t.Error("the row must come first (the bell after it) for htmx to parse it as table content")
-		}
-	})
+	w.Run(t,
+		apptest.Step{Name: "htmx: the row comes back read, with the bell out of band", As: "blue",
+			Path: "/notifications/" + first.String() + "/read", Form: url.Values{}, HX: true,
+			Rows:      apptest.Rows{noteRead(first): +1},
+			TestIDs:   []string{`#notification-` + first.String() + `[data-read="true"]`},
+			NoTestIDs: []string{`#notification-` + first.String() + ` [data-testid="notification-mark-read"]`},
+			Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+				bell := apptest.Doc(t, r).Find(`#bell[hx-swap-oob="true"]`)
+				if bell.AttrOr("data-unread", "") != "2" || testidIn(bell, "bell-count") != "2" {
+					t.Errorf("bell %q / %q, want 2:\n%s", bell.AttrOr("data-unread", ""), testidIn(bell, "bell-count"), r.Body)
+				}
+				if !strings.HasPrefix(strings.TrimSpace(r.Body.String()), "<tr") {
+					t.Error("the row must come first (the bell after it) for htmx to parse it as table content")
+				}
+			}},
+	)
 	t.Run("marking it again keeps it read", func(t *testing.T) {
-		before := f.readAt(first)
-		w := f.app.PostAs(f.meC, "/notifications/"+first.String()+"/read", nil, hx...)
-		if w.Code != http.StatusOK || !f.readAt(first).Equal(*before) {
-			t.Errorf("status %d, read_at %v → %v", w.Code, before, f.readAt(first))
-		}
-	})
-	t.Run("plain POST: back to the list", func(t *testing.T) {
-		w := f.app.PostAs(f.meC, "/notifications/"+second.String()+"/read", nil)
-		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/notifications" {
-			t.Errorf("status %d to %q", w.Code, w.Header().Get("Location"))
-		}
-		if f.readAt(second) == nil {
-			t.Error("read_at not set")
+		before := readAt(first)
+		w.Do(t, apptest.Step{As: "blue", Path: "/notifications/" + first.String() + "/read", Form: url.Values{}, HX: true})
+		if !readAt(first).Equal(*before) {
+			t.Errorf("read_at %v → %v", before, readAt(first))
 		}
 	})
 
-	tests := []struct {
-		name string
-		path string
-	}{
-		{"another user's notification is not found", "/notifications/" + theirs.String() + "/read"},
-		{"an unknown id is not found", "/notifications/" + uuid.NewString() + "/read"},
-		{"a malformed id is not found", "/notifications/nope/read"},
-		{"opening another user's notification is not found", "/notifications/" + theirs.String() + "/open"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if w := f.app.PostAs(f.meC, tc.path, nil, hx...); w.Code != http.StatusNotFound {
-				t.Errorf("status %d, want 404", w.Code)
-			}
-			if f.readAt(theirs) != nil {
-				t.Error("their notification was marked read")
-			}
-		})
-	}
+	// A refusal leaves their notification unread.
+	theirsUnread := apptest.Rows{noteRead(theirs): 0}
+	w.Run(t,
+		apptest.Step{Name: "plain POST: back to the list", As: "blue", Path: "/notifications/" + second.String() + "/read",
+			Form: url.Values{}, Status: http.StatusSeeOther, Location: "/notifications", Rows: apptest.Rows{noteRead(second): +1}},
+		apptest.Step{Name: "another user's notification is not found", As: "blue", Path: "/notifications/" + theirs.String() + "/read",
+			Form: url.Values{}, HX: true, Status: http.StatusNotFound, Rows: theirsUnread},
+		apptest.Step{Name: "an unknown id is not found", As: "blue", Path: "/notifications/" + uuid.NewString() + "/read",
+			Form: url.Values{}, HX: true, Status: http.StatusNotFound, Rows: theirsUnread},
+		apptest.Step{Name: "a malformed id is not found", As: "blue", Path: "/notifications/nope/read",
+			Form: url.Values{}, HX: true, Status: http.StatusNotFound, Rows: theirsUnread},
+		apptest.Step{Name: "opening another user's notification is not found", As: "blue", Path: "/notifications/" + theirs.String() + "/open",
+			Form: url.Values{}, HX: true, Status: http.StatusNotFound, Rows: theirsUnread},
+	)
 	t.Run("GET changes nothing", func(t *testing.T) {
 		for _, action := range []string{"read", "open"} {
-			if w := f.app.GetAs(f.otherC, "/notifications/"+theirs.String()+"/"+action); w.Code < 400 {
-				t.Errorf("GET %s: status %d", action, w.Code)
+			if r := w.GetAs(w.Cookie("other"), "/notifications/"+theirs.String()+"/"+action); r.Code < 400 {
+				t.Errorf("GET %s: status %d", action, r.Code)
 			}
 		}
-		if f.readAt(theirs) != nil {
+		if readAt(theirs) != nil {
 			t.Error("GET marked it read")
 		}
 	})
@@ -363,7 +274,7 @@ func TestNotificationMarkRead(t *testing.T) {
 
 func TestNotificationOpen(t *testing.T) {
 	t.Parallel()
-	f := newNotifFixture(t)
+	w, me, _ := newNotifWorld(t)
 	tests := []struct {
 		name, link, want string
 	}{
@@ -374,64 +285,46 @@ func TestNotificationOpen(t *testing.T) {
 		{"no link: the list", "", "/notifications"},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			id := f.add(f.me.ID, tc.name, tc.link, false)
-			w := f.app.PostAs(f.meC, "/notifications/"+id.String()+"/open", nil)
-			if w.Code != http.StatusSeeOther || w.Header().Get("Location") != tc.want {
-				t.Errorf("status %d to %q, want 303 to %q", w.Code, w.Header().Get("Location"), tc.want)
-			}
-			if f.readAt(id) == nil {
-				t.Error("read_at not set")
-			}
-		})
+		id := addNote(t, w, me, tc.name, tc.link, false)
+		w.Run(t, apptest.Step{Name: tc.name, As: "blue", Path: "/notifications/" + id.String() + "/open", Form: url.Values{},
+			Status: http.StatusSeeOther, Location: tc.want, Rows: apptest.Rows{noteRead(id): +1}})
 	}
 }
 
 func TestNotificationReadAll(t *testing.T) {
 	t.Parallel()
-	f := newNotifFixture(t)
-	f.addMany(f.me.ID, "Mine", 4)
-	f.addMany(f.other.ID, "Theirs", 2)
+	w, me, other := newNotifWorld(t)
+	addNotes(t, w, me, "Mine", 4)
+	addNotes(t, w, other, "Theirs", 2)
 
 	t.Run("plain POST: all mine read, flash, back to the list", func(t *testing.T) {
-		w := f.app.PostAs(f.meC, "/notifications/read-all", nil)
-		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/notifications" {
-			t.Fatalf("status %d to %q", w.Code, w.Header().Get("Location"))
+		r := w.Do(t, apptest.Step{As: "blue", Path: "/notifications/read-all", Form: url.Values{},
+			Status: http.StatusSeeOther, Location: "/notifications",
+			Rows: apptest.Rows{unreadOf(me): -4, unreadOf(other): 0}}) // all 4 of mine read, theirs untouched
+		if r.Code != http.StatusSeeOther {
+			return
 		}
-		if n := f.unread(f.me.ID); n != 0 {
-			t.Errorf("%d of mine unread", n)
-		}
-		if n := f.unread(f.other.ID); n != 2 {
-			t.Errorf("%d of theirs unread, want 2 (untouched)", n)
-		}
-		d := doc(t, acctFollow(t, f.app, f.meC, w))
-		if got := testid(d, "flash-success"); got != "All your notifications are marked read." {
+		if got := testid(doc(t, w.Follow("blue", r)), "flash-success"); got != "All your notifications are marked read." {
 			t.Errorf("flash %q", got)
 		}
 	})
 	t.Run("htmx keeps the unread filter and empties the bell out of band", func(t *testing.T) {
-		f.addMany(f.me.ID, "More", 3)
-		w := f.app.PostAs(f.meC, "/notifications/read-all", url.Values{"unread": {"1"}}, hx...)
-		if w.Code != http.StatusOK {
-			t.Fatalf("status %d", w.Code)
-		}
-		if n := f.unread(f.me.ID); n != 0 {
-			t.Errorf("%d of mine unread", n)
-		}
-		d := doc(t, w)
-		if d.Find(`#notification-results [data-testid="notifications-empty-unread"]`).Length() != 1 {
-			t.Errorf("results not the empty unread list:\n%s", w.Body)
-		}
-		bell := d.Find(`#bell[hx-swap-oob="true"]`)
-		if bell.Length() != 1 || bell.AttrOr("data-unread", "") != "0" || bell.Find(`[data-testid="bell-count"]`).Length() != 0 {
-			t.Errorf("bell not emptied:\n%s", w.Body)
-		}
+		addNotes(t, w, me, "More", 3)
+		w.Do(t, apptest.Step{As: "blue", Path: "/notifications/read-all", Form: url.Values{"unread": {"1"}}, HX: true,
+			Rows:      apptest.Rows{unreadOf(me): -3},
+			TestIDs:   []string{`#notification-results [data-testid="notifications-empty-unread"]`, `#bell[hx-swap-oob="true"][data-unread="0"]`},
+			NoTestIDs: []string{`#bell [data-testid="bell-count"]`},
+			Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+				if n := doc(t, r).Find(`#bell[hx-swap-oob="true"]`).Length(); n != 1 {
+					t.Errorf("%d out-of-band bells, want 1", n)
+				}
+			}})
 	})
 }
 
 func TestNotificationBell(t *testing.T) {
 	t.Parallel()
-	f := newNotifFixture(t)
+	w, me, other := newNotifWorld(t)
 	tests := []struct {
 		name      string
 		add       int // unread notifications added before the request
@@ -444,24 +337,22 @@ func TestNotificationBell(t *testing.T) {
 		{"100 shows 99+", 1, "99+", "100"},
 		{"beyond the cap still 99+", 20, "99+", "100"},
 	}
-	f.add(f.me.ID, "Read", "", true)
-	f.addMany(f.other.ID, "Theirs", 5)
+	addNote(t, w, me, "Read", "", true)
+	addNotes(t, w, other, "Theirs", 5)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.add > 0 {
-				f.addMany(f.me.ID, "N", tc.add)
+				addNotes(t, w, me, "N", tc.add)
 			}
-			w := f.app.GetAs(f.meC, "/notifications/bell", hx...)
-			if w.Code != http.StatusOK {
-				t.Fatalf("status %d", w.Code)
-			}
-			if cc := w.Header().Get("Cache-Control"); cc != "no-store" {
+			r := w.Do(t, apptest.Step{As: "blue", Path: "/notifications/bell", HX: true,
+				NoTestIDs: []string{"[hx-swap-oob]", "html header"}})
+			if cc := r.Header().Get("Cache-Control"); cc != "no-store" {
 				t.Errorf("Cache-Control %q", cc)
 			}
-			d := doc(t, w)
+			d := doc(t, r)
 			bell := d.Find(`#bell`)
-			if bell.Length() != 1 || d.Find(`[hx-swap-oob]`).Length() != 0 || d.Find(`header`).Length() != 0 {
-				t.Fatalf("not the bell alone:\n%s", w.Body)
+			if bell.Length() != 1 {
+				t.Fatalf("not the bell alone:\n%s", r.Body)
 			}
 			if got := bell.AttrOr("data-unread", ""); got != tc.wantData {
 				t.Errorf("data-unread %q, want %q", got, tc.wantData)
@@ -475,7 +366,7 @@ func TestNotificationBell(t *testing.T) {
 
 func TestNotificationPreferences(t *testing.T) {
 	t.Parallel()
-	f := newNotifFixture(t)
+	w, me, other := newNotifWorld(t)
 	all := func(except ...notify.Kind) url.Values {
 		v := url.Values{}
 		for _, k := range notify.Kinds() {
@@ -486,11 +377,33 @@ func TestNotificationPreferences(t *testing.T) {
 		return v
 	}
 	audits := func() int {
-		return len(acctAudits(t, f.app, audit.AccountNotificationsChanged, "me@example.com"))
+		return len(acctAudits(t, w.App, audit.AccountNotificationsChanged, w.Email("blue")))
+	}
+	muted := func(userID uuid.UUID) []string {
+		m := w.Ent.User.GetX(w.Sys(), userID).MutedNotifications
+		slices.Sort(m)
+		return m
+	}
+	// send sends a notification of kind to userID through the Notifier, in
+	// a transaction, and returns how many it wrote.
+	send := func(t *testing.T, kind notify.Kind, userID uuid.UUID) int {
+		t.Helper()
+		var n int
+		err := database.WithTx(w.Sys(), w.Ent, func(tx *ent.Tx) error {
+			var err error
+			n, err = w.Notifier.Send(w.Sys(), tx, notify.Message{
+				Kind: kind, TitleKey: "notify.title.sync_failed", Link: "/admin/attack-sync",
+			}, userID)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
 
 	t.Run("every kind is on at first", func(t *testing.T) {
-		d := doc(t, f.app.GetAs(f.meC, "/notifications"))
+		d := doc(t, w.Do(t, apptest.Step{As: "blue", Path: "/notifications"}))
 		boxes := d.Find(`#notification-prefs input[type="checkbox"][name="kinds"]`)
 		if boxes.Length() != len(notify.Kinds()) || boxes.Filter(`[checked]`).Length() != len(notify.Kinds()) {
 			t.Errorf("%d boxes, %d checked, want %d each", boxes.Length(), boxes.Filter(`[checked]`).Length(), len(notify.Kinds()))
@@ -498,7 +411,7 @@ func TestNotificationPreferences(t *testing.T) {
 		if got := testid(d, "notify-pref-"+string(notify.TestReleased)); got != "A test is released to the blue team" {
 			t.Errorf("label %q", got)
 		}
-		if f.send(notify.TestReleased, f.me.ID) != 1 {
+		if send(t, notify.TestReleased, me) != 1 {
 			t.Error("not notified before muting")
 		}
 	})
@@ -506,7 +419,7 @@ func TestNotificationPreferences(t *testing.T) {
 	tests := []struct {
 		name      string
 		form      url.Values
-		header    []string
+		hx        bool
 		wantMuted []string
 		wantAudit int // audit events after the request
 		wantFlash string
@@ -516,38 +429,38 @@ func TestNotificationPreferences(t *testing.T) {
 			v := all(notify.TestReleased)
 			v.Add("kinds", "bogus.kind")
 			return v
-		}(), nil, []string{string(notify.TestReleased)}, 1, "Your notification preferences are saved.", ""},
-		{"the same again changes nothing", all(notify.TestReleased), nil, []string{string(notify.TestReleased)}, 1, "Nothing to change: these are already your preferences.", ""},
-		{"htmx: the form comes back saved", all(notify.TestReleased, notify.SyncFinished), hx,
+		}(), false, []string{string(notify.TestReleased)}, 1, "Your notification preferences are saved.", ""},
+		{"the same again changes nothing", all(notify.TestReleased), false, []string{string(notify.TestReleased)}, 1, "Nothing to change: these are already your preferences.", ""},
+		{"htmx: the form comes back saved", all(notify.TestReleased, notify.SyncFinished), true,
 			[]string{string(notify.SyncFinished), string(notify.TestReleased)}, 2, "", "notification-prefs-saved"},
-		{"htmx, nothing to change", all(notify.TestReleased, notify.SyncFinished), hx,
+		{"htmx, nothing to change", all(notify.TestReleased, notify.SyncFinished), true,
 			[]string{string(notify.SyncFinished), string(notify.TestReleased)}, 2, "", "notification-prefs-unchanged"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := f.app.PostAs(f.meC, "/notifications/preferences", tc.form, tc.header...)
-			if got := f.muted(f.me.ID); !slices.Equal(got, tc.wantMuted) {
+			step := apptest.Step{As: "blue", Path: "/notifications/preferences", Form: tc.form, HX: tc.hx,
+				Status: http.StatusSeeOther, Location: "/notifications"}
+			if tc.hx {
+				step.Status, step.Location = http.StatusOK, ""
+				step.TestIDs = []string{`#notification-prefs [data-testid="` + tc.wantBlock + `"]`}
+			}
+			r := w.Do(t, step)
+			if got := muted(me); !slices.Equal(got, tc.wantMuted) {
 				t.Errorf("muted %q, want %q", got, tc.wantMuted)
 			}
 			if n := audits(); n != tc.wantAudit {
 				t.Errorf("%d audit events, want %d", n, tc.wantAudit)
 			}
-			if tc.header == nil {
-				if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/notifications" {
-					t.Fatalf("status %d to %q", w.Code, w.Header().Get("Location"))
-				}
-				if got := testid(doc(t, acctFollow(t, f.app, f.meC, w)), "flash-success"); got != tc.wantFlash {
+			if r.Code != step.Status {
+				return
+			}
+			if !tc.hx {
+				if got := testid(doc(t, w.Follow("blue", r)), "flash-success"); got != tc.wantFlash {
 					t.Errorf("flash %q, want %q", got, tc.wantFlash)
 				}
 				return
 			}
-			if w.Code != http.StatusOK {
-				t.Fatalf("status %d", w.Code)
-			}
-			d := doc(t, w)
-			if d.Find(`#notification-prefs [data-testid="`+tc.wantBlock+`"]`).Length() != 1 {
-				t.Errorf("no %s in:\n%s", tc.wantBlock, w.Body)
-			}
+			d := doc(t, r)
 			for _, k := range notify.Kinds() {
 				on := d.Find(`#notify-` + strings.ReplaceAll(string(k), ".", "-")).Is(`[checked]`)
 				if on == slices.Contains(tc.wantMuted, string(k)) {
@@ -558,21 +471,21 @@ func TestNotificationPreferences(t *testing.T) {
 	}
 
 	t.Run("Notifier.Send respects them", func(t *testing.T) {
-		if n := f.send(notify.TestReleased, f.me.ID); n != 0 {
+		if n := send(t, notify.TestReleased, me); n != 0 {
 			t.Errorf("muted kind: %d written", n)
 		}
-		if n := f.send(notify.TestReviewed, f.me.ID); n != 1 {
+		if n := send(t, notify.TestReviewed, me); n != 1 {
 			t.Errorf("other kind: %d written, want 1", n)
 		}
-		if n := f.send(notify.TestReleased, f.other.ID); n != 1 {
+		if n := send(t, notify.TestReleased, other); n != 1 {
 			t.Errorf("another user's preferences were changed: %d written", n)
 		}
-		if got := f.muted(f.other.ID); len(got) != 0 {
+		if got := muted(other); len(got) != 0 {
 			t.Errorf("other's muted %q", got)
 		}
 	})
 	t.Run("the audit event says what changed", func(t *testing.T) {
-		d := acctAudits(t, f.app, audit.AccountNotificationsChanged, "me@example.com")[0]
+		d := acctAudits(t, w.App, audit.AccountNotificationsChanged, w.Email("blue"))[0]
 		if fmt.Sprint(d["muted"]) != "[test.released]" || fmt.Sprint(d["was_muted"]) != "[]" {
 			t.Errorf("details %v", d)
 		}
@@ -583,15 +496,15 @@ func TestNotificationPreferences(t *testing.T) {
 // number of statements at 3 and 60 notifications.
 func TestNotificationListQueries(t *testing.T) {
 	t.Parallel()
-	f := newNotifFixture(t)
-	srv, n := countingServer(t, f.app)
-	f.addMany(f.me.ID, "N", 3)
-	status, few := countQueries(srv, n, f.meC, "/notifications")
+	w, me, _ := newNotifWorld(t)
+	srv, n := countingServer(t, w.App)
+	addNotes(t, w, me, "N", 3)
+	status, few := countQueries(srv, n, w.Cookie("blue"), "/notifications")
 	if status != http.StatusOK {
 		t.Fatalf("status %d", status)
 	}
-	f.addMany(f.me.ID, "M", 57)
-	_, many := countQueries(srv, n, f.meC, "/notifications")
+	addNotes(t, w, me, "M", 57)
+	_, many := countQueries(srv, n, w.Cookie("blue"), "/notifications")
 	if few != many {
 		t.Errorf("%d statements at 3 notifications, %d at 60", few, many)
 	}

@@ -22,10 +22,10 @@ import (
 	"violet/ent/group"
 	"violet/ent/missiontest"
 	"violet/ent/user"
-	"violet/internal/apptest"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/demo"
+	"violet/internal/testkit/apptest"
 )
 
 // probeValues are the values the route probe sends. NUL and invalid UTF-8

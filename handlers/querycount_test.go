@@ -13,9 +13,9 @@ import (
 
 	"violet/ent"
 	"violet/handlers"
-	"violet/internal/apptest"
 	"violet/internal/i18n"
-	"violet/internal/sqltrace"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/sqltrace"
 	"violet/migrations"
 	"violet/static"
 )

@@ -17,9 +17,9 @@ import (
 	"violet/ent"
 	"violet/ent/missionmember"
 	"violet/ent/missiontest"
-	"violet/internal/apptest"
 	"violet/internal/auth/rule"
-	"violet/internal/browsertest"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/browsertest"
 )
 
 // TestBrowserMissionReport opens a mission's report in Chromium, checks

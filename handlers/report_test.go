@@ -20,6 +20,7 @@ import (
 	"violet/ent/missiontest"
 	"violet/internal/auth/rule"
 	"violet/internal/mission"
+	"violet/internal/testkit/apptest"
 	"violet/views/scale"
 )
 
@@ -403,7 +404,7 @@ func TestMissionReportQueryCount(t *testing.T) {
 		}
 		counts[role] = q
 	}
-	other := newOverviewFixture(t)
+	other := newOverviewFixture(t, apptest.Patient())
 	srv2, n2 := countingServer(t, other.app)
 	ids := other.seedTests(t, 1000)
 	for i, id := range ids[:200] {

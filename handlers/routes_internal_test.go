@@ -18,7 +18,7 @@ import (
 	"violet/internal/config"
 	"violet/internal/i18n"
 	"violet/internal/live"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 	"violet/migrations"
 	"violet/static"
 )

@@ -7,14 +7,13 @@ import (
 	"strings"
 	"testing"
 
-	"violet/internal/apptest"
+	"violet/internal/testkit/apptest"
 	"violet/views/scale"
 )
 
 func TestScaleCSS(t *testing.T) {
-	app := apptest.New(t)
-	admin := app.SignedIn(t, "admin@example.com", "admin")
-	f := &levelFixture{t: t, app: app, admin: admin}
+	world := apptest.NewWorldOf(t, []string{"admin"})
+	app, admin := world.App, world.Cookie("admin")
 
 	w := app.Get(scale.Path) // public: no cookie
 	if w.Code != http.StatusOK {
@@ -38,7 +37,7 @@ func TestScaleCSS(t *testing.T) {
 		"Logged":       "background-color: #ca8a04; border-color: #ca8a04; color: #000000;",
 		"Not detected": "background-color: #b91c1c; border-color: #b91c1c; color: #ffffff;",
 	} {
-		rule := regexp.MustCompile(`\.` + regexp.QuoteMeta(scale.Class(f.level(name))) + ` \{[^}]*\}`).FindString(body)
+		rule := regexp.MustCompile(`\.` + regexp.QuoteMeta(scale.Class(world.Level(t, name))) + ` \{[^}]*\}`).FindString(body)
 		if !strings.Contains(rule, want) {
 			t.Errorf("%s: rule %q lacks %q", name, rule, want)
 		}
@@ -75,14 +74,14 @@ func TestScaleCSS(t *testing.T) {
 		do   func() int
 	}{
 		{"colour edited", func() int {
-			return app.PostAs(admin, "/admin/detection-levels/"+f.level("Logged").String(),
+			return app.PostAs(admin, "/admin/detection-levels/"+world.Level(t, "Logged").String(),
 				levelValues("Logged", "25", "#eab308", false)).Code
 		}},
 		{"level added", func() int {
 			return app.PostAs(admin, "/admin/detection-levels", levelValues("Contained", "90", "#0f766e", true)).Code
 		}},
 		{"level moved", func() int {
-			return app.PostAs(admin, "/admin/detection-levels/"+f.level("Contained").String()+"/move",
+			return app.PostAs(admin, "/admin/detection-levels/"+world.Level(t, "Contained").String()+"/move",
 				url.Values{"direction": {"up"}}).Code
 		}},
 	}
@@ -103,7 +102,7 @@ func TestScaleCSS(t *testing.T) {
 		})
 	}
 	if body := app.Get(scale.Path).Body.String(); !strings.Contains(body, "background-color: #eab308") ||
-		!strings.Contains(body, scale.Class(f.level("Contained"))) {
+		!strings.Contains(body, scale.Class(world.Level(t, "Contained"))) {
 		t.Errorf("the new colours are not served:\n%s", body)
 	}
 }

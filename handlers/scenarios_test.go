@@ -16,11 +16,11 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 
-	"violet/internal/apptest"
 	"violet/internal/audit"
 	"violet/internal/auth/rule"
-	"violet/internal/browsertest"
 	"violet/internal/library"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/browsertest"
 )
 
 // scenarioFixture is an app with a user per role, three test templates

@@ -14,8 +14,8 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"violet/internal/apptest"
 	"violet/internal/config"
+	"violet/internal/testkit/apptest"
 )
 
 // TestSecurityHeaders: every kind of response carries the security headers

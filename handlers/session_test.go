@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"violet/internal/apptest"
 	"violet/internal/config"
+	"violet/internal/testkit/apptest"
 )
 
 // clock is an injectable time source tests move forward.

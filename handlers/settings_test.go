@@ -10,9 +10,9 @@ import (
 
 	"violet/ent/auditevent"
 	"violet/ent/setting"
-	"violet/internal/apptest"
 	"violet/internal/auth/rule"
 	"violet/internal/seed"
+	"violet/internal/testkit/apptest"
 )
 
 // validSettings is a settings form every key of which is valid.

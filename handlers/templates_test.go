@@ -17,12 +17,12 @@ import (
 
 	"violet/ent"
 	"violet/ent/testtemplate"
-	"violet/internal/apptest"
 	"violet/internal/attack"
 	"violet/internal/auth/rule"
-	"violet/internal/browsertest"
 	"violet/internal/database"
 	"violet/internal/library"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/browsertest"
 )
 
 // templateFixture is an app with the small ATT&CK fixture bundle synced

@@ -12,79 +12,68 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/google/uuid"
 
-	"violet/internal/apptest"
+	"violet/internal/auth"
+	"violet/internal/testkit/apptest"
 )
 
-// trashFixture is an app with an admin, a red team operator, a user with
-// no groups, one deleted item of each kind the trash lists (deleted an
-// hour apart, the mission last) and one live item of each kind.
-type trashFixture struct {
-	t                *testing.T
-	app              *apptest.App
-	admin, red, none *http.Cookie
-	ids              map[string]uuid.UUID // by name
-	base             time.Time
-}
+// trashTables are the tables of the kinds the trash lists.
+var trashTables = map[string]string{"mission": "missions", "test": "test_templates", "scenario": "scenario_templates", "user": "users"}
 
-func newTrashFixture(t *testing.T) *trashFixture {
+// trashItem inserts an item of kind named name, deleted at deleted (live
+// when zero). A user's email is their last name in lower case, a dash and
+// the start of their id, at example.com.
+func trashItem(t testing.TB, w *apptest.World, kind, name string, deleted time.Time) uuid.UUID {
 	t.Helper()
-	app := apptest.New(t)
-	f := &trashFixture{t: t, app: app, ids: map[string]uuid.UUID{}, base: time.Now().Add(-time.Minute).UTC().Truncate(time.Second)}
-	f.admin = app.SignedIn(t, "admin@example.com", "admin")
-	f.red = app.SignedIn(t, "red@example.com", "redteam")
-	f.none = app.SignedIn(t, "none@example.com")
-	f.item("mission", "Lost Mission", f.base.Add(-1*time.Hour))
-	f.item("test", "Old Template", f.base.Add(-2*time.Hour))
-	f.item("scenario", "Gone Scenario", f.base.Add(-3*time.Hour))
-	f.item("user", "Deleted Dora", f.base.Add(-4*time.Hour))
-	f.item("mission", "Live Mission", time.Time{})
-	f.item("test", "Live Template", time.Time{})
-	f.item("scenario", "Live Scenario", time.Time{})
-	f.item("user", "Live Lucy", time.Time{})
-	return f
-}
-
-// item inserts an item of kind named name, deleted at deleted (live when
-// zero). A user's email is their first name in lower case at example.com.
-func (f *trashFixture) item(kind, name string, deleted time.Time) uuid.UUID {
-	f.t.Helper()
 	id := uuid.New()
 	var at any
 	if !deleted.IsZero() {
 		at = deleted
 	}
-	var err error
 	switch kind {
 	case "mission":
-		_, err = f.app.DB.Exec(`INSERT INTO missions (id, name, deleted_at) VALUES ($1, $2, $3)`, id, name, at)
+		w.Exec(t, `INSERT INTO missions (id, name, deleted_at) VALUES ($1, $2, $3)`, id, name, at)
 	case "test":
-		_, err = f.app.DB.Exec(`INSERT INTO test_templates (id, name, platforms, deleted_at) VALUES ($1, $2, '[]', $3)`, id, name, at)
+		w.Exec(t, `INSERT INTO test_templates (id, name, platforms, deleted_at) VALUES ($1, $2, '[]', $3)`, id, name, at)
 	case "scenario":
-		_, err = f.app.DB.Exec(`INSERT INTO scenario_templates (id, name, deleted_at) VALUES ($1, $2, $3)`, id, name, at)
+		w.Exec(t, `INSERT INTO scenario_templates (id, name, deleted_at) VALUES ($1, $2, $3)`, id, name, at)
 	case "user":
 		email := strings.ToLower(strings.Fields(name)[len(strings.Fields(name))-1]) + "-" + id.String()[:8] + "@example.com"
-		_, err = f.app.DB.Exec(`INSERT INTO users (id, email, password_hash, display_name, deleted_at) VALUES ($1, $2, 'x', $3, $4)`,
+		w.Exec(t, `INSERT INTO users (id, email, password_hash, display_name, deleted_at) VALUES ($1, $2, 'x', $3, $4)`,
 			id, email, name, at)
 	default:
-		f.t.Fatalf("unknown kind %q", kind)
+		t.Fatalf("unknown kind %q", kind)
 	}
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.ids[name] = id
 	return id
 }
 
-// deleted reports whether the named item is in the trash, from the
-// database.
-func (f *trashFixture) deleted(kind, name string) bool {
-	f.t.Helper()
-	table := map[string]string{"mission": "missions", "test": "test_templates", "scenario": "scenario_templates", "user": "users"}[kind]
-	var deleted bool
-	if err := f.app.DB.QueryRow(`SELECT deleted_at IS NOT NULL FROM `+table+` WHERE id = $1`, f.ids[name]).Scan(&deleted); err != nil {
-		f.t.Fatal(err)
+// seedTrash puts in the world one deleted item of each kind the trash
+// lists (deleted an hour apart, the mission last, the base minus an hour)
+// and one live item of each kind; it returns their ids by name and the
+// base.
+func seedTrash(t testing.TB, w *apptest.World) (map[string]uuid.UUID, time.Time) {
+	t.Helper()
+	base := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	ids := map[string]uuid.UUID{}
+	for _, it := range []struct {
+		kind, name string
+		ago        time.Duration
+	}{
+		{"mission", "Lost Mission", 1}, {"test", "Old Template", 2}, {"scenario", "Gone Scenario", 3}, {"user", "Deleted Dora", 4},
+		{"mission", "Live Mission", 0}, {"test", "Live Template", 0}, {"scenario", "Live Scenario", 0}, {"user", "Live Lucy", 0},
+	} {
+		var at time.Time
+		if it.ago > 0 {
+			at = base.Add(-it.ago * time.Hour)
+		}
+		ids[it.name] = trashItem(t, w, it.kind, it.name, at)
 	}
-	return deleted
+	return ids, base
+}
+
+// trashLive is the Rows key counting the item of kind with id when it is
+// out of the trash.
+func trashLive(kind string, id uuid.UUID) string {
+	return trashTables[kind] + " WHERE id = '" + id.String() + "' AND deleted_at IS NULL"
 }
 
 // trashRows returns the rows of a trash page as "kind:name" in order.
@@ -115,48 +104,49 @@ func trashCounts(d *goquery.Document) string {
 // trash.manage opens it.
 func TestListTrash(t *testing.T) {
 	t.Parallel()
-	f := newTrashFixture(t)
+	w := apptest.NewWorld(t)
+	ids, base := seedTrash(t, w)
 	all := []string{"mission:Lost Mission", "test:Old Template", "scenario:Gone Scenario", "user:Deleted Dora"}
 	tests := []struct {
 		name   string
-		cookie *http.Cookie
+		as     string
 		query  string
 		hx     bool
 		status int
 		rows   []string
 		counts string
 	}{
-		{"every kind, newest deletion first", f.admin, "", false, 200, all, "mission=1 test=1 scenario=1 user=1"},
-		{"type filter", f.admin, "?type=test", false, 200, []string{"test:Old Template"}, "mission=1 test=1 scenario=1 user=1"},
-		{"type filter: users", f.admin, "?type=user", false, 200, []string{"user:Deleted Dora"}, "mission=1 test=1 scenario=1 user=1"},
-		{"unknown type ignored", f.admin, "?type=group", false, 200, all, "mission=1 test=1 scenario=1 user=1"},
-		{"search by name, any case", f.admin, "?q=GONE", false, 200, []string{"scenario:Gone Scenario"}, "mission=0 test=0 scenario=1 user=0"},
-		{"search a user by email", f.admin, "?q=dora-", false, 200, []string{"user:Deleted Dora"}, "mission=0 test=0 scenario=0 user=1"},
-		{"search and type", f.admin, "?q=o&type=mission", false, 200, []string{"mission:Lost Mission"}, "mission=1 test=1 scenario=1 user=1"},
-		{"search matching a live item only", f.admin, "?q=live", false, 200, nil, "mission=0 test=0 scenario=0 user=0"},
-		{"a wildcard is searched literally", f.admin, "?q=" + url.QueryEscape("%"), false, 200, nil, "mission=0 test=0 scenario=0 user=0"},
-		{"page beyond the last shows the last", f.admin, "?page=9", false, 200, all, "mission=1 test=1 scenario=1 user=1"},
-		{"htmx search gets the results", f.admin, "?q=lost", true, 200, []string{"mission:Lost Mission"}, "mission=1 test=0 scenario=0 user=0"},
-		{"red team forbidden", f.red, "", false, 403, nil, ""},
-		{"no groups forbidden", f.none, "", false, 403, nil, ""},
+		{"every kind, newest deletion first", "admin", "", false, 200, all, "mission=1 test=1 scenario=1 user=1"},
+		{"type filter", "admin", "?type=test", false, 200, []string{"test:Old Template"}, "mission=1 test=1 scenario=1 user=1"},
+		{"type filter: users", "admin", "?type=user", false, 200, []string{"user:Deleted Dora"}, "mission=1 test=1 scenario=1 user=1"},
+		{"unknown type ignored", "admin", "?type=group", false, 200, all, "mission=1 test=1 scenario=1 user=1"},
+		{"search by name, any case", "admin", "?q=GONE", false, 200, []string{"scenario:Gone Scenario"}, "mission=0 test=0 scenario=1 user=0"},
+		{"search a user by email", "admin", "?q=dora-", false, 200, []string{"user:Deleted Dora"}, "mission=0 test=0 scenario=0 user=1"},
+		{"search and type", "admin", "?q=o&type=mission", false, 200, []string{"mission:Lost Mission"}, "mission=1 test=1 scenario=1 user=1"},
+		{"search matching a live item only", "admin", "?q=live", false, 200, nil, "mission=0 test=0 scenario=0 user=0"},
+		{"a wildcard is searched literally", "admin", "?q=" + url.QueryEscape("%"), false, 200, nil, "mission=0 test=0 scenario=0 user=0"},
+		{"page beyond the last shows the last", "admin", "?page=9", false, 200, all, "mission=1 test=1 scenario=1 user=1"},
+		{"htmx search gets the results", "admin", "?q=lost", true, 200, []string{"mission:Lost Mission"}, "mission=1 test=0 scenario=0 user=0"},
+		{"red team forbidden", "red", "", false, 403, nil, ""},
+		{"no groups forbidden", "none", "", false, 403, nil, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var header []string
-			if tc.hx {
-				header = hxRequest
+			step := apptest.Step{As: tc.as, Path: "/admin/trash" + tc.query, HX: tc.hx, Status: tc.status}
+			if tc.status == 200 && !tc.hx {
+				step.TestIDs = []string{`[data-testid="admin-tabs"] a[href="/admin/trash"][aria-current="page"]`}
 			}
-			w := f.app.GetAs(tc.cookie, "/admin/trash"+tc.query, header...)
-			if w.Code != tc.status {
-				t.Fatalf("status %d, want %d", w.Code, tc.status)
+			r := w.Do(t, step)
+			if r.Code != tc.status {
+				return
 			}
 			if tc.status != 200 {
-				if strings.Contains(w.Body.String(), "Lost Mission") {
+				if strings.Contains(r.Body.String(), "Lost Mission") {
 					t.Error("a refused viewer sees the trash")
 				}
 				return
 			}
-			d := doc(t, w)
+			d := doc(t, r)
 			if got := trashRows(d); strings.Join(got, "|") != strings.Join(tc.rows, "|") {
 				t.Errorf("rows %q, want %q", got, tc.rows)
 			}
@@ -169,19 +159,16 @@ func TestListTrash(t *testing.T) {
 			if partial := d.Find(`[data-testid="trash-filters"]`).Length() == 0; partial != tc.hx {
 				t.Errorf("partial %v, want %v", partial, tc.hx)
 			}
-			if !tc.hx && d.Find(`[data-testid="admin-tabs"] a[href="/admin/trash"][aria-current="page"]`).Length() != 1 {
-				t.Error("the admin tabs do not mark the trash")
-			}
 		})
 	}
 
 	t.Run("each row restores through its kind's route", func(t *testing.T) {
-		d := doc(t, f.app.GetAs(f.admin, "/admin/trash"))
+		d := doc(t, w.Do(t, apptest.Step{As: "admin", Path: "/admin/trash"}))
 		want := map[string]string{
-			"mission":  "/missions/" + f.ids["Lost Mission"].String() + "/restore",
-			"test":     "/library/tests/" + f.ids["Old Template"].String() + "/restore",
-			"scenario": "/library/scenarios/" + f.ids["Gone Scenario"].String() + "/restore",
-			"user":     "/admin/users/" + f.ids["Deleted Dora"].String() + "/restore",
+			"mission":  "/missions/" + ids["Lost Mission"].String() + "/restore",
+			"test":     "/library/tests/" + ids["Old Template"].String() + "/restore",
+			"scenario": "/library/scenarios/" + ids["Gone Scenario"].String() + "/restore",
+			"user":     "/admin/users/" + ids["Deleted Dora"].String() + "/restore",
 		}
 		for kind, action := range want {
 			form := d.Find(`[data-testid="trash-row"][data-type="` + kind + `"] form`)
@@ -189,18 +176,14 @@ func TestListTrash(t *testing.T) {
 				t.Errorf("%s: form %s %q, want post %q", kind, form.AttrOr("method", ""), form.AttrOr("action", ""), action)
 			}
 		}
-		if got := d.Find(`[data-testid="trash-row-deleted"]`).First().AttrOr("datetime", ""); got != f.base.Add(-time.Hour).Format(time.RFC3339) {
-			t.Errorf("deleted time %q, want %q", got, f.base.Add(-time.Hour).Format(time.RFC3339))
+		if got := d.Find(`[data-testid="trash-row-deleted"]`).First().AttrOr("datetime", ""); got != base.Add(-time.Hour).Format(time.RFC3339) {
+			t.Errorf("deleted time %q, want %q", got, base.Add(-time.Hour).Format(time.RFC3339))
 		}
 	})
 
 	t.Run("only trash.manage gets the trash tab", func(t *testing.T) {
-		w := f.app.GetAs(f.admin, "/admin/users")
-		if doc(t, w).Find(`[data-testid="admin-tabs"] a[href="/admin/trash"]`).Length() != 1 {
-			t.Error("the admin has no trash tab")
-		}
-		w = f.app.GetAs(f.red, "/")
-		if strings.Contains(w.Body.String(), `href="/admin/trash"`) {
+		w.Do(t, apptest.Step{As: "admin", Path: "/admin/users", TestIDs: []string{`[data-testid="admin-tabs"] a[href="/admin/trash"]`}})
+		if r := w.GetAs(w.Cookie("red"), "/"); strings.Contains(r.Body.String(), `href="/admin/trash"`) {
 			t.Error("the red team is shown the trash")
 		}
 	})
@@ -211,7 +194,8 @@ func TestListTrash(t *testing.T) {
 // off the trash; once everything is restored the trash says it is empty.
 func TestTrashRestore(t *testing.T) {
 	t.Parallel()
-	f := newTrashFixture(t)
+	w := apptest.NewWorld(t)
+	ids, _ := seedTrash(t, w)
 	tests := []struct{ kind, name string }{
 		{"test", "Old Template"},
 		{"scenario", "Gone Scenario"},
@@ -220,30 +204,23 @@ func TestTrashRestore(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.kind, func(t *testing.T) {
-			d := doc(t, f.app.GetAs(f.admin, "/admin/trash"))
-			action := d.Find(`[data-testid="trash-row"][data-id="`+f.ids[tc.name].String()+`"] form`).AttrOr("action", "")
+			row := `[data-testid="trash-row"][data-id="` + ids[tc.name].String() + `"]`
+			d := doc(t, w.Do(t, apptest.Step{As: "admin", Path: "/admin/trash", TestIDs: []string{row}}))
+			action := d.Find(row+` form`).AttrOr("action", "")
 			if action == "" {
 				t.Fatalf("%s is not in the trash", tc.name)
 			}
-			if w := f.app.PostAs(f.red, action, url.Values{}); w.Code != http.StatusForbidden || !f.deleted(tc.kind, tc.name) {
-				t.Errorf("red team restore: %d, deleted %v", w.Code, f.deleted(tc.kind, tc.name))
-			}
-			w := f.app.PostAs(f.admin, action, url.Values{})
-			if w.Code != http.StatusSeeOther {
-				t.Fatalf("restore: %d\n%s", w.Code, w.Body)
-			}
-			if f.deleted(tc.kind, tc.name) {
-				t.Error("still deleted in the database")
-			}
-			d = doc(t, f.app.GetAs(f.admin, "/admin/trash"))
-			if d.Find(`[data-testid="trash-row"][data-id="`+f.ids[tc.name].String()+`"]`).Length() != 0 {
-				t.Error("still in the trash")
-			}
+			live := trashLive(tc.kind, ids[tc.name])
+			w.Do(t, apptest.Step{Name: "red team restore", As: "red", Path: action, Form: url.Values{},
+				Status: http.StatusForbidden, Rows: apptest.Rows{live: 0}})
+			w.Do(t, apptest.Step{Name: "restore", As: "admin", Path: action, Form: url.Values{},
+				Status: http.StatusSeeOther, Rows: apptest.Rows{live: +1}})
+			w.Do(t, apptest.Step{Name: "off the trash", As: "admin", Path: "/admin/trash", NoTestIDs: []string{row}})
 		})
 	}
 	t.Run("empty", func(t *testing.T) {
-		d := doc(t, f.app.GetAs(f.admin, "/admin/trash"))
-		if d.Find(`[data-testid="trash-row"]`).Length() != 0 || d.Find(`[data-testid="trash-empty"]`).Length() != 1 {
+		d := doc(t, w.Do(t, apptest.Step{As: "admin", Path: "/admin/trash", NoTestIDs: []string{"trash-row"}}))
+		if d.Find(`[data-testid="trash-empty"]`).Length() != 1 {
 			t.Errorf("rows %q, want the empty state", trashRows(d))
 		}
 		if got := trashCounts(d); got != "mission=0 test=0 scenario=0 user=0" {
@@ -257,25 +234,22 @@ func TestTrashRestore(t *testing.T) {
 // 50.
 func TestTrashQueryCount(t *testing.T) {
 	t.Parallel()
-	f := newTrashFixture(t)
-	srv, n := countingServer(t, f.app)
+	w := apptest.NewWorld(t)
+	_, base := seedTrash(t, w)
+	srv, n := countingServer(t, w.App)
 	probes := []struct {
 		path string
 		hx   bool
 	}{{"/admin/trash", false}, {"/admin/trash?type=test", false}, {"/admin/trash?q=e&page=2", true}}
 	count := func(path string, hx bool) (int64, *goquery.Document) {
-		r := httptest.NewRequest(http.MethodGet, path, nil)
-		r.AddCookie(f.admin)
-		if hx {
-			r.Header.Set("HX-Request", "true")
-		}
-		w := httptest.NewRecorder()
+		r := w.Request(apptest.Step{As: "admin", Path: path, HX: hx})
+		resp := httptest.NewRecorder()
 		before := n.Count()
-		srv.ServeHTTP(w, r)
-		if w.Code != http.StatusOK {
-			t.Fatalf("GET %s: %d", path, w.Code)
+		srv.ServeHTTP(resp, r)
+		if resp.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d", path, resp.Code)
 		}
-		return n.Count() - before, doc(t, w)
+		return n.Count() - before, doc(t, resp)
 	}
 	small := make([]int64, len(probes))
 	for i, p := range probes {
@@ -283,7 +257,7 @@ func TestTrashQueryCount(t *testing.T) {
 	}
 	kinds := []string{"mission", "test", "scenario", "user"}
 	for i := range 60 {
-		f.item(kinds[i%4], fmt.Sprintf("Seeded %02d", i), f.base.Add(-time.Duration(i+5)*time.Hour))
+		trashItem(t, w, kinds[i%4], fmt.Sprintf("Seeded %02d", i), base.Add(-time.Duration(i+5)*time.Hour))
 	}
 	for i, p := range probes {
 		big, d := count(p.path, p.hx)
@@ -311,21 +285,12 @@ func TestTrashQueryCount(t *testing.T) {
 // which they can restore from the page.
 func TestTrashNarrowed(t *testing.T) {
 	t.Parallel()
-	f := newTrashFixture(t)
-	if _, err := f.app.DB.Exec(`INSERT INTO groups (name) VALUES ('janitors')`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.app.DB.Exec(`INSERT INTO group_permissions (group_id, permission_id)
-		SELECT g.id, p.id FROM groups g, permissions p
-		WHERE g.name = 'janitors' AND p.code IN ('trash.manage', 'mission.read', 'template.read')`); err != nil {
-		t.Fatal(err)
-	}
-	jan := f.app.User(t, "jan@example.com", "janitors")
-	cookie := f.app.Login(t, "jan@example.com", apptest.Password)
-	team := f.item("mission", "Team Mission", f.base.Add(-30*time.Minute))
-	if _, err := f.app.DB.Exec(`INSERT INTO mission_members (mission_id, user_id, role) VALUES ($1, $2, 'lead')`, team, jan.ID); err != nil {
-		t.Fatal(err)
-	}
+	w := apptest.NewWorld(t)
+	_, base := seedTrash(t, w)
+	w.Group(t, "janitors", auth.TrashManage, auth.MissionRead, auth.TemplateRead)
+	w.Person(t, "jan", "janitors")
+	team := trashItem(t, w, "mission", "Team Mission", base.Add(-30*time.Minute))
+	w.Member(t, team, "jan", "lead")
 	mine := []string{"mission:Team Mission", "test:Old Template", "scenario:Gone Scenario"}
 	tests := []struct {
 		name   string
@@ -339,30 +304,20 @@ func TestTrashNarrowed(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := f.app.GetAs(cookie, "/admin/trash"+tc.query)
-			if w.Code != 200 {
-				t.Fatalf("status %d", w.Code)
-			}
-			d := doc(t, w)
+			r := w.Do(t, apptest.Step{As: "jan", Path: "/admin/trash" + tc.query, NoTestIDs: []string{`#trash-type option[value="user"]`}})
+			d := doc(t, r)
 			if got := trashRows(d); strings.Join(got, "|") != strings.Join(tc.rows, "|") {
 				t.Errorf("rows %q, want %q", got, tc.rows)
 			}
 			if got := trashCounts(d); got != tc.counts {
 				t.Errorf("counts %q, want %q", got, tc.counts)
 			}
-			if d.Find(`#trash-type option[value="user"]`).Length() != 0 {
-				t.Error("the type filter offers users")
-			}
 		})
 	}
 	t.Run("restores their mission from the page", func(t *testing.T) {
-		d := doc(t, f.app.GetAs(cookie, "/admin/trash"))
+		d := doc(t, w.Do(t, apptest.Step{As: "jan", Path: "/admin/trash"}))
 		action := d.Find(`[data-testid="trash-row"][data-id="`+team.String()+`"] form`).AttrOr("action", "")
-		if w := f.app.PostAs(cookie, action, url.Values{}); w.Code != http.StatusSeeOther {
-			t.Fatalf("restore %q: %d", action, w.Code)
-		}
-		if f.deleted("mission", "Team Mission") {
-			t.Error("still deleted in the database")
-		}
+		w.Do(t, apptest.Step{Name: "restore " + action, As: "jan", Path: action, Form: url.Values{},
+			Status: http.StatusSeeOther, Rows: apptest.Rows{trashLive("mission", team): +1}})
 	})
 }

@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,173 +14,104 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 
-	"violet/ent"
-	"violet/ent/group"
-	"violet/ent/permission"
-	"violet/internal/apptest"
 	"violet/internal/auth"
-	"violet/internal/auth/rule"
-	"violet/internal/browsertest"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/browsertest"
 )
 
-// adminFixture is an app with helpers to read the outcome of the
-// administration pages straight from the database.
-type adminFixture struct {
-	t   *testing.T
-	app *apptest.App
-}
-
-func newAdminFixture(t *testing.T) *adminFixture {
-	t.Helper()
-	return &adminFixture{t: t, app: apptest.New(t)}
-}
-
-func (f *adminFixture) sys() context.Context { return rule.SystemContext(context.Background()) }
-
-// group creates a group holding perms.
-func (f *adminFixture) group(name string, perms ...auth.Permission) *ent.Group {
-	f.t.Helper()
-	codes := make([]string, len(perms))
-	for i, p := range perms {
-		codes[i] = string(p)
-	}
-	ids, err := f.app.Ent.Permission.Query().Where(permission.CodeIn(codes...)).IDs(f.sys())
-	if err != nil || len(ids) != len(perms) {
-		f.t.Fatalf("permissions %v: %d found (%v)", perms, len(ids), err)
-	}
-	g, err := f.app.Ent.Group.Create().SetName(name).AddPermissionIDs(ids...).Save(f.sys())
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return g
-}
+// The administration tests run in worlds of their own people (a "root"
+// admin, managers, targets), since the user list counts everyone.
 
 // groupID returns the id of the group named name.
-func (f *adminFixture) groupID(name string) string {
-	f.t.Helper()
-	id, err := f.app.Ent.Group.Query().Where(group.Name(name)).OnlyID(f.sys())
-	if err != nil {
-		f.t.Fatalf("group %s: %v", name, err)
+func groupID(t testing.TB, app *apptest.App, name string) string {
+	t.Helper()
+	var id string
+	if err := app.DB.QueryRow(`SELECT id FROM groups WHERE name = $1`, name).Scan(&id); err != nil {
+		t.Fatalf("group %s: %v", name, err)
 	}
-	return id.String()
+	return id
 }
 
 // userID returns the id of the user with email, deleted or not.
-func (f *adminFixture) userID(email string) string {
-	f.t.Helper()
+func userID(t testing.TB, app *apptest.App, email string) string {
+	t.Helper()
 	var id uuid.UUID
-	if err := f.app.DB.QueryRow(`SELECT id FROM users WHERE email = $1`, email).Scan(&id); err != nil {
-		f.t.Fatalf("user %s: %v", email, err)
+	if err := app.DB.QueryRow(`SELECT id FROM users WHERE email = $1`, email).Scan(&id); err != nil {
+		t.Fatalf("user %s: %v", email, err)
 	}
 	return id.String()
 }
 
-// state returns whether the user is active and whether it is deleted.
-func (f *adminFixture) state(email string) (active, deleted bool) {
-	f.t.Helper()
-	if err := f.app.DB.QueryRow(`SELECT is_active, deleted_at IS NOT NULL FROM users WHERE email = $1`, email).
+// userState returns whether the user is active and whether it is deleted.
+func userState(t testing.TB, app *apptest.App, email string) (active, deleted bool) {
+	t.Helper()
+	if err := app.DB.QueryRow(`SELECT is_active, deleted_at IS NOT NULL FROM users WHERE email = $1`, email).
 		Scan(&active, &deleted); err != nil {
-		f.t.Fatalf("user %s: %v", email, err)
+		t.Fatalf("user %s: %v", email, err)
 	}
 	return active, deleted
 }
 
 // groupsOf returns the names of the user's groups, sorted.
-func (f *adminFixture) groupsOf(email string) []string {
-	f.t.Helper()
-	rows, err := f.app.DB.Query(`SELECT g.name FROM users u JOIN user_groups ug ON ug.user_id = u.id
+func groupsOf(t testing.TB, app *apptest.App, email string) []string {
+	t.Helper()
+	rows, err := app.DB.Query(`SELECT g.name FROM users u JOIN user_groups ug ON ug.user_id = u.id
 		JOIN groups g ON g.id = ug.group_id WHERE u.email = $1 ORDER BY g.name`, email)
 	if err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var n string
 		if err := rows.Scan(&n); err != nil {
-			f.t.Fatal(err)
+			t.Fatal(err)
 		}
 		out = append(out, n)
 	}
 	return out
 }
 
-// liveSessions counts the user's sessions that are not revoked.
-func (f *adminFixture) liveSessions(email string) int {
-	f.t.Helper()
-	var n int
-	if err := f.app.DB.QueryRow(`SELECT count(*) FROM refresh_tokens rt JOIN users u ON u.id = rt.user_id
-		WHERE u.email = $1 AND rt.revoked_at IS NULL`, email).Scan(&n); err != nil {
-		f.t.Fatal(err)
-	}
-	return n
-}
-
-// audits returns the details of the audit events of action on targetID,
-// oldest first.
-func (f *adminFixture) audits(action, targetID string) []map[string]any {
-	f.t.Helper()
-	rows, err := f.app.DB.Query(`SELECT COALESCE(details, '{}'::jsonb) FROM audit_events
+// auditDetails returns the details of the audit events of action on
+// targetID, oldest first.
+func auditDetails(t testing.TB, app *apptest.App, action, targetID string) []map[string]any {
+	t.Helper()
+	rows, err := app.DB.Query(`SELECT COALESCE(details, '{}'::jsonb) FROM audit_events
 		WHERE action = $1 AND target_id = $2 ORDER BY created_at, id`, action, targetID)
 	if err != nil {
-		f.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer rows.Close()
 	var out []map[string]any
 	for rows.Next() {
 		var raw []byte
 		if err := rows.Scan(&raw); err != nil {
-			f.t.Fatal(err)
+			t.Fatal(err)
 		}
 		d := map[string]any{}
 		if err := json.Unmarshal(raw, &d); err != nil {
-			f.t.Fatal(err)
+			t.Fatal(err)
 		}
 		out = append(out, d)
 	}
 	return out
 }
 
-// auditTotal counts the audit events whose action starts with prefix.
-func (f *adminFixture) auditTotal(prefix string) int {
-	f.t.Helper()
-	var n int
-	if err := f.app.DB.QueryRow(`SELECT count(*) FROM audit_events WHERE action LIKE $1 || '%'`, prefix).Scan(&n); err != nil {
-		f.t.Fatal(err)
-	}
-	return n
-}
-
 // opensHome reports whether cookie still opens the home page, and checks
 // that a cookie that does not is sent to the sign-in page.
-func (f *adminFixture) opensHome(cookie *http.Cookie) bool {
-	f.t.Helper()
-	w := f.app.GetAs(cookie, "/")
+func opensHome(t testing.TB, app *apptest.App, cookie *http.Cookie) bool {
+	t.Helper()
+	w := app.GetAs(cookie, "/")
 	if w.Code != http.StatusOK && (w.Code != http.StatusSeeOther || !strings.HasPrefix(w.Header().Get("Location"), "/login")) {
-		f.t.Fatalf("GET / = %d to %q, want 200 or a redirect to /login", w.Code, w.Header().Get("Location"))
+		t.Fatalf("GET / = %d to %q, want 200 or a redirect to /login", w.Code, w.Header().Get("Location"))
 	}
 	return w.Code == http.StatusOK
 }
 
-// follow requests the page w redirected to, as a browser would: with the
-// session cookie and the cookies w set (the flash message).
-func (f *adminFixture) follow(cookie *http.Cookie, w *httptest.ResponseRecorder) *httptest.ResponseRecorder {
-	f.t.Helper()
-	r := httptest.NewRequest(http.MethodGet, w.Header().Get("Location"), nil)
-	r.AddCookie(cookie)
-	for _, c := range w.Result().Cookies() {
-		r.AddCookie(c)
-	}
-	return f.app.Do(r)
-}
-
 // canLogin reports whether email can sign in with apptest.Password.
-func (f *adminFixture) canLogin(email string) bool {
-	return postLogin(f.app, email, apptest.Password).Code == http.StatusSeeOther
+func canLogin(app *apptest.App, email string) bool {
+	return postLogin(app, email, apptest.Password).Code == http.StatusSeeOther
 }
-
-// htmx are the headers of an htmx partial request.
-var htmx = []string{"HX-Request", "true"}
 
 // isFragment reports whether body is a fragment rather than a page.
 func isFragment(body string) bool { return !strings.Contains(strings.ToLower(body), "<html") }
@@ -198,120 +128,98 @@ func rowEmails(t *testing.T, w *httptest.ResponseRecorder) []string {
 
 func TestListUsers(t *testing.T) {
 	t.Parallel()
-	f := newAdminFixture(t)
-	app := f.app
-	root := app.SignedIn(t, "root@example.com", "admin")
-	app.User(t, "alice@example.com", "redteam")
-	app.User(t, "bob@example.com", "blueteam")
-	app.User(t, "carol@example.com", "observer")
-	desk := f.group("helpdesk", auth.UserRead)
-	deskCookie := app.SignedIn(t, "desk@example.com", desk.Name)
-	if _, err := app.DB.Exec(`UPDATE users SET display_name = 'Robert Tables', is_active = false WHERE email = 'bob@example.com'`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := app.DB.Exec(`UPDATE users SET deleted_at = now() WHERE email = 'carol@example.com'`); err != nil {
-		t.Fatal(err)
-	}
+	w := apptest.NewWorldOf(t, nil)
+	w.Person(t, "root", "admin")
+	w.App.User(t, "alice@example.com", "redteam")
+	w.App.User(t, "bob@example.com", "blueteam")
+	w.App.User(t, "carol@example.com", "observer")
+	w.Group(t, "helpdesk", auth.UserRead)
+	w.Person(t, "desk", "helpdesk")
+	w.Exec(t, `UPDATE users SET display_name = 'Robert Tables', is_active = false WHERE email = 'bob@example.com'`)
+	w.Exec(t, `UPDATE users SET deleted_at = now() WHERE email = 'carol@example.com'`)
 
 	cases := []struct {
 		name   string
-		cookie *http.Cookie
+		as     string
 		query  string
 		status int
 		want   []string
 	}{
-		{"everyone not deleted, by email", root, "", 200,
+		{"everyone not deleted, by email", "root", "", 200,
 			[]string{"alice@example.com", "bob@example.com", "desk@example.com", "root@example.com"}},
-		{"search by email ignores case", root, "?q=ALI", 200, []string{"alice@example.com"}},
-		{"search by display name", root, "?q=tables", 200, []string{"bob@example.com"}},
-		{"search treats LIKE wildcards as text", root, "?q=%25", 200, nil},
-		{"group filter", root, "?group=redteam", 200, []string{"alice@example.com"}},
-		{"active only", root, "?status=active", 200,
+		{"search by email ignores case", "root", "?q=ALI", 200, []string{"alice@example.com"}},
+		{"search by display name", "root", "?q=tables", 200, []string{"bob@example.com"}},
+		{"search treats LIKE wildcards as text", "root", "?q=%25", 200, nil},
+		{"group filter", "root", "?group=redteam", 200, []string{"alice@example.com"}},
+		{"active only", "root", "?status=active", 200,
 			[]string{"alice@example.com", "desk@example.com", "root@example.com"}},
-		{"deactivated only", root, "?status=deactivated", 200, []string{"bob@example.com"}},
-		{"unknown status means all", root, "?status=bogus&q=b", 200, []string{"bob@example.com"}},
-		{"trash lists the deleted only", root, "?deleted=1", 200, []string{"carol@example.com"}},
-		{"trash with a search", root, "?deleted=1&q=nobody", 200, nil},
-		{"no match is the empty state", root, "?q=zzz", 200, nil},
-		{"user.read reads the list", deskCookie, "?q=alice", 200, []string{"alice@example.com"}},
-		{"the trash needs user.manage", deskCookie, "?deleted=1", 403, nil},
+		{"deactivated only", "root", "?status=deactivated", 200, []string{"bob@example.com"}},
+		{"unknown status means all", "root", "?status=bogus&q=b", 200, []string{"bob@example.com"}},
+		{"trash lists the deleted only", "root", "?deleted=1", 200, []string{"carol@example.com"}},
+		{"trash with a search", "root", "?deleted=1&q=nobody", 200, nil},
+		{"no match is the empty state", "root", "?q=zzz", 200, nil},
+		{"user.read reads the list", "desk", "?q=alice", 200, []string{"alice@example.com"}},
+		{"the trash needs user.manage", "desk", "?deleted=1", 403, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			w := app.GetAs(tc.cookie, "/admin/users"+tc.query)
-			if w.Code != tc.status {
-				t.Fatalf("status %d, want %d", w.Code, tc.status)
+			step := apptest.Step{As: tc.as, Path: "/admin/users" + tc.query, Status: tc.status}
+			if tc.status == 200 && tc.as == "root" {
+				step.TestIDs = []string{"admin-tabs"}
 			}
-			if tc.status != 200 {
+			r := w.Do(t, step)
+			if tc.status != 200 || r.Code != 200 {
 				return
 			}
-			if got := rowEmails(t, w); !slices.Equal(got, tc.want) {
+			if got := rowEmails(t, r); !slices.Equal(got, tc.want) {
 				t.Errorf("rows %v, want %v", got, tc.want)
 			}
-			d := doc(t, w)
+			d := doc(t, r)
 			if empty := d.Find(`[data-testid="users-empty"]`).Length() == 1; empty != (len(tc.want) == 0) {
 				t.Errorf("empty state shown = %v with %d rows", empty, len(tc.want))
 			}
 			if total := d.Find(`[data-testid="user-count"]`).AttrOr("data-total", ""); total != fmt.Sprint(len(tc.want)) {
 				t.Errorf("count says %s, want %d", total, len(tc.want))
 			}
-			if d.Find(`[data-testid="admin-tabs"]`).Length() == 0 && tc.cookie == root {
-				t.Error("no admin tabs on the page")
-			}
 		})
 	}
 
 	t.Run("rows link to the user pages", func(t *testing.T) {
-		d := doc(t, app.GetAs(root, "/admin/users?q=alice"))
+		d := doc(t, w.Do(t, apptest.Step{As: "root", Path: "/admin/users?q=alice"}))
 		href, _ := d.Find(`[data-testid="user-link"]`).Attr("href")
-		if href != "/admin/users/"+f.userID("alice@example.com") {
+		if href != "/admin/users/"+userID(t, w.App, "alice@example.com") {
 			t.Errorf("link %q", href)
 		}
-		if w := app.GetAs(root, href); w.Code != 200 || testid(doc(t, w), "user-email") != "alice@example.com" {
-			t.Errorf("user page: %d", w.Code)
+		if got := testid(doc(t, w.Do(t, apptest.Step{Name: "user page", As: "root", Path: href})), "user-email"); got != "alice@example.com" {
+			t.Errorf("user page shows %q", got)
 		}
 	})
 
 	t.Run("htmx gets only the results, filter kept in the form", func(t *testing.T) {
-		w := app.GetAs(root, "/admin/users?q=alice&status=active", htmx...)
-		if w.Code != 200 || !isFragment(w.Body.String()) {
-			t.Fatalf("status %d, fragment %v", w.Code, isFragment(w.Body.String()))
+		r := w.Do(t, apptest.Step{As: "root", Path: "/admin/users?q=alice&status=active", HX: true,
+			TestIDs: []string{`#user-results[data-testid="user-results"]`}})
+		if r.Code != 200 || !isFragment(r.Body.String()) {
+			t.Fatalf("status %d, fragment %v", r.Code, isFragment(r.Body.String()))
 		}
-		d := doc(t, w)
-		if d.Find(`#user-results[data-testid="user-results"]`).Length() != 1 {
-			t.Error("the fragment is not the results block")
-		}
-		if got := rowEmails(t, w); !slices.Equal(got, []string{"alice@example.com"}) {
+		if got := rowEmails(t, r); !slices.Equal(got, []string{"alice@example.com"}) {
 			t.Errorf("rows %v", got)
 		}
-		if !strings.Contains(strings.Join(w.Header().Values("Vary"), ","), "HX-Request") {
+		if !strings.Contains(strings.Join(r.Header().Values("Vary"), ","), "HX-Request") {
 			t.Error("no Vary: HX-Request")
 		}
-		page := doc(t, app.GetAs(root, "/admin/users?q=alice&status=active&group=redteam"))
-		if v, _ := page.Find(`input[name="q"]`).Attr("value"); v != "alice" {
-			t.Errorf("search box holds %q after reload", v)
-		}
-		if v, _ := page.Find(`select[name="group"] option[selected]`).Attr("value"); v != "redteam" {
-			t.Errorf("group filter holds %q after reload", v)
-		}
-		if v, _ := page.Find(`select[name="status"] option[selected]`).Attr("value"); v != "active" {
-			t.Errorf("status filter holds %q after reload", v)
-		}
-		if _, ok := page.Find(`input[name="q"]`).Attr("hx-push-url"); !ok {
-			t.Error("the search does not push its URL")
-		}
+		w.Do(t, apptest.Step{Name: "reload", As: "root", Path: "/admin/users?q=alice&status=active&group=redteam",
+			TestIDs: []string{`input[name="q"][value="alice"][hx-push-url]`, `select[name="group"] option[selected][value="redteam"]`,
+				`select[name="status"] option[selected][value="active"]`}})
 	})
 }
 
 func TestListUsersPaging(t *testing.T) {
 	t.Parallel()
-	f := newAdminFixture(t)
-	root := f.app.SignedIn(t, "root@example.com", "admin")
-	if _, err := f.app.DB.Exec(`INSERT INTO users (email, password_hash, display_name, locale, is_active)
+	w := apptest.NewWorldOf(t, nil)
+	w.Person(t, "root", "admin")
+	w.Exec(t, `INSERT INTO users (email, password_hash, display_name, locale, is_active)
 		SELECT 'bulk' || lpad(n::text, 3, '0') || '@example.com', 'x', 'Bulk ' || n, 'en', true
-		FROM generate_series(1, 60) n`); err != nil {
-		t.Fatal(err)
-	}
+		FROM generate_series(1, 60) n`)
 	// 61 users: root and 60 bulk ones.
 	cases := []struct {
 		name  string
@@ -330,28 +238,32 @@ func TestListUsersPaging(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			w := f.app.GetAs(root, "/admin/users"+tc.query)
-			if w.Code != 200 {
-				t.Fatalf("status %d", w.Code)
+			step := apptest.Step{As: "root", Path: "/admin/users" + tc.query}
+			if tc.prev {
+				step.TestIDs = append(step.TestIDs, "pager-prev")
+			} else {
+				step.NoTestIDs = append(step.NoTestIDs, "pager-prev")
 			}
-			rows := rowEmails(t, w)
+			if tc.next {
+				step.TestIDs = append(step.TestIDs, "pager-next")
+			} else {
+				step.NoTestIDs = append(step.NoTestIDs, "pager-next")
+			}
+			r := w.Do(t, step)
+			if r.Code != 200 {
+				t.FailNow()
+			}
+			rows := rowEmails(t, r)
 			if len(rows) != tc.rows || rows[0] != tc.first {
 				t.Errorf("%d rows from %v, want %d from %s", len(rows), rows[:1], tc.rows, tc.first)
 			}
-			d := doc(t, w)
-			if got := testid(d, "user-count"); got != tc.count {
+			if got := testid(doc(t, r), "user-count"); got != tc.count {
 				t.Errorf("count %q, want %q", got, tc.count)
-			}
-			if got := d.Find(`[data-testid="pager-prev"]`).Length() == 1; got != tc.prev {
-				t.Errorf("previous link %v", got)
-			}
-			if got := d.Find(`[data-testid="pager-next"]`).Length() == 1; got != tc.next {
-				t.Errorf("next link %v", got)
 			}
 		})
 	}
 	t.Run("the next link keeps the filter", func(t *testing.T) {
-		d := doc(t, f.app.GetAs(root, "/admin/users?q=bulk&status=active"))
+		d := doc(t, w.Do(t, apptest.Step{As: "root", Path: "/admin/users?q=bulk&status=active"}))
 		href, _ := d.Find(`[data-testid="pager-next"]`).Attr("href")
 		u, err := url.Parse(href)
 		if err != nil || u.Query().Get("q") != "bulk" || u.Query().Get("status") != "active" || u.Query().Get("page") != "2" {
@@ -362,22 +274,21 @@ func TestListUsersPaging(t *testing.T) {
 
 func TestShowUser(t *testing.T) {
 	t.Parallel()
-	f := newAdminFixture(t)
-	app := f.app
-	root := app.SignedIn(t, "root@example.com", "admin")
-	app.User(t, "alice@example.com", "redteam", "observer")
-	app.Login(t, "alice@example.com", apptest.Password)
-	app.Login(t, "alice@example.com", apptest.Password)
-	desk := f.group("helpdesk", auth.UserRead)
-	deskCookie := app.SignedIn(t, "desk@example.com", desk.Name)
-	alice := f.userID("alice@example.com")
+	w := apptest.NewWorldOf(t, nil)
+	w.Person(t, "root", "admin")
+	w.Person(t, "alice", "redteam", "observer")
+	w.SignIn(t, "alice") // two sessions
+	w.Group(t, "helpdesk", auth.UserRead)
+	w.Person(t, "desk", "helpdesk")
+	alice := w.User("alice").String()
 
 	t.Run("facts, groups and sessions", func(t *testing.T) {
-		w := app.GetAs(root, "/admin/users/"+alice)
-		if w.Code != 200 {
-			t.Fatalf("status %d", w.Code)
+		r := w.Do(t, apptest.Step{As: "root", Path: "/admin/users/" + alice,
+			TestIDs: []string{`form[action="/admin/users/` + alice + `/reset-invitation"]`}})
+		if r.Code != 200 {
+			t.FailNow()
 		}
-		d := doc(t, w)
+		d := doc(t, r)
 		for id, want := range map[string]string{
 			"user-email": "alice@example.com", "user-display-name": "alice", "user-language": "English",
 			"user-sessions": "2", "user-last-login": "", "user-status": "Active",
@@ -391,65 +302,42 @@ func TestShowUser(t *testing.T) {
 			checked = append(checked, s.AttrOr("value", ""))
 		})
 		slices.Sort(checked)
-		want := []string{f.groupID("observer"), f.groupID("redteam")}
+		want := []string{groupID(t, w.App, "observer"), groupID(t, w.App, "redteam")}
 		slices.Sort(want)
 		if !slices.Equal(checked, want) {
 			t.Errorf("checked groups %v, want %v", checked, want)
 		}
-		if d.Find(`form[action="/admin/users/`+alice+`/reset-invitation"]`).Length() != 1 {
-			t.Error("no reset invitation form")
-		}
 	})
-	t.Run("user.read sees the page without the forms", func(t *testing.T) {
-		w := app.GetAs(deskCookie, "/admin/users/"+alice)
-		d := doc(t, w)
-		if w.Code != 200 || d.Find(`[data-testid="user-groups-form"]`).Length() != 0 ||
-			d.Find(`[data-testid="user-actions"]`).Length() != 0 || d.Find(`form[action$="/reset-invitation"]`).Length() != 0 {
-			t.Errorf("status %d, or change forms shown without user.manage", w.Code)
-		}
-		if testid(d, "user-groups-list") == "" {
-			t.Error("groups not listed")
-		}
-	})
-	t.Run("my own page has no deactivate or delete", func(t *testing.T) {
-		d := doc(t, app.GetAs(root, "/admin/users/"+f.userID("root@example.com")))
-		if d.Find(`[data-testid="user-deactivate"], [data-testid="user-delete"]`).Length() != 0 || testid(d, "user-self-note") == "" {
-			t.Error("own page offers deactivate or delete")
-		}
-	})
-	for _, path := range []string{"/admin/users/not-a-uuid", "/admin/users/" + uuid.NewString()} {
-		t.Run("missing "+path, func(t *testing.T) {
-			if w := app.GetAs(root, path); w.Code != 404 {
-				t.Errorf("status %d, want 404", w.Code)
-			}
-		})
-	}
+	w.Run(t,
+		apptest.Step{Name: "user.read sees the page without the forms", As: "desk", Path: "/admin/users/" + alice,
+			NoTestIDs: []string{"user-groups-form", "user-actions", `form[action$="/reset-invitation"]`},
+			Text:      map[string]string{"user-groups-list": ""}},
+		apptest.Step{Name: "my own page has no deactivate or delete", As: "root", Path: "/admin/users/" + w.User("root").String(),
+			NoTestIDs: []string{"user-deactivate", "user-delete"}, Text: map[string]string{"user-self-note": ""}},
+		apptest.Step{Name: "missing /admin/users/not-a-uuid", As: "root", Path: "/admin/users/not-a-uuid", Status: 404},
+		apptest.Step{Name: "missing /admin/users/<new uuid>", As: "root", Path: "/admin/users/" + uuid.NewString(), Status: 404},
+	)
 	t.Run("a deleted user is 404 without user.manage and restorable with it", func(t *testing.T) {
-		if _, err := app.DB.Exec(`UPDATE users SET deleted_at = now() WHERE id = $1`, alice); err != nil {
-			t.Fatal(err)
-		}
-		if w := app.GetAs(deskCookie, "/admin/users/"+alice); w.Code != 404 {
-			t.Errorf("user.read: %d, want 404", w.Code)
-		}
-		d := doc(t, app.GetAs(root, "/admin/users/"+alice))
-		if d.Find(`[data-testid="user-restore"]`).Length() != 1 || d.Find(`[data-testid="user-groups-form"]`).Length() != 0 {
-			t.Error("deleted user's page: want restore and no groups form")
-		}
+		w.Exec(t, `UPDATE users SET deleted_at = now() WHERE id = $1`, alice)
+		w.Run(t,
+			apptest.Step{Name: "user.read", As: "desk", Path: "/admin/users/" + alice, Status: 404},
+			apptest.Step{Name: "user.manage", As: "root", Path: "/admin/users/" + alice,
+				TestIDs: []string{"user-restore"}, NoTestIDs: []string{"user-groups-form"}},
+		)
 	})
 }
 
 func TestUpdateUserGroups(t *testing.T) {
 	t.Parallel()
-	f := newAdminFixture(t)
-	app := f.app
-	root := app.SignedIn(t, "root@example.com", "admin")
+	w := apptest.NewWorldOf(t, nil)
+	w.Person(t, "root", "admin")
 	// A manager outside the admin group holds observer's permissions and
 	// user.manage, and so may grant observer but not redteam or admin.
-	mgr := f.group("managers", auth.UserRead, auth.UserManage, auth.MissionRead, auth.TemplateRead, auth.AttackRead)
-	manager := app.SignedIn(t, "mgr@example.com", mgr.Name)
+	w.Group(t, "managers", auth.UserRead, auth.UserManage, auth.MissionRead, auth.TemplateRead, auth.AttackRead)
+	w.Person(t, "mgr", "managers")
 	ids := map[string]string{}
 	for _, g := range []string{"admin", "redteam", "blueteam", "observer", "managers"} {
-		ids[g] = f.groupID(g)
+		ids[g] = groupID(t, w.App, g)
 	}
 	form := func(groups ...string) url.Values {
 		v := url.Values{}
@@ -461,7 +349,7 @@ func TestUpdateUserGroups(t *testing.T) {
 
 	cases := []struct {
 		name    string
-		cookie  *http.Cookie
+		as      string
 		start   []string // the target's groups before
 		form    url.Values
 		partial bool
@@ -470,44 +358,51 @@ func TestUpdateUserGroups(t *testing.T) {
 		added   []string // in the audit event; nil for no event
 		removed []string
 	}{
-		{"admin adds and removes", root, []string{"observer"}, form("redteam", "blueteam"), false, 303,
+		{"admin adds and removes", "root", []string{"observer"}, form("redteam", "blueteam"), false, 303,
 			[]string{"blueteam", "redteam"}, []string{"blueteam", "redteam"}, []string{"observer"}},
-		{"htmx swaps the block", root, []string{"observer"}, form("observer", "redteam"), true, 200,
+		{"htmx swaps the block", "root", []string{"observer"}, form("observer", "redteam"), true, 200,
 			[]string{"observer", "redteam"}, []string{"redteam"}, []string{}},
-		{"admin grants admin", root, nil, form("admin"), false, 303, []string{"admin"}, []string{"admin"}, []string{}},
-		{"nothing to change writes nothing", root, []string{"observer"}, form("observer"), true, 200,
+		{"admin grants admin", "root", nil, form("admin"), false, 303, []string{"admin"}, []string{"admin"}, []string{}},
+		{"nothing to change writes nothing", "root", []string{"observer"}, form("observer"), true, 200,
 			[]string{"observer"}, nil, nil},
-		{"extra fields are ignored", root, []string{"observer"},
+		{"extra fields are ignored", "root", []string{"observer"},
 			url.Values{"groups": {ids["redteam"]}, "is_active": {"false"}, "email": {"x@evil.example"}}, false, 303,
 			[]string{"redteam"}, []string{"redteam"}, []string{"observer"}},
-		{"an unknown group id is a bad request", root, []string{"observer"},
+		{"an unknown group id is a bad request", "root", []string{"observer"},
 			url.Values{"groups": {uuid.NewString()}}, false, 400, []string{"observer"}, nil, nil},
-		{"manager grants a group within their permissions", manager, nil, form("observer"), false, 303,
+		{"manager grants a group within their permissions", "mgr", nil, form("observer"), false, 303,
 			[]string{"observer"}, []string{"observer"}, []string{}},
-		{"manager cannot grant admin", manager, []string{"observer"}, form("observer", "admin"), false, 403,
+		{"manager cannot grant admin", "mgr", []string{"observer"}, form("observer", "admin"), false, 403,
 			[]string{"observer"}, nil, nil},
-		{"manager cannot grant admin with htmx either", manager, nil, form("admin"), true, 403, nil, nil, nil},
-		{"manager cannot grant a group with more permissions", manager, nil, form("redteam"), false, 403, nil, nil, nil},
-		{"manager leaves groups they cannot grant as they are", manager, []string{"admin", "redteam"}, form("observer"),
+		{"manager cannot grant admin with htmx either", "mgr", nil, form("admin"), true, 403, nil, nil, nil},
+		{"manager cannot grant a group with more permissions", "mgr", nil, form("redteam"), false, 403, nil, nil, nil},
+		{"manager leaves groups they cannot grant as they are", "mgr", []string{"admin", "redteam"}, form("observer"),
 			false, 303, []string{"admin", "observer", "redteam"}, []string{"observer"}, []string{}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			email := fmt.Sprintf("target%d@example.com", i)
-			app.User(t, email, tc.start...)
-			id := f.userID(email)
-			var header []string
-			if tc.partial {
-				header = htmx
+			id := w.App.User(t, email, tc.start...).ID.String()
+			step := apptest.Step{As: tc.as, Path: "/admin/users/" + id + "/groups", Form: tc.form, HX: tc.partial, Status: tc.status}
+			switch {
+			case tc.status == 303:
+				step.Location = "/admin/users/" + id
+			case tc.status == 200:
+				step.TestIDs = []string{`#user-groups[data-testid="user-groups"]`}
+				if tc.added != nil {
+					step.Text = map[string]string{"user-groups-saved": ""}
+				} else {
+					step.Text = map[string]string{"user-groups-unchanged": ""}
+				}
 			}
-			w := app.PostAs(tc.cookie, "/admin/users/"+id+"/groups", tc.form, header...)
-			if w.Code != tc.status {
-				t.Fatalf("status %d, want %d\n%s", w.Code, tc.status, w.Body)
+			r := w.Do(t, step)
+			if r.Code != tc.status {
+				t.FailNow()
 			}
-			if got := f.groupsOf(email); !slices.Equal(got, tc.want) {
+			if got := groupsOf(t, w.App, email); !slices.Equal(got, tc.want) {
 				t.Errorf("groups %v, want %v", got, tc.want)
 			}
-			events := f.audits("user.groups_changed", id)
+			events := auditDetails(t, w.App, "user.groups_changed", id)
 			switch {
 			case tc.added == nil && len(events) != 0:
 				t.Errorf("audit events %v, want none", events)
@@ -521,30 +416,15 @@ func TestUpdateUserGroups(t *testing.T) {
 					t.Errorf("audit removed %s, want %v", got, tc.removed)
 				}
 			}
-			switch {
-			case tc.status == 303:
-				if loc := w.Header().Get("Location"); loc != "/admin/users/"+id {
-					t.Errorf("redirect to %q", loc)
-				}
-			case tc.status == 200:
-				body := w.Body.String()
-				d := doc(t, w)
-				if !isFragment(body) || d.Find(`#user-groups[data-testid="user-groups"]`).Length() != 1 {
-					t.Errorf("htmx answer is not the groups block:\n%s", body)
-				}
-				if tc.added != nil && testid(d, "user-groups-saved") == "" {
-					t.Error("no saved note")
-				}
-				if tc.added == nil && testid(d, "user-groups-unchanged") == "" {
-					t.Error("no unchanged note")
-				}
+			if tc.status == 200 && !isFragment(r.Body.String()) {
+				t.Errorf("htmx answer is not the groups block:\n%s", r.Body)
 			}
 		})
 	}
 
 	t.Run("the manager's page shows admin and redteam disabled", func(t *testing.T) {
-		app.User(t, "shown@example.com", "admin")
-		d := doc(t, app.GetAs(manager, "/admin/users/"+f.userID("shown@example.com")))
+		shown := w.App.User(t, "shown@example.com", "admin").ID.String()
+		d := doc(t, w.Do(t, apptest.Step{As: "mgr", Path: "/admin/users/" + shown}))
 		for g, disabled := range map[string]bool{"admin": true, "redteam": true, "observer": false} {
 			_, got := d.Find(`input[name="groups"][value="` + ids[g] + `"]`).Attr("disabled")
 			if got != disabled {
@@ -564,56 +444,58 @@ func TestLastAdmin(t *testing.T) {
 		name    string
 		byAdmin bool // the admin acts on themselves; else a manager does
 		path    string
-		form    func(f *adminFixture) url.Values
-		changed func(f *adminFixture) bool
+		form    func(t *testing.T, app *apptest.App) url.Values
+		changed func(t *testing.T, app *apptest.App) bool
 		action  string
 	}{
 		{"taken out of the admin group", true, "/groups",
-			func(f *adminFixture) url.Values { return url.Values{"groups": {f.groupID("observer")}} },
-			func(f *adminFixture) bool { return !slices.Contains(f.groupsOf("root@example.com"), "admin") },
+			func(t *testing.T, app *apptest.App) url.Values {
+				return url.Values{"groups": {groupID(t, app, "observer")}}
+			},
+			func(t *testing.T, app *apptest.App) bool {
+				return !slices.Contains(groupsOf(t, app, "root@example.com"), "admin")
+			},
 			"user.groups_changed"},
-		{"deactivated", false, "/deactivate", func(*adminFixture) url.Values { return nil },
-			func(f *adminFixture) bool { a, _ := f.state("root@example.com"); return !a }, "user.deactivated"},
-		{"deleted", false, "/delete", func(*adminFixture) url.Values { return nil },
-			func(f *adminFixture) bool { _, d := f.state("root@example.com"); return d }, "user.deleted"},
+		{"deactivated", false, "/deactivate", func(*testing.T, *apptest.App) url.Values { return url.Values{} },
+			func(t *testing.T, app *apptest.App) bool { a, _ := userState(t, app, "root@example.com"); return !a }, "user.deactivated"},
+		{"deleted", false, "/delete", func(*testing.T, *apptest.App) url.Values { return url.Values{} },
+			func(t *testing.T, app *apptest.App) bool { _, d := userState(t, app, "root@example.com"); return d }, "user.deleted"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newAdminFixture(t)
-			app := f.app
-			mgr := f.group("managers", auth.UserRead, auth.UserManage)
-			actor := app.SignedIn(t, "mgr@example.com", mgr.Name)
-			root := app.SignedIn(t, "root@example.com", "admin")
+			w := apptest.NewWorldOf(t, nil)
+			w.Group(t, "managers", auth.UserRead, auth.UserManage)
+			w.Person(t, "mgr", "managers")
+			w.Person(t, "root", "admin")
+			actor := "mgr"
 			if tc.byAdmin {
-				actor = root
+				actor = "root"
 			}
-			app.User(t, "off@example.com", "admin")
-			app.User(t, "gone@example.com", "admin")
-			if _, err := app.DB.Exec(`UPDATE users SET is_active = false WHERE email = 'off@example.com';
-				UPDATE users SET deleted_at = now() WHERE email = 'gone@example.com'`); err != nil {
-				t.Fatal(err)
-			}
-			id := f.userID("root@example.com")
+			w.App.User(t, "off@example.com", "admin")
+			w.App.User(t, "gone@example.com", "admin")
+			w.Exec(t, `UPDATE users SET is_active = false WHERE email = 'off@example.com';
+				UPDATE users SET deleted_at = now() WHERE email = 'gone@example.com'`)
+			id := w.User("root").String()
+			events := "audit_events WHERE action = " + apptest.Lit(tc.action) + " AND target_id = " + apptest.Lit(id)
 
-			w := app.PostAs(actor, "/admin/users/"+id+tc.path, tc.form(f))
-			if w.Code != http.StatusUnprocessableEntity {
-				t.Fatalf("status %d, want 422\n%s", w.Code, w.Body)
+			r := w.Do(t, apptest.Step{Name: "the last admin", As: actor, Path: "/admin/users/" + id + tc.path, Form: tc.form(t, w.App),
+				Status: http.StatusUnprocessableEntity, Rows: apptest.Rows{events: 0}})
+			if r.Code != http.StatusUnprocessableEntity {
+				t.FailNow()
 			}
-			d := doc(t, w)
-			msg := testid(d, "user-action-error") + testid(d, "user-groups-error")
-			if !strings.Contains(msg, "last active administrator") {
+			d := doc(t, r)
+			if msg := testid(d, "user-action-error") + testid(d, "user-groups-error"); !strings.Contains(msg, "last active administrator") {
 				t.Errorf("message %q", msg)
 			}
-			if tc.changed(f) || len(f.audits(tc.action, id)) != 0 || !f.opensHome(root) {
+			if tc.changed(t, w.App) || !opensHome(t, w.App, w.Cookie("root")) {
 				t.Fatal("the last admin was changed anyway")
 			}
 
-			app.User(t, "second@example.com", "admin")
-			if w := app.PostAs(actor, "/admin/users/"+id+tc.path, tc.form(f)); w.Code != http.StatusSeeOther {
-				t.Fatalf("with a second admin: %d, want 303\n%s", w.Code, w.Body)
-			}
-			if !tc.changed(f) || len(f.audits(tc.action, id)) != 1 {
-				t.Error("the change was not made or not audited")
+			w.App.User(t, "second@example.com", "admin")
+			w.Do(t, apptest.Step{Name: "with a second admin", As: actor, Path: "/admin/users/" + id + tc.path, Form: tc.form(t, w.App),
+				Status: http.StatusSeeOther, Rows: apptest.Rows{events: +1}})
+			if !tc.changed(t, w.App) {
+				t.Error("the change was not made")
 			}
 		})
 	}
@@ -621,70 +503,57 @@ func TestLastAdmin(t *testing.T) {
 
 func TestDeactivateUser(t *testing.T) {
 	t.Parallel()
-	f := newAdminFixture(t)
-	app := f.app
-	root := app.SignedIn(t, "root@example.com", "admin")
-	victim := app.SignedIn(t, "victim@example.com", "redteam")
-	other := app.Login(t, "victim@example.com", apptest.Password)
-	id := f.userID("victim@example.com")
+	w := apptest.NewWorldOf(t, nil)
+	w.Person(t, "root", "admin")
+	w.Person(t, "victim", "redteam")
+	victim, other := w.Cookie("victim"), w.SignIn(t, "victim")
+	id := w.User("victim").String()
+	sessions := "refresh_tokens WHERE user_id = " + apptest.Lit(id) + " AND revoked_at IS NULL"
 
-	w := app.PostAs(root, "/admin/users/"+id+"/deactivate", nil)
-	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/admin/users/"+id {
-		t.Fatalf("deactivate: %d to %q", w.Code, w.Header().Get("Location"))
+	r := w.Do(t, apptest.Step{Name: "deactivate", As: "root", Path: "/admin/users/" + id + "/deactivate", Form: url.Values{},
+		Status: http.StatusSeeOther, Location: "/admin/users/" + id, Rows: apptest.Rows{sessions: -2}})
+	if r.Code != http.StatusSeeOther {
+		t.FailNow()
 	}
-	if active, _ := f.state("victim@example.com"); active {
+	if active, _ := userState(t, w.App, "victim@example.com"); active {
 		t.Fatal("still active")
 	}
-	if f.liveSessions("victim@example.com") != 0 {
-		t.Error("sessions not revoked in the database")
-	}
-	if f.opensHome(victim) || f.opensHome(other) {
+	if opensHome(t, w.App, victim) || opensHome(t, w.App, other) {
 		t.Error("a session of the deactivated user still opens /")
 	}
-	if f.canLogin("victim@example.com") {
+	if canLogin(w.App, "victim@example.com") {
 		t.Error("a deactivated user can sign in")
 	}
-	events := f.audits("user.deactivated", id)
+	events := auditDetails(t, w.App, "user.deactivated", id)
 	if len(events) != 1 || events[0]["sessions_ended"] != float64(2) {
 		t.Errorf("audit %v, want one event with 2 sessions ended", events)
 	}
-	d := doc(t, f.follow(root, w))
+	d := doc(t, w.Follow("root", r))
 	if !strings.Contains(testid(d, "flash-success"), "deactivated") || d.Find(`[data-testid="user-reactivate"]`).Length() != 1 {
 		t.Error("the page shows no flash or no reactivate button")
 	}
 
-	t.Run("deactivating again changes nothing", func(t *testing.T) {
-		if w := app.PostAs(root, "/admin/users/"+id+"/deactivate", nil); w.Code != http.StatusSeeOther {
-			t.Fatalf("status %d", w.Code)
-		}
-		if n := len(f.audits("user.deactivated", id)); n != 1 {
-			t.Errorf("%d events, want still 1", n)
-		}
-	})
+	w.Run(t, apptest.Step{Name: "deactivating again changes nothing", As: "root", Path: "/admin/users/" + id + "/deactivate",
+		Form: url.Values{}, Status: http.StatusSeeOther, Rows: apptest.Rows{actions("user.deactivated"): 0}})
 	t.Run("reactivate", func(t *testing.T) {
-		if w := app.PostAs(root, "/admin/users/"+id+"/reactivate", nil); w.Code != http.StatusSeeOther {
-			t.Fatalf("status %d", w.Code)
-		}
-		if active, _ := f.state("victim@example.com"); !active {
+		w.Do(t, apptest.Step{As: "root", Path: "/admin/users/" + id + "/reactivate", Form: url.Values{},
+			Status: http.StatusSeeOther, Rows: apptest.Rows{actions("user.reactivated"): +1}})
+		if active, _ := userState(t, w.App, "victim@example.com"); !active {
 			t.Fatal("not active")
 		}
-		if f.opensHome(victim) {
+		if opensHome(t, w.App, victim) {
 			t.Error("an ended session came back with the reactivation")
 		}
-		if !f.canLogin("victim@example.com") {
+		if !canLogin(w.App, "victim@example.com") {
 			t.Error("a reactivated user cannot sign in")
-		}
-		if n := len(f.audits("user.reactivated", id)); n != 1 {
-			t.Errorf("%d user.reactivated events", n)
 		}
 	})
 	t.Run("not yourself", func(t *testing.T) {
-		me := f.userID("root@example.com")
-		w := app.PostAs(root, "/admin/users/"+me+"/deactivate", nil)
-		if w.Code != http.StatusUnprocessableEntity || !strings.Contains(testid(doc(t, w), "user-action-error"), "your own account") {
-			t.Fatalf("status %d", w.Code)
-		}
-		if active, _ := f.state("root@example.com"); !active || !f.opensHome(root) || len(f.audits("user.deactivated", me)) != 0 {
+		me := w.User("root").String()
+		w.Do(t, apptest.Step{As: "root", Path: "/admin/users/" + me + "/deactivate", Form: url.Values{},
+			Status: http.StatusUnprocessableEntity, Text: map[string]string{"user-action-error": "your own account"},
+			Rows: apptest.Rows{"users WHERE id = " + apptest.Lit(me) + " AND is_active": 0, actions("user.deactivated"): 0}})
+		if !opensHome(t, w.App, w.Cookie("root")) {
 			t.Error("deactivated oneself")
 		}
 	})
@@ -692,103 +561,84 @@ func TestDeactivateUser(t *testing.T) {
 
 func TestDeleteAndRestoreUser(t *testing.T) {
 	t.Parallel()
-	f := newAdminFixture(t)
-	app := f.app
-	root := app.SignedIn(t, "root@example.com", "admin")
-	victim := app.SignedIn(t, "victim@example.com", "observer")
-	id := f.userID("victim@example.com")
+	w := apptest.NewWorldOf(t, nil)
+	w.Person(t, "root", "admin")
+	w.Person(t, "victim", "observer")
+	id := w.User("victim").String()
+	deleted := "users WHERE id = " + apptest.Lit(id) + " AND deleted_at IS NOT NULL"
 
-	w := app.PostAs(root, "/admin/users/"+id+"/delete", nil)
-	if w.Code != http.StatusSeeOther {
-		t.Fatalf("delete: %d", w.Code)
-	}
-	if active, deleted := f.state("victim@example.com"); !deleted || !active {
+	w.Do(t, apptest.Step{Name: "delete", As: "root", Path: "/admin/users/" + id + "/delete", Form: url.Values{},
+		Status: http.StatusSeeOther, Rows: apptest.Rows{deleted: +1}})
+	if active, deleted := userState(t, w.App, "victim@example.com"); !deleted || !active {
 		t.Fatalf("active %v deleted %v: want a soft delete that leaves the active flag", active, deleted)
 	}
-	if f.opensHome(victim) || f.canLogin("victim@example.com") {
+	if opensHome(t, w.App, w.Cookie("victim")) || canLogin(w.App, "victim@example.com") {
 		t.Error("a deleted user still gets in")
 	}
-	if events := f.audits("user.deleted", id); len(events) != 1 || events[0]["sessions_ended"] != float64(1) {
+	if events := auditDetails(t, w.App, "user.deleted", id); len(events) != 1 || events[0]["sessions_ended"] != float64(1) {
 		t.Errorf("audit %v", events)
 	}
-	if got := rowEmails(t, app.GetAs(root, "/admin/users")); slices.Contains(got, "victim@example.com") {
+	if got := rowEmails(t, w.GetAs(w.Cookie("root"), "/admin/users")); slices.Contains(got, "victim@example.com") {
 		t.Error("deleted user in the list")
 	}
-	trash := app.GetAs(root, "/admin/users?deleted=1")
+	trash := w.Do(t, apptest.Step{Name: "the trash", As: "root", Path: "/admin/users?deleted=1",
+		TestIDs: []string{`form[action="/admin/users/` + id + `/restore"] [data-testid="user-row-restore"]`}})
 	if got := rowEmails(t, trash); !slices.Equal(got, []string{"victim@example.com"}) {
 		t.Errorf("trash %v", got)
 	}
-	if doc(t, trash).Find(`form[action="/admin/users/`+id+`/restore"] [data-testid="user-row-restore"]`).Length() != 1 {
-		t.Error("the trash offers no restore button")
-	}
 	for _, action := range []string{"/groups", "/deactivate", "/end-sessions", "/delete"} {
-		if w := app.PostAs(root, "/admin/users/"+id+action, nil); w.Code != http.StatusNotFound {
-			t.Errorf("%s on a deleted user: %d, want 404", action, w.Code)
-		}
+		w.Do(t, apptest.Step{Name: action + " on a deleted user", As: "root", Path: "/admin/users/" + id + action,
+			Form: url.Values{}, Status: http.StatusNotFound})
 	}
 
 	t.Run("restore", func(t *testing.T) {
-		if w := app.PostAs(root, "/admin/users/"+id+"/restore", nil); w.Code != http.StatusSeeOther {
-			t.Fatalf("restore: %d", w.Code)
-		}
-		if _, deleted := f.state("victim@example.com"); deleted {
-			t.Fatal("still deleted")
-		}
-		if !f.canLogin("victim@example.com") || len(f.audits("user.restored", id)) != 1 {
-			t.Error("restored user cannot sign in, or no audit event")
-		}
-		if w := app.PostAs(root, "/admin/users/"+id+"/restore", nil); w.Code != http.StatusNotFound {
-			t.Errorf("restoring a user not in the trash: %d, want 404", w.Code)
+		w.Run(t,
+			apptest.Step{Name: "restore", As: "root", Path: "/admin/users/" + id + "/restore", Form: url.Values{},
+				Status: http.StatusSeeOther, Rows: apptest.Rows{deleted: -1, actions("user.restored"): +1}},
+			apptest.Step{Name: "restoring a user not in the trash", As: "root", Path: "/admin/users/" + id + "/restore",
+				Form: url.Values{}, Status: http.StatusNotFound},
+		)
+		if !canLogin(w.App, "victim@example.com") {
+			t.Error("restored user cannot sign in")
 		}
 	})
 	t.Run("restore refused when the email is taken again", func(t *testing.T) {
-		if w := app.PostAs(root, "/admin/users/"+id+"/delete", nil); w.Code != http.StatusSeeOther {
-			t.Fatalf("delete: %d", w.Code)
-		}
-		app.User(t, "victim@example.com", "observer") // invited again
-		w := app.PostAs(root, "/admin/users/"+id+"/restore", nil)
-		if w.Code != http.StatusUnprocessableEntity || !strings.Contains(testid(doc(t, w), "user-action-error"), "Another account") {
-			t.Fatalf("status %d", w.Code)
-		}
-		var deleted bool
-		if err := app.DB.QueryRow(`SELECT deleted_at IS NOT NULL FROM users WHERE id = $1`, id).Scan(&deleted); err != nil || !deleted {
-			t.Error("restored over another account")
-		}
+		w.Do(t, apptest.Step{Name: "delete", As: "root", Path: "/admin/users/" + id + "/delete", Form: url.Values{},
+			Status: http.StatusSeeOther})
+		w.App.User(t, "victim@example.com", "observer") // invited again
+		w.Do(t, apptest.Step{Name: "restore over another account", As: "root", Path: "/admin/users/" + id + "/restore",
+			Form: url.Values{}, Status: http.StatusUnprocessableEntity, Text: map[string]string{"user-action-error": "Another account"},
+			Rows: apptest.Rows{deleted: 0}})
 	})
 	t.Run("not yourself", func(t *testing.T) {
-		me := f.userID("root@example.com")
-		if w := app.PostAs(root, "/admin/users/"+me+"/delete", nil); w.Code != http.StatusUnprocessableEntity {
-			t.Fatalf("status %d", w.Code)
-		}
-		if _, deleted := f.state("root@example.com"); deleted || len(f.audits("user.deleted", me)) != 0 {
-			t.Error("deleted oneself")
-		}
+		me := w.User("root").String()
+		w.Do(t, apptest.Step{As: "root", Path: "/admin/users/" + me + "/delete", Form: url.Values{},
+			Status: http.StatusUnprocessableEntity,
+			Rows:   apptest.Rows{"users WHERE id = " + apptest.Lit(me) + " AND deleted_at IS NULL": 0, actions("user.deleted"): 0}})
 	})
 }
 
 func TestEndUserSessions(t *testing.T) {
 	t.Parallel()
-	f := newAdminFixture(t)
-	app := f.app
-	root := app.SignedIn(t, "root@example.com", "admin")
-	first := app.SignedIn(t, "busy@example.com", "redteam")
-	second := app.Login(t, "busy@example.com", apptest.Password)
-	bystander := app.SignedIn(t, "calm@example.com", "redteam")
-	id := f.userID("busy@example.com")
+	w := apptest.NewWorldOf(t, nil)
+	w.Person(t, "root", "admin")
+	w.Person(t, "busy", "redteam")
+	first, second := w.Cookie("busy"), w.SignIn(t, "busy")
+	w.Person(t, "calm", "redteam")
+	id := w.User("busy").String()
 
-	if w := app.PostAs(root, "/admin/users/"+id+"/end-sessions", nil); w.Code != http.StatusSeeOther {
-		t.Fatalf("status %d", w.Code)
-	}
-	if f.opensHome(first) || f.opensHome(second) {
+	w.Do(t, apptest.Step{Name: "end sessions", As: "root", Path: "/admin/users/" + id + "/end-sessions", Form: url.Values{},
+		Status: http.StatusSeeOther})
+	if opensHome(t, w.App, first) || opensHome(t, w.App, second) {
 		t.Error("an ended session still opens /")
 	}
-	if !f.opensHome(bystander) || !f.opensHome(root) {
+	if !opensHome(t, w.App, w.Cookie("calm")) || !opensHome(t, w.App, w.Cookie("root")) {
 		t.Error("other users' sessions were ended too")
 	}
-	if active, _ := f.state("busy@example.com"); !active || !f.canLogin("busy@example.com") {
+	if active, _ := userState(t, w.App, "busy@example.com"); !active || !canLogin(w.App, "busy@example.com") {
 		t.Error("ending sessions must not lock the user out")
 	}
-	if events := f.audits("user.sessions_ended", id); len(events) != 1 || events[0]["sessions_ended"] != float64(2) {
+	if events := auditDetails(t, w.App, "user.sessions_ended", id); len(events) != 1 || events[0]["sessions_ended"] != float64(2) {
 		t.Errorf("audit %v", events)
 	}
 }
@@ -797,61 +647,52 @@ func TestEndUserSessions(t *testing.T) {
 // every change route, and nothing changes.
 func TestUserChangesNeedUserManage(t *testing.T) {
 	t.Parallel()
-	f := newAdminFixture(t)
-	app := f.app
-	desk := f.group("helpdesk", auth.UserRead)
-	viewers := map[string]*http.Cookie{
-		"redteam":  app.SignedIn(t, "red@example.com", "redteam"),
-		"observer": app.SignedIn(t, "obs@example.com", "observer"),
-		"helpdesk": app.SignedIn(t, "desk@example.com", desk.Name),
-	}
-	target := app.SignedIn(t, "target@example.com", "blueteam")
-	app.User(t, "trashed@example.com", "blueteam")
-	if _, err := app.DB.Exec(`UPDATE users SET deleted_at = now() WHERE email = 'trashed@example.com'`); err != nil {
-		t.Fatal(err)
-	}
-	id, trashed := f.userID("target@example.com"), f.userID("trashed@example.com")
+	w := apptest.NewWorldOf(t, []string{"red", "observer"})
+	w.Group(t, "helpdesk", auth.UserRead)
+	w.Person(t, "desk", "helpdesk")
+	w.Person(t, "target", "blueteam")
+	trashed := w.App.User(t, "trashed@example.com", "blueteam").ID.String()
+	w.Exec(t, `UPDATE users SET deleted_at = now() WHERE email = 'trashed@example.com'`)
+	id := w.User("target").String()
 	routes := []struct {
 		path string
 		form url.Values
 	}{
-		{"/admin/users/" + id + "/groups", url.Values{"groups": {f.groupID("admin")}}},
-		{"/admin/users/" + id + "/deactivate", nil},
-		{"/admin/users/" + id + "/delete", nil},
-		{"/admin/users/" + id + "/end-sessions", nil},
-		{"/admin/users/" + trashed + "/restore", nil},
-		{"/admin/users/" + trashed + "/reactivate", nil},
+		{"/admin/users/" + id + "/groups", url.Values{"groups": {groupID(t, w.App, "admin")}}},
+		{"/admin/users/" + id + "/deactivate", url.Values{}},
+		{"/admin/users/" + id + "/delete", url.Values{}},
+		{"/admin/users/" + id + "/end-sessions", url.Values{}},
+		{"/admin/users/" + trashed + "/restore", url.Values{}},
+		{"/admin/users/" + trashed + "/reactivate", url.Values{}},
 	}
-	for name, cookie := range viewers {
+	// Nothing changes: no user.* audit event, the target's groups and
+	// state, the deleted user still deleted.
+	nothing := apptest.Rows{"audit_events WHERE action LIKE 'user.%'": 0, "user_groups": 0,
+		"users WHERE is_active AND deleted_at IS NULL": 0, "users WHERE deleted_at IS NOT NULL": 0}
+	for _, viewer := range []string{"red", "observer", "desk"} {
 		for _, r := range routes {
-			t.Run(name+" "+r.path[strings.LastIndex(r.path, "/"):], func(t *testing.T) {
-				for _, header := range [][]string{nil, htmx} {
-					if w := app.PostAs(cookie, r.path, r.form, header...); w.Code != http.StatusForbidden {
-						t.Errorf("status %d, want 403", w.Code)
-					}
+			t.Run(viewer+" "+r.path[strings.LastIndex(r.path, "/"):], func(t *testing.T) {
+				for _, hx := range []bool{false, true} {
+					w.Do(t, apptest.Step{As: viewer, Path: r.path, Form: r.form, HX: hx, Status: http.StatusForbidden, Rows: nothing})
 				}
 			})
 		}
-		t.Run(name+" reads the list only with user.read", func(t *testing.T) {
-			want := http.StatusForbidden
-			if name == "helpdesk" {
-				want = http.StatusOK
-			}
-			if w := app.GetAs(cookie, "/admin/users"); w.Code != want {
-				t.Errorf("status %d, want %d", w.Code, want)
-			}
-		})
+		want := http.StatusForbidden
+		if viewer == "desk" {
+			want = http.StatusOK
+		}
+		w.Run(t, apptest.Step{Name: viewer + " reads the list only with user.read", As: viewer, Path: "/admin/users", Status: want})
 	}
-	if active, deleted := f.state("target@example.com"); !active || deleted || !f.opensHome(target) {
+	if active, deleted := userState(t, w.App, "target@example.com"); !active || deleted || !opensHome(t, w.App, w.Cookie("target")) {
 		t.Error("the target was changed")
 	}
-	if got := f.groupsOf("target@example.com"); !slices.Equal(got, []string{"blueteam"}) {
+	if got := groupsOf(t, w.App, "target@example.com"); !slices.Equal(got, []string{"blueteam"}) {
 		t.Errorf("the target's groups changed: %v", got)
 	}
-	if _, deleted := f.state("trashed@example.com"); !deleted {
+	if _, deleted := userState(t, w.App, "trashed@example.com"); !deleted {
 		t.Error("the deleted user was restored")
 	}
-	if n := f.auditTotal("user."); n != 0 {
+	if n := w.Count(t, "audit_events WHERE action LIKE 'user.%'"); n != 0 {
 		t.Errorf("%d user.* audit events, want none", n)
 	}
 }
@@ -859,16 +700,14 @@ func TestUserChangesNeedUserManage(t *testing.T) {
 // TestUserPagesInFrench: the pages speak the viewer's language.
 func TestUserPagesInFrench(t *testing.T) {
 	t.Parallel()
-	f := newAdminFixture(t)
-	root := f.app.SignedIn(t, "root@example.com", "admin")
-	if _, err := f.app.DB.Exec(`UPDATE users SET locale = 'fr'`); err != nil {
-		t.Fatal(err)
-	}
-	for _, path := range []string{"/admin/users", "/admin/users?deleted=1", "/admin/users/" + f.userID("root@example.com")} {
-		w := f.app.GetAs(root, path)
-		body := w.Body.String()
-		if w.Code != 200 || !strings.Contains(body, "Utilisateurs") && !strings.Contains(body, "Compte") {
-			t.Errorf("%s: %d, not in French", path, w.Code)
+	w := apptest.NewWorldOf(t, nil)
+	w.Person(t, "root", "admin")
+	w.Exec(t, `UPDATE users SET locale = 'fr'`)
+	for _, path := range []string{"/admin/users", "/admin/users?deleted=1", "/admin/users/" + w.User("root").String()} {
+		r := w.GetAs(w.Cookie("root"), path)
+		body := r.Body.String()
+		if r.Code != 200 || !strings.Contains(body, "Utilisateurs") && !strings.Contains(body, "Compte") {
+			t.Errorf("%s: %d, not in French", path, r.Code)
 		}
 		if strings.Contains(body, "admin.users.") || strings.Contains(body, "admin.nav.") {
 			t.Errorf("%s shows a message id", path)
@@ -882,12 +721,11 @@ func TestUserPagesInFrench(t *testing.T) {
 // permission matrix saves each box as it is ticked.
 func TestBrowserUserAndGroupAdmin(t *testing.T) {
 	app, base := browsertest.Server(t)
-	f := &adminFixture{t: t, app: app}
 	app.User(t, "root@example.com", "admin")
 	app.User(t, "alice@example.com", "observer")
 	app.User(t, "bob@example.com", "blueteam")
-	purple := f.group("purple", auth.MissionRead).ID.String()
-	alice := f.userID("alice@example.com")
+	purple := apptest.AsWorld(app).Group(t, "purple", auth.MissionRead).String()
+	alice := userID(t, app, "alice@example.com")
 	ctx := browsertest.New(t)
 	console := browsertest.WatchConsole(ctx)
 	rows := func(n int) chromedp.Action[chromedp.Void] {
@@ -924,7 +762,7 @@ func TestBrowserUserAndGroupAdmin(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.groupsOf("alice@example.com"); !slices.Equal(got, []string{"observer", "redteam"}) {
+	if got := groupsOf(t, app, "alice@example.com"); !slices.Equal(got, []string{"observer", "redteam"}) {
 		t.Errorf("alice's groups %v", got)
 	}
 	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasSuffix(loc, "/admin/users/"+alice) {
@@ -942,7 +780,7 @@ func TestBrowserUserAndGroupAdmin(t *testing.T) {
 	if asked, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.asked || 0`)); err != nil || asked != 1 {
 		t.Errorf("confirmation asked %d times (%v), want 1", asked, err)
 	}
-	if active, _ := f.state("alice@example.com"); active {
+	if active, _ := userState(t, app, "alice@example.com"); active {
 		t.Error("alice is still active")
 	}
 	browsertest.Screenshot(t, ctx, "user-page")
@@ -958,7 +796,7 @@ func TestBrowserUserAndGroupAdmin(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.permsOf(purple); !slices.Equal(got, []string{"audit.read"}) {
+	if got := permsOf(t, app, purple); !slices.Equal(got, []string{"audit.read"}) {
 		t.Errorf("purple holds %v, want [audit.read]", got)
 	}
 	browsertest.Screenshot(t, ctx, "group-page")

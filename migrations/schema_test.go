@@ -17,7 +17,7 @@ import (
 	"github.com/lib/pq"
 
 	"violet/internal/migration"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 	"violet/migrations"
 )
 

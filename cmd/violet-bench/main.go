@@ -27,9 +27,9 @@ import (
 
 	_ "github.com/lib/pq"
 
-	"violet/internal/bench"
 	"violet/internal/database"
-	"violet/internal/testdb"
+	"violet/internal/testkit/bench"
+	"violet/internal/testkit/testdb"
 )
 
 func main() {

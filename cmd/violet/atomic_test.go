@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 // runAtomic runs `violet atomic ARGS…` the way run dispatches it.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestAttackSyncCommand(t *testing.T) {

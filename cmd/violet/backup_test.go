@@ -23,11 +23,11 @@ import (
 	"violet/ent/mission"
 	"violet/ent/missionmember"
 	"violet/ent/missiontest"
-	"violet/internal/apptest"
 	"violet/internal/auth/rule"
 	"violet/internal/backup"
 	"violet/internal/config"
-	"violet/internal/testdb"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/testdb"
 )
 
 // drillWorld is an instance with a mission, a test and evidence uploaded

@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"violet/internal/apptest"
 	"violet/internal/backup"
 	"violet/internal/config"
 	"violet/internal/evidence"
 	"violet/internal/evidence/storetest"
-	"violet/internal/testdb"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/testdb"
 )
 
 // s3Env is the environment of the S3 store cfg describes.

@@ -27,7 +27,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 // faultLogin signs in over HTTP and returns the session cookies.

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"violet/internal/apptest"
 	"violet/internal/invite"
-	"violet/internal/testdb"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/testdb"
 )
 
 // lastLine returns the last non-empty line of out.

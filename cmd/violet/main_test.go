@@ -22,7 +22,7 @@ import (
 
 	"ariga.io/atlas/sql/migrate"
 
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

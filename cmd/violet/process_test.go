@@ -19,7 +19,7 @@ import (
 
 	"violet/internal/evidence"
 	"violet/internal/evidence/imagetest"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 // buildViolet builds this command into a temporary directory: main()

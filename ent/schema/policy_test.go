@@ -9,7 +9,7 @@ import (
 	"entgo.io/ent/entc/load"
 
 	"violet/ent/privacy"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 // TestEveryEntityHasAPolicy lists the entities of this package as ent's

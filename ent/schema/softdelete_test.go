@@ -20,7 +20,7 @@ import (
 	"violet/ent/schema"
 	"violet/ent/user"
 	"violet/internal/auth/rule"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

@@ -14,7 +14,7 @@ import (
 	"violet/internal/app"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

@@ -23,7 +23,7 @@ import (
 	"violet/internal/i18n"
 	"violet/internal/job"
 	"violet/internal/notify"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 // server is a syncer on a runner with a notifier, as a server has, and

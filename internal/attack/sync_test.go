@@ -19,7 +19,7 @@ import (
 	"violet/internal/attack"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

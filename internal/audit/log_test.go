@@ -11,7 +11,7 @@ import (
 	"violet/internal/audit"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 	"violet/views/admin"
 )
 

@@ -18,7 +18,7 @@ import (
 	"violet/ent/evidencefile"
 	"violet/internal/auth/rule"
 	"violet/internal/evidence"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

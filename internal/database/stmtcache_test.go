@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"violet/internal/database"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

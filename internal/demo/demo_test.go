@@ -12,12 +12,12 @@ import (
 
 	"violet/ent/detectionlevel"
 	"violet/ent/missiontest"
-	"violet/internal/apptest"
 	"violet/internal/audit"
 	"violet/internal/auth/rule"
 	"violet/internal/demo"
 	"violet/internal/mission"
-	"violet/internal/testdb"
+	"violet/internal/testkit/apptest"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

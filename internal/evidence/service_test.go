@@ -20,7 +20,7 @@ import (
 	"violet/internal/auth/rule"
 	"violet/internal/evidence"
 	msn "violet/internal/mission"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

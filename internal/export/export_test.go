@@ -18,7 +18,7 @@ import (
 	"violet/internal/export"
 	"violet/internal/mission"
 	"violet/internal/navigator"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

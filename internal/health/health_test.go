@@ -11,7 +11,7 @@ import (
 
 	"violet/internal/evidence"
 	"violet/internal/health"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 	"violet/migrations"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"violet/internal/auth/rule"
 	"violet/internal/identity"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

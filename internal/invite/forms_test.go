@@ -18,7 +18,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/invite"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 // formsWorld is a database with an admin (in the admin group, as the

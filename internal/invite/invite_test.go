@@ -13,7 +13,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/invite"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

@@ -19,7 +19,7 @@ import (
 	"violet/internal/job"
 	"violet/internal/joblock"
 	"violet/internal/notify"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"violet/internal/joblock"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

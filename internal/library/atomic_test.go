@@ -24,7 +24,7 @@ import (
 	"violet/internal/auth/rule"
 	"violet/internal/database"
 	"violet/internal/library"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

@@ -10,7 +10,7 @@ import (
 
 	"violet/internal/auth/rule"
 	"violet/internal/library"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 // TestExchangeRoundTrip: a library exported from one instance and imported

@@ -13,7 +13,7 @@ import (
 	"violet/ent"
 	"violet/internal/auth/rule"
 	"violet/internal/library"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 // scenarioFixture makes templates A, B, C and an empty scenario.

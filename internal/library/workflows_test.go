@@ -17,7 +17,7 @@ import (
 	"violet/internal/auth/rule"
 	"violet/internal/i18n"
 	"violet/internal/library"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 // libraryWorld is a database with a catalogue of one tactic, technique and

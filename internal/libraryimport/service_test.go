@@ -20,7 +20,7 @@ import (
 	"violet/internal/library"
 	"violet/internal/libraryimport"
 	"violet/internal/notify"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 	libraryviews "violet/views/library"
 )
 

@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"violet/internal/live"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

@@ -14,7 +14,7 @@ import (
 	_ "github.com/lib/pq"
 
 	"violet/internal/migration"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 	"violet/migrations"
 )
 

@@ -18,7 +18,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	msn "violet/internal/mission"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

@@ -16,7 +16,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/mission"
 	"violet/internal/missionread"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 	"violet/views/missionpage"
 	"violet/views/report"
 	"violet/views/scale"

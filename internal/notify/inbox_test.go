@@ -15,7 +15,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/notify"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 	notifyviews "violet/views/notifications"
 )
 

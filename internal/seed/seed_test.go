@@ -17,7 +17,7 @@ import (
 	"violet/internal/database"
 	"violet/internal/migration"
 	"violet/internal/seed"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 	"violet/migrations"
 )
 

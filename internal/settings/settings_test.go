@@ -15,7 +15,7 @@ import (
 	"violet/internal/auth/rule"
 	"violet/internal/seed"
 	"violet/internal/settings"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

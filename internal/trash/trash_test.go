@@ -11,7 +11,7 @@ import (
 
 	"violet/internal/app"
 	"violet/internal/auth"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 	"violet/internal/trash"
 	"violet/views/admin"
 )

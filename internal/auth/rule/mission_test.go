@@ -14,7 +14,7 @@ import (
 	"violet/ent/privacy"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 // TestMissionPolicies is the role × action matrix of missions and tests at the

@@ -13,7 +13,7 @@ import (
 	"violet/ent/privacy"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 // TestScopedPolicies checks the entity policies that scope rows rather

@@ -12,7 +12,7 @@ import (
 	"violet/ent/privacy"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"violet/internal/paths"
-	"violet/internal/sqltrace"
+	"violet/internal/testkit/sqltrace"
 )
 
 // Page is one page or partial the benchmark drives.

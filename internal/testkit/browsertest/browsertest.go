@@ -20,7 +20,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"violet/internal/apptest"
+	"violet/internal/testkit/apptest"
 )
 
 // execPath finds a Chromium binary. Debian's real binary is preferred to its

@@ -10,7 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"violet/internal/sqltrace"
+	"violet/internal/testkit/sqltrace"
 )
 
 // SQLFloor returns an operation that sends a page's own statements, as

@@ -31,7 +31,7 @@ import (
 	"violet/internal/live"
 	"violet/internal/migration"
 	"violet/internal/seed"
-	"violet/internal/sqltrace"
+	"violet/internal/testkit/sqltrace"
 	"violet/migrations"
 	"violet/static"
 )

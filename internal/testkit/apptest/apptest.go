@@ -27,7 +27,7 @@ import (
 	"violet/internal/i18n"
 	"violet/internal/live"
 	"violet/internal/paths"
-	"violet/internal/testdb"
+	"violet/internal/testkit/testdb"
 	"violet/migrations"
 	"violet/static"
 )
@@ -86,6 +86,15 @@ func WithProductionHasher() Option { return func(o *options) { o.prodHash = true
 
 // WithConfig changes the configuration before the server is built.
 func WithConfig(change func(*config.Config)) Option { return func(o *options) { o.config = change } }
+
+// Patient gives requests two minutes instead of the usual ten seconds:
+// for tests of work at scale (a 1,000-test report, a 1,800-template
+// export) that assert what the page holds, not how fast it comes. Under
+// -race on a busy 2-core machine such a page can take longer than ten
+// seconds, and a 503 would say nothing about what they test.
+func Patient() Option {
+	return WithConfig(func(c *config.Config) { c.RequestTimeout = 2 * time.Minute })
+}
 
 // WithDatabaseURL serves from the database at u instead of a fresh one
 // (for outage tests: a stopped cluster, a closed port, a black hole).

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"violet/internal/bench"
-	"violet/internal/testdb"
+	"violet/internal/testkit/bench"
+	"violet/internal/testkit/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }
@@ -25,7 +25,7 @@ func TestRunSmall(t *testing.T) {
 	s := bench.Scale{Users: 4, Missions: 2, SmallTests: 3, BigTests: 40, TagsPerTest: 3, Evidence: 2}
 	rep, err := bench.Run(context.Background(), bench.Options{
 		DatabaseURL: testdb.EmptyURL(t), Scale: s, Concurrency: []int{1, 4},
-		Duration: 60 * time.Millisecond, AttackBundle: "../attack/testdata/mini-bundle.json",
+		Duration: 60 * time.Millisecond, AttackBundle: "../../attack/testdata/mini-bundle.json",
 		StatementCache: 16, Version: "test",
 	})
 	if err != nil {
