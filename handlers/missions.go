@@ -143,7 +143,7 @@ func (s *Server) updateMissionSettings(c echo.Context) error {
 		return s.renderMissionSettings(c, http.StatusUnprocessableEntity, st)
 	case errors.Is(err, mission.ErrConflict):
 		// Stale (or deleted meanwhile): read the mission again.
-		a, err := s.missionAccess(c)
+		a, err := s.reloadMissionAccess(c)
 		if err != nil {
 			return err
 		}
