@@ -48,13 +48,18 @@ func (s *Server) exportNavigator(c echo.Context) error {
 }
 
 // exportTestsCSV sends one row per test the viewer sees, every red and
-// blue field.
+// blue field; with ?excel=1, the same CSV for Excel (a UTF-8 byte order
+// mark first).
 func (s *Server) exportTestsCSV(c echo.Context) error {
 	a, err := s.missionAccess(c)
 	if err != nil {
 		return err
 	}
-	f, err := export.TestsCSV(c.Request().Context(), s.Ent, a)
+	csv := export.TestsCSV
+	if c.QueryParam("excel") == "1" {
+		csv = export.TestsCSVForExcel
+	}
+	f, err := csv(c.Request().Context(), s.Ent, a)
 	return sendExport(c, f, err)
 }
 
@@ -81,7 +86,12 @@ type navigatorConfirmForm struct {
 	LayerName  string   `form:"layer_name"`
 	Techniques []string `form:"technique"`
 	TemplateID []string `form:"template_id"`
+	Platforms  []string `form:"platform"`
 }
+
+// maxLayerPlatforms bounds the platforms a confirmation carries back
+// (ATT&CK names a dozen).
+const maxLayerPlatforms = 50
 
 // navigatorFileMax is the most bytes of a layer read (the route's body
 // limit is lower).
@@ -158,6 +168,11 @@ func (s *Server) confirmNavigatorImport(c echo.Context) error {
 		}
 		if !slices.Contains(in.Techniques, id) {
 			in.Techniques = append(in.Techniques, id)
+		}
+	}
+	for _, p := range f.Platforms {
+		if p = navigator.Platform(p); p != "" && len(in.Platforms) < maxLayerPlatforms && !slices.Contains(in.Platforms, p) {
+			in.Platforms = append(in.Platforms, p)
 		}
 	}
 	seen := map[uuid.UUID]bool{}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -842,7 +843,7 @@ func TestExportLinks(t *testing.T) {
 		role      string
 		canManage bool
 		links     int
-	}{{"lead", true, 4}, {"blue", false, 3}} {
+	}{{"lead", true, 5}, {"blue", false, 4}} { // the tests CSV twice: for tools and for Excel
 		var buf bytes.Buffer
 		if err := missionpage.Exports(w.mission.String(), tc.canManage).Render(ctx, &buf); err != nil {
 			t.Fatal(err)
@@ -862,4 +863,138 @@ func TestExportLinks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// previewRows reads the preview: per technique row, its templates as
+// "name:ticked" (and "none" for a row without any).
+func previewRows(d *goquery.Document) []string {
+	var rows []string
+	d.Find(`[data-testid="navigator-technique"]`).Each(func(_ int, s *goquery.Selection) {
+		id, _ := s.Attr("data-technique")
+		var names []string
+		s.Find(`[data-testid="navigator-template"]`).Each(func(_ int, l *goquery.Selection) {
+			in := l.Find("input")
+			_, checked := in.Attr("checked")
+			name := strings.TrimSpace(l.Contents().FilterFunction(func(_ int, n *goquery.Selection) bool { return goquery.NodeName(n) == "#text" }).Text())
+			names = append(names, name+":"+map[bool]string{true: "ticked", false: "unticked"}[checked])
+		})
+		if s.Find(`[data-testid="navigator-no-template"]`).Length() == 1 {
+			names = append(names, "none")
+		}
+		rows = append(rows, id+"="+strings.Join(names, "|"))
+	})
+	return rows
+}
+
+// TestNavigatorImportFormats reads the layers the Navigator itself writes
+// (formats 3.x and 4.x, the old domain name), honours the layer's
+// platforms and lists the marked techniques without a template as gaps,
+// through the real router.
+func TestNavigatorImportFormats(t *testing.T) {
+	t.Parallel()
+	w := newNavigatorWorld(t)
+	e := w.app.Ent
+	e.TestTemplate.UpdateOneID(w.psTemplate).SetPlatforms([]string{"Windows"}).ExecX(w.ctx)
+	e.TestTemplate.UpdateOneID(w.cmdTemplate).SetPlatforms([]string{"Linux", "macOS"}).ExecX(w.ctx)
+	v3, err := os.ReadFile("../internal/navigator/testdata/layer-v3.0.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("format 3.0, domain mitre-enterprise, Windows only", func(t *testing.T) {
+		before := missionTestCount(t, w.mtWorld)
+		resp := navigatorPost(w, "lead", "old.json", string(v3))
+		if resp.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", resp.Code, testid(doc(t, resp), "error-layer"))
+		}
+		d := doc(t, resp)
+		want := []string{
+			"T1059=Script both ways:ticked|cmd.exe whoami:unticked",
+			"T1059.001=PowerShell download cradle:ticked",
+			"T1003=none",
+		}
+		if got := previewRows(d); !slices.Equal(got, want) {
+			t.Errorf("preview\n got %v\nwant %v", got, want)
+		}
+		if got := testid(d, "navigator-layer-platforms"); !strings.Contains(got, "Windows") {
+			t.Errorf("layer platforms %q", got)
+		}
+		var shown []string
+		d.Find(`[data-testid="navigator-template-platforms"]`).Each(func(_ int, s *goquery.Selection) { shown = append(shown, s.Text()) })
+		if !slices.Equal(shown, []string{"(Linux, macOS)", "(Windows)"}) {
+			t.Errorf("template platforms %v", shown)
+		}
+		if d.Find(`[data-testid="navigator-off-platform"]`).Length() != 1 {
+			t.Error("the Linux/macOS template should be marked as off the layer's platforms")
+		}
+		// Gaps: the marked technique without a template, with a link to
+		// create one; the unmarked (T1105) and disabled (T1110) ones are not.
+		var gaps []string
+		d.Find(`[data-testid="navigator-gap"]`).Each(func(_ int, s *goquery.Selection) {
+			id, _ := s.Attr("data-technique")
+			href, _ := s.Find(`[data-testid="navigator-gap-new"]`).Attr("href")
+			gaps = append(gaps, id+" "+href)
+		})
+		if !slices.Equal(gaps, []string{"T1003 /library/tests/new"}) {
+			t.Errorf("gaps %v", gaps)
+		}
+		if n := missionTestCount(t, w.mtWorld); n != before {
+			t.Errorf("the preview created %d tests", n-before)
+		}
+	})
+
+	t.Run("a refused confirmation shows the preview again with the layer's platforms", func(t *testing.T) {
+		f := url.Values{"layer_name": {"Format 3.0 layer"}, "technique": {"T1059", "T1059.001", "T1003"}, "platform": {"windows"}}
+		resp := w.app.PostAs(w.cookies["lead"], "/missions/"+w.mission.String()+"/plan/navigator/confirm", f)
+		if resp.Code != http.StatusUnprocessableEntity {
+			t.Fatalf("status %d", resp.Code)
+		}
+		d := doc(t, resp)
+		if d.Find(`[data-testid="navigator-off-platform"]`).Length() != 1 || !strings.Contains(testid(d, "navigator-layer-platforms"), "Windows") {
+			t.Error("the layer's platforms were lost")
+		}
+		if len(d.Find(`[data-testid="navigator-gap"]`).Nodes) != 1 {
+			t.Error("the gap was lost")
+		}
+	})
+
+	t.Run("format 4.x and no platform filter: everything ticked, no gap", func(t *testing.T) {
+		for _, head := range []string{
+			`"versions":{"layer":"4.1","navigator":"4.3"},"domain":"enterprise-attack"`,
+			`"version":"4.2","domain":"mitre-enterprise"`,
+		} {
+			resp := navigatorPost(w, "lead", "", `{"name":"x",`+head+`,"techniques":[{"techniqueID":"T1059","score":1}]}`)
+			if resp.Code != http.StatusOK {
+				t.Fatalf("%s: status %d", head, resp.Code)
+			}
+			d := doc(t, resp)
+			if got := previewRows(d); !slices.Equal(got, []string{"T1059=Script both ways:ticked|cmd.exe whoami:ticked"}) {
+				t.Errorf("%s: preview %v", head, got)
+			}
+			if d.Find(`[data-testid="navigator-gaps"]`).Length() != 0 || d.Find(`[data-testid="navigator-layer-platforms"]`).Length() != 0 {
+				t.Errorf("%s: gaps or platforms shown", head)
+			}
+		}
+	})
+
+	t.Run("other formats and domains are refused with the reason", func(t *testing.T) {
+		for _, tc := range []struct{ head, message, ids string }{
+			{`"version":"2.2","domain":"mitre-enterprise"`, "format 3.x or 4.x", "2.2"},
+			{`"versions":{"layer":"5.0"},"domain":"enterprise-attack"`, "format 3.x or 4.x", "5.0"},
+			{`"version":"3.0","domain":"mitre-mobile"`, "Only Enterprise", "mitre-mobile"},
+			{`"versions":{"layer":"4.5"},"domain":"ics-attack"`, "Only Enterprise", "ics-attack"},
+		} {
+			resp := navigatorPost(w, "lead", "", `{"name":"x",`+tc.head+`,"techniques":[{"techniqueID":"T1059","score":1}]}`)
+			if resp.Code != http.StatusUnprocessableEntity {
+				t.Fatalf("%s: status %d", tc.head, resp.Code)
+			}
+			d := doc(t, resp)
+			if got := testid(d, "error-layer"); !strings.Contains(got, tc.message) {
+				t.Errorf("%s: error %q", tc.head, got)
+			}
+			if got := testid(d, "error-layer-ids"); got != tc.ids {
+				t.Errorf("%s: ids %q", tc.head, got)
+			}
+		}
+	})
 }

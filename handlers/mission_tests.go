@@ -143,6 +143,8 @@ func (s *Server) afterMissionTestChange(c echo.Context, a *mission.Access, id uu
 		status, notice, key = http.StatusConflict, mtviews.NoticeError, "missions.test.read_only"
 	case errors.Is(err, mission.ErrNotReleased):
 		status, notice, key = http.StatusConflict, mtviews.NoticeError, "missions.test.not_released"
+	case errors.Is(err, mission.ErrNotInProgress):
+		status, notice, key = http.StatusConflict, mtviews.NoticeError, "missions.test.not_in_progress"
 	case mission.IsState(err):
 		status, notice, key = http.StatusConflict, mtviews.NoticeError, "missions.test.refused"
 	default:

@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"violet/ent/evidencefile"
+	"violet/ent/mission"
 	"violet/ent/missiontest"
 	"violet/internal/auth/rule"
 	"violet/internal/config"
@@ -315,6 +316,8 @@ func TestMultiInstance(t *testing.T) {
 	if session == nil {
 		t.Fatal("no session cookie in the jar")
 	}
+	// Tests start only in a mission in progress.
+	a.Ent.Mission.UpdateOneID(missionID).SetStatus(mission.StatusInProgress).ExecX(sys)
 	stream := openStream(t, srvA.URL, "/events?mission="+missionID.String(), session, "")
 	start := time.Now()
 	version := a.Ent.MissionTest.GetX(sys, test.ID).Version

@@ -75,10 +75,25 @@ func csvRow(t *missionread.Test) []string {
 // TestsCSV writes one row per test the viewer sees, every red and blue
 // field (RFC 4180 through encoding/csv, UTF-8 without a byte order mark,
 // CRLF between records and LF for line breaks inside cells, a header row),
-// read in one statement. No byte order mark: spreadsheets that need one to
-// read UTF-8 can import the file with its encoding named, and scripts would
-// find the mark glued to the first column's name.
+// read in one statement. No byte order mark: scripts would find the mark
+// glued to the first column's name; TestsCSVForExcel is the variant for
+// spreadsheets.
 func TestsCSV(ctx context.Context, client *ent.Client, a *mission.Access) (File, error) {
+	return testsCSV(ctx, client, a, false)
+}
+
+// utf8BOM is the UTF-8 byte order mark.
+const utf8BOM = "\uFEFF"
+
+// TestsCSVForExcel is TestsCSV for spreadsheets: the same records (CRLF
+// between them) after a UTF-8 byte order mark, without which Excel reads
+// a double-clicked CSV in the system's legacy code page and garbles every
+// accent. Its name ends in "-tests-excel.csv".
+func TestsCSVForExcel(ctx context.Context, client *ent.Client, a *mission.Access) (File, error) {
+	return testsCSV(ctx, client, a, true)
+}
+
+func testsCSV(ctx context.Context, client *ent.Client, a *mission.Access, excel bool) (File, error) {
 	listed, err := missionread.Tests(ctx, client, a, missionread.Everything, missionread.Filter{})
 	if err != nil {
 		return File{}, err
@@ -87,7 +102,10 @@ func TestsCSV(ctx context.Context, client *ent.Client, a *mission.Access) (File,
 	if err != nil {
 		return File{}, err
 	}
-	return newFile("text/csv; charset=utf-8", a.Mission.Name, "tests.csv", data), nil
+	if !excel {
+		return newFile("text/csv; charset=utf-8", a.Mission.Name, "tests.csv", data), nil
+	}
+	return newFile("text/csv; charset=utf-8", a.Mission.Name, "tests-excel.csv", append([]byte(utf8BOM), data...)), nil
 }
 
 func writeCSV(tests []missionread.Test) ([]byte, error) {

@@ -65,3 +65,21 @@ func TestWriteCSV(t *testing.T) {
 		t.Errorf("%d columns, %d cells", len(records[0]), len(records[1]))
 	}
 }
+
+func TestOnPlatforms(t *testing.T) {
+	for _, tc := range []struct {
+		template, layer []string
+		want            bool
+	}{
+		{nil, []string{"Windows"}, true}, // a template without platforms
+		{[]string{"Linux"}, nil, true},   // a layer without a filter
+		{[]string{"Linux", "macOS"}, []string{"Windows"}, false},
+		{[]string{"Linux", "Windows"}, []string{"Windows"}, true},
+		{[]string{"mac"}, []string{"macOS"}, true}, // older names
+		{[]string{"Office 365"}, []string{"Office Suite"}, true},
+	} {
+		if got := onPlatforms(tc.template, tc.layer); got != tc.want {
+			t.Errorf("onPlatforms(%v, %v) = %v", tc.template, tc.layer, got)
+		}
+	}
+}

@@ -37,18 +37,19 @@ func PreviewLayer(ctx context.Context, client *ent.Client, data []byte) (*missio
 	if err != nil {
 		return nil, err
 	}
-	rows, err := LayerRows(ctx, client, layer.IDs, nil)
+	rows, err := LayerRows(ctx, client, layer.IDs, nil, layer.Platforms)
 	if err != nil {
 		return nil, err
 	}
-	return &missionpage.NavigatorPreview{LayerName: cutRunes(layer.Name, layerNameMax), Rows: rows}, nil
+	return &missionpage.NavigatorPreview{LayerName: cutRunes(layer.Name, layerNameMax), Rows: rows,
+		Platforms: layer.Platforms}, nil
 }
 
 // LayerRows finds the catalogue entries of the layer's IDs and the
 // library's templates tagged with each (three statements). An ID the
 // catalogue does not hold is a *navigator.ParseError. chosen marks the
-// checked templates (nil: all of them).
-func LayerRows(ctx context.Context, client *ent.Client, ids []string, chosen map[string]bool) ([]missionpage.NavigatorRow, error) {
+// checked templates (nil: those on the layer's platforms, see onPlatforms).
+func LayerRows(ctx context.Context, client *ent.Client, ids []string, chosen map[string]bool, platforms []string) ([]missionpage.NavigatorRow, error) {
 	var techIDs, subIDs []string
 	for _, id := range ids {
 		if strings.Contains(id, ".") {
@@ -86,7 +87,7 @@ func LayerRows(ctx context.Context, client *ent.Client, ids []string, chosen map
 	templates, err := client.TestTemplate.Query().Where(testtemplate.HasMitreTagsWith(tagged)).
 		Order(testtemplate.ByName(), testtemplate.ByID()).
 		WithMitreTags(func(q *ent.TestTemplateMitreTagQuery) { q.Where(tagged) }).
-		Select(testtemplate.FieldName).All(ctx)
+		Select(testtemplate.FieldName, testtemplate.FieldPlatforms).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the library: %w", err)
 	}
@@ -105,8 +106,9 @@ func LayerRows(ctx context.Context, client *ent.Client, ids []string, chosen map
 	for _, id := range ids {
 		r := missionpage.NavigatorRow{TechniqueID: id, Name: names[id]}
 		for _, t := range perID[id] {
-			nt := missionpage.NavigatorTemplate{ID: t.ID.String(), Name: t.Name, Listed: !listed[t.ID]}
-			nt.Checked = nt.Listed && (chosen == nil || chosen[nt.ID])
+			nt := missionpage.NavigatorTemplate{ID: t.ID.String(), Name: t.Name, Listed: !listed[t.ID],
+				Platforms: t.Platforms, OffPlatform: !onPlatforms(t.Platforms, platforms)}
+			nt.Checked = nt.Listed && (chosen == nil && !nt.OffPlatform || chosen[nt.ID])
 			listed[t.ID] = true
 			r.Templates = append(r.Templates, nt)
 		}
@@ -115,10 +117,26 @@ func LayerRows(ctx context.Context, client *ent.Client, ids []string, chosen map
 	return rows, nil
 }
 
+// onPlatforms reports whether a template with these platforms runs on one
+// of the layer's (names compared as navigator.Platform gives them). A
+// layer without platforms, or a template without any, matches.
+func onPlatforms(template, layer []string) bool {
+	if len(layer) == 0 || len(template) == 0 {
+		return true
+	}
+	for _, p := range template {
+		if slices.Contains(layer, navigator.Platform(p)) {
+			return true
+		}
+	}
+	return false
+}
+
 // LayerChoice is what a lead confirmed from a layer's preview.
 type LayerChoice struct {
 	LayerName  string
 	Techniques []string    // the layer's techniques, for the audit record
+	Platforms  []string    // the layer's platforms, to show the preview again
 	Templates  []uuid.UUID // the chosen templates, without repeats
 }
 
@@ -140,14 +158,14 @@ func (r *Refused) Is(target error) bool { return target == app.ErrInvalid }
 func AddFromLayer(ctx context.Context, client *ent.Client, a *mission.Access, in LayerChoice) error {
 	name := cutRunes(in.LayerName, layerNameMax)
 	refuse := func(key string) error {
-		p := &missionpage.NavigatorPreview{LayerName: name, Error: key}
+		p := &missionpage.NavigatorPreview{LayerName: name, Error: key, Platforms: in.Platforms}
 		if len(in.Techniques) > 0 {
 			chosen := make(map[string]bool, len(in.Templates))
 			for _, id := range in.Templates {
 				chosen[id.String()] = true
 			}
 			var err error
-			if p.Rows, err = LayerRows(ctx, client, in.Techniques, chosen); err != nil {
+			if p.Rows, err = LayerRows(ctx, client, in.Techniques, chosen, in.Platforms); err != nil {
 				return err
 			}
 		}

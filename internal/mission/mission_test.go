@@ -106,6 +106,12 @@ func (w *world) access(t *testing.T, role string) *msn.Access {
 	return a
 }
 
+// inProgress moves the mission in progress, where its tests may start.
+func (w *world) inProgress(t *testing.T) {
+	t.Helper()
+	w.client.Mission.UpdateOneID(w.mission).SetStatus(mission.StatusInProgress).ExecX(rule.SystemContext(context.Background()))
+}
+
 func (w *world) count(t *testing.T, q string, args ...any) int {
 	t.Helper()
 	var n int
@@ -274,6 +280,11 @@ func TestTestStateMachine(t *testing.T) {
 	var id uuid.UUID
 	w.db.QueryRow(`SELECT id FROM mission_tests ORDER BY position LIMIT 1`).Scan(&id)
 	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	// A test starts only in a mission in progress: not in a draft.
+	if _, err := msn.Start(w.as("red"), w.client, w.access(t, "red"), id, 1, now); !errors.Is(err, msn.ErrNotInProgress) || !msn.IsState(err) {
+		t.Errorf("starting a test of a draft mission: %v, want ErrNotInProgress", err)
+	}
+	w.inProgress(t)
 	red, blue, obs := w.access(t, "red"), w.access(t, "blue"), w.access(t, "observer")
 	rctx, bctx := w.as("red"), w.as("blue")
 	v := 1

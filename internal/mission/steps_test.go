@@ -27,6 +27,7 @@ func TestStepsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps := msn.NewSteps(w.client, notify.New(catalog))
+	w.inProgress(t)
 	red, rctx := w.access(t, "red"), w.as("red")
 	mt, err := w.client.MissionTest.Query().Order(ent.Asc(missiontest.FieldPosition)).First(rctx)
 	if err != nil {

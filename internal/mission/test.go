@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"violet/ent"
+	"violet/ent/mission"
 	"violet/ent/missiontest"
 )
 
@@ -26,6 +27,11 @@ import (
 type ErrState struct{ From, Action string }
 
 func (e *ErrState) Error() string { return "a " + e.From + " test cannot be " + e.Action }
+
+// ErrNotInProgress refuses starting a test while its mission is not in
+// progress (a draft, planned or completed mission): 409 like any refused
+// state change. The mission's status is the one the request loaded.
+var ErrNotInProgress = &ErrState{From: "pending", Action: "started while the mission is not in progress"}
 
 // IsState reports whether err is a refused state change.
 func IsState(err error) bool {
@@ -133,9 +139,16 @@ func contains(list []missiontest.State, s missiontest.State) bool {
 	return false
 }
 
-// Start records the start of a run (red).
+// Start records the start of a run (red), only in a mission in progress
+// (ErrNotInProgress).
 func Start(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int, now time.Time) (int, error) {
-	return update(ctx, client, a, testID, version, a.CanWriteRed(), []missiontest.State{missiontest.StatePending}, "started", nil,
+	inProgress := func(*ent.MissionTest) error {
+		if a.Mission.Status != mission.StatusInProgress {
+			return ErrNotInProgress
+		}
+		return nil
+	}
+	return update(ctx, client, a, testID, version, a.CanWriteRed(), []missiontest.State{missiontest.StatePending}, "started", inProgress,
 		func(u *ent.MissionTestUpdateOne) {
 			u.SetState(missiontest.StateRunning).SetStartedAt(now).SetExecutedByID(a.Viewer.UserID)
 		})

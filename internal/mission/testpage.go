@@ -206,25 +206,28 @@ func blueSaved(t *ent.MissionTest) mtviews.BlueForm {
 
 // testHistory merges what the test's own record tells (who started it and
 // when, when it stopped, when blue saw it, the last save) with its audit
-// events (reviews). The record's review is shown only when no audit event
-// tells it (tests reviewed before reviews were audited). Oldest first.
+// events. Each event is shown once: the record's start, stop and review
+// only when no audit event tells them (tests changed before those steps
+// were audited, or set by the demo's fixtures). Oldest first.
 func testHistory(t *ent.MissionTest, audited []mtviews.Event) []mtviews.Event {
 	var out []mtviews.Event
-	if t.StartedAt != nil {
+	told := func(action string) bool {
+		return slices.ContainsFunc(audited, func(e mtviews.Event) bool { return e.Action == action })
+	}
+	if t.StartedAt != nil && !told(audit.MissionTestStarted) {
 		who := ""
 		if u := t.Edges.ExecutedBy; u != nil {
 			who = u.DisplayName
 		}
 		out = append(out, mtviews.Event{Key: "missions.test.event_started", Who: who, At: *t.StartedAt})
 	}
-	if t.EndedAt != nil {
+	if t.EndedAt != nil && !told(audit.MissionTestStopped) {
 		out = append(out, mtviews.Event{Key: "missions.test.event_stopped", At: *t.EndedAt})
 	}
 	if t.DetectedAt != nil {
 		out = append(out, mtviews.Event{Key: "missions.test.event_detected", At: *t.DetectedAt})
 	}
-	reviewAudited := slices.ContainsFunc(audited, func(e mtviews.Event) bool { return e.Action == audit.MissionTestReviewed })
-	if t.ReviewedAt != nil && !reviewAudited {
+	if t.ReviewedAt != nil && !told(audit.MissionTestReviewed) {
 		who := ""
 		if u := t.Edges.ReviewedBy; u != nil {
 			who = u.DisplayName

@@ -262,6 +262,7 @@ func TestStepMethods(t *testing.T) {
 	}
 	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	steps := msn.NewSteps(w.client, notifier(t)).WithClock(func() time.Time { return now })
+	w.inProgress(t)
 	red, rctx := w.access(t, "red"), w.as("red")
 	blue, bctx := w.access(t, "blue"), w.as("blue")
 	lctx := w.as("lead")
@@ -339,6 +340,21 @@ func TestStepMethods(t *testing.T) {
 		audit.MissionTestBlueSaved, audit.MissionTestReviewed, audit.MissionTestReopened}
 	if len(events) != len(want) {
 		t.Errorf("history %v, want %v", events, want)
+	}
+	// Each step is told once: the record's start and stop are not listed
+	// again beside their audit events ("started by" was shown twice).
+	told := map[string]int{}
+	for _, e := range p.Work.History {
+		told[e.Key]++
+	}
+	for _, keys := range [][2]string{
+		{"missions.test.event_started", "missions.test.event_audit_started"},
+		{"missions.test.event_stopped", "missions.test.event_audit_stopped"},
+		{"missions.test.event_reviewed", ""},
+	} {
+		if n := told[keys[0]] + told[keys[1]]; n != 1 {
+			t.Errorf("%s: told %d times in %v, want once", keys[0], n, told)
+		}
 	}
 }
 

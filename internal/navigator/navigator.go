@@ -1,6 +1,9 @@
-// Package navigator writes and reads MITRE ATT&CK Navigator layers (layer
-// format 4.5, domain enterprise-attack), so that a mission's results open in
-// MITRE's Navigator and a layer someone drew there can seed a mission's plan.
+// Package navigator writes and reads MITRE ATT&CK Navigator layers, so
+// that a mission's results open in MITRE's Navigator and a layer someone
+// drew there can seed a mission's plan. It writes layer format 4.5, domain
+// enterprise-attack; it reads the formats the Navigator itself opens (3.x
+// and 4.x) and Enterprise ATT&CK under both its names (enterprise-attack,
+// and mitre-enterprise of format 3.x), see Parse.
 //
 // Scoring rule of an exported layer (also written in the layer's
 // description): a technique entry's score is the HIGHEST detection-level

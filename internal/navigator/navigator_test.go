@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -278,5 +280,70 @@ func TestParseRefusesDeepLayer(t *testing.T) {
 	var pe *navigator.ParseError
 	if !errors.As(err, &pe) || pe.Reason != navigator.ReasonLimit || !strings.Contains(err.Error(), "nesting deeper than 64 levels") {
 		t.Errorf("err = %v, want the nesting limit", err)
+	}
+}
+
+// TestParseFormats reads the layer formats the Navigator itself opens:
+// 3.x (top-level "version", domain "mitre-enterprise", lower-case
+// platforms) and 4.x (versions.layer), and refuses other formats and
+// domains. The fixtures follow the Navigator's documented layer format.
+func TestParseFormats(t *testing.T) {
+	for _, tc := range []struct {
+		file          string
+		ids, platform string
+	}{
+		{"layer-v3.0.json", "T1059,T1059.001,T1003", "Windows"},
+		{"layer-v4.1.json", "T1059.001,T1059,T1003", "Windows,Office Suite,Identity Provider"},
+	} {
+		data, err := os.ReadFile(filepath.Join("testdata", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := navigator.Parse(data)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		if ids := strings.Join(got.IDs, ","); ids != tc.ids {
+			t.Errorf("%s: IDs %s, want %s", tc.file, ids, tc.ids)
+		}
+		if p := strings.Join(got.Platforms, ","); p != tc.platform {
+			t.Errorf("%s: platforms %s, want %s", tc.file, p, tc.platform)
+		}
+	}
+	techniques := `"techniques":[{"techniqueID":"T1059","score":1}]`
+	for _, tc := range []struct {
+		name, head string
+		reason     string
+		ids        []string
+	}{
+		{"3.0, top-level version", `"version":"3.0","domain":"mitre-enterprise"`, "", nil},
+		{"4.2 as a top-level version, old domain name", `"version":"4.2","domain":"mitre-enterprise"`, "", nil},
+		{"4.5 under versions", `"versions":{"layer":"4.5","navigator":"5.1.0"},"domain":"enterprise-attack"`, "", nil},
+		{"versions.layer wins over version", `"version":"2.2","versions":{"layer":"4.3"},"domain":"enterprise-attack"`, "", nil},
+		{"a number", `"versions":{"layer":4.4},"domain":"enterprise-attack"`, "", nil},
+		{"no version", `"domain":"enterprise-attack"`, "", nil},
+		{"format 2.2", `"version":"2.2","domain":"mitre-enterprise"`, navigator.ReasonVersion, []string{"2.2"}},
+		{"format 5.0", `"versions":{"layer":"5.0"},"domain":"enterprise-attack"`, navigator.ReasonVersion, []string{"5.0"}},
+		{"old mobile domain", `"version":"3.0","domain":"mitre-mobile"`, navigator.ReasonDomain, []string{"mitre-mobile"}},
+		{"ICS", `"versions":{"layer":"4.5"},"domain":"ics-attack"`, navigator.ReasonDomain, []string{"ics-attack"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := navigator.Parse([]byte(`{"name":"x",` + tc.head + `,` + techniques + `}`))
+			if tc.reason == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var pe *navigator.ParseError
+			if !errors.As(err, &pe) || pe.Reason != tc.reason || strings.Join(pe.IDs, ",") != strings.Join(tc.ids, ",") {
+				t.Fatalf("error %v, want %s %v", err, tc.reason, tc.ids)
+			}
+		})
+	}
+	for in, want := range map[string]string{"mac": "macOS", "windows": "Windows", "Office 365": "Office Suite", "Azure AD": "Identity Provider", "AWS": "IaaS", "Network": "Network Devices", "Linux": "Linux", "Other": "Other"} {
+		if got := navigator.Platform(in); got != want {
+			t.Errorf("Platform(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

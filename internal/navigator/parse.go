@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 
 	"violet/internal/attackid"
@@ -30,6 +31,7 @@ const (
 	ReasonNotLayer     = "exports.import.error.not_layer"
 	ReasonManyLayers   = "exports.import.error.many_layers"
 	ReasonDomain       = "exports.import.error.domain"
+	ReasonVersion      = "exports.import.error.version"
 	ReasonNoTechniques = "exports.import.error.no_techniques"
 	ReasonBadIDs       = "exports.import.error.bad_ids"
 	ReasonUnknownIDs   = "exports.import.error.unknown_ids"
@@ -62,12 +64,54 @@ type ImportedLayer struct {
 	// IDs are the selected techniques and sub-techniques, unique, in the
 	// layer's order.
 	IDs []string
+	// Platforms are the layer's filters.platforms named the way ATT&CK
+	// and the library name them (Platform); empty: no filter.
+	Platforms []string
+}
+
+// Domains the import reads: Enterprise ATT&CK under its name since layer
+// format 4.0, and under the name of format 3.x, which the Navigator maps
+// to it.
+var enterpriseDomains = map[string]bool{Domain: true, "mitre-enterprise": true}
+
+// LayerFormatsRead are the major versions of the layer format the import
+// reads: those the Navigator itself still opens (3.x, whose version is
+// the top-level "version", and 4.x, under "versions.layer").
+var LayerFormatsRead = []string{"3", "4"}
+
+// platformNames maps the platforms layers name (format 3.x's lower-case
+// ones, ATT&CK's names before and after they were merged) to ATT&CK's
+// current names, as the library stores them.
+var platformNames = map[string]string{
+	"windows": "Windows", "linux": "Linux", "mac": "macOS", "macos": "macOS",
+	"network": "Network Devices", "network devices": "Network Devices",
+	"containers": "Containers", "iaas": "IaaS", "aws": "IaaS", "gcp": "IaaS", "azure": "IaaS",
+	"saas": "SaaS", "office 365": "Office Suite", "office suite": "Office Suite",
+	"google workspace": "Office Suite", "azure ad": "Identity Provider",
+	"identity provider": "Identity Provider", "esxi": "ESXi", "pre": "PRE",
+}
+
+// Platform names a platform the way ATT&CK does now ("mac" → "macOS",
+// "Office 365" → "Office Suite"); an unknown name is kept, trimmed.
+func Platform(p string) string {
+	p = strings.TrimSpace(p)
+	if n, ok := platformNames[strings.ToLower(p)]; ok {
+		return n
+	}
+	return p
 }
 
 // inLayer is the part of a layer the import reads.
 type inLayer struct {
-	Name       *string `json:"name"`
-	Domain     *string `json:"domain"`
+	Name     *string         `json:"name"`
+	Domain   *string         `json:"domain"`
+	Version  json.RawMessage `json:"version"`
+	Versions *struct {
+		Layer json.RawMessage `json:"layer"`
+	} `json:"versions"`
+	Filters *struct {
+		Platforms []json.RawMessage `json:"platforms"`
+	} `json:"filters"`
 	Techniques []struct {
 		TechniqueID string            `json:"techniqueID"`
 		Score       *json.Number      `json:"score"`
@@ -83,7 +127,9 @@ type inLayer struct {
 // is skipped; any other entry is taken when it has a score (0 included),
 // a colour, a comment or metadata — what someone marked in Navigator.
 // Entries carrying only display state (showSubtechniques) are skipped.
-// The same technique under several tactics is taken once.
+// The same technique under several tactics is taken once. The layer's
+// format must be 3.x or 4.x (LayerFormatsRead) and its domain Enterprise
+// ATT&CK; its filters.platforms are kept, named as Platform names them.
 func Parse(data []byte) (*ImportedLayer, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if err := parselimit.JSON(data, parselimit.Limits{MaxBytes: MaxLayerBytes, MaxDepth: MaxLayerDepth}); err != nil {
@@ -119,10 +165,24 @@ func Parse(data []byte) (*ImportedLayer, error) {
 	if in.Name == nil || in.Domain == nil {
 		return nil, &ParseError{Reason: ReasonNotLayer}
 	}
-	if *in.Domain != Domain {
+	if !enterpriseDomains[strings.TrimSpace(*in.Domain)] {
 		return nil, &ParseError{Reason: ReasonDomain, IDs: []string{*in.Domain}}
 	}
+	if err := checkVersion(in.Version, in.Versions); err != nil {
+		return nil, err
+	}
 	out := &ImportedLayer{Name: strings.TrimSpace(*in.Name)}
+	if in.Filters != nil {
+		for _, raw := range in.Filters.Platforms {
+			var p string
+			if json.Unmarshal(raw, &p) != nil {
+				continue
+			}
+			if p = Platform(p); p != "" && !slices.Contains(out.Platforms, p) {
+				out.Platforms = append(out.Platforms, p)
+			}
+		}
+	}
 	var bad []string
 	// A set, not slices.Contains: a 4 MiB layer holds 100,000 entries, and
 	// a quadratic scan of them took a CPU for most of a minute.
@@ -156,6 +216,39 @@ func Parse(data []byte) (*ImportedLayer, error) {
 		return nil, &ParseError{Reason: ReasonNoTechniques}
 	}
 	return out, nil
+}
+
+// checkVersion refuses a layer whose format is not one the Navigator
+// still reads: versions.layer (format 4.x), else the top-level version
+// (format 3.x, and 4.x layers some tools write that way). A layer that
+// names no version is read as the current format, as the Navigator does.
+func checkVersion(version json.RawMessage, versions *struct {
+	Layer json.RawMessage `json:"layer"`
+}) error {
+	raw := version
+	if versions != nil && len(versions.Layer) > 0 && string(versions.Layer) != "null" {
+		raw = versions.Layer
+	}
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	v := string(raw) // a number, as some tools write it
+	if raw[0] == '"' {
+		if json.Unmarshal(raw, &v) != nil {
+			return &ParseError{Reason: ReasonNotLayer}
+		}
+	}
+	if v = strings.TrimSpace(v); v == "" {
+		return nil
+	}
+	major, _, _ := strings.Cut(v, ".")
+	if !slices.Contains(LayerFormatsRead, major) {
+		if r := []rune(v); len(r) > 20 {
+			v = string(r[:20]) + "…"
+		}
+		return &ParseError{Reason: ReasonVersion, IDs: []string{v}}
+	}
+	return nil
 }
 
 // Unknown returns a ParseError naming the IDs the catalogue does not

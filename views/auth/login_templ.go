@@ -76,7 +76,7 @@ func LoginPage(lp layout.Props, f LoginForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = components.ErrorSummary(f.Errors, "email", "password").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = components.LabelledErrorSummary(f.Errors, components.Label("email", "auth.login.email"), components.Label("password", "auth.login.password")).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -9,6 +9,22 @@ type Errors map[string]string
 // Has reports whether field has an error.
 func (e Errors) Has(field string) bool { _, ok := e[field]; return ok }
 
+// Labelled names a field of an error summary: its name (the input's id
+// is "field-" + Name) and the i18n key of its label.
+type Labelled struct{ Name, Label string }
+
+// Label names field by its label, the i18n key label.
+func Label(field, label string) Labelled { return Labelled{Name: field, Label: label} }
+
+// unlabelled is fields named without their labels.
+func unlabelled(fields []string) []Labelled {
+	out := make([]Labelled, len(fields))
+	for i, f := range fields {
+		out[i] = Labelled{Name: f}
+	}
+	return out
+}
+
 // Field describes one labelled input.
 type Field struct {
 	Name         string
