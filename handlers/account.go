@@ -95,7 +95,7 @@ func (s *Server) updateProfile(c echo.Context) error {
 		return echo.ErrBadRequest
 	}
 	changed, err := s.myAccount().UpdateProfile(c.Request().Context(), account.ProfileInput{DisplayName: f.DisplayName, Locale: f.Locale})
-	if errs := invalidFieldsOf(err); errs != nil {
+	if errs, ok := invalidErrors(err); ok {
 		return s.renderAccount(c, http.StatusUnprocessableEntity, func(p *accountview.Page) {
 			p.Profile = accountview.ProfileForm{DisplayName: f.DisplayName, Locale: f.Locale, Errors: errs}
 		})
@@ -119,7 +119,7 @@ func (s *Server) updateLanguage(c echo.Context) error {
 		return echo.ErrBadRequest
 	}
 	err := s.myAccount().SetLanguage(c.Request().Context(), f.Locale)
-	if invalidFieldsOf(err) != nil {
+	if _, ok := invalidErrors(err); ok {
 		return echo.ErrBadRequest
 	}
 	if err != nil {
@@ -138,7 +138,7 @@ func (s *Server) changePassword(c echo.Context) error {
 	ctx := c.Request().Context()
 	in := account.PasswordInput{Current: f.Current, New: f.New, Confirm: f.Confirm}
 	err := s.myAccount().ChangePassword(ctx, in, currentSession(ctx))
-	if errs := invalidFieldsOf(err); errs != nil {
+	if errs, ok := invalidErrors(err); ok {
 		return s.renderAccount(c, refusedStatus(c, err), func(p *accountview.Page) { p.Password.Errors = errs })
 	}
 	if err != nil {

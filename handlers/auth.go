@@ -46,7 +46,8 @@ func (s *Server) login(c echo.Context) error {
 	}
 	signed, err := s.myAccount().SignIn(ctx, in)
 	view := authview.LoginForm{Email: f.Email, Next: safeNext(f.Next)}
-	if view.Errors = invalidFieldsOf(err); view.Errors != nil {
+	if errs, ok := invalidErrors(err); ok {
+		view.Errors = errs
 		return s.renderLogin(c, refusedStatus(c, err), view)
 	}
 	if err != nil {

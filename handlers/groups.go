@@ -7,12 +7,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"violet/internal/app"
 	"violet/internal/auth"
 	"violet/internal/paths"
 	"violet/internal/people"
 	"violet/views/admin"
-	"violet/views/components"
 )
 
 // groupForm is what the group form may set: not is_system, not permissions.
@@ -24,24 +22,6 @@ type groupForm struct {
 // input is the form as the workflows take it, trimmed as they keep it.
 func (f groupForm) input() people.GroupInput {
 	return people.GroupInput{Name: f.Name, Description: f.Description}.Trimmed()
-}
-
-// invalidFieldsOf returns the message keys of an invalid input (see
-// app.Invalid) as the forms show them: per field, and the form's own
-// under ""; nil for other errors.
-func invalidFieldsOf(err error) components.Errors {
-	var inv *app.Invalid
-	if !errors.As(err, &inv) {
-		return nil
-	}
-	errs := components.Errors{}
-	for field, key := range inv.Fields {
-		errs[field] = key
-	}
-	if inv.Key != "" {
-		errs[""] = inv.Key
-	}
-	return errs
 }
 
 // listGroups renders every group with its member and permission counts.
@@ -76,7 +56,7 @@ func (s *Server) createGroup(c echo.Context) error {
 	}
 	in := f.input()
 	g, err := s.people().CreateGroup(c.Request().Context(), in)
-	if errs := invalidFieldsOf(err); errs != nil {
+	if errs, ok := invalidErrors(err); ok {
 		view := admin.GroupForm{Name: in.Name, Description: in.Description, Errors: errs}
 		return s.renderNewGroup(c, http.StatusUnprocessableEntity, view)
 	}
@@ -123,7 +103,7 @@ func (s *Server) updateGroup(c echo.Context) error {
 	svc := s.people()
 	in := f.input()
 	err = svc.UpdateGroup(ctx, id, in)
-	if errs := invalidFieldsOf(err); errs != nil {
+	if errs, ok := invalidErrors(err); ok {
 		d, err := svc.Group(ctx, id)
 		if err != nil {
 			return err

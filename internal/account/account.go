@@ -106,7 +106,7 @@ func (s *Service) UpdateProfile(ctx context.Context, in ProfileInput) (bool, err
 	inv := &app.Invalid{}
 	name, err := identity.DisplayName(in.DisplayName)
 	if err != nil {
-		inv.Add("display_name", nameKey(err))
+		inv.Add("display_name", identity.NameMessageKey(err))
 	}
 	if !slices.Contains(i18n.Supported(), in.Locale) {
 		inv.Add("locale", "account.profile.locale_invalid")
@@ -125,20 +125,6 @@ func (s *Service) SetLanguage(ctx context.Context, locale string) error {
 	}
 	_, err := s.saveProfile(ctx, "", locale)
 	return err
-}
-
-// nameKey is the message of a display name identity.DisplayName refused.
-func nameKey(err error) string {
-	switch {
-	case errors.Is(err, identity.ErrEmpty):
-		return "form.required"
-	case errors.Is(err, identity.ErrTooLong):
-		return "identity.name.too_long"
-	case errors.Is(err, identity.ErrInvisible):
-		return "identity.name.invisible"
-	default:
-		return "identity.name.character"
-	}
 }
 
 // saveProfile changes the viewer's own display name (unless name is "";

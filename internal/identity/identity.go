@@ -206,3 +206,37 @@ func NameKey(name string) string {
 	}
 	return confusables.Skeleton(k)
 }
+
+// The message keys of the refusals, for the forms that show them next to
+// their field (invitations, account, acceptance).
+
+// EmailMessageKey is the message of an address Email refused.
+func EmailMessageKey(err error) string {
+	switch {
+	case errors.Is(err, ErrEmpty):
+		return "form.required"
+	case errors.Is(err, ErrTooLong):
+		return "identity.email.too_long"
+	case errors.Is(err, ErrInvisible):
+		return "identity.email.invisible"
+	case errors.Is(err, ErrCharacter):
+		return "identity.email.character"
+	default:
+		return "identity.email.invalid"
+	}
+}
+
+// NameMessageKey is the message of a display name DisplayName
+// refused.
+func NameMessageKey(err error) string {
+	switch {
+	case errors.Is(err, ErrEmpty):
+		return "form.required"
+	case errors.Is(err, ErrTooLong):
+		return "identity.name.too_long"
+	case errors.Is(err, ErrInvisible):
+		return "identity.name.invisible"
+	default:
+		return "identity.name.character"
+	}
+}

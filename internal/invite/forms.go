@@ -27,37 +27,6 @@ import (
 // run Create or Accept, and turn the refusals the user can act on into
 // field errors.
 
-// EmailErrorKey is the message of an address identity.Email refused.
-func EmailErrorKey(err error) string {
-	switch {
-	case errors.Is(err, identity.ErrEmpty):
-		return "form.required"
-	case errors.Is(err, identity.ErrTooLong):
-		return "identity.email.too_long"
-	case errors.Is(err, identity.ErrInvisible):
-		return "identity.email.invisible"
-	case errors.Is(err, identity.ErrCharacter):
-		return "identity.email.character"
-	default:
-		return "identity.email.invalid"
-	}
-}
-
-// NameErrorKey is the message of a display name identity.DisplayName
-// refused.
-func NameErrorKey(err error) string {
-	switch {
-	case errors.Is(err, identity.ErrEmpty):
-		return "form.required"
-	case errors.Is(err, identity.ErrTooLong):
-		return "identity.name.too_long"
-	case errors.Is(err, identity.ErrInvisible):
-		return "identity.name.invisible"
-	default:
-		return "identity.name.character"
-	}
-}
-
 // viewerGrantor is what the viewer of ctx may grant; nobody grants
 // nothing.
 func viewerGrantor(ctx context.Context) Grantor { return GrantorOf(auth.FromContext(ctx)) }
@@ -101,7 +70,7 @@ func Invite(ctx context.Context, client *ent.Client, now time.Time, r Request) (
 	if strings.TrimSpace(r.EmailHint) != "" {
 		var err error
 		if email, err = identity.Email(r.EmailHint); err != nil {
-			errs.Add("email_hint", EmailErrorKey(err))
+			errs.Add("email_hint", identity.EmailMessageKey(err))
 		}
 	}
 	raw := strings.TrimSpace(r.ExpiryHours)
@@ -216,10 +185,10 @@ func (a *Accepter) Submit(ctx context.Context, token string, open *Open, ans Ans
 				errs.Key = "identity.email.hint_unusable"
 			}
 		} else if email, err = identity.Email(ans.Email); err != nil {
-			errs.Add("email", EmailErrorKey(err))
+			errs.Add("email", identity.EmailMessageKey(err))
 		}
 		if name, err = identity.DisplayName(ans.DisplayName); err != nil {
-			errs.Add("display_name", NameErrorKey(err))
+			errs.Add("display_name", identity.NameMessageKey(err))
 		}
 		if !slices.Contains(i18n.Supported(), ans.Locale) {
 			errs.Add("locale", "invitations.accept.locale_invalid")
