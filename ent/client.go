@@ -2604,6 +2604,22 @@ func (c *MissionTestClient) QueryReviewedBy(_m *MissionTest) *UserQuery {
 	return query
 }
 
+// QueryAssignee queries the assignee edge of a MissionTest.
+func (c *MissionTestClient) QueryAssignee(_m *MissionTest) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(missiontest.Table, missiontest.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, missiontest.AssigneeTable, missiontest.AssigneeColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryDetectionLevel queries the detection_level edge of a MissionTest.
 func (c *MissionTestClient) QueryDetectionLevel(_m *MissionTest) *DetectionLevelQuery {
 	query := (&DetectionLevelClient{config: c.config}).Query()

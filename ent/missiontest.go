@@ -65,6 +65,8 @@ type MissionTest struct {
 	StateReason string `json:"state_reason,omitempty"`
 	// ReleasedToBlue holds the value of the "released_to_blue" field.
 	ReleasedToBlue bool `json:"released_to_blue,omitempty"`
+	// the red member expected to execute the test; unassigned tests are anyone's
+	AssigneeID *uuid.UUID `json:"assignee_id,omitempty"`
 	// ExecutedByID holds the value of the "executed_by_id" field.
 	ExecutedByID *uuid.UUID `json:"executed_by_id,omitempty"`
 	// StartedAt holds the value of the "started_at" field.
@@ -115,6 +117,8 @@ type MissionTestEdges struct {
 	ExecutedBy *User `json:"executed_by,omitempty"`
 	// ReviewedBy holds the value of the reviewed_by edge.
 	ReviewedBy *User `json:"reviewed_by,omitempty"`
+	// Assignee holds the value of the assignee edge.
+	Assignee *User `json:"assignee,omitempty"`
 	// DetectionLevel holds the value of the detection_level edge.
 	DetectionLevel *DetectionLevel `json:"detection_level,omitempty"`
 	// MitreTags holds the value of the mitre_tags edge.
@@ -123,7 +127,7 @@ type MissionTestEdges struct {
 	Evidence []*EvidenceFile `json:"evidence,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [9]bool
+	loadedTypes [10]bool
 }
 
 // MissionOrErr returns the Mission value or an error if the edge
@@ -192,12 +196,23 @@ func (e MissionTestEdges) ReviewedByOrErr() (*User, error) {
 	return nil, &NotLoadedError{edge: "reviewed_by"}
 }
 
+// AssigneeOrErr returns the Assignee value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e MissionTestEdges) AssigneeOrErr() (*User, error) {
+	if e.Assignee != nil {
+		return e.Assignee, nil
+	} else if e.loadedTypes[6] {
+		return nil, &NotFoundError{label: user.Label}
+	}
+	return nil, &NotLoadedError{edge: "assignee"}
+}
+
 // DetectionLevelOrErr returns the DetectionLevel value or an error if the edge
 // was not loaded in eager-loading, or loaded but was not found.
 func (e MissionTestEdges) DetectionLevelOrErr() (*DetectionLevel, error) {
 	if e.DetectionLevel != nil {
 		return e.DetectionLevel, nil
-	} else if e.loadedTypes[6] {
+	} else if e.loadedTypes[7] {
 		return nil, &NotFoundError{label: detectionlevel.Label}
 	}
 	return nil, &NotLoadedError{edge: "detection_level"}
@@ -206,7 +221,7 @@ func (e MissionTestEdges) DetectionLevelOrErr() (*DetectionLevel, error) {
 // MitreTagsOrErr returns the MitreTags value or an error if the edge
 // was not loaded in eager-loading.
 func (e MissionTestEdges) MitreTagsOrErr() ([]*MissionTestMitreTag, error) {
-	if e.loadedTypes[7] {
+	if e.loadedTypes[8] {
 		return e.MitreTags, nil
 	}
 	return nil, &NotLoadedError{edge: "mitre_tags"}
@@ -215,7 +230,7 @@ func (e MissionTestEdges) MitreTagsOrErr() ([]*MissionTestMitreTag, error) {
 // EvidenceOrErr returns the Evidence value or an error if the edge
 // was not loaded in eager-loading.
 func (e MissionTestEdges) EvidenceOrErr() ([]*EvidenceFile, error) {
-	if e.loadedTypes[8] {
+	if e.loadedTypes[9] {
 		return e.Evidence, nil
 	}
 	return nil, &NotLoadedError{edge: "evidence"}
@@ -226,7 +241,7 @@ func (*MissionTest) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case missiontest.FieldMissionScenarioID, missiontest.FieldCategoryID, missiontest.FieldTestTemplateID, missiontest.FieldExecutedByID, missiontest.FieldDetectionLevelID, missiontest.FieldReviewedByID:
+		case missiontest.FieldMissionScenarioID, missiontest.FieldCategoryID, missiontest.FieldTestTemplateID, missiontest.FieldAssigneeID, missiontest.FieldExecutedByID, missiontest.FieldDetectionLevelID, missiontest.FieldReviewedByID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
 		case missiontest.FieldPlatforms:
 			values[i] = new([]byte)
@@ -387,6 +402,13 @@ func (_m *MissionTest) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ReleasedToBlue = value.Bool
 			}
+		case missiontest.FieldAssigneeID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field assignee_id", values[i])
+			} else if value.Valid {
+				_m.AssigneeID = new(uuid.UUID)
+				*_m.AssigneeID = *value.S.(*uuid.UUID)
+			}
 		case missiontest.FieldExecutedByID:
 			if value, ok := values[i].(*sql.NullScanner); !ok {
 				return fmt.Errorf("unexpected type %T for field executed_by_id", values[i])
@@ -527,6 +549,11 @@ func (_m *MissionTest) QueryReviewedBy() *UserQuery {
 	return NewMissionTestClient(_m.config).QueryReviewedBy(_m)
 }
 
+// QueryAssignee queries the "assignee" edge of the MissionTest entity.
+func (_m *MissionTest) QueryAssignee() *UserQuery {
+	return NewMissionTestClient(_m.config).QueryAssignee(_m)
+}
+
 // QueryDetectionLevel queries the "detection_level" edge of the MissionTest entity.
 func (_m *MissionTest) QueryDetectionLevel() *DetectionLevelQuery {
 	return NewMissionTestClient(_m.config).QueryDetectionLevel(_m)
@@ -632,6 +659,11 @@ func (_m *MissionTest) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("released_to_blue=")
 	builder.WriteString(fmt.Sprintf("%v", _m.ReleasedToBlue))
+	builder.WriteString(", ")
+	if v := _m.AssigneeID; v != nil {
+		builder.WriteString("assignee_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteString(", ")
 	if v := _m.ExecutedByID; v != nil {
 		builder.WriteString("executed_by_id=")

@@ -288,6 +288,20 @@ func (_c *MissionTestCreate) SetNillableReleasedToBlue(v *bool) *MissionTestCrea
 	return _c
 }
 
+// SetAssigneeID sets the "assignee_id" field.
+func (_c *MissionTestCreate) SetAssigneeID(v uuid.UUID) *MissionTestCreate {
+	_c.mutation.SetAssigneeID(v)
+	return _c
+}
+
+// SetNillableAssigneeID sets the "assignee_id" field if the given value is not nil.
+func (_c *MissionTestCreate) SetNillableAssigneeID(v *uuid.UUID) *MissionTestCreate {
+	if v != nil {
+		_c.SetAssigneeID(*v)
+	}
+	return _c
+}
+
 // SetExecutedByID sets the "executed_by_id" field.
 func (_c *MissionTestCreate) SetExecutedByID(v uuid.UUID) *MissionTestCreate {
 	_c.mutation.SetExecutedByID(v)
@@ -554,6 +568,11 @@ func (_c *MissionTestCreate) SetExecutedBy(v *User) *MissionTestCreate {
 // SetReviewedBy sets the "reviewed_by" edge to the User entity.
 func (_c *MissionTestCreate) SetReviewedBy(v *User) *MissionTestCreate {
 	return _c.SetReviewedByID(v.ID)
+}
+
+// SetAssignee sets the "assignee" edge to the User entity.
+func (_c *MissionTestCreate) SetAssignee(v *User) *MissionTestCreate {
+	return _c.SetAssigneeID(v.ID)
 }
 
 // SetDetectionLevel sets the "detection_level" edge to the DetectionLevel entity.
@@ -1144,6 +1163,23 @@ func (_c *MissionTestCreate) createSpec() (*MissionTest, *sqlgraph.CreateSpec) {
 		_node.ReviewedByID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.AssigneeIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   missiontest.AssigneeTable,
+			Columns: []string{missiontest.AssigneeColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.AssigneeID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	if nodes := _c.mutation.DetectionLevelIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -1500,6 +1536,24 @@ func (u *MissionTestUpsert) SetReleasedToBlue(v bool) *MissionTestUpsert {
 // UpdateReleasedToBlue sets the "released_to_blue" field to the value that was provided on create.
 func (u *MissionTestUpsert) UpdateReleasedToBlue() *MissionTestUpsert {
 	u.SetExcluded(missiontest.FieldReleasedToBlue)
+	return u
+}
+
+// SetAssigneeID sets the "assignee_id" field.
+func (u *MissionTestUpsert) SetAssigneeID(v uuid.UUID) *MissionTestUpsert {
+	u.Set(missiontest.FieldAssigneeID, v)
+	return u
+}
+
+// UpdateAssigneeID sets the "assignee_id" field to the value that was provided on create.
+func (u *MissionTestUpsert) UpdateAssigneeID() *MissionTestUpsert {
+	u.SetExcluded(missiontest.FieldAssigneeID)
+	return u
+}
+
+// ClearAssigneeID clears the value of the "assignee_id" field.
+func (u *MissionTestUpsert) ClearAssigneeID() *MissionTestUpsert {
+	u.SetNull(missiontest.FieldAssigneeID)
 	return u
 }
 
@@ -2080,6 +2134,27 @@ func (u *MissionTestUpsertOne) SetReleasedToBlue(v bool) *MissionTestUpsertOne {
 func (u *MissionTestUpsertOne) UpdateReleasedToBlue() *MissionTestUpsertOne {
 	return u.Update(func(s *MissionTestUpsert) {
 		s.UpdateReleasedToBlue()
+	})
+}
+
+// SetAssigneeID sets the "assignee_id" field.
+func (u *MissionTestUpsertOne) SetAssigneeID(v uuid.UUID) *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.SetAssigneeID(v)
+	})
+}
+
+// UpdateAssigneeID sets the "assignee_id" field to the value that was provided on create.
+func (u *MissionTestUpsertOne) UpdateAssigneeID() *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.UpdateAssigneeID()
+	})
+}
+
+// ClearAssigneeID clears the value of the "assignee_id" field.
+func (u *MissionTestUpsertOne) ClearAssigneeID() *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.ClearAssigneeID()
 	})
 }
 
@@ -2865,6 +2940,27 @@ func (u *MissionTestUpsertBulk) SetReleasedToBlue(v bool) *MissionTestUpsertBulk
 func (u *MissionTestUpsertBulk) UpdateReleasedToBlue() *MissionTestUpsertBulk {
 	return u.Update(func(s *MissionTestUpsert) {
 		s.UpdateReleasedToBlue()
+	})
+}
+
+// SetAssigneeID sets the "assignee_id" field.
+func (u *MissionTestUpsertBulk) SetAssigneeID(v uuid.UUID) *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.SetAssigneeID(v)
+	})
+}
+
+// UpdateAssigneeID sets the "assignee_id" field to the value that was provided on create.
+func (u *MissionTestUpsertBulk) UpdateAssigneeID() *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.UpdateAssigneeID()
+	})
+}
+
+// ClearAssigneeID clears the value of the "assignee_id" field.
+func (u *MissionTestUpsertBulk) ClearAssigneeID() *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.ClearAssigneeID()
 	})
 }
 

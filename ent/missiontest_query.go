@@ -40,6 +40,7 @@ type MissionTestQuery struct {
 	withTestTemplate   *TestTemplateQuery
 	withExecutedBy     *UserQuery
 	withReviewedBy     *UserQuery
+	withAssignee       *UserQuery
 	withDetectionLevel *DetectionLevelQuery
 	withMitreTags      *MissionTestMitreTagQuery
 	withEvidence       *EvidenceFileQuery
@@ -205,6 +206,28 @@ func (_q *MissionTestQuery) QueryReviewedBy() *UserQuery {
 			sqlgraph.From(missiontest.Table, missiontest.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, missiontest.ReviewedByTable, missiontest.ReviewedByColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryAssignee chains the current query on the "assignee" edge.
+func (_q *MissionTestQuery) QueryAssignee() *UserQuery {
+	query := (&UserClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(missiontest.Table, missiontest.FieldID, selector),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, missiontest.AssigneeTable, missiontest.AssigneeColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -476,6 +499,7 @@ func (_q *MissionTestQuery) Clone() *MissionTestQuery {
 		withTestTemplate:   _q.withTestTemplate.Clone(),
 		withExecutedBy:     _q.withExecutedBy.Clone(),
 		withReviewedBy:     _q.withReviewedBy.Clone(),
+		withAssignee:       _q.withAssignee.Clone(),
 		withDetectionLevel: _q.withDetectionLevel.Clone(),
 		withMitreTags:      _q.withMitreTags.Clone(),
 		withEvidence:       _q.withEvidence.Clone(),
@@ -548,6 +572,17 @@ func (_q *MissionTestQuery) WithReviewedBy(opts ...func(*UserQuery)) *MissionTes
 		opt(query)
 	}
 	_q.withReviewedBy = query
+	return _q
+}
+
+// WithAssignee tells the query-builder to eager-load the nodes that are connected to
+// the "assignee" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *MissionTestQuery) WithAssignee(opts ...func(*UserQuery)) *MissionTestQuery {
+	query := (&UserClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAssignee = query
 	return _q
 }
 
@@ -668,13 +703,14 @@ func (_q *MissionTestQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 	var (
 		nodes       = []*MissionTest{}
 		_spec       = _q.querySpec()
-		loadedTypes = [9]bool{
+		loadedTypes = [10]bool{
 			_q.withMission != nil,
 			_q.withScenario != nil,
 			_q.withCategory != nil,
 			_q.withTestTemplate != nil,
 			_q.withExecutedBy != nil,
 			_q.withReviewedBy != nil,
+			_q.withAssignee != nil,
 			_q.withDetectionLevel != nil,
 			_q.withMitreTags != nil,
 			_q.withEvidence != nil,
@@ -734,6 +770,12 @@ func (_q *MissionTestQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 	if query := _q.withReviewedBy; query != nil {
 		if err := _q.loadReviewedBy(ctx, query, nodes, nil,
 			func(n *MissionTest, e *User) { n.Edges.ReviewedBy = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withAssignee; query != nil {
+		if err := _q.loadAssignee(ctx, query, nodes, nil,
+			func(n *MissionTest, e *User) { n.Edges.Assignee = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -949,6 +991,38 @@ func (_q *MissionTestQuery) loadReviewedBy(ctx context.Context, query *UserQuery
 	}
 	return nil
 }
+func (_q *MissionTestQuery) loadAssignee(ctx context.Context, query *UserQuery, nodes []*MissionTest, init func(*MissionTest), assign func(*MissionTest, *User)) error {
+	ids := make([]uuid.UUID, 0, len(nodes))
+	nodeids := make(map[uuid.UUID][]*MissionTest)
+	for i := range nodes {
+		if nodes[i].AssigneeID == nil {
+			continue
+		}
+		fk := *nodes[i].AssigneeID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(user.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "assignee_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 func (_q *MissionTestQuery) loadDetectionLevel(ctx context.Context, query *DetectionLevelQuery, nodes []*MissionTest, init func(*MissionTest), assign func(*MissionTest, *DetectionLevel)) error {
 	ids := make([]uuid.UUID, 0, len(nodes))
 	nodeids := make(map[uuid.UUID][]*MissionTest)
@@ -1087,6 +1161,9 @@ func (_q *MissionTestQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withReviewedBy != nil {
 			_spec.Node.AddColumnOnce(missiontest.FieldReviewedByID)
+		}
+		if _q.withAssignee != nil {
+			_spec.Node.AddColumnOnce(missiontest.FieldAssigneeID)
 		}
 		if _q.withDetectionLevel != nil {
 			_spec.Node.AddColumnOnce(missiontest.FieldDetectionLevelID)

@@ -325,6 +325,26 @@ func (_u *MissionTestUpdate) SetNillableReleasedToBlue(v *bool) *MissionTestUpda
 	return _u
 }
 
+// SetAssigneeID sets the "assignee_id" field.
+func (_u *MissionTestUpdate) SetAssigneeID(v uuid.UUID) *MissionTestUpdate {
+	_u.mutation.SetAssigneeID(v)
+	return _u
+}
+
+// SetNillableAssigneeID sets the "assignee_id" field if the given value is not nil.
+func (_u *MissionTestUpdate) SetNillableAssigneeID(v *uuid.UUID) *MissionTestUpdate {
+	if v != nil {
+		_u.SetAssigneeID(*v)
+	}
+	return _u
+}
+
+// ClearAssigneeID clears the value of the "assignee_id" field.
+func (_u *MissionTestUpdate) ClearAssigneeID() *MissionTestUpdate {
+	_u.mutation.ClearAssigneeID()
+	return _u
+}
+
 // SetExecutedByID sets the "executed_by_id" field.
 func (_u *MissionTestUpdate) SetExecutedByID(v uuid.UUID) *MissionTestUpdate {
 	_u.mutation.SetExecutedByID(v)
@@ -628,6 +648,11 @@ func (_u *MissionTestUpdate) SetReviewedBy(v *User) *MissionTestUpdate {
 	return _u.SetReviewedByID(v.ID)
 }
 
+// SetAssignee sets the "assignee" edge to the User entity.
+func (_u *MissionTestUpdate) SetAssignee(v *User) *MissionTestUpdate {
+	return _u.SetAssigneeID(v.ID)
+}
+
 // SetDetectionLevel sets the "detection_level" edge to the DetectionLevel entity.
 func (_u *MissionTestUpdate) SetDetectionLevel(v *DetectionLevel) *MissionTestUpdate {
 	return _u.SetDetectionLevelID(v.ID)
@@ -701,6 +726,12 @@ func (_u *MissionTestUpdate) ClearExecutedBy() *MissionTestUpdate {
 // ClearReviewedBy clears the "reviewed_by" edge to the User entity.
 func (_u *MissionTestUpdate) ClearReviewedBy() *MissionTestUpdate {
 	_u.mutation.ClearReviewedBy()
+	return _u
+}
+
+// ClearAssignee clears the "assignee" edge to the User entity.
+func (_u *MissionTestUpdate) ClearAssignee() *MissionTestUpdate {
+	_u.mutation.ClearAssignee()
 	return _u
 }
 
@@ -1180,6 +1211,35 @@ func (_u *MissionTestUpdate) sqlSave(ctx context.Context) (_node int, err error)
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.AssigneeCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   missiontest.AssigneeTable,
+			Columns: []string{missiontest.AssigneeColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AssigneeIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   missiontest.AssigneeTable,
+			Columns: []string{missiontest.AssigneeColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.DetectionLevelCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -1606,6 +1666,26 @@ func (_u *MissionTestUpdateOne) SetNillableReleasedToBlue(v *bool) *MissionTestU
 	return _u
 }
 
+// SetAssigneeID sets the "assignee_id" field.
+func (_u *MissionTestUpdateOne) SetAssigneeID(v uuid.UUID) *MissionTestUpdateOne {
+	_u.mutation.SetAssigneeID(v)
+	return _u
+}
+
+// SetNillableAssigneeID sets the "assignee_id" field if the given value is not nil.
+func (_u *MissionTestUpdateOne) SetNillableAssigneeID(v *uuid.UUID) *MissionTestUpdateOne {
+	if v != nil {
+		_u.SetAssigneeID(*v)
+	}
+	return _u
+}
+
+// ClearAssigneeID clears the value of the "assignee_id" field.
+func (_u *MissionTestUpdateOne) ClearAssigneeID() *MissionTestUpdateOne {
+	_u.mutation.ClearAssigneeID()
+	return _u
+}
+
 // SetExecutedByID sets the "executed_by_id" field.
 func (_u *MissionTestUpdateOne) SetExecutedByID(v uuid.UUID) *MissionTestUpdateOne {
 	_u.mutation.SetExecutedByID(v)
@@ -1909,6 +1989,11 @@ func (_u *MissionTestUpdateOne) SetReviewedBy(v *User) *MissionTestUpdateOne {
 	return _u.SetReviewedByID(v.ID)
 }
 
+// SetAssignee sets the "assignee" edge to the User entity.
+func (_u *MissionTestUpdateOne) SetAssignee(v *User) *MissionTestUpdateOne {
+	return _u.SetAssigneeID(v.ID)
+}
+
 // SetDetectionLevel sets the "detection_level" edge to the DetectionLevel entity.
 func (_u *MissionTestUpdateOne) SetDetectionLevel(v *DetectionLevel) *MissionTestUpdateOne {
 	return _u.SetDetectionLevelID(v.ID)
@@ -1982,6 +2067,12 @@ func (_u *MissionTestUpdateOne) ClearExecutedBy() *MissionTestUpdateOne {
 // ClearReviewedBy clears the "reviewed_by" edge to the User entity.
 func (_u *MissionTestUpdateOne) ClearReviewedBy() *MissionTestUpdateOne {
 	_u.mutation.ClearReviewedBy()
+	return _u
+}
+
+// ClearAssignee clears the "assignee" edge to the User entity.
+func (_u *MissionTestUpdateOne) ClearAssignee() *MissionTestUpdateOne {
+	_u.mutation.ClearAssignee()
 	return _u
 }
 
@@ -2481,6 +2572,35 @@ func (_u *MissionTestUpdateOne) sqlSave(ctx context.Context) (_node *MissionTest
 			Inverse: false,
 			Table:   missiontest.ReviewedByTable,
 			Columns: []string{missiontest.ReviewedByColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AssigneeCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   missiontest.AssigneeTable,
+			Columns: []string{missiontest.AssigneeColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AssigneeIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   missiontest.AssigneeTable,
+			Columns: []string{missiontest.AssigneeColumn},
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),

@@ -11891,6 +11891,8 @@ type MissionTestMutation struct {
 	clearedexecuted_by     bool
 	reviewed_by            *uuid.UUID
 	clearedreviewed_by     bool
+	assignee               *uuid.UUID
+	clearedassignee        bool
 	detection_level        *uuid.UUID
 	cleareddetection_level bool
 	mitre_tags             map[uuid.UUID]struct{}
@@ -12815,6 +12817,55 @@ func (m *MissionTestMutation) ResetReleasedToBlue() {
 	m.released_to_blue = nil
 }
 
+// SetAssigneeID sets the "assignee_id" field.
+func (m *MissionTestMutation) SetAssigneeID(u uuid.UUID) {
+	m.assignee = &u
+}
+
+// AssigneeID returns the value of the "assignee_id" field in the mutation.
+func (m *MissionTestMutation) AssigneeID() (r uuid.UUID, exists bool) {
+	v := m.assignee
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAssigneeID returns the old "assignee_id" field's value of the MissionTest entity.
+// If the MissionTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestMutation) OldAssigneeID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAssigneeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAssigneeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAssigneeID: %w", err)
+	}
+	return oldValue.AssigneeID, nil
+}
+
+// ClearAssigneeID clears the value of the "assignee_id" field.
+func (m *MissionTestMutation) ClearAssigneeID() {
+	m.assignee = nil
+	m.clearedFields[missiontest.FieldAssigneeID] = struct{}{}
+}
+
+// AssigneeIDCleared returns if the "assignee_id" field was cleared in this mutation.
+func (m *MissionTestMutation) AssigneeIDCleared() bool {
+	_, ok := m.clearedFields[missiontest.FieldAssigneeID]
+	return ok
+}
+
+// ResetAssigneeID resets all changes to the "assignee_id" field.
+func (m *MissionTestMutation) ResetAssigneeID() {
+	m.assignee = nil
+	delete(m.clearedFields, missiontest.FieldAssigneeID)
+}
+
 // SetExecutedByID sets the "executed_by_id" field.
 func (m *MissionTestMutation) SetExecutedByID(u uuid.UUID) {
 	m.executed_by = &u
@@ -13641,6 +13692,33 @@ func (m *MissionTestMutation) ResetReviewedBy() {
 	m.clearedreviewed_by = false
 }
 
+// ClearAssignee clears the "assignee" edge to the User entity.
+func (m *MissionTestMutation) ClearAssignee() {
+	m.clearedassignee = true
+	m.clearedFields[missiontest.FieldAssigneeID] = struct{}{}
+}
+
+// AssigneeCleared reports if the "assignee" edge to the User entity was cleared.
+func (m *MissionTestMutation) AssigneeCleared() bool {
+	return m.AssigneeIDCleared() || m.clearedassignee
+}
+
+// AssigneeIDs returns the "assignee" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AssigneeID instead. It exists only for internal usage by the builders.
+func (m *MissionTestMutation) AssigneeIDs() (ids []uuid.UUID) {
+	if id := m.assignee; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAssignee resets all changes to the "assignee" edge.
+func (m *MissionTestMutation) ResetAssignee() {
+	m.assignee = nil
+	m.clearedassignee = false
+}
+
 // ClearDetectionLevel clears the "detection_level" edge to the DetectionLevel entity.
 func (m *MissionTestMutation) ClearDetectionLevel() {
 	m.cleareddetection_level = true
@@ -13810,7 +13888,7 @@ func (m *MissionTestMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MissionTestMutation) Fields() []string {
-	fields := make([]string, 0, 35)
+	fields := make([]string, 0, 36)
 	if m.created_at != nil {
 		fields = append(fields, missiontest.FieldCreatedAt)
 	}
@@ -13870,6 +13948,9 @@ func (m *MissionTestMutation) Fields() []string {
 	}
 	if m.released_to_blue != nil {
 		fields = append(fields, missiontest.FieldReleasedToBlue)
+	}
+	if m.assignee != nil {
+		fields = append(fields, missiontest.FieldAssigneeID)
 	}
 	if m.executed_by != nil {
 		fields = append(fields, missiontest.FieldExecutedByID)
@@ -13964,6 +14045,8 @@ func (m *MissionTestMutation) Field(name string) (ent.Value, bool) {
 		return m.StateReason()
 	case missiontest.FieldReleasedToBlue:
 		return m.ReleasedToBlue()
+	case missiontest.FieldAssigneeID:
+		return m.AssigneeID()
 	case missiontest.FieldExecutedByID:
 		return m.ExecutedByID()
 	case missiontest.FieldStartedAt:
@@ -14043,6 +14126,8 @@ func (m *MissionTestMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldStateReason(ctx)
 	case missiontest.FieldReleasedToBlue:
 		return m.OldReleasedToBlue(ctx)
+	case missiontest.FieldAssigneeID:
+		return m.OldAssigneeID(ctx)
 	case missiontest.FieldExecutedByID:
 		return m.OldExecutedByID(ctx)
 	case missiontest.FieldStartedAt:
@@ -14222,6 +14307,13 @@ func (m *MissionTestMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetReleasedToBlue(v)
 		return nil
+	case missiontest.FieldAssigneeID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAssigneeID(v)
+		return nil
 	case missiontest.FieldExecutedByID:
 		v, ok := value.(uuid.UUID)
 		if !ok {
@@ -14396,6 +14488,9 @@ func (m *MissionTestMutation) ClearedFields() []string {
 	if m.FieldCleared(missiontest.FieldTestTemplateID) {
 		fields = append(fields, missiontest.FieldTestTemplateID)
 	}
+	if m.FieldCleared(missiontest.FieldAssigneeID) {
+		fields = append(fields, missiontest.FieldAssigneeID)
+	}
 	if m.FieldCleared(missiontest.FieldExecutedByID) {
 		fields = append(fields, missiontest.FieldExecutedByID)
 	}
@@ -14442,6 +14537,9 @@ func (m *MissionTestMutation) ClearField(name string) error {
 		return nil
 	case missiontest.FieldTestTemplateID:
 		m.ClearTestTemplateID()
+		return nil
+	case missiontest.FieldAssigneeID:
+		m.ClearAssigneeID()
 		return nil
 	case missiontest.FieldExecutedByID:
 		m.ClearExecutedByID()
@@ -14532,6 +14630,9 @@ func (m *MissionTestMutation) ResetField(name string) error {
 	case missiontest.FieldReleasedToBlue:
 		m.ResetReleasedToBlue()
 		return nil
+	case missiontest.FieldAssigneeID:
+		m.ResetAssigneeID()
+		return nil
 	case missiontest.FieldExecutedByID:
 		m.ResetExecutedByID()
 		return nil
@@ -14583,7 +14684,7 @@ func (m *MissionTestMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *MissionTestMutation) AddedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.mission != nil {
 		edges = append(edges, missiontest.EdgeMission)
 	}
@@ -14601,6 +14702,9 @@ func (m *MissionTestMutation) AddedEdges() []string {
 	}
 	if m.reviewed_by != nil {
 		edges = append(edges, missiontest.EdgeReviewedBy)
+	}
+	if m.assignee != nil {
+		edges = append(edges, missiontest.EdgeAssignee)
 	}
 	if m.detection_level != nil {
 		edges = append(edges, missiontest.EdgeDetectionLevel)
@@ -14642,6 +14746,10 @@ func (m *MissionTestMutation) AddedIDs(name string) []ent.Value {
 		if id := m.reviewed_by; id != nil {
 			return []ent.Value{*id}
 		}
+	case missiontest.EdgeAssignee:
+		if id := m.assignee; id != nil {
+			return []ent.Value{*id}
+		}
 	case missiontest.EdgeDetectionLevel:
 		if id := m.detection_level; id != nil {
 			return []ent.Value{*id}
@@ -14664,7 +14772,7 @@ func (m *MissionTestMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *MissionTestMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.removedmitre_tags != nil {
 		edges = append(edges, missiontest.EdgeMitreTags)
 	}
@@ -14696,7 +14804,7 @@ func (m *MissionTestMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *MissionTestMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.clearedmission {
 		edges = append(edges, missiontest.EdgeMission)
 	}
@@ -14714,6 +14822,9 @@ func (m *MissionTestMutation) ClearedEdges() []string {
 	}
 	if m.clearedreviewed_by {
 		edges = append(edges, missiontest.EdgeReviewedBy)
+	}
+	if m.clearedassignee {
+		edges = append(edges, missiontest.EdgeAssignee)
 	}
 	if m.cleareddetection_level {
 		edges = append(edges, missiontest.EdgeDetectionLevel)
@@ -14743,6 +14854,8 @@ func (m *MissionTestMutation) EdgeCleared(name string) bool {
 		return m.clearedexecuted_by
 	case missiontest.EdgeReviewedBy:
 		return m.clearedreviewed_by
+	case missiontest.EdgeAssignee:
+		return m.clearedassignee
 	case missiontest.EdgeDetectionLevel:
 		return m.cleareddetection_level
 	case missiontest.EdgeMitreTags:
@@ -14775,6 +14888,9 @@ func (m *MissionTestMutation) ClearEdge(name string) error {
 	case missiontest.EdgeReviewedBy:
 		m.ClearReviewedBy()
 		return nil
+	case missiontest.EdgeAssignee:
+		m.ClearAssignee()
+		return nil
 	case missiontest.EdgeDetectionLevel:
 		m.ClearDetectionLevel()
 		return nil
@@ -14803,6 +14919,9 @@ func (m *MissionTestMutation) ResetEdge(name string) error {
 		return nil
 	case missiontest.EdgeReviewedBy:
 		m.ResetReviewedBy()
+		return nil
+	case missiontest.EdgeAssignee:
+		m.ResetAssignee()
 		return nil
 	case missiontest.EdgeDetectionLevel:
 		m.ResetDetectionLevel()
@@ -19395,22 +19514,25 @@ func (m *MitreTechniqueMutation) ResetEdge(name string) error {
 // NotificationMutation represents an operation that mutates the Notification nodes in the graph.
 type NotificationMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *uuid.UUID
-	created_at    *time.Time
-	updated_at    *time.Time
-	kind          *string
-	title         *string
-	body          *string
-	link          *string
-	read_at       *time.Time
-	clearedFields map[string]struct{}
-	user          *uuid.UUID
-	cleareduser   bool
-	done          bool
-	oldValue      func(context.Context) (*Notification, error)
-	predicates    []predicate.Notification
+	op               Op
+	typ              string
+	id               *uuid.UUID
+	created_at       *time.Time
+	updated_at       *time.Time
+	kind             *string
+	title            *string
+	title_key        *string
+	title_args       *[]map[string]string
+	appendtitle_args []map[string]string
+	body             *string
+	link             *string
+	read_at          *time.Time
+	clearedFields    map[string]struct{}
+	user             *uuid.UUID
+	cleareduser      bool
+	done             bool
+	oldValue         func(context.Context) (*Notification, error)
+	predicates       []predicate.Notification
 }
 
 var _ ent.Mutation = (*NotificationMutation)(nil)
@@ -19697,6 +19819,107 @@ func (m *NotificationMutation) ResetTitle() {
 	m.title = nil
 }
 
+// SetTitleKey sets the "title_key" field.
+func (m *NotificationMutation) SetTitleKey(s string) {
+	m.title_key = &s
+}
+
+// TitleKey returns the value of the "title_key" field in the mutation.
+func (m *NotificationMutation) TitleKey() (r string, exists bool) {
+	v := m.title_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTitleKey returns the old "title_key" field's value of the Notification entity.
+// If the Notification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationMutation) OldTitleKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTitleKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTitleKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTitleKey: %w", err)
+	}
+	return oldValue.TitleKey, nil
+}
+
+// ResetTitleKey resets all changes to the "title_key" field.
+func (m *NotificationMutation) ResetTitleKey() {
+	m.title_key = nil
+}
+
+// SetTitleArgs sets the "title_args" field.
+func (m *NotificationMutation) SetTitleArgs(value []map[string]string) {
+	m.title_args = &value
+	m.appendtitle_args = nil
+}
+
+// TitleArgs returns the value of the "title_args" field in the mutation.
+func (m *NotificationMutation) TitleArgs() (r []map[string]string, exists bool) {
+	v := m.title_args
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTitleArgs returns the old "title_args" field's value of the Notification entity.
+// If the Notification object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationMutation) OldTitleArgs(ctx context.Context) (v []map[string]string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTitleArgs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTitleArgs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTitleArgs: %w", err)
+	}
+	return oldValue.TitleArgs, nil
+}
+
+// AppendTitleArgs adds value to the "title_args" field.
+func (m *NotificationMutation) AppendTitleArgs(value []map[string]string) {
+	m.appendtitle_args = append(m.appendtitle_args, value...)
+}
+
+// AppendedTitleArgs returns the list of values that were appended to the "title_args" field in this mutation.
+func (m *NotificationMutation) AppendedTitleArgs() ([]map[string]string, bool) {
+	if len(m.appendtitle_args) == 0 {
+		return nil, false
+	}
+	return m.appendtitle_args, true
+}
+
+// ClearTitleArgs clears the value of the "title_args" field.
+func (m *NotificationMutation) ClearTitleArgs() {
+	m.title_args = nil
+	m.appendtitle_args = nil
+	m.clearedFields[notification.FieldTitleArgs] = struct{}{}
+}
+
+// TitleArgsCleared returns if the "title_args" field was cleared in this mutation.
+func (m *NotificationMutation) TitleArgsCleared() bool {
+	_, ok := m.clearedFields[notification.FieldTitleArgs]
+	return ok
+}
+
+// ResetTitleArgs resets all changes to the "title_args" field.
+func (m *NotificationMutation) ResetTitleArgs() {
+	m.title_args = nil
+	m.appendtitle_args = nil
+	delete(m.clearedFields, notification.FieldTitleArgs)
+}
+
 // SetBody sets the "body" field.
 func (m *NotificationMutation) SetBody(s string) {
 	m.body = &s
@@ -19879,7 +20102,7 @@ func (m *NotificationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *NotificationMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 10)
 	if m.created_at != nil {
 		fields = append(fields, notification.FieldCreatedAt)
 	}
@@ -19894,6 +20117,12 @@ func (m *NotificationMutation) Fields() []string {
 	}
 	if m.title != nil {
 		fields = append(fields, notification.FieldTitle)
+	}
+	if m.title_key != nil {
+		fields = append(fields, notification.FieldTitleKey)
+	}
+	if m.title_args != nil {
+		fields = append(fields, notification.FieldTitleArgs)
 	}
 	if m.body != nil {
 		fields = append(fields, notification.FieldBody)
@@ -19922,6 +20151,10 @@ func (m *NotificationMutation) Field(name string) (ent.Value, bool) {
 		return m.Kind()
 	case notification.FieldTitle:
 		return m.Title()
+	case notification.FieldTitleKey:
+		return m.TitleKey()
+	case notification.FieldTitleArgs:
+		return m.TitleArgs()
 	case notification.FieldBody:
 		return m.Body()
 	case notification.FieldLink:
@@ -19947,6 +20180,10 @@ func (m *NotificationMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldKind(ctx)
 	case notification.FieldTitle:
 		return m.OldTitle(ctx)
+	case notification.FieldTitleKey:
+		return m.OldTitleKey(ctx)
+	case notification.FieldTitleArgs:
+		return m.OldTitleArgs(ctx)
 	case notification.FieldBody:
 		return m.OldBody(ctx)
 	case notification.FieldLink:
@@ -19996,6 +20233,20 @@ func (m *NotificationMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetTitle(v)
+		return nil
+	case notification.FieldTitleKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTitleKey(v)
+		return nil
+	case notification.FieldTitleArgs:
+		v, ok := value.([]map[string]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTitleArgs(v)
 		return nil
 	case notification.FieldBody:
 		v, ok := value.(string)
@@ -20048,6 +20299,9 @@ func (m *NotificationMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *NotificationMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(notification.FieldTitleArgs) {
+		fields = append(fields, notification.FieldTitleArgs)
+	}
 	if m.FieldCleared(notification.FieldReadAt) {
 		fields = append(fields, notification.FieldReadAt)
 	}
@@ -20065,6 +20319,9 @@ func (m *NotificationMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *NotificationMutation) ClearField(name string) error {
 	switch name {
+	case notification.FieldTitleArgs:
+		m.ClearTitleArgs()
+		return nil
 	case notification.FieldReadAt:
 		m.ClearReadAt()
 		return nil
@@ -20090,6 +20347,12 @@ func (m *NotificationMutation) ResetField(name string) error {
 		return nil
 	case notification.FieldTitle:
 		m.ResetTitle()
+		return nil
+	case notification.FieldTitleKey:
+		m.ResetTitleKey()
+		return nil
+	case notification.FieldTitleArgs:
+		m.ResetTitleArgs()
 		return nil
 	case notification.FieldBody:
 		m.ResetBody()
@@ -26432,6 +26695,7 @@ type UserMutation struct {
 	display_name              *string
 	locale                    *user.Locale
 	is_active                 *bool
+	time_zone                 *string
 	last_login_at             *time.Time
 	muted_notifications       *[]string
 	appendmuted_notifications []string
@@ -26858,6 +27122,42 @@ func (m *UserMutation) ResetIsActive() {
 	m.is_active = nil
 }
 
+// SetTimeZone sets the "time_zone" field.
+func (m *UserMutation) SetTimeZone(s string) {
+	m.time_zone = &s
+}
+
+// TimeZone returns the value of the "time_zone" field in the mutation.
+func (m *UserMutation) TimeZone() (r string, exists bool) {
+	v := m.time_zone
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTimeZone returns the old "time_zone" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldTimeZone(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTimeZone is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTimeZone requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTimeZone: %w", err)
+	}
+	return oldValue.TimeZone, nil
+}
+
+// ResetTimeZone resets all changes to the "time_zone" field.
+func (m *UserMutation) ResetTimeZone() {
+	m.time_zone = nil
+}
+
 // SetLastLoginAt sets the "last_login_at" field.
 func (m *UserMutation) SetLastLoginAt(t time.Time) {
 	m.last_login_at = &t
@@ -27208,7 +27508,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -27232,6 +27532,9 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.is_active != nil {
 		fields = append(fields, user.FieldIsActive)
+	}
+	if m.time_zone != nil {
+		fields = append(fields, user.FieldTimeZone)
 	}
 	if m.last_login_at != nil {
 		fields = append(fields, user.FieldLastLoginAt)
@@ -27263,6 +27566,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.Locale()
 	case user.FieldIsActive:
 		return m.IsActive()
+	case user.FieldTimeZone:
+		return m.TimeZone()
 	case user.FieldLastLoginAt:
 		return m.LastLoginAt()
 	case user.FieldMutedNotifications:
@@ -27292,6 +27597,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldLocale(ctx)
 	case user.FieldIsActive:
 		return m.OldIsActive(ctx)
+	case user.FieldTimeZone:
+		return m.OldTimeZone(ctx)
 	case user.FieldLastLoginAt:
 		return m.OldLastLoginAt(ctx)
 	case user.FieldMutedNotifications:
@@ -27360,6 +27667,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetIsActive(v)
+		return nil
+	case user.FieldTimeZone:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTimeZone(v)
 		return nil
 	case user.FieldLastLoginAt:
 		v, ok := value.(time.Time)
@@ -27462,6 +27776,9 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldIsActive:
 		m.ResetIsActive()
+		return nil
+	case user.FieldTimeZone:
+		m.ResetTimeZone()
 		return nil
 	case user.FieldLastLoginAt:
 		m.ResetLastLoginAt()

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -27,8 +28,12 @@ type Notification struct {
 	UserID uuid.UUID `json:"user_id,omitempty"`
 	// Kind holds the value of the "kind" field.
 	Kind string `json:"kind,omitempty"`
-	// Title holds the value of the "title" field.
+	// the title as written, in the recipient's language then; shown when title_key is empty or unknown
 	Title string `json:"title,omitempty"`
+	// i18n key of the title, rendered in the reader's language at read time
+	TitleKey string `json:"title_key,omitempty"`
+	// the title's arguments: {"name","text"} kept as is, {"name","key"} translated at read time
+	TitleArgs []map[string]string `json:"title_args,omitempty"`
 	// Body holds the value of the "body" field.
 	Body string `json:"body,omitempty"`
 	// Link holds the value of the "link" field.
@@ -66,7 +71,9 @@ func (*Notification) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case notification.FieldKind, notification.FieldTitle, notification.FieldBody, notification.FieldLink:
+		case notification.FieldTitleArgs:
+			values[i] = new([]byte)
+		case notification.FieldKind, notification.FieldTitle, notification.FieldTitleKey, notification.FieldBody, notification.FieldLink:
 			values[i] = new(sql.NullString)
 		case notification.FieldCreatedAt, notification.FieldUpdatedAt, notification.FieldReadAt:
 			values[i] = new(sql.NullTime)
@@ -122,6 +129,20 @@ func (_m *Notification) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field title", values[i])
 			} else if value.Valid {
 				_m.Title = value.String
+			}
+		case notification.FieldTitleKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field title_key", values[i])
+			} else if value.Valid {
+				_m.TitleKey = value.String
+			}
+		case notification.FieldTitleArgs:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field title_args", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.TitleArgs); err != nil {
+					return fmt.Errorf("unmarshal field title_args: %w", err)
+				}
 			}
 		case notification.FieldBody:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -197,6 +218,12 @@ func (_m *Notification) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("title=")
 	builder.WriteString(_m.Title)
+	builder.WriteString(", ")
+	builder.WriteString("title_key=")
+	builder.WriteString(_m.TitleKey)
+	builder.WriteString(", ")
+	builder.WriteString("title_args=")
+	builder.WriteString(fmt.Sprintf("%v", _m.TitleArgs))
 	builder.WriteString(", ")
 	builder.WriteString("body=")
 	builder.WriteString(_m.Body)

@@ -71,6 +71,26 @@ func (_c *NotificationCreate) SetTitle(v string) *NotificationCreate {
 	return _c
 }
 
+// SetTitleKey sets the "title_key" field.
+func (_c *NotificationCreate) SetTitleKey(v string) *NotificationCreate {
+	_c.mutation.SetTitleKey(v)
+	return _c
+}
+
+// SetNillableTitleKey sets the "title_key" field if the given value is not nil.
+func (_c *NotificationCreate) SetNillableTitleKey(v *string) *NotificationCreate {
+	if v != nil {
+		_c.SetTitleKey(*v)
+	}
+	return _c
+}
+
+// SetTitleArgs sets the "title_args" field.
+func (_c *NotificationCreate) SetTitleArgs(v []map[string]string) *NotificationCreate {
+	_c.mutation.SetTitleArgs(v)
+	return _c
+}
+
 // SetBody sets the "body" field.
 func (_c *NotificationCreate) SetBody(v string) *NotificationCreate {
 	_c.mutation.SetBody(v)
@@ -183,6 +203,10 @@ func (_c *NotificationCreate) defaults() error {
 		v := notification.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.TitleKey(); !ok {
+		v := notification.DefaultTitleKey
+		_c.mutation.SetTitleKey(v)
+	}
 	if _, ok := _c.mutation.Body(); !ok {
 		v := notification.DefaultBody
 		_c.mutation.SetBody(v)
@@ -226,6 +250,14 @@ func (_c *NotificationCreate) check() error {
 	if v, ok := _c.mutation.Title(); ok {
 		if err := notification.TitleValidator(v); err != nil {
 			return &ValidationError{Name: "title", err: fmt.Errorf(`ent: validator failed for field "Notification.title": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.TitleKey(); !ok {
+		return &ValidationError{Name: "title_key", err: errors.New(`ent: missing required field "Notification.title_key"`)}
+	}
+	if v, ok := _c.mutation.TitleKey(); ok {
+		if err := notification.TitleKeyValidator(v); err != nil {
+			return &ValidationError{Name: "title_key", err: fmt.Errorf(`ent: validator failed for field "Notification.title_key": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.Body(); !ok {
@@ -288,6 +320,14 @@ func (_c *NotificationCreate) createSpec() (*Notification, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.Title(); ok {
 		_spec.SetField(notification.FieldTitle, field.TypeString, value)
 		_node.Title = value
+	}
+	if value, ok := _c.mutation.TitleKey(); ok {
+		_spec.SetField(notification.FieldTitleKey, field.TypeString, value)
+		_node.TitleKey = value
+	}
+	if value, ok := _c.mutation.TitleArgs(); ok {
+		_spec.SetField(notification.FieldTitleArgs, field.TypeJSON, value)
+		_node.TitleArgs = value
 	}
 	if value, ok := _c.mutation.Body(); ok {
 		_spec.SetField(notification.FieldBody, field.TypeString, value)
@@ -415,6 +455,36 @@ func (u *NotificationUpsert) SetTitle(v string) *NotificationUpsert {
 // UpdateTitle sets the "title" field to the value that was provided on create.
 func (u *NotificationUpsert) UpdateTitle() *NotificationUpsert {
 	u.SetExcluded(notification.FieldTitle)
+	return u
+}
+
+// SetTitleKey sets the "title_key" field.
+func (u *NotificationUpsert) SetTitleKey(v string) *NotificationUpsert {
+	u.Set(notification.FieldTitleKey, v)
+	return u
+}
+
+// UpdateTitleKey sets the "title_key" field to the value that was provided on create.
+func (u *NotificationUpsert) UpdateTitleKey() *NotificationUpsert {
+	u.SetExcluded(notification.FieldTitleKey)
+	return u
+}
+
+// SetTitleArgs sets the "title_args" field.
+func (u *NotificationUpsert) SetTitleArgs(v []map[string]string) *NotificationUpsert {
+	u.Set(notification.FieldTitleArgs, v)
+	return u
+}
+
+// UpdateTitleArgs sets the "title_args" field to the value that was provided on create.
+func (u *NotificationUpsert) UpdateTitleArgs() *NotificationUpsert {
+	u.SetExcluded(notification.FieldTitleArgs)
+	return u
+}
+
+// ClearTitleArgs clears the value of the "title_args" field.
+func (u *NotificationUpsert) ClearTitleArgs() *NotificationUpsert {
+	u.SetNull(notification.FieldTitleArgs)
 	return u
 }
 
@@ -564,6 +634,41 @@ func (u *NotificationUpsertOne) SetTitle(v string) *NotificationUpsertOne {
 func (u *NotificationUpsertOne) UpdateTitle() *NotificationUpsertOne {
 	return u.Update(func(s *NotificationUpsert) {
 		s.UpdateTitle()
+	})
+}
+
+// SetTitleKey sets the "title_key" field.
+func (u *NotificationUpsertOne) SetTitleKey(v string) *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.SetTitleKey(v)
+	})
+}
+
+// UpdateTitleKey sets the "title_key" field to the value that was provided on create.
+func (u *NotificationUpsertOne) UpdateTitleKey() *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.UpdateTitleKey()
+	})
+}
+
+// SetTitleArgs sets the "title_args" field.
+func (u *NotificationUpsertOne) SetTitleArgs(v []map[string]string) *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.SetTitleArgs(v)
+	})
+}
+
+// UpdateTitleArgs sets the "title_args" field to the value that was provided on create.
+func (u *NotificationUpsertOne) UpdateTitleArgs() *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.UpdateTitleArgs()
+	})
+}
+
+// ClearTitleArgs clears the value of the "title_args" field.
+func (u *NotificationUpsertOne) ClearTitleArgs() *NotificationUpsertOne {
+	return u.Update(func(s *NotificationUpsert) {
+		s.ClearTitleArgs()
 	})
 }
 
@@ -887,6 +992,41 @@ func (u *NotificationUpsertBulk) SetTitle(v string) *NotificationUpsertBulk {
 func (u *NotificationUpsertBulk) UpdateTitle() *NotificationUpsertBulk {
 	return u.Update(func(s *NotificationUpsert) {
 		s.UpdateTitle()
+	})
+}
+
+// SetTitleKey sets the "title_key" field.
+func (u *NotificationUpsertBulk) SetTitleKey(v string) *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.SetTitleKey(v)
+	})
+}
+
+// UpdateTitleKey sets the "title_key" field to the value that was provided on create.
+func (u *NotificationUpsertBulk) UpdateTitleKey() *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.UpdateTitleKey()
+	})
+}
+
+// SetTitleArgs sets the "title_args" field.
+func (u *NotificationUpsertBulk) SetTitleArgs(v []map[string]string) *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.SetTitleArgs(v)
+	})
+}
+
+// UpdateTitleArgs sets the "title_args" field to the value that was provided on create.
+func (u *NotificationUpsertBulk) UpdateTitleArgs() *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.UpdateTitleArgs()
+	})
+}
+
+// ClearTitleArgs clears the value of the "title_args" field.
+func (u *NotificationUpsertBulk) ClearTitleArgs() *NotificationUpsertBulk {
+	return u.Update(func(s *NotificationUpsert) {
+		s.ClearTitleArgs()
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
 )
@@ -75,6 +76,38 @@ func (_u *NotificationUpdate) SetNillableTitle(v *string) *NotificationUpdate {
 	if v != nil {
 		_u.SetTitle(*v)
 	}
+	return _u
+}
+
+// SetTitleKey sets the "title_key" field.
+func (_u *NotificationUpdate) SetTitleKey(v string) *NotificationUpdate {
+	_u.mutation.SetTitleKey(v)
+	return _u
+}
+
+// SetNillableTitleKey sets the "title_key" field if the given value is not nil.
+func (_u *NotificationUpdate) SetNillableTitleKey(v *string) *NotificationUpdate {
+	if v != nil {
+		_u.SetTitleKey(*v)
+	}
+	return _u
+}
+
+// SetTitleArgs sets the "title_args" field.
+func (_u *NotificationUpdate) SetTitleArgs(v []map[string]string) *NotificationUpdate {
+	_u.mutation.SetTitleArgs(v)
+	return _u
+}
+
+// AppendTitleArgs appends value to the "title_args" field.
+func (_u *NotificationUpdate) AppendTitleArgs(v []map[string]string) *NotificationUpdate {
+	_u.mutation.AppendTitleArgs(v)
+	return _u
+}
+
+// ClearTitleArgs clears the value of the "title_args" field.
+func (_u *NotificationUpdate) ClearTitleArgs() *NotificationUpdate {
+	_u.mutation.ClearTitleArgs()
 	return _u
 }
 
@@ -196,6 +229,11 @@ func (_u *NotificationUpdate) check() error {
 			return &ValidationError{Name: "title", err: fmt.Errorf(`ent: validator failed for field "Notification.title": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.TitleKey(); ok {
+		if err := notification.TitleKeyValidator(v); err != nil {
+			return &ValidationError{Name: "title_key", err: fmt.Errorf(`ent: validator failed for field "Notification.title_key": %w`, err)}
+		}
+	}
 	if _u.mutation.UserCleared() && len(_u.mutation.UserIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Notification.user"`)
 	}
@@ -222,6 +260,20 @@ func (_u *NotificationUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.Title(); ok {
 		_spec.SetField(notification.FieldTitle, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.TitleKey(); ok {
+		_spec.SetField(notification.FieldTitleKey, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.TitleArgs(); ok {
+		_spec.SetField(notification.FieldTitleArgs, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedTitleArgs(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, notification.FieldTitleArgs, value)
+		})
+	}
+	if _u.mutation.TitleArgsCleared() {
+		_spec.ClearField(notification.FieldTitleArgs, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.Body(); ok {
 		_spec.SetField(notification.FieldBody, field.TypeString, value)
@@ -329,6 +381,38 @@ func (_u *NotificationUpdateOne) SetNillableTitle(v *string) *NotificationUpdate
 	if v != nil {
 		_u.SetTitle(*v)
 	}
+	return _u
+}
+
+// SetTitleKey sets the "title_key" field.
+func (_u *NotificationUpdateOne) SetTitleKey(v string) *NotificationUpdateOne {
+	_u.mutation.SetTitleKey(v)
+	return _u
+}
+
+// SetNillableTitleKey sets the "title_key" field if the given value is not nil.
+func (_u *NotificationUpdateOne) SetNillableTitleKey(v *string) *NotificationUpdateOne {
+	if v != nil {
+		_u.SetTitleKey(*v)
+	}
+	return _u
+}
+
+// SetTitleArgs sets the "title_args" field.
+func (_u *NotificationUpdateOne) SetTitleArgs(v []map[string]string) *NotificationUpdateOne {
+	_u.mutation.SetTitleArgs(v)
+	return _u
+}
+
+// AppendTitleArgs appends value to the "title_args" field.
+func (_u *NotificationUpdateOne) AppendTitleArgs(v []map[string]string) *NotificationUpdateOne {
+	_u.mutation.AppendTitleArgs(v)
+	return _u
+}
+
+// ClearTitleArgs clears the value of the "title_args" field.
+func (_u *NotificationUpdateOne) ClearTitleArgs() *NotificationUpdateOne {
+	_u.mutation.ClearTitleArgs()
 	return _u
 }
 
@@ -463,6 +547,11 @@ func (_u *NotificationUpdateOne) check() error {
 			return &ValidationError{Name: "title", err: fmt.Errorf(`ent: validator failed for field "Notification.title": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.TitleKey(); ok {
+		if err := notification.TitleKeyValidator(v); err != nil {
+			return &ValidationError{Name: "title_key", err: fmt.Errorf(`ent: validator failed for field "Notification.title_key": %w`, err)}
+		}
+	}
 	if _u.mutation.UserCleared() && len(_u.mutation.UserIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Notification.user"`)
 	}
@@ -506,6 +595,20 @@ func (_u *NotificationUpdateOne) sqlSave(ctx context.Context) (_node *Notificati
 	}
 	if value, ok := _u.mutation.Title(); ok {
 		_spec.SetField(notification.FieldTitle, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.TitleKey(); ok {
+		_spec.SetField(notification.FieldTitleKey, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.TitleArgs(); ok {
+		_spec.SetField(notification.FieldTitleArgs, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedTitleArgs(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, notification.FieldTitleArgs, value)
+		})
+	}
+	if _u.mutation.TitleArgsCleared() {
+		_spec.ClearField(notification.FieldTitleArgs, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.Body(); ok {
 		_spec.SetField(notification.FieldBody, field.TypeString, value)

@@ -201,6 +201,7 @@ var wantForeignKeys = []foreignKey{
 	{"mission_tests", "mission_id", "missions", "fk_mission_tests_mission_id", "CASCADE"},
 	{"mission_tests", "mission_scenario_id", "mission_scenarios", "fk_mission_tests_mission_scenario_id", "CASCADE"},
 	{"mission_tests", "reviewed_by_id", "users", "fk_mission_tests_reviewed_by_id", "SET NULL"},
+	{"mission_tests", "assignee_id", "users", "fk_mission_tests_assignee_id", "SET NULL"},
 	{"mission_tests", "test_template_id", "test_templates", "fk_mission_tests_test_template_id", "SET NULL"},
 	{"missions", "created_by_id", "users", "fk_missions_created_by_id", "SET NULL"},
 	{"mitre_subtechniques", "technique_id", "mitre_techniques", "fk_mitre_subtechniques_technique_id", "RESTRICT"},

@@ -519,6 +519,7 @@ var (
 		{Name: "test_template_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "executed_by_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "reviewed_by_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "assignee_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "detection_level_id", Type: field.TypeUUID, Nullable: true},
 	}
 	// MissionTestsTable holds the schema information for the "mission_tests" table.
@@ -564,8 +565,14 @@ var (
 				OnDelete:   schema.SetNull,
 			},
 			{
-				Symbol:     "fk_mission_tests_detection_level_id",
+				Symbol:     "fk_mission_tests_assignee_id",
 				Columns:    []*schema.Column{MissionTestsColumns[35]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "fk_mission_tests_detection_level_id",
+				Columns:    []*schema.Column{MissionTestsColumns[36]},
 				RefColumns: []*schema.Column{DetectionLevelsColumns[0]},
 				OnDelete:   schema.Restrict,
 			},
@@ -588,6 +595,11 @@ var (
 				Name:    "ix_mission_tests_category_id",
 				Unique:  false,
 				Columns: []*schema.Column{MissionTestsColumns[30]},
+			},
+			{
+				Name:    "ix_mission_tests_assignee_id",
+				Unique:  false,
+				Columns: []*schema.Column{MissionTestsColumns[35]},
 			},
 		},
 	}
@@ -756,6 +768,8 @@ var (
 		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
 		{Name: "kind", Type: field.TypeString, Size: 64},
 		{Name: "title", Type: field.TypeString, Size: 300},
+		{Name: "title_key", Type: field.TypeString, Size: 128, Default: ""},
+		{Name: "title_args", Type: field.TypeJSON, Nullable: true, SchemaType: map[string]string{"postgres": "jsonb"}},
 		{Name: "body", Type: field.TypeString, Size: 2147483647, Default: ""},
 		{Name: "link", Type: field.TypeString, Default: ""},
 		{Name: "read_at", Type: field.TypeTime, Nullable: true},
@@ -769,7 +783,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fk_notifications_user_id",
-				Columns:    []*schema.Column{NotificationsColumns[8]},
+				Columns:    []*schema.Column{NotificationsColumns[10]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -778,7 +792,7 @@ var (
 			{
 				Name:    "ix_notifications_unread",
 				Unique:  false,
-				Columns: []*schema.Column{NotificationsColumns[8], NotificationsColumns[1]},
+				Columns: []*schema.Column{NotificationsColumns[10], NotificationsColumns[1]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "read_at IS NULL",
 				},
@@ -786,7 +800,7 @@ var (
 			{
 				Name:    "ix_notifications_user_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{NotificationsColumns[8], NotificationsColumns[1]},
+				Columns: []*schema.Column{NotificationsColumns[10], NotificationsColumns[1]},
 			},
 		},
 	}
@@ -1087,6 +1101,7 @@ var (
 		{Name: "display_name", Type: field.TypeString, Size: 100},
 		{Name: "locale", Type: field.TypeEnum, Enums: []string{"en", "fr"}, Default: "en"},
 		{Name: "is_active", Type: field.TypeBool, Default: true},
+		{Name: "time_zone", Type: field.TypeString, Size: 64, Default: ""},
 		{Name: "last_login_at", Type: field.TypeTime, Nullable: true},
 		{Name: "muted_notifications", Type: field.TypeJSON, Default: schema.Expr("'[]'::jsonb"), SchemaType: map[string]string{"postgres": "jsonb"}},
 	}
@@ -1340,7 +1355,8 @@ func init() {
 	MissionTestsTable.ForeignKeys[3].RefTable = TestTemplatesTable
 	MissionTestsTable.ForeignKeys[4].RefTable = UsersTable
 	MissionTestsTable.ForeignKeys[5].RefTable = UsersTable
-	MissionTestsTable.ForeignKeys[6].RefTable = DetectionLevelsTable
+	MissionTestsTable.ForeignKeys[6].RefTable = UsersTable
+	MissionTestsTable.ForeignKeys[7].RefTable = DetectionLevelsTable
 	MissionTestsTable.Annotation = &entsql.Annotation{
 		Table: "mission_tests",
 	}

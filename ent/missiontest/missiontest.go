@@ -57,6 +57,8 @@ const (
 	FieldStateReason = "state_reason"
 	// FieldReleasedToBlue holds the string denoting the released_to_blue field in the database.
 	FieldReleasedToBlue = "released_to_blue"
+	// FieldAssigneeID holds the string denoting the assignee_id field in the database.
+	FieldAssigneeID = "assignee_id"
 	// FieldExecutedByID holds the string denoting the executed_by_id field in the database.
 	FieldExecutedByID = "executed_by_id"
 	// FieldStartedAt holds the string denoting the started_at field in the database.
@@ -99,6 +101,8 @@ const (
 	EdgeExecutedBy = "executed_by"
 	// EdgeReviewedBy holds the string denoting the reviewed_by edge name in mutations.
 	EdgeReviewedBy = "reviewed_by"
+	// EdgeAssignee holds the string denoting the assignee edge name in mutations.
+	EdgeAssignee = "assignee"
 	// EdgeDetectionLevel holds the string denoting the detection_level edge name in mutations.
 	EdgeDetectionLevel = "detection_level"
 	// EdgeMitreTags holds the string denoting the mitre_tags edge name in mutations.
@@ -149,6 +153,13 @@ const (
 	ReviewedByInverseTable = "users"
 	// ReviewedByColumn is the table column denoting the reviewed_by relation/edge.
 	ReviewedByColumn = "reviewed_by_id"
+	// AssigneeTable is the table that holds the assignee relation/edge.
+	AssigneeTable = "mission_tests"
+	// AssigneeInverseTable is the table name for the User entity.
+	// It exists in this package in order to avoid circular dependency with the "user" package.
+	AssigneeInverseTable = "users"
+	// AssigneeColumn is the table column denoting the assignee relation/edge.
+	AssigneeColumn = "assignee_id"
 	// DetectionLevelTable is the table that holds the detection_level relation/edge.
 	DetectionLevelTable = "mission_tests"
 	// DetectionLevelInverseTable is the table name for the DetectionLevel entity.
@@ -195,6 +206,7 @@ var Columns = []string{
 	FieldState,
 	FieldStateReason,
 	FieldReleasedToBlue,
+	FieldAssigneeID,
 	FieldExecutedByID,
 	FieldStartedAt,
 	FieldEndedAt,
@@ -467,6 +479,11 @@ func ByReleasedToBlue(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldReleasedToBlue, opts...).ToFunc()
 }
 
+// ByAssigneeID orders the results by the assignee_id field.
+func ByAssigneeID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAssigneeID, opts...).ToFunc()
+}
+
 // ByExecutedByID orders the results by the executed_by_id field.
 func ByExecutedByID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldExecutedByID, opts...).ToFunc()
@@ -584,6 +601,13 @@ func ByReviewedByField(field string, opts ...sql.OrderTermOption) OrderOption {
 	}
 }
 
+// ByAssigneeField orders the results by assignee field.
+func ByAssigneeField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newAssigneeStep(), sql.OrderByField(field, opts...))
+	}
+}
+
 // ByDetectionLevelField orders the results by detection_level field.
 func ByDetectionLevelField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -658,6 +682,13 @@ func newReviewedByStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ReviewedByInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, ReviewedByTable, ReviewedByColumn),
+	)
+}
+func newAssigneeStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(AssigneeInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, false, AssigneeTable, AssigneeColumn),
 	)
 }
 func newDetectionLevelStep() *sqlgraph.Step {

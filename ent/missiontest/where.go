@@ -141,6 +141,11 @@ func ReleasedToBlue(v bool) predicate.MissionTest {
 	return predicate.MissionTest(sql.FieldEQ(FieldReleasedToBlue, v))
 }
 
+// AssigneeID applies equality check predicate on the "assignee_id" field. It's identical to AssigneeIDEQ.
+func AssigneeID(v uuid.UUID) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldEQ(FieldAssigneeID, v))
+}
+
 // ExecutedByID applies equality check predicate on the "executed_by_id" field. It's identical to ExecutedByIDEQ.
 func ExecutedByID(v uuid.UUID) predicate.MissionTest {
 	return predicate.MissionTest(sql.FieldEQ(FieldExecutedByID, v))
@@ -1066,6 +1071,36 @@ func ReleasedToBlueNEQ(v bool) predicate.MissionTest {
 	return predicate.MissionTest(sql.FieldNEQ(FieldReleasedToBlue, v))
 }
 
+// AssigneeIDEQ applies the EQ predicate on the "assignee_id" field.
+func AssigneeIDEQ(v uuid.UUID) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldEQ(FieldAssigneeID, v))
+}
+
+// AssigneeIDNEQ applies the NEQ predicate on the "assignee_id" field.
+func AssigneeIDNEQ(v uuid.UUID) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldNEQ(FieldAssigneeID, v))
+}
+
+// AssigneeIDIn applies the In predicate on the "assignee_id" field.
+func AssigneeIDIn(vs ...uuid.UUID) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldIn(FieldAssigneeID, vs...))
+}
+
+// AssigneeIDNotIn applies the NotIn predicate on the "assignee_id" field.
+func AssigneeIDNotIn(vs ...uuid.UUID) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldNotIn(FieldAssigneeID, vs...))
+}
+
+// AssigneeIDIsNil applies the IsNil predicate on the "assignee_id" field.
+func AssigneeIDIsNil() predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldIsNull(FieldAssigneeID))
+}
+
+// AssigneeIDNotNil applies the NotNil predicate on the "assignee_id" field.
+func AssigneeIDNotNil() predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldNotNull(FieldAssigneeID))
+}
+
 // ExecutedByIDEQ applies the EQ predicate on the "executed_by_id" field.
 func ExecutedByIDEQ(v uuid.UUID) predicate.MissionTest {
 	return predicate.MissionTest(sql.FieldEQ(FieldExecutedByID, v))
@@ -1981,6 +2016,29 @@ func HasReviewedBy() predicate.MissionTest {
 func HasReviewedByWith(preds ...predicate.User) predicate.MissionTest {
 	return predicate.MissionTest(func(s *sql.Selector) {
 		step := newReviewedByStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasAssignee applies the HasEdge predicate on the "assignee" edge.
+func HasAssignee() predicate.MissionTest {
+	return predicate.MissionTest(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, AssigneeTable, AssigneeColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasAssigneeWith applies the HasEdge predicate on the "assignee" edge with a given conditions (other predicates).
+func HasAssigneeWith(preds ...predicate.User) predicate.MissionTest {
+	return predicate.MissionTest(func(s *sql.Selector) {
+		step := newAssigneeStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -26,6 +26,10 @@ const (
 	FieldKind = "kind"
 	// FieldTitle holds the string denoting the title field in the database.
 	FieldTitle = "title"
+	// FieldTitleKey holds the string denoting the title_key field in the database.
+	FieldTitleKey = "title_key"
+	// FieldTitleArgs holds the string denoting the title_args field in the database.
+	FieldTitleArgs = "title_args"
 	// FieldBody holds the string denoting the body field in the database.
 	FieldBody = "body"
 	// FieldLink holds the string denoting the link field in the database.
@@ -53,6 +57,8 @@ var Columns = []string{
 	FieldUserID,
 	FieldKind,
 	FieldTitle,
+	FieldTitleKey,
+	FieldTitleArgs,
 	FieldBody,
 	FieldLink,
 	FieldReadAt,
@@ -86,6 +92,10 @@ var (
 	KindValidator func(string) error
 	// TitleValidator is a validator for the "title" field. It is called by the builders before save.
 	TitleValidator func(string) error
+	// DefaultTitleKey holds the default value on creation for the "title_key" field.
+	DefaultTitleKey string
+	// TitleKeyValidator is a validator for the "title_key" field. It is called by the builders before save.
+	TitleKeyValidator func(string) error
 	// DefaultBody holds the default value on creation for the "body" field.
 	DefaultBody string
 	// DefaultLink holds the default value on creation for the "link" field.
@@ -125,6 +135,11 @@ func ByKind(opts ...sql.OrderTermOption) OrderOption {
 // ByTitle orders the results by the title field.
 func ByTitle(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTitle, opts...).ToFunc()
+}
+
+// ByTitleKey orders the results by the title_key field.
+func ByTitleKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTitleKey, opts...).ToFunc()
 }
 
 // ByBody orders the results by the body field.

@@ -81,6 +81,11 @@ func Title(v string) predicate.Notification {
 	return predicate.Notification(sql.FieldEQ(FieldTitle, v))
 }
 
+// TitleKey applies equality check predicate on the "title_key" field. It's identical to TitleKeyEQ.
+func TitleKey(v string) predicate.Notification {
+	return predicate.Notification(sql.FieldEQ(FieldTitleKey, v))
+}
+
 // Body applies equality check predicate on the "body" field. It's identical to BodyEQ.
 func Body(v string) predicate.Notification {
 	return predicate.Notification(sql.FieldEQ(FieldBody, v))
@@ -324,6 +329,81 @@ func TitleEqualFold(v string) predicate.Notification {
 // TitleContainsFold applies the ContainsFold predicate on the "title" field.
 func TitleContainsFold(v string) predicate.Notification {
 	return predicate.Notification(sql.FieldContainsFold(FieldTitle, v))
+}
+
+// TitleKeyEQ applies the EQ predicate on the "title_key" field.
+func TitleKeyEQ(v string) predicate.Notification {
+	return predicate.Notification(sql.FieldEQ(FieldTitleKey, v))
+}
+
+// TitleKeyNEQ applies the NEQ predicate on the "title_key" field.
+func TitleKeyNEQ(v string) predicate.Notification {
+	return predicate.Notification(sql.FieldNEQ(FieldTitleKey, v))
+}
+
+// TitleKeyIn applies the In predicate on the "title_key" field.
+func TitleKeyIn(vs ...string) predicate.Notification {
+	return predicate.Notification(sql.FieldIn(FieldTitleKey, vs...))
+}
+
+// TitleKeyNotIn applies the NotIn predicate on the "title_key" field.
+func TitleKeyNotIn(vs ...string) predicate.Notification {
+	return predicate.Notification(sql.FieldNotIn(FieldTitleKey, vs...))
+}
+
+// TitleKeyGT applies the GT predicate on the "title_key" field.
+func TitleKeyGT(v string) predicate.Notification {
+	return predicate.Notification(sql.FieldGT(FieldTitleKey, v))
+}
+
+// TitleKeyGTE applies the GTE predicate on the "title_key" field.
+func TitleKeyGTE(v string) predicate.Notification {
+	return predicate.Notification(sql.FieldGTE(FieldTitleKey, v))
+}
+
+// TitleKeyLT applies the LT predicate on the "title_key" field.
+func TitleKeyLT(v string) predicate.Notification {
+	return predicate.Notification(sql.FieldLT(FieldTitleKey, v))
+}
+
+// TitleKeyLTE applies the LTE predicate on the "title_key" field.
+func TitleKeyLTE(v string) predicate.Notification {
+	return predicate.Notification(sql.FieldLTE(FieldTitleKey, v))
+}
+
+// TitleKeyContains applies the Contains predicate on the "title_key" field.
+func TitleKeyContains(v string) predicate.Notification {
+	return predicate.Notification(sql.FieldContains(FieldTitleKey, v))
+}
+
+// TitleKeyHasPrefix applies the HasPrefix predicate on the "title_key" field.
+func TitleKeyHasPrefix(v string) predicate.Notification {
+	return predicate.Notification(sql.FieldHasPrefix(FieldTitleKey, v))
+}
+
+// TitleKeyHasSuffix applies the HasSuffix predicate on the "title_key" field.
+func TitleKeyHasSuffix(v string) predicate.Notification {
+	return predicate.Notification(sql.FieldHasSuffix(FieldTitleKey, v))
+}
+
+// TitleKeyEqualFold applies the EqualFold predicate on the "title_key" field.
+func TitleKeyEqualFold(v string) predicate.Notification {
+	return predicate.Notification(sql.FieldEqualFold(FieldTitleKey, v))
+}
+
+// TitleKeyContainsFold applies the ContainsFold predicate on the "title_key" field.
+func TitleKeyContainsFold(v string) predicate.Notification {
+	return predicate.Notification(sql.FieldContainsFold(FieldTitleKey, v))
+}
+
+// TitleArgsIsNil applies the IsNil predicate on the "title_args" field.
+func TitleArgsIsNil() predicate.Notification {
+	return predicate.Notification(sql.FieldIsNull(FieldTitleArgs))
+}
+
+// TitleArgsNotNil applies the NotNil predicate on the "title_args" field.
+func TitleArgsNotNil() predicate.Notification {
+	return predicate.Notification(sql.FieldNotNull(FieldTitleArgs))
 }
 
 // BodyEQ applies the EQ predicate on the "body" field.

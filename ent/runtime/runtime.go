@@ -818,49 +818,49 @@ func init() {
 	// missiontest.DefaultReleasedToBlue holds the default value on creation for the released_to_blue field.
 	missiontest.DefaultReleasedToBlue = missiontestDescReleasedToBlue.Default.(bool)
 	// missiontestDescCommand is the schema descriptor for command field.
-	missiontestDescCommand := missiontestFields[20].Descriptor()
+	missiontestDescCommand := missiontestFields[21].Descriptor()
 	// missiontest.DefaultCommand holds the default value on creation for the command field.
 	missiontest.DefaultCommand = missiontestDescCommand.Default.(string)
 	// missiontest.CommandValidator is a validator for the "command" field. It is called by the builders before save.
 	missiontest.CommandValidator = missiontestDescCommand.Validators[0].(func(string) error)
 	// missiontestDescSourceHost is the schema descriptor for source_host field.
-	missiontestDescSourceHost := missiontestFields[21].Descriptor()
+	missiontestDescSourceHost := missiontestFields[22].Descriptor()
 	// missiontest.DefaultSourceHost holds the default value on creation for the source_host field.
 	missiontest.DefaultSourceHost = missiontestDescSourceHost.Default.(string)
 	// missiontest.SourceHostValidator is a validator for the "source_host" field. It is called by the builders before save.
 	missiontest.SourceHostValidator = missiontestDescSourceHost.Validators[0].(func(string) error)
 	// missiontestDescTargetHost is the schema descriptor for target_host field.
-	missiontestDescTargetHost := missiontestFields[22].Descriptor()
+	missiontestDescTargetHost := missiontestFields[23].Descriptor()
 	// missiontest.DefaultTargetHost holds the default value on creation for the target_host field.
 	missiontest.DefaultTargetHost = missiontestDescTargetHost.Default.(string)
 	// missiontest.TargetHostValidator is a validator for the "target_host" field. It is called by the builders before save.
 	missiontest.TargetHostValidator = missiontestDescTargetHost.Validators[0].(func(string) error)
 	// missiontestDescRedNotes is the schema descriptor for red_notes field.
-	missiontestDescRedNotes := missiontestFields[23].Descriptor()
+	missiontestDescRedNotes := missiontestFields[24].Descriptor()
 	// missiontest.DefaultRedNotes holds the default value on creation for the red_notes field.
 	missiontest.DefaultRedNotes = missiontestDescRedNotes.Default.(string)
 	// missiontest.RedNotesValidator is a validator for the "red_notes" field. It is called by the builders before save.
 	missiontest.RedNotesValidator = missiontestDescRedNotes.Validators[0].(func(string) error)
 	// missiontestDescAlertName is the schema descriptor for alert_name field.
-	missiontestDescAlertName := missiontestFields[26].Descriptor()
+	missiontestDescAlertName := missiontestFields[27].Descriptor()
 	// missiontest.DefaultAlertName holds the default value on creation for the alert_name field.
 	missiontest.DefaultAlertName = missiontestDescAlertName.Default.(string)
 	// missiontest.AlertNameValidator is a validator for the "alert_name" field. It is called by the builders before save.
 	missiontest.AlertNameValidator = missiontestDescAlertName.Validators[0].(func(string) error)
 	// missiontestDescLogSource is the schema descriptor for log_source field.
-	missiontestDescLogSource := missiontestFields[27].Descriptor()
+	missiontestDescLogSource := missiontestFields[28].Descriptor()
 	// missiontest.DefaultLogSource holds the default value on creation for the log_source field.
 	missiontest.DefaultLogSource = missiontestDescLogSource.Default.(string)
 	// missiontest.LogSourceValidator is a validator for the "log_source" field. It is called by the builders before save.
 	missiontest.LogSourceValidator = missiontestDescLogSource.Validators[0].(func(string) error)
 	// missiontestDescBlueNotes is the schema descriptor for blue_notes field.
-	missiontestDescBlueNotes := missiontestFields[28].Descriptor()
+	missiontestDescBlueNotes := missiontestFields[29].Descriptor()
 	// missiontest.DefaultBlueNotes holds the default value on creation for the blue_notes field.
 	missiontest.DefaultBlueNotes = missiontestDescBlueNotes.Default.(string)
 	// missiontest.BlueNotesValidator is a validator for the "blue_notes" field. It is called by the builders before save.
 	missiontest.BlueNotesValidator = missiontestDescBlueNotes.Validators[0].(func(string) error)
 	// missiontestDescVersion is the schema descriptor for version field.
-	missiontestDescVersion := missiontestFields[31].Descriptor()
+	missiontestDescVersion := missiontestFields[32].Descriptor()
 	// missiontest.DefaultVersion holds the default value on creation for the version field.
 	missiontest.DefaultVersion = missiontestDescVersion.Default.(int)
 	// missiontestDescID is the schema descriptor for id field.
@@ -1191,12 +1191,18 @@ func init() {
 			return nil
 		}
 	}()
+	// notificationDescTitleKey is the schema descriptor for title_key field.
+	notificationDescTitleKey := notificationFields[3].Descriptor()
+	// notification.DefaultTitleKey holds the default value on creation for the title_key field.
+	notification.DefaultTitleKey = notificationDescTitleKey.Default.(string)
+	// notification.TitleKeyValidator is a validator for the "title_key" field. It is called by the builders before save.
+	notification.TitleKeyValidator = notificationDescTitleKey.Validators[0].(func(string) error)
 	// notificationDescBody is the schema descriptor for body field.
-	notificationDescBody := notificationFields[3].Descriptor()
+	notificationDescBody := notificationFields[5].Descriptor()
 	// notification.DefaultBody holds the default value on creation for the body field.
 	notification.DefaultBody = notificationDescBody.Default.(string)
 	// notificationDescLink is the schema descriptor for link field.
-	notificationDescLink := notificationFields[4].Descriptor()
+	notificationDescLink := notificationFields[6].Descriptor()
 	// notification.DefaultLink holds the default value on creation for the link field.
 	notification.DefaultLink = notificationDescLink.Default.(string)
 	// notificationDescID is the schema descriptor for id field.
@@ -1657,8 +1663,14 @@ func init() {
 	userDescIsActive := userFields[4].Descriptor()
 	// user.DefaultIsActive holds the default value on creation for the is_active field.
 	user.DefaultIsActive = userDescIsActive.Default.(bool)
+	// userDescTimeZone is the schema descriptor for time_zone field.
+	userDescTimeZone := userFields[5].Descriptor()
+	// user.DefaultTimeZone holds the default value on creation for the time_zone field.
+	user.DefaultTimeZone = userDescTimeZone.Default.(string)
+	// user.TimeZoneValidator is a validator for the "time_zone" field. It is called by the builders before save.
+	user.TimeZoneValidator = userDescTimeZone.Validators[0].(func(string) error)
 	// userDescMutedNotifications is the schema descriptor for muted_notifications field.
-	userDescMutedNotifications := userFields[6].Descriptor()
+	userDescMutedNotifications := userFields[7].Descriptor()
 	// user.DefaultMutedNotifications holds the default value on creation for the muted_notifications field.
 	user.DefaultMutedNotifications = userDescMutedNotifications.Default.([]string)
 	// userDescID is the schema descriptor for id field.

@@ -83,6 +83,8 @@ func (MissionTest) Fields() []ent.Field {
 		field.Enum("state").Values(testStates...).Default("pending"),
 		field.Text("state_reason").Default("").MaxRuneLen(reasonMax).SchemaType(text).Comment("why a test is skipped or blocked"),
 		field.Bool("released_to_blue").Default(false),
+		field.UUID("assignee_id", uuid.UUID{}).Optional().Nillable().
+			Comment("the red member expected to execute the test; unassigned tests are anyone's"),
 		// Red side.
 		field.UUID("executed_by_id", uuid.UUID{}).Optional().Nillable(),
 		field.Time("started_at").Optional().Nillable(),
@@ -119,6 +121,9 @@ func (MissionTest) Edges() []ent.Edge {
 		edge.To("reviewed_by", User.Type).Unique().Field("reviewed_by_id").
 			StorageKey(fk("mission_tests", "reviewed_by_id")).
 			Annotations(entsql.OnDelete(entsql.SetNull)),
+		edge.To("assignee", User.Type).Unique().Field("assignee_id").
+			StorageKey(fk("mission_tests", "assignee_id")).
+			Annotations(entsql.OnDelete(entsql.SetNull)),
 		edge.To("detection_level", DetectionLevel.Type).Unique().Field("detection_level_id").
 			StorageKey(fk("mission_tests", "detection_level_id")).
 			Annotations(entsql.OnDelete(entsql.Restrict)),
@@ -137,6 +142,7 @@ func (MissionTest) Indexes() []ent.Index {
 		activeIndex("mission_tests", "mission_id", "position"),
 		index.Fields("mission_scenario_id").StorageKey("ix_mission_tests_mission_scenario_id"),
 		index.Fields("category_id").StorageKey("ix_mission_tests_category_id"),
+		index.Fields("assignee_id").StorageKey("ix_mission_tests_assignee_id"),
 	}
 }
 

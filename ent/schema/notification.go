@@ -41,7 +41,12 @@ func (Notification) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("user_id", uuid.UUID{}),
 		field.String("kind").NotEmpty().MaxLen(64),
-		field.String("title").NotEmpty().MaxLen(300),
+		field.String("title").NotEmpty().MaxLen(300).
+			Comment("the title as written, in the recipient's language then; shown when title_key is empty or unknown"),
+		field.String("title_key").Default("").MaxLen(128).
+			Comment("i18n key of the title, rendered in the reader's language at read time"),
+		field.JSON("title_args", []map[string]string{}).Optional().SchemaType(jsonb).
+			Comment(`the title's arguments: {"name","text"} kept as is, {"name","key"} translated at read time`),
 		field.Text("body").Default(""),
 		field.String("link").Default(""),
 		field.Time("read_at").Optional().Nillable(),

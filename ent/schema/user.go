@@ -66,6 +66,8 @@ func (User) Fields() []ent.Field {
 		field.String("display_name").NotEmpty().MaxRuneLen(100),
 		field.Enum("locale").Values("en", "fr").Default("en"),
 		field.Bool("is_active").Default(true),
+		field.String("time_zone").Default("").MaxLen(64).
+			Comment("IANA zone the user reads and enters times in; empty until the browser's zone is learnt at sign-in (UTC meanwhile)"),
 		field.Time("last_login_at").Optional().Nillable(),
 		field.Strings("muted_notifications").Default([]string{}).SchemaType(jsonb).
 			Annotations(entsql.DefaultExpr("'[]'::jsonb")).

@@ -33,6 +33,8 @@ const (
 	FieldLocale = "locale"
 	// FieldIsActive holds the string denoting the is_active field in the database.
 	FieldIsActive = "is_active"
+	// FieldTimeZone holds the string denoting the time_zone field in the database.
+	FieldTimeZone = "time_zone"
 	// FieldLastLoginAt holds the string denoting the last_login_at field in the database.
 	FieldLastLoginAt = "last_login_at"
 	// FieldMutedNotifications holds the string denoting the muted_notifications field in the database.
@@ -86,6 +88,7 @@ var Columns = []string{
 	FieldDisplayName,
 	FieldLocale,
 	FieldIsActive,
+	FieldTimeZone,
 	FieldLastLoginAt,
 	FieldMutedNotifications,
 }
@@ -127,6 +130,10 @@ var (
 	DisplayNameValidator func(string) error
 	// DefaultIsActive holds the default value on creation for the "is_active" field.
 	DefaultIsActive bool
+	// DefaultTimeZone holds the default value on creation for the "time_zone" field.
+	DefaultTimeZone string
+	// TimeZoneValidator is a validator for the "time_zone" field. It is called by the builders before save.
+	TimeZoneValidator func(string) error
 	// DefaultMutedNotifications holds the default value on creation for the "muted_notifications" field.
 	DefaultMutedNotifications []string
 	// DefaultID holds the default value on creation for the "id" field.
@@ -205,6 +212,11 @@ func ByLocale(opts ...sql.OrderTermOption) OrderOption {
 // ByIsActive orders the results by the is_active field.
 func ByIsActive(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldIsActive, opts...).ToFunc()
+}
+
+// ByTimeZone orders the results by the time_zone field.
+func ByTimeZone(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTimeZone, opts...).ToFunc()
 }
 
 // ByLastLoginAt orders the results by the last_login_at field.
