@@ -81,6 +81,15 @@ bench: tools-postgres build
 	$(GO) run ./cmd/violet-bench -version '$(VERSION)' -binary $(BIN) -json docs/bench/$$(date -u +%F).json \
 	  -markdown docs/bench/$$(date -u +%F).md $(BENCHFLAGS)
 
+.PHONY: screenshots
+
+## screenshots: regenerate docs/screenshots/ (home per role, the overview with a bulk
+## selection, the matrix with coverage, the report's heatmap and its page count
+## for 100 tests) from the browser tests that check those pages
+screenshots: tools-postgres tools-chromium
+	VIOLET_SCREENSHOTS=$(CURDIR)/docs/screenshots VIOLET_BROWSER_REQUIRED=1 $(GO) test -count=1 \
+	  -run '^(TestBrowserHomePage|TestBrowserHomeQueues|TestBrowserBulkSkipCompletes|TestBrowserMatrixFitsAndCovers|TestBrowserMissionReport100Tests)$$' ./handlers/
+
 .PHONY: fuzz
 
 # FUZZTIME is how long `make fuzz` runs each fuzz target.

@@ -191,6 +191,7 @@ var matrix = map[string][6]string{
 	"POST /missions/:id/tests/:test/blue":      {L, F, O, O, O, O},
 	"POST /missions/:id/tests/:test/review":    {L, F, O, O, O, O},
 	"POST /missions/:id/tests/:test/reopen":    {L, F, O, O, O, O},
+	"POST /missions/:id/tests/bulk":            {L, F, O, O, O, O},
 }
 
 // TestRoleRouteMatrix walks the route table and asks every route as every

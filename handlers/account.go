@@ -15,11 +15,12 @@ import (
 	accountview "violet/views/account"
 )
 
-// profileForm is what the profile form may set: the viewer's own name and
-// language, nothing else of their account.
+// profileForm is what the profile form may set: the viewer's own name,
+// language and time zone, nothing else of their account.
 type profileForm struct {
 	DisplayName string `form:"display_name"`
 	Locale      string `form:"locale"`
+	TimeZone    string `form:"time_zone"`
 }
 
 // passwordForm is what the password form may set.
@@ -94,10 +95,10 @@ func (s *Server) updateProfile(c echo.Context) error {
 	if err := (&echo.DefaultBinder{}).BindBody(c, &f); err != nil {
 		return echo.ErrBadRequest
 	}
-	changed, err := s.myAccount().UpdateProfile(c.Request().Context(), account.ProfileInput{DisplayName: f.DisplayName, Locale: f.Locale})
+	changed, err := s.myAccount().UpdateProfile(c.Request().Context(), account.ProfileInput{DisplayName: f.DisplayName, Locale: f.Locale, TimeZone: f.TimeZone})
 	if errs, ok := invalidErrors(err); ok {
 		return s.renderAccount(c, http.StatusUnprocessableEntity, func(p *accountview.Page) {
-			p.Profile = accountview.ProfileForm{DisplayName: f.DisplayName, Locale: f.Locale, Errors: errs}
+			p.Profile = accountview.ProfileForm{DisplayName: f.DisplayName, Locale: f.Locale, TimeZone: f.TimeZone, Errors: errs}
 		})
 	}
 	if err != nil {

@@ -13,11 +13,15 @@ import (
 // (attack.Catalogue): the handlers parse the query and render.
 
 // showAttackMatrix renders the matrix, filtered by ?platform= and without
-// retired entries unless ?retired=1. htmx requests get only the matrix.
+// retired entries unless ?retired=1, coloured by ?overlay=library or
+// ?overlay=mission&mission=<id> (a mission the viewer may not read is a
+// 404). htmx requests get only the matrix.
 func (s *Server) showAttackMatrix(c echo.Context) error {
 	m, err := attack.NewCatalogue(s.Ent).Matrix(c.Request().Context(), attackviews.MatrixFilter{
 		Platform: c.QueryParam("platform"),
 		Retired:  c.QueryParam("retired") == "1",
+		Overlay:  c.QueryParam("overlay"),
+		Mission:  c.QueryParam("mission"),
 	})
 	if err != nil {
 		return err

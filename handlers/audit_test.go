@@ -151,10 +151,15 @@ func TestAuditLogShowsRealActions(t *testing.T) {
 		text := func(id string) string {
 			return strings.Join(strings.Fields(s.Find(`[data-testid="`+id+`"]`).Text()), " ")
 		}
-		rows = append(rows, row{s.AttrOr("data-action", ""), text("audit-actor"), text("audit-action"), text("audit-target"), text("audit-details")})
+		// The details are labelled fields: each label and value, in order.
+		var details []string
+		s.Find(`[data-testid="audit-details"] dt, [data-testid="audit-details"] dd`).Each(func(_ int, f *goquery.Selection) {
+			details = append(details, strings.TrimSpace(f.Text()))
+		})
+		rows = append(rows, row{s.AttrOr("data-action", ""), text("audit-actor"), text("audit-action"), text("audit-target"), strings.Join(details, " ")})
 	})
 	want := []row{
-		{"invitation.created", "System", "Invitation created", "Invitation new@example.com", `{"expires_hours":72,"groups":["redteam"]}`},
+		{"invitation.created", "System", "Invitation created", "Invitation new@example.com", "Valid for (hours) 72 Groups redteam"},
 		{"login.succeeded", "root@example.com", "Signed in", "User root@example.com", ""},
 		{"login.failed", "Anonymous", "Sign-in failed", "User nobody@example.com", ""},
 	}

@@ -16,6 +16,7 @@ type loginForm struct {
 	Email    string `form:"email"`
 	Password string `form:"password"`
 	Next     string `form:"next"`
+	TimeZone string `form:"tz"` // the browser's, filled by static/js/app.js
 }
 
 // showLogin renders the sign-in page; a signed-in viewer goes on.
@@ -40,7 +41,7 @@ func (s *Server) login(c echo.Context) error {
 		return echo.ErrBadRequest
 	}
 	ctx := c.Request().Context()
-	in := account.SignInInput{Email: f.Email, Password: f.Password}
+	in := account.SignInInput{Email: f.Email, Password: f.Password, TimeZone: f.TimeZone}
 	if old := auth.Record(sessionFrom(ctx)); old != nil {
 		in.Replace = old.ID
 	}

@@ -25,7 +25,7 @@ func TestBrowserHomePage(t *testing.T) {
 	base := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 	now := func() time.Time { return base.Add(time.Duration(tick.Add(1)) * time.Minute) }
 	app, url := browsertest.Server(t, apptest.WithNow(now))
-	app.User(t, "observer@example.com", "observer")
+	app.User(t, "admin@example.com", "admin") // home shows the Database card to administrators (issue 18)
 	ctx := browsertest.New(t)
 	console := browsertest.WatchConsole(ctx)
 
@@ -33,7 +33,7 @@ func TestBrowserHomePage(t *testing.T) {
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(url+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-form"]`)),
-		chromedp.SendKeys(chromedp.CSS(`#field-email`), "observer@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`#field-email`), "admin@example.com"),
 		chromedp.SendKeys(chromedp.CSS(`#field-password`), apptest.Password),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="db-card"]`)),
@@ -73,6 +73,8 @@ func TestBrowserHomePage(t *testing.T) {
 	if got := text("footer-version"); got != "Violet "+apptest.Version {
 		t.Errorf("footer %q, want %q", got, "Violet "+apptest.Version)
 	}
+
+	browsertest.DocScreenshot(t, ctx, "home-admin")
 
 	version, err := chromedp.Run(ctx, chromedp.Evaluate[string](`htmx.version`))
 	if err != nil || !strings.HasPrefix(version, "2.") {

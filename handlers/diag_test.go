@@ -189,7 +189,8 @@ func TestReadiness(t *testing.T) {
 func TestDatabaseCard(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)
-	cookie := app.SignedIn(t, "observer@example.com", "observer")
+	// Home shows the card to administrators only (issue 18).
+	cookie := app.SignedIn(t, "admin@example.com", "admin")
 	for _, path := range []string{"/", "/diag"} {
 		t.Run(path, func(t *testing.T) {
 			w := app.GetAs(cookie, path)

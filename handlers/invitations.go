@@ -36,6 +36,7 @@ type acceptForm struct {
 	Password        string `form:"password"`
 	PasswordConfirm string `form:"password_confirm"`
 	Locale          string `form:"locale"`
+	TimeZone        string `form:"tz"` // the browser's, filled by static/js/app.js
 }
 
 // listInvitations shows the invitations, newest first, filtered by status,
@@ -189,7 +190,7 @@ func (s *Server) acceptInvitation(c echo.Context) error {
 		return err
 	}
 	ans := invite.Answer{Email: f.Email, DisplayName: f.DisplayName, Password: f.Password,
-		PasswordConfirm: f.PasswordConfirm, Locale: f.Locale}
+		PasswordConfirm: f.PasswordConfirm, Locale: f.Locale, TimeZone: f.TimeZone}
 	if rec := auth.Record(sessionFrom(ctx)); rec != nil {
 		ans.PreviousSession = rec.ID
 	}

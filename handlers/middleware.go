@@ -174,10 +174,10 @@ func sessionFrom(ctx context.Context) *sessions.Session {
 
 // authenticate loads the session of the request's cookie and, when it is
 // valid, puts the viewer (with the permissions read from the database just
-// now) and the viewer's language in the request context. It also rotates
-// the session token or records activity when due. A missing, expired,
-// revoked or tampered cookie leaves the request anonymous. Routes marked
-// sessionless (assets, probes) skip all of it.
+// now), the viewer's language and time zone in the request context. It
+// also rotates the session token or records activity when due. A missing,
+// expired, revoked or tampered cookie leaves the request anonymous. Routes
+// marked sessionless (assets, probes) skip all of it.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if s.routeOf(c).noSession {
@@ -194,6 +194,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			ctx = auth.NewContext(ctx, v)
 			loc := s.Catalog.Pick(v.Locale, req.Header.Get("Accept-Language"))
 			ctx = i18n.NewContext(ctx, loc)
+			// Times are shown and entered in the viewer's zone; one not
+			// chosen yet, or no longer known, is UTC.
+			ctx = i18n.WithZone(ctx, i18n.ZoneOf(v.TimeZone))
 			c.Response().Header().Set("Content-Language", loc.Lang())
 			if err := sess.Save(req.WithContext(ctx), c.Response()); err != nil {
 				s.Log.Warn("refresh session", "id", requestIDFrom(ctx), "err", err)

@@ -44,7 +44,7 @@ func (s *Server) showMission(c echo.Context) error {
 
 // renderOverview renders the page, or for htmx the test list only.
 func (s *Server) renderOverview(c echo.Context, status int, p missionpage.Page) error {
-	fragment := missionpage.TestList(p)
+	fragment := missionpage.ListUpdate(p)
 	if isPartial(c.Request()) {
 		// No page frame, so no layoutProps: pending flash messages stay
 		// for the next page.

@@ -514,7 +514,7 @@ func TestMissionCategories(t *testing.T) {
 		row := `[data-testid="category-row"][data-category-id="` + id("Servers") + `"]`
 		w.Do(t, apptest.Step{Name: "bad edit", As: "lead", Path: path("/categories/" + id("Servers")), HX: true,
 			Form: url.Values{"name": {"Servers"}, "colour": {"blue"}}, Status: http.StatusUnprocessableEntity,
-			TestIDs: []string{row + ` details[open]`, row + ` [data-testid="error-colour"]`}})
+			TestIDs: []string{row + ` details.row-menu[open] [data-testid="category-edit"][open]`, row + ` [data-testid="error-colour"]`}})
 	})
 	t.Run("move", func(t *testing.T) {
 		other := w.MissionWith(t, "Other", map[string]string{"lead": "lead"})

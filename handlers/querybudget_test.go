@@ -150,6 +150,13 @@ func (d *budgetData) grow(from, to int) {
 		FROM generate_series($1::int, $2::int) i WHERE i < 200`, lo, hi, f.users["admin"])
 }
 
+// homeBudget is the home's ceiling (internal/home): the session, the
+// missions, one statement per queue (three for someone holding every
+// role) and the activity, 6 at most; an administrator adds the Database
+// card's probe and the two kinds of job. The pages measured here hold one
+// role each, so they stay below it.
+var homeBudget = map[string]int64{"home as lead": 6, "home as red": 6, "home as blue": 6, "home as admin": 10}
+
 // TestQueryBudgets: each page sends as many statements at 10 rows as at
 // 1,000 (users, audit events, mission tests) or 200 (groups, members,
 // categories, evidence and history of a test, templates, scenarios,
@@ -165,7 +172,13 @@ func TestQueryBudgets(t *testing.T) {
 		hx               bool
 		want             string // a row only the grown data has (or, where a page lists nothing, proof it rendered)
 	}{
-		{"home", "lead", "/", false, "Migration revision"},
+		// Home (internal/home): each role's queue counts every open test
+		// of the mission; the admin, a member of nothing, sees the
+		// Database card and the jobs.
+		{"home as lead", "lead", "/", false, "0 / 1001 done"},
+		{"home as red", "red", "/", false, "Operation Violet: see all (1000)"},
+		{"home as blue", "blue", "/", false, "Operation Violet: see all (667)"},
+		{"home as admin", "admin", "/", false, "Migration revision"},
 		{"test page as lead", "lead", testPath, false, "Bulk user 199"},
 		{"test page as blue", "blue", testPath, false, "Bulk user 199"},
 		{"test evidence section", "lead", testPath + "/evidence", false, "file-199.png"},
@@ -216,6 +229,9 @@ func TestQueryBudgets(t *testing.T) {
 		}
 		if big < 2 {
 			t.Errorf("%s: %d statements counted; the counter is not counting", p.name, big)
+		}
+		if limit, ok := homeBudget[p.name]; ok && big > limit {
+			t.Errorf("%s: %d statements, over its budget of %d", p.name, big, limit)
 		}
 		t.Logf("%-24s %d statements", p.name, big)
 	}

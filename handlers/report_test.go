@@ -228,6 +228,38 @@ func TestMissionReportContent(t *testing.T) {
 			t.Errorf("%d legend items, want %d", d.Find(`[data-testid="legend-item"]`).Length(), len(f.levels)+2)
 		}
 	})
+	t.Run("contents", func(t *testing.T) {
+		links := d.Find(`[data-testid="report-toc"] a`)
+		if links.Length() != 5 {
+			t.Errorf("%d entries in the contents, want 5", links.Length())
+		}
+		links.Each(func(_ int, a *goquery.Selection) {
+			href, _ := a.Attr("href")
+			if !strings.HasPrefix(href, "#") || d.Find(href).Length() != 1 {
+				t.Errorf("contents entry %q links to %q, not to a heading of the report", a.Text(), href)
+			}
+		})
+		if d.Find(`[data-testid="report-details"] [data-testid="report-test"]`).Length() != 12 {
+			t.Error("the tests' details are not in their section")
+		}
+	})
+	t.Run("names beside IDs", func(t *testing.T) {
+		cell := strings.Join(strings.Fields(d.Find(`[data-testid="report-test-row"][data-id="`+ids[0].String()+`"] [data-testid="report-row-attack"]`).Text()), " ")
+		for _, want := range []string{"T1059.001 PowerShell", "T1003 OS Credential Dumping", "TA0007 Discovery"} {
+			if !strings.Contains(cell, want) {
+				t.Errorf("ATT&CK cell %q lacks %q", cell, want)
+			}
+		}
+		head := strings.Join(strings.Fields(d.Find(`[data-testid="heatmap-column"][data-tactic="TA0006"] [data-testid="heatmap-head"]`).Text()), " ")
+		if head != "TA0006 Credential Access" {
+			t.Errorf("heatmap header %q", head)
+		}
+		// ATT&CK's names are English in a French report too: hyphenated
+		// as English where the browser hyphenates.
+		if lang, _ := d.Find(`[data-testid="heatmap"]`).Attr("lang"); lang != "en" {
+			t.Errorf("heatmap lang %q", lang)
+		}
+	})
 	t.Run("test section", func(t *testing.T) {
 		sec := d.Find(`[data-testid="report-test"][data-id="` + ids[2].String() + `"]`)
 		if sec.Find(`[data-testid="report-test-command"]`).Text() != "whoami /all & net user" {
@@ -248,6 +280,14 @@ func TestMissionReportContent(t *testing.T) {
 		if sec.Find(`[data-testid="report-test-tags"] li`).Length() != 3 {
 			t.Error("tags missing")
 		}
+		if sec.Find(`[data-testid="report-test-nothing"]`).Length() != 0 {
+			t.Error("a test with details says nothing was recorded")
+		}
+		// ids[0] is pending: neither side recorded anything, said once.
+		empty := d.Find(`[data-testid="report-test"][data-id="` + ids[0].String() + `"]`)
+		if empty.Find(`[data-testid="report-test-nothing"]`).Length() != 1 || empty.Find(`[data-testid="report-test-red"], [data-testid="report-test-blue"]`).Length() != 0 {
+			t.Errorf("pending test's details: %q", empty.Text())
+		}
 	})
 	t.Run("evidence", func(t *testing.T) {
 		img := d.Find(`[data-testid="report-evidence-image"] img`)
@@ -266,7 +306,7 @@ func TestMissionReportContent(t *testing.T) {
 		if href, _ := row.Find("a").Attr("href"); href != f.path("/tests/"+ids[2].String()+"/evidence/"+pcap.ID.String()) {
 			t.Errorf("download link %q", href)
 		}
-		if testidIn(row, "report-appendix-sha") != pcap.Sha256 || testidIn(row, "report-appendix-size") != "3.0 MiB" {
+		if testidIn(row, "report-appendix-sha") != pcap.Sha256 || testidIn(row, "report-appendix-size") != "3.0\u00a0MiB" {
 			t.Errorf("appendix row %q", row.Text())
 		}
 		if strings.Contains(body, gone.OriginalName) {
@@ -307,6 +347,13 @@ func TestMissionReportEmptyAndFrench(t *testing.T) {
 	}
 	if lang, _ := d.Find("html").Attr("lang"); lang != "fr" || !strings.Contains(d.Find(".report-kicker").Text(), "Rapport de mission") {
 		t.Errorf("lang %q, kicker %q", lang, d.Find(".report-kicker").Text())
+	}
+	// No test, no details section: the contents lists the four others.
+	if n := d.Find(`[data-testid="report-toc-entry"]`).Length(); n != 4 || !strings.Contains(d.Find(`[data-testid="report-toc"] h2`).Text(), "Sommaire") {
+		t.Errorf("contents: %d entries, title %q", n, d.Find(`[data-testid="report-toc"] h2`).Text())
+	}
+	if d.Find(`[data-testid="report-details"]`).Length() != 0 {
+		t.Error("a details section without tests")
 	}
 	if testid(d, "report-status") != "En cours" {
 		t.Errorf("status %q", testid(d, "report-status"))

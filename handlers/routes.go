@@ -327,6 +327,7 @@ func (s *Server) routeTable() []route {
 		post(paths.MissionTestBlue, need(auth.MissionRead), s.saveMissionTestBlue, blueSide),
 		post(paths.MissionTestReview, need(auth.MissionRead), s.reviewMissionTest, leads),
 		post(paths.MissionTestReopen, need(auth.MissionRead), s.reopenMissionTest, leads),
+		post(paths.MissionTestsBulk, need(auth.MissionRead), s.bulkMissionTests, leads),
 
 		// Evidence.
 		get(paths.Evidence, need(auth.MissionRead), s.showEvidence, anyMember),

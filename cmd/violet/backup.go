@@ -9,8 +9,8 @@ import (
 
 	"violet/internal/backup"
 	"violet/internal/config"
+	"violet/internal/i18n"
 	"violet/migrations"
-	"violet/views/report"
 )
 
 // backupCmd implements `violet backup DIR`: a pg_dump of DATABASE_URL and
@@ -35,7 +35,7 @@ func backupCmd(ctx context.Context, e env, args []string) error {
 	sum, err := backup.Backup(ctx, cfg.DatabaseURL, store, dir, backup.Options{Version: version})
 	if sum != nil {
 		fmt.Fprintf(e.stdout, "Backup written to %s: database dump %s (migration %s), %d evidence objects (%s), in %s\n",
-			dir, report.Size(sum.DumpBytes), sum.MigrationRevision, sum.Objects, report.Size(sum.ObjectBytes), sum.Duration.Round(time.Millisecond))
+			dir, i18n.Size(ctx, sum.DumpBytes), sum.MigrationRevision, sum.Objects, i18n.Size(ctx, sum.ObjectBytes), sum.Duration.Round(time.Millisecond))
 	}
 	return err
 }
@@ -66,7 +66,7 @@ func restoreCmd(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Restored from %s: database dump %s (migration %s), %d evidence objects (%s), in %s\n",
-		dir, report.Size(sum.DumpBytes), sum.MigrationRevision, sum.Objects, report.Size(sum.ObjectBytes), sum.Duration.Round(time.Millisecond))
+		dir, i18n.Size(ctx, sum.DumpBytes), sum.MigrationRevision, sum.Objects, i18n.Size(ctx, sum.ObjectBytes), sum.Duration.Round(time.Millisecond))
 	var problems *backup.ProblemsError
 	if err == nil {
 		fmt.Fprintln(e.stdout, "Every evidence file matches its SHA-256.")

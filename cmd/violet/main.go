@@ -11,6 +11,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// The zone database inside the binary: the distroless image has no
+	// /usr/share/zoneinfo, and every viewer's time zone is loaded from it.
+	_ "time/tzdata"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -87,21 +88,26 @@ func (s *Service) Page(ctx context.Context, current uuid.UUID) (accountview.Page
 	}
 	return accountview.Page{
 		Email:    u.Email,
-		Profile:  accountview.ProfileForm{DisplayName: u.DisplayName, Locale: string(u.Locale)},
+		Profile:  accountview.ProfileForm{DisplayName: u.DisplayName, Locale: string(u.Locale), TimeZone: u.TimeZone},
 		Sessions: accountview.Sessions{Rows: rows},
 	}, nil
 }
 
-// ProfileInput is what the profile form may set: the viewer's own name
-// and language, nothing else of their account.
+// ProfileInput is what the profile form may set: the viewer's own name,
+// language and time zone, nothing else of their account.
 type ProfileInput struct {
 	DisplayName string
 	Locale      string
+	// TimeZone is an IANA zone name ("Europe/Paris"); "" leaves the
+	// account without one, shown in UTC (and the next sign-in's browser
+	// zone is taken).
+	TimeZone string
 }
 
-// UpdateProfile saves the viewer's display name and language and reports
-// whether anything changed. A name that another account has or reads like
-// is refused ("identity.name.look_alike").
+// UpdateProfile saves the viewer's display name, language and time zone
+// and reports whether anything changed. A name that another account has or
+// reads like is refused ("identity.name.look_alike"); a zone the zone
+// database does not know ("timezone.invalid").
 func (s *Service) UpdateProfile(ctx context.Context, in ProfileInput) (bool, error) {
 	inv := &app.Invalid{}
 	name, err := identity.DisplayName(in.DisplayName)
@@ -111,10 +117,14 @@ func (s *Service) UpdateProfile(ctx context.Context, in ProfileInput) (bool, err
 	if !slices.Contains(i18n.Supported(), in.Locale) {
 		inv.Add("locale", "account.profile.locale_invalid")
 	}
+	zone := strings.TrimSpace(in.TimeZone)
+	if _, ok := i18n.LoadZone(zone); zone != "" && !ok {
+		inv.Add("time_zone", "timezone.invalid")
+	}
 	if err := inv.Err(); err != nil {
 		return false, err
 	}
-	return s.saveProfile(ctx, name, in.Locale)
+	return s.saveProfile(ctx, name, in.Locale, &zone)
 }
 
 // SetLanguage is the user menu's language switch: it saves the viewer's
@@ -123,17 +133,18 @@ func (s *Service) SetLanguage(ctx context.Context, locale string) error {
 	if !slices.Contains(i18n.Supported(), locale) {
 		return app.Invalidf("locale", "account.profile.locale_invalid")
 	}
-	_, err := s.saveProfile(ctx, "", locale)
+	_, err := s.saveProfile(ctx, "", locale, nil)
 	return err
 }
 
 // saveProfile changes the viewer's own display name (unless name is "";
-// normalised by identity.DisplayName) and language, with its audit event,
+// normalised by identity.DisplayName), language and time zone (unless zone
+// is nil; checked by the caller), with its audit event,
 // in one transaction, through the request's context: the privacy policy
 // lets viewers change these fields of their own row only. A new name that
 // another account has or reads like is refused. It reports whether
 // anything changed.
-func (s *Service) saveProfile(ctx context.Context, name, locale string) (bool, error) {
+func (s *Service) saveProfile(ctx context.Context, name, locale string, zone *string) (bool, error) {
 	v := auth.FromContext(ctx)
 	changed := false
 	err := database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
@@ -167,6 +178,10 @@ func (s *Service) saveProfile(ctx context.Context, name, locale string) (bool, e
 		if locale != string(u.Locale) {
 			upd.SetLocale(user.Locale(locale))
 			details["locale"] = map[string]any{"from": string(u.Locale), "to": locale}
+		}
+		if zone != nil && *zone != u.TimeZone {
+			upd.SetTimeZone(*zone)
+			details["time_zone"] = map[string]any{"from": u.TimeZone, "to": *zone}
 		}
 		if len(details) == 0 {
 			return nil

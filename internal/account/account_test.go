@@ -214,3 +214,40 @@ func TestPasswordAndSessions(t *testing.T) {
 		t.Errorf("sign in with the new password: %v", err)
 	}
 }
+
+// TestTimeZone: the first sign-in takes the browser's zone into the
+// account and the session (so the viewer of the very next request has
+// it); a later one does not replace it; the profile sets it, refusing a
+// name that is not a zone, and the language switch leaves it alone.
+func TestTimeZone(t *testing.T) {
+	w := setup(t)
+	in := account.SignInInput{Email: "ada@example.com", Password: password, TimeZone: "Europe/Paris"}
+	s, err := w.svc.SignIn(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Session.TimeZone != "Europe/Paris" || s.Session.Viewer().TimeZone != "Europe/Paris" {
+		t.Errorf("the new session's zone is %q, want Europe/Paris", s.Session.TimeZone)
+	}
+	in.TimeZone = "Asia/Tokyo"
+	if s, err = w.svc.SignIn(context.Background(), in); err != nil || s.Session.TimeZone != "Europe/Paris" {
+		t.Errorf("a later sign-in: zone %q (%v), want Europe/Paris kept", s.Session.TimeZone, err)
+	}
+	ctx := auth.NewContext(context.Background(), s.Session.Viewer())
+	if _, err := w.svc.UpdateProfile(ctx, account.ProfileInput{DisplayName: "Ada", Locale: "en", TimeZone: "Europe/Nowhere"}); keys(err)["time_zone"] != "timezone.invalid" {
+		t.Errorf("unknown zone: %v", err)
+	}
+	if changed, err := w.svc.UpdateProfile(ctx, account.ProfileInput{DisplayName: "Ada", Locale: "en", TimeZone: "Asia/Tokyo"}); err != nil || !changed {
+		t.Errorf("new zone: %v, %v", changed, err)
+	}
+	if err := w.svc.SetLanguage(ctx, "fr"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := w.svc.Page(ctx, uuid.Nil)
+	if err != nil || p.Profile.TimeZone != "Asia/Tokyo" {
+		t.Errorf("page zone %q (%v), want Asia/Tokyo", p.Profile.TimeZone, err)
+	}
+	if n := w.count(t, `SELECT count(*) FROM audit_events WHERE action = 'account.updated' AND details->'time_zone'->>'to' = 'Asia/Tokyo'`); n != 1 {
+		t.Errorf("%d audited zone changes, want 1", n)
+	}
+}

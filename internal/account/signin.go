@@ -24,6 +24,11 @@ type SignInInput struct {
 	Email    string
 	Password string
 	Replace  uuid.UUID
+	// TimeZone is the browser's zone (an IANA name the form's script
+	// reads): it becomes the account's zone on a sign-in while the account
+	// has none, never over one already chosen; a name that is not a zone
+	// is ignored.
+	TimeZone string
 }
 
 // SignedIn is a new session: the token for the cookie and its record.
@@ -124,6 +129,9 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (SignedIn, error) 
 		upd := tx.User.UpdateOneID(u.ID).SetLastLoginAt(s.now())
 		if newHash != "" {
 			upd.SetPasswordHash(newHash)
+		}
+		if zone, ok := identity.FirstZone(u.TimeZone, in.TimeZone); ok {
+			upd.SetTimeZone(zone)
 		}
 		if err := upd.Exec(sys); err != nil {
 			return err

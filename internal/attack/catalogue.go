@@ -21,6 +21,7 @@ import (
 	"violet/ent/mitretechnique"
 	"violet/ent/predicate"
 	"violet/ent/testtemplate"
+	"violet/ent/testtemplatemitretag"
 	"violet/internal/app"
 	"violet/internal/attackid"
 	"violet/internal/auth"
@@ -37,13 +38,17 @@ func NewCatalogue(client *ent.Client) *Catalogue { return &Catalogue{client: cli
 
 // Matrix is the matrix: tactics in matrix order, each with its techniques
 // by name and their sub-techniques, filtered by platform and without
-// revoked or deprecated entries unless f.Retired. It takes three queries
-// whatever the size of the catalogue.
+// revoked or deprecated entries unless f.Retired, and the overlay f
+// names (see overlay). It takes three queries whatever the size of the
+// catalogue, and one or two more with an overlay.
 func (c *Catalogue) Matrix(ctx context.Context, f attackviews.MatrixFilter) (attackviews.Matrix, error) {
 	f.Platform = strings.TrimSpace(f.Platform)
-	m, err := c.matrix(ctx, f)
+	m, ids, err := c.matrix(ctx, f)
 	m.CanSync = auth.FromContext(ctx).Can(auth.AttackSync)
-	return m, err
+	if err != nil || m.Empty {
+		return m, err
+	}
+	return m, c.overlay(ctx, &m, ids)
 }
 
 // Search finds tactics, techniques and sub-techniques by ATT&CK ID prefix
@@ -110,8 +115,10 @@ const usedByLimit = 100
 // (one query for the tactics, one for the techniques through the join
 // table) and the sub-techniques (one query), then filters and sorts in
 // memory. A platform that no shown entry has is dropped from the filter.
-func (c *Catalogue) matrix(ctx context.Context, f attackviews.MatrixFilter) (attackviews.Matrix, error) {
+// It also returns the ATT&CK ID of every row it loaded, for the overlays.
+func (c *Catalogue) matrix(ctx context.Context, f attackviews.MatrixFilter) (attackviews.Matrix, map[uuid.UUID]string, error) {
 	m := attackviews.Matrix{Filter: f}
+	ids := map[uuid.UUID]string{}
 	tactics, err := c.client.MitreTactic.Query().
 		Select(mitretactic.FieldExternalID, mitretactic.FieldName, mitretactic.FieldRevoked, mitretactic.FieldDeprecated).
 		Order(mitretactic.ByPosition(), mitretactic.ByExternalID()).
@@ -124,11 +131,11 @@ func (c *Catalogue) matrix(ctx context.Context, f attackviews.MatrixFilter) (att
 		}).
 		All(ctx)
 	if err != nil {
-		return m, fmt.Errorf("load the matrix: %w", err)
+		return m, nil, fmt.Errorf("load the matrix: %w", err)
 	}
 	if len(tactics) == 0 {
 		m.Empty = true
-		return m, nil
+		return m, nil, nil
 	}
 	sq := c.client.MitreSubtechnique.Query().
 		Select(mitresubtechnique.FieldTechniqueID, mitresubtechnique.FieldExternalID, mitresubtechnique.FieldName,
@@ -139,19 +146,21 @@ func (c *Catalogue) matrix(ctx context.Context, f attackviews.MatrixFilter) (att
 	}
 	subs, err := sq.All(ctx)
 	if err != nil {
-		return m, fmt.Errorf("load the sub-techniques: %w", err)
+		return m, nil, fmt.Errorf("load the sub-techniques: %w", err)
 	}
 
 	platforms := map[string]bool{}
 	subsOf := map[uuid.UUID][]*ent.MitreSubtechnique{}
 	for _, st := range subs {
 		subsOf[st.TechniqueID] = append(subsOf[st.TechniqueID], st)
+		ids[st.ID] = st.ExternalID
 		for _, p := range st.Platforms {
 			platforms[p] = true
 		}
 	}
 	for _, ta := range tactics {
 		for _, t := range ta.Edges.Techniques {
+			ids[t.ID] = t.ExternalID
 			for _, p := range t.Platforms {
 				platforms[p] = true
 			}
@@ -181,10 +190,10 @@ func (c *Catalogue) matrix(ctx context.Context, f attackviews.MatrixFilter) (att
 				if platform != "" && !slices.Contains(st.Platforms, platform) {
 					continue
 				}
-				mt.Subtechniques = append(mt.Subtechniques, attackviews.Entry{
+				mt.Subtechniques = append(mt.Subtechniques, attackviews.MatrixSub{Entry: attackviews.Entry{
 					Kind: attackviews.KindSubtechnique, ExternalID: st.ExternalID, Name: st.Name,
 					Revoked: st.Revoked, Deprecated: st.Deprecated,
-				})
+				}})
 				shownSubs[st.ID] = true
 			}
 			// A technique shows when it or one of its sub-techniques runs
@@ -201,7 +210,7 @@ func (c *Catalogue) matrix(ctx context.Context, f attackviews.MatrixFilter) (att
 		m.Columns = append(m.Columns, col)
 	}
 	m.TechniqueCount, m.SubtechniqueCount = len(shownTechniques), len(shownSubs)
-	return m, nil
+	return m, ids, nil
 }
 
 // sortedKeys returns the keys of set that are not empty, sorted without
@@ -415,7 +424,13 @@ func (c *Catalogue) technique(ctx context.Context, id string) (attackviews.Detai
 			return d, err
 		}
 	}
-	return d, c.templates(ctx, &d, c.client.MitreTechnique.QueryTemplateTags(t).QueryTestTemplate())
+	// A template tagged with one of the sub-techniques uses the technique
+	// too: the page counts the technique's own and its sub-techniques'
+	// templates, each once (EXISTS, not a join).
+	d.RollsUp = true
+	return d, c.templates(ctx, &d, c.client.TestTemplate.Query().Where(testtemplate.HasMitreTagsWith(
+		testtemplatemitretag.Or(testtemplatemitretag.TechniqueID(t.ID),
+			testtemplatemitretag.HasSubtechniqueWith(mitresubtechnique.TechniqueID(t.ID))))))
 }
 
 // subtechnique loads a sub-technique's page: its parent and the
@@ -510,7 +525,7 @@ func (c *Catalogue) templates(ctx context.Context, d *attackviews.Detail, q *ent
 }
 
 // missionTests lists the mission tests whose (copied) tags name the
-// entry's ATT&CK ID, in missions the viewer may read: every mission with
+// entry's ATT&CK ID (or, for a technique, one of its sub-techniques'), in missions the viewer may read: every mission with
 // mission.read_all, else the missions the viewer is a member of with
 // mission.read. Deleted tests and tests of deleted missions are left out.
 func (c *Catalogue) missionTests(ctx context.Context, d *attackviews.Detail) error {
@@ -523,8 +538,14 @@ func (c *Catalogue) missionTests(ctx context.Context, d *attackviews.Detail) err
 	if !v.Can(auth.MissionReadAll) {
 		visible = append(visible, mission.HasMembersWith(missionmember.UserID(v.UserID)))
 	}
+	tagged := missiontestmitretag.ExternalID(d.ExternalID)
+	if d.RollsUp {
+		// A technique's tests include its sub-techniques' (T1059.001 is
+		// a use of T1059), each test once.
+		tagged = missiontestmitretag.Or(tagged, missiontestmitretag.ExternalIDHasPrefix(d.ExternalID+"."))
+	}
 	q := c.client.MissionTest.Query().Where(
-		missiontest.HasMitreTagsWith(missiontestmitretag.ExternalID(d.ExternalID)),
+		missiontest.HasMitreTagsWith(tagged),
 		missiontest.HasMissionWith(visible...),
 	)
 	n, err := q.Clone().Count(ctx)

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -132,7 +131,7 @@ func List(ctx context.Context, client *ent.Client, q Query) (admin.AuditList, er
 }
 
 // rowOf is how the audit page shows an event: who acted (an account,
-// nobody signed in, or Violet itself) and its details as compact JSON.
+// nobody signed in, or Violet itself) and its details as labelled fields.
 func rowOf(e *ent.AuditEvent) (admin.AuditRow, error) {
 	row := admin.AuditRow{
 		ID: e.ID.String(), Time: e.CreatedAt, Actor: e.ActorLabel, Action: e.Action,
@@ -146,12 +145,7 @@ func rowOf(e *ent.AuditEvent) (admin.AuditRow, error) {
 	default:
 		row.ActorKind = admin.ActorSystem
 	}
-	if len(e.Details) > 0 {
-		b, err := json.Marshal(e.Details)
-		if err != nil {
-			return row, fmt.Errorf("show audit details: %w", err)
-		}
-		row.Details = string(b)
-	}
-	return row, nil
+	details, err := detailsOf(e.Details)
+	row.Details = details
+	return row, err
 }

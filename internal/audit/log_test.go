@@ -66,8 +66,8 @@ func TestList(t *testing.T) {
 	if kinds["a"] != admin.ActorUser || kinds["b"] != admin.ActorSystem || kinds["c"] != admin.ActorAnonymous {
 		t.Errorf("actor kinds %v", kinds)
 	}
-	if d := l.Rows[2].Details; d != `{"new":1}` {
-		t.Errorf("details %q", d)
+	if d := l.Rows[2].Details; len(d) != 1 || d[0].Key != "new" || d[0].Kind != admin.DetailText || d[0].Text != "1" {
+		t.Errorf("details %+v, want the one field new = 1", d)
 	}
 	for _, tc := range []struct {
 		name   string

@@ -47,6 +47,7 @@ type SessionRecord struct {
 	Email       string
 	DisplayName string
 	Locale      string
+	TimeZone    string
 	Groups      []string
 	Permissions []string
 	IssuedAt    time.Time
@@ -60,6 +61,7 @@ type SessionRecord struct {
 // Viewer returns the viewer of the session.
 func (r *SessionRecord) Viewer() *Viewer {
 	v := NewViewer(r.UserID, r.Email, r.DisplayName, r.Locale, r.ID, r.Groups, r.Permissions)
+	v.TimeZone = r.TimeZone
 	v.Unread = r.Unread
 	return v
 }
@@ -229,7 +231,7 @@ const UnreadCap = 100
 // user's unread notifications (the bell on every page), in one round trip.
 const sessionQuery = `
 SELECT rt.id, rt.user_id, rt.issued_at, rt.expires_at, rt.last_seen_at, rt.revoked_at, rt.replaced_by_id,
-	u.email, u.display_name, u.locale,
+	u.email, u.display_name, u.locale, u.time_zone,
 	COALESCE((SELECT (value #>> '{}')::int FROM settings WHERE key = 'session.idle_timeout_minutes'), 0),
 	COALESCE(array_agg(DISTINCT g.name) FILTER (WHERE g.name IS NOT NULL), '{}'),
 	COALESCE(array_agg(DISTINCT p.code) FILTER (WHERE p.code IS NOT NULL), '{}'),
@@ -267,7 +269,7 @@ func (s *SessionStore) query(ctx context.Context, q DBTX, where string, arg any)
 	}
 	if err := rows.Scan(
 		&r.rec.ID, &r.rec.UserID, &r.rec.IssuedAt, &r.rec.ExpiresAt, &r.rec.LastSeenAt, &r.revokedAt, &r.replaced,
-		&r.rec.Email, &r.rec.DisplayName, &r.rec.Locale, &idleMin, &groups, &perms, &r.rec.Unread); err != nil {
+		&r.rec.Email, &r.rec.DisplayName, &r.rec.Locale, &r.rec.TimeZone, &idleMin, &groups, &perms, &r.rec.Unread); err != nil {
 		return nil, fmt.Errorf("load session: %w", err)
 	}
 	r.rec.Groups, r.rec.Permissions = groups, perms

@@ -14,6 +14,7 @@ type Viewer struct {
 	Email       string
 	DisplayName string
 	Locale      string
+	TimeZone    string // IANA name, "" until chosen (shown in UTC)
 	SessionID   uuid.UUID
 	Groups      []string // group names, sorted
 	Unread      int      // unread notifications when the request began, up to UnreadCap

@@ -147,6 +147,7 @@ type Answer struct {
 	Password        string
 	PasswordConfirm string
 	Locale          string
+	TimeZone        string // the browser's zone, stored while the account has none (identity.FirstZone)
 	// PreviousSession is the session the browser had, ended so that the
 	// browser holds only the new account's session; uuid.Nil for none.
 	PreviousSession uuid.UUID
@@ -219,7 +220,7 @@ func (a *Accepter) Submit(ctx context.Context, token string, open *Open, ans Ans
 		return nil, err
 	}
 	res, err := Accept(rule.SystemContext(ctx), a.Client, a.Sessions, a.Now(), token, Acceptance{
-		Email: email, DisplayName: name, Locale: ans.Locale, PasswordHash: hash, PreviousSession: ans.PreviousSession,
+		Email: email, DisplayName: name, Locale: ans.Locale, TimeZone: ans.TimeZone, PasswordHash: hash, PreviousSession: ans.PreviousSession,
 	})
 	var clash ClashError
 	switch {

@@ -464,6 +464,7 @@ type Acceptance struct {
 	Email        string // used when the invitation has no email hint
 	DisplayName  string
 	Locale       string
+	TimeZone     string // the browser's zone, stored while the account has none (identity.FirstZone)
 	PasswordHash string
 	// PreviousSession is the session the browser had, ended so that the
 	// browser holds only the new account's session; uuid.Nil for none.
@@ -576,8 +577,12 @@ func acceptNew(ctx context.Context, tx *ent.Tx, sessions *auth.SessionStore, gra
 	if err := checkIdentity(ctx, tx, email, name); err != nil {
 		return nil, err
 	}
-	u, err := tx.User.Create().SetEmail(email).SetDisplayName(name).
-		SetLocale(user.Locale(a.Locale)).SetPasswordHash(a.PasswordHash).AddGroups(groups...).Save(ctx)
+	create := tx.User.Create().SetEmail(email).SetDisplayName(name).
+		SetLocale(user.Locale(a.Locale)).SetPasswordHash(a.PasswordHash).AddGroups(groups...)
+	if zone, ok := identity.FirstZone("", a.TimeZone); ok {
+		create.SetTimeZone(zone)
+	}
+	u, err := create.Save(ctx)
 	if ent.IsConstraintError(err) {
 		return nil, ErrEmailTaken // taken a moment ago by another transaction
 	}
@@ -601,7 +606,11 @@ func acceptReset(ctx context.Context, tx *ent.Tx, sessions *auth.SessionStore, g
 	if !grantor.mayGrantAll(u.Edges.Groups) {
 		return nil, ErrNotGrantable
 	}
-	if err := tx.User.UpdateOneID(u.ID).SetPasswordHash(a.PasswordHash).Exec(ctx); err != nil {
+	upd := tx.User.UpdateOneID(u.ID).SetPasswordHash(a.PasswordHash)
+	if zone, ok := identity.FirstZone(u.TimeZone, a.TimeZone); ok {
+		upd.SetTimeZone(zone)
+	}
+	if err := upd.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("set password: %w", err)
 	}
 	ended, err := sessions.RevokeUser(ctx, tx, u.ID, uuid.Nil)

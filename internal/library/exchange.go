@@ -336,6 +336,7 @@ type ExchangeSummary struct {
 	Scenarios int        `json:"scenarios"`
 	Created   int        `json:"created"`
 	Updated   int        `json:"updated"`
+	Unchanged int        `json:"unchanged"`
 	Untagged  []Untagged `json:"untagged,omitempty"`
 }
 
@@ -478,9 +479,11 @@ func decodeYAML(data []byte, v any, opts ...yaml.DecodeOption) (err error) {
 
 // ImportDocument writes a document into the library in one transaction:
 // templates and scenarios are matched by id (created when new, replaced
-// when present), tags resolved in this instance's catalogue (IDs it lacks
-// are reported and left off). All of it or nothing. progress, when set,
-// is told how many templates and scenarios are done out of how many.
+// when they differ, left alone — version and updated_at kept — when the
+// document says what the library already holds), tags resolved in this
+// instance's catalogue (IDs it lacks are reported and left off). All of it
+// or nothing. progress, when set, is told how many templates and scenarios
+// are done out of how many.
 func ImportDocument(ctx context.Context, client *ent.Client, doc *Document, createdBy *uuid.UUID, progress func(done, total int)) (ExchangeSummary, error) {
 	sum := ExchangeSummary{Templates: len(doc.Templates), Scenarios: len(doc.Scenarios)}
 	total, done := len(doc.Templates)+len(doc.Scenarios), 0
@@ -494,17 +497,32 @@ func ImportDocument(ctx context.Context, client *ent.Client, doc *Document, crea
 		return sum, err
 	}
 	err = database.WithTx(ctx, client, func(tx *ent.Tx) error {
-		sum.Created, sum.Updated, sum.Untagged = 0, 0, nil
+		sum.Created, sum.Updated, sum.Unchanged, sum.Untagged = 0, 0, 0, nil
 		done = 0
+		stored, err := storedTemplates(ctx, tx, doc.Templates)
+		if err != nil {
+			return err
+		}
 		for _, t := range doc.Templates {
 			id := uuid.MustParse(t.ID)
-			// A template deleted here comes back: the document says it exists.
-			exists, err := tx.TestTemplate.Query().Where(testtemplate.ID(id)).Exist(schema.SkipSoftDelete(ctx))
-			if err != nil {
-				return err
+			var refs []Ref
+			for _, g := range t.Tags {
+				ref, ok := cat[g.ID]
+				if !ok || ref.Kind != g.Kind {
+					sum.Untagged = append(sum.Untagged, Untagged{Test: t.Name, TechniqueID: g.ID})
+					continue
+				}
+				refs = append(refs, ref)
 			}
 			platforms, labels := orEmpty(t.Platforms), orEmpty(t.Labels)
-			if exists {
+			old, exists := stored[id]
+			switch {
+			case exists && old.same(t, refs):
+				sum.Unchanged++
+				step()
+				continue
+			case exists:
+				// A template deleted here comes back: the document says it exists.
 				err = tx.TestTemplate.UpdateOneID(id).SetName(t.Name).SetDescription(t.Description).
 					SetObjective(t.Objective).SetProcedure(t.Procedure).SetPrerequisites(t.Prerequisites).
 					SetCleanup(t.Cleanup).SetExpectedDetection(t.ExpectedDetection).SetPlatforms(platforms).
@@ -515,7 +533,7 @@ func ImportDocument(ctx context.Context, client *ent.Client, doc *Document, crea
 					_, err = tx.TestTemplateMitreTag.Delete().Where(testtemplatemitretag.TestTemplateID(id)).Exec(ctx)
 				}
 				sum.Updated++
-			} else {
+			default:
 				err = tx.TestTemplate.Create().SetID(id).SetName(t.Name).SetDescription(t.Description).
 					SetObjective(t.Objective).SetProcedure(t.Procedure).SetPrerequisites(t.Prerequisites).
 					SetCleanup(t.Cleanup).SetExpectedDetection(t.ExpectedDetection).SetPlatforms(platforms).
@@ -526,23 +544,23 @@ func ImportDocument(ctx context.Context, client *ent.Client, doc *Document, crea
 			if err != nil {
 				return fmt.Errorf("template %q: %w", t.Name, err)
 			}
-			for _, g := range t.Tags {
-				ref, ok := cat[g.ID]
-				if !ok || ref.Kind != g.Kind {
-					sum.Untagged = append(sum.Untagged, Untagged{Test: t.Name, TechniqueID: g.ID})
-					continue
-				}
+			for _, ref := range refs {
 				if err := setTag(tx.TestTemplateMitreTag.Create().SetTestTemplateID(id), ref).Exec(ctx); err != nil {
-					return fmt.Errorf("template %q: tag %s: %w", t.Name, g.ID, err)
+					return fmt.Errorf("template %q: tag %s: %w", t.Name, ref.ID, err)
 				}
 			}
 			step()
 		}
+		scenarios, err := storedScenarios(ctx, tx, doc.Scenarios)
+		if err != nil {
+			return err
+		}
 		for _, s := range doc.Scenarios {
 			id := uuid.MustParse(s.ID)
-			exists, err := tx.ScenarioTemplate.Query().Where(scenariotemplate.ID(id)).Exist(schema.SkipSoftDelete(ctx))
-			if err != nil {
-				return err
+			old, exists := scenarios[id]
+			if exists && old.same(s) {
+				step()
+				continue
 			}
 			if exists {
 				err = tx.ScenarioTemplate.UpdateOneID(id).SetName(s.Name).SetDescription(s.Description).AddVersion(1).
@@ -572,6 +590,145 @@ func ImportDocument(ctx context.Context, client *ent.Client, doc *Document, crea
 		return nil
 	})
 	return sum, err
+}
+
+// storedTemplate is a template row as a document import compares it: its
+// fields and its tags' catalogue entries.
+type storedTemplate struct {
+	row  *ent.TestTemplate
+	tags []Ref
+}
+
+// storedTemplates reads the templates a document names that the library
+// already holds (deleted ones too), with their tags, in two queries
+// whatever the document's size.
+func storedTemplates(ctx context.Context, tx *ent.Tx, templates []Template) (map[uuid.UUID]*storedTemplate, error) {
+	ids := make([]uuid.UUID, len(templates))
+	for i, t := range templates {
+		ids[i] = uuid.MustParse(t.ID)
+	}
+	out := map[uuid.UUID]*storedTemplate{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := tx.TestTemplate.Query().Where(predicate.TestTemplate(database.In(testtemplate.FieldID, ids))).
+		All(schema.SkipSoftDelete(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read the library's templates: %w", err)
+	}
+	if len(rows) == 0 {
+		return out, nil
+	}
+	found := make([]uuid.UUID, len(rows))
+	for i, r := range rows {
+		out[r.ID] = &storedTemplate{row: r}
+		found[i] = r.ID
+	}
+	tags, err := tx.TestTemplateMitreTag.Query().
+		Where(predicate.TestTemplateMitreTag(database.In(testtemplatemitretag.FieldTestTemplateID, found))).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the library's tags: %w", err)
+	}
+	for _, g := range tags {
+		st := out[g.TestTemplateID]
+		switch {
+		case g.TacticID != nil:
+			st.tags = append(st.tags, Ref{Kind: KindTactic, ID: *g.TacticID})
+		case g.TechniqueID != nil:
+			st.tags = append(st.tags, Ref{Kind: KindTechnique, ID: *g.TechniqueID})
+		case g.SubtechniqueID != nil:
+			st.tags = append(st.tags, Ref{Kind: KindSubtechnique, ID: *g.SubtechniqueID})
+		}
+	}
+	return out, nil
+}
+
+// same reports whether importing t (its tags resolved to refs) would
+// leave the row as it is: every field the import sets is equal as stored
+// (texts exactly, since the import stores them as given), platforms,
+// labels and tags in any order, and the row is not deleted.
+func (s *storedTemplate) same(t Template, refs []Ref) bool {
+	r := s.row
+	return r.DeletedAt == nil && r.Name == t.Name && r.Description == t.Description &&
+		r.Objective == t.Objective && r.Procedure == t.Procedure && r.Prerequisites == t.Prerequisites &&
+		r.Cleanup == t.Cleanup && r.ExpectedDetection == t.ExpectedDetection &&
+		string(r.OpsecLevel) == t.OpsecLevel && string(r.Source) == t.Source && r.ExternalRef == t.ExternalRef &&
+		sameSet(r.Platforms, t.Platforms) && sameSet(r.Labels, t.Labels) && sameSet(s.tags, refs)
+}
+
+// sameSet reports whether a and b hold the same values, in any order.
+func sameSet[T comparable](a, b []T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	n := map[T]int{}
+	for _, v := range a {
+		n[v]++
+	}
+	for _, v := range b {
+		if n[v]--; n[v] < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// storedScenario is a scenario row as a document import compares it: its
+// fields and its tests in order.
+type storedScenario struct {
+	row   *ent.ScenarioTemplate
+	tests []string
+}
+
+// storedScenarios reads the scenarios a document names that the library
+// already holds (deleted ones too), with their tests in order, in two
+// queries.
+func storedScenarios(ctx context.Context, tx *ent.Tx, scenarios []Scenario) (map[uuid.UUID]*storedScenario, error) {
+	ids := make([]uuid.UUID, len(scenarios))
+	for i, s := range scenarios {
+		ids[i] = uuid.MustParse(s.ID)
+	}
+	out := map[uuid.UUID]*storedScenario{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := tx.ScenarioTemplate.Query().Where(predicate.ScenarioTemplate(database.In(scenariotemplate.FieldID, ids))).
+		All(schema.SkipSoftDelete(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read the library's scenarios: %w", err)
+	}
+	if len(rows) == 0 {
+		return out, nil
+	}
+	found := make([]uuid.UUID, len(rows))
+	for i, r := range rows {
+		out[r.ID] = &storedScenario{row: r}
+		found[i] = r.ID
+	}
+	entries, err := tx.ScenarioTemplateTest.Query().
+		Where(predicate.ScenarioTemplateTest(database.In(scenariotemplatetest.FieldScenarioTemplateID, found))).
+		Order(ent.Asc(scenariotemplatetest.FieldPosition)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the library's scenario tests: %w", err)
+	}
+	for _, e := range entries {
+		st := out[e.ScenarioTemplateID]
+		st.tests = append(st.tests, e.TestTemplateID.String())
+	}
+	return out, nil
+}
+
+// same reports whether importing s would leave the scenario as it is.
+func (st *storedScenario) same(s Scenario) bool {
+	if st.row.DeletedAt != nil || st.row.Name != s.Name || st.row.Description != s.Description || len(st.tests) != len(s.Tests) {
+		return false
+	}
+	for i, t := range s.Tests {
+		if u, err := uuid.Parse(t); err != nil || u.String() != st.tests[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func orEmpty(s []string) []string {

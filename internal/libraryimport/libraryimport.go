@@ -295,7 +295,7 @@ func (j *Job) runDocument(ctx context.Context, h *job.Job, row *ent.ImportJob) (
 	case err != nil:
 		return out, h.Fail(ctx, failure("the import stopped, nothing was imported: "+err.Error()), out.write(row.ID))
 	}
-	out.Added, out.Updated, out.Untagged = sum.Created, sum.Updated, sum.Untagged
+	out.Added, out.Updated, out.Unchanged, out.Untagged = sum.Created, sum.Updated, sum.Unchanged, sum.Untagged
 	err = h.Succeed(ctx, func(ctx context.Context, tx *ent.Tx) (notify.Message, error) {
 		if err := tx.ImportJob.UpdateOneID(row.ID).SetStatus(importjob.StatusSucceeded).SetProgress(100).
 			SetSummary(out.column()).SetFinishedAt(j.runner().Now()).Exec(ctx); err != nil {
@@ -304,7 +304,7 @@ func (j *Job) runDocument(ctx context.Context, h *job.Job, row *ent.ImportJob) (
 		if err := audit.Record(ctx, tx.AuditEvent, audit.Event{Action: audit.LibraryImported, TargetType: "import_job",
 			TargetID: row.ID.String(), TargetLabel: row.Source, Actor: j.Actor, Details: map[string]any{
 				"kind": "library", "templates": sum.Templates, "scenarios": sum.Scenarios,
-				"created": sum.Created, "updated": sum.Updated, "untagged": len(sum.Untagged),
+				"created": sum.Created, "updated": sum.Updated, "unchanged": sum.Unchanged, "untagged": len(sum.Untagged),
 			}}); err != nil {
 			return notify.Message{}, err
 		}

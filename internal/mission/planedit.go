@@ -56,12 +56,22 @@ func planChange(ctx context.Context, client *ent.Client, a *Access, details map[
 // recordPlanChange writes a plan change's audit event and tells the
 // mission's open pages.
 func recordPlanChange(sys context.Context, tx *ent.Tx, a *Access, details map[string]any) error {
-	if err := audit.Record(sys, tx.AuditEvent, audit.Event{
-		Action: audit.MissionPlanChanged, TargetType: targetMission,
-		TargetID: a.Mission.ID.String(), TargetLabel: a.Mission.Name, Details: details,
-	}); err != nil {
+	if err := audit.Record(sys, tx.AuditEvent, planEvent(a, details)); err != nil {
 		return err
 	}
+	return publishPlan(sys, tx, a)
+}
+
+// planEvent is the audit event of a plan change with its details.
+func planEvent(a *Access, details map[string]any) audit.Event {
+	return audit.Event{
+		Action: audit.MissionPlanChanged, TargetType: targetMission,
+		TargetID: a.Mission.ID.String(), TargetLabel: a.Mission.Name, Details: details,
+	}
+}
+
+// publishPlan tells the mission's open pages that its plan changed.
+func publishPlan(sys context.Context, tx *ent.Tx, a *Access) error {
 	return live.Publish(sys, tx, live.Event{Kind: live.KindPlan, MissionID: a.Mission.ID, ActorID: a.Viewer.UserID})
 }
 
@@ -138,24 +148,39 @@ func SetCategory(ctx context.Context, client *ent.Client, a *Access, testID uuid
 		if _, err := planTest(sys, tx, a.Mission.ID, testID); err != nil {
 			return err
 		}
-		if categoryID != nil {
-			ok, err := tx.MissionCategory.Query().
-				Where(missioncategory.ID(*categoryID), missioncategory.MissionID(a.Mission.ID)).Exist(sys)
-			if err != nil {
-				return fmt.Errorf("find category: %w", err)
-			}
-			if !ok {
-				return ErrNoCategory
-			}
+		if err := checkCategory(sys, tx, a, categoryID); err != nil {
+			return err
 		}
-		u := tx.MissionTest.UpdateOneID(testID)
-		if categoryID == nil {
-			u.ClearCategoryID()
-		} else {
-			u.SetCategoryID(*categoryID)
-		}
-		return u.Exec(sys)
+		return fileUnder(sys, tx, testID, categoryID)
 	})
+}
+
+// checkCategory refuses a category that is not one of the mission's live
+// ones (ErrNoCategory); nil (no category) is always allowed.
+func checkCategory(sys context.Context, tx *ent.Tx, a *Access, categoryID *uuid.UUID) error {
+	if categoryID == nil {
+		return nil
+	}
+	ok, err := tx.MissionCategory.Query().
+		Where(missioncategory.ID(*categoryID), missioncategory.MissionID(a.Mission.ID)).Exist(sys)
+	if err != nil {
+		return fmt.Errorf("find category: %w", err)
+	}
+	if !ok {
+		return ErrNoCategory
+	}
+	return nil
+}
+
+// fileUnder files a test under a checked category, or under none.
+func fileUnder(sys context.Context, tx *ent.Tx, testID uuid.UUID, categoryID *uuid.UUID) error {
+	u := tx.MissionTest.UpdateOneID(testID)
+	if categoryID == nil {
+		u.ClearCategoryID()
+	} else {
+		u.SetCategoryID(*categoryID)
+	}
+	return u.Exec(sys)
 }
 
 // RemoveTest takes a test out of the plan (soft delete: an admin may
@@ -168,8 +193,13 @@ func RemoveTest(ctx context.Context, client *ent.Client, a *Access, testID uuid.
 			return err
 		}
 		details["test"] = t.Name
-		return tx.MissionTest.DeleteOneID(testID).Exec(sys)
+		return removeFromPlan(sys, tx, testID)
 	})
+}
+
+// removeFromPlan soft-deletes a test (the single remove and the bulk one).
+func removeFromPlan(sys context.Context, tx *ent.Tx, testID uuid.UUID) error {
+	return tx.MissionTest.DeleteOneID(testID).Exec(sys)
 }
 
 // AddNewTest writes a test from scratch at the end of the plan, outside

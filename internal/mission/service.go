@@ -73,7 +73,7 @@ func (s *Service) announceStatus(ctx context.Context, tx *ent.Tx, a *Access, to 
 	_, err = s.notifier.Send(ctx, tx, notify.Message{
 		Kind: notify.MissionStatus, TitleKey: "notify.title.status_changed",
 		TitleArgs: []any{"Mission", a.Mission.Name,
-			"Status", notify.Localized(func(ctx context.Context) string { return missionviews.StatusLabel(ctx, to) })},
+			"Status", notify.Key(missionviews.StatusKey(to))},
 		Link: Link(a.Mission.ID), MissionID: a.Mission.ID,
 	}, members...)
 	return err
@@ -87,7 +87,7 @@ func (s *Service) announceMemberAdded(ctx context.Context, tx *ent.Tx, a *Access
 	_, err := s.notifier.Send(ctx, tx, notify.Message{
 		Kind: notify.MemberAdded, TitleKey: "notify.title.member_added",
 		TitleArgs: []any{"Mission", a.Mission.Name,
-			"Role", notify.Localized(func(ctx context.Context) string { return missionviews.RoleLabel(ctx, role) })},
+			"Role", notify.Key(missionviews.RoleKey(role))},
 		Link: Link(a.Mission.ID), MissionID: a.Mission.ID,
 	}, userID)
 	return err

@@ -16,6 +16,7 @@ import (
 	"violet/internal/app"
 	"violet/internal/audit"
 	"violet/internal/database"
+	"violet/internal/i18n"
 	"violet/internal/live"
 	"violet/internal/notify"
 	"violet/internal/paths"
@@ -211,8 +212,8 @@ func (f RedFields) check() error {
 }
 
 // BlueInput is the blue side's form as sent. The detection level (its
-// id, "" for none) and the detection time (a datetime-local value in UTC,
-// "" for none) are read here, so that every refusal is a message next to
+// id, "" for none) and the detection time (a datetime-local value in the
+// viewer's zone, "" for none) are read here, so that every refusal is a message next to
 // its field.
 type BlueInput struct {
 	Level, DetectedAt           string
@@ -277,7 +278,7 @@ func (s *Steps) blueFields(ctx context.Context, c *ent.Client, t *ent.MissionTes
 		}
 	}
 	if in.DetectedAt != "" {
-		at, err := ParseDetectedAt(in.DetectedAt)
+		at, err := ParseDetectedAt(ctx, in.DetectedAt)
 		switch {
 		case err != nil:
 			errs.Add("detected_at", "missions.test.detected_at_invalid")
@@ -301,14 +302,12 @@ func (s *Steps) blueFields(ctx context.Context, c *ent.Client, t *ent.MissionTes
 	return out, errs.Err()
 }
 
-// ParseDetectedAt reads a datetime-local value as UTC.
-func ParseDetectedAt(raw string) (time.Time, error) {
-	for _, layout := range []string{mtviews.DateTimeLayout, mtviews.DateTimeLayout + ":05"} {
-		if t, err := time.ParseInLocation(layout, raw, time.UTC); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, errors.New("not a date and time")
+// ParseDetectedAt reads a datetime-local value as a wall time in the
+// viewer's zone (i18n.Zone of ctx, UTC without one) and returns the
+// instant in UTC, as it is stored. i18n.ParseLocal says which instant a
+// wall time a daylight-saving change skips or repeats is.
+func ParseDetectedAt(ctx context.Context, raw string) (time.Time, error) {
+	return i18n.ParseLocal(ctx, raw)
 }
 
 // detectedAtKey is the message of a detection time the rule refuses.
@@ -344,14 +343,24 @@ func (s *Steps) SetAside(ctx context.Context, a *Access, testID uuid.UUID, versi
 		if err := a.check(a.CanWriteRed()); err != nil {
 			return 0, err
 		}
-		switch reason = strings.TrimSpace(reason); {
-		case reason == "":
-			return 0, app.Invalidf("reason", "form.required")
-		case utf8.RuneCountInString(reason) > mtviews.ReasonMax:
-			return 0, app.Invalidf("reason", "missions.test.reason_too_long")
+		reason, err := checkReason(reason)
+		if err != nil {
+			return 0, err
 		}
 		return SetAside(ctx, c, a, testID, version, to, reason)
 	})
+}
+
+// checkReason is the rule for the reason a test is set aside (the single
+// step and the bulk skip): required once trimmed, and it fits its column.
+func checkReason(reason string) (string, error) {
+	switch reason = strings.TrimSpace(reason); {
+	case reason == "":
+		return "", app.Invalidf("reason", "form.required")
+	case utf8.RuneCountInString(reason) > mtviews.ReasonMax:
+		return "", app.Invalidf("reason", "missions.test.reason_too_long")
+	}
+	return reason, nil
 }
 
 // TestEvent is the audit event of action on test t.

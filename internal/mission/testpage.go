@@ -14,6 +14,7 @@ import (
 	"violet/ent/missiontestmitretag"
 	"violet/ent/user"
 	"violet/internal/audit"
+	"violet/internal/i18n"
 	mtviews "violet/views/missiontest"
 	"violet/views/scale"
 )
@@ -23,7 +24,8 @@ import (
 // role and the test's state allow.
 
 // LoadTest reads one test of a's mission with its tags, the people who
-// ran and reviewed it and its detection level (five queries), with the
+// ran, reviewed and are assigned it and its detection level (five
+// queries, six with an assignee), with the
 // viewer's context so that the privacy rules filter it: a test the
 // viewer may not see (blue members: unreleased tests) is not found.
 func LoadTest(ctx context.Context, client *ent.Client, a *Access, id uuid.UUID) (*ent.MissionTest, error) {
@@ -32,6 +34,7 @@ func LoadTest(ctx context.Context, client *ent.Client, a *Access, id uuid.UUID) 
 		WithMitreTags(func(q *ent.MissionTestMitreTagQuery) { q.Order(missiontestmitretag.ByExternalID()) }).
 		WithExecutedBy(func(q *ent.UserQuery) { q.Select(user.FieldDisplayName) }).
 		WithReviewedBy(func(q *ent.UserQuery) { q.Select(user.FieldDisplayName) }).
+		WithAssignee(func(q *ent.UserQuery) { q.Select(user.FieldDisplayName) }).
 		WithDetectionLevel().
 		Only(ctx)
 	if err != nil {
@@ -60,6 +63,9 @@ func TestPage(ctx context.Context, client *ent.Client, a *Access, id uuid.UUID) 
 	}
 	for _, tag := range t.Edges.MitreTags {
 		p.Tags = append(p.Tags, mtviews.Tag{ExternalID: tag.ExternalID, Name: tag.Name})
+	}
+	if u := t.Edges.Assignee; u != nil {
+		p.Assignee = u.DisplayName
 	}
 	return p, nil
 }
@@ -90,7 +96,7 @@ func testWork(ctx context.Context, client *ent.Client, a *Access, t *ent.Mission
 	if u := t.Edges.ExecutedBy; u != nil {
 		w.Red.ExecutedBy = u.DisplayName
 	}
-	w.Blue = mtviews.Blue{Editable: a.CanWriteBlue() && !archived && t.ReleasedToBlue, Form: blueSaved(t)}
+	w.Blue = mtviews.Blue{Editable: a.CanWriteBlue() && !archived && t.ReleasedToBlue, Form: blueSaved(ctx, t)}
 	if w.Blue.Editable {
 		levels, err := client.DetectionLevel.Query().
 			Where(detectionlevel.Or(detectionlevel.Retired(false), detectionlevel.IDIn(levelIDs(t)...))).
@@ -189,8 +195,9 @@ func redSaved(t *ent.MissionTest) mtviews.RedForm {
 	return mtviews.RedForm{Command: t.Command, SourceHost: t.SourceHost, TargetHost: t.TargetHost, Notes: t.RedNotes}
 }
 
-// blueSaved is the blue side as saved.
-func blueSaved(t *ent.MissionTest) mtviews.BlueForm {
+// blueSaved is the blue side as saved, its detection time in the viewer's
+// zone (the zone of ctx) as the datetime-local input shows it.
+func blueSaved(ctx context.Context, t *ent.MissionTest) mtviews.BlueForm {
 	f := mtviews.BlueForm{AlertName: t.AlertName, LogSource: t.LogSource, Notes: t.BlueNotes}
 	if t.DetectionLevelID != nil {
 		f.DetectionLevel = t.DetectionLevelID.String()
@@ -199,7 +206,7 @@ func blueSaved(t *ent.MissionTest) mtviews.BlueForm {
 		f.LevelName, f.LevelClass = l.Name, scale.Class(l.ID)
 	}
 	if t.DetectedAt != nil {
-		f.DetectedAt = t.DetectedAt.UTC().Format(mtviews.DateTimeLayout)
+		f.DetectedAt = i18n.LocalInput(ctx, *t.DetectedAt)
 	}
 	return f
 }

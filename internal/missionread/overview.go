@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 
 	"violet/ent"
-	"violet/ent/missioncategory"
 	"violet/ent/missiontest"
 	"violet/internal/mission"
 	"violet/views/missionpage"
@@ -20,8 +19,10 @@ import (
 )
 
 // Overview loads what the mission page shows in a fixed number of
-// statements: the figures (three), the mission's categories (one) and the
-// tests the filter keeps with everything their rows show (one). The plan
+// statements: the figures (three), the work queues' sizes with the
+// members tests may be assigned to and the mission's categories (one,
+// overviewLists) and the tests the filter keeps with everything their
+// rows show (one). The plan
 // editor's search results are the caller's.
 func Overview(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Access, f missionpage.Filter) (missionpage.Page, error) {
 	m := a.Mission
@@ -38,17 +39,15 @@ func Overview(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Ac
 	for _, t := range p.Figures.PerTactic {
 		p.Tactics = append(p.Tactics, missionpage.Option{Value: t.ID, Label: t.Name})
 	}
-	cats, err := client.MissionCategory.Query().Where(missioncategory.MissionID(m.ID)).
-		Order(missioncategory.ByPosition(), missioncategory.ByName()).
-		Select(missioncategory.FieldName, missioncategory.FieldColour, missioncategory.FieldPosition).
-		All(ctx)
-	if err != nil {
-		return p, fmt.Errorf("load categories: %w", err)
+	var cats []*ent.MissionCategory
+	if p.Queues, p.Assignees, cats, err = overviewLists(ctx, db, a); err != nil {
+		return p, err
 	}
 	for _, c := range cats {
 		p.Categories = append(p.Categories, missionpage.Option{Value: c.ID.String(), Label: c.Name})
 	}
-	listed, err := Tests(ctx, client, a, Rows, Filter{State: f.State, Category: f.Category, Tactic: f.Tactic, Q: f.Q})
+	listed, err := Tests(ctx, client, a, Rows, Filter{State: f.State, Category: f.Category, Tactic: f.Tactic, Q: f.Q,
+		Queue: f.Queue, Assignee: f.Assignee})
 	if err != nil {
 		return p, err
 	}
@@ -84,7 +83,10 @@ func Overview(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Ac
 func row(t *Test) missionpage.Row {
 	r := missionpage.Row{
 		ID: t.ID.String(), Number: t.Number, Name: t.Name, State: string(t.State), Released: t.ReleasedToBlue,
-		First: t.First, Last: t.Last,
+		First: t.First, Last: t.Last, Version: t.Version,
+	}
+	if t.AssigneeID != nil && t.Assignee != nil {
+		r.AssigneeID, r.Assignee = t.AssigneeID.String(), t.Assignee.Name
 	}
 	if t.Level != nil {
 		r.Level = t.Level.Name
@@ -175,6 +177,15 @@ func FilterOf(q url.Values) missionpage.Filter {
 		Tactic:   cutRunes(strings.TrimSpace(q.Get("tactic")), 20),
 		Q:        cutRunes(strings.TrimSpace(q.Get("q")), missionpage.SearchMax),
 		Plan:     q.Get("plan") == "1",
+		Assignee: strings.TrimSpace(q.Get("assignee")),
+	}
+	if qu := q.Get("queue"); slices.Contains(missionpage.Queues(), qu) {
+		f.Queue = qu
+	}
+	if f.Assignee != "none" {
+		if _, err := uuid.Parse(f.Assignee); err != nil {
+			f.Assignee = ""
+		}
 	}
 	if q.Get("group") == missionpage.GroupCategory {
 		f.Group = missionpage.GroupCategory

@@ -27,6 +27,7 @@ import (
 	"violet/internal/markdown"
 	"violet/internal/mission"
 	"violet/internal/paths"
+	internalscale "violet/internal/scale"
 	"violet/views/report"
 	"violet/views/scale"
 )
@@ -277,9 +278,11 @@ type heatCell struct {
 // under each the techniques and sub-techniques the mission's visible tests
 // are tagged with, listed under every tactic their tag was copied with.
 //
-// The aggregation of a technique's tests: the cell takes the recorded
-// detection level with the highest score (the best outcome; equal scores
-// go to the level placed first on the scale); a technique with no rated
+// The aggregation of a technique's tests is the scale's outcome rule
+// (internal/scale.Counts and Outranks): the cell takes the detection level
+// of its executed or reviewed tests with the highest score (the best
+// outcome; equal scores go to the level placed first on the scale), as the
+// Navigator layer and the matrix's mission overlay do; a technique with no rated
 // test is "executed, not rated" when one of its tests was executed or
 // reviewed, else "not executed" (pending, running, skipped, blocked). A
 // level that counts as undetected keeps its own colour from the scale, so
@@ -307,8 +310,8 @@ func heatmap(tests []Test, rank map[string]int, names map[string]string) []repor
 			}
 			c.tests++
 			c.executed = c.executed || executed
-			if lvl := t.Level; lvl != nil && (c.best == nil || lvl.Score > c.best.Score ||
-				(lvl.Score == c.best.Score && lvl.Position < c.best.Position)) {
+			if lvl := t.Level; lvl != nil && internalscale.Counts(string(t.State), true) &&
+				(c.best == nil || internalscale.Outranks(lvl.Score, lvl.Position, c.best.Score, c.best.Position)) {
 				c.best = lvl
 			}
 			for _, tac := range g.Tactics {

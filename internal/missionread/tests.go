@@ -51,11 +51,13 @@ type Filter struct {
 	Category string // a category id, "none" for tests outside any category
 	Tactic   string // an ATT&CK tactic ID: a tag of the test belongs to it
 	Q        string // part of the name or of a tag's name, or the start of a tag's ATT&CK ID
+	Queue    string // a work queue (queues.go), for the viewer
+	Assignee string // a user id, "none" for unassigned tests
 }
 
 // Active reports whether the filter hides any test.
 func (f Filter) Active() bool {
-	return f.State != "" || f.Category != "" || f.Tactic != "" || f.Q != ""
+	return f.State != "" || f.Category != "" || f.Tactic != "" || f.Q != "" || f.Queue != "" || f.Assignee != ""
 }
 
 // Test is one test with what it names. Of the embedded MissionTest only the
@@ -72,6 +74,7 @@ type Test struct {
 	Category    *Category           // nil outside any category (or in a deleted one)
 	Level       *ent.DetectionLevel // nil when no level is recorded; Rows: ID and name only
 	ExecutedBy  *Person
+	Assignee    *Person // Rows only
 	ReviewedBy  *Person // Everything only
 	Tags        []Tag   // in ATT&CK ID order
 }
@@ -129,6 +132,7 @@ type line struct {
 	LevelRetired     *bool   `json:"level_retired"`
 	ExecutorName     *string `json:"executor_name"`
 	ExecutorEmail    *string `json:"executor_email"`
+	AssigneeName     *string `json:"assignee_name"`
 	ReviewerName     *string `json:"reviewer_name"`
 	ReviewerEmail    *string `json:"reviewer_email"`
 	TagText          string  `json:"tag_text"`
@@ -147,6 +151,9 @@ func columns(d Detail) []string {
 	cols := []string{missiontest.FieldID, missiontest.FieldPosition, missiontest.FieldName, missiontest.FieldState,
 		missiontest.FieldReleasedToBlue, missiontest.FieldMissionScenarioID, missiontest.FieldCategoryID,
 		missiontest.FieldDetectionLevelID}
+	if d == Rows {
+		cols = append(cols, missiontest.FieldVersion, missiontest.FieldAssigneeID)
+	}
 	if d == Results {
 		cols = append(cols, missiontest.FieldMissionID, missiontest.FieldStateReason, missiontest.FieldExecutedByID,
 			missiontest.FieldStartedAt, missiontest.FieldEndedAt, missiontest.FieldCommand, missiontest.FieldSourceHost,
@@ -177,6 +184,9 @@ func Tests(ctx context.Context, client *ent.Client, a *mission.Access, d Detail,
 	if f.Category != "" || f.Tactic != "" || f.Q != "" {
 		q.Where(func(s *sql.Selector) { s.Where(filterPredicate(s, f)) })
 	}
+	if f.Queue != "" || f.Assignee != "" {
+		q.Where(func(s *sql.Selector) { s.Where(workPredicate(s, a, f)) })
+	}
 	var lines []line
 	if err := q.Select(columns(d)...).Aggregate(joined(a, d)...).Scan(ctx, &lines); err != nil {
 		return Listed{}, fmt.Errorf("load mission tests: %w", err)
@@ -200,6 +210,7 @@ const (
 	aliasReviewer = "rv"
 	aliasTags     = "tg"
 	aliasPlace    = "w"
+	aliasAssignee = "asg"
 )
 
 // joined returns the test query's extra columns. ent has no other hook to
@@ -214,6 +225,7 @@ func joined(a *mission.Access, d Detail) []ent.AggregateFunc {
 	dl := sql.Table(detectionlevel.Table).As(aliasLevel)
 	u := sql.Table(user.Table).As(aliasExecutor)
 	rv := sql.Table(user.Table).As(aliasReviewer)
+	asg := sql.Table(user.Table).As(aliasAssignee)
 	tg := tagTable(a, d)
 	join := func(s *sql.Selector) string {
 		s.LeftJoin(sc).OnP(sql.And(sql.ColumnsEQ(s.C(missiontest.FieldMissionScenarioID), sc.C(missionscenario.FieldID)),
@@ -237,6 +249,7 @@ func joined(a *mission.Access, d Detail) []ent.AggregateFunc {
 		if d == Rows {
 			w := place(a)
 			s.LeftJoin(w).On(s.C(missiontest.FieldID), w.C(missiontest.FieldID))
+			s.LeftJoin(asg).On(s.C(missiontest.FieldAssigneeID), asg.C(user.FieldID))
 		}
 		return sql.As(sc.C(missionscenario.FieldName), "scenario_name")
 	}
@@ -249,7 +262,8 @@ func joined(a *mission.Access, d Detail) []ent.AggregateFunc {
 	if d == Rows {
 		w := sql.Table(aliasPlace)
 		return append(fns, col("coalesce("+tg.C("tags")+", '')", "tag_text"),
-			col(w.C("number"), "number"), col(w.C("first"), "first"), col(w.C("last"), "last"), col(w.C("total"), "total"))
+			col(w.C("number"), "number"), col(w.C("first"), "first"), col(w.C("last"), "last"), col(w.C("total"), "total"),
+			col(asg.C(user.FieldDisplayName), "assignee_name"))
 	}
 	fns = append(fns, col("coalesce("+tg.C("tags")+", '[]')", "tags"),
 		col(dl.C(detectionlevel.FieldScore), "level_score"),
@@ -393,6 +407,9 @@ func (l *line) test(i int, d Detail) Test {
 	}
 	if l.ExecutorName != nil {
 		t.ExecutedBy = &Person{Name: *l.ExecutorName, Email: deref(l.ExecutorEmail)}
+	}
+	if l.AssigneeName != nil {
+		t.Assignee = &Person{Name: *l.AssigneeName}
 	}
 	if l.ReviewerName != nil {
 		t.ReviewedBy = &Person{Name: *l.ReviewerName, Email: deref(l.ReviewerEmail)}

@@ -37,6 +37,7 @@ import (
 	"github.com/google/uuid"
 
 	"violet/internal/attackid"
+	"violet/internal/scale"
 )
 
 // Format constants of the layers Violet writes.
@@ -171,9 +172,7 @@ type Input struct {
 
 // Scored reports whether a test's level counts towards its techniques'
 // scores: executed or reviewed, with a level.
-func Scored(t Test) bool {
-	return t.LevelID != nil && (t.State == "executed" || t.State == "reviewed")
-}
+func Scored(t Test) bool { return scale.Counts(t.State, t.LevelID != nil) }
 
 // AttackMajor is the version Navigator's configuration knows a catalogue
 // by: the major number of "17.1".
@@ -325,7 +324,7 @@ func technique(e entry, in Input, levels map[uuid.UUID]Level) Technique {
 		lines = append(lines, "• "+test.Name+": "+outcome)
 		if ok && Scored(test) {
 			scored++
-			if best == nil || lv.Score > best.Score || lv.Score == best.Score && lv.Position < best.Position {
+			if best == nil || scale.Outranks(lv.Score, lv.Position, best.Score, best.Position) {
 				best = &lv
 			}
 		}

@@ -87,10 +87,11 @@ func (b *Inbox) List(ctx context.Context, f notifyviews.Filter, unread int) (not
 	return l, nil
 }
 
-// RowOf is how the list shows a notification.
+// RowOf is how the list shows a notification: its title is rendered
+// in the reader's language by the view (notifyviews.RenderTitle).
 func RowOf(n *ent.Notification) notifyviews.Row {
 	return notifyviews.Row{
-		ID: n.ID.String(), KindKey: LabelKey(Kind(n.Kind)), Title: n.Title,
+		ID: n.ID.String(), KindKey: LabelKey(Kind(n.Kind)), Title: n.Title, TitleKey: n.TitleKey, TitleArgs: n.TitleArgs,
 		CreatedAt: n.CreatedAt, Read: n.ReadAt != nil, HasLink: LocalLink(n.Link) != paths.Notifications,
 	}
 }

@@ -1,6 +1,7 @@
 // Package notify writes in-app notifications. A notification is written in
 // the transaction of the change that causes it, in the recipient's
-// language, only to recipients who have not muted its kind, and with a
+// language (its key and arguments kept to render it in the reader's
+// language when read), only to recipients who have not muted its kind, and with a
 // live event so the recipient's bell updates at once.
 package notify
 
@@ -17,6 +18,7 @@ import (
 	"violet/internal/auth/rule"
 	"violet/internal/i18n"
 	"violet/internal/live"
+	notifyviews "violet/views/notifications"
 )
 
 // Kind is what a notification is about; users mute kinds.
@@ -44,19 +46,37 @@ func Valid(k string) bool { return slices.Contains(Kinds(), Kind(k)) }
 // LabelKey is the i18n key naming a kind on the preferences page.
 func LabelKey(k Kind) string { return "notify.kind." + string(k) }
 
-// Localized is a title argument that depends on the language (a status
-// or role label): it is called with a context in the recipient's language.
-type Localized func(ctx context.Context) string
+// Key is a title argument that depends on the language (a status or role
+// label): the i18n key of the label, stored as such and translated when
+// the notification is read, in the reader's language then.
+type Key string
 
 // Message is one notification before it is addressed: the title is the
-// i18n key TitleKey with TitleArgs (key/value pairs; Localized values are
-// resolved per recipient), rendered in each recipient's language.
+// i18n key TitleKey with TitleArgs (key/value pairs; Key values are
+// translated, others kept as written). The key and arguments are stored
+// so the title is rendered in the reader's language when read; the title
+// rendered in each recipient's language when sent is stored beside them,
+// the fallback should the key ever leave the catalogue.
 type Message struct {
 	Kind      Kind
 	TitleKey  string
 	TitleArgs []any
 	Link      string
 	MissionID uuid.UUID // for the live event; zero when not about a mission
+}
+
+// args is m's title arguments as the notification row stores them.
+func (m Message) args() []map[string]string {
+	out := make([]map[string]string, 0, len(m.TitleArgs)/2)
+	for i := 0; i+1 < len(m.TitleArgs); i += 2 {
+		name := fmt.Sprint(m.TitleArgs[i])
+		if k, ok := m.TitleArgs[i+1].(Key); ok {
+			out = append(out, notifyviews.KeyArg(name, string(k)))
+		} else {
+			out = append(out, notifyviews.TextArg(name, m.TitleArgs[i+1]))
+		}
+	}
+	return out
 }
 
 // Notifier addresses and writes notifications.
@@ -86,6 +106,7 @@ func (n *Notifier) Send(ctx context.Context, tx *ent.Tx, m Message, recipients .
 	if err != nil {
 		return 0, fmt.Errorf("notification recipients: %w", err)
 	}
+	args := m.args()
 	var (
 		creates []*ent.NotificationCreate
 		events  []live.Event
@@ -94,9 +115,9 @@ func (n *Notifier) Send(ctx context.Context, tx *ent.Tx, m Message, recipients .
 		if slices.Contains(u.MutedNotifications, string(m.Kind)) {
 			continue
 		}
-		title := n.title(ctx, string(u.Locale), m)
+		title := notifyviews.RenderTitle(i18n.NewContext(ctx, n.catalog.Pick(string(u.Locale), "")), m.TitleKey, args, m.TitleKey)
 		creates = append(creates, tx.Notification.Create().SetUserID(u.ID).SetKind(string(m.Kind)).
-			SetTitle(truncate(title, 300)).SetLink(m.Link))
+			SetTitle(truncate(title, 300)).SetTitleKey(m.TitleKey).SetTitleArgs(args).SetLink(m.Link))
 		events = append(events, live.Event{Kind: live.KindNotification, UserID: u.ID, MissionID: m.MissionID})
 	}
 	if len(creates) == 0 {
@@ -106,18 +127,6 @@ func (n *Notifier) Send(ctx context.Context, tx *ent.Tx, m Message, recipients .
 		return 0, fmt.Errorf("write notifications: %w", err)
 	}
 	return len(creates), live.Publish(ctx, tx, events...)
-}
-
-// title renders m's title in lang.
-func (n *Notifier) title(ctx context.Context, lang string, m Message) string {
-	loc := n.catalog.Pick(lang, "")
-	args := slices.Clone(m.TitleArgs)
-	for i, a := range args {
-		if f, ok := a.(Localized); ok {
-			args[i] = f(i18n.NewContext(ctx, loc))
-		}
-	}
-	return loc.T(m.TitleKey, args...)
 }
 
 // Members returns the members of a mission holding one of roles (all

@@ -135,6 +135,7 @@ const (
 	MissionTestBlue          = "/missions/:id/tests/:test/blue"
 	MissionTestReview        = "/missions/:id/tests/:test/review"
 	MissionTestReopen        = "/missions/:id/tests/:test/reopen"
+	MissionTestsBulk         = "/missions/:id/tests/bulk"
 	Evidence                 = "/missions/:id/tests/:test/evidence"
 	EvidenceFile             = "/missions/:id/tests/:test/evidence/:ev"
 	EvidencePreview          = "/missions/:id/tests/:test/evidence/:ev/preview"

@@ -395,3 +395,186 @@
     if (!window.confirm(question)) e.preventDefault();
   });
 })();
+
+// Time zone (issue 18): a sign-in or an invitation form carries the
+// browser's IANA zone in its hidden input[data-browser-zone], so that a
+// new account starts in the zone its owner lives in. Filled when the form
+// is sent (a delegated listener, so forms swapped in later count too);
+// the server checks the name and keeps a zone already chosen.
+(function () {
+  "use strict";
+  function browserZone() {
+    try {
+      return Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    } catch (err) {
+      return "";
+    }
+  }
+  function fill(root) {
+    var inputs = root.querySelectorAll ? root.querySelectorAll("input[data-browser-zone]") : [];
+    for (var i = 0; i < inputs.length; i++) {
+      if (!inputs[i].value) inputs[i].value = browserZone();
+    }
+  }
+  document.addEventListener("submit", function (e) { fill(e.target); }, true);
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { fill(document); });
+  } else {
+    fill(document);
+  }
+})();
+
+// The smaller items of the working day (issue 18).
+// 1. The evidence lightbox (views/missiontest/evidence.templ): a thumbnail
+//    (a[data-lightbox-open], a link to the image, which works without
+//    JavaScript) opens its section's dialog[data-lightbox-dialog] on the
+//    image with its name and caption; ← → and the buttons move among the
+//    section's images; Escape, the close button or a click on the
+//    backdrop close it, and focus goes back to the thumbnail that opened
+//    it. Listeners are delegated: htmx swaps the section whole.
+// 2. Tick all / tick none per technique of the Navigator import preview
+//    (views/missionpage/navigator_import.templ): the buttons are hidden
+//    until this code shows them, since they need it.
+(function () {
+  "use strict";
+  var state = null; // {dialog, links, index, opener} while a lightbox is open
+
+  function show(i) {
+    var n = state.links.length;
+    state.index = (i + n) % n;
+    var a = state.links[state.index], d = state.dialog;
+    var img = d.querySelector("[data-lightbox-img]");
+    img.src = a.getAttribute("href");
+    img.alt = a.getAttribute("data-lightbox-name") || "";
+    d.querySelector("[data-lightbox-name]").textContent = a.getAttribute("data-lightbox-name") || "";
+    d.querySelector("[data-lightbox-caption]").textContent = a.getAttribute("data-lightbox-caption") || "";
+    d.querySelector("[data-lightbox-count]").textContent = n > 1
+      ? (d.getAttribute("data-position") || "{n}/{total}").replace("{n}", String(state.index + 1)).replace("{total}", String(n))
+      : "";
+    d.setAttribute("data-index", String(state.index));
+    var prev = d.querySelector("[data-lightbox-prev]"), next = d.querySelector("[data-lightbox-next]");
+    if (prev) prev.hidden = n < 2;
+    if (next) next.hidden = n < 2;
+  }
+
+  function open(a) {
+    var section = a.closest("section") || document;
+    var dialog = section.querySelector("dialog[data-lightbox-dialog]");
+    if (!dialog || typeof dialog.showModal !== "function") return false;
+    var links = Array.prototype.slice.call(section.querySelectorAll("a[data-lightbox-open]"));
+    state = { dialog: dialog, links: links, index: 0, opener: a };
+    show(links.indexOf(a));
+    dialog.showModal();
+    var close = dialog.querySelector("[data-lightbox-close]");
+    if (close) close.focus();
+    return true;
+  }
+
+  document.addEventListener("click", function (e) {
+    if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+    var a = e.target.closest && e.target.closest("a[data-lightbox-open]");
+    if (a) {
+      if (open(a)) e.preventDefault();
+      return;
+    }
+    if (!state) return;
+    var d = state.dialog;
+    if (e.target === d) { d.close(); return; } // the backdrop
+    if (e.target.closest("[data-lightbox-close]")) d.close();
+    else if (e.target.closest("[data-lightbox-prev]")) show(state.index - 1);
+    else if (e.target.closest("[data-lightbox-next]")) show(state.index + 1);
+  });
+
+  document.addEventListener("keydown", function (e) {
+    if (!state || !state.dialog.open) return;
+    if (e.key === "ArrowLeft") { e.preventDefault(); show(state.index - 1); }
+    if (e.key === "ArrowRight") { e.preventDefault(); show(state.index + 1); }
+  });
+
+  // "close" does not bubble: listened to while it goes down (capture).
+  // Escape closes the dialog natively and ends here too. The event comes
+  // a task after the closing: a thumbnail clicked in between has opened
+  // the dialog again, and that late event must not forget it.
+  document.addEventListener("close", function (e) {
+    if (!state || e.target !== state.dialog || state.dialog.open) return;
+    var opener = state.opener;
+    state = null;
+    if (opener && document.contains(opener)) opener.focus();
+  }, true);
+
+  function showTickButtons(root) {
+    var groups = root.querySelectorAll ? root.querySelectorAll("[data-tick-buttons]") : [];
+    for (var i = 0; i < groups.length; i++) groups[i].hidden = false;
+  }
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest && e.target.closest("button[data-tick]");
+    if (!b) return;
+    var group = b.closest("[data-tick-group]");
+    if (!group) return;
+    var on = b.getAttribute("data-tick") === "all";
+    var boxes = group.querySelectorAll('input[type="checkbox"]');
+    for (var i = 0; i < boxes.length; i++) {
+      if (boxes[i].checked !== on) {
+        boxes[i].checked = on;
+        boxes[i].dispatchEvent(new Event("change", { bubbles: true }));
+      }
+    }
+  });
+  document.addEventListener("htmx:load", function (e) { showTickButtons(e.target); });
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { showTickButtons(document); });
+  } else {
+    showTickButtons(document);
+  }
+})();
+
+// Bulk selection on the mission overview (views/missionpage, issue 18):
+// the header checkbox input[data-bulk-all] ticks or clears every
+// input[data-bulk-item] of the list; the bulk bar form[data-bulk-bar]
+// shows only while something is ticked, counts the selection in
+// [data-bulk-count], and shows the fields of the chosen action
+// ([data-bulk-for]). Delegated listeners, so lists swapped in by htmx work
+// too; native checkboxes, so the keyboard works. Without JS the bar and
+// all its fields stay visible.
+(function () {
+  "use strict";
+  function refresh() {
+    var bar = document.querySelector("form[data-bulk-bar]");
+    var items = document.querySelectorAll("input[data-bulk-item]");
+    var n = 0;
+    for (var i = 0; i < items.length; i++) {
+      if (items[i].checked) n++;
+    }
+    var all = document.querySelector("input[data-bulk-all]");
+    if (all) {
+      all.checked = items.length > 0 && n === items.length;
+      all.indeterminate = n > 0 && n < items.length;
+    }
+    if (!bar) return;
+    bar.hidden = n === 0;
+    var count = bar.querySelector("[data-bulk-count]");
+    if (count) count.textContent = String(n);
+    var action = bar.querySelector("select[data-bulk-action]");
+    var fields = bar.querySelectorAll("[data-bulk-for]");
+    for (var j = 0; j < fields.length; j++) {
+      fields[j].hidden = !!action && fields[j].getAttribute("data-bulk-for") !== action.value;
+    }
+  }
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (!t || !t.matches) return;
+    if (t.matches("input[data-bulk-all]")) {
+      var items = document.querySelectorAll("input[data-bulk-item]");
+      for (var i = 0; i < items.length; i++) items[i].checked = t.checked;
+      refresh();
+    } else if (t.matches("input[data-bulk-item], select[data-bulk-action]")) {
+      refresh();
+    }
+  });
+  document.addEventListener("htmx:afterSettle", refresh);
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", refresh);
+  } else {
+    refresh();
+  }
+})();

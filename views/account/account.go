@@ -3,8 +3,10 @@
 package account
 
 import (
+	"context"
 	"time"
 
+	"violet/internal/i18n"
 	"violet/views/components"
 )
 
@@ -16,11 +18,13 @@ type Page struct {
 	Sessions Sessions
 }
 
-// ProfileForm is the profile section: the name and language as saved, or
-// as the viewer typed them when the form came back with errors.
+// ProfileForm is the profile section: the name, language and time zone
+// as saved, or as the viewer typed them when the form came back with
+// errors.
 type ProfileForm struct {
 	DisplayName string
 	Locale      string
+	TimeZone    string // IANA name, "" for none (UTC)
 	Errors      components.Errors
 }
 
@@ -71,9 +75,8 @@ func rawAgent(ua string) string {
 	return string(r[:rawAgentMax-1]) + "…"
 }
 
-// formatTime shows a time in UTC with the zone named, the same everywhere
-// until users have a time zone of their own.
-func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
+// formatTime shows a time in the viewer's zone with the zone named.
+func formatTime(ctx context.Context, t time.Time) string { return i18n.Time(ctx, t) }
 
 // isoTime is the machine-readable form for <time datetime>.
-func isoTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+func isoTime(t time.Time) string { return i18n.ISO(t) }

@@ -1,9 +1,11 @@
 package admin
 
 import (
+	"context"
 	"strconv"
 	"time"
 
+	"violet/internal/i18n"
 	"violet/internal/paths"
 	"violet/views/components"
 	"violet/views/layout"
@@ -80,8 +82,9 @@ func pageHref(status string, page int) string {
 	return paths.Invitations + "?status=" + status + "&page=" + strconv.Itoa(page)
 }
 
-// when formats a time for the tables, in UTC, to the minute.
-func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+// when formats a time for the tables, in the viewer's zone, to the minute,
+// with the zone named.
+func when(ctx context.Context, t time.Time) string { return i18n.Time(ctx, t) }
 
 // statusBadge is the badge class of a status.
 func statusBadge(status string) string {

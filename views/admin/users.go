@@ -1,10 +1,12 @@
 package admin
 
 import (
+	"context"
 	"net/url"
 	"strconv"
 	"time"
 
+	"violet/internal/i18n"
 	"violet/internal/paths"
 )
 
@@ -138,11 +140,11 @@ func (d UserDetail) Deleted() bool { return d.DeletedAt != nil }
 // InputID is the element id of a group's checkbox.
 func (c GroupChoice) InputID() string { return "group-" + c.ID }
 
-// formatTime shows a time with its zone named.
-func formatTime(t time.Time) string { return t.Format("2006-01-02 15:04 MST") }
+// formatTime shows a time in the viewer's zone with the zone named.
+func formatTime(ctx context.Context, t time.Time) string { return i18n.Time(ctx, t) }
 
 // isoTime is the machine-readable form for <time datetime>.
-func isoTime(t time.Time) string { return t.Format(time.RFC3339) }
+func isoTime(t time.Time) string { return i18n.ISO(t) }
 
 // hasUngrantable reports whether some groups are shown disabled.
 func hasUngrantable(cs []GroupChoice) bool {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"violet/internal/i18n"
@@ -43,25 +44,36 @@ func (e Entry) Retired() bool { return e.Revoked || e.Deprecated }
 // KindLabel is the translated name of an entry's kind.
 func KindLabel(ctx context.Context, kind string) string { return i18n.T(ctx, "attack.kind."+kind) }
 
+// Overlays of the matrix (?overlay=).
+const (
+	OverlayLibrary = "library" // test templates per technique
+	OverlayMission = "mission" // a mission's results in the scale's colours
+)
+
 // MatrixFilter is what the matrix shows, as its URL holds it.
 type MatrixFilter struct {
 	Platform string // "" for every platform
 	Retired  bool   // show revoked and deprecated entries too
+	Overlay  string // "", OverlayLibrary or OverlayMission
+	Mission  string // the mission of OverlayMission, a UUID
 }
 
 // URL is the matrix's address for the filter.
 func (f MatrixFilter) URL() string {
-	v := url.Values{}
+	var kv []string
 	if f.Platform != "" {
-		v.Set("platform", f.Platform)
+		kv = append(kv, "platform", f.Platform)
 	}
 	if f.Retired {
-		v.Set("retired", "1")
+		kv = append(kv, "retired", "1")
 	}
-	if len(v) == 0 {
-		return paths.Attack
+	if f.Overlay != "" {
+		kv = append(kv, "overlay", f.Overlay)
 	}
-	return paths.Attack + "?" + v.Encode()
+	if f.Overlay == OverlayMission && f.Mission != "" {
+		kv = append(kv, "mission", f.Mission)
+	}
+	return paths.Query(paths.Attack, kv...)
 }
 
 // ToggleRetired is the same filter with retired entries switched.
@@ -70,11 +82,49 @@ func (f MatrixFilter) ToggleRetired() MatrixFilter {
 	return f
 }
 
+// Cover is what an overlay says of one technique or sub-technique; nil
+// when the overlay says nothing of it (no template, no test).
+type Cover struct {
+	Count int    // templates (library) or tests (mission)
+	Class string // the cell's colour: a CoverN bucket, scale.Class of a level, CoverUnrated or CoverUntested
+	Level string // the level's name (mission)
+}
+
+// Classes of covered cells outside the scale's own level classes.
+const (
+	CoverUnrated  = "cover--unrated"  // executed or reviewed, no detection level recorded
+	CoverUntested = "cover--untested" // planned, running, skipped or blocked
+)
+
+// CoverClass is the library overlay's shade for n templates, from the
+// lightest bucket (1) to the darkest (10 and more); "" for none.
+func CoverClass(n int) string {
+	switch {
+	case n >= 10:
+		return "cover--4"
+	case n >= 5:
+		return "cover--3"
+	case n >= 2:
+		return "cover--2"
+	case n >= 1:
+		return "cover--1"
+	}
+	return ""
+}
+
+// MatrixSub is a sub-technique in a cell, with what the overlay says of it.
+type MatrixSub struct {
+	Entry
+	Cover *Cover
+}
+
 // MatrixTechnique is a technique in a column, with the sub-techniques the
-// filter keeps.
+// filter keeps and what the overlay says of it: its own tests or templates
+// and its sub-techniques', each counted once.
 type MatrixTechnique struct {
 	Entry
-	Subtechniques []Entry
+	Subtechniques []MatrixSub
+	Cover         *Cover
 }
 
 // MatrixColumn is a tactic and its techniques, sorted by name.
@@ -83,10 +133,33 @@ type MatrixColumn struct {
 	Techniques []MatrixTechnique
 }
 
+// MissionOption is a mission the mission overlay offers.
+type MissionOption struct {
+	ID   string
+	Name string
+}
+
+// LegendItem is one colour of an overlay's legend.
+type LegendItem struct {
+	Class string
+	Label string // already translated
+}
+
+// Overlay is the overlay part of the matrix: which overlays the viewer
+// may choose, the missions to choose from, and the legend.
+type Overlay struct {
+	CanLibrary bool            // the viewer may read the library
+	CanMission bool            // the viewer may read missions
+	Missions   []MissionOption // with OverlayMission: the missions the viewer may read, by name
+	Mission    string          // the chosen mission's name
+	Legend     []LegendItem
+}
+
 // Matrix is the matrix page: the filter, the platforms it offers and the
 // columns in matrix order.
 type Matrix struct {
 	Filter    MatrixFilter
+	Overlay   Overlay
 	Platforms []string // every platform of the entries the retired filter keeps, sorted
 	Columns   []MatrixColumn
 	// Empty means there is no catalogue at all (never synced); CanSync
@@ -157,6 +230,8 @@ type Detail struct {
 	Parent      *Entry  // a sub-technique's technique
 	Children    []Entry // a technique's sub-techniques, a tactic's techniques
 	// What uses the entry, each list only when the viewer may see it.
+	// RollsUp: a technique's lists include its sub-techniques' uses.
+	RollsUp          bool
 	ShowTemplates    bool
 	TemplateCount    int
 	Templates        []TemplateUse // the first ones by name
@@ -173,7 +248,33 @@ func (d Detail) ChildrenKey() string {
 	return "attack.detail.subtechniques"
 }
 
-// modified shows a catalogue time in UTC with the zone named.
-func modified(t *time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
+// modified shows a catalogue time in the viewer's zone with the zone named.
+func modified(ctx context.Context, t *time.Time) string { return i18n.Time(ctx, *t) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// coverClass is a covered cell's colour class ("" without a cover).
+func coverClass(c *Cover) string {
+	if c == nil {
+		return ""
+	}
+	return "is-covered " + c.Class
+}
+
+// coverTitle says in words what a cell's colour and count mean.
+func coverTitle(ctx context.Context, c *Cover) string {
+	switch {
+	case c == nil:
+		return ""
+	case c.Level != "":
+		return i18n.T(ctx, "matrix.title_level", "Level", c.Level, "Count", c.Count)
+	case c.Class == CoverUnrated:
+		return i18n.T(ctx, "matrix.title_unrated", "Count", c.Count)
+	case c.Class == CoverUntested:
+		return i18n.T(ctx, "matrix.title_untested", "Count", c.Count)
+	}
+	return i18n.T(ctx, "matrix.title_templates", "Count", c.Count)
+}
+
+// nameParts splits a name after each "/" (the slash kept), for wrapName.
+func nameParts(name string) []string { return strings.SplitAfter(name, "/") }

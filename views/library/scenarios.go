@@ -219,11 +219,11 @@ func scenarioExcerpt(text string, max int) string {
 	return strings.TrimRight(cut, " ,.;:") + "…"
 }
 
-// scenarioTime shows a time with its zone named.
-func scenarioTime(t time.Time) string { return t.Format("2006-01-02 15:04 MST") }
+// scenarioTime shows a time in the viewer's zone with the zone named.
+func scenarioTime(ctx context.Context, t time.Time) string { return i18n.Time(ctx, t) }
 
 // scenarioISOTime is the machine-readable form for <time datetime>.
-func scenarioISOTime(t time.Time) string { return t.Format(time.RFC3339) }
+func scenarioISOTime(t time.Time) string { return i18n.ISO(t) }
 
 // candidateValues is the hx-vals of a candidate's add button: the template
 // to add, as JSON (never evaluated as script).

@@ -306,3 +306,17 @@ func templatePreviewValues(field string) string {
 
 // templateJoin lists values separated by commas.
 func templateJoin(values []string) string { return strings.Join(values, ", ") }
+
+// templateFormFields are the template form's fields with their labels, in
+// the form's order, for its error summary.
+func templateFormFields() []components.Labelled {
+	fields := []components.Labelled{components.Label("name", "library.templates.name")}
+	for _, name := range TemplateTextFields() {
+		fields = append(fields, components.Label(name, templateFieldLabel(name)))
+	}
+	return append(fields,
+		components.Label("platforms", "library.templates.platforms"),
+		components.Label("opsec_level", "library.templates.opsec"),
+		components.Label("labels", "library.templates.labels"),
+		components.Label("tags", "attack.picker.label"))
+}

@@ -50,20 +50,35 @@ func States() []string {
 	}
 }
 
+// Work queues: preset filters of the test list (the home page links to
+// them by these values). What each holds is defined in
+// internal/missionread (queues.go).
+const (
+	QueueRed    = "red"
+	QueueBlue   = "blue"
+	QueueReview = "review"
+	QueueMine   = "mine"
+)
+
+// Queues lists the work queues in the order of their tabs.
+func Queues() []string { return []string{QueueRed, QueueBlue, QueueReview, QueueMine} }
+
 // Filter is the test list's query: it round-trips through the URL so that
 // Back and reload show the same list.
 type Filter struct {
 	Group    string // scenario (default) or category
+	Queue    string // a work queue (Queues), "" for every test
 	State    string
 	Category string // a category id, "none" for uncategorised tests
 	Tactic   string // an ATT&CK tactic ID (TA0002)
+	Assignee string // a user id, "none" for unassigned tests
 	Q        string // part of a name or an ATT&CK ID
 	Plan     bool   // the plan editor is open
 }
 
 // Active reports whether the filter hides any test.
 func (f Filter) Active() bool {
-	return f.State != "" || f.Category != "" || f.Tactic != "" || f.Q != ""
+	return f.Queue != "" || f.State != "" || f.Category != "" || f.Tactic != "" || f.Assignee != "" || f.Q != ""
 }
 
 // Values is the filter as query parameters.
@@ -72,7 +87,8 @@ func (f Filter) Values() url.Values {
 	if f.Group == GroupCategory {
 		v.Set("group", f.Group)
 	}
-	for k, s := range map[string]string{"state": f.State, "category": f.Category, "tactic": f.Tactic, "q": f.Q} {
+	for k, s := range map[string]string{"queue": f.Queue, "state": f.State, "category": f.Category, "tactic": f.Tactic,
+		"assignee": f.Assignee, "q": f.Q} {
 		if s != "" {
 			v.Set(k, s)
 		}
@@ -112,8 +128,60 @@ type Row struct {
 	Executor   string
 	CategoryID string
 	Category   string
+	AssigneeID string // "" when unassigned
+	Assignee   string
+	Version    int  // the version shown, sent back by the bulk form
 	First      bool // first of its scenario (no "up")
 	Last       bool // last of its scenario (no "down")
+}
+
+// QueueTab is a work queue's tab: its name and how many tests it holds.
+type QueueTab struct {
+	Name  string
+	Count int
+}
+
+// BulkRefusal is a test a bulk action left unchanged: its name and the
+// message key of the reason (with the state, for a refused state).
+type BulkRefusal struct {
+	Name  string
+	Key   string
+	State string
+}
+
+// BulkSummary is what a bulk action did, shown above the list.
+type BulkSummary struct {
+	Action  string
+	Applied int
+	Refused []BulkRefusal
+}
+
+// BulkForm is the bulk bar as sent back after a refusal: the input kept,
+// the errors next to the fields (or Errors' form key for the whole bar).
+type BulkForm struct {
+	Action   string
+	Reason   string
+	Category string
+	Assignee string
+	Selected map[string]bool // test ids still ticked
+	Errors   components.Errors
+	Key      string // a message for the whole action (nothing selected, too many)
+}
+
+// BulkReasonMax is the longest reason a skip takes: its column's length.
+var BulkReasonMax = textrule.For(schema.MissionTest{}, "state_reason").Max
+
+// bulkActions are the bulk bar's actions (mission.Bulk…), in its order.
+func bulkActions() []string {
+	return []string{mission.BulkSkip, mission.BulkRelease, mission.BulkCategory, mission.BulkAssign, mission.BulkRemove}
+}
+
+// queueID names a queue tab for tests: "all" for the list without a queue.
+func queueID(q string) string {
+	if q == "" {
+		return "all"
+	}
+	return q
 }
 
 // Group is a heading of the list with its tests.
@@ -173,6 +241,10 @@ type Page struct {
 	Total       int // tests the viewer may see
 	Categories  []Option
 	Tactics     []Option
+	Queues      []QueueTab // the work queues with their sizes
+	Assignees   []Option   // members with a red role: the assignee filter and bulk assign
+	Bulk        *BulkSummary
+	BulkForm    BulkForm
 	Scenarios   Candidates
 	Templates   Candidates
 	NewTest     NewTestForm
@@ -192,6 +264,18 @@ func (p Page) GroupURL(g string) string {
 	f.Group = g
 	return f.URL(p.ID)
 }
+
+// QueueURL is the list of queue q ("" for every test) with the same
+// other filters.
+func (p Page) QueueURL(q string) string {
+	f := p.Filter
+	f.Queue = q
+	return f.URL(p.ID)
+}
+
+// CanBulk reports whether the viewer gets the checkboxes and the bulk bar:
+// those who may change the plan, as the bulk action's workflow checks.
+func (p Page) CanBulk() bool { return p.Editable }
 
 // PlanToggleURL opens or closes the plan editor, keeping the filters.
 func (p Page) PlanToggleURL() string {

@@ -264,7 +264,8 @@ func roleKey(role string) string { return "missions.members.role_" + role }
 // RoleLabel names a member role in the context's language.
 func RoleLabel(ctx context.Context, role string) string { return i18n.T(ctx, roleKey(role)) }
 
-// day shows a date, or a dash.
+// day shows a date, or a dash. A mission's dates are calendar days with
+// no zone: they are not converted to the viewer's.
 func day(t *time.Time) string {
 	if t == nil {
 		return "—"
@@ -302,3 +303,11 @@ func moveLabel(ctx context.Context, from, to string) string {
 	}
 	return i18n.T(ctx, "missions.status.move_to", "Status", StatusLabel(ctx, to))
 }
+
+// StatusKey is the i18n key naming a status, for a notification that
+// stores it to translate it when read.
+func StatusKey(status string) string { return statusKey(status) }
+
+// RoleKey is the i18n key naming a member role, for a notification that
+// stores it to translate it when read.
+func RoleKey(role string) string { return roleKey(role) }

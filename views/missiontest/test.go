@@ -5,11 +5,13 @@
 package missiontest
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
 
 	"violet/ent/schema"
+	"violet/internal/i18n"
 	"violet/internal/paths"
 	"violet/internal/textrule"
 	"violet/views/components"
@@ -25,8 +27,9 @@ var (
 	ReasonMax = textrule.For(schema.MissionTest{}, "state_reason").Max
 )
 
-// DateTimeLayout is the value of a datetime-local input, in UTC.
-const DateTimeLayout = "2006-01-02T15:04"
+// DateTimeLayout is the value of a datetime-local input: a wall time in
+// the viewer's zone (i18n.LocalInput, i18n.ParseLocal).
+const DateTimeLayout = i18n.LocalLayout
 
 // Notice kinds of the work fragment.
 const (
@@ -52,6 +55,7 @@ type Page struct {
 	Platforms   []string
 	Opsec       string
 	Tags        []Tag
+	Assignee    string // who runs the test, "" when nobody is assigned
 	// Markdown, copied from the template.
 	Description, Objective, Procedure, Prerequisites, Cleanup, ExpectedDetection string
 	Work                                                                         Work
@@ -147,7 +151,7 @@ type Level struct {
 }
 
 // BlueForm is the blue side's record, as typed or as saved. DetectedAt is
-// a datetime-local value in UTC.
+// a datetime-local value, in the viewer's zone.
 type BlueForm struct {
 	DetectionLevel string
 	LevelName      string
@@ -196,8 +200,8 @@ func unsaved(kept bool) string {
 	return "typed"
 }
 
-// when formats a time for people, in UTC, naming the zone.
-func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
+// when formats a time for people, in the viewer's zone, naming the zone.
+func when(ctx context.Context, t time.Time) string { return i18n.Time(ctx, t) }
 
 // iso formats a time for the datetime attribute.
-func iso(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+func iso(t time.Time) string { return i18n.ISO(t) }

@@ -4,11 +4,14 @@
 package notifications
 
 import (
+	"context"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"violet/internal/i18n"
 	"violet/internal/paths"
 )
 
@@ -43,11 +46,60 @@ func (f Filter) URL(page int) string {
 // Row is one notification of the list.
 type Row struct {
 	ID        string
-	KindKey   string // i18n key of the kind's label
-	Title     string // rendered in the recipient's language when it was sent
+	KindKey   string              // i18n key of the kind's label
+	Title     string              // rendered in the recipient's language when it was sent
+	TitleKey  string              // i18n key of the title, rendered in the reader's language ("" on old rows)
+	TitleArgs []map[string]string // as stored: {"name","text"} kept as written, {"name","key"} translated when read
 	CreatedAt time.Time
 	Read      bool
 	HasLink   bool // Open leads somewhere else than this page
+}
+
+// ShownTitle is the title in the reader's language (see RenderTitle).
+func (r Row) ShownTitle(ctx context.Context) string {
+	return RenderTitle(ctx, r.TitleKey, r.TitleArgs, r.Title)
+}
+
+// RenderTitle renders a notification's title in the language ctx carries:
+// the message key with its arguments ({"name","text"} as written,
+// {"name","key"} translated), or fallback (the title written in the
+// recipient's language when it was sent) when the key is empty or a key
+// is not in the catalogue (a row older than the keys, or a message
+// removed since), so a reader never sees a bare key.
+func RenderTitle(ctx context.Context, key string, args []map[string]string, fallback string) string {
+	if key == "" || i18n.FromContext(ctx) == nil {
+		return fallback
+	}
+	data := make([]any, 0, 2*len(args))
+	for _, a := range args {
+		v, ok := a["text"]
+		if k, isKey := a["key"]; isKey {
+			if v = i18n.T(ctx, k); v == k {
+				return fallback
+			}
+			ok = true
+		}
+		if !ok {
+			return fallback
+		}
+		data = append(data, a["name"], v)
+	}
+	if s := i18n.T(ctx, key, data...); s != key {
+		return s
+	}
+	return fallback
+}
+
+// TextArg is a title argument kept as written (a mission's or a test's
+// name, a count).
+func TextArg(name string, v any) map[string]string {
+	return map[string]string{"name": name, "text": fmt.Sprint(v)}
+}
+
+// KeyArg is a title argument translated when the title is read (a status
+// or role label).
+func KeyArg(name, key string) map[string]string {
+	return map[string]string{"name": name, "key": key}
 }
 
 // RowID is the element id of a notification's row, which Mark read swaps.
@@ -98,8 +150,9 @@ type Page struct {
 	Prefs Prefs
 }
 
-// formatTime shows a time with its zone named, as the other pages do.
-func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
+// formatTime shows a time in the viewer's zone with the zone named, as
+// the other pages do.
+func formatTime(ctx context.Context, t time.Time) string { return i18n.Time(ctx, t) }
 
 // isoTime is the machine-readable form for <time datetime>.
-func isoTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+func isoTime(t time.Time) string { return i18n.ISO(t) }

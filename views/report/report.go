@@ -1,15 +1,18 @@
 // Package report renders a mission's printable report: a cover with the
 // headline figures, the detection rate per tactic as an SVG chart, an
-// ATT&CK heatmap, the table of tests, one page per test with its red and
-// blue details and image evidence, and an appendix of the other evidence
-// files. It has its own frame without the navigation and no JavaScript:
-// people print it or save it as PDF from the browser.
+// ATT&CK heatmap, the table of tests, each test's red and blue details and
+// image evidence (the tests follow one another, each kept whole on a page
+// when it fits), and an appendix of the other evidence files. A table of
+// contents after the cover links the sections. It has its own frame
+// without the navigation and no JavaScript: people print it or save it as
+// PDF from the browser.
 package report
 
 import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/a-h/templ"
@@ -129,7 +132,7 @@ type Tag struct {
 	Name       string
 }
 
-// Test is one test, for the table and its own page.
+// Test is one test, for the table and its details.
 type Test struct {
 	ID         string
 	Number     int
@@ -227,7 +230,8 @@ func newLabels(ctx context.Context) labels {
 	return l
 }
 
-// day formats a calendar date.
+// day formats a calendar date. A mission's dates are days, not moments:
+// they have no zone and are not converted to the reader's.
 func day(t *time.Time) string {
 	if t == nil {
 		return "–"
@@ -235,12 +239,13 @@ func day(t *time.Time) string {
 	return t.Format("2006-01-02")
 }
 
-// stamp formats a moment in UTC, to the minute.
-func stamp(t *time.Time) string {
+// stamp formats a moment in the reader's zone, to the minute, with the
+// zone named (the cover names the zone the report is printed in).
+func stamp(ctx context.Context, t *time.Time) string {
 	if t == nil {
 		return "–"
 	}
-	return t.UTC().Format("2006-01-02 15:04") + " UTC"
+	return i18n.Time(ctx, *t)
 }
 
 // duration is a median time to detect in words a person reads at a glance.
@@ -264,22 +269,17 @@ func percent(rate int) string {
 	return strconv.Itoa(rate) + " %"
 }
 
-// Size renders a byte count with a binary unit.
-func Size(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // anchor is the in-page id of a test's section.
 func anchor(t Test) string { return "test-" + t.ID }
+
+// DetailsAnchor is the in-page id of the tests' details section.
+const DetailsAnchor = "report-details-title"
+
+// slashParts splits an ATT&CK name after each slash, keeping the slash:
+// "Virtualization/Sandbox Evasion" → "Virtualization/", "Sandbox Evasion".
+func slashParts(name string) []string {
+	return strings.SplitAfter(name, "/")
+}
 
 // or shows a dash for an empty value.
 func or(s string) string {

@@ -57,11 +57,12 @@ func selfFields() map[string]bool {
 	return map[string]bool{
 		user.FieldDisplayName: true, user.FieldLocale: true, user.FieldPasswordHash: true,
 		user.FieldLastLoginAt: true, user.FieldUpdatedAt: true, user.FieldMutedNotifications: true,
+		user.FieldTimeZone: true,
 	}
 }
 
-// AllowSelfUpdate lets viewers change their own name, language, password
-// and notification preferences, and nothing else of their row: not their email, their active
+// AllowSelfUpdate lets viewers change their own name, language, time zone,
+// password and notification preferences, and nothing else of their row: not their email, their active
 // flag or their groups.
 func AllowSelfUpdate() privacy.MutationRule {
 	return privacy.UserMutationRuleFunc(func(ctx context.Context, m *ent.UserMutation) error {

@@ -174,3 +174,36 @@ func (c *Console) Errors() []string {
 func Loaded() chromedp.Action[chromedp.Void] {
 	return chromedp.Poll[chromedp.Void](`document.readyState === "complete"`)
 }
+
+// ForDocs writes data as name under $VIOLET_SCREENSHOTS when it is set:
+// `make screenshots` sets it to docs/screenshots, so the pictures in the
+// docs come from the same browser tests that check those pages, never by
+// hand. Without the variable it does nothing.
+func ForDocs(t testing.TB, name string, data []byte) {
+	t.Helper()
+	dir := os.Getenv("VIOLET_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("saved %s for the docs", filepath.Join(dir, name))
+}
+
+// DocScreenshot saves a full-page PNG of the current page as name.png
+// for the docs when $VIOLET_SCREENSHOTS is set (see ForDocs).
+func DocScreenshot(t testing.TB, ctx context.Context, name string) {
+	t.Helper()
+	if os.Getenv("VIOLET_SCREENSHOTS") == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s for the docs: %v", name, err)
+	}
+	ForDocs(t, name+".png", png)
+}

@@ -1,0 +1,163 @@
+package missionread
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/google/uuid"
+
+	"violet/ent"
+	"violet/ent/missiontest"
+	"violet/internal/auth/rule"
+	"violet/internal/mission"
+	"violet/views/missionpage"
+)
+
+// The work queues of the overview (missionpage.Queues), the preset
+// filters the home page links to. Each is a condition on a test row, the
+// same for the list (workPredicate) and for the tabs' counts
+// (queueCounts), and the same as the home page's (internal/home):
+//
+//   - red: waiting to be run — pending or running, assigned to the viewer
+//     or to nobody;
+//   - blue: waiting for a detection — released to the blue team, no
+//     detection level recorded, and not finished (pending, running or
+//     executed: a reviewed, skipped or blocked test waits for nobody);
+//   - review: waiting for a lead's review — executed (the review closes an
+//     executed test, whatever the blue side recorded);
+//   - mine: what waits for the viewer in the role they act in
+//     (Access.ActsAs): for the red team, the pending or running tests
+//     assigned to them; for the blue team, the blue queue; for a lead,
+//     the tests assigned to them still to run and the review queue; for
+//     an observer, the tests assigned to them still to run (none, as only
+//     red roles are assigned).
+//
+// A blue member's queues hold released tests only, like everything they
+// see (the privacy policy filters the list; the counts repeat its rule).
+
+// queueSQL is queue q's condition on the columns of the test table t (an
+// alias), for viewer me acting as role. The viewer's id is written into
+// the text as a uuid literal: a uuid.UUID prints as hex digits and
+// dashes only.
+func queueSQL(q, t string, me uuid.UUID, role string) string {
+	toRun := t + ".state IN ('pending', 'running')"
+	assignedToMe := t + ".assignee_id = '" + me.String() + "'::uuid"
+	blue := t + ".released_to_blue AND " + t + ".detection_level_id IS NULL AND " +
+		t + ".state IN ('pending', 'running', 'executed')"
+	review := t + ".state = 'executed'"
+	switch q {
+	case missionpage.QueueRed:
+		return toRun + " AND (" + t + ".assignee_id IS NULL OR " + assignedToMe + ")"
+	case missionpage.QueueBlue:
+		return blue
+	case missionpage.QueueReview:
+		return review
+	case missionpage.QueueMine:
+		switch role {
+		case rule.RoleBlue:
+			return blue
+		case rule.RoleLead:
+			return "(" + toRun + " AND " + assignedToMe + ") OR " + review
+		}
+		return toRun + " AND " + assignedToMe
+	}
+	return "TRUE"
+}
+
+// workPredicate is the filter's condition on the queue and the assignee.
+func workPredicate(s *entsql.Selector, a *mission.Access, f Filter) *entsql.Predicate {
+	var ps []*entsql.Predicate
+	if f.Queue != "" {
+		ps = append(ps, entsql.ExprP("("+queueSQL(f.Queue, s.TableName(), a.Viewer.UserID, a.ActsAs())+")"))
+	}
+	switch f.Assignee {
+	case "":
+	case "none":
+		ps = append(ps, entsql.IsNull(s.C(missiontest.FieldAssigneeID)))
+	default:
+		id, err := uuid.Parse(f.Assignee)
+		if err != nil {
+			return entsql.False()
+		}
+		ps = append(ps, entsql.EQ(s.C(missiontest.FieldAssigneeID), id))
+	}
+	return entsql.And(ps...)
+}
+
+// overviewLists reads, in one statement, the lists the overview shows
+// beside its tests: the size of every work queue (kept to the tests the
+// viewer may see, seesAll), the members tests may be assigned to (a red
+// role) and the mission's categories in their order.
+func overviewLists(ctx context.Context, db *sql.DB, a *mission.Access) ([]missionpage.QueueTab, []missionpage.Option, []*ent.MissionCategory, error) {
+	me, role := a.Viewer.UserID, a.ActsAs()
+	query := "SELECT "
+	for _, q := range missionpage.Queues() {
+		query += "count(*) FILTER (WHERE " + queueSQL(q, "t", me, role) + "), "
+	}
+	query += `(SELECT coalesce(json_agg(json_build_object('id', u.id, 'name', u.display_name) ORDER BY u.display_name, u.id), '[]')
+			FROM mission_members mm JOIN users u ON u.id = mm.user_id
+			WHERE mm.mission_id = $1 AND mm.role IN ('red', 'lead') AND u.deleted_at IS NULL),
+		(SELECT coalesce(json_agg(json_build_object('id', c.id, 'name', c.name, 'colour', c.colour) ORDER BY c.position, c.name), '[]')
+			FROM mission_categories c WHERE c.mission_id = $1 AND c.deleted_at IS NULL)
+		FROM mission_tests t WHERE t.mission_id = $1 AND t.deleted_at IS NULL`
+	if !seesAll(a) {
+		query += " AND t.released_to_blue"
+	}
+	counts := make([]int, len(missionpage.Queues()))
+	var members, categories []byte
+	dest := make([]any, 0, len(counts)+2)
+	for i := range counts {
+		dest = append(dest, &counts[i])
+	}
+	if err := db.QueryRowContext(ctx, query, a.Mission.ID).Scan(append(dest, &members, &categories)...); err != nil {
+		return nil, nil, nil, fmt.Errorf("work queues, members and categories: %w", err)
+	}
+	tabs := make([]missionpage.QueueTab, len(counts))
+	for i, q := range missionpage.Queues() {
+		tabs[i] = missionpage.QueueTab{Name: q, Count: counts[i]}
+	}
+	var list []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(members, &list); err != nil {
+		return nil, nil, nil, fmt.Errorf("red members: %w", err)
+	}
+	opts := make([]missionpage.Option, len(list))
+	for i, m := range list {
+		opts[i] = missionpage.Option{Value: m.ID, Label: m.Name}
+	}
+	var cats []*ent.MissionCategory
+	if err := json.Unmarshal(categories, &cats); err != nil {
+		return nil, nil, nil, fmt.Errorf("categories: %w", err)
+	}
+	return tabs, opts, cats, nil
+}
+
+// BulkSummary is what the overview says of a bulk action: the number of
+// tests changed and each test left unchanged with the message key of its
+// reason.
+func BulkSummary(r mission.BulkResult) *missionpage.BulkSummary {
+	out := &missionpage.BulkSummary{Action: r.Action, Applied: r.Applied}
+	for _, x := range r.Refused {
+		out.Refused = append(out.Refused, missionpage.BulkRefusal{Name: x.Name, Key: refusalKey(x.Reason), State: x.State})
+	}
+	return out
+}
+
+// refusalKey is the message of a reason a bulk action left a test
+// unchanged.
+func refusalKey(reason string) string {
+	switch reason {
+	case mission.RefusedStale:
+		return "queues.bulk.refused_stale"
+	case mission.RefusedGone:
+		return "queues.bulk.refused_gone"
+	case mission.RefusedState:
+		return "queues.bulk.refused_state"
+	}
+	return "queues.bulk.refused_unchanged"
+}
