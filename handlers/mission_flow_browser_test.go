@@ -158,6 +158,7 @@ func TestBrowserMissionFlow(t *testing.T) {
 	step(redCtx, "red",
 		chromedp.Click(chromedp.CSS(`[data-testid="test-link"][href$="`+tests[0].ID.String()+`"]`)),
 		visible(`#mission-test-work`),
+		browsertest.Loaded(),
 		settled,
 		chromedp.Click(chromedp.CSS(`[data-testid="mission-test-start"]`)),
 		visible(`#mission-test-work[data-state="running"]`),

@@ -16,15 +16,6 @@ type Labelled struct{ Name, Label string }
 // Label names field by its label, the i18n key label.
 func Label(field, label string) Labelled { return Labelled{Name: field, Label: label} }
 
-// unlabelled is fields named without their labels.
-func unlabelled(fields []string) []Labelled {
-	out := make([]Labelled, len(fields))
-	for i, f := range fields {
-		out[i] = Labelled{Name: f}
-	}
-	return out
-}
-
 // Field describes one labelled input.
 type Field struct {
 	Name         string

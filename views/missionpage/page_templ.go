@@ -4704,7 +4704,7 @@ func newTestForm(p Page) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = components.ErrorSummary(p.NewTest.Errors, "name", "description").Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = components.LabelledErrorSummary(p.NewTest.Errors, components.Label("name", "missions.plan.new_name"), components.Label("description", "missions.plan.new_description")).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
