@@ -196,7 +196,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			ctx = i18n.NewContext(ctx, loc)
 			// Times are shown and entered in the viewer's zone; one not
 			// chosen yet, or no longer known, is UTC.
-			ctx = i18n.WithZone(ctx, i18n.ZoneOf(v.TimeZone))
+			ctx = i18n.WithZone(ctx, s.zones.Of(v.TimeZone))
 			c.Response().Header().Set("Content-Language", loc.Lang())
 			if err := sess.Save(req.WithContext(ctx), c.Response()); err != nil {
 				s.Log.Warn("refresh session", "id", requestIDFrom(ctx), "err", err)

@@ -90,8 +90,8 @@ func TestMissionWorkQueues(t *testing.T) {
 	f := newQueueFixture(t)
 	want := map[string]map[string]string{
 		"red":  {"red": "ABGI", "blue": "BCDI", "review": "DE", "mine": "BG"},
-		"lead": {"red": "ACI", "blue": "BCDI", "review": "DE", "mine": "CDE"},
-		"blue": {"red": "I", "blue": "BCDI", "review": "D", "mine": "BCDI"},
+		"lead": {"red": "ABCGI", "blue": "BCDI", "review": "DE", "mine": "CDE"},
+		"blue": {"red": "BCI", "blue": "BCDI", "review": "D", "mine": "BCDI"},
 	}
 	for role, queues := range want {
 		for queue, tests := range queues {
@@ -218,9 +218,9 @@ func TestMissionBulkRoute(t *testing.T) {
 	if strings.Join(refused, " | ") != "Test F is already reviewed | Test B was changed by someone else" {
 		t.Errorf("refusals %q", refused)
 	}
-	// The list is the page's (the lead's red queue): A and I are skipped
-	// now.
-	if got := f.shown(d); got != "C" {
+	// The list is the page's (the lead's red queue: every test still to
+	// run, whoever it is assigned to): A and I are skipped now.
+	if got := f.shown(d); got != "BCG" {
 		t.Errorf("list after the bulk skip %q", got)
 	}
 

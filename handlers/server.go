@@ -85,7 +85,8 @@ type Server struct {
 	flashes  *sessions.CookieStore
 	echo     *echo.Echo
 	draining atomic.Bool
-	buffers  sync.Pool // *bytes.Buffer for buffered rendering
+	buffers  sync.Pool  // *bytes.Buffer for buffered rendering
+	zones    i18n.Zones // the viewers' time zones, loaded once each
 	routes   []route
 	byRoute  routeIndex // the routes' settings, for the middleware
 }

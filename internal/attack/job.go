@@ -29,6 +29,7 @@ import (
 	"violet/internal/audit"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
+	"violet/internal/i18n"
 	"violet/internal/job"
 	"violet/internal/joblock"
 	"violet/internal/notify"
@@ -483,7 +484,7 @@ func (s *Syncer) Page(ctx context.Context, form *admin.SyncForm, uploadErr strin
 		return p, fmt.Errorf("list syncs: %w", err)
 	}
 	for _, j := range syncs {
-		p.History = append(p.History, Row(j))
+		p.History = append(p.History, Row(ctx, j))
 	}
 	return p, nil
 }
@@ -516,13 +517,13 @@ func (s *Syncer) Show(ctx context.Context, id uuid.UUID) (admin.SyncRow, error) 
 			}
 		}
 	}
-	return Row(j), nil
+	return Row(ctx, j), nil
 }
 
 // Row is a sync as the history and its page show it.
-func Row(j *ent.AttackSync) admin.SyncRow {
+func Row(ctx context.Context, j *ent.AttackSync) admin.SyncRow {
 	r := admin.SyncRow{
-		ID: j.ID.String(), When: j.CreatedAt.UTC().Format("2006-01-02 15:04 MST"), Who: j.StartedByLabel,
+		ID: j.ID.String(), When: i18n.Time(ctx, j.CreatedAt), Who: j.StartedByLabel,
 		Source: j.Source, Version: j.AttackVersion, Status: string(j.Status), Phase: j.Phase,
 		Progress: j.Progress, Error: j.Error, Added: j.Added, Updated: j.Updated, Revoked: j.Revoked, Unchanged: j.Unchanged,
 	}

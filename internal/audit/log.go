@@ -13,6 +13,7 @@ import (
 	"violet/ent/auditevent"
 	"violet/internal/app"
 	"violet/internal/auth"
+	"violet/internal/i18n"
 	"violet/internal/identity"
 	"violet/views/admin"
 	"violet/views/components"
@@ -42,7 +43,7 @@ type span struct {
 
 // filter normalises q and reads its dates; errs names the dates that
 // could not be used.
-func filter(q Query) (admin.AuditFilter, span, components.Errors) {
+func filter(ctx context.Context, q Query) (admin.AuditFilter, span, components.Errors) {
 	f := admin.AuditFilter{
 		Actor:  strings.TrimSpace(q.Actor),
 		Action: q.Action,
@@ -59,7 +60,7 @@ func filter(q Query) (admin.AuditFilter, span, components.Errors) {
 	var r span
 	errs := components.Errors{}
 	if f.From != "" {
-		d, err := time.Parse(day, f.From)
+		d, err := time.ParseInLocation(day, f.From, i18n.Zone(ctx)) // the days the page shows its times in
 		if err != nil {
 			errs["from"] = "audit.filter.date_invalid"
 		} else {
@@ -67,7 +68,7 @@ func filter(q Query) (admin.AuditFilter, span, components.Errors) {
 		}
 	}
 	if f.To != "" {
-		d, err := time.Parse(day, f.To)
+		d, err := time.ParseInLocation(day, f.To, i18n.Zone(ctx))
 		if err != nil {
 			errs["to"] = "audit.filter.date_invalid"
 		} else {
@@ -91,7 +92,7 @@ func List(ctx context.Context, client *ent.Client, q Query) (admin.AuditList, er
 	if !auth.FromContext(ctx).Can(auth.AuditRead) {
 		return admin.AuditList{}, fmt.Errorf("%w: the audit log needs audit.read", app.ErrForbidden)
 	}
-	f, r, errs := filter(q)
+	f, r, errs := filter(ctx, q)
 	query := client.AuditEvent.Query()
 	if f.Actor != "" {
 		query.Where(auditevent.ActorLabelContainsFold(f.Actor))

@@ -324,9 +324,11 @@ func loadActivity(ctx context.Context, client *ent.Client, me uuid.UUID) ([]view
 	u := entsql.Table(user.Table).As("au")
 	m := entsql.Table(entmission.Table).As("am")
 	join := func(s *entsql.Selector) string {
-		s.LeftJoin(t).OnP(entsql.And(
-			entsql.EQ(s.C(auditevent.FieldTargetType), "mission_test"),
-			entsql.ExprP("CAST("+t.C(missiontest.FieldID)+" AS text) = "+s.C(auditevent.FieldTargetID))))
+		// The cast is on the audit side, inside the CASE, so the join
+		// uses mission_tests' primary key (casting the key to text would
+		// not).
+		s.LeftJoin(t).OnP(entsql.ExprP(t.C(missiontest.FieldID) + " = CASE WHEN " + s.C(auditevent.FieldTargetType) +
+			" = 'mission_test' THEN CAST(" + s.C(auditevent.FieldTargetID) + " AS uuid) END"))
 		s.LeftJoin(u).On(s.C(auditevent.FieldActorID), u.C(user.FieldID))
 		s.LeftJoin(m).OnP(entsql.ExprP(m.C(entmission.FieldID) + " = CASE WHEN " + s.C(auditevent.FieldTargetType) +
 			" = 'mission' THEN CAST(" + s.C(auditevent.FieldTargetID) + " AS uuid) ELSE " + t.C(missiontest.FieldMissionID) + " END"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -88,15 +89,6 @@ func zoneRune(r rune) bool {
 		r == '/' || r == '_' || r == '-' || r == '+'
 }
 
-// ZoneOf is the zone of a stored name: an empty (not chosen yet) or
-// unknown one (a name the zone database no longer has) means UTC.
-func ZoneOf(name string) *time.Location {
-	if loc, ok := LoadZone(name); ok {
-		return loc
-	}
-	return time.UTC
-}
-
 // LocalLayout is the value of a datetime-local input: a wall time, with
 // no zone; the zone is the viewer's.
 const LocalLayout = "2006-01-02T15:04"
@@ -179,4 +171,28 @@ func CommonZones() []string {
 		"Australia/Perth", "Australia/Adelaide", "Australia/Brisbane", "Australia/Sydney",
 		"Pacific/Noumea", "Pacific/Auckland", "Pacific/Tahiti", "Indian/Reunion",
 	}
+}
+
+// Zones loads each time zone once. time.LoadLocation reads and parses the
+// zone database on every call (about 20 µs), which would otherwise be paid
+// on every request of a user with a zone. Only valid names are kept, so the
+// cache is bounded by the zone database (a few hundred names). The zero
+// value is ready to use and safe for concurrent use.
+type Zones struct{ m sync.Map }
+
+// Of returns the zone of a stored name: an empty (not chosen yet) or
+// unknown one (a name the zone database no longer has) means UTC.
+func (z *Zones) Of(name string) *time.Location {
+	if name == "" {
+		return time.UTC
+	}
+	if loc, ok := z.m.Load(name); ok {
+		return loc.(*time.Location)
+	}
+	loc, ok := LoadZone(name)
+	if !ok {
+		return time.UTC
+	}
+	z.m.Store(name, loc)
+	return loc
 }

@@ -62,8 +62,10 @@ func TestLoadZone(t *testing.T) {
 			t.Errorf("%q accepted", name)
 		}
 	}
-	if i18n.ZoneOf("") != time.UTC || i18n.ZoneOf("Mars/Olympus") != time.UTC || i18n.ZoneOf("Asia/Tokyo").String() != "Asia/Tokyo" {
-		t.Error("ZoneOf does not fall back to UTC")
+	var zones i18n.Zones
+	if zones.Of("") != time.UTC || zones.Of("Mars/Olympus") != time.UTC || zones.Of("Asia/Tokyo").String() != "Asia/Tokyo" ||
+		zones.Of("Asia/Tokyo") != zones.Of("Asia/Tokyo") {
+		t.Error("Zones.Of does not fall back to UTC, or loads a zone twice")
 	}
 	for _, name := range i18n.CommonZones() {
 		if _, ok := i18n.LoadZone(name); !ok {

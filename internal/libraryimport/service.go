@@ -19,6 +19,7 @@ import (
 	"violet/internal/app"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
+	"violet/internal/i18n"
 	"violet/internal/job"
 	"violet/internal/library"
 	libraryviews "violet/views/library"
@@ -138,7 +139,7 @@ func (s *Service) Page(ctx context.Context, p libraryviews.ImportPageProps) (lib
 		return p, fmt.Errorf("list imports: %w", err)
 	}
 	for _, j := range jobs {
-		p.History = append(p.History, Row(j))
+		p.History = append(p.History, Row(ctx, j))
 	}
 	p.Tactics, err = s.tactics(ctx)
 	return p, err
@@ -175,14 +176,14 @@ func (s *Service) Show(ctx context.Context, id uuid.UUID) (libraryviews.ImportJo
 			}
 		}
 	}
-	return Row(j), nil
+	return Row(ctx, j), nil
 }
 
 // Row is an import as the history and its page show it.
-func Row(j *ent.ImportJob) libraryviews.ImportJobRow {
+func Row(ctx context.Context, j *ent.ImportJob) libraryviews.ImportJobRow {
 	sum := SummaryOf(j.Summary)
 	r := libraryviews.ImportJobRow{
-		ID: j.ID.String(), Kind: string(j.Kind), When: j.CreatedAt.UTC().Format("2006-01-02 15:04 MST"),
+		ID: j.ID.String(), Kind: string(j.Kind), When: i18n.Time(ctx, j.CreatedAt),
 		Who: j.StartedByLabel, Source: j.Source, Status: string(j.Status), Progress: j.Progress, Error: j.Error,
 		Files: sum.Files, Added: sum.Added, Updated: sum.Updated, Unchanged: sum.Unchanged, Kept: sum.Kept,
 		Failed: sum.Failed, Templates: sum.DocTemplates, Scenarios: sum.DocScenarios,

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/lib/pq"
 )
 
 // Channel is the PostgreSQL notification channel of the feed.
@@ -101,6 +102,24 @@ func PublishTest(ctx context.Context, tx Execer, testID, actorID uuid.UUID) erro
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO live_events (kind, mission_id, test_id, actor_id, released)
 		SELECT 'test', mission_id, id, $2, released_to_blue FROM mission_tests WHERE id = $1`, testID, nullable(actorID))
+	if err != nil {
+		return fmt.Errorf("publish live events: %w", err)
+	}
+	return notify(ctx, tx)
+}
+
+// PublishTests records a change of each of the tests testIDs in one
+// statement (a bulk action), as PublishTest does for one.
+func PublishTests(ctx context.Context, tx Execer, testIDs []uuid.UUID, actorID uuid.UUID) error {
+	if len(testIDs) == 0 {
+		return nil
+	}
+	if err := lock(ctx, tx); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO live_events (kind, mission_id, test_id, actor_id, released)
+		SELECT 'test', mission_id, id, $2, released_to_blue FROM mission_tests WHERE id = ANY($1) ORDER BY position`,
+		pq.Array(testIDs), nullable(actorID))
 	if err != nil {
 		return fmt.Errorf("publish live events: %w", err)
 	}

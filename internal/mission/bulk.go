@@ -15,6 +15,9 @@ import (
 	"violet/internal/audit"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
+	"violet/internal/live"
+	"violet/internal/notify"
+	"violet/internal/paths"
 )
 
 // Bulk actions of the mission overview: a lead selects tests and applies
@@ -158,8 +161,11 @@ func (s *Steps) Bulk(ctx context.Context, a *Access, in BulkInput) (BulkResult, 
 			ids[i] = it.TestID
 		}
 		// As the viewer sees them: a test they may not see is gone.
+		// Locked until the end: a single step committing between this read
+		// and a write below would otherwise go unseen by the version check
+		// (plan changes do not bump a test's version).
 		list, err := tx.MissionTest.Query().Where(missiontest.MissionID(a.Mission.ID),
-			predicate.MissionTest(database.In(missiontest.FieldID, ids))).All(ctx)
+			predicate.MissionTest(database.In(missiontest.FieldID, ids))).ForUpdate().All(ctx)
 		if err != nil {
 			return fmt.Errorf("load selected tests: %w", err)
 		}
@@ -169,6 +175,7 @@ func (s *Steps) Bulk(ctx context.Context, a *Access, in BulkInput) (BulkResult, 
 		}
 		seen := make(map[uuid.UUID]bool, len(in.Items))
 		plan := false
+		var stepped []*ent.MissionTest // tests changed by a step, announced at the end
 		for _, it := range in.Items {
 			if seen[it.TestID] {
 				continue
@@ -193,11 +200,16 @@ func (s *Steps) Bulk(ctx context.Context, a *Access, in BulkInput) (BulkResult, 
 			}
 			res.Applied++
 			plan = plan || planned
+			if !planned {
+				stepped = append(stepped, t)
+			}
 		}
 		if plan {
-			return publishPlan(sys, tx, a)
+			if err := publishPlan(sys, tx, a); err != nil {
+				return err
+			}
 		}
-		return nil
+		return s.announceBulk(ctx, tx, a, in.Action, stepped)
 	})
 	if err != nil {
 		return BulkResult{Action: in.Action}, err
@@ -285,15 +297,53 @@ func refusalOf(err error) (string, bool) {
 	return "", false
 }
 
-// recordBulk writes a test step's audit record, marked as bulk, and
-// announces it (live event, notifications) as the single step does.
+// recordBulk writes a test step's audit record, marked as bulk; the
+// step is announced with the others at the end (announceBulk).
 func (s *Steps) recordBulk(ctx context.Context, tx *ent.Tx, a *Access, t *ent.MissionTest, action string) error {
 	ev := TestEvent(a, t, action)
 	ev.Details["bulk"] = true
-	if err := audit.Record(ctx, tx.AuditEvent, ev); err != nil {
+	return audit.Record(ctx, tx.AuditEvent, ev)
+}
+
+// announceBulk announces the tests a bulk step changed, once the changes
+// are written: their live events in one statement (publishing takes the
+// instance's publish lock until commit, so it comes last, not per test),
+// then the notifications. One test is notified as the single step does;
+// several released tests make one notification per blue member instead
+// of one per test.
+func (s *Steps) announceBulk(ctx context.Context, tx *ent.Tx, a *Access, action string, tests []*ent.MissionTest) error {
+	if len(tests) == 0 {
+		return nil
+	}
+	ids := make([]uuid.UUID, len(tests))
+	for i, t := range tests {
+		ids[i] = t.ID
+	}
+	if err := live.PublishTests(ctx, tx, ids, a.Viewer.UserID); err != nil {
 		return err
 	}
-	return s.announce(ctx, tx, a, t, action)
+	step := audit.MissionTestSetAside
+	if action == BulkRelease {
+		step = audit.MissionTestReleased
+	}
+	if len(tests) == 1 || step != audit.MissionTestReleased {
+		for _, t := range tests {
+			if err := s.notifyStep(ctx, tx, a, t, step); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	recipients, err := notify.Members(ctx, tx, a.Mission.ID, a.Viewer.UserID, "blue")
+	if err != nil {
+		return err
+	}
+	_, err = s.notifier.Send(ctx, tx, notify.Message{
+		Kind: notify.TestReleased, TitleKey: "notify.title.tests_released",
+		TitleArgs: []any{"Count", len(tests), "Mission", a.Mission.Name},
+		Link:      paths.Query(paths.URL(paths.Mission, a.Mission.ID), "queue", "blue"), MissionID: a.Mission.ID,
+	}, recipients...)
+	return err
 }
 
 // bulkPlanDetails are the details of one test's plan change in a bulk

@@ -142,6 +142,18 @@ func TestBulkAssignReleaseRemove(t *testing.T) {
 	if err != nil || res.Applied != 3 || len(res.Refused) != 1 || res.Refused[0].Reason != msn.RefusedUnchanged {
 		t.Fatalf("release: %+v, %v", res, err)
 	}
+	// One notification for the blue member, naming the count, not one per
+	// test; one live event per released test.
+	if n := w.count(t, `SELECT count(*) FROM notifications WHERE user_id = $1 AND kind = 'test.released'`, w.users["blue"]); n != 1 {
+		t.Errorf("blue has %d release notifications, want 1 for the 3 tests", n)
+	}
+	if n := w.count(t, `SELECT count(*) FROM notifications WHERE user_id = $1 AND title = '3 tests were released to the blue team (' || (SELECT name FROM missions WHERE id = $2) || ')'`,
+		w.users["blue"], w.mission); n != 1 {
+		t.Errorf("the release notification does not name the count")
+	}
+	if n := w.count(t, `SELECT count(*) FROM live_events WHERE kind = 'test' AND released`); n != 3 {
+		t.Errorf("%d live events of released tests, want 3", n)
+	}
 	// The release bumped the versions: the page's are stale now.
 	res, err = steps.Bulk(lctx, lead, msn.BulkInput{Action: msn.BulkRemove, Items: items(ids, versions)})
 	if err != nil || res.Applied != 1 || len(res.Refused) != 3 || res.Refused[0].Reason != msn.RefusedStale {
@@ -149,5 +161,36 @@ func TestBulkAssignReleaseRemove(t *testing.T) {
 	}
 	if n := w.count(t, `SELECT count(*) FROM mission_tests WHERE mission_id = $1 AND deleted_at IS NOT NULL`, w.mission); n != 1 {
 		t.Errorf("%d tests removed, want 1", n)
+	}
+}
+
+// TestLeavingTheRedSideUnassigns: a member moved off the red side, or
+// removed, keeps no assigned tests (they would drop out of every red
+// member's queue), and the member change's audit record counts them.
+func TestLeavingTheRedSideUnassigns(t *testing.T) {
+	w := setup(t)
+	ids, versions := bulkTests(t, w)
+	steps := msn.NewSteps(w.client, notifier(t))
+	s := msn.NewService(w.client, notifier(t))
+	lead, lctx := w.access(t, "lead"), w.as("lead")
+	red := w.users["red"]
+	if res, err := steps.Bulk(lctx, lead, msn.BulkInput{Action: msn.BulkAssign, Items: items(ids[:2], versions[:2]), Assignee: &red}); err != nil || res.Applied != 2 {
+		t.Fatalf("assign to red: %+v, %v", res, err)
+	}
+	if err := s.ChangeMemberRole(lctx, lead, red, "lead"); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.count(t, `SELECT count(*) FROM mission_tests WHERE assignee_id = $1`, red); n != 2 {
+		t.Fatalf("a lead keeps their assignments: %d, want 2", n)
+	}
+	if err := s.ChangeMemberRole(lctx, lead, red, "blue"); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.count(t, `SELECT count(*) FROM mission_tests WHERE assignee_id = $1`, red); n != 0 {
+		t.Errorf("%d tests still assigned to a blue member", n)
+	}
+	if n := w.count(t, `SELECT count(*) FROM audit_events WHERE action = $1 AND details->>'to' = 'blue' AND details->>'unassigned_tests' = '2'`,
+		audit.MissionMemberChanged); n != 1 {
+		t.Errorf("the role change's audit record does not count the 2 unassigned tests")
 	}
 }

@@ -12,9 +12,11 @@ import (
 
 	"violet/ent"
 	"violet/ent/missionmember"
+	"violet/ent/missiontest"
 	"violet/ent/user"
 	"violet/internal/app"
 	"violet/internal/audit"
+	"violet/internal/auth/rule"
 	"violet/internal/database"
 	"violet/internal/identity"
 	"violet/internal/live"
@@ -52,8 +54,13 @@ func (s *Service) ChangeMemberRole(ctx context.Context, a *Access, userID uuid.U
 		if err != nil {
 			return audit.Event{}, err
 		}
-		return audit.Event{Action: audit.MissionMemberChanged,
-			Details: map[string]any{"user": memberLabel(ctx, tx, userID), "from": old, "to": string(m.Role)}}, nil
+		details := map[string]any{"user": memberLabel(ctx, tx, userID), "from": old, "to": string(m.Role)}
+		if !IsRedRole(string(m.Role)) {
+			if err := unassign(ctx, tx, a, userID, details); err != nil {
+				return audit.Event{}, err
+			}
+		}
+		return audit.Event{Action: audit.MissionMemberChanged, Details: details}, nil
 	})
 }
 
@@ -64,8 +71,11 @@ func (s *Service) RemoveMember(ctx context.Context, a *Access, userID uuid.UUID)
 		if err != nil {
 			return audit.Event{}, err
 		}
-		return audit.Event{Action: audit.MissionMemberRemoved,
-			Details: map[string]any{"user": memberLabel(ctx, tx, userID), "role": string(m.Role)}}, nil
+		details := map[string]any{"user": memberLabel(ctx, tx, userID), "role": string(m.Role)}
+		if err := unassign(ctx, tx, a, userID, details); err != nil {
+			return audit.Event{}, err
+		}
+		return audit.Event{Action: audit.MissionMemberRemoved, Details: details}, nil
 	})
 }
 
@@ -90,6 +100,26 @@ func (s *Service) changeMembers(ctx context.Context, a *Access, run func(tx *ent
 		return refused(err, "missions.members.already")
 	}
 	return err
+}
+
+// unassign clears userID's assignments in a's mission when they leave it
+// or the red side: only red members are assigned, and a test assigned to
+// someone who no longer runs tests would drop out of every red member's
+// queue. The count goes into the member change's audit details, and the
+// plan's live event refreshes the open lists.
+func unassign(ctx context.Context, tx *ent.Tx, a *Access, userID uuid.UUID, details map[string]any) error {
+	sys := rule.SystemContext(ctx) // the member change was allowed: its effect on the plan is too
+	n, err := tx.MissionTest.Update().
+		Where(missiontest.MissionID(a.Mission.ID), missiontest.AssigneeID(userID)).
+		ClearAssigneeID().Save(sys)
+	if err != nil {
+		return fmt.Errorf("unassign the member's tests: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	details["unassigned_tests"] = n
+	return publishPlan(sys, tx, a)
 }
 
 // memberLabel names a user in an audit event: their email, or their id.

@@ -277,7 +277,13 @@ func (s *Steps) blueFields(ctx context.Context, c *ent.Client, t *ent.MissionTes
 			}
 		}
 	}
-	if in.DetectedAt != "" {
+	if in.DetectedAt != "" && t.DetectedAt != nil && in.DetectedAt == i18n.LocalInput(ctx, *t.DetectedAt) {
+		// The form sends the stored time back as it showed it: keep the
+		// stored instant. Reading the wall time again would drop its
+		// seconds and, in the hour repeated when clocks go back, could
+		// pick the other of the two instants it names.
+		out.DetectedAt = t.DetectedAt
+	} else if in.DetectedAt != "" {
 		at, err := ParseDetectedAt(ctx, in.DetectedAt)
 		switch {
 		case err != nil:
@@ -380,6 +386,11 @@ func (s *Steps) announce(ctx context.Context, tx *ent.Tx, a *Access, t *ent.Miss
 	if err := live.PublishTest(ctx, tx, t.ID, a.Viewer.UserID); err != nil {
 		return err
 	}
+	return s.notifyStep(ctx, tx, a, t, action)
+}
+
+// notifyStep sends the notifications of one step (see announce).
+func (s *Steps) notifyStep(ctx context.Context, tx *ent.Tx, a *Access, t *ent.MissionTest, action string) error {
 	var (
 		kind     notify.Kind
 		titleKey string

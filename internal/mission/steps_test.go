@@ -81,3 +81,56 @@ func TestStepsRun(t *testing.T) {
 		t.Errorf("%d notifications to others than the lead", n)
 	}
 }
+
+// TestSaveBlueKeepsTheShownDetectionTime: the blue form sends the stored
+// detection time back as it showed it (a wall time in the viewer's zone,
+// to the minute). Saving another field keeps the stored instant, even in
+// the hour repeated when clocks go back, where the wall time names two
+// instants and reading it again could pick the other one.
+func TestSaveBlueKeepsTheShownDetectionTime(t *testing.T) {
+	w := setup(t)
+	if _, err := msn.Instantiate(w.as("lead"), w.client, w.access(t, "lead"), []uuid.UUID{w.scenario}); err != nil {
+		t.Fatal(err)
+	}
+	w.inProgress(t)
+	catalog, err := i18n.New("en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := msn.NewSteps(w.client, notify.New(catalog))
+	mt, err := w.client.MissionTest.Query().Order(ent.Asc(missiontest.FieldPosition)).First(w.as("lead"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 01:30 UTC on 2026-10-25 is the second 02:30 in Paris (CET).
+	second := time.Date(2026, 10, 25, 1, 30, 0, 0, time.UTC)
+	var level string
+	if err := w.db.QueryRow(`SELECT id FROM detection_levels ORDER BY position LIMIT 1`).Scan(&level); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.db.Exec(`UPDATE mission_tests SET state = 'executed', released_to_blue = true,
+		started_at = $2, ended_at = $2, detected_at = $3, detection_level_id = $4 WHERE id = $1`,
+		mt.ID, second.Add(-time.Hour), second, level); err != nil {
+		t.Fatal(err)
+	}
+	bctx := i18n.WithZone(w.as("blue"), paris)
+	shown := i18n.LocalInput(bctx, second)
+	if shown != "2026-10-25T02:30" {
+		t.Fatalf("shown as %q", shown)
+	}
+	if _, err := steps.SaveBlue(bctx, w.access(t, "blue"), mt.ID, mt.Version,
+		msn.BlueInput{Level: level, DetectedAt: shown, AlertName: "Renamed alert"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.client.MissionTest.Get(w.as("lead"), mt.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.AlertName != "Renamed alert" || got.DetectedAt == nil || !got.DetectedAt.Equal(second) {
+		t.Errorf("after saving the alert name: detected at %v, alert %q; want %v kept", got.DetectedAt, got.AlertName, second)
+	}
+}

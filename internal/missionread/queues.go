@@ -21,8 +21,10 @@ import (
 // same for the list (workPredicate) and for the tabs' counts
 // (queueCounts), and the same as the home page's (internal/home):
 //
-//   - red: waiting to be run — pending or running, assigned to the viewer
-//     or to nobody;
+//   - red: waiting to be run — pending or running; for a red member, only
+//     those assigned to them or to nobody (the others are a colleague's
+//     work), for everyone else (a lead getting ready to complete the
+//     mission, the blue team) all of them;
 //   - blue: waiting for a detection — released to the blue team, no
 //     detection level recorded, and not finished (pending, running or
 //     executed: a reviewed, skipped or blocked test waits for nobody);
@@ -50,7 +52,10 @@ func queueSQL(q, t string, me uuid.UUID, role string) string {
 	review := t + ".state = 'executed'"
 	switch q {
 	case missionpage.QueueRed:
-		return toRun + " AND (" + t + ".assignee_id IS NULL OR " + assignedToMe + ")"
+		if role == rule.RoleRed {
+			return toRun + " AND (" + t + ".assignee_id IS NULL OR " + assignedToMe + ")"
+		}
+		return toRun
 	case missionpage.QueueBlue:
 		return blue
 	case missionpage.QueueReview:

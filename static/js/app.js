@@ -486,7 +486,9 @@
   });
 
   document.addEventListener("keydown", function (e) {
-    if (!state || !state.dialog.open) return;
+    // A live update may have swapped the evidence (and its dialog) out
+    // while it was open: the arrows then belong to the page again.
+    if (!state || !state.dialog.open || !document.contains(state.dialog)) { state = null; return; }
     if (e.key === "ArrowLeft") { e.preventDefault(); show(state.index - 1); }
     if (e.key === "ArrowRight") { e.preventDefault(); show(state.index + 1); }
   });
