@@ -74,12 +74,24 @@ demo: build
 BENCHFLAGS ?=
 
 ## bench: measure every page against its SQL and HTTP floors at concurrency 1, 16
-## and 64 on a throwaway PostgreSQL (budgets: docs/ARCHITECTURE.md): a table on
+## and 64 on a throwaway PostgreSQL, each number the median of 3 runs, every
+## statement from pg_stat_statements (budgets: docs/ARCHITECTURE.md): a table on
 ## stdout and docs/bench/DATE.md and .json, to commit with the code they measured
 bench: tools-postgres build
 	@mkdir -p docs/bench
 	$(GO) run ./cmd/violet-bench -version '$(VERSION)' -binary $(BIN) -json docs/bench/$$(date -u +%F).json \
 	  -markdown docs/bench/$$(date -u +%F).md $(BENCHFLAGS)
+
+.PHONY: bench-compare
+
+## bench-compare REF=…: every page of this tree against commit REF (e.g. main),
+## both served in the same run, alternately: ratios new/ref in
+## docs/bench/DATE-compare.md and .json
+bench-compare: tools-postgres
+	@test -n "$(REF)" || { echo "usage: make bench-compare REF=main"; exit 2; }
+	@mkdir -p docs/bench
+	$(GO) run ./cmd/violet-bench -version '$(VERSION)' -compare '$(REF)' -json docs/bench/$$(date -u +%F)-compare.json \
+	  -markdown docs/bench/$$(date -u +%F)-compare.md $(BENCHFLAGS)
 
 .PHONY: screenshots
 

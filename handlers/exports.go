@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -23,8 +24,15 @@ import (
 // The exports (internal/export) read the mission through the request's
 // context: blue members get the released tests only, as on the overview.
 
-// sendExport sends an export as a download named after its mission.
-func sendExport(c echo.Context, f export.File, err error) error {
+// sendExport sends an export as a download named after its mission. A
+// streamed export (export.File.Body) is encoded straight to the response
+// through a small buffer. Its data was read before the first byte, so a
+// failure to read is still an error page with its status; a failure to
+// write once the download has started can no longer change the status:
+// the connection is cut without the response's end (http.ErrAbortHandler),
+// so the browser reports a failed download rather than keep a truncated
+// file that looks whole.
+func (s *Server) sendExport(c echo.Context, f export.File, err error) error {
 	if err != nil {
 		return err
 	}
@@ -34,8 +42,29 @@ func sendExport(c echo.Context, f export.File, err error) error {
 	}
 	c.Response().Header().Set(echo.HeaderContentDisposition, value)
 	c.Response().Header().Set("X-Content-Type-Options", "nosniff")
-	return c.Blob(http.StatusOK, f.ContentType, f.Data)
+	if f.Body == nil {
+		return c.Blob(http.StatusOK, f.ContentType, f.Data)
+	}
+	res := c.Response()
+	res.Header().Set(echo.HeaderContentType, f.ContentType)
+	res.WriteHeader(http.StatusOK)
+	if c.Request().Method == http.MethodHead {
+		return nil
+	}
+	w := bufio.NewWriterSize(res, exportBuffer)
+	err = f.Body(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		s.Log.Warn("export cut short", "id", requestIDFrom(c.Request().Context()), "route", c.Path(), "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
 }
+
+// exportBuffer is a streamed export's output buffer.
+const exportBuffer = 32 << 10
 
 // exportNavigator sends the mission as an ATT&CK Navigator layer.
 func (s *Server) exportNavigator(c echo.Context) error {
@@ -44,7 +73,7 @@ func (s *Server) exportNavigator(c echo.Context) error {
 		return err
 	}
 	f, err := export.NavigatorLayer(c.Request().Context(), s.Ent, a, s.Now())
-	return sendExport(c, f, err)
+	return s.sendExport(c, f, err)
 }
 
 // exportTestsCSV sends one row per test the viewer sees, every red and
@@ -59,8 +88,13 @@ func (s *Server) exportTestsCSV(c echo.Context) error {
 	if c.QueryParam("excel") == "1" {
 		csv = export.TestsCSVForExcel
 	}
+	release, err := s.holdDocument(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	defer release()
 	f, err := csv(c.Request().Context(), s.Ent, a)
-	return sendExport(c, f, err)
+	return s.sendExport(c, f, err)
 }
 
 // exportMissionJSON sends the whole mission for archival.
@@ -69,8 +103,13 @@ func (s *Server) exportMissionJSON(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	release, err := s.holdDocument(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	defer release()
 	f, err := export.MissionJSON(c.Request().Context(), s.Ent, a, s.Now())
-	return sendExport(c, f, err)
+	return s.sendExport(c, f, err)
 }
 
 // navigatorImportForm is the upload form's text part (the file is read

@@ -20,6 +20,7 @@ import (
 	"ariga.io/atlas/sql/migrate"
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/semaphore"
 
 	"violet/ent"
 	"violet/internal/attack"
@@ -89,6 +90,8 @@ type Server struct {
 	zones    i18n.Zones // the viewers' time zones, loaded once each
 	routes   []route
 	byRoute  routeIndex // the routes' settings, for the middleware
+
+	reports *semaphore.Weighted // reports and large exports built at once (report.go)
 }
 
 // New builds the server with its middleware and routes.
@@ -127,6 +130,7 @@ func New(d Deps) (*Server, error) {
 	s.Jobs = job.NewRunner(d.Ent, d.DB, s.Notifier, d.Now, d.Log)
 	s.Syncer = attack.NewSyncerOn(s.Jobs, d.HTTPClient)
 	s.buffers.New = func() any { return new(bytes.Buffer) }
+	s.reports = newDocumentBudget()
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true

@@ -1,11 +1,15 @@
 // Command violet-bench is `make bench`: it starts a throwaway PostgreSQL
-// cluster (or uses an empty database given with -database-url), generates a
-// deterministic dataset, serves Violet in-process on loopback and drives every
-// page at concurrency 1, 16 and 64 with its SQL and HTTP floors
-// (docs/ARCHITECTURE.md, "Performance budgets"), times the ATT&CK sync and the
-// Atomic import, measures a separate `violet serve` process's start-up and
-// RSS, and prints a table, writes JSON and, with -markdown, the dated result
-// kept under docs/.
+// cluster with pg_stat_statements (or uses an empty database given with
+// -database-url), times the full ATT&CK bundle's sync and re-sync and the
+// scaled Atomic import and re-import, generates a deterministic dataset,
+// serves Violet in-process on loopback and drives every page at concurrency
+// 1, 16 and 64 with its SQL and HTTP floors (docs/ARCHITECTURE.md,
+// "Performance budgets"), recording every statement of every page; each
+// number is the median of -runs runs. It measures a separate `violet serve`
+// process's start-up and RSS, and prints a table, writes JSON and, with
+// -markdown, the dated result kept under docs/. With -compare REF it
+// instead measures this tree against commit REF, both served in the same
+// run, alternately (compare.go).
 //
 // It is not part of the product binary.
 package main
@@ -48,11 +52,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var (
 		dbURL    = fs.String("database-url", "", "an EMPTY PostgreSQL database to fill (default: a throwaway cluster of its own)")
 		conc     = fs.String("concurrency", "1,16,64", "comma-separated concurrency levels")
-		duration = fs.Duration("duration", 2*time.Second, "measured time of each cell (page or floor at one concurrency)")
+		duration = fs.Duration("duration", time.Second, "measured time of each run of each cell (page or floor at one concurrency)")
 		warmup   = fs.Duration("warmup", 300*time.Millisecond, "unmeasured time before each cell")
-		bundle   = fs.String("attack", "../shared/data/attack/enterprise-attack-16.1.json", "ATT&CK STIX bundle to sync (timed)")
+		bundle   = fs.String("attack", "../shared/data/attack/enterprise-attack-17.1-full.json", "ATT&CK STIX bundle to sync (timed: first sync and re-sync)")
 		atomics  = fs.String("atomics", "../shared/data/atomic-red-team/atomics", "Atomic Red Team atomics folder for the import timing (\"\" skips it)")
-		tests    = fs.Int("atomic-tests", 1700, "scale the Atomic import to at least this many tests")
+		tests    = fs.Int("atomic-tests", 1800, "scale the Atomic import to at least this many tests (timed: first import and re-import)")
 		binary   = fs.String("binary", "bin/violet", "built violet binary for the start-up and RSS measurement (\"\" skips it)")
 		two      = fs.Bool("two-instances", true, "with -binary: compare one violet serve process with two behind a round-robin proxy")
 		only     = fs.String("pages", "", "comma-separated page names to run (default: all)")
@@ -61,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		version  = fs.String("version", "dev", "Violet's version, for the report")
 		stmts    = fs.Int("statement-cache", database.DefaultStatementCache, "prepared statements per connection of the in-process server (0: off)")
 		params   = fs.String("dsn-params", "", "extra connection parameters for Violet's pool, e.g. binary_parameters=yes")
+		runs     = fs.Int("runs", 3, "runs of each cell and of each catalogue timing; the median is reported")
+		compare  = fs.String("compare", "", "a git commit (e.g. main, HEAD~1) to compare with: builds it in a temporary directory and measures every page on both, alternately, reporting new/ref ratios (pages and dataset builds only)")
 	)
 	fs.IntVar(&s.Users, "users", s.Users, "generated accounts")
 	fs.IntVar(&s.Missions, "missions", s.Missions, "missions besides the two measured ones")
@@ -75,8 +81,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *runs < 1 {
+		return errors.New("-runs: at least 1")
+	}
 	for _, p := range []*string{bundle, atomics, binary} {
-		if *p == "" {
+		if *p == "" || (p == binary && *compare != "") {
 			continue
 		}
 		if _, err := os.Stat(*p); err != nil {
@@ -87,9 +96,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			*p = ""
 		}
 	}
+	var pages []string
+	if *only != "" {
+		pages = strings.Split(*only, ",")
+	}
+	if *compare != "" {
+		if *dbURL != "" {
+			return errors.New("-compare makes its own cluster: no -database-url")
+		}
+		return runCompare(ctx, *compare, bench.CompareOptions{
+			Scale: s, AttackBundle: *bundle, AtomicsDir: *atomics, AtomicTests: *tests, Concurrency: levels,
+			Duration: *duration, Warmup: *warmup, Runs: *runs, Only: pages, Progress: stderr,
+			New: bench.Side{Name: *version},
+		}, stdout, stderr, *jsonOut, *mdOut)
+	}
 	if *dbURL == "" {
-		fmt.Fprintln(stderr, "violet-bench: starting a throwaway PostgreSQL cluster")
-		cluster, err := testdb.StartCluster()
+		fmt.Fprintln(stderr, "violet-bench: starting a throwaway PostgreSQL cluster (with pg_stat_statements)")
+		cluster, err := testdb.StartClusterWith(testdb.ClusterOptions{Settings: testdb.StatStatementsSettings()})
 		if err != nil {
 			return err
 		}
@@ -106,34 +129,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		*dbURL += sep + *params
 	}
-	var pages []string
-	if *only != "" {
-		pages = strings.Split(*only, ",")
-	}
 	rep, err := bench.Run(ctx, bench.Options{
 		DatabaseURL: *dbURL, Scale: s, Concurrency: levels, Duration: *duration, Warmup: *warmup,
 		AttackBundle: *bundle, AtomicsDir: *atomics, AtomicTests: *tests, Binary: *binary, TwoInstances: *two,
-		Only: pages, Version: *version, Progress: stderr, StatementCache: *stmts,
+		Only: pages, Version: *version, Progress: stderr, StatementCache: *stmts, Runs: *runs,
 	})
 	if err != nil {
 		return err
 	}
 	rep.WriteTable(stdout)
-	if *jsonOut != "" {
+	return writeReport(rep, rep.WriteMarkdown, "make bench", *jsonOut, *mdOut)
+}
+
+// writeReport writes rep as JSON to jsonOut and as markdown to mdOut ("" skips
+// either).
+func writeReport(rep any, markdown func(io.Writer, string), command, jsonOut, mdOut string) error {
+	if jsonOut != "" {
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
 			return err
 		}
 	}
-	if *mdOut != "" {
-		f, err := os.Create(*mdOut)
+	if mdOut != "" {
+		f, err := os.Create(mdOut)
 		if err != nil {
 			return err
 		}
-		rep.WriteMarkdown(f, "make bench")
+		markdown(f, command)
 		if err := f.Close(); err != nil {
 			return err
 		}

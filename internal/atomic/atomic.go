@@ -12,6 +12,9 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 
 	"violet/internal/attackid"
 	"violet/internal/parselimit"
@@ -85,11 +88,12 @@ func Parse(data []byte) (*File, error) {
 	// Nesting crashes the reader and aliases expand exponentially (a few
 	// hundred bytes of nested *refs take seconds and gigabytes); upstream
 	// technique files use neither.
-	if err := parselimit.YAML(data, parselimit.Limits{MaxBytes: MaxFileSize, MaxDepth: MaxDepth, MaxTokens: MaxTokens}); err != nil {
+	tokens, err := parselimit.YAMLTokens(data, parselimit.Limits{MaxBytes: MaxFileSize, MaxDepth: MaxDepth, MaxTokens: MaxTokens})
+	if err != nil {
 		return nil, fmt.Errorf("not a valid Atomic Red Team file: %w", err)
 	}
 	var f File
-	if err := decodeYAML(data, &f, yaml.Strict()); err != nil {
+	if err := decodeTokens(tokens, data, &f, yaml.Strict()); err != nil {
 		// Upstream files may carry fields Violet does not know; only
 		// complain about those when the lenient read fails too.
 		if err2 := decodeYAML(data, &f); err2 != nil {
@@ -303,6 +307,23 @@ func platforms(in []string) []string {
 		out = []string{}
 	}
 	return out
+}
+
+// decodeTokens is decodeYAML from the tokens the limits were checked on,
+// not tokenising the file again. It reads a file of one document whose
+// body is a mapping (every technique file); anything else goes to
+// decodeYAML, which knows how go-yaml picks the document of a stream.
+func decodeTokens(tokens token.Tokens, data []byte, v any, opts ...yaml.DecodeOption) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the YAML reader failed on this file (%v)", r)
+		}
+	}()
+	file, err := parser.Parse(tokens, 0)
+	if err != nil || len(file.Docs) != 1 || file.Docs[0].Body == nil || file.Docs[0].Body.Type() != ast.MappingType {
+		return decodeYAML(data, v, opts...)
+	}
+	return yaml.NodeToValue(file.Docs[0].Body, v, opts...)
 }
 
 // decodeYAML is yaml.UnmarshalWithOptions returning an error where go-yaml

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"time"
 
@@ -101,14 +100,12 @@ type stixObject struct {
 	TargetRef        string   `json:"target_ref"`
 }
 
-// head is decoded first from every object, to skip those Violet ignores
+// head is read first from every object (peekHead), to skip those Violet ignores
 // without caring about their other fields.
 type head struct {
 	Type string `json:"type"`
 	ID   string `json:"id"`
 }
-
-var stixIDRE = regexp.MustCompile(`^([a-z0-9-]+)--[0-9a-fA-F-]{36}$`)
 
 // ReadOptions tune Read.
 type ReadOptions struct {
@@ -160,7 +157,8 @@ func (l *limitReader) Read(p []byte) (int, error) {
 
 func read(r io.Reader, opts ReadOptions) (*Bundle, error) {
 	cr := &countingReader{r: r, progress: opts.Progress}
-	dec := json.NewDecoder(bufio.NewReaderSize(cr, 256<<10))
+	br := bufio.NewReaderSize(cr, 256<<10)
+	dec := json.NewDecoder(br)
 	p := newParser()
 	if err := expectDelim(dec, '{', "the file does not start a JSON object"); err != nil {
 		return nil, err
@@ -181,17 +179,18 @@ func read(r io.Reader, opts ReadOptions) (*Bundle, error) {
 			if err := expectDelim(dec, '[', `"objects" is not a list`); err != nil {
 				return nil, err
 			}
-			for i := 0; dec.More(); i++ {
-				var raw json.RawMessage
-				if err := dec.Decode(&raw); err != nil {
-					return nil, invalid("object %d: not JSON: %v", i+1, jsonError(err))
-				}
-				if err := p.add(i+1, raw); err != nil {
-					return nil, err
-				}
+			rest, err := readObjects(io.MultiReader(dec.Buffered(), br), p)
+			if err != nil {
+				return nil, err
 			}
-			if _, err := dec.Token(); err != nil {
-				return nil, invalid("not JSON: %v", jsonError(err))
+			// The decoder resumes after the list: it is given a stand-in
+			// start of the bundle (read at once below) and then the rest,
+			// so that it reads what follows as it would have.
+			dec = json.NewDecoder(io.MultiReader(strings.NewReader(`{"objects":[]`), rest))
+			for range 4 {
+				if _, err := dec.Token(); err != nil {
+					return nil, invalid("not JSON: %v", jsonError(err))
+				}
 			}
 		default:
 			var skip json.RawMessage
@@ -266,15 +265,25 @@ func newParser() *parser {
 }
 
 func (p *parser) add(index int, raw json.RawMessage) error {
-	var h head
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return invalid("object %d: %v", index, err)
+	h, relType, ok := peekHead(raw)
+	if !ok {
+		// The slow way, which peekHead leaves the inputs it is not sure of.
+		var rel struct {
+			RelationshipType string `json:"relationship_type"`
+		}
+		if err := json.Unmarshal(raw, &h); err != nil {
+			return invalid("object %d: %v", index, err)
+		}
+		if h.Type == "relationship" && json.Unmarshal(raw, &rel) == nil {
+			relType = rel.RelationshipType
+		} else {
+			relType = "subtechnique-of" // decoded below, as before, to report its error
+		}
 	}
 	if h.Type == "" || h.ID == "" {
 		return invalid("object %d has no type or no id", index)
 	}
-	m := stixIDRE.FindStringSubmatch(h.ID)
-	if m == nil || m[1] != h.Type {
+	if !isStixID(h.ID, h.Type) {
 		return invalid("object %d: id %q is not a STIX id of type %q", index, h.ID, h.Type)
 	}
 	if p.ids[h.ID] {
@@ -282,7 +291,14 @@ func (p *parser) add(index int, raw json.RawMessage) error {
 	}
 	p.ids[h.ID] = true
 	switch h.Type {
-	case "x-mitre-tactic", "attack-pattern", "x-mitre-matrix", "x-mitre-collection", "relationship":
+	case "x-mitre-tactic", "attack-pattern", "x-mitre-matrix", "x-mitre-collection":
+	case "relationship":
+		// Only two kinds of relationship link the entries Violet keeps;
+		// the thousands of others (uses, mitigates, detects) are skipped
+		// unread.
+		if relType != "subtechnique-of" && relType != "revoked-by" {
+			return nil
+		}
 	default:
 		return nil
 	}

@@ -1,8 +1,11 @@
 package export
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -196,14 +199,52 @@ func MissionJSON(ctx context.Context, client *ent.Client, a *mission.Access, now
 	for _, l := range in.Levels {
 		out.DetectionLevels = append(out.DetectionLevels, *level(l))
 	}
-	for i := range in.Tests {
-		out.Tests = append(out.Tests, archiveTestOf(&in.Tests[i], in.Evidence[in.Tests[i].ID]))
-	}
-	data, err := json.MarshalIndent(out, "", "  ")
+	return newStream("application/json; charset=utf-8", m.Name, "mission.json", func(w io.Writer) error {
+		return writeArchive(w, out, in)
+	}), nil
+}
+
+// writeArchive writes the archive as json.MarshalIndent(out, "", "  ")
+// would with the tests of in, but one test at a time: the mission's
+// fields first, then each test encoded on its own and written, so that a
+// large mission's archive is never whole in memory.
+func writeArchive(w io.Writer, out archive, in missionread.Archive) error {
+	out.Tests = []archiveTest{}
+	head, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
-		return File{}, err
+		return err
 	}
-	return newFile("application/json; charset=utf-8", m.Name, "mission.json", data), nil
+	if len(in.Tests) == 0 {
+		_, err = w.Write(head)
+		return err
+	}
+	// head ends with `"tests": []` and the closing brace: the tests go
+	// between the brackets, each indented at the array's depth.
+	const empty = "[]\n}"
+	if !bytes.HasSuffix(head, []byte(empty)) {
+		return fmt.Errorf("the archive's tests are not its last field")
+	}
+	if _, err := w.Write(append(head[:len(head)-len(empty)], "[\n"...)); err != nil {
+		return err
+	}
+	for i := range in.Tests {
+		data, err := json.MarshalIndent(archiveTestOf(&in.Tests[i], in.Evidence[in.Tests[i].ID]), "    ", "  ")
+		if err != nil {
+			return err
+		}
+		sep := ",\n"
+		if i == len(in.Tests)-1 {
+			sep = "\n"
+		}
+		if _, err := io.WriteString(w, "    "); err != nil {
+			return err
+		}
+		if _, err := w.Write(append(data, sep...)); err != nil {
+			return err
+		}
+	}
+	_, err = io.WriteString(w, "  ]\n}")
+	return err
 }
 
 // archiveTestOf is one test of the archive with its evidence files.

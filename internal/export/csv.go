@@ -1,9 +1,9 @@
 package export
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
+	"io"
 	"strconv"
 	"strings"
 
@@ -98,22 +98,27 @@ func testsCSV(ctx context.Context, client *ent.Client, a *mission.Access, excel 
 	if err != nil {
 		return File{}, err
 	}
-	data, err := writeCSV(listed.Tests)
-	if err != nil {
-		return File{}, err
+	write := func(w io.Writer) error {
+		if excel {
+			if _, err := io.WriteString(w, utf8BOM); err != nil {
+				return err
+			}
+		}
+		return writeCSV(w, listed.Tests)
 	}
 	if !excel {
-		return newFile("text/csv; charset=utf-8", a.Mission.Name, "tests.csv", data), nil
+		return newStream("text/csv; charset=utf-8", a.Mission.Name, "tests.csv", write), nil
 	}
-	return newFile("text/csv; charset=utf-8", a.Mission.Name, "tests-excel.csv", append([]byte(utf8BOM), data...)), nil
+	return newStream("text/csv; charset=utf-8", a.Mission.Name, "tests-excel.csv", write), nil
 }
 
-func writeCSV(tests []missionread.Test) ([]byte, error) {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
+// writeCSV writes the header and one record per test to out, a record at
+// a time (encoding/csv buffers a few kilobytes).
+func writeCSV(out io.Writer, tests []missionread.Test) error {
+	w := csv.NewWriter(out)
 	w.UseCRLF = true
 	if err := w.Write(csvHeader()); err != nil {
-		return nil, err
+		return err
 	}
 	for i := range tests {
 		row := csvRow(&tests[i])
@@ -121,9 +126,9 @@ func writeCSV(tests []missionread.Test) ([]byte, error) {
 			row[j] = csvLineBreaks.Replace(csvCell(row[j]))
 		}
 		if err := w.Write(row); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	w.Flush()
-	return buf.Bytes(), w.Error()
+	return w.Error()
 }

@@ -10,6 +10,8 @@
 package export
 
 import (
+	"bytes"
+	"io"
 	"strings"
 	"time"
 	"unicode"
@@ -18,7 +20,10 @@ import (
 	"github.com/google/uuid"
 )
 
-// File is an export ready to send.
+// File is an export ready to send: its bytes (Data), or, for the exports
+// that grow with the mission (the CSV and the JSON archive), the function
+// that writes them (Body), so that the file is encoded straight to the
+// response a test at a time instead of whole into memory first.
 type File struct {
 	ContentType string
 	// Name is the download name in ASCII; UnicodeName keeps the letters
@@ -26,12 +31,33 @@ type File struct {
 	// (RFC 6266), "" when it says nothing Name does not.
 	Name, UnicodeName string
 	Data              []byte
+	// Body, when set, writes the file (Data is nil). It only encodes what
+	// was read before the File was returned: an error from it is a
+	// failure to write, once part of the file may be sent.
+	Body func(w io.Writer) error
+}
+
+// Bytes returns the whole file: Data, or what Body writes.
+func (f File) Bytes() ([]byte, error) {
+	if f.Body == nil {
+		return f.Data, nil
+	}
+	var b bytes.Buffer
+	err := f.Body(&b)
+	return b.Bytes(), err
 }
 
 // newFile names an export after its mission.
 func newFile(contentType, missionName, suffix string, data []byte) File {
 	name := filename(missionName, suffix)
 	return File{ContentType: contentType, Name: name, UnicodeName: unicodeFilename(missionName, suffix, name), Data: data}
+}
+
+// newStream names an export written by body after its mission.
+func newStream(contentType, missionName, suffix string, body func(io.Writer) error) File {
+	f := newFile(contentType, missionName, suffix, nil)
+	f.Body = body
+	return f
 }
 
 // filename makes a download name from the mission's name: ASCII letters,

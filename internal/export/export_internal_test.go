@@ -3,7 +3,10 @@ package export
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -36,10 +39,11 @@ func TestWriteCSV(t *testing.T) {
 		Tags:   []missionread.Tag{{ExternalID: "T1059.001", Name: "PowerShell"}, {ExternalID: "TA0002", Name: "Execution"}},
 		Level:  &ent.DetectionLevel{Name: "Alert", Score: 100, CountsAsDetected: true},
 	}}
-	data, err := writeCSV(tests)
-	if err != nil {
+	var buf bytes.Buffer
+	if err := writeCSV(&buf, tests); err != nil {
 		t.Fatal(err)
 	}
+	data := buf.Bytes()
 	if !bytes.HasSuffix(data, []byte("\r\n")) || bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
 		t.Errorf("record ends or byte order mark: %q", data)
 	}
@@ -80,6 +84,44 @@ func TestOnPlatforms(t *testing.T) {
 	} {
 		if got := onPlatforms(tc.template, tc.layer); got != tc.want {
 			t.Errorf("onPlatforms(%v, %v) = %v", tc.template, tc.layer, got)
+		}
+	}
+}
+
+// TestWriteArchiveMatchesMarshalIndent: the archive written a test at a
+// time is byte for byte what json.MarshalIndent made of the whole archive,
+// with tests and without.
+func TestWriteArchiveMatchesMarshalIndent(t *testing.T) {
+	when := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	var tests []missionread.Test
+	for i := range 3 {
+		tests = append(tests, missionread.Test{
+			MissionTest: &ent.MissionTest{ID: uuid.New(), Name: fmt.Sprintf("Test <%d> & \"quoted\" é", i), Position: i,
+				RedNotes: "line\nbreak", StartedAt: &when, Platforms: []string{"windows"}},
+			Number: i + 1,
+			Tags:   []missionread.Tag{{Kind: "technique", ExternalID: "T1059", Name: "Command", Tactics: []map[string]string{{"id": "TA0002"}}}},
+			Level:  &ent.DetectionLevel{ID: uuid.New(), Name: "Alert", Score: 100},
+		})
+	}
+	evidence := map[uuid.UUID][]*ent.EvidenceFile{tests[1].ID: {{ID: uuid.New(), OriginalName: "a.png", Size: 3, CreatedAt: when}}}
+	for _, n := range []int{0, 1, 3} {
+		out := archive{Format: archiveFormat, Version: archiveVersion, ExportedAt: stamp(&when),
+			Mission: archiveMission{ID: uuid.NewString(), Name: "M <1>"}, Members: []archiveMember{{Name: "A", Email: "a@example.com", Role: "lead"}},
+			Categories: []archiveGroup{}, Scenarios: []archiveGroup{}, DetectionLevels: []archiveLevel{}, Tests: []archiveTest{}}
+		in := missionread.Archive{Tests: tests[:n], Evidence: evidence}
+		var got bytes.Buffer
+		if err := writeArchive(&got, out, in); err != nil {
+			t.Fatal(err)
+		}
+		for i := range in.Tests {
+			out.Tests = append(out.Tests, archiveTestOf(&in.Tests[i], in.Evidence[in.Tests[i].ID]))
+		}
+		want, err := json.MarshalIndent(out, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want) {
+			t.Errorf("%d tests: streamed archive differs:\n%s\nwant\n%s", n, got.Bytes(), want)
 		}
 	}
 }

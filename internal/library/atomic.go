@@ -1,14 +1,18 @@
 package library
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"runtime"
 	"slices"
 	"strings"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
 	"violet/ent"
 	"violet/ent/schema"
@@ -59,57 +63,193 @@ type AtomicOptions struct {
 	CreatedBy *uuid.UUID
 	// Progress is told how many files are done out of how many.
 	Progress func(done, total int)
+	// Parallel bounds how many files are parsed at once; 0 means one per
+	// core (runtime.GOMAXPROCS). The outcome does not depend on it: the
+	// files are written in their order whatever order they were parsed in
+	// (1 is the sequential reference the tests compare with).
+	Parallel int
 }
 
 // atomicImportLock is the advisory lock key serialising the files of
 // concurrent Atomic imports (any value unique among Violet's locks).
 const atomicImportLock = 0x766c_6174_6f6d // "vlatom"
 
+// A batch of files is written in one transaction with a few multi-row
+// statements (most of an import's database time was one transaction and a
+// few statements per file: 350 files, ~1,400 statements). The bounds keep a
+// transaction, the advisory lock it holds and the GUID lookup's parameters
+// small, and the job's progress moving.
+const (
+	batchFiles     = 100
+	batchTemplates = 1000
+	insertChunk    = 500 // rows per INSERT: 500 × 12 columns stays far below PostgreSQL's 65,535 parameters
+)
+
+// parsed is one file read and turned into template contents, off the
+// writer's path.
+type parsed struct {
+	file      *atomic.File
+	templates []atomic.Template
+	hashes    []string // contentHash of each template
+	err       error
+}
+
+func parseSource(src Source) parsed {
+	f, err := atomic.Parse(src.Data)
+	if err != nil {
+		return parsed{err: err}
+	}
+	p := parsed{file: f, templates: f.Templates()}
+	p.hashes = make([]string, len(p.templates))
+	for i, t := range p.templates {
+		p.hashes[i] = contentHash(t)
+	}
+	return p
+}
+
 // ImportAtomic imports Atomic Red Team technique files: each atomic test
 // becomes a test template (source atomic, its GUID as external reference)
 // tagged with its technique or sub-technique when the catalogue has it.
-// Re-importing updates by GUID and never duplicates. Each file is one
-// transaction; a bad file is reported in the summary and the others go on.
+// Re-importing updates by GUID and never duplicates. A bad file is
+// reported in the summary and the others go on; nothing of it is written.
 // The error is for the database failing, not for bad files.
+//
+// Files are parsed in parallel (parsing is most of an import's CPU) and
+// written in their order, batches of files per transaction; a batch the
+// database refuses is written again file by file, one transaction each, so
+// that one file's failure fails that file only, as it always has.
 func ImportAtomic(ctx context.Context, client *ent.Client, sources []Source, opts AtomicOptions) (Summary, error) {
 	var sum Summary
 	cat, err := LoadCatalogue(ctx, client)
 	if err != nil {
 		return sum, err
 	}
-	for i, src := range sources {
-		sum.Files++
-		f, err := atomic.Parse(src.Data)
-		if err != nil {
-			sum.Failed++
-			sum.Failures = append(sum.Failures, Failure{File: src.Name, Reason: err.Error()})
-		} else {
-			var fileSum Summary
-			err := database.WithTx(ctx, client, func(tx *ent.Tx) error {
-				fileSum = Summary{}
-				// Imports take turns file by file: the GUID lookup of one
-				// must see what another has just committed, or two imports
-				// of the same files at once would both add every test.
-				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, atomicImportLock); err != nil {
-					return fmt.Errorf("import lock: %w", err)
-				}
-				return importFile(ctx, tx, src.Name, f, cat, opts, &fileSum)
-			})
-			if err != nil {
-				if ctx.Err() != nil {
-					return sum, ctx.Err()
-				}
-				sum.Failed++
-				sum.Failures = append(sum.Failures, Failure{File: src.Name, Reason: "could not be saved: " + err.Error()})
-			} else {
-				sum.add(fileSum)
-			}
-		}
+	results, wait, stop := parseAll(ctx, sources, opts.Parallel)
+	defer stop()
+	done := func(i int) {
 		if opts.Progress != nil {
 			opts.Progress(i+1, len(sources))
 		}
 	}
+	for i := 0; i < len(sources); {
+		if err := wait(i); err != nil {
+			return sum, err
+		}
+		if err := results[i].err; err != nil {
+			sum.Files++
+			sum.Failed++
+			sum.Failures = append(sum.Failures, Failure{File: sources[i].Name, Reason: err.Error()})
+			done(i)
+			i++
+			continue
+		}
+		end, err := nextBatch(i, results, wait)
+		if err != nil {
+			return sum, err
+		}
+		sums, err := writeBatch(ctx, client, sources, results, i, end, cat, opts)
+		if err != nil && end-i > 1 && ctx.Err() == nil {
+			// Find the file the database refused: each alone.
+			sums = make([]Summary, 0, end-i)
+			for k := i; k < end; k++ {
+				one, err := writeBatch(ctx, client, sources, results, k, k+1, cat, opts)
+				if err != nil {
+					if ctx.Err() != nil {
+						return sum, ctx.Err()
+					}
+					one = []Summary{{Failed: 1, Failures: []Failure{{File: sources[k].Name, Reason: "could not be saved: " + err.Error()}}}}
+				}
+				sums = append(sums, one...)
+			}
+		} else if err != nil {
+			if ctx.Err() != nil {
+				return sum, ctx.Err()
+			}
+			sums = []Summary{{Failed: 1, Failures: []Failure{{File: sources[i].Name, Reason: "could not be saved: " + err.Error()}}}}
+		}
+		for k, s := range sums {
+			sum.Files++
+			sum.add(s)
+			done(i + k)
+		}
+		clear(results[i:end]) // written: what they held can go
+		i = end
+	}
 	return sum, nil
+}
+
+// parseAll parses the sources on up to parallel goroutines (0: one per
+// core) while the caller writes: wait(i) returns once results[i] is there
+// (or the context ended); stop ends the parsing early and waits for it.
+func parseAll(ctx context.Context, sources []Source, parallel int) (results []parsed, wait func(int) error, stop func()) {
+	if parallel <= 0 {
+		parallel = runtime.GOMAXPROCS(0)
+	}
+	results = make([]parsed, len(sources))
+	ready := make([]chan struct{}, len(sources))
+	for i := range ready {
+		ready[i] = make(chan struct{})
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var g errgroup.Group
+	g.SetLimit(parallel)
+	scheduled := make(chan struct{})
+	go func() {
+		defer close(scheduled)
+		for i, src := range sources {
+			if ctx.Err() != nil {
+				return
+			}
+			g.Go(func() error {
+				results[i] = parseSource(src)
+				close(ready[i])
+				return nil
+			})
+		}
+	}()
+	wait = func(i int) error {
+		select {
+		case <-ready[i]:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	stop = func() {
+		cancel()
+		<-scheduled
+		_ = g.Wait() // the parsers return no error
+	}
+	return results, wait, stop
+}
+
+// nextBatch returns the end (exclusive) of the batch of parsed files
+// starting at start: the files that follow it up to the first that failed
+// to parse, within the batch bounds, and never a GUID twice, so that a
+// test found twice is written by the first file and found by the second,
+// as when each file was its own transaction.
+func nextBatch(start int, results []parsed, wait func(int) error) (int, error) {
+	guids := map[string]bool{}
+	templates := 0
+	end := start
+	for end < len(results) && end-start < batchFiles {
+		if err := wait(end); err != nil {
+			return 0, err
+		}
+		r := results[end]
+		if r.err != nil || (end > start && templates+len(r.templates) > batchTemplates) {
+			break
+		}
+		if end > start && slices.ContainsFunc(r.templates, func(t atomic.Template) bool { return guids[t.ExternalRef] }) {
+			break
+		}
+		for _, t := range r.templates {
+			guids[t.ExternalRef] = true
+		}
+		templates += len(r.templates)
+		end++
+	}
+	return end, nil
 }
 
 func (s *Summary) add(o Summary) {
@@ -117,105 +257,163 @@ func (s *Summary) add(o Summary) {
 	s.Updated += o.Updated
 	s.Unchanged += o.Unchanged
 	s.Kept += o.Kept
+	s.Failed += o.Failed
+	s.Failures = append(s.Failures, o.Failures...)
 	s.Untagged = append(s.Untagged, o.Untagged...)
 	s.Templates = append(s.Templates, o.Templates...)
 }
 
-// importFile writes one technique file's tests.
-func importFile(ctx context.Context, tx *ent.Tx, file string, f *atomic.File, cat Catalogue, opts AtomicOptions, sum *Summary) error {
-	ref, tagged := cat[f.AttackTechnique]
-	templates := f.Templates()
-	guids := make([]string, len(templates))
-	for i, t := range templates {
-		guids[i] = t.ExternalRef
+// writeBatch writes the parsed files [start, end) in one transaction and
+// returns each file's summary, in order.
+func writeBatch(ctx context.Context, client *ent.Client, sources []Source, results []parsed, start, end int, cat Catalogue, opts AtomicOptions) ([]Summary, error) {
+	var sums []Summary
+	err := database.WithTx(ctx, client, func(tx *ent.Tx) error {
+		// Imports take turns batch by batch: the GUID lookup of one must
+		// see what another has just committed, or two imports of the same
+		// files at once would both add every test.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, atomicImportLock); err != nil {
+			return fmt.Errorf("import lock: %w", err)
+		}
+		var err error
+		sums, err = importFiles(ctx, tx, sources[start:end], results[start:end], cat, opts)
+		return err
+	})
+	return sums, err
+}
+
+// importFiles writes a batch of technique files' tests: one query finds
+// the templates already imported, one INSERT per 500 new templates and per
+// 500 of their tags, one UPDATE per changed template (rare: upstream
+// changes a few tests a release), then one query and one INSERT for the
+// tags the updated ones lack.
+func importFiles(ctx context.Context, tx *ent.Tx, sources []Source, results []parsed, cat Catalogue, opts AtomicOptions) ([]Summary, error) {
+	var guids []string
+	for _, r := range results {
+		for _, t := range r.templates {
+			guids = append(guids, t.ExternalRef)
+		}
 	}
 	// Deleted templates count: the library's owner deleted them on purpose.
 	existing, err := tx.TestTemplate.Query().
 		Where(testtemplate.SourceEQ(testtemplate.SourceAtomic), testtemplate.ExternalRefIn(guids...)).
 		All(schema.SkipSoftDelete(ctx))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	byGUID := map[string]*ent.TestTemplate{}
+	byGUID := make(map[string]*ent.TestTemplate, len(existing))
 	for _, t := range existing {
 		byGUID[t.ExternalRef] = t
 	}
-	var creates []*ent.TestTemplateCreate
-	var newIDs []uuid.UUID
-	for _, t := range templates {
-		if !tagged {
-			sum.Untagged = append(sum.Untagged, Untagged{File: file, Test: t.Name, TechniqueID: t.TechniqueID})
-		}
-		hash := contentHash(t)
-		old, ok := byGUID[t.ExternalRef]
-		if !ok {
-			id := uuid.New()
-			c := tx.TestTemplate.Create().SetID(id).SetName(t.Name).SetDescription(t.Description).
-				SetProcedure(t.Procedure).SetPrerequisites(t.Prerequisites).SetCleanup(t.Cleanup).
-				SetPlatforms(t.Platforms).SetSource(testtemplate.SourceAtomic).SetExternalRef(t.ExternalRef).
-				SetImportHash(hash).SetNillableCreatedByID(opts.CreatedBy)
-			creates = append(creates, c)
-			newIDs = append(newIDs, id)
-			sum.Added++
-			sum.Templates = append(sum.Templates, id)
-			continue
-		}
-		sum.Templates = append(sum.Templates, old.ID)
-		edited := old.DeletedAt != nil || rowHash(old, t.TechniqueID) != old.ImportHash
-		switch {
-		case hash == old.ImportHash && !edited:
-			sum.Unchanged++
-		case edited && !opts.Overwrite:
-			sum.Kept++
-		default:
-			err := tx.TestTemplate.UpdateOneID(old.ID).SetName(t.Name).SetDescription(t.Description).
-				SetProcedure(t.Procedure).SetPrerequisites(t.Prerequisites).SetCleanup(t.Cleanup).
-				SetPlatforms(t.Platforms).SetImportHash(hash).AddVersion(1).ClearDeletedAt().
-				Exec(schema.SkipSoftDelete(ctx))
-			if err != nil {
-				return err
+	sums := make([]Summary, len(results))
+	var (
+		creates []*ent.TestTemplateCreate
+		tags    []*ent.TestTemplateMitreTagCreate
+		retags  = map[uuid.UUID]Ref{}
+	)
+	for k, r := range results {
+		sum := &sums[k]
+		ref, tagged := cat[r.file.AttackTechnique]
+		for i, t := range r.templates {
+			if !tagged {
+				sum.Untagged = append(sum.Untagged, Untagged{File: sources[k].Name, Test: t.Name, TechniqueID: t.TechniqueID})
 			}
-			if tagged {
-				if err := retag(ctx, tx, old.ID, ref); err != nil {
-					return err
+			hash := r.hashes[i]
+			old, ok := byGUID[t.ExternalRef]
+			if !ok {
+				id := uuid.New()
+				creates = append(creates, tx.TestTemplate.Create().SetID(id).SetName(t.Name).SetDescription(t.Description).
+					SetProcedure(t.Procedure).SetPrerequisites(t.Prerequisites).SetCleanup(t.Cleanup).
+					SetPlatforms(t.Platforms).SetSource(testtemplate.SourceAtomic).SetExternalRef(t.ExternalRef).
+					SetImportHash(hash).SetNillableCreatedByID(opts.CreatedBy))
+				if tagged {
+					tags = append(tags, setTag(tx.TestTemplateMitreTag.Create().SetTestTemplateID(id), ref))
 				}
+				sum.Added++
+				sum.Templates = append(sum.Templates, id)
+				continue
 			}
-			sum.Updated++
+			sum.Templates = append(sum.Templates, old.ID)
+			edited := old.DeletedAt != nil || rowHash(old, t.TechniqueID) != old.ImportHash
+			switch {
+			case hash == old.ImportHash && !edited:
+				sum.Unchanged++
+			case edited && !opts.Overwrite:
+				sum.Kept++
+			default:
+				err := tx.TestTemplate.UpdateOneID(old.ID).SetName(t.Name).SetDescription(t.Description).
+					SetProcedure(t.Procedure).SetPrerequisites(t.Prerequisites).SetCleanup(t.Cleanup).
+					SetPlatforms(t.Platforms).SetImportHash(hash).AddVersion(1).ClearDeletedAt().
+					Exec(schema.SkipSoftDelete(ctx))
+				if err != nil {
+					return nil, err
+				}
+				if tagged {
+					retags[old.ID] = ref
+				}
+				sum.Updated++
+			}
 		}
 	}
-	for chunk := range slices.Chunk(creates, 500) {
+	for chunk := range slices.Chunk(creates, insertChunk) {
 		if err := tx.TestTemplate.CreateBulk(chunk...).Exec(ctx); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if tagged && len(newIDs) > 0 {
-		tags := make([]*ent.TestTemplateMitreTagCreate, len(newIDs))
-		for i, id := range newIDs {
-			tags[i] = setTag(tx.TestTemplateMitreTag.Create().SetTestTemplateID(id), ref)
-		}
-		if err := tx.TestTemplateMitreTag.CreateBulk(tags...).Exec(ctx); err != nil {
-			return err
+	missing, err := untaggedOf(ctx, tx, retags)
+	if err != nil {
+		return nil, err
+	}
+	tags = append(tags, missing...)
+	for chunk := range slices.Chunk(tags, insertChunk) {
+		if err := tx.TestTemplateMitreTag.CreateBulk(chunk...).Exec(ctx); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return sums, nil
 }
 
-// retag gives an updated template its technique's tag if it lacks it;
-// tags people added stay.
-func retag(ctx context.Context, tx *ent.Tx, id uuid.UUID, ref Ref) error {
-	q := tx.TestTemplateMitreTag.Query().Where(testtemplatemitretag.TestTemplateID(id))
-	switch ref.Kind {
+// untaggedOf returns the tags to add so that each updated template has
+// its technique's tag (tags people added stay), reading the tags they
+// have in one query.
+func untaggedOf(ctx context.Context, tx *ent.Tx, want map[uuid.UUID]Ref) ([]*ent.TestTemplateMitreTagCreate, error) {
+	if len(want) == 0 {
+		return nil, nil
+	}
+	ids := slices.SortedFunc(maps.Keys(want), func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	have, err := tx.TestTemplateMitreTag.Query().Where(testtemplatemitretag.TestTemplateIDIn(ids...)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tagged := map[uuid.UUID]bool{}
+	for _, g := range have {
+		if ref := want[g.TestTemplateID]; ref.ID == tagRefID(g, ref.Kind) {
+			tagged[g.TestTemplateID] = true
+		}
+	}
+	var out []*ent.TestTemplateMitreTagCreate
+	for _, id := range ids {
+		if !tagged[id] {
+			out = append(out, setTag(tx.TestTemplateMitreTag.Create().SetTestTemplateID(id), want[id]))
+		}
+	}
+	return out, nil
+}
+
+// tagRefID is the ID a tag points at in the column of kind.
+func tagRefID(g *ent.TestTemplateMitreTag, kind string) uuid.UUID {
+	var p *uuid.UUID
+	switch kind {
 	case KindTactic:
-		q.Where(testtemplatemitretag.TacticID(ref.ID))
+		p = g.TacticID
 	case KindTechnique:
-		q.Where(testtemplatemitretag.TechniqueID(ref.ID))
+		p = g.TechniqueID
 	default:
-		q.Where(testtemplatemitretag.SubtechniqueID(ref.ID))
+		p = g.SubtechniqueID
 	}
-	if n, err := q.Count(ctx); err != nil || n > 0 {
-		return err
+	if p == nil {
+		return uuid.Nil
 	}
-	return setTag(tx.TestTemplateMitreTag.Create().SetTestTemplateID(id), ref).Exec(ctx)
+	return *p
 }
 
 // contentHash fingerprints what an import writes into a template.

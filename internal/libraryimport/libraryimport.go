@@ -40,7 +40,8 @@ import (
 )
 
 // interrupted is the error of an import whose process stopped before it
-// finished (files done by then stay imported: one transaction per file).
+// finished (files done by then stay imported: one transaction per batch
+// of files).
 const interrupted = "interrupted: Violet stopped before the import finished; the files done by then are imported, import again to finish"
 
 // File is one thing an Atomic Red Team import reads: what the

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"slices"
 
+	entsql "entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 
 	"violet/ent"
 	"violet/ent/auditevent"
 	"violet/ent/detectionlevel"
 	"violet/ent/missiontest"
-	"violet/ent/missiontestmitretag"
 	"violet/ent/user"
 	"violet/internal/audit"
 	"violet/internal/i18n"
@@ -24,33 +24,92 @@ import (
 // role and the test's state allow.
 
 // LoadTest reads one test of a's mission with its tags, the people who
-// ran, reviewed and are assigned it and its detection level (five
-// queries, six with an assignee), with the
-// viewer's context so that the privacy rules filter it: a test the
-// viewer may not see (blue members: unreleased tests) is not found.
+// ran, reviewed and are assigned it and its detection level, in one
+// statement, with the viewer's context so that the privacy rules filter
+// it: a test the viewer may not see (blue members: unreleased tests) is
+// not found.
 func LoadTest(ctx context.Context, client *ent.Client, a *Access, id uuid.UUID) (*ent.MissionTest, error) {
-	t, err := client.MissionTest.Query().
-		Where(missiontest.ID(id), missiontest.MissionID(a.Mission.ID)).
-		WithMitreTags(func(q *ent.MissionTestMitreTagQuery) { q.Order(missiontestmitretag.ByExternalID()) }).
-		WithExecutedBy(func(q *ent.UserQuery) { q.Select(user.FieldDisplayName) }).
-		WithReviewedBy(func(q *ent.UserQuery) { q.Select(user.FieldDisplayName) }).
-		WithAssignee(func(q *ent.UserQuery) { q.Select(user.FieldDisplayName) }).
-		WithDetectionLevel().
-		Only(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load mission test: %w", err)
+	t, _, err := loadTest(ctx, client, a, id, false)
+	return t, err
+}
+
+// testLine is the row of loadTest: the test, the names of the people and
+// the level it names (the edges LoadTest fills), its tags and, when asked,
+// the detection scale as a JSON array each.
+type testLine struct {
+	ent.MissionTest
+	ExecutorName *string                    `json:"executor_name"`
+	ReviewerName *string                    `json:"reviewer_name"`
+	AssigneeName *string                    `json:"assignee_name"`
+	LevelName    *string                    `json:"level_name"`
+	Tags         []*ent.MissionTestMitreTag `json:"tags"`
+	Levels       []*ent.DetectionLevel      `json:"levels"`
+}
+
+// loadTest is LoadTest in one statement (the issue 19 budget of the test
+// page: the joins and two small JSON subqueries cost less than the four
+// round trips of ent's eager loading). withLevels adds the detection
+// scale the blue form offers: every level not retired, and the test's own.
+// The people are read as ent's soft delete reads them (deleted accounts
+// are not named).
+func loadTest(ctx context.Context, client *ent.Client, a *Access, id uuid.UUID, withLevels bool) (*ent.MissionTest, []*ent.DetectionLevel, error) {
+	person := func(s *entsql.Selector, alias, column, as string) {
+		u := entsql.Table(user.Table).As(alias)
+		s.LeftJoin(u).OnP(entsql.And(entsql.ColumnsEQ(s.C(column), u.C(user.FieldID)), entsql.IsNull(u.C(user.FieldDeletedAt))))
+		s.AppendSelectAs(u.C(user.FieldDisplayName), as)
 	}
-	return t, nil
+	join := func(s *entsql.Selector) string {
+		person(s, "ex", missiontest.FieldExecutedByID, "executor_name")
+		person(s, "rv", missiontest.FieldReviewedByID, "reviewer_name")
+		person(s, "asg", missiontest.FieldAssigneeID, "assignee_name")
+		dl := entsql.Table(detectionlevel.Table).As("dl")
+		s.LeftJoin(dl).On(s.C(missiontest.FieldDetectionLevelID), dl.C(detectionlevel.FieldID))
+		if withLevels {
+			s.AppendSelectAs(`(SELECT json_agg(json_build_object('id', l.id, 'name', l.name, 'retired', l.retired)
+				ORDER BY l.position, l.name) FROM detection_levels l
+				WHERE NOT l.retired OR l.id = `+s.C(missiontest.FieldDetectionLevelID)+`)`, "levels")
+		}
+		s.AppendSelectAs(`(SELECT json_agg(json_build_object('id', g.id, 'kind', g.kind, 'external_id', g.external_id,
+			'name', g.name, 'url', g.url, 'tactics', g.tactics) ORDER BY g.external_id, g.id)
+			FROM mission_test_mitre_tags g WHERE g.mission_test_id = `+s.C(missiontest.FieldID)+`)`, "tags")
+		return entsql.As(dl.C(detectionlevel.FieldName), "level_name")
+	}
+	var lines []testLine
+	err := client.MissionTest.Query().
+		Where(missiontest.ID(id), missiontest.MissionID(a.Mission.ID)).
+		Select(missiontest.Columns...).Aggregate(join).Scan(ctx, &lines)
+	switch {
+	case err != nil:
+		return nil, nil, fmt.Errorf("load mission test: %w", err)
+	case len(lines) == 0:
+		return nil, nil, fmt.Errorf("load mission test: %w", &ent.NotFoundError{})
+	}
+	l := &lines[0]
+	t := &l.MissionTest
+	name := func(id *uuid.UUID, n *string) *ent.User {
+		if id == nil || n == nil {
+			return nil
+		}
+		return &ent.User{ID: *id, DisplayName: *n}
+	}
+	t.Edges.ExecutedBy = name(t.ExecutedByID, l.ExecutorName)
+	t.Edges.ReviewedBy = name(t.ReviewedByID, l.ReviewerName)
+	t.Edges.Assignee = name(t.AssigneeID, l.AssigneeName)
+	if t.DetectionLevelID != nil && l.LevelName != nil {
+		t.Edges.DetectionLevel = &ent.DetectionLevel{ID: *t.DetectionLevelID, Name: *l.LevelName}
+	}
+	t.Edges.MitreTags = l.Tags
+	return t, l.Levels, nil
 }
 
 // TestPage is the page of test id of a's mission (LoadTest, then the
 // work block: at most eight queries).
 func TestPage(ctx context.Context, client *ent.Client, a *Access, id uuid.UUID) (mtviews.Page, error) {
-	t, err := LoadTest(ctx, client, a, id)
+	t, levels, err := loadTest(ctx, client, a, id, a.CanWriteBlue() && !a.Archived())
 	if err != nil {
 		return mtviews.Page{}, err
 	}
-	w, err := testWork(ctx, client, a, t)
+	w, err := testWork(ctx, client, a, t, levels)
 	if err != nil {
 		return mtviews.Page{}, err
 	}
@@ -72,9 +131,10 @@ func TestPage(ctx context.Context, client *ent.Client, a *Access, id uuid.UUID) 
 
 // testWork builds the work block from the test as saved: forms filled
 // with the saved values, the actions the viewer's role and the test's
-// state allow, and the history. At most three queries: the detection
-// scale (for a blue form), the test's audit events and their actors.
-func testWork(ctx context.Context, client *ent.Client, a *Access, t *ent.MissionTest) (mtviews.Work, error) {
+// state allow, and the history. One query: the test's audit events with
+// their actors; the detection scale of a blue form came with the test
+// (levels, loadTest).
+func testWork(ctx context.Context, client *ent.Client, a *Access, t *ent.MissionTest, levels []*ent.DetectionLevel) (mtviews.Work, error) {
 	archived := a.Archived()
 	w := mtviews.Work{
 		Base:     TestLink(a.Mission.ID, t.ID),
@@ -98,13 +158,6 @@ func testWork(ctx context.Context, client *ent.Client, a *Access, t *ent.Mission
 	}
 	w.Blue = mtviews.Blue{Editable: a.CanWriteBlue() && !archived && t.ReleasedToBlue, Form: blueSaved(ctx, t)}
 	if w.Blue.Editable {
-		levels, err := client.DetectionLevel.Query().
-			Where(detectionlevel.Or(detectionlevel.Retired(false), detectionlevel.IDIn(levelIDs(t)...))).
-			Order(detectionlevel.ByPosition(), detectionlevel.ByName()).
-			All(ctx)
-		if err != nil {
-			return w, fmt.Errorf("load detection levels: %w", err)
-		}
 		for _, l := range levels {
 			w.Blue.Levels = append(w.Blue.Levels, mtviews.Level{
 				ID: l.ID.String(), Name: l.Name, Class: scale.Class(l.ID), Retired: l.Retired,
@@ -142,35 +195,31 @@ const testHistoryMax = 200
 // of the people who did them (two queries). A person since deleted keeps
 // the email the event recorded.
 func testAudit(ctx context.Context, client *ent.Client, id uuid.UUID) ([]mtviews.Event, error) {
-	events, err := client.AuditEvent.Query().
+	// The actors' current names come in the same statement (a deleted
+	// account keeps the label recorded with the event).
+	var events []struct {
+		ent.AuditEvent
+		ActorName *string `json:"actor_name"`
+	}
+	actor := func(s *entsql.Selector) string {
+		u := entsql.Table(user.Table).As("au")
+		s.LeftJoin(u).OnP(entsql.And(entsql.ColumnsEQ(s.C(auditevent.FieldActorID), u.C(user.FieldID)),
+			entsql.IsNull(u.C(user.FieldDeletedAt))))
+		return entsql.As(u.C(user.FieldDisplayName), "actor_name")
+	}
+	err := client.AuditEvent.Query().
 		Where(auditevent.TargetType(TestTarget), auditevent.TargetID(id.String())).
 		Order(auditevent.ByCreatedAt(), auditevent.ByID()).
 		Limit(testHistoryMax).
-		All(ctx)
+		Select(auditevent.Columns...).Aggregate(actor).Scan(ctx, &events)
 	if err != nil {
 		return nil, fmt.Errorf("load mission test audit: %w", err)
-	}
-	var actors []uuid.UUID
-	for _, e := range events {
-		if e.ActorID != nil {
-			actors = append(actors, *e.ActorID)
-		}
-	}
-	names := map[uuid.UUID]string{}
-	if len(actors) > 0 {
-		users, err := client.User.Query().Where(user.IDIn(actors...)).Select(user.FieldDisplayName).All(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("load audit actors: %w", err)
-		}
-		for _, u := range users {
-			names[u.ID] = u.DisplayName
-		}
 	}
 	out := make([]mtviews.Event, 0, len(events))
 	for _, e := range events {
 		who := e.ActorLabel
-		if e.ActorID != nil && names[*e.ActorID] != "" {
-			who = names[*e.ActorID]
+		if e.ActorName != nil && *e.ActorName != "" {
+			who = *e.ActorName
 		}
 		key, ok := testAuditKeys[e.Action]
 		if !ok {
@@ -179,15 +228,6 @@ func testAudit(ctx context.Context, client *ent.Client, id uuid.UUID) ([]mtviews
 		out = append(out, mtviews.Event{Key: key, Who: who, Action: e.Action, At: e.CreatedAt, Audited: true})
 	}
 	return out, nil
-}
-
-// levelIDs is the test's saved level, offered even when retired so that a
-// save that leaves it unchanged is not refused.
-func levelIDs(t *ent.MissionTest) []uuid.UUID {
-	if t.DetectionLevelID == nil {
-		return nil
-	}
-	return []uuid.UUID{*t.DetectionLevelID}
 }
 
 // redSaved is the red side as saved.

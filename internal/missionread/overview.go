@@ -3,7 +3,6 @@ package missionread
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -12,17 +11,16 @@ import (
 	"github.com/google/uuid"
 
 	"violet/ent"
-	"violet/ent/missiontest"
 	"violet/internal/mission"
 	"violet/views/missionpage"
 	"violet/views/scale"
 )
 
-// Overview loads what the mission page shows in a fixed number of
-// statements: the figures (three), the work queues' sizes with the
-// members tests may be assigned to and the mission's categories (one,
-// overviewLists) and the tests the filter keeps with everything their
-// rows show (one). The plan
+// Overview loads what the mission page shows in two statements: the work
+// queues' sizes with the members tests may be assigned to and the
+// mission's categories (overviewLists), and every test the viewer may see
+// with everything their rows show (Tests, Rows), from which the figures
+// are computed (mission.FiguresOf) and the filter's tests kept. The plan
 // editor's search results are the caller's.
 func Overview(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Access, f missionpage.Filter) (missionpage.Page, error) {
 	m := a.Mission
@@ -32,14 +30,10 @@ func Overview(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Ac
 		CanManage: a.CanManage(), Editable: a.CanManage() && !a.Archived(),
 		BlueView: !a.SeesUnreleased(), Filter: f,
 	}
-	var err error
-	if p.Figures, err = mission.ComputeFigures(ctx, db, m.ID, p.BlueView); err != nil {
-		return p, err
-	}
-	for _, t := range p.Figures.PerTactic {
-		p.Tactics = append(p.Tactics, missionpage.Option{Value: t.ID, Label: t.Name})
-	}
-	var cats []*ent.MissionCategory
+	var (
+		cats []*ent.MissionCategory
+		err  error
+	)
 	if p.Queues, p.Assignees, cats, err = overviewLists(ctx, db, a); err != nil {
 		return p, err
 	}
@@ -51,26 +45,20 @@ func Overview(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Ac
 	if err != nil {
 		return p, err
 	}
+	// The figures are the whole mission's whatever the filter, kept to the
+	// released tests in the blue view (as mission.ComputeFigures): a
+	// viewer who may read every mission but is a blue member of this one
+	// is shown every test, yet counts only the released ones.
+	p.Figures = mission.FiguresOf(FigureTests(listed.All), p.BlueView)
+	for _, t := range p.Figures.PerTactic {
+		p.Tactics = append(p.Tactics, missionpage.Option{Value: t.ID, Label: t.Name})
+	}
 	rows := make([]missionpage.Row, len(listed.Tests))
 	for i := range listed.Tests {
 		rows[i] = row(&listed.Tests[i])
 	}
+	// Total is every test the viewer may see (the privacy policy's rows).
 	p.Shown, p.Total = len(rows), listed.Total
-	if p.Total < 0 {
-		// No test passed the filter, so none carried the count. The figures
-		// count the same tests (the released ones in the blue view), except
-		// for a viewer who may read every mission and is a blue member of
-		// this one: the figures keep to the released tests, the privacy
-		// policy shows them every test: those are counted.
-		p.Total = p.Figures.Total
-		if seesAll(a) && p.BlueView && f.Active() {
-			n, err := client.MissionTest.Query().Where(missiontest.MissionID(m.ID)).Count(ctx)
-			if err != nil {
-				return p, fmt.Errorf("count mission tests: %w", err)
-			}
-			p.Total = n
-		}
-	}
 	if f.Group == missionpage.GroupCategory {
 		p.Groups = byCategory(rows, cats)
 	} else {

@@ -35,17 +35,26 @@ import (
 // Report loads the printable report of a mission in a fixed number of
 // statements: the figures (three), the members with their names (two), the
 // detection scale (one), the catalogue's tactic order (one), the tests the
-// viewer may see with their tags, scenarios, levels and executors (one)
-// and their evidence (one). A blue member's report holds the released tests
-// only, like their overview. The whole report is built in memory, then
-// rendered: 1,000 tests fit the report's memory budget
-// (docs/ARCHITECTURE.md, "Performance budgets"). generated is the moment
-// the report says it was made; the caller sets its Assets and PageCSS.
+// viewer may see with their tags, scenarios, levels and executors (one,
+// reportTests) and their evidence (one). A blue member's report holds the
+// released tests only, like their overview. generated is the moment the
+// report says it was made; the caller sets its Assets and PageCSS.
+//
+// The report of 1,000 tests is megabytes of HTML but its model is small:
+// the caller renders it straight to the response (handlers.showMissionReport)
+// and the view converts the tests' markdown notes a batch at a time
+// (Report.PrepareNotes, report.NotesBatch), so a request never holds the
+// page nor every note's HTML. The tests are read in one statement rather
+// than in pages: the query count stays the same whatever the mission's
+// size (TestMissionReportQueryCount), and the model it fills is a small
+// part of the report's memory (docs/ARCHITECTURE.md, "Performance
+// budgets").
 func Report(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Access, generated time.Time) (report.Report, error) {
 	m := a.Mission
 	r := report.Report{
 		ID: m.ID.String(), Name: m.Name, Scope: m.Scope, Summary: m.Description, Status: string(m.Status),
 		Start: m.StartDate, End: m.EndDate, Generated: generated.UTC(), BlueView: !a.SeesUnreleased(),
+		PrepareNotes: renderNotes,
 	}
 	var err error
 	if r.Figures, err = mission.ComputeFigures(ctx, db, m.ID, r.BlueView); err != nil {
@@ -62,7 +71,7 @@ func Report(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Acce
 	if err != nil {
 		return r, err
 	}
-	listed, err := Tests(ctx, client, a, Results, Filter{})
+	tests, facts, err := reportTests(ctx, client, a)
 	if err != nil {
 		return r, err
 	}
@@ -73,13 +82,11 @@ func Report(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Acce
 	if err != nil {
 		return r, fmt.Errorf("load evidence: %w", err)
 	}
-	tests := listed.Tests
-	r.Tests = reportTests(tests)
-	renderNotes(r.Tests)
+	r.Tests = tests
 	r.Appendix = reportEvidence(r.Tests, evidence, m.ID)
 	r.Chart = report.NewChart(sortedTactics(r.Figures.PerTactic, rank))
-	r.Heatmap = heatmap(tests, rank, names)
-	r.Legend = legend(ctx, levels, tests)
+	r.Heatmap = heatmap(r.Tests, facts, rank, names)
+	r.Legend = legend(ctx, levels, facts)
 	return r, nil
 }
 
@@ -170,37 +177,11 @@ func sortedTactics(in []mission.TacticFigure, rank map[string]int) []mission.Tac
 	return out
 }
 
-// reportTests turns the tests into the report's, numbered in plan order.
-func reportTests(tests []Test) []report.Test {
-	out := make([]report.Test, len(tests))
-	for i := range tests {
-		t := &tests[i]
-		rt := report.Test{
-			ID: t.ID.String(), Number: t.Number, Name: t.Name, State: string(t.State), Reason: t.StateReason,
-			Released: t.ReleasedToBlue, StartedAt: t.StartedAt, EndedAt: t.EndedAt,
-			Command: t.Command, SourceHost: t.SourceHost, TargetHost: t.TargetHost, RedNotes: t.RedNotes,
-			DetectedAt: t.DetectedAt, AlertName: t.AlertName, LogSource: t.LogSource, BlueNotes: t.BlueNotes,
-		}
-		if t.Scenario != nil {
-			rt.Scenario = t.Scenario.Name
-		}
-		if t.ExecutedBy != nil {
-			rt.Executor = t.ExecutedBy.Name
-		}
-		if t.Level != nil {
-			rt.Level, rt.LevelClass = t.Level.Name, scale.Class(t.Level.ID)
-		}
-		for _, g := range t.Tags {
-			rt.Tags = append(rt.Tags, report.Tag{Kind: g.Kind, ExternalID: g.ExternalID, Name: g.Name})
-		}
-		out[i] = rt
-	}
-	return out
-}
-
-// renderNotes turns the tests' markdown notes into HTML on every core:
-// with thousands of tests, markdown is most of the report's own work.
-// Notes that repeat ("n/a", a pasted template) are converted once.
+// renderNotes turns the markdown notes of a batch of tests into HTML on
+// every core: with thousands of tests, markdown is most of the report's
+// own work. The view calls it a batch at a time (Report.PrepareNotes), so
+// the HTML of every note is never held at once. Notes that repeat within
+// the batch ("n/a", a pasted template) are converted once.
 // markdown.Render converts when called, so the view only copies.
 func renderNotes(tests []report.Test) {
 	var sources []string
@@ -288,7 +269,7 @@ type heatCell struct {
 // level that counts as undetected keeps its own colour from the scale, so
 // "undetected" and "untested" never look alike. Tests tagged with a
 // tactic only count in the chart, not here.
-func heatmap(tests []Test, rank map[string]int, names map[string]string) []report.Column {
+func heatmap(tests []report.Test, facts []testFacts, rank map[string]int, names map[string]string) []report.Column {
 	cells := map[string]*heatCell{}
 	columns := map[string]map[string]bool{} // tactic -> techniques
 	tacticName := map[string]string{}
@@ -297,9 +278,9 @@ func heatmap(tests []Test, rank map[string]int, names map[string]string) []repor
 		tacticName[id] = name
 	}
 	for i := range tests {
-		t := &tests[i]
-		executed := t.State == missiontest.StateExecuted || t.State == missiontest.StateReviewed
-		for _, g := range t.Tags {
+		t, f := &tests[i], &facts[i]
+		executed := t.State == string(missiontest.StateExecuted) || t.State == string(missiontest.StateReviewed)
+		for j, g := range t.Tags {
 			if g.Kind == string(missiontestmitretag.KindTactic) {
 				continue
 			}
@@ -310,12 +291,12 @@ func heatmap(tests []Test, rank map[string]int, names map[string]string) []repor
 			}
 			c.tests++
 			c.executed = c.executed || executed
-			if lvl := t.Level; lvl != nil && internalscale.Counts(string(t.State), true) &&
+			if lvl := f.level; lvl != nil && internalscale.Counts(t.State, true) &&
 				(c.best == nil || internalscale.Outranks(lvl.Score, lvl.Position, c.best.Score, c.best.Position)) {
 				c.best = lvl
 			}
-			for _, tac := range g.Tactics {
-				id := tac["id"]
+			for _, tac := range f.tactics[j] {
+				id := tac.id
 				if id == "" {
 					continue
 				}
@@ -323,7 +304,7 @@ func heatmap(tests []Test, rank map[string]int, names map[string]string) []repor
 					columns[id] = map[string]bool{}
 				}
 				if tacticName[id] == "" {
-					tacticName[id] = tac["name"]
+					tacticName[id] = tac.name
 				}
 				columns[id][g.ExternalID] = true
 			}
@@ -359,10 +340,10 @@ func heatmap(tests []Test, rank map[string]int, names map[string]string) []repor
 
 // legend is the heatmap's legend: the scale's levels in order (a retired
 // one only when a test uses it), then the two states outside it.
-func legend(ctx context.Context, levels []*ent.DetectionLevel, tests []Test) []report.LegendItem {
+func legend(ctx context.Context, levels []*ent.DetectionLevel, facts []testFacts) []report.LegendItem {
 	used := map[uuid.UUID]bool{}
-	for i := range tests {
-		if id := tests[i].DetectionLevelID; id != nil {
+	for i := range facts {
+		if id := facts[i].levelID; id != nil {
 			used[*id] = true
 		}
 	}

@@ -12,6 +12,7 @@ package missionread
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -77,6 +78,11 @@ type Test struct {
 	Assignee    *Person // Rows only
 	ReviewedBy  *Person // Everything only
 	Tags        []Tag   // in ATT&CK ID order
+	// Rows only: whether the filter keeps the test, whether its level
+	// counts as detected, and the tactics its tags name (the figures).
+	shown    bool
+	detected bool
+	tactics  []mission.TacticRef
 }
 
 // Scenario is the mission scenario a test belongs to.
@@ -112,9 +118,14 @@ type Tag struct {
 // viewer may see, which is more than len(Tests) under a filter.
 type Listed struct {
 	Tests []Test
-	// Total is the number of tests the viewer may see, read with Rows
-	// when at least one test passed the filter, else -1 (unknown).
+	// Total is the number of tests the viewer may see, read with Rows;
+	// -1 (unknown) with the other details.
 	Total int
+	// All is, with Rows, every test the viewer may see whatever the
+	// filter (Tests is the part of it the filter keeps), with what the
+	// figures count (FigureTests): the overview computes its figures from
+	// these rows instead of querying them.
+	All []Test
 }
 
 // line is one row of the test query, scanned by column name (ent's
@@ -137,10 +148,7 @@ type line struct {
 	ReviewerEmail    *string `json:"reviewer_email"`
 	TagText          string  `json:"tag_text"`
 	Tags             []Tag   `json:"tags"` // a JSON array, decoded by ScanSlice
-	Number           *int    `json:"number"`
-	First            *bool   `json:"first"`
-	Last             *bool   `json:"last"`
-	Total            *int    `json:"total"`
+	Shown            *bool   `json:"shown"`
 }
 
 // columns are the columns of a test the Detail reads.
@@ -152,7 +160,9 @@ func columns(d Detail) []string {
 		missiontest.FieldReleasedToBlue, missiontest.FieldMissionScenarioID, missiontest.FieldCategoryID,
 		missiontest.FieldDetectionLevelID}
 	if d == Rows {
-		cols = append(cols, missiontest.FieldVersion, missiontest.FieldAssigneeID)
+		// The times are the median time to detect's (FigureTests).
+		cols = append(cols, missiontest.FieldVersion, missiontest.FieldAssigneeID,
+			missiontest.FieldStartedAt, missiontest.FieldDetectedAt)
 	}
 	if d == Results {
 		cols = append(cols, missiontest.FieldMissionID, missiontest.FieldStateReason, missiontest.FieldExecutedByID,
@@ -174,31 +184,89 @@ const (
 // in one statement: the request's context applies the mission test privacy
 // policy, and the joined tables add their columns to the same statement,
 // each test's tags folded into one column (tagTable).
+//
+// With Rows (the overview) the statement reads every test the viewer may
+// see and the filter is a column (shown): the numbers in the plan, the
+// scenarios' first and last tests, the count and the figures are computed
+// here from the same rows, whatever the filter, rather than by window
+// functions and three more statements.
 func Tests(ctx context.Context, client *ent.Client, a *mission.Access, d Detail, f Filter) (Listed, error) {
 	q := client.MissionTest.Query().
 		Where(missiontest.MissionID(a.Mission.ID)).
 		Order(ent.Asc(missiontest.FieldPosition), ent.Asc(missiontest.FieldID))
-	if f.State != "" {
-		q.Where(missiontest.StateEQ(missiontest.State(f.State)))
-	}
-	if f.Category != "" || f.Tactic != "" || f.Q != "" {
-		q.Where(func(s *sql.Selector) { s.Where(filterPredicate(s, f)) })
-	}
-	if f.Queue != "" || f.Assignee != "" {
-		q.Where(func(s *sql.Selector) { s.Where(workPredicate(s, a, f)) })
+	if d != Rows {
+		if f.State != "" {
+			q.Where(missiontest.StateEQ(missiontest.State(f.State)))
+		}
+		if f.Category != "" || f.Tactic != "" || f.Q != "" {
+			q.Where(func(s *sql.Selector) { s.Where(filterPredicate(s, f)) })
+		}
+		if f.Queue != "" || f.Assignee != "" {
+			q.Where(func(s *sql.Selector) { s.Where(workPredicate(s, a, f)) })
+		}
 	}
 	var lines []line
-	if err := q.Select(columns(d)...).Aggregate(joined(a, d)...).Scan(ctx, &lines); err != nil {
+	if err := q.Select(columns(d)...).Aggregate(joined(a, d, f)...).Scan(ctx, &lines); err != nil {
 		return Listed{}, fmt.Errorf("load mission tests: %w", err)
 	}
 	out := Listed{Tests: make([]Test, len(lines)), Total: -1}
+	tactics := map[string][]mission.TacticRef{} // decoded tactics, by their JSON text
 	for i := range lines {
-		out.Tests[i] = lines[i].test(i, d)
+		out.Tests[i] = lines[i].test(i, d, tactics)
 	}
-	if d == Rows && len(lines) > 0 && lines[0].Total != nil {
-		out.Total = *lines[0].Total
+	if d == Rows {
+		out.All, out.Total = out.Tests, len(out.Tests)
+		placeRows(out.All)
+		out.Tests = make([]Test, 0, len(out.All))
+		for _, t := range out.All {
+			if t.shown {
+				out.Tests = append(out.Tests, t)
+			}
+		}
 	}
 	return out, nil
+}
+
+// placeRows marks the first and last test of each scenario among every
+// test the viewer may see, in plan order (Number is already the place in
+// that order): a filtered list keeps each test's number and its arrows.
+// Tests outside any scenario (or in a deleted one) are one group, as
+// PostgreSQL's PARTITION BY puts NULLs together.
+func placeRows(all []Test) {
+	last := map[uuid.UUID]int{}
+	for i := range all {
+		key := uuid.Nil
+		if all[i].Scenario != nil {
+			key = all[i].Scenario.ID
+		}
+		j, ok := last[key]
+		all[i].First = !ok
+		if ok {
+			all[j].Last = false
+		}
+		all[i].Last = true
+		last[key] = i
+	}
+}
+
+// shownPredicate is the filter as the overview's shown column: the same
+// conditions as the other details' WHERE clause.
+func shownPredicate(s *sql.Selector, a *mission.Access, f Filter) *sql.Predicate {
+	var ps []*sql.Predicate
+	if f.State != "" {
+		ps = append(ps, sql.EQ(s.C(missiontest.FieldState), f.State))
+	}
+	if f.Category != "" || f.Tactic != "" || f.Q != "" {
+		ps = append(ps, filterPredicate(s, f))
+	}
+	if f.Queue != "" || f.Assignee != "" {
+		ps = append(ps, workPredicate(s, a, f))
+	}
+	// NULL (a test outside any category compared with one) is not shown,
+	// as in a WHERE clause; a NULL read back would mean no filter.
+	return sql.P(func(b *sql.Builder) {
+		b.WriteString("coalesce(").Join(sql.And(ps...)).WriteString(", false)")
+	})
 }
 
 // Table aliases of the test query.
@@ -209,14 +277,14 @@ const (
 	aliasExecutor = "u"
 	aliasReviewer = "rv"
 	aliasTags     = "tg"
-	aliasPlace    = "w"
 	aliasAssignee = "asg"
 )
 
 // joined returns the test query's extra columns. ent has no other hook to
 // join tables to a query it builds: the first column adds the joins to the
-// statement.
-func joined(a *mission.Access, d Detail) []ent.AggregateFunc {
+// statement (and, for Rows under a filter, the shown column, which carries
+// arguments).
+func joined(a *mission.Access, d Detail, f Filter) []ent.AggregateFunc {
 	col := func(expr, as string) ent.AggregateFunc {
 		return func(*sql.Selector) string { return sql.As(expr, as) }
 	}
@@ -247,9 +315,10 @@ func joined(a *mission.Access, d Detail) []ent.AggregateFunc {
 		}
 		s.LeftJoin(tg).On(s.C(missiontest.FieldID), tg.C(missiontestmitretag.FieldMissionTestID))
 		if d == Rows {
-			w := place(a)
-			s.LeftJoin(w).On(s.C(missiontest.FieldID), w.C(missiontest.FieldID))
 			s.LeftJoin(asg).On(s.C(missiontest.FieldAssigneeID), asg.C(user.FieldID))
+			if f.Active() {
+				s.AppendSelectExprAs(shownPredicate(s, a, f), "shown")
+			}
 		}
 		return sql.As(sc.C(missionscenario.FieldName), "scenario_name")
 	}
@@ -260,10 +329,9 @@ func joined(a *mission.Access, d Detail) []ent.AggregateFunc {
 		col(u.C(user.FieldDisplayName), "executor_name"),
 	}
 	if d == Rows {
-		w := sql.Table(aliasPlace)
 		return append(fns, col("coalesce("+tg.C("tags")+", '')", "tag_text"),
-			col(w.C("number"), "number"), col(w.C("first"), "first"), col(w.C("last"), "last"), col(w.C("total"), "total"),
-			col(asg.C(user.FieldDisplayName), "assignee_name"))
+			col(asg.C(user.FieldDisplayName), "assignee_name"),
+			col(dl.C(detectionlevel.FieldCountsAsDetected), "level_detected"))
 	}
 	fns = append(fns, col("coalesce("+tg.C("tags")+", '[]')", "tags"),
 		col(dl.C(detectionlevel.FieldScore), "level_score"),
@@ -289,7 +357,7 @@ func tagTable(a *mission.Access, d Detail) *sql.Selector {
 	agg := "json_agg(json_build_object('kind', g.kind, 'external_id', g.external_id, 'name', g.name, " +
 		"'url', g.url, 'tactics', g.tactics)" + order
 	if d == Rows {
-		agg = `string_agg(g.kind || E'\x1f' || g.external_id || E'\x1f' || g.name, E'\x1e'` + order
+		agg = `string_agg(g.kind || E'\x1f' || g.external_id || E'\x1f' || g.name || E'\x1f' || coalesce(g.tactics::text, ''), E'\x1e'` + order
 	}
 	return sql.Select(g.C(missiontestmitretag.FieldMissionTestID), sql.As(agg, "tags")).
 		From(g).
@@ -297,36 +365,6 @@ func tagTable(a *mission.Access, d Detail) *sql.Selector {
 		Where(sql.EQ(t.C(missiontest.FieldMissionID), a.Mission.ID)).
 		GroupBy(g.C(missiontestmitretag.FieldMissionTestID)).
 		As(aliasTags)
-}
-
-// place numbers the tests the viewer may see in plan order, marks the first
-// and last of each scenario and counts them, before any filter: a filtered
-// list keeps each test's number, and its arrows. The rows themselves come
-// through the privacy policy; this table, joined to them, repeats the
-// policy's rule for one mission (internal/auth/rule FilterVisibleTests):
-// every test for a viewer who may read every mission or is not a blue
-// member, the released ones for a blue member.
-func place(a *mission.Access) *sql.Selector {
-	t := sql.Table(missiontest.Table).As("t")
-	s := sql.Table(missionscenario.Table).As("s")
-	order := "ORDER BY " + t.C(missiontest.FieldPosition) + ", " + t.C(missiontest.FieldID)
-	scenario := "PARTITION BY " + s.C(missionscenario.FieldID)
-	visible := sql.And(sql.EQ(t.C(missiontest.FieldMissionID), a.Mission.ID), sql.IsNull(t.C(missiontest.FieldDeletedAt)))
-	if !seesAll(a) {
-		visible = sql.And(visible, sql.EQ(t.C(missiontest.FieldReleasedToBlue), true))
-	}
-	// One sort per ordering: the last of a scenario is the one whose
-	// number within it is the scenario's count.
-	return sql.Select(t.C(missiontest.FieldID),
-		sql.As("row_number() OVER ("+order+")", "number"),
-		sql.As("row_number() OVER ("+scenario+" "+order+") = 1", "first"),
-		sql.As("row_number() OVER ("+scenario+" "+order+") = count(*) OVER ("+scenario+")", "last"),
-		sql.As("count(*) OVER ()", "total")).
-		From(t).
-		LeftJoin(s).OnP(sql.And(sql.ColumnsEQ(t.C(missiontest.FieldMissionScenarioID), s.C(missionscenario.FieldID)),
-		sql.IsNull(s.C(missionscenario.FieldDeletedAt)))).
-		Where(visible).
-		As(aliasPlace)
 }
 
 // seesAll reports whether the privacy policy shows the viewer every test of
@@ -381,14 +419,12 @@ func filterPredicate(s *sql.Selector, f Filter) *sql.Predicate {
 	return sql.And(ps...)
 }
 
-// test turns the i-th line into a Test.
-func (l *line) test(i int, d Detail) Test {
+// test turns the i-th line into a Test. tactics keeps the tactics
+// decoded from each JSON text met (Rows): most tags repeat a few.
+func (l *line) test(i int, d Detail, tactics map[string][]mission.TacticRef) Test {
 	t := Test{MissionTest: &l.MissionTest, Number: i + 1}
-	if l.Number != nil {
-		t.Number = *l.Number
-	}
-	t.First = l.First != nil && *l.First
-	t.Last = l.Last != nil && *l.Last
+	t.shown = l.Shown == nil || *l.Shown
+	t.detected = l.LevelDetected != nil && *l.LevelDetected
 	if l.MissionScenarioID != nil && l.ScenarioName != nil {
 		t.Scenario = &Scenario{ID: *l.MissionScenarioID, Name: *l.ScenarioName}
 		if l.ScenarioPosition != nil {
@@ -417,13 +453,60 @@ func (l *line) test(i int, d Detail) Test {
 	t.Tags = l.Tags
 	if l.TagText != "" {
 		for tag := range strings.SplitSeq(l.TagText, tagSep) {
-			if kind, rest, ok := strings.Cut(tag, fieldSep); ok {
-				id, name, _ := strings.Cut(rest, fieldSep)
-				t.Tags = append(t.Tags, Tag{Kind: kind, ExternalID: id, Name: name})
+			kind, rest, ok := strings.Cut(tag, fieldSep)
+			if !ok {
+				continue
 			}
+			id, rest, _ := strings.Cut(rest, fieldSep)
+			name, tacticsJSON, _ := strings.Cut(rest, fieldSep)
+			t.Tags = append(t.Tags, Tag{Kind: kind, ExternalID: id, Name: name})
+			// The figures' tactics (mission.ComputeFigures): a tactic
+			// tag's own, and those copied with every tag.
+			if kind == "tactic" {
+				t.tactics = append(t.tactics, mission.TacticRef{ID: id, Name: name})
+			}
+			t.tactics = append(t.tactics, decodeTactics(tacticsJSON, tactics)...)
 		}
 	}
 	return t
+}
+
+// decodeTactics reads a tag's tactics column ([{"id", "name", …}]),
+// remembering each text decoded in seen.
+func decodeTactics(text string, seen map[string][]mission.TacticRef) []mission.TacticRef {
+	if text == "" || text == "[]" {
+		return nil
+	}
+	if refs, ok := seen[text]; ok {
+		return refs
+	}
+	var list []struct {
+		ID   *string `json:"id"`
+		Name *string `json:"name"`
+	}
+	_ = json.Unmarshal([]byte(text), &list) // written by Violet from ATT&CK: an array of objects
+	refs := make([]mission.TacticRef, 0, len(list))
+	for _, x := range list {
+		if x.ID != nil {
+			refs = append(refs, mission.TacticRef{ID: *x.ID, Name: deref(x.Name)})
+		}
+	}
+	seen[text] = refs
+	return refs
+}
+
+// FigureTests returns the tests as the figures count them
+// (mission.FiguresOf); only tests read with Rows carry their tactics.
+func FigureTests(tests []Test) []mission.FigureTest {
+	out := make([]mission.FigureTest, len(tests))
+	for i := range tests {
+		t := &tests[i]
+		out[i] = mission.FigureTest{
+			State: string(t.State), Released: t.ReleasedToBlue, Rated: t.DetectionLevelID != nil, Detected: t.detected,
+			StartedAt: t.StartedAt, DetectedAt: t.DetectedAt, Tactics: t.tactics,
+		}
+	}
+	return out
 }
 
 func deref[T any](p *T) T {

@@ -21,21 +21,30 @@ import (
 //     block collections one level per indentation step, a sequence
 //     written at its key's column included.
 func YAML(data []byte, l Limits) error {
+	_, err := YAMLTokens(data, l)
+	return err
+}
+
+// YAMLTokens is YAML returning the tokens it checked, for a caller to
+// parse (go-yaml's parser.Parse) rather than tokenise the document a
+// second time: tokenising is a third of reading an Atomic file.
+func YAMLTokens(data []byte, l Limits) (token.Tokens, error) {
 	if l.MaxBytes > 0 && int64(len(data)) > l.MaxBytes {
-		return &Error{Limit: "size", Max: l.MaxBytes}
+		return nil, &Error{Limit: "size", Max: l.MaxBytes}
 	}
 	if l.MaxTokens > 0 && tokenBound(data) > l.MaxTokens {
-		return &Error{Limit: "tokens", Max: int64(l.MaxTokens)}
+		return nil, &Error{Limit: "tokens", Max: int64(l.MaxTokens)}
 	}
 	var (
 		stack []level // open block collections, innermost last
 		flow  int     // open flow collections
 		prev  *token.Token
 	)
-	for _, tk := range lexer.Tokenize(string(data)) {
+	tokens := lexer.Tokenize(string(data))
+	for _, tk := range tokens {
 		switch tk.Type {
 		case token.AliasType:
-			return &Error{Limit: "aliases"}
+			return nil, &Error{Limit: "aliases"}
 		case token.CommentType:
 			continue
 		case token.DocumentHeaderType, token.DocumentEndType:
@@ -58,11 +67,11 @@ func YAML(data []byte, l Limits) error {
 			}
 		}
 		if l.MaxDepth > 0 && len(stack)+flow > l.MaxDepth {
-			return &Error{Limit: "depth", Max: int64(l.MaxDepth)}
+			return nil, &Error{Limit: "depth", Max: int64(l.MaxDepth)}
 		}
 		prev = tk
 	}
-	return nil
+	return tokens, nil
 }
 
 // level is an open block collection: the column of its entries and

@@ -11,6 +11,7 @@ package report
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +51,10 @@ type Report struct {
 	Legend    []LegendItem
 	Tests     []Test
 	Appendix  []Evidence
+	// PrepareNotes, when set, converts the markdown notes of a batch of
+	// tests (RedNotesHTML, BlueNotesHTML) just before the batch is
+	// rendered (details): the HTML of every note is never held at once.
+	PrepareNotes func([]Test)
 }
 
 // Member is one mission member on the cover.
@@ -152,7 +157,8 @@ type Test struct {
 	TargetHost string
 	RedNotes   string
 	// RedNotesHTML and BlueNotesHTML are the notes through
-	// markdown.Render, prepared by the handler (several at a time).
+	// markdown.Render, prepared by Report.PrepareNotes (several at a
+	// time); nil: the view converts them.
 	RedNotesHTML  templ.Component
 	BlueNotesHTML templ.Component
 	DetectedAt    *time.Time
@@ -296,4 +302,29 @@ func altText(e Evidence) string {
 		return e.Caption
 	}
 	return e.Name
+}
+
+// NotesBatch is how many tests' notes are converted at a time.
+const NotesBatch = 100
+
+// details renders the tests' details a batch at a time: the batch's notes
+// are converted (Report.PrepareNotes), its tests rendered, and their HTML
+// let go before the next batch, so that a report streamed to its reader
+// holds the converted notes of one batch at most.
+func details(r Report, l labels) templ.Component {
+	return templ.ComponentFunc(func(ctx context.Context, w io.Writer) error {
+		for start := 0; start < len(r.Tests); start += NotesBatch {
+			batch := r.Tests[start:min(start+NotesBatch, len(r.Tests))]
+			if r.PrepareNotes != nil {
+				r.PrepareNotes(batch)
+			}
+			for i := range batch {
+				if err := testPage(r, batch[i], l).Render(ctx, w); err != nil {
+					return err
+				}
+				batch[i].RedNotesHTML, batch[i].BlueNotesHTML = nil, nil
+			}
+		}
+		return nil
+	})
 }

@@ -25,6 +25,9 @@ type Stats struct {
 	P95         time.Duration `json:"p95_ns"`
 	P99         time.Duration `json:"p99_ns"`
 	FirstError  string        `json:"first_error,omitempty"`
+	// Runs is how many runs this is the median of (medianStats); 0 for
+	// one run.
+	Runs int `json:"runs,omitempty"`
 }
 
 // Load calls op from concurrency workers in a closed loop for d (after a

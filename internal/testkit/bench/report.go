@@ -26,6 +26,7 @@ type Report struct {
 	Rows        map[string]int   `json:"rows"`
 	Concurrency []int            `json:"concurrency"`
 	Duration    time.Duration    `json:"cell_duration_ns"`
+	Runs        int              `json:"runs"` // each cell and catalogue timing is the median of this many runs
 	Timings     []Timing         `json:"timings"`
 	Pages       []PageResult     `json:"pages"`
 	Process     *ProcessResult   `json:"process,omitempty"`
@@ -50,6 +51,8 @@ type Timing struct {
 	Budget   time.Duration `json:"budget_ns,omitempty"`
 	Outcome  string        `json:"outcome,omitempty"`
 	Failures string        `json:"error,omitempty"`
+	// Runs are the times of every run when Took is their median.
+	Runs []time.Duration `json:"runs_ns,omitempty"`
 }
 
 // PageResult is one page at every concurrency.
@@ -61,6 +64,10 @@ type PageResult struct {
 	Bytes   int    `json:"bytes"`
 	Queries int    `json:"queries"` // statements of one request served alone
 	Cells   []Cell `json:"cells"`
+	// Statements are every distinct statement the page ran while its
+	// cells were measured, from StatementSource.
+	Statements      []StatementStat `json:"statements,omitempty"`
+	StatementSource string          `json:"statement_source,omitempty"`
 }
 
 // Cell is one page at one concurrency, with its floors.
@@ -109,6 +116,35 @@ func (r *Report) time(name string, budget time.Duration, fn func() (string, erro
 	return nil
 }
 
+// mergeRuns folds the timings recorded under one name by several runs
+// into one, whose Took is their median; the outcome is the first run's and
+// an error of any run is kept.
+func (r *Report) mergeRuns() {
+	var out []Timing
+	at := map[string]int{}
+	for _, t := range r.Timings {
+		i, seen := at[t.Name]
+		if !seen {
+			at[t.Name] = len(out)
+			t.Runs = []time.Duration{t.Took}
+			out = append(out, t)
+			continue
+		}
+		m := &out[i]
+		m.Runs = append(m.Runs, t.Took)
+		m.Took = median(m.Runs)
+		if m.Failures == "" {
+			m.Failures = t.Failures
+		}
+	}
+	for i := range out {
+		if len(out[i].Runs) < 2 {
+			out[i].Runs = nil
+		}
+	}
+	r.Timings = out
+}
+
 func (r *Report) page(key string) *PageResult {
 	for i := range r.Pages {
 		if r.Pages[i].Mission == key {
@@ -152,13 +188,14 @@ func checkBudgets(r *Report) []Budget {
 	}
 	if smallStats.Requests > 0 {
 		out = append(out,
-			Budget{Name: fmt.Sprintf("%d-test mission page at c=16: ≥ 2,000 requests/s (%s)", r.Scale.SmallTests, where),
-				Measured: fmt.Sprintf("%.0f/s", smallStats.RPS), Met: smallStats.RPS >= 2000},
-			Budget{Name: fmt.Sprintf("%d-test mission page at c=16: p99 ≤ 20 ms (%s)", r.Scale.SmallTests, where),
-				Measured: ms(smallStats.P99), Met: smallStats.P99 <= 20*time.Millisecond},
+			Budget{Name: fmt.Sprintf("%d-test mission page at c=16: ≥ 1,500 requests/s (%s)", r.Scale.SmallTests, where),
+				Measured: fmt.Sprintf("%.0f/s", smallStats.RPS), Met: smallStats.RPS >= 1500},
+			Budget{Name: fmt.Sprintf("%d-test mission page at c=16: p99 ≤ 30 ms (%s)", r.Scale.SmallTests, where),
+				Measured: ms(smallStats.P99), Met: smallStats.P99 <= 30*time.Millisecond},
 			Budget{Name: "RSS ≤ 80 MB under that load (" + where + ")",
 				Measured: mb(rss), Met: rss > 0 && rss <= 80<<20})
 	}
+	out = append(out, pageBudgets(r)...)
 	if r.Process != nil && len(r.Process.Ready) > 0 {
 		med := median(r.Process.Ready)
 		out = append(out, Budget{Name: "ready ≤ 500 ms after start, migrations at head (median of starts)",
@@ -174,9 +211,62 @@ func checkBudgets(r *Report) []Budget {
 	return out
 }
 
+// pageBudgets are issue 19's budgets of single pages, in-process: statement
+// counts, latencies at c=1 and the report's peak RSS (of the benchmark
+// process, load generator included) at c=16 and c=64.
+func pageBudgets(r *Report) []Budget {
+	var out []Budget
+	byName := func(name string) *PageResult {
+		for i := range r.Pages {
+			if r.Pages[i].Name == name {
+				return &r.Pages[i]
+			}
+		}
+		return nil
+	}
+	if p := r.page("small"); p != nil {
+		out = append(out, Budget{Name: fmt.Sprintf("%d-test mission page: ≤ 4 statements", r.Scale.SmallTests),
+			Measured: strconv.Itoa(p.Queries), Met: p.Queries <= 4})
+		if c := p.cell(1); c != nil {
+			out = append(out, Budget{Name: fmt.Sprintf("%d-test mission page at c=1 (in-process): p50 ≤ 1.5 ms", r.Scale.SmallTests),
+				Measured: ms(c.Page.P50), Met: c.Page.P50 <= 1500*time.Microsecond})
+		}
+	}
+	if p := byName("home"); p != nil {
+		out = append(out, Budget{Name: "home: ≤ 3 statements", Measured: strconv.Itoa(p.Queries), Met: p.Queries <= 3})
+	}
+	if p := r.page("big"); p != nil {
+		if c := p.cell(1); c != nil {
+			out = append(out, Budget{Name: fmt.Sprintf("%d-test mission page at c=1: p50 ≤ 20 ms", r.Scale.BigTests),
+				Measured: ms(c.Page.P50), Met: c.Page.P50 <= 20*time.Millisecond})
+		}
+	}
+	if p := byName(fmt.Sprintf("report %d tests", r.Scale.BigTests)); p != nil {
+		if c := p.cell(1); c != nil {
+			out = append(out, Budget{Name: fmt.Sprintf("report of %d tests at c=1: p50 ≤ 45 ms", r.Scale.BigTests),
+				Measured: ms(c.Page.P50), Met: c.Page.P50 <= 45*time.Millisecond})
+		}
+		for _, conc := range []int{16, 64} {
+			if c := p.cell(conc); c != nil {
+				out = append(out, Budget{Name: fmt.Sprintf("report of %d tests at c=%d: peak RSS ≤ 120 MB (in-process, load generator included)", r.Scale.BigTests, conc),
+					Measured: mb(c.PeakRSS), Met: c.PeakRSS > 0 && c.PeakRSS <= 120<<20})
+			}
+		}
+	}
+	return out
+}
+
+// median returns the median of ds (the mean of the middle two for an even
+// count), 0 for none.
 func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
 	return s[len(s)/2]
 }
 
@@ -190,7 +280,7 @@ func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
 func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "Violet %s — %s, %d cores, %d MB, %s, PostgreSQL %s, Linux %s\n",
 		r.Version, r.Machine.CPU, r.Machine.Cores, r.Machine.MemoryMB, r.Machine.Go, r.Machine.PostgreSQL, r.Machine.Kernel)
-	fmt.Fprintf(w, "Scale %+v; rows %v; %s per cell\n\n", r.Scale, r.Rows, r.Duration)
+	fmt.Fprintf(w, "Scale %+v; rows %v; %s per cell; every number the median of %d runs\n\n", r.Scale, r.Rows, r.Duration, max(r.Runs, 1))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "page\tc\treq/s\tp50\tp95\tp99\terr\tq/req\tRSS\tSQL floor req/s\tp50\t×SQL\tHTTP floor req/s\tp50\t×HTTP\t")
 	for _, p := range r.Pages {
@@ -217,7 +307,15 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	for _, t := range r.Timings {
-		fmt.Fprintf(w, "%-45s %10s  %s\n", t.Name, ms(t.Took), t.Outcome)
+		runs := ""
+		if len(t.Runs) > 1 {
+			parts := make([]string, len(t.Runs))
+			for i, d := range t.Runs {
+				parts[i] = strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 0, 64)
+			}
+			runs = "  (median of " + strings.Join(parts, ", ") + " ms)"
+		}
+		fmt.Fprintf(w, "%-45s %10s  %s%s\n", t.Name, ms(t.Took), t.Outcome, runs)
 	}
 	if p := r.Process; p != nil {
 		fmt.Fprintf(w, "\nviolet serve process: ready after %v; mission %d tests c=16: %.0f req/s, p50 %s, p99 %s, %d errors, peak RSS %s\n",
@@ -226,6 +324,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	if r.Instances != nil {
 		r.Instances.write(w)
 	}
+	writeStatements(w, r.Pages)
 	fmt.Fprintln(w, "\nBudgets (docs/ARCHITECTURE.md, Performance budgets):")
 	for _, b := range r.Budgets {
 		mark := "met    "

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,10 +24,37 @@ type Cluster struct {
 	binDir  string
 	port    int
 	asOwner []string // command prefix that runs a program as the cluster owner
+	extra   []string // server settings of ClusterOptions, as name=value
+}
+
+// ClusterOptions are opt-in server settings. The tests' clusters use none;
+// the benchmark program asks for pg_stat_statements, which must be loaded
+// at start.
+type ClusterOptions struct {
+	// Settings are extra server settings as "name=value", passed as -c
+	// options at every start (e.g. shared_preload_libraries=pg_stat_statements).
+	Settings []string
+}
+
+// StatStatementsSettings are the settings that make pg_stat_statements
+// record every statement with its planning time (not BEGIN, COMMIT or SET:
+// the statement counts stay those of sqltrace and the query budgets).
+func StatStatementsSettings() []string {
+	return []string{"shared_preload_libraries=pg_stat_statements",
+		"pg_stat_statements.track_planning=on", "pg_stat_statements.track_utility=off",
+		"pg_stat_statements.max=10000"}
 }
 
 // StartCluster initialises and starts a new cluster.
-func StartCluster() (*Cluster, error) {
+func StartCluster() (*Cluster, error) { return StartClusterWith(ClusterOptions{}) }
+
+// StartClusterWith initialises and starts a new cluster with o's settings.
+func StartClusterWith(o ClusterOptions) (*Cluster, error) {
+	for _, s := range o.Settings {
+		if !regexp.MustCompile(`^[a-z_.]+=[A-Za-z0-9_.,]+$`).MatchString(s) {
+			return nil, fmt.Errorf("cluster setting %q: want name=value", s)
+		}
+	}
 	binDir, err := findBinDir()
 	if err != nil {
 		return nil, err
@@ -35,7 +63,7 @@ func StartCluster() (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{root: root, binDir: binDir}
+	c := &Cluster{root: root, binDir: binDir, extra: o.Settings}
 	if os.Geteuid() == 0 {
 		if err := c.handToPostgres(); err != nil {
 			os.RemoveAll(root)
@@ -94,6 +122,9 @@ func (c *Cluster) Addr() string { return "127.0.0.1:" + strconv.Itoa(c.port) }
 func (c *Cluster) Start() error {
 	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off "+
 		"-c synchronous_commit=off -c full_page_writes=off -c max_connections=300", c.port, c.data())
+	for _, s := range c.extra {
+		opts += " -c " + s
+	}
 	out, err := c.owner("pg_ctl", "-D", c.data(), "-l", filepath.Join(c.data(), "server.log"),
 		"-w", "-t", "30", "-o", opts, "start").CombinedOutput()
 	if err != nil {
