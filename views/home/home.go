@@ -31,18 +31,6 @@ func progressLabel(ctx context.Context, m Mission) string {
 	return i18n.T(ctx, "home.missions.progress", "Done", m.Done, "Total", m.Total)
 }
 
-// statusBadge is the badge class of a mission status.
-func statusBadge(status string) string {
-	switch status {
-	case "in_progress":
-		return "badge badge--warn"
-	case "completed":
-		return "badge badge--ok"
-	default:
-		return "badge badge--neutral"
-	}
-}
-
 // jobBadge is the badge class of a job status.
 func jobBadge(status string) string {
 	switch status {

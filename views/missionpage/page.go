@@ -313,19 +313,6 @@ func percent(rate int) string {
 	return strconv.Itoa(rate) + " %"
 }
 
-// statusBadge is the badge class of a mission status.
-func statusBadge(status string) string {
-	switch status {
-	case "in_progress":
-		return "badge badge--warn"
-	case "completed":
-		return "badge badge--ok"
-	case "archived":
-		return "badge badge--neutral"
-	}
-	return "badge"
-}
-
 // rowLabels are the words every row repeats, translated once per list
 // rather than once per row (a mission has up to thousands of tests).
 type rowLabels struct {

@@ -246,8 +246,8 @@ func statusKey(status string) string { return "missions.status." + status }
 // StatusLabel names a status in the viewer's language.
 func StatusLabel(ctx context.Context, status string) string { return i18n.T(ctx, statusKey(status)) }
 
-// statusBadge is the badge class of a status.
-func statusBadge(status string) string {
+// StatusBadge is the badge class of a mission status, wherever one is shown.
+func StatusBadge(status string) string {
 	switch status {
 	case "in_progress":
 		return "badge badge--warn"

@@ -34,6 +34,7 @@ import (
 	"violet/internal/migration"
 	"violet/internal/seed"
 	"violet/internal/testkit/sqltrace"
+	"violet/internal/testkit/testdb"
 	"violet/migrations"
 	"violet/static"
 )
@@ -519,21 +520,14 @@ func scratchRun(ctx context.Context, rep *Report, db *sql.DB, o Options, run int
 	if err != nil {
 		return err
 	}
+	if err := testdb.MigrateAndSeed(u); err != nil {
+		return err
+	}
 	sdb, client, err := database.Open(u, 20)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	dir, err := migrations.Dir()
-	if err != nil {
-		return err
-	}
-	if _, err := migration.Apply(ctx, sdb, dir, slog.New(slog.DiscardHandler)); err != nil {
-		return err
-	}
-	if err := seed.Ensure(ctx, client); err != nil {
-		return err
-	}
 	return catalogueSteps(ctx, rep, client, sdb, o, src, tests)
 }
 

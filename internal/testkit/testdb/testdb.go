@@ -94,12 +94,12 @@ func (s *server) buildTemplate() error {
 	if err := s.exec(context.Background(), `CREATE DATABASE `+s.template); err != nil {
 		return err
 	}
-	return migrateAndSeed(withDB(s.admin, s.template))
+	return MigrateAndSeed(withDB(s.admin, s.template))
 }
 
-// migrateAndSeed applies every migration and the reference data to the
+// MigrateAndSeed applies every migration and the reference data to the
 // database at dbURL, then closes its connections.
-func migrateAndSeed(dbURL string) error {
+func MigrateAndSeed(dbURL string) error {
 	ctx := context.Background()
 	db, client, err := database.Open(dbURL, 4)
 	if err != nil {
@@ -214,7 +214,7 @@ func (c *Cluster) MigratedURL(t testing.TB) string {
 	if _, err := db.Exec(`CREATE DATABASE violet`); err != nil {
 		t.Fatalf("testdb: create database: %v", err)
 	}
-	if err := migrateAndSeed(c.URL("violet")); err != nil {
+	if err := MigrateAndSeed(c.URL("violet")); err != nil {
 		t.Fatalf("testdb: %v", err)
 	}
 	return c.URL("violet")
