@@ -40,7 +40,7 @@ func TestBrowserBulkSkipCompletes(t *testing.T) {
 	overview := base + "/missions/" + m.ID.String()
 
 	poll := func(expr string) chromedp.Action[chromedp.Void] { return chromedp.Poll[chromedp.Void](expr) }
-	settled := poll(`!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
+	settled := browsertest.Settled()
 	visible := func(sel string) chromedp.Action[chromedp.Void] { return chromedp.WaitVisible(chromedp.CSS(sel)) }
 	ctx := browsertest.New(t)
 	console := browsertest.WatchConsole(ctx)

@@ -37,7 +37,7 @@ func TestBrowserEvidenceLightbox(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	settled := chromedp.Poll[chromedp.Void](`!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
+	settled := browsertest.Settled()
 	poll := func(expr string) chromedp.Action[chromedp.Void] { return chromedp.Poll[chromedp.Void](expr) }
 	ctx := browsertest.New(t)
 	console := browsertest.WatchConsole(ctx)

@@ -702,7 +702,7 @@ func TestBrowserEvidenceUpload(t *testing.T) {
 	if err := os.WriteFile(shot, evPNG(t, 1400, 1000), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	settled := chromedp.Poll[chromedp.Void](`!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
+	settled := browsertest.Settled()
 	ctx := browsertest.New(t)
 	console := browsertest.WatchConsole(ctx)
 	if err := chromedp.Do(ctx,

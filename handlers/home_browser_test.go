@@ -31,7 +31,7 @@ func TestBrowserHomeQueues(t *testing.T) {
 		Where(detectionlevel.Retired(false), detectionlevel.CountsAsDetected(true)).
 		Order(detectionlevel.ByPosition()).FirstX(w.Sys())
 
-	settled := chromedp.Poll[chromedp.Void](`!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
+	settled := browsertest.Settled()
 	visible := func(sel string) chromedp.Action[chromedp.Void] { return chromedp.WaitVisible(chromedp.CSS(sel)) }
 	queue := func(name string) string { return `[data-testid="home-queue"][data-queue="` + name + `"]` }
 	row := func(name string) string {

@@ -45,8 +45,7 @@ func TestBrowserLiveUpdates(t *testing.T) {
 		SetProcedure("Dump LSASS").SetPosition(1).SaveX(sys).ID
 	overview := base + "/missions/" + mid.String()
 
-	poll := func(expr string) chromedp.Action[chromedp.Void] { return chromedp.Poll[chromedp.Void](expr) }
-	settled := poll(`!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
+	settled := browsertest.Settled()
 	visible := func(sel string) chromedp.Action[chromedp.Void] { return chromedp.WaitVisible(chromedp.CSS(sel)) }
 	within := func(d time.Duration, expr string) chromedp.Action[chromedp.Void] {
 		return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(d))

@@ -43,8 +43,7 @@ func TestBrowserMissionFlow(t *testing.T) {
 		Where(detectionlevel.Retired(false), detectionlevel.CountsAsDetected(true)).
 		Order(detectionlevel.ByPosition()).FirstX(sys)
 
-	poll := func(expr string) chromedp.Action[chromedp.Void] { return chromedp.Poll[chromedp.Void](expr) }
-	settled := poll(`!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
+	settled := browsertest.Settled()
 	visible := func(sel string) chromedp.Action[chromedp.Void] { return chromedp.WaitVisible(chromedp.CSS(sel)) }
 	login := func(ctx context.Context, email, page, ready string) {
 		t.Helper()

@@ -879,8 +879,7 @@ func TestBrowserMissionTest(t *testing.T) {
 	tst := app.Ent.MissionTest.Create().SetMissionID(m.ID).SetName("Run PowerShell").SaveX(sys)
 	level := app.Ent.DetectionLevel.Query().Where(detectionlevel.Retired(false)).Order(detectionlevel.ByPosition()).FirstX(sys)
 	page := base + "/missions/" + m.ID.String() + "/tests/" + tst.ID.String()
-	poll := func(expr string) chromedp.Action[chromedp.Void] { return chromedp.Poll[chromedp.Void](expr) }
-	settled := poll(`!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
+	settled := browsertest.Settled()
 	work := func(attr string) chromedp.Action[chromedp.Void] {
 		return chromedp.WaitVisible(chromedp.CSS(`#mission-test-work` + attr))
 	}
@@ -991,7 +990,7 @@ func TestBrowserMissionTestKeepsTypedText(t *testing.T) {
 	app.Ent.MissionMember.Create().SetMissionID(m.ID).SetUserID(red.ID).SetRole(missionmember.RoleRed).ExecX(sys)
 	tst := app.Ent.MissionTest.Create().SetMissionID(m.ID).SetName("Run PowerShell").SaveX(sys)
 	testURL := base + "/missions/" + m.ID.String() + "/tests/" + tst.ID.String()
-	settled := chromedp.Poll[chromedp.Void](`!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
+	settled := browsertest.Settled()
 	value := func(ctx context.Context, sel string) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector(`+strconv.Quote(sel)+`).value`))

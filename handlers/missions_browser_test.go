@@ -25,7 +25,7 @@ func TestBrowserMissionMembers(t *testing.T) {
 	carol := app.User(t, "carol@example.com", "blueteam")
 	console := browsertest.WatchConsole(ctx)
 	poll := func(expr string) chromedp.Action[chromedp.Void] { return chromedp.Poll[chromedp.Void](expr) }
-	settled := poll(`!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
+	settled := browsertest.Settled()
 	dbStr := func(q string, args ...any) string {
 		t.Helper()
 		var s string

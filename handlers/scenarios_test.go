@@ -1070,7 +1070,7 @@ func TestBrowserScenario(t *testing.T) {
 	// settled waits until htmx has no request in flight and has processed
 	// what it swapped in: a click on a button it has not processed yet is a
 	// plain form submission (which works, but reloads the page).
-	settled := poll(`!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
+	settled := browsertest.Settled()
 	addButton := func(name string) string {
 		return `[data-testid="scenario-candidate"][data-template-id="` + f.tpl[name].String() + `"] [data-testid="scenario-candidate-add"]`
 	}

@@ -1005,7 +1005,7 @@ func TestBrowserTemplateCreate(t *testing.T) {
 	app.User(t, "red@example.com", "redteam")
 	console := browsertest.WatchConsole(ctx)
 	poll := func(expr string) chromedp.Action[chromedp.Void] { return chromedp.Poll[chromedp.Void](expr) }
-	settled := poll(`!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
+	settled := browsertest.Settled()
 	search := func(q string) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 			if _, err := chromedp.Evaluate[chromedp.Void](`document.getElementById("picker-tags-q").value = ""`)(ctx, t); err != nil {

@@ -37,7 +37,7 @@ func TestBrowserTimeZone(t *testing.T) {
 	ctx := browsertest.New(t)
 	console := browsertest.WatchConsole(ctx)
 	visible := func(sel string) chromedp.Action[chromedp.Void] { return chromedp.WaitVisible(chromedp.CSS(sel)) }
-	settled := chromedp.Poll[chromedp.Void](`!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
+	settled := browsertest.Settled()
 	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {

@@ -63,19 +63,8 @@ func (v *validator) value(depth int) bool {
 			if !v.value(depth + 1) {
 				return false
 			}
-			v.space()
-			if v.i >= len(v.b) {
-				return false
-			}
-			switch v.b[v.i] {
-			case ',':
-				v.i++
-				v.space()
-			case '}':
-				v.i++
-				return true
-			default:
-				return false
+			if done, ok := v.next('}'); done || !ok {
+				return ok
 			}
 		}
 	case c == '[':
@@ -92,19 +81,8 @@ func (v *validator) value(depth int) bool {
 			if !v.value(depth + 1) {
 				return false
 			}
-			v.space()
-			if v.i >= len(v.b) {
-				return false
-			}
-			switch v.b[v.i] {
-			case ',':
-				v.i++
-				v.space()
-			case ']':
-				v.i++
-				return true
-			default:
-				return false
+			if done, ok := v.next(']'); done || !ok {
+				return ok
 			}
 		}
 	case c == '"':
@@ -222,4 +200,24 @@ func plain8(x uint64) bool {
 	zero := func(v uint64) uint64 { return (v - lo) & ^v & hi }
 	control := (x - lo*0x20) & ^x & hi
 	return control|zero(x^(lo*'"'))|zero(x^(lo*'\\')) == 0
+}
+
+// next reads what follows a member of an object or an element of an
+// array: a comma (more to come) or the closing byte (done). ok is false
+// for anything else.
+func (v *validator) next(closing byte) (done, ok bool) {
+	v.space()
+	if v.i >= len(v.b) {
+		return false, false
+	}
+	switch v.b[v.i] {
+	case ',':
+		v.i++
+		v.space()
+		return false, true
+	case closing:
+		v.i++
+		return true, true
+	}
+	return false, false
 }

@@ -34,6 +34,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/health"
+	"violet/internal/missionread"
 	view "violet/views/home"
 )
 
@@ -149,9 +150,9 @@ func loadMissions(ctx context.Context, client *ent.Client, me uuid.UUID, now tim
 	tests := entsql.Select(t.C(missiontest.FieldMissionID),
 		entsql.As("count(*)", "total"),
 		entsql.As("count(*) FILTER (WHERE t.state IN ('reviewed', 'skipped', 'blocked'))", "done"),
-		entsql.As(open(rule.RoleRed, redOpen("t")+" AND (t.assignee_id IS NULL OR t.assignee_id = m2.user_id)"), "red_open"),
-		entsql.As(open(rule.RoleBlue, blueOpen("t")), "blue_open"),
-		entsql.As(open(rule.RoleLead, reviewOpen("t")), "review_open")).
+		entsql.As(open(rule.RoleRed, missionread.ToRunSQL("t")+" AND (t.assignee_id IS NULL OR t.assignee_id = m2.user_id)"), "red_open"),
+		entsql.As(open(rule.RoleBlue, missionread.AwaitingBlueSQL("t")), "blue_open"),
+		entsql.As(open(rule.RoleLead, missionread.AwaitingReviewSQL("t")), "review_open")).
 		From(t).
 		Join(m2).On(t.C(missiontest.FieldMissionID), m2.C(missionmember.FieldMissionID)).
 		Where(entsql.And(
@@ -206,21 +207,6 @@ func loadMissions(ctx context.Context, client *ent.Client, me uuid.UUID, now tim
 	return c, nil
 }
 
-// The queues' conditions on a test (alias a), shared by the counts and
-// the rows so that both always agree.
-//
-// red: to run: pending or running (assignment is the caller's condition);
-// blue: released and no detection level recorded yet, and still open (a
-// skipped, blocked or reviewed test awaits nothing);
-// review: executed, the one state a lead reviews (mission.Review).
-func redOpen(a string) string { return a + ".state IN ('pending', 'running')" }
-
-func blueOpen(a string) string {
-	return a + ".released_to_blue AND " + a + ".detection_level_id IS NULL AND " + a + ".state IN ('pending', 'running', 'executed')"
-}
-
-func reviewOpen(a string) string { return a + ".state = 'executed'" }
-
 // queueLine is one row of a queue statement.
 type queueLine struct {
 	ent.MissionTest
@@ -237,11 +223,11 @@ func loadQueue(ctx context.Context, client *ent.Client, me uuid.UUID, queue stri
 	var cond, since string
 	switch queue {
 	case view.QueueRed:
-		cond, since = redOpen(missiontest.Table), missiontest.Table+".created_at"
+		cond, since = missionread.ToRunSQL(missiontest.Table), missiontest.Table+".created_at"
 	case view.QueueBlue:
-		cond, since = blueOpen(missiontest.Table), "coalesce("+missiontest.Table+".ended_at, "+missiontest.Table+".started_at, "+missiontest.Table+".created_at)"
+		cond, since = missionread.AwaitingBlueSQL(missiontest.Table), "coalesce("+missiontest.Table+".ended_at, "+missiontest.Table+".started_at, "+missiontest.Table+".created_at)"
 	default:
-		cond, since = reviewOpen(missiontest.Table), "coalesce("+missiontest.Table+".ended_at, "+missiontest.Table+".created_at)"
+		cond, since = missionread.AwaitingReviewSQL(missiontest.Table), "coalesce("+missiontest.Table+".ended_at, "+missiontest.Table+".created_at)"
 	}
 	mm := entsql.Table(missionmember.Table).As("mm")
 	ms := entsql.Table(entmission.Table).As("ms")

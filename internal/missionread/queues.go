@@ -45,11 +45,8 @@ import (
 // the text as a uuid literal: a uuid.UUID prints as hex digits and
 // dashes only.
 func queueSQL(q, t string, me uuid.UUID, role string) string {
-	toRun := t + ".state IN ('pending', 'running')"
+	toRun, blue, review := ToRunSQL(t), AwaitingBlueSQL(t), AwaitingReviewSQL(t)
 	assignedToMe := t + ".assignee_id = '" + me.String() + "'::uuid"
-	blue := t + ".released_to_blue AND " + t + ".detection_level_id IS NULL AND " +
-		t + ".state IN ('pending', 'running', 'executed')"
-	review := t + ".state = 'executed'"
 	switch q {
 	case missionpage.QueueRed:
 		if role == rule.RoleRed {
@@ -71,6 +68,24 @@ func queueSQL(q, t string, me uuid.UUID, role string) string {
 	}
 	return "TRUE"
 }
+
+// The queues' conditions on one test row (the table or alias a), the one
+// definition behind the overview's queues and the home page's, so both
+// always agree. Who the red queue holds (assignment) is each caller's.
+
+// ToRunSQL: waiting for the red team — pending or running.
+func ToRunSQL(a string) string { return a + ".state IN ('pending', 'running')" }
+
+// AwaitingBlueSQL: waiting for a detection — released, no detection level
+// recorded yet, and still open (a reviewed, skipped or blocked test waits
+// for nobody).
+func AwaitingBlueSQL(a string) string {
+	return a + ".released_to_blue AND " + a + ".detection_level_id IS NULL AND " + a + ".state IN ('pending', 'running', 'executed')"
+}
+
+// AwaitingReviewSQL: waiting for a lead — executed, the one state a review
+// closes (mission.Review).
+func AwaitingReviewSQL(a string) string { return a + ".state = 'executed'" }
 
 // workPredicate is the filter's condition on the queue and the assignee.
 func workPredicate(s *entsql.Selector, a *mission.Access, f Filter) *entsql.Predicate {

@@ -207,3 +207,9 @@ func DocScreenshot(t testing.TB, ctx context.Context, name string) {
 	}
 	ForDocs(t, name+".png", png)
 }
+
+// Settled waits until htmx has no request, swap or settle in progress:
+// after an htmx action, before reading or clicking what it swapped in.
+func Settled() chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](`!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
+}
