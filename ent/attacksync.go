@@ -31,6 +31,8 @@ type AttackSync struct {
 	Source string `json:"source,omitempty"`
 	// AttackVersion holds the value of the "attack_version" field.
 	AttackVersion string `json:"attack_version,omitempty"`
+	// hex SHA-256 of the bundle read: a re-sync of the bundle the last successful sync read writes nothing
+	BundleSha256 string `json:"bundle_sha256,omitempty"`
 	// Status holds the value of the "status" field.
 	Status attacksync.Status `json:"status,omitempty"`
 	// what the job is doing now: download, read, write
@@ -84,7 +86,7 @@ func (*AttackSync) scanValues(columns []string) ([]any, error) {
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
 		case attacksync.FieldProgress, attacksync.FieldAdded, attacksync.FieldUpdated, attacksync.FieldRevoked, attacksync.FieldUnchanged:
 			values[i] = new(sql.NullInt64)
-		case attacksync.FieldStartedByLabel, attacksync.FieldSource, attacksync.FieldAttackVersion, attacksync.FieldStatus, attacksync.FieldPhase, attacksync.FieldError:
+		case attacksync.FieldStartedByLabel, attacksync.FieldSource, attacksync.FieldAttackVersion, attacksync.FieldBundleSha256, attacksync.FieldStatus, attacksync.FieldPhase, attacksync.FieldError:
 			values[i] = new(sql.NullString)
 		case attacksync.FieldCreatedAt, attacksync.FieldUpdatedAt, attacksync.FieldFinishedAt:
 			values[i] = new(sql.NullTime)
@@ -147,6 +149,12 @@ func (_m *AttackSync) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field attack_version", values[i])
 			} else if value.Valid {
 				_m.AttackVersion = value.String
+			}
+		case attacksync.FieldBundleSha256:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field bundle_sha256", values[i])
+			} else if value.Valid {
+				_m.BundleSha256 = value.String
 			}
 		case attacksync.FieldStatus:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -263,6 +271,9 @@ func (_m *AttackSync) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("attack_version=")
 	builder.WriteString(_m.AttackVersion)
+	builder.WriteString(", ")
+	builder.WriteString("bundle_sha256=")
+	builder.WriteString(_m.BundleSha256)
 	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))

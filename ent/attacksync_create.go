@@ -101,6 +101,20 @@ func (_c *AttackSyncCreate) SetNillableAttackVersion(v *string) *AttackSyncCreat
 	return _c
 }
 
+// SetBundleSha256 sets the "bundle_sha256" field.
+func (_c *AttackSyncCreate) SetBundleSha256(v string) *AttackSyncCreate {
+	_c.mutation.SetBundleSha256(v)
+	return _c
+}
+
+// SetNillableBundleSha256 sets the "bundle_sha256" field if the given value is not nil.
+func (_c *AttackSyncCreate) SetNillableBundleSha256(v *string) *AttackSyncCreate {
+	if v != nil {
+		_c.SetBundleSha256(*v)
+	}
+	return _c
+}
+
 // SetStatus sets the "status" field.
 func (_c *AttackSyncCreate) SetStatus(v attacksync.Status) *AttackSyncCreate {
 	_c.mutation.SetStatus(v)
@@ -305,6 +319,10 @@ func (_c *AttackSyncCreate) defaults() error {
 		v := attacksync.DefaultAttackVersion
 		_c.mutation.SetAttackVersion(v)
 	}
+	if _, ok := _c.mutation.BundleSha256(); !ok {
+		v := attacksync.DefaultBundleSha256
+		_c.mutation.SetBundleSha256(v)
+	}
 	if _, ok := _c.mutation.Status(); !ok {
 		v := attacksync.DefaultStatus
 		_c.mutation.SetStatus(v)
@@ -368,6 +386,14 @@ func (_c *AttackSyncCreate) check() error {
 	}
 	if _, ok := _c.mutation.AttackVersion(); !ok {
 		return &ValidationError{Name: "attack_version", err: errors.New(`ent: missing required field "AttackSync.attack_version"`)}
+	}
+	if _, ok := _c.mutation.BundleSha256(); !ok {
+		return &ValidationError{Name: "bundle_sha256", err: errors.New(`ent: missing required field "AttackSync.bundle_sha256"`)}
+	}
+	if v, ok := _c.mutation.BundleSha256(); ok {
+		if err := attacksync.BundleSha256Validator(v); err != nil {
+			return &ValidationError{Name: "bundle_sha256", err: fmt.Errorf(`ent: validator failed for field "AttackSync.bundle_sha256": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.Status(); !ok {
 		return &ValidationError{Name: "status", err: errors.New(`ent: missing required field "AttackSync.status"`)}
@@ -453,6 +479,10 @@ func (_c *AttackSyncCreate) createSpec() (*AttackSync, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.AttackVersion(); ok {
 		_spec.SetField(attacksync.FieldAttackVersion, field.TypeString, value)
 		_node.AttackVersion = value
+	}
+	if value, ok := _c.mutation.BundleSha256(); ok {
+		_spec.SetField(attacksync.FieldBundleSha256, field.TypeString, value)
+		_node.BundleSha256 = value
 	}
 	if value, ok := _c.mutation.Status(); ok {
 		_spec.SetField(attacksync.FieldStatus, field.TypeEnum, value)
@@ -622,6 +652,18 @@ func (u *AttackSyncUpsert) SetAttackVersion(v string) *AttackSyncUpsert {
 // UpdateAttackVersion sets the "attack_version" field to the value that was provided on create.
 func (u *AttackSyncUpsert) UpdateAttackVersion() *AttackSyncUpsert {
 	u.SetExcluded(attacksync.FieldAttackVersion)
+	return u
+}
+
+// SetBundleSha256 sets the "bundle_sha256" field.
+func (u *AttackSyncUpsert) SetBundleSha256(v string) *AttackSyncUpsert {
+	u.Set(attacksync.FieldBundleSha256, v)
+	return u
+}
+
+// UpdateBundleSha256 sets the "bundle_sha256" field to the value that was provided on create.
+func (u *AttackSyncUpsert) UpdateBundleSha256() *AttackSyncUpsert {
+	u.SetExcluded(attacksync.FieldBundleSha256)
 	return u
 }
 
@@ -894,6 +936,20 @@ func (u *AttackSyncUpsertOne) SetAttackVersion(v string) *AttackSyncUpsertOne {
 func (u *AttackSyncUpsertOne) UpdateAttackVersion() *AttackSyncUpsertOne {
 	return u.Update(func(s *AttackSyncUpsert) {
 		s.UpdateAttackVersion()
+	})
+}
+
+// SetBundleSha256 sets the "bundle_sha256" field.
+func (u *AttackSyncUpsertOne) SetBundleSha256(v string) *AttackSyncUpsertOne {
+	return u.Update(func(s *AttackSyncUpsert) {
+		s.SetBundleSha256(v)
+	})
+}
+
+// UpdateBundleSha256 sets the "bundle_sha256" field to the value that was provided on create.
+func (u *AttackSyncUpsertOne) UpdateBundleSha256() *AttackSyncUpsertOne {
+	return u.Update(func(s *AttackSyncUpsert) {
+		s.UpdateBundleSha256()
 	})
 }
 
@@ -1357,6 +1413,20 @@ func (u *AttackSyncUpsertBulk) SetAttackVersion(v string) *AttackSyncUpsertBulk 
 func (u *AttackSyncUpsertBulk) UpdateAttackVersion() *AttackSyncUpsertBulk {
 	return u.Update(func(s *AttackSyncUpsert) {
 		s.UpdateAttackVersion()
+	})
+}
+
+// SetBundleSha256 sets the "bundle_sha256" field.
+func (u *AttackSyncUpsertBulk) SetBundleSha256(v string) *AttackSyncUpsertBulk {
+	return u.Update(func(s *AttackSyncUpsert) {
+		s.SetBundleSha256(v)
+	})
+}
+
+// UpdateBundleSha256 sets the "bundle_sha256" field to the value that was provided on create.
+func (u *AttackSyncUpsertBulk) UpdateBundleSha256() *AttackSyncUpsertBulk {
+	return u.Update(func(s *AttackSyncUpsert) {
+		s.UpdateBundleSha256()
 	})
 }
 

@@ -98,6 +98,20 @@ func (_u *AttackSyncUpdate) SetNillableAttackVersion(v *string) *AttackSyncUpdat
 	return _u
 }
 
+// SetBundleSha256 sets the "bundle_sha256" field.
+func (_u *AttackSyncUpdate) SetBundleSha256(v string) *AttackSyncUpdate {
+	_u.mutation.SetBundleSha256(v)
+	return _u
+}
+
+// SetNillableBundleSha256 sets the "bundle_sha256" field if the given value is not nil.
+func (_u *AttackSyncUpdate) SetNillableBundleSha256(v *string) *AttackSyncUpdate {
+	if v != nil {
+		_u.SetBundleSha256(*v)
+	}
+	return _u
+}
+
 // SetStatus sets the "status" field.
 func (_u *AttackSyncUpdate) SetStatus(v attacksync.Status) *AttackSyncUpdate {
 	_u.mutation.SetStatus(v)
@@ -330,6 +344,11 @@ func (_u *AttackSyncUpdate) check() error {
 			return &ValidationError{Name: "source", err: fmt.Errorf(`ent: validator failed for field "AttackSync.source": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.BundleSha256(); ok {
+		if err := attacksync.BundleSha256Validator(v); err != nil {
+			return &ValidationError{Name: "bundle_sha256", err: fmt.Errorf(`ent: validator failed for field "AttackSync.bundle_sha256": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := attacksync.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "AttackSync.status": %w`, err)}
@@ -361,6 +380,9 @@ func (_u *AttackSyncUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	}
 	if value, ok := _u.mutation.AttackVersion(); ok {
 		_spec.SetField(attacksync.FieldAttackVersion, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.BundleSha256(); ok {
+		_spec.SetField(attacksync.FieldBundleSha256, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(attacksync.FieldStatus, field.TypeEnum, value)
@@ -520,6 +542,20 @@ func (_u *AttackSyncUpdateOne) SetAttackVersion(v string) *AttackSyncUpdateOne {
 func (_u *AttackSyncUpdateOne) SetNillableAttackVersion(v *string) *AttackSyncUpdateOne {
 	if v != nil {
 		_u.SetAttackVersion(*v)
+	}
+	return _u
+}
+
+// SetBundleSha256 sets the "bundle_sha256" field.
+func (_u *AttackSyncUpdateOne) SetBundleSha256(v string) *AttackSyncUpdateOne {
+	_u.mutation.SetBundleSha256(v)
+	return _u
+}
+
+// SetNillableBundleSha256 sets the "bundle_sha256" field if the given value is not nil.
+func (_u *AttackSyncUpdateOne) SetNillableBundleSha256(v *string) *AttackSyncUpdateOne {
+	if v != nil {
+		_u.SetBundleSha256(*v)
 	}
 	return _u
 }
@@ -769,6 +805,11 @@ func (_u *AttackSyncUpdateOne) check() error {
 			return &ValidationError{Name: "source", err: fmt.Errorf(`ent: validator failed for field "AttackSync.source": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.BundleSha256(); ok {
+		if err := attacksync.BundleSha256Validator(v); err != nil {
+			return &ValidationError{Name: "bundle_sha256", err: fmt.Errorf(`ent: validator failed for field "AttackSync.bundle_sha256": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := attacksync.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "AttackSync.status": %w`, err)}
@@ -817,6 +858,9 @@ func (_u *AttackSyncUpdateOne) sqlSave(ctx context.Context) (_node *AttackSync, 
 	}
 	if value, ok := _u.mutation.AttackVersion(); ok {
 		_spec.SetField(attacksync.FieldAttackVersion, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.BundleSha256(); ok {
+		_spec.SetField(attacksync.FieldBundleSha256, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(attacksync.FieldStatus, field.TypeEnum, value)

@@ -18,6 +18,7 @@ import (
 	"violet/ent/group"
 	"violet/ent/importjob"
 	"violet/ent/invitation"
+	"violet/ent/libraryimportfile"
 	"violet/ent/liveevent"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
@@ -66,6 +67,8 @@ type Client struct {
 	ImportJob *ImportJobClient
 	// Invitation is the client for interacting with the Invitation builders.
 	Invitation *InvitationClient
+	// LibraryImportFile is the client for interacting with the LibraryImportFile builders.
+	LibraryImportFile *LibraryImportFileClient
 	// LiveEvent is the client for interacting with the LiveEvent builders.
 	LiveEvent *LiveEventClient
 	// Mission is the client for interacting with the Mission builders.
@@ -122,6 +125,7 @@ func (c *Client) init() {
 	c.Group = NewGroupClient(c.config)
 	c.ImportJob = NewImportJobClient(c.config)
 	c.Invitation = NewInvitationClient(c.config)
+	c.LibraryImportFile = NewLibraryImportFileClient(c.config)
 	c.LiveEvent = NewLiveEventClient(c.config)
 	c.Mission = NewMissionClient(c.config)
 	c.MissionCategory = NewMissionCategoryClient(c.config)
@@ -240,6 +244,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Group:                NewGroupClient(cfg),
 		ImportJob:            NewImportJobClient(cfg),
 		Invitation:           NewInvitationClient(cfg),
+		LibraryImportFile:    NewLibraryImportFileClient(cfg),
 		LiveEvent:            NewLiveEventClient(cfg),
 		Mission:              NewMissionClient(cfg),
 		MissionCategory:      NewMissionCategoryClient(cfg),
@@ -285,6 +290,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Group:                NewGroupClient(cfg),
 		ImportJob:            NewImportJobClient(cfg),
 		Invitation:           NewInvitationClient(cfg),
+		LibraryImportFile:    NewLibraryImportFileClient(cfg),
 		LiveEvent:            NewLiveEventClient(cfg),
 		Mission:              NewMissionClient(cfg),
 		MissionCategory:      NewMissionCategoryClient(cfg),
@@ -334,11 +340,12 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.AttackSync, c.AuditEvent, c.DetectionLevel, c.EvidenceFile, c.Group,
-		c.ImportJob, c.Invitation, c.LiveEvent, c.Mission, c.MissionCategory,
-		c.MissionMember, c.MissionScenario, c.MissionTest, c.MissionTestMitreTag,
-		c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique, c.Notification,
-		c.Permission, c.RefreshToken, c.ScenarioTemplate, c.ScenarioTemplateTest,
-		c.Setting, c.TestTemplate, c.TestTemplateMitreTag, c.User,
+		c.ImportJob, c.Invitation, c.LibraryImportFile, c.LiveEvent, c.Mission,
+		c.MissionCategory, c.MissionMember, c.MissionScenario, c.MissionTest,
+		c.MissionTestMitreTag, c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique,
+		c.Notification, c.Permission, c.RefreshToken, c.ScenarioTemplate,
+		c.ScenarioTemplateTest, c.Setting, c.TestTemplate, c.TestTemplateMitreTag,
+		c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -349,11 +356,12 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.AttackSync, c.AuditEvent, c.DetectionLevel, c.EvidenceFile, c.Group,
-		c.ImportJob, c.Invitation, c.LiveEvent, c.Mission, c.MissionCategory,
-		c.MissionMember, c.MissionScenario, c.MissionTest, c.MissionTestMitreTag,
-		c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique, c.Notification,
-		c.Permission, c.RefreshToken, c.ScenarioTemplate, c.ScenarioTemplateTest,
-		c.Setting, c.TestTemplate, c.TestTemplateMitreTag, c.User,
+		c.ImportJob, c.Invitation, c.LibraryImportFile, c.LiveEvent, c.Mission,
+		c.MissionCategory, c.MissionMember, c.MissionScenario, c.MissionTest,
+		c.MissionTestMitreTag, c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique,
+		c.Notification, c.Permission, c.RefreshToken, c.ScenarioTemplate,
+		c.ScenarioTemplateTest, c.Setting, c.TestTemplate, c.TestTemplateMitreTag,
+		c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -376,6 +384,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ImportJob.mutate(ctx, m)
 	case *InvitationMutation:
 		return c.Invitation.mutate(ctx, m)
+	case *LibraryImportFileMutation:
+		return c.LibraryImportFile.mutate(ctx, m)
 	case *LiveEventMutation:
 		return c.LiveEvent.mutate(ctx, m)
 	case *MissionMutation:
@@ -1532,6 +1542,140 @@ func (c *InvitationClient) mutate(ctx context.Context, m *InvitationMutation) (V
 		return (&InvitationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Invitation mutation op: %q", m.Op())
+	}
+}
+
+// LibraryImportFileClient is a client for the LibraryImportFile schema.
+type LibraryImportFileClient struct {
+	config
+}
+
+// NewLibraryImportFileClient returns a client for the LibraryImportFile from the given config.
+func NewLibraryImportFileClient(c config) *LibraryImportFileClient {
+	return &LibraryImportFileClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `libraryimportfile.Hooks(f(g(h())))`.
+func (c *LibraryImportFileClient) Use(hooks ...Hook) {
+	c.hooks.LibraryImportFile = append(c.hooks.LibraryImportFile, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `libraryimportfile.Intercept(f(g(h())))`.
+func (c *LibraryImportFileClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LibraryImportFile = append(c.inters.LibraryImportFile, interceptors...)
+}
+
+// Create returns a builder for creating a LibraryImportFile entity.
+func (c *LibraryImportFileClient) Create() *LibraryImportFileCreate {
+	mutation := newLibraryImportFileMutation(c.config, OpCreate)
+	return &LibraryImportFileCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LibraryImportFile entities.
+func (c *LibraryImportFileClient) CreateBulk(builders ...*LibraryImportFileCreate) *LibraryImportFileCreateBulk {
+	return &LibraryImportFileCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LibraryImportFileClient) MapCreateBulk(slice any, setFunc func(*LibraryImportFileCreate, int)) *LibraryImportFileCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LibraryImportFileCreateBulk{err: fmt.Errorf("calling to LibraryImportFileClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LibraryImportFileCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LibraryImportFileCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LibraryImportFile.
+func (c *LibraryImportFileClient) Update() *LibraryImportFileUpdate {
+	mutation := newLibraryImportFileMutation(c.config, OpUpdate)
+	return &LibraryImportFileUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LibraryImportFileClient) UpdateOne(_m *LibraryImportFile) *LibraryImportFileUpdateOne {
+	mutation := newLibraryImportFileMutation(c.config, OpUpdateOne, withLibraryImportFile(_m))
+	return &LibraryImportFileUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LibraryImportFileClient) UpdateOneID(id uuid.UUID) *LibraryImportFileUpdateOne {
+	mutation := newLibraryImportFileMutation(c.config, OpUpdateOne, withLibraryImportFileID(id))
+	return &LibraryImportFileUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LibraryImportFile.
+func (c *LibraryImportFileClient) Delete() *LibraryImportFileDelete {
+	mutation := newLibraryImportFileMutation(c.config, OpDelete)
+	return &LibraryImportFileDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LibraryImportFileClient) DeleteOne(_m *LibraryImportFile) *LibraryImportFileDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LibraryImportFileClient) DeleteOneID(id uuid.UUID) *LibraryImportFileDeleteOne {
+	builder := c.Delete().Where(libraryimportfile.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LibraryImportFileDeleteOne{builder}
+}
+
+// Query returns a query builder for LibraryImportFile.
+func (c *LibraryImportFileClient) Query() *LibraryImportFileQuery {
+	return &LibraryImportFileQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLibraryImportFile},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LibraryImportFile entity by its id.
+func (c *LibraryImportFileClient) Get(ctx context.Context, id uuid.UUID) (*LibraryImportFile, error) {
+	return c.Query().Where(libraryimportfile.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LibraryImportFileClient) GetX(ctx context.Context, id uuid.UUID) *LibraryImportFile {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *LibraryImportFileClient) Hooks() []Hook {
+	hooks := c.hooks.LibraryImportFile
+	return append(hooks[:len(hooks):len(hooks)], libraryimportfile.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *LibraryImportFileClient) Interceptors() []Interceptor {
+	return c.inters.LibraryImportFile
+}
+
+func (c *LibraryImportFileClient) mutate(ctx context.Context, m *LibraryImportFileMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LibraryImportFileCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LibraryImportFileUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LibraryImportFileUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LibraryImportFileDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LibraryImportFile mutation op: %q", m.Op())
 	}
 }
 
@@ -4892,18 +5036,18 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 type (
 	hooks struct {
 		AttackSync, AuditEvent, DetectionLevel, EvidenceFile, Group, ImportJob,
-		Invitation, LiveEvent, Mission, MissionCategory, MissionMember,
-		MissionScenario, MissionTest, MissionTestMitreTag, MitreSubtechnique,
-		MitreTactic, MitreTechnique, Notification, Permission, RefreshToken,
-		ScenarioTemplate, ScenarioTemplateTest, Setting, TestTemplate,
+		Invitation, LibraryImportFile, LiveEvent, Mission, MissionCategory,
+		MissionMember, MissionScenario, MissionTest, MissionTestMitreTag,
+		MitreSubtechnique, MitreTactic, MitreTechnique, Notification, Permission,
+		RefreshToken, ScenarioTemplate, ScenarioTemplateTest, Setting, TestTemplate,
 		TestTemplateMitreTag, User []ent.Hook
 	}
 	inters struct {
 		AttackSync, AuditEvent, DetectionLevel, EvidenceFile, Group, ImportJob,
-		Invitation, LiveEvent, Mission, MissionCategory, MissionMember,
-		MissionScenario, MissionTest, MissionTestMitreTag, MitreSubtechnique,
-		MitreTactic, MitreTechnique, Notification, Permission, RefreshToken,
-		ScenarioTemplate, ScenarioTemplateTest, Setting, TestTemplate,
+		Invitation, LibraryImportFile, LiveEvent, Mission, MissionCategory,
+		MissionMember, MissionScenario, MissionTest, MissionTestMitreTag,
+		MitreSubtechnique, MitreTactic, MitreTechnique, Notification, Permission,
+		RefreshToken, ScenarioTemplate, ScenarioTemplateTest, Setting, TestTemplate,
 		TestTemplateMitreTag, User []ent.Interceptor
 	}
 )

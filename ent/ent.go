@@ -15,6 +15,7 @@ import (
 	"violet/ent/group"
 	"violet/ent/importjob"
 	"violet/ent/invitation"
+	"violet/ent/libraryimportfile"
 	"violet/ent/liveevent"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
@@ -105,6 +106,7 @@ func checkColumn(t, c string) error {
 			group.Table:                group.ValidColumn,
 			importjob.Table:            importjob.ValidColumn,
 			invitation.Table:           invitation.ValidColumn,
+			libraryimportfile.Table:    libraryimportfile.ValidColumn,
 			liveevent.Table:            liveevent.ValidColumn,
 			mission.Table:              mission.ValidColumn,
 			missioncategory.Table:      missioncategory.ValidColumn,

@@ -16,6 +16,7 @@ import (
 	"violet/ent/group"
 	"violet/ent/importjob"
 	"violet/ent/invitation"
+	"violet/ent/libraryimportfile"
 	"violet/ent/liveevent"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
@@ -58,6 +59,7 @@ const (
 	TypeGroup                = "Group"
 	TypeImportJob            = "ImportJob"
 	TypeInvitation           = "Invitation"
+	TypeLibraryImportFile    = "LibraryImportFile"
 	TypeLiveEvent            = "LiveEvent"
 	TypeMission              = "Mission"
 	TypeMissionCategory      = "MissionCategory"
@@ -90,6 +92,7 @@ type AttackSyncMutation struct {
 	started_by_label  *string
 	source            *string
 	attack_version    *string
+	bundle_sha256     *string
 	status            *attacksync.Status
 	phase             *string
 	progress          *int
@@ -443,6 +446,42 @@ func (m *AttackSyncMutation) OldAttackVersion(ctx context.Context) (v string, er
 // ResetAttackVersion resets all changes to the "attack_version" field.
 func (m *AttackSyncMutation) ResetAttackVersion() {
 	m.attack_version = nil
+}
+
+// SetBundleSha256 sets the "bundle_sha256" field.
+func (m *AttackSyncMutation) SetBundleSha256(s string) {
+	m.bundle_sha256 = &s
+}
+
+// BundleSha256 returns the value of the "bundle_sha256" field in the mutation.
+func (m *AttackSyncMutation) BundleSha256() (r string, exists bool) {
+	v := m.bundle_sha256
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBundleSha256 returns the old "bundle_sha256" field's value of the AttackSync entity.
+// If the AttackSync object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttackSyncMutation) OldBundleSha256(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBundleSha256 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBundleSha256 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBundleSha256: %w", err)
+	}
+	return oldValue.BundleSha256, nil
+}
+
+// ResetBundleSha256 resets all changes to the "bundle_sha256" field.
+func (m *AttackSyncMutation) ResetBundleSha256() {
+	m.bundle_sha256 = nil
 }
 
 // SetStatus sets the "status" field.
@@ -943,7 +982,7 @@ func (m *AttackSyncMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AttackSyncMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 16)
 	if m.created_at != nil {
 		fields = append(fields, attacksync.FieldCreatedAt)
 	}
@@ -961,6 +1000,9 @@ func (m *AttackSyncMutation) Fields() []string {
 	}
 	if m.attack_version != nil {
 		fields = append(fields, attacksync.FieldAttackVersion)
+	}
+	if m.bundle_sha256 != nil {
+		fields = append(fields, attacksync.FieldBundleSha256)
 	}
 	if m.status != nil {
 		fields = append(fields, attacksync.FieldStatus)
@@ -1009,6 +1051,8 @@ func (m *AttackSyncMutation) Field(name string) (ent.Value, bool) {
 		return m.Source()
 	case attacksync.FieldAttackVersion:
 		return m.AttackVersion()
+	case attacksync.FieldBundleSha256:
+		return m.BundleSha256()
 	case attacksync.FieldStatus:
 		return m.Status()
 	case attacksync.FieldPhase:
@@ -1048,6 +1092,8 @@ func (m *AttackSyncMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldSource(ctx)
 	case attacksync.FieldAttackVersion:
 		return m.OldAttackVersion(ctx)
+	case attacksync.FieldBundleSha256:
+		return m.OldBundleSha256(ctx)
 	case attacksync.FieldStatus:
 		return m.OldStatus(ctx)
 	case attacksync.FieldPhase:
@@ -1116,6 +1162,13 @@ func (m *AttackSyncMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetAttackVersion(v)
+		return nil
+	case attacksync.FieldBundleSha256:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBundleSha256(v)
 		return nil
 	case attacksync.FieldStatus:
 		v, ok := value.(attacksync.Status)
@@ -1324,6 +1377,9 @@ func (m *AttackSyncMutation) ResetField(name string) error {
 		return nil
 	case attacksync.FieldAttackVersion:
 		m.ResetAttackVersion()
+		return nil
+	case attacksync.FieldBundleSha256:
+		m.ResetBundleSha256()
 		return nil
 	case attacksync.FieldStatus:
 		m.ResetStatus()
@@ -7256,6 +7312,663 @@ func (m *InvitationMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Invitation edge %s", name)
+}
+
+// LibraryImportFileMutation represents an operation that mutates the LibraryImportFile nodes in the graph.
+type LibraryImportFileMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *uuid.UUID
+	created_at      *time.Time
+	updated_at      *time.Time
+	sha256          *string
+	catalogue       *string
+	templates       *[]uuid.UUID
+	appendtemplates []uuid.UUID
+	untagged        *[]map[string]string
+	appenduntagged  []map[string]string
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*LibraryImportFile, error)
+	predicates      []predicate.LibraryImportFile
+}
+
+var _ ent.Mutation = (*LibraryImportFileMutation)(nil)
+
+// libraryimportfileOption allows management of the mutation configuration using functional options.
+type libraryimportfileOption func(*LibraryImportFileMutation)
+
+// newLibraryImportFileMutation creates new mutation for the LibraryImportFile entity.
+func newLibraryImportFileMutation(c config, op Op, opts ...libraryimportfileOption) *LibraryImportFileMutation {
+	m := &LibraryImportFileMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLibraryImportFile,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLibraryImportFileID sets the ID field of the mutation.
+func withLibraryImportFileID(id uuid.UUID) libraryimportfileOption {
+	return func(m *LibraryImportFileMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LibraryImportFile
+		)
+		m.oldValue = func(ctx context.Context) (*LibraryImportFile, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LibraryImportFile.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLibraryImportFile sets the old LibraryImportFile of the mutation.
+func withLibraryImportFile(node *LibraryImportFile) libraryimportfileOption {
+	return func(m *LibraryImportFileMutation) {
+		m.oldValue = func(context.Context) (*LibraryImportFile, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LibraryImportFileMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LibraryImportFileMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of LibraryImportFile entities.
+func (m *LibraryImportFileMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LibraryImportFileMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LibraryImportFileMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LibraryImportFile.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LibraryImportFileMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LibraryImportFileMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LibraryImportFile entity.
+// If the LibraryImportFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LibraryImportFileMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LibraryImportFileMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *LibraryImportFileMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *LibraryImportFileMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the LibraryImportFile entity.
+// If the LibraryImportFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LibraryImportFileMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *LibraryImportFileMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetSha256 sets the "sha256" field.
+func (m *LibraryImportFileMutation) SetSha256(s string) {
+	m.sha256 = &s
+}
+
+// Sha256 returns the value of the "sha256" field in the mutation.
+func (m *LibraryImportFileMutation) Sha256() (r string, exists bool) {
+	v := m.sha256
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSha256 returns the old "sha256" field's value of the LibraryImportFile entity.
+// If the LibraryImportFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LibraryImportFileMutation) OldSha256(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSha256 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSha256 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSha256: %w", err)
+	}
+	return oldValue.Sha256, nil
+}
+
+// ResetSha256 resets all changes to the "sha256" field.
+func (m *LibraryImportFileMutation) ResetSha256() {
+	m.sha256 = nil
+}
+
+// SetCatalogue sets the "catalogue" field.
+func (m *LibraryImportFileMutation) SetCatalogue(s string) {
+	m.catalogue = &s
+}
+
+// Catalogue returns the value of the "catalogue" field in the mutation.
+func (m *LibraryImportFileMutation) Catalogue() (r string, exists bool) {
+	v := m.catalogue
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCatalogue returns the old "catalogue" field's value of the LibraryImportFile entity.
+// If the LibraryImportFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LibraryImportFileMutation) OldCatalogue(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCatalogue is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCatalogue requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCatalogue: %w", err)
+	}
+	return oldValue.Catalogue, nil
+}
+
+// ResetCatalogue resets all changes to the "catalogue" field.
+func (m *LibraryImportFileMutation) ResetCatalogue() {
+	m.catalogue = nil
+}
+
+// SetTemplates sets the "templates" field.
+func (m *LibraryImportFileMutation) SetTemplates(u []uuid.UUID) {
+	m.templates = &u
+	m.appendtemplates = nil
+}
+
+// Templates returns the value of the "templates" field in the mutation.
+func (m *LibraryImportFileMutation) Templates() (r []uuid.UUID, exists bool) {
+	v := m.templates
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTemplates returns the old "templates" field's value of the LibraryImportFile entity.
+// If the LibraryImportFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LibraryImportFileMutation) OldTemplates(ctx context.Context) (v []uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTemplates is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTemplates requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTemplates: %w", err)
+	}
+	return oldValue.Templates, nil
+}
+
+// AppendTemplates adds u to the "templates" field.
+func (m *LibraryImportFileMutation) AppendTemplates(u []uuid.UUID) {
+	m.appendtemplates = append(m.appendtemplates, u...)
+}
+
+// AppendedTemplates returns the list of values that were appended to the "templates" field in this mutation.
+func (m *LibraryImportFileMutation) AppendedTemplates() ([]uuid.UUID, bool) {
+	if len(m.appendtemplates) == 0 {
+		return nil, false
+	}
+	return m.appendtemplates, true
+}
+
+// ResetTemplates resets all changes to the "templates" field.
+func (m *LibraryImportFileMutation) ResetTemplates() {
+	m.templates = nil
+	m.appendtemplates = nil
+}
+
+// SetUntagged sets the "untagged" field.
+func (m *LibraryImportFileMutation) SetUntagged(value []map[string]string) {
+	m.untagged = &value
+	m.appenduntagged = nil
+}
+
+// Untagged returns the value of the "untagged" field in the mutation.
+func (m *LibraryImportFileMutation) Untagged() (r []map[string]string, exists bool) {
+	v := m.untagged
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUntagged returns the old "untagged" field's value of the LibraryImportFile entity.
+// If the LibraryImportFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LibraryImportFileMutation) OldUntagged(ctx context.Context) (v []map[string]string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUntagged is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUntagged requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUntagged: %w", err)
+	}
+	return oldValue.Untagged, nil
+}
+
+// AppendUntagged adds value to the "untagged" field.
+func (m *LibraryImportFileMutation) AppendUntagged(value []map[string]string) {
+	m.appenduntagged = append(m.appenduntagged, value...)
+}
+
+// AppendedUntagged returns the list of values that were appended to the "untagged" field in this mutation.
+func (m *LibraryImportFileMutation) AppendedUntagged() ([]map[string]string, bool) {
+	if len(m.appenduntagged) == 0 {
+		return nil, false
+	}
+	return m.appenduntagged, true
+}
+
+// ClearUntagged clears the value of the "untagged" field.
+func (m *LibraryImportFileMutation) ClearUntagged() {
+	m.untagged = nil
+	m.appenduntagged = nil
+	m.clearedFields[libraryimportfile.FieldUntagged] = struct{}{}
+}
+
+// UntaggedCleared returns if the "untagged" field was cleared in this mutation.
+func (m *LibraryImportFileMutation) UntaggedCleared() bool {
+	_, ok := m.clearedFields[libraryimportfile.FieldUntagged]
+	return ok
+}
+
+// ResetUntagged resets all changes to the "untagged" field.
+func (m *LibraryImportFileMutation) ResetUntagged() {
+	m.untagged = nil
+	m.appenduntagged = nil
+	delete(m.clearedFields, libraryimportfile.FieldUntagged)
+}
+
+// Where appends a list predicates to the LibraryImportFileMutation builder.
+func (m *LibraryImportFileMutation) Where(ps ...predicate.LibraryImportFile) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LibraryImportFileMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LibraryImportFileMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LibraryImportFile, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LibraryImportFileMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LibraryImportFileMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LibraryImportFile).
+func (m *LibraryImportFileMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LibraryImportFileMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.created_at != nil {
+		fields = append(fields, libraryimportfile.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, libraryimportfile.FieldUpdatedAt)
+	}
+	if m.sha256 != nil {
+		fields = append(fields, libraryimportfile.FieldSha256)
+	}
+	if m.catalogue != nil {
+		fields = append(fields, libraryimportfile.FieldCatalogue)
+	}
+	if m.templates != nil {
+		fields = append(fields, libraryimportfile.FieldTemplates)
+	}
+	if m.untagged != nil {
+		fields = append(fields, libraryimportfile.FieldUntagged)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LibraryImportFileMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case libraryimportfile.FieldCreatedAt:
+		return m.CreatedAt()
+	case libraryimportfile.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case libraryimportfile.FieldSha256:
+		return m.Sha256()
+	case libraryimportfile.FieldCatalogue:
+		return m.Catalogue()
+	case libraryimportfile.FieldTemplates:
+		return m.Templates()
+	case libraryimportfile.FieldUntagged:
+		return m.Untagged()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LibraryImportFileMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case libraryimportfile.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case libraryimportfile.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case libraryimportfile.FieldSha256:
+		return m.OldSha256(ctx)
+	case libraryimportfile.FieldCatalogue:
+		return m.OldCatalogue(ctx)
+	case libraryimportfile.FieldTemplates:
+		return m.OldTemplates(ctx)
+	case libraryimportfile.FieldUntagged:
+		return m.OldUntagged(ctx)
+	}
+	return nil, fmt.Errorf("unknown LibraryImportFile field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LibraryImportFileMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case libraryimportfile.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case libraryimportfile.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case libraryimportfile.FieldSha256:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSha256(v)
+		return nil
+	case libraryimportfile.FieldCatalogue:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCatalogue(v)
+		return nil
+	case libraryimportfile.FieldTemplates:
+		v, ok := value.([]uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTemplates(v)
+		return nil
+	case libraryimportfile.FieldUntagged:
+		v, ok := value.([]map[string]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUntagged(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LibraryImportFile field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LibraryImportFileMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LibraryImportFileMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LibraryImportFileMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LibraryImportFile numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LibraryImportFileMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(libraryimportfile.FieldUntagged) {
+		fields = append(fields, libraryimportfile.FieldUntagged)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LibraryImportFileMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LibraryImportFileMutation) ClearField(name string) error {
+	switch name {
+	case libraryimportfile.FieldUntagged:
+		m.ClearUntagged()
+		return nil
+	}
+	return fmt.Errorf("unknown LibraryImportFile nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LibraryImportFileMutation) ResetField(name string) error {
+	switch name {
+	case libraryimportfile.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case libraryimportfile.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case libraryimportfile.FieldSha256:
+		m.ResetSha256()
+		return nil
+	case libraryimportfile.FieldCatalogue:
+		m.ResetCatalogue()
+		return nil
+	case libraryimportfile.FieldTemplates:
+		m.ResetTemplates()
+		return nil
+	case libraryimportfile.FieldUntagged:
+		m.ResetUntagged()
+		return nil
+	}
+	return fmt.Errorf("unknown LibraryImportFile field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LibraryImportFileMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LibraryImportFileMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LibraryImportFileMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LibraryImportFileMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LibraryImportFileMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LibraryImportFileMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LibraryImportFileMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown LibraryImportFile unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LibraryImportFileMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown LibraryImportFile edge %s", name)
 }
 
 // LiveEventMutation represents an operation that mutates the LiveEvent nodes in the graph.

@@ -28,6 +28,8 @@ type Tx struct {
 	ImportJob *ImportJobClient
 	// Invitation is the client for interacting with the Invitation builders.
 	Invitation *InvitationClient
+	// LibraryImportFile is the client for interacting with the LibraryImportFile builders.
+	LibraryImportFile *LibraryImportFileClient
 	// LiveEvent is the client for interacting with the LiveEvent builders.
 	LiveEvent *LiveEventClient
 	// Mission is the client for interacting with the Mission builders.
@@ -204,6 +206,7 @@ func (tx *Tx) init() {
 	tx.Group = NewGroupClient(tx.config)
 	tx.ImportJob = NewImportJobClient(tx.config)
 	tx.Invitation = NewInvitationClient(tx.config)
+	tx.LibraryImportFile = NewLibraryImportFileClient(tx.config)
 	tx.LiveEvent = NewLiveEventClient(tx.config)
 	tx.Mission = NewMissionClient(tx.config)
 	tx.MissionCategory = NewMissionCategoryClient(tx.config)

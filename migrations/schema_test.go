@@ -128,6 +128,7 @@ var wantTables = []string{
 	"import_jobs",
 	"invitation_groups",
 	"invitations",
+	"library_import_files",
 	"live_events",
 	"mission_categories",
 	"mission_members",
@@ -159,9 +160,9 @@ func TestTables(t *testing.T) {
 		got = append(got, r[0])
 	}
 	// The 26 tables of the v1 data model plus audit_events, attack_syncs,
-	// import_jobs and live_events.
-	if len(wantTables) != 30 {
-		t.Fatalf("expected list has %d tables, want 30", len(wantTables))
+	// import_jobs, live_events and library_import_files.
+	if len(wantTables) != 31 {
+		t.Fatalf("expected list has %d tables, want 31", len(wantTables))
 	}
 	if !slices.IsSorted(wantTables) {
 		t.Fatal("expected table list is not sorted")

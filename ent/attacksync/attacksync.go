@@ -29,6 +29,8 @@ const (
 	FieldSource = "source"
 	// FieldAttackVersion holds the string denoting the attack_version field in the database.
 	FieldAttackVersion = "attack_version"
+	// FieldBundleSha256 holds the string denoting the bundle_sha256 field in the database.
+	FieldBundleSha256 = "bundle_sha256"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
 	// FieldPhase holds the string denoting the phase field in the database.
@@ -69,6 +71,7 @@ var Columns = []string{
 	FieldStartedByLabel,
 	FieldSource,
 	FieldAttackVersion,
+	FieldBundleSha256,
 	FieldStatus,
 	FieldPhase,
 	FieldProgress,
@@ -110,6 +113,10 @@ var (
 	SourceValidator func(string) error
 	// DefaultAttackVersion holds the default value on creation for the "attack_version" field.
 	DefaultAttackVersion string
+	// DefaultBundleSha256 holds the default value on creation for the "bundle_sha256" field.
+	DefaultBundleSha256 string
+	// BundleSha256Validator is a validator for the "bundle_sha256" field. It is called by the builders before save.
+	BundleSha256Validator func(string) error
 	// DefaultPhase holds the default value on creation for the "phase" field.
 	DefaultPhase string
 	// DefaultProgress holds the default value on creation for the "progress" field.
@@ -191,6 +198,11 @@ func BySource(opts ...sql.OrderTermOption) OrderOption {
 // ByAttackVersion orders the results by the attack_version field.
 func ByAttackVersion(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAttackVersion, opts...).ToFunc()
+}
+
+// ByBundleSha256 orders the results by the bundle_sha256 field.
+func ByBundleSha256(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBundleSha256, opts...).ToFunc()
 }
 
 // ByStatus orders the results by the status field.

@@ -86,6 +86,11 @@ func AttackVersion(v string) predicate.AttackSync {
 	return predicate.AttackSync(sql.FieldEQ(FieldAttackVersion, v))
 }
 
+// BundleSha256 applies equality check predicate on the "bundle_sha256" field. It's identical to BundleSha256EQ.
+func BundleSha256(v string) predicate.AttackSync {
+	return predicate.AttackSync(sql.FieldEQ(FieldBundleSha256, v))
+}
+
 // Phase applies equality check predicate on the "phase" field. It's identical to PhaseEQ.
 func Phase(v string) predicate.AttackSync {
 	return predicate.AttackSync(sql.FieldEQ(FieldPhase, v))
@@ -429,6 +434,71 @@ func AttackVersionEqualFold(v string) predicate.AttackSync {
 // AttackVersionContainsFold applies the ContainsFold predicate on the "attack_version" field.
 func AttackVersionContainsFold(v string) predicate.AttackSync {
 	return predicate.AttackSync(sql.FieldContainsFold(FieldAttackVersion, v))
+}
+
+// BundleSha256EQ applies the EQ predicate on the "bundle_sha256" field.
+func BundleSha256EQ(v string) predicate.AttackSync {
+	return predicate.AttackSync(sql.FieldEQ(FieldBundleSha256, v))
+}
+
+// BundleSha256NEQ applies the NEQ predicate on the "bundle_sha256" field.
+func BundleSha256NEQ(v string) predicate.AttackSync {
+	return predicate.AttackSync(sql.FieldNEQ(FieldBundleSha256, v))
+}
+
+// BundleSha256In applies the In predicate on the "bundle_sha256" field.
+func BundleSha256In(vs ...string) predicate.AttackSync {
+	return predicate.AttackSync(sql.FieldIn(FieldBundleSha256, vs...))
+}
+
+// BundleSha256NotIn applies the NotIn predicate on the "bundle_sha256" field.
+func BundleSha256NotIn(vs ...string) predicate.AttackSync {
+	return predicate.AttackSync(sql.FieldNotIn(FieldBundleSha256, vs...))
+}
+
+// BundleSha256GT applies the GT predicate on the "bundle_sha256" field.
+func BundleSha256GT(v string) predicate.AttackSync {
+	return predicate.AttackSync(sql.FieldGT(FieldBundleSha256, v))
+}
+
+// BundleSha256GTE applies the GTE predicate on the "bundle_sha256" field.
+func BundleSha256GTE(v string) predicate.AttackSync {
+	return predicate.AttackSync(sql.FieldGTE(FieldBundleSha256, v))
+}
+
+// BundleSha256LT applies the LT predicate on the "bundle_sha256" field.
+func BundleSha256LT(v string) predicate.AttackSync {
+	return predicate.AttackSync(sql.FieldLT(FieldBundleSha256, v))
+}
+
+// BundleSha256LTE applies the LTE predicate on the "bundle_sha256" field.
+func BundleSha256LTE(v string) predicate.AttackSync {
+	return predicate.AttackSync(sql.FieldLTE(FieldBundleSha256, v))
+}
+
+// BundleSha256Contains applies the Contains predicate on the "bundle_sha256" field.
+func BundleSha256Contains(v string) predicate.AttackSync {
+	return predicate.AttackSync(sql.FieldContains(FieldBundleSha256, v))
+}
+
+// BundleSha256HasPrefix applies the HasPrefix predicate on the "bundle_sha256" field.
+func BundleSha256HasPrefix(v string) predicate.AttackSync {
+	return predicate.AttackSync(sql.FieldHasPrefix(FieldBundleSha256, v))
+}
+
+// BundleSha256HasSuffix applies the HasSuffix predicate on the "bundle_sha256" field.
+func BundleSha256HasSuffix(v string) predicate.AttackSync {
+	return predicate.AttackSync(sql.FieldHasSuffix(FieldBundleSha256, v))
+}
+
+// BundleSha256EqualFold applies the EqualFold predicate on the "bundle_sha256" field.
+func BundleSha256EqualFold(v string) predicate.AttackSync {
+	return predicate.AttackSync(sql.FieldEqualFold(FieldBundleSha256, v))
+}
+
+// BundleSha256ContainsFold applies the ContainsFold predicate on the "bundle_sha256" field.
+func BundleSha256ContainsFold(v string) predicate.AttackSync {
+	return predicate.AttackSync(sql.FieldContainsFold(FieldBundleSha256, v))
 }
 
 // StatusEQ applies the EQ predicate on the "status" field.

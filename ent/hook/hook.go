@@ -92,6 +92,18 @@ func (f InvitationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.InvitationMutation", m)
 }
 
+// The LibraryImportFileFunc type is an adapter to allow the use of ordinary
+// function as LibraryImportFile mutator.
+type LibraryImportFileFunc func(context.Context, *ent.LibraryImportFileMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LibraryImportFileFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LibraryImportFileMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LibraryImportFileMutation", m)
+}
+
 // The LiveEventFunc type is an adapter to allow the use of ordinary
 // function as LiveEvent mutator.
 type LiveEventFunc func(context.Context, *ent.LiveEventMutation) (ent.Value, error)

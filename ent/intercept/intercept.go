@@ -14,6 +14,7 @@ import (
 	"violet/ent/group"
 	"violet/ent/importjob"
 	"violet/ent/invitation"
+	"violet/ent/libraryimportfile"
 	"violet/ent/liveevent"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
@@ -281,6 +282,33 @@ func (f TraverseInvitation) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.InvitationQuery", q)
+}
+
+// The LibraryImportFileFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LibraryImportFileFunc func(context.Context, *ent.LibraryImportFileQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LibraryImportFileFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LibraryImportFileQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LibraryImportFileQuery", q)
+}
+
+// The TraverseLibraryImportFile type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLibraryImportFile func(context.Context, *ent.LibraryImportFileQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLibraryImportFile) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLibraryImportFile) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LibraryImportFileQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LibraryImportFileQuery", q)
 }
 
 // The LiveEventFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -813,6 +841,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.ImportJobQuery, predicate.ImportJob, importjob.OrderOption]{typ: ent.TypeImportJob, tq: q}, nil
 	case *ent.InvitationQuery:
 		return &query[*ent.InvitationQuery, predicate.Invitation, invitation.OrderOption]{typ: ent.TypeInvitation, tq: q}, nil
+	case *ent.LibraryImportFileQuery:
+		return &query[*ent.LibraryImportFileQuery, predicate.LibraryImportFile, libraryimportfile.OrderOption]{typ: ent.TypeLibraryImportFile, tq: q}, nil
 	case *ent.LiveEventQuery:
 		return &query[*ent.LiveEventQuery, predicate.LiveEvent, liveevent.OrderOption]{typ: ent.TypeLiveEvent, tq: q}, nil
 	case *ent.MissionQuery:

@@ -17,6 +17,7 @@ var (
 		{Name: "started_by_label", Type: field.TypeString, Default: ""},
 		{Name: "source", Type: field.TypeString},
 		{Name: "attack_version", Type: field.TypeString, Default: ""},
+		{Name: "bundle_sha256", Type: field.TypeString, Size: 64, Default: ""},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"running", "succeeded", "failed"}, Default: "running"},
 		{Name: "phase", Type: field.TypeString, Default: ""},
 		{Name: "progress", Type: field.TypeInt, Default: 0},
@@ -36,7 +37,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fk_attack_syncs_started_by_id",
-				Columns:    []*schema.Column{AttackSyncsColumns[15]},
+				Columns:    []*schema.Column{AttackSyncsColumns[16]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -298,6 +299,29 @@ var (
 				Name:    "ix_invitations_created_at",
 				Unique:  false,
 				Columns: []*schema.Column{InvitationsColumns[1]},
+			},
+		},
+	}
+	// LibraryImportFilesColumns holds the columns for the "library_import_files" table.
+	LibraryImportFilesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
+		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "sha256", Type: field.TypeString, Size: 64},
+		{Name: "catalogue", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "templates", Type: field.TypeJSON, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "untagged", Type: field.TypeJSON, Nullable: true, SchemaType: map[string]string{"postgres": "jsonb"}},
+	}
+	// LibraryImportFilesTable holds the schema information for the "library_import_files" table.
+	LibraryImportFilesTable = &schema.Table{
+		Name:       "library_import_files",
+		Columns:    LibraryImportFilesColumns,
+		PrimaryKey: []*schema.Column{LibraryImportFilesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "uq_library_import_files_sha256",
+				Unique:  true,
+				Columns: []*schema.Column{LibraryImportFilesColumns[3]},
 			},
 		},
 	}
@@ -1238,6 +1262,7 @@ var (
 		GroupsTable,
 		ImportJobsTable,
 		InvitationsTable,
+		LibraryImportFilesTable,
 		LiveEventsTable,
 		MissionsTable,
 		MissionCategoriesTable,
@@ -1313,6 +1338,9 @@ func init() {
 	}
 	InvitationsTable.Annotation.Checks = map[string]string{
 		"ck_invitations_token_hash_hex": "token_hash ~ '^[0-9a-f]{64}$'",
+	}
+	LibraryImportFilesTable.Annotation = &entsql.Annotation{
+		Table: "library_import_files",
 	}
 	LiveEventsTable.Annotation = &entsql.Annotation{
 		Table: "live_events",

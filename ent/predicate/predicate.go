@@ -27,6 +27,9 @@ type ImportJob func(*sql.Selector)
 // Invitation is the predicate function for invitation builders.
 type Invitation func(*sql.Selector)
 
+// LibraryImportFile is the predicate function for libraryimportfile builders.
+type LibraryImportFile func(*sql.Selector)
+
 // LiveEvent is the predicate function for liveevent builders.
 type LiveEvent func(*sql.Selector)
 

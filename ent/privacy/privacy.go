@@ -278,6 +278,30 @@ func (f InvitationMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Muta
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.InvitationMutation", m)
 }
 
+// The LibraryImportFileQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type LibraryImportFileQueryRuleFunc func(context.Context, *ent.LibraryImportFileQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f LibraryImportFileQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LibraryImportFileQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.LibraryImportFileQuery", q)
+}
+
+// The LibraryImportFileMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type LibraryImportFileMutationRuleFunc func(context.Context, *ent.LibraryImportFileMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f LibraryImportFileMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.LibraryImportFileMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.LibraryImportFileMutation", m)
+}
+
 // The LiveEventQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type LiveEventQueryRuleFunc func(context.Context, *ent.LiveEventQuery) error

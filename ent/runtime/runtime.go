@@ -12,6 +12,7 @@ import (
 	"violet/ent/group"
 	"violet/ent/importjob"
 	"violet/ent/invitation"
+	"violet/ent/libraryimportfile"
 	"violet/ent/liveevent"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
@@ -81,32 +82,38 @@ func init() {
 	attacksyncDescAttackVersion := attacksyncFields[3].Descriptor()
 	// attacksync.DefaultAttackVersion holds the default value on creation for the attack_version field.
 	attacksync.DefaultAttackVersion = attacksyncDescAttackVersion.Default.(string)
+	// attacksyncDescBundleSha256 is the schema descriptor for bundle_sha256 field.
+	attacksyncDescBundleSha256 := attacksyncFields[4].Descriptor()
+	// attacksync.DefaultBundleSha256 holds the default value on creation for the bundle_sha256 field.
+	attacksync.DefaultBundleSha256 = attacksyncDescBundleSha256.Default.(string)
+	// attacksync.BundleSha256Validator is a validator for the "bundle_sha256" field. It is called by the builders before save.
+	attacksync.BundleSha256Validator = attacksyncDescBundleSha256.Validators[0].(func(string) error)
 	// attacksyncDescPhase is the schema descriptor for phase field.
-	attacksyncDescPhase := attacksyncFields[5].Descriptor()
+	attacksyncDescPhase := attacksyncFields[6].Descriptor()
 	// attacksync.DefaultPhase holds the default value on creation for the phase field.
 	attacksync.DefaultPhase = attacksyncDescPhase.Default.(string)
 	// attacksyncDescProgress is the schema descriptor for progress field.
-	attacksyncDescProgress := attacksyncFields[6].Descriptor()
+	attacksyncDescProgress := attacksyncFields[7].Descriptor()
 	// attacksync.DefaultProgress holds the default value on creation for the progress field.
 	attacksync.DefaultProgress = attacksyncDescProgress.Default.(int)
 	// attacksyncDescError is the schema descriptor for error field.
-	attacksyncDescError := attacksyncFields[7].Descriptor()
+	attacksyncDescError := attacksyncFields[8].Descriptor()
 	// attacksync.DefaultError holds the default value on creation for the error field.
 	attacksync.DefaultError = attacksyncDescError.Default.(string)
 	// attacksyncDescAdded is the schema descriptor for added field.
-	attacksyncDescAdded := attacksyncFields[8].Descriptor()
+	attacksyncDescAdded := attacksyncFields[9].Descriptor()
 	// attacksync.DefaultAdded holds the default value on creation for the added field.
 	attacksync.DefaultAdded = attacksyncDescAdded.Default.(int)
 	// attacksyncDescUpdated is the schema descriptor for updated field.
-	attacksyncDescUpdated := attacksyncFields[9].Descriptor()
+	attacksyncDescUpdated := attacksyncFields[10].Descriptor()
 	// attacksync.DefaultUpdated holds the default value on creation for the updated field.
 	attacksync.DefaultUpdated = attacksyncDescUpdated.Default.(int)
 	// attacksyncDescRevoked is the schema descriptor for revoked field.
-	attacksyncDescRevoked := attacksyncFields[10].Descriptor()
+	attacksyncDescRevoked := attacksyncFields[11].Descriptor()
 	// attacksync.DefaultRevoked holds the default value on creation for the revoked field.
 	attacksync.DefaultRevoked = attacksyncDescRevoked.Default.(int)
 	// attacksyncDescUnchanged is the schema descriptor for unchanged field.
-	attacksyncDescUnchanged := attacksyncFields[11].Descriptor()
+	attacksyncDescUnchanged := attacksyncFields[12].Descriptor()
 	// attacksync.DefaultUnchanged holds the default value on creation for the unchanged field.
 	attacksync.DefaultUnchanged = attacksyncDescUnchanged.Default.(int)
 	// attacksyncDescID is the schema descriptor for id field.
@@ -472,6 +479,60 @@ func init() {
 	invitationDescID := invitationMixinFields0[0].Descriptor()
 	// invitation.DefaultID holds the default value on creation for the id field.
 	invitation.DefaultID = invitationDescID.Default.(func() uuid.UUID)
+	libraryimportfileMixin := schema.LibraryImportFile{}.Mixin()
+	libraryimportfile.Policy = privacy.NewPolicies(schema.LibraryImportFile{})
+	libraryimportfile.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := libraryimportfile.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	libraryimportfileMixinFields0 := libraryimportfileMixin[0].Fields()
+	_ = libraryimportfileMixinFields0
+	libraryimportfileMixinFields1 := libraryimportfileMixin[1].Fields()
+	_ = libraryimportfileMixinFields1
+	libraryimportfileFields := schema.LibraryImportFile{}.Fields()
+	_ = libraryimportfileFields
+	// libraryimportfileDescCreatedAt is the schema descriptor for created_at field.
+	libraryimportfileDescCreatedAt := libraryimportfileMixinFields1[0].Descriptor()
+	// libraryimportfile.DefaultCreatedAt holds the default value on creation for the created_at field.
+	libraryimportfile.DefaultCreatedAt = libraryimportfileDescCreatedAt.Default.(func() time.Time)
+	// libraryimportfileDescUpdatedAt is the schema descriptor for updated_at field.
+	libraryimportfileDescUpdatedAt := libraryimportfileMixinFields1[1].Descriptor()
+	// libraryimportfile.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	libraryimportfile.DefaultUpdatedAt = libraryimportfileDescUpdatedAt.Default.(func() time.Time)
+	// libraryimportfile.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	libraryimportfile.UpdateDefaultUpdatedAt = libraryimportfileDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// libraryimportfileDescSha256 is the schema descriptor for sha256 field.
+	libraryimportfileDescSha256 := libraryimportfileFields[0].Descriptor()
+	// libraryimportfile.Sha256Validator is a validator for the "sha256" field. It is called by the builders before save.
+	libraryimportfile.Sha256Validator = func() func(string) error {
+		validators := libraryimportfileDescSha256.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(sha256 string) error {
+			for _, fn := range fns {
+				if err := fn(sha256); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// libraryimportfileDescCatalogue is the schema descriptor for catalogue field.
+	libraryimportfileDescCatalogue := libraryimportfileFields[1].Descriptor()
+	// libraryimportfile.DefaultCatalogue holds the default value on creation for the catalogue field.
+	libraryimportfile.DefaultCatalogue = libraryimportfileDescCatalogue.Default.(string)
+	// libraryimportfile.CatalogueValidator is a validator for the "catalogue" field. It is called by the builders before save.
+	libraryimportfile.CatalogueValidator = libraryimportfileDescCatalogue.Validators[0].(func(string) error)
+	// libraryimportfileDescID is the schema descriptor for id field.
+	libraryimportfileDescID := libraryimportfileMixinFields0[0].Descriptor()
+	// libraryimportfile.DefaultID holds the default value on creation for the id field.
+	libraryimportfile.DefaultID = libraryimportfileDescID.Default.(func() uuid.UUID)
 	liveevent.Policy = privacy.NewPolicies(schema.LiveEvent{})
 	liveevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {

@@ -53,6 +53,8 @@ func (AttackSync) Fields() []ent.Field {
 		field.String("started_by_label").Default("").Comment("email of who started it; empty for the command line"),
 		field.String("source").NotEmpty().Comment("the URL or the file name the bundle came from"),
 		field.String("attack_version").Default(""),
+		field.String("bundle_sha256").Default("").MaxLen(64).
+			Comment("hex SHA-256 of the bundle read: a re-sync of the bundle the last successful sync read writes nothing"),
 		field.Enum("status").Values(syncStatuses...).Default("running"),
 		field.String("phase").Default("").Comment("what the job is doing now: download, read, write"),
 		field.Int("progress").Default(0),
