@@ -237,6 +237,32 @@ func (s *Syncer) sync(ctx context.Context, j *job.Job, row *ent.AttackSync, src 
 	return s.run(ctx, j, row, f, size, version, PhaseRead)
 }
 
+// skipUnchanged ends the job when what is left of the file f is the
+// bundle the last successful sync read (see unchanged.go), without
+// parsing it; done is false when the file must be read and compared in
+// full.
+func (s *Syncer) skipUnchanged(ctx context.Context, j *job.Job, row *ent.AttackSync, f io.Reader) (counts Counts, done bool, err error) {
+	last, err := lastSucceeded(rule.SystemContext(ctx), s.jobs.Client().AttackSync)
+	if err != nil {
+		return Counts{}, true, j.Fail(ctx, fmt.Errorf("read the last sync: %w", err), nil)
+	}
+	if last == nil || last.BundleSha256 == "" {
+		return Counts{}, false, nil // nothing to compare with: no need to hash first
+	}
+	sum := hashFile(f)
+	if sum != last.BundleSha256 {
+		return Counts{}, false, nil
+	}
+	counts, err = s.finish(ctx, j, row, nil, sum)
+	switch {
+	case errors.Is(err, errChanged):
+		return Counts{}, false, nil
+	case err != nil:
+		return Counts{}, true, j.Fail(ctx, err, nil)
+	}
+	return counts, true, nil
+}
+
 // Discard removes src's file when it is a temporary copy of an upload.
 func (src Source) Discard() {
 	if src.Temporary && src.Path != "" {
@@ -277,7 +303,23 @@ func (s *Syncer) Run(ctx context.Context, row *ent.AttackSync, r io.Reader, size
 }
 
 func (s *Syncer) run(ctx context.Context, j *job.Job, row *ent.AttackSync, r io.Reader, size int64, version, phase string) (Counts, error) {
-	b, err := Read(r, ReadOptions{Version: version, Progress: func(n int64) {
+	// A file can be read twice: hashed first, and not parsed at all when
+	// it is the bundle the last sync read (see unchanged.go). A pipe's
+	// Seek fails: it is read as a stream.
+	if rs, ok := r.(io.ReadSeeker); ok {
+		if start, err := rs.Seek(0, io.SeekCurrent); err == nil {
+			if counts, done, err := s.skipUnchanged(ctx, j, row, rs); done {
+				return counts, err
+			}
+			if _, err := rs.Seek(start, io.SeekStart); err != nil {
+				return Counts{}, j.Fail(ctx, fmt.Errorf("read the bundle: %w", err), nil)
+			}
+		}
+	}
+	// Otherwise hashed as it is parsed, in the same pass.
+	d := newDigest()
+	tee := io.TeeReader(r, d)
+	b, err := Read(tee, ReadOptions{Version: version, Progress: func(n int64) {
 		if size > 0 {
 			j.Progress(phase, int(60*n/size))
 		}
@@ -286,21 +328,64 @@ func (s *Syncer) run(ctx context.Context, j *job.Job, row *ent.AttackSync, r io.
 		return Counts{}, j.Fail(ctx, err, nil)
 	}
 	j.Progress(PhaseWrite, 60)
+	counts, err := s.finish(ctx, j, row, b, d.rest(tee))
+	if err != nil {
+		return Counts{}, j.Fail(ctx, err, nil)
+	}
+	return counts, nil
+}
+
+// finish syncs b, whose bytes hash to sum ("" when unknown), in one
+// transaction with the job's end: succeeded with its counts, its audit
+// record and the notification. When sum is the last successful sync's,
+// the catalogue holds b already: nothing is compared or written, and
+// every entry counts as unchanged. b is nil when the file was not read
+// because its hash matched before: if another sync has succeeded since,
+// finish returns errChanged and records nothing.
+func (s *Syncer) finish(ctx context.Context, j *job.Job, row *ent.AttackSync, b *Bundle, sum string) (Counts, error) {
 	var counts Counts
-	err = j.Succeed(rule.SystemContext(ctx), func(ctx context.Context, tx *ent.Tx) (notify.Message, error) {
-		var err error
-		counts, err = Sync(ctx, tx, b, func(done, total int) { j.Progress(PhaseWrite, 60+40*done/max(total, 1)) })
-		if err != nil {
+	err := j.Succeed(rule.SystemContext(ctx), func(ctx context.Context, tx *ent.Tx) (notify.Message, error) {
+		if err := lock(ctx, tx); err != nil {
 			return notify.Message{}, err
 		}
+		// Compared under the lock: no other sync can commit in between.
+		var last *ent.AttackSync
+		if sum != "" {
+			var err error
+			if last, err = lastSucceeded(ctx, tx.AttackSync); err != nil {
+				return notify.Message{}, fmt.Errorf("read the last sync: %w", err)
+			}
+		}
+		var version string
+		switch {
+		case last != nil && last.BundleSha256 == sum:
+			// The same bytes make the same entries: as many as the last
+			// sync counted, all of them unchanged. When b is nil the
+			// bundle was not read, so its release is the one recorded
+			// last time (the same, unless the bundle does not name it
+			// and the file's name changed: MITRE's all name it).
+			counts = Counts{Unchanged: last.Added + last.Updated + last.Revoked + last.Unchanged}
+			version = last.AttackVersion
+			if b != nil {
+				version = b.Version
+			}
+		case b == nil:
+			return notify.Message{}, errChanged
+		default:
+			var err error
+			if counts, err = apply(ctx, tx, b, func(done, total int) { j.Progress(PhaseWrite, 60+40*done/max(total, 1)) }); err != nil {
+				return notify.Message{}, err
+			}
+			version = b.Version
+		}
 		if err := tx.AttackSync.UpdateOneID(row.ID).SetStatus(attacksync.StatusSucceeded).SetPhase(PhaseDone).
-			SetProgress(100).SetAttackVersion(b.Version).SetAdded(counts.Added).SetUpdated(counts.Updated).
+			SetProgress(100).SetAttackVersion(version).SetBundleSha256(sum).SetAdded(counts.Added).SetUpdated(counts.Updated).
 			SetRevoked(counts.Revoked).SetUnchanged(counts.Unchanged).SetFinishedAt(s.jobs.Now()).Exec(ctx); err != nil {
 			return notify.Message{}, err
 		}
 		ev := audit.Event{Action: audit.AttackSynced, TargetType: "attack_sync", TargetID: row.ID.String(),
 			TargetLabel: row.Source, Details: map[string]any{
-				"attack_version": b.Version, "added": counts.Added, "updated": counts.Updated,
+				"attack_version": version, "added": counts.Added, "updated": counts.Updated,
 				"revoked": counts.Revoked, "unchanged": counts.Unchanged,
 			}}
 		if row.StartedByID != nil {
@@ -311,10 +396,7 @@ func (s *Syncer) run(ctx context.Context, j *job.Job, row *ent.AttackSync, r io.
 		}
 		return notice(row.ID, &counts), nil
 	})
-	if err != nil {
-		return Counts{}, j.Fail(ctx, err, nil)
-	}
-	return counts, nil
+	return counts, err
 }
 
 // FetchError is a bundle that could not be downloaded.

@@ -47,10 +47,15 @@ const batch = 500
 // nearly every entry, was 1,600 single-row UPDATEs. An unchanged bundle
 // writes nothing.
 func Sync(ctx context.Context, tx *ent.Tx, b *Bundle, progress func(done, total int)) (Counts, error) {
-	var c Counts
 	if err := lock(ctx, tx); err != nil {
-		return c, err
+		return Counts{}, err
 	}
+	return apply(ctx, tx, b, progress)
+}
+
+// apply is Sync once the sync lock is held.
+func apply(ctx context.Context, tx *ent.Tx, b *Bundle, progress func(done, total int)) (Counts, error) {
+	var c Counts
 	total, done := b.Size(), 0
 	step := func(n int) {
 		done += n
