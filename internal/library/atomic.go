@@ -9,6 +9,7 @@ import (
 	"maps"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -92,6 +93,7 @@ type parsed struct {
 	templates []atomic.Template
 	hashes    []string // contentHash of each template
 	err       error
+	skipped   bool // a known file, not parsed (knownFiles)
 }
 
 func parseSource(src Source) parsed {
@@ -114,26 +116,48 @@ func parseSource(src Source) parsed {
 // reported in the summary and the others go on; nothing of it is written.
 // The error is for the database failing, not for bad files.
 //
-// Files are parsed in parallel (parsing is most of an import's CPU) and
-// written in their order, batches of files per transaction; a batch the
-// database refuses is written again file by file, one transaction each, so
-// that one file's failure fails that file only, as it always has.
+// A file this import knows by its content hash, against the same
+// catalogue, whose templates are as it left them, is reported without
+// being parsed (atomic_files.go), unless overwrite is asked. The others
+// are parsed in parallel (parsing is most of an import's CPU) and written
+// in their order, batches of files per transaction; a batch the database
+// refuses is written again file by file, one transaction each, so that
+// one file's failure fails that file only, as it always has.
 func ImportAtomic(ctx context.Context, client *ent.Client, sources []Source, opts AtomicOptions) (Summary, error) {
 	var sum Summary
 	cat, err := LoadCatalogue(ctx, client)
 	if err != nil {
 		return sum, err
 	}
-	results, wait, stop := parseAll(ctx, sources, opts.Parallel)
+	w := writer{client: client, sources: sources, cat: cat, catalogue: cat.Fingerprint(), opts: opts}
+	if w.known, err = knownFiles(ctx, client, sources, w.catalogue, opts.Overwrite); err != nil {
+		return sum, err
+	}
+	skip := make([]bool, len(sources))
+	for i, k := range w.known {
+		skip[i] = k.skip
+	}
+	results, wait, stop := parseAll(ctx, sources, skip, opts.Parallel)
 	defer stop()
 	done := func(i int) {
 		if opts.Progress != nil {
 			opts.Progress(i+1, len(sources))
 		}
 	}
+	updated := map[uuid.UUID]bool{} // templates this import updated so far
 	for i := 0; i < len(sources); {
 		if err := wait(i); err != nil {
 			return sum, err
+		}
+		if results[i].skipped {
+			if row := w.known[i].row; !rewritten(row, updated) {
+				sum.Files++
+				sum.add(skippedSummary(sources[i].Name, row))
+				done(i)
+				i++
+				continue
+			}
+			results[i] = parseSource(sources[i])
 		}
 		if err := results[i].err; err != nil {
 			sum.Files++
@@ -147,25 +171,28 @@ func ImportAtomic(ctx context.Context, client *ent.Client, sources []Source, opt
 		if err != nil {
 			return sum, err
 		}
-		sums, err := writeBatch(ctx, client, sources, results, i, end, cat, opts)
+		sums, changed, err := w.writeBatch(ctx, results, i, end)
 		if err != nil && end-i > 1 && ctx.Err() == nil {
 			// Find the file the database refused: each alone.
-			sums = make([]Summary, 0, end-i)
+			sums, changed = make([]Summary, 0, end-i), nil
 			for k := i; k < end; k++ {
-				one, err := writeBatch(ctx, client, sources, results, k, k+1, cat, opts)
+				one, ch, err := w.writeBatch(ctx, results, k, k+1)
 				if err != nil {
 					if ctx.Err() != nil {
 						return sum, ctx.Err()
 					}
 					one = []Summary{{Failed: 1, Failures: []Failure{{File: sources[k].Name, Reason: "could not be saved: " + err.Error()}}}}
 				}
-				sums = append(sums, one...)
+				sums, changed = append(sums, one...), append(changed, ch...)
 			}
 		} else if err != nil {
 			if ctx.Err() != nil {
 				return sum, ctx.Err()
 			}
 			sums = []Summary{{Failed: 1, Failures: []Failure{{File: sources[i].Name, Reason: "could not be saved: " + err.Error()}}}}
+		}
+		for _, id := range changed {
+			updated[id] = true
 		}
 		for k, s := range sums {
 			sum.Files++
@@ -178,10 +205,21 @@ func ImportAtomic(ctx context.Context, client *ent.Client, sources []Source, opt
 	return sum, nil
 }
 
-// parseAll parses the sources on up to parallel goroutines (0: one per
-// core) while the caller writes: wait(i) returns once results[i] is there
-// (or the context ended); stop ends the parsing early and waits for it.
-func parseAll(ctx context.Context, sources []Source, parallel int) (results []parsed, wait func(int) error, stop func()) {
+// writer holds what every batch of one import writes with.
+type writer struct {
+	client    *ent.Client
+	sources   []Source
+	known     []knownFile
+	cat       Catalogue
+	catalogue string // cat's fingerprint
+	opts      AtomicOptions
+}
+
+// parseAll parses the sources not skipped on up to parallel goroutines (0:
+// one per core) while the caller writes: wait(i) returns once results[i]
+// is there (or the context ended); stop ends the parsing early and waits
+// for it.
+func parseAll(ctx context.Context, sources []Source, skip []bool, parallel int) (results []parsed, wait func(int) error, stop func()) {
 	if parallel <= 0 {
 		parallel = runtime.GOMAXPROCS(0)
 	}
@@ -189,6 +227,10 @@ func parseAll(ctx context.Context, sources []Source, parallel int) (results []pa
 	ready := make([]chan struct{}, len(sources))
 	for i := range ready {
 		ready[i] = make(chan struct{})
+		if skip[i] {
+			results[i].skipped = true
+			close(ready[i])
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var g errgroup.Group
@@ -199,6 +241,9 @@ func parseAll(ctx context.Context, sources []Source, parallel int) (results []pa
 		for i, src := range sources {
 			if ctx.Err() != nil {
 				return
+			}
+			if skip[i] {
+				continue
 			}
 			g.Go(func() error {
 				results[i] = parseSource(src)
@@ -225,7 +270,7 @@ func parseAll(ctx context.Context, sources []Source, parallel int) (results []pa
 
 // nextBatch returns the end (exclusive) of the batch of parsed files
 // starting at start: the files that follow it up to the first that failed
-// to parse, within the batch bounds, and never a GUID twice, so that a
+// to parse or was skipped, within the batch bounds, and never a GUID twice, so that a
 // test found twice is written by the first file and found by the second,
 // as when each file was its own transaction.
 func nextBatch(start int, results []parsed, wait func(int) error) (int, error) {
@@ -237,7 +282,7 @@ func nextBatch(start int, results []parsed, wait func(int) error) (int, error) {
 			return 0, err
 		}
 		r := results[end]
-		if r.err != nil || (end > start && templates+len(r.templates) > batchTemplates) {
+		if r.err != nil || r.skipped || (end > start && templates+len(r.templates) > batchTemplates) {
 			break
 		}
 		if end > start && slices.ContainsFunc(r.templates, func(t atomic.Template) bool { return guids[t.ExternalRef] }) {
@@ -264,10 +309,13 @@ func (s *Summary) add(o Summary) {
 }
 
 // writeBatch writes the parsed files [start, end) in one transaction and
-// returns each file's summary, in order.
-func writeBatch(ctx context.Context, client *ent.Client, sources []Source, results []parsed, start, end int, cat Catalogue, opts AtomicOptions) ([]Summary, error) {
-	var sums []Summary
-	err := database.WithTx(ctx, client, func(tx *ent.Tx) error {
+// returns each file's summary, in order, and the templates it updated.
+func (w *writer) writeBatch(ctx context.Context, results []parsed, start, end int) ([]Summary, []uuid.UUID, error) {
+	var (
+		sums    []Summary
+		updated []uuid.UUID
+	)
+	err := database.WithTx(ctx, w.client, func(tx *ent.Tx) error {
 		// Imports take turns batch by batch: the GUID lookup of one must
 		// see what another has just committed, or two imports of the same
 		// files at once would both add every test.
@@ -275,18 +323,25 @@ func writeBatch(ctx context.Context, client *ent.Client, sources []Source, resul
 			return fmt.Errorf("import lock: %w", err)
 		}
 		var err error
-		sums, err = importFiles(ctx, tx, sources[start:end], results[start:end], cat, opts)
+		sums, updated, err = w.importFiles(ctx, tx, results, start, end)
 		return err
 	})
-	return sums, err
+	if err != nil {
+		return nil, nil, err // rolled back: nothing of it was written
+	}
+	return sums, updated, nil
 }
 
 // importFiles writes a batch of technique files' tests: one query finds
 // the templates already imported, one INSERT per 500 new templates and per
 // 500 of their tags, one UPDATE per changed template (rare: upstream
 // changes a few tests a release), then one query and one INSERT for the
-// tags the updated ones lack.
-func importFiles(ctx context.Context, tx *ent.Tx, sources []Source, results []parsed, cat Catalogue, opts AtomicOptions) ([]Summary, error) {
+// tags the updated ones lack, and one upsert of the files' rows (with, when
+// templates were updated, one DELETE of the rows of other files naming
+// them). It returns the files' summaries and the templates it updated.
+func (w *writer) importFiles(ctx context.Context, tx *ent.Tx, all []parsed, start, end int) ([]Summary, []uuid.UUID, error) {
+	sources, results, known := w.sources[start:end], all[start:end], w.known[start:end]
+	cat, opts := w.cat, w.opts
 	var guids []string
 	for _, r := range results {
 		for _, t := range r.templates {
@@ -298,7 +353,7 @@ func importFiles(ctx context.Context, tx *ent.Tx, sources []Source, results []pa
 		Where(testtemplate.SourceEQ(testtemplate.SourceAtomic), testtemplate.ExternalRefIn(guids...)).
 		All(schema.SkipSoftDelete(ctx))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	byGUID := make(map[string]*ent.TestTemplate, len(existing))
 	for _, t := range existing {
@@ -309,10 +364,20 @@ func importFiles(ctx context.Context, tx *ent.Tx, sources []Source, results []pa
 		creates []*ent.TestTemplateCreate
 		tags    []*ent.TestTemplateMitreTagCreate
 		retags  = map[uuid.UUID]Ref{}
+		updated []uuid.UUID
+		shas    []string
+		rows    []*ent.LibraryImportFileCreate
 	)
 	for k, r := range results {
 		sum := &sums[k]
 		ref, tagged := cat[r.file.AttackTechnique]
+		// The catalogue lacked the file's technique when it was last
+		// written and has it now: its unchanged tests get their tag.
+		tagNow := tagged && known[k].row != nil && len(known[k].row.Untagged) > 0
+		// Its row is written when each of its templates holds the file's
+		// content hash afterwards (atomic_files.go): not when one is kept
+		// as edited with another import's hash.
+		whole := true
 		for i, t := range r.templates {
 			if !tagged {
 				sum.Untagged = append(sum.Untagged, Untagged{File: sources[k].Name, Test: t.Name, TechniqueID: t.TechniqueID})
@@ -337,39 +402,54 @@ func importFiles(ctx context.Context, tx *ent.Tx, sources []Source, results []pa
 			switch {
 			case hash == old.ImportHash && !edited:
 				sum.Unchanged++
+				if tagNow {
+					retags[old.ID] = ref
+				}
 			case edited && !opts.Overwrite:
 				sum.Kept++
+				whole = whole && hash == old.ImportHash
 			default:
 				err := tx.TestTemplate.UpdateOneID(old.ID).SetName(t.Name).SetDescription(t.Description).
 					SetProcedure(t.Procedure).SetPrerequisites(t.Prerequisites).SetCleanup(t.Cleanup).
 					SetPlatforms(t.Platforms).SetImportHash(hash).AddVersion(1).ClearDeletedAt().
 					Exec(schema.SkipSoftDelete(ctx))
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				if tagged {
 					retags[old.ID] = ref
 				}
 				sum.Updated++
+				updated = append(updated, old.ID)
 			}
+		}
+		if whole {
+			shas = append(shas, known[k].sha)
+			rows = append(rows, fileRow(tx, known[k].sha, w.catalogue, *sum))
 		}
 	}
 	for chunk := range slices.Chunk(creates, insertChunk) {
 		if err := tx.TestTemplate.CreateBulk(chunk...).Exec(ctx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	missing, err := untaggedOf(ctx, tx, retags)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tags = append(tags, missing...)
 	for chunk := range slices.Chunk(tags, insertChunk) {
 		if err := tx.TestTemplateMitreTag.CreateBulk(chunk...).Exec(ctx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return sums, nil
+	if err := forgetFiles(ctx, tx, updated); err != nil {
+		return nil, nil, err
+	}
+	if err := saveFiles(ctx, tx, shas, rows); err != nil {
+		return nil, nil, err
+	}
+	return sums, updated, nil
 }
 
 // untaggedOf returns the tags to add so that each updated template has
@@ -429,10 +509,19 @@ func rowHash(r *ent.TestTemplate, techniqueID string) string {
 		strings.Join(r.Platforms, "\x1f"), techniqueID)
 }
 
+// fingerprint hashes each part as "<length>:<part>\x1e". The bytes are
+// stored (import_hash) and compared with later imports': they must never
+// change (TestFingerprintIsStable). Appended by hand rather than through
+// fmt, which was a tenth of a re-import's CPU.
 func fingerprint(parts ...string) string {
 	h := sha256.New()
+	var buf []byte
 	for _, p := range parts {
-		fmt.Fprintf(h, "%d:%s\x1e", len(p), p)
+		buf = strconv.AppendInt(buf[:0], int64(len(p)), 10)
+		buf = append(buf, ':')
+		buf = append(buf, p...)
+		buf = append(buf, 0x1e)
+		h.Write(buf)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
