@@ -24,7 +24,7 @@ func TestHotPagesStatements(t *testing.T) {
 		hx               bool
 		budget           int
 	}{
-		{"home as lead", "lead", "/", false, 4},
+		{"home as lead", "lead", "/", false, 3},
 		{"mission page as lead", "lead", f.path(""), false, 4},
 		{"mission page as blue", "blue", f.path(""), false, 4},
 		{"mission page, filtered", "lead", f.path("?group=category&tactic=TA0002"), false, 4},

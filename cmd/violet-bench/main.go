@@ -66,6 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		stmts    = fs.Int("statement-cache", database.DefaultStatementCache, "prepared statements per connection of the in-process server (0: off)")
 		params   = fs.String("dsn-params", "", "extra connection parameters for Violet's pool, e.g. binary_parameters=yes")
 		runs     = fs.Int("runs", 3, "runs of each cell and of each catalogue timing; the median is reported")
+		cpuProf  = fs.String("cpuprofile", "", "write a CPU profile of the measured pages (after the dataset is built) to this file, for go tool pprof")
 		compare  = fs.String("compare", "", "a git commit (e.g. main, HEAD~1) to compare with: builds it in a temporary directory and measures every page on both, alternately, reporting new/ref ratios (pages and dataset builds only)")
 	)
 	fs.IntVar(&s.Users, "users", s.Users, "generated accounts")
@@ -132,7 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep, err := bench.Run(ctx, bench.Options{
 		DatabaseURL: *dbURL, Scale: s, Concurrency: levels, Duration: *duration, Warmup: *warmup,
 		AttackBundle: *bundle, AtomicsDir: *atomics, AtomicTests: *tests, Binary: *binary, TwoInstances: *two,
-		Only: pages, Version: *version, Progress: stderr, StatementCache: *stmts, Runs: *runs,
+		Only: pages, Version: *version, Progress: stderr, StatementCache: *stmts, Runs: *runs, CPUProfile: *cpuProf,
 	})
 	if err != nil {
 		return err

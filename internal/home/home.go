@@ -6,9 +6,9 @@
 // apply (a blue member never sees an unreleased test, nor its history), in
 // a fixed number of statements whatever the number of missions and tests
 // (docs/ARCHITECTURE.md, "Performance budgets"): one for the missions with
-// their progress and queue counts, one per queue the viewer has a role
-// for (three at most), one for the activity; an administrator adds the
-// Database card's probe and one statement per kind of job.
+// their progress, their queue counts and the first tests of each queue,
+// one for the activity; an administrator adds the Database card's probe
+// and one statement per kind of job.
 package home
 
 import (
@@ -17,6 +17,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
@@ -61,16 +62,9 @@ func Load(ctx context.Context, client *ent.Client, db *sql.DB, now time.Time) (v
 		return p, err
 	}
 	for _, name := range []string{view.QueueRed, view.QueueBlue, view.QueueReview} {
-		q, ok := counts.queue(name, p.Missions)
-		if !ok {
-			continue // no role in an in-progress mission for this queue: no statement
+		if q, ok := counts.queue(name, p.Missions, v.UserID); ok {
+			p.Queues = append(p.Queues, q)
 		}
-		if q.Total > 0 {
-			if q.Rows, err = loadQueue(ctx, client, v.UserID, name); err != nil {
-				return p, err
-			}
-		}
-		p.Queues = append(p.Queues, q)
 	}
 	if p.Activity, err = loadActivity(ctx, client, v.UserID); err != nil {
 		return p, err
@@ -106,23 +100,62 @@ type missionLine struct {
 	Red    *int      `json:"red_open"`
 	Blue   *int      `json:"blue_open"`
 	Review *int      `json:"review_open"`
+	// Queued is the first QueueSize tests of the queue of the viewer's
+	// role, a JSON array (in-progress missions only).
+	Queued []queuedTest `json:"queued"`
 }
 
-// queueCounts are the open tests of each queue per mission, and whether
-// the viewer holds each queue's role in an in-progress mission.
+// queuedTest is one test of a mission's queue in the missions statement.
+type queuedTest struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	State      string    `json:"state"`
+	AssigneeID *string   `json:"assignee_id"`
+	Since      time.Time `json:"since"`
+	Tag        *struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	} `json:"tag"` // the first ATT&CK tag
+}
+
+// queueCounts are the open tests of each queue per mission, the first of
+// them, and whether the viewer holds each queue's role in an in-progress
+// mission.
 type queueCounts struct {
 	count map[string]map[string]int // queue → mission id → open tests
+	rows  map[string][]queuedRow    // queue → the first tests of each mission's queue
 	held  map[string]bool           // queue → a role for it in an in-progress mission
 }
 
-// queue is the queue name without its rows: its total and "see all" links.
-func (c queueCounts) queue(name string, missions []view.Mission) (view.Queue, bool) {
+// queuedRow is a queued test with the mission it belongs to.
+type queuedRow struct {
+	queuedTest
+	missionID, missionName string
+}
+
+// queue is one of the viewer's queues: its total, its "see all" links and
+// its QueueSize oldest tests across missions (each mission gave its own
+// QueueSize oldest: the oldest of all are among them).
+func (c queueCounts) queue(name string, missions []view.Mission, me uuid.UUID) (view.Queue, bool) {
 	q := view.Queue{Name: name}
 	for _, m := range missions {
 		if n := c.count[name][m.ID]; n > 0 {
 			q.Total += n
 			q.PerMission = append(q.PerMission, view.QueueMission{ID: m.ID, Name: m.Name, Count: n})
 		}
+	}
+	rows := c.rows[name]
+	slices.SortFunc(rows, func(a, b queuedRow) int { return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.ID, b.ID)) })
+	for _, r := range rows[:min(len(rows), view.QueueSize)] {
+		var tagID, tagName string
+		if r.Tag != nil {
+			tagID, tagName = r.Tag.ID, r.Tag.Name
+		}
+		q.Rows = append(q.Rows, view.QueueRow{AttackID: tagID, AttackName: tagName,
+			ID: r.ID, MissionID: r.missionID, MissionName: r.missionName, Name: r.Name,
+			State:    r.State,
+			Assigned: r.AssigneeID != nil && *r.AssigneeID == me.String(),
+		})
 	}
 	return q, c.held[name]
 }
@@ -133,11 +166,12 @@ var statusOrder = map[string]int{
 	string(entmission.StatusDraft): 2, string(entmission.StatusCompleted): 3,
 }
 
-// loadMissions reads the viewer's missions with their progress and the
-// size of each queue in one statement. The tests are counted by a grouped
-// subquery that repeats the mission test privacy rule for members
-// (internal/auth/rule visibleTests): a blue member counts only the
-// released tests; the blue queue holds released tests only anyway.
+// loadMissions reads the viewer's missions with their progress, the size
+// of each queue and the first tests of the queue of their role (queued) in
+// one statement. The tests are counted by a grouped subquery that repeats
+// the mission test privacy rule for members (internal/auth/rule
+// visibleTests): a blue member counts only the released tests; the blue
+// queue holds released tests only anyway.
 func loadMissions(ctx context.Context, client *ent.Client, me uuid.UUID, now time.Time, p *view.Props) (queueCounts, error) {
 	mine := entsql.Select(missionmember.FieldMissionID, missionmember.FieldRole).
 		From(entsql.Table(missionmember.Table)).
@@ -166,6 +200,8 @@ func loadMissions(ctx context.Context, client *ent.Client, me uuid.UUID, now tim
 	}
 	join := func(s *entsql.Selector) string {
 		s.Join(mine).On(s.C(entmission.FieldID), mine.C(missionmember.FieldMissionID))
+		s.AppendSelectExprAs(queued(s.C(entmission.FieldID), s.C(entmission.FieldStatus), mine.C(missionmember.FieldRole),
+			map[string]string{rule.RoleRed: "c.red_open", rule.RoleBlue: "c.blue_open", rule.RoleLead: "c.review_open"}, me), "queued")
 		s.LeftJoin(tests).On(s.C(entmission.FieldID), tests.C(missiontest.FieldMissionID))
 		return entsql.As(mine.C(missionmember.FieldRole), "my_role")
 	}
@@ -187,7 +223,7 @@ func loadMissions(ctx context.Context, client *ent.Client, me uuid.UUID, now tim
 		return cmp.Or(cmp.Compare(statusOrder[a.Status], statusOrder[b.Status]), cmp.Compare(a.Name, b.Name),
 			cmp.Compare(a.ID.String(), b.ID.String()))
 	})
-	c := queueCounts{count: map[string]map[string]int{}, held: map[string]bool{}}
+	c := queueCounts{count: map[string]map[string]int{}, rows: map[string][]queuedRow{}, held: map[string]bool{}}
 	for _, l := range lines {
 		m := view.Mission{ID: l.ID.String(), Name: l.Name, Status: l.Status, Role: deref(l.Role), Total: deref(l.Total), Done: deref(l.Done)}
 		p.Missions = append(p.Missions, m)
@@ -201,88 +237,54 @@ func loadMissions(ctx context.Context, client *ent.Client, me uuid.UUID, now tim
 					c.count[queue] = map[string]int{}
 				}
 				c.count[queue][m.ID] = n
+				for _, t := range l.Queued {
+					c.rows[queue] = append(c.rows[queue], queuedRow{queuedTest: t, missionID: m.ID, missionName: m.Name})
+				}
 			}
 		}
 	}
 	return c, nil
 }
 
-// queueLine is one row of a queue statement.
-type queueLine struct {
-	ent.MissionTest
-	MissionName *string `json:"mission_name"`
-	TagID       *string `json:"tag_id"`
-	TagName     *string `json:"tag_name"`
+// queued is the column of a mission's (idCol, statusCol) QueueSize oldest
+// open tests in the queue of the viewer's role in it (roleCol): none
+// unless the mission is in progress and that queue's count (open) is not
+// zero. Each queue has its own "oldest": when a test was added for the red
+// team, when it was run for blue, when it ended for the review.
+func queued(idCol, statusCol, roleCol string, open map[string]string, me uuid.UUID) *entsql.Predicate {
+	t := "qt"
+	since := "CASE " + roleCol +
+		" WHEN '" + rule.RoleRed + "' THEN qt.created_at" +
+		" WHEN '" + rule.RoleBlue + "' THEN coalesce(qt.ended_at, qt.started_at, qt.created_at)" +
+		" ELSE coalesce(qt.ended_at, qt.created_at) END"
+	return entsql.P(func(b *entsql.Builder) {
+		b.WriteString("CASE WHEN " + statusCol + " = '" + entmission.StatusInProgress.String() + "' AND CASE " + roleCol +
+			" WHEN '" + rule.RoleRed + "' THEN " + open[rule.RoleRed] + " WHEN '" + rule.RoleBlue + "' THEN " + open[rule.RoleBlue] +
+			" WHEN '" + rule.RoleLead + "' THEN " + open[rule.RoleLead] + " ELSE 0 END > 0 THEN (" +
+			"SELECT json_agg(json_build_object('id', q.id, 'name', q.name, 'state', q.state, 'assignee_id', q.assignee_id, " +
+			"'since', q.since, 'tag', q.tag) ORDER BY q.since, q.id) FROM (" +
+			"SELECT qt.id, qt.name, qt.state, qt.assignee_id, " + since + " AS since, " +
+			firstTagSQL("qt.id", "json_build_object('id', g.external_id, 'name', g.name)") + " AS tag " +
+			"FROM " + missiontest.Table + " qt WHERE qt.mission_id = " + idCol + " AND qt.deleted_at IS NULL AND (" +
+			"(" + roleCol + " = '" + rule.RoleRed + "' AND " + missionread.ToRunSQL(t) +
+			" AND (qt.assignee_id IS NULL OR qt.assignee_id = ").Arg(me).WriteString(")) OR " +
+			"(" + roleCol + " = '" + rule.RoleBlue + "' AND " + missionread.AwaitingBlueSQL(t) + ") OR " +
+			"(" + roleCol + " = '" + rule.RoleLead + "' AND " + missionread.AwaitingReviewSQL(t) + ")) " +
+			"ORDER BY since, qt.id LIMIT " + strconv.Itoa(view.QueueSize) + ") q) END")
+	})
 }
 
-// loadQueue reads the first QueueSize open tests of one queue, oldest
-// first, over the in-progress missions where the viewer holds the queue's
-// role, through the mission test privacy policy.
-func loadQueue(ctx context.Context, client *ent.Client, me uuid.UUID, queue string) ([]view.QueueRow, error) {
-	role := queueRole(queue)
-	var cond, since string
-	switch queue {
-	case view.QueueRed:
-		cond, since = missionread.ToRunSQL(missiontest.Table), missiontest.Table+".created_at"
-	case view.QueueBlue:
-		cond, since = missionread.AwaitingBlueSQL(missiontest.Table), "coalesce("+missiontest.Table+".ended_at, "+missiontest.Table+".started_at, "+missiontest.Table+".created_at)"
-	default:
-		cond, since = missionread.AwaitingReviewSQL(missiontest.Table), "coalesce("+missiontest.Table+".ended_at, "+missiontest.Table+".created_at)"
-	}
-	mm := entsql.Table(missionmember.Table).As("mm")
-	ms := entsql.Table(entmission.Table).As("ms")
-	missions := entsql.Select(mm.C(missionmember.FieldMissionID)).From(mm).
-		Join(ms).On(mm.C(missionmember.FieldMissionID), ms.C(entmission.FieldID)).
-		Where(entsql.And(
-			entsql.EQ(mm.C(missionmember.FieldUserID), me),
-			entsql.EQ(mm.C(missionmember.FieldRole), role),
-			entsql.EQ(ms.C(entmission.FieldStatus), entmission.StatusInProgress.String()),
-			entsql.IsNull(ms.C(entmission.FieldDeletedAt)),
-		))
-	q := client.MissionTest.Query().
-		Where(func(s *entsql.Selector) {
-			s.Where(entsql.And(entsql.In(s.C(missiontest.FieldMissionID), missions), entsql.ExprP(cond)))
-			if queue == view.QueueRed {
-				s.Where(entsql.Or(entsql.IsNull(s.C(missiontest.FieldAssigneeID)), entsql.EQ(s.C(missiontest.FieldAssigneeID), me)))
-			}
-		}).
-		Order(func(s *entsql.Selector) { s.OrderExpr(entsql.Expr(since)) }, ent.Asc(missiontest.FieldID)).
-		Limit(view.QueueSize)
-	var lines []queueLine
-	err := q.Select(missiontest.FieldID, missiontest.FieldMissionID, missiontest.FieldName, missiontest.FieldState,
-		missiontest.FieldAssigneeID).
-		Aggregate(missionName(missiontest.Table+".mission_id"), firstTag(missiontest.Table+".id", "tag_id", "external_id"),
-			firstTag(missiontest.Table+".id", "tag_name", "name")).
-		Scan(ctx, &lines)
-	if err != nil {
-		return nil, fmt.Errorf("load the %s queue: %w", queue, err)
-	}
-	rows := make([]view.QueueRow, len(lines))
-	for i, l := range lines {
-		rows[i] = view.QueueRow{
-			ID: l.ID.String(), MissionID: l.MissionID.String(), MissionName: deref(l.MissionName), Name: l.Name,
-			AttackID: deref(l.TagID), AttackName: deref(l.TagName), State: string(l.State),
-			Assigned: l.AssigneeID != nil && *l.AssigneeID == me,
-		}
-	}
-	return rows, nil
-}
-
-// missionName is a column naming the mission whose id is in column idCol
-// (one row per row listed: a primary key lookup).
-func missionName(idCol string) ent.AggregateFunc {
-	return func(*entsql.Selector) string {
-		return entsql.As("(SELECT m.name FROM "+entmission.Table+" m WHERE m.id = "+idCol+")", "mission_name")
-	}
+// firstTagSQL is an expression of the first ATT&CK tag (by ID, the table
+// g) of the test whose id is in column idCol.
+func firstTagSQL(idCol, expr string) string {
+	return "(SELECT " + expr + " FROM " + missiontestmitretag.Table + " g WHERE g.mission_test_id = " + idCol +
+		" ORDER BY g.external_id, g.id LIMIT 1)"
 }
 
 // firstTag is a column with a field of the first ATT&CK tag (by ID) of the
 // test whose id is in column idCol.
 func firstTag(idCol, as, field string) ent.AggregateFunc {
-	return func(*entsql.Selector) string {
-		return entsql.As("(SELECT g."+field+" FROM "+missiontestmitretag.Table+" g WHERE g.mission_test_id = "+idCol+
-			" ORDER BY g.external_id, g.id LIMIT 1)", as)
-	}
+	return func(*entsql.Selector) string { return entsql.As(firstTagSQL(idCol, "g."+field), as) }
 }
 
 // activityLine is one row of the activity statement.

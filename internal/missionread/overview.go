@@ -16,11 +16,12 @@ import (
 	"violet/views/scale"
 )
 
-// Overview loads what the mission page shows in two statements: the work
-// queues' sizes with the members tests may be assigned to and the
-// mission's categories (overviewLists), and every test the viewer may see
-// with everything their rows show (Tests, Rows), from which the figures
-// are computed (mission.FiguresOf) and the filter's tests kept. The plan
+// Overview loads what the mission page shows in two statements: the
+// members tests may be assigned to and the mission's categories
+// (overviewLists), and every test the viewer may see with everything their
+// rows show (Tests, Rows), from which the figures and the work queues'
+// sizes are computed (mission.FiguresOf, queueCounts) and the filter's
+// tests kept. The plan
 // editor's search results are the caller's.
 func Overview(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Access, f missionpage.Filter) (missionpage.Page, error) {
 	m := a.Mission
@@ -34,7 +35,7 @@ func Overview(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Ac
 		cats []*ent.MissionCategory
 		err  error
 	)
-	if p.Queues, p.Assignees, cats, err = overviewLists(ctx, db, a); err != nil {
+	if p.Assignees, cats, err = overviewLists(ctx, db, a); err != nil {
 		return p, err
 	}
 	for _, c := range cats {
@@ -50,6 +51,7 @@ func Overview(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Ac
 	// viewer who may read every mission but is a blue member of this one
 	// is shown every test, yet counts only the released ones.
 	p.Figures = mission.FiguresOf(FigureTests(listed.All), p.BlueView)
+	p.Queues = queueCounts(listed.All, a)
 	for _, t := range p.Figures.PerTactic {
 		p.Tactics = append(p.Tactics, missionpage.Option{Value: t.ID, Label: t.Name})
 	}

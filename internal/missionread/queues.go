@@ -18,8 +18,8 @@ import (
 
 // The work queues of the overview (missionpage.Queues), the preset
 // filters the home page links to. Each is a condition on a test row, the
-// same for the list (workPredicate) and for the tabs' counts
-// (queueCounts), and the same as the home page's (internal/home):
+// same for the list (workPredicate, in SQL) and for the tabs' counts
+// (queueCounts, in Go from the rows read), and the same as the home page's (internal/home):
 //
 //   - red: waiting to be run — pending or running; for a red member, only
 //     those assigned to them or to nobody (the others are a colleague's
@@ -107,44 +107,70 @@ func workPredicate(s *entsql.Selector, a *mission.Access, f Filter) *entsql.Pred
 	return entsql.And(ps...)
 }
 
-// overviewLists reads, in one statement, the lists the overview shows
-// beside its tests: the size of every work queue (kept to the tests the
-// viewer may see, seesAll), the members tests may be assigned to (a red
-// role) and the mission's categories in their order.
-func overviewLists(ctx context.Context, db *sql.DB, a *mission.Access) ([]missionpage.QueueTab, []missionpage.Option, []*ent.MissionCategory, error) {
+// queueCounts sizes every work queue from the tests the viewer may see,
+// which the overview has read anyway: inQueue is queueSQL's condition in
+// Go (TestQueueCountsMatchTheirLists keeps the two the same).
+func queueCounts(all []Test, a *mission.Access) []missionpage.QueueTab {
 	me, role := a.Viewer.UserID, a.ActsAs()
-	query := "SELECT "
-	for _, q := range missionpage.Queues() {
-		query += "count(*) FILTER (WHERE " + queueSQL(q, "t", me, role) + "), "
+	tabs := make([]missionpage.QueueTab, len(missionpage.Queues()))
+	for i, q := range missionpage.Queues() {
+		tabs[i].Name = q
+		for k := range all {
+			if inQueue(q, &all[k], me, role) {
+				tabs[i].Count++
+			}
+		}
 	}
-	query += `(SELECT coalesce(json_agg(json_build_object('id', u.id, 'name', u.display_name) ORDER BY u.display_name, u.id), '[]')
+	return tabs
+}
+
+// inQueue reports whether test t is in queue q for viewer me acting as
+// role, as queueSQL says.
+func inQueue(q string, t *Test, me uuid.UUID, role string) bool {
+	st := t.State
+	toRun := st == missiontest.StatePending || st == missiontest.StateRunning
+	blue := t.ReleasedToBlue && t.DetectionLevelID == nil && (toRun || st == missiontest.StateExecuted)
+	review := st == missiontest.StateExecuted
+	mine := t.AssigneeID != nil && *t.AssigneeID == me
+	switch q {
+	case missionpage.QueueRed:
+		return toRun && (role != rule.RoleRed || t.AssigneeID == nil || mine)
+	case missionpage.QueueBlue:
+		return blue
+	case missionpage.QueueReview:
+		return review
+	case missionpage.QueueMine:
+		switch role {
+		case rule.RoleBlue:
+			return blue
+		case rule.RoleLead:
+			return toRun && mine || review
+		}
+		return toRun && mine
+	}
+	return true
+}
+
+// overviewLists reads, in one statement, the lists the overview shows
+// beside its tests: the members tests may be assigned to (a red role) and
+// the mission's categories in their order.
+func overviewLists(ctx context.Context, db *sql.DB, a *mission.Access) ([]missionpage.Option, []*ent.MissionCategory, error) {
+	const query = `SELECT
+		(SELECT coalesce(json_agg(json_build_object('id', u.id, 'name', u.display_name) ORDER BY u.display_name, u.id), '[]')
 			FROM mission_members mm JOIN users u ON u.id = mm.user_id
 			WHERE mm.mission_id = $1 AND mm.role IN ('red', 'lead') AND u.deleted_at IS NULL),
 		(SELECT coalesce(json_agg(json_build_object('id', c.id, 'name', c.name, 'colour', c.colour) ORDER BY c.position, c.name), '[]')
-			FROM mission_categories c WHERE c.mission_id = $1 AND c.deleted_at IS NULL)
-		FROM mission_tests t WHERE t.mission_id = $1 AND t.deleted_at IS NULL`
-	if !seesAll(a) {
-		query += " AND t.released_to_blue"
-	}
-	counts := make([]int, len(missionpage.Queues()))
+			FROM mission_categories c WHERE c.mission_id = $1 AND c.deleted_at IS NULL)`
 	var members, categories []byte
-	dest := make([]any, 0, len(counts)+2)
-	for i := range counts {
-		dest = append(dest, &counts[i])
-	}
-	if err := db.QueryRowContext(ctx, query, a.Mission.ID).Scan(append(dest, &members, &categories)...); err != nil {
-		return nil, nil, nil, fmt.Errorf("work queues, members and categories: %w", err)
-	}
-	tabs := make([]missionpage.QueueTab, len(counts))
-	for i, q := range missionpage.Queues() {
-		tabs[i] = missionpage.QueueTab{Name: q, Count: counts[i]}
+	if err := db.QueryRowContext(ctx, query, a.Mission.ID).Scan(&members, &categories); err != nil {
+		return nil, nil, fmt.Errorf("members and categories: %w", err)
 	}
 	var list []struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
 	}
 	if err := json.Unmarshal(members, &list); err != nil {
-		return nil, nil, nil, fmt.Errorf("red members: %w", err)
+		return nil, nil, fmt.Errorf("red members: %w", err)
 	}
 	opts := make([]missionpage.Option, len(list))
 	for i, m := range list {
@@ -152,9 +178,9 @@ func overviewLists(ctx context.Context, db *sql.DB, a *mission.Access) ([]missio
 	}
 	var cats []*ent.MissionCategory
 	if err := json.Unmarshal(categories, &cats); err != nil {
-		return nil, nil, nil, fmt.Errorf("categories: %w", err)
+		return nil, nil, fmt.Errorf("categories: %w", err)
 	}
-	return tabs, opts, cats, nil
+	return opts, cats, nil
 }
 
 // BulkSummary is what the overview says of a bulk action: the number of

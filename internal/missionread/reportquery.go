@@ -134,7 +134,9 @@ func reportJoined(a *mission.Access) []ent.AggregateFunc {
 // text, in ATT&CK ID order: "kind␟id␟name␟tactics␞…", the tactics of a
 // tag as their stored JSON text (decoded once per distinct text:
 // tacticsOf). It is aggregated once for the mission (one hash join), not
-// per test.
+// per test (a scalar subquery per test, as Tests reads the overview's
+// tags, was 2.5 ms slower here for 1,000 tests: each test's ordered
+// aggregate sorts on its own).
 //
 // The order comes from a sorted subquery rather than from an ORDER BY in
 // string_agg: PostgreSQL 15 sorts each group of an ordered aggregate on
@@ -148,7 +150,7 @@ func reportTagTable(a *mission.Access) *sql.Selector {
 		g.C(missiontestmitretag.FieldExternalID), g.C(missiontestmitretag.FieldName), g.C(missiontestmitretag.FieldTactics)).
 		From(g).
 		Join(t).On(g.C(missiontestmitretag.FieldMissionTestID), t.C(missiontest.FieldID)).
-		Where(sql.EQ(t.C(missiontest.FieldMissionID), a.Mission.ID)).
+		Where(sql.And(sql.EQ(t.C(missiontest.FieldMissionID), a.Mission.ID), sql.IsNull(t.C(missiontest.FieldDeletedAt)))).
 		OrderBy(g.C(missiontestmitretag.FieldMissionTestID), g.C(missiontestmitretag.FieldExternalID), g.C(missiontestmitretag.FieldID)).
 		As("st")
 	agg := `string_agg(st.kind || E'\x1f' || st.external_id || E'\x1f' || st.name || E'\x1f' || coalesce(st.tactics::text, ''), E'\x1e')`

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -59,7 +60,10 @@ type Options struct {
 	// StatementCache is the prepared statements per connection of the
 	// in-process server's pool (database.DefaultStatementCache normally).
 	StatementCache int
-	Progress       io.Writer // where progress lines go
+	// CPUProfile, when set, is where a CPU profile of the pages'
+	// measurement (client, server and floors: one process) is written.
+	CPUProfile string
+	Progress   io.Writer // where progress lines go
 }
 
 // Run builds the dataset, serves Violet in-process on loopback, drives
@@ -175,6 +179,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	defer stopFloor()
 	floor := NewClient(floorBase, maxConc(o.Concurrency))
+	if o.CPUProfile != "" {
+		stopProfile, err := startCPUProfile(o.CPUProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer stopProfile()
+	}
 	for i, p := range pages {
 		cp := captured[i]
 		if !cp.run {
@@ -539,4 +550,21 @@ func withDatabase(rawURL, db string) (string, error) {
 	}
 	u.Path = "/" + db
 	return u.String(), nil
+}
+
+// startCPUProfile profiles the process's CPU into the file at path until
+// the returned function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
