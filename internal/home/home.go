@@ -100,14 +100,16 @@ type missionLine struct {
 	Red    *int      `json:"red_open"`
 	Blue   *int      `json:"blue_open"`
 	Review *int      `json:"review_open"`
-	// Queued is the first QueueSize tests of the queue of the viewer's
-	// role, a JSON array (in-progress missions only).
+	// Queued is, on the first row only, the first QueueSize tests of each
+	// of the viewer's queues (queueHeads).
 	Queued []queuedTest `json:"queued"`
 }
 
-// queuedTest is one test of a mission's queue in the missions statement.
+// queuedTest is one test at the head of a queue in the missions statement.
 type queuedTest struct {
 	ID         string    `json:"id"`
+	MissionID  string    `json:"mission_id"`
+	Role       string    `json:"role"` // the viewer's role in its mission: the queue it heads`
 	Name       string    `json:"name"`
 	State      string    `json:"state"`
 	AssigneeID *string   `json:"assignee_id"`
@@ -123,7 +125,7 @@ type queuedTest struct {
 // mission.
 type queueCounts struct {
 	count map[string]map[string]int // queue → mission id → open tests
-	rows  map[string][]queuedRow    // queue → the first tests of each mission's queue
+	rows  map[string][]queuedRow    // queue → its first tests
 	held  map[string]bool           // queue → a role for it in an in-progress mission
 }
 
@@ -200,8 +202,7 @@ func loadMissions(ctx context.Context, client *ent.Client, me uuid.UUID, now tim
 	}
 	join := func(s *entsql.Selector) string {
 		s.Join(mine).On(s.C(entmission.FieldID), mine.C(missionmember.FieldMissionID))
-		s.AppendSelectExprAs(queued(s.C(entmission.FieldID), s.C(entmission.FieldStatus), mine.C(missionmember.FieldRole),
-			map[string]string{rule.RoleRed: "c.red_open", rule.RoleBlue: "c.blue_open", rule.RoleLead: "c.review_open"}, me), "queued")
+		s.AppendSelectExprAs(queueHeads(me), "queued")
 		s.LeftJoin(tests).On(s.C(entmission.FieldID), tests.C(missiontest.FieldMissionID))
 		return entsql.As(mine.C(missionmember.FieldRole), "my_role")
 	}
@@ -237,40 +238,54 @@ func loadMissions(ctx context.Context, client *ent.Client, me uuid.UUID, now tim
 					c.count[queue] = map[string]int{}
 				}
 				c.count[queue][m.ID] = n
-				for _, t := range l.Queued {
-					c.rows[queue] = append(c.rows[queue], queuedRow{queuedTest: t, missionID: m.ID, missionName: m.Name})
-				}
 			}
+		}
+	}
+	names := make(map[string]string, len(p.Missions))
+	for _, m := range p.Missions {
+		names[m.ID] = m.Name
+	}
+	queueOf := map[string]string{rule.RoleRed: view.QueueRed, rule.RoleBlue: view.QueueBlue, rule.RoleLead: view.QueueReview}
+	for _, l := range lines {
+		for _, t := range l.Queued {
+			q := queueOf[t.Role]
+			c.rows[q] = append(c.rows[q], queuedRow{queuedTest: t, missionID: t.MissionID, missionName: names[t.MissionID]})
 		}
 	}
 	return c, nil
 }
 
-// queued is the column of a mission's (idCol, statusCol) QueueSize oldest
-// open tests in the queue of the viewer's role in it (roleCol): none
-// unless the mission is in progress and that queue's count (open) is not
-// zero. Each queue has its own "oldest": when a test was added for the red
-// team, when it was run for blue, when it ended for the review.
-func queued(idCol, statusCol, roleCol string, open map[string]string, me uuid.UUID) *entsql.Predicate {
-	t := "qt"
-	since := "CASE " + roleCol +
+// queueHeads is the column of the QueueSize oldest open tests of each of
+// the viewer's queues, over the in-progress missions where they hold its
+// role, as one JSON array. It is one value for the whole statement, so the
+// first row alone carries it (the others hold NULL): PostgreSQL computes
+// the subquery once, as the separate statement it replaces did. Each queue
+// has its own "oldest": when a test was added for the red team, when it
+// was run for blue, when it ended for the review.
+func queueHeads(me uuid.UUID) *entsql.Predicate {
+	const t = "qt"
+	since := "CASE qm.role" +
 		" WHEN '" + rule.RoleRed + "' THEN qt.created_at" +
 		" WHEN '" + rule.RoleBlue + "' THEN coalesce(qt.ended_at, qt.started_at, qt.created_at)" +
 		" ELSE coalesce(qt.ended_at, qt.created_at) END"
 	return entsql.P(func(b *entsql.Builder) {
-		b.WriteString("CASE WHEN " + statusCol + " = '" + entmission.StatusInProgress.String() + "' AND CASE " + roleCol +
-			" WHEN '" + rule.RoleRed + "' THEN " + open[rule.RoleRed] + " WHEN '" + rule.RoleBlue + "' THEN " + open[rule.RoleBlue] +
-			" WHEN '" + rule.RoleLead + "' THEN " + open[rule.RoleLead] + " ELSE 0 END > 0 THEN (" +
-			"SELECT json_agg(json_build_object('id', q.id, 'name', q.name, 'state', q.state, 'assignee_id', q.assignee_id, " +
-			"'since', q.since, 'tag', q.tag) ORDER BY q.since, q.id) FROM (" +
-			"SELECT qt.id, qt.name, qt.state, qt.assignee_id, " + since + " AS since, " +
-			firstTagSQL("qt.id", "json_build_object('id', g.external_id, 'name', g.name)") + " AS tag " +
-			"FROM " + missiontest.Table + " qt WHERE qt.mission_id = " + idCol + " AND qt.deleted_at IS NULL AND (" +
-			"(" + roleCol + " = '" + rule.RoleRed + "' AND " + missionread.ToRunSQL(t) +
-			" AND (qt.assignee_id IS NULL OR qt.assignee_id = ").Arg(me).WriteString(")) OR " +
-			"(" + roleCol + " = '" + rule.RoleBlue + "' AND " + missionread.AwaitingBlueSQL(t) + ") OR " +
-			"(" + roleCol + " = '" + rule.RoleLead + "' AND " + missionread.AwaitingReviewSQL(t) + ")) " +
-			"ORDER BY since, qt.id LIMIT " + strconv.Itoa(view.QueueSize) + ") q) END")
+		b.WriteString("CASE WHEN row_number() OVER () = 1 THEN (" +
+			"SELECT json_agg(json_build_object('id', q.id, 'mission_id', q.mission_id, 'role', q.role, 'name', q.name, " +
+			"'state', q.state, 'assignee_id', q.assignee_id, 'since', q.since, " +
+			"'tag', " + firstTagSQL("q.id", "json_build_object('id', g.external_id, 'name', g.name)") + ") " +
+			"ORDER BY q.role, q.since, q.id) FROM (" +
+			"SELECT qt.id, qt.mission_id, qm.role, qt.name, qt.state, qt.assignee_id, " + since + " AS since, " +
+			"row_number() OVER (PARTITION BY qm.role ORDER BY " + since + ", qt.id) AS n " +
+			"FROM " + missiontest.Table + " qt " +
+			"JOIN " + missionmember.Table + " qm ON qm.mission_id = qt.mission_id AND qm.user_id = ").Arg(me).
+			WriteString(" JOIN " + entmission.Table + " qms ON qms.id = qt.mission_id AND qms.status = '" +
+				entmission.StatusInProgress.String() + "' AND qms.deleted_at IS NULL " +
+				"WHERE qt.deleted_at IS NULL AND (" +
+				"(qm.role = '" + rule.RoleRed + "' AND " + missionread.ToRunSQL(t) +
+				" AND (qt.assignee_id IS NULL OR qt.assignee_id = qm.user_id)) OR " +
+				"(qm.role = '" + rule.RoleBlue + "' AND " + missionread.AwaitingBlueSQL(t) + ") OR " +
+				"(qm.role = '" + rule.RoleLead + "' AND " + missionread.AwaitingReviewSQL(t) + "))" +
+				") q WHERE q.n <= " + strconv.Itoa(view.QueueSize) + ") END")
 	})
 }
 
