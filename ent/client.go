@@ -13,7 +13,9 @@ import (
 
 	"violet/ent/attacksync"
 	"violet/ent/auditevent"
+	"violet/ent/defensivetool"
 	"violet/ent/detectionlevel"
+	"violet/ent/detectionrule"
 	"violet/ent/evidencefile"
 	"violet/ent/group"
 	"violet/ent/importjob"
@@ -26,6 +28,7 @@ import (
 	"violet/ent/missionscenario"
 	"violet/ent/missiontest"
 	"violet/ent/missiontestmitretag"
+	"violet/ent/missiontestoutcome"
 	"violet/ent/mitresubtechnique"
 	"violet/ent/mitretactic"
 	"violet/ent/mitretechnique"
@@ -57,8 +60,12 @@ type Client struct {
 	AttackSync *AttackSyncClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
+	// DefensiveTool is the client for interacting with the DefensiveTool builders.
+	DefensiveTool *DefensiveToolClient
 	// DetectionLevel is the client for interacting with the DetectionLevel builders.
 	DetectionLevel *DetectionLevelClient
+	// DetectionRule is the client for interacting with the DetectionRule builders.
+	DetectionRule *DetectionRuleClient
 	// EvidenceFile is the client for interacting with the EvidenceFile builders.
 	EvidenceFile *EvidenceFileClient
 	// Group is the client for interacting with the Group builders.
@@ -83,6 +90,8 @@ type Client struct {
 	MissionTest *MissionTestClient
 	// MissionTestMitreTag is the client for interacting with the MissionTestMitreTag builders.
 	MissionTestMitreTag *MissionTestMitreTagClient
+	// MissionTestOutcome is the client for interacting with the MissionTestOutcome builders.
+	MissionTestOutcome *MissionTestOutcomeClient
 	// MitreSubtechnique is the client for interacting with the MitreSubtechnique builders.
 	MitreSubtechnique *MitreSubtechniqueClient
 	// MitreTactic is the client for interacting with the MitreTactic builders.
@@ -120,7 +129,9 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.AttackSync = NewAttackSyncClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
+	c.DefensiveTool = NewDefensiveToolClient(c.config)
 	c.DetectionLevel = NewDetectionLevelClient(c.config)
+	c.DetectionRule = NewDetectionRuleClient(c.config)
 	c.EvidenceFile = NewEvidenceFileClient(c.config)
 	c.Group = NewGroupClient(c.config)
 	c.ImportJob = NewImportJobClient(c.config)
@@ -133,6 +144,7 @@ func (c *Client) init() {
 	c.MissionScenario = NewMissionScenarioClient(c.config)
 	c.MissionTest = NewMissionTestClient(c.config)
 	c.MissionTestMitreTag = NewMissionTestMitreTagClient(c.config)
+	c.MissionTestOutcome = NewMissionTestOutcomeClient(c.config)
 	c.MitreSubtechnique = NewMitreSubtechniqueClient(c.config)
 	c.MitreTactic = NewMitreTacticClient(c.config)
 	c.MitreTechnique = NewMitreTechniqueClient(c.config)
@@ -239,7 +251,9 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:               cfg,
 		AttackSync:           NewAttackSyncClient(cfg),
 		AuditEvent:           NewAuditEventClient(cfg),
+		DefensiveTool:        NewDefensiveToolClient(cfg),
 		DetectionLevel:       NewDetectionLevelClient(cfg),
+		DetectionRule:        NewDetectionRuleClient(cfg),
 		EvidenceFile:         NewEvidenceFileClient(cfg),
 		Group:                NewGroupClient(cfg),
 		ImportJob:            NewImportJobClient(cfg),
@@ -252,6 +266,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		MissionScenario:      NewMissionScenarioClient(cfg),
 		MissionTest:          NewMissionTestClient(cfg),
 		MissionTestMitreTag:  NewMissionTestMitreTagClient(cfg),
+		MissionTestOutcome:   NewMissionTestOutcomeClient(cfg),
 		MitreSubtechnique:    NewMitreSubtechniqueClient(cfg),
 		MitreTactic:          NewMitreTacticClient(cfg),
 		MitreTechnique:       NewMitreTechniqueClient(cfg),
@@ -285,7 +300,9 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:               cfg,
 		AttackSync:           NewAttackSyncClient(cfg),
 		AuditEvent:           NewAuditEventClient(cfg),
+		DefensiveTool:        NewDefensiveToolClient(cfg),
 		DetectionLevel:       NewDetectionLevelClient(cfg),
+		DetectionRule:        NewDetectionRuleClient(cfg),
 		EvidenceFile:         NewEvidenceFileClient(cfg),
 		Group:                NewGroupClient(cfg),
 		ImportJob:            NewImportJobClient(cfg),
@@ -298,6 +315,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		MissionScenario:      NewMissionScenarioClient(cfg),
 		MissionTest:          NewMissionTestClient(cfg),
 		MissionTestMitreTag:  NewMissionTestMitreTagClient(cfg),
+		MissionTestOutcome:   NewMissionTestOutcomeClient(cfg),
 		MitreSubtechnique:    NewMitreSubtechniqueClient(cfg),
 		MitreTactic:          NewMitreTacticClient(cfg),
 		MitreTechnique:       NewMitreTechniqueClient(cfg),
@@ -339,13 +357,13 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.AttackSync, c.AuditEvent, c.DetectionLevel, c.EvidenceFile, c.Group,
-		c.ImportJob, c.Invitation, c.LibraryImportFile, c.LiveEvent, c.Mission,
-		c.MissionCategory, c.MissionMember, c.MissionScenario, c.MissionTest,
-		c.MissionTestMitreTag, c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique,
-		c.Notification, c.Permission, c.RefreshToken, c.ScenarioTemplate,
-		c.ScenarioTemplateTest, c.Setting, c.TestTemplate, c.TestTemplateMitreTag,
-		c.User,
+		c.AttackSync, c.AuditEvent, c.DefensiveTool, c.DetectionLevel, c.DetectionRule,
+		c.EvidenceFile, c.Group, c.ImportJob, c.Invitation, c.LibraryImportFile,
+		c.LiveEvent, c.Mission, c.MissionCategory, c.MissionMember, c.MissionScenario,
+		c.MissionTest, c.MissionTestMitreTag, c.MissionTestOutcome,
+		c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique, c.Notification,
+		c.Permission, c.RefreshToken, c.ScenarioTemplate, c.ScenarioTemplateTest,
+		c.Setting, c.TestTemplate, c.TestTemplateMitreTag, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -355,13 +373,13 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.AttackSync, c.AuditEvent, c.DetectionLevel, c.EvidenceFile, c.Group,
-		c.ImportJob, c.Invitation, c.LibraryImportFile, c.LiveEvent, c.Mission,
-		c.MissionCategory, c.MissionMember, c.MissionScenario, c.MissionTest,
-		c.MissionTestMitreTag, c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique,
-		c.Notification, c.Permission, c.RefreshToken, c.ScenarioTemplate,
-		c.ScenarioTemplateTest, c.Setting, c.TestTemplate, c.TestTemplateMitreTag,
-		c.User,
+		c.AttackSync, c.AuditEvent, c.DefensiveTool, c.DetectionLevel, c.DetectionRule,
+		c.EvidenceFile, c.Group, c.ImportJob, c.Invitation, c.LibraryImportFile,
+		c.LiveEvent, c.Mission, c.MissionCategory, c.MissionMember, c.MissionScenario,
+		c.MissionTest, c.MissionTestMitreTag, c.MissionTestOutcome,
+		c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique, c.Notification,
+		c.Permission, c.RefreshToken, c.ScenarioTemplate, c.ScenarioTemplateTest,
+		c.Setting, c.TestTemplate, c.TestTemplateMitreTag, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -374,8 +392,12 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AttackSync.mutate(ctx, m)
 	case *AuditEventMutation:
 		return c.AuditEvent.mutate(ctx, m)
+	case *DefensiveToolMutation:
+		return c.DefensiveTool.mutate(ctx, m)
 	case *DetectionLevelMutation:
 		return c.DetectionLevel.mutate(ctx, m)
+	case *DetectionRuleMutation:
+		return c.DetectionRule.mutate(ctx, m)
 	case *EvidenceFileMutation:
 		return c.EvidenceFile.mutate(ctx, m)
 	case *GroupMutation:
@@ -400,6 +422,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.MissionTest.mutate(ctx, m)
 	case *MissionTestMitreTagMutation:
 		return c.MissionTestMitreTag.mutate(ctx, m)
+	case *MissionTestOutcomeMutation:
+		return c.MissionTestOutcome.mutate(ctx, m)
 	case *MitreSubtechniqueMutation:
 		return c.MitreSubtechnique.mutate(ctx, m)
 	case *MitreTacticMutation:
@@ -713,6 +737,157 @@ func (c *AuditEventClient) mutate(ctx context.Context, m *AuditEventMutation) (V
 	}
 }
 
+// DefensiveToolClient is a client for the DefensiveTool schema.
+type DefensiveToolClient struct {
+	config
+}
+
+// NewDefensiveToolClient returns a client for the DefensiveTool from the given config.
+func NewDefensiveToolClient(c config) *DefensiveToolClient {
+	return &DefensiveToolClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `defensivetool.Hooks(f(g(h())))`.
+func (c *DefensiveToolClient) Use(hooks ...Hook) {
+	c.hooks.DefensiveTool = append(c.hooks.DefensiveTool, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `defensivetool.Intercept(f(g(h())))`.
+func (c *DefensiveToolClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DefensiveTool = append(c.inters.DefensiveTool, interceptors...)
+}
+
+// Create returns a builder for creating a DefensiveTool entity.
+func (c *DefensiveToolClient) Create() *DefensiveToolCreate {
+	mutation := newDefensiveToolMutation(c.config, OpCreate)
+	return &DefensiveToolCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DefensiveTool entities.
+func (c *DefensiveToolClient) CreateBulk(builders ...*DefensiveToolCreate) *DefensiveToolCreateBulk {
+	return &DefensiveToolCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DefensiveToolClient) MapCreateBulk(slice any, setFunc func(*DefensiveToolCreate, int)) *DefensiveToolCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DefensiveToolCreateBulk{err: fmt.Errorf("calling to DefensiveToolClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DefensiveToolCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DefensiveToolCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DefensiveTool.
+func (c *DefensiveToolClient) Update() *DefensiveToolUpdate {
+	mutation := newDefensiveToolMutation(c.config, OpUpdate)
+	return &DefensiveToolUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DefensiveToolClient) UpdateOne(_m *DefensiveTool) *DefensiveToolUpdateOne {
+	mutation := newDefensiveToolMutation(c.config, OpUpdateOne, withDefensiveTool(_m))
+	return &DefensiveToolUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DefensiveToolClient) UpdateOneID(id uuid.UUID) *DefensiveToolUpdateOne {
+	mutation := newDefensiveToolMutation(c.config, OpUpdateOne, withDefensiveToolID(id))
+	return &DefensiveToolUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DefensiveTool.
+func (c *DefensiveToolClient) Delete() *DefensiveToolDelete {
+	mutation := newDefensiveToolMutation(c.config, OpDelete)
+	return &DefensiveToolDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DefensiveToolClient) DeleteOne(_m *DefensiveTool) *DefensiveToolDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DefensiveToolClient) DeleteOneID(id uuid.UUID) *DefensiveToolDeleteOne {
+	builder := c.Delete().Where(defensivetool.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DefensiveToolDeleteOne{builder}
+}
+
+// Query returns a query builder for DefensiveTool.
+func (c *DefensiveToolClient) Query() *DefensiveToolQuery {
+	return &DefensiveToolQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDefensiveTool},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DefensiveTool entity by its id.
+func (c *DefensiveToolClient) Get(ctx context.Context, id uuid.UUID) (*DefensiveTool, error) {
+	return c.Query().Where(defensivetool.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DefensiveToolClient) GetX(ctx context.Context, id uuid.UUID) *DefensiveTool {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryMissions queries the missions edge of a DefensiveTool.
+func (c *DefensiveToolClient) QueryMissions(_m *DefensiveTool) *MissionQuery {
+	query := (&MissionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(defensivetool.Table, defensivetool.FieldID, id),
+			sqlgraph.To(mission.Table, mission.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, defensivetool.MissionsTable, defensivetool.MissionsPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *DefensiveToolClient) Hooks() []Hook {
+	hooks := c.hooks.DefensiveTool
+	return append(hooks[:len(hooks):len(hooks)], defensivetool.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *DefensiveToolClient) Interceptors() []Interceptor {
+	inters := c.inters.DefensiveTool
+	return append(inters[:len(inters):len(inters)], defensivetool.Interceptors[:]...)
+}
+
+func (c *DefensiveToolClient) mutate(ctx context.Context, m *DefensiveToolMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DefensiveToolCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DefensiveToolUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DefensiveToolUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DefensiveToolDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DefensiveTool mutation op: %q", m.Op())
+	}
+}
+
 // DetectionLevelClient is a client for the DetectionLevel schema.
 type DetectionLevelClient struct {
 	config
@@ -844,6 +1019,173 @@ func (c *DetectionLevelClient) mutate(ctx context.Context, m *DetectionLevelMuta
 		return (&DetectionLevelDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown DetectionLevel mutation op: %q", m.Op())
+	}
+}
+
+// DetectionRuleClient is a client for the DetectionRule schema.
+type DetectionRuleClient struct {
+	config
+}
+
+// NewDetectionRuleClient returns a client for the DetectionRule from the given config.
+func NewDetectionRuleClient(c config) *DetectionRuleClient {
+	return &DetectionRuleClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `detectionrule.Hooks(f(g(h())))`.
+func (c *DetectionRuleClient) Use(hooks ...Hook) {
+	c.hooks.DetectionRule = append(c.hooks.DetectionRule, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `detectionrule.Intercept(f(g(h())))`.
+func (c *DetectionRuleClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DetectionRule = append(c.inters.DetectionRule, interceptors...)
+}
+
+// Create returns a builder for creating a DetectionRule entity.
+func (c *DetectionRuleClient) Create() *DetectionRuleCreate {
+	mutation := newDetectionRuleMutation(c.config, OpCreate)
+	return &DetectionRuleCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DetectionRule entities.
+func (c *DetectionRuleClient) CreateBulk(builders ...*DetectionRuleCreate) *DetectionRuleCreateBulk {
+	return &DetectionRuleCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DetectionRuleClient) MapCreateBulk(slice any, setFunc func(*DetectionRuleCreate, int)) *DetectionRuleCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DetectionRuleCreateBulk{err: fmt.Errorf("calling to DetectionRuleClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DetectionRuleCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DetectionRuleCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DetectionRule.
+func (c *DetectionRuleClient) Update() *DetectionRuleUpdate {
+	mutation := newDetectionRuleMutation(c.config, OpUpdate)
+	return &DetectionRuleUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DetectionRuleClient) UpdateOne(_m *DetectionRule) *DetectionRuleUpdateOne {
+	mutation := newDetectionRuleMutation(c.config, OpUpdateOne, withDetectionRule(_m))
+	return &DetectionRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DetectionRuleClient) UpdateOneID(id uuid.UUID) *DetectionRuleUpdateOne {
+	mutation := newDetectionRuleMutation(c.config, OpUpdateOne, withDetectionRuleID(id))
+	return &DetectionRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DetectionRule.
+func (c *DetectionRuleClient) Delete() *DetectionRuleDelete {
+	mutation := newDetectionRuleMutation(c.config, OpDelete)
+	return &DetectionRuleDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DetectionRuleClient) DeleteOne(_m *DetectionRule) *DetectionRuleDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DetectionRuleClient) DeleteOneID(id uuid.UUID) *DetectionRuleDeleteOne {
+	builder := c.Delete().Where(detectionrule.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DetectionRuleDeleteOne{builder}
+}
+
+// Query returns a query builder for DetectionRule.
+func (c *DetectionRuleClient) Query() *DetectionRuleQuery {
+	return &DetectionRuleQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDetectionRule},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DetectionRule entity by its id.
+func (c *DetectionRuleClient) Get(ctx context.Context, id uuid.UUID) (*DetectionRule, error) {
+	return c.Query().Where(detectionrule.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DetectionRuleClient) GetX(ctx context.Context, id uuid.UUID) *DetectionRule {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTemplates queries the templates edge of a DetectionRule.
+func (c *DetectionRuleClient) QueryTemplates(_m *DetectionRule) *TestTemplateQuery {
+	query := (&TestTemplateClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(detectionrule.Table, detectionrule.FieldID, id),
+			sqlgraph.To(testtemplate.Table, testtemplate.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, detectionrule.TemplatesTable, detectionrule.TemplatesPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryMissionTests queries the mission_tests edge of a DetectionRule.
+func (c *DetectionRuleClient) QueryMissionTests(_m *DetectionRule) *MissionTestQuery {
+	query := (&MissionTestClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(detectionrule.Table, detectionrule.FieldID, id),
+			sqlgraph.To(missiontest.Table, missiontest.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, detectionrule.MissionTestsTable, detectionrule.MissionTestsPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *DetectionRuleClient) Hooks() []Hook {
+	hooks := c.hooks.DetectionRule
+	return append(hooks[:len(hooks):len(hooks)], detectionrule.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *DetectionRuleClient) Interceptors() []Interceptor {
+	inters := c.inters.DetectionRule
+	return append(inters[:len(inters):len(inters)], detectionrule.Interceptors[:]...)
+}
+
+func (c *DetectionRuleClient) mutate(ctx context.Context, m *DetectionRuleMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DetectionRuleCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DetectionRuleUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DetectionRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DetectionRuleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DetectionRule mutation op: %q", m.Op())
 	}
 }
 
@@ -2001,6 +2343,22 @@ func (c *MissionClient) QueryCreatedBy(_m *Mission) *UserQuery {
 	return query
 }
 
+// QueryTools queries the tools edge of a Mission.
+func (c *MissionClient) QueryTools(_m *Mission) *DefensiveToolQuery {
+	query := (&DefensiveToolClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(mission.Table, mission.FieldID, id),
+			sqlgraph.To(defensivetool.Table, defensivetool.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, mission.ToolsTable, mission.ToolsPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *MissionClient) Hooks() []Hook {
 	hooks := c.hooks.Mission
@@ -2780,6 +3138,38 @@ func (c *MissionTestClient) QueryDetectionLevel(_m *MissionTest) *DetectionLevel
 	return query
 }
 
+// QueryOutcomes queries the outcomes edge of a MissionTest.
+func (c *MissionTestClient) QueryOutcomes(_m *MissionTest) *MissionTestOutcomeQuery {
+	query := (&MissionTestOutcomeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(missiontest.Table, missiontest.FieldID, id),
+			sqlgraph.To(missiontestoutcome.Table, missiontestoutcome.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, missiontest.OutcomesTable, missiontest.OutcomesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRules queries the rules edge of a MissionTest.
+func (c *MissionTestClient) QueryRules(_m *MissionTest) *DetectionRuleQuery {
+	query := (&DetectionRuleClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(missiontest.Table, missiontest.FieldID, id),
+			sqlgraph.To(detectionrule.Table, detectionrule.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, missiontest.RulesTable, missiontest.RulesPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryMitreTags queries the mitre_tags edge of a MissionTest.
 func (c *MissionTestClient) QueryMitreTags(_m *MissionTest) *MissionTestMitreTagQuery {
 	query := (&MissionTestMitreTagClient{config: c.config}).Query()
@@ -2986,6 +3376,204 @@ func (c *MissionTestMitreTagClient) mutate(ctx context.Context, m *MissionTestMi
 		return (&MissionTestMitreTagDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown MissionTestMitreTag mutation op: %q", m.Op())
+	}
+}
+
+// MissionTestOutcomeClient is a client for the MissionTestOutcome schema.
+type MissionTestOutcomeClient struct {
+	config
+}
+
+// NewMissionTestOutcomeClient returns a client for the MissionTestOutcome from the given config.
+func NewMissionTestOutcomeClient(c config) *MissionTestOutcomeClient {
+	return &MissionTestOutcomeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `missiontestoutcome.Hooks(f(g(h())))`.
+func (c *MissionTestOutcomeClient) Use(hooks ...Hook) {
+	c.hooks.MissionTestOutcome = append(c.hooks.MissionTestOutcome, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `missiontestoutcome.Intercept(f(g(h())))`.
+func (c *MissionTestOutcomeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.MissionTestOutcome = append(c.inters.MissionTestOutcome, interceptors...)
+}
+
+// Create returns a builder for creating a MissionTestOutcome entity.
+func (c *MissionTestOutcomeClient) Create() *MissionTestOutcomeCreate {
+	mutation := newMissionTestOutcomeMutation(c.config, OpCreate)
+	return &MissionTestOutcomeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of MissionTestOutcome entities.
+func (c *MissionTestOutcomeClient) CreateBulk(builders ...*MissionTestOutcomeCreate) *MissionTestOutcomeCreateBulk {
+	return &MissionTestOutcomeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *MissionTestOutcomeClient) MapCreateBulk(slice any, setFunc func(*MissionTestOutcomeCreate, int)) *MissionTestOutcomeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &MissionTestOutcomeCreateBulk{err: fmt.Errorf("calling to MissionTestOutcomeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*MissionTestOutcomeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &MissionTestOutcomeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for MissionTestOutcome.
+func (c *MissionTestOutcomeClient) Update() *MissionTestOutcomeUpdate {
+	mutation := newMissionTestOutcomeMutation(c.config, OpUpdate)
+	return &MissionTestOutcomeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *MissionTestOutcomeClient) UpdateOne(_m *MissionTestOutcome) *MissionTestOutcomeUpdateOne {
+	mutation := newMissionTestOutcomeMutation(c.config, OpUpdateOne, withMissionTestOutcome(_m))
+	return &MissionTestOutcomeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *MissionTestOutcomeClient) UpdateOneID(id uuid.UUID) *MissionTestOutcomeUpdateOne {
+	mutation := newMissionTestOutcomeMutation(c.config, OpUpdateOne, withMissionTestOutcomeID(id))
+	return &MissionTestOutcomeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for MissionTestOutcome.
+func (c *MissionTestOutcomeClient) Delete() *MissionTestOutcomeDelete {
+	mutation := newMissionTestOutcomeMutation(c.config, OpDelete)
+	return &MissionTestOutcomeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *MissionTestOutcomeClient) DeleteOne(_m *MissionTestOutcome) *MissionTestOutcomeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *MissionTestOutcomeClient) DeleteOneID(id uuid.UUID) *MissionTestOutcomeDeleteOne {
+	builder := c.Delete().Where(missiontestoutcome.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &MissionTestOutcomeDeleteOne{builder}
+}
+
+// Query returns a query builder for MissionTestOutcome.
+func (c *MissionTestOutcomeClient) Query() *MissionTestOutcomeQuery {
+	return &MissionTestOutcomeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeMissionTestOutcome},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a MissionTestOutcome entity by its id.
+func (c *MissionTestOutcomeClient) Get(ctx context.Context, id uuid.UUID) (*MissionTestOutcome, error) {
+	return c.Query().Where(missiontestoutcome.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *MissionTestOutcomeClient) GetX(ctx context.Context, id uuid.UUID) *MissionTestOutcome {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryMissionTest queries the mission_test edge of a MissionTestOutcome.
+func (c *MissionTestOutcomeClient) QueryMissionTest(_m *MissionTestOutcome) *MissionTestQuery {
+	query := (&MissionTestClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(missiontestoutcome.Table, missiontestoutcome.FieldID, id),
+			sqlgraph.To(missiontest.Table, missiontest.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, missiontestoutcome.MissionTestTable, missiontestoutcome.MissionTestColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryTool queries the tool edge of a MissionTestOutcome.
+func (c *MissionTestOutcomeClient) QueryTool(_m *MissionTestOutcome) *DefensiveToolQuery {
+	query := (&DefensiveToolClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(missiontestoutcome.Table, missiontestoutcome.FieldID, id),
+			sqlgraph.To(defensivetool.Table, defensivetool.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, missiontestoutcome.ToolTable, missiontestoutcome.ToolColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDetectionLevel queries the detection_level edge of a MissionTestOutcome.
+func (c *MissionTestOutcomeClient) QueryDetectionLevel(_m *MissionTestOutcome) *DetectionLevelQuery {
+	query := (&DetectionLevelClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(missiontestoutcome.Table, missiontestoutcome.FieldID, id),
+			sqlgraph.To(detectionlevel.Table, detectionlevel.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, missiontestoutcome.DetectionLevelTable, missiontestoutcome.DetectionLevelColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRecordedBy queries the recorded_by edge of a MissionTestOutcome.
+func (c *MissionTestOutcomeClient) QueryRecordedBy(_m *MissionTestOutcome) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(missiontestoutcome.Table, missiontestoutcome.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, missiontestoutcome.RecordedByTable, missiontestoutcome.RecordedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *MissionTestOutcomeClient) Hooks() []Hook {
+	hooks := c.hooks.MissionTestOutcome
+	return append(hooks[:len(hooks):len(hooks)], missiontestoutcome.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *MissionTestOutcomeClient) Interceptors() []Interceptor {
+	return c.inters.MissionTestOutcome
+}
+
+func (c *MissionTestOutcomeClient) mutate(ctx context.Context, m *MissionTestOutcomeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&MissionTestOutcomeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&MissionTestOutcomeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&MissionTestOutcomeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&MissionTestOutcomeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown MissionTestOutcome mutation op: %q", m.Op())
 	}
 }
 
@@ -4576,6 +5164,22 @@ func (c *TestTemplateClient) QueryMitreTags(_m *TestTemplate) *TestTemplateMitre
 	return query
 }
 
+// QueryRules queries the rules edge of a TestTemplate.
+func (c *TestTemplateClient) QueryRules(_m *TestTemplate) *DetectionRuleQuery {
+	query := (&DetectionRuleClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(testtemplate.Table, testtemplate.FieldID, id),
+			sqlgraph.To(detectionrule.Table, detectionrule.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, testtemplate.RulesTable, testtemplate.RulesPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryScenarioEntries queries the scenario_entries edge of a TestTemplate.
 func (c *TestTemplateClient) QueryScenarioEntries(_m *TestTemplate) *ScenarioTemplateTestQuery {
 	query := (&ScenarioTemplateTestClient{config: c.config}).Query()
@@ -5035,20 +5639,22 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		AttackSync, AuditEvent, DetectionLevel, EvidenceFile, Group, ImportJob,
-		Invitation, LibraryImportFile, LiveEvent, Mission, MissionCategory,
-		MissionMember, MissionScenario, MissionTest, MissionTestMitreTag,
-		MitreSubtechnique, MitreTactic, MitreTechnique, Notification, Permission,
-		RefreshToken, ScenarioTemplate, ScenarioTemplateTest, Setting, TestTemplate,
-		TestTemplateMitreTag, User []ent.Hook
+		AttackSync, AuditEvent, DefensiveTool, DetectionLevel, DetectionRule,
+		EvidenceFile, Group, ImportJob, Invitation, LibraryImportFile, LiveEvent,
+		Mission, MissionCategory, MissionMember, MissionScenario, MissionTest,
+		MissionTestMitreTag, MissionTestOutcome, MitreSubtechnique, MitreTactic,
+		MitreTechnique, Notification, Permission, RefreshToken, ScenarioTemplate,
+		ScenarioTemplateTest, Setting, TestTemplate, TestTemplateMitreTag,
+		User []ent.Hook
 	}
 	inters struct {
-		AttackSync, AuditEvent, DetectionLevel, EvidenceFile, Group, ImportJob,
-		Invitation, LibraryImportFile, LiveEvent, Mission, MissionCategory,
-		MissionMember, MissionScenario, MissionTest, MissionTestMitreTag,
-		MitreSubtechnique, MitreTactic, MitreTechnique, Notification, Permission,
-		RefreshToken, ScenarioTemplate, ScenarioTemplateTest, Setting, TestTemplate,
-		TestTemplateMitreTag, User []ent.Interceptor
+		AttackSync, AuditEvent, DefensiveTool, DetectionLevel, DetectionRule,
+		EvidenceFile, Group, ImportJob, Invitation, LibraryImportFile, LiveEvent,
+		Mission, MissionCategory, MissionMember, MissionScenario, MissionTest,
+		MissionTestMitreTag, MissionTestOutcome, MitreSubtechnique, MitreTactic,
+		MitreTechnique, Notification, Permission, RefreshToken, ScenarioTemplate,
+		ScenarioTemplateTest, Setting, TestTemplate, TestTemplateMitreTag,
+		User []ent.Interceptor
 	}
 )
 

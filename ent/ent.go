@@ -10,7 +10,9 @@ import (
 	"sync"
 	"violet/ent/attacksync"
 	"violet/ent/auditevent"
+	"violet/ent/defensivetool"
 	"violet/ent/detectionlevel"
+	"violet/ent/detectionrule"
 	"violet/ent/evidencefile"
 	"violet/ent/group"
 	"violet/ent/importjob"
@@ -23,6 +25,7 @@ import (
 	"violet/ent/missionscenario"
 	"violet/ent/missiontest"
 	"violet/ent/missiontestmitretag"
+	"violet/ent/missiontestoutcome"
 	"violet/ent/mitresubtechnique"
 	"violet/ent/mitretactic"
 	"violet/ent/mitretechnique"
@@ -101,7 +104,9 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			attacksync.Table:           attacksync.ValidColumn,
 			auditevent.Table:           auditevent.ValidColumn,
+			defensivetool.Table:        defensivetool.ValidColumn,
 			detectionlevel.Table:       detectionlevel.ValidColumn,
+			detectionrule.Table:        detectionrule.ValidColumn,
 			evidencefile.Table:         evidencefile.ValidColumn,
 			group.Table:                group.ValidColumn,
 			importjob.Table:            importjob.ValidColumn,
@@ -114,6 +119,7 @@ func checkColumn(t, c string) error {
 			missionscenario.Table:      missionscenario.ValidColumn,
 			missiontest.Table:          missiontest.ValidColumn,
 			missiontestmitretag.Table:  missiontestmitretag.ValidColumn,
+			missiontestoutcome.Table:   missiontestoutcome.ValidColumn,
 			mitresubtechnique.Table:    mitresubtechnique.ValidColumn,
 			mitretactic.Table:          mitretactic.ValidColumn,
 			mitretechnique.Table:       mitretechnique.ValidColumn,

@@ -59,9 +59,11 @@ type MissionEdges struct {
 	Tests []*MissionTest `json:"tests,omitempty"`
 	// CreatedBy holds the value of the created_by edge.
 	CreatedBy *User `json:"created_by,omitempty"`
+	// Tools holds the value of the tools edge.
+	Tools []*DefensiveTool `json:"tools,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [6]bool
 }
 
 // MembersOrErr returns the Members value or an error if the edge
@@ -109,6 +111,15 @@ func (e MissionEdges) CreatedByOrErr() (*User, error) {
 		return nil, &NotFoundError{label: user.Label}
 	}
 	return nil, &NotLoadedError{edge: "created_by"}
+}
+
+// ToolsOrErr returns the Tools value or an error if the edge
+// was not loaded in eager-loading.
+func (e MissionEdges) ToolsOrErr() ([]*DefensiveTool, error) {
+	if e.loadedTypes[5] {
+		return e.Tools, nil
+	}
+	return nil, &NotLoadedError{edge: "tools"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -253,6 +264,11 @@ func (_m *Mission) QueryTests() *MissionTestQuery {
 // QueryCreatedBy queries the "created_by" edge of the Mission entity.
 func (_m *Mission) QueryCreatedBy() *UserQuery {
 	return NewMissionClient(_m.config).QueryCreatedBy(_m)
+}
+
+// QueryTools queries the "tools" edge of the Mission entity.
+func (_m *Mission) QueryTools() *DefensiveToolQuery {
+	return NewMissionClient(_m.config).QueryTools(_m)
 }
 
 // Update returns a builder for updating this Mission.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"violet/ent/defensivetool"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionmember"
@@ -252,6 +253,21 @@ func (_c *MissionCreate) AddTests(v ...*MissionTest) *MissionCreate {
 // SetCreatedBy sets the "created_by" edge to the User entity.
 func (_c *MissionCreate) SetCreatedBy(v *User) *MissionCreate {
 	return _c.SetCreatedByID(v.ID)
+}
+
+// AddToolIDs adds the "tools" edge to the DefensiveTool entity by IDs.
+func (_c *MissionCreate) AddToolIDs(ids ...uuid.UUID) *MissionCreate {
+	_c.mutation.AddToolIDs(ids...)
+	return _c
+}
+
+// AddTools adds the "tools" edges to the DefensiveTool entity.
+func (_c *MissionCreate) AddTools(v ...*DefensiveTool) *MissionCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddToolIDs(ids...)
 }
 
 // Mutation returns the MissionMutation object of the builder.
@@ -529,6 +545,22 @@ func (_c *MissionCreate) createSpec() (*Mission, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.CreatedByID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ToolsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   mission.ToolsTable,
+			Columns: mission.ToolsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(defensivetool.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"violet/ent/defensivetool"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionmember"
@@ -36,6 +37,7 @@ type MissionQuery struct {
 	withScenarios  *MissionScenarioQuery
 	withTests      *MissionTestQuery
 	withCreatedBy  *UserQuery
+	withTools      *DefensiveToolQuery
 	modifiers      []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -176,6 +178,28 @@ func (_q *MissionQuery) QueryCreatedBy() *UserQuery {
 			sqlgraph.From(mission.Table, mission.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, mission.CreatedByTable, mission.CreatedByColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryTools chains the current query on the "tools" edge.
+func (_q *MissionQuery) QueryTools() *DefensiveToolQuery {
+	query := (&DefensiveToolClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(mission.Table, mission.FieldID, selector),
+			sqlgraph.To(defensivetool.Table, defensivetool.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, mission.ToolsTable, mission.ToolsPrimaryKey...),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -380,6 +404,7 @@ func (_q *MissionQuery) Clone() *MissionQuery {
 		withScenarios:  _q.withScenarios.Clone(),
 		withTests:      _q.withTests.Clone(),
 		withCreatedBy:  _q.withCreatedBy.Clone(),
+		withTools:      _q.withTools.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -438,6 +463,17 @@ func (_q *MissionQuery) WithCreatedBy(opts ...func(*UserQuery)) *MissionQuery {
 		opt(query)
 	}
 	_q.withCreatedBy = query
+	return _q
+}
+
+// WithTools tells the query-builder to eager-load the nodes that are connected to
+// the "tools" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *MissionQuery) WithTools(opts ...func(*DefensiveToolQuery)) *MissionQuery {
+	query := (&DefensiveToolClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withTools = query
 	return _q
 }
 
@@ -525,12 +561,13 @@ func (_q *MissionQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Miss
 	var (
 		nodes       = []*Mission{}
 		_spec       = _q.querySpec()
-		loadedTypes = [5]bool{
+		loadedTypes = [6]bool{
 			_q.withMembers != nil,
 			_q.withCategories != nil,
 			_q.withScenarios != nil,
 			_q.withTests != nil,
 			_q.withCreatedBy != nil,
+			_q.withTools != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -585,6 +622,13 @@ func (_q *MissionQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Miss
 	if query := _q.withCreatedBy; query != nil {
 		if err := _q.loadCreatedBy(ctx, query, nodes, nil,
 			func(n *Mission, e *User) { n.Edges.CreatedBy = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withTools; query != nil {
+		if err := _q.loadTools(ctx, query, nodes,
+			func(n *Mission) { n.Edges.Tools = []*DefensiveTool{} },
+			func(n *Mission, e *DefensiveTool) { n.Edges.Tools = append(n.Edges.Tools, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -739,6 +783,67 @@ func (_q *MissionQuery) loadCreatedBy(ctx context.Context, query *UserQuery, nod
 		}
 		for i := range nodes {
 			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *MissionQuery) loadTools(ctx context.Context, query *DefensiveToolQuery, nodes []*Mission, init func(*Mission), assign func(*Mission, *DefensiveTool)) error {
+	edgeIDs := make([]driver.Value, len(nodes))
+	byID := make(map[uuid.UUID]*Mission)
+	nids := make(map[uuid.UUID]map[*Mission]struct{})
+	for i, node := range nodes {
+		edgeIDs[i] = node.ID
+		byID[node.ID] = node
+		if init != nil {
+			init(node)
+		}
+	}
+	query.Where(func(s *sql.Selector) {
+		joinT := sql.Table(mission.ToolsTable)
+		s.Join(joinT).On(s.C(defensivetool.FieldID), joinT.C(mission.ToolsPrimaryKey[1]))
+		s.Where(sql.InValues(joinT.C(mission.ToolsPrimaryKey[0]), edgeIDs...))
+		columns := s.SelectedColumns()
+		s.Select(joinT.C(mission.ToolsPrimaryKey[0]))
+		s.AppendSelect(columns...)
+		s.SetDistinct(false)
+	})
+	if err := query.prepareQuery(ctx); err != nil {
+		return err
+	}
+	qr := QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
+		return query.sqlAll(ctx, func(_ context.Context, spec *sqlgraph.QuerySpec) {
+			assign := spec.Assign
+			values := spec.ScanValues
+			spec.ScanValues = func(columns []string) ([]any, error) {
+				values, err := values(columns[1:])
+				if err != nil {
+					return nil, err
+				}
+				return append([]any{new(uuid.UUID)}, values...), nil
+			}
+			spec.Assign = func(columns []string, values []any) error {
+				outValue := *values[0].(*uuid.UUID)
+				inValue := *values[1].(*uuid.UUID)
+				if nids[inValue] == nil {
+					nids[inValue] = map[*Mission]struct{}{byID[outValue]: {}}
+					return assign(columns[1:], values[1:])
+				}
+				nids[inValue][byID[outValue]] = struct{}{}
+				return nil
+			}
+		})
+	})
+	neighbors, err := withInterceptors[[]*DefensiveTool](ctx, query, qr, query.inters)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected "tools" node returned %v`, n.ID)
+		}
+		for kn := range nodes {
+			assign(kn, n)
 		}
 	}
 	return nil

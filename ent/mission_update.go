@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"violet/ent/defensivetool"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionmember"
@@ -262,6 +263,21 @@ func (_u *MissionUpdate) SetCreatedBy(v *User) *MissionUpdate {
 	return _u.SetCreatedByID(v.ID)
 }
 
+// AddToolIDs adds the "tools" edge to the DefensiveTool entity by IDs.
+func (_u *MissionUpdate) AddToolIDs(ids ...uuid.UUID) *MissionUpdate {
+	_u.mutation.AddToolIDs(ids...)
+	return _u
+}
+
+// AddTools adds the "tools" edges to the DefensiveTool entity.
+func (_u *MissionUpdate) AddTools(v ...*DefensiveTool) *MissionUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddToolIDs(ids...)
+}
+
 // Mutation returns the MissionMutation object of the builder.
 func (_u *MissionUpdate) Mutation() *MissionMutation {
 	return _u.mutation
@@ -355,6 +371,27 @@ func (_u *MissionUpdate) RemoveTests(v ...*MissionTest) *MissionUpdate {
 func (_u *MissionUpdate) ClearCreatedBy() *MissionUpdate {
 	_u.mutation.ClearCreatedBy()
 	return _u
+}
+
+// ClearTools clears all "tools" edges to the DefensiveTool entity.
+func (_u *MissionUpdate) ClearTools() *MissionUpdate {
+	_u.mutation.ClearTools()
+	return _u
+}
+
+// RemoveToolIDs removes the "tools" edge to DefensiveTool entities by IDs.
+func (_u *MissionUpdate) RemoveToolIDs(ids ...uuid.UUID) *MissionUpdate {
+	_u.mutation.RemoveToolIDs(ids...)
+	return _u
+}
+
+// RemoveTools removes "tools" edges to DefensiveTool entities.
+func (_u *MissionUpdate) RemoveTools(v ...*DefensiveTool) *MissionUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveToolIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -684,6 +721,51 @@ func (_u *MissionUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.ToolsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   mission.ToolsTable,
+			Columns: mission.ToolsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(defensivetool.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedToolsIDs(); len(nodes) > 0 && !_u.mutation.ToolsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   mission.ToolsTable,
+			Columns: mission.ToolsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(defensivetool.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ToolsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   mission.ToolsTable,
+			Columns: mission.ToolsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(defensivetool.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{mission.Label}
@@ -932,6 +1014,21 @@ func (_u *MissionUpdateOne) SetCreatedBy(v *User) *MissionUpdateOne {
 	return _u.SetCreatedByID(v.ID)
 }
 
+// AddToolIDs adds the "tools" edge to the DefensiveTool entity by IDs.
+func (_u *MissionUpdateOne) AddToolIDs(ids ...uuid.UUID) *MissionUpdateOne {
+	_u.mutation.AddToolIDs(ids...)
+	return _u
+}
+
+// AddTools adds the "tools" edges to the DefensiveTool entity.
+func (_u *MissionUpdateOne) AddTools(v ...*DefensiveTool) *MissionUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddToolIDs(ids...)
+}
+
 // Mutation returns the MissionMutation object of the builder.
 func (_u *MissionUpdateOne) Mutation() *MissionMutation {
 	return _u.mutation
@@ -1025,6 +1122,27 @@ func (_u *MissionUpdateOne) RemoveTests(v ...*MissionTest) *MissionUpdateOne {
 func (_u *MissionUpdateOne) ClearCreatedBy() *MissionUpdateOne {
 	_u.mutation.ClearCreatedBy()
 	return _u
+}
+
+// ClearTools clears all "tools" edges to the DefensiveTool entity.
+func (_u *MissionUpdateOne) ClearTools() *MissionUpdateOne {
+	_u.mutation.ClearTools()
+	return _u
+}
+
+// RemoveToolIDs removes the "tools" edge to DefensiveTool entities by IDs.
+func (_u *MissionUpdateOne) RemoveToolIDs(ids ...uuid.UUID) *MissionUpdateOne {
+	_u.mutation.RemoveToolIDs(ids...)
+	return _u
+}
+
+// RemoveTools removes "tools" edges to DefensiveTool entities.
+func (_u *MissionUpdateOne) RemoveTools(v ...*DefensiveTool) *MissionUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveToolIDs(ids...)
 }
 
 // Where appends a list predicates to the MissionUpdate builder.
@@ -1377,6 +1495,51 @@ func (_u *MissionUpdateOne) sqlSave(ctx context.Context) (_node *Mission, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ToolsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   mission.ToolsTable,
+			Columns: mission.ToolsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(defensivetool.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedToolsIDs(); len(nodes) > 0 && !_u.mutation.ToolsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   mission.ToolsTable,
+			Columns: mission.ToolsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(defensivetool.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ToolsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   mission.ToolsTable,
+			Columns: mission.ToolsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(defensivetool.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

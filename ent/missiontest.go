@@ -121,13 +121,17 @@ type MissionTestEdges struct {
 	Assignee *User `json:"assignee,omitempty"`
 	// DetectionLevel holds the value of the detection_level edge.
 	DetectionLevel *DetectionLevel `json:"detection_level,omitempty"`
+	// Outcomes holds the value of the outcomes edge.
+	Outcomes []*MissionTestOutcome `json:"outcomes,omitempty"`
+	// Rules holds the value of the rules edge.
+	Rules []*DetectionRule `json:"rules,omitempty"`
 	// MitreTags holds the value of the mitre_tags edge.
 	MitreTags []*MissionTestMitreTag `json:"mitre_tags,omitempty"`
 	// Evidence holds the value of the evidence edge.
 	Evidence []*EvidenceFile `json:"evidence,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [10]bool
+	loadedTypes [12]bool
 }
 
 // MissionOrErr returns the Mission value or an error if the edge
@@ -218,10 +222,28 @@ func (e MissionTestEdges) DetectionLevelOrErr() (*DetectionLevel, error) {
 	return nil, &NotLoadedError{edge: "detection_level"}
 }
 
+// OutcomesOrErr returns the Outcomes value or an error if the edge
+// was not loaded in eager-loading.
+func (e MissionTestEdges) OutcomesOrErr() ([]*MissionTestOutcome, error) {
+	if e.loadedTypes[8] {
+		return e.Outcomes, nil
+	}
+	return nil, &NotLoadedError{edge: "outcomes"}
+}
+
+// RulesOrErr returns the Rules value or an error if the edge
+// was not loaded in eager-loading.
+func (e MissionTestEdges) RulesOrErr() ([]*DetectionRule, error) {
+	if e.loadedTypes[9] {
+		return e.Rules, nil
+	}
+	return nil, &NotLoadedError{edge: "rules"}
+}
+
 // MitreTagsOrErr returns the MitreTags value or an error if the edge
 // was not loaded in eager-loading.
 func (e MissionTestEdges) MitreTagsOrErr() ([]*MissionTestMitreTag, error) {
-	if e.loadedTypes[8] {
+	if e.loadedTypes[10] {
 		return e.MitreTags, nil
 	}
 	return nil, &NotLoadedError{edge: "mitre_tags"}
@@ -230,7 +252,7 @@ func (e MissionTestEdges) MitreTagsOrErr() ([]*MissionTestMitreTag, error) {
 // EvidenceOrErr returns the Evidence value or an error if the edge
 // was not loaded in eager-loading.
 func (e MissionTestEdges) EvidenceOrErr() ([]*EvidenceFile, error) {
-	if e.loadedTypes[9] {
+	if e.loadedTypes[11] {
 		return e.Evidence, nil
 	}
 	return nil, &NotLoadedError{edge: "evidence"}
@@ -557,6 +579,16 @@ func (_m *MissionTest) QueryAssignee() *UserQuery {
 // QueryDetectionLevel queries the "detection_level" edge of the MissionTest entity.
 func (_m *MissionTest) QueryDetectionLevel() *DetectionLevelQuery {
 	return NewMissionTestClient(_m.config).QueryDetectionLevel(_m)
+}
+
+// QueryOutcomes queries the "outcomes" edge of the MissionTest entity.
+func (_m *MissionTest) QueryOutcomes() *MissionTestOutcomeQuery {
+	return NewMissionTestClient(_m.config).QueryOutcomes(_m)
+}
+
+// QueryRules queries the "rules" edge of the MissionTest entity.
+func (_m *MissionTest) QueryRules() *DetectionRuleQuery {
+	return NewMissionTestClient(_m.config).QueryRules(_m)
 }
 
 // QueryMitreTags queries the "mitre_tags" edge of the MissionTest entity.

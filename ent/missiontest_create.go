@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"time"
 	"violet/ent/detectionlevel"
+	"violet/ent/detectionrule"
 	"violet/ent/evidencefile"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionscenario"
 	"violet/ent/missiontest"
 	"violet/ent/missiontestmitretag"
+	"violet/ent/missiontestoutcome"
 	"violet/ent/testtemplate"
 	"violet/ent/user"
 
@@ -578,6 +580,36 @@ func (_c *MissionTestCreate) SetAssignee(v *User) *MissionTestCreate {
 // SetDetectionLevel sets the "detection_level" edge to the DetectionLevel entity.
 func (_c *MissionTestCreate) SetDetectionLevel(v *DetectionLevel) *MissionTestCreate {
 	return _c.SetDetectionLevelID(v.ID)
+}
+
+// AddOutcomeIDs adds the "outcomes" edge to the MissionTestOutcome entity by IDs.
+func (_c *MissionTestCreate) AddOutcomeIDs(ids ...uuid.UUID) *MissionTestCreate {
+	_c.mutation.AddOutcomeIDs(ids...)
+	return _c
+}
+
+// AddOutcomes adds the "outcomes" edges to the MissionTestOutcome entity.
+func (_c *MissionTestCreate) AddOutcomes(v ...*MissionTestOutcome) *MissionTestCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddOutcomeIDs(ids...)
+}
+
+// AddRuleIDs adds the "rules" edge to the DetectionRule entity by IDs.
+func (_c *MissionTestCreate) AddRuleIDs(ids ...uuid.UUID) *MissionTestCreate {
+	_c.mutation.AddRuleIDs(ids...)
+	return _c
+}
+
+// AddRules adds the "rules" edges to the DetectionRule entity.
+func (_c *MissionTestCreate) AddRules(v ...*DetectionRule) *MissionTestCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddRuleIDs(ids...)
 }
 
 // AddMitreTagIDs adds the "mitre_tags" edge to the MissionTestMitreTag entity by IDs.
@@ -1195,6 +1227,38 @@ func (_c *MissionTestCreate) createSpec() (*MissionTest, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.DetectionLevelID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.OutcomesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.OutcomesTable,
+			Columns: []string{missiontest.OutcomesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontestoutcome.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RulesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   missiontest.RulesTable,
+			Columns: missiontest.RulesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(detectionrule.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.MitreTagsIDs(); len(nodes) > 0 {

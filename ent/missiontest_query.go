@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"math"
 	"violet/ent/detectionlevel"
+	"violet/ent/detectionrule"
 	"violet/ent/evidencefile"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionscenario"
 	"violet/ent/missiontest"
 	"violet/ent/missiontestmitretag"
+	"violet/ent/missiontestoutcome"
 	"violet/ent/predicate"
 	"violet/ent/testtemplate"
 	"violet/ent/user"
@@ -42,6 +44,8 @@ type MissionTestQuery struct {
 	withReviewedBy     *UserQuery
 	withAssignee       *UserQuery
 	withDetectionLevel *DetectionLevelQuery
+	withOutcomes       *MissionTestOutcomeQuery
+	withRules          *DetectionRuleQuery
 	withMitreTags      *MissionTestMitreTagQuery
 	withEvidence       *EvidenceFileQuery
 	modifiers          []func(*sql.Selector)
@@ -250,6 +254,50 @@ func (_q *MissionTestQuery) QueryDetectionLevel() *DetectionLevelQuery {
 			sqlgraph.From(missiontest.Table, missiontest.FieldID, selector),
 			sqlgraph.To(detectionlevel.Table, detectionlevel.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, missiontest.DetectionLevelTable, missiontest.DetectionLevelColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryOutcomes chains the current query on the "outcomes" edge.
+func (_q *MissionTestQuery) QueryOutcomes() *MissionTestOutcomeQuery {
+	query := (&MissionTestOutcomeClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(missiontest.Table, missiontest.FieldID, selector),
+			sqlgraph.To(missiontestoutcome.Table, missiontestoutcome.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, missiontest.OutcomesTable, missiontest.OutcomesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryRules chains the current query on the "rules" edge.
+func (_q *MissionTestQuery) QueryRules() *DetectionRuleQuery {
+	query := (&DetectionRuleClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(missiontest.Table, missiontest.FieldID, selector),
+			sqlgraph.To(detectionrule.Table, detectionrule.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, missiontest.RulesTable, missiontest.RulesPrimaryKey...),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -501,6 +549,8 @@ func (_q *MissionTestQuery) Clone() *MissionTestQuery {
 		withReviewedBy:     _q.withReviewedBy.Clone(),
 		withAssignee:       _q.withAssignee.Clone(),
 		withDetectionLevel: _q.withDetectionLevel.Clone(),
+		withOutcomes:       _q.withOutcomes.Clone(),
+		withRules:          _q.withRules.Clone(),
 		withMitreTags:      _q.withMitreTags.Clone(),
 		withEvidence:       _q.withEvidence.Clone(),
 		// clone intermediate query.
@@ -594,6 +644,28 @@ func (_q *MissionTestQuery) WithDetectionLevel(opts ...func(*DetectionLevelQuery
 		opt(query)
 	}
 	_q.withDetectionLevel = query
+	return _q
+}
+
+// WithOutcomes tells the query-builder to eager-load the nodes that are connected to
+// the "outcomes" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *MissionTestQuery) WithOutcomes(opts ...func(*MissionTestOutcomeQuery)) *MissionTestQuery {
+	query := (&MissionTestOutcomeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withOutcomes = query
+	return _q
+}
+
+// WithRules tells the query-builder to eager-load the nodes that are connected to
+// the "rules" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *MissionTestQuery) WithRules(opts ...func(*DetectionRuleQuery)) *MissionTestQuery {
+	query := (&DetectionRuleClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRules = query
 	return _q
 }
 
@@ -703,7 +775,7 @@ func (_q *MissionTestQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 	var (
 		nodes       = []*MissionTest{}
 		_spec       = _q.querySpec()
-		loadedTypes = [10]bool{
+		loadedTypes = [12]bool{
 			_q.withMission != nil,
 			_q.withScenario != nil,
 			_q.withCategory != nil,
@@ -712,6 +784,8 @@ func (_q *MissionTestQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 			_q.withReviewedBy != nil,
 			_q.withAssignee != nil,
 			_q.withDetectionLevel != nil,
+			_q.withOutcomes != nil,
+			_q.withRules != nil,
 			_q.withMitreTags != nil,
 			_q.withEvidence != nil,
 		}
@@ -782,6 +856,20 @@ func (_q *MissionTestQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 	if query := _q.withDetectionLevel; query != nil {
 		if err := _q.loadDetectionLevel(ctx, query, nodes, nil,
 			func(n *MissionTest, e *DetectionLevel) { n.Edges.DetectionLevel = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withOutcomes; query != nil {
+		if err := _q.loadOutcomes(ctx, query, nodes,
+			func(n *MissionTest) { n.Edges.Outcomes = []*MissionTestOutcome{} },
+			func(n *MissionTest, e *MissionTestOutcome) { n.Edges.Outcomes = append(n.Edges.Outcomes, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withRules; query != nil {
+		if err := _q.loadRules(ctx, query, nodes,
+			func(n *MissionTest) { n.Edges.Rules = []*DetectionRule{} },
+			func(n *MissionTest, e *DetectionRule) { n.Edges.Rules = append(n.Edges.Rules, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1051,6 +1139,97 @@ func (_q *MissionTestQuery) loadDetectionLevel(ctx context.Context, query *Detec
 		}
 		for i := range nodes {
 			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *MissionTestQuery) loadOutcomes(ctx context.Context, query *MissionTestOutcomeQuery, nodes []*MissionTest, init func(*MissionTest), assign func(*MissionTest, *MissionTestOutcome)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*MissionTest)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(missiontestoutcome.FieldMissionTestID)
+	}
+	query.Where(predicate.MissionTestOutcome(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(missiontest.OutcomesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.MissionTestID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "mission_test_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *MissionTestQuery) loadRules(ctx context.Context, query *DetectionRuleQuery, nodes []*MissionTest, init func(*MissionTest), assign func(*MissionTest, *DetectionRule)) error {
+	edgeIDs := make([]driver.Value, len(nodes))
+	byID := make(map[uuid.UUID]*MissionTest)
+	nids := make(map[uuid.UUID]map[*MissionTest]struct{})
+	for i, node := range nodes {
+		edgeIDs[i] = node.ID
+		byID[node.ID] = node
+		if init != nil {
+			init(node)
+		}
+	}
+	query.Where(func(s *sql.Selector) {
+		joinT := sql.Table(missiontest.RulesTable)
+		s.Join(joinT).On(s.C(detectionrule.FieldID), joinT.C(missiontest.RulesPrimaryKey[1]))
+		s.Where(sql.InValues(joinT.C(missiontest.RulesPrimaryKey[0]), edgeIDs...))
+		columns := s.SelectedColumns()
+		s.Select(joinT.C(missiontest.RulesPrimaryKey[0]))
+		s.AppendSelect(columns...)
+		s.SetDistinct(false)
+	})
+	if err := query.prepareQuery(ctx); err != nil {
+		return err
+	}
+	qr := QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
+		return query.sqlAll(ctx, func(_ context.Context, spec *sqlgraph.QuerySpec) {
+			assign := spec.Assign
+			values := spec.ScanValues
+			spec.ScanValues = func(columns []string) ([]any, error) {
+				values, err := values(columns[1:])
+				if err != nil {
+					return nil, err
+				}
+				return append([]any{new(uuid.UUID)}, values...), nil
+			}
+			spec.Assign = func(columns []string, values []any) error {
+				outValue := *values[0].(*uuid.UUID)
+				inValue := *values[1].(*uuid.UUID)
+				if nids[inValue] == nil {
+					nids[inValue] = map[*MissionTest]struct{}{byID[outValue]: {}}
+					return assign(columns[1:], values[1:])
+				}
+				nids[inValue][byID[outValue]] = struct{}{}
+				return nil
+			}
+		})
+	})
+	neighbors, err := withInterceptors[[]*DetectionRule](ctx, query, qr, query.inters)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected "rules" node returned %v`, n.ID)
+		}
+		for kn := range nodes {
+			assign(kn, n)
 		}
 	}
 	return nil

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"time"
 	"violet/ent/detectionlevel"
+	"violet/ent/detectionrule"
 	"violet/ent/evidencefile"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionscenario"
 	"violet/ent/missiontest"
 	"violet/ent/missiontestmitretag"
+	"violet/ent/missiontestoutcome"
 	"violet/ent/predicate"
 	"violet/ent/testtemplate"
 	"violet/ent/user"
@@ -658,6 +660,36 @@ func (_u *MissionTestUpdate) SetDetectionLevel(v *DetectionLevel) *MissionTestUp
 	return _u.SetDetectionLevelID(v.ID)
 }
 
+// AddOutcomeIDs adds the "outcomes" edge to the MissionTestOutcome entity by IDs.
+func (_u *MissionTestUpdate) AddOutcomeIDs(ids ...uuid.UUID) *MissionTestUpdate {
+	_u.mutation.AddOutcomeIDs(ids...)
+	return _u
+}
+
+// AddOutcomes adds the "outcomes" edges to the MissionTestOutcome entity.
+func (_u *MissionTestUpdate) AddOutcomes(v ...*MissionTestOutcome) *MissionTestUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddOutcomeIDs(ids...)
+}
+
+// AddRuleIDs adds the "rules" edge to the DetectionRule entity by IDs.
+func (_u *MissionTestUpdate) AddRuleIDs(ids ...uuid.UUID) *MissionTestUpdate {
+	_u.mutation.AddRuleIDs(ids...)
+	return _u
+}
+
+// AddRules adds the "rules" edges to the DetectionRule entity.
+func (_u *MissionTestUpdate) AddRules(v ...*DetectionRule) *MissionTestUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRuleIDs(ids...)
+}
+
 // AddMitreTagIDs adds the "mitre_tags" edge to the MissionTestMitreTag entity by IDs.
 func (_u *MissionTestUpdate) AddMitreTagIDs(ids ...uuid.UUID) *MissionTestUpdate {
 	_u.mutation.AddMitreTagIDs(ids...)
@@ -739,6 +771,48 @@ func (_u *MissionTestUpdate) ClearAssignee() *MissionTestUpdate {
 func (_u *MissionTestUpdate) ClearDetectionLevel() *MissionTestUpdate {
 	_u.mutation.ClearDetectionLevel()
 	return _u
+}
+
+// ClearOutcomes clears all "outcomes" edges to the MissionTestOutcome entity.
+func (_u *MissionTestUpdate) ClearOutcomes() *MissionTestUpdate {
+	_u.mutation.ClearOutcomes()
+	return _u
+}
+
+// RemoveOutcomeIDs removes the "outcomes" edge to MissionTestOutcome entities by IDs.
+func (_u *MissionTestUpdate) RemoveOutcomeIDs(ids ...uuid.UUID) *MissionTestUpdate {
+	_u.mutation.RemoveOutcomeIDs(ids...)
+	return _u
+}
+
+// RemoveOutcomes removes "outcomes" edges to MissionTestOutcome entities.
+func (_u *MissionTestUpdate) RemoveOutcomes(v ...*MissionTestOutcome) *MissionTestUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveOutcomeIDs(ids...)
+}
+
+// ClearRules clears all "rules" edges to the DetectionRule entity.
+func (_u *MissionTestUpdate) ClearRules() *MissionTestUpdate {
+	_u.mutation.ClearRules()
+	return _u
+}
+
+// RemoveRuleIDs removes the "rules" edge to DetectionRule entities by IDs.
+func (_u *MissionTestUpdate) RemoveRuleIDs(ids ...uuid.UUID) *MissionTestUpdate {
+	_u.mutation.RemoveRuleIDs(ids...)
+	return _u
+}
+
+// RemoveRules removes "rules" edges to DetectionRule entities.
+func (_u *MissionTestUpdate) RemoveRules(v ...*DetectionRule) *MissionTestUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRuleIDs(ids...)
 }
 
 // ClearMitreTags clears all "mitre_tags" edges to the MissionTestMitreTag entity.
@@ -1262,6 +1336,96 @@ func (_u *MissionTestUpdate) sqlSave(ctx context.Context) (_node int, err error)
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(detectionlevel.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.OutcomesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.OutcomesTable,
+			Columns: []string{missiontest.OutcomesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontestoutcome.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedOutcomesIDs(); len(nodes) > 0 && !_u.mutation.OutcomesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.OutcomesTable,
+			Columns: []string{missiontest.OutcomesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontestoutcome.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.OutcomesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.OutcomesTable,
+			Columns: []string{missiontest.OutcomesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontestoutcome.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RulesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   missiontest.RulesTable,
+			Columns: missiontest.RulesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(detectionrule.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRulesIDs(); len(nodes) > 0 && !_u.mutation.RulesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   missiontest.RulesTable,
+			Columns: missiontest.RulesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(detectionrule.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RulesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   missiontest.RulesTable,
+			Columns: missiontest.RulesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(detectionrule.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {
@@ -1999,6 +2163,36 @@ func (_u *MissionTestUpdateOne) SetDetectionLevel(v *DetectionLevel) *MissionTes
 	return _u.SetDetectionLevelID(v.ID)
 }
 
+// AddOutcomeIDs adds the "outcomes" edge to the MissionTestOutcome entity by IDs.
+func (_u *MissionTestUpdateOne) AddOutcomeIDs(ids ...uuid.UUID) *MissionTestUpdateOne {
+	_u.mutation.AddOutcomeIDs(ids...)
+	return _u
+}
+
+// AddOutcomes adds the "outcomes" edges to the MissionTestOutcome entity.
+func (_u *MissionTestUpdateOne) AddOutcomes(v ...*MissionTestOutcome) *MissionTestUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddOutcomeIDs(ids...)
+}
+
+// AddRuleIDs adds the "rules" edge to the DetectionRule entity by IDs.
+func (_u *MissionTestUpdateOne) AddRuleIDs(ids ...uuid.UUID) *MissionTestUpdateOne {
+	_u.mutation.AddRuleIDs(ids...)
+	return _u
+}
+
+// AddRules adds the "rules" edges to the DetectionRule entity.
+func (_u *MissionTestUpdateOne) AddRules(v ...*DetectionRule) *MissionTestUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRuleIDs(ids...)
+}
+
 // AddMitreTagIDs adds the "mitre_tags" edge to the MissionTestMitreTag entity by IDs.
 func (_u *MissionTestUpdateOne) AddMitreTagIDs(ids ...uuid.UUID) *MissionTestUpdateOne {
 	_u.mutation.AddMitreTagIDs(ids...)
@@ -2080,6 +2274,48 @@ func (_u *MissionTestUpdateOne) ClearAssignee() *MissionTestUpdateOne {
 func (_u *MissionTestUpdateOne) ClearDetectionLevel() *MissionTestUpdateOne {
 	_u.mutation.ClearDetectionLevel()
 	return _u
+}
+
+// ClearOutcomes clears all "outcomes" edges to the MissionTestOutcome entity.
+func (_u *MissionTestUpdateOne) ClearOutcomes() *MissionTestUpdateOne {
+	_u.mutation.ClearOutcomes()
+	return _u
+}
+
+// RemoveOutcomeIDs removes the "outcomes" edge to MissionTestOutcome entities by IDs.
+func (_u *MissionTestUpdateOne) RemoveOutcomeIDs(ids ...uuid.UUID) *MissionTestUpdateOne {
+	_u.mutation.RemoveOutcomeIDs(ids...)
+	return _u
+}
+
+// RemoveOutcomes removes "outcomes" edges to MissionTestOutcome entities.
+func (_u *MissionTestUpdateOne) RemoveOutcomes(v ...*MissionTestOutcome) *MissionTestUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveOutcomeIDs(ids...)
+}
+
+// ClearRules clears all "rules" edges to the DetectionRule entity.
+func (_u *MissionTestUpdateOne) ClearRules() *MissionTestUpdateOne {
+	_u.mutation.ClearRules()
+	return _u
+}
+
+// RemoveRuleIDs removes the "rules" edge to DetectionRule entities by IDs.
+func (_u *MissionTestUpdateOne) RemoveRuleIDs(ids ...uuid.UUID) *MissionTestUpdateOne {
+	_u.mutation.RemoveRuleIDs(ids...)
+	return _u
+}
+
+// RemoveRules removes "rules" edges to DetectionRule entities.
+func (_u *MissionTestUpdateOne) RemoveRules(v ...*DetectionRule) *MissionTestUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRuleIDs(ids...)
 }
 
 // ClearMitreTags clears all "mitre_tags" edges to the MissionTestMitreTag entity.
@@ -2633,6 +2869,96 @@ func (_u *MissionTestUpdateOne) sqlSave(ctx context.Context) (_node *MissionTest
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(detectionlevel.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.OutcomesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.OutcomesTable,
+			Columns: []string{missiontest.OutcomesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontestoutcome.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedOutcomesIDs(); len(nodes) > 0 && !_u.mutation.OutcomesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.OutcomesTable,
+			Columns: []string{missiontest.OutcomesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontestoutcome.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.OutcomesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.OutcomesTable,
+			Columns: []string{missiontest.OutcomesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontestoutcome.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RulesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   missiontest.RulesTable,
+			Columns: missiontest.RulesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(detectionrule.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRulesIDs(); len(nodes) > 0 && !_u.mutation.RulesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   missiontest.RulesTable,
+			Columns: missiontest.RulesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(detectionrule.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RulesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   missiontest.RulesTable,
+			Columns: missiontest.RulesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(detectionrule.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

@@ -11,7 +11,9 @@ import (
 	"time"
 	"violet/ent/attacksync"
 	"violet/ent/auditevent"
+	"violet/ent/defensivetool"
 	"violet/ent/detectionlevel"
+	"violet/ent/detectionrule"
 	"violet/ent/evidencefile"
 	"violet/ent/group"
 	"violet/ent/importjob"
@@ -24,6 +26,7 @@ import (
 	"violet/ent/missionscenario"
 	"violet/ent/missiontest"
 	"violet/ent/missiontestmitretag"
+	"violet/ent/missiontestoutcome"
 	"violet/ent/mitresubtechnique"
 	"violet/ent/mitretactic"
 	"violet/ent/mitretechnique"
@@ -54,7 +57,9 @@ const (
 	// Node types.
 	TypeAttackSync           = "AttackSync"
 	TypeAuditEvent           = "AuditEvent"
+	TypeDefensiveTool        = "DefensiveTool"
 	TypeDetectionLevel       = "DetectionLevel"
+	TypeDetectionRule        = "DetectionRule"
 	TypeEvidenceFile         = "EvidenceFile"
 	TypeGroup                = "Group"
 	TypeImportJob            = "ImportJob"
@@ -67,6 +72,7 @@ const (
 	TypeMissionScenario      = "MissionScenario"
 	TypeMissionTest          = "MissionTest"
 	TypeMissionTestMitreTag  = "MissionTestMitreTag"
+	TypeMissionTestOutcome   = "MissionTestOutcome"
 	TypeMitreSubtechnique    = "MitreSubtechnique"
 	TypeMitreTactic          = "MitreTactic"
 	TypeMitreTechnique       = "MitreTechnique"
@@ -2345,6 +2351,867 @@ func (m *AuditEventMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown AuditEvent edge %s", name)
 }
 
+// DefensiveToolMutation represents an operation that mutates the DefensiveTool nodes in the graph.
+type DefensiveToolMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *uuid.UUID
+	created_at      *time.Time
+	updated_at      *time.Time
+	deleted_at      *time.Time
+	name            *string
+	vendor          *string
+	kind            *defensivetool.Kind
+	active          *bool
+	version         *int
+	addversion      *int
+	clearedFields   map[string]struct{}
+	missions        map[uuid.UUID]struct{}
+	removedmissions map[uuid.UUID]struct{}
+	clearedmissions bool
+	done            bool
+	oldValue        func(context.Context) (*DefensiveTool, error)
+	predicates      []predicate.DefensiveTool
+}
+
+var _ ent.Mutation = (*DefensiveToolMutation)(nil)
+
+// defensivetoolOption allows management of the mutation configuration using functional options.
+type defensivetoolOption func(*DefensiveToolMutation)
+
+// newDefensiveToolMutation creates new mutation for the DefensiveTool entity.
+func newDefensiveToolMutation(c config, op Op, opts ...defensivetoolOption) *DefensiveToolMutation {
+	m := &DefensiveToolMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDefensiveTool,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDefensiveToolID sets the ID field of the mutation.
+func withDefensiveToolID(id uuid.UUID) defensivetoolOption {
+	return func(m *DefensiveToolMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DefensiveTool
+		)
+		m.oldValue = func(ctx context.Context) (*DefensiveTool, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DefensiveTool.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDefensiveTool sets the old DefensiveTool of the mutation.
+func withDefensiveTool(node *DefensiveTool) defensivetoolOption {
+	return func(m *DefensiveToolMutation) {
+		m.oldValue = func(context.Context) (*DefensiveTool, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DefensiveToolMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DefensiveToolMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of DefensiveTool entities.
+func (m *DefensiveToolMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DefensiveToolMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DefensiveToolMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DefensiveTool.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DefensiveToolMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DefensiveToolMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the DefensiveTool entity.
+// If the DefensiveTool object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DefensiveToolMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DefensiveToolMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DefensiveToolMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DefensiveToolMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the DefensiveTool entity.
+// If the DefensiveTool object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DefensiveToolMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DefensiveToolMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (m *DefensiveToolMutation) SetDeletedAt(t time.Time) {
+	m.deleted_at = &t
+}
+
+// DeletedAt returns the value of the "deleted_at" field in the mutation.
+func (m *DefensiveToolMutation) DeletedAt() (r time.Time, exists bool) {
+	v := m.deleted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeletedAt returns the old "deleted_at" field's value of the DefensiveTool entity.
+// If the DefensiveTool object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DefensiveToolMutation) OldDeletedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeletedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeletedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeletedAt: %w", err)
+	}
+	return oldValue.DeletedAt, nil
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (m *DefensiveToolMutation) ClearDeletedAt() {
+	m.deleted_at = nil
+	m.clearedFields[defensivetool.FieldDeletedAt] = struct{}{}
+}
+
+// DeletedAtCleared returns if the "deleted_at" field was cleared in this mutation.
+func (m *DefensiveToolMutation) DeletedAtCleared() bool {
+	_, ok := m.clearedFields[defensivetool.FieldDeletedAt]
+	return ok
+}
+
+// ResetDeletedAt resets all changes to the "deleted_at" field.
+func (m *DefensiveToolMutation) ResetDeletedAt() {
+	m.deleted_at = nil
+	delete(m.clearedFields, defensivetool.FieldDeletedAt)
+}
+
+// SetName sets the "name" field.
+func (m *DefensiveToolMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *DefensiveToolMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the DefensiveTool entity.
+// If the DefensiveTool object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DefensiveToolMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *DefensiveToolMutation) ResetName() {
+	m.name = nil
+}
+
+// SetVendor sets the "vendor" field.
+func (m *DefensiveToolMutation) SetVendor(s string) {
+	m.vendor = &s
+}
+
+// Vendor returns the value of the "vendor" field in the mutation.
+func (m *DefensiveToolMutation) Vendor() (r string, exists bool) {
+	v := m.vendor
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVendor returns the old "vendor" field's value of the DefensiveTool entity.
+// If the DefensiveTool object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DefensiveToolMutation) OldVendor(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVendor is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVendor requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVendor: %w", err)
+	}
+	return oldValue.Vendor, nil
+}
+
+// ResetVendor resets all changes to the "vendor" field.
+func (m *DefensiveToolMutation) ResetVendor() {
+	m.vendor = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *DefensiveToolMutation) SetKind(d defensivetool.Kind) {
+	m.kind = &d
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *DefensiveToolMutation) Kind() (r defensivetool.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the DefensiveTool entity.
+// If the DefensiveTool object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DefensiveToolMutation) OldKind(ctx context.Context) (v defensivetool.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *DefensiveToolMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetActive sets the "active" field.
+func (m *DefensiveToolMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *DefensiveToolMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the DefensiveTool entity.
+// If the DefensiveTool object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DefensiveToolMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *DefensiveToolMutation) ResetActive() {
+	m.active = nil
+}
+
+// SetVersion sets the "version" field.
+func (m *DefensiveToolMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *DefensiveToolMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the DefensiveTool entity.
+// If the DefensiveTool object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DefensiveToolMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *DefensiveToolMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *DefensiveToolMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *DefensiveToolMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
+// AddMissionIDs adds the "missions" edge to the Mission entity by ids.
+func (m *DefensiveToolMutation) AddMissionIDs(ids ...uuid.UUID) {
+	if m.missions == nil {
+		m.missions = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.missions[ids[i]] = struct{}{}
+	}
+}
+
+// ClearMissions clears the "missions" edge to the Mission entity.
+func (m *DefensiveToolMutation) ClearMissions() {
+	m.clearedmissions = true
+}
+
+// MissionsCleared reports if the "missions" edge to the Mission entity was cleared.
+func (m *DefensiveToolMutation) MissionsCleared() bool {
+	return m.clearedmissions
+}
+
+// RemoveMissionIDs removes the "missions" edge to the Mission entity by IDs.
+func (m *DefensiveToolMutation) RemoveMissionIDs(ids ...uuid.UUID) {
+	if m.removedmissions == nil {
+		m.removedmissions = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.missions, ids[i])
+		m.removedmissions[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedMissions returns the removed IDs of the "missions" edge to the Mission entity.
+func (m *DefensiveToolMutation) RemovedMissionsIDs() (ids []uuid.UUID) {
+	for id := range m.removedmissions {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// MissionsIDs returns the "missions" edge IDs in the mutation.
+func (m *DefensiveToolMutation) MissionsIDs() (ids []uuid.UUID) {
+	for id := range m.missions {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetMissions resets all changes to the "missions" edge.
+func (m *DefensiveToolMutation) ResetMissions() {
+	m.missions = nil
+	m.clearedmissions = false
+	m.removedmissions = nil
+}
+
+// Where appends a list predicates to the DefensiveToolMutation builder.
+func (m *DefensiveToolMutation) Where(ps ...predicate.DefensiveTool) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DefensiveToolMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DefensiveToolMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DefensiveTool, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DefensiveToolMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DefensiveToolMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DefensiveTool).
+func (m *DefensiveToolMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DefensiveToolMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.created_at != nil {
+		fields = append(fields, defensivetool.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, defensivetool.FieldUpdatedAt)
+	}
+	if m.deleted_at != nil {
+		fields = append(fields, defensivetool.FieldDeletedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, defensivetool.FieldName)
+	}
+	if m.vendor != nil {
+		fields = append(fields, defensivetool.FieldVendor)
+	}
+	if m.kind != nil {
+		fields = append(fields, defensivetool.FieldKind)
+	}
+	if m.active != nil {
+		fields = append(fields, defensivetool.FieldActive)
+	}
+	if m.version != nil {
+		fields = append(fields, defensivetool.FieldVersion)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DefensiveToolMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case defensivetool.FieldCreatedAt:
+		return m.CreatedAt()
+	case defensivetool.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case defensivetool.FieldDeletedAt:
+		return m.DeletedAt()
+	case defensivetool.FieldName:
+		return m.Name()
+	case defensivetool.FieldVendor:
+		return m.Vendor()
+	case defensivetool.FieldKind:
+		return m.Kind()
+	case defensivetool.FieldActive:
+		return m.Active()
+	case defensivetool.FieldVersion:
+		return m.Version()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DefensiveToolMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case defensivetool.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case defensivetool.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case defensivetool.FieldDeletedAt:
+		return m.OldDeletedAt(ctx)
+	case defensivetool.FieldName:
+		return m.OldName(ctx)
+	case defensivetool.FieldVendor:
+		return m.OldVendor(ctx)
+	case defensivetool.FieldKind:
+		return m.OldKind(ctx)
+	case defensivetool.FieldActive:
+		return m.OldActive(ctx)
+	case defensivetool.FieldVersion:
+		return m.OldVersion(ctx)
+	}
+	return nil, fmt.Errorf("unknown DefensiveTool field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DefensiveToolMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case defensivetool.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case defensivetool.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case defensivetool.FieldDeletedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeletedAt(v)
+		return nil
+	case defensivetool.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case defensivetool.FieldVendor:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVendor(v)
+		return nil
+	case defensivetool.FieldKind:
+		v, ok := value.(defensivetool.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case defensivetool.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	case defensivetool.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DefensiveTool field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DefensiveToolMutation) AddedFields() []string {
+	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, defensivetool.FieldVersion)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DefensiveToolMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case defensivetool.FieldVersion:
+		return m.AddedVersion()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DefensiveToolMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case defensivetool.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DefensiveTool numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DefensiveToolMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(defensivetool.FieldDeletedAt) {
+		fields = append(fields, defensivetool.FieldDeletedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DefensiveToolMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DefensiveToolMutation) ClearField(name string) error {
+	switch name {
+	case defensivetool.FieldDeletedAt:
+		m.ClearDeletedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown DefensiveTool nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DefensiveToolMutation) ResetField(name string) error {
+	switch name {
+	case defensivetool.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case defensivetool.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case defensivetool.FieldDeletedAt:
+		m.ResetDeletedAt()
+		return nil
+	case defensivetool.FieldName:
+		m.ResetName()
+		return nil
+	case defensivetool.FieldVendor:
+		m.ResetVendor()
+		return nil
+	case defensivetool.FieldKind:
+		m.ResetKind()
+		return nil
+	case defensivetool.FieldActive:
+		m.ResetActive()
+		return nil
+	case defensivetool.FieldVersion:
+		m.ResetVersion()
+		return nil
+	}
+	return fmt.Errorf("unknown DefensiveTool field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DefensiveToolMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.missions != nil {
+		edges = append(edges, defensivetool.EdgeMissions)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DefensiveToolMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case defensivetool.EdgeMissions:
+		ids := make([]ent.Value, 0, len(m.missions))
+		for id := range m.missions {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DefensiveToolMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.removedmissions != nil {
+		edges = append(edges, defensivetool.EdgeMissions)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DefensiveToolMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case defensivetool.EdgeMissions:
+		ids := make([]ent.Value, 0, len(m.removedmissions))
+		for id := range m.removedmissions {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DefensiveToolMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedmissions {
+		edges = append(edges, defensivetool.EdgeMissions)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DefensiveToolMutation) EdgeCleared(name string) bool {
+	switch name {
+	case defensivetool.EdgeMissions:
+		return m.clearedmissions
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DefensiveToolMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown DefensiveTool unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DefensiveToolMutation) ResetEdge(name string) error {
+	switch name {
+	case defensivetool.EdgeMissions:
+		m.ResetMissions()
+		return nil
+	}
+	return fmt.Errorf("unknown DefensiveTool edge %s", name)
+}
+
 // DetectionLevelMutation represents an operation that mutates the DetectionLevel nodes in the graph.
 type DetectionLevelMutation struct {
 	config
@@ -3176,6 +4043,1611 @@ func (m *DetectionLevelMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *DetectionLevelMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown DetectionLevel edge %s", name)
+}
+
+// DetectionRuleMutation represents an operation that mutates the DetectionRule nodes in the graph.
+type DetectionRuleMutation struct {
+	config
+	op                   Op
+	typ                  string
+	id                   *uuid.UUID
+	created_at           *time.Time
+	updated_at           *time.Time
+	deleted_at           *time.Time
+	rule_uid             *string
+	title                *string
+	status               *string
+	level                *string
+	description          *string
+	author               *string
+	logsource            *map[string]string
+	tags                 *[]string
+	appendtags           []string
+	techniques           *[]string
+	appendtechniques     []string
+	references           *[]string
+	appendreferences     []string
+	date                 *string
+	modified             *string
+	source               *string
+	content              *string
+	content_sha256       *string
+	revision             *int
+	addrevision          *int
+	clearedFields        map[string]struct{}
+	templates            map[uuid.UUID]struct{}
+	removedtemplates     map[uuid.UUID]struct{}
+	clearedtemplates     bool
+	mission_tests        map[uuid.UUID]struct{}
+	removedmission_tests map[uuid.UUID]struct{}
+	clearedmission_tests bool
+	done                 bool
+	oldValue             func(context.Context) (*DetectionRule, error)
+	predicates           []predicate.DetectionRule
+}
+
+var _ ent.Mutation = (*DetectionRuleMutation)(nil)
+
+// detectionruleOption allows management of the mutation configuration using functional options.
+type detectionruleOption func(*DetectionRuleMutation)
+
+// newDetectionRuleMutation creates new mutation for the DetectionRule entity.
+func newDetectionRuleMutation(c config, op Op, opts ...detectionruleOption) *DetectionRuleMutation {
+	m := &DetectionRuleMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDetectionRule,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDetectionRuleID sets the ID field of the mutation.
+func withDetectionRuleID(id uuid.UUID) detectionruleOption {
+	return func(m *DetectionRuleMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DetectionRule
+		)
+		m.oldValue = func(ctx context.Context) (*DetectionRule, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DetectionRule.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDetectionRule sets the old DetectionRule of the mutation.
+func withDetectionRule(node *DetectionRule) detectionruleOption {
+	return func(m *DetectionRuleMutation) {
+		m.oldValue = func(context.Context) (*DetectionRule, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DetectionRuleMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DetectionRuleMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of DetectionRule entities.
+func (m *DetectionRuleMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DetectionRuleMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DetectionRuleMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DetectionRule.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DetectionRuleMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DetectionRuleMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DetectionRuleMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DetectionRuleMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DetectionRuleMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DetectionRuleMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (m *DetectionRuleMutation) SetDeletedAt(t time.Time) {
+	m.deleted_at = &t
+}
+
+// DeletedAt returns the value of the "deleted_at" field in the mutation.
+func (m *DetectionRuleMutation) DeletedAt() (r time.Time, exists bool) {
+	v := m.deleted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeletedAt returns the old "deleted_at" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldDeletedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeletedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeletedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeletedAt: %w", err)
+	}
+	return oldValue.DeletedAt, nil
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (m *DetectionRuleMutation) ClearDeletedAt() {
+	m.deleted_at = nil
+	m.clearedFields[detectionrule.FieldDeletedAt] = struct{}{}
+}
+
+// DeletedAtCleared returns if the "deleted_at" field was cleared in this mutation.
+func (m *DetectionRuleMutation) DeletedAtCleared() bool {
+	_, ok := m.clearedFields[detectionrule.FieldDeletedAt]
+	return ok
+}
+
+// ResetDeletedAt resets all changes to the "deleted_at" field.
+func (m *DetectionRuleMutation) ResetDeletedAt() {
+	m.deleted_at = nil
+	delete(m.clearedFields, detectionrule.FieldDeletedAt)
+}
+
+// SetRuleUID sets the "rule_uid" field.
+func (m *DetectionRuleMutation) SetRuleUID(s string) {
+	m.rule_uid = &s
+}
+
+// RuleUID returns the value of the "rule_uid" field in the mutation.
+func (m *DetectionRuleMutation) RuleUID() (r string, exists bool) {
+	v := m.rule_uid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRuleUID returns the old "rule_uid" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldRuleUID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRuleUID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRuleUID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRuleUID: %w", err)
+	}
+	return oldValue.RuleUID, nil
+}
+
+// ResetRuleUID resets all changes to the "rule_uid" field.
+func (m *DetectionRuleMutation) ResetRuleUID() {
+	m.rule_uid = nil
+}
+
+// SetTitle sets the "title" field.
+func (m *DetectionRuleMutation) SetTitle(s string) {
+	m.title = &s
+}
+
+// Title returns the value of the "title" field in the mutation.
+func (m *DetectionRuleMutation) Title() (r string, exists bool) {
+	v := m.title
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTitle returns the old "title" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldTitle(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTitle is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTitle requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTitle: %w", err)
+	}
+	return oldValue.Title, nil
+}
+
+// ResetTitle resets all changes to the "title" field.
+func (m *DetectionRuleMutation) ResetTitle() {
+	m.title = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *DetectionRuleMutation) SetStatus(s string) {
+	m.status = &s
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *DetectionRuleMutation) Status() (r string, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldStatus(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *DetectionRuleMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetLevel sets the "level" field.
+func (m *DetectionRuleMutation) SetLevel(s string) {
+	m.level = &s
+}
+
+// Level returns the value of the "level" field in the mutation.
+func (m *DetectionRuleMutation) Level() (r string, exists bool) {
+	v := m.level
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLevel returns the old "level" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldLevel(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLevel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLevel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLevel: %w", err)
+	}
+	return oldValue.Level, nil
+}
+
+// ResetLevel resets all changes to the "level" field.
+func (m *DetectionRuleMutation) ResetLevel() {
+	m.level = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *DetectionRuleMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *DetectionRuleMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *DetectionRuleMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetAuthor sets the "author" field.
+func (m *DetectionRuleMutation) SetAuthor(s string) {
+	m.author = &s
+}
+
+// Author returns the value of the "author" field in the mutation.
+func (m *DetectionRuleMutation) Author() (r string, exists bool) {
+	v := m.author
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuthor returns the old "author" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldAuthor(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuthor is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuthor requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuthor: %w", err)
+	}
+	return oldValue.Author, nil
+}
+
+// ResetAuthor resets all changes to the "author" field.
+func (m *DetectionRuleMutation) ResetAuthor() {
+	m.author = nil
+}
+
+// SetLogsource sets the "logsource" field.
+func (m *DetectionRuleMutation) SetLogsource(value map[string]string) {
+	m.logsource = &value
+}
+
+// Logsource returns the value of the "logsource" field in the mutation.
+func (m *DetectionRuleMutation) Logsource() (r map[string]string, exists bool) {
+	v := m.logsource
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLogsource returns the old "logsource" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldLogsource(ctx context.Context) (v map[string]string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLogsource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLogsource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLogsource: %w", err)
+	}
+	return oldValue.Logsource, nil
+}
+
+// ClearLogsource clears the value of the "logsource" field.
+func (m *DetectionRuleMutation) ClearLogsource() {
+	m.logsource = nil
+	m.clearedFields[detectionrule.FieldLogsource] = struct{}{}
+}
+
+// LogsourceCleared returns if the "logsource" field was cleared in this mutation.
+func (m *DetectionRuleMutation) LogsourceCleared() bool {
+	_, ok := m.clearedFields[detectionrule.FieldLogsource]
+	return ok
+}
+
+// ResetLogsource resets all changes to the "logsource" field.
+func (m *DetectionRuleMutation) ResetLogsource() {
+	m.logsource = nil
+	delete(m.clearedFields, detectionrule.FieldLogsource)
+}
+
+// SetTags sets the "tags" field.
+func (m *DetectionRuleMutation) SetTags(s []string) {
+	m.tags = &s
+	m.appendtags = nil
+}
+
+// Tags returns the value of the "tags" field in the mutation.
+func (m *DetectionRuleMutation) Tags() (r []string, exists bool) {
+	v := m.tags
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTags returns the old "tags" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldTags(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTags is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTags requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTags: %w", err)
+	}
+	return oldValue.Tags, nil
+}
+
+// AppendTags adds s to the "tags" field.
+func (m *DetectionRuleMutation) AppendTags(s []string) {
+	m.appendtags = append(m.appendtags, s...)
+}
+
+// AppendedTags returns the list of values that were appended to the "tags" field in this mutation.
+func (m *DetectionRuleMutation) AppendedTags() ([]string, bool) {
+	if len(m.appendtags) == 0 {
+		return nil, false
+	}
+	return m.appendtags, true
+}
+
+// ResetTags resets all changes to the "tags" field.
+func (m *DetectionRuleMutation) ResetTags() {
+	m.tags = nil
+	m.appendtags = nil
+}
+
+// SetTechniques sets the "techniques" field.
+func (m *DetectionRuleMutation) SetTechniques(s []string) {
+	m.techniques = &s
+	m.appendtechniques = nil
+}
+
+// Techniques returns the value of the "techniques" field in the mutation.
+func (m *DetectionRuleMutation) Techniques() (r []string, exists bool) {
+	v := m.techniques
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTechniques returns the old "techniques" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldTechniques(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTechniques is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTechniques requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTechniques: %w", err)
+	}
+	return oldValue.Techniques, nil
+}
+
+// AppendTechniques adds s to the "techniques" field.
+func (m *DetectionRuleMutation) AppendTechniques(s []string) {
+	m.appendtechniques = append(m.appendtechniques, s...)
+}
+
+// AppendedTechniques returns the list of values that were appended to the "techniques" field in this mutation.
+func (m *DetectionRuleMutation) AppendedTechniques() ([]string, bool) {
+	if len(m.appendtechniques) == 0 {
+		return nil, false
+	}
+	return m.appendtechniques, true
+}
+
+// ResetTechniques resets all changes to the "techniques" field.
+func (m *DetectionRuleMutation) ResetTechniques() {
+	m.techniques = nil
+	m.appendtechniques = nil
+}
+
+// SetReferences sets the "references" field.
+func (m *DetectionRuleMutation) SetReferences(s []string) {
+	m.references = &s
+	m.appendreferences = nil
+}
+
+// References returns the value of the "references" field in the mutation.
+func (m *DetectionRuleMutation) References() (r []string, exists bool) {
+	v := m.references
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReferences returns the old "references" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldReferences(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReferences is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReferences requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReferences: %w", err)
+	}
+	return oldValue.References, nil
+}
+
+// AppendReferences adds s to the "references" field.
+func (m *DetectionRuleMutation) AppendReferences(s []string) {
+	m.appendreferences = append(m.appendreferences, s...)
+}
+
+// AppendedReferences returns the list of values that were appended to the "references" field in this mutation.
+func (m *DetectionRuleMutation) AppendedReferences() ([]string, bool) {
+	if len(m.appendreferences) == 0 {
+		return nil, false
+	}
+	return m.appendreferences, true
+}
+
+// ResetReferences resets all changes to the "references" field.
+func (m *DetectionRuleMutation) ResetReferences() {
+	m.references = nil
+	m.appendreferences = nil
+}
+
+// SetDate sets the "date" field.
+func (m *DetectionRuleMutation) SetDate(s string) {
+	m.date = &s
+}
+
+// Date returns the value of the "date" field in the mutation.
+func (m *DetectionRuleMutation) Date() (r string, exists bool) {
+	v := m.date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDate returns the old "date" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldDate(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDate: %w", err)
+	}
+	return oldValue.Date, nil
+}
+
+// ResetDate resets all changes to the "date" field.
+func (m *DetectionRuleMutation) ResetDate() {
+	m.date = nil
+}
+
+// SetModified sets the "modified" field.
+func (m *DetectionRuleMutation) SetModified(s string) {
+	m.modified = &s
+}
+
+// Modified returns the value of the "modified" field in the mutation.
+func (m *DetectionRuleMutation) Modified() (r string, exists bool) {
+	v := m.modified
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldModified returns the old "modified" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldModified(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldModified is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldModified requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldModified: %w", err)
+	}
+	return oldValue.Modified, nil
+}
+
+// ResetModified resets all changes to the "modified" field.
+func (m *DetectionRuleMutation) ResetModified() {
+	m.modified = nil
+}
+
+// SetSource sets the "source" field.
+func (m *DetectionRuleMutation) SetSource(s string) {
+	m.source = &s
+}
+
+// Source returns the value of the "source" field in the mutation.
+func (m *DetectionRuleMutation) Source() (r string, exists bool) {
+	v := m.source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSource returns the old "source" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldSource(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSource: %w", err)
+	}
+	return oldValue.Source, nil
+}
+
+// ResetSource resets all changes to the "source" field.
+func (m *DetectionRuleMutation) ResetSource() {
+	m.source = nil
+}
+
+// SetContent sets the "content" field.
+func (m *DetectionRuleMutation) SetContent(s string) {
+	m.content = &s
+}
+
+// Content returns the value of the "content" field in the mutation.
+func (m *DetectionRuleMutation) Content() (r string, exists bool) {
+	v := m.content
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldContent returns the old "content" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldContent(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldContent is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldContent requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldContent: %w", err)
+	}
+	return oldValue.Content, nil
+}
+
+// ResetContent resets all changes to the "content" field.
+func (m *DetectionRuleMutation) ResetContent() {
+	m.content = nil
+}
+
+// SetContentSha256 sets the "content_sha256" field.
+func (m *DetectionRuleMutation) SetContentSha256(s string) {
+	m.content_sha256 = &s
+}
+
+// ContentSha256 returns the value of the "content_sha256" field in the mutation.
+func (m *DetectionRuleMutation) ContentSha256() (r string, exists bool) {
+	v := m.content_sha256
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldContentSha256 returns the old "content_sha256" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldContentSha256(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldContentSha256 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldContentSha256 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldContentSha256: %w", err)
+	}
+	return oldValue.ContentSha256, nil
+}
+
+// ResetContentSha256 resets all changes to the "content_sha256" field.
+func (m *DetectionRuleMutation) ResetContentSha256() {
+	m.content_sha256 = nil
+}
+
+// SetRevision sets the "revision" field.
+func (m *DetectionRuleMutation) SetRevision(i int) {
+	m.revision = &i
+	m.addrevision = nil
+}
+
+// Revision returns the value of the "revision" field in the mutation.
+func (m *DetectionRuleMutation) Revision() (r int, exists bool) {
+	v := m.revision
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevision returns the old "revision" field's value of the DetectionRule entity.
+// If the DetectionRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DetectionRuleMutation) OldRevision(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevision is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevision requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevision: %w", err)
+	}
+	return oldValue.Revision, nil
+}
+
+// AddRevision adds i to the "revision" field.
+func (m *DetectionRuleMutation) AddRevision(i int) {
+	if m.addrevision != nil {
+		*m.addrevision += i
+	} else {
+		m.addrevision = &i
+	}
+}
+
+// AddedRevision returns the value that was added to the "revision" field in this mutation.
+func (m *DetectionRuleMutation) AddedRevision() (r int, exists bool) {
+	v := m.addrevision
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRevision resets all changes to the "revision" field.
+func (m *DetectionRuleMutation) ResetRevision() {
+	m.revision = nil
+	m.addrevision = nil
+}
+
+// AddTemplateIDs adds the "templates" edge to the TestTemplate entity by ids.
+func (m *DetectionRuleMutation) AddTemplateIDs(ids ...uuid.UUID) {
+	if m.templates == nil {
+		m.templates = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.templates[ids[i]] = struct{}{}
+	}
+}
+
+// ClearTemplates clears the "templates" edge to the TestTemplate entity.
+func (m *DetectionRuleMutation) ClearTemplates() {
+	m.clearedtemplates = true
+}
+
+// TemplatesCleared reports if the "templates" edge to the TestTemplate entity was cleared.
+func (m *DetectionRuleMutation) TemplatesCleared() bool {
+	return m.clearedtemplates
+}
+
+// RemoveTemplateIDs removes the "templates" edge to the TestTemplate entity by IDs.
+func (m *DetectionRuleMutation) RemoveTemplateIDs(ids ...uuid.UUID) {
+	if m.removedtemplates == nil {
+		m.removedtemplates = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.templates, ids[i])
+		m.removedtemplates[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedTemplates returns the removed IDs of the "templates" edge to the TestTemplate entity.
+func (m *DetectionRuleMutation) RemovedTemplatesIDs() (ids []uuid.UUID) {
+	for id := range m.removedtemplates {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// TemplatesIDs returns the "templates" edge IDs in the mutation.
+func (m *DetectionRuleMutation) TemplatesIDs() (ids []uuid.UUID) {
+	for id := range m.templates {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetTemplates resets all changes to the "templates" edge.
+func (m *DetectionRuleMutation) ResetTemplates() {
+	m.templates = nil
+	m.clearedtemplates = false
+	m.removedtemplates = nil
+}
+
+// AddMissionTestIDs adds the "mission_tests" edge to the MissionTest entity by ids.
+func (m *DetectionRuleMutation) AddMissionTestIDs(ids ...uuid.UUID) {
+	if m.mission_tests == nil {
+		m.mission_tests = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.mission_tests[ids[i]] = struct{}{}
+	}
+}
+
+// ClearMissionTests clears the "mission_tests" edge to the MissionTest entity.
+func (m *DetectionRuleMutation) ClearMissionTests() {
+	m.clearedmission_tests = true
+}
+
+// MissionTestsCleared reports if the "mission_tests" edge to the MissionTest entity was cleared.
+func (m *DetectionRuleMutation) MissionTestsCleared() bool {
+	return m.clearedmission_tests
+}
+
+// RemoveMissionTestIDs removes the "mission_tests" edge to the MissionTest entity by IDs.
+func (m *DetectionRuleMutation) RemoveMissionTestIDs(ids ...uuid.UUID) {
+	if m.removedmission_tests == nil {
+		m.removedmission_tests = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.mission_tests, ids[i])
+		m.removedmission_tests[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedMissionTests returns the removed IDs of the "mission_tests" edge to the MissionTest entity.
+func (m *DetectionRuleMutation) RemovedMissionTestsIDs() (ids []uuid.UUID) {
+	for id := range m.removedmission_tests {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// MissionTestsIDs returns the "mission_tests" edge IDs in the mutation.
+func (m *DetectionRuleMutation) MissionTestsIDs() (ids []uuid.UUID) {
+	for id := range m.mission_tests {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetMissionTests resets all changes to the "mission_tests" edge.
+func (m *DetectionRuleMutation) ResetMissionTests() {
+	m.mission_tests = nil
+	m.clearedmission_tests = false
+	m.removedmission_tests = nil
+}
+
+// Where appends a list predicates to the DetectionRuleMutation builder.
+func (m *DetectionRuleMutation) Where(ps ...predicate.DetectionRule) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DetectionRuleMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DetectionRuleMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DetectionRule, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DetectionRuleMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DetectionRuleMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DetectionRule).
+func (m *DetectionRuleMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DetectionRuleMutation) Fields() []string {
+	fields := make([]string, 0, 19)
+	if m.created_at != nil {
+		fields = append(fields, detectionrule.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, detectionrule.FieldUpdatedAt)
+	}
+	if m.deleted_at != nil {
+		fields = append(fields, detectionrule.FieldDeletedAt)
+	}
+	if m.rule_uid != nil {
+		fields = append(fields, detectionrule.FieldRuleUID)
+	}
+	if m.title != nil {
+		fields = append(fields, detectionrule.FieldTitle)
+	}
+	if m.status != nil {
+		fields = append(fields, detectionrule.FieldStatus)
+	}
+	if m.level != nil {
+		fields = append(fields, detectionrule.FieldLevel)
+	}
+	if m.description != nil {
+		fields = append(fields, detectionrule.FieldDescription)
+	}
+	if m.author != nil {
+		fields = append(fields, detectionrule.FieldAuthor)
+	}
+	if m.logsource != nil {
+		fields = append(fields, detectionrule.FieldLogsource)
+	}
+	if m.tags != nil {
+		fields = append(fields, detectionrule.FieldTags)
+	}
+	if m.techniques != nil {
+		fields = append(fields, detectionrule.FieldTechniques)
+	}
+	if m.references != nil {
+		fields = append(fields, detectionrule.FieldReferences)
+	}
+	if m.date != nil {
+		fields = append(fields, detectionrule.FieldDate)
+	}
+	if m.modified != nil {
+		fields = append(fields, detectionrule.FieldModified)
+	}
+	if m.source != nil {
+		fields = append(fields, detectionrule.FieldSource)
+	}
+	if m.content != nil {
+		fields = append(fields, detectionrule.FieldContent)
+	}
+	if m.content_sha256 != nil {
+		fields = append(fields, detectionrule.FieldContentSha256)
+	}
+	if m.revision != nil {
+		fields = append(fields, detectionrule.FieldRevision)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DetectionRuleMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case detectionrule.FieldCreatedAt:
+		return m.CreatedAt()
+	case detectionrule.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case detectionrule.FieldDeletedAt:
+		return m.DeletedAt()
+	case detectionrule.FieldRuleUID:
+		return m.RuleUID()
+	case detectionrule.FieldTitle:
+		return m.Title()
+	case detectionrule.FieldStatus:
+		return m.Status()
+	case detectionrule.FieldLevel:
+		return m.Level()
+	case detectionrule.FieldDescription:
+		return m.Description()
+	case detectionrule.FieldAuthor:
+		return m.Author()
+	case detectionrule.FieldLogsource:
+		return m.Logsource()
+	case detectionrule.FieldTags:
+		return m.Tags()
+	case detectionrule.FieldTechniques:
+		return m.Techniques()
+	case detectionrule.FieldReferences:
+		return m.References()
+	case detectionrule.FieldDate:
+		return m.Date()
+	case detectionrule.FieldModified:
+		return m.Modified()
+	case detectionrule.FieldSource:
+		return m.Source()
+	case detectionrule.FieldContent:
+		return m.Content()
+	case detectionrule.FieldContentSha256:
+		return m.ContentSha256()
+	case detectionrule.FieldRevision:
+		return m.Revision()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DetectionRuleMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case detectionrule.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case detectionrule.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case detectionrule.FieldDeletedAt:
+		return m.OldDeletedAt(ctx)
+	case detectionrule.FieldRuleUID:
+		return m.OldRuleUID(ctx)
+	case detectionrule.FieldTitle:
+		return m.OldTitle(ctx)
+	case detectionrule.FieldStatus:
+		return m.OldStatus(ctx)
+	case detectionrule.FieldLevel:
+		return m.OldLevel(ctx)
+	case detectionrule.FieldDescription:
+		return m.OldDescription(ctx)
+	case detectionrule.FieldAuthor:
+		return m.OldAuthor(ctx)
+	case detectionrule.FieldLogsource:
+		return m.OldLogsource(ctx)
+	case detectionrule.FieldTags:
+		return m.OldTags(ctx)
+	case detectionrule.FieldTechniques:
+		return m.OldTechniques(ctx)
+	case detectionrule.FieldReferences:
+		return m.OldReferences(ctx)
+	case detectionrule.FieldDate:
+		return m.OldDate(ctx)
+	case detectionrule.FieldModified:
+		return m.OldModified(ctx)
+	case detectionrule.FieldSource:
+		return m.OldSource(ctx)
+	case detectionrule.FieldContent:
+		return m.OldContent(ctx)
+	case detectionrule.FieldContentSha256:
+		return m.OldContentSha256(ctx)
+	case detectionrule.FieldRevision:
+		return m.OldRevision(ctx)
+	}
+	return nil, fmt.Errorf("unknown DetectionRule field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DetectionRuleMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case detectionrule.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case detectionrule.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case detectionrule.FieldDeletedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeletedAt(v)
+		return nil
+	case detectionrule.FieldRuleUID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRuleUID(v)
+		return nil
+	case detectionrule.FieldTitle:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTitle(v)
+		return nil
+	case detectionrule.FieldStatus:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case detectionrule.FieldLevel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLevel(v)
+		return nil
+	case detectionrule.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case detectionrule.FieldAuthor:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuthor(v)
+		return nil
+	case detectionrule.FieldLogsource:
+		v, ok := value.(map[string]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLogsource(v)
+		return nil
+	case detectionrule.FieldTags:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTags(v)
+		return nil
+	case detectionrule.FieldTechniques:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTechniques(v)
+		return nil
+	case detectionrule.FieldReferences:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReferences(v)
+		return nil
+	case detectionrule.FieldDate:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDate(v)
+		return nil
+	case detectionrule.FieldModified:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetModified(v)
+		return nil
+	case detectionrule.FieldSource:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSource(v)
+		return nil
+	case detectionrule.FieldContent:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetContent(v)
+		return nil
+	case detectionrule.FieldContentSha256:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetContentSha256(v)
+		return nil
+	case detectionrule.FieldRevision:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevision(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DetectionRule field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DetectionRuleMutation) AddedFields() []string {
+	var fields []string
+	if m.addrevision != nil {
+		fields = append(fields, detectionrule.FieldRevision)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DetectionRuleMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case detectionrule.FieldRevision:
+		return m.AddedRevision()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DetectionRuleMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case detectionrule.FieldRevision:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRevision(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DetectionRule numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DetectionRuleMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(detectionrule.FieldDeletedAt) {
+		fields = append(fields, detectionrule.FieldDeletedAt)
+	}
+	if m.FieldCleared(detectionrule.FieldLogsource) {
+		fields = append(fields, detectionrule.FieldLogsource)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DetectionRuleMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DetectionRuleMutation) ClearField(name string) error {
+	switch name {
+	case detectionrule.FieldDeletedAt:
+		m.ClearDeletedAt()
+		return nil
+	case detectionrule.FieldLogsource:
+		m.ClearLogsource()
+		return nil
+	}
+	return fmt.Errorf("unknown DetectionRule nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DetectionRuleMutation) ResetField(name string) error {
+	switch name {
+	case detectionrule.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case detectionrule.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case detectionrule.FieldDeletedAt:
+		m.ResetDeletedAt()
+		return nil
+	case detectionrule.FieldRuleUID:
+		m.ResetRuleUID()
+		return nil
+	case detectionrule.FieldTitle:
+		m.ResetTitle()
+		return nil
+	case detectionrule.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case detectionrule.FieldLevel:
+		m.ResetLevel()
+		return nil
+	case detectionrule.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case detectionrule.FieldAuthor:
+		m.ResetAuthor()
+		return nil
+	case detectionrule.FieldLogsource:
+		m.ResetLogsource()
+		return nil
+	case detectionrule.FieldTags:
+		m.ResetTags()
+		return nil
+	case detectionrule.FieldTechniques:
+		m.ResetTechniques()
+		return nil
+	case detectionrule.FieldReferences:
+		m.ResetReferences()
+		return nil
+	case detectionrule.FieldDate:
+		m.ResetDate()
+		return nil
+	case detectionrule.FieldModified:
+		m.ResetModified()
+		return nil
+	case detectionrule.FieldSource:
+		m.ResetSource()
+		return nil
+	case detectionrule.FieldContent:
+		m.ResetContent()
+		return nil
+	case detectionrule.FieldContentSha256:
+		m.ResetContentSha256()
+		return nil
+	case detectionrule.FieldRevision:
+		m.ResetRevision()
+		return nil
+	}
+	return fmt.Errorf("unknown DetectionRule field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DetectionRuleMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.templates != nil {
+		edges = append(edges, detectionrule.EdgeTemplates)
+	}
+	if m.mission_tests != nil {
+		edges = append(edges, detectionrule.EdgeMissionTests)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DetectionRuleMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case detectionrule.EdgeTemplates:
+		ids := make([]ent.Value, 0, len(m.templates))
+		for id := range m.templates {
+			ids = append(ids, id)
+		}
+		return ids
+	case detectionrule.EdgeMissionTests:
+		ids := make([]ent.Value, 0, len(m.mission_tests))
+		for id := range m.mission_tests {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DetectionRuleMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedtemplates != nil {
+		edges = append(edges, detectionrule.EdgeTemplates)
+	}
+	if m.removedmission_tests != nil {
+		edges = append(edges, detectionrule.EdgeMissionTests)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DetectionRuleMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case detectionrule.EdgeTemplates:
+		ids := make([]ent.Value, 0, len(m.removedtemplates))
+		for id := range m.removedtemplates {
+			ids = append(ids, id)
+		}
+		return ids
+	case detectionrule.EdgeMissionTests:
+		ids := make([]ent.Value, 0, len(m.removedmission_tests))
+		for id := range m.removedmission_tests {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DetectionRuleMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedtemplates {
+		edges = append(edges, detectionrule.EdgeTemplates)
+	}
+	if m.clearedmission_tests {
+		edges = append(edges, detectionrule.EdgeMissionTests)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DetectionRuleMutation) EdgeCleared(name string) bool {
+	switch name {
+	case detectionrule.EdgeTemplates:
+		return m.clearedtemplates
+	case detectionrule.EdgeMissionTests:
+		return m.clearedmission_tests
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DetectionRuleMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown DetectionRule unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DetectionRuleMutation) ResetEdge(name string) error {
+	switch name {
+	case detectionrule.EdgeTemplates:
+		m.ResetTemplates()
+		return nil
+	case detectionrule.EdgeMissionTests:
+		m.ResetMissionTests()
+		return nil
+	}
+	return fmt.Errorf("unknown DetectionRule edge %s", name)
 }
 
 // EvidenceFileMutation represents an operation that mutates the EvidenceFile nodes in the graph.
@@ -8738,6 +11210,9 @@ type MissionMutation struct {
 	clearedtests      bool
 	created_by        *uuid.UUID
 	clearedcreated_by bool
+	tools             map[uuid.UUID]struct{}
+	removedtools      map[uuid.UUID]struct{}
+	clearedtools      bool
 	done              bool
 	oldValue          func(context.Context) (*Mission, error)
 	predicates        []predicate.Mission
@@ -9558,6 +12033,60 @@ func (m *MissionMutation) ResetCreatedBy() {
 	m.clearedcreated_by = false
 }
 
+// AddToolIDs adds the "tools" edge to the DefensiveTool entity by ids.
+func (m *MissionMutation) AddToolIDs(ids ...uuid.UUID) {
+	if m.tools == nil {
+		m.tools = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.tools[ids[i]] = struct{}{}
+	}
+}
+
+// ClearTools clears the "tools" edge to the DefensiveTool entity.
+func (m *MissionMutation) ClearTools() {
+	m.clearedtools = true
+}
+
+// ToolsCleared reports if the "tools" edge to the DefensiveTool entity was cleared.
+func (m *MissionMutation) ToolsCleared() bool {
+	return m.clearedtools
+}
+
+// RemoveToolIDs removes the "tools" edge to the DefensiveTool entity by IDs.
+func (m *MissionMutation) RemoveToolIDs(ids ...uuid.UUID) {
+	if m.removedtools == nil {
+		m.removedtools = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.tools, ids[i])
+		m.removedtools[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedTools returns the removed IDs of the "tools" edge to the DefensiveTool entity.
+func (m *MissionMutation) RemovedToolsIDs() (ids []uuid.UUID) {
+	for id := range m.removedtools {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ToolsIDs returns the "tools" edge IDs in the mutation.
+func (m *MissionMutation) ToolsIDs() (ids []uuid.UUID) {
+	for id := range m.tools {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetTools resets all changes to the "tools" edge.
+func (m *MissionMutation) ResetTools() {
+	m.tools = nil
+	m.clearedtools = false
+	m.removedtools = nil
+}
+
 // Where appends a list predicates to the MissionMutation builder.
 func (m *MissionMutation) Where(ps ...predicate.Mission) {
 	m.predicates = append(m.predicates, ps...)
@@ -9903,7 +12432,7 @@ func (m *MissionMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *MissionMutation) AddedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.members != nil {
 		edges = append(edges, mission.EdgeMembers)
 	}
@@ -9918,6 +12447,9 @@ func (m *MissionMutation) AddedEdges() []string {
 	}
 	if m.created_by != nil {
 		edges = append(edges, mission.EdgeCreatedBy)
+	}
+	if m.tools != nil {
+		edges = append(edges, mission.EdgeTools)
 	}
 	return edges
 }
@@ -9954,13 +12486,19 @@ func (m *MissionMutation) AddedIDs(name string) []ent.Value {
 		if id := m.created_by; id != nil {
 			return []ent.Value{*id}
 		}
+	case mission.EdgeTools:
+		ids := make([]ent.Value, 0, len(m.tools))
+		for id := range m.tools {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *MissionMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.removedmembers != nil {
 		edges = append(edges, mission.EdgeMembers)
 	}
@@ -9972,6 +12510,9 @@ func (m *MissionMutation) RemovedEdges() []string {
 	}
 	if m.removedtests != nil {
 		edges = append(edges, mission.EdgeTests)
+	}
+	if m.removedtools != nil {
+		edges = append(edges, mission.EdgeTools)
 	}
 	return edges
 }
@@ -10004,13 +12545,19 @@ func (m *MissionMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case mission.EdgeTools:
+		ids := make([]ent.Value, 0, len(m.removedtools))
+		for id := range m.removedtools {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *MissionMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.clearedmembers {
 		edges = append(edges, mission.EdgeMembers)
 	}
@@ -10025,6 +12572,9 @@ func (m *MissionMutation) ClearedEdges() []string {
 	}
 	if m.clearedcreated_by {
 		edges = append(edges, mission.EdgeCreatedBy)
+	}
+	if m.clearedtools {
+		edges = append(edges, mission.EdgeTools)
 	}
 	return edges
 }
@@ -10043,6 +12593,8 @@ func (m *MissionMutation) EdgeCleared(name string) bool {
 		return m.clearedtests
 	case mission.EdgeCreatedBy:
 		return m.clearedcreated_by
+	case mission.EdgeTools:
+		return m.clearedtools
 	}
 	return false
 }
@@ -10076,6 +12628,9 @@ func (m *MissionMutation) ResetEdge(name string) error {
 		return nil
 	case mission.EdgeCreatedBy:
 		m.ResetCreatedBy()
+		return nil
+	case mission.EdgeTools:
+		m.ResetTools()
 		return nil
 	}
 	return fmt.Errorf("unknown Mission edge %s", name)
@@ -12608,6 +15163,12 @@ type MissionTestMutation struct {
 	clearedassignee        bool
 	detection_level        *uuid.UUID
 	cleareddetection_level bool
+	outcomes               map[uuid.UUID]struct{}
+	removedoutcomes        map[uuid.UUID]struct{}
+	clearedoutcomes        bool
+	rules                  map[uuid.UUID]struct{}
+	removedrules           map[uuid.UUID]struct{}
+	clearedrules           bool
 	mitre_tags             map[uuid.UUID]struct{}
 	removedmitre_tags      map[uuid.UUID]struct{}
 	clearedmitre_tags      bool
@@ -14459,6 +17020,114 @@ func (m *MissionTestMutation) ResetDetectionLevel() {
 	m.cleareddetection_level = false
 }
 
+// AddOutcomeIDs adds the "outcomes" edge to the MissionTestOutcome entity by ids.
+func (m *MissionTestMutation) AddOutcomeIDs(ids ...uuid.UUID) {
+	if m.outcomes == nil {
+		m.outcomes = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.outcomes[ids[i]] = struct{}{}
+	}
+}
+
+// ClearOutcomes clears the "outcomes" edge to the MissionTestOutcome entity.
+func (m *MissionTestMutation) ClearOutcomes() {
+	m.clearedoutcomes = true
+}
+
+// OutcomesCleared reports if the "outcomes" edge to the MissionTestOutcome entity was cleared.
+func (m *MissionTestMutation) OutcomesCleared() bool {
+	return m.clearedoutcomes
+}
+
+// RemoveOutcomeIDs removes the "outcomes" edge to the MissionTestOutcome entity by IDs.
+func (m *MissionTestMutation) RemoveOutcomeIDs(ids ...uuid.UUID) {
+	if m.removedoutcomes == nil {
+		m.removedoutcomes = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.outcomes, ids[i])
+		m.removedoutcomes[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedOutcomes returns the removed IDs of the "outcomes" edge to the MissionTestOutcome entity.
+func (m *MissionTestMutation) RemovedOutcomesIDs() (ids []uuid.UUID) {
+	for id := range m.removedoutcomes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// OutcomesIDs returns the "outcomes" edge IDs in the mutation.
+func (m *MissionTestMutation) OutcomesIDs() (ids []uuid.UUID) {
+	for id := range m.outcomes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetOutcomes resets all changes to the "outcomes" edge.
+func (m *MissionTestMutation) ResetOutcomes() {
+	m.outcomes = nil
+	m.clearedoutcomes = false
+	m.removedoutcomes = nil
+}
+
+// AddRuleIDs adds the "rules" edge to the DetectionRule entity by ids.
+func (m *MissionTestMutation) AddRuleIDs(ids ...uuid.UUID) {
+	if m.rules == nil {
+		m.rules = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.rules[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRules clears the "rules" edge to the DetectionRule entity.
+func (m *MissionTestMutation) ClearRules() {
+	m.clearedrules = true
+}
+
+// RulesCleared reports if the "rules" edge to the DetectionRule entity was cleared.
+func (m *MissionTestMutation) RulesCleared() bool {
+	return m.clearedrules
+}
+
+// RemoveRuleIDs removes the "rules" edge to the DetectionRule entity by IDs.
+func (m *MissionTestMutation) RemoveRuleIDs(ids ...uuid.UUID) {
+	if m.removedrules == nil {
+		m.removedrules = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.rules, ids[i])
+		m.removedrules[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRules returns the removed IDs of the "rules" edge to the DetectionRule entity.
+func (m *MissionTestMutation) RemovedRulesIDs() (ids []uuid.UUID) {
+	for id := range m.removedrules {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RulesIDs returns the "rules" edge IDs in the mutation.
+func (m *MissionTestMutation) RulesIDs() (ids []uuid.UUID) {
+	for id := range m.rules {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRules resets all changes to the "rules" edge.
+func (m *MissionTestMutation) ResetRules() {
+	m.rules = nil
+	m.clearedrules = false
+	m.removedrules = nil
+}
+
 // AddMitreTagIDs adds the "mitre_tags" edge to the MissionTestMitreTag entity by ids.
 func (m *MissionTestMutation) AddMitreTagIDs(ids ...uuid.UUID) {
 	if m.mitre_tags == nil {
@@ -15397,7 +18066,7 @@ func (m *MissionTestMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *MissionTestMutation) AddedEdges() []string {
-	edges := make([]string, 0, 10)
+	edges := make([]string, 0, 12)
 	if m.mission != nil {
 		edges = append(edges, missiontest.EdgeMission)
 	}
@@ -15421,6 +18090,12 @@ func (m *MissionTestMutation) AddedEdges() []string {
 	}
 	if m.detection_level != nil {
 		edges = append(edges, missiontest.EdgeDetectionLevel)
+	}
+	if m.outcomes != nil {
+		edges = append(edges, missiontest.EdgeOutcomes)
+	}
+	if m.rules != nil {
+		edges = append(edges, missiontest.EdgeRules)
 	}
 	if m.mitre_tags != nil {
 		edges = append(edges, missiontest.EdgeMitreTags)
@@ -15467,6 +18142,18 @@ func (m *MissionTestMutation) AddedIDs(name string) []ent.Value {
 		if id := m.detection_level; id != nil {
 			return []ent.Value{*id}
 		}
+	case missiontest.EdgeOutcomes:
+		ids := make([]ent.Value, 0, len(m.outcomes))
+		for id := range m.outcomes {
+			ids = append(ids, id)
+		}
+		return ids
+	case missiontest.EdgeRules:
+		ids := make([]ent.Value, 0, len(m.rules))
+		for id := range m.rules {
+			ids = append(ids, id)
+		}
+		return ids
 	case missiontest.EdgeMitreTags:
 		ids := make([]ent.Value, 0, len(m.mitre_tags))
 		for id := range m.mitre_tags {
@@ -15485,7 +18172,13 @@ func (m *MissionTestMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *MissionTestMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 10)
+	edges := make([]string, 0, 12)
+	if m.removedoutcomes != nil {
+		edges = append(edges, missiontest.EdgeOutcomes)
+	}
+	if m.removedrules != nil {
+		edges = append(edges, missiontest.EdgeRules)
+	}
 	if m.removedmitre_tags != nil {
 		edges = append(edges, missiontest.EdgeMitreTags)
 	}
@@ -15499,6 +18192,18 @@ func (m *MissionTestMutation) RemovedEdges() []string {
 // the given name in this mutation.
 func (m *MissionTestMutation) RemovedIDs(name string) []ent.Value {
 	switch name {
+	case missiontest.EdgeOutcomes:
+		ids := make([]ent.Value, 0, len(m.removedoutcomes))
+		for id := range m.removedoutcomes {
+			ids = append(ids, id)
+		}
+		return ids
+	case missiontest.EdgeRules:
+		ids := make([]ent.Value, 0, len(m.removedrules))
+		for id := range m.removedrules {
+			ids = append(ids, id)
+		}
+		return ids
 	case missiontest.EdgeMitreTags:
 		ids := make([]ent.Value, 0, len(m.removedmitre_tags))
 		for id := range m.removedmitre_tags {
@@ -15517,7 +18222,7 @@ func (m *MissionTestMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *MissionTestMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 10)
+	edges := make([]string, 0, 12)
 	if m.clearedmission {
 		edges = append(edges, missiontest.EdgeMission)
 	}
@@ -15541,6 +18246,12 @@ func (m *MissionTestMutation) ClearedEdges() []string {
 	}
 	if m.cleareddetection_level {
 		edges = append(edges, missiontest.EdgeDetectionLevel)
+	}
+	if m.clearedoutcomes {
+		edges = append(edges, missiontest.EdgeOutcomes)
+	}
+	if m.clearedrules {
+		edges = append(edges, missiontest.EdgeRules)
 	}
 	if m.clearedmitre_tags {
 		edges = append(edges, missiontest.EdgeMitreTags)
@@ -15571,6 +18282,10 @@ func (m *MissionTestMutation) EdgeCleared(name string) bool {
 		return m.clearedassignee
 	case missiontest.EdgeDetectionLevel:
 		return m.cleareddetection_level
+	case missiontest.EdgeOutcomes:
+		return m.clearedoutcomes
+	case missiontest.EdgeRules:
+		return m.clearedrules
 	case missiontest.EdgeMitreTags:
 		return m.clearedmitre_tags
 	case missiontest.EdgeEvidence:
@@ -15638,6 +18353,12 @@ func (m *MissionTestMutation) ResetEdge(name string) error {
 		return nil
 	case missiontest.EdgeDetectionLevel:
 		m.ResetDetectionLevel()
+		return nil
+	case missiontest.EdgeOutcomes:
+		m.ResetOutcomes()
+		return nil
+	case missiontest.EdgeRules:
+		m.ResetRules()
 		return nil
 	case missiontest.EdgeMitreTags:
 		m.ResetMitreTags()
@@ -16450,6 +19171,1185 @@ func (m *MissionTestMitreTagMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown MissionTestMitreTag edge %s", name)
+}
+
+// MissionTestOutcomeMutation represents an operation that mutates the MissionTestOutcome nodes in the graph.
+type MissionTestOutcomeMutation struct {
+	config
+	op                     Op
+	typ                    string
+	id                     *uuid.UUID
+	created_at             *time.Time
+	updated_at             *time.Time
+	detected_at            *time.Time
+	alert_name             *string
+	log_source             *string
+	notes                  *string
+	version                *int
+	addversion             *int
+	clearedFields          map[string]struct{}
+	mission_test           *uuid.UUID
+	clearedmission_test    bool
+	tool                   *uuid.UUID
+	clearedtool            bool
+	detection_level        *uuid.UUID
+	cleareddetection_level bool
+	recorded_by            *uuid.UUID
+	clearedrecorded_by     bool
+	done                   bool
+	oldValue               func(context.Context) (*MissionTestOutcome, error)
+	predicates             []predicate.MissionTestOutcome
+}
+
+var _ ent.Mutation = (*MissionTestOutcomeMutation)(nil)
+
+// missiontestoutcomeOption allows management of the mutation configuration using functional options.
+type missiontestoutcomeOption func(*MissionTestOutcomeMutation)
+
+// newMissionTestOutcomeMutation creates new mutation for the MissionTestOutcome entity.
+func newMissionTestOutcomeMutation(c config, op Op, opts ...missiontestoutcomeOption) *MissionTestOutcomeMutation {
+	m := &MissionTestOutcomeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeMissionTestOutcome,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withMissionTestOutcomeID sets the ID field of the mutation.
+func withMissionTestOutcomeID(id uuid.UUID) missiontestoutcomeOption {
+	return func(m *MissionTestOutcomeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *MissionTestOutcome
+		)
+		m.oldValue = func(ctx context.Context) (*MissionTestOutcome, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().MissionTestOutcome.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withMissionTestOutcome sets the old MissionTestOutcome of the mutation.
+func withMissionTestOutcome(node *MissionTestOutcome) missiontestoutcomeOption {
+	return func(m *MissionTestOutcomeMutation) {
+		m.oldValue = func(context.Context) (*MissionTestOutcome, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m MissionTestOutcomeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m MissionTestOutcomeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of MissionTestOutcome entities.
+func (m *MissionTestOutcomeMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *MissionTestOutcomeMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *MissionTestOutcomeMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().MissionTestOutcome.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *MissionTestOutcomeMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *MissionTestOutcomeMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the MissionTestOutcome entity.
+// If the MissionTestOutcome object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestOutcomeMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *MissionTestOutcomeMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *MissionTestOutcomeMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *MissionTestOutcomeMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the MissionTestOutcome entity.
+// If the MissionTestOutcome object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestOutcomeMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *MissionTestOutcomeMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetMissionTestID sets the "mission_test_id" field.
+func (m *MissionTestOutcomeMutation) SetMissionTestID(u uuid.UUID) {
+	m.mission_test = &u
+}
+
+// MissionTestID returns the value of the "mission_test_id" field in the mutation.
+func (m *MissionTestOutcomeMutation) MissionTestID() (r uuid.UUID, exists bool) {
+	v := m.mission_test
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMissionTestID returns the old "mission_test_id" field's value of the MissionTestOutcome entity.
+// If the MissionTestOutcome object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestOutcomeMutation) OldMissionTestID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMissionTestID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMissionTestID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMissionTestID: %w", err)
+	}
+	return oldValue.MissionTestID, nil
+}
+
+// ResetMissionTestID resets all changes to the "mission_test_id" field.
+func (m *MissionTestOutcomeMutation) ResetMissionTestID() {
+	m.mission_test = nil
+}
+
+// SetToolID sets the "tool_id" field.
+func (m *MissionTestOutcomeMutation) SetToolID(u uuid.UUID) {
+	m.tool = &u
+}
+
+// ToolID returns the value of the "tool_id" field in the mutation.
+func (m *MissionTestOutcomeMutation) ToolID() (r uuid.UUID, exists bool) {
+	v := m.tool
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldToolID returns the old "tool_id" field's value of the MissionTestOutcome entity.
+// If the MissionTestOutcome object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestOutcomeMutation) OldToolID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldToolID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldToolID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldToolID: %w", err)
+	}
+	return oldValue.ToolID, nil
+}
+
+// ClearToolID clears the value of the "tool_id" field.
+func (m *MissionTestOutcomeMutation) ClearToolID() {
+	m.tool = nil
+	m.clearedFields[missiontestoutcome.FieldToolID] = struct{}{}
+}
+
+// ToolIDCleared returns if the "tool_id" field was cleared in this mutation.
+func (m *MissionTestOutcomeMutation) ToolIDCleared() bool {
+	_, ok := m.clearedFields[missiontestoutcome.FieldToolID]
+	return ok
+}
+
+// ResetToolID resets all changes to the "tool_id" field.
+func (m *MissionTestOutcomeMutation) ResetToolID() {
+	m.tool = nil
+	delete(m.clearedFields, missiontestoutcome.FieldToolID)
+}
+
+// SetDetectionLevelID sets the "detection_level_id" field.
+func (m *MissionTestOutcomeMutation) SetDetectionLevelID(u uuid.UUID) {
+	m.detection_level = &u
+}
+
+// DetectionLevelID returns the value of the "detection_level_id" field in the mutation.
+func (m *MissionTestOutcomeMutation) DetectionLevelID() (r uuid.UUID, exists bool) {
+	v := m.detection_level
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDetectionLevelID returns the old "detection_level_id" field's value of the MissionTestOutcome entity.
+// If the MissionTestOutcome object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestOutcomeMutation) OldDetectionLevelID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDetectionLevelID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDetectionLevelID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDetectionLevelID: %w", err)
+	}
+	return oldValue.DetectionLevelID, nil
+}
+
+// ClearDetectionLevelID clears the value of the "detection_level_id" field.
+func (m *MissionTestOutcomeMutation) ClearDetectionLevelID() {
+	m.detection_level = nil
+	m.clearedFields[missiontestoutcome.FieldDetectionLevelID] = struct{}{}
+}
+
+// DetectionLevelIDCleared returns if the "detection_level_id" field was cleared in this mutation.
+func (m *MissionTestOutcomeMutation) DetectionLevelIDCleared() bool {
+	_, ok := m.clearedFields[missiontestoutcome.FieldDetectionLevelID]
+	return ok
+}
+
+// ResetDetectionLevelID resets all changes to the "detection_level_id" field.
+func (m *MissionTestOutcomeMutation) ResetDetectionLevelID() {
+	m.detection_level = nil
+	delete(m.clearedFields, missiontestoutcome.FieldDetectionLevelID)
+}
+
+// SetDetectedAt sets the "detected_at" field.
+func (m *MissionTestOutcomeMutation) SetDetectedAt(t time.Time) {
+	m.detected_at = &t
+}
+
+// DetectedAt returns the value of the "detected_at" field in the mutation.
+func (m *MissionTestOutcomeMutation) DetectedAt() (r time.Time, exists bool) {
+	v := m.detected_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDetectedAt returns the old "detected_at" field's value of the MissionTestOutcome entity.
+// If the MissionTestOutcome object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestOutcomeMutation) OldDetectedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDetectedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDetectedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDetectedAt: %w", err)
+	}
+	return oldValue.DetectedAt, nil
+}
+
+// ClearDetectedAt clears the value of the "detected_at" field.
+func (m *MissionTestOutcomeMutation) ClearDetectedAt() {
+	m.detected_at = nil
+	m.clearedFields[missiontestoutcome.FieldDetectedAt] = struct{}{}
+}
+
+// DetectedAtCleared returns if the "detected_at" field was cleared in this mutation.
+func (m *MissionTestOutcomeMutation) DetectedAtCleared() bool {
+	_, ok := m.clearedFields[missiontestoutcome.FieldDetectedAt]
+	return ok
+}
+
+// ResetDetectedAt resets all changes to the "detected_at" field.
+func (m *MissionTestOutcomeMutation) ResetDetectedAt() {
+	m.detected_at = nil
+	delete(m.clearedFields, missiontestoutcome.FieldDetectedAt)
+}
+
+// SetAlertName sets the "alert_name" field.
+func (m *MissionTestOutcomeMutation) SetAlertName(s string) {
+	m.alert_name = &s
+}
+
+// AlertName returns the value of the "alert_name" field in the mutation.
+func (m *MissionTestOutcomeMutation) AlertName() (r string, exists bool) {
+	v := m.alert_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAlertName returns the old "alert_name" field's value of the MissionTestOutcome entity.
+// If the MissionTestOutcome object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestOutcomeMutation) OldAlertName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAlertName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAlertName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAlertName: %w", err)
+	}
+	return oldValue.AlertName, nil
+}
+
+// ResetAlertName resets all changes to the "alert_name" field.
+func (m *MissionTestOutcomeMutation) ResetAlertName() {
+	m.alert_name = nil
+}
+
+// SetLogSource sets the "log_source" field.
+func (m *MissionTestOutcomeMutation) SetLogSource(s string) {
+	m.log_source = &s
+}
+
+// LogSource returns the value of the "log_source" field in the mutation.
+func (m *MissionTestOutcomeMutation) LogSource() (r string, exists bool) {
+	v := m.log_source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLogSource returns the old "log_source" field's value of the MissionTestOutcome entity.
+// If the MissionTestOutcome object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestOutcomeMutation) OldLogSource(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLogSource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLogSource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLogSource: %w", err)
+	}
+	return oldValue.LogSource, nil
+}
+
+// ResetLogSource resets all changes to the "log_source" field.
+func (m *MissionTestOutcomeMutation) ResetLogSource() {
+	m.log_source = nil
+}
+
+// SetNotes sets the "notes" field.
+func (m *MissionTestOutcomeMutation) SetNotes(s string) {
+	m.notes = &s
+}
+
+// Notes returns the value of the "notes" field in the mutation.
+func (m *MissionTestOutcomeMutation) Notes() (r string, exists bool) {
+	v := m.notes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNotes returns the old "notes" field's value of the MissionTestOutcome entity.
+// If the MissionTestOutcome object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestOutcomeMutation) OldNotes(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNotes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNotes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNotes: %w", err)
+	}
+	return oldValue.Notes, nil
+}
+
+// ResetNotes resets all changes to the "notes" field.
+func (m *MissionTestOutcomeMutation) ResetNotes() {
+	m.notes = nil
+}
+
+// SetRecordedByID sets the "recorded_by_id" field.
+func (m *MissionTestOutcomeMutation) SetRecordedByID(u uuid.UUID) {
+	m.recorded_by = &u
+}
+
+// RecordedByID returns the value of the "recorded_by_id" field in the mutation.
+func (m *MissionTestOutcomeMutation) RecordedByID() (r uuid.UUID, exists bool) {
+	v := m.recorded_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordedByID returns the old "recorded_by_id" field's value of the MissionTestOutcome entity.
+// If the MissionTestOutcome object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestOutcomeMutation) OldRecordedByID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordedByID: %w", err)
+	}
+	return oldValue.RecordedByID, nil
+}
+
+// ClearRecordedByID clears the value of the "recorded_by_id" field.
+func (m *MissionTestOutcomeMutation) ClearRecordedByID() {
+	m.recorded_by = nil
+	m.clearedFields[missiontestoutcome.FieldRecordedByID] = struct{}{}
+}
+
+// RecordedByIDCleared returns if the "recorded_by_id" field was cleared in this mutation.
+func (m *MissionTestOutcomeMutation) RecordedByIDCleared() bool {
+	_, ok := m.clearedFields[missiontestoutcome.FieldRecordedByID]
+	return ok
+}
+
+// ResetRecordedByID resets all changes to the "recorded_by_id" field.
+func (m *MissionTestOutcomeMutation) ResetRecordedByID() {
+	m.recorded_by = nil
+	delete(m.clearedFields, missiontestoutcome.FieldRecordedByID)
+}
+
+// SetVersion sets the "version" field.
+func (m *MissionTestOutcomeMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *MissionTestOutcomeMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the MissionTestOutcome entity.
+// If the MissionTestOutcome object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestOutcomeMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *MissionTestOutcomeMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *MissionTestOutcomeMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *MissionTestOutcomeMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
+// ClearMissionTest clears the "mission_test" edge to the MissionTest entity.
+func (m *MissionTestOutcomeMutation) ClearMissionTest() {
+	m.clearedmission_test = true
+	m.clearedFields[missiontestoutcome.FieldMissionTestID] = struct{}{}
+}
+
+// MissionTestCleared reports if the "mission_test" edge to the MissionTest entity was cleared.
+func (m *MissionTestOutcomeMutation) MissionTestCleared() bool {
+	return m.clearedmission_test
+}
+
+// MissionTestIDs returns the "mission_test" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// MissionTestID instead. It exists only for internal usage by the builders.
+func (m *MissionTestOutcomeMutation) MissionTestIDs() (ids []uuid.UUID) {
+	if id := m.mission_test; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetMissionTest resets all changes to the "mission_test" edge.
+func (m *MissionTestOutcomeMutation) ResetMissionTest() {
+	m.mission_test = nil
+	m.clearedmission_test = false
+}
+
+// ClearTool clears the "tool" edge to the DefensiveTool entity.
+func (m *MissionTestOutcomeMutation) ClearTool() {
+	m.clearedtool = true
+	m.clearedFields[missiontestoutcome.FieldToolID] = struct{}{}
+}
+
+// ToolCleared reports if the "tool" edge to the DefensiveTool entity was cleared.
+func (m *MissionTestOutcomeMutation) ToolCleared() bool {
+	return m.ToolIDCleared() || m.clearedtool
+}
+
+// ToolIDs returns the "tool" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ToolID instead. It exists only for internal usage by the builders.
+func (m *MissionTestOutcomeMutation) ToolIDs() (ids []uuid.UUID) {
+	if id := m.tool; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTool resets all changes to the "tool" edge.
+func (m *MissionTestOutcomeMutation) ResetTool() {
+	m.tool = nil
+	m.clearedtool = false
+}
+
+// ClearDetectionLevel clears the "detection_level" edge to the DetectionLevel entity.
+func (m *MissionTestOutcomeMutation) ClearDetectionLevel() {
+	m.cleareddetection_level = true
+	m.clearedFields[missiontestoutcome.FieldDetectionLevelID] = struct{}{}
+}
+
+// DetectionLevelCleared reports if the "detection_level" edge to the DetectionLevel entity was cleared.
+func (m *MissionTestOutcomeMutation) DetectionLevelCleared() bool {
+	return m.DetectionLevelIDCleared() || m.cleareddetection_level
+}
+
+// DetectionLevelIDs returns the "detection_level" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DetectionLevelID instead. It exists only for internal usage by the builders.
+func (m *MissionTestOutcomeMutation) DetectionLevelIDs() (ids []uuid.UUID) {
+	if id := m.detection_level; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDetectionLevel resets all changes to the "detection_level" edge.
+func (m *MissionTestOutcomeMutation) ResetDetectionLevel() {
+	m.detection_level = nil
+	m.cleareddetection_level = false
+}
+
+// ClearRecordedBy clears the "recorded_by" edge to the User entity.
+func (m *MissionTestOutcomeMutation) ClearRecordedBy() {
+	m.clearedrecorded_by = true
+	m.clearedFields[missiontestoutcome.FieldRecordedByID] = struct{}{}
+}
+
+// RecordedByCleared reports if the "recorded_by" edge to the User entity was cleared.
+func (m *MissionTestOutcomeMutation) RecordedByCleared() bool {
+	return m.RecordedByIDCleared() || m.clearedrecorded_by
+}
+
+// RecordedByIDs returns the "recorded_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RecordedByID instead. It exists only for internal usage by the builders.
+func (m *MissionTestOutcomeMutation) RecordedByIDs() (ids []uuid.UUID) {
+	if id := m.recorded_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRecordedBy resets all changes to the "recorded_by" edge.
+func (m *MissionTestOutcomeMutation) ResetRecordedBy() {
+	m.recorded_by = nil
+	m.clearedrecorded_by = false
+}
+
+// Where appends a list predicates to the MissionTestOutcomeMutation builder.
+func (m *MissionTestOutcomeMutation) Where(ps ...predicate.MissionTestOutcome) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the MissionTestOutcomeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *MissionTestOutcomeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.MissionTestOutcome, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *MissionTestOutcomeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *MissionTestOutcomeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (MissionTestOutcome).
+func (m *MissionTestOutcomeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *MissionTestOutcomeMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.created_at != nil {
+		fields = append(fields, missiontestoutcome.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, missiontestoutcome.FieldUpdatedAt)
+	}
+	if m.mission_test != nil {
+		fields = append(fields, missiontestoutcome.FieldMissionTestID)
+	}
+	if m.tool != nil {
+		fields = append(fields, missiontestoutcome.FieldToolID)
+	}
+	if m.detection_level != nil {
+		fields = append(fields, missiontestoutcome.FieldDetectionLevelID)
+	}
+	if m.detected_at != nil {
+		fields = append(fields, missiontestoutcome.FieldDetectedAt)
+	}
+	if m.alert_name != nil {
+		fields = append(fields, missiontestoutcome.FieldAlertName)
+	}
+	if m.log_source != nil {
+		fields = append(fields, missiontestoutcome.FieldLogSource)
+	}
+	if m.notes != nil {
+		fields = append(fields, missiontestoutcome.FieldNotes)
+	}
+	if m.recorded_by != nil {
+		fields = append(fields, missiontestoutcome.FieldRecordedByID)
+	}
+	if m.version != nil {
+		fields = append(fields, missiontestoutcome.FieldVersion)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *MissionTestOutcomeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case missiontestoutcome.FieldCreatedAt:
+		return m.CreatedAt()
+	case missiontestoutcome.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case missiontestoutcome.FieldMissionTestID:
+		return m.MissionTestID()
+	case missiontestoutcome.FieldToolID:
+		return m.ToolID()
+	case missiontestoutcome.FieldDetectionLevelID:
+		return m.DetectionLevelID()
+	case missiontestoutcome.FieldDetectedAt:
+		return m.DetectedAt()
+	case missiontestoutcome.FieldAlertName:
+		return m.AlertName()
+	case missiontestoutcome.FieldLogSource:
+		return m.LogSource()
+	case missiontestoutcome.FieldNotes:
+		return m.Notes()
+	case missiontestoutcome.FieldRecordedByID:
+		return m.RecordedByID()
+	case missiontestoutcome.FieldVersion:
+		return m.Version()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *MissionTestOutcomeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case missiontestoutcome.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case missiontestoutcome.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case missiontestoutcome.FieldMissionTestID:
+		return m.OldMissionTestID(ctx)
+	case missiontestoutcome.FieldToolID:
+		return m.OldToolID(ctx)
+	case missiontestoutcome.FieldDetectionLevelID:
+		return m.OldDetectionLevelID(ctx)
+	case missiontestoutcome.FieldDetectedAt:
+		return m.OldDetectedAt(ctx)
+	case missiontestoutcome.FieldAlertName:
+		return m.OldAlertName(ctx)
+	case missiontestoutcome.FieldLogSource:
+		return m.OldLogSource(ctx)
+	case missiontestoutcome.FieldNotes:
+		return m.OldNotes(ctx)
+	case missiontestoutcome.FieldRecordedByID:
+		return m.OldRecordedByID(ctx)
+	case missiontestoutcome.FieldVersion:
+		return m.OldVersion(ctx)
+	}
+	return nil, fmt.Errorf("unknown MissionTestOutcome field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MissionTestOutcomeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case missiontestoutcome.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case missiontestoutcome.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case missiontestoutcome.FieldMissionTestID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMissionTestID(v)
+		return nil
+	case missiontestoutcome.FieldToolID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetToolID(v)
+		return nil
+	case missiontestoutcome.FieldDetectionLevelID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDetectionLevelID(v)
+		return nil
+	case missiontestoutcome.FieldDetectedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDetectedAt(v)
+		return nil
+	case missiontestoutcome.FieldAlertName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAlertName(v)
+		return nil
+	case missiontestoutcome.FieldLogSource:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLogSource(v)
+		return nil
+	case missiontestoutcome.FieldNotes:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNotes(v)
+		return nil
+	case missiontestoutcome.FieldRecordedByID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordedByID(v)
+		return nil
+	case missiontestoutcome.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MissionTestOutcome field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *MissionTestOutcomeMutation) AddedFields() []string {
+	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, missiontestoutcome.FieldVersion)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *MissionTestOutcomeMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case missiontestoutcome.FieldVersion:
+		return m.AddedVersion()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MissionTestOutcomeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case missiontestoutcome.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MissionTestOutcome numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *MissionTestOutcomeMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(missiontestoutcome.FieldToolID) {
+		fields = append(fields, missiontestoutcome.FieldToolID)
+	}
+	if m.FieldCleared(missiontestoutcome.FieldDetectionLevelID) {
+		fields = append(fields, missiontestoutcome.FieldDetectionLevelID)
+	}
+	if m.FieldCleared(missiontestoutcome.FieldDetectedAt) {
+		fields = append(fields, missiontestoutcome.FieldDetectedAt)
+	}
+	if m.FieldCleared(missiontestoutcome.FieldRecordedByID) {
+		fields = append(fields, missiontestoutcome.FieldRecordedByID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *MissionTestOutcomeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *MissionTestOutcomeMutation) ClearField(name string) error {
+	switch name {
+	case missiontestoutcome.FieldToolID:
+		m.ClearToolID()
+		return nil
+	case missiontestoutcome.FieldDetectionLevelID:
+		m.ClearDetectionLevelID()
+		return nil
+	case missiontestoutcome.FieldDetectedAt:
+		m.ClearDetectedAt()
+		return nil
+	case missiontestoutcome.FieldRecordedByID:
+		m.ClearRecordedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown MissionTestOutcome nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *MissionTestOutcomeMutation) ResetField(name string) error {
+	switch name {
+	case missiontestoutcome.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case missiontestoutcome.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case missiontestoutcome.FieldMissionTestID:
+		m.ResetMissionTestID()
+		return nil
+	case missiontestoutcome.FieldToolID:
+		m.ResetToolID()
+		return nil
+	case missiontestoutcome.FieldDetectionLevelID:
+		m.ResetDetectionLevelID()
+		return nil
+	case missiontestoutcome.FieldDetectedAt:
+		m.ResetDetectedAt()
+		return nil
+	case missiontestoutcome.FieldAlertName:
+		m.ResetAlertName()
+		return nil
+	case missiontestoutcome.FieldLogSource:
+		m.ResetLogSource()
+		return nil
+	case missiontestoutcome.FieldNotes:
+		m.ResetNotes()
+		return nil
+	case missiontestoutcome.FieldRecordedByID:
+		m.ResetRecordedByID()
+		return nil
+	case missiontestoutcome.FieldVersion:
+		m.ResetVersion()
+		return nil
+	}
+	return fmt.Errorf("unknown MissionTestOutcome field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *MissionTestOutcomeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.mission_test != nil {
+		edges = append(edges, missiontestoutcome.EdgeMissionTest)
+	}
+	if m.tool != nil {
+		edges = append(edges, missiontestoutcome.EdgeTool)
+	}
+	if m.detection_level != nil {
+		edges = append(edges, missiontestoutcome.EdgeDetectionLevel)
+	}
+	if m.recorded_by != nil {
+		edges = append(edges, missiontestoutcome.EdgeRecordedBy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *MissionTestOutcomeMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case missiontestoutcome.EdgeMissionTest:
+		if id := m.mission_test; id != nil {
+			return []ent.Value{*id}
+		}
+	case missiontestoutcome.EdgeTool:
+		if id := m.tool; id != nil {
+			return []ent.Value{*id}
+		}
+	case missiontestoutcome.EdgeDetectionLevel:
+		if id := m.detection_level; id != nil {
+			return []ent.Value{*id}
+		}
+	case missiontestoutcome.EdgeRecordedBy:
+		if id := m.recorded_by; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *MissionTestOutcomeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 4)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *MissionTestOutcomeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *MissionTestOutcomeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.clearedmission_test {
+		edges = append(edges, missiontestoutcome.EdgeMissionTest)
+	}
+	if m.clearedtool {
+		edges = append(edges, missiontestoutcome.EdgeTool)
+	}
+	if m.cleareddetection_level {
+		edges = append(edges, missiontestoutcome.EdgeDetectionLevel)
+	}
+	if m.clearedrecorded_by {
+		edges = append(edges, missiontestoutcome.EdgeRecordedBy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *MissionTestOutcomeMutation) EdgeCleared(name string) bool {
+	switch name {
+	case missiontestoutcome.EdgeMissionTest:
+		return m.clearedmission_test
+	case missiontestoutcome.EdgeTool:
+		return m.clearedtool
+	case missiontestoutcome.EdgeDetectionLevel:
+		return m.cleareddetection_level
+	case missiontestoutcome.EdgeRecordedBy:
+		return m.clearedrecorded_by
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *MissionTestOutcomeMutation) ClearEdge(name string) error {
+	switch name {
+	case missiontestoutcome.EdgeMissionTest:
+		m.ClearMissionTest()
+		return nil
+	case missiontestoutcome.EdgeTool:
+		m.ClearTool()
+		return nil
+	case missiontestoutcome.EdgeDetectionLevel:
+		m.ClearDetectionLevel()
+		return nil
+	case missiontestoutcome.EdgeRecordedBy:
+		m.ClearRecordedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown MissionTestOutcome unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *MissionTestOutcomeMutation) ResetEdge(name string) error {
+	switch name {
+	case missiontestoutcome.EdgeMissionTest:
+		m.ResetMissionTest()
+		return nil
+	case missiontestoutcome.EdgeTool:
+		m.ResetTool()
+		return nil
+	case missiontestoutcome.EdgeDetectionLevel:
+		m.ResetDetectionLevel()
+		return nil
+	case missiontestoutcome.EdgeRecordedBy:
+		m.ResetRecordedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown MissionTestOutcome edge %s", name)
 }
 
 // MitreSubtechniqueMutation represents an operation that mutates the MitreSubtechnique nodes in the graph.
@@ -24989,6 +28889,9 @@ type TestTemplateMutation struct {
 	mitre_tags              map[uuid.UUID]struct{}
 	removedmitre_tags       map[uuid.UUID]struct{}
 	clearedmitre_tags       bool
+	rules                   map[uuid.UUID]struct{}
+	removedrules            map[uuid.UUID]struct{}
+	clearedrules            bool
 	scenario_entries        map[uuid.UUID]struct{}
 	removedscenario_entries map[uuid.UUID]struct{}
 	clearedscenario_entries bool
@@ -25881,6 +29784,60 @@ func (m *TestTemplateMutation) ResetMitreTags() {
 	m.removedmitre_tags = nil
 }
 
+// AddRuleIDs adds the "rules" edge to the DetectionRule entity by ids.
+func (m *TestTemplateMutation) AddRuleIDs(ids ...uuid.UUID) {
+	if m.rules == nil {
+		m.rules = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.rules[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRules clears the "rules" edge to the DetectionRule entity.
+func (m *TestTemplateMutation) ClearRules() {
+	m.clearedrules = true
+}
+
+// RulesCleared reports if the "rules" edge to the DetectionRule entity was cleared.
+func (m *TestTemplateMutation) RulesCleared() bool {
+	return m.clearedrules
+}
+
+// RemoveRuleIDs removes the "rules" edge to the DetectionRule entity by IDs.
+func (m *TestTemplateMutation) RemoveRuleIDs(ids ...uuid.UUID) {
+	if m.removedrules == nil {
+		m.removedrules = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.rules, ids[i])
+		m.removedrules[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRules returns the removed IDs of the "rules" edge to the DetectionRule entity.
+func (m *TestTemplateMutation) RemovedRulesIDs() (ids []uuid.UUID) {
+	for id := range m.removedrules {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RulesIDs returns the "rules" edge IDs in the mutation.
+func (m *TestTemplateMutation) RulesIDs() (ids []uuid.UUID) {
+	for id := range m.rules {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRules resets all changes to the "rules" edge.
+func (m *TestTemplateMutation) ResetRules() {
+	m.rules = nil
+	m.clearedrules = false
+	m.removedrules = nil
+}
+
 // AddScenarioEntryIDs adds the "scenario_entries" edge to the ScenarioTemplateTest entity by ids.
 func (m *TestTemplateMutation) AddScenarioEntryIDs(ids ...uuid.UUID) {
 	if m.scenario_entries == nil {
@@ -26414,9 +30371,12 @@ func (m *TestTemplateMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *TestTemplateMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.mitre_tags != nil {
 		edges = append(edges, testtemplate.EdgeMitreTags)
+	}
+	if m.rules != nil {
+		edges = append(edges, testtemplate.EdgeRules)
 	}
 	if m.scenario_entries != nil {
 		edges = append(edges, testtemplate.EdgeScenarioEntries)
@@ -26437,6 +30397,12 @@ func (m *TestTemplateMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case testtemplate.EdgeRules:
+		ids := make([]ent.Value, 0, len(m.rules))
+		for id := range m.rules {
+			ids = append(ids, id)
+		}
+		return ids
 	case testtemplate.EdgeScenarioEntries:
 		ids := make([]ent.Value, 0, len(m.scenario_entries))
 		for id := range m.scenario_entries {
@@ -26453,9 +30419,12 @@ func (m *TestTemplateMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *TestTemplateMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.removedmitre_tags != nil {
 		edges = append(edges, testtemplate.EdgeMitreTags)
+	}
+	if m.removedrules != nil {
+		edges = append(edges, testtemplate.EdgeRules)
 	}
 	if m.removedscenario_entries != nil {
 		edges = append(edges, testtemplate.EdgeScenarioEntries)
@@ -26473,6 +30442,12 @@ func (m *TestTemplateMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case testtemplate.EdgeRules:
+		ids := make([]ent.Value, 0, len(m.removedrules))
+		for id := range m.removedrules {
+			ids = append(ids, id)
+		}
+		return ids
 	case testtemplate.EdgeScenarioEntries:
 		ids := make([]ent.Value, 0, len(m.removedscenario_entries))
 		for id := range m.removedscenario_entries {
@@ -26485,9 +30460,12 @@ func (m *TestTemplateMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *TestTemplateMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.clearedmitre_tags {
 		edges = append(edges, testtemplate.EdgeMitreTags)
+	}
+	if m.clearedrules {
+		edges = append(edges, testtemplate.EdgeRules)
 	}
 	if m.clearedscenario_entries {
 		edges = append(edges, testtemplate.EdgeScenarioEntries)
@@ -26504,6 +30482,8 @@ func (m *TestTemplateMutation) EdgeCleared(name string) bool {
 	switch name {
 	case testtemplate.EdgeMitreTags:
 		return m.clearedmitre_tags
+	case testtemplate.EdgeRules:
+		return m.clearedrules
 	case testtemplate.EdgeScenarioEntries:
 		return m.clearedscenario_entries
 	case testtemplate.EdgeCreatedBy:
@@ -26529,6 +30509,9 @@ func (m *TestTemplateMutation) ResetEdge(name string) error {
 	switch name {
 	case testtemplate.EdgeMitreTags:
 		m.ResetMitreTags()
+		return nil
+	case testtemplate.EdgeRules:
+		m.ResetRules()
 		return nil
 	case testtemplate.EdgeScenarioEntries:
 		m.ResetScenarioEntries()

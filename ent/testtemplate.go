@@ -66,13 +66,15 @@ type TestTemplate struct {
 type TestTemplateEdges struct {
 	// MitreTags holds the value of the mitre_tags edge.
 	MitreTags []*TestTemplateMitreTag `json:"mitre_tags,omitempty"`
+	// Rules holds the value of the rules edge.
+	Rules []*DetectionRule `json:"rules,omitempty"`
 	// ScenarioEntries holds the value of the scenario_entries edge.
 	ScenarioEntries []*ScenarioTemplateTest `json:"scenario_entries,omitempty"`
 	// CreatedBy holds the value of the created_by edge.
 	CreatedBy *User `json:"created_by,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [4]bool
 }
 
 // MitreTagsOrErr returns the MitreTags value or an error if the edge
@@ -84,10 +86,19 @@ func (e TestTemplateEdges) MitreTagsOrErr() ([]*TestTemplateMitreTag, error) {
 	return nil, &NotLoadedError{edge: "mitre_tags"}
 }
 
+// RulesOrErr returns the Rules value or an error if the edge
+// was not loaded in eager-loading.
+func (e TestTemplateEdges) RulesOrErr() ([]*DetectionRule, error) {
+	if e.loadedTypes[1] {
+		return e.Rules, nil
+	}
+	return nil, &NotLoadedError{edge: "rules"}
+}
+
 // ScenarioEntriesOrErr returns the ScenarioEntries value or an error if the edge
 // was not loaded in eager-loading.
 func (e TestTemplateEdges) ScenarioEntriesOrErr() ([]*ScenarioTemplateTest, error) {
-	if e.loadedTypes[1] {
+	if e.loadedTypes[2] {
 		return e.ScenarioEntries, nil
 	}
 	return nil, &NotLoadedError{edge: "scenario_entries"}
@@ -98,7 +109,7 @@ func (e TestTemplateEdges) ScenarioEntriesOrErr() ([]*ScenarioTemplateTest, erro
 func (e TestTemplateEdges) CreatedByOrErr() (*User, error) {
 	if e.CreatedBy != nil {
 		return e.CreatedBy, nil
-	} else if e.loadedTypes[2] {
+	} else if e.loadedTypes[3] {
 		return nil, &NotFoundError{label: user.Label}
 	}
 	return nil, &NotLoadedError{edge: "created_by"}
@@ -272,6 +283,11 @@ func (_m *TestTemplate) Value(name string) (ent.Value, error) {
 // QueryMitreTags queries the "mitre_tags" edge of the TestTemplate entity.
 func (_m *TestTemplate) QueryMitreTags() *TestTemplateMitreTagQuery {
 	return NewTestTemplateClient(_m.config).QueryMitreTags(_m)
+}
+
+// QueryRules queries the "rules" edge of the TestTemplate entity.
+func (_m *TestTemplate) QueryRules() *DetectionRuleQuery {
+	return NewTestTemplateClient(_m.config).QueryRules(_m)
 }
 
 // QueryScenarioEntries queries the "scenario_entries" edge of the TestTemplate entity.

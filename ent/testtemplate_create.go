@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"violet/ent/detectionrule"
 	"violet/ent/scenariotemplatetest"
 	"violet/ent/testtemplate"
 	"violet/ent/testtemplatemitretag"
@@ -282,6 +283,21 @@ func (_c *TestTemplateCreate) AddMitreTags(v ...*TestTemplateMitreTag) *TestTemp
 		ids[i] = v[i].ID
 	}
 	return _c.AddMitreTagIDs(ids...)
+}
+
+// AddRuleIDs adds the "rules" edge to the DetectionRule entity by IDs.
+func (_c *TestTemplateCreate) AddRuleIDs(ids ...uuid.UUID) *TestTemplateCreate {
+	_c.mutation.AddRuleIDs(ids...)
+	return _c
+}
+
+// AddRules adds the "rules" edges to the DetectionRule entity.
+func (_c *TestTemplateCreate) AddRules(v ...*DetectionRule) *TestTemplateCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddRuleIDs(ids...)
 }
 
 // AddScenarioEntryIDs adds the "scenario_entries" edge to the ScenarioTemplateTest entity by IDs.
@@ -627,6 +643,22 @@ func (_c *TestTemplateCreate) createSpec() (*TestTemplate, *sqlgraph.CreateSpec)
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(testtemplatemitretag.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RulesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   testtemplate.RulesTable,
+			Columns: testtemplate.RulesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(detectionrule.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"violet/ent/detectionrule"
 	"violet/ent/predicate"
 	"violet/ent/scenariotemplatetest"
 	"violet/ent/testtemplate"
@@ -30,6 +31,7 @@ type TestTemplateQuery struct {
 	inters              []Interceptor
 	predicates          []predicate.TestTemplate
 	withMitreTags       *TestTemplateMitreTagQuery
+	withRules           *DetectionRuleQuery
 	withScenarioEntries *ScenarioTemplateTestQuery
 	withCreatedBy       *UserQuery
 	modifiers           []func(*sql.Selector)
@@ -84,6 +86,28 @@ func (_q *TestTemplateQuery) QueryMitreTags() *TestTemplateMitreTagQuery {
 			sqlgraph.From(testtemplate.Table, testtemplate.FieldID, selector),
 			sqlgraph.To(testtemplatemitretag.Table, testtemplatemitretag.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, testtemplate.MitreTagsTable, testtemplate.MitreTagsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryRules chains the current query on the "rules" edge.
+func (_q *TestTemplateQuery) QueryRules() *DetectionRuleQuery {
+	query := (&DetectionRuleClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(testtemplate.Table, testtemplate.FieldID, selector),
+			sqlgraph.To(detectionrule.Table, detectionrule.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, testtemplate.RulesTable, testtemplate.RulesPrimaryKey...),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -328,6 +352,7 @@ func (_q *TestTemplateQuery) Clone() *TestTemplateQuery {
 		inters:              append([]Interceptor{}, _q.inters...),
 		predicates:          append([]predicate.TestTemplate{}, _q.predicates...),
 		withMitreTags:       _q.withMitreTags.Clone(),
+		withRules:           _q.withRules.Clone(),
 		withScenarioEntries: _q.withScenarioEntries.Clone(),
 		withCreatedBy:       _q.withCreatedBy.Clone(),
 		// clone intermediate query.
@@ -344,6 +369,17 @@ func (_q *TestTemplateQuery) WithMitreTags(opts ...func(*TestTemplateMitreTagQue
 		opt(query)
 	}
 	_q.withMitreTags = query
+	return _q
+}
+
+// WithRules tells the query-builder to eager-load the nodes that are connected to
+// the "rules" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *TestTemplateQuery) WithRules(opts ...func(*DetectionRuleQuery)) *TestTemplateQuery {
+	query := (&DetectionRuleClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRules = query
 	return _q
 }
 
@@ -453,8 +489,9 @@ func (_q *TestTemplateQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 	var (
 		nodes       = []*TestTemplate{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [4]bool{
 			_q.withMitreTags != nil,
+			_q.withRules != nil,
 			_q.withScenarioEntries != nil,
 			_q.withCreatedBy != nil,
 		}
@@ -484,6 +521,13 @@ func (_q *TestTemplateQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 		if err := _q.loadMitreTags(ctx, query, nodes,
 			func(n *TestTemplate) { n.Edges.MitreTags = []*TestTemplateMitreTag{} },
 			func(n *TestTemplate, e *TestTemplateMitreTag) { n.Edges.MitreTags = append(n.Edges.MitreTags, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withRules; query != nil {
+		if err := _q.loadRules(ctx, query, nodes,
+			func(n *TestTemplate) { n.Edges.Rules = []*DetectionRule{} },
+			func(n *TestTemplate, e *DetectionRule) { n.Edges.Rules = append(n.Edges.Rules, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -532,6 +576,67 @@ func (_q *TestTemplateQuery) loadMitreTags(ctx context.Context, query *TestTempl
 			return fmt.Errorf(`unexpected referenced foreign-key "test_template_id" returned %v for node %v`, fk, n.ID)
 		}
 		assign(node, n)
+	}
+	return nil
+}
+func (_q *TestTemplateQuery) loadRules(ctx context.Context, query *DetectionRuleQuery, nodes []*TestTemplate, init func(*TestTemplate), assign func(*TestTemplate, *DetectionRule)) error {
+	edgeIDs := make([]driver.Value, len(nodes))
+	byID := make(map[uuid.UUID]*TestTemplate)
+	nids := make(map[uuid.UUID]map[*TestTemplate]struct{})
+	for i, node := range nodes {
+		edgeIDs[i] = node.ID
+		byID[node.ID] = node
+		if init != nil {
+			init(node)
+		}
+	}
+	query.Where(func(s *sql.Selector) {
+		joinT := sql.Table(testtemplate.RulesTable)
+		s.Join(joinT).On(s.C(detectionrule.FieldID), joinT.C(testtemplate.RulesPrimaryKey[1]))
+		s.Where(sql.InValues(joinT.C(testtemplate.RulesPrimaryKey[0]), edgeIDs...))
+		columns := s.SelectedColumns()
+		s.Select(joinT.C(testtemplate.RulesPrimaryKey[0]))
+		s.AppendSelect(columns...)
+		s.SetDistinct(false)
+	})
+	if err := query.prepareQuery(ctx); err != nil {
+		return err
+	}
+	qr := QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
+		return query.sqlAll(ctx, func(_ context.Context, spec *sqlgraph.QuerySpec) {
+			assign := spec.Assign
+			values := spec.ScanValues
+			spec.ScanValues = func(columns []string) ([]any, error) {
+				values, err := values(columns[1:])
+				if err != nil {
+					return nil, err
+				}
+				return append([]any{new(uuid.UUID)}, values...), nil
+			}
+			spec.Assign = func(columns []string, values []any) error {
+				outValue := *values[0].(*uuid.UUID)
+				inValue := *values[1].(*uuid.UUID)
+				if nids[inValue] == nil {
+					nids[inValue] = map[*TestTemplate]struct{}{byID[outValue]: {}}
+					return assign(columns[1:], values[1:])
+				}
+				nids[inValue][byID[outValue]] = struct{}{}
+				return nil
+			}
+		})
+	})
+	neighbors, err := withInterceptors[[]*DetectionRule](ctx, query, qr, query.inters)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected "rules" node returned %v`, n.ID)
+		}
+		for kn := range nodes {
+			assign(kn, n)
+		}
 	}
 	return nil
 }

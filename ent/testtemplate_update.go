@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"violet/ent/detectionrule"
 	"violet/ent/predicate"
 	"violet/ent/scenariotemplatetest"
 	"violet/ent/testtemplate"
@@ -293,6 +294,21 @@ func (_u *TestTemplateUpdate) AddMitreTags(v ...*TestTemplateMitreTag) *TestTemp
 	return _u.AddMitreTagIDs(ids...)
 }
 
+// AddRuleIDs adds the "rules" edge to the DetectionRule entity by IDs.
+func (_u *TestTemplateUpdate) AddRuleIDs(ids ...uuid.UUID) *TestTemplateUpdate {
+	_u.mutation.AddRuleIDs(ids...)
+	return _u
+}
+
+// AddRules adds the "rules" edges to the DetectionRule entity.
+func (_u *TestTemplateUpdate) AddRules(v ...*DetectionRule) *TestTemplateUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRuleIDs(ids...)
+}
+
 // AddScenarioEntryIDs adds the "scenario_entries" edge to the ScenarioTemplateTest entity by IDs.
 func (_u *TestTemplateUpdate) AddScenarioEntryIDs(ids ...uuid.UUID) *TestTemplateUpdate {
 	_u.mutation.AddScenarioEntryIDs(ids...)
@@ -337,6 +353,27 @@ func (_u *TestTemplateUpdate) RemoveMitreTags(v ...*TestTemplateMitreTag) *TestT
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveMitreTagIDs(ids...)
+}
+
+// ClearRules clears all "rules" edges to the DetectionRule entity.
+func (_u *TestTemplateUpdate) ClearRules() *TestTemplateUpdate {
+	_u.mutation.ClearRules()
+	return _u
+}
+
+// RemoveRuleIDs removes the "rules" edge to DetectionRule entities by IDs.
+func (_u *TestTemplateUpdate) RemoveRuleIDs(ids ...uuid.UUID) *TestTemplateUpdate {
+	_u.mutation.RemoveRuleIDs(ids...)
+	return _u
+}
+
+// RemoveRules removes "rules" edges to DetectionRule entities.
+func (_u *TestTemplateUpdate) RemoveRules(v ...*DetectionRule) *TestTemplateUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRuleIDs(ids...)
 }
 
 // ClearScenarioEntries clears all "scenario_entries" edges to the ScenarioTemplateTest entity.
@@ -577,6 +614,51 @@ func (_u *TestTemplateUpdate) sqlSave(ctx context.Context) (_node int, err error
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(testtemplatemitretag.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RulesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   testtemplate.RulesTable,
+			Columns: testtemplate.RulesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(detectionrule.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRulesIDs(); len(nodes) > 0 && !_u.mutation.RulesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   testtemplate.RulesTable,
+			Columns: testtemplate.RulesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(detectionrule.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RulesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   testtemplate.RulesTable,
+			Columns: testtemplate.RulesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(detectionrule.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {
@@ -938,6 +1020,21 @@ func (_u *TestTemplateUpdateOne) AddMitreTags(v ...*TestTemplateMitreTag) *TestT
 	return _u.AddMitreTagIDs(ids...)
 }
 
+// AddRuleIDs adds the "rules" edge to the DetectionRule entity by IDs.
+func (_u *TestTemplateUpdateOne) AddRuleIDs(ids ...uuid.UUID) *TestTemplateUpdateOne {
+	_u.mutation.AddRuleIDs(ids...)
+	return _u
+}
+
+// AddRules adds the "rules" edges to the DetectionRule entity.
+func (_u *TestTemplateUpdateOne) AddRules(v ...*DetectionRule) *TestTemplateUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRuleIDs(ids...)
+}
+
 // AddScenarioEntryIDs adds the "scenario_entries" edge to the ScenarioTemplateTest entity by IDs.
 func (_u *TestTemplateUpdateOne) AddScenarioEntryIDs(ids ...uuid.UUID) *TestTemplateUpdateOne {
 	_u.mutation.AddScenarioEntryIDs(ids...)
@@ -982,6 +1079,27 @@ func (_u *TestTemplateUpdateOne) RemoveMitreTags(v ...*TestTemplateMitreTag) *Te
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveMitreTagIDs(ids...)
+}
+
+// ClearRules clears all "rules" edges to the DetectionRule entity.
+func (_u *TestTemplateUpdateOne) ClearRules() *TestTemplateUpdateOne {
+	_u.mutation.ClearRules()
+	return _u
+}
+
+// RemoveRuleIDs removes the "rules" edge to DetectionRule entities by IDs.
+func (_u *TestTemplateUpdateOne) RemoveRuleIDs(ids ...uuid.UUID) *TestTemplateUpdateOne {
+	_u.mutation.RemoveRuleIDs(ids...)
+	return _u
+}
+
+// RemoveRules removes "rules" edges to DetectionRule entities.
+func (_u *TestTemplateUpdateOne) RemoveRules(v ...*DetectionRule) *TestTemplateUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRuleIDs(ids...)
 }
 
 // ClearScenarioEntries clears all "scenario_entries" edges to the ScenarioTemplateTest entity.
@@ -1252,6 +1370,51 @@ func (_u *TestTemplateUpdateOne) sqlSave(ctx context.Context) (_node *TestTempla
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(testtemplatemitretag.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RulesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   testtemplate.RulesTable,
+			Columns: testtemplate.RulesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(detectionrule.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRulesIDs(); len(nodes) > 0 && !_u.mutation.RulesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   testtemplate.RulesTable,
+			Columns: testtemplate.RulesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(detectionrule.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RulesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   testtemplate.RulesTable,
+			Columns: testtemplate.RulesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(detectionrule.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

@@ -18,8 +18,12 @@ type Tx struct {
 	AttackSync *AttackSyncClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
+	// DefensiveTool is the client for interacting with the DefensiveTool builders.
+	DefensiveTool *DefensiveToolClient
 	// DetectionLevel is the client for interacting with the DetectionLevel builders.
 	DetectionLevel *DetectionLevelClient
+	// DetectionRule is the client for interacting with the DetectionRule builders.
+	DetectionRule *DetectionRuleClient
 	// EvidenceFile is the client for interacting with the EvidenceFile builders.
 	EvidenceFile *EvidenceFileClient
 	// Group is the client for interacting with the Group builders.
@@ -44,6 +48,8 @@ type Tx struct {
 	MissionTest *MissionTestClient
 	// MissionTestMitreTag is the client for interacting with the MissionTestMitreTag builders.
 	MissionTestMitreTag *MissionTestMitreTagClient
+	// MissionTestOutcome is the client for interacting with the MissionTestOutcome builders.
+	MissionTestOutcome *MissionTestOutcomeClient
 	// MitreSubtechnique is the client for interacting with the MitreSubtechnique builders.
 	MitreSubtechnique *MitreSubtechniqueClient
 	// MitreTactic is the client for interacting with the MitreTactic builders.
@@ -201,7 +207,9 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.AttackSync = NewAttackSyncClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
+	tx.DefensiveTool = NewDefensiveToolClient(tx.config)
 	tx.DetectionLevel = NewDetectionLevelClient(tx.config)
+	tx.DetectionRule = NewDetectionRuleClient(tx.config)
 	tx.EvidenceFile = NewEvidenceFileClient(tx.config)
 	tx.Group = NewGroupClient(tx.config)
 	tx.ImportJob = NewImportJobClient(tx.config)
@@ -214,6 +222,7 @@ func (tx *Tx) init() {
 	tx.MissionScenario = NewMissionScenarioClient(tx.config)
 	tx.MissionTest = NewMissionTestClient(tx.config)
 	tx.MissionTestMitreTag = NewMissionTestMitreTagClient(tx.config)
+	tx.MissionTestOutcome = NewMissionTestOutcomeClient(tx.config)
 	tx.MitreSubtechnique = NewMitreSubtechniqueClient(tx.config)
 	tx.MitreTactic = NewMitreTacticClient(tx.config)
 	tx.MitreTechnique = NewMitreTechniqueClient(tx.config)

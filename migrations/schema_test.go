@@ -121,7 +121,9 @@ func diffSets(want, got []string) (missing, unexpected []string) {
 var wantTables = []string{
 	"attack_syncs",
 	"audit_events",
+	"defensive_tools",
 	"detection_levels",
+	"detection_rules",
 	"evidence_files",
 	"group_permissions",
 	"groups",
@@ -134,7 +136,10 @@ var wantTables = []string{
 	"mission_members",
 	"mission_scenarios",
 	"mission_test_mitre_tags",
+	"mission_test_outcomes",
+	"mission_test_rules",
 	"mission_tests",
+	"mission_tools",
 	"missions",
 	"mitre_subtechniques",
 	"mitre_tactics",
@@ -147,6 +152,7 @@ var wantTables = []string{
 	"scenario_templates",
 	"settings",
 	"test_template_mitre_tags",
+	"test_template_rules",
 	"test_templates",
 	"user_groups",
 	"users",
@@ -160,9 +166,11 @@ func TestTables(t *testing.T) {
 		got = append(got, r[0])
 	}
 	// The 26 tables of the v1 data model plus audit_events, attack_syncs,
-	// import_jobs, live_events and library_import_files.
-	if len(wantTables) != 31 {
-		t.Fatalf("expected list has %d tables, want 31", len(wantTables))
+	// import_jobs, live_events and library_import_files, and issue 20's
+	// defensive_tools, mission_tools, mission_test_outcomes,
+	// detection_rules, test_template_rules and mission_test_rules.
+	if len(wantTables) != 37 {
+		t.Fatalf("expected list has %d tables, want 37", len(wantTables))
 	}
 	if !slices.IsSorted(wantTables) {
 		t.Fatal("expected table list is not sorted")
@@ -219,6 +227,16 @@ var wantForeignKeys = []foreignKey{
 	{"test_template_mitre_tags", "technique_id", "mitre_techniques", "fk_test_template_mitre_tags_technique_id", "RESTRICT"},
 	{"test_template_mitre_tags", "test_template_id", "test_templates", "fk_test_template_mitre_tags_test_template_id", "CASCADE"},
 	{"test_templates", "created_by_id", "users", "fk_test_templates_created_by_id", "SET NULL"},
+	{"mission_test_outcomes", "detection_level_id", "detection_levels", "fk_mission_test_outcomes_detection_level_id", "RESTRICT"},
+	{"mission_test_outcomes", "mission_test_id", "mission_tests", "fk_mission_test_outcomes_mission_test_id", "CASCADE"},
+	{"mission_test_outcomes", "recorded_by_id", "users", "fk_mission_test_outcomes_recorded_by_id", "SET NULL"},
+	{"mission_test_outcomes", "tool_id", "defensive_tools", "fk_mission_test_outcomes_tool_id", "RESTRICT"},
+	{"mission_test_rules", "detection_rule_id", "detection_rules", "fk_mission_test_rules_detection_rule_id", "CASCADE"},
+	{"mission_test_rules", "mission_test_id", "mission_tests", "fk_mission_test_rules_mission_test_id", "CASCADE"},
+	{"mission_tools", "defensive_tool_id", "defensive_tools", "fk_mission_tools_defensive_tool_id", "CASCADE"},
+	{"mission_tools", "mission_id", "missions", "fk_mission_tools_mission_id", "CASCADE"},
+	{"test_template_rules", "detection_rule_id", "detection_rules", "fk_test_template_rules_detection_rule_id", "CASCADE"},
+	{"test_template_rules", "test_template_id", "test_templates", "fk_test_template_rules_test_template_id", "CASCADE"},
 	{"user_groups", "group_id", "groups", "fk_user_groups_group_id", "CASCADE"},
 	{"user_groups", "user_id", "users", "fk_user_groups_user_id", "CASCADE"},
 }
@@ -298,8 +316,10 @@ func TestForeignKeys(t *testing.T) {
 var wantChecks = []string{
 	"attack_syncs.ck_attack_syncs_progress",
 	"attack_syncs.ck_attack_syncs_status",
+	"defensive_tools.ck_defensive_tools_kind",
 	"detection_levels.ck_detection_levels_colour",
 	"detection_levels.ck_detection_levels_score",
+	"detection_rules.ck_detection_rules_revision",
 	"evidence_files.ck_evidence_files_sha256_hex",
 	"evidence_files.ck_evidence_files_side",
 	"evidence_files.ck_evidence_files_size",
@@ -311,6 +331,7 @@ var wantChecks = []string{
 	"mission_categories.ck_mission_categories_colour",
 	"mission_members.ck_mission_members_role",
 	"mission_test_mitre_tags.ck_mission_test_mitre_tags_kind",
+	"mission_test_outcomes.ck_mission_test_outcomes_version",
 	"mission_tests.ck_mission_tests_opsec_level",
 	"mission_tests.ck_mission_tests_state",
 	"mission_tests.ck_mission_tests_times",
@@ -552,18 +573,21 @@ type partialIndex struct {
 }
 
 var wantPartialIndexes = map[string]partialIndex{
-	"ix_users_active":              {"users", false, "display_name", "deleted_at IS NULL"},
-	"ix_groups_active":             {"groups", false, "name", "deleted_at IS NULL"},
-	"ix_test_templates_active":     {"test_templates", false, "name", "deleted_at IS NULL"},
-	"ix_scenario_templates_active": {"scenario_templates", false, "name", "deleted_at IS NULL"},
-	"ix_missions_active":           {"missions", false, "created_at", "deleted_at IS NULL"},
-	"ix_mission_scenarios_active":  {"mission_scenarios", false, "mission_id, \"position\"", "deleted_at IS NULL"},
-	"ix_mission_tests_active":      {"mission_tests", false, "mission_id, \"position\"", "deleted_at IS NULL"},
-	"ix_mission_categories_active": {"mission_categories", false, "mission_id, \"position\"", "deleted_at IS NULL"},
-	"ix_evidence_files_active":     {"evidence_files", false, "mission_test_id", "deleted_at IS NULL"},
-	"ix_notifications_unread":      {"notifications", false, "user_id, created_at", "read_at IS NULL"},
-	"uq_users_email_active":        {"users", true, "email", "deleted_at IS NULL"},
-	"uq_groups_name_active":        {"groups", true, "name", "deleted_at IS NULL"},
+	"ix_users_active":                {"users", false, "display_name", "deleted_at IS NULL"},
+	"ix_groups_active":               {"groups", false, "name", "deleted_at IS NULL"},
+	"ix_test_templates_active":       {"test_templates", false, "name", "deleted_at IS NULL"},
+	"ix_scenario_templates_active":   {"scenario_templates", false, "name", "deleted_at IS NULL"},
+	"ix_missions_active":             {"missions", false, "created_at", "deleted_at IS NULL"},
+	"ix_mission_scenarios_active":    {"mission_scenarios", false, "mission_id, \"position\"", "deleted_at IS NULL"},
+	"ix_mission_tests_active":        {"mission_tests", false, "mission_id, \"position\"", "deleted_at IS NULL"},
+	"ix_mission_categories_active":   {"mission_categories", false, "mission_id, \"position\"", "deleted_at IS NULL"},
+	"ix_evidence_files_active":       {"evidence_files", false, "mission_test_id", "deleted_at IS NULL"},
+	"ix_notifications_unread":        {"notifications", false, "user_id, created_at", "read_at IS NULL"},
+	"uq_users_email_active":          {"users", true, "email", "deleted_at IS NULL"},
+	"uq_groups_name_active":          {"groups", true, "name", "deleted_at IS NULL"},
+	"uq_defensive_tools_name_active": {"defensive_tools", true, "name", "deleted_at IS NULL"},
+	// A test has at most one outcome without a tool (issue 20).
+	"uq_mission_test_outcomes_test_untooled": {"mission_test_outcomes", true, "mission_test_id", "tool_id IS NULL"},
 	// Login throttling counts recent failures by email and by address.
 	"ix_audit_events_login_failed_email": {"audit_events", false, "target_label, created_at", "(action)::text = 'login.failed'::text"},
 	"ix_audit_events_login_failed_ip":    {"audit_events", false, "ip, created_at", "(action)::text = 'login.failed'::text"},
@@ -590,8 +614,8 @@ func TestPartialIndexes(t *testing.T) {
 			t.Errorf("expected list lacks ix_%s_active", table)
 		}
 	}
-	if len(wantPartialIndexes) != 14 {
-		t.Errorf("expected list has %d partial indexes, want 14", len(wantPartialIndexes))
+	if len(wantPartialIndexes) != 16 {
+		t.Errorf("expected list has %d partial indexes, want 16", len(wantPartialIndexes))
 	}
 	names := make([]string, 0, len(wantPartialIndexes))
 	for name := range wantPartialIndexes {

@@ -32,6 +32,18 @@ func (f AuditEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AuditEventMutation", m)
 }
 
+// The DefensiveToolFunc type is an adapter to allow the use of ordinary
+// function as DefensiveTool mutator.
+type DefensiveToolFunc func(context.Context, *ent.DefensiveToolMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DefensiveToolFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DefensiveToolMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DefensiveToolMutation", m)
+}
+
 // The DetectionLevelFunc type is an adapter to allow the use of ordinary
 // function as DetectionLevel mutator.
 type DetectionLevelFunc func(context.Context, *ent.DetectionLevelMutation) (ent.Value, error)
@@ -42,6 +54,18 @@ func (f DetectionLevelFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Val
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DetectionLevelMutation", m)
+}
+
+// The DetectionRuleFunc type is an adapter to allow the use of ordinary
+// function as DetectionRule mutator.
+type DetectionRuleFunc func(context.Context, *ent.DetectionRuleMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DetectionRuleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DetectionRuleMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DetectionRuleMutation", m)
 }
 
 // The EvidenceFileFunc type is an adapter to allow the use of ordinary
@@ -186,6 +210,18 @@ func (f MissionTestMitreTagFunc) Mutate(ctx context.Context, m ent.Mutation) (en
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MissionTestMitreTagMutation", m)
+}
+
+// The MissionTestOutcomeFunc type is an adapter to allow the use of ordinary
+// function as MissionTestOutcome mutator.
+type MissionTestOutcomeFunc func(context.Context, *ent.MissionTestOutcomeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f MissionTestOutcomeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.MissionTestOutcomeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MissionTestOutcomeMutation", m)
 }
 
 // The MitreSubtechniqueFunc type is an adapter to allow the use of ordinary

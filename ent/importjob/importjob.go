@@ -111,6 +111,7 @@ type Kind string
 const (
 	KindAtomic  Kind = "atomic"
 	KindLibrary Kind = "library"
+	KindSigma   Kind = "sigma"
 )
 
 func (k Kind) String() string {
@@ -120,7 +121,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindAtomic, KindLibrary:
+	case KindAtomic, KindLibrary, KindSigma:
 		return nil
 	default:
 		return fmt.Errorf("importjob: invalid enum value for kind field: %q", k)

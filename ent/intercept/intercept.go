@@ -9,7 +9,9 @@ import (
 	"violet/ent"
 	"violet/ent/attacksync"
 	"violet/ent/auditevent"
+	"violet/ent/defensivetool"
 	"violet/ent/detectionlevel"
+	"violet/ent/detectionrule"
 	"violet/ent/evidencefile"
 	"violet/ent/group"
 	"violet/ent/importjob"
@@ -22,6 +24,7 @@ import (
 	"violet/ent/missionscenario"
 	"violet/ent/missiontest"
 	"violet/ent/missiontestmitretag"
+	"violet/ent/missiontestoutcome"
 	"violet/ent/mitresubtechnique"
 	"violet/ent/mitretactic"
 	"violet/ent/mitretechnique"
@@ -149,6 +152,33 @@ func (f TraverseAuditEvent) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.AuditEventQuery", q)
 }
 
+// The DefensiveToolFunc type is an adapter to allow the use of ordinary function as a Querier.
+type DefensiveToolFunc func(context.Context, *ent.DefensiveToolQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f DefensiveToolFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.DefensiveToolQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.DefensiveToolQuery", q)
+}
+
+// The TraverseDefensiveTool type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseDefensiveTool func(context.Context, *ent.DefensiveToolQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseDefensiveTool) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseDefensiveTool) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DefensiveToolQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.DefensiveToolQuery", q)
+}
+
 // The DetectionLevelFunc type is an adapter to allow the use of ordinary function as a Querier.
 type DetectionLevelFunc func(context.Context, *ent.DetectionLevelQuery) (ent.Value, error)
 
@@ -174,6 +204,33 @@ func (f TraverseDetectionLevel) Traverse(ctx context.Context, q ent.Query) error
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.DetectionLevelQuery", q)
+}
+
+// The DetectionRuleFunc type is an adapter to allow the use of ordinary function as a Querier.
+type DetectionRuleFunc func(context.Context, *ent.DetectionRuleQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f DetectionRuleFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.DetectionRuleQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.DetectionRuleQuery", q)
+}
+
+// The TraverseDetectionRule type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseDetectionRule func(context.Context, *ent.DetectionRuleQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseDetectionRule) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseDetectionRule) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DetectionRuleQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.DetectionRuleQuery", q)
 }
 
 // The EvidenceFileFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -498,6 +555,33 @@ func (f TraverseMissionTestMitreTag) Traverse(ctx context.Context, q ent.Query) 
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.MissionTestMitreTagQuery", q)
+}
+
+// The MissionTestOutcomeFunc type is an adapter to allow the use of ordinary function as a Querier.
+type MissionTestOutcomeFunc func(context.Context, *ent.MissionTestOutcomeQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f MissionTestOutcomeFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.MissionTestOutcomeQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.MissionTestOutcomeQuery", q)
+}
+
+// The TraverseMissionTestOutcome type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseMissionTestOutcome func(context.Context, *ent.MissionTestOutcomeQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseMissionTestOutcome) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseMissionTestOutcome) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.MissionTestOutcomeQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.MissionTestOutcomeQuery", q)
 }
 
 // The MitreSubtechniqueFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -831,8 +915,12 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.AttackSyncQuery, predicate.AttackSync, attacksync.OrderOption]{typ: ent.TypeAttackSync, tq: q}, nil
 	case *ent.AuditEventQuery:
 		return &query[*ent.AuditEventQuery, predicate.AuditEvent, auditevent.OrderOption]{typ: ent.TypeAuditEvent, tq: q}, nil
+	case *ent.DefensiveToolQuery:
+		return &query[*ent.DefensiveToolQuery, predicate.DefensiveTool, defensivetool.OrderOption]{typ: ent.TypeDefensiveTool, tq: q}, nil
 	case *ent.DetectionLevelQuery:
 		return &query[*ent.DetectionLevelQuery, predicate.DetectionLevel, detectionlevel.OrderOption]{typ: ent.TypeDetectionLevel, tq: q}, nil
+	case *ent.DetectionRuleQuery:
+		return &query[*ent.DetectionRuleQuery, predicate.DetectionRule, detectionrule.OrderOption]{typ: ent.TypeDetectionRule, tq: q}, nil
 	case *ent.EvidenceFileQuery:
 		return &query[*ent.EvidenceFileQuery, predicate.EvidenceFile, evidencefile.OrderOption]{typ: ent.TypeEvidenceFile, tq: q}, nil
 	case *ent.GroupQuery:
@@ -857,6 +945,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.MissionTestQuery, predicate.MissionTest, missiontest.OrderOption]{typ: ent.TypeMissionTest, tq: q}, nil
 	case *ent.MissionTestMitreTagQuery:
 		return &query[*ent.MissionTestMitreTagQuery, predicate.MissionTestMitreTag, missiontestmitretag.OrderOption]{typ: ent.TypeMissionTestMitreTag, tq: q}, nil
+	case *ent.MissionTestOutcomeQuery:
+		return &query[*ent.MissionTestOutcomeQuery, predicate.MissionTestOutcome, missiontestoutcome.OrderOption]{typ: ent.TypeMissionTestOutcome, tq: q}, nil
 	case *ent.MitreSubtechniqueQuery:
 		return &query[*ent.MitreSubtechniqueQuery, predicate.MitreSubtechnique, mitresubtechnique.OrderOption]{typ: ent.TypeMitreSubtechnique, tq: q}, nil
 	case *ent.MitreTacticQuery:

@@ -103,6 +103,34 @@ var (
 			},
 		},
 	}
+	// DefensiveToolsColumns holds the columns for the "defensive_tools" table.
+	DefensiveToolsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
+		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "deleted_at", Type: field.TypeTime, Nullable: true},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "vendor", Type: field.TypeString, Size: 100, Default: ""},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"edr", "siem", "ndr", "email", "av", "firewall", "proxy", "identity", "other"}, Default: "other"},
+		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "version", Type: field.TypeInt, Default: 1},
+	}
+	// DefensiveToolsTable holds the schema information for the "defensive_tools" table.
+	DefensiveToolsTable = &schema.Table{
+		Name:       "defensive_tools",
+		Columns:    DefensiveToolsColumns,
+		PrimaryKey: []*schema.Column{DefensiveToolsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "uq_defensive_tools_name_active",
+				Unique:  true,
+				Columns: []*schema.Column{DefensiveToolsColumns[4]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "deleted_at IS NULL",
+				},
+			},
+		},
+	}
 	// DetectionLevelsColumns holds the columns for the "detection_levels" table.
 	DetectionLevelsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
@@ -126,6 +154,50 @@ var (
 				Name:    "uq_detection_levels_name",
 				Unique:  true,
 				Columns: []*schema.Column{DetectionLevelsColumns[3]},
+			},
+		},
+	}
+	// DetectionRulesColumns holds the columns for the "detection_rules" table.
+	DetectionRulesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
+		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "deleted_at", Type: field.TypeTime, Nullable: true},
+		{Name: "rule_uid", Type: field.TypeString, Size: 100},
+		{Name: "title", Type: field.TypeString, Size: 300},
+		{Name: "status", Type: field.TypeString, Size: 30, Default: ""},
+		{Name: "level", Type: field.TypeString, Size: 30, Default: ""},
+		{Name: "description", Type: field.TypeString, Size: 20000, Default: "", SchemaType: map[string]string{"postgres": "text"}},
+		{Name: "author", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "logsource", Type: field.TypeJSON, Nullable: true, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "tags", Type: field.TypeJSON, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "techniques", Type: field.TypeJSON, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "references", Type: field.TypeJSON, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "date", Type: field.TypeString, Size: 20, Default: ""},
+		{Name: "modified", Type: field.TypeString, Size: 20, Default: ""},
+		{Name: "source", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "content", Type: field.TypeString, Size: 2147483647, Default: "", SchemaType: map[string]string{"postgres": "text"}},
+		{Name: "content_sha256", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "revision", Type: field.TypeInt, Default: 1},
+	}
+	// DetectionRulesTable holds the schema information for the "detection_rules" table.
+	DetectionRulesTable = &schema.Table{
+		Name:       "detection_rules",
+		Columns:    DetectionRulesColumns,
+		PrimaryKey: []*schema.Column{DetectionRulesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "uq_detection_rules_rule_uid",
+				Unique:  true,
+				Columns: []*schema.Column{DetectionRulesColumns[4]},
+			},
+			{
+				Name:    "ix_detection_rules_techniques",
+				Unique:  false,
+				Columns: []*schema.Column{DetectionRulesColumns[12]},
+				Annotation: &entsql.IndexAnnotation{
+					Type: "GIN",
+				},
 			},
 		},
 	}
@@ -219,7 +291,7 @@ var (
 		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
 		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
 		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"atomic", "library"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"atomic", "library", "sigma"}},
 		{Name: "started_by_label", Type: field.TypeString, Default: ""},
 		{Name: "source", Type: field.TypeString},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"running", "succeeded", "failed"}, Default: "running"},
@@ -662,6 +734,73 @@ var (
 				Name:    "ix_mission_test_mitre_tags_external_id",
 				Unique:  false,
 				Columns: []*schema.Column{MissionTestMitreTagsColumns[4]},
+			},
+		},
+	}
+	// MissionTestOutcomesColumns holds the columns for the "mission_test_outcomes" table.
+	MissionTestOutcomesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
+		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "detected_at", Type: field.TypeTime, Nullable: true},
+		{Name: "alert_name", Type: field.TypeString, Size: 300, Default: ""},
+		{Name: "log_source", Type: field.TypeString, Size: 300, Default: ""},
+		{Name: "notes", Type: field.TypeString, Size: 20000, Default: "", SchemaType: map[string]string{"postgres": "text"}},
+		{Name: "version", Type: field.TypeInt, Default: 1},
+		{Name: "mission_test_id", Type: field.TypeUUID},
+		{Name: "tool_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "detection_level_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "recorded_by_id", Type: field.TypeUUID, Nullable: true},
+	}
+	// MissionTestOutcomesTable holds the schema information for the "mission_test_outcomes" table.
+	MissionTestOutcomesTable = &schema.Table{
+		Name:       "mission_test_outcomes",
+		Columns:    MissionTestOutcomesColumns,
+		PrimaryKey: []*schema.Column{MissionTestOutcomesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "fk_mission_test_outcomes_mission_test_id",
+				Columns:    []*schema.Column{MissionTestOutcomesColumns[8]},
+				RefColumns: []*schema.Column{MissionTestsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "fk_mission_test_outcomes_tool_id",
+				Columns:    []*schema.Column{MissionTestOutcomesColumns[9]},
+				RefColumns: []*schema.Column{DefensiveToolsColumns[0]},
+				OnDelete:   schema.Restrict,
+			},
+			{
+				Symbol:     "fk_mission_test_outcomes_detection_level_id",
+				Columns:    []*schema.Column{MissionTestOutcomesColumns[10]},
+				RefColumns: []*schema.Column{DetectionLevelsColumns[0]},
+				OnDelete:   schema.Restrict,
+			},
+			{
+				Symbol:     "fk_mission_test_outcomes_recorded_by_id",
+				Columns:    []*schema.Column{MissionTestOutcomesColumns[11]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "uq_mission_test_outcomes_test_tool",
+				Unique:  true,
+				Columns: []*schema.Column{MissionTestOutcomesColumns[8], MissionTestOutcomesColumns[9]},
+			},
+			{
+				Name:    "uq_mission_test_outcomes_test_untooled",
+				Unique:  true,
+				Columns: []*schema.Column{MissionTestOutcomesColumns[8]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "tool_id IS NULL",
+				},
+			},
+			{
+				Name:    "ix_mission_test_outcomes_tool_id",
+				Unique:  false,
+				Columns: []*schema.Column{MissionTestOutcomesColumns[9]},
 			},
 		},
 	}
@@ -1203,6 +1342,56 @@ var (
 			},
 		},
 	}
+	// MissionToolsColumns holds the columns for the "mission_tools" table.
+	MissionToolsColumns = []*schema.Column{
+		{Name: "mission_id", Type: field.TypeUUID},
+		{Name: "defensive_tool_id", Type: field.TypeUUID},
+	}
+	// MissionToolsTable holds the schema information for the "mission_tools" table.
+	MissionToolsTable = &schema.Table{
+		Name:       "mission_tools",
+		Columns:    MissionToolsColumns,
+		PrimaryKey: []*schema.Column{MissionToolsColumns[0], MissionToolsColumns[1]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "fk_mission_tools_mission_id",
+				Columns:    []*schema.Column{MissionToolsColumns[0]},
+				RefColumns: []*schema.Column{MissionsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "fk_mission_tools_defensive_tool_id",
+				Columns:    []*schema.Column{MissionToolsColumns[1]},
+				RefColumns: []*schema.Column{DefensiveToolsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
+	// MissionTestRulesColumns holds the columns for the "mission_test_rules" table.
+	MissionTestRulesColumns = []*schema.Column{
+		{Name: "mission_test_id", Type: field.TypeUUID},
+		{Name: "detection_rule_id", Type: field.TypeUUID},
+	}
+	// MissionTestRulesTable holds the schema information for the "mission_test_rules" table.
+	MissionTestRulesTable = &schema.Table{
+		Name:       "mission_test_rules",
+		Columns:    MissionTestRulesColumns,
+		PrimaryKey: []*schema.Column{MissionTestRulesColumns[0], MissionTestRulesColumns[1]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "fk_mission_test_rules_mission_test_id",
+				Columns:    []*schema.Column{MissionTestRulesColumns[0]},
+				RefColumns: []*schema.Column{MissionTestsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "fk_mission_test_rules_detection_rule_id",
+				Columns:    []*schema.Column{MissionTestRulesColumns[1]},
+				RefColumns: []*schema.Column{DetectionRulesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
 	// MitreTechniqueTacticsColumns holds the columns for the "mitre_technique_tactics" table.
 	MitreTechniqueTacticsColumns = []*schema.Column{
 		{Name: "technique_id", Type: field.TypeUUID},
@@ -1224,6 +1413,31 @@ var (
 				Symbol:     "fk_mitre_technique_tactics_tactic_id",
 				Columns:    []*schema.Column{MitreTechniqueTacticsColumns[1]},
 				RefColumns: []*schema.Column{MitreTacticsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
+	// TestTemplateRulesColumns holds the columns for the "test_template_rules" table.
+	TestTemplateRulesColumns = []*schema.Column{
+		{Name: "test_template_id", Type: field.TypeUUID},
+		{Name: "detection_rule_id", Type: field.TypeUUID},
+	}
+	// TestTemplateRulesTable holds the schema information for the "test_template_rules" table.
+	TestTemplateRulesTable = &schema.Table{
+		Name:       "test_template_rules",
+		Columns:    TestTemplateRulesColumns,
+		PrimaryKey: []*schema.Column{TestTemplateRulesColumns[0], TestTemplateRulesColumns[1]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "fk_test_template_rules_test_template_id",
+				Columns:    []*schema.Column{TestTemplateRulesColumns[0]},
+				RefColumns: []*schema.Column{TestTemplatesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "fk_test_template_rules_detection_rule_id",
+				Columns:    []*schema.Column{TestTemplateRulesColumns[1]},
+				RefColumns: []*schema.Column{DetectionRulesColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 		},
@@ -1257,7 +1471,9 @@ var (
 	Tables = []*schema.Table{
 		AttackSyncsTable,
 		AuditEventsTable,
+		DefensiveToolsTable,
 		DetectionLevelsTable,
+		DetectionRulesTable,
 		EvidenceFilesTable,
 		GroupsTable,
 		ImportJobsTable,
@@ -1270,6 +1486,7 @@ var (
 		MissionScenariosTable,
 		MissionTestsTable,
 		MissionTestMitreTagsTable,
+		MissionTestOutcomesTable,
 		MitreSubtechniquesTable,
 		MitreTacticsTable,
 		MitreTechniquesTable,
@@ -1284,7 +1501,10 @@ var (
 		UsersTable,
 		GroupPermissionsTable,
 		InvitationGroupsTable,
+		MissionToolsTable,
+		MissionTestRulesTable,
 		MitreTechniqueTacticsTable,
+		TestTemplateRulesTable,
 		UserGroupsTable,
 	}
 )
@@ -1301,12 +1521,24 @@ func init() {
 	AuditEventsTable.Annotation = &entsql.Annotation{
 		Table: "audit_events",
 	}
+	DefensiveToolsTable.Annotation = &entsql.Annotation{
+		Table: "defensive_tools",
+	}
+	DefensiveToolsTable.Annotation.Checks = map[string]string{
+		"ck_defensive_tools_kind": "kind IN ('edr', 'siem', 'ndr', 'email', 'av', 'firewall', 'proxy', 'identity', 'other')",
+	}
 	DetectionLevelsTable.Annotation = &entsql.Annotation{
 		Table: "detection_levels",
 	}
 	DetectionLevelsTable.Annotation.Checks = map[string]string{
 		"ck_detection_levels_colour": "colour ~ '^#[0-9a-fA-F]{6}$'",
 		"ck_detection_levels_score":  "score >= 0 AND score <= 100",
+	}
+	DetectionRulesTable.Annotation = &entsql.Annotation{
+		Table: "detection_rules",
+	}
+	DetectionRulesTable.Annotation.Checks = map[string]string{
+		"ck_detection_rules_revision": "revision >= 1",
 	}
 	EvidenceFilesTable.ForeignKeys[0].RefTable = UsersTable
 	EvidenceFilesTable.ForeignKeys[1].RefTable = MissionTestsTable
@@ -1326,7 +1558,7 @@ func init() {
 		Table: "import_jobs",
 	}
 	ImportJobsTable.Annotation.Checks = map[string]string{
-		"ck_import_jobs_kind":     "kind IN ('atomic', 'library')",
+		"ck_import_jobs_kind":     "kind IN ('atomic', 'library', 'sigma')",
 		"ck_import_jobs_progress": "progress >= 0 AND progress <= 100",
 		"ck_import_jobs_status":   "status IN ('running', 'succeeded', 'failed')",
 	}
@@ -1400,6 +1632,16 @@ func init() {
 	}
 	MissionTestMitreTagsTable.Annotation.Checks = map[string]string{
 		"ck_mission_test_mitre_tags_kind": "kind IN ('tactic', 'technique', 'subtechnique')",
+	}
+	MissionTestOutcomesTable.ForeignKeys[0].RefTable = MissionTestsTable
+	MissionTestOutcomesTable.ForeignKeys[1].RefTable = DefensiveToolsTable
+	MissionTestOutcomesTable.ForeignKeys[2].RefTable = DetectionLevelsTable
+	MissionTestOutcomesTable.ForeignKeys[3].RefTable = UsersTable
+	MissionTestOutcomesTable.Annotation = &entsql.Annotation{
+		Table: "mission_test_outcomes",
+	}
+	MissionTestOutcomesTable.Annotation.Checks = map[string]string{
+		"ck_mission_test_outcomes_version": "version >= 1",
 	}
 	MitreSubtechniquesTable.ForeignKeys[0].RefTable = MitreTechniquesTable
 	MitreSubtechniquesTable.Annotation = &entsql.Annotation{
@@ -1477,8 +1719,14 @@ func init() {
 	GroupPermissionsTable.ForeignKeys[1].RefTable = PermissionsTable
 	InvitationGroupsTable.ForeignKeys[0].RefTable = InvitationsTable
 	InvitationGroupsTable.ForeignKeys[1].RefTable = GroupsTable
+	MissionToolsTable.ForeignKeys[0].RefTable = MissionsTable
+	MissionToolsTable.ForeignKeys[1].RefTable = DefensiveToolsTable
+	MissionTestRulesTable.ForeignKeys[0].RefTable = MissionTestsTable
+	MissionTestRulesTable.ForeignKeys[1].RefTable = DetectionRulesTable
 	MitreTechniqueTacticsTable.ForeignKeys[0].RefTable = MitreTechniquesTable
 	MitreTechniqueTacticsTable.ForeignKeys[1].RefTable = MitreTacticsTable
+	TestTemplateRulesTable.ForeignKeys[0].RefTable = TestTemplatesTable
+	TestTemplateRulesTable.ForeignKeys[1].RefTable = DetectionRulesTable
 	UserGroupsTable.ForeignKeys[0].RefTable = UsersTable
 	UserGroupsTable.ForeignKeys[1].RefTable = GroupsTable
 }

@@ -49,6 +49,8 @@ const (
 	EdgeTests = "tests"
 	// EdgeCreatedBy holds the string denoting the created_by edge name in mutations.
 	EdgeCreatedBy = "created_by"
+	// EdgeTools holds the string denoting the tools edge name in mutations.
+	EdgeTools = "tools"
 	// Table holds the table name of the mission in the database.
 	Table = "missions"
 	// MembersTable is the table that holds the members relation/edge.
@@ -86,6 +88,11 @@ const (
 	CreatedByInverseTable = "users"
 	// CreatedByColumn is the table column denoting the created_by relation/edge.
 	CreatedByColumn = "created_by_id"
+	// ToolsTable is the table that holds the tools relation/edge. The primary key declared below.
+	ToolsTable = "mission_tools"
+	// ToolsInverseTable is the table name for the DefensiveTool entity.
+	// It exists in this package in order to avoid circular dependency with the "defensivetool" package.
+	ToolsInverseTable = "defensive_tools"
 )
 
 // Columns holds all SQL columns for mission fields.
@@ -103,6 +110,12 @@ var Columns = []string{
 	FieldCreatedByID,
 	FieldVersion,
 }
+
+var (
+	// ToolsPrimaryKey and ToolsColumn2 are the table columns denoting the
+	// primary key for the tools relation (M2M).
+	ToolsPrimaryKey = []string{"mission_id", "defensive_tool_id"}
+)
 
 // ValidColumn reports if the column name is valid (part of the table columns).
 func ValidColumn(column string) bool {
@@ -299,6 +312,20 @@ func ByCreatedByField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newCreatedByStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByToolsCount orders the results by tools count.
+func ByToolsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newToolsStep(), opts...)
+	}
+}
+
+// ByTools orders the results by tools terms.
+func ByTools(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newToolsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newMembersStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -332,5 +359,12 @@ func newCreatedByStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(CreatedByInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, CreatedByTable, CreatedByColumn),
+	)
+}
+func newToolsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ToolsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2M, false, ToolsTable, ToolsPrimaryKey...),
 	)
 }

@@ -736,6 +736,29 @@ func HasCreatedByWith(preds ...predicate.User) predicate.Mission {
 	})
 }
 
+// HasTools applies the HasEdge predicate on the "tools" edge.
+func HasTools() predicate.Mission {
+	return predicate.Mission(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, ToolsTable, ToolsPrimaryKey...),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasToolsWith applies the HasEdge predicate on the "tools" edge with a given conditions (other predicates).
+func HasToolsWith(preds ...predicate.DefensiveTool) predicate.Mission {
+	return predicate.Mission(func(s *sql.Selector) {
+		step := newToolsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Mission) predicate.Mission {
 	return predicate.Mission(sql.AndPredicates(predicates...))

@@ -105,6 +105,10 @@ const (
 	EdgeAssignee = "assignee"
 	// EdgeDetectionLevel holds the string denoting the detection_level edge name in mutations.
 	EdgeDetectionLevel = "detection_level"
+	// EdgeOutcomes holds the string denoting the outcomes edge name in mutations.
+	EdgeOutcomes = "outcomes"
+	// EdgeRules holds the string denoting the rules edge name in mutations.
+	EdgeRules = "rules"
 	// EdgeMitreTags holds the string denoting the mitre_tags edge name in mutations.
 	EdgeMitreTags = "mitre_tags"
 	// EdgeEvidence holds the string denoting the evidence edge name in mutations.
@@ -167,6 +171,18 @@ const (
 	DetectionLevelInverseTable = "detection_levels"
 	// DetectionLevelColumn is the table column denoting the detection_level relation/edge.
 	DetectionLevelColumn = "detection_level_id"
+	// OutcomesTable is the table that holds the outcomes relation/edge.
+	OutcomesTable = "mission_test_outcomes"
+	// OutcomesInverseTable is the table name for the MissionTestOutcome entity.
+	// It exists in this package in order to avoid circular dependency with the "missiontestoutcome" package.
+	OutcomesInverseTable = "mission_test_outcomes"
+	// OutcomesColumn is the table column denoting the outcomes relation/edge.
+	OutcomesColumn = "mission_test_id"
+	// RulesTable is the table that holds the rules relation/edge. The primary key declared below.
+	RulesTable = "mission_test_rules"
+	// RulesInverseTable is the table name for the DetectionRule entity.
+	// It exists in this package in order to avoid circular dependency with the "detectionrule" package.
+	RulesInverseTable = "detection_rules"
 	// MitreTagsTable is the table that holds the mitre_tags relation/edge.
 	MitreTagsTable = "mission_test_mitre_tags"
 	// MitreTagsInverseTable is the table name for the MissionTestMitreTag entity.
@@ -223,6 +239,12 @@ var Columns = []string{
 	FieldReviewedAt,
 	FieldVersion,
 }
+
+var (
+	// RulesPrimaryKey and RulesColumn2 are the table columns denoting the
+	// primary key for the rules relation (M2M).
+	RulesPrimaryKey = []string{"mission_test_id", "detection_rule_id"}
+)
 
 // ValidColumn reports if the column name is valid (part of the table columns).
 func ValidColumn(column string) bool {
@@ -615,6 +637,34 @@ func ByDetectionLevelField(field string, opts ...sql.OrderTermOption) OrderOptio
 	}
 }
 
+// ByOutcomesCount orders the results by outcomes count.
+func ByOutcomesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newOutcomesStep(), opts...)
+	}
+}
+
+// ByOutcomes orders the results by outcomes terms.
+func ByOutcomes(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newOutcomesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByRulesCount orders the results by rules count.
+func ByRulesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newRulesStep(), opts...)
+	}
+}
+
+// ByRules orders the results by rules terms.
+func ByRules(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRulesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByMitreTagsCount orders the results by mitre_tags count.
 func ByMitreTagsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -696,6 +746,20 @@ func newDetectionLevelStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(DetectionLevelInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, DetectionLevelTable, DetectionLevelColumn),
+	)
+}
+func newOutcomesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(OutcomesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, OutcomesTable, OutcomesColumn),
+	)
+}
+func newRulesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(RulesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2M, false, RulesTable, RulesPrimaryKey...),
 	)
 }
 func newMitreTagsStep() *sqlgraph.Step {

@@ -2070,6 +2070,52 @@ func HasDetectionLevelWith(preds ...predicate.DetectionLevel) predicate.MissionT
 	})
 }
 
+// HasOutcomes applies the HasEdge predicate on the "outcomes" edge.
+func HasOutcomes() predicate.MissionTest {
+	return predicate.MissionTest(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, OutcomesTable, OutcomesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasOutcomesWith applies the HasEdge predicate on the "outcomes" edge with a given conditions (other predicates).
+func HasOutcomesWith(preds ...predicate.MissionTestOutcome) predicate.MissionTest {
+	return predicate.MissionTest(func(s *sql.Selector) {
+		step := newOutcomesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasRules applies the HasEdge predicate on the "rules" edge.
+func HasRules() predicate.MissionTest {
+	return predicate.MissionTest(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, RulesTable, RulesPrimaryKey...),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasRulesWith applies the HasEdge predicate on the "rules" edge with a given conditions (other predicates).
+func HasRulesWith(preds ...predicate.DetectionRule) predicate.MissionTest {
+	return predicate.MissionTest(func(s *sql.Selector) {
+		step := newRulesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasMitreTags applies the HasEdge predicate on the "mitre_tags" edge.
 func HasMitreTags() predicate.MissionTest {
 	return predicate.MissionTest(func(s *sql.Selector) {

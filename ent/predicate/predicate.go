@@ -12,8 +12,14 @@ type AttackSync func(*sql.Selector)
 // AuditEvent is the predicate function for auditevent builders.
 type AuditEvent func(*sql.Selector)
 
+// DefensiveTool is the predicate function for defensivetool builders.
+type DefensiveTool func(*sql.Selector)
+
 // DetectionLevel is the predicate function for detectionlevel builders.
 type DetectionLevel func(*sql.Selector)
+
+// DetectionRule is the predicate function for detectionrule builders.
+type DetectionRule func(*sql.Selector)
 
 // EvidenceFile is the predicate function for evidencefile builders.
 type EvidenceFile func(*sql.Selector)
@@ -50,6 +56,9 @@ type MissionTest func(*sql.Selector)
 
 // MissionTestMitreTag is the predicate function for missiontestmitretag builders.
 type MissionTestMitreTag func(*sql.Selector)
+
+// MissionTestOutcome is the predicate function for missiontestoutcome builders.
+type MissionTestOutcome func(*sql.Selector)
 
 // MitreSubtechnique is the predicate function for mitresubtechnique builders.
 type MitreSubtechnique func(*sql.Selector)

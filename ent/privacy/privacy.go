@@ -158,6 +158,30 @@ func (f AuditEventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Muta
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AuditEventMutation", m)
 }
 
+// The DefensiveToolQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type DefensiveToolQueryRuleFunc func(context.Context, *ent.DefensiveToolQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f DefensiveToolQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DefensiveToolQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.DefensiveToolQuery", q)
+}
+
+// The DefensiveToolMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type DefensiveToolMutationRuleFunc func(context.Context, *ent.DefensiveToolMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f DefensiveToolMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.DefensiveToolMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.DefensiveToolMutation", m)
+}
+
 // The DetectionLevelQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type DetectionLevelQueryRuleFunc func(context.Context, *ent.DetectionLevelQuery) error
@@ -180,6 +204,30 @@ func (f DetectionLevelMutationRuleFunc) EvalMutation(ctx context.Context, m ent.
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.DetectionLevelMutation", m)
+}
+
+// The DetectionRuleQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type DetectionRuleQueryRuleFunc func(context.Context, *ent.DetectionRuleQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f DetectionRuleQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DetectionRuleQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.DetectionRuleQuery", q)
+}
+
+// The DetectionRuleMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type DetectionRuleMutationRuleFunc func(context.Context, *ent.DetectionRuleMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f DetectionRuleMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.DetectionRuleMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.DetectionRuleMutation", m)
 }
 
 // The EvidenceFileQueryRuleFunc type is an adapter to allow the use of ordinary
@@ -468,6 +516,30 @@ func (f MissionTestMitreTagMutationRuleFunc) EvalMutation(ctx context.Context, m
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.MissionTestMitreTagMutation", m)
+}
+
+// The MissionTestOutcomeQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type MissionTestOutcomeQueryRuleFunc func(context.Context, *ent.MissionTestOutcomeQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f MissionTestOutcomeQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.MissionTestOutcomeQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.MissionTestOutcomeQuery", q)
+}
+
+// The MissionTestOutcomeMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type MissionTestOutcomeMutationRuleFunc func(context.Context, *ent.MissionTestOutcomeMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f MissionTestOutcomeMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.MissionTestOutcomeMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.MissionTestOutcomeMutation", m)
 }
 
 // The MitreSubtechniqueQueryRuleFunc type is an adapter to allow the use of ordinary

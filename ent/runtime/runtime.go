@@ -7,7 +7,9 @@ import (
 	"time"
 	"violet/ent/attacksync"
 	"violet/ent/auditevent"
+	"violet/ent/defensivetool"
 	"violet/ent/detectionlevel"
+	"violet/ent/detectionrule"
 	"violet/ent/evidencefile"
 	"violet/ent/group"
 	"violet/ent/importjob"
@@ -20,6 +22,7 @@ import (
 	"violet/ent/missionscenario"
 	"violet/ent/missiontest"
 	"violet/ent/missiontestmitretag"
+	"violet/ent/missiontestoutcome"
 	"violet/ent/mitresubtechnique"
 	"violet/ent/mitretactic"
 	"violet/ent/mitretechnique"
@@ -197,6 +200,73 @@ func init() {
 	auditeventDescID := auditeventMixinFields0[0].Descriptor()
 	// auditevent.DefaultID holds the default value on creation for the id field.
 	auditevent.DefaultID = auditeventDescID.Default.(func() uuid.UUID)
+	defensivetoolMixin := schema.DefensiveTool{}.Mixin()
+	defensivetool.Policy = privacy.NewPolicies(schema.DefensiveTool{})
+	defensivetool.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := defensivetool.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	defensivetoolMixinHooks2 := defensivetoolMixin[2].Hooks()
+
+	defensivetool.Hooks[1] = defensivetoolMixinHooks2[0]
+	defensivetoolMixinInters2 := defensivetoolMixin[2].Interceptors()
+	defensivetool.Interceptors[0] = defensivetoolMixinInters2[0]
+	defensivetoolMixinFields0 := defensivetoolMixin[0].Fields()
+	_ = defensivetoolMixinFields0
+	defensivetoolMixinFields1 := defensivetoolMixin[1].Fields()
+	_ = defensivetoolMixinFields1
+	defensivetoolFields := schema.DefensiveTool{}.Fields()
+	_ = defensivetoolFields
+	// defensivetoolDescCreatedAt is the schema descriptor for created_at field.
+	defensivetoolDescCreatedAt := defensivetoolMixinFields1[0].Descriptor()
+	// defensivetool.DefaultCreatedAt holds the default value on creation for the created_at field.
+	defensivetool.DefaultCreatedAt = defensivetoolDescCreatedAt.Default.(func() time.Time)
+	// defensivetoolDescUpdatedAt is the schema descriptor for updated_at field.
+	defensivetoolDescUpdatedAt := defensivetoolMixinFields1[1].Descriptor()
+	// defensivetool.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	defensivetool.DefaultUpdatedAt = defensivetoolDescUpdatedAt.Default.(func() time.Time)
+	// defensivetool.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	defensivetool.UpdateDefaultUpdatedAt = defensivetoolDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// defensivetoolDescName is the schema descriptor for name field.
+	defensivetoolDescName := defensivetoolFields[0].Descriptor()
+	// defensivetool.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	defensivetool.NameValidator = func() func(string) error {
+		validators := defensivetoolDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// defensivetoolDescVendor is the schema descriptor for vendor field.
+	defensivetoolDescVendor := defensivetoolFields[1].Descriptor()
+	// defensivetool.DefaultVendor holds the default value on creation for the vendor field.
+	defensivetool.DefaultVendor = defensivetoolDescVendor.Default.(string)
+	// defensivetool.VendorValidator is a validator for the "vendor" field. It is called by the builders before save.
+	defensivetool.VendorValidator = defensivetoolDescVendor.Validators[0].(func(string) error)
+	// defensivetoolDescActive is the schema descriptor for active field.
+	defensivetoolDescActive := defensivetoolFields[3].Descriptor()
+	// defensivetool.DefaultActive holds the default value on creation for the active field.
+	defensivetool.DefaultActive = defensivetoolDescActive.Default.(bool)
+	// defensivetoolDescVersion is the schema descriptor for version field.
+	defensivetoolDescVersion := defensivetoolFields[4].Descriptor()
+	// defensivetool.DefaultVersion holds the default value on creation for the version field.
+	defensivetool.DefaultVersion = defensivetoolDescVersion.Default.(int)
+	// defensivetoolDescID is the schema descriptor for id field.
+	defensivetoolDescID := defensivetoolMixinFields0[0].Descriptor()
+	// defensivetool.DefaultID holds the default value on creation for the id field.
+	defensivetool.DefaultID = defensivetoolDescID.Default.(func() uuid.UUID)
 	detectionlevelMixin := schema.DetectionLevel{}.Mixin()
 	detectionlevel.Policy = privacy.NewPolicies(schema.DetectionLevel{})
 	detectionlevel.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -265,6 +335,145 @@ func init() {
 	detectionlevelDescID := detectionlevelMixinFields0[0].Descriptor()
 	// detectionlevel.DefaultID holds the default value on creation for the id field.
 	detectionlevel.DefaultID = detectionlevelDescID.Default.(func() uuid.UUID)
+	detectionruleMixin := schema.DetectionRule{}.Mixin()
+	detectionrule.Policy = privacy.NewPolicies(schema.DetectionRule{})
+	detectionrule.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := detectionrule.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	detectionruleMixinHooks2 := detectionruleMixin[2].Hooks()
+
+	detectionrule.Hooks[1] = detectionruleMixinHooks2[0]
+	detectionruleMixinInters2 := detectionruleMixin[2].Interceptors()
+	detectionrule.Interceptors[0] = detectionruleMixinInters2[0]
+	detectionruleMixinFields0 := detectionruleMixin[0].Fields()
+	_ = detectionruleMixinFields0
+	detectionruleMixinFields1 := detectionruleMixin[1].Fields()
+	_ = detectionruleMixinFields1
+	detectionruleFields := schema.DetectionRule{}.Fields()
+	_ = detectionruleFields
+	// detectionruleDescCreatedAt is the schema descriptor for created_at field.
+	detectionruleDescCreatedAt := detectionruleMixinFields1[0].Descriptor()
+	// detectionrule.DefaultCreatedAt holds the default value on creation for the created_at field.
+	detectionrule.DefaultCreatedAt = detectionruleDescCreatedAt.Default.(func() time.Time)
+	// detectionruleDescUpdatedAt is the schema descriptor for updated_at field.
+	detectionruleDescUpdatedAt := detectionruleMixinFields1[1].Descriptor()
+	// detectionrule.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	detectionrule.DefaultUpdatedAt = detectionruleDescUpdatedAt.Default.(func() time.Time)
+	// detectionrule.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	detectionrule.UpdateDefaultUpdatedAt = detectionruleDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// detectionruleDescRuleUID is the schema descriptor for rule_uid field.
+	detectionruleDescRuleUID := detectionruleFields[0].Descriptor()
+	// detectionrule.RuleUIDValidator is a validator for the "rule_uid" field. It is called by the builders before save.
+	detectionrule.RuleUIDValidator = func() func(string) error {
+		validators := detectionruleDescRuleUID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(rule_uid string) error {
+			for _, fn := range fns {
+				if err := fn(rule_uid); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// detectionruleDescTitle is the schema descriptor for title field.
+	detectionruleDescTitle := detectionruleFields[1].Descriptor()
+	// detectionrule.TitleValidator is a validator for the "title" field. It is called by the builders before save.
+	detectionrule.TitleValidator = func() func(string) error {
+		validators := detectionruleDescTitle.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(title string) error {
+			for _, fn := range fns {
+				if err := fn(title); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// detectionruleDescStatus is the schema descriptor for status field.
+	detectionruleDescStatus := detectionruleFields[2].Descriptor()
+	// detectionrule.DefaultStatus holds the default value on creation for the status field.
+	detectionrule.DefaultStatus = detectionruleDescStatus.Default.(string)
+	// detectionrule.StatusValidator is a validator for the "status" field. It is called by the builders before save.
+	detectionrule.StatusValidator = detectionruleDescStatus.Validators[0].(func(string) error)
+	// detectionruleDescLevel is the schema descriptor for level field.
+	detectionruleDescLevel := detectionruleFields[3].Descriptor()
+	// detectionrule.DefaultLevel holds the default value on creation for the level field.
+	detectionrule.DefaultLevel = detectionruleDescLevel.Default.(string)
+	// detectionrule.LevelValidator is a validator for the "level" field. It is called by the builders before save.
+	detectionrule.LevelValidator = detectionruleDescLevel.Validators[0].(func(string) error)
+	// detectionruleDescDescription is the schema descriptor for description field.
+	detectionruleDescDescription := detectionruleFields[4].Descriptor()
+	// detectionrule.DefaultDescription holds the default value on creation for the description field.
+	detectionrule.DefaultDescription = detectionruleDescDescription.Default.(string)
+	// detectionrule.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	detectionrule.DescriptionValidator = detectionruleDescDescription.Validators[0].(func(string) error)
+	// detectionruleDescAuthor is the schema descriptor for author field.
+	detectionruleDescAuthor := detectionruleFields[5].Descriptor()
+	// detectionrule.DefaultAuthor holds the default value on creation for the author field.
+	detectionrule.DefaultAuthor = detectionruleDescAuthor.Default.(string)
+	// detectionrule.AuthorValidator is a validator for the "author" field. It is called by the builders before save.
+	detectionrule.AuthorValidator = detectionruleDescAuthor.Validators[0].(func(string) error)
+	// detectionruleDescTags is the schema descriptor for tags field.
+	detectionruleDescTags := detectionruleFields[7].Descriptor()
+	// detectionrule.DefaultTags holds the default value on creation for the tags field.
+	detectionrule.DefaultTags = detectionruleDescTags.Default.([]string)
+	// detectionruleDescTechniques is the schema descriptor for techniques field.
+	detectionruleDescTechniques := detectionruleFields[8].Descriptor()
+	// detectionrule.DefaultTechniques holds the default value on creation for the techniques field.
+	detectionrule.DefaultTechniques = detectionruleDescTechniques.Default.([]string)
+	// detectionruleDescReferences is the schema descriptor for references field.
+	detectionruleDescReferences := detectionruleFields[9].Descriptor()
+	// detectionrule.DefaultReferences holds the default value on creation for the references field.
+	detectionrule.DefaultReferences = detectionruleDescReferences.Default.([]string)
+	// detectionruleDescDate is the schema descriptor for date field.
+	detectionruleDescDate := detectionruleFields[10].Descriptor()
+	// detectionrule.DefaultDate holds the default value on creation for the date field.
+	detectionrule.DefaultDate = detectionruleDescDate.Default.(string)
+	// detectionrule.DateValidator is a validator for the "date" field. It is called by the builders before save.
+	detectionrule.DateValidator = detectionruleDescDate.Validators[0].(func(string) error)
+	// detectionruleDescModified is the schema descriptor for modified field.
+	detectionruleDescModified := detectionruleFields[11].Descriptor()
+	// detectionrule.DefaultModified holds the default value on creation for the modified field.
+	detectionrule.DefaultModified = detectionruleDescModified.Default.(string)
+	// detectionrule.ModifiedValidator is a validator for the "modified" field. It is called by the builders before save.
+	detectionrule.ModifiedValidator = detectionruleDescModified.Validators[0].(func(string) error)
+	// detectionruleDescSource is the schema descriptor for source field.
+	detectionruleDescSource := detectionruleFields[12].Descriptor()
+	// detectionrule.DefaultSource holds the default value on creation for the source field.
+	detectionrule.DefaultSource = detectionruleDescSource.Default.(string)
+	// detectionrule.SourceValidator is a validator for the "source" field. It is called by the builders before save.
+	detectionrule.SourceValidator = detectionruleDescSource.Validators[0].(func(string) error)
+	// detectionruleDescContent is the schema descriptor for content field.
+	detectionruleDescContent := detectionruleFields[13].Descriptor()
+	// detectionrule.DefaultContent holds the default value on creation for the content field.
+	detectionrule.DefaultContent = detectionruleDescContent.Default.(string)
+	// detectionruleDescContentSha256 is the schema descriptor for content_sha256 field.
+	detectionruleDescContentSha256 := detectionruleFields[14].Descriptor()
+	// detectionrule.DefaultContentSha256 holds the default value on creation for the content_sha256 field.
+	detectionrule.DefaultContentSha256 = detectionruleDescContentSha256.Default.(string)
+	// detectionrule.ContentSha256Validator is a validator for the "content_sha256" field. It is called by the builders before save.
+	detectionrule.ContentSha256Validator = detectionruleDescContentSha256.Validators[0].(func(string) error)
+	// detectionruleDescRevision is the schema descriptor for revision field.
+	detectionruleDescRevision := detectionruleFields[15].Descriptor()
+	// detectionrule.DefaultRevision holds the default value on creation for the revision field.
+	detectionrule.DefaultRevision = detectionruleDescRevision.Default.(int)
+	// detectionruleDescID is the schema descriptor for id field.
+	detectionruleDescID := detectionruleMixinFields0[0].Descriptor()
+	// detectionrule.DefaultID holds the default value on creation for the id field.
+	detectionrule.DefaultID = detectionruleDescID.Default.(func() uuid.UUID)
 	evidencefileMixin := schema.EvidenceFile{}.Mixin()
 	evidencefile.Policy = privacy.NewPolicies(schema.EvidenceFile{})
 	evidencefile.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -970,6 +1179,58 @@ func init() {
 	missiontestmitretagDescID := missiontestmitretagMixinFields0[0].Descriptor()
 	// missiontestmitretag.DefaultID holds the default value on creation for the id field.
 	missiontestmitretag.DefaultID = missiontestmitretagDescID.Default.(func() uuid.UUID)
+	missiontestoutcomeMixin := schema.MissionTestOutcome{}.Mixin()
+	missiontestoutcome.Policy = privacy.NewPolicies(schema.MissionTestOutcome{})
+	missiontestoutcome.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := missiontestoutcome.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	missiontestoutcomeMixinFields0 := missiontestoutcomeMixin[0].Fields()
+	_ = missiontestoutcomeMixinFields0
+	missiontestoutcomeMixinFields1 := missiontestoutcomeMixin[1].Fields()
+	_ = missiontestoutcomeMixinFields1
+	missiontestoutcomeFields := schema.MissionTestOutcome{}.Fields()
+	_ = missiontestoutcomeFields
+	// missiontestoutcomeDescCreatedAt is the schema descriptor for created_at field.
+	missiontestoutcomeDescCreatedAt := missiontestoutcomeMixinFields1[0].Descriptor()
+	// missiontestoutcome.DefaultCreatedAt holds the default value on creation for the created_at field.
+	missiontestoutcome.DefaultCreatedAt = missiontestoutcomeDescCreatedAt.Default.(func() time.Time)
+	// missiontestoutcomeDescUpdatedAt is the schema descriptor for updated_at field.
+	missiontestoutcomeDescUpdatedAt := missiontestoutcomeMixinFields1[1].Descriptor()
+	// missiontestoutcome.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	missiontestoutcome.DefaultUpdatedAt = missiontestoutcomeDescUpdatedAt.Default.(func() time.Time)
+	// missiontestoutcome.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	missiontestoutcome.UpdateDefaultUpdatedAt = missiontestoutcomeDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// missiontestoutcomeDescAlertName is the schema descriptor for alert_name field.
+	missiontestoutcomeDescAlertName := missiontestoutcomeFields[4].Descriptor()
+	// missiontestoutcome.DefaultAlertName holds the default value on creation for the alert_name field.
+	missiontestoutcome.DefaultAlertName = missiontestoutcomeDescAlertName.Default.(string)
+	// missiontestoutcome.AlertNameValidator is a validator for the "alert_name" field. It is called by the builders before save.
+	missiontestoutcome.AlertNameValidator = missiontestoutcomeDescAlertName.Validators[0].(func(string) error)
+	// missiontestoutcomeDescLogSource is the schema descriptor for log_source field.
+	missiontestoutcomeDescLogSource := missiontestoutcomeFields[5].Descriptor()
+	// missiontestoutcome.DefaultLogSource holds the default value on creation for the log_source field.
+	missiontestoutcome.DefaultLogSource = missiontestoutcomeDescLogSource.Default.(string)
+	// missiontestoutcome.LogSourceValidator is a validator for the "log_source" field. It is called by the builders before save.
+	missiontestoutcome.LogSourceValidator = missiontestoutcomeDescLogSource.Validators[0].(func(string) error)
+	// missiontestoutcomeDescNotes is the schema descriptor for notes field.
+	missiontestoutcomeDescNotes := missiontestoutcomeFields[6].Descriptor()
+	// missiontestoutcome.DefaultNotes holds the default value on creation for the notes field.
+	missiontestoutcome.DefaultNotes = missiontestoutcomeDescNotes.Default.(string)
+	// missiontestoutcome.NotesValidator is a validator for the "notes" field. It is called by the builders before save.
+	missiontestoutcome.NotesValidator = missiontestoutcomeDescNotes.Validators[0].(func(string) error)
+	// missiontestoutcomeDescVersion is the schema descriptor for version field.
+	missiontestoutcomeDescVersion := missiontestoutcomeFields[8].Descriptor()
+	// missiontestoutcome.DefaultVersion holds the default value on creation for the version field.
+	missiontestoutcome.DefaultVersion = missiontestoutcomeDescVersion.Default.(int)
+	// missiontestoutcomeDescID is the schema descriptor for id field.
+	missiontestoutcomeDescID := missiontestoutcomeMixinFields0[0].Descriptor()
+	// missiontestoutcome.DefaultID holds the default value on creation for the id field.
+	missiontestoutcome.DefaultID = missiontestoutcomeDescID.Default.(func() uuid.UUID)
 	mitresubtechniqueMixin := schema.MitreSubtechnique{}.Mixin()
 	mitresubtechnique.Policy = privacy.NewPolicies(schema.MitreSubtechnique{})
 	mitresubtechnique.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -12,7 +12,7 @@ import (
 	"violet/internal/auth/rule"
 )
 
-var importKinds = []string{"atomic", "library"}
+var importKinds = []string{"atomic", "library", "sigma"}
 
 // ImportJob is one library import (Atomic Red Team files or a Violet
 // library document) run in the background: its page shows the progress

@@ -96,6 +96,14 @@ func (Mission) Edges() []ent.Edge {
 		edge.To("created_by", User.Type).Unique().Field("created_by_id").
 			StorageKey(fk("missions", "created_by_id")).
 			Annotations(entsql.OnDelete(entsql.SetNull)),
+		// The defensive tools in the mission's scope, whose outcomes blue
+		// records.
+		edge.To("tools", DefensiveTool.Type).
+			StorageKey(
+				edge.Table("mission_tools"),
+				edge.Columns("mission_id", "defensive_tool_id"),
+				edge.Symbols("fk_mission_tools_mission_id", "fk_mission_tools_defensive_tool_id"),
+			),
 	}
 }
 

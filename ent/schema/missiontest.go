@@ -127,6 +127,16 @@ func (MissionTest) Edges() []ent.Edge {
 		edge.To("detection_level", DetectionLevel.Type).Unique().Field("detection_level_id").
 			StorageKey(fk("mission_tests", "detection_level_id")).
 			Annotations(entsql.OnDelete(entsql.Restrict)),
+		edge.To("outcomes", MissionTestOutcome.Type).
+			StorageKey(fk("mission_test_outcomes", "mission_test_id")).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
+		// The detection rules expected to fire, copied from the template.
+		edge.To("rules", DetectionRule.Type).
+			StorageKey(
+				edge.Table("mission_test_rules"),
+				edge.Columns("mission_test_id", "detection_rule_id"),
+				edge.Symbols("fk_mission_test_rules_mission_test_id", "fk_mission_test_rules_detection_rule_id"),
+			),
 		edge.To("mitre_tags", MissionTestMitreTag.Type).
 			StorageKey(fk("mission_test_mitre_tags", "mission_test_id")).
 			Annotations(entsql.OnDelete(entsql.Cascade)),

@@ -76,6 +76,13 @@ func (TestTemplate) Edges() []ent.Edge {
 		edge.To("mitre_tags", TestTemplateMitreTag.Type).
 			StorageKey(fk("test_template_mitre_tags", "test_template_id")).
 			Annotations(entsql.OnDelete(entsql.Cascade)),
+		// The detection rules expected to fire when the test runs.
+		edge.To("rules", DetectionRule.Type).
+			StorageKey(
+				edge.Table("test_template_rules"),
+				edge.Columns("test_template_id", "detection_rule_id"),
+				edge.Symbols("fk_test_template_rules_test_template_id", "fk_test_template_rules_detection_rule_id"),
+			),
 		edge.To("scenario_entries", ScenarioTemplateTest.Type).
 			StorageKey(fk("scenario_template_tests", "test_template_id")).
 			Annotations(entsql.OnDelete(entsql.Restrict)),

@@ -55,6 +55,8 @@ const (
 	FieldVersion = "version"
 	// EdgeMitreTags holds the string denoting the mitre_tags edge name in mutations.
 	EdgeMitreTags = "mitre_tags"
+	// EdgeRules holds the string denoting the rules edge name in mutations.
+	EdgeRules = "rules"
 	// EdgeScenarioEntries holds the string denoting the scenario_entries edge name in mutations.
 	EdgeScenarioEntries = "scenario_entries"
 	// EdgeCreatedBy holds the string denoting the created_by edge name in mutations.
@@ -68,6 +70,11 @@ const (
 	MitreTagsInverseTable = "test_template_mitre_tags"
 	// MitreTagsColumn is the table column denoting the mitre_tags relation/edge.
 	MitreTagsColumn = "test_template_id"
+	// RulesTable is the table that holds the rules relation/edge. The primary key declared below.
+	RulesTable = "test_template_rules"
+	// RulesInverseTable is the table name for the DetectionRule entity.
+	// It exists in this package in order to avoid circular dependency with the "detectionrule" package.
+	RulesInverseTable = "detection_rules"
 	// ScenarioEntriesTable is the table that holds the scenario_entries relation/edge.
 	ScenarioEntriesTable = "scenario_template_tests"
 	// ScenarioEntriesInverseTable is the table name for the ScenarioTemplateTest entity.
@@ -106,6 +113,12 @@ var Columns = []string{
 	FieldImportHash,
 	FieldVersion,
 }
+
+var (
+	// RulesPrimaryKey and RulesColumn2 are the table columns denoting the
+	// primary key for the rules relation (M2M).
+	RulesPrimaryKey = []string{"test_template_id", "detection_rule_id"}
+)
 
 // ValidColumn reports if the column name is valid (part of the table columns).
 func ValidColumn(column string) bool {
@@ -329,6 +342,20 @@ func ByMitreTags(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByRulesCount orders the results by rules count.
+func ByRulesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newRulesStep(), opts...)
+	}
+}
+
+// ByRules orders the results by rules terms.
+func ByRules(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRulesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByScenarioEntriesCount orders the results by scenario_entries count.
 func ByScenarioEntriesCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -354,6 +381,13 @@ func newMitreTagsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(MitreTagsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, MitreTagsTable, MitreTagsColumn),
+	)
+}
+func newRulesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(RulesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2M, false, RulesTable, RulesPrimaryKey...),
 	)
 }
 func newScenarioEntriesStep() *sqlgraph.Step {

@@ -974,6 +974,29 @@ func HasMitreTagsWith(preds ...predicate.TestTemplateMitreTag) predicate.TestTem
 	})
 }
 
+// HasRules applies the HasEdge predicate on the "rules" edge.
+func HasRules() predicate.TestTemplate {
+	return predicate.TestTemplate(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, RulesTable, RulesPrimaryKey...),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasRulesWith applies the HasEdge predicate on the "rules" edge with a given conditions (other predicates).
+func HasRulesWith(preds ...predicate.DetectionRule) predicate.TestTemplate {
+	return predicate.TestTemplate(func(s *sql.Selector) {
+		step := newRulesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasScenarioEntries applies the HasEdge predicate on the "scenario_entries" edge.
 func HasScenarioEntries() predicate.TestTemplate {
 	return predicate.TestTemplate(func(s *sql.Selector) {
