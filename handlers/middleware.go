@@ -272,6 +272,7 @@ func refusalTarget(c echo.Context) (kind, id string) {
 		{paths.Groups + "/", "group"},
 		{paths.Invitations + "/", "invitation"},
 		{paths.DetectionLevels + "/", "detection_level"},
+		{paths.Tools + "/", "defensive_tool"},
 		{paths.Templates + "/", "test_template"},
 		{paths.Scenarios + "/", "scenario_template"},
 		{paths.AccountEndSession, "session"},

@@ -25,18 +25,27 @@ type missionForm struct {
 	StartDate   string `form:"start_date"`
 	EndDate     string `form:"end_date"`
 	Version     string `form:"version"`
+	// Tools are the checked tools in scope; ToolsShown says the form
+	// showed them, so that none checked empties the scope.
+	Tools      []string `form:"tools"`
+	ToolsShown string   `form:"tools_shown"`
 }
 
 // input is the workflow's input, trimmed as it is stored and shown again.
 func (f missionForm) input() mission.MissionInput {
 	return mission.MissionInput{Name: f.Name, Description: f.Description, Scope: f.Scope,
-		StartDate: f.StartDate, EndDate: f.EndDate}.Normalize()
+		StartDate: f.StartDate, EndDate: f.EndDate, Tools: f.Tools, SetTools: f.ToolsShown != ""}.Normalize()
 }
 
-// missionFormOf shows a refused form again as the user sent it.
-func missionFormOf(in mission.MissionInput, id string, version int, errs components.Errors) missionviews.Form {
+// missionFormOf shows a refused form again as the user sent it, with the
+// tools the stored form offers checked as the user checked them.
+func missionFormOf(in mission.MissionInput, id string, version int, errs components.Errors, stored missionviews.Form) missionviews.Form {
+	tools := stored.Tools
+	if in.SetTools {
+		tools = missionviews.CheckTools(tools, in.Tools)
+	}
 	return missionviews.Form{ID: id, Name: in.Name, Description: in.Description, Scope: in.Scope,
-		StartDate: in.StartDate, EndDate: in.EndDate, Version: version, Errors: errs}
+		StartDate: in.StartDate, EndDate: in.EndDate, Version: version, Errors: errs, Tools: tools, ToolsAdmin: stored.ToolsAdmin}
 }
 
 // missionStatusForm is the status box's button: the status to move to.
@@ -82,7 +91,7 @@ func (s *Server) createMission(c echo.Context) error {
 	in := f.input()
 	m, err := s.missions().Create(c.Request().Context(), in)
 	if inv, ok := missionInvalid(err); ok {
-		return s.renderNewMission(c, http.StatusUnprocessableEntity, missionFormOf(in, "", 0, inv.Fields))
+		return s.renderNewMission(c, http.StatusUnprocessableEntity, missionFormOf(in, "", 0, inv.Fields, missionviews.Form{}))
 	}
 	if err != nil {
 		return err
@@ -105,7 +114,7 @@ func (s *Server) showMissionSettings(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := mission.SettingsPage(a)
+	st, err := mission.SettingsPage(c.Request().Context(), s.Ent, a)
 	if err != nil {
 		return err
 	}
@@ -135,11 +144,11 @@ func (s *Server) updateMissionSettings(c echo.Context) error {
 	inv, refused := missionInvalid(err)
 	switch {
 	case refused:
-		st, err := mission.SettingsPage(a)
+		st, err := mission.SettingsPage(c.Request().Context(), s.Ent, a)
 		if err != nil {
 			return err
 		}
-		st.Form = missionFormOf(in, st.ID, version, inv.Fields)
+		st.Form = missionFormOf(in, st.ID, version, inv.Fields, st.Form)
 		return s.renderMissionSettings(c, http.StatusUnprocessableEntity, st)
 	case errors.Is(err, mission.ErrConflict):
 		// Stale (or deleted meanwhile): read the mission again.
@@ -147,12 +156,12 @@ func (s *Server) updateMissionSettings(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		st, err := mission.SettingsPage(a)
+		st, err := mission.SettingsPage(c.Request().Context(), s.Ent, a)
 		if err != nil {
 			return err
 		}
 		saved := st.Form
-		st.Form, st.Saved, st.NoticeKey = missionFormOf(in, st.ID, a.Mission.Version, nil), &saved, "missions.form.stale"
+		st.Form, st.Saved, st.NoticeKey = missionFormOf(in, st.ID, a.Mission.Version, nil, saved), &saved, "missions.form.stale"
 		return s.renderMissionSettings(c, http.StatusConflict, st)
 	case err != nil:
 		return err
@@ -177,7 +186,7 @@ func (s *Server) changeMissionStatus(c echo.Context) error {
 	err = s.missions().ChangeStatus(ctx, a, entmission.Status(f.To))
 	var refused *mission.ErrTransition
 	if errors.As(err, &refused) {
-		st, err := mission.SettingsPage(a)
+		st, err := mission.SettingsPage(c.Request().Context(), s.Ent, a)
 		if err != nil {
 			return err
 		}

@@ -86,6 +86,7 @@ func adminSections() []layout.NavItem {
 		{Key: "admin.nav.invitations", Href: paths.Invitations},
 		{Key: "admin.nav.groups", Href: paths.Groups},
 		{Key: "admin.nav.detection_levels", Href: paths.DetectionLevels},
+		{Key: "admin.nav.tools", Href: paths.Tools},
 		{Key: "admin.nav.settings", Href: paths.Settings},
 		{Key: "admin.nav.attack_sync", Href: paths.AttackSync},
 		{Key: "admin.nav.audit", Href: paths.Audit},
@@ -101,7 +102,7 @@ func adminPermission(href string) auth.Permission {
 		return auth.UserInvite
 	case paths.Groups:
 		return auth.GroupManage
-	case paths.DetectionLevels, paths.Settings:
+	case paths.DetectionLevels, paths.Tools, paths.Settings:
 		return auth.SettingsManage
 	case paths.AttackSync:
 		return auth.AttackSync

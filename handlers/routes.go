@@ -9,6 +9,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/paths"
+	"violet/internal/tools"
 	"violet/static"
 )
 
@@ -355,6 +356,14 @@ func (s *Server) routeTable() []route {
 		post(paths.DetectionLevelRetire, need(auth.SettingsManage), s.retireDetectionLevel),
 		post(paths.DetectionLevelUnretire, need(auth.SettingsManage), s.unretireDetectionLevel),
 		post(paths.DetectionLevelDelete, need(auth.SettingsManage), s.deleteDetectionLevel),
+		get(paths.Tools, need(auth.SettingsManage), s.listTools),
+		post(paths.Tools, need(auth.SettingsManage), s.saveTool),
+		get(paths.Tool, need(auth.SettingsManage), s.editTool),
+		post(paths.Tool, need(auth.SettingsManage), s.saveTool),
+		post(paths.ToolDeactivate, need(auth.SettingsManage), s.toolAction("tools.deactivated", (*tools.Service).Deactivate)),
+		post(paths.ToolReactivate, need(auth.SettingsManage), s.toolAction("tools.reactivated", (*tools.Service).Reactivate)),
+		post(paths.ToolDelete, need(auth.SettingsManage), s.toolAction("tools.deleted", (*tools.Service).Delete)),
+		post(paths.ToolRestore, need(auth.TrashManage), s.toolAction("tools.restored", (*tools.Service).Restore)),
 		get(paths.ScaleCSS, public, s.showScaleCSS),
 		get(paths.Settings, need(auth.SettingsManage), s.showSettings),
 		post(paths.Settings, need(auth.SettingsManage), s.updateSettings),

@@ -17,7 +17,8 @@ import (
 )
 
 // trashTables are the tables of the kinds the trash lists.
-var trashTables = map[string]string{"mission": "missions", "test": "test_templates", "scenario": "scenario_templates", "user": "users"}
+var trashTables = map[string]string{"mission": "missions", "test": "test_templates", "scenario": "scenario_templates",
+	"tool": "defensive_tools", "user": "users"}
 
 // trashItem inserts an item of kind named name, deleted at deleted (live
 // when zero). A user's email is their last name in lower case, a dash and
@@ -36,6 +37,8 @@ func trashItem(t testing.TB, w *apptest.World, kind, name string, deleted time.T
 		w.Exec(t, `INSERT INTO test_templates (id, name, platforms, deleted_at) VALUES ($1, $2, '[]', $3)`, id, name, at)
 	case "scenario":
 		w.Exec(t, `INSERT INTO scenario_templates (id, name, deleted_at) VALUES ($1, $2, $3)`, id, name, at)
+	case "tool":
+		w.Exec(t, `INSERT INTO defensive_tools (id, name, deleted_at) VALUES ($1, $2, $3)`, id, name, at)
 	case "user":
 		email := strings.ToLower(strings.Fields(name)[len(strings.Fields(name))-1]) + "-" + id.String()[:8] + "@example.com"
 		w.Exec(t, `INSERT INTO users (id, email, password_hash, display_name, deleted_at) VALUES ($1, $2, 'x', $3, $4)`,
@@ -59,7 +62,9 @@ func seedTrash(t testing.TB, w *apptest.World) (map[string]uuid.UUID, time.Time)
 		ago        time.Duration
 	}{
 		{"mission", "Lost Mission", 1}, {"test", "Old Template", 2}, {"scenario", "Gone Scenario", 3}, {"user", "Deleted Dora", 4},
+		{"tool", "Retired Tool", 5},
 		{"mission", "Live Mission", 0}, {"test", "Live Template", 0}, {"scenario", "Live Scenario", 0}, {"user", "Live Lucy", 0},
+		{"tool", "Live Tool", 0},
 	} {
 		var at time.Time
 		if it.ago > 0 {
@@ -106,7 +111,7 @@ func TestListTrash(t *testing.T) {
 	t.Parallel()
 	w := apptest.NewWorld(t)
 	ids, base := seedTrash(t, w)
-	all := []string{"mission:Lost Mission", "test:Old Template", "scenario:Gone Scenario", "user:Deleted Dora"}
+	all := []string{"mission:Lost Mission", "test:Old Template", "scenario:Gone Scenario", "user:Deleted Dora", "tool:Retired Tool"}
 	tests := []struct {
 		name   string
 		as     string
@@ -116,17 +121,18 @@ func TestListTrash(t *testing.T) {
 		rows   []string
 		counts string
 	}{
-		{"every kind, newest deletion first", "admin", "", false, 200, all, "mission=1 test=1 scenario=1 user=1"},
-		{"type filter", "admin", "?type=test", false, 200, []string{"test:Old Template"}, "mission=1 test=1 scenario=1 user=1"},
-		{"type filter: users", "admin", "?type=user", false, 200, []string{"user:Deleted Dora"}, "mission=1 test=1 scenario=1 user=1"},
-		{"unknown type ignored", "admin", "?type=group", false, 200, all, "mission=1 test=1 scenario=1 user=1"},
-		{"search by name, any case", "admin", "?q=GONE", false, 200, []string{"scenario:Gone Scenario"}, "mission=0 test=0 scenario=1 user=0"},
-		{"search a user by email", "admin", "?q=dora-", false, 200, []string{"user:Deleted Dora"}, "mission=0 test=0 scenario=0 user=1"},
-		{"search and type", "admin", "?q=o&type=mission", false, 200, []string{"mission:Lost Mission"}, "mission=1 test=1 scenario=1 user=1"},
-		{"search matching a live item only", "admin", "?q=live", false, 200, nil, "mission=0 test=0 scenario=0 user=0"},
-		{"a wildcard is searched literally", "admin", "?q=" + url.QueryEscape("%"), false, 200, nil, "mission=0 test=0 scenario=0 user=0"},
-		{"page beyond the last shows the last", "admin", "?page=9", false, 200, all, "mission=1 test=1 scenario=1 user=1"},
-		{"htmx search gets the results", "admin", "?q=lost", true, 200, []string{"mission:Lost Mission"}, "mission=1 test=0 scenario=0 user=0"},
+		{"every kind, newest deletion first", "admin", "", false, 200, all, "mission=1 test=1 scenario=1 tool=1 user=1"},
+		{"type filter", "admin", "?type=test", false, 200, []string{"test:Old Template"}, "mission=1 test=1 scenario=1 tool=1 user=1"},
+		{"type filter: users", "admin", "?type=user", false, 200, []string{"user:Deleted Dora"}, "mission=1 test=1 scenario=1 tool=1 user=1"},
+		{"type filter: tools", "admin", "?type=tool", false, 200, []string{"tool:Retired Tool"}, "mission=1 test=1 scenario=1 tool=1 user=1"},
+		{"unknown type ignored", "admin", "?type=group", false, 200, all, "mission=1 test=1 scenario=1 tool=1 user=1"},
+		{"search by name, any case", "admin", "?q=GONE", false, 200, []string{"scenario:Gone Scenario"}, "mission=0 test=0 scenario=1 tool=0 user=0"},
+		{"search a user by email", "admin", "?q=dora-", false, 200, []string{"user:Deleted Dora"}, "mission=0 test=0 scenario=0 tool=0 user=1"},
+		{"search and type", "admin", "?q=o&type=mission", false, 200, []string{"mission:Lost Mission"}, "mission=1 test=1 scenario=1 tool=1 user=1"},
+		{"search matching a live item only", "admin", "?q=live", false, 200, nil, "mission=0 test=0 scenario=0 tool=0 user=0"},
+		{"a wildcard is searched literally", "admin", "?q=" + url.QueryEscape("%"), false, 200, nil, "mission=0 test=0 scenario=0 tool=0 user=0"},
+		{"page beyond the last shows the last", "admin", "?page=9", false, 200, all, "mission=1 test=1 scenario=1 tool=1 user=1"},
+		{"htmx search gets the results", "admin", "?q=lost", true, 200, []string{"mission:Lost Mission"}, "mission=1 test=0 scenario=0 tool=0 user=0"},
 		{"red team forbidden", "red", "", false, 403, nil, ""},
 		{"no groups forbidden", "none", "", false, 403, nil, ""},
 	}
@@ -169,6 +175,7 @@ func TestListTrash(t *testing.T) {
 			"test":     "/library/tests/" + ids["Old Template"].String() + "/restore",
 			"scenario": "/library/scenarios/" + ids["Gone Scenario"].String() + "/restore",
 			"user":     "/admin/users/" + ids["Deleted Dora"].String() + "/restore",
+			"tool":     "/admin/tools/" + ids["Retired Tool"].String() + "/restore",
 		}
 		for kind, action := range want {
 			form := d.Find(`[data-testid="trash-row"][data-type="` + kind + `"] form`)
@@ -201,6 +208,7 @@ func TestTrashRestore(t *testing.T) {
 		{"scenario", "Gone Scenario"},
 		{"mission", "Lost Mission"},
 		{"user", "Deleted Dora"},
+		{"tool", "Retired Tool"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.kind, func(t *testing.T) {
@@ -223,14 +231,14 @@ func TestTrashRestore(t *testing.T) {
 		if d.Find(`[data-testid="trash-empty"]`).Length() != 1 {
 			t.Errorf("rows %q, want the empty state", trashRows(d))
 		}
-		if got := trashCounts(d); got != "mission=0 test=0 scenario=0 user=0" {
+		if got := trashCounts(d); got != "mission=0 test=0 scenario=0 tool=0 user=0" {
 			t.Errorf("counts %q", got)
 		}
 	})
 }
 
-// TestTrashQueryCount: the trash sends as many SQL statements for 64
-// deleted items as for 4, page and htmx partial alike, and pages them by
+// TestTrashQueryCount: the trash sends as many SQL statements for 65
+// deleted items as for 5, page and htmx partial alike, and pages them by
 // 50.
 func TestTrashQueryCount(t *testing.T) {
 	t.Parallel()
@@ -262,7 +270,7 @@ func TestTrashQueryCount(t *testing.T) {
 	for i, p := range probes {
 		big, d := count(p.path, p.hx)
 		if big != small[i] {
-			t.Errorf("%s: %d statements with 64 deleted items, %d with 4", p.path, big, small[i])
+			t.Errorf("%s: %d statements with 65 deleted items, %d with 5", p.path, big, small[i])
 		}
 		if i == 0 {
 			if rows := d.Find(`[data-testid="trash-row"]`).Length(); rows != 50 {
@@ -274,8 +282,8 @@ func TestTrashQueryCount(t *testing.T) {
 		}
 	}
 	_, d := count("/admin/trash?page=2", false)
-	if got := trashRows(d); len(got) != 14 || got[len(got)-1] != "user:Seeded 59" {
-		t.Errorf("second page: %d rows ending %q, want 14 ending with the oldest", len(got), got)
+	if got := trashRows(d); len(got) != 15 || got[len(got)-1] != "user:Seeded 59" {
+		t.Errorf("second page: %d rows ending %q, want 15 ending with the oldest", len(got), got)
 	}
 }
 
@@ -291,16 +299,16 @@ func TestTrashNarrowed(t *testing.T) {
 	w.Person(t, "jan", "janitors")
 	team := trashItem(t, w, "mission", "Team Mission", base.Add(-30*time.Minute))
 	w.Member(t, team, "jan", "lead")
-	mine := []string{"mission:Team Mission", "test:Old Template", "scenario:Gone Scenario"}
+	mine := []string{"mission:Team Mission", "test:Old Template", "scenario:Gone Scenario", "tool:Retired Tool"}
 	tests := []struct {
 		name   string
 		query  string
 		rows   []string
 		counts string
 	}{
-		{"own missions, no users", "", mine, "mission=1 test=1 scenario=1"},
-		{"the user type is not offered", "?type=user", mine, "mission=1 test=1 scenario=1"},
-		{"nor found by a search", "?q=dora", nil, "mission=0 test=0 scenario=0"},
+		{"own missions, no users", "", mine, "mission=1 test=1 scenario=1 tool=1"},
+		{"the user type is not offered", "?type=user", mine, "mission=1 test=1 scenario=1 tool=1"},
+		{"nor found by a search", "?q=dora", nil, "mission=0 test=0 scenario=0 tool=0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -73,6 +73,14 @@ const (
 	DetectionLevelDeleted = "detection_level.deleted"
 	SettingChanged        = "setting.changed"
 
+	// The registry of defensive tools (internal/tools).
+	ToolCreated     = "tool.created"
+	ToolUpdated     = "tool.updated"
+	ToolDeactivated = "tool.deactivated"
+	ToolReactivated = "tool.reactivated"
+	ToolDeleted     = "tool.deleted"
+	ToolRestored    = "tool.restored"
+
 	// AccountNotificationsChanged is a user choosing which kinds of
 	// notification to receive.
 	AccountNotificationsChanged = "account.notifications_changed"
@@ -103,6 +111,7 @@ func Actions() []string {
 		MissionTestStarted, MissionTestStopped, MissionTestRedSaved, MissionTestReleased,
 		MissionTestBlueSaved, MissionTestSetAside, MissionTestReopened,
 		DetectionLevelCreated, DetectionLevelUpdated, DetectionLevelDeleted, SettingChanged,
+		ToolCreated, ToolUpdated, ToolDeactivated, ToolReactivated, ToolDeleted, ToolRestored,
 		EvidenceUploaded, EvidenceDownloaded, EvidenceDeleted,
 		AccessDenied,
 	}

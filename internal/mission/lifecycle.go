@@ -32,12 +32,19 @@ const DateLayout = "2006-01-02"
 type MissionInput struct {
 	Name, Description, Scope string
 	StartDate, EndDate       string
+	// Tools are the ids of the defensive tools in scope, as the settings
+	// form's checkboxes send them. They replace the scope only when
+	// SetTools is true (the form showed its tools): a form without them
+	// leaves the scope as it is.
+	Tools    []string
+	SetTools bool
 }
 
 // Normalize trims every field, as the workflows store them.
 func (in MissionInput) Normalize() MissionInput {
 	return MissionInput{Name: strings.TrimSpace(in.Name), Description: strings.TrimSpace(in.Description),
-		Scope: strings.TrimSpace(in.Scope), StartDate: strings.TrimSpace(in.StartDate), EndDate: strings.TrimSpace(in.EndDate)}
+		Scope: strings.TrimSpace(in.Scope), StartDate: strings.TrimSpace(in.StartDate), EndDate: strings.TrimSpace(in.EndDate),
+		Tools: in.Tools, SetTools: in.SetTools}
 }
 
 // check validates a normalised input and returns the dates it names (nil
@@ -114,7 +121,9 @@ func (s *Service) Create(ctx context.Context, in MissionInput) (*ent.Mission, er
 	return m, nil
 }
 
-// Update saves the mission's own fields if it is still at version, the
+// Update saves the mission's own fields and, when the form showed them,
+// the defensive tools in its scope (scopeChange: existing tools only, an
+// inactive one kept but never newly added) if it is still at version, the
 // one the form showed; otherwise (someone saved since, or deleted it) it
 // returns ErrConflict and changes nothing. Leads and mission.manage only;
 // an archived mission is read-only.
@@ -124,12 +133,22 @@ func (s *Service) Update(ctx context.Context, a *Access, version int, in Mission
 	}
 	in = in.Normalize()
 	start, end, err := in.check()
-	if err != nil {
+	toolIDs, toolErr := parseToolIDs(in)
+	if err = joinInvalid(err, toolErr); err != nil {
 		return err
 	}
 	return database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
+		var scope toolDiff
+		if in.SetTools {
+			d, err := scopeChange(ctx, tx.Client(), a.Mission.ID, toolIDs)
+			if err != nil {
+				return err
+			}
+			scope = d
+		}
 		upd := tx.Mission.UpdateOneID(a.Mission.ID).Where(entmission.Version(version)).
-			SetName(in.Name).SetDescription(in.Description).SetScope(in.Scope).AddVersion(1)
+			SetName(in.Name).SetDescription(in.Description).SetScope(in.Scope).AddVersion(1).
+			AddToolIDs(scope.added...).RemoveToolIDs(scope.removed...)
 		if start != nil {
 			upd.SetStartDate(*start)
 		} else {
@@ -147,7 +166,7 @@ func (s *Service) Update(ctx context.Context, a *Access, version int, in Mission
 		}
 		if err := audit.Record(ctx, tx.AuditEvent, audit.Event{
 			Action: audit.MissionUpdated, TargetType: targetMission, TargetID: a.Mission.ID.String(), TargetLabel: in.Name,
-			Details: map[string]any{"version": version + 1},
+			Details: scope.details(map[string]any{"version": version + 1}),
 		}); err != nil {
 			return err
 		}
@@ -251,9 +270,10 @@ func StoredForm(m *ent.Mission) missionviews.Form {
 }
 
 // SettingsPage is the settings page of a's mission as stored: the edit
-// form, the status box and delete, for its leads and holders of
-// mission.manage (ErrForbidden for others).
-func SettingsPage(a *Access) (missionviews.Settings, error) {
+// form with the defensive tools it may choose (ScopeChoices), the status
+// box and delete, for its leads and holders of mission.manage
+// (ErrForbidden for others).
+func SettingsPage(ctx context.Context, client *ent.Client, a *Access) (missionviews.Settings, error) {
 	m := a.Mission
 	if !a.CanManage() {
 		return missionviews.Settings{}, ErrForbidden
@@ -262,6 +282,11 @@ func SettingsPage(a *Access) (missionviews.Settings, error) {
 		ID: m.ID.String(), Name: m.Name, Status: string(m.Status), Form: StoredForm(m),
 		ReadOnly: a.Archived(), CanManage: a.CanManage(), CanTrash: a.Viewer.Can(auth.TrashManage),
 	}
+	var err error
+	if st.Form.Tools, err = ScopeChoices(ctx, client, m.ID); err != nil {
+		return st, err
+	}
+	st.Form.ToolsAdmin = a.Viewer.Can(auth.SettingsManage)
 	for _, n := range Next(m.Status) {
 		st.Next = append(st.Next, string(n))
 	}

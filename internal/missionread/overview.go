@@ -17,8 +17,8 @@ import (
 )
 
 // Overview loads what the mission page shows in two statements: the
-// members tests may be assigned to and the mission's categories
-// (overviewLists), and every test the viewer may see with everything their
+// members tests may be assigned to, the mission's categories and its
+// tools in scope (overviewLists), and every test the viewer may see with everything their
 // rows show (Tests, Rows), from which the figures and the work queues'
 // sizes are computed (mission.FiguresOf, queueCounts) and the filter's
 // tests kept. The plan
@@ -35,7 +35,7 @@ func Overview(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Ac
 		cats []*ent.MissionCategory
 		err  error
 	)
-	if p.Assignees, cats, err = overviewLists(ctx, db, a); err != nil {
+	if p.Assignees, cats, p.Tools, err = overviewLists(ctx, db, a); err != nil {
 		return p, err
 	}
 	for _, c := range cats {

@@ -152,6 +152,12 @@ const (
 	DetectionLevelRetire   = "/admin/detection-levels/:id/retire"
 	DetectionLevelUnretire = "/admin/detection-levels/:id/unretire"
 	DetectionLevelDelete   = "/admin/detection-levels/:id/delete"
+	Tools                  = "/admin/tools"
+	Tool                   = "/admin/tools/:id"
+	ToolDeactivate         = "/admin/tools/:id/deactivate"
+	ToolReactivate         = "/admin/tools/:id/reactivate"
+	ToolDelete             = "/admin/tools/:id/delete"
+	ToolRestore            = "/admin/tools/:id/restore"
 	ScaleCSS               = "/static-gen/levels.css"
 	Settings               = "/admin/settings"
 )

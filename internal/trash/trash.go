@@ -1,7 +1,8 @@
 // Package trash is the read model of the trash: every soft-deleted item
-// the viewer may restore (missions, test and scenario templates, users),
-// searched, filtered by kind and paged. Restoring goes through each kind's
-// own restore route and workflow, which checks again.
+// the viewer may restore (missions, test and scenario templates,
+// defensive tools, users), searched, filtered by kind and paged.
+// Restoring goes through each kind's own restore route and workflow,
+// which checks again.
 package trash
 
 import (
@@ -33,6 +34,9 @@ SELECT 'test', id, name::text, '', deleted_at FROM test_templates
  WHERE deleted_at IS NOT NULL AND name ILIKE $1
 UNION ALL
 SELECT 'scenario', id, name::text, '', deleted_at FROM scenario_templates
+ WHERE deleted_at IS NOT NULL AND name ILIKE $1
+UNION ALL
+SELECT 'tool', id, name::text, vendor::text, deleted_at FROM defensive_tools
  WHERE deleted_at IS NOT NULL AND name ILIKE $1
 UNION ALL
 SELECT 'user', id, display_name::text, email::text, deleted_at FROM users

@@ -57,6 +57,8 @@ func TestList(t *testing.T) {
 	exec(`INSERT INTO scenario_templates (id, name, deleted_at) VALUES ($1, 'Gone scenario', $2)`, uuid.New(), base.Add(-4*time.Hour))
 	exec(`INSERT INTO users (id, email, password_hash, display_name, deleted_at) VALUES ($1, 'dora@example.com', 'x', 'Deleted Dora', $2)`,
 		uuid.New(), base.Add(-5*time.Hour))
+	exec(`INSERT INTO defensive_tools (id, name, vendor, kind, deleted_at) VALUES ($1, 'Old EDR', 'Acme', 'edr', $2), ($3, 'Live SIEM', '', 'siem', NULL)`,
+		uuid.New(), base.Add(-6*time.Hour), uuid.New())
 
 	list := func(ctx context.Context, q trash.Query) admin.TrashList {
 		t.Helper()
@@ -68,19 +70,19 @@ func TestList(t *testing.T) {
 	}
 	all := as(uuid.New(), auth.TrashManage, auth.MissionReadAll, auth.UserManage)
 	l := list(all, trash.Query{})
-	if got := rows(l); got != "mission:My 50% mission mission:Their mission test:Old template scenario:Gone scenario user:Deleted Dora" {
+	if got := rows(l); got != "mission:My 50% mission mission:Their mission test:Old template scenario:Gone scenario user:Deleted Dora tool:Old EDR" {
 		t.Errorf("everything: %s", got)
 	}
-	if l.Total != 5 || l.Pages != 1 || len(l.Types) != 4 {
+	if l.Total != 6 || l.Pages != 1 || len(l.Types) != 5 {
 		t.Errorf("total %d, pages %d, types %v", l.Total, l.Pages, l.Types)
 	}
 
 	narrow := as(member, auth.TrashManage)
 	l = list(narrow, trash.Query{Type: "user", Page: 9})
-	if got := rows(l); got != "mission:My 50% mission test:Old template scenario:Gone scenario" {
+	if got := rows(l); got != "mission:My 50% mission test:Old template scenario:Gone scenario tool:Old EDR" {
 		t.Errorf("without user.manage nor mission.read_all: %s", got)
 	}
-	if l.Filter.Type != "" || l.Filter.Page != 1 || len(l.Types) != 3 {
+	if l.Filter.Type != "" || l.Filter.Page != 1 || len(l.Types) != 4 {
 		t.Errorf("filter %+v, types %v: want the user type dropped and page 1", l.Filter, l.Types)
 	}
 
@@ -91,6 +93,10 @@ func TestList(t *testing.T) {
 	l = list(all, trash.Query{Q: "o", Type: "test"})
 	if got := rows(l); got != "test:Old template" || l.Total != 1 {
 		t.Errorf("type filter: %s, total %d", got, l.Total)
+	}
+	l = list(all, trash.Query{Type: "tool"})
+	if got := rows(l); got != "tool:Old EDR" || l.Rows[0].Detail != "Acme" {
+		t.Errorf("deleted tools, the vendor as detail: %s %+v", got, l.Rows)
 	}
 	for _, c := range l.Counts {
 		if c.Type == "scenario" && c.Count != 1 {

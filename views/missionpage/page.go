@@ -228,6 +228,7 @@ type Page struct {
 	Name        string
 	Description string
 	Scope       string
+	Tools       []string // the names of the defensive tools in scope
 	Status      string
 	Start, End  *time.Time
 	Role        string // the viewer's role, "" for an admin non-member

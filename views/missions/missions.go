@@ -114,6 +114,52 @@ type Form struct {
 	EndDate     string
 	Version     int
 	Errors      components.Errors
+	// Tools are the defensive tools the edit form offers (every active
+	// tool, and the inactive ones already in scope), each checked when in
+	// scope; a new mission's form has none.
+	Tools []Tool
+	// ToolsAdmin: the viewer keeps the tool registry (settings.manage),
+	// so an empty registry points them to it.
+	ToolsAdmin bool
+}
+
+// Tool is a defensive tool on the mission form. An inactive tool is only
+// listed when the mission already has it in scope, so that saving the
+// form does not drop it silently; it is marked as such.
+type Tool struct {
+	ID      string
+	Name    string
+	Vendor  string
+	Kind    string // one of schema.ToolKinds
+	Active  bool
+	Checked bool // in scope (as stored, or as the refused form sent it)
+}
+
+// InScope are the form's tools that are checked, in their order.
+func (f Form) InScope() []Tool {
+	var out []Tool
+	for _, t := range f.Tools {
+		if t.Checked {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// CheckTools is tools with exactly the ids in checked checked: a refused
+// form shown again with the user's choice.
+func CheckTools(tools []Tool, checked []string) []Tool {
+	out := make([]Tool, len(tools))
+	for i, t := range tools {
+		t.Checked = slices.Contains(checked, t.ID)
+		out[i] = t
+	}
+	return out
+}
+
+// ToolKindLabel names a tool's kind in the viewer's language.
+func ToolKindLabel(ctx context.Context, kind string) string {
+	return i18n.T(ctx, "mission_tools.kind_"+kind)
 }
 
 // Action is where the form posts.
