@@ -33,9 +33,13 @@ type missionTestRedForm struct {
 	Notes      string `form:"red_notes"`
 }
 
-// missionTestBlueForm is the blue side's form.
+// missionTestBlueForm is the blue side's form; an outcome's row
+// (outcomes.go) adds its tool, the outcome's version and clear.
 type missionTestBlueForm struct {
 	Version        string `form:"version"`
+	Tool           string `form:"tool"`
+	OutcomeVersion string `form:"outcome_version"`
+	Clear          string `form:"clear"`
 	DetectionLevel string `form:"detection_level"`
 	DetectedAt     string `form:"detected_at"`
 	AlertName      string `form:"alert_name"`
@@ -263,8 +267,12 @@ func (s *Server) saveMissionTestRed(c echo.Context) error {
 // saveMissionTestBlue saves the blue side's record of a released test,
 // answering like the red one. Only blue members, leads and mission
 // managers write it (403); to blue members an unreleased test does not
-// exist (404), to leads it is not released yet (409).
+// exist (404), to leads it is not released yet (409). A form naming a
+// tool is one outcome's row (outcomes.go).
 func (s *Server) saveMissionTestBlue(c echo.Context) error {
+	if form, err := c.FormParams(); err == nil && form.Has("tool") {
+		return s.saveMissionTestOutcome(c)
+	}
 	var f missionTestBlueForm
 	return s.missionTestStep(c, &f, &f.Version, "missions.test.blue_saved",
 		func(ctx context.Context, a *mission.Access, id uuid.UUID, version int) (missionTestKeep, error) {

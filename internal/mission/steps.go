@@ -234,7 +234,16 @@ func (s *Steps) SaveBlue(ctx context.Context, a *Access, testID uuid.UUID, versi
 		if err := a.check(a.CanWriteBlue()); err != nil {
 			return 0, err
 		}
-		f, err := s.blueFields(ctx, c, t, in.Normalize())
+		// The form shows the outcome without a tool (outcomes.go), or the
+		// test's result when it has no outcome at all: the values it sends
+		// back unchanged are compared with those.
+		shown := t
+		if o, err := outcomeOf(ctx, c, t.ID, nil); err != nil {
+			return 0, err
+		} else if o != nil {
+			shown = &ent.MissionTest{StartedAt: t.StartedAt, DetectionLevelID: o.DetectionLevelID, DetectedAt: o.DetectedAt}
+		}
+		f, err := s.blueFields(ctx, c, shown, in.Normalize())
 		if err != nil {
 			return 0, err
 		}

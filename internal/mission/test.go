@@ -181,30 +181,38 @@ func Release(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUI
 		func(u *ent.MissionTestUpdateOne) { u.SetReleasedToBlue(true) })
 }
 
-// SaveBlue saves the blue side's record of a released test; a detection
-// time is checked against the run's start as stored and against now (see
-// CheckDetectedAt).
+// SaveBlue saves the blue side's single record of a released test, as it
+// was before outcomes per tool: it becomes the test's outcome without a
+// tool (outcomes.go; removed when f records nothing), from which the
+// overall result is derived with the tools' outcomes, at the test's
+// version the person saw. A detection time is checked against the run's
+// start as stored and against now (see CheckDetectedAt). The test's row
+// is locked like every outcome change's.
 func SaveBlue(ctx context.Context, client *ent.Client, a *Access, testID uuid.UUID, version int, f BlueFields, now time.Time) (int, error) {
-	check := func(t *ent.MissionTest) error {
-		if f.DetectedAt == nil {
-			return nil
-		}
-		return CheckDetectedAt(*f.DetectedAt, t.StartedAt, now)
+	if err := a.check(a.CanWriteBlue()); err != nil {
+		return 0, err
 	}
-	return update(ctx, client, a, testID, version, a.CanWriteBlue(), nil, "edited", check,
-		func(u *ent.MissionTestUpdateOne) {
-			u.SetAlertName(strings.TrimSpace(f.AlertName)).SetLogSource(strings.TrimSpace(f.LogSource)).SetBlueNotes(f.Notes)
-			if f.DetectionLevelID != nil {
-				u.SetDetectionLevelID(*f.DetectionLevelID)
-			} else {
-				u.ClearDetectionLevelID()
-			}
-			if f.DetectedAt != nil {
-				u.SetDetectedAt(*f.DetectedAt)
-			} else {
-				u.ClearDetectedAt()
-			}
-		})
+	t, err := client.MissionTest.Query().Where(missiontest.ID(testID), missiontest.MissionID(a.Mission.ID)).
+		ForUpdate().Only(ctx)
+	if err != nil {
+		return 0, err // not found, or not visible to this viewer
+	}
+	if t.Version != version {
+		return 0, ErrConflict
+	}
+	if f.DetectedAt != nil {
+		if err := CheckDetectedAt(*f.DetectedAt, t.StartedAt, now); err != nil {
+			return 0, err
+		}
+	}
+	o, err := outcomeOf(ctx, client, t.ID, nil)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := writeOutcome(ctx, client, a, t.ID, nil, o, f); err != nil {
+		return 0, err
+	}
+	return deriveOverall(ctx, client, t)
 }
 
 // Review closes an executed test (lead).

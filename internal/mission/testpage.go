@@ -29,8 +29,11 @@ import (
 // it: a test the viewer may not see (blue members: unreleased tests) is
 // not found.
 func LoadTest(ctx context.Context, client *ent.Client, a *Access, id uuid.UUID) (*ent.MissionTest, error) {
-	t, _, err := loadTest(ctx, client, a, id, false)
-	return t, err
+	l, err := loadTest(ctx, client, a, id, false)
+	if err != nil {
+		return nil, err
+	}
+	return &l.MissionTest, nil
 }
 
 // testLine is the row of loadTest: the test, the names of the people and
@@ -44,6 +47,8 @@ type testLine struct {
 	LevelName    *string                    `json:"level_name"`
 	Tags         []*ent.MissionTestMitreTag `json:"tags"`
 	Levels       []*ent.DetectionLevel      `json:"levels"`
+	Outcomes     []outcomeLine              `json:"outcomes"`
+	Scope        []scopeLine                `json:"scope"`
 }
 
 // loadTest is LoadTest in one statement (the issue 19 budget of the test
@@ -52,7 +57,7 @@ type testLine struct {
 // scale the blue form offers: every level not retired, and the test's own.
 // The people are read as ent's soft delete reads them (deleted accounts
 // are not named).
-func loadTest(ctx context.Context, client *ent.Client, a *Access, id uuid.UUID, withLevels bool) (*ent.MissionTest, []*ent.DetectionLevel, error) {
+func loadTest(ctx context.Context, client *ent.Client, a *Access, id uuid.UUID, withLevels bool) (*testLine, error) {
 	person := func(s *entsql.Selector, alias, column, as string) {
 		u := entsql.Table(user.Table).As(alias)
 		s.LeftJoin(u).OnP(entsql.And(entsql.ColumnsEQ(s.C(column), u.C(user.FieldID)), entsql.IsNull(u.C(user.FieldDeletedAt))))
@@ -65,10 +70,13 @@ func loadTest(ctx context.Context, client *ent.Client, a *Access, id uuid.UUID, 
 		dl := entsql.Table(detectionlevel.Table).As("dl")
 		s.LeftJoin(dl).On(s.C(missiontest.FieldDetectionLevelID), dl.C(detectionlevel.FieldID))
 		if withLevels {
+			// The outcomes' own retired levels too: a row keeps its level.
 			s.AppendSelectAs(`(SELECT json_agg(json_build_object('id', l.id, 'name', l.name, 'retired', l.retired)
 				ORDER BY l.position, l.name) FROM detection_levels l
-				WHERE NOT l.retired OR l.id = `+s.C(missiontest.FieldDetectionLevelID)+`)`, "levels")
+				WHERE NOT l.retired OR l.id = `+s.C(missiontest.FieldDetectionLevelID)+`
+				OR l.id IN (SELECT o.detection_level_id FROM mission_test_outcomes o WHERE o.mission_test_id = `+s.C(missiontest.FieldID)+`))`, "levels")
 		}
+		appendOutcomes(s)
 		s.AppendSelectAs(`(SELECT json_agg(json_build_object('id', g.id, 'kind', g.kind, 'external_id', g.external_id,
 			'name', g.name, 'url', g.url, 'tactics', g.tactics) ORDER BY g.external_id, g.id)
 			FROM mission_test_mitre_tags g WHERE g.mission_test_id = `+s.C(missiontest.FieldID)+`)`, "tags")
@@ -80,9 +88,9 @@ func loadTest(ctx context.Context, client *ent.Client, a *Access, id uuid.UUID, 
 		Select(missiontest.Columns...).Aggregate(join).Scan(ctx, &lines)
 	switch {
 	case err != nil:
-		return nil, nil, fmt.Errorf("load mission test: %w", err)
+		return nil, fmt.Errorf("load mission test: %w", err)
 	case len(lines) == 0:
-		return nil, nil, fmt.Errorf("load mission test: %w", &ent.NotFoundError{})
+		return nil, fmt.Errorf("load mission test: %w", &ent.NotFoundError{})
 	}
 	l := &lines[0]
 	t := &l.MissionTest
@@ -99,17 +107,18 @@ func loadTest(ctx context.Context, client *ent.Client, a *Access, id uuid.UUID, 
 		t.Edges.DetectionLevel = &ent.DetectionLevel{ID: *t.DetectionLevelID, Name: *l.LevelName}
 	}
 	t.Edges.MitreTags = l.Tags
-	return t, l.Levels, nil
+	return l, nil
 }
 
 // TestPage is the page of test id of a's mission (LoadTest, then the
 // work block: at most eight queries).
 func TestPage(ctx context.Context, client *ent.Client, a *Access, id uuid.UUID) (mtviews.Page, error) {
-	t, levels, err := loadTest(ctx, client, a, id, a.CanWriteBlue() && !a.Archived())
+	l, err := loadTest(ctx, client, a, id, a.CanWriteBlue() && !a.Archived())
 	if err != nil {
 		return mtviews.Page{}, err
 	}
-	w, err := testWork(ctx, client, a, t, levels)
+	t := &l.MissionTest
+	w, err := testWork(ctx, client, a, l)
 	if err != nil {
 		return mtviews.Page{}, err
 	}
@@ -134,7 +143,8 @@ func TestPage(ctx context.Context, client *ent.Client, a *Access, id uuid.UUID) 
 // state allow, and the history. One query: the test's audit events with
 // their actors; the detection scale of a blue form came with the test
 // (levels, loadTest).
-func testWork(ctx context.Context, client *ent.Client, a *Access, t *ent.MissionTest, levels []*ent.DetectionLevel) (mtviews.Work, error) {
+func testWork(ctx context.Context, client *ent.Client, a *Access, l *testLine) (mtviews.Work, error) {
+	t, levels := &l.MissionTest, l.Levels
 	archived := a.Archived()
 	w := mtviews.Work{
 		Base:     TestLink(a.Mission.ID, t.ID),
@@ -156,7 +166,8 @@ func testWork(ctx context.Context, client *ent.Client, a *Access, t *ent.Mission
 	if u := t.Edges.ExecutedBy; u != nil {
 		w.Red.ExecutedBy = u.DisplayName
 	}
-	w.Blue = mtviews.Blue{Editable: a.CanWriteBlue() && !archived && t.ReleasedToBlue, Form: blueSaved(ctx, t)}
+	w.Blue = mtviews.Blue{Editable: a.CanWriteBlue() && !archived && t.ReleasedToBlue, Overall: blueSaved(ctx, t)}
+	w.Blue.Form, w.Blue.Outcomes = outcomeRows(ctx, l)
 	if w.Blue.Editable {
 		for _, l := range levels {
 			w.Blue.Levels = append(w.Blue.Levels, mtviews.Level{

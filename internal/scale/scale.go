@@ -134,12 +134,15 @@ func (s *Service) List(ctx context.Context) (admin.DetectionLevelList, error) {
 	return l, nil
 }
 
-// uses counts, per level, the mission tests rated with it, deleted ones
+// uses counts, per level, the mission tests rated with it, as their
+// overall result or in one of their outcomes per tool, deleted ones
 // included (they still hold the reference). It is a count over every
 // mission, which the scale's admin may not otherwise read, so it is plain
 // SQL past the mission privacy rules: no test is shown.
 func (s *Service) uses(ctx context.Context) (map[uuid.UUID]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT detection_level_id, count(*) FROM mission_tests
+	rows, err := s.db.QueryContext(ctx, `SELECT detection_level_id, count(DISTINCT test_id) FROM (
+			SELECT detection_level_id, id AS test_id FROM mission_tests
+			UNION ALL SELECT detection_level_id, mission_test_id FROM mission_test_outcomes) u
 		WHERE detection_level_id IS NOT NULL GROUP BY detection_level_id`)
 	if err != nil {
 		return nil, fmt.Errorf("count level uses: %w", err)
@@ -328,7 +331,8 @@ func (s *Service) Retire(ctx context.Context, id uuid.UUID, retired bool) error 
 	})
 }
 
-// Delete deletes a level no mission test uses; a level in use is ErrInUse
+// Delete deletes a level no mission test uses (nor any outcome of one); a
+// level in use is ErrInUse
 // (it can be retired instead). The level's row is locked first: a test
 // being rated with it at the same moment waits for the delete or makes it
 // fail, never dangles.
@@ -356,7 +360,8 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 			return &ent.NotFoundError{}
 		}
 		var uses int
-		urows, err := tx.QueryContext(ctx, `SELECT count(*) FROM mission_tests WHERE detection_level_id = $1`, id)
+		urows, err := tx.QueryContext(ctx, `SELECT (SELECT count(*) FROM mission_tests WHERE detection_level_id = $1)
+			+ (SELECT count(*) FROM mission_test_outcomes WHERE detection_level_id = $1)`, id)
 		if err != nil {
 			return fmt.Errorf("count level uses: %w", err)
 		}

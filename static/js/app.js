@@ -580,3 +580,22 @@
     refresh();
   }
 })();
+
+// Outcomes per tool (views/missiontest/outcomes.templ, issue 20). Saving
+// one tool's outcome swaps only its row, so that what is typed in the
+// other rows stays, and, out of band, the overall result, which carries
+// the test's new version (data-version): the work block's other forms get
+// it, so that their next save is not refused as made on an older version.
+(function () {
+  "use strict";
+  document.addEventListener("htmx:afterSettle", function () {
+    var overall = document.getElementById("mission-test-overall");
+    var work = document.getElementById("mission-test-work");
+    if (!overall || !work || !overall.hasAttribute("data-version")) return;
+    var v = overall.getAttribute("data-version");
+    if (work.getAttribute("data-version") === v) return;
+    work.setAttribute("data-version", v);
+    var inputs = work.querySelectorAll('input[type="hidden"][name="version"]');
+    for (var i = 0; i < inputs.length; i++) inputs[i].value = v;
+  });
+})();

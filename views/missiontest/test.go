@@ -138,8 +138,10 @@ type AsideForm struct {
 type Blue struct {
 	Editable bool
 	Levels   []Level
-	Form     BlueForm
+	Form     BlueForm  // the outcome without a tool, the hand-set result
 	Saved    *BlueForm // the values saved meanwhile by someone else (409)
+	Overall  BlueForm  // the test's overall result, derived from its outcomes (outcomes.go)
+	Outcomes []Outcome // one per tool of the scope (outcomes.go)
 }
 
 // Level is one detection level offered by the select.
