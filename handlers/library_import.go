@@ -39,13 +39,15 @@ func (s *Server) renderLibraryImport(c echo.Context, status int, p libraryviews.
 }
 
 // importAtomic takes an Atomic Red Team upload (an archive of the atomics
-// folder, or technique files), starts its import in the background and
-// shows the job's page. The files are streamed into a temporary folder
+// folder, or technique files), or with kind=sigma a Sigma rules upload
+// (rule files or an archive of them), starts its import in the background
+// and shows the job's page. The files are streamed into a temporary folder
 // (the body is limited to 100 MB), removed once the import has read them.
 func (s *Server) importAtomic(c echo.Context) error {
 	var (
-		up libraryimport.Upload
-		f  = libraryimport.AtomicForm{}
+		up   libraryimport.Upload
+		f    = libraryimport.AtomicForm{}
+		kind string
 	)
 	if mr, err := c.Request().MultipartReader(); err == nil {
 		for {
@@ -62,6 +64,8 @@ func (s *Server) importAtomic(c echo.Context) error {
 				if part.FileName() != "" {
 					err = up.Add(part.FileName(), part)
 				}
+			case "kind":
+				kind = part.Value
 			case "overwrite":
 				f.Overwrite = part.Value != ""
 			case "scenario":
@@ -78,6 +82,9 @@ func (s *Server) importAtomic(c echo.Context) error {
 			}
 		}
 	}
+	if kind == "sigma" {
+		return s.importSigma(c, &up)
+	}
 	f.Files, f.Refused = up.Files, up.Refused
 	job, err := libraryimport.NewService(s.Jobs).StartAtomic(c.Request().Context(), f, func(ok bool, took time.Duration) {
 		up.Remove()
@@ -90,6 +97,27 @@ func (s *Server) importAtomic(c echo.Context) error {
 			Overwrite: f.Overwrite, Scenario: f.Scenario, ScenarioName: strings.TrimSpace(f.ScenarioName),
 			ScenarioFilter: f.ScenarioFilter, Errors: components.Errors(invalid.Fields),
 		}})
+	}
+	if err != nil {
+		up.Remove()
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, paths.URL(paths.LibraryImportJob, job.ID))
+}
+
+// importSigma starts the import of the Sigma rules uploaded (up, removed
+// once the import has read them) and shows the job's page.
+func (s *Server) importSigma(c echo.Context, up *libraryimport.Upload) error {
+	job, err := libraryimport.NewService(s.Jobs).StartSigma(c.Request().Context(),
+		libraryimport.SigmaForm{Files: up.Files, Refused: up.Refused}, func(ok bool, took time.Duration) {
+			up.Remove()
+			s.Metrics.ObserveImport(metrics.ImportSigma, ok, took)
+		})
+	var invalid *app.Invalid
+	if errors.As(err, &invalid) {
+		up.Remove()
+		return s.renderLibraryImport(c, http.StatusUnprocessableEntity,
+			libraryviews.ImportPageProps{SigmaErrors: components.Errors(invalid.Fields)})
 	}
 	if err != nil {
 		up.Remove()

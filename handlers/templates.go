@@ -40,6 +40,7 @@ type templateFormBody struct {
 	Opsec             string   `form:"opsec_level"`
 	Labels            string   `form:"labels"`
 	Tags              []string `form:"tags"`
+	Rules             []string `form:"rules"`
 	Version           string   `form:"version"`
 }
 
@@ -119,9 +120,14 @@ func (s *Server) showTemplate(c echo.Context) error {
 	return s.render(c, http.StatusOK, libraryviews.TemplatePage(lp, d), nil)
 }
 
-// newTemplate renders the empty template form.
+// newTemplate renders the empty template form; ?rules_q= searches its
+// rules picker (htmx gets only the picker's results).
 func (s *Server) newTemplate(c echo.Context) error {
-	return s.renderTemplateForm(c, http.StatusOK, libraryviews.TemplateForm{Opsec: "medium"})
+	f, err := library.NewTemplateForm(c.Request().Context(), s.Ent, c.QueryParam("rules_q"), c.QueryParams()["rules"])
+	if err != nil {
+		return err
+	}
+	return s.renderTemplateForm(c, http.StatusOK, f)
 }
 
 // renderTemplateForm renders the create or edit form with status (422
@@ -132,17 +138,18 @@ func (s *Server) renderTemplateForm(c echo.Context, status int, f libraryviews.T
 		title = "library.templates.edit_title"
 	}
 	lp := s.layoutProps(c, title, "nav.library")
-	return s.render(c, status, libraryviews.TemplateFormPage(lp, f), nil)
+	return s.render(c, status, libraryviews.TemplateFormPage(lp, f), libraryviews.TemplateRuleResults(f))
 }
 
 // editTemplate renders the form of an existing template with its stored
-// values, tags and version.
+// values, tags, rules and version; ?rules_q= searches its rules picker
+// (htmx gets only the picker's results).
 func (s *Server) editTemplate(c echo.Context) error {
 	id, err := paramID(c)
 	if err != nil {
 		return err
 	}
-	f, err := library.TemplateFormFor(c.Request().Context(), s.Ent, id)
+	f, err := library.TemplateFormFor(c.Request().Context(), s.Ent, id, c.QueryParam("rules_q"), c.QueryParams()["rules"])
 	if err != nil {
 		return err
 	}
@@ -161,7 +168,7 @@ func bindTemplate(c echo.Context) (library.TemplateInput, error) {
 	return library.TemplateInput{
 		Name: b.Name, Description: b.Description, Objective: b.Objective, Procedure: b.Procedure,
 		Prerequisites: b.Prerequisites, Cleanup: b.Cleanup, ExpectedDetection: b.ExpectedDetection,
-		Platforms: b.Platforms, Opsec: b.Opsec, Labels: b.Labels, Tags: b.Tags, Version: version,
+		Platforms: b.Platforms, Opsec: b.Opsec, Labels: b.Labels, Tags: b.Tags, Rules: b.Rules, Version: version,
 	}, nil
 }
 

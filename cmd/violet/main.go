@@ -63,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return attackCmd(ctx, e, rest)
 	case "atomic":
 		return atomicCmd(ctx, e, rest)
+	case "sigma":
+		return sigmaCmd(ctx, e, rest)
 	case "demo":
 		return demoCmd(ctx, e, rest)
 	case "backup":
@@ -98,6 +100,7 @@ Commands:
                               sync the ATT&CK Enterprise catalogue from a STIX bundle
   atomic import PATH [--overwrite]
                               import Atomic Red Team technique files (a folder, a file, a .zip or .tar.gz)
+  sigma import PATH           import Sigma detection rules (a folder, a file, a .zip or .tar.gz)
   demo                        create a demo mission with its accounts (once; a second run changes nothing)
   backup DIR                  write the database and the evidence files, with a manifest of hashes, into DIR (new or empty)
   restore DIR                 restore a backup into an empty database and evidence store, checking every hash

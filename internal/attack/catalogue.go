@@ -104,6 +104,9 @@ func (c *Catalogue) Detail(ctx context.Context, externalID string) (attackviews.
 	if err != nil {
 		return d, err
 	}
+	if err := c.rules(ctx, &d); err != nil {
+		return d, err
+	}
 	return d, c.missionTests(ctx, &d)
 }
 

@@ -53,6 +53,12 @@ func (e *ArchiveError) Error() string { return "archive refused: " + e.Reason }
 
 // ReadZip returns the technique files of a zip archive.
 func ReadZip(ra io.ReaderAt, size int64) ([]Source, error) {
+	return ReadZipMatching(ra, size, techniqueFile)
+}
+
+// ReadZipMatching returns the files of a zip archive whose base name keep
+// accepts, within the same limits (the Sigma import reads its rules so).
+func ReadZipMatching(ra io.ReaderAt, size int64, keep func(name string) bool) ([]Source, error) {
 	zr, err := zip.NewReader(ra, size)
 	if err != nil {
 		return nil, &ArchiveError{"not a zip archive: " + err.Error()}
@@ -77,7 +83,7 @@ func ReadZip(ra io.ReaderAt, size int64) ([]Source, error) {
 		if err := u.check(f.Name); err != nil {
 			return nil, err
 		}
-		if f.FileInfo().IsDir() || !techniqueFile(path.Base(f.Name)) {
+		if f.FileInfo().IsDir() || !keep(path.Base(f.Name)) {
 			continue
 		}
 		rc, err := f.Open()
@@ -94,7 +100,11 @@ func ReadZip(ra io.ReaderAt, size int64) ([]Source, error) {
 }
 
 // ReadTarGz returns the technique files of a .tar.gz archive.
-func ReadTarGz(r io.Reader) ([]Source, error) {
+func ReadTarGz(r io.Reader) ([]Source, error) { return ReadTarGzMatching(r, techniqueFile) }
+
+// ReadTarGzMatching returns the files of a .tar.gz archive whose base
+// name keep accepts, within the same limits.
+func ReadTarGzMatching(r io.Reader, keep func(name string) bool) ([]Source, error) {
 	packed := &countReader{r: r}
 	gz, err := gzip.NewReader(packed)
 	if err != nil {
@@ -123,7 +133,7 @@ func ReadTarGz(r io.Reader) ([]Source, error) {
 		if h.Typeflag != tar.TypeReg {
 			continue
 		}
-		if !techniqueFile(path.Base(h.Name)) {
+		if !keep(path.Base(h.Name)) {
 			// Skipping an entry still inflates it; it counts.
 			if u.total += h.Size; u.total > MaxUnpacked {
 				return nil, &ArchiveError{fmt.Sprintf("the archive unpacks to more than %d MB", MaxUnpacked>>20)}
@@ -139,7 +149,11 @@ func ReadTarGz(r io.Reader) ([]Source, error) {
 
 // ReadDir returns the technique files under dir (an atomics folder or a
 // folder of technique files), or the one file dir names.
-func ReadDir(dir string) ([]Source, error) {
+func ReadDir(dir string) ([]Source, error) { return ReadDirMatching(dir, techniqueFile) }
+
+// ReadDirMatching returns the files under dir whose name keep accepts, or
+// the one file dir names, within the same limits.
+func ReadDirMatching(dir string, keep func(name string) bool) ([]Source, error) {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return nil, err
@@ -153,7 +167,7 @@ func ReadDir(dir string) ([]Source, error) {
 	}
 	u := &unpacker{}
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !techniqueFile(d.Name()) {
+		if err != nil || d.IsDir() || !keep(d.Name()) {
 			return err
 		}
 		f, err := os.Open(p)

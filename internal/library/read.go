@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"violet/ent"
+	"violet/ent/detectionrule"
 	"violet/ent/mitresubtechnique"
 	"violet/ent/mitretactic"
 	"violet/ent/mitretechnique"
@@ -349,13 +350,22 @@ func TemplateDetail(ctx context.Context, client *ent.Client, id uuid.UUID) (libr
 }
 
 // TemplateFormFor is the edit form of a template that is not deleted,
-// with its stored values, tags and version.
-func TemplateFormFor(ctx context.Context, client *ent.Client, id uuid.UUID) (libraryviews.TemplateForm, error) {
+// with its stored values, tags, rules and version, its rules picker
+// offering the rules of its techniques, or searching q (the picked rules
+// are then those of the search request: picked).
+func TemplateFormFor(ctx context.Context, client *ent.Client, id uuid.UUID, q string, picked []string) (libraryviews.TemplateForm, error) {
 	t, err := loadTemplateForForm(ctx, client, id)
 	if err != nil {
 		return libraryviews.TemplateForm{}, err
 	}
-	return templateFormOf(t), nil
+	f := templateFormOf(t)
+	if strings.TrimSpace(q) != "" {
+		f.Rules = nil
+		if err := keepPicked(ctx, client, &f, picked); err != nil {
+			return f, err
+		}
+	}
+	return f, offerRules(ctx, client, &f, q)
 }
 
 // loadTemplateForForm loads a template that is not deleted with its tags
@@ -364,6 +374,9 @@ func loadTemplateForForm(ctx context.Context, client *ent.Client, id uuid.UUID) 
 	t, err := client.TestTemplate.Query().Where(testtemplate.ID(id)).
 		WithMitreTags(func(q *ent.TestTemplateMitreTagQuery) {
 			q.WithTactic().WithTechnique().WithSubtechnique(func(q *ent.MitreSubtechniqueQuery) { q.WithTechnique() })
+		}).
+		WithRules(func(q *ent.DetectionRuleQuery) {
+			q.Order(detectionrule.ByTitle(), detectionrule.ByID()).Select(ruleColumns...)
 		}).
 		Only(ctx)
 	if err != nil {
@@ -379,7 +392,17 @@ func templateFormOf(t *ent.TestTemplate) libraryviews.TemplateForm {
 		Objective: t.Objective, Procedure: t.Procedure, Prerequisites: t.Prerequisites,
 		Cleanup: t.Cleanup, ExpectedDetection: t.ExpectedDetection, Platforms: t.Platforms,
 		Opsec: string(t.OpsecLevel), Labels: strings.Join(t.Labels, ", "), Tags: pickedTags(t.Edges.MitreTags),
+		Rules: ruleChoices(t.Edges.Rules),
 	}
+}
+
+// ruleChoices are loaded rules as the picker shows them.
+func ruleChoices(rules []*ent.DetectionRule) []libraryviews.RuleChoice {
+	var out []libraryviews.RuleChoice
+	for _, r := range rules {
+		out = append(out, ruleChoice(r))
+	}
+	return out
 }
 
 // pickedTags turns loaded tags into the picker's selection, in ATT&CK ID

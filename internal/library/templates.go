@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"violet/ent"
+	"violet/ent/detectionrule"
 	"violet/ent/mitresubtechnique"
 	"violet/ent/mitretactic"
 	"violet/ent/mitretechnique"
@@ -55,6 +56,7 @@ type TemplateInput struct {
 	Opsec             string
 	Labels            string   // comma-separated, as typed
 	Tags              []string // the picker's values, "<kind>:<uuid>"
+	Rules             []string // the rules picker's values: detection rule ids
 	Version           int      // the version the edit form showed; unused by CreateTemplate
 }
 
@@ -91,6 +93,7 @@ type templateDraft struct {
 	in     TemplateInput // trimmed, platforms known and in order
 	labels []string
 	tags   []attackviews.PickedRef
+	rules  []uuid.UUID // the detection rules expected to fire
 }
 
 // TemplateLabels splits the labels field on commas, trimmed, dropping
@@ -167,6 +170,25 @@ func checkTemplateInput(ctx context.Context, client *ent.Client, id string, in T
 		Cleanup: b.Cleanup, ExpectedDetection: b.ExpectedDetection, Platforms: b.Platforms,
 		Opsec: in.Opsec, Labels: in.Labels,
 	}
+	ruleIDs, ok := parseRuleIDs(in.Rules)
+	switch {
+	case !ok:
+		errs.Add("rules", "sigma.picker.rules_invalid")
+	case len(ruleIDs) > maxTemplateRules:
+		errs.Add("rules", "sigma.picker.rules_too_many")
+	default:
+		rules, err := pickedRules(ctx, client, ruleIDs)
+		if err != nil {
+			return f, d, err
+		}
+		for _, r := range rules {
+			f.Rules = append(f.Rules, ruleChoice(r))
+			d.rules = append(d.rules, r.ID)
+		}
+		if len(rules) != len(ruleIDs) {
+			errs.Add("rules", "sigma.picker.rules_unknown")
+		}
+	}
 	refs, err := attackviews.ParsePicked(in.Tags)
 	if err != nil {
 		errs.Add("tags", "library.templates.tags_invalid")
@@ -181,7 +203,14 @@ func checkTemplateInput(ctx context.Context, client *ent.Client, id string, in T
 		errs.Add("tags", "library.templates.tags_unknown")
 	}
 	d.tags = refs
-	return f, d, errs.Err()
+	if err := errs.Err(); err != nil {
+		// The form is shown again: with its rules offer.
+		if oerr := offerRules(ctx, client, &f, ""); oerr != nil {
+			return f, d, oerr
+		}
+		return f, d, err
+	}
+	return f, d, nil
 }
 
 // resolvePicks names the picked entries that exist, in the order picked
@@ -279,6 +308,7 @@ func CreateTemplate(ctx context.Context, client *ent.Client, in TemplateInput) (
 			SetExpectedDetection(b.ExpectedDetection).SetPlatforms(b.Platforms).
 			SetOpsecLevel(testtemplate.OpsecLevel(b.Opsec)).SetLabels(d.labels).
 			SetSource(testtemplate.SourceManual).SetCreatedByID(v.UserID).
+			AddRuleIDs(d.rules...).
 			Save(ctx)
 		if err != nil {
 			return fmt.Errorf("create template: %w", err)
@@ -289,7 +319,7 @@ func CreateTemplate(ctx context.Context, client *ent.Client, in TemplateInput) (
 		}
 		return audit.Record(ctx, tx.AuditEvent, audit.Event{
 			Action: audit.TemplateCreated, TargetType: templateTarget, TargetID: t.ID.String(), TargetLabel: t.Name,
-			Details: map[string]any{"tags": len(d.tags)},
+			Details: map[string]any{"tags": len(d.tags), "rules": len(d.rules)},
 		})
 	})
 	return TemplateSave{ID: id, Form: f}, err
@@ -325,6 +355,7 @@ func UpdateTemplate(ctx context.Context, client *ent.Client, id uuid.UUID, in Te
 			SetProcedure(b.Procedure).SetPrerequisites(b.Prerequisites).SetCleanup(b.Cleanup).
 			SetExpectedDetection(b.ExpectedDetection).SetPlatforms(b.Platforms).
 			SetOpsecLevel(testtemplate.OpsecLevel(b.Opsec)).SetLabels(d.labels).
+			ClearRules().AddRuleIDs(d.rules...).
 			AddVersion(1).
 			Save(ctx)
 		if err != nil {
@@ -341,7 +372,7 @@ func UpdateTemplate(ctx context.Context, client *ent.Client, id uuid.UUID, in Te
 		}
 		return audit.Record(ctx, tx.AuditEvent, audit.Event{
 			Action: audit.TemplateUpdated, TargetType: templateTarget, TargetID: id.String(), TargetLabel: b.Name,
-			Details: map[string]any{"version": in.Version + 1, "tags": len(d.tags)},
+			Details: map[string]any{"version": in.Version + 1, "tags": len(d.tags), "rules": len(d.rules)},
 		})
 	})
 	if errors.Is(err, errTemplateStale) {
@@ -395,9 +426,14 @@ func templateConflictOf(ctx context.Context, t *ent.TestTemplate, f libraryviews
 // no external reference (an import must never mistake the copy for its
 // original), and returns the copy's id.
 func DuplicateTemplate(ctx context.Context, client *ent.Client, id uuid.UUID) (uuid.UUID, error) {
-	t, err := client.TestTemplate.Query().Where(testtemplate.ID(id)).WithMitreTags().Only(ctx)
+	t, err := client.TestTemplate.Query().Where(testtemplate.ID(id)).WithMitreTags().
+		WithRules(func(q *ent.DetectionRuleQuery) { q.Select(detectionrule.FieldID) }).Only(ctx)
 	if err != nil {
 		return uuid.Nil, fmt.Errorf("load template: %w", err)
+	}
+	rules := make([]uuid.UUID, len(t.Edges.Rules))
+	for i, r := range t.Edges.Rules {
+		rules[i] = r.ID
 	}
 	suffix := " " + i18n.T(ctx, "library.templates.copy_suffix")
 	name := cutBytes(t.Name, libraryviews.TemplateNameMax-len(suffix)) + suffix
@@ -410,6 +446,7 @@ func DuplicateTemplate(ctx context.Context, client *ent.Client, id uuid.UUID) (u
 			SetExpectedDetection(t.ExpectedDetection).SetPlatforms(t.Platforms).
 			SetOpsecLevel(t.OpsecLevel).SetLabels(t.Labels).
 			SetSource(testtemplate.SourceManual).SetCreatedByID(v.UserID).
+			AddRuleIDs(rules...).
 			Save(ctx)
 		if err != nil {
 			return fmt.Errorf("duplicate template: %w", err)

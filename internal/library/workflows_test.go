@@ -175,7 +175,7 @@ func TestTemplateWorkflows(t *testing.T) {
 		if _, err := library.UpdateTemplate(ctx, w.client, uuid.New(), in); !ent.IsNotFound(err) {
 			t.Errorf("a missing template: %v", err)
 		}
-		f, err := library.TemplateFormFor(ctx, w.client, id)
+		f, err := library.TemplateFormFor(ctx, w.client, id, "", nil)
 		if err != nil || f.Version != 2 || len(f.Tags) != 1 || f.Tags[0].ExternalID != "T1059" {
 			t.Errorf("edit form %+v %v", f, err)
 		}

@@ -1,6 +1,6 @@
 // Package libraryimport is the library import job: an Atomic Red Team
-// import (archives, folders, technique files) or a library document
-// recorded as an import job, the same from the web (in the background)
+// import (archives, folders, technique files), a Sigma rules import
+// (sigma.go) or a library document recorded as an import job, the same from the web (in the background)
 // and from the command line. Begin records the running job under its
 // liveness lock (see joblock), Run imports with the job's progress kept
 // up to date and finishes it (succeeded with its audit event, or failed),
@@ -144,6 +144,9 @@ type Job struct {
 	// Document is a library document already read (library.ParseDocument)
 	// to import instead of Files.
 	Document *library.Document
+	// Sigma reads Files as Sigma rules into the detection rule catalogue
+	// (sigma.go) instead of Atomic Red Team files.
+	Sigma bool
 
 	job *job.Job // begun, until Run ends it
 }
@@ -161,8 +164,11 @@ func (j *Job) runner() *job.Runner {
 // unlocked; Run lets it go.
 func (j *Job) Begin(ctx context.Context) (*ent.ImportJob, error) {
 	kind := importjob.KindAtomic
-	if j.Document != nil {
+	switch {
+	case j.Document != nil:
 		kind = importjob.KindLibrary
+	case j.Sigma:
+		kind = importjob.KindSigma
 	}
 	source := sourceLabel(j.Source)
 	var row *ent.ImportJob
@@ -227,6 +233,9 @@ func (j *Job) Run(ctx context.Context, row *ent.ImportJob) (Summary, error) {
 	ctx = rule.SystemContext(ctx)
 	if j.Document != nil {
 		return j.runDocument(ctx, h, row)
+	}
+	if j.Sigma {
+		return j.runSigma(ctx, h, row)
 	}
 	var out Summary
 	sources, err := readFiles(j.Files)

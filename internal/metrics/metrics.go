@@ -40,6 +40,7 @@ const (
 const (
 	ImportAtomic  = "atomic"
 	ImportLibrary = "library"
+	ImportSigma   = "sigma"
 )
 
 // Metrics is a server's registry and the collectors Violet updates.
@@ -105,7 +106,7 @@ func New(db *sql.DB, errorLog *log.Logger) *Metrics {
 	// start, so a rate over them never starts from nothing.
 	for _, o := range []string{OutcomeOK, OutcomeFailed} {
 		m.syncs.WithLabelValues(o)
-		for _, k := range []string{ImportAtomic, ImportLibrary} {
+		for _, k := range []string{ImportAtomic, ImportLibrary, ImportSigma} {
 			m.imports.WithLabelValues(k, o)
 		}
 	}
@@ -156,8 +157,8 @@ func (m *Metrics) ObserveSync(ok bool, took time.Duration) {
 	m.syncs.WithLabelValues(outcome(ok)).Observe(took.Seconds())
 }
 
-// ObserveImport records a finished library import of a kind (ImportAtomic
-// or ImportLibrary).
+// ObserveImport records a finished library import of a kind (ImportAtomic,
+// ImportLibrary or ImportSigma).
 func (m *Metrics) ObserveImport(kind string, ok bool, took time.Duration) {
 	m.imports.WithLabelValues(kind, outcome(ok)).Observe(took.Seconds())
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"violet/ent"
+	"violet/ent/detectionrule"
 	"violet/ent/missionscenario"
 	"violet/ent/missiontest"
 	"violet/ent/predicate"
@@ -197,7 +198,10 @@ func loadTemplates(ctx context.Context, client *ent.Client, ids []uuid.UUID) (ma
 				WithSubtechnique(func(q *ent.MitreSubtechniqueQuery) {
 					q.WithTechnique(func(q *ent.MitreTechniqueQuery) { q.WithTactics() })
 				})
-		}).All(ctx)
+		}).
+		// The detection rules expected to fire go with the test.
+		WithRules(func(q *ent.DetectionRuleQuery) { q.Select(detectionrule.FieldID) }).
+		All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read templates: %w", err)
 	}
@@ -218,7 +222,7 @@ func copyTestID(ctx context.Context, tx *ent.Tx, missionID uuid.UUID, scenarioID
 		SetTestTemplateID(t.ID).SetPosition(pos).SetName(t.Name).SetDescription(t.Description).
 		SetObjective(t.Objective).SetProcedure(t.Procedure).SetPrerequisites(t.Prerequisites).
 		SetCleanup(t.Cleanup).SetExpectedDetection(t.ExpectedDetection).SetPlatforms(t.Platforms).
-		SetOpsecLevel(missiontest.OpsecLevel(t.OpsecLevel)).Save(ctx)
+		SetOpsecLevel(missiontest.OpsecLevel(t.OpsecLevel)).AddRules(t.Edges.Rules...).Save(ctx)
 	if err != nil {
 		return uuid.Nil, fmt.Errorf("copy test %q: %w", t.Name, err)
 	}

@@ -6,6 +6,7 @@ package attack
 import (
 	"context"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -238,6 +239,21 @@ type Detail struct {
 	ShowMissionTests bool
 	MissionTestCount int
 	MissionTests     []MissionTestUse // the first ones by name
+	// The detection rules of the catalogue expected to detect the entry
+	// (a technique's include its sub-techniques'), for techniques and
+	// sub-techniques.
+	ShowRules bool
+	Rules     []RuleUse
+}
+
+// RuleUse is a detection rule whose ATT&CK tags name an entry.
+type RuleUse struct {
+	ID, UID   string // the catalogue's id, the Sigma rule's id
+	Title     string
+	Level     string   // informational, low, medium, high, critical
+	Status    string   // stable, test, experimental, deprecated, unsupported
+	Logsource string   // "windows / ps_script"
+	Via       []string // the sub-techniques it names, when it does not name the technique itself
 }
 
 // ChildrenKey is the i18n key of the heading over Children.
@@ -278,3 +294,20 @@ func coverTitle(ctx context.Context, c *Cover) string {
 
 // nameParts splits a name after each "/" (the slash kept), for wrapName.
 func nameParts(name string) []string { return strings.SplitAfter(name, "/") }
+
+// RuleWord translates a Sigma level or status (prefix + word) when it is
+// one of the format's own words, and shows any other as written: rules
+// from elsewhere may carry their own.
+func RuleWord(ctx context.Context, prefix, word string) string {
+	known := []string{"stable", "test", "experimental", "deprecated", "unsupported"}
+	if prefix == "sigma.level." {
+		known = []string{"informational", "low", "medium", "high", "critical"}
+	}
+	switch {
+	case word == "":
+		return "—"
+	case slices.Contains(known, word):
+		return i18n.T(ctx, prefix+word)
+	}
+	return word
+}

@@ -33,8 +33,9 @@ type ImportOption struct {
 // ImportPageProps is the import and export page.
 type ImportPageProps struct {
 	Atomic        ImportAtomicForm
-	DocumentError string // i18n key of the library document field's error
-	DocumentCause string // what was wrong with the document, as the parser said it
+	DocumentError string            // i18n key of the library document field's error
+	DocumentCause string            // what was wrong with the document, as the parser said it
+	SigmaErrors   components.Errors // the Sigma rules upload's (field sigma_files)
 	Tactics       []ImportOption
 	History       []ImportJobRow
 }
@@ -55,7 +56,7 @@ type ImportUntagged struct {
 // ImportJobRow is one import in the history or on its own page.
 type ImportJobRow struct {
 	ID       string
-	Kind     string // atomic, library
+	Kind     string // atomic, library, sigma
 	When     string
 	Who      string // "" for the command line
 	Source   string
@@ -72,6 +73,11 @@ type ImportJobRow struct {
 	ScenarioTests                                  int
 	ScenarioEmpty                                  bool // asked for, but no imported test matched
 }
+
+// ReadsFiles reports whether the import read files (Atomic Red Team or
+// Sigma), rather than a library document: its summary counts files, kept
+// and failed ones.
+func (r ImportJobRow) ReadsFiles() bool { return r.Kind != "library" }
 
 // Running reports whether the import has not finished.
 func (r ImportJobRow) Running() bool { return r.Status == "running" }

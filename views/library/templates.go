@@ -186,10 +186,33 @@ type TemplateForm struct {
 	Opsec             string
 	Labels            string // comma-separated, as typed
 	Tags              []attack.PickedTag
-	Errors            components.Errors
+	// The detection rules expected to fire (the rules picker): those
+	// picked, and those offered (RulesQuery's search by title, else the
+	// rules of the template's techniques).
+	Rules          []RuleChoice
+	RuleCandidates []RuleChoice
+	RulesQuery     string
+	Errors         components.Errors
 	// Conflict is set when a save was refused because someone else saved
 	// the template first: what is stored now.
 	Conflict *TemplateConflict
+}
+
+// RuleChoice is a detection rule of the catalogue in the rules picker.
+type RuleChoice struct {
+	ID         string
+	Title      string
+	Level      string
+	Techniques string // "T1059.001, T1105"
+}
+
+// RulesURL is where the rules picker searches: the form's own page,
+// which answers an htmx request with the picker's results.
+func (f TemplateForm) RulesURL() string {
+	if f.ID == "" {
+		return paths.TemplateNew
+	}
+	return paths.URL(paths.TemplateEdit, f.ID)
 }
 
 // Action is where the form posts.
@@ -318,5 +341,6 @@ func templateFormFields() []components.Labelled {
 		components.Label("platforms", "library.templates.platforms"),
 		components.Label("opsec_level", "library.templates.opsec"),
 		components.Label("labels", "library.templates.labels"),
-		components.Label("tags", "attack.picker.label"))
+		components.Label("tags", "attack.picker.label"),
+		components.Label("rules", "sigma.picker.legend"))
 }
