@@ -259,31 +259,18 @@ func (j *Job) Run(ctx context.Context, row *ent.ImportJob) (Summary, error) {
 	if out.Failed == out.Files {
 		return out, h.Fail(ctx, failure(fmt.Sprintf("no file could be imported (%d refused)", out.Failed)), out.write(row.ID))
 	}
-	err = h.Succeed(ctx, func(ctx context.Context, tx *ent.Tx) (notify.Message, error) {
-		if j.Scenario != nil {
-			if err := j.buildScenario(ctx, tx, row, &out); err != nil {
-				return notify.Message{}, err
-			}
-		}
-		if err := tx.ImportJob.UpdateOneID(row.ID).SetStatus(importjob.StatusSucceeded).SetProgress(100).
-			SetSummary(out.column()).SetFinishedAt(j.runner().Now()).Exec(ctx); err != nil {
-			return notify.Message{}, err
-		}
+	var first func(context.Context, *ent.Tx) error
+	if j.Scenario != nil {
+		first = func(ctx context.Context, tx *ent.Tx) error { return j.buildScenario(ctx, tx, row, &out) }
+	}
+	return j.succeed(ctx, h, row, &out, first, func() map[string]any {
 		details := map[string]any{"kind": "atomic", "files": out.Files, "added": out.Added, "updated": out.Updated,
 			"unchanged": out.Unchanged, "kept": out.Kept, "failed": out.Failed, "overwrite": j.Overwrite}
 		if out.ScenarioID != "" {
 			details["scenario_id"] = out.ScenarioID
 		}
-		if err := audit.Record(ctx, tx.AuditEvent, audit.Event{Action: audit.LibraryImported, TargetType: "import_job",
-			TargetID: row.ID.String(), TargetLabel: row.Source, Details: details, Actor: j.Actor}); err != nil {
-			return notify.Message{}, err
-		}
-		return notice(h.Ref, true), nil
+		return details
 	})
-	if err != nil {
-		return out, h.Fail(ctx, failure("the import could not be recorded: "+err.Error()), out.write(row.ID))
-	}
-	return out, nil
 }
 
 // runDocument imports the library document in one transaction, with the
@@ -306,24 +293,40 @@ func (j *Job) runDocument(ctx context.Context, h *job.Job, row *ent.ImportJob) (
 		return out, h.Fail(ctx, failure("the import stopped, nothing was imported: "+err.Error()), out.write(row.ID))
 	}
 	out.Added, out.Updated, out.Unchanged, out.Untagged = sum.Created, sum.Updated, sum.Unchanged, sum.Untagged
-	err = h.Succeed(ctx, func(ctx context.Context, tx *ent.Tx) (notify.Message, error) {
+	return j.succeed(ctx, h, row, &out, nil, func() map[string]any {
+		return map[string]any{
+			"kind": "library", "templates": sum.Templates, "scenarios": sum.Scenarios,
+			"created": sum.Created, "updated": sum.Updated, "unchanged": sum.Unchanged, "untagged": len(sum.Untagged),
+		}
+	})
+}
+
+// succeed ends an import that imported what it could, in one transaction:
+// first (when set) adds to the import, then the job's row takes its
+// summary and the audit log the import's details (read after first), and
+// the starter is told. A failure there fails the job, keeping the summary.
+func (j *Job) succeed(ctx context.Context, h *job.Job, row *ent.ImportJob, out *Summary,
+	first func(context.Context, *ent.Tx) error, details func() map[string]any) (Summary, error) {
+	err := h.Succeed(ctx, func(ctx context.Context, tx *ent.Tx) (notify.Message, error) {
+		if first != nil {
+			if err := first(ctx, tx); err != nil {
+				return notify.Message{}, err
+			}
+		}
 		if err := tx.ImportJob.UpdateOneID(row.ID).SetStatus(importjob.StatusSucceeded).SetProgress(100).
 			SetSummary(out.column()).SetFinishedAt(j.runner().Now()).Exec(ctx); err != nil {
 			return notify.Message{}, err
 		}
 		if err := audit.Record(ctx, tx.AuditEvent, audit.Event{Action: audit.LibraryImported, TargetType: "import_job",
-			TargetID: row.ID.String(), TargetLabel: row.Source, Actor: j.Actor, Details: map[string]any{
-				"kind": "library", "templates": sum.Templates, "scenarios": sum.Scenarios,
-				"created": sum.Created, "updated": sum.Updated, "unchanged": sum.Unchanged, "untagged": len(sum.Untagged),
-			}}); err != nil {
+			TargetID: row.ID.String(), TargetLabel: row.Source, Actor: j.Actor, Details: details()}); err != nil {
 			return notify.Message{}, err
 		}
 		return notice(h.Ref, true), nil
 	})
 	if err != nil {
-		return out, h.Fail(ctx, failure("the import could not be recorded: "+err.Error()), out.write(row.ID))
+		return *out, h.Fail(ctx, failure("the import could not be recorded: "+err.Error()), out.write(row.ID))
 	}
-	return out, nil
+	return *out, nil
 }
 
 // progress reports an import's files or entries done on its job.

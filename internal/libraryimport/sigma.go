@@ -11,13 +11,10 @@ import (
 	"time"
 
 	"violet/ent"
-	"violet/ent/importjob"
 	"violet/internal/app"
-	"violet/internal/audit"
 	"violet/internal/auth"
 	"violet/internal/job"
 	"violet/internal/library"
-	"violet/internal/notify"
 	"violet/internal/sigma"
 )
 
@@ -83,24 +80,10 @@ func (j *Job) runSigma(ctx context.Context, h *job.Job, row *ent.ImportJob) (Sum
 	case out.Failed == out.Files:
 		return out, h.Fail(ctx, failure(fmt.Sprintf("no rule could be imported (%d refused)", out.Failed)), out.write(row.ID))
 	}
-	err = h.Succeed(ctx, func(ctx context.Context, tx *ent.Tx) (notify.Message, error) {
-		if err := tx.ImportJob.UpdateOneID(row.ID).SetStatus(importjob.StatusSucceeded).SetProgress(100).
-			SetSummary(out.column()).SetFinishedAt(j.runner().Now()).Exec(ctx); err != nil {
-			return notify.Message{}, err
-		}
-		if err := audit.Record(ctx, tx.AuditEvent, audit.Event{Action: audit.LibraryImported, TargetType: "import_job",
-			TargetID: row.ID.String(), TargetLabel: row.Source, Actor: j.Actor, Details: map[string]any{
-				"kind": "sigma", "files": out.Files, "added": out.Added, "updated": out.Updated,
-				"unchanged": out.Unchanged, "kept": out.Kept, "failed": out.Failed,
-			}}); err != nil {
-			return notify.Message{}, err
-		}
-		return notice(h.Ref, true), nil
+	return j.succeed(ctx, h, row, &out, nil, func() map[string]any {
+		return map[string]any{"kind": "sigma", "files": out.Files, "added": out.Added, "updated": out.Updated,
+			"unchanged": out.Unchanged, "kept": out.Kept, "failed": out.Failed}
 	})
-	if err != nil {
-		return out, h.Fail(ctx, failure("the import could not be recorded: "+err.Error()), out.write(row.ID))
-	}
-	return out, nil
 }
 
 // ruleFile reports whether a file name is a Sigma rule's (by extension).
