@@ -34,7 +34,7 @@ func (s *Server) saveMissionTestOutcome(c echo.Context) error {
 	in := mission.BlueInput{Level: f.DetectionLevel, DetectedAt: f.DetectedAt, AlertName: f.AlertName,
 		LogSource: f.LogSource, Notes: f.Notes}.Normalize()
 	typed := mtviews.BlueForm{DetectionLevel: in.Level, DetectedAt: in.DetectedAt, AlertName: in.AlertName, LogSource: in.LogSource, Notes: in.Notes}
-	_, err = s.steps().SaveOutcome(c.Request().Context(), a, id,
+	saved, err := s.steps().SaveOutcome(c.Request().Context(), a, id,
 		mission.OutcomeInput{Tool: f.Tool, Version: version, Clear: f.Clear != "", Fields: in})
 	inv, invalid := missionInvalid(err)
 	conflict := errors.Is(err, mission.ErrConflict)
@@ -57,6 +57,9 @@ func (s *Server) saveMissionTestOutcome(c echo.Context) error {
 		status, errs = http.StatusUnprocessableEntity, inv.Fields
 	} else if conflict {
 		status = http.StatusConflict
+	}
+	if err == nil {
+		p.Work.SavedFrom, p.Work.SavedTo = saved.TestVersionFrom, saved.TestVersion
 	}
 	row := p.Work.Blue.Done(f.Tool)
 	if err != nil {

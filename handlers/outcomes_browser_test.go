@@ -22,7 +22,8 @@ import (
 // stays), then "Logged" for the SIEM; the overall result shown above, and
 // the mission overview's row, show the derived level, Blocked. The hand-set
 // form saved afterwards is not refused as stale: the rows' saves passed
-// the test's new version to the page's other forms.
+// the test's new version to the page's other forms; after a change made
+// elsewhere, they do not, and the hand-set form's save is refused as stale.
 func TestBrowserMissionTestOutcomes(t *testing.T) {
 	app, base := browsertest.Server(t)
 	w := apptest.AsWorld(app)
@@ -144,4 +145,30 @@ func TestBrowserMissionTestOutcomes(t *testing.T) {
 	if errs := console.Errors(); len(errs) > 0 {
 		t.Errorf("console errors: %v", errs)
 	}
+
+	// Someone else changes the test (here the red notes) while the page is
+	// open: saving a tool's outcome then must not bring the page's other
+	// forms up to the new version, or the hand-set form would overwrite
+	// that change unseen. Its next save is refused as stale instead.
+	step("back to the test",
+		chromedp.Navigate(page),
+		visible(tools["EDR"]),
+		browsertest.Loaded(),
+		settled,
+	)
+	if _, err := w.DB.Exec(`UPDATE mission_tests SET red_notes = 'Changed elsewhere', version = version + 1 WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	step("EDR after a change elsewhere",
+		chromedp.SendKeys(chromedp.CSS(tools["EDR"]+` [name="log_source"]`), "EDR console"),
+		chromedp.Click(chromedp.CSS(tools["EDR"]+` [data-testid="outcome-save"]`)),
+		visible(tools["EDR"]+` [data-testid="outcome-notice"][data-notice="saved"]`),
+		settled,
+	)
+	step("hand-set, stale",
+		chromedp.SendKeys(chromedp.CSS(`#field-log_source`), " again"),
+		chromedp.Click(chromedp.CSS(`[data-testid="mission-test-blue-save"]`)),
+		visible(`[data-testid="mission-test-notice"][data-notice="conflict"]`),
+		settled,
+	)
 }

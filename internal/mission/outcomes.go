@@ -54,10 +54,12 @@ type OutcomeInput struct {
 }
 
 // OutcomeSaved is what a saved or cleared outcome leaves: the outcome's
-// new version (0 once cleared) and the test's.
+// new version (0 once cleared), and the test's version as the save found
+// it (under its lock) and as it left it (the same when nothing changed).
 type OutcomeSaved struct {
-	Version     int
-	TestVersion int
+	Version         int
+	TestVersionFrom int
+	TestVersion     int
 }
 
 // Empty reports whether the form records nothing: saving it removes the
@@ -167,6 +169,7 @@ func (s *Steps) outcomeStep(ctx context.Context, a *Access, testID uuid.UUID, ra
 		if saved != nil {
 			out.Version = saved.Version
 		}
+		out.TestVersionFrom = t.Version
 		if len(changed) == 0 {
 			out.TestVersion = t.Version
 			return nil

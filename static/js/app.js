@@ -584,18 +584,24 @@
 // Outcomes per tool (views/missiontest/outcomes.templ, issue 20). Saving
 // one tool's outcome swaps only its row, so that what is typed in the
 // other rows stays, and, out of band, the overall result, which carries
-// the test's new version (data-version): the work block's other forms get
-// it, so that their next save is not refused as made on an older version.
+// the test's version before and after the save (data-saved-from/-to). The
+// work block's other forms take the new version only when they were at
+// the one the save found: then the save was the test's only change since
+// they were shown. Otherwise they keep theirs, and their next save is
+// refused as made on an older version (409 with what is saved), rather
+// than overwriting someone else's change unseen.
 (function () {
   "use strict";
   document.addEventListener("htmx:afterSettle", function () {
     var overall = document.getElementById("mission-test-overall");
     var work = document.getElementById("mission-test-work");
-    if (!overall || !work || !overall.hasAttribute("data-version")) return;
-    var v = overall.getAttribute("data-version");
-    if (work.getAttribute("data-version") === v) return;
-    work.setAttribute("data-version", v);
+    if (!overall || !work || !overall.hasAttribute("data-saved-to")) return;
+    var from = overall.getAttribute("data-saved-from"), to = overall.getAttribute("data-saved-to");
+    overall.removeAttribute("data-saved-from");
+    overall.removeAttribute("data-saved-to");
+    if (from === to || work.getAttribute("data-version") !== from) return;
+    work.setAttribute("data-version", to);
     var inputs = work.querySelectorAll('input[type="hidden"][name="version"]');
-    for (var i = 0; i < inputs.length; i++) inputs[i].value = v;
+    for (var i = 0; i < inputs.length; i++) inputs[i].value = to;
   });
 })();

@@ -86,6 +86,11 @@ func below(base, route string, params ...any) string {
 type Work struct {
 	Base        string // /missions/{id}/tests/{test}
 	Version     int
+	// SavedFrom and SavedTo are, answering the save of one tool's outcome,
+	// the test's version the save found and the one it left: the page's
+	// other forms may take SavedTo only if they were at SavedFrom (the
+	// save was the only change since they were shown). Zero otherwise.
+	SavedFrom, SavedTo int
 	State       string
 	Reason      string
 	Released    bool
