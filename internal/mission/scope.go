@@ -26,9 +26,10 @@ import (
 //
 // An inactive tool stays in the scope of the missions that had it (its
 // outcomes there keep their meaning) but is not newly added. A deleted
-// tool is hidden by the soft delete everywhere, scope included: it is
-// neither shown nor offered, and its mission_tools row is left as it is,
-// so restoring the tool from the trash brings it back where it was.
+// tool is hidden by the soft delete from the scope: it is neither shown
+// nor offered, and its mission_tools row is left as it is, so restoring
+// the tool from the trash brings it back where it was. Outcomes recorded
+// for it stay on their tests (outcomes.go), shown as no longer in scope.
 
 // toolDiff is what a save changes in a mission's scope: the tools added
 // and removed, with their names for the audit record.

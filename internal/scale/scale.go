@@ -254,6 +254,15 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input) error {
 			SetScore(vals.score).SetColour(vals.colour).SetCountsAsDetected(vals.counts).Exec(ctx); err != nil {
 			return fmt.Errorf("update level: %w", err)
 		}
+		if old.Score != vals.score {
+			n, err := rederive(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				changes["tests_rederived"] = n
+			}
+		}
 		return audit.Record(ctx, tx.AuditEvent, audit.Event{
 			Action: audit.DetectionLevelUpdated, TargetType: "detection_level", TargetID: id.String(), TargetLabel: vals.name,
 			Details: changes,
@@ -299,11 +308,43 @@ func (s *Service) Move(ctx context.Context, id uuid.UUID, up bool) error {
 				}
 			}
 		}
+		details := map[string]any{"position": map[string]any{"old": i, "new": j}}
+		if n, err := rederive(ctx, tx); err != nil {
+			return err
+		} else if n > 0 {
+			details["tests_rederived"] = n
+		}
 		return audit.Record(ctx, tx.AuditEvent, audit.Event{
 			Action: audit.DetectionLevelUpdated, TargetType: "detection_level", TargetID: id.String(), TargetLabel: levels[j].Name,
-			Details: map[string]any{"position": map[string]any{"old": i, "new": j}},
+			Details: details,
 		})
 	})
+}
+
+// rederive takes each test's overall result again from its best outcome
+// (internal/mission outcomes.go: highest score, then the first position,
+// then the earliest time, the outcome without a tool, the oldest), in the
+// scale change's transaction: a new score or order can change which
+// outcome is best, and the figures, queues, report and exports read the
+// overall result. Only tests whose result changes are written, their
+// version bumped so that an open form is refused as stale. It returns how
+// many.
+func rederive(ctx context.Context, tx *ent.Tx) (int64, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE mission_tests t
+		SET detection_level_id = b.detection_level_id, detected_at = b.detected_at, alert_name = b.alert_name,
+			log_source = b.log_source, blue_notes = b.notes, version = t.version + 1, updated_at = now()
+		FROM (SELECT DISTINCT ON (o.mission_test_id) o.mission_test_id, o.detection_level_id, o.detected_at,
+				o.alert_name, o.log_source, o.notes
+			FROM mission_test_outcomes o LEFT JOIN detection_levels dl ON dl.id = o.detection_level_id
+			ORDER BY o.mission_test_id, dl.id IS NULL, dl.score DESC, dl.position, o.detected_at IS NULL,
+				o.detected_at, o.tool_id IS NOT NULL, o.created_at, o.id) b
+		WHERE t.id = b.mission_test_id
+			AND (t.detection_level_id, t.detected_at, t.alert_name, t.log_source, t.blue_notes)
+				IS DISTINCT FROM (b.detection_level_id, b.detected_at, b.alert_name, b.log_source, b.notes)`)
+	if err != nil {
+		return 0, fmt.Errorf("derive the tests' results again: %w", err)
+	}
+	return res.RowsAffected()
 }
 
 // Retire stops (retired) or starts again (!retired) offering a level to

@@ -351,10 +351,12 @@ func (s *Service) SetActive(ctx context.Context, id uuid.UUID, active bool) erro
 }
 
 // Delete moves a tool to the trash. A tool in missions' scope can be
-// deleted too: the soft delete hides it everywhere, those missions
-// included (their mission_tools rows stay, so a restore brings it back
-// into their scope); deactivating is how a tool leaves the picker while
-// missions keep showing it.
+// deleted too: the soft delete hides it from the registry, the pickers and
+// the scope (the mission_tools rows stay, so a restore brings it back
+// into their scope); the outcomes already recorded for it stay on their
+// tests and still count in their overall result, shown as no longer in
+// scope (a test's history does not change when the registry does).
+// Deactivating is how a tool leaves the picker while missions keep it.
 func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 	return database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
 		if err := lock(ctx, tx); err != nil {
