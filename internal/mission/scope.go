@@ -109,9 +109,12 @@ func scopeChange(ctx context.Context, client *ent.Client, missionID uuid.UUID, i
 	}
 	var wanted []*ent.DefensiveTool
 	if len(ids) > 0 {
+		// FOR SHARE: a tool deactivated or deleted at this moment either
+		// committed first (it is seen inactive or gone) or waits for this
+		// save, so an inactive tool is never newly added.
 		wanted, err = client.DefensiveTool.Query().
 			Where(predicate.DefensiveTool(database.In(defensivetool.FieldID, ids))).
-			Order(defensivetool.ByName()).All(ctx)
+			Order(defensivetool.ByName()).ForShare().All(ctx)
 		if err != nil {
 			return d, fmt.Errorf("chosen tools: %w", err)
 		}
