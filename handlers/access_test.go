@@ -168,6 +168,8 @@ var matrix = map[string][6]string{
 
 	"GET /missions/:id":                                  {L, F, O, O, O, O},
 	"GET /missions/:id/figures":                          {L, F, O, O, O, O},
+	"GET /missions/:id/timeline":                         {L, F, O, O, O, O},
+	"GET /missions/:id/gaps":                             {L, F, O, O, O, O},
 	"GET /missions/:id/report":                           {L, F, O, O, O, O},
 	"GET /missions/:id/tests/:test/evidence":             {L, F, O, O, O, O},
 	"POST /missions/:id/tests/:test/evidence":            {L, F, O, O, F, O},

@@ -66,13 +66,13 @@ func (s *Server) sendExport(c echo.Context, f export.File, err error) error {
 // exportBuffer is a streamed export's output buffer.
 const exportBuffer = 32 << 10
 
-// exportNavigator sends the mission as an ATT&CK Navigator layer.
+// exportNavigator sends the mission as an ATT&CK Navigator layer (?tool=ID: one tool's).
 func (s *Server) exportNavigator(c echo.Context) error {
 	a, err := s.missionAccess(c)
 	if err != nil {
 		return err
 	}
-	f, err := export.NavigatorLayer(c.Request().Context(), s.Ent, a, s.Now())
+	f, err := export.NavigatorToolLayer(c.Request().Context(), s.Ent, a, s.Now(), c.QueryParam("tool"))
 	return s.sendExport(c, f, err)
 }
 

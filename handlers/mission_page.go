@@ -8,8 +8,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"violet/internal/gaps"
 	"violet/internal/mission"
 	"violet/internal/missionread"
+	gapviews "violet/views/gaps"
 	"violet/views/missionpage"
 )
 
@@ -73,4 +75,19 @@ func (s *Server) showMissionFigures(c echo.Context) error {
 		return err
 	}
 	return s.render(c, http.StatusOK, missionpage.Figures(p), nil)
+}
+
+// showMissionGaps renders the mission's gaps (internal/gaps).
+func (s *Server) showMissionGaps(c echo.Context) error {
+	a, err := s.missionAccess(c)
+	if err != nil {
+		return err
+	}
+	p, err := gaps.Of(c.Request().Context(), s.Ent, a)
+	if err != nil {
+		return err
+	}
+	lp := s.layoutProps(c, "gaps.page_title", "nav.missions")
+	lp.Title = p.MissionName + " · " + lp.Title
+	return s.render(c, http.StatusOK, gapviews.GapsPage(lp, p), gapviews.Gaps(p))
 }

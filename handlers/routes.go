@@ -309,6 +309,8 @@ func (s *Server) routeTable() []route {
 		// The mission page and its plan.
 		get(paths.Mission, need(auth.MissionRead), s.showMission, anyMember),
 		get(paths.MissionFigures, need(auth.MissionRead), s.showMissionFigures, anyMember),
+		get(paths.MissionTimeline, need(auth.MissionRead), s.showMissionTimeline, anyMember),
+		get(paths.MissionGaps, need(auth.MissionRead), s.showMissionGaps, anyMember),
 		get(paths.PlanScenarios, need(auth.MissionRead), s.searchPlanScenarios, leads),
 		post(paths.PlanScenarios, need(auth.MissionRead), s.instantiateScenarios, leads),
 		get(paths.PlanTests, need(auth.MissionRead), s.searchPlanTemplates, leads),

@@ -1,6 +1,7 @@
 // Package demo creates a small, realistic demo on a Violet database, next
 // to whatever it holds already: three accounts (a lead, a red and a blue
-// team member), a scenario of six test templates tagged with ATT&CK, and a
+// team member), a scenario of six test templates tagged with ATT&CK (one
+// expecting two detection rules of the demo's own, rules.go), and a
 // mission built from it whose tests are in every interesting state
 // (reviewed, rated by the blue team, released, executed, pending, skipped).
 //
@@ -86,6 +87,7 @@ type template struct {
 	platforms                                         []string
 	attack                                            []string
 	command, source, target                           string
+	rules                                             []string // Sigma rules expected to fire (rules.go)
 }
 
 var templates = []template{
@@ -115,6 +117,7 @@ var templates = []template{
 		expected:    "Event 4698 (scheduled task created) forwarded to the SIEM and alerted on.",
 		command:     `schtasks /create /tn "VioletDemo" /tr "C:\Windows\System32\notepad.exe" /sc onlogon`,
 		source:      "WS-RED-01", target: "SRV-APP-03",
+		rules: []string{ruleSchtasksUserFolder, ruleTaskRegistered},
 	},
 	{
 		name: "LSASS memory dump", attack: []string{"T1003.001"}, platforms: []string{"windows"},
@@ -287,9 +290,13 @@ func createLibrary(ctx context.Context, tx *ent.Tx, lead *ent.User, res *Result)
 	}
 	ids := []uuid.UUID{sc.ID}
 	for i, t := range templates {
+		rules, err := expectedRules(ctx, tx, t.rules)
+		if err != nil {
+			return nil, err
+		}
 		tpl, err := tx.TestTemplate.Create().SetName("Demo: " + t.name).SetDescription(t.description).
 			SetObjective(t.objective).SetProcedure(t.procedure).SetExpectedDetection(t.expected).
-			SetPlatforms(t.platforms).SetLabels([]string{"demo"}).SetCreatedByID(lead.ID).Save(ctx)
+			SetPlatforms(t.platforms).SetLabels([]string{"demo"}).AddRuleIDs(rules...).SetCreatedByID(lead.ID).Save(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("create template %q: %w", t.name, err)
 		}

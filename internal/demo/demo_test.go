@@ -12,9 +12,12 @@ import (
 
 	"violet/ent/detectionlevel"
 	"violet/ent/missiontest"
+	"violet/ent/user"
 	"violet/internal/audit"
+	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/demo"
+	"violet/internal/gaps"
 	"violet/internal/mission"
 	"violet/internal/testkit/apptest"
 	"violet/internal/testkit/testdb"
@@ -248,5 +251,56 @@ func TestRunEmptyCatalogue(t *testing.T) {
 	}
 	if n := count(t, app, `SELECT count(*) FROM mission_tests WHERE mission_id = $1 AND detection_level_id IS NOT NULL`, res.MissionID); n != 1 {
 		t.Errorf("%d rated tests, want 1 (no level left that does not count)", n)
+	}
+}
+
+// TestDemoGaps: the demo's scheduled task test, executed and released but
+// not rated, expects the demo's two Sigma rules (no Sigma import needed):
+// the mission's gaps view lists it with them, for the blue team too.
+func TestDemoGaps(t *testing.T) {
+	app := apptest.New(t)
+	res, err := demo.Run(context.Background(), app.Ent, app.Steps, app.Hasher.Hash, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	blue, err := app.Ent.User.Query().Where(user.Email(demo.BlueEmail)).Only(rule.SystemContext(context.Background()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := mission.ViewerOf(context.Background(), app.Ent, blue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := auth.NewContext(context.Background(), v)
+	a, err := mission.Load(ctx, app.Ent, v, res.MissionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := gaps.Of(ctx, app.Ent, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, g := range p.Tests {
+		names = append(names, g.Name)
+	}
+	// The test rated as seen in the logs and the unrated one; the
+	// unreleased executed test is not the blue team's to see.
+	if want := []string{"Demo: Local account discovery", "Demo: Scheduled task persistence"}; !slices.Equal(names, want) {
+		t.Fatalf("gaps %v, want %v", names, want)
+	}
+	var expected []string
+	for _, r := range p.Tests[1].Expected {
+		expected = append(expected, r.Title+" ("+r.Level+", "+r.Status+")")
+	}
+	if want := []string{"Scheduled Task Created From a User Folder With Schtasks (high, test)",
+		"Scheduled Task Registered (medium, stable)"}; !slices.Equal(expected, want) {
+		t.Errorf("expected rules %v, want %v", expected, want)
+	}
+	if p.Expected != 2 {
+		t.Errorf("%d expected rules counted", p.Expected)
+	}
+	if n := count(t, app, `SELECT count(*) FROM detection_rules WHERE source = 'demo' AND techniques ? 'T1053.005'`); n != 2 {
+		t.Errorf("%d demo rules in the catalogue", n)
 	}
 }

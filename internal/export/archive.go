@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"violet/ent"
 	"violet/internal/mission"
 	"violet/internal/missionread"
@@ -134,12 +136,48 @@ type (
 		Tags              []archiveTag      `json:"tags"`
 		Red               archiveRed        `json:"red"`
 		Blue              archiveBlue       `json:"blue"`
+		Outcomes          []archiveOutcome  `json:"outcomes"`
 		Review            archiveReview     `json:"review"`
 		Evidence          []archiveEvidence `json:"evidence"`
 		CreatedAt         string            `json:"created_at"`
 		UpdatedAt         string            `json:"updated_at"`
 	}
 )
+
+// archiveOutcome is one outcome of a test per defensive tool (issue 20);
+// tool and kind are null for the outcome without a tool, level when none
+// is recorded.
+type archiveOutcome struct {
+	ToolID     *string `json:"tool_id"`
+	Tool       *string `json:"tool"`
+	Kind       *string `json:"kind"`
+	Level      *string `json:"level"`
+	Detected   bool    `json:"counts_as_detected"`
+	DetectedAt *string `json:"detected_at"`
+	AlertName  string  `json:"alert_name"`
+	LogSource  string  `json:"log_source"`
+	Notes      string  `json:"notes"`
+}
+
+// archiveOutcomes are a test's outcomes as the archive writes them.
+func archiveOutcomes(os []missionread.Outcome) []archiveOutcome {
+	out := make([]archiveOutcome, 0, len(os))
+	opt := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	for _, o := range os {
+		ao := archiveOutcome{ToolID: optID(o.ToolID), Level: opt(o.Level), Detected: o.Detected,
+			DetectedAt: optStamp(o.DetectedAt), AlertName: o.AlertName, LogSource: o.LogSource, Notes: o.Notes}
+		if o.ToolID != nil {
+			ao.Tool, ao.Kind = &o.Tool, opt(o.Kind)
+		}
+		out = append(out, ao)
+	}
+	return out
+}
 
 // personOf is a person a test names, or null.
 func personOf(p *missionread.Person) *archivePerson {
@@ -168,10 +206,14 @@ func level(l *ent.DetectionLevel) *archiveLevel {
 // MissionJSON writes the whole mission for archival: its fields, members,
 // categories, scenarios, the detection scale, and every test the viewer
 // sees with all its fields, tags, results and the metadata of its evidence
-// files (not their bytes), read in eight statements whatever its size
-// (missionread.LoadArchive). now is the export's date.
+// files (not their bytes), read in nine statements whatever its size
+// (missionread.LoadArchive, missionread.Outcomes). now is the export's date.
 func MissionJSON(ctx context.Context, client *ent.Client, a *mission.Access, now time.Time) (File, error) {
 	in, err := missionread.LoadArchive(ctx, client, a)
+	if err != nil {
+		return File{}, err
+	}
+	outcomes, err := missionread.Outcomes(ctx, client, a.Mission.ID)
 	if err != nil {
 		return File{}, err
 	}
@@ -200,7 +242,7 @@ func MissionJSON(ctx context.Context, client *ent.Client, a *mission.Access, now
 		out.DetectionLevels = append(out.DetectionLevels, *level(l))
 	}
 	return newStream("application/json; charset=utf-8", m.Name, "mission.json", func(w io.Writer) error {
-		return writeArchive(w, out, in)
+		return writeArchiveWith(w, out, in, outcomes)
 	}), nil
 }
 
@@ -209,6 +251,11 @@ func MissionJSON(ctx context.Context, client *ent.Client, a *mission.Access, now
 // fields first, then each test encoded on its own and written, so that a
 // large mission's archive is never whole in memory.
 func writeArchive(w io.Writer, out archive, in missionread.Archive) error {
+	return writeArchiveWith(w, out, in, nil)
+}
+
+// writeArchiveWith is writeArchive with each test's outcomes (by test id).
+func writeArchiveWith(w io.Writer, out archive, in missionread.Archive, outcomes map[uuid.UUID][]missionread.Outcome) error {
 	out.Tests = []archiveTest{}
 	head, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
@@ -228,7 +275,9 @@ func writeArchive(w io.Writer, out archive, in missionread.Archive) error {
 		return err
 	}
 	for i := range in.Tests {
-		data, err := json.MarshalIndent(archiveTestOf(&in.Tests[i], in.Evidence[in.Tests[i].ID]), "    ", "  ")
+		at := archiveTestOf(&in.Tests[i], in.Evidence[in.Tests[i].ID])
+		at.Outcomes = archiveOutcomes(outcomes[in.Tests[i].ID])
+		data, err := json.MarshalIndent(at, "    ", "  ")
 		if err != nil {
 			return err
 		}
@@ -263,6 +312,7 @@ func archiveTestOf(t *missionread.Test, files []*ent.EvidenceFile) archiveTest {
 			AlertName: t.AlertName, LogSource: t.LogSource, Notes: t.BlueNotes},
 		Review:    archiveReview{ReviewedBy: personOf(t.ReviewedBy), ReviewedAt: optStamp(t.ReviewedAt)},
 		Evidence:  []archiveEvidence{},
+		Outcomes:  []archiveOutcome{},
 		CreatedAt: stamp(&t.CreatedAt), UpdatedAt: stamp(&t.UpdatedAt),
 	}
 	if et.Platforms == nil {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"violet/ent"
 	"violet/internal/mission"
 	"violet/internal/missionread"
@@ -21,8 +23,29 @@ func csvHeader() []string {
 		"state", "state_reason", "released_to_blue",
 		"executed_by", "started_at", "ended_at", "command", "source_host", "target_host", "red_notes",
 		"detection_level", "detection_score", "counts_as_detected", "detected_at", "alert_name", "log_source", "blue_notes",
-		"reviewed_by", "reviewed_at", "created_at", "updated_at",
+		"reviewed_by", "reviewed_at", "created_at", "updated_at", "outcomes",
 	}
+}
+
+// csvOutcomes is the "outcomes" column (issue 20): one cell whatever the
+// scope, so the columns stay the same from one mission to the next,
+// "Tool: Level; …" with the tools by name and the outcome without a tool
+// last as "none: Level" (mission.NoTool); an outcome without a level is
+// the tool's name alone. The JSON export carries every field of each
+// outcome.
+func csvOutcomes(os []missionread.Outcome) string {
+	parts := make([]string, 0, len(os))
+	for _, o := range os {
+		tool := o.Tool
+		if o.ToolID == nil {
+			tool = mission.NoTool
+		}
+		if o.Level != "" {
+			tool += ": " + o.Level
+		}
+		parts = append(parts, tool)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // csvCell neutralises a cell a spreadsheet would run as a formula: one
@@ -40,7 +63,7 @@ func csvCell(s string) string {
 var csvLineBreaks = strings.NewReplacer("\r\n", "\n", "\r", "\n")
 
 // csvRow is one test's row, in csvHeader's order.
-func csvRow(t *missionread.Test) []string {
+func csvRow(t *missionread.Test, outcomes []missionread.Outcome) []string {
 	name := func(p *missionread.Person) string {
 		if p == nil {
 			return ""
@@ -68,14 +91,14 @@ func csvRow(t *missionread.Test) []string {
 		string(t.State), t.StateReason, strconv.FormatBool(t.ReleasedToBlue),
 		name(t.ExecutedBy), stamp(t.StartedAt), stamp(t.EndedAt), t.Command, t.SourceHost, t.TargetHost, t.RedNotes,
 		level, score, detected, stamp(t.DetectedAt), t.AlertName, t.LogSource, t.BlueNotes,
-		name(t.ReviewedBy), stamp(t.ReviewedAt), stamp(&t.CreatedAt), stamp(&t.UpdatedAt),
+		name(t.ReviewedBy), stamp(t.ReviewedAt), stamp(&t.CreatedAt), stamp(&t.UpdatedAt), csvOutcomes(outcomes),
 	}
 }
 
 // TestsCSV writes one row per test the viewer sees, every red and blue
 // field (RFC 4180 through encoding/csv, UTF-8 without a byte order mark,
 // CRLF between records and LF for line breaks inside cells, a header row),
-// read in one statement. No byte order mark: scripts would find the mark
+// read in two statements (the tests, their outcomes). No byte order mark: scripts would find the mark
 // glued to the first column's name; TestsCSVForExcel is the variant for
 // spreadsheets.
 func TestsCSV(ctx context.Context, client *ent.Client, a *mission.Access) (File, error) {
@@ -98,13 +121,17 @@ func testsCSV(ctx context.Context, client *ent.Client, a *mission.Access, excel 
 	if err != nil {
 		return File{}, err
 	}
+	outcomes, err := missionread.Outcomes(ctx, client, a.Mission.ID)
+	if err != nil {
+		return File{}, err
+	}
 	write := func(w io.Writer) error {
 		if excel {
 			if _, err := io.WriteString(w, utf8BOM); err != nil {
 				return err
 			}
 		}
-		return writeCSV(w, listed.Tests)
+		return writeCSVWith(w, listed.Tests, outcomes)
 	}
 	if !excel {
 		return newStream("text/csv; charset=utf-8", a.Mission.Name, "tests.csv", write), nil
@@ -115,13 +142,18 @@ func testsCSV(ctx context.Context, client *ent.Client, a *mission.Access, excel 
 // writeCSV writes the header and one record per test to out, a record at
 // a time (encoding/csv buffers a few kilobytes).
 func writeCSV(out io.Writer, tests []missionread.Test) error {
+	return writeCSVWith(out, tests, nil)
+}
+
+// writeCSVWith is writeCSV with each test's outcomes (by test id).
+func writeCSVWith(out io.Writer, tests []missionread.Test, outcomes map[uuid.UUID][]missionread.Outcome) error {
 	w := csv.NewWriter(out)
 	w.UseCRLF = true
 	if err := w.Write(csvHeader()); err != nil {
 		return err
 	}
 	for i := range tests {
-		row := csvRow(&tests[i])
+		row := csvRow(&tests[i], outcomes[tests[i].ID])
 		for j := range row {
 			row[j] = csvLineBreaks.Replace(csvCell(row[j]))
 		}

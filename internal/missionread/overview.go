@@ -32,11 +32,15 @@ func Overview(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Ac
 		BlueView: !a.SeesUnreleased(), Filter: f,
 	}
 	var (
-		cats []*ent.MissionCategory
-		err  error
+		cats  []*ent.MissionCategory
+		scope toolScope
+		err   error
 	)
-	if p.Assignees, cats, p.Tools, err = overviewLists(ctx, db, a); err != nil {
+	if p.Assignees, cats, scope, err = overviewLists(ctx, db, a); err != nil {
 		return p, err
+	}
+	for _, t := range scope.Tools {
+		p.Tools = append(p.Tools, t.Name)
 	}
 	for _, c := range cats {
 		p.Categories = append(p.Categories, missionpage.Option{Value: c.ID.String(), Label: c.Name})
@@ -52,6 +56,7 @@ func Overview(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Ac
 	// is shown every test, yet counts only the released ones.
 	p.Figures = mission.FiguresOf(FigureTests(listed.All), p.BlueView)
 	p.Queues = queueCounts(listed.All, a)
+	p.ToolFigures = toolFigures(m.ID, overviewToolTests(listed.All, p.ID), scope, p.BlueView)
 	for _, t := range p.Figures.PerTactic {
 		p.Tactics = append(p.Tactics, missionpage.Option{Value: t.ID, Label: t.Name})
 	}

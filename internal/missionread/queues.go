@@ -155,27 +155,30 @@ func inQueue(q string, t *Test, me uuid.UUID, role string) bool {
 // beside its tests: the members tests may be assigned to (a red role),
 // the mission's categories in their order and the names of the defensive
 // tools in its scope (deleted ones hidden, as the soft delete hides them
-// elsewhere).
-func overviewLists(ctx context.Context, db *sql.DB, a *mission.Access) ([]missionpage.Option, []*ent.MissionCategory, []string, error) {
+// elsewhere) with the detection scale's levels their outcomes name (the
+// figures per tool, tools.go; none without a tool in scope).
+func overviewLists(ctx context.Context, db *sql.DB, a *mission.Access) ([]missionpage.Option, []*ent.MissionCategory, toolScope, error) {
 	const query = `SELECT
 		(SELECT coalesce(json_agg(json_build_object('id', u.id, 'name', u.display_name) ORDER BY u.display_name, u.id), '[]')
 			FROM mission_members mm JOIN users u ON u.id = mm.user_id
 			WHERE mm.mission_id = $1 AND mm.role IN ('red', 'lead') AND u.deleted_at IS NULL),
 		(SELECT coalesce(json_agg(json_build_object('id', c.id, 'name', c.name, 'colour', c.colour) ORDER BY c.position, c.name), '[]')
 			FROM mission_categories c WHERE c.mission_id = $1 AND c.deleted_at IS NULL),
-		(SELECT coalesce(json_agg(t.name ORDER BY t.name), '[]')
+		(SELECT coalesce(json_agg(json_build_object('id', t.id, 'name', t.name, 'kind', t.kind) ORDER BY t.name, t.id), '[]')
 			FROM mission_tools mt JOIN defensive_tools t ON t.id = mt.defensive_tool_id
-			WHERE mt.mission_id = $1 AND t.deleted_at IS NULL)`
-	var members, categories, toolNames []byte
-	if err := db.QueryRowContext(ctx, query, a.Mission.ID).Scan(&members, &categories, &toolNames); err != nil {
-		return nil, nil, nil, fmt.Errorf("members, categories and tools: %w", err)
+			WHERE mt.mission_id = $1 AND t.deleted_at IS NULL),
+		` + scopeLevelsSQL
+	var members, categories, toolNames, levels []byte
+	var scope toolScope
+	if err := db.QueryRowContext(ctx, query, a.Mission.ID).Scan(&members, &categories, &toolNames, &levels); err != nil {
+		return nil, nil, scope, fmt.Errorf("members, categories and tools: %w", err)
 	}
 	var list []struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
 	}
 	if err := json.Unmarshal(members, &list); err != nil {
-		return nil, nil, nil, fmt.Errorf("red members: %w", err)
+		return nil, nil, scope, fmt.Errorf("red members: %w", err)
 	}
 	opts := make([]missionpage.Option, len(list))
 	for i, m := range list {
@@ -183,13 +186,12 @@ func overviewLists(ctx context.Context, db *sql.DB, a *mission.Access) ([]missio
 	}
 	var cats []*ent.MissionCategory
 	if err := json.Unmarshal(categories, &cats); err != nil {
-		return nil, nil, nil, fmt.Errorf("categories: %w", err)
+		return nil, nil, scope, fmt.Errorf("categories: %w", err)
 	}
-	var tools []string
-	if err := json.Unmarshal(toolNames, &tools); err != nil {
-		return nil, nil, nil, fmt.Errorf("tools in scope: %w", err)
+	if err := scope.decode(toolNames, levels); err != nil {
+		return nil, nil, scope, err
 	}
-	return opts, cats, tools, nil
+	return opts, cats, scope, nil
 }
 
 // BulkSummary is what the overview says of a bulk action: the number of

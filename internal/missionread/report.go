@@ -28,6 +28,7 @@ import (
 	"violet/internal/mission"
 	"violet/internal/paths"
 	internalscale "violet/internal/scale"
+	"violet/internal/timeline"
 	"violet/views/report"
 	"violet/views/scale"
 )
@@ -87,6 +88,14 @@ func Report(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Acce
 	r.Chart = report.NewChart(sortedTactics(r.Figures.PerTactic, rank))
 	r.Heatmap = heatmap(r.Tests, facts, rank, names)
 	r.Legend = legend(ctx, levels, facts)
+	if r.Timeline, err = timeline.ReportChart(ctx, client, a, generated); err != nil {
+		return r, err
+	}
+	scope, err := scopeTools(ctx, db, m.ID, levels)
+	if err != nil {
+		return r, err
+	}
+	r.ToolFigures = toolFigures(m.ID, reportToolTests(r.Tests, facts), scope, r.BlueView)
 	return r, nil
 }
 

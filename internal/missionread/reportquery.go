@@ -28,6 +28,8 @@ type testFacts struct {
 	levelID *uuid.UUID
 	level   *ent.DetectionLevel // ID, name, score and position; nil when none
 	tactics [][]tactic          // per tag, in the order of report.Test.Tags
+	// The figures per tool's (tools.go): the outcomes per tool.
+	outcomes []toolOutcome
 }
 
 // tactic is one tactic a technique's tag was copied with.
@@ -60,6 +62,7 @@ type reportLine struct {
 	LevelPosition  *int       `json:"level_position"`
 	ExecutorName   *string    `json:"executor_name"`
 	TagText        string     `json:"tag_text"`
+	OutcomeText    string     `json:"outcome_text"` // the outcomes per tool, folded (outcomesOf)
 }
 
 // reportColumns are the columns of a test the report shows.
@@ -127,6 +130,7 @@ func reportJoined(a *mission.Access) []ent.AggregateFunc {
 		col(dl.C(detectionlevel.FieldPosition), "level_position"),
 		col(u.C(user.FieldDisplayName), "executor_name"),
 		col("coalesce("+tg.C("tags")+", '')", "tag_text"),
+		func(s *sql.Selector) string { return sql.As(outcomesOf(s), "outcome_text") },
 	}
 }
 
@@ -192,6 +196,9 @@ func (l *reportLine) reportTest(i int, seen map[string][]tactic) (report.Test, t
 		DetectedAt: t.DetectedAt, AlertName: t.AlertName, LogSource: t.LogSource, BlueNotes: t.BlueNotes,
 	}
 	f := testFacts{levelID: t.LevelID}
+	if l.OutcomeText != "" {
+		f.outcomes = parseOutcomes(l.OutcomeText)
+	}
 	if t.ScenarioID != nil && l.ScenarioName != nil {
 		rt.Scenario = *l.ScenarioName
 	}

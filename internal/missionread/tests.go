@@ -83,6 +83,9 @@ type Test struct {
 	shown    bool
 	detected bool
 	tactics  []mission.TacticRef
+	// Rows only: the test's outcomes per tool (tools.go), for the
+	// figures per tool.
+	outcomes []toolOutcome
 }
 
 // Scenario is the mission scenario a test belongs to.
@@ -149,6 +152,7 @@ type line struct {
 	TagText          string  `json:"tag_text"`
 	Tags             []Tag   `json:"tags"` // a JSON array, decoded by ScanSlice
 	Shown            *bool   `json:"shown"`
+	OutcomeText      string  `json:"outcome_text"` // Rows: the outcomes per tool, folded (outcomesOf)
 }
 
 // columns are the columns of a test the Detail reads.
@@ -324,7 +328,8 @@ func joined(a *mission.Access, d Detail, f Filter) []ent.AggregateFunc {
 	if d == Rows {
 		return append(fns, func(s *sql.Selector) string { return sql.As(tagsOf(s, tagsText), "tag_text") },
 			person(missiontest.FieldAssigneeID, user.FieldDisplayName, "assignee_name", false),
-			col(dl.C(detectionlevel.FieldCountsAsDetected), "level_detected"))
+			col(dl.C(detectionlevel.FieldCountsAsDetected), "level_detected"),
+			func(s *sql.Selector) string { return sql.As(outcomesOf(s), "outcome_text") })
 	}
 	fns = append(fns, func(s *sql.Selector) string { return sql.As(tagsOf(s, tagsJSON), "tags") },
 		col(dl.C(detectionlevel.FieldScore), "level_score"),
@@ -456,6 +461,9 @@ func (l *line) test(i int, d Detail, tactics map[string][]mission.TacticRef) Tes
 		t.ReviewedBy = &Person{Name: *l.ReviewerName, Email: deref(l.ReviewerEmail)}
 	}
 	t.Tags = l.Tags
+	if l.OutcomeText != "" {
+		t.outcomes = parseOutcomes(l.OutcomeText)
+	}
 	if l.TagText != "" {
 		for tag := range strings.SplitSeq(l.TagText, tagSep) {
 			kind, rest, ok := strings.Cut(tag, fieldSep)

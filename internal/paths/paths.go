@@ -118,6 +118,8 @@ const (
 
 	Mission                  = "/missions/:id"
 	MissionFigures           = "/missions/:id/figures"
+	MissionTimeline          = "/missions/:id/timeline"
+	MissionGaps              = "/missions/:id/gaps"
 	PlanScenarios            = "/missions/:id/plan/scenarios"
 	PlanTests                = "/missions/:id/plan/tests"
 	PlanTestNew              = "/missions/:id/plan/tests/new"

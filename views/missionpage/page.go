@@ -18,6 +18,7 @@ import (
 	"violet/internal/paths"
 	"violet/internal/textrule"
 	"violet/views/components"
+	"violet/views/toolfig"
 )
 
 // Grouping of the test list.
@@ -236,6 +237,7 @@ type Page struct {
 	Editable    bool   // CanManage on a mission that is not archived
 	BlueView    bool   // figures and list restricted to released tests
 	Figures     mission.Figures
+	ToolFigures toolfig.Figures // per defensive tool in scope (issue 20)
 	Filter      Filter
 	Groups      []Group
 	Shown       int // tests the filter keeps

@@ -22,6 +22,8 @@ import (
 	"violet/internal/mission"
 	"violet/views/layout"
 	"violet/views/missionpage"
+	tlview "violet/views/timeline"
+	"violet/views/toolfig"
 )
 
 // Heatmap cell classes for techniques without a recorded level; rated
@@ -55,6 +57,12 @@ type Report struct {
 	// tests (RedNotesHTML, BlueNotesHTML) just before the batch is
 	// rendered (details): the HTML of every note is never held at once.
 	PrepareNotes func([]Test)
+	// Timeline is the execution timeline of the whole mission
+	// (internal/timeline), empty when no test has started.
+	Timeline tlview.Chart
+	// ToolFigures are the figures per defensive tool in scope and the
+	// matrix of which tool saw what (issue 20).
+	ToolFigures toolfig.Figures
 }
 
 // Member is one mission member on the cover.
