@@ -84,24 +84,24 @@ func below(base, route string, params ...any) string {
 // Version; all of them are re-rendered together after any action, so no
 // form on screen ever holds a version older than another's.
 type Work struct {
-	Base        string // /missions/{id}/tests/{test}
-	Version     int
+	Base    string // /missions/{id}/tests/{test}
+	Version int
 	// SavedFrom and SavedTo are, answering the save of one tool's outcome,
 	// the test's version the save found and the one it left: the page's
 	// other forms may take SavedTo only if they were at SavedFrom (the
 	// save was the only change since they were shown). Zero otherwise.
 	SavedFrom, SavedTo int
-	State       string
-	Reason      string
-	Released    bool
-	Archived    bool
-	Notice      string // NoticeSaved, NoticeConflict, NoticeError or ""
-	NoticeKey   string
-	NoticeState string // the state named by a refused action's notice
-	Red         Red
-	Blue        Blue
-	Review      Review
-	History     []Event
+	State              string
+	Reason             string
+	Released           bool
+	Archived           bool
+	Notice             string // NoticeSaved, NoticeConflict, NoticeError or ""
+	NoticeKey          string
+	NoticeState        string // the state named by a refused action's notice
+	Red                Red
+	Blue               Blue
+	Review             Review
+	History            []Event
 }
 
 // Red is the red panel: the run's times, what was run and where, and the
