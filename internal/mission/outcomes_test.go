@@ -401,3 +401,32 @@ func TestOutcomeOfAToolLeavingTheScope(t *testing.T) {
 		t.Errorf("overall %+v after clearing the only outcome", got)
 	}
 }
+
+// TestHandSetFormAgainstToolOutcomes: once only tools' outcomes give the
+// test its result, the hand-set form (the outcome without a tool) compares
+// what it sends with nothing: a level retired since a tool recorded it is
+// refused there as new, and mission.SaveBlue itself refuses a test not
+// released to blue.
+func TestHandSetFormAgainstToolOutcomes(t *testing.T) {
+	o := outcomeSetup(t)
+	if _, err := o.save(t, "blue", "EDR", 0, msn.BlueInput{Level: o.levels["Logged"].String()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.db.Exec(`UPDATE detection_levels SET retired = true WHERE id = $1`, o.levels["Logged"]); err != nil {
+		t.Fatal(err)
+	}
+	v := o.overall(t).Version
+	if keys := invalidKeys(t, func() error {
+		_, err := o.steps.SaveBlue(o.as("blue"), o.access(t, "blue"), o.test.ID, v, msn.BlueInput{Level: o.levels["Logged"].String()})
+		return err
+	}()); keys["detection_level"] != "missions.test.level_retired_refused" {
+		t.Errorf("the hand-set form took a retired level only a tool held: %v", keys)
+	}
+	if _, err := o.db.Exec(`UPDATE mission_tests SET released_to_blue = false WHERE id = $1`, o.test.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err := msn.SaveBlue(o.as("lead"), o.client, o.access(t, "lead"), o.test.ID, v, msn.BlueFields{AlertName: "x"}, o.now)
+	if !errors.Is(err, msn.ErrNotReleased) {
+		t.Errorf("SaveBlue on an unreleased test: %v", err)
+	}
+}

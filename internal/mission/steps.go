@@ -13,6 +13,7 @@ import (
 
 	"violet/ent"
 	"violet/ent/missiontest"
+	"violet/ent/missiontestoutcome"
 	"violet/internal/app"
 	"violet/internal/audit"
 	"violet/internal/database"
@@ -236,12 +237,18 @@ func (s *Steps) SaveBlue(ctx context.Context, a *Access, testID uuid.UUID, versi
 		}
 		// The form shows the outcome without a tool (outcomes.go), or the
 		// test's result when it has no outcome at all: the values it sends
-		// back unchanged are compared with those.
+		// back unchanged are compared with those (an unchanged retired level
+		// or past time is kept). A result derived from the tools' outcomes
+		// is not the form's: against it, everything sent is new.
 		shown := t
 		if o, err := outcomeOf(ctx, c, t.ID, nil); err != nil {
 			return 0, err
 		} else if o != nil {
 			shown = &ent.MissionTest{StartedAt: t.StartedAt, DetectionLevelID: o.DetectionLevelID, DetectedAt: o.DetectedAt}
+		} else if tooled, err := c.MissionTestOutcome.Query().Where(missiontestoutcome.MissionTestID(t.ID)).Exist(ctx); err != nil {
+			return 0, err
+		} else if tooled {
+			shown = &ent.MissionTest{StartedAt: t.StartedAt}
 		}
 		f, err := s.blueFields(ctx, c, shown, in.Normalize())
 		if err != nil {

@@ -197,6 +197,9 @@ func SaveBlue(ctx context.Context, client *ent.Client, a *Access, testID uuid.UU
 	if err != nil {
 		return 0, err // not found, or not visible to this viewer
 	}
+	if !t.ReleasedToBlue {
+		return 0, ErrNotReleased // leads see unreleased tests; the blue side waits for the release
+	}
 	if t.Version != version {
 		return 0, ErrConflict
 	}
