@@ -6,14 +6,17 @@ package handlers_test
 //
 // Pages with a budget test of their own, not repeated here:
 //   - /missions                          TestListMissionsQueryCount (missions_test.go)
-//   - /missions/:id (lead and blue)       TestMissionPageQueryCount (mission_page_test.go)
+//   - /missions/:id (lead and blue)       TestMissionPageQueryCount (mission_page_test.go);
+//     measured here again with 200 tools in scope
 //   - /missions/:id/report                TestMissionReportQueryCount (report_test.go)
-//   - /missions/:id/timeline              TestTimelineQueryBudget (timeline_test.go)
+//   - /missions/:id/timeline              TestTimelineQueryBudget (timeline_test.go), one
+//     tool; measured here again with 200 tools and their outcomes
 //   - /missions/:id/tests/:t/evidence     TestEvidenceSectionQueries (evidence_test.go),
 //     1 and 20 files; measured here again at 10 and 200
 //   - /missions/:id/export/*              TestExportQueryCount (exports_test.go)
 //   - /attack, /attack/search, /attack/:external_id
-//     (matrix, search, entry)             TestAttackQueryCount (attack_test.go)
+//     (matrix, search, entry)             TestAttackQueryCount (attack_test.go); the
+//     entry T1059.001 measured here again with 10 and 200 rules
 //   - /library/tests                      TestTemplateQueryCount (templates_test.go)
 //   - /notifications                      TestNotificationListQueries (notifications_test.go)
 //   - /admin/trash                        TestTrashQueryCount (trash_test.go)
@@ -23,12 +26,15 @@ package handlers_test
 // and measures again.
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
+
+	"violet/internal/testkit/sqltrace"
 )
 
 // budgetData grows the rows the pages list, in a handful of set-based
@@ -72,6 +78,14 @@ func newBudgetData(t *testing.T, f *overviewFixture) *budgetData {
 		VALUES ($1, 'Budget test', '["windows"]', 'executed', true, now() - interval '1 hour', now(), $2) RETURNING id`, f.id, f.users["red"])
 	d.exec(`INSERT INTO mission_test_mitre_tags (mission_test_id, kind, external_id, name, tactics)
 		VALUES ($1, 'subtechnique', 'T1059.001', 'PowerShell', '[{"id": "TA0002", "name": "Execution", "shortname": "execution"}]')`, d.test)
+	// The catalogue's T1059 and T1059.001 under the tactic, for the
+	// technique page that lists the bulk rules.
+	d.exec(`WITH te AS (
+		INSERT INTO mitre_techniques (stix_id, external_id, name, platforms)
+		VALUES ('attack-pattern--budget-t1059', 'T1059', 'Command and Scripting Interpreter', '["Windows"]') RETURNING id),
+	tt AS (INSERT INTO mitre_technique_tactics (technique_id, tactic_id) SELECT id, $1 FROM te)
+	INSERT INTO mitre_subtechniques (stix_id, external_id, name, platforms, technique_id)
+	SELECT 'attack-pattern--budget-t1059-001', 'T1059.001', 'PowerShell', '["Windows"]', id FROM te`, d.tactic)
 	return d
 }
 
@@ -149,6 +163,24 @@ func (d *budgetData) grow(from, to int) {
 		SELECT gen_random_uuid(), md5('tok' || i) || md5('en' || i), now(), now() + interval '2 days', now(),
 			format('Browser %s', i), '192.0.2.1', $3
 		FROM generate_series($1::int, $2::int) i WHERE i < 200`, lo, hi, f.users["admin"])
+	// Defensive tools (issue 20), each in the mission's scope and with an
+	// outcome on the budget test.
+	d.exec(`WITH t AS (
+		INSERT INTO defensive_tools (name, vendor, kind)
+		SELECT format('Bulk tool %s', i), format('Vendor %s', i), 'edr' FROM generate_series($1::int, $2::int) i WHERE i < 200
+		RETURNING id),
+	s AS (INSERT INTO mission_tools (mission_id, defensive_tool_id) SELECT $3, id FROM t)
+	INSERT INTO mission_test_outcomes (mission_test_id, tool_id, detection_level_id, detected_at, recorded_by_id)
+	SELECT $4, t.id, $5, now() - interval '30 minutes', $6 FROM t`, lo, hi, f.id, d.test, f.levels[0].ID, f.users["blue"])
+	// Detection rules for T1059.001, each expected of the budget template
+	// and of the budget test.
+	d.exec(`WITH r AS (
+		INSERT INTO detection_rules (rule_uid, title, level, status, techniques, tags, "references", content)
+		SELECT format('bulk-rule-%s', i), format('Bulk rule %s', i), 'high', 'stable', '["T1059.001"]', '[]', '[]', ''
+		FROM generate_series($1::int, $2::int) i WHERE i < 200
+		RETURNING id),
+	tr AS (INSERT INTO test_template_rules (test_template_id, detection_rule_id) SELECT $3, id FROM r)
+	INSERT INTO mission_test_rules (mission_test_id, detection_rule_id) SELECT $4, id FROM r`, lo, hi, d.template, d.test)
 }
 
 // budgets are the statement counts of the pages people open most (issue
@@ -162,14 +194,16 @@ func (d *budgetData) grow(from, to int) {
 // and its history with the actors' names.
 var budgets = map[string]int64{
 	"home as lead": 3, "home as red": 3, "home as blue": 3, "home as admin": 8,
-	"test page as lead": 4, "test page as blue": 4, "test work block (htmx)": 4,
+	"test page as lead": 4, "test page as blue": 4, "test work block (htmx)": 4, "test drawer (htmx)": 4,
 	"mission gaps": 4,
 }
 
 // TestQueryBudgets: each page sends as many statements at 10 rows as at
 // 1,000 (users, audit events, mission tests) or 200 (groups, members,
 // categories, evidence and history of a test, templates, scenarios,
-// invitations, sessions).
+// invitations, sessions, defensive tools in scope with their outcomes on a
+// test, detection rules expected of a template and a test). A count that
+// grows fails with both runs' statements listed.
 func TestQueryBudgets(t *testing.T) {
 	t.Parallel()
 	f := newOverviewFixture(t)
@@ -179,7 +213,7 @@ func TestQueryBudgets(t *testing.T) {
 	pages := []struct {
 		name, role, path string
 		hx               bool
-		want             string // a row only the grown data has (or, where a page lists nothing, proof it rendered)
+		want             string // rows only the grown data has, separated by "|" (or, where a page lists nothing, proof it rendered)
 	}{
 		// Home (internal/home): each role's queue counts every open test
 		// of the mission; the admin, a member of nothing, sees the
@@ -188,17 +222,22 @@ func TestQueryBudgets(t *testing.T) {
 		{"home as red", "red", "/", false, "Operation Violet: see all (1000)"},
 		{"home as blue", "blue", "/", false, "Operation Violet: see all (667)"},
 		{"home as admin", "admin", "/", false, "Migration revision"},
-		{"test page as lead", "lead", testPath, false, "Bulk user 199"},
-		{"test page as blue", "blue", testPath, false, "Bulk user 199"},
+		// The test page and its work block: the history and the 200 tools'
+		// outcomes.
+		{"test page as lead", "lead", testPath, false, "Bulk user 199|Bulk tool 199"},
+		{"test page as blue", "blue", testPath, false, "Bulk user 199|Bulk tool 199"},
 		{"test evidence section", "lead", testPath + "/evidence", false, "file-199.png"},
-		{"test work block (htmx)", "red", testPath, true, "Bulk user 199"},
+		{"test work block (htmx)", "red", testPath, true, "Bulk user 199|Bulk tool 199"},
+		{"test drawer (htmx)", "lead", testPath, true, "Bulk user 199|Bulk tool 199"},
 		{"mission members", "lead", f.path("/members"), false, "Bulk user 199"},
 		{"mission categories", "lead", f.path("/categories"), false, "Category 199"},
-		{"mission settings", "lead", f.path("/settings"), false, "Operation Violet"},
+		{"mission settings", "lead", f.path("/settings"), false, "Operation Violet|Bulk tool 199"},
 		{"mission figures", "lead", f.path("/figures"), false, "of 1001"},
-		// Gaps (internal/gaps): the budget test is executed and undetected; the
-		// bulk tests are pending (TestGapsPageQueryCount grows the gaps).
-		{"mission gaps", "lead", f.path("/gaps"), false, "Budget test"},
+		// Gaps (internal/gaps): the budget test is executed and undetected
+		// (each tool's outcome the scale's first level), with its 200
+		// expected rules; the bulk tests are pending (TestGapsPageQueryCount
+		// grows the gaps).
+		{"mission gaps", "lead", f.path("/gaps"), false, "Budget test|Bulk rule 199"},
 		{"template page", "red", "/library/tests/" + d.template.String(), false, "Bulk scenario 199"},
 		{"scenario list", "red", "/library/scenarios", false, "Bulk scenario 100"},
 		{"scenario page", "red", "/library/scenarios/" + d.scenario.String(), false, "Bulk template 199"},
@@ -209,8 +248,14 @@ func TestQueryBudgets(t *testing.T) {
 		{"invitations", "admin", "/admin/invitations", false, "invitee42@"},
 		{"audit log", "admin", "/admin/audit", false, "bulk42@"},
 		{"account", "admin", "/account", false, "Browser 199"},
+		// Issue 20: tools, their outcomes and detection rules.
+		{"tools", "admin", "/admin/tools", false, "Bulk tool 199"},
+		{"template edit", "red", "/library/tests/" + d.template.String() + "/edit", false, "Bulk rule 199"},
+		{"technique page", "red", "/attack/T1059.001", false, "Bulk rule 199"},
+		{"mission timeline", "lead", f.path("/timeline"), false, "Bulk tool 199"},
+		{"mission page with tools", "lead", f.path(""), false, "Bulk tool 199"},
 	}
-	count := func(role, path string, hx bool) (int64, string) {
+	count := func(role, path string, hx bool) ([]sqltrace.Statement, string) {
 		t.Helper()
 		r := httptest.NewRequest(http.MethodGet, path, nil)
 		r.AddCookie(f.cookies[role])
@@ -218,26 +263,31 @@ func TestQueryBudgets(t *testing.T) {
 			r.Header.Set("HX-Request", "true")
 		}
 		w := httptest.NewRecorder()
-		before := n.Count()
+		stop := n.Record()
 		srv.ServeHTTP(w, r)
+		stmts := stop()
 		if w.Code != http.StatusOK {
 			t.Fatalf("GET %s as %s: status %d", path, role, w.Code)
 		}
-		return n.Count() - before, w.Body.String()
+		return stmts, w.Body.String()
 	}
 	d.grow(0, 10)
-	small := make([]int64, len(pages))
+	small := make([][]sqltrace.Statement, len(pages))
 	for i, p := range pages {
 		small[i], _ = count(p.role, p.path, p.hx)
 	}
 	d.grow(10, 1000)
 	for i, p := range pages {
-		big, body := count(p.role, p.path, p.hx)
-		if !strings.Contains(body, p.want) {
-			t.Errorf("%s: %q not on the page; the grown data is not listed", p.name, p.want)
+		stmts, body := count(p.role, p.path, p.hx)
+		big := int64(len(stmts))
+		for _, want := range strings.Split(p.want, "|") {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s: %q not on the page; the grown data is not listed", p.name, want)
+			}
 		}
-		if big != small[i] {
-			t.Errorf("%s (%s): %d statements with 10 rows, %d with 1,000", p.name, p.path, small[i], big)
+		if big != int64(len(small[i])) {
+			t.Errorf("%s (%s): %d statements with 10 rows, %d with 1,000:\nat 10:%s\nat 1,000:%s",
+				p.name, p.path, len(small[i]), big, budgetStatements(small[i]), budgetStatements(stmts))
 		}
 		if big < 2 {
 			t.Errorf("%s: %d statements counted; the counter is not counting", p.name, big)
@@ -247,4 +297,13 @@ func TestQueryBudgets(t *testing.T) {
 		}
 		t.Logf("%-24s %d statements", p.name, big)
 	}
+}
+
+// budgetStatements lists statements one a line, for a count that grew.
+func budgetStatements(stmts []sqltrace.Statement) string {
+	var b strings.Builder
+	for i, s := range stmts {
+		fmt.Fprintf(&b, "\n  %d. %s", i+1, strings.Join(strings.Fields(s.Query), " "))
+	}
+	return b.String()
 }
