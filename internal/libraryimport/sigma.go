@@ -56,7 +56,8 @@ func (s *Service) StartSigma(ctx context.Context, f SigmaForm, done func(ok bool
 // runSigma imports the Sigma rules of the job's files and finishes the
 // job: failed with the reason when an archive is refused, no rule file was
 // found or none could be imported (nothing is imported then), else
-// succeeded with the summary and the audit event.
+// succeeded with the rules written, the summary and the audit event in
+// one transaction.
 func (j *Job) runSigma(ctx context.Context, h *job.Job, row *ent.ImportJob) (Summary, error) {
 	var out Summary
 	files, err := readSigmaFiles(j.Files)
@@ -66,21 +67,29 @@ func (j *Job) runSigma(ctx context.Context, h *job.Job, row *ent.ImportJob) (Sum
 	if len(files) == 0 {
 		return out, h.Fail(ctx, failure("no Sigma rule found: give rule files (.yml), a folder of them (SigmaHQ's rules/…) or a .zip or .tar.gz archive of one"), nil)
 	}
-	sum, err := sigma.Import(ctx, j.runner().Client(), files, sigma.Options{Progress: progress(h)})
-	out.Summary = library.Summary{Files: sum.Files, Added: sum.Added, Updated: sum.Updated, Unchanged: sum.Unchanged,
-		Kept: sum.Kept, Failed: sum.Failed}
-	for _, f := range sum.Failures {
-		out.Failures = append(out.Failures, library.Failure{File: f.File, Reason: f.Reason})
+	batch, sum := sigma.Read(files, progress(h))
+	count := func() {
+		out.Summary = library.Summary{Files: sum.Files, Added: sum.Added, Updated: sum.Updated, Unchanged: sum.Unchanged,
+			Kept: sum.Kept, Failed: sum.Failed}
+		out.Failures = nil
+		for _, f := range sum.Failures {
+			out.Failures = append(out.Failures, library.Failure{File: f.File, Reason: f.Reason})
+		}
 	}
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return out, h.Fail(ctx, failure("interrupted: Violet stopped before the import finished; nothing was imported, import again"), out.write(row.ID))
-	case err != nil:
-		return out, h.Fail(ctx, failure("the import stopped, nothing was imported: "+err.Error()), out.write(row.ID))
-	case out.Failed == out.Files:
+	count()
+	if batch.Empty() {
 		return out, h.Fail(ctx, failure(fmt.Sprintf("no rule could be imported (%d refused)", out.Failed)), out.write(row.ID))
 	}
-	return j.succeed(ctx, h, row, &out, nil, func() map[string]any {
+	// The rules are written in the transaction that records the job's end
+	// and its audit event: both or neither.
+	write := func(ctx context.Context, tx *ent.Tx) error {
+		if err := batch.Write(ctx, tx, &sum); err != nil {
+			return err
+		}
+		count()
+		return nil
+	}
+	return j.succeed(ctx, h, row, &out, write, func() map[string]any {
 		return map[string]any{"kind": "sigma", "files": out.Files, "added": out.Added, "updated": out.Updated,
 			"unchanged": out.Unchanged, "kept": out.Kept, "failed": out.Failed}
 	})

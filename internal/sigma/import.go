@@ -56,109 +56,120 @@ const importLock = 0x766c_7369_676d // "vlsigm"
 const batch = 500
 
 // Import reads the Sigma rule files and writes them into the rule
-// catalogue, by rule id: a new rule is added; a known one whose content is
-// the same is unchanged, else updated with its revision bumped; a rule
-// deleted from the catalogue stays deleted (counted as kept). A file
-// refused (see Parse), or the second file of the import with the same
-// rule id, is a failure and the others go on. The writes are one
-// transaction (all or nothing), one statement for the known rules and one
-// per batch of rules written.
+// catalogue in one transaction of its own (Read, then Batch.Write; an
+// import job writes in the transaction that records its end instead).
 func Import(ctx context.Context, client *ent.Client, files []File, opts Options) (Summary, error) {
-	sum := Summary{Files: len(files)}
-	progress := func(done int) {
-		if opts.Progress != nil {
-			opts.Progress(done, len(files))
-		}
+	b, sum := Read(files, opts.Progress)
+	if len(b.rules) == 0 {
+		return sum, nil
 	}
-	var (
-		rules []*Rule
-		from  = map[string]string{} // rule id → the file it came from
-	)
+	err := database.WithTx(ctx, client, func(tx *ent.Tx) error { return b.Write(ctx, tx, &sum) })
+	if err != nil {
+		return sum, err
+	}
+	if opts.Progress != nil {
+		opts.Progress(len(files), len(files))
+	}
+	return sum, nil
+}
+
+// Batch is the rules an import read, ready to be written.
+type Batch struct {
+	rules []*Rule
+	from  map[string]string // rule id → the file it came from
+}
+
+// Empty reports whether no rule was read (every file refused, or none).
+func (b Batch) Empty() bool { return len(b.rules) == 0 }
+
+// Read parses the files: a file refused (see Parse), or the second file
+// of the import with the same rule id, is a failure in the summary and
+// the others go on. progress (may be nil) is told about the first half of
+// the work, the reading.
+func Read(files []File, progress func(done, total int)) (Batch, Summary) {
+	sum := Summary{Files: len(files)}
+	b := Batch{from: map[string]string{}}
 	for i, f := range files {
 		r, err := Parse(f.Name, f.Data)
 		switch {
 		case err != nil:
 			sum.fail(f.Name, reason(err))
-		case from[r.UID] != "":
-			sum.fail(f.Name, fmt.Sprintf("the rule id %s is also the one of %s", r.UID, from[r.UID]))
+		case b.from[r.UID] != "":
+			sum.fail(f.Name, fmt.Sprintf("the rule id %s is also the one of %s", r.UID, b.from[r.UID]))
 		default:
-			from[r.UID] = f.Name
-			rules = append(rules, r)
+			b.from[r.UID] = f.Name
+			b.rules = append(b.rules, r)
 		}
-		// Reading is the first half of the work, writing the second.
-		if i%50 == 0 {
-			progress(i / 2)
+		if progress != nil && i%50 == 0 {
+			progress(i/2, len(files))
 		}
 	}
-	progress(len(files) / 2)
-	if len(rules) == 0 {
-		return sum, nil
+	return b, sum
+}
+
+// Write writes the batch into the rule catalogue in tx, by rule id, and
+// counts what it did in sum: a new rule is added; a known one whose
+// content is the same is unchanged, else updated with its revision
+// bumped; a rule deleted from the catalogue stays deleted (counted as
+// kept). One statement reads the known rules and one writes each batch
+// of rules, under a lock that makes concurrent Sigma imports take turns.
+// On error sum's counts are left as they were (the caller's transaction
+// writes nothing).
+func (b Batch) Write(ctx context.Context, tx *ent.Tx, sum *Summary) error {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, importLock); err != nil {
+		return fmt.Errorf("wait for other Sigma imports: %w", err)
 	}
-	err := database.WithTx(ctx, client, func(tx *ent.Tx) error {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, importLock); err != nil {
-			return fmt.Errorf("wait for other Sigma imports: %w", err)
-		}
-		uids := make([]string, len(rules))
-		for i, r := range rules {
-			uids[i] = r.UID
-		}
-		// Deleted rules too: they are kept deleted, not added again.
-		known, err := tx.DetectionRule.Query().
-			Where(predicate.DetectionRule(database.In(detectionrule.FieldRuleUID, uids))).
-			Select(detectionrule.FieldRuleUID, detectionrule.FieldContentSha256, detectionrule.FieldRevision, detectionrule.FieldDeletedAt).
-			All(schema.SkipSoftDelete(ctx))
-		if err != nil {
-			return fmt.Errorf("read the known rules: %w", err)
-		}
-		byUID := make(map[string]*ent.DetectionRule, len(known))
-		for _, k := range known {
-			byUID[k.RuleUID] = k
-		}
-		var writes []*ent.DetectionRuleCreate
-		for _, r := range rules {
-			revision := 1
-			if k := byUID[r.UID]; k != nil {
-				switch {
-				case k.DeletedAt != nil:
-					sum.Kept++
-					continue
-				case k.ContentSha256 == r.SHA256:
-					sum.Unchanged++
-					continue
-				}
-				sum.Updated++
-				revision = k.Revision + 1
-			} else {
-				sum.Added++
-			}
-			writes = append(writes, tx.DetectionRule.Create().
-				SetRuleUID(r.UID).SetTitle(r.Title).SetStatus(r.Status).SetLevel(r.Level).
-				SetDescription(r.Description).SetAuthor(r.Author).SetLogsource(r.Logsource).
-				SetTags(nonNil(r.Tags)).SetTechniques(nonNil(r.Techniques)).SetReferences(nonNil(r.References)).
-				SetDate(r.Date).SetModified(r.Modified).SetSource(source(from[r.UID])).
-				SetContent(r.Content).SetContentSha256(r.SHA256).SetRevision(revision))
-		}
-		done := 0
-		for chunk := range slices.Chunk(writes, batch) {
-			// A known rule is updated in place (the unique rule_uid index
-			// is the conflict): every field written, created_at kept.
-			if err := tx.DetectionRule.CreateBulk(chunk...).
-				OnConflictColumns(detectionrule.FieldRuleUID).UpdateNewValues().Exec(ctx); err != nil {
-				return fmt.Errorf("write the rules: %w", err)
-			}
-			done += len(chunk)
-			half := len(files) / 2
-			progress(half + (len(files)-half)*done/len(writes))
-		}
-		return nil
-	})
+	uids := make([]string, len(b.rules))
+	for i, r := range b.rules {
+		uids[i] = r.UID
+	}
+	// Deleted rules too: they are kept deleted, not added again.
+	known, err := tx.DetectionRule.Query().
+		Where(predicate.DetectionRule(database.In(detectionrule.FieldRuleUID, uids))).
+		Select(detectionrule.FieldRuleUID, detectionrule.FieldContentSha256, detectionrule.FieldRevision, detectionrule.FieldDeletedAt).
+		All(schema.SkipSoftDelete(ctx))
 	if err != nil {
-		// Nothing was written: every counted rule is undone.
-		sum.Added, sum.Updated, sum.Unchanged, sum.Kept = 0, 0, 0, 0
-		return sum, err
+		return fmt.Errorf("read the known rules: %w", err)
 	}
-	progress(len(files))
-	return sum, nil
+	byUID := make(map[string]*ent.DetectionRule, len(known))
+	for _, k := range known {
+		byUID[k.RuleUID] = k
+	}
+	counts := *sum
+	var writes []*ent.DetectionRuleCreate
+	for _, r := range b.rules {
+		revision := 1
+		if k := byUID[r.UID]; k != nil {
+			switch {
+			case k.DeletedAt != nil:
+				counts.Kept++
+				continue
+			case k.ContentSha256 == r.SHA256:
+				counts.Unchanged++
+				continue
+			}
+			counts.Updated++
+			revision = k.Revision + 1
+		} else {
+			counts.Added++
+		}
+		writes = append(writes, tx.DetectionRule.Create().
+			SetRuleUID(r.UID).SetTitle(r.Title).SetStatus(r.Status).SetLevel(r.Level).
+			SetDescription(r.Description).SetAuthor(r.Author).SetLogsource(r.Logsource).
+			SetTags(nonNil(r.Tags)).SetTechniques(nonNil(r.Techniques)).SetReferences(nonNil(r.References)).
+			SetDate(r.Date).SetModified(r.Modified).SetSource(source(b.from[r.UID])).
+			SetContent(r.Content).SetContentSha256(r.SHA256).SetRevision(revision))
+	}
+	for chunk := range slices.Chunk(writes, batch) {
+		// A known rule is updated in place (the unique rule_uid index is
+		// the conflict): every field written, created_at kept.
+		if err := tx.DetectionRule.CreateBulk(chunk...).
+			OnConflictColumns(detectionrule.FieldRuleUID).UpdateNewValues().Exec(ctx); err != nil {
+			return fmt.Errorf("write the rules: %w", err)
+		}
+	}
+	*sum = counts
+	return nil
 }
 
 // reason is a refused file's reason without its name (the failure
