@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	entsql "entgo.io/ent/dialect/sql"
-	"github.com/lib/pq"
+	"violet/internal/sigma"
 
 	"violet/ent/detectionrule"
-	"violet/ent/predicate"
 	attackviews "violet/views/attack"
 )
 
@@ -33,11 +30,7 @@ func (c *Catalogue) rules(ctx context.Context, d *attackviews.Detail) error {
 		}
 	}
 	rows, err := c.client.DetectionRule.Query().
-		Where(predicate.DetectionRule(func(s *entsql.Selector) {
-			s.Where(entsql.P(func(b *entsql.Builder) {
-				b.Ident(s.C(detectionrule.FieldTechniques)).WriteString(" ?| ").Arg(pq.Array(ids))
-			}))
-		})).
+		Where(sigma.ForTechniques(ids)).
 		Order(detectionrule.ByTitle(), detectionrule.ByID()).
 		Select(detectionrule.FieldRuleUID, detectionrule.FieldTitle, detectionrule.FieldLevel, detectionrule.FieldStatus,
 			detectionrule.FieldLogsource, detectionrule.FieldTechniques).

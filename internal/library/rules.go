@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"violet/internal/sigma"
 
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
@@ -92,11 +93,7 @@ func offerRules(ctx context.Context, client *ent.Client, f *libraryviews.Templat
 			f.RuleCandidates = nil
 			return nil
 		}
-		query.Where(predicate.DetectionRule(func(s *entsql.Selector) {
-			s.Where(entsql.P(func(b *entsql.Builder) {
-				b.Ident(s.C(detectionrule.FieldTechniques)).WriteString(" ?| ").Arg(pq.Array(ids))
-			}))
-		}))
+		query.Where(sigma.ForTechniques(ids))
 	}
 	if len(picked) > 0 {
 		query.Where(predicate.DetectionRule(func(s *entsql.Selector) {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	mtviews "violet/views/missiontest"
 
 	"github.com/google/uuid"
 
@@ -39,9 +40,9 @@ import (
 //   - outcomes without a level rank below any level; no outcome left
 //     clears the overall result.
 
-// NoTool names the outcome without a tool in OutcomeInput.Tool and the
-// page's forms.
-const NoTool = "none"
+// NoTool names the outcome without a tool in OutcomeInput.Tool: the value
+// the page's forms send (views/missiontest).
+const NoTool = mtviews.NoTool
 
 // OutcomeInput is one outcome's form as sent: the tool (its id, NoTool for
 // the outcome without a tool), the version of the outcome the page showed

@@ -26,7 +26,6 @@ import (
 	"violet/ent/missiontest"
 	"violet/ent/missiontestmitretag"
 	"violet/ent/user"
-	"violet/internal/auth"
 	"violet/internal/mission"
 )
 
@@ -375,12 +374,6 @@ func tagsOf(s *sql.Selector, how int) string {
 	}
 	return "coalesce((SELECT " + agg + " ORDER BY g.external_id, g.id) FROM " + missiontestmitretag.Table +
 		" g WHERE g.mission_test_id = " + s.C(missiontest.FieldID) + "), " + none + ")"
-}
-
-// seesAll reports whether the privacy policy shows the viewer every test of
-// the mission, unreleased ones included.
-func seesAll(a *mission.Access) bool {
-	return a.Viewer.Can(auth.MissionReadAll) || a.SeesUnreleased()
 }
 
 // filterPredicate is the filter's condition on the category and the tags.

@@ -2,8 +2,10 @@ package sigma
 
 import (
 	"context"
+	entsql "entgo.io/ent/dialect/sql"
 	"errors"
 	"fmt"
+	"github.com/lib/pq"
 	"slices"
 
 	"violet/ent"
@@ -211,4 +213,15 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return slices.Clip(s)
+}
+
+// ForTechniques narrows a rule query to the rules naming any of the ATT&CK
+// IDs (techniques ?| ids), which the GIN index on techniques answers
+// whatever the size of the catalogue.
+func ForTechniques(ids []string) predicate.DetectionRule {
+	return func(s *entsql.Selector) {
+		s.Where(entsql.P(func(b *entsql.Builder) {
+			b.Ident(s.C(detectionrule.FieldTechniques)).WriteString(" ?| ").Arg(pq.Array(ids))
+		}))
+	}
 }

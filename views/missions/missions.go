@@ -159,7 +159,7 @@ func CheckTools(tools []Tool, checked []string) []Tool {
 
 // ToolKindLabel names a tool's kind in the viewer's language.
 func ToolKindLabel(ctx context.Context, kind string) string {
-	return i18n.T(ctx, "mission_tools.kind_"+kind)
+	return i18n.T(ctx, "tools.kind_label.kind_"+kind)
 }
 
 // Action is where the form posts.

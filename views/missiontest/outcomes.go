@@ -6,7 +6,7 @@ import (
 )
 
 // NoTool is the tool of the outcome without a tool in the outcome forms
-// (mission.NoTool: the workflow reads it).
+// (mission.NoTool is this value, which the workflow reads).
 const NoTool = "none"
 
 // Outcome is one row of the outcomes per tool: a tool of the mission's
