@@ -2343,6 +2343,38 @@ func (c *MissionClient) QueryCreatedBy(_m *Mission) *UserQuery {
 	return query
 }
 
+// QueryRetests queries the retests edge of a Mission.
+func (c *MissionClient) QueryRetests(_m *Mission) *MissionQuery {
+	query := (&MissionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(mission.Table, mission.FieldID, id),
+			sqlgraph.To(mission.Table, mission.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, mission.RetestsTable, mission.RetestsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRetestOf queries the retest_of edge of a Mission.
+func (c *MissionClient) QueryRetestOf(_m *Mission) *MissionQuery {
+	query := (&MissionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(mission.Table, mission.FieldID, id),
+			sqlgraph.To(mission.Table, mission.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, mission.RetestOfTable, mission.RetestOfColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryTools queries the tools edge of a Mission.
 func (c *MissionClient) QueryTools(_m *Mission) *DefensiveToolQuery {
 	query := (&DefensiveToolClient{config: c.config}).Query()
@@ -3163,6 +3195,38 @@ func (c *MissionTestClient) QueryRules(_m *MissionTest) *DetectionRuleQuery {
 			sqlgraph.From(missiontest.Table, missiontest.FieldID, id),
 			sqlgraph.To(detectionrule.Table, detectionrule.FieldID),
 			sqlgraph.Edge(sqlgraph.M2M, false, missiontest.RulesTable, missiontest.RulesPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRetests queries the retests edge of a MissionTest.
+func (c *MissionTestClient) QueryRetests(_m *MissionTest) *MissionTestQuery {
+	query := (&MissionTestClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(missiontest.Table, missiontest.FieldID, id),
+			sqlgraph.To(missiontest.Table, missiontest.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, missiontest.RetestsTable, missiontest.RetestsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRetestOf queries the retest_of edge of a MissionTest.
+func (c *MissionTestClient) QueryRetestOf(_m *MissionTest) *MissionTestQuery {
+	query := (&MissionTestClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(missiontest.Table, missiontest.FieldID, id),
+			sqlgraph.To(missiontest.Table, missiontest.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, missiontest.RetestOfTable, missiontest.RetestOfColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -41,6 +42,10 @@ type Mission struct {
 	CreatedByID *uuid.UUID `json:"created_by_id,omitempty"`
 	// optimistic locking: bumped by every save of the mission's own fields
 	Version int `json:"version,omitempty"`
+	// free-form labels (a client, a business unit, a yearly campaign) the insights filter by
+	Labels []string `json:"labels,omitempty"`
+	// the mission this one retests; its tests point at the tests they retest
+	RetestOfID *uuid.UUID `json:"retest_of_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the MissionQuery when eager-loading is set.
 	Edges        MissionEdges `json:"edges"`
@@ -59,11 +64,15 @@ type MissionEdges struct {
 	Tests []*MissionTest `json:"tests,omitempty"`
 	// CreatedBy holds the value of the created_by edge.
 	CreatedBy *User `json:"created_by,omitempty"`
+	// Retests holds the value of the retests edge.
+	Retests []*Mission `json:"retests,omitempty"`
+	// RetestOf holds the value of the retest_of edge.
+	RetestOf *Mission `json:"retest_of,omitempty"`
 	// Tools holds the value of the tools edge.
 	Tools []*DefensiveTool `json:"tools,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [6]bool
+	loadedTypes [8]bool
 }
 
 // MembersOrErr returns the Members value or an error if the edge
@@ -113,10 +122,30 @@ func (e MissionEdges) CreatedByOrErr() (*User, error) {
 	return nil, &NotLoadedError{edge: "created_by"}
 }
 
+// RetestsOrErr returns the Retests value or an error if the edge
+// was not loaded in eager-loading.
+func (e MissionEdges) RetestsOrErr() ([]*Mission, error) {
+	if e.loadedTypes[5] {
+		return e.Retests, nil
+	}
+	return nil, &NotLoadedError{edge: "retests"}
+}
+
+// RetestOfOrErr returns the RetestOf value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e MissionEdges) RetestOfOrErr() (*Mission, error) {
+	if e.RetestOf != nil {
+		return e.RetestOf, nil
+	} else if e.loadedTypes[6] {
+		return nil, &NotFoundError{label: mission.Label}
+	}
+	return nil, &NotLoadedError{edge: "retest_of"}
+}
+
 // ToolsOrErr returns the Tools value or an error if the edge
 // was not loaded in eager-loading.
 func (e MissionEdges) ToolsOrErr() ([]*DefensiveTool, error) {
-	if e.loadedTypes[5] {
+	if e.loadedTypes[7] {
 		return e.Tools, nil
 	}
 	return nil, &NotLoadedError{edge: "tools"}
@@ -127,8 +156,10 @@ func (*Mission) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case mission.FieldCreatedByID:
+		case mission.FieldCreatedByID, mission.FieldRetestOfID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
+		case mission.FieldLabels:
+			values[i] = new([]byte)
 		case mission.FieldVersion:
 			values[i] = new(sql.NullInt64)
 		case mission.FieldName, mission.FieldDescription, mission.FieldScope, mission.FieldStatus:
@@ -228,6 +259,21 @@ func (_m *Mission) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Version = int(value.Int64)
 			}
+		case mission.FieldLabels:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field labels", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Labels); err != nil {
+					return fmt.Errorf("unmarshal field labels: %w", err)
+				}
+			}
+		case mission.FieldRetestOfID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field retest_of_id", values[i])
+			} else if value.Valid {
+				_m.RetestOfID = new(uuid.UUID)
+				*_m.RetestOfID = *value.S.(*uuid.UUID)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -264,6 +310,16 @@ func (_m *Mission) QueryTests() *MissionTestQuery {
 // QueryCreatedBy queries the "created_by" edge of the Mission entity.
 func (_m *Mission) QueryCreatedBy() *UserQuery {
 	return NewMissionClient(_m.config).QueryCreatedBy(_m)
+}
+
+// QueryRetests queries the "retests" edge of the Mission entity.
+func (_m *Mission) QueryRetests() *MissionQuery {
+	return NewMissionClient(_m.config).QueryRetests(_m)
+}
+
+// QueryRetestOf queries the "retest_of" edge of the Mission entity.
+func (_m *Mission) QueryRetestOf() *MissionQuery {
+	return NewMissionClient(_m.config).QueryRetestOf(_m)
 }
 
 // QueryTools queries the "tools" edge of the Mission entity.
@@ -334,6 +390,14 @@ func (_m *Mission) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("version=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Version))
+	builder.WriteString(", ")
+	builder.WriteString("labels=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Labels))
+	builder.WriteString(", ")
+	if v := _m.RetestOfID; v != nil {
+		builder.WriteString("retest_of_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -176,6 +176,26 @@ func (_c *MissionCreate) SetNillableVersion(v *int) *MissionCreate {
 	return _c
 }
 
+// SetLabels sets the "labels" field.
+func (_c *MissionCreate) SetLabels(v []string) *MissionCreate {
+	_c.mutation.SetLabels(v)
+	return _c
+}
+
+// SetRetestOfID sets the "retest_of_id" field.
+func (_c *MissionCreate) SetRetestOfID(v uuid.UUID) *MissionCreate {
+	_c.mutation.SetRetestOfID(v)
+	return _c
+}
+
+// SetNillableRetestOfID sets the "retest_of_id" field if the given value is not nil.
+func (_c *MissionCreate) SetNillableRetestOfID(v *uuid.UUID) *MissionCreate {
+	if v != nil {
+		_c.SetRetestOfID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *MissionCreate) SetID(v uuid.UUID) *MissionCreate {
 	_c.mutation.SetID(v)
@@ -253,6 +273,26 @@ func (_c *MissionCreate) AddTests(v ...*MissionTest) *MissionCreate {
 // SetCreatedBy sets the "created_by" edge to the User entity.
 func (_c *MissionCreate) SetCreatedBy(v *User) *MissionCreate {
 	return _c.SetCreatedByID(v.ID)
+}
+
+// AddRetestIDs adds the "retests" edge to the Mission entity by IDs.
+func (_c *MissionCreate) AddRetestIDs(ids ...uuid.UUID) *MissionCreate {
+	_c.mutation.AddRetestIDs(ids...)
+	return _c
+}
+
+// AddRetests adds the "retests" edges to the Mission entity.
+func (_c *MissionCreate) AddRetests(v ...*Mission) *MissionCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddRetestIDs(ids...)
+}
+
+// SetRetestOf sets the "retest_of" edge to the Mission entity.
+func (_c *MissionCreate) SetRetestOf(v *Mission) *MissionCreate {
+	return _c.SetRetestOfID(v.ID)
 }
 
 // AddToolIDs adds the "tools" edge to the DefensiveTool entity by IDs.
@@ -336,6 +376,10 @@ func (_c *MissionCreate) defaults() error {
 	if _, ok := _c.mutation.Version(); !ok {
 		v := mission.DefaultVersion
 		_c.mutation.SetVersion(v)
+	}
+	if _, ok := _c.mutation.Labels(); !ok {
+		v := mission.DefaultLabels
+		_c.mutation.SetLabels(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if mission.DefaultID == nil {
@@ -466,6 +510,10 @@ func (_c *MissionCreate) createSpec() (*Mission, *sqlgraph.CreateSpec) {
 		_spec.SetField(mission.FieldVersion, field.TypeInt, value)
 		_node.Version = value
 	}
+	if value, ok := _c.mutation.Labels(); ok {
+		_spec.SetField(mission.FieldLabels, field.TypeJSON, value)
+		_node.Labels = value
+	}
 	if nodes := _c.mutation.MembersIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -545,6 +593,39 @@ func (_c *MissionCreate) createSpec() (*Mission, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.CreatedByID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RetestsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   mission.RetestsTable,
+			Columns: []string{mission.RetestsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mission.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RetestOfIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   mission.RetestOfTable,
+			Columns: []string{mission.RetestOfColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mission.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.RetestOfID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.ToolsIDs(); len(nodes) > 0 {
@@ -762,6 +843,36 @@ func (u *MissionUpsert) UpdateVersion() *MissionUpsert {
 // AddVersion adds v to the "version" field.
 func (u *MissionUpsert) AddVersion(v int) *MissionUpsert {
 	u.Add(mission.FieldVersion, v)
+	return u
+}
+
+// SetLabels sets the "labels" field.
+func (u *MissionUpsert) SetLabels(v []string) *MissionUpsert {
+	u.Set(mission.FieldLabels, v)
+	return u
+}
+
+// UpdateLabels sets the "labels" field to the value that was provided on create.
+func (u *MissionUpsert) UpdateLabels() *MissionUpsert {
+	u.SetExcluded(mission.FieldLabels)
+	return u
+}
+
+// SetRetestOfID sets the "retest_of_id" field.
+func (u *MissionUpsert) SetRetestOfID(v uuid.UUID) *MissionUpsert {
+	u.Set(mission.FieldRetestOfID, v)
+	return u
+}
+
+// UpdateRetestOfID sets the "retest_of_id" field to the value that was provided on create.
+func (u *MissionUpsert) UpdateRetestOfID() *MissionUpsert {
+	u.SetExcluded(mission.FieldRetestOfID)
+	return u
+}
+
+// ClearRetestOfID clears the value of the "retest_of_id" field.
+func (u *MissionUpsert) ClearRetestOfID() *MissionUpsert {
+	u.SetNull(mission.FieldRetestOfID)
 	return u
 }
 
@@ -988,6 +1099,41 @@ func (u *MissionUpsertOne) AddVersion(v int) *MissionUpsertOne {
 func (u *MissionUpsertOne) UpdateVersion() *MissionUpsertOne {
 	return u.Update(func(s *MissionUpsert) {
 		s.UpdateVersion()
+	})
+}
+
+// SetLabels sets the "labels" field.
+func (u *MissionUpsertOne) SetLabels(v []string) *MissionUpsertOne {
+	return u.Update(func(s *MissionUpsert) {
+		s.SetLabels(v)
+	})
+}
+
+// UpdateLabels sets the "labels" field to the value that was provided on create.
+func (u *MissionUpsertOne) UpdateLabels() *MissionUpsertOne {
+	return u.Update(func(s *MissionUpsert) {
+		s.UpdateLabels()
+	})
+}
+
+// SetRetestOfID sets the "retest_of_id" field.
+func (u *MissionUpsertOne) SetRetestOfID(v uuid.UUID) *MissionUpsertOne {
+	return u.Update(func(s *MissionUpsert) {
+		s.SetRetestOfID(v)
+	})
+}
+
+// UpdateRetestOfID sets the "retest_of_id" field to the value that was provided on create.
+func (u *MissionUpsertOne) UpdateRetestOfID() *MissionUpsertOne {
+	return u.Update(func(s *MissionUpsert) {
+		s.UpdateRetestOfID()
+	})
+}
+
+// ClearRetestOfID clears the value of the "retest_of_id" field.
+func (u *MissionUpsertOne) ClearRetestOfID() *MissionUpsertOne {
+	return u.Update(func(s *MissionUpsert) {
+		s.ClearRetestOfID()
 	})
 }
 
@@ -1381,6 +1527,41 @@ func (u *MissionUpsertBulk) AddVersion(v int) *MissionUpsertBulk {
 func (u *MissionUpsertBulk) UpdateVersion() *MissionUpsertBulk {
 	return u.Update(func(s *MissionUpsert) {
 		s.UpdateVersion()
+	})
+}
+
+// SetLabels sets the "labels" field.
+func (u *MissionUpsertBulk) SetLabels(v []string) *MissionUpsertBulk {
+	return u.Update(func(s *MissionUpsert) {
+		s.SetLabels(v)
+	})
+}
+
+// UpdateLabels sets the "labels" field to the value that was provided on create.
+func (u *MissionUpsertBulk) UpdateLabels() *MissionUpsertBulk {
+	return u.Update(func(s *MissionUpsert) {
+		s.UpdateLabels()
+	})
+}
+
+// SetRetestOfID sets the "retest_of_id" field.
+func (u *MissionUpsertBulk) SetRetestOfID(v uuid.UUID) *MissionUpsertBulk {
+	return u.Update(func(s *MissionUpsert) {
+		s.SetRetestOfID(v)
+	})
+}
+
+// UpdateRetestOfID sets the "retest_of_id" field to the value that was provided on create.
+func (u *MissionUpsertBulk) UpdateRetestOfID() *MissionUpsertBulk {
+	return u.Update(func(s *MissionUpsert) {
+		s.UpdateRetestOfID()
+	})
+}
+
+// ClearRetestOfID clears the value of the "retest_of_id" field.
+func (u *MissionUpsertBulk) ClearRetestOfID() *MissionUpsertBulk {
+	return u.Update(func(s *MissionUpsert) {
+		s.ClearRetestOfID()
 	})
 }
 

@@ -37,6 +37,8 @@ type MissionQuery struct {
 	withScenarios  *MissionScenarioQuery
 	withTests      *MissionTestQuery
 	withCreatedBy  *UserQuery
+	withRetests    *MissionQuery
+	withRetestOf   *MissionQuery
 	withTools      *DefensiveToolQuery
 	modifiers      []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
@@ -178,6 +180,50 @@ func (_q *MissionQuery) QueryCreatedBy() *UserQuery {
 			sqlgraph.From(mission.Table, mission.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, mission.CreatedByTable, mission.CreatedByColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryRetests chains the current query on the "retests" edge.
+func (_q *MissionQuery) QueryRetests() *MissionQuery {
+	query := (&MissionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(mission.Table, mission.FieldID, selector),
+			sqlgraph.To(mission.Table, mission.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, mission.RetestsTable, mission.RetestsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryRetestOf chains the current query on the "retest_of" edge.
+func (_q *MissionQuery) QueryRetestOf() *MissionQuery {
+	query := (&MissionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(mission.Table, mission.FieldID, selector),
+			sqlgraph.To(mission.Table, mission.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, mission.RetestOfTable, mission.RetestOfColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -404,6 +450,8 @@ func (_q *MissionQuery) Clone() *MissionQuery {
 		withScenarios:  _q.withScenarios.Clone(),
 		withTests:      _q.withTests.Clone(),
 		withCreatedBy:  _q.withCreatedBy.Clone(),
+		withRetests:    _q.withRetests.Clone(),
+		withRetestOf:   _q.withRetestOf.Clone(),
 		withTools:      _q.withTools.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
@@ -463,6 +511,28 @@ func (_q *MissionQuery) WithCreatedBy(opts ...func(*UserQuery)) *MissionQuery {
 		opt(query)
 	}
 	_q.withCreatedBy = query
+	return _q
+}
+
+// WithRetests tells the query-builder to eager-load the nodes that are connected to
+// the "retests" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *MissionQuery) WithRetests(opts ...func(*MissionQuery)) *MissionQuery {
+	query := (&MissionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRetests = query
+	return _q
+}
+
+// WithRetestOf tells the query-builder to eager-load the nodes that are connected to
+// the "retest_of" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *MissionQuery) WithRetestOf(opts ...func(*MissionQuery)) *MissionQuery {
+	query := (&MissionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRetestOf = query
 	return _q
 }
 
@@ -561,12 +631,14 @@ func (_q *MissionQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Miss
 	var (
 		nodes       = []*Mission{}
 		_spec       = _q.querySpec()
-		loadedTypes = [6]bool{
+		loadedTypes = [8]bool{
 			_q.withMembers != nil,
 			_q.withCategories != nil,
 			_q.withScenarios != nil,
 			_q.withTests != nil,
 			_q.withCreatedBy != nil,
+			_q.withRetests != nil,
+			_q.withRetestOf != nil,
 			_q.withTools != nil,
 		}
 	)
@@ -622,6 +694,19 @@ func (_q *MissionQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Miss
 	if query := _q.withCreatedBy; query != nil {
 		if err := _q.loadCreatedBy(ctx, query, nodes, nil,
 			func(n *Mission, e *User) { n.Edges.CreatedBy = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withRetests; query != nil {
+		if err := _q.loadRetests(ctx, query, nodes,
+			func(n *Mission) { n.Edges.Retests = []*Mission{} },
+			func(n *Mission, e *Mission) { n.Edges.Retests = append(n.Edges.Retests, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withRetestOf; query != nil {
+		if err := _q.loadRetestOf(ctx, query, nodes, nil,
+			func(n *Mission, e *Mission) { n.Edges.RetestOf = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -787,6 +872,71 @@ func (_q *MissionQuery) loadCreatedBy(ctx context.Context, query *UserQuery, nod
 	}
 	return nil
 }
+func (_q *MissionQuery) loadRetests(ctx context.Context, query *MissionQuery, nodes []*Mission, init func(*Mission), assign func(*Mission, *Mission)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*Mission)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(mission.FieldRetestOfID)
+	}
+	query.Where(predicate.Mission(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(mission.RetestsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.RetestOfID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "retest_of_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "retest_of_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *MissionQuery) loadRetestOf(ctx context.Context, query *MissionQuery, nodes []*Mission, init func(*Mission), assign func(*Mission, *Mission)) error {
+	ids := make([]uuid.UUID, 0, len(nodes))
+	nodeids := make(map[uuid.UUID][]*Mission)
+	for i := range nodes {
+		if nodes[i].RetestOfID == nil {
+			continue
+		}
+		fk := *nodes[i].RetestOfID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(mission.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "retest_of_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 func (_q *MissionQuery) loadTools(ctx context.Context, query *DefensiveToolQuery, nodes []*Mission, init func(*Mission), assign func(*Mission, *DefensiveTool)) error {
 	edgeIDs := make([]driver.Value, len(nodes))
 	byID := make(map[uuid.UUID]*Mission)
@@ -879,6 +1029,9 @@ func (_q *MissionQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withCreatedBy != nil {
 			_spec.Node.AddColumnOnce(mission.FieldCreatedByID)
+		}
+		if _q.withRetestOf != nil {
+			_spec.Node.AddColumnOnce(mission.FieldRetestOfID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

@@ -18,6 +18,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
 )
@@ -198,6 +199,38 @@ func (_u *MissionUpdate) AddVersion(v int) *MissionUpdate {
 	return _u
 }
 
+// SetLabels sets the "labels" field.
+func (_u *MissionUpdate) SetLabels(v []string) *MissionUpdate {
+	_u.mutation.SetLabels(v)
+	return _u
+}
+
+// AppendLabels appends value to the "labels" field.
+func (_u *MissionUpdate) AppendLabels(v []string) *MissionUpdate {
+	_u.mutation.AppendLabels(v)
+	return _u
+}
+
+// SetRetestOfID sets the "retest_of_id" field.
+func (_u *MissionUpdate) SetRetestOfID(v uuid.UUID) *MissionUpdate {
+	_u.mutation.SetRetestOfID(v)
+	return _u
+}
+
+// SetNillableRetestOfID sets the "retest_of_id" field if the given value is not nil.
+func (_u *MissionUpdate) SetNillableRetestOfID(v *uuid.UUID) *MissionUpdate {
+	if v != nil {
+		_u.SetRetestOfID(*v)
+	}
+	return _u
+}
+
+// ClearRetestOfID clears the value of the "retest_of_id" field.
+func (_u *MissionUpdate) ClearRetestOfID() *MissionUpdate {
+	_u.mutation.ClearRetestOfID()
+	return _u
+}
+
 // AddMemberIDs adds the "members" edge to the MissionMember entity by IDs.
 func (_u *MissionUpdate) AddMemberIDs(ids ...uuid.UUID) *MissionUpdate {
 	_u.mutation.AddMemberIDs(ids...)
@@ -261,6 +294,26 @@ func (_u *MissionUpdate) AddTests(v ...*MissionTest) *MissionUpdate {
 // SetCreatedBy sets the "created_by" edge to the User entity.
 func (_u *MissionUpdate) SetCreatedBy(v *User) *MissionUpdate {
 	return _u.SetCreatedByID(v.ID)
+}
+
+// AddRetestIDs adds the "retests" edge to the Mission entity by IDs.
+func (_u *MissionUpdate) AddRetestIDs(ids ...uuid.UUID) *MissionUpdate {
+	_u.mutation.AddRetestIDs(ids...)
+	return _u
+}
+
+// AddRetests adds the "retests" edges to the Mission entity.
+func (_u *MissionUpdate) AddRetests(v ...*Mission) *MissionUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRetestIDs(ids...)
+}
+
+// SetRetestOf sets the "retest_of" edge to the Mission entity.
+func (_u *MissionUpdate) SetRetestOf(v *Mission) *MissionUpdate {
+	return _u.SetRetestOfID(v.ID)
 }
 
 // AddToolIDs adds the "tools" edge to the DefensiveTool entity by IDs.
@@ -370,6 +423,33 @@ func (_u *MissionUpdate) RemoveTests(v ...*MissionTest) *MissionUpdate {
 // ClearCreatedBy clears the "created_by" edge to the User entity.
 func (_u *MissionUpdate) ClearCreatedBy() *MissionUpdate {
 	_u.mutation.ClearCreatedBy()
+	return _u
+}
+
+// ClearRetests clears all "retests" edges to the Mission entity.
+func (_u *MissionUpdate) ClearRetests() *MissionUpdate {
+	_u.mutation.ClearRetests()
+	return _u
+}
+
+// RemoveRetestIDs removes the "retests" edge to Mission entities by IDs.
+func (_u *MissionUpdate) RemoveRetestIDs(ids ...uuid.UUID) *MissionUpdate {
+	_u.mutation.RemoveRetestIDs(ids...)
+	return _u
+}
+
+// RemoveRetests removes "retests" edges to Mission entities.
+func (_u *MissionUpdate) RemoveRetests(v ...*Mission) *MissionUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRetestIDs(ids...)
+}
+
+// ClearRetestOf clears the "retest_of" edge to the Mission entity.
+func (_u *MissionUpdate) ClearRetestOf() *MissionUpdate {
+	_u.mutation.ClearRetestOf()
 	return _u
 }
 
@@ -511,6 +591,14 @@ func (_u *MissionUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedVersion(); ok {
 		_spec.AddField(mission.FieldVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Labels(); ok {
+		_spec.SetField(mission.FieldLabels, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedLabels(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, mission.FieldLabels, value)
+		})
 	}
 	if _u.mutation.MembersCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -714,6 +802,80 @@ func (_u *MissionUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RetestsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   mission.RetestsTable,
+			Columns: []string{mission.RetestsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mission.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRetestsIDs(); len(nodes) > 0 && !_u.mutation.RetestsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   mission.RetestsTable,
+			Columns: []string{mission.RetestsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mission.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RetestsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   mission.RetestsTable,
+			Columns: []string{mission.RetestsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mission.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RetestOfCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   mission.RetestOfTable,
+			Columns: []string{mission.RetestOfColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mission.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RetestOfIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   mission.RetestOfTable,
+			Columns: []string{mission.RetestOfColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mission.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {
@@ -949,6 +1111,38 @@ func (_u *MissionUpdateOne) AddVersion(v int) *MissionUpdateOne {
 	return _u
 }
 
+// SetLabels sets the "labels" field.
+func (_u *MissionUpdateOne) SetLabels(v []string) *MissionUpdateOne {
+	_u.mutation.SetLabels(v)
+	return _u
+}
+
+// AppendLabels appends value to the "labels" field.
+func (_u *MissionUpdateOne) AppendLabels(v []string) *MissionUpdateOne {
+	_u.mutation.AppendLabels(v)
+	return _u
+}
+
+// SetRetestOfID sets the "retest_of_id" field.
+func (_u *MissionUpdateOne) SetRetestOfID(v uuid.UUID) *MissionUpdateOne {
+	_u.mutation.SetRetestOfID(v)
+	return _u
+}
+
+// SetNillableRetestOfID sets the "retest_of_id" field if the given value is not nil.
+func (_u *MissionUpdateOne) SetNillableRetestOfID(v *uuid.UUID) *MissionUpdateOne {
+	if v != nil {
+		_u.SetRetestOfID(*v)
+	}
+	return _u
+}
+
+// ClearRetestOfID clears the value of the "retest_of_id" field.
+func (_u *MissionUpdateOne) ClearRetestOfID() *MissionUpdateOne {
+	_u.mutation.ClearRetestOfID()
+	return _u
+}
+
 // AddMemberIDs adds the "members" edge to the MissionMember entity by IDs.
 func (_u *MissionUpdateOne) AddMemberIDs(ids ...uuid.UUID) *MissionUpdateOne {
 	_u.mutation.AddMemberIDs(ids...)
@@ -1012,6 +1206,26 @@ func (_u *MissionUpdateOne) AddTests(v ...*MissionTest) *MissionUpdateOne {
 // SetCreatedBy sets the "created_by" edge to the User entity.
 func (_u *MissionUpdateOne) SetCreatedBy(v *User) *MissionUpdateOne {
 	return _u.SetCreatedByID(v.ID)
+}
+
+// AddRetestIDs adds the "retests" edge to the Mission entity by IDs.
+func (_u *MissionUpdateOne) AddRetestIDs(ids ...uuid.UUID) *MissionUpdateOne {
+	_u.mutation.AddRetestIDs(ids...)
+	return _u
+}
+
+// AddRetests adds the "retests" edges to the Mission entity.
+func (_u *MissionUpdateOne) AddRetests(v ...*Mission) *MissionUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRetestIDs(ids...)
+}
+
+// SetRetestOf sets the "retest_of" edge to the Mission entity.
+func (_u *MissionUpdateOne) SetRetestOf(v *Mission) *MissionUpdateOne {
+	return _u.SetRetestOfID(v.ID)
 }
 
 // AddToolIDs adds the "tools" edge to the DefensiveTool entity by IDs.
@@ -1121,6 +1335,33 @@ func (_u *MissionUpdateOne) RemoveTests(v ...*MissionTest) *MissionUpdateOne {
 // ClearCreatedBy clears the "created_by" edge to the User entity.
 func (_u *MissionUpdateOne) ClearCreatedBy() *MissionUpdateOne {
 	_u.mutation.ClearCreatedBy()
+	return _u
+}
+
+// ClearRetests clears all "retests" edges to the Mission entity.
+func (_u *MissionUpdateOne) ClearRetests() *MissionUpdateOne {
+	_u.mutation.ClearRetests()
+	return _u
+}
+
+// RemoveRetestIDs removes the "retests" edge to Mission entities by IDs.
+func (_u *MissionUpdateOne) RemoveRetestIDs(ids ...uuid.UUID) *MissionUpdateOne {
+	_u.mutation.RemoveRetestIDs(ids...)
+	return _u
+}
+
+// RemoveRetests removes "retests" edges to Mission entities.
+func (_u *MissionUpdateOne) RemoveRetests(v ...*Mission) *MissionUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRetestIDs(ids...)
+}
+
+// ClearRetestOf clears the "retest_of" edge to the Mission entity.
+func (_u *MissionUpdateOne) ClearRetestOf() *MissionUpdateOne {
+	_u.mutation.ClearRetestOf()
 	return _u
 }
 
@@ -1292,6 +1533,14 @@ func (_u *MissionUpdateOne) sqlSave(ctx context.Context) (_node *Mission, err er
 	}
 	if value, ok := _u.mutation.AddedVersion(); ok {
 		_spec.AddField(mission.FieldVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.Labels(); ok {
+		_spec.SetField(mission.FieldLabels, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedLabels(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, mission.FieldLabels, value)
+		})
 	}
 	if _u.mutation.MembersCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1495,6 +1744,80 @@ func (_u *MissionUpdateOne) sqlSave(ctx context.Context) (_node *Mission, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RetestsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   mission.RetestsTable,
+			Columns: []string{mission.RetestsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mission.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRetestsIDs(); len(nodes) > 0 && !_u.mutation.RetestsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   mission.RetestsTable,
+			Columns: []string{mission.RetestsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mission.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RetestsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   mission.RetestsTable,
+			Columns: []string{mission.RetestsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mission.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RetestOfCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   mission.RetestOfTable,
+			Columns: []string{mission.RetestOfColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mission.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RetestOfIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   mission.RetestOfTable,
+			Columns: []string{mission.RetestOfColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(mission.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

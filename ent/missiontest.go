@@ -57,6 +57,10 @@ type MissionTest struct {
 	ExpectedDetection string `json:"expected_detection,omitempty"`
 	// Platforms holds the value of the "platforms" field.
 	Platforms []string `json:"platforms,omitempty"`
+	// free rule names per tool: [{"tool_id":"<uuid>","name":"Encoded PowerShell"}]
+	ExpectedRules []map[string]string `json:"expected_rules,omitempty"`
+	// the test of the retested mission this test runs again
+	RetestOfID *uuid.UUID `json:"retest_of_id,omitempty"`
 	// OpsecLevel holds the value of the "opsec_level" field.
 	OpsecLevel missiontest.OpsecLevel `json:"opsec_level,omitempty"`
 	// State holds the value of the "state" field.
@@ -125,13 +129,17 @@ type MissionTestEdges struct {
 	Outcomes []*MissionTestOutcome `json:"outcomes,omitempty"`
 	// Rules holds the value of the rules edge.
 	Rules []*DetectionRule `json:"rules,omitempty"`
+	// Retests holds the value of the retests edge.
+	Retests []*MissionTest `json:"retests,omitempty"`
+	// RetestOf holds the value of the retest_of edge.
+	RetestOf *MissionTest `json:"retest_of,omitempty"`
 	// MitreTags holds the value of the mitre_tags edge.
 	MitreTags []*MissionTestMitreTag `json:"mitre_tags,omitempty"`
 	// Evidence holds the value of the evidence edge.
 	Evidence []*EvidenceFile `json:"evidence,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [12]bool
+	loadedTypes [14]bool
 }
 
 // MissionOrErr returns the Mission value or an error if the edge
@@ -240,10 +248,30 @@ func (e MissionTestEdges) RulesOrErr() ([]*DetectionRule, error) {
 	return nil, &NotLoadedError{edge: "rules"}
 }
 
+// RetestsOrErr returns the Retests value or an error if the edge
+// was not loaded in eager-loading.
+func (e MissionTestEdges) RetestsOrErr() ([]*MissionTest, error) {
+	if e.loadedTypes[10] {
+		return e.Retests, nil
+	}
+	return nil, &NotLoadedError{edge: "retests"}
+}
+
+// RetestOfOrErr returns the RetestOf value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e MissionTestEdges) RetestOfOrErr() (*MissionTest, error) {
+	if e.RetestOf != nil {
+		return e.RetestOf, nil
+	} else if e.loadedTypes[11] {
+		return nil, &NotFoundError{label: missiontest.Label}
+	}
+	return nil, &NotLoadedError{edge: "retest_of"}
+}
+
 // MitreTagsOrErr returns the MitreTags value or an error if the edge
 // was not loaded in eager-loading.
 func (e MissionTestEdges) MitreTagsOrErr() ([]*MissionTestMitreTag, error) {
-	if e.loadedTypes[10] {
+	if e.loadedTypes[12] {
 		return e.MitreTags, nil
 	}
 	return nil, &NotLoadedError{edge: "mitre_tags"}
@@ -252,7 +280,7 @@ func (e MissionTestEdges) MitreTagsOrErr() ([]*MissionTestMitreTag, error) {
 // EvidenceOrErr returns the Evidence value or an error if the edge
 // was not loaded in eager-loading.
 func (e MissionTestEdges) EvidenceOrErr() ([]*EvidenceFile, error) {
-	if e.loadedTypes[11] {
+	if e.loadedTypes[13] {
 		return e.Evidence, nil
 	}
 	return nil, &NotLoadedError{edge: "evidence"}
@@ -263,9 +291,9 @@ func (*MissionTest) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case missiontest.FieldMissionScenarioID, missiontest.FieldCategoryID, missiontest.FieldTestTemplateID, missiontest.FieldAssigneeID, missiontest.FieldExecutedByID, missiontest.FieldDetectionLevelID, missiontest.FieldReviewedByID:
+		case missiontest.FieldMissionScenarioID, missiontest.FieldCategoryID, missiontest.FieldTestTemplateID, missiontest.FieldRetestOfID, missiontest.FieldAssigneeID, missiontest.FieldExecutedByID, missiontest.FieldDetectionLevelID, missiontest.FieldReviewedByID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
-		case missiontest.FieldPlatforms:
+		case missiontest.FieldPlatforms, missiontest.FieldExpectedRules:
 			values[i] = new([]byte)
 		case missiontest.FieldReleasedToBlue:
 			values[i] = new(sql.NullBool)
@@ -399,6 +427,21 @@ func (_m *MissionTest) assignValues(columns []string, values []any) error {
 				if err := json.Unmarshal(*value, &_m.Platforms); err != nil {
 					return fmt.Errorf("unmarshal field platforms: %w", err)
 				}
+			}
+		case missiontest.FieldExpectedRules:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field expected_rules", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.ExpectedRules); err != nil {
+					return fmt.Errorf("unmarshal field expected_rules: %w", err)
+				}
+			}
+		case missiontest.FieldRetestOfID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field retest_of_id", values[i])
+			} else if value.Valid {
+				_m.RetestOfID = new(uuid.UUID)
+				*_m.RetestOfID = *value.S.(*uuid.UUID)
 			}
 		case missiontest.FieldOpsecLevel:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -591,6 +634,16 @@ func (_m *MissionTest) QueryRules() *DetectionRuleQuery {
 	return NewMissionTestClient(_m.config).QueryRules(_m)
 }
 
+// QueryRetests queries the "retests" edge of the MissionTest entity.
+func (_m *MissionTest) QueryRetests() *MissionTestQuery {
+	return NewMissionTestClient(_m.config).QueryRetests(_m)
+}
+
+// QueryRetestOf queries the "retest_of" edge of the MissionTest entity.
+func (_m *MissionTest) QueryRetestOf() *MissionTestQuery {
+	return NewMissionTestClient(_m.config).QueryRetestOf(_m)
+}
+
 // QueryMitreTags queries the "mitre_tags" edge of the MissionTest entity.
 func (_m *MissionTest) QueryMitreTags() *MissionTestMitreTagQuery {
 	return NewMissionTestClient(_m.config).QueryMitreTags(_m)
@@ -679,6 +732,14 @@ func (_m *MissionTest) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("platforms=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Platforms))
+	builder.WriteString(", ")
+	builder.WriteString("expected_rules=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ExpectedRules))
+	builder.WriteString(", ")
+	if v := _m.RetestOfID; v != nil {
+		builder.WriteString("retest_of_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("opsec_level=")
 	builder.WriteString(fmt.Sprintf("%v", _m.OpsecLevel))

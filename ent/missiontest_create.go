@@ -234,6 +234,26 @@ func (_c *MissionTestCreate) SetPlatforms(v []string) *MissionTestCreate {
 	return _c
 }
 
+// SetExpectedRules sets the "expected_rules" field.
+func (_c *MissionTestCreate) SetExpectedRules(v []map[string]string) *MissionTestCreate {
+	_c.mutation.SetExpectedRules(v)
+	return _c
+}
+
+// SetRetestOfID sets the "retest_of_id" field.
+func (_c *MissionTestCreate) SetRetestOfID(v uuid.UUID) *MissionTestCreate {
+	_c.mutation.SetRetestOfID(v)
+	return _c
+}
+
+// SetNillableRetestOfID sets the "retest_of_id" field if the given value is not nil.
+func (_c *MissionTestCreate) SetNillableRetestOfID(v *uuid.UUID) *MissionTestCreate {
+	if v != nil {
+		_c.SetRetestOfID(*v)
+	}
+	return _c
+}
+
 // SetOpsecLevel sets the "opsec_level" field.
 func (_c *MissionTestCreate) SetOpsecLevel(v missiontest.OpsecLevel) *MissionTestCreate {
 	_c.mutation.SetOpsecLevel(v)
@@ -610,6 +630,26 @@ func (_c *MissionTestCreate) AddRules(v ...*DetectionRule) *MissionTestCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddRuleIDs(ids...)
+}
+
+// AddRetestIDs adds the "retests" edge to the MissionTest entity by IDs.
+func (_c *MissionTestCreate) AddRetestIDs(ids ...uuid.UUID) *MissionTestCreate {
+	_c.mutation.AddRetestIDs(ids...)
+	return _c
+}
+
+// AddRetests adds the "retests" edges to the MissionTest entity.
+func (_c *MissionTestCreate) AddRetests(v ...*MissionTest) *MissionTestCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddRetestIDs(ids...)
+}
+
+// SetRetestOf sets the "retest_of" edge to the MissionTest entity.
+func (_c *MissionTestCreate) SetRetestOf(v *MissionTest) *MissionTestCreate {
+	return _c.SetRetestOfID(v.ID)
 }
 
 // AddMitreTagIDs adds the "mitre_tags" edge to the MissionTestMitreTag entity by IDs.
@@ -1029,6 +1069,10 @@ func (_c *MissionTestCreate) createSpec() (*MissionTest, *sqlgraph.CreateSpec) {
 		_spec.SetField(missiontest.FieldPlatforms, field.TypeJSON, value)
 		_node.Platforms = value
 	}
+	if value, ok := _c.mutation.ExpectedRules(); ok {
+		_spec.SetField(missiontest.FieldExpectedRules, field.TypeJSON, value)
+		_node.ExpectedRules = value
+	}
 	if value, ok := _c.mutation.OpsecLevel(); ok {
 		_spec.SetField(missiontest.FieldOpsecLevel, field.TypeEnum, value)
 		_node.OpsecLevel = value
@@ -1259,6 +1303,39 @@ func (_c *MissionTestCreate) createSpec() (*MissionTest, *sqlgraph.CreateSpec) {
 		for _, k := range nodes {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RetestsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.RetestsTable,
+			Columns: []string{missiontest.RetestsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontest.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RetestOfIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   missiontest.RetestOfTable,
+			Columns: []string{missiontest.RetestOfColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontest.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.RetestOfID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.MitreTagsIDs(); len(nodes) > 0 {
@@ -1552,6 +1629,42 @@ func (u *MissionTestUpsert) SetPlatforms(v []string) *MissionTestUpsert {
 // UpdatePlatforms sets the "platforms" field to the value that was provided on create.
 func (u *MissionTestUpsert) UpdatePlatforms() *MissionTestUpsert {
 	u.SetExcluded(missiontest.FieldPlatforms)
+	return u
+}
+
+// SetExpectedRules sets the "expected_rules" field.
+func (u *MissionTestUpsert) SetExpectedRules(v []map[string]string) *MissionTestUpsert {
+	u.Set(missiontest.FieldExpectedRules, v)
+	return u
+}
+
+// UpdateExpectedRules sets the "expected_rules" field to the value that was provided on create.
+func (u *MissionTestUpsert) UpdateExpectedRules() *MissionTestUpsert {
+	u.SetExcluded(missiontest.FieldExpectedRules)
+	return u
+}
+
+// ClearExpectedRules clears the value of the "expected_rules" field.
+func (u *MissionTestUpsert) ClearExpectedRules() *MissionTestUpsert {
+	u.SetNull(missiontest.FieldExpectedRules)
+	return u
+}
+
+// SetRetestOfID sets the "retest_of_id" field.
+func (u *MissionTestUpsert) SetRetestOfID(v uuid.UUID) *MissionTestUpsert {
+	u.Set(missiontest.FieldRetestOfID, v)
+	return u
+}
+
+// UpdateRetestOfID sets the "retest_of_id" field to the value that was provided on create.
+func (u *MissionTestUpsert) UpdateRetestOfID() *MissionTestUpsert {
+	u.SetExcluded(missiontest.FieldRetestOfID)
+	return u
+}
+
+// ClearRetestOfID clears the value of the "retest_of_id" field.
+func (u *MissionTestUpsert) ClearRetestOfID() *MissionTestUpsert {
+	u.SetNull(missiontest.FieldRetestOfID)
 	return u
 }
 
@@ -2142,6 +2255,48 @@ func (u *MissionTestUpsertOne) SetPlatforms(v []string) *MissionTestUpsertOne {
 func (u *MissionTestUpsertOne) UpdatePlatforms() *MissionTestUpsertOne {
 	return u.Update(func(s *MissionTestUpsert) {
 		s.UpdatePlatforms()
+	})
+}
+
+// SetExpectedRules sets the "expected_rules" field.
+func (u *MissionTestUpsertOne) SetExpectedRules(v []map[string]string) *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.SetExpectedRules(v)
+	})
+}
+
+// UpdateExpectedRules sets the "expected_rules" field to the value that was provided on create.
+func (u *MissionTestUpsertOne) UpdateExpectedRules() *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.UpdateExpectedRules()
+	})
+}
+
+// ClearExpectedRules clears the value of the "expected_rules" field.
+func (u *MissionTestUpsertOne) ClearExpectedRules() *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.ClearExpectedRules()
+	})
+}
+
+// SetRetestOfID sets the "retest_of_id" field.
+func (u *MissionTestUpsertOne) SetRetestOfID(v uuid.UUID) *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.SetRetestOfID(v)
+	})
+}
+
+// UpdateRetestOfID sets the "retest_of_id" field to the value that was provided on create.
+func (u *MissionTestUpsertOne) UpdateRetestOfID() *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.UpdateRetestOfID()
+	})
+}
+
+// ClearRetestOfID clears the value of the "retest_of_id" field.
+func (u *MissionTestUpsertOne) ClearRetestOfID() *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.ClearRetestOfID()
 	})
 }
 
@@ -2948,6 +3103,48 @@ func (u *MissionTestUpsertBulk) SetPlatforms(v []string) *MissionTestUpsertBulk 
 func (u *MissionTestUpsertBulk) UpdatePlatforms() *MissionTestUpsertBulk {
 	return u.Update(func(s *MissionTestUpsert) {
 		s.UpdatePlatforms()
+	})
+}
+
+// SetExpectedRules sets the "expected_rules" field.
+func (u *MissionTestUpsertBulk) SetExpectedRules(v []map[string]string) *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.SetExpectedRules(v)
+	})
+}
+
+// UpdateExpectedRules sets the "expected_rules" field to the value that was provided on create.
+func (u *MissionTestUpsertBulk) UpdateExpectedRules() *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.UpdateExpectedRules()
+	})
+}
+
+// ClearExpectedRules clears the value of the "expected_rules" field.
+func (u *MissionTestUpsertBulk) ClearExpectedRules() *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.ClearExpectedRules()
+	})
+}
+
+// SetRetestOfID sets the "retest_of_id" field.
+func (u *MissionTestUpsertBulk) SetRetestOfID(v uuid.UUID) *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.SetRetestOfID(v)
+	})
+}
+
+// UpdateRetestOfID sets the "retest_of_id" field to the value that was provided on create.
+func (u *MissionTestUpsertBulk) UpdateRetestOfID() *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.UpdateRetestOfID()
+	})
+}
+
+// ClearRetestOfID clears the value of the "retest_of_id" field.
+func (u *MissionTestUpsertBulk) ClearRetestOfID() *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.ClearRetestOfID()
 	})
 }
 

@@ -46,6 +46,8 @@ type MissionTestQuery struct {
 	withDetectionLevel *DetectionLevelQuery
 	withOutcomes       *MissionTestOutcomeQuery
 	withRules          *DetectionRuleQuery
+	withRetests        *MissionTestQuery
+	withRetestOf       *MissionTestQuery
 	withMitreTags      *MissionTestMitreTagQuery
 	withEvidence       *EvidenceFileQuery
 	modifiers          []func(*sql.Selector)
@@ -305,6 +307,50 @@ func (_q *MissionTestQuery) QueryRules() *DetectionRuleQuery {
 	return query
 }
 
+// QueryRetests chains the current query on the "retests" edge.
+func (_q *MissionTestQuery) QueryRetests() *MissionTestQuery {
+	query := (&MissionTestClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(missiontest.Table, missiontest.FieldID, selector),
+			sqlgraph.To(missiontest.Table, missiontest.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, missiontest.RetestsTable, missiontest.RetestsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryRetestOf chains the current query on the "retest_of" edge.
+func (_q *MissionTestQuery) QueryRetestOf() *MissionTestQuery {
+	query := (&MissionTestClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(missiontest.Table, missiontest.FieldID, selector),
+			sqlgraph.To(missiontest.Table, missiontest.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, missiontest.RetestOfTable, missiontest.RetestOfColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // QueryMitreTags chains the current query on the "mitre_tags" edge.
 func (_q *MissionTestQuery) QueryMitreTags() *MissionTestMitreTagQuery {
 	query := (&MissionTestMitreTagClient{config: _q.config}).Query()
@@ -551,6 +597,8 @@ func (_q *MissionTestQuery) Clone() *MissionTestQuery {
 		withDetectionLevel: _q.withDetectionLevel.Clone(),
 		withOutcomes:       _q.withOutcomes.Clone(),
 		withRules:          _q.withRules.Clone(),
+		withRetests:        _q.withRetests.Clone(),
+		withRetestOf:       _q.withRetestOf.Clone(),
 		withMitreTags:      _q.withMitreTags.Clone(),
 		withEvidence:       _q.withEvidence.Clone(),
 		// clone intermediate query.
@@ -669,6 +717,28 @@ func (_q *MissionTestQuery) WithRules(opts ...func(*DetectionRuleQuery)) *Missio
 	return _q
 }
 
+// WithRetests tells the query-builder to eager-load the nodes that are connected to
+// the "retests" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *MissionTestQuery) WithRetests(opts ...func(*MissionTestQuery)) *MissionTestQuery {
+	query := (&MissionTestClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRetests = query
+	return _q
+}
+
+// WithRetestOf tells the query-builder to eager-load the nodes that are connected to
+// the "retest_of" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *MissionTestQuery) WithRetestOf(opts ...func(*MissionTestQuery)) *MissionTestQuery {
+	query := (&MissionTestClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRetestOf = query
+	return _q
+}
+
 // WithMitreTags tells the query-builder to eager-load the nodes that are connected to
 // the "mitre_tags" edge. The optional arguments are used to configure the query builder of the edge.
 func (_q *MissionTestQuery) WithMitreTags(opts ...func(*MissionTestMitreTagQuery)) *MissionTestQuery {
@@ -775,7 +845,7 @@ func (_q *MissionTestQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 	var (
 		nodes       = []*MissionTest{}
 		_spec       = _q.querySpec()
-		loadedTypes = [12]bool{
+		loadedTypes = [14]bool{
 			_q.withMission != nil,
 			_q.withScenario != nil,
 			_q.withCategory != nil,
@@ -786,6 +856,8 @@ func (_q *MissionTestQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 			_q.withDetectionLevel != nil,
 			_q.withOutcomes != nil,
 			_q.withRules != nil,
+			_q.withRetests != nil,
+			_q.withRetestOf != nil,
 			_q.withMitreTags != nil,
 			_q.withEvidence != nil,
 		}
@@ -870,6 +942,19 @@ func (_q *MissionTestQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 		if err := _q.loadRules(ctx, query, nodes,
 			func(n *MissionTest) { n.Edges.Rules = []*DetectionRule{} },
 			func(n *MissionTest, e *DetectionRule) { n.Edges.Rules = append(n.Edges.Rules, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withRetests; query != nil {
+		if err := _q.loadRetests(ctx, query, nodes,
+			func(n *MissionTest) { n.Edges.Retests = []*MissionTest{} },
+			func(n *MissionTest, e *MissionTest) { n.Edges.Retests = append(n.Edges.Retests, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withRetestOf; query != nil {
+		if err := _q.loadRetestOf(ctx, query, nodes, nil,
+			func(n *MissionTest, e *MissionTest) { n.Edges.RetestOf = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -1234,6 +1319,71 @@ func (_q *MissionTestQuery) loadRules(ctx context.Context, query *DetectionRuleQ
 	}
 	return nil
 }
+func (_q *MissionTestQuery) loadRetests(ctx context.Context, query *MissionTestQuery, nodes []*MissionTest, init func(*MissionTest), assign func(*MissionTest, *MissionTest)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*MissionTest)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(missiontest.FieldRetestOfID)
+	}
+	query.Where(predicate.MissionTest(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(missiontest.RetestsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.RetestOfID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "retest_of_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "retest_of_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *MissionTestQuery) loadRetestOf(ctx context.Context, query *MissionTestQuery, nodes []*MissionTest, init func(*MissionTest), assign func(*MissionTest, *MissionTest)) error {
+	ids := make([]uuid.UUID, 0, len(nodes))
+	nodeids := make(map[uuid.UUID][]*MissionTest)
+	for i := range nodes {
+		if nodes[i].RetestOfID == nil {
+			continue
+		}
+		fk := *nodes[i].RetestOfID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(missiontest.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "retest_of_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 func (_q *MissionTestQuery) loadMitreTags(ctx context.Context, query *MissionTestMitreTagQuery, nodes []*MissionTest, init func(*MissionTest), assign func(*MissionTest, *MissionTestMitreTag)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[uuid.UUID]*MissionTest)
@@ -1346,6 +1496,9 @@ func (_q *MissionTestQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withDetectionLevel != nil {
 			_spec.Node.AddColumnOnce(missiontest.FieldDetectionLevelID)
+		}
+		if _q.withRetestOf != nil {
+			_spec.Node.AddColumnOnce(missiontest.FieldRetestOfID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

@@ -271,6 +271,44 @@ func (_u *MissionTestUpdate) AppendPlatforms(v []string) *MissionTestUpdate {
 	return _u
 }
 
+// SetExpectedRules sets the "expected_rules" field.
+func (_u *MissionTestUpdate) SetExpectedRules(v []map[string]string) *MissionTestUpdate {
+	_u.mutation.SetExpectedRules(v)
+	return _u
+}
+
+// AppendExpectedRules appends value to the "expected_rules" field.
+func (_u *MissionTestUpdate) AppendExpectedRules(v []map[string]string) *MissionTestUpdate {
+	_u.mutation.AppendExpectedRules(v)
+	return _u
+}
+
+// ClearExpectedRules clears the value of the "expected_rules" field.
+func (_u *MissionTestUpdate) ClearExpectedRules() *MissionTestUpdate {
+	_u.mutation.ClearExpectedRules()
+	return _u
+}
+
+// SetRetestOfID sets the "retest_of_id" field.
+func (_u *MissionTestUpdate) SetRetestOfID(v uuid.UUID) *MissionTestUpdate {
+	_u.mutation.SetRetestOfID(v)
+	return _u
+}
+
+// SetNillableRetestOfID sets the "retest_of_id" field if the given value is not nil.
+func (_u *MissionTestUpdate) SetNillableRetestOfID(v *uuid.UUID) *MissionTestUpdate {
+	if v != nil {
+		_u.SetRetestOfID(*v)
+	}
+	return _u
+}
+
+// ClearRetestOfID clears the value of the "retest_of_id" field.
+func (_u *MissionTestUpdate) ClearRetestOfID() *MissionTestUpdate {
+	_u.mutation.ClearRetestOfID()
+	return _u
+}
+
 // SetOpsecLevel sets the "opsec_level" field.
 func (_u *MissionTestUpdate) SetOpsecLevel(v missiontest.OpsecLevel) *MissionTestUpdate {
 	_u.mutation.SetOpsecLevel(v)
@@ -690,6 +728,26 @@ func (_u *MissionTestUpdate) AddRules(v ...*DetectionRule) *MissionTestUpdate {
 	return _u.AddRuleIDs(ids...)
 }
 
+// AddRetestIDs adds the "retests" edge to the MissionTest entity by IDs.
+func (_u *MissionTestUpdate) AddRetestIDs(ids ...uuid.UUID) *MissionTestUpdate {
+	_u.mutation.AddRetestIDs(ids...)
+	return _u
+}
+
+// AddRetests adds the "retests" edges to the MissionTest entity.
+func (_u *MissionTestUpdate) AddRetests(v ...*MissionTest) *MissionTestUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRetestIDs(ids...)
+}
+
+// SetRetestOf sets the "retest_of" edge to the MissionTest entity.
+func (_u *MissionTestUpdate) SetRetestOf(v *MissionTest) *MissionTestUpdate {
+	return _u.SetRetestOfID(v.ID)
+}
+
 // AddMitreTagIDs adds the "mitre_tags" edge to the MissionTestMitreTag entity by IDs.
 func (_u *MissionTestUpdate) AddMitreTagIDs(ids ...uuid.UUID) *MissionTestUpdate {
 	_u.mutation.AddMitreTagIDs(ids...)
@@ -813,6 +871,33 @@ func (_u *MissionTestUpdate) RemoveRules(v ...*DetectionRule) *MissionTestUpdate
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveRuleIDs(ids...)
+}
+
+// ClearRetests clears all "retests" edges to the MissionTest entity.
+func (_u *MissionTestUpdate) ClearRetests() *MissionTestUpdate {
+	_u.mutation.ClearRetests()
+	return _u
+}
+
+// RemoveRetestIDs removes the "retests" edge to MissionTest entities by IDs.
+func (_u *MissionTestUpdate) RemoveRetestIDs(ids ...uuid.UUID) *MissionTestUpdate {
+	_u.mutation.RemoveRetestIDs(ids...)
+	return _u
+}
+
+// RemoveRetests removes "retests" edges to MissionTest entities.
+func (_u *MissionTestUpdate) RemoveRetests(v ...*MissionTest) *MissionTestUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRetestIDs(ids...)
+}
+
+// ClearRetestOf clears the "retest_of" edge to the MissionTest entity.
+func (_u *MissionTestUpdate) ClearRetestOf() *MissionTestUpdate {
+	_u.mutation.ClearRetestOf()
+	return _u
 }
 
 // ClearMitreTags clears all "mitre_tags" edges to the MissionTestMitreTag entity.
@@ -1047,6 +1132,17 @@ func (_u *MissionTestUpdate) sqlSave(ctx context.Context) (_node int, err error)
 		_spec.AddModifier(func(u *sql.UpdateBuilder) {
 			sqljson.Append(u, missiontest.FieldPlatforms, value)
 		})
+	}
+	if value, ok := _u.mutation.ExpectedRules(); ok {
+		_spec.SetField(missiontest.FieldExpectedRules, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedExpectedRules(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, missiontest.FieldExpectedRules, value)
+		})
+	}
+	if _u.mutation.ExpectedRulesCleared() {
+		_spec.ClearField(missiontest.FieldExpectedRules, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.OpsecLevel(); ok {
 		_spec.SetField(missiontest.FieldOpsecLevel, field.TypeEnum, value)
@@ -1433,6 +1529,80 @@ func (_u *MissionTestUpdate) sqlSave(ctx context.Context) (_node int, err error)
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.RetestsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.RetestsTable,
+			Columns: []string{missiontest.RetestsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontest.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRetestsIDs(); len(nodes) > 0 && !_u.mutation.RetestsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.RetestsTable,
+			Columns: []string{missiontest.RetestsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontest.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RetestsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.RetestsTable,
+			Columns: []string{missiontest.RetestsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontest.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RetestOfCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   missiontest.RetestOfTable,
+			Columns: []string{missiontest.RetestOfColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontest.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RetestOfIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   missiontest.RetestOfTable,
+			Columns: []string{missiontest.RetestOfColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontest.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.MitreTagsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -1771,6 +1941,44 @@ func (_u *MissionTestUpdateOne) SetPlatforms(v []string) *MissionTestUpdateOne {
 // AppendPlatforms appends value to the "platforms" field.
 func (_u *MissionTestUpdateOne) AppendPlatforms(v []string) *MissionTestUpdateOne {
 	_u.mutation.AppendPlatforms(v)
+	return _u
+}
+
+// SetExpectedRules sets the "expected_rules" field.
+func (_u *MissionTestUpdateOne) SetExpectedRules(v []map[string]string) *MissionTestUpdateOne {
+	_u.mutation.SetExpectedRules(v)
+	return _u
+}
+
+// AppendExpectedRules appends value to the "expected_rules" field.
+func (_u *MissionTestUpdateOne) AppendExpectedRules(v []map[string]string) *MissionTestUpdateOne {
+	_u.mutation.AppendExpectedRules(v)
+	return _u
+}
+
+// ClearExpectedRules clears the value of the "expected_rules" field.
+func (_u *MissionTestUpdateOne) ClearExpectedRules() *MissionTestUpdateOne {
+	_u.mutation.ClearExpectedRules()
+	return _u
+}
+
+// SetRetestOfID sets the "retest_of_id" field.
+func (_u *MissionTestUpdateOne) SetRetestOfID(v uuid.UUID) *MissionTestUpdateOne {
+	_u.mutation.SetRetestOfID(v)
+	return _u
+}
+
+// SetNillableRetestOfID sets the "retest_of_id" field if the given value is not nil.
+func (_u *MissionTestUpdateOne) SetNillableRetestOfID(v *uuid.UUID) *MissionTestUpdateOne {
+	if v != nil {
+		_u.SetRetestOfID(*v)
+	}
+	return _u
+}
+
+// ClearRetestOfID clears the value of the "retest_of_id" field.
+func (_u *MissionTestUpdateOne) ClearRetestOfID() *MissionTestUpdateOne {
+	_u.mutation.ClearRetestOfID()
 	return _u
 }
 
@@ -2193,6 +2401,26 @@ func (_u *MissionTestUpdateOne) AddRules(v ...*DetectionRule) *MissionTestUpdate
 	return _u.AddRuleIDs(ids...)
 }
 
+// AddRetestIDs adds the "retests" edge to the MissionTest entity by IDs.
+func (_u *MissionTestUpdateOne) AddRetestIDs(ids ...uuid.UUID) *MissionTestUpdateOne {
+	_u.mutation.AddRetestIDs(ids...)
+	return _u
+}
+
+// AddRetests adds the "retests" edges to the MissionTest entity.
+func (_u *MissionTestUpdateOne) AddRetests(v ...*MissionTest) *MissionTestUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRetestIDs(ids...)
+}
+
+// SetRetestOf sets the "retest_of" edge to the MissionTest entity.
+func (_u *MissionTestUpdateOne) SetRetestOf(v *MissionTest) *MissionTestUpdateOne {
+	return _u.SetRetestOfID(v.ID)
+}
+
 // AddMitreTagIDs adds the "mitre_tags" edge to the MissionTestMitreTag entity by IDs.
 func (_u *MissionTestUpdateOne) AddMitreTagIDs(ids ...uuid.UUID) *MissionTestUpdateOne {
 	_u.mutation.AddMitreTagIDs(ids...)
@@ -2316,6 +2544,33 @@ func (_u *MissionTestUpdateOne) RemoveRules(v ...*DetectionRule) *MissionTestUpd
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveRuleIDs(ids...)
+}
+
+// ClearRetests clears all "retests" edges to the MissionTest entity.
+func (_u *MissionTestUpdateOne) ClearRetests() *MissionTestUpdateOne {
+	_u.mutation.ClearRetests()
+	return _u
+}
+
+// RemoveRetestIDs removes the "retests" edge to MissionTest entities by IDs.
+func (_u *MissionTestUpdateOne) RemoveRetestIDs(ids ...uuid.UUID) *MissionTestUpdateOne {
+	_u.mutation.RemoveRetestIDs(ids...)
+	return _u
+}
+
+// RemoveRetests removes "retests" edges to MissionTest entities.
+func (_u *MissionTestUpdateOne) RemoveRetests(v ...*MissionTest) *MissionTestUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRetestIDs(ids...)
+}
+
+// ClearRetestOf clears the "retest_of" edge to the MissionTest entity.
+func (_u *MissionTestUpdateOne) ClearRetestOf() *MissionTestUpdateOne {
+	_u.mutation.ClearRetestOf()
+	return _u
 }
 
 // ClearMitreTags clears all "mitre_tags" edges to the MissionTestMitreTag entity.
@@ -2580,6 +2835,17 @@ func (_u *MissionTestUpdateOne) sqlSave(ctx context.Context) (_node *MissionTest
 		_spec.AddModifier(func(u *sql.UpdateBuilder) {
 			sqljson.Append(u, missiontest.FieldPlatforms, value)
 		})
+	}
+	if value, ok := _u.mutation.ExpectedRules(); ok {
+		_spec.SetField(missiontest.FieldExpectedRules, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedExpectedRules(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, missiontest.FieldExpectedRules, value)
+		})
+	}
+	if _u.mutation.ExpectedRulesCleared() {
+		_spec.ClearField(missiontest.FieldExpectedRules, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.OpsecLevel(); ok {
 		_spec.SetField(missiontest.FieldOpsecLevel, field.TypeEnum, value)
@@ -2959,6 +3225,80 @@ func (_u *MissionTestUpdateOne) sqlSave(ctx context.Context) (_node *MissionTest
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(detectionrule.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RetestsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.RetestsTable,
+			Columns: []string{missiontest.RetestsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontest.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRetestsIDs(); len(nodes) > 0 && !_u.mutation.RetestsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.RetestsTable,
+			Columns: []string{missiontest.RetestsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontest.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RetestsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.RetestsTable,
+			Columns: []string{missiontest.RetestsColumn},
+			Bidi:    true,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontest.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RetestOfCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   missiontest.RetestOfTable,
+			Columns: []string{missiontest.RetestOfColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontest.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RetestOfIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   missiontest.RetestOfTable,
+			Columns: []string{missiontest.RetestOfColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(missiontest.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

@@ -11195,6 +11195,8 @@ type MissionMutation struct {
 	status            *mission.Status
 	version           *int
 	addversion        *int
+	labels            *[]string
+	appendlabels      []string
 	clearedFields     map[string]struct{}
 	members           map[uuid.UUID]struct{}
 	removedmembers    map[uuid.UUID]struct{}
@@ -11210,6 +11212,11 @@ type MissionMutation struct {
 	clearedtests      bool
 	created_by        *uuid.UUID
 	clearedcreated_by bool
+	retests           map[uuid.UUID]struct{}
+	removedretests    map[uuid.UUID]struct{}
+	clearedretests    bool
+	retest_of         *uuid.UUID
+	clearedretest_of  bool
 	tools             map[uuid.UUID]struct{}
 	removedtools      map[uuid.UUID]struct{}
 	clearedtools      bool
@@ -11790,6 +11797,106 @@ func (m *MissionMutation) ResetVersion() {
 	m.addversion = nil
 }
 
+// SetLabels sets the "labels" field.
+func (m *MissionMutation) SetLabels(s []string) {
+	m.labels = &s
+	m.appendlabels = nil
+}
+
+// Labels returns the value of the "labels" field in the mutation.
+func (m *MissionMutation) Labels() (r []string, exists bool) {
+	v := m.labels
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLabels returns the old "labels" field's value of the Mission entity.
+// If the Mission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionMutation) OldLabels(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLabels is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLabels requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLabels: %w", err)
+	}
+	return oldValue.Labels, nil
+}
+
+// AppendLabels adds s to the "labels" field.
+func (m *MissionMutation) AppendLabels(s []string) {
+	m.appendlabels = append(m.appendlabels, s...)
+}
+
+// AppendedLabels returns the list of values that were appended to the "labels" field in this mutation.
+func (m *MissionMutation) AppendedLabels() ([]string, bool) {
+	if len(m.appendlabels) == 0 {
+		return nil, false
+	}
+	return m.appendlabels, true
+}
+
+// ResetLabels resets all changes to the "labels" field.
+func (m *MissionMutation) ResetLabels() {
+	m.labels = nil
+	m.appendlabels = nil
+}
+
+// SetRetestOfID sets the "retest_of_id" field.
+func (m *MissionMutation) SetRetestOfID(u uuid.UUID) {
+	m.retest_of = &u
+}
+
+// RetestOfID returns the value of the "retest_of_id" field in the mutation.
+func (m *MissionMutation) RetestOfID() (r uuid.UUID, exists bool) {
+	v := m.retest_of
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRetestOfID returns the old "retest_of_id" field's value of the Mission entity.
+// If the Mission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionMutation) OldRetestOfID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRetestOfID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRetestOfID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRetestOfID: %w", err)
+	}
+	return oldValue.RetestOfID, nil
+}
+
+// ClearRetestOfID clears the value of the "retest_of_id" field.
+func (m *MissionMutation) ClearRetestOfID() {
+	m.retest_of = nil
+	m.clearedFields[mission.FieldRetestOfID] = struct{}{}
+}
+
+// RetestOfIDCleared returns if the "retest_of_id" field was cleared in this mutation.
+func (m *MissionMutation) RetestOfIDCleared() bool {
+	_, ok := m.clearedFields[mission.FieldRetestOfID]
+	return ok
+}
+
+// ResetRetestOfID resets all changes to the "retest_of_id" field.
+func (m *MissionMutation) ResetRetestOfID() {
+	m.retest_of = nil
+	delete(m.clearedFields, mission.FieldRetestOfID)
+}
+
 // AddMemberIDs adds the "members" edge to the MissionMember entity by ids.
 func (m *MissionMutation) AddMemberIDs(ids ...uuid.UUID) {
 	if m.members == nil {
@@ -12033,6 +12140,87 @@ func (m *MissionMutation) ResetCreatedBy() {
 	m.clearedcreated_by = false
 }
 
+// AddRetestIDs adds the "retests" edge to the Mission entity by ids.
+func (m *MissionMutation) AddRetestIDs(ids ...uuid.UUID) {
+	if m.retests == nil {
+		m.retests = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.retests[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRetests clears the "retests" edge to the Mission entity.
+func (m *MissionMutation) ClearRetests() {
+	m.clearedretests = true
+}
+
+// RetestsCleared reports if the "retests" edge to the Mission entity was cleared.
+func (m *MissionMutation) RetestsCleared() bool {
+	return m.clearedretests
+}
+
+// RemoveRetestIDs removes the "retests" edge to the Mission entity by IDs.
+func (m *MissionMutation) RemoveRetestIDs(ids ...uuid.UUID) {
+	if m.removedretests == nil {
+		m.removedretests = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.retests, ids[i])
+		m.removedretests[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRetests returns the removed IDs of the "retests" edge to the Mission entity.
+func (m *MissionMutation) RemovedRetestsIDs() (ids []uuid.UUID) {
+	for id := range m.removedretests {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RetestsIDs returns the "retests" edge IDs in the mutation.
+func (m *MissionMutation) RetestsIDs() (ids []uuid.UUID) {
+	for id := range m.retests {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRetests resets all changes to the "retests" edge.
+func (m *MissionMutation) ResetRetests() {
+	m.retests = nil
+	m.clearedretests = false
+	m.removedretests = nil
+}
+
+// ClearRetestOf clears the "retest_of" edge to the Mission entity.
+func (m *MissionMutation) ClearRetestOf() {
+	m.clearedretest_of = true
+	m.clearedFields[mission.FieldRetestOfID] = struct{}{}
+}
+
+// RetestOfCleared reports if the "retest_of" edge to the Mission entity was cleared.
+func (m *MissionMutation) RetestOfCleared() bool {
+	return m.RetestOfIDCleared() || m.clearedretest_of
+}
+
+// RetestOfIDs returns the "retest_of" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RetestOfID instead. It exists only for internal usage by the builders.
+func (m *MissionMutation) RetestOfIDs() (ids []uuid.UUID) {
+	if id := m.retest_of; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRetestOf resets all changes to the "retest_of" edge.
+func (m *MissionMutation) ResetRetestOf() {
+	m.retest_of = nil
+	m.clearedretest_of = false
+}
+
 // AddToolIDs adds the "tools" edge to the DefensiveTool entity by ids.
 func (m *MissionMutation) AddToolIDs(ids ...uuid.UUID) {
 	if m.tools == nil {
@@ -12121,7 +12309,7 @@ func (m *MissionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MissionMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, mission.FieldCreatedAt)
 	}
@@ -12155,6 +12343,12 @@ func (m *MissionMutation) Fields() []string {
 	if m.version != nil {
 		fields = append(fields, mission.FieldVersion)
 	}
+	if m.labels != nil {
+		fields = append(fields, mission.FieldLabels)
+	}
+	if m.retest_of != nil {
+		fields = append(fields, mission.FieldRetestOfID)
+	}
 	return fields
 }
 
@@ -12185,6 +12379,10 @@ func (m *MissionMutation) Field(name string) (ent.Value, bool) {
 		return m.CreatedByID()
 	case mission.FieldVersion:
 		return m.Version()
+	case mission.FieldLabels:
+		return m.Labels()
+	case mission.FieldRetestOfID:
+		return m.RetestOfID()
 	}
 	return nil, false
 }
@@ -12216,6 +12414,10 @@ func (m *MissionMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldCreatedByID(ctx)
 	case mission.FieldVersion:
 		return m.OldVersion(ctx)
+	case mission.FieldLabels:
+		return m.OldLabels(ctx)
+	case mission.FieldRetestOfID:
+		return m.OldRetestOfID(ctx)
 	}
 	return nil, fmt.Errorf("unknown Mission field %s", name)
 }
@@ -12302,6 +12504,20 @@ func (m *MissionMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetVersion(v)
 		return nil
+	case mission.FieldLabels:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLabels(v)
+		return nil
+	case mission.FieldRetestOfID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRetestOfID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Mission field %s", name)
 }
@@ -12359,6 +12575,9 @@ func (m *MissionMutation) ClearedFields() []string {
 	if m.FieldCleared(mission.FieldCreatedByID) {
 		fields = append(fields, mission.FieldCreatedByID)
 	}
+	if m.FieldCleared(mission.FieldRetestOfID) {
+		fields = append(fields, mission.FieldRetestOfID)
+	}
 	return fields
 }
 
@@ -12384,6 +12603,9 @@ func (m *MissionMutation) ClearField(name string) error {
 		return nil
 	case mission.FieldCreatedByID:
 		m.ClearCreatedByID()
+		return nil
+	case mission.FieldRetestOfID:
+		m.ClearRetestOfID()
 		return nil
 	}
 	return fmt.Errorf("unknown Mission nullable field %s", name)
@@ -12426,13 +12648,19 @@ func (m *MissionMutation) ResetField(name string) error {
 	case mission.FieldVersion:
 		m.ResetVersion()
 		return nil
+	case mission.FieldLabels:
+		m.ResetLabels()
+		return nil
+	case mission.FieldRetestOfID:
+		m.ResetRetestOfID()
+		return nil
 	}
 	return fmt.Errorf("unknown Mission field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *MissionMutation) AddedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 8)
 	if m.members != nil {
 		edges = append(edges, mission.EdgeMembers)
 	}
@@ -12447,6 +12675,12 @@ func (m *MissionMutation) AddedEdges() []string {
 	}
 	if m.created_by != nil {
 		edges = append(edges, mission.EdgeCreatedBy)
+	}
+	if m.retests != nil {
+		edges = append(edges, mission.EdgeRetests)
+	}
+	if m.retest_of != nil {
+		edges = append(edges, mission.EdgeRetestOf)
 	}
 	if m.tools != nil {
 		edges = append(edges, mission.EdgeTools)
@@ -12486,6 +12720,16 @@ func (m *MissionMutation) AddedIDs(name string) []ent.Value {
 		if id := m.created_by; id != nil {
 			return []ent.Value{*id}
 		}
+	case mission.EdgeRetests:
+		ids := make([]ent.Value, 0, len(m.retests))
+		for id := range m.retests {
+			ids = append(ids, id)
+		}
+		return ids
+	case mission.EdgeRetestOf:
+		if id := m.retest_of; id != nil {
+			return []ent.Value{*id}
+		}
 	case mission.EdgeTools:
 		ids := make([]ent.Value, 0, len(m.tools))
 		for id := range m.tools {
@@ -12498,7 +12742,7 @@ func (m *MissionMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *MissionMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 8)
 	if m.removedmembers != nil {
 		edges = append(edges, mission.EdgeMembers)
 	}
@@ -12510,6 +12754,9 @@ func (m *MissionMutation) RemovedEdges() []string {
 	}
 	if m.removedtests != nil {
 		edges = append(edges, mission.EdgeTests)
+	}
+	if m.removedretests != nil {
+		edges = append(edges, mission.EdgeRetests)
 	}
 	if m.removedtools != nil {
 		edges = append(edges, mission.EdgeTools)
@@ -12545,6 +12792,12 @@ func (m *MissionMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case mission.EdgeRetests:
+		ids := make([]ent.Value, 0, len(m.removedretests))
+		for id := range m.removedretests {
+			ids = append(ids, id)
+		}
+		return ids
 	case mission.EdgeTools:
 		ids := make([]ent.Value, 0, len(m.removedtools))
 		for id := range m.removedtools {
@@ -12557,7 +12810,7 @@ func (m *MissionMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *MissionMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 8)
 	if m.clearedmembers {
 		edges = append(edges, mission.EdgeMembers)
 	}
@@ -12572,6 +12825,12 @@ func (m *MissionMutation) ClearedEdges() []string {
 	}
 	if m.clearedcreated_by {
 		edges = append(edges, mission.EdgeCreatedBy)
+	}
+	if m.clearedretests {
+		edges = append(edges, mission.EdgeRetests)
+	}
+	if m.clearedretest_of {
+		edges = append(edges, mission.EdgeRetestOf)
 	}
 	if m.clearedtools {
 		edges = append(edges, mission.EdgeTools)
@@ -12593,6 +12852,10 @@ func (m *MissionMutation) EdgeCleared(name string) bool {
 		return m.clearedtests
 	case mission.EdgeCreatedBy:
 		return m.clearedcreated_by
+	case mission.EdgeRetests:
+		return m.clearedretests
+	case mission.EdgeRetestOf:
+		return m.clearedretest_of
 	case mission.EdgeTools:
 		return m.clearedtools
 	}
@@ -12605,6 +12868,9 @@ func (m *MissionMutation) ClearEdge(name string) error {
 	switch name {
 	case mission.EdgeCreatedBy:
 		m.ClearCreatedBy()
+		return nil
+	case mission.EdgeRetestOf:
+		m.ClearRetestOf()
 		return nil
 	}
 	return fmt.Errorf("unknown Mission unique edge %s", name)
@@ -12628,6 +12894,12 @@ func (m *MissionMutation) ResetEdge(name string) error {
 		return nil
 	case mission.EdgeCreatedBy:
 		m.ResetCreatedBy()
+		return nil
+	case mission.EdgeRetests:
+		m.ResetRetests()
+		return nil
+	case mission.EdgeRetestOf:
+		m.ResetRetestOf()
 		return nil
 	case mission.EdgeTools:
 		m.ResetTools()
@@ -15129,6 +15401,8 @@ type MissionTestMutation struct {
 	expected_detection     *string
 	platforms              *[]string
 	appendplatforms        []string
+	expected_rules         *[]map[string]string
+	appendexpected_rules   []map[string]string
 	opsec_level            *missiontest.OpsecLevel
 	state                  *missiontest.State
 	state_reason           *string
@@ -15169,6 +15443,11 @@ type MissionTestMutation struct {
 	rules                  map[uuid.UUID]struct{}
 	removedrules           map[uuid.UUID]struct{}
 	clearedrules           bool
+	retests                map[uuid.UUID]struct{}
+	removedretests         map[uuid.UUID]struct{}
+	clearedretests         bool
+	retest_of              *uuid.UUID
+	clearedretest_of       bool
 	mitre_tags             map[uuid.UUID]struct{}
 	removedmitre_tags      map[uuid.UUID]struct{}
 	clearedmitre_tags      bool
@@ -15945,6 +16224,120 @@ func (m *MissionTestMutation) AppendedPlatforms() ([]string, bool) {
 func (m *MissionTestMutation) ResetPlatforms() {
 	m.platforms = nil
 	m.appendplatforms = nil
+}
+
+// SetExpectedRules sets the "expected_rules" field.
+func (m *MissionTestMutation) SetExpectedRules(value []map[string]string) {
+	m.expected_rules = &value
+	m.appendexpected_rules = nil
+}
+
+// ExpectedRules returns the value of the "expected_rules" field in the mutation.
+func (m *MissionTestMutation) ExpectedRules() (r []map[string]string, exists bool) {
+	v := m.expected_rules
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpectedRules returns the old "expected_rules" field's value of the MissionTest entity.
+// If the MissionTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestMutation) OldExpectedRules(ctx context.Context) (v []map[string]string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpectedRules is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpectedRules requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpectedRules: %w", err)
+	}
+	return oldValue.ExpectedRules, nil
+}
+
+// AppendExpectedRules adds value to the "expected_rules" field.
+func (m *MissionTestMutation) AppendExpectedRules(value []map[string]string) {
+	m.appendexpected_rules = append(m.appendexpected_rules, value...)
+}
+
+// AppendedExpectedRules returns the list of values that were appended to the "expected_rules" field in this mutation.
+func (m *MissionTestMutation) AppendedExpectedRules() ([]map[string]string, bool) {
+	if len(m.appendexpected_rules) == 0 {
+		return nil, false
+	}
+	return m.appendexpected_rules, true
+}
+
+// ClearExpectedRules clears the value of the "expected_rules" field.
+func (m *MissionTestMutation) ClearExpectedRules() {
+	m.expected_rules = nil
+	m.appendexpected_rules = nil
+	m.clearedFields[missiontest.FieldExpectedRules] = struct{}{}
+}
+
+// ExpectedRulesCleared returns if the "expected_rules" field was cleared in this mutation.
+func (m *MissionTestMutation) ExpectedRulesCleared() bool {
+	_, ok := m.clearedFields[missiontest.FieldExpectedRules]
+	return ok
+}
+
+// ResetExpectedRules resets all changes to the "expected_rules" field.
+func (m *MissionTestMutation) ResetExpectedRules() {
+	m.expected_rules = nil
+	m.appendexpected_rules = nil
+	delete(m.clearedFields, missiontest.FieldExpectedRules)
+}
+
+// SetRetestOfID sets the "retest_of_id" field.
+func (m *MissionTestMutation) SetRetestOfID(u uuid.UUID) {
+	m.retest_of = &u
+}
+
+// RetestOfID returns the value of the "retest_of_id" field in the mutation.
+func (m *MissionTestMutation) RetestOfID() (r uuid.UUID, exists bool) {
+	v := m.retest_of
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRetestOfID returns the old "retest_of_id" field's value of the MissionTest entity.
+// If the MissionTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestMutation) OldRetestOfID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRetestOfID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRetestOfID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRetestOfID: %w", err)
+	}
+	return oldValue.RetestOfID, nil
+}
+
+// ClearRetestOfID clears the value of the "retest_of_id" field.
+func (m *MissionTestMutation) ClearRetestOfID() {
+	m.retest_of = nil
+	m.clearedFields[missiontest.FieldRetestOfID] = struct{}{}
+}
+
+// RetestOfIDCleared returns if the "retest_of_id" field was cleared in this mutation.
+func (m *MissionTestMutation) RetestOfIDCleared() bool {
+	_, ok := m.clearedFields[missiontest.FieldRetestOfID]
+	return ok
+}
+
+// ResetRetestOfID resets all changes to the "retest_of_id" field.
+func (m *MissionTestMutation) ResetRetestOfID() {
+	m.retest_of = nil
+	delete(m.clearedFields, missiontest.FieldRetestOfID)
 }
 
 // SetOpsecLevel sets the "opsec_level" field.
@@ -17128,6 +17521,87 @@ func (m *MissionTestMutation) ResetRules() {
 	m.removedrules = nil
 }
 
+// AddRetestIDs adds the "retests" edge to the MissionTest entity by ids.
+func (m *MissionTestMutation) AddRetestIDs(ids ...uuid.UUID) {
+	if m.retests == nil {
+		m.retests = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.retests[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRetests clears the "retests" edge to the MissionTest entity.
+func (m *MissionTestMutation) ClearRetests() {
+	m.clearedretests = true
+}
+
+// RetestsCleared reports if the "retests" edge to the MissionTest entity was cleared.
+func (m *MissionTestMutation) RetestsCleared() bool {
+	return m.clearedretests
+}
+
+// RemoveRetestIDs removes the "retests" edge to the MissionTest entity by IDs.
+func (m *MissionTestMutation) RemoveRetestIDs(ids ...uuid.UUID) {
+	if m.removedretests == nil {
+		m.removedretests = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.retests, ids[i])
+		m.removedretests[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRetests returns the removed IDs of the "retests" edge to the MissionTest entity.
+func (m *MissionTestMutation) RemovedRetestsIDs() (ids []uuid.UUID) {
+	for id := range m.removedretests {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RetestsIDs returns the "retests" edge IDs in the mutation.
+func (m *MissionTestMutation) RetestsIDs() (ids []uuid.UUID) {
+	for id := range m.retests {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRetests resets all changes to the "retests" edge.
+func (m *MissionTestMutation) ResetRetests() {
+	m.retests = nil
+	m.clearedretests = false
+	m.removedretests = nil
+}
+
+// ClearRetestOf clears the "retest_of" edge to the MissionTest entity.
+func (m *MissionTestMutation) ClearRetestOf() {
+	m.clearedretest_of = true
+	m.clearedFields[missiontest.FieldRetestOfID] = struct{}{}
+}
+
+// RetestOfCleared reports if the "retest_of" edge to the MissionTest entity was cleared.
+func (m *MissionTestMutation) RetestOfCleared() bool {
+	return m.RetestOfIDCleared() || m.clearedretest_of
+}
+
+// RetestOfIDs returns the "retest_of" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RetestOfID instead. It exists only for internal usage by the builders.
+func (m *MissionTestMutation) RetestOfIDs() (ids []uuid.UUID) {
+	if id := m.retest_of; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRetestOf resets all changes to the "retest_of" edge.
+func (m *MissionTestMutation) ResetRetestOf() {
+	m.retest_of = nil
+	m.clearedretest_of = false
+}
+
 // AddMitreTagIDs adds the "mitre_tags" edge to the MissionTestMitreTag entity by ids.
 func (m *MissionTestMutation) AddMitreTagIDs(ids ...uuid.UUID) {
 	if m.mitre_tags == nil {
@@ -17270,7 +17744,7 @@ func (m *MissionTestMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MissionTestMutation) Fields() []string {
-	fields := make([]string, 0, 36)
+	fields := make([]string, 0, 38)
 	if m.created_at != nil {
 		fields = append(fields, missiontest.FieldCreatedAt)
 	}
@@ -17318,6 +17792,12 @@ func (m *MissionTestMutation) Fields() []string {
 	}
 	if m.platforms != nil {
 		fields = append(fields, missiontest.FieldPlatforms)
+	}
+	if m.expected_rules != nil {
+		fields = append(fields, missiontest.FieldExpectedRules)
+	}
+	if m.retest_of != nil {
+		fields = append(fields, missiontest.FieldRetestOfID)
 	}
 	if m.opsec_level != nil {
 		fields = append(fields, missiontest.FieldOpsecLevel)
@@ -17419,6 +17899,10 @@ func (m *MissionTestMutation) Field(name string) (ent.Value, bool) {
 		return m.ExpectedDetection()
 	case missiontest.FieldPlatforms:
 		return m.Platforms()
+	case missiontest.FieldExpectedRules:
+		return m.ExpectedRules()
+	case missiontest.FieldRetestOfID:
+		return m.RetestOfID()
 	case missiontest.FieldOpsecLevel:
 		return m.OpsecLevel()
 	case missiontest.FieldState:
@@ -17500,6 +17984,10 @@ func (m *MissionTestMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldExpectedDetection(ctx)
 	case missiontest.FieldPlatforms:
 		return m.OldPlatforms(ctx)
+	case missiontest.FieldExpectedRules:
+		return m.OldExpectedRules(ctx)
+	case missiontest.FieldRetestOfID:
+		return m.OldRetestOfID(ctx)
 	case missiontest.FieldOpsecLevel:
 		return m.OldOpsecLevel(ctx)
 	case missiontest.FieldState:
@@ -17660,6 +18148,20 @@ func (m *MissionTestMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetPlatforms(v)
+		return nil
+	case missiontest.FieldExpectedRules:
+		v, ok := value.([]map[string]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpectedRules(v)
+		return nil
+	case missiontest.FieldRetestOfID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRetestOfID(v)
 		return nil
 	case missiontest.FieldOpsecLevel:
 		v, ok := value.(missiontest.OpsecLevel)
@@ -17870,6 +18372,12 @@ func (m *MissionTestMutation) ClearedFields() []string {
 	if m.FieldCleared(missiontest.FieldTestTemplateID) {
 		fields = append(fields, missiontest.FieldTestTemplateID)
 	}
+	if m.FieldCleared(missiontest.FieldExpectedRules) {
+		fields = append(fields, missiontest.FieldExpectedRules)
+	}
+	if m.FieldCleared(missiontest.FieldRetestOfID) {
+		fields = append(fields, missiontest.FieldRetestOfID)
+	}
 	if m.FieldCleared(missiontest.FieldAssigneeID) {
 		fields = append(fields, missiontest.FieldAssigneeID)
 	}
@@ -17919,6 +18427,12 @@ func (m *MissionTestMutation) ClearField(name string) error {
 		return nil
 	case missiontest.FieldTestTemplateID:
 		m.ClearTestTemplateID()
+		return nil
+	case missiontest.FieldExpectedRules:
+		m.ClearExpectedRules()
+		return nil
+	case missiontest.FieldRetestOfID:
+		m.ClearRetestOfID()
 		return nil
 	case missiontest.FieldAssigneeID:
 		m.ClearAssigneeID()
@@ -18000,6 +18514,12 @@ func (m *MissionTestMutation) ResetField(name string) error {
 	case missiontest.FieldPlatforms:
 		m.ResetPlatforms()
 		return nil
+	case missiontest.FieldExpectedRules:
+		m.ResetExpectedRules()
+		return nil
+	case missiontest.FieldRetestOfID:
+		m.ResetRetestOfID()
+		return nil
 	case missiontest.FieldOpsecLevel:
 		m.ResetOpsecLevel()
 		return nil
@@ -18066,7 +18586,7 @@ func (m *MissionTestMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *MissionTestMutation) AddedEdges() []string {
-	edges := make([]string, 0, 12)
+	edges := make([]string, 0, 14)
 	if m.mission != nil {
 		edges = append(edges, missiontest.EdgeMission)
 	}
@@ -18096,6 +18616,12 @@ func (m *MissionTestMutation) AddedEdges() []string {
 	}
 	if m.rules != nil {
 		edges = append(edges, missiontest.EdgeRules)
+	}
+	if m.retests != nil {
+		edges = append(edges, missiontest.EdgeRetests)
+	}
+	if m.retest_of != nil {
+		edges = append(edges, missiontest.EdgeRetestOf)
 	}
 	if m.mitre_tags != nil {
 		edges = append(edges, missiontest.EdgeMitreTags)
@@ -18154,6 +18680,16 @@ func (m *MissionTestMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case missiontest.EdgeRetests:
+		ids := make([]ent.Value, 0, len(m.retests))
+		for id := range m.retests {
+			ids = append(ids, id)
+		}
+		return ids
+	case missiontest.EdgeRetestOf:
+		if id := m.retest_of; id != nil {
+			return []ent.Value{*id}
+		}
 	case missiontest.EdgeMitreTags:
 		ids := make([]ent.Value, 0, len(m.mitre_tags))
 		for id := range m.mitre_tags {
@@ -18172,12 +18708,15 @@ func (m *MissionTestMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *MissionTestMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 12)
+	edges := make([]string, 0, 14)
 	if m.removedoutcomes != nil {
 		edges = append(edges, missiontest.EdgeOutcomes)
 	}
 	if m.removedrules != nil {
 		edges = append(edges, missiontest.EdgeRules)
+	}
+	if m.removedretests != nil {
+		edges = append(edges, missiontest.EdgeRetests)
 	}
 	if m.removedmitre_tags != nil {
 		edges = append(edges, missiontest.EdgeMitreTags)
@@ -18204,6 +18743,12 @@ func (m *MissionTestMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case missiontest.EdgeRetests:
+		ids := make([]ent.Value, 0, len(m.removedretests))
+		for id := range m.removedretests {
+			ids = append(ids, id)
+		}
+		return ids
 	case missiontest.EdgeMitreTags:
 		ids := make([]ent.Value, 0, len(m.removedmitre_tags))
 		for id := range m.removedmitre_tags {
@@ -18222,7 +18767,7 @@ func (m *MissionTestMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *MissionTestMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 12)
+	edges := make([]string, 0, 14)
 	if m.clearedmission {
 		edges = append(edges, missiontest.EdgeMission)
 	}
@@ -18252,6 +18797,12 @@ func (m *MissionTestMutation) ClearedEdges() []string {
 	}
 	if m.clearedrules {
 		edges = append(edges, missiontest.EdgeRules)
+	}
+	if m.clearedretests {
+		edges = append(edges, missiontest.EdgeRetests)
+	}
+	if m.clearedretest_of {
+		edges = append(edges, missiontest.EdgeRetestOf)
 	}
 	if m.clearedmitre_tags {
 		edges = append(edges, missiontest.EdgeMitreTags)
@@ -18286,6 +18837,10 @@ func (m *MissionTestMutation) EdgeCleared(name string) bool {
 		return m.clearedoutcomes
 	case missiontest.EdgeRules:
 		return m.clearedrules
+	case missiontest.EdgeRetests:
+		return m.clearedretests
+	case missiontest.EdgeRetestOf:
+		return m.clearedretest_of
 	case missiontest.EdgeMitreTags:
 		return m.clearedmitre_tags
 	case missiontest.EdgeEvidence:
@@ -18321,6 +18876,9 @@ func (m *MissionTestMutation) ClearEdge(name string) error {
 		return nil
 	case missiontest.EdgeDetectionLevel:
 		m.ClearDetectionLevel()
+		return nil
+	case missiontest.EdgeRetestOf:
+		m.ClearRetestOf()
 		return nil
 	}
 	return fmt.Errorf("unknown MissionTest unique edge %s", name)
@@ -18359,6 +18917,12 @@ func (m *MissionTestMutation) ResetEdge(name string) error {
 		return nil
 	case missiontest.EdgeRules:
 		m.ResetRules()
+		return nil
+	case missiontest.EdgeRetests:
+		m.ResetRetests()
+		return nil
+	case missiontest.EdgeRetestOf:
+		m.ResetRetestOf()
 		return nil
 	case missiontest.EdgeMitreTags:
 		m.ResetMitreTags()
@@ -28880,6 +29444,8 @@ type TestTemplateMutation struct {
 	opsec_level             *testtemplate.OpsecLevel
 	source                  *testtemplate.Source
 	external_ref            *string
+	expected_rules          *[]map[string]string
+	appendexpected_rules    []map[string]string
 	labels                  *[]string
 	appendlabels            []string
 	import_hash             *string
@@ -29587,6 +30153,71 @@ func (m *TestTemplateMutation) ResetCreatedByID() {
 	delete(m.clearedFields, testtemplate.FieldCreatedByID)
 }
 
+// SetExpectedRules sets the "expected_rules" field.
+func (m *TestTemplateMutation) SetExpectedRules(value []map[string]string) {
+	m.expected_rules = &value
+	m.appendexpected_rules = nil
+}
+
+// ExpectedRules returns the value of the "expected_rules" field in the mutation.
+func (m *TestTemplateMutation) ExpectedRules() (r []map[string]string, exists bool) {
+	v := m.expected_rules
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpectedRules returns the old "expected_rules" field's value of the TestTemplate entity.
+// If the TestTemplate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TestTemplateMutation) OldExpectedRules(ctx context.Context) (v []map[string]string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpectedRules is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpectedRules requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpectedRules: %w", err)
+	}
+	return oldValue.ExpectedRules, nil
+}
+
+// AppendExpectedRules adds value to the "expected_rules" field.
+func (m *TestTemplateMutation) AppendExpectedRules(value []map[string]string) {
+	m.appendexpected_rules = append(m.appendexpected_rules, value...)
+}
+
+// AppendedExpectedRules returns the list of values that were appended to the "expected_rules" field in this mutation.
+func (m *TestTemplateMutation) AppendedExpectedRules() ([]map[string]string, bool) {
+	if len(m.appendexpected_rules) == 0 {
+		return nil, false
+	}
+	return m.appendexpected_rules, true
+}
+
+// ClearExpectedRules clears the value of the "expected_rules" field.
+func (m *TestTemplateMutation) ClearExpectedRules() {
+	m.expected_rules = nil
+	m.appendexpected_rules = nil
+	m.clearedFields[testtemplate.FieldExpectedRules] = struct{}{}
+}
+
+// ExpectedRulesCleared returns if the "expected_rules" field was cleared in this mutation.
+func (m *TestTemplateMutation) ExpectedRulesCleared() bool {
+	_, ok := m.clearedFields[testtemplate.FieldExpectedRules]
+	return ok
+}
+
+// ResetExpectedRules resets all changes to the "expected_rules" field.
+func (m *TestTemplateMutation) ResetExpectedRules() {
+	m.expected_rules = nil
+	m.appendexpected_rules = nil
+	delete(m.clearedFields, testtemplate.FieldExpectedRules)
+}
+
 // SetLabels sets the "labels" field.
 func (m *TestTemplateMutation) SetLabels(s []string) {
 	m.labels = &s
@@ -29953,7 +30584,7 @@ func (m *TestTemplateMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *TestTemplateMutation) Fields() []string {
-	fields := make([]string, 0, 18)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, testtemplate.FieldCreatedAt)
 	}
@@ -29998,6 +30629,9 @@ func (m *TestTemplateMutation) Fields() []string {
 	}
 	if m.created_by != nil {
 		fields = append(fields, testtemplate.FieldCreatedByID)
+	}
+	if m.expected_rules != nil {
+		fields = append(fields, testtemplate.FieldExpectedRules)
 	}
 	if m.labels != nil {
 		fields = append(fields, testtemplate.FieldLabels)
@@ -30046,6 +30680,8 @@ func (m *TestTemplateMutation) Field(name string) (ent.Value, bool) {
 		return m.ExternalRef()
 	case testtemplate.FieldCreatedByID:
 		return m.CreatedByID()
+	case testtemplate.FieldExpectedRules:
+		return m.ExpectedRules()
 	case testtemplate.FieldLabels:
 		return m.Labels()
 	case testtemplate.FieldImportHash:
@@ -30091,6 +30727,8 @@ func (m *TestTemplateMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldExternalRef(ctx)
 	case testtemplate.FieldCreatedByID:
 		return m.OldCreatedByID(ctx)
+	case testtemplate.FieldExpectedRules:
+		return m.OldExpectedRules(ctx)
 	case testtemplate.FieldLabels:
 		return m.OldLabels(ctx)
 	case testtemplate.FieldImportHash:
@@ -30211,6 +30849,13 @@ func (m *TestTemplateMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCreatedByID(v)
 		return nil
+	case testtemplate.FieldExpectedRules:
+		v, ok := value.([]map[string]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpectedRules(v)
+		return nil
 	case testtemplate.FieldLabels:
 		v, ok := value.([]string)
 		if !ok {
@@ -30283,6 +30928,9 @@ func (m *TestTemplateMutation) ClearedFields() []string {
 	if m.FieldCleared(testtemplate.FieldCreatedByID) {
 		fields = append(fields, testtemplate.FieldCreatedByID)
 	}
+	if m.FieldCleared(testtemplate.FieldExpectedRules) {
+		fields = append(fields, testtemplate.FieldExpectedRules)
+	}
 	return fields
 }
 
@@ -30302,6 +30950,9 @@ func (m *TestTemplateMutation) ClearField(name string) error {
 		return nil
 	case testtemplate.FieldCreatedByID:
 		m.ClearCreatedByID()
+		return nil
+	case testtemplate.FieldExpectedRules:
+		m.ClearExpectedRules()
 		return nil
 	}
 	return fmt.Errorf("unknown TestTemplate nullable field %s", name)
@@ -30355,6 +31006,9 @@ func (m *TestTemplateMutation) ResetField(name string) error {
 		return nil
 	case testtemplate.FieldCreatedByID:
 		m.ResetCreatedByID()
+		return nil
+	case testtemplate.FieldExpectedRules:
+		m.ResetExpectedRules()
 		return nil
 	case testtemplate.FieldLabels:
 		m.ResetLabels()

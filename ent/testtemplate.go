@@ -50,6 +50,8 @@ type TestTemplate struct {
 	ExternalRef string `json:"external_ref,omitempty"`
 	// CreatedByID holds the value of the "created_by_id" field.
 	CreatedByID *uuid.UUID `json:"created_by_id,omitempty"`
+	// free rule names per tool: [{"tool_id":"<uuid>","name":"Encoded PowerShell"}]
+	ExpectedRules []map[string]string `json:"expected_rules,omitempty"`
 	// free-form tags people filter the library by
 	Labels []string `json:"labels,omitempty"`
 	// hash of the content an import last wrote; a differing row was edited locally
@@ -122,7 +124,7 @@ func (*TestTemplate) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case testtemplate.FieldCreatedByID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
-		case testtemplate.FieldPlatforms, testtemplate.FieldLabels:
+		case testtemplate.FieldPlatforms, testtemplate.FieldExpectedRules, testtemplate.FieldLabels:
 			values[i] = new([]byte)
 		case testtemplate.FieldVersion:
 			values[i] = new(sql.NullInt64)
@@ -246,6 +248,14 @@ func (_m *TestTemplate) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.CreatedByID = new(uuid.UUID)
 				*_m.CreatedByID = *value.S.(*uuid.UUID)
+			}
+		case testtemplate.FieldExpectedRules:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field expected_rules", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.ExpectedRules); err != nil {
+					return fmt.Errorf("unmarshal field expected_rules: %w", err)
+				}
 			}
 		case testtemplate.FieldLabels:
 			if value, ok := values[i].(*[]byte); !ok {
@@ -371,6 +381,9 @@ func (_m *TestTemplate) String() string {
 		builder.WriteString("created_by_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("expected_rules=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ExpectedRules))
 	builder.WriteString(", ")
 	builder.WriteString("labels=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Labels))

@@ -222,6 +222,12 @@ func (_c *TestTemplateCreate) SetNillableCreatedByID(v *uuid.UUID) *TestTemplate
 	return _c
 }
 
+// SetExpectedRules sets the "expected_rules" field.
+func (_c *TestTemplateCreate) SetExpectedRules(v []map[string]string) *TestTemplateCreate {
+	_c.mutation.SetExpectedRules(v)
+	return _c
+}
+
 // SetLabels sets the "labels" field.
 func (_c *TestTemplateCreate) SetLabels(v []string) *TestTemplateCreate {
 	_c.mutation.SetLabels(v)
@@ -622,6 +628,10 @@ func (_c *TestTemplateCreate) createSpec() (*TestTemplate, *sqlgraph.CreateSpec)
 		_spec.SetField(testtemplate.FieldExternalRef, field.TypeString, value)
 		_node.ExternalRef = value
 	}
+	if value, ok := _c.mutation.ExpectedRules(); ok {
+		_spec.SetField(testtemplate.FieldExpectedRules, field.TypeJSON, value)
+		_node.ExpectedRules = value
+	}
 	if value, ok := _c.mutation.Labels(); ok {
 		_spec.SetField(testtemplate.FieldLabels, field.TypeJSON, value)
 		_node.Labels = value
@@ -931,6 +941,24 @@ func (u *TestTemplateUpsert) ClearCreatedByID() *TestTemplateUpsert {
 	return u
 }
 
+// SetExpectedRules sets the "expected_rules" field.
+func (u *TestTemplateUpsert) SetExpectedRules(v []map[string]string) *TestTemplateUpsert {
+	u.Set(testtemplate.FieldExpectedRules, v)
+	return u
+}
+
+// UpdateExpectedRules sets the "expected_rules" field to the value that was provided on create.
+func (u *TestTemplateUpsert) UpdateExpectedRules() *TestTemplateUpsert {
+	u.SetExcluded(testtemplate.FieldExpectedRules)
+	return u
+}
+
+// ClearExpectedRules clears the value of the "expected_rules" field.
+func (u *TestTemplateUpsert) ClearExpectedRules() *TestTemplateUpsert {
+	u.SetNull(testtemplate.FieldExpectedRules)
+	return u
+}
+
 // SetLabels sets the "labels" field.
 func (u *TestTemplateUpsert) SetLabels(v []string) *TestTemplateUpsert {
 	u.Set(testtemplate.FieldLabels, v)
@@ -1231,6 +1259,27 @@ func (u *TestTemplateUpsertOne) UpdateCreatedByID() *TestTemplateUpsertOne {
 func (u *TestTemplateUpsertOne) ClearCreatedByID() *TestTemplateUpsertOne {
 	return u.Update(func(s *TestTemplateUpsert) {
 		s.ClearCreatedByID()
+	})
+}
+
+// SetExpectedRules sets the "expected_rules" field.
+func (u *TestTemplateUpsertOne) SetExpectedRules(v []map[string]string) *TestTemplateUpsertOne {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.SetExpectedRules(v)
+	})
+}
+
+// UpdateExpectedRules sets the "expected_rules" field to the value that was provided on create.
+func (u *TestTemplateUpsertOne) UpdateExpectedRules() *TestTemplateUpsertOne {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.UpdateExpectedRules()
+	})
+}
+
+// ClearExpectedRules clears the value of the "expected_rules" field.
+func (u *TestTemplateUpsertOne) ClearExpectedRules() *TestTemplateUpsertOne {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.ClearExpectedRules()
 	})
 }
 
@@ -1708,6 +1757,27 @@ func (u *TestTemplateUpsertBulk) UpdateCreatedByID() *TestTemplateUpsertBulk {
 func (u *TestTemplateUpsertBulk) ClearCreatedByID() *TestTemplateUpsertBulk {
 	return u.Update(func(s *TestTemplateUpsert) {
 		s.ClearCreatedByID()
+	})
+}
+
+// SetExpectedRules sets the "expected_rules" field.
+func (u *TestTemplateUpsertBulk) SetExpectedRules(v []map[string]string) *TestTemplateUpsertBulk {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.SetExpectedRules(v)
+	})
+}
+
+// UpdateExpectedRules sets the "expected_rules" field to the value that was provided on create.
+func (u *TestTemplateUpsertBulk) UpdateExpectedRules() *TestTemplateUpsertBulk {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.UpdateExpectedRules()
+	})
+}
+
+// ClearExpectedRules clears the value of the "expected_rules" field.
+func (u *TestTemplateUpsertBulk) ClearExpectedRules() *TestTemplateUpsertBulk {
+	return u.Update(func(s *TestTemplateUpsert) {
+		s.ClearExpectedRules()
 	})
 }
 

@@ -232,6 +232,24 @@ func (_u *TestTemplateUpdate) ClearCreatedByID() *TestTemplateUpdate {
 	return _u
 }
 
+// SetExpectedRules sets the "expected_rules" field.
+func (_u *TestTemplateUpdate) SetExpectedRules(v []map[string]string) *TestTemplateUpdate {
+	_u.mutation.SetExpectedRules(v)
+	return _u
+}
+
+// AppendExpectedRules appends value to the "expected_rules" field.
+func (_u *TestTemplateUpdate) AppendExpectedRules(v []map[string]string) *TestTemplateUpdate {
+	_u.mutation.AppendExpectedRules(v)
+	return _u
+}
+
+// ClearExpectedRules clears the value of the "expected_rules" field.
+func (_u *TestTemplateUpdate) ClearExpectedRules() *TestTemplateUpdate {
+	_u.mutation.ClearExpectedRules()
+	return _u
+}
+
 // SetLabels sets the "labels" field.
 func (_u *TestTemplateUpdate) SetLabels(v []string) *TestTemplateUpdate {
 	_u.mutation.SetLabels(v)
@@ -558,6 +576,17 @@ func (_u *TestTemplateUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.ExternalRef(); ok {
 		_spec.SetField(testtemplate.FieldExternalRef, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ExpectedRules(); ok {
+		_spec.SetField(testtemplate.FieldExpectedRules, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedExpectedRules(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, testtemplate.FieldExpectedRules, value)
+		})
+	}
+	if _u.mutation.ExpectedRulesCleared() {
+		_spec.ClearField(testtemplate.FieldExpectedRules, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.Labels(); ok {
 		_spec.SetField(testtemplate.FieldLabels, field.TypeJSON, value)
@@ -958,6 +987,24 @@ func (_u *TestTemplateUpdateOne) ClearCreatedByID() *TestTemplateUpdateOne {
 	return _u
 }
 
+// SetExpectedRules sets the "expected_rules" field.
+func (_u *TestTemplateUpdateOne) SetExpectedRules(v []map[string]string) *TestTemplateUpdateOne {
+	_u.mutation.SetExpectedRules(v)
+	return _u
+}
+
+// AppendExpectedRules appends value to the "expected_rules" field.
+func (_u *TestTemplateUpdateOne) AppendExpectedRules(v []map[string]string) *TestTemplateUpdateOne {
+	_u.mutation.AppendExpectedRules(v)
+	return _u
+}
+
+// ClearExpectedRules clears the value of the "expected_rules" field.
+func (_u *TestTemplateUpdateOne) ClearExpectedRules() *TestTemplateUpdateOne {
+	_u.mutation.ClearExpectedRules()
+	return _u
+}
+
 // SetLabels sets the "labels" field.
 func (_u *TestTemplateUpdateOne) SetLabels(v []string) *TestTemplateUpdateOne {
 	_u.mutation.SetLabels(v)
@@ -1314,6 +1361,17 @@ func (_u *TestTemplateUpdateOne) sqlSave(ctx context.Context) (_node *TestTempla
 	}
 	if value, ok := _u.mutation.ExternalRef(); ok {
 		_spec.SetField(testtemplate.FieldExternalRef, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ExpectedRules(); ok {
+		_spec.SetField(testtemplate.FieldExpectedRules, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedExpectedRules(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, testtemplate.FieldExpectedRules, value)
+		})
+	}
+	if _u.mutation.ExpectedRulesCleared() {
+		_spec.ClearField(testtemplate.FieldExpectedRules, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.Labels(); ok {
 		_spec.SetField(testtemplate.FieldLabels, field.TypeJSON, value)

@@ -213,6 +213,8 @@ var wantForeignKeys = []foreignKey{
 	{"mission_tests", "assignee_id", "users", "fk_mission_tests_assignee_id", "SET NULL"},
 	{"mission_tests", "test_template_id", "test_templates", "fk_mission_tests_test_template_id", "SET NULL"},
 	{"missions", "created_by_id", "users", "fk_missions_created_by_id", "SET NULL"},
+	{"missions", "retest_of_id", "missions", "fk_missions_retest_of_id", "SET NULL"},
+	{"mission_tests", "retest_of_id", "mission_tests", "fk_mission_tests_retest_of_id", "SET NULL"},
 	{"mitre_subtechniques", "technique_id", "mitre_techniques", "fk_mitre_subtechniques_technique_id", "RESTRICT"},
 	{"mitre_technique_tactics", "tactic_id", "mitre_tactics", "fk_mitre_technique_tactics_tactic_id", "CASCADE"},
 	{"mitre_technique_tactics", "technique_id", "mitre_techniques", "fk_mitre_technique_tactics_technique_id", "CASCADE"},

@@ -434,7 +434,9 @@ var (
 		{Name: "end_date", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"postgres": "date"}},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"draft", "planned", "in_progress", "completed", "archived"}, Default: "draft"},
 		{Name: "version", Type: field.TypeInt, Default: 1},
+		{Name: "labels", Type: field.TypeJSON, Default: schema.Expr("'[]'::jsonb"), SchemaType: map[string]string{"postgres": "jsonb"}},
 		{Name: "created_by_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "retest_of_id", Type: field.TypeUUID, Nullable: true},
 	}
 	// MissionsTable holds the schema information for the "missions" table.
 	MissionsTable = &schema.Table{
@@ -444,8 +446,14 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fk_missions_created_by_id",
-				Columns:    []*schema.Column{MissionsColumns[11]},
+				Columns:    []*schema.Column{MissionsColumns[12]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "fk_missions_retest_of_id",
+				Columns:    []*schema.Column{MissionsColumns[13]},
+				RefColumns: []*schema.Column{MissionsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 		},
@@ -457,6 +465,11 @@ var (
 				Annotation: &entsql.IndexAnnotation{
 					Where: "deleted_at IS NULL",
 				},
+			},
+			{
+				Name:    "ix_missions_retest_of_id",
+				Unique:  false,
+				Columns: []*schema.Column{MissionsColumns[13]},
 			},
 		},
 	}
@@ -593,6 +606,7 @@ var (
 		{Name: "cleanup", Type: field.TypeString, Size: 50000, Default: "", SchemaType: map[string]string{"postgres": "text"}},
 		{Name: "expected_detection", Type: field.TypeString, Size: 50000, Default: "", SchemaType: map[string]string{"postgres": "text"}},
 		{Name: "platforms", Type: field.TypeJSON, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "expected_rules", Type: field.TypeJSON, Nullable: true, Default: schema.Expr("'[]'::jsonb"), SchemaType: map[string]string{"postgres": "jsonb"}},
 		{Name: "opsec_level", Type: field.TypeEnum, Enums: []string{"low", "medium", "high"}, Default: "medium"},
 		{Name: "state", Type: field.TypeEnum, Enums: []string{"pending", "running", "executed", "reviewed", "skipped", "blocked"}, Default: "pending"},
 		{Name: "state_reason", Type: field.TypeString, Size: 2000, Default: "", SchemaType: map[string]string{"postgres": "text"}},
@@ -617,6 +631,7 @@ var (
 		{Name: "reviewed_by_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "assignee_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "detection_level_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "retest_of_id", Type: field.TypeUUID, Nullable: true},
 	}
 	// MissionTestsTable holds the schema information for the "mission_tests" table.
 	MissionTestsTable = &schema.Table{
@@ -626,58 +641,64 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fk_mission_tests_mission_id",
-				Columns:    []*schema.Column{MissionTestsColumns[29]},
+				Columns:    []*schema.Column{MissionTestsColumns[30]},
 				RefColumns: []*schema.Column{MissionsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "fk_mission_tests_category_id",
-				Columns:    []*schema.Column{MissionTestsColumns[30]},
+				Columns:    []*schema.Column{MissionTestsColumns[31]},
 				RefColumns: []*schema.Column{MissionCategoriesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "fk_mission_tests_mission_scenario_id",
-				Columns:    []*schema.Column{MissionTestsColumns[31]},
+				Columns:    []*schema.Column{MissionTestsColumns[32]},
 				RefColumns: []*schema.Column{MissionScenariosColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "fk_mission_tests_test_template_id",
-				Columns:    []*schema.Column{MissionTestsColumns[32]},
+				Columns:    []*schema.Column{MissionTestsColumns[33]},
 				RefColumns: []*schema.Column{TestTemplatesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "fk_mission_tests_executed_by_id",
-				Columns:    []*schema.Column{MissionTestsColumns[33]},
-				RefColumns: []*schema.Column{UsersColumns[0]},
-				OnDelete:   schema.SetNull,
-			},
-			{
-				Symbol:     "fk_mission_tests_reviewed_by_id",
 				Columns:    []*schema.Column{MissionTestsColumns[34]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
-				Symbol:     "fk_mission_tests_assignee_id",
+				Symbol:     "fk_mission_tests_reviewed_by_id",
 				Columns:    []*schema.Column{MissionTestsColumns[35]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
-				Symbol:     "fk_mission_tests_detection_level_id",
+				Symbol:     "fk_mission_tests_assignee_id",
 				Columns:    []*schema.Column{MissionTestsColumns[36]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "fk_mission_tests_detection_level_id",
+				Columns:    []*schema.Column{MissionTestsColumns[37]},
 				RefColumns: []*schema.Column{DetectionLevelsColumns[0]},
 				OnDelete:   schema.Restrict,
+			},
+			{
+				Symbol:     "fk_mission_tests_retest_of_id",
+				Columns:    []*schema.Column{MissionTestsColumns[38]},
+				RefColumns: []*schema.Column{MissionTestsColumns[0]},
+				OnDelete:   schema.SetNull,
 			},
 		},
 		Indexes: []*schema.Index{
 			{
 				Name:    "ix_mission_tests_active",
 				Unique:  false,
-				Columns: []*schema.Column{MissionTestsColumns[29], MissionTestsColumns[4]},
+				Columns: []*schema.Column{MissionTestsColumns[30], MissionTestsColumns[4]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "deleted_at IS NULL",
 				},
@@ -685,17 +706,22 @@ var (
 			{
 				Name:    "ix_mission_tests_mission_scenario_id",
 				Unique:  false,
-				Columns: []*schema.Column{MissionTestsColumns[31]},
+				Columns: []*schema.Column{MissionTestsColumns[32]},
 			},
 			{
 				Name:    "ix_mission_tests_category_id",
 				Unique:  false,
-				Columns: []*schema.Column{MissionTestsColumns[30]},
+				Columns: []*schema.Column{MissionTestsColumns[31]},
 			},
 			{
 				Name:    "ix_mission_tests_assignee_id",
 				Unique:  false,
-				Columns: []*schema.Column{MissionTestsColumns[35]},
+				Columns: []*schema.Column{MissionTestsColumns[36]},
+			},
+			{
+				Name:    "ix_mission_tests_retest_of_id",
+				Unique:  false,
+				Columns: []*schema.Column{MissionTestsColumns[38]},
 			},
 		},
 	}
@@ -1155,6 +1181,7 @@ var (
 		{Name: "opsec_level", Type: field.TypeEnum, Enums: []string{"low", "medium", "high"}, Default: "medium"},
 		{Name: "source", Type: field.TypeEnum, Enums: []string{"manual", "atomic"}, Default: "manual"},
 		{Name: "external_ref", Type: field.TypeString, Size: 100, Default: ""},
+		{Name: "expected_rules", Type: field.TypeJSON, Nullable: true, Default: schema.Expr("'[]'::jsonb"), SchemaType: map[string]string{"postgres": "jsonb"}},
 		{Name: "labels", Type: field.TypeJSON, Default: schema.Expr("'[]'::jsonb"), SchemaType: map[string]string{"postgres": "jsonb"}},
 		{Name: "import_hash", Type: field.TypeString, Default: ""},
 		{Name: "version", Type: field.TypeInt, Default: 1},
@@ -1168,7 +1195,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fk_test_templates_created_by_id",
-				Columns:    []*schema.Column{TestTemplatesColumns[18]},
+				Columns:    []*schema.Column{TestTemplatesColumns[19]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -1581,6 +1608,7 @@ func init() {
 		"ck_live_events_kind": "kind IN ('test', 'plan', 'mission', 'members', 'notification')",
 	}
 	MissionsTable.ForeignKeys[0].RefTable = UsersTable
+	MissionsTable.ForeignKeys[1].RefTable = MissionsTable
 	MissionsTable.Annotation = &entsql.Annotation{
 		Table: "missions",
 	}
@@ -1617,6 +1645,7 @@ func init() {
 	MissionTestsTable.ForeignKeys[5].RefTable = UsersTable
 	MissionTestsTable.ForeignKeys[6].RefTable = UsersTable
 	MissionTestsTable.ForeignKeys[7].RefTable = DetectionLevelsTable
+	MissionTestsTable.ForeignKeys[8].RefTable = MissionTestsTable
 	MissionTestsTable.Annotation = &entsql.Annotation{
 		Table: "mission_tests",
 	}

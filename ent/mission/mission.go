@@ -39,6 +39,10 @@ const (
 	FieldCreatedByID = "created_by_id"
 	// FieldVersion holds the string denoting the version field in the database.
 	FieldVersion = "version"
+	// FieldLabels holds the string denoting the labels field in the database.
+	FieldLabels = "labels"
+	// FieldRetestOfID holds the string denoting the retest_of_id field in the database.
+	FieldRetestOfID = "retest_of_id"
 	// EdgeMembers holds the string denoting the members edge name in mutations.
 	EdgeMembers = "members"
 	// EdgeCategories holds the string denoting the categories edge name in mutations.
@@ -49,6 +53,10 @@ const (
 	EdgeTests = "tests"
 	// EdgeCreatedBy holds the string denoting the created_by edge name in mutations.
 	EdgeCreatedBy = "created_by"
+	// EdgeRetests holds the string denoting the retests edge name in mutations.
+	EdgeRetests = "retests"
+	// EdgeRetestOf holds the string denoting the retest_of edge name in mutations.
+	EdgeRetestOf = "retest_of"
 	// EdgeTools holds the string denoting the tools edge name in mutations.
 	EdgeTools = "tools"
 	// Table holds the table name of the mission in the database.
@@ -88,6 +96,14 @@ const (
 	CreatedByInverseTable = "users"
 	// CreatedByColumn is the table column denoting the created_by relation/edge.
 	CreatedByColumn = "created_by_id"
+	// RetestsTable is the table that holds the retests relation/edge.
+	RetestsTable = "missions"
+	// RetestsColumn is the table column denoting the retests relation/edge.
+	RetestsColumn = "retest_of_id"
+	// RetestOfTable is the table that holds the retest_of relation/edge.
+	RetestOfTable = "missions"
+	// RetestOfColumn is the table column denoting the retest_of relation/edge.
+	RetestOfColumn = "retest_of_id"
 	// ToolsTable is the table that holds the tools relation/edge. The primary key declared below.
 	ToolsTable = "mission_tools"
 	// ToolsInverseTable is the table name for the DefensiveTool entity.
@@ -109,6 +125,8 @@ var Columns = []string{
 	FieldStatus,
 	FieldCreatedByID,
 	FieldVersion,
+	FieldLabels,
+	FieldRetestOfID,
 }
 
 var (
@@ -154,6 +172,8 @@ var (
 	ScopeValidator func(string) error
 	// DefaultVersion holds the default value on creation for the "version" field.
 	DefaultVersion int
+	// DefaultLabels holds the default value on creation for the "labels" field.
+	DefaultLabels []string
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -250,6 +270,11 @@ func ByVersion(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldVersion, opts...).ToFunc()
 }
 
+// ByRetestOfID orders the results by the retest_of_id field.
+func ByRetestOfID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRetestOfID, opts...).ToFunc()
+}
+
 // ByMembersCount orders the results by members count.
 func ByMembersCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -313,6 +338,27 @@ func ByCreatedByField(field string, opts ...sql.OrderTermOption) OrderOption {
 	}
 }
 
+// ByRetestsCount orders the results by retests count.
+func ByRetestsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newRetestsStep(), opts...)
+	}
+}
+
+// ByRetests orders the results by retests terms.
+func ByRetests(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRetestsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByRetestOfField orders the results by retest_of field.
+func ByRetestOfField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRetestOfStep(), sql.OrderByField(field, opts...))
+	}
+}
+
 // ByToolsCount orders the results by tools count.
 func ByToolsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -359,6 +405,20 @@ func newCreatedByStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(CreatedByInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, CreatedByTable, CreatedByColumn),
+	)
+}
+func newRetestsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, RetestsTable, RetestsColumn),
+	)
+}
+func newRetestOfStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, RetestOfTable, RetestOfColumn),
 	)
 }
 func newToolsStep() *sqlgraph.Step {

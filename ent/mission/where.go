@@ -106,6 +106,11 @@ func Version(v int) predicate.Mission {
 	return predicate.Mission(sql.FieldEQ(FieldVersion, v))
 }
 
+// RetestOfID applies equality check predicate on the "retest_of_id" field. It's identical to RetestOfIDEQ.
+func RetestOfID(v uuid.UUID) predicate.Mission {
+	return predicate.Mission(sql.FieldEQ(FieldRetestOfID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Mission {
 	return predicate.Mission(sql.FieldEQ(FieldCreatedAt, v))
@@ -621,6 +626,36 @@ func VersionLTE(v int) predicate.Mission {
 	return predicate.Mission(sql.FieldLTE(FieldVersion, v))
 }
 
+// RetestOfIDEQ applies the EQ predicate on the "retest_of_id" field.
+func RetestOfIDEQ(v uuid.UUID) predicate.Mission {
+	return predicate.Mission(sql.FieldEQ(FieldRetestOfID, v))
+}
+
+// RetestOfIDNEQ applies the NEQ predicate on the "retest_of_id" field.
+func RetestOfIDNEQ(v uuid.UUID) predicate.Mission {
+	return predicate.Mission(sql.FieldNEQ(FieldRetestOfID, v))
+}
+
+// RetestOfIDIn applies the In predicate on the "retest_of_id" field.
+func RetestOfIDIn(vs ...uuid.UUID) predicate.Mission {
+	return predicate.Mission(sql.FieldIn(FieldRetestOfID, vs...))
+}
+
+// RetestOfIDNotIn applies the NotIn predicate on the "retest_of_id" field.
+func RetestOfIDNotIn(vs ...uuid.UUID) predicate.Mission {
+	return predicate.Mission(sql.FieldNotIn(FieldRetestOfID, vs...))
+}
+
+// RetestOfIDIsNil applies the IsNil predicate on the "retest_of_id" field.
+func RetestOfIDIsNil() predicate.Mission {
+	return predicate.Mission(sql.FieldIsNull(FieldRetestOfID))
+}
+
+// RetestOfIDNotNil applies the NotNil predicate on the "retest_of_id" field.
+func RetestOfIDNotNil() predicate.Mission {
+	return predicate.Mission(sql.FieldNotNull(FieldRetestOfID))
+}
+
 // HasMembers applies the HasEdge predicate on the "members" edge.
 func HasMembers() predicate.Mission {
 	return predicate.Mission(func(s *sql.Selector) {
@@ -728,6 +763,52 @@ func HasCreatedBy() predicate.Mission {
 func HasCreatedByWith(preds ...predicate.User) predicate.Mission {
 	return predicate.Mission(func(s *sql.Selector) {
 		step := newCreatedByStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasRetests applies the HasEdge predicate on the "retests" edge.
+func HasRetests() predicate.Mission {
+	return predicate.Mission(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, RetestsTable, RetestsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasRetestsWith applies the HasEdge predicate on the "retests" edge with a given conditions (other predicates).
+func HasRetestsWith(preds ...predicate.Mission) predicate.Mission {
+	return predicate.Mission(func(s *sql.Selector) {
+		step := newRetestsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasRetestOf applies the HasEdge predicate on the "retest_of" edge.
+func HasRetestOf() predicate.Mission {
+	return predicate.Mission(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, RetestOfTable, RetestOfColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasRetestOfWith applies the HasEdge predicate on the "retest_of" edge with a given conditions (other predicates).
+func HasRetestOfWith(preds ...predicate.Mission) predicate.Mission {
+	return predicate.Mission(func(s *sql.Selector) {
+		step := newRetestOfStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

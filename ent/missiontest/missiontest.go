@@ -49,6 +49,10 @@ const (
 	FieldExpectedDetection = "expected_detection"
 	// FieldPlatforms holds the string denoting the platforms field in the database.
 	FieldPlatforms = "platforms"
+	// FieldExpectedRules holds the string denoting the expected_rules field in the database.
+	FieldExpectedRules = "expected_rules"
+	// FieldRetestOfID holds the string denoting the retest_of_id field in the database.
+	FieldRetestOfID = "retest_of_id"
 	// FieldOpsecLevel holds the string denoting the opsec_level field in the database.
 	FieldOpsecLevel = "opsec_level"
 	// FieldState holds the string denoting the state field in the database.
@@ -109,6 +113,10 @@ const (
 	EdgeOutcomes = "outcomes"
 	// EdgeRules holds the string denoting the rules edge name in mutations.
 	EdgeRules = "rules"
+	// EdgeRetests holds the string denoting the retests edge name in mutations.
+	EdgeRetests = "retests"
+	// EdgeRetestOf holds the string denoting the retest_of edge name in mutations.
+	EdgeRetestOf = "retest_of"
 	// EdgeMitreTags holds the string denoting the mitre_tags edge name in mutations.
 	EdgeMitreTags = "mitre_tags"
 	// EdgeEvidence holds the string denoting the evidence edge name in mutations.
@@ -183,6 +191,14 @@ const (
 	// RulesInverseTable is the table name for the DetectionRule entity.
 	// It exists in this package in order to avoid circular dependency with the "detectionrule" package.
 	RulesInverseTable = "detection_rules"
+	// RetestsTable is the table that holds the retests relation/edge.
+	RetestsTable = "mission_tests"
+	// RetestsColumn is the table column denoting the retests relation/edge.
+	RetestsColumn = "retest_of_id"
+	// RetestOfTable is the table that holds the retest_of relation/edge.
+	RetestOfTable = "mission_tests"
+	// RetestOfColumn is the table column denoting the retest_of relation/edge.
+	RetestOfColumn = "retest_of_id"
 	// MitreTagsTable is the table that holds the mitre_tags relation/edge.
 	MitreTagsTable = "mission_test_mitre_tags"
 	// MitreTagsInverseTable is the table name for the MissionTestMitreTag entity.
@@ -218,6 +234,8 @@ var Columns = []string{
 	FieldCleanup,
 	FieldExpectedDetection,
 	FieldPlatforms,
+	FieldExpectedRules,
+	FieldRetestOfID,
 	FieldOpsecLevel,
 	FieldState,
 	FieldStateReason,
@@ -481,6 +499,11 @@ func ByExpectedDetection(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldExpectedDetection, opts...).ToFunc()
 }
 
+// ByRetestOfID orders the results by the retest_of_id field.
+func ByRetestOfID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRetestOfID, opts...).ToFunc()
+}
+
 // ByOpsecLevel orders the results by the opsec_level field.
 func ByOpsecLevel(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldOpsecLevel, opts...).ToFunc()
@@ -665,6 +688,27 @@ func ByRules(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByRetestsCount orders the results by retests count.
+func ByRetestsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newRetestsStep(), opts...)
+	}
+}
+
+// ByRetests orders the results by retests terms.
+func ByRetests(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRetestsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByRetestOfField orders the results by retest_of field.
+func ByRetestOfField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRetestOfStep(), sql.OrderByField(field, opts...))
+	}
+}
+
 // ByMitreTagsCount orders the results by mitre_tags count.
 func ByMitreTagsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -760,6 +804,20 @@ func newRulesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(RulesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2M, false, RulesTable, RulesPrimaryKey...),
+	)
+}
+func newRetestsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, RetestsTable, RetestsColumn),
+	)
+}
+func newRetestOfStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, RetestOfTable, RetestOfColumn),
 	)
 }
 func newMitreTagsStep() *sqlgraph.Step {

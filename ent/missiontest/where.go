@@ -131,6 +131,11 @@ func ExpectedDetection(v string) predicate.MissionTest {
 	return predicate.MissionTest(sql.FieldEQ(FieldExpectedDetection, v))
 }
 
+// RetestOfID applies equality check predicate on the "retest_of_id" field. It's identical to RetestOfIDEQ.
+func RetestOfID(v uuid.UUID) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldEQ(FieldRetestOfID, v))
+}
+
 // StateReason applies equality check predicate on the "state_reason" field. It's identical to StateReasonEQ.
 func StateReason(v string) predicate.MissionTest {
 	return predicate.MissionTest(sql.FieldEQ(FieldStateReason, v))
@@ -954,6 +959,46 @@ func ExpectedDetectionEqualFold(v string) predicate.MissionTest {
 // ExpectedDetectionContainsFold applies the ContainsFold predicate on the "expected_detection" field.
 func ExpectedDetectionContainsFold(v string) predicate.MissionTest {
 	return predicate.MissionTest(sql.FieldContainsFold(FieldExpectedDetection, v))
+}
+
+// ExpectedRulesIsNil applies the IsNil predicate on the "expected_rules" field.
+func ExpectedRulesIsNil() predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldIsNull(FieldExpectedRules))
+}
+
+// ExpectedRulesNotNil applies the NotNil predicate on the "expected_rules" field.
+func ExpectedRulesNotNil() predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldNotNull(FieldExpectedRules))
+}
+
+// RetestOfIDEQ applies the EQ predicate on the "retest_of_id" field.
+func RetestOfIDEQ(v uuid.UUID) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldEQ(FieldRetestOfID, v))
+}
+
+// RetestOfIDNEQ applies the NEQ predicate on the "retest_of_id" field.
+func RetestOfIDNEQ(v uuid.UUID) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldNEQ(FieldRetestOfID, v))
+}
+
+// RetestOfIDIn applies the In predicate on the "retest_of_id" field.
+func RetestOfIDIn(vs ...uuid.UUID) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldIn(FieldRetestOfID, vs...))
+}
+
+// RetestOfIDNotIn applies the NotIn predicate on the "retest_of_id" field.
+func RetestOfIDNotIn(vs ...uuid.UUID) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldNotIn(FieldRetestOfID, vs...))
+}
+
+// RetestOfIDIsNil applies the IsNil predicate on the "retest_of_id" field.
+func RetestOfIDIsNil() predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldIsNull(FieldRetestOfID))
+}
+
+// RetestOfIDNotNil applies the NotNil predicate on the "retest_of_id" field.
+func RetestOfIDNotNil() predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldNotNull(FieldRetestOfID))
 }
 
 // OpsecLevelEQ applies the EQ predicate on the "opsec_level" field.
@@ -2108,6 +2153,52 @@ func HasRules() predicate.MissionTest {
 func HasRulesWith(preds ...predicate.DetectionRule) predicate.MissionTest {
 	return predicate.MissionTest(func(s *sql.Selector) {
 		step := newRulesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasRetests applies the HasEdge predicate on the "retests" edge.
+func HasRetests() predicate.MissionTest {
+	return predicate.MissionTest(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, RetestsTable, RetestsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasRetestsWith applies the HasEdge predicate on the "retests" edge with a given conditions (other predicates).
+func HasRetestsWith(preds ...predicate.MissionTest) predicate.MissionTest {
+	return predicate.MissionTest(func(s *sql.Selector) {
+		step := newRetestsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasRetestOf applies the HasEdge predicate on the "retest_of" edge.
+func HasRetestOf() predicate.MissionTest {
+	return predicate.MissionTest(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, RetestOfTable, RetestOfColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasRetestOfWith applies the HasEdge predicate on the "retest_of" edge with a given conditions (other predicates).
+func HasRetestOfWith(preds ...predicate.MissionTest) predicate.MissionTest {
+	return predicate.MissionTest(func(s *sql.Selector) {
+		step := newRetestOfStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

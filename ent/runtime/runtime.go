@@ -826,6 +826,10 @@ func init() {
 	missionDescVersion := missionFields[7].Descriptor()
 	// mission.DefaultVersion holds the default value on creation for the version field.
 	mission.DefaultVersion = missionDescVersion.Default.(int)
+	// missionDescLabels is the schema descriptor for labels field.
+	missionDescLabels := missionFields[8].Descriptor()
+	// mission.DefaultLabels holds the default value on creation for the labels field.
+	mission.DefaultLabels = missionDescLabels.Default.([]string)
 	// missionDescID is the schema descriptor for id field.
 	missionDescID := missionMixinFields0[0].Descriptor()
 	// mission.DefaultID holds the default value on creation for the id field.
@@ -1078,59 +1082,59 @@ func init() {
 	// missiontest.DefaultPlatforms holds the default value on creation for the platforms field.
 	missiontest.DefaultPlatforms = missiontestDescPlatforms.Default.([]string)
 	// missiontestDescStateReason is the schema descriptor for state_reason field.
-	missiontestDescStateReason := missiontestFields[15].Descriptor()
+	missiontestDescStateReason := missiontestFields[17].Descriptor()
 	// missiontest.DefaultStateReason holds the default value on creation for the state_reason field.
 	missiontest.DefaultStateReason = missiontestDescStateReason.Default.(string)
 	// missiontest.StateReasonValidator is a validator for the "state_reason" field. It is called by the builders before save.
 	missiontest.StateReasonValidator = missiontestDescStateReason.Validators[0].(func(string) error)
 	// missiontestDescReleasedToBlue is the schema descriptor for released_to_blue field.
-	missiontestDescReleasedToBlue := missiontestFields[16].Descriptor()
+	missiontestDescReleasedToBlue := missiontestFields[18].Descriptor()
 	// missiontest.DefaultReleasedToBlue holds the default value on creation for the released_to_blue field.
 	missiontest.DefaultReleasedToBlue = missiontestDescReleasedToBlue.Default.(bool)
 	// missiontestDescCommand is the schema descriptor for command field.
-	missiontestDescCommand := missiontestFields[21].Descriptor()
+	missiontestDescCommand := missiontestFields[23].Descriptor()
 	// missiontest.DefaultCommand holds the default value on creation for the command field.
 	missiontest.DefaultCommand = missiontestDescCommand.Default.(string)
 	// missiontest.CommandValidator is a validator for the "command" field. It is called by the builders before save.
 	missiontest.CommandValidator = missiontestDescCommand.Validators[0].(func(string) error)
 	// missiontestDescSourceHost is the schema descriptor for source_host field.
-	missiontestDescSourceHost := missiontestFields[22].Descriptor()
+	missiontestDescSourceHost := missiontestFields[24].Descriptor()
 	// missiontest.DefaultSourceHost holds the default value on creation for the source_host field.
 	missiontest.DefaultSourceHost = missiontestDescSourceHost.Default.(string)
 	// missiontest.SourceHostValidator is a validator for the "source_host" field. It is called by the builders before save.
 	missiontest.SourceHostValidator = missiontestDescSourceHost.Validators[0].(func(string) error)
 	// missiontestDescTargetHost is the schema descriptor for target_host field.
-	missiontestDescTargetHost := missiontestFields[23].Descriptor()
+	missiontestDescTargetHost := missiontestFields[25].Descriptor()
 	// missiontest.DefaultTargetHost holds the default value on creation for the target_host field.
 	missiontest.DefaultTargetHost = missiontestDescTargetHost.Default.(string)
 	// missiontest.TargetHostValidator is a validator for the "target_host" field. It is called by the builders before save.
 	missiontest.TargetHostValidator = missiontestDescTargetHost.Validators[0].(func(string) error)
 	// missiontestDescRedNotes is the schema descriptor for red_notes field.
-	missiontestDescRedNotes := missiontestFields[24].Descriptor()
+	missiontestDescRedNotes := missiontestFields[26].Descriptor()
 	// missiontest.DefaultRedNotes holds the default value on creation for the red_notes field.
 	missiontest.DefaultRedNotes = missiontestDescRedNotes.Default.(string)
 	// missiontest.RedNotesValidator is a validator for the "red_notes" field. It is called by the builders before save.
 	missiontest.RedNotesValidator = missiontestDescRedNotes.Validators[0].(func(string) error)
 	// missiontestDescAlertName is the schema descriptor for alert_name field.
-	missiontestDescAlertName := missiontestFields[27].Descriptor()
+	missiontestDescAlertName := missiontestFields[29].Descriptor()
 	// missiontest.DefaultAlertName holds the default value on creation for the alert_name field.
 	missiontest.DefaultAlertName = missiontestDescAlertName.Default.(string)
 	// missiontest.AlertNameValidator is a validator for the "alert_name" field. It is called by the builders before save.
 	missiontest.AlertNameValidator = missiontestDescAlertName.Validators[0].(func(string) error)
 	// missiontestDescLogSource is the schema descriptor for log_source field.
-	missiontestDescLogSource := missiontestFields[28].Descriptor()
+	missiontestDescLogSource := missiontestFields[30].Descriptor()
 	// missiontest.DefaultLogSource holds the default value on creation for the log_source field.
 	missiontest.DefaultLogSource = missiontestDescLogSource.Default.(string)
 	// missiontest.LogSourceValidator is a validator for the "log_source" field. It is called by the builders before save.
 	missiontest.LogSourceValidator = missiontestDescLogSource.Validators[0].(func(string) error)
 	// missiontestDescBlueNotes is the schema descriptor for blue_notes field.
-	missiontestDescBlueNotes := missiontestFields[29].Descriptor()
+	missiontestDescBlueNotes := missiontestFields[31].Descriptor()
 	// missiontest.DefaultBlueNotes holds the default value on creation for the blue_notes field.
 	missiontest.DefaultBlueNotes = missiontestDescBlueNotes.Default.(string)
 	// missiontest.BlueNotesValidator is a validator for the "blue_notes" field. It is called by the builders before save.
 	missiontest.BlueNotesValidator = missiontestDescBlueNotes.Validators[0].(func(string) error)
 	// missiontestDescVersion is the schema descriptor for version field.
-	missiontestDescVersion := missiontestFields[32].Descriptor()
+	missiontestDescVersion := missiontestFields[34].Descriptor()
 	// missiontest.DefaultVersion holds the default value on creation for the version field.
 	missiontest.DefaultVersion = missiontestDescVersion.Default.(int)
 	// missiontestDescID is the schema descriptor for id field.
@@ -1866,15 +1870,15 @@ func init() {
 	// testtemplate.ExternalRefValidator is a validator for the "external_ref" field. It is called by the builders before save.
 	testtemplate.ExternalRefValidator = testtemplateDescExternalRef.Validators[0].(func(string) error)
 	// testtemplateDescLabels is the schema descriptor for labels field.
-	testtemplateDescLabels := testtemplateFields[12].Descriptor()
+	testtemplateDescLabels := testtemplateFields[13].Descriptor()
 	// testtemplate.DefaultLabels holds the default value on creation for the labels field.
 	testtemplate.DefaultLabels = testtemplateDescLabels.Default.([]string)
 	// testtemplateDescImportHash is the schema descriptor for import_hash field.
-	testtemplateDescImportHash := testtemplateFields[13].Descriptor()
+	testtemplateDescImportHash := testtemplateFields[14].Descriptor()
 	// testtemplate.DefaultImportHash holds the default value on creation for the import_hash field.
 	testtemplate.DefaultImportHash = testtemplateDescImportHash.Default.(string)
 	// testtemplateDescVersion is the schema descriptor for version field.
-	testtemplateDescVersion := testtemplateFields[14].Descriptor()
+	testtemplateDescVersion := testtemplateFields[15].Descriptor()
 	// testtemplate.DefaultVersion holds the default value on creation for the version field.
 	testtemplate.DefaultVersion = testtemplateDescVersion.Default.(int)
 	// testtemplateDescID is the schema descriptor for id field.

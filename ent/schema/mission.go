@@ -75,6 +75,11 @@ func (Mission) Fields() []ent.Field {
 		field.Enum("status").Values(missionStatuses...).Default("draft"),
 		field.UUID("created_by_id", uuid.UUID{}).Optional().Nillable(),
 		field.Int("version").Default(1).Comment("optimistic locking: bumped by every save of the mission's own fields"),
+		field.Strings("labels").Default([]string{}).SchemaType(jsonb).
+			Annotations(entsql.DefaultExpr("'[]'::jsonb")).
+			Comment("free-form labels (a client, a business unit, a yearly campaign) the insights filter by"),
+		field.UUID("retest_of_id", uuid.UUID{}).Optional().Nillable().
+			Comment("the mission this one retests; its tests point at the tests they retest"),
 	}
 }
 
@@ -96,6 +101,12 @@ func (Mission) Edges() []ent.Edge {
 		edge.To("created_by", User.Type).Unique().Field("created_by_id").
 			StorageKey(fk("missions", "created_by_id")).
 			Annotations(entsql.OnDelete(entsql.SetNull)),
+		// A retest is a new mission linked to the one it retests, so the
+		// comparison can pair each test with its earlier run.
+		edge.To("retests", Mission.Type).
+			StorageKey(fk("missions", "retest_of_id")).
+			Annotations(entsql.OnDelete(entsql.SetNull)),
+		edge.From("retest_of", Mission.Type).Ref("retests").Unique().Field("retest_of_id"),
 		// The defensive tools in the mission's scope, whose outcomes blue
 		// records.
 		edge.To("tools", DefensiveTool.Type).
@@ -109,7 +120,10 @@ func (Mission) Edges() []ent.Edge {
 
 // Indexes of the Mission.
 func (Mission) Indexes() []ent.Index {
-	return []ent.Index{activeIndex("missions", "created_at")}
+	return []ent.Index{
+		activeIndex("missions", "created_at"),
+		index.Fields("retest_of_id").StorageKey("ix_missions_retest_of_id"),
+	}
 }
 
 // MissionMember gives a user a role on one mission.

@@ -78,6 +78,9 @@ func (MissionTest) Fields() []ent.Field {
 		field.Text("cleanup").Default("").MaxRuneLen(longTextMax).SchemaType(text),
 		field.Text("expected_detection").Default("").MaxRuneLen(longTextMax).SchemaType(text),
 		field.Strings("platforms").Default([]string{}).SchemaType(jsonb),
+		expectedRulesField(),
+		field.UUID("retest_of_id", uuid.UUID{}).Optional().Nillable().
+			Comment("the test of the retested mission this test runs again"),
 		field.Enum("opsec_level").Values(opsecLevels...).Default("medium"),
 		// Execution.
 		field.Enum("state").Values(testStates...).Default("pending"),
@@ -137,6 +140,10 @@ func (MissionTest) Edges() []ent.Edge {
 				edge.Columns("mission_test_id", "detection_rule_id"),
 				edge.Symbols("fk_mission_test_rules_mission_test_id", "fk_mission_test_rules_detection_rule_id"),
 			),
+		edge.To("retests", MissionTest.Type).
+			StorageKey(fk("mission_tests", "retest_of_id")).
+			Annotations(entsql.OnDelete(entsql.SetNull)),
+		edge.From("retest_of", MissionTest.Type).Ref("retests").Unique().Field("retest_of_id"),
 		edge.To("mitre_tags", MissionTestMitreTag.Type).
 			StorageKey(fk("mission_test_mitre_tags", "mission_test_id")).
 			Annotations(entsql.OnDelete(entsql.Cascade)),
@@ -153,6 +160,7 @@ func (MissionTest) Indexes() []ent.Index {
 		index.Fields("mission_scenario_id").StorageKey("ix_mission_tests_mission_scenario_id"),
 		index.Fields("category_id").StorageKey("ix_mission_tests_category_id"),
 		index.Fields("assignee_id").StorageKey("ix_mission_tests_assignee_id"),
+		index.Fields("retest_of_id").StorageKey("ix_mission_tests_retest_of_id"),
 	}
 }
 

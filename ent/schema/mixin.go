@@ -89,3 +89,13 @@ func activeIndex(table string, fields ...string) ent.Index {
 func inList(column string, values ...string) string {
 	return column + " IN ('" + strings.Join(values, "', '") + "')"
 }
+
+// expectedRulesField is the free rule names a template or a mission test
+// expects to fire, one per defensive tool ("the EDR's 'Encoded PowerShell'
+// alert"), beside the Sigma rules of the catalogue. The tool is named by
+// its id; a copy from a template to a mission keeps the pairs as they are.
+func expectedRulesField() ent.Field {
+	return field.JSON("expected_rules", []map[string]string{}).Optional().SchemaType(jsonb).
+		Annotations(entsql.DefaultExpr("'[]'::jsonb")).
+		Comment(`free rule names per tool: [{"tool_id":"<uuid>","name":"Encoded PowerShell"}]`)
+}

@@ -61,6 +61,7 @@ func (TestTemplate) Fields() []ent.Field {
 		field.String("external_ref").Default("").MaxLen(100).
 			Comment("Atomic Red Team auto_generated_guid for imported tests"),
 		field.UUID("created_by_id", uuid.UUID{}).Optional().Nillable(),
+		expectedRulesField(),
 		field.Strings("labels").Default([]string{}).SchemaType(jsonb).
 			Annotations(entsql.DefaultExpr("'[]'::jsonb")).
 			Comment("free-form tags people filter the library by"),

@@ -47,6 +47,8 @@ const (
 	FieldExternalRef = "external_ref"
 	// FieldCreatedByID holds the string denoting the created_by_id field in the database.
 	FieldCreatedByID = "created_by_id"
+	// FieldExpectedRules holds the string denoting the expected_rules field in the database.
+	FieldExpectedRules = "expected_rules"
 	// FieldLabels holds the string denoting the labels field in the database.
 	FieldLabels = "labels"
 	// FieldImportHash holds the string denoting the import_hash field in the database.
@@ -109,6 +111,7 @@ var Columns = []string{
 	FieldSource,
 	FieldExternalRef,
 	FieldCreatedByID,
+	FieldExpectedRules,
 	FieldLabels,
 	FieldImportHash,
 	FieldVersion,

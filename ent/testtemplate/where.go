@@ -846,6 +846,16 @@ func CreatedByIDNotNil() predicate.TestTemplate {
 	return predicate.TestTemplate(sql.FieldNotNull(FieldCreatedByID))
 }
 
+// ExpectedRulesIsNil applies the IsNil predicate on the "expected_rules" field.
+func ExpectedRulesIsNil() predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldIsNull(FieldExpectedRules))
+}
+
+// ExpectedRulesNotNil applies the NotNil predicate on the "expected_rules" field.
+func ExpectedRulesNotNil() predicate.TestTemplate {
+	return predicate.TestTemplate(sql.FieldNotNull(FieldExpectedRules))
+}
+
 // ImportHashEQ applies the EQ predicate on the "import_hash" field.
 func ImportHashEQ(v string) predicate.TestTemplate {
 	return predicate.TestTemplate(sql.FieldEQ(FieldImportHash, v))
