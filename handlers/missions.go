@@ -29,12 +29,13 @@ type missionForm struct {
 	// showed them, so that none checked empties the scope.
 	Tools      []string `form:"tools"`
 	ToolsShown string   `form:"tools_shown"`
+	Labels     string   `form:"labels"`
 }
 
 // input is the workflow's input, trimmed as it is stored and shown again.
 func (f missionForm) input() mission.MissionInput {
 	return mission.MissionInput{Name: f.Name, Description: f.Description, Scope: f.Scope,
-		StartDate: f.StartDate, EndDate: f.EndDate, Tools: f.Tools, SetTools: f.ToolsShown != ""}.Normalize()
+		StartDate: f.StartDate, EndDate: f.EndDate, Tools: f.Tools, SetTools: f.ToolsShown != "", Labels: f.Labels}.Normalize()
 }
 
 // missionFormOf shows a refused form again as the user sent it, with the
@@ -45,7 +46,7 @@ func missionFormOf(in mission.MissionInput, id string, version int, errs compone
 		tools = missionviews.CheckTools(tools, in.Tools)
 	}
 	return missionviews.Form{ID: id, Name: in.Name, Description: in.Description, Scope: in.Scope,
-		StartDate: in.StartDate, EndDate: in.EndDate, Version: version, Errors: errs, Tools: tools, ToolsAdmin: stored.ToolsAdmin}
+		StartDate: in.StartDate, EndDate: in.EndDate, Labels: in.Labels, Version: version, Errors: errs, Tools: tools, ToolsAdmin: stored.ToolsAdmin}
 }
 
 // missionStatusForm is the status box's button: the status to move to.

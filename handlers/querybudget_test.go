@@ -86,6 +86,12 @@ func newBudgetData(t *testing.T, f *overviewFixture) *budgetData {
 	tt AS (INSERT INTO mitre_technique_tactics (technique_id, tactic_id) SELECT id, $1 FROM te)
 	INSERT INTO mitre_subtechniques (stix_id, external_id, name, platforms, technique_id)
 	SELECT 'attack-pattern--budget-t1059-001', 'T1059.001', 'PowerShell', '["Windows"]', id FROM te`, d.tactic)
+	// A retest of the mission (internal/retest) running the budget test
+	// again, with the lead; grow adds the bulk tests' reruns.
+	d.exec(`WITH r AS (INSERT INTO missions (name, status, retest_of_id) VALUES ('Budget retest', 'planned', $1) RETURNING id),
+	m AS (INSERT INTO mission_members (mission_id, user_id, role) SELECT id, $2, 'lead' FROM r)
+	INSERT INTO mission_tests (mission_id, name, platforms, retest_of_id) SELECT r.id, 'Budget test', '["windows"]', $3 FROM r`,
+		f.id, f.users["lead"], d.test)
 	return d
 }
 
@@ -181,6 +187,11 @@ func (d *budgetData) grow(from, to int) {
 		RETURNING id),
 	tr AS (INSERT INTO test_template_rules (test_template_id, detection_rule_id) SELECT $3, id FROM r)
 	INSERT INTO mission_test_rules (mission_test_id, detection_rule_id) SELECT $4, id FROM r`, lo, hi, d.template, d.test)
+	// The bulk tests run again in the budget retest, released and rated.
+	d.exec(`INSERT INTO mission_tests (mission_id, name, platforms, retest_of_id, position, state, released_to_blue, detection_level_id)
+		SELECT r.id, t.name, t.platforms, t.id, t.position, 'executed', true, $4
+		FROM mission_tests t, missions r WHERE r.name = 'Budget retest' AND t.mission_id = $3
+		AND t.name LIKE 'Bulk test %' AND substring(t.name from 11)::int BETWEEN $1 AND $2`, lo, hi, f.id, f.levels[0].ID)
 }
 
 // budgets are the statement counts of the pages people open most (issue
@@ -196,6 +207,7 @@ var budgets = map[string]int64{
 	"home as lead": 3, "home as red": 3, "home as blue": 3, "home as admin": 8,
 	"test page as lead": 4, "test page as blue": 4, "test work block (htmx)": 4, "test drawer (htmx)": 4,
 	"mission gaps": 4,
+	"insights":     6,
 }
 
 // TestQueryBudgets: each page sends as many statements at 10 rows as at
@@ -254,6 +266,14 @@ func TestQueryBudgets(t *testing.T) {
 		{"technique page", "red", "/attack/T1059.001", false, "Bulk rule 199"},
 		{"mission timeline", "lead", f.path("/timeline"), false, "Bulk tool 199"},
 		{"mission page with tools", "lead", f.path(""), false, "Bulk tool 199"},
+		// Retest (internal/retest): the form lists every test of the
+		// mission and its members; the comparison every rerun test beside
+		// its original, and the 200 tools' outcomes on the budget test.
+		{"retest form", "lead", f.path("/retest"), false, "Bulk test 999|Bulk user 199"},
+		{"retest compare", "lead", "/missions/" + retestOf(t, d).String() + "/compare", false, "Bulk test 999|Bulk tool 199"},
+		// Insights (internal/insights): every mission's rates per tool,
+		// here the budget mission's 200 tools, aggregated in SQL.
+		{"insights", "admin", "/insights", false, "Bulk tool 199"},
 	}
 	count := func(role, path string, hx bool) ([]sqltrace.Statement, string) {
 		t.Helper()

@@ -69,6 +69,9 @@ func (s *Server) layoutProps(c echo.Context, titleKey, navKey string) layout.Pro
 	if v.Can(auth.AttackRead) {
 		p.Nav = append(p.Nav, layout.NavItem{Key: "nav.attack", Href: paths.Attack})
 	}
+	if v.Can(auth.InsightsRead) {
+		p.Nav = append(p.Nav, layout.NavItem{Key: "nav.insights", Href: paths.Insights})
+	}
 	if href := adminHome(v); href != "" {
 		p.Nav = append(p.Nav, layout.NavItem{Key: "nav.admin", Href: href})
 	}

@@ -243,6 +243,12 @@ func (s *Server) routeTable() []route {
 		post(paths.AttackSyncUpload, need(auth.AttackSync), s.syncUpload, bodyUpTo(uploadBodyLimit)),
 		get(paths.AttackSyncJob, need(auth.AttackSync), s.showAttackSyncJob),
 
+		// Trends across missions: every mission's results, hence a
+		// permission of its own rather than mission.read.
+		get(paths.Insights, need(auth.InsightsRead), s.showInsights),
+		get(paths.InsightsCSV, need(auth.InsightsRead), s.exportInsightsCSV),
+		get(paths.InsightsNavigator, need(auth.InsightsRead), s.exportInsightsLayer),
+
 		// The ATT&CK catalogue.
 		get(paths.Attack, need(auth.AttackRead), s.showAttackMatrix),
 		get(paths.AttackSearch, need(auth.AttackRead), s.searchAttack),
@@ -311,6 +317,12 @@ func (s *Server) routeTable() []route {
 		get(paths.MissionFigures, need(auth.MissionRead), s.showMissionFigures, anyMember),
 		get(paths.MissionTimeline, need(auth.MissionRead), s.showMissionTimeline, anyMember),
 		get(paths.MissionGaps, need(auth.MissionRead), s.showMissionGaps, anyMember),
+		// Retest (internal/retest): the form and the overview's links, and
+		// the comparison with the original.
+		get(paths.MissionRetest, need(auth.MissionRead), s.showRetestForm, leads),
+		post(paths.MissionRetest, need(auth.MissionRead), s.createRetest, leads),
+		get(paths.MissionRetestLinks, need(auth.MissionRead), s.showRetestLinks, anyMember),
+		get(paths.MissionCompare, need(auth.MissionRead), s.showCompare, anyMember),
 		get(paths.PlanScenarios, need(auth.MissionRead), s.searchPlanScenarios, leads),
 		post(paths.PlanScenarios, need(auth.MissionRead), s.instantiateScenarios, leads),
 		get(paths.PlanTests, need(auth.MissionRead), s.searchPlanTemplates, leads),
@@ -325,6 +337,8 @@ func (s *Server) routeTable() []route {
 		post(paths.MissionTestStart, need(auth.MissionRead), s.startMissionTest, redSide),
 		post(paths.MissionTestStop, need(auth.MissionRead), s.stopMissionTest, redSide),
 		post(paths.MissionTestRed, need(auth.MissionRead), s.saveMissionTestRed, redSide),
+		get(paths.MissionTestExpected, need(auth.MissionRead), s.showExpectedRules, leads),
+		post(paths.MissionTestExpected, need(auth.MissionRead), s.saveExpectedRules, leads),
 		post(paths.MissionTestRelease, need(auth.MissionRead), s.releaseMissionTest, redSide),
 		post(paths.MissionTestSetAside, need(auth.MissionRead), s.setAsideMissionTest, redSide),
 		post(paths.MissionTestBlue, need(auth.MissionRead), s.saveMissionTestBlue, blueSide),

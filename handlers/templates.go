@@ -41,6 +41,8 @@ type templateFormBody struct {
 	Labels            string   `form:"labels"`
 	Tags              []string `form:"tags"`
 	Rules             []string `form:"rules"`
+	ExpectedTools     []string `form:"expected_tool"`
+	ExpectedNames     []string `form:"expected_name"`
 	Version           string   `form:"version"`
 }
 
@@ -169,6 +171,7 @@ func bindTemplate(c echo.Context) (library.TemplateInput, error) {
 		Name: b.Name, Description: b.Description, Objective: b.Objective, Procedure: b.Procedure,
 		Prerequisites: b.Prerequisites, Cleanup: b.Cleanup, ExpectedDetection: b.ExpectedDetection,
 		Platforms: b.Platforms, Opsec: b.Opsec, Labels: b.Labels, Tags: b.Tags, Rules: b.Rules, Version: version,
+		ExpectedTools: b.ExpectedTools, ExpectedNames: b.ExpectedNames,
 	}, nil
 }
 

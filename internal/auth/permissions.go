@@ -30,6 +30,10 @@ const (
 	AuditRead            Permission = "audit.read"
 	TrashManage          Permission = "trash.manage"
 	MetricsRead          Permission = "metrics.read"
+	// InsightsRead opens /insights, which aggregates the results of every
+	// mission, member or not: a permission of its own, since mission.read
+	// only reaches the viewer's missions.
+	InsightsRead Permission = "insights.read"
 )
 
 // PermissionInfo describes a code for the permissions table.
@@ -62,6 +66,7 @@ func Permissions() []PermissionInfo {
 		{AuditRead, "Read the audit log"},
 		{TrashManage, "See and restore deleted items"},
 		{MetricsRead, "Read the Prometheus metrics at /metrics"},
+		{InsightsRead, "See trends and coverage across every mission"},
 	}
 }
 
@@ -83,6 +88,11 @@ type GroupInfo struct {
 }
 
 // SystemGroups returns the built-in groups, which cannot be deleted.
+//
+// Only the admin group holds InsightsRead by default: the trends show the
+// results of every mission to whoever holds it, which no team or client
+// role implies (an observer may be a client who must not see other
+// clients' missions). An admin gives it to the leads through a group.
 func SystemGroups() []GroupInfo {
 	return []GroupInfo{
 		{GroupAdmin, "Administrators: every permission", nil},

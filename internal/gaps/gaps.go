@@ -5,7 +5,8 @@
 // first.
 //
 // It reads in two statements whatever the mission's size: the tests with
-// their tags and expected rules folded into columns, then the catalogue's
+// their tags and expected rules (the catalogue's, and the free names per
+// tool with their tools' names) folded into columns, then the catalogue's
 // rules for every technique named, through the GIN index of
 // detection_rules.techniques (as the technique page, internal/attack
 // rules.go). Both go through ent with the request's context, so the
@@ -29,6 +30,7 @@ import (
 	"violet/ent/missiontest"
 	"violet/ent/missiontestmitretag"
 	"violet/ent/predicate"
+	"violet/internal/expectedrule"
 	"violet/internal/mission"
 	gapviews "violet/views/gaps"
 )
@@ -41,6 +43,8 @@ type line struct {
 	LevelName *string `json:"level_name"`
 	Tags      []tag   `json:"tags"`
 	Expected  []rule  `json:"expected"`
+	// The free rule names per tool the test expected (expected_rules).
+	Free []expectedrule.Line `json:"free"`
 }
 
 // tag is a technique or sub-technique tag of a test (tactics have no rules
@@ -77,6 +81,9 @@ func Of(ctx context.Context, client *ent.Client, a *mission.Access) (gapviews.Pa
 			func(s *entsql.Selector) string { return entsql.As(levelName(s), "level_name") },
 			func(s *entsql.Selector) string { return entsql.As(tagsOf(s), "tags") },
 			func(s *entsql.Selector) string { return entsql.As(expectedOf(s), "expected") },
+			func(s *entsql.Selector) string {
+				return entsql.As(expectedrule.SQL(s.C(missiontest.FieldExpectedRules)), "free")
+			},
 		).
 		Scan(ctx, &lines)
 	if err != nil {
@@ -101,6 +108,12 @@ func Of(ctx context.Context, client *ent.Client, a *mission.Access) (gapviews.Pa
 			expected[r.UID] = true
 			t.Expected = append(t.Expected, gapviews.Rule{UID: r.UID, Title: r.Title, Level: r.Level, Status: r.Status,
 				Description: r.Description, Logsource: logsourceText(r.Logsource)})
+		}
+		t.Free = expectedrule.Shown(l.Free)
+		for _, r := range l.Free {
+			// Counted with the catalogue's rules: a free rule is one
+			// more that did not fire (never mistaken for a Sigma id).
+			expected["\x00"+r.ToolID+"\x00"+strings.ToLower(r.Name)] = true
 		}
 		ids := make([]string, len(l.Tags))
 		for i, g := range l.Tags {

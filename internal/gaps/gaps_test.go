@@ -199,3 +199,40 @@ func TestGapsEmpty(t *testing.T) {
 		t.Errorf("gaps %v", names(p))
 	}
 }
+
+// TestGapsListFreeRulesPerTool: an undetected test lists the free rule
+// names per tool it expected beside its Sigma rules, by tool name, a
+// deleted tool's rule unnamed; they count among the expected rules, the
+// same rule of two tests once.
+func TestGapsListFreeRulesPerTool(t *testing.T) {
+	w := setup(t)
+	edr, siem, gone := uuid.New(), uuid.New(), uuid.New()
+	if _, err := w.db.Exec(`INSERT INTO defensive_tools (id, name, kind, deleted_at)
+		VALUES ($1, 'Sentinel', 'siem', NULL), ($2, 'Defender', 'edr', NULL), ($3, 'Retired EDR', 'edr', now())`, siem, edr, gone); err != nil {
+		t.Fatal(err)
+	}
+	free := `[{"tool_id":"` + siem.String() + `","name":"Task burst"},{"tool_id":"` + edr.String() + `","name":"Schtasks /create"},` +
+		`{"tool_id":"` + gone.String() + `","name":"Old alert"}]`
+	if _, err := w.db.Exec(`UPDATE mission_tests SET expected_rules = $1 WHERE name IN ('Scheduled task', 'Unreleased')`, free); err != nil {
+		t.Fatal(err)
+	}
+	// A JSON null, as a column written outside the workflows could hold,
+	// reads as no rule.
+	if _, err := w.db.Exec(`UPDATE mission_tests SET expected_rules = 'null' WHERE name = 'Seen in the logs'`); err != nil {
+		t.Fatal(err)
+	}
+	p := w.gaps(t, "lead")
+	var got []string
+	for _, r := range p.Tests[0].Free {
+		got = append(got, r.Tool+": "+r.Name)
+	}
+	if want := []string{": Old alert", "Defender: Schtasks /create", "Sentinel: Task burst"}; !slices.Equal(got, want) {
+		t.Errorf("free rules %q, want %q", got, want)
+	}
+	if len(p.Tests[1].Free) != 0 {
+		t.Errorf("a null column lists %+v", p.Tests[1].Free)
+	}
+	if p.Expected != 4 {
+		t.Errorf("%d expected rules, want 4 (one Sigma rule, three free ones counted once)", p.Expected)
+	}
+}

@@ -53,6 +53,9 @@ type Summary struct {
 	Failures  []Failure   `json:"failures,omitempty"`
 	Untagged  []Untagged  `json:"untagged,omitempty"`
 	Templates []uuid.UUID `json:"-"` // every template the import touched or found, in file order
+	// Unlinked are a library document's rule references left out
+	// (exchange_rules.go).
+	Unlinked []Unlinked `json:"unlinked,omitempty"`
 }
 
 // AtomicOptions tune an Atomic Red Team import.

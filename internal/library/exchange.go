@@ -24,6 +24,7 @@ import (
 	"violet/ent/testtemplatemitretag"
 	"violet/internal/attackid"
 	"violet/internal/database"
+	"violet/internal/expectedrule"
 	"violet/internal/parselimit"
 )
 
@@ -32,9 +33,11 @@ const FormatVersion = 1
 
 // Document is a library exported from one Violet instance for another: the
 // templates with their ATT&CK tags (by ATT&CK ID, since catalogues are
-// synced separately) and the scenarios built from them. Templates and
-// scenarios keep their ids, so importing a document again updates what
-// the first import created instead of duplicating it.
+// synced separately), the detection rules they expect to fire (Sigma
+// rules by their rule id, free rule names by their tool's name: both
+// catalogues are kept per instance) and the scenarios built from them.
+// Templates and scenarios keep their ids, so importing a document again
+// updates what the first import created instead of duplicating it.
 type Document struct {
 	Violet    int        `yaml:"violet_library"`
 	Exported  string     `yaml:"exported_at,omitempty"`
@@ -58,6 +61,19 @@ type Template struct {
 	ExternalRef       string   `yaml:"external_ref,omitempty"`
 	Labels            []string `yaml:"labels,omitempty"`
 	Tags              []Tag    `yaml:"attack,omitempty"`
+	// The rules expected to fire. Export always writes both keys; a
+	// document without them (written before they existed) leaves the
+	// template's rules as they are, which is what importing it did then.
+	SigmaRules    *[]string       `yaml:"sigma_rules,omitempty"`    // Sigma rule ids (the catalogue's rule_uid)
+	ExpectedRules *[]ExpectedRule `yaml:"expected_rules,omitempty"` // free rule names per tool
+}
+
+// ExpectedRule is a free rule name a template expects of a defensive
+// tool, the tool named by its name in the registry (ids differ across
+// instances; names are unique there, ignoring case).
+type ExpectedRule struct {
+	Tool string `yaml:"tool"`
+	Name string `yaml:"name"`
 }
 
 // Tag names one ATT&CK entry.
@@ -134,6 +150,10 @@ func Export(ctx context.Context, client *ent.Client, templateIDs, scenarioIDs []
 	if err != nil {
 		return nil, err
 	}
+	sigmaRules, expected, err := exportRules(ctx, client, templates)
+	if err != nil {
+		return nil, err
+	}
 	present := make(map[uuid.UUID]bool, len(templates))
 	doc.Templates = make([]Template, 0, len(templates))
 	for _, t := range templates {
@@ -143,6 +163,7 @@ func Export(ctx context.Context, client *ent.Client, templateIDs, scenarioIDs []
 			Procedure: t.Procedure, Prerequisites: t.Prerequisites, Cleanup: t.Cleanup,
 			ExpectedDetection: t.ExpectedDetection, Platforms: t.Platforms, OpsecLevel: string(t.OpsecLevel),
 			Source: string(t.Source), ExternalRef: t.ExternalRef, Labels: t.Labels, Tags: tags[t.ID],
+			SigmaRules: sigmaRules(t.ID), ExpectedRules: expected(t),
 		})
 	}
 	for _, s := range scenarios {
@@ -256,7 +277,7 @@ func EncodeDocument(doc *Document) ([]byte, error) {
 }
 
 // sameEntry is reflect.DeepEqual for the entries of a document (structs
-// of strings, ints and slices of them) where a nil and an empty slice are
+// of strings, ints and slices of them, or pointers to those) where a nil and an empty slice are
 // equal, as they are once written.
 func sameEntry(a, b reflect.Value) bool {
 	if a.Kind() != b.Kind() {
@@ -286,6 +307,11 @@ func sameEntry(a, b reflect.Value) bool {
 		return a.Int() == b.Int()
 	case reflect.Bool:
 		return a.Bool() == b.Bool()
+	case reflect.Pointer:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		return sameEntry(a.Elem(), b.Elem())
 	}
 	return false // a kind entries do not have: let the JSON forms decide
 }
@@ -338,6 +364,7 @@ type ExchangeSummary struct {
 	Updated   int        `json:"updated"`
 	Unchanged int        `json:"unchanged"`
 	Untagged  []Untagged `json:"untagged,omitempty"`
+	Unlinked  []Unlinked `json:"unlinked,omitempty"`
 }
 
 // attackIDCheck is the check of a document tag's ID for its kind, or nil
@@ -433,6 +460,9 @@ func ParseDocument(data []byte) (*Document, error) {
 		if testtemplate.SourceValidator(testtemplate.Source(t.Source)) != nil {
 			return nil, fmt.Errorf("%s: source %q is not manual or atomic", where, t.Source)
 		}
+		if err := rules.checkExpected(t); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
 		for _, g := range t.Tags {
 			isID := attackIDCheck(g.Kind)
 			if isID == nil {
@@ -497,7 +527,11 @@ func ImportDocument(ctx context.Context, client *ent.Client, doc *Document, crea
 		return sum, err
 	}
 	err = database.WithTx(ctx, client, func(tx *ent.Tx) error {
-		sum.Created, sum.Updated, sum.Unchanged, sum.Untagged = 0, 0, 0, nil
+		sum.Created, sum.Updated, sum.Unchanged, sum.Untagged, sum.Unlinked = 0, 0, 0, nil, nil
+		links, err := loadLinks(ctx, tx, doc.Templates)
+		if err != nil {
+			return err
+		}
 		done = 0
 		stored, err := storedTemplates(ctx, tx, doc.Templates)
 		if err != nil {
@@ -514,21 +548,29 @@ func ImportDocument(ctx context.Context, client *ent.Client, doc *Document, crea
 				}
 				refs = append(refs, ref)
 			}
+			ruleIDs, expected := links.resolve(t, &sum)
 			platforms, labels := orEmpty(t.Platforms), orEmpty(t.Labels)
 			old, exists := stored[id]
 			switch {
-			case exists && old.same(t, refs):
+			case exists && old.same(t, refs) && old.sameRules(t, ruleIDs, expected):
 				sum.Unchanged++
 				step()
 				continue
 			case exists:
 				// A template deleted here comes back: the document says it exists.
-				err = tx.TestTemplate.UpdateOneID(id).SetName(t.Name).SetDescription(t.Description).
+				u := tx.TestTemplate.UpdateOneID(id).SetName(t.Name).SetDescription(t.Description).
 					SetObjective(t.Objective).SetProcedure(t.Procedure).SetPrerequisites(t.Prerequisites).
 					SetCleanup(t.Cleanup).SetExpectedDetection(t.ExpectedDetection).SetPlatforms(platforms).
 					SetOpsecLevel(testtemplate.OpsecLevel(t.OpsecLevel)).SetSource(testtemplate.Source(t.Source)).
-					SetExternalRef(t.ExternalRef).SetLabels(labels).AddVersion(1).ClearDeletedAt().
-					Exec(schema.SkipSoftDelete(ctx))
+					SetExternalRef(t.ExternalRef).SetLabels(labels).AddVersion(1).ClearDeletedAt()
+				// A document without the rules' keys leaves them as they are.
+				if t.SigmaRules != nil {
+					u.ClearRules().AddRuleIDs(ruleIDs...)
+				}
+				if t.ExpectedRules != nil {
+					u.SetExpectedRules(expectedrule.Column(expected))
+				}
+				err = u.Exec(schema.SkipSoftDelete(ctx))
 				if err == nil {
 					_, err = tx.TestTemplateMitreTag.Delete().Where(testtemplatemitretag.TestTemplateID(id)).Exec(ctx)
 				}
@@ -538,7 +580,8 @@ func ImportDocument(ctx context.Context, client *ent.Client, doc *Document, crea
 					SetObjective(t.Objective).SetProcedure(t.Procedure).SetPrerequisites(t.Prerequisites).
 					SetCleanup(t.Cleanup).SetExpectedDetection(t.ExpectedDetection).SetPlatforms(platforms).
 					SetOpsecLevel(testtemplate.OpsecLevel(t.OpsecLevel)).SetSource(testtemplate.Source(t.Source)).
-					SetExternalRef(t.ExternalRef).SetLabels(labels).SetNillableCreatedByID(createdBy).Exec(ctx)
+					SetExternalRef(t.ExternalRef).SetLabels(labels).SetNillableCreatedByID(createdBy).
+					AddRuleIDs(ruleIDs...).SetExpectedRules(expectedrule.Column(expected)).Exec(ctx)
 				sum.Created++
 			}
 			if err != nil {
@@ -593,15 +636,16 @@ func ImportDocument(ctx context.Context, client *ent.Client, doc *Document, crea
 }
 
 // storedTemplate is a template row as a document import compares it: its
-// fields and its tags' catalogue entries.
+// fields, its tags' catalogue entries and its Sigma rules.
 type storedTemplate struct {
-	row  *ent.TestTemplate
-	tags []Ref
+	row   *ent.TestTemplate
+	tags  []Ref
+	rules []uuid.UUID
 }
 
 // storedTemplates reads the templates a document names that the library
-// already holds (deleted ones too), with their tags, in two queries
-// whatever the document's size.
+// already holds (deleted ones too), with their tags and Sigma rules, in
+// three queries whatever the document's size.
 func storedTemplates(ctx context.Context, tx *ent.Tx, templates []Template) (map[uuid.UUID]*storedTemplate, error) {
 	ids := make([]uuid.UUID, len(templates))
 	for i, t := range templates {
@@ -628,6 +672,9 @@ func storedTemplates(ctx context.Context, tx *ent.Tx, templates []Template) (map
 		Where(predicate.TestTemplateMitreTag(database.In(testtemplatemitretag.FieldTestTemplateID, found))).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the library's tags: %w", err)
+	}
+	if err := storedRules(ctx, tx, out, found); err != nil {
+		return nil, err
 	}
 	for _, g := range tags {
 		st := out[g.TestTemplateID]

@@ -29,6 +29,7 @@ import (
 	"violet/internal/attackid"
 	"violet/internal/auth"
 	"violet/internal/database"
+	"violet/internal/expectedrule"
 	attackviews "violet/views/attack"
 	libraryviews "violet/views/library"
 )
@@ -321,7 +322,10 @@ func TemplateDetail(ctx context.Context, client *ent.Client, id uuid.UUID) (libr
 	if v.Can(auth.TrashManage) {
 		sctx = schema.SkipSoftDelete(ctx)
 	}
-	tq := client.TestTemplate.Query().Where(testtemplate.ID(id))
+	tq := client.TestTemplate.Query().Where(testtemplate.ID(id)).
+		WithRules(func(q *ent.DetectionRuleQuery) {
+			q.Order(detectionrule.ByTitle(), detectionrule.ByID()).Select(ruleColumns...)
+		})
 	WithTagEntries(tq)
 	t, err := tq.Only(sctx)
 	if err != nil {
@@ -346,6 +350,10 @@ func TemplateDetail(ctx context.Context, client *ent.Client, id uuid.UUID) (libr
 	for _, sc := range uses {
 		d.Scenarios = append(d.Scenarios, libraryviews.TemplateUse{ID: sc.ID.String(), Name: sc.Name})
 	}
+	d.Rules = ruleChoices(t.Edges.Rules)
+	if d.Expected, err = expectedrule.Named(ctx, client, expectedrule.FromColumn(t.ExpectedRules)); err != nil {
+		return d, err
+	}
 	return d, nil
 }
 
@@ -359,6 +367,9 @@ func TemplateFormFor(ctx context.Context, client *ent.Client, id uuid.UUID, q st
 		return libraryviews.TemplateForm{}, err
 	}
 	f := templateFormOf(t)
+	if f.Expected, err = expectedrule.Editor(ctx, client, expectedrule.FromColumn(t.ExpectedRules)); err != nil {
+		return f, err
+	}
 	if strings.TrimSpace(q) != "" {
 		f.Rules = nil
 		if err := keepPicked(ctx, client, &f, picked); err != nil {

@@ -14,6 +14,7 @@ import (
 	"violet/ent/detectionrule"
 	"violet/ent/predicate"
 	"violet/internal/database"
+	"violet/internal/expectedrule"
 	attackviews "violet/views/attack"
 	libraryviews "violet/views/library"
 )
@@ -118,6 +119,10 @@ func offerRules(ctx context.Context, client *ent.Client, f *libraryviews.Templat
 func NewTemplateForm(ctx context.Context, client *ent.Client, q string, picked []string) (libraryviews.TemplateForm, error) {
 	f := libraryviews.TemplateForm{Opsec: "medium"}
 	if err := keepPicked(ctx, client, &f, picked); err != nil {
+		return f, err
+	}
+	var err error
+	if f.Expected, err = expectedrule.Editor(ctx, client, nil); err != nil {
 		return f, err
 	}
 	return f, offerRules(ctx, client, &f, q)

@@ -23,8 +23,10 @@ import (
 	"violet/internal/audit"
 	"violet/internal/auth"
 	"violet/internal/database"
+	"violet/internal/expectedrule"
 	"violet/internal/i18n"
 	attackviews "violet/views/attack"
+	expectedviews "violet/views/expectedrules"
 	libraryviews "violet/views/library"
 )
 
@@ -57,7 +59,11 @@ type TemplateInput struct {
 	Labels            string   // comma-separated, as typed
 	Tags              []string // the picker's values, "<kind>:<uuid>"
 	Rules             []string // the rules picker's values: detection rule ids
-	Version           int      // the version the edit form showed; unused by CreateTemplate
+	// The expected rules editor's rows, in order: each row's tool id
+	// and rule name (expectedrule.Check).
+	ExpectedTools []string
+	ExpectedNames []string
+	Version       int // the version the edit form showed; unused by CreateTemplate
 }
 
 // text points at a markdown field of the input by its form name.
@@ -94,6 +100,10 @@ type templateDraft struct {
 	labels []string
 	tags   []attackviews.PickedRef
 	rules  []uuid.UUID // the detection rules expected to fire
+	// The free rule names per tool expected to fire, and the names of
+	// the tools the editor offered (for the audit record).
+	expected  []expectedrule.Rule
+	toolNames map[uuid.UUID]string
 }
 
 // TemplateLabels splits the labels field on commas, trimmed, dropping
@@ -188,6 +198,14 @@ func checkTemplateInput(ctx context.Context, client *ent.Client, id string, in T
 		if len(rules) != len(ruleIDs) {
 			errs.Add("rules", "sigma.picker.rules_unknown")
 		}
+	}
+	expected, editor, key, err := expectedrule.Check(ctx, client, in.ExpectedTools, in.ExpectedNames)
+	if err != nil {
+		return f, d, err
+	}
+	f.Expected, d.expected, d.toolNames = editor, expected, expectedrule.ToolNames(editor)
+	if key != "" {
+		errs.Add(expectedviews.Field, key)
 	}
 	refs, err := attackviews.ParsePicked(in.Tags)
 	if err != nil {
@@ -308,7 +326,7 @@ func CreateTemplate(ctx context.Context, client *ent.Client, in TemplateInput) (
 			SetExpectedDetection(b.ExpectedDetection).SetPlatforms(b.Platforms).
 			SetOpsecLevel(testtemplate.OpsecLevel(b.Opsec)).SetLabels(d.labels).
 			SetSource(testtemplate.SourceManual).SetCreatedByID(v.UserID).
-			AddRuleIDs(d.rules...).
+			AddRuleIDs(d.rules...).SetExpectedRules(expectedrule.Column(d.expected)).
 			Save(ctx)
 		if err != nil {
 			return fmt.Errorf("create template: %w", err)
@@ -319,10 +337,20 @@ func CreateTemplate(ctx context.Context, client *ent.Client, in TemplateInput) (
 		}
 		return audit.Record(ctx, tx.AuditEvent, audit.Event{
 			Action: audit.TemplateCreated, TargetType: templateTarget, TargetID: t.ID.String(), TargetLabel: t.Name,
-			Details: map[string]any{"tags": len(d.tags), "rules": len(d.rules)},
+			Details: createdDetails(d),
 		})
 	})
 	return TemplateSave{ID: id, Form: f}, err
+}
+
+// createdDetails are the audit details of a new template: how many tags
+// and rules, and its free expected rules when it has some.
+func createdDetails(d templateDraft) map[string]any {
+	details := map[string]any{"tags": len(d.tags), "rules": len(d.rules)}
+	if len(d.expected) > 0 {
+		details["expected_rules"] = expectedrule.Labels(d.expected, d.toolNames)
+	}
+	return details
 }
 
 // errTemplateStale is a save refused because the template is no longer at
@@ -337,7 +365,12 @@ var errTemplateStale = fmt.Errorf("test template changed since the form was show
 // deleted, even meanwhile) is not found; invalid input is an
 // *app.Invalid; a version below 1 is ErrNoVersion.
 func UpdateTemplate(ctx context.Context, client *ent.Client, id uuid.UUID, in TemplateInput) (TemplateSave, error) {
-	if _, err := client.TestTemplate.Query().Where(testtemplate.ID(id)).OnlyID(ctx); err != nil {
+	// The expected rules as stored, for the audit record's change: when
+	// the save goes through, they are those of the version it replaces
+	// (the form's version is never older than this read).
+	before, err := client.TestTemplate.Query().Where(testtemplate.ID(id)).
+		Select(testtemplate.FieldExpectedRules).Only(ctx)
+	if err != nil {
 		return TemplateSave{}, fmt.Errorf("load template: %w", err)
 	}
 	if in.Version < 1 {
@@ -355,7 +388,7 @@ func UpdateTemplate(ctx context.Context, client *ent.Client, id uuid.UUID, in Te
 			SetProcedure(b.Procedure).SetPrerequisites(b.Prerequisites).SetCleanup(b.Cleanup).
 			SetExpectedDetection(b.ExpectedDetection).SetPlatforms(b.Platforms).
 			SetOpsecLevel(testtemplate.OpsecLevel(b.Opsec)).SetLabels(d.labels).
-			ClearRules().AddRuleIDs(d.rules...).
+			ClearRules().AddRuleIDs(d.rules...).SetExpectedRules(expectedrule.Column(d.expected)).
 			AddVersion(1).
 			Save(ctx)
 		if err != nil {
@@ -370,9 +403,13 @@ func UpdateTemplate(ctx context.Context, client *ent.Client, id uuid.UUID, in Te
 		if err := createTemplateTags(ctx, tx, id, d.tags); err != nil {
 			return err
 		}
+		details := map[string]any{"version": in.Version + 1, "tags": len(d.tags), "rules": len(d.rules)}
+		if ch := expectedrule.Changes(expectedrule.FromColumn(before.ExpectedRules), d.expected, d.toolNames); ch != nil {
+			details["expected_rules"] = ch
+		}
 		return audit.Record(ctx, tx.AuditEvent, audit.Event{
 			Action: audit.TemplateUpdated, TargetType: templateTarget, TargetID: id.String(), TargetLabel: b.Name,
-			Details: map[string]any{"version": in.Version + 1, "tags": len(d.tags), "rules": len(d.rules)},
+			Details: details,
 		})
 	})
 	if errors.Is(err, errTemplateStale) {
@@ -418,6 +455,18 @@ func templateConflictOf(ctx context.Context, t *ent.TestTemplate, f libraryviews
 		return strings.Join(ids, ", ")
 	}
 	add("library.templates.tags", tagIDs(stored.Tags), tagIDs(f.Tags))
+	names := expectedrule.ToolNames(f.Expected)
+	storedRules := expectedrule.FromColumn(t.ExpectedRules)
+	typedRules := make([]expectedrule.Rule, 0, len(f.Expected.Rows))
+	for _, r := range f.Expected.Rows {
+		if tool, err := uuid.Parse(r.Tool); err == nil {
+			typedRules = append(typedRules, expectedrule.Rule{ToolID: tool, Name: r.Name})
+		}
+	}
+	if !expectedrule.Same(storedRules, typedRules) {
+		c.Fields = append(c.Fields, libraryviews.TemplateConflictField{
+			Label: "expectedrules.legend", Value: strings.Join(expectedrule.Labels(storedRules, names), ", ")})
+	}
 	return c
 }
 
@@ -446,7 +495,7 @@ func DuplicateTemplate(ctx context.Context, client *ent.Client, id uuid.UUID) (u
 			SetExpectedDetection(t.ExpectedDetection).SetPlatforms(t.Platforms).
 			SetOpsecLevel(t.OpsecLevel).SetLabels(t.Labels).
 			SetSource(testtemplate.SourceManual).SetCreatedByID(v.UserID).
-			AddRuleIDs(rules...).
+			AddRuleIDs(rules...).SetExpectedRules(expectedrule.Column(expectedrule.FromColumn(t.ExpectedRules))).
 			Save(ctx)
 		if err != nil {
 			return fmt.Errorf("duplicate template: %w", err)

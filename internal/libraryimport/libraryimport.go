@@ -293,10 +293,12 @@ func (j *Job) runDocument(ctx context.Context, h *job.Job, row *ent.ImportJob) (
 		return out, h.Fail(ctx, failure("the import stopped, nothing was imported: "+err.Error()), out.write(row.ID))
 	}
 	out.Added, out.Updated, out.Unchanged, out.Untagged = sum.Created, sum.Updated, sum.Unchanged, sum.Untagged
+	out.Unlinked = sum.Unlinked
 	return j.succeed(ctx, h, row, &out, nil, func() map[string]any {
 		return map[string]any{
 			"kind": "library", "templates": sum.Templates, "scenarios": sum.Scenarios,
 			"created": sum.Created, "updated": sum.Updated, "unchanged": sum.Unchanged, "untagged": len(sum.Untagged),
+			"unlinked": len(sum.Unlinked),
 		}
 	})
 }

@@ -196,6 +196,9 @@ func Row(ctx context.Context, j *ent.ImportJob) libraryviews.ImportJobRow {
 	for _, u := range sum.Untagged {
 		r.Untagged = append(r.Untagged, libraryviews.ImportUntagged{File: u.File, Test: u.Test, TechniqueID: u.TechniqueID})
 	}
+	for _, u := range sum.Unlinked {
+		r.Unlinked = append(r.Unlinked, libraryviews.ImportUnlinked{Test: u.Test, Kind: u.Kind, Ref: u.Ref, Name: u.Name})
+	}
 	if j.FinishedAt != nil {
 		r.Took = j.FinishedAt.Sub(j.CreatedAt).Round(100 * time.Millisecond).String()
 	}

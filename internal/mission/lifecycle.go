@@ -38,19 +38,58 @@ type MissionInput struct {
 	// leaves the scope as it is.
 	Tools    []string
 	SetTools bool
+	// Labels are the mission's labels as the form's one input sends them,
+	// separated by commas (parseLabels).
+	Labels string
 }
 
 // Normalize trims every field, as the workflows store them.
 func (in MissionInput) Normalize() MissionInput {
 	return MissionInput{Name: strings.TrimSpace(in.Name), Description: strings.TrimSpace(in.Description),
 		Scope: strings.TrimSpace(in.Scope), StartDate: strings.TrimSpace(in.StartDate), EndDate: strings.TrimSpace(in.EndDate),
-		Tools: in.Tools, SetTools: in.SetTools}
+		Tools: in.Tools, SetTools: in.SetTools, Labels: strings.TrimSpace(in.Labels)}
+}
+
+// Limits of a mission's labels: short enough for a chip on the mission
+// list, few enough for a filter's select to stay usable.
+const (
+	LabelMax  = 50 // characters
+	LabelsMax = 20
+)
+
+// parseLabels reads the comma-separated labels: each trimmed, empty ones
+// dropped, repeats (ignoring case) kept once in their first spelling;
+// "labels" refused with a message key when one is too long or there are
+// too many.
+func parseLabels(raw string, errs *app.Invalid) []string {
+	out := []string{}
+	seen := map[string]bool{}
+	for l := range strings.SplitSeq(raw, ",") {
+		l = strings.TrimSpace(l)
+		if l == "" || seen[strings.ToLower(l)] {
+			continue
+		}
+		seen[strings.ToLower(l)] = true
+		out = append(out, l)
+	}
+	for _, l := range out {
+		if utf8.RuneCountInString(l) > LabelMax {
+			errs.Add("labels", "mission_labels.too_long")
+			return out
+		}
+	}
+	if len(out) > LabelsMax {
+		errs.Add("labels", "mission_labels.too_many")
+	}
+	return out
 }
 
 // check validates a normalised input and returns the dates it names (nil
-// when empty), or an *app.Invalid with a message key per field.
-func (in MissionInput) check() (start, end *time.Time, err error) {
+// when empty) and its labels, or an *app.Invalid with a message key per
+// field.
+func (in MissionInput) check() (start, end *time.Time, labels []string, err error) {
 	errs := &app.Invalid{}
+	labels = parseLabels(in.Labels, errs)
 	switch {
 	case in.Name == "":
 		errs.Add("name", "form.required")
@@ -80,7 +119,7 @@ func (in MissionInput) check() (start, end *time.Time, err error) {
 	if start != nil && end != nil && end.Before(*start) {
 		errs.Add("end_date", "missions.form.end_before_start")
 	}
-	return start, end, errs.Err()
+	return start, end, labels, errs.Err()
 }
 
 // Create creates a mission with the viewer as its lead, with its audit
@@ -91,7 +130,7 @@ func (s *Service) Create(ctx context.Context, in MissionInput) (*ent.Mission, er
 		return nil, app.ErrForbidden
 	}
 	in = in.Normalize()
-	start, end, err := in.check()
+	start, end, labels, err := in.check()
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +140,7 @@ func (s *Service) Create(ctx context.Context, in MissionInput) (*ent.Mission, er
 		m, err = tx.Mission.Create().
 			SetName(in.Name).SetDescription(in.Description).SetScope(in.Scope).
 			SetNillableStartDate(start).SetNillableEndDate(end).SetCreatedByID(v.UserID).
-			Save(ctx)
+			SetLabels(labels).Save(ctx)
 		if err != nil {
 			return fmt.Errorf("create mission: %w", err)
 		}
@@ -132,7 +171,7 @@ func (s *Service) Update(ctx context.Context, a *Access, version int, in Mission
 		return err
 	}
 	in = in.Normalize()
-	start, end, err := in.check()
+	start, end, labels, err := in.check()
 	toolIDs, toolErr := parseToolIDs(in)
 	if err = joinInvalid(err, toolErr); err != nil {
 		return err
@@ -148,7 +187,7 @@ func (s *Service) Update(ctx context.Context, a *Access, version int, in Mission
 		}
 		upd := tx.Mission.UpdateOneID(a.Mission.ID).Where(entmission.Version(version)).
 			SetName(in.Name).SetDescription(in.Description).SetScope(in.Scope).AddVersion(1).
-			AddToolIDs(scope.added...).RemoveToolIDs(scope.removed...)
+			SetLabels(labels).AddToolIDs(scope.added...).RemoveToolIDs(scope.removed...)
 		if start != nil {
 			upd.SetStartDate(*start)
 		} else {
@@ -266,7 +305,7 @@ func StoredForm(m *ent.Mission) missionviews.Form {
 		return t.Format(DateLayout)
 	}
 	return missionviews.Form{ID: m.ID.String(), Name: m.Name, Description: m.Description, Scope: m.Scope,
-		StartDate: day(m.StartDate), EndDate: day(m.EndDate), Version: m.Version}
+		StartDate: day(m.StartDate), EndDate: day(m.EndDate), Version: m.Version, Labels: strings.Join(m.Labels, ", ")}
 }
 
 // SettingsPage is the settings page of a's mission as stored: the edit

@@ -102,7 +102,7 @@ func List(ctx context.Context, client *ent.Client, f missionviews.Filter) (missi
 		n := counts[m.ID]
 		l.Rows = append(l.Rows, missionviews.Row{
 			ID: m.ID.String(), Name: m.Name, Status: string(m.Status), StartDate: m.StartDate, EndDate: m.EndDate,
-			Members: n.members, Tests: n.tests, Executed: n.executed, Deleted: m.DeletedAt != nil,
+			Members: n.members, Tests: n.tests, Executed: n.executed, Deleted: m.DeletedAt != nil, Labels: m.Labels,
 		})
 	}
 	return l, nil

@@ -222,7 +222,9 @@ func copyTestID(ctx context.Context, tx *ent.Tx, missionID uuid.UUID, scenarioID
 		SetTestTemplateID(t.ID).SetPosition(pos).SetName(t.Name).SetDescription(t.Description).
 		SetObjective(t.Objective).SetProcedure(t.Procedure).SetPrerequisites(t.Prerequisites).
 		SetCleanup(t.Cleanup).SetExpectedDetection(t.ExpectedDetection).SetPlatforms(t.Platforms).
-		SetOpsecLevel(missiontest.OpsecLevel(t.OpsecLevel)).AddRules(t.Edges.Rules...).Save(ctx)
+		SetOpsecLevel(missiontest.OpsecLevel(t.OpsecLevel)).AddRules(t.Edges.Rules...).
+		// The free rule names per tool go with the test too, as they are.
+		SetExpectedRules(expectedRulesOf(t)).Save(ctx)
 	if err != nil {
 		return uuid.Nil, fmt.Errorf("copy test %q: %w", t.Name, err)
 	}
@@ -253,6 +255,15 @@ func copyTestID(ctx context.Context, tx *ent.Tx, missionID uuid.UUID, scenarioID
 		}
 	}
 	return mt.ID, nil
+}
+
+// expectedRulesOf is a template's free expected rules as a mission test
+// stores them: never nil (a JSON null is not the column's empty list).
+func expectedRulesOf(t *ent.TestTemplate) []map[string]string {
+	if t.ExpectedRules == nil {
+		return []map[string]string{}
+	}
+	return t.ExpectedRules
 }
 
 // tacticsOf lists a technique's tactics for the denormalised tag.

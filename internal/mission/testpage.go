@@ -14,6 +14,7 @@ import (
 	"violet/ent/missiontest"
 	"violet/ent/user"
 	"violet/internal/audit"
+	"violet/internal/expectedrule"
 	"violet/internal/i18n"
 	mtviews "violet/views/missiontest"
 	"violet/views/scale"
@@ -49,6 +50,47 @@ type testLine struct {
 	Levels       []*ent.DetectionLevel      `json:"levels"`
 	Outcomes     []outcomeLine              `json:"outcomes"`
 	Scope        []scopeLine                `json:"scope"`
+	SigmaRules   []sigmaLine                `json:"sigma_rules"`
+	Expected     []expectedrule.Line        `json:"expected"`
+}
+
+// sigmaLine is a catalogue rule the test expects (mission_test_rules).
+type sigmaLine struct {
+	UID   string `json:"uid"`
+	Title string `json:"title"`
+	Level string `json:"level"`
+}
+
+// appendExpected adds the rules the test expects to fire to the test's
+// statement (loadTest's selector s): the catalogue's, deleted rules left
+// out, by title, and the free names per tool with their tools' names.
+func appendExpected(s *entsql.Selector) {
+	s.AppendSelectAs(`(SELECT json_agg(json_build_object('uid', r.rule_uid, 'title', r.title, 'level', r.level)
+		ORDER BY r.title, r.id)
+		FROM mission_test_rules mr JOIN detection_rules r ON r.id = mr.detection_rule_id AND r.deleted_at IS NULL
+		WHERE mr.mission_test_id = `+s.C(missiontest.FieldID)+`)`, "sigma_rules")
+	s.AppendSelectAs(expectedrule.SQL(s.C(missiontest.FieldExpectedRules)), "expected")
+}
+
+// expectedOf is what the blue panel shows of the rules l expects: the
+// free ones of a tool with a row in rows go to that row.
+func expectedOf(l *testLine, rows []mtviews.Outcome) mtviews.Expected {
+	e := mtviews.Expected{Free: expectedrule.Shown(l.Expected), ByTool: map[string][]string{}}
+	for _, r := range l.SigmaRules {
+		e.Sigma = append(e.Sigma, mtviews.SigmaRule{UID: r.UID, Title: r.Title, Level: r.Level})
+	}
+	hasRow := map[string]bool{}
+	for _, o := range rows {
+		hasRow[o.Tool] = true
+	}
+	for i, r := range l.Expected {
+		if hasRow[r.ToolID] {
+			e.ByTool[r.ToolID] = append(e.ByTool[r.ToolID], r.Name)
+		} else {
+			e.Others = append(e.Others, e.Free[i])
+		}
+	}
+	return e
 }
 
 // loadTest is LoadTest in one statement (the issue 19 budget of the test
@@ -77,6 +119,7 @@ func loadTest(ctx context.Context, client *ent.Client, a *Access, id uuid.UUID, 
 				OR l.id IN (SELECT o.detection_level_id FROM mission_test_outcomes o WHERE o.mission_test_id = `+s.C(missiontest.FieldID)+`))`, "levels")
 		}
 		appendOutcomes(s)
+		appendExpected(s)
 		s.AppendSelectAs(`(SELECT json_agg(json_build_object('id', g.id, 'kind', g.kind, 'external_id', g.external_id,
 			'name', g.name, 'url', g.url, 'tactics', g.tactics) ORDER BY g.external_id, g.id)
 			FROM mission_test_mitre_tags g WHERE g.mission_test_id = `+s.C(missiontest.FieldID)+`)`, "tags")
@@ -168,6 +211,7 @@ func testWork(ctx context.Context, client *ent.Client, a *Access, l *testLine) (
 	}
 	w.Blue = mtviews.Blue{Editable: a.CanWriteBlue() && !archived && t.ReleasedToBlue, Overall: blueSaved(ctx, t)}
 	w.Blue.Form, w.Blue.Outcomes = outcomeRows(ctx, l)
+	w.Blue.Expected = expectedOf(l, w.Blue.Outcomes)
 	if w.Blue.Editable {
 		for _, l := range levels {
 			w.Blue.Levels = append(w.Blue.Levels, mtviews.Level{

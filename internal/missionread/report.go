@@ -27,6 +27,7 @@ import (
 	"violet/internal/markdown"
 	"violet/internal/mission"
 	"violet/internal/paths"
+	"violet/internal/retest"
 	internalscale "violet/internal/scale"
 	"violet/internal/timeline"
 	"violet/views/report"
@@ -96,6 +97,15 @@ func Report(ctx context.Context, client *ent.Client, db *sql.DB, a *mission.Acce
 		return r, err
 	}
 	r.ToolFigures = toolFigures(m.ID, reportToolTests(r.Tests, facts), scope, r.BlueView)
+	// A retest's report compares it with the mission it retests (two
+	// statements more, for retests only).
+	if m.RetestOfID != nil {
+		c, err := retest.Compare(ctx, db, a)
+		if err != nil {
+			return r, err
+		}
+		r.Comparison = &c
+	}
 	return r, nil
 }
 

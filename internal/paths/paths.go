@@ -101,6 +101,13 @@ const (
 	LibraryImportJob     = "/library/import/:id"
 	LibraryExport        = "/library/export"
 
+	// Trends across missions (internal/insights): the page, its charts'
+	// data as CSV (?chart=tactics|tools|coverage) and its coverage as an
+	// ATT&CK Navigator layer.
+	Insights          = "/insights"
+	InsightsCSV       = "/insights.csv"
+	InsightsNavigator = "/insights/navigator.json"
+
 	Missions                = "/missions"
 	MissionNew              = "/missions/new"
 	MissionSettings         = "/missions/:id/settings"
@@ -120,6 +127,9 @@ const (
 	MissionFigures           = "/missions/:id/figures"
 	MissionTimeline          = "/missions/:id/timeline"
 	MissionGaps              = "/missions/:id/gaps"
+	MissionRetest            = "/missions/:id/retest"
+	MissionRetestLinks       = "/missions/:id/retests"
+	MissionCompare           = "/missions/:id/compare"
 	PlanScenarios            = "/missions/:id/plan/scenarios"
 	PlanTests                = "/missions/:id/plan/tests"
 	PlanTestNew              = "/missions/:id/plan/tests/new"
@@ -132,6 +142,7 @@ const (
 	MissionTestStart         = "/missions/:id/tests/:test/start"
 	MissionTestStop          = "/missions/:id/tests/:test/stop"
 	MissionTestRed           = "/missions/:id/tests/:test/red"
+	MissionTestExpected      = "/missions/:id/tests/:test/expected-rules"
 	MissionTestRelease       = "/missions/:id/tests/:test/release"
 	MissionTestSetAside      = "/missions/:id/tests/:test/set-aside"
 	MissionTestBlue          = "/missions/:id/tests/:test/blue"

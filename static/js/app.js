@@ -605,3 +605,45 @@
     for (var i = 0; i < inputs.length; i++) inputs[i].value = to;
   });
 })();
+
+// Expected rules per tool (views/expectedrules, issue 20): the template
+// form's rows of (tool, rule name). Without this script the form shows
+// the saved rows and one empty row, and a row emptied is dropped on save;
+// with it, "Add a rule" appends a copy of the <template> row and each
+// row's "Remove" takes it away (the buttons stay hidden until then).
+(function () {
+  "use strict";
+  function reveal() {
+    var buttons = document.querySelectorAll("[data-expected-rules] [data-expected-add], [data-expected-rows] [data-expected-remove]");
+    for (var i = 0; i < buttons.length; i++) buttons[i].hidden = false;
+  }
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (!t || !t.closest) return;
+    var box = t.closest("[data-expected-rules]");
+    if (!box) return;
+    var rows = box.querySelector("[data-expected-rows]");
+    var tpl = box.querySelector("template[data-expected-template]");
+    if (!rows || !tpl) return;
+    if (t.closest("[data-expected-add]")) {
+      var row = tpl.content.firstElementChild.cloneNode(true);
+      rows.appendChild(row);
+      reveal();
+      var select = row.querySelector("select");
+      if (select) select.focus();
+    } else if (t.closest("[data-expected-remove]")) {
+      var gone = t.closest("[data-expected-row]");
+      if (gone) gone.remove();
+      if (!rows.querySelector("[data-expected-row]")) {
+        rows.appendChild(tpl.content.firstElementChild.cloneNode(true));
+        reveal();
+      }
+    }
+  });
+  document.addEventListener("htmx:afterSettle", reveal);
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", reveal);
+  } else {
+    reveal();
+  }
+})();

@@ -4,7 +4,11 @@
 // should build next). internal/gaps builds its props.
 package gaps
 
-import "strconv"
+import (
+	"strconv"
+
+	"violet/views/expectedrules"
+)
 
 // Page is the gaps view of one mission.
 type Page struct {
@@ -12,7 +16,7 @@ type Page struct {
 	CanManage              bool // shows the lead's tabs
 	Tests                  []Test
 	// Undetected is len(Tests); Expected counts the distinct rules expected
-	// by those tests (none fired); Known the distinct other rules the
+	// by those tests, Sigma rules and free names per tool (none fired); Known the distinct other rules the
 	// catalogue holds for their techniques.
 	Undetected, Expected, Known int
 }
@@ -24,6 +28,8 @@ type Test struct {
 	Techniques      []Technique
 	Expected        []Rule // the rules expected to fire, by title
 	Others          []Rule // the techniques' other known rules, what to build first first
+	// Free are the free rule names per tool expected to fire, by tool.
+	Free []expectedrules.Rule
 }
 
 // Technique is an ATT&CK technique or sub-technique the test is tagged with.

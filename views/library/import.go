@@ -53,6 +53,13 @@ type ImportUntagged struct {
 	TechniqueID string
 }
 
+// ImportUnlinked is a rule reference of an imported library document this
+// instance lacks: a Sigma rule id (Kind "rule") or a tool's name (Kind
+// "tool", Name the rule's).
+type ImportUnlinked struct {
+	Test, Kind, Ref, Name string
+}
+
 // ImportJobRow is one import in the history or on its own page.
 type ImportJobRow struct {
 	ID       string
@@ -69,6 +76,7 @@ type ImportJobRow struct {
 	Templates, Scenarios                           int // in a library document
 	Failures                                       []ImportFailure
 	Untagged                                       []ImportUntagged
+	Unlinked                                       []ImportUnlinked
 	ScenarioID, ScenarioName                       string // the scenario built from the import
 	ScenarioTests                                  int
 	ScenarioEmpty                                  bool // asked for, but no imported test matched

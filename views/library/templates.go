@@ -15,6 +15,7 @@ import (
 	"violet/internal/textrule"
 	"violet/views/attack"
 	"violet/views/components"
+	"violet/views/expectedrules"
 )
 
 // TemplatesPageSize is how many test templates one page of the list shows.
@@ -192,7 +193,9 @@ type TemplateForm struct {
 	Rules          []RuleChoice
 	RuleCandidates []RuleChoice
 	RulesQuery     string
-	Errors         components.Errors
+	// Expected is the free rule names per tool expected to fire.
+	Expected expectedrules.Editor
+	Errors   components.Errors
 	// Conflict is set when a save was refused because someone else saved
 	// the template first: what is stored now.
 	Conflict *TemplateConflict
@@ -294,8 +297,12 @@ type TemplateDetail struct {
 	UpdatedAt         time.Time
 	DeletedAt         *time.Time
 	Scenarios         []TemplateUse
-	CanWrite          bool
-	CanTrash          bool
+	// The detection rules expected to fire: the catalogue's (Sigma) and
+	// the free names per tool.
+	Rules    []RuleChoice
+	Expected []expectedrules.Rule
+	CanWrite bool
+	CanTrash bool
 }
 
 // Deleted reports whether the template is in the trash.
@@ -342,5 +349,6 @@ func templateFormFields() []components.Labelled {
 		components.Label("opsec_level", "library.templates.opsec"),
 		components.Label("labels", "library.templates.labels"),
 		components.Label("tags", "attack.picker.label"),
-		components.Label("rules", "sigma.picker.legend"))
+		components.Label("rules", "sigma.picker.legend"),
+		components.Label(expectedrules.Field, "expectedrules.legend"))
 }

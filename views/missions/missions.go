@@ -80,6 +80,7 @@ type Row struct {
 	Tests     int // tests the viewer may see
 	Executed  int // executed or reviewed
 	Deleted   bool
+	Labels    []string // shown as chips (insights filter by them)
 }
 
 // List is the mission list page.
@@ -112,6 +113,7 @@ type Form struct {
 	Scope       string
 	StartDate   string
 	EndDate     string
+	Labels      string // comma-separated, as typed
 	Version     int
 	Errors      components.Errors
 	// Tools are the defensive tools the edit form offers (every active

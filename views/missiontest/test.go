@@ -147,6 +147,7 @@ type Blue struct {
 	Saved    *BlueForm // the values saved meanwhile by someone else (409)
 	Overall  BlueForm  // the test's overall result, derived from its outcomes (outcomes.go)
 	Outcomes []Outcome // one per tool of the scope (outcomes.go)
+	Expected Expected  // the detection rules expected to fire (expected.go)
 }
 
 // Level is one detection level offered by the select.

@@ -22,6 +22,7 @@ import (
 	"violet/internal/mission"
 	"violet/views/layout"
 	"violet/views/missionpage"
+	retestview "violet/views/retest"
 	tlview "violet/views/timeline"
 	"violet/views/toolfig"
 )
@@ -63,6 +64,9 @@ type Report struct {
 	// ToolFigures are the figures per defensive tool in scope and the
 	// matrix of which tool saw what (issue 20).
 	ToolFigures toolfig.Figures
+	// Comparison is a retest's comparison with the mission it retests
+	// (internal/retest); nil for a mission that retests nothing.
+	Comparison *retestview.Comparison
 }
 
 // Member is one mission member on the cover.

@@ -15,6 +15,7 @@ import (
 	"violet/ent/missionmember"
 	"violet/ent/mitresubtechnique"
 	"violet/ent/mitretechnique"
+	"violet/ent/permission"
 	"violet/ent/testtemplate"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
@@ -108,6 +109,16 @@ func Generate(ctx context.Context, client *ent.Client, db *sql.DB, store evidenc
 		users = append(users, made...)
 	}
 	lead, red, blue := users[0], users[1], users[2]
+	// The lead also reads the insights (the "insights" page), through a
+	// group of its own: its other pages keep the red team's permissions.
+	insightsRead, err := client.Permission.Query().Where(permission.Code(string(auth.InsightsRead))).OnlyID(sys)
+	if err != nil {
+		return nil, fmt.Errorf("the seeded insights.read permission: %w", err)
+	}
+	if err := client.Group.Create().SetName("Bench insights").AddPermissionIDs(insightsRead).
+		AddUserIDs(lead.ID).Exec(sys); err != nil {
+		return nil, fmt.Errorf("insights group: %w", err)
+	}
 
 	templates, technique, err := generateTemplates(sys, client, lead.ID, max(s.BigTests, s.SmallTests), s.TagsPerTest)
 	if err != nil {

@@ -45,6 +45,7 @@ func Pages(d *Dataset) []Page {
 		{Name: "test drawer (htmx)", Path: test, As: "lead", Header: hx},
 		{Name: fmt.Sprintf("report %d tests", d.Scale.BigTests), Path: paths.URL(paths.MissionReport, d.Big), As: "lead"},
 		{Name: fmt.Sprintf("timeline %d tests", d.Scale.BigTests), Path: paths.URL(paths.MissionTimeline, d.Big), As: "lead"},
+		{Name: "insights", Path: paths.Insights, As: "lead"},
 		{Name: "ATT&CK matrix", Path: paths.Attack, As: "lead"},
 		{Name: "ATT&CK search (htmx)", Path: paths.Query(paths.AttackSearch, "q", "powershell"), As: "lead", Header: hx},
 		{Name: "ATT&CK entry", Path: paths.URL(paths.AttackEntry, d.TechniqueID), As: "lead"},
