@@ -89,7 +89,10 @@ func (s *Server) toolAction(key string, do func(*tools.Service, context.Context,
 			return err
 		}
 		err = do(s.tools(), c.Request().Context(), id)
-		if clash := tools.Clash(err); clash != "" {
+		// The registry naming the clash is shown to those who may open
+		// it; a keeper of the trash alone gets the conflict's error page,
+		// as any other restore refused from the trash.
+		if clash := tools.Clash(err); clash != "" && auth.FromContext(c.Request().Context()).Can(auth.SettingsManage) {
 			return s.renderTools(c, statusOf(err), admin.ToolList{ErrorKey: "tools.restore_name_taken", ErrorName: clash}, admin.NewToolForm())
 		}
 		return s.afterToolChange(c, key, err)

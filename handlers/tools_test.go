@@ -10,6 +10,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/google/uuid"
 
+	"violet/internal/auth"
 	"violet/internal/testkit/apptest"
 )
 
@@ -195,6 +196,12 @@ func TestToolLifecycle(t *testing.T) {
 	w.Do(t, apptest.Step{As: "admin", Path: "/admin/tools", Form: toolValues("ZSCALER", "", "proxy", true), Status: http.StatusSeeOther})
 	w.Do(t, apptest.Step{Name: "restore onto a taken name", As: "admin", Path: restore, Form: url.Values{},
 		Status: http.StatusConflict, Text: map[string]string{"tools-error": "“ZSCALER”"}, Rows: apptest.Rows{live: 0}})
+	// A keeper of the trash who may not open the registry gets the
+	// conflict without the registry's list.
+	w.Group(t, "janitors", auth.TrashManage)
+	w.Person(t, "jan", "janitors")
+	w.Do(t, apptest.Step{Name: "restore onto a taken name from the trash alone", As: "jan", Path: restore, Form: url.Values{},
+		Status: http.StatusConflict, NoTestIDs: []string{"tools-error", "tool-form"}, Rows: apptest.Rows{live: 0}})
 	w.Do(t, apptest.Step{As: "admin", Path: "/admin/tools/" + toolID(t, w, "ZSCALER").String() + "/delete", Form: url.Values{},
 		Status: http.StatusSeeOther})
 	w.Do(t, apptest.Step{Name: "red team cannot restore", As: "red", Path: restore, Form: url.Values{},

@@ -97,10 +97,11 @@ func SaveExpectedRules(ctx context.Context, client *ent.Client, a *Access, testI
 	return p, err
 }
 
-// errUnchanged ends a save that changes nothing without an audit record:
-// its transaction is rolled back and the save answers as done. It is
+// errUnchanged ends a save that changes nothing without an audit record
+// (the expected rules, an outcome): its transaction is rolled back, so
+// nothing it wrote on the way stays, and the save answers as done. It is
 // never returned to callers.
-var errUnchanged = errors.New("expected rules unchanged")
+var errUnchanged = errors.New("nothing changed")
 
 // ExpectedRulesLink is the editor of a test's free expected rules.
 func ExpectedRulesLink(missionID, testID uuid.UUID) string {

@@ -2,6 +2,7 @@ package mission
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -172,8 +173,10 @@ func (s *Steps) outcomeStep(ctx context.Context, a *Access, testID uuid.UUID, ra
 		}
 		out.TestVersionFrom = t.Version
 		if len(changed) == 0 {
+			// Nothing to record: keepUntooledResult's row, if it wrote
+			// one, goes with the rollback too.
 			out.TestVersion = t.Version
-			return nil
+			return errUnchanged
 		}
 		if out.TestVersion, err = deriveOverall(ctx, c, t); err != nil {
 			return err
@@ -193,6 +196,9 @@ func (s *Steps) outcomeStep(ctx context.Context, a *Access, testID uuid.UUID, ra
 		}
 		return s.announce(ctx, tx, a, t, audit.MissionTestBlueSaved)
 	})
+	if errors.Is(err, errUnchanged) {
+		err = nil
+	}
 	return out, err
 }
 

@@ -378,6 +378,32 @@ func TestOutcomeKeepsAResultRecordedWithoutOutcomes(t *testing.T) {
 	}
 }
 
+// TestOutcomeChangingNothingWritesNothing: saving an empty row for a tool
+// with no outcome on a test rated before outcomes per tool changes
+// nothing, so it leaves no outcome row behind (the result kept as the
+// outcome without a tool is written only with a change) and no audit
+// record.
+func TestOutcomeChangingNothingWritesNothing(t *testing.T) {
+	o := outcomeSetup(t)
+	if _, err := o.db.Exec(`UPDATE mission_tests SET detection_level_id = $2, alert_name = 'old alert' WHERE id = $1`,
+		o.test.ID, o.levels["Alerted"]); err != nil {
+		t.Fatal(err)
+	}
+	before := o.overall(t)
+	if _, err := o.save(t, "blue", "SIEM", 0, msn.BlueInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := o.count(t, `SELECT count(*) FROM mission_test_outcomes WHERE mission_test_id = $1`, o.test.ID); n != 0 {
+		t.Errorf("%d outcome rows written by a save that changed nothing", n)
+	}
+	if n := o.count(t, `SELECT count(*) FROM audit_events WHERE action = $1`, audit.MissionTestBlueSaved); n != 0 {
+		t.Errorf("%d audit records of a save that changed nothing", n)
+	}
+	if got := o.overall(t); got != before {
+		t.Errorf("overall %+v, want it unchanged %+v", got, before)
+	}
+}
+
 // TestOutcomeOfAToolLeavingTheScope: once a tool with an outcome leaves
 // the mission's scope, its outcome can no longer be changed but can be
 // cleared, which derives the overall result again.
