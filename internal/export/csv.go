@@ -57,6 +57,11 @@ func csvCell(s string) string {
 	return s
 }
 
+// CSVCell is s as every CSV of Violet writes a cell: neutralised against
+// formula injection (csvCell) and with its line breaks as LF
+// (csvLineBreaks). The insights' CSV uses it too, so the rule is one.
+func CSVCell(s string) string { return csvLineBreaks.Replace(csvCell(s)) }
+
 // csvLineBreaks writes every line break inside a cell as LF: the writer
 // ends records with CRLF (RFC 4180) and would drop a lone CR, and readers
 // give back CRLF inside a quoted cell as LF anyway.
@@ -155,7 +160,7 @@ func writeCSVWith(out io.Writer, tests []missionread.Test, outcomes map[uuid.UUI
 	for i := range tests {
 		row := csvRow(&tests[i], outcomes[tests[i].ID])
 		for j := range row {
-			row[j] = csvLineBreaks.Replace(csvCell(row[j]))
+			row[j] = CSVCell(row[j])
 		}
 		if err := w.Write(row); err != nil {
 			return err

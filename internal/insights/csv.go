@@ -7,7 +7,6 @@ import (
 	"encoding/csv"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"violet/internal/app"
 	"violet/internal/export"
@@ -19,7 +18,7 @@ import (
 // mission and series with tests (a rate per mission), or per technique
 // and tactic. Columns are stable field names, not translated, as the
 // mission's CSV export names them; every text cell is neutralised
-// against formula injection (csvCell). An unknown chart is invalid (422).
+// against formula injection (export.CSVCell). An unknown chart is invalid (422).
 func CSV(ctx context.Context, db *sql.DB, f insights.Filter, chart string) (export.File, error) {
 	if chart != insights.ChartTactics && chart != insights.ChartTools && chart != insights.ChartCoverage {
 		return export.File{}, fmt.Errorf("%w: no chart %q", app.ErrInvalid, chart)
@@ -32,7 +31,7 @@ func CSV(ctx context.Context, db *sql.DB, f insights.Filter, chart string) (expo
 	w := csv.NewWriter(&b)
 	write := func(cells ...string) {
 		for i := range cells {
-			cells[i] = csvCell(cells[i])
+			cells[i] = export.CSVCell(cells[i])
 		}
 		_ = w.Write(cells) // a bytes.Buffer does not fail; Flush reports the rest
 	}
@@ -70,15 +69,4 @@ func CSV(ctx context.Context, db *sql.DB, f insights.Filter, chart string) (expo
 	}
 	name := "violet-insights-" + chart + ".csv"
 	return export.File{ContentType: "text/csv; charset=utf-8", Name: name, Data: b.Bytes()}, nil
-}
-
-// csvCell neutralises a cell a spreadsheet would run as a formula (one
-// starting with =, +, -, @, a tab or a carriage return gets a leading '),
-// the rule of the mission's CSV export (internal/export csv.go), and
-// writes line breaks inside it as LF.
-func csvCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		s = "'" + s
-	}
-	return strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(s)
 }
