@@ -307,6 +307,15 @@ func TestSaveBlueWritesTheOutcomeWithoutATool(t *testing.T) {
 	if alert != "by hand" || source != "Sysmon" {
 		t.Errorf("the outcome without a tool: %q %q", alert, source)
 	}
+	// Its audit record names the fields it changed, as a tool's does.
+	var changed string
+	if err := o.db.QueryRow(`SELECT details->>'changed' FROM audit_events
+		WHERE action = $1 AND details->>'tool' = '' AND details->>'tool_id' IS NULL`, audit.MissionTestBlueSaved).Scan(&changed); err != nil {
+		t.Fatal(err)
+	}
+	if changed != `["detection_level", "alert_name", "log_source"]` {
+		t.Errorf("the hand-set save's audit details: changed %s", changed)
+	}
 	if got := o.overall(t); got.Level != "Blocked" || got.Alert != "EDR" || got.Version != v {
 		t.Errorf("overall after the hand-set save: %+v (version %d)", got, v)
 	}

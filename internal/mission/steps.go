@@ -96,16 +96,36 @@ func (s *Steps) record(ctx context.Context, tx *ent.Tx, a *Access, t *ent.Missio
 // test's new version.
 func (s *Steps) step(ctx context.Context, a *Access, testID uuid.UUID, action string,
 	do func(c *ent.Client, t *ent.MissionTest) (int, error)) (int, error) {
+	return s.stepWith(ctx, a, testID, action, func(c *ent.Client, t *ent.MissionTest) (int, map[string]any, error) {
+		v, err := do(c, t)
+		return v, nil, err
+	})
+}
+
+// stepWith is step for a do that also says what its audit event records
+// beyond the test and its mission (the fields a save changed).
+func (s *Steps) stepWith(ctx context.Context, a *Access, testID uuid.UUID, action string,
+	do func(c *ent.Client, t *ent.MissionTest) (int, map[string]any, error)) (int, error) {
 	var version int
 	err := database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
 		t, err := tx.MissionTest.Query().Where(missiontest.ID(testID), missiontest.MissionID(a.Mission.ID)).Only(ctx)
 		if err != nil {
 			return err
 		}
-		if version, err = do(tx.Client(), t); err != nil {
+		var details map[string]any
+		if version, details, err = do(tx.Client(), t); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, a, t, action)
+		if action != "" {
+			ev := TestEvent(a, t, action)
+			for k, v := range details {
+				ev.Details[k] = v
+			}
+			if err := audit.Record(ctx, tx.AuditEvent, ev); err != nil {
+				return err
+			}
+		}
+		return s.announce(ctx, tx, a, t, action)
 	})
 	return version, err
 }
@@ -231,39 +251,43 @@ func (in BlueInput) Normalize() BlueInput {
 // leads and mission managers). Invalid fields are an *app.Invalid; a test
 // not released yet is ErrNotReleased.
 func (s *Steps) SaveBlue(ctx context.Context, a *Access, testID uuid.UUID, version int, in BlueInput) (int, error) {
-	return s.step(ctx, a, testID, audit.MissionTestBlueSaved, func(c *ent.Client, t *ent.MissionTest) (int, error) {
+	return s.stepWith(ctx, a, testID, audit.MissionTestBlueSaved, func(c *ent.Client, t *ent.MissionTest) (int, map[string]any, error) {
 		if err := a.check(a.CanWriteBlue()); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		// The form shows the outcome without a tool (outcomes.go), or the
 		// test's result when it has no outcome at all: the values it sends
 		// back unchanged are compared with those (an unchanged retired level
 		// or past time is kept). A result derived from the tools' outcomes
-		// is not the form's: against it, everything sent is new.
+		// is not the form's: against it, everything sent is new. before
+		// is what the form showed, for the audit record's changed fields
+		// (as an outcome per tool's save records them).
 		shown := t
+		before := &ent.MissionTestOutcome{DetectionLevelID: t.DetectionLevelID, DetectedAt: t.DetectedAt,
+			AlertName: t.AlertName, LogSource: t.LogSource, Notes: t.BlueNotes}
 		if o, err := outcomeOf(ctx, c, t.ID, nil); err != nil {
-			return 0, err
+			return 0, nil, err
 		} else if o != nil {
-			shown = &ent.MissionTest{StartedAt: t.StartedAt, DetectionLevelID: o.DetectionLevelID, DetectedAt: o.DetectedAt}
+			shown, before = &ent.MissionTest{StartedAt: t.StartedAt, DetectionLevelID: o.DetectionLevelID, DetectedAt: o.DetectedAt}, o
 		} else if tooled, err := c.MissionTestOutcome.Query().Where(missiontestoutcome.MissionTestID(t.ID)).Exist(ctx); err != nil {
-			return 0, err
+			return 0, nil, err
 		} else if tooled {
-			shown = &ent.MissionTest{StartedAt: t.StartedAt}
+			shown, before = &ent.MissionTest{StartedAt: t.StartedAt}, nil
 		}
 		f, err := s.blueFields(ctx, c, shown, in.Normalize())
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		if !t.ReleasedToBlue {
 			// Leads see unreleased tests; the blue side waits for the release.
-			return 0, ErrNotReleased
+			return 0, nil, ErrNotReleased
 		}
 		v, err := SaveBlue(ctx, c, a, testID, version, f, s.now())
 		if key, refused := detectedAtKey(err); refused {
 			// The start time changed between the check and the save.
-			return 0, app.Invalidf("detected_at", key)
+			return 0, nil, app.Invalidf("detected_at", key)
 		}
-		return v, err
+		return v, map[string]any{"tool": "", "changed": changedFields(before, f)}, err
 	})
 }
 
