@@ -189,6 +189,19 @@ func TestRetestOfTheDemoImproves(t *testing.T) {
 		links.Find(`[data-testid="compare-link"]`).Length() != 1 {
 		t.Error("the retest does not name its original or link to the comparison")
 	}
+
+	// The original in the trash (deleting a mission sets only its own
+	// deleted_at): /compare names no original and shows no result before.
+	if _, err := d.app.DB.ExecContext(ctx, `UPDATE missions SET deleted_at = now() WHERE id = $1`, d.mission); err != nil {
+		t.Fatal(err)
+	}
+	cmp := apptest.Doc(t, d.get(t, "lead", paths.URL(paths.MissionCompare, retestID), http.StatusOK))
+	if cmp.Find(`[data-testid="compare-original"]`).Length() != 0 {
+		t.Error("compare names an original in the trash")
+	}
+	if n := cmp.Find(`[data-testid="compare-before"] .level`).Length(); n != 0 || cmp.Find(`[data-testid="compare-row"]`).Length() == 0 {
+		t.Errorf("compare shows %d results of an original in the trash", n)
+	}
 }
 
 // retestOf is the budget data's retest mission (TestQueryBudgets).

@@ -88,7 +88,11 @@ type tactic struct {
 // viewer's access (a, loaded by the route) lets them read, and the rules
 // the policies apply are applied here, written out: a blue member sees
 // the released tests only (as the overview and the report), and an
-// original's results only if that test was released to blue too.
+// original's results only if that test was released to blue too or the
+// viewer is no blue member of the original (their role there decides,
+// not their role on the retest). A retest of a mission in the trash
+// compares with nothing: neither the original's results nor its tools
+// are shown.
 func Compare(ctx context.Context, db *sql.DB, a *mission.Access) (views.Comparison, error) {
 	c := views.Comparison{MissionID: a.Mission.ID.String()}
 	if a.Mission.RetestOfID == nil {
@@ -103,7 +107,8 @@ func Compare(ctx context.Context, db *sql.DB, a *mission.Access) (views.Comparis
 			'detected', counts_as_detected) ORDER BY position, name), '[]') FROM detection_levels),
 		(SELECT coalesce(json_agg(json_build_object('id', t.id, 'name', t.name) ORDER BY t.name, t.id), '[]')
 			FROM defensive_tools t WHERE t.deleted_at IS NULL
-			AND t.id IN (SELECT defensive_tool_id FROM mission_tools WHERE mission_id IN ($1, $2)))`,
+			AND t.id IN (SELECT defensive_tool_id FROM mission_tools WHERE mission_id = $2
+				OR (mission_id = $1 AND EXISTS (SELECT 1 FROM missions WHERE id = $1 AND deleted_at IS NULL))))`,
 		origID, a.Mission.ID).Scan(&name, &levelsJSON, &toolsJSON)
 	if err != nil {
 		return c, fmt.Errorf("the retest's original, scale and tools: %w", err)
@@ -123,7 +128,7 @@ func Compare(ctx context.Context, db *sql.DB, a *mission.Access) (views.Comparis
 	for _, l := range levels {
 		byID[l.ID] = l
 	}
-	rows, err := db.QueryContext(ctx, compareSQL, a.Mission.ID, a.SeesUnreleased())
+	rows, err := db.QueryContext(ctx, compareSQL, a.Mission.ID, a.SeesUnreleased(), a.Viewer.UserID)
 	if err != nil {
 		return c, fmt.Errorf("the retested tests: %w", err)
 	}
@@ -138,10 +143,11 @@ func Compare(ctx context.Context, db *sql.DB, a *mission.Access) (views.Comparis
 			id                    uuid.UUID
 			testName              string
 			origTest, origMission uuid.NullUUID
+			visible               bool
 			before, after         uuid.NullUUID
 			tacJSON, befJ, aftJ   []byte
 		)
-		if err := rows.Scan(&id, &testName, &origTest, &origMission, &before, &after, &tacJSON, &befJ, &aftJ); err != nil {
+		if err := rows.Scan(&id, &testName, &origTest, &origMission, &visible, &before, &after, &tacJSON, &befJ, &aftJ); err != nil {
 			return c, fmt.Errorf("read a retested test: %w", err)
 		}
 		r := views.Row{TestID: id.String(), Name: testName}
@@ -150,7 +156,10 @@ func Compare(ctx context.Context, db *sql.DB, a *mission.Access) (views.Comparis
 		}
 		bl, al := levelOf(byID, before), levelOf(byID, after)
 		r.Before, r.After = viewLevel(bl), viewLevel(al)
-		r.Verdict = Verdict(rankOf(bl), rankOf(al))
+		// An original whose result is hidden from the viewer is no "no
+		// result": the verdict says so rather than improved or unchanged.
+		hidden := origTest.Valid && !visible
+		r.Verdict = verdictOf(hidden, rankOf(bl), rankOf(al))
 		c.Totals.Add(r.Verdict)
 		c.Rows = append(c.Rows, r)
 		var tacs []tactic
@@ -172,7 +181,7 @@ func Compare(ctx context.Context, db *sql.DB, a *mission.Access) (views.Comparis
 		if err := json.Unmarshal(aftJ, &ao); err != nil {
 			return c, fmt.Errorf("decode the outcomes: %w", err)
 		}
-		toolVerdicts(perTool, byID, bo, ao)
+		toolVerdicts(perTool, byID, hidden, bo, ao)
 	}
 	if err := rows.Err(); err != nil {
 		return c, fmt.Errorf("the retested tests: %w", err)
@@ -182,18 +191,26 @@ func Compare(ctx context.Context, db *sql.DB, a *mission.Access) (views.Comparis
 	}
 	slices.SortFunc(c.Tactics, func(x, y views.Summary) int { return strings.Compare(x.ID, y.ID) })
 	for _, t := range tools {
-		if s := perTool[t.ID]; s.DetectedBefore+s.DetectedAfter+s.Improved+s.Regressed+s.Unchanged+s.NotRun > 0 {
+		if s := perTool[t.ID]; s.DetectedBefore+s.DetectedAfter+s.Improved+s.Regressed+s.Unchanged+s.NotRun+s.BeforeHidden > 0 {
 			c.Tools = append(c.Tools, *s)
 		}
 	}
 	return c, nil
 }
 
-// compareSQL reads the retest's tests ($1) the viewer may see ($2: the
-// unreleased ones too) with their original's result (only if the viewer
-// may see it), their tactics and each run's outcomes per tool.
-const compareSQL = `SELECT t.id, t.name, o.id, o.mission_id,
-	CASE WHEN $2 OR o.released_to_blue THEN o.detection_level_id END,
+// compareSQL reads the retest's tests ($1) the viewer ($3) may see ($2:
+// the unreleased ones too) with their original's result (only if the
+// viewer may see it), their tactics and each run's outcomes per tool.
+//
+// The original test is joined only while it and its mission are live: a
+// mission in the trash keeps its tests' deleted_at NULL (only
+// missions.deleted_at is set), and its results are not shown. Whether the
+// viewer sees the original's results follows their role on the original
+// mission, not on the retest (ov.visible): released to blue, or the viewer
+// may see the retest's unreleased tests and is no blue member of the
+// original (someone blue there sees only what was released to them).
+const compareSQL = `SELECT t.id, t.name, o.id, o.mission_id, ov.visible,
+	CASE WHEN ov.visible THEN o.detection_level_id END,
 	t.detection_level_id,
 	coalesce((SELECT json_agg(json_build_object('id', x.id, 'name', x.name) ORDER BY x.id) FROM (
 		SELECT DISTINCT ON (id) id, name FROM (
@@ -204,18 +221,32 @@ const compareSQL = `SELECT t.id, t.name, o.id, o.mission_id,
 		) u WHERE id IS NOT NULL ORDER BY id, name) x), '[]'),
 	coalesce((SELECT json_agg(json_build_object('tool', oc.tool_id, 'level', oc.detection_level_id))
 		FROM mission_test_outcomes oc WHERE oc.mission_test_id = o.id AND oc.tool_id IS NOT NULL
-		AND ($2 OR o.released_to_blue)), '[]'),
+		AND ov.visible), '[]'),
 	coalesce((SELECT json_agg(json_build_object('tool', oc.tool_id, 'level', oc.detection_level_id))
 		FROM mission_test_outcomes oc WHERE oc.mission_test_id = t.id AND oc.tool_id IS NOT NULL), '[]')
 FROM mission_tests t
 LEFT JOIN mission_tests o ON o.id = t.retest_of_id AND o.deleted_at IS NULL
+	AND EXISTS (SELECT 1 FROM missions om WHERE om.id = o.mission_id AND om.deleted_at IS NULL)
+LEFT JOIN LATERAL (SELECT o.id IS NOT NULL AND (o.released_to_blue OR ($2 AND NOT EXISTS (SELECT 1 FROM mission_members mm
+	WHERE mm.mission_id = o.mission_id AND mm.user_id = $3 AND mm.role = 'blue'))) AS visible) ov ON true
 WHERE t.mission_id = $1 AND t.deleted_at IS NULL AND t.retest_of_id IS NOT NULL AND ($2 OR t.released_to_blue)
 ORDER BY t.position, t.id`
 
+// verdictOf is Verdict, or views.BeforeHidden when the original's result
+// is hidden from the viewer (hidden) and the retest has one.
+func verdictOf(hidden bool, before, after *Rank) string {
+	v := Verdict(before, after)
+	if hidden && v != views.NotRun {
+		return views.BeforeHidden
+	}
+	return v
+}
+
 // toolVerdicts adds one test's outcomes per tool to the tools' summaries:
 // the runs in which the tool detected it, and the verdict when the tool
-// has an outcome in either run (not run when only the original has one).
-func toolVerdicts(perTool map[uuid.UUID]*views.ToolSummary, byID map[uuid.UUID]level, before, after []outcome) {
+// has an outcome in either run (not run when only the original has one;
+// before hidden when the original's outcomes are hidden from the viewer).
+func toolVerdicts(perTool map[uuid.UUID]*views.ToolSummary, byID map[uuid.UUID]level, hidden bool, before, after []outcome) {
 	levelsOf := func(list []outcome) map[uuid.UUID]*level {
 		out := map[uuid.UUID]*level{}
 		for _, o := range list {
@@ -242,7 +273,7 @@ func toolVerdicts(perTool map[uuid.UUID]*views.ToolSummary, byID map[uuid.UUID]l
 		if al != nil && al.Detected {
 			s.DetectedAfter++
 		}
-		s.Add(Verdict(rankOf(bl), rankOf(al)))
+		s.Add(verdictOf(hidden, rankOf(bl), rankOf(al)))
 	}
 }
 

@@ -35,7 +35,7 @@ const targetMission = "mission"
 const batch = 500
 
 // Create makes the retest of a's mission in one transaction: a planned
-// mission linked to the original (retest_of_id) with its labels, its
+// mission linked to the original (retest_of_id) with its labels, its active
 // defensive tools in scope, the viewer as lead and the chosen members in
 // their roles there; the categories and scenarios the chosen tests use;
 // and each chosen test copied as pending — its definition, template,
@@ -69,7 +69,12 @@ func (s *Service) Create(ctx context.Context, a *mission.Access, in Input) (*ent
 		if err != nil {
 			return err
 		}
-		tools, err := tx.DefensiveTool.Query().Where(defensivetool.HasMissionsWith(entmission.ID(orig.ID))).IDs(ctx)
+		// Only the active tools are copied: the retest is a new scope, and an
+		// inactive tool stays in the scopes that had it but is never newly
+		// added (as mission.Service.Update; FOR SHARE for the same reason).
+		tools, err := tx.DefensiveTool.Query().
+			Where(defensivetool.HasMissionsWith(entmission.ID(orig.ID)), defensivetool.Active(true)).
+			ForShare().IDs(ctx)
 		if err != nil {
 			return fmt.Errorf("read the tools in scope: %w", err)
 		}
@@ -228,21 +233,37 @@ func copyTests(ctx context.Context, tx *ent.Tx, missionID uuid.UUID, pl plan) er
 	}
 	slices.SortStableFunc(cats, func(x, y *ent.MissionCategory) int { return x.Position - y.Position })
 	slices.SortStableFunc(scenarios, func(x, y *ent.MissionScenario) int { return x.Position - y.Position })
+	// One bulk insert per batch each; CreateBulk returns the rows in the
+	// order of their builders.
 	catOf, scenarioOf := map[uuid.UUID]uuid.UUID{}, map[uuid.UUID]uuid.UUID{}
-	for i, c := range cats {
-		n, err := tx.MissionCategory.Create().SetMissionID(missionID).SetName(c.Name).SetColour(c.Colour).SetPosition(i).Save(ctx)
-		if err != nil {
-			return fmt.Errorf("copy category %q: %w", c.Name, err)
+	for from := 0; from < len(cats); from += batch {
+		part := cats[from:min(len(cats), from+batch)]
+		creates := make([]*ent.MissionCategoryCreate, len(part))
+		for i, c := range part {
+			creates[i] = tx.MissionCategory.Create().SetMissionID(missionID).SetName(c.Name).SetColour(c.Colour).SetPosition(from + i)
 		}
-		catOf[c.ID] = n.ID
+		made, err := tx.MissionCategory.CreateBulk(creates...).Save(ctx)
+		if err != nil {
+			return fmt.Errorf("copy the categories: %w", err)
+		}
+		for i, c := range part {
+			catOf[c.ID] = made[i].ID
+		}
 	}
-	for i, sc := range scenarios {
-		n, err := tx.MissionScenario.Create().SetMissionID(missionID).SetNillableScenarioTemplateID(sc.ScenarioTemplateID).
-			SetName(sc.Name).SetDescription(sc.Description).SetPosition(i).Save(ctx)
-		if err != nil {
-			return fmt.Errorf("copy scenario %q: %w", sc.Name, err)
+	for from := 0; from < len(scenarios); from += batch {
+		part := scenarios[from:min(len(scenarios), from+batch)]
+		creates := make([]*ent.MissionScenarioCreate, len(part))
+		for i, sc := range part {
+			creates[i] = tx.MissionScenario.Create().SetMissionID(missionID).SetNillableScenarioTemplateID(sc.ScenarioTemplateID).
+				SetName(sc.Name).SetDescription(sc.Description).SetPosition(from + i)
 		}
-		scenarioOf[sc.ID] = n.ID
+		made, err := tx.MissionScenario.CreateBulk(creates...).Save(ctx)
+		if err != nil {
+			return fmt.Errorf("copy the scenarios: %w", err)
+		}
+		for i, sc := range part {
+			scenarioOf[sc.ID] = made[i].ID
+		}
 	}
 	for from := 0; from < len(tests); from += batch {
 		part := tests[from:min(len(tests), from+batch)]

@@ -23,10 +23,11 @@ import (
 func TestMain(m *testing.M) { testdb.Main(m) }
 
 // world is a mission with a scenario, a category, a defensive tool in
-// scope and five tests: executed and undetected (tagged, with a Sigma rule
-// and a free rule name, and an outcome for the tool), reviewed and only
-// logged (the default scale's Logged does not count as detected),
-// executed and alerted, executed and blocked, and pending.
+// scope (and an inactive one) and five tests: executed and undetected
+// (tagged, with a Sigma rule and a free rule name, and an outcome for the
+// tool), reviewed and only logged (the default scale's Logged does not
+// count as detected), executed and alerted (the inactive tool alerted),
+// executed and blocked, and pending.
 type world struct {
 	t        *testing.T
 	db       *sql.DB
@@ -34,6 +35,7 @@ type world struct {
 	notifier *notify.Notifier
 	mission  uuid.UUID
 	tool     uuid.UUID
+	inactive uuid.UUID // a tool no longer offered, in the original's scope
 	rule     uuid.UUID
 	users    map[string]uuid.UUID
 	tests    map[string]uuid.UUID
@@ -101,6 +103,10 @@ func setup(t *testing.T) *world {
 	w.exec(`INSERT INTO mission_test_rules (mission_test_id, detection_rule_id) VALUES ($1, $2)`, w.tests["Undetected"], w.rule)
 	w.exec(`INSERT INTO mission_test_outcomes (mission_test_id, tool_id, detection_level_id) VALUES ($1, $2, $3)`,
 		w.tests["Undetected"], w.tool, w.levels["Not detected"])
+	w.inactive = w.id(`INSERT INTO defensive_tools (name, vendor, kind, active) VALUES ('Legacy AV', 'Old', 'av', false) RETURNING id`)
+	w.exec(`INSERT INTO mission_tools (mission_id, defensive_tool_id) VALUES ($1, $2)`, w.mission, w.inactive)
+	w.exec(`INSERT INTO mission_test_outcomes (mission_test_id, tool_id, detection_level_id) VALUES ($1, $2, $3)`,
+		w.tests["Alerted"], w.inactive, w.levels["Alerted"])
 	return w
 }
 
@@ -167,12 +173,17 @@ func TestFormDefaultSelection(t *testing.T) {
 }
 
 // TestCreateCopiesTheChosenTests: the retest is a planned mission linked
-// to the original with its labels, tools, the chosen members and the
-// categories and scenarios used; each test is copied without its results
-// and linked to the original test; both missions are audited and the
-// members notified.
+// to the original with its labels, active tools, the chosen members and
+// the categories and scenarios used (in their order, each test in its
+// own); each test is copied without its results and linked to the
+// original test; both missions are audited and the members notified.
 func TestCreateCopiesTheChosenTests(t *testing.T) {
 	w := setup(t)
+	// Alerted in a second scenario and category, so that each copied test
+	// must be mapped to its own copies.
+	servers := w.id(`INSERT INTO mission_categories (mission_id, name, colour, position) VALUES ($1, 'Servers', '#b91c1c', 2) RETURNING id`, w.mission)
+	discovery := w.id(`INSERT INTO mission_scenarios (mission_id, name, position) VALUES ($1, 'Discovery', 1) RETURNING id`, w.mission)
+	w.exec(`UPDATE mission_tests SET category_id = $2, mission_scenario_id = $3 WHERE id = $1`, w.tests["Alerted"], servers, discovery)
 	ctx, a := w.as("lead", w.mission, auth.MissionCreate)
 	m, err := w.service().Create(ctx, a, retest.Input{Name: "Operation Violet — retest", StartDate: "2027-01-04", EndDate: "2027-01-08",
 		Tests:   []string{w.tests["Alerted"].String(), w.tests["Undetected"].String()},
@@ -193,6 +204,12 @@ func TestCreateCopiesTheChosenTests(t *testing.T) {
 	if tools != 1 {
 		t.Errorf("the tool in scope was not copied")
 	}
+	// The inactive tool stays in the original's scope but is not newly
+	// added to the retest's (as the mission's settings never add it).
+	w.db.QueryRow(`SELECT count(*) FROM mission_tools WHERE mission_id = $1`, m.ID).Scan(&tools)
+	if tools != 1 {
+		t.Errorf("%d tools in the retest's scope, want the active one only", tools)
+	}
 	rows, err := w.db.Query(`SELECT u.email, mm.role FROM mission_members mm JOIN users u ON u.id = mm.user_id WHERE mission_id = $1 ORDER BY u.email`, m.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -207,14 +224,21 @@ func TestCreateCopiesTheChosenTests(t *testing.T) {
 	if !slices.Equal(members, []string{"blue@example.com:blue", "lead@example.com:lead", "red@example.com:red"}) {
 		t.Errorf("members %v", members)
 	}
-	var cats, scenarios int
-	w.db.QueryRow(`SELECT count(*) FILTER (WHERE name = 'Workstations'), count(*) FROM mission_categories WHERE mission_id = $1`, m.ID).Scan(&cats, &scenarios)
-	if cats != 1 || scenarios != 1 {
-		t.Errorf("categories: want only the used one copied, got %d named, %d in all", cats, scenarios)
+	var cats, scenarios, placed string
+	w.db.QueryRow(`SELECT string_agg(name || ':' || position, ',' ORDER BY position) FROM mission_categories WHERE mission_id = $1`, m.ID).Scan(&cats)
+	if cats != "Workstations:0,Servers:1" {
+		t.Errorf("categories %q: want the used ones copied in their order", cats)
 	}
-	w.db.QueryRow(`SELECT count(*) FROM mission_scenarios WHERE mission_id = $1 AND name = 'Persistence'`, m.ID).Scan(&scenarios)
-	if scenarios != 1 {
-		t.Errorf("scenario not copied")
+	w.db.QueryRow(`SELECT string_agg(name || ':' || position, ',' ORDER BY position) FROM mission_scenarios WHERE mission_id = $1`, m.ID).Scan(&scenarios)
+	if scenarios != "Persistence:0,Discovery:1" {
+		t.Errorf("scenarios %q: want the used ones copied in their order", scenarios)
+	}
+	w.db.QueryRow(`SELECT string_agg(t.name || ':' || c.name || ':' || sc.name, ',' ORDER BY t.position) FROM mission_tests t
+		JOIN mission_categories c ON c.id = t.category_id AND c.mission_id = t.mission_id
+		JOIN mission_scenarios sc ON sc.id = t.mission_scenario_id AND sc.mission_id = t.mission_id
+		WHERE t.mission_id = $1`, m.ID).Scan(&placed)
+	if placed != "Undetected:Workstations:Persistence,Alerted:Servers:Discovery" {
+		t.Errorf("copied tests' categories and scenarios %q", placed)
 	}
 	type copied struct {
 		name, state, objective, procedure, expected, redNotes, command string
@@ -393,7 +417,10 @@ func TestCompare(t *testing.T) {
 	if len(c.Tactics) != 1 || c.Tactics[0].ID != "TA0003" || c.Tactics[0].Counts != c.Totals {
 		t.Errorf("per tactic %+v", c.Tactics)
 	}
-	if len(c.Tools) != 1 || c.Tools[0].Name != "Falcon" || c.Tools[0].DetectedBefore != 0 || c.Tools[0].DetectedAfter != 1 || c.Tools[0].Improved != 1 {
+	// The tools of either scope with an outcome in either run: the
+	// inactive one, only in the original's scope, alerted on Alerted.
+	if len(c.Tools) != 2 || c.Tools[0].Name != "Falcon" || c.Tools[0].DetectedBefore != 0 || c.Tools[0].DetectedAfter != 1 || c.Tools[0].Improved != 1 ||
+		c.Tools[1].Name != "Legacy AV" || c.Tools[1].DetectedBefore != 1 || c.Tools[1].NotRun != 1 {
 		t.Errorf("per tool %+v", c.Tools)
 	}
 	// The blue member sees the released tests only: not Blocked's rerun.
@@ -424,5 +451,71 @@ func TestCompare(t *testing.T) {
 	}
 	if l.IsRetest || !l.CanRetest || len(l.Retests) != 1 || l.Retests[0].Name != "Retest" {
 		t.Errorf("the lead's links on the original %+v: want the retest listed and the button", l)
+	}
+
+	// The viewer's role on the original decides whether they see its
+	// unreleased results, not their role on the retest: someone blue on
+	// the original and observer on the retest sees the retest's unreleased
+	// tests, but not the result or the outcomes of an original never
+	// released to blue.
+	w.exec(`UPDATE mission_tests SET released_to_blue = false WHERE id = $1`, w.tests["Alerted"])
+	w.users["switch"] = w.id(`INSERT INTO users (email, password_hash, display_name) VALUES ('switch@example.com', 'x', 'User switch') RETURNING id`)
+	w.exec(`INSERT INTO mission_members (mission_id, user_id, role) VALUES ($1, $2, 'blue'), ($3, $2, 'observer')`, w.mission, w.users["switch"], m.ID)
+	before := func(role string) (views.Comparison, map[string]views.Row) {
+		t.Helper()
+		ctx, a := w.as(role, m.ID)
+		c, err := retest.Compare(ctx, w.db, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := map[string]views.Row{}
+		for _, r := range c.Rows {
+			rows[r.Name] = r
+		}
+		return c, rows
+	}
+	c, rows := before("lead")
+	if rows["Alerted"].Before.Name != "Alerted" || rows["Logged"].Before.Name != "Logged" || len(c.Tools) != 2 {
+		t.Errorf("the lead of both sees an unreleased original's result: %+v, tools %+v", rows, c.Tools)
+	}
+	c, rows = before("switch")
+	if len(rows) != 4 {
+		t.Errorf("an observer on the retest sees %d retested tests, want the unreleased one too", len(rows))
+	}
+	if rows["Alerted"].Before.Name != "" || rows["Logged"].Before.Name != "Logged" || rows["Blocked"].Before.Name != "Blocked" {
+		t.Errorf("blue on the original sees before: Alerted %q (unreleased: want none), Logged %q, Blocked %q",
+			rows["Alerted"].Before.Name, rows["Logged"].Before.Name, rows["Blocked"].Before.Name)
+	}
+	if len(c.Tools) != 1 || c.Tools[0].Name != "Falcon" {
+		t.Errorf("blue on the original sees the unreleased original's outcomes: tools %+v", c.Tools)
+	}
+	// The hidden result is no "no result": Alerted (logged after) is not
+	// improved for them, but before not visible, outside the other counts;
+	// the lead sees it regressed.
+	if v := rows["Alerted"].Verdict; v != views.BeforeHidden {
+		t.Errorf("blue on the original: Alerted %s, want before not visible", v)
+	}
+	if c.Totals != (views.Counts{Improved: 1, Unchanged: 1, NotRun: 1, BeforeHidden: 1}) ||
+		!slices.Equal(c.Verdicts(), append(views.Verdicts(), views.BeforeHidden)) {
+		t.Errorf("blue on the original: totals %+v, verdicts shown %v", c.Totals, c.Verdicts())
+	}
+	if c, _ := before("lead"); c.Totals.BeforeHidden != 0 || !slices.Equal(c.Verdicts(), views.Verdicts()) {
+		t.Errorf("the lead: totals %+v, verdicts shown %v", c.Totals, c.Verdicts())
+	}
+
+	// The original in the trash (its tests keep deleted_at NULL): its
+	// results, outcomes and tools are no longer compared.
+	w.exec(`UPDATE missions SET deleted_at = now() WHERE id = $1`, w.mission)
+	c, rows = before("lead")
+	if c.OriginalName != "" || len(rows) != 4 {
+		t.Errorf("original in the trash: named %q, %d rows", c.OriginalName, len(rows))
+	}
+	for name, r := range rows {
+		if r.Before.Name != "" || r.OriginalTestID != "" {
+			t.Errorf("original in the trash: %s still has a result before %q (original test %q)", name, r.Before.Name, r.OriginalTestID)
+		}
+	}
+	if len(c.Tools) != 1 || c.Tools[0].Name != "Falcon" || c.Tools[0].DetectedBefore != 0 {
+		t.Errorf("original in the trash: tools %+v, want the retest's only, nothing detected before", c.Tools)
 	}
 }

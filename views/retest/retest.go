@@ -64,10 +64,25 @@ const (
 	Regressed = "regressed"
 	Unchanged = "unchanged"
 	NotRun    = "not_run"
+	// BeforeHidden: the retested test has a result, and its original
+	// exists but its result is hidden from the viewer (not released to
+	// blue, and the viewer is blue on the original). It is no improvement
+	// nor anything else: the viewer cannot compare.
+	BeforeHidden = "before_hidden"
 )
 
-// Verdicts lists them in the order the summaries show them.
+// Verdicts lists them in the order the summaries show them (without
+// BeforeHidden, which only a blue viewer may meet: Comparison.Verdicts).
 func Verdicts() []string { return []string{Improved, Regressed, Unchanged, NotRun} }
+
+// Verdicts are the verdicts the comparison's summaries show: BeforeHidden
+// last, only when some test has it.
+func (c Comparison) Verdicts() []string {
+	if c.Totals.BeforeHidden > 0 {
+		return append(Verdicts(), BeforeHidden)
+	}
+	return Verdicts()
+}
 
 // ComparePage is the compare page of a retest.
 type ComparePage struct {
@@ -99,7 +114,7 @@ type Row struct {
 type Level struct{ Name, Class string }
 
 // Counts are the number of tests per verdict.
-type Counts struct{ Improved, Regressed, Unchanged, NotRun int }
+type Counts struct{ Improved, Regressed, Unchanged, NotRun, BeforeHidden int }
 
 // Add counts one verdict.
 func (c *Counts) Add(verdict string) {
@@ -110,6 +125,8 @@ func (c *Counts) Add(verdict string) {
 		c.Regressed++
 	case Unchanged:
 		c.Unchanged++
+	case BeforeHidden:
+		c.BeforeHidden++
 	default:
 		c.NotRun++
 	}
@@ -124,6 +141,8 @@ func (c Counts) Of(verdict string) int {
 		return c.Regressed
 	case Unchanged:
 		return c.Unchanged
+	case BeforeHidden:
+		return c.BeforeHidden
 	}
 	return c.NotRun
 }
