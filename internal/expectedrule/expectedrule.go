@@ -20,6 +20,7 @@ import (
 	"violet/ent"
 	"violet/ent/defensivetool"
 	"violet/ent/predicate"
+	"violet/ent/testtemplate"
 	"violet/internal/database"
 	views "violet/views/expectedrules"
 )
@@ -86,9 +87,9 @@ func Same(a, b []Rule) bool {
 	return true
 }
 
-// tools reads, in one statement, the tools a row may name: the active
-// tools of the registry and the tools in ids (inactive ones a rule
-// already names), deleted tools left out, by name.
+// tools reads, in one statement, the active tools of the registry and the
+// tools in ids (inactive ones a rule names, stored or posted), deleted
+// tools left out, by name. Which of them a row may name is Check's.
 func tools(ctx context.Context, client *ent.Client, ids []uuid.UUID) ([]*ent.DefensiveTool, error) {
 	q := client.DefensiveTool.Query()
 	if len(ids) > 0 {
@@ -131,14 +132,20 @@ func Editor(ctx context.Context, client *ent.Client, rules []Rule) (views.Editor
 }
 
 // Check reads the editor's rows as posted (the tool selects' and the name
-// inputs' values, in row order) in one statement: rows left empty are
-// ignored; a row needs a tool of the registry (not deleted) and a name
-// of at most views.NameMax characters, and says the same rule only once.
-// It returns the rules to store, the editor to show again (the rows as
-// typed, each with its error) and, when a row is refused or there are
-// more than MaxRules, the i18n key of the editor's error (its field is
-// views.Field); err is a failure to read the tools.
-func Check(ctx context.Context, client *ent.Client, toolValues, nameValues []string) ([]Rule, views.Editor, string, error) {
+// inputs' values, in row order) against stored, the rules the template
+// or test holds before the edit, in one statement: rows left empty are
+// ignored; a row needs a name of at most views.NameMax characters and a
+// tool of the registry that is active, or inactive and named by a stored
+// rule (a crafted form adds no rule to a tool taken out of use), and says
+// the same rule only once. A stored rule whose tool was deleted since is
+// kept when its row comes back as it is (the editor shows its tool as
+// deleted), so that editing the rest is not refused for it; any other row
+// naming a deleted tool is refused. It returns the rules to store, the
+// editor to show again (the rows as typed, each with its error) and, when
+// a row is refused or there are more than MaxRules, the i18n key of the
+// editor's error (its field is views.Field); err is a failure to read
+// the tools.
+func Check(ctx context.Context, client *ent.Client, stored []Rule, toolValues, nameValues []string) ([]Rule, views.Editor, string, error) {
 	n := max(len(toolValues), len(nameValues))
 	at := func(list []string, i int) string {
 		if i < len(list) {
@@ -150,12 +157,19 @@ func Check(ctx context.Context, client *ent.Client, toolValues, nameValues []str
 		rows []views.Row
 		ids  []uuid.UUID
 	)
+	storedTools := map[uuid.UUID]bool{}
+	for _, r := range stored {
+		if !storedTools[r.ToolID] {
+			storedTools[r.ToolID] = true
+			ids = append(ids, r.ToolID)
+		}
+	}
 	for i := range n {
 		r := views.Row{Tool: at(toolValues, i), Name: at(nameValues, i)}
 		if r.Tool == "" && r.Name == "" {
 			continue
 		}
-		if id, err := uuid.Parse(r.Tool); err == nil {
+		if id, err := uuid.Parse(r.Tool); err == nil && !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
 		rows = append(rows, r)
@@ -165,9 +179,9 @@ func Check(ctx context.Context, client *ent.Client, toolValues, nameValues []str
 		return nil, views.Editor{}, "", err
 	}
 	e := views.Editor{Rows: rows, Tools: choices(ts)}
-	exists := map[uuid.UUID]bool{}
+	active := map[uuid.UUID]bool{}
 	for _, t := range ts {
-		exists[t.ID] = true
+		active[t.ID] = t.Active
 	}
 	var (
 		out     []Rule
@@ -177,11 +191,17 @@ func Check(ctx context.Context, client *ent.Client, toolValues, nameValues []str
 	for i := range e.Rows {
 		r := &e.Rows[i]
 		id, perr := uuid.Parse(r.Tool)
+		isActive, exists := active[id]
 		switch {
 		case r.Tool == "":
 			r.Error = "expectedrules.tool_required"
-		case perr != nil || !exists[id]:
+		case perr != nil:
 			r.Error = "expectedrules.tool_unknown"
+		case !exists && !slices.Contains(stored, Rule{ToolID: id, Name: r.Name}):
+			// Deleted (or never was): only a stored rule, unchanged, stays.
+			r.Error = "expectedrules.tool_unknown"
+		case exists && !isActive && !storedTools[id]:
+			r.Error = "expectedrules.tool_inactive_refused"
 		case r.Name == "":
 			r.Error = "expectedrules.name_required"
 		case utf8.RuneCountInString(r.Name) > views.NameMax:
@@ -207,6 +227,23 @@ func Check(ctx context.Context, client *ent.Client, toolValues, nameValues []str
 		return out, e, "expectedrules.too_many", nil
 	}
 	return out, e, "", nil
+}
+
+// CheckTemplate is Check for the template form of template id ("" for a
+// new template), against the rules the template holds (one statement
+// more when it has an id; a template not found holds none).
+func CheckTemplate(ctx context.Context, client *ent.Client, id string, toolValues, nameValues []string) ([]Rule, views.Editor, string, error) {
+	var stored []Rule
+	if tid, err := uuid.Parse(id); err == nil {
+		t, err := client.TestTemplate.Query().Where(testtemplate.ID(tid)).Select(testtemplate.FieldExpectedRules).Only(ctx)
+		switch {
+		case err == nil:
+			stored = FromColumn(t.ExpectedRules)
+		case !ent.IsNotFound(err):
+			return nil, views.Editor{}, "", fmt.Errorf("read the template's expected rules: %w", err)
+		}
+	}
+	return Check(ctx, client, stored, toolValues, nameValues)
 }
 
 // ToolNames are the names of the editor's tools, by id.

@@ -146,20 +146,42 @@ func (r *fieldRules) checkExpected(t *Template) error {
 
 // links are what an import links a document's rule references to: the
 // catalogue's rules by rule id and the registry's tools by name, ignoring
-// case (both without the deleted ones).
+// case (both without the deleted ones), and, per stored template, its
+// links to Sigma rules in the trash.
+//
+// A template's links to rules in the trash are not the document's
+// business: an export leaves them out (exportRules) and an import cannot
+// name them (rules holds none), so an import keeps them. resolve adds
+// them to the rules the document names, which makes its ids the links
+// the template is to have: compared with all its stored links
+// (storedRules) they are the same exactly when its live links are the
+// document's, and written in place of them (ClearRules, then these ids)
+// they leave the trashed links as they were, to come back with their
+// rules when restored.
 type links struct {
-	rules map[string]uuid.UUID
-	tools map[string]uuid.UUID
+	rules   map[string]uuid.UUID
+	tools   map[string]uuid.UUID
+	trashed map[uuid.UUID][]uuid.UUID
 }
 
-// loadLinks reads, in two statements, the catalogue rules the document's
-// templates name and the tools of the registry.
+// loadLinks reads, in three statements, the catalogue rules the document's
+// templates name, the tools of the registry and the links of the stored
+// templates it names to rules in the trash.
 func loadLinks(ctx context.Context, tx *ent.Tx, templates []Template) (*links, error) {
-	l := &links{rules: map[string]uuid.UUID{}, tools: map[string]uuid.UUID{}}
-	var uids []string
+	l := &links{rules: map[string]uuid.UUID{}, tools: map[string]uuid.UUID{}, trashed: map[uuid.UUID][]uuid.UUID{}}
+	var (
+		uids []string
+		ids  []uuid.UUID
+	)
 	for _, t := range templates {
 		if t.SigmaRules != nil {
 			uids = append(uids, *t.SigmaRules...)
+			ids = append(ids, uuid.MustParse(t.ID))
+		}
+	}
+	if len(ids) > 0 {
+		if err := l.loadTrashed(ctx, tx, ids); err != nil {
+			return nil, err
 		}
 	}
 	if len(uids) > 0 {
@@ -183,9 +205,31 @@ func loadLinks(ctx context.Context, tx *ent.Tx, templates []Template) (*links, e
 	return l, nil
 }
 
+// loadTrashed reads the links of templates ids to rules in the trash (one
+// statement).
+func (l *links) loadTrashed(ctx context.Context, tx *ent.Tx, ids []uuid.UUID) error {
+	rows, err := tx.QueryContext(ctx, `SELECT tr.test_template_id, tr.detection_rule_id
+		FROM test_template_rules tr JOIN `+detectionrule.Table+` r ON r.id = tr.detection_rule_id AND r.deleted_at IS NOT NULL
+		WHERE tr.test_template_id = ANY($1)`, pq.Array(ids))
+	if err != nil {
+		return fmt.Errorf("read the templates' rules in the trash: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var tid, rid uuid.UUID
+		if err := rows.Scan(&tid, &rid); err != nil {
+			return fmt.Errorf("read the templates' rules in the trash: %w", err)
+		}
+		l.trashed[tid] = append(l.trashed[tid], rid)
+	}
+	return rows.Err()
+}
+
 // resolve links t's references: the catalogue rules it names and its free
 // rules with their tools found, repeats dropped; what this instance does
-// not know goes to sum's Unlinked.
+// not know goes to sum's Unlinked. The rules are those the template is to
+// be linked to: the document's, and the template's links to rules in the
+// trash, kept (links).
 func (l *links) resolve(t Template, sum *ExchangeSummary) ([]uuid.UUID, []expectedrule.Rule) {
 	var (
 		ids      []uuid.UUID
@@ -201,6 +245,9 @@ func (l *links) resolve(t Template, sum *ExchangeSummary) ([]uuid.UUID, []expect
 				ids = append(ids, id)
 			}
 		}
+		// Never among the document's: the catalogue's rules (l.rules) are
+		// the live ones.
+		ids = append(ids, l.trashed[uuid.MustParse(t.ID)]...)
 	}
 	if t.ExpectedRules != nil {
 		for _, e := range *t.ExpectedRules {
@@ -227,7 +274,8 @@ func containsRule(list []expectedrule.Rule, r expectedrule.Rule) bool {
 }
 
 // storedRules reads the Sigma rules of the stored templates found (one
-// statement).
+// statement): every link, to rules in the trash too, since resolve's
+// ids hold those a template keeps (links).
 func storedRules(ctx context.Context, tx *ent.Tx, out map[uuid.UUID]*storedTemplate, found []uuid.UUID) error {
 	rows, err := tx.QueryContext(ctx, `SELECT test_template_id, detection_rule_id FROM test_template_rules
 		WHERE test_template_id = ANY($1)`, pq.Array(found))

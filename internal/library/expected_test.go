@@ -128,10 +128,25 @@ func TestTemplateExpectedRules(t *testing.T) {
 		in.Version = f.Version
 		in.ExpectedTools = []string{edr.String(), old.String()}
 		in.ExpectedNames = []string{"Encoded command", "Legacy alert"}
-		// An inactive tool is not offered to new rows, but exists.
+		// An inactive tool no stored rule names is refused to a new rule,
+		// even posted by a crafted form.
+		res, err := library.UpdateTemplate(ctx, w.client, id, in)
+		if got := invalidFields(t, err)[expectedrules.Field]; got != "expectedrules.rows_invalid" ||
+			res.Form.Expected.Rows[1].Error != "expectedrules.tool_inactive_refused" {
+			t.Fatalf("a new rule of an inactive tool: %v, rows %+v", err, res.Form.Expected.Rows)
+		}
+		// Active when the rule is added, taken out of use since.
+		setActive := func(active bool) {
+			t.Helper()
+			if _, err := w.db.Exec(`UPDATE defensive_tools SET active = $2 WHERE id = $1`, old, active); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setActive(true)
 		if _, err := library.UpdateTemplate(ctx, w.client, id, in); err != nil {
 			t.Fatal(err)
 		}
+		setActive(false)
 		var added, removed string
 		if err := w.db.QueryRow(`SELECT details->'expected_rules'->>'added', details->'expected_rules'->>'removed'
 			FROM audit_events WHERE target_id = $1 AND action LIKE '%updated'`, id.String()).Scan(&added, &removed); err != nil {
@@ -178,6 +193,89 @@ func TestTemplateExpectedRules(t *testing.T) {
 		}
 		if got, want := storedExpected(t, w, cp), storedExpected(t, w, id); !slices.Equal(got, want) {
 			t.Errorf("copy %q, original %q", got, want)
+		}
+	})
+
+	// save posts the template's rows as its edit form shows them, plus
+	// extra rows, with another description.
+	save := func(t *testing.T, description string, extraTools, extraNames []string) (library.TemplateSave, error) {
+		t.Helper()
+		f, err := library.TemplateFormFor(ctx, w.client, id, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := base
+		in.Version, in.Description = f.Version, description
+		for _, r := range f.Expected.Rows {
+			in.ExpectedTools, in.ExpectedNames = append(in.ExpectedTools, r.Tool), append(in.ExpectedNames, r.Name)
+		}
+		in.ExpectedTools, in.ExpectedNames = append(in.ExpectedTools, extraTools...), append(in.ExpectedNames, extraNames...)
+		return library.UpdateTemplate(ctx, w.client, id, in)
+	}
+
+	t.Run("a stored rule of an inactive tool is kept; that tool may take another", func(t *testing.T) {
+		if _, err := save(t, "Inactive kept", []string{old.String()}, []string{"Legacy alert 2"}); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{edr.String() + ":Encoded command", old.String() + ":Legacy alert", old.String() + ":Legacy alert 2"}
+		if got := storedExpected(t, w, id); !slices.Equal(got, want) {
+			t.Errorf("stored %q, want %q", got, want)
+		}
+	})
+
+	t.Run("a stored rule of a deleted tool is kept as it is; no other row may name it", func(t *testing.T) {
+		if _, err := w.db.Exec(`UPDATE defensive_tools SET deleted_at = now() WHERE id = $1`, old); err != nil {
+			t.Fatal(err)
+		}
+		f, err := library.TemplateFormFor(ctx, w.client, id, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f.Expected.Rows) != 3 || f.Expected.Known(old.String()) {
+			t.Fatalf("edit form rows %+v, the deleted tool offered: %v", f.Expected.Rows, f.Expected.Known(old.String()))
+		}
+		// Editing the rest: the deleted tool's rules come back unchanged.
+		if _, err := save(t, "Deleted kept", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{edr.String() + ":Encoded command", old.String() + ":Legacy alert", old.String() + ":Legacy alert 2"}
+		if got := storedExpected(t, w, id); !slices.Equal(got, want) {
+			t.Errorf("stored %q, want %q", got, want)
+		}
+		// A new rule of the deleted tool, and a stored one renamed: refused.
+		res, err := save(t, "Deleted, new rule", []string{old.String()}, []string{"Legacy alert 3"})
+		if got := invalidFields(t, err)[expectedrules.Field]; got != "expectedrules.rows_invalid" ||
+			res.Form.Expected.Rows[3].Error != "expectedrules.tool_unknown" {
+			t.Errorf("a new rule of a deleted tool: %v, rows %+v", err, res.Form.Expected.Rows)
+		}
+		f, err = library.TemplateFormFor(ctx, w.client, id, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := base
+		in.Version, in.Description = f.Version, "Deleted, renamed"
+		for _, r := range f.Expected.Rows {
+			if r.Name == "Legacy alert" {
+				r.Name = "Legacy alert, renamed"
+			}
+			in.ExpectedTools, in.ExpectedNames = append(in.ExpectedTools, r.Tool), append(in.ExpectedNames, r.Name)
+		}
+		res, err = library.UpdateTemplate(ctx, w.client, id, in)
+		if got := invalidFields(t, err)[expectedrules.Field]; got != "expectedrules.rows_invalid" {
+			t.Errorf("a deleted tool's rule renamed: %v, rows %+v", err, res.Form.Expected.Rows)
+		}
+		for _, r := range res.Form.Expected.Rows {
+			if want := map[bool]string{true: "expectedrules.tool_unknown"}[r.Name == "Legacy alert, renamed"]; r.Error != want {
+				t.Errorf("row %q: error %q, want %q", r.Name, r.Error, want)
+			}
+		}
+		// Removing the rows of the deleted tool is a change like another.
+		if _, err := library.UpdateTemplate(ctx, w.client, id, library.TemplateInput{Name: base.Name, Opsec: base.Opsec,
+			Version: f.Version, ExpectedTools: []string{edr.String()}, ExpectedNames: []string{"Encoded command"}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := storedExpected(t, w, id); !slices.Equal(got, []string{edr.String() + ":Encoded command"}) {
+			t.Errorf("stored %q after removing the deleted tool's rules", got)
 		}
 	})
 }

@@ -199,7 +199,7 @@ func checkTemplateInput(ctx context.Context, client *ent.Client, id string, in T
 			errs.Add("rules", "sigma.picker.rules_unknown")
 		}
 	}
-	expected, editor, key, err := expectedrule.Check(ctx, client, in.ExpectedTools, in.ExpectedNames)
+	expected, editor, key, err := expectedrule.CheckTemplate(ctx, client, id, in.ExpectedTools, in.ExpectedNames)
 	if err != nil {
 		return f, d, err
 	}

@@ -63,12 +63,14 @@ func SaveExpectedRules(ctx context.Context, client *ent.Client, a *Access, testI
 			return err
 		}
 		p = expectedEditPage(a, t)
-		rules, editor, key, err := expectedrule.Check(sys, tx.Client(), tools, names)
+		// Checked against the rules stored: an inactive tool only for a
+		// tool they name, a deleted tool's rule only as stored.
+		stored := expectedrule.FromColumn(t.ExpectedRules)
+		rules, editor, key, err := expectedrule.Check(sys, tx.Client(), stored, tools, names)
 		if err != nil {
 			return err
 		}
 		p.Editor, p.Seen = editor, seen
-		stored := expectedrule.FromColumn(t.ExpectedRules)
 		if key != "" {
 			p.ErrorKey = key
 			return app.Invalidf(mtviews.ExpectedField, key)
