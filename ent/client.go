@@ -34,6 +34,7 @@ import (
 	"violet/ent/mitretechnique"
 	"violet/ent/notification"
 	"violet/ent/permission"
+	"violet/ent/recoverycode"
 	"violet/ent/refreshtoken"
 	"violet/ent/scenariotemplate"
 	"violet/ent/scenariotemplatetest"
@@ -41,6 +42,8 @@ import (
 	"violet/ent/testtemplate"
 	"violet/ent/testtemplatemitretag"
 	"violet/ent/user"
+	"violet/ent/useridentity"
+	"violet/ent/usertotp"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
@@ -102,6 +105,8 @@ type Client struct {
 	Notification *NotificationClient
 	// Permission is the client for interacting with the Permission builders.
 	Permission *PermissionClient
+	// RecoveryCode is the client for interacting with the RecoveryCode builders.
+	RecoveryCode *RecoveryCodeClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
 	// ScenarioTemplate is the client for interacting with the ScenarioTemplate builders.
@@ -116,6 +121,10 @@ type Client struct {
 	TestTemplateMitreTag *TestTemplateMitreTagClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
+	// UserIdentity is the client for interacting with the UserIdentity builders.
+	UserIdentity *UserIdentityClient
+	// UserTOTP is the client for interacting with the UserTOTP builders.
+	UserTOTP *UserTOTPClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -150,6 +159,7 @@ func (c *Client) init() {
 	c.MitreTechnique = NewMitreTechniqueClient(c.config)
 	c.Notification = NewNotificationClient(c.config)
 	c.Permission = NewPermissionClient(c.config)
+	c.RecoveryCode = NewRecoveryCodeClient(c.config)
 	c.RefreshToken = NewRefreshTokenClient(c.config)
 	c.ScenarioTemplate = NewScenarioTemplateClient(c.config)
 	c.ScenarioTemplateTest = NewScenarioTemplateTestClient(c.config)
@@ -157,6 +167,8 @@ func (c *Client) init() {
 	c.TestTemplate = NewTestTemplateClient(c.config)
 	c.TestTemplateMitreTag = NewTestTemplateMitreTagClient(c.config)
 	c.User = NewUserClient(c.config)
+	c.UserIdentity = NewUserIdentityClient(c.config)
+	c.UserTOTP = NewUserTOTPClient(c.config)
 }
 
 type (
@@ -272,6 +284,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		MitreTechnique:       NewMitreTechniqueClient(cfg),
 		Notification:         NewNotificationClient(cfg),
 		Permission:           NewPermissionClient(cfg),
+		RecoveryCode:         NewRecoveryCodeClient(cfg),
 		RefreshToken:         NewRefreshTokenClient(cfg),
 		ScenarioTemplate:     NewScenarioTemplateClient(cfg),
 		ScenarioTemplateTest: NewScenarioTemplateTestClient(cfg),
@@ -279,6 +292,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		TestTemplate:         NewTestTemplateClient(cfg),
 		TestTemplateMitreTag: NewTestTemplateMitreTagClient(cfg),
 		User:                 NewUserClient(cfg),
+		UserIdentity:         NewUserIdentityClient(cfg),
+		UserTOTP:             NewUserTOTPClient(cfg),
 	}, nil
 }
 
@@ -321,6 +336,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		MitreTechnique:       NewMitreTechniqueClient(cfg),
 		Notification:         NewNotificationClient(cfg),
 		Permission:           NewPermissionClient(cfg),
+		RecoveryCode:         NewRecoveryCodeClient(cfg),
 		RefreshToken:         NewRefreshTokenClient(cfg),
 		ScenarioTemplate:     NewScenarioTemplateClient(cfg),
 		ScenarioTemplateTest: NewScenarioTemplateTestClient(cfg),
@@ -328,6 +344,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		TestTemplate:         NewTestTemplateClient(cfg),
 		TestTemplateMitreTag: NewTestTemplateMitreTagClient(cfg),
 		User:                 NewUserClient(cfg),
+		UserIdentity:         NewUserIdentityClient(cfg),
+		UserTOTP:             NewUserTOTPClient(cfg),
 	}, nil
 }
 
@@ -362,8 +380,9 @@ func (c *Client) Use(hooks ...Hook) {
 		c.LiveEvent, c.Mission, c.MissionCategory, c.MissionMember, c.MissionScenario,
 		c.MissionTest, c.MissionTestMitreTag, c.MissionTestOutcome,
 		c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique, c.Notification,
-		c.Permission, c.RefreshToken, c.ScenarioTemplate, c.ScenarioTemplateTest,
-		c.Setting, c.TestTemplate, c.TestTemplateMitreTag, c.User,
+		c.Permission, c.RecoveryCode, c.RefreshToken, c.ScenarioTemplate,
+		c.ScenarioTemplateTest, c.Setting, c.TestTemplate, c.TestTemplateMitreTag,
+		c.User, c.UserIdentity, c.UserTOTP,
 	} {
 		n.Use(hooks...)
 	}
@@ -378,8 +397,9 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.LiveEvent, c.Mission, c.MissionCategory, c.MissionMember, c.MissionScenario,
 		c.MissionTest, c.MissionTestMitreTag, c.MissionTestOutcome,
 		c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique, c.Notification,
-		c.Permission, c.RefreshToken, c.ScenarioTemplate, c.ScenarioTemplateTest,
-		c.Setting, c.TestTemplate, c.TestTemplateMitreTag, c.User,
+		c.Permission, c.RecoveryCode, c.RefreshToken, c.ScenarioTemplate,
+		c.ScenarioTemplateTest, c.Setting, c.TestTemplate, c.TestTemplateMitreTag,
+		c.User, c.UserIdentity, c.UserTOTP,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -434,6 +454,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Notification.mutate(ctx, m)
 	case *PermissionMutation:
 		return c.Permission.mutate(ctx, m)
+	case *RecoveryCodeMutation:
+		return c.RecoveryCode.mutate(ctx, m)
 	case *RefreshTokenMutation:
 		return c.RefreshToken.mutate(ctx, m)
 	case *ScenarioTemplateMutation:
@@ -448,6 +470,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.TestTemplateMitreTag.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
+	case *UserIdentityMutation:
+		return c.UserIdentity.mutate(ctx, m)
+	case *UserTOTPMutation:
+		return c.UserTOTP.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
 	}
@@ -4455,6 +4481,156 @@ func (c *PermissionClient) mutate(ctx context.Context, m *PermissionMutation) (V
 	}
 }
 
+// RecoveryCodeClient is a client for the RecoveryCode schema.
+type RecoveryCodeClient struct {
+	config
+}
+
+// NewRecoveryCodeClient returns a client for the RecoveryCode from the given config.
+func NewRecoveryCodeClient(c config) *RecoveryCodeClient {
+	return &RecoveryCodeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `recoverycode.Hooks(f(g(h())))`.
+func (c *RecoveryCodeClient) Use(hooks ...Hook) {
+	c.hooks.RecoveryCode = append(c.hooks.RecoveryCode, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `recoverycode.Intercept(f(g(h())))`.
+func (c *RecoveryCodeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RecoveryCode = append(c.inters.RecoveryCode, interceptors...)
+}
+
+// Create returns a builder for creating a RecoveryCode entity.
+func (c *RecoveryCodeClient) Create() *RecoveryCodeCreate {
+	mutation := newRecoveryCodeMutation(c.config, OpCreate)
+	return &RecoveryCodeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RecoveryCode entities.
+func (c *RecoveryCodeClient) CreateBulk(builders ...*RecoveryCodeCreate) *RecoveryCodeCreateBulk {
+	return &RecoveryCodeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RecoveryCodeClient) MapCreateBulk(slice any, setFunc func(*RecoveryCodeCreate, int)) *RecoveryCodeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RecoveryCodeCreateBulk{err: fmt.Errorf("calling to RecoveryCodeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RecoveryCodeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RecoveryCodeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RecoveryCode.
+func (c *RecoveryCodeClient) Update() *RecoveryCodeUpdate {
+	mutation := newRecoveryCodeMutation(c.config, OpUpdate)
+	return &RecoveryCodeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RecoveryCodeClient) UpdateOne(_m *RecoveryCode) *RecoveryCodeUpdateOne {
+	mutation := newRecoveryCodeMutation(c.config, OpUpdateOne, withRecoveryCode(_m))
+	return &RecoveryCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RecoveryCodeClient) UpdateOneID(id uuid.UUID) *RecoveryCodeUpdateOne {
+	mutation := newRecoveryCodeMutation(c.config, OpUpdateOne, withRecoveryCodeID(id))
+	return &RecoveryCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RecoveryCode.
+func (c *RecoveryCodeClient) Delete() *RecoveryCodeDelete {
+	mutation := newRecoveryCodeMutation(c.config, OpDelete)
+	return &RecoveryCodeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RecoveryCodeClient) DeleteOne(_m *RecoveryCode) *RecoveryCodeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RecoveryCodeClient) DeleteOneID(id uuid.UUID) *RecoveryCodeDeleteOne {
+	builder := c.Delete().Where(recoverycode.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RecoveryCodeDeleteOne{builder}
+}
+
+// Query returns a query builder for RecoveryCode.
+func (c *RecoveryCodeClient) Query() *RecoveryCodeQuery {
+	return &RecoveryCodeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRecoveryCode},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RecoveryCode entity by its id.
+func (c *RecoveryCodeClient) Get(ctx context.Context, id uuid.UUID) (*RecoveryCode, error) {
+	return c.Query().Where(recoverycode.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RecoveryCodeClient) GetX(ctx context.Context, id uuid.UUID) *RecoveryCode {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUser queries the user edge of a RecoveryCode.
+func (c *RecoveryCodeClient) QueryUser(_m *RecoveryCode) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(recoverycode.Table, recoverycode.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, recoverycode.UserTable, recoverycode.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RecoveryCodeClient) Hooks() []Hook {
+	hooks := c.hooks.RecoveryCode
+	return append(hooks[:len(hooks):len(hooks)], recoverycode.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *RecoveryCodeClient) Interceptors() []Interceptor {
+	return c.inters.RecoveryCode
+}
+
+func (c *RecoveryCodeClient) mutate(ctx context.Context, m *RecoveryCodeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RecoveryCodeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RecoveryCodeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RecoveryCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RecoveryCodeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RecoveryCode mutation op: %q", m.Op())
+	}
+}
+
 // RefreshTokenClient is a client for the RefreshToken schema.
 type RefreshTokenClient struct {
 	config
@@ -5625,6 +5801,54 @@ func (c *UserClient) QueryGroups(_m *User) *GroupQuery {
 	return query
 }
 
+// QueryTotp queries the totp edge of a User.
+func (c *UserClient) QueryTotp(_m *User) *UserTOTPQuery {
+	query := (&UserTOTPClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(usertotp.Table, usertotp.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.TotpTable, user.TotpColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRecoveryCodes queries the recovery_codes edge of a User.
+func (c *UserClient) QueryRecoveryCodes(_m *User) *RecoveryCodeQuery {
+	query := (&RecoveryCodeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(recoverycode.Table, recoverycode.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.RecoveryCodesTable, user.RecoveryCodesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryIdentities queries the identities edge of a User.
+func (c *UserClient) QueryIdentities(_m *User) *UserIdentityQuery {
+	query := (&UserIdentityClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(useridentity.Table, useridentity.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.IdentitiesTable, user.IdentitiesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryRefreshTokens queries the refresh_tokens edge of a User.
 func (c *UserClient) QueryRefreshTokens(_m *User) *RefreshTokenQuery {
 	query := (&RefreshTokenClient{config: c.config}).Query()
@@ -5700,6 +5924,306 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 	}
 }
 
+// UserIdentityClient is a client for the UserIdentity schema.
+type UserIdentityClient struct {
+	config
+}
+
+// NewUserIdentityClient returns a client for the UserIdentity from the given config.
+func NewUserIdentityClient(c config) *UserIdentityClient {
+	return &UserIdentityClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `useridentity.Hooks(f(g(h())))`.
+func (c *UserIdentityClient) Use(hooks ...Hook) {
+	c.hooks.UserIdentity = append(c.hooks.UserIdentity, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `useridentity.Intercept(f(g(h())))`.
+func (c *UserIdentityClient) Intercept(interceptors ...Interceptor) {
+	c.inters.UserIdentity = append(c.inters.UserIdentity, interceptors...)
+}
+
+// Create returns a builder for creating a UserIdentity entity.
+func (c *UserIdentityClient) Create() *UserIdentityCreate {
+	mutation := newUserIdentityMutation(c.config, OpCreate)
+	return &UserIdentityCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of UserIdentity entities.
+func (c *UserIdentityClient) CreateBulk(builders ...*UserIdentityCreate) *UserIdentityCreateBulk {
+	return &UserIdentityCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *UserIdentityClient) MapCreateBulk(slice any, setFunc func(*UserIdentityCreate, int)) *UserIdentityCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &UserIdentityCreateBulk{err: fmt.Errorf("calling to UserIdentityClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*UserIdentityCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &UserIdentityCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for UserIdentity.
+func (c *UserIdentityClient) Update() *UserIdentityUpdate {
+	mutation := newUserIdentityMutation(c.config, OpUpdate)
+	return &UserIdentityUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *UserIdentityClient) UpdateOne(_m *UserIdentity) *UserIdentityUpdateOne {
+	mutation := newUserIdentityMutation(c.config, OpUpdateOne, withUserIdentity(_m))
+	return &UserIdentityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *UserIdentityClient) UpdateOneID(id uuid.UUID) *UserIdentityUpdateOne {
+	mutation := newUserIdentityMutation(c.config, OpUpdateOne, withUserIdentityID(id))
+	return &UserIdentityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for UserIdentity.
+func (c *UserIdentityClient) Delete() *UserIdentityDelete {
+	mutation := newUserIdentityMutation(c.config, OpDelete)
+	return &UserIdentityDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *UserIdentityClient) DeleteOne(_m *UserIdentity) *UserIdentityDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *UserIdentityClient) DeleteOneID(id uuid.UUID) *UserIdentityDeleteOne {
+	builder := c.Delete().Where(useridentity.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &UserIdentityDeleteOne{builder}
+}
+
+// Query returns a query builder for UserIdentity.
+func (c *UserIdentityClient) Query() *UserIdentityQuery {
+	return &UserIdentityQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeUserIdentity},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a UserIdentity entity by its id.
+func (c *UserIdentityClient) Get(ctx context.Context, id uuid.UUID) (*UserIdentity, error) {
+	return c.Query().Where(useridentity.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *UserIdentityClient) GetX(ctx context.Context, id uuid.UUID) *UserIdentity {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUser queries the user edge of a UserIdentity.
+func (c *UserIdentityClient) QueryUser(_m *UserIdentity) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(useridentity.Table, useridentity.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, useridentity.UserTable, useridentity.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *UserIdentityClient) Hooks() []Hook {
+	hooks := c.hooks.UserIdentity
+	return append(hooks[:len(hooks):len(hooks)], useridentity.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *UserIdentityClient) Interceptors() []Interceptor {
+	return c.inters.UserIdentity
+}
+
+func (c *UserIdentityClient) mutate(ctx context.Context, m *UserIdentityMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&UserIdentityCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&UserIdentityUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&UserIdentityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&UserIdentityDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown UserIdentity mutation op: %q", m.Op())
+	}
+}
+
+// UserTOTPClient is a client for the UserTOTP schema.
+type UserTOTPClient struct {
+	config
+}
+
+// NewUserTOTPClient returns a client for the UserTOTP from the given config.
+func NewUserTOTPClient(c config) *UserTOTPClient {
+	return &UserTOTPClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `usertotp.Hooks(f(g(h())))`.
+func (c *UserTOTPClient) Use(hooks ...Hook) {
+	c.hooks.UserTOTP = append(c.hooks.UserTOTP, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `usertotp.Intercept(f(g(h())))`.
+func (c *UserTOTPClient) Intercept(interceptors ...Interceptor) {
+	c.inters.UserTOTP = append(c.inters.UserTOTP, interceptors...)
+}
+
+// Create returns a builder for creating a UserTOTP entity.
+func (c *UserTOTPClient) Create() *UserTOTPCreate {
+	mutation := newUserTOTPMutation(c.config, OpCreate)
+	return &UserTOTPCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of UserTOTP entities.
+func (c *UserTOTPClient) CreateBulk(builders ...*UserTOTPCreate) *UserTOTPCreateBulk {
+	return &UserTOTPCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *UserTOTPClient) MapCreateBulk(slice any, setFunc func(*UserTOTPCreate, int)) *UserTOTPCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &UserTOTPCreateBulk{err: fmt.Errorf("calling to UserTOTPClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*UserTOTPCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &UserTOTPCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for UserTOTP.
+func (c *UserTOTPClient) Update() *UserTOTPUpdate {
+	mutation := newUserTOTPMutation(c.config, OpUpdate)
+	return &UserTOTPUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *UserTOTPClient) UpdateOne(_m *UserTOTP) *UserTOTPUpdateOne {
+	mutation := newUserTOTPMutation(c.config, OpUpdateOne, withUserTOTP(_m))
+	return &UserTOTPUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *UserTOTPClient) UpdateOneID(id uuid.UUID) *UserTOTPUpdateOne {
+	mutation := newUserTOTPMutation(c.config, OpUpdateOne, withUserTOTPID(id))
+	return &UserTOTPUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for UserTOTP.
+func (c *UserTOTPClient) Delete() *UserTOTPDelete {
+	mutation := newUserTOTPMutation(c.config, OpDelete)
+	return &UserTOTPDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *UserTOTPClient) DeleteOne(_m *UserTOTP) *UserTOTPDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *UserTOTPClient) DeleteOneID(id uuid.UUID) *UserTOTPDeleteOne {
+	builder := c.Delete().Where(usertotp.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &UserTOTPDeleteOne{builder}
+}
+
+// Query returns a query builder for UserTOTP.
+func (c *UserTOTPClient) Query() *UserTOTPQuery {
+	return &UserTOTPQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeUserTOTP},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a UserTOTP entity by its id.
+func (c *UserTOTPClient) Get(ctx context.Context, id uuid.UUID) (*UserTOTP, error) {
+	return c.Query().Where(usertotp.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *UserTOTPClient) GetX(ctx context.Context, id uuid.UUID) *UserTOTP {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUser queries the user edge of a UserTOTP.
+func (c *UserTOTPClient) QueryUser(_m *UserTOTP) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(usertotp.Table, usertotp.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, usertotp.UserTable, usertotp.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *UserTOTPClient) Hooks() []Hook {
+	hooks := c.hooks.UserTOTP
+	return append(hooks[:len(hooks):len(hooks)], usertotp.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *UserTOTPClient) Interceptors() []Interceptor {
+	return c.inters.UserTOTP
+}
+
+func (c *UserTOTPClient) mutate(ctx context.Context, m *UserTOTPMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&UserTOTPCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&UserTOTPUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&UserTOTPUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&UserTOTPDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown UserTOTP mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
@@ -5707,18 +6231,18 @@ type (
 		EvidenceFile, Group, ImportJob, Invitation, LibraryImportFile, LiveEvent,
 		Mission, MissionCategory, MissionMember, MissionScenario, MissionTest,
 		MissionTestMitreTag, MissionTestOutcome, MitreSubtechnique, MitreTactic,
-		MitreTechnique, Notification, Permission, RefreshToken, ScenarioTemplate,
-		ScenarioTemplateTest, Setting, TestTemplate, TestTemplateMitreTag,
-		User []ent.Hook
+		MitreTechnique, Notification, Permission, RecoveryCode, RefreshToken,
+		ScenarioTemplate, ScenarioTemplateTest, Setting, TestTemplate,
+		TestTemplateMitreTag, User, UserIdentity, UserTOTP []ent.Hook
 	}
 	inters struct {
 		AttackSync, AuditEvent, DefensiveTool, DetectionLevel, DetectionRule,
 		EvidenceFile, Group, ImportJob, Invitation, LibraryImportFile, LiveEvent,
 		Mission, MissionCategory, MissionMember, MissionScenario, MissionTest,
 		MissionTestMitreTag, MissionTestOutcome, MitreSubtechnique, MitreTactic,
-		MitreTechnique, Notification, Permission, RefreshToken, ScenarioTemplate,
-		ScenarioTemplateTest, Setting, TestTemplate, TestTemplateMitreTag,
-		User []ent.Interceptor
+		MitreTechnique, Notification, Permission, RecoveryCode, RefreshToken,
+		ScenarioTemplate, ScenarioTemplateTest, Setting, TestTemplate,
+		TestTemplateMitreTag, User, UserIdentity, UserTOTP []ent.Interceptor
 	}
 )
 

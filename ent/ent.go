@@ -31,6 +31,7 @@ import (
 	"violet/ent/mitretechnique"
 	"violet/ent/notification"
 	"violet/ent/permission"
+	"violet/ent/recoverycode"
 	"violet/ent/refreshtoken"
 	"violet/ent/scenariotemplate"
 	"violet/ent/scenariotemplatetest"
@@ -38,6 +39,8 @@ import (
 	"violet/ent/testtemplate"
 	"violet/ent/testtemplatemitretag"
 	"violet/ent/user"
+	"violet/ent/useridentity"
+	"violet/ent/usertotp"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
@@ -125,6 +128,7 @@ func checkColumn(t, c string) error {
 			mitretechnique.Table:       mitretechnique.ValidColumn,
 			notification.Table:         notification.ValidColumn,
 			permission.Table:           permission.ValidColumn,
+			recoverycode.Table:         recoverycode.ValidColumn,
 			refreshtoken.Table:         refreshtoken.ValidColumn,
 			scenariotemplate.Table:     scenariotemplate.ValidColumn,
 			scenariotemplatetest.Table: scenariotemplatetest.ValidColumn,
@@ -132,6 +136,8 @@ func checkColumn(t, c string) error {
 			testtemplate.Table:         testtemplate.ValidColumn,
 			testtemplatemitretag.Table: testtemplatemitretag.ValidColumn,
 			user.Table:                 user.ValidColumn,
+			useridentity.Table:         useridentity.ValidColumn,
+			usertotp.Table:             usertotp.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

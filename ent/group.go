@@ -30,6 +30,8 @@ type Group struct {
 	Description string `json:"description,omitempty"`
 	// IsSystem holds the value of the "is_system" field.
 	IsSystem bool `json:"is_system,omitempty"`
+	// members sign in with a second factor; those without one enrol at their next sign-in
+	RequireSecondFactor bool `json:"require_second_factor,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the GroupQuery when eager-loading is set.
 	Edges        GroupEdges `json:"edges"`
@@ -81,7 +83,7 @@ func (*Group) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case group.FieldIsSystem:
+		case group.FieldIsSystem, group.FieldRequireSecondFactor:
 			values[i] = new(sql.NullBool)
 		case group.FieldName, group.FieldDescription:
 			values[i] = new(sql.NullString)
@@ -146,6 +148,12 @@ func (_m *Group) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field is_system", values[i])
 			} else if value.Valid {
 				_m.IsSystem = value.Bool
+			}
+		case group.FieldRequireSecondFactor:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field require_second_factor", values[i])
+			} else if value.Valid {
+				_m.RequireSecondFactor = value.Bool
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -217,6 +225,9 @@ func (_m *Group) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("is_system=")
 	builder.WriteString(fmt.Sprintf("%v", _m.IsSystem))
+	builder.WriteString(", ")
+	builder.WriteString("require_second_factor=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RequireSecondFactor))
 	builder.WriteByte(')')
 	return builder.String()
 }

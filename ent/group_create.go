@@ -103,6 +103,20 @@ func (_c *GroupCreate) SetNillableIsSystem(v *bool) *GroupCreate {
 	return _c
 }
 
+// SetRequireSecondFactor sets the "require_second_factor" field.
+func (_c *GroupCreate) SetRequireSecondFactor(v bool) *GroupCreate {
+	_c.mutation.SetRequireSecondFactor(v)
+	return _c
+}
+
+// SetNillableRequireSecondFactor sets the "require_second_factor" field if the given value is not nil.
+func (_c *GroupCreate) SetNillableRequireSecondFactor(v *bool) *GroupCreate {
+	if v != nil {
+		_c.SetRequireSecondFactor(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *GroupCreate) SetID(v uuid.UUID) *GroupCreate {
 	_c.mutation.SetID(v)
@@ -221,6 +235,10 @@ func (_c *GroupCreate) defaults() error {
 		v := group.DefaultIsSystem
 		_c.mutation.SetIsSystem(v)
 	}
+	if _, ok := _c.mutation.RequireSecondFactor(); !ok {
+		v := group.DefaultRequireSecondFactor
+		_c.mutation.SetRequireSecondFactor(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if group.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized group.DefaultID (forgotten import ent/runtime?)")
@@ -252,6 +270,9 @@ func (_c *GroupCreate) check() error {
 	}
 	if _, ok := _c.mutation.IsSystem(); !ok {
 		return &ValidationError{Name: "is_system", err: errors.New(`ent: missing required field "Group.is_system"`)}
+	}
+	if _, ok := _c.mutation.RequireSecondFactor(); !ok {
+		return &ValidationError{Name: "require_second_factor", err: errors.New(`ent: missing required field "Group.require_second_factor"`)}
 	}
 	return nil
 }
@@ -312,6 +333,10 @@ func (_c *GroupCreate) createSpec() (*Group, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.IsSystem(); ok {
 		_spec.SetField(group.FieldIsSystem, field.TypeBool, value)
 		_node.IsSystem = value
+	}
+	if value, ok := _c.mutation.RequireSecondFactor(); ok {
+		_spec.SetField(group.FieldRequireSecondFactor, field.TypeBool, value)
+		_node.RequireSecondFactor = value
 	}
 	if nodes := _c.mutation.UsersIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -479,6 +504,18 @@ func (u *GroupUpsert) UpdateIsSystem() *GroupUpsert {
 	return u
 }
 
+// SetRequireSecondFactor sets the "require_second_factor" field.
+func (u *GroupUpsert) SetRequireSecondFactor(v bool) *GroupUpsert {
+	u.Set(group.FieldRequireSecondFactor, v)
+	return u
+}
+
+// UpdateRequireSecondFactor sets the "require_second_factor" field to the value that was provided on create.
+func (u *GroupUpsert) UpdateRequireSecondFactor() *GroupUpsert {
+	u.SetExcluded(group.FieldRequireSecondFactor)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -604,6 +641,20 @@ func (u *GroupUpsertOne) SetIsSystem(v bool) *GroupUpsertOne {
 func (u *GroupUpsertOne) UpdateIsSystem() *GroupUpsertOne {
 	return u.Update(func(s *GroupUpsert) {
 		s.UpdateIsSystem()
+	})
+}
+
+// SetRequireSecondFactor sets the "require_second_factor" field.
+func (u *GroupUpsertOne) SetRequireSecondFactor(v bool) *GroupUpsertOne {
+	return u.Update(func(s *GroupUpsert) {
+		s.SetRequireSecondFactor(v)
+	})
+}
+
+// UpdateRequireSecondFactor sets the "require_second_factor" field to the value that was provided on create.
+func (u *GroupUpsertOne) UpdateRequireSecondFactor() *GroupUpsertOne {
+	return u.Update(func(s *GroupUpsert) {
+		s.UpdateRequireSecondFactor()
 	})
 }
 
@@ -899,6 +950,20 @@ func (u *GroupUpsertBulk) SetIsSystem(v bool) *GroupUpsertBulk {
 func (u *GroupUpsertBulk) UpdateIsSystem() *GroupUpsertBulk {
 	return u.Update(func(s *GroupUpsert) {
 		s.UpdateIsSystem()
+	})
+}
+
+// SetRequireSecondFactor sets the "require_second_factor" field.
+func (u *GroupUpsertBulk) SetRequireSecondFactor(v bool) *GroupUpsertBulk {
+	return u.Update(func(s *GroupUpsert) {
+		s.SetRequireSecondFactor(v)
+	})
+}
+
+// UpdateRequireSecondFactor sets the "require_second_factor" field to the value that was provided on create.
+func (u *GroupUpsertBulk) UpdateRequireSecondFactor() *GroupUpsertBulk {
+	return u.Update(func(s *GroupUpsert) {
+		s.UpdateRequireSecondFactor()
 	})
 }
 

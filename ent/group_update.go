@@ -100,6 +100,20 @@ func (_u *GroupUpdate) SetNillableIsSystem(v *bool) *GroupUpdate {
 	return _u
 }
 
+// SetRequireSecondFactor sets the "require_second_factor" field.
+func (_u *GroupUpdate) SetRequireSecondFactor(v bool) *GroupUpdate {
+	_u.mutation.SetRequireSecondFactor(v)
+	return _u
+}
+
+// SetNillableRequireSecondFactor sets the "require_second_factor" field if the given value is not nil.
+func (_u *GroupUpdate) SetNillableRequireSecondFactor(v *bool) *GroupUpdate {
+	if v != nil {
+		_u.SetRequireSecondFactor(*v)
+	}
+	return _u
+}
+
 // AddUserIDs adds the "users" edge to the User entity by IDs.
 func (_u *GroupUpdate) AddUserIDs(ids ...uuid.UUID) *GroupUpdate {
 	_u.mutation.AddUserIDs(ids...)
@@ -294,6 +308,9 @@ func (_u *GroupUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.IsSystem(); ok {
 		_spec.SetField(group.FieldIsSystem, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.RequireSecondFactor(); ok {
+		_spec.SetField(group.FieldRequireSecondFactor, field.TypeBool, value)
 	}
 	if _u.mutation.UsersCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -514,6 +531,20 @@ func (_u *GroupUpdateOne) SetIsSystem(v bool) *GroupUpdateOne {
 func (_u *GroupUpdateOne) SetNillableIsSystem(v *bool) *GroupUpdateOne {
 	if v != nil {
 		_u.SetIsSystem(*v)
+	}
+	return _u
+}
+
+// SetRequireSecondFactor sets the "require_second_factor" field.
+func (_u *GroupUpdateOne) SetRequireSecondFactor(v bool) *GroupUpdateOne {
+	_u.mutation.SetRequireSecondFactor(v)
+	return _u
+}
+
+// SetNillableRequireSecondFactor sets the "require_second_factor" field if the given value is not nil.
+func (_u *GroupUpdateOne) SetNillableRequireSecondFactor(v *bool) *GroupUpdateOne {
+	if v != nil {
+		_u.SetRequireSecondFactor(*v)
 	}
 	return _u
 }
@@ -742,6 +773,9 @@ func (_u *GroupUpdateOne) sqlSave(ctx context.Context) (_node *Group, err error)
 	}
 	if value, ok := _u.mutation.IsSystem(); ok {
 		_spec.SetField(group.FieldIsSystem, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.RequireSecondFactor(); ok {
+		_spec.SetField(group.FieldRequireSecondFactor, field.TypeBool, value)
 	}
 	if _u.mutation.UsersCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -43,6 +43,8 @@ type RefreshToken struct {
 	UserAgent string `json:"user_agent,omitempty"`
 	// IP holds the value of the "ip" field.
 	IP string `json:"ip,omitempty"`
+	// how the session was signed in: password, password+totp, password+recovery, passkey, oidc:<key>, saml:<key>; kept through rotations
+	Method string `json:"method,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RefreshTokenQuery when eager-loading is set.
 	Edges        RefreshTokenEdges `json:"edges"`
@@ -100,7 +102,7 @@ func (*RefreshToken) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case refreshtoken.FieldReplacedByID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
-		case refreshtoken.FieldTokenHash, refreshtoken.FieldUserAgent, refreshtoken.FieldIP:
+		case refreshtoken.FieldTokenHash, refreshtoken.FieldUserAgent, refreshtoken.FieldIP, refreshtoken.FieldMethod:
 			values[i] = new(sql.NullString)
 		case refreshtoken.FieldCreatedAt, refreshtoken.FieldUpdatedAt, refreshtoken.FieldIssuedAt, refreshtoken.FieldExpiresAt, refreshtoken.FieldLastSeenAt, refreshtoken.FieldRevokedAt:
 			values[i] = new(sql.NullTime)
@@ -201,6 +203,12 @@ func (_m *RefreshToken) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.IP = value.String
 			}
+		case refreshtoken.FieldMethod:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field method", values[i])
+			} else if value.Valid {
+				_m.Method = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -290,6 +298,9 @@ func (_m *RefreshToken) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("ip=")
 	builder.WriteString(_m.IP)
+	builder.WriteString(", ")
+	builder.WriteString("method=")
+	builder.WriteString(_m.Method)
 	builder.WriteByte(')')
 	return builder.String()
 }

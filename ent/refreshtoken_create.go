@@ -153,6 +153,20 @@ func (_c *RefreshTokenCreate) SetNillableIP(v *string) *RefreshTokenCreate {
 	return _c
 }
 
+// SetMethod sets the "method" field.
+func (_c *RefreshTokenCreate) SetMethod(v string) *RefreshTokenCreate {
+	_c.mutation.SetMethod(v)
+	return _c
+}
+
+// SetNillableMethod sets the "method" field if the given value is not nil.
+func (_c *RefreshTokenCreate) SetNillableMethod(v *string) *RefreshTokenCreate {
+	if v != nil {
+		_c.SetMethod(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *RefreshTokenCreate) SetID(v uuid.UUID) *RefreshTokenCreate {
 	_c.mutation.SetID(v)
@@ -258,6 +272,10 @@ func (_c *RefreshTokenCreate) defaults() error {
 		v := refreshtoken.DefaultIP
 		_c.mutation.SetIP(v)
 	}
+	if _, ok := _c.mutation.Method(); !ok {
+		v := refreshtoken.DefaultMethod
+		_c.mutation.SetMethod(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if refreshtoken.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized refreshtoken.DefaultID (forgotten import ent/runtime?)")
@@ -308,6 +326,14 @@ func (_c *RefreshTokenCreate) check() error {
 	if v, ok := _c.mutation.IP(); ok {
 		if err := refreshtoken.IPValidator(v); err != nil {
 			return &ValidationError{Name: "ip", err: fmt.Errorf(`ent: validator failed for field "RefreshToken.ip": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Method(); !ok {
+		return &ValidationError{Name: "method", err: errors.New(`ent: missing required field "RefreshToken.method"`)}
+	}
+	if v, ok := _c.mutation.Method(); ok {
+		if err := refreshtoken.MethodValidator(v); err != nil {
+			return &ValidationError{Name: "method", err: fmt.Errorf(`ent: validator failed for field "RefreshToken.method": %w`, err)}
 		}
 	}
 	if len(_c.mutation.UserIDs()) == 0 {
@@ -388,6 +414,10 @@ func (_c *RefreshTokenCreate) createSpec() (*RefreshToken, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.IP(); ok {
 		_spec.SetField(refreshtoken.FieldIP, field.TypeString, value)
 		_node.IP = value
+	}
+	if value, ok := _c.mutation.Method(); ok {
+		_spec.SetField(refreshtoken.FieldMethod, field.TypeString, value)
+		_node.Method = value
 	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -623,6 +653,18 @@ func (u *RefreshTokenUpsert) UpdateIP() *RefreshTokenUpsert {
 	return u
 }
 
+// SetMethod sets the "method" field.
+func (u *RefreshTokenUpsert) SetMethod(v string) *RefreshTokenUpsert {
+	u.Set(refreshtoken.FieldMethod, v)
+	return u
+}
+
+// UpdateMethod sets the "method" field to the value that was provided on create.
+func (u *RefreshTokenUpsert) UpdateMethod() *RefreshTokenUpsert {
+	u.SetExcluded(refreshtoken.FieldMethod)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -828,6 +870,20 @@ func (u *RefreshTokenUpsertOne) SetIP(v string) *RefreshTokenUpsertOne {
 func (u *RefreshTokenUpsertOne) UpdateIP() *RefreshTokenUpsertOne {
 	return u.Update(func(s *RefreshTokenUpsert) {
 		s.UpdateIP()
+	})
+}
+
+// SetMethod sets the "method" field.
+func (u *RefreshTokenUpsertOne) SetMethod(v string) *RefreshTokenUpsertOne {
+	return u.Update(func(s *RefreshTokenUpsert) {
+		s.SetMethod(v)
+	})
+}
+
+// UpdateMethod sets the "method" field to the value that was provided on create.
+func (u *RefreshTokenUpsertOne) UpdateMethod() *RefreshTokenUpsertOne {
+	return u.Update(func(s *RefreshTokenUpsert) {
+		s.UpdateMethod()
 	})
 }
 
@@ -1203,6 +1259,20 @@ func (u *RefreshTokenUpsertBulk) SetIP(v string) *RefreshTokenUpsertBulk {
 func (u *RefreshTokenUpsertBulk) UpdateIP() *RefreshTokenUpsertBulk {
 	return u.Update(func(s *RefreshTokenUpsert) {
 		s.UpdateIP()
+	})
+}
+
+// SetMethod sets the "method" field.
+func (u *RefreshTokenUpsertBulk) SetMethod(v string) *RefreshTokenUpsertBulk {
+	return u.Update(func(s *RefreshTokenUpsert) {
+		s.SetMethod(v)
+	})
+}
+
+// UpdateMethod sets the "method" field to the value that was provided on create.
+func (u *RefreshTokenUpsertBulk) UpdateMethod() *RefreshTokenUpsertBulk {
+	return u.Update(func(s *RefreshTokenUpsert) {
+		s.UpdateMethod()
 	})
 }
 

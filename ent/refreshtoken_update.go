@@ -174,6 +174,20 @@ func (_u *RefreshTokenUpdate) SetNillableIP(v *string) *RefreshTokenUpdate {
 	return _u
 }
 
+// SetMethod sets the "method" field.
+func (_u *RefreshTokenUpdate) SetMethod(v string) *RefreshTokenUpdate {
+	_u.mutation.SetMethod(v)
+	return _u
+}
+
+// SetNillableMethod sets the "method" field if the given value is not nil.
+func (_u *RefreshTokenUpdate) SetNillableMethod(v *string) *RefreshTokenUpdate {
+	if v != nil {
+		_u.SetMethod(*v)
+	}
+	return _u
+}
+
 // SetUser sets the "user" edge to the User entity.
 func (_u *RefreshTokenUpdate) SetUser(v *User) *RefreshTokenUpdate {
 	return _u.SetUserID(v.ID)
@@ -291,6 +305,11 @@ func (_u *RefreshTokenUpdate) check() error {
 			return &ValidationError{Name: "ip", err: fmt.Errorf(`ent: validator failed for field "RefreshToken.ip": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Method(); ok {
+		if err := refreshtoken.MethodValidator(v); err != nil {
+			return &ValidationError{Name: "method", err: fmt.Errorf(`ent: validator failed for field "RefreshToken.method": %w`, err)}
+		}
+	}
 	if _u.mutation.UserCleared() && len(_u.mutation.UserIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "RefreshToken.user"`)
 	}
@@ -335,6 +354,9 @@ func (_u *RefreshTokenUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.IP(); ok {
 		_spec.SetField(refreshtoken.FieldIP, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Method(); ok {
+		_spec.SetField(refreshtoken.FieldMethod, field.TypeString, value)
 	}
 	if _u.mutation.UserCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -603,6 +625,20 @@ func (_u *RefreshTokenUpdateOne) SetNillableIP(v *string) *RefreshTokenUpdateOne
 	return _u
 }
 
+// SetMethod sets the "method" field.
+func (_u *RefreshTokenUpdateOne) SetMethod(v string) *RefreshTokenUpdateOne {
+	_u.mutation.SetMethod(v)
+	return _u
+}
+
+// SetNillableMethod sets the "method" field if the given value is not nil.
+func (_u *RefreshTokenUpdateOne) SetNillableMethod(v *string) *RefreshTokenUpdateOne {
+	if v != nil {
+		_u.SetMethod(*v)
+	}
+	return _u
+}
+
 // SetUser sets the "user" edge to the User entity.
 func (_u *RefreshTokenUpdateOne) SetUser(v *User) *RefreshTokenUpdateOne {
 	return _u.SetUserID(v.ID)
@@ -733,6 +769,11 @@ func (_u *RefreshTokenUpdateOne) check() error {
 			return &ValidationError{Name: "ip", err: fmt.Errorf(`ent: validator failed for field "RefreshToken.ip": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Method(); ok {
+		if err := refreshtoken.MethodValidator(v); err != nil {
+			return &ValidationError{Name: "method", err: fmt.Errorf(`ent: validator failed for field "RefreshToken.method": %w`, err)}
+		}
+	}
 	if _u.mutation.UserCleared() && len(_u.mutation.UserIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "RefreshToken.user"`)
 	}
@@ -794,6 +835,9 @@ func (_u *RefreshTokenUpdateOne) sqlSave(ctx context.Context) (_node *RefreshTok
 	}
 	if value, ok := _u.mutation.IP(); ok {
 		_spec.SetField(refreshtoken.FieldIP, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Method(); ok {
+		_spec.SetField(refreshtoken.FieldMethod, field.TypeString, value)
 	}
 	if _u.mutation.UserCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -60,6 +60,8 @@ type Tx struct {
 	Notification *NotificationClient
 	// Permission is the client for interacting with the Permission builders.
 	Permission *PermissionClient
+	// RecoveryCode is the client for interacting with the RecoveryCode builders.
+	RecoveryCode *RecoveryCodeClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
 	// ScenarioTemplate is the client for interacting with the ScenarioTemplate builders.
@@ -74,6 +76,10 @@ type Tx struct {
 	TestTemplateMitreTag *TestTemplateMitreTagClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
+	// UserIdentity is the client for interacting with the UserIdentity builders.
+	UserIdentity *UserIdentityClient
+	// UserTOTP is the client for interacting with the UserTOTP builders.
+	UserTOTP *UserTOTPClient
 
 	// lazily loaded.
 	client     *Client
@@ -228,6 +234,7 @@ func (tx *Tx) init() {
 	tx.MitreTechnique = NewMitreTechniqueClient(tx.config)
 	tx.Notification = NewNotificationClient(tx.config)
 	tx.Permission = NewPermissionClient(tx.config)
+	tx.RecoveryCode = NewRecoveryCodeClient(tx.config)
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.ScenarioTemplate = NewScenarioTemplateClient(tx.config)
 	tx.ScenarioTemplateTest = NewScenarioTemplateTestClient(tx.config)
@@ -235,6 +242,8 @@ func (tx *Tx) init() {
 	tx.TestTemplate = NewTestTemplateClient(tx.config)
 	tx.TestTemplateMitreTag = NewTestTemplateMitreTagClient(tx.config)
 	tx.User = NewUserClient(tx.config)
+	tx.UserIdentity = NewUserIdentityClient(tx.config)
+	tx.UserTOTP = NewUserTOTPClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

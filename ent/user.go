@@ -39,6 +39,8 @@ type User struct {
 	TimeZone string `json:"time_zone,omitempty"`
 	// LastLoginAt holds the value of the "last_login_at" field.
 	LastLoginAt *time.Time `json:"last_login_at,omitempty"`
+	// may still sign in with a password when single sign-on is required for everyone
+	BreakGlass bool `json:"break_glass,omitempty"`
 	// the notification kinds the user chose not to receive
 	MutedNotifications []string `json:"muted_notifications,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -51,6 +53,12 @@ type User struct {
 type UserEdges struct {
 	// Groups holds the value of the groups edge.
 	Groups []*Group `json:"groups,omitempty"`
+	// Totp holds the value of the totp edge.
+	Totp []*UserTOTP `json:"totp,omitempty"`
+	// RecoveryCodes holds the value of the recovery_codes edge.
+	RecoveryCodes []*RecoveryCode `json:"recovery_codes,omitempty"`
+	// Identities holds the value of the identities edge.
+	Identities []*UserIdentity `json:"identities,omitempty"`
 	// RefreshTokens holds the value of the refresh_tokens edge.
 	RefreshTokens []*RefreshToken `json:"refresh_tokens,omitempty"`
 	// Notifications holds the value of the notifications edge.
@@ -59,7 +67,7 @@ type UserEdges struct {
 	Memberships []*MissionMember `json:"memberships,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [4]bool
+	loadedTypes [7]bool
 }
 
 // GroupsOrErr returns the Groups value or an error if the edge
@@ -71,10 +79,37 @@ func (e UserEdges) GroupsOrErr() ([]*Group, error) {
 	return nil, &NotLoadedError{edge: "groups"}
 }
 
+// TotpOrErr returns the Totp value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) TotpOrErr() ([]*UserTOTP, error) {
+	if e.loadedTypes[1] {
+		return e.Totp, nil
+	}
+	return nil, &NotLoadedError{edge: "totp"}
+}
+
+// RecoveryCodesOrErr returns the RecoveryCodes value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) RecoveryCodesOrErr() ([]*RecoveryCode, error) {
+	if e.loadedTypes[2] {
+		return e.RecoveryCodes, nil
+	}
+	return nil, &NotLoadedError{edge: "recovery_codes"}
+}
+
+// IdentitiesOrErr returns the Identities value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) IdentitiesOrErr() ([]*UserIdentity, error) {
+	if e.loadedTypes[3] {
+		return e.Identities, nil
+	}
+	return nil, &NotLoadedError{edge: "identities"}
+}
+
 // RefreshTokensOrErr returns the RefreshTokens value or an error if the edge
 // was not loaded in eager-loading.
 func (e UserEdges) RefreshTokensOrErr() ([]*RefreshToken, error) {
-	if e.loadedTypes[1] {
+	if e.loadedTypes[4] {
 		return e.RefreshTokens, nil
 	}
 	return nil, &NotLoadedError{edge: "refresh_tokens"}
@@ -83,7 +118,7 @@ func (e UserEdges) RefreshTokensOrErr() ([]*RefreshToken, error) {
 // NotificationsOrErr returns the Notifications value or an error if the edge
 // was not loaded in eager-loading.
 func (e UserEdges) NotificationsOrErr() ([]*Notification, error) {
-	if e.loadedTypes[2] {
+	if e.loadedTypes[5] {
 		return e.Notifications, nil
 	}
 	return nil, &NotLoadedError{edge: "notifications"}
@@ -92,7 +127,7 @@ func (e UserEdges) NotificationsOrErr() ([]*Notification, error) {
 // MembershipsOrErr returns the Memberships value or an error if the edge
 // was not loaded in eager-loading.
 func (e UserEdges) MembershipsOrErr() ([]*MissionMember, error) {
-	if e.loadedTypes[3] {
+	if e.loadedTypes[6] {
 		return e.Memberships, nil
 	}
 	return nil, &NotLoadedError{edge: "memberships"}
@@ -105,7 +140,7 @@ func (*User) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case user.FieldMutedNotifications:
 			values[i] = new([]byte)
-		case user.FieldIsActive:
+		case user.FieldIsActive, user.FieldBreakGlass:
 			values[i] = new(sql.NullBool)
 		case user.FieldEmail, user.FieldPasswordHash, user.FieldDisplayName, user.FieldLocale, user.FieldTimeZone:
 			values[i] = new(sql.NullString)
@@ -196,6 +231,12 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				_m.LastLoginAt = new(time.Time)
 				*_m.LastLoginAt = value.Time
 			}
+		case user.FieldBreakGlass:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field break_glass", values[i])
+			} else if value.Valid {
+				_m.BreakGlass = value.Bool
+			}
 		case user.FieldMutedNotifications:
 			if value, ok := values[i].(*[]byte); !ok {
 				return fmt.Errorf("unexpected type %T for field muted_notifications", values[i])
@@ -220,6 +261,21 @@ func (_m *User) Value(name string) (ent.Value, error) {
 // QueryGroups queries the "groups" edge of the User entity.
 func (_m *User) QueryGroups() *GroupQuery {
 	return NewUserClient(_m.config).QueryGroups(_m)
+}
+
+// QueryTotp queries the "totp" edge of the User entity.
+func (_m *User) QueryTotp() *UserTOTPQuery {
+	return NewUserClient(_m.config).QueryTotp(_m)
+}
+
+// QueryRecoveryCodes queries the "recovery_codes" edge of the User entity.
+func (_m *User) QueryRecoveryCodes() *RecoveryCodeQuery {
+	return NewUserClient(_m.config).QueryRecoveryCodes(_m)
+}
+
+// QueryIdentities queries the "identities" edge of the User entity.
+func (_m *User) QueryIdentities() *UserIdentityQuery {
+	return NewUserClient(_m.config).QueryIdentities(_m)
 }
 
 // QueryRefreshTokens queries the "refresh_tokens" edge of the User entity.
@@ -292,6 +348,9 @@ func (_m *User) String() string {
 		builder.WriteString("last_login_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("break_glass=")
+	builder.WriteString(fmt.Sprintf("%v", _m.BreakGlass))
 	builder.WriteString(", ")
 	builder.WriteString("muted_notifications=")
 	builder.WriteString(fmt.Sprintf("%v", _m.MutedNotifications))

@@ -10,8 +10,11 @@ import (
 	"violet/ent/group"
 	"violet/ent/missionmember"
 	"violet/ent/notification"
+	"violet/ent/recoverycode"
 	"violet/ent/refreshtoken"
 	"violet/ent/user"
+	"violet/ent/useridentity"
+	"violet/ent/usertotp"
 
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
@@ -144,6 +147,20 @@ func (_c *UserCreate) SetNillableLastLoginAt(v *time.Time) *UserCreate {
 	return _c
 }
 
+// SetBreakGlass sets the "break_glass" field.
+func (_c *UserCreate) SetBreakGlass(v bool) *UserCreate {
+	_c.mutation.SetBreakGlass(v)
+	return _c
+}
+
+// SetNillableBreakGlass sets the "break_glass" field if the given value is not nil.
+func (_c *UserCreate) SetNillableBreakGlass(v *bool) *UserCreate {
+	if v != nil {
+		_c.SetBreakGlass(*v)
+	}
+	return _c
+}
+
 // SetMutedNotifications sets the "muted_notifications" field.
 func (_c *UserCreate) SetMutedNotifications(v []string) *UserCreate {
 	_c.mutation.SetMutedNotifications(v)
@@ -177,6 +194,51 @@ func (_c *UserCreate) AddGroups(v ...*Group) *UserCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddGroupIDs(ids...)
+}
+
+// AddTotpIDs adds the "totp" edge to the UserTOTP entity by IDs.
+func (_c *UserCreate) AddTotpIDs(ids ...uuid.UUID) *UserCreate {
+	_c.mutation.AddTotpIDs(ids...)
+	return _c
+}
+
+// AddTotp adds the "totp" edges to the UserTOTP entity.
+func (_c *UserCreate) AddTotp(v ...*UserTOTP) *UserCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddTotpIDs(ids...)
+}
+
+// AddRecoveryCodeIDs adds the "recovery_codes" edge to the RecoveryCode entity by IDs.
+func (_c *UserCreate) AddRecoveryCodeIDs(ids ...uuid.UUID) *UserCreate {
+	_c.mutation.AddRecoveryCodeIDs(ids...)
+	return _c
+}
+
+// AddRecoveryCodes adds the "recovery_codes" edges to the RecoveryCode entity.
+func (_c *UserCreate) AddRecoveryCodes(v ...*RecoveryCode) *UserCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddRecoveryCodeIDs(ids...)
+}
+
+// AddIdentityIDs adds the "identities" edge to the UserIdentity entity by IDs.
+func (_c *UserCreate) AddIdentityIDs(ids ...uuid.UUID) *UserCreate {
+	_c.mutation.AddIdentityIDs(ids...)
+	return _c
+}
+
+// AddIdentities adds the "identities" edges to the UserIdentity entity.
+func (_c *UserCreate) AddIdentities(v ...*UserIdentity) *UserCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddIdentityIDs(ids...)
 }
 
 // AddRefreshTokenIDs adds the "refresh_tokens" edge to the RefreshToken entity by IDs.
@@ -287,6 +349,10 @@ func (_c *UserCreate) defaults() error {
 		v := user.DefaultTimeZone
 		_c.mutation.SetTimeZone(v)
 	}
+	if _, ok := _c.mutation.BreakGlass(); !ok {
+		v := user.DefaultBreakGlass
+		_c.mutation.SetBreakGlass(v)
+	}
 	if _, ok := _c.mutation.MutedNotifications(); !ok {
 		v := user.DefaultMutedNotifications
 		_c.mutation.SetMutedNotifications(v)
@@ -346,6 +412,9 @@ func (_c *UserCreate) check() error {
 		if err := user.TimeZoneValidator(v); err != nil {
 			return &ValidationError{Name: "time_zone", err: fmt.Errorf(`ent: validator failed for field "User.time_zone": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.BreakGlass(); !ok {
+		return &ValidationError{Name: "break_glass", err: errors.New(`ent: missing required field "User.break_glass"`)}
 	}
 	return nil
 }
@@ -423,6 +492,10 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 		_spec.SetField(user.FieldLastLoginAt, field.TypeTime, value)
 		_node.LastLoginAt = &value
 	}
+	if value, ok := _c.mutation.BreakGlass(); ok {
+		_spec.SetField(user.FieldBreakGlass, field.TypeBool, value)
+		_node.BreakGlass = value
+	}
 	if value, ok := _c.mutation.MutedNotifications(); ok {
 		_spec.SetField(user.FieldMutedNotifications, field.TypeJSON, value)
 		_node.MutedNotifications = value
@@ -436,6 +509,54 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.TotpIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.TotpTable,
+			Columns: []string{user.TotpColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usertotp.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RecoveryCodesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.RecoveryCodesTable,
+			Columns: []string{user.RecoveryCodesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(recoverycode.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.IdentitiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.IdentitiesTable,
+			Columns: []string{user.IdentitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(useridentity.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {
@@ -663,6 +784,18 @@ func (u *UserUpsert) ClearLastLoginAt() *UserUpsert {
 	return u
 }
 
+// SetBreakGlass sets the "break_glass" field.
+func (u *UserUpsert) SetBreakGlass(v bool) *UserUpsert {
+	u.Set(user.FieldBreakGlass, v)
+	return u
+}
+
+// UpdateBreakGlass sets the "break_glass" field to the value that was provided on create.
+func (u *UserUpsert) UpdateBreakGlass() *UserUpsert {
+	u.SetExcluded(user.FieldBreakGlass)
+	return u
+}
+
 // SetMutedNotifications sets the "muted_notifications" field.
 func (u *UserUpsert) SetMutedNotifications(v []string) *UserUpsert {
 	u.Set(user.FieldMutedNotifications, v)
@@ -863,6 +996,20 @@ func (u *UserUpsertOne) UpdateLastLoginAt() *UserUpsertOne {
 func (u *UserUpsertOne) ClearLastLoginAt() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearLastLoginAt()
+	})
+}
+
+// SetBreakGlass sets the "break_glass" field.
+func (u *UserUpsertOne) SetBreakGlass(v bool) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetBreakGlass(v)
+	})
+}
+
+// UpdateBreakGlass sets the "break_glass" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateBreakGlass() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateBreakGlass()
 	})
 }
 
@@ -1235,6 +1382,20 @@ func (u *UserUpsertBulk) UpdateLastLoginAt() *UserUpsertBulk {
 func (u *UserUpsertBulk) ClearLastLoginAt() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearLastLoginAt()
+	})
+}
+
+// SetBreakGlass sets the "break_glass" field.
+func (u *UserUpsertBulk) SetBreakGlass(v bool) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetBreakGlass(v)
+	})
+}
+
+// UpdateBreakGlass sets the "break_glass" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateBreakGlass() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateBreakGlass()
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/testkit/apptest"
 )
@@ -306,7 +307,7 @@ func outcome(w *httptest.ResponseRecorder) string {
 // sessionCookie starts a session for userID directly in the store.
 func sessionCookie(t *testing.T, app *apptest.App, userID uuid.UUID) *http.Cookie {
 	t.Helper()
-	token, rec, err := app.Sessions.Create(t.Context(), app.DB, userID)
+	token, rec, err := app.Sessions.Create(t.Context(), app.DB, userID, auth.MethodPassword)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -320,7 +320,7 @@ func TestAuditLogEmpty(t *testing.T) {
 	t.Parallel()
 	app := apptest.New(t)
 	u := app.User(t, "root@example.com", "admin")
-	token, rec, err := app.Sessions.Create(context.Background(), app.DB, u.ID)
+	token, rec, err := app.Sessions.Create(context.Background(), app.DB, u.ID, auth.MethodPassword)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -147,6 +147,7 @@ var wantTables = []string{
 	"mitre_techniques",
 	"notifications",
 	"permissions",
+	"recovery_codes",
 	"refresh_tokens",
 	"scenario_template_tests",
 	"scenario_templates",
@@ -155,6 +156,8 @@ var wantTables = []string{
 	"test_template_rules",
 	"test_templates",
 	"user_groups",
+	"user_identities",
+	"user_totps",
 	"users",
 }
 
@@ -168,9 +171,10 @@ func TestTables(t *testing.T) {
 	// The 26 tables of the v1 data model plus audit_events, attack_syncs,
 	// import_jobs, live_events and library_import_files, and issue 20's
 	// defensive_tools, mission_tools, mission_test_outcomes,
-	// detection_rules, test_template_rules and mission_test_rules.
-	if len(wantTables) != 37 {
-		t.Fatalf("expected list has %d tables, want 37", len(wantTables))
+	// detection_rules, test_template_rules and mission_test_rules, and issue
+	// 21's user_totps, recovery_codes and user_identities.
+	if len(wantTables) != 40 {
+		t.Fatalf("expected list has %d tables, want 40", len(wantTables))
 	}
 	if !slices.IsSorted(wantTables) {
 		t.Fatal("expected table list is not sorted")
@@ -221,6 +225,9 @@ var wantForeignKeys = []foreignKey{
 	{"notifications", "user_id", "users", "fk_notifications_user_id", "CASCADE"},
 	{"refresh_tokens", "replaced_by_id", "refresh_tokens", "fk_refresh_tokens_replaced_by_id", "SET NULL"},
 	{"refresh_tokens", "user_id", "users", "fk_refresh_tokens_user_id", "CASCADE"},
+	{"user_totps", "user_id", "users", "fk_user_totps_user_id", "CASCADE"},
+	{"user_identities", "user_id", "users", "fk_user_identities_user_id", "CASCADE"},
+	{"recovery_codes", "user_id", "users", "fk_recovery_codes_user_id", "CASCADE"},
 	{"scenario_template_tests", "scenario_template_id", "scenario_templates", "fk_scenario_template_tests_scenario_template_id", "CASCADE"},
 	{"scenario_template_tests", "test_template_id", "test_templates", "fk_scenario_template_tests_test_template_id", "RESTRICT"},
 	{"scenario_templates", "created_by_id", "users", "fk_scenario_templates_created_by_id", "SET NULL"},
@@ -342,6 +349,7 @@ var wantChecks = []string{
 	"missions.ck_missions_status",
 	"missions.ck_missions_version",
 	"permissions.ck_permissions_code_format",
+	"recovery_codes.ck_recovery_codes_code_hash_hex",
 	"refresh_tokens.ck_refresh_tokens_token_hash_hex",
 	"scenario_template_tests.ck_scenario_template_tests_position",
 	"scenario_templates.ck_scenario_templates_version",

@@ -28,6 +28,8 @@ const (
 	FieldDescription = "description"
 	// FieldIsSystem holds the string denoting the is_system field in the database.
 	FieldIsSystem = "is_system"
+	// FieldRequireSecondFactor holds the string denoting the require_second_factor field in the database.
+	FieldRequireSecondFactor = "require_second_factor"
 	// EdgeUsers holds the string denoting the users edge name in mutations.
 	EdgeUsers = "users"
 	// EdgePermissions holds the string denoting the permissions edge name in mutations.
@@ -62,6 +64,7 @@ var Columns = []string{
 	FieldName,
 	FieldDescription,
 	FieldIsSystem,
+	FieldRequireSecondFactor,
 }
 
 var (
@@ -107,6 +110,8 @@ var (
 	DefaultDescription string
 	// DefaultIsSystem holds the default value on creation for the "is_system" field.
 	DefaultIsSystem bool
+	// DefaultRequireSecondFactor holds the default value on creation for the "require_second_factor" field.
+	DefaultRequireSecondFactor bool
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -147,6 +152,11 @@ func ByDescription(opts ...sql.OrderTermOption) OrderOption {
 // ByIsSystem orders the results by the is_system field.
 func ByIsSystem(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldIsSystem, opts...).ToFunc()
+}
+
+// ByRequireSecondFactor orders the results by the require_second_factor field.
+func ByRequireSecondFactor(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRequireSecondFactor, opts...).ToFunc()
 }
 
 // ByUsersCount orders the results by users count.

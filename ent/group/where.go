@@ -86,6 +86,11 @@ func IsSystem(v bool) predicate.Group {
 	return predicate.Group(sql.FieldEQ(FieldIsSystem, v))
 }
 
+// RequireSecondFactor applies equality check predicate on the "require_second_factor" field. It's identical to RequireSecondFactorEQ.
+func RequireSecondFactor(v bool) predicate.Group {
+	return predicate.Group(sql.FieldEQ(FieldRequireSecondFactor, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Group {
 	return predicate.Group(sql.FieldEQ(FieldCreatedAt, v))
@@ -354,6 +359,16 @@ func IsSystemEQ(v bool) predicate.Group {
 // IsSystemNEQ applies the NEQ predicate on the "is_system" field.
 func IsSystemNEQ(v bool) predicate.Group {
 	return predicate.Group(sql.FieldNEQ(FieldIsSystem, v))
+}
+
+// RequireSecondFactorEQ applies the EQ predicate on the "require_second_factor" field.
+func RequireSecondFactorEQ(v bool) predicate.Group {
+	return predicate.Group(sql.FieldEQ(FieldRequireSecondFactor, v))
+}
+
+// RequireSecondFactorNEQ applies the NEQ predicate on the "require_second_factor" field.
+func RequireSecondFactorNEQ(v bool) predicate.Group {
+	return predicate.Group(sql.FieldNEQ(FieldRequireSecondFactor, v))
 }
 
 // HasUsers applies the HasEdge predicate on the "users" edge.

@@ -261,6 +261,7 @@ var (
 		{Name: "name", Type: field.TypeString, Size: 100},
 		{Name: "description", Type: field.TypeString, Default: ""},
 		{Name: "is_system", Type: field.TypeBool, Default: false},
+		{Name: "require_second_factor", Type: field.TypeBool, Default: false},
 	}
 	// GroupsTable holds the schema information for the "groups" table.
 	GroupsTable = &schema.Table{
@@ -1014,6 +1015,36 @@ var (
 			},
 		},
 	}
+	// RecoveryCodesColumns holds the columns for the "recovery_codes" table.
+	RecoveryCodesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
+		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "code_hash", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(64)"}},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "user_id", Type: field.TypeUUID},
+	}
+	// RecoveryCodesTable holds the schema information for the "recovery_codes" table.
+	RecoveryCodesTable = &schema.Table{
+		Name:       "recovery_codes",
+		Columns:    RecoveryCodesColumns,
+		PrimaryKey: []*schema.Column{RecoveryCodesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "fk_recovery_codes_user_id",
+				Columns:    []*schema.Column{RecoveryCodesColumns[5]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "uq_recovery_codes_user_id_code_hash",
+				Unique:  true,
+				Columns: []*schema.Column{RecoveryCodesColumns[5], RecoveryCodesColumns[3]},
+			},
+		},
+	}
 	// RefreshTokensColumns holds the columns for the "refresh_tokens" table.
 	RefreshTokensColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
@@ -1027,6 +1058,7 @@ var (
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
 		{Name: "user_agent", Type: field.TypeString, Size: 512, Default: ""},
 		{Name: "ip", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "method", Type: field.TypeString, Size: 60, Default: "password"},
 		{Name: "replaced_by_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "user_id", Type: field.TypeUUID},
 	}
@@ -1038,13 +1070,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fk_refresh_tokens_replaced_by_id",
-				Columns:    []*schema.Column{RefreshTokensColumns[11]},
+				Columns:    []*schema.Column{RefreshTokensColumns[12]},
 				RefColumns: []*schema.Column{RefreshTokensColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "fk_refresh_tokens_user_id",
-				Columns:    []*schema.Column{RefreshTokensColumns[12]},
+				Columns:    []*schema.Column{RefreshTokensColumns[13]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -1063,7 +1095,7 @@ var (
 			{
 				Name:    "ix_refresh_tokens_user_id",
 				Unique:  false,
-				Columns: []*schema.Column{RefreshTokensColumns[12]},
+				Columns: []*schema.Column{RefreshTokensColumns[13]},
 			},
 		},
 	}
@@ -1293,6 +1325,7 @@ var (
 		{Name: "is_active", Type: field.TypeBool, Default: true},
 		{Name: "time_zone", Type: field.TypeString, Size: 64, Default: ""},
 		{Name: "last_login_at", Type: field.TypeTime, Nullable: true},
+		{Name: "break_glass", Type: field.TypeBool, Default: false},
 		{Name: "muted_notifications", Type: field.TypeJSON, Default: schema.Expr("'[]'::jsonb"), SchemaType: map[string]string{"postgres": "jsonb"}},
 	}
 	// UsersTable holds the schema information for the "users" table.
@@ -1316,6 +1349,75 @@ var (
 				Annotation: &entsql.IndexAnnotation{
 					Where: "deleted_at IS NULL",
 				},
+			},
+		},
+	}
+	// UserIdentitiesColumns holds the columns for the "user_identities" table.
+	UserIdentitiesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
+		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "provider", Type: field.TypeString, Size: 100},
+		{Name: "issuer", Type: field.TypeString, Size: 500},
+		{Name: "subject", Type: field.TypeString, Size: 500},
+		{Name: "email", Type: field.TypeString, Size: 254, Default: ""},
+		{Name: "last_login_at", Type: field.TypeTime, Nullable: true},
+		{Name: "user_id", Type: field.TypeUUID},
+	}
+	// UserIdentitiesTable holds the schema information for the "user_identities" table.
+	UserIdentitiesTable = &schema.Table{
+		Name:       "user_identities",
+		Columns:    UserIdentitiesColumns,
+		PrimaryKey: []*schema.Column{UserIdentitiesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "fk_user_identities_user_id",
+				Columns:    []*schema.Column{UserIdentitiesColumns[8]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "uq_user_identities_issuer_subject",
+				Unique:  true,
+				Columns: []*schema.Column{UserIdentitiesColumns[4], UserIdentitiesColumns[5]},
+			},
+			{
+				Name:    "ix_user_identities_user_id",
+				Unique:  false,
+				Columns: []*schema.Column{UserIdentitiesColumns[8]},
+			},
+		},
+	}
+	// UserTotpsColumns holds the columns for the "user_totps" table.
+	UserTotpsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
+		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "secret", Type: field.TypeString, Size: 2147483647, SchemaType: map[string]string{"postgres": "text"}},
+		{Name: "confirmed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_step", Type: field.TypeInt64, Default: 0},
+		{Name: "user_id", Type: field.TypeUUID},
+	}
+	// UserTotpsTable holds the schema information for the "user_totps" table.
+	UserTotpsTable = &schema.Table{
+		Name:       "user_totps",
+		Columns:    UserTotpsColumns,
+		PrimaryKey: []*schema.Column{UserTotpsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "fk_user_totps_user_id",
+				Columns:    []*schema.Column{UserTotpsColumns[6]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "uq_user_totps_user_id",
+				Unique:  true,
+				Columns: []*schema.Column{UserTotpsColumns[6]},
 			},
 		},
 	}
@@ -1519,6 +1621,7 @@ var (
 		MitreTechniquesTable,
 		NotificationsTable,
 		PermissionsTable,
+		RecoveryCodesTable,
 		RefreshTokensTable,
 		ScenarioTemplatesTable,
 		ScenarioTemplateTestsTable,
@@ -1526,6 +1629,8 @@ var (
 		TestTemplatesTable,
 		TestTemplateMitreTagsTable,
 		UsersTable,
+		UserIdentitiesTable,
+		UserTotpsTable,
 		GroupPermissionsTable,
 		InvitationGroupsTable,
 		MissionToolsTable,
@@ -1692,6 +1797,13 @@ func init() {
 	PermissionsTable.Annotation.Checks = map[string]string{
 		"ck_permissions_code_format": "code ~ '^[a-z_]+\\.[a-z_]+$'",
 	}
+	RecoveryCodesTable.ForeignKeys[0].RefTable = UsersTable
+	RecoveryCodesTable.Annotation = &entsql.Annotation{
+		Table: "recovery_codes",
+	}
+	RecoveryCodesTable.Annotation.Checks = map[string]string{
+		"ck_recovery_codes_code_hash_hex": "code_hash ~ '^[0-9a-f]{64}$'",
+	}
 	RefreshTokensTable.ForeignKeys[0].RefTable = RefreshTokensTable
 	RefreshTokensTable.ForeignKeys[1].RefTable = UsersTable
 	RefreshTokensTable.Annotation = &entsql.Annotation{
@@ -1743,6 +1855,14 @@ func init() {
 	UsersTable.Annotation.Checks = map[string]string{
 		"ck_users_email_lower": "email = lower(email)",
 		"ck_users_locale":      "locale IN ('en', 'fr')",
+	}
+	UserIdentitiesTable.ForeignKeys[0].RefTable = UsersTable
+	UserIdentitiesTable.Annotation = &entsql.Annotation{
+		Table: "user_identities",
+	}
+	UserTotpsTable.ForeignKeys[0].RefTable = UsersTable
+	UserTotpsTable.Annotation = &entsql.Annotation{
+		Table: "user_totps",
 	}
 	GroupPermissionsTable.ForeignKeys[0].RefTable = GroupsTable
 	GroupPermissionsTable.ForeignKeys[1].RefTable = PermissionsTable

@@ -40,6 +40,8 @@ const (
 	FieldUserAgent = "user_agent"
 	// FieldIP holds the string denoting the ip field in the database.
 	FieldIP = "ip"
+	// FieldMethod holds the string denoting the method field in the database.
+	FieldMethod = "method"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// EdgeReplaces holds the string denoting the replaces edge name in mutations.
@@ -80,6 +82,7 @@ var Columns = []string{
 	FieldReplacedByID,
 	FieldUserAgent,
 	FieldIP,
+	FieldMethod,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -116,6 +119,10 @@ var (
 	DefaultIP string
 	// IPValidator is a validator for the "ip" field. It is called by the builders before save.
 	IPValidator func(string) error
+	// DefaultMethod holds the default value on creation for the "method" field.
+	DefaultMethod string
+	// MethodValidator is a validator for the "method" field. It is called by the builders before save.
+	MethodValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -186,6 +193,11 @@ func ByUserAgent(opts ...sql.OrderTermOption) OrderOption {
 // ByIP orders the results by the ip field.
 func ByIP(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldIP, opts...).ToFunc()
+}
+
+// ByMethod orders the results by the method field.
+func ByMethod(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMethod, opts...).ToFunc()
 }
 
 // ByUserField orders the results by user field.

@@ -28,6 +28,7 @@ import (
 	"violet/ent/mitretechnique"
 	"violet/ent/notification"
 	"violet/ent/permission"
+	"violet/ent/recoverycode"
 	"violet/ent/refreshtoken"
 	"violet/ent/scenariotemplate"
 	"violet/ent/scenariotemplatetest"
@@ -36,6 +37,8 @@ import (
 	"violet/ent/testtemplate"
 	"violet/ent/testtemplatemitretag"
 	"violet/ent/user"
+	"violet/ent/useridentity"
+	"violet/ent/usertotp"
 
 	"github.com/google/uuid"
 
@@ -602,6 +605,10 @@ func init() {
 	groupDescIsSystem := groupFields[2].Descriptor()
 	// group.DefaultIsSystem holds the default value on creation for the is_system field.
 	group.DefaultIsSystem = groupDescIsSystem.Default.(bool)
+	// groupDescRequireSecondFactor is the schema descriptor for require_second_factor field.
+	groupDescRequireSecondFactor := groupFields[3].Descriptor()
+	// group.DefaultRequireSecondFactor holds the default value on creation for the require_second_factor field.
+	group.DefaultRequireSecondFactor = groupDescRequireSecondFactor.Default.(bool)
 	// groupDescID is the schema descriptor for id field.
 	groupDescID := groupMixinFields0[0].Descriptor()
 	// group.DefaultID holds the default value on creation for the id field.
@@ -1587,6 +1594,36 @@ func init() {
 	permissionDescID := permissionMixinFields0[0].Descriptor()
 	// permission.DefaultID holds the default value on creation for the id field.
 	permission.DefaultID = permissionDescID.Default.(func() uuid.UUID)
+	recoverycodeMixin := schema.RecoveryCode{}.Mixin()
+	recoverycode.Policy = privacy.NewPolicies(schema.RecoveryCode{})
+	recoverycode.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := recoverycode.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	recoverycodeMixinFields0 := recoverycodeMixin[0].Fields()
+	_ = recoverycodeMixinFields0
+	recoverycodeMixinFields1 := recoverycodeMixin[1].Fields()
+	_ = recoverycodeMixinFields1
+	recoverycodeFields := schema.RecoveryCode{}.Fields()
+	_ = recoverycodeFields
+	// recoverycodeDescCreatedAt is the schema descriptor for created_at field.
+	recoverycodeDescCreatedAt := recoverycodeMixinFields1[0].Descriptor()
+	// recoverycode.DefaultCreatedAt holds the default value on creation for the created_at field.
+	recoverycode.DefaultCreatedAt = recoverycodeDescCreatedAt.Default.(func() time.Time)
+	// recoverycodeDescUpdatedAt is the schema descriptor for updated_at field.
+	recoverycodeDescUpdatedAt := recoverycodeMixinFields1[1].Descriptor()
+	// recoverycode.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	recoverycode.DefaultUpdatedAt = recoverycodeDescUpdatedAt.Default.(func() time.Time)
+	// recoverycode.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	recoverycode.UpdateDefaultUpdatedAt = recoverycodeDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// recoverycodeDescID is the schema descriptor for id field.
+	recoverycodeDescID := recoverycodeMixinFields0[0].Descriptor()
+	// recoverycode.DefaultID holds the default value on creation for the id field.
+	recoverycode.DefaultID = recoverycodeDescID.Default.(func() uuid.UUID)
 	refreshtokenMixin := schema.RefreshToken{}.Mixin()
 	refreshtoken.Policy = privacy.NewPolicies(schema.RefreshToken{})
 	refreshtoken.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -1629,6 +1666,12 @@ func init() {
 	refreshtoken.DefaultIP = refreshtokenDescIP.Default.(string)
 	// refreshtoken.IPValidator is a validator for the "ip" field. It is called by the builders before save.
 	refreshtoken.IPValidator = refreshtokenDescIP.Validators[0].(func(string) error)
+	// refreshtokenDescMethod is the schema descriptor for method field.
+	refreshtokenDescMethod := refreshtokenFields[10].Descriptor()
+	// refreshtoken.DefaultMethod holds the default value on creation for the method field.
+	refreshtoken.DefaultMethod = refreshtokenDescMethod.Default.(string)
+	// refreshtoken.MethodValidator is a validator for the "method" field. It is called by the builders before save.
+	refreshtoken.MethodValidator = refreshtokenDescMethod.Validators[0].(func(string) error)
 	// refreshtokenDescID is the schema descriptor for id field.
 	refreshtokenDescID := refreshtokenMixinFields0[0].Descriptor()
 	// refreshtoken.DefaultID holds the default value on creation for the id field.
@@ -1995,14 +2038,142 @@ func init() {
 	user.DefaultTimeZone = userDescTimeZone.Default.(string)
 	// user.TimeZoneValidator is a validator for the "time_zone" field. It is called by the builders before save.
 	user.TimeZoneValidator = userDescTimeZone.Validators[0].(func(string) error)
+	// userDescBreakGlass is the schema descriptor for break_glass field.
+	userDescBreakGlass := userFields[7].Descriptor()
+	// user.DefaultBreakGlass holds the default value on creation for the break_glass field.
+	user.DefaultBreakGlass = userDescBreakGlass.Default.(bool)
 	// userDescMutedNotifications is the schema descriptor for muted_notifications field.
-	userDescMutedNotifications := userFields[7].Descriptor()
+	userDescMutedNotifications := userFields[8].Descriptor()
 	// user.DefaultMutedNotifications holds the default value on creation for the muted_notifications field.
 	user.DefaultMutedNotifications = userDescMutedNotifications.Default.([]string)
 	// userDescID is the schema descriptor for id field.
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.
 	user.DefaultID = userDescID.Default.(func() uuid.UUID)
+	useridentityMixin := schema.UserIdentity{}.Mixin()
+	useridentity.Policy = privacy.NewPolicies(schema.UserIdentity{})
+	useridentity.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := useridentity.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	useridentityMixinFields0 := useridentityMixin[0].Fields()
+	_ = useridentityMixinFields0
+	useridentityMixinFields1 := useridentityMixin[1].Fields()
+	_ = useridentityMixinFields1
+	useridentityFields := schema.UserIdentity{}.Fields()
+	_ = useridentityFields
+	// useridentityDescCreatedAt is the schema descriptor for created_at field.
+	useridentityDescCreatedAt := useridentityMixinFields1[0].Descriptor()
+	// useridentity.DefaultCreatedAt holds the default value on creation for the created_at field.
+	useridentity.DefaultCreatedAt = useridentityDescCreatedAt.Default.(func() time.Time)
+	// useridentityDescUpdatedAt is the schema descriptor for updated_at field.
+	useridentityDescUpdatedAt := useridentityMixinFields1[1].Descriptor()
+	// useridentity.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	useridentity.DefaultUpdatedAt = useridentityDescUpdatedAt.Default.(func() time.Time)
+	// useridentity.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	useridentity.UpdateDefaultUpdatedAt = useridentityDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// useridentityDescProvider is the schema descriptor for provider field.
+	useridentityDescProvider := useridentityFields[1].Descriptor()
+	// useridentity.ProviderValidator is a validator for the "provider" field. It is called by the builders before save.
+	useridentity.ProviderValidator = func() func(string) error {
+		validators := useridentityDescProvider.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(provider string) error {
+			for _, fn := range fns {
+				if err := fn(provider); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// useridentityDescIssuer is the schema descriptor for issuer field.
+	useridentityDescIssuer := useridentityFields[2].Descriptor()
+	// useridentity.IssuerValidator is a validator for the "issuer" field. It is called by the builders before save.
+	useridentity.IssuerValidator = func() func(string) error {
+		validators := useridentityDescIssuer.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(issuer string) error {
+			for _, fn := range fns {
+				if err := fn(issuer); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// useridentityDescSubject is the schema descriptor for subject field.
+	useridentityDescSubject := useridentityFields[3].Descriptor()
+	// useridentity.SubjectValidator is a validator for the "subject" field. It is called by the builders before save.
+	useridentity.SubjectValidator = func() func(string) error {
+		validators := useridentityDescSubject.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(subject string) error {
+			for _, fn := range fns {
+				if err := fn(subject); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// useridentityDescEmail is the schema descriptor for email field.
+	useridentityDescEmail := useridentityFields[4].Descriptor()
+	// useridentity.DefaultEmail holds the default value on creation for the email field.
+	useridentity.DefaultEmail = useridentityDescEmail.Default.(string)
+	// useridentity.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	useridentity.EmailValidator = useridentityDescEmail.Validators[0].(func(string) error)
+	// useridentityDescID is the schema descriptor for id field.
+	useridentityDescID := useridentityMixinFields0[0].Descriptor()
+	// useridentity.DefaultID holds the default value on creation for the id field.
+	useridentity.DefaultID = useridentityDescID.Default.(func() uuid.UUID)
+	usertotpMixin := schema.UserTOTP{}.Mixin()
+	usertotp.Policy = privacy.NewPolicies(schema.UserTOTP{})
+	usertotp.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := usertotp.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	usertotpMixinFields0 := usertotpMixin[0].Fields()
+	_ = usertotpMixinFields0
+	usertotpMixinFields1 := usertotpMixin[1].Fields()
+	_ = usertotpMixinFields1
+	usertotpFields := schema.UserTOTP{}.Fields()
+	_ = usertotpFields
+	// usertotpDescCreatedAt is the schema descriptor for created_at field.
+	usertotpDescCreatedAt := usertotpMixinFields1[0].Descriptor()
+	// usertotp.DefaultCreatedAt holds the default value on creation for the created_at field.
+	usertotp.DefaultCreatedAt = usertotpDescCreatedAt.Default.(func() time.Time)
+	// usertotpDescUpdatedAt is the schema descriptor for updated_at field.
+	usertotpDescUpdatedAt := usertotpMixinFields1[1].Descriptor()
+	// usertotp.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	usertotp.DefaultUpdatedAt = usertotpDescUpdatedAt.Default.(func() time.Time)
+	// usertotp.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	usertotp.UpdateDefaultUpdatedAt = usertotpDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// usertotpDescLastStep is the schema descriptor for last_step field.
+	usertotpDescLastStep := usertotpFields[3].Descriptor()
+	// usertotp.DefaultLastStep holds the default value on creation for the last_step field.
+	usertotp.DefaultLastStep = usertotpDescLastStep.Default.(int64)
+	// usertotpDescID is the schema descriptor for id field.
+	usertotpDescID := usertotpMixinFields0[0].Descriptor()
+	// usertotp.DefaultID holds the default value on creation for the id field.
+	usertotp.DefaultID = usertotpDescID.Default.(func() uuid.UUID)
 }
 
 const (

@@ -51,6 +51,8 @@ func (Group) Fields() []ent.Field {
 		field.String("name").NotEmpty().MaxLen(100),
 		field.String("description").Default(""),
 		field.Bool("is_system").Default(false),
+		field.Bool("require_second_factor").Default(false).
+			Comment("members sign in with a second factor; those without one enrol at their next sign-in"),
 	}
 }
 

@@ -60,6 +60,8 @@ func (RefreshToken) Fields() []ent.Field {
 		field.UUID("replaced_by_id", uuid.UUID{}).Optional().Nillable(),
 		field.String("user_agent").Default("").MaxLen(512),
 		field.String("ip").Default("").MaxLen(64),
+		field.String("method").Default("password").MaxLen(60).
+			Comment("how the session was signed in: password, password+totp, password+recovery, passkey, oidc:<key>, saml:<key>; kept through rotations"),
 	}
 }
 

@@ -69,6 +69,8 @@ func (User) Fields() []ent.Field {
 		field.String("time_zone").Default("").MaxLen(64).
 			Comment("IANA zone the user reads and enters times in; empty until the browser's zone is learnt at sign-in (UTC meanwhile)"),
 		field.Time("last_login_at").Optional().Nillable(),
+		field.Bool("break_glass").Default(false).
+			Comment("may still sign in with a password when single sign-on is required for everyone"),
 		field.Strings("muted_notifications").Default([]string{}).SchemaType(jsonb).
 			Annotations(entsql.DefaultExpr("'[]'::jsonb")).
 			Comment("the notification kinds the user chose not to receive"),
@@ -99,6 +101,17 @@ func (User) Edges() []ent.Edge {
 				edge.Columns("user_id", "group_id"),
 				edge.Symbols("fk_user_groups_user_id", "fk_user_groups_group_id"),
 			),
+		// One authenticator app per person: the unique index of
+		// user_totps says so (an O2O edge would add a second, unnamed one).
+		edge.To("totp", UserTOTP.Type).
+			StorageKey(fk("user_totps", "user_id")).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("recovery_codes", RecoveryCode.Type).
+			StorageKey(fk("recovery_codes", "user_id")).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("identities", UserIdentity.Type).
+			StorageKey(fk("user_identities", "user_id")).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("refresh_tokens", RefreshToken.Type).
 			StorageKey(fk("refresh_tokens", "user_id")).
 			Annotations(entsql.OnDelete(entsql.Cascade)),

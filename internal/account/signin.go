@@ -136,7 +136,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (SignedIn, error) 
 		if err := upd.Exec(sys); err != nil {
 			return err
 		}
-		if out.Token, out.Session, err = s.sessions.Create(sys, tx, u.ID); err != nil {
+		if out.Token, out.Session, err = s.sessions.Create(sys, tx, u.ID, auth.MethodPassword); err != nil {
 			return err
 		}
 		return audit.Record(sys, tx.AuditEvent, audit.Event{

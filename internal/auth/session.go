@@ -53,6 +53,9 @@ type SessionRecord struct {
 	IssuedAt    time.Time
 	ExpiresAt   time.Time
 	LastSeenAt  time.Time
+	// Method is how the session was signed in (refresh_tokens.method:
+	// password, password+totp, oidc:<key>…), kept through rotations.
+	Method string
 	Unread      int  // unread notifications, up to UnreadCap
 	rotate      bool // Save replaces the token
 	touch       bool // Save records the activity
@@ -165,7 +168,7 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 		if !ok {
 			return nil
 		}
-		token, rec, err := s.Create(ctx, s.db, userID)
+		token, rec, err := s.Create(ctx, s.db, userID, MethodPassword)
 		if err != nil {
 			return err
 		}
@@ -230,7 +233,7 @@ const UnreadCap = 100
 // user's groups and permissions, with the idle timeout setting and the
 // user's unread notifications (the bell on every page), in one round trip.
 const sessionQuery = `
-SELECT rt.id, rt.user_id, rt.issued_at, rt.expires_at, rt.last_seen_at, rt.revoked_at, rt.replaced_by_id,
+SELECT rt.id, rt.user_id, rt.issued_at, rt.expires_at, rt.last_seen_at, rt.revoked_at, rt.replaced_by_id, rt.method,
 	u.email, u.display_name, u.locale, u.time_zone,
 	COALESCE((SELECT (value #>> '{}')::int FROM settings WHERE key = 'session.idle_timeout_minutes'), 0),
 	COALESCE(array_agg(DISTINCT g.name) FILTER (WHERE g.name IS NOT NULL), '{}'),
@@ -268,7 +271,7 @@ func (s *SessionStore) query(ctx context.Context, q DBTX, where string, arg any)
 		return nil, rows.Err()
 	}
 	if err := rows.Scan(
-		&r.rec.ID, &r.rec.UserID, &r.rec.IssuedAt, &r.rec.ExpiresAt, &r.rec.LastSeenAt, &r.revokedAt, &r.replaced,
+		&r.rec.ID, &r.rec.UserID, &r.rec.IssuedAt, &r.rec.ExpiresAt, &r.rec.LastSeenAt, &r.revokedAt, &r.replaced, &r.rec.Method,
 		&r.rec.Email, &r.rec.DisplayName, &r.rec.Locale, &r.rec.TimeZone, &idleMin, &groups, &perms, &r.rec.Unread); err != nil {
 		return nil, fmt.Errorf("load session: %w", err)
 	}
@@ -336,19 +339,23 @@ func (s *SessionStore) check(r *row) *SessionRecord {
 	return &rec
 }
 
+// MethodPassword is the sign-in method of a session opened by a password
+// alone (or by accepting an invitation, which sets one).
+const MethodPassword = "password"
+
 // Create starts a new session for userID through q (the transaction of
 // the login, so that its audit event commits with it) and returns the
 // token to put in the cookie with SetCookie.
-func (s *SessionStore) Create(ctx context.Context, q DBTX, userID uuid.UUID) (string, *SessionRecord, error) {
+func (s *SessionStore) Create(ctx context.Context, q DBTX, userID uuid.UUID, method string) (string, *SessionRecord, error) {
 	now := s.now()
 	info := RequestInfoFrom(ctx)
 	token := newToken()
 	id := uuid.New()
 	_, err := q.ExecContext(ctx, `INSERT INTO refresh_tokens
-		(id, jti, token_hash, user_id, issued_at, expires_at, last_seen_at, user_agent, ip, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $5, $7, $8, $5, $5)`,
+		(id, jti, token_hash, user_id, issued_at, expires_at, last_seen_at, user_agent, ip, method, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $5, $7, $8, $9, $5, $5)`,
 		id, uuid.New(), hashToken(token), userID, now, now.Add(s.absolute(ctx, q)),
-		truncate(info.UserAgent, 512), truncate(info.IP, 64))
+		truncate(info.UserAgent, 512), truncate(info.IP, 64), method)
 	if err != nil {
 		return "", nil, fmt.Errorf("create session: %w", err)
 	}
@@ -385,9 +392,9 @@ func (s *SessionStore) rotate(ctx context.Context, rec *SessionRecord) (string, 
 	token := newToken()
 	id := uuid.New()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens
-		(id, jti, token_hash, user_id, issued_at, expires_at, last_seen_at, user_agent, ip, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $5, $7, $8, $5, $5)`,
-		id, uuid.New(), hashToken(token), rec.UserID, now, rec.ExpiresAt, truncate(info.UserAgent, 512), truncate(info.IP, 64)); err != nil {
+		(id, jti, token_hash, user_id, issued_at, expires_at, last_seen_at, user_agent, ip, method, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $5, $7, $8, $9, $5, $5)`,
+		id, uuid.New(), hashToken(token), rec.UserID, now, rec.ExpiresAt, truncate(info.UserAgent, 512), truncate(info.IP, 64), rec.Method); err != nil {
 		return "", nil, fmt.Errorf("rotate session: %w", err)
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $2, replaced_by_id = $3, updated_at = $2

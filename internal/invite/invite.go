@@ -632,7 +632,7 @@ func finish(ctx context.Context, tx *ent.Tx, sessions *auth.SessionStore, id uui
 	if err := tx.Invitation.UpdateOneID(id).SetConsumedByID(u.ID).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("record invitation use: %w", err)
 	}
-	token, rec, err := sessions.Create(ctx, tx, u.ID)
+	token, rec, err := sessions.Create(ctx, tx, u.ID, auth.MethodPassword)
 	if err != nil {
 		return nil, err
 	}
