@@ -56,9 +56,9 @@ type SessionRecord struct {
 	// Method is how the session was signed in (refresh_tokens.method:
 	// password, password+totp, oidc:<key>…), kept through rotations.
 	Method string
-	Unread      int  // unread notifications, up to UnreadCap
-	rotate      bool // Save replaces the token
-	touch       bool // Save records the activity
+	Unread int  // unread notifications, up to UnreadCap
+	rotate bool // Save replaces the token
+	touch  bool // Save records the activity
 }
 
 // Viewer returns the viewer of the session.
