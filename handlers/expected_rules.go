@@ -10,16 +10,19 @@ import (
 	"violet/internal/mission"
 	"violet/views/expectedrules"
 	mtviews "violet/views/missiontest"
+	"violet/views/rulepicker"
 )
 
-// showExpectedRules renders the editor of a test's free expected rules
-// per tool (leads and mission managers).
+// showExpectedRules renders the editor of the rules a test expects (leads
+// and mission managers); ?rules_q= searches its Sigma rules picker (htmx
+// gets only the picker's results).
 func (s *Server) showExpectedRules(c echo.Context) error {
 	a, id, err := s.missionTestRoute(c)
 	if err != nil {
 		return err
 	}
-	p, err := mission.ExpectedRulesEdit(c.Request().Context(), s.Ent, a, id)
+	p, err := mission.ExpectedRulesEdit(c.Request().Context(), s.Ent, a, id,
+		c.QueryParam(rulepicker.QueryField), c.QueryParams()[rulepicker.Field])
 	if err != nil {
 		return err
 	}
@@ -27,7 +30,7 @@ func (s *Server) showExpectedRules(c echo.Context) error {
 }
 
 // saveExpectedRules saves them and goes back to the test's page; refused
-// rows (422) and a change made meanwhile (409) show the editor again with
+// rules (422) and a change made meanwhile (409) show the editor again with
 // the input kept.
 func (s *Server) saveExpectedRules(c echo.Context) error {
 	a, id, err := s.missionTestRoute(c)
@@ -39,7 +42,7 @@ func (s *Server) saveExpectedRules(c echo.Context) error {
 		return echo.ErrBadRequest
 	}
 	p, err := mission.SaveExpectedRules(c.Request().Context(), s.Ent, a, id, form.Get("seen"),
-		form[expectedrules.ToolField], form[expectedrules.NameField])
+		form[expectedrules.ToolField], form[expectedrules.NameField], form[rulepicker.Field])
 	switch {
 	case err == nil:
 		s.flash(c, "success", "expectedrules.saved")
@@ -52,7 +55,7 @@ func (s *Server) saveExpectedRules(c echo.Context) error {
 
 // renderExpectedRules renders the editor page with status.
 func (s *Server) renderExpectedRules(c echo.Context, status int, p mtviews.ExpectedEdit) error {
-	lp := s.layoutProps(c, "expectedrules.legend", "nav.missions")
+	lp := s.layoutProps(c, "expectedrules.title", "nav.missions")
 	lp.Title = p.TestName + " · " + p.MissionName
-	return s.render(c, status, mtviews.ExpectedEditPage(lp, p), nil)
+	return s.render(c, status, mtviews.ExpectedEditPage(lp, p), rulepicker.Results(p.Rules))
 }

@@ -4,7 +4,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/google/uuid"
 
 	"violet/internal/testkit/apptest"
 )
@@ -75,4 +80,119 @@ func TestEditExpectedRulesOfATest(t *testing.T) {
 			Form: url.Values{"seen": {seen}, "expected_tool": {w.tools["EDR"].String()}, "expected_name": {"X"}},
 			Rows: apptest.Rows{audits: 0}})
 	}
+}
+
+// TestEditExpectedSigmaRulesOfATest: the same page edits the test's
+// Sigma rules with the template form's picker: it shows the live rules
+// linked (not one in the trash) and suggests the rules of the test's own
+// technique; a search (htmx) answers only the picker's results, the
+// rules picked left out; a rule that does not exist is refused next to
+// the picker with the rules picked kept; a save adding one rule and
+// removing another changes only the live links, is one plan change
+// naming both, and blue's test page then lists the new rule; a form read
+// before that save is a conflict, the fingerprint covering Sigma rules
+// too.
+func TestEditExpectedSigmaRulesOfATest(t *testing.T) {
+	t.Parallel()
+	w := newOutcomeWorld(t) // w.test is tagged T1059.001
+	ids := map[string]string{}
+	for _, r := range []struct{ uid, title, techniques string }{
+		{"uid-encoded", "Encoded PowerShell command line", `["T1059.001"]`},
+		{"uid-download", "PowerShell download cradle", `["T1059.001"]`},
+		{"uid-mimikatz", "Mimikatz credential dump", `["T1003.001"]`},
+		{"uid-runkey", "Registry run key added", `["T1547.001"]`},
+		{"uid-retired", "Retired PowerShell rule", `["T1059.001"]`},
+	} {
+		var id string
+		if err := w.DB.QueryRow(`INSERT INTO detection_rules (rule_uid, title, level, tags, techniques, "references")
+			VALUES ($1, $2, 'high', '[]', $3, '[]') RETURNING id`, r.uid, r.title, r.techniques).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids[r.uid] = id
+	}
+	// Linked: the run key rule, live, and the retired one, in the trash.
+	if _, err := w.DB.Exec(`INSERT INTO mission_test_rules VALUES ($1, $2), ($1, $3)`, w.test, ids["uid-runkey"], ids["uid-retired"]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.DB.Exec(`UPDATE detection_rules SET deleted_at = now() WHERE id = $1`, ids["uid-retired"]); err != nil {
+		t.Fatal(err)
+	}
+	page, edit := w.url(w.test, ""), w.url(w.test, "expected-rules")
+	linked := func(uid string) string {
+		return "mission_test_rules WHERE mission_test_id = " + apptest.Lit(w.test) + " AND detection_rule_id = " + apptest.Lit(ids[uid])
+	}
+	audits := "audit_events WHERE action = 'mission.plan_changed' AND details->>'change' = 'expected_rules'"
+	rows := func(d *goquery.Document, list string) []string {
+		var out []string
+		d.Find(`[data-testid="` + list + `"] [data-testid="rule-row"]`).Each(func(_ int, s *goquery.Selection) {
+			out = append(out, s.AttrOr("data-id", ""))
+		})
+		return out
+	}
+
+	var seen string
+	w.Do(t, apptest.Step{As: "lead", Path: edit, TestIDs: []string{"picker-rules", "rules-suggested", "expected-rules"},
+		Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+			d := doc(t, r)
+			seen = d.Find(`input[name="seen"]`).AttrOr("value", "")
+			if got, want := rows(d, "rules-selected"), []string{ids["uid-runkey"]}; !slices.Equal(got, want) {
+				t.Errorf("picked %q, want the live linked rule %q", got, want)
+			}
+			if got, want := rows(d, "rules-results"), []string{ids["uid-encoded"], ids["uid-download"]}; !slices.Equal(got, want) {
+				t.Errorf("suggested %q, want the rules of T1059.001 %q", got, want)
+			}
+		}})
+
+	// A search: only the picker's results, the rule picked left out.
+	w.Do(t, apptest.Step{As: "lead", HX: true,
+		Path:    edit + "?" + url.Values{"rules_q": {"e"}, "rules": {ids["uid-runkey"]}}.Encode(),
+		TestIDs: []string{"rules-results"}, NoTestIDs: []string{"picker-rules", "expected-edit-form", "rules-suggested"},
+		Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+			if strings.Contains(r.Body.String(), "<html") {
+				t.Error("the search answers a whole page")
+			}
+			got := rows(doc(t, r), "rules-results")
+			if slices.Contains(got, ids["uid-runkey"]) || !slices.Contains(got, ids["uid-mimikatz"]) || slices.Contains(got, ids["uid-retired"]) {
+				t.Errorf("search found %q", got)
+			}
+		}})
+
+	// A rule that does not exist: 422 next to the picker, the known rule
+	// picked kept, nothing changed.
+	w.Do(t, apptest.Step{As: "lead", Path: edit, Status: http.StatusUnprocessableEntity,
+		Form:    url.Values{"seen": {seen}, "rules": {ids["uid-encoded"], uuid.NewString()}},
+		TestIDs: []string{"error-rules"},
+		Text:    map[string]string{"error-rules": "no longer in the catalogue"},
+		Rows:    apptest.Rows{audits: 0, linked("uid-encoded"): 0, linked("uid-runkey"): 0},
+		Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+			if got := rows(doc(t, r), "rules-selected"); !slices.Equal(got, []string{ids["uid-encoded"]}) {
+				t.Errorf("picked after a refusal %q", got)
+			}
+		}})
+
+	// A save adding the encoded command rule and removing the run key:
+	// the link to the rule in the trash stays.
+	w.Do(t, apptest.Step{As: "lead", Path: edit, Status: http.StatusSeeOther, Location: page,
+		Form: url.Values{"seen": {seen}, "rules": {ids["uid-encoded"]}},
+		Rows: apptest.Rows{audits: 1, linked("uid-encoded"): 1, linked("uid-runkey"): -1, linked("uid-retired"): 0,
+			audits + ` AND details->'rules_added' = '["Encoded PowerShell command line"]'` +
+				` AND details->'rules_removed' = '["Registry run key added"]' AND NOT details ? 'added'`: 1}})
+	w.Do(t, apptest.Step{As: "blue", Path: page,
+		TestIDs: []string{`[data-testid="mission-test-sigma-rule"][data-rule-uid="uid-encoded"]`},
+		NoTestIDs: []string{`[data-testid="mission-test-sigma-rule"][data-rule-uid="uid-runkey"]`,
+			`[data-testid="mission-test-sigma-rule"][data-rule-uid="uid-retired"]`},
+		Text: map[string]string{"mission-test-sigma-rule": "Encoded PowerShell command line"}})
+
+	// The form read before that save: a conflict naming the rule saved
+	// meanwhile, the rules picked kept, nothing changed.
+	w.Do(t, apptest.Step{As: "lead", Path: edit, Status: http.StatusConflict,
+		Form:    url.Values{"seen": {seen}, "rules": {ids["uid-mimikatz"]}},
+		TestIDs: []string{"expected-edit-stale"},
+		Text:    map[string]string{"expected-edit-saved-rule": "Encoded PowerShell command line"},
+		Rows:    apptest.Rows{audits: 0, linked("uid-mimikatz"): 0},
+		Check: func(t *testing.T, r *httptest.ResponseRecorder) {
+			if got := rows(doc(t, r), "rules-selected"); !slices.Equal(got, []string{ids["uid-mimikatz"]}) {
+				t.Errorf("picked after a conflict %q", got)
+			}
+		}})
 }

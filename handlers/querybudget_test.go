@@ -263,6 +263,7 @@ func TestQueryBudgets(t *testing.T) {
 		// Issue 20: tools, their outcomes and detection rules.
 		{"tools", "admin", "/admin/tools", false, "Bulk tool 199"},
 		{"template edit", "red", "/library/tests/" + d.template.String() + "/edit", false, "Bulk rule 199"},
+		{"test expected rules", "lead", testPath + "/expected-rules", false, "Bulk rule 199|Bulk tool 199"},
 		{"technique page", "red", "/attack/T1059.001", false, "Bulk rule 199"},
 		{"mission timeline", "lead", f.path("/timeline"), false, "Bulk tool 199"},
 		{"mission page with tools", "lead", f.path(""), false, "Bulk tool 199"},

@@ -2,116 +2,53 @@ package library
 
 import (
 	"context"
-	"fmt"
-	"strings"
-	"violet/internal/sigma"
 
-	entsql "entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
-	"github.com/lib/pq"
 
 	"violet/ent"
-	"violet/ent/detectionrule"
-	"violet/ent/predicate"
-	"violet/internal/database"
 	"violet/internal/expectedrule"
+	"violet/internal/rulepick"
 	attackviews "violet/views/attack"
 	libraryviews "violet/views/library"
 )
 
 // The template form's detection rules picker: the rules a template
 // expects to fire (its rules edge, test_template_rules), picked from the
-// rule catalogue (internal/sigma).
-
-// ruleOffer bounds the rules the picker offers at once.
-const ruleOffer = 200
+// rule catalogue (internal/sigma) through the picker a mission test's
+// expected-rules page shares (internal/rulepick, views/rulepicker).
 
 // maxTemplateRules bounds the rules one template may expect.
-const maxTemplateRules = 200
+const maxTemplateRules = rulepick.Max
 
 // ruleChoice is a catalogue rule as the picker shows it.
-func ruleChoice(r *ent.DetectionRule) libraryviews.RuleChoice {
-	return libraryviews.RuleChoice{ID: r.ID.String(), Title: r.Title, Level: r.Level, Techniques: strings.Join(r.Techniques, ", ")}
-}
+func ruleChoice(r *ent.DetectionRule) libraryviews.RuleChoice { return rulepick.Choice(r) }
 
 // ruleColumns are the columns the picker shows.
-var ruleColumns = []string{detectionrule.FieldTitle, detectionrule.FieldLevel, detectionrule.FieldTechniques}
+var ruleColumns = rulepick.Columns
 
 // parseRuleIDs reads the picker's values; ok is false when one is not an
 // id.
-func parseRuleIDs(values []string) (ids []uuid.UUID, ok bool) {
-	seen := map[uuid.UUID]bool{}
-	for _, v := range values {
-		id, err := uuid.Parse(strings.TrimSpace(v))
-		if err != nil {
-			return nil, false
-		}
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
-	}
-	return ids, true
-}
+func parseRuleIDs(values []string) (ids []uuid.UUID, ok bool) { return rulepick.ParseIDs(values) }
 
 // pickedRules loads the picked rules that exist (not deleted), by title.
 func pickedRules(ctx context.Context, client *ent.Client, ids []uuid.UUID) ([]*ent.DetectionRule, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	rows, err := client.DetectionRule.Query().Where(predicate.DetectionRule(database.In(detectionrule.FieldID, ids))).
-		Order(detectionrule.ByTitle(), detectionrule.ByID()).Select(ruleColumns...).All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load the picked rules: %w", err)
-	}
-	return rows, nil
+	return rulepick.Load(ctx, client, ids)
 }
 
 // offerRules fills the rules the picker offers (f.RuleCandidates): those
 // whose title holds q, or without q those naming one of the template's
-// tagged techniques and sub-techniques (one statement through the GIN
-// index of their techniques), the picked ones left out; the first
-// ruleOffer by title.
+// tagged techniques and sub-techniques, the picked ones left out
+// (rulepick.Offer).
 func offerRules(ctx context.Context, client *ent.Client, f *libraryviews.TemplateForm, q string) error {
-	f.RulesQuery = strings.TrimSpace(q)
-	picked := make([]uuid.UUID, 0, len(f.Rules))
-	for _, r := range f.Rules {
-		if id, err := uuid.Parse(r.ID); err == nil {
-			picked = append(picked, id)
+	var ids []string
+	for _, t := range f.Tags {
+		if t.Kind == attackviews.KindTechnique || t.Kind == attackviews.KindSubtechnique {
+			ids = append(ids, t.ExternalID)
 		}
 	}
-	query := client.DetectionRule.Query()
-	if f.RulesQuery != "" {
-		query.Where(detectionrule.TitleContainsFold(f.RulesQuery))
-	} else {
-		var ids []string
-		for _, t := range f.Tags {
-			if t.Kind == attackviews.KindTechnique || t.Kind == attackviews.KindSubtechnique {
-				ids = append(ids, t.ExternalID)
-			}
-		}
-		if len(ids) == 0 {
-			f.RuleCandidates = nil
-			return nil
-		}
-		query.Where(sigma.ForTechniques(ids))
-	}
-	if len(picked) > 0 {
-		query.Where(predicate.DetectionRule(func(s *entsql.Selector) {
-			s.Where(entsql.Not(entsql.P(func(b *entsql.Builder) {
-				b.Ident(s.C(detectionrule.FieldID)).WriteString(" = ANY(").Arg(pq.Array(picked)).WriteString(")")
-			})))
-		}))
-	}
-	rows, err := query.Order(detectionrule.ByTitle(), detectionrule.ByID()).Limit(ruleOffer).Select(ruleColumns...).All(ctx)
-	if err != nil {
-		return fmt.Errorf("offer rules: %w", err)
-	}
-	f.RuleCandidates = nil
-	for _, r := range rows {
-		f.RuleCandidates = append(f.RuleCandidates, ruleChoice(r))
-	}
-	return nil
+	var err error
+	f.RulesQuery, f.RuleCandidates, err = rulepick.Offer(ctx, client, q, ids, f.Rules)
+	return err
 }
 
 // NewTemplateForm is the empty template form, its rules picker searching
@@ -131,13 +68,7 @@ func NewTemplateForm(ctx context.Context, client *ent.Client, q string, picked [
 // keepPicked puts the rules already ticked (an htmx search sends them)
 // in the form, so the offer leaves them out.
 func keepPicked(ctx context.Context, client *ent.Client, f *libraryviews.TemplateForm, picked []string) error {
-	ids, _ := parseRuleIDs(picked)
-	rows, err := pickedRules(ctx, client, ids)
-	if err != nil {
-		return err
-	}
-	for _, r := range rows {
-		f.Rules = append(f.Rules, ruleChoice(r))
-	}
-	return nil
+	rules, err := rulepick.Kept(ctx, client, picked)
+	f.Rules = append(f.Rules, rules...)
+	return err
 }

@@ -16,6 +16,7 @@ import (
 	"violet/views/attack"
 	"violet/views/components"
 	"violet/views/expectedrules"
+	"violet/views/rulepicker"
 )
 
 // TemplatesPageSize is how many test templates one page of the list shows.
@@ -202,12 +203,7 @@ type TemplateForm struct {
 }
 
 // RuleChoice is a detection rule of the catalogue in the rules picker.
-type RuleChoice struct {
-	ID         string
-	Title      string
-	Level      string
-	Techniques string // "T1059.001, T1105"
-}
+type RuleChoice = rulepicker.Rule
 
 // RulesURL is where the rules picker searches: the form's own page,
 // which answers an htmx request with the picker's results.
@@ -216,6 +212,13 @@ func (f TemplateForm) RulesURL() string {
 		return paths.TemplateNew
 	}
 	return paths.URL(paths.TemplateEdit, f.ID)
+}
+
+// RulePicker is the form's rules picker, suggesting the rules of the
+// template's techniques.
+func (f TemplateForm) RulePicker() rulepicker.Props {
+	return rulepicker.Props{Picked: f.Rules, Offered: f.RuleCandidates, Query: f.RulesQuery, URL: f.RulesURL(),
+		Hint: "sigma.picker.hint", Suggested: "sigma.picker.suggested", Errors: f.Errors}
 }
 
 // Action is where the form posts.
