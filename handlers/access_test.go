@@ -48,7 +48,14 @@ var matrix = map[string][6]string{
 	"GET /static/*":                   {O, O, O, O, O, O},
 	"GET /login":                      {O, O, O, O, O, O},
 	"POST /login":                     {O, O, O, O, O, O},
+	"GET /login/oidc/start":           {O, O, O, O, O, O},
+	"GET /login/oidc/callback":        {O, O, O, O, O, O},
 	"POST /logout":                    {L, O, O, O, O, O},
+
+	// Public, but without a pending sign-in (a verified password) both
+	// send to the sign-in page.
+	"GET /login/second-factor":  {L, L, L, L, L, L},
+	"POST /login/second-factor": {L, L, L, L, L, L},
 
 	"GET /admin/invitations":                 {L, F, F, F, F, O},
 	"POST /admin/invitations":                {L, F, F, F, F, O},
@@ -56,6 +63,12 @@ var matrix = map[string][6]string{
 	"POST /admin/users/:id/reset-invitation": {L, F, F, F, F, O},
 	"GET /invitations/:token":                {O, O, O, O, O, O},
 	"POST /invitations/:token":               {O, O, O, O, O, O},
+
+	"GET /account/security":                 {L, O, O, O, O, O},
+	"POST /account/security/totp":           {L, O, O, O, O, O},
+	"POST /account/security/totp/confirm":   {L, O, O, O, O, O},
+	"POST /account/security/totp/remove":    {L, O, O, O, O, O},
+	"POST /account/security/recovery-codes": {L, O, O, O, O, O},
 
 	"GET /account":                      {L, O, O, O, O, O},
 	"POST /account/profile":             {L, O, O, O, O, O},

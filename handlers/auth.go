@@ -29,6 +29,7 @@ func (s *Server) showLogin(c echo.Context) error {
 }
 
 func (s *Server) renderLogin(c echo.Context, status int, f authview.LoginForm) error {
+	f.SSO = s.SSO.Buttons(f.Next)
 	return s.render(c, status, authview.LoginPage(s.layoutProps(c, "auth.login.title", ""), f), nil)
 }
 
@@ -54,6 +55,10 @@ func (s *Server) login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if signed.Pending != nil { // the second factor comes next, on its own page
+		http.SetCookie(c.Response(), auth.NewPendingCodec(s.Config.SessionKey, s.Config.Secure()).Cookie(*signed.Pending))
+		return c.Redirect(http.StatusSeeOther, paths.Query(paths.LoginSecondFactor, "next", f.Next))
+	}
 	s.Sessions.SetCookie(c.Response(), signed.Token, signed.Session.ExpiresAt)
 	return c.Redirect(http.StatusSeeOther, view.Next)
 }
@@ -62,12 +67,17 @@ func (s *Server) login(c echo.Context) error {
 // the cookie.
 func (s *Server) logout(c echo.Context) error {
 	ctx := c.Request().Context()
+	end := "" // the provider's end-session URL: its session ends too (RP-initiated logout)
 	if rec := auth.Record(sessionFrom(ctx)); rec != nil {
 		if err := s.myAccount().SignOut(ctx, rec); err != nil {
 			return err
 		}
+		end = s.SSO.LogoutURL(rec.Method)
 	}
 	s.Sessions.ClearCookie(c.Response())
 	s.flash(c, "success", "auth.login.signed_out")
+	if end != "" {
+		return s.ssoSignedOut(c, end)
+	}
 	return c.Redirect(http.StatusSeeOther, paths.Login)
 }

@@ -15,13 +15,14 @@ import (
 
 // groupForm is what the group form may set: not is_system, not permissions.
 type groupForm struct {
-	Name        string `form:"name"`
-	Description string `form:"description"`
+	Name                string `form:"name"`
+	Description         string `form:"description"`
+	RequireSecondFactor bool   `form:"require_second_factor"` // the policy checkbox
 }
 
 // input is the form as the workflows take it, trimmed as they keep it.
 func (f groupForm) input() people.GroupInput {
-	return people.GroupInput{Name: f.Name, Description: f.Description}.Trimmed()
+	return people.GroupInput{Name: f.Name, Description: f.Description, RequireSecondFactor: f.RequireSecondFactor}.Trimmed()
 }
 
 // listGroups renders every group with its member and permission counts.
@@ -57,7 +58,7 @@ func (s *Server) createGroup(c echo.Context) error {
 	in := f.input()
 	g, err := s.people().CreateGroup(c.Request().Context(), in)
 	if errs, ok := invalidErrors(err); ok {
-		view := admin.GroupForm{Name: in.Name, Description: in.Description, Errors: errs}
+		view := admin.GroupForm{Name: in.Name, Description: in.Description, RequireSecondFactor: in.RequireSecondFactor, Errors: errs}
 		return s.renderNewGroup(c, http.StatusUnprocessableEntity, view)
 	}
 	if err != nil {
@@ -108,7 +109,7 @@ func (s *Server) updateGroup(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		d.Form.Name, d.Form.Description, d.Form.Errors = in.Name, in.Description, errs
+		d.Form.Name, d.Form.Description, d.Form.RequireSecondFactor, d.Form.Errors = in.Name, in.Description, in.RequireSecondFactor, errs
 		return s.renderGroup(c, http.StatusUnprocessableEntity, d)
 	}
 	if err != nil {

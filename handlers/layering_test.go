@@ -18,8 +18,12 @@ import (
 // 7,000 until issue 20 added eight pages and forms (the tools registry,
 // outcomes per tool, the Sigma import, the timeline, the gaps view, the
 // tool figures), each handler a parse, one call and a render: 7,037 lines
-// then, so the budget leaves room for about as much again, not for logic.
-const handlersLineBudget = 7500
+// then. It was 7,500 until the retest, insights and expected-rules pages
+// and issue 21's sign-in flows (second factor, OpenID Connect), about
+// twenty routes whose handlers are again a parse, a call and a render,
+// took it to 7,497; 8,500 leaves room for the JSON API's glue, not for
+// logic.
+const handlersLineBudget = 8500
 
 // TestHandlersOnlySpeakHTTP keeps the application layer out of handlers
 // (docs/ARCHITECTURE.md, "Layers"): no transactions, no SQL, no audit

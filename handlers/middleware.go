@@ -228,6 +228,8 @@ func (s *Server) requireAccess(a access) echo.MiddlewareFunc {
 			switch {
 			case v == nil:
 				return s.toLogin(c)
+			case s.mustEnrol(c):
+				return s.toEnrolment(c)
 			case a == signedIn || v.Can(auth.Permission(a)):
 				err = next(c)
 			default:
@@ -239,6 +241,24 @@ func (s *Server) requireAccess(a access) echo.MiddlewareFunc {
 			return err
 		}
 	}
+}
+
+// mustEnrol: a session signed in only to set up the second factor its
+// group requires (its method says so: no query) reaches only the routes
+// open to it (duringEnrolment); toEnrolment sends it to the enrolment
+// page: 303 for a page, 403 for a write, HX-Redirect for htmx.
+func (s *Server) mustEnrol(c echo.Context) bool {
+	rec := auth.Record(sessionFrom(c.Request().Context()))
+	return rec != nil && rec.Method == auth.MethodPasswordEnrol && !s.routeOf(c).enrol
+}
+
+func (s *Server) toEnrolment(c echo.Context) error {
+	if c.Request().Header.Get("HX-Request") == "true" {
+		c.Response().Header().Set("HX-Redirect", paths.AccountSecurity)
+	} else if !isWrite(c.Request().Method) {
+		return c.Redirect(http.StatusSeeOther, paths.AccountSecurity)
+	}
+	return echo.ErrForbidden
 }
 
 // isWrite reports a method that asks for a change. Refused reads are not

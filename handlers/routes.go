@@ -6,11 +6,13 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"violet/internal/account"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/paths"
 	"violet/internal/tools"
 	"violet/static"
+	accountview "violet/views/account"
 )
 
 // access is what a route requires: public, or a permission code. Every
@@ -57,6 +59,9 @@ type route struct {
 	// bearer also admits a request carrying METRICS_TOKEN as a bearer
 	// token (metricsAccess), for scrapers that cannot sign in.
 	bearer bool
+	// enrol opens the route to a session that must set up a second
+	// factor first (auth.MethodPasswordEnrol; requireAccess).
+	enrol bool
 	// roles are the mission roles a mission route serves (lead, red,
 	// blue, observer). The workflow behind it checks the role (once);
 	// the table says it, for readers and for the mission-role matrix
@@ -102,6 +107,9 @@ func compressed(r *route)    { r.gzip = true }
 func streaming(r *route)     { r.stream = true }
 func quietLog(r *route)      { r.quiet = true }
 func metricsBearer(r *route) { r.bearer = true }
+
+// duringEnrolment sets route.enrol.
+func duringEnrolment(r *route) { r.enrol = true }
 
 // The mission roles of a route.
 func forRoles(roles ...string) routeOption { return func(r *route) { r.roles = roles } }
@@ -184,12 +192,18 @@ func (s *Server) routeTable() []route {
 		get(static.Prefix+"*", public, s.serveAsset, sessionless, compressed, quietLog),
 
 		// Live updates: the event stream of every signed-in page.
-		get(paths.Events, signedIn, s.streamEvents, streaming),
+		get(paths.Events, signedIn, s.streamEvents, streaming, duringEnrolment),
 
 		// Signing in and out.
 		get(paths.Login, public, s.showLogin),
 		post(paths.Login, public, s.login),
-		post(paths.Logout, signedIn, s.logout),
+		post(paths.Logout, signedIn, s.logout, duringEnrolment),
+		get(paths.LoginSecondFactor, public, s.showSecondFactor),
+		post(paths.LoginSecondFactor, public, s.secondFactor),
+		// Single sign-on (OpenID Connect): public like the sign-in form;
+		// GETs, as the provider sends the browser back with a redirect.
+		get(paths.OIDCStart, public, s.startSSO),
+		get(paths.OIDCCallback, public, s.ssoCallback),
 
 		// Invitations: the admin pages and the acceptance page.
 		get(paths.Invitations, need(auth.UserInvite), s.listInvitations),
@@ -206,6 +220,13 @@ func (s *Server) routeTable() []route {
 		post(paths.AccountLanguage, signedIn, s.updateLanguage),
 		post(paths.AccountEndOtherSession, signedIn, s.endOthers),
 		post(paths.AccountEndSession, signedIn, s.endSession),
+		// Second factors (internal/factor): the enrolment pages stay open
+		// to a session that must set one up first.
+		get(paths.AccountSecurity, signedIn, s.showSecurity, duringEnrolment),
+		post(paths.AccountTOTP, signedIn, s.startEnrolment, duringEnrolment),
+		post(paths.AccountTOTPConfirm, signedIn, s.confirmEnrolment, duringEnrolment),
+		post(paths.AccountTOTPRemove, signedIn, s.factorChange(accountview.PrefixRemove, (*account.Service).RemoveTOTP)),
+		post(paths.AccountRecoveryCodes, signedIn, s.factorChange(accountview.PrefixRegenerate, (*account.Service).RegenerateRecovery)),
 
 		// Notifications.
 		get(paths.Notifications, signedIn, s.listNotifications),

@@ -33,6 +33,7 @@ import (
 	"violet/internal/metrics"
 	"violet/internal/mission"
 	"violet/internal/notify"
+	"violet/internal/sso"
 	"violet/static"
 )
 
@@ -64,6 +65,8 @@ type Deps struct {
 	// previews), shared by every upload; nil means a budget of
 	// evidence.DefaultDecodeBudget for this server.
 	Decodes *evidence.DecodeBudget
+	// SSO is single sign-on; nil: Config.OIDC's (none without OIDC_ISSUER).
+	SSO *sso.Provider
 }
 
 // Server holds the dependencies and serves Violet's HTTP requests.
@@ -107,6 +110,13 @@ func New(d Deps) (*Server, error) {
 	}
 	if d.Config.BodyIdleTimeout == 0 {
 		d.Config.BodyIdleTimeout = defaultBodyIdleTimeout
+	}
+	if d.SSO == nil {
+		p, err := sso.New(d.Config.OIDC, d.Config.SessionKey, d.Config.Secure(), d.Config.BaseURL, nil, d.Log)
+		if err != nil {
+			return nil, err
+		}
+		d.SSO = p
 	}
 	if d.Hasher == nil {
 		h, err := auth.NewHasher(auth.DefaultArgon2Params(), runtime.NumCPU(), 2*time.Second)

@@ -27,6 +27,7 @@ import (
 	"violet/internal/audit"
 	"violet/internal/auth"
 	"violet/internal/database"
+	"violet/internal/factor"
 	"violet/internal/i18n"
 	"violet/internal/identity"
 	accountview "violet/views/account"
@@ -62,6 +63,7 @@ type Service struct {
 	sessions *auth.SessionStore
 	hasher   *auth.Hasher
 	throttle *auth.Throttle
+	factors  *factor.Service // WithFactors
 	now      func() time.Time
 }
 
@@ -86,7 +88,14 @@ func (s *Service) Page(ctx context.Context, current uuid.UUID) (accountview.Page
 	if err != nil {
 		return accountview.Page{}, err
 	}
+	var sec accountview.Security
+	if s.factors != nil {
+		if sec, err = s.Security(ctx, nil); err != nil {
+			return accountview.Page{}, err
+		}
+	}
 	return accountview.Page{
+		Security: sec,
 		Email:    u.Email,
 		Profile:  accountview.ProfileForm{DisplayName: u.DisplayName, Locale: string(u.Locale), TimeZone: u.TimeZone},
 		Sessions: accountview.Sessions{Rows: rows},

@@ -19,7 +19,7 @@ import (
 // signed in), not the time of its last rotation.
 const mySessionsQuery = `
 WITH RECURSIVE live AS (
-	SELECT id, user_agent, ip, last_seen_at FROM refresh_tokens
+	SELECT id, user_agent, ip, last_seen_at, method FROM refresh_tokens
 	WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
 ), chain(head, id, issued_at) AS (
 	SELECT l.id, rt.id, rt.issued_at FROM live l JOIN refresh_tokens rt ON rt.id = l.id
@@ -27,12 +27,12 @@ WITH RECURSIVE live AS (
 	SELECT chain.head, rt.id, rt.issued_at FROM refresh_tokens rt JOIN chain ON rt.replaced_by_id = chain.id
 	WHERE rt.user_id = $1
 )
-SELECT l.id, l.user_agent, l.ip, (SELECT min(c.issued_at) FROM chain c WHERE c.head = l.id), l.last_seen_at
+SELECT l.id, l.user_agent, l.ip, (SELECT min(c.issued_at) FROM chain c WHERE c.head = l.id), l.last_seen_at, l.method
 FROM live l
 ORDER BY l.last_seen_at DESC, l.id`
 
 // Sessions returns the viewer's live sessions, current (the request's)
-// marked.
+// marked, each with how it was signed in.
 func (s *Service) Sessions(ctx context.Context, current uuid.UUID) ([]accountview.Session, error) {
 	v := auth.FromContext(ctx)
 	rows, err := s.db.QueryContext(ctx, mySessionsQuery, v.UserID, s.now())
@@ -46,7 +46,7 @@ func (s *Service) Sessions(ctx context.Context, current uuid.UUID) ([]accountvie
 			r  accountview.Session
 			id uuid.UUID
 		)
-		if err := rows.Scan(&id, &r.UserAgent, &r.IP, &r.SignedInAt, &r.LastSeenAt); err != nil {
+		if err := rows.Scan(&id, &r.UserAgent, &r.IP, &r.SignedInAt, &r.LastSeenAt, &r.Method); err != nil {
 			return nil, fmt.Errorf("list sessions: %w", err)
 		}
 		r.ID, r.Current = id.String(), id == current

@@ -31,10 +31,17 @@ type SignInInput struct {
 	TimeZone string
 }
 
-// SignedIn is a new session: the token for the cookie and its record.
+// SignedIn is a new session: the token for the cookie and its record;
+// or, for someone with a second factor, no session yet but Pending, the
+// sign-in that waits for their code (SignInSecondFactor).
 type SignedIn struct {
 	Token   string
 	Session *auth.SessionRecord
+	Pending *auth.Pending
+	// RecoveryUsed: a recovery code completed the sign-in, RecoveryLeft
+	// remain (the next page says so).
+	RecoveryUsed bool
+	RecoveryLeft int
 }
 
 // SignIn checks an email and password. Unknown emails, wrong passwords and
@@ -113,6 +120,27 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (SignedIn, error) 
 		return SignedIn{}, refuse(ErrSignInFailed, inv)
 	}
 
+	// Someone with an authenticator app has no session until their code
+	// comes: they get a pending sign-in, bound to the password hash just
+	// verified (a rehash waits for a later sign-in, or it would void it).
+	method := auth.MethodPassword
+	enrolled, err := s.hasSecondFactor(ctx, u.ID)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	if enrolled {
+		p := auth.NewPending(u.ID, u.PasswordHash, s.now())
+		return SignedIn{Pending: &p}, nil
+	}
+	required, err := s.requiresSecondFactor(ctx, u.ID)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	if required {
+		// Their group requires a factor they have not set up: a session
+		// that reaches only the enrolment pages (handlers: requireAccess).
+		method = auth.MethodPasswordEnrol
+	}
 	var newHash string
 	if rehash {
 		if newHash, err = s.hasher.Hash(ctx, in.Password); err != nil {
@@ -136,12 +164,12 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (SignedIn, error) 
 		if err := upd.Exec(sys); err != nil {
 			return err
 		}
-		if out.Token, out.Session, err = s.sessions.Create(sys, tx, u.ID, auth.MethodPassword); err != nil {
+		if out.Token, out.Session, err = s.sessions.Create(sys, tx, u.ID, method); err != nil {
 			return err
 		}
 		return audit.Record(sys, tx.AuditEvent, audit.Event{
 			Action: audit.LoginSucceeded, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
-			Actor: out.Session.Viewer(),
+			Actor: out.Session.Viewer(), Details: methodDetails(method),
 		})
 	})
 	if err != nil {
@@ -160,4 +188,13 @@ func (s *Service) SignOut(ctx context.Context, rec *auth.SessionRecord) error {
 			Action: audit.Logout, TargetType: "session", TargetID: rec.ID.String(), TargetLabel: rec.Email,
 		})
 	})
+}
+
+// methodDetails are a password sign-in's audit details: the method when it
+// is not the password alone (password:enrol), nothing otherwise.
+func methodDetails(method string) map[string]any {
+	if method == auth.MethodPassword {
+		return nil
+	}
+	return map[string]any{"method": method}
 }

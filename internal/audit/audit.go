@@ -28,6 +28,7 @@ const (
 	InvitationAccepted   = "invitation.accepted"
 	UserUpdated          = "user.updated"
 	UserGroupsChanged    = "user.groups_changed"
+	UserCreated          = "user.created" // by a first single sign-on (internal/sso)
 	UserDeactivated      = "user.deactivated"
 	UserReactivated      = "user.reactivated"
 	UserDeleted          = "user.deleted"
@@ -94,6 +95,16 @@ const (
 	// AccessDenied is a write refused with 403 (a role on a mission, a
 	// missing permission): who tried what, on which route and object.
 	AccessDenied = "access.denied"
+
+	// Second factors (internal/factor): an authenticator app confirmed or
+	// removed, recovery codes replaced or one spent at sign-in, and a
+	// wrong code at sign-in or re-authentication (counted by the login
+	// throttle). Never a code or secret in the details.
+	FactorTOTPEnrolled        = "factor.totp_enrolled"
+	FactorTOTPRemoved         = "factor.totp_removed"
+	FactorRecoveryRegenerated = "factor.recovery_regenerated"
+	FactorRecoveryUsed        = "factor.recovery_used"
+	LoginSecondFactorFailed   = "login.second_factor_failed"
 )
 
 // Actions lists every action, for the audit page's filter.
@@ -101,7 +112,7 @@ func Actions() []string {
 	return []string{
 		LoginSucceeded, LoginFailed, Logout, SessionEnded, PasswordChanged, AccountUpdated, AccountNotificationsChanged,
 		InvitationCreated, InvitationRevoked, InvitationAccepted,
-		UserUpdated, UserGroupsChanged, UserDeactivated, UserReactivated, UserDeleted, UserRestored, UserSessionsEnded,
+		UserUpdated, UserCreated, UserGroupsChanged, UserDeactivated, UserReactivated, UserDeleted, UserRestored, UserSessionsEnded,
 		GroupCreated, GroupUpdated, GroupDeleted, GroupPermissionAdded, GroupPermissionGone,
 		AttackSynced,
 		TemplateCreated, TemplateUpdated, TemplateDeleted, TemplateRestored,
@@ -114,6 +125,7 @@ func Actions() []string {
 		ToolCreated, ToolUpdated, ToolDeactivated, ToolReactivated, ToolDeleted, ToolRestored,
 		EvidenceUploaded, EvidenceDownloaded, EvidenceDeleted,
 		AccessDenied,
+		FactorTOTPEnrolled, FactorTOTPRemoved, FactorRecoveryRegenerated, FactorRecoveryUsed, LoginSecondFactorFailed,
 	}
 }
 

@@ -8,7 +8,8 @@ import (
 )
 
 // Throttle limits failed logins per email and per client address by
-// counting the login.failed events of the audit log: the count is shared by
+// counting the login.failed and login.second_factor_failed events of the
+// audit log (a wrong code counts as a wrong password would): the count is shared by
 // every instance on the database, needs no state of its own, and a window
 // that slides means no permanent lockout.
 type Throttle struct {
@@ -49,10 +50,18 @@ func (t *Throttle) RetryAfter(ctx context.Context, email, ip string) (time.Durat
 func (t *Throttle) wait(ctx context.Context, column, value string, limit int) (time.Duration, error) {
 	now := t.now()
 	var oldest sql.NullTime
+	// Each action is read apart, so that password failures keep using
+	// their partial indexes (ix_audit_events_login_failed_*).
 	err := t.db.QueryRowContext(ctx, fmt.Sprintf(`SELECT min(created_at) FROM (
-		SELECT created_at FROM audit_events
-		WHERE action = 'login.failed' AND %s = $1 AND created_at > $2
-		ORDER BY created_at DESC LIMIT $3) recent
+		SELECT created_at FROM (
+			(SELECT created_at FROM audit_events
+			WHERE action = 'login.failed' AND %[1]s = $1 AND created_at > $2
+			ORDER BY created_at DESC LIMIT $3)
+			UNION ALL
+			(SELECT created_at FROM audit_events
+			WHERE action = 'login.second_factor_failed' AND %[1]s = $1 AND created_at > $2
+			ORDER BY created_at DESC LIMIT $3)
+		) both_kinds ORDER BY created_at DESC LIMIT $3) recent
 		HAVING count(*) >= $3`, column), value, now.Add(-t.window), limit).Scan(&oldest)
 	if err == sql.ErrNoRows || (err == nil && !oldest.Valid) {
 		return 0, nil

@@ -17,6 +17,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+
+	"violet/internal/paths"
 )
 
 // Config is everything Violet reads from its environment.
@@ -45,7 +47,31 @@ type Config struct {
 	// or "s3" (the S3 fields).
 	EvidenceStore string
 	S3            S3
+	// OIDC is the OpenID Connect provider users may sign in with; an
+	// empty Issuer turns single sign-on off.
+	OIDC OIDC
 }
+
+// OIDC is one OpenID Connect provider (OIDC_*): who it is, how Violet is
+// registered with it, and who gets in through it.
+type OIDC struct {
+	Key          string // names the provider in sessions (oidc:<key>) and identities
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	Name         string // the sign-in button's label
+	Scopes       []string
+	RedirectURL  string // default: BASE_URL + /login/oidc/callback
+	GroupsClaim  string
+	// GroupMap maps a value of the groups claim to a Violet group's name.
+	GroupMap map[string]string
+	// AllowedDomains maps an e-mail domain whose people get an account at
+	// their first sign-in to the names of its default groups.
+	AllowedDomains map[string][]string
+}
+
+// Enabled reports whether single sign-on through the provider is on.
+func (o OIDC) Enabled() bool { return o.Issuer != "" }
 
 // S3 locates the evidence bucket of an S3-compatible object store and
 // holds the credentials to reach it (EVIDENCE_STORE=s3).
@@ -215,7 +241,111 @@ func variables() []variable {
 				c.MetricsToken = v
 				return nil
 			}},
+		{"OIDC_KEY", "oidc", "short name of the OpenID Connect provider (letters, digits, - and _), recorded with its sessions and identities as oidc:<key>",
+			func(c *Config, v string) error {
+				if len(v) > 40 || strings.ContainsFunc(v, func(r rune) bool {
+					return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+				}) {
+					return errors.New("must be at most 40 letters, digits, - or _")
+				}
+				c.OIDC.Key = v
+				return nil
+			}},
+		{"OIDC_ISSUER", "", "issuer URL of the OpenID Connect provider (its discovery document is at <issuer>/.well-known/openid-configuration); unset: no single sign-on",
+			func(c *Config, v string) error {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return errors.New("must be an absolute https:// URL")
+				}
+				c.OIDC.Issuer = v
+				return nil
+			}},
+		{"OIDC_CLIENT_ID", "", "client id Violet is registered with at the provider (required with OIDC_ISSUER)",
+			func(c *Config, v string) error { c.OIDC.ClientID = v; return nil }},
+		{"OIDC_CLIENT_SECRET", "", "client secret that goes with OIDC_CLIENT_ID (required with OIDC_ISSUER)",
+			func(c *Config, v string) error { c.OIDC.ClientSecret = v; return nil }},
+		{"OIDC_NAME", "Single sign-on", "label of the provider's button on the sign-in page",
+			func(c *Config, v string) error { c.OIDC.Name = v; return nil }},
+		{"OIDC_SCOPES", "openid email profile", "scopes asked for, separated by spaces; openid is always asked",
+			func(c *Config, v string) error {
+				c.OIDC.Scopes = []string{"openid"}
+				for _, s := range strings.Fields(v) {
+					if !slices.Contains(c.OIDC.Scopes, s) {
+						c.OIDC.Scopes = append(c.OIDC.Scopes, s)
+					}
+				}
+				return nil
+			}},
+		{"OIDC_REDIRECT_URL", "", "redirect URI registered at the provider; unset: BASE_URL/login/oidc/callback",
+			func(c *Config, v string) error {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return errors.New("must be an absolute http:// or https:// URL")
+				}
+				c.OIDC.RedirectURL = v
+				return nil
+			}},
+		{"OIDC_GROUPS_CLAIM", "groups", "claim of the ID token (or user info) listing the person's groups at the provider",
+			func(c *Config, v string) error { c.OIDC.GroupsClaim = v; return nil }},
+		{"OIDC_GROUP_MAP", "", "claim value=Violet group;… e.g. violet-admins=admin;soc=blue: each mapped group follows the claim at every sign-in, others are never touched",
+			func(c *Config, v string) error {
+				m, err := pairs(v)
+				if err != nil {
+					return err
+				}
+				c.OIDC.GroupMap = map[string]string{}
+				for k, g := range m {
+					if g == "" {
+						return fmt.Errorf("%q names no Violet group", k)
+					}
+					c.OIDC.GroupMap[k] = g
+				}
+				return nil
+			}},
+		{"OIDC_ALLOWED_DOMAINS", "", "domain=group,group;… e.g. example.org=red,observer: verified e-mails of these domains get an account at their first sign-in, in those groups",
+			func(c *Config, v string) error {
+				m, err := pairs(v)
+				if err != nil {
+					return err
+				}
+				c.OIDC.AllowedDomains = map[string][]string{}
+				for d, gs := range m {
+					d = strings.ToLower(d)
+					if strings.ContainsAny(d, "@ ") || !strings.Contains(d, ".") {
+						return fmt.Errorf("%q is not an e-mail domain", d)
+					}
+					var groups []string
+					for _, g := range strings.Split(gs, ",") {
+						if g = strings.TrimSpace(g); g != "" {
+							groups = append(groups, g)
+						}
+					}
+					c.OIDC.AllowedDomains[d] = groups
+				}
+				return nil
+			}},
 	}
+}
+
+// pairs reads "key=value;key=value" (spaces around either trimmed); a
+// key given twice is refused, as one of the two would be silently lost.
+func pairs(v string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range strings.Split(v, ";") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		k, val, ok := strings.Cut(p, "=")
+		k, val = strings.TrimSpace(k), strings.TrimSpace(val)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%q is not key=value", p)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("%q is given twice", k)
+		}
+		out[k] = val
+	}
+	return out, nil
 }
 
 // ServeRequired lists the variables `violet serve` cannot start without.
@@ -254,7 +384,32 @@ func Load(getenv func(string) string, required ...string) (Config, error) {
 	if c.S3.AccessKeyID != "" && c.S3.SecretAccessKey == "" {
 		errs = append(errs, errors.New("AWS_SECRET_ACCESS_KEY is not set: AWS_ACCESS_KEY_ID needs its secret key"))
 	}
+	errs = append(errs, c.checkOIDC()...)
 	return c, errors.Join(errs...)
+}
+
+// checkOIDC completes and checks the provider's settings together: with
+// OIDC_ISSUER set, the client's credentials are required and the redirect
+// URL defaults to this instance's callback.
+func (c *Config) checkOIDC() []error {
+	if !c.OIDC.Enabled() {
+		return nil
+	}
+	var errs []error
+	if c.OIDC.ClientID == "" {
+		errs = append(errs, errors.New("OIDC_CLIENT_ID is not set: OIDC_ISSUER needs the client id Violet is registered with"))
+	}
+	if c.OIDC.ClientSecret == "" {
+		errs = append(errs, errors.New("OIDC_CLIENT_SECRET is not set: OIDC_ISSUER needs the client's secret"))
+	}
+	if c.OIDC.RedirectURL == "" {
+		if c.BaseURL == nil {
+			errs = append(errs, errors.New("OIDC_REDIRECT_URL is not set and there is no BASE_URL to derive it from"))
+		} else {
+			c.OIDC.RedirectURL = strings.TrimRight(c.BaseURL.String(), "/") + paths.OIDCCallback
+		}
+	}
+	return errs
 }
 
 // Usage writes the table of variables with their defaults.

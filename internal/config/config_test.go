@@ -43,6 +43,16 @@ var allVariables = []struct{ name, def string }{
 	{"AWS_ACCESS_KEY_ID", "-"},
 	{"AWS_SECRET_ACCESS_KEY", "-"},
 	{"AWS_SESSION_TOKEN", "-"},
+	{"OIDC_KEY", "oidc"},
+	{"OIDC_ISSUER", "-"},
+	{"OIDC_CLIENT_ID", "-"},
+	{"OIDC_CLIENT_SECRET", "-"},
+	{"OIDC_NAME", "Single sign-on"},
+	{"OIDC_SCOPES", "openid email profile"},
+	{"OIDC_REDIRECT_URL", "-"},
+	{"OIDC_GROUPS_CLAIM", "groups"},
+	{"OIDC_GROUP_MAP", "-"},
+	{"OIDC_ALLOWED_DOMAINS", "-"},
 }
 
 var (
@@ -226,6 +236,13 @@ func TestLoadRejectsMalformed(t *testing.T) {
 		{"S3_ENDPOINT with a path", "S3_ENDPOINT", "http://minio:9000/bucket"},
 		{"S3_PREFIX absolute", "S3_PREFIX", "/evidence/"},
 		{"S3_PATH_STYLE maybe", "S3_PATH_STYLE", "maybe"},
+		{"OIDC_KEY with a colon", "OIDC_KEY", "corp:eu"},
+		{"OIDC_ISSUER relative", "OIDC_ISSUER", "/realms/violet"},
+		{"OIDC_REDIRECT_URL relative", "OIDC_REDIRECT_URL", "/login/oidc/callback"},
+		{"OIDC_GROUP_MAP without =", "OIDC_GROUP_MAP", "admins"},
+		{"OIDC_GROUP_MAP without a group", "OIDC_GROUP_MAP", "admins="},
+		{"OIDC_GROUP_MAP twice", "OIDC_GROUP_MAP", "a=admin;a=observer"},
+		{"OIDC_ALLOWED_DOMAINS an address", "OIDC_ALLOWED_DOMAINS", "bob@example.org=redteam"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -372,8 +389,10 @@ func TestUsage(t *testing.T) {
 			if !ok {
 				t.Fatalf("Usage does not list %s:\n%s", v.name, buf.String())
 			}
-			if f[1] != v.def {
-				t.Errorf("Usage shows default %q for %s, want %q", f[1], v.name, v.def)
+			// A default may hold spaces (OIDC_SCOPES): the row goes on
+			// with the meaning after it.
+			if rest := strings.Join(f[1:], " "); !strings.HasPrefix(rest, v.def+" ") {
+				t.Errorf("Usage shows %q for %s, want the default %q first", rest, v.name, v.def)
 			}
 		})
 	}
@@ -417,5 +436,35 @@ func TestLoadEvidenceStore(t *testing.T) {
 	}
 	if _, err := config.Load(env(nil, "EVIDENCE_STORE", "s3"), "DATABASE_URL"); lineNaming(err.Error(), "S3_BUCKET") != "" {
 		t.Errorf("a command that needs no evidence store asks for S3_BUCKET: %v", err)
+	}
+}
+
+// Single sign-on is off without OIDC_ISSUER; with it, the client's
+// credentials are required, the redirect URL defaults to this instance's
+// callback and the maps are read.
+func TestLoadOIDC(t *testing.T) {
+	c, err := config.Load(env(validServe), serveNeeded...)
+	if err != nil || c.OIDC.Enabled() {
+		t.Fatalf("without OIDC_ISSUER: enabled %v, err %v", c.OIDC.Enabled(), err)
+	}
+	_, err = config.Load(env(validServe, "OIDC_ISSUER", "https://idp.example.org/realms/violet"), serveNeeded...)
+	if err == nil || lineNaming(err.Error(), "OIDC_CLIENT_ID") == "" || lineNaming(err.Error(), "OIDC_CLIENT_SECRET") == "" {
+		t.Errorf("issuer without credentials: %v", err)
+	}
+	c, err = config.Load(env(validServe, "BASE_URL", "https://violet.example.org/",
+		"OIDC_ISSUER", "https://idp.example.org/realms/violet", "OIDC_CLIENT_ID", "violet", "OIDC_CLIENT_SECRET", "s3cret",
+		"OIDC_SCOPES", "email groups", "OIDC_GROUP_MAP", " violet-admins = admin ; soc=blueteam;",
+		"OIDC_ALLOWED_DOMAINS", "Example.org=redteam, observer;partner.test="), serveNeeded...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.OIDC
+	if !o.Enabled() || o.Key != "oidc" || o.Name != "Single sign-on" || o.GroupsClaim != "groups" ||
+		o.RedirectURL != "https://violet.example.org/login/oidc/callback" ||
+		strings.Join(o.Scopes, " ") != "openid email groups" ||
+		len(o.GroupMap) != 2 || o.GroupMap["violet-admins"] != "admin" || o.GroupMap["soc"] != "blueteam" ||
+		strings.Join(o.AllowedDomains["example.org"], ",") != "redteam,observer" ||
+		len(o.AllowedDomains["partner.test"]) != 0 || len(o.AllowedDomains) != 2 {
+		t.Errorf("OIDC = %+v", o)
 	}
 }

@@ -27,6 +27,12 @@ const (
 
 	Login  = "/login"
 	Logout = "/logout"
+	// LoginSecondFactor is the second step of a sign-in: a code of the
+	// authenticator app or a recovery code.
+	LoginSecondFactor = "/login/second-factor"
+	// Single sign-on through the OpenID Connect provider (internal/sso).
+	OIDCStart    = "/login/oidc/start"
+	OIDCCallback = "/login/oidc/callback"
 
 	Invitations            = "/admin/invitations"
 	InvitationRevoke       = "/admin/invitations/:id/revoke"
@@ -38,6 +44,14 @@ const (
 	AccountLanguage        = "/account/language"
 	AccountEndOtherSession = "/account/sessions/end-others"
 	AccountEndSession      = "/account/sessions/:id/end"
+	// Second factors: the security page, setting up the authenticator
+	// app (start, then confirm with a first code), removing it, new
+	// recovery codes.
+	AccountSecurity      = "/account/security"
+	AccountTOTP          = "/account/security/totp"
+	AccountTOTPConfirm   = "/account/security/totp/confirm"
+	AccountTOTPRemove    = "/account/security/totp/remove"
+	AccountRecoveryCodes = "/account/security/recovery-codes"
 
 	Notifications           = "/notifications"
 	NotificationsBell       = "/notifications/bell"

@@ -647,3 +647,20 @@
     reveal();
   }
 })();
+
+// Single sign-on sign-out (views/auth/sso.templ): after Violet's session
+// ended, go on to the identity provider's end-session link at once. A
+// script, because a redirect from the sign-out form to another site is
+// stopped by CSP's form-action 'self'; the link stays for browsers
+// without script.
+(function () {
+  function follow() {
+    var a = document.querySelector("a[data-follow]");
+    if (a) window.location.assign(a.href);
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", follow);
+  } else {
+    follow();
+  }
+})();

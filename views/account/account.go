@@ -13,6 +13,7 @@ import (
 // Page is everything the account page shows.
 type Page struct {
 	Email    string
+	Security Security // the second factors, summed up (security.templ)
 	Profile  ProfileForm
 	Password PasswordForm
 	Sessions Sessions
@@ -43,7 +44,8 @@ type Session struct {
 	IP         string
 	SignedInAt time.Time // when the session (the first token of its chain) began
 	LastSeenAt time.Time
-	Current    bool // the session of this very request
+	Current    bool   // the session of this very request
+	Method     string // how it was signed in (refresh_tokens.method): MethodKey labels it
 }
 
 // Sessions is the sessions block, which htmx swaps after an action.

@@ -26,7 +26,9 @@ type GroupForm struct {
 	Name        string
 	Description string
 	System      bool
-	Errors      components.Errors
+	// RequireSecondFactor: members must sign in with a second factor.
+	RequireSecondFactor bool
+	Errors              components.Errors
 }
 
 // Action is where the form posts.

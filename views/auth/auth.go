@@ -9,4 +9,12 @@ type LoginForm struct {
 	Email  string
 	Next   string
 	Errors components.Errors
+	SSO    []SSOButton // one per configured identity provider
+}
+
+// SecondFactorForm is the second step of a sign-in: the code, never kept,
+// and the page to go back to.
+type SecondFactorForm struct {
+	Next   string
+	Errors components.Errors
 }

@@ -1,0 +1,306 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"violet/ent"
+	"violet/ent/group"
+	"violet/ent/user"
+	"violet/internal/app"
+	"violet/internal/audit"
+	"violet/internal/auth"
+	"violet/internal/auth/rule"
+	"violet/internal/database"
+	"violet/internal/factor"
+	accountview "violet/views/account"
+)
+
+// WithFactors gives the service the second factors (internal/factor),
+// which the sign-in and the security page need, their secrets sealed under
+// a key derived from sessionKey; without them (no key) a user who has an
+// authenticator app cannot sign in (errNoFactors).
+func (s *Service) WithFactors(sessionKey []byte) *Service {
+	if f, err := factor.NewService(s.client, sessionKey, s.now); err == nil {
+		s.factors = f
+	}
+	return s
+}
+
+// errNoFactors: the service was built without the factors (no session key).
+var errNoFactors = errors.New("account: second factors not configured")
+
+func (s *Service) factorService() (*factor.Service, error) {
+	if s.factors == nil {
+		return nil, errNoFactors
+	}
+	return s.factors, nil
+}
+
+// requiresSecondFactor reports whether one of userID's groups requires a
+// second factor (groups.require_second_factor).
+func (s *Service) requiresSecondFactor(ctx context.Context, userID uuid.UUID) (bool, error) {
+	ok, err := s.client.Group.Query().
+		Where(group.HasUsersWith(user.ID(userID)), group.RequireSecondFactor(true)).
+		Exist(rule.SystemContext(ctx))
+	if err != nil {
+		return false, fmt.Errorf("load second factor policy: %w", err)
+	}
+	return ok, nil
+}
+
+// Security returns the security page's factors for the viewer; session is
+// the request's session (an enrolment-only session says so; nil for none).
+func (s *Service) Security(ctx context.Context, session *auth.SessionRecord) (accountview.Security, error) {
+	f, err := s.factorService()
+	if err != nil {
+		return accountview.Security{}, err
+	}
+	v := auth.FromContext(ctx)
+	st, err := f.Status(ctx, v.UserID)
+	if err != nil {
+		return accountview.Security{}, err
+	}
+	required, err := s.requiresSecondFactor(ctx, v.UserID)
+	if err != nil {
+		return accountview.Security{}, err
+	}
+	return accountview.Security{
+		TOTP: st.TOTP, Since: st.Since, RecoveryLeft: st.RecoveryLeft, RecoveryTotal: factor.RecoveryCount,
+		Required: required, Enrolling: session != nil && session.Method == auth.MethodPasswordEnrol,
+	}, nil
+}
+
+// Reauth is what a change of factors asks first: the current password
+// and, when the viewer has an app, a current code (an app code or a
+// recovery code).
+type Reauth struct {
+	Password string
+	Code     string
+}
+
+// withReauth checks in, then runs change in a transaction; the code is
+// checked (and spent) in that transaction, so a refused change spends
+// nothing. Failures count for the login throttle and are audited like
+// sign-in failures; their form errors name the field ("password",
+// "code").
+func (s *Service) withReauth(ctx context.Context, in Reauth, change func(tx *ent.Tx, u *ent.User, enrolled bool) error) error {
+	f, err := s.factorService()
+	if err != nil {
+		return err
+	}
+	v := auth.FromContext(ctx)
+	if len(in.Password) > auth.MaxPasswordBytes {
+		return refuse(ErrOversized, app.Invalidf("password", "factors.reauth.password_too_long"))
+	}
+	enrolled, err := f.Enrolled(ctx, nil, v.UserID)
+	if err != nil {
+		return err
+	}
+	inv := &app.Invalid{}
+	if in.Password == "" {
+		inv.Add("password", "form.required")
+	}
+	if enrolled && strings.TrimSpace(in.Code) == "" {
+		inv.Add("code", "form.required")
+	}
+	if err := inv.Err(); err != nil {
+		return err
+	}
+	wait, err := s.throttle.RetryAfter(ctx, v.Email, auth.RequestInfoFrom(ctx).IP)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		return refuse(&Throttled{Wait: wait}, &app.Invalid{Key: "factors.reauth.throttled"})
+	}
+	u, err := s.client.User.Get(ctx, v.UserID)
+	if err != nil {
+		return fmt.Errorf("load account: %w", err)
+	}
+	ok, _, err := s.hasher.Verify(ctx, in.Password, u.PasswordHash)
+	if errors.Is(err, auth.ErrHasherBusy) {
+		return refuse(err, &app.Invalid{Key: "factors.reauth.busy"})
+	}
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := audit.Record(ctx, s.client.AuditEvent, audit.Event{
+			Action: audit.LoginFailed, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
+			Details: map[string]any{"via": "factor_change"},
+		}); err != nil {
+			return err
+		}
+		return app.Invalidf("password", "factors.reauth.password_wrong")
+	}
+	err = database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
+		if enrolled {
+			used, err := f.Verify(ctx, tx, u.ID, in.Code)
+			if err != nil {
+				return err
+			}
+			if used.Kind == factor.KindRecovery {
+				if err := audit.Record(ctx, tx.AuditEvent, audit.Event{
+					Action: audit.FactorRecoveryUsed, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
+					Details: map[string]any{"left": used.RecoveryLeft, "via": "factor_change"},
+				}); err != nil {
+					return err
+				}
+			}
+		}
+		return change(tx, u, enrolled)
+	})
+	if errors.Is(err, factor.ErrWrongCode) {
+		if err := audit.Record(ctx, s.client.AuditEvent, audit.Event{
+			Action: audit.LoginSecondFactorFailed, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
+			Details: map[string]any{"via": "factor_change"},
+		}); err != nil {
+			return err
+		}
+		return app.Invalidf("code", "factors.code_wrong")
+	}
+	return err
+}
+
+// Enrolment is an authenticator app being set up, as the enrolment page
+// shows it.
+func enrolmentView(e factor.Enrolment) accountview.Enrolment {
+	return accountview.Enrolment{Secret: e.Secret, Token: e.Token, QRViewBox: e.QR.ViewBox(), QRPath: e.QR.Path}
+}
+
+// StartEnrolment re-authenticates the viewer and starts setting up an
+// authenticator app (replacing theirs, if they have one, once confirmed).
+func (s *Service) StartEnrolment(ctx context.Context, in Reauth) (accountview.Enrolment, error) {
+	var u *ent.User
+	if err := s.withReauth(ctx, in, func(_ *ent.Tx, who *ent.User, _ bool) error {
+		u = who
+		return nil
+	}); err != nil {
+		return accountview.Enrolment{}, err
+	}
+	e, err := s.factors.Begin(u.ID, u.Email)
+	if err != nil {
+		return accountview.Enrolment{}, err
+	}
+	return enrolmentView(e), nil
+}
+
+// ResumeEnrolment is the enrolment of token again, for its form shown
+// with an error; an expired or foreign token is refused as a whole
+// ("factors.enrol.expired").
+func (s *Service) ResumeEnrolment(ctx context.Context, token string) (accountview.Enrolment, error) {
+	f, err := s.factorService()
+	if err != nil {
+		return accountview.Enrolment{}, err
+	}
+	v := auth.FromContext(ctx)
+	e, err := f.Resume(v.UserID, v.Email, token)
+	if errors.Is(err, factor.ErrEnrolmentExpired) {
+		return accountview.Enrolment{}, &app.Invalid{Key: "factors.enrol.expired"}
+	}
+	if err != nil {
+		return accountview.Enrolment{}, err
+	}
+	return enrolmentView(e), nil
+}
+
+// ConfirmEnrolment stores the app of token once code matches it, with new
+// recovery codes (returned to be shown once), in one transaction with its
+// audit event. A session signed in only to enrol (auth.MethodPasswordEnrol)
+// becomes a password+totp session in the same transaction: current is the
+// request's session. A wrong code comes back with the enrolment to show
+// again; an expired one without.
+func (s *Service) ConfirmEnrolment(ctx context.Context, token, code string, current uuid.UUID) ([]string, accountview.Enrolment, error) {
+	f, err := s.factorService()
+	if err != nil {
+		return nil, accountview.Enrolment{}, err
+	}
+	v := auth.FromContext(ctx)
+	again, err := s.ResumeEnrolment(ctx, token)
+	if err != nil {
+		return nil, accountview.Enrolment{}, err
+	}
+	if strings.TrimSpace(code) == "" {
+		return nil, again, app.Invalidf("code", "form.required")
+	}
+	var codes []string
+	err = database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
+		replaced, err := f.Enrolled(ctx, tx, v.UserID)
+		if err != nil {
+			return err
+		}
+		if codes, err = f.Confirm(ctx, tx, v.UserID, token, code); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET method = $3 WHERE id = $1 AND method = $2`,
+			current, auth.MethodPasswordEnrol, auth.MethodPasswordTOTP); err != nil {
+			return fmt.Errorf("upgrade session: %w", err)
+		}
+		return audit.Record(ctx, tx.AuditEvent, audit.Event{
+			Action: audit.FactorTOTPEnrolled, TargetType: "user", TargetID: v.UserID.String(), TargetLabel: v.Email,
+			Details: map[string]any{"replaced": replaced, "recovery_codes": len(codes)},
+		})
+	})
+	switch {
+	case errors.Is(err, factor.ErrWrongCode):
+		return nil, again, app.Invalidf("code", "factors.code_wrong")
+	case errors.Is(err, factor.ErrEnrolmentExpired):
+		return nil, accountview.Enrolment{}, &app.Invalid{Key: "factors.enrol.expired"}
+	case err != nil:
+		return nil, accountview.Enrolment{}, err
+	}
+	return codes, accountview.Enrolment{}, nil
+}
+
+// RemoveTOTP re-authenticates the viewer and removes their app and
+// recovery codes; refused while one of their groups requires a second
+// factor (it would be their last).
+// It returns no codes (the shape of RegenerateRecovery, for the handler).
+func (s *Service) RemoveTOTP(ctx context.Context, in Reauth) ([]string, error) {
+	return nil, s.withReauth(ctx, in, func(tx *ent.Tx, u *ent.User, enrolled bool) error {
+		if !enrolled {
+			return app.ErrNotFound
+		}
+		required, err := s.requiresSecondFactor(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		if required {
+			return &app.Invalid{Key: "factors.remove.required"}
+		}
+		if err := s.factors.Remove(ctx, tx, u.ID); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx.AuditEvent, audit.Event{
+			Action: audit.FactorTOTPRemoved, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
+		})
+	})
+}
+
+// RegenerateRecovery re-authenticates the viewer and replaces their
+// recovery codes, returned to be shown once.
+func (s *Service) RegenerateRecovery(ctx context.Context, in Reauth) ([]string, error) {
+	var codes []string
+	err := s.withReauth(ctx, in, func(tx *ent.Tx, u *ent.User, enrolled bool) error {
+		if !enrolled {
+			return app.ErrNotFound
+		}
+		var err error
+		if codes, err = s.factors.Regenerate(ctx, tx, u.ID); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx.AuditEvent, audit.Event{
+			Action: audit.FactorRecoveryRegenerated, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
+			Details: map[string]any{"recovery_codes": len(codes)},
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return codes, nil
+}

@@ -1,0 +1,199 @@
+package sso
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"violet/ent"
+	"violet/ent/group"
+	"violet/ent/user"
+	"violet/ent/useridentity"
+	"violet/internal/audit"
+	"violet/internal/auth/rule"
+	"violet/internal/database"
+	"violet/internal/identity"
+	"violet/internal/invite"
+)
+
+// admit decides who the person the provider vouched for is, in one
+// transaction with its audit: the user linked to the identity (issuer +
+// subject), or a new account for an open invitation or an allowed domain;
+// then the mapped groups follow the groups claim. Whatever the provider
+// says, an account deactivated or deleted in Violet stays out.
+func (s *Service) admit(ctx context.Context, c claims) (uuid.UUID, error) {
+	sys := rule.SystemContext(ctx)
+	var userID uuid.UUID
+	err := database.WithTx(sys, s.client, func(tx *ent.Tx) error {
+		now := s.now()
+		ident, err := tx.UserIdentity.Query().
+			Where(useridentity.Issuer(c.Issuer), useridentity.Subject(c.Subject)).Only(sys)
+		var u *ent.User
+		switch {
+		case err == nil:
+			// Deleted accounts are not found (soft delete): out, like
+			// deactivated ones.
+			u, err = tx.User.Query().Where(user.ID(ident.UserID), user.IsActive(true)).Only(sys)
+			if ent.IsNotFound(err) {
+				return &Refusal{KeyInactive, "account deactivated or deleted"}
+			}
+			if err != nil {
+				return err
+			}
+			upd := tx.UserIdentity.UpdateOne(ident).SetLastLoginAt(now)
+			if c.Email != "" {
+				upd.SetEmail(c.Email)
+			}
+			if err := upd.Exec(sys); err != nil {
+				return fmt.Errorf("update identity: %w", err)
+			}
+		case ent.IsNotFound(err):
+			if u, err = s.newAccount(sys, tx, c); err != nil {
+				return err
+			}
+			if err := tx.UserIdentity.Create().SetUserID(u.ID).SetProvider(s.p.Method()).
+				SetIssuer(c.Issuer).SetSubject(c.Subject).SetEmail(u.Email).SetLastLoginAt(now).Exec(sys); err != nil {
+				return fmt.Errorf("link identity: %w", err)
+			}
+		default:
+			return fmt.Errorf("read identity: %w", err)
+		}
+		userID = u.ID
+		return s.mapGroups(sys, tx, u, c.Groups)
+	})
+	return userID, err
+}
+
+// newAccount makes the account of a new identity, only for an open
+// invitation made out to its verified e-mail or for an allowed domain.
+//
+// An existing account with the same address is never linked: a provider
+// that lets people set their own address (many do) would otherwise hand
+// anyone the account of whoever they claim to be. An administrator links
+// such an account (no page does this yet).
+func (s *Service) newAccount(ctx context.Context, tx *ent.Tx, c claims) (*ent.User, error) {
+	if c.Email == "" {
+		return nil, &Refusal{KeyNoEmail, "no verified e-mail"}
+	}
+	email, err := identity.Email(c.Email)
+	if err != nil {
+		return nil, &Refusal{KeyNoEmail, "e-mail not usable"}
+	}
+	if err := identity.Lock(ctx, tx); err != nil {
+		return nil, err
+	}
+	name := displayName(c, email)
+	clash, err := identity.Check(ctx, tx.User, uuid.Nil, email, name)
+	if err != nil {
+		return nil, err
+	}
+	if clash.Email != identity.None {
+		return nil, &Refusal{KeyExisting, "an account has this e-mail"}
+	}
+	if clash.Name != identity.None {
+		name = email // the address is the account's own: no look-alike
+	}
+	u, err := invite.AcceptExternal(ctx, tx, s.now(), email, name, s.p.Method())
+	var ce invite.ClashError
+	switch {
+	case err == nil:
+		return u, nil
+	case errors.As(err, &ce):
+		return nil, &Refusal{KeyExisting, "the account would look like another"}
+	case errors.Is(err, invite.ErrNotGrantable):
+		return nil, &Refusal{KeyUnknown, "the invitation's groups are no longer its inviter's to grant"}
+	case !errors.Is(err, invite.ErrInvalid):
+		return nil, err
+	}
+	_, domain, _ := strings.Cut(email, "@")
+	names, ok := s.p.cfg.AllowedDomains[strings.ToLower(domain)]
+	if !ok {
+		return nil, &Refusal{KeyUnknown, "no invitation and the domain is not allowed"}
+	}
+	groups, err := tx.Group.Query().Where(group.NameIn(names...)).Order(ent.Asc(group.FieldName)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read default groups: %w", err)
+	}
+	u, err = tx.User.Create().SetEmail(email).SetDisplayName(name).SetLocale(user.LocaleEn).
+		SetPasswordHash(invite.UnusablePasswordHash()).AddGroups(groups...).Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("create user: %w", err)
+	}
+	return u, audit.Record(ctx, tx.AuditEvent, audit.Event{
+		Action: audit.UserCreated, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
+		Details: map[string]any{"method": s.p.Method(), "domain": domain, "groups": groupNames(groups)},
+	})
+}
+
+// displayName is the provider's name for the person when it is a usable
+// display name, else their address.
+func displayName(c claims, email string) string {
+	if n, err := identity.DisplayName(c.Name); err == nil {
+		return n
+	}
+	return email
+}
+
+// mapGroups makes u a member of each Violet group of OIDC_GROUP_MAP
+// exactly when the groups claim holds one of the values mapped to it;
+// groups the map does not name are never touched. A missing claim counts
+// as empty: taking access away is the safe side. Changes are audited.
+func (s *Service) mapGroups(ctx context.Context, tx *ent.Tx, u *ent.User, claim []string) error {
+	if len(s.p.cfg.GroupMap) == 0 {
+		return nil
+	}
+	want := map[string]bool{}
+	for value, name := range s.p.cfg.GroupMap {
+		want[name] = want[name] || slices.Contains(claim, value)
+	}
+	mapped, err := tx.Group.Query().Where(group.NameIn(keys(want)...)).All(ctx)
+	if err != nil {
+		return fmt.Errorf("read mapped groups: %w", err)
+	}
+	have, err := tx.User.QueryGroups(u).IDs(ctx)
+	if err != nil {
+		return fmt.Errorf("read groups: %w", err)
+	}
+	var add, remove []*ent.Group
+	for _, g := range mapped {
+		member := slices.Contains(have, g.ID)
+		switch {
+		case want[g.Name] && !member:
+			add = append(add, g)
+		case !want[g.Name] && member:
+			remove = append(remove, g)
+		}
+	}
+	if len(add) == 0 && len(remove) == 0 {
+		return nil
+	}
+	if err := tx.User.UpdateOne(u).AddGroups(add...).RemoveGroups(remove...).Exec(ctx); err != nil {
+		return fmt.Errorf("change groups: %w", err)
+	}
+	return audit.Record(ctx, tx.AuditEvent, audit.Event{
+		Action: audit.UserGroupsChanged, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
+		Details: map[string]any{"method": s.p.Method(), "added": groupNames(add), "removed": groupNames(remove)},
+	})
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func groupNames(groups []*ent.Group) []string {
+	out := make([]string, len(groups))
+	for i, g := range groups {
+		out[i] = g.Name
+	}
+	slices.Sort(out)
+	return out
+}

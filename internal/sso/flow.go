@@ -1,0 +1,199 @@
+package sso
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/google/uuid"
+	"golang.org/x/oauth2"
+
+	"violet/ent"
+	"violet/internal/account"
+	"violet/internal/app"
+	"violet/internal/audit"
+	"violet/internal/auth/rule"
+)
+
+// Refusal is a sign-in the provider vouched for (or tried to) that Violet
+// refuses (403); Key is the message the page shows.
+type Refusal struct {
+	Key    string // i18n key of the explanation
+	Reason string // what the audit records
+}
+
+func (r *Refusal) Error() string { return "single sign-on refused: " + r.Reason }
+
+// The refusals, by what the page tells the person.
+const (
+	KeyInvalid  = "sso.refused.invalid"  // state, code or token not acceptable: start again
+	KeyNoEmail  = "sso.refused.no_email" // no verified e-mail from the provider
+	KeyUnknown  = "sso.refused.unknown"  // no invitation, domain not allowed
+	KeyExisting = "sso.refused.existing" // an account has the address: an admin must link it
+	KeyInactive = "sso.refused.inactive" // deactivated or deleted in Violet
+)
+
+// Service runs the sign-in flow of one provider.
+type Service struct {
+	p        *Provider
+	client   *ent.Client
+	accounts *account.Service
+	now      func() time.Time
+}
+
+// NewService returns the flow of p (nil when single sign-on is off:
+// every step is then app.ErrNotFound) on client; accounts starts the
+// sessions; now is the clock (nil: time.Now).
+func NewService(p *Provider, client *ent.Client, accounts *account.Service, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{p: p, client: client, accounts: accounts, now: now}
+}
+
+// Start begins a sign-in: the provider's authorization URL (code flow,
+// PKCE S256, a fresh state and nonce) and the sealed cookie that keeps
+// them, and next (the page to go on to, already checked as local), for
+// the callback. A provider that cannot be discovered is ErrProviderDown.
+func (s *Service) Start(ctx context.Context, next string) (string, *http.Cookie, error) {
+	if s.p == nil {
+		return "", nil, app.ErrNotFound // single sign-on is off
+	}
+	d, err := s.p.discover(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	st := stateCookie{State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(), Next: next}
+	value, err := s.p.codec.Encode(s.p.cookie, st)
+	if err != nil {
+		return "", nil, fmt.Errorf("seal the sign-in state: %w", err)
+	}
+	to := d.oauth.AuthCodeURL(st.State, oidc.Nonce(st.Nonce), oauth2.S256ChallengeOption(st.Verifier))
+	return to, s.p.cookieOf(value, int(stateTTL/time.Second)), nil
+}
+
+// CallbackInput is what the provider sent the browser back with, the
+// state cookie's value and the browser's current session (uuid.Nil for
+// none), which a sign-in ends.
+type CallbackInput struct {
+	State, Code, Error string
+	Cookie             string
+	Replace            uuid.UUID
+}
+
+// Callback finishes a sign-in: the state checked against the cookie's,
+// the code exchanged with the PKCE verifier, the ID token verified and its
+// nonce checked, then who gets in decided (admit) and the session started.
+// A refusal is a *Refusal, recorded as login.failed with the provider; a
+// provider that cannot be reached is ErrProviderDown.
+func (s *Service) Callback(ctx context.Context, in CallbackInput) (Done, error) {
+	if s.p == nil {
+		return Done{}, app.ErrNotFound
+	}
+	signed, next, err := s.callback(ctx, in)
+	return Done{SignedIn: signed, Next: next}, err
+}
+
+// Done is a finished sign-in: the session, and the page to go on to as
+// Start was given it.
+type Done struct {
+	account.SignedIn
+	Next string
+}
+
+func (s *Service) callback(ctx context.Context, in CallbackInput) (account.SignedIn, string, error) {
+	var st stateCookie
+	if in.Cookie == "" || s.p.codec.Decode(s.p.cookie, in.Cookie, &st) != nil {
+		return account.SignedIn{}, "", s.refuse(ctx, &Refusal{KeyInvalid, "state missing or expired"}, "")
+	}
+	if in.State == "" || subtle.ConstantTimeCompare([]byte(in.State), []byte(st.State)) != 1 {
+		return account.SignedIn{}, "", s.refuse(ctx, &Refusal{KeyInvalid, "state mismatch"}, "")
+	}
+	if in.Error != "" || in.Code == "" {
+		return account.SignedIn{}, "", s.refuse(ctx, &Refusal{KeyInvalid, "provider error: " + audit.Label(in.Error)}, "")
+	}
+	d, err := s.p.discover(ctx)
+	if err != nil {
+		return account.SignedIn{}, "", err
+	}
+	hc := oidc.ClientContext(ctx, s.p.client)
+	tok, err := d.oauth.Exchange(hc, in.Code, oauth2.VerifierOption(st.Verifier))
+	var re *oauth2.RetrieveError
+	switch {
+	case errors.As(err, &re):
+		// The provider answered no: a code used before, expired, or not
+		// this client's.
+		return account.SignedIn{}, "", s.refuse(ctx, &Refusal{KeyInvalid, "code refused: " + re.ErrorCode}, "")
+	case err != nil:
+		s.p.log.Warn("single sign-on: the identity provider cannot be reached", "issuer", s.p.cfg.Issuer, "err", err)
+		return account.SignedIn{}, "", fmt.Errorf("%w: token exchange: %w", ErrProviderDown, err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return account.SignedIn{}, "", s.refuse(ctx, &Refusal{KeyInvalid, "no ID token"}, "")
+	}
+	idt, err := d.verifier.Verify(hc, raw)
+	if err != nil {
+		return account.SignedIn{}, "", s.refuse(ctx, &Refusal{KeyInvalid, "ID token not valid: " + tokenProblem(err)}, "")
+	}
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(st.Nonce)) != 1 {
+		return account.SignedIn{}, "", s.refuse(ctx, &Refusal{KeyInvalid, "nonce mismatch"}, "")
+	}
+	c, err := s.claims(hc, d, idt, tok)
+	if err != nil {
+		return account.SignedIn{}, "", err
+	}
+	userID, err := s.admit(ctx, c)
+	var ref *Refusal
+	if errors.As(err, &ref) {
+		label := c.Email
+		if label == "" {
+			label = c.Subject
+		}
+		return account.SignedIn{}, "", s.refuse(ctx, ref, label)
+	}
+	if err != nil {
+		return account.SignedIn{}, "", err
+	}
+	signed, err := s.accounts.SignInExternal(ctx, userID, s.p.Method(), in.Replace)
+	if err != nil {
+		return account.SignedIn{}, "", err
+	}
+	return signed, st.Next, nil
+}
+
+// refuse records a refused sign-in as login.failed with the provider and
+// returns the refusal. label is the e-mail (or subject) the provider
+// gave, "" before a token was verified.
+func (s *Service) refuse(ctx context.Context, r *Refusal, label string) error {
+	if err := audit.Record(rule.SystemContext(ctx), s.client.AuditEvent, audit.Event{
+		Action: audit.LoginFailed, TargetType: "user", TargetLabel: label,
+		Details: map[string]any{"method": s.p.Method(), "reason": r.Reason},
+	}); err != nil {
+		return err
+	}
+	return r
+}
+
+// tokenProblem names what was wrong with an ID token, for the audit,
+// without the token itself.
+func tokenProblem(err error) string {
+	var exp *oidc.TokenExpiredError
+	if errors.As(err, &exp) {
+		return "expired"
+	}
+	return err.Error()
+}
+
+// random is 32 random bytes in base64url: a state or a nonce.
+func random() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b)
+}

@@ -1,0 +1,234 @@
+// Package sso is Violet's OpenID Connect relying party: the provider
+// configured by OIDC_* (discovered lazily), the authorization code flow
+// with PKCE, and who gets in (identities, invitations, allowed domains,
+// group mapping). Signing in itself, the session and its audit, is
+// account.Service.SignInExternal's.
+//
+// What each check stops: state (in a sealed, single-use cookie, compared in
+// constant time) stops login CSRF and a code injected from another
+// browser; PKCE stops a stolen code being redeemed without this browser's
+// verifier; nonce stops an ID token replayed from another sign-in; the ID
+// token's signature, issuer, audience and expiry (go-oidc) stop a token
+// forged, from another provider or made for another client; mapping by
+// issuer + subject, never by e-mail alone, stops an account taken over
+// through a provider that lets people choose their address.
+package sso
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/gorilla/securecookie"
+	"golang.org/x/oauth2"
+
+	"violet/internal/config"
+	"violet/internal/paths"
+	authview "violet/views/auth"
+)
+
+// ErrProviderDown: the provider could not be reached (discovery, or the
+// token exchange, failed on the network). The sign-in page says so and
+// points back to the password form (503).
+var ErrProviderDown = errors.New("the identity provider cannot be reached")
+
+// discoveryTimeout bounds a discovery: a provider that does not answer
+// must not hold a sign-in (or anything else) for long.
+const discoveryTimeout = 10 * time.Second
+
+// stateTTL is how long a sign-in attempt may take at the provider.
+const stateTTL = 10 * time.Minute
+
+// Provider is the configured OpenID Connect provider. Its discovery runs
+// at the first sign-in, not at start-up, so that a provider down when
+// Violet starts stops nothing; a failed discovery is tried again at the
+// next sign-in.
+type Provider struct {
+	cfg      config.OIDC
+	codec    *securecookie.SecureCookie
+	secure   bool
+	cookie   string
+	loginURL string // absolute, where the provider sends people after signing out
+	client   *http.Client
+	log      *slog.Logger
+
+	mu   sync.Mutex                 // one discovery at a time
+	disc atomic.Pointer[discovered] // nil until a discovery succeeds
+}
+
+// discovered is what the provider's discovery document gives.
+type discovered struct {
+	oidc       *oidc.Provider
+	verifier   *oidc.IDTokenVerifier
+	oauth      oauth2.Config
+	endSession string // RP-initiated logout; "" when the provider has none
+}
+
+// New returns the provider of cfg, or nil when single sign-on is off.
+// sessionKey is SESSION_KEY (the state cookie's keys are derived from
+// it), secure the instance's https (Secure cookie, __Host- prefix), base
+// its public URL; client makes the calls to the provider (nil: a client
+// with a 10-second timeout); log hears of a provider that cannot be
+// reached.
+func New(cfg config.OIDC, sessionKey []byte, secure bool, base *url.URL, client *http.Client, log *slog.Logger) (*Provider, error) {
+	if !cfg.Enabled() {
+		return nil, nil
+	}
+	// A key of its own, so that a state cookie can never be taken for a
+	// session cookie or the other way round.
+	keys, err := hkdf.Key(sha256.New, sessionKey, nil, "violet oidc state v1", 64)
+	if err != nil {
+		return nil, fmt.Errorf("derive the state cookie's keys: %w", err)
+	}
+	codec := securecookie.New(keys[:32], keys[32:]) // signed and encrypted
+	codec.MaxAge(int(stateTTL / time.Second))
+	if client == nil {
+		client = &http.Client{Timeout: discoveryTimeout}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	name := "violet_oidc"
+	if secure {
+		name = "__Host-violet_oidc"
+	}
+	login := paths.Login
+	if base != nil {
+		login = strings.TrimRight(base.String(), "/") + paths.Login
+	}
+	return &Provider{cfg: cfg, codec: codec, secure: secure, cookie: name, loginURL: login, client: client, log: log}, nil
+}
+
+// Key is the provider's short name (OIDC_KEY).
+func (p *Provider) Key() string { return p.cfg.Key }
+
+// Name is the label of its sign-in button (OIDC_NAME).
+func (p *Provider) Name() string { return p.cfg.Name }
+
+// Method is how its sessions are signed in: oidc:<key>.
+func (p *Provider) Method() string { return "oidc:" + p.cfg.Key }
+
+// CookieName is the state cookie's name ("" when p is nil).
+func (p *Provider) CookieName() string {
+	if p == nil {
+		return ""
+	}
+	return p.cookie
+}
+
+// discover returns the discovered provider, running the discovery when
+// no earlier one succeeded. Sign-ins wait for one discovery at a time.
+func (p *Provider) discover(ctx context.Context) (*discovered, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d := p.disc.Load(); d != nil {
+		return d, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, discoveryTimeout)
+	defer cancel()
+	op, err := oidc.NewProvider(oidc.ClientContext(ctx, p.client), p.cfg.Issuer)
+	if err != nil {
+		p.log.Warn("single sign-on: the identity provider cannot be reached", "issuer", p.cfg.Issuer, "err", err)
+		return nil, fmt.Errorf("%w: discovery: %w", ErrProviderDown, err)
+	}
+	var extra struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	_ = op.Claims(&extra) // absent: no RP-initiated logout
+	d := &discovered{
+		oidc: op,
+		// go-oidc checks the signature (keys from the provider's JWKS),
+		// the issuer, the audience (our client id) and the expiry with no
+		// leeway; it allows a 5-minute leeway on nbf only. That is the
+		// clock skew Violet accepts.
+		verifier: op.Verifier(&oidc.Config{ClientID: p.cfg.ClientID}),
+		oauth: oauth2.Config{
+			ClientID: p.cfg.ClientID, ClientSecret: p.cfg.ClientSecret,
+			Endpoint: op.Endpoint(), RedirectURL: p.cfg.RedirectURL, Scopes: p.cfg.Scopes,
+		},
+		endSession: extra.EndSession,
+	}
+	p.disc.Store(d)
+	return d, nil
+}
+
+// LogoutURL is where a browser whose session was signed in with method
+// goes after its Violet session ended: the provider's end-session
+// endpoint, to end the provider's session too, coming back to the
+// sign-in page. "" when the session was not this provider's, or the
+// provider has no such endpoint (or was never discovered).
+func (p *Provider) LogoutURL(method string) string {
+	if p == nil || method != p.Method() {
+		return ""
+	}
+	d := p.disc.Load() // never waits for a discovery in progress
+	if d == nil || d.endSession == "" {
+		return ""
+	}
+	u, err := url.Parse(d.endSession)
+	if err != nil {
+		return ""
+	}
+	q := u.Query()
+	q.Set("client_id", p.cfg.ClientID)
+	q.Set("post_logout_redirect_uri", p.loginURL)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// stateCookie is what the browser keeps of one sign-in attempt, sealed.
+type stateCookie struct {
+	State    string
+	Nonce    string
+	Verifier string
+	Next     string
+}
+
+func (p *Provider) cookieOf(value string, maxAge int) *http.Cookie {
+	// SameSite=Lax: the provider sends the browser back with a top-level
+	// GET, which Lax lets the cookie travel with; Strict would drop it.
+	return &http.Cookie{Name: p.cookie, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode}
+}
+
+// ClearCookie is the cookie that ends an attempt's state (single use);
+// nil when p is.
+func (p *Provider) ClearCookie() *http.Cookie {
+	if p == nil {
+		return nil
+	}
+	return p.cookieOf("", -1)
+}
+
+// Buttons are the sign-in page's provider buttons, keeping next; none
+// when single sign-on is off (p nil).
+func (p *Provider) Buttons(next string) []authview.SSOButton {
+	if p == nil {
+		return nil
+	}
+	return []authview.SSOButton{{Name: p.cfg.Name, URL: paths.Query(paths.OIDCStart, "next", next)}}
+}
+
+// ProblemOf is the page of a sign-in that failed with err: a refusal
+// (403) or a provider that cannot be reached (503); ok is false for any
+// other error, which is the error handler's.
+func ProblemOf(err error) (status int, page authview.SSOProblem, ok bool) {
+	var ref *Refusal
+	switch {
+	case errors.As(err, &ref):
+		return http.StatusForbidden, authview.SSOProblem{TitleKey: "sso.refused.title", MessageKey: ref.Key}, true
+	case errors.Is(err, ErrProviderDown):
+		return http.StatusServiceUnavailable, authview.SSOProblem{TitleKey: "sso.down.title", MessageKey: "sso.down.message"}, true
+	}
+	return 0, authview.SSOProblem{}, false
+}

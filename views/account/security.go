@@ -1,0 +1,119 @@
+package account
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"violet/internal/i18n"
+	"violet/views/components"
+)
+
+// Security is the viewer's second factors as the account and security
+// pages show them, with the three forms that change them.
+type Security struct {
+	TOTP          bool      // a confirmed authenticator app
+	Since         time.Time // when it was confirmed
+	RecoveryLeft  int
+	RecoveryTotal int
+	// Required: one of the viewer's groups requires a second factor (the
+	// app cannot be removed). Enrolling: this session was opened only to
+	// set one up.
+	Required  bool
+	Enrolling bool
+	// The forms, each asking the password (and a code once an app is set
+	// up) again; their fields are named with their prefix, so the page
+	// holds them side by side.
+	Start      ReauthForm
+	Remove     ReauthForm
+	Regenerate ReauthForm
+}
+
+// Form prefixes of the security page's forms.
+const (
+	PrefixStart      = "start_"
+	PrefixRemove     = "remove_"
+	PrefixRegenerate = "regen_"
+)
+
+// Form is the form of prefix (PrefixStart, PrefixRemove, PrefixRegenerate).
+func (s *Security) Form(prefix string) *ReauthForm {
+	switch prefix {
+	case PrefixRemove:
+		return &s.Remove
+	case PrefixRegenerate:
+		return &s.Regenerate
+	}
+	return &s.Start
+}
+
+// ReauthForm is a re-authentication form's errors, keyed as the workflow
+// names the fields ("password", "code"; "" for the form).
+type ReauthForm struct {
+	Errors components.Errors
+}
+
+// prefixed is the form's errors keyed by its fields' names on the page.
+func (f ReauthForm) prefixed(prefix string) components.Errors {
+	out := components.Errors{}
+	for k, v := range f.Errors {
+		if k != "" {
+			k = prefix + k
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// Enrolment is the setting up of an authenticator app: the QR code (an
+// SVG path over a viewBox, drawn on the server), the secret for manual
+// entry, the sealed token the confirmation carries, and the form's errors.
+type Enrolment struct {
+	Secret    string
+	Token     string
+	QRViewBox string
+	QRPath    string
+	Errors    components.Errors
+}
+
+// groupedSecret shows the secret in groups of four, easier to copy by hand.
+func groupedSecret(s string) string {
+	var parts []string
+	for len(s) > 4 {
+		parts = append(parts, s[:4])
+		s = s[4:]
+	}
+	return strings.Join(append(parts, s), " ")
+}
+
+// RecoveryCodes is the page that shows new recovery codes, once.
+type RecoveryCodes struct {
+	Codes []string
+	// Enrolled: they come with an app just set up (the page says so).
+	Enrolled bool
+}
+
+// methodLabel names a session's sign-in method in the reader's language.
+func methodLabel(ctx context.Context, m string) string {
+	switch {
+	case m == "password":
+		return i18n.T(ctx, "factors.method.password")
+	case m == "password+totp":
+		return i18n.T(ctx, "factors.method.password_totp")
+	case m == "password+recovery":
+		return i18n.T(ctx, "factors.method.password_recovery")
+	case m == "password:enrol":
+		return i18n.T(ctx, "factors.method.password_enrol")
+	case strings.HasPrefix(m, "oidc:"), strings.HasPrefix(m, "saml:"):
+		return i18n.T(ctx, "factors.method.sso", "Provider", m[strings.Index(m, ":")+1:])
+	}
+	return m
+}
+
+// recoveryLeft is "N of 10".
+func recoveryLeft(ctx context.Context, s Security) string {
+	return i18n.T(ctx, "factors.recovery.left", "Left", strconv.Itoa(s.RecoveryLeft), "Total", strconv.Itoa(s.RecoveryTotal))
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
