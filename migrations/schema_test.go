@@ -601,6 +601,9 @@ var wantPartialIndexes = map[string]partialIndex{
 	// Login throttling counts recent failures by email and by address.
 	"ix_audit_events_login_failed_email": {"audit_events", false, "target_label, created_at", "(action)::text = 'login.failed'::text"},
 	"ix_audit_events_login_failed_ip":    {"audit_events", false, "ip, created_at", "(action)::text = 'login.failed'::text"},
+	// …and wrong second-factor codes, which share the throttle.
+	"ix_audit_events_second_factor_failed_email": {"audit_events", false, "target_label, created_at", "(action)::text = 'login.second_factor_failed'::text"},
+	"ix_audit_events_second_factor_failed_ip":    {"audit_events", false, "ip, created_at", "(action)::text = 'login.second_factor_failed'::text"},
 }
 
 var indexDefRE = regexp.MustCompile(`^CREATE (UNIQUE )?INDEX (\S+) ON public\.(\S+) USING btree \((.*)\) WHERE \((.*)\)$`)
@@ -624,8 +627,8 @@ func TestPartialIndexes(t *testing.T) {
 			t.Errorf("expected list lacks ix_%s_active", table)
 		}
 	}
-	if len(wantPartialIndexes) != 16 {
-		t.Errorf("expected list has %d partial indexes, want 16", len(wantPartialIndexes))
+	if len(wantPartialIndexes) != 18 {
+		t.Errorf("expected list has %d partial indexes, want 18", len(wantPartialIndexes))
 	}
 	names := make([]string, 0, len(wantPartialIndexes))
 	for name := range wantPartialIndexes {

@@ -101,6 +101,22 @@ var (
 					Where: "action = 'login.failed'",
 				},
 			},
+			{
+				Name:    "ix_audit_events_second_factor_failed_email",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[7], AuditEventsColumns[1]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "action = 'login.second_factor_failed'",
+				},
+			},
+			{
+				Name:    "ix_audit_events_second_factor_failed_ip",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[8], AuditEventsColumns[1]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "action = 'login.second_factor_failed'",
+				},
+			},
 		},
 	}
 	// DefensiveToolsColumns holds the columns for the "defensive_tools" table.

@@ -80,6 +80,11 @@ func (AuditEvent) Indexes() []ent.Index {
 			Annotations(entsql.IndexWhere("action = 'login.failed'")),
 		index.Fields("ip", "created_at").StorageKey("ix_audit_events_login_failed_ip").
 			Annotations(entsql.IndexWhere("action = 'login.failed'")),
+		// Wrong second-factor codes count towards the same throttle.
+		index.Fields("target_label", "created_at").StorageKey("ix_audit_events_second_factor_failed_email").
+			Annotations(entsql.IndexWhere("action = 'login.second_factor_failed'")),
+		index.Fields("ip", "created_at").StorageKey("ix_audit_events_second_factor_failed_ip").
+			Annotations(entsql.IndexWhere("action = 'login.second_factor_failed'")),
 	}
 }
 
