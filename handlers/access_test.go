@@ -85,6 +85,7 @@ var matrix = map[string][6]string{
 	"POST /admin/users/:id/delete":             {L, F, F, F, F, O},
 	"POST /admin/users/:id/restore":            {L, F, F, F, F, O},
 	"POST /admin/users/:id/end-sessions":       {L, F, F, F, F, O},
+	"POST /admin/users/:id/remove-totp":        {L, F, F, F, F, O},
 	"GET /admin/groups":                        {L, F, F, F, F, O},
 	"GET /admin/groups/new":                    {L, F, F, F, F, O},
 	"POST /admin/groups":                       {L, F, F, F, F, O},

@@ -10,6 +10,7 @@ import (
 	"violet/internal/account"
 	"violet/internal/auth"
 	"violet/internal/paths"
+	"violet/internal/people"
 	accountview "violet/views/account"
 	authview "violet/views/auth"
 )
@@ -104,7 +105,8 @@ func (s *Server) confirmEnrolment(c echo.Context) error {
 }
 
 func reauthOf(c echo.Context, prefix string) account.Reauth {
-	return account.Reauth{Password: c.FormValue(prefix + "password"), Code: c.FormValue(prefix + "code")}
+	return account.Reauth{Password: c.FormValue(prefix + "password"), Code: c.FormValue(prefix + "code"),
+		Session: auth.Record(sessionFrom(c.Request().Context()))}
 }
 
 // factorChange is a re-authenticated change of the security page, its
@@ -125,4 +127,10 @@ func (s *Server) factorChange(prefix string, change func(*account.Service, conte
 		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 		return s.render(c, http.StatusOK, accountview.RecoveryCodesPage(s.layoutProps(c, "factors.recovery.title", ""), accountview.RecoveryCodes{Codes: codes}), nil)
 	}
+}
+
+// removeUserTOTP is an administrator's recovery for someone who lost
+// their app and recovery codes (people.Service.RemoveTOTP).
+func (s *Server) removeUserTOTP(c echo.Context) error {
+	return s.changeUser(c, "factors.admin.removed", (*people.Service).RemoveTOTP)
 }

@@ -219,6 +219,10 @@ func (s *Server) acceptInvitation(c echo.Context) error {
 	case err != nil:
 		return err
 	}
+	if res.Session == nil { // an authenticator app: the password, then a code
+		s.flash(c, "success", "factors.reset.sign_in")
+		return c.Redirect(http.StatusSeeOther, paths.Login)
+	}
 	s.Sessions.SetCookie(c.Response(), res.Token, res.Session.ExpiresAt)
 	if res.Reset {
 		s.flash(c, "success", "invitations.accept.password_set")

@@ -249,13 +249,18 @@ func (s *Server) requireAccess(a access) echo.MiddlewareFunc {
 // page: 303 for a page, 403 for a write, HX-Redirect for htmx.
 func (s *Server) mustEnrol(c echo.Context) bool {
 	rec := auth.Record(sessionFrom(c.Request().Context()))
-	return rec != nil && rec.Method == auth.MethodPasswordEnrol && !s.routeOf(c).enrol
+	if rec == nil || !auth.IsEnrolMethod(rec.Method) {
+		return false
+	}
+	r := s.routeOf(c)
+	return !r.enrol || (r.enrolClosedBy != "" && c.QueryParams().Has(r.enrolClosedBy))
 }
 
 func (s *Server) toEnrolment(c echo.Context) error {
 	if c.Request().Header.Get("HX-Request") == "true" {
 		c.Response().Header().Set("HX-Redirect", paths.AccountSecurity)
-	} else if !isWrite(c.Request().Method) {
+	} else if !isWrite(c.Request().Method) && !s.routeOf(c).stream {
+		// An event stream is no page to send elsewhere: refused.
 		return c.Redirect(http.StatusSeeOther, paths.AccountSecurity)
 	}
 	return echo.ErrForbidden

@@ -60,8 +60,10 @@ type route struct {
 	// token (metricsAccess), for scrapers that cannot sign in.
 	bearer bool
 	// enrol opens the route to a session that must set up a second
-	// factor first (auth.MethodPasswordEnrol; requireAccess).
-	enrol bool
+	// factor first (auth.IsEnrolMethod; requireAccess); enrolClosedBy
+	// names a query parameter that closes it again (a mission's stream).
+	enrol         bool
+	enrolClosedBy string
 	// roles are the mission roles a mission route serves (lead, red,
 	// blue, observer). The workflow behind it checks the role (once);
 	// the table says it, for readers and for the mission-role matrix
@@ -110,6 +112,13 @@ func metricsBearer(r *route) { r.bearer = true }
 
 // duringEnrolment sets route.enrol.
 func duringEnrolment(r *route) { r.enrol = true }
+
+// duringEnrolmentWithout sets route.enrol, but not when the request has
+// the query parameter param: the bare event stream serves the enrolment
+// pages; a mission's stream would serve mission data.
+func duringEnrolmentWithout(param string) routeOption {
+	return func(r *route) { r.enrol, r.enrolClosedBy = true, param }
+}
 
 // The mission roles of a route.
 func forRoles(roles ...string) routeOption { return func(r *route) { r.roles = roles } }
@@ -192,7 +201,7 @@ func (s *Server) routeTable() []route {
 		get(static.Prefix+"*", public, s.serveAsset, sessionless, compressed, quietLog),
 
 		// Live updates: the event stream of every signed-in page.
-		get(paths.Events, signedIn, s.streamEvents, streaming, duringEnrolment),
+		get(paths.Events, signedIn, s.streamEvents, streaming, duringEnrolmentWithout("mission")),
 
 		// Signing in and out.
 		get(paths.Login, public, s.showLogin),
@@ -245,6 +254,7 @@ func (s *Server) routeTable() []route {
 		post(paths.UserDelete, need(auth.UserManage), s.deleteUser),
 		post(paths.UserRestore, need(auth.UserManage), s.restoreUser),
 		post(paths.UserEndSessions, need(auth.UserManage), s.endUserSessions),
+		post(paths.UserRemoveTOTP, need(auth.UserManage), s.removeUserTOTP),
 		get(paths.Groups, need(auth.GroupManage), s.listGroups),
 		get(paths.GroupNew, need(auth.GroupManage), s.newGroup),
 		post(paths.Groups, need(auth.GroupManage), s.createGroup),

@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"violet/internal/auth"
+	"violet/internal/paths"
 	"violet/internal/sso"
 	authview "violet/views/auth"
 )
@@ -37,6 +38,10 @@ func (s *Server) ssoCallback(c echo.Context) error {
 	done, err := s.ssoFlow().Callback(ctx, in)
 	if err != nil {
 		return s.ssoProblem(c, err)
+	}
+	if done.Pending != nil { // Violet's second step, as after a password
+		http.SetCookie(c.Response(), auth.NewPendingCodec(s.Config.SessionKey, s.Config.Secure()).Cookie(*done.Pending))
+		return c.Redirect(http.StatusSeeOther, paths.Query(paths.LoginSecondFactor, "next", safeNext(done.Next)))
 	}
 	s.Sessions.SetCookie(c.Response(), done.Token, done.Session.ExpiresAt)
 	return c.Redirect(http.StatusSeeOther, safeNext(done.Next))

@@ -93,7 +93,8 @@ func (s *idpUsers) set(id string, change func(u *storage.User, groups *[]string)
 }
 
 // idpStorage is the example storage whose user info also carries the
-// person's groups (the example has no groups claim).
+// person's groups (the example has no groups claim): none when they are
+// nil, an empty list when empty.
 type idpStorage struct {
 	*storage.Storage
 	users *idpUsers
@@ -105,7 +106,9 @@ func (s idpStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInf
 	}
 	s.users.mu.Lock()
 	defer s.users.mu.Unlock()
-	info.AppendClaims("groups", s.users.groups[info.Subject])
+	if g := s.users.groups[info.Subject]; g != nil {
+		info.AppendClaims("groups", g)
+	}
 	return nil
 }
 
@@ -139,8 +142,8 @@ func startIdP(t *testing.T, ln net.Listener, redirect string) *idpUsers {
 }
 
 // newSSOWorld starts the provider (unless issuer is given: a provider
-// elsewhere, or none) and Violet configured for it.
-func newSSOWorld(t *testing.T, issuer string, change func(*config.OIDC)) *ssoWorld {
+// elsewhere, or none) and Violet configured for it, with opts.
+func newSSOWorld(t *testing.T, issuer string, change func(*config.OIDC), opts ...apptest.Option) *ssoWorld {
 	t.Helper()
 	vln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -156,7 +159,7 @@ func newSSOWorld(t *testing.T, issuer string, change func(*config.OIDC)) *ssoWor
 		w.issuer = "http://" + iln.Addr().String()
 		w.users = startIdP(t, iln, base+paths.OIDCCallback)
 	}
-	w.app = apptest.New(t, apptest.WithConfig(func(c *config.Config) {
+	w.app = apptest.New(t, append(opts, apptest.WithConfig(func(c *config.Config) {
 		c.BaseURL, _ = url.Parse(base)
 		c.OIDC = config.OIDC{Key: "corp", Issuer: w.issuer, ClientID: ssoClientID, ClientSecret: ssoSecret,
 			Name: "Corp SSO", Scopes: []string{"openid", "email", "profile"}, RedirectURL: base + paths.OIDCCallback,
@@ -164,7 +167,7 @@ func newSSOWorld(t *testing.T, issuer string, change func(*config.OIDC)) *ssoWor
 		if change != nil {
 			change(&c.OIDC)
 		}
-	}))
+	}))...)
 	srv := httptest.NewUnstartedServer(w.app)
 	srv.Listener.Close()
 	srv.Listener = vln
@@ -433,13 +436,16 @@ func TestSSOReplayedCallbackRefused(t *testing.T) {
 	if err := w.app.DB.QueryRow(`SELECT count(*) FROM refresh_tokens`).Scan(&sessions); err != nil || sessions != 1 {
 		t.Errorf("%d sessions, want the first sign-in's only: %v", sessions, err)
 	}
-	if evs := w.audits(t, "login.failed"); len(evs) != 2 {
-		t.Errorf("%d login.failed events, want 2", len(evs))
+	// Only the callback whose state checked out is audited: the one
+	// without its cookie is anyone's to send.
+	if evs := w.audits(t, "login.failed"); len(evs) != 1 || !strings.HasPrefix(fmt.Sprint(evs[0].Details["reason"]), "code refused") {
+		t.Errorf("login.failed events %+v, want the refused code's only", evs)
 	}
 }
 
 // A callback whose state is not the browser's is refused, and nothing is
-// signed in.
+// signed in. Such callbacks, like those without the state cookie, are
+// anyone's to send as often as they like: they write no audit row.
 func TestSSOWrongStateRefused(t *testing.T) {
 	w := newSSOWorld(t, "", func(o *config.OIDC) { o.AllowedDomains = map[string][]string{"allowed.test": nil} })
 	w.users.add("dina", "dina@allowed.test")
@@ -454,23 +460,36 @@ func TestSSOWrongStateRefused(t *testing.T) {
 	if n, _ := w.app.Ent.User.Query().Count(rule.SystemContext(context.Background())); n != 0 {
 		t.Errorf("%d users made by a refused callback", n)
 	}
-	evs := w.audits(t, "login.failed")
-	if len(evs) != 1 || evs[0].Details["reason"] != "state mismatch" || evs[0].Details["method"] != "oidc:corp" {
-		t.Errorf("login.failed events %+v", evs)
+	for range 20 {
+		if status, _, body := ssoGet(t, ssoBrowser(t), w.base+paths.OIDCCallback+"?state=s&code=c"); status != http.StatusForbidden ||
+			!hasRefusal(body, "checked") {
+			t.Fatalf("callback without the state cookie: %d\n%s", status, body)
+		}
+	}
+	if evs := w.audits(t, "login.failed"); len(evs) != 0 {
+		t.Errorf("login.failed events %+v, want none before the state checks out", evs)
 	}
 }
 
 // A provider that is down: the login page keeps its button, the button
 // answers a clear page (503) with the way back, and password sign-in
-// works. When the provider comes up, the next click discovers it.
+// works. The failure is remembered for 30 seconds (another click is told
+// at once); the first click after, with the provider up, discovers it.
 func TestSSOProviderDown(t *testing.T) {
+	var mu sync.Mutex
+	offset := time.Duration(0)
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return time.Now().Add(offset)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there
-	w := newSSOWorld(t, "http://"+addr, nil)
+	w := newSSOWorld(t, "http://"+addr, nil, apptest.WithNow(now))
 	b := ssoBrowser(t)
 	if status, _, body := ssoGet(t, b, w.base+paths.Login); status != http.StatusOK || !strings.Contains(body, `data-testid="sso-button"`) {
 		t.Fatalf("login page: %d\n%s", status, body)
@@ -489,6 +508,12 @@ func TestSSOProviderDown(t *testing.T) {
 		t.Skipf("the provider's port was taken meanwhile: %v", err)
 	}
 	startIdP(t, ln, w.base+paths.OIDCCallback)
+	if status, _, _ := ssoGet(t, b, w.base+paths.OIDCStart); status != http.StatusServiceUnavailable {
+		t.Errorf("start within 30 s of the failure: %d, want the remembered 503", status)
+	}
+	mu.Lock()
+	offset = 31 * time.Second
+	mu.Unlock()
 	resp, err := b.Get(w.base + paths.OIDCStart)
 	if err != nil {
 		t.Fatal(err)
@@ -683,5 +708,70 @@ func TestSSORefusesBadIDTokens(t *testing.T) {
 	resp.Body.Close()
 	if status, path, body := ssoGet(t, b, resp.Header.Get("Location")); status != http.StatusOK || path != paths.Home {
 		t.Fatalf("the unbent token: %d at %s\n%s", status, path, body)
+	}
+}
+
+// A groups claim that is absent changes no group; a present one, even
+// empty, drives the mapped groups.
+func TestSSOAbsentGroupsClaimChangesNothing(t *testing.T) {
+	w := newSSOWorld(t, "", func(o *config.OIDC) {
+		o.GroupMap = map[string]string{"idp-blue": auth.GroupBlueTeam}
+		o.AllowedDomains = map[string][]string{"allowed.test": {auth.GroupRedTeam}}
+	})
+	w.users.add("hugo", "hugo@allowed.test", "idp-blue")
+	if status, path, body := w.signIn(t, ssoBrowser(t), "hugo"); status != http.StatusOK || path != paths.Home {
+		t.Fatalf("first sign-in: %d at %s\n%s", status, path, body)
+	}
+	w.users.set("hugo", func(_ *storage.User, g *[]string) { *g = nil }) // no groups claim at all
+	if status, path, body := w.signIn(t, ssoBrowser(t), "hugo"); status != http.StatusOK || path != paths.Home {
+		t.Fatalf("sign-in without the claim: %d at %s\n%s", status, path, body)
+	}
+	if g := ssoGroupsOf(w.userByEmail(t, "hugo@allowed.test")); !sameSet(g, auth.GroupRedTeam, auth.GroupBlueTeam) {
+		t.Errorf("groups after a sign-in without the claim: %v", g)
+	}
+	if evs := w.audits(t, "user.groups_changed"); len(evs) != 1 {
+		t.Errorf("%d user.groups_changed events, want the first sign-in's only", len(evs))
+	}
+	w.users.set("hugo", func(_ *storage.User, g *[]string) { *g = []string{} }) // the claim, empty
+	if status, path, body := w.signIn(t, ssoBrowser(t), "hugo"); status != http.StatusOK || path != paths.Home {
+		t.Fatalf("sign-in with an empty claim: %d at %s\n%s", status, path, body)
+	}
+	if g := ssoGroupsOf(w.userByEmail(t, "hugo@allowed.test")); !sameSet(g, auth.GroupRedTeam) {
+		t.Errorf("groups after a sign-in with an empty claim: %v", g)
+	}
+}
+
+// The group mapping never takes the admin group from the last active
+// admin: it is kept, and the audit says so; with another admin, it goes.
+func TestSSOGroupMappingKeepsTheLastAdmin(t *testing.T) {
+	w := newSSOWorld(t, "", func(o *config.OIDC) {
+		o.GroupMap = map[string]string{"idp-admins": auth.GroupAdmin}
+		o.AllowedDomains = map[string][]string{"allowed.test": nil}
+	})
+	w.users.add("iris", "iris@allowed.test", "idp-admins")
+	if status, path, body := w.signIn(t, ssoBrowser(t), "iris"); status != http.StatusOK || path != paths.Home {
+		t.Fatalf("first sign-in: %d at %s\n%s", status, path, body)
+	}
+	if g := ssoGroupsOf(w.userByEmail(t, "iris@allowed.test")); !sameSet(g, auth.GroupAdmin) {
+		t.Fatalf("groups after the first sign-in: %v", g)
+	}
+	w.users.set("iris", func(_ *storage.User, g *[]string) { *g = []string{} })
+	if status, path, body := w.signIn(t, ssoBrowser(t), "iris"); status != http.StatusOK || path != paths.Home {
+		t.Fatalf("second sign-in: %d at %s\n%s", status, path, body)
+	}
+	if g := ssoGroupsOf(w.userByEmail(t, "iris@allowed.test")); !sameSet(g, auth.GroupAdmin) {
+		t.Errorf("the last admin lost the admin group: %v", g)
+	}
+	evs := w.audits(t, "user.groups_changed")
+	if len(evs) != 2 || fmt.Sprint(evs[1].Details["kept_last_admin"]) != "[admin]" || fmt.Sprint(evs[1].Details["removed"]) != "[]" {
+		t.Fatalf("user.groups_changed events %+v, want the kept admin group recorded", evs)
+	}
+
+	w.app.User(t, "other-admin@local.test", auth.GroupAdmin)
+	if status, path, body := w.signIn(t, ssoBrowser(t), "iris"); status != http.StatusOK || path != paths.Home {
+		t.Fatalf("third sign-in: %d at %s\n%s", status, path, body)
+	}
+	if g := ssoGroupsOf(w.userByEmail(t, "iris@allowed.test")); len(g) != 0 {
+		t.Errorf("groups with another admin: %v, want none", g)
 	}
 }

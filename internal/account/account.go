@@ -15,6 +15,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -64,6 +65,7 @@ type Service struct {
 	hasher   *auth.Hasher
 	throttle *auth.Throttle
 	factors  *factor.Service // WithFactors
+	log      *slog.Logger    // WithLog
 	now      func() time.Time
 }
 

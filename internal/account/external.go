@@ -9,8 +9,10 @@ import (
 	"violet/ent/user"
 	"violet/internal/app"
 	"violet/internal/audit"
+	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
+	"violet/internal/factor"
 )
 
 // SignInExternal starts a session for userID, whom an identity provider
@@ -20,6 +22,12 @@ import (
 // with the method, in one transaction. An account deactivated or deleted
 // meanwhile is app.ErrForbidden: Violet's own state always wins over what
 // the provider says.
+//
+// Violet's second-factor policy applies as to a password (factor.NeedOf):
+// someone with an authenticator app gets no session but Pending, the same
+// second step as after a password (the session then says
+// oidc:<key>+totp); someone whose group requires a factor they have not
+// set up gets an enrolment-only session (oidc:<key>:enrol).
 func (s *Service) SignInExternal(ctx context.Context, userID uuid.UUID, method string, replace uuid.UUID) (SignedIn, error) {
 	sys := rule.SystemContext(ctx)
 	var out SignedIn
@@ -30,6 +38,19 @@ func (s *Service) SignInExternal(ctx context.Context, userID uuid.UUID, method s
 		}
 		if err != nil {
 			return err
+		}
+		need, err := factor.NeedOf(sys, tx.Client(), u.ID)
+		if err != nil {
+			return err
+		}
+		switch need {
+		case factor.NeedCode:
+			p := auth.NewPending(u.ID, u.PasswordHash, s.now())
+			p.Method = method
+			out.Pending = &p
+			return nil // the session, its audit and last_login_at come with the code
+		case factor.NeedEnrol:
+			method = auth.EnrolMethod(method)
 		}
 		if replace != uuid.Nil {
 			if err := s.sessions.RevokeWith(sys, tx, replace); err != nil {

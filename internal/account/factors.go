@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -29,6 +31,25 @@ func (s *Service) WithFactors(sessionKey []byte) *Service {
 		s.factors = f
 	}
 	return s
+}
+
+// WithLog gives the service the server's log, for what an administrator
+// must see that no page shows (a stored secret the key cannot open);
+// without it (nil) slog's default logger is used.
+func (s *Service) WithLog(log *slog.Logger) *Service {
+	s.log = log
+	return s
+}
+
+// warnSealed logs, once per attempt and without any secret, that userID's
+// app secret cannot be opened: SESSION_KEY changed since it was stored.
+func (s *Service) warnSealed(ctx context.Context, userID uuid.UUID) {
+	log := s.log
+	if log == nil {
+		log = slog.Default()
+	}
+	log.WarnContext(ctx, "second factor: the stored authenticator app secret cannot be opened with this SESSION_KEY; the code counts as wrong, a recovery code still works",
+		"user_id", userID.String())
 }
 
 // errNoFactors: the service was built without the factors (no session key).
@@ -71,23 +92,47 @@ func (s *Service) Security(ctx context.Context, session *auth.SessionRecord) (ac
 	}
 	return accountview.Security{
 		TOTP: st.TOTP, Since: st.Since, RecoveryLeft: st.RecoveryLeft, RecoveryTotal: factor.RecoveryCount,
-		Required: required, Enrolling: session != nil && session.Method == auth.MethodPasswordEnrol,
+		Required: required, Enrolling: session != nil && auth.IsEnrolMethod(session.Method),
+		NoPassword: !PasswordAsked(session),
 	}, nil
 }
 
 // Reauth is what a change of factors asks first: the current password
 // and, when the viewer has an app, a current code (an app code or a
-// recovery code).
+// recovery code). Session is the request's session: one signed in through
+// an identity provider is not asked a password (PasswordAsked).
 type Reauth struct {
 	Password string
 	Code     string
+	Session  *auth.SessionRecord
 }
+
+// FreshSignIn bounds how old the sign-in of a provider's session may be
+// for it to count as the re-authentication of a first enrolment.
+const FreshSignIn = 15 * time.Minute
+
+// PasswordAsked reports whether a change of factors asks session's
+// password. A session signed in through an identity provider is not
+// asked it: an account the provider made has no password it knows (only
+// a reset link gives it one), and the provider has just vouched for the
+// person. Such a session re-authenticates with a current code, or, with
+// no app yet, its sign-in less than FreshSignIn old.
+func PasswordAsked(session *auth.SessionRecord) bool {
+	return session == nil || !strings.HasPrefix(session.Method, "oidc:")
+}
+
+// freshSignInQuery: session is the first of its chain (no token was
+// replaced by it: never rotated) and was issued after $2.
+const freshSignInQuery = `SELECT EXISTS (SELECT 1 FROM refresh_tokens rt WHERE rt.id = $1 AND rt.issued_at > $2
+	AND NOT EXISTS (SELECT 1 FROM refresh_tokens old WHERE old.replaced_by_id = rt.id))`
 
 // withReauth checks in, then runs change in a transaction; the code is
 // checked (and spent) in that transaction, so a refused change spends
 // nothing. Failures count for the login throttle and are audited like
 // sign-in failures; their form errors name the field ("password",
-// "code").
+// "code"). The throttle is read after the user's row is locked and a
+// failure is committed with its audit event before the lock is released:
+// a burst of attempts takes turns, each seeing the failures before it.
 func (s *Service) withReauth(ctx context.Context, in Reauth, change func(tx *ent.Tx, u *ent.User, enrolled bool) error) error {
 	f, err := s.factorService()
 	if err != nil {
@@ -101,8 +146,9 @@ func (s *Service) withReauth(ctx context.Context, in Reauth, change func(tx *ent
 	if err != nil {
 		return err
 	}
+	askPassword := PasswordAsked(in.Session)
 	inv := &app.Invalid{}
-	if in.Password == "" {
+	if askPassword && in.Password == "" {
 		inv.Add("password", "form.required")
 	}
 	if enrolled && strings.TrimSpace(in.Code) == "" {
@@ -111,36 +157,57 @@ func (s *Service) withReauth(ctx context.Context, in Reauth, change func(tx *ent
 	if err := inv.Err(); err != nil {
 		return err
 	}
-	wait, err := s.throttle.RetryAfter(ctx, v.Email, auth.RequestInfoFrom(ctx).IP)
-	if err != nil {
-		return err
-	}
-	if wait > 0 {
-		return refuse(&Throttled{Wait: wait}, &app.Invalid{Key: "factors.reauth.throttled"})
-	}
-	u, err := s.client.User.Get(ctx, v.UserID)
-	if err != nil {
-		return fmt.Errorf("load account: %w", err)
-	}
-	ok, _, err := s.hasher.Verify(ctx, in.Password, u.PasswordHash)
-	if errors.Is(err, auth.ErrHasherBusy) {
-		return refuse(err, &app.Invalid{Key: "factors.reauth.busy"})
-	}
-	if err != nil {
-		return err
-	}
-	if !ok {
-		if err := audit.Record(ctx, s.client.AuditEvent, audit.Event{
-			Action: audit.LoginFailed, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
+	var (
+		wait   time.Duration
+		failed error // a refusal committed with its audit event
+	)
+	fail := func(tx *ent.Tx, u *ent.User, action string, refusal error) error {
+		failed = refusal
+		return audit.Record(ctx, tx.AuditEvent, audit.Event{
+			Action: action, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
 			Details: map[string]any{"via": "factor_change"},
-		}); err != nil {
-			return err
-		}
-		return app.Invalidf("password", "factors.reauth.password_wrong")
+		})
 	}
 	err = database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
+		u, err := tx.User.Query().Where(user.ID(v.UserID)).ForUpdate().Only(rule.SystemContext(ctx))
+		if err != nil {
+			return fmt.Errorf("load account: %w", err)
+		}
+		if wait, err = s.throttle.RetryAfterWith(ctx, tx, v.Email, auth.RequestInfoFrom(ctx).IP); err != nil || wait > 0 {
+			return err
+		}
+		if enrolled, err = f.Enrolled(ctx, tx, u.ID); err != nil {
+			return err
+		}
+		if askPassword {
+			ok, _, err := s.hasher.Verify(ctx, in.Password, u.PasswordHash)
+			if errors.Is(err, auth.ErrHasherBusy) {
+				return refuse(err, &app.Invalid{Key: "factors.reauth.busy"})
+			}
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fail(tx, u, audit.LoginFailed, app.Invalidf("password", "factors.reauth.password_wrong"))
+			}
+		} else if !enrolled {
+			var fresh bool
+			if err := scanOne(ctx, tx, &fresh, freshSignInQuery, in.Session.ID, s.now().Add(-FreshSignIn)); err != nil {
+				return err
+			}
+			if !fresh {
+				return &app.Invalid{Key: "factors.reauth.sign_in_again"}
+			}
+		}
 		if enrolled {
 			used, err := f.Verify(ctx, tx, u.ID, in.Code)
+			if errors.Is(err, factor.ErrWrongCode) || errors.Is(err, factor.ErrSealed) {
+				if errors.Is(err, factor.ErrSealed) {
+					s.warnSealed(ctx, u.ID)
+					return fail(tx, u, audit.LoginSecondFactorFailed, app.Invalidf("code", "factors.code_sealed"))
+				}
+				return fail(tx, u, audit.LoginSecondFactorFailed, app.Invalidf("code", "factors.code_wrong"))
+			}
 			if err != nil {
 				return err
 			}
@@ -155,16 +222,13 @@ func (s *Service) withReauth(ctx context.Context, in Reauth, change func(tx *ent
 		}
 		return change(tx, u, enrolled)
 	})
-	if errors.Is(err, factor.ErrWrongCode) {
-		if err := audit.Record(ctx, s.client.AuditEvent, audit.Event{
-			Action: audit.LoginSecondFactorFailed, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
-			Details: map[string]any{"via": "factor_change"},
-		}); err != nil {
-			return err
-		}
-		return app.Invalidf("code", "factors.code_wrong")
+	switch {
+	case err != nil:
+		return err
+	case wait > 0:
+		return refuse(&Throttled{Wait: wait}, &app.Invalid{Key: "factors.reauth.throttled"})
 	}
-	return err
+	return failed
 }
 
 // Enrolment is an authenticator app being set up, as the enrolment page
@@ -230,6 +294,11 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, token, code string, curr
 	}
 	var codes []string
 	err = database.WithTx(ctx, s.client, func(tx *ent.Tx) error {
+		// The user's row first: two confirmations take turns, and the
+		// second finds its token voided by the first (factor.Confirm).
+		if _, err := tx.User.Query().Where(user.ID(v.UserID)).ForUpdate().Only(rule.SystemContext(ctx)); err != nil {
+			return fmt.Errorf("load account: %w", err)
+		}
 		replaced, err := f.Enrolled(ctx, tx, v.UserID)
 		if err != nil {
 			return err
@@ -237,13 +306,30 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, token, code string, curr
 		if codes, err = f.Confirm(ctx, tx, v.UserID, token, code); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET method = $3 WHERE id = $1 AND method = $2`,
-			current, auth.MethodPasswordEnrol, auth.MethodPasswordTOTP); err != nil {
+		// An enrolment-only session (password:enrol, oidc:<key>:enrol)
+		// becomes a full one of its first step with the app.
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET method = left(method, -length($2::text)) || $3
+			WHERE id = $1 AND right(method, length($2::text)) = $2`,
+			current, auth.EnrolSuffix, "+"+factor.KindTOTP); err != nil {
 			return fmt.Errorf("upgrade session: %w", err)
+		}
+		// Whoever else held a session (a password that leaked, a browser
+		// left signed in) must now sign in with the new app.
+		ended, err := s.endOtherSessions(ctx, tx, current)
+		if err != nil {
+			return err
+		}
+		if ended > 0 {
+			if err := audit.Record(ctx, tx.AuditEvent, audit.Event{
+				Action: audit.SessionEnded, TargetType: "user", TargetID: v.UserID.String(), TargetLabel: v.Email,
+				Details: map[string]any{"sessions_ended": ended, "others": true, "via": "factor_enrolled"},
+			}); err != nil {
+				return err
+			}
 		}
 		return audit.Record(ctx, tx.AuditEvent, audit.Event{
 			Action: audit.FactorTOTPEnrolled, TargetType: "user", TargetID: v.UserID.String(), TargetLabel: v.Email,
-			Details: map[string]any{"replaced": replaced, "recovery_codes": len(codes)},
+			Details: map[string]any{"replaced": replaced, "recovery_codes": len(codes), "sessions_ended": ended},
 		})
 	})
 	switch {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -48,15 +49,22 @@ type SecondFactorInput struct {
 
 // pendingSpentQuery finds the sign-in that completed a pending one: its
 // login.succeeded event keeps the nonce's hash, so a pending sign-in
-// completes once.
+// completes once. Only events younger than a pending sign-in can live
+// ($3) are read: a user's whole history is not scanned at each code.
 const pendingSpentQuery = `SELECT EXISTS (SELECT 1 FROM audit_events
-	WHERE actor_id = $1 AND action = 'login.succeeded' AND details->>'pending' = $2)`
+	WHERE actor_id = $1 AND action = 'login.succeeded' AND details->>'pending' = $2 AND created_at > $3)`
 
 // SignInSecondFactor completes a pending sign-in with an app code or a
-// recovery code: the session's method says which. Wrong codes are audited
+// recovery code: the session's method says which, after the first step's
+// (password+totp, oidc:<key>+recovery). Wrong codes are audited
 // (login.second_factor_failed) and throttled with the password failures
 // of the same email and address; a pending sign-in expired, already used
 // or whose password changed is ErrPendingExpired.
+//
+// The throttle is read, and a wrong code recorded, inside the transaction
+// that holds the user's row lock: requests of a burst take turns, and each
+// sees the failures of those before it (a wrong code commits its audit
+// event and nothing else).
 func (s *Service) SignInSecondFactor(ctx context.Context, in SecondFactorInput) (SignedIn, error) {
 	f, err := s.factorService()
 	if err != nil {
@@ -82,35 +90,47 @@ func (s *Service) SignInSecondFactor(ctx context.Context, in SecondFactorInput) 
 	if len(in.Code) > 64 {
 		return SignedIn{}, app.Invalidf("code", "factors.code_wrong")
 	}
-	wait, err := s.throttle.RetryAfter(ctx, u.Email, auth.RequestInfoFrom(ctx).IP)
-	if err != nil {
-		return SignedIn{}, err
-	}
-	if wait > 0 {
-		return SignedIn{}, refuse(&Throttled{Wait: wait}, &app.Invalid{Key: "auth.login.throttled"})
-	}
 
-	var out SignedIn
+	var (
+		out   SignedIn
+		wait  time.Duration
+		wrong error // the refusal of a wrong code, committed with its audit event
+	)
 	err = database.WithTx(sys, s.client, func(tx *ent.Tx) error {
 		// The user's row is locked first: two requests with one pending
-		// sign-in take turns, and the second finds it spent.
+		// sign-in take turns, and the second finds it spent, or finds the
+		// first one's failure in the throttle.
 		if _, err := tx.User.Query().Where(user.ID(u.ID)).ForUpdate().Only(sys); err != nil {
 			return fmt.Errorf("load account: %w", err)
 		}
+		var err error
+		if wait, err = s.throttle.RetryAfterWith(sys, tx, u.Email, auth.RequestInfoFrom(ctx).IP); err != nil || wait > 0 {
+			return err
+		}
 		var spent bool
-		if err := scanOne(sys, tx, &spent, pendingSpentQuery, u.ID, in.Pending.NonceHash()); err != nil {
+		if err := scanOne(sys, tx, &spent, pendingSpentQuery, u.ID, in.Pending.NonceHash(),
+			s.now().Add(-auth.PendingTTL-time.Minute)); err != nil {
 			return err
 		}
 		if spent {
 			return ErrPendingExpired
 		}
 		used, err := f.Verify(sys, tx, u.ID, in.Code)
+		if errors.Is(err, factor.ErrWrongCode) || errors.Is(err, factor.ErrSealed) {
+			wrong = wrongCode(err)
+			if errors.Is(err, factor.ErrSealed) {
+				s.warnSealed(ctx, u.ID)
+			}
+			return audit.Record(sys, tx.AuditEvent, audit.Event{
+				Action: audit.LoginSecondFactorFailed, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
+				Details: sealedDetails(err),
+			})
+		}
 		if err != nil {
 			return err
 		}
-		method := auth.MethodPasswordTOTP
+		method := auth.FactorMethod(in.Pending.Method, used.Kind)
 		if used.Kind == factor.KindRecovery {
-			method = auth.MethodPasswordRecovery
 			out.RecoveryUsed, out.RecoveryLeft = true, used.RecoveryLeft
 		}
 		if in.Replace != uuid.Nil {
@@ -142,18 +162,36 @@ func (s *Service) SignInSecondFactor(ctx context.Context, in SecondFactorInput) 
 			Actor: actor, Details: map[string]any{"method": method, "pending": in.Pending.NonceHash()},
 		})
 	})
-	if errors.Is(err, factor.ErrWrongCode) {
-		if err := audit.Record(sys, s.client.AuditEvent, audit.Event{
-			Action: audit.LoginSecondFactorFailed, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
-		}); err != nil {
-			return SignedIn{}, err
-		}
-		return SignedIn{}, refuse(ErrSignInFailed, app.Invalidf("code", "factors.code_wrong"))
-	}
-	if err != nil {
+	switch {
+	case err != nil:
 		return SignedIn{}, err
+	case wait > 0:
+		return SignedIn{}, refuse(&Throttled{Wait: wait}, &app.Invalid{Key: "auth.login.throttled"})
+	case wrong != nil:
+		return SignedIn{}, wrong
 	}
 	return out, nil
+}
+
+// wrongCode is the refusal of a code that did not open: a stored secret
+// this instance's key cannot open (the session key changed: ErrSealed)
+// counts as a wrong code, and the form says a recovery code still works.
+func wrongCode(err error) error {
+	key := "factors.code_wrong"
+	if errors.Is(err, factor.ErrSealed) {
+		key = "factors.code_sealed"
+	}
+	return refuse(ErrSignInFailed, app.Invalidf("code", key))
+}
+
+// sealedDetails say in the audit why a code failed when the stored secret
+// could not be opened (no secret in them): what an administrator needs to
+// see after a change of SESSION_KEY.
+func sealedDetails(err error) map[string]any {
+	if errors.Is(err, factor.ErrSealed) {
+		return map[string]any{"reason": "secret sealed under another key"}
+	}
+	return nil
 }
 
 // scanOne reads one row of one column through tx.

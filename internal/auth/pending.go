@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,7 +23,27 @@ const (
 	// requires a second factor they have not set up yet; such a session
 	// only reaches the enrolment pages until one is confirmed.
 	MethodPasswordEnrol = "password:enrol"
+	// EnrolSuffix ends the method of every enrolment-only session:
+	// "password:enrol", "oidc:<key>:enrol".
+	EnrolSuffix = ":enrol"
 )
+
+// IsEnrolMethod reports whether a session of method reaches only the
+// enrolment pages (whatever signed it in: the password or a provider).
+func IsEnrolMethod(method string) bool { return strings.HasSuffix(method, EnrolSuffix) }
+
+// EnrolMethod is the enrolment-only method of a sign-in by base
+// (MethodPassword, oidc:<key>).
+func EnrolMethod(base string) string { return base + EnrolSuffix }
+
+// FactorMethod is the method of a sign-in by base completed with a factor
+// of kind ("totp", "recovery"): "password+totp", "oidc:<key>+recovery".
+func FactorMethod(base, kind string) string {
+	if base == "" {
+		base = MethodPassword
+	}
+	return strings.TrimSuffix(base, EnrolSuffix) + "+" + kind
+}
 
 // PendingTTL is how long a verified password waits for its second factor.
 const PendingTTL = 5 * time.Minute
@@ -37,6 +58,9 @@ type Pending struct {
 	PasswordAt   time.Time
 	Nonce        string
 	PasswordHash string
+	// Method is the first step's method: "" for the password, oidc:<key>
+	// for a provider's sign-in (PasswordAt is then when it vouched).
+	Method string
 }
 
 // PendingCodec signs and encrypts the pending sign-in cookie with keys
@@ -93,12 +117,13 @@ type pendingWire struct {
 	T int64
 	N string
 	H string
+	M string
 }
 
 // Cookie is the pending sign-in's cookie: HttpOnly, SameSite=Lax (the
 // second step may follow a redirect), gone after PendingTTL.
 func (c *PendingCodec) Cookie(p Pending) *http.Cookie {
-	v, err := c.codec.Encode(c.name, pendingWire{U: p.UserID, T: p.PasswordAt.UnixMicro(), N: p.Nonce, H: p.PasswordHash})
+	v, err := c.codec.Encode(c.name, pendingWire{U: p.UserID, T: p.PasswordAt.UnixMicro(), N: p.Nonce, H: p.PasswordHash, M: p.Method})
 	if err != nil {
 		// Encoding a fixed struct with valid keys cannot fail.
 		panic(err)
@@ -124,5 +149,5 @@ func (c *PendingCodec) Read(r *http.Request) (Pending, bool) {
 	if err := c.codec.Decode(c.name, ck.Value, &w); err != nil || w.U == uuid.Nil || w.N == "" {
 		return Pending{}, false
 	}
-	return Pending{UserID: w.U, PasswordAt: time.UnixMicro(w.T), Nonce: w.N, PasswordHash: w.H}, true
+	return Pending{UserID: w.U, PasswordAt: time.UnixMicro(w.T), Nonce: w.N, PasswordHash: w.H, Method: w.M}, true
 }

@@ -38,21 +38,33 @@ func DefaultThrottle(db *sql.DB, now func() time.Time) *Throttle {
 // RetryAfter returns how long a login for email from ip must wait, zero
 // when it may go ahead.
 func (t *Throttle) RetryAfter(ctx context.Context, email, ip string) (time.Duration, error) {
-	wait, err := t.wait(ctx, "target_label", email, t.perEmail)
+	return t.RetryAfterWith(ctx, t.db, email, ip)
+}
+
+// Querier runs a query: the pool, or a transaction.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// RetryAfterWith is RetryAfter read through q: a workflow that holds a
+// lock in a transaction reads the failures there, without waiting for a
+// second connection of the pool while it holds the lock.
+func (t *Throttle) RetryAfterWith(ctx context.Context, q Querier, email, ip string) (time.Duration, error) {
+	wait, err := t.wait(ctx, q, "target_label", email, t.perEmail)
 	if err != nil || wait > 0 || ip == "" {
 		return wait, err
 	}
-	return t.wait(ctx, "ip", ip, t.perIP)
+	return t.wait(ctx, q, "ip", ip, t.perIP)
 }
 
 // wait looks at the limit-th most recent failure for value: while it is
 // inside the window the limit is reached, until it leaves the window.
-func (t *Throttle) wait(ctx context.Context, column, value string, limit int) (time.Duration, error) {
+func (t *Throttle) wait(ctx context.Context, q Querier, column, value string, limit int) (time.Duration, error) {
 	now := t.now()
 	var oldest sql.NullTime
 	// Each action is read apart, so that password failures keep using
 	// their partial indexes (ix_audit_events_login_failed_*).
-	err := t.db.QueryRowContext(ctx, fmt.Sprintf(`SELECT min(created_at) FROM (
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT min(created_at) FROM (
 		SELECT created_at FROM (
 			(SELECT created_at FROM audit_events
 			WHERE action = 'login.failed' AND %[1]s = $1 AND created_at > $2
@@ -62,7 +74,10 @@ func (t *Throttle) wait(ctx context.Context, column, value string, limit int) (t
 			WHERE action = 'login.second_factor_failed' AND %[1]s = $1 AND created_at > $2
 			ORDER BY created_at DESC LIMIT $3)
 		) both_kinds ORDER BY created_at DESC LIMIT $3) recent
-		HAVING count(*) >= $3`, column), value, now.Add(-t.window), limit).Scan(&oldest)
+		HAVING count(*) >= $3`, column), value, now.Add(-t.window), limit)
+	if err == nil {
+		err = scanFirst(rows, &oldest)
+	}
 	if err == sql.ErrNoRows || (err == nil && !oldest.Valid) {
 		return 0, nil
 	}
@@ -74,4 +89,20 @@ func (t *Throttle) wait(ctx context.Context, column, value string, limit int) (t
 		wait = time.Second
 	}
 	return wait, nil
+}
+
+// scanFirst scans the first row of rows into dst (sql.ErrNoRows without
+// one) and closes them.
+func scanFirst(rows *sql.Rows, dst any) error {
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := rows.Scan(dst); err != nil {
+		return err
+	}
+	return rows.Err()
 }

@@ -251,11 +251,11 @@ func variables() []variable {
 				c.OIDC.Key = v
 				return nil
 			}},
-		{"OIDC_ISSUER", "", "issuer URL of the OpenID Connect provider (its discovery document is at <issuer>/.well-known/openid-configuration); unset: no single sign-on",
+		{"OIDC_ISSUER", "", "https issuer URL of the OpenID Connect provider (http only on loopback; its discovery document is at <issuer>/.well-known/openid-configuration); unset: no single sign-on",
 			func(c *Config, v string) error {
 				u, err := url.Parse(v)
-				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					return errors.New("must be an absolute https:// URL")
+				if err != nil || u.Host == "" || !SecureURL(u) {
+					return errors.New("must be an absolute https:// URL (http:// only on loopback: localhost, 127.0.0.1, ::1)")
 				}
 				c.OIDC.Issuer = v
 				return nil
@@ -386,6 +386,25 @@ func Load(getenv func(string) string, required ...string) (Config, error) {
 	}
 	errs = append(errs, c.checkOIDC()...)
 	return c, errors.Join(errs...)
+}
+
+// SecureURL reports whether u may carry what single sign-on trusts (the
+// issuer's keys and tokens, where signing out sends the browser): https,
+// or http to this machine's loopback only, where nothing travels on a
+// network (a provider run next to Violet, tests).
+func SecureURL(u *url.URL) bool {
+	switch u.Scheme {
+	case "https":
+		return u.Host != ""
+	case "http":
+		h := u.Hostname()
+		if strings.EqualFold(h, "localhost") {
+			return true
+		}
+		ip, err := netip.ParseAddr(h)
+		return err == nil && ip.IsLoopback()
+	}
+	return false
 }
 
 // checkOIDC completes and checks the provider's settings together: with

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -238,6 +239,9 @@ func TestLoadRejectsMalformed(t *testing.T) {
 		{"S3_PATH_STYLE maybe", "S3_PATH_STYLE", "maybe"},
 		{"OIDC_KEY with a colon", "OIDC_KEY", "corp:eu"},
 		{"OIDC_ISSUER relative", "OIDC_ISSUER", "/realms/violet"},
+		{"OIDC_ISSUER http on the network", "OIDC_ISSUER", "http://idp.example.org/realms/violet"},
+		{"OIDC_ISSUER http to a look-alike of localhost", "OIDC_ISSUER", "http://localhost.example.org"},
+		{"OIDC_ISSUER ftp", "OIDC_ISSUER", "ftp://idp.example.org"},
 		{"OIDC_REDIRECT_URL relative", "OIDC_REDIRECT_URL", "/login/oidc/callback"},
 		{"OIDC_GROUP_MAP without =", "OIDC_GROUP_MAP", "admins"},
 		{"OIDC_GROUP_MAP without a group", "OIDC_GROUP_MAP", "admins="},
@@ -466,5 +470,29 @@ func TestLoadOIDC(t *testing.T) {
 		strings.Join(o.AllowedDomains["example.org"], ",") != "redteam,observer" ||
 		len(o.AllowedDomains["partner.test"]) != 0 || len(o.AllowedDomains) != 2 {
 		t.Errorf("OIDC = %+v", o)
+	}
+}
+
+// The provider's URLs: https, or http to the loopback only (a provider
+// next to Violet): tokens and keys never cross a network in the clear.
+func TestSecureURL(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"https://idp.example.org": true, "http://localhost:8080": true, "http://LOCALHOST": true,
+		"http://127.0.0.1:5556/dex": true, "http://[::1]:9000": true, "http://idp.example.org": false,
+		"http://10.0.0.1": false, "http://localhost.example.org": false, "https://": false, "ftp://127.0.0.1": false,
+		"javascript://localhost": false,
+	} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := config.SecureURL(u); got != want {
+			t.Errorf("SecureURL(%s) = %v", raw, got)
+		}
+	}
+	c, err := config.Load(env(validServe, "OIDC_ISSUER", "http://127.0.0.1:5556/dex", "OIDC_CLIENT_ID", "violet",
+		"OIDC_CLIENT_SECRET", "s3cret"), serveNeeded...)
+	if err != nil || c.OIDC.Issuer != "http://127.0.0.1:5556/dex" {
+		t.Errorf("loopback http issuer: %q, %v", c.OIDC.Issuer, err)
 	}
 }

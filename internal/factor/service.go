@@ -120,7 +120,9 @@ func (s *Service) Begin(userID uuid.UUID, email string) (Enrolment, error) {
 	if err != nil {
 		return Enrolment{}, err
 	}
-	token := s.sealer.Seal([]byte(strconv.FormatInt(s.now().Unix(), 10)+"|"+secret), enrolAD(userID))
+	// The start time (µs, the database's precision) lets Confirm refuse a
+	// token started before the app last confirmed: a token is good once.
+	token := s.sealer.Seal([]byte(strconv.FormatInt(s.now().UnixMicro(), 10)+"|"+secret), enrolAD(userID))
 	return enrolment(secret, email, token)
 }
 
@@ -136,24 +138,25 @@ func enrolment(secret, email, token string) (Enrolment, error) {
 // Resume opens an enrolment's token again (the form came back with an
 // error): ErrEnrolmentExpired when it is not userID's or too old.
 func (s *Service) Resume(userID uuid.UUID, email, token string) (Enrolment, error) {
-	secret, err := s.openEnrolment(userID, token)
+	secret, _, err := s.openEnrolment(userID, token)
 	if err != nil {
 		return Enrolment{}, err
 	}
 	return enrolment(secret, email, token)
 }
 
-func (s *Service) openEnrolment(userID uuid.UUID, token string) (string, error) {
+func (s *Service) openEnrolment(userID uuid.UUID, token string) (string, time.Time, error) {
 	plain, err := s.sealer.Open(token, enrolAD(userID))
 	if err != nil {
-		return "", ErrEnrolmentExpired
+		return "", time.Time{}, ErrEnrolmentExpired
 	}
 	at, secret, ok := strings.Cut(string(plain), "|")
-	started, perr := strconv.ParseInt(at, 10, 64)
-	if !ok || perr != nil || s.now().Sub(time.Unix(started, 0)) > EnrolmentTTL {
-		return "", ErrEnrolmentExpired
+	micros, perr := strconv.ParseInt(at, 10, 64)
+	started := time.UnixMicro(micros)
+	if !ok || perr != nil || s.now().Sub(started) > EnrolmentTTL {
+		return "", time.Time{}, ErrEnrolmentExpired
 	}
-	return secret, nil
+	return secret, started, nil
 }
 
 // Confirm checks code against the enrolment's secret and, when it
@@ -161,9 +164,19 @@ func (s *Service) openEnrolment(userID uuid.UUID, token string) (string, error) 
 // gives a new set of recovery codes, returned once to be shown.
 func (s *Service) Confirm(ctx context.Context, tx *ent.Tx, userID uuid.UUID, token, code string) ([]string, error) {
 	sys := rule.SystemContext(ctx)
-	secret, err := s.openEnrolment(userID, token)
+	secret, started, err := s.openEnrolment(userID, token)
 	if err != nil {
 		return nil, err
+	}
+	// An app confirmed after this token was started (by this very token,
+	// or another) voids it: the form sent again, or an old tab, must not
+	// replace the app set up since.
+	newer, err := tx.UserTOTP.Query().Where(usertotp.UserID(userID), usertotp.ConfirmedAtGT(started)).Exist(sys)
+	if err != nil {
+		return nil, fmt.Errorf("load factor: %w", err)
+	}
+	if newer {
+		return nil, ErrEnrolmentExpired
 	}
 	step, ok := Match(secret, code, s.now(), 0)
 	if !ok {
@@ -250,6 +263,13 @@ func (s *Service) Regenerate(ctx context.Context, tx *ent.Tx, userID uuid.UUID) 
 
 // Remove deletes userID's authenticator app and recovery codes.
 func (s *Service) Remove(ctx context.Context, tx *ent.Tx, userID uuid.UUID) error {
+	return Remove(ctx, tx, userID)
+}
+
+// Remove deletes userID's authenticator app and recovery codes in tx and
+// needs no key: an administrator removes the app of someone who lost it
+// (people.RemoveTOTP).
+func Remove(ctx context.Context, tx *ent.Tx, userID uuid.UUID) error {
 	sys := rule.SystemContext(ctx)
 	if _, err := tx.UserTOTP.Delete().Where(usertotp.UserID(userID)).Exec(sys); err != nil {
 		return fmt.Errorf("remove factor: %w", err)

@@ -45,6 +45,7 @@ import (
 	"violet/internal/audit"
 	"violet/internal/auth"
 	"violet/internal/database"
+	"violet/internal/factor"
 	"violet/internal/identity"
 	"violet/internal/paths"
 	"violet/internal/seed"
@@ -473,10 +474,12 @@ type Acceptance struct {
 
 // Result is a successful acceptance: the account and its new session.
 type Result struct {
-	UserID  uuid.UUID
-	Email   string
-	Reset   bool
-	Token   string // for the session cookie
+	UserID uuid.UUID
+	Email  string
+	Reset  bool
+	Token  string // for the session cookie
+	// Session is nil when the account has an authenticator app: the
+	// password is set, and they sign in with it and a code.
 	Session *auth.SessionRecord
 }
 
@@ -627,22 +630,40 @@ func acceptReset(ctx context.Context, tx *ent.Tx, sessions *auth.SessionStore, g
 }
 
 // finish records who used the invitation, starts the account's session and
-// writes the audit event, with the new account as its actor.
+// writes the audit event, with the new account as its actor. The second
+// factor's policy applies as at a sign-in (factor.NeedOf): someone with an
+// authenticator app gets no session (a reset link proves the mailbox, not
+// the app: they sign in with the new password and a code); someone whose
+// group requires a factor they have not set up gets an enrolment-only one.
 func finish(ctx context.Context, tx *ent.Tx, sessions *auth.SessionStore, id uuid.UUID, u *ent.User, reset bool, details map[string]any) (*Result, error) {
 	if err := tx.Invitation.UpdateOneID(id).SetConsumedByID(u.ID).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("record invitation use: %w", err)
 	}
-	token, rec, err := sessions.Create(ctx, tx, u.ID, auth.MethodPassword)
+	need, err := factor.NeedOf(ctx, tx.Client(), u.ID)
 	if err != nil {
 		return nil, err
 	}
+	res := &Result{UserID: u.ID, Email: u.Email, Reset: reset}
+	// Without a session the account is still the actor (never whoever
+	// the browser was signed in as).
+	actor := auth.NewViewer(u.ID, u.Email, u.DisplayName, string(u.Locale), uuid.Nil, nil, nil)
+	if need != factor.NeedCode {
+		method := auth.MethodPassword
+		if need == factor.NeedEnrol {
+			method = auth.MethodPasswordEnrol
+		}
+		if res.Token, res.Session, err = sessions.Create(ctx, tx, u.ID, method); err != nil {
+			return nil, err
+		}
+		actor = res.Session.Viewer()
+	}
 	if err := audit.Record(ctx, tx.AuditEvent, audit.Event{
 		Action: audit.InvitationAccepted, TargetType: "invitation", TargetID: id.String(), TargetLabel: u.Email,
-		Details: details, Actor: rec.Viewer(),
+		Details: details, Actor: actor,
 	}); err != nil {
 		return nil, err
 	}
-	return &Result{UserID: u.ID, Email: u.Email, Reset: reset, Token: token, Session: rec}, nil
+	return res, nil
 }
 
 // bootstrapLock serialises bootstrap links of instances starting together

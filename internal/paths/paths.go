@@ -68,6 +68,7 @@ const (
 	UserDelete            = "/admin/users/:id/delete"
 	UserRestore           = "/admin/users/:id/restore"
 	UserEndSessions       = "/admin/users/:id/end-sessions"
+	UserRemoveTOTP        = "/admin/users/:id/remove-totp"
 	Groups                = "/admin/groups"
 	GroupNew              = "/admin/groups/new"
 	Group                 = "/admin/groups/:id"

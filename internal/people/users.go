@@ -12,10 +12,13 @@ import (
 	"violet/ent/refreshtoken"
 	"violet/ent/schema"
 	"violet/ent/user"
+	"violet/ent/usertotp"
 	"violet/internal/app"
 	"violet/internal/audit"
 	"violet/internal/auth"
+	"violet/internal/auth/rule"
 	"violet/internal/database"
+	"violet/internal/factor"
 	"violet/internal/identity"
 	"violet/internal/invite"
 	"violet/views/admin"
@@ -122,6 +125,13 @@ func (s *Service) User(ctx context.Context, id uuid.UUID) (admin.UserDetail, err
 		MixedEmail: identity.EmailMixedScript(u.Email), MixedName: identity.MixedScript(u.DisplayName),
 		Active: u.IsActive, DeletedAt: u.DeletedAt, CreatedAt: u.CreatedAt, LastLogin: u.LastLoginAt,
 		Sessions: sessions, Self: u.ID == v.UserID, CanManage: v.Can(auth.UserManage),
+	}
+	if d.CanManage {
+		// The factor rows are system-only: read for a user manager.
+		if d.TOTP, err = s.client.UserTOTP.Query().Where(usertotp.UserID(id), usertotp.ConfirmedAtNotNil()).
+			Exist(rule.SystemContext(ctx)); err != nil {
+			return admin.UserDetail{}, fmt.Errorf("load factors: %w", err)
+		}
 	}
 	d.Groups = admin.UserGroups{
 		UserID: d.ID, Choices: groupChoices(v, all, checked),
@@ -333,6 +343,18 @@ func guardLastAdmin(ctx context.Context, tx *ent.Tx, u *ent.User, adminGroup *en
 	return refuseLastAdmin(ctx, tx, adminGroup)
 }
 
+// GuardLastAdmin is guardLastAdmin for workflows outside this package
+// that take groups away (single sign-on's group mapping): it locks the
+// admin group for the rest of tx and refuses (*app.Invalid) when u is the
+// last active admin.
+func GuardLastAdmin(ctx context.Context, tx *ent.Tx, u *ent.User) error {
+	g, err := lockAdminGroup(ctx, tx)
+	if err != nil {
+		return err
+	}
+	return guardLastAdmin(ctx, tx, u, g)
+}
+
 // change is the part of a user state change that differs: it runs in
 // the transaction with the admin group locked and returns the audit
 // action to record ("" when there was nothing to do) and its details.
@@ -450,6 +472,33 @@ func (s *Service) Restore(ctx context.Context, id uuid.UUID) error {
 			return "", nil, fmt.Errorf("restore user: %w", err)
 		}
 		return audit.UserRestored, nil, nil
+	})
+}
+
+// RemoveTOTP is an administrator's recovery for someone who lost their
+// authenticator app and their recovery codes: both are deleted and the
+// user's sessions end (they sign in again with their password, and enrol
+// again where a group requires it). Audited factor.totp_removed with the
+// administrator as actor. Nobody removes their own this way (the security
+// page asks a code); a user without an app is left as is.
+func (s *Service) RemoveTOTP(ctx context.Context, id uuid.UUID) error {
+	v := auth.FromContext(ctx)
+	return s.changeUser(ctx, id, false, func(ctx context.Context, tx *ent.Tx, u *ent.User, _ *ent.Group) (string, map[string]any, error) {
+		if u.ID == v.UserID {
+			return "", nil, refused("factors.admin.not_yourself")
+		}
+		has, err := tx.UserTOTP.Query().Where(usertotp.UserID(u.ID)).Exist(rule.SystemContext(ctx))
+		if err != nil || !has {
+			return "", nil, err
+		}
+		if err := factor.Remove(ctx, tx, u.ID); err != nil {
+			return "", nil, err
+		}
+		n, err := s.sessions.RevokeUser(ctx, tx, u.ID, uuid.Nil)
+		if err != nil {
+			return "", nil, err
+		}
+		return audit.FactorTOTPRemoved, map[string]any{"by": "admin", "sessions_ended": n}, nil
 	})
 }
 

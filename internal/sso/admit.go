@@ -13,11 +13,14 @@ import (
 	"violet/ent/group"
 	"violet/ent/user"
 	"violet/ent/useridentity"
+	"violet/internal/app"
 	"violet/internal/audit"
+	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
 	"violet/internal/identity"
 	"violet/internal/invite"
+	"violet/internal/people"
 )
 
 // admit decides who the person the provider vouched for is, in one
@@ -63,6 +66,9 @@ func (s *Service) admit(ctx context.Context, c claims) (uuid.UUID, error) {
 			return fmt.Errorf("read identity: %w", err)
 		}
 		userID = u.ID
+		if !c.HasGroups {
+			return nil // nothing to go by: no group changes
+		}
 		return s.mapGroups(sys, tx, u, c.Groups)
 	})
 	return userID, err
@@ -140,8 +146,11 @@ func displayName(c claims, email string) string {
 
 // mapGroups makes u a member of each Violet group of OIDC_GROUP_MAP
 // exactly when the groups claim holds one of the values mapped to it;
-// groups the map does not name are never touched. A missing claim counts
-// as empty: taking access away is the safe side. Changes are audited.
+// groups the map does not name are never touched. Its caller calls it
+// only when the claim was sent: an empty claim takes every mapped group
+// away, a missing one changes nothing. The last active admin keeps the
+// admin group whatever the claim says (Violet must keep an admin), which
+// the audit records as kept. Changes are audited.
 func (s *Service) mapGroups(ctx context.Context, tx *ent.Tx, u *ent.User, claim []string) error {
 	if len(s.p.cfg.GroupMap) == 0 {
 		return nil
@@ -168,7 +177,19 @@ func (s *Service) mapGroups(ctx context.Context, tx *ent.Tx, u *ent.User, claim 
 			remove = append(remove, g)
 		}
 	}
-	if len(add) == 0 && len(remove) == 0 {
+	var kept []*ent.Group
+	if i := slices.IndexFunc(remove, func(g *ent.Group) bool { return g.IsSystem && g.Name == auth.GroupAdmin }); i >= 0 {
+		err := people.GuardLastAdmin(ctx, tx, u)
+		var last *app.Invalid
+		switch {
+		case errors.As(err, &last):
+			kept = []*ent.Group{remove[i]}
+			remove = slices.Delete(remove, i, i+1)
+		case err != nil:
+			return err
+		}
+	}
+	if len(add) == 0 && len(remove) == 0 && len(kept) == 0 {
 		return nil
 	}
 	if err := tx.User.UpdateOne(u).AddGroups(add...).RemoveGroups(remove...).Exec(ctx); err != nil {
@@ -176,7 +197,8 @@ func (s *Service) mapGroups(ctx context.Context, tx *ent.Tx, u *ent.User, claim 
 	}
 	return audit.Record(ctx, tx.AuditEvent, audit.Event{
 		Action: audit.UserGroupsChanged, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
-		Details: map[string]any{"method": s.p.Method(), "added": groupNames(add), "removed": groupNames(remove)},
+		Details: map[string]any{"method": s.p.Method(), "added": groupNames(add), "removed": groupNames(remove),
+			"kept_last_admin": groupNames(kept)},
 	})
 }
 

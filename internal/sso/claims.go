@@ -14,6 +14,10 @@ type claims struct {
 	Email           string // only when the provider says it is verified; "" otherwise
 	Name            string
 	Groups          []string // values of the groups claim
+	// HasGroups: the provider sent the groups claim (even an empty list).
+	// Without it (not asked for, or too many groups to fit: Entra ID's
+	// overage) Violet cannot tell who left a group, so it changes none.
+	HasGroups bool
 }
 
 // claims reads the ID token's claims, completed by the user info endpoint
@@ -21,40 +25,73 @@ type claims struct {
 // providers keep the ID token small). User info about another subject
 // than the token's is ignored (OpenID Connect Core 5.3.2).
 func (s *Service) claims(ctx context.Context, d *discovered, idt *oidc.IDToken, tok *oauth2.Token) (claims, error) {
-	all := map[string]any{}
-	if err := idt.Claims(&all); err != nil {
+	token := map[string]any{}
+	if err := idt.Claims(&token); err != nil {
 		return claims{}, fmt.Errorf("read ID token claims: %w", err)
 	}
-	_, hasEmail := all["email"]
-	_, hasGroups := all[s.p.cfg.GroupsClaim]
+	_, hasEmail := token["email"]
+	_, hasGroups := groupsOf(token, s.p.cfg.GroupsClaim)
+	var info map[string]any // nil: no user info
 	if (!hasEmail || !hasGroups) && d.oidc.UserInfoEndpoint() != "" {
-		info, err := d.oidc.UserInfo(ctx, oauth2.StaticTokenSource(tok))
-		if err == nil && info.Subject == idt.Subject {
+		ui, err := d.oidc.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+		if err == nil && ui.Subject == idt.Subject {
 			more := map[string]any{}
-			if info.Claims(&more) == nil {
-				for k, v := range more {
-					if _, ok := all[k]; !ok {
-						all[k] = v
-					}
-				}
+			if ui.Claims(&more) == nil {
+				info = more
 			}
 		}
 		// A user info endpoint that fails leaves the token's claims: the
 		// person may then lack an e-mail, which the admission explains.
 	}
-	c := claims{Issuer: idt.Issuer, Subject: idt.Subject, Groups: stringList(all[s.p.cfg.GroupsClaim])}
+	return readClaims(idt.Issuer, idt.Subject, token, info, s.p.cfg.GroupsClaim), nil
+}
+
+// readClaims is the person of the ID token's claims (token) and the user
+// info's (info, nil without), groupsClaim naming the groups claim.
+func readClaims(issuer, subject string, token, info map[string]any, groupsClaim string) claims {
+	c := claims{Issuer: issuer, Subject: subject}
+	c.Groups, c.HasGroups = groupsOf(token, groupsClaim)
+	if !c.HasGroups && info != nil {
+		c.Groups, c.HasGroups = groupsOf(info, groupsClaim)
+	}
+	// The e-mail and what vouches for it come from one source: the ID
+	// token when it has an e-mail, else user info. Taken key by key, user
+	// info's email_verified could vouch for another address than the
+	// token's.
+	src := token
+	if _, hasEmail := token["email"]; !hasEmail && info != nil {
+		src = info
+	}
 	// Entra ID sends no email_verified; its xms_edov (the domain's owner
 	// verified the address) says as much.
-	if email, _ := all["email"].(string); email != "" && (verified(all["email_verified"]) || verified(all["xms_edov"])) {
+	if email, _ := src["email"].(string); email != "" && (verified(src["email_verified"]) || verified(src["xms_edov"])) {
 		c.Email = email
 	}
-	for _, k := range []string{"name", "preferred_username"} {
-		if n, _ := all[k].(string); n != "" {
-			c.Name = n
-			break
+	for _, m := range []map[string]any{token, info} {
+		for _, k := range []string{"name", "preferred_username"} {
+			if n, _ := m[k].(string); n != "" && c.Name == "" {
+				c.Name = n
+			}
 		}
 	}
-	return c, nil
+	return c
+}
+
+// groupsOf reads the groups claim name of m; present is false when m
+// lacks it, or names it in _claim_names: a distributed claim, what Entra
+// ID sends instead of the groups when a person has too many (overage),
+// which Violet does not fetch.
+func groupsOf(m map[string]any, name string) (groups []string, present bool) {
+	if names, ok := m["_claim_names"].(map[string]any); ok {
+		if _, distributed := names[name]; distributed {
+			return nil, false
+		}
+	}
+	v, ok := m[name]
+	if !ok || v == nil {
+		return nil, false
+	}
+	return stringList(v), true
 }
 
 // verified reads email_verified, which some providers send as a string.

@@ -65,7 +65,7 @@ func (s *Service) Start(ctx context.Context, next string) (string, *http.Cookie,
 	if s.p == nil {
 		return "", nil, app.ErrNotFound // single sign-on is off
 	}
-	d, err := s.p.discover(ctx)
+	d, err := s.p.discover(ctx, s.now())
 	if err != nil {
 		return "", nil, err
 	}
@@ -90,8 +90,9 @@ type CallbackInput struct {
 // Callback finishes a sign-in: the state checked against the cookie's,
 // the code exchanged with the PKCE verifier, the ID token verified and its
 // nonce checked, then who gets in decided (admit) and the session started.
-// A refusal is a *Refusal, recorded as login.failed with the provider; a
-// provider that cannot be reached is ErrProviderDown.
+// A refusal is a *Refusal, recorded as login.failed with the provider
+// once the state checked out (before, only logged); a provider that
+// cannot be reached is ErrProviderDown.
 func (s *Service) Callback(ctx context.Context, in CallbackInput) (Done, error) {
 	if s.p == nil {
 		return Done{}, app.ErrNotFound
@@ -110,15 +111,15 @@ type Done struct {
 func (s *Service) callback(ctx context.Context, in CallbackInput) (account.SignedIn, string, error) {
 	var st stateCookie
 	if in.Cookie == "" || s.p.codec.Decode(s.p.cookie, in.Cookie, &st) != nil {
-		return account.SignedIn{}, "", s.refuse(ctx, &Refusal{KeyInvalid, "state missing or expired"}, "")
+		return account.SignedIn{}, "", s.reject(ctx, "state missing or expired")
 	}
 	if in.State == "" || subtle.ConstantTimeCompare([]byte(in.State), []byte(st.State)) != 1 {
-		return account.SignedIn{}, "", s.refuse(ctx, &Refusal{KeyInvalid, "state mismatch"}, "")
+		return account.SignedIn{}, "", s.reject(ctx, "state mismatch")
 	}
 	if in.Error != "" || in.Code == "" {
 		return account.SignedIn{}, "", s.refuse(ctx, &Refusal{KeyInvalid, "provider error: " + audit.Label(in.Error)}, "")
 	}
-	d, err := s.p.discover(ctx)
+	d, err := s.p.discover(ctx, s.now())
 	if err != nil {
 		return account.SignedIn{}, "", err
 	}
@@ -168,7 +169,16 @@ func (s *Service) callback(ctx context.Context, in CallbackInput) (account.Signe
 	return signed, st.Next, nil
 }
 
-// refuse records a refused sign-in as login.failed with the provider and
+// reject refuses a callback whose state does not check out, without an
+// audit row: anyone can send such a callback, as often as they like, and
+// the audit log must not be theirs to fill. It is logged at debug level.
+func (s *Service) reject(ctx context.Context, reason string) error {
+	s.p.log.DebugContext(ctx, "single sign-on: callback refused before its state checked out", "reason", reason)
+	return &Refusal{KeyInvalid, reason}
+}
+
+// refuse records a refused sign-in (its state checked out: it comes from
+// a sign-in this browser started) as login.failed with the provider and
 // returns the refusal. label is the e-mail (or subject) the provider
 // gave, "" before a token was verified.
 func (s *Service) refuse(ctx context.Context, r *Refusal, label string) error {

@@ -24,7 +24,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,13 +45,18 @@ var ErrProviderDown = errors.New("the identity provider cannot be reached")
 // must not hold a sign-in (or anything else) for long.
 const discoveryTimeout = 10 * time.Second
 
+// retryAfter is how long a failed discovery is remembered: meanwhile
+// sign-ins are told at once that the provider is down, instead of each
+// waiting up to discoveryTimeout for the same answer.
+const retryAfter = 30 * time.Second
+
 // stateTTL is how long a sign-in attempt may take at the provider.
 const stateTTL = 10 * time.Minute
 
 // Provider is the configured OpenID Connect provider. Its discovery runs
 // at the first sign-in, not at start-up, so that a provider down when
 // Violet starts stops nothing; a failed discovery is tried again at the
-// next sign-in.
+// first sign-in retryAfter after it.
 type Provider struct {
 	cfg      config.OIDC
 	codec    *securecookie.SecureCookie
@@ -62,8 +66,14 @@ type Provider struct {
 	client   *http.Client
 	log      *slog.Logger
 
-	mu   sync.Mutex                 // one discovery at a time
 	disc atomic.Pointer[discovered] // nil until a discovery succeeds
+
+	// sem holds one discovery at a time; a sign-in waiting for it gives
+	// up when its request does. failedAt and failure, the last failed
+	// discovery, are read and written only by whoever holds sem.
+	sem      chan struct{}
+	failedAt time.Time
+	failure  error
 }
 
 // discovered is what the provider's discovery document gives.
@@ -106,7 +116,8 @@ func New(cfg config.OIDC, sessionKey []byte, secure bool, base *url.URL, client 
 	if base != nil {
 		login = strings.TrimRight(base.String(), "/") + paths.Login
 	}
-	return &Provider{cfg: cfg, codec: codec, secure: secure, cookie: name, loginURL: login, client: client, log: log}, nil
+	return &Provider{cfg: cfg, codec: codec, secure: secure, cookie: name, loginURL: login, client: client, log: log,
+		sem: make(chan struct{}, 1)}, nil
 }
 
 // Key is the provider's short name (OIDC_KEY).
@@ -127,24 +138,52 @@ func (p *Provider) CookieName() string {
 }
 
 // discover returns the discovered provider, running the discovery when
-// no earlier one succeeded. Sign-ins wait for one discovery at a time.
-func (p *Provider) discover(ctx context.Context) (*discovered, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// no earlier one succeeded. One discovery runs at a time: the others wait
+// for it, or give up with their request (ctx). A failed discovery is
+// remembered until retryAfter after now, the clock's time: sign-ins
+// meanwhile fail at once, without queueing behind a provider that does
+// not answer.
+func (p *Provider) discover(ctx context.Context, now time.Time) (*discovered, error) {
 	if d := p.disc.Load(); d != nil {
 		return d, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, discoveryTimeout)
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: waiting for the discovery: %w", ErrProviderDown, ctx.Err())
+	}
+	defer func() { <-p.sem }()
+	if d := p.disc.Load(); d != nil { // found while this one waited
+		return d, nil
+	}
+	if p.failure != nil && now.Before(p.failedAt.Add(retryAfter)) {
+		return nil, p.failure
+	}
+	dctx, cancel := context.WithTimeout(ctx, discoveryTimeout)
 	defer cancel()
-	op, err := oidc.NewProvider(oidc.ClientContext(ctx, p.client), p.cfg.Issuer)
+	op, err := oidc.NewProvider(oidc.ClientContext(dctx, p.client), p.cfg.Issuer)
 	if err != nil {
-		p.log.Warn("single sign-on: the identity provider cannot be reached", "issuer", p.cfg.Issuer, "err", err)
-		return nil, fmt.Errorf("%w: discovery: %w", ErrProviderDown, err)
+		err = fmt.Errorf("%w: discovery: %w", ErrProviderDown, err)
+		// A request that went away says nothing about the provider: only
+		// the provider's own failure (or its timeout) is remembered.
+		if ctx.Err() == nil {
+			p.log.Warn("single sign-on: the identity provider cannot be reached", "issuer", p.cfg.Issuer, "err", err)
+			p.failedAt, p.failure = now, err
+		}
+		return nil, err
 	}
 	var extra struct {
 		EndSession string `json:"end_session_endpoint"`
 	}
 	_ = op.Claims(&extra) // absent: no RP-initiated logout
+	if u, err := url.Parse(extra.EndSession); extra.EndSession != "" && (err != nil || !config.SecureURL(u)) {
+		// Signing out would send the browser there with our client id:
+		// only to an absolute https URL (http on loopback), never to
+		// javascript: or a relative or cleartext address.
+		p.log.Warn("single sign-on: the provider's end_session_endpoint is not an https URL: signing out stays in Violet",
+			"issuer", p.cfg.Issuer)
+		extra.EndSession = ""
+	}
 	d := &discovered{
 		oidc: op,
 		// go-oidc checks the signature (keys from the provider's JWKS),
@@ -159,6 +198,7 @@ func (p *Provider) discover(ctx context.Context) (*discovered, error) {
 		endSession: extra.EndSession,
 	}
 	p.disc.Store(d)
+	p.failure = nil
 	return d, nil
 }
 

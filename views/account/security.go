@@ -22,6 +22,9 @@ type Security struct {
 	// set one up.
 	Required  bool
 	Enrolling bool
+	// NoPassword: the session was signed in through an identity provider:
+	// the forms ask no password (a code, or a recent sign-in, instead).
+	NoPassword bool
 	// The forms, each asking the password (and a code once an app is set
 	// up) again; their fields are named with their prefix, so the page
 	// holds them side by side.
@@ -106,7 +109,18 @@ func methodLabel(ctx context.Context, m string) string {
 	case m == "password:enrol":
 		return i18n.T(ctx, "factors.method.password_enrol")
 	case strings.HasPrefix(m, "oidc:"), strings.HasPrefix(m, "saml:"):
-		return i18n.T(ctx, "factors.method.sso", "Provider", m[strings.Index(m, ":")+1:])
+		// A provider's sign-in may be followed by Violet's second step
+		// (oidc:<key>+totp, +recovery) or be enrolment-only (:enrol).
+		key, then := m[strings.Index(m, ":")+1:], ""
+		for _, suffix := range []string{"+totp", "+recovery", ":enrol"} {
+			if strings.HasSuffix(key, suffix) {
+				key, then = strings.TrimSuffix(key, suffix), suffix[1:]
+			}
+		}
+		if then == "" {
+			return i18n.T(ctx, "factors.method.sso", "Provider", key)
+		}
+		return i18n.T(ctx, "factors.method.sso_"+then, "Provider", key)
 	}
 	return m
 }

@@ -125,7 +125,8 @@ type UserDetail struct {
 	DeletedAt   *time.Time
 	CreatedAt   time.Time
 	LastLogin   *time.Time
-	Sessions    int // sessions neither ended nor expired
+	Sessions    int  // sessions neither ended nor expired
+	TOTP        bool // a confirmed authenticator app (read for user managers)
 	MixedEmail  bool
 	MixedName   bool
 	Self        bool
