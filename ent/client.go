@@ -44,6 +44,7 @@ import (
 	"violet/ent/user"
 	"violet/ent/useridentity"
 	"violet/ent/usertotp"
+	"violet/ent/webauthncredential"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
@@ -125,6 +126,8 @@ type Client struct {
 	UserIdentity *UserIdentityClient
 	// UserTOTP is the client for interacting with the UserTOTP builders.
 	UserTOTP *UserTOTPClient
+	// WebAuthnCredential is the client for interacting with the WebAuthnCredential builders.
+	WebAuthnCredential *WebAuthnCredentialClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -169,6 +172,7 @@ func (c *Client) init() {
 	c.User = NewUserClient(c.config)
 	c.UserIdentity = NewUserIdentityClient(c.config)
 	c.UserTOTP = NewUserTOTPClient(c.config)
+	c.WebAuthnCredential = NewWebAuthnCredentialClient(c.config)
 }
 
 type (
@@ -294,6 +298,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		User:                 NewUserClient(cfg),
 		UserIdentity:         NewUserIdentityClient(cfg),
 		UserTOTP:             NewUserTOTPClient(cfg),
+		WebAuthnCredential:   NewWebAuthnCredentialClient(cfg),
 	}, nil
 }
 
@@ -346,6 +351,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		User:                 NewUserClient(cfg),
 		UserIdentity:         NewUserIdentityClient(cfg),
 		UserTOTP:             NewUserTOTPClient(cfg),
+		WebAuthnCredential:   NewWebAuthnCredentialClient(cfg),
 	}, nil
 }
 
@@ -382,7 +388,7 @@ func (c *Client) Use(hooks ...Hook) {
 		c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique, c.Notification,
 		c.Permission, c.RecoveryCode, c.RefreshToken, c.ScenarioTemplate,
 		c.ScenarioTemplateTest, c.Setting, c.TestTemplate, c.TestTemplateMitreTag,
-		c.User, c.UserIdentity, c.UserTOTP,
+		c.User, c.UserIdentity, c.UserTOTP, c.WebAuthnCredential,
 	} {
 		n.Use(hooks...)
 	}
@@ -399,7 +405,7 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique, c.Notification,
 		c.Permission, c.RecoveryCode, c.RefreshToken, c.ScenarioTemplate,
 		c.ScenarioTemplateTest, c.Setting, c.TestTemplate, c.TestTemplateMitreTag,
-		c.User, c.UserIdentity, c.UserTOTP,
+		c.User, c.UserIdentity, c.UserTOTP, c.WebAuthnCredential,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -474,6 +480,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.UserIdentity.mutate(ctx, m)
 	case *UserTOTPMutation:
 		return c.UserTOTP.mutate(ctx, m)
+	case *WebAuthnCredentialMutation:
+		return c.WebAuthnCredential.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
 	}
@@ -5833,6 +5841,22 @@ func (c *UserClient) QueryRecoveryCodes(_m *User) *RecoveryCodeQuery {
 	return query
 }
 
+// QueryPasskeys queries the passkeys edge of a User.
+func (c *UserClient) QueryPasskeys(_m *User) *WebAuthnCredentialQuery {
+	query := (&WebAuthnCredentialClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(webauthncredential.Table, webauthncredential.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.PasskeysTable, user.PasskeysColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryIdentities queries the identities edge of a User.
 func (c *UserClient) QueryIdentities(_m *User) *UserIdentityQuery {
 	query := (&UserIdentityClient{config: c.config}).Query()
@@ -6224,6 +6248,156 @@ func (c *UserTOTPClient) mutate(ctx context.Context, m *UserTOTPMutation) (Value
 	}
 }
 
+// WebAuthnCredentialClient is a client for the WebAuthnCredential schema.
+type WebAuthnCredentialClient struct {
+	config
+}
+
+// NewWebAuthnCredentialClient returns a client for the WebAuthnCredential from the given config.
+func NewWebAuthnCredentialClient(c config) *WebAuthnCredentialClient {
+	return &WebAuthnCredentialClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `webauthncredential.Hooks(f(g(h())))`.
+func (c *WebAuthnCredentialClient) Use(hooks ...Hook) {
+	c.hooks.WebAuthnCredential = append(c.hooks.WebAuthnCredential, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `webauthncredential.Intercept(f(g(h())))`.
+func (c *WebAuthnCredentialClient) Intercept(interceptors ...Interceptor) {
+	c.inters.WebAuthnCredential = append(c.inters.WebAuthnCredential, interceptors...)
+}
+
+// Create returns a builder for creating a WebAuthnCredential entity.
+func (c *WebAuthnCredentialClient) Create() *WebAuthnCredentialCreate {
+	mutation := newWebAuthnCredentialMutation(c.config, OpCreate)
+	return &WebAuthnCredentialCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of WebAuthnCredential entities.
+func (c *WebAuthnCredentialClient) CreateBulk(builders ...*WebAuthnCredentialCreate) *WebAuthnCredentialCreateBulk {
+	return &WebAuthnCredentialCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *WebAuthnCredentialClient) MapCreateBulk(slice any, setFunc func(*WebAuthnCredentialCreate, int)) *WebAuthnCredentialCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &WebAuthnCredentialCreateBulk{err: fmt.Errorf("calling to WebAuthnCredentialClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*WebAuthnCredentialCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &WebAuthnCredentialCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for WebAuthnCredential.
+func (c *WebAuthnCredentialClient) Update() *WebAuthnCredentialUpdate {
+	mutation := newWebAuthnCredentialMutation(c.config, OpUpdate)
+	return &WebAuthnCredentialUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *WebAuthnCredentialClient) UpdateOne(_m *WebAuthnCredential) *WebAuthnCredentialUpdateOne {
+	mutation := newWebAuthnCredentialMutation(c.config, OpUpdateOne, withWebAuthnCredential(_m))
+	return &WebAuthnCredentialUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *WebAuthnCredentialClient) UpdateOneID(id uuid.UUID) *WebAuthnCredentialUpdateOne {
+	mutation := newWebAuthnCredentialMutation(c.config, OpUpdateOne, withWebAuthnCredentialID(id))
+	return &WebAuthnCredentialUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for WebAuthnCredential.
+func (c *WebAuthnCredentialClient) Delete() *WebAuthnCredentialDelete {
+	mutation := newWebAuthnCredentialMutation(c.config, OpDelete)
+	return &WebAuthnCredentialDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *WebAuthnCredentialClient) DeleteOne(_m *WebAuthnCredential) *WebAuthnCredentialDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *WebAuthnCredentialClient) DeleteOneID(id uuid.UUID) *WebAuthnCredentialDeleteOne {
+	builder := c.Delete().Where(webauthncredential.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &WebAuthnCredentialDeleteOne{builder}
+}
+
+// Query returns a query builder for WebAuthnCredential.
+func (c *WebAuthnCredentialClient) Query() *WebAuthnCredentialQuery {
+	return &WebAuthnCredentialQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeWebAuthnCredential},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a WebAuthnCredential entity by its id.
+func (c *WebAuthnCredentialClient) Get(ctx context.Context, id uuid.UUID) (*WebAuthnCredential, error) {
+	return c.Query().Where(webauthncredential.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *WebAuthnCredentialClient) GetX(ctx context.Context, id uuid.UUID) *WebAuthnCredential {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUser queries the user edge of a WebAuthnCredential.
+func (c *WebAuthnCredentialClient) QueryUser(_m *WebAuthnCredential) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(webauthncredential.Table, webauthncredential.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, webauthncredential.UserTable, webauthncredential.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *WebAuthnCredentialClient) Hooks() []Hook {
+	hooks := c.hooks.WebAuthnCredential
+	return append(hooks[:len(hooks):len(hooks)], webauthncredential.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *WebAuthnCredentialClient) Interceptors() []Interceptor {
+	return c.inters.WebAuthnCredential
+}
+
+func (c *WebAuthnCredentialClient) mutate(ctx context.Context, m *WebAuthnCredentialMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&WebAuthnCredentialCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&WebAuthnCredentialUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&WebAuthnCredentialUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&WebAuthnCredentialDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown WebAuthnCredential mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
@@ -6233,7 +6407,8 @@ type (
 		MissionTestMitreTag, MissionTestOutcome, MitreSubtechnique, MitreTactic,
 		MitreTechnique, Notification, Permission, RecoveryCode, RefreshToken,
 		ScenarioTemplate, ScenarioTemplateTest, Setting, TestTemplate,
-		TestTemplateMitreTag, User, UserIdentity, UserTOTP []ent.Hook
+		TestTemplateMitreTag, User, UserIdentity, UserTOTP,
+		WebAuthnCredential []ent.Hook
 	}
 	inters struct {
 		AttackSync, AuditEvent, DefensiveTool, DetectionLevel, DetectionRule,
@@ -6242,7 +6417,8 @@ type (
 		MissionTestMitreTag, MissionTestOutcome, MitreSubtechnique, MitreTactic,
 		MitreTechnique, Notification, Permission, RecoveryCode, RefreshToken,
 		ScenarioTemplate, ScenarioTemplateTest, Setting, TestTemplate,
-		TestTemplateMitreTag, User, UserIdentity, UserTOTP []ent.Interceptor
+		TestTemplateMitreTag, User, UserIdentity, UserTOTP,
+		WebAuthnCredential []ent.Interceptor
 	}
 )
 

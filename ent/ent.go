@@ -41,6 +41,7 @@ import (
 	"violet/ent/user"
 	"violet/ent/useridentity"
 	"violet/ent/usertotp"
+	"violet/ent/webauthncredential"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
@@ -138,6 +139,7 @@ func checkColumn(t, c string) error {
 			user.Table:                 user.ValidColumn,
 			useridentity.Table:         useridentity.ValidColumn,
 			usertotp.Table:             usertotp.ValidColumn,
+			webauthncredential.Table:   webauthncredential.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -57,6 +57,8 @@ type UserEdges struct {
 	Totp []*UserTOTP `json:"totp,omitempty"`
 	// RecoveryCodes holds the value of the recovery_codes edge.
 	RecoveryCodes []*RecoveryCode `json:"recovery_codes,omitempty"`
+	// Passkeys holds the value of the passkeys edge.
+	Passkeys []*WebAuthnCredential `json:"passkeys,omitempty"`
 	// Identities holds the value of the identities edge.
 	Identities []*UserIdentity `json:"identities,omitempty"`
 	// RefreshTokens holds the value of the refresh_tokens edge.
@@ -67,7 +69,7 @@ type UserEdges struct {
 	Memberships []*MissionMember `json:"memberships,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [7]bool
+	loadedTypes [8]bool
 }
 
 // GroupsOrErr returns the Groups value or an error if the edge
@@ -97,10 +99,19 @@ func (e UserEdges) RecoveryCodesOrErr() ([]*RecoveryCode, error) {
 	return nil, &NotLoadedError{edge: "recovery_codes"}
 }
 
+// PasskeysOrErr returns the Passkeys value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) PasskeysOrErr() ([]*WebAuthnCredential, error) {
+	if e.loadedTypes[3] {
+		return e.Passkeys, nil
+	}
+	return nil, &NotLoadedError{edge: "passkeys"}
+}
+
 // IdentitiesOrErr returns the Identities value or an error if the edge
 // was not loaded in eager-loading.
 func (e UserEdges) IdentitiesOrErr() ([]*UserIdentity, error) {
-	if e.loadedTypes[3] {
+	if e.loadedTypes[4] {
 		return e.Identities, nil
 	}
 	return nil, &NotLoadedError{edge: "identities"}
@@ -109,7 +120,7 @@ func (e UserEdges) IdentitiesOrErr() ([]*UserIdentity, error) {
 // RefreshTokensOrErr returns the RefreshTokens value or an error if the edge
 // was not loaded in eager-loading.
 func (e UserEdges) RefreshTokensOrErr() ([]*RefreshToken, error) {
-	if e.loadedTypes[4] {
+	if e.loadedTypes[5] {
 		return e.RefreshTokens, nil
 	}
 	return nil, &NotLoadedError{edge: "refresh_tokens"}
@@ -118,7 +129,7 @@ func (e UserEdges) RefreshTokensOrErr() ([]*RefreshToken, error) {
 // NotificationsOrErr returns the Notifications value or an error if the edge
 // was not loaded in eager-loading.
 func (e UserEdges) NotificationsOrErr() ([]*Notification, error) {
-	if e.loadedTypes[5] {
+	if e.loadedTypes[6] {
 		return e.Notifications, nil
 	}
 	return nil, &NotLoadedError{edge: "notifications"}
@@ -127,7 +138,7 @@ func (e UserEdges) NotificationsOrErr() ([]*Notification, error) {
 // MembershipsOrErr returns the Memberships value or an error if the edge
 // was not loaded in eager-loading.
 func (e UserEdges) MembershipsOrErr() ([]*MissionMember, error) {
-	if e.loadedTypes[6] {
+	if e.loadedTypes[7] {
 		return e.Memberships, nil
 	}
 	return nil, &NotLoadedError{edge: "memberships"}
@@ -271,6 +282,11 @@ func (_m *User) QueryTotp() *UserTOTPQuery {
 // QueryRecoveryCodes queries the "recovery_codes" edge of the User entity.
 func (_m *User) QueryRecoveryCodes() *RecoveryCodeQuery {
 	return NewUserClient(_m.config).QueryRecoveryCodes(_m)
+}
+
+// QueryPasskeys queries the "passkeys" edge of the User entity.
+func (_m *User) QueryPasskeys() *WebAuthnCredentialQuery {
+	return NewUserClient(_m.config).QueryPasskeys(_m)
 }
 
 // QueryIdentities queries the "identities" edge of the User entity.

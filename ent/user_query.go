@@ -17,6 +17,7 @@ import (
 	"violet/ent/user"
 	"violet/ent/useridentity"
 	"violet/ent/usertotp"
+	"violet/ent/webauthncredential"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
@@ -36,6 +37,7 @@ type UserQuery struct {
 	withGroups        *GroupQuery
 	withTotp          *UserTOTPQuery
 	withRecoveryCodes *RecoveryCodeQuery
+	withPasskeys      *WebAuthnCredentialQuery
 	withIdentities    *UserIdentityQuery
 	withRefreshTokens *RefreshTokenQuery
 	withNotifications *NotificationQuery
@@ -136,6 +138,28 @@ func (_q *UserQuery) QueryRecoveryCodes() *RecoveryCodeQuery {
 			sqlgraph.From(user.Table, user.FieldID, selector),
 			sqlgraph.To(recoverycode.Table, recoverycode.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, user.RecoveryCodesTable, user.RecoveryCodesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryPasskeys chains the current query on the "passkeys" edge.
+func (_q *UserQuery) QueryPasskeys() *WebAuthnCredentialQuery {
+	query := (&WebAuthnCredentialClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(webauthncredential.Table, webauthncredential.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.PasskeysTable, user.PasskeysColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -426,6 +450,7 @@ func (_q *UserQuery) Clone() *UserQuery {
 		withGroups:        _q.withGroups.Clone(),
 		withTotp:          _q.withTotp.Clone(),
 		withRecoveryCodes: _q.withRecoveryCodes.Clone(),
+		withPasskeys:      _q.withPasskeys.Clone(),
 		withIdentities:    _q.withIdentities.Clone(),
 		withRefreshTokens: _q.withRefreshTokens.Clone(),
 		withNotifications: _q.withNotifications.Clone(),
@@ -466,6 +491,17 @@ func (_q *UserQuery) WithRecoveryCodes(opts ...func(*RecoveryCodeQuery)) *UserQu
 		opt(query)
 	}
 	_q.withRecoveryCodes = query
+	return _q
+}
+
+// WithPasskeys tells the query-builder to eager-load the nodes that are connected to
+// the "passkeys" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithPasskeys(opts ...func(*WebAuthnCredentialQuery)) *UserQuery {
+	query := (&WebAuthnCredentialClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withPasskeys = query
 	return _q
 }
 
@@ -597,10 +633,11 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [7]bool{
+		loadedTypes = [8]bool{
 			_q.withGroups != nil,
 			_q.withTotp != nil,
 			_q.withRecoveryCodes != nil,
+			_q.withPasskeys != nil,
 			_q.withIdentities != nil,
 			_q.withRefreshTokens != nil,
 			_q.withNotifications != nil,
@@ -646,6 +683,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadRecoveryCodes(ctx, query, nodes,
 			func(n *User) { n.Edges.RecoveryCodes = []*RecoveryCode{} },
 			func(n *User, e *RecoveryCode) { n.Edges.RecoveryCodes = append(n.Edges.RecoveryCodes, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withPasskeys; query != nil {
+		if err := _q.loadPasskeys(ctx, query, nodes,
+			func(n *User) { n.Edges.Passkeys = []*WebAuthnCredential{} },
+			func(n *User, e *WebAuthnCredential) { n.Edges.Passkeys = append(n.Edges.Passkeys, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -786,6 +830,36 @@ func (_q *UserQuery) loadRecoveryCodes(ctx context.Context, query *RecoveryCodeQ
 	}
 	query.Where(predicate.RecoveryCode(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(user.RecoveryCodesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadPasskeys(ctx context.Context, query *WebAuthnCredentialQuery, nodes []*User, init func(*User), assign func(*User, *WebAuthnCredential)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(webauthncredential.FieldUserID)
+	}
+	query.Where(predicate.WebAuthnCredential(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.PasskeysColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

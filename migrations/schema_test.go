@@ -159,6 +159,7 @@ var wantTables = []string{
 	"user_identities",
 	"user_totps",
 	"users",
+	"webauthn_credentials",
 }
 
 func TestTables(t *testing.T) {
@@ -172,9 +173,10 @@ func TestTables(t *testing.T) {
 	// import_jobs, live_events and library_import_files, and issue 20's
 	// defensive_tools, mission_tools, mission_test_outcomes,
 	// detection_rules, test_template_rules and mission_test_rules, and issue
-	// 21's user_totps, recovery_codes and user_identities.
-	if len(wantTables) != 40 {
-		t.Fatalf("expected list has %d tables, want 40", len(wantTables))
+	// 21's user_totps, recovery_codes, user_identities and
+	// webauthn_credentials.
+	if len(wantTables) != 41 {
+		t.Fatalf("expected list has %d tables, want 41", len(wantTables))
 	}
 	if !slices.IsSorted(wantTables) {
 		t.Fatal("expected table list is not sorted")
@@ -228,6 +230,7 @@ var wantForeignKeys = []foreignKey{
 	{"user_totps", "user_id", "users", "fk_user_totps_user_id", "CASCADE"},
 	{"user_identities", "user_id", "users", "fk_user_identities_user_id", "CASCADE"},
 	{"recovery_codes", "user_id", "users", "fk_recovery_codes_user_id", "CASCADE"},
+	{"webauthn_credentials", "user_id", "users", "fk_webauthn_credentials_user_id", "CASCADE"},
 	{"scenario_template_tests", "scenario_template_id", "scenario_templates", "fk_scenario_template_tests_scenario_template_id", "CASCADE"},
 	{"scenario_template_tests", "test_template_id", "test_templates", "fk_scenario_template_tests_test_template_id", "RESTRICT"},
 	{"scenario_templates", "created_by_id", "users", "fk_scenario_templates_created_by_id", "SET NULL"},

@@ -41,6 +41,7 @@ import (
 	"violet/ent/user"
 	"violet/ent/useridentity"
 	"violet/ent/usertotp"
+	"violet/ent/webauthncredential"
 
 	"entgo.io/ent/dialect/sql"
 )
@@ -992,6 +993,33 @@ func (f TraverseUserTOTP) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.UserTOTPQuery", q)
 }
 
+// The WebAuthnCredentialFunc type is an adapter to allow the use of ordinary function as a Querier.
+type WebAuthnCredentialFunc func(context.Context, *ent.WebAuthnCredentialQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f WebAuthnCredentialFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.WebAuthnCredentialQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.WebAuthnCredentialQuery", q)
+}
+
+// The TraverseWebAuthnCredential type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseWebAuthnCredential func(context.Context, *ent.WebAuthnCredentialQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseWebAuthnCredential) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseWebAuthnCredential) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.WebAuthnCredentialQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.WebAuthnCredentialQuery", q)
+}
+
 // NewQuery returns the generic Query interface for the given typed query.
 func NewQuery(q ent.Query) (Query, error) {
 	switch q := q.(type) {
@@ -1061,6 +1089,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.UserIdentityQuery, predicate.UserIdentity, useridentity.OrderOption]{typ: ent.TypeUserIdentity, tq: q}, nil
 	case *ent.UserTOTPQuery:
 		return &query[*ent.UserTOTPQuery, predicate.UserTOTP, usertotp.OrderOption]{typ: ent.TypeUserTOTP, tq: q}, nil
+	case *ent.WebAuthnCredentialQuery:
+		return &query[*ent.WebAuthnCredentialQuery, predicate.WebAuthnCredential, webauthncredential.OrderOption]{typ: ent.TypeWebAuthnCredential, tq: q}, nil
 	default:
 		return nil, fmt.Errorf("unknown query type %T", q)
 	}

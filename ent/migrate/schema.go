@@ -1437,6 +1437,50 @@ var (
 			},
 		},
 	}
+	// WebauthnCredentialsColumns holds the columns for the "webauthn_credentials" table.
+	WebauthnCredentialsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
+		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "credential_id", Type: field.TypeBytes, Size: 1023},
+		{Name: "public_key", Type: field.TypeBytes},
+		{Name: "attestation_type", Type: field.TypeString, Size: 50, Default: ""},
+		{Name: "aaguid", Type: field.TypeBytes, Nullable: true},
+		{Name: "sign_count", Type: field.TypeInt64, Default: 0},
+		{Name: "transports", Type: field.TypeJSON, Default: schema.Expr("'[]'::jsonb"), SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "user_verified", Type: field.TypeBool, Default: false},
+		{Name: "backup_eligible", Type: field.TypeBool, Default: false},
+		{Name: "backup_state", Type: field.TypeBool, Default: false},
+		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "user_id", Type: field.TypeUUID},
+	}
+	// WebauthnCredentialsTable holds the schema information for the "webauthn_credentials" table.
+	WebauthnCredentialsTable = &schema.Table{
+		Name:       "webauthn_credentials",
+		Columns:    WebauthnCredentialsColumns,
+		PrimaryKey: []*schema.Column{WebauthnCredentialsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "fk_webauthn_credentials_user_id",
+				Columns:    []*schema.Column{WebauthnCredentialsColumns[14]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "uq_webauthn_credentials_credential_id",
+				Unique:  true,
+				Columns: []*schema.Column{WebauthnCredentialsColumns[4]},
+			},
+			{
+				Name:    "ix_webauthn_credentials_user_id",
+				Unique:  false,
+				Columns: []*schema.Column{WebauthnCredentialsColumns[14]},
+			},
+		},
+	}
 	// GroupPermissionsColumns holds the columns for the "group_permissions" table.
 	GroupPermissionsColumns = []*schema.Column{
 		{Name: "group_id", Type: field.TypeUUID},
@@ -1647,6 +1691,7 @@ var (
 		UsersTable,
 		UserIdentitiesTable,
 		UserTotpsTable,
+		WebauthnCredentialsTable,
 		GroupPermissionsTable,
 		InvitationGroupsTable,
 		MissionToolsTable,
@@ -1879,6 +1924,10 @@ func init() {
 	UserTotpsTable.ForeignKeys[0].RefTable = UsersTable
 	UserTotpsTable.Annotation = &entsql.Annotation{
 		Table: "user_totps",
+	}
+	WebauthnCredentialsTable.ForeignKeys[0].RefTable = UsersTable
+	WebauthnCredentialsTable.Annotation = &entsql.Annotation{
+		Table: "webauthn_credentials",
 	}
 	GroupPermissionsTable.ForeignKeys[0].RefTable = GroupsTable
 	GroupPermissionsTable.ForeignKeys[1].RefTable = PermissionsTable

@@ -104,3 +104,6 @@ type UserIdentity func(*sql.Selector)
 
 // UserTOTP is the predicate function for usertotp builders.
 type UserTOTP func(*sql.Selector)
+
+// WebAuthnCredential is the predicate function for webauthncredential builders.
+type WebAuthnCredential func(*sql.Selector)

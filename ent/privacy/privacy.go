@@ -901,3 +901,27 @@ func (f UserTOTPMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutati
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.UserTOTPMutation", m)
 }
+
+// The WebAuthnCredentialQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type WebAuthnCredentialQueryRuleFunc func(context.Context, *ent.WebAuthnCredentialQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f WebAuthnCredentialQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.WebAuthnCredentialQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.WebAuthnCredentialQuery", q)
+}
+
+// The WebAuthnCredentialMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type WebAuthnCredentialMutationRuleFunc func(context.Context, *ent.WebAuthnCredentialMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f WebAuthnCredentialMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.WebAuthnCredentialMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.WebAuthnCredentialMutation", m)
+}

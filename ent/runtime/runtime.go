@@ -39,6 +39,7 @@ import (
 	"violet/ent/user"
 	"violet/ent/useridentity"
 	"violet/ent/usertotp"
+	"violet/ent/webauthncredential"
 
 	"github.com/google/uuid"
 
@@ -2174,6 +2175,102 @@ func init() {
 	usertotpDescID := usertotpMixinFields0[0].Descriptor()
 	// usertotp.DefaultID holds the default value on creation for the id field.
 	usertotp.DefaultID = usertotpDescID.Default.(func() uuid.UUID)
+	webauthncredentialMixin := schema.WebAuthnCredential{}.Mixin()
+	webauthncredential.Policy = privacy.NewPolicies(schema.WebAuthnCredential{})
+	webauthncredential.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := webauthncredential.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	webauthncredentialMixinFields0 := webauthncredentialMixin[0].Fields()
+	_ = webauthncredentialMixinFields0
+	webauthncredentialMixinFields1 := webauthncredentialMixin[1].Fields()
+	_ = webauthncredentialMixinFields1
+	webauthncredentialFields := schema.WebAuthnCredential{}.Fields()
+	_ = webauthncredentialFields
+	// webauthncredentialDescCreatedAt is the schema descriptor for created_at field.
+	webauthncredentialDescCreatedAt := webauthncredentialMixinFields1[0].Descriptor()
+	// webauthncredential.DefaultCreatedAt holds the default value on creation for the created_at field.
+	webauthncredential.DefaultCreatedAt = webauthncredentialDescCreatedAt.Default.(func() time.Time)
+	// webauthncredentialDescUpdatedAt is the schema descriptor for updated_at field.
+	webauthncredentialDescUpdatedAt := webauthncredentialMixinFields1[1].Descriptor()
+	// webauthncredential.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	webauthncredential.DefaultUpdatedAt = webauthncredentialDescUpdatedAt.Default.(func() time.Time)
+	// webauthncredential.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	webauthncredential.UpdateDefaultUpdatedAt = webauthncredentialDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// webauthncredentialDescName is the schema descriptor for name field.
+	webauthncredentialDescName := webauthncredentialFields[1].Descriptor()
+	// webauthncredential.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	webauthncredential.NameValidator = func() func(string) error {
+		validators := webauthncredentialDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// webauthncredentialDescCredentialID is the schema descriptor for credential_id field.
+	webauthncredentialDescCredentialID := webauthncredentialFields[2].Descriptor()
+	// webauthncredential.CredentialIDValidator is a validator for the "credential_id" field. It is called by the builders before save.
+	webauthncredential.CredentialIDValidator = func() func([]byte) error {
+		validators := webauthncredentialDescCredentialID.Validators
+		fns := [...]func([]byte) error{
+			validators[0].(func([]byte) error),
+			validators[1].(func([]byte) error),
+		}
+		return func(credential_id []byte) error {
+			for _, fn := range fns {
+				if err := fn(credential_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// webauthncredentialDescPublicKey is the schema descriptor for public_key field.
+	webauthncredentialDescPublicKey := webauthncredentialFields[3].Descriptor()
+	// webauthncredential.PublicKeyValidator is a validator for the "public_key" field. It is called by the builders before save.
+	webauthncredential.PublicKeyValidator = webauthncredentialDescPublicKey.Validators[0].(func([]byte) error)
+	// webauthncredentialDescAttestationType is the schema descriptor for attestation_type field.
+	webauthncredentialDescAttestationType := webauthncredentialFields[4].Descriptor()
+	// webauthncredential.DefaultAttestationType holds the default value on creation for the attestation_type field.
+	webauthncredential.DefaultAttestationType = webauthncredentialDescAttestationType.Default.(string)
+	// webauthncredential.AttestationTypeValidator is a validator for the "attestation_type" field. It is called by the builders before save.
+	webauthncredential.AttestationTypeValidator = webauthncredentialDescAttestationType.Validators[0].(func(string) error)
+	// webauthncredentialDescSignCount is the schema descriptor for sign_count field.
+	webauthncredentialDescSignCount := webauthncredentialFields[6].Descriptor()
+	// webauthncredential.DefaultSignCount holds the default value on creation for the sign_count field.
+	webauthncredential.DefaultSignCount = webauthncredentialDescSignCount.Default.(int64)
+	// webauthncredentialDescTransports is the schema descriptor for transports field.
+	webauthncredentialDescTransports := webauthncredentialFields[7].Descriptor()
+	// webauthncredential.DefaultTransports holds the default value on creation for the transports field.
+	webauthncredential.DefaultTransports = webauthncredentialDescTransports.Default.([]string)
+	// webauthncredentialDescUserVerified is the schema descriptor for user_verified field.
+	webauthncredentialDescUserVerified := webauthncredentialFields[8].Descriptor()
+	// webauthncredential.DefaultUserVerified holds the default value on creation for the user_verified field.
+	webauthncredential.DefaultUserVerified = webauthncredentialDescUserVerified.Default.(bool)
+	// webauthncredentialDescBackupEligible is the schema descriptor for backup_eligible field.
+	webauthncredentialDescBackupEligible := webauthncredentialFields[9].Descriptor()
+	// webauthncredential.DefaultBackupEligible holds the default value on creation for the backup_eligible field.
+	webauthncredential.DefaultBackupEligible = webauthncredentialDescBackupEligible.Default.(bool)
+	// webauthncredentialDescBackupState is the schema descriptor for backup_state field.
+	webauthncredentialDescBackupState := webauthncredentialFields[10].Descriptor()
+	// webauthncredential.DefaultBackupState holds the default value on creation for the backup_state field.
+	webauthncredential.DefaultBackupState = webauthncredentialDescBackupState.Default.(bool)
+	// webauthncredentialDescID is the schema descriptor for id field.
+	webauthncredentialDescID := webauthncredentialMixinFields0[0].Descriptor()
+	// webauthncredential.DefaultID holds the default value on creation for the id field.
+	webauthncredential.DefaultID = webauthncredentialDescID.Default.(func() uuid.UUID)
 }
 
 const (

@@ -136,3 +136,55 @@ func (UserIdentity) Indexes() []ent.Index {
 		index.Fields("user_id").StorageKey("ix_user_identities_user_id"),
 	}
 }
+
+// WebAuthnCredential is one of a person's passkeys: the credential's id
+// and public key as registered, the sign counter last seen (a counter
+// that goes back means a cloned authenticator), and the name its owner
+// gave it. The WebAuthn user handle is the user's id (16 bytes, no
+// personal data).
+type WebAuthnCredential struct{ ent.Schema }
+
+// Mixin of the WebAuthnCredential.
+func (WebAuthnCredential) Mixin() []ent.Mixin { return []ent.Mixin{IDMixin{}, TimeMixin{}} }
+
+// Annotations of the WebAuthnCredential.
+func (WebAuthnCredential) Annotations() []schema.Annotation {
+	return []schema.Annotation{entsql.Table("webauthn_credentials")}
+}
+
+// Policy of the WebAuthnCredential.
+func (WebAuthnCredential) Policy() ent.Policy { return rule.SystemOnlyPolicy() }
+
+// Fields of the WebAuthnCredential.
+func (WebAuthnCredential) Fields() []ent.Field {
+	return []ent.Field{
+		field.UUID("user_id", uuid.UUID{}),
+		field.String("name").NotEmpty().MaxRuneLen(100),
+		field.Bytes("credential_id").NotEmpty().MaxLen(1023),
+		field.Bytes("public_key").NotEmpty().Comment("the COSE public key"),
+		field.String("attestation_type").Default("").MaxLen(50),
+		field.Bytes("aaguid").Optional().Nillable(),
+		field.Int64("sign_count").Default(0),
+		field.Strings("transports").Default([]string{}).SchemaType(jsonb).
+			Annotations(entsql.DefaultExpr("'[]'::jsonb")),
+		field.Bool("user_verified").Default(false).Comment("the authenticator verified the user (PIN, biometrics) at registration"),
+		field.Bool("backup_eligible").Default(false),
+		field.Bool("backup_state").Default(false),
+		field.Time("last_used_at").Optional().Nillable(),
+	}
+}
+
+// Edges of the WebAuthnCredential.
+func (WebAuthnCredential) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("user", User.Type).Ref("passkeys").Field("user_id").Unique().Required(),
+	}
+}
+
+// Indexes of the WebAuthnCredential.
+func (WebAuthnCredential) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("credential_id").Unique().StorageKey("uq_webauthn_credentials_credential_id"),
+		index.Fields("user_id").StorageKey("ix_webauthn_credentials_user_id"),
+	}
+}

@@ -109,6 +109,9 @@ func (User) Edges() []ent.Edge {
 		edge.To("recovery_codes", RecoveryCode.Type).
 			StorageKey(fk("recovery_codes", "user_id")).
 			Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("passkeys", WebAuthnCredential.Type).
+			StorageKey(fk("webauthn_credentials", "user_id")).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("identities", UserIdentity.Type).
 			StorageKey(fk("user_identities", "user_id")).
 			Annotations(entsql.OnDelete(entsql.Cascade)),

@@ -1,0 +1,6 @@
+-- Create "webauthn_credentials" table
+CREATE TABLE "webauthn_credentials" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), "created_at" timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP, "updated_at" timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP, "name" character varying NOT NULL, "credential_id" bytea NOT NULL, "public_key" bytea NOT NULL, "attestation_type" character varying NOT NULL DEFAULT '', "aaguid" bytea NULL, "sign_count" bigint NOT NULL DEFAULT 0, "transports" jsonb NOT NULL DEFAULT '[]', "user_verified" boolean NOT NULL DEFAULT false, "backup_eligible" boolean NOT NULL DEFAULT false, "backup_state" boolean NOT NULL DEFAULT false, "last_used_at" timestamptz NULL, "user_id" uuid NOT NULL, PRIMARY KEY ("id"), CONSTRAINT "fk_webauthn_credentials_user_id" FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE CASCADE);
+-- Create index "ix_webauthn_credentials_user_id" to table: "webauthn_credentials"
+CREATE INDEX "ix_webauthn_credentials_user_id" ON "webauthn_credentials" ("user_id");
+-- Create index "uq_webauthn_credentials_credential_id" to table: "webauthn_credentials"
+CREATE UNIQUE INDEX "uq_webauthn_credentials_credential_id" ON "webauthn_credentials" ("credential_id");
