@@ -52,6 +52,13 @@ var matrix = map[string][6]string{
 	"GET /login/oidc/callback":        {O, O, O, O, O, O},
 	"POST /logout":                    {L, O, O, O, O, O},
 
+	// Passkey sign-in: public; without a ceremony cookie the answer is
+	// refused (400), as without a pending sign-in for the second step.
+	"POST /login/passkey":                      {O, O, O, O, O, O},
+	"POST /login/passkey/finish":               {O, O, O, O, O, O},
+	"POST /login/second-factor/passkey":        {O, O, O, O, O, O},
+	"POST /login/second-factor/passkey/finish": {O, O, O, O, O, O},
+
 	// Public, but without a pending sign-in (a verified password) both
 	// send to the sign-in page.
 	"GET /login/second-factor":  {L, L, L, L, L, L},
@@ -69,6 +76,11 @@ var matrix = map[string][6]string{
 	"POST /account/security/totp/confirm":   {L, O, O, O, O, O},
 	"POST /account/security/totp/remove":    {L, O, O, O, O, O},
 	"POST /account/security/recovery-codes": {L, O, O, O, O, O},
+
+	"POST /account/security/passkeys":            {L, O, O, O, O, O},
+	"POST /account/security/passkeys/finish":     {L, O, O, O, O, O},
+	"POST /account/security/passkeys/:id/rename": {L, O, O, O, O, O},
+	"POST /account/security/passkeys/:id/remove": {L, O, O, O, O, O},
 
 	"GET /account":                      {L, O, O, O, O, O},
 	"POST /account/profile":             {L, O, O, O, O, O},

@@ -213,6 +213,12 @@ func (s *Server) routeTable() []route {
 		// GETs, as the provider sends the browser back with a redirect.
 		get(paths.OIDCStart, public, s.startSSO),
 		get(paths.OIDCCallback, public, s.ssoCallback),
+		// Passkeys: public like the sign-in form; the second step needs a
+		// pending sign-in (its cookie), as /login/second-factor does.
+		post(paths.LoginPasskey, public, s.beginPasskeyLogin),
+		post(paths.LoginPasskeyFinish, public, s.finishPasskeyLogin),
+		post(paths.LoginSecondFactorPasskey, public, s.beginPasskeySecondFactor),
+		post(paths.LoginSecondFactorPasskeyFinish, public, s.finishPasskeySecondFactor),
 
 		// Invitations: the admin pages and the acceptance page.
 		get(paths.Invitations, need(auth.UserInvite), s.listInvitations),
@@ -236,6 +242,12 @@ func (s *Server) routeTable() []route {
 		post(paths.AccountTOTPConfirm, signedIn, s.confirmEnrolment, duringEnrolment),
 		post(paths.AccountTOTPRemove, signedIn, s.factorChange(accountview.PrefixRemove, (*account.Service).RemoveTOTP)),
 		post(paths.AccountRecoveryCodes, signedIn, s.factorChange(accountview.PrefixRegenerate, (*account.Service).RegenerateRecovery)),
+		// A passkey satisfies a group's policy too: adding one is open
+		// during enrolment.
+		post(paths.AccountPasskeys, signedIn, s.beginPasskeyAdd, duringEnrolment),
+		post(paths.AccountPasskeysFinish, signedIn, s.finishPasskeyAdd, duringEnrolment),
+		post(paths.AccountPasskeyRename, signedIn, s.renamePasskey),
+		post(paths.AccountPasskeyRemove, signedIn, s.removePasskey),
 
 		// Notifications.
 		get(paths.Notifications, signedIn, s.listNotifications),

@@ -90,10 +90,14 @@ func (s *Service) Security(ctx context.Context, session *auth.SessionRecord) (ac
 	if err != nil {
 		return accountview.Security{}, err
 	}
+	passkeys, err := s.passkeys(ctx, v.UserID)
+	if err != nil {
+		return accountview.Security{}, err
+	}
 	return accountview.Security{
 		TOTP: st.TOTP, Since: st.Since, RecoveryLeft: st.RecoveryLeft, RecoveryTotal: factor.RecoveryCount,
 		Required: required, Enrolling: session != nil && auth.IsEnrolMethod(session.Method),
-		NoPassword: !PasswordAsked(session),
+		NoPassword: !PasswordAsked(session), Passkeys: passkeys,
 	}, nil
 }
 
@@ -345,7 +349,7 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, token, code string, curr
 
 // RemoveTOTP re-authenticates the viewer and removes their app and
 // recovery codes; refused while one of their groups requires a second
-// factor (it would be their last).
+// factor and they have no passkey (it would be their last).
 // It returns no codes (the shape of RegenerateRecovery, for the handler).
 func (s *Service) RemoveTOTP(ctx context.Context, in Reauth) ([]string, error) {
 	return nil, s.withReauth(ctx, in, func(tx *ent.Tx, u *ent.User, enrolled bool) error {
@@ -356,7 +360,12 @@ func (s *Service) RemoveTOTP(ctx context.Context, in Reauth) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if required {
+		// A passkey left is a factor left: the app is then not the last.
+		_, passkeys, err := factor.Factors(ctx, tx.Client(), u.ID)
+		if err != nil {
+			return err
+		}
+		if required && passkeys == 0 {
 			return &app.Invalid{Key: "factors.remove.required"}
 		}
 		if err := s.factors.Remove(ctx, tx, u.ID); err != nil {

@@ -12,7 +12,6 @@ import (
 
 	"violet/ent"
 	"violet/ent/user"
-	"violet/ent/usertotp"
 	"violet/internal/app"
 	"violet/internal/audit"
 	"violet/internal/auth"
@@ -27,14 +26,11 @@ import (
 // must be typed again.
 var ErrPendingExpired = errors.New("pending sign-in expired")
 
-// hasSecondFactor reports whether userID has a confirmed factor.
+// hasSecondFactor reports whether userID has a confirmed factor: an app
+// or a passkey (factor.NeedOf, read from the tables: no key needed).
 func (s *Service) hasSecondFactor(ctx context.Context, userID uuid.UUID) (bool, error) {
-	if s.factors == nil {
-		// Without the factors nobody may pass with a password alone if
-		// they have set one up: ask the table directly.
-		return s.client.UserTOTP.Query().Where(usertotp.UserID(userID), usertotp.ConfirmedAtNotNil()).Exist(rule.SystemContext(ctx))
-	}
-	return s.factors.Enrolled(ctx, nil, userID)
+	need, err := factor.NeedOf(ctx, s.client, userID)
+	return need == factor.NeedCode, err
 }
 
 // SecondFactorInput is the second step of a sign-in: the pending sign-in

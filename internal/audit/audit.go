@@ -105,6 +105,9 @@ const (
 	FactorRecoveryRegenerated = "factor.recovery_regenerated"
 	FactorRecoveryUsed        = "factor.recovery_used"
 	LoginSecondFactorFailed   = "login.second_factor_failed"
+	// Passkeys (internal/passkey): one registered or removed.
+	FactorPasskeyAdded   = "factor.passkey_added"
+	FactorPasskeyRemoved = "factor.passkey_removed"
 )
 
 // Actions lists every action, for the audit page's filter.
@@ -126,6 +129,7 @@ func Actions() []string {
 		EvidenceUploaded, EvidenceDownloaded, EvidenceDeleted,
 		AccessDenied,
 		FactorTOTPEnrolled, FactorTOTPRemoved, FactorRecoveryRegenerated, FactorRecoveryUsed, LoginSecondFactorFailed,
+		FactorPasskeyAdded, FactorPasskeyRemoved,
 	}
 }
 

@@ -57,6 +57,16 @@ func (t *Throttle) RetryAfterWith(ctx context.Context, q Querier, email, ip stri
 	return t.wait(ctx, q, "ip", ip, t.perIP)
 }
 
+// RetryAfterIPWith is RetryAfterWith for a sign-in that names no email
+// (a passkey, whose owner is known only once it is verified): only the
+// address's failures count.
+func (t *Throttle) RetryAfterIPWith(ctx context.Context, q Querier, ip string) (time.Duration, error) {
+	if ip == "" {
+		return 0, nil
+	}
+	return t.wait(ctx, q, "ip", ip, t.perIP)
+}
+
 // wait looks at the limit-th most recent failure for value: while it is
 // inside the window the limit is reached, until it leaves the window.
 func (t *Throttle) wait(ctx context.Context, q Querier, column, value string, limit int) (time.Duration, error) {

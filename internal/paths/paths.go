@@ -33,6 +33,12 @@ const (
 	// Single sign-on through the OpenID Connect provider (internal/sso).
 	OIDCStart    = "/login/oidc/start"
 	OIDCCallback = "/login/oidc/callback"
+	// Sign-in with a passkey: alone (the options, then the browser's
+	// answer), or as the second step of a pending sign-in.
+	LoginPasskey                   = "/login/passkey"
+	LoginPasskeyFinish             = "/login/passkey/finish"
+	LoginSecondFactorPasskey       = "/login/second-factor/passkey"
+	LoginSecondFactorPasskeyFinish = "/login/second-factor/passkey/finish"
 
 	Invitations            = "/admin/invitations"
 	InvitationRevoke       = "/admin/invitations/:id/revoke"
@@ -52,6 +58,12 @@ const (
 	AccountTOTPConfirm   = "/account/security/totp/confirm"
 	AccountTOTPRemove    = "/account/security/totp/remove"
 	AccountRecoveryCodes = "/account/security/recovery-codes"
+	// Passkeys (internal/passkey): adding one (the options, then the
+	// browser's answer), renaming, removing.
+	AccountPasskeys       = "/account/security/passkeys"
+	AccountPasskeysFinish = "/account/security/passkeys/finish"
+	AccountPasskeyRename  = "/account/security/passkeys/:id/rename"
+	AccountPasskeyRemove  = "/account/security/passkeys/:id/remove"
 
 	Notifications           = "/notifications"
 	NotificationsBell       = "/notifications/bell"

@@ -664,3 +664,129 @@
     follow();
   }
 })();
+
+// Passkeys (internal/passkey; views/auth/login.templ, secondfactor.templ,
+// views/account/security.templ). Each ceremony is two requests: the
+// server's options (POST to data-begin, or to the add form's action with
+// its fields: the password asked again), then the browser's answer (JSON
+// in the form field "credential") to data-finish; the answer says where to go next. Binary fields
+// travel as base64url (WebAuthn's JSON form). The requests are same-origin
+// fetches: the browser sends Sec-Fetch-Site, which the server's
+// cross-origin check reads, so no token is needed. Errors go to the
+// block's live region. Without passkeys in the browser the blocks stay
+// hidden.
+(function () {
+  function toBuffer(s) {
+    s = s.replace(/-/g, "+").replace(/_/g, "/");
+    while (s.length % 4) s += "=";
+    var bin = atob(s), out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out.buffer;
+  }
+  function toBase64url(buf) {
+    var bytes = new Uint8Array(buf), bin = "";
+    for (var i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
+    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  function creationOptions(o) {
+    var pk = o.publicKey;
+    pk.challenge = toBuffer(pk.challenge);
+    pk.user.id = toBuffer(pk.user.id);
+    (pk.excludeCredentials || []).forEach(function (c) { c.id = toBuffer(c.id); });
+    return { publicKey: pk };
+  }
+  function requestOptions(o) {
+    var pk = o.publicKey;
+    pk.challenge = toBuffer(pk.challenge);
+    (pk.allowCredentials || []).forEach(function (c) { c.id = toBuffer(c.id); });
+    return { publicKey: pk };
+  }
+  function credentialJSON(cred) {
+    var r = cred.response, out = {
+      id: cred.id, rawId: toBase64url(cred.rawId), type: cred.type,
+      authenticatorAttachment: cred.authenticatorAttachment || undefined,
+      clientExtensionResults: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
+      response: { clientDataJSON: toBase64url(r.clientDataJSON) }
+    };
+    if (r.attestationObject) {
+      out.response.attestationObject = toBase64url(r.attestationObject);
+      if (r.getTransports) out.response.transports = r.getTransports();
+    } else {
+      out.response.authenticatorData = toBase64url(r.authenticatorData);
+      out.response.signature = toBase64url(r.signature);
+      if (r.userHandle) out.response.userHandle = toBase64url(r.userHandle);
+    }
+    return out;
+  }
+  function post(url, body, type) {
+    var headers = { "Accept": "application/json" };
+    if (type) headers["Content-Type"] = type;
+    return fetch(url, { method: "POST", body: body, headers: headers, credentials: "same-origin" })
+      .then(function (res) {
+        return res.json().catch(function () { return {}; }).then(function (data) {
+          if (!res.ok) {
+            var err = new Error(data.error || res.statusText);
+            err.redirect = data.redirect;
+            throw err;
+          }
+          return data;
+        });
+      });
+  }
+  function withNext(url, next) {
+    return next ? url + "?next=" + encodeURIComponent(next) : url;
+  }
+  function run(el, status, begin) {
+    var kind = el.getAttribute("data-passkey");
+    status.textContent = "";
+    begin().then(function (options) {
+      return kind === "register"
+        ? navigator.credentials.create(creationOptions(options))
+        : navigator.credentials.get(requestOptions(options));
+    }).then(function (cred) {
+      var finish = withNext(el.getAttribute("data-finish"), kind === "register" ? "" : el.getAttribute("data-next"));
+      // Sent as a form field: the server takes no JSON bodies (its text
+      // check at the edge reads forms only).
+      var body = new URLSearchParams();
+      body.set("credential", JSON.stringify(credentialJSON(cred)));
+      return post(finish, body, "application/x-www-form-urlencoded");
+    }).then(function (data) {
+      window.location.assign(data.redirect || el.getAttribute("data-next") || "/");
+    }).catch(function (err) {
+      if (err && err.redirect) { window.location.assign(err.redirect); return; }
+      status.textContent = (err && err.message) || String(err);
+    });
+  }
+  function setup() {
+    var supported = !!window.PublicKeyCredential && !!navigator.credentials;
+    document.querySelectorAll("[data-passkey]").forEach(function (el) {
+      if (el.dataset.passkeyReady) return;
+      el.dataset.passkeyReady = "1";
+      var block = el.closest("[data-passkey-block]") || el;
+      if (!supported) {
+        var note = block.parentNode && block.parentNode.querySelector("[data-passkey-unsupported]");
+        if (note) note.hidden = false;
+        return;
+      }
+      block.hidden = false;
+      var status = block.querySelector("[data-passkey-status]");
+      if (el.tagName === "FORM") {
+        el.addEventListener("submit", function (e) {
+          e.preventDefault();
+          run(el, status, function () {
+            return post(el.action, new URLSearchParams(new FormData(el)), "application/x-www-form-urlencoded");
+          });
+        });
+      } else {
+        el.addEventListener("click", function () {
+          run(el, status, function () { return post(el.getAttribute("data-begin"), null, null); });
+        });
+      }
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", setup);
+  } else {
+    setup();
+  }
+})();

@@ -31,6 +31,50 @@ type Security struct {
 	Start      ReauthForm
 	Remove     ReauthForm
 	Regenerate ReauthForm
+	// Passkeys are the viewer's passkeys; PasskeyAdd the form that adds
+	// one (its errors come back as JSON: a script drives it);
+	// PasskeyErrors a passkey's rename or remove form's errors, on the
+	// passkey PasskeyFailed.
+	Passkeys      []Passkey
+	PasskeyErrors components.Errors
+	PasskeyFailed string
+}
+
+// Passkey is one of the viewer's passkeys on the security page.
+type Passkey struct {
+	ID       string
+	Name     string
+	Added    time.Time
+	LastUsed *time.Time
+	Synced   bool // backed up (a synced passkey)
+	Syncable bool // may be backed up
+}
+
+// PrefixPasskey prefixes the re-authentication fields of the form that
+// adds a passkey.
+const PrefixPasskey = "passkey_"
+
+// PasskeyPrefix prefixes the fields of passkey id's rename and remove
+// forms: each passkey's are apart, so the page's element ids stay unique.
+func PasskeyPrefix(id string) string { return "passkey_" + id + "_" }
+
+// passkeyErrors are the errors of passkey p's forms.
+func (s Security) passkeyErrors(p Passkey) components.Errors {
+	if s.PasskeyFailed != p.ID {
+		return components.Errors{}
+	}
+	return ReauthForm{Errors: s.PasskeyErrors}.prefixed(PasskeyPrefix(p.ID))
+}
+
+// passkeyBackup names a passkey's backup state.
+func passkeyBackup(p Passkey) string {
+	switch {
+	case p.Synced:
+		return "passkeys.backup.synced"
+	case p.Syncable:
+		return "passkeys.backup.syncable"
+	}
+	return "passkeys.backup.device"
 }
 
 // Form prefixes of the security page's forms.
@@ -108,6 +152,12 @@ func methodLabel(ctx context.Context, m string) string {
 		return i18n.T(ctx, "factors.method.password_recovery")
 	case m == "password:enrol":
 		return i18n.T(ctx, "factors.method.password_enrol")
+	case m == "passkey":
+		return i18n.T(ctx, "passkeys.method.passkey")
+	case m == "password+passkey":
+		return i18n.T(ctx, "passkeys.method.password_passkey")
+	case strings.HasPrefix(m, "oidc:") && strings.HasSuffix(m, "+passkey"):
+		return i18n.T(ctx, "passkeys.method.sso_passkey", "Provider", strings.TrimSuffix(strings.TrimPrefix(m, "oidc:"), "+passkey"))
 	case strings.HasPrefix(m, "oidc:"), strings.HasPrefix(m, "saml:"):
 		// A provider's sign-in may be followed by Violet's second step
 		// (oidc:<key>+totp, +recovery) or be enrolment-only (:enrol).
