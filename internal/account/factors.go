@@ -310,26 +310,9 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, token, code string, curr
 		if codes, err = f.Confirm(ctx, tx, v.UserID, token, code); err != nil {
 			return err
 		}
-		// An enrolment-only session (password:enrol, oidc:<key>:enrol)
-		// becomes a full one of its first step with the app.
-		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET method = left(method, -length($2::text)) || $3
-			WHERE id = $1 AND right(method, length($2::text)) = $2`,
-			current, auth.EnrolSuffix, "+"+factor.KindTOTP); err != nil {
-			return fmt.Errorf("upgrade session: %w", err)
-		}
-		// Whoever else held a session (a password that leaked, a browser
-		// left signed in) must now sign in with the new app.
-		ended, err := s.endOtherSessions(ctx, tx, current)
+		ended, err := s.FactorAdded(ctx, tx, current, factor.KindTOTP)
 		if err != nil {
 			return err
-		}
-		if ended > 0 {
-			if err := audit.Record(ctx, tx.AuditEvent, audit.Event{
-				Action: audit.SessionEnded, TargetType: "user", TargetID: v.UserID.String(), TargetLabel: v.Email,
-				Details: map[string]any{"sessions_ended": ended, "others": true, "via": "factor_enrolled"},
-			}); err != nil {
-				return err
-			}
 		}
 		return audit.Record(ctx, tx.AuditEvent, audit.Event{
 			Action: audit.FactorTOTPEnrolled, TargetType: "user", TargetID: v.UserID.String(), TargetLabel: v.Email,
@@ -398,4 +381,28 @@ func (s *Service) RegenerateRecovery(ctx context.Context, in Reauth) ([]string, 
 		return nil, err
 	}
 	return codes, nil
+}
+
+// FactorAdded finishes, in tx, the addition of a factor of kind (the app,
+// a passkey) by the viewer in session current: an enrolment-only session
+// (password:enrol, oidc:<key>:enrol) becomes a full one of its first step
+// with that factor, and the viewer's other sessions end — whoever held
+// one (a password that leaked, a browser left signed in) must now sign in
+// with the new factor. It returns how many sessions ended, audited as
+// session.ended when any did.
+func (s *Service) FactorAdded(ctx context.Context, tx *ent.Tx, current uuid.UUID, kind string) (int, error) {
+	v := auth.FromContext(ctx)
+	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET method = left(method, -length($2::text)) || $3
+		WHERE id = $1 AND right(method, length($2::text)) = $2`,
+		current, auth.EnrolSuffix, "+"+kind); err != nil {
+		return 0, fmt.Errorf("upgrade session: %w", err)
+	}
+	ended, err := s.endOtherSessions(ctx, tx, current)
+	if err != nil || ended == 0 {
+		return ended, err
+	}
+	return ended, audit.Record(ctx, tx.AuditEvent, audit.Event{
+		Action: audit.SessionEnded, TargetType: "user", TargetID: v.UserID.String(), TargetLabel: v.Email,
+		Details: map[string]any{"sessions_ended": ended, "others": true, "via": "factor_enrolled"},
+	})
 }

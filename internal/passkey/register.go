@@ -136,16 +136,16 @@ func (s *Service) FinishRegistration(ctx context.Context, cookie string, body io
 		if err != nil {
 			return fmt.Errorf("passkey: store: %w", err)
 		}
-		// An enrolment-only session becomes a full one of its first step
-		// with the passkey.
-		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET method = left(method, -length($2::text)) || $3
-			WHERE id = $1 AND right(method, length($2::text)) = $2`, current, auth.EnrolSuffix, "+"+Kind); err != nil {
-			return fmt.Errorf("passkey: upgrade session: %w", err)
+		// As for the app: an enrolment-only session becomes a full one,
+		// and the other sessions end.
+		ended, err := s.accounts.FactorAdded(ctx, tx, current, Kind)
+		if err != nil {
+			return err
 		}
 		return audit.Record(ctx, tx.AuditEvent, audit.Event{
 			Action: audit.FactorPasskeyAdded, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
 			Details: map[string]any{"passkey": row.ID.String(), "name": row.Name, "backup_eligible": row.BackupEligible,
-				"ceremony": c.spentHash()},
+				"ceremony": c.spentHash(), "sessions_ended": ended},
 		})
 	})
 	if errors.Is(err, ErrCeremony) {
