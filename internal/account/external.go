@@ -8,7 +8,6 @@ import (
 	"violet/ent"
 	"violet/ent/user"
 	"violet/internal/app"
-	"violet/internal/audit"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
 	"violet/internal/database"
@@ -52,21 +51,9 @@ func (s *Service) SignInExternal(ctx context.Context, userID uuid.UUID, method s
 		case factor.NeedEnrol:
 			method = auth.EnrolMethod(method)
 		}
-		if replace != uuid.Nil {
-			if err := s.sessions.RevokeWith(sys, tx, replace); err != nil {
-				return err
-			}
-		}
-		if err := tx.User.UpdateOneID(u.ID).SetLastLoginAt(s.now()).Exec(sys); err != nil {
-			return err
-		}
-		if out.Token, out.Session, err = s.sessions.Create(sys, tx, u.ID, method); err != nil {
-			return err
-		}
-		return audit.Record(sys, tx.AuditEvent, audit.Event{
-			Action: audit.LoginSucceeded, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
-			Details: map[string]any{"method": method}, Actor: out.Session.Viewer(),
-		})
+		signed, err := s.StartSession(sys, tx, u, method, replace, nil)
+		out.Token, out.Session = signed.Token, signed.Session
+		return err
 	})
 	if err != nil {
 		return SignedIn{}, err

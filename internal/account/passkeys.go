@@ -24,27 +24,36 @@ func (s *Service) Reauthenticated(ctx context.Context, in Reauth, change func(tx
 	return s.withReauth(ctx, in, func(tx *ent.Tx, u *ent.User, _ bool) error { return change(tx, u) })
 }
 
-// StartSession is the end of a sign-in whose checks another workflow made
-// in tx (a passkey: internal/passkey): it ends the browser's old session
-// replace (uuid.Nil for none), sets last_login_at, creates the session of
-// method and records login.succeeded with details (the method is added),
-// all in tx.
-func (s *Service) StartSession(ctx context.Context, tx *ent.Tx, u *ent.User, method string, replace uuid.UUID, details map[string]any) (SignedIn, error) {
+// StartSession is the end of every sign-in, once its checks are made in
+// tx (a password, a second step, a provider, a passkey): it ends the
+// browser's old session replace (uuid.Nil for none), sets last_login_at
+// (with update's changes to the account: a rehashed password, a first
+// time zone), creates the session of method and records login.succeeded
+// with the method (none for a password alone) and details, all in tx.
+func (s *Service) StartSession(ctx context.Context, tx *ent.Tx, u *ent.User, method string, replace uuid.UUID,
+	details map[string]any, update ...func(*ent.UserUpdateOne)) (SignedIn, error) {
 	var out SignedIn
 	if replace != uuid.Nil {
 		if err := s.sessions.RevokeWith(ctx, tx, replace); err != nil {
 			return SignedIn{}, err
 		}
 	}
-	if err := tx.User.UpdateOneID(u.ID).SetLastLoginAt(s.now()).Exec(ctx); err != nil {
+	upd := tx.User.UpdateOneID(u.ID).SetLastLoginAt(s.now())
+	for _, f := range update {
+		f(upd)
+	}
+	if err := upd.Exec(ctx); err != nil {
 		return SignedIn{}, fmt.Errorf("record sign-in: %w", err)
 	}
 	var err error
 	if out.Token, out.Session, err = s.sessions.Create(ctx, tx, u.ID, method); err != nil {
 		return SignedIn{}, err
 	}
-	d := map[string]any{"method": method}
+	d := methodDetails(method)
 	for k, v := range details {
+		if d == nil {
+			d = map[string]any{}
+		}
 		d[k] = v
 	}
 	if err := audit.Record(ctx, tx.AuditEvent, audit.Event{

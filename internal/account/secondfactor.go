@@ -18,7 +18,6 @@ import (
 	"violet/internal/auth/rule"
 	"violet/internal/database"
 	"violet/internal/factor"
-	"violet/internal/identity"
 )
 
 // ErrPendingExpired: the pending sign-in is older than auth.PendingTTL,
@@ -126,37 +125,18 @@ func (s *Service) SignInSecondFactor(ctx context.Context, in SecondFactorInput) 
 			return err
 		}
 		method := auth.FactorMethod(in.Pending.Method, used.Kind)
+		if out, err = s.StartSession(sys, tx, u, method, in.Replace, map[string]any{"pending": in.Pending.NonceHash()},
+			func(upd *ent.UserUpdateOne) { firstZone(upd, u, in.TimeZone) }); err != nil {
+			return err
+		}
 		if used.Kind == factor.KindRecovery {
 			out.RecoveryUsed, out.RecoveryLeft = true, used.RecoveryLeft
-		}
-		if in.Replace != uuid.Nil {
-			if err := s.sessions.RevokeWith(sys, tx, in.Replace); err != nil {
-				return err
-			}
-		}
-		upd := tx.User.UpdateOneID(u.ID).SetLastLoginAt(s.now())
-		if zone, ok := identity.FirstZone(u.TimeZone, in.TimeZone); ok {
-			upd.SetTimeZone(zone)
-		}
-		if err := upd.Exec(sys); err != nil {
-			return err
-		}
-		if out.Token, out.Session, err = s.sessions.Create(sys, tx, u.ID, method); err != nil {
-			return err
-		}
-		actor := out.Session.Viewer()
-		if used.Kind == factor.KindRecovery {
-			if err := audit.Record(sys, tx.AuditEvent, audit.Event{
+			return audit.Record(sys, tx.AuditEvent, audit.Event{
 				Action: audit.FactorRecoveryUsed, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
-				Actor: actor, Details: map[string]any{"left": used.RecoveryLeft},
-			}); err != nil {
-				return err
-			}
+				Actor: out.Session.Viewer(), Details: map[string]any{"left": used.RecoveryLeft},
+			})
 		}
-		return audit.Record(sys, tx.AuditEvent, audit.Event{
-			Action: audit.LoginSucceeded, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
-			Actor: actor, Details: map[string]any{"method": method, "pending": in.Pending.NonceHash()},
-		})
+		return nil
 	})
 	switch {
 	case err != nil:

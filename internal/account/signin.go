@@ -149,28 +149,13 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (SignedIn, error) 
 	}
 	var out SignedIn
 	err = database.WithTx(sys, s.client, func(tx *ent.Tx) error {
-		if in.Replace != uuid.Nil {
-			if err := s.sessions.RevokeWith(sys, tx, in.Replace); err != nil {
-				return err
+		out, err = s.StartSession(sys, tx, u, method, in.Replace, nil, func(upd *ent.UserUpdateOne) {
+			if newHash != "" {
+				upd.SetPasswordHash(newHash)
 			}
-		}
-		upd := tx.User.UpdateOneID(u.ID).SetLastLoginAt(s.now())
-		if newHash != "" {
-			upd.SetPasswordHash(newHash)
-		}
-		if zone, ok := identity.FirstZone(u.TimeZone, in.TimeZone); ok {
-			upd.SetTimeZone(zone)
-		}
-		if err := upd.Exec(sys); err != nil {
-			return err
-		}
-		if out.Token, out.Session, err = s.sessions.Create(sys, tx, u.ID, method); err != nil {
-			return err
-		}
-		return audit.Record(sys, tx.AuditEvent, audit.Event{
-			Action: audit.LoginSucceeded, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
-			Actor: out.Session.Viewer(), Details: methodDetails(method),
+			firstZone(upd, u, in.TimeZone)
 		})
+		return err
 	})
 	if err != nil {
 		return SignedIn{}, err
@@ -192,6 +177,14 @@ func (s *Service) SignOut(ctx context.Context, rec *auth.SessionRecord) error {
 
 // methodDetails are a password sign-in's audit details: the method when it
 // is not the password alone (password:enrol), nothing otherwise.
+// firstZone makes zone (the browser's) the account's time zone while it
+// has none (identity.FirstZone).
+func firstZone(upd *ent.UserUpdateOne, u *ent.User, zone string) {
+	if z, ok := identity.FirstZone(u.TimeZone, zone); ok {
+		upd.SetTimeZone(z)
+	}
+}
+
 func methodDetails(method string) map[string]any {
 	if method == auth.MethodPassword {
 		return nil
