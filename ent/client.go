@@ -36,9 +36,11 @@ import (
 	"violet/ent/permission"
 	"violet/ent/recoverycode"
 	"violet/ent/refreshtoken"
+	"violet/ent/samlassertion"
 	"violet/ent/scenariotemplate"
 	"violet/ent/scenariotemplatetest"
 	"violet/ent/setting"
+	"violet/ent/signinprovider"
 	"violet/ent/testtemplate"
 	"violet/ent/testtemplatemitretag"
 	"violet/ent/user"
@@ -110,12 +112,16 @@ type Client struct {
 	RecoveryCode *RecoveryCodeClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
+	// SAMLAssertion is the client for interacting with the SAMLAssertion builders.
+	SAMLAssertion *SAMLAssertionClient
 	// ScenarioTemplate is the client for interacting with the ScenarioTemplate builders.
 	ScenarioTemplate *ScenarioTemplateClient
 	// ScenarioTemplateTest is the client for interacting with the ScenarioTemplateTest builders.
 	ScenarioTemplateTest *ScenarioTemplateTestClient
 	// Setting is the client for interacting with the Setting builders.
 	Setting *SettingClient
+	// SignInProvider is the client for interacting with the SignInProvider builders.
+	SignInProvider *SignInProviderClient
 	// TestTemplate is the client for interacting with the TestTemplate builders.
 	TestTemplate *TestTemplateClient
 	// TestTemplateMitreTag is the client for interacting with the TestTemplateMitreTag builders.
@@ -164,9 +170,11 @@ func (c *Client) init() {
 	c.Permission = NewPermissionClient(c.config)
 	c.RecoveryCode = NewRecoveryCodeClient(c.config)
 	c.RefreshToken = NewRefreshTokenClient(c.config)
+	c.SAMLAssertion = NewSAMLAssertionClient(c.config)
 	c.ScenarioTemplate = NewScenarioTemplateClient(c.config)
 	c.ScenarioTemplateTest = NewScenarioTemplateTestClient(c.config)
 	c.Setting = NewSettingClient(c.config)
+	c.SignInProvider = NewSignInProviderClient(c.config)
 	c.TestTemplate = NewTestTemplateClient(c.config)
 	c.TestTemplateMitreTag = NewTestTemplateMitreTagClient(c.config)
 	c.User = NewUserClient(c.config)
@@ -290,9 +298,11 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Permission:           NewPermissionClient(cfg),
 		RecoveryCode:         NewRecoveryCodeClient(cfg),
 		RefreshToken:         NewRefreshTokenClient(cfg),
+		SAMLAssertion:        NewSAMLAssertionClient(cfg),
 		ScenarioTemplate:     NewScenarioTemplateClient(cfg),
 		ScenarioTemplateTest: NewScenarioTemplateTestClient(cfg),
 		Setting:              NewSettingClient(cfg),
+		SignInProvider:       NewSignInProviderClient(cfg),
 		TestTemplate:         NewTestTemplateClient(cfg),
 		TestTemplateMitreTag: NewTestTemplateMitreTagClient(cfg),
 		User:                 NewUserClient(cfg),
@@ -343,9 +353,11 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Permission:           NewPermissionClient(cfg),
 		RecoveryCode:         NewRecoveryCodeClient(cfg),
 		RefreshToken:         NewRefreshTokenClient(cfg),
+		SAMLAssertion:        NewSAMLAssertionClient(cfg),
 		ScenarioTemplate:     NewScenarioTemplateClient(cfg),
 		ScenarioTemplateTest: NewScenarioTemplateTestClient(cfg),
 		Setting:              NewSettingClient(cfg),
+		SignInProvider:       NewSignInProviderClient(cfg),
 		TestTemplate:         NewTestTemplateClient(cfg),
 		TestTemplateMitreTag: NewTestTemplateMitreTagClient(cfg),
 		User:                 NewUserClient(cfg),
@@ -386,9 +398,10 @@ func (c *Client) Use(hooks ...Hook) {
 		c.LiveEvent, c.Mission, c.MissionCategory, c.MissionMember, c.MissionScenario,
 		c.MissionTest, c.MissionTestMitreTag, c.MissionTestOutcome,
 		c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique, c.Notification,
-		c.Permission, c.RecoveryCode, c.RefreshToken, c.ScenarioTemplate,
-		c.ScenarioTemplateTest, c.Setting, c.TestTemplate, c.TestTemplateMitreTag,
-		c.User, c.UserIdentity, c.UserTOTP, c.WebAuthnCredential,
+		c.Permission, c.RecoveryCode, c.RefreshToken, c.SAMLAssertion,
+		c.ScenarioTemplate, c.ScenarioTemplateTest, c.Setting, c.SignInProvider,
+		c.TestTemplate, c.TestTemplateMitreTag, c.User, c.UserIdentity, c.UserTOTP,
+		c.WebAuthnCredential,
 	} {
 		n.Use(hooks...)
 	}
@@ -403,9 +416,10 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.LiveEvent, c.Mission, c.MissionCategory, c.MissionMember, c.MissionScenario,
 		c.MissionTest, c.MissionTestMitreTag, c.MissionTestOutcome,
 		c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique, c.Notification,
-		c.Permission, c.RecoveryCode, c.RefreshToken, c.ScenarioTemplate,
-		c.ScenarioTemplateTest, c.Setting, c.TestTemplate, c.TestTemplateMitreTag,
-		c.User, c.UserIdentity, c.UserTOTP, c.WebAuthnCredential,
+		c.Permission, c.RecoveryCode, c.RefreshToken, c.SAMLAssertion,
+		c.ScenarioTemplate, c.ScenarioTemplateTest, c.Setting, c.SignInProvider,
+		c.TestTemplate, c.TestTemplateMitreTag, c.User, c.UserIdentity, c.UserTOTP,
+		c.WebAuthnCredential,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -464,12 +478,16 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.RecoveryCode.mutate(ctx, m)
 	case *RefreshTokenMutation:
 		return c.RefreshToken.mutate(ctx, m)
+	case *SAMLAssertionMutation:
+		return c.SAMLAssertion.mutate(ctx, m)
 	case *ScenarioTemplateMutation:
 		return c.ScenarioTemplate.mutate(ctx, m)
 	case *ScenarioTemplateTestMutation:
 		return c.ScenarioTemplateTest.mutate(ctx, m)
 	case *SettingMutation:
 		return c.Setting.mutate(ctx, m)
+	case *SignInProviderMutation:
+		return c.SignInProvider.mutate(ctx, m)
 	case *TestTemplateMutation:
 		return c.TestTemplate.mutate(ctx, m)
 	case *TestTemplateMitreTagMutation:
@@ -4821,6 +4839,140 @@ func (c *RefreshTokenClient) mutate(ctx context.Context, m *RefreshTokenMutation
 	}
 }
 
+// SAMLAssertionClient is a client for the SAMLAssertion schema.
+type SAMLAssertionClient struct {
+	config
+}
+
+// NewSAMLAssertionClient returns a client for the SAMLAssertion from the given config.
+func NewSAMLAssertionClient(c config) *SAMLAssertionClient {
+	return &SAMLAssertionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `samlassertion.Hooks(f(g(h())))`.
+func (c *SAMLAssertionClient) Use(hooks ...Hook) {
+	c.hooks.SAMLAssertion = append(c.hooks.SAMLAssertion, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `samlassertion.Intercept(f(g(h())))`.
+func (c *SAMLAssertionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SAMLAssertion = append(c.inters.SAMLAssertion, interceptors...)
+}
+
+// Create returns a builder for creating a SAMLAssertion entity.
+func (c *SAMLAssertionClient) Create() *SAMLAssertionCreate {
+	mutation := newSAMLAssertionMutation(c.config, OpCreate)
+	return &SAMLAssertionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SAMLAssertion entities.
+func (c *SAMLAssertionClient) CreateBulk(builders ...*SAMLAssertionCreate) *SAMLAssertionCreateBulk {
+	return &SAMLAssertionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SAMLAssertionClient) MapCreateBulk(slice any, setFunc func(*SAMLAssertionCreate, int)) *SAMLAssertionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SAMLAssertionCreateBulk{err: fmt.Errorf("calling to SAMLAssertionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SAMLAssertionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SAMLAssertionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SAMLAssertion.
+func (c *SAMLAssertionClient) Update() *SAMLAssertionUpdate {
+	mutation := newSAMLAssertionMutation(c.config, OpUpdate)
+	return &SAMLAssertionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SAMLAssertionClient) UpdateOne(_m *SAMLAssertion) *SAMLAssertionUpdateOne {
+	mutation := newSAMLAssertionMutation(c.config, OpUpdateOne, withSAMLAssertion(_m))
+	return &SAMLAssertionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SAMLAssertionClient) UpdateOneID(id uuid.UUID) *SAMLAssertionUpdateOne {
+	mutation := newSAMLAssertionMutation(c.config, OpUpdateOne, withSAMLAssertionID(id))
+	return &SAMLAssertionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SAMLAssertion.
+func (c *SAMLAssertionClient) Delete() *SAMLAssertionDelete {
+	mutation := newSAMLAssertionMutation(c.config, OpDelete)
+	return &SAMLAssertionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SAMLAssertionClient) DeleteOne(_m *SAMLAssertion) *SAMLAssertionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SAMLAssertionClient) DeleteOneID(id uuid.UUID) *SAMLAssertionDeleteOne {
+	builder := c.Delete().Where(samlassertion.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SAMLAssertionDeleteOne{builder}
+}
+
+// Query returns a query builder for SAMLAssertion.
+func (c *SAMLAssertionClient) Query() *SAMLAssertionQuery {
+	return &SAMLAssertionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSAMLAssertion},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SAMLAssertion entity by its id.
+func (c *SAMLAssertionClient) Get(ctx context.Context, id uuid.UUID) (*SAMLAssertion, error) {
+	return c.Query().Where(samlassertion.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SAMLAssertionClient) GetX(ctx context.Context, id uuid.UUID) *SAMLAssertion {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *SAMLAssertionClient) Hooks() []Hook {
+	hooks := c.hooks.SAMLAssertion
+	return append(hooks[:len(hooks):len(hooks)], samlassertion.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *SAMLAssertionClient) Interceptors() []Interceptor {
+	return c.inters.SAMLAssertion
+}
+
+func (c *SAMLAssertionClient) mutate(ctx context.Context, m *SAMLAssertionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SAMLAssertionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SAMLAssertionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SAMLAssertionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SAMLAssertionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SAMLAssertion mutation op: %q", m.Op())
+	}
+}
+
 // ScenarioTemplateClient is a client for the ScenarioTemplate schema.
 type ScenarioTemplateClient struct {
 	config
@@ -5285,6 +5437,140 @@ func (c *SettingClient) mutate(ctx context.Context, m *SettingMutation) (Value, 
 		return (&SettingDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Setting mutation op: %q", m.Op())
+	}
+}
+
+// SignInProviderClient is a client for the SignInProvider schema.
+type SignInProviderClient struct {
+	config
+}
+
+// NewSignInProviderClient returns a client for the SignInProvider from the given config.
+func NewSignInProviderClient(c config) *SignInProviderClient {
+	return &SignInProviderClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `signinprovider.Hooks(f(g(h())))`.
+func (c *SignInProviderClient) Use(hooks ...Hook) {
+	c.hooks.SignInProvider = append(c.hooks.SignInProvider, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `signinprovider.Intercept(f(g(h())))`.
+func (c *SignInProviderClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SignInProvider = append(c.inters.SignInProvider, interceptors...)
+}
+
+// Create returns a builder for creating a SignInProvider entity.
+func (c *SignInProviderClient) Create() *SignInProviderCreate {
+	mutation := newSignInProviderMutation(c.config, OpCreate)
+	return &SignInProviderCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SignInProvider entities.
+func (c *SignInProviderClient) CreateBulk(builders ...*SignInProviderCreate) *SignInProviderCreateBulk {
+	return &SignInProviderCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SignInProviderClient) MapCreateBulk(slice any, setFunc func(*SignInProviderCreate, int)) *SignInProviderCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SignInProviderCreateBulk{err: fmt.Errorf("calling to SignInProviderClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SignInProviderCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SignInProviderCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SignInProvider.
+func (c *SignInProviderClient) Update() *SignInProviderUpdate {
+	mutation := newSignInProviderMutation(c.config, OpUpdate)
+	return &SignInProviderUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SignInProviderClient) UpdateOne(_m *SignInProvider) *SignInProviderUpdateOne {
+	mutation := newSignInProviderMutation(c.config, OpUpdateOne, withSignInProvider(_m))
+	return &SignInProviderUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SignInProviderClient) UpdateOneID(id uuid.UUID) *SignInProviderUpdateOne {
+	mutation := newSignInProviderMutation(c.config, OpUpdateOne, withSignInProviderID(id))
+	return &SignInProviderUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SignInProvider.
+func (c *SignInProviderClient) Delete() *SignInProviderDelete {
+	mutation := newSignInProviderMutation(c.config, OpDelete)
+	return &SignInProviderDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SignInProviderClient) DeleteOne(_m *SignInProvider) *SignInProviderDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SignInProviderClient) DeleteOneID(id uuid.UUID) *SignInProviderDeleteOne {
+	builder := c.Delete().Where(signinprovider.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SignInProviderDeleteOne{builder}
+}
+
+// Query returns a query builder for SignInProvider.
+func (c *SignInProviderClient) Query() *SignInProviderQuery {
+	return &SignInProviderQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSignInProvider},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SignInProvider entity by its id.
+func (c *SignInProviderClient) Get(ctx context.Context, id uuid.UUID) (*SignInProvider, error) {
+	return c.Query().Where(signinprovider.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SignInProviderClient) GetX(ctx context.Context, id uuid.UUID) *SignInProvider {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *SignInProviderClient) Hooks() []Hook {
+	hooks := c.hooks.SignInProvider
+	return append(hooks[:len(hooks):len(hooks)], signinprovider.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *SignInProviderClient) Interceptors() []Interceptor {
+	return c.inters.SignInProvider
+}
+
+func (c *SignInProviderClient) mutate(ctx context.Context, m *SignInProviderMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SignInProviderCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SignInProviderUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SignInProviderUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SignInProviderDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SignInProvider mutation op: %q", m.Op())
 	}
 }
 
@@ -6406,8 +6692,8 @@ type (
 		Mission, MissionCategory, MissionMember, MissionScenario, MissionTest,
 		MissionTestMitreTag, MissionTestOutcome, MitreSubtechnique, MitreTactic,
 		MitreTechnique, Notification, Permission, RecoveryCode, RefreshToken,
-		ScenarioTemplate, ScenarioTemplateTest, Setting, TestTemplate,
-		TestTemplateMitreTag, User, UserIdentity, UserTOTP,
+		SAMLAssertion, ScenarioTemplate, ScenarioTemplateTest, Setting, SignInProvider,
+		TestTemplate, TestTemplateMitreTag, User, UserIdentity, UserTOTP,
 		WebAuthnCredential []ent.Hook
 	}
 	inters struct {
@@ -6416,8 +6702,8 @@ type (
 		Mission, MissionCategory, MissionMember, MissionScenario, MissionTest,
 		MissionTestMitreTag, MissionTestOutcome, MitreSubtechnique, MitreTactic,
 		MitreTechnique, Notification, Permission, RecoveryCode, RefreshToken,
-		ScenarioTemplate, ScenarioTemplateTest, Setting, TestTemplate,
-		TestTemplateMitreTag, User, UserIdentity, UserTOTP,
+		SAMLAssertion, ScenarioTemplate, ScenarioTemplateTest, Setting, SignInProvider,
+		TestTemplate, TestTemplateMitreTag, User, UserIdentity, UserTOTP,
 		WebAuthnCredential []ent.Interceptor
 	}
 )

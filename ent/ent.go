@@ -33,9 +33,11 @@ import (
 	"violet/ent/permission"
 	"violet/ent/recoverycode"
 	"violet/ent/refreshtoken"
+	"violet/ent/samlassertion"
 	"violet/ent/scenariotemplate"
 	"violet/ent/scenariotemplatetest"
 	"violet/ent/setting"
+	"violet/ent/signinprovider"
 	"violet/ent/testtemplate"
 	"violet/ent/testtemplatemitretag"
 	"violet/ent/user"
@@ -131,9 +133,11 @@ func checkColumn(t, c string) error {
 			permission.Table:           permission.ValidColumn,
 			recoverycode.Table:         recoverycode.ValidColumn,
 			refreshtoken.Table:         refreshtoken.ValidColumn,
+			samlassertion.Table:        samlassertion.ValidColumn,
 			scenariotemplate.Table:     scenariotemplate.ValidColumn,
 			scenariotemplatetest.Table: scenariotemplatetest.ValidColumn,
 			setting.Table:              setting.ValidColumn,
+			signinprovider.Table:       signinprovider.ValidColumn,
 			testtemplate.Table:         testtemplate.ValidColumn,
 			testtemplatemitretag.Table: testtemplatemitretag.ValidColumn,
 			user.Table:                 user.ValidColumn,

@@ -64,12 +64,16 @@ type Tx struct {
 	RecoveryCode *RecoveryCodeClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
+	// SAMLAssertion is the client for interacting with the SAMLAssertion builders.
+	SAMLAssertion *SAMLAssertionClient
 	// ScenarioTemplate is the client for interacting with the ScenarioTemplate builders.
 	ScenarioTemplate *ScenarioTemplateClient
 	// ScenarioTemplateTest is the client for interacting with the ScenarioTemplateTest builders.
 	ScenarioTemplateTest *ScenarioTemplateTestClient
 	// Setting is the client for interacting with the Setting builders.
 	Setting *SettingClient
+	// SignInProvider is the client for interacting with the SignInProvider builders.
+	SignInProvider *SignInProviderClient
 	// TestTemplate is the client for interacting with the TestTemplate builders.
 	TestTemplate *TestTemplateClient
 	// TestTemplateMitreTag is the client for interacting with the TestTemplateMitreTag builders.
@@ -238,9 +242,11 @@ func (tx *Tx) init() {
 	tx.Permission = NewPermissionClient(tx.config)
 	tx.RecoveryCode = NewRecoveryCodeClient(tx.config)
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
+	tx.SAMLAssertion = NewSAMLAssertionClient(tx.config)
 	tx.ScenarioTemplate = NewScenarioTemplateClient(tx.config)
 	tx.ScenarioTemplateTest = NewScenarioTemplateTestClient(tx.config)
 	tx.Setting = NewSettingClient(tx.config)
+	tx.SignInProvider = NewSignInProviderClient(tx.config)
 	tx.TestTemplate = NewTestTemplateClient(tx.config)
 	tx.TestTemplateMitreTag = NewTestTemplateMitreTagClient(tx.config)
 	tx.User = NewUserClient(tx.config)

@@ -149,9 +149,11 @@ var wantTables = []string{
 	"permissions",
 	"recovery_codes",
 	"refresh_tokens",
+	"saml_assertions",
 	"scenario_template_tests",
 	"scenario_templates",
 	"settings",
+	"sign_in_providers",
 	"test_template_mitre_tags",
 	"test_template_rules",
 	"test_templates",
@@ -174,9 +176,9 @@ func TestTables(t *testing.T) {
 	// defensive_tools, mission_tools, mission_test_outcomes,
 	// detection_rules, test_template_rules and mission_test_rules, and issue
 	// 21's user_totps, recovery_codes, user_identities and
-	// webauthn_credentials.
-	if len(wantTables) != 41 {
-		t.Fatalf("expected list has %d tables, want 41", len(wantTables))
+	// webauthn_credentials, and sign_in_providers and saml_assertions.
+	if len(wantTables) != 43 {
+		t.Fatalf("expected list has %d tables, want 43", len(wantTables))
 	}
 	if !slices.IsSorted(wantTables) {
 		t.Fatal("expected table list is not sorted")
@@ -356,6 +358,8 @@ var wantChecks = []string{
 	"refresh_tokens.ck_refresh_tokens_token_hash_hex",
 	"scenario_template_tests.ck_scenario_template_tests_position",
 	"scenario_templates.ck_scenario_templates_version",
+	"sign_in_providers.ck_sign_in_providers_key",
+	"sign_in_providers.ck_sign_in_providers_kind",
 	"test_template_mitre_tags.ck_test_template_mitre_tags_exactly_one_mitre_fk",
 	"test_templates.ck_test_templates_opsec_level",
 	"test_templates.ck_test_templates_source",

@@ -308,6 +308,18 @@ func (f RefreshTokenFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RefreshTokenMutation", m)
 }
 
+// The SAMLAssertionFunc type is an adapter to allow the use of ordinary
+// function as SAMLAssertion mutator.
+type SAMLAssertionFunc func(context.Context, *ent.SAMLAssertionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SAMLAssertionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SAMLAssertionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SAMLAssertionMutation", m)
+}
+
 // The ScenarioTemplateFunc type is an adapter to allow the use of ordinary
 // function as ScenarioTemplate mutator.
 type ScenarioTemplateFunc func(context.Context, *ent.ScenarioTemplateMutation) (ent.Value, error)
@@ -342,6 +354,18 @@ func (f SettingFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SettingMutation", m)
+}
+
+// The SignInProviderFunc type is an adapter to allow the use of ordinary
+// function as SignInProvider mutator.
+type SignInProviderFunc func(context.Context, *ent.SignInProviderMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SignInProviderFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SignInProviderMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SignInProviderMutation", m)
 }
 
 // The TestTemplateFunc type is an adapter to allow the use of ordinary

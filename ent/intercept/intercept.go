@@ -33,9 +33,11 @@ import (
 	"violet/ent/predicate"
 	"violet/ent/recoverycode"
 	"violet/ent/refreshtoken"
+	"violet/ent/samlassertion"
 	"violet/ent/scenariotemplate"
 	"violet/ent/scenariotemplatetest"
 	"violet/ent/setting"
+	"violet/ent/signinprovider"
 	"violet/ent/testtemplate"
 	"violet/ent/testtemplatemitretag"
 	"violet/ent/user"
@@ -777,6 +779,33 @@ func (f TraverseRefreshToken) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.RefreshTokenQuery", q)
 }
 
+// The SAMLAssertionFunc type is an adapter to allow the use of ordinary function as a Querier.
+type SAMLAssertionFunc func(context.Context, *ent.SAMLAssertionQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f SAMLAssertionFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.SAMLAssertionQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.SAMLAssertionQuery", q)
+}
+
+// The TraverseSAMLAssertion type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseSAMLAssertion func(context.Context, *ent.SAMLAssertionQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseSAMLAssertion) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseSAMLAssertion) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SAMLAssertionQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.SAMLAssertionQuery", q)
+}
+
 // The ScenarioTemplateFunc type is an adapter to allow the use of ordinary function as a Querier.
 type ScenarioTemplateFunc func(context.Context, *ent.ScenarioTemplateQuery) (ent.Value, error)
 
@@ -856,6 +885,33 @@ func (f TraverseSetting) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.SettingQuery", q)
+}
+
+// The SignInProviderFunc type is an adapter to allow the use of ordinary function as a Querier.
+type SignInProviderFunc func(context.Context, *ent.SignInProviderQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f SignInProviderFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.SignInProviderQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.SignInProviderQuery", q)
+}
+
+// The TraverseSignInProvider type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseSignInProvider func(context.Context, *ent.SignInProviderQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseSignInProvider) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseSignInProvider) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SignInProviderQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.SignInProviderQuery", q)
 }
 
 // The TestTemplateFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -1073,12 +1129,16 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.RecoveryCodeQuery, predicate.RecoveryCode, recoverycode.OrderOption]{typ: ent.TypeRecoveryCode, tq: q}, nil
 	case *ent.RefreshTokenQuery:
 		return &query[*ent.RefreshTokenQuery, predicate.RefreshToken, refreshtoken.OrderOption]{typ: ent.TypeRefreshToken, tq: q}, nil
+	case *ent.SAMLAssertionQuery:
+		return &query[*ent.SAMLAssertionQuery, predicate.SAMLAssertion, samlassertion.OrderOption]{typ: ent.TypeSAMLAssertion, tq: q}, nil
 	case *ent.ScenarioTemplateQuery:
 		return &query[*ent.ScenarioTemplateQuery, predicate.ScenarioTemplate, scenariotemplate.OrderOption]{typ: ent.TypeScenarioTemplate, tq: q}, nil
 	case *ent.ScenarioTemplateTestQuery:
 		return &query[*ent.ScenarioTemplateTestQuery, predicate.ScenarioTemplateTest, scenariotemplatetest.OrderOption]{typ: ent.TypeScenarioTemplateTest, tq: q}, nil
 	case *ent.SettingQuery:
 		return &query[*ent.SettingQuery, predicate.Setting, setting.OrderOption]{typ: ent.TypeSetting, tq: q}, nil
+	case *ent.SignInProviderQuery:
+		return &query[*ent.SignInProviderQuery, predicate.SignInProvider, signinprovider.OrderOption]{typ: ent.TypeSignInProvider, tq: q}, nil
 	case *ent.TestTemplateQuery:
 		return &query[*ent.TestTemplateQuery, predicate.TestTemplate, testtemplate.OrderOption]{typ: ent.TypeTestTemplate, tq: q}, nil
 	case *ent.TestTemplateMitreTagQuery:

@@ -1115,6 +1115,31 @@ var (
 			},
 		},
 	}
+	// SamlAssertionsColumns holds the columns for the "saml_assertions" table.
+	SamlAssertionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
+		{Name: "provider", Type: field.TypeString, Size: 40},
+		{Name: "assertion_id", Type: field.TypeString, Size: 512},
+		{Name: "expires_at", Type: field.TypeTime},
+	}
+	// SamlAssertionsTable holds the schema information for the "saml_assertions" table.
+	SamlAssertionsTable = &schema.Table{
+		Name:       "saml_assertions",
+		Columns:    SamlAssertionsColumns,
+		PrimaryKey: []*schema.Column{SamlAssertionsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "uq_saml_assertions_provider_assertion_id",
+				Unique:  true,
+				Columns: []*schema.Column{SamlAssertionsColumns[1], SamlAssertionsColumns[2]},
+			},
+			{
+				Name:    "ix_saml_assertions_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{SamlAssertionsColumns[3]},
+			},
+		},
+	}
 	// ScenarioTemplatesColumns holds the columns for the "scenario_templates" table.
 	ScenarioTemplatesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
@@ -1209,6 +1234,31 @@ var (
 				Name:    "uq_settings_key",
 				Unique:  true,
 				Columns: []*schema.Column{SettingsColumns[3]},
+			},
+		},
+	}
+	// SignInProvidersColumns holds the columns for the "sign_in_providers" table.
+	SignInProvidersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
+		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "key", Type: field.TypeString, Size: 32},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"oidc", "saml"}},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "settings", Type: field.TypeJSON, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "secret", Type: field.TypeString, Nullable: true, Size: 2147483647, SchemaType: map[string]string{"postgres": "text"}},
+	}
+	// SignInProvidersTable holds the schema information for the "sign_in_providers" table.
+	SignInProvidersTable = &schema.Table{
+		Name:       "sign_in_providers",
+		Columns:    SignInProvidersColumns,
+		PrimaryKey: []*schema.Column{SignInProvidersColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "uq_sign_in_providers_key",
+				Unique:  true,
+				Columns: []*schema.Column{SignInProvidersColumns[3]},
 			},
 		},
 	}
@@ -1683,9 +1733,11 @@ var (
 		PermissionsTable,
 		RecoveryCodesTable,
 		RefreshTokensTable,
+		SamlAssertionsTable,
 		ScenarioTemplatesTable,
 		ScenarioTemplateTestsTable,
 		SettingsTable,
+		SignInProvidersTable,
 		TestTemplatesTable,
 		TestTemplateMitreTagsTable,
 		UsersTable,
@@ -1873,6 +1925,9 @@ func init() {
 	RefreshTokensTable.Annotation.Checks = map[string]string{
 		"ck_refresh_tokens_token_hash_hex": "token_hash ~ '^[0-9a-f]{64}$'",
 	}
+	SamlAssertionsTable.Annotation = &entsql.Annotation{
+		Table: "saml_assertions",
+	}
 	ScenarioTemplatesTable.ForeignKeys[0].RefTable = UsersTable
 	ScenarioTemplatesTable.Annotation = &entsql.Annotation{
 		Table: "scenario_templates",
@@ -1890,6 +1945,13 @@ func init() {
 	}
 	SettingsTable.Annotation = &entsql.Annotation{
 		Table: "settings",
+	}
+	SignInProvidersTable.Annotation = &entsql.Annotation{
+		Table: "sign_in_providers",
+	}
+	SignInProvidersTable.Annotation.Checks = map[string]string{
+		"ck_sign_in_providers_key":  "key ~ '^[a-z0-9][a-z0-9_-]{0,31}$'",
+		"ck_sign_in_providers_kind": "kind IN ('oidc', 'saml')",
 	}
 	TestTemplatesTable.ForeignKeys[0].RefTable = UsersTable
 	TestTemplatesTable.Annotation = &entsql.Annotation{

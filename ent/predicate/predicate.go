@@ -81,6 +81,9 @@ type RecoveryCode func(*sql.Selector)
 // RefreshToken is the predicate function for refreshtoken builders.
 type RefreshToken func(*sql.Selector)
 
+// SAMLAssertion is the predicate function for samlassertion builders.
+type SAMLAssertion func(*sql.Selector)
+
 // ScenarioTemplate is the predicate function for scenariotemplate builders.
 type ScenarioTemplate func(*sql.Selector)
 
@@ -89,6 +92,9 @@ type ScenarioTemplateTest func(*sql.Selector)
 
 // Setting is the predicate function for setting builders.
 type Setting func(*sql.Selector)
+
+// SignInProvider is the predicate function for signinprovider builders.
+type SignInProvider func(*sql.Selector)
 
 // TestTemplate is the predicate function for testtemplate builders.
 type TestTemplate func(*sql.Selector)

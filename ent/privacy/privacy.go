@@ -710,6 +710,30 @@ func (f RefreshTokenMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mu
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.RefreshTokenMutation", m)
 }
 
+// The SAMLAssertionQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type SAMLAssertionQueryRuleFunc func(context.Context, *ent.SAMLAssertionQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f SAMLAssertionQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SAMLAssertionQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.SAMLAssertionQuery", q)
+}
+
+// The SAMLAssertionMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type SAMLAssertionMutationRuleFunc func(context.Context, *ent.SAMLAssertionMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f SAMLAssertionMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.SAMLAssertionMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.SAMLAssertionMutation", m)
+}
+
 // The ScenarioTemplateQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type ScenarioTemplateQueryRuleFunc func(context.Context, *ent.ScenarioTemplateQuery) error
@@ -780,6 +804,30 @@ func (f SettingMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.SettingMutation", m)
+}
+
+// The SignInProviderQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type SignInProviderQueryRuleFunc func(context.Context, *ent.SignInProviderQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f SignInProviderQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SignInProviderQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.SignInProviderQuery", q)
+}
+
+// The SignInProviderMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type SignInProviderMutationRuleFunc func(context.Context, *ent.SignInProviderMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f SignInProviderMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.SignInProviderMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.SignInProviderMutation", m)
 }
 
 // The TestTemplateQueryRuleFunc type is an adapter to allow the use of ordinary

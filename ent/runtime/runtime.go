@@ -30,10 +30,12 @@ import (
 	"violet/ent/permission"
 	"violet/ent/recoverycode"
 	"violet/ent/refreshtoken"
+	"violet/ent/samlassertion"
 	"violet/ent/scenariotemplate"
 	"violet/ent/scenariotemplatetest"
 	"violet/ent/schema"
 	"violet/ent/setting"
+	"violet/ent/signinprovider"
 	"violet/ent/testtemplate"
 	"violet/ent/testtemplatemitretag"
 	"violet/ent/user"
@@ -1677,6 +1679,60 @@ func init() {
 	refreshtokenDescID := refreshtokenMixinFields0[0].Descriptor()
 	// refreshtoken.DefaultID holds the default value on creation for the id field.
 	refreshtoken.DefaultID = refreshtokenDescID.Default.(func() uuid.UUID)
+	samlassertionMixin := schema.SAMLAssertion{}.Mixin()
+	samlassertion.Policy = privacy.NewPolicies(schema.SAMLAssertion{})
+	samlassertion.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := samlassertion.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	samlassertionMixinFields0 := samlassertionMixin[0].Fields()
+	_ = samlassertionMixinFields0
+	samlassertionFields := schema.SAMLAssertion{}.Fields()
+	_ = samlassertionFields
+	// samlassertionDescProvider is the schema descriptor for provider field.
+	samlassertionDescProvider := samlassertionFields[0].Descriptor()
+	// samlassertion.ProviderValidator is a validator for the "provider" field. It is called by the builders before save.
+	samlassertion.ProviderValidator = func() func(string) error {
+		validators := samlassertionDescProvider.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(provider string) error {
+			for _, fn := range fns {
+				if err := fn(provider); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// samlassertionDescAssertionID is the schema descriptor for assertion_id field.
+	samlassertionDescAssertionID := samlassertionFields[1].Descriptor()
+	// samlassertion.AssertionIDValidator is a validator for the "assertion_id" field. It is called by the builders before save.
+	samlassertion.AssertionIDValidator = func() func(string) error {
+		validators := samlassertionDescAssertionID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(assertion_id string) error {
+			for _, fn := range fns {
+				if err := fn(assertion_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// samlassertionDescID is the schema descriptor for id field.
+	samlassertionDescID := samlassertionMixinFields0[0].Descriptor()
+	// samlassertion.DefaultID holds the default value on creation for the id field.
+	samlassertion.DefaultID = samlassertionDescID.Default.(func() uuid.UUID)
 	scenariotemplateMixin := schema.ScenarioTemplate{}.Mixin()
 	scenariotemplate.Policy = privacy.NewPolicies(schema.ScenarioTemplate{})
 	scenariotemplate.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -1818,6 +1874,76 @@ func init() {
 	settingDescID := settingMixinFields0[0].Descriptor()
 	// setting.DefaultID holds the default value on creation for the id field.
 	setting.DefaultID = settingDescID.Default.(func() uuid.UUID)
+	signinproviderMixin := schema.SignInProvider{}.Mixin()
+	signinprovider.Policy = privacy.NewPolicies(schema.SignInProvider{})
+	signinprovider.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := signinprovider.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	signinproviderMixinFields0 := signinproviderMixin[0].Fields()
+	_ = signinproviderMixinFields0
+	signinproviderMixinFields1 := signinproviderMixin[1].Fields()
+	_ = signinproviderMixinFields1
+	signinproviderFields := schema.SignInProvider{}.Fields()
+	_ = signinproviderFields
+	// signinproviderDescCreatedAt is the schema descriptor for created_at field.
+	signinproviderDescCreatedAt := signinproviderMixinFields1[0].Descriptor()
+	// signinprovider.DefaultCreatedAt holds the default value on creation for the created_at field.
+	signinprovider.DefaultCreatedAt = signinproviderDescCreatedAt.Default.(func() time.Time)
+	// signinproviderDescUpdatedAt is the schema descriptor for updated_at field.
+	signinproviderDescUpdatedAt := signinproviderMixinFields1[1].Descriptor()
+	// signinprovider.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	signinprovider.DefaultUpdatedAt = signinproviderDescUpdatedAt.Default.(func() time.Time)
+	// signinprovider.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	signinprovider.UpdateDefaultUpdatedAt = signinproviderDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// signinproviderDescKey is the schema descriptor for key field.
+	signinproviderDescKey := signinproviderFields[0].Descriptor()
+	// signinprovider.KeyValidator is a validator for the "key" field. It is called by the builders before save.
+	signinprovider.KeyValidator = func() func(string) error {
+		validators := signinproviderDescKey.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(key string) error {
+			for _, fn := range fns {
+				if err := fn(key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// signinproviderDescName is the schema descriptor for name field.
+	signinproviderDescName := signinproviderFields[2].Descriptor()
+	// signinprovider.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	signinprovider.NameValidator = func() func(string) error {
+		validators := signinproviderDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// signinproviderDescEnabled is the schema descriptor for enabled field.
+	signinproviderDescEnabled := signinproviderFields[3].Descriptor()
+	// signinprovider.DefaultEnabled holds the default value on creation for the enabled field.
+	signinprovider.DefaultEnabled = signinproviderDescEnabled.Default.(bool)
+	// signinproviderDescID is the schema descriptor for id field.
+	signinproviderDescID := signinproviderMixinFields0[0].Descriptor()
+	// signinprovider.DefaultID holds the default value on creation for the id field.
+	signinprovider.DefaultID = signinproviderDescID.Default.(func() uuid.UUID)
 	testtemplateMixin := schema.TestTemplate{}.Mixin()
 	testtemplate.Policy = privacy.NewPolicies(schema.TestTemplate{})
 	testtemplate.Hooks[0] = func(next ent.Mutator) ent.Mutator {

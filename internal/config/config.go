@@ -73,6 +73,30 @@ type OIDC struct {
 // Enabled reports whether single sign-on through the provider is on.
 func (o OIDC) Enabled() bool { return o.Issuer != "" }
 
+// SAML is one SAML 2.0 identity provider, as an admin set it up on
+// Administration → Sign-in: who it is, where its metadata is, which
+// attributes carry the person, and who gets in through it.
+type SAML struct {
+	Key  string // names the provider in sessions (saml:<key>) and identities
+	Name string // the sign-in button's label
+	// MetadataURL is where the identity provider publishes its metadata
+	// (https; http only on loopback); MetadataXML is the metadata pasted
+	// instead. One of the two is set.
+	MetadataURL string
+	MetadataXML string
+	// The attributes of the assertion that carry the person's e-mail,
+	// display name and groups; an empty EmailAttribute means the NameID
+	// when it is an e-mail address.
+	EmailAttribute  string
+	NameAttribute   string
+	GroupsAttribute string
+	// GroupMap maps a value of the groups attribute to a Violet group's name.
+	GroupMap map[string]string
+	// AllowedDomains maps an e-mail domain whose people get an account at
+	// their first sign-in to the names of its default groups.
+	AllowedDomains map[string][]string
+}
+
 // S3 locates the evidence bucket of an S3-compatible object store and
 // holds the credentials to reach it (EVIDENCE_STORE=s3).
 type S3 struct {

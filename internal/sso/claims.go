@@ -3,31 +3,20 @@ package sso
 import (
 	"context"
 	"fmt"
+	"violet/internal/admission"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
 
-// claims is what Violet takes from the provider about a person.
-type claims struct {
-	Issuer, Subject string
-	Email           string // only when the provider says it is verified; "" otherwise
-	Name            string
-	Groups          []string // values of the groups claim
-	// HasGroups: the provider sent the groups claim (even an empty list).
-	// Without it (not asked for, or too many groups to fit: Entra ID's
-	// overage) Violet cannot tell who left a group, so it changes none.
-	HasGroups bool
-}
-
 // claims reads the ID token's claims, completed by the user info endpoint
 // for the e-mail and groups when the token does not carry them (many
 // providers keep the ID token small). User info about another subject
 // than the token's is ignored (OpenID Connect Core 5.3.2).
-func (s *Service) claims(ctx context.Context, d *discovered, idt *oidc.IDToken, tok *oauth2.Token) (claims, error) {
+func (s *Service) claims(ctx context.Context, d *discovered, idt *oidc.IDToken, tok *oauth2.Token) (admission.Claims, error) {
 	token := map[string]any{}
 	if err := idt.Claims(&token); err != nil {
-		return claims{}, fmt.Errorf("read ID token claims: %w", err)
+		return admission.Claims{}, fmt.Errorf("read ID token claims: %w", err)
 	}
 	_, hasEmail := token["email"]
 	_, hasGroups := groupsOf(token, s.p.cfg.GroupsClaim)
@@ -48,8 +37,8 @@ func (s *Service) claims(ctx context.Context, d *discovered, idt *oidc.IDToken, 
 
 // readClaims is the person of the ID token's claims (token) and the user
 // info's (info, nil without), groupsClaim naming the groups claim.
-func readClaims(issuer, subject string, token, info map[string]any, groupsClaim string) claims {
-	c := claims{Issuer: issuer, Subject: subject}
+func readClaims(issuer, subject string, token, info map[string]any, groupsClaim string) admission.Claims {
+	c := admission.Claims{Issuer: issuer, Subject: subject}
 	c.Groups, c.HasGroups = groupsOf(token, groupsClaim)
 	if !c.HasGroups && info != nil {
 		c.Groups, c.HasGroups = groupsOf(info, groupsClaim)

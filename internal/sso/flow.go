@@ -16,27 +16,10 @@ import (
 
 	"violet/ent"
 	"violet/internal/account"
+	"violet/internal/admission"
 	"violet/internal/app"
 	"violet/internal/audit"
 	"violet/internal/auth/rule"
-)
-
-// Refusal is a sign-in the provider vouched for (or tried to) that Violet
-// refuses (403); Key is the message the page shows.
-type Refusal struct {
-	Key    string // i18n key of the explanation
-	Reason string // what the audit records
-}
-
-func (r *Refusal) Error() string { return "single sign-on refused: " + r.Reason }
-
-// The refusals, by what the page tells the person.
-const (
-	KeyInvalid  = "sso.refused.invalid"  // state, code or token not acceptable: start again
-	KeyNoEmail  = "sso.refused.no_email" // no verified e-mail from the provider
-	KeyUnknown  = "sso.refused.unknown"  // no invitation, domain not allowed
-	KeyExisting = "sso.refused.existing" // an account has the address: an admin must link it
-	KeyInactive = "sso.refused.inactive" // deactivated or deleted in Violet
 )
 
 // Service runs the sign-in flow of one provider.
@@ -117,7 +100,7 @@ func (s *Service) callback(ctx context.Context, in CallbackInput) (account.Signe
 		return account.SignedIn{}, "", s.reject(ctx, "state mismatch")
 	}
 	if in.Error != "" || in.Code == "" {
-		return account.SignedIn{}, "", s.refuse(ctx, &Refusal{KeyInvalid, "provider error: " + audit.Label(in.Error)}, "")
+		return account.SignedIn{}, "", s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "provider error: " + audit.Label(in.Error)}, "")
 	}
 	d, err := s.p.discover(ctx, s.now())
 	if err != nil {
@@ -130,28 +113,28 @@ func (s *Service) callback(ctx context.Context, in CallbackInput) (account.Signe
 	case errors.As(err, &re):
 		// The provider answered no: a code used before, expired, or not
 		// this client's.
-		return account.SignedIn{}, "", s.refuse(ctx, &Refusal{KeyInvalid, "code refused: " + re.ErrorCode}, "")
+		return account.SignedIn{}, "", s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "code refused: " + re.ErrorCode}, "")
 	case err != nil:
 		s.p.log.Warn("single sign-on: the identity provider cannot be reached", "issuer", s.p.cfg.Issuer, "err", err)
 		return account.SignedIn{}, "", fmt.Errorf("%w: token exchange: %w", ErrProviderDown, err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return account.SignedIn{}, "", s.refuse(ctx, &Refusal{KeyInvalid, "no ID token"}, "")
+		return account.SignedIn{}, "", s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "no ID token"}, "")
 	}
 	idt, err := d.verifier.Verify(hc, raw)
 	if err != nil {
-		return account.SignedIn{}, "", s.refuse(ctx, &Refusal{KeyInvalid, "ID token not valid: " + tokenProblem(err)}, "")
+		return account.SignedIn{}, "", s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "ID token not valid: " + tokenProblem(err)}, "")
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(st.Nonce)) != 1 {
-		return account.SignedIn{}, "", s.refuse(ctx, &Refusal{KeyInvalid, "nonce mismatch"}, "")
+		return account.SignedIn{}, "", s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "nonce mismatch"}, "")
 	}
 	c, err := s.claims(hc, d, idt, tok)
 	if err != nil {
 		return account.SignedIn{}, "", err
 	}
-	userID, err := s.admit(ctx, c)
-	var ref *Refusal
+	userID, err := admission.Admit(ctx, s.client, s.now(), s.p.rules(), c)
+	var ref *admission.Refusal
 	if errors.As(err, &ref) {
 		label := c.Email
 		if label == "" {
@@ -174,14 +157,14 @@ func (s *Service) callback(ctx context.Context, in CallbackInput) (account.Signe
 // the audit log must not be theirs to fill. It is logged at debug level.
 func (s *Service) reject(ctx context.Context, reason string) error {
 	s.p.log.DebugContext(ctx, "single sign-on: callback refused before its state checked out", "reason", reason)
-	return &Refusal{KeyInvalid, reason}
+	return &admission.Refusal{Key: admission.KeyInvalid, Reason: reason}
 }
 
 // refuse records a refused sign-in (its state checked out: it comes from
 // a sign-in this browser started) as login.failed with the provider and
 // returns the refusal. label is the e-mail (or subject) the provider
 // gave, "" before a token was verified.
-func (s *Service) refuse(ctx context.Context, r *Refusal, label string) error {
+func (s *Service) refuse(ctx context.Context, r *admission.Refusal, label string) error {
 	if err := audit.Record(rule.SystemContext(ctx), s.client.AuditEvent, audit.Event{
 		Action: audit.LoginFailed, TargetType: "user", TargetLabel: label,
 		Details: map[string]any{"method": s.p.Method(), "reason": r.Reason},

@@ -31,6 +31,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"golang.org/x/oauth2"
 
+	"violet/internal/admission"
 	"violet/internal/config"
 	"violet/internal/paths"
 	authview "violet/views/auth"
@@ -128,6 +129,11 @@ func (p *Provider) Name() string { return p.cfg.Name }
 
 // Method is how its sessions are signed in: oidc:<key>.
 func (p *Provider) Method() string { return "oidc:" + p.cfg.Key }
+
+// rules are the provider's admission rules.
+func (p *Provider) rules() admission.Rules {
+	return admission.Rules{Method: p.Method(), GroupMap: p.cfg.GroupMap, AllowedDomains: p.cfg.AllowedDomains}
+}
 
 // CookieName is the state cookie's name ("" when p is nil).
 func (p *Provider) CookieName() string {
@@ -263,7 +269,7 @@ func (p *Provider) Buttons(next string) []authview.SSOButton {
 // (403) or a provider that cannot be reached (503); ok is false for any
 // other error, which is the error handler's.
 func ProblemOf(err error) (status int, page authview.SSOProblem, ok bool) {
-	var ref *Refusal
+	var ref *admission.Refusal
 	switch {
 	case errors.As(err, &ref):
 		return http.StatusForbidden, authview.SSOProblem{TitleKey: "sso.refused.title", MessageKey: ref.Key}, true

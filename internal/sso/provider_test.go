@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"testing"
 
+	"violet/internal/admission"
 	"violet/internal/config"
 )
 
@@ -79,7 +80,7 @@ func TestClaimReaders(t *testing.T) {
 }
 
 func TestProblemOf(t *testing.T) {
-	if s, p, ok := ProblemOf(&Refusal{Key: KeyUnknown}); !ok || s != http.StatusForbidden || p.MessageKey != KeyUnknown {
+	if s, p, ok := ProblemOf(&admission.Refusal{Key: admission.KeyUnknown}); !ok || s != http.StatusForbidden || p.MessageKey != admission.KeyUnknown {
 		t.Errorf("refusal: %d %+v %v", s, p, ok)
 	}
 	if s, _, ok := ProblemOf(errors.Join(ErrProviderDown, errors.New("dial"))); !ok || s != http.StatusServiceUnavailable {

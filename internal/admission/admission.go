@@ -1,4 +1,10 @@
-package sso
+// Package admission decides who a person an identity provider vouched for
+// is in Violet, whatever the protocol (OpenID Connect or SAML): the user
+// linked to the identity (issuer + subject, never the e-mail alone), or a
+// new account for an open invitation or an allowed domain; then the
+// mapped groups follow the provider's groups. Deactivated or deleted
+// accounts stay out whatever the provider says.
+package admission
 
 import (
 	"context"
@@ -6,6 +12,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"time"
 
 	"github.com/google/uuid"
 
@@ -23,16 +31,59 @@ import (
 	"violet/internal/people"
 )
 
-// admit decides who the person the provider vouched for is, in one
-// transaction with its audit: the user linked to the identity (issuer +
-// subject), or a new account for an open invitation or an allowed domain;
-// then the mapped groups follow the groups claim. Whatever the provider
-// says, an account deactivated or deleted in Violet stays out.
-func (s *Service) admit(ctx context.Context, c claims) (uuid.UUID, error) {
+// Claims is what Violet takes from a provider about a person.
+type Claims struct {
+	Issuer, Subject string
+	Email           string // only when the provider says it is verified; "" otherwise
+	Name            string
+	Groups          []string // values of the groups claim (attribute)
+	// HasGroups: the provider sent the groups (even an empty list).
+	// Without them (not asked for, or too many groups to fit: Entra ID's
+	// overage) Violet cannot tell who left a group, so it changes none.
+	HasGroups bool
+}
+
+// Rules are a provider's admission rules.
+type Rules struct {
+	// Method names the provider in sessions, identities and the audit:
+	// oidc:<key> or saml:<key>.
+	Method string
+	// GroupMap maps a value of the groups claim to a Violet group's name.
+	GroupMap map[string]string
+	// AllowedDomains maps an e-mail domain whose people get an account at
+	// their first sign-in to the names of its default groups.
+	AllowedDomains map[string][]string
+}
+
+// Refusal is a sign-in the provider vouched for (or tried to) that Violet
+// refuses (403); Key is the message the page shows.
+type Refusal struct {
+	Key    string // i18n key of the explanation
+	Reason string // what the audit records
+}
+
+func (r *Refusal) Error() string { return "single sign-on refused: " + r.Reason }
+
+// The refusals, by what the page tells the person.
+const (
+	KeyInvalid  = "sso.refused.invalid"  // state, response or token not acceptable: start again
+	KeyNoEmail  = "sso.refused.no_email" // no verified e-mail from the provider
+	KeyUnknown  = "sso.refused.unknown"  // no invitation, domain not allowed
+	KeyExisting = "sso.refused.existing" // an account has the address: an admin must link it
+	KeyInactive = "sso.refused.inactive" // deactivated or deleted in Violet
+)
+
+// Admit decides who the person c is, in one transaction with its audit:
+// the user linked to the identity (issuer + subject), or a new account
+// for an open invitation or an allowed domain; then the mapped groups
+// follow the groups claim. Whatever the provider says, an account
+// deactivated or deleted in Violet stays out: a *Refusal. now is the
+// time of the sign-in.
+func Admit(ctx context.Context, client *ent.Client, now time.Time, r Rules, c Claims) (uuid.UUID, error) {
+	a := admitter{rules: r, now: now}
 	sys := rule.SystemContext(ctx)
 	var userID uuid.UUID
-	err := database.WithTx(sys, s.client, func(tx *ent.Tx) error {
-		now := s.now()
+	err := database.WithTx(sys, client, func(tx *ent.Tx) error {
 		ident, err := tx.UserIdentity.Query().
 			Where(useridentity.Issuer(c.Issuer), useridentity.Subject(c.Subject)).Only(sys)
 		var u *ent.User
@@ -55,10 +106,10 @@ func (s *Service) admit(ctx context.Context, c claims) (uuid.UUID, error) {
 				return fmt.Errorf("update identity: %w", err)
 			}
 		case ent.IsNotFound(err):
-			if u, err = s.newAccount(sys, tx, c); err != nil {
+			if u, err = a.newAccount(sys, tx, c); err != nil {
 				return err
 			}
-			if err := tx.UserIdentity.Create().SetUserID(u.ID).SetProvider(s.p.Method()).
+			if err := tx.UserIdentity.Create().SetUserID(u.ID).SetProvider(r.Method).
 				SetIssuer(c.Issuer).SetSubject(c.Subject).SetEmail(u.Email).SetLastLoginAt(now).Exec(sys); err != nil {
 				return fmt.Errorf("link identity: %w", err)
 			}
@@ -69,9 +120,15 @@ func (s *Service) admit(ctx context.Context, c claims) (uuid.UUID, error) {
 		if !c.HasGroups {
 			return nil // nothing to go by: no group changes
 		}
-		return s.mapGroups(sys, tx, u, c.Groups)
+		return a.mapGroups(sys, tx, u, c.Groups)
 	})
 	return userID, err
+}
+
+// admitter is one admission: the provider's rules and the time.
+type admitter struct {
+	rules Rules
+	now   time.Time
 }
 
 // newAccount makes the account of a new identity, only for an open
@@ -81,7 +138,7 @@ func (s *Service) admit(ctx context.Context, c claims) (uuid.UUID, error) {
 // that lets people set their own address (many do) would otherwise hand
 // anyone the account of whoever they claim to be. An administrator links
 // such an account (no page does this yet).
-func (s *Service) newAccount(ctx context.Context, tx *ent.Tx, c claims) (*ent.User, error) {
+func (a admitter) newAccount(ctx context.Context, tx *ent.Tx, c Claims) (*ent.User, error) {
 	if c.Email == "" {
 		return nil, &Refusal{KeyNoEmail, "no verified e-mail"}
 	}
@@ -103,7 +160,7 @@ func (s *Service) newAccount(ctx context.Context, tx *ent.Tx, c claims) (*ent.Us
 	if clash.Name != identity.None {
 		name = email // the address is the account's own: no look-alike
 	}
-	u, err := invite.AcceptExternal(ctx, tx, s.now(), email, name, s.p.Method())
+	u, err := invite.AcceptExternal(ctx, tx, a.now, email, name, a.rules.Method)
 	var ce invite.ClashError
 	switch {
 	case err == nil:
@@ -116,7 +173,7 @@ func (s *Service) newAccount(ctx context.Context, tx *ent.Tx, c claims) (*ent.Us
 		return nil, err
 	}
 	_, domain, _ := strings.Cut(email, "@")
-	names, ok := s.p.cfg.AllowedDomains[strings.ToLower(domain)]
+	names, ok := a.rules.AllowedDomains[strings.ToLower(domain)]
 	if !ok {
 		return nil, &Refusal{KeyUnknown, "no invitation and the domain is not allowed"}
 	}
@@ -131,32 +188,32 @@ func (s *Service) newAccount(ctx context.Context, tx *ent.Tx, c claims) (*ent.Us
 	}
 	return u, audit.Record(ctx, tx.AuditEvent, audit.Event{
 		Action: audit.UserCreated, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
-		Details: map[string]any{"method": s.p.Method(), "domain": domain, "groups": groupNames(groups)},
+		Details: map[string]any{"method": a.rules.Method, "domain": domain, "groups": groupNames(groups)},
 	})
 }
 
 // displayName is the provider's name for the person when it is a usable
 // display name, else their address.
-func displayName(c claims, email string) string {
+func displayName(c Claims, email string) string {
 	if n, err := identity.DisplayName(c.Name); err == nil {
 		return n
 	}
 	return email
 }
 
-// mapGroups makes u a member of each Violet group of OIDC_GROUP_MAP
+// mapGroups makes u a member of each Violet group of the group map
 // exactly when the groups claim holds one of the values mapped to it;
 // groups the map does not name are never touched. Its caller calls it
 // only when the claim was sent: an empty claim takes every mapped group
 // away, a missing one changes nothing. The last active admin keeps the
 // admin group whatever the claim says (Violet must keep an admin), which
 // the audit records as kept. Changes are audited.
-func (s *Service) mapGroups(ctx context.Context, tx *ent.Tx, u *ent.User, claim []string) error {
-	if len(s.p.cfg.GroupMap) == 0 {
+func (a admitter) mapGroups(ctx context.Context, tx *ent.Tx, u *ent.User, claim []string) error {
+	if len(a.rules.GroupMap) == 0 {
 		return nil
 	}
 	want := map[string]bool{}
-	for value, name := range s.p.cfg.GroupMap {
+	for value, name := range a.rules.GroupMap {
 		want[name] = want[name] || slices.Contains(claim, value)
 	}
 	mapped, err := tx.Group.Query().Where(group.NameIn(keys(want)...)).All(ctx)
@@ -197,7 +254,7 @@ func (s *Service) mapGroups(ctx context.Context, tx *ent.Tx, u *ent.User, claim 
 	}
 	return audit.Record(ctx, tx.AuditEvent, audit.Event{
 		Action: audit.UserGroupsChanged, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
-		Details: map[string]any{"method": s.p.Method(), "added": groupNames(add), "removed": groupNames(remove),
+		Details: map[string]any{"method": a.rules.Method, "added": groupNames(add), "removed": groupNames(remove),
 			"kept_last_admin": groupNames(kept)},
 	})
 }
