@@ -29,7 +29,11 @@ func (s *Server) showLogin(c echo.Context) error {
 }
 
 func (s *Server) renderLogin(c echo.Context, status int, f authview.LoginForm) error {
-	f.SSO = s.SSO.Buttons(f.Next)
+	buttons, err := s.SignIn.Buttons(c.Request().Context(), f.Next)
+	if err != nil {
+		return err
+	}
+	f.SSO = buttons
 	return s.render(c, status, authview.LoginPage(s.layoutProps(c, "auth.login.title", ""), f), nil)
 }
 
@@ -67,17 +71,19 @@ func (s *Server) login(c echo.Context) error {
 // the cookie.
 func (s *Server) logout(c echo.Context) error {
 	ctx := c.Request().Context()
-	end := "" // the provider's end-session URL: its session ends too (RP-initiated logout)
+	// The provider's end-session URL and name: its session ends too
+	// (RP-initiated logout).
+	var end, provider string
 	if rec := auth.Record(sessionFrom(ctx)); rec != nil {
 		if err := s.myAccount().SignOut(ctx, rec); err != nil {
 			return err
 		}
-		end = s.SSO.LogoutURL(rec.Method)
+		end, provider = s.SignIn.LogoutURL(ctx, rec.Method)
 	}
 	s.Sessions.ClearCookie(c.Response())
 	s.flash(c, "success", "auth.login.signed_out")
 	if end != "" {
-		return s.ssoSignedOut(c, end)
+		return s.ssoSignedOut(c, end, provider)
 	}
 	return c.Redirect(http.StatusSeeOther, paths.Login)
 }

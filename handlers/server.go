@@ -33,6 +33,7 @@ import (
 	"violet/internal/metrics"
 	"violet/internal/mission"
 	"violet/internal/notify"
+	"violet/internal/signin"
 	"violet/internal/sso"
 	"violet/static"
 )
@@ -65,8 +66,12 @@ type Deps struct {
 	// previews), shared by every upload; nil means a budget of
 	// evidence.DefaultDecodeBudget for this server.
 	Decodes *evidence.DecodeBudget
-	// SSO is single sign-on; nil: Config.OIDC's (none without OIDC_ISSUER).
+	// SSO is the environment's OpenID Connect provider; nil:
+	// Config.OIDC's (none without OIDC_ISSUER). Only read to build SignIn.
 	SSO *sso.Provider
+	// SignIn is every provider people may sign in with: SSO and those set
+	// up on Administration → Sign-in; nil: built from SSO.
+	SignIn *signin.Registry
 }
 
 // Server holds the dependencies and serves Violet's HTTP requests.
@@ -111,12 +116,21 @@ func New(d Deps) (*Server, error) {
 	if d.Config.BodyIdleTimeout == 0 {
 		d.Config.BodyIdleTimeout = defaultBodyIdleTimeout
 	}
-	if d.SSO == nil {
-		p, err := sso.New(d.Config.OIDC, d.Config.SessionKey, d.Config.Secure(), d.Config.BaseURL, nil, d.Log)
+	if d.SignIn == nil {
+		env := d.SSO
+		if env == nil {
+			p, err := sso.New(d.Config.OIDC, d.Config.SessionKey, d.Config.Secure(), d.Config.BaseURL, nil, d.Log)
+			if err != nil {
+				return nil, err
+			}
+			env = p
+		}
+		r, err := signin.New(signin.Deps{Client: d.Ent, Env: env, SessionKey: d.Config.SessionKey,
+			Secure: d.Config.Secure(), Base: d.Config.BaseURL, Log: d.Log})
 		if err != nil {
 			return nil, err
 		}
-		d.SSO = p
+		d.SignIn = r
 	}
 	if d.Hasher == nil {
 		h, err := auth.NewHasher(auth.DefaultArgon2Params(), runtime.NumCPU(), 2*time.Second)

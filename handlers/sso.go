@@ -1,21 +1,43 @@
 package handlers
 
 import (
+	"context"
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
+	"violet/internal/admission"
+	"violet/internal/app"
 	"violet/internal/auth"
 	"violet/internal/paths"
 	"violet/internal/sso"
 	authview "violet/views/auth"
 )
 
-func (s *Server) ssoFlow() *sso.Service { return sso.NewService(s.SSO, s.Ent, s.myAccount(), s.Now) }
+// ssoFlow is the sign-in flow of the OpenID Connect provider of key
+// (app.ErrNotFound when none is enabled under it).
+func (s *Server) ssoFlow(ctx context.Context, key string) (*sso.Service, error) {
+	p, err := s.SignIn.OIDC(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return sso.NewService(p, s.Ent, s.myAccount(), s.Now), nil
+}
 
-// startSSO sends the browser to the provider with a fresh sealed state.
+// startSSO sends the browser to the provider (?provider=key, the
+// environment's by default) with a fresh sealed state.
 func (s *Server) startSSO(c echo.Context) error {
-	to, cookie, err := s.ssoFlow().Start(c.Request().Context(), safeNext(c.QueryParam("next")))
+	ctx := c.Request().Context()
+	key := c.QueryParam("provider")
+	if key == "" {
+		key = s.SignIn.EnvKey()
+	}
+	flow, err := s.ssoFlow(ctx, key)
+	if err != nil {
+		return s.ssoProblem(c, err)
+	}
+	to, cookie, err := flow.Start(ctx, safeNext(c.QueryParam("next")))
 	if err != nil {
 		return s.ssoProblem(c, err)
 	}
@@ -28,14 +50,28 @@ func (s *Server) startSSO(c echo.Context) error {
 func (s *Server) ssoCallback(c echo.Context) error {
 	ctx := c.Request().Context()
 	in := sso.CallbackInput{State: c.QueryParam("state"), Code: c.QueryParam("code"), Error: c.QueryParam("error")}
-	if ck, err := c.Cookie(s.SSO.CookieName()); err == nil && s.SSO != nil {
+	st := s.SignIn.State()
+	if ck, err := c.Cookie(st.CookieName()); err == nil {
 		in.Cookie = ck.Value
-		c.SetCookie(s.SSO.ClearCookie())
+		c.SetCookie(st.ClearCookie())
 	}
 	if old := auth.Record(sessionFrom(ctx)); old != nil {
 		in.Replace = old.ID
 	}
-	done, err := s.ssoFlow().Callback(ctx, in)
+	// The cookie names the provider the browser went to; without one
+	// (none, expired, forged) the environment's provider refuses it.
+	key := st.ProviderOf(in.Cookie)
+	if key == "" {
+		key = s.SignIn.EnvKey()
+	}
+	flow, err := s.ssoFlow(ctx, key)
+	if errors.Is(err, app.ErrNotFound) {
+		err = &admission.Refusal{Key: admission.KeyInvalid, Reason: "no sign-in in progress"}
+	}
+	if err != nil {
+		return s.ssoProblem(c, err)
+	}
+	done, err := flow.Callback(ctx, in)
 	if err != nil {
 		return s.ssoProblem(c, err)
 	}
@@ -60,6 +96,6 @@ func (s *Server) ssoProblem(c echo.Context, err error) error {
 // ssoSignedOut goes on from a sign-out to the provider's end-session URL
 // through a page whose link app.js follows: CSP's form-action 'self'
 // stops a sign-out form's redirect to another site.
-func (s *Server) ssoSignedOut(c echo.Context, to string) error {
-	return s.render(c, http.StatusOK, authview.SSOSignedOutPage(s.layoutProps(c, "sso.signed_out.title", ""), s.SSO.Name(), to), nil)
+func (s *Server) ssoSignedOut(c echo.Context, to, provider string) error {
+	return s.render(c, http.StatusOK, authview.SSOSignedOutPage(s.layoutProps(c, "sso.signed_out.title", ""), provider, to), nil)
 }

@@ -45,6 +45,17 @@ func FactorMethod(base, kind string) string {
 	return strings.TrimSuffix(base, EnrolSuffix) + "+" + kind
 }
 
+// BaseMethod is what signed a session of method in, without the factor
+// that completed it or the enrolment mark: "oidc:corp" for
+// "oidc:corp+totp" and "oidc:corp:enrol", "password" for "password+totp".
+func BaseMethod(method string) string {
+	method = strings.TrimSuffix(method, EnrolSuffix)
+	if i := strings.IndexByte(method, '+'); i >= 0 {
+		return method[:i]
+	}
+	return method
+}
+
 // PendingTTL is how long a verified password waits for its second factor.
 const PendingTTL = 5 * time.Minute
 

@@ -52,13 +52,13 @@ func (s *Service) Start(ctx context.Context, next string) (string, *http.Cookie,
 	if err != nil {
 		return "", nil, err
 	}
-	st := stateCookie{State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(), Next: next}
-	value, err := s.p.codec.Encode(s.p.cookie, st)
+	st := stateCookie{Provider: s.p.cfg.Key, State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(), Next: next}
+	value, err := s.p.state.codec.Encode(s.p.state.name, st)
 	if err != nil {
 		return "", nil, fmt.Errorf("seal the sign-in state: %w", err)
 	}
 	to := d.oauth.AuthCodeURL(st.State, oidc.Nonce(st.Nonce), oauth2.S256ChallengeOption(st.Verifier))
-	return to, s.p.cookieOf(value, int(stateTTL/time.Second)), nil
+	return to, s.p.state.cookieOf(value, int(stateTTL/time.Second)), nil
 }
 
 // CallbackInput is what the provider sent the browser back with, the
@@ -93,8 +93,14 @@ type Done struct {
 
 func (s *Service) callback(ctx context.Context, in CallbackInput) (account.SignedIn, string, error) {
 	var st stateCookie
-	if in.Cookie == "" || s.p.codec.Decode(s.p.cookie, in.Cookie, &st) != nil {
+	if in.Cookie == "" || s.p.state.codec.Decode(s.p.state.name, in.Cookie, &st) != nil {
 		return account.SignedIn{}, "", s.reject(ctx, "state missing or expired")
+	}
+	if st.Provider != s.p.cfg.Key {
+		// The code goes only to the provider the browser was sent to: a
+		// code from one provider never reaches another's token endpoint
+		// (mix-up).
+		return account.SignedIn{}, "", s.reject(ctx, "state of another provider")
 	}
 	if in.State == "" || subtle.ConstantTimeCompare([]byte(in.State), []byte(st.State)) != 1 {
 		return account.SignedIn{}, "", s.reject(ctx, "state mismatch")

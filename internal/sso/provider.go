@@ -60,9 +60,7 @@ const stateTTL = 10 * time.Minute
 // first sign-in retryAfter after it.
 type Provider struct {
 	cfg      config.OIDC
-	codec    *securecookie.SecureCookie
-	secure   bool
-	cookie   string
+	state    *State
 	loginURL string // absolute, where the provider sends people after signing out
 	client   *http.Client
 	log      *slog.Logger
@@ -85,6 +83,58 @@ type discovered struct {
 	endSession string // RP-initiated logout; "" when the provider has none
 }
 
+// State is the state cookie of a sign-in in progress, whichever provider
+// it was started with: every provider seals it with the same keys, under
+// the same name, so that the one callback URL can tell which provider
+// the browser went to (the cookie says) before any provider is chosen.
+type State struct {
+	codec  *securecookie.SecureCookie
+	name   string
+	secure bool
+}
+
+// NewState returns the state cookie's codec. sessionKey is SESSION_KEY
+// (the cookie's keys are derived from it), secure the instance's https
+// (Secure cookie, __Host- prefix).
+func NewState(sessionKey []byte, secure bool) (*State, error) {
+	// A key of its own, so that a state cookie can never be taken for a
+	// session cookie or the other way round.
+	keys, err := hkdf.Key(sha256.New, sessionKey, nil, "violet oidc state v1", 64)
+	if err != nil {
+		return nil, fmt.Errorf("derive the state cookie's keys: %w", err)
+	}
+	codec := securecookie.New(keys[:32], keys[32:]) // signed and encrypted
+	codec.MaxAge(int(stateTTL / time.Second))
+	name := "violet_oidc"
+	if secure {
+		name = "__Host-violet_oidc"
+	}
+	return &State{codec: codec, name: name, secure: secure}, nil
+}
+
+// CookieName is the state cookie's name.
+func (st *State) CookieName() string { return st.name }
+
+// ProviderOf is the key of the provider the sign-in of the state cookie's
+// value was started with; "" when the value does not open.
+func (st *State) ProviderOf(value string) string {
+	var c stateCookie
+	if value == "" || st.codec.Decode(st.name, value, &c) != nil {
+		return ""
+	}
+	return c.Provider
+}
+
+func (st *State) cookieOf(value string, maxAge int) *http.Cookie {
+	// SameSite=Lax: the provider sends the browser back with a top-level
+	// GET, which Lax lets the cookie travel with; Strict would drop it.
+	return &http.Cookie{Name: st.name, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: st.secure, SameSite: http.SameSiteLaxMode}
+}
+
+// ClearCookie is the cookie that ends an attempt's state (single use).
+func (st *State) ClearCookie() *http.Cookie { return st.cookieOf("", -1) }
+
 // New returns the provider of cfg, or nil when single sign-on is off.
 // sessionKey is SESSION_KEY (the state cookie's keys are derived from
 // it), secure the instance's https (Secure cookie, __Host- prefix), base
@@ -95,29 +145,21 @@ func New(cfg config.OIDC, sessionKey []byte, secure bool, base *url.URL, client 
 	if !cfg.Enabled() {
 		return nil, nil
 	}
-	// A key of its own, so that a state cookie can never be taken for a
-	// session cookie or the other way round.
-	keys, err := hkdf.Key(sha256.New, sessionKey, nil, "violet oidc state v1", 64)
+	st, err := NewState(sessionKey, secure)
 	if err != nil {
-		return nil, fmt.Errorf("derive the state cookie's keys: %w", err)
+		return nil, err
 	}
-	codec := securecookie.New(keys[:32], keys[32:]) // signed and encrypted
-	codec.MaxAge(int(stateTTL / time.Second))
 	if client == nil {
 		client = &http.Client{Timeout: discoveryTimeout}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	name := "violet_oidc"
-	if secure {
-		name = "__Host-violet_oidc"
-	}
 	login := paths.Login
 	if base != nil {
 		login = strings.TrimRight(base.String(), "/") + paths.Login
 	}
-	return &Provider{cfg: cfg, codec: codec, secure: secure, cookie: name, loginURL: login, client: client, log: log,
+	return &Provider{cfg: cfg, state: st, loginURL: login, client: client, log: log,
 		sem: make(chan struct{}, 1)}, nil
 }
 
@@ -133,14 +175,6 @@ func (p *Provider) Method() string { return "oidc:" + p.cfg.Key }
 // rules are the provider's admission rules.
 func (p *Provider) rules() admission.Rules {
 	return admission.Rules{Method: p.Method(), GroupMap: p.cfg.GroupMap, AllowedDomains: p.cfg.AllowedDomains}
-}
-
-// CookieName is the state cookie's name ("" when p is nil).
-func (p *Provider) CookieName() string {
-	if p == nil {
-		return ""
-	}
-	return p.cookie
 }
 
 // discover returns the discovered provider, running the discovery when
@@ -234,26 +268,11 @@ func (p *Provider) LogoutURL(method string) string {
 
 // stateCookie is what the browser keeps of one sign-in attempt, sealed.
 type stateCookie struct {
+	Provider string // the key of the provider it went to
 	State    string
 	Nonce    string
 	Verifier string
 	Next     string
-}
-
-func (p *Provider) cookieOf(value string, maxAge int) *http.Cookie {
-	// SameSite=Lax: the provider sends the browser back with a top-level
-	// GET, which Lax lets the cookie travel with; Strict would drop it.
-	return &http.Cookie{Name: p.cookie, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode}
-}
-
-// ClearCookie is the cookie that ends an attempt's state (single use);
-// nil when p is.
-func (p *Provider) ClearCookie() *http.Cookie {
-	if p == nil {
-		return nil
-	}
-	return p.cookieOf("", -1)
 }
 
 // Buttons are the sign-in page's provider buttons, keeping next; none
@@ -262,7 +281,7 @@ func (p *Provider) Buttons(next string) []authview.SSOButton {
 	if p == nil {
 		return nil
 	}
-	return []authview.SSOButton{{Name: p.cfg.Name, URL: paths.Query(paths.OIDCStart, "next", next)}}
+	return []authview.SSOButton{{Name: p.cfg.Name, URL: paths.Query(paths.OIDCStart, "provider", p.cfg.Key, "next", next)}}
 }
 
 // ProblemOf is the page of a sign-in that failed with err: a refusal

@@ -29,7 +29,7 @@ func TestNewOff(t *testing.T) {
 	if p != nil || err != nil {
 		t.Fatalf("New without issuer = %v, %v", p, err)
 	}
-	if p.Buttons("/") != nil || p.LogoutURL("oidc:corp") != "" || p.CookieName() != "" || p.ClearCookie() != nil {
+	if p.Buttons("/") != nil || p.LogoutURL("oidc:corp") != "" {
 		t.Error("a nil provider offers something")
 	}
 }
@@ -40,14 +40,14 @@ func TestNewOff(t *testing.T) {
 // to another instance's key.
 func TestStateCookie(t *testing.T) {
 	p := testProvider(t, true)
-	c := p.cookieOf("v", 600)
+	c := p.state.cookieOf("v", 600)
 	if c.Name != "__Host-violet_oidc" || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
 		t.Errorf("cookie %+v", c)
 	}
-	if c := testProvider(t, false).cookieOf("v", 600); c.Name != "violet_oidc" || c.Secure {
+	if c := testProvider(t, false).state.cookieOf("v", 600); c.Name != "violet_oidc" || c.Secure {
 		t.Errorf("cookie over http %+v", c)
 	}
-	v, err := p.codec.Encode(p.cookie, stateCookie{State: "the-state", Nonce: "the-nonce", Verifier: "the-verifier"})
+	v, err := p.state.codec.Encode(p.state.name, stateCookie{Provider: "corp", State: "the-state", Nonce: "the-nonce", Verifier: "the-verifier"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +57,19 @@ func TestStateCookie(t *testing.T) {
 	other, _ := New(config.OIDC{Key: "corp", Issuer: "https://idp.example.org", ClientID: "violet", ClientSecret: "s"},
 		bytes.Repeat([]byte{8}, 32), true, nil, nil, nil)
 	var st stateCookie
-	if other.codec.Decode(p.cookie, v, &st) == nil {
+	if other.state.codec.Decode(p.state.name, v, &st) == nil {
 		t.Error("another session key opened the state cookie")
 	}
-	if p.codec.Decode(p.cookie, v, &st) != nil || st.Nonce != "the-nonce" {
+	if p.state.codec.Decode(p.state.name, v, &st) != nil || st.Nonce != "the-nonce" {
 		t.Errorf("decode: %+v", st)
+	}
+	// Any provider's state reads the cookie: the callback learns from it
+	// which provider the browser went to.
+	if got := testProvider(t, true).state.ProviderOf(v); got != "corp" {
+		t.Errorf("ProviderOf = %q", got)
+	}
+	if got := other.state.ProviderOf(v); got != "" {
+		t.Errorf("ProviderOf with another key = %q", got)
 	}
 }
 
