@@ -50,6 +50,9 @@ var matrix = map[string][6]string{
 	"POST /login":                     {O, O, O, O, O, O},
 	"GET /login/oidc/start":           {O, O, O, O, O, O},
 	"GET /login/oidc/callback":        {O, O, O, O, O, O},
+	"GET /saml/:key/metadata":         {O, O, O, O, O, O},
+	"GET /login/saml/:key":            {O, O, O, O, O, O},
+	"POST /saml/:key/acs":             {O, O, O, O, O, O},
 	"POST /logout":                    {L, O, O, O, O, O},
 
 	// Passkey sign-in: public; without a ceremony cookie the answer is
@@ -63,6 +66,10 @@ var matrix = map[string][6]string{
 	// send to the sign-in page.
 	"GET /login/second-factor":  {L, L, L, L, L, L},
 	"POST /login/second-factor": {L, L, L, L, L, L},
+	// Without an identity waiting for its account's password: the
+	// sign-in page.
+	"GET /login/link":  {L, L, L, L, L, L},
+	"POST /login/link": {L, L, L, L, L, L},
 
 	"GET /admin/invitations":                 {L, F, F, F, F, O},
 	"POST /admin/invitations":                {L, F, F, F, F, O},
@@ -77,10 +84,12 @@ var matrix = map[string][6]string{
 	"POST /account/security/totp/remove":    {L, O, O, O, O, O},
 	"POST /account/security/recovery-codes": {L, O, O, O, O, O},
 
-	"POST /account/security/passkeys":            {L, O, O, O, O, O},
-	"POST /account/security/passkeys/finish":     {L, O, O, O, O, O},
-	"POST /account/security/passkeys/:id/rename": {L, O, O, O, O, O},
-	"POST /account/security/passkeys/:id/remove": {L, O, O, O, O, O},
+	"POST /account/security/passkeys":              {L, O, O, O, O, O},
+	"POST /account/security/passkeys/finish":       {L, O, O, O, O, O},
+	"POST /account/security/passkeys/:id/rename":   {L, O, O, O, O, O},
+	"POST /account/security/passkeys/:id/remove":   {L, O, O, O, O, O},
+	"POST /account/security/identities/link":       {L, O, O, O, O, O},
+	"POST /account/security/identities/:id/unlink": {L, O, O, O, O, O},
 
 	"GET /account":                      {L, O, O, O, O, O},
 	"POST /account/profile":             {L, O, O, O, O, O},
@@ -106,6 +115,17 @@ var matrix = map[string][6]string{
 	"POST /admin/groups/:id/delete":            {L, F, F, F, F, O},
 	"POST /admin/groups/:id/permissions":       {L, F, F, F, F, O},
 	"POST /admin/groups/:id/permissions/:code": {L, F, F, F, F, O},
+
+	"GET /admin/sign-in":                {L, F, F, F, F, O},
+	"GET /admin/sign-in/new":            {L, F, F, F, F, O},
+	"POST /admin/sign-in/new":           {L, F, F, F, F, O},
+	"POST /admin/sign-in/policy":        {L, F, F, F, F, O},
+	"GET /admin/sign-in/:id":            {L, F, F, F, F, O},
+	"POST /admin/sign-in/:id":           {L, F, F, F, F, O},
+	"POST /admin/sign-in/:id/enable":    {L, F, F, F, F, O},
+	"POST /admin/sign-in/:id/disable":   {L, F, F, F, F, O},
+	"POST /admin/sign-in/:id/delete":    {L, F, F, F, F, O},
+	"POST /admin/users/:id/break-glass": {L, F, F, F, F, O},
 
 	"GET /admin/audit": {L, F, F, F, F, O},
 	"GET /admin/trash": {L, F, F, F, F, O},

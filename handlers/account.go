@@ -39,7 +39,7 @@ type languageForm struct {
 
 // myAccount returns the account and sign-in workflows on this server.
 func (s *Server) myAccount() *account.Service {
-	return account.NewService(s.Ent, s.DB, s.Sessions, s.Hasher, s.throttle, s.Now).WithFactors(s.Config.SessionKey).WithLog(s.Log)
+	return account.NewService(s.Ent, s.DB, s.Sessions, s.Hasher, s.throttle, s.Now).WithFactors(s.Config.SessionKey).WithLog(s.Log).WithProviders(s.SignIn)
 }
 
 // currentSession is the id of the request's session as it stands after

@@ -219,6 +219,10 @@ func (s *Server) acceptInvitation(c echo.Context) error {
 	case err != nil:
 		return err
 	}
+	if res.SSORequired { // the password is set; single sign-on opens the session
+		s.flash(c, "success", "invitations.accept.sso_ready")
+		return c.Redirect(http.StatusSeeOther, paths.Login)
+	}
 	if res.Session == nil { // an authenticator app: the password, then a code
 		s.flash(c, "success", "factors.reset.sign_in")
 		return c.Redirect(http.StatusSeeOther, paths.Login)

@@ -91,6 +91,7 @@ func adminSections() []layout.NavItem {
 		{Key: "admin.nav.detection_levels", Href: paths.DetectionLevels},
 		{Key: "admin.nav.tools", Href: paths.Tools},
 		{Key: "admin.nav.settings", Href: paths.Settings},
+		{Key: "admin.nav.sign_in", Href: paths.AdminSignIn},
 		{Key: "admin.nav.attack_sync", Href: paths.AttackSync},
 		{Key: "admin.nav.audit", Href: paths.Audit},
 		{Key: "admin.nav.trash", Href: paths.Trash},
@@ -105,7 +106,7 @@ func adminPermission(href string) auth.Permission {
 		return auth.UserInvite
 	case paths.Groups:
 		return auth.GroupManage
-	case paths.DetectionLevels, paths.Tools, paths.Settings:
+	case paths.DetectionLevels, paths.Tools, paths.Settings, paths.AdminSignIn:
 		return auth.SettingsManage
 	case paths.AttackSync:
 		return auth.AttackSync
@@ -121,6 +122,10 @@ func adminPermission(href string) auth.Permission {
 func adminTabs(v *auth.Viewer, current string) []layout.NavItem {
 	var tabs []layout.NavItem
 	for _, t := range adminSections() {
+		// Sign-in's workflows also need the admin group (signin.Admin).
+		if t.Href == paths.AdminSignIn && !v.IsAdmin() {
+			continue
+		}
 		if v.Can(adminPermission(t.Href)) {
 			t.Current = t.Href == current
 			tabs = append(tabs, t)

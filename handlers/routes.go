@@ -59,6 +59,11 @@ type route struct {
 	// bearer also admits a request carrying METRICS_TOKEN as a bearer
 	// token (metricsAccess), for scrapers that cannot sign in.
 	bearer bool
+	// crossSite exempts the route from the cross-origin protection: the
+	// SAML assertion consumer service, which an identity provider's page
+	// posts to from another site by design (HTTP-POST binding). Its
+	// request-ID cookie, RelayState and signed assertion stand in for it.
+	crossSite bool
 	// enrol opens the route to a session that must set up a second
 	// factor first (auth.IsEnrolMethod; requireAccess); enrolClosedBy
 	// names a query parameter that closes it again (a mission's stream).
@@ -109,6 +114,7 @@ func compressed(r *route)    { r.gzip = true }
 func streaming(r *route)     { r.stream = true }
 func quietLog(r *route)      { r.quiet = true }
 func metricsBearer(r *route) { r.bearer = true }
+func crossSitePost(r *route) { r.crossSite = true }
 
 // duringEnrolment sets route.enrol.
 func duringEnrolment(r *route) { r.enrol = true }
@@ -207,12 +213,20 @@ func (s *Server) routeTable() []route {
 		get(paths.Login, public, s.showLogin),
 		post(paths.Login, public, s.login),
 		post(paths.Logout, signedIn, s.logout, duringEnrolment),
+		get(paths.LoginLink, public, s.showLink),
+		post(paths.LoginLink, public, s.link),
 		get(paths.LoginSecondFactor, public, s.showSecondFactor),
 		post(paths.LoginSecondFactor, public, s.secondFactor),
 		// Single sign-on (OpenID Connect): public like the sign-in form;
 		// GETs, as the provider sends the browser back with a redirect.
 		get(paths.OIDCStart, public, s.startSSO),
 		get(paths.OIDCCallback, public, s.ssoCallback),
+		// Single sign-on (SAML): public like the sign-in form. The ACS is
+		// posted to from the identity provider's page, another site, by
+		// design: exempt from the cross-origin protection (crossSitePost).
+		get(paths.SAMLMetadata, public, s.samlMetadata, sessionless),
+		get(paths.SAMLStart, public, s.startSAML),
+		post(paths.SAMLACS, public, s.samlACS, crossSitePost),
 		// Passkeys: public like the sign-in form; the second step needs a
 		// pending sign-in (its cookie), as /login/second-factor does.
 		post(paths.LoginPasskey, public, s.beginPasskeyLogin),
@@ -248,6 +262,8 @@ func (s *Server) routeTable() []route {
 		post(paths.AccountPasskeysFinish, signedIn, s.finishPasskeyAdd, duringEnrolment),
 		post(paths.AccountPasskeyRename, signedIn, s.renamePasskey),
 		post(paths.AccountPasskeyRemove, signedIn, s.removePasskey),
+		post(paths.AccountIdentityLink, signedIn, s.linkIdentity),
+		post(paths.AccountIdentityUnlink, signedIn, s.unlinkIdentity),
 
 		// Notifications.
 		get(paths.Notifications, signedIn, s.listNotifications),
@@ -426,6 +442,16 @@ func (s *Server) routeTable() []route {
 		get(paths.ScaleCSS, public, s.showScaleCSS),
 		get(paths.Settings, need(auth.SettingsManage), s.showSettings),
 		post(paths.Settings, need(auth.SettingsManage), s.updateSettings),
+		get(paths.AdminSignIn, need(auth.SettingsManage), s.showSignInAdmin),
+		get(paths.AdminSignInNew, need(auth.SettingsManage), s.newSignInProvider),
+		post(paths.AdminSignInNew, need(auth.SettingsManage), s.saveSignInProvider),
+		post(paths.AdminSignInPolicy, need(auth.SettingsManage), s.setSignInPolicy),
+		get(paths.AdminSignInProvider, need(auth.SettingsManage), s.editSignInProvider),
+		post(paths.AdminSignInProvider, need(auth.SettingsManage), s.saveSignInProvider),
+		post(paths.AdminSignInEnable, need(auth.SettingsManage), s.enableSignInProvider),
+		post(paths.AdminSignInDisable, need(auth.SettingsManage), s.disableSignInProvider),
+		post(paths.AdminSignInDelete, need(auth.SettingsManage), s.deleteSignInProvider),
+		post(paths.AdminBreakGlass, need(auth.SettingsManage), s.setBreakGlass),
 	}
 }
 

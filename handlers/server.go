@@ -126,7 +126,7 @@ func New(d Deps) (*Server, error) {
 			env = p
 		}
 		r, err := signin.New(signin.Deps{Client: d.Ent, Env: env, SessionKey: d.Config.SessionKey,
-			Secure: d.Config.Secure(), Base: d.Config.BaseURL, Log: d.Log})
+			Secure: d.Config.Secure(), Base: d.Config.BaseURL, Log: d.Log, SAMLSP: d.Config.SAMLSP})
 		if err != nil {
 			return nil, err
 		}

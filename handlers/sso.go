@@ -2,13 +2,10 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
-	"violet/internal/admission"
-	"violet/internal/app"
 	"violet/internal/auth"
 	"violet/internal/paths"
 	"violet/internal/sso"
@@ -49,7 +46,8 @@ func (s *Server) startSSO(c echo.Context) error {
 // with; the state cookie is spent whatever the outcome (single use).
 func (s *Server) ssoCallback(c echo.Context) error {
 	ctx := c.Request().Context()
-	in := sso.CallbackInput{State: c.QueryParam("state"), Code: c.QueryParam("code"), Error: c.QueryParam("error")}
+	in := sso.CallbackInput{State: c.QueryParam("state"), Code: c.QueryParam("code"), Error: c.QueryParam("error"),
+		Issuer: c.QueryParam("iss")}
 	st := s.SignIn.State()
 	if ck, err := c.Cookie(st.CookieName()); err == nil {
 		in.Cookie = ck.Value
@@ -58,22 +56,47 @@ func (s *Server) ssoCallback(c echo.Context) error {
 	if old := auth.Record(sessionFrom(ctx)); old != nil {
 		in.Replace = old.ID
 	}
+	if v := auth.FromContext(ctx); v != nil {
+		in.Current = v.UserID
+	}
 	// The cookie names the provider the browser went to; without one
-	// (none, expired, forged) the environment's provider refuses it.
+	// (none, expired, forged) the environment's provider refuses it, and
+	// with no such provider the route is not found.
 	key := st.ProviderOf(in.Cookie)
 	if key == "" {
 		key = s.SignIn.EnvKey()
 	}
 	flow, err := s.ssoFlow(ctx, key)
-	if errors.Is(err, app.ErrNotFound) {
-		err = &admission.Refusal{Key: admission.KeyInvalid, Reason: "no sign-in in progress"}
-	}
 	if err != nil {
 		return s.ssoProblem(c, err)
 	}
 	done, err := flow.Callback(ctx, in)
 	if err != nil {
 		return s.ssoProblem(c, err)
+	}
+	return s.ssoSignedIn(c, done)
+}
+
+// ssoSignedIn ends a provider's sign-in that checked out (OpenID Connect
+// or SAML): an identity linked to the signed-in account, an account's
+// password asked to link the identity to it, Violet's second step, or
+// the session.
+func (s *Server) ssoSignedIn(c echo.Context, done sso.Done) error {
+	if done.PendingLink != nil { // an account has the e-mail: its password links them
+		codec, err := s.linkCodec()
+		if err != nil {
+			return err
+		}
+		ck, err := codec.Cookie(*done.PendingLink)
+		if err != nil {
+			return err
+		}
+		http.SetCookie(c.Response(), ck)
+		return c.Redirect(http.StatusSeeOther, paths.LoginLink)
+	}
+	if done.Linked { // an identity linked to the signed-in account
+		s.flash(c, "success", "identities.linked")
+		return c.Redirect(http.StatusSeeOther, safeNext(done.Next))
 	}
 	if done.Pending != nil { // Violet's second step, as after a password
 		http.SetCookie(c.Response(), auth.NewPendingCodec(s.Config.SessionKey, s.Config.Secure()).Cookie(*done.Pending))

@@ -115,13 +115,20 @@ func signInAt(t *testing.T, b *http.Client, start, issuer, base, id string) stri
 	if err != nil {
 		t.Fatal(err)
 	}
+	return atProvider(t, b, resp, issuer, base, id)
+}
+
+// atProvider signs in as id at the provider of issuer whose login form
+// resp is, and returns the callback URL it sends the browser back to.
+func atProvider(t *testing.T, b *http.Client, resp *http.Response, issuer, base, id string) string {
+	t.Helper()
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	m := idpRequestID.FindSubmatch(body)
 	if resp.StatusCode != http.StatusOK || m == nil || !strings.HasPrefix(resp.Request.URL.String(), issuer) {
 		t.Fatalf("provider's login form: status %d at %s\n%s", resp.StatusCode, resp.Request.URL, body)
 	}
-	resp, err = b.PostForm(issuer+"/login/username", url.Values{"id": {string(m[1])}, "username": {id}, "password": {"idp-password"}})
+	resp, err := b.PostForm(issuer+"/login/username", url.Values{"id": {string(m[1])}, "username": {id}, "password": {"idp-password"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -551,7 +551,7 @@ func TestSSODeactivatedUserRefused(t *testing.T) {
 }
 
 // Without an invitation or an allowed domain nobody gets in; an account
-// that already has the address is not linked by e-mail.
+// that already has the address is not linked by the e-mail alone.
 func TestSSOUnknownPeopleRefused(t *testing.T) {
 	w := newSSOWorld(t, "", func(o *config.OIDC) { o.AllowedDomains = map[string][]string{"allowed.test": nil} })
 	w.users.add("finn", "finn@elsewhere.test")
@@ -565,17 +565,18 @@ func TestSSOUnknownPeopleRefused(t *testing.T) {
 	}
 
 	// An account with the address exists (even in an allowed domain):
-	// the identity is not linked to it.
+	// the identity is not linked to it by the e-mail alone: its password
+	// is asked first (TestSSOLinksAnExistingAccountWithItsPassword).
 	w.app.User(t, "gail@allowed.test", auth.GroupAdmin)
 	w.users.add("gail", "gail@allowed.test")
-	status, _, body = w.signIn(t, ssoBrowser(t), "gail")
-	if status != http.StatusForbidden || !hasRefusal(body, "link it") {
-		t.Fatalf("existing account: %d\n%s", status, body)
+	status, path, body := w.signIn(t, ssoBrowser(t), "gail")
+	if status != http.StatusOK || path != paths.LoginLink || !strings.Contains(body, `data-testid="sso-link-form"`) {
+		t.Fatalf("existing account: %d at %s\n%s", status, path, body)
 	}
 	if n, _ := w.app.Ent.UserIdentity.Query().Count(sys); n != 0 {
 		t.Errorf("%d identities linked", n)
 	}
-	if evs := w.audits(t, "login.failed"); len(evs) != 2 || evs[0].Details["method"] != "oidc:corp" {
+	if evs := w.audits(t, "login.failed"); len(evs) != 1 || evs[0].Details["method"] != "oidc:corp" {
 		t.Errorf("login.failed events %+v", evs)
 	}
 }

@@ -59,14 +59,15 @@ func refuse(cause error, inv *app.Invalid) error { return errors.Join(cause, inv
 
 // Service runs the workflows on a database.
 type Service struct {
-	client   *ent.Client
-	db       *sql.DB
-	sessions *auth.SessionStore
-	hasher   *auth.Hasher
-	throttle *auth.Throttle
-	factors  *factor.Service // WithFactors
-	log      *slog.Logger    // WithLog
-	now      func() time.Time
+	client    *ent.Client
+	db        *sql.DB
+	sessions  *auth.SessionStore
+	hasher    *auth.Hasher
+	throttle  *auth.Throttle
+	factors   *factor.Service // WithFactors
+	log       *slog.Logger    // WithLog
+	providers Providers       // WithProviders; nil: no identity can be linked
+	now       func() time.Time
 }
 
 // NewService returns the workflows on client and db (the sessions list

@@ -94,7 +94,12 @@ func (s *Service) Security(ctx context.Context, session *auth.SessionRecord) (ac
 	if err != nil {
 		return accountview.Security{}, err
 	}
+	identities, linkable, err := s.identities(ctx, v.UserID)
+	if err != nil {
+		return accountview.Security{}, err
+	}
 	return accountview.Security{
+		Identities: identities, Linkable: linkable,
 		TOTP: st.TOTP, Since: st.Since, RecoveryLeft: st.RecoveryLeft, RecoveryTotal: factor.RecoveryCount,
 		Required: required, Enrolling: session != nil && auth.IsEnrolMethod(session.Method),
 		NoPassword: !PasswordAsked(session), Passkeys: passkeys,
@@ -122,7 +127,7 @@ const FreshSignIn = 15 * time.Minute
 // person. Such a session re-authenticates with a current code, or, with
 // no app yet, its sign-in less than FreshSignIn old.
 func PasswordAsked(session *auth.SessionRecord) bool {
-	return session == nil || !strings.HasPrefix(session.Method, "oidc:")
+	return session == nil || !SSOMethod(session.Method)
 }
 
 // freshSignInQuery: session is the first of its chain (no token was

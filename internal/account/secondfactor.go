@@ -110,6 +110,21 @@ func (s *Service) SignInSecondFactor(ctx context.Context, in SecondFactorInput) 
 		if spent {
 			return ErrPendingExpired
 		}
+		// Single sign-on required since the password was checked: the
+		// second step opens no session either. Asked before the code is
+		// verified, which spends it (a recovery code, an app code's time
+		// step): a refused sign-in leaves the code usable. The password
+		// was proven by the first step, so the answer reveals nothing.
+		first := in.Pending.Method
+		if first == "" {
+			first = auth.MethodPassword
+		}
+		if blocked, err := s.SSOBlocks(sys, tx.Client(), u, first); err != nil || blocked {
+			if blocked {
+				wrong = SSORefusal()
+			}
+			return err
+		}
 		used, err := f.Verify(sys, tx, u.ID, in.Code)
 		if errors.Is(err, factor.ErrWrongCode) || errors.Is(err, factor.ErrSealed) {
 			wrong = wrongCode(err)

@@ -44,26 +44,26 @@ type SignedIn struct {
 	RecoveryLeft int
 }
 
-// SignIn checks an email and password. Unknown emails, wrong passwords and
-// deactivated accounts get the same answer (ErrSignInFailed) after the
-// same work (a hash is always verified); failures are throttled per email
-// and per address from the audit log; a success starts a new session
-// (never the browser's old one, which it ends) in the transaction that
-// records it.
-func (s *Service) SignIn(ctx context.Context, in SignInInput) (SignedIn, error) {
-	email := identity.LoginEmail(in.Email)
-	if len(in.Password) > auth.MaxPasswordBytes {
-		return SignedIn{}, refuse(ErrOversized, app.Invalidf("password", "auth.login.password_too_long"))
+// verifyPassword is the password check of a sign-in: the account of
+// email when password is its password and it is active. Unknown emails,
+// wrong passwords and deactivated accounts get the same answer
+// (ErrSignInFailed) after the same work (a hash is always verified);
+// failures are throttled per email and per address from the audit log,
+// and recorded. rehash: the hash's parameters are out of date.
+func (s *Service) verifyPassword(ctx context.Context, emailIn, password string) (*ent.User, bool, error) {
+	email := identity.LoginEmail(emailIn)
+	if len(password) > auth.MaxPasswordBytes {
+		return nil, false, refuse(ErrOversized, app.Invalidf("password", "auth.login.password_too_long"))
 	}
 	inv := &app.Invalid{}
 	if email == "" {
 		inv.Add("email", "form.required")
 	}
-	if in.Password == "" {
+	if password == "" {
 		inv.Add("password", "form.required")
 	}
 	if err := inv.Err(); err != nil {
-		return SignedIn{}, err
+		return nil, false, err
 	}
 	// An email longer than any account's cannot sign in, but it is still a
 	// failed attempt: it is throttled, costs a hash and is audited like any
@@ -78,11 +78,11 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (SignedIn, error) 
 
 	wait, err := s.throttle.RetryAfter(ctx, email, auth.RequestInfoFrom(ctx).IP)
 	if err != nil {
-		return SignedIn{}, err
+		return nil, false, err
 	}
 	if wait > 0 {
 		inv.Key = "auth.login.throttled"
-		return SignedIn{}, refuse(&Throttled{Wait: wait}, inv)
+		return nil, false, refuse(&Throttled{Wait: wait}, inv)
 	}
 
 	sys := rule.SystemContext(ctx)
@@ -95,29 +95,49 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (SignedIn, error) 
 	}
 	switch {
 	case tooLong || ent.IsNotFound(err):
-		err = s.hasher.VerifyDummy(ctx, in.Password)
+		err = s.hasher.VerifyDummy(ctx, password)
 	case err == nil:
-		ok, rehash, err = s.hasher.Verify(ctx, in.Password, u.PasswordHash)
+		ok, rehash, err = s.hasher.Verify(ctx, password, u.PasswordHash)
 		ok = ok && u.IsActive
 	}
 	if errors.Is(err, auth.ErrHasherBusy) {
 		inv.Key = "auth.login.busy"
-		return SignedIn{}, refuse(err, inv)
+		return nil, false, refuse(err, inv)
 	}
 	if err != nil {
-		return SignedIn{}, err
+		return nil, false, err
 	}
 	if !ok {
 		if err := audit.Record(sys, s.client.AuditEvent, audit.Event{
 			Action: audit.LoginFailed, TargetType: "user", TargetLabel: email,
 		}); err != nil {
-			return SignedIn{}, err
+			return nil, false, err
 		}
 		if tooLong {
-			return SignedIn{}, inv
+			return nil, false, inv
 		}
 		inv.Key = "auth.login.failed"
-		return SignedIn{}, refuse(ErrSignInFailed, inv)
+		return nil, false, refuse(ErrSignInFailed, inv)
+	}
+	return u, rehash, nil
+}
+
+// SignIn checks an email and password (verifyPassword); a success starts
+// a new session (never the browser's old one, which it ends) in the
+// transaction that records it.
+func (s *Service) SignIn(ctx context.Context, in SignInInput) (SignedIn, error) {
+	u, rehash, err := s.verifyPassword(ctx, in.Email, in.Password)
+	if err != nil {
+		return SignedIn{}, err
+	}
+
+	// The password was right: only now may the answer tell that this
+	// account must use single sign-on (a wrong one got the usual answer).
+	if blocked, err := s.SSOBlocks(ctx, s.client, u, auth.MethodPassword); err != nil || blocked {
+		if err != nil {
+			return SignedIn{}, err
+		}
+		return SignedIn{}, SSORefusal()
 	}
 
 	// Someone with an authenticator app has no session until their code
@@ -148,6 +168,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (SignedIn, error) 
 		}
 	}
 	var out SignedIn
+	sys := rule.SystemContext(ctx)
 	err = database.WithTx(sys, s.client, func(tx *ent.Tx) error {
 		out, err = s.StartSession(sys, tx, u, method, in.Replace, nil, func(upd *ent.UserUpdateOne) {
 			if newHash != "" {

@@ -71,6 +71,10 @@ const (
 	KeyUnknown  = "sso.refused.unknown"  // no invitation, domain not allowed
 	KeyExisting = "sso.refused.existing" // an account has the address: an admin must link it
 	KeyInactive = "sso.refused.inactive" // deactivated or deleted in Violet
+	// Linking an identity to the signed-in account (Link).
+	KeyLinkedElsewhere = "sso.refused.linked_elsewhere" // the identity is another account's
+	KeyLinkedAlready   = "sso.refused.linked_already"   // the account has an identity at this provider
+	KeyDomain          = "sso.refused.domain"           // the e-mail is outside the provider's allowed domains
 )
 
 // Admit decides who the person c is, in one transaction with its audit:
@@ -125,6 +129,79 @@ func Admit(ctx context.Context, client *ent.Client, now time.Time, r Rules, c Cl
 	return userID, err
 }
 
+// Link links the identity of c to the account userID, which signed in
+// otherwise and re-authenticated before the provider vouched for c: the
+// way an account made before single sign-on (by an invitation, with a
+// password) comes to sign in through its organisation's provider. An
+// identity already linked to another account, or a second identity at
+// the same provider, is a *Refusal; linking the same identity again
+// changes nothing. No group changes here: the group map applies at the
+// next sign-in through the provider. In one transaction with its audit.
+func Link(ctx context.Context, client *ent.Client, now time.Time, r Rules, c Claims, userID uuid.UUID) error {
+	if ref := r.MayLink(c); ref != nil {
+		return ref
+	}
+	sys := rule.SystemContext(ctx)
+	err := database.WithTx(sys, client, func(tx *ent.Tx) error {
+		u, err := tx.User.Query().Where(user.ID(userID), user.IsActive(true)).ForUpdate().Only(sys)
+		if ent.IsNotFound(err) {
+			return &Refusal{KeyInactive, "account deactivated or deleted"}
+		}
+		if err != nil {
+			return fmt.Errorf("read account: %w", err)
+		}
+		ident, err := tx.UserIdentity.Query().
+			Where(useridentity.Issuer(c.Issuer), useridentity.Subject(c.Subject)).Only(sys)
+		switch {
+		case err == nil && ident.UserID == u.ID:
+			return nil // linked before
+		case err == nil:
+			return &Refusal{KeyLinkedElsewhere, "identity linked to another account"}
+		case !ent.IsNotFound(err):
+			return fmt.Errorf("read identity: %w", err)
+		}
+		n, err := tx.UserIdentity.Query().Where(useridentity.UserID(u.ID), useridentity.Provider(r.Method)).Count(sys)
+		if err != nil {
+			return fmt.Errorf("read identities: %w", err)
+		}
+		if n > 0 {
+			return &Refusal{KeyLinkedAlready, "the account has an identity at this provider"}
+		}
+		if err := tx.UserIdentity.Create().SetUserID(u.ID).SetProvider(r.Method).SetIssuer(c.Issuer).
+			SetSubject(c.Subject).SetEmail(c.Email).Exec(sys); err != nil {
+			return fmt.Errorf("link identity: %w", err)
+		}
+		return audit.Record(ctx, tx.AuditEvent, audit.Event{
+			Action: audit.UserIdentityLinked, TargetType: "user", TargetID: u.ID.String(), TargetLabel: u.Email,
+			Details: map[string]any{"method": r.Method, "email": c.Email},
+		})
+	})
+	if ent.IsConstraintError(err) {
+		// Linked to another account at the same moment (the unique
+		// issuer + subject index).
+		return &Refusal{KeyLinkedElsewhere, "identity linked to another account"}
+	}
+	return err
+}
+
+// MayLink refuses an identity that may not be linked to an existing
+// account: one without a verified e-mail, or, when the provider has
+// allowed domains, one whose e-mail is in none of them. An identity the
+// organisation never vouched for (a personal one at a shared issuer)
+// then cannot come to sign an account in.
+func (r Rules) MayLink(c Claims) *Refusal {
+	if c.Email == "" {
+		return &Refusal{KeyNoEmail, "no verified e-mail"}
+	}
+	if len(r.AllowedDomains) > 0 {
+		_, domain, _ := strings.Cut(c.Email, "@")
+		if _, ok := r.AllowedDomains[strings.ToLower(domain)]; !ok {
+			return &Refusal{KeyDomain, "the e-mail's domain is not one of the provider's"}
+		}
+	}
+	return nil
+}
+
 // admitter is one admission: the provider's rules and the time.
 type admitter struct {
 	rules Rules
@@ -136,8 +213,8 @@ type admitter struct {
 //
 // An existing account with the same address is never linked: a provider
 // that lets people set their own address (many do) would otherwise hand
-// anyone the account of whoever they claim to be. An administrator links
-// such an account (no page does this yet).
+// anyone the account of whoever they claim to be. Its owner links such an
+// account, signed in with the password, on the security page (Link).
 func (a admitter) newAccount(ctx context.Context, tx *ent.Tx, c Claims) (*ent.User, error) {
 	if c.Email == "" {
 		return nil, &Refusal{KeyNoEmail, "no verified e-mail"}

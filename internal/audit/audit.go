@@ -108,6 +108,22 @@ const (
 	// Passkeys (internal/passkey): one registered or removed.
 	FactorPasskeyAdded   = "factor.passkey_added"
 	FactorPasskeyRemoved = "factor.passkey_removed"
+	// Administration → Sign-in (internal/signin): providers set up by an
+	// admin, the "require single sign-on" policy, and the break-glass
+	// accounts that may still sign in with a password under it. Never a
+	// client secret in the details.
+	SignInProviderCreated = "signin.provider_created"
+	SignInProviderUpdated = "signin.provider_updated"
+	SignInProviderDeleted = "signin.provider_deleted"
+	SignInPolicyChanged   = "signin.policy_changed"
+	UserBreakGlassChanged = "user.break_glass_changed"
+)
+
+// A person linked an identity provider's identity to their account, or
+// unlinked it (internal/admission, internal/account).
+const (
+	UserIdentityLinked   = "user.identity_linked"
+	UserIdentityUnlinked = "user.identity_unlinked"
 )
 
 // Actions lists every action, for the audit page's filter.
@@ -129,7 +145,8 @@ func Actions() []string {
 		EvidenceUploaded, EvidenceDownloaded, EvidenceDeleted,
 		AccessDenied,
 		FactorTOTPEnrolled, FactorTOTPRemoved, FactorRecoveryRegenerated, FactorRecoveryUsed, LoginSecondFactorFailed,
-		FactorPasskeyAdded, FactorPasskeyRemoved,
+		FactorPasskeyAdded, FactorPasskeyRemoved, UserIdentityLinked, UserIdentityUnlinked,
+		SignInProviderCreated, SignInProviderUpdated, SignInProviderDeleted, SignInPolicyChanged, UserBreakGlassChanged,
 	}
 }
 

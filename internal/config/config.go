@@ -50,6 +50,18 @@ type Config struct {
 	// OIDC is the OpenID Connect provider users may sign in with; an
 	// empty Issuer turns single sign-on off.
 	OIDC OIDC
+	// SAMLSP is this instance's own key pair as a SAML service provider
+	// (SAML_SP_*): both files or neither.
+	SAMLSP SAMLSP
+}
+
+// SAMLSP locates the PEM files of the service provider's key and
+// certificate. Set, Violet signs its authentication requests and accepts
+// encrypted assertions; unset, requests go unsigned and its metadata
+// publishes no key.
+type SAMLSP struct {
+	CertFile string
+	KeyFile  string
 }
 
 // OIDC is one OpenID Connect provider (OIDC_*): who it is, how Violet is
@@ -348,6 +360,10 @@ func variables() []variable {
 				}
 				return nil
 			}},
+		{"SAML_SP_CERT_FILE", "", "PEM certificate of Violet as a SAML service provider (with SAML_SP_KEY_FILE): published in its metadata; unset: requests unsigned, no encrypted assertions",
+			func(c *Config, v string) error { c.SAMLSP.CertFile = v; return nil }},
+		{"SAML_SP_KEY_FILE", "", "PEM private key (RSA) that goes with SAML_SP_CERT_FILE: signs authentication requests, decrypts encrypted assertions",
+			func(c *Config, v string) error { c.SAMLSP.KeyFile = v; return nil }},
 	}
 }
 
@@ -409,6 +425,9 @@ func Load(getenv func(string) string, required ...string) (Config, error) {
 		errs = append(errs, errors.New("AWS_SECRET_ACCESS_KEY is not set: AWS_ACCESS_KEY_ID needs its secret key"))
 	}
 	errs = append(errs, c.checkOIDC()...)
+	if (c.SAMLSP.CertFile == "") != (c.SAMLSP.KeyFile == "") {
+		errs = append(errs, errors.New("SAML_SP_CERT_FILE and SAML_SP_KEY_FILE go together: set both or neither"))
+	}
 	return c, errors.Join(errs...)
 }
 

@@ -54,6 +54,8 @@ var allVariables = []struct{ name, def string }{
 	{"OIDC_GROUPS_CLAIM", "groups"},
 	{"OIDC_GROUP_MAP", "-"},
 	{"OIDC_ALLOWED_DOMAINS", "-"},
+	{"SAML_SP_CERT_FILE", "-"},
+	{"SAML_SP_KEY_FILE", "-"},
 }
 
 var (
@@ -440,6 +442,20 @@ func TestLoadEvidenceStore(t *testing.T) {
 	}
 	if _, err := config.Load(env(nil, "EVIDENCE_STORE", "s3"), "DATABASE_URL"); lineNaming(err.Error(), "S3_BUCKET") != "" {
 		t.Errorf("a command that needs no evidence store asks for S3_BUCKET: %v", err)
+	}
+}
+
+// The SAML service provider's key pair: both files or neither.
+func TestLoadSAMLSP(t *testing.T) {
+	c, err := config.Load(env(validServe, "SAML_SP_CERT_FILE", "/etc/violet/sp.crt", "SAML_SP_KEY_FILE", "/etc/violet/sp.key"), serveNeeded...)
+	if err != nil || c.SAMLSP.CertFile != "/etc/violet/sp.crt" || c.SAMLSP.KeyFile != "/etc/violet/sp.key" {
+		t.Fatalf("both: %+v, %v", c.SAMLSP, err)
+	}
+	for _, name := range []string{"SAML_SP_CERT_FILE", "SAML_SP_KEY_FILE"} {
+		if _, err := config.Load(env(validServe, name, "/etc/violet/sp.pem"), serveNeeded...); err == nil ||
+			!strings.Contains(err.Error(), "set both or neither") {
+			t.Errorf("%s alone: %v", name, err)
+		}
 	}
 }
 

@@ -49,6 +49,7 @@ import (
 	"violet/internal/identity"
 	"violet/internal/paths"
 	"violet/internal/seed"
+	"violet/internal/ssopolicy"
 )
 
 // Expiry bounds: the default when the setting is missing, and the longest
@@ -481,6 +482,11 @@ type Result struct {
 	// Session is nil when the account has an authenticator app: the
 	// password is set, and they sign in with it and a code.
 	Session *auth.SessionRecord
+	// SSORequired: the organisation requires single sign-on and the
+	// account is not break-glass: the password is set (for the day the
+	// policy is lifted or the account made break-glass) but no session
+	// opened; they sign in through a provider.
+	SSORequired bool
 }
 
 // claimQuery marks an invitation used if, and only if, it can still be
@@ -635,6 +641,8 @@ func acceptReset(ctx context.Context, tx *ent.Tx, sessions *auth.SessionStore, g
 // authenticator app gets no session (a reset link proves the mailbox, not
 // the app: they sign in with the new password and a code); someone whose
 // group requires a factor they have not set up gets an enrolment-only one.
+// Under "require single sign-on" an account that is not break-glass gets
+// none either: they sign in through the provider (Result.SSORequired).
 func finish(ctx context.Context, tx *ent.Tx, sessions *auth.SessionStore, id uuid.UUID, u *ent.User, reset bool, details map[string]any) (*Result, error) {
 	if err := tx.Invitation.UpdateOneID(id).SetConsumedByID(u.ID).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("record invitation use: %w", err)
@@ -644,10 +652,17 @@ func finish(ctx context.Context, tx *ent.Tx, sessions *auth.SessionStore, id uui
 		return nil, err
 	}
 	res := &Result{UserID: u.ID, Email: u.Email, Reset: reset}
+	// A password session would be the one way around "require single
+	// sign-on" (account.SSOBlocks refuses it at the sign-in form).
+	if !u.BreakGlass {
+		if res.SSORequired, err = ssopolicy.Required(ctx, tx.Client()); err != nil {
+			return nil, err
+		}
+	}
 	// Without a session the account is still the actor (never whoever
 	// the browser was signed in as).
 	actor := auth.NewViewer(u.ID, u.Email, u.DisplayName, string(u.Locale), uuid.Nil, nil, nil)
-	if need != factor.NeedCode {
+	if need != factor.NeedCode && !res.SSORequired {
 		method := auth.MethodPassword
 		if need == factor.NeedEnrol {
 			method = auth.MethodPasswordEnrol

@@ -195,6 +195,24 @@ func (s *Service) finish(ctx context.Context, c ceremony, in LoginInput, second 
 			}
 			return err
 		}
+		method := Method
+		if second {
+			method = auth.FactorMethod(in.Pending.Method, Kind)
+		}
+		// Under "require single sign-on", a passkey opens no session for
+		// an account that is not break-glass. Asked once who signs in is
+		// proven, before anything is written (the sign counter): for a
+		// second step the password proved it, so before the passkey is
+		// checked; for a passkey alone, only after its signature, or the
+		// answer would tell anyone naming a user handle whether that
+		// account is break-glass.
+		ssoBlocks := func() (bool, error) {
+			blocked, err := s.accounts.SSOBlocks(sys, tx.Client(), u, method)
+			if blocked {
+				refusal = account.SSORefusal()
+			}
+			return blocked, err
+		}
 		if second {
 			spent, err := s.accounts.PendingSpent(sys, tx, in.Pending)
 			if err != nil {
@@ -202,6 +220,9 @@ func (s *Service) finish(ctx context.Context, c ceremony, in LoginInput, second 
 			}
 			if spent {
 				return account.ErrPendingExpired
+			}
+			if blocked, err := ssoBlocks(); err != nil || blocked {
+				return err
 			}
 		}
 		_, rows, err := loadUser(sys, tx.Client(), u.ID)
@@ -234,14 +255,17 @@ func (s *Service) finish(ctx context.Context, c ceremony, in LoginInput, second 
 		if !CounterOK(row.SignCount, got) {
 			return fail("sign counter")
 		}
+		if !second {
+			if blocked, err := ssoBlocks(); err != nil || blocked {
+				return err
+			}
+		}
 		if err := tx.WebAuthnCredential.UpdateOneID(row.ID).SetSignCount(int64(got)).SetLastUsedAt(s.now()).
 			SetBackupState(parsed.Response.AuthenticatorData.Flags.HasBackupState()).Exec(sys); err != nil {
 			return fmt.Errorf("passkey: record use: %w", err)
 		}
-		method := Method
 		details := map[string]any{"ceremony": c.spentHash(), "passkey": row.ID.String()}
 		if second {
-			method = auth.FactorMethod(in.Pending.Method, Kind)
 			details["pending"] = in.Pending.NonceHash()
 		}
 		out, err = s.accounts.StartSession(sys, tx, u, method, in.Replace, details)

@@ -33,6 +33,15 @@ const (
 	// Single sign-on through the OpenID Connect provider (internal/sso).
 	OIDCStart    = "/login/oidc/start"
 	OIDCCallback = "/login/oidc/callback"
+	// LoginLink asks the password of the account that has the e-mail of
+	// an identity a provider vouched for, to link the two.
+	LoginLink = "/login/link"
+	// Single sign-on through a SAML identity provider (internal/samlsp):
+	// the service provider's metadata (its entity ID), the start, and the
+	// assertion consumer service the provider posts the browser back to.
+	SAMLMetadata = "/saml/:key/metadata"
+	SAMLStart    = "/login/saml/:key"
+	SAMLACS      = "/saml/:key/acs"
 	// Sign-in with a passkey: alone (the options, then the browser's
 	// answer), or as the second step of a pending sign-in.
 	LoginPasskey                   = "/login/passkey"
@@ -64,6 +73,10 @@ const (
 	AccountPasskeysFinish = "/account/security/passkeys/finish"
 	AccountPasskeyRename  = "/account/security/passkeys/:id/rename"
 	AccountPasskeyRemove  = "/account/security/passkeys/:id/remove"
+	// Identities at identity providers: link one to the account (the
+	// provider's sign-in follows), unlink one.
+	AccountIdentityLink   = "/account/security/identities/link"
+	AccountIdentityUnlink = "/account/security/identities/:id/unlink"
 
 	Notifications           = "/notifications"
 	NotificationsBell       = "/notifications/bell"
@@ -200,6 +213,18 @@ const (
 	ToolRestore            = "/admin/tools/:id/restore"
 	ScaleCSS               = "/static-gen/levels.css"
 	Settings               = "/admin/settings"
+
+	// Administration → Sign-in (internal/signin): the providers set up by
+	// admins (AdminSignInNew?kind=oidc|saml adds one), the "require single
+	// sign-on" policy and the break-glass accounts.
+	AdminSignIn         = "/admin/sign-in"
+	AdminSignInNew      = "/admin/sign-in/new"
+	AdminSignInPolicy   = "/admin/sign-in/policy"
+	AdminSignInProvider = "/admin/sign-in/:id"
+	AdminSignInEnable   = "/admin/sign-in/:id/enable"
+	AdminSignInDisable  = "/admin/sign-in/:id/disable"
+	AdminSignInDelete   = "/admin/sign-in/:id/delete"
+	AdminBreakGlass     = "/admin/users/:id/break-glass"
 )
 
 // URL fills the parameters of template in order and returns the path.

@@ -21,6 +21,7 @@ import (
 	"violet/internal/factor"
 	"violet/internal/identity"
 	"violet/internal/invite"
+	"violet/internal/ssopolicy"
 	"violet/views/admin"
 )
 
@@ -292,6 +293,9 @@ func setUserGroups(ctx context.Context, tx *ent.Tx, grantor invite.Grantor, all 
 		if err := refuseLastAdmin(ctx, tx, adminGroup); err != nil {
 			return GroupsChange{}, err
 		}
+		if err := guardLastBreakGlass(ctx, tx, u, adminGroup); err != nil {
+			return GroupsChange{}, err
+		}
 	}
 	if err := tx.User.UpdateOneID(id).AddGroupIDs(addIDs...).RemoveGroupIDs(removeIDs...).Exec(ctx); err != nil {
 		return GroupsChange{}, fmt.Errorf("change groups: %w", err)
@@ -343,16 +347,49 @@ func guardLastAdmin(ctx context.Context, tx *ent.Tx, u *ent.User, adminGroup *en
 	return refuseLastAdmin(ctx, tx, adminGroup)
 }
 
-// GuardLastAdmin is guardLastAdmin for workflows outside this package
-// that take groups away (single sign-on's group mapping): it locks the
-// admin group for the rest of tx and refuses (*app.Invalid) when u is the
-// last active admin.
+// guardLastBreakGlass refuses to take u away from the active break-glass
+// admins (deactivation, deletion, leaving the admin group) while single
+// sign-on is required and u is the last of them: if the provider failed,
+// nobody could get in to fix it. The policy's lock (ssopolicy.Lock) makes
+// it take turns with the break-glass and policy changes of
+// Administration → Sign-in. Call it with the admin group locked.
+func guardLastBreakGlass(ctx context.Context, tx *ent.Tx, u *ent.User, adminGroup *ent.Group) error {
+	if !u.IsActive || !u.BreakGlass || u.DeletedAt != nil {
+		return nil
+	}
+	on, err := ssopolicy.Lock(ctx, tx)
+	if err != nil || !on {
+		return err
+	}
+	others, err := tx.User.Query().Where(user.IDNEQ(u.ID), user.IsActive(true), user.BreakGlass(true),
+		user.HasGroupsWith(group.ID(adminGroup.ID))).Exist(ctx)
+	if err != nil {
+		return fmt.Errorf("count break-glass admins: %w", err)
+	}
+	isAdmin, err := tx.User.Query().Where(user.ID(u.ID), user.HasGroupsWith(group.ID(adminGroup.ID))).Exist(ctx)
+	if err != nil {
+		return fmt.Errorf("read admin membership: %w", err)
+	}
+	if isAdmin && !others {
+		return refused("signin.break_glass.last_user_refused")
+	}
+	return nil
+}
+
+// GuardLastAdmin is guardLastAdmin and guardLastBreakGlass for workflows
+// outside this package that take the admin group away (single sign-on's
+// group mapping): it locks the admin group for the rest of tx and refuses
+// (*app.Invalid) when u is the last active admin, or the last break-glass
+// admin while single sign-on is required.
 func GuardLastAdmin(ctx context.Context, tx *ent.Tx, u *ent.User) error {
 	g, err := lockAdminGroup(ctx, tx)
 	if err != nil {
 		return err
 	}
-	return guardLastAdmin(ctx, tx, u, g)
+	if err := guardLastAdmin(ctx, tx, u, g); err != nil {
+		return err
+	}
+	return guardLastBreakGlass(ctx, tx, u, g)
 }
 
 // change is the part of a user state change that differs: it runs in
@@ -403,6 +440,9 @@ func (s *Service) Deactivate(ctx context.Context, id uuid.UUID) error {
 		if err := guardLastAdmin(ctx, tx, u, adminGroup); err != nil {
 			return "", nil, err
 		}
+		if err := guardLastBreakGlass(ctx, tx, u, adminGroup); err != nil {
+			return "", nil, err
+		}
 		if err := tx.User.UpdateOneID(u.ID).SetIsActive(false).Exec(ctx); err != nil {
 			return "", nil, fmt.Errorf("deactivate user: %w", err)
 		}
@@ -436,6 +476,9 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 			return "", nil, refused("admin.users.not_yourself")
 		}
 		if err := guardLastAdmin(ctx, tx, u, adminGroup); err != nil {
+			return "", nil, err
+		}
+		if err := guardLastBreakGlass(ctx, tx, u, adminGroup); err != nil {
 			return "", nil, err
 		}
 		if err := tx.User.DeleteOneID(u.ID).Exec(ctx); err != nil {

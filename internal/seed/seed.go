@@ -50,6 +50,9 @@ const (
 	SettingAttackSourceURL        = "attack.source_url"
 	SettingOrganisationName       = "instance.organisation_name"
 	SettingDefaultLocale          = "instance.default_locale"
+	// SettingSSORequired: everyone but break-glass accounts signs in
+	// through an identity provider (Administration → Sign-in).
+	SettingSSORequired = "sso_required"
 )
 
 // Settings returns the default value of every setting.
@@ -62,6 +65,7 @@ func Settings() map[string]any {
 		SettingAttackSourceURL:        "https://raw.githubusercontent.com/mitre-attack/attack-stix-data/master/enterprise-attack/enterprise-attack.json",
 		SettingOrganisationName:       "",
 		SettingDefaultLocale:          "en",
+		SettingSSORequired:            false,
 	}
 }
 

@@ -266,6 +266,7 @@ var wantSettings = map[string]string{
 	"attack.source_url":               `"https://raw.githubusercontent.com/mitre-attack/attack-stix-data/master/enterprise-attack/enterprise-attack.json"`,
 	"instance.organisation_name":      `""`,
 	"instance.default_locale":         `"en"`,
+	"sso_required":                    `false`,
 }
 
 // jsonEqual reports whether two JSON texts hold the same value.

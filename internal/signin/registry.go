@@ -16,9 +16,12 @@ import (
 	"violet/internal/app"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
+	"violet/internal/config"
 	"violet/internal/factor"
 	"violet/internal/paths"
+	"violet/internal/samlsp"
 	"violet/internal/sso"
+	accountview "violet/views/account"
 	authview "violet/views/auth"
 )
 
@@ -35,8 +38,10 @@ type Registry struct {
 	sealer *factor.Sealer
 	deps   Deps
 
-	mu    sync.Mutex
-	built map[string]builtOIDC // by key; only rows, never the environment's
+	mu        sync.Mutex
+	built     map[string]builtOIDC // by key; only rows, never the environment's
+	builtSAML map[string]builtSAML // by key
+	sp        *samlsp.SP           // Violet's side of SAML, built at the first SAML row
 }
 
 // builtOIDC is a row's relying party and the version of the row it was
@@ -56,11 +61,13 @@ type Deps struct {
 	Base       *url.URL // BASE_URL; nil: providers set up by admins cannot be used
 	HTTPClient *http.Client
 	Log        *slog.Logger
+	SAMLSP     config.SAMLSP // SAML_SP_CERT_FILE, SAML_SP_KEY_FILE
 }
 
 // ErrNoBaseURL: a provider set up by an admin needs BASE_URL, which its
-// redirect URI is made of.
-var ErrNoBaseURL = errors.New("BASE_URL is not set: providers set up on Administration → Sign-in need it")
+// redirect URI is made of, and SESSION_KEY, which its secret is sealed
+// with.
+var ErrNoBaseURL = errors.New("BASE_URL or SESSION_KEY is not set: providers set up on Administration → Sign-in need both")
 
 // New returns the registry of d.
 func New(d Deps) (*Registry, error) {
@@ -68,14 +75,19 @@ func New(d Deps) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	sealer, err := factor.NewSealer(d.SessionKey)
-	if err != nil {
-		return nil, err
+	// Without a session key (some tests) no row's secret can be opened:
+	// only the environment's provider works.
+	var sealer *factor.Sealer
+	if len(d.SessionKey) > 0 {
+		if sealer, err = factor.NewSealer(d.SessionKey); err != nil {
+			return nil, err
+		}
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{client: d.Client, env: d.Env, state: st, sealer: sealer, deps: d, built: map[string]builtOIDC{}}, nil
+	return &Registry{client: d.Client, env: d.Env, state: st, sealer: sealer, deps: d,
+		built: map[string]builtOIDC{}, builtSAML: map[string]builtSAML{}}, nil
 }
 
 // EnvKey is the key of the environment's provider; "" when there is none.
@@ -107,7 +119,7 @@ func (r *Registry) OIDC(ctx context.Context, key string) (*sso.Provider, error) 
 	if b, ok := r.built[key]; ok && b.updated.Equal(row.UpdatedAt) {
 		return b.p, nil
 	}
-	if r.deps.Base == nil {
+	if r.deps.Base == nil || r.sealer == nil {
 		r.deps.Log.Warn("single sign-on: a provider set up by an admin cannot be used", "provider", key, "err", ErrNoBaseURL)
 		return nil, fmt.Errorf("%w: %w", sso.ErrProviderDown, ErrNoBaseURL)
 	}
@@ -122,6 +134,58 @@ func (r *Registry) OIDC(ctx context.Context, key string) (*sso.Provider, error) 
 	}
 	r.built[key] = builtOIDC{updated: row.UpdatedAt, p: p}
 	return p, nil
+}
+
+// SAML is the SAML provider of key, an enabled row's; app.ErrNotFound
+// when there is none. Its service provider is built at its first use and
+// kept until the row changes (its fetched metadata with it); a row that
+// cannot be used (no BASE_URL, metadata that does not parse) is
+// sso.ErrProviderDown, logged.
+func (r *Registry) SAML(ctx context.Context, key string) (*samlsp.Provider, error) {
+	row, err := r.row(ctx, key, signinprovider.KindSaml)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if b, ok := r.builtSAML[key]; ok && b.updated.Equal(row.UpdatedAt) {
+		return b.p, nil
+	}
+	p, err := r.newSAML(row)
+	if err != nil {
+		r.deps.Log.Warn("single sign-on: a SAML provider set up by an admin cannot be used", "provider", key, "err", err)
+		return nil, fmt.Errorf("%w: %w", sso.ErrProviderDown, err)
+	}
+	r.builtSAML[key] = builtSAML{updated: row.UpdatedAt, p: p}
+	return p, nil
+}
+
+// builtSAML is a row's service provider and the version of the row it
+// was built from.
+type builtSAML struct {
+	updated time.Time
+	p       *samlsp.Provider
+}
+
+// newSAML builds the service provider of a kind=saml row; Violet's own
+// side (samlsp.SP) is built once, at the first. Called with mu held.
+func (r *Registry) newSAML(row *ent.SignInProvider) (*samlsp.Provider, error) {
+	if r.deps.Base == nil || len(r.deps.SessionKey) == 0 {
+		return nil, ErrNoBaseURL
+	}
+	if r.sp == nil {
+		sp, err := samlsp.NewSP(samlsp.SPConfig{Base: r.deps.Base, Secure: r.deps.Secure, SessionKey: r.deps.SessionKey,
+			Files: r.deps.SAMLSP, HTTPClient: r.deps.HTTPClient, Log: r.deps.Log})
+		if err != nil {
+			return nil, err
+		}
+		r.sp = &sp
+	}
+	cfg, err := SAMLConfig(row)
+	if err != nil {
+		return nil, err
+	}
+	return samlsp.New(cfg, *r.sp)
 }
 
 // callbackURL is the redirect URI of every provider set up by an admin:
@@ -150,23 +214,20 @@ func (r *Registry) row(ctx context.Context, key string, kind signinprovider.Kind
 // Buttons are the sign-in page's provider buttons, keeping next: the
 // environment's provider first, then the enabled rows by name.
 func (r *Registry) Buttons(ctx context.Context, next string) ([]authview.SSOButton, error) {
-	out := r.env.Buttons(next) // nil provider: none
-	rows, err := r.client.SignInProvider.Query().Where(signinprovider.Enabled(true)).
-		Order(ent.Asc(signinprovider.FieldName), ent.Asc(signinprovider.FieldKey)).
-		Select(signinprovider.FieldKey, signinprovider.FieldKind, signinprovider.FieldName).
-		All(rule.SystemContext(ctx))
+	all, err := r.Linkable(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read sign-in providers: %w", err)
+		return nil, err
 	}
-	for _, row := range rows {
+	out := make([]authview.SSOButton, 0, len(all))
+	for _, o := range all {
 		var to string
-		switch row.Kind {
-		case signinprovider.KindOidc:
-			to = paths.Query(paths.OIDCStart, "provider", row.Key, "next", next)
-		case signinprovider.KindSaml:
-			continue // SAMLSTART: until the SAML routes land
+		switch o.Kind {
+		case string(signinprovider.KindOidc):
+			to = paths.Query(paths.OIDCStart, "provider", o.Key, "next", next)
+		case string(signinprovider.KindSaml):
+			to = paths.Query(paths.URL(paths.SAMLStart, o.Key), "next", next)
 		}
-		out = append(out, authview.SSOButton{Name: row.Name, URL: to})
+		out = append(out, authview.SSOButton{Name: o.Name, URL: to})
 	}
 	return out, nil
 }
@@ -199,4 +260,26 @@ func (r *Registry) LogoutURL(ctx context.Context, method string) (to, provider s
 		return "", ""
 	}
 	return p.LogoutURL(base), p.Name()
+}
+
+// Linkable lists the providers an identity may be linked at, for the
+// security page (account.Providers): the environment's first, then the
+// enabled rows by name.
+func (r *Registry) Linkable(ctx context.Context) ([]accountview.LinkOption, error) {
+	var out []accountview.LinkOption
+	if r.env != nil {
+		out = append(out, accountview.LinkOption{Key: r.env.Key(), Kind: string(signinprovider.KindOidc), Name: r.env.Name(), Method: r.env.Method()})
+	}
+	rows, err := r.client.SignInProvider.Query().Where(signinprovider.Enabled(true)).
+		Order(ent.Asc(signinprovider.FieldName), ent.Asc(signinprovider.FieldKey)).
+		Select(signinprovider.FieldKey, signinprovider.FieldKind, signinprovider.FieldName).
+		All(rule.SystemContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read sign-in providers: %w", err)
+	}
+	for _, row := range rows {
+		out = append(out, accountview.LinkOption{Key: row.Key, Kind: string(row.Kind), Name: row.Name,
+			Method: string(row.Kind) + ":" + row.Key})
+	}
+	return out, nil
 }

@@ -45,6 +45,21 @@ func NewService(p *Provider, client *ent.Client, accounts *account.Service, now 
 // them, and next (the page to go on to, already checked as local), for
 // the callback. A provider that cannot be discovered is ErrProviderDown.
 func (s *Service) Start(ctx context.Context, next string) (string, *http.Cookie, error) {
+	return s.start(ctx, next, uuid.Nil)
+}
+
+// StartLink begins the linking of an identity at the provider to the
+// account userID, signed in and re-authenticated (account.Service's
+// StartLink): the callback links the identity instead of signing in, in
+// a browser still signed in as userID only; next is where it goes on to.
+func (s *Service) StartLink(ctx context.Context, userID uuid.UUID, next string) (string, *http.Cookie, error) {
+	if userID == uuid.Nil {
+		return "", nil, app.ErrForbidden
+	}
+	return s.start(ctx, next, userID)
+}
+
+func (s *Service) start(ctx context.Context, next string, link uuid.UUID) (string, *http.Cookie, error) {
 	if s.p == nil {
 		return "", nil, app.ErrNotFound // single sign-on is off
 	}
@@ -52,7 +67,8 @@ func (s *Service) Start(ctx context.Context, next string) (string, *http.Cookie,
 	if err != nil {
 		return "", nil, err
 	}
-	st := stateCookie{Provider: s.p.cfg.Key, State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(), Next: next}
+	st := stateCookie{Provider: s.p.cfg.Key, State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(),
+		Next: next, Link: link}
 	value, err := s.p.state.codec.Encode(s.p.state.name, st)
 	if err != nil {
 		return "", nil, fmt.Errorf("seal the sign-in state: %w", err)
@@ -62,12 +78,15 @@ func (s *Service) Start(ctx context.Context, next string) (string, *http.Cookie,
 }
 
 // CallbackInput is what the provider sent the browser back with, the
-// state cookie's value and the browser's current session (uuid.Nil for
-// none), which a sign-in ends.
+// state cookie's value, the browser's current session (uuid.Nil for
+// none), which a sign-in ends, and its user (uuid.Nil for none), whom a
+// linking must be for.
 type CallbackInput struct {
 	State, Code, Error string
+	Issuer             string // iss of the answer (RFC 9207), when the provider sends it
 	Cookie             string
 	Replace            uuid.UUID
+	Current            uuid.UUID
 }
 
 // Callback finishes a sign-in: the state checked against the cookie's,
@@ -80,37 +99,47 @@ func (s *Service) Callback(ctx context.Context, in CallbackInput) (Done, error) 
 	if s.p == nil {
 		return Done{}, app.ErrNotFound
 	}
-	signed, next, err := s.callback(ctx, in)
-	return Done{SignedIn: signed, Next: next}, err
+	return s.callback(ctx, in)
 }
 
 // Done is a finished sign-in: the session, and the page to go on to as
-// Start was given it.
+// Start was given it; or, Linked, an identity linked to the signed-in
+// account (StartLink), with no new session; or a PendingLink.
 type Done struct {
 	account.SignedIn
-	Next string
+	Next   string
+	Linked bool
+	// PendingLink: an account has the identity's e-mail but no link to
+	// it; its password is asked next (no session yet).
+	PendingLink *admission.PendingLink
 }
 
-func (s *Service) callback(ctx context.Context, in CallbackInput) (account.SignedIn, string, error) {
+func (s *Service) callback(ctx context.Context, in CallbackInput) (Done, error) {
 	var st stateCookie
 	if in.Cookie == "" || s.p.state.codec.Decode(s.p.state.name, in.Cookie, &st) != nil {
-		return account.SignedIn{}, "", s.reject(ctx, "state missing or expired")
+		return Done{}, s.reject(ctx, "state missing or expired")
 	}
 	if st.Provider != s.p.cfg.Key {
 		// The code goes only to the provider the browser was sent to: a
 		// code from one provider never reaches another's token endpoint
 		// (mix-up).
-		return account.SignedIn{}, "", s.reject(ctx, "state of another provider")
+		return Done{}, s.reject(ctx, "state of another provider")
 	}
 	if in.State == "" || subtle.ConstantTimeCompare([]byte(in.State), []byte(st.State)) != 1 {
-		return account.SignedIn{}, "", s.reject(ctx, "state mismatch")
-	}
-	if in.Error != "" || in.Code == "" {
-		return account.SignedIn{}, "", s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "provider error: " + audit.Label(in.Error)}, "")
+		return Done{}, s.reject(ctx, "state mismatch")
 	}
 	d, err := s.p.discover(ctx, s.now())
 	if err != nil {
-		return account.SignedIn{}, "", err
+		return Done{}, err
+	}
+	if in.Issuer != "" && in.Issuer != s.p.cfg.Issuer || in.Issuer == "" && d.issParam {
+		// RFC 9207: the provider names itself in its answer; an answer
+		// naming another, or none from a provider that always names
+		// itself, is a mix-up (a code meant for another provider).
+		return Done{}, s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "iss not the provider's"}, "")
+	}
+	if in.Error != "" || in.Code == "" {
+		return Done{}, s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "provider error: " + audit.Label(in.Error)}, "")
 	}
 	hc := oidc.ClientContext(ctx, s.p.client)
 	tok, err := d.oauth.Exchange(hc, in.Code, oauth2.VerifierOption(st.Verifier))
@@ -119,43 +148,65 @@ func (s *Service) callback(ctx context.Context, in CallbackInput) (account.Signe
 	case errors.As(err, &re):
 		// The provider answered no: a code used before, expired, or not
 		// this client's.
-		return account.SignedIn{}, "", s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "code refused: " + re.ErrorCode}, "")
+		return Done{}, s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "code refused: " + re.ErrorCode}, "")
 	case err != nil:
 		s.p.log.Warn("single sign-on: the identity provider cannot be reached", "issuer", s.p.cfg.Issuer, "err", err)
-		return account.SignedIn{}, "", fmt.Errorf("%w: token exchange: %w", ErrProviderDown, err)
+		return Done{}, fmt.Errorf("%w: token exchange: %w", ErrProviderDown, err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return account.SignedIn{}, "", s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "no ID token"}, "")
+		return Done{}, s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "no ID token"}, "")
 	}
 	idt, err := d.verifier.Verify(hc, raw)
 	if err != nil {
-		return account.SignedIn{}, "", s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "ID token not valid: " + tokenProblem(err)}, "")
+		return Done{}, s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "ID token not valid: " + tokenProblem(err)}, "")
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(st.Nonce)) != 1 {
-		return account.SignedIn{}, "", s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "nonce mismatch"}, "")
+		return Done{}, s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "nonce mismatch"}, "")
 	}
 	c, err := s.claims(hc, d, idt, tok)
 	if err != nil {
-		return account.SignedIn{}, "", err
+		return Done{}, err
+	}
+	label := c.Email
+	if label == "" {
+		label = c.Subject
+	}
+	var ref *admission.Refusal
+	if st.Link != uuid.Nil {
+		// Only in the browser of the account that asked: a linking
+		// started by one account cannot end in another's session.
+		if in.Current != st.Link {
+			return Done{}, s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "linking started by another account"}, label)
+		}
+		err := admission.Link(ctx, s.client, s.now(), s.p.rules(), c, st.Link)
+		if errors.As(err, &ref) {
+			return Done{}, s.refuse(ctx, ref, label)
+		}
+		return Done{Next: st.Next, Linked: err == nil}, err
 	}
 	userID, err := admission.Admit(ctx, s.client, s.now(), s.p.rules(), c)
-	var ref *admission.Refusal
-	if errors.As(err, &ref) {
-		label := c.Email
-		if label == "" {
-			label = c.Subject
+	if errors.As(err, &ref) && ref.Key == admission.KeyExisting {
+		// An account has the identity's e-mail: its password links the
+		// two (account.Service.SignInLinking), never the e-mail alone;
+		// unless the identity may not be linked at all.
+		if no := s.p.rules().MayLink(c); no != nil {
+			return Done{}, s.refuse(ctx, no, label)
 		}
-		return account.SignedIn{}, "", s.refuse(ctx, ref, label)
+		return Done{Next: st.Next, PendingLink: &admission.PendingLink{Method: s.p.Method(), Issuer: c.Issuer,
+			Subject: c.Subject, Email: c.Email, Name: c.Name, Next: st.Next, At: s.now()}}, nil
+	}
+	if errors.As(err, &ref) {
+		return Done{}, s.refuse(ctx, ref, label)
 	}
 	if err != nil {
-		return account.SignedIn{}, "", err
+		return Done{}, err
 	}
 	signed, err := s.accounts.SignInExternal(ctx, userID, s.p.Method(), in.Replace)
 	if err != nil {
-		return account.SignedIn{}, "", err
+		return Done{}, err
 	}
-	return signed, st.Next, nil
+	return Done{SignedIn: signed, Next: st.Next}, nil
 }
 
 // reject refuses a callback whose state does not check out, without an

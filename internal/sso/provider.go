@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/google/uuid"
 	"github.com/gorilla/securecookie"
 	"golang.org/x/oauth2"
 
@@ -81,6 +82,7 @@ type discovered struct {
 	verifier   *oidc.IDTokenVerifier
 	oauth      oauth2.Config
 	endSession string // RP-initiated logout; "" when the provider has none
+	issParam   bool   // the provider names itself in its answers (RFC 9207)
 }
 
 // State is the state cookie of a sign-in in progress, whichever provider
@@ -214,6 +216,7 @@ func (p *Provider) discover(ctx context.Context, now time.Time) (*discovered, er
 	}
 	var extra struct {
 		EndSession string `json:"end_session_endpoint"`
+		IssParam   bool   `json:"authorization_response_iss_parameter_supported"`
 	}
 	_ = op.Claims(&extra) // absent: no RP-initiated logout
 	if u, err := url.Parse(extra.EndSession); extra.EndSession != "" && (err != nil || !config.SecureURL(u)) {
@@ -236,6 +239,7 @@ func (p *Provider) discover(ctx context.Context, now time.Time) (*discovered, er
 			Endpoint: op.Endpoint(), RedirectURL: p.cfg.RedirectURL, Scopes: p.cfg.Scopes,
 		},
 		endSession: extra.EndSession,
+		issParam:   extra.IssParam,
 	}
 	p.disc.Store(d)
 	p.failure = nil
@@ -273,6 +277,7 @@ type stateCookie struct {
 	Nonce    string
 	Verifier string
 	Next     string
+	Link     uuid.UUID // the account an identity is being linked to; uuid.Nil for a sign-in
 }
 
 // Buttons are the sign-in page's provider buttons, keeping next; none

@@ -790,3 +790,14 @@
     setup();
   }
 })();
+
+// Confirmation of a plain form (views/admin/signin: deleting a sign-in
+// provider): a form with data-confirm asks its question before it is
+// sent; declined, nothing is sent.
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (e) {
+    var q = e.target.getAttribute && e.target.getAttribute("data-confirm");
+    if (q && !window.confirm(q)) e.preventDefault();
+  }, true);
+})();

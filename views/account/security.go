@@ -38,6 +38,46 @@ type Security struct {
 	Passkeys      []Passkey
 	PasskeyErrors components.Errors
 	PasskeyFailed string
+	// Identities are the viewer's identities at identity providers;
+	// Linkable the providers they may link one at (those with none yet);
+	// Link the linking form's errors; IdentityErrors the unlink form's of
+	// identity IdentityFailed.
+	Identities     []Identity
+	Linkable       []LinkOption
+	Link           ReauthForm
+	IdentityErrors components.Errors
+	IdentityFailed string
+}
+
+// Identity is one of the viewer's identities at an identity provider.
+type Identity struct {
+	ID       string
+	Provider string // the provider's name, or its method when it is gone
+	Email    string // as the provider gave it last
+	Added    time.Time
+	LastUsed *time.Time
+}
+
+// LinkOption is a provider an identity may be linked at.
+type LinkOption struct {
+	Key    string
+	Kind   string // "oidc" or "saml"
+	Name   string
+	Method string // oidc:<key>, saml:<key>
+}
+
+// PrefixLink prefixes the re-authentication fields of the linking form.
+const PrefixLink = "link_"
+
+// IdentityPrefix prefixes the fields of identity id's unlink form.
+func IdentityPrefix(id string) string { return "identity_" + id + "_" }
+
+// identityErrors are the errors of identity i's unlink form.
+func (s Security) identityErrors(i Identity) components.Errors {
+	if s.IdentityFailed != i.ID {
+		return components.Errors{}
+	}
+	return ReauthForm{Errors: s.IdentityErrors}.prefixed(IdentityPrefix(i.ID))
 }
 
 // Passkey is one of the viewer's passkeys on the security page.
