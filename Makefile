@@ -112,3 +112,24 @@ FUZZTIME ?= 30s
 ## already run in `make test`
 fuzz:
 	@FUZZTIME='$(FUZZTIME)' GO='$(GO)' scripts/fuzz
+
+.PHONY: image-test deploy-test image-standins
+
+## image-standins: make sure the Dockerfile's base images exist in the local Docker
+## engine, building local stand-ins (named as such) where they cannot be pulled
+image-standins:
+	@scripts/image-dockerd >/dev/null
+	@scripts/image-standins
+
+## image-test: build the Docker image and check it for real against the local
+## PostgreSQL: non-root, read-only root, /readyz, sign-in by invitation, evidence
+## kept in the /data volume across containers, SIGTERM drain (starts dockerd as
+## root when none runs; run by .ci/run)
+image-test:
+	@scripts/image-test
+
+## deploy-test: run deploy/compose.yaml for real (two instances behind Caddy,
+## PostgreSQL, S3): evidence and live updates across instances, one instance
+## stopped without a failed request (stand-in images where none can be pulled)
+deploy-test:
+	@scripts/deploy-test
