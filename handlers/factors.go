@@ -50,6 +50,9 @@ func (s *Server) secondFactor(c echo.Context) error {
 	}
 	http.SetCookie(c.Response(), codec.Clear())
 	s.Sessions.SetCookie(c.Response(), signed.Token, signed.Session.ExpiresAt)
+	if err := s.completeLink(c, signed.Session); err != nil {
+		return err
+	}
 	if signed.RecoveryUsed {
 		s.flash(c, "error", "factors.signin.recovery_used")
 		f.Next = paths.AccountSecurity

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/google/uuid"
@@ -9,6 +10,7 @@ import (
 
 	"violet/internal/account"
 	"violet/internal/admission"
+	"violet/internal/app"
 	"violet/internal/auth"
 	"violet/internal/paths"
 	"violet/internal/sso"
@@ -112,5 +114,41 @@ func (s *Server) link(c echo.Context) error {
 	if err != nil {
 		return s.ssoProblem(c, err)
 	}
+	if done.Pending != nil {
+		// The account's second step comes first; the link waits for it
+		// in the cookie, now naming the account whose password was right.
+		p.Verified = done.Pending.UserID
+		ck, err := codec.Cookie(p)
+		if err != nil {
+			return err
+		}
+		http.SetCookie(c.Response(), ck)
+	}
 	return s.ssoSignedIn(c, sso.Done{SignedIn: done, Next: p.Next})
+}
+
+// completeLink links the identity waiting for the second step that just
+// opened session (account.Service.CompleteLink), when there is one; the
+// sign-in stands whatever becomes of the link, which a flash reports.
+func (s *Server) completeLink(c echo.Context, session *auth.SessionRecord) error {
+	codec, err := s.linkCodec()
+	if err != nil {
+		return err
+	}
+	p, ok := codec.Read(c.Request(), s.Now())
+	if !ok || p.Verified == uuid.Nil {
+		return nil
+	}
+	http.SetCookie(c.Response(), codec.Clear())
+	err = s.myAccount().CompleteLink(c.Request().Context(), p, session)
+	var ref *admission.Refusal
+	switch {
+	case err == nil:
+		s.flash(c, "success", "identities.linked")
+	case errors.As(err, &ref):
+		s.flash(c, "error", ref.Key)
+	case !errors.Is(err, app.ErrForbidden):
+		return err
+	}
+	return nil
 }

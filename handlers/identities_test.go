@@ -246,3 +246,49 @@ func TestSSOLinkOutsideTheAllowedDomainsRefused(t *testing.T) {
 		t.Fatalf("an identity outside the allowed domains: %d\n%s", status, body)
 	}
 }
+
+// An account with an authenticator app is not linked by its password
+// alone: the password leads to the account's second step, and only the
+// code completes the link (with the sign-in).
+func TestSSOLinkWaitsForTheSecondFactor(t *testing.T) {
+	ca := &clockedApp{}
+	w := newSSOWorld(t, "", nil, apptest.WithNow(ca.now))
+	ca.App = w.app
+	sys := rule.SystemContext(context.Background())
+	kim := w.app.User(t, "kim@corp.test", auth.GroupRedTeam)
+	secret, _ := ca.enrol(t, w.app.Login(t, "kim@corp.test", apptest.Password))
+	ca.step() // the enrolment's code is spent
+	w.users.add("kim", "kim@corp.test")
+
+	b := ssoBrowser(t)
+	if status, path, _ := w.signIn(t, b, "kim"); status != http.StatusOK || path != paths.LoginLink {
+		t.Fatalf("sign-in: %d at %s", status, path)
+	}
+	resp, err := b.PostForm(w.base+paths.LoginLink, url.Values{"password": {apptest.Password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != paths.LoginSecondFactor {
+		t.Fatalf("the password: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	if n := w.app.Ent.UserIdentity.Query().CountX(sys); n != 0 {
+		t.Fatalf("%d identities linked by the password alone", n)
+	}
+	resp, err = b.PostForm(w.base+paths.LoginSecondFactor, url.Values{"code": {ca.code(t, secret)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != paths.Home {
+		t.Fatalf("the code: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	id, err := w.app.Ent.UserIdentity.Query().Where(useridentity.UserID(kim.ID)).Only(sys)
+	if err != nil || id.Provider != "oidc:corp" || id.Subject != "kim" {
+		t.Fatalf("identity after the code %+v: %v", id, err)
+	}
+	var method string
+	if err := w.app.DB.QueryRow(`SELECT method FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL ORDER BY issued_at DESC LIMIT 1`, kim.ID).Scan(&method); err != nil || method != "oidc:corp+totp" {
+		t.Errorf("session method %q: %v", method, err)
+	}
+}

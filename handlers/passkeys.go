@@ -199,6 +199,9 @@ func (s *Server) finishPasskeySignIn(c echo.Context, second bool) error {
 			http.SetCookie(c.Response(), codec.Clear())
 		}
 		s.Sessions.SetCookie(c.Response(), signed.Token, signed.Session.ExpiresAt)
+		if second {
+			err = s.completeLink(c, signed.Session)
+		}
 	}
 	return s.passkeyDone(c, svc, safeNext(c.QueryParam("next")), err)
 }

@@ -13,6 +13,7 @@ import (
 	"violet/internal/audit"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
+	"violet/internal/factor"
 	accountview "violet/views/account"
 )
 
@@ -129,13 +130,22 @@ type LinkInput struct {
 // account with the identity's e-mail but no link: the account's password
 // (checked, throttled and audited as at sign-in; form errors name
 // "password") links the identity to it (admission.Link), then the
-// provider's sign-in goes on as any other (SignInExternal: Violet's
-// second step when the account has one). A refused link is a
-// *admission.Refusal.
+// provider's sign-in goes on as any other (SignInExternal). An account
+// with a second factor is not linked yet: it gets the pending second step
+// (SignedIn.Pending, its UserID the account's), and the link waits for it
+// (CompleteLink), so that a password alone never changes what signs the
+// account in. A refused link is a *admission.Refusal.
 func (s *Service) SignInLinking(ctx context.Context, in LinkInput) (SignedIn, error) {
 	u, _, err := s.verifyPassword(ctx, in.Pending.Email, in.Password)
 	if err != nil {
 		return SignedIn{}, err
+	}
+	need, err := factor.NeedOf(rule.SystemContext(ctx), s.client, u.ID)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	if need == factor.NeedCode {
+		return s.SignInExternal(ctx, u.ID, in.Pending.Method, in.Replace)
 	}
 	// Rules: the method only; the provider's allowed domains were checked
 	// before the identity was sealed (admission.Rules.MayLink).
@@ -144,4 +154,16 @@ func (s *Service) SignInLinking(ctx context.Context, in LinkInput) (SignedIn, er
 		return SignedIn{}, err
 	}
 	return s.SignInExternal(ctx, u.ID, in.Pending.Method, in.Replace)
+}
+
+// CompleteLink links the identity of p, whose account's password was
+// checked (p.Verified, by SignInLinking), once that account's second step
+// opened session: only a session of that account, signed in through p's
+// provider. Anything else links nothing (app.ErrForbidden).
+func (s *Service) CompleteLink(ctx context.Context, p admission.PendingLink, session *auth.SessionRecord) error {
+	if session == nil || p.Verified == uuid.Nil || session.UserID != p.Verified ||
+		auth.BaseMethod(session.Method) != p.Method {
+		return app.ErrForbidden
+	}
+	return admission.Link(ctx, s.client, s.now(), admission.Rules{Method: p.Method}, p.Claims(), p.Verified)
 }

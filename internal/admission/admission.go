@@ -69,12 +69,13 @@ const (
 	KeyInvalid  = "sso.refused.invalid"  // state, response or token not acceptable: start again
 	KeyNoEmail  = "sso.refused.no_email" // no verified e-mail from the provider
 	KeyUnknown  = "sso.refused.unknown"  // no invitation, domain not allowed
-	KeyExisting = "sso.refused.existing" // an account has the address: an admin must link it
+	KeyExisting = "sso.refused.existing" // an account has the address: its password links it
 	KeyInactive = "sso.refused.inactive" // deactivated or deleted in Violet
 	// Linking an identity to the signed-in account (Link).
 	KeyLinkedElsewhere = "sso.refused.linked_elsewhere" // the identity is another account's
 	KeyLinkedAlready   = "sso.refused.linked_already"   // the account has an identity at this provider
 	KeyDomain          = "sso.refused.domain"           // the e-mail is outside the provider's allowed domains
+	KeyLookalike       = "sso.refused.lookalike"        // the account would look like another
 )
 
 // Admit decides who the person c is, in one transaction with its audit:
@@ -231,8 +232,13 @@ func (a admitter) newAccount(ctx context.Context, tx *ent.Tx, c Claims) (*ent.Us
 	if err != nil {
 		return nil, err
 	}
-	if clash.Email != identity.None {
+	switch {
+	case clash.Email == identity.Same:
 		return nil, &Refusal{KeyExisting, "an account has this e-mail"}
+	case clash.Email != identity.None:
+		// An address that only looks like an account's: no account to
+		// link (its password would be asked for nothing), no new one.
+		return nil, &Refusal{KeyLookalike, "an account has an e-mail that looks like this one"}
 	}
 	if clash.Name != identity.None {
 		name = email // the address is the account's own: no look-alike
@@ -243,7 +249,7 @@ func (a admitter) newAccount(ctx context.Context, tx *ent.Tx, c Claims) (*ent.Us
 	case err == nil:
 		return u, nil
 	case errors.As(err, &ce):
-		return nil, &Refusal{KeyExisting, "the account would look like another"}
+		return nil, &Refusal{KeyLookalike, "the account would look like another"}
 	case errors.Is(err, invite.ErrNotGrantable):
 		return nil, &Refusal{KeyUnknown, "the invitation's groups are no longer its inviter's to grant"}
 	case !errors.Is(err, invite.ErrInvalid):

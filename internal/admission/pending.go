@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/securecookie"
 )
 
@@ -28,6 +29,9 @@ type PendingLink struct {
 	Name    string
 	Next    string // where the sign-in goes on to, checked as local
 	At      time.Time
+	// Verified is the account whose password was checked, set while the
+	// link waits for that account's second step (account.CompleteLink).
+	Verified uuid.UUID
 }
 
 // Claims are the identity's claims, for Link.

@@ -25,6 +25,10 @@ import (
 	"violet/internal/sso"
 )
 
+// entraGroupsLink is the claim Entra ID sends instead of the groups when a
+// person has too many for the token (its "overage").
+const entraGroupsLink = "http://schemas.microsoft.com/claims/groups.link"
+
 // KeyTransient is the refusal of a transient NameID (a page text of its
 // own: the identity provider's setup is at fault, not the person).
 const KeyTransient = "saml.refused.transient"
@@ -136,6 +140,12 @@ func (s *Service) acs(ctx context.Context, in ACSInput) (Done, error) {
 	if in.RelayState == "" || subtle.ConstantTimeCompare([]byte(in.RelayState), []byte(st.RelayState)) != 1 {
 		return Done{}, s.reject(ctx, "RelayState mismatch")
 	}
+	// The request is spent on the server, before anything else is read:
+	// a cookie and RelayState kept from a sign-in started on purpose get
+	// one answer, not ten minutes of tries (nor audit rows at will).
+	if err := s.spend(ctx, st.RequestID); err != nil {
+		return Done{}, err
+	}
 	raw, err := base64.StdEncoding.DecodeString(in.SAMLResponse)
 	if err != nil || len(raw) == 0 {
 		return Done{}, s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "response not base64"}, "")
@@ -170,9 +180,12 @@ func (s *Service) acs(ctx context.Context, in ACSInput) (Done, error) {
 	var refused *admission.Refusal
 	if st.Link != uuid.Nil {
 		// A linking (StartLink): the request cookie, sealed and set in
-		// the browser that re-authenticated, binds it to its account.
-		// Where the session travels with the POST (plain http on one
-		// site), it must be that account's too.
+		// the browser that re-authenticated, single use and spent on the
+		// server, binds it to its account (a cookie cannot be moved into
+		// another browser). Where the session travels with the POST
+		// (plain http on one site) it must be that account's too; on
+		// https it does not (SameSite=Lax against a cross-site POST), and
+		// the cookie alone binds it.
 		if in.Current != uuid.Nil && in.Current != st.Link {
 			return Done{}, s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "linking started by another account"}, label)
 		}
@@ -227,26 +240,33 @@ func (s *Service) claims(m *saml.EntityDescriptor, a *saml.Assertion) (admission
 	if id.Format == string(saml.TransientNameIDFormat) {
 		return c, &admission.Refusal{Key: KeyTransient, Reason: "transient NameID"}
 	}
+	// An attribute is found by its Name; its FriendlyName, a mere label,
+	// is looked at only when no attribute has that Name.
 	attr := func(name string) ([]string, bool) {
 		if name == "" {
 			return nil, false
 		}
-		var out []string
-		found := false
-		for _, st := range a.AttributeStatements {
-			for _, at := range st.Attributes {
-				if at.Name != name && at.FriendlyName != name {
-					continue
-				}
-				found = true
-				for _, v := range at.Values {
-					if v.Value != "" {
-						out = append(out, v.Value)
+		for _, friendly := range []bool{false, true} {
+			var out []string
+			found := false
+			for _, st := range a.AttributeStatements {
+				for _, at := range st.Attributes {
+					if !friendly && at.Name != name || friendly && at.FriendlyName != name {
+						continue
+					}
+					found = true
+					for _, v := range at.Values {
+						if v.Value != "" {
+							out = append(out, v.Value)
+						}
 					}
 				}
 			}
+			if found {
+				return out, true
+			}
 		}
-		return out, found
+		return nil, false
 	}
 	if s.p.cfg.EmailAttribute != "" {
 		if v, _ := attr(s.p.cfg.EmailAttribute); len(v) > 0 {
@@ -259,8 +279,19 @@ func (s *Service) claims(m *saml.EntityDescriptor, a *saml.Assertion) (admission
 		c.Name = v[0]
 	}
 	c.Groups, c.HasGroups = attr(s.p.cfg.GroupsAttribute)
+	if !c.HasGroups && s.p.cfg.GroupsAttribute != "" {
+		// Identity providers leave the attribute out of the assertion of
+		// someone in no group (crewjam's samlidp, Keycloak's and ADFS's
+		// mappers): absent means none, so that leaving the last group at
+		// the provider takes the mapped groups away. Except Entra ID's
+		// overage: too many groups to send, a link to them instead, where
+		// Violet cannot tell who left a group and changes none.
+		if _, overage := attr(entraGroupsLink); !overage {
+			c.HasGroups = true
+		}
+	}
 	if c.HasGroups && c.Groups == nil {
-		c.Groups = []string{} // sent empty: every mapped group goes
+		c.Groups = []string{} // none: every mapped group goes
 	}
 	return c, nil
 }
@@ -358,6 +389,22 @@ func (r replayCache) Consume(assertionID string, expiresAt time.Time) error {
 		return fmt.Errorf("%w: assertion ID not usable", saml.ErrMalformedMessage)
 	}
 	return err
+}
+
+// spend records the request of an ACS post as answered, in
+// saml_assertions beside the assertions (as "request:<ID>", an ID no
+// assertion has, until the request would have expired): a second post of
+// the same request, to any instance, is rejected without an audit row.
+func (s *Service) spend(ctx context.Context, requestID string) error {
+	err := s.client.SAMLAssertion.Create().SetProvider(s.p.Method()).SetAssertionID("request:" + requestID).
+		SetExpiresAt(s.now().Add(requestTTL)).Exec(rule.SystemContext(ctx))
+	switch {
+	case ent.IsConstraintError(err), ent.IsValidationError(err):
+		return s.reject(ctx, "request already answered")
+	case err != nil:
+		return fmt.Errorf("spend the SAML request: %w", err)
+	}
+	return nil
 }
 
 // random is 32 random bytes in base64url: a RelayState.

@@ -270,8 +270,11 @@ func (p *Provider) serviceProvider(m *saml.EntityDescriptor) *saml.ServiceProvid
 		// Responses come by HTTP-POST only: no artifact resolution, so
 		// Violet never calls the identity provider from the server.
 		AssertionConsumerServiceBindings: []string{saml.HTTPPostBinding},
-		// SHA-1 signatures can be forged by collision: refused.
-		RejectSHA1Signatures: true,
+		// SHA-1 signatures can be forged by collision: refused. An
+		// assertion encrypted with AES-CBC is decrypted only inside a
+		// signed response (no padding oracle for unsigned posts).
+		RejectSHA1Signatures:        true,
+		RequireSignedResponseForCBC: true,
 		// Metadata carries validUntil; IdP-initiated sign-ins are refused
 		// (the default, said here because it matters).
 		AllowIDPInitiated: false,
