@@ -31,7 +31,9 @@ func (s *Server) showLogin(c echo.Context) error {
 func (s *Server) renderLogin(c echo.Context, status int, f authview.LoginForm) error {
 	buttons, err := s.SignIn.Buttons(c.Request().Context(), f.Next)
 	if err != nil {
-		return err
+		// The page needs no database: without it, the password form (and
+		// the environment's provider) still show.
+		s.Log.WarnContext(c.Request().Context(), "sign-in page: the providers set up by admins cannot be read", "err", err)
 	}
 	f.SSO = buttons
 	return s.render(c, status, authview.LoginPage(s.layoutProps(c, "auth.login.title", ""), f), nil)

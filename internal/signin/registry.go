@@ -213,10 +213,14 @@ func (r *Registry) row(ctx context.Context, key string, kind signinprovider.Kind
 
 // Buttons are the sign-in page's provider buttons, keeping next: the
 // environment's provider first, then the enabled rows by name.
+//
+// The sign-in page needs no database: when the rows cannot be read, the
+// environment's button comes with the error, for the page to show it and
+// the password form anyway.
 func (r *Registry) Buttons(ctx context.Context, next string) ([]authview.SSOButton, error) {
 	all, err := r.Linkable(ctx)
 	if err != nil {
-		return nil, err
+		return r.env.Buttons(next), err
 	}
 	out := make([]authview.SSOButton, 0, len(all))
 	for _, o := range all {
