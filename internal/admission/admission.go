@@ -359,3 +359,17 @@ func groupNames(groups []*ent.Group) []string {
 	slices.Sort(out)
 	return out
 }
+
+// Refuse records a refused sign-in through the provider of method (its
+// state or request checked out: it answers a sign-in this browser
+// started) as login.failed, and returns the refusal. label is the e-mail
+// (or subject) the provider gave, "" before its answer was verified.
+func Refuse(ctx context.Context, client *ent.Client, method string, r *Refusal, label string) error {
+	if err := audit.Record(rule.SystemContext(ctx), client.AuditEvent, audit.Event{
+		Action: audit.LoginFailed, TargetType: "user", TargetLabel: label,
+		Details: map[string]any{"method": method, "reason": r.Reason},
+	}); err != nil {
+		return err
+	}
+	return r
+}

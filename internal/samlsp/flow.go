@@ -173,12 +173,7 @@ func (s *Service) acs(ctx context.Context, in ACSInput) (Done, error) {
 	if ref != nil {
 		return Done{}, s.refuse(ctx, ref, c.Subject)
 	}
-	label := c.Email
-	if label == "" {
-		label = c.Subject
-	}
-	var refused *admission.Refusal
-	if st.Link != uuid.Nil {
+	if st.Link != uuid.Nil && in.Current != uuid.Nil && in.Current != st.Link {
 		// A linking (StartLink): the request cookie, sealed and set in
 		// the browser that re-authenticated, single use and spent on the
 		// server, binds it to its account (a cookie cannot be moved into
@@ -186,37 +181,10 @@ func (s *Service) acs(ctx context.Context, in ACSInput) (Done, error) {
 		// (plain http on one site) it must be that account's too; on
 		// https it does not (SameSite=Lax against a cross-site POST), and
 		// the cookie alone binds it.
-		if in.Current != uuid.Nil && in.Current != st.Link {
-			return Done{}, s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "linking started by another account"}, label)
-		}
-		err := admission.Link(ctx, s.client, s.now(), s.p.rules(), c, st.Link)
-		if errors.As(err, &refused) {
-			return Done{}, s.refuse(ctx, refused, label)
-		}
-		return Done{Next: st.Next, Linked: err == nil}, err
+		return Done{}, s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "linking started by another account"}, sso.Label(c))
 	}
-	userID, err := admission.Admit(ctx, s.client, s.now(), s.p.rules(), c)
-	if errors.As(err, &refused) && refused.Key == admission.KeyExisting {
-		// An account has the identity's e-mail: its password links the
-		// two (account.Service.SignInLinking), never the e-mail alone;
-		// unless the identity may not be linked at all.
-		if no := s.p.rules().MayLink(c); no != nil {
-			return Done{}, s.refuse(ctx, no, label)
-		}
-		return Done{Next: st.Next, PendingLink: &admission.PendingLink{Method: s.p.Method(), Issuer: c.Issuer,
-			Subject: c.Subject, Email: c.Email, Name: c.Name, Next: st.Next, At: s.now()}}, nil
-	}
-	if errors.As(err, &refused) {
-		return Done{}, s.refuse(ctx, refused, label)
-	}
-	if err != nil {
-		return Done{}, err
-	}
-	signed, err := s.accounts.SignInExternal(ctx, userID, s.p.Method(), in.Replace)
-	if err != nil {
-		return Done{}, err
-	}
-	return Done{SignedIn: signed, Next: st.Next}, nil
+	return sso.Finish(ctx, sso.Vouched{Accounts: s.accounts, Client: s.client, Now: s.now(), Rules: s.p.rules(), Claims: c,
+		Link: st.Link, Next: st.Next, Replace: in.Replace, Refuse: s.refuse})
 }
 
 // claims is who the assertion a says the person is. Issuer is the
@@ -306,18 +274,10 @@ func (s *Service) reject(ctx context.Context, reason string) error {
 	return &admission.Refusal{Key: admission.KeyInvalid, Reason: reason}
 }
 
-// refuse records a refused sign-in (its cookie checked out: it answers a
-// sign-in this browser started) as login.failed with the provider and
-// returns the refusal. label is the e-mail (or NameID) the provider gave,
-// "" before the response was validated.
+// refuse records a refused sign-in as login.failed with the provider
+// (admission.Refuse) and returns the refusal.
 func (s *Service) refuse(ctx context.Context, r *admission.Refusal, label string) error {
-	if err := audit.Record(rule.SystemContext(ctx), s.client.AuditEvent, audit.Event{
-		Action: audit.LoginFailed, TargetType: "user", TargetLabel: label,
-		Details: map[string]any{"method": s.p.Method(), "reason": r.Reason},
-	}); err != nil {
-		return err
-	}
-	return r
+	return admission.Refuse(ctx, s.client, s.p.Method(), r, label)
 }
 
 // responseProblem names what was wrong with a response, for the audit:

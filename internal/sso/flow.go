@@ -19,7 +19,6 @@ import (
 	"violet/internal/admission"
 	"violet/internal/app"
 	"violet/internal/audit"
-	"violet/internal/auth/rule"
 )
 
 // Service runs the sign-in flow of one provider.
@@ -168,45 +167,75 @@ func (s *Service) callback(ctx context.Context, in CallbackInput) (Done, error) 
 	if err != nil {
 		return Done{}, err
 	}
-	label := c.Email
-	if label == "" {
-		label = c.Subject
-	}
-	var ref *admission.Refusal
-	if st.Link != uuid.Nil {
+	if st.Link != uuid.Nil && in.Current != st.Link {
 		// Only in the browser of the account that asked: a linking
 		// started by one account cannot end in another's session.
-		if in.Current != st.Link {
-			return Done{}, s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "linking started by another account"}, label)
-		}
-		err := admission.Link(ctx, s.client, s.now(), s.p.rules(), c, st.Link)
-		if errors.As(err, &ref) {
-			return Done{}, s.refuse(ctx, ref, label)
-		}
-		return Done{Next: st.Next, Linked: err == nil}, err
+		return Done{}, s.refuse(ctx, &admission.Refusal{Key: admission.KeyInvalid, Reason: "linking started by another account"}, Label(c))
 	}
-	userID, err := admission.Admit(ctx, s.client, s.now(), s.p.rules(), c)
+	return Finish(ctx, Vouched{Accounts: s.accounts, Client: s.client, Now: s.now(), Rules: s.p.rules(), Claims: c,
+		Link: st.Link, Next: st.Next, Replace: in.Replace, Refuse: s.refuse})
+}
+
+// Vouched is an identity a provider vouched for, its answer checked
+// (OpenID Connect or SAML), and what Finish needs to go on.
+type Vouched struct {
+	Accounts *account.Service
+	Client   *ent.Client
+	Now      time.Time
+	Rules    admission.Rules
+	Claims   admission.Claims
+	Link     uuid.UUID // the account to link the identity to; uuid.Nil for a sign-in
+	Next     string
+	Replace  uuid.UUID // the browser's session, which a sign-in ends
+	// Refuse records a refusal (login.failed with the provider) and
+	// returns it.
+	Refuse func(ctx context.Context, r *admission.Refusal, label string) error
+}
+
+// Finish is the end of every provider's sign-in once its answer checked
+// out: a linking links the identity to its account; a sign-in admits the
+// person (admission.Admit) and starts the session (SignInExternal), or,
+// for an account that has the identity's e-mail but no link, asks its
+// password (PendingLink) unless the identity may not be linked at all.
+func Finish(ctx context.Context, v Vouched) (Done, error) {
+	var ref *admission.Refusal
+	if v.Link != uuid.Nil {
+		err := admission.Link(ctx, v.Client, v.Now, v.Rules, v.Claims, v.Link)
+		if errors.As(err, &ref) {
+			return Done{}, v.Refuse(ctx, ref, Label(v.Claims))
+		}
+		return Done{Next: v.Next, Linked: err == nil}, err
+	}
+	userID, err := admission.Admit(ctx, v.Client, v.Now, v.Rules, v.Claims)
 	if errors.As(err, &ref) && ref.Key == admission.KeyExisting {
 		// An account has the identity's e-mail: its password links the
-		// two (account.Service.SignInLinking), never the e-mail alone;
-		// unless the identity may not be linked at all.
-		if no := s.p.rules().MayLink(c); no != nil {
-			return Done{}, s.refuse(ctx, no, label)
+		// two (account.Service.SignInLinking), never the e-mail alone.
+		if no := v.Rules.MayLink(v.Claims); no != nil {
+			return Done{}, v.Refuse(ctx, no, Label(v.Claims))
 		}
-		return Done{Next: st.Next, PendingLink: &admission.PendingLink{Method: s.p.Method(), Issuer: c.Issuer,
-			Subject: c.Subject, Email: c.Email, Name: c.Name, Next: st.Next, At: s.now()}}, nil
+		c := v.Claims
+		return Done{Next: v.Next, PendingLink: &admission.PendingLink{Method: v.Rules.Method, Issuer: c.Issuer,
+			Subject: c.Subject, Email: c.Email, Name: c.Name, Next: v.Next, At: v.Now}}, nil
 	}
 	if errors.As(err, &ref) {
-		return Done{}, s.refuse(ctx, ref, label)
+		return Done{}, v.Refuse(ctx, ref, Label(v.Claims))
 	}
 	if err != nil {
 		return Done{}, err
 	}
-	signed, err := s.accounts.SignInExternal(ctx, userID, s.p.Method(), in.Replace)
+	signed, err := v.Accounts.SignInExternal(ctx, userID, v.Rules.Method, v.Replace)
 	if err != nil {
 		return Done{}, err
 	}
-	return Done{SignedIn: signed, Next: st.Next}, nil
+	return Done{SignedIn: signed, Next: v.Next}, nil
+}
+
+// Label names the person of c in the audit: the e-mail, else the subject.
+func Label(c admission.Claims) string {
+	if c.Email != "" {
+		return c.Email
+	}
+	return c.Subject
 }
 
 // reject refuses a callback whose state does not check out, without an
@@ -217,18 +246,10 @@ func (s *Service) reject(ctx context.Context, reason string) error {
 	return &admission.Refusal{Key: admission.KeyInvalid, Reason: reason}
 }
 
-// refuse records a refused sign-in (its state checked out: it comes from
-// a sign-in this browser started) as login.failed with the provider and
-// returns the refusal. label is the e-mail (or subject) the provider
-// gave, "" before a token was verified.
+// refuse records a refused sign-in as login.failed with the provider
+// (admission.Refuse) and returns the refusal.
 func (s *Service) refuse(ctx context.Context, r *admission.Refusal, label string) error {
-	if err := audit.Record(rule.SystemContext(ctx), s.client.AuditEvent, audit.Event{
-		Action: audit.LoginFailed, TargetType: "user", TargetLabel: label,
-		Details: map[string]any{"method": s.p.Method(), "reason": r.Reason},
-	}); err != nil {
-		return err
-	}
-	return r
+	return admission.Refuse(ctx, s.client, s.p.Method(), r, label)
 }
 
 // tokenProblem names what was wrong with an ID token, for the audit,
