@@ -201,7 +201,7 @@ func (s *Service) withReauth(ctx context.Context, in Reauth, change func(tx *ent
 			}
 		} else if !enrolled {
 			var fresh bool
-			if err := scanOne(ctx, tx, &fresh, freshSignInQuery, in.Session.ID, s.now().Add(-FreshSignIn)); err != nil {
+			if err := database.QueryValue(ctx, tx, &fresh, freshSignInQuery, in.Session.ID, s.now().Add(-FreshSignIn)); err != nil {
 				return err
 			}
 			if !fresh {

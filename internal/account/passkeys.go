@@ -12,6 +12,7 @@ import (
 	"violet/internal/audit"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
+	"violet/internal/database"
 	accountview "violet/views/account"
 )
 
@@ -69,7 +70,7 @@ func (s *Service) StartSession(ctx context.Context, tx *ent.Tx, u *ent.User, met
 // completed (its login.succeeded keeps the nonce's hash).
 func (s *Service) PendingSpent(ctx context.Context, tx *ent.Tx, p auth.Pending) (bool, error) {
 	var spent bool
-	err := scanOne(ctx, tx, &spent, pendingSpentQuery, p.UserID, p.NonceHash(), s.now().Add(-auth.PendingTTL-time.Minute))
+	err := database.QueryValue(ctx, tx, &spent, pendingSpentQuery, p.UserID, p.NonceHash(), s.now().Add(-auth.PendingTTL-time.Minute))
 	return spent, err
 }
 

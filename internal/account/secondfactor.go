@@ -103,7 +103,7 @@ func (s *Service) SignInSecondFactor(ctx context.Context, in SecondFactorInput) 
 			return err
 		}
 		var spent bool
-		if err := scanOne(sys, tx, &spent, pendingSpentQuery, u.ID, in.Pending.NonceHash(),
+		if err := database.QueryValue(sys, tx, &spent, pendingSpentQuery, u.ID, in.Pending.NonceHash(),
 			s.now().Add(-auth.PendingTTL-time.Minute)); err != nil {
 			return err
 		}
@@ -183,19 +183,4 @@ func sealedDetails(err error) map[string]any {
 		return map[string]any{"reason": "secret sealed under another key"}
 	}
 	return nil
-}
-
-// scanOne reads one row of one column through tx.
-func scanOne(ctx context.Context, tx *ent.Tx, dst any, query string, args ...any) error {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return fmt.Errorf("query: %w", err)
-	}
-	defer rows.Close()
-	if rows.Next() {
-		if err := rows.Scan(dst); err != nil {
-			return fmt.Errorf("query: %w", err)
-		}
-	}
-	return rows.Err()
 }

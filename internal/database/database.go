@@ -146,3 +146,23 @@ func WithTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Tx) error) 
 	}
 	return nil
 }
+
+// QueryValue reads the one value of a one-row, one-column query through
+// tx (a count, an EXISTS) into dst; sql.ErrNoRows when there is no row.
+func QueryValue(ctx context.Context, tx *ent.Tx, dst any, query string, args ...any) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("query: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("query: %w", err)
+		}
+		return sql.ErrNoRows
+	}
+	if err := rows.Scan(dst); err != nil {
+		return fmt.Errorf("query: %w", err)
+	}
+	return rows.Close()
+}

@@ -2,7 +2,6 @@ package signin
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -657,7 +656,7 @@ func (a *Admin) SetPolicy(ctx context.Context, required bool) (int64, error) {
 				return &app.Invalid{Key: "signin.policy.no_provider"}
 			}
 			var admins int
-			if err := scan(sys, tx, &admins, breakGlassAdmins); err != nil {
+			if err := database.QueryValue(sys, tx, &admins, breakGlassAdmins); err != nil {
 				return err
 			}
 			if admins == 0 {
@@ -715,25 +714,6 @@ func saveSetting(ctx context.Context, tx *ent.Tx, key string, value any) error {
 	return nil
 }
 
-// scan reads one value of query into dst.
-func scan(ctx context.Context, tx *ent.Tx, dst any, query string, args ...any) error {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		return sql.ErrNoRows
-	}
-	if err := rows.Scan(dst); err != nil {
-		return err
-	}
-	return rows.Close()
-}
-
 // SetBreakGlass marks the user id as a break-glass account (who may sign
 // in with a password while single sign-on is required) or clears the
 // mark. Only an active account may be marked; clearing the last active
@@ -767,7 +747,7 @@ func (a *Admin) SetBreakGlass(ctx context.Context, id uuid.UUID, on bool) error 
 		details := map[string]any{"break_glass": on}
 		if !on && required {
 			var admins int
-			if err := scan(sys, tx, &admins, breakGlassAdmins); err != nil {
+			if err := database.QueryValue(sys, tx, &admins, breakGlassAdmins); err != nil {
 				return err
 			}
 			if admins == 0 {
