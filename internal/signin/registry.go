@@ -236,19 +236,6 @@ func (r *Registry) Buttons(ctx context.Context, next string) ([]authview.SSOButt
 	return out, nil
 }
 
-// Any reports whether anyone can sign in with single sign-on: the
-// environment has a provider or a row is enabled.
-func (r *Registry) Any(ctx context.Context) (bool, error) {
-	if r.env != nil {
-		return true, nil
-	}
-	n, err := r.client.SignInProvider.Query().Where(signinprovider.Enabled(true)).Count(rule.SystemContext(ctx))
-	if err != nil {
-		return false, fmt.Errorf("count sign-in providers: %w", err)
-	}
-	return n > 0, nil
-}
-
 // LogoutURL is where a browser whose session was signed in with method
 // (completed by a second step or not) goes once its Violet session ended: the OpenID Connect provider's
 // end-session endpoint (RP-initiated logout), "" for any other method, a
