@@ -11,12 +11,14 @@ import (
 
 	"violet/ent/migrate"
 
+	"violet/ent/apitoken"
 	"violet/ent/attacksync"
 	"violet/ent/auditevent"
 	"violet/ent/defensivetool"
 	"violet/ent/detectionlevel"
 	"violet/ent/detectionrule"
 	"violet/ent/evidencefile"
+	"violet/ent/executionrecord"
 	"violet/ent/group"
 	"violet/ent/importjob"
 	"violet/ent/invitation"
@@ -62,6 +64,8 @@ type Client struct {
 	config
 	// Schema is the client for creating, migrating and dropping schema.
 	Schema *migrate.Schema
+	// APIToken is the client for interacting with the APIToken builders.
+	APIToken *APITokenClient
 	// AttackSync is the client for interacting with the AttackSync builders.
 	AttackSync *AttackSyncClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
@@ -74,6 +78,8 @@ type Client struct {
 	DetectionRule *DetectionRuleClient
 	// EvidenceFile is the client for interacting with the EvidenceFile builders.
 	EvidenceFile *EvidenceFileClient
+	// ExecutionRecord is the client for interacting with the ExecutionRecord builders.
+	ExecutionRecord *ExecutionRecordClient
 	// Group is the client for interacting with the Group builders.
 	Group *GroupClient
 	// ImportJob is the client for interacting with the ImportJob builders.
@@ -145,12 +151,14 @@ func NewClient(opts ...Option) *Client {
 
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
+	c.APIToken = NewAPITokenClient(c.config)
 	c.AttackSync = NewAttackSyncClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.DefensiveTool = NewDefensiveToolClient(c.config)
 	c.DetectionLevel = NewDetectionLevelClient(c.config)
 	c.DetectionRule = NewDetectionRuleClient(c.config)
 	c.EvidenceFile = NewEvidenceFileClient(c.config)
+	c.ExecutionRecord = NewExecutionRecordClient(c.config)
 	c.Group = NewGroupClient(c.config)
 	c.ImportJob = NewImportJobClient(c.config)
 	c.Invitation = NewInvitationClient(c.config)
@@ -273,12 +281,14 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	return &Tx{
 		ctx:                  ctx,
 		config:               cfg,
+		APIToken:             NewAPITokenClient(cfg),
 		AttackSync:           NewAttackSyncClient(cfg),
 		AuditEvent:           NewAuditEventClient(cfg),
 		DefensiveTool:        NewDefensiveToolClient(cfg),
 		DetectionLevel:       NewDetectionLevelClient(cfg),
 		DetectionRule:        NewDetectionRuleClient(cfg),
 		EvidenceFile:         NewEvidenceFileClient(cfg),
+		ExecutionRecord:      NewExecutionRecordClient(cfg),
 		Group:                NewGroupClient(cfg),
 		ImportJob:            NewImportJobClient(cfg),
 		Invitation:           NewInvitationClient(cfg),
@@ -328,12 +338,14 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	return &Tx{
 		ctx:                  ctx,
 		config:               cfg,
+		APIToken:             NewAPITokenClient(cfg),
 		AttackSync:           NewAttackSyncClient(cfg),
 		AuditEvent:           NewAuditEventClient(cfg),
 		DefensiveTool:        NewDefensiveToolClient(cfg),
 		DetectionLevel:       NewDetectionLevelClient(cfg),
 		DetectionRule:        NewDetectionRuleClient(cfg),
 		EvidenceFile:         NewEvidenceFileClient(cfg),
+		ExecutionRecord:      NewExecutionRecordClient(cfg),
 		Group:                NewGroupClient(cfg),
 		ImportJob:            NewImportJobClient(cfg),
 		Invitation:           NewInvitationClient(cfg),
@@ -370,7 +382,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 // Debug returns a new debug-client. It's used to get verbose logging on specific operations.
 //
 //	client.Debug().
-//		AttackSync.
+//		APIToken.
 //		Query().
 //		Count(ctx)
 func (c *Client) Debug() *Client {
@@ -393,12 +405,12 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.AttackSync, c.AuditEvent, c.DefensiveTool, c.DetectionLevel, c.DetectionRule,
-		c.EvidenceFile, c.Group, c.ImportJob, c.Invitation, c.LibraryImportFile,
-		c.LiveEvent, c.Mission, c.MissionCategory, c.MissionMember, c.MissionScenario,
-		c.MissionTest, c.MissionTestMitreTag, c.MissionTestOutcome,
-		c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique, c.Notification,
-		c.Permission, c.RecoveryCode, c.RefreshToken, c.SAMLAssertion,
+		c.APIToken, c.AttackSync, c.AuditEvent, c.DefensiveTool, c.DetectionLevel,
+		c.DetectionRule, c.EvidenceFile, c.ExecutionRecord, c.Group, c.ImportJob,
+		c.Invitation, c.LibraryImportFile, c.LiveEvent, c.Mission, c.MissionCategory,
+		c.MissionMember, c.MissionScenario, c.MissionTest, c.MissionTestMitreTag,
+		c.MissionTestOutcome, c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique,
+		c.Notification, c.Permission, c.RecoveryCode, c.RefreshToken, c.SAMLAssertion,
 		c.ScenarioTemplate, c.ScenarioTemplateTest, c.Setting, c.SignInProvider,
 		c.TestTemplate, c.TestTemplateMitreTag, c.User, c.UserIdentity, c.UserTOTP,
 		c.WebAuthnCredential,
@@ -411,12 +423,12 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.AttackSync, c.AuditEvent, c.DefensiveTool, c.DetectionLevel, c.DetectionRule,
-		c.EvidenceFile, c.Group, c.ImportJob, c.Invitation, c.LibraryImportFile,
-		c.LiveEvent, c.Mission, c.MissionCategory, c.MissionMember, c.MissionScenario,
-		c.MissionTest, c.MissionTestMitreTag, c.MissionTestOutcome,
-		c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique, c.Notification,
-		c.Permission, c.RecoveryCode, c.RefreshToken, c.SAMLAssertion,
+		c.APIToken, c.AttackSync, c.AuditEvent, c.DefensiveTool, c.DetectionLevel,
+		c.DetectionRule, c.EvidenceFile, c.ExecutionRecord, c.Group, c.ImportJob,
+		c.Invitation, c.LibraryImportFile, c.LiveEvent, c.Mission, c.MissionCategory,
+		c.MissionMember, c.MissionScenario, c.MissionTest, c.MissionTestMitreTag,
+		c.MissionTestOutcome, c.MitreSubtechnique, c.MitreTactic, c.MitreTechnique,
+		c.Notification, c.Permission, c.RecoveryCode, c.RefreshToken, c.SAMLAssertion,
 		c.ScenarioTemplate, c.ScenarioTemplateTest, c.Setting, c.SignInProvider,
 		c.TestTemplate, c.TestTemplateMitreTag, c.User, c.UserIdentity, c.UserTOTP,
 		c.WebAuthnCredential,
@@ -428,6 +440,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 // Mutate implements the ent.Mutator interface.
 func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
+	case *APITokenMutation:
+		return c.APIToken.mutate(ctx, m)
 	case *AttackSyncMutation:
 		return c.AttackSync.mutate(ctx, m)
 	case *AuditEventMutation:
@@ -440,6 +454,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.DetectionRule.mutate(ctx, m)
 	case *EvidenceFileMutation:
 		return c.EvidenceFile.mutate(ctx, m)
+	case *ExecutionRecordMutation:
+		return c.ExecutionRecord.mutate(ctx, m)
 	case *GroupMutation:
 		return c.Group.mutate(ctx, m)
 	case *ImportJobMutation:
@@ -502,6 +518,156 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.WebAuthnCredential.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
+	}
+}
+
+// APITokenClient is a client for the APIToken schema.
+type APITokenClient struct {
+	config
+}
+
+// NewAPITokenClient returns a client for the APIToken from the given config.
+func NewAPITokenClient(c config) *APITokenClient {
+	return &APITokenClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `apitoken.Hooks(f(g(h())))`.
+func (c *APITokenClient) Use(hooks ...Hook) {
+	c.hooks.APIToken = append(c.hooks.APIToken, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `apitoken.Intercept(f(g(h())))`.
+func (c *APITokenClient) Intercept(interceptors ...Interceptor) {
+	c.inters.APIToken = append(c.inters.APIToken, interceptors...)
+}
+
+// Create returns a builder for creating a APIToken entity.
+func (c *APITokenClient) Create() *APITokenCreate {
+	mutation := newAPITokenMutation(c.config, OpCreate)
+	return &APITokenCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of APIToken entities.
+func (c *APITokenClient) CreateBulk(builders ...*APITokenCreate) *APITokenCreateBulk {
+	return &APITokenCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *APITokenClient) MapCreateBulk(slice any, setFunc func(*APITokenCreate, int)) *APITokenCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &APITokenCreateBulk{err: fmt.Errorf("calling to APITokenClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*APITokenCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &APITokenCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for APIToken.
+func (c *APITokenClient) Update() *APITokenUpdate {
+	mutation := newAPITokenMutation(c.config, OpUpdate)
+	return &APITokenUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *APITokenClient) UpdateOne(_m *APIToken) *APITokenUpdateOne {
+	mutation := newAPITokenMutation(c.config, OpUpdateOne, withAPIToken(_m))
+	return &APITokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *APITokenClient) UpdateOneID(id uuid.UUID) *APITokenUpdateOne {
+	mutation := newAPITokenMutation(c.config, OpUpdateOne, withAPITokenID(id))
+	return &APITokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for APIToken.
+func (c *APITokenClient) Delete() *APITokenDelete {
+	mutation := newAPITokenMutation(c.config, OpDelete)
+	return &APITokenDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *APITokenClient) DeleteOne(_m *APIToken) *APITokenDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *APITokenClient) DeleteOneID(id uuid.UUID) *APITokenDeleteOne {
+	builder := c.Delete().Where(apitoken.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &APITokenDeleteOne{builder}
+}
+
+// Query returns a query builder for APIToken.
+func (c *APITokenClient) Query() *APITokenQuery {
+	return &APITokenQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAPIToken},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a APIToken entity by its id.
+func (c *APITokenClient) Get(ctx context.Context, id uuid.UUID) (*APIToken, error) {
+	return c.Query().Where(apitoken.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *APITokenClient) GetX(ctx context.Context, id uuid.UUID) *APIToken {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUser queries the user edge of a APIToken.
+func (c *APITokenClient) QueryUser(_m *APIToken) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(apitoken.Table, apitoken.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, apitoken.UserTable, apitoken.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *APITokenClient) Hooks() []Hook {
+	hooks := c.hooks.APIToken
+	return append(hooks[:len(hooks):len(hooks)], apitoken.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *APITokenClient) Interceptors() []Interceptor {
+	return c.inters.APIToken
+}
+
+func (c *APITokenClient) mutate(ctx context.Context, m *APITokenMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&APITokenCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&APITokenUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&APITokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&APITokenDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown APIToken mutation op: %q", m.Op())
 	}
 }
 
@@ -1405,6 +1571,172 @@ func (c *EvidenceFileClient) mutate(ctx context.Context, m *EvidenceFileMutation
 		return (&EvidenceFileDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown EvidenceFile mutation op: %q", m.Op())
+	}
+}
+
+// ExecutionRecordClient is a client for the ExecutionRecord schema.
+type ExecutionRecordClient struct {
+	config
+}
+
+// NewExecutionRecordClient returns a client for the ExecutionRecord from the given config.
+func NewExecutionRecordClient(c config) *ExecutionRecordClient {
+	return &ExecutionRecordClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `executionrecord.Hooks(f(g(h())))`.
+func (c *ExecutionRecordClient) Use(hooks ...Hook) {
+	c.hooks.ExecutionRecord = append(c.hooks.ExecutionRecord, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `executionrecord.Intercept(f(g(h())))`.
+func (c *ExecutionRecordClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ExecutionRecord = append(c.inters.ExecutionRecord, interceptors...)
+}
+
+// Create returns a builder for creating a ExecutionRecord entity.
+func (c *ExecutionRecordClient) Create() *ExecutionRecordCreate {
+	mutation := newExecutionRecordMutation(c.config, OpCreate)
+	return &ExecutionRecordCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ExecutionRecord entities.
+func (c *ExecutionRecordClient) CreateBulk(builders ...*ExecutionRecordCreate) *ExecutionRecordCreateBulk {
+	return &ExecutionRecordCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ExecutionRecordClient) MapCreateBulk(slice any, setFunc func(*ExecutionRecordCreate, int)) *ExecutionRecordCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ExecutionRecordCreateBulk{err: fmt.Errorf("calling to ExecutionRecordClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ExecutionRecordCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ExecutionRecordCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ExecutionRecord.
+func (c *ExecutionRecordClient) Update() *ExecutionRecordUpdate {
+	mutation := newExecutionRecordMutation(c.config, OpUpdate)
+	return &ExecutionRecordUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ExecutionRecordClient) UpdateOne(_m *ExecutionRecord) *ExecutionRecordUpdateOne {
+	mutation := newExecutionRecordMutation(c.config, OpUpdateOne, withExecutionRecord(_m))
+	return &ExecutionRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ExecutionRecordClient) UpdateOneID(id uuid.UUID) *ExecutionRecordUpdateOne {
+	mutation := newExecutionRecordMutation(c.config, OpUpdateOne, withExecutionRecordID(id))
+	return &ExecutionRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ExecutionRecord.
+func (c *ExecutionRecordClient) Delete() *ExecutionRecordDelete {
+	mutation := newExecutionRecordMutation(c.config, OpDelete)
+	return &ExecutionRecordDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ExecutionRecordClient) DeleteOne(_m *ExecutionRecord) *ExecutionRecordDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ExecutionRecordClient) DeleteOneID(id uuid.UUID) *ExecutionRecordDeleteOne {
+	builder := c.Delete().Where(executionrecord.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ExecutionRecordDeleteOne{builder}
+}
+
+// Query returns a query builder for ExecutionRecord.
+func (c *ExecutionRecordClient) Query() *ExecutionRecordQuery {
+	return &ExecutionRecordQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeExecutionRecord},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ExecutionRecord entity by its id.
+func (c *ExecutionRecordClient) Get(ctx context.Context, id uuid.UUID) (*ExecutionRecord, error) {
+	return c.Query().Where(executionrecord.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ExecutionRecordClient) GetX(ctx context.Context, id uuid.UUID) *ExecutionRecord {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryMission queries the mission edge of a ExecutionRecord.
+func (c *ExecutionRecordClient) QueryMission(_m *ExecutionRecord) *MissionQuery {
+	query := (&MissionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(executionrecord.Table, executionrecord.FieldID, id),
+			sqlgraph.To(mission.Table, mission.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, executionrecord.MissionTable, executionrecord.MissionColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryMissionTest queries the mission_test edge of a ExecutionRecord.
+func (c *ExecutionRecordClient) QueryMissionTest(_m *ExecutionRecord) *MissionTestQuery {
+	query := (&MissionTestClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(executionrecord.Table, executionrecord.FieldID, id),
+			sqlgraph.To(missiontest.Table, missiontest.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, executionrecord.MissionTestTable, executionrecord.MissionTestColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ExecutionRecordClient) Hooks() []Hook {
+	hooks := c.hooks.ExecutionRecord
+	return append(hooks[:len(hooks):len(hooks)], executionrecord.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ExecutionRecordClient) Interceptors() []Interceptor {
+	return c.inters.ExecutionRecord
+}
+
+func (c *ExecutionRecordClient) mutate(ctx context.Context, m *ExecutionRecordMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ExecutionRecordCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ExecutionRecordUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ExecutionRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ExecutionRecordDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ExecutionRecord mutation op: %q", m.Op())
 	}
 }
 
@@ -2379,6 +2711,22 @@ func (c *MissionClient) QueryTests(_m *Mission) *MissionTestQuery {
 	return query
 }
 
+// QueryExecutionRecords queries the execution_records edge of a Mission.
+func (c *MissionClient) QueryExecutionRecords(_m *Mission) *ExecutionRecordQuery {
+	query := (&ExecutionRecordClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(mission.Table, mission.FieldID, id),
+			sqlgraph.To(executionrecord.Table, executionrecord.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, mission.ExecutionRecordsTable, mission.ExecutionRecordsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryCreatedBy queries the created_by edge of a Mission.
 func (c *MissionClient) QueryCreatedBy(_m *Mission) *UserQuery {
 	query := (&UserClient{config: c.config}).Query()
@@ -3311,6 +3659,22 @@ func (c *MissionTestClient) QueryEvidence(_m *MissionTest) *EvidenceFileQuery {
 			sqlgraph.From(missiontest.Table, missiontest.FieldID, id),
 			sqlgraph.To(evidencefile.Table, evidencefile.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, missiontest.EvidenceTable, missiontest.EvidenceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryExecutionRecords queries the execution_records edge of a MissionTest.
+func (c *MissionTestClient) QueryExecutionRecords(_m *MissionTest) *ExecutionRecordQuery {
+	query := (&ExecutionRecordClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(missiontest.Table, missiontest.FieldID, id),
+			sqlgraph.To(executionrecord.Table, executionrecord.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, missiontest.ExecutionRecordsTable, missiontest.ExecutionRecordsColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -6175,6 +6539,22 @@ func (c *UserClient) QueryRefreshTokens(_m *User) *RefreshTokenQuery {
 	return query
 }
 
+// QueryAPITokens queries the api_tokens edge of a User.
+func (c *UserClient) QueryAPITokens(_m *User) *APITokenQuery {
+	query := (&APITokenClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(apitoken.Table, apitoken.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.APITokensTable, user.APITokensColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryNotifications queries the notifications edge of a User.
 func (c *UserClient) QueryNotifications(_m *User) *NotificationQuery {
 	query := (&NotificationClient{config: c.config}).Query()
@@ -6687,24 +7067,24 @@ func (c *WebAuthnCredentialClient) mutate(ctx context.Context, m *WebAuthnCreden
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		AttackSync, AuditEvent, DefensiveTool, DetectionLevel, DetectionRule,
-		EvidenceFile, Group, ImportJob, Invitation, LibraryImportFile, LiveEvent,
-		Mission, MissionCategory, MissionMember, MissionScenario, MissionTest,
-		MissionTestMitreTag, MissionTestOutcome, MitreSubtechnique, MitreTactic,
-		MitreTechnique, Notification, Permission, RecoveryCode, RefreshToken,
-		SAMLAssertion, ScenarioTemplate, ScenarioTemplateTest, Setting, SignInProvider,
-		TestTemplate, TestTemplateMitreTag, User, UserIdentity, UserTOTP,
-		WebAuthnCredential []ent.Hook
+		APIToken, AttackSync, AuditEvent, DefensiveTool, DetectionLevel, DetectionRule,
+		EvidenceFile, ExecutionRecord, Group, ImportJob, Invitation, LibraryImportFile,
+		LiveEvent, Mission, MissionCategory, MissionMember, MissionScenario,
+		MissionTest, MissionTestMitreTag, MissionTestOutcome, MitreSubtechnique,
+		MitreTactic, MitreTechnique, Notification, Permission, RecoveryCode,
+		RefreshToken, SAMLAssertion, ScenarioTemplate, ScenarioTemplateTest, Setting,
+		SignInProvider, TestTemplate, TestTemplateMitreTag, User, UserIdentity,
+		UserTOTP, WebAuthnCredential []ent.Hook
 	}
 	inters struct {
-		AttackSync, AuditEvent, DefensiveTool, DetectionLevel, DetectionRule,
-		EvidenceFile, Group, ImportJob, Invitation, LibraryImportFile, LiveEvent,
-		Mission, MissionCategory, MissionMember, MissionScenario, MissionTest,
-		MissionTestMitreTag, MissionTestOutcome, MitreSubtechnique, MitreTactic,
-		MitreTechnique, Notification, Permission, RecoveryCode, RefreshToken,
-		SAMLAssertion, ScenarioTemplate, ScenarioTemplateTest, Setting, SignInProvider,
-		TestTemplate, TestTemplateMitreTag, User, UserIdentity, UserTOTP,
-		WebAuthnCredential []ent.Interceptor
+		APIToken, AttackSync, AuditEvent, DefensiveTool, DetectionLevel, DetectionRule,
+		EvidenceFile, ExecutionRecord, Group, ImportJob, Invitation, LibraryImportFile,
+		LiveEvent, Mission, MissionCategory, MissionMember, MissionScenario,
+		MissionTest, MissionTestMitreTag, MissionTestOutcome, MitreSubtechnique,
+		MitreTactic, MitreTechnique, Notification, Permission, RecoveryCode,
+		RefreshToken, SAMLAssertion, ScenarioTemplate, ScenarioTemplateTest, Setting,
+		SignInProvider, TestTemplate, TestTemplateMitreTag, User, UserIdentity,
+		UserTOTP, WebAuthnCredential []ent.Interceptor
 	}
 )
 

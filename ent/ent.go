@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"violet/ent/apitoken"
 	"violet/ent/attacksync"
 	"violet/ent/auditevent"
 	"violet/ent/defensivetool"
 	"violet/ent/detectionlevel"
 	"violet/ent/detectionrule"
 	"violet/ent/evidencefile"
+	"violet/ent/executionrecord"
 	"violet/ent/group"
 	"violet/ent/importjob"
 	"violet/ent/invitation"
@@ -108,12 +110,14 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			apitoken.Table:             apitoken.ValidColumn,
 			attacksync.Table:           attacksync.ValidColumn,
 			auditevent.Table:           auditevent.ValidColumn,
 			defensivetool.Table:        defensivetool.ValidColumn,
 			detectionlevel.Table:       detectionlevel.ValidColumn,
 			detectionrule.Table:        detectionrule.ValidColumn,
 			evidencefile.Table:         evidencefile.ValidColumn,
+			executionrecord.Table:      executionrecord.ValidColumn,
 			group.Table:                group.ValidColumn,
 			importjob.Table:            importjob.ValidColumn,
 			invitation.Table:           invitation.ValidColumn,

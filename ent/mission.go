@@ -44,6 +44,8 @@ type Mission struct {
 	Version int `json:"version,omitempty"`
 	// free-form labels (a client, a business unit, a yearly campaign) the insights filter by
 	Labels []string `json:"labels,omitempty"`
+	// where an imported mission came from (vectr:<assessment>, archive:<source mission id>); empty for missions made here
+	ImportKey string `json:"import_key,omitempty"`
 	// the mission this one retests; its tests point at the tests they retest
 	RetestOfID *uuid.UUID `json:"retest_of_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -62,6 +64,8 @@ type MissionEdges struct {
 	Scenarios []*MissionScenario `json:"scenarios,omitempty"`
 	// Tests holds the value of the tests edge.
 	Tests []*MissionTest `json:"tests,omitempty"`
+	// ExecutionRecords holds the value of the execution_records edge.
+	ExecutionRecords []*ExecutionRecord `json:"execution_records,omitempty"`
 	// CreatedBy holds the value of the created_by edge.
 	CreatedBy *User `json:"created_by,omitempty"`
 	// Retests holds the value of the retests edge.
@@ -72,7 +76,7 @@ type MissionEdges struct {
 	Tools []*DefensiveTool `json:"tools,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [8]bool
+	loadedTypes [9]bool
 }
 
 // MembersOrErr returns the Members value or an error if the edge
@@ -111,12 +115,21 @@ func (e MissionEdges) TestsOrErr() ([]*MissionTest, error) {
 	return nil, &NotLoadedError{edge: "tests"}
 }
 
+// ExecutionRecordsOrErr returns the ExecutionRecords value or an error if the edge
+// was not loaded in eager-loading.
+func (e MissionEdges) ExecutionRecordsOrErr() ([]*ExecutionRecord, error) {
+	if e.loadedTypes[4] {
+		return e.ExecutionRecords, nil
+	}
+	return nil, &NotLoadedError{edge: "execution_records"}
+}
+
 // CreatedByOrErr returns the CreatedBy value or an error if the edge
 // was not loaded in eager-loading, or loaded but was not found.
 func (e MissionEdges) CreatedByOrErr() (*User, error) {
 	if e.CreatedBy != nil {
 		return e.CreatedBy, nil
-	} else if e.loadedTypes[4] {
+	} else if e.loadedTypes[5] {
 		return nil, &NotFoundError{label: user.Label}
 	}
 	return nil, &NotLoadedError{edge: "created_by"}
@@ -125,7 +138,7 @@ func (e MissionEdges) CreatedByOrErr() (*User, error) {
 // RetestsOrErr returns the Retests value or an error if the edge
 // was not loaded in eager-loading.
 func (e MissionEdges) RetestsOrErr() ([]*Mission, error) {
-	if e.loadedTypes[5] {
+	if e.loadedTypes[6] {
 		return e.Retests, nil
 	}
 	return nil, &NotLoadedError{edge: "retests"}
@@ -136,7 +149,7 @@ func (e MissionEdges) RetestsOrErr() ([]*Mission, error) {
 func (e MissionEdges) RetestOfOrErr() (*Mission, error) {
 	if e.RetestOf != nil {
 		return e.RetestOf, nil
-	} else if e.loadedTypes[6] {
+	} else if e.loadedTypes[7] {
 		return nil, &NotFoundError{label: mission.Label}
 	}
 	return nil, &NotLoadedError{edge: "retest_of"}
@@ -145,7 +158,7 @@ func (e MissionEdges) RetestOfOrErr() (*Mission, error) {
 // ToolsOrErr returns the Tools value or an error if the edge
 // was not loaded in eager-loading.
 func (e MissionEdges) ToolsOrErr() ([]*DefensiveTool, error) {
-	if e.loadedTypes[7] {
+	if e.loadedTypes[8] {
 		return e.Tools, nil
 	}
 	return nil, &NotLoadedError{edge: "tools"}
@@ -162,7 +175,7 @@ func (*Mission) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case mission.FieldVersion:
 			values[i] = new(sql.NullInt64)
-		case mission.FieldName, mission.FieldDescription, mission.FieldScope, mission.FieldStatus:
+		case mission.FieldName, mission.FieldDescription, mission.FieldScope, mission.FieldStatus, mission.FieldImportKey:
 			values[i] = new(sql.NullString)
 		case mission.FieldCreatedAt, mission.FieldUpdatedAt, mission.FieldDeletedAt, mission.FieldStartDate, mission.FieldEndDate:
 			values[i] = new(sql.NullTime)
@@ -267,6 +280,12 @@ func (_m *Mission) assignValues(columns []string, values []any) error {
 					return fmt.Errorf("unmarshal field labels: %w", err)
 				}
 			}
+		case mission.FieldImportKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field import_key", values[i])
+			} else if value.Valid {
+				_m.ImportKey = value.String
+			}
 		case mission.FieldRetestOfID:
 			if value, ok := values[i].(*sql.NullScanner); !ok {
 				return fmt.Errorf("unexpected type %T for field retest_of_id", values[i])
@@ -305,6 +324,11 @@ func (_m *Mission) QueryScenarios() *MissionScenarioQuery {
 // QueryTests queries the "tests" edge of the Mission entity.
 func (_m *Mission) QueryTests() *MissionTestQuery {
 	return NewMissionClient(_m.config).QueryTests(_m)
+}
+
+// QueryExecutionRecords queries the "execution_records" edge of the Mission entity.
+func (_m *Mission) QueryExecutionRecords() *ExecutionRecordQuery {
+	return NewMissionClient(_m.config).QueryExecutionRecords(_m)
 }
 
 // QueryCreatedBy queries the "created_by" edge of the Mission entity.
@@ -393,6 +417,9 @@ func (_m *Mission) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("labels=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Labels))
+	builder.WriteString(", ")
+	builder.WriteString("import_key=")
+	builder.WriteString(_m.ImportKey)
 	builder.WriteString(", ")
 	if v := _m.RetestOfID; v != nil {
 		builder.WriteString("retest_of_id=")

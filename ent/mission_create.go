@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 	"violet/ent/defensivetool"
+	"violet/ent/executionrecord"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionmember"
@@ -182,6 +183,20 @@ func (_c *MissionCreate) SetLabels(v []string) *MissionCreate {
 	return _c
 }
 
+// SetImportKey sets the "import_key" field.
+func (_c *MissionCreate) SetImportKey(v string) *MissionCreate {
+	_c.mutation.SetImportKey(v)
+	return _c
+}
+
+// SetNillableImportKey sets the "import_key" field if the given value is not nil.
+func (_c *MissionCreate) SetNillableImportKey(v *string) *MissionCreate {
+	if v != nil {
+		_c.SetImportKey(*v)
+	}
+	return _c
+}
+
 // SetRetestOfID sets the "retest_of_id" field.
 func (_c *MissionCreate) SetRetestOfID(v uuid.UUID) *MissionCreate {
 	_c.mutation.SetRetestOfID(v)
@@ -268,6 +283,21 @@ func (_c *MissionCreate) AddTests(v ...*MissionTest) *MissionCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddTestIDs(ids...)
+}
+
+// AddExecutionRecordIDs adds the "execution_records" edge to the ExecutionRecord entity by IDs.
+func (_c *MissionCreate) AddExecutionRecordIDs(ids ...uuid.UUID) *MissionCreate {
+	_c.mutation.AddExecutionRecordIDs(ids...)
+	return _c
+}
+
+// AddExecutionRecords adds the "execution_records" edges to the ExecutionRecord entity.
+func (_c *MissionCreate) AddExecutionRecords(v ...*ExecutionRecord) *MissionCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddExecutionRecordIDs(ids...)
 }
 
 // SetCreatedBy sets the "created_by" edge to the User entity.
@@ -381,6 +411,10 @@ func (_c *MissionCreate) defaults() error {
 		v := mission.DefaultLabels
 		_c.mutation.SetLabels(v)
 	}
+	if _, ok := _c.mutation.ImportKey(); !ok {
+		v := mission.DefaultImportKey
+		_c.mutation.SetImportKey(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if mission.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized mission.DefaultID (forgotten import ent/runtime?)")
@@ -433,6 +467,14 @@ func (_c *MissionCreate) check() error {
 	}
 	if _, ok := _c.mutation.Version(); !ok {
 		return &ValidationError{Name: "version", err: errors.New(`ent: missing required field "Mission.version"`)}
+	}
+	if _, ok := _c.mutation.ImportKey(); !ok {
+		return &ValidationError{Name: "import_key", err: errors.New(`ent: missing required field "Mission.import_key"`)}
+	}
+	if v, ok := _c.mutation.ImportKey(); ok {
+		if err := mission.ImportKeyValidator(v); err != nil {
+			return &ValidationError{Name: "import_key", err: fmt.Errorf(`ent: validator failed for field "Mission.import_key": %w`, err)}
+		}
 	}
 	return nil
 }
@@ -514,6 +556,10 @@ func (_c *MissionCreate) createSpec() (*Mission, *sqlgraph.CreateSpec) {
 		_spec.SetField(mission.FieldLabels, field.TypeJSON, value)
 		_node.Labels = value
 	}
+	if value, ok := _c.mutation.ImportKey(); ok {
+		_spec.SetField(mission.FieldImportKey, field.TypeString, value)
+		_node.ImportKey = value
+	}
 	if nodes := _c.mutation.MembersIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -571,6 +617,22 @@ func (_c *MissionCreate) createSpec() (*Mission, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(missiontest.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ExecutionRecordsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   mission.ExecutionRecordsTable,
+			Columns: []string{mission.ExecutionRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(executionrecord.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {
@@ -858,6 +920,18 @@ func (u *MissionUpsert) UpdateLabels() *MissionUpsert {
 	return u
 }
 
+// SetImportKey sets the "import_key" field.
+func (u *MissionUpsert) SetImportKey(v string) *MissionUpsert {
+	u.Set(mission.FieldImportKey, v)
+	return u
+}
+
+// UpdateImportKey sets the "import_key" field to the value that was provided on create.
+func (u *MissionUpsert) UpdateImportKey() *MissionUpsert {
+	u.SetExcluded(mission.FieldImportKey)
+	return u
+}
+
 // SetRetestOfID sets the "retest_of_id" field.
 func (u *MissionUpsert) SetRetestOfID(v uuid.UUID) *MissionUpsert {
 	u.Set(mission.FieldRetestOfID, v)
@@ -1113,6 +1187,20 @@ func (u *MissionUpsertOne) SetLabels(v []string) *MissionUpsertOne {
 func (u *MissionUpsertOne) UpdateLabels() *MissionUpsertOne {
 	return u.Update(func(s *MissionUpsert) {
 		s.UpdateLabels()
+	})
+}
+
+// SetImportKey sets the "import_key" field.
+func (u *MissionUpsertOne) SetImportKey(v string) *MissionUpsertOne {
+	return u.Update(func(s *MissionUpsert) {
+		s.SetImportKey(v)
+	})
+}
+
+// UpdateImportKey sets the "import_key" field to the value that was provided on create.
+func (u *MissionUpsertOne) UpdateImportKey() *MissionUpsertOne {
+	return u.Update(func(s *MissionUpsert) {
+		s.UpdateImportKey()
 	})
 }
 
@@ -1541,6 +1629,20 @@ func (u *MissionUpsertBulk) SetLabels(v []string) *MissionUpsertBulk {
 func (u *MissionUpsertBulk) UpdateLabels() *MissionUpsertBulk {
 	return u.Update(func(s *MissionUpsert) {
 		s.UpdateLabels()
+	})
+}
+
+// SetImportKey sets the "import_key" field.
+func (u *MissionUpsertBulk) SetImportKey(v string) *MissionUpsertBulk {
+	return u.Update(func(s *MissionUpsert) {
+		s.SetImportKey(v)
+	})
+}
+
+// UpdateImportKey sets the "import_key" field to the value that was provided on create.
+func (u *MissionUpsertBulk) UpdateImportKey() *MissionUpsertBulk {
+	return u.Update(func(s *MissionUpsert) {
+		s.UpdateImportKey()
 	})
 }
 

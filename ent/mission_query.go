@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"violet/ent/defensivetool"
+	"violet/ent/executionrecord"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionmember"
@@ -28,19 +29,20 @@ import (
 // MissionQuery is the builder for querying Mission entities.
 type MissionQuery struct {
 	config
-	ctx            *QueryContext
-	order          []mission.OrderOption
-	inters         []Interceptor
-	predicates     []predicate.Mission
-	withMembers    *MissionMemberQuery
-	withCategories *MissionCategoryQuery
-	withScenarios  *MissionScenarioQuery
-	withTests      *MissionTestQuery
-	withCreatedBy  *UserQuery
-	withRetests    *MissionQuery
-	withRetestOf   *MissionQuery
-	withTools      *DefensiveToolQuery
-	modifiers      []func(*sql.Selector)
+	ctx                  *QueryContext
+	order                []mission.OrderOption
+	inters               []Interceptor
+	predicates           []predicate.Mission
+	withMembers          *MissionMemberQuery
+	withCategories       *MissionCategoryQuery
+	withScenarios        *MissionScenarioQuery
+	withTests            *MissionTestQuery
+	withExecutionRecords *ExecutionRecordQuery
+	withCreatedBy        *UserQuery
+	withRetests          *MissionQuery
+	withRetestOf         *MissionQuery
+	withTools            *DefensiveToolQuery
+	modifiers            []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -158,6 +160,28 @@ func (_q *MissionQuery) QueryTests() *MissionTestQuery {
 			sqlgraph.From(mission.Table, mission.FieldID, selector),
 			sqlgraph.To(missiontest.Table, missiontest.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, mission.TestsTable, mission.TestsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryExecutionRecords chains the current query on the "execution_records" edge.
+func (_q *MissionQuery) QueryExecutionRecords() *ExecutionRecordQuery {
+	query := (&ExecutionRecordClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(mission.Table, mission.FieldID, selector),
+			sqlgraph.To(executionrecord.Table, executionrecord.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, mission.ExecutionRecordsTable, mission.ExecutionRecordsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -440,19 +464,20 @@ func (_q *MissionQuery) Clone() *MissionQuery {
 		return nil
 	}
 	return &MissionQuery{
-		config:         _q.config,
-		ctx:            _q.ctx.Clone(),
-		order:          append([]mission.OrderOption{}, _q.order...),
-		inters:         append([]Interceptor{}, _q.inters...),
-		predicates:     append([]predicate.Mission{}, _q.predicates...),
-		withMembers:    _q.withMembers.Clone(),
-		withCategories: _q.withCategories.Clone(),
-		withScenarios:  _q.withScenarios.Clone(),
-		withTests:      _q.withTests.Clone(),
-		withCreatedBy:  _q.withCreatedBy.Clone(),
-		withRetests:    _q.withRetests.Clone(),
-		withRetestOf:   _q.withRetestOf.Clone(),
-		withTools:      _q.withTools.Clone(),
+		config:               _q.config,
+		ctx:                  _q.ctx.Clone(),
+		order:                append([]mission.OrderOption{}, _q.order...),
+		inters:               append([]Interceptor{}, _q.inters...),
+		predicates:           append([]predicate.Mission{}, _q.predicates...),
+		withMembers:          _q.withMembers.Clone(),
+		withCategories:       _q.withCategories.Clone(),
+		withScenarios:        _q.withScenarios.Clone(),
+		withTests:            _q.withTests.Clone(),
+		withExecutionRecords: _q.withExecutionRecords.Clone(),
+		withCreatedBy:        _q.withCreatedBy.Clone(),
+		withRetests:          _q.withRetests.Clone(),
+		withRetestOf:         _q.withRetestOf.Clone(),
+		withTools:            _q.withTools.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -500,6 +525,17 @@ func (_q *MissionQuery) WithTests(opts ...func(*MissionTestQuery)) *MissionQuery
 		opt(query)
 	}
 	_q.withTests = query
+	return _q
+}
+
+// WithExecutionRecords tells the query-builder to eager-load the nodes that are connected to
+// the "execution_records" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *MissionQuery) WithExecutionRecords(opts ...func(*ExecutionRecordQuery)) *MissionQuery {
+	query := (&ExecutionRecordClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withExecutionRecords = query
 	return _q
 }
 
@@ -631,11 +667,12 @@ func (_q *MissionQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Miss
 	var (
 		nodes       = []*Mission{}
 		_spec       = _q.querySpec()
-		loadedTypes = [8]bool{
+		loadedTypes = [9]bool{
 			_q.withMembers != nil,
 			_q.withCategories != nil,
 			_q.withScenarios != nil,
 			_q.withTests != nil,
+			_q.withExecutionRecords != nil,
 			_q.withCreatedBy != nil,
 			_q.withRetests != nil,
 			_q.withRetestOf != nil,
@@ -688,6 +725,13 @@ func (_q *MissionQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Miss
 		if err := _q.loadTests(ctx, query, nodes,
 			func(n *Mission) { n.Edges.Tests = []*MissionTest{} },
 			func(n *Mission, e *MissionTest) { n.Edges.Tests = append(n.Edges.Tests, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withExecutionRecords; query != nil {
+		if err := _q.loadExecutionRecords(ctx, query, nodes,
+			func(n *Mission) { n.Edges.ExecutionRecords = []*ExecutionRecord{} },
+			func(n *Mission, e *ExecutionRecord) { n.Edges.ExecutionRecords = append(n.Edges.ExecutionRecords, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -825,6 +869,36 @@ func (_q *MissionQuery) loadTests(ctx context.Context, query *MissionTestQuery, 
 	}
 	query.Where(predicate.MissionTest(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(mission.TestsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.MissionID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "mission_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *MissionQuery) loadExecutionRecords(ctx context.Context, query *ExecutionRecordQuery, nodes []*Mission, init func(*Mission), assign func(*Mission, *ExecutionRecord)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*Mission)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(executionrecord.FieldMissionID)
+	}
+	query.Where(predicate.ExecutionRecord(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(mission.ExecutionRecordsColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

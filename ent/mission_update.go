@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 	"violet/ent/defensivetool"
+	"violet/ent/executionrecord"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionmember"
@@ -211,6 +212,20 @@ func (_u *MissionUpdate) AppendLabels(v []string) *MissionUpdate {
 	return _u
 }
 
+// SetImportKey sets the "import_key" field.
+func (_u *MissionUpdate) SetImportKey(v string) *MissionUpdate {
+	_u.mutation.SetImportKey(v)
+	return _u
+}
+
+// SetNillableImportKey sets the "import_key" field if the given value is not nil.
+func (_u *MissionUpdate) SetNillableImportKey(v *string) *MissionUpdate {
+	if v != nil {
+		_u.SetImportKey(*v)
+	}
+	return _u
+}
+
 // SetRetestOfID sets the "retest_of_id" field.
 func (_u *MissionUpdate) SetRetestOfID(v uuid.UUID) *MissionUpdate {
 	_u.mutation.SetRetestOfID(v)
@@ -289,6 +304,21 @@ func (_u *MissionUpdate) AddTests(v ...*MissionTest) *MissionUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddTestIDs(ids...)
+}
+
+// AddExecutionRecordIDs adds the "execution_records" edge to the ExecutionRecord entity by IDs.
+func (_u *MissionUpdate) AddExecutionRecordIDs(ids ...uuid.UUID) *MissionUpdate {
+	_u.mutation.AddExecutionRecordIDs(ids...)
+	return _u
+}
+
+// AddExecutionRecords adds the "execution_records" edges to the ExecutionRecord entity.
+func (_u *MissionUpdate) AddExecutionRecords(v ...*ExecutionRecord) *MissionUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddExecutionRecordIDs(ids...)
 }
 
 // SetCreatedBy sets the "created_by" edge to the User entity.
@@ -420,6 +450,27 @@ func (_u *MissionUpdate) RemoveTests(v ...*MissionTest) *MissionUpdate {
 	return _u.RemoveTestIDs(ids...)
 }
 
+// ClearExecutionRecords clears all "execution_records" edges to the ExecutionRecord entity.
+func (_u *MissionUpdate) ClearExecutionRecords() *MissionUpdate {
+	_u.mutation.ClearExecutionRecords()
+	return _u
+}
+
+// RemoveExecutionRecordIDs removes the "execution_records" edge to ExecutionRecord entities by IDs.
+func (_u *MissionUpdate) RemoveExecutionRecordIDs(ids ...uuid.UUID) *MissionUpdate {
+	_u.mutation.RemoveExecutionRecordIDs(ids...)
+	return _u
+}
+
+// RemoveExecutionRecords removes "execution_records" edges to ExecutionRecord entities.
+func (_u *MissionUpdate) RemoveExecutionRecords(v ...*ExecutionRecord) *MissionUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveExecutionRecordIDs(ids...)
+}
+
 // ClearCreatedBy clears the "created_by" edge to the User entity.
 func (_u *MissionUpdate) ClearCreatedBy() *MissionUpdate {
 	_u.mutation.ClearCreatedBy()
@@ -538,6 +589,11 @@ func (_u *MissionUpdate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Mission.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.ImportKey(); ok {
+		if err := mission.ImportKeyValidator(v); err != nil {
+			return &ValidationError{Name: "import_key", err: fmt.Errorf(`ent: validator failed for field "Mission.import_key": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -599,6 +655,9 @@ func (_u *MissionUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		_spec.AddModifier(func(u *sql.UpdateBuilder) {
 			sqljson.Append(u, mission.FieldLabels, value)
 		})
+	}
+	if value, ok := _u.mutation.ImportKey(); ok {
+		_spec.SetField(mission.FieldImportKey, field.TypeString, value)
 	}
 	if _u.mutation.MembersCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -773,6 +832,51 @@ func (_u *MissionUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(missiontest.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ExecutionRecordsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   mission.ExecutionRecordsTable,
+			Columns: []string{mission.ExecutionRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(executionrecord.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedExecutionRecordsIDs(); len(nodes) > 0 && !_u.mutation.ExecutionRecordsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   mission.ExecutionRecordsTable,
+			Columns: []string{mission.ExecutionRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(executionrecord.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ExecutionRecordsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   mission.ExecutionRecordsTable,
+			Columns: []string{mission.ExecutionRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(executionrecord.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {
@@ -1123,6 +1227,20 @@ func (_u *MissionUpdateOne) AppendLabels(v []string) *MissionUpdateOne {
 	return _u
 }
 
+// SetImportKey sets the "import_key" field.
+func (_u *MissionUpdateOne) SetImportKey(v string) *MissionUpdateOne {
+	_u.mutation.SetImportKey(v)
+	return _u
+}
+
+// SetNillableImportKey sets the "import_key" field if the given value is not nil.
+func (_u *MissionUpdateOne) SetNillableImportKey(v *string) *MissionUpdateOne {
+	if v != nil {
+		_u.SetImportKey(*v)
+	}
+	return _u
+}
+
 // SetRetestOfID sets the "retest_of_id" field.
 func (_u *MissionUpdateOne) SetRetestOfID(v uuid.UUID) *MissionUpdateOne {
 	_u.mutation.SetRetestOfID(v)
@@ -1201,6 +1319,21 @@ func (_u *MissionUpdateOne) AddTests(v ...*MissionTest) *MissionUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.AddTestIDs(ids...)
+}
+
+// AddExecutionRecordIDs adds the "execution_records" edge to the ExecutionRecord entity by IDs.
+func (_u *MissionUpdateOne) AddExecutionRecordIDs(ids ...uuid.UUID) *MissionUpdateOne {
+	_u.mutation.AddExecutionRecordIDs(ids...)
+	return _u
+}
+
+// AddExecutionRecords adds the "execution_records" edges to the ExecutionRecord entity.
+func (_u *MissionUpdateOne) AddExecutionRecords(v ...*ExecutionRecord) *MissionUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddExecutionRecordIDs(ids...)
 }
 
 // SetCreatedBy sets the "created_by" edge to the User entity.
@@ -1330,6 +1463,27 @@ func (_u *MissionUpdateOne) RemoveTests(v ...*MissionTest) *MissionUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveTestIDs(ids...)
+}
+
+// ClearExecutionRecords clears all "execution_records" edges to the ExecutionRecord entity.
+func (_u *MissionUpdateOne) ClearExecutionRecords() *MissionUpdateOne {
+	_u.mutation.ClearExecutionRecords()
+	return _u
+}
+
+// RemoveExecutionRecordIDs removes the "execution_records" edge to ExecutionRecord entities by IDs.
+func (_u *MissionUpdateOne) RemoveExecutionRecordIDs(ids ...uuid.UUID) *MissionUpdateOne {
+	_u.mutation.RemoveExecutionRecordIDs(ids...)
+	return _u
+}
+
+// RemoveExecutionRecords removes "execution_records" edges to ExecutionRecord entities.
+func (_u *MissionUpdateOne) RemoveExecutionRecords(v ...*ExecutionRecord) *MissionUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveExecutionRecordIDs(ids...)
 }
 
 // ClearCreatedBy clears the "created_by" edge to the User entity.
@@ -1463,6 +1617,11 @@ func (_u *MissionUpdateOne) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Mission.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.ImportKey(); ok {
+		if err := mission.ImportKeyValidator(v); err != nil {
+			return &ValidationError{Name: "import_key", err: fmt.Errorf(`ent: validator failed for field "Mission.import_key": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -1541,6 +1700,9 @@ func (_u *MissionUpdateOne) sqlSave(ctx context.Context) (_node *Mission, err er
 		_spec.AddModifier(func(u *sql.UpdateBuilder) {
 			sqljson.Append(u, mission.FieldLabels, value)
 		})
+	}
+	if value, ok := _u.mutation.ImportKey(); ok {
+		_spec.SetField(mission.FieldImportKey, field.TypeString, value)
 	}
 	if _u.mutation.MembersCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1715,6 +1877,51 @@ func (_u *MissionUpdateOne) sqlSave(ctx context.Context) (_node *Mission, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(missiontest.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ExecutionRecordsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   mission.ExecutionRecordsTable,
+			Columns: []string{mission.ExecutionRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(executionrecord.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedExecutionRecordsIDs(); len(nodes) > 0 && !_u.mutation.ExecutionRecordsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   mission.ExecutionRecordsTable,
+			Columns: []string{mission.ExecutionRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(executionrecord.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ExecutionRecordsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   mission.ExecutionRecordsTable,
+			Columns: []string{mission.ExecutionRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(executionrecord.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

@@ -83,6 +83,12 @@ type MissionTest struct {
 	SourceHost string `json:"source_host,omitempty"`
 	// TargetHost holds the value of the "target_host" field.
 	TargetHost string `json:"target_host,omitempty"`
+	// the account the test ran as
+	TargetUser string `json:"target_user,omitempty"`
+	// what ran the command: powershell, command_prompt, sh, bash, manual…
+	Executor string `json:"executor,omitempty"`
+	// where an imported test came from (vectr:<campaign>/<variant>); unique in its mission
+	ImportKey string `json:"import_key,omitempty"`
 	// RedNotes holds the value of the "red_notes" field.
 	RedNotes string `json:"red_notes,omitempty"`
 	// DetectionLevelID holds the value of the "detection_level_id" field.
@@ -137,9 +143,11 @@ type MissionTestEdges struct {
 	MitreTags []*MissionTestMitreTag `json:"mitre_tags,omitempty"`
 	// Evidence holds the value of the evidence edge.
 	Evidence []*EvidenceFile `json:"evidence,omitempty"`
+	// ExecutionRecords holds the value of the execution_records edge.
+	ExecutionRecords []*ExecutionRecord `json:"execution_records,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [14]bool
+	loadedTypes [15]bool
 }
 
 // MissionOrErr returns the Mission value or an error if the edge
@@ -286,6 +294,15 @@ func (e MissionTestEdges) EvidenceOrErr() ([]*EvidenceFile, error) {
 	return nil, &NotLoadedError{edge: "evidence"}
 }
 
+// ExecutionRecordsOrErr returns the ExecutionRecords value or an error if the edge
+// was not loaded in eager-loading.
+func (e MissionTestEdges) ExecutionRecordsOrErr() ([]*ExecutionRecord, error) {
+	if e.loadedTypes[14] {
+		return e.ExecutionRecords, nil
+	}
+	return nil, &NotLoadedError{edge: "execution_records"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*MissionTest) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -299,7 +316,7 @@ func (*MissionTest) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case missiontest.FieldPosition, missiontest.FieldVersion:
 			values[i] = new(sql.NullInt64)
-		case missiontest.FieldName, missiontest.FieldDescription, missiontest.FieldObjective, missiontest.FieldProcedure, missiontest.FieldPrerequisites, missiontest.FieldCleanup, missiontest.FieldExpectedDetection, missiontest.FieldOpsecLevel, missiontest.FieldState, missiontest.FieldStateReason, missiontest.FieldCommand, missiontest.FieldSourceHost, missiontest.FieldTargetHost, missiontest.FieldRedNotes, missiontest.FieldAlertName, missiontest.FieldLogSource, missiontest.FieldBlueNotes:
+		case missiontest.FieldName, missiontest.FieldDescription, missiontest.FieldObjective, missiontest.FieldProcedure, missiontest.FieldPrerequisites, missiontest.FieldCleanup, missiontest.FieldExpectedDetection, missiontest.FieldOpsecLevel, missiontest.FieldState, missiontest.FieldStateReason, missiontest.FieldCommand, missiontest.FieldSourceHost, missiontest.FieldTargetHost, missiontest.FieldTargetUser, missiontest.FieldExecutor, missiontest.FieldImportKey, missiontest.FieldRedNotes, missiontest.FieldAlertName, missiontest.FieldLogSource, missiontest.FieldBlueNotes:
 			values[i] = new(sql.NullString)
 		case missiontest.FieldCreatedAt, missiontest.FieldUpdatedAt, missiontest.FieldDeletedAt, missiontest.FieldStartedAt, missiontest.FieldEndedAt, missiontest.FieldDetectedAt, missiontest.FieldReviewedAt:
 			values[i] = new(sql.NullTime)
@@ -513,6 +530,24 @@ func (_m *MissionTest) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.TargetHost = value.String
 			}
+		case missiontest.FieldTargetUser:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field target_user", values[i])
+			} else if value.Valid {
+				_m.TargetUser = value.String
+			}
+		case missiontest.FieldExecutor:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field executor", values[i])
+			} else if value.Valid {
+				_m.Executor = value.String
+			}
+		case missiontest.FieldImportKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field import_key", values[i])
+			} else if value.Valid {
+				_m.ImportKey = value.String
+			}
 		case missiontest.FieldRedNotes:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field red_notes", values[i])
@@ -654,6 +689,11 @@ func (_m *MissionTest) QueryEvidence() *EvidenceFileQuery {
 	return NewMissionTestClient(_m.config).QueryEvidence(_m)
 }
 
+// QueryExecutionRecords queries the "execution_records" edge of the MissionTest entity.
+func (_m *MissionTest) QueryExecutionRecords() *ExecutionRecordQuery {
+	return NewMissionTestClient(_m.config).QueryExecutionRecords(_m)
+}
+
 // Update returns a builder for updating this MissionTest.
 // Note that you need to call MissionTest.Unwrap() before calling this method if this MissionTest
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -781,6 +821,15 @@ func (_m *MissionTest) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("target_host=")
 	builder.WriteString(_m.TargetHost)
+	builder.WriteString(", ")
+	builder.WriteString("target_user=")
+	builder.WriteString(_m.TargetUser)
+	builder.WriteString(", ")
+	builder.WriteString("executor=")
+	builder.WriteString(_m.Executor)
+	builder.WriteString(", ")
+	builder.WriteString("import_key=")
+	builder.WriteString(_m.ImportKey)
 	builder.WriteString(", ")
 	builder.WriteString("red_notes=")
 	builder.WriteString(_m.RedNotes)

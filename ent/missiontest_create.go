@@ -10,6 +10,7 @@ import (
 	"violet/ent/detectionlevel"
 	"violet/ent/detectionrule"
 	"violet/ent/evidencefile"
+	"violet/ent/executionrecord"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionscenario"
@@ -408,6 +409,48 @@ func (_c *MissionTestCreate) SetNillableTargetHost(v *string) *MissionTestCreate
 	return _c
 }
 
+// SetTargetUser sets the "target_user" field.
+func (_c *MissionTestCreate) SetTargetUser(v string) *MissionTestCreate {
+	_c.mutation.SetTargetUser(v)
+	return _c
+}
+
+// SetNillableTargetUser sets the "target_user" field if the given value is not nil.
+func (_c *MissionTestCreate) SetNillableTargetUser(v *string) *MissionTestCreate {
+	if v != nil {
+		_c.SetTargetUser(*v)
+	}
+	return _c
+}
+
+// SetExecutor sets the "executor" field.
+func (_c *MissionTestCreate) SetExecutor(v string) *MissionTestCreate {
+	_c.mutation.SetExecutor(v)
+	return _c
+}
+
+// SetNillableExecutor sets the "executor" field if the given value is not nil.
+func (_c *MissionTestCreate) SetNillableExecutor(v *string) *MissionTestCreate {
+	if v != nil {
+		_c.SetExecutor(*v)
+	}
+	return _c
+}
+
+// SetImportKey sets the "import_key" field.
+func (_c *MissionTestCreate) SetImportKey(v string) *MissionTestCreate {
+	_c.mutation.SetImportKey(v)
+	return _c
+}
+
+// SetNillableImportKey sets the "import_key" field if the given value is not nil.
+func (_c *MissionTestCreate) SetNillableImportKey(v *string) *MissionTestCreate {
+	if v != nil {
+		_c.SetImportKey(*v)
+	}
+	return _c
+}
+
 // SetRedNotes sets the "red_notes" field.
 func (_c *MissionTestCreate) SetRedNotes(v string) *MissionTestCreate {
 	_c.mutation.SetRedNotes(v)
@@ -682,6 +725,21 @@ func (_c *MissionTestCreate) AddEvidence(v ...*EvidenceFile) *MissionTestCreate 
 	return _c.AddEvidenceIDs(ids...)
 }
 
+// AddExecutionRecordIDs adds the "execution_records" edge to the ExecutionRecord entity by IDs.
+func (_c *MissionTestCreate) AddExecutionRecordIDs(ids ...uuid.UUID) *MissionTestCreate {
+	_c.mutation.AddExecutionRecordIDs(ids...)
+	return _c
+}
+
+// AddExecutionRecords adds the "execution_records" edges to the ExecutionRecord entity.
+func (_c *MissionTestCreate) AddExecutionRecords(v ...*ExecutionRecord) *MissionTestCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddExecutionRecordIDs(ids...)
+}
+
 // Mutation returns the MissionTestMutation object of the builder.
 func (_c *MissionTestCreate) Mutation() *MissionTestMutation {
 	return _c.mutation
@@ -792,6 +850,18 @@ func (_c *MissionTestCreate) defaults() error {
 	if _, ok := _c.mutation.TargetHost(); !ok {
 		v := missiontest.DefaultTargetHost
 		_c.mutation.SetTargetHost(v)
+	}
+	if _, ok := _c.mutation.TargetUser(); !ok {
+		v := missiontest.DefaultTargetUser
+		_c.mutation.SetTargetUser(v)
+	}
+	if _, ok := _c.mutation.Executor(); !ok {
+		v := missiontest.DefaultExecutor
+		_c.mutation.SetExecutor(v)
+	}
+	if _, ok := _c.mutation.ImportKey(); !ok {
+		v := missiontest.DefaultImportKey
+		_c.mutation.SetImportKey(v)
 	}
 	if _, ok := _c.mutation.RedNotes(); !ok {
 		v := missiontest.DefaultRedNotes
@@ -945,6 +1015,30 @@ func (_c *MissionTestCreate) check() error {
 	if v, ok := _c.mutation.TargetHost(); ok {
 		if err := missiontest.TargetHostValidator(v); err != nil {
 			return &ValidationError{Name: "target_host", err: fmt.Errorf(`ent: validator failed for field "MissionTest.target_host": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.TargetUser(); !ok {
+		return &ValidationError{Name: "target_user", err: errors.New(`ent: missing required field "MissionTest.target_user"`)}
+	}
+	if v, ok := _c.mutation.TargetUser(); ok {
+		if err := missiontest.TargetUserValidator(v); err != nil {
+			return &ValidationError{Name: "target_user", err: fmt.Errorf(`ent: validator failed for field "MissionTest.target_user": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Executor(); !ok {
+		return &ValidationError{Name: "executor", err: errors.New(`ent: missing required field "MissionTest.executor"`)}
+	}
+	if v, ok := _c.mutation.Executor(); ok {
+		if err := missiontest.ExecutorValidator(v); err != nil {
+			return &ValidationError{Name: "executor", err: fmt.Errorf(`ent: validator failed for field "MissionTest.executor": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ImportKey(); !ok {
+		return &ValidationError{Name: "import_key", err: errors.New(`ent: missing required field "MissionTest.import_key"`)}
+	}
+	if v, ok := _c.mutation.ImportKey(); ok {
+		if err := missiontest.ImportKeyValidator(v); err != nil {
+			return &ValidationError{Name: "import_key", err: fmt.Errorf(`ent: validator failed for field "MissionTest.import_key": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.RedNotes(); !ok {
@@ -1108,6 +1202,18 @@ func (_c *MissionTestCreate) createSpec() (*MissionTest, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.TargetHost(); ok {
 		_spec.SetField(missiontest.FieldTargetHost, field.TypeString, value)
 		_node.TargetHost = value
+	}
+	if value, ok := _c.mutation.TargetUser(); ok {
+		_spec.SetField(missiontest.FieldTargetUser, field.TypeString, value)
+		_node.TargetUser = value
+	}
+	if value, ok := _c.mutation.Executor(); ok {
+		_spec.SetField(missiontest.FieldExecutor, field.TypeString, value)
+		_node.Executor = value
+	}
+	if value, ok := _c.mutation.ImportKey(); ok {
+		_spec.SetField(missiontest.FieldImportKey, field.TypeString, value)
+		_node.ImportKey = value
 	}
 	if value, ok := _c.mutation.RedNotes(); ok {
 		_spec.SetField(missiontest.FieldRedNotes, field.TypeString, value)
@@ -1363,6 +1469,22 @@ func (_c *MissionTestCreate) createSpec() (*MissionTest, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(evidencefile.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ExecutionRecordsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.ExecutionRecordsTable,
+			Columns: []string{missiontest.ExecutionRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(executionrecord.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {
@@ -1821,6 +1943,42 @@ func (u *MissionTestUpsert) SetTargetHost(v string) *MissionTestUpsert {
 // UpdateTargetHost sets the "target_host" field to the value that was provided on create.
 func (u *MissionTestUpsert) UpdateTargetHost() *MissionTestUpsert {
 	u.SetExcluded(missiontest.FieldTargetHost)
+	return u
+}
+
+// SetTargetUser sets the "target_user" field.
+func (u *MissionTestUpsert) SetTargetUser(v string) *MissionTestUpsert {
+	u.Set(missiontest.FieldTargetUser, v)
+	return u
+}
+
+// UpdateTargetUser sets the "target_user" field to the value that was provided on create.
+func (u *MissionTestUpsert) UpdateTargetUser() *MissionTestUpsert {
+	u.SetExcluded(missiontest.FieldTargetUser)
+	return u
+}
+
+// SetExecutor sets the "executor" field.
+func (u *MissionTestUpsert) SetExecutor(v string) *MissionTestUpsert {
+	u.Set(missiontest.FieldExecutor, v)
+	return u
+}
+
+// UpdateExecutor sets the "executor" field to the value that was provided on create.
+func (u *MissionTestUpsert) UpdateExecutor() *MissionTestUpsert {
+	u.SetExcluded(missiontest.FieldExecutor)
+	return u
+}
+
+// SetImportKey sets the "import_key" field.
+func (u *MissionTestUpsert) SetImportKey(v string) *MissionTestUpsert {
+	u.Set(missiontest.FieldImportKey, v)
+	return u
+}
+
+// UpdateImportKey sets the "import_key" field to the value that was provided on create.
+func (u *MissionTestUpsert) UpdateImportKey() *MissionTestUpsert {
+	u.SetExcluded(missiontest.FieldImportKey)
 	return u
 }
 
@@ -2479,6 +2637,48 @@ func (u *MissionTestUpsertOne) SetTargetHost(v string) *MissionTestUpsertOne {
 func (u *MissionTestUpsertOne) UpdateTargetHost() *MissionTestUpsertOne {
 	return u.Update(func(s *MissionTestUpsert) {
 		s.UpdateTargetHost()
+	})
+}
+
+// SetTargetUser sets the "target_user" field.
+func (u *MissionTestUpsertOne) SetTargetUser(v string) *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.SetTargetUser(v)
+	})
+}
+
+// UpdateTargetUser sets the "target_user" field to the value that was provided on create.
+func (u *MissionTestUpsertOne) UpdateTargetUser() *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.UpdateTargetUser()
+	})
+}
+
+// SetExecutor sets the "executor" field.
+func (u *MissionTestUpsertOne) SetExecutor(v string) *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.SetExecutor(v)
+	})
+}
+
+// UpdateExecutor sets the "executor" field to the value that was provided on create.
+func (u *MissionTestUpsertOne) UpdateExecutor() *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.UpdateExecutor()
+	})
+}
+
+// SetImportKey sets the "import_key" field.
+func (u *MissionTestUpsertOne) SetImportKey(v string) *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.SetImportKey(v)
+	})
+}
+
+// UpdateImportKey sets the "import_key" field to the value that was provided on create.
+func (u *MissionTestUpsertOne) UpdateImportKey() *MissionTestUpsertOne {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.UpdateImportKey()
 	})
 }
 
@@ -3327,6 +3527,48 @@ func (u *MissionTestUpsertBulk) SetTargetHost(v string) *MissionTestUpsertBulk {
 func (u *MissionTestUpsertBulk) UpdateTargetHost() *MissionTestUpsertBulk {
 	return u.Update(func(s *MissionTestUpsert) {
 		s.UpdateTargetHost()
+	})
+}
+
+// SetTargetUser sets the "target_user" field.
+func (u *MissionTestUpsertBulk) SetTargetUser(v string) *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.SetTargetUser(v)
+	})
+}
+
+// UpdateTargetUser sets the "target_user" field to the value that was provided on create.
+func (u *MissionTestUpsertBulk) UpdateTargetUser() *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.UpdateTargetUser()
+	})
+}
+
+// SetExecutor sets the "executor" field.
+func (u *MissionTestUpsertBulk) SetExecutor(v string) *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.SetExecutor(v)
+	})
+}
+
+// UpdateExecutor sets the "executor" field to the value that was provided on create.
+func (u *MissionTestUpsertBulk) UpdateExecutor() *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.UpdateExecutor()
+	})
+}
+
+// SetImportKey sets the "import_key" field.
+func (u *MissionTestUpsertBulk) SetImportKey(v string) *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.SetImportKey(v)
+	})
+}
+
+// UpdateImportKey sets the "import_key" field to the value that was provided on create.
+func (u *MissionTestUpsertBulk) UpdateImportKey() *MissionTestUpsertBulk {
+	return u.Update(func(s *MissionTestUpsert) {
+		s.UpdateImportKey()
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"violet/ent/detectionlevel"
 	"violet/ent/detectionrule"
 	"violet/ent/evidencefile"
+	"violet/ent/executionrecord"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionscenario"
@@ -32,25 +33,26 @@ import (
 // MissionTestQuery is the builder for querying MissionTest entities.
 type MissionTestQuery struct {
 	config
-	ctx                *QueryContext
-	order              []missiontest.OrderOption
-	inters             []Interceptor
-	predicates         []predicate.MissionTest
-	withMission        *MissionQuery
-	withScenario       *MissionScenarioQuery
-	withCategory       *MissionCategoryQuery
-	withTestTemplate   *TestTemplateQuery
-	withExecutedBy     *UserQuery
-	withReviewedBy     *UserQuery
-	withAssignee       *UserQuery
-	withDetectionLevel *DetectionLevelQuery
-	withOutcomes       *MissionTestOutcomeQuery
-	withRules          *DetectionRuleQuery
-	withRetests        *MissionTestQuery
-	withRetestOf       *MissionTestQuery
-	withMitreTags      *MissionTestMitreTagQuery
-	withEvidence       *EvidenceFileQuery
-	modifiers          []func(*sql.Selector)
+	ctx                  *QueryContext
+	order                []missiontest.OrderOption
+	inters               []Interceptor
+	predicates           []predicate.MissionTest
+	withMission          *MissionQuery
+	withScenario         *MissionScenarioQuery
+	withCategory         *MissionCategoryQuery
+	withTestTemplate     *TestTemplateQuery
+	withExecutedBy       *UserQuery
+	withReviewedBy       *UserQuery
+	withAssignee         *UserQuery
+	withDetectionLevel   *DetectionLevelQuery
+	withOutcomes         *MissionTestOutcomeQuery
+	withRules            *DetectionRuleQuery
+	withRetests          *MissionTestQuery
+	withRetestOf         *MissionTestQuery
+	withMitreTags        *MissionTestMitreTagQuery
+	withEvidence         *EvidenceFileQuery
+	withExecutionRecords *ExecutionRecordQuery
+	modifiers            []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -395,6 +397,28 @@ func (_q *MissionTestQuery) QueryEvidence() *EvidenceFileQuery {
 	return query
 }
 
+// QueryExecutionRecords chains the current query on the "execution_records" edge.
+func (_q *MissionTestQuery) QueryExecutionRecords() *ExecutionRecordQuery {
+	query := (&ExecutionRecordClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(missiontest.Table, missiontest.FieldID, selector),
+			sqlgraph.To(executionrecord.Table, executionrecord.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, missiontest.ExecutionRecordsTable, missiontest.ExecutionRecordsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first MissionTest entity from the query.
 // Returns a *NotFoundError when no MissionTest was found.
 func (_q *MissionTestQuery) First(ctx context.Context) (*MissionTest, error) {
@@ -582,25 +606,26 @@ func (_q *MissionTestQuery) Clone() *MissionTestQuery {
 		return nil
 	}
 	return &MissionTestQuery{
-		config:             _q.config,
-		ctx:                _q.ctx.Clone(),
-		order:              append([]missiontest.OrderOption{}, _q.order...),
-		inters:             append([]Interceptor{}, _q.inters...),
-		predicates:         append([]predicate.MissionTest{}, _q.predicates...),
-		withMission:        _q.withMission.Clone(),
-		withScenario:       _q.withScenario.Clone(),
-		withCategory:       _q.withCategory.Clone(),
-		withTestTemplate:   _q.withTestTemplate.Clone(),
-		withExecutedBy:     _q.withExecutedBy.Clone(),
-		withReviewedBy:     _q.withReviewedBy.Clone(),
-		withAssignee:       _q.withAssignee.Clone(),
-		withDetectionLevel: _q.withDetectionLevel.Clone(),
-		withOutcomes:       _q.withOutcomes.Clone(),
-		withRules:          _q.withRules.Clone(),
-		withRetests:        _q.withRetests.Clone(),
-		withRetestOf:       _q.withRetestOf.Clone(),
-		withMitreTags:      _q.withMitreTags.Clone(),
-		withEvidence:       _q.withEvidence.Clone(),
+		config:               _q.config,
+		ctx:                  _q.ctx.Clone(),
+		order:                append([]missiontest.OrderOption{}, _q.order...),
+		inters:               append([]Interceptor{}, _q.inters...),
+		predicates:           append([]predicate.MissionTest{}, _q.predicates...),
+		withMission:          _q.withMission.Clone(),
+		withScenario:         _q.withScenario.Clone(),
+		withCategory:         _q.withCategory.Clone(),
+		withTestTemplate:     _q.withTestTemplate.Clone(),
+		withExecutedBy:       _q.withExecutedBy.Clone(),
+		withReviewedBy:       _q.withReviewedBy.Clone(),
+		withAssignee:         _q.withAssignee.Clone(),
+		withDetectionLevel:   _q.withDetectionLevel.Clone(),
+		withOutcomes:         _q.withOutcomes.Clone(),
+		withRules:            _q.withRules.Clone(),
+		withRetests:          _q.withRetests.Clone(),
+		withRetestOf:         _q.withRetestOf.Clone(),
+		withMitreTags:        _q.withMitreTags.Clone(),
+		withEvidence:         _q.withEvidence.Clone(),
+		withExecutionRecords: _q.withExecutionRecords.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -761,6 +786,17 @@ func (_q *MissionTestQuery) WithEvidence(opts ...func(*EvidenceFileQuery)) *Miss
 	return _q
 }
 
+// WithExecutionRecords tells the query-builder to eager-load the nodes that are connected to
+// the "execution_records" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *MissionTestQuery) WithExecutionRecords(opts ...func(*ExecutionRecordQuery)) *MissionTestQuery {
+	query := (&ExecutionRecordClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withExecutionRecords = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -845,7 +881,7 @@ func (_q *MissionTestQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 	var (
 		nodes       = []*MissionTest{}
 		_spec       = _q.querySpec()
-		loadedTypes = [14]bool{
+		loadedTypes = [15]bool{
 			_q.withMission != nil,
 			_q.withScenario != nil,
 			_q.withCategory != nil,
@@ -860,6 +896,7 @@ func (_q *MissionTestQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 			_q.withRetestOf != nil,
 			_q.withMitreTags != nil,
 			_q.withEvidence != nil,
+			_q.withExecutionRecords != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -969,6 +1006,15 @@ func (_q *MissionTestQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 		if err := _q.loadEvidence(ctx, query, nodes,
 			func(n *MissionTest) { n.Edges.Evidence = []*EvidenceFile{} },
 			func(n *MissionTest, e *EvidenceFile) { n.Edges.Evidence = append(n.Edges.Evidence, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withExecutionRecords; query != nil {
+		if err := _q.loadExecutionRecords(ctx, query, nodes,
+			func(n *MissionTest) { n.Edges.ExecutionRecords = []*ExecutionRecord{} },
+			func(n *MissionTest, e *ExecutionRecord) {
+				n.Edges.ExecutionRecords = append(n.Edges.ExecutionRecords, e)
+			}); err != nil {
 			return nil, err
 		}
 	}
@@ -1429,6 +1475,36 @@ func (_q *MissionTestQuery) loadEvidence(ctx context.Context, query *EvidenceFil
 	}
 	query.Where(predicate.EvidenceFile(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(missiontest.EvidenceColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.MissionTestID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "mission_test_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *MissionTestQuery) loadExecutionRecords(ctx context.Context, query *ExecutionRecordQuery, nodes []*MissionTest, init func(*MissionTest), assign func(*MissionTest, *ExecutionRecord)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*MissionTest)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(executionrecord.FieldMissionTestID)
+	}
+	query.Where(predicate.ExecutionRecord(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(missiontest.ExecutionRecordsColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

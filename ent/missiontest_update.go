@@ -10,6 +10,7 @@ import (
 	"violet/ent/detectionlevel"
 	"violet/ent/detectionrule"
 	"violet/ent/evidencefile"
+	"violet/ent/executionrecord"
 	"violet/ent/mission"
 	"violet/ent/missioncategory"
 	"violet/ent/missionscenario"
@@ -487,6 +488,48 @@ func (_u *MissionTestUpdate) SetNillableTargetHost(v *string) *MissionTestUpdate
 	return _u
 }
 
+// SetTargetUser sets the "target_user" field.
+func (_u *MissionTestUpdate) SetTargetUser(v string) *MissionTestUpdate {
+	_u.mutation.SetTargetUser(v)
+	return _u
+}
+
+// SetNillableTargetUser sets the "target_user" field if the given value is not nil.
+func (_u *MissionTestUpdate) SetNillableTargetUser(v *string) *MissionTestUpdate {
+	if v != nil {
+		_u.SetTargetUser(*v)
+	}
+	return _u
+}
+
+// SetExecutor sets the "executor" field.
+func (_u *MissionTestUpdate) SetExecutor(v string) *MissionTestUpdate {
+	_u.mutation.SetExecutor(v)
+	return _u
+}
+
+// SetNillableExecutor sets the "executor" field if the given value is not nil.
+func (_u *MissionTestUpdate) SetNillableExecutor(v *string) *MissionTestUpdate {
+	if v != nil {
+		_u.SetExecutor(*v)
+	}
+	return _u
+}
+
+// SetImportKey sets the "import_key" field.
+func (_u *MissionTestUpdate) SetImportKey(v string) *MissionTestUpdate {
+	_u.mutation.SetImportKey(v)
+	return _u
+}
+
+// SetNillableImportKey sets the "import_key" field if the given value is not nil.
+func (_u *MissionTestUpdate) SetNillableImportKey(v *string) *MissionTestUpdate {
+	if v != nil {
+		_u.SetImportKey(*v)
+	}
+	return _u
+}
+
 // SetRedNotes sets the "red_notes" field.
 func (_u *MissionTestUpdate) SetRedNotes(v string) *MissionTestUpdate {
 	_u.mutation.SetRedNotes(v)
@@ -778,6 +821,21 @@ func (_u *MissionTestUpdate) AddEvidence(v ...*EvidenceFile) *MissionTestUpdate 
 	return _u.AddEvidenceIDs(ids...)
 }
 
+// AddExecutionRecordIDs adds the "execution_records" edge to the ExecutionRecord entity by IDs.
+func (_u *MissionTestUpdate) AddExecutionRecordIDs(ids ...uuid.UUID) *MissionTestUpdate {
+	_u.mutation.AddExecutionRecordIDs(ids...)
+	return _u
+}
+
+// AddExecutionRecords adds the "execution_records" edges to the ExecutionRecord entity.
+func (_u *MissionTestUpdate) AddExecutionRecords(v ...*ExecutionRecord) *MissionTestUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddExecutionRecordIDs(ids...)
+}
+
 // Mutation returns the MissionTestMutation object of the builder.
 func (_u *MissionTestUpdate) Mutation() *MissionTestMutation {
 	return _u.mutation
@@ -942,6 +1000,27 @@ func (_u *MissionTestUpdate) RemoveEvidence(v ...*EvidenceFile) *MissionTestUpda
 	return _u.RemoveEvidenceIDs(ids...)
 }
 
+// ClearExecutionRecords clears all "execution_records" edges to the ExecutionRecord entity.
+func (_u *MissionTestUpdate) ClearExecutionRecords() *MissionTestUpdate {
+	_u.mutation.ClearExecutionRecords()
+	return _u
+}
+
+// RemoveExecutionRecordIDs removes the "execution_records" edge to ExecutionRecord entities by IDs.
+func (_u *MissionTestUpdate) RemoveExecutionRecordIDs(ids ...uuid.UUID) *MissionTestUpdate {
+	_u.mutation.RemoveExecutionRecordIDs(ids...)
+	return _u
+}
+
+// RemoveExecutionRecords removes "execution_records" edges to ExecutionRecord entities.
+func (_u *MissionTestUpdate) RemoveExecutionRecords(v ...*ExecutionRecord) *MissionTestUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveExecutionRecordIDs(ids...)
+}
+
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *MissionTestUpdate) Save(ctx context.Context) (int, error) {
 	if err := _u.defaults(); err != nil {
@@ -1049,6 +1128,21 @@ func (_u *MissionTestUpdate) check() error {
 	if v, ok := _u.mutation.TargetHost(); ok {
 		if err := missiontest.TargetHostValidator(v); err != nil {
 			return &ValidationError{Name: "target_host", err: fmt.Errorf(`ent: validator failed for field "MissionTest.target_host": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.TargetUser(); ok {
+		if err := missiontest.TargetUserValidator(v); err != nil {
+			return &ValidationError{Name: "target_user", err: fmt.Errorf(`ent: validator failed for field "MissionTest.target_user": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Executor(); ok {
+		if err := missiontest.ExecutorValidator(v); err != nil {
+			return &ValidationError{Name: "executor", err: fmt.Errorf(`ent: validator failed for field "MissionTest.executor": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ImportKey(); ok {
+		if err := missiontest.ImportKeyValidator(v); err != nil {
+			return &ValidationError{Name: "import_key", err: fmt.Errorf(`ent: validator failed for field "MissionTest.import_key": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.RedNotes(); ok {
@@ -1176,6 +1270,15 @@ func (_u *MissionTestUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	}
 	if value, ok := _u.mutation.TargetHost(); ok {
 		_spec.SetField(missiontest.FieldTargetHost, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.TargetUser(); ok {
+		_spec.SetField(missiontest.FieldTargetUser, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Executor(); ok {
+		_spec.SetField(missiontest.FieldExecutor, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ImportKey(); ok {
+		_spec.SetField(missiontest.FieldImportKey, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.RedNotes(); ok {
 		_spec.SetField(missiontest.FieldRedNotes, field.TypeString, value)
@@ -1686,6 +1789,51 @@ func (_u *MissionTestUpdate) sqlSave(ctx context.Context) (_node int, err error)
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(evidencefile.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ExecutionRecordsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.ExecutionRecordsTable,
+			Columns: []string{missiontest.ExecutionRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(executionrecord.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedExecutionRecordsIDs(); len(nodes) > 0 && !_u.mutation.ExecutionRecordsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.ExecutionRecordsTable,
+			Columns: []string{missiontest.ExecutionRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(executionrecord.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ExecutionRecordsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.ExecutionRecordsTable,
+			Columns: []string{missiontest.ExecutionRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(executionrecord.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {
@@ -2160,6 +2308,48 @@ func (_u *MissionTestUpdateOne) SetNillableTargetHost(v *string) *MissionTestUpd
 	return _u
 }
 
+// SetTargetUser sets the "target_user" field.
+func (_u *MissionTestUpdateOne) SetTargetUser(v string) *MissionTestUpdateOne {
+	_u.mutation.SetTargetUser(v)
+	return _u
+}
+
+// SetNillableTargetUser sets the "target_user" field if the given value is not nil.
+func (_u *MissionTestUpdateOne) SetNillableTargetUser(v *string) *MissionTestUpdateOne {
+	if v != nil {
+		_u.SetTargetUser(*v)
+	}
+	return _u
+}
+
+// SetExecutor sets the "executor" field.
+func (_u *MissionTestUpdateOne) SetExecutor(v string) *MissionTestUpdateOne {
+	_u.mutation.SetExecutor(v)
+	return _u
+}
+
+// SetNillableExecutor sets the "executor" field if the given value is not nil.
+func (_u *MissionTestUpdateOne) SetNillableExecutor(v *string) *MissionTestUpdateOne {
+	if v != nil {
+		_u.SetExecutor(*v)
+	}
+	return _u
+}
+
+// SetImportKey sets the "import_key" field.
+func (_u *MissionTestUpdateOne) SetImportKey(v string) *MissionTestUpdateOne {
+	_u.mutation.SetImportKey(v)
+	return _u
+}
+
+// SetNillableImportKey sets the "import_key" field if the given value is not nil.
+func (_u *MissionTestUpdateOne) SetNillableImportKey(v *string) *MissionTestUpdateOne {
+	if v != nil {
+		_u.SetImportKey(*v)
+	}
+	return _u
+}
+
 // SetRedNotes sets the "red_notes" field.
 func (_u *MissionTestUpdateOne) SetRedNotes(v string) *MissionTestUpdateOne {
 	_u.mutation.SetRedNotes(v)
@@ -2451,6 +2641,21 @@ func (_u *MissionTestUpdateOne) AddEvidence(v ...*EvidenceFile) *MissionTestUpda
 	return _u.AddEvidenceIDs(ids...)
 }
 
+// AddExecutionRecordIDs adds the "execution_records" edge to the ExecutionRecord entity by IDs.
+func (_u *MissionTestUpdateOne) AddExecutionRecordIDs(ids ...uuid.UUID) *MissionTestUpdateOne {
+	_u.mutation.AddExecutionRecordIDs(ids...)
+	return _u
+}
+
+// AddExecutionRecords adds the "execution_records" edges to the ExecutionRecord entity.
+func (_u *MissionTestUpdateOne) AddExecutionRecords(v ...*ExecutionRecord) *MissionTestUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddExecutionRecordIDs(ids...)
+}
+
 // Mutation returns the MissionTestMutation object of the builder.
 func (_u *MissionTestUpdateOne) Mutation() *MissionTestMutation {
 	return _u.mutation
@@ -2615,6 +2820,27 @@ func (_u *MissionTestUpdateOne) RemoveEvidence(v ...*EvidenceFile) *MissionTestU
 	return _u.RemoveEvidenceIDs(ids...)
 }
 
+// ClearExecutionRecords clears all "execution_records" edges to the ExecutionRecord entity.
+func (_u *MissionTestUpdateOne) ClearExecutionRecords() *MissionTestUpdateOne {
+	_u.mutation.ClearExecutionRecords()
+	return _u
+}
+
+// RemoveExecutionRecordIDs removes the "execution_records" edge to ExecutionRecord entities by IDs.
+func (_u *MissionTestUpdateOne) RemoveExecutionRecordIDs(ids ...uuid.UUID) *MissionTestUpdateOne {
+	_u.mutation.RemoveExecutionRecordIDs(ids...)
+	return _u
+}
+
+// RemoveExecutionRecords removes "execution_records" edges to ExecutionRecord entities.
+func (_u *MissionTestUpdateOne) RemoveExecutionRecords(v ...*ExecutionRecord) *MissionTestUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveExecutionRecordIDs(ids...)
+}
+
 // Where appends a list predicates to the MissionTestUpdate builder.
 func (_u *MissionTestUpdateOne) Where(ps ...predicate.MissionTest) *MissionTestUpdateOne {
 	_u.mutation.Where(ps...)
@@ -2735,6 +2961,21 @@ func (_u *MissionTestUpdateOne) check() error {
 	if v, ok := _u.mutation.TargetHost(); ok {
 		if err := missiontest.TargetHostValidator(v); err != nil {
 			return &ValidationError{Name: "target_host", err: fmt.Errorf(`ent: validator failed for field "MissionTest.target_host": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.TargetUser(); ok {
+		if err := missiontest.TargetUserValidator(v); err != nil {
+			return &ValidationError{Name: "target_user", err: fmt.Errorf(`ent: validator failed for field "MissionTest.target_user": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Executor(); ok {
+		if err := missiontest.ExecutorValidator(v); err != nil {
+			return &ValidationError{Name: "executor", err: fmt.Errorf(`ent: validator failed for field "MissionTest.executor": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ImportKey(); ok {
+		if err := missiontest.ImportKeyValidator(v); err != nil {
+			return &ValidationError{Name: "import_key", err: fmt.Errorf(`ent: validator failed for field "MissionTest.import_key": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.RedNotes(); ok {
@@ -2879,6 +3120,15 @@ func (_u *MissionTestUpdateOne) sqlSave(ctx context.Context) (_node *MissionTest
 	}
 	if value, ok := _u.mutation.TargetHost(); ok {
 		_spec.SetField(missiontest.FieldTargetHost, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.TargetUser(); ok {
+		_spec.SetField(missiontest.FieldTargetUser, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Executor(); ok {
+		_spec.SetField(missiontest.FieldExecutor, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ImportKey(); ok {
+		_spec.SetField(missiontest.FieldImportKey, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.RedNotes(); ok {
 		_spec.SetField(missiontest.FieldRedNotes, field.TypeString, value)
@@ -3389,6 +3639,51 @@ func (_u *MissionTestUpdateOne) sqlSave(ctx context.Context) (_node *MissionTest
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(evidencefile.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ExecutionRecordsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.ExecutionRecordsTable,
+			Columns: []string{missiontest.ExecutionRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(executionrecord.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedExecutionRecordsIDs(); len(nodes) > 0 && !_u.mutation.ExecutionRecordsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.ExecutionRecordsTable,
+			Columns: []string{missiontest.ExecutionRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(executionrecord.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ExecutionRecordsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   missiontest.ExecutionRecordsTable,
+			Columns: []string{missiontest.ExecutionRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(executionrecord.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

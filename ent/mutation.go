@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"violet/ent/apitoken"
 	"violet/ent/attacksync"
 	"violet/ent/auditevent"
 	"violet/ent/defensivetool"
 	"violet/ent/detectionlevel"
 	"violet/ent/detectionrule"
 	"violet/ent/evidencefile"
+	"violet/ent/executionrecord"
 	"violet/ent/group"
 	"violet/ent/importjob"
 	"violet/ent/invitation"
@@ -61,12 +63,14 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
+	TypeAPIToken             = "APIToken"
 	TypeAttackSync           = "AttackSync"
 	TypeAuditEvent           = "AuditEvent"
 	TypeDefensiveTool        = "DefensiveTool"
 	TypeDetectionLevel       = "DetectionLevel"
 	TypeDetectionRule        = "DetectionRule"
 	TypeEvidenceFile         = "EvidenceFile"
+	TypeExecutionRecord      = "ExecutionRecord"
 	TypeGroup                = "Group"
 	TypeImportJob            = "ImportJob"
 	TypeInvitation           = "Invitation"
@@ -98,6 +102,1008 @@ const (
 	TypeUserTOTP             = "UserTOTP"
 	TypeWebAuthnCredential   = "WebAuthnCredential"
 )
+
+// APITokenMutation represents an operation that mutates the APIToken nodes in the graph.
+type APITokenMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *uuid.UUID
+	created_at    *time.Time
+	updated_at    *time.Time
+	name          *string
+	token_hash    *string
+	prefix        *string
+	scopes        *[]string
+	appendscopes  []string
+	expires_at    *time.Time
+	last_used_at  *time.Time
+	revoked_at    *time.Time
+	created_by_id *uuid.UUID
+	clearedFields map[string]struct{}
+	user          *uuid.UUID
+	cleareduser   bool
+	done          bool
+	oldValue      func(context.Context) (*APIToken, error)
+	predicates    []predicate.APIToken
+}
+
+var _ ent.Mutation = (*APITokenMutation)(nil)
+
+// apitokenOption allows management of the mutation configuration using functional options.
+type apitokenOption func(*APITokenMutation)
+
+// newAPITokenMutation creates new mutation for the APIToken entity.
+func newAPITokenMutation(c config, op Op, opts ...apitokenOption) *APITokenMutation {
+	m := &APITokenMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAPIToken,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAPITokenID sets the ID field of the mutation.
+func withAPITokenID(id uuid.UUID) apitokenOption {
+	return func(m *APITokenMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *APIToken
+		)
+		m.oldValue = func(ctx context.Context) (*APIToken, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().APIToken.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAPIToken sets the old APIToken of the mutation.
+func withAPIToken(node *APIToken) apitokenOption {
+	return func(m *APITokenMutation) {
+		m.oldValue = func(context.Context) (*APIToken, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m APITokenMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m APITokenMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of APIToken entities.
+func (m *APITokenMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *APITokenMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *APITokenMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().APIToken.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *APITokenMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *APITokenMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the APIToken entity.
+// If the APIToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APITokenMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *APITokenMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *APITokenMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *APITokenMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the APIToken entity.
+// If the APIToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APITokenMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *APITokenMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *APITokenMutation) SetUserID(u uuid.UUID) {
+	m.user = &u
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *APITokenMutation) UserID() (r uuid.UUID, exists bool) {
+	v := m.user
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the APIToken entity.
+// If the APIToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APITokenMutation) OldUserID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *APITokenMutation) ResetUserID() {
+	m.user = nil
+}
+
+// SetName sets the "name" field.
+func (m *APITokenMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *APITokenMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the APIToken entity.
+// If the APIToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APITokenMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *APITokenMutation) ResetName() {
+	m.name = nil
+}
+
+// SetTokenHash sets the "token_hash" field.
+func (m *APITokenMutation) SetTokenHash(s string) {
+	m.token_hash = &s
+}
+
+// TokenHash returns the value of the "token_hash" field in the mutation.
+func (m *APITokenMutation) TokenHash() (r string, exists bool) {
+	v := m.token_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTokenHash returns the old "token_hash" field's value of the APIToken entity.
+// If the APIToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APITokenMutation) OldTokenHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTokenHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTokenHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTokenHash: %w", err)
+	}
+	return oldValue.TokenHash, nil
+}
+
+// ResetTokenHash resets all changes to the "token_hash" field.
+func (m *APITokenMutation) ResetTokenHash() {
+	m.token_hash = nil
+}
+
+// SetPrefix sets the "prefix" field.
+func (m *APITokenMutation) SetPrefix(s string) {
+	m.prefix = &s
+}
+
+// Prefix returns the value of the "prefix" field in the mutation.
+func (m *APITokenMutation) Prefix() (r string, exists bool) {
+	v := m.prefix
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPrefix returns the old "prefix" field's value of the APIToken entity.
+// If the APIToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APITokenMutation) OldPrefix(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPrefix is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPrefix requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPrefix: %w", err)
+	}
+	return oldValue.Prefix, nil
+}
+
+// ResetPrefix resets all changes to the "prefix" field.
+func (m *APITokenMutation) ResetPrefix() {
+	m.prefix = nil
+}
+
+// SetScopes sets the "scopes" field.
+func (m *APITokenMutation) SetScopes(s []string) {
+	m.scopes = &s
+	m.appendscopes = nil
+}
+
+// Scopes returns the value of the "scopes" field in the mutation.
+func (m *APITokenMutation) Scopes() (r []string, exists bool) {
+	v := m.scopes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScopes returns the old "scopes" field's value of the APIToken entity.
+// If the APIToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APITokenMutation) OldScopes(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScopes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScopes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScopes: %w", err)
+	}
+	return oldValue.Scopes, nil
+}
+
+// AppendScopes adds s to the "scopes" field.
+func (m *APITokenMutation) AppendScopes(s []string) {
+	m.appendscopes = append(m.appendscopes, s...)
+}
+
+// AppendedScopes returns the list of values that were appended to the "scopes" field in this mutation.
+func (m *APITokenMutation) AppendedScopes() ([]string, bool) {
+	if len(m.appendscopes) == 0 {
+		return nil, false
+	}
+	return m.appendscopes, true
+}
+
+// ResetScopes resets all changes to the "scopes" field.
+func (m *APITokenMutation) ResetScopes() {
+	m.scopes = nil
+	m.appendscopes = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *APITokenMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *APITokenMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the APIToken entity.
+// If the APIToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APITokenMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *APITokenMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetLastUsedAt sets the "last_used_at" field.
+func (m *APITokenMutation) SetLastUsedAt(t time.Time) {
+	m.last_used_at = &t
+}
+
+// LastUsedAt returns the value of the "last_used_at" field in the mutation.
+func (m *APITokenMutation) LastUsedAt() (r time.Time, exists bool) {
+	v := m.last_used_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastUsedAt returns the old "last_used_at" field's value of the APIToken entity.
+// If the APIToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APITokenMutation) OldLastUsedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastUsedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastUsedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastUsedAt: %w", err)
+	}
+	return oldValue.LastUsedAt, nil
+}
+
+// ClearLastUsedAt clears the value of the "last_used_at" field.
+func (m *APITokenMutation) ClearLastUsedAt() {
+	m.last_used_at = nil
+	m.clearedFields[apitoken.FieldLastUsedAt] = struct{}{}
+}
+
+// LastUsedAtCleared returns if the "last_used_at" field was cleared in this mutation.
+func (m *APITokenMutation) LastUsedAtCleared() bool {
+	_, ok := m.clearedFields[apitoken.FieldLastUsedAt]
+	return ok
+}
+
+// ResetLastUsedAt resets all changes to the "last_used_at" field.
+func (m *APITokenMutation) ResetLastUsedAt() {
+	m.last_used_at = nil
+	delete(m.clearedFields, apitoken.FieldLastUsedAt)
+}
+
+// SetRevokedAt sets the "revoked_at" field.
+func (m *APITokenMutation) SetRevokedAt(t time.Time) {
+	m.revoked_at = &t
+}
+
+// RevokedAt returns the value of the "revoked_at" field in the mutation.
+func (m *APITokenMutation) RevokedAt() (r time.Time, exists bool) {
+	v := m.revoked_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevokedAt returns the old "revoked_at" field's value of the APIToken entity.
+// If the APIToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APITokenMutation) OldRevokedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevokedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevokedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevokedAt: %w", err)
+	}
+	return oldValue.RevokedAt, nil
+}
+
+// ClearRevokedAt clears the value of the "revoked_at" field.
+func (m *APITokenMutation) ClearRevokedAt() {
+	m.revoked_at = nil
+	m.clearedFields[apitoken.FieldRevokedAt] = struct{}{}
+}
+
+// RevokedAtCleared returns if the "revoked_at" field was cleared in this mutation.
+func (m *APITokenMutation) RevokedAtCleared() bool {
+	_, ok := m.clearedFields[apitoken.FieldRevokedAt]
+	return ok
+}
+
+// ResetRevokedAt resets all changes to the "revoked_at" field.
+func (m *APITokenMutation) ResetRevokedAt() {
+	m.revoked_at = nil
+	delete(m.clearedFields, apitoken.FieldRevokedAt)
+}
+
+// SetCreatedByID sets the "created_by_id" field.
+func (m *APITokenMutation) SetCreatedByID(u uuid.UUID) {
+	m.created_by_id = &u
+}
+
+// CreatedByID returns the value of the "created_by_id" field in the mutation.
+func (m *APITokenMutation) CreatedByID() (r uuid.UUID, exists bool) {
+	v := m.created_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedByID returns the old "created_by_id" field's value of the APIToken entity.
+// If the APIToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APITokenMutation) OldCreatedByID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedByID: %w", err)
+	}
+	return oldValue.CreatedByID, nil
+}
+
+// ClearCreatedByID clears the value of the "created_by_id" field.
+func (m *APITokenMutation) ClearCreatedByID() {
+	m.created_by_id = nil
+	m.clearedFields[apitoken.FieldCreatedByID] = struct{}{}
+}
+
+// CreatedByIDCleared returns if the "created_by_id" field was cleared in this mutation.
+func (m *APITokenMutation) CreatedByIDCleared() bool {
+	_, ok := m.clearedFields[apitoken.FieldCreatedByID]
+	return ok
+}
+
+// ResetCreatedByID resets all changes to the "created_by_id" field.
+func (m *APITokenMutation) ResetCreatedByID() {
+	m.created_by_id = nil
+	delete(m.clearedFields, apitoken.FieldCreatedByID)
+}
+
+// ClearUser clears the "user" edge to the User entity.
+func (m *APITokenMutation) ClearUser() {
+	m.cleareduser = true
+	m.clearedFields[apitoken.FieldUserID] = struct{}{}
+}
+
+// UserCleared reports if the "user" edge to the User entity was cleared.
+func (m *APITokenMutation) UserCleared() bool {
+	return m.cleareduser
+}
+
+// UserIDs returns the "user" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserID instead. It exists only for internal usage by the builders.
+func (m *APITokenMutation) UserIDs() (ids []uuid.UUID) {
+	if id := m.user; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUser resets all changes to the "user" edge.
+func (m *APITokenMutation) ResetUser() {
+	m.user = nil
+	m.cleareduser = false
+}
+
+// Where appends a list predicates to the APITokenMutation builder.
+func (m *APITokenMutation) Where(ps ...predicate.APIToken) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the APITokenMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *APITokenMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.APIToken, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *APITokenMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *APITokenMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (APIToken).
+func (m *APITokenMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *APITokenMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.created_at != nil {
+		fields = append(fields, apitoken.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, apitoken.FieldUpdatedAt)
+	}
+	if m.user != nil {
+		fields = append(fields, apitoken.FieldUserID)
+	}
+	if m.name != nil {
+		fields = append(fields, apitoken.FieldName)
+	}
+	if m.token_hash != nil {
+		fields = append(fields, apitoken.FieldTokenHash)
+	}
+	if m.prefix != nil {
+		fields = append(fields, apitoken.FieldPrefix)
+	}
+	if m.scopes != nil {
+		fields = append(fields, apitoken.FieldScopes)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, apitoken.FieldExpiresAt)
+	}
+	if m.last_used_at != nil {
+		fields = append(fields, apitoken.FieldLastUsedAt)
+	}
+	if m.revoked_at != nil {
+		fields = append(fields, apitoken.FieldRevokedAt)
+	}
+	if m.created_by_id != nil {
+		fields = append(fields, apitoken.FieldCreatedByID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *APITokenMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case apitoken.FieldCreatedAt:
+		return m.CreatedAt()
+	case apitoken.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case apitoken.FieldUserID:
+		return m.UserID()
+	case apitoken.FieldName:
+		return m.Name()
+	case apitoken.FieldTokenHash:
+		return m.TokenHash()
+	case apitoken.FieldPrefix:
+		return m.Prefix()
+	case apitoken.FieldScopes:
+		return m.Scopes()
+	case apitoken.FieldExpiresAt:
+		return m.ExpiresAt()
+	case apitoken.FieldLastUsedAt:
+		return m.LastUsedAt()
+	case apitoken.FieldRevokedAt:
+		return m.RevokedAt()
+	case apitoken.FieldCreatedByID:
+		return m.CreatedByID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *APITokenMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case apitoken.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case apitoken.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case apitoken.FieldUserID:
+		return m.OldUserID(ctx)
+	case apitoken.FieldName:
+		return m.OldName(ctx)
+	case apitoken.FieldTokenHash:
+		return m.OldTokenHash(ctx)
+	case apitoken.FieldPrefix:
+		return m.OldPrefix(ctx)
+	case apitoken.FieldScopes:
+		return m.OldScopes(ctx)
+	case apitoken.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case apitoken.FieldLastUsedAt:
+		return m.OldLastUsedAt(ctx)
+	case apitoken.FieldRevokedAt:
+		return m.OldRevokedAt(ctx)
+	case apitoken.FieldCreatedByID:
+		return m.OldCreatedByID(ctx)
+	}
+	return nil, fmt.Errorf("unknown APIToken field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *APITokenMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case apitoken.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case apitoken.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case apitoken.FieldUserID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case apitoken.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case apitoken.FieldTokenHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTokenHash(v)
+		return nil
+	case apitoken.FieldPrefix:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPrefix(v)
+		return nil
+	case apitoken.FieldScopes:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScopes(v)
+		return nil
+	case apitoken.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case apitoken.FieldLastUsedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastUsedAt(v)
+		return nil
+	case apitoken.FieldRevokedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevokedAt(v)
+		return nil
+	case apitoken.FieldCreatedByID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedByID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown APIToken field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *APITokenMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *APITokenMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *APITokenMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown APIToken numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *APITokenMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(apitoken.FieldLastUsedAt) {
+		fields = append(fields, apitoken.FieldLastUsedAt)
+	}
+	if m.FieldCleared(apitoken.FieldRevokedAt) {
+		fields = append(fields, apitoken.FieldRevokedAt)
+	}
+	if m.FieldCleared(apitoken.FieldCreatedByID) {
+		fields = append(fields, apitoken.FieldCreatedByID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *APITokenMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *APITokenMutation) ClearField(name string) error {
+	switch name {
+	case apitoken.FieldLastUsedAt:
+		m.ClearLastUsedAt()
+		return nil
+	case apitoken.FieldRevokedAt:
+		m.ClearRevokedAt()
+		return nil
+	case apitoken.FieldCreatedByID:
+		m.ClearCreatedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown APIToken nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *APITokenMutation) ResetField(name string) error {
+	switch name {
+	case apitoken.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case apitoken.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case apitoken.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case apitoken.FieldName:
+		m.ResetName()
+		return nil
+	case apitoken.FieldTokenHash:
+		m.ResetTokenHash()
+		return nil
+	case apitoken.FieldPrefix:
+		m.ResetPrefix()
+		return nil
+	case apitoken.FieldScopes:
+		m.ResetScopes()
+		return nil
+	case apitoken.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case apitoken.FieldLastUsedAt:
+		m.ResetLastUsedAt()
+		return nil
+	case apitoken.FieldRevokedAt:
+		m.ResetRevokedAt()
+		return nil
+	case apitoken.FieldCreatedByID:
+		m.ResetCreatedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown APIToken field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *APITokenMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.user != nil {
+		edges = append(edges, apitoken.EdgeUser)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *APITokenMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case apitoken.EdgeUser:
+		if id := m.user; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *APITokenMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *APITokenMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *APITokenMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.cleareduser {
+		edges = append(edges, apitoken.EdgeUser)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *APITokenMutation) EdgeCleared(name string) bool {
+	switch name {
+	case apitoken.EdgeUser:
+		return m.cleareduser
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *APITokenMutation) ClearEdge(name string) error {
+	switch name {
+	case apitoken.EdgeUser:
+		m.ClearUser()
+		return nil
+	}
+	return fmt.Errorf("unknown APIToken unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *APITokenMutation) ResetEdge(name string) error {
+	switch name {
+	case apitoken.EdgeUser:
+		m.ResetUser()
+		return nil
+	}
+	return fmt.Errorf("unknown APIToken edge %s", name)
+}
 
 // AttackSyncMutation represents an operation that mutates the AttackSync nodes in the graph.
 type AttackSyncMutation struct {
@@ -6746,6 +7752,838 @@ func (m *EvidenceFileMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown EvidenceFile edge %s", name)
 }
 
+// ExecutionRecordMutation represents an operation that mutates the ExecutionRecord nodes in the graph.
+type ExecutionRecordMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *uuid.UUID
+	created_at          *time.Time
+	updated_at          *time.Time
+	execution_id        *string
+	procedure_id        *string
+	format              *string
+	imported_by_id      *uuid.UUID
+	clearedFields       map[string]struct{}
+	mission             *uuid.UUID
+	clearedmission      bool
+	mission_test        *uuid.UUID
+	clearedmission_test bool
+	done                bool
+	oldValue            func(context.Context) (*ExecutionRecord, error)
+	predicates          []predicate.ExecutionRecord
+}
+
+var _ ent.Mutation = (*ExecutionRecordMutation)(nil)
+
+// executionrecordOption allows management of the mutation configuration using functional options.
+type executionrecordOption func(*ExecutionRecordMutation)
+
+// newExecutionRecordMutation creates new mutation for the ExecutionRecord entity.
+func newExecutionRecordMutation(c config, op Op, opts ...executionrecordOption) *ExecutionRecordMutation {
+	m := &ExecutionRecordMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeExecutionRecord,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withExecutionRecordID sets the ID field of the mutation.
+func withExecutionRecordID(id uuid.UUID) executionrecordOption {
+	return func(m *ExecutionRecordMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ExecutionRecord
+		)
+		m.oldValue = func(ctx context.Context) (*ExecutionRecord, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ExecutionRecord.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withExecutionRecord sets the old ExecutionRecord of the mutation.
+func withExecutionRecord(node *ExecutionRecord) executionrecordOption {
+	return func(m *ExecutionRecordMutation) {
+		m.oldValue = func(context.Context) (*ExecutionRecord, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ExecutionRecordMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ExecutionRecordMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ExecutionRecord entities.
+func (m *ExecutionRecordMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ExecutionRecordMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ExecutionRecordMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ExecutionRecord.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ExecutionRecordMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ExecutionRecordMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ExecutionRecord entity.
+// If the ExecutionRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExecutionRecordMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ExecutionRecordMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ExecutionRecordMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ExecutionRecordMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ExecutionRecord entity.
+// If the ExecutionRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExecutionRecordMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ExecutionRecordMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetMissionID sets the "mission_id" field.
+func (m *ExecutionRecordMutation) SetMissionID(u uuid.UUID) {
+	m.mission = &u
+}
+
+// MissionID returns the value of the "mission_id" field in the mutation.
+func (m *ExecutionRecordMutation) MissionID() (r uuid.UUID, exists bool) {
+	v := m.mission
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMissionID returns the old "mission_id" field's value of the ExecutionRecord entity.
+// If the ExecutionRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExecutionRecordMutation) OldMissionID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMissionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMissionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMissionID: %w", err)
+	}
+	return oldValue.MissionID, nil
+}
+
+// ResetMissionID resets all changes to the "mission_id" field.
+func (m *ExecutionRecordMutation) ResetMissionID() {
+	m.mission = nil
+}
+
+// SetMissionTestID sets the "mission_test_id" field.
+func (m *ExecutionRecordMutation) SetMissionTestID(u uuid.UUID) {
+	m.mission_test = &u
+}
+
+// MissionTestID returns the value of the "mission_test_id" field in the mutation.
+func (m *ExecutionRecordMutation) MissionTestID() (r uuid.UUID, exists bool) {
+	v := m.mission_test
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMissionTestID returns the old "mission_test_id" field's value of the ExecutionRecord entity.
+// If the ExecutionRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExecutionRecordMutation) OldMissionTestID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMissionTestID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMissionTestID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMissionTestID: %w", err)
+	}
+	return oldValue.MissionTestID, nil
+}
+
+// ResetMissionTestID resets all changes to the "mission_test_id" field.
+func (m *ExecutionRecordMutation) ResetMissionTestID() {
+	m.mission_test = nil
+}
+
+// SetExecutionID sets the "execution_id" field.
+func (m *ExecutionRecordMutation) SetExecutionID(s string) {
+	m.execution_id = &s
+}
+
+// ExecutionID returns the value of the "execution_id" field in the mutation.
+func (m *ExecutionRecordMutation) ExecutionID() (r string, exists bool) {
+	v := m.execution_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExecutionID returns the old "execution_id" field's value of the ExecutionRecord entity.
+// If the ExecutionRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExecutionRecordMutation) OldExecutionID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExecutionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExecutionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExecutionID: %w", err)
+	}
+	return oldValue.ExecutionID, nil
+}
+
+// ResetExecutionID resets all changes to the "execution_id" field.
+func (m *ExecutionRecordMutation) ResetExecutionID() {
+	m.execution_id = nil
+}
+
+// SetProcedureID sets the "procedure_id" field.
+func (m *ExecutionRecordMutation) SetProcedureID(s string) {
+	m.procedure_id = &s
+}
+
+// ProcedureID returns the value of the "procedure_id" field in the mutation.
+func (m *ExecutionRecordMutation) ProcedureID() (r string, exists bool) {
+	v := m.procedure_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProcedureID returns the old "procedure_id" field's value of the ExecutionRecord entity.
+// If the ExecutionRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExecutionRecordMutation) OldProcedureID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProcedureID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProcedureID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProcedureID: %w", err)
+	}
+	return oldValue.ProcedureID, nil
+}
+
+// ResetProcedureID resets all changes to the "procedure_id" field.
+func (m *ExecutionRecordMutation) ResetProcedureID() {
+	m.procedure_id = nil
+}
+
+// SetFormat sets the "format" field.
+func (m *ExecutionRecordMutation) SetFormat(s string) {
+	m.format = &s
+}
+
+// Format returns the value of the "format" field in the mutation.
+func (m *ExecutionRecordMutation) Format() (r string, exists bool) {
+	v := m.format
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFormat returns the old "format" field's value of the ExecutionRecord entity.
+// If the ExecutionRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExecutionRecordMutation) OldFormat(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFormat is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFormat requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFormat: %w", err)
+	}
+	return oldValue.Format, nil
+}
+
+// ResetFormat resets all changes to the "format" field.
+func (m *ExecutionRecordMutation) ResetFormat() {
+	m.format = nil
+}
+
+// SetImportedByID sets the "imported_by_id" field.
+func (m *ExecutionRecordMutation) SetImportedByID(u uuid.UUID) {
+	m.imported_by_id = &u
+}
+
+// ImportedByID returns the value of the "imported_by_id" field in the mutation.
+func (m *ExecutionRecordMutation) ImportedByID() (r uuid.UUID, exists bool) {
+	v := m.imported_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldImportedByID returns the old "imported_by_id" field's value of the ExecutionRecord entity.
+// If the ExecutionRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExecutionRecordMutation) OldImportedByID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldImportedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldImportedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldImportedByID: %w", err)
+	}
+	return oldValue.ImportedByID, nil
+}
+
+// ClearImportedByID clears the value of the "imported_by_id" field.
+func (m *ExecutionRecordMutation) ClearImportedByID() {
+	m.imported_by_id = nil
+	m.clearedFields[executionrecord.FieldImportedByID] = struct{}{}
+}
+
+// ImportedByIDCleared returns if the "imported_by_id" field was cleared in this mutation.
+func (m *ExecutionRecordMutation) ImportedByIDCleared() bool {
+	_, ok := m.clearedFields[executionrecord.FieldImportedByID]
+	return ok
+}
+
+// ResetImportedByID resets all changes to the "imported_by_id" field.
+func (m *ExecutionRecordMutation) ResetImportedByID() {
+	m.imported_by_id = nil
+	delete(m.clearedFields, executionrecord.FieldImportedByID)
+}
+
+// ClearMission clears the "mission" edge to the Mission entity.
+func (m *ExecutionRecordMutation) ClearMission() {
+	m.clearedmission = true
+	m.clearedFields[executionrecord.FieldMissionID] = struct{}{}
+}
+
+// MissionCleared reports if the "mission" edge to the Mission entity was cleared.
+func (m *ExecutionRecordMutation) MissionCleared() bool {
+	return m.clearedmission
+}
+
+// MissionIDs returns the "mission" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// MissionID instead. It exists only for internal usage by the builders.
+func (m *ExecutionRecordMutation) MissionIDs() (ids []uuid.UUID) {
+	if id := m.mission; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetMission resets all changes to the "mission" edge.
+func (m *ExecutionRecordMutation) ResetMission() {
+	m.mission = nil
+	m.clearedmission = false
+}
+
+// ClearMissionTest clears the "mission_test" edge to the MissionTest entity.
+func (m *ExecutionRecordMutation) ClearMissionTest() {
+	m.clearedmission_test = true
+	m.clearedFields[executionrecord.FieldMissionTestID] = struct{}{}
+}
+
+// MissionTestCleared reports if the "mission_test" edge to the MissionTest entity was cleared.
+func (m *ExecutionRecordMutation) MissionTestCleared() bool {
+	return m.clearedmission_test
+}
+
+// MissionTestIDs returns the "mission_test" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// MissionTestID instead. It exists only for internal usage by the builders.
+func (m *ExecutionRecordMutation) MissionTestIDs() (ids []uuid.UUID) {
+	if id := m.mission_test; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetMissionTest resets all changes to the "mission_test" edge.
+func (m *ExecutionRecordMutation) ResetMissionTest() {
+	m.mission_test = nil
+	m.clearedmission_test = false
+}
+
+// Where appends a list predicates to the ExecutionRecordMutation builder.
+func (m *ExecutionRecordMutation) Where(ps ...predicate.ExecutionRecord) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ExecutionRecordMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ExecutionRecordMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ExecutionRecord, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ExecutionRecordMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ExecutionRecordMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ExecutionRecord).
+func (m *ExecutionRecordMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ExecutionRecordMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.created_at != nil {
+		fields = append(fields, executionrecord.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, executionrecord.FieldUpdatedAt)
+	}
+	if m.mission != nil {
+		fields = append(fields, executionrecord.FieldMissionID)
+	}
+	if m.mission_test != nil {
+		fields = append(fields, executionrecord.FieldMissionTestID)
+	}
+	if m.execution_id != nil {
+		fields = append(fields, executionrecord.FieldExecutionID)
+	}
+	if m.procedure_id != nil {
+		fields = append(fields, executionrecord.FieldProcedureID)
+	}
+	if m.format != nil {
+		fields = append(fields, executionrecord.FieldFormat)
+	}
+	if m.imported_by_id != nil {
+		fields = append(fields, executionrecord.FieldImportedByID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ExecutionRecordMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case executionrecord.FieldCreatedAt:
+		return m.CreatedAt()
+	case executionrecord.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case executionrecord.FieldMissionID:
+		return m.MissionID()
+	case executionrecord.FieldMissionTestID:
+		return m.MissionTestID()
+	case executionrecord.FieldExecutionID:
+		return m.ExecutionID()
+	case executionrecord.FieldProcedureID:
+		return m.ProcedureID()
+	case executionrecord.FieldFormat:
+		return m.Format()
+	case executionrecord.FieldImportedByID:
+		return m.ImportedByID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ExecutionRecordMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case executionrecord.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case executionrecord.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case executionrecord.FieldMissionID:
+		return m.OldMissionID(ctx)
+	case executionrecord.FieldMissionTestID:
+		return m.OldMissionTestID(ctx)
+	case executionrecord.FieldExecutionID:
+		return m.OldExecutionID(ctx)
+	case executionrecord.FieldProcedureID:
+		return m.OldProcedureID(ctx)
+	case executionrecord.FieldFormat:
+		return m.OldFormat(ctx)
+	case executionrecord.FieldImportedByID:
+		return m.OldImportedByID(ctx)
+	}
+	return nil, fmt.Errorf("unknown ExecutionRecord field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ExecutionRecordMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case executionrecord.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case executionrecord.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case executionrecord.FieldMissionID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMissionID(v)
+		return nil
+	case executionrecord.FieldMissionTestID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMissionTestID(v)
+		return nil
+	case executionrecord.FieldExecutionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExecutionID(v)
+		return nil
+	case executionrecord.FieldProcedureID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProcedureID(v)
+		return nil
+	case executionrecord.FieldFormat:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFormat(v)
+		return nil
+	case executionrecord.FieldImportedByID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetImportedByID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ExecutionRecord field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ExecutionRecordMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ExecutionRecordMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ExecutionRecordMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown ExecutionRecord numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ExecutionRecordMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(executionrecord.FieldImportedByID) {
+		fields = append(fields, executionrecord.FieldImportedByID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ExecutionRecordMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ExecutionRecordMutation) ClearField(name string) error {
+	switch name {
+	case executionrecord.FieldImportedByID:
+		m.ClearImportedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown ExecutionRecord nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ExecutionRecordMutation) ResetField(name string) error {
+	switch name {
+	case executionrecord.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case executionrecord.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case executionrecord.FieldMissionID:
+		m.ResetMissionID()
+		return nil
+	case executionrecord.FieldMissionTestID:
+		m.ResetMissionTestID()
+		return nil
+	case executionrecord.FieldExecutionID:
+		m.ResetExecutionID()
+		return nil
+	case executionrecord.FieldProcedureID:
+		m.ResetProcedureID()
+		return nil
+	case executionrecord.FieldFormat:
+		m.ResetFormat()
+		return nil
+	case executionrecord.FieldImportedByID:
+		m.ResetImportedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown ExecutionRecord field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ExecutionRecordMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.mission != nil {
+		edges = append(edges, executionrecord.EdgeMission)
+	}
+	if m.mission_test != nil {
+		edges = append(edges, executionrecord.EdgeMissionTest)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ExecutionRecordMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case executionrecord.EdgeMission:
+		if id := m.mission; id != nil {
+			return []ent.Value{*id}
+		}
+	case executionrecord.EdgeMissionTest:
+		if id := m.mission_test; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ExecutionRecordMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ExecutionRecordMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ExecutionRecordMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedmission {
+		edges = append(edges, executionrecord.EdgeMission)
+	}
+	if m.clearedmission_test {
+		edges = append(edges, executionrecord.EdgeMissionTest)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ExecutionRecordMutation) EdgeCleared(name string) bool {
+	switch name {
+	case executionrecord.EdgeMission:
+		return m.clearedmission
+	case executionrecord.EdgeMissionTest:
+		return m.clearedmission_test
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ExecutionRecordMutation) ClearEdge(name string) error {
+	switch name {
+	case executionrecord.EdgeMission:
+		m.ClearMission()
+		return nil
+	case executionrecord.EdgeMissionTest:
+		m.ClearMissionTest()
+		return nil
+	}
+	return fmt.Errorf("unknown ExecutionRecord unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ExecutionRecordMutation) ResetEdge(name string) error {
+	switch name {
+	case executionrecord.EdgeMission:
+		m.ResetMission()
+		return nil
+	case executionrecord.EdgeMissionTest:
+		m.ResetMissionTest()
+		return nil
+	}
+	return fmt.Errorf("unknown ExecutionRecord edge %s", name)
+}
+
 // GroupMutation represents an operation that mutates the Group nodes in the graph.
 type GroupMutation struct {
 	config
@@ -11247,48 +13085,52 @@ func (m *LiveEventMutation) ResetEdge(name string) error {
 // MissionMutation represents an operation that mutates the Mission nodes in the graph.
 type MissionMutation struct {
 	config
-	op                Op
-	typ               string
-	id                *uuid.UUID
-	created_at        *time.Time
-	updated_at        *time.Time
-	deleted_at        *time.Time
-	name              *string
-	description       *string
-	scope             *string
-	start_date        *time.Time
-	end_date          *time.Time
-	status            *mission.Status
-	version           *int
-	addversion        *int
-	labels            *[]string
-	appendlabels      []string
-	clearedFields     map[string]struct{}
-	members           map[uuid.UUID]struct{}
-	removedmembers    map[uuid.UUID]struct{}
-	clearedmembers    bool
-	categories        map[uuid.UUID]struct{}
-	removedcategories map[uuid.UUID]struct{}
-	clearedcategories bool
-	scenarios         map[uuid.UUID]struct{}
-	removedscenarios  map[uuid.UUID]struct{}
-	clearedscenarios  bool
-	tests             map[uuid.UUID]struct{}
-	removedtests      map[uuid.UUID]struct{}
-	clearedtests      bool
-	created_by        *uuid.UUID
-	clearedcreated_by bool
-	retests           map[uuid.UUID]struct{}
-	removedretests    map[uuid.UUID]struct{}
-	clearedretests    bool
-	retest_of         *uuid.UUID
-	clearedretest_of  bool
-	tools             map[uuid.UUID]struct{}
-	removedtools      map[uuid.UUID]struct{}
-	clearedtools      bool
-	done              bool
-	oldValue          func(context.Context) (*Mission, error)
-	predicates        []predicate.Mission
+	op                       Op
+	typ                      string
+	id                       *uuid.UUID
+	created_at               *time.Time
+	updated_at               *time.Time
+	deleted_at               *time.Time
+	name                     *string
+	description              *string
+	scope                    *string
+	start_date               *time.Time
+	end_date                 *time.Time
+	status                   *mission.Status
+	version                  *int
+	addversion               *int
+	labels                   *[]string
+	appendlabels             []string
+	import_key               *string
+	clearedFields            map[string]struct{}
+	members                  map[uuid.UUID]struct{}
+	removedmembers           map[uuid.UUID]struct{}
+	clearedmembers           bool
+	categories               map[uuid.UUID]struct{}
+	removedcategories        map[uuid.UUID]struct{}
+	clearedcategories        bool
+	scenarios                map[uuid.UUID]struct{}
+	removedscenarios         map[uuid.UUID]struct{}
+	clearedscenarios         bool
+	tests                    map[uuid.UUID]struct{}
+	removedtests             map[uuid.UUID]struct{}
+	clearedtests             bool
+	execution_records        map[uuid.UUID]struct{}
+	removedexecution_records map[uuid.UUID]struct{}
+	clearedexecution_records bool
+	created_by               *uuid.UUID
+	clearedcreated_by        bool
+	retests                  map[uuid.UUID]struct{}
+	removedretests           map[uuid.UUID]struct{}
+	clearedretests           bool
+	retest_of                *uuid.UUID
+	clearedretest_of         bool
+	tools                    map[uuid.UUID]struct{}
+	removedtools             map[uuid.UUID]struct{}
+	clearedtools             bool
+	done                     bool
+	oldValue                 func(context.Context) (*Mission, error)
+	predicates               []predicate.Mission
 }
 
 var _ ent.Mutation = (*MissionMutation)(nil)
@@ -11914,6 +13756,42 @@ func (m *MissionMutation) ResetLabels() {
 	m.appendlabels = nil
 }
 
+// SetImportKey sets the "import_key" field.
+func (m *MissionMutation) SetImportKey(s string) {
+	m.import_key = &s
+}
+
+// ImportKey returns the value of the "import_key" field in the mutation.
+func (m *MissionMutation) ImportKey() (r string, exists bool) {
+	v := m.import_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldImportKey returns the old "import_key" field's value of the Mission entity.
+// If the Mission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionMutation) OldImportKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldImportKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldImportKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldImportKey: %w", err)
+	}
+	return oldValue.ImportKey, nil
+}
+
+// ResetImportKey resets all changes to the "import_key" field.
+func (m *MissionMutation) ResetImportKey() {
+	m.import_key = nil
+}
+
 // SetRetestOfID sets the "retest_of_id" field.
 func (m *MissionMutation) SetRetestOfID(u uuid.UUID) {
 	m.retest_of = &u
@@ -12179,6 +14057,60 @@ func (m *MissionMutation) ResetTests() {
 	m.removedtests = nil
 }
 
+// AddExecutionRecordIDs adds the "execution_records" edge to the ExecutionRecord entity by ids.
+func (m *MissionMutation) AddExecutionRecordIDs(ids ...uuid.UUID) {
+	if m.execution_records == nil {
+		m.execution_records = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.execution_records[ids[i]] = struct{}{}
+	}
+}
+
+// ClearExecutionRecords clears the "execution_records" edge to the ExecutionRecord entity.
+func (m *MissionMutation) ClearExecutionRecords() {
+	m.clearedexecution_records = true
+}
+
+// ExecutionRecordsCleared reports if the "execution_records" edge to the ExecutionRecord entity was cleared.
+func (m *MissionMutation) ExecutionRecordsCleared() bool {
+	return m.clearedexecution_records
+}
+
+// RemoveExecutionRecordIDs removes the "execution_records" edge to the ExecutionRecord entity by IDs.
+func (m *MissionMutation) RemoveExecutionRecordIDs(ids ...uuid.UUID) {
+	if m.removedexecution_records == nil {
+		m.removedexecution_records = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.execution_records, ids[i])
+		m.removedexecution_records[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedExecutionRecords returns the removed IDs of the "execution_records" edge to the ExecutionRecord entity.
+func (m *MissionMutation) RemovedExecutionRecordsIDs() (ids []uuid.UUID) {
+	for id := range m.removedexecution_records {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ExecutionRecordsIDs returns the "execution_records" edge IDs in the mutation.
+func (m *MissionMutation) ExecutionRecordsIDs() (ids []uuid.UUID) {
+	for id := range m.execution_records {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetExecutionRecords resets all changes to the "execution_records" edge.
+func (m *MissionMutation) ResetExecutionRecords() {
+	m.execution_records = nil
+	m.clearedexecution_records = false
+	m.removedexecution_records = nil
+}
+
 // ClearCreatedBy clears the "created_by" edge to the User entity.
 func (m *MissionMutation) ClearCreatedBy() {
 	m.clearedcreated_by = true
@@ -12375,7 +14307,7 @@ func (m *MissionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MissionMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 14)
 	if m.created_at != nil {
 		fields = append(fields, mission.FieldCreatedAt)
 	}
@@ -12412,6 +14344,9 @@ func (m *MissionMutation) Fields() []string {
 	if m.labels != nil {
 		fields = append(fields, mission.FieldLabels)
 	}
+	if m.import_key != nil {
+		fields = append(fields, mission.FieldImportKey)
+	}
 	if m.retest_of != nil {
 		fields = append(fields, mission.FieldRetestOfID)
 	}
@@ -12447,6 +14382,8 @@ func (m *MissionMutation) Field(name string) (ent.Value, bool) {
 		return m.Version()
 	case mission.FieldLabels:
 		return m.Labels()
+	case mission.FieldImportKey:
+		return m.ImportKey()
 	case mission.FieldRetestOfID:
 		return m.RetestOfID()
 	}
@@ -12482,6 +14419,8 @@ func (m *MissionMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldVersion(ctx)
 	case mission.FieldLabels:
 		return m.OldLabels(ctx)
+	case mission.FieldImportKey:
+		return m.OldImportKey(ctx)
 	case mission.FieldRetestOfID:
 		return m.OldRetestOfID(ctx)
 	}
@@ -12576,6 +14515,13 @@ func (m *MissionMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetLabels(v)
+		return nil
+	case mission.FieldImportKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetImportKey(v)
 		return nil
 	case mission.FieldRetestOfID:
 		v, ok := value.(uuid.UUID)
@@ -12717,6 +14663,9 @@ func (m *MissionMutation) ResetField(name string) error {
 	case mission.FieldLabels:
 		m.ResetLabels()
 		return nil
+	case mission.FieldImportKey:
+		m.ResetImportKey()
+		return nil
 	case mission.FieldRetestOfID:
 		m.ResetRetestOfID()
 		return nil
@@ -12726,7 +14675,7 @@ func (m *MissionMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *MissionMutation) AddedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.members != nil {
 		edges = append(edges, mission.EdgeMembers)
 	}
@@ -12738,6 +14687,9 @@ func (m *MissionMutation) AddedEdges() []string {
 	}
 	if m.tests != nil {
 		edges = append(edges, mission.EdgeTests)
+	}
+	if m.execution_records != nil {
+		edges = append(edges, mission.EdgeExecutionRecords)
 	}
 	if m.created_by != nil {
 		edges = append(edges, mission.EdgeCreatedBy)
@@ -12782,6 +14734,12 @@ func (m *MissionMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case mission.EdgeExecutionRecords:
+		ids := make([]ent.Value, 0, len(m.execution_records))
+		for id := range m.execution_records {
+			ids = append(ids, id)
+		}
+		return ids
 	case mission.EdgeCreatedBy:
 		if id := m.created_by; id != nil {
 			return []ent.Value{*id}
@@ -12808,7 +14766,7 @@ func (m *MissionMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *MissionMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.removedmembers != nil {
 		edges = append(edges, mission.EdgeMembers)
 	}
@@ -12820,6 +14778,9 @@ func (m *MissionMutation) RemovedEdges() []string {
 	}
 	if m.removedtests != nil {
 		edges = append(edges, mission.EdgeTests)
+	}
+	if m.removedexecution_records != nil {
+		edges = append(edges, mission.EdgeExecutionRecords)
 	}
 	if m.removedretests != nil {
 		edges = append(edges, mission.EdgeRetests)
@@ -12858,6 +14819,12 @@ func (m *MissionMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case mission.EdgeExecutionRecords:
+		ids := make([]ent.Value, 0, len(m.removedexecution_records))
+		for id := range m.removedexecution_records {
+			ids = append(ids, id)
+		}
+		return ids
 	case mission.EdgeRetests:
 		ids := make([]ent.Value, 0, len(m.removedretests))
 		for id := range m.removedretests {
@@ -12876,7 +14843,7 @@ func (m *MissionMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *MissionMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.clearedmembers {
 		edges = append(edges, mission.EdgeMembers)
 	}
@@ -12888,6 +14855,9 @@ func (m *MissionMutation) ClearedEdges() []string {
 	}
 	if m.clearedtests {
 		edges = append(edges, mission.EdgeTests)
+	}
+	if m.clearedexecution_records {
+		edges = append(edges, mission.EdgeExecutionRecords)
 	}
 	if m.clearedcreated_by {
 		edges = append(edges, mission.EdgeCreatedBy)
@@ -12916,6 +14886,8 @@ func (m *MissionMutation) EdgeCleared(name string) bool {
 		return m.clearedscenarios
 	case mission.EdgeTests:
 		return m.clearedtests
+	case mission.EdgeExecutionRecords:
+		return m.clearedexecution_records
 	case mission.EdgeCreatedBy:
 		return m.clearedcreated_by
 	case mission.EdgeRetests:
@@ -12957,6 +14929,9 @@ func (m *MissionMutation) ResetEdge(name string) error {
 		return nil
 	case mission.EdgeTests:
 		m.ResetTests()
+		return nil
+	case mission.EdgeExecutionRecords:
+		m.ResetExecutionRecords()
 		return nil
 	case mission.EdgeCreatedBy:
 		m.ResetCreatedBy()
@@ -15450,79 +17425,85 @@ func (m *MissionScenarioMutation) ResetEdge(name string) error {
 // MissionTestMutation represents an operation that mutates the MissionTest nodes in the graph.
 type MissionTestMutation struct {
 	config
-	op                     Op
-	typ                    string
-	id                     *uuid.UUID
-	created_at             *time.Time
-	updated_at             *time.Time
-	deleted_at             *time.Time
-	position               *int
-	addposition            *int
-	name                   *string
-	description            *string
-	objective              *string
-	procedure              *string
-	prerequisites          *string
-	cleanup                *string
-	expected_detection     *string
-	platforms              *[]string
-	appendplatforms        []string
-	expected_rules         *[]map[string]string
-	appendexpected_rules   []map[string]string
-	opsec_level            *missiontest.OpsecLevel
-	state                  *missiontest.State
-	state_reason           *string
-	released_to_blue       *bool
-	started_at             *time.Time
-	ended_at               *time.Time
-	command                *string
-	source_host            *string
-	target_host            *string
-	red_notes              *string
-	detected_at            *time.Time
-	alert_name             *string
-	log_source             *string
-	blue_notes             *string
-	reviewed_at            *time.Time
-	version                *int
-	addversion             *int
-	clearedFields          map[string]struct{}
-	mission                *uuid.UUID
-	clearedmission         bool
-	scenario               *uuid.UUID
-	clearedscenario        bool
-	category               *uuid.UUID
-	clearedcategory        bool
-	test_template          *uuid.UUID
-	clearedtest_template   bool
-	executed_by            *uuid.UUID
-	clearedexecuted_by     bool
-	reviewed_by            *uuid.UUID
-	clearedreviewed_by     bool
-	assignee               *uuid.UUID
-	clearedassignee        bool
-	detection_level        *uuid.UUID
-	cleareddetection_level bool
-	outcomes               map[uuid.UUID]struct{}
-	removedoutcomes        map[uuid.UUID]struct{}
-	clearedoutcomes        bool
-	rules                  map[uuid.UUID]struct{}
-	removedrules           map[uuid.UUID]struct{}
-	clearedrules           bool
-	retests                map[uuid.UUID]struct{}
-	removedretests         map[uuid.UUID]struct{}
-	clearedretests         bool
-	retest_of              *uuid.UUID
-	clearedretest_of       bool
-	mitre_tags             map[uuid.UUID]struct{}
-	removedmitre_tags      map[uuid.UUID]struct{}
-	clearedmitre_tags      bool
-	evidence               map[uuid.UUID]struct{}
-	removedevidence        map[uuid.UUID]struct{}
-	clearedevidence        bool
-	done                   bool
-	oldValue               func(context.Context) (*MissionTest, error)
-	predicates             []predicate.MissionTest
+	op                       Op
+	typ                      string
+	id                       *uuid.UUID
+	created_at               *time.Time
+	updated_at               *time.Time
+	deleted_at               *time.Time
+	position                 *int
+	addposition              *int
+	name                     *string
+	description              *string
+	objective                *string
+	procedure                *string
+	prerequisites            *string
+	cleanup                  *string
+	expected_detection       *string
+	platforms                *[]string
+	appendplatforms          []string
+	expected_rules           *[]map[string]string
+	appendexpected_rules     []map[string]string
+	opsec_level              *missiontest.OpsecLevel
+	state                    *missiontest.State
+	state_reason             *string
+	released_to_blue         *bool
+	started_at               *time.Time
+	ended_at                 *time.Time
+	command                  *string
+	source_host              *string
+	target_host              *string
+	target_user              *string
+	executor                 *string
+	import_key               *string
+	red_notes                *string
+	detected_at              *time.Time
+	alert_name               *string
+	log_source               *string
+	blue_notes               *string
+	reviewed_at              *time.Time
+	version                  *int
+	addversion               *int
+	clearedFields            map[string]struct{}
+	mission                  *uuid.UUID
+	clearedmission           bool
+	scenario                 *uuid.UUID
+	clearedscenario          bool
+	category                 *uuid.UUID
+	clearedcategory          bool
+	test_template            *uuid.UUID
+	clearedtest_template     bool
+	executed_by              *uuid.UUID
+	clearedexecuted_by       bool
+	reviewed_by              *uuid.UUID
+	clearedreviewed_by       bool
+	assignee                 *uuid.UUID
+	clearedassignee          bool
+	detection_level          *uuid.UUID
+	cleareddetection_level   bool
+	outcomes                 map[uuid.UUID]struct{}
+	removedoutcomes          map[uuid.UUID]struct{}
+	clearedoutcomes          bool
+	rules                    map[uuid.UUID]struct{}
+	removedrules             map[uuid.UUID]struct{}
+	clearedrules             bool
+	retests                  map[uuid.UUID]struct{}
+	removedretests           map[uuid.UUID]struct{}
+	clearedretests           bool
+	retest_of                *uuid.UUID
+	clearedretest_of         bool
+	mitre_tags               map[uuid.UUID]struct{}
+	removedmitre_tags        map[uuid.UUID]struct{}
+	clearedmitre_tags        bool
+	evidence                 map[uuid.UUID]struct{}
+	removedevidence          map[uuid.UUID]struct{}
+	clearedevidence          bool
+	execution_records        map[uuid.UUID]struct{}
+	removedexecution_records map[uuid.UUID]struct{}
+	clearedexecution_records bool
+	done                     bool
+	oldValue                 func(context.Context) (*MissionTest, error)
+	predicates               []predicate.MissionTest
 }
 
 var _ ent.Mutation = (*MissionTestMutation)(nil)
@@ -16854,6 +18835,114 @@ func (m *MissionTestMutation) ResetTargetHost() {
 	m.target_host = nil
 }
 
+// SetTargetUser sets the "target_user" field.
+func (m *MissionTestMutation) SetTargetUser(s string) {
+	m.target_user = &s
+}
+
+// TargetUser returns the value of the "target_user" field in the mutation.
+func (m *MissionTestMutation) TargetUser() (r string, exists bool) {
+	v := m.target_user
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTargetUser returns the old "target_user" field's value of the MissionTest entity.
+// If the MissionTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestMutation) OldTargetUser(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTargetUser is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTargetUser requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTargetUser: %w", err)
+	}
+	return oldValue.TargetUser, nil
+}
+
+// ResetTargetUser resets all changes to the "target_user" field.
+func (m *MissionTestMutation) ResetTargetUser() {
+	m.target_user = nil
+}
+
+// SetExecutor sets the "executor" field.
+func (m *MissionTestMutation) SetExecutor(s string) {
+	m.executor = &s
+}
+
+// Executor returns the value of the "executor" field in the mutation.
+func (m *MissionTestMutation) Executor() (r string, exists bool) {
+	v := m.executor
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExecutor returns the old "executor" field's value of the MissionTest entity.
+// If the MissionTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestMutation) OldExecutor(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExecutor is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExecutor requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExecutor: %w", err)
+	}
+	return oldValue.Executor, nil
+}
+
+// ResetExecutor resets all changes to the "executor" field.
+func (m *MissionTestMutation) ResetExecutor() {
+	m.executor = nil
+}
+
+// SetImportKey sets the "import_key" field.
+func (m *MissionTestMutation) SetImportKey(s string) {
+	m.import_key = &s
+}
+
+// ImportKey returns the value of the "import_key" field in the mutation.
+func (m *MissionTestMutation) ImportKey() (r string, exists bool) {
+	v := m.import_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldImportKey returns the old "import_key" field's value of the MissionTest entity.
+// If the MissionTest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MissionTestMutation) OldImportKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldImportKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldImportKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldImportKey: %w", err)
+	}
+	return oldValue.ImportKey, nil
+}
+
+// ResetImportKey resets all changes to the "import_key" field.
+func (m *MissionTestMutation) ResetImportKey() {
+	m.import_key = nil
+}
+
 // SetRedNotes sets the "red_notes" field.
 func (m *MissionTestMutation) SetRedNotes(s string) {
 	m.red_notes = &s
@@ -17776,6 +19865,60 @@ func (m *MissionTestMutation) ResetEvidence() {
 	m.removedevidence = nil
 }
 
+// AddExecutionRecordIDs adds the "execution_records" edge to the ExecutionRecord entity by ids.
+func (m *MissionTestMutation) AddExecutionRecordIDs(ids ...uuid.UUID) {
+	if m.execution_records == nil {
+		m.execution_records = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.execution_records[ids[i]] = struct{}{}
+	}
+}
+
+// ClearExecutionRecords clears the "execution_records" edge to the ExecutionRecord entity.
+func (m *MissionTestMutation) ClearExecutionRecords() {
+	m.clearedexecution_records = true
+}
+
+// ExecutionRecordsCleared reports if the "execution_records" edge to the ExecutionRecord entity was cleared.
+func (m *MissionTestMutation) ExecutionRecordsCleared() bool {
+	return m.clearedexecution_records
+}
+
+// RemoveExecutionRecordIDs removes the "execution_records" edge to the ExecutionRecord entity by IDs.
+func (m *MissionTestMutation) RemoveExecutionRecordIDs(ids ...uuid.UUID) {
+	if m.removedexecution_records == nil {
+		m.removedexecution_records = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.execution_records, ids[i])
+		m.removedexecution_records[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedExecutionRecords returns the removed IDs of the "execution_records" edge to the ExecutionRecord entity.
+func (m *MissionTestMutation) RemovedExecutionRecordsIDs() (ids []uuid.UUID) {
+	for id := range m.removedexecution_records {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ExecutionRecordsIDs returns the "execution_records" edge IDs in the mutation.
+func (m *MissionTestMutation) ExecutionRecordsIDs() (ids []uuid.UUID) {
+	for id := range m.execution_records {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetExecutionRecords resets all changes to the "execution_records" edge.
+func (m *MissionTestMutation) ResetExecutionRecords() {
+	m.execution_records = nil
+	m.clearedexecution_records = false
+	m.removedexecution_records = nil
+}
+
 // Where appends a list predicates to the MissionTestMutation builder.
 func (m *MissionTestMutation) Where(ps ...predicate.MissionTest) {
 	m.predicates = append(m.predicates, ps...)
@@ -17810,7 +19953,7 @@ func (m *MissionTestMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MissionTestMutation) Fields() []string {
-	fields := make([]string, 0, 38)
+	fields := make([]string, 0, 41)
 	if m.created_at != nil {
 		fields = append(fields, missiontest.FieldCreatedAt)
 	}
@@ -17897,6 +20040,15 @@ func (m *MissionTestMutation) Fields() []string {
 	}
 	if m.target_host != nil {
 		fields = append(fields, missiontest.FieldTargetHost)
+	}
+	if m.target_user != nil {
+		fields = append(fields, missiontest.FieldTargetUser)
+	}
+	if m.executor != nil {
+		fields = append(fields, missiontest.FieldExecutor)
+	}
+	if m.import_key != nil {
+		fields = append(fields, missiontest.FieldImportKey)
 	}
 	if m.red_notes != nil {
 		fields = append(fields, missiontest.FieldRedNotes)
@@ -17991,6 +20143,12 @@ func (m *MissionTestMutation) Field(name string) (ent.Value, bool) {
 		return m.SourceHost()
 	case missiontest.FieldTargetHost:
 		return m.TargetHost()
+	case missiontest.FieldTargetUser:
+		return m.TargetUser()
+	case missiontest.FieldExecutor:
+		return m.Executor()
+	case missiontest.FieldImportKey:
+		return m.ImportKey()
 	case missiontest.FieldRedNotes:
 		return m.RedNotes()
 	case missiontest.FieldDetectionLevelID:
@@ -18076,6 +20234,12 @@ func (m *MissionTestMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldSourceHost(ctx)
 	case missiontest.FieldTargetHost:
 		return m.OldTargetHost(ctx)
+	case missiontest.FieldTargetUser:
+		return m.OldTargetUser(ctx)
+	case missiontest.FieldExecutor:
+		return m.OldExecutor(ctx)
+	case missiontest.FieldImportKey:
+		return m.OldImportKey(ctx)
 	case missiontest.FieldRedNotes:
 		return m.OldRedNotes(ctx)
 	case missiontest.FieldDetectionLevelID:
@@ -18305,6 +20469,27 @@ func (m *MissionTestMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetTargetHost(v)
+		return nil
+	case missiontest.FieldTargetUser:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTargetUser(v)
+		return nil
+	case missiontest.FieldExecutor:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExecutor(v)
+		return nil
+	case missiontest.FieldImportKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetImportKey(v)
 		return nil
 	case missiontest.FieldRedNotes:
 		v, ok := value.(string)
@@ -18619,6 +20804,15 @@ func (m *MissionTestMutation) ResetField(name string) error {
 	case missiontest.FieldTargetHost:
 		m.ResetTargetHost()
 		return nil
+	case missiontest.FieldTargetUser:
+		m.ResetTargetUser()
+		return nil
+	case missiontest.FieldExecutor:
+		m.ResetExecutor()
+		return nil
+	case missiontest.FieldImportKey:
+		m.ResetImportKey()
+		return nil
 	case missiontest.FieldRedNotes:
 		m.ResetRedNotes()
 		return nil
@@ -18652,7 +20846,7 @@ func (m *MissionTestMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *MissionTestMutation) AddedEdges() []string {
-	edges := make([]string, 0, 14)
+	edges := make([]string, 0, 15)
 	if m.mission != nil {
 		edges = append(edges, missiontest.EdgeMission)
 	}
@@ -18694,6 +20888,9 @@ func (m *MissionTestMutation) AddedEdges() []string {
 	}
 	if m.evidence != nil {
 		edges = append(edges, missiontest.EdgeEvidence)
+	}
+	if m.execution_records != nil {
+		edges = append(edges, missiontest.EdgeExecutionRecords)
 	}
 	return edges
 }
@@ -18768,13 +20965,19 @@ func (m *MissionTestMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case missiontest.EdgeExecutionRecords:
+		ids := make([]ent.Value, 0, len(m.execution_records))
+		for id := range m.execution_records {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *MissionTestMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 14)
+	edges := make([]string, 0, 15)
 	if m.removedoutcomes != nil {
 		edges = append(edges, missiontest.EdgeOutcomes)
 	}
@@ -18789,6 +20992,9 @@ func (m *MissionTestMutation) RemovedEdges() []string {
 	}
 	if m.removedevidence != nil {
 		edges = append(edges, missiontest.EdgeEvidence)
+	}
+	if m.removedexecution_records != nil {
+		edges = append(edges, missiontest.EdgeExecutionRecords)
 	}
 	return edges
 }
@@ -18827,13 +21033,19 @@ func (m *MissionTestMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case missiontest.EdgeExecutionRecords:
+		ids := make([]ent.Value, 0, len(m.removedexecution_records))
+		for id := range m.removedexecution_records {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *MissionTestMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 14)
+	edges := make([]string, 0, 15)
 	if m.clearedmission {
 		edges = append(edges, missiontest.EdgeMission)
 	}
@@ -18876,6 +21088,9 @@ func (m *MissionTestMutation) ClearedEdges() []string {
 	if m.clearedevidence {
 		edges = append(edges, missiontest.EdgeEvidence)
 	}
+	if m.clearedexecution_records {
+		edges = append(edges, missiontest.EdgeExecutionRecords)
+	}
 	return edges
 }
 
@@ -18911,6 +21126,8 @@ func (m *MissionTestMutation) EdgeCleared(name string) bool {
 		return m.clearedmitre_tags
 	case missiontest.EdgeEvidence:
 		return m.clearedevidence
+	case missiontest.EdgeExecutionRecords:
+		return m.clearedexecution_records
 	}
 	return false
 }
@@ -18995,6 +21212,9 @@ func (m *MissionTestMutation) ResetEdge(name string) error {
 		return nil
 	case missiontest.EdgeEvidence:
 		m.ResetEvidence()
+		return nil
+	case missiontest.EdgeExecutionRecords:
+		m.ResetExecutionRecords()
 		return nil
 	}
 	return fmt.Errorf("unknown MissionTest edge %s", name)
@@ -33979,6 +36199,7 @@ type UserMutation struct {
 	is_active                 *bool
 	time_zone                 *string
 	last_login_at             *time.Time
+	service_account           *bool
 	break_glass               *bool
 	muted_notifications       *[]string
 	appendmuted_notifications []string
@@ -34001,6 +36222,9 @@ type UserMutation struct {
 	refresh_tokens            map[uuid.UUID]struct{}
 	removedrefresh_tokens     map[uuid.UUID]struct{}
 	clearedrefresh_tokens     bool
+	api_tokens                map[uuid.UUID]struct{}
+	removedapi_tokens         map[uuid.UUID]struct{}
+	clearedapi_tokens         bool
 	notifications             map[uuid.UUID]struct{}
 	removednotifications      map[uuid.UUID]struct{}
 	clearednotifications      bool
@@ -34502,6 +36726,42 @@ func (m *UserMutation) ResetLastLoginAt() {
 	delete(m.clearedFields, user.FieldLastLoginAt)
 }
 
+// SetServiceAccount sets the "service_account" field.
+func (m *UserMutation) SetServiceAccount(b bool) {
+	m.service_account = &b
+}
+
+// ServiceAccount returns the value of the "service_account" field in the mutation.
+func (m *UserMutation) ServiceAccount() (r bool, exists bool) {
+	v := m.service_account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServiceAccount returns the old "service_account" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldServiceAccount(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServiceAccount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServiceAccount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServiceAccount: %w", err)
+	}
+	return oldValue.ServiceAccount, nil
+}
+
+// ResetServiceAccount resets all changes to the "service_account" field.
+func (m *UserMutation) ResetServiceAccount() {
+	m.service_account = nil
+}
+
 // SetBreakGlass sets the "break_glass" field.
 func (m *UserMutation) SetBreakGlass(b bool) {
 	m.break_glass = &b
@@ -34913,6 +37173,60 @@ func (m *UserMutation) ResetRefreshTokens() {
 	m.removedrefresh_tokens = nil
 }
 
+// AddAPITokenIDs adds the "api_tokens" edge to the APIToken entity by ids.
+func (m *UserMutation) AddAPITokenIDs(ids ...uuid.UUID) {
+	if m.api_tokens == nil {
+		m.api_tokens = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.api_tokens[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAPITokens clears the "api_tokens" edge to the APIToken entity.
+func (m *UserMutation) ClearAPITokens() {
+	m.clearedapi_tokens = true
+}
+
+// APITokensCleared reports if the "api_tokens" edge to the APIToken entity was cleared.
+func (m *UserMutation) APITokensCleared() bool {
+	return m.clearedapi_tokens
+}
+
+// RemoveAPITokenIDs removes the "api_tokens" edge to the APIToken entity by IDs.
+func (m *UserMutation) RemoveAPITokenIDs(ids ...uuid.UUID) {
+	if m.removedapi_tokens == nil {
+		m.removedapi_tokens = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.api_tokens, ids[i])
+		m.removedapi_tokens[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAPITokens returns the removed IDs of the "api_tokens" edge to the APIToken entity.
+func (m *UserMutation) RemovedAPITokensIDs() (ids []uuid.UUID) {
+	for id := range m.removedapi_tokens {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// APITokensIDs returns the "api_tokens" edge IDs in the mutation.
+func (m *UserMutation) APITokensIDs() (ids []uuid.UUID) {
+	for id := range m.api_tokens {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAPITokens resets all changes to the "api_tokens" edge.
+func (m *UserMutation) ResetAPITokens() {
+	m.api_tokens = nil
+	m.clearedapi_tokens = false
+	m.removedapi_tokens = nil
+}
+
 // AddNotificationIDs adds the "notifications" edge to the Notification entity by ids.
 func (m *UserMutation) AddNotificationIDs(ids ...uuid.UUID) {
 	if m.notifications == nil {
@@ -35055,7 +37369,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -35085,6 +37399,9 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.last_login_at != nil {
 		fields = append(fields, user.FieldLastLoginAt)
+	}
+	if m.service_account != nil {
+		fields = append(fields, user.FieldServiceAccount)
 	}
 	if m.break_glass != nil {
 		fields = append(fields, user.FieldBreakGlass)
@@ -35120,6 +37437,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.TimeZone()
 	case user.FieldLastLoginAt:
 		return m.LastLoginAt()
+	case user.FieldServiceAccount:
+		return m.ServiceAccount()
 	case user.FieldBreakGlass:
 		return m.BreakGlass()
 	case user.FieldMutedNotifications:
@@ -35153,6 +37472,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldTimeZone(ctx)
 	case user.FieldLastLoginAt:
 		return m.OldLastLoginAt(ctx)
+	case user.FieldServiceAccount:
+		return m.OldServiceAccount(ctx)
 	case user.FieldBreakGlass:
 		return m.OldBreakGlass(ctx)
 	case user.FieldMutedNotifications:
@@ -35235,6 +37556,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetLastLoginAt(v)
+		return nil
+	case user.FieldServiceAccount:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServiceAccount(v)
 		return nil
 	case user.FieldBreakGlass:
 		v, ok := value.(bool)
@@ -35344,6 +37672,9 @@ func (m *UserMutation) ResetField(name string) error {
 	case user.FieldLastLoginAt:
 		m.ResetLastLoginAt()
 		return nil
+	case user.FieldServiceAccount:
+		m.ResetServiceAccount()
+		return nil
 	case user.FieldBreakGlass:
 		m.ResetBreakGlass()
 		return nil
@@ -35356,7 +37687,7 @@ func (m *UserMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *UserMutation) AddedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.groups != nil {
 		edges = append(edges, user.EdgeGroups)
 	}
@@ -35374,6 +37705,9 @@ func (m *UserMutation) AddedEdges() []string {
 	}
 	if m.refresh_tokens != nil {
 		edges = append(edges, user.EdgeRefreshTokens)
+	}
+	if m.api_tokens != nil {
+		edges = append(edges, user.EdgeAPITokens)
 	}
 	if m.notifications != nil {
 		edges = append(edges, user.EdgeNotifications)
@@ -35424,6 +37758,12 @@ func (m *UserMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeAPITokens:
+		ids := make([]ent.Value, 0, len(m.api_tokens))
+		for id := range m.api_tokens {
+			ids = append(ids, id)
+		}
+		return ids
 	case user.EdgeNotifications:
 		ids := make([]ent.Value, 0, len(m.notifications))
 		for id := range m.notifications {
@@ -35442,7 +37782,7 @@ func (m *UserMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *UserMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.removedgroups != nil {
 		edges = append(edges, user.EdgeGroups)
 	}
@@ -35460,6 +37800,9 @@ func (m *UserMutation) RemovedEdges() []string {
 	}
 	if m.removedrefresh_tokens != nil {
 		edges = append(edges, user.EdgeRefreshTokens)
+	}
+	if m.removedapi_tokens != nil {
+		edges = append(edges, user.EdgeAPITokens)
 	}
 	if m.removednotifications != nil {
 		edges = append(edges, user.EdgeNotifications)
@@ -35510,6 +37853,12 @@ func (m *UserMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeAPITokens:
+		ids := make([]ent.Value, 0, len(m.removedapi_tokens))
+		for id := range m.removedapi_tokens {
+			ids = append(ids, id)
+		}
+		return ids
 	case user.EdgeNotifications:
 		ids := make([]ent.Value, 0, len(m.removednotifications))
 		for id := range m.removednotifications {
@@ -35528,7 +37877,7 @@ func (m *UserMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *UserMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.clearedgroups {
 		edges = append(edges, user.EdgeGroups)
 	}
@@ -35546,6 +37895,9 @@ func (m *UserMutation) ClearedEdges() []string {
 	}
 	if m.clearedrefresh_tokens {
 		edges = append(edges, user.EdgeRefreshTokens)
+	}
+	if m.clearedapi_tokens {
+		edges = append(edges, user.EdgeAPITokens)
 	}
 	if m.clearednotifications {
 		edges = append(edges, user.EdgeNotifications)
@@ -35572,6 +37924,8 @@ func (m *UserMutation) EdgeCleared(name string) bool {
 		return m.clearedidentities
 	case user.EdgeRefreshTokens:
 		return m.clearedrefresh_tokens
+	case user.EdgeAPITokens:
+		return m.clearedapi_tokens
 	case user.EdgeNotifications:
 		return m.clearednotifications
 	case user.EdgeMemberships:
@@ -35609,6 +37963,9 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	case user.EdgeRefreshTokens:
 		m.ResetRefreshTokens()
+		return nil
+	case user.EdgeAPITokens:
+		m.ResetAPITokens()
 		return nil
 	case user.EdgeNotifications:
 		m.ResetNotifications()

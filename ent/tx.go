@@ -14,6 +14,8 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// APIToken is the client for interacting with the APIToken builders.
+	APIToken *APITokenClient
 	// AttackSync is the client for interacting with the AttackSync builders.
 	AttackSync *AttackSyncClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
@@ -26,6 +28,8 @@ type Tx struct {
 	DetectionRule *DetectionRuleClient
 	// EvidenceFile is the client for interacting with the EvidenceFile builders.
 	EvidenceFile *EvidenceFileClient
+	// ExecutionRecord is the client for interacting with the ExecutionRecord builders.
+	ExecutionRecord *ExecutionRecordClient
 	// Group is the client for interacting with the Group builders.
 	Group *GroupClient
 	// ImportJob is the client for interacting with the ImportJob builders.
@@ -217,12 +221,14 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.APIToken = NewAPITokenClient(tx.config)
 	tx.AttackSync = NewAttackSyncClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.DefensiveTool = NewDefensiveToolClient(tx.config)
 	tx.DetectionLevel = NewDetectionLevelClient(tx.config)
 	tx.DetectionRule = NewDetectionRuleClient(tx.config)
 	tx.EvidenceFile = NewEvidenceFileClient(tx.config)
+	tx.ExecutionRecord = NewExecutionRecordClient(tx.config)
 	tx.Group = NewGroupClient(tx.config)
 	tx.ImportJob = NewImportJobClient(tx.config)
 	tx.Invitation = NewInvitationClient(tx.config)
@@ -262,7 +268,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: AttackSync.QueryXXX(), the query will be executed
+// applies a query, for example: APIToken.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

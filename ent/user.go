@@ -39,6 +39,8 @@ type User struct {
 	TimeZone string `json:"time_zone,omitempty"`
 	// LastLoginAt holds the value of the "last_login_at" field.
 	LastLoginAt *time.Time `json:"last_login_at,omitempty"`
+	// an account for automation: no password, no sign-in page, API tokens only
+	ServiceAccount bool `json:"service_account,omitempty"`
 	// may still sign in with a password when single sign-on is required for everyone
 	BreakGlass bool `json:"break_glass,omitempty"`
 	// the notification kinds the user chose not to receive
@@ -63,13 +65,15 @@ type UserEdges struct {
 	Identities []*UserIdentity `json:"identities,omitempty"`
 	// RefreshTokens holds the value of the refresh_tokens edge.
 	RefreshTokens []*RefreshToken `json:"refresh_tokens,omitempty"`
+	// APITokens holds the value of the api_tokens edge.
+	APITokens []*APIToken `json:"api_tokens,omitempty"`
 	// Notifications holds the value of the notifications edge.
 	Notifications []*Notification `json:"notifications,omitempty"`
 	// Memberships holds the value of the memberships edge.
 	Memberships []*MissionMember `json:"memberships,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [8]bool
+	loadedTypes [9]bool
 }
 
 // GroupsOrErr returns the Groups value or an error if the edge
@@ -126,10 +130,19 @@ func (e UserEdges) RefreshTokensOrErr() ([]*RefreshToken, error) {
 	return nil, &NotLoadedError{edge: "refresh_tokens"}
 }
 
+// APITokensOrErr returns the APITokens value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) APITokensOrErr() ([]*APIToken, error) {
+	if e.loadedTypes[6] {
+		return e.APITokens, nil
+	}
+	return nil, &NotLoadedError{edge: "api_tokens"}
+}
+
 // NotificationsOrErr returns the Notifications value or an error if the edge
 // was not loaded in eager-loading.
 func (e UserEdges) NotificationsOrErr() ([]*Notification, error) {
-	if e.loadedTypes[6] {
+	if e.loadedTypes[7] {
 		return e.Notifications, nil
 	}
 	return nil, &NotLoadedError{edge: "notifications"}
@@ -138,7 +151,7 @@ func (e UserEdges) NotificationsOrErr() ([]*Notification, error) {
 // MembershipsOrErr returns the Memberships value or an error if the edge
 // was not loaded in eager-loading.
 func (e UserEdges) MembershipsOrErr() ([]*MissionMember, error) {
-	if e.loadedTypes[7] {
+	if e.loadedTypes[8] {
 		return e.Memberships, nil
 	}
 	return nil, &NotLoadedError{edge: "memberships"}
@@ -151,7 +164,7 @@ func (*User) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case user.FieldMutedNotifications:
 			values[i] = new([]byte)
-		case user.FieldIsActive, user.FieldBreakGlass:
+		case user.FieldIsActive, user.FieldServiceAccount, user.FieldBreakGlass:
 			values[i] = new(sql.NullBool)
 		case user.FieldEmail, user.FieldPasswordHash, user.FieldDisplayName, user.FieldLocale, user.FieldTimeZone:
 			values[i] = new(sql.NullString)
@@ -242,6 +255,12 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				_m.LastLoginAt = new(time.Time)
 				*_m.LastLoginAt = value.Time
 			}
+		case user.FieldServiceAccount:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field service_account", values[i])
+			} else if value.Valid {
+				_m.ServiceAccount = value.Bool
+			}
 		case user.FieldBreakGlass:
 			if value, ok := values[i].(*sql.NullBool); !ok {
 				return fmt.Errorf("unexpected type %T for field break_glass", values[i])
@@ -297,6 +316,11 @@ func (_m *User) QueryIdentities() *UserIdentityQuery {
 // QueryRefreshTokens queries the "refresh_tokens" edge of the User entity.
 func (_m *User) QueryRefreshTokens() *RefreshTokenQuery {
 	return NewUserClient(_m.config).QueryRefreshTokens(_m)
+}
+
+// QueryAPITokens queries the "api_tokens" edge of the User entity.
+func (_m *User) QueryAPITokens() *APITokenQuery {
+	return NewUserClient(_m.config).QueryAPITokens(_m)
 }
 
 // QueryNotifications queries the "notifications" edge of the User entity.
@@ -364,6 +388,9 @@ func (_m *User) String() string {
 		builder.WriteString("last_login_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("service_account=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ServiceAccount))
 	builder.WriteString(", ")
 	builder.WriteString("break_glass=")
 	builder.WriteString(fmt.Sprintf("%v", _m.BreakGlass))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"violet/ent/apitoken"
 	"violet/ent/group"
 	"violet/ent/missionmember"
 	"violet/ent/notification"
@@ -148,6 +149,20 @@ func (_c *UserCreate) SetNillableLastLoginAt(v *time.Time) *UserCreate {
 	return _c
 }
 
+// SetServiceAccount sets the "service_account" field.
+func (_c *UserCreate) SetServiceAccount(v bool) *UserCreate {
+	_c.mutation.SetServiceAccount(v)
+	return _c
+}
+
+// SetNillableServiceAccount sets the "service_account" field if the given value is not nil.
+func (_c *UserCreate) SetNillableServiceAccount(v *bool) *UserCreate {
+	if v != nil {
+		_c.SetServiceAccount(*v)
+	}
+	return _c
+}
+
 // SetBreakGlass sets the "break_glass" field.
 func (_c *UserCreate) SetBreakGlass(v bool) *UserCreate {
 	_c.mutation.SetBreakGlass(v)
@@ -272,6 +287,21 @@ func (_c *UserCreate) AddRefreshTokens(v ...*RefreshToken) *UserCreate {
 	return _c.AddRefreshTokenIDs(ids...)
 }
 
+// AddAPITokenIDs adds the "api_tokens" edge to the APIToken entity by IDs.
+func (_c *UserCreate) AddAPITokenIDs(ids ...uuid.UUID) *UserCreate {
+	_c.mutation.AddAPITokenIDs(ids...)
+	return _c
+}
+
+// AddAPITokens adds the "api_tokens" edges to the APIToken entity.
+func (_c *UserCreate) AddAPITokens(v ...*APIToken) *UserCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddAPITokenIDs(ids...)
+}
+
 // AddNotificationIDs adds the "notifications" edge to the Notification entity by IDs.
 func (_c *UserCreate) AddNotificationIDs(ids ...uuid.UUID) *UserCreate {
 	_c.mutation.AddNotificationIDs(ids...)
@@ -365,6 +395,10 @@ func (_c *UserCreate) defaults() error {
 		v := user.DefaultTimeZone
 		_c.mutation.SetTimeZone(v)
 	}
+	if _, ok := _c.mutation.ServiceAccount(); !ok {
+		v := user.DefaultServiceAccount
+		_c.mutation.SetServiceAccount(v)
+	}
 	if _, ok := _c.mutation.BreakGlass(); !ok {
 		v := user.DefaultBreakGlass
 		_c.mutation.SetBreakGlass(v)
@@ -428,6 +462,9 @@ func (_c *UserCreate) check() error {
 		if err := user.TimeZoneValidator(v); err != nil {
 			return &ValidationError{Name: "time_zone", err: fmt.Errorf(`ent: validator failed for field "User.time_zone": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.ServiceAccount(); !ok {
+		return &ValidationError{Name: "service_account", err: errors.New(`ent: missing required field "User.service_account"`)}
 	}
 	if _, ok := _c.mutation.BreakGlass(); !ok {
 		return &ValidationError{Name: "break_glass", err: errors.New(`ent: missing required field "User.break_glass"`)}
@@ -507,6 +544,10 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.LastLoginAt(); ok {
 		_spec.SetField(user.FieldLastLoginAt, field.TypeTime, value)
 		_node.LastLoginAt = &value
+	}
+	if value, ok := _c.mutation.ServiceAccount(); ok {
+		_spec.SetField(user.FieldServiceAccount, field.TypeBool, value)
+		_node.ServiceAccount = value
 	}
 	if value, ok := _c.mutation.BreakGlass(); ok {
 		_spec.SetField(user.FieldBreakGlass, field.TypeBool, value)
@@ -605,6 +646,22 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(refreshtoken.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.APITokensIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.APITokensTable,
+			Columns: []string{user.APITokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apitoken.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {
@@ -813,6 +870,18 @@ func (u *UserUpsert) UpdateLastLoginAt() *UserUpsert {
 // ClearLastLoginAt clears the value of the "last_login_at" field.
 func (u *UserUpsert) ClearLastLoginAt() *UserUpsert {
 	u.SetNull(user.FieldLastLoginAt)
+	return u
+}
+
+// SetServiceAccount sets the "service_account" field.
+func (u *UserUpsert) SetServiceAccount(v bool) *UserUpsert {
+	u.Set(user.FieldServiceAccount, v)
+	return u
+}
+
+// UpdateServiceAccount sets the "service_account" field to the value that was provided on create.
+func (u *UserUpsert) UpdateServiceAccount() *UserUpsert {
+	u.SetExcluded(user.FieldServiceAccount)
 	return u
 }
 
@@ -1028,6 +1097,20 @@ func (u *UserUpsertOne) UpdateLastLoginAt() *UserUpsertOne {
 func (u *UserUpsertOne) ClearLastLoginAt() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearLastLoginAt()
+	})
+}
+
+// SetServiceAccount sets the "service_account" field.
+func (u *UserUpsertOne) SetServiceAccount(v bool) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetServiceAccount(v)
+	})
+}
+
+// UpdateServiceAccount sets the "service_account" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateServiceAccount() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateServiceAccount()
 	})
 }
 
@@ -1414,6 +1497,20 @@ func (u *UserUpsertBulk) UpdateLastLoginAt() *UserUpsertBulk {
 func (u *UserUpsertBulk) ClearLastLoginAt() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearLastLoginAt()
+	})
+}
+
+// SetServiceAccount sets the "service_account" field.
+func (u *UserUpsertBulk) SetServiceAccount(v bool) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetServiceAccount(v)
+	})
+}
+
+// UpdateServiceAccount sets the "service_account" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateServiceAccount() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateServiceAccount()
 	})
 }
 

@@ -119,12 +119,14 @@ func diffSets(want, got []string) (missing, unexpected []string) {
 }
 
 var wantTables = []string{
+	"api_tokens",
 	"attack_syncs",
 	"audit_events",
 	"defensive_tools",
 	"detection_levels",
 	"detection_rules",
 	"evidence_files",
+	"execution_records",
 	"group_permissions",
 	"groups",
 	"import_jobs",
@@ -176,9 +178,10 @@ func TestTables(t *testing.T) {
 	// defensive_tools, mission_tools, mission_test_outcomes,
 	// detection_rules, test_template_rules and mission_test_rules, and issue
 	// 21's user_totps, recovery_codes, user_identities and
-	// webauthn_credentials, and sign_in_providers and saml_assertions.
-	if len(wantTables) != 43 {
-		t.Fatalf("expected list has %d tables, want 43", len(wantTables))
+	// webauthn_credentials, and sign_in_providers and saml_assertions, and
+	// issue 22's api_tokens and execution_records.
+	if len(wantTables) != 45 {
+		t.Fatalf("expected list has %d tables, want 45", len(wantTables))
 	}
 	if !slices.IsSorted(wantTables) {
 		t.Fatal("expected table list is not sorted")
@@ -229,6 +232,9 @@ var wantForeignKeys = []foreignKey{
 	{"notifications", "user_id", "users", "fk_notifications_user_id", "CASCADE"},
 	{"refresh_tokens", "replaced_by_id", "refresh_tokens", "fk_refresh_tokens_replaced_by_id", "SET NULL"},
 	{"refresh_tokens", "user_id", "users", "fk_refresh_tokens_user_id", "CASCADE"},
+	{"api_tokens", "user_id", "users", "fk_api_tokens_user_id", "CASCADE"},
+	{"execution_records", "mission_id", "missions", "fk_execution_records_mission_id", "CASCADE"},
+	{"execution_records", "mission_test_id", "mission_tests", "fk_execution_records_mission_test_id", "CASCADE"},
 	{"user_totps", "user_id", "users", "fk_user_totps_user_id", "CASCADE"},
 	{"user_identities", "user_id", "users", "fk_user_identities_user_id", "CASCADE"},
 	{"recovery_codes", "user_id", "users", "fk_recovery_codes_user_id", "CASCADE"},
@@ -328,6 +334,7 @@ func TestForeignKeys(t *testing.T) {
 
 // wantChecks is every CHECK constraint as "table.name".
 var wantChecks = []string{
+	"api_tokens.ck_api_tokens_token_hash_hex",
 	"attack_syncs.ck_attack_syncs_progress",
 	"attack_syncs.ck_attack_syncs_status",
 	"defensive_tools.ck_defensive_tools_kind",
@@ -603,6 +610,10 @@ var wantPartialIndexes = map[string]partialIndex{
 	"uq_users_email_active":          {"users", true, "email", "deleted_at IS NULL"},
 	"uq_groups_name_active":          {"groups", true, "name", "deleted_at IS NULL"},
 	"uq_defensive_tools_name_active": {"defensive_tools", true, "name", "deleted_at IS NULL"},
+	// An imported mission, and an imported test in its mission, exist once
+	// (issue 22: a second import changes nothing).
+	"uq_missions_import_key":      {"missions", true, "import_key", "((import_key)::text <> ''::text) AND (deleted_at IS NULL)"},
+	"uq_mission_tests_import_key": {"mission_tests", true, "mission_id, import_key", "((import_key)::text <> ''::text) AND (deleted_at IS NULL)"},
 	// A test has at most one outcome without a tool (issue 20).
 	"uq_mission_test_outcomes_test_untooled": {"mission_test_outcomes", true, "mission_test_id", "tool_id IS NULL"},
 	// Login throttling counts recent failures by email and by address.
@@ -634,8 +645,8 @@ func TestPartialIndexes(t *testing.T) {
 			t.Errorf("expected list lacks ix_%s_active", table)
 		}
 	}
-	if len(wantPartialIndexes) != 18 {
-		t.Errorf("expected list has %d partial indexes, want 18", len(wantPartialIndexes))
+	if len(wantPartialIndexes) != 20 {
+		t.Errorf("expected list has %d partial indexes, want 20", len(wantPartialIndexes))
 	}
 	names := make([]string, 0, len(wantPartialIndexes))
 	for name := range wantPartialIndexes {

@@ -8,6 +8,18 @@ import (
 	"violet/ent"
 )
 
+// The APITokenFunc type is an adapter to allow the use of ordinary
+// function as APIToken mutator.
+type APITokenFunc func(context.Context, *ent.APITokenMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f APITokenFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.APITokenMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.APITokenMutation", m)
+}
+
 // The AttackSyncFunc type is an adapter to allow the use of ordinary
 // function as AttackSync mutator.
 type AttackSyncFunc func(context.Context, *ent.AttackSyncMutation) (ent.Value, error)
@@ -78,6 +90,18 @@ func (f EvidenceFileFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.EvidenceFileMutation", m)
+}
+
+// The ExecutionRecordFunc type is an adapter to allow the use of ordinary
+// function as ExecutionRecord mutator.
+type ExecutionRecordFunc func(context.Context, *ent.ExecutionRecordMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ExecutionRecordFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ExecutionRecordMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ExecutionRecordMutation", m)
 }
 
 // The GroupFunc type is an adapter to allow the use of ordinary

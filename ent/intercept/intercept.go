@@ -7,12 +7,14 @@ import (
 	"fmt"
 
 	"violet/ent"
+	"violet/ent/apitoken"
 	"violet/ent/attacksync"
 	"violet/ent/auditevent"
 	"violet/ent/defensivetool"
 	"violet/ent/detectionlevel"
 	"violet/ent/detectionrule"
 	"violet/ent/evidencefile"
+	"violet/ent/executionrecord"
 	"violet/ent/group"
 	"violet/ent/importjob"
 	"violet/ent/invitation"
@@ -102,6 +104,33 @@ func (f TraverseFunc) Traverse(ctx context.Context, q ent.Query) error {
 		return err
 	}
 	return f(ctx, query)
+}
+
+// The APITokenFunc type is an adapter to allow the use of ordinary function as a Querier.
+type APITokenFunc func(context.Context, *ent.APITokenQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f APITokenFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.APITokenQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.APITokenQuery", q)
+}
+
+// The TraverseAPIToken type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseAPIToken func(context.Context, *ent.APITokenQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseAPIToken) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseAPIToken) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.APITokenQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.APITokenQuery", q)
 }
 
 // The AttackSyncFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -264,6 +293,33 @@ func (f TraverseEvidenceFile) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.EvidenceFileQuery", q)
+}
+
+// The ExecutionRecordFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ExecutionRecordFunc func(context.Context, *ent.ExecutionRecordQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ExecutionRecordFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ExecutionRecordQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ExecutionRecordQuery", q)
+}
+
+// The TraverseExecutionRecord type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseExecutionRecord func(context.Context, *ent.ExecutionRecordQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseExecutionRecord) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseExecutionRecord) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ExecutionRecordQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ExecutionRecordQuery", q)
 }
 
 // The GroupFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -1079,6 +1135,8 @@ func (f TraverseWebAuthnCredential) Traverse(ctx context.Context, q ent.Query) e
 // NewQuery returns the generic Query interface for the given typed query.
 func NewQuery(q ent.Query) (Query, error) {
 	switch q := q.(type) {
+	case *ent.APITokenQuery:
+		return &query[*ent.APITokenQuery, predicate.APIToken, apitoken.OrderOption]{typ: ent.TypeAPIToken, tq: q}, nil
 	case *ent.AttackSyncQuery:
 		return &query[*ent.AttackSyncQuery, predicate.AttackSync, attacksync.OrderOption]{typ: ent.TypeAttackSync, tq: q}, nil
 	case *ent.AuditEventQuery:
@@ -1091,6 +1149,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.DetectionRuleQuery, predicate.DetectionRule, detectionrule.OrderOption]{typ: ent.TypeDetectionRule, tq: q}, nil
 	case *ent.EvidenceFileQuery:
 		return &query[*ent.EvidenceFileQuery, predicate.EvidenceFile, evidencefile.OrderOption]{typ: ent.TypeEvidenceFile, tq: q}, nil
+	case *ent.ExecutionRecordQuery:
+		return &query[*ent.ExecutionRecordQuery, predicate.ExecutionRecord, executionrecord.OrderOption]{typ: ent.TypeExecutionRecord, tq: q}, nil
 	case *ent.GroupQuery:
 		return &query[*ent.GroupQuery, predicate.Group, group.OrderOption]{typ: ent.TypeGroup, tq: q}, nil
 	case *ent.ImportJobQuery:

@@ -9,6 +9,47 @@ import (
 )
 
 var (
+	// APITokensColumns holds the columns for the "api_tokens" table.
+	APITokensColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
+		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "token_hash", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(64)"}},
+		{Name: "prefix", Type: field.TypeString, Size: 16},
+		{Name: "scopes", Type: field.TypeJSON, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "created_by_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "user_id", Type: field.TypeUUID},
+	}
+	// APITokensTable holds the schema information for the "api_tokens" table.
+	APITokensTable = &schema.Table{
+		Name:       "api_tokens",
+		Columns:    APITokensColumns,
+		PrimaryKey: []*schema.Column{APITokensColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "fk_api_tokens_user_id",
+				Columns:    []*schema.Column{APITokensColumns[11]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "uq_api_tokens_token_hash",
+				Unique:  true,
+				Columns: []*schema.Column{APITokensColumns[4]},
+			},
+			{
+				Name:    "ix_api_tokens_user_id",
+				Unique:  false,
+				Columns: []*schema.Column{APITokensColumns[11]},
+			},
+		},
+	}
 	// AttackSyncsColumns holds the columns for the "attack_syncs" table.
 	AttackSyncsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
@@ -268,6 +309,50 @@ var (
 			},
 		},
 	}
+	// ExecutionRecordsColumns holds the columns for the "execution_records" table.
+	ExecutionRecordsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
+		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "updated_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
+		{Name: "execution_id", Type: field.TypeString, Size: 200},
+		{Name: "procedure_id", Type: field.TypeString, Size: 200},
+		{Name: "format", Type: field.TypeString, Size: 20},
+		{Name: "imported_by_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "mission_id", Type: field.TypeUUID},
+		{Name: "mission_test_id", Type: field.TypeUUID},
+	}
+	// ExecutionRecordsTable holds the schema information for the "execution_records" table.
+	ExecutionRecordsTable = &schema.Table{
+		Name:       "execution_records",
+		Columns:    ExecutionRecordsColumns,
+		PrimaryKey: []*schema.Column{ExecutionRecordsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "fk_execution_records_mission_id",
+				Columns:    []*schema.Column{ExecutionRecordsColumns[7]},
+				RefColumns: []*schema.Column{MissionsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "fk_execution_records_mission_test_id",
+				Columns:    []*schema.Column{ExecutionRecordsColumns[8]},
+				RefColumns: []*schema.Column{MissionTestsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "uq_execution_records_mission_execution_procedure",
+				Unique:  true,
+				Columns: []*schema.Column{ExecutionRecordsColumns[7], ExecutionRecordsColumns[3], ExecutionRecordsColumns[4]},
+			},
+			{
+				Name:    "ix_execution_records_mission_test_id",
+				Unique:  false,
+				Columns: []*schema.Column{ExecutionRecordsColumns[8]},
+			},
+		},
+	}
 	// GroupsColumns holds the columns for the "groups" table.
 	GroupsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID, Default: schema.Expr("gen_random_uuid()")},
@@ -452,6 +537,7 @@ var (
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"draft", "planned", "in_progress", "completed", "archived"}, Default: "draft"},
 		{Name: "version", Type: field.TypeInt, Default: 1},
 		{Name: "labels", Type: field.TypeJSON, Default: schema.Expr("'[]'::jsonb"), SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "import_key", Type: field.TypeString, Size: 300, Default: ""},
 		{Name: "created_by_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "retest_of_id", Type: field.TypeUUID, Nullable: true},
 	}
@@ -463,13 +549,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fk_missions_created_by_id",
-				Columns:    []*schema.Column{MissionsColumns[12]},
+				Columns:    []*schema.Column{MissionsColumns[13]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "fk_missions_retest_of_id",
-				Columns:    []*schema.Column{MissionsColumns[13]},
+				Columns:    []*schema.Column{MissionsColumns[14]},
 				RefColumns: []*schema.Column{MissionsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -486,7 +572,15 @@ var (
 			{
 				Name:    "ix_missions_retest_of_id",
 				Unique:  false,
-				Columns: []*schema.Column{MissionsColumns[13]},
+				Columns: []*schema.Column{MissionsColumns[14]},
+			},
+			{
+				Name:    "uq_missions_import_key",
+				Unique:  true,
+				Columns: []*schema.Column{MissionsColumns[12]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "import_key <> '' AND deleted_at IS NULL",
+				},
 			},
 		},
 	}
@@ -633,6 +727,9 @@ var (
 		{Name: "command", Type: field.TypeString, Size: 20000, Default: "", SchemaType: map[string]string{"postgres": "text"}},
 		{Name: "source_host", Type: field.TypeString, Size: 255, Default: ""},
 		{Name: "target_host", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "target_user", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "executor", Type: field.TypeString, Size: 50, Default: ""},
+		{Name: "import_key", Type: field.TypeString, Size: 300, Default: ""},
 		{Name: "red_notes", Type: field.TypeString, Size: 20000, Default: "", SchemaType: map[string]string{"postgres": "text"}},
 		{Name: "detected_at", Type: field.TypeTime, Nullable: true},
 		{Name: "alert_name", Type: field.TypeString, Size: 300, Default: ""},
@@ -658,55 +755,55 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "fk_mission_tests_mission_id",
-				Columns:    []*schema.Column{MissionTestsColumns[30]},
+				Columns:    []*schema.Column{MissionTestsColumns[33]},
 				RefColumns: []*schema.Column{MissionsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "fk_mission_tests_category_id",
-				Columns:    []*schema.Column{MissionTestsColumns[31]},
+				Columns:    []*schema.Column{MissionTestsColumns[34]},
 				RefColumns: []*schema.Column{MissionCategoriesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "fk_mission_tests_mission_scenario_id",
-				Columns:    []*schema.Column{MissionTestsColumns[32]},
+				Columns:    []*schema.Column{MissionTestsColumns[35]},
 				RefColumns: []*schema.Column{MissionScenariosColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "fk_mission_tests_test_template_id",
-				Columns:    []*schema.Column{MissionTestsColumns[33]},
+				Columns:    []*schema.Column{MissionTestsColumns[36]},
 				RefColumns: []*schema.Column{TestTemplatesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "fk_mission_tests_executed_by_id",
-				Columns:    []*schema.Column{MissionTestsColumns[34]},
+				Columns:    []*schema.Column{MissionTestsColumns[37]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "fk_mission_tests_reviewed_by_id",
-				Columns:    []*schema.Column{MissionTestsColumns[35]},
+				Columns:    []*schema.Column{MissionTestsColumns[38]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "fk_mission_tests_assignee_id",
-				Columns:    []*schema.Column{MissionTestsColumns[36]},
+				Columns:    []*schema.Column{MissionTestsColumns[39]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "fk_mission_tests_detection_level_id",
-				Columns:    []*schema.Column{MissionTestsColumns[37]},
+				Columns:    []*schema.Column{MissionTestsColumns[40]},
 				RefColumns: []*schema.Column{DetectionLevelsColumns[0]},
 				OnDelete:   schema.Restrict,
 			},
 			{
 				Symbol:     "fk_mission_tests_retest_of_id",
-				Columns:    []*schema.Column{MissionTestsColumns[38]},
+				Columns:    []*schema.Column{MissionTestsColumns[41]},
 				RefColumns: []*schema.Column{MissionTestsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -715,7 +812,7 @@ var (
 			{
 				Name:    "ix_mission_tests_active",
 				Unique:  false,
-				Columns: []*schema.Column{MissionTestsColumns[30], MissionTestsColumns[4]},
+				Columns: []*schema.Column{MissionTestsColumns[33], MissionTestsColumns[4]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "deleted_at IS NULL",
 				},
@@ -723,22 +820,30 @@ var (
 			{
 				Name:    "ix_mission_tests_mission_scenario_id",
 				Unique:  false,
-				Columns: []*schema.Column{MissionTestsColumns[32]},
+				Columns: []*schema.Column{MissionTestsColumns[35]},
 			},
 			{
 				Name:    "ix_mission_tests_category_id",
 				Unique:  false,
-				Columns: []*schema.Column{MissionTestsColumns[31]},
+				Columns: []*schema.Column{MissionTestsColumns[34]},
 			},
 			{
 				Name:    "ix_mission_tests_assignee_id",
 				Unique:  false,
-				Columns: []*schema.Column{MissionTestsColumns[36]},
+				Columns: []*schema.Column{MissionTestsColumns[39]},
 			},
 			{
 				Name:    "ix_mission_tests_retest_of_id",
 				Unique:  false,
-				Columns: []*schema.Column{MissionTestsColumns[38]},
+				Columns: []*schema.Column{MissionTestsColumns[41]},
+			},
+			{
+				Name:    "uq_mission_tests_import_key",
+				Unique:  true,
+				Columns: []*schema.Column{MissionTestsColumns[33], MissionTestsColumns[25]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "import_key <> '' AND deleted_at IS NULL",
+				},
 			},
 		},
 	}
@@ -1391,6 +1496,7 @@ var (
 		{Name: "is_active", Type: field.TypeBool, Default: true},
 		{Name: "time_zone", Type: field.TypeString, Size: 64, Default: ""},
 		{Name: "last_login_at", Type: field.TypeTime, Nullable: true},
+		{Name: "service_account", Type: field.TypeBool, Default: false},
 		{Name: "break_glass", Type: field.TypeBool, Default: false},
 		{Name: "muted_notifications", Type: field.TypeJSON, Default: schema.Expr("'[]'::jsonb"), SchemaType: map[string]string{"postgres": "jsonb"}},
 	}
@@ -1708,12 +1814,14 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		APITokensTable,
 		AttackSyncsTable,
 		AuditEventsTable,
 		DefensiveToolsTable,
 		DetectionLevelsTable,
 		DetectionRulesTable,
 		EvidenceFilesTable,
+		ExecutionRecordsTable,
 		GroupsTable,
 		ImportJobsTable,
 		InvitationsTable,
@@ -1755,6 +1863,13 @@ var (
 )
 
 func init() {
+	APITokensTable.ForeignKeys[0].RefTable = UsersTable
+	APITokensTable.Annotation = &entsql.Annotation{
+		Table: "api_tokens",
+	}
+	APITokensTable.Annotation.Checks = map[string]string{
+		"ck_api_tokens_token_hash_hex": "token_hash ~ '^[0-9a-f]{64}$'",
+	}
 	AttackSyncsTable.ForeignKeys[0].RefTable = UsersTable
 	AttackSyncsTable.Annotation = &entsql.Annotation{
 		Table: "attack_syncs",
@@ -1794,6 +1909,11 @@ func init() {
 		"ck_evidence_files_sha256_hex": "sha256 ~ '^[0-9a-f]{64}$'",
 		"ck_evidence_files_side":       "side IN ('red', 'blue')",
 		"ck_evidence_files_size":       "size >= 0",
+	}
+	ExecutionRecordsTable.ForeignKeys[0].RefTable = MissionsTable
+	ExecutionRecordsTable.ForeignKeys[1].RefTable = MissionTestsTable
+	ExecutionRecordsTable.Annotation = &entsql.Annotation{
+		Table: "execution_records",
 	}
 	GroupsTable.Annotation = &entsql.Annotation{
 		Table: "groups",

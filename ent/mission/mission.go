@@ -41,6 +41,8 @@ const (
 	FieldVersion = "version"
 	// FieldLabels holds the string denoting the labels field in the database.
 	FieldLabels = "labels"
+	// FieldImportKey holds the string denoting the import_key field in the database.
+	FieldImportKey = "import_key"
 	// FieldRetestOfID holds the string denoting the retest_of_id field in the database.
 	FieldRetestOfID = "retest_of_id"
 	// EdgeMembers holds the string denoting the members edge name in mutations.
@@ -51,6 +53,8 @@ const (
 	EdgeScenarios = "scenarios"
 	// EdgeTests holds the string denoting the tests edge name in mutations.
 	EdgeTests = "tests"
+	// EdgeExecutionRecords holds the string denoting the execution_records edge name in mutations.
+	EdgeExecutionRecords = "execution_records"
 	// EdgeCreatedBy holds the string denoting the created_by edge name in mutations.
 	EdgeCreatedBy = "created_by"
 	// EdgeRetests holds the string denoting the retests edge name in mutations.
@@ -89,6 +93,13 @@ const (
 	TestsInverseTable = "mission_tests"
 	// TestsColumn is the table column denoting the tests relation/edge.
 	TestsColumn = "mission_id"
+	// ExecutionRecordsTable is the table that holds the execution_records relation/edge.
+	ExecutionRecordsTable = "execution_records"
+	// ExecutionRecordsInverseTable is the table name for the ExecutionRecord entity.
+	// It exists in this package in order to avoid circular dependency with the "executionrecord" package.
+	ExecutionRecordsInverseTable = "execution_records"
+	// ExecutionRecordsColumn is the table column denoting the execution_records relation/edge.
+	ExecutionRecordsColumn = "mission_id"
 	// CreatedByTable is the table that holds the created_by relation/edge.
 	CreatedByTable = "missions"
 	// CreatedByInverseTable is the table name for the User entity.
@@ -126,6 +137,7 @@ var Columns = []string{
 	FieldCreatedByID,
 	FieldVersion,
 	FieldLabels,
+	FieldImportKey,
 	FieldRetestOfID,
 }
 
@@ -174,6 +186,10 @@ var (
 	DefaultVersion int
 	// DefaultLabels holds the default value on creation for the "labels" field.
 	DefaultLabels []string
+	// DefaultImportKey holds the default value on creation for the "import_key" field.
+	DefaultImportKey string
+	// ImportKeyValidator is a validator for the "import_key" field. It is called by the builders before save.
+	ImportKeyValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -270,6 +286,11 @@ func ByVersion(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldVersion, opts...).ToFunc()
 }
 
+// ByImportKey orders the results by the import_key field.
+func ByImportKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldImportKey, opts...).ToFunc()
+}
+
 // ByRetestOfID orders the results by the retest_of_id field.
 func ByRetestOfID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRetestOfID, opts...).ToFunc()
@@ -328,6 +349,20 @@ func ByTestsCount(opts ...sql.OrderTermOption) OrderOption {
 func ByTests(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	return func(s *sql.Selector) {
 		sqlgraph.OrderByNeighborTerms(s, newTestsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByExecutionRecordsCount orders the results by execution_records count.
+func ByExecutionRecordsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newExecutionRecordsStep(), opts...)
+	}
+}
+
+// ByExecutionRecords orders the results by execution_records terms.
+func ByExecutionRecords(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newExecutionRecordsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
 
@@ -398,6 +433,13 @@ func newTestsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(TestsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, TestsTable, TestsColumn),
+	)
+}
+func newExecutionRecordsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ExecutionRecordsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ExecutionRecordsTable, ExecutionRecordsColumn),
 	)
 }
 func newCreatedByStep() *sqlgraph.Step {

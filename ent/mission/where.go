@@ -106,6 +106,11 @@ func Version(v int) predicate.Mission {
 	return predicate.Mission(sql.FieldEQ(FieldVersion, v))
 }
 
+// ImportKey applies equality check predicate on the "import_key" field. It's identical to ImportKeyEQ.
+func ImportKey(v string) predicate.Mission {
+	return predicate.Mission(sql.FieldEQ(FieldImportKey, v))
+}
+
 // RetestOfID applies equality check predicate on the "retest_of_id" field. It's identical to RetestOfIDEQ.
 func RetestOfID(v uuid.UUID) predicate.Mission {
 	return predicate.Mission(sql.FieldEQ(FieldRetestOfID, v))
@@ -626,6 +631,71 @@ func VersionLTE(v int) predicate.Mission {
 	return predicate.Mission(sql.FieldLTE(FieldVersion, v))
 }
 
+// ImportKeyEQ applies the EQ predicate on the "import_key" field.
+func ImportKeyEQ(v string) predicate.Mission {
+	return predicate.Mission(sql.FieldEQ(FieldImportKey, v))
+}
+
+// ImportKeyNEQ applies the NEQ predicate on the "import_key" field.
+func ImportKeyNEQ(v string) predicate.Mission {
+	return predicate.Mission(sql.FieldNEQ(FieldImportKey, v))
+}
+
+// ImportKeyIn applies the In predicate on the "import_key" field.
+func ImportKeyIn(vs ...string) predicate.Mission {
+	return predicate.Mission(sql.FieldIn(FieldImportKey, vs...))
+}
+
+// ImportKeyNotIn applies the NotIn predicate on the "import_key" field.
+func ImportKeyNotIn(vs ...string) predicate.Mission {
+	return predicate.Mission(sql.FieldNotIn(FieldImportKey, vs...))
+}
+
+// ImportKeyGT applies the GT predicate on the "import_key" field.
+func ImportKeyGT(v string) predicate.Mission {
+	return predicate.Mission(sql.FieldGT(FieldImportKey, v))
+}
+
+// ImportKeyGTE applies the GTE predicate on the "import_key" field.
+func ImportKeyGTE(v string) predicate.Mission {
+	return predicate.Mission(sql.FieldGTE(FieldImportKey, v))
+}
+
+// ImportKeyLT applies the LT predicate on the "import_key" field.
+func ImportKeyLT(v string) predicate.Mission {
+	return predicate.Mission(sql.FieldLT(FieldImportKey, v))
+}
+
+// ImportKeyLTE applies the LTE predicate on the "import_key" field.
+func ImportKeyLTE(v string) predicate.Mission {
+	return predicate.Mission(sql.FieldLTE(FieldImportKey, v))
+}
+
+// ImportKeyContains applies the Contains predicate on the "import_key" field.
+func ImportKeyContains(v string) predicate.Mission {
+	return predicate.Mission(sql.FieldContains(FieldImportKey, v))
+}
+
+// ImportKeyHasPrefix applies the HasPrefix predicate on the "import_key" field.
+func ImportKeyHasPrefix(v string) predicate.Mission {
+	return predicate.Mission(sql.FieldHasPrefix(FieldImportKey, v))
+}
+
+// ImportKeyHasSuffix applies the HasSuffix predicate on the "import_key" field.
+func ImportKeyHasSuffix(v string) predicate.Mission {
+	return predicate.Mission(sql.FieldHasSuffix(FieldImportKey, v))
+}
+
+// ImportKeyEqualFold applies the EqualFold predicate on the "import_key" field.
+func ImportKeyEqualFold(v string) predicate.Mission {
+	return predicate.Mission(sql.FieldEqualFold(FieldImportKey, v))
+}
+
+// ImportKeyContainsFold applies the ContainsFold predicate on the "import_key" field.
+func ImportKeyContainsFold(v string) predicate.Mission {
+	return predicate.Mission(sql.FieldContainsFold(FieldImportKey, v))
+}
+
 // RetestOfIDEQ applies the EQ predicate on the "retest_of_id" field.
 func RetestOfIDEQ(v uuid.UUID) predicate.Mission {
 	return predicate.Mission(sql.FieldEQ(FieldRetestOfID, v))
@@ -740,6 +810,29 @@ func HasTests() predicate.Mission {
 func HasTestsWith(preds ...predicate.MissionTest) predicate.Mission {
 	return predicate.Mission(func(s *sql.Selector) {
 		step := newTestsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasExecutionRecords applies the HasEdge predicate on the "execution_records" edge.
+func HasExecutionRecords() predicate.Mission {
+	return predicate.Mission(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ExecutionRecordsTable, ExecutionRecordsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasExecutionRecordsWith applies the HasEdge predicate on the "execution_records" edge with a given conditions (other predicates).
+func HasExecutionRecordsWith(preds ...predicate.ExecutionRecord) predicate.Mission {
+	return predicate.Mission(func(s *sql.Selector) {
+		step := newExecutionRecordsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

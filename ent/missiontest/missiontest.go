@@ -75,6 +75,12 @@ const (
 	FieldSourceHost = "source_host"
 	// FieldTargetHost holds the string denoting the target_host field in the database.
 	FieldTargetHost = "target_host"
+	// FieldTargetUser holds the string denoting the target_user field in the database.
+	FieldTargetUser = "target_user"
+	// FieldExecutor holds the string denoting the executor field in the database.
+	FieldExecutor = "executor"
+	// FieldImportKey holds the string denoting the import_key field in the database.
+	FieldImportKey = "import_key"
 	// FieldRedNotes holds the string denoting the red_notes field in the database.
 	FieldRedNotes = "red_notes"
 	// FieldDetectionLevelID holds the string denoting the detection_level_id field in the database.
@@ -121,6 +127,8 @@ const (
 	EdgeMitreTags = "mitre_tags"
 	// EdgeEvidence holds the string denoting the evidence edge name in mutations.
 	EdgeEvidence = "evidence"
+	// EdgeExecutionRecords holds the string denoting the execution_records edge name in mutations.
+	EdgeExecutionRecords = "execution_records"
 	// Table holds the table name of the missiontest in the database.
 	Table = "mission_tests"
 	// MissionTable is the table that holds the mission relation/edge.
@@ -213,6 +221,13 @@ const (
 	EvidenceInverseTable = "evidence_files"
 	// EvidenceColumn is the table column denoting the evidence relation/edge.
 	EvidenceColumn = "mission_test_id"
+	// ExecutionRecordsTable is the table that holds the execution_records relation/edge.
+	ExecutionRecordsTable = "execution_records"
+	// ExecutionRecordsInverseTable is the table name for the ExecutionRecord entity.
+	// It exists in this package in order to avoid circular dependency with the "executionrecord" package.
+	ExecutionRecordsInverseTable = "execution_records"
+	// ExecutionRecordsColumn is the table column denoting the execution_records relation/edge.
+	ExecutionRecordsColumn = "mission_test_id"
 )
 
 // Columns holds all SQL columns for missiontest fields.
@@ -247,6 +262,9 @@ var Columns = []string{
 	FieldCommand,
 	FieldSourceHost,
 	FieldTargetHost,
+	FieldTargetUser,
+	FieldExecutor,
+	FieldImportKey,
 	FieldRedNotes,
 	FieldDetectionLevelID,
 	FieldDetectedAt,
@@ -337,6 +355,18 @@ var (
 	DefaultTargetHost string
 	// TargetHostValidator is a validator for the "target_host" field. It is called by the builders before save.
 	TargetHostValidator func(string) error
+	// DefaultTargetUser holds the default value on creation for the "target_user" field.
+	DefaultTargetUser string
+	// TargetUserValidator is a validator for the "target_user" field. It is called by the builders before save.
+	TargetUserValidator func(string) error
+	// DefaultExecutor holds the default value on creation for the "executor" field.
+	DefaultExecutor string
+	// ExecutorValidator is a validator for the "executor" field. It is called by the builders before save.
+	ExecutorValidator func(string) error
+	// DefaultImportKey holds the default value on creation for the "import_key" field.
+	DefaultImportKey string
+	// ImportKeyValidator is a validator for the "import_key" field. It is called by the builders before save.
+	ImportKeyValidator func(string) error
 	// DefaultRedNotes holds the default value on creation for the "red_notes" field.
 	DefaultRedNotes string
 	// RedNotesValidator is a validator for the "red_notes" field. It is called by the builders before save.
@@ -559,6 +589,21 @@ func ByTargetHost(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTargetHost, opts...).ToFunc()
 }
 
+// ByTargetUser orders the results by the target_user field.
+func ByTargetUser(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTargetUser, opts...).ToFunc()
+}
+
+// ByExecutor orders the results by the executor field.
+func ByExecutor(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldExecutor, opts...).ToFunc()
+}
+
+// ByImportKey orders the results by the import_key field.
+func ByImportKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldImportKey, opts...).ToFunc()
+}
+
 // ByRedNotes orders the results by the red_notes field.
 func ByRedNotes(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRedNotes, opts...).ToFunc()
@@ -736,6 +781,20 @@ func ByEvidence(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newEvidenceStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByExecutionRecordsCount orders the results by execution_records count.
+func ByExecutionRecordsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newExecutionRecordsStep(), opts...)
+	}
+}
+
+// ByExecutionRecords orders the results by execution_records terms.
+func ByExecutionRecords(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newExecutionRecordsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newMissionStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -832,5 +891,12 @@ func newEvidenceStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(EvidenceInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, EvidenceTable, EvidenceColumn),
+	)
+}
+func newExecutionRecordsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ExecutionRecordsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ExecutionRecordsTable, ExecutionRecordsColumn),
 	)
 }

@@ -181,6 +181,21 @@ func TargetHost(v string) predicate.MissionTest {
 	return predicate.MissionTest(sql.FieldEQ(FieldTargetHost, v))
 }
 
+// TargetUser applies equality check predicate on the "target_user" field. It's identical to TargetUserEQ.
+func TargetUser(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldEQ(FieldTargetUser, v))
+}
+
+// Executor applies equality check predicate on the "executor" field. It's identical to ExecutorEQ.
+func Executor(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldEQ(FieldExecutor, v))
+}
+
+// ImportKey applies equality check predicate on the "import_key" field. It's identical to ImportKeyEQ.
+func ImportKey(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldEQ(FieldImportKey, v))
+}
+
 // RedNotes applies equality check predicate on the "red_notes" field. It's identical to RedNotesEQ.
 func RedNotes(v string) predicate.MissionTest {
 	return predicate.MissionTest(sql.FieldEQ(FieldRedNotes, v))
@@ -1471,6 +1486,201 @@ func TargetHostContainsFold(v string) predicate.MissionTest {
 	return predicate.MissionTest(sql.FieldContainsFold(FieldTargetHost, v))
 }
 
+// TargetUserEQ applies the EQ predicate on the "target_user" field.
+func TargetUserEQ(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldEQ(FieldTargetUser, v))
+}
+
+// TargetUserNEQ applies the NEQ predicate on the "target_user" field.
+func TargetUserNEQ(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldNEQ(FieldTargetUser, v))
+}
+
+// TargetUserIn applies the In predicate on the "target_user" field.
+func TargetUserIn(vs ...string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldIn(FieldTargetUser, vs...))
+}
+
+// TargetUserNotIn applies the NotIn predicate on the "target_user" field.
+func TargetUserNotIn(vs ...string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldNotIn(FieldTargetUser, vs...))
+}
+
+// TargetUserGT applies the GT predicate on the "target_user" field.
+func TargetUserGT(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldGT(FieldTargetUser, v))
+}
+
+// TargetUserGTE applies the GTE predicate on the "target_user" field.
+func TargetUserGTE(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldGTE(FieldTargetUser, v))
+}
+
+// TargetUserLT applies the LT predicate on the "target_user" field.
+func TargetUserLT(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldLT(FieldTargetUser, v))
+}
+
+// TargetUserLTE applies the LTE predicate on the "target_user" field.
+func TargetUserLTE(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldLTE(FieldTargetUser, v))
+}
+
+// TargetUserContains applies the Contains predicate on the "target_user" field.
+func TargetUserContains(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldContains(FieldTargetUser, v))
+}
+
+// TargetUserHasPrefix applies the HasPrefix predicate on the "target_user" field.
+func TargetUserHasPrefix(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldHasPrefix(FieldTargetUser, v))
+}
+
+// TargetUserHasSuffix applies the HasSuffix predicate on the "target_user" field.
+func TargetUserHasSuffix(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldHasSuffix(FieldTargetUser, v))
+}
+
+// TargetUserEqualFold applies the EqualFold predicate on the "target_user" field.
+func TargetUserEqualFold(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldEqualFold(FieldTargetUser, v))
+}
+
+// TargetUserContainsFold applies the ContainsFold predicate on the "target_user" field.
+func TargetUserContainsFold(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldContainsFold(FieldTargetUser, v))
+}
+
+// ExecutorEQ applies the EQ predicate on the "executor" field.
+func ExecutorEQ(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldEQ(FieldExecutor, v))
+}
+
+// ExecutorNEQ applies the NEQ predicate on the "executor" field.
+func ExecutorNEQ(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldNEQ(FieldExecutor, v))
+}
+
+// ExecutorIn applies the In predicate on the "executor" field.
+func ExecutorIn(vs ...string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldIn(FieldExecutor, vs...))
+}
+
+// ExecutorNotIn applies the NotIn predicate on the "executor" field.
+func ExecutorNotIn(vs ...string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldNotIn(FieldExecutor, vs...))
+}
+
+// ExecutorGT applies the GT predicate on the "executor" field.
+func ExecutorGT(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldGT(FieldExecutor, v))
+}
+
+// ExecutorGTE applies the GTE predicate on the "executor" field.
+func ExecutorGTE(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldGTE(FieldExecutor, v))
+}
+
+// ExecutorLT applies the LT predicate on the "executor" field.
+func ExecutorLT(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldLT(FieldExecutor, v))
+}
+
+// ExecutorLTE applies the LTE predicate on the "executor" field.
+func ExecutorLTE(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldLTE(FieldExecutor, v))
+}
+
+// ExecutorContains applies the Contains predicate on the "executor" field.
+func ExecutorContains(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldContains(FieldExecutor, v))
+}
+
+// ExecutorHasPrefix applies the HasPrefix predicate on the "executor" field.
+func ExecutorHasPrefix(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldHasPrefix(FieldExecutor, v))
+}
+
+// ExecutorHasSuffix applies the HasSuffix predicate on the "executor" field.
+func ExecutorHasSuffix(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldHasSuffix(FieldExecutor, v))
+}
+
+// ExecutorEqualFold applies the EqualFold predicate on the "executor" field.
+func ExecutorEqualFold(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldEqualFold(FieldExecutor, v))
+}
+
+// ExecutorContainsFold applies the ContainsFold predicate on the "executor" field.
+func ExecutorContainsFold(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldContainsFold(FieldExecutor, v))
+}
+
+// ImportKeyEQ applies the EQ predicate on the "import_key" field.
+func ImportKeyEQ(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldEQ(FieldImportKey, v))
+}
+
+// ImportKeyNEQ applies the NEQ predicate on the "import_key" field.
+func ImportKeyNEQ(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldNEQ(FieldImportKey, v))
+}
+
+// ImportKeyIn applies the In predicate on the "import_key" field.
+func ImportKeyIn(vs ...string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldIn(FieldImportKey, vs...))
+}
+
+// ImportKeyNotIn applies the NotIn predicate on the "import_key" field.
+func ImportKeyNotIn(vs ...string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldNotIn(FieldImportKey, vs...))
+}
+
+// ImportKeyGT applies the GT predicate on the "import_key" field.
+func ImportKeyGT(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldGT(FieldImportKey, v))
+}
+
+// ImportKeyGTE applies the GTE predicate on the "import_key" field.
+func ImportKeyGTE(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldGTE(FieldImportKey, v))
+}
+
+// ImportKeyLT applies the LT predicate on the "import_key" field.
+func ImportKeyLT(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldLT(FieldImportKey, v))
+}
+
+// ImportKeyLTE applies the LTE predicate on the "import_key" field.
+func ImportKeyLTE(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldLTE(FieldImportKey, v))
+}
+
+// ImportKeyContains applies the Contains predicate on the "import_key" field.
+func ImportKeyContains(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldContains(FieldImportKey, v))
+}
+
+// ImportKeyHasPrefix applies the HasPrefix predicate on the "import_key" field.
+func ImportKeyHasPrefix(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldHasPrefix(FieldImportKey, v))
+}
+
+// ImportKeyHasSuffix applies the HasSuffix predicate on the "import_key" field.
+func ImportKeyHasSuffix(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldHasSuffix(FieldImportKey, v))
+}
+
+// ImportKeyEqualFold applies the EqualFold predicate on the "import_key" field.
+func ImportKeyEqualFold(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldEqualFold(FieldImportKey, v))
+}
+
+// ImportKeyContainsFold applies the ContainsFold predicate on the "import_key" field.
+func ImportKeyContainsFold(v string) predicate.MissionTest {
+	return predicate.MissionTest(sql.FieldContainsFold(FieldImportKey, v))
+}
+
 // RedNotesEQ applies the EQ predicate on the "red_notes" field.
 func RedNotesEQ(v string) predicate.MissionTest {
 	return predicate.MissionTest(sql.FieldEQ(FieldRedNotes, v))
@@ -2245,6 +2455,29 @@ func HasEvidence() predicate.MissionTest {
 func HasEvidenceWith(preds ...predicate.EvidenceFile) predicate.MissionTest {
 	return predicate.MissionTest(func(s *sql.Selector) {
 		step := newEvidenceStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasExecutionRecords applies the HasEdge predicate on the "execution_records" edge.
+func HasExecutionRecords() predicate.MissionTest {
+	return predicate.MissionTest(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ExecutionRecordsTable, ExecutionRecordsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasExecutionRecordsWith applies the HasEdge predicate on the "execution_records" edge with a given conditions (other predicates).
+func HasExecutionRecordsWith(preds ...predicate.ExecutionRecord) predicate.MissionTest {
+	return predicate.MissionTest(func(s *sql.Selector) {
+		step := newExecutionRecordsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

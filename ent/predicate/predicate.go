@@ -6,6 +6,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// APIToken is the predicate function for apitoken builders.
+type APIToken func(*sql.Selector)
+
 // AttackSync is the predicate function for attacksync builders.
 type AttackSync func(*sql.Selector)
 
@@ -23,6 +26,9 @@ type DetectionRule func(*sql.Selector)
 
 // EvidenceFile is the predicate function for evidencefile builders.
 type EvidenceFile func(*sql.Selector)
+
+// ExecutionRecord is the predicate function for executionrecord builders.
+type ExecutionRecord func(*sql.Selector)
 
 // Group is the predicate function for group builders.
 type Group func(*sql.Selector)

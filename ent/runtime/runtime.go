@@ -5,12 +5,14 @@ package runtime
 import (
 	"context"
 	"time"
+	"violet/ent/apitoken"
 	"violet/ent/attacksync"
 	"violet/ent/auditevent"
 	"violet/ent/defensivetool"
 	"violet/ent/detectionlevel"
 	"violet/ent/detectionrule"
 	"violet/ent/evidencefile"
+	"violet/ent/executionrecord"
 	"violet/ent/group"
 	"violet/ent/importjob"
 	"violet/ent/invitation"
@@ -53,6 +55,62 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	apitokenMixin := schema.APIToken{}.Mixin()
+	apitoken.Policy = privacy.NewPolicies(schema.APIToken{})
+	apitoken.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := apitoken.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	apitokenMixinFields0 := apitokenMixin[0].Fields()
+	_ = apitokenMixinFields0
+	apitokenMixinFields1 := apitokenMixin[1].Fields()
+	_ = apitokenMixinFields1
+	apitokenFields := schema.APIToken{}.Fields()
+	_ = apitokenFields
+	// apitokenDescCreatedAt is the schema descriptor for created_at field.
+	apitokenDescCreatedAt := apitokenMixinFields1[0].Descriptor()
+	// apitoken.DefaultCreatedAt holds the default value on creation for the created_at field.
+	apitoken.DefaultCreatedAt = apitokenDescCreatedAt.Default.(func() time.Time)
+	// apitokenDescUpdatedAt is the schema descriptor for updated_at field.
+	apitokenDescUpdatedAt := apitokenMixinFields1[1].Descriptor()
+	// apitoken.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	apitoken.DefaultUpdatedAt = apitokenDescUpdatedAt.Default.(func() time.Time)
+	// apitoken.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	apitoken.UpdateDefaultUpdatedAt = apitokenDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// apitokenDescName is the schema descriptor for name field.
+	apitokenDescName := apitokenFields[1].Descriptor()
+	// apitoken.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	apitoken.NameValidator = func() func(string) error {
+		validators := apitokenDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// apitokenDescPrefix is the schema descriptor for prefix field.
+	apitokenDescPrefix := apitokenFields[3].Descriptor()
+	// apitoken.PrefixValidator is a validator for the "prefix" field. It is called by the builders before save.
+	apitoken.PrefixValidator = apitokenDescPrefix.Validators[0].(func(string) error)
+	// apitokenDescScopes is the schema descriptor for scopes field.
+	apitokenDescScopes := apitokenFields[4].Descriptor()
+	// apitoken.DefaultScopes holds the default value on creation for the scopes field.
+	apitoken.DefaultScopes = apitokenDescScopes.Default.([]string)
+	// apitokenDescID is the schema descriptor for id field.
+	apitokenDescID := apitokenMixinFields0[0].Descriptor()
+	// apitoken.DefaultID holds the default value on creation for the id field.
+	apitoken.DefaultID = apitokenDescID.Default.(func() uuid.UUID)
 	attacksyncMixin := schema.AttackSync{}.Mixin()
 	attacksync.Policy = privacy.NewPolicies(schema.AttackSync{})
 	attacksync.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -551,6 +609,76 @@ func init() {
 	evidencefileDescID := evidencefileMixinFields0[0].Descriptor()
 	// evidencefile.DefaultID holds the default value on creation for the id field.
 	evidencefile.DefaultID = evidencefileDescID.Default.(func() uuid.UUID)
+	executionrecordMixin := schema.ExecutionRecord{}.Mixin()
+	executionrecord.Policy = privacy.NewPolicies(schema.ExecutionRecord{})
+	executionrecord.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := executionrecord.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	executionrecordMixinFields0 := executionrecordMixin[0].Fields()
+	_ = executionrecordMixinFields0
+	executionrecordMixinFields1 := executionrecordMixin[1].Fields()
+	_ = executionrecordMixinFields1
+	executionrecordFields := schema.ExecutionRecord{}.Fields()
+	_ = executionrecordFields
+	// executionrecordDescCreatedAt is the schema descriptor for created_at field.
+	executionrecordDescCreatedAt := executionrecordMixinFields1[0].Descriptor()
+	// executionrecord.DefaultCreatedAt holds the default value on creation for the created_at field.
+	executionrecord.DefaultCreatedAt = executionrecordDescCreatedAt.Default.(func() time.Time)
+	// executionrecordDescUpdatedAt is the schema descriptor for updated_at field.
+	executionrecordDescUpdatedAt := executionrecordMixinFields1[1].Descriptor()
+	// executionrecord.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	executionrecord.DefaultUpdatedAt = executionrecordDescUpdatedAt.Default.(func() time.Time)
+	// executionrecord.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	executionrecord.UpdateDefaultUpdatedAt = executionrecordDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// executionrecordDescExecutionID is the schema descriptor for execution_id field.
+	executionrecordDescExecutionID := executionrecordFields[2].Descriptor()
+	// executionrecord.ExecutionIDValidator is a validator for the "execution_id" field. It is called by the builders before save.
+	executionrecord.ExecutionIDValidator = func() func(string) error {
+		validators := executionrecordDescExecutionID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(execution_id string) error {
+			for _, fn := range fns {
+				if err := fn(execution_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// executionrecordDescProcedureID is the schema descriptor for procedure_id field.
+	executionrecordDescProcedureID := executionrecordFields[3].Descriptor()
+	// executionrecord.ProcedureIDValidator is a validator for the "procedure_id" field. It is called by the builders before save.
+	executionrecord.ProcedureIDValidator = func() func(string) error {
+		validators := executionrecordDescProcedureID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(procedure_id string) error {
+			for _, fn := range fns {
+				if err := fn(procedure_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// executionrecordDescFormat is the schema descriptor for format field.
+	executionrecordDescFormat := executionrecordFields[4].Descriptor()
+	// executionrecord.FormatValidator is a validator for the "format" field. It is called by the builders before save.
+	executionrecord.FormatValidator = executionrecordDescFormat.Validators[0].(func(string) error)
+	// executionrecordDescID is the schema descriptor for id field.
+	executionrecordDescID := executionrecordMixinFields0[0].Descriptor()
+	// executionrecord.DefaultID holds the default value on creation for the id field.
+	executionrecord.DefaultID = executionrecordDescID.Default.(func() uuid.UUID)
 	groupMixin := schema.Group{}.Mixin()
 	group.Policy = privacy.NewPolicies(schema.Group{})
 	group.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -840,6 +968,12 @@ func init() {
 	missionDescLabels := missionFields[8].Descriptor()
 	// mission.DefaultLabels holds the default value on creation for the labels field.
 	mission.DefaultLabels = missionDescLabels.Default.([]string)
+	// missionDescImportKey is the schema descriptor for import_key field.
+	missionDescImportKey := missionFields[9].Descriptor()
+	// mission.DefaultImportKey holds the default value on creation for the import_key field.
+	mission.DefaultImportKey = missionDescImportKey.Default.(string)
+	// mission.ImportKeyValidator is a validator for the "import_key" field. It is called by the builders before save.
+	mission.ImportKeyValidator = missionDescImportKey.Validators[0].(func(string) error)
 	// missionDescID is the schema descriptor for id field.
 	missionDescID := missionMixinFields0[0].Descriptor()
 	// mission.DefaultID holds the default value on creation for the id field.
@@ -1119,32 +1253,50 @@ func init() {
 	missiontest.DefaultTargetHost = missiontestDescTargetHost.Default.(string)
 	// missiontest.TargetHostValidator is a validator for the "target_host" field. It is called by the builders before save.
 	missiontest.TargetHostValidator = missiontestDescTargetHost.Validators[0].(func(string) error)
+	// missiontestDescTargetUser is the schema descriptor for target_user field.
+	missiontestDescTargetUser := missiontestFields[26].Descriptor()
+	// missiontest.DefaultTargetUser holds the default value on creation for the target_user field.
+	missiontest.DefaultTargetUser = missiontestDescTargetUser.Default.(string)
+	// missiontest.TargetUserValidator is a validator for the "target_user" field. It is called by the builders before save.
+	missiontest.TargetUserValidator = missiontestDescTargetUser.Validators[0].(func(string) error)
+	// missiontestDescExecutor is the schema descriptor for executor field.
+	missiontestDescExecutor := missiontestFields[27].Descriptor()
+	// missiontest.DefaultExecutor holds the default value on creation for the executor field.
+	missiontest.DefaultExecutor = missiontestDescExecutor.Default.(string)
+	// missiontest.ExecutorValidator is a validator for the "executor" field. It is called by the builders before save.
+	missiontest.ExecutorValidator = missiontestDescExecutor.Validators[0].(func(string) error)
+	// missiontestDescImportKey is the schema descriptor for import_key field.
+	missiontestDescImportKey := missiontestFields[28].Descriptor()
+	// missiontest.DefaultImportKey holds the default value on creation for the import_key field.
+	missiontest.DefaultImportKey = missiontestDescImportKey.Default.(string)
+	// missiontest.ImportKeyValidator is a validator for the "import_key" field. It is called by the builders before save.
+	missiontest.ImportKeyValidator = missiontestDescImportKey.Validators[0].(func(string) error)
 	// missiontestDescRedNotes is the schema descriptor for red_notes field.
-	missiontestDescRedNotes := missiontestFields[26].Descriptor()
+	missiontestDescRedNotes := missiontestFields[29].Descriptor()
 	// missiontest.DefaultRedNotes holds the default value on creation for the red_notes field.
 	missiontest.DefaultRedNotes = missiontestDescRedNotes.Default.(string)
 	// missiontest.RedNotesValidator is a validator for the "red_notes" field. It is called by the builders before save.
 	missiontest.RedNotesValidator = missiontestDescRedNotes.Validators[0].(func(string) error)
 	// missiontestDescAlertName is the schema descriptor for alert_name field.
-	missiontestDescAlertName := missiontestFields[29].Descriptor()
+	missiontestDescAlertName := missiontestFields[32].Descriptor()
 	// missiontest.DefaultAlertName holds the default value on creation for the alert_name field.
 	missiontest.DefaultAlertName = missiontestDescAlertName.Default.(string)
 	// missiontest.AlertNameValidator is a validator for the "alert_name" field. It is called by the builders before save.
 	missiontest.AlertNameValidator = missiontestDescAlertName.Validators[0].(func(string) error)
 	// missiontestDescLogSource is the schema descriptor for log_source field.
-	missiontestDescLogSource := missiontestFields[30].Descriptor()
+	missiontestDescLogSource := missiontestFields[33].Descriptor()
 	// missiontest.DefaultLogSource holds the default value on creation for the log_source field.
 	missiontest.DefaultLogSource = missiontestDescLogSource.Default.(string)
 	// missiontest.LogSourceValidator is a validator for the "log_source" field. It is called by the builders before save.
 	missiontest.LogSourceValidator = missiontestDescLogSource.Validators[0].(func(string) error)
 	// missiontestDescBlueNotes is the schema descriptor for blue_notes field.
-	missiontestDescBlueNotes := missiontestFields[31].Descriptor()
+	missiontestDescBlueNotes := missiontestFields[34].Descriptor()
 	// missiontest.DefaultBlueNotes holds the default value on creation for the blue_notes field.
 	missiontest.DefaultBlueNotes = missiontestDescBlueNotes.Default.(string)
 	// missiontest.BlueNotesValidator is a validator for the "blue_notes" field. It is called by the builders before save.
 	missiontest.BlueNotesValidator = missiontestDescBlueNotes.Validators[0].(func(string) error)
 	// missiontestDescVersion is the schema descriptor for version field.
-	missiontestDescVersion := missiontestFields[34].Descriptor()
+	missiontestDescVersion := missiontestFields[37].Descriptor()
 	// missiontest.DefaultVersion holds the default value on creation for the version field.
 	missiontest.DefaultVersion = missiontestDescVersion.Default.(int)
 	// missiontestDescID is the schema descriptor for id field.
@@ -2165,12 +2317,16 @@ func init() {
 	user.DefaultTimeZone = userDescTimeZone.Default.(string)
 	// user.TimeZoneValidator is a validator for the "time_zone" field. It is called by the builders before save.
 	user.TimeZoneValidator = userDescTimeZone.Validators[0].(func(string) error)
+	// userDescServiceAccount is the schema descriptor for service_account field.
+	userDescServiceAccount := userFields[7].Descriptor()
+	// user.DefaultServiceAccount holds the default value on creation for the service_account field.
+	user.DefaultServiceAccount = userDescServiceAccount.Default.(bool)
 	// userDescBreakGlass is the schema descriptor for break_glass field.
-	userDescBreakGlass := userFields[7].Descriptor()
+	userDescBreakGlass := userFields[8].Descriptor()
 	// user.DefaultBreakGlass holds the default value on creation for the break_glass field.
 	user.DefaultBreakGlass = userDescBreakGlass.Default.(bool)
 	// userDescMutedNotifications is the schema descriptor for muted_notifications field.
-	userDescMutedNotifications := userFields[8].Descriptor()
+	userDescMutedNotifications := userFields[9].Descriptor()
 	// user.DefaultMutedNotifications holds the default value on creation for the muted_notifications field.
 	user.DefaultMutedNotifications = userDescMutedNotifications.Default.([]string)
 	// userDescID is the schema descriptor for id field.

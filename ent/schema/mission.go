@@ -78,6 +78,8 @@ func (Mission) Fields() []ent.Field {
 		field.Strings("labels").Default([]string{}).SchemaType(jsonb).
 			Annotations(entsql.DefaultExpr("'[]'::jsonb")).
 			Comment("free-form labels (a client, a business unit, a yearly campaign) the insights filter by"),
+		field.String("import_key").Default("").MaxLen(300).
+			Comment("where an imported mission came from (vectr:<assessment>, archive:<source mission id>); empty for missions made here"),
 		field.UUID("retest_of_id", uuid.UUID{}).Optional().Nillable().
 			Comment("the mission this one retests; its tests point at the tests they retest"),
 	}
@@ -97,6 +99,9 @@ func (Mission) Edges() []ent.Edge {
 			Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("tests", MissionTest.Type).
 			StorageKey(fk("mission_tests", "mission_id")).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("execution_records", ExecutionRecord.Type).
+			StorageKey(fk("execution_records", "mission_id")).
 			Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("created_by", User.Type).Unique().Field("created_by_id").
 			StorageKey(fk("missions", "created_by_id")).
@@ -123,6 +128,8 @@ func (Mission) Indexes() []ent.Index {
 	return []ent.Index{
 		activeIndex("missions", "created_at"),
 		index.Fields("retest_of_id").StorageKey("ix_missions_retest_of_id"),
+		index.Fields("import_key").Unique().StorageKey("uq_missions_import_key").
+			Annotations(entsql.IndexWhere("import_key <> '' AND deleted_at IS NULL")),
 	}
 }
 

@@ -95,6 +95,10 @@ func (MissionTest) Fields() []ent.Field {
 		field.Text("command").Default("").MaxRuneLen(notesTextMax).SchemaType(text),
 		field.String("source_host").Default("").MaxLen(255),
 		field.String("target_host").Default("").MaxLen(255),
+		field.String("target_user").Default("").MaxLen(255).Comment("the account the test ran as"),
+		field.String("executor").Default("").MaxLen(50).Comment("what ran the command: powershell, command_prompt, sh, bash, manual…"),
+		field.String("import_key").Default("").MaxLen(300).
+			Comment("where an imported test came from (vectr:<campaign>/<variant>); unique in its mission"),
 		field.Text("red_notes").Default("").MaxRuneLen(notesTextMax).SchemaType(text),
 		// Blue side.
 		field.UUID("detection_level_id", uuid.UUID{}).Optional().Nillable(),
@@ -150,6 +154,9 @@ func (MissionTest) Edges() []ent.Edge {
 		edge.To("evidence", EvidenceFile.Type).
 			StorageKey(fk("evidence_files", "mission_test_id")).
 			Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("execution_records", ExecutionRecord.Type).
+			StorageKey(fk("execution_records", "mission_test_id")).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
 	}
 }
 
@@ -161,6 +168,8 @@ func (MissionTest) Indexes() []ent.Index {
 		index.Fields("category_id").StorageKey("ix_mission_tests_category_id"),
 		index.Fields("assignee_id").StorageKey("ix_mission_tests_assignee_id"),
 		index.Fields("retest_of_id").StorageKey("ix_mission_tests_retest_of_id"),
+		index.Fields("mission_id", "import_key").Unique().StorageKey("uq_mission_tests_import_key").
+			Annotations(entsql.IndexWhere("import_key <> '' AND deleted_at IS NULL")),
 	}
 }
 

@@ -69,6 +69,8 @@ func (User) Fields() []ent.Field {
 		field.String("time_zone").Default("").MaxLen(64).
 			Comment("IANA zone the user reads and enters times in; empty until the browser's zone is learnt at sign-in (UTC meanwhile)"),
 		field.Time("last_login_at").Optional().Nillable(),
+		field.Bool("service_account").Default(false).
+			Comment("an account for automation: no password, no sign-in page, API tokens only"),
 		field.Bool("break_glass").Default(false).
 			Comment("may still sign in with a password when single sign-on is required for everyone"),
 		field.Strings("muted_notifications").Default([]string{}).SchemaType(jsonb).
@@ -117,6 +119,9 @@ func (User) Edges() []ent.Edge {
 			Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("refresh_tokens", RefreshToken.Type).
 			StorageKey(fk("refresh_tokens", "user_id")).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("api_tokens", APIToken.Type).
+			StorageKey(fk("api_tokens", "user_id")).
 			Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("notifications", Notification.Type).
 			StorageKey(fk("notifications", "user_id")).

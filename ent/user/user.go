@@ -37,6 +37,8 @@ const (
 	FieldTimeZone = "time_zone"
 	// FieldLastLoginAt holds the string denoting the last_login_at field in the database.
 	FieldLastLoginAt = "last_login_at"
+	// FieldServiceAccount holds the string denoting the service_account field in the database.
+	FieldServiceAccount = "service_account"
 	// FieldBreakGlass holds the string denoting the break_glass field in the database.
 	FieldBreakGlass = "break_glass"
 	// FieldMutedNotifications holds the string denoting the muted_notifications field in the database.
@@ -53,6 +55,8 @@ const (
 	EdgeIdentities = "identities"
 	// EdgeRefreshTokens holds the string denoting the refresh_tokens edge name in mutations.
 	EdgeRefreshTokens = "refresh_tokens"
+	// EdgeAPITokens holds the string denoting the api_tokens edge name in mutations.
+	EdgeAPITokens = "api_tokens"
 	// EdgeNotifications holds the string denoting the notifications edge name in mutations.
 	EdgeNotifications = "notifications"
 	// EdgeMemberships holds the string denoting the memberships edge name in mutations.
@@ -99,6 +103,13 @@ const (
 	RefreshTokensInverseTable = "refresh_tokens"
 	// RefreshTokensColumn is the table column denoting the refresh_tokens relation/edge.
 	RefreshTokensColumn = "user_id"
+	// APITokensTable is the table that holds the api_tokens relation/edge.
+	APITokensTable = "api_tokens"
+	// APITokensInverseTable is the table name for the APIToken entity.
+	// It exists in this package in order to avoid circular dependency with the "apitoken" package.
+	APITokensInverseTable = "api_tokens"
+	// APITokensColumn is the table column denoting the api_tokens relation/edge.
+	APITokensColumn = "user_id"
 	// NotificationsTable is the table that holds the notifications relation/edge.
 	NotificationsTable = "notifications"
 	// NotificationsInverseTable is the table name for the Notification entity.
@@ -128,6 +139,7 @@ var Columns = []string{
 	FieldIsActive,
 	FieldTimeZone,
 	FieldLastLoginAt,
+	FieldServiceAccount,
 	FieldBreakGlass,
 	FieldMutedNotifications,
 }
@@ -173,6 +185,8 @@ var (
 	DefaultTimeZone string
 	// TimeZoneValidator is a validator for the "time_zone" field. It is called by the builders before save.
 	TimeZoneValidator func(string) error
+	// DefaultServiceAccount holds the default value on creation for the "service_account" field.
+	DefaultServiceAccount bool
 	// DefaultBreakGlass holds the default value on creation for the "break_glass" field.
 	DefaultBreakGlass bool
 	// DefaultMutedNotifications holds the default value on creation for the "muted_notifications" field.
@@ -265,6 +279,11 @@ func ByLastLoginAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastLoginAt, opts...).ToFunc()
 }
 
+// ByServiceAccount orders the results by the service_account field.
+func ByServiceAccount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldServiceAccount, opts...).ToFunc()
+}
+
 // ByBreakGlass orders the results by the break_glass field.
 func ByBreakGlass(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldBreakGlass, opts...).ToFunc()
@@ -354,6 +373,20 @@ func ByRefreshTokens(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByAPITokensCount orders the results by api_tokens count.
+func ByAPITokensCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newAPITokensStep(), opts...)
+	}
+}
+
+// ByAPITokens orders the results by api_tokens terms.
+func ByAPITokens(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newAPITokensStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByNotificationsCount orders the results by notifications count.
 func ByNotificationsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -421,6 +454,13 @@ func newRefreshTokensStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(RefreshTokensInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, RefreshTokensTable, RefreshTokensColumn),
+	)
+}
+func newAPITokensStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(APITokensInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, APITokensTable, APITokensColumn),
 	)
 }
 func newNotificationsStep() *sqlgraph.Step {

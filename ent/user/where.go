@@ -101,6 +101,11 @@ func LastLoginAt(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldLastLoginAt, v))
 }
 
+// ServiceAccount applies equality check predicate on the "service_account" field. It's identical to ServiceAccountEQ.
+func ServiceAccount(v bool) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldServiceAccount, v))
+}
+
 // BreakGlass applies equality check predicate on the "break_glass" field. It's identical to BreakGlassEQ.
 func BreakGlass(v bool) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldBreakGlass, v))
@@ -576,6 +581,16 @@ func LastLoginAtNotNil() predicate.User {
 	return predicate.User(sql.FieldNotNull(FieldLastLoginAt))
 }
 
+// ServiceAccountEQ applies the EQ predicate on the "service_account" field.
+func ServiceAccountEQ(v bool) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldServiceAccount, v))
+}
+
+// ServiceAccountNEQ applies the NEQ predicate on the "service_account" field.
+func ServiceAccountNEQ(v bool) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldServiceAccount, v))
+}
+
 // BreakGlassEQ applies the EQ predicate on the "break_glass" field.
 func BreakGlassEQ(v bool) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldBreakGlass, v))
@@ -716,6 +731,29 @@ func HasRefreshTokens() predicate.User {
 func HasRefreshTokensWith(preds ...predicate.RefreshToken) predicate.User {
 	return predicate.User(func(s *sql.Selector) {
 		step := newRefreshTokensStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasAPITokens applies the HasEdge predicate on the "api_tokens" edge.
+func HasAPITokens() predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, APITokensTable, APITokensColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasAPITokensWith applies the HasEdge predicate on the "api_tokens" edge with a given conditions (other predicates).
+func HasAPITokensWith(preds ...predicate.APIToken) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := newAPITokensStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)
