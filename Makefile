@@ -26,10 +26,11 @@ test: tools-postgres tools-chromium lint check-generated test-go
 test-go:
 	$(GO) test $(TESTFLAGS) ./...
 
-## generate: regenerate ent and templ code
+## generate: regenerate ent, templ and the API's code (from handlers/api/openapi.yaml)
 generate:
 	$(GO) generate ./ent
 	$(GO) tool templ generate
+	$(GO) generate ./handlers/api
 
 ## check-generated: fail when regenerating ent/templ code would change it, or when
 ## the migrations and the ent schema disagree (a migrate diff would write a file)

@@ -23,6 +23,36 @@ const (
 	O = "ok"        // let through: any answer but the two above and a 5xx
 )
 
+// The JSON API's routes (access "token:…") are called with a bearer token
+// of each role's account holding every scope (TestAPIScopes covers the
+// scopes) instead of a session; "anonymous" sends none and gets 401, which
+// the matrix counts as L. Their missions and tests do not exist (404, O):
+// what the roles may do on a mission is the workflows' (TestAPI*).
+var apiMatrix = map[string][6]string{
+	"GET /api/v1/missions":                                               {L, O, O, O, O, O},
+	"POST /api/v1/missions":                                              {L, F, O, F, F, O},
+	"GET /api/v1/missions/:missionId":                                    {L, O, O, O, O, O},
+	"POST /api/v1/missions/:missionId/status":                            {L, O, O, O, O, O},
+	"GET /api/v1/missions/:missionId/tests":                              {L, O, O, O, O, O},
+	"GET /api/v1/missions/:missionId/tests/:testId":                      {L, O, O, O, O, O},
+	"PUT /api/v1/missions/:missionId/tests/:testId/red":                  {L, O, O, O, O, O},
+	"POST /api/v1/missions/:missionId/tests/:testId/release":             {L, O, O, O, O, O},
+	"PUT /api/v1/missions/:missionId/tests/:testId/outcomes/:toolId":     {L, O, O, O, O, O},
+	"POST /api/v1/missions/:missionId/tests/:testId/review":              {L, O, O, O, O, O},
+	"GET /api/v1/missions/:missionId/tests/:testId/evidence":             {L, O, O, O, O, O},
+	"POST /api/v1/missions/:missionId/tests/:testId/evidence":            {L, O, O, O, O, O},
+	"GET /api/v1/missions/:missionId/tests/:testId/evidence/:evidenceId": {L, O, O, O, O, O},
+	"POST /api/v1/missions/:missionId/executions":                        {L, O, O, O, O, O},
+	"GET /api/v1/missions/:missionId/export/tests.csv":                   {L, O, O, O, O, O},
+	"GET /api/v1/missions/:missionId/export/mission.json":                {L, O, O, O, O, O},
+	"GET /api/v1/attack/:externalId":                                     {L, O, O, O, O, O},
+	"GET /api/v1/missions/:missionId/archive":                            {L, O, O, O, O, O},
+	"POST /api/v1/missions/import":                                       {L, O, O, O, O, O},
+	"GET /api/v1/attack":                                                 {L, O, O, O, O, O},
+	"GET /api/v1/insights":                                               {L, F, F, F, F, O},
+	"POST /api/v1/library/imports/vectr":                                 {L, O, O, O, O, O},
+}
+
 // roles are the kinds of viewer the matrix tries, in column order.
 var roles = []string{"anonymous", "no groups", "redteam", "blueteam", "observer", "admin"}
 
@@ -42,6 +72,8 @@ var matrix = map[string][6]string{
 	"POST /notifications/:id/read":    {L, O, O, O, O, O},
 	"POST /notifications/:id/open":    {L, O, O, O, O, O},
 	"GET /api/v1/diag/db":             {O, O, O, O, O, O},
+	"GET /api/v1/openapi.json":        {O, O, O, O, O, O},
+	"GET /api/docs":                   {O, O, O, O, O, O},
 	"GET /healthz":                    {O, O, O, O, O, O},
 	"GET /readyz":                     {O, O, O, O, O, O},
 	"GET /metrics":                    {L, F, F, F, F, O},
@@ -90,6 +122,9 @@ var matrix = map[string][6]string{
 	"POST /account/security/passkeys/:id/remove":   {L, O, O, O, O, O},
 	"POST /account/security/identities/link":       {L, O, O, O, O, O},
 	"POST /account/security/identities/:id/unlink": {L, O, O, O, O, O},
+	// API tokens: the viewer's own (internal/apitoken).
+	"POST /account/api-tokens":            {L, O, O, O, O, O},
+	"POST /account/api-tokens/:id/revoke": {L, O, O, O, O, O},
 
 	"GET /account":                      {L, O, O, O, O, O},
 	"POST /account/profile":             {L, O, O, O, O, O},
@@ -97,6 +132,13 @@ var matrix = map[string][6]string{
 	"POST /account/language":            {L, O, O, O, O, O},
 	"POST /account/sessions/end-others": {L, O, O, O, O, O},
 	"POST /account/sessions/:id/end":    {L, O, O, O, O, O},
+
+	// Service accounts and their tokens: user.manage.
+	"GET /admin/service-accounts":                           {L, F, F, F, F, O},
+	"POST /admin/service-accounts":                          {L, F, F, F, F, O},
+	"GET /admin/service-accounts/:id":                       {L, F, F, F, F, O},
+	"POST /admin/service-accounts/:id/tokens":               {L, F, F, F, F, O},
+	"POST /admin/service-accounts/:id/tokens/:token/revoke": {L, F, F, F, F, O},
 
 	"GET /admin/users":                         {L, F, F, F, F, O},
 	"GET /admin/users/:id":                     {L, F, F, F, F, O},
@@ -164,6 +206,12 @@ var matrix = map[string][6]string{
 	"GET /library/import/:id":      {L, F, O, F, F, O},
 	"GET /library/export":          {L, F, O, O, O, O},
 
+	// The VECTR history import (its workflow also needs mission.create,
+	// which the red team has).
+	"GET /library/import/vectr":      {L, F, O, F, F, O},
+	"POST /library/import/vectr":     {L, F, O, F, F, O},
+	"POST /library/import/vectr/run": {L, F, O, F, F, O},
+
 	"GET /admin/detection-levels":               {L, F, F, F, F, O},
 	"POST /admin/detection-levels":              {L, F, F, F, F, O},
 	"GET /admin/detection-levels/:id":           {L, F, F, F, F, O},
@@ -201,6 +249,9 @@ var matrix = map[string][6]string{
 	"GET /missions":                             {L, F, O, O, O, O},
 	"GET /missions/new":                         {L, F, O, F, F, O},
 	"POST /missions":                            {L, F, O, F, F, O},
+	"GET /missions/import":                      {L, F, O, F, F, O},
+	"POST /missions/import":                     {L, F, O, F, F, O},
+	"POST /missions/import/confirm":             {L, F, O, F, F, O},
 	"GET /missions/:id/settings":                {L, F, O, O, O, O},
 	"POST /missions/:id/settings":               {L, F, O, O, O, O},
 	"POST /missions/:id/status":                 {L, F, O, O, O, O},
@@ -225,6 +276,9 @@ var matrix = map[string][6]string{
 	"POST /missions/:id/retest":                          {L, F, O, O, O, O},
 	"GET /missions/:id/retests":                          {L, F, O, O, O, O},
 	"GET /missions/:id/compare":                          {L, F, O, O, O, O},
+	"GET /missions/:id/execution-log":                    {L, F, O, O, O, O},
+	"POST /missions/:id/execution-log":                   {L, F, O, O, O, O},
+	"POST /missions/:id/execution-log/apply":             {L, F, O, O, O, O},
 	"GET /missions/:id/report":                           {L, F, O, O, O, O},
 	"GET /missions/:id/tests/:test/evidence":             {L, F, O, O, O, O},
 	"POST /missions/:id/tests/:test/evidence":            {L, F, O, O, F, O},
@@ -235,6 +289,7 @@ var matrix = map[string][6]string{
 	"GET /missions/:id/export/navigator.json":            {L, F, O, O, O, O},
 	"GET /missions/:id/export/tests.csv":                 {L, F, O, O, O, O},
 	"GET /missions/:id/export/mission.json":              {L, F, O, O, O, O},
+	"GET /missions/:id/export/mission.zip":               {L, F, O, O, O, O},
 	"GET /missions/:id/plan/navigator":                   {L, F, O, O, O, O},
 	"POST /missions/:id/plan/navigator":                  {L, F, O, O, O, O},
 	"POST /missions/:id/plan/navigator/confirm":          {L, F, O, O, O, O},
@@ -295,10 +350,53 @@ func TestRoleRouteMatrix(t *testing.T) {
 		"/events", "/events?mission="+uuid.NewString(),
 	)
 
+	tokens := map[string]string{}
+	api := newAPIClient(t, app)
+	for role, id := range users {
+		tokens[role] = api.token(id, "matrix", "admin")
+	}
+	concrete = strings.NewReplacer(append(concreteParams(),
+		"/static/*", css,
+		"/admin/users/:id", "/admin/users/"+target.ID.String(),
+		"/admin/groups/:id", "/admin/groups/"+grp.ID.String(),
+		"/admin/invitations/:id", "/admin/invitations/"+inv.ID.String(),
+		"/invitations/:token", "/invitations/not-a-real-token",
+		"/account/sessions/:id", "/account/sessions/"+uuid.NewString(),
+		"/permissions/:code", "/permissions/mission.read",
+		"/events", "/events?mission="+uuid.NewString(),
+	)...)
+
 	seen := map[string]bool{}
 	for _, r := range app.Routes() {
 		key := r.Method + " " + r.Path
 		seen[key] = true
+		if strings.HasPrefix(r.Access, "token:") {
+			want, ok := apiMatrix[key]
+			if !ok {
+				t.Errorf("API route %s (access %s) has no row in the matrix", key, r.Access)
+				continue
+			}
+			path := concrete.Replace(r.Path)
+			for i, role := range roles {
+				t.Run(fmt.Sprintf("%s/%s", key, role), func(t *testing.T) {
+					body := "{}"
+					if key == "POST /api/v1/missions" {
+						body = `{"name":"Matrix"}`
+					}
+					req := httptest.NewRequest(r.Method, path, strings.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("If-Match", `"1"`)
+					if role != "anonymous" {
+						req.Header.Set("Authorization", "Bearer "+tokens[role])
+					}
+					w := app.Do(req)
+					if got := outcome(w); got != want[i] || w.Code >= 500 {
+						t.Errorf("%s %s as %s: status %d (%s), want %s: %s", r.Method, path, role, w.Code, got, want[i], w.Body.String())
+					}
+				})
+			}
+			continue
+		}
 		want, ok := matrix[key]
 		if !ok {
 			t.Errorf("route %s (access %s) has no row in the matrix", key, r.Access)
@@ -330,6 +428,17 @@ func TestRoleRouteMatrix(t *testing.T) {
 			t.Errorf("matrix row %s names no route in the table", key)
 		}
 	}
+	for key := range apiMatrix {
+		if !seen[key] {
+			t.Errorf("API matrix row %s names no route in the table", key)
+		}
+	}
+}
+
+// concreteParams fills the API's path parameters with ids nothing has.
+func concreteParams() []string {
+	return []string{":missionId", uuid.NewString(), ":testId", uuid.NewString(), ":evidenceId", uuid.NewString(),
+		":toolId", "none", ":externalId", "T1059"}
 }
 
 // outcome classifies a response for the matrix. A logout also lands on
@@ -339,6 +448,8 @@ func outcome(w *httptest.ResponseRecorder) string {
 	switch {
 	case w.Code == http.StatusForbidden:
 		return F
+	case w.Code == http.StatusUnauthorized && strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Bearer"):
+		return L // the API's "sign in": a token is needed
 	case w.Code == http.StatusSeeOther && strings.HasPrefix(w.Header().Get("Location"), "/login"):
 		for _, c := range w.Result().Cookies() {
 			if c.MaxAge < 0 && strings.Contains(c.Name, "violet_session") {

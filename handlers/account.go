@@ -84,6 +84,9 @@ func (s *Server) renderAccount(c echo.Context, status int, change func(*accountv
 	if err != nil {
 		return err
 	}
+	if p.APITokens, err = s.apiTokenWorkflows().Block(ctx, uuid.Nil); err != nil {
+		return err
+	}
 	change(&p)
 	return s.render(c, status, accountview.AccountPage(s.layoutProps(c, "account.title", ""), p), nil)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"syscall"
+	"violet/handlers/api"
 
 	"github.com/labstack/echo/v4"
 	"github.com/lib/pq"
@@ -55,7 +56,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case req.Method == http.MethodHead:
 		werr = c.NoContent(status)
 	case strings.HasPrefix(c.Path(), "/api/") || strings.HasPrefix(req.URL.Path, "/api/"):
-		werr = c.JSON(status, map[string]string{"error": http.StatusText(status), "request_id": rid})
+		werr = s.writeProblem(c, status, err, rid)
 	default:
 		p := errorProps(status, rid)
 		var bad *badTextError
@@ -87,9 +88,14 @@ func statusOf(err error) int {
 		he  *echo.HTTPError
 		bad *badTextError
 	)
+	var apiBad *api.BadRequest
 	switch {
 	case errors.As(err, &bad):
 		return bad.status
+	case errors.As(err, &apiBad):
+		return apiBad.Status
+	case errors.Is(err, api.ErrPrecondition):
+		return http.StatusPreconditionFailed
 	case errors.As(err, &he):
 		return he.Code
 	case errors.Is(err, context.Canceled):

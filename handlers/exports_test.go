@@ -843,7 +843,7 @@ func TestExportLinks(t *testing.T) {
 		role      string
 		canManage bool
 		links     int
-	}{{"lead", true, 5}, {"blue", false, 4}} { // the tests CSV twice: for tools and for Excel
+	}{{"lead", true, 6}, {"blue", false, 5}} { // the tests CSV twice: for tools and for Excel; the archive
 		var buf bytes.Buffer
 		if err := missionpage.Exports(w.mission.String(), tc.canManage).Render(ctx, &buf); err != nil {
 			t.Fatal(err)

@@ -21,9 +21,13 @@ import (
 // then. It was 7,500 until the retest, insights and expected-rules pages
 // and issue 21's sign-in flows (second factor, OpenID Connect), about
 // twenty routes whose handlers are again a parse, a call and a render,
-// took it to 7,497; 8,500 leaves room for the JSON API's glue, not for
-// logic.
-const handlersLineBudget = 8500
+// took it to 7,497. It was 8,500 until issue 22: the JSON API's glue
+// (apiroutes.go: its route rows, bearer middleware and problem answers;
+// the API's operations live in handlers/api, held to the same rules) and
+// four pages (API tokens, service accounts, execution logs, VECTR and
+// mission archive imports) took it to 9,175; 9,500 leaves room for fixes,
+// not for logic.
+const handlersLineBudget = 9500
 
 // TestHandlersOnlySpeakHTTP keeps the application layer out of handlers
 // (docs/ARCHITECTURE.md, "Layers"): no transactions, no SQL, no audit
@@ -35,6 +39,13 @@ func TestHandlersOnlySpeakHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The JSON API (handlers/api) is HTTP too: the same rules, its own
+	// line count (its generated code, api.gen.go, aside).
+	apiFiles, err := filepath.Glob("api/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, apiFiles...)
 	// Calls that belong to workflows, by the selector they are made with.
 	forbiddenCalls := map[string]string{
 		"WithTx":          "opens a transaction",
@@ -54,14 +65,16 @@ func TestHandlersOnlySpeakHTTP(t *testing.T) {
 	lines := 0
 	fset := token.NewFileSet()
 	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
+		if strings.HasSuffix(name, "_test.go") || strings.HasSuffix(name, ".gen.go") {
 			continue
 		}
 		src, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		lines += bytes.Count(src, []byte("\n"))
+		if filepath.Dir(name) == "." {
+			lines += bytes.Count(src, []byte("\n"))
+		}
 		f, err := parser.ParseFile(fset, name, src, 0)
 		if err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"violet/handlers/api"
 	"violet/internal/account"
 	"violet/internal/auth"
 	"violet/internal/auth/rule"
@@ -75,6 +76,9 @@ type route struct {
 	// test, which fails when a route serves a role it does not declare
 	// or refuses one it does.
 	roles []string
+	// api is the JSON API operation the route serves (apiroutes.go):
+	// a bearer token with one of its scopes stands in for the session.
+	api *api.Operation
 }
 
 // bodyLimit is the route's request body limit.
@@ -176,6 +180,8 @@ type RouteInfo struct {
 	// MissionRoles are the mission roles the route serves; nil for a
 	// route that is not about one mission.
 	MissionRoles []string
+	// API marks a route of the JSON API: a bearer token, not a session.
+	API bool
 }
 
 // Routes lists the route table: every URL Violet answers with the access
@@ -187,7 +193,7 @@ func (s *Server) Routes() []RouteInfo {
 			Method: r.method, Path: r.path, Access: string(r.access),
 			BodyLimit: r.bodyLimit(), Session: !r.noSession,
 			Gzip: r.gzip, Stream: r.stream, Quiet: r.quiet, Bearer: r.bearer,
-			MissionRoles: r.roles,
+			MissionRoles: r.roles, API: r.api != nil,
 		}
 	}
 	return out
@@ -195,7 +201,7 @@ func (s *Server) Routes() []RouteInfo {
 
 // routeTable is THE route table: every URL Violet answers, in one place.
 func (s *Server) routeTable() []route {
-	return []route{
+	return append([]route{
 		get(paths.Home, signedIn, s.showHome),
 		get(paths.Diag, signedIn, s.showDiag),
 		get(paths.DiagDB, public, s.diagDB, sessionless),
@@ -264,6 +270,9 @@ func (s *Server) routeTable() []route {
 		post(paths.AccountPasskeyRemove, signedIn, s.removePasskey),
 		post(paths.AccountIdentityLink, signedIn, s.linkIdentity),
 		post(paths.AccountIdentityUnlink, signedIn, s.unlinkIdentity),
+		// API tokens (internal/apitoken): the viewer's own.
+		post(paths.AccountAPITokens, signedIn, s.createAPIToken),
+		post(paths.AccountAPITokenRevoke, signedIn, s.revokeAPIToken),
 
 		// Notifications.
 		get(paths.Notifications, signedIn, s.listNotifications),
@@ -283,6 +292,12 @@ func (s *Server) routeTable() []route {
 		post(paths.UserRestore, need(auth.UserManage), s.restoreUser),
 		post(paths.UserEndSessions, need(auth.UserManage), s.endUserSessions),
 		post(paths.UserRemoveTOTP, need(auth.UserManage), s.removeUserTOTP),
+		// Service accounts and their API tokens (internal/apitoken).
+		get(paths.ServiceAccounts, need(auth.UserManage), s.listServiceAccounts),
+		post(paths.ServiceAccounts, need(auth.UserManage), s.createServiceAccount),
+		get(paths.ServiceAccount, need(auth.UserManage), s.showServiceAccount),
+		post(paths.ServiceAccountTokens, need(auth.UserManage), s.createServiceAccountToken),
+		post(paths.ServiceAccountTokenRevoke, need(auth.UserManage), s.revokeServiceAccountToken),
 		get(paths.Groups, need(auth.GroupManage), s.listGroups),
 		get(paths.GroupNew, need(auth.GroupManage), s.newGroup),
 		post(paths.Groups, need(auth.GroupManage), s.createGroup),
@@ -349,12 +364,21 @@ func (s *Server) routeTable() []route {
 		post(paths.LibraryImportAtomic, need(auth.TemplateWrite), s.importAtomic, bodyUpTo(uploadBodyLimit)),
 		post(paths.LibraryImportLibrary, need(auth.TemplateWrite), s.importLibraryDocument, bodyUpTo(uploadBodyLimit)),
 		get(paths.LibraryImportJob, need(auth.TemplateWrite), s.showImportJob),
+		// The VECTR history import makes missions too: its workflow also
+		// checks mission.create (internal/vectr).
+		get(paths.LibraryImportVectr, need(auth.TemplateWrite), s.showVectrImport),
+		post(paths.LibraryImportVectr, need(auth.TemplateWrite), s.uploadVectr, bodyUpTo(uploadBodyLimit)),
+		post(paths.LibraryImportVectrRun, need(auth.TemplateWrite), s.runVectr),
 		get(paths.LibraryExport, need(auth.TemplateRead), s.exportLibrary),
 
 		// Missions: list, form, status, members, categories.
 		get(paths.Missions, need(auth.MissionRead), s.listMissions),
 		get(paths.MissionNew, need(auth.MissionCreate), s.newMission),
 		post(paths.Missions, need(auth.MissionCreate), s.createMission),
+		// A whole-mission archive from another Violet (internal/missionarchive).
+		get(paths.MissionImport, need(auth.MissionCreate), s.showMissionImport),
+		post(paths.MissionImport, need(auth.MissionCreate), s.previewMissionImport, bodyUpTo(missionArchiveBodyLimit)),
+		post(paths.MissionImportConfirm, need(auth.MissionCreate), s.confirmMissionImport),
 		get(paths.MissionSettings, need(auth.MissionRead), s.showMissionSettings, leads),
 		post(paths.MissionSettings, need(auth.MissionRead), s.updateMissionSettings, leads),
 		post(paths.MissionStatus, need(auth.MissionRead), s.changeMissionStatus, leads),
@@ -382,6 +406,9 @@ func (s *Server) routeTable() []route {
 		post(paths.MissionRetest, need(auth.MissionRead), s.createRetest, leads),
 		get(paths.MissionRetestLinks, need(auth.MissionRead), s.showRetestLinks, anyMember),
 		get(paths.MissionCompare, need(auth.MissionRead), s.showCompare, anyMember),
+		get(paths.MissionExecutionLog, need(auth.MissionRead), s.showExecLog, redSide),
+		post(paths.MissionExecutionLog, need(auth.MissionRead), s.previewExecLog, redSide, bodyUpTo(execLogBodyLimit)),
+		post(paths.MissionExecutionLogApply, need(auth.MissionRead), s.applyExecLog, redSide, bodyUpTo(execLogBodyLimit)),
 		get(paths.PlanScenarios, need(auth.MissionRead), s.searchPlanScenarios, leads),
 		post(paths.PlanScenarios, need(auth.MissionRead), s.instantiateScenarios, leads),
 		get(paths.PlanTests, need(auth.MissionRead), s.searchPlanTemplates, leads),
@@ -418,6 +445,7 @@ func (s *Server) routeTable() []route {
 		get(paths.MissionExportNavigator, need(auth.MissionRead), s.exportNavigator, anyMember),
 		get(paths.MissionExportTestsCSV, need(auth.MissionRead), s.exportTestsCSV, anyMember),
 		get(paths.MissionExportMissionJSON, need(auth.MissionRead), s.exportMissionJSON, anyMember),
+		get(paths.MissionExportArchive, need(auth.MissionRead), s.exportMissionArchive, anyMember),
 		get(paths.PlanNavigator, need(auth.MissionRead), s.showNavigatorImport, leads),
 		post(paths.PlanNavigator, need(auth.MissionRead), s.previewNavigatorImport, leads),
 		post(paths.PlanNavigatorConfirm, need(auth.MissionRead), s.confirmNavigatorImport, leads),
@@ -440,6 +468,8 @@ func (s *Server) routeTable() []route {
 		post(paths.ToolDelete, need(auth.SettingsManage), s.toolAction("tools.deleted", (*tools.Service).Delete)),
 		post(paths.ToolRestore, need(auth.TrashManage), s.toolAction("tools.restored", (*tools.Service).Restore)),
 		get(paths.ScaleCSS, public, s.showScaleCSS),
+		get(paths.APIDocument, public, s.showAPIDocument, sessionless),
+		get(paths.APIDocs, public, s.showAPIDocs),
 		get(paths.Settings, need(auth.SettingsManage), s.showSettings),
 		post(paths.Settings, need(auth.SettingsManage), s.updateSettings),
 		get(paths.AdminSignIn, need(auth.SettingsManage), s.showSignInAdmin),
@@ -452,7 +482,7 @@ func (s *Server) routeTable() []route {
 		post(paths.AdminSignInDisable, need(auth.SettingsManage), s.disableSignInProvider),
 		post(paths.AdminSignInDelete, need(auth.SettingsManage), s.deleteSignInProvider),
 		post(paths.AdminBreakGlass, need(auth.SettingsManage), s.setBreakGlass),
-	}
+	}, s.apiRoutes()...)
 }
 
 // register installs the middleware and the route table on echo.
@@ -474,8 +504,11 @@ func (s *Server) register() {
 	gzip := middleware.Gzip()
 	for _, r := range s.routes {
 		mw := []echo.MiddlewareFunc{s.requireAccess(r.access), s.checkText}
-		if r.bearer {
+		switch {
+		case r.bearer:
 			mw[0] = s.metricsAccess(r.access)
+		case r.api != nil:
+			mw[0] = s.requireToken(r.api)
 		}
 		if len(r.roles) > 0 {
 			mw = append(mw, s.requireMissionRole(r.roles))

@@ -26,7 +26,15 @@ func inconsistentRoutes(routes []RouteInfo) []string {
 			// Only uploads need more than a form; a GET never has a body.
 			complain(r, "body limit %d above the form default on a %s", r.BodyLimit, r.Method)
 		}
-		if !r.Session && r.Access != string(public) {
+		if r.API != strings.HasPrefix(r.Access, "token:") {
+			complain(r, "access %q on a route that is %san API route", r.Access, map[bool]string{true: "", false: "not "}[r.API])
+		}
+		if r.API && r.Session {
+			// The API reads a bearer token only: a cookie must never
+			// count, or a cross-site request could ride on it.
+			complain(r, "an API route loads the session")
+		}
+		if !r.Session && r.Access != string(public) && !r.API {
 			// Without a session the viewer is unknown: requireAccess
 			// would send everyone to the sign-in page.
 			complain(r, "skips the session but requires %q", r.Access)

@@ -23,6 +23,8 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"violet/ent"
+	"violet/handlers/api"
+	"violet/internal/apitoken"
 	"violet/internal/attack"
 	"violet/internal/auth"
 	"violet/internal/config"
@@ -72,6 +74,8 @@ type Deps struct {
 	// SignIn is every provider people may sign in with: SSO and those set
 	// up on Administration → Sign-in; nil: built from SSO.
 	SignIn *signin.Registry
+	// APILimits is each API token's rate; zero means api.DefaultLimits.
+	APILimits api.Limits
 }
 
 // Server holds the dependencies and serves Violet's HTTP requests.
@@ -98,6 +102,11 @@ type Server struct {
 	zones    i18n.Zones // the viewers' time zones, loaded once each
 	routes   []route
 	byRoute  routeIndex // the routes' settings, for the middleware
+
+	// The JSON API: its document, its tokens, and each token's rate.
+	apiSpec   *api.Spec
+	tokens    *apitoken.Service
+	apiLimits *api.Limiter
 
 	reports *semaphore.Weighted // reports and large exports built at once (report.go)
 }
@@ -151,6 +160,15 @@ func New(d Deps) (*Server, error) {
 		return nil, errors.New("handlers: Deps.Live is required")
 	}
 	s.Steps = mission.NewSteps(d.Ent, s.Notifier)
+	spec, err := api.Load()
+	if err != nil {
+		return nil, err
+	}
+	if d.APILimits == (api.Limits{}) {
+		d.APILimits = api.DefaultLimits()
+	}
+	s.apiSpec, s.apiLimits = spec, api.NewLimiter(d.APILimits, d.Now)
+	s.tokens = apitoken.NewService(d.Ent, d.DB, d.Now)
 	s.Jobs = job.NewRunner(d.Ent, d.DB, s.Notifier, d.Now, d.Log)
 	s.Syncer = attack.NewSyncerOn(s.Jobs, d.HTTPClient)
 	s.buffers.New = func() any { return new(bytes.Buffer) }

@@ -47,7 +47,8 @@ func (e *badTextError) props(p *errorpage.Props) {
 // parser. It runs after the route's access check. Multipart bodies of
 // upload routes are not parsed here (their handlers stream the parts and
 // check their text fields with textrule themselves). Bodies
-// of any other type are refused with 415: no route takes JSON or XML, and
+// of any other type are refused with 415: only the API's routes take JSON
+// (checkJSONText), no route takes XML, and
 // echo's binder would otherwise decode them past this check.
 func (s *Server) checkText(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -92,6 +93,13 @@ func (s *Server) checkText(next echo.HandlerFunc) echo.HandlerFunc {
 				return echo.ErrBadRequest.WithInternal(err)
 			}
 			if err := checkValues(req.MultipartForm.Value, http.StatusUnprocessableEntity); err != nil {
+				return err
+			}
+		case echo.MIMEApplicationJSON:
+			if s.routeOf(c).api == nil {
+				return echo.ErrUnsupportedMediaType
+			}
+			if err := checkJSONText(req); err != nil {
 				return err
 			}
 		default:

@@ -59,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrateCmd(ctx, e, rest)
 	case "invite":
 		return inviteCmd(ctx, e, rest)
+	case "token":
+		return tokenCmd(ctx, e, rest)
 	case "attack":
 		return attackCmd(ctx, e, rest)
 	case "atomic":
@@ -96,6 +98,8 @@ Commands:
   invite --admin [--email E]  print a one-time link that creates an administrator
   invite --group NAME… [--email E]
                               print a one-time link that creates an account in those groups
+  token create --user EMAIL --scope read,red --expires 30d [--name NAME]
+                              print a new API token for a person or a service account (shown once)
   attack sync --file PATH | --url URL
                               sync the ATT&CK Enterprise catalogue from a STIX bundle
   atomic import PATH [--overwrite]

@@ -98,7 +98,9 @@ func (s *Service) verifyPassword(ctx context.Context, emailIn, password string) 
 		err = s.hasher.VerifyDummy(ctx, password)
 	case err == nil:
 		ok, rehash, err = s.hasher.Verify(ctx, password, u.PasswordHash)
-		ok = ok && u.IsActive
+		// A service account never signs in, whatever its hash holds: it
+		// acts only through API tokens (internal/apitoken).
+		ok = ok && u.IsActive && !u.ServiceAccount
 	}
 	if errors.Is(err, auth.ErrHasherBusy) {
 		inv.Key = "auth.login.busy"

@@ -6,6 +6,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"unicode/utf8"
 
@@ -126,6 +127,16 @@ const (
 	UserIdentityUnlinked = "user.identity_unlinked"
 )
 
+// API tokens and service accounts (internal/apitoken): a token made or
+// revoked (never the token itself in the details), every call of the
+// JSON API made with one, and an account for automation made by an admin.
+const (
+	APITokenCreated       = "api_token.created"
+	APITokenRevoked       = "api_token.revoked"
+	APICall               = "api.call"
+	ServiceAccountCreated = "user.service_account_created"
+)
+
 // Actions lists every action, for the audit page's filter.
 func Actions() []string {
 	return []string{
@@ -147,6 +158,7 @@ func Actions() []string {
 		FactorTOTPEnrolled, FactorTOTPRemoved, FactorRecoveryRegenerated, FactorRecoveryUsed, LoginSecondFactorFailed,
 		FactorPasskeyAdded, FactorPasskeyRemoved, UserIdentityLinked, UserIdentityUnlinked,
 		SignInProviderCreated, SignInProviderUpdated, SignInProviderDeleted, SignInPolicyChanged, UserBreakGlassChanged,
+		APITokenCreated, APITokenRevoked, APICall, ServiceAccountCreated,
 	}
 }
 
@@ -185,8 +197,17 @@ func Record(ctx context.Context, events *ent.AuditEventClient, e Event) error {
 	if info := auth.RequestInfoFrom(ctx); info != (auth.RequestInfo{}) {
 		create.SetIP(info.IP).SetRequestID(info.RequestID)
 	}
-	if len(e.Details) > 0 {
-		create.SetDetails(e.Details)
+	details := e.Details
+	if info := auth.RequestInfoFrom(ctx); info.Token != "" {
+		// Done through the API: the token's name says which script.
+		details = maps.Clone(details)
+		if details == nil {
+			details = map[string]any{}
+		}
+		details["api_token"] = info.Token
+	}
+	if len(details) > 0 {
+		create.SetDetails(details)
 	}
 	if err := create.Exec(ctx); err != nil {
 		return fmt.Errorf("audit %s: %w", e.Action, err)

@@ -10,6 +10,9 @@ type RequestInfo struct {
 	IP        string
 	UserAgent string
 	RequestID string
+	// Token is the name of the API token the request came with, "" for
+	// a session: the audit log names it beside the token's owner.
+	Token string
 }
 
 // WithRequestInfo returns ctx carrying info.

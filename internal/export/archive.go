@@ -13,6 +13,12 @@ import (
 	"github.com/google/uuid"
 
 	"violet/ent"
+	"violet/ent/defensivetool"
+	entmission "violet/ent/mission"
+	"violet/ent/predicate"
+	"violet/ent/schema"
+	"violet/ent/testtemplate"
+	"violet/internal/database"
 	"violet/internal/mission"
 	"violet/internal/missionread"
 )
@@ -41,15 +47,32 @@ type (
 		Tests           []archiveTest   `json:"tests"`
 	}
 	archiveMission struct {
-		ID          string  `json:"id"`
-		Name        string  `json:"name"`
-		Description string  `json:"description"`
-		Scope       string  `json:"scope"`
-		Status      string  `json:"status"`
-		StartDate   *string `json:"start_date"`
-		EndDate     *string `json:"end_date"`
-		CreatedAt   string  `json:"created_at"`
-		UpdatedAt   string  `json:"updated_at"`
+		ID          string `json:"id"`
+		Name        string `json:"name"`
+		Description string `json:"description"`
+		Scope       string `json:"scope"`
+		Status      string `json:"status"`
+		// Labels and Tools (the defensive tools in scope, by name) are
+		// what a whole-mission archive needs to rebuild the mission
+		// elsewhere (internal/missionarchive, docs/archive.md).
+		Labels    []string      `json:"labels"`
+		Tools     []archiveTool `json:"tools"`
+		StartDate *string       `json:"start_date"`
+		EndDate   *string       `json:"end_date"`
+		CreatedAt string        `json:"created_at"`
+		UpdatedAt string        `json:"updated_at"`
+	}
+	archiveTool struct {
+		Name   string `json:"name"`
+		Vendor string `json:"vendor"`
+		Kind   string `json:"kind"`
+	}
+	// archiveTemplate names the library template a test came from, so
+	// another instance can find its own (external_ref, else name).
+	archiveTemplate struct {
+		Name        string `json:"name"`
+		ExternalRef string `json:"external_ref"`
+		Source      string `json:"source"`
 	}
 	archivePerson struct {
 		Name  string `json:"name"`
@@ -67,8 +90,14 @@ type (
 		Colour      string `json:"colour,omitempty"`
 		Position    int    `json:"position"`
 	}
+	// The instance's registries (the detection scale, the defensive
+	// tools, the library) are named by name, not by this instance's ids:
+	// the document is the same wherever the mission is, and a
+	// whole-mission archive imported elsewhere (internal/missionarchive)
+	// exports byte for byte as it did here. The mission's own rows (the
+	// mission, its categories, scenarios, tests and files) keep their ids,
+	// which the import keeps too.
 	archiveLevel struct {
-		ID               string `json:"id"`
 		Name             string `json:"name"`
 		Score            int    `json:"score"`
 		Colour           string `json:"colour"`
@@ -90,6 +119,8 @@ type (
 		Command    string         `json:"command"`
 		SourceHost string         `json:"source_host"`
 		TargetHost string         `json:"target_host"`
+		TargetUser string         `json:"target_user"`
+		Executor   string         `json:"executor"`
 		Notes      string         `json:"notes"`
 	}
 	archiveBlue struct {
@@ -120,7 +151,7 @@ type (
 		Position          int               `json:"position"`
 		ScenarioID        *string           `json:"scenario_id"`
 		CategoryID        *string           `json:"category_id"`
-		TemplateID        *string           `json:"test_template_id"`
+		Template          *archiveTemplate  `json:"template"`
 		Name              string            `json:"name"`
 		Description       string            `json:"description"`
 		Objective         string            `json:"objective"`
@@ -148,7 +179,6 @@ type (
 // tool and kind are null for the outcome without a tool, level when none
 // is recorded.
 type archiveOutcome struct {
-	ToolID     *string `json:"tool_id"`
 	Tool       *string `json:"tool"`
 	Kind       *string `json:"kind"`
 	Level      *string `json:"level"`
@@ -169,7 +199,7 @@ func archiveOutcomes(os []missionread.Outcome) []archiveOutcome {
 		return &s
 	}
 	for _, o := range os {
-		ao := archiveOutcome{ToolID: optID(o.ToolID), Level: opt(o.Level), Detected: o.Detected,
+		ao := archiveOutcome{Level: opt(o.Level), Detected: o.Detected,
 			DetectedAt: optStamp(o.DetectedAt), AlertName: o.AlertName, LogSource: o.LogSource, Notes: o.Notes}
 		if o.ToolID != nil {
 			ao.Tool, ao.Kind = &o.Tool, opt(o.Kind)
@@ -199,32 +229,60 @@ func level(l *ent.DetectionLevel) *archiveLevel {
 	if l == nil {
 		return nil
 	}
-	return &archiveLevel{ID: l.ID.String(), Name: l.Name, Score: l.Score, Colour: l.Colour,
+	return &archiveLevel{Name: l.Name, Score: l.Score, Colour: l.Colour,
 		CountsAsDetected: l.CountsAsDetected, Position: l.Position, Retired: l.Retired}
 }
 
 // MissionJSON writes the whole mission for archival: its fields, members,
 // categories, scenarios, the detection scale, and every test the viewer
 // sees with all its fields, tags, results and the metadata of its evidence
-// files (not their bytes), read in nine statements whatever its size
-// (missionread.LoadArchive, missionread.Outcomes). now is the export's date.
+// files (not their bytes), read in eleven statements whatever its size
+// (missionread.LoadArchive, missionread.Outcomes, the tools in scope, the
+// templates). It is also the manifest of the whole-mission archive
+// (docs/archive.md). now is the export's date.
 func MissionJSON(ctx context.Context, client *ent.Client, a *mission.Access, now time.Time) (File, error) {
+	f, _, err := MissionDocument(ctx, client, a, now)
+	return f, err
+}
+
+// MissionDocument is MissionJSON with the rows of the evidence files the
+// document names, for the whole-mission archive (internal/missionarchive),
+// which adds their bytes: the manifest and the files come from one read.
+// Two more statements than LoadArchive and Outcomes: the tools in scope
+// and the templates the tests came from.
+func MissionDocument(ctx context.Context, client *ent.Client, a *mission.Access, now time.Time) (File, []*ent.EvidenceFile, error) {
 	in, err := missionread.LoadArchive(ctx, client, a)
 	if err != nil {
-		return File{}, err
+		return File{}, nil, err
 	}
 	outcomes, err := missionread.Outcomes(ctx, client, a.Mission.ID)
 	if err != nil {
-		return File{}, err
+		return File{}, nil, err
 	}
 	m := a.Mission
+	tools, err := client.DefensiveTool.Query().Where(defensivetool.HasMissionsWith(entmission.ID(m.ID))).Order(defensivetool.ByName(), defensivetool.ByID()).All(ctx)
+	if err != nil {
+		return File{}, nil, fmt.Errorf("load the mission's tools: %w", err)
+	}
+	templates, err := templatesOf(ctx, client, in.Tests)
+	if err != nil {
+		return File{}, nil, err
+	}
+	labels := m.Labels
+	if labels == nil {
+		labels = []string{}
+	}
 	out := archive{
 		Format: archiveFormat, Version: archiveVersion, ExportedAt: stamp(&now), ReleasedOnly: !a.SeesUnreleased(),
 		Mission: archiveMission{ID: m.ID.String(), Name: m.Name, Description: m.Description, Scope: m.Scope,
-			Status: string(m.Status), StartDate: optDate(m.StartDate), EndDate: optDate(m.EndDate),
+			Status: string(m.Status), Labels: labels, Tools: []archiveTool{},
+			StartDate: optDate(m.StartDate), EndDate: optDate(m.EndDate),
 			CreatedAt: stamp(&m.CreatedAt), UpdatedAt: stamp(&m.UpdatedAt)},
 		Members: []archiveMember{}, Categories: []archiveGroup{}, Scenarios: []archiveGroup{},
 		DetectionLevels: []archiveLevel{}, Tests: []archiveTest{},
+	}
+	for _, t := range tools {
+		out.Mission.Tools = append(out.Mission.Tools, archiveTool{Name: t.Name, Vendor: t.Vendor, Kind: string(t.Kind)})
 	}
 	for _, mm := range in.Members {
 		if u := mm.Edges.User; u != nil {
@@ -241,9 +299,39 @@ func MissionJSON(ctx context.Context, client *ent.Client, a *mission.Access, now
 	for _, l := range in.Levels {
 		out.DetectionLevels = append(out.DetectionLevels, *level(l))
 	}
+	var files []*ent.EvidenceFile
+	for i := range in.Tests {
+		files = append(files, in.Evidence[in.Tests[i].ID]...)
+	}
 	return newStream("application/json; charset=utf-8", m.Name, "mission.json", func(w io.Writer) error {
-		return writeArchiveWith(w, out, in, outcomes)
-	}), nil
+		return writeArchiveWith(w, out, in, outcomes, templates)
+	}), files, nil
+}
+
+// templatesOf reads the name, external reference and source of the
+// templates the tests came from, deleted ones too (the test still names
+// it): one statement.
+func templatesOf(ctx context.Context, client *ent.Client, tests []missionread.Test) (map[uuid.UUID]*archiveTemplate, error) {
+	var ids []uuid.UUID
+	for i := range tests {
+		if id := tests[i].TestTemplateID; id != nil && !slices.Contains(ids, *id) {
+			ids = append(ids, *id)
+		}
+	}
+	out := map[uuid.UUID]*archiveTemplate{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := client.TestTemplate.Query().Where(predicate.TestTemplate(database.In(testtemplate.FieldID, ids))).
+		Select(testtemplate.FieldName, testtemplate.FieldExternalRef, testtemplate.FieldSource).
+		All(schema.SkipSoftDelete(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("load the tests' templates: %w", err)
+	}
+	for _, r := range rows {
+		out[r.ID] = &archiveTemplate{Name: r.Name, ExternalRef: r.ExternalRef, Source: string(r.Source)}
+	}
+	return out, nil
 }
 
 // writeArchive writes the archive as json.MarshalIndent(out, "", "  ")
@@ -251,11 +339,13 @@ func MissionJSON(ctx context.Context, client *ent.Client, a *mission.Access, now
 // fields first, then each test encoded on its own and written, so that a
 // large mission's archive is never whole in memory.
 func writeArchive(w io.Writer, out archive, in missionread.Archive) error {
-	return writeArchiveWith(w, out, in, nil)
+	return writeArchiveWith(w, out, in, nil, nil)
 }
 
-// writeArchiveWith is writeArchive with each test's outcomes (by test id).
-func writeArchiveWith(w io.Writer, out archive, in missionread.Archive, outcomes map[uuid.UUID][]missionread.Outcome) error {
+// writeArchiveWith is writeArchive with each test's outcomes (by test id)
+// and the templates the tests came from (by template id).
+func writeArchiveWith(w io.Writer, out archive, in missionread.Archive, outcomes map[uuid.UUID][]missionread.Outcome,
+	templates map[uuid.UUID]*archiveTemplate) error {
 	out.Tests = []archiveTest{}
 	head, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
@@ -277,6 +367,9 @@ func writeArchiveWith(w io.Writer, out archive, in missionread.Archive, outcomes
 	for i := range in.Tests {
 		at := archiveTestOf(&in.Tests[i], in.Evidence[in.Tests[i].ID])
 		at.Outcomes = archiveOutcomes(outcomes[in.Tests[i].ID])
+		if id := in.Tests[i].TestTemplateID; id != nil {
+			at.Template = templates[*id]
+		}
 		data, err := json.MarshalIndent(at, "    ", "  ")
 		if err != nil {
 			return err
@@ -300,14 +393,14 @@ func writeArchiveWith(w io.Writer, out archive, in missionread.Archive, outcomes
 func archiveTestOf(t *missionread.Test, files []*ent.EvidenceFile) archiveTest {
 	et := archiveTest{
 		ID: t.ID.String(), Number: t.Number, Position: t.Position,
-		TemplateID: optID(t.TestTemplateID),
-		Name:       t.Name, Description: t.Description, Objective: t.Objective, Procedure: t.Procedure,
+		Name: t.Name, Description: t.Description, Objective: t.Objective, Procedure: t.Procedure,
 		Prerequisites: t.Prerequisites, Cleanup: t.Cleanup, ExpectedDetection: t.ExpectedDetection,
 		Platforms: t.Platforms, OpsecLevel: string(t.OpsecLevel),
 		State: string(t.State), StateReason: t.StateReason, ReleasedToBlue: t.ReleasedToBlue,
 		Tags: []archiveTag{},
 		Red: archiveRed{ExecutedBy: personOf(t.ExecutedBy), StartedAt: optStamp(t.StartedAt), EndedAt: optStamp(t.EndedAt),
-			Command: t.Command, SourceHost: t.SourceHost, TargetHost: t.TargetHost, Notes: t.RedNotes},
+			Command: t.Command, SourceHost: t.SourceHost, TargetHost: t.TargetHost,
+			TargetUser: t.TargetUser, Executor: t.Executor, Notes: t.RedNotes},
 		Blue: archiveBlue{DetectionLevel: level(t.Level), DetectedAt: optStamp(t.DetectedAt),
 			AlertName: t.AlertName, LogSource: t.LogSource, Notes: t.BlueNotes},
 		Review:    archiveReview{ReviewedBy: personOf(t.ReviewedBy), ReviewedAt: optStamp(t.ReviewedAt)},

@@ -145,3 +145,9 @@ func optID(id *uuid.UUID) *string {
 	s := id.String()
 	return &s
 }
+
+// NewStream names a file written by body after its mission, as every
+// export is named (the whole-mission archive of internal/missionarchive).
+func NewStream(contentType, missionName, suffix string, body func(io.Writer) error) File {
+	return newStream(contentType, missionName, suffix, body)
+}

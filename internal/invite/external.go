@@ -87,7 +87,7 @@ func AcceptExternal(ctx context.Context, tx *ent.Tx, now time.Time, email, displ
 	if err != nil {
 		return nil, fmt.Errorf("read invitation groups: %w", err)
 	}
-	if !grantor.mayGrantAll(groups) {
+	if !grantor.MayGrantAll(groups) {
 		return nil, ErrNotGrantable
 	}
 	if err := checkIdentity(ctx, tx, email, displayName); err != nil {

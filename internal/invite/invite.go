@@ -225,8 +225,8 @@ func (g Grantor) MayGrant(grp *ent.Group) bool {
 	return true
 }
 
-// mayGrantAll reports whether g may grant every one of groups.
-func (g Grantor) mayGrantAll(groups []*ent.Group) bool {
+// MayGrantAll reports whether g may grant every one of groups.
+func (g Grantor) MayGrantAll(groups []*ent.Group) bool {
 	for _, grp := range groups {
 		if !g.MayGrant(grp) {
 			return false
@@ -338,7 +338,7 @@ func Create(ctx context.Context, client *ent.Client, now time.Time, p Params) (*
 		if len(groups) != len(uniq(p.GroupIDs)) {
 			return ErrUnknownGroup
 		}
-		if !grantor.mayGrantAll(groups) {
+		if !grantor.MayGrantAll(groups) {
 			return ErrNotGrantable
 		}
 		label := p.EmailHint
@@ -357,9 +357,14 @@ func Create(ctx context.Context, client *ent.Client, now time.Time, p Params) (*
 			if !u.IsActive {
 				return ErrInactiveUser
 			}
+			// A service account has no password to reset: it acts only
+			// through API tokens (internal/apitoken).
+			if u.ServiceAccount {
+				return ErrNotGrantable
+			}
 			// Resetting someone's password is signing in as them: only
 			// for an inviter who could have given them all their access.
-			if !grantor.mayGrantAll(u.Edges.Groups) {
+			if !grantor.MayGrantAll(u.Edges.Groups) {
 				return ErrNotGrantable
 			}
 			// One valid reset link per user: older ones stop working.
@@ -562,7 +567,7 @@ func acceptNew(ctx context.Context, tx *ent.Tx, sessions *auth.SessionStore, gra
 	if err != nil {
 		return nil, fmt.Errorf("read invitation groups: %w", err)
 	}
-	if !grantor.mayGrantAll(groups) {
+	if !grantor.MayGrantAll(groups) {
 		return nil, ErrNotGrantable
 	}
 	// The address and name are normalised again here, whoever the caller:
@@ -604,15 +609,15 @@ func acceptNew(ctx context.Context, tx *ent.Tx, sessions *auth.SessionStore, gra
 // acceptReset sets a new password on the account of a reset invitation
 // and ends all its sessions.
 func acceptReset(ctx context.Context, tx *ent.Tx, sessions *auth.SessionStore, grantor Grantor, id, userID uuid.UUID, a Acceptance) (*Result, error) {
-	u, err := tx.User.Query().Where(user.ID(userID), user.IsActive(true)).
+	u, err := tx.User.Query().Where(user.ID(userID), user.IsActive(true), user.ServiceAccount(false)).
 		WithGroups(func(q *ent.GroupQuery) { q.WithPermissions() }).Only(ctx)
 	if ent.IsNotFound(err) {
-		return nil, ErrInvalid // deleted or deactivated since: the link is worthless
+		return nil, ErrInvalid // deleted or deactivated since, or a service account: the link is worthless
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read user: %w", err)
 	}
-	if !grantor.mayGrantAll(u.Edges.Groups) {
+	if !grantor.MayGrantAll(u.Edges.Groups) {
 		return nil, ErrNotGrantable
 	}
 	upd := tx.User.UpdateOneID(u.ID).SetPasswordHash(a.PasswordHash)

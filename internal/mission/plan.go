@@ -237,12 +237,12 @@ func copyTestID(ctx context.Context, tx *ent.Tx, missionID uuid.UUID, scenarioID
 			c.SetKind("tactic").SetExternalID(e.ExternalID).SetName(e.Name).SetURL(e.URL)
 		case g.Edges.Technique != nil:
 			e := g.Edges.Technique
-			c.SetKind("technique").SetExternalID(e.ExternalID).SetName(e.Name).SetURL(e.URL).SetTactics(tacticsOf(e))
+			c.SetKind("technique").SetExternalID(e.ExternalID).SetName(e.Name).SetURL(e.URL).SetTactics(TacticsOf(e))
 		case g.Edges.Subtechnique != nil:
 			e := g.Edges.Subtechnique
 			c.SetKind("subtechnique").SetExternalID(e.ExternalID).SetName(e.Name).SetURL(e.URL)
 			if e.Edges.Technique != nil {
-				c.SetTactics(tacticsOf(e.Edges.Technique))
+				c.SetTactics(TacticsOf(e.Edges.Technique))
 			}
 		default:
 			continue
@@ -266,8 +266,10 @@ func expectedRulesOf(t *ent.TestTemplate) []map[string]string {
 	return t.ExpectedRules
 }
 
-// tacticsOf lists a technique's tactics for the denormalised tag.
-func tacticsOf(t *ent.MitreTechnique) []map[string]string {
+// TacticsOf lists a technique's tactics for a test's denormalised tag,
+// in the matrix's order: every copy of a tag (plans, imports) uses it, so
+// the same technique is stored the same way whoever tagged the test.
+func TacticsOf(t *ent.MitreTechnique) []map[string]string {
 	out := []map[string]string{}
 	tactics := slices.Clone(t.Edges.Tactics)
 	slices.SortFunc(tactics, func(a, b *ent.MitreTactic) int { return a.Position - b.Position })

@@ -131,18 +131,28 @@ func (s *Steps) stepWith(ctx context.Context, a *Access, testID uuid.UUID, actio
 }
 
 // Start records the start of a run (pending → running), with the red
-// fields typed so far (see redStep).
+// fields typed so far (see redStep). The run starts now, or when red says
+// it did: a script recording a run after the fact (the JSON API) gives
+// the time.
 func (s *Steps) Start(ctx context.Context, a *Access, testID uuid.UUID, version int, red *RedFields) (int, error) {
+	at := s.now()
+	if red != nil && red.StartedAt != nil {
+		at = *red.StartedAt
+	}
 	return s.redStep(ctx, a, testID, version, red, audit.MissionTestStarted, func(c *ent.Client, v int) (int, error) {
-		return Start(ctx, c, a, testID, v, s.now())
+		return Start(ctx, c, a, testID, v, at)
 	})
 }
 
 // Stop records the end of a run (running → executed), with the red fields
-// typed so far (see redStep).
+// typed so far (see redStep); it ends now, or when red says it did.
 func (s *Steps) Stop(ctx context.Context, a *Access, testID uuid.UUID, version int, red *RedFields) (int, error) {
+	at := s.now()
+	if red != nil && red.EndedAt != nil {
+		at = *red.EndedAt
+	}
 	return s.redStep(ctx, a, testID, version, red, audit.MissionTestStopped, func(c *ent.Client, v int) (int, error) {
-		return Stop(ctx, c, a, testID, v, s.now())
+		return Stop(ctx, c, a, testID, v, at)
 	})
 }
 
@@ -228,6 +238,9 @@ func (f RedFields) check() error {
 	}
 	if utf8.RuneCountInString(f.Notes) > mtviews.TextMax {
 		errs.Add("red_notes", "missions.test.text_too_long")
+	}
+	if f.StartedAt != nil && f.EndedAt != nil && f.EndedAt.Before(*f.StartedAt) {
+		errs.Add("ended_at", "api.ended_before_started")
 	}
 	return errs.Err()
 }

@@ -29,6 +29,8 @@ type Outcome struct {
 	AlertName  string
 	LogSource  string
 	Notes      string
+	LevelID    *uuid.UUID
+	Version    int // the outcome's, for the API's writes
 }
 
 // outcomeLine is one row of Outcomes' query.
@@ -46,14 +48,24 @@ type outcomeLine struct {
 // since deleted or taken out of the scope is still named: the exports
 // archive what was recorded.
 func Outcomes(ctx context.Context, client *ent.Client, missionID uuid.UUID) (map[uuid.UUID][]Outcome, error) {
+	return outcomes(ctx, client, predicate.MissionTestOutcome(func(s *sql.Selector) {
+		s.Where(sql.P(func(b *sql.Builder) {
+			b.WriteString(s.C(missiontestoutcome.FieldMissionTestID) +
+				" IN (SELECT id FROM mission_tests WHERE deleted_at IS NULL AND mission_id = ").Arg(missionID).WriteString(")")
+		}))
+	}))
+}
+
+// TestOutcomes reads one test's outcomes as Outcomes does (the API's test).
+func TestOutcomes(ctx context.Context, client *ent.Client, testID uuid.UUID) ([]Outcome, error) {
+	out, err := outcomes(ctx, client, missiontestoutcome.MissionTestID(testID))
+	return out[testID], err
+}
+
+func outcomes(ctx context.Context, client *ent.Client, where predicate.MissionTestOutcome) (map[uuid.UUID][]Outcome, error) {
 	var lines []outcomeLine
 	err := client.MissionTestOutcome.Query().
-		Where(predicate.MissionTestOutcome(func(s *sql.Selector) {
-			s.Where(sql.P(func(b *sql.Builder) {
-				b.WriteString(s.C(missiontestoutcome.FieldMissionTestID) +
-					" IN (SELECT id FROM mission_tests WHERE deleted_at IS NULL AND mission_id = ").Arg(missionID).WriteString(")")
-			}))
-		})).
+		Where(where).
 		Select(missiontestoutcome.Columns...).
 		Aggregate(func(s *sql.Selector) string {
 			tl, ol := sql.Table("defensive_tools").As("otl"), sql.Table("detection_levels").As("oll")
@@ -73,7 +85,7 @@ func Outcomes(ctx context.Context, client *ent.Client, missionID uuid.UUID) (map
 		out[l.MissionTestID] = append(out[l.MissionTestID], Outcome{
 			ToolID: l.ToolID, Tool: deref(l.ToolName), Kind: deref(l.ToolKind), Level: deref(l.LevelName),
 			Detected: deref(l.LevelDetected), DetectedAt: l.DetectedAt, AlertName: l.AlertName, LogSource: l.LogSource,
-			Notes: l.Notes,
+			Notes: l.Notes, LevelID: l.DetectionLevelID, Version: l.Version,
 		})
 	}
 	for _, os := range out {

@@ -17,13 +17,16 @@ import (
 // The route templates, in echo's syntax (":name" is a parameter, "*" the
 // rest of the path), grouped as in the route table.
 const (
-	Home    = "/"
-	Diag    = "/diag"
-	DiagDB  = "/api/v1/diag/db"
-	Healthz = "/healthz"
-	Readyz  = "/readyz"
-	Metrics = "/metrics"
-	Events  = "/events"
+	Home   = "/"
+	Diag   = "/diag"
+	DiagDB = "/api/v1/diag/db"
+	// The JSON API's document, and the same rendered for people.
+	APIDocument = "/api/v1/openapi.json"
+	APIDocs     = "/api/docs"
+	Healthz     = "/healthz"
+	Readyz      = "/readyz"
+	Metrics     = "/metrics"
+	Events      = "/events"
 
 	Login  = "/login"
 	Logout = "/logout"
@@ -77,6 +80,16 @@ const (
 	// provider's sign-in follows), unlink one.
 	AccountIdentityLink   = "/account/security/identities/link"
 	AccountIdentityUnlink = "/account/security/identities/:id/unlink"
+	// API tokens (internal/apitoken): the viewer's own, made and revoked
+	// from the account page.
+	AccountAPITokens      = "/account/api-tokens"
+	AccountAPITokenRevoke = "/account/api-tokens/:id/revoke"
+	// Service accounts (internal/apitoken): accounts for automation that
+	// only ever use API tokens, made and given tokens by user managers.
+	ServiceAccounts           = "/admin/service-accounts"
+	ServiceAccount            = "/admin/service-accounts/:id"
+	ServiceAccountTokens      = "/admin/service-accounts/:id/tokens"
+	ServiceAccountTokenRevoke = "/admin/service-accounts/:id/tokens/:token/revoke"
 
 	Notifications           = "/notifications"
 	NotificationsBell       = "/notifications/bell"
@@ -141,6 +154,11 @@ const (
 	LibraryImportJob     = "/library/import/:id"
 	LibraryExport        = "/library/export"
 
+	// The VECTR history import: the upload, then the mapping confirmed
+	// and run (internal/vectr).
+	LibraryImportVectr    = "/library/import/vectr"
+	LibraryImportVectrRun = "/library/import/vectr/run"
+
 	// Trends across missions (internal/insights): the page, its charts'
 	// data as CSV (?chart=tactics|tools|coverage) and its coverage as an
 	// ATT&CK Navigator layer.
@@ -170,6 +188,8 @@ const (
 	MissionRetest            = "/missions/:id/retest"
 	MissionRetestLinks       = "/missions/:id/retests"
 	MissionCompare           = "/missions/:id/compare"
+	MissionExecutionLog      = "/missions/:id/execution-log"
+	MissionExecutionLogApply = "/missions/:id/execution-log/apply"
 	PlanScenarios            = "/missions/:id/plan/scenarios"
 	PlanTests                = "/missions/:id/plan/tests"
 	PlanTestNew              = "/missions/:id/plan/tests/new"
@@ -198,6 +218,10 @@ const (
 	MissionExportNavigator   = "/missions/:id/export/navigator.json"
 	MissionExportTestsCSV    = "/missions/:id/export/tests.csv"
 	MissionExportMissionJSON = "/missions/:id/export/mission.json"
+	// The whole mission as one archive, and its import (issue 22).
+	MissionExportArchive = "/missions/:id/export/mission.zip"
+	MissionImport        = "/missions/import"
+	MissionImportConfirm = "/missions/import/confirm"
 
 	DetectionLevels        = "/admin/detection-levels"
 	DetectionLevel         = "/admin/detection-levels/:id"

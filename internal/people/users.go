@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"violet/ent"
+	"violet/ent/apitoken"
 	"violet/ent/group"
 	"violet/ent/refreshtoken"
 	"violet/ent/schema"
@@ -450,8 +451,24 @@ func (s *Service) Deactivate(ctx context.Context, id uuid.UUID) error {
 		if err != nil {
 			return "", nil, err
 		}
-		return audit.UserDeactivated, map[string]any{"sessions_ended": n}, nil
+		tokens, err := s.revokeTokens(ctx, tx, u.ID)
+		if err != nil {
+			return "", nil, err
+		}
+		return audit.UserDeactivated, map[string]any{"sessions_ended": n, "api_tokens_revoked": tokens}, nil
 	})
+}
+
+// revokeTokens revokes the user's API tokens: an account taken away keeps
+// no way in, and bringing it back (reactivate, restore) does not bring
+// its tokens back; new ones are made.
+func (s *Service) revokeTokens(ctx context.Context, tx *ent.Tx, userID uuid.UUID) (int, error) {
+	n, err := tx.APIToken.Update().Where(apitoken.UserID(userID), apitoken.RevokedAtIsNil()).
+		SetRevokedAt(s.now()).Save(rule.SystemContext(ctx))
+	if err != nil {
+		return 0, fmt.Errorf("revoke API tokens: %w", err)
+	}
+	return n, nil
 }
 
 // Reactivate lets a deactivated user sign in again.
@@ -488,7 +505,11 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 		if err != nil {
 			return "", nil, err
 		}
-		return audit.UserDeleted, map[string]any{"sessions_ended": n}, nil
+		tokens, err := s.revokeTokens(ctx, tx, u.ID)
+		if err != nil {
+			return "", nil, err
+		}
+		return audit.UserDeleted, map[string]any{"sessions_ended": n, "api_tokens_revoked": tokens}, nil
 	})
 }
 

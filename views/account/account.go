@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"violet/internal/i18n"
+	"violet/views/apitokens"
 	"violet/views/components"
 )
 
@@ -17,6 +18,8 @@ type Page struct {
 	Profile  ProfileForm
 	Password PasswordForm
 	Sessions Sessions
+	// APITokens is the viewer's API tokens block (internal/apitoken).
+	APITokens apitokens.Block
 }
 
 // ProfileForm is the profile section: the name, language and time zone

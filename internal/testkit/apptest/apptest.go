@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"violet/handlers/api"
 
 	"violet/ent"
 	"violet/ent/group"
@@ -56,7 +57,11 @@ type options struct {
 	prodHash bool
 	http     *http.Client
 	store    evidence.Store
+	limits   api.Limits
 }
+
+// WithAPILimits sets each API token's rate (default api.DefaultLimits).
+func WithAPILimits(l api.Limits) Option { return func(o *options) { o.limits = l } }
 
 // WithEvidence gives the app its evidence store (default: the directory
 // Config.EvidenceDir).
@@ -171,7 +176,7 @@ func New(t testing.TB, opts ...Option) *App {
 	srv, err := handlers.New(handlers.Deps{
 		Config: cfg, DB: db, Ent: client, Migrations: dir, Catalog: catalog, Assets: assets,
 		Log: log, Version: Version, Now: o.now, Hasher: o.hasher(hasher), HTTPClient: o.http, Live: hub,
-		Evidence: o.store,
+		Evidence: o.store, APILimits: o.limits,
 	})
 	if err != nil {
 		t.Fatal(err)
