@@ -48,6 +48,14 @@ var apiMatrix = map[string][6]string{
 	"GET /api/v1/attack/:externalId":                                     {L, O, O, O, O, O},
 	"GET /api/v1/missions/:missionId/archive":                            {L, O, O, O, O, O},
 	"POST /api/v1/missions/import":                                       {L, O, O, O, O, O},
+	"GET /api/v1/templates":                                              {L, O, O, O, O, O},
+	"POST /api/v1/templates":                                             {L, F, O, F, F, O},
+	"GET /api/v1/templates/:templateId":                                  {L, O, O, O, O, O},
+	"GET /api/v1/scenarios":                                              {L, O, O, O, O, O},
+	"POST /api/v1/scenarios":                                             {L, F, O, F, F, O},
+	"GET /api/v1/scenarios/:scenarioId":                                  {L, O, O, O, O, O},
+	"POST /api/v1/library/imports":                                       {L, O, O, O, O, O},
+	"GET /api/v1/jobs/:jobId":                                            {L, F, O, F, F, O},
 	"GET /api/v1/attack":                                                 {L, O, O, O, O, O},
 	"GET /api/v1/insights":                                               {L, F, F, F, F, O},
 	"POST /api/v1/library/imports/vectr":                                 {L, O, O, O, O, O},
@@ -380,7 +388,8 @@ func TestRoleRouteMatrix(t *testing.T) {
 			for i, role := range roles {
 				t.Run(fmt.Sprintf("%s/%s", key, role), func(t *testing.T) {
 					body := "{}"
-					if key == "POST /api/v1/missions" {
+					switch key {
+					case "POST /api/v1/missions", "POST /api/v1/templates", "POST /api/v1/scenarios":
 						body = `{"name":"Matrix"}`
 					}
 					req := httptest.NewRequest(r.Method, path, strings.NewReader(body))
@@ -438,7 +447,8 @@ func TestRoleRouteMatrix(t *testing.T) {
 // concreteParams fills the API's path parameters with ids nothing has.
 func concreteParams() []string {
 	return []string{":missionId", uuid.NewString(), ":testId", uuid.NewString(), ":evidenceId", uuid.NewString(),
-		":toolId", "none", ":externalId", "T1059"}
+		":toolId", "none", ":externalId", "T1059", ":templateId", uuid.NewString(), ":scenarioId", uuid.NewString(),
+		":jobId", uuid.NewString()}
 }
 
 // outcome classifies a response for the matrix. A logout also lands on

@@ -22,6 +22,7 @@ import (
 	"violet/internal/app"
 	"violet/internal/auth"
 	"violet/internal/i18n"
+	"violet/internal/libraryimport"
 	"violet/internal/mission"
 	"violet/internal/textrule"
 	"violet/internal/vectr"
@@ -96,7 +97,7 @@ func (s *Server) apiRoutes() []route {
 		case op.ID == "uploadEvidence":
 			r.body = evidenceBodyCeiling
 		case op.Upload:
-			r.body = uploadBodyLimit
+			r.body = uploadBodyLimit // the library's and VECTR's imports
 		}
 	}
 	return rc.routes
@@ -105,7 +106,8 @@ func (s *Server) apiRoutes() []route {
 // apiServer is the API's implementation on this server's workflows.
 func (s *Server) apiServer() *api.Server {
 	return api.New(api.Deps{Ent: s.Ent, DB: s.DB, Missions: s.missions(), Steps: s.steps(), Evidence: s.evidenceService(),
-		ExecLogs: s.execLogs(), Vectr: vectr.NewService(s.Ent), Archives: s.missionArchives(), Hold: s.holdDocument, Now: s.Now})
+		ExecLogs: s.execLogs(), Vectr: vectr.NewService(s.Ent), Archives: s.missionArchives(),
+		Imports: libraryimport.NewService(s.Jobs), Hold: s.holdDocument, Now: s.Now})
 }
 
 // requireToken admits an API request carrying a valid bearer token with

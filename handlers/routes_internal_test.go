@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"violet/internal/apitoken"
 	"violet/internal/auth"
 	"violet/internal/config"
 	"violet/internal/i18n"
@@ -65,6 +67,14 @@ func undeclared(s *Server) []string {
 	known := map[access]bool{public: true, signedIn: true}
 	for _, p := range auth.Permissions() {
 		known[need(p.Code)] = true
+	}
+	// The API's routes need a token with one of the scopes they name.
+	for _, r := range s.routes {
+		if r.api != nil && len(r.api.Scopes) > 0 && !slices.ContainsFunc(r.api.Scopes, func(sc string) bool {
+			return !slices.Contains(apitoken.Scopes(), sc)
+		}) {
+			known[r.access] = true
+		}
 	}
 	var bad []string
 	for _, r := range s.echo.Routes() {

@@ -129,10 +129,10 @@ func TestErrorPages(t *testing.T) {
 			t.Errorf("want only a toast, got %s", w.Body)
 		}
 	})
-	t.Run("API errors are JSON", func(t *testing.T) {
+	t.Run("API errors are problem+json", func(t *testing.T) {
 		w := app.Get("/api/v1/nothing")
-		if w.Code != http.StatusNotFound || !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") ||
-			!strings.Contains(w.Body.String(), `"request_id"`) {
+		if w.Code != http.StatusNotFound || !strings.HasPrefix(w.Header().Get("Content-Type"), "application/problem+json") ||
+			!strings.Contains(w.Body.String(), `"instance"`) {
 			t.Errorf("got %d %q %s", w.Code, w.Header().Get("Content-Type"), w.Body)
 		}
 	})

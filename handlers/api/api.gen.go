@@ -84,6 +84,27 @@ func (e ExecutionImportFormat) Valid() bool {
 	}
 }
 
+// Defines values for JobStatus.
+const (
+	JobStatusFailed    JobStatus = "failed"
+	JobStatusRunning   JobStatus = "running"
+	JobStatusSucceeded JobStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the JobStatus enum.
+func (e JobStatus) Valid() bool {
+	switch e {
+	case JobStatusFailed:
+		return true
+	case JobStatusRunning:
+		return true
+	case JobStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for MissionRole.
 const (
 	MissionRoleBlue     MissionRole = "blue"
@@ -177,6 +198,27 @@ func (e TagKind) Valid() bool {
 	}
 }
 
+// Defines values for TemplateInputOpsec.
+const (
+	TemplateInputOpsecHigh   TemplateInputOpsec = "high"
+	TemplateInputOpsecLow    TemplateInputOpsec = "low"
+	TemplateInputOpsecMedium TemplateInputOpsec = "medium"
+)
+
+// Valid indicates whether the value is a known member of the TemplateInputOpsec enum.
+func (e TemplateInputOpsec) Valid() bool {
+	switch e {
+	case TemplateInputOpsecHigh:
+		return true
+	case TemplateInputOpsecLow:
+		return true
+	case TemplateInputOpsecMedium:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TestState.
 const (
 	TestStateBlocked  TestState = "blocked"
@@ -246,6 +288,24 @@ func (e ListMissionTestsParamsQueue) Valid() bool {
 	case ListMissionTestsParamsQueueRed:
 		return true
 	case ListMissionTestsParamsQueueReview:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListTemplatesParamsSource.
+const (
+	ListTemplatesParamsSourceAtomic ListTemplatesParamsSource = "atomic"
+	ListTemplatesParamsSourceManual ListTemplatesParamsSource = "manual"
+)
+
+// Valid indicates whether the value is a known member of the ListTemplatesParamsSource enum.
+func (e ListTemplatesParamsSource) Valid() bool {
+	switch e {
+	case ListTemplatesParamsSourceAtomic:
+		return true
+	case ListTemplatesParamsSourceManual:
 		return true
 	default:
 		return false
@@ -363,6 +423,26 @@ type Insights struct {
 	Tactics []InsightFigure `json:"tactics"`
 	Tools   []InsightFigure `json:"tools"`
 }
+
+// Job defines model for Job.
+type Job struct {
+	Added  *int               `json:"added,omitempty"`
+	Error  *string            `json:"error,omitempty"`
+	Failed *int               `json:"failed,omitempty"`
+	Id     openapi_types.UUID `json:"id"`
+
+	// Kind atomic, library, sigma
+	Kind string `json:"kind"`
+
+	// Progress percent
+	Progress  int       `json:"progress"`
+	Status    JobStatus `json:"status"`
+	Unchanged *int      `json:"unchanged,omitempty"`
+	Updated   *int      `json:"updated,omitempty"`
+}
+
+// JobStatus defines model for Job.Status.
+type JobStatus string
 
 // Mission defines model for Mission.
 type Mission struct {
@@ -489,6 +569,38 @@ type RedInput struct {
 // RedInputStep save the fields only, or save them and start (pending → running) or stop (running → executed) the run
 type RedInputStep string
 
+// Scenario defines model for Scenario.
+type Scenario struct {
+	Description string             `json:"description"`
+	Id          openapi_types.UUID `json:"id"`
+	Name        string             `json:"name"`
+	Tests       []ScenarioTest     `json:"tests"`
+	UpdatedAt   time.Time          `json:"updated_at"`
+}
+
+// ScenarioPage defines model for ScenarioPage.
+type ScenarioPage struct {
+	Items      []ScenarioRow `json:"items"`
+	NextCursor *string       `json:"next_cursor,omitempty"`
+	Total      int           `json:"total"`
+}
+
+// ScenarioRow defines model for ScenarioRow.
+type ScenarioRow struct {
+	Id        openapi_types.UUID `json:"id"`
+	Name      string             `json:"name"`
+	Tests     int                `json:"tests"`
+	UpdatedAt time.Time          `json:"updated_at"`
+}
+
+// ScenarioTest defines model for ScenarioTest.
+type ScenarioTest struct {
+	// Name empty when the template was deleted
+	Name       string             `json:"name"`
+	Tags       []Tag              `json:"tags"`
+	TemplateId openapi_types.UUID `json:"template_id"`
+}
+
 // Tag defines model for Tag.
 type Tag struct {
 	ExternalId string  `json:"external_id"`
@@ -498,6 +610,66 @@ type Tag struct {
 
 // TagKind defines model for Tag.Kind.
 type TagKind string
+
+// Template defines model for Template.
+type Template struct {
+	Cleanup           string `json:"cleanup"`
+	Description       string `json:"description"`
+	ExpectedDetection string `json:"expected_detection"`
+
+	// ExternalRef the Atomic test GUID of an imported template
+	ExternalRef   string             `json:"external_ref"`
+	Id            openapi_types.UUID `json:"id"`
+	Labels        []string           `json:"labels"`
+	Name          string             `json:"name"`
+	Objective     string             `json:"objective"`
+	Opsec         string             `json:"opsec"`
+	Platforms     []string           `json:"platforms"`
+	Prerequisites string             `json:"prerequisites"`
+	Procedure     string             `json:"procedure"`
+	Source        string             `json:"source"`
+	Tags          []Tag              `json:"tags"`
+	UpdatedAt     time.Time          `json:"updated_at"`
+}
+
+// TemplateInput defines model for TemplateInput.
+type TemplateInput struct {
+	// AttackIds ATT&CK IDs to tag it with (TA0002, T1059, T1059.001)
+	AttackIds         *[]string           `json:"attack_ids,omitempty"`
+	Cleanup           *string             `json:"cleanup,omitempty"`
+	Description       *string             `json:"description,omitempty"`
+	ExpectedDetection *string             `json:"expected_detection,omitempty"`
+	Labels            *[]string           `json:"labels,omitempty"`
+	Name              string              `json:"name"`
+	Objective         *string             `json:"objective,omitempty"`
+	Opsec             *TemplateInputOpsec `json:"opsec,omitempty"`
+
+	// Platforms of Windows, Linux, macOS, Network Devices, Containers, IaaS, SaaS, Office Suite, Identity Provider, ESXi, PRE
+	Platforms     *[]string `json:"platforms,omitempty"`
+	Prerequisites *string   `json:"prerequisites,omitempty"`
+	Procedure     *string   `json:"procedure,omitempty"`
+}
+
+// TemplateInputOpsec defines model for TemplateInput.Opsec.
+type TemplateInputOpsec string
+
+// TemplatePage defines model for TemplatePage.
+type TemplatePage struct {
+	Items      []TemplateRow `json:"items"`
+	NextCursor *string       `json:"next_cursor,omitempty"`
+	Total      int           `json:"total"`
+}
+
+// TemplateRow defines model for TemplateRow.
+type TemplateRow struct {
+	Id        openapi_types.UUID `json:"id"`
+	Name      string             `json:"name"`
+	Opsec     string             `json:"opsec"`
+	Platforms []string           `json:"platforms"`
+	Source    string             `json:"source"`
+	Tags      []Tag              `json:"tags"`
+	UpdatedAt time.Time          `json:"updated_at"`
+}
 
 // Test defines model for Test.
 type Test struct {
@@ -597,6 +769,12 @@ type GetInsightsParams struct {
 	Label *string             `form:"label,omitempty" json:"label,omitempty"`
 	From  *openapi_types.Date `form:"from,omitempty" json:"from,omitempty"`
 	To    *openapi_types.Date `form:"to,omitempty" json:"to,omitempty"`
+}
+
+// ImportLibraryMultipartBody defines parameters for ImportLibrary.
+type ImportLibraryMultipartBody struct {
+	Document *openapi_types.File   `json:"document,omitempty"`
+	Files    *[]openapi_types.File `json:"files,omitempty"`
 }
 
 // ImportVectrMultipartBody defines parameters for ImportVectr.
@@ -699,6 +877,41 @@ type ReviewTestParams struct {
 	IfMatch IfMatch `json:"If-Match"`
 }
 
+// ListScenariosParams defines parameters for ListScenarios.
+type ListScenariosParams struct {
+	Q *string `form:"q,omitempty" json:"q,omitempty"`
+
+	// Cursor the `next_cursor` of the previous page
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// CreateScenarioJSONBody defines parameters for CreateScenario.
+type CreateScenarioJSONBody struct {
+	Description *string               `json:"description,omitempty"`
+	Name        string                `json:"name"`
+	TemplateIds *[]openapi_types.UUID `json:"template_ids,omitempty"`
+}
+
+// ListTemplatesParams defines parameters for ListTemplates.
+type ListTemplatesParams struct {
+	// Q part of a name, or an ATT&CK ID
+	Q *string `form:"q,omitempty" json:"q,omitempty"`
+
+	// Technique an ATT&CK technique ID (its sub-techniques match too)
+	Technique *string                    `form:"technique,omitempty" json:"technique,omitempty"`
+	Source    *ListTemplatesParamsSource `form:"source,omitempty" json:"source,omitempty"`
+	Label     *string                    `form:"label,omitempty" json:"label,omitempty"`
+
+	// Cursor the `next_cursor` of the previous page
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListTemplatesParamsSource defines parameters for ListTemplates.
+type ListTemplatesParamsSource string
+
+// ImportLibraryMultipartRequestBody defines body for ImportLibrary for multipart/form-data ContentType.
+type ImportLibraryMultipartRequestBody ImportLibraryMultipartBody
+
 // ImportVectrMultipartRequestBody defines body for ImportVectr for multipart/form-data ContentType.
 type ImportVectrMultipartRequestBody ImportVectrMultipartBody
 
@@ -723,6 +936,12 @@ type SaveOutcomeJSONRequestBody = OutcomeInput
 // SaveRedFieldsJSONRequestBody defines body for SaveRedFields for application/json ContentType.
 type SaveRedFieldsJSONRequestBody = RedInput
 
+// CreateScenarioJSONRequestBody defines body for CreateScenario for application/json ContentType.
+type CreateScenarioJSONRequestBody CreateScenarioJSONBody
+
+// CreateTemplateJSONRequestBody defines body for CreateTemplate for application/json ContentType.
+type CreateTemplateJSONRequestBody = TemplateInput
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// SearchAttack Search the ATT&CK catalogue by ID or name
@@ -734,6 +953,12 @@ type ServerInterface interface {
 	// GetInsights Detection rates across missions, per tactic and per defensive tool
 	// (GET /insights)
 	GetInsights(ctx echo.Context, params GetInsightsParams) error
+	// GetJob A library import's progress and outcome
+	// (GET /jobs/{jobId})
+	GetJob(ctx echo.Context, jobId openapi_types.UUID) error
+	// ImportLibrary Import Atomic Red Team files or a Violet library document, as a background job
+	// (POST /library/imports)
+	ImportLibrary(ctx echo.Context) error
 	// ImportVectr Import VECTR's "Export Active Environment" CSV as completed missions
 	// (POST /library/imports/vectr)
 	ImportVectr(ctx echo.Context, params ImportVectrParams) error
@@ -791,6 +1016,24 @@ type ServerInterface interface {
 	// ReviewTest Mark the test reviewed (leads)
 	// (POST /missions/{missionId}/tests/{testId}/review)
 	ReviewTest(ctx echo.Context, missionId MissionID, testId TestID, params ReviewTestParams) error
+	// ListScenarios The library's scenarios, by name
+	// (GET /scenarios)
+	ListScenarios(ctx echo.Context, params ListScenariosParams) error
+	// CreateScenario Create a scenario of templates, in order
+	// (POST /scenarios)
+	CreateScenario(ctx echo.Context) error
+
+	// (GET /scenarios/{scenarioId})
+	GetScenario(ctx echo.Context, scenarioId openapi_types.UUID) error
+	// ListTemplates The library's test templates, by name
+	// (GET /templates)
+	ListTemplates(ctx echo.Context, params ListTemplatesParams) error
+	// CreateTemplate Create a test template
+	// (POST /templates)
+	CreateTemplate(ctx echo.Context) error
+
+	// (GET /templates/{templateId})
+	GetTemplate(ctx echo.Context, templateId openapi_types.UUID) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -861,6 +1104,31 @@ func (w *ServerInterfaceWrapper) GetInsights(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetInsights(ctx, params)
+	return err
+}
+
+// GetJob converts echo context to params.
+func (w *ServerInterfaceWrapper) GetJob(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "jobId" -------------
+	var jobId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "jobId", ctx.Param("jobId"), &jobId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter jobId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetJob(ctx, jobId)
+	return err
+}
+
+// ImportLibrary converts echo context to params.
+func (w *ServerInterfaceWrapper) ImportLibrary(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ImportLibrary(ctx)
 	return err
 }
 
@@ -1409,6 +1677,127 @@ func (w *ServerInterfaceWrapper) ReviewTest(ctx echo.Context) error {
 	return err
 }
 
+// ListScenarios converts echo context to params.
+func (w *ServerInterfaceWrapper) ListScenarios(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListScenariosParams
+	// ------------- Optional query parameter "q" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "q", ctx.QueryParams(), &params.Q, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter q: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListScenarios(ctx, params)
+	return err
+}
+
+// CreateScenario converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateScenario(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateScenario(ctx)
+	return err
+}
+
+// GetScenario converts echo context to params.
+func (w *ServerInterfaceWrapper) GetScenario(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "scenarioId" -------------
+	var scenarioId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "scenarioId", ctx.Param("scenarioId"), &scenarioId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter scenarioId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetScenario(ctx, scenarioId)
+	return err
+}
+
+// ListTemplates converts echo context to params.
+func (w *ServerInterfaceWrapper) ListTemplates(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListTemplatesParams
+	// ------------- Optional query parameter "q" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "q", ctx.QueryParams(), &params.Q, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter q: %s", err))
+	}
+
+	// ------------- Optional query parameter "technique" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "technique", ctx.QueryParams(), &params.Technique, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter technique: %s", err))
+	}
+
+	// ------------- Optional query parameter "source" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "source", ctx.QueryParams(), &params.Source, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter source: %s", err))
+	}
+
+	// ------------- Optional query parameter "label" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "label", ctx.QueryParams(), &params.Label, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter label: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListTemplates(ctx, params)
+	return err
+}
+
+// CreateTemplate converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateTemplate(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateTemplate(ctx)
+	return err
+}
+
+// GetTemplate converts echo context to params.
+func (w *ServerInterfaceWrapper) GetTemplate(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "templateId" -------------
+	var templateId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "templateId", ctx.Param("templateId"), &templateId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter templateId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetTemplate(ctx, templateId)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -1478,6 +1867,14 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/library/imports/vectr", wrapper.ImportVectr, options.OperationMiddlewares["importVectr"]...)
 	router.GET(options.BaseURL+"/missions/:missionId/archive", wrapper.ExportMissionArchive, options.OperationMiddlewares["exportMissionArchive"]...)
 	router.POST(options.BaseURL+"/missions/import", wrapper.ImportMissionArchive, options.OperationMiddlewares["importMissionArchive"]...)
+	router.GET(options.BaseURL+"/templates", wrapper.ListTemplates, options.OperationMiddlewares["listTemplates"]...)
+	router.POST(options.BaseURL+"/templates", wrapper.CreateTemplate, options.OperationMiddlewares["createTemplate"]...)
+	router.GET(options.BaseURL+"/templates/:templateId", wrapper.GetTemplate, options.OperationMiddlewares["getTemplate"]...)
+	router.GET(options.BaseURL+"/scenarios", wrapper.ListScenarios, options.OperationMiddlewares["listScenarios"]...)
+	router.POST(options.BaseURL+"/scenarios", wrapper.CreateScenario, options.OperationMiddlewares["createScenario"]...)
+	router.GET(options.BaseURL+"/scenarios/:scenarioId", wrapper.GetScenario, options.OperationMiddlewares["getScenario"]...)
+	router.POST(options.BaseURL+"/library/imports", wrapper.ImportLibrary, options.OperationMiddlewares["importLibrary"]...)
+	router.GET(options.BaseURL+"/jobs/:jobId", wrapper.GetJob, options.OperationMiddlewares["getJob"]...)
 
 }
 
@@ -1594,6 +1991,94 @@ type GetInsightsdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetInsightsdefaultApplicationProblemPlusJSONResponse) VisitGetInsightsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobRequestObject struct {
+	JobId openapi_types.UUID `json:"jobId"`
+}
+
+type GetJobResponseObject interface {
+	VisitGetJobResponse(w http.ResponseWriter) error
+}
+
+type GetJob200JSONResponse Job
+
+func (response GetJob200JSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetJobdefaultApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportLibraryRequestObject struct {
+	Body *multipart.Reader
+}
+
+type ImportLibraryResponseObject interface {
+	VisitImportLibraryResponse(w http.ResponseWriter) error
+}
+
+type ImportLibrary202ResponseHeaders struct {
+	Location *string
+}
+
+type ImportLibrary202JSONResponse struct {
+	Body    Job
+	Headers ImportLibrary202ResponseHeaders
+}
+
+func (response ImportLibrary202JSONResponse) VisitImportLibraryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ImportLibrarydefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ImportLibrarydefaultApplicationProblemPlusJSONResponse) VisitImportLibraryResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -2475,6 +2960,260 @@ func (response ReviewTestdefaultApplicationProblemPlusJSONResponse) VisitReviewT
 	return err
 }
 
+type ListScenariosRequestObject struct {
+	Params ListScenariosParams
+}
+
+type ListScenariosResponseObject interface {
+	VisitListScenariosResponse(w http.ResponseWriter) error
+}
+
+type ListScenarios200JSONResponse ScenarioPage
+
+func (response ListScenarios200JSONResponse) VisitListScenariosResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListScenariosdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListScenariosdefaultApplicationProblemPlusJSONResponse) VisitListScenariosResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateScenarioRequestObject struct {
+	Body *CreateScenarioJSONRequestBody
+}
+
+type CreateScenarioResponseObject interface {
+	VisitCreateScenarioResponse(w http.ResponseWriter) error
+}
+
+type CreateScenario201ResponseHeaders struct {
+	Location *string
+}
+
+type CreateScenario201JSONResponse struct {
+	Body    Scenario
+	Headers CreateScenario201ResponseHeaders
+}
+
+func (response CreateScenario201JSONResponse) VisitCreateScenarioResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateScenariodefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateScenariodefaultApplicationProblemPlusJSONResponse) VisitCreateScenarioResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetScenarioRequestObject struct {
+	ScenarioId openapi_types.UUID `json:"scenarioId"`
+}
+
+type GetScenarioResponseObject interface {
+	VisitGetScenarioResponse(w http.ResponseWriter) error
+}
+
+type GetScenario200JSONResponse Scenario
+
+func (response GetScenario200JSONResponse) VisitGetScenarioResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetScenariodefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetScenariodefaultApplicationProblemPlusJSONResponse) VisitGetScenarioResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTemplatesRequestObject struct {
+	Params ListTemplatesParams
+}
+
+type ListTemplatesResponseObject interface {
+	VisitListTemplatesResponse(w http.ResponseWriter) error
+}
+
+type ListTemplates200JSONResponse TemplatePage
+
+func (response ListTemplates200JSONResponse) VisitListTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTemplatesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListTemplatesdefaultApplicationProblemPlusJSONResponse) VisitListTemplatesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTemplateRequestObject struct {
+	Body *CreateTemplateJSONRequestBody
+}
+
+type CreateTemplateResponseObject interface {
+	VisitCreateTemplateResponse(w http.ResponseWriter) error
+}
+
+type CreateTemplate201ResponseHeaders struct {
+	Location *string
+}
+
+type CreateTemplate201JSONResponse struct {
+	Body    Template
+	Headers CreateTemplate201ResponseHeaders
+}
+
+func (response CreateTemplate201JSONResponse) VisitCreateTemplateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTemplatedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateTemplatedefaultApplicationProblemPlusJSONResponse) VisitCreateTemplateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTemplateRequestObject struct {
+	TemplateId openapi_types.UUID `json:"templateId"`
+}
+
+type GetTemplateResponseObject interface {
+	VisitGetTemplateResponse(w http.ResponseWriter) error
+}
+
+type GetTemplate200JSONResponse Template
+
+func (response GetTemplate200JSONResponse) VisitGetTemplateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTemplatedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetTemplatedefaultApplicationProblemPlusJSONResponse) VisitGetTemplateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// SearchAttack Search the ATT&CK catalogue by ID or name
@@ -2486,6 +3225,12 @@ type StrictServerInterface interface {
 	// GetInsights Detection rates across missions, per tactic and per defensive tool
 	// (GET /insights)
 	GetInsights(ctx context.Context, request GetInsightsRequestObject) (GetInsightsResponseObject, error)
+	// GetJob A library import's progress and outcome
+	// (GET /jobs/{jobId})
+	GetJob(ctx context.Context, request GetJobRequestObject) (GetJobResponseObject, error)
+	// ImportLibrary Import Atomic Red Team files or a Violet library document, as a background job
+	// (POST /library/imports)
+	ImportLibrary(ctx context.Context, request ImportLibraryRequestObject) (ImportLibraryResponseObject, error)
 	// ImportVectr Import VECTR's "Export Active Environment" CSV as completed missions
 	// (POST /library/imports/vectr)
 	ImportVectr(ctx context.Context, request ImportVectrRequestObject) (ImportVectrResponseObject, error)
@@ -2543,6 +3288,24 @@ type StrictServerInterface interface {
 	// ReviewTest Mark the test reviewed (leads)
 	// (POST /missions/{missionId}/tests/{testId}/review)
 	ReviewTest(ctx context.Context, request ReviewTestRequestObject) (ReviewTestResponseObject, error)
+	// ListScenarios The library's scenarios, by name
+	// (GET /scenarios)
+	ListScenarios(ctx context.Context, request ListScenariosRequestObject) (ListScenariosResponseObject, error)
+	// CreateScenario Create a scenario of templates, in order
+	// (POST /scenarios)
+	CreateScenario(ctx context.Context, request CreateScenarioRequestObject) (CreateScenarioResponseObject, error)
+
+	// (GET /scenarios/{scenarioId})
+	GetScenario(ctx context.Context, request GetScenarioRequestObject) (GetScenarioResponseObject, error)
+	// ListTemplates The library's test templates, by name
+	// (GET /templates)
+	ListTemplates(ctx context.Context, request ListTemplatesRequestObject) (ListTemplatesResponseObject, error)
+	// CreateTemplate Create a test template
+	// (POST /templates)
+	CreateTemplate(ctx context.Context, request CreateTemplateRequestObject) (CreateTemplateResponseObject, error)
+
+	// (GET /templates/{templateId})
+	GetTemplate(ctx context.Context, request GetTemplateRequestObject) (GetTemplateResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -2626,6 +3389,60 @@ func (sh *strictHandler) GetInsights(ctx echo.Context, params GetInsightsParams)
 		return err
 	} else if validResponse, ok := response.(GetInsightsResponseObject); ok {
 		return validResponse.VisitGetInsightsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetJob operation middleware
+func (sh *strictHandler) GetJob(ctx echo.Context, jobId openapi_types.UUID) error {
+	var request GetJobRequestObject
+
+	request.JobId = jobId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetJob(ctx.Request().Context(), request.(GetJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetJob")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetJobResponseObject); ok {
+		return validResponse.VisitGetJobResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ImportLibrary operation middleware
+func (sh *strictHandler) ImportLibrary(ctx echo.Context) error {
+	var request ImportLibraryRequestObject
+
+	if reader, err := ctx.Request().MultipartReader(); err != nil {
+		return err
+	} else {
+		request.Body = reader
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ImportLibrary(ctx.Request().Context(), request.(ImportLibraryRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ImportLibrary")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ImportLibraryResponseObject); ok {
+		return validResponse.VisitImportLibraryResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -3237,105 +4054,314 @@ func (sh *strictHandler) ReviewTest(ctx echo.Context, missionId MissionID, testI
 	return nil
 }
 
+// ListScenarios operation middleware
+func (sh *strictHandler) ListScenarios(ctx echo.Context, params ListScenariosParams) error {
+	var request ListScenariosRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListScenarios(ctx.Request().Context(), request.(ListScenariosRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListScenarios")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListScenariosResponseObject); ok {
+		return validResponse.VisitListScenariosResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateScenario operation middleware
+func (sh *strictHandler) CreateScenario(ctx echo.Context) error {
+	var request CreateScenarioRequestObject
+
+	var body CreateScenarioJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateScenario(ctx.Request().Context(), request.(CreateScenarioRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateScenario")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateScenarioResponseObject); ok {
+		return validResponse.VisitCreateScenarioResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetScenario operation middleware
+func (sh *strictHandler) GetScenario(ctx echo.Context, scenarioId openapi_types.UUID) error {
+	var request GetScenarioRequestObject
+
+	request.ScenarioId = scenarioId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetScenario(ctx.Request().Context(), request.(GetScenarioRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetScenario")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetScenarioResponseObject); ok {
+		return validResponse.VisitGetScenarioResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListTemplates operation middleware
+func (sh *strictHandler) ListTemplates(ctx echo.Context, params ListTemplatesParams) error {
+	var request ListTemplatesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListTemplates(ctx.Request().Context(), request.(ListTemplatesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListTemplates")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListTemplatesResponseObject); ok {
+		return validResponse.VisitListTemplatesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateTemplate operation middleware
+func (sh *strictHandler) CreateTemplate(ctx echo.Context) error {
+	var request CreateTemplateRequestObject
+
+	var body CreateTemplateJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateTemplate(ctx.Request().Context(), request.(CreateTemplateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateTemplate")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateTemplateResponseObject); ok {
+		return validResponse.VisitCreateTemplateResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetTemplate operation middleware
+func (sh *strictHandler) GetTemplate(ctx echo.Context, templateId openapi_types.UUID) error {
+	var request GetTemplateRequestObject
+
+	request.TemplateId = templateId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetTemplate(ctx.Request().Context(), request.(GetTemplateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetTemplate")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetTemplateResponseObject); ok {
+		return validResponse.VisitGetTemplateResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3bchw3kvarZNT8ESL1l0hKlrxhKvaCluQZ7lpjhcjxXJgKNroquxvDaqAMoJpqKxSxV/sA+xD7YPMk",
-	"G5lAnbpR3c2TJUfMjURWoXDITGR+eQD4Kcn0vNQKlbPJ8aekFEbM0aHh315VxmpDP+VoMyNLJ7VKjhM3",
-	"Qxgp/OguM24xAj0BelgaXEhdWSjFFJM0kdT61wrNMkkTJeaYHCf+kyRNbDbDuaDe5+Ljj6imbpYcPzs6",
-	"ShO3LKmldUaqafL5c5qcTt4Kl83iU3Fo3SMLb87FFISFQlgHBkUOe9YZraZAaxRGWq1ewujxCCbagFBL",
-	"WKCxUqv9lyDAOlEgaIUwRWfh+dNn9fxnKHI07QJOJ0/8ZNLE4K+VNJgnx85UOLCk59EV/Sjn0lHLGI0K",
-	"ftntL8eJqAqXHL84SqlzOa/mgVpzqfxvT5txpHI4RcMDvZWWFnn6uhmsFG7WjjUP7/ON65loMxcuOU6q",
-	"SlLL9QWdo3WDgxCL7jjCZ/rYllpZZOF8Z/S4wDn9mGnlUDE1RVkWMhMkHYelb/H//2FJVD51xvp/BifJ",
-	"cfKnw1b6D/1be1j3yyP2he1EARqjDey9/+EVfPf8xb/t89LDp9TziXMiu3qjnFnyfjK6ROOkn3KOpcFM",
-	"OFr+p3qBY60LFCpZHe3TKgXSBD86NEoUlzKPvr+Sil+gInH4JXEiczIjWmI2U/LXivakrcbtrx/S9V48",
-	"yyLdl8IEKvfJIsBW4ydNp48sND/D6WsSgqooxLjAmunrPRfCEf+ZStKh/2GtWXggjBHLhOVhoa+GiOkX",
-	"3+9xRXdwCzh9bZN0+2CVKSKT+twV6V96HAqUDGzxHaRdGWgX0M62S4uWOXr8D8wczcLL11+86uhL1x9Q",
-	"OgKBbkvTGIHeLGSOKsN1+gQtcek/iawgM0h8uRSup49y4fCJk7GZpomn9RbdtYFqdiaevfg2/kr+hr3O",
-	"pXLfPk+iSr5Lry6ZemsOXTaD9lYcpeVHzCpi4+m81CYicqxt/QbsM30iCovezkJulmAq1U68s0mxHmFI",
-	"aOvFt2IrnJOG12YXUQmdaeuifTVqoPlhkx1oF+/IGsS0j2WLvEaUPO/ppIZPaYId4Vx/a69kWQ59Wqls",
-	"JtR08HWZr9iVIfGoW3a7TMOkOzNspxOTjErNCQL5Ae+HnJVFs13BBnlYkZy0kcSay90pbhZt5zHECg8L",
-	"ApDLdcGWvBMwhzFOtMFjUNrNJGFMJqWNSnn9rkur/ngTiUV8Ayi8jj7X0far1OJufWPfVYwWq5y4wmUc",
-	"aJdGZ5hXtGzpLJw4PZcZw2/4899OX6egTavc/6Sq+Zhx89rcO7KzTqxBVdnapfhb6y7j2ngr/OBvN4xL",
-	"b/1itm8vIl7fpAZVXC86bYSrFYwYV34g3r0huLlBXNZ5xK9SaBw54on3YEA4YCcC9gT8x9lPf4VS0yrM",
-	"IwsWp3ParvAPLRVJ9xJy7SxIZWWOIGCs8+V+lJdoLTl7O8ti/UFszafKyunM/SCnlcEYfnaYuSEVGMR2",
-	"fYbewbm8q6kmObA7SEBnvDSIQ41zuIe0XccGGkSUROh4kx7JRUxnOQuociC97/foDCEXS/La6R07zI0+",
-	"TdI+9Ll/1LMBr9D8d1FRMXC/yfr0BSvWodbFvXUXFwjbg/l+wNhag8MeAbC3wKdbXUqVXzKXV3vcRW/u",
-	"KAaFGGNxQ9ducBcaXWBc89EbFm2nr1A9sqCvFWm9jPXYMRQo8hQM5imMi4p2wtiiWbCJqsEltWG/jP6l",
-	"VmQ862YxsGkzPeBNWCeMuz1trROu2iqIQVbOfOPPaRJCWjuoqd626xCzXlMzhYaBgfjtIFsdiDr2tN19",
-	"WMcBE1mgjWv6AifuUlcRZxOfzIUsLCgNIst0pRzM0CDMhE3SG4jfHMncb9K0SANtlNAtXi1/H1rvovL6",
-	"Zmxd/MN7aBDqntIOtGo9sP2uah/arPUwdzaDLSLvddlaQc/gltYdvm6SJVV6xos8l7R8UbzrMIYdz3QN",
-	"N/SUYD/cHAk4b1aLu+i3zeFfjuCe+rbPjoaVX6eXb0Kkt/796SZdtMMCN2unzaLL09vAoncBD/aZcDPv",
-	"uzaCMdPQJh52ABc82IbJnjV6trYBuRET5wNxSnmXUl2WRk8NWssxlXlZoHehhclmctFDci2Nf6pcpucY",
-	"8y7RbHA4ani4ydBvtR++E9p2BS6wiOsMfvXI1nG4m3Z6W3+r0NNLqyuTxdevtMMBNa11MagA6eUjCzJn",
-	"jKu0im5W7mKQ9Lubz3oq3R7TLmd7y6wX1Y4QE8kgMLdRcX2RWlUctxKxHbm/Gu3ld3VCsPkEbCYKfAli",
-	"bFE5jgwGDm2Hjz1p2bq0Rnq2asHPERZ0skprvueQweec0O6qrePYR7SbVNYJlQ1iyqCs1kGRk67ADeBm",
-	"nVN/e39KO1+qKfPqSqqc+BbSZsQrXbnjcSHUFTOsLIRU8Jfz83fgJ4J2q60IgWc/uWYBMeF/74Hgasx+",
-	"PhcqH3Jd7qgjvc8bNSObtJAXxsvBODPb1jtOzQkzRTc8Rni/W9C0pmJ/6v1B+l12aFNTYoBnt1FWHa7u",
-	"hsVuqKh2VwFrzOx+8eJFeivmRr7BspfET6xYrPpd/iE0MTwLWhVLtmX1izkIlQPPAPZKVDlt3X/+9/8Q",
-	"uFdSTfe5sdMl7IUn/NazEvN97tynYmqwEybCffL/uoximRV53EKmmGY9F9OvLGe5Grn1adpIujEm+udo",
-	"Ix5tJhxOtc/974CmNsdmdoJweoFGFAWEbNT9RW3uK2zaRs4HK3fKQmQIUvkaokKoSJIzTbRHR7sb2hp/",
-	"R6xsk8mIe/DeFG3qm6wVtyxQWMwvnb7kcFE0lGFwIfH6jhbBZqiEkXon0SI7i9vWQCJ8xg15g093pyzt",
-	"5QhVbxh86gXKm2xRAM9+BREKh6nWQbpGKjZDa1rrffilvO1v7JSSk+BEbAejdTYStJyLJVjEFK5nwuEC",
-	"TbALhetm1AapG1KgftAhcpzVMlIr12BRiLTeejQwoC5WYSnupIbTZFzo7GrA//0ZM2duFfsT1qK187oq",
-	"cV0XzEVZ0ihbuMUzeBvatjptU1zvzuqul6/t1iMRqy9DwHQAwnOTjZn+DUFcGnl1mPU+dwk1Bg9gE5kK",
-	"qQaqGHZOCHIXm/OBa1maodhjyKdsIu9weDLIR2fdsbn0ZGmNHl3jFEfCOwhVXzf8/ObV+XsIHcPe936n",
-	"pfA6+O4p/FW7+pd9Rnqtu+29cJm/hPPvX4PBTJucw+KhvyRG7ToHNrSAlR2c1cilViCVxSYnkKSJnCpt",
-	"4ohsMJBzLd0MfD/bS057/PSziXEuRlaaAIe9mG6kZcFpyDXwBLj4dqWflfE6dmcolUd2GLPKSLc8I4Xk",
-	"yTZGYWJ4SCg4eXfq7QDsjRaFu/znf/3vaL8uA2Z14r9tRpo5V/pCVakmer3P8xn6TD/1rCfws9QFupS9",
-	"ed/Oskvx6vQ4yIgnhREq7T64UD6YM0GVoQUrrlOY6wXCtTZXMEZ3jaigDl3Ygwt1oR7D48cnlZuhcqEg",
-	"9/HjYxjRI23kb/zkGL7nFcFFdXT0TcZr5x9xxN4P7CkNmdZXEm0KVl8oIENoECQL86uz9z+ArcxEZLh/",
-	"AOf0vQVhEOYiR9AKTkIWiLjckNemMF6CUNSdyOdShUo1i2YhM6xTR+x7sTyMFky4wBwv4KMDeCOyGfVB",
-	"u4LXwxLl7TkH40E6UIi5JXA7+vjEd/OE342OYWRQ5CPYIwO/pI7+/OZ8P6XH+SiFEcEd+r+QYyPMckTT",
-	"GfF862986RG7AQ1syPX+AfV1EmarGD7kGi3MtSE/UihO+zefHHM+FEIeJnxgEQOFKlVjMMbrKbiZ0dV0",
-	"xuMSTVESTw48yzmwZR8/Zi6MhsqxR50S6pcw8hG0ERQywCEaN3jBjgRybPQVggBTFRgGeqVVVhmDKluS",
-	"YInamRi9ORfTEQkILTJgwgP4u5GOWKNDS+YLDTOq6/lHntc8nj9LoHKYooPR86fPRnA9Q++g8NfBnIKV",
-	"Kqtn9E5MpZrSZPw6DLrKqP5JiZdQCktTg7HIrkBYGIU3oZP3wiFw/T91VBLyIza+hNHzZ9+FKY7eozPL",
-	"JycTh2YEexYzrXK776doS1SOO3tDIgIZeYfSwrWRztESNK9CVLl0UOhpveoWgpIQH1yoJmx3nHi9Qczu",
-	"wOzj5Cm7ZSUqUcrkOPnm4OjgGzKjws1Y1R0KrlamH6fIGLDZKad5cpycoTDZzJc083ft4ZNf4gcjft31",
-	"0MWzrfmyzx9WDhQ8OzracJhg/RDBXdyItow7lunVJhKv5c2LyhlJO9kXk/nNTNKGeaTycMAtmPetcmOu",
-	"1kwlmY8xSbsfznpjGmJY8QU2FO2co0gTW83nwiwblnvVcX5Ouv7Zt6/+EzLhRKGnFZJiPn3NCZyQLWa/",
-	"lMt+SUo+pElfjSbHCWlRHibI2+GnOoZzmn8eFL4/o+se1oiLX/8US9vt7mJ4/3K3Xa78igYYiv7lnTl5",
-	"onoc9JG5tFPcTxijW/lPrCWVfPoa9s5Pjo6OnqVw/vToxXfhv4Ojo6f7N+W47FTLDbG5qajbScVwNj+5",
-	"yVmueD8To+dJ9IDTUJI93o/TN+rlIaWrIeSAaNXuNTB8Ig9FKq46BG1yNGljaqSBCdfO3YdKed04PUaQ",
-	"iReZ0dY2k0m9EfVnfcik068MZa1c+KxxR+gaedosdgGSHfpiG3u4IOeQjUIIkPeJQ0AR2qAGjJF9BxDQ",
-	"FBPU800BqXEm5qWQU0VNQkw5vVD8yuMPYbFGMsFlsSv7cZqCk3MCziHfwqsPfsvBhRrlZnlpKvXvpL9G",
-	"IJS9JvgXCr1LTYAv+MbsO5Df9MjWHVjQyunaMehlef04vraUfSNuCo0L0dDdvgSLNK8LNQojjaDk7AZD",
-	"aHLP7EyUuE+oxUMukB6XFygWjK91Rbj8QnlWtGjGr0EUB+BDUDVS5l4nkqY5FVLVhfsXKlTye+TTVyK+",
-	"B44A7KZEAmnjRzhDTmzNWn/wRgWt+177swedXTuvCieJNoekAZ7kwolNcIQW2FMXY6kEzzBSi9TENFYz",
-	"xN2YB2FV8iW3euI8dBxe9G3m5wdUVd3Y44C2qgUE9ur6OPb3OBQww1BHB7nM70FH+Zk0e+giefORH5xk",
-	"jjbDG7WQRivSDRcJvDr7mYi9phpsR08FBRRVU+wiej3VDXhGzeOP0rq3bfc7iHZTFbobI1YqVMnKxZq3",
-	"Ax+GU+c7tPRnqB/U5HVL2mIngvmkOym7htJ3F5aeKd2QG1B4Tep/Ik3I33vRaGYybMLSxk71peEVRzbq",
-	"2rtN6ujOFPV1Aztphaf3PfYW/JKk4cw/j/+j9kP1R1k7nX53tnvig2gqeffWeV8DBz62gSLf353veV8j",
-	"BOgyjFnehnCQj6aVpT8V5AusYa9SV0pfK9AKfZMCJ94Wk/H3Hul+eqEczsuCYFkaoAC9XglTt+7seOlj",
-	"stqEIFueXqgVVGPhCktHCtIHKAlm1qcWYYFGTiTm3rZbx4Q6+8vJk2cvvj24UCcwFjmEok2Q1MWkIpxz",
-	"PdMFtvgUDAq+LaIBDOGbC+WuZdb7dO/50Xf7BzCAplbNybWuivxC5XoYZgQhPfEj/kHwRqDPTpBjNXIf",
-	"Pv3SkKF/WCGiIv4e4yXkugUQpFkfQF9txjGrhf9fSH0FiNOqr3qb4cf6yOwSBIFsNCERsavyigCaw0/N",
-	"vSUbQzxdW/awcrPNqNyWwjcz631VsQU/tVfDfP4wRNzDzs4ORF6FQLnOKoKu7C8qOSFQwraLU0+e/SmM",
-	"6ncHnADYZ0sQMh+N/ma/rPFng+J+uSI2QdI5ik5tL9To3U9n57Bq20YHcIZI07P1Kg7meUzxejS+pnhv",
-	"IDK/ybIvMdu1YFRaamrfD4pks9ZuSMv3G9FSxbhoxoK932S5n3x5SWuOoK5dRXWzAdIBRPOuLvqqQU2I",
-	"ofvQRJgI309inSVtxVHqlUPuHPGQBmpgA9fCtmeuSBxTwMJytLMJfa7CgwvVwwfekIT4BnVBOIp/Zb9b",
-	"+TzfAZyUZbGkRxad9aEXU9GMfUkobyiVN/GeFOoi3hRm2voGlUWTAsdWZ2hDSKkph/PxnbJifFXvypQ/",
-	"lBZkjvNSk/gft8io0NM6+ELEZHgUYirN5QjcmLNUHJIaxj7NtQw/6ukDIp90VTSucGnJi2sujWhJYmFP",
-	"2PYQXZujnHNUSuSNBJWF4E2m8DrI0B5hdLvPdVRlofOmYC+2EpHnvVXEDpM9O9p8muzFUeQ4mXVLzuKR",
-	"Skq+TJTpawwRrd5uswnxFbq54aMfLqrLqu6ur9936i9O1UJf4ROve85J9XBFxsToeR3ole+DfaWpacOP",
-	"X539TL92VHlHpe7mFfb1MdGlfndQUzcKtXoWNIQJ78S5eA1Sr9x1c+KSiVNDk4eypzRISj/w/hdTUqCe",
-	"bF+FPWX+sSo6yOxiC/NIzuyrs5+3c87hR3cYOrwz4iGhZX1wr4GzxowL3hZfLY/aE133gXdWonmsm/oB",
-	"2NvH9G5wvudWdxesmIjBk2JfJCjwUM5dK7tvdTj8U2sXwhbB7fG06KCJ+/CaD5ti2m2JgfNwYH/H5ADu",
-	"nBvoHEBYh2TCFxf+WmGFx91rO3wdegpzXz8cLROij3rTqEtUezd7+J74JIKK1alGJhUreuhUNOwPTKg5",
-	"t7Rzlcja0JwXDcdq6yCpnoAAJ6ahaKu53Mf7A/S2P1++jXOoruoG9/H+sXI4zdmPjQkcvx0exghtSOJI",
-	"5f0GrpDobG0/nd/ZGvGgh5/8bb27xNX4OMwDs25I99IsXzLu5WrNfsFnPwj6Jhw+fIAA6O/Ar+2bKNy9",
-	"vDNnD7sXUQ6q/zftXZBfrFCymcO2S7aGLvoYlp1HbYQD/F00d5WBhqpfWgyGEOHfykKLvMfXe44ENEzd",
-	"ofBkIz/vECJ4+keXTpbGOkZ3H7EFLgudhX5DtIojmnsNm1OODWvjDwmMqKmvxeoBzi0SnqeMrD7fVA0d",
-	"fqp/2mR2XutrtSa/O+slnTmaqzMo5vfiuPoaMgsVb6o78OlrUx9pvPi54dCdrvHf2UTVdYaHn5zWdSX3",
-	"77P6VUekX7XIdwzVp9VbpMeMYgQ+Ulqh/ysTfDQnnOCrA/uirjmN/Z0EXuqu1eXffHsbbF7/LQ02E1Xs",
-	"WIZY4E/NMcGHqAHqXXT0O3v02yAliIkL5619cPd3g5LxWDCp5b4AghXXsCcU4Lx0y0a+DM71gmuD9nfy",
-	"I26mqsOdCL/PBrwPCX6POd+0ZB9Ihpu7b/4lvxvl15dT5eBQzH0ag8vDSx9LLJZ1sCLcXNNeUbOLZ5Xf",
-	"RID5EOPXKcRRtP7ez/hL+9hfh0AxKVrgGkAsH1wlyXoIeeHg4B9JXGjC/5KW4+StMFetqNT3lkTi51uN",
-	"Y+cIP/O+Prz/ywfig78X2ksF/3mg5FCU8nDxlLkUBvm08oe2LHO783exeg+w9SjbZ20St/O0PgHQeRRO",
-	"zHWeNMeZPn/4/H8BAAD//w==",
+	"7D3bctvGkr/ShbNVlrywJDt2tiLXPiiWco6yduySdJLdilziEGiSEwEzyMyAMqNS1T7tB+xH7IedL9ma",
+	"Gy7kAAQlynaqzotNEYO5dPf0vZu3UcLzgjNkSkaHt1FBBMlRoTB/vSmF5EJ/SlEmghaKchYdRmqGMGL4",
+	"SV0lZsQI+AT0l4XAOeWlhIJMMYojqkf/XqJYRHHESI7RYWRfieJIJjPMiZ49J5/eIpuqWXT44uAgjtSi",
+	"0COlEpRNo7u7ODqdvCMqmYW3olCqJxJOLsgUiISMSAUCSQo7UgnOpqDPSASVnL2G0dMRTLgAwhYwRyEp",
+	"Z7uvgYBUJEPgDGGKSsLL5y/8/mdIUhT1AU4nz+xm4kjg7yUVmEaHSpTYcaSXwRO9pTlVemQIRpl52Jwv",
+	"xQkpMxUdvjqI9eQ0L3MHrZwy+9fzah3KFE5RmIXeUakPeXpcLVYQNavXyt3ztPc8Ey5yoqLDqCypHrl6",
+	"oAuUqnMRjaIHrnCnX5YFZxINcX4QfJxhrj8mnClkBpqkKDKaEE0d+4Ud8a+/SU0qt421/kXgJDqM/rJf",
+	"U/++fSr3/bxmxTaxHTFAIbiAnbMf3sB3L1/92645untVz3ykFEmuT5gSC3OfBC9QKGq3nGIhMCFKH//W",
+	"H3DMeYaERcur3S5DII7wk0LBSHZF0+Dza8rMA2SaHH6NFEkUTTQsMZkx+nup76Qsx/WfH+PVWSzKAtMX",
+	"RDgot8FCQJbjZ9WkTyRUn+H0WBNBmWVknKFH+urMGVEa/wZKVKH9sDLMfUGEIIvI0MOcX3cB0x6+PeMS",
+	"7zAj4PRYRvH6xUqRBTZ11yTpX1sYcpB0aLETxE0aqA9Q77YJixo5fPwbJkrvwtLX3yzraFPXn5A6HIDu",
+	"C9MQgE7mNEWW4Cp8HJe4sq8ETpAI1Hi5IqrFj1Ki8JmioZ3GkYX1Gt7VAzU5Iy9efRt+RP/A1uSUqW9f",
+	"RkEm34RXE0ytM7spq0VbJw7C8hMmpUbjaV5wESA5w23tBWwjfUIyiVbOQioWIEpWb7xxSdGv0EW0/vA1",
+	"2RKlqDBnk/Mghc64VMG5KjZQfeiTA/XhlZYGIe4jjUReAUqatnhShac4wgZxrj6V17Qoul4tWTIjbNr5",
+	"uEiX5EoXefiRzSljt+nGDuvthCijZLlWgeyC2wFnKVGsZ7COHpYoJ64o0WO5ucV+0lZWh1jCYaYVyMUq",
+	"YVNzEzCFMU64wENgXM2o1jENKGWQyv2zJqza600oZuELwPAm+D0Pjl+GlpnWDrZThWCxjIlrXIQV7ULw",
+	"BNNSH5sqCUeK5zQx6jf89e+nxzFwUTP3v7AyHxu9eWXvDdpZBVYnq6zlUvipVFdhbrxW/TDv9qyrn9rD",
+	"rL9eGnhtkepYsT90XBFXTRghrPygcXei1c0eclnFkXkUQ2XIaZxYCwaIAmNEwA6BH8/f/wQF16cQTyRI",
+	"nOb6usJvnDJN3QtIuZJAmaQpAoExTxe7QVyilNrYG0yL/oXQmU+ZpNOZ+oFOS4Eh/VlhorpYoCPb1R1a",
+	"A+fqoaJa04EcQAGN9WJHDl7PMTPE9Tl6YBBgEm7iPj6SkhDPUhKQpaD5vr2jM4SULLTVrp8Zg7nip1Hc",
+	"Vn22r/X06Ct6/0NYVEi575M+bcIKTch5trXpwgQhW2q+XTB01h/5eDOlwvOIVeWJ0KzrrYEo9EbDkk5v",
+	"OH8MGR0LIhYxSDrNSej9QvCpQBmwvgoUiTYY4pAmpIgqZVPrEyVjekptoSQJotVW3AFDWuDW9CV7ja0J",
+	"5/bVOFYIgc7jErBA7mFgrPUJsPTKXNPlGYcIvoFEkJExZhva5p1sVPAMw6JLPzG8SfFrZE8k8BumxVZi",
+	"BNEhZEjSGASmMYyzUrOysUQxNzqGpxM9xhjW+l89Sms/fliITmTCO8xBqYhQ94dtTcN9nMTRyrkdfBdH",
+	"zic5lDA932wA05+pQa4OgQ749SJrLUDvPFxv/60qchOaoQzfvgwn6oqXAW8BPssJzSQwDiRJeMkUzFAg",
+	"zIiM4g3IL0etr/WJStQL9VLoGreEed+NHiKz2nrIKvm751CZGDuMK+CsNqF3m7K567L6ZR6sx9QmVWvK",
+	"Wo2xCK5h3cBrHy2xwiKepCnVxyfZhwZijOcgXlH8WkywHS8IRAz62eIQ/tbvvzcu+FM79sVBN/NrzPKN",
+	"c9X7v5/38aIBB+znTv2ka7bXg6IPTqFvI2Ez94kXgiHRUEeOBmiHZrGezZ6v6AqpIBNlPamMWZ8Au6ok",
+	"dmxCXhlaHwgRyYzOO3SI96VKeI4h9wCKHovR6/d9gn6t/LCT6GuX4RyzMM8wj55I70jddNL7GswZn15J",
+	"XookfH7GFXawac6zTgaoHz6RQFNjpDDOgpfVTNEJ+uHi02+lOWPcxGzrmP5Q9QohknQEcx8W1yapZcZx",
+	"LxIbiP1ld7155iO61SsgE5LhayBjiUwZ167D0Hr1sUUta49WUc9aLngXQEEjLLjiPOgS+MaCGs7aGp6Z",
+	"AHejTCrCkk6d0jGrVaVIUZVhj3Kziqm/n53qm0/Z1OBKGykaby7uqXHFS3U4zgi7NggrMkIZ/O3i4gPY",
+	"jaBcKytc5MBurjpAiPjPrCK4HHTJc8LSLtPlgTzSOi06rN9uLmSJ8aozUGBk6wO3poiYoupewz0f5vX2",
+	"UGxvvb1Ie8oGbDwkOnB2H2bVwOowXWxDRjWcBawgs/nGq1fxvZAbeAeLVhZGJMl82e6yX0LlhJXAWbYw",
+	"ssw/yIGwFMwOYKdAluqr+4//+V9w7o1dM1jxAnbcN+apRSWmu2ZyG0vzyo7biJnT/M+LoC6zRI9rwBTi",
+	"rOcJMiIoD7HWfh/F1jyvg9iz3+cFyqAd5lw/GxDAYMPbW0aNJT72QHIberaf64zfbK5ra91HkWyIs8FF",
+	"1ez4vkPpjaye6bF871tG54YINCS2clh/iiXPRl6oBdzMkFkfF+ZFRhTCDZGQordHAvd2OpwYLkjQGeLX",
+	"GhYCWVYAGi/XcNK7CkFG7+DrykxZjs9ZT24gqSR4HHf4gGKTIWFl0WH/rcvjKqzyXmnX/eleBuMhi2k5",
+	"Aqu1P9LwIHncRV+J79cCls47nhYSk3Bu0f3ywwqBBvWSdmmCVUS7R0/sUN8efi0fURDVgG6ecRkicUXF",
+	"QZpswt1jpwLKEnk2fMwGNGtZqL9Z97KVTRLcFU0DYaWji4vL8uDgxbdv/gNOjyUoDopMgSq4oWoGOxdH",
+	"BwcHL2K4eH7w6jv3397BwfPdpnu5pXb2ev9eBbx/DdbQmOhVh/7a7dvseiPMPga8+LX4OVtsYMC+K8ZQ",
+	"RXn4jfE7p7TMozia0eksKBJafKNNJ3wCv1CW8hsZw1vKyk8x5CR5fx7DT6huuLiGY5zTBGUMbzhThDIU",
+	"MoZTQs5jODf/vp9MaIJwXlKFMZymyBRVC/gg+JymKGI4Of9PGsOHs5MO2roHxFdY2gDwtZjc2vFDfcX+",
+	"Am9DifVzfXEltrmRrSuxW5dvfyb55KRCr0RZKzJC2nZCFE65Tbcf4P/u18wGOd35HAXJMnAJoNuLs28r",
+	"U6lOVusslikykiBQa4sUGWHBPAxu/dnDKclHTILKWJ+qJazzsG/uM0ztyAyJxPRK8SsT4A8GnwXOKd48",
+	"0IcnGx6PQfF+XM/opDo3A7d0RzdMF2jlplUJmu6K2hMEIFzdXptWUVFFfzBEn3U7wiHsxxksFZYugTbx",
+	"A2kmOVmARIzhZkYUzlE4T16mmkmsDxEtHvUNRcb5ADVoqwQn7+2LaipuZGPH0TjjyXVHxPJnTJS4V7YG",
+	"kRKlzH0h4CovyElR6FXWYMvs4J0bW/O0vkyMB7O7Vop0swRIo/rKpbh0BF3MkN5ksR6hpldeXmZ1ziHJ",
+	"IS5m0wemjLKOwoHBObhmiv4U3FXfUafnzaQw9oG3O6HE0Ufj3KG9tGhpBR5N4RQ2HgcQVZs3/Hzy5uIM",
+	"3MSw8729aTEcu2hrDD9x5f/YNb75OkBq46Y0fQ0X3x+DwISL1CQyufmiELR92mnXAZZucGXteQZSSqyy",
+	"uLSVMWVchN1jnaF3YxfbeTbzDLrdhDAXAqvegElUMHDTXFYb5ym3hjlVq/BZWq8hd7qyZ7UcxqQUVC3O",
+	"NUOyYBsjESF9iDA4+nBq5QDsjOaZuvrHf//faNdX3hp2Yt+tVpopVdjaUMomfHXOixna5Ho9M5/Az5Rn",
+	"qGITf7XjpAkCvTk9dDRiQSEIi5tfXDIbfp8gS1CCJDcx5HyOYGzTMaobRAY+2Cz3LtklewpPnx6VaqYN",
+	"UVsD+/TpIYz0V1zQP8w3h/C9ORFclgcH3yTm7OYjjky8CnYYh4Tza6pNX8kvGWhBKBCoIeY352c/gCzF",
+	"hCS4uwcX+n0JRCDkJEXgDI5c3p7GcgVeGcN4AYTp6UiaU+aKwyQKbWX7ZD8TLTP0MJobwDnkWAIf7cEJ",
+	"SWZ6Dn0rzHkMRVl5btKngCpgiKnUyu3o0zM7zTPzbHQII4EkHcGOFvALPdFfTy52Y/11OophpNUd/b9L",
+	"bB7p7YzMfv07ttrHmAGV2pDy3T0915HbLTPqQ8pRQs4FgpoRZjLtq1cOTQYruMw594JEdBAqmdfBjL4e",
+	"g5oJXk5nZl0NU6QaJ3sW5SYVQT59arAw6qqAHjWqll/DyOY8jCCjTh3S67q4pdIEORb8GoGAKDN0C73h",
+	"LCmFQJYsNGERb0yMTi7IdKQJRB/S6YR78IugCo0Hzo40eNHLjHwJ/cji2qxny/dZClNUMHr5/MWoGSyR",
+	"ylVYpSApS/yOPpApZVO9GXsOgaoUrN2c4DUUROqtwZgk10AkjNwTN8kZUQim5F5PVGjNT6PxNYxevvjO",
+	"bXF0hkosnh1NFIoR7EhMOEvlrt2iLJApM9mJJhFItHVIJdwIqpQ+AjenIGVKFWR86k9dq6CaiPcuWZVo",
+	"cRhZvqGR3VCzD6Pn1pGAjBQ0Ooy+2TvY+0aLUaJmhtXtW9+o/jhFowNWN+U0jQ6jcyQimdkqYvNe3e/h",
+	"13Avgt+H9jl4sdbzd/dxqYb/xcFBT/3+at3+Q8yIunI6lJvLRSBkZy4vMiWovsm2fsteZk1tzXhdpXR2",
+	"mAV5WypX4mpFVGrxMdbUbpeTVpi6rIPwASuINloXxJEs85yIRYVyyzoazvGEKJLxaYmaMZ8em5S7hqvG",
+	"VtpqKvkYR202Gh1GmouaZRy97d/6aMBpetdJfH9F1eyPECa/duOIetrhZLh9ultPV/ZEHQhF+/DBmDxi",
+	"LQzaMGncqKfXOkaz2F6jVrPk0+P+wMdGGKeNArUuNFdFbINYjIlLRJu0TwnPMxE8j4I9RbrSosPzKL7R",
+	"LI9JXRUgO0jLm9dg1CdtoVBmCv2ACxOD8KKGCpiYcrVtsJTjyugRRIt4kgguZbWZ2ApR215Di3T9p1Fl",
+	"JZ3bPN8G0VX01E92v/Gx3L/9jY/XcJgf+XgQZzEzPagjzWPiXZ+iA+W/6UcP5yW+eM9lCzyR4FPkDcoa",
+	"RqvDkxu/Bk1u1L6d1dqwLuesfZRzZKlPYDjDFC6Q5PBfR+/egqkrgR1jH/xBC1OxSsTe9A+XlJzvGiXO",
+	"DBtdsoIIJY3hwBlWp0p5UubIFOAnX7Gv7Q+u9WZnlOlZyCUb+aEj0FPtgQYyYfIGhVbilAX5a5jwLOM3",
+	"Wo8kCkZvucXryKptbTK0Hri3DmCWxlCq77ltKdCgkLzMFNXL7mtqe5YSRfpUHr/VFnmOKbPLrBaA+hKs",
+	"SkMa8NJKLWtAaWlfmruVi/Dic1wES2IxuIzOKHatuswePH7aK600lXr4RbK4XqFkS8SGhh21LVNmbOjP",
+	"GCVTwUuWmps97L75Z6Ertz/HRInui6dNaKjdvTBG41UBAlVhjOfkMaAenJC8IHTK9BAXbYsvmXlkLTMi",
+	"0dt4zpkjlzSVaQyK5ihjcLnDTSazpy+hWFyJkv27pqeRu37SNZXjBdemsPMaGq/KyZuLsyfSTyCBM8W9",
+	"y6RVsWDXsYXuxmtkhkLlXKkkknwNUrMkzRHcSpYhwI5xLpAcQc5IgbvanrPGKFDrsciQzI3ngZcK9EYs",
+	"Kmo7z56BZHtgycX7EMysmlSATAllvovIJXNtRbqZi/GNDlOvHGjD/eRcgs2KHfNxi1xLH3Ag82lEGZar",
+	"HZreYH11fjx//9NaH6VZ+uO9eNj2hHkzKtPByzyBwI6v9TSeMOMkrVgdpDSNtsax/B26jE4+WRZmcnLg",
+	"hM2p4EzzhssI3pz/rIG9whrkQE5lnGeWTzVDQUHt7S2V6l09/QDSriqchyFiqdpa6/+h4fXC+64F5oCR",
+	"tqHjoyqFzfLMUHtC03ZTM7sK0g8nlpaR0RM1ZXij2f+ECleLYkmj2km31hhXcqpNDW+Mz9fXkfaxowdD",
+	"1CYhDuIKz7e99hrL7gtpNRb4QKqq9J1V3HvFwfSQQZLuDsd72uYITnXp1lneOUe5jTMUhVXnbbMA2CnZ",
+	"NeM3TOv/dkiGEyuLtfC3vrrd+JL5dGgZO1VAP14K4NWOvvHCRqu4cOGHNL5kS1qNhGssjCFhQzfaAPct",
+	"1GCOgk4opla2S2UAdf63o2cvXn27d8mOYExScAXI2tIQOCm1nnMz4xnWljsIJKZ1baUwuHcumbqhSevV",
+	"nZcH3+3uQYc2tSxObniZpZcs5d1qhiPSI7vin0TfcPAZpHIsxzTdq19aZWg33giwiF9CuISU1wqE5qyP",
+	"wK/69ZjlJhZf1iir2Ze/Zt3egKHMK6DQ7N9WTZR7XVNNWfa4dLNOqNwXwpuJ9TarWKM/1X2q7z52AXe/",
+	"cbMdkJdVIG9dG3uR0YlWSozsMkF5i/4YRv7ZngmN7hpJ4GLCFf82dlllzzrG/XrZieSsbl9hcMlGH96f",
+	"X8CybBvtwTmi3p70p9jL0xDjtdr4CuPdgGT+oEWbYtZzwSC1eGhvR4s0Yq2+kNK46/RRyTir1oKdP2ix",
+	"G315Sqv64a30xd9sgbhDo/ng02G9UuOii9Y14TZimiVLJTW3CtV7GY8HFe1iwqr6S5NjDJhJEweqgkLL",
+	"6sEla+kHVpA4/4aeQutR5k9jdzObAbEHR0WRLfRXEpW0rhdR6h3b8mZzoVha+Xti8AXpMcy4tANKiSIG",
+	"E3WaoXQupSpR2Pp3itLoV/5WxuZFKoGmmBdck/9hrRllfOqdLxqYRj1yPpWqU6sZbOL3xiXVrftUPWLf",
+	"8ukjaj7xMmlc40JqK67qYFuDRMKOcRo6GV9nb+TGK0XSioKKjJhLxvDG0dCO1tHlrq31ynhapTKHTkLS",
+	"tHWKcGnUutqoQAGLVAuT36BZUvRlvExfo4toudV2n8aX8ardcNtd5BNOH86vzxqZaadszq/xmeU9F5r1",
+	"mFy1ieC5d/TSMydf9da4MF+/Of9Z/9lg5Q2WOswqbPNjDRf/bM9DN6hqtSSocxM+CHPh7MxWIUB/SocB",
+	"ThW8eSR5qhcxQQVz/8lUM1ALtq9Cnhr8GVa0l8j5GuRpOpNvzn9ejzmFn9S+m/DBGo8mWsMPtuo4q8Q4",
+	"Mdfiq8VR3Z1oG/rOkjfP8Ka2A/b+Pr0NioXv1YdzSUR0dj36Ik6BxzLuatp9x10jG89dtG7hzB4Li4Y2",
+	"sQ2reb8qM1gXGLhwHToGBgdwcGygUZq1qpIRm3b9e4klHjZb0NoKnRhyW1kRTKDUL7W2UTU1bnaptTOZ",
+	"Gi0WyuAPbCqUDtbI9drt2FDVXmNw/tzK0iYu6lrEeScpnwABRaYunbXqNG7tAduZol2d3wWwzX4c7M8V",
+	"w6mq4noDOPY6PI4Q6gniUGbtBpM71rjadjufWRqZRfdv7U+HDfGrmULBR0ZdF+/Vu3xt9F6Tx95OhW87",
+	"QU9cj5xHcIB+Bnytv0Tuh+AGY3a/+as4nez/pP5hmi+WQl7tYV3H/66mtd2086T2cNjUoQe7aCuofmky",
+	"6NII/15knKQtvG7ZE/CgrLctuQie/9mp0yayOR/dNnwLJmF+5uZ13irj0dyp0Bwb3zAXtnzKZHraXKyW",
+	"wrmGwtPYaFZ3m7Kh/Vv/qU/sHPMbtkK/g/kST5TeqxJI8q0YrjaHTEJpLtUD8PS1sY84XBZSYehhGdxD",
+	"acPnGe7fKs59jcvnOf2yIdLOWjT9sn0fj1rTM4gyGviIcYb2J29N0aKrbfaOfeKz8UM/2mqOOrTu5ptv",
+	"76Ob+x/2NWKiDBWskTm+r3LRHyMHqNW0+zNb9OtUSiAT5TpRWOfuZ1Mlw75gzZbbBAiS3MAOYWD7W3r6",
+	"EpjzuckN2h1kR2zGql23mM9zAbdBwWeYmq7h8pFouOrj/E/67aVfm06VgkKS2zCGSQ8vrC8xW3hnhevC",
+	"XLdbHmJZpZsQsCnv/jqJOKitn9kdf2kb++sgKAOKWnF1Sqwp6deU9Rj0YpyDfyZy0Rv+J7UcRu+IuK5J",
+	"xXd0CvjPhwhH35Gs31V+Xo0aXOH/GP7Wx3Sjtlqo97pSa5Btx53qih2Mku1mjn2u8EbVkv1571W3/c8S",
+	"JNv8B7bu2fq10U28ozCxszliX17JsKalnze/v8JgB4OSNYa/aIa/34eNO1QZ8nQ1DDC4IrG6Gfu3/uMa",
+	"F36D3NeXbtdzfrX120ORX+eX2uBMBfWH+m+GVWtX+O6VJxfVqBXshMOCpI4APlrQrz8WWnXAOD2GHQ3e",
+	"Vl8MV+ShDdjOIGnzpwc2iJMGA9G+we1qCDgnrCRZFLuf1O2I+26racZXILhbbaPXxEA91W1bcFulvWZ1",
+	"25feF/UPLzyGud9unv+Z5Vp1tk7Fuzr7F5VrLSzfR4pVFKLtMAfwfinWQPt6KVbP+dVKscGo/gzSqtHa",
+	"0UDUN3X89aMGgf2FZwvrUmTRYbRPCro/f264mVvG/zRP1KiPva3RYVMubpdjDK3v6hTWxrcV1dRfuU5K",
+	"jW+qNjd3H+/+PwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -19,6 +19,7 @@ import (
 	"violet/internal/auth"
 	"violet/internal/evidence"
 	"violet/internal/execlog"
+	"violet/internal/libraryimport"
 	"violet/internal/mission"
 	"violet/internal/missionarchive"
 	"violet/internal/vectr"
@@ -34,6 +35,7 @@ type Deps struct {
 	ExecLogs *execlog.Service
 	Vectr    *vectr.Service
 	Archives *missionarchive.Service
+	Imports  *libraryimport.Service
 	// Hold takes a place among the large documents built at once (the
 	// pages' exports share it) and returns its release.
 	Hold func(ctx context.Context) (func(), error)

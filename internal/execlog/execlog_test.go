@@ -291,6 +291,7 @@ func TestMalformedFilesAreRefusedWhole(t *testing.T) {
 		{"other version", "log.json", `{"attire-version": "2.0", "procedures": []}`, execlog.KeyVersion},
 		{"no procedures", "log.json", `{"attire-version": "1.1", "execution-data": {"execution-id": "x"}, "procedures": []}`, execlog.KeyEmpty},
 		{"bad time", "log.json", strings.Replace(string(good), "2026-03-16T10:05:40.000Z", "yesterday", 1), execlog.KeyTime},
+		{"far future", "log.json", strings.Replace(string(good), "2026-03-16T10:05:40.000Z", "9999-03-16T10:05:40.000Z", 1), execlog.KeyTime},
 		{"bad technique", "log.json", strings.Replace(string(good), `"T1018"`, `"X1018"`, 1), execlog.KeyProcedure},
 		{"no execution id", "log.json", strings.Replace(string(good), "7b0e3a4c-2f53-4d8e-9b1a-5e6f7a8b9c0d", "", 1), execlog.KeyExecution},
 		{"deep", "log.json", `{"attire-version":"1.1","x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "}", execlog.KeyJSON},

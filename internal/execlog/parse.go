@@ -286,6 +286,11 @@ func parseTime(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	for _, l := range timeLayouts {
 		if t, err := time.Parse(l, s); err == nil {
+			// A run is dated in the age of ATT&CK, not in year 1 or 9999
+			// (which would sort first or last in every timeline).
+			if t.Year() < 2000 || t.Year() >= 2100 {
+				return time.Time{}, fmt.Errorf("not a plausible time: %q", s)
+			}
 			return t.UTC(), nil
 		}
 	}

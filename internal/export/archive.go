@@ -30,23 +30,30 @@ const (
 	archiveVersion = 1
 )
 
-// The JSON archive. Struct field order is the key order; instants are
-// RFC 3339 in UTC, calendar dates (the mission's start and end) RFC 3339
-// full-dates; absent values are null.
+// The JSON archive's document types: MissionJSON writes them, and the
+// whole-mission archive's import (internal/missionarchive) decodes its
+// manifest.json into the same types, so the writer and the reader cannot
+// drift apart (docs/archive.md describes every field). Struct field order
+// is the key order; instants are RFC 3339 in UTC, calendar dates (the
+// mission's start and end) RFC 3339 full-dates; absent values are null.
+// Ids are strings: the reader parses them (and refuses a malformed one).
 type (
-	archive struct {
-		Format          string          `json:"format"`
-		Version         int             `json:"version"`
-		ExportedAt      string          `json:"exported_at"`
-		ReleasedOnly    bool            `json:"released_only"`
-		Mission         archiveMission  `json:"mission"`
-		Members         []archiveMember `json:"members"`
-		Categories      []archiveGroup  `json:"categories"`
-		Scenarios       []archiveGroup  `json:"scenarios"`
-		DetectionLevels []archiveLevel  `json:"detection_levels"`
-		Tests           []archiveTest   `json:"tests"`
+	// Document is the whole JSON export: the mission, its members,
+	// categories, scenarios, the detection scale and its tests.
+	Document struct {
+		Format          string      `json:"format"`
+		Version         int         `json:"version"`
+		ExportedAt      string      `json:"exported_at"`
+		ReleasedOnly    bool        `json:"released_only"`
+		Mission         DocMission  `json:"mission"`
+		Members         []DocMember `json:"members"`
+		Categories      []DocGroup  `json:"categories"`
+		Scenarios       []DocGroup  `json:"scenarios"`
+		DetectionLevels []DocLevel  `json:"detection_levels"`
+		Tests           []DocTest   `json:"tests"`
 	}
-	archiveMission struct {
+	// DocMission is the mission's own fields.
+	DocMission struct {
 		ID          string `json:"id"`
 		Name        string `json:"name"`
 		Description string `json:"description"`
@@ -55,35 +62,39 @@ type (
 		// Labels and Tools (the defensive tools in scope, by name) are
 		// what a whole-mission archive needs to rebuild the mission
 		// elsewhere (internal/missionarchive, docs/archive.md).
-		Labels    []string      `json:"labels"`
-		Tools     []archiveTool `json:"tools"`
-		StartDate *string       `json:"start_date"`
-		EndDate   *string       `json:"end_date"`
-		CreatedAt string        `json:"created_at"`
-		UpdatedAt string        `json:"updated_at"`
+		Labels    []string  `json:"labels"`
+		Tools     []DocTool `json:"tools"`
+		StartDate *string   `json:"start_date"`
+		EndDate   *string   `json:"end_date"`
+		CreatedAt string    `json:"created_at"`
+		UpdatedAt string    `json:"updated_at"`
 	}
-	archiveTool struct {
+	// DocTool is a defensive tool in the mission's scope, by name.
+	DocTool struct {
 		Name   string `json:"name"`
 		Vendor string `json:"vendor"`
 		Kind   string `json:"kind"`
 	}
-	// archiveTemplate names the library template a test came from, so
+	// DocTemplate names the library template a test came from, so
 	// another instance can find its own (external_ref, else name).
-	archiveTemplate struct {
+	DocTemplate struct {
 		Name        string `json:"name"`
 		ExternalRef string `json:"external_ref"`
 		Source      string `json:"source"`
 	}
-	archivePerson struct {
+	// DocPerson is a user a test or a file names, by name and email.
+	DocPerson struct {
 		Name  string `json:"name"`
 		Email string `json:"email"`
 	}
-	archiveMember struct {
+	// DocMember is a member of the mission with their role.
+	DocMember struct {
 		Name  string `json:"name"`
 		Email string `json:"email"`
 		Role  string `json:"role"`
 	}
-	archiveGroup struct {
+	// DocGroup is a category or a scenario of the mission.
+	DocGroup struct {
 		ID          string `json:"id"`
 		Name        string `json:"name"`
 		Description string `json:"description,omitempty"`
@@ -96,8 +107,9 @@ type (
 	// whole-mission archive imported elsewhere (internal/missionarchive)
 	// exports byte for byte as it did here. The mission's own rows (the
 	// mission, its categories, scenarios, tests and files) keep their ids,
-	// which the import keeps too.
-	archiveLevel struct {
+	// which the import keeps too. DocLevel is a level of the detection
+	// scale, by name.
+	DocLevel struct {
 		Name             string `json:"name"`
 		Score            int    `json:"score"`
 		Colour           string `json:"colour"`
@@ -105,80 +117,88 @@ type (
 		Position         int    `json:"position"`
 		Retired          bool   `json:"retired"`
 	}
-	archiveTag struct {
+	// DocTag is an ATT&CK tag of a test.
+	DocTag struct {
 		Kind       string              `json:"kind"`
 		ExternalID string              `json:"external_id"`
 		Name       string              `json:"name"`
 		URL        string              `json:"url"`
 		Tactics    []map[string]string `json:"tactics"`
 	}
-	archiveRed struct {
-		ExecutedBy *archivePerson `json:"executed_by"`
-		StartedAt  *string        `json:"started_at"`
-		EndedAt    *string        `json:"ended_at"`
-		Command    string         `json:"command"`
-		SourceHost string         `json:"source_host"`
-		TargetHost string         `json:"target_host"`
-		TargetUser string         `json:"target_user"`
-		Executor   string         `json:"executor"`
-		Notes      string         `json:"notes"`
+	// DocRed is a test's execution, as the red team recorded it.
+	DocRed struct {
+		ExecutedBy *DocPerson `json:"executed_by"`
+		StartedAt  *string    `json:"started_at"`
+		EndedAt    *string    `json:"ended_at"`
+		Command    string     `json:"command"`
+		SourceHost string     `json:"source_host"`
+		TargetHost string     `json:"target_host"`
+		TargetUser string     `json:"target_user"`
+		Executor   string     `json:"executor"`
+		Notes      string     `json:"notes"`
 	}
-	archiveBlue struct {
-		DetectionLevel *archiveLevel `json:"detection_level"`
-		DetectedAt     *string       `json:"detected_at"`
-		AlertName      string        `json:"alert_name"`
-		LogSource      string        `json:"log_source"`
-		Notes          string        `json:"notes"`
+	// DocBlue is a test's detection, as the blue team recorded it
+	// (the outcome without a tool; DocOutcome has them all).
+	DocBlue struct {
+		DetectionLevel *DocLevel `json:"detection_level"`
+		DetectedAt     *string   `json:"detected_at"`
+		AlertName      string    `json:"alert_name"`
+		LogSource      string    `json:"log_source"`
+		Notes          string    `json:"notes"`
 	}
-	archiveReview struct {
-		ReviewedBy *archivePerson `json:"reviewed_by"`
-		ReviewedAt *string        `json:"reviewed_at"`
+	// DocReview is who reviewed a test, and when.
+	DocReview struct {
+		ReviewedBy *DocPerson `json:"reviewed_by"`
+		ReviewedAt *string    `json:"reviewed_at"`
 	}
-	archiveEvidence struct {
-		ID          string         `json:"id"`
-		Side        string         `json:"side"`
-		Name        string         `json:"name"`
-		ContentType string         `json:"content_type"`
-		Size        int64          `json:"size"`
-		SHA256      string         `json:"sha256"`
-		Caption     string         `json:"caption"`
-		UploadedBy  *archivePerson `json:"uploaded_by"`
-		UploadedAt  string         `json:"uploaded_at"`
+	// DocEvidence is the metadata of an evidence file (not its bytes,
+	// which the whole-mission archive carries by SHA-256).
+	DocEvidence struct {
+		ID          string     `json:"id"`
+		Side        string     `json:"side"`
+		Name        string     `json:"name"`
+		ContentType string     `json:"content_type"`
+		Size        int64      `json:"size"`
+		SHA256      string     `json:"sha256"`
+		Caption     string     `json:"caption"`
+		UploadedBy  *DocPerson `json:"uploaded_by"`
+		UploadedAt  string     `json:"uploaded_at"`
 	}
-	archiveTest struct {
-		ID                string            `json:"id"`
-		Number            int               `json:"number"`
-		Position          int               `json:"position"`
-		ScenarioID        *string           `json:"scenario_id"`
-		CategoryID        *string           `json:"category_id"`
-		Template          *archiveTemplate  `json:"template"`
-		Name              string            `json:"name"`
-		Description       string            `json:"description"`
-		Objective         string            `json:"objective"`
-		Procedure         string            `json:"procedure"`
-		Prerequisites     string            `json:"prerequisites"`
-		Cleanup           string            `json:"cleanup"`
-		ExpectedDetection string            `json:"expected_detection"`
-		Platforms         []string          `json:"platforms"`
-		OpsecLevel        string            `json:"opsec_level"`
-		State             string            `json:"state"`
-		StateReason       string            `json:"state_reason"`
-		ReleasedToBlue    bool              `json:"released_to_blue"`
-		Tags              []archiveTag      `json:"tags"`
-		Red               archiveRed        `json:"red"`
-		Blue              archiveBlue       `json:"blue"`
-		Outcomes          []archiveOutcome  `json:"outcomes"`
-		Review            archiveReview     `json:"review"`
-		Evidence          []archiveEvidence `json:"evidence"`
-		CreatedAt         string            `json:"created_at"`
-		UpdatedAt         string            `json:"updated_at"`
+	// DocTest is one test with all its fields, tags, results and files.
+	DocTest struct {
+		ID                string        `json:"id"`
+		Number            int           `json:"number"`
+		Position          int           `json:"position"`
+		ScenarioID        *string       `json:"scenario_id"`
+		CategoryID        *string       `json:"category_id"`
+		Template          *DocTemplate  `json:"template"`
+		Name              string        `json:"name"`
+		Description       string        `json:"description"`
+		Objective         string        `json:"objective"`
+		Procedure         string        `json:"procedure"`
+		Prerequisites     string        `json:"prerequisites"`
+		Cleanup           string        `json:"cleanup"`
+		ExpectedDetection string        `json:"expected_detection"`
+		Platforms         []string      `json:"platforms"`
+		OpsecLevel        string        `json:"opsec_level"`
+		State             string        `json:"state"`
+		StateReason       string        `json:"state_reason"`
+		ReleasedToBlue    bool          `json:"released_to_blue"`
+		Tags              []DocTag      `json:"tags"`
+		Red               DocRed        `json:"red"`
+		Blue              DocBlue       `json:"blue"`
+		Outcomes          []DocOutcome  `json:"outcomes"`
+		Review            DocReview     `json:"review"`
+		Evidence          []DocEvidence `json:"evidence"`
+		CreatedAt         string        `json:"created_at"`
+		UpdatedAt         string        `json:"updated_at"`
 	}
 )
 
-// archiveOutcome is one outcome of a test per defensive tool (issue 20);
+// DocOutcome is one outcome of a test per defensive tool (issue 20);
 // tool and kind are null for the outcome without a tool, level when none
 // is recorded.
-type archiveOutcome struct {
+type DocOutcome struct {
 	Tool       *string `json:"tool"`
 	Kind       *string `json:"kind"`
 	Level      *string `json:"level"`
@@ -190,8 +210,8 @@ type archiveOutcome struct {
 }
 
 // archiveOutcomes are a test's outcomes as the archive writes them.
-func archiveOutcomes(os []missionread.Outcome) []archiveOutcome {
-	out := make([]archiveOutcome, 0, len(os))
+func archiveOutcomes(os []missionread.Outcome) []DocOutcome {
+	out := make([]DocOutcome, 0, len(os))
 	opt := func(s string) *string {
 		if s == "" {
 			return nil
@@ -199,7 +219,7 @@ func archiveOutcomes(os []missionread.Outcome) []archiveOutcome {
 		return &s
 	}
 	for _, o := range os {
-		ao := archiveOutcome{Level: opt(o.Level), Detected: o.Detected,
+		ao := DocOutcome{Level: opt(o.Level), Detected: o.Detected,
 			DetectedAt: optStamp(o.DetectedAt), AlertName: o.AlertName, LogSource: o.LogSource, Notes: o.Notes}
 		if o.ToolID != nil {
 			ao.Tool, ao.Kind = &o.Tool, opt(o.Kind)
@@ -210,26 +230,26 @@ func archiveOutcomes(os []missionread.Outcome) []archiveOutcome {
 }
 
 // personOf is a person a test names, or null.
-func personOf(p *missionread.Person) *archivePerson {
+func personOf(p *missionread.Person) *DocPerson {
 	if p == nil {
 		return nil
 	}
-	return &archivePerson{Name: p.Name, Email: p.Email}
+	return &DocPerson{Name: p.Name, Email: p.Email}
 }
 
 // uploader is the user who uploaded a file, or null.
-func uploader(u *ent.User) *archivePerson {
+func uploader(u *ent.User) *DocPerson {
 	if u == nil {
 		return nil
 	}
-	return &archivePerson{Name: u.DisplayName, Email: u.Email}
+	return &DocPerson{Name: u.DisplayName, Email: u.Email}
 }
 
-func level(l *ent.DetectionLevel) *archiveLevel {
+func level(l *ent.DetectionLevel) *DocLevel {
 	if l == nil {
 		return nil
 	}
-	return &archiveLevel{Name: l.Name, Score: l.Score, Colour: l.Colour,
+	return &DocLevel{Name: l.Name, Score: l.Score, Colour: l.Colour,
 		CountsAsDetected: l.CountsAsDetected, Position: l.Position, Retired: l.Retired}
 }
 
@@ -272,29 +292,29 @@ func MissionDocument(ctx context.Context, client *ent.Client, a *mission.Access,
 	if labels == nil {
 		labels = []string{}
 	}
-	out := archive{
+	out := Document{
 		Format: archiveFormat, Version: archiveVersion, ExportedAt: stamp(&now), ReleasedOnly: !a.SeesUnreleased(),
-		Mission: archiveMission{ID: m.ID.String(), Name: m.Name, Description: m.Description, Scope: m.Scope,
-			Status: string(m.Status), Labels: labels, Tools: []archiveTool{},
+		Mission: DocMission{ID: m.ID.String(), Name: m.Name, Description: m.Description, Scope: m.Scope,
+			Status: string(m.Status), Labels: labels, Tools: []DocTool{},
 			StartDate: optDate(m.StartDate), EndDate: optDate(m.EndDate),
 			CreatedAt: stamp(&m.CreatedAt), UpdatedAt: stamp(&m.UpdatedAt)},
-		Members: []archiveMember{}, Categories: []archiveGroup{}, Scenarios: []archiveGroup{},
-		DetectionLevels: []archiveLevel{}, Tests: []archiveTest{},
+		Members: []DocMember{}, Categories: []DocGroup{}, Scenarios: []DocGroup{},
+		DetectionLevels: []DocLevel{}, Tests: []DocTest{},
 	}
 	for _, t := range tools {
-		out.Mission.Tools = append(out.Mission.Tools, archiveTool{Name: t.Name, Vendor: t.Vendor, Kind: string(t.Kind)})
+		out.Mission.Tools = append(out.Mission.Tools, DocTool{Name: t.Name, Vendor: t.Vendor, Kind: string(t.Kind)})
 	}
 	for _, mm := range in.Members {
 		if u := mm.Edges.User; u != nil {
-			out.Members = append(out.Members, archiveMember{Name: u.DisplayName, Email: u.Email, Role: string(mm.Role)})
+			out.Members = append(out.Members, DocMember{Name: u.DisplayName, Email: u.Email, Role: string(mm.Role)})
 		}
 	}
-	slices.SortFunc(out.Members, func(x, y archiveMember) int { return strings.Compare(x.Email, y.Email) })
+	slices.SortFunc(out.Members, func(x, y DocMember) int { return strings.Compare(x.Email, y.Email) })
 	for _, cat := range in.Categories {
-		out.Categories = append(out.Categories, archiveGroup{ID: cat.ID.String(), Name: cat.Name, Colour: cat.Colour, Position: cat.Position})
+		out.Categories = append(out.Categories, DocGroup{ID: cat.ID.String(), Name: cat.Name, Colour: cat.Colour, Position: cat.Position})
 	}
 	for _, sc := range in.Scenarios {
-		out.Scenarios = append(out.Scenarios, archiveGroup{ID: sc.ID.String(), Name: sc.Name, Description: sc.Description, Position: sc.Position})
+		out.Scenarios = append(out.Scenarios, DocGroup{ID: sc.ID.String(), Name: sc.Name, Description: sc.Description, Position: sc.Position})
 	}
 	for _, l := range in.Levels {
 		out.DetectionLevels = append(out.DetectionLevels, *level(l))
@@ -311,14 +331,14 @@ func MissionDocument(ctx context.Context, client *ent.Client, a *mission.Access,
 // templatesOf reads the name, external reference and source of the
 // templates the tests came from, deleted ones too (the test still names
 // it): one statement.
-func templatesOf(ctx context.Context, client *ent.Client, tests []missionread.Test) (map[uuid.UUID]*archiveTemplate, error) {
+func templatesOf(ctx context.Context, client *ent.Client, tests []missionread.Test) (map[uuid.UUID]*DocTemplate, error) {
 	var ids []uuid.UUID
 	for i := range tests {
 		if id := tests[i].TestTemplateID; id != nil && !slices.Contains(ids, *id) {
 			ids = append(ids, *id)
 		}
 	}
-	out := map[uuid.UUID]*archiveTemplate{}
+	out := map[uuid.UUID]*DocTemplate{}
 	if len(ids) == 0 {
 		return out, nil
 	}
@@ -329,7 +349,7 @@ func templatesOf(ctx context.Context, client *ent.Client, tests []missionread.Te
 		return nil, fmt.Errorf("load the tests' templates: %w", err)
 	}
 	for _, r := range rows {
-		out[r.ID] = &archiveTemplate{Name: r.Name, ExternalRef: r.ExternalRef, Source: string(r.Source)}
+		out[r.ID] = &DocTemplate{Name: r.Name, ExternalRef: r.ExternalRef, Source: string(r.Source)}
 	}
 	return out, nil
 }
@@ -338,15 +358,15 @@ func templatesOf(ctx context.Context, client *ent.Client, tests []missionread.Te
 // would with the tests of in, but one test at a time: the mission's
 // fields first, then each test encoded on its own and written, so that a
 // large mission's archive is never whole in memory.
-func writeArchive(w io.Writer, out archive, in missionread.Archive) error {
+func writeArchive(w io.Writer, out Document, in missionread.Archive) error {
 	return writeArchiveWith(w, out, in, nil, nil)
 }
 
 // writeArchiveWith is writeArchive with each test's outcomes (by test id)
 // and the templates the tests came from (by template id).
-func writeArchiveWith(w io.Writer, out archive, in missionread.Archive, outcomes map[uuid.UUID][]missionread.Outcome,
-	templates map[uuid.UUID]*archiveTemplate) error {
-	out.Tests = []archiveTest{}
+func writeArchiveWith(w io.Writer, out Document, in missionread.Archive, outcomes map[uuid.UUID][]missionread.Outcome,
+	templates map[uuid.UUID]*DocTemplate) error {
+	out.Tests = []DocTest{}
 	head, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return err
@@ -390,22 +410,22 @@ func writeArchiveWith(w io.Writer, out archive, in missionread.Archive, outcomes
 }
 
 // archiveTestOf is one test of the archive with its evidence files.
-func archiveTestOf(t *missionread.Test, files []*ent.EvidenceFile) archiveTest {
-	et := archiveTest{
+func archiveTestOf(t *missionread.Test, files []*ent.EvidenceFile) DocTest {
+	et := DocTest{
 		ID: t.ID.String(), Number: t.Number, Position: t.Position,
 		Name: t.Name, Description: t.Description, Objective: t.Objective, Procedure: t.Procedure,
 		Prerequisites: t.Prerequisites, Cleanup: t.Cleanup, ExpectedDetection: t.ExpectedDetection,
 		Platforms: t.Platforms, OpsecLevel: string(t.OpsecLevel),
 		State: string(t.State), StateReason: t.StateReason, ReleasedToBlue: t.ReleasedToBlue,
-		Tags: []archiveTag{},
-		Red: archiveRed{ExecutedBy: personOf(t.ExecutedBy), StartedAt: optStamp(t.StartedAt), EndedAt: optStamp(t.EndedAt),
+		Tags: []DocTag{},
+		Red: DocRed{ExecutedBy: personOf(t.ExecutedBy), StartedAt: optStamp(t.StartedAt), EndedAt: optStamp(t.EndedAt),
 			Command: t.Command, SourceHost: t.SourceHost, TargetHost: t.TargetHost,
 			TargetUser: t.TargetUser, Executor: t.Executor, Notes: t.RedNotes},
-		Blue: archiveBlue{DetectionLevel: level(t.Level), DetectedAt: optStamp(t.DetectedAt),
+		Blue: DocBlue{DetectionLevel: level(t.Level), DetectedAt: optStamp(t.DetectedAt),
 			AlertName: t.AlertName, LogSource: t.LogSource, Notes: t.BlueNotes},
-		Review:    archiveReview{ReviewedBy: personOf(t.ReviewedBy), ReviewedAt: optStamp(t.ReviewedAt)},
-		Evidence:  []archiveEvidence{},
-		Outcomes:  []archiveOutcome{},
+		Review:    DocReview{ReviewedBy: personOf(t.ReviewedBy), ReviewedAt: optStamp(t.ReviewedAt)},
+		Evidence:  []DocEvidence{},
+		Outcomes:  []DocOutcome{},
 		CreatedAt: stamp(&t.CreatedAt), UpdatedAt: stamp(&t.UpdatedAt),
 	}
 	if et.Platforms == nil {
@@ -423,10 +443,10 @@ func archiveTestOf(t *missionread.Test, files []*ent.EvidenceFile) archiveTest {
 		if tactics == nil {
 			tactics = []map[string]string{}
 		}
-		et.Tags = append(et.Tags, archiveTag{Kind: g.Kind, ExternalID: g.ExternalID, Name: g.Name, URL: g.URL, Tactics: tactics})
+		et.Tags = append(et.Tags, DocTag{Kind: g.Kind, ExternalID: g.ExternalID, Name: g.Name, URL: g.URL, Tactics: tactics})
 	}
 	for _, f := range files {
-		et.Evidence = append(et.Evidence, archiveEvidence{
+		et.Evidence = append(et.Evidence, DocEvidence{
 			ID: f.ID.String(), Side: string(f.Side), Name: f.OriginalName, ContentType: f.ContentType,
 			Size: f.Size, SHA256: f.Sha256, Caption: f.Caption, UploadedBy: uploader(f.Edges.UploadedBy),
 			UploadedAt: stamp(&f.CreatedAt),

@@ -105,9 +105,9 @@ func TestWriteArchiveMatchesMarshalIndent(t *testing.T) {
 	}
 	evidence := map[uuid.UUID][]*ent.EvidenceFile{tests[1].ID: {{ID: uuid.New(), OriginalName: "a.png", Size: 3, CreatedAt: when}}}
 	for _, n := range []int{0, 1, 3} {
-		out := archive{Format: archiveFormat, Version: archiveVersion, ExportedAt: stamp(&when),
-			Mission: archiveMission{ID: uuid.NewString(), Name: "M <1>"}, Members: []archiveMember{{Name: "A", Email: "a@example.com", Role: "lead"}},
-			Categories: []archiveGroup{}, Scenarios: []archiveGroup{}, DetectionLevels: []archiveLevel{}, Tests: []archiveTest{}}
+		out := Document{Format: archiveFormat, Version: archiveVersion, ExportedAt: stamp(&when),
+			Mission: DocMission{ID: uuid.NewString(), Name: "M <1>"}, Members: []DocMember{{Name: "A", Email: "a@example.com", Role: "lead"}},
+			Categories: []DocGroup{}, Scenarios: []DocGroup{}, DetectionLevels: []DocLevel{}, Tests: []DocTest{}}
 		in := missionread.Archive{Tests: tests[:n], Evidence: evidence}
 		var got bytes.Buffer
 		if err := writeArchive(&got, out, in); err != nil {

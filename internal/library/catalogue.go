@@ -9,6 +9,7 @@ package library
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -16,6 +17,7 @@ import (
 	"violet/ent/mitresubtechnique"
 	"violet/ent/mitretactic"
 	"violet/ent/mitretechnique"
+	"violet/internal/app"
 )
 
 // Kinds of ATT&CK entry a template tag names.
@@ -84,4 +86,27 @@ func setTag(create *ent.TestTemplateMitreTagCreate, ref Ref) *ent.TestTemplateMi
 	default:
 		return create.SetSubtechniqueID(ref.ID)
 	}
+}
+
+// TagValues turns ATT&CK IDs (TA0002, T1059, T1059.001) into the values a
+// template form's picker sends ("<kind>:<uuid>"), for the JSON API, which
+// names entries by their IDs. An ID the catalogue does not hold is an
+// *app.Invalid on the field attack_ids.
+func TagValues(ctx context.Context, client *ent.Client, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cat, err := LoadCatalogue(ctx, client)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		ref, ok := cat[strings.ToUpper(strings.TrimSpace(id))]
+		if !ok {
+			return nil, app.Invalidf("attack_ids", "api.attack.unknown_id")
+		}
+		out = append(out, ref.Kind+":"+ref.ID.String())
+	}
+	return out, nil
 }

@@ -239,6 +239,11 @@ func (f RedFields) check() error {
 	if utf8.RuneCountInString(f.Notes) > mtviews.TextMax {
 		errs.Add("red_notes", "missions.test.text_too_long")
 	}
+	for name, at := range map[string]*time.Time{"started_at": f.StartedAt, "ended_at": f.EndedAt} {
+		if at != nil && (at.Year() < 2000 || at.Year() >= 2100) {
+			errs.Add(name, "api.time_implausible")
+		}
+	}
 	if f.StartedAt != nil && f.EndedAt != nil && f.EndedAt.Before(*f.StartedAt) {
 		errs.Add("ended_at", "api.ended_before_started")
 	}

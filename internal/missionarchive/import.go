@@ -28,6 +28,7 @@ import (
 	"violet/internal/auth/rule"
 	"violet/internal/database"
 	"violet/internal/evidence"
+	"violet/internal/export"
 )
 
 // MaxFileBytes is one evidence file's size limit here (the setting
@@ -95,7 +96,7 @@ func (s *Service) Import(ctx context.Context, a *Archive) (*Imported, error) {
 	if err != nil {
 		return nil, err
 	}
-	stored := map[uuid.UUID]*evidence.Stored{}
+	stored := map[string]*evidence.Stored{}
 	committed := false
 	defer func() {
 		if !committed {
@@ -131,7 +132,7 @@ func (s *Service) Import(ctx context.Context, a *Archive) (*Imported, error) {
 		return audit.Record(ctx, tx.AuditEvent, audit.Event{
 			Action: audit.MissionCreated, TargetType: "mission", TargetID: id.String(), TargetLabel: m.Mission.Name,
 			Details: map[string]any{
-				"import": "archive", "source_mission_id": m.Mission.ID.String(), "tests": len(m.Tests),
+				"import": "archive", "source_mission_id": m.missionID.String(), "tests": len(m.Tests),
 				"evidence_files": r.Files, "left_out": strings.Join(r.LeftOut, ", "),
 			},
 		})
@@ -160,7 +161,7 @@ func importError(err error, m *Manifest) error {
 }
 
 // ingest stores one evidence file through the evidence checks.
-func (s *Service) ingest(ctx context.Context, a *Archive, e mEvidence, max int64) (*evidence.Stored, error) {
+func (s *Service) ingest(ctx context.Context, a *Archive, e export.DocEvidence, max int64) (*evidence.Stored, error) {
 	rc, err := a.open(e.SHA256)
 	if err != nil {
 		return nil, refuse("corrupt", EvidencePrefix+e.SHA256)
@@ -189,13 +190,15 @@ type writer struct {
 	tx     *ent.Tx
 	m      *Manifest
 	r      *resolution
-	stored map[uuid.UUID]*evidence.Stored
-	ids    map[uuid.UUID]uuid.UUID // the archive's ids → new ones (r.NewIDs)
+	stored map[string]*evidence.Stored // by the archive's evidence id
+	ids    map[uuid.UUID]uuid.UUID     // the archive's ids → new ones (r.NewIDs)
 }
 
-// id is the id a row of the mission gets: the archive's, or a new one
-// (the same for every use) when the mission's ids exist here.
-func (w *writer) id(src uuid.UUID) uuid.UUID {
+// id is the id a row of the mission gets: the archive's (src, parsed),
+// or a new one (the same for every use) when the mission's ids exist
+// here.
+func (w *writer) id(s string) uuid.UUID {
+	src := w.m.idOf(s)
 	if !w.r.NewIDs {
 		return src
 	}
@@ -207,7 +210,7 @@ func (w *writer) id(src uuid.UUID) uuid.UUID {
 	return id
 }
 
-func (w *writer) optID(src *uuid.UUID) *uuid.UUID {
+func (w *writer) optID(src *string) *uuid.UUID {
 	if src == nil {
 		return nil
 	}

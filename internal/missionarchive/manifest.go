@@ -13,152 +13,24 @@ import (
 	"violet/ent/missiontest"
 	"violet/ent/missiontestmitretag"
 	"violet/ent/testtemplate"
+	"violet/internal/export"
 )
 
 // Manifest is manifest.json as the import reads it: the JSON export's
-// document (internal/export/archive.go writes it; docs/archive.md
-// describes every field). Fields the import does not use (a test's
-// number, a level's position) are not decoded; unknown fields are
-// ignored, so a later version 1 that adds one still imports.
+// document, decoded into the very types the export writes
+// (export.Document; docs/archive.md describes every field). Unknown fields
+// are ignored, so a later version 1 that adds one still imports. The ids
+// are strings there: check parses them, and the import uses the parsed
+// ones (idOf, missionID).
 type Manifest struct {
-	Format          string          `json:"format"`
-	Version         int             `json:"version"`
-	ExportedAt      string          `json:"exported_at"`
-	ReleasedOnly    bool            `json:"released_only"`
-	Mission         mMission        `json:"mission"`
-	Members         []mMember       `json:"members"`
-	Categories      []mGroup        `json:"categories"`
-	Scenarios       []mGroup        `json:"scenarios"`
-	DetectionLevels []mLevel        `json:"detection_levels"`
-	Tests           []mTest         `json:"tests"`
-	evidence        map[string]bool // the SHA-256 of every file named
+	export.Document
+	evidence  map[string]bool      // the SHA-256 of every file named
+	ids       map[string]uuid.UUID // every id the manifest gives, parsed
+	missionID uuid.UUID            // Mission.ID, parsed
 }
 
-type (
-	mMission struct {
-		ID          uuid.UUID `json:"id"`
-		Name        string    `json:"name"`
-		Description string    `json:"description"`
-		Scope       string    `json:"scope"`
-		Status      string    `json:"status"`
-		Labels      []string  `json:"labels"`
-		Tools       []mTool   `json:"tools"`
-		StartDate   *string   `json:"start_date"`
-		EndDate     *string   `json:"end_date"`
-		CreatedAt   string    `json:"created_at"`
-		UpdatedAt   string    `json:"updated_at"`
-	}
-	mTool struct {
-		Name   string `json:"name"`
-		Vendor string `json:"vendor"`
-		Kind   string `json:"kind"`
-	}
-	mPerson struct {
-		Name  string `json:"name"`
-		Email string `json:"email"`
-	}
-	mMember struct {
-		Name  string `json:"name"`
-		Email string `json:"email"`
-		Role  string `json:"role"`
-	}
-	mGroup struct {
-		ID          uuid.UUID `json:"id"`
-		Name        string    `json:"name"`
-		Description string    `json:"description"`
-		Colour      string    `json:"colour"`
-		Position    int       `json:"position"`
-	}
-	mLevel struct {
-		Name             string `json:"name"`
-		Score            int    `json:"score"`
-		Colour           string `json:"colour"`
-		CountsAsDetected bool   `json:"counts_as_detected"`
-		Retired          bool   `json:"retired"`
-	}
-	mTag struct {
-		Kind       string              `json:"kind"`
-		ExternalID string              `json:"external_id"`
-		Name       string              `json:"name"`
-		URL        string              `json:"url"`
-		Tactics    []map[string]string `json:"tactics"`
-	}
-	mTemplate struct {
-		Name        string `json:"name"`
-		ExternalRef string `json:"external_ref"`
-		Source      string `json:"source"`
-	}
-	mRed struct {
-		ExecutedBy *mPerson `json:"executed_by"`
-		StartedAt  *string  `json:"started_at"`
-		EndedAt    *string  `json:"ended_at"`
-		Command    string   `json:"command"`
-		SourceHost string   `json:"source_host"`
-		TargetHost string   `json:"target_host"`
-		TargetUser string   `json:"target_user"`
-		Executor   string   `json:"executor"`
-		Notes      string   `json:"notes"`
-	}
-	mBlue struct {
-		DetectionLevel *mLevel `json:"detection_level"`
-		DetectedAt     *string `json:"detected_at"`
-		AlertName      string  `json:"alert_name"`
-		LogSource      string  `json:"log_source"`
-		Notes          string  `json:"notes"`
-	}
-	mReview struct {
-		ReviewedBy *mPerson `json:"reviewed_by"`
-		ReviewedAt *string  `json:"reviewed_at"`
-	}
-	mOutcome struct {
-		Tool       *string `json:"tool"`
-		Kind       *string `json:"kind"`
-		Level      *string `json:"level"`
-		Detected   bool    `json:"counts_as_detected"`
-		DetectedAt *string `json:"detected_at"`
-		AlertName  string  `json:"alert_name"`
-		LogSource  string  `json:"log_source"`
-		Notes      string  `json:"notes"`
-	}
-	mEvidence struct {
-		ID          uuid.UUID `json:"id"`
-		Side        string    `json:"side"`
-		Name        string    `json:"name"`
-		ContentType string    `json:"content_type"`
-		Size        int64     `json:"size"`
-		SHA256      string    `json:"sha256"`
-		Caption     string    `json:"caption"`
-		UploadedBy  *mPerson  `json:"uploaded_by"`
-		UploadedAt  string    `json:"uploaded_at"`
-	}
-	mTest struct {
-		ID                uuid.UUID   `json:"id"`
-		Position          int         `json:"position"`
-		ScenarioID        *uuid.UUID  `json:"scenario_id"`
-		CategoryID        *uuid.UUID  `json:"category_id"`
-		Template          *mTemplate  `json:"template"`
-		Name              string      `json:"name"`
-		Description       string      `json:"description"`
-		Objective         string      `json:"objective"`
-		Procedure         string      `json:"procedure"`
-		Prerequisites     string      `json:"prerequisites"`
-		Cleanup           string      `json:"cleanup"`
-		ExpectedDetection string      `json:"expected_detection"`
-		Platforms         []string    `json:"platforms"`
-		OpsecLevel        string      `json:"opsec_level"`
-		State             string      `json:"state"`
-		StateReason       string      `json:"state_reason"`
-		ReleasedToBlue    bool        `json:"released_to_blue"`
-		Tags              []mTag      `json:"tags"`
-		Red               mRed        `json:"red"`
-		Blue              mBlue       `json:"blue"`
-		Outcomes          []mOutcome  `json:"outcomes"`
-		Review            mReview     `json:"review"`
-		Evidence          []mEvidence `json:"evidence"`
-		CreatedAt         string      `json:"created_at"`
-		UpdatedAt         string      `json:"updated_at"`
-	}
-)
+// idOf is the id s parsed: check parsed every id the manifest gives.
+func (m *Manifest) idOf(s string) uuid.UUID { return m.ids[s] }
 
 // sha256Hex is the shape of a SHA-256 as the archive names files.
 var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -169,9 +41,23 @@ var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // validators' at import (a value past its column is refused then).
 func (m *Manifest) check() error {
 	bad := func(field string) error { return refuse("manifest", field) }
-	if m.Mission.ID == uuid.Nil || m.Mission.Name == "" {
+	m.ids = map[string]uuid.UUID{}
+	// parse parses an id the manifest gives and notes it for idOf; a
+	// malformed one refuses the manifest whole, as its decoding did when
+	// the reader had its own types.
+	parse := func(s string) (uuid.UUID, bool) {
+		id, err := uuid.Parse(s)
+		if err != nil {
+			return uuid.Nil, false
+		}
+		m.ids[s] = id
+		return id, true
+	}
+	id, ok := parse(m.Mission.ID)
+	if !ok || id == uuid.Nil || m.Mission.Name == "" {
 		return bad("mission")
 	}
+	m.missionID = id
 	if mission.StatusValidator(mission.Status(m.Mission.Status)) != nil {
 		return bad("mission.status")
 	}
@@ -195,20 +81,30 @@ func (m *Manifest) check() error {
 			return bad("members")
 		}
 	}
-	ids := map[uuid.UUID]bool{m.Mission.ID: true}
-	fresh := func(id uuid.UUID) bool {
-		if id == uuid.Nil || ids[id] {
+	ids := map[uuid.UUID]bool{m.missionID: true}
+	fresh := func(s string) bool {
+		id, ok := parse(s)
+		if !ok || id == uuid.Nil || ids[id] {
 			return false
 		}
 		ids[id] = true
 		return true
 	}
 	groups := map[uuid.UUID]bool{}
-	for _, g := range append(append([]mGroup{}, m.Categories...), m.Scenarios...) {
+	for _, g := range append(append([]export.DocGroup{}, m.Categories...), m.Scenarios...) {
 		if !fresh(g.ID) || g.Name == "" || (g.Colour != "" && !hexColour(g.Colour)) {
 			return bad("categories and scenarios")
 		}
-		groups[g.ID] = true
+		groups[m.idOf(g.ID)] = true
+	}
+	// inGroup is whether a test's scenario or category id names one of
+	// the manifest's (or is null).
+	inGroup := func(s *string) bool {
+		if s == nil {
+			return true
+		}
+		id, ok := parse(*s)
+		return ok && groups[id]
 	}
 	for _, l := range m.DetectionLevels {
 		if l.Name == "" || l.Score < 0 || l.Score > 100 {
@@ -225,7 +121,7 @@ func (m *Manifest) check() error {
 			return bad("tests: state")
 		case missiontest.OpsecLevelValidator(missiontest.OpsecLevel(t.OpsecLevel)) != nil:
 			return bad("tests: opsec_level")
-		case t.ScenarioID != nil && !groups[*t.ScenarioID], t.CategoryID != nil && !groups[*t.CategoryID]:
+		case !inGroup(t.ScenarioID), !inGroup(t.CategoryID):
 			return bad("tests: scenario or category")
 		case t.Template != nil && (t.Template.Name == "" || testtemplate.SourceValidator(testtemplate.Source(t.Template.Source)) != nil):
 			return bad("tests: template")

@@ -139,6 +139,15 @@ func TestReadRefusesBadArchivesWhole(t *testing.T) {
 		{name: "an unknown state", archive: zipOf(t, entry{name: "manifest.json", data: manifestOf(t, func(m map[string]any) {
 			firstTest(m)["state"] = "flying"
 		})}), reason: "manifest", detail: "tests: state"},
+		{name: "a malformed test id", archive: zipOf(t, entry{name: "manifest.json", data: manifestOf(t, func(m map[string]any) {
+			firstTest(m)["id"] = "not-a-uuid"
+		})}), reason: "manifest", detail: "tests: id"},
+		{name: "a malformed scenario id", archive: zipOf(t, entry{name: "manifest.json", data: manifestOf(t, func(m map[string]any) {
+			firstTest(m)["scenario_id"] = "not-a-uuid"
+		})}), reason: "manifest", detail: "tests: scenario or category"},
+		{name: "a malformed mission id", archive: zipOf(t, entry{name: "manifest.json", data: manifestOf(t, func(m map[string]any) {
+			m["mission"].(map[string]any)["id"] = "42"
+		})}), reason: "manifest", detail: "mission"},
 		{name: "a NUL character", archive: zipOf(t, entry{name: "manifest.json", data: manifestOf(t, func(m map[string]any) {
 			firstTest(m)["name"] = "a\x00b"
 		})}), reason: "manifest", detail: "NUL character"},

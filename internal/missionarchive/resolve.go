@@ -19,6 +19,7 @@ import (
 	"violet/ent/user"
 	"violet/internal/auth"
 	"violet/internal/database"
+	"violet/internal/export"
 )
 
 // Plan is what an import would do: the mission, who keeps a role and who
@@ -74,26 +75,26 @@ type resolution struct {
 	newTools  []newTool
 	levels    map[string]uuid.UUID // by name
 	newLevels []newLevel
-	templates map[string]uuid.UUID // by templateKey
-	newTpls   map[string]*mTest    // by templateKey: the first test from it
+	templates map[string]uuid.UUID       // by templateKey
+	newTpls   map[string]*export.DocTest // by templateKey: the first test from it
 	importer  uuid.UUID
 }
 
 // newTool and newLevel are a tool and a level to create, with their id.
 type (
 	newTool struct {
-		mTool
+		export.DocTool
 		id uuid.UUID
 	}
 	newLevel struct {
-		mLevel
+		export.DocLevel
 		id uuid.UUID
 	}
 )
 
 // templateKey names a template the archive refers to: its external
 // reference when it has one, else its name.
-func templateKey(t *mTemplate) string {
+func templateKey(t *export.DocTemplate) string {
 	if t.ExternalRef != "" {
 		return "ref:" + t.ExternalRef
 	}
@@ -101,7 +102,7 @@ func templateKey(t *mTemplate) string {
 }
 
 // ImportKey is the import key of the archive's mission.
-func (m *Manifest) ImportKey() string { return "archive:" + m.Mission.ID.String() }
+func (m *Manifest) ImportKey() string { return "archive:" + m.missionID.String() }
 
 // resolve matches what the manifest names against client's rows, as the
 // system (the workflow checked the viewer's permission); a handful of
@@ -109,18 +110,18 @@ func (m *Manifest) ImportKey() string { return "archive:" + m.Mission.ID.String(
 func resolve(ctx context.Context, client *ent.Client, m *Manifest, viewer *auth.Viewer) (*resolution, error) {
 	ctx = schema.SkipSoftDelete(ctx)
 	r := &resolution{users: map[string]*ent.User{}, tools: map[string]uuid.UUID{}, levels: map[string]uuid.UUID{},
-		templates: map[string]uuid.UUID{}, newTpls: map[string]*mTest{}, importer: viewer.UserID}
+		templates: map[string]uuid.UUID{}, newTpls: map[string]*export.DocTest{}, importer: viewer.UserID}
 	r.MissionName, r.ReleasedOnly = m.Mission.Name, m.ReleasedOnly
 	r.Tests, r.Categories, r.Scenarios = len(m.Tests), len(m.Categories), len(m.Scenarios)
 
 	// The mission: imported already, or its ids taken here.
-	rows, err := client.Mission.Query().Where(entmission.Or(entmission.ID(m.Mission.ID),
+	rows, err := client.Mission.Query().Where(entmission.Or(entmission.ID(m.missionID),
 		entmission.And(entmission.ImportKey(m.ImportKey()), entmission.DeletedAtIsNil()))).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("look for the mission: %w", err)
 	}
 	for _, row := range rows {
-		if row.ID == m.Mission.ID {
+		if row.ID == m.missionID {
 			r.NewIDs = true
 		}
 		if row.ImportKey == m.ImportKey() && row.DeletedAt == nil {
@@ -153,7 +154,7 @@ func resolve(ctx context.Context, client *ent.Client, m *Manifest, viewer *auth.
 // case, as sign-in does).
 func (r *resolution) resolveUsers(ctx context.Context, client *ent.Client, m *Manifest) error {
 	var emails []string
-	add := func(p *mPerson) {
+	add := func(p *export.DocPerson) {
 		if p != nil && p.Email != "" {
 			emails = append(emails, strings.ToLower(p.Email))
 		}
@@ -200,7 +201,7 @@ func (r *resolution) resolveUsers(ctx context.Context, client *ent.Client, m *Ma
 }
 
 // userOf is the id of the account with p's e-mail, nil when left out.
-func (r *resolution) userOf(p *mPerson) *uuid.UUID {
+func (r *resolution) userOf(p *export.DocPerson) *uuid.UUID {
 	if p == nil {
 		return nil
 	}
@@ -213,9 +214,9 @@ func (r *resolution) userOf(p *mPerson) *uuid.UUID {
 // resolveTools matches the tools in scope and those outcomes name by
 // name, ignoring case (the registry's own rule).
 func (r *resolution) resolveTools(ctx context.Context, client *ent.Client, m *Manifest) error {
-	named := map[string]mTool{}
+	named := map[string]export.DocTool{}
 	var order []string
-	note := func(t mTool) {
+	note := func(t export.DocTool) {
 		k := strings.ToLower(t.Name)
 		if _, ok := named[k]; !ok {
 			named[k] = t
@@ -228,7 +229,7 @@ func (r *resolution) resolveTools(ctx context.Context, client *ent.Client, m *Ma
 	for i := range m.Tests {
 		for _, o := range m.Tests[i].Outcomes {
 			if o.Tool != nil {
-				t := mTool{Name: *o.Tool, Kind: "other"}
+				t := export.DocTool{Name: *o.Tool, Kind: "other"}
 				if o.Kind != nil {
 					t.Kind = *o.Kind
 				}
@@ -258,7 +259,7 @@ func (r *resolution) resolveTools(ctx context.Context, client *ent.Client, m *Ma
 		}
 		id := uuid.New()
 		r.tools[k] = id
-		r.newTools = append(r.newTools, newTool{mTool: t, id: id})
+		r.newTools = append(r.newTools, newTool{DocTool: t, id: id})
 	}
 	return nil
 }
@@ -266,7 +267,7 @@ func (r *resolution) resolveTools(ctx context.Context, client *ent.Client, m *Ma
 // resolveLevels matches the detection levels the tests and outcomes name
 // by name, exactly, then ignoring case.
 func (r *resolution) resolveLevels(ctx context.Context, client *ent.Client, m *Manifest) error {
-	byName := map[string]mLevel{}
+	byName := map[string]export.DocLevel{}
 	for _, l := range m.DetectionLevels {
 		byName[l.Name] = l
 	}
@@ -277,7 +278,7 @@ func (r *resolution) resolveLevels(ctx context.Context, client *ent.Client, m *M
 		}
 		order = append(order, name)
 		if _, ok := byName[name]; !ok {
-			byName[name] = mLevel{Name: name, Colour: "#6b7280", CountsAsDetected: detected}
+			byName[name] = export.DocLevel{Name: name, Colour: "#6b7280", CountsAsDetected: detected}
 		}
 	}
 	for i := range m.Tests {
@@ -322,7 +323,7 @@ func (r *resolution) resolveLevels(ctx context.Context, client *ent.Client, m *M
 		}
 		id = uuid.New()
 		r.levels[name] = id
-		r.newLevels = append(r.newLevels, newLevel{mLevel: l, id: id})
+		r.newLevels = append(r.newLevels, newLevel{DocLevel: l, id: id})
 	}
 	return nil
 }
