@@ -29,36 +29,38 @@ const (
 // the matrix counts as L. Their missions and tests do not exist (404, O):
 // what the roles may do on a mission is the workflows' (TestAPI*).
 var apiMatrix = map[string][6]string{
-	"GET /api/v1/missions":                                               {L, O, O, O, O, O},
+	"GET /api/v1/missions":                                               {L, F, O, O, O, O},
 	"POST /api/v1/missions":                                              {L, F, O, F, F, O},
-	"GET /api/v1/missions/:missionId":                                    {L, O, O, O, O, O},
-	"POST /api/v1/missions/:missionId/status":                            {L, O, O, O, O, O},
-	"GET /api/v1/missions/:missionId/tests":                              {L, O, O, O, O, O},
-	"GET /api/v1/missions/:missionId/tests/:testId":                      {L, O, O, O, O, O},
-	"PUT /api/v1/missions/:missionId/tests/:testId/red":                  {L, O, O, O, O, O},
-	"POST /api/v1/missions/:missionId/tests/:testId/release":             {L, O, O, O, O, O},
-	"PUT /api/v1/missions/:missionId/tests/:testId/outcomes/:toolId":     {L, O, O, O, O, O},
-	"POST /api/v1/missions/:missionId/tests/:testId/review":              {L, O, O, O, O, O},
-	"GET /api/v1/missions/:missionId/tests/:testId/evidence":             {L, O, O, O, O, O},
-	"POST /api/v1/missions/:missionId/tests/:testId/evidence":            {L, O, O, O, O, O},
-	"GET /api/v1/missions/:missionId/tests/:testId/evidence/:evidenceId": {L, O, O, O, O, O},
-	"POST /api/v1/missions/:missionId/executions":                        {L, O, O, O, O, O},
-	"GET /api/v1/missions/:missionId/export/tests.csv":                   {L, O, O, O, O, O},
-	"GET /api/v1/missions/:missionId/export/mission.json":                {L, O, O, O, O, O},
-	"GET /api/v1/attack/:externalId":                                     {L, O, O, O, O, O},
-	"GET /api/v1/missions/:missionId/archive":                            {L, O, O, O, O, O},
-	"POST /api/v1/missions/import":                                       {L, O, O, O, O, O},
-	"GET /api/v1/templates":                                              {L, O, O, O, O, O},
+	"GET /api/v1/missions/:missionId":                                    {L, F, O, O, O, O},
+	"POST /api/v1/missions/:missionId/status":                            {L, F, O, O, O, O},
+	"GET /api/v1/missions/:missionId/tests":                              {L, F, O, O, O, O},
+	"GET /api/v1/missions/:missionId/tests/:testId":                      {L, F, O, O, O, O},
+	"PUT /api/v1/missions/:missionId/tests/:testId/red":                  {L, F, O, O, O, O},
+	"POST /api/v1/missions/:missionId/tests/:testId/release":             {L, F, O, O, O, O},
+	"PUT /api/v1/missions/:missionId/tests/:testId/outcomes/:toolId":     {L, F, O, O, O, O},
+	"POST /api/v1/missions/:missionId/tests/:testId/review":              {L, F, O, O, O, O},
+	"GET /api/v1/missions/:missionId/tests/:testId/evidence":             {L, F, O, O, O, O},
+	"POST /api/v1/missions/:missionId/tests/:testId/evidence":            {L, F, O, O, F, O},
+	"GET /api/v1/missions/:missionId/tests/:testId/evidence/:evidenceId": {L, F, O, O, O, O},
+	"POST /api/v1/missions/:missionId/executions":                        {L, F, O, O, O, O},
+	"GET /api/v1/missions/:missionId/export/tests.csv":                   {L, F, O, O, O, O},
+	"GET /api/v1/missions/:missionId/export/mission.json":                {L, F, O, O, O, O},
+	"GET /api/v1/attack/:externalId":                                     {L, F, O, O, O, O},
+	"GET /api/v1/missions/:missionId/archive":                            {L, F, O, O, O, O},
+	"POST /api/v1/missions/import":                                       {L, F, O, F, F, O},
+	"GET /api/v1/templates":                                              {L, F, O, O, O, O},
 	"POST /api/v1/templates":                                             {L, F, O, F, F, O},
-	"GET /api/v1/templates/:templateId":                                  {L, O, O, O, O, O},
-	"GET /api/v1/scenarios":                                              {L, O, O, O, O, O},
+	"GET /api/v1/templates/:templateId":                                  {L, F, O, O, O, O},
+	"GET /api/v1/scenarios":                                              {L, F, O, O, O, O},
 	"POST /api/v1/scenarios":                                             {L, F, O, F, F, O},
-	"GET /api/v1/scenarios/:scenarioId":                                  {L, O, O, O, O, O},
-	"POST /api/v1/library/imports":                                       {L, O, O, O, O, O},
+	"GET /api/v1/scenarios/:scenarioId":                                  {L, F, O, O, O, O},
+	"POST /api/v1/library/imports":                                       {L, F, O, F, F, O},
 	"GET /api/v1/jobs/:jobId":                                            {L, F, O, F, F, O},
-	"GET /api/v1/attack":                                                 {L, O, O, O, O, O},
+	"POST /api/v1/attack/syncs":                                          {L, F, F, F, F, O},
+	"GET /api/v1/attack/syncs/:syncId":                                   {L, F, F, F, F, O},
+	"GET /api/v1/attack":                                                 {L, F, O, O, O, O},
 	"GET /api/v1/insights":                                               {L, F, F, F, F, O},
-	"POST /api/v1/library/imports/vectr":                                 {L, O, O, O, O, O},
+	"POST /api/v1/library/imports/vectr":                                 {L, F, O, F, F, O},
 }
 
 // roles are the kinds of viewer the matrix tries, in column order.
@@ -448,7 +450,7 @@ func TestRoleRouteMatrix(t *testing.T) {
 func concreteParams() []string {
 	return []string{":missionId", uuid.NewString(), ":testId", uuid.NewString(), ":evidenceId", uuid.NewString(),
 		":toolId", "none", ":externalId", "T1059", ":templateId", uuid.NewString(), ":scenarioId", uuid.NewString(),
-		":jobId", uuid.NewString()}
+		":jobId", uuid.NewString(), ":syncId", uuid.NewString()}
 }
 
 // outcome classifies a response for the matrix. A logout also lands on

@@ -787,3 +787,37 @@ func TestAPILibrary(t *testing.T) {
 	red := c.token(w.User("red"), "red", "red")
 	wantStatus(t, c.do(apiCall{method: http.MethodPost, path: api.Base + "/templates", token: red, json: map[string]any{"name": "x"}}), http.StatusForbidden)
 }
+
+func TestAPIAttackSync(t *testing.T) {
+	t.Parallel()
+	w := apptest.NewWorld(t)
+	c := newAPIClient(t, w.App)
+	data, err := os.ReadFile(miniBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := c.token(w.User("admin"), "attack", "admin")
+	body, ct := apiMultipart(t, [3]string{"bundle", "mini.json", string(data)})
+	// The sync is an admin's: a red member's admin-scoped token is refused.
+	wantStatus(t, c.do(apiCall{method: http.MethodPost, path: api.Base + "/attack/syncs", token: c.token(w.User("red"), "r", "admin"),
+		body: body, contentType: ct}), http.StatusForbidden)
+	got := c.do(apiCall{method: http.MethodPost, path: api.Base + "/attack/syncs", token: admin, body: body, contentType: ct})
+	wantStatus(t, got, http.StatusAccepted)
+	sync := decodeJSON[api.AttackSync](t, got)
+	deadline := time.Now().Add(30 * time.Second)
+	for sync.Status == api.AttackSyncStatusRunning && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		sync = decodeJSON[api.AttackSync](t, c.do(apiCall{method: http.MethodGet, path: got.Header().Get("Location"), token: admin}))
+	}
+	if sync.Status != api.AttackSyncStatusSucceeded || sync.Added == 0 {
+		t.Fatalf("sync %+v", sync)
+	}
+	// The catalogue now answers lookups.
+	hits := decodeJSON[struct {
+		Items []api.AttackHit `json:"items"`
+	}](t, c.do(apiCall{method: http.MethodGet, path: api.Base + "/attack?q=T1", token: admin}))
+	if len(hits.Items) == 0 {
+		t.Fatal("no hit after the sync")
+	}
+	wantStatus(t, c.do(apiCall{method: http.MethodGet, path: api.Base + "/attack/" + hits.Items[0].ExternalId, token: admin}), http.StatusOK)
+}

@@ -24,6 +24,7 @@ import (
 	"violet/internal/i18n"
 	"violet/internal/libraryimport"
 	"violet/internal/mission"
+	"violet/internal/missionarchive"
 	"violet/internal/textrule"
 	"violet/internal/vectr"
 	"violet/views/apidocs"
@@ -107,7 +108,7 @@ func (s *Server) apiRoutes() []route {
 func (s *Server) apiServer() *api.Server {
 	return api.New(api.Deps{Ent: s.Ent, DB: s.DB, Missions: s.missions(), Steps: s.steps(), Evidence: s.evidenceService(),
 		ExecLogs: s.execLogs(), Vectr: vectr.NewService(s.Ent), Archives: s.missionArchives(),
-		Imports: libraryimport.NewService(s.Jobs), Hold: s.holdDocument, Now: s.Now})
+		Imports: libraryimport.NewService(s.Jobs), Syncer: s.Syncer, Hold: s.holdDocument, Now: s.Now})
 }
 
 // requireToken admits an API request carrying a valid bearer token with
@@ -161,9 +162,14 @@ func (s *Server) requireToken(op *api.Operation) echo.MiddlewareFunc {
 	}
 }
 
-// admitToken checks the token's scope, then its rate, then the request
-// against the document.
+// admitToken checks the token's rate, its scope, its owner's permission
+// for the operation, then the request against the document: all before
+// any handler reads the body.
 func (s *Server) admitToken(c echo.Context, op *api.Operation, p *apitoken.Principal) error {
+	if ok, wait := s.apiLimits.Allow(p.TokenID); !ok {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		return &api.BadRequest{Status: http.StatusTooManyRequests, Detail: "this token made too many calls: retry after the delay in Retry-After"}
+	}
 	// Every scope reads: a script that writes its side must read the test
 	// (and its ETag) first.
 	reads := slices.Contains(op.Scopes, apitoken.ScopeRead) && len(p.Scopes) > 0
@@ -173,9 +179,9 @@ func (s *Server) admitToken(c echo.Context, op *api.Operation, p *apitoken.Princ
 		return &api.BadRequest{Status: http.StatusForbidden,
 			Detail: "this token lacks the scope this operation needs: " + strings.Join(op.Scopes, " or ")}
 	}
-	if ok, wait := s.apiLimits.Allow(p.TokenID); !ok {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		return &api.BadRequest{Status: http.StatusTooManyRequests, Detail: "this token made too many calls: retry after the delay in Retry-After"}
+	if !p.Viewer.Can(op.Permission) {
+		// The page's own permission, before any body is read.
+		return echo.ErrForbidden
 	}
 	params := make(map[string]string, len(c.ParamNames()))
 	for i, n := range c.ParamNames() {
@@ -251,6 +257,15 @@ func (s *Server) writeProblem(c echo.Context, status int, err error, rid string)
 	return c.Blob(status, "application/problem+json", b)
 }
 
+// joinDetail is a refusal's message with what it names, when it names
+// something.
+func joinDetail(msg, detail string) string {
+	if detail == "" {
+		return msg
+	}
+	return msg + ": " + detail
+}
+
 // problemDefault says what a bare status means for a script's author.
 func problemDefault(status int) string {
 	switch status {
@@ -270,12 +285,14 @@ func problemDefault(status int) string {
 // anything else.
 func problemDetail(ctx context.Context, err error, p *api.Problem) string {
 	var (
-		text  *badTextError
-		bad   *api.BadRequest
-		inv   *app.Invalid
-		he    *echo.HTTPError
-		state *mission.ErrState
-		trans *mission.ErrTransition
+		archived *missionarchive.Refused
+		document *libraryimport.DocumentRefused
+		text     *badTextError
+		bad      *api.BadRequest
+		inv      *app.Invalid
+		he       *echo.HTTPError
+		state    *mission.ErrState
+		trans    *mission.ErrTransition
 	)
 	loc := i18n.FromContext(ctx)
 	switch {
@@ -300,9 +317,13 @@ func problemDetail(ctx context.Context, err error, p *api.Problem) string {
 		return "the request breaks a rule: see errors"
 	case errors.Is(err, api.ErrPrecondition):
 		return api.ErrPrecondition.Error()
+	case errors.As(err, &archived):
+		return joinDetail(loc.T(archived.Reason), archived.Detail)
+	case errors.As(err, &document):
+		return joinDetail(loc.T(document.Key), document.Cause)
 	case errors.Is(err, app.ErrInvalid):
-		// A refused file (a VECTR export, a mission archive): its
-		// message says what and where, for people.
+		// A refused file (a VECTR export names its line): its message
+		// says what and where, in English.
 		return err.Error()
 	case errors.As(err, &state), errors.As(err, &trans),
 		errors.Is(err, mission.ErrForbidden), errors.Is(err, mission.ErrReadOnly), errors.Is(err, mission.ErrConflict):

@@ -66,6 +66,27 @@ func (e AttackHitKind) Valid() bool {
 	}
 }
 
+// Defines values for AttackSyncStatus.
+const (
+	AttackSyncStatusFailed    AttackSyncStatus = "failed"
+	AttackSyncStatusRunning   AttackSyncStatus = "running"
+	AttackSyncStatusSucceeded AttackSyncStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the AttackSyncStatus enum.
+func (e AttackSyncStatus) Valid() bool {
+	switch e {
+	case AttackSyncStatusFailed:
+		return true
+	case AttackSyncStatusRunning:
+		return true
+	case AttackSyncStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ExecutionImportFormat.
 const (
 	ExecutionImportFormatAttire ExecutionImportFormat = "attire"
@@ -343,6 +364,27 @@ type AttackHit struct {
 
 // AttackHitKind defines model for AttackHit.Kind.
 type AttackHitKind string
+
+// AttackSync defines model for AttackSync.
+type AttackSync struct {
+	Added int                `json:"added"`
+	Error *string            `json:"error,omitempty"`
+	Id    openapi_types.UUID `json:"id"`
+	Phase string             `json:"phase"`
+
+	// Progress percent
+	Progress  int              `json:"progress"`
+	Revoked   int              `json:"revoked"`
+	Status    AttackSyncStatus `json:"status"`
+	Unchanged int              `json:"unchanged"`
+	Updated   int              `json:"updated"`
+
+	// Version the ATT&CK release of the bundle, once read
+	Version *string `json:"version,omitempty"`
+}
+
+// AttackSyncStatus defines model for AttackSync.Status.
+type AttackSyncStatus string
 
 // Evidence defines model for Evidence.
 type Evidence struct {
@@ -764,6 +806,11 @@ type SearchAttackParams struct {
 	Q string `form:"q" json:"q"`
 }
 
+// StartAttackSyncMultipartBody defines parameters for StartAttackSync.
+type StartAttackSyncMultipartBody struct {
+	Bundle openapi_types.File `json:"bundle"`
+}
+
 // GetInsightsParams defines parameters for GetInsights.
 type GetInsightsParams struct {
 	Label *string             `form:"label,omitempty" json:"label,omitempty"`
@@ -909,6 +956,9 @@ type ListTemplatesParams struct {
 // ListTemplatesParamsSource defines parameters for ListTemplates.
 type ListTemplatesParamsSource string
 
+// StartAttackSyncMultipartRequestBody defines body for StartAttackSync for multipart/form-data ContentType.
+type StartAttackSyncMultipartRequestBody StartAttackSyncMultipartBody
+
 // ImportLibraryMultipartRequestBody defines body for ImportLibrary for multipart/form-data ContentType.
 type ImportLibraryMultipartRequestBody ImportLibraryMultipartBody
 
@@ -947,6 +997,12 @@ type ServerInterface interface {
 	// SearchAttack Search the ATT&CK catalogue by ID or name
 	// (GET /attack)
 	SearchAttack(ctx echo.Context, params SearchAttackParams) error
+	// StartAttackSync Synchronise the ATT&CK catalogue from an uploaded STIX bundle, as a background job
+	// (POST /attack/syncs)
+	StartAttackSync(ctx echo.Context) error
+	// GetAttackSync An ATT&CK sync's progress and outcome
+	// (GET /attack/syncs/{syncId})
+	GetAttackSync(ctx echo.Context, syncId openapi_types.UUID) error
 	// GetAttackEntry An ATT&CK tactic, technique or sub-technique by its ID (TA0002, T1059, T1059.001)
 	// (GET /attack/{externalId})
 	GetAttackEntry(ctx echo.Context, externalId string) error
@@ -1056,6 +1112,31 @@ func (w *ServerInterfaceWrapper) SearchAttack(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.SearchAttack(ctx, params)
+	return err
+}
+
+// StartAttackSync converts echo context to params.
+func (w *ServerInterfaceWrapper) StartAttackSync(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.StartAttackSync(ctx)
+	return err
+}
+
+// GetAttackSync converts echo context to params.
+func (w *ServerInterfaceWrapper) GetAttackSync(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "syncId" -------------
+	var syncId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "syncId", ctx.Param("syncId"), &syncId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter syncId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetAttackSync(ctx, syncId)
 	return err
 }
 
@@ -1875,6 +1956,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/scenarios/:scenarioId", wrapper.GetScenario, options.OperationMiddlewares["getScenario"]...)
 	router.POST(options.BaseURL+"/library/imports", wrapper.ImportLibrary, options.OperationMiddlewares["importLibrary"]...)
 	router.GET(options.BaseURL+"/jobs/:jobId", wrapper.GetJob, options.OperationMiddlewares["getJob"]...)
+	router.POST(options.BaseURL+"/attack/syncs", wrapper.StartAttackSync, options.OperationMiddlewares["startAttackSync"]...)
+	router.GET(options.BaseURL+"/attack/syncs/:syncId", wrapper.GetAttackSync, options.OperationMiddlewares["getAttackSync"]...)
 
 }
 
@@ -1913,6 +1996,94 @@ type SearchAttackdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response SearchAttackdefaultApplicationProblemPlusJSONResponse) VisitSearchAttackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartAttackSyncRequestObject struct {
+	Body *multipart.Reader
+}
+
+type StartAttackSyncResponseObject interface {
+	VisitStartAttackSyncResponse(w http.ResponseWriter) error
+}
+
+type StartAttackSync202ResponseHeaders struct {
+	Location *string
+}
+
+type StartAttackSync202JSONResponse struct {
+	Body    AttackSync
+	Headers StartAttackSync202ResponseHeaders
+}
+
+func (response StartAttackSync202JSONResponse) VisitStartAttackSyncResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartAttackSyncdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response StartAttackSyncdefaultApplicationProblemPlusJSONResponse) VisitStartAttackSyncResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAttackSyncRequestObject struct {
+	SyncId openapi_types.UUID `json:"syncId"`
+}
+
+type GetAttackSyncResponseObject interface {
+	VisitGetAttackSyncResponse(w http.ResponseWriter) error
+}
+
+type GetAttackSync200JSONResponse AttackSync
+
+func (response GetAttackSync200JSONResponse) VisitGetAttackSyncResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAttackSyncdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetAttackSyncdefaultApplicationProblemPlusJSONResponse) VisitGetAttackSyncResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -3219,6 +3390,12 @@ type StrictServerInterface interface {
 	// SearchAttack Search the ATT&CK catalogue by ID or name
 	// (GET /attack)
 	SearchAttack(ctx context.Context, request SearchAttackRequestObject) (SearchAttackResponseObject, error)
+	// StartAttackSync Synchronise the ATT&CK catalogue from an uploaded STIX bundle, as a background job
+	// (POST /attack/syncs)
+	StartAttackSync(ctx context.Context, request StartAttackSyncRequestObject) (StartAttackSyncResponseObject, error)
+	// GetAttackSync An ATT&CK sync's progress and outcome
+	// (GET /attack/syncs/{syncId})
+	GetAttackSync(ctx context.Context, request GetAttackSyncRequestObject) (GetAttackSyncResponseObject, error)
 	// GetAttackEntry An ATT&CK tactic, technique or sub-technique by its ID (TA0002, T1059, T1059.001)
 	// (GET /attack/{externalId})
 	GetAttackEntry(ctx context.Context, request GetAttackEntryRequestObject) (GetAttackEntryResponseObject, error)
@@ -3339,6 +3516,60 @@ func (sh *strictHandler) SearchAttack(ctx echo.Context, params SearchAttackParam
 		return err
 	} else if validResponse, ok := response.(SearchAttackResponseObject); ok {
 		return validResponse.VisitSearchAttackResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// StartAttackSync operation middleware
+func (sh *strictHandler) StartAttackSync(ctx echo.Context) error {
+	var request StartAttackSyncRequestObject
+
+	if reader, err := ctx.Request().MultipartReader(); err != nil {
+		return err
+	} else {
+		request.Body = reader
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.StartAttackSync(ctx.Request().Context(), request.(StartAttackSyncRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StartAttackSync")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(StartAttackSyncResponseObject); ok {
+		return validResponse.VisitStartAttackSyncResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetAttackSync operation middleware
+func (sh *strictHandler) GetAttackSync(ctx echo.Context, syncId openapi_types.UUID) error {
+	var request GetAttackSyncRequestObject
+
+	request.SyncId = syncId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAttackSync(ctx.Request().Context(), request.(GetAttackSyncRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAttackSync")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetAttackSyncResponseObject); ok {
+		return validResponse.VisitGetAttackSyncResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -4251,117 +4482,123 @@ func (sh *strictHandler) GetTemplate(ctx echo.Context, templateId openapi_types.
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D3bctvGkr/ShbNVlrywJDt2tiLXPiiWco6yduySdJLdilziEGiSEwEzyMyAMqNS1T7tB+xH7IedL9ma",
-	"Gy7kAAQlynaqzotNEYO5dPf0vZu3UcLzgjNkSkaHt1FBBMlRoTB/vSmF5EJ/SlEmghaKchYdRmqGMGL4",
-	"SV0lZsQI+AT0l4XAOeWlhIJMMYojqkf/XqJYRHHESI7RYWRfieJIJjPMiZ49J5/eIpuqWXT44uAgjtSi",
-	"0COlEpRNo7u7ODqdvCMqmYW3olCqJxJOLsgUiISMSAUCSQo7UgnOpqDPSASVnL2G0dMRTLgAwhYwRyEp",
-	"Z7uvgYBUJEPgDGGKSsLL5y/8/mdIUhT1AU4nz+xm4kjg7yUVmEaHSpTYcaSXwRO9pTlVemQIRpl52Jwv",
-	"xQkpMxUdvjqI9eQ0L3MHrZwy+9fzah3KFE5RmIXeUakPeXpcLVYQNavXyt3ztPc8Ey5yoqLDqCypHrl6",
-	"oAuUqnMRjaIHrnCnX5YFZxINcX4QfJxhrj8mnClkBpqkKDKaEE0d+4Ud8a+/SU0qt421/kXgJDqM/rJf",
-	"U/++fSr3/bxmxTaxHTFAIbiAnbMf3sB3L1/92645untVz3ykFEmuT5gSC3OfBC9QKGq3nGIhMCFKH//W",
-	"H3DMeYaERcur3S5DII7wk0LBSHZF0+Dza8rMA2SaHH6NFEkUTTQsMZkx+nup76Qsx/WfH+PVWSzKAtMX",
-	"RDgot8FCQJbjZ9WkTyRUn+H0WBNBmWVknKFH+urMGVEa/wZKVKH9sDLMfUGEIIvI0MOcX3cB0x6+PeMS",
-	"7zAj4PRYRvH6xUqRBTZ11yTpX1sYcpB0aLETxE0aqA9Q77YJixo5fPwbJkrvwtLX3yzraFPXn5A6HIDu",
-	"C9MQgE7mNEWW4Cp8HJe4sq8ETpAI1Hi5IqrFj1Ki8JmioZ3GkYX1Gt7VAzU5Iy9efRt+RP/A1uSUqW9f",
-	"RkEm34RXE0ytM7spq0VbJw7C8hMmpUbjaV5wESA5w23tBWwjfUIyiVbOQioWIEpWb7xxSdGv0EW0/vA1",
-	"2RKlqDBnk/Mghc64VMG5KjZQfeiTA/XhlZYGIe4jjUReAUqatnhShac4wgZxrj6V17Qoul4tWTIjbNr5",
-	"uEiX5EoXefiRzSljt+nGDuvthCijZLlWgeyC2wFnKVGsZ7COHpYoJ64o0WO5ucV+0lZWh1jCYaYVyMUq",
-	"YVNzEzCFMU64wENgXM2o1jENKGWQyv2zJqza600oZuELwPAm+D0Pjl+GlpnWDrZThWCxjIlrXIQV7ULw",
-	"BNNSH5sqCUeK5zQx6jf89e+nxzFwUTP3v7AyHxu9eWXvDdpZBVYnq6zlUvipVFdhbrxW/TDv9qyrn9rD",
-	"rL9eGnhtkepYsT90XBFXTRghrPygcXei1c0eclnFkXkUQ2XIaZxYCwaIAmNEwA6BH8/f/wQF16cQTyRI",
-	"nOb6usJvnDJN3QtIuZJAmaQpAoExTxe7QVyilNrYG0yL/oXQmU+ZpNOZ+oFOS4Eh/VlhorpYoCPb1R1a",
-	"A+fqoaJa04EcQAGN9WJHDl7PMTPE9Tl6YBBgEm7iPj6SkhDPUhKQpaD5vr2jM4SULLTVrp8Zg7nip1Hc",
-	"Vn22r/X06Ct6/0NYVEi575M+bcIKTch5trXpwgQhW2q+XTB01h/5eDOlwvOIVeWJ0KzrrYEo9EbDkk5v",
-	"OH8MGR0LIhYxSDrNSej9QvCpQBmwvgoUiTYY4pAmpIgqZVPrEyVjekptoSQJotVW3AFDWuDW9CV7ja0J",
-	"5/bVOFYIgc7jErBA7mFgrPUJsPTKXNPlGYcIvoFEkJExZhva5p1sVPAMw6JLPzG8SfFrZE8k8BumxVZi",
-	"BNEhZEjSGASmMYyzUrOysUQxNzqGpxM9xhjW+l89Sms/fliITmTCO8xBqYhQ94dtTcN9nMTRyrkdfBdH",
-	"zic5lDA932wA05+pQa4OgQ749SJrLUDvPFxv/60qchOaoQzfvgwn6oqXAW8BPssJzSQwDiRJeMkUzFAg",
-	"zIiM4g3IL0etr/WJStQL9VLoGreEed+NHiKz2nrIKvm751CZGDuMK+CsNqF3m7K567L6ZR6sx9QmVWvK",
-	"Wo2xCK5h3cBrHy2xwiKepCnVxyfZhwZijOcgXlH8WkywHS8IRAz62eIQ/tbvvzcu+FM79sVBN/NrzPKN",
-	"c9X7v5/38aIBB+znTv2ka7bXg6IPTqFvI2Ez94kXgiHRUEeOBmiHZrGezZ6v6AqpIBNlPamMWZ8Au6ok",
-	"dmxCXhlaHwgRyYzOO3SI96VKeI4h9wCKHovR6/d9gn6t/LCT6GuX4RyzMM8wj55I70jddNL7GswZn15J",
-	"XookfH7GFXawac6zTgaoHz6RQFNjpDDOgpfVTNEJ+uHi02+lOWPcxGzrmP5Q9QohknQEcx8W1yapZcZx",
-	"LxIbiP1ld7155iO61SsgE5LhayBjiUwZ167D0Hr1sUUta49WUc9aLngXQEEjLLjiPOgS+MaCGs7aGp6Z",
-	"AHejTCrCkk6d0jGrVaVIUZVhj3Kziqm/n53qm0/Z1OBKGykaby7uqXHFS3U4zgi7NggrMkIZ/O3i4gPY",
-	"jaBcKytc5MBurjpAiPjPrCK4HHTJc8LSLtPlgTzSOi06rN9uLmSJ8aozUGBk6wO3poiYoupewz0f5vX2",
-	"UGxvvb1Ie8oGbDwkOnB2H2bVwOowXWxDRjWcBawgs/nGq1fxvZAbeAeLVhZGJMl82e6yX0LlhJXAWbYw",
-	"ssw/yIGwFMwOYKdAluqr+4//+V9w7o1dM1jxAnbcN+apRSWmu2ZyG0vzyo7biJnT/M+LoC6zRI9rwBTi",
-	"rOcJMiIoD7HWfh/F1jyvg9iz3+cFyqAd5lw/GxDAYMPbW0aNJT72QHIberaf64zfbK5ra91HkWyIs8FF",
-	"1ez4vkPpjaye6bF871tG54YINCS2clh/iiXPRl6oBdzMkFkfF+ZFRhTCDZGQordHAvd2OpwYLkjQGeLX",
-	"GhYCWVYAGi/XcNK7CkFG7+DrykxZjs9ZT24gqSR4HHf4gGKTIWFl0WH/rcvjKqzyXmnX/eleBuMhi2k5",
-	"Aqu1P9LwIHncRV+J79cCls47nhYSk3Bu0f3ywwqBBvWSdmmCVUS7R0/sUN8efi0fURDVgG6ecRkicUXF",
-	"QZpswt1jpwLKEnk2fMwGNGtZqL9Z97KVTRLcFU0DYaWji4vL8uDgxbdv/gNOjyUoDopMgSq4oWoGOxdH",
-	"BwcHL2K4eH7w6jv3397BwfPdpnu5pXb2ev9eBbx/DdbQmOhVh/7a7dvseiPMPga8+LX4OVtsYMC+K8ZQ",
-	"RXn4jfE7p7TMozia0eksKBJafKNNJ3wCv1CW8hsZw1vKyk8x5CR5fx7DT6huuLiGY5zTBGUMbzhThDIU",
-	"MoZTQs5jODf/vp9MaIJwXlKFMZymyBRVC/gg+JymKGI4Of9PGsOHs5MO2roHxFdY2gDwtZjc2vFDfcX+",
-	"Am9DifVzfXEltrmRrSuxW5dvfyb55KRCr0RZKzJC2nZCFE65Tbcf4P/u18wGOd35HAXJMnAJoNuLs28r",
-	"U6lOVusslikykiBQa4sUGWHBPAxu/dnDKclHTILKWJ+qJazzsG/uM0ztyAyJxPRK8SsT4A8GnwXOKd48",
-	"0IcnGx6PQfF+XM/opDo3A7d0RzdMF2jlplUJmu6K2hMEIFzdXptWUVFFfzBEn3U7wiHsxxksFZYugTbx",
-	"A2kmOVmARIzhZkYUzlE4T16mmkmsDxEtHvUNRcb5ADVoqwQn7+2LaipuZGPH0TjjyXVHxPJnTJS4V7YG",
-	"kRKlzH0h4CovyElR6FXWYMvs4J0bW/O0vkyMB7O7Vop0swRIo/rKpbh0BF3MkN5ksR6hpldeXmZ1ziHJ",
-	"IS5m0wemjLKOwoHBObhmiv4U3FXfUafnzaQw9oG3O6HE0Ufj3KG9tGhpBR5N4RQ2HgcQVZs3/Hzy5uIM",
-	"3MSw8729aTEcu2hrDD9x5f/YNb75OkBq46Y0fQ0X3x+DwISL1CQyufmiELR92mnXAZZucGXteQZSSqyy",
-	"uLSVMWVchN1jnaF3YxfbeTbzDLrdhDAXAqvegElUMHDTXFYb5ym3hjlVq/BZWq8hd7qyZ7UcxqQUVC3O",
-	"NUOyYBsjESF9iDA4+nBq5QDsjOaZuvrHf//faNdX3hp2Yt+tVpopVdjaUMomfHXOixna5Ho9M5/Az5Rn",
-	"qGITf7XjpAkCvTk9dDRiQSEIi5tfXDIbfp8gS1CCJDcx5HyOYGzTMaobRAY+2Cz3LtklewpPnx6VaqYN",
-	"UVsD+/TpIYz0V1zQP8w3h/C9ORFclgcH3yTm7OYjjky8CnYYh4Tza6pNX8kvGWhBKBCoIeY352c/gCzF",
-	"hCS4uwcX+n0JRCDkJEXgDI5c3p7GcgVeGcN4AYTp6UiaU+aKwyQKbWX7ZD8TLTP0MJobwDnkWAIf7cEJ",
-	"SWZ6Dn0rzHkMRVl5btKngCpgiKnUyu3o0zM7zTPzbHQII4EkHcGOFvALPdFfTy52Y/11OophpNUd/b9L",
-	"bB7p7YzMfv07ttrHmAGV2pDy3T0915HbLTPqQ8pRQs4FgpoRZjLtq1cOTQYruMw594JEdBAqmdfBjL4e",
-	"g5oJXk5nZl0NU6QaJ3sW5SYVQT59arAw6qqAHjWqll/DyOY8jCCjTh3S67q4pdIEORb8GoGAKDN0C73h",
-	"LCmFQJYsNGERb0yMTi7IdKQJRB/S6YR78IugCo0Hzo40eNHLjHwJ/cji2qxny/dZClNUMHr5/MWoGSyR",
-	"ylVYpSApS/yOPpApZVO9GXsOgaoUrN2c4DUUROqtwZgk10AkjNwTN8kZUQim5F5PVGjNT6PxNYxevvjO",
-	"bXF0hkosnh1NFIoR7EhMOEvlrt2iLJApM9mJJhFItHVIJdwIqpQ+AjenIGVKFWR86k9dq6CaiPcuWZVo",
-	"cRhZvqGR3VCzD6Pn1pGAjBQ0Ooy+2TvY+0aLUaJmhtXtW9+o/jhFowNWN+U0jQ6jcyQimdkqYvNe3e/h",
-	"13Avgt+H9jl4sdbzd/dxqYb/xcFBT/3+at3+Q8yIunI6lJvLRSBkZy4vMiWovsm2fsteZk1tzXhdpXR2",
-	"mAV5WypX4mpFVGrxMdbUbpeTVpi6rIPwASuINloXxJEs85yIRYVyyzoazvGEKJLxaYmaMZ8em5S7hqvG",
-	"VtpqKvkYR202Gh1GmouaZRy97d/6aMBpetdJfH9F1eyPECa/duOIetrhZLh9ultPV/ZEHQhF+/DBmDxi",
-	"LQzaMGncqKfXOkaz2F6jVrPk0+P+wMdGGKeNArUuNFdFbINYjIlLRJu0TwnPMxE8j4I9RbrSosPzKL7R",
-	"LI9JXRUgO0jLm9dg1CdtoVBmCv2ACxOD8KKGCpiYcrVtsJTjyugRRIt4kgguZbWZ2ApR215Di3T9p1Fl",
-	"JZ3bPN8G0VX01E92v/Gx3L/9jY/XcJgf+XgQZzEzPagjzWPiXZ+iA+W/6UcP5yW+eM9lCzyR4FPkDcoa",
-	"RqvDkxu/Bk1u1L6d1dqwLuesfZRzZKlPYDjDFC6Q5PBfR+/egqkrgR1jH/xBC1OxSsTe9A+XlJzvGiXO",
-	"DBtdsoIIJY3hwBlWp0p5UubIFOAnX7Gv7Q+u9WZnlOlZyCUb+aEj0FPtgQYyYfIGhVbilAX5a5jwLOM3",
-	"Wo8kCkZvucXryKptbTK0Hri3DmCWxlCq77ltKdCgkLzMFNXL7mtqe5YSRfpUHr/VFnmOKbPLrBaA+hKs",
-	"SkMa8NJKLWtAaWlfmruVi/Dic1wES2IxuIzOKHatuswePH7aK600lXr4RbK4XqFkS8SGhh21LVNmbOjP",
-	"GCVTwUuWmps97L75Z6Ertz/HRInui6dNaKjdvTBG41UBAlVhjOfkMaAenJC8IHTK9BAXbYsvmXlkLTMi",
-	"0dt4zpkjlzSVaQyK5ihjcLnDTSazpy+hWFyJkv27pqeRu37SNZXjBdemsPMaGq/KyZuLsyfSTyCBM8W9",
-	"y6RVsWDXsYXuxmtkhkLlXKkkknwNUrMkzRHcSpYhwI5xLpAcQc5IgbvanrPGKFDrsciQzI3ngZcK9EYs",
-	"Kmo7z56BZHtgycX7EMysmlSATAllvovIJXNtRbqZi/GNDlOvHGjD/eRcgs2KHfNxi1xLH3Ag82lEGZar",
-	"HZreYH11fjx//9NaH6VZ+uO9eNj2hHkzKtPByzyBwI6v9TSeMOMkrVgdpDSNtsax/B26jE4+WRZmcnLg",
-	"hM2p4EzzhssI3pz/rIG9whrkQE5lnGeWTzVDQUHt7S2V6l09/QDSriqchyFiqdpa6/+h4fXC+64F5oCR",
-	"tqHjoyqFzfLMUHtC03ZTM7sK0g8nlpaR0RM1ZXij2f+ECleLYkmj2km31hhXcqpNDW+Mz9fXkfaxowdD",
-	"1CYhDuIKz7e99hrL7gtpNRb4QKqq9J1V3HvFwfSQQZLuDsd72uYITnXp1lneOUe5jTMUhVXnbbMA2CnZ",
-	"NeM3TOv/dkiGEyuLtfC3vrrd+JL5dGgZO1VAP14K4NWOvvHCRqu4cOGHNL5kS1qNhGssjCFhQzfaAPct",
-	"1GCOgk4opla2S2UAdf63o2cvXn27d8mOYExScAXI2tIQOCm1nnMz4xnWljsIJKZ1baUwuHcumbqhSevV",
-	"nZcH3+3uQYc2tSxObniZpZcs5d1qhiPSI7vin0TfcPAZpHIsxzTdq19aZWg33giwiF9CuISU1wqE5qyP",
-	"wK/69ZjlJhZf1iir2Ze/Zt3egKHMK6DQ7N9WTZR7XVNNWfa4dLNOqNwXwpuJ9TarWKM/1X2q7z52AXe/",
-	"cbMdkJdVIG9dG3uR0YlWSozsMkF5i/4YRv7ZngmN7hpJ4GLCFf82dlllzzrG/XrZieSsbl9hcMlGH96f",
-	"X8CybBvtwTmi3p70p9jL0xDjtdr4CuPdgGT+oEWbYtZzwSC1eGhvR4s0Yq2+kNK46/RRyTir1oKdP2ix",
-	"G315Sqv64a30xd9sgbhDo/ng02G9UuOii9Y14TZimiVLJTW3CtV7GY8HFe1iwqr6S5NjDJhJEweqgkLL",
-	"6sEla+kHVpA4/4aeQutR5k9jdzObAbEHR0WRLfRXEpW0rhdR6h3b8mZzoVha+Xti8AXpMcy4tANKiSIG",
-	"E3WaoXQupSpR2Pp3itLoV/5WxuZFKoGmmBdck/9hrRllfOqdLxqYRj1yPpWqU6sZbOL3xiXVrftUPWLf",
-	"8ukjaj7xMmlc40JqK67qYFuDRMKOcRo6GV9nb+TGK0XSioKKjJhLxvDG0dCO1tHlrq31ynhapTKHTkLS",
-	"tHWKcGnUutqoQAGLVAuT36BZUvRlvExfo4toudV2n8aX8ardcNtd5BNOH86vzxqZaadszq/xmeU9F5r1",
-	"mFy1ieC5d/TSMydf9da4MF+/Of9Z/9lg5Q2WOswqbPNjDRf/bM9DN6hqtSSocxM+CHPh7MxWIUB/SocB",
-	"ThW8eSR5qhcxQQVz/8lUM1ALtq9Cnhr8GVa0l8j5GuRpOpNvzn9ejzmFn9S+m/DBGo8mWsMPtuo4q8Q4",
-	"Mdfiq8VR3Z1oG/rOkjfP8Ka2A/b+Pr0NioXv1YdzSUR0dj36Ik6BxzLuatp9x10jG89dtG7hzB4Li4Y2",
-	"sQ2reb8qM1gXGLhwHToGBgdwcGygUZq1qpIRm3b9e4klHjZb0NoKnRhyW1kRTKDUL7W2UTU1bnaptTOZ",
-	"Gi0WyuAPbCqUDtbI9drt2FDVXmNw/tzK0iYu6lrEeScpnwABRaYunbXqNG7tAduZol2d3wWwzX4c7M8V",
-	"w6mq4noDOPY6PI4Q6gniUGbtBpM71rjadjufWRqZRfdv7U+HDfGrmULBR0ZdF+/Vu3xt9F6Tx95OhW87",
-	"QU9cj5xHcIB+Bnytv0Tuh+AGY3a/+as4nez/pP5hmi+WQl7tYV3H/66mtd2086T2cNjUoQe7aCuofmky",
-	"6NII/15knKQtvG7ZE/CgrLctuQie/9mp0yayOR/dNnwLJmF+5uZ13irj0dyp0Bwb3zAXtnzKZHraXKyW",
-	"wrmGwtPYaFZ3m7Kh/Vv/qU/sHPMbtkK/g/kST5TeqxJI8q0YrjaHTEJpLtUD8PS1sY84XBZSYehhGdxD",
-	"acPnGe7fKs59jcvnOf2yIdLOWjT9sn0fj1rTM4gyGviIcYb2J29N0aKrbfaOfeKz8UM/2mqOOrTu5ptv",
-	"76Ob+x/2NWKiDBWskTm+r3LRHyMHqNW0+zNb9OtUSiAT5TpRWOfuZ1Mlw75gzZbbBAiS3MAOYWD7W3r6",
-	"EpjzuckN2h1kR2zGql23mM9zAbdBwWeYmq7h8pFouOrj/E/67aVfm06VgkKS2zCGSQ8vrC8xW3hnhevC",
-	"XLdbHmJZpZsQsCnv/jqJOKitn9kdf2kb++sgKAOKWnF1Sqwp6deU9Rj0YpyDfyZy0Rv+J7UcRu+IuK5J",
-	"xXd0CvjPhwhH35Gs31V+Xo0aXOH/GP7Wx3Sjtlqo97pSa5Btx53qih2Mku1mjn2u8EbVkv1571W3/c8S",
-	"JNv8B7bu2fq10U28ozCxszliX17JsKalnze/v8JgB4OSNYa/aIa/34eNO1QZ8nQ1DDC4IrG6Gfu3/uMa",
-	"F36D3NeXbtdzfrX120ORX+eX2uBMBfWH+m+GVWtX+O6VJxfVqBXshMOCpI4APlrQrz8WWnXAOD2GHQ3e",
-	"Vl8MV+ShDdjOIGnzpwc2iJMGA9G+we1qCDgnrCRZFLuf1O2I+26racZXILhbbaPXxEA91W1bcFulvWZ1",
-	"25feF/UPLzyGud9unv+Z5Vp1tk7Fuzr7F5VrLSzfR4pVFKLtMAfwfinWQPt6KVbP+dVKscGo/gzSqtHa",
-	"0UDUN3X89aMGgf2FZwvrUmTRYbRPCro/f264mVvG/zRP1KiPva3RYVMubpdjDK3v6hTWxrcV1dRfuU5K",
-	"jW+qNjd3H+/+PwAA//8=",
+	"7D3tbtxIcq9S4AWw5NCS7LU3WBn5obW1d9rYa0PS7V2wMjQ9ZM1MW2Q3t7s58qxgIL/yAHmIPNg9SdBf",
+	"/JhpcjjSyLKR+2NLYrM/qqrru4o3UcLzgjNkSkaHN1FBBMlRoTC/vSqF5EL/lKJMBC0U5Sw6jNQMYcTw",
+	"k7pMzIgR8AnoPxYC55SXEgoyxSiOqB79e4liEcURIzlGh5F9JYojmcwwJ3r2nHx6g2yqZtHhs4ODOFKL",
+	"Qo+USlA2jT5/jqOTyVuikll4KwqleiTh+JxMgUjIiFQgkKSwI5XgbAr6jERQydlLGD0ewYQLIGwBcxSS",
+	"crb7EghIRTIEzhCmqCQ8f/rM73+GJEVRH+Bk8sRuJo4E/l5SgWl0qESJHUd6HjzRG5pTpUeGYJSZh835",
+	"UpyQMlPR4YuDWE9O8zJ30Mops789rdahTOEUhVnoLZX6kCevq8UKomb1Wrl7nvaeZ8JFTlR0GJUl1SNX",
+	"D3SOUnUuolF0xxU+65dlwZlEQ5zvBR9nmOsfE84UMgNNUhQZTYimjv3CjvjXj1KTyk1jrX8ROIkOoz/t",
+	"19S/b5/KfT+vWbFNbEcMUAguYOf0p1fww/MX/7Zrju5e1TMfKUWSq2OmxMLcJ8ELFIraLadYCEyI0se/",
+	"8Qccc54hYdHyajfLEIgj/KRQMJJd0jT4/Ioy8wCZJoffIkUSRRMNS0xmjP5e6jspy3H964d4dRaLssD0",
+	"BREOym2wEJDl+Ek16SMJ1c9w8loTQZllZJyhR/rqzBlRGv8GSlSh/WFlmPsDEYIsIkMPc37VBUx7+PaM",
+	"S7zDjICT1zKK1y9Wiiywqc9Nkv6thSEHSYcWO0HcpIH6APVum7CokcPHHzFReheWvv5iWUebur5B6nAA",
+	"ui1MuwF0tmDJKoRImraopWKTcWTudfBcFppruFMcFTMiOwAj+FSgDBBggSLRMIsDG1ql7cZDqYgqZROZ",
+	"omRMr6cxmCSIqaGqCaEZpkE8liyZETbtWqEs0iU+1Xjo5GZYGh+dn1+UBwfPvn/1HyAwQyLRqwfjkqUZ",
+	"xsBZgkZCr8W9gbU7rYdxA6KxQ2m93+adqo8YIpTjOU2RJbhKJk6cXNpXAhhNBOrFLolqkYbewRNFQyQ9",
+	"mIw6r5eckWcvvg8/on9ga3LK1PfPo6A2sAJcd59aZ3ZTVou2ThyE5SdMSk0DJ3nBRYA3GbFsyalNMROS",
+	"SbQKGaRiAaJk9cYb3Bz9Cl3czR++vhJEKSrM2eQ8eAVmXKrwlffyovqhT2GoD6+02hASU9KobpuwowZx",
+	"Bq7/FS2Kzpt764u9RB71laqnrC9ctcN6OyHKKFmudWW74HbAWUoU6yWxo4clyokrSvRYbm6xn7SVVTaX",
+	"cJhpPrZYJWxqbgKmMMYJF3gIjKsZ1caIAaUMUrl/1oRVe70JxSx8ARheB//Og+OXoWWmtYPtVCFYLGPi",
+	"ChdhGVAInmBa6mNTJeFI8Zwmxk6DP//15HUMXNRawJ9YmY+NgbWy9wbtrAKrk1XWCkz4qVSXYW68Vk81",
+	"7/asq5/aw6y/Xhp4bd3LsWJ/6LgirpowQlj5SePu2OsvHeSyiiPzKIbK4tc4saYuEAXG2oQdAj+fvfsF",
+	"Cq5PIR5JkDjN9XWFj5wyTd0LSLmSQJmkKQKBMU8Xu0FcopRkisNp0b8QOvMJk3Q6Uz/RaSkwZGgpTDrV",
+	"F0e2qzu0lvDlXUW1pgM5gAIa68WOHLxCbGaI63P0wCDAJNzEfXwkJSGepSQgS0HzfXtHZwgpWWj9TT8z",
+	"npWKn0ZxW/XZvtbTo6/o/Q9hUSErsE/6tAkrNCHn2damCxOEbNmDdsHQWX/m4y3ZOM5OCL41EIXeulwy",
+	"/gznjyGjY0HEIgZJpzkJ2k+3spIe1BAKkaez9WuTxR8rhEDnmgtYILcwMNY6j1h6aa7p8oxDBN9AIsjI",
+	"GLMNnTidbFTwDMOiSz8xvEnxK2SPJPBrpsVWYgTRIWRI0hgEpjGMs1KzsrFEMTc6hqeTzJqfwpCHHqW1",
+	"Hz8sRCcy4R3moFREqNvDtqbhPk7iaOXMDm4b4RvYeU1g+jM1yNUh0AG/XmStBei9zOvtv1VFbkIzlOHb",
+	"l+FEXfIy4FbCJzmhmQTGgSQJL5mCGQqEGZFRvAH55aj1tT5RiXqhXgpd478y77vRQ2RWWw9ZJX/3HCoT",
+	"Y4dxBZzVJvRuUzZ3XVa/zJ31mNqkak1ZqzEWwTWsG3jtoyVWWMSTNKX6+CR730CM8RzEK4pfiwm2A0uB",
+	"0FI/WxzC3/oDPSZWc2LHPjvoZn6NWb5zMR3/+9M+XjTggP3cqZ90zfZ6UPTeKfRtJGzmPvFCMCQa6hDj",
+	"AO3QLNaz2bMVXSEVZKKsy50x6xNglw3not5thtYHQkQyo/MOHeJdqRKeY8g9gKLHYvT6fZ+gXys/7CT6",
+	"2mU4xyzMM8yjR9J73Ded9LYGc8anl5KXIgmfn3GFHWya86yTAeqHjyTQ1BgpjLPgZTVTdIJ+uPj0W2nO",
+	"GDcx2zqmP1S9QogkHcHchsW1SWqZcdyKxAZifzmuY5553371CsiEZPgSyFgiU8a16zC0Xn1sUcvao1XU",
+	"s5YLfg6goBE/XnEedAl8Y0ENZ20Nz0yAu1EmFWFJp07pmNWqUqSoyrBHuVnF1F9PT/TNp2xqcKWNFI03",
+	"FyDXuOKlOhxnhF0ZhBUZoQz+cn7+HuxGUK6VFS5yYDdXHSBE/KdWEVwOuuQ5YWmX6XJHHmmdFh3WbzcX",
+	"ssR42RkoMLL1jltTRExRda/hng/zensotrfeXqQ9ZQM2HhIdOLsNs2pgdZgutiGjGs4CVpDZfOPFi/hW",
+	"yA28g0UrXSeSZL5sd9k/QuWElcBZtjCyzD/IgbAUzA5gp0CW6qv7j//+H3DujV0zWPECdtxfzFOLSkx3",
+	"zeQ2luaVHbcRM6f5nxdBXWaJHteAKcRZzxJkRFAeYq39PoqteV4HsWe/z3OUQTvMuX42IIDBhre3jBpL",
+	"fOiB5Db0bD/XKb/eXNfWuo8i2RBng4uq2fF9h9IbWT3Tffnet4zODRFoSGzlsP4US56NvFALuJ4hsz4u",
+	"zIuMKIRrIiFFb48E7u10ODGck6AzxK81LASyrAA0Xq7hpHcVgozewdeVwrQcn7Oe3ED2UfA47vABxSZD",
+	"wsqiw/5bl/BXWOW90q778wINxoNJOUsRWK39kYYHyeMu+kp8vxawdN7xtJCYhHOtbpdIWAg0qJe0SxOs",
+	"Ito9emKH+nb3a3mPgqgGdPOMyxCJKyoO0mQT7h47FVCWyLPhYzagWctC/c26la1skgEvaRoIKzXz1E5e",
+	"S1AcFJkCVXBN1Qx2zo8ODg6exXD+9ODFD+6/vYODp7tN93JL7ez1/r0IeP8arKEx0YsO/bXbt9n1Rph9",
+	"DHjxa/FzttjAgH1XjKGK8vBr43dOaZlHcTSj01lQJLT4RptO+AT+RlnKr2UMbygrP8WQk+TdWQy/oLrm",
+	"4gpe45wmKGN4xZkilKGQMZwQchbDmfn33WRCE4SzkiqM4SRFpqhawHvB5zRFEcPx2d9pDO9Pjzto6xYQ",
+	"X2FpA8DXYnJrxw/1FfsLvA0l1s/14EpscyNbV2K3Lt++JfnkpEKvRFkrMkLadkIUTrmtyxjg/+7XzAY5",
+	"3fkcBckycAmg24uzbytTqU5W66yqKjKSIFBrixQZYcE8DG792cMpyUdMgspYn6olrPOwb+5TTO1Ik3ye",
+	"Xip+aQL8weCzwDnF6zv68GTD4zEo3o/rGZ1UZ2bglu7ohukCrdy0KkHTXVF7ggCEq9tr0yoqqugPhuiz",
+	"bkc4hP04g6XC0iXQJn4gzSQnC5CIMVzPiMI5CufJy1QzifUuosWjvqHIOB+gBm2V4OS9fVFNxY1s7Dga",
+	"Zzy56ohY/oqJErfK1iBSopS5rxhd5QU5KQq9yhpsmR28dWNrntaXiXFndtdKkW7WimlUX7oUl46gixnS",
+	"myzWI9T0ysvLrM45JDnExWz6wJRR1lE4MDgH10zRn4K76jvq9LyZFMY+8HYnlDj6aJw7tJcWLa3Aoymc",
+	"wsbjAKJq84Zfj1+dn4KbGHZ+tDcthtcu2hrDL1z5X3aNb74OkNq4KU1fwvmPr0FgwkVqEpncfFEI2j7t",
+	"tOsASze4svY8AylN5ZTFgbYypoyLsHusM/Ru7GI7z2aeQbebEOZCYNUbMIkKBm6ay2rjPOXWMKdqFT5L",
+	"6zXkTlf2rJbDmJSCqsWZZkgWbGMkIqQPEQZH70+sHICd0TxTl//4r/8d7foSbcNO7LvVSjOlCltETNmE",
+	"r855PkObXK9n5hP4lfIMVWzir3acNEGgVyeHjkYsKARhcfMPF8yG3yfIEpQgyXUMOZ8jGNt0jOoakYEP",
+	"Nsu9C3bBHsPjx0elmmlD1BZLP358CCP9Jy7oH+Yvh/CjORFclAcH3yXm7OZHHJl4FewwDgnnV1SbvpJf",
+	"MNCCUCBQQ8yvzk5/AlmKCUlwdw/O9fsSiEDISYrAGRy5vD2N5Qq8MobxAgjT05E0p8wVh0kU2sr2yX4m",
+	"WmboYTQ3gHPIsQQ+2oNjksz0HPpWmPMYirLy3KRPAVXAEFOpldvRpyd2mifm2Qh2tGBf2JF6GoEklbuH",
+	"MNI/jGL9v/lPqz36f5fgPNLbGpl9+zls1Y8xB7T6oCfTGkTKd2ODX6NXo6iS+lSlZ5RSwYxnaXuD9diR",
+	"nmvHvE+maPWTGJIZal7k6o5s3SVPFxoreu+7e/qtIwcuZvSXlKOE3I4mrS2QxaFJoQWXuudekIgORSXz",
+	"SqAxGGJQM8HL6cysq5GKVBPFnqU5kwshHz82ZDDqqtUfNerrX8LIJl2MIKNOH9PrusCp0jdiLPgVAgFR",
+	"ZugWesVZUgqBLFloyibemhkdn5PpSMNCH9IppXvwN0EVGhegHWkIQy8z8s0eRpbYzHq20QRLYYoKRs+f",
+	"Phs1ozVSuRKvFCRlid/RezKlbKo3Y88hUJWCtdtovISCSL01GJPkCoiEkXviJjklCsE0h9ATFVr11Gh8",
+	"CaPnz35wWxydohKLJ0cThWIEOxITzlK5a7coC2TKTHZs6DvR5imVcC2oUvoI3JyClClVkPGpP3WtA+tb",
+	"tHfBqkyPw8gyLo3shp5/GD21ngxkpKDRYfTd3sHed1qOEzUzvHbfOmf1j1M0Smh1VU/S6DA6QyKSmS3n",
+	"Nu/VnUl+C3fN+H1oR45na12Pnz8sdZt4dnDQ02litcPEXeyYusY/lBzMRSBmaC4vMiWovsm2gMxeZk1t",
+	"zYBhpfV22CV5Wy2o5OWKrNbya6yp3S4nrTR3aQ/hA1YQbTTZiCNZ5jkRiwrlsFxFnhBFMj4tUUuGk9cm",
+	"56/hK7KlvppKPsRRgE2aMhT9fM+VnLd5fXQYmb/rrTia3JcLZmuGCpcF0T76GbIU3p6cnx4/khrqKApB",
+	"JT6xb8PZ+cnf4dneU1fvDjtazMdQFvp6PT04gLc/7gKRVnCP7KARFESoPdBQJUxeo9DX0girBUtewoRn",
+	"Gb/WrIEoGL3hlvBG9iYuXRxFhGq0QbB4Rql+5LZQtUHEeZkpqlfe1xrdk5Qo0kfHdq8tfXlMGTGXsF8F",
+	"dG+GCat9aT+vXL1nG1299VfLgKWDpDW4Y3C5P1Hsuv+YjXiot5db6VOzhXuwYMlMcEYl9lyGieA5EAZl",
+	"kXGSYmrpzvdYIBKIESNTwUuWwkc+3vzCSEs/KxfGKDirN2b/Rv93kn7uZOp/xjZlhrh6u3OQnfFOnYPu",
+	"ysvvTlBb4I1HrEUGetZHEnyyulFHGubjfaH5xsdyByHZtkEaguV62uEy/CEQbU/UgWm0D7eNapvkEjfa",
+	"5mgLsdlTR8tFrc+evO4PW29dXNJGCXIXKVRlyoN0OBN5jjbppBaeRzPHKMgkugpfwvMovtEs90mBFSA7",
+	"yM87UMEYyJjG2m7U+wQuTJTZ6/JUwMQUJG9DZ3tdubUE0TYUSQSXstpMbK0U22lLMyn9q3FWSDq3lRwN",
+	"wqzoqZM0/YgBxPmRj+X+zUc+XsOrfjaScT2PMjN9tYJIn6KDMLTo3wJX8kXcLmtsvfRx47uR6bPO9rT5",
+	"iSFs+ikMQt0v+3b9dfq5S3k7xRTOkeTwn0dv34CpRIQd41H6gxamxwERe9M/XBlLvmusbjNsdMG0ZiyN",
+	"q4kzrM6f8qTMkSnAT77HywII42qGwrnxjPp1wUZ+aLd6/5GPN9LubczmjYPLFnV7v9VB2n2jaLcyaQe8",
+	"tNL94EGNgZ4rY0nsoe0Ai+sVSrZEbGjYUdsyZa5T/+/5Zu7PMVGi+34ek2QGdRwRxmjc9UCgqrj0AiQG",
+	"1IMTkheETpke4tI44gtmHlmPG5HofXcuSiCXlKhpDIrmKGNwRSlNrrWn76pYXIqS/bsmu5G7pdK1teUF",
+	"l3pTNsRk3PXHr85PH0k/gQTOFPe++FYpnF3HdlAx4QgzFCqvfSUI5UuQmnNpxuFWsnzDOnklyRHkjBS4",
+	"C4o7JyNQ6wrPkMyNS5uXCvRGLCpq/509A8n2wFKVd0qbWTVFAZkSynx7qgvm+lV18yATdBum1TnQhjva",
+	"uszNFf/Uhy0yN33AgTyqEb5eLqNrhhn1Dfv57N0vaz0fZunb+T22px00w/0dLM8TCOz4JgImxGKibxVH",
+	"hJSm0dYYm79DF9HxJ8vpTLInHLM5FZxp3nARwauzXzWwV1iD3C5Daxi7zVSEoNb4hkr1tt7FgBtQddgY",
+	"hq+lbh/aOgkNrxfed726B4y0nafvVRlttgcI9VE2ASvNEytI352mWiZQT9YOw2stJSZUuFpIS0HVTjpJ",
+	"yP20xvKIK5nXJplXJjDpmx30sbY7g91myg/iME+3vfYa4/SBFCkLfCBV65SdVQLxSohpdIYk3b0VcVQJ",
+	"FgHySNvcxWlL3WrSWxdztTHzorCGhm18Azslu2L8mmnLxA7JcGLFv9Y3bNhnN75gnvPJ2Gkf+vFSMkod",
+	"MxovbOYFFy6UnsYXbEmRknCFhTFxbBoCpjH4dqAwR0EnFFOrTkhl4Hn2l6Mnz158v3fBjmBMUnDNNGxM",
+	"elJq1ep6xjOsfRQgkJh+/ZWO4t65YOqaJq1Xd54f/LC7Bx0K3LIEu+Zlll6wlHdrNo6Wj+yK34iK4+Bz",
+	"m+CMf/WhtZR2E6kAJ/lbCJeQ8lpn0Qz4Hthav+q03JDpYc3Fmsv5a9btp9gyjwvoUPs31Qcmer1wTcl4",
+	"v+S1TkTdFhH3oEm02c4ava7+0MfnD10Y2G9wCYeJZdXM+xCMucvoRCtLRlyaZDVLSjGM/LM9k7Gza6SK",
+	"yXe6YJUsMGZlZY47IfBy2VXmnAa+8u6Cjd6/OzuHZTk52oMzRL096U+xl6chJm6NiRUmvgFd/UGLNlmt",
+	"56hBkvLQ3o52a0RkfbmlcUrqo5JxVq0FO3/QYjf6Rsixaia78vWhzRaIO1So976WxGtRLjPGul/cRswn",
+	"KaSSmj2GiqWNV4eKdiV+VTqtaTYGzKQJw1UxuWV95IK1FBIruZwPR0+hFTfzq/EtMJs2uAdHRZEt9J8k",
+	"KpcxIkq9Y9sbxNw6llY+rRh8N5cYZlzaAaVEEYMJ6s1QOrdZVWVjfVhFaRQ6f3VtaiKVQFPMC67vyGGt",
+	"imV86h1MGphGH3N+o6rNuRlscs+M261b2aoarL/h03tUteJl0rjChdQmaNX+vQaJhB3jP3VKRZ15mBvP",
+	"G0krCioyYm4iw2tHQzuZyRS1hdIZT6s6oNBJSJq2ThGuK15XWByo/pRqYXLzNN+KHsaT9jW6wZa/U9Gn",
+	"Yma86tXfdon5ao27M/XTRlr3CZvzK3xiec+5Zj0m0dsk+ThnNj11QlhvjQvz51dnv+pfG/y+wVLvwPHT",
+	"bi1u3+oA/tmeR0FQs2vJYucvvRN6w/UPrVK7/pxFA8Eq2HVPktlm/BEXPrDZ2RZs345kNkg2TG0vkfM1",
+	"GNYUK1+d/boevQo/qX034Z0VLE3+hrNs1X9YKQTEXLBvG5F1J8FtqFdLTk3DCtvO6tu7Njdo7HGrntlL",
+	"EqmzQ+GDOD3uyyqtCfwtd03nPJ/SqowzxSwsGsrL9kh7jU9gv6obXBdpOXcttwZGW3BwsKVRa72qJhJb",
+	"R/V7iSUeNnvK25LbGHJbKhksSNAvtbZRfaWg2XbezmSKrlmoJC+wqVCGYCP9b7djQ1W/rMEplStLm3i0",
+	"6/nqPcV8AgQUmbrykOrTIdZGsa2m2u12ugC22Wdhv62gWFXm3hsRs9fhfsRZT1SMMmvLmFTBxv232/ka",
+	"5ZrZ2f6N/bLsENeiaQ9wz/jt4uJ6ly+Nwm6Kx9r1Z2138bHrjHcPruKvBanrr6P7mPBg9O83P5jXKUiO",
+	"62/WPVhxV7WHdR8D6upn301gj2r/jc0Ru7Mru4LqN0ErXVrqX02BTAv5W3aG3CkHcktekqffOgnbtEbn",
+	"ptyGe8WUbMzcvM5hZ5y6OxWaY+ND58JWP5u8X5ty11KC118DP2LPFmN1+FRio/B93pSn7d/4n/oE3Wt+",
+	"zVbofDCT44nSe1UCSb4Vy9ymFMqqOu3/Fy+Kw1VOFRrvVkYwlIB8bur+jeLcl2x9mdMvG1HtTFfz8Q7f",
+	"VKzWUg2ijPUwYpzhyLR+MJ0TXKMVHyghvnAkAGR71KFlZN99fxu74mRimgJYmVOGitfJHN9VBRH3kevV",
+	"+oLIF3ZZrNN0gUyUa4tlneVfTMMN+9Y1j28TIEhyDTuEgW227elLYM7nJgdsd3s20GZM3/W3+zK3dBtk",
+	"foqp+c6JvCdCr7488U8i7yVymzSXgkKS29iRqTsorEc1W3hvjPtuRP2BiK1ZhekmVG6axnydlB40Ik7t",
+	"jh/aifB1UJ0BRa1PO93aNArS5PdgRGX8qN8STekN/5OkDqO3RFzV9OS7WQbiEVuTxb5la3/o4awaNbgD",
+	"0X34r+/TLd36xkyva7oG2Xbc065oxyj+bubYJ6DfqrbnLpUZ1UeLvkj8cvPvlN6yg37joywd1bqdPab7",
+	"MoyG9X7/shUoFQa7GrHUGH7QGhS/DxvtqYoz6GrwZdtlutU127/xP64JnTRuxYBWPdWcX22XhKE0Umct",
+	"28hZhZy7erG2xcw0Oivi6RVh59WoFRyGI7ukDuLeW9y2P5xd9bU5eQ07GgmtbjeuWEnb8Z1x7ubnoDYI",
+	"dQdzCfxHB1aj+DlhJcmiOCIma68jdL+tNjdfga7Q+pTHmjC2p7pt6wrW4qj55kMpDOf1J7Puw+3R/uzR",
+	"Fxal1dk6zYbq7A8qSlu0cI+CsyI3bWw6vPQLzgZ1rBec9ZxfreAcTBFfjYBsdPg2cPe9vX/7oAElUcw9",
+	"RkqRRYfRPino/vypYaBuM/4LjVGjTP2mRppN1LlZju60/lYnYzf+WtFW/SfXkq3xl6oX1ucPn/8vAAD/",
+	"/w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"violet/internal/app"
+	"violet/internal/export"
+	"violet/internal/mission"
 	"violet/internal/missionarchive"
 )
 
@@ -14,20 +16,11 @@ func (d document) VisitExportMissionArchiveResponse(w http.ResponseWriter) error
 
 // ExportMissionArchive sends the whole mission as one zip, as the page.
 func (s *Server) ExportMissionArchive(ctx context.Context, req ExportMissionArchiveRequestObject) (ExportMissionArchiveResponseObject, error) {
-	a, err := s.access(ctx, req.MissionId)
+	d, err := s.exportOf(ctx, req.MissionId, func(a *mission.Access) (export.File, error) { return s.d.Archives.Export(ctx, a) })
 	if err != nil {
 		return nil, err
 	}
-	release, err := s.d.Hold(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f, err := s.d.Archives.Export(ctx, a)
-	if err != nil {
-		release()
-		return nil, err
-	}
-	return document{f, release}, nil
+	return d, nil
 }
 
 // ImportMissionArchive reads an uploaded archive (a zip is read in any
@@ -79,6 +72,9 @@ func (s *Server) ImportMissionArchive(ctx context.Context, req ImportMissionArch
 			Email string `json:"email"`
 			Role  string `json:"role"`
 		}{m.Email, m.Role})
+	}
+	if plan.Already != nil {
+		return nil, plan.Already // the import would refuse it: so does the dry run
 	}
 	if req.Params.DryRun != nil && *req.Params.DryRun {
 		return ImportMissionArchive200JSONResponse(out), nil

@@ -78,16 +78,6 @@ func (s *Server) DownloadEvidence(ctx context.Context, req DownloadEvidenceReque
 	if err != nil {
 		return nil, err
 	}
-	return DownloadEvidence200ApplicationoctetStreamResponse{Body: readCloser{f.Body}, ContentLength: f.Length}, nil
-}
-
-// readCloser closes the store's reader once the response has read it all.
-type readCloser struct{ io.ReadCloser }
-
-func (r readCloser) Read(p []byte) (int, error) {
-	n, err := r.ReadCloser.Read(p)
-	if err == io.EOF {
-		_ = r.Close()
-	}
-	return n, err
+	// The generated response closes the store's reader once sent.
+	return DownloadEvidence200ApplicationoctetStreamResponse{Body: f.Body, ContentLength: f.Length}, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"violet/ent/testtemplate"
 	"violet/internal/app"
 	"violet/internal/library"
 	"violet/internal/libraryimport"
@@ -210,6 +211,25 @@ func (s *Server) GetScenario(ctx context.Context, req GetScenarioRequestObject) 
 // CreateScenario creates a scenario, then adds its templates in order
 // (the page's two workflows).
 func (s *Server) CreateScenario(ctx context.Context, req CreateScenarioRequestObject) (CreateScenarioResponseObject, error) {
+	// Every template must be in the library (not in the trash) before
+	// anything is made: a refusal leaves no half-built scenario behind.
+	if ids := req.Body.TemplateIds; ids != nil && len(*ids) > 0 {
+		seen := map[uuid.UUID]bool{}
+		var distinct []uuid.UUID
+		for _, id := range *ids {
+			if !seen[id] {
+				seen[id] = true
+				distinct = append(distinct, id)
+			}
+		}
+		n, err := s.d.Ent.TestTemplate.Query().Where(testtemplate.IDIn(distinct...)).Count(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n != len(distinct) {
+			return nil, app.Invalidf("template_ids", "api.library.unknown_template")
+		}
+	}
 	in := library.ScenarioInput{Name: req.Body.Name}
 	if req.Body.Description != nil {
 		in.Description = *req.Body.Description

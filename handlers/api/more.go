@@ -20,6 +20,7 @@ import (
 	"violet/internal/export"
 	"violet/internal/i18n"
 	"violet/internal/insights"
+	"violet/internal/mission"
 	"violet/internal/textrule"
 	"violet/internal/vectr"
 )
@@ -294,40 +295,43 @@ func (d document) write(w http.ResponseWriter) error {
 func (d document) VisitExportTestsCSVResponse(w http.ResponseWriter) error    { return d.write(w) }
 func (d document) VisitExportMissionJSONResponse(w http.ResponseWriter) error { return d.write(w) }
 
-// ExportTestsCSV sends the mission's tests as the page's CSV export.
-func (s *Server) ExportTestsCSV(ctx context.Context, req ExportTestsCSVRequestObject) (ExportTestsCSVResponseObject, error) {
-	a, err := s.access(ctx, req.MissionId)
+// exportOf builds one of a mission's documents for the owner, holding a
+// place among the large documents built at once until it is sent.
+func (s *Server) exportOf(ctx context.Context, missionID uuid.UUID, build func(*mission.Access) (export.File, error)) (document, error) {
+	a, err := s.access(ctx, missionID)
 	if err != nil {
-		return nil, err
+		return document{}, err
 	}
 	release, err := s.d.Hold(ctx)
 	if err != nil {
-		return nil, err
+		return document{}, err
 	}
-	f, err := export.TestsCSV(ctx, s.d.Ent, a)
+	f, err := build(a)
 	if err != nil {
 		release()
-		return nil, err
+		return document{}, err
 	}
 	return document{f, release}, nil
 }
 
+// ExportTestsCSV sends the mission's tests as the page's CSV export.
+func (s *Server) ExportTestsCSV(ctx context.Context, req ExportTestsCSVRequestObject) (ExportTestsCSVResponseObject, error) {
+	d, err := s.exportOf(ctx, req.MissionId, func(a *mission.Access) (export.File, error) { return export.TestsCSV(ctx, s.d.Ent, a) })
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
 // ExportMissionJSON sends the whole mission as the page's JSON export.
 func (s *Server) ExportMissionJSON(ctx context.Context, req ExportMissionJSONRequestObject) (ExportMissionJSONResponseObject, error) {
-	a, err := s.access(ctx, req.MissionId)
+	d, err := s.exportOf(ctx, req.MissionId, func(a *mission.Access) (export.File, error) {
+		return export.MissionJSON(ctx, s.d.Ent, a, s.d.Now())
+	})
 	if err != nil {
 		return nil, err
 	}
-	release, err := s.d.Hold(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f, err := export.MissionJSON(ctx, s.d.Ent, a, s.d.Now())
-	if err != nil {
-		release()
-		return nil, err
-	}
-	return document{f, release}, nil
+	return d, nil
 }
 
 // GetAttackEntry looks an ATT&CK entry up by its ID.
@@ -409,4 +413,63 @@ func figures(fs []insights.Figure) []InsightFigure {
 		out = append(out, InsightFigure{MissionId: f.Mission, Key: f.Key, Name: f.Name, Tests: f.Tests, Detected: f.Detected})
 	}
 	return out
+}
+
+// StartAttackSync starts a sync of an uploaded STIX bundle (attack.Syncer,
+// as Administration → ATT&CK); the bundle is streamed to a temporary file.
+func (s *Server) StartAttackSync(ctx context.Context, req StartAttackSyncRequestObject) (StartAttackSyncResponseObject, error) {
+	var (
+		src  attack.Source
+		size int64
+	)
+	err := eachPart(req.Body, func(name, filename string, r io.Reader) error {
+		if name != "bundle" || filename == "" || src.Path != "" {
+			return nil
+		}
+		var err error
+		src, size, err = attack.SaveUpload(filename, r)
+		return err
+	})
+	if err != nil || src.Path == "" || size == 0 {
+		src.Discard()
+		if err != nil {
+			return nil, err
+		}
+		return nil, app.Invalidf("bundle", "api.attack.no_bundle")
+	}
+	row, err := s.d.Syncer.Start(ctx, src, nil)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.attackSync(ctx, row.ID)
+	if err != nil {
+		return nil, err
+	}
+	loc := Base + "/attack/syncs/" + row.ID.String()
+	return StartAttackSync202JSONResponse{Body: out, Headers: StartAttackSync202ResponseHeaders{Location: &loc}}, nil
+}
+
+func (s *Server) attackSync(ctx context.Context, id uuid.UUID) (AttackSync, error) {
+	r, err := s.d.Syncer.Show(ctx, id)
+	if err != nil {
+		return AttackSync{}, err
+	}
+	out := AttackSync{Id: id, Status: AttackSyncStatus(r.Status), Phase: r.Phase, Progress: r.Progress,
+		Added: r.Added, Updated: r.Updated, Revoked: r.Revoked, Unchanged: r.Unchanged}
+	if r.Version != "" {
+		out.Version = &r.Version
+	}
+	if r.Error != "" {
+		out.Error = &r.Error
+	}
+	return out, nil
+}
+
+// GetAttackSync returns a sync's progress.
+func (s *Server) GetAttackSync(ctx context.Context, req GetAttackSyncRequestObject) (GetAttackSyncResponseObject, error) {
+	out, err := s.attackSync(ctx, req.SyncId)
+	if err != nil {
+		return nil, err
+	}
+	return GetAttackSync200JSONResponse(out), nil
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/routers"
+
+	"violet/internal/auth"
 )
 
 // Base is where the API is served.
@@ -25,6 +27,10 @@ type Operation struct {
 	// Scopes lists the scopes any one of which admits a token (the
 	// operation's x-violet-scope, comma-separated alternatives).
 	Scopes []string
+	// Permission is what the token's owner must hold (the page's own
+	// route permission), checked before the body is read: the operation's
+	// x-violet-permission.
+	Permission auth.Permission
 	// Upload marks a multipart body: it is streamed by the handler and
 	// not validated as a whole beforehand.
 	Upload bool
@@ -61,9 +67,14 @@ func Load() (*Spec, error) {
 					return nil, fmt.Errorf("api: %s %s: unknown scope %q", method, path, sc)
 				}
 			}
+			perm, _ := op.Extensions["x-violet-permission"].(string)
+			if !slices.ContainsFunc(auth.Permissions(), func(p auth.PermissionInfo) bool { return string(p.Code) == perm }) {
+				return nil, fmt.Errorf("api: %s %s: x-violet-permission %q is no permission", method, path, perm)
+			}
 			o := &Operation{
 				Method: method, Path: Base + pathParam.ReplaceAllString(path, ":$1"), ID: op.OperationID, Scopes: scopes,
-				route: &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
+				Permission: auth.Permission(perm),
+				route:      &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
 			}
 			if rb := op.RequestBody; rb != nil && rb.Value != nil && rb.Value.Content.Get("multipart/form-data") != nil {
 				o.Upload = true

@@ -16,6 +16,7 @@ import (
 	"violet/ent"
 	entmission "violet/ent/mission"
 	"violet/internal/app"
+	"violet/internal/attack"
 	"violet/internal/auth"
 	"violet/internal/evidence"
 	"violet/internal/execlog"
@@ -36,6 +37,7 @@ type Deps struct {
 	Vectr    *vectr.Service
 	Archives *missionarchive.Service
 	Imports  *libraryimport.Service
+	Syncer   *attack.Syncer
 	// Hold takes a place among the large documents built at once (the
 	// pages' exports share it) and returns its release.
 	Hold func(ctx context.Context) (func(), error)

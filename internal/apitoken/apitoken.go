@@ -128,7 +128,9 @@ func Narrow(owner []string, scopes []string) []string {
 	}
 	allowed := map[string]bool{}
 	for _, sc := range scopes {
-		for _, p := range scopePermissions(sc) {
+		// Every scope reads: a script writing its side reads the test
+		// (and its ETag) first.
+		for _, p := range append(scopePermissions(sc), scopePermissions(ScopeRead)...) {
 			allowed[string(p)] = true
 		}
 	}

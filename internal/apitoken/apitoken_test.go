@@ -285,9 +285,13 @@ func TestScopesNeverWiden(t *testing.T) {
 		}
 	}
 	// The observer's library token: the observer may not write templates,
-	// so the token may not either.
-	if got := apitoken.Narrow([]string{"mission.read", "template.read"}, []string{"library", "red"}); len(got) != 0 {
+	// so the token may not either; it reads what the observer reads (every
+	// scope reads).
+	if got := apitoken.Narrow([]string{"mission.read", "template.read"}, []string{"library", "red"}); !slices.Equal(got, []string{"mission.read", "template.read"}) {
 		t.Errorf("Narrow gave %v to an observer's library+red token", got)
+	}
+	if got := apitoken.Narrow([]string{"mission.read", "template.write"}, []string{"red"}); !slices.Equal(got, []string{"mission.read"}) {
+		t.Errorf("Narrow gave %v to a red token of an owner who writes templates", got)
 	}
 }
 

@@ -288,7 +288,7 @@ func parseTime(s string) (time.Time, error) {
 		if t, err := time.Parse(l, s); err == nil {
 			// A run is dated in the age of ATT&CK, not in year 1 or 9999
 			// (which would sort first or last in every timeline).
-			if t.Year() < 2000 || t.Year() >= 2100 {
+			if t.UTC().Year() < 2000 || t.UTC().Year() >= 2100 {
 				return time.Time{}, fmt.Errorf("not a plausible time: %q", s)
 			}
 			return t.UTC(), nil

@@ -240,7 +240,7 @@ func (f RedFields) check() error {
 		errs.Add("red_notes", "missions.test.text_too_long")
 	}
 	for name, at := range map[string]*time.Time{"started_at": f.StartedAt, "ended_at": f.EndedAt} {
-		if at != nil && (at.Year() < 2000 || at.Year() >= 2100) {
+		if at != nil && (at.UTC().Year() < 2000 || at.UTC().Year() >= 2100) {
 			errs.Add(name, "api.time_implausible")
 		}
 	}
