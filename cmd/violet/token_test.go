@@ -60,7 +60,10 @@ func TestTokenCommand(t *testing.T) {
 			t.Fatalf("token create: %v\n%s", err, stderr)
 		}
 		p := authenticate(stdout)
-		if p.TokenName != "pipeline" || p.Viewer.UserID != ci.ID || !p.Viewer.Can(auth.MissionTestBlueWrite) || p.Viewer.Can(auth.MissionRead) {
+		// The blue scope writes the blue side and reads (every scope
+		// reads), never the red side.
+		if p.TokenName != "pipeline" || p.Viewer.UserID != ci.ID || !p.Viewer.Can(auth.MissionTestBlueWrite) ||
+			!p.Viewer.Can(auth.MissionRead) || p.Viewer.Can(auth.MissionTestRedWrite) {
 			t.Errorf("principal %+v, permissions %v", p, p.Viewer.Permissions())
 		}
 	})
