@@ -270,21 +270,21 @@ func (e TestState) Valid() bool {
 	}
 }
 
-// Defines values for VectrMappingToolsAction.
+// Defines values for VectrToolChoiceAction.
 const (
-	VectrMappingToolsActionCreate VectrMappingToolsAction = "create"
-	VectrMappingToolsActionIgnore VectrMappingToolsAction = "ignore"
-	VectrMappingToolsActionUse    VectrMappingToolsAction = "use"
+	VectrToolChoiceActionCreate VectrToolChoiceAction = "create"
+	VectrToolChoiceActionIgnore VectrToolChoiceAction = "ignore"
+	VectrToolChoiceActionUse    VectrToolChoiceAction = "use"
 )
 
-// Valid indicates whether the value is a known member of the VectrMappingToolsAction enum.
-func (e VectrMappingToolsAction) Valid() bool {
+// Valid indicates whether the value is a known member of the VectrToolChoiceAction enum.
+func (e VectrToolChoiceAction) Valid() bool {
 	switch e {
-	case VectrMappingToolsActionCreate:
+	case VectrToolChoiceActionCreate:
 		return true
-	case VectrMappingToolsActionIgnore:
+	case VectrToolChoiceActionIgnore:
 		return true
-	case VectrMappingToolsActionUse:
+	case VectrToolChoiceActionUse:
 		return true
 	default:
 		return false
@@ -331,6 +331,12 @@ func (e ListTemplatesParamsSource) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// ArchiveMember defines model for ArchiveMember.
+type ArchiveMember struct {
+	Email string `json:"email"`
+	Role  string `json:"role"`
 }
 
 // AttackEntry defines model for AttackEntry.
@@ -396,6 +402,13 @@ type Evidence struct {
 	Size        int64              `json:"size"`
 }
 
+// ExecutionChange defines model for ExecutionChange.
+type ExecutionChange struct {
+	Field string `json:"field"`
+	New   string `json:"new"`
+	Old   string `json:"old"`
+}
+
 // ExecutionImport defines model for ExecutionImport.
 type ExecutionImport struct {
 	// Applied false for a dry run
@@ -404,15 +417,9 @@ type ExecutionImport struct {
 	Format      ExecutionImportFormat `json:"format"`
 	Host        *string               `json:"host,omitempty"`
 	Items       []ExecutionItem       `json:"items"`
-	Result      *struct {
-		Added     int `json:"added"`
-		Evidence  int `json:"evidence"`
-		Skipped   int `json:"skipped"`
-		Unchanged int `json:"unchanged"`
-		Updated   int `json:"updated"`
-	} `json:"result,omitempty"`
-	Unmatched []ExecutionItem `json:"unmatched"`
-	User      *string         `json:"user,omitempty"`
+	Result      *ExecutionResult      `json:"result,omitempty"`
+	Unmatched   []ExecutionItem       `json:"unmatched"`
+	User        *string               `json:"user,omitempty"`
 }
 
 // ExecutionImportFormat defines model for ExecutionImport.Format.
@@ -421,12 +428,8 @@ type ExecutionImportFormat string
 // ExecutionItem defines model for ExecutionItem.
 type ExecutionItem struct {
 	// Already imported before: nothing changes
-	Already bool `json:"already"`
-	Changes []struct {
-		Field string `json:"field"`
-		New   string `json:"new"`
-		Old   string `json:"old"`
-	} `json:"changes"`
+	Already bool              `json:"already"`
+	Changes []ExecutionChange `json:"changes"`
 
 	// Key the procedure: its Atomic test GUID, or technique#number
 	Key        string              `json:"key"`
@@ -436,6 +439,15 @@ type ExecutionItem struct {
 	TestId     *openapi_types.UUID `json:"test_id,omitempty"`
 	TestName   *string             `json:"test_name,omitempty"`
 	TestNumber *int                `json:"test_number,omitempty"`
+}
+
+// ExecutionResult defines model for ExecutionResult.
+type ExecutionResult struct {
+	Added     int `json:"added"`
+	Evidence  int `json:"evidence"`
+	Skipped   int `json:"skipped"`
+	Unchanged int `json:"unchanged"`
+	Updated   int `json:"updated"`
 }
 
 // FieldError defines model for FieldError.
@@ -454,16 +466,19 @@ type InsightFigure struct {
 	Tests     int                `json:"tests"`
 }
 
+// InsightMission defines model for InsightMission.
+type InsightMission struct {
+	// Day its end date, or the day of its last execution
+	Day  openapi_types.Date `json:"day"`
+	Id   openapi_types.UUID `json:"id"`
+	Name string             `json:"name"`
+}
+
 // Insights defines model for Insights.
 type Insights struct {
-	Missions []struct {
-		// Day its end date, or the day of its last execution
-		Day  openapi_types.Date `json:"day"`
-		Id   openapi_types.UUID `json:"id"`
-		Name string             `json:"name"`
-	} `json:"missions"`
-	Tactics []InsightFigure `json:"tactics"`
-	Tools   []InsightFigure `json:"tools"`
+	Missions []InsightMission `json:"missions"`
+	Tactics  []InsightFigure  `json:"tactics"`
+	Tools    []InsightFigure  `json:"tools"`
 }
 
 // Job defines model for Job.
@@ -512,11 +527,8 @@ type MissionImport struct {
 	Files   int  `json:"files"`
 
 	// LeftOut e-mails no account here has
-	LeftOut []string `json:"left_out"`
-	Members []struct {
-		Email string `json:"email"`
-		Role  string `json:"role"`
-	} `json:"members"`
+	LeftOut []string        `json:"left_out"`
+	Members []ArchiveMember `json:"members"`
 
 	// MissionId the mission imported (not on a dry run)
 	MissionId   *openapi_types.UUID `json:"mission_id,omitempty"`
@@ -751,22 +763,13 @@ type TestState string
 
 // VectrImport defines model for VectrImport.
 type VectrImport struct {
-	Applied     bool         `json:"applied"`
-	Assessments *int         `json:"assessments,omitempty"`
-	Mapping     VectrMapping `json:"mapping"`
-	Missions    *[]struct {
-		Id             openapi_types.UUID `json:"id"`
-		Name           string             `json:"name"`
-		New            bool               `json:"new"`
-		TestsCreated   int                `json:"tests_created"`
-		TestsUnchanged int                `json:"tests_unchanged"`
-	} `json:"missions,omitempty"`
-	Problems []struct {
-		Line    int    `json:"line"`
-		Message string `json:"message"`
-	} `json:"problems"`
-	Tests        *int `json:"tests,omitempty"`
-	ToolsCreated *int `json:"tools_created,omitempty"`
+	Applied      bool            `json:"applied"`
+	Assessments  *int            `json:"assessments,omitempty"`
+	Mapping      VectrMapping    `json:"mapping"`
+	Missions     *[]VectrMission `json:"missions,omitempty"`
+	Problems     []VectrProblem  `json:"problems"`
+	Tests        *int            `json:"tests,omitempty"`
+	ToolsCreated *int            `json:"tools_created,omitempty"`
 }
 
 // VectrMapping defines model for VectrMapping.
@@ -775,16 +778,34 @@ type VectrMapping struct {
 	Outcomes map[string]openapi_types.UUID `json:"outcomes"`
 
 	// Tools VECTR tool name → what to do with it
-	Tools map[string]struct {
-		Action VectrMappingToolsAction `json:"action"`
-
-		// ToolId with use
-		ToolId *openapi_types.UUID `json:"tool_id,omitempty"`
-	} `json:"tools"`
+	Tools map[string]VectrToolChoice `json:"tools"`
 }
 
-// VectrMappingToolsAction defines model for VectrMapping.Tools.Action.
-type VectrMappingToolsAction string
+// VectrMission defines model for VectrMission.
+type VectrMission struct {
+	Id             openapi_types.UUID `json:"id"`
+	Name           string             `json:"name"`
+	New            bool               `json:"new"`
+	TestsCreated   int                `json:"tests_created"`
+	TestsUnchanged int                `json:"tests_unchanged"`
+}
+
+// VectrProblem defines model for VectrProblem.
+type VectrProblem struct {
+	Line    int    `json:"line"`
+	Message string `json:"message"`
+}
+
+// VectrToolChoice defines model for VectrToolChoice.
+type VectrToolChoice struct {
+	Action VectrToolChoiceAction `json:"action"`
+
+	// ToolId with use
+	ToolId *openapi_types.UUID `json:"tool_id,omitempty"`
+}
+
+// VectrToolChoiceAction defines model for VectrToolChoice.Action.
+type VectrToolChoiceAction string
 
 // Cursor defines model for Cursor.
 type Cursor = string
@@ -4482,123 +4503,124 @@ func (sh *strictHandler) GetTemplate(ctx echo.Context, templateId openapi_types.
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D3tbtxIcq9S4AWw5NCS7LU3WBn5obW1d9rYa0PS7V2wMjQ9ZM1MW2Q3t7s58qxgIL/yAHmIPNg9SdBf",
-	"/JhpcjjSyLKR+2NLYrM/qqrru4o3UcLzgjNkSkaHN1FBBMlRoTC/vSqF5EL/lKJMBC0U5Sw6jNQMYcTw",
-	"k7pMzIgR8AnoPxYC55SXEgoyxSiOqB79e4liEcURIzlGh5F9JYojmcwwJ3r2nHx6g2yqZtHhs4ODOFKL",
-	"Qo+USlA2jT5/jqOTyVuikll4KwqleiTh+JxMgUjIiFQgkKSwI5XgbAr6jERQydlLGD0ewYQLIGwBcxSS",
-	"crb7EghIRTIEzhCmqCQ8f/rM73+GJEVRH+Bk8sRuJo4E/l5SgWl0qESJHUd6HjzRG5pTpUeGYJSZh835",
-	"UpyQMlPR4YuDWE9O8zJ30Mops789rdahTOEUhVnoLZX6kCevq8UKomb1Wrl7nvaeZ8JFTlR0GJUl1SNX",
-	"D3SOUnUuolF0xxU+65dlwZlEQ5zvBR9nmOsfE84UMgNNUhQZTYimjv3CjvjXj1KTyk1jrX8ROIkOoz/t",
-	"19S/b5/KfT+vWbFNbEcMUAguYOf0p1fww/MX/7Zrju5e1TMfKUWSq2OmxMLcJ8ELFIraLadYCEyI0se/",
-	"8Qccc54hYdHyajfLEIgj/KRQMJJd0jT4/Ioy8wCZJoffIkUSRRMNS0xmjP5e6jspy3H964d4dRaLssD0",
-	"BREOym2wEJDl+Ek16SMJ1c9w8loTQZllZJyhR/rqzBlRGv8GSlSh/WFlmPsDEYIsIkMPc37VBUx7+PaM",
-	"S7zDjICT1zKK1y9Wiiywqc9Nkv6thSEHSYcWO0HcpIH6APVum7CokcPHHzFReheWvv5iWUebur5B6nAA",
-	"ui1MuwF0tmDJKoRImraopWKTcWTudfBcFppruFMcFTMiOwAj+FSgDBBggSLRMIsDG1ql7cZDqYgqZROZ",
-	"omRMr6cxmCSIqaGqCaEZpkE8liyZETbtWqEs0iU+1Xjo5GZYGh+dn1+UBwfPvn/1HyAwQyLRqwfjkqUZ",
-	"xsBZgkZCr8W9gbU7rYdxA6KxQ2m93+adqo8YIpTjOU2RJbhKJk6cXNpXAhhNBOrFLolqkYbewRNFQyQ9",
-	"mIw6r5eckWcvvg8/on9ga3LK1PfPo6A2sAJcd59aZ3ZTVou2ThyE5SdMSk0DJ3nBRYA3GbFsyalNMROS",
-	"SbQKGaRiAaJk9cYb3Bz9Cl3czR++vhJEKSrM2eQ8eAVmXKrwlffyovqhT2GoD6+02hASU9KobpuwowZx",
-	"Bq7/FS2Kzpt764u9RB71laqnrC9ctcN6OyHKKFmudWW74HbAWUoU6yWxo4clyokrSvRYbm6xn7SVVTaX",
-	"cJhpPrZYJWxqbgKmMMYJF3gIjKsZ1caIAaUMUrl/1oRVe70JxSx8ARheB//Og+OXoWWmtYPtVCFYLGPi",
-	"ChdhGVAInmBa6mNTJeFI8Zwmxk6DP//15HUMXNRawJ9YmY+NgbWy9wbtrAKrk1XWCkz4qVSXYW68Vk81",
-	"7/asq5/aw6y/Xhp4bd3LsWJ/6LgirpowQlj5SePu2OsvHeSyiiPzKIbK4tc4saYuEAXG2oQdAj+fvfsF",
-	"Cq5PIR5JkDjN9XWFj5wyTd0LSLmSQJmkKQKBMU8Xu0FcopRkisNp0b8QOvMJk3Q6Uz/RaSkwZGgpTDrV",
-	"F0e2qzu0lvDlXUW1pgM5gAIa68WOHLxCbGaI63P0wCDAJNzEfXwkJSGepSQgS0HzfXtHZwgpWWj9TT8z",
-	"npWKn0ZxW/XZvtbTo6/o/Q9hUSErsE/6tAkrNCHn2damCxOEbNmDdsHQWX/m4y3ZOM5OCL41EIXeulwy",
-	"/gznjyGjY0HEIgZJpzkJ2k+3spIe1BAKkaez9WuTxR8rhEDnmgtYILcwMNY6j1h6aa7p8oxDBN9AIsjI",
-	"GLMNnTidbFTwDMOiSz8xvEnxK2SPJPBrpsVWYgTRIWRI0hgEpjGMs1KzsrFEMTc6hqeTzJqfwpCHHqW1",
-	"Hz8sRCcy4R3moFREqNvDtqbhPk7iaOXMDm4b4RvYeU1g+jM1yNUh0AG/XmStBei9zOvtv1VFbkIzlOHb",
-	"l+FEXfIy4FbCJzmhmQTGgSQJL5mCGQqEGZFRvAH55aj1tT5RiXqhXgpd478y77vRQ2RWWw9ZJX/3HCoT",
-	"Y4dxBZzVJvRuUzZ3XVa/zJ31mNqkak1ZqzEWwTWsG3jtoyVWWMSTNKX6+CR730CM8RzEK4pfiwm2A0uB",
-	"0FI/WxzC3/oDPSZWc2LHPjvoZn6NWb5zMR3/+9M+XjTggP3cqZ90zfZ6UPTeKfRtJGzmPvFCMCQa6hDj",
-	"AO3QLNaz2bMVXSEVZKKsy50x6xNglw3not5thtYHQkQyo/MOHeJdqRKeY8g9gKLHYvT6fZ+gXys/7CT6",
-	"2mU4xyzMM8yjR9J73Ded9LYGc8anl5KXIgmfn3GFHWya86yTAeqHjyTQ1BgpjLPgZTVTdIJ+uPj0W2nO",
-	"GDcx2zqmP1S9QogkHcHchsW1SWqZcdyKxAZifzmuY5553371CsiEZPgSyFgiU8a16zC0Xn1sUcvao1XU",
-	"s5YLfg6goBE/XnEedAl8Y0ENZ20Nz0yAu1EmFWFJp07pmNWqUqSoyrBHuVnF1F9PT/TNp2xqcKWNFI03",
-	"FyDXuOKlOhxnhF0ZhBUZoQz+cn7+HuxGUK6VFS5yYDdXHSBE/KdWEVwOuuQ5YWmX6XJHHmmdFh3WbzcX",
-	"ssR42RkoMLL1jltTRExRda/hng/zensotrfeXqQ9ZQM2HhIdOLsNs2pgdZgutiGjGs4CVpDZfOPFi/hW",
-	"yA28g0UrXSeSZL5sd9k/QuWElcBZtjCyzD/IgbAUzA5gp0CW6qv7j//+H3DujV0zWPECdtxfzFOLSkx3",
-	"zeQ2luaVHbcRM6f5nxdBXWaJHteAKcRZzxJkRFAeYq39PoqteV4HsWe/z3OUQTvMuX42IIDBhre3jBpL",
-	"fOiB5Db0bD/XKb/eXNfWuo8i2RBng4uq2fF9h9IbWT3Tffnet4zODRFoSGzlsP4US56NvFALuJ4hsz4u",
-	"zIuMKIRrIiFFb48E7u10ODGck6AzxK81LASyrAA0Xq7hpHcVgozewdeVwrQcn7Oe3ED2UfA47vABxSZD",
-	"wsqiw/5bl/BXWOW90q778wINxoNJOUsRWK39kYYHyeMu+kp8vxawdN7xtJCYhHOtbpdIWAg0qJe0SxOs",
-	"Ito9emKH+nb3a3mPgqgGdPOMyxCJKyoO0mQT7h47FVCWyLPhYzagWctC/c26la1skgEvaRoIKzXz1E5e",
-	"S1AcFJkCVXBN1Qx2zo8ODg6exXD+9ODFD+6/vYODp7tN93JL7ez1/r0IeP8arKEx0YsO/bXbt9n1Rph9",
-	"DHjxa/FzttjAgH1XjKGK8vBr43dOaZlHcTSj01lQJLT4RptO+AT+RlnKr2UMbygrP8WQk+TdWQy/oLrm",
-	"4gpe45wmKGN4xZkilKGQMZwQchbDmfn33WRCE4SzkiqM4SRFpqhawHvB5zRFEcPx2d9pDO9Pjzto6xYQ",
-	"X2FpA8DXYnJrxw/1FfsLvA0l1s/14EpscyNbV2K3Lt++JfnkpEKvRFkrMkLadkIUTrmtyxjg/+7XzAY5",
-	"3fkcBckycAmg24uzbytTqU5W66yqKjKSIFBrixQZYcE8DG792cMpyUdMgspYn6olrPOwb+5TTO1Ik3ye",
-	"Xip+aQL8weCzwDnF6zv68GTD4zEo3o/rGZ1UZ2bglu7ohukCrdy0KkHTXVF7ggCEq9tr0yoqqugPhuiz",
-	"bkc4hP04g6XC0iXQJn4gzSQnC5CIMVzPiMI5CufJy1QzifUuosWjvqHIOB+gBm2V4OS9fVFNxY1s7Dga",
-	"Zzy56ohY/oqJErfK1iBSopS5rxhd5QU5KQq9yhpsmR28dWNrntaXiXFndtdKkW7WimlUX7oUl46gixnS",
-	"myzWI9T0ysvLrM45JDnExWz6wJRR1lE4MDgH10zRn4K76jvq9LyZFMY+8HYnlDj6aJw7tJcWLa3Aoymc",
-	"wsbjAKJq84Zfj1+dn4KbGHZ+tDcthtcu2hrDL1z5X3aNb74OkNq4KU1fwvmPr0FgwkVqEpncfFEI2j7t",
-	"tOsASze4svY8AylN5ZTFgbYypoyLsHusM/Ru7GI7z2aeQbebEOZCYNUbMIkKBm6ay2rjPOXWMKdqFT5L",
-	"6zXkTlf2rJbDmJSCqsWZZkgWbGMkIqQPEQZH70+sHICd0TxTl//4r/8d7foSbcNO7LvVSjOlCltETNmE",
-	"r855PkObXK9n5hP4lfIMVWzir3acNEGgVyeHjkYsKARhcfMPF8yG3yfIEpQgyXUMOZ8jGNt0jOoakYEP",
-	"Nsu9C3bBHsPjx0elmmlD1BZLP358CCP9Jy7oH+Yvh/CjORFclAcH3yXm7OZHHJl4FewwDgnnV1SbvpJf",
-	"MNCCUCBQQ8yvzk5/AlmKCUlwdw/O9fsSiEDISYrAGRy5vD2N5Qq8MobxAgjT05E0p8wVh0kU2sr2yX4m",
-	"WmboYTQ3gHPIsQQ+2oNjksz0HPpWmPMYirLy3KRPAVXAEFOpldvRpyd2mifm2Qh2tGBf2JF6GoEklbuH",
-	"MNI/jGL9v/lPqz36f5fgPNLbGpl9+zls1Y8xB7T6oCfTGkTKd2ODX6NXo6iS+lSlZ5RSwYxnaXuD9diR",
-	"nmvHvE+maPWTGJIZal7k6o5s3SVPFxoreu+7e/qtIwcuZvSXlKOE3I4mrS2QxaFJoQWXuudekIgORSXz",
-	"SqAxGGJQM8HL6cysq5GKVBPFnqU5kwshHz82ZDDqqtUfNerrX8LIJl2MIKNOH9PrusCp0jdiLPgVAgFR",
-	"ZugWesVZUgqBLFloyibemhkdn5PpSMNCH9IppXvwN0EVGhegHWkIQy8z8s0eRpbYzHq20QRLYYoKRs+f",
-	"Phs1ozVSuRKvFCRlid/RezKlbKo3Y88hUJWCtdtovISCSL01GJPkCoiEkXviJjklCsE0h9ATFVr11Gh8",
-	"CaPnz35wWxydohKLJ0cThWIEOxITzlK5a7coC2TKTHZs6DvR5imVcC2oUvoI3JyClClVkPGpP3WtA+tb",
-	"tHfBqkyPw8gyLo3shp5/GD21ngxkpKDRYfTd3sHed1qOEzUzvHbfOmf1j1M0Smh1VU/S6DA6QyKSmS3n",
-	"Nu/VnUl+C3fN+H1oR45na12Pnz8sdZt4dnDQ02litcPEXeyYusY/lBzMRSBmaC4vMiWovsm2gMxeZk1t",
-	"zYBhpfV22CV5Wy2o5OWKrNbya6yp3S4nrTR3aQ/hA1YQbTTZiCNZ5jkRiwrlsFxFnhBFMj4tUUuGk9cm",
-	"56/hK7KlvppKPsRRgE2aMhT9fM+VnLd5fXQYmb/rrTia3JcLZmuGCpcF0T76GbIU3p6cnx4/khrqKApB",
-	"JT6xb8PZ+cnf4dneU1fvDjtazMdQFvp6PT04gLc/7gKRVnCP7KARFESoPdBQJUxeo9DX0girBUtewoRn",
-	"Gb/WrIEoGL3hlvBG9iYuXRxFhGq0QbB4Rql+5LZQtUHEeZkpqlfe1xrdk5Qo0kfHdq8tfXlMGTGXsF8F",
-	"dG+GCat9aT+vXL1nG1299VfLgKWDpDW4Y3C5P1Hsuv+YjXiot5db6VOzhXuwYMlMcEYl9lyGieA5EAZl",
-	"kXGSYmrpzvdYIBKIESNTwUuWwkc+3vzCSEs/KxfGKDirN2b/Rv93kn7uZOp/xjZlhrh6u3OQnfFOnYPu",
-	"ysvvTlBb4I1HrEUGetZHEnyyulFHGubjfaH5xsdyByHZtkEaguV62uEy/CEQbU/UgWm0D7eNapvkEjfa",
-	"5mgLsdlTR8tFrc+evO4PW29dXNJGCXIXKVRlyoN0OBN5jjbppBaeRzPHKMgkugpfwvMovtEs90mBFSA7",
-	"yM87UMEYyJjG2m7U+wQuTJTZ6/JUwMQUJG9DZ3tdubUE0TYUSQSXstpMbK0U22lLMyn9q3FWSDq3lRwN",
-	"wqzoqZM0/YgBxPmRj+X+zUc+XsOrfjaScT2PMjN9tYJIn6KDMLTo3wJX8kXcLmtsvfRx47uR6bPO9rT5",
-	"iSFs+ikMQt0v+3b9dfq5S3k7xRTOkeTwn0dv34CpRIQd41H6gxamxwERe9M/XBlLvmusbjNsdMG0ZiyN",
-	"q4kzrM6f8qTMkSnAT77HywII42qGwrnxjPp1wUZ+aLd6/5GPN9LubczmjYPLFnV7v9VB2n2jaLcyaQe8",
-	"tNL94EGNgZ4rY0nsoe0Ai+sVSrZEbGjYUdsyZa5T/+/5Zu7PMVGi+34ek2QGdRwRxmjc9UCgqrj0AiQG",
-	"1IMTkheETpke4tI44gtmHlmPG5HofXcuSiCXlKhpDIrmKGNwRSlNrrWn76pYXIqS/bsmu5G7pdK1teUF",
-	"l3pTNsRk3PXHr85PH0k/gQTOFPe++FYpnF3HdlAx4QgzFCqvfSUI5UuQmnNpxuFWsnzDOnklyRHkjBS4",
-	"C4o7JyNQ6wrPkMyNS5uXCvRGLCpq/509A8n2wFKVd0qbWTVFAZkSynx7qgvm+lV18yATdBum1TnQhjva",
-	"uszNFf/Uhy0yN33AgTyqEb5eLqNrhhn1Dfv57N0vaz0fZunb+T22px00w/0dLM8TCOz4JgImxGKibxVH",
-	"hJSm0dYYm79DF9HxJ8vpTLInHLM5FZxp3nARwauzXzWwV1iD3C5Daxi7zVSEoNb4hkr1tt7FgBtQddgY",
-	"hq+lbh/aOgkNrxfed726B4y0nafvVRlttgcI9VE2ASvNEytI352mWiZQT9YOw2stJSZUuFpIS0HVTjpJ",
-	"yP20xvKIK5nXJplXJjDpmx30sbY7g91myg/iME+3vfYa4/SBFCkLfCBV65SdVQLxSohpdIYk3b0VcVQJ",
-	"FgHySNvcxWlL3WrSWxdztTHzorCGhm18Azslu2L8mmnLxA7JcGLFv9Y3bNhnN75gnvPJ2Gkf+vFSMkod",
-	"MxovbOYFFy6UnsYXbEmRknCFhTFxbBoCpjH4dqAwR0EnFFOrTkhl4Hn2l6Mnz158v3fBjmBMUnDNNGxM",
-	"elJq1ep6xjOsfRQgkJh+/ZWO4t65YOqaJq1Xd54f/LC7Bx0K3LIEu+Zlll6wlHdrNo6Wj+yK34iK4+Bz",
-	"m+CMf/WhtZR2E6kAJ/lbCJeQ8lpn0Qz4Hthav+q03JDpYc3Fmsv5a9btp9gyjwvoUPs31Qcmer1wTcl4",
-	"v+S1TkTdFhH3oEm02c4ava7+0MfnD10Y2G9wCYeJZdXM+xCMucvoRCtLRlyaZDVLSjGM/LM9k7Gza6SK",
-	"yXe6YJUsMGZlZY47IfBy2VXmnAa+8u6Cjd6/OzuHZTk52oMzRL096U+xl6chJm6NiRUmvgFd/UGLNlmt",
-	"56hBkvLQ3o52a0RkfbmlcUrqo5JxVq0FO3/QYjf6Rsixaia78vWhzRaIO1So976WxGtRLjPGul/cRswn",
-	"KaSSmj2GiqWNV4eKdiV+VTqtaTYGzKQJw1UxuWV95IK1FBIruZwPR0+hFTfzq/EtMJs2uAdHRZEt9J8k",
-	"KpcxIkq9Y9sbxNw6llY+rRh8N5cYZlzaAaVEEYMJ6s1QOrdZVWVjfVhFaRQ6f3VtaiKVQFPMC67vyGGt",
-	"imV86h1MGphGH3N+o6rNuRlscs+M261b2aoarL/h03tUteJl0rjChdQmaNX+vQaJhB3jP3VKRZ15mBvP",
-	"G0krCioyYm4iw2tHQzuZyRS1hdIZT6s6oNBJSJq2ThGuK15XWByo/pRqYXLzNN+KHsaT9jW6wZa/U9Gn",
-	"Yma86tXfdon5ao27M/XTRlr3CZvzK3xiec+5Zj0m0dsk+ThnNj11QlhvjQvz51dnv+pfG/y+wVLvwPHT",
-	"bi1u3+oA/tmeR0FQs2vJYucvvRN6w/UPrVK7/pxFA8Eq2HVPktlm/BEXPrDZ2RZs345kNkg2TG0vkfM1",
-	"GNYUK1+d/boevQo/qX034Z0VLE3+hrNs1X9YKQTEXLBvG5F1J8FtqFdLTk3DCtvO6tu7Njdo7HGrntlL",
-	"EqmzQ+GDOD3uyyqtCfwtd03nPJ/SqowzxSwsGsrL9kh7jU9gv6obXBdpOXcttwZGW3BwsKVRa72qJhJb",
-	"R/V7iSUeNnvK25LbGHJbKhksSNAvtbZRfaWg2XbezmSKrlmoJC+wqVCGYCP9b7djQ1W/rMEplStLm3i0",
-	"6/nqPcV8AgQUmbrykOrTIdZGsa2m2u12ugC22Wdhv62gWFXm3hsRs9fhfsRZT1SMMmvLmFTBxv232/ka",
-	"5ZrZ2f6N/bLsENeiaQ9wz/jt4uJ6ly+Nwm6Kx9r1Z2138bHrjHcPruKvBanrr6P7mPBg9O83P5jXKUiO",
-	"62/WPVhxV7WHdR8D6upn301gj2r/jc0Ru7Mru4LqN0ErXVrqX02BTAv5W3aG3CkHcktekqffOgnbtEbn",
-	"ptyGe8WUbMzcvM5hZ5y6OxWaY+ND58JWP5u8X5ty11KC118DP2LPFmN1+FRio/B93pSn7d/4n/oE3Wt+",
-	"zVbofDCT44nSe1UCSb4Vy9ymFMqqOu3/Fy+Kw1VOFRrvVkYwlIB8bur+jeLcl2x9mdMvG1HtTFfz8Q7f",
-	"VKzWUg2ijPUwYpzhyLR+MJ0TXKMVHyghvnAkAGR71KFlZN99fxu74mRimgJYmVOGitfJHN9VBRH3kevV",
-	"+oLIF3ZZrNN0gUyUa4tlneVfTMMN+9Y1j28TIEhyDTuEgW227elLYM7nJgdsd3s20GZM3/W3+zK3dBtk",
-	"foqp+c6JvCdCr7488U8i7yVymzSXgkKS29iRqTsorEc1W3hvjPtuRP2BiK1ZhekmVG6axnydlB40Ik7t",
-	"jh/aifB1UJ0BRa1PO93aNArS5PdgRGX8qN8STekN/5OkDqO3RFzV9OS7WQbiEVuTxb5la3/o4awaNbgD",
-	"0X34r+/TLd36xkyva7oG2Xbc065oxyj+bubYJ6DfqrbnLpUZ1UeLvkj8cvPvlN6yg37joywd1bqdPab7",
-	"MoyG9X7/shUoFQa7GrHUGH7QGhS/DxvtqYoz6GrwZdtlutU127/xP64JnTRuxYBWPdWcX22XhKE0Umct",
-	"28hZhZy7erG2xcw0Oivi6RVh59WoFRyGI7ukDuLeW9y2P5xd9bU5eQ07GgmtbjeuWEnb8Z1x7ubnoDYI",
-	"dQdzCfxHB1aj+DlhJcmiOCIma68jdL+tNjdfga7Q+pTHmjC2p7pt6wrW4qj55kMpDOf1J7Puw+3R/uzR",
-	"Fxal1dk6zYbq7A8qSlu0cI+CsyI3bWw6vPQLzgZ1rBec9ZxfreAcTBFfjYBsdPg2cPe9vX/7oAElUcw9",
-	"RkqRRYfRPino/vypYaBuM/4LjVGjTP2mRppN1LlZju60/lYnYzf+WtFW/SfXkq3xl6oX1ucPn/8vAAD/",
-	"/w==",
+	"7F3rbtw4ln6VA80CsbOK7aSTXrSD/eF23DPuTTqB7emZRTtwsaRTVYwlUk1S5VQHAfbXPsA+xD7YPMmC",
+	"N12qKJXKLscJdv4ktkXxcs7Hw3Pj0aco4XnBGTIlo8NPUUEEyVGhML8dl0JyoX9KUSaCFopyFh1GaoYw",
+	"YvhRXSWmxQj4BPQfC4FzyksJBZliFEdUt/69RLGI4oiRHKPDyL4SxZFMZpgT3XtOPr5GNlWz6PDZwUEc",
+	"qUWhW0olKJtGnz/H0enkDVHJLDwVhVI9knByQaZAJGREKhBIUtiRSnA2Bb1GIqjk7CWMHo9gwgUQtoA5",
+	"Ckk5230JBKQiGQJnCFNUEp4/febnP0OSoqgXcDp5YicTRwJ/L6nANDpUosSOJT0Prug1zanSLUM0yszD",
+	"Zn8pTkiZqejwxUGsO6d5mTtq5ZTZ355W41CmcIrCDPSGSr3I01fVYAVRs3qs3D1Pe9cz4SInKjqMypLq",
+	"lqsLukCpOgfRLLrjCJ/1y7LgTKIB5zvBxxnm+seEM4XMUJMURUYTotGxX9gW//pBaqh8aoz1LwIn0WH0",
+	"p/0a/fv2qdz3/ZoR22A7YoBCcAE7Zz8dww/PX/zbrlm6e1X3fCSSGZ3jG8zHaHZOIXiBQlE7acwJzfQP",
+	"S6uLI8EzDDz43CTZb+591/p9RSQ+/oCJ0t0cKUWS6xOmxGJ19BQLgQlRuq9qpDHnGRIWLa82MEf8qFAw",
+	"kl3RNPj8mjLzAJmG42+RIomiieYlJjNGfy+1TJDluP71fbzai4VMoPuCCMflNlsIyHL8pOr0kYTqZzh9",
+	"pUFYZhkZa/pa0K32nBGl8WeoRBXaH1aauT8QIcjC8Azn/LqLmHbx7R6XZJdpAaevZBSvH6wU2QB8NDjk",
+	"KOnYYjuImxioF1DPtkmLbnz9xYquJWx/e+hwBLotTbsJdL5gySqFSJq20FKJ6TgyciW4LkvNNdIxjooZ",
+	"kR2EEXwqUAYAWKBINM3iwIRWsd14KBVRpWwyU5SM6fE0B5MEMTWomhCaYRrkY8mSGWHTrhHKIl2SU42H",
+	"7twOawNHFxeX5cHBs++P/wMEZkgkevVkXLI0wxg4S9BoCGt5b2jtVutp3KBo7Fhaz7e5p+olhoByMqcp",
+	"sgRXYeKOsyv7SoCjiUA92BVRLWjoGTxRNATpwTDq3F5yRp69+D78iP6Brc4pU98/j4LayApx3X5qrdl1",
+	"WQ3aWnGQlh8xKTUGjg3BV0k6oZiFpRLDm+DfebD90gpst7ax7ap3dqd5wUVAchqlxYK9jecJySRadRVS",
+	"sQBRspqsjbMG/Qhdstezpt6wRCkqDOXlPLhBZ1yqsEDyp1n1Q586VS9eaaUqdIhKo9gO7ObMNjcSJNdq",
+	"uKXbduZSShQDuG6JuUT2uGKjJ1Fziv24UFaPXUJFpkXUYhUV1MAIUxjjhAs8BMbVjGo7x6BfBiHin21M",
+	"K7elAtS6xkVYBBeCJ5iWempUSThSPKeJMdPgz389fRUDF/Uh/CdWGl05AMEGf1cX1Cmpav0h/FSqq7Aw",
+	"XKsmmnd7xtVPS6/4rxF+mnht1cdJQr/ouAJAzbxeFJ1VG2m41tE4gwKn/DUtis4D+tbn9xIh6pOz7rI+",
+	"V6sZ1tMJEeEnLYhPvA7VIftXgWoexVB5PTQwrbkPRIGxuGGHwM/nb3+BgusViEcSJE5zvVfgA6dMb8MF",
+	"pFxJoEzSFIHAmKeL3SCgUUoyxeEHi38htOZTJul0pn6i01JgyNhTmHSqUG7vrs7QegOu7qou6M0gB3C/",
+	"MV7s9oRXyk0Pcb2OHho4H0eACCQkP5UEZClo3FlZNENIyUKrifqZcSBVsj2K2xrW9pWrHrVIz79n3XJ1",
+	"xY6gwwX9EgkDcj5kyQ7o0QEz1CHn2da6CwNKtmxaO2CIkD/z8ZbsNGfrBN8aiA9vIS8ZsOb4jCGjY0HE",
+	"IgZJpzkJ2oC3svQe1JgLYd/5K2qzyy8rxMDOrX8bI2mtA4ylV0YGLPc4RHsYCIKMjDHb0BHVKYa9V3H1",
+	"6NNPjOBT/BrZIwn8huljLzEH2SFkSNIYBKYxjLNSy8mxRDE3iprHSWZNaGHgoVtpU8g3C+FEJrzDpJWK",
+	"CHV72tYY7pMkDivntnHbkbCBrdokpl9TA66OgY749SBrrVjvqV9vJa5qwxOaoQzvvgwn6oqXAdcYPskJ",
+	"zSQwDiRJeMkUzFAgzIiM4g3glxtv93CJ3naShzpsaSGr4HXPobKEdhhXwFltJu82j+2ureaHubMWU1t+",
+	"rS5rJcayp6ZUgyt9SGCFZRtJU6qXT7J3DUgY70C8ova1RFg7tBYIrvULtSHSqT/UZaJVp7bts4Nu0dXo",
+	"5TsX1fK/P+2TJAMW2C9b+pUxM70eFr0jIXfTZi6SHtWrEWQdoDiawXome75y0qeCTJR1+jNmXRfsquHe",
+	"1LPN0JpnxO7asAbwtlQJzzHkxUDRYzR77b7vmF4r/W0nettlOMcsLDPMo0fS+/w37fS2PoOMT68kL0US",
+	"Xj/jCjuELOdZpwDUDx9JoKmxXxhnwc1quugk/fDDz0+l2WPc5GxrmX5R9QghSDrA3EbEtSG1LDhuBbGB",
+	"3F+OLJlnPrpQvQIyIRm+BDKWyJRx3zoOrVf+WmhZu7QKPWul4OcACxoR9BXXQVeY2tg/w0Vbwy8TkG6U",
+	"SUVY0qkROmG1qtIoqjLsUU1WOfXXs1O98ymbGl5pE0PzzaUIaF7xUh2OM8KuDcOKjFAGf7m4eAd2IijX",
+	"nhUudmEnVy0gBP4zq8Yth33ynLC0y/C4o4y0/owO27VbClkwXnUGA8zZesepKSKmqLrHcM+HOec9FdtT",
+	"bw/S7rJBG0+JDp7dRlg1uDpMF9tQUA0XASvMbL7x4kV8K+YG3sGilbAUSTJftprsH6FywUrgLFuYs8w/",
+	"yIGwFMwMYKdAluqt+4///h9wzold01jxAnbcX8xTy0pMd03nNl7mlR03EdOn+Z8XQV1mCY9ryBSSrOcJ",
+	"MiIoD4nWfg/D1vyug8Szn+cFShWMh1nHzQYAGGw2e8uoMcT7HkpuQ8/2fZ3xm811ba37KJINcRW44J9t",
+	"37coPZHVNd2X533L7NyQgQZiK4v1q1jyS+SFWsDNDJn1UGFeZEQh3BAJKXp7JLBvp8PBcEGCrgw/1rAA",
+	"yLIC0Hi5ppOeVYgyegZfVxLVcojS+mED+U/B5bjFBxSbDAkriw77b13KYWGV90q77s9MNBwPpgUtBaG1",
+	"9kcaHiTPu+gr8dxawtJ5x9NCYhLO9rpdKmMh0LBe0i5NsArq9+iJHerb3bflPR5ENaGba1ymSFyhOIjJ",
+	"Jt09dyqiLMGz4SE2pFkrQv3OupWtbNIRr2gaCAo1M+VOX0lQHBSZAlVwQ9UMdi6ODg4OnsVw8fTgxQ/u",
+	"v72Dg6e7TedwS+3s9f69CHj/GqKh0dGLDv2127fZ9UZYfAx48Wvxc7bEwIB5V4KhitHwG+N3TmmZR3E0",
+	"o9NZ8EhoyY02TvgE/kZZym9kDK8pKz/GkJPk7XkMv6C64eIaXuGcJihjOOZMEcpQyBhOCTmP4dz8+3Yy",
+	"oQnCeUkVxnCaIlNULeCd4HOaoojh5PzvNIZ3Zycd2LoFxVdE2gDytYTc2vZDfcV+A29DifV9PbgS25zI",
+	"1pXYrZ9v39L55E6F3hNl7ZER0rYTonDK7c2QAf7vfs1skNOdz1GQLAOX5Lm9KPm28pTqfL3Oe2VFRhIE",
+	"am2RIiMsmEXBrT97OJJ8xCSojPWpWsI6D/v6PsPUtjTp7+mV4lcmPB8MHQucU7y5ow9PNjweg6L1uF7Q",
+	"SXVuGm5pj24Y7G9lplU5qm6L2hUEKFztXpsUUaGiPxii17qdwyHsxxl8KixtAm3iB5JEcrIAiRjDzYwo",
+	"nKNwnrxMNfN473K0eNY3FBnnA9SkrdKTvLcvqlHcSBSNo3HGk+uOiOWvmChxq1wLIiVKmfs7s6uyICdF",
+	"oUdZwy0zgzeubS3ThrPbdtAdPXbRjQ07rC5Ahrwjnb4lk2J35TJcNkuZcBRozDcEiha1VhjWFL9h82jA",
+	"KdFG/68nxxdn4DqGnR8tlmJ45eKJMfzClf9l13if6xCgjQzS9CVc/PgKBCZcpCbRxvUXBVZYpUV2LWAt",
+	"6y44z45nnCbYtRw9hgmBm/nq/avNvpRbk4+q1Xkt8a0h0bqzKlvA3Lpy2L6y07xyqeHZh0HfpDdfsUcz",
+	"0yMvD7PaZydFOgOuGWUdOfiDM8ZNF/0J48sQWZV6lYXshW5p7rvZpWrLbMq4CLsUO9MVDLBsP5t5U91s",
+	"3ocQKTEpBVWLc41+O/kxEhHS5AiDo3en9gSDndE8U1f/+K//He366/UGQ/bdaqSZUoW9AE7ZhK/2eTFD",
+	"eylA98wn8CvlGarYRI5tO2nCV8enh27v260mCIubf7hkNnFggixBCZLcxJDzOYKxqseobhAZ+DC53Ltk",
+	"l+wxPH58VKqZNqHtRffHjw9hpP/EBf3D/OUQfjQrgsvy4OC7xKzd/IgjE2mDHcYh4fyaaqNd8ksG+ggX",
+	"CNQIqePzs59AlmJCEtzdgwv9vgQiEHKSInAGRy5fUEuRirwyhvECCNPdkTSnzF1dkyjm2vx3SYYmzmdg",
+	"MZobwjnmWJiN9uCEJDPdh8amWY+RWFYTMYlfQBUwxFRqtXz08Ynt5ol5NoIdrZIsbEvdjUCSyt1DGOkf",
+	"RrH+3/ynFTb9v0usHulpjcy8fR/2WpUxZLTiozvTuk/Kd2PDX2MRoKjSEVWlIZVSwYxnaXuCdduR7mvH",
+	"vE+maDWrGJIZ6jPGXeyyd1Z5utBc0XPf3dNvHTlyMaN5pRwl5LY1aU2BLA5N6i64pEP3gkR0LCqZV1+N",
+	"qRODmgleTmdmXM1UpBoUexZzJotDPn5sYDDqqrMwatRGeAkjmy4ygow6TVKP60K+Su+IseDXCAREmaEb",
+	"6JizpBQCWbLQyCbeDhudXJDpSNNCL9Kp03vwN0EVGuelbWmAoYcZ+UIdIws2M54tEsJSmKKC0fOnz0bN",
+	"OJNU7g5dCpKyxM/oHZlSNtWTsesQqErB2iVQXkJBpJ4ajElyDUTCyD1xnZwRhWAKe+iOCq00aza+hNHz",
+	"Zz+4KY7OUInFk6OJQjGCHYkJZ6nctVOUBTJlOjsx+E60YU0l3AiqlF4CN6sgZUoVZHzqV11r73oX7V2y",
+	"KkflMLKCSzO7YaEcRk+tDwYZKWh0GH23d7D3ndbPiJoZWbtv3cr6xyka9bnaqqdpdBidIxHJzF6FN+/V",
+	"VWV+C1c8+X1oNZVna52mn98vVQp5dnDQUyVktTrIXSywuj5CKK2Zi0C002xeZEpQvZPt7T+7mTXamqHO",
+	"StXpsKjy9uFcnZcruqA+v8Ya7XY4abVFl7ARXmBF0UaBlDiSZZ4TsahYDss38BOiSManJeqT4fSVyVZs",
+	"eLnsRWSNkvdxFBCT5vqLfr7nruu3ZX10GJm/66k4TO7LBbN3lQqXv9Fe+jmyFN6cXpydPJKa6igKQSU+",
+	"sW/D+cXp3+HZ3lNXKwB29DEfQ1no7fX04ADe/LgLRNqDe2QbjaAgQu2Bpiph8gaF3pbmsFqw5CVMeJbx",
+	"Gy0aiILRa26BN7I7cWnjKCJUo4SE5TNK9SO3N4EbIM7LTFE98r7Wq56kRJE+HNu5tjTvMWXEbMJ+Rcy9",
+	"GQZWe9N+Xtl6zzbaeuu3liFLB6Q1uWNwWUtR7Co3mYl4qreHW6kxtIV9sGDJTHBGJfZshongORAGZZFx",
+	"kmJqcefrUxAJxBwjU8FLlsIHPt58w0iLn5UNYxSc1R2z/0n/d5p+7hTqf8Y2MkNSvV31yfZ4p6pPd5Xl",
+	"dwfUFmTjEWvBQPf6SIJPszfqSMMtcF9s/uSj0IOYbEtIDeFy3e3wM/whGG1X1MFptA+3zWqbnhM3Sg5p",
+	"C7FZj0ifi1qfPX3VH3Df+nFJG1eIu6BQXTMepMOZmHm0SRW8cD9aOEZBIdF1ZSfcj+Ib9XKfCKwI2QE/",
+	"7/oFYyBjGmu7Uc8TuDDxca/LUwETcxF6Gzrbq8pdKYi2oUgiuJTVZGJrpdgqZVpI6V+Ns0LSub2D0gBm",
+	"hadOaPoWA8D5gY/l/qcPfLxGVv1sTsb1Msr09NUeRHoVHcDQR/8WpJK/PO7y3dafPq59NzN9vtyeNj8x",
+	"xE3fhWGo+2Xfjr9OP3fJemeYwgWSHP7z6M1rMHcoYcd4lP6ghSncQMTe9A93ASffNVa3aTa6ZFozlsbV",
+	"xBlW6095UubIFOBHX0RnAYRxNUPh3HhG/bpkI9+0W73/wMcbafc22vTa0WWLur2f6iDtvnFZuDJpB7y0",
+	"UnXhQY2Bni1jIfbQdoDl9QqSLYgNhh3alpG5Tv2/5525P8dEie79eUKSGdQRUBijCQcBgequqD9AYkDd",
+	"OCF5QeiU6SYuASW+ZOaR9bgRid5356JQckmJmsagaI4yBnedpim19vReFYsrUbJ/17AbuV0qXUliXnCp",
+	"J2VDh8Zdf3J8cfZI+g4kcKa498W3LvHZcWxZGBPuMk2h8tpXB6F8CVJLLi043EhWblgnryQ5gpyRAndB",
+	"cedkBGpd4RmSuXFp81KBnohlRe2/s2sg2R5YVHmntOlVIwrIlFDm639dMlcQrFsGmVDQMK3OkTZcjdjl",
+	"nK74p95vUbjpBQ6UUY3A+/IFwGb4WO+wn8/f/rLW82GGvp3fY3vaQTNRoUPkeYDAji9/YEIsJrpbSURI",
+	"aRptTbD5PXQZnXy0ks6kqcIJm1PBmZYNlxEcn/+qib0iGuR2BVrD2G0mUQS1xtdU+mJHA+2aqrLHMH4t",
+	"VRnR1kmoeT3wvquzPqClrRp+r8pos7BBqAa2CVhpmVhR+u6YaplAPflGDG/0KTGhwt3itAiqZtIJIffT",
+	"Gssjrs68NmSOTWDS5zP0ibY7k93m+A+SME+3PfYa4/SBFClLfCBV0ZedVYB4JcRUb0OS7t4KHFWaQwAe",
+	"aVu6OG2pW01642KuNmZeFNbQsAV3YKdk14zfMG2Z2CYZTuzxr/UNG/bZjS+Zl3wydtqHfryUZFTHjMYL",
+	"m9nDhQulp/ElW1KkJFxjYUwcm4aAaQy+xiLMUdAJxdSqE1IZep7/5ejJsxff712yIxiTFFwZEBuTnpRa",
+	"tbqZ8QxrHwUIJOZbC5WO4t65ZOqGJq1Xd54f/LC7Bx0K3PIJdsPLLL1kKe/WbByWXYmhb0TFcfS5TXDG",
+	"v/rQWkq7eFVAkvwtxEtIea2zaAF8D2KtX3VaLiX1sOZiLeX8Nuv2U2xZxgV0qP1P1cdBer1wzZPxfuG1",
+	"7oi6LSPuQZNoi501el39kZbP77s4sN+QEo4Ty6qZ9yEYc5fRiVaWzHFpktUslGIY+Wd7JmNn15wqJt/p",
+	"klVngTErK3PcHQIvl11lzmng7wxestG7t+cXsHxOjvbgHFFPT/pV7OVpSIhbY2JFiG+Aqz9o0YbVeoka",
+	"hJSn9na0W3NE1ptbGqekXioZZ9VYsPMHLXajbwSOVYXclS9HbTZA3KFCvfO3YLwW5TJjrPvFTcR8zkMq",
+	"qcVj6Jq38epQ0a4hUF361piNATNpwnBVTG5ZH7lkLYXEnlzOh6O70Iqb+dX4FphNG9yDo6LIFvpPEpXL",
+	"GBGlnrGtamJ2HUsrn1YMvg5NDDMubYNSoojBBPVmKJ3brLofZH1YRWkUOr91bWoilUBTzAuu98hhrYpl",
+	"fOodTJqYRh9zfqOqjrxpbHLPjNutW9mqao+/5tN7VLXiZWhc40JqE7Sqr1+TRMKO8Z86paLOPMyN542k",
+	"FYKKjJidyPDGYWgnM5mi9op3xtPqBlNoJSRNW6sI34hedyU6cG9VqoXJzdNyK3oYT9rX6AZb/opGn4qZ",
+	"8epjCG2XmE/Rv7tQP2ukdZ+yOb/GJ1b2XGjRYxK9TZKPc2bTM3cI66lxYf58fP6r/rUh7xsi9Q4SP+3W",
+	"4vatDuCf7XkWBDW71lns/KV3Ym/4XkvrkmB/zqKhYBXsuqeT2Wb8ERc+sNnZlmzfzslsmGyE2l4i52s4",
+	"rBErj89/Xc9ehR/VvuvwzgqWhr+RLFv1H1YKATEb7NtmZF0DcRvq1ZJT04jCtrP69q7NDUqS3KpW99KJ",
+	"1Flb8UGcHvdlldYAf8NduTwvp7Qq40wxS4uG8rI9aK/xCexX90HXRVouXLGwgdEWHBxsadwSX1UTib1H",
+	"9XuJJR42a9nby8Ix5PbSXPBCgn6pNY3q6wjNcve2J3NdnIUuxgUmFcoQbKT/7XZMqKr0NTilcmVoE492",
+	"1Wq9p5hPgIAiU3c9pPoeirVRbJGsdqGgLoJt9knfbysoVl3Q742I2e1wP8dZT1SMMmvLmFTBxv630/ka",
+	"zzUzs/1P9qvAQ1yLprDBPfO3S4rrWb40Cru5PNa+f9Z2F5+4mn734Cr+Wpi6fju6D0EPZv9+8ytknQfJ",
+	"Sf0hsAe73FXNYd1HiLoq8XcD7FHtv7E5Ynd2ZVdU/Saw0qWl/tVckGkxf8vOkDvlQG7JS/L0W4ewTWt0",
+	"bsptuFfMlY2Z69c57IxTd6dic2x86FzY288m79em3LWU4PXbwLfYs5exOnwqsVH4Pm8q0/Y/+Z/6DrpX",
+	"/Iat4HywkOOJ0nNVAkm+FcvcphTK6nba/y9ZFIdvOVVsvNs1gqEA8rmp+58U5/7K1pdZ/bIR1c50NZ8d",
+	"8eXQai3VMMpYDyPGGY5M6QdTOcEV0PGBEuIvjgSIbJc69BrZd9/fxq44nZiiAPbMKUOX18kc31YXIu4j",
+	"16v17ZMv7LJYp+kCmShX0Ms6y7+Yhhv2rWsZ3wYgSHIDO4SBLRPu8SUw53OTA7a7PRtoM6HvKvN9mV26",
+	"DZifYWq+0CLvCejVNzP+CfJekNukuRQUktzGjsy9g8J6VLOF98a4L17Un7bYmlWYboJyUzTm60R60Ig4",
+	"szN+aCfC14E6Q4pan3a6tSkUpOH3YKAyftRvCVN6wv+E1GH0hojrGk++DmcgHrG1s9gXm+0PPZxXrQZX",
+	"ILoP//V9uqVbX8fpdU3XJNuOe9pd2jGKv+s59gnot7rbc5ebGdXnlr5I/HLzL6zesvZ/43MyHbd1O6tj",
+	"92UYData/2VvoFQc7CrEUnP4Qe+g+HnYaE91OYOuBl+2fU232mb7n/yPa0InjV0xoFRP1edXWyVhKEbq",
+	"rGUbOauYc1cv1raEmWZnBZ7eI+yiarXCw3Bkl9RB3HuL2/aHs6u6NqevYEczoVXtxl1W0nZ8Z5y7+SGr",
+	"DULdwVwC/7mE1Sh+TlhJsiiOiMna6wjdb6vMzVegK7Q+QrImjO1Rt21dwVoctdx8KIXhov7Y1324Pdof",
+	"bPrCR2m1tk6zoVr7gx6lLSzc48FZwU0bm44v/QdnAx3rD866z6/24ByMiK/mgGxU+DZ097W9f3uvCSVR",
+	"zD1HSpFFh9E+Kej+/KkRoG4y/tuSUeOa+qeaaTZR59NydKf1tzoZu/HXClv1n1xJtsZfqlpYn99//r8A",
+	"AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

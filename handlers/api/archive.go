@@ -60,18 +60,12 @@ func (s *Server) ImportMissionArchive(ctx context.Context, req ImportMissionArch
 		return nil, err
 	}
 	out := MissionImport{MissionName: plan.MissionName, Tests: plan.Tests, Files: plan.Files, LeftOut: plan.LeftOut,
-		Members: make([]struct {
-			Email string `json:"email"`
-			Role  string `json:"role"`
-		}, 0, len(plan.Members))}
+		Members: make([]ArchiveMember, 0, len(plan.Members))}
 	if out.LeftOut == nil {
 		out.LeftOut = []string{}
 	}
 	for _, m := range plan.Members {
-		out.Members = append(out.Members, struct {
-			Email string `json:"email"`
-			Role  string `json:"role"`
-		}{m.Email, m.Role})
+		out.Members = append(out.Members, ArchiveMember{Email: m.Email, Role: m.Role})
 	}
 	if plan.Already != nil {
 		return nil, plan.Already // the import would refuse it: so does the dry run

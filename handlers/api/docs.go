@@ -134,9 +134,7 @@ func props(sc *openapi3.Schema) []apidocs.Field {
 			desc = p.Value.Description
 		}
 		out = append(out, apidocs.Field{Name: n, Type: typeOf(p), Description: desc,
-			Required: contains(sc.Required, n)})
+			Required: slices.Contains(sc.Required, n)})
 	}
 	return out
 }
-
-func contains(list []string, s string) bool { return slices.Contains(list, s) }

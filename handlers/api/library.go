@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"violet/ent"
 	"violet/ent/testtemplate"
 	"violet/internal/app"
 	"violet/internal/library"
@@ -281,37 +282,27 @@ func (s *Server) ImportLibrary(ctx context.Context, req ImportLibraryRequestObje
 	if err != nil {
 		return nil, err
 	}
-	svc := s.d.Imports
-	var job interface{ GetID() uuid.UUID }
+	var job *ent.ImportJob
 	switch {
 	case doc != nil:
-		j, err := svc.StartDocument(ctx, docName, doc, nil)
-		if err != nil {
-			return nil, err
-		}
-		job = jobID(j.ID)
+		job, err = s.d.Imports.StartDocument(ctx, docName, doc, nil)
 	case len(up.Files) > 0 || up.Refused:
-		j, err := svc.StartAtomic(ctx, libraryimport.AtomicForm{Files: up.Files, Refused: up.Refused},
+		job, err = s.d.Imports.StartAtomic(ctx, libraryimport.AtomicForm{Files: up.Files, Refused: up.Refused},
 			func(bool, time.Duration) { up.Remove() })
-		if err != nil {
-			return nil, err
-		}
-		finished = true // the job removes the files once read
-		job = jobID(j.ID)
+		finished = err == nil // the job removes the files once read
 	default:
 		return nil, app.Invalidf("files", "api.library.no_file")
 	}
-	out, err := s.job(ctx, job.GetID())
 	if err != nil {
 		return nil, err
 	}
-	loc := Base + "/jobs/" + job.GetID().String()
+	out, err := s.job(ctx, job.ID)
+	if err != nil {
+		return nil, err
+	}
+	loc := Base + "/jobs/" + job.ID.String()
 	return ImportLibrary202JSONResponse{Body: out, Headers: ImportLibrary202ResponseHeaders{Location: &loc}}, nil
 }
-
-type jobID uuid.UUID
-
-func (j jobID) GetID() uuid.UUID { return uuid.UUID(j) }
 
 func (s *Server) job(ctx context.Context, id uuid.UUID) (Job, error) {
 	r, err := s.d.Imports.Show(ctx, id)

@@ -62,13 +62,7 @@ func (s *Server) ImportExecutionLog(ctx context.Context, req ImportExecutionLogR
 		return nil, err
 	}
 	out.Applied = true
-	out.Result = &struct {
-		Added     int `json:"added"`
-		Evidence  int `json:"evidence"`
-		Skipped   int `json:"skipped"`
-		Unchanged int `json:"unchanged"`
-		Updated   int `json:"updated"`
-	}{Added: res.Added, Evidence: res.Evidence, Skipped: res.Skipped, Unchanged: res.Unchanged, Updated: res.Updated}
+	out.Result = &ExecutionResult{Added: res.Added, Evidence: res.Evidence, Skipped: res.Skipped, Unchanged: res.Unchanged, Updated: res.Updated}
 	return ImportExecutionLog200JSONResponse(out), nil
 }
 
@@ -76,11 +70,7 @@ func executionItems(items []execlog.Item) []ExecutionItem {
 	out := make([]ExecutionItem, 0, len(items))
 	for _, it := range items {
 		e := ExecutionItem{Key: it.Key, Technique: it.Technique, Name: it.Name, Matched: it.Matched, Already: it.Already,
-			Changes: make([]struct {
-				Field string `json:"field"`
-				New   string `json:"new"`
-				Old   string `json:"old"`
-			}, 0, len(it.Changes))}
+			Changes: make([]ExecutionChange, 0, len(it.Changes))}
 		if it.TestNumber > 0 {
 			n := it.TestNumber
 			e.TestNumber = &n
@@ -90,11 +80,7 @@ func executionItems(items []execlog.Item) []ExecutionItem {
 			e.TestId, e.TestName = &id, &name
 		}
 		for _, c := range it.Changes {
-			e.Changes = append(e.Changes, struct {
-				Field string `json:"field"`
-				New   string `json:"new"`
-				Old   string `json:"old"`
-			}{c.Field, c.New, c.Old})
+			e.Changes = append(e.Changes, ExecutionChange{Field: c.Field, Old: c.Old, New: c.New})
 		}
 		out = append(out, e)
 	}
@@ -134,9 +120,7 @@ func (s *Server) ImportVectr(ctx context.Context, req ImportVectrRequestObject) 
 	}
 	m := prop.Mapping
 	if mapping != nil {
-		if m, err = vectrMapping(*mapping); err != nil {
-			return nil, err
-		}
+		m = vectrMapping(*mapping)
 	}
 	out := VectrImport{Mapping: mappingOf(m), Problems: problems(ctx, e.Problems)}
 	n := 0
@@ -154,21 +138,9 @@ func (s *Server) ImportVectr(ctx context.Context, req ImportVectrRequestObject) 
 	out.Applied = true
 	out.ToolsCreated = &res.ToolsCreated
 	out.Problems = problems(ctx, append(e.Problems, res.Problems...))
-	ms := make([]struct {
-		Id             openapi_types.UUID `json:"id"`
-		Name           string             `json:"name"`
-		New            bool               `json:"new"`
-		TestsCreated   int                `json:"tests_created"`
-		TestsUnchanged int                `json:"tests_unchanged"`
-	}, 0, len(res.Missions))
+	ms := make([]VectrMission, 0, len(res.Missions))
 	for _, r := range res.Missions {
-		ms = append(ms, struct {
-			Id             openapi_types.UUID `json:"id"`
-			Name           string             `json:"name"`
-			New            bool               `json:"new"`
-			TestsCreated   int                `json:"tests_created"`
-			TestsUnchanged int                `json:"tests_unchanged"`
-		}{r.ID, r.Name, r.New, r.Created, r.Unchanged})
+		ms = append(ms, VectrMission{Id: r.ID, Name: r.Name, New: r.New, TestsCreated: r.Created, TestsUnchanged: r.Unchanged})
 	}
 	out.Missions = &ms
 	return ImportVectr200JSONResponse(out), nil
@@ -176,38 +148,25 @@ func (s *Server) ImportVectr(ctx context.Context, req ImportVectrRequestObject) 
 
 func ptr[T any](v T) *T { return &v }
 
-func problems(ctx context.Context, ps []vectr.Problem) []struct {
-	Line    int    `json:"line"`
-	Message string `json:"message"`
-} {
-	out := make([]struct {
-		Line    int    `json:"line"`
-		Message string `json:"message"`
-	}, 0, len(ps))
+func problems(ctx context.Context, ps []vectr.Problem) []VectrProblem {
+	out := make([]VectrProblem, 0, len(ps))
 	for _, p := range ps {
 		msg := i18n.T(ctx, p.Key)
 		if p.Value != "" {
 			msg += ": " + p.Value
 		}
-		out = append(out, struct {
-			Line    int    `json:"line"`
-			Message string `json:"message"`
-		}{p.Line, msg})
+		out = append(out, VectrProblem{Line: p.Line, Message: msg})
 	}
 	return out
 }
 
 func mappingOf(m vectr.Mapping) VectrMapping {
-	out := VectrMapping{Outcomes: map[string]openapi_types.UUID{}, Tools: map[string]struct {
-		Action VectrMappingToolsAction `json:"action"`
-		ToolId *openapi_types.UUID     `json:"tool_id,omitempty"`
-	}{}}
+	out := VectrMapping{Outcomes: map[string]openapi_types.UUID{}, Tools: map[string]VectrToolChoice{}}
 	for k, v := range m.Outcomes {
 		out.Outcomes[k] = v
 	}
 	for k, v := range m.Tools {
-		t := out.Tools[k]
-		t.Action = VectrMappingToolsAction(v.Action)
+		t := VectrToolChoice{Action: VectrToolChoiceAction(v.Action)}
 		if v.ToolID != uuid.Nil {
 			id := v.ToolID
 			t.ToolId = &id
@@ -217,7 +176,7 @@ func mappingOf(m vectr.Mapping) VectrMapping {
 	return out
 }
 
-func vectrMapping(in VectrMapping) (vectr.Mapping, error) {
+func vectrMapping(in VectrMapping) vectr.Mapping {
 	m := vectr.Mapping{Outcomes: map[string]uuid.UUID{}, Tools: map[string]vectr.ToolChoice{}}
 	for k, v := range in.Outcomes {
 		m.Outcomes[k] = v
@@ -229,7 +188,7 @@ func vectrMapping(in VectrMapping) (vectr.Mapping, error) {
 		}
 		m.Tools[k] = c
 	}
-	return m, nil
+	return m
 }
 
 // eachPart gives each part of a multipart body to use, streamed, in the
@@ -388,21 +347,13 @@ func (s *Server) GetInsights(ctx context.Context, req GetInsightsRequestObject) 
 		return nil, err
 	}
 	out := Insights{Tactics: figures(d.Tactics), Tools: figures(d.Tools)}
-	out.Missions = make([]struct {
-		Day  openapi_types.Date `json:"day"`
-		Id   openapi_types.UUID `json:"id"`
-		Name string             `json:"name"`
-	}, 0, len(d.Missions))
+	out.Missions = make([]InsightMission, 0, len(d.Missions))
 	for _, m := range d.Missions {
 		id, err := uuid.Parse(m.ID)
 		if err != nil {
 			return nil, err
 		}
-		out.Missions = append(out.Missions, struct {
-			Day  openapi_types.Date `json:"day"`
-			Id   openapi_types.UUID `json:"id"`
-			Name string             `json:"name"`
-		}{openapi_types.Date{Time: m.Day}, id, m.Name})
+		out.Missions = append(out.Missions, InsightMission{Day: openapi_types.Date{Time: m.Day}, Id: id, Name: m.Name})
 	}
 	return GetInsights200JSONResponse(out), nil
 }

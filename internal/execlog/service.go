@@ -541,9 +541,8 @@ func (s *Service) record(ctx context.Context, tx *ent.Tx, a *mission.Access, t *
 // change's audit event.
 func addTest(ctx context.Context, tx *ent.Tx, a *mission.Access, p Procedure) (*ent.MissionTest, error) {
 	sys := rule.SystemContext(ctx)
-	var pos int
-	if err := database.QueryValue(sys, tx, &pos, `SELECT coalesce(max(position) + 1, 0) FROM mission_tests
-		WHERE mission_id = $1 AND deleted_at IS NULL`, a.Mission.ID); err != nil {
+	_, pos, err := mission.NextPositions(sys, tx, a.Mission.ID)
+	if err != nil {
 		return nil, err
 	}
 	desc := p.Description

@@ -139,7 +139,7 @@ func (s *Steps) Bulk(ctx context.Context, a *Access, in BulkInput) (BulkResult, 
 		res.Applied, res.Refused = 0, nil
 		// The mission's row, locked as for every plan change, so that bulk
 		// and single plan changes apply one after the other.
-		if _, _, err := nextPositions(sys, tx, a.Mission.ID); err != nil {
+		if _, _, err := NextPositions(sys, tx, a.Mission.ID); err != nil {
 			return err
 		}
 		switch in.Action {

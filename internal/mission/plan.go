@@ -67,7 +67,7 @@ func instantiate(ctx context.Context, tx *ent.Tx, a *Access, scenarioIDs []uuid.
 	if err != nil {
 		return nil, err
 	}
-	scenarioPos, testPos, err := nextPositions(sys, tx, a.Mission.ID)
+	scenarioPos, testPos, err := NextPositions(sys, tx, a.Mission.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func addTemplate(ctx context.Context, tx *ent.Tx, a *Access, templateID uuid.UUI
 		return uuid.Nil, &ent.NotFoundError{}
 	}
 	sys := rule.SystemContext(ctx)
-	_, pos, err := nextPositions(sys, tx, a.Mission.ID)
+	_, pos, err := NextPositions(sys, tx, a.Mission.ID)
 	if err != nil {
 		return uuid.Nil, err
 	}
@@ -158,7 +158,7 @@ func AddTemplates(ctx context.Context, client *ent.Client, a *Access, templateID
 	var created []uuid.UUID
 	err = database.WithTx(sys, client, func(tx *ent.Tx) error {
 		created = created[:0]
-		_, pos, err := nextPositions(sys, tx, a.Mission.ID)
+		_, pos, err := NextPositions(sys, tx, a.Mission.ID)
 		if err != nil {
 			return err
 		}
@@ -279,10 +279,10 @@ func TacticsOf(t *ent.MitreTechnique) []map[string]string {
 	return out
 }
 
-// nextPositions returns the next free scenario and test positions of a
+// NextPositions returns the next free scenario and test positions of a
 // mission, after locking the mission's row so two plan changes at once
 // never take the same place.
-func nextPositions(ctx context.Context, tx *ent.Tx, missionID uuid.UUID) (int, int, error) {
+func NextPositions(ctx context.Context, tx *ent.Tx, missionID uuid.UUID) (int, int, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT
 		(SELECT coalesce(max(position) + 1, 0) FROM mission_scenarios WHERE mission_id = m.id AND deleted_at IS NULL),
 		(SELECT coalesce(max(position) + 1, 0) FROM mission_tests WHERE mission_id = m.id AND deleted_at IS NULL)

@@ -43,7 +43,7 @@ func planChange(ctx context.Context, client *ent.Client, a *Access, details map[
 	}
 	sys := rule.SystemContext(ctx)
 	return database.WithTx(sys, client, func(tx *ent.Tx) error {
-		if _, _, err := nextPositions(sys, tx, a.Mission.ID); err != nil {
+		if _, _, err := NextPositions(sys, tx, a.Mission.ID); err != nil {
 			return err
 		}
 		if err := fn(sys, tx); err != nil {
@@ -208,7 +208,7 @@ func AddNewTest(ctx context.Context, client *ent.Client, a *Access, name, descri
 	var id uuid.UUID
 	details := map[string]any{"change": "add", "test": name}
 	err := planChange(ctx, client, a, details, func(sys context.Context, tx *ent.Tx) error {
-		_, pos, err := nextPositions(sys, tx, a.Mission.ID)
+		_, pos, err := NextPositions(sys, tx, a.Mission.ID)
 		if err != nil {
 			return err
 		}

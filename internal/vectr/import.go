@@ -406,7 +406,7 @@ func importAssessment(ctx context.Context, tx *ent.Tx, in assessmentInput) (Miss
 	if err != nil {
 		return mr, err
 	}
-	pos, err := nextPosition(ctx, tx, m.ID)
+	_, pos, err := mission.NextPositions(ctx, tx, m.ID)
 	if err != nil {
 		return mr, err
 	}
@@ -506,17 +506,6 @@ func categories(ctx context.Context, tx *ent.Tx, missionID uuid.UUID, campaigns 
 		out[names[i]] = c.ID
 	}
 	return out, nil
-}
-
-// nextPosition is the next free test position of the mission.
-func nextPosition(ctx context.Context, tx *ent.Tx, missionID uuid.UUID) (int, error) {
-	var n int
-	err := database.QueryValue(ctx, tx, &n,
-		`SELECT coalesce(max(position) + 1, 0) FROM mission_tests WHERE mission_id = $1 AND deleted_at IS NULL`, missionID)
-	if err != nil {
-		return 0, fmt.Errorf("read the next position: %w", err)
-	}
-	return n, nil
 }
 
 // createTests writes a batch of test cases with their tags and outcomes:
